@@ -1,0 +1,48 @@
+"""The web tier: `create_app()` wires settings, Redis, store and blueprints; nothing happens at import."""
+
+from __future__ import annotations
+
+from flask import Flask
+from redis import Redis
+
+from app.clock import Clock, SystemClock
+from app.config import Settings
+from app.crypto import RecordCipher
+from app.intake import Intake
+from app.queues import wake_delivery
+from app.services import EXTENSION_NAME, Services
+from app.sources import SourceRegistry
+from app.store import Store
+
+MAX_CONTENT_LENGTH_BYTES = 1024 * 1024
+
+
+def create_app(settings: Settings | None = None, *, redis: Redis | None = None, clock: Clock | None = None) -> Flask:
+    """Build the relay's web app from settings (default: the environment)."""
+    from app.api import register_blueprints
+    from app.errors import register_error_handlers
+    from app.requestid import register_request_id
+
+    settings = settings or Settings.from_env()
+    settings.require("leadrelay_encryption_key")
+    redis = redis if redis is not None else Redis.from_url(settings.redis_url)
+    clock = clock or SystemClock()
+    store = Store.from_settings(settings, redis)
+    intake = Intake(
+        store, RecordCipher(settings.leadrelay_encryption_key), clock, lambda: wake_delivery(redis, store.lanes)
+    )
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_CONTENT_LENGTH_BYTES
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions[EXTENSION_NAME] = Services(
+        settings=settings,
+        redis=redis,
+        store=store,
+        intake=intake,
+        sources=SourceRegistry.from_api_keys(settings.leadrelay_source_keys),
+        clock=clock,
+    )
+    register_request_id(app)
+    register_error_handlers(app)
+    register_blueprints(app)
+    return app

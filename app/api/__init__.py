@@ -1,0 +1,14 @@
+"""HTTP blueprints of the relay."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def register_blueprints(app: Flask) -> None:
+    """Mount every blueprint on `app`."""
+    from app.api import health, leads, ops
+
+    app.register_blueprint(leads.bp)
+    app.register_blueprint(ops.bp)
+    app.register_blueprint(health.bp)

@@ -1,0 +1,30 @@
+"""Liveness and readiness probes (no auth)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify
+from redis.exceptions import RedisError
+
+from app.services import services
+
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/healthz")
+def healthz() -> Response:
+    """The process serves requests."""
+    return jsonify({"status": "ok"})
+
+
+@bp.get("/readyz")
+def readyz() -> tuple[Response, int]:
+    """Redis answers and stored data is in this version's layout."""
+    store = services().store
+    try:
+        store.redis.ping()
+        schema_ok = store.is_schema_current()
+    except RedisError:
+        return jsonify({"status": "unavailable", "redis": False}), 503
+    if not schema_ok:
+        return jsonify({"status": "unavailable", "redis": True, "schemaCurrent": False}), 503
+    return jsonify({"status": "ready", "redis": True, "schemaCurrent": True}), 200

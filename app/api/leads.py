@@ -1,0 +1,67 @@
+"""`/v1/leads`: API intake (one lead or a bulk of up to 200) and a lead's status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request, url_for
+
+from app.api.auth import match_secret, presented_credential
+from app.api.ops import require_ops_token
+from app.errors import BadRequestError, InvalidInputError
+from app.intake import MAX_BULK_LEADS, AcceptedLead, InvalidLead
+from app.schemas.status import lead_status
+from app.services import services
+
+bp = Blueprint("leads", __name__, url_prefix="/v1/leads")
+
+
+@bp.post("")
+def submit_leads() -> tuple[Response, int]:
+    """Accept one lead, or `{"leads": [...]}` with up to 200."""
+    svc = services()
+    slug = match_secret(presented_credential(request), {k: v for k, v in svc.settings.leadrelay_source_keys.items()})
+    source = svc.sources.by_slug(slug)
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise BadRequestError('expected a JSON object: one lead, or {"leads": [...]}')
+    bulk = "leads" in body
+    payloads = _bulk_payloads(body["leads"]) if bulk else [body]
+    results = svc.intake.accept(source, payloads, request.headers.get("Idempotency-Key"))
+    if not bulk:
+        result = results[0]
+        if isinstance(result, InvalidLead):
+            raise InvalidInputError("the lead is not valid", result.fields)
+        return jsonify(_accepted_body(result)), 202
+    return jsonify({"results": [_result_body(i, r) for i, r in enumerate(results)]}), 202
+
+
+@bp.get("/<lead_id>")
+def get_lead(lead_id: str) -> Response:
+    """A lead's status and recent events: masked phone and ids only."""
+    require_ops_token()
+    return jsonify(lead_status(services().store.leads.get(lead_id)))
+
+
+def _bulk_payloads(items: Any) -> list[dict[str, Any]]:
+    if not isinstance(items, list) or not items:
+        raise InvalidInputError("the request is not valid", {"leads": ["expected a non-empty list of leads"]})
+    if len(items) > MAX_BULK_LEADS:
+        raise InvalidInputError("too many leads", {"leads": [f"at most {MAX_BULK_LEADS} leads per request"]})
+    return [item if isinstance(item, dict) else {"__invalid__": item} for item in items]
+
+
+def _accepted_body(result: AcceptedLead) -> dict[str, Any]:
+    return {
+        "id": result.id,
+        "status": result.status.value,
+        "statusUrl": url_for("leads.get_lead", lead_id=result.id, _external=True),
+        "warnings": list(result.warnings),
+    }
+
+
+def _result_body(index: int, result: AcceptedLead | InvalidLead) -> dict[str, Any]:
+    if isinstance(result, InvalidLead):
+        error = {"code": "VALIDATION_ERROR", "message": "the lead is not valid", "fields": dict(result.fields)}
+        return {"index": index, "error": error}
+    return {"index": index, **_accepted_body(result)}

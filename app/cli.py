@@ -1,0 +1,132 @@
+"""The `leadrelay` command: each subcommand parses its flags and calls into the modules that do the work."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from app.config import ConfigError, Settings
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `leadrelay` console script."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args))
+    except ConfigError as exc:
+        print("leadrelay: configuration error:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="leadrelay", description="Relays sales leads to careCycle.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    dev = sub.add_parser("dev", help="run web, worker, sandbox and Redis for a first look (Ctrl-C stops all)")
+    dev.add_argument("--port", type=int, default=8000, help="web port (default 8000)")
+    dev.add_argument("--data-dir", default=".leadrelay", help="where dev keeps its key and Redis data")
+    dev.set_defaults(run=_dev)
+
+    web = sub.add_parser("web", help="the production web tier (gunicorn with deploy/gunicorn.conf.py)")
+    web.set_defaults(run=_web)
+
+    worker = sub.add_parser("worker", help="an RQ worker with scheduler for the relay's queues")
+    worker.add_argument("--burst", action="store_true", help="exit when the queues are empty")
+    worker.add_argument("--name", help="worker name (default: generated)")
+    worker.set_defaults(run=_worker)
+
+    sandbox = sub.add_parser("sandbox", help="the careCycle sandbox alone, for tests and demos")
+    sandbox.add_argument("--host", default="127.0.0.1")
+    sandbox.add_argument("--port", type=int, default=8001)
+    sandbox.add_argument("--api-key", action="append", help="accepted x-api-key (repeatable; default cc_sandbox)")
+    sandbox.add_argument("--rate-limit-per-min", type=int, default=60)
+    sandbox.set_defaults(run=_sandbox)
+
+    stats = sub.add_parser("stats", help="the numbers of /v1/stats, as JSON")
+    stats.set_defaults(run=_stats)
+
+    check = sub.add_parser("check-config", help="validate the environment; list every problem")
+    check.set_defaults(run=_check_config)
+
+    bench = sub.add_parser("bench", help="the performance benchmark (delivery against the sandbox)")
+    bench.add_argument("--leads", type=int, default=6000, help="leads posted for the backlog run")
+    bench.add_argument("--rate-limit-per-min", type=int, default=600, help="sandbox and relay limit for the run")
+    bench.add_argument("--low-load-leads", type=int, default=40, help="leads posted one by one at low load")
+    bench.add_argument("--json", dest="json_path", help="also write the JSON result to this file")
+    bench.set_defaults(run=_bench)
+    return parser
+
+
+def _dev(args: argparse.Namespace) -> int:
+    from app.devserver import run_dev
+
+    return run_dev(port=args.port, data_dir=args.data_dir)
+
+
+def _web(args: argparse.Namespace) -> int:
+    Settings.from_env().require("leadrelay_encryption_key")
+    config = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "deploy", "gunicorn.conf.py")
+    argv = ["gunicorn", "--config", config, "app:create_app()"]
+    os.execvp(argv[0], argv)
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from app.logs import configure_logging
+    from workers.runner import run_worker
+
+    configure_logging()
+    run_worker(Settings.from_env(), burst=args.burst, name=args.name)
+    return 0
+
+
+def _sandbox(args: argparse.Namespace) -> int:
+    from app.sandbox import run_sandbox
+
+    keys = set(args.api_key or ["cc_sandbox"])
+    print(f"careCycle sandbox on http://{args.host}:{args.port} (limit {args.rate_limit_per_min}/min)")
+    run_sandbox(args.host, args.port, keys, args.rate_limit_per_min)
+    return 0
+
+
+def _stats(args: argparse.Namespace) -> int:
+    import time
+
+    from redis import Redis
+
+    from app.ops import StatsQuery, collect_stats
+    from app.store import Store
+
+    settings = Settings.from_env()
+    store = Store.from_settings(settings, Redis.from_url(settings.redis_url))
+    print(json.dumps(collect_stats(StatsQuery(store, settings.carecycle_rate_limit_per_min, time.time())), indent=2))
+    return 0
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    settings.require("carecycle_api_key", "leadrelay_encryption_key")
+    print("configuration OK")
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from app.bench import BenchOptions, run_bench
+
+    options = BenchOptions(
+        leads=args.leads, rate_limit_per_min=args.rate_limit_per_min, low_load_leads=args.low_load_leads
+    )
+    return run_bench(options, json_path=args.json_path)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,191 @@
+"""Settings: the environment read once, validated, into a frozen dataclass.
+
+Every field is named after its environment variable in snake case. A missing or malformed value
+raises `ConfigError` naming the variable, so a process with a bad environment stops at start.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from urllib.parse import urlparse
+
+from cryptography.fernet import Fernet
+
+T = TypeVar("T")
+
+
+class ConfigError(Exception):
+    """One or more environment variables are missing or malformed; `problems` lists each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Typed configuration of the relay; build it with `Settings.from_env()`."""
+
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    carecycle_api_key: str = ""
+    carecycle_base_url: str = "https://api.carecycle.ai"
+    carecycle_rate_limit_per_min: int = 60
+    carecycle_connect_timeout_seconds: float = 5.0
+    carecycle_read_timeout_seconds: float = 30.0
+    leadrelay_sources: str = ""
+    leadrelay_source_keys: Mapping[str, str] = field(default_factory=dict)
+    leadrelay_ops_tokens: Mapping[str, str] = field(default_factory=dict)
+    leadrelay_encryption_key: str = ""
+    leadrelay_retry_base_seconds: float = 5.0
+    leadrelay_retry_max_delay_seconds: float = 900.0
+    leadrelay_max_age_hours: float = 72.0
+    leadrelay_pause_probe_seconds: float = 30.0
+    leadrelay_visibility_timeout_seconds: float = 120.0
+    leadrelay_delivery_lanes: int = 2
+    leadrelay_public_url: str = "http://127.0.0.1:8000"
+    facebook_app_secret: str = ""
+    facebook_verify_token: str = ""
+    facebook_access_token: str = ""
+    facebook_graph_url: str = "https://graph.facebook.com"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Read every setting from `environ` (default `os.environ`); `overrides` win over both."""
+        env = os.environ if environ is None else environ
+        problems: list[str] = []
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            if f.name in overrides:
+                continue
+            raw = env.get(f.name.upper())
+            if raw is None or raw.strip() == "":
+                continue
+            parse = _PARSERS.get(f.name, _parser_for_type(f.type))
+            try:
+                values[f.name] = parse(raw.strip())
+            except ValueError as exc:
+                problems.append(f"{f.name.upper()}: {exc}")
+        values.update(overrides)
+        settings = cls(**values) if not problems else None
+        if settings is not None:
+            problems.extend(settings.problems())
+        if problems:
+            raise ConfigError(problems)
+        assert settings is not None
+        return settings
+
+    def problems(self) -> list[str]:
+        """Every inconsistency between settings, as `VARIABLE: what is wrong` lines."""
+        found: list[str] = []
+        if self.carecycle_rate_limit_per_min < 1:
+            found.append("CARECYCLE_RATE_LIMIT_PER_MIN: must be at least 1")
+        if self.leadrelay_delivery_lanes < 1:
+            found.append("LEADRELAY_DELIVERY_LANES: must be at least 1")
+        for name in ("carecycle_base_url", "facebook_graph_url", "leadrelay_public_url", "redis_url"):
+            try:
+                _url(getattr(self, name), schemes=_URL_SCHEMES[name])
+            except ValueError as exc:
+                found.append(f"{name.upper()}: {exc}")
+        if self.leadrelay_encryption_key:
+            try:
+                _fernet_keys(self.leadrelay_encryption_key)
+            except ValueError as exc:
+                found.append(f"LEADRELAY_ENCRYPTION_KEY: {exc}")
+        needed = self.upload_timeout_total_seconds() + 5
+        if self.leadrelay_visibility_timeout_seconds < needed:
+            found.append(
+                f"LEADRELAY_VISIBILITY_TIMEOUT_SECONDS: must exceed the careCycle connect + read timeouts "
+                f"by 5 s (at least {needed:g})"
+            )
+        return found
+
+    def require(self, *names: str) -> None:
+        """Raise `ConfigError` unless every named setting is non-empty (for commands that need them)."""
+        missing = [f"{n.upper()}: required" for n in names if not getattr(self, n)]
+        if missing:
+            raise ConfigError(missing)
+
+    def upload_timeout_total_seconds(self) -> float:
+        """Longest a single upload request can take before it times out."""
+        return self.carecycle_connect_timeout_seconds + self.carecycle_read_timeout_seconds
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some fields changed (validated like `from_env`)."""
+        settings = dataclasses.replace(self, **changes)
+        problems = settings.problems()
+        if problems:
+            raise ConfigError(problems)
+        return settings
+
+
+def _url(value: str, schemes: tuple[str, ...]) -> str:
+    parsed = urlparse(value)
+    if parsed.scheme not in schemes or not parsed.netloc:
+        raise ValueError(f"expected a {'/'.join(schemes)} URL, got {value!r}")
+    return value
+
+
+_URL_SCHEMES = {
+    "carecycle_base_url": ("http", "https"),
+    "facebook_graph_url": ("http", "https"),
+    "leadrelay_public_url": ("http", "https"),
+    "redis_url": ("redis", "rediss", "unix"),
+}
+
+
+def _positive_int(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"expected a whole number, got {raw!r}") from None
+    if value < 1:
+        raise ValueError(f"expected a positive whole number, got {raw!r}")
+    return value
+
+
+def _positive_float(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"expected a number, got {raw!r}") from None
+    if not value > 0:
+        raise ValueError(f"expected a positive number, got {raw!r}")
+    return value
+
+
+def parse_named_secrets(raw: str) -> dict[str, str]:
+    """`name=secret,name2=secret2` -> {secret: name}; the name is what logs and audits may show."""
+    secrets: dict[str, str] = {}
+    for item in raw.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        name, sep, secret = item.partition("=")
+        if not sep or not name.strip() or not secret.strip():
+            raise ValueError("expected comma-separated name=secret pairs")
+        secrets[secret.strip()] = name.strip()
+    return secrets
+
+
+def _fernet_keys(raw: str) -> list[Fernet]:
+    keys = [k.strip() for k in raw.split(",") if k.strip()]
+    if not keys:
+        raise ValueError("expected one or more comma-separated Fernet keys")
+    try:
+        return [Fernet(k) for k in keys]
+    except (ValueError, TypeError):
+        raise ValueError("expected comma-separated Fernet keys (32 url-safe base64 bytes each)") from None
+
+
+def _parser_for_type(type_name: Any) -> Callable[[str], Any]:
+    return {"int": _positive_int, "float": _positive_float}.get(str(type_name), str)
+
+
+_PARSERS: dict[str, Callable[[str], Any]] = {
+    "leadrelay_source_keys": parse_named_secrets,
+    "leadrelay_ops_tokens": parse_named_secrets,
+}

@@ -1,0 +1,134 @@
+"""The HTTP error model: `ApiError` subclasses, one per client reaction, and the one JSON error shape.
+
+ApiError
+├── InvalidInputError      422 VALIDATION_ERROR (fields name what was expected)
+├── BadRequestError        400 BAD_REQUEST (body not parseable at all)
+├── UnauthorizedError      401 UNAUTHORIZED
+├── ForbiddenError         403 FORBIDDEN
+├── NotFoundError          404 NOT_FOUND
+├── PayloadTooLargeError   413 PAYLOAD_TOO_LARGE
+├── TooManyRequestsError   429 RATE_LIMITED (sets Retry-After)
+└── UnavailableError       503 UNAVAILABLE (Redis unreachable)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask, Response, jsonify
+from marshmallow import ValidationError
+from redis.exceptions import RedisError
+from werkzeug.exceptions import HTTPException
+
+from app.store import LeadNotFoundError
+
+logger = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """An error answered to the client as SPEC's `{"error": {"code", "message", "fields"}}`."""
+
+    status = 500
+    code = "INTERNAL_ERROR"
+
+    def __init__(self, message: str, fields: Mapping[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fields = dict(fields or {})
+
+    def headers(self) -> dict[str, str]:
+        return {}
+
+
+class InvalidInputError(ApiError):
+    status = 422
+    code = "VALIDATION_ERROR"
+
+
+class BadRequestError(ApiError):
+    status = 400
+    code = "BAD_REQUEST"
+
+
+class UnauthorizedError(ApiError):
+    status = 401
+    code = "UNAUTHORIZED"
+
+
+class ForbiddenError(ApiError):
+    status = 403
+    code = "FORBIDDEN"
+
+
+class NotFoundError(ApiError):
+    status = 404
+    code = "NOT_FOUND"
+
+
+class PayloadTooLargeError(ApiError):
+    status = 413
+    code = "PAYLOAD_TOO_LARGE"
+
+
+class TooManyRequestsError(ApiError):
+    status = 429
+    code = "RATE_LIMITED"
+
+    def __init__(self, message: str, retry_after_seconds: int) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_seconds)}
+
+
+class UnavailableError(ApiError):
+    status = 503
+    code = "UNAVAILABLE"
+
+
+def error_response(status: int, code: str, message: str, fields: Mapping[str, Any] | None = None) -> Response:
+    """The single place an error body is built."""
+    response = jsonify({"error": {"code": code, "message": message, "fields": dict(fields or {})}})
+    response.status_code = status
+    return response
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Map every error a request can raise to SPEC's JSON error shape."""
+
+    @app.errorhandler(ApiError)
+    def handle_api_error(exc: ApiError) -> Response:
+        response = error_response(exc.status, exc.code, exc.message, exc.fields)
+        response.headers.update(exc.headers())
+        return response
+
+    @app.errorhandler(ValidationError)
+    def handle_validation_error(exc: ValidationError) -> Response:
+        messages = exc.normalized_messages()  # type: ignore[no-untyped-call]
+        return error_response(422, "VALIDATION_ERROR", "the request is not valid", messages)
+
+    @app.errorhandler(LeadNotFoundError)
+    def handle_lead_not_found(exc: LeadNotFoundError) -> Response:
+        return error_response(404, "NOT_FOUND", "no such lead")
+
+    @app.errorhandler(RedisError)
+    def handle_redis_error(exc: RedisError) -> Response:
+        logger.error("redis unavailable: %s", type(exc).__name__)
+        return error_response(503, "UNAVAILABLE", "the relay's store is unavailable; retry shortly")
+
+    @app.errorhandler(HTTPException)
+    def handle_http_exception(exc: HTTPException) -> Response:
+        code = (exc.name or "error").upper().replace(" ", "_")
+        response = error_response(exc.code or 500, code, exc.description or exc.name or "error")
+        for name, value in exc.get_headers():
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response
+
+    @app.errorhandler(Exception)
+    def handle_unexpected(exc: Exception) -> Response:
+        logger.exception("unhandled error")
+        return error_response(500, "INTERNAL_ERROR", "internal error")

@@ -1,0 +1,129 @@
+"""Accepting leads: normalize, seal, store in one round trip, wake delivery. What intake views call."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from marshmallow import ValidationError
+
+from app.clock import Clock
+from app.crypto import RecordCipher
+from app.models import LeadStatus, NewLead, mask_phone
+from app.schemas.leads import normalize_submission
+from app.sources import LeadSource
+from app.store import Store
+
+logger = logging.getLogger(__name__)
+
+MAX_BULK_LEADS = 200
+
+
+@dataclass(frozen=True)
+class AcceptedLead:
+    """A lead the relay now holds; `repeated` when an idempotency key named an earlier one."""
+
+    id: str
+    status: LeadStatus
+    warnings: tuple[str, ...] = ()
+    repeated: bool = False
+
+
+@dataclass(frozen=True)
+class InvalidLead:
+    """A submission refused at intake: which fields, and what was expected of them."""
+
+    index: int
+    fields: Mapping[str, Any]
+
+
+class Intake:
+    """Turns submissions into stored, queued leads."""
+
+    def __init__(
+        self,
+        store: Store,
+        cipher: RecordCipher,
+        clock: Clock,
+        wake_delivery: Callable[[], object],
+        new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+    ) -> None:
+        self._store = store
+        self._cipher = cipher
+        self._clock = clock
+        self._wake = wake_delivery
+        self._new_id = new_id
+
+    def accept(
+        self, source: LeadSource, payloads: Sequence[Mapping[str, Any]], idempotency_key: str | None = None
+    ) -> list[AcceptedLead | InvalidLead]:
+        """Normalize and store each payload; one result per payload, in order."""
+        results: list[AcceptedLead | InvalidLead | None] = [None] * len(payloads)
+        new_leads: list[tuple[int, NewLead]] = []
+        for index, payload in enumerate(payloads):
+            try:
+                normalized = normalize_submission(
+                    payload,
+                    field_map=source.field_map,
+                    static_custom_fields=source.static_custom_fields,
+                    source_id=source.source_id,
+                    lead_cost=source.lead_cost,
+                )
+            except ValidationError as exc:
+                results[index] = InvalidLead(index, exc.normalized_messages())  # type: ignore[no-untyped-call]
+                continue
+            key = _item_key(idempotency_key, index, len(payloads))
+            new_leads.append((index, self._new_lead(source, normalized.record, normalized.warnings, key)))
+        stored = self.store_leads([lead for _, lead in new_leads])
+        for (index, _), accepted in zip(new_leads, stored, strict=True):
+            results[index] = accepted
+        return [r for r in results if r is not None]
+
+    def store_leads(self, leads: Sequence[NewLead]) -> list[AcceptedLead]:
+        """Seal and store prepared leads in one round trip, then wake delivery if any is queued."""
+        if not leads:
+            return []
+        sealed = [self._cipher.seal(lead.record) for lead in leads]
+        stored_ids = self._store.leads.admit(leads, sealed, self._clock.now())
+        repeated = {sid for lead, sid in zip(leads, stored_ids, strict=True) if sid != lead.id}
+        current = {lead.id: lead for lead in self._store.leads.get_many(repeated)} if repeated else {}
+        accepted = []
+        for lead, stored_id in zip(leads, stored_ids, strict=True):
+            if stored_id == lead.id:
+                accepted.append(AcceptedLead(lead.id, lead.status, lead.warnings))
+            else:
+                original = current.get(stored_id)
+                status = original.status if original else lead.status
+                warnings = original.warnings if original else ()
+                accepted.append(AcceptedLead(stored_id, status, warnings, repeated=True))
+        if any(a.status is LeadStatus.QUEUED and not a.repeated for a in accepted):
+            self._wake()
+        logger.info("accepted %d leads", len(leads) - len(repeated), extra={"lead_ids": [a.id for a in accepted]})
+        return accepted
+
+    def _new_lead(
+        self, source: LeadSource, record: dict[str, Any], warnings: tuple[str, ...], idempotency_key: str | None
+    ) -> NewLead:
+        lead_id = self._new_id()
+        external_id = str(record.get("externalId") or lead_id)
+        record = {**record, "externalId": external_id}
+        return NewLead(
+            id=lead_id,
+            source=source.slug,
+            record=record,
+            external_id=external_id,
+            phone_masked=mask_phone(str(record.get("phoneNumber", ""))),
+            warnings=warnings,
+            idempotency_key=idempotency_key,
+            detail=f"accepted from {source.slug}",
+        )
+
+
+def _item_key(idempotency_key: str | None, index: int, count: int) -> str | None:
+    """The idempotency key of one item: the header's key, suffixed by position in a bulk request."""
+    if idempotency_key is None:
+        return None
+    return idempotency_key if count == 1 else f"{idempotency_key}#{index}"

@@ -1,0 +1,88 @@
+"""Plain domain types of the relay: lead statuses, leads, events. No Flask, no Redis."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class LeadStatus(enum.StrEnum):
+    """A lead's place in its lifecycle, spelled as in SPEC.md."""
+
+    FETCHING = "fetching"
+    QUEUED = "queued"
+    SENDING = "sending"
+    RETRYING = "retrying"
+    DELIVERED = "delivered"
+    REJECTED = "rejected"
+    DEAD = "dead"
+    TEST = "test"
+    DUPLICATE = "duplicate"
+    SPAM = "spam"
+
+    @property
+    def is_final(self) -> bool:
+        """True when no further delivery will happen without an operator's retry."""
+        return self in _FINAL
+
+
+_FINAL = frozenset(
+    {LeadStatus.DELIVERED, LeadStatus.REJECTED, LeadStatus.DEAD, LeadStatus.TEST, LeadStatus.DUPLICATE, LeadStatus.SPAM}
+)
+PENDING_STATUSES = frozenset({LeadStatus.QUEUED, LeadStatus.SENDING, LeadStatus.RETRYING})
+
+
+@dataclass(frozen=True)
+class LeadEvent:
+    """One transition of a lead: when, into which status, and why (never personal data)."""
+
+    at: float
+    status: LeadStatus
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class NewLead:
+    """A lead accepted at intake, before it is written to the store."""
+
+    id: str
+    source: str
+    record: dict[str, Any]
+    external_id: str
+    phone_masked: str
+    status: LeadStatus = LeadStatus.QUEUED
+    warnings: tuple[str, ...] = ()
+    idempotency_key: str | None = None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Lead:
+    """A lead as the store knows it; `record` is decrypted only where delivery needs it."""
+
+    id: str
+    source: str
+    status: LeadStatus
+    received_at: float
+    updated_at: float
+    attempts: int = 0
+    external_id: str = ""
+    phone_masked: str = ""
+    next_attempt_at: float | None = None
+    batch_id: str | None = None
+    delivered_at: float | None = None
+    error: str | None = None
+    warnings: tuple[str, ...] = ()
+    events: tuple[LeadEvent, ...] = field(default_factory=tuple)
+
+
+def mask_phone(phone: str) -> str:
+    """`+12125550142` -> `+1******0142`: enough for an operator to match, not to call."""
+    digits = "".join(ch for ch in phone if ch.isdigit())
+    if len(digits) < 4:
+        return "*" * len(digits)
+    shown = digits[-4:]
+    if phone.startswith("+") and len(digits) == 11:
+        return "+" + digits[0] + "*" * (len(digits) - 5) + shown
+    return "*" * (len(digits) - 4) + shown

@@ -1,0 +1,64 @@
+"""Responses of the status API: what may leave about a lead (masked phone and ids, no personal data)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from marshmallow import Schema, fields
+
+from app.models import Lead
+
+
+def iso_time(epoch: float | None) -> str | None:
+    """Epoch seconds as an ISO 8601 UTC timestamp with milliseconds."""
+    if epoch is None:
+        return None
+    return datetime.fromtimestamp(epoch, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class LeadEventSchema(Schema):
+    at = fields.String()
+    status = fields.String()
+    detail = fields.String()
+
+
+class LeadStatusSchema(Schema):
+    """`GET /v1/leads/<id>`."""
+
+    id = fields.String()
+    source = fields.String()
+    status = fields.String()
+    receivedAt = fields.String(allow_none=True)
+    updatedAt = fields.String(allow_none=True)
+    attempts = fields.Integer()
+    nextAttemptAt = fields.String(allow_none=True)
+    batchId = fields.String(allow_none=True)
+    deliveredAt = fields.String(allow_none=True)
+    error = fields.String(allow_none=True)
+    warnings = fields.List(fields.String())
+    externalId = fields.String()
+    phone = fields.String(metadata={"description": "masked, e.g. +1******0123"})
+    events = fields.List(fields.Nested(LeadEventSchema))
+
+
+def lead_status(lead: Lead) -> dict[str, Any]:
+    """A lead as the status API shows it."""
+    body = {
+        "id": lead.id,
+        "source": lead.source,
+        "status": lead.status.value,
+        "receivedAt": iso_time(lead.received_at),
+        "updatedAt": iso_time(lead.updated_at),
+        "attempts": lead.attempts,
+        "nextAttemptAt": iso_time(lead.next_attempt_at),
+        "batchId": lead.batch_id,
+        "deliveredAt": iso_time(lead.delivered_at),
+        "error": lead.error,
+        "warnings": list(lead.warnings),
+        "externalId": lead.external_id,
+        "phone": lead.phone_masked,
+        "events": [{"at": iso_time(e.at), "status": e.status.value, "detail": e.detail} for e in lead.events],
+    }
+    dumped: dict[str, Any] = LeadStatusSchema().dump(body)
+    return dumped

@@ -1,0 +1,151 @@
+"""The delivery queue: ready leads, atomically claimed batches, and reclaim after a visibility timeout."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from redis import Redis
+
+from app.models import LeadStatus
+from app.store import keys
+from app.store.scripts import Scripts
+
+_LEAD_PREFIX = keys.lead_key("")
+_EVENTS_SUFFIX = keys.lead_events_key("")[len(_LEAD_PREFIX) :]
+_BATCH_PREFIX = keys.batch_key("")
+
+
+@dataclass(frozen=True)
+class ClaimedLead:
+    """One lead of a claimed batch: its id, sealed record and the externalId it is sent under."""
+
+    id: str
+    sealed_record: bytes
+    external_id: str
+    received_at: float
+    attempts: int
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Leads taken off the queue together, held in flight until settled or reclaimed."""
+
+    id: str
+    leads: tuple[ClaimedLead, ...]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The new state of one lead after an upload attempt."""
+
+    lead_id: str
+    status: LeadStatus
+    detail: str
+    error: str | None = None
+    ready_at: float | None = None
+    next_attempt_at: float | None = None
+    count_attempt: bool = True
+
+    def as_json(self) -> dict[str, Any]:
+        item: dict[str, Any] = {
+            "id": self.lead_id,
+            "status": self.status.value,
+            "detail": self.detail,
+            "count_attempt": self.count_attempt,
+        }
+        # Absent rather than null: cjson turns null into a truthy value in Lua.
+        for name in ("error", "ready_at", "next_attempt_at"):
+            value = getattr(self, name)
+            if value is not None:
+                item[name] = repr(value) if isinstance(value, float) else value
+        return item
+
+
+class BatchStore:
+    """Ready set and in-flight batches; claiming, settling and reclaiming are single Lua calls."""
+
+    def __init__(self, redis: Redis, scripts: Scripts) -> None:
+        self._redis = redis
+        self._scripts = scripts
+
+    def claim(self, now: float, max_records: int, visibility_timeout: float) -> Batch | None:
+        """Take up to `max_records` due leads into a new in-flight batch, or None when none is due."""
+        batch_id = uuid.uuid4().hex
+        flat = self._scripts.claim_batch(
+            keys=[keys.ready_key(), keys.inflight_key(), keys.status_counts_key(), keys.batch_key(batch_id)],
+            args=[repr(now), max_records, batch_id, repr(now + visibility_timeout), _LEAD_PREFIX, _EVENTS_SUFFIX],
+        )
+        if not flat:
+            return None
+        leads = tuple(
+            ClaimedLead(
+                id=flat[i].decode(),
+                sealed_record=flat[i + 1],
+                external_id=flat[i + 2].decode(),
+                received_at=float(flat[i + 3]),
+                attempts=int(flat[i + 4]),
+            )
+            for i in range(0, len(flat), 5)
+        )
+        return Batch(id=batch_id, leads=leads)
+
+    def settle(self, batch_id: str, outcomes: list[Outcome], now: float, release: bool) -> int:
+        """Apply outcomes to the leads still in `batch_id`; with `release` the batch is done."""
+        minute = int(now // 60)
+        changed: int = self._scripts.settle_leads(
+            keys=[
+                keys.inflight_key(),
+                keys.status_counts_key(),
+                keys.ready_key(),
+                keys.batch_key(batch_id),
+                keys.delivered_bucket_key(minute),
+                keys.failed_bucket_key(minute),
+                keys.latency_samples_key(),
+                keys.last_delivery_key(),
+            ],
+            args=[
+                repr(now),
+                batch_id,
+                _LEAD_PREFIX,
+                _EVENTS_SUFFIX,
+                "1" if release else "0",
+                json.dumps([o.as_json() for o in outcomes]),
+            ],
+        )
+        return changed
+
+    def extend(self, batch_id: str, deadline: float) -> None:
+        """Push a batch's visibility deadline out while its worker is still at it."""
+        self._redis.zadd(keys.inflight_key(), {batch_id: deadline}, xx=True)
+
+    def reclaim_stale(self, now: float) -> int:
+        """Put the leads of batches past their deadline back in the queue; returns how many."""
+        returned: int = self._scripts.reclaim_stale_batches(
+            keys=[keys.inflight_key(), keys.ready_key(), keys.status_counts_key()],
+            args=[repr(now), _LEAD_PREFIX, _EVENTS_SUFFIX, _BATCH_PREFIX],
+        )
+        return returned
+
+    def has_due_work(self, now: float) -> bool:
+        """True when a lead may be sent now or an in-flight batch has timed out."""
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.zrangebyscore(keys.ready_key(), "-inf", now, start=0, num=1)
+        pipe.zrangebyscore(keys.inflight_key(), "-inf", now, start=0, num=1)
+        due, stale = pipe.execute()
+        return bool(due or stale)
+
+    def depth(self) -> int:
+        """Leads waiting in the ready set, due or not."""
+        return int(self._redis.zcard(keys.ready_key()))
+
+    def oldest_ready_score(self) -> float | None:
+        """Score of the longest-waiting ready lead (its receipt or retry time)."""
+        first = self._redis.zrange(keys.ready_key(), 0, 0, withscores=True)
+        return float(first[0][1]) if first else None
+
+    def in_flight(self) -> int:
+        """Batches currently being uploaded."""
+        return int(self._redis.zcard(keys.inflight_key()))

@@ -1,0 +1,90 @@
+"""Every Redis key the relay uses, and nothing else: the one place key strings are spelled."""
+
+from __future__ import annotations
+
+PREFIX = "leadrelay:"
+
+
+def lead_key(lead_id: str) -> str:
+    """Hash of one lead's metadata and its encrypted record."""
+    return f"{PREFIX}lead:{lead_id}"
+
+
+def lead_events_key(lead_id: str) -> str:
+    """List of a lead's last events, newest first."""
+    return f"{PREFIX}lead:{lead_id}:events"
+
+
+def ready_key() -> str:
+    """Sorted set of lead ids waiting for delivery, scored by the time they may be sent."""
+    return f"{PREFIX}ready"
+
+
+def inflight_key() -> str:
+    """Sorted set of batch ids being uploaded, scored by their visibility deadline."""
+    return f"{PREFIX}inflight"
+
+
+def batch_key(batch_id: str) -> str:
+    """List of the lead ids in one claimed batch."""
+    return f"{PREFIX}batch:{batch_id}"
+
+
+def status_counts_key() -> str:
+    """Hash of lead counts by status, kept by the transition scripts."""
+    return f"{PREFIX}counts"
+
+
+def leads_index_key() -> str:
+    """Sorted set of every lead id by receipt time, for newest-first listing."""
+    return f"{PREFIX}leads"
+
+
+def idempotency_key(scope: str, key: str) -> str:
+    """String holding the lead id first accepted under an idempotency key within a scope."""
+    return f"{PREFIX}idem:{scope}:{key}"
+
+
+def limiter_key() -> str:
+    """String: the theoretical arrival time of the next allowed upload (GCRA), shared by all workers."""
+    return f"{PREFIX}limiter:tat"
+
+
+def request_log_key() -> str:
+    """Sorted set of recent upload request times, for the rate budget shown in stats."""
+    return f"{PREFIX}limiter:log"
+
+
+def pause_key() -> str:
+    """Hash describing a delivery pause (reason, since, next probe time); absent when running."""
+    return f"{PREFIX}pause"
+
+
+def lane_key(lane: int) -> str:
+    """String held while a delivery job for a lane is queued or running."""
+    return f"{PREFIX}delivery:lane:{lane}"
+
+
+def delivered_bucket_key(minute: int) -> str:
+    """Counter of leads delivered during one minute (epoch minute)."""
+    return f"{PREFIX}stats:delivered:{minute}"
+
+
+def failed_bucket_key(minute: int) -> str:
+    """Counter of leads rejected or dead during one minute (epoch minute)."""
+    return f"{PREFIX}stats:failed:{minute}"
+
+
+def latency_samples_key() -> str:
+    """List of recent intake-to-delivery latencies in seconds, newest first."""
+    return f"{PREFIX}stats:latency"
+
+
+def last_delivery_key() -> str:
+    """String: time of the last successful upload."""
+    return f"{PREFIX}stats:last_delivery"
+
+
+def schema_version_key() -> str:
+    """String: version of the stored data layout, checked by readiness."""
+    return f"{PREFIX}schema_version"

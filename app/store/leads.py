@@ -1,0 +1,121 @@
+"""Lead records in Redis: admission, reads, status counts and the newest-first index."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from redis import Redis
+
+from app.models import Lead, LeadEvent, LeadStatus, NewLead
+from app.store import keys
+from app.store.codec import text
+from app.store.scripts import Scripts
+
+IDEMPOTENCY_TTL_SECONDS = 7 * 24 * 3600
+
+
+class LeadNotFoundError(LookupError):
+    """No lead with that id is stored (never was, or expired after retention)."""
+
+
+class LeadStore:
+    """Reads and writes lead hashes; every write that changes a status goes through a Lua script."""
+
+    def __init__(self, redis: Redis, scripts: Scripts) -> None:
+        self._redis = redis
+        self._scripts = scripts
+
+    def admit(self, leads: Sequence[NewLead], sealed_records: Sequence[str], now: float) -> list[str]:
+        """Store new leads in one round trip; returns, per lead, the id that stands for it.
+
+        A lead whose idempotency key was seen before is not stored; the earlier lead's id is returned.
+        """
+        pipe = self._redis.pipeline(transaction=False)
+        for lead, sealed in zip(leads, sealed_records, strict=True):
+            fields: dict[str, Any] = {
+                "id": lead.id,
+                "source": lead.source,
+                "status": lead.status.value,
+                "received_at": repr(now),
+                "updated_at": repr(now),
+                "attempts": 0,
+                "external_id": lead.external_id,
+                "phone": lead.phone_masked,
+                "warnings": json.dumps(list(lead.warnings)),
+                "record": sealed,
+            }
+            lua_keys = [
+                keys.lead_key(lead.id),
+                keys.lead_events_key(lead.id),
+                keys.status_counts_key(),
+                keys.ready_key(),
+                keys.leads_index_key(),
+            ]
+            if lead.idempotency_key:
+                lua_keys.append(keys.idempotency_key(lead.source, lead.idempotency_key))
+            args: list[Any] = [lead.id, repr(now), lead.status.value, lead.detail, IDEMPOTENCY_TTL_SECONDS]
+            for name, value in fields.items():
+                args.extend((name, value))
+            self._scripts.admit_lead(keys=lua_keys, args=args, client=pipe)
+        return [text(result) or "" for result in pipe.execute()]
+
+    def get(self, lead_id: str) -> Lead:
+        """The lead with its last events; raises `LeadNotFoundError`."""
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.hgetall(keys.lead_key(lead_id))
+        pipe.lrange(keys.lead_events_key(lead_id), 0, -1)
+        raw, events = pipe.execute()
+        if not raw:
+            raise LeadNotFoundError(lead_id)
+        return _lead_from_hash(raw, events)
+
+    def get_many(self, lead_ids: Iterable[str]) -> list[Lead]:
+        """The stored leads among `lead_ids`, in order, without events; missing ones are skipped."""
+        ids = list(lead_ids)
+        pipe = self._redis.pipeline(transaction=False)
+        for lead_id in ids:
+            pipe.hgetall(keys.lead_key(lead_id))
+        return [_lead_from_hash(raw, []) for raw in pipe.execute() if raw]
+
+    def status_counts(self) -> dict[LeadStatus, int]:
+        """Number of leads in each status (kept by the transition scripts, no scan)."""
+        raw = self._redis.hgetall(keys.status_counts_key())
+        counts = {status: 0 for status in LeadStatus}
+        for name, value in raw.items():
+            status = LeadStatus(text(name) or "")
+            counts[status] = int(value)
+        return counts
+
+
+def _float(value: bytes | None) -> float | None:
+    return float(value) if value not in (None, b"") else None
+
+
+def _lead_from_hash(raw: dict[bytes, bytes], events: list[bytes]) -> Lead:
+    def field(name: str) -> str | None:
+        return text(raw.get(name.encode()))
+
+    parsed_events = []
+    for item in events:
+        event = json.loads(item)
+        parsed_events.append(
+            LeadEvent(at=float(event["at"]), status=LeadStatus(event["status"]), detail=event["detail"])
+        )
+    return Lead(
+        id=field("id") or "",
+        source=field("source") or "",
+        status=LeadStatus(field("status") or ""),
+        received_at=float(field("received_at") or 0),
+        updated_at=float(field("updated_at") or 0),
+        attempts=int(field("attempts") or 0),
+        external_id=field("external_id") or "",
+        phone_masked=field("phone") or "",
+        next_attempt_at=_float(raw.get(b"next_attempt_at")),
+        batch_id=field("batch_id"),
+        delivered_at=_float(raw.get(b"delivered_at")),
+        error=field("error"),
+        warnings=tuple(json.loads(field("warnings") or "[]")),
+        events=tuple(parsed_events),
+    )

@@ -1,0 +1,125 @@
+"""The careCycle request budget shared by every worker, the delivery pause, and delivery lanes."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from redis import Redis
+
+from app.store import keys
+from app.store.codec import text
+from app.store.scripts import Scripts
+
+RATE_WINDOW_SECONDS = 60.0
+# Requests are paced slightly wider than limit/60 s: arrival jitter at careCycle must never squeeze
+# limit + 1 requests into one 60-second window.
+PACING_MARGIN = 1.02
+
+
+@dataclass(frozen=True)
+class Slot:
+    """A reserved upload slot; `tat` identifies it for a give-back."""
+
+    reserved_at: float
+    tat: str
+
+
+@dataclass(frozen=True)
+class Pause:
+    """Delivery is paused: why, since when, and when the next probe request may go."""
+
+    reason: str
+    since: float
+    next_probe_at: float
+
+
+class RequestBudget:
+    """GCRA pacing of upload requests: one slot per `60 / limit` seconds across all workers."""
+
+    def __init__(self, redis: Redis, scripts: Scripts, limit_per_min: int) -> None:
+        self._redis = redis
+        self._scripts = scripts
+        self.interval_seconds = RATE_WINDOW_SECONDS / limit_per_min * PACING_MARGIN
+
+    def reserve(self, now: float) -> Slot | float:
+        """Reserve the next slot, or return the seconds to wait until one is free."""
+        verdict, value = self._scripts.reserve_slot(
+            keys=[keys.limiter_key(), keys.request_log_key()],
+            args=[repr(now), repr(self.interval_seconds), RATE_WINDOW_SECONDS],
+        )
+        if verdict == b"ok":
+            return Slot(reserved_at=now, tat=value.decode())
+        return max(float(value), 0.001)
+
+    def release(self, slot: Slot) -> bool:
+        """Give back an unused slot if no later one was reserved since."""
+        released: int = self._scripts.release_slot(
+            keys=[keys.limiter_key(), keys.request_log_key()],
+            args=[slot.tat, repr(self.interval_seconds), repr(slot.reserved_at)],
+        )
+        return bool(released)
+
+    def hold_until(self, until: float, now: float) -> None:
+        """No upload before `until` (careCycle's retryAfter), for every worker."""
+        ttl = max(1, math.ceil(until - now + RATE_WINDOW_SECONDS))
+        self._scripts.block_until(keys=[keys.limiter_key()], args=[repr(until), ttl])
+
+    def requests_in_window(self, now: float) -> int:
+        """Upload requests started in the last 60 seconds."""
+        return int(self._redis.zcount(keys.request_log_key(), now - RATE_WINDOW_SECONDS, "+inf"))
+
+
+class PauseSwitch:
+    """The delivery pause for configuration faults (401/403/404), and its single probe."""
+
+    def __init__(self, redis: Redis, scripts: Scripts) -> None:
+        self._redis = redis
+        self._scripts = scripts
+
+    def get(self) -> Pause | None:
+        """The current pause, or None while delivery runs."""
+        raw = self._redis.hgetall(keys.pause_key())
+        if not raw:
+            return None
+        return Pause(
+            reason=text(raw[b"reason"]) or "",
+            since=float(raw[b"since"]),
+            next_probe_at=float(raw[b"next_probe_at"]),
+        )
+
+    def pause(self, reason: str, now: float, next_probe_at: float) -> None:
+        """Pause delivery (or keep it paused), keeping the original start time."""
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.hsetnx(keys.pause_key(), "since", repr(now))
+        pipe.hset(keys.pause_key(), mapping={"reason": reason, "next_probe_at": repr(next_probe_at)})
+        pipe.execute()
+
+    def resume(self) -> bool:
+        """End the pause; True when there was one."""
+        return bool(self._redis.delete(keys.pause_key()))
+
+    def take_probe(self, now: float, interval_seconds: float) -> bool:
+        """True for exactly one caller once the probe time has come: that caller sends the probe."""
+        return bool(self._scripts.take_probe(keys=[keys.pause_key()], args=[repr(now), repr(now + interval_seconds)]))
+
+
+class Lanes:
+    """Leases that keep at most one delivery job per lane queued or running."""
+
+    def __init__(self, redis: Redis, count: int, ttl_seconds: float) -> None:
+        self._redis = redis
+        self.count = count
+        self._ttl_ms = max(1000, int(ttl_seconds * 1000))
+
+    def acquire(self, lane: int) -> bool:
+        """Take the lane's lease; False when a job for it already exists."""
+        return bool(self._redis.set(keys.lane_key(lane), "1", nx=True, px=self._ttl_ms))
+
+    def renew(self, lane: int) -> None:
+        """Keep the lease while the job works."""
+        self._redis.set(keys.lane_key(lane), "1", px=self._ttl_ms)
+
+    def release(self, lane: int) -> None:
+        """Give the lease up when the job stops."""
+        self._redis.delete(keys.lane_key(lane))

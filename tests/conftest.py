@@ -1,0 +1,70 @@
+"""Fixtures shared by every suite: settings, an in-process Redis, the store, the app, a clock."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import fakeredis
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from app import create_app
+from app.config import Settings
+from app.crypto import RecordCipher, generate_key
+from app.store import Store
+from tests.support import FakeClock
+
+SOURCE_KEY = "src-key-partner"
+OPS_TOKEN = "ops-token-alice"
+CARECYCLE_KEY = "cc_test_key"
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings(
+        carecycle_api_key=CARECYCLE_KEY,
+        carecycle_base_url="http://127.0.0.1:9",
+        leadrelay_source_keys={SOURCE_KEY: "partner"},
+        leadrelay_ops_tokens={OPS_TOKEN: "alice"},
+        leadrelay_encryption_key=generate_key(),
+        leadrelay_retry_base_seconds=1.0,
+        leadrelay_retry_max_delay_seconds=60.0,
+        leadrelay_pause_probe_seconds=10.0,
+        carecycle_read_timeout_seconds=2.0,
+        carecycle_connect_timeout_seconds=1.0,
+        leadrelay_visibility_timeout_seconds=30.0,
+    )
+
+
+@pytest.fixture
+def redis() -> Iterator[fakeredis.FakeRedis]:
+    server = fakeredis.FakeServer()
+    client = fakeredis.FakeRedis(server=server)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def store(settings: Settings, redis: fakeredis.FakeRedis) -> Store:
+    return Store.from_settings(settings, redis)
+
+
+@pytest.fixture
+def cipher(settings: Settings) -> RecordCipher:
+    return RecordCipher(settings.leadrelay_encryption_key)
+
+
+@pytest.fixture
+def app(settings: Settings, redis: fakeredis.FakeRedis, clock: FakeClock) -> Flask:
+    return create_app(settings, redis=redis, clock=clock)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()

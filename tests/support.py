@@ -1,0 +1,36 @@
+"""Test doubles and helpers shared by the suites: a clock you move, waiting on a condition."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+
+class FakeClock:
+    """A clock that only moves when told to (sleeping moves it too)."""
+
+    def __init__(self, start: float = 1_800_000_000.0) -> None:
+        self.current = start
+        self.slept: list[float] = []
+
+    def now(self) -> float:
+        return self.current
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.advance(seconds)
+
+    def advance(self, seconds: float) -> None:
+        self.current += max(0.0, seconds)
+
+
+def wait_until(predicate: Callable[[], object], timeout: float = 5.0, interval: float = 0.02) -> object:
+    """Poll `predicate` until it returns something truthy; fail the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        time.sleep(interval)

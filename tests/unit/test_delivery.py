@@ -1,0 +1,306 @@
+"""Delivery engine, step by step, against a scripted careCycle: every answer leads to the right states."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pytest
+
+from app.models import LeadStatus
+from app.store import Store
+from app.store.limiter import Slot
+from tests.factories import make_lead
+from workers.carecycle import (
+    CareCycleAmbiguousError,
+    CareCycleAuthError,
+    CareCycleError,
+    CareCycleRateLimitedError,
+    CareCycleRequestError,
+    CareCycleTransientError,
+    CareCycleValidationError,
+    UploadResult,
+)
+from workers.delivery import Deliverer, Idle, Sent, Wait
+
+Answer = UploadResult | CareCycleError | Callable[[list[dict[str, Any]]], UploadResult]
+
+
+class ScriptedCareCycle:
+    """Answers uploads from a script (then succeeds); remembers every batch it was sent."""
+
+    def __init__(self) -> None:
+        self.script: list[Answer] = []
+        self.batches: list[list[dict[str, Any]]] = []
+
+    def upload(self, records: Sequence[dict[str, Any]]) -> UploadResult:
+        batch = [dict(r) for r in records]
+        self.batches.append(batch)
+        answer: Answer = self.script.pop(0) if self.script else UploadResult(succeeded=len(batch))
+        if isinstance(answer, CareCycleError):
+            raise answer
+        if callable(answer):
+            return answer(batch)
+        return answer
+
+    def external_ids(self) -> list[list[str]]:
+        return [[r["externalId"] for r in batch] for batch in self.batches]
+
+
+@pytest.fixture
+def carecycle() -> ScriptedCareCycle:
+    return ScriptedCareCycle()
+
+
+@pytest.fixture
+def deliverer(store, carecycle, cipher, settings, clock) -> Deliverer:
+    return Deliverer(store, carecycle, cipher, settings, clock, random.Random(7))  # type: ignore[arg-type]
+
+
+def admit(store: Store, cipher, clock, count: int = 1, **overrides: Any) -> list[str]:
+    leads = [make_lead(**overrides) for _ in range(count)]
+    store.leads.admit(leads, [cipher.seal(lead.record) for lead in leads], clock.now())
+    return [lead.id for lead in leads]
+
+
+def status_of(store: Store, lead_id: str) -> LeadStatus:
+    return store.leads.get(lead_id).status
+
+
+def next_slot(clock, store: Store) -> None:
+    clock.advance(store.budget.interval_seconds)
+
+
+def test_delivery_sends_a_queued_lead_and_marks_it_delivered(store, cipher, clock, deliverer, carecycle):
+    [lead_id] = admit(store, cipher, clock)
+
+    step = deliverer.step()
+
+    assert isinstance(step, Sent)
+    assert carecycle.external_ids() == [[lead_id]]
+    lead = store.leads.get(lead_id)
+    assert lead.status is LeadStatus.DELIVERED
+    assert lead.attempts == 1
+    assert lead.delivered_at == clock.now()
+    assert [e.status for e in lead.events] == [LeadStatus.DELIVERED, LeadStatus.SENDING, LeadStatus.QUEUED]
+    assert store.leads.status_counts()[LeadStatus.DELIVERED] == 1
+    assert store.batches.in_flight() == 0
+
+
+def test_delivery_is_idle_when_nothing_is_queued(deliverer, carecycle):
+    assert isinstance(deliverer.step(), Idle)
+    assert carecycle.batches == []
+
+
+def test_delivery_fills_batches_of_200_from_a_backlog(store, cipher, clock, deliverer, carecycle):
+    admit(store, cipher, clock, count=450)
+
+    for _ in range(3):
+        assert isinstance(deliverer.step(), Sent)
+        next_slot(clock, store)
+
+    assert [len(b) for b in carecycle.batches] == [200, 200, 50]
+    assert store.leads.status_counts()[LeadStatus.DELIVERED] == 450
+
+
+def test_delivery_waits_for_the_next_request_slot(store, cipher, clock, deliverer, carecycle):
+    admit(store, cipher, clock, count=2)
+    deliverer.step()
+    admit(store, cipher, clock)
+
+    step = deliverer.step()
+
+    assert isinstance(step, Wait)
+    assert step.seconds == pytest.approx(store.budget.interval_seconds)
+    assert len(carecycle.batches) == 1
+
+
+def test_delivery_rejects_records_careCycle_refuses_and_delivers_their_batch_mates(
+    store, cipher, clock, deliverer, carecycle
+):
+    ids = admit(store, cipher, clock, count=3)
+    carecycle.script.append(UploadResult(succeeded=2, failures={ids[1]: "Invalid phone number"}))
+
+    deliverer.step()
+
+    assert [status_of(store, i) for i in ids] == [LeadStatus.DELIVERED, LeadStatus.REJECTED, LeadStatus.DELIVERED]
+    assert store.leads.get(ids[1]).error == "Invalid phone number"
+
+
+def test_delivery_rejects_only_named_records_when_carecycle_returns_422(store, cipher, clock, deliverer, carecycle):
+    ids = admit(store, cipher, clock, count=4)
+    carecycle.script.append(CareCycleValidationError("careCycle 422", {0: "phoneNumber: bad", 2: "email: bad"}))
+
+    deliverer.step()
+    assert [status_of(store, i) for i in ids] == [
+        LeadStatus.REJECTED,
+        LeadStatus.QUEUED,
+        LeadStatus.REJECTED,
+        LeadStatus.QUEUED,
+    ]
+    assert store.leads.get(ids[0]).error == "phoneNumber: bad"
+    next_slot(clock, store)
+    deliverer.step()
+
+    assert carecycle.external_ids()[1] == [ids[1], ids[3]]
+    assert status_of(store, ids[1]) is LeadStatus.DELIVERED
+    assert status_of(store, ids[3]) is LeadStatus.DELIVERED
+
+
+def test_delivery_isolates_the_offending_record_when_carecycle_answers_another_4xx(
+    store, cipher, clock, deliverer, carecycle
+):
+    ids = admit(store, cipher, clock, count=8)
+    bad = ids[5]
+
+    def refuse_batches_with_bad(batch: list[dict[str, Any]]) -> UploadResult:
+        if any(r["externalId"] == bad for r in batch):
+            raise CareCycleRequestError("careCycle 400 BAD_REQUEST: malformed", status=400)
+        return UploadResult(succeeded=len(batch))
+
+    carecycle.script.extend([refuse_batches_with_bad] * 10)
+
+    deliverer.step()
+
+    assert store.leads.get(bad).status is LeadStatus.REJECTED
+    assert store.leads.get(bad).error == "careCycle 400 BAD_REQUEST: malformed"
+    assert all(status_of(store, i) is LeadStatus.DELIVERED for i in ids if i != bad)
+    assert [len(b) for b in carecycle.batches] == [8, 4, 4, 2, 1, 1, 2]
+    assert store.batches.in_flight() == 0
+
+
+def test_delivery_retries_transient_failures_with_backoff_under_the_same_external_ids(
+    store, cipher, clock, deliverer, carecycle
+):
+    ids = admit(store, cipher, clock, count=2)
+    carecycle.script.extend(
+        [CareCycleTransientError("careCycle 500 INTERNAL_ERROR", 500), CareCycleAmbiguousError("timeout")]
+    )
+
+    deliverer.step()
+    lead = store.leads.get(ids[0])
+    assert lead.status is LeadStatus.RETRYING
+    assert lead.error == "careCycle 500 INTERNAL_ERROR"
+    assert lead.next_attempt_at is not None and clock.now() + 0.5 <= lead.next_attempt_at <= clock.now() + 1.0
+    assert isinstance(deliverer.step(), Idle)
+
+    clock.advance(max(lead.next_attempt_at - clock.now(), store.budget.interval_seconds))
+    assert isinstance(deliverer.step(), Sent)
+    assert store.leads.get(ids[0]).status is LeadStatus.RETRYING
+    second_wait = store.leads.get(ids[0]).next_attempt_at - clock.now()
+    assert 1.0 <= second_wait <= 2.0
+
+    clock.advance(second_wait)
+    assert isinstance(deliverer.step(), Sent)
+    assert carecycle.external_ids() == [ids, ids, ids]
+    lead = store.leads.get(ids[0])
+    assert (lead.status, lead.attempts, lead.error) == (LeadStatus.DELIVERED, 3, None)
+
+
+def test_delivery_gives_up_after_the_maximum_age(store, cipher, clock, deliverer, carecycle, settings):
+    [lead_id] = admit(store, cipher, clock)
+    clock.advance(settings.leadrelay_max_age_hours * 3600)
+    carecycle.script.append(CareCycleTransientError("careCycle 503", 503))
+
+    deliverer.step()
+
+    lead = store.leads.get(lead_id)
+    assert (lead.status, lead.error) == (LeadStatus.DEAD, "careCycle 503")
+
+
+def test_delivery_holds_every_request_until_retry_after_passes(store, cipher, clock, deliverer, carecycle):
+    [lead_id] = admit(store, cipher, clock)
+    carecycle.script.append(CareCycleRateLimitedError("careCycle 429 RATE_LIMIT_EXCEEDED", retry_after=30))
+
+    deliverer.step()
+    assert store.leads.get(lead_id).next_attempt_at == clock.now() + 30
+    [later_id] = admit(store, cipher, clock)
+    clock.advance(5)
+
+    step = deliverer.step()
+    assert isinstance(step, Wait) and step.seconds == pytest.approx(25)
+    clock.advance(25)
+    deliverer.step()
+    assert carecycle.external_ids() == [[lead_id], [later_id, lead_id]]
+    assert status_of(store, lead_id) is LeadStatus.DELIVERED
+
+
+def test_delivery_pauses_on_auth_errors_keeps_attempts_and_resumes_after_a_probe(
+    store, cipher, clock, deliverer, carecycle, settings
+):
+    ids = admit(store, cipher, clock, count=3)
+    carecycle.script.append(CareCycleAuthError("careCycle 401 UNAUTHORIZED: bad key", 401))
+
+    deliverer.step()
+
+    pause = store.pause.get()
+    assert pause is not None and pause.reason == "careCycle 401 UNAUTHORIZED: bad key"
+    assert all(store.leads.get(i).status is LeadStatus.QUEUED for i in ids)
+    assert all(store.leads.get(i).attempts == 0 for i in ids)
+    assert isinstance(deliverer.step(), Idle)
+    assert not deliverer.is_due()
+
+    clock.advance(settings.leadrelay_pause_probe_seconds)
+    carecycle.script.append(CareCycleAuthError("careCycle 401 UNAUTHORIZED: bad key", 401))
+    deliverer.step()
+    assert store.pause.get() is not None
+    assert len(carecycle.batches) == 2
+
+    clock.advance(settings.leadrelay_pause_probe_seconds)
+    deliverer.step()
+    assert store.pause.get() is None
+    assert all(store.leads.get(i).status is LeadStatus.DELIVERED for i in ids)
+    assert all(store.leads.get(i).attempts == 1 for i in ids)
+
+
+def test_delivery_returns_a_batch_to_the_queue_when_its_worker_vanished(
+    store, cipher, clock, deliverer, carecycle, settings
+):
+    ids = admit(store, cipher, clock, count=2)
+    store.batches.claim(clock.now(), 200, settings.leadrelay_visibility_timeout_seconds)  # a worker that died
+    assert isinstance(deliverer.step(), Idle)
+
+    clock.advance(settings.leadrelay_visibility_timeout_seconds + 1)
+    assert deliverer.is_due()
+    deliverer.step()
+
+    assert carecycle.external_ids() == [ids]
+    assert all(status_of(store, i) is LeadStatus.DELIVERED for i in ids)
+
+
+def test_delivery_sends_a_repeated_external_id_in_a_later_batch(store, cipher, clock, deliverer, carecycle):
+    first = make_lead(
+        external_id="crm-1", record={"phoneNumber": "+12125550101", "postalCode": "10001", "externalId": "crm-1"}
+    )
+    second = make_lead(
+        external_id="crm-1", record={"phoneNumber": "+12125550102", "postalCode": "10001", "externalId": "crm-1"}
+    )
+    store.leads.admit([first, second], [cipher.seal(first.record), cipher.seal(second.record)], clock.now())
+
+    deliverer.step()
+    next_slot(clock, store)
+    deliverer.step()
+
+    assert carecycle.external_ids() == [["crm-1"], ["crm-1"]]
+    assert status_of(store, first.id) is LeadStatus.DELIVERED and status_of(store, second.id) is LeadStatus.DELIVERED
+
+
+def test_delivery_pauses_rather_than_losing_leads_it_cannot_decrypt(store, clock, deliverer, carecycle, settings):
+    lead = make_lead()
+    from app.crypto import RecordCipher, generate_key
+
+    store.leads.admit([lead], [RecordCipher(generate_key()).seal(lead.record)], clock.now())
+
+    deliverer.step()
+
+    assert carecycle.batches == []
+    assert "LEADRELAY_ENCRYPTION_KEY" in store.pause.get().reason
+    assert status_of(store, lead.id) is LeadStatus.QUEUED
+
+
+def test_unused_slot_is_given_back(store, clock):
+    slot = store.budget.reserve(clock.now())
+    assert isinstance(slot, Slot)
+    assert store.budget.release(slot)
+    assert isinstance(store.budget.reserve(clock.now()), Slot)

@@ -1,0 +1,199 @@
+"""careCycle upload client: one pooled session, explicit timeouts, every answer turned into a type.
+
+Exceptions, grouped by what delivery does about them:
+
+    CareCycleError
+    ├── CareCycleTransientError          retry the same batch later with backoff
+    │   ├── CareCycleAmbiguousError      timed out after sending: careCycle may have stored it
+    │   └── CareCycleRateLimitedError    429: wait `retry_after` seconds, then resend
+    ├── CareCycleConfigurationError      pause all delivery; leads keep their attempts
+    │   ├── CareCycleAuthError           401/403: wrong key or missing permission
+    │   └── CareCycleNotFoundError       404: wrong base URL or path
+    ├── CareCycleValidationError         422: reject records at `record_indexes`, resend the rest
+    └── CareCycleRequestError            any other 4xx: something in the batch is unacceptable
+
+A 200, even with per-record errors, is an `UploadResult`, not an exception.
+Messages carry careCycle's `code` and `message`, never the key or record contents.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+logger = logging.getLogger(__name__)
+
+UPLOAD_PATH = "/v2/leads/upload"
+MAX_MESSAGE_CHARS = 300
+
+
+class CareCycleError(Exception):
+    """An upload did not succeed; `status` is the HTTP status when there was one."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+class CareCycleTransientError(CareCycleError):
+    """Server error, connection failure or timeout before sending: retry later."""
+
+
+class CareCycleAmbiguousError(CareCycleTransientError):
+    """Timed out after the request was sent: careCycle may have stored the batch."""
+
+
+class CareCycleRateLimitedError(CareCycleTransientError):
+    """429: no request may go before `retry_after` seconds have passed."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message, status=429)
+        self.retry_after = retry_after
+
+
+class CareCycleConfigurationError(CareCycleError):
+    """Every request would fail alike until the configuration is fixed: pause delivery."""
+
+
+class CareCycleAuthError(CareCycleConfigurationError):
+    """401/403: the API key is wrong or lacks permission."""
+
+
+class CareCycleNotFoundError(CareCycleConfigurationError):
+    """404: the base URL or path is wrong."""
+
+
+class CareCycleValidationError(CareCycleError):
+    """422: the whole request was refused; `record_messages` maps record index -> reason."""
+
+    def __init__(self, message: str, record_messages: Mapping[int, str]) -> None:
+        super().__init__(message, status=422)
+        self.record_messages = dict(record_messages)
+
+
+class CareCycleRequestError(CareCycleError):
+    """Another 4xx: something in this batch is unacceptable to careCycle."""
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    """A processed batch: `failures` maps externalId -> careCycle's reason for each refused record."""
+
+    succeeded: int
+    failures: Mapping[str, str] = field(default_factory=dict)
+
+
+class CareCycleClient:
+    """Uploads batches of records to careCycle."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 30.0,
+        session: requests.Session | None = None,
+    ) -> None:
+        self._url = base_url.rstrip("/") + UPLOAD_PATH
+        self._timeout = (connect_timeout, read_timeout)
+        self._session = session or requests.Session()
+        self._session.headers.update({"x-api-key": api_key, "User-Agent": "leadrelay"})
+
+    def upload(self, records: Sequence[Mapping[str, Any]]) -> UploadResult:
+        """Send 1..200 records; returns the processed result or raises a `CareCycleError`."""
+        try:
+            response = self._session.post(self._url, json={"records": list(records)}, timeout=self._timeout)
+        except requests.ConnectTimeout as exc:
+            raise CareCycleTransientError("careCycle did not accept the connection in time") from exc
+        except requests.ConnectionError as exc:
+            raise CareCycleTransientError("careCycle could not be reached") from exc
+        except requests.Timeout as exc:
+            raise CareCycleAmbiguousError("careCycle did not answer in time") from exc
+        except requests.RequestException as exc:
+            raise CareCycleTransientError(f"request to careCycle failed: {type(exc).__name__}") from exc
+        return classify_response(response.status_code, _json_body(response))
+
+    def close(self) -> None:
+        """Close pooled connections."""
+        self._session.close()
+
+
+def _json_body(response: requests.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def classify_response(status: int, body: Mapping[str, Any]) -> UploadResult:
+    """Turn one careCycle answer into an `UploadResult` or raise the matching `CareCycleError`.
+
+    The body's `code` decides where it is more specific than the status.
+    """
+    code = str(body.get("code") or "")
+    message = _describe(status, code, body.get("message"))
+    if 200 <= status < 300 and not code:
+        return _processed(body)
+    if code == "RATE_LIMIT_EXCEEDED" or status == 429:
+        raise CareCycleRateLimitedError(message, retry_after=_retry_after(body.get("retryAfter")))
+    if code == "VALIDATION_ERROR" or status == 422:
+        record_messages = _record_messages(body.get("errors"))
+        if record_messages:
+            raise CareCycleValidationError(message, record_messages)
+        raise CareCycleRequestError(message, status)
+    if code in ("UNAUTHORIZED", "FORBIDDEN") or status in (401, 403):
+        raise CareCycleAuthError(message, status)
+    if code == "NOT_FOUND" or status == 404:
+        raise CareCycleNotFoundError(message, status)
+    if code == "INTERNAL_ERROR" or status >= 500 or status == 408:
+        raise CareCycleTransientError(message, status)
+    if 400 <= status < 500:
+        raise CareCycleRequestError(message, status)
+    raise CareCycleTransientError(message, status)
+
+
+def _describe(status: int, code: str, message: Any) -> str:
+    text = f"careCycle {status}"
+    if code:
+        text += f" {code}"
+    if isinstance(message, str) and message:
+        text += f": {message[:MAX_MESSAGE_CHARS]}"
+    return text
+
+
+def _processed(body: Mapping[str, Any]) -> UploadResult:
+    failures: dict[str, str] = {}
+    for item in body.get("errors") or []:
+        if isinstance(item, dict) and item.get("externalId") is not None:
+            failures[str(item["externalId"])] = str(item.get("error") or "refused by careCycle")[:MAX_MESSAGE_CHARS]
+    succeeded = body.get("succeeded")
+    return UploadResult(succeeded=succeeded if isinstance(succeeded, int) else 0, failures=failures)
+
+
+def _record_messages(errors: Any) -> dict[int, str]:
+    """Index -> reason for each record a VALIDATION_ERROR names by `path` (["records", i, field])."""
+    found: dict[int, str] = {}
+    for item in errors if isinstance(errors, list) else []:
+        if not isinstance(item, dict):
+            continue
+        path = item.get("path")
+        if isinstance(path, list) and len(path) >= 2 and path[0] == "records" and isinstance(path[1], int):
+            where = ".".join(str(p) for p in path[2:]) or "record"
+            reason = f"{where}: {item.get('message') or 'invalid'}"[:MAX_MESSAGE_CHARS]
+            found[path[1]] = f"{found[path[1]]}; {reason}"[:MAX_MESSAGE_CHARS] if path[1] in found else reason
+    return found
+
+
+def _retry_after(value: Any) -> float:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        return 60.0
+    return min(max(seconds, 1.0), 3600.0)

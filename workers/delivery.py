@@ -1,0 +1,272 @@
+"""Delivery: take a batch when a request slot is free, upload it, classify the answer, settle the leads."""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from app.clock import Clock
+from app.config import Settings
+from app.crypto import RecordCipher, RecordDecryptionError
+from app.models import LeadStatus
+from app.store import Store
+from app.store.batches import Batch, ClaimedLead, Outcome
+from app.store.limiter import Slot
+from workers import backoff
+from workers.carecycle import (
+    CareCycleClient,
+    CareCycleConfigurationError,
+    CareCycleError,
+    CareCycleRateLimitedError,
+    CareCycleRequestError,
+    CareCycleTransientError,
+    CareCycleValidationError,
+    UploadResult,
+)
+
+logger = logging.getLogger(__name__)
+
+MAX_BATCH_RECORDS = 200
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A claimed lead with its opened record, ready to upload."""
+
+    lead: ClaimedLead
+    record: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Idle:
+    """Nothing can be sent now."""
+
+
+@dataclass(frozen=True)
+class Wait:
+    """Work is due but the shared request budget frees a slot only after `seconds`."""
+
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Sent:
+    """One batch went through the upload cycle."""
+
+    batch_id: str
+
+
+Step = Idle | Wait | Sent
+
+
+class Deliverer:
+    """Moves leads from the ready queue to careCycle, one batch per free request slot."""
+
+    def __init__(
+        self,
+        store: Store,
+        client: CareCycleClient,
+        cipher: RecordCipher,
+        settings: Settings,
+        clock: Clock,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._store = store
+        self._client = client
+        self._cipher = cipher
+        self._settings = settings
+        self._clock = clock
+        self._rng = rng or random.Random()
+
+    def is_due(self) -> bool:
+        """True when a step could send something now (or reclaim a stale batch)."""
+        now = self._clock.now()
+        pause = self._store.pause.get()
+        if pause is not None and now < pause.next_probe_at:
+            return False
+        return self._store.batches.has_due_work(now)
+
+    def step(self) -> Step:
+        """Send at most one batch: the unit of work of a delivery lane."""
+        now = self._clock.now()
+        self._store.batches.reclaim_stale(now)
+        pause = self._store.pause.get()
+        if pause is not None:
+            if now < pause.next_probe_at or not self._store.pause.take_probe(
+                now, self._settings.leadrelay_pause_probe_seconds
+            ):
+                return Idle()
+        if not self._store.batches.has_due_work(now):
+            return Idle()
+        slot = self._store.budget.reserve(now)
+        if not isinstance(slot, Slot):
+            return Wait(slot)
+        batch = self._store.batches.claim(now, MAX_BATCH_RECORDS, self._settings.leadrelay_visibility_timeout_seconds)
+        if batch is None:
+            self._store.budget.release(slot)
+            return Idle()
+        self._deliver(batch, probing=pause is not None)
+        return Sent(batch.id)
+
+    def _deliver(self, batch: Batch, probing: bool) -> None:
+        entries, deferred = self._open(batch)
+        if entries is None:
+            return
+        if deferred:
+            self._settle(
+                batch.id, [_requeue(lead, self._clock.now(), "externalId repeated in batch") for lead in deferred]
+            )
+        if probing:
+            logger.info("sending a probe batch while delivery is paused", extra={"batch_id": batch.id})
+        self._upload(batch.id, entries, have_slot=True)
+        self._store.batches.settle(batch.id, [], self._clock.now(), release=True)
+
+    def _open(self, batch: Batch) -> tuple[list[Entry] | None, list[ClaimedLead]]:
+        """Decrypt records; split off leads whose externalId repeats one earlier in the batch."""
+        entries: list[Entry] = []
+        deferred: list[ClaimedLead] = []
+        seen: set[str] = set()
+        for lead in batch.leads:
+            if lead.external_id in seen:
+                deferred.append(lead)
+                continue
+            seen.add(lead.external_id)
+            try:
+                record = self._cipher.open(lead.sealed_record)
+            except RecordDecryptionError:
+                self._pause_for(batch, "stored records cannot be decrypted: check LEADRELAY_ENCRYPTION_KEY")
+                return None, []
+            record["externalId"] = lead.external_id
+            entries.append(Entry(lead, record))
+        return entries, deferred
+
+    def _upload(self, batch_id: str, entries: Sequence[Entry], have_slot: bool) -> None:
+        if not have_slot and not self._wait_for_slot(batch_id):
+            self._settle(batch_id, [_requeue(e.lead, self._clock.now(), "delivery paused") for e in entries])
+            return
+        try:
+            result = self._client.upload([e.record for e in entries])
+        except CareCycleRequestError as exc:
+            self._resume()
+            self._bisect(batch_id, entries, exc)
+            return
+        except CareCycleError as exc:
+            if isinstance(exc, CareCycleValidationError):
+                self._resume()
+            self._settle(batch_id, self._outcomes_for_error(batch_id, entries, exc))
+            return
+        self._resume()
+        self._settle(batch_id, self._outcomes_for_result(entries, result))
+
+    def _bisect(self, batch_id: str, entries: Sequence[Entry], exc: CareCycleRequestError) -> None:
+        """Isolate the record careCycle refuses by sending halves until one record is left."""
+        if len(entries) == 1:
+            self._settle(batch_id, [_rejected(entries[0].lead, exc.message)])
+            logger.warning("record rejected by careCycle", extra={"batch_id": batch_id, "status": exc.status})
+            return
+        middle = len(entries) // 2
+        logger.info(
+            "splitting batch after careCycle %s", exc.status, extra={"batch_id": batch_id, "records": len(entries)}
+        )
+        for half in (entries[:middle], entries[middle:]):
+            self._upload(batch_id, half, have_slot=False)
+
+    def _wait_for_slot(self, batch_id: str) -> bool:
+        """Wait for a request slot while keeping the batch in flight; False if delivery paused."""
+        while True:
+            now = self._clock.now()
+            if self._store.pause.get() is not None:
+                return False
+            self._store.batches.extend(batch_id, now + self._settings.leadrelay_visibility_timeout_seconds)
+            slot = self._store.budget.reserve(now)
+            if isinstance(slot, Slot):
+                return True
+            self._clock.sleep(slot)
+
+    def _outcomes_for_result(self, entries: Sequence[Entry], result: UploadResult) -> list[Outcome]:
+        outcomes = []
+        for entry in entries:
+            reason = result.failures.get(entry.lead.external_id)
+            if reason is None:
+                outcomes.append(Outcome(entry.lead.id, LeadStatus.DELIVERED, "accepted by careCycle"))
+            else:
+                outcomes.append(_rejected(entry.lead, reason))
+        rejected = len(result.failures)
+        logger.info("batch uploaded", extra={"records": len(entries), "rejected": rejected})
+        return outcomes
+
+    def _outcomes_for_error(self, batch_id: str, entries: Sequence[Entry], exc: CareCycleError) -> list[Outcome]:
+        now = self._clock.now()
+        if isinstance(exc, CareCycleValidationError):
+            logger.warning(
+                "careCycle refused %d records of a batch", len(exc.record_messages), extra={"batch_id": batch_id}
+            )
+            return [
+                _rejected(e.lead, exc.record_messages[i])
+                if i in exc.record_messages
+                else Outcome(e.lead.id, LeadStatus.QUEUED, "resent: batch-mates refused", ready_at=now)
+                for i, e in enumerate(entries)
+            ]
+        if isinstance(exc, CareCycleConfigurationError):
+            self._pause_until_probe(exc.message, now)
+            return [_requeue(e.lead, now, f"delivery paused: {exc.message}") for e in entries]
+        assert isinstance(exc, CareCycleTransientError)
+        return self._retry_outcomes(batch_id, entries, exc, now)
+
+    def _retry_outcomes(
+        self, batch_id: str, entries: Sequence[Entry], exc: CareCycleTransientError, now: float
+    ) -> list[Outcome]:
+        settings = self._settings
+        hold = 0.0
+        if isinstance(exc, CareCycleRateLimitedError):
+            hold = exc.retry_after
+            self._store.budget.hold_until(now + hold, now)
+        jitter = backoff.jitter_factor(self._rng)
+        max_age = settings.leadrelay_max_age_hours * 3600
+        logger.warning("upload failed, will retry: %s", exc.message, extra={"batch_id": batch_id})
+        outcomes = []
+        for e in entries:
+            if backoff.is_past_max_age(e.lead.received_at, now, max_age):
+                outcomes.append(Outcome(e.lead.id, LeadStatus.DEAD, "gave up after maximum age", error=exc.message))
+                continue
+            delay = backoff.retry_delay_seconds(
+                e.lead.attempts + 1,
+                settings.leadrelay_retry_base_seconds,
+                settings.leadrelay_retry_max_delay_seconds,
+                jitter,
+            )
+            at = now + max(delay, hold)
+            outcomes.append(
+                Outcome(e.lead.id, LeadStatus.RETRYING, exc.message, error=exc.message, ready_at=at, next_attempt_at=at)
+            )
+        return outcomes
+
+    def _pause_until_probe(self, reason: str, now: float) -> None:
+        self._store.pause.pause(reason, now, now + self._settings.leadrelay_pause_probe_seconds)
+        logger.error("delivery paused: %s", reason)
+
+    def _pause_for(self, batch: Batch, reason: str) -> None:
+        now = self._clock.now()
+        self._pause_until_probe(reason, now)
+        self._settle(batch.id, [_requeue(lead, now, f"delivery paused: {reason}") for lead in batch.leads])
+
+    def _resume(self) -> None:
+        """careCycle answered past authentication: a pause, if any, is over."""
+        if self._store.pause.resume():
+            logger.info("delivery resumed: careCycle accepts the configuration again")
+
+    def _settle(self, batch_id: str, outcomes: list[Outcome]) -> None:
+        if outcomes:
+            self._store.batches.settle(batch_id, outcomes, self._clock.now(), release=False)
+
+
+def _rejected(lead: ClaimedLead, reason: str) -> Outcome:
+    return Outcome(lead.id, LeadStatus.REJECTED, reason, error=reason)
+
+
+def _requeue(lead: ClaimedLead, now: float, detail: str) -> Outcome:
+    """Back to the queue without spending an attempt (not the lead's fault)."""
+    return Outcome(lead.id, LeadStatus.QUEUED, detail, ready_at=lead.received_at, count_attempt=False)

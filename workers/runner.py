@@ -1,0 +1,65 @@
+"""`leadrelay worker`: an RQ worker with scheduler, plus a ticker that wakes delivery when work is due.
+
+The ticker is what makes the store the source of truth: whatever happened to earlier jobs (a worker
+killed mid-batch, a lost wake-up), due leads and timed-out batches are found again within a second.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from redis.exceptions import RedisError
+from rq import Queue, SimpleWorker
+
+from app.config import Settings
+from app.queues import ALL_QUEUES, wake_delivery
+from workers.context import WorkerContext, build_context, use_context
+
+logger = logging.getLogger(__name__)
+
+TICK_SECONDS = 1.0
+
+
+class DeliveryTicker(threading.Thread):
+    """Every tick, starts a delivery job if work is due and no lane is running one."""
+
+    def __init__(self, context: WorkerContext, interval_seconds: float = TICK_SECONDS) -> None:
+        super().__init__(name="delivery-ticker", daemon=True)
+        self._context = context
+        self._interval = interval_seconds
+        self._stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self._stopped.wait(self._interval):
+            self.tick()
+
+    def tick(self) -> bool:
+        """Wake delivery if due; True when a job was queued."""
+        try:
+            if self._context.deliverer.is_due():
+                return wake_delivery(self._context.redis, self._context.store.lanes)
+        except RedisError as exc:
+            # The worker itself reports the outage; the ticker just tries again next tick.
+            logger.warning("delivery ticker could not reach redis: %s", type(exc).__name__)
+        return False
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+
+def run_worker(settings: Settings, *, burst: bool = False, name: str | None = None) -> None:
+    """Run one worker until stopped (or, with `burst`, until the queues are empty)."""
+    context = build_context(settings)
+    use_context(context)
+    context.store.mark_schema_current()
+    ticker = DeliveryTicker(context)
+    ticker.start()
+    # SimpleWorker runs jobs in this process: no fork per job, and the context built above is the
+    # one jobs use. Fetch jobs are short and come first so a long delivery backlog cannot starve them.
+    queues = [Queue(queue_name, connection=context.redis) for queue_name in ALL_QUEUES]
+    worker = SimpleWorker(queues, connection=context.redis, name=name)
+    try:
+        worker.work(with_scheduler=True, burst=burst)
+    finally:
+        ticker.stop()
