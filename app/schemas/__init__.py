@@ -1,0 +1,1 @@
+"""Schemas: validation and normalization of every payload, in and out."""
