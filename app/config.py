@@ -44,7 +44,7 @@ class Settings:
     leadrelay_retry_max_delay_seconds: float = 900.0
     leadrelay_max_age_hours: float = 72.0
     leadrelay_pause_probe_seconds: float = 30.0
-    leadrelay_visibility_timeout_seconds: float = 120.0
+    leadrelay_visibility_timeout_seconds: float = 60.0
     leadrelay_delivery_lanes: int = 2
     leadrelay_public_url: str = "http://127.0.0.1:8000"
     facebook_app_secret: str = ""

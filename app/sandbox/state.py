@@ -147,9 +147,10 @@ class Sandbox:
 
     def handle_upload(self, api_key: str | None, raw_body: bytes) -> UploadAnswer:
         """Answer one `POST /v2/leads/upload`, record it, and stall first if a timeout is rolled."""
+        # Arrival is stamped before parsing, so validation time does not blur the rate window.
+        now = self._clock()
         upload = _Upload.parse(raw_body)
         with self._lock:
-            now = self._clock()
             answer, record_succeeded = self._decide(api_key, upload, now)
             stall_seconds = self._roll_stall(answer)
             if answer.status != 429 and api_key in self._api_keys:

@@ -38,8 +38,9 @@ class Store:
             redis,
             rate_limit_per_min=settings.carecycle_rate_limit_per_min,
             lanes=settings.leadrelay_delivery_lanes,
-            # A lane lease must outlive any single step of a delivery job, an upload included.
-            lane_ttl_seconds=max(60.0, settings.leadrelay_visibility_timeout_seconds),
+            # A lease outliving its job (a killed worker) blocks its lane this long; a lease expiring
+            # during a long step only lets a second job join the lane, which is harmless.
+            lane_ttl_seconds=settings.leadrelay_visibility_timeout_seconds,
         )
 
     def mark_schema_current(self) -> None:

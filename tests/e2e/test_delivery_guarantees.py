@@ -1,0 +1,178 @@
+"""Delivery guarantees end to end: a real Redis, worker processes and the careCycle sandbox over HTTP."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from pathlib import Path
+
+from app.models import LeadStatus
+from tests.factories import make_phone, make_submission
+from tests.realredis import redis_server_process
+from tests.support import wait_until
+
+
+def accepted_requests(sandbox):
+    return [r for r in sandbox.sandbox.requests if r.status != 429]
+
+
+def test_a_burst_of_1000_leads_leaves_in_full_batches_within_the_rate_limit(relay, sandbox, submissions):
+    relay.start_worker("burst")
+
+    relay.post_leads(submissions(1000))
+    relay.wait_delivered(1000, timeout=30)
+
+    received = sandbox.sandbox.requests
+    assert len(received) <= 8
+    assert max(r.record_count for r in received) <= 200
+    assert sum(r.record_count for r in received if r.status == 200) == 1000
+    assert all(r.status == 200 for r in received)
+    assert sandbox.sandbox.max_requests_in_any_window(60) <= relay.settings.carecycle_rate_limit_per_min
+
+
+def test_a_lone_lead_reaches_carecycle_within_two_seconds_of_intake(relay, sandbox):
+    relay.start_worker("idle")
+    wait_until(lambda: relay.store.lanes.count and not relay.redis.keys("leadrelay:delivery:lane:*"), timeout=5)
+
+    started = time.monotonic()
+    lead_id = relay.post_lead()
+    wait_until(lambda: sandbox.sandbox.requests, timeout=5)
+    elapsed = time.monotonic() - started
+
+    assert elapsed <= 2.0
+    assert sandbox.sandbox.requests[0].external_ids == (lead_id,)
+    wait_until(lambda: relay.status(lead_id)["status"] == "delivered", timeout=5)
+
+
+def test_only_the_records_carecycle_refuses_are_rejected_and_their_batch_mates_delivered(relay, sandbox):
+    refused_per_record, refused_by_422 = make_phone(), make_phone()
+    sandbox.sandbox.set_faults(reject_phones=[refused_per_record], invalid_phones=[refused_by_422])
+    batch = [make_submission() for _ in range(4)]
+    batch[1]["phoneNumber"] = refused_per_record
+    batch[3]["phoneNumber"] = refused_by_422
+    ids = relay.post_leads(batch)
+
+    relay.start_worker("rejections")
+    wait_until(lambda: relay.count(LeadStatus.DELIVERED) + relay.count(LeadStatus.REJECTED) == 4, timeout=15)
+
+    statuses = [relay.status(i) for i in ids]
+    assert [s["status"] for s in statuses] == ["delivered", "rejected", "delivered", "rejected"]
+    assert statuses[1]["error"] == "Invalid phone number"
+    assert statuses[3]["error"] == "phoneNumber: Invalid phone number format"
+    assert sandbox.sandbox.delivered_external_ids() == Counter({ids[0]: 1, ids[2]: 1})
+
+
+def test_every_lead_is_delivered_despite_server_errors_and_timeouts(relay, sandbox, submissions):
+    sandbox.sandbox.set_faults(error_rate=0.3, timeout_rate=0.4, stall_seconds=1.5, rate_limit_per_min=600)
+    sandbox.sandbox.fail_next(500, times=2)
+    relay.settings = relay.settings.replace(carecycle_rate_limit_per_min=600)
+    ids = relay.post_leads(submissions(1000))
+    relay.start_worker("faults")
+
+    relay.wait_delivered(1000, timeout=60)
+
+    statuses = Counter(r.status for r in sandbox.sandbox.requests)
+    assert statuses[500] > 0 and any(r.stalled for r in sandbox.sandbox.requests)
+    assert set(sandbox.sandbox.delivered_external_ids()) == set(ids)
+    assert relay.count(LeadStatus.DEAD) == 0
+    retried = [relay.status(i) for i in ids[::20]]
+    assert any(s["attempts"] > 1 for s in retried)
+
+
+def test_no_request_goes_before_carecycle_retry_after_has_passed(relay, sandbox):
+    sandbox.sandbox.fail_next(429, retry_after=3)
+    lead_id = relay.post_lead()
+    relay.start_worker("throttled")
+
+    wait_until(lambda: relay.status(lead_id)["status"] == "delivered", timeout=15)
+
+    first, second = sandbox.sandbox.requests[:2]
+    assert first.status == 429
+    assert second.monotonic - first.monotonic >= 3.0
+    assert second.external_ids == (lead_id,)
+
+
+def test_401_pauses_delivery_visibly_and_it_resumes_by_itself_once_the_key_works(relay, sandbox, submissions):
+    sandbox.sandbox.set_faults(auth_mode=401)
+    ids = relay.post_leads(submissions(20))
+    relay.start_worker("paused")
+
+    wait_until(lambda: relay.stats()["paused"], timeout=10)
+    time.sleep(2.5)  # a few probe intervals pass while the key is still refused
+    stats = relay.stats()
+    assert "401" in stats["pause"]["reason"] and "UNAUTHORIZED" in stats["pause"]["reason"]
+    assert stats["counts"]["dead"] == 0
+    assert all(relay.status(i)["attempts"] == 0 for i in ids)
+    probes = len(sandbox.sandbox.requests)
+    assert 2 <= probes <= 5  # about one probe per interval, not a retry storm
+
+    sandbox.sandbox.set_faults(auth_mode=None)
+    relay.wait_delivered(20, timeout=15)
+    assert relay.stats()["paused"] is False
+    assert set(sandbox.sandbox.delivered_external_ids()) == set(ids)
+
+
+def test_a_batch_in_flight_when_its_worker_is_killed_is_delivered_by_the_next_worker(relay, sandbox, submissions):
+    sandbox.sandbox.set_faults(timeout_rate=1.0, stall_seconds=30)
+    ids = relay.post_leads(submissions(50))
+    doomed = relay.start_worker("doomed", carecycle_read_timeout_seconds=5.0, leadrelay_visibility_timeout_seconds=11.0)
+    wait_until(lambda: sandbox.sandbox.requests, timeout=10)
+    relay.kill(doomed)
+    in_flight = set(sandbox.sandbox.requests[0].external_ids)
+    sandbox.sandbox.set_faults(timeout_rate=0.0)
+    sandbox.sandbox.release_stalls()
+    more = relay.post_leads(submissions(10))
+
+    relay.start_worker("successor")
+    relay.wait_delivered(60, timeout=30)
+
+    delivered = sandbox.sandbox.delivered_external_ids()
+    assert set(delivered) == set(ids + more)
+    duplicates = {external_id for external_id, times in delivered.items() if times > 1}
+    assert duplicates == in_flight and len(in_flight) == 50
+
+
+def test_two_workers_together_keep_to_the_shared_rate_limit(relay, sandbox, submissions):
+    limit = 300
+    sandbox.sandbox.set_faults(rate_limit_per_min=limit, timeout_rate=1.0, stall_seconds=0.6)
+    relay.settings = relay.settings.replace(
+        carecycle_rate_limit_per_min=limit,
+        carecycle_read_timeout_seconds=3.0,
+        leadrelay_visibility_timeout_seconds=10.0,
+    )
+    relay.post_leads(submissions(3000))
+    relay.start_worker("first")
+    relay.start_worker("second")
+
+    relay.wait_delivered(3000, timeout=60)
+
+    arrivals = sorted(r.monotonic for r in accepted_requests(sandbox))
+    gaps = [b - a for a, b in zip(arrivals, arrivals[1:], strict=False)]
+    interval = 60 / limit
+    assert min(gaps) >= 0.9 * interval
+    assert min(gaps) < 0.6  # requests overlapped: both workers were sending at once
+    assert not [r for r in sandbox.sandbox.requests if r.status == 429]
+
+
+def test_queued_leads_survive_a_redis_restart(relay_settings, sandbox, submissions, tmp_path: Path):
+    from tests.e2e.conftest import Relay
+
+    with redis_server_process(tmp_path / "redis") as server:
+        relay = Relay(relay_settings.replace(redis_url=server.url), _client(server.url), tmp_path)
+        ids = relay.post_leads(submissions(120))
+        server.stop()
+        server.start()
+        relay = Relay(relay_settings.replace(redis_url=server.url), _client(server.url), tmp_path)
+        assert relay.count(LeadStatus.QUEUED) == 120
+        try:
+            relay.start_worker("after-restart")
+            relay.wait_delivered(120, timeout=20)
+        finally:
+            relay.stop_workers()
+    assert set(sandbox.sandbox.delivered_external_ids()) == set(ids)
+
+
+def _client(url: str):
+    from redis import Redis
+
+    return Redis.from_url(url)
