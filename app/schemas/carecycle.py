@@ -66,9 +66,13 @@ def _invalid_type(expected: str, value: Any) -> ValidationError:
     return ValidationError(Issue(f"Expected {expected}, received {type_name(value)}", "invalid_type", expected))
 
 
+# Host tz databases carry entries that are files, not zones careCycle knows.
+_NOT_ZONES = frozenset({"localtime", "Factory", "posixrules", "posix", "right"})
+
+
 @functools.cache
 def _iana_timezones() -> frozenset[str]:
-    return frozenset(zoneinfo.available_timezones())
+    return frozenset(zoneinfo.available_timezones()) - _NOT_ZONES
 
 
 def is_valid_timezone(name: str) -> bool:

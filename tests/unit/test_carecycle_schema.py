@@ -329,3 +329,9 @@ def test_upload_request_schema_loads_a_full_batch():
     records = [make_record(externalId=f"lead-{i}") for i in range(MAX_BATCH_RECORDS)]
 
     assert UploadRequestSchema().load({"records": records}) == {"records": records}
+
+
+@pytest.mark.parametrize("name", ["localtime", "Factory", "posixrules"])
+def test_record_schema_refuses_tz_database_entries_that_are_not_zones(name):
+    errors = CareCycleRecordSchema().validate({"phoneNumber": "+12125550142", "timezone": name})
+    assert "timezone" in errors

@@ -1,0 +1,392 @@
+"""Marshmallow fields that each turn one kind of messy inbound value into careCycle's spelling.
+
+Every field treats a blank string as "not given" (None) and fails with a message that says what was
+expected, never the value it received: inbound values are personal data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+import unicodedata
+from collections.abc import Callable, Iterable, Mapping
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import phonenumbers
+from marshmallow import ValidationError, fields, validate
+
+from app.schemas.carecycle import INT32_MAX, INT32_MIN
+from app.schemas.geo import is_known_zip, state_code, timezone_name
+
+_T = TypeVar("_T")
+
+MAX_AGE_YEARS = 130
+# Where a +1 number may be: careCycle serves the US; Canada and the US territories share its plan.
+SERVED_PHONE_REGIONS = frozenset({"US", "CA", "PR", "VI", "GU", "AS", "MP"})
+
+_PHONE_EXTENSION = re.compile(r"(?:;\s*ext=|\s*(?:ext\.?|extension|x|#))\s*\d{1,7}\s*$", re.IGNORECASE)
+_PHONE_URI_PREFIX = re.compile(r"^\s*tel:", re.IGNORECASE)
+_LETTER = re.compile(r"[^\W\d_]")
+_ZIP = re.compile(r"(\d{5})(?:[-\s]?\d{4})?", re.ASCII)
+_MONEY = re.compile(
+    r"(?P<sign>-)?\s*\$?\s*(?P<whole>\d{1,3}(?:,\d{3})+|\d+)(?:\.(?P<fraction>\d+))?\s*(?P<suffix>[km])?",
+    re.ASCII | re.IGNORECASE,
+)
+_ISO_DATE = re.compile(
+    r"(?P<y>\d{4})(?P<sep>[-/.])(?P<m>\d{1,2})(?P=sep)(?P<d>\d{1,2})"
+    r"(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|[+-]\d{2}:?\d{2})?)?",
+    re.ASCII | re.IGNORECASE,
+)
+_US_DATE = re.compile(r"(?P<m>\d{1,2})(?P<sep>[-/.])(?P<d>\d{1,2})(?P=sep)(?P<y>\d{4}|\d{2})", re.ASCII)
+_MONTH_FIRST = re.compile(r"(?P<month>[a-z]+)\.?\s+(?P<d>\d{1,2})(?:st|nd|rd|th)?,?\s+(?P<y>\d{4})", re.IGNORECASE)
+_DAY_FIRST = re.compile(r"(?P<d>\d{1,2})(?:st|nd|rd|th)?[\s-]+(?P<month>[a-z]+)\.?,?[\s-]+(?P<y>\d{4})", re.IGNORECASE)
+_MONTHS = {
+    name: number
+    for number, full in enumerate(("january", "february", "march", "april", "may", "june", "july", "august",
+                                   "september", "october", "november", "december"), start=1)
+    for name in (full, full[:3], full[:4])
+}  # fmt: skip
+_MULTIPLIERS = {"": 1, "k": 1_000, "m": 1_000_000}
+_TRUE_WORDS = frozenset({"true", "t", "yes", "y", "1", "on", "checked", "selected", "agree", "agreed", "accepted"})
+_FALSE_WORDS = frozenset({"false", "f", "no", "n", "0", "off", "unchecked", "not checked", "disagree", "declined"})
+
+
+def _blank_to_none(value: Any) -> Any:
+    """A blank form input means "not given", exactly like a missing key."""
+    if isinstance(value, str) and not value.strip():
+        return None
+    return value
+
+
+class NormalizingField(fields.Field[_T]):
+    """Base: blank strings load as None (allowed unless allow_none=False); errors say what was expected."""
+
+    expected = "a value"
+    default_error_messages = {
+        "required": "expected {expected}",
+        "null": "expected {expected}",
+        "invalid": "expected {expected}",
+    }
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_none", True)
+        given = kwargs.pop("pre_load", None)
+        extra = [] if given is None else [given] if callable(given) else list(given)
+        super().__init__(pre_load=[_blank_to_none, *extra], **kwargs)
+
+    def make_error(self, key: str, **kwargs: Any) -> ValidationError:
+        """Build the error for `key`, filling `{expected}` with what this field wants."""
+        kwargs.setdefault("expected", self.expected)
+        return super().make_error(key, **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> _T:
+        if value is None:
+            raise self.make_error("null")  # only with allow_none=False: a blank input became None
+        return self._normalize(value)
+
+    def _normalize(self, value: Any) -> _T:
+        """Turn a non-None inbound value into the field's output, or raise a ValidationError."""
+        raise NotImplementedError
+
+    def _text(self, value: Any) -> str:
+        """Return a string, or a plain integer (JSON ids, ZIPs), as stripped text; else fail as "invalid"."""
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        if not isinstance(value, str):
+            raise self.make_error("invalid")
+        return value.strip()
+
+
+class Phone(NormalizingField[str]):
+    """A US/Canadian/US-territory phone number as E.164 ("+12125550142"); extensions are dropped.
+
+    Validity is phonenumbers' `is_valid_number` (area code and exchange not starting with 0/1, no
+    N9X area code) plus two rules it does not apply: no N11 exchange (211..911 are service codes) and
+    no toll-free or premium-rate number (not a person's line). 555-0100..0199 numbers are accepted,
+    as phonenumbers accepts them: they are fictional, but every test and sandbox lead uses them.
+    """
+
+    expected = "a US or Canadian phone number of 10 digits, e.g. (212) 555-0142"
+    default_error_messages = {
+        "required": "missing: expected {expected}",
+        "null": "missing: expected {expected}",
+        "letters": "expected a phone number made of digits, not letters",
+        "foreign": "expected a US or Canadian phone number (country code +1)",
+        "region": "expected a phone number in the US, Canada or a US territory",
+        "n11": "expected a phone number whose exchange is not a service code (N11)",
+        "not_personal": "expected a personal phone number, not a toll-free or premium-rate one",
+    }
+
+    def __init__(self, *, regions: Iterable[str] = SERVED_PHONE_REGIONS, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_none", False)
+        super().__init__(**kwargs)
+        self.regions = frozenset(regions)
+
+    def _normalize(self, value: Any) -> str:
+        text = self._text(value)
+        body = _PHONE_EXTENSION.sub("", _PHONE_URI_PREFIX.sub("", text))
+        if _LETTER.search(body):
+            raise self.make_error("letters")  # vanity "555-CALL" would parse, but a lead types digits
+        try:
+            number = phonenumbers.parse(body, "US")
+        except phonenumbers.NumberParseException as exc:
+            raise self.make_error("invalid") from exc
+        if number.country_code != 1:
+            raise self.make_error("foreign")
+        if not phonenumbers.is_valid_number(number):
+            raise self.make_error("invalid")
+        if phonenumbers.region_code_for_number(number) not in self.regions:
+            raise self.make_error("region")
+        if str(number.national_number)[4:6] == "11":
+            raise self.make_error("n11")
+        if phonenumbers.number_type(number) in {
+            phonenumbers.PhoneNumberType.TOLL_FREE,
+            phonenumbers.PhoneNumberType.PREMIUM_RATE,
+        }:
+            raise self.make_error("not_personal")
+        return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+
+
+class PostalCode(NormalizingField[str]):
+    """A US ZIP code as 5 digits: ZIP+4 ("12345-6789", "12345 6789", "123456789") is cut to 5.
+
+    It must exist in the `zipcodes` dataset (retired ZIPs included: they still place a person). A JSON
+    integer is zero-padded, since a number has lost its leading zeros (2134 -> "02134"); a 4-digit
+    string is not, since it is as likely a typo as a lost zero.
+    """
+
+    expected = "a US ZIP code: 5 digits or ZIP+4"
+    default_error_messages = {"unknown": "expected an existing US ZIP code"}
+
+    def _normalize(self, value: Any) -> str:
+        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 99999:
+            value = f"{value:05d}"
+        match = _ZIP.fullmatch(self._text(value))
+        if match is None:
+            raise self.make_error("invalid")
+        if not is_known_zip(match.group(1)):
+            raise self.make_error("unknown")
+        return match.group(1)
+
+
+class Timezone(NormalizingField[str]):
+    """A time zone careCycle accepts; see `geo.TIMEZONE_ALIASES` for the spellings understood."""
+
+    expected = "a US time zone: an IANA name such as America/New_York, EST/CST/MST/PST, or Eastern/..."
+
+    def _normalize(self, value: Any) -> str:
+        if not isinstance(value, str):
+            raise self.make_error("invalid")
+        name = timezone_name(value)
+        if name is None:
+            raise self.make_error("invalid")
+        return name
+
+
+class UsState(NormalizingField[str]):
+    """A US state, DC or territory as its USPS code, from the code in any case or the full name."""
+
+    expected = "a US state: a USPS code such as NY or a state name"
+
+    def _normalize(self, value: Any) -> str:
+        if not isinstance(value, str):
+            raise self.make_error("invalid")
+        code = state_code(value)
+        if code is None:
+            raise self.make_error("invalid")
+        return code
+
+
+class LooseBool(NormalizingField[bool]):
+    """A boolean from true/false, yes/no, y/n, 1/0, on/off, checked/unchecked and friends, any case."""
+
+    expected = "yes/no, true/false, 1/0 or on/off"
+
+    def _normalize(self, value: Any) -> bool:
+        if isinstance(value, bool):
+            return value
+        word = " ".join(self._text(value).lower().split())
+        if word in _TRUE_WORDS:
+            return True
+        if word in _FALSE_WORDS:
+            return False
+        raise self.make_error("invalid")
+
+
+class LooseInt(NormalizingField[int]):
+    """A whole number from money-like text: "$45,000", "45000.00", "45k", "1.2M" (k = 1,000, M = 1,000,000).
+
+    A non-zero fraction ("2.5", "$45,000.50") is refused rather than rounded, and so is a range
+    ("30,000-50,000"): either would make up a number the person did not give.
+    """
+
+    expected = "a whole number such as 45000 or $45,000"
+    default_error_messages = {
+        "fraction": "expected a whole number, without a fraction",
+        "range": "expected a whole number from {minimum} to {maximum}",
+    }
+
+    def __init__(self, *, minimum: int = INT32_MIN, maximum: int = INT32_MAX, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.minimum = minimum
+        self.maximum = maximum
+
+    def _normalize(self, value: Any) -> int:
+        if isinstance(value, bool) or (isinstance(value, float) and not math.isfinite(value)):
+            raise self.make_error("invalid")
+        if isinstance(value, int | float):
+            number = Decimal(repr(value))  # repr: 45000.0 -> "45000.0", exact, unlike Decimal(45000.1)
+        else:
+            number = self._parse(self._text(value))
+        if number != int(number):
+            raise self.make_error("fraction")
+        if not self.minimum <= number <= self.maximum:
+            raise self.make_error("range", minimum=self.minimum, maximum=self.maximum)
+        return int(number)
+
+    def _parse(self, text: str) -> Decimal:
+        match = _MONEY.fullmatch(text)
+        if match is None:
+            raise self.make_error("invalid")
+        digits = match["whole"].replace(",", "") + "." + (match["fraction"] or "0")
+        number = Decimal(digits) * _MULTIPLIERS[(match["suffix"] or "").lower()]
+        return -number if match["sign"] else number
+
+
+class DateOfBirth(NormalizingField[str]):
+    """A date of birth as careCycle's "MM-DD-YYYY".
+
+    Accepts YYYY-MM-DD, YYYY/MM/DD, ISO datetimes (the date as written, no time-zone shift),
+    MM/DD/YYYY, M/D/YYYY, MM-DD-YYYY, M.D.YYYY, M/D/YY, "Jan 5 1950", "January 5th, 1950",
+    "5 January 1950", "05-JAN-1950", and date objects. Numeric dates are month-first (US forms):
+    "13/01/1950" is refused, not swapped. A 2-digit year means the most recent year that puts the
+    date not after today (today 2026-06-01: "/50" -> 1950, "/24" -> 2024, "/26" -> 2026 only when the
+    day has passed). Impossible dates, future dates and ages over 130 years are refused. `today`
+    is injectable so tests (and callers) fix the clock.
+    """
+
+    expected = "a date of birth such as 1950-01-31 or 01/31/1950"
+    default_error_messages = {
+        "impossible": "expected a real calendar date",
+        "future": "expected a date of birth that is not in the future",
+        "too_old": f"expected a date of birth less than {MAX_AGE_YEARS} years ago",
+    }
+
+    def __init__(self, *, today: Callable[[], dt.date] = dt.date.today, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.today = today
+
+    def _normalize(self, value: Any) -> str:
+        today = self.today()
+        if isinstance(value, dt.datetime):
+            born = value.date()
+        elif isinstance(value, dt.date):
+            born = value
+        elif isinstance(value, str):
+            born = self._parse(value.strip(), today)
+        else:
+            raise self.make_error("invalid")
+        if born > today:
+            raise self.make_error("future")
+        age = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+        if age > MAX_AGE_YEARS:
+            raise self.make_error("too_old")
+        return f"{born.month:02d}-{born.day:02d}-{born.year:04d}"
+
+    def _parse(self, text: str, today: dt.date) -> dt.date:
+        for pattern in (_ISO_DATE, _US_DATE, _MONTH_FIRST, _DAY_FIRST):
+            match = pattern.fullmatch(text)
+            if match is None:
+                continue
+            parts = match.groupdict()
+            month = _MONTHS.get(parts["month"].lower()) if "month" in parts else int(parts["m"])
+            if month is None:
+                raise self.make_error("invalid")
+            if len(parts["y"]) == 2:
+                return self._two_digit_year(int(parts["y"]), month, int(parts["d"]), today)
+            return self._date(int(parts["y"]), month, int(parts["d"]))
+        raise self.make_error("invalid")
+
+    def _two_digit_year(self, yy: int, month: int, day: int, today: dt.date) -> dt.date:
+        recent = 2000 + yy
+        try:
+            born = dt.date(recent, month, day)
+        except ValueError:
+            return self._date(1900 + yy, month, day)  # 02/29 of a non-leap 20YY may be a leap 19YY
+        return born if born <= today else self._date(1900 + yy, month, day)
+
+    def _date(self, year: int, month: int, day: int) -> dt.date:
+        try:
+            return dt.date(year, month, day)
+        except ValueError as exc:
+            raise self.make_error("impossible") from exc
+
+
+def _enum_key(text: str) -> str:
+    return " ".join(text.lower().replace("-", " ").replace("_", " ").replace("/", " ").split())
+
+
+class LooseEnum(NormalizingField[str]):
+    """One of `choices`, matched case- and punctuation-insensitively, or reached through `aliases`."""
+
+    def __init__(self, choices: Iterable[str], aliases: Mapping[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.choices = tuple(choices)
+        unknown = {target for target in (aliases or {}).values() if target not in self.choices}
+        if unknown:
+            raise ValueError(f"aliases point outside the choices: {sorted(unknown)}")
+        self.lookup = {_enum_key(choice): choice for choice in self.choices}
+        self.lookup.update({_enum_key(alias): target for alias, target in (aliases or {}).items()})
+        self.expected = "one of " + ", ".join(self.choices)
+
+    def _normalize(self, value: Any) -> str:
+        if not isinstance(value, str):
+            raise self.make_error("invalid")
+        choice = self.lookup.get(_enum_key(value))
+        if choice is None:
+            raise self.make_error("invalid")
+        return choice
+
+
+class TrimmedString(NormalizingField[str]):
+    """Text with surrounding whitespace stripped, inner runs collapsed to one space, Unicode NFC.
+
+    Blank loads as None; longer than `max_length` characters (after cleaning) fails.
+    """
+
+    expected = "text"
+    default_error_messages = {"too_long": "expected at most {max_length} characters"}
+
+    def __init__(self, max_length: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.max_length = max_length
+
+    def _normalize(self, value: Any) -> str:
+        text = clean_text(self._text(value))
+        if not text:
+            raise self.make_error("null")
+        if len(text) > self.max_length:
+            raise self.make_error("too_long", max_length=self.max_length)
+        return text
+
+
+class EmailAddress(TrimmedString):
+    """An e-mail address (marshmallow's Email rules) of at most `max_length` characters."""
+
+    expected = "an email address"
+
+    def __init__(self, max_length: int, **kwargs: Any) -> None:
+        super().__init__(max_length, **kwargs)
+        self.email_rule = validate.Email(error="expected an email address")
+
+    def _normalize(self, value: Any) -> str:
+        return self.email_rule(super()._normalize(value))
+
+
+def clean_text(text: str) -> str:
+    """NFC-normalize, turn control characters into spaces, strip and collapse whitespace."""
+    text = unicodedata.normalize("NFC", text)
+    text = "".join(" " if unicodedata.category(char) == "Cc" else char for char in text)
+    return " ".join(text.split())

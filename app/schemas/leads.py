@@ -1,0 +1,398 @@
+"""Submission -> careCycle record: field names resolved, values normalized, TCPA location ensured.
+
+Policy (SPEC "Normalization"): a bad required value (the phone; a record with neither a ZIP nor a
+time zone) raises `ValidationError` keyed by the careCycle field; a bad optional value is dropped and
+reported in `warnings` as "<field>: <what was expected>", and the lead is kept.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+from marshmallow import ValidationError, fields
+
+from app.schemas.carecycle import (
+    GENDERS,
+    MARITAL_STATUSES,
+    MAX_CUSTOM_FIELD_KEY_CHARS,
+    MAX_CUSTOM_FIELDS,
+    CareCycleRecordSchema,
+)
+from app.schemas.fields import (
+    DateOfBirth,
+    EmailAddress,
+    LooseBool,
+    LooseEnum,
+    LooseInt,
+    Phone,
+    PostalCode,
+    Timezone,
+    TrimmedString,
+    UsState,
+    clean_text,
+)
+from app.schemas.geo import split_full_name, timezone_for_phone, zip_details
+
+FULL_NAME = "fullName"  # not a careCycle field: split into firstName/lastName
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+_NOT_KEY_CHAR = re.compile(r"[\s.\-]+")
+_CONFIG_ONLY = ("sourceId", "leadCost")  # a submission must not pick its own source or price
+# careCycle documents no limit for a custom value; 255 keeps free-text answers useful and bounded,
+# and no click ID (gclid, fbclid, ...) comes near it.
+MAX_CUSTOM_VALUE_CHARS = 255
+_NO_LOCATION = "expected a valid US ZIP code or a timezone (TCPA); the phone's area code gives no single timezone"
+_BAD_CUSTOM_VALUE = "expected a string, number, boolean or list of strings"
+
+GENDER_ALIASES = {
+    "m": "Male", "man": "Male", "boy": "Male", "f": "Female", "woman": "Female", "girl": "Female",
+    "nonbinary": "Non-Binary", "nb": "Non-Binary", "enby": "Non-Binary", "genderqueer": "Non-Binary",
+    "prefer not to answer": "Prefer Not to Say", "rather not say": "Prefer Not to Say",
+    "decline to state": "Prefer Not to Say", "decline to answer": "Prefer Not to Say", "declined": "Prefer Not to Say",
+}  # fmt: skip
+MARITAL_STATUS_ALIASES = {
+    "never married": "Single", "unmarried": "Single", "s": "Single", "wed": "Married", "m": "Married",
+    "divorcee": "Divorced", "d": "Divorced", "widow": "Widowed", "widower": "Widowed", "w": "Widowed",
+    "legally separated": "Separated", "domestic partner": "Domestic Partnership", "partnered": "Domestic Partnership",
+    "civil union": "Domestic Partnership", "life partner": "Domestic Partnership",
+}  # fmt: skip
+
+# Inbound names (compared lower-case, with spaces, dots and hyphens as "_") -> careCycle field. Each
+# careCycle name's lower-case and snake_case spellings ("postalcode", "postal_code") are added below.
+_ALIAS_GROUPS: dict[str, tuple[str, ...]] = {
+    "phoneNumber": ("phone", "mobile", "mobile_phone", "mobile_number", "cell", "cell_phone", "cellphone",
+                    "telephone", "tel", "primary_phone", "home_phone", "contact_number"),
+    "firstName": ("fname", "first", "given_name"),
+    "lastName": ("lname", "last", "surname", "family_name"),
+    FULL_NAME: ("full_name", "fullname", "name", "your_name", "contact_name"),
+    "email": ("email_address", "e_mail", "emailaddress"),
+    "postalCode": ("zip", "zipcode", "zip_code", "postcode", "post_code", "zip5"),
+    "timezone": ("tz", "time_zone"),
+    "state": ("state_code", "region", "province"),
+    "city": ("town",),
+    "address": ("street_address", "address1", "address_1", "address_line_1", "street", "street1"),
+    "address2": ("address_2", "address_line_2", "street2", "apt", "suite"),
+    "dateOfBirth": ("dob", "birthdate", "birth_date", "birthday"),
+    "language": ("preferred_language",),
+    "gender": ("sex",),
+    "maritalStatus": ("relationship_status",),
+    "filingStatus": ("tax_filing_status",),
+    "dependentCount": ("dependents", "number_of_dependents", "num_dependents"),
+    "householdIncome": ("income", "annual_income", "yearly_income"),
+    "isDecisionMaker": ("decision_maker",),
+    "medicaidNumber": ("medicaid_id",),
+    "veteran": ("is_veteran",),
+    "socialSecurityDisability": ("ssdi",),
+    "healthSherpaCustomerId": ("healthsherpa_customer_id",),
+    "mbiNumber": ("mbi", "medicare_id", "medicare_number", "medicare_beneficiary_identifier"),
+    "doNotCall": ("dnc",),
+    "doNotSMS": ("do_not_text",),
+}  # fmt: skip
+# Used only when no better-named value is usable (Google's WORK_EMAIL / WORK_PHONE columns).
+_FALLBACK_ALIASES = {"work_email": "email", "work_phone": "phoneNumber", "work_phone_number": "phoneNumber"}
+_RANK_FIELD_MAP, _RANK_EXACT, _RANK_ALIAS, _RANK_FALLBACK = range(4)
+
+
+@dataclass(frozen=True)
+class NormalizedLead:
+    """A careCycle record that `CareCycleRecordSchema` accepts, and what was dropped on the way."""
+
+    record: dict[str, Any]
+    warnings: tuple[str, ...]
+
+
+def record_fields(today: Callable[[], dt.date]) -> dict[str, fields.Field[Any]]:
+    """The normalizing field of every careCycle field a submission fills, in record order."""
+    return {**_shared_fields(), "dateOfBirth": DateOfBirth(today=today)}
+
+
+_CARECYCLE_NAMES = tuple(CareCycleRecordSchema._declared_fields)
+_TEXT_FIELDS = ("firstName", "lastName", "city", "county", "address", "address2", "medicaidNumber", "vaNumber",
+                "carrierAssignedCustomerId", "healthSherpaCustomerId", "mbiNumber", "externalId")  # fmt: skip
+_FLAG_FIELDS = ("isDecisionMaker", "medicaid", "veteran", "socialSecurityDisability", "doNotCall", "doNotSMS",
+                "doNotEmail", "doNotMail")  # fmt: skip
+
+
+@functools.cache
+def _shared_fields() -> dict[str, fields.Field[Any]]:
+    """Fields hold no per-call state, so they are built once; only dateOfBirth depends on the caller's clock."""
+    built: dict[str, fields.Field[Any]] = {
+        "phoneNumber": Phone(),
+        "email": EmailAddress(255),
+        "postalCode": PostalCode(),
+        "timezone": Timezone(),
+        "state": UsState(),
+        "dateOfBirth": DateOfBirth(),
+        "language": TrimmedString(50),
+        "gender": LooseEnum(GENDERS, GENDER_ALIASES),
+        "maritalStatus": LooseEnum(MARITAL_STATUSES, MARITAL_STATUS_ALIASES),
+        "filingStatus": TrimmedString(50),
+        "dependentCount": LooseInt(minimum=0),
+        "householdIncome": LooseInt(minimum=0),
+        **{name: TrimmedString(255) for name in _TEXT_FIELDS},
+        **{name: LooseBool() for name in _FLAG_FIELDS},
+    }
+    return {name: built[name] for name in _CARECYCLE_NAMES if name in built}  # careCycle's order
+
+
+@functools.cache
+def _record_schema() -> CareCycleRecordSchema:
+    return CareCycleRecordSchema()
+
+
+def _alias_key(name: str) -> str:
+    return _NOT_KEY_CHAR.sub("_", name.strip().lower())
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+
+
+_ALIASES: dict[str, str] = {
+    **{key: target for name in _CARECYCLE_NAMES for key, target in ((name.lower(), name), (_snake(name), name))},
+    **{alias: target for target, aliases in _ALIAS_GROUPS.items() for alias in aliases},
+}
+
+
+def resolve_field_name(key: str, field_map: Mapping[str, str] = _EMPTY) -> tuple[str, int] | None:
+    """Return (careCycle field or FULL_NAME, rank) for an inbound name, or None when it is a custom field.
+
+    Lower rank wins when several inbound names fill one field: the source's field_map, then the exact
+    careCycle spelling, then an alias, then a fallback alias (work e-mail/phone).
+    """
+    if key in field_map:
+        target = field_map[key]
+        resolved = target if target in _CARECYCLE_NAMES or target == FULL_NAME else _ALIASES.get(_alias_key(target))
+        return (resolved, _RANK_FIELD_MAP) if resolved else None
+    if key in _CARECYCLE_NAMES:
+        return key, _RANK_EXACT
+    alias = _alias_key(key)
+    if alias in _ALIASES:
+        return _ALIASES[alias], _RANK_ALIAS
+    if alias in _FALLBACK_ALIASES:
+        return _FALLBACK_ALIASES[alias], _RANK_FALLBACK
+    return None
+
+
+def normalize_submission(
+    payload: Mapping[str, Any],
+    *,
+    field_map: Mapping[str, str] = _EMPTY,
+    static_custom_fields: Mapping[str, Any] = _EMPTY,
+    source_id: str | None = None,
+    lead_cost: float | None = None,
+    today: Callable[[], dt.date] = dt.date.today,
+) -> NormalizedLead:
+    """Turn one inbound submission into a careCycle record plus warnings about dropped optional values.
+
+    Raises `ValidationError` `{careCycleField: [message]}` when the phone is missing or invalid, or
+    when neither a ZIP nor a time zone (given, or derived from the phone's area code) is available.
+    A `field_map` entry whose target is no careCycle field renames a custom field's key; a target
+    starting with "_" drops the inbound field, as inbound keys starting with "_" always are.
+    """
+    candidates, custom = _sort_keys(payload, field_map)
+    warnings: list[str] = []
+    record = _normalize_fields(candidates, record_fields(today), warnings)
+    _fill_names(record, candidates.get(FULL_NAME, []), warnings)
+    _fill_location(record)
+    for name in _CONFIG_ONLY:
+        if any(not _is_blank(value) for value in candidates.get(name, [])):
+            warnings.append(f"{name}: expected from the source's configuration, not from the submission")
+    listed = [pair for value in candidates.get("customFields", []) for pair in _listed_custom_fields(value, warnings)]
+    items = build_custom_fields(static_custom_fields, [*custom, *listed], warnings)
+    if items:
+        record["customFields"] = items
+    if source_id is not None:
+        record["sourceId"] = source_id
+    if lead_cost is not None:
+        record["leadCost"] = lead_cost
+    return NormalizedLead(record=_record_schema().load(record), warnings=tuple(warnings))
+
+
+def _sort_keys(
+    payload: Mapping[str, Any], field_map: Mapping[str, str]
+) -> tuple[dict[str, list[Any]], list[tuple[str, Any]]]:
+    """Split the payload into ranked candidate values per field, and (key, value) pairs for customFields."""
+    ranked: dict[str, list[tuple[int, int, Any]]] = {}
+    custom: list[tuple[str, Any]] = []
+    for order, (raw_key, value) in enumerate(payload.items()):
+        key = str(raw_key)
+        if key.startswith("_") or field_map.get(key, "").startswith("_"):
+            continue  # form machinery (honeypot markers, _redirect), or dropped by the source's field_map
+        resolved = resolve_field_name(key, field_map)
+        if resolved is None:
+            custom.append((field_map.get(key, key), value))
+            continue
+        name, rank = resolved
+        ranked.setdefault(name, []).append((rank, order, value if name == "customFields" else _unwrap(value)))
+    return {name: [value for *_, value in sorted(found, key=lambda c: c[:2])] for name, found in ranked.items()}, custom
+
+
+def _unwrap(value: Any) -> Any:
+    """Meta sends every answer as a list; a one-item list is that item."""
+    if isinstance(value, list | tuple) and len(value) == 1:
+        return value[0]
+    return value
+
+
+def _is_blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip()) or value in ([], ())
+
+
+def _normalize_fields(
+    candidates: Mapping[str, list[Any]], record_fields: Mapping[str, fields.Field[Any]], warnings: list[str]
+) -> dict[str, Any]:
+    """Normalize each field's first valid candidate; a required field's failure raises, others warn."""
+    record: dict[str, Any] = {}
+    for name, field in record_fields.items():
+        values = [value for value in candidates.get(name, []) if not _is_blank(value)]
+        first_error: ValidationError | None = None
+        for value in values:
+            try:
+                record[name] = field.deserialize(value)
+                break
+            except ValidationError as exc:
+                first_error = first_error or exc
+        if name in record:
+            continue
+        if name == "phoneNumber":
+            raise ValidationError({name: _messages(first_error or field.make_error("required"))})
+        if first_error is not None:
+            warnings.extend(f"{name}: {message}" for message in _messages(first_error))
+    return record
+
+
+def _messages(error: ValidationError) -> list[str]:
+    messages = error.messages
+    return [str(message) for message in messages] if isinstance(messages, list) else [str(messages)]
+
+
+def _fill_names(record: dict[str, Any], full_names: list[Any], warnings: list[str]) -> None:
+    """Fill a missing firstName/lastName from the first usable full name."""
+    if "firstName" in record and "lastName" in record:
+        return
+    for full in full_names:
+        if isinstance(full, str) and clean_text(full):
+            parts = dict(zip(("firstName", "lastName"), split_full_name(clean_text(full)), strict=True))
+            for name, part in parts.items():
+                if name in record or part is None:
+                    continue
+                if len(part) > 255:
+                    warnings.append(f"{name}: expected at most 255 characters")
+                else:
+                    record[name] = part
+            return
+        if not _is_blank(full):
+            warnings.append(f"{FULL_NAME}: expected text")
+
+
+def _fill_location(record: dict[str, Any]) -> None:
+    """TCPA: fill state, city and timezone from the ZIP; else the timezone from the area code; else fail."""
+    details = zip_details(record["postalCode"]) if "postalCode" in record else None
+    if details is not None:
+        record.setdefault("state", details.state)
+        record.setdefault("city", details.city)
+        if details.timezone is not None:
+            record.setdefault("timezone", details.timezone)
+    if "postalCode" not in record and "timezone" not in record:
+        zone = timezone_for_phone(record["phoneNumber"])
+        if zone is None:
+            raise ValidationError({"postalCode": [_NO_LOCATION]})
+        record["timezone"] = zone
+
+
+def build_custom_fields(
+    static: Mapping[str, Any], inbound: list[tuple[str, Any]], warnings: list[str]
+) -> list[dict[str, Any]]:
+    """Merge the source's static custom fields with the submission's into at most 50 careCycle items.
+
+    Static ones win a key clash and come first, so the cap drops inbound ones first: they are the
+    operator's attribution, which a public form's hidden input must not override. Blank inbound values
+    are skipped (nothing to tell); static ones are kept exactly as configured. Among inbound ones the
+    first of a key wins. Keys are stripped and cut to 100 characters; string values to 255.
+    """
+    items: dict[str, dict[str, Any]] = {}
+    for key, value in static.items():
+        _add_custom(items, key, value, warnings, keep_blank=True, protected=frozenset())
+    protected = frozenset(items)
+    for key, value in inbound:
+        _add_custom(items, key, value, warnings, keep_blank=False, protected=protected)
+    kept = list(items.values())
+    if len(kept) > MAX_CUSTOM_FIELDS:
+        dropped = len(kept) - MAX_CUSTOM_FIELDS
+        warnings.append(f"customFields: expected at most {MAX_CUSTOM_FIELDS} items; {dropped} dropped")
+    return kept[:MAX_CUSTOM_FIELDS]
+
+
+def _listed_custom_fields(listed: Any, warnings: list[str]) -> list[tuple[str, Any]]:
+    """Read a submission's own `customFields`: careCycle's [{fieldKey, value}] or a plain {key: value}."""
+    if listed is None:
+        return []
+    if isinstance(listed, Mapping) and "fieldKey" not in listed:
+        return [(str(key), value) for key, value in listed.items()]
+    pairs: list[tuple[str, Any]] = []
+    for item in listed if isinstance(listed, list) else [listed]:
+        if isinstance(item, Mapping) and isinstance(item.get("fieldKey"), str):
+            pairs.append((item["fieldKey"], item.get("value")))
+        else:
+            warnings.append("customFields: expected a list of {fieldKey, value} items")
+    return pairs
+
+
+def _add_custom(
+    items: dict[str, dict[str, Any]],
+    raw_key: str,
+    raw_value: Any,
+    warnings: list[str],
+    *,
+    keep_blank: bool,
+    protected: frozenset[str],
+) -> None:
+    key = clean_text(str(raw_key))
+    if len(key) > MAX_CUSTOM_FIELD_KEY_CHARS:
+        key = key[:MAX_CUSTOM_FIELD_KEY_CHARS]
+        warnings.append(f"customFields.{key}: expected a key of at most {MAX_CUSTOM_FIELD_KEY_CHARS} characters; cut")
+    try:
+        value, cut = _custom_value(raw_value)
+    except ValueError as exc:
+        warnings.append(f"customFields.{key}: {exc}")
+        return
+    if not key or (value is None and not keep_blank):
+        return
+    if key in protected:
+        warnings.append(f"customFields.{key}: expected from the source's configuration, not from the submission")
+        return
+    if key in items:
+        return  # the first inbound value of a key wins
+    if cut:
+        warnings.append(f"customFields.{key}: expected at most {MAX_CUSTOM_VALUE_CHARS} characters; cut")
+    items[key] = {"fieldKey": key, "value": value}
+
+
+def _custom_value(value: Any) -> tuple[Any, bool]:
+    """Return (a value careCycle accepts, None when blank; whether text was cut), or raise ValueError."""
+    if isinstance(value, list | tuple):
+        return _custom_list(value)
+    if value is None or isinstance(value, bool | int) or (isinstance(value, float) and math.isfinite(value)):
+        return value, False
+    if isinstance(value, str):
+        text = value.strip()
+        return text[:MAX_CUSTOM_VALUE_CHARS] or None, len(text) > MAX_CUSTOM_VALUE_CHARS
+    raise ValueError(_BAD_CUSTOM_VALUE)
+
+
+def _custom_list(values: list[Any] | tuple[Any, ...]) -> tuple[Any, bool]:
+    """A one-item list is its item (Meta, multi-dicts); longer ones become a list of strings."""
+    if len(values) == 1:
+        return _custom_value(values[0])
+    if not all(isinstance(item, str | int | float) and not isinstance(item, bool) for item in values):
+        raise ValueError(_BAD_CUSTOM_VALUE)
+    texts = [_custom_value(str(item)) for item in values]
+    strings = [text for text, _ in texts if text is not None]
+    return strings or None, any(cut for _, cut in texts)

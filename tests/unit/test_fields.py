@@ -1,0 +1,359 @@
+"""Each normalizing field and geo lookup on its own: a row per spelling, accepted or refused."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from marshmallow import ValidationError
+
+from app.schemas.carecycle import GENDERS
+from app.schemas.fields import (
+    DateOfBirth,
+    EmailAddress,
+    LooseBool,
+    LooseEnum,
+    LooseInt,
+    Phone,
+    PostalCode,
+    Timezone,
+    TrimmedString,
+    UsState,
+)
+from app.schemas.geo import ZipDetails, split_full_name, state_code, timezone_for_phone, zip_details
+
+TODAY = dt.date(2026, 6, 1)
+
+
+def load(field, value):
+    return field.deserialize(value)
+
+
+def error_of(field, value) -> str:
+    with pytest.raises(ValidationError) as caught:
+        field.deserialize(value)
+    [message] = caught.value.messages
+    return message
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        pytest.param("(212) 555-0142", "+12125550142", id="parens"),
+        pytest.param("212 555 0142 extension 7", "+12125550142", id="extension-word"),
+        pytest.param("+1 (212) 555-0142 #99", "+12125550142", id="hash-extension"),
+        pytest.param("212 555 0142;ext=5", "+12125550142", id="rfc3966-extension"),
+        pytest.param("2 1 2 5 5 5 0 1 4 2", "+12125550142", id="spaced-digits"),
+        pytest.param("+1 671 555 0100", "+16715550100", id="guam"),
+        pytest.param("+1 340 555 0100", "+13405550100", id="us-virgin-islands"),
+        pytest.param("212 555 0199", "+12125550199", id="fictional-555-01xx-accepted"),
+    ],
+)
+def test_phone_normalizes_to_e164(raw, expected):
+    assert load(Phone(), raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "fragment"),
+    [
+        pytest.param(None, "missing", id="none"),
+        pytest.param("   ", "missing", id="blank"),
+        pytest.param(12.5, "10 digits", id="float"),
+        pytest.param("+52 55 1234 5678", "+1", id="mexico"),
+        pytest.param("+1 809 555 0100", "US territory", id="dominican-republic"),
+        pytest.param("311 311 3111", "10 digits", id="n11-area-code"),
+        pytest.param("888 555 0100", "toll-free", id="toll-free-888"),
+    ],
+)
+def test_phone_refuses_with_what_was_expected(raw, fragment):
+    assert fragment in error_of(Phone(), raw)
+
+
+def test_phone_regions_can_be_narrowed_to_the_us():
+    assert "US territory" in error_of(Phone(regions={"US"}), "+1 416 555 0100")
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        pytest.param("10001", "10001", id="five"),
+        pytest.param("10001-1234", "10001", id="zip-plus-4"),
+        pytest.param(" 10001 ", "10001", id="padded"),
+        pytest.param(601, "00601", id="number-padded"),
+        pytest.param("", None, id="blank-is-none"),
+    ],
+)
+def test_postal_code_normalizes_to_five_digits(raw, expected):
+    assert load(PostalCode(), raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        pytest.param("99999", "expected an existing US ZIP code", id="unknown"),
+        pytest.param("1000", "expected a US ZIP code: 5 digits or ZIP+4", id="four-digits"),
+        pytest.param("10001-12", "expected a US ZIP code: 5 digits or ZIP+4", id="bad-plus-4"),
+        pytest.param("ABCDE", "expected a US ZIP code: 5 digits or ZIP+4", id="letters"),
+        pytest.param(123456, "expected a US ZIP code: 5 digits or ZIP+4", id="number-too-big"),
+        pytest.param(True, "expected a US ZIP code: 5 digits or ZIP+4", id="boolean"),
+    ],
+)
+def test_postal_code_refuses(raw, message):
+    assert error_of(PostalCode(), raw) == message
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        pytest.param("Eastern Standard Time", "EST", id="eastern-standard-time"),
+        pytest.param("CST", "CST", id="cst"),
+        pytest.param("central daylight time", "America/Chicago", id="cdt-spelled"),
+        pytest.param("MT", "America/Denver", id="mt"),
+        pytest.param("mountain standard time", "MST", id="mst-spelled"),
+        pytest.param("PT", "America/Los_Angeles", id="pt"),
+        pytest.param("HST", "Pacific/Honolulu", id="hst"),
+        pytest.param("Hawaii-Aleutian", "Pacific/Honolulu", id="hawaii-aleutian"),
+        pytest.param("AKST", "America/Anchorage", id="akst"),
+        pytest.param("(UTC-07:00) Arizona", "America/Phoenix", id="windows-arizona"),
+        pytest.param("Eastern Time Zone", "America/New_York", id="time-zone-suffix"),
+        pytest.param("America/Indiana/Indianapolis", "America/Indiana/Indianapolis", id="iana-deep"),
+        pytest.param("Puerto Rico", "America/Puerto_Rico", id="puerto-rico"),
+    ],
+)
+def test_timezone_normalizes_to_carecycle_value(raw, expected):
+    assert load(Timezone(), raw) == expected
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        pytest.param("Etc/GMT+5", id="fixed-offset"),
+        pytest.param("GMT-5", id="gmt-offset"),
+        pytest.param("EST5EDT", id="posix-style"),
+        pytest.param("Mars/Olympus", id="made-up"),
+        pytest.param(-5, id="number"),
+    ],
+)
+def test_timezone_refuses(raw):
+    assert error_of(Timezone(), raw).startswith("expected a US time zone")
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        pytest.param("1.5.1950", "01-05-1950", id="dotted"),
+        pytest.param("01-05-50", "01-05-1950", id="mm-dd-yy"),
+        pytest.param("Jan. 5, 1950", "01-05-1950", id="abbrev-dot-comma"),
+        pytest.param("Sept 5 1950", "09-05-1950", id="sept"),
+        pytest.param("05-JAN-1950", "01-05-1950", id="oracle-style"),
+        pytest.param("1950-01-05 08:30:00", "01-05-1950", id="sql-datetime"),
+        pytest.param("2/29/00", "02-29-2000", id="two-digit-leap-2000"),
+        pytest.param(dt.date(1950, 1, 5), "01-05-1950", id="date-object"),
+        pytest.param(dt.datetime(1950, 1, 5, 23, 59), "01-05-1950", id="datetime-object"),
+        pytest.param("1896-06-01", "06-01-1896", id="exactly-130"),
+        pytest.param("2026-06-01", "06-01-2026", id="born-today"),
+    ],
+)
+def test_date_of_birth_normalizes_to_mm_dd_yyyy(raw, expected):
+    assert load(DateOfBirth(today=lambda: TODAY), raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        pytest.param("1950-02-30", "expected a real calendar date", id="feb-30"),
+        pytest.param("04/31/1950", "expected a real calendar date", id="april-31"),
+        pytest.param("2/29/01", "expected a real calendar date", id="two-digit-non-leap"),
+        pytest.param("00/10/1950", "expected a real calendar date", id="month-zero"),
+        pytest.param("1895-05-31", "expected a date of birth less than 130 years ago", id="131"),
+        pytest.param("2030-01-01", "expected a date of birth that is not in the future", id="future"),
+        pytest.param("19500105", "expected a date of birth such as 1950-01-31 or 01/31/1950", id="no-separators"),
+        pytest.param("Smarch 5 1950", "expected a date of birth such as 1950-01-31 or 01/31/1950", id="bad-month"),
+        pytest.param(19500105, "expected a date of birth such as 1950-01-31 or 01/31/1950", id="number"),
+    ],
+)
+def test_date_of_birth_refuses(raw, message):
+    assert error_of(DateOfBirth(today=lambda: TODAY), raw) == message
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        pytest.param("ny", "NY", id="code-lower"),
+        pytest.param("N.Y.", "NY", id="code-dotted"),
+        pytest.param("  north   CAROLINA ", "NC", id="name-messy"),
+        pytest.param("Washington D.C.", "DC", id="washington-dc"),
+        pytest.param("Washington", "WA", id="washington-state"),
+        pytest.param("U.S. Virgin Islands", "VI", id="usvi"),
+        pytest.param("guam", "GU", id="guam"),
+        pytest.param("AE", "AE", id="armed-forces"),
+    ],
+)
+def test_us_state_normalizes_to_usps_code(raw, expected):
+    assert load(UsState(), raw) == expected
+
+
+@pytest.mark.parametrize("raw", ["Calif.", "Ontario", "XX", 36])
+def test_us_state_refuses(raw):
+    assert error_of(UsState(), raw) == "expected a US state: a USPS code such as NY or a state name"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        pytest.param("YES", True, id="yes-upper"),
+        pytest.param("t", True, id="t"),
+        pytest.param("Agreed", True, id="agreed"),
+        pytest.param(1, True, id="one"),
+        pytest.param("F", False, id="f"),
+        pytest.param("off", False, id="off"),
+        pytest.param(" unchecked ", False, id="unchecked"),
+        pytest.param(False, False, id="false"),
+    ],
+)
+def test_loose_bool(raw, expected):
+    assert load(LooseBool(), raw) is expected
+
+
+@pytest.mark.parametrize("raw", ["maybe", 2, 0.5, ["yes"]])
+def test_loose_bool_refuses(raw):
+    assert error_of(LooseBool(), raw) == "expected yes/no, true/false, 1/0 or on/off"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        pytest.param("$45,000", 45000, id="dollars"),
+        pytest.param("1,234,567", 1234567, id="millions-commas"),
+        pytest.param("45.5K", 45500, id="fractional-k"),
+        pytest.param("1.2M", 1200000, id="m-suffix"),
+        pytest.param("-$5", -5, id="negative-dollars"),
+        pytest.param(3.0, 3, id="whole-float"),
+        pytest.param("2147483647", 2147483647, id="int32-max"),
+    ],
+)
+def test_loose_int(raw, expected):
+    assert load(LooseInt(), raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        pytest.param("12,34", "expected a whole number such as 45000 or $45,000", id="bad-grouping"),
+        pytest.param("forty", "expected a whole number such as 45000 or $45,000", id="words"),
+        pytest.param(True, "expected a whole number such as 45000 or $45,000", id="boolean"),
+        pytest.param(float("inf"), "expected a whole number such as 45000 or $45,000", id="infinity"),
+        pytest.param("2.5", "expected a whole number, without a fraction", id="fraction"),
+        pytest.param("2147483648", "expected a whole number from -2147483648 to 2147483647", id="int32-overflow"),
+    ],
+)
+def test_loose_int_refuses(raw, message):
+    assert error_of(LooseInt(), raw) == message
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        pytest.param("non-binary", "Non-Binary", id="canonical-lower"),
+        pytest.param("NON_BINARY", "Non-Binary", id="underscore"),
+        pytest.param("Prefer not to say", "Prefer Not to Say", id="case"),
+        pytest.param("w", "Female", id="alias"),
+    ],
+)
+def test_loose_enum(raw, expected):
+    assert load(LooseEnum(GENDERS, {"w": "Female"}), raw) == expected
+
+
+def test_loose_enum_refuses_and_lists_the_choices():
+    assert error_of(LooseEnum(("A", "B")), "c") == "expected one of A, B"
+
+
+def test_loose_enum_rejects_aliases_outside_the_choices():
+    with pytest.raises(ValueError, match="outside the choices"):
+        LooseEnum(("A",), {"x": "Z"})
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        pytest.param("  a \n b  ", "a b", id="collapse"),
+        pytest.param("a\x00b", "a b", id="control-character"),
+        pytest.param("", None, id="blank"),
+        pytest.param(42, "42", id="integer"),
+        pytest.param("x" * 10, "x" * 10, id="at-limit"),
+    ],
+)
+def test_trimmed_string(raw, expected):
+    assert load(TrimmedString(10), raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        pytest.param("x" * 11, "expected at most 10 characters", id="too-long"),
+        pytest.param(["x"], "expected text", id="list"),
+        pytest.param(False, "expected text", id="boolean"),
+    ],
+)
+def test_trimmed_string_refuses(raw, message):
+    assert error_of(TrimmedString(10), raw) == message
+
+
+def test_email_address_checks_shape_and_length():
+    assert load(EmailAddress(255), " sam@example.com ") == "sam@example.com"
+    assert error_of(EmailAddress(255), "sam@") == "expected an email address"
+    assert error_of(EmailAddress(20), "a" * 20 + "@example.com") == "expected at most 20 characters"
+
+
+@pytest.mark.parametrize(
+    ("zip5", "expected"),
+    [
+        pytest.param("10001", ZipDetails("NY", "New York", "America/New_York"), id="nyc"),
+        pytest.param("85001", ZipDetails("AZ", "Phoenix", "America/Phoenix"), id="phoenix"),
+        pytest.param("47601", ZipDetails("IN", "Boonville", "America/Chicago"), id="indiana-central"),
+        pytest.param("09001", ZipDetails("AE", "Apo", None), id="military"),
+        pytest.param("99999", None, id="unknown"),
+        pytest.param("1000", None, id="malformed"),
+        pytest.param("10001-1234", None, id="zip-plus-4-is-not-zip5"),
+    ],
+)
+def test_zip_details(zip5, expected):
+    assert zip_details(zip5) == expected
+
+
+@pytest.mark.parametrize(
+    ("e164", "expected"),
+    [
+        pytest.param("+18085550100", "Pacific/Honolulu", id="hawaii"),
+        pytest.param("+16025550100", "America/Phoenix", id="arizona"),
+        pytest.param("+14155552671", "America/Los_Angeles", id="san-francisco"),
+        pytest.param("+19075550100", None, id="alaska-two-zones"),
+        pytest.param("+12085550100", None, id="idaho-two-zones"),
+        pytest.param("+18005550100", None, id="toll-free-every-zone"),
+        pytest.param("+11234567890", None, id="invalid"),
+        pytest.param("not a number", None, id="garbage"),
+    ],
+)
+def test_timezone_for_phone(e164, expected):
+    assert timezone_for_phone(e164) == expected
+
+
+@pytest.mark.parametrize(
+    ("full", "expected"),
+    [
+        pytest.param("Jane Example", ("Jane", "Example"), id="two-words"),
+        pytest.param("Mary Ann Smith", ("Mary", "Ann Smith"), id="middle-name-goes-last"),
+        pytest.param("Ludwig van Beethoven", ("Ludwig", "van Beethoven"), id="particle"),
+        pytest.param("Smith, John", ("John", "Smith"), id="last-comma-first"),
+        pytest.param("John Smith, Jr.", ("John", "Smith Jr."), id="suffix-after-comma"),
+        pytest.param("Mrs. Zoë O'Brien", ("Zoë", "O'Brien"), id="title"),
+        pytest.param("Cher", ("Cher", None), id="mononym"),
+        pytest.param("   ", (None, None), id="blank"),
+    ],
+)
+def test_split_full_name(full, expected):
+    assert split_full_name(full) == expected
+
+
+def test_state_code_returns_none_for_unknown_names():
+    assert state_code("Narnia") is None

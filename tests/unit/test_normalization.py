@@ -1,0 +1,593 @@
+"""normalize_submission: messy real-world submissions in, careCycle records and warnings out (one row each)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import unicodedata
+
+import pytest
+from marshmallow import ValidationError
+
+from app.schemas.carecycle import CareCycleRecordSchema
+from app.schemas.leads import NormalizedLead, normalize_submission, record_fields
+
+TODAY = dt.date(2026, 6, 1)
+BASE = {"phone": "(212) 555-0142", "zip": "10001"}
+NYC = {
+    "phoneNumber": "+12125550142",
+    "postalCode": "10001",
+    "timezone": "America/New_York",
+    "state": "NY",
+    "city": "New York",
+}
+NO_ZIP = {"postalCode": None}  # expected-subset shorthand: None means "absent from the record"
+
+
+def normalize(payload, **kwargs) -> NormalizedLead:
+    return normalize_submission(payload, today=lambda: TODAY, **kwargs)
+
+
+def row(payload, expected, warnings=(), *, id):
+    return pytest.param(payload, expected, tuple(warnings), id=id)
+
+
+def utm(**values):
+    return [{"fieldKey": key, "value": value} for key, value in values.items()]
+
+
+def nfd(text):
+    return unicodedata.normalize("NFD", text)
+
+
+PHONE_ROWS = [
+    row({**BASE, "phone": "(212) 555-0142"}, NYC, id="phone-parens-dash"),
+    row({**BASE, "phone": "212.555.0142"}, NYC, id="phone-dots"),
+    row({**BASE, "phone": "+1 212 555 0142"}, NYC, id="phone-e164-spaced"),
+    row({**BASE, "phone": "1-212-555-0142"}, NYC, id="phone-leading-1-dashes"),
+    row({**BASE, "phone": "2125550142"}, NYC, id="phone-10-digits"),
+    row({**BASE, "phone": "12125550142"}, NYC, id="phone-11-digits"),
+    row({**BASE, "phone": "+12125550142"}, NYC, id="phone-e164"),
+    row({**BASE, "phone": "212-555-0142 ext. 12"}, NYC, id="phone-extension-dropped"),
+    row({**BASE, "phone": "212-555-0142 x12"}, NYC, id="phone-x-extension-dropped"),
+    row({**BASE, "phone": "tel:+1-212-555-0142"}, NYC, id="phone-tel-uri"),
+    row({**BASE, "phone": 2125550142}, NYC, id="phone-json-number"),
+    row({**BASE, "phone": "  212 555 0142\n"}, NYC, id="phone-padded"),
+    row({**BASE, "phone": "１２１２５５５０１４２"}, NYC, id="phone-fullwidth-digits"),
+    row({"phone_number": "212-555-0142", "zip": "10001"}, NYC, id="phone-alias-phone_number"),
+    row({"Mobile": "212-555-0142", "zip": "10001"}, NYC, id="phone-alias-mobile-capitalized"),
+    row({"Phone Number": "212-555-0142", "zip": "10001"}, NYC, id="phone-alias-with-space"),
+    row({"PHONE_NUMBER": "+12125550142", "POSTAL_CODE": "10001"}, NYC, id="phone-google-column-ids"),
+    row({"phoneNumber": "2125550142", "postalCode": "10001"}, NYC, id="phone-carecycle-names"),
+    row({"cell": "555-0142", "phone": "212 555 0142", "zip": "10001"}, NYC, id="phone-first-valid-alias-wins"),
+    row({"phone": "123", "work_phone": "2125550142", "zip": "10001"}, NYC, id="phone-work-phone-fallback"),
+    row({**BASE, "phone": "212-555-1212"}, {"phoneNumber": "+12125551212"}, id="phone-555-1212-real-number"),
+    row(
+        {"phone": "+1 416 555 0100"}, {"phoneNumber": "+14165550100", "timezone": "America/Toronto"}, id="phone-canada"
+    ),
+    row(
+        {"phone": "787-555-0100", "zip": "00601"},
+        {"phoneNumber": "+17875550100", "state": "PR", "timezone": "America/Puerto_Rico"},
+        id="phone-puerto-rico",
+    ),
+]
+
+TZ_WARNING = "timezone: expected a US time zone: an IANA name such as America/New_York, EST/CST/MST/PST, or Eastern/..."
+ZIP_AND_TIMEZONE_ROWS = [
+    row({**BASE, "zip": "10001-1234"}, NYC, id="zip-plus-4"),
+    row({**BASE, "zip": "10001 1234"}, NYC, id="zip-plus-4-space"),
+    row({**BASE, "zip": "100011234"}, NYC, id="zip-9-digits"),
+    row({**BASE, "zipcode": " 10001 "}, NYC, id="zip-alias-zipcode-padded"),
+    row({**BASE, "zip": 2134}, {"postalCode": "02134", "state": "MA", "city": "Allston"}, id="zip-number-lost-zero"),
+    row(
+        {**BASE, "zip": "85001"},
+        {"postalCode": "85001", "state": "AZ", "city": "Phoenix", "timezone": "America/Phoenix"},
+        id="zip-arizona-no-dst",
+    ),
+    row(
+        {**BASE, "zip": "96813"},
+        {"postalCode": "96813", "state": "HI", "city": "Honolulu", "timezone": "Pacific/Honolulu"},
+        id="zip-hawaii",
+    ),
+    row({**BASE, "zip": "86515"}, {"state": "AZ", "timezone": "America/Denver"}, id="zip-navajo-nation-keeps-dst"),
+    row({**BASE, "zip": "46201"}, {"timezone": "America/Indiana/Indianapolis"}, id="zip-indiana"),
+    row({**BASE, "zip": "99501"}, {"state": "AK", "timezone": "America/Anchorage"}, id="zip-alaska"),
+    row(
+        {**BASE, "zip": "09001"},
+        {"postalCode": "09001", "state": "AE", "city": "Apo", "timezone": None},
+        id="zip-military-has-no-timezone",
+    ),
+    row(
+        {**BASE, "zip": "99634"},
+        {"postalCode": "99634", "state": "AK", "timezone": None},
+        id="zip-dataset-non-iana-timezone-ignored",
+    ),
+    row(
+        {**BASE, "zip": "99999"},
+        {**NO_ZIP, "timezone": "America/New_York", "state": None},
+        ["postalCode: expected an existing US ZIP code"],
+        id="zip-unknown-falls-back-to-area-code",
+    ),
+    row(
+        {**BASE, "zip": "8500"},
+        {**NO_ZIP, "timezone": "America/New_York"},
+        ["postalCode: expected a US ZIP code: 5 digits or ZIP+4"],
+        id="zip-4-digits-refused",
+    ),
+    row(
+        {"phone": "416 555 0100", "postal_code": "M5V 3L9"},
+        {**NO_ZIP, "timezone": "America/Toronto"},
+        ["postalCode: expected a US ZIP code: 5 digits or ZIP+4"],
+        id="zip-canadian-postal-code",
+    ),
+    row({"phone": "808-555-0100"}, {**NO_ZIP, "timezone": "Pacific/Honolulu"}, id="tz-from-area-code-808-hawaii"),
+    row({"phone": "602-555-0100"}, {**NO_ZIP, "timezone": "America/Phoenix"}, id="tz-from-area-code-602-arizona"),
+    row({"phone": "312-555-0100"}, {**NO_ZIP, "timezone": "America/Chicago"}, id="tz-from-area-code-312"),
+    row({"phone": "907 555 0100", "tz": "Alaska"}, {"timezone": "America/Anchorage"}, id="tz-alaska-given"),
+    row({"phone": "212 555 0142", "tz": "Hawaii"}, {"timezone": "Pacific/Honolulu"}, id="tz-hawaii-beats-area-code"),
+    row({**BASE, "time_zone": "Central"}, {"timezone": "America/Chicago"}, id="tz-given-beats-zip"),
+    row({"phone": "2125550142", "tz": "Eastern"}, {"timezone": "America/New_York"}, id="tz-eastern"),
+    row({"phone": "2125550142", "tz": "eastern time"}, {"timezone": "America/New_York"}, id="tz-eastern-time"),
+    row({"phone": "2125550142", "tz": "ET"}, {"timezone": "America/New_York"}, id="tz-et"),
+    row({"phone": "2125550142", "tz": "EDT"}, {"timezone": "America/New_York"}, id="tz-edt"),
+    row({"phone": "2125550142", "tz": "est"}, {"timezone": "EST"}, id="tz-est-kept-as-abbreviation"),
+    row({"phone": "2125550142", "tz": "Pacific Standard Time"}, {"timezone": "PST"}, id="tz-pacific-standard-time"),
+    row({"phone": "2125550142", "tz": "America/Phoenix"}, {"timezone": "America/Phoenix"}, id="tz-iana"),
+    row({"phone": "2125550142", "tz": "america/chicago"}, {"timezone": "America/Chicago"}, id="tz-iana-lowercase"),
+    row({"phone": "2125550142", "tz": "Arizona"}, {"timezone": "America/Phoenix"}, id="tz-arizona"),
+    row({"phone": "2125550142", "tz": "US/Pacific"}, {"timezone": "America/Los_Angeles"}, id="tz-legacy-us-link"),
+    row(
+        {"phone": "2125550142", "tz": "(UTC-05:00) Eastern Time (US & Canada)"},
+        {"timezone": "America/New_York"},
+        id="tz-windows-label",
+    ),
+    row(
+        {"phone": "2125550142", "tz": "UTC"},
+        {"timezone": "America/New_York"},
+        [TZ_WARNING],
+        id="tz-utc-refused-area-code-used",
+    ),
+]
+
+DATE_OF_BIRTH_ROWS = [
+    row({**BASE, "dob": "1950-01-05"}, {"dateOfBirth": "01-05-1950"}, id="dob-iso"),
+    row({**BASE, "dob": "01/05/1950"}, {"dateOfBirth": "01-05-1950"}, id="dob-mm/dd/yyyy"),
+    row({**BASE, "dob": "1/5/1950"}, {"dateOfBirth": "01-05-1950"}, id="dob-m/d/yyyy"),
+    row({**BASE, "date_of_birth": "01-05-1950"}, {"dateOfBirth": "01-05-1950"}, id="dob-mm-dd-yyyy"),
+    row({**BASE, "birthdate": "1950/01/05"}, {"dateOfBirth": "01-05-1950"}, id="dob-yyyy/mm/dd"),
+    row({**BASE, "dob": "1950-01-05T00:00:00Z"}, {"dateOfBirth": "01-05-1950"}, id="dob-iso-datetime"),
+    row({**BASE, "dob": "1950-01-05T00:00:00-05:00"}, {"dateOfBirth": "01-05-1950"}, id="dob-iso-datetime-offset"),
+    row({**BASE, "dob": "Jan 5 1950"}, {"dateOfBirth": "01-05-1950"}, id="dob-mon-d-yyyy"),
+    row({**BASE, "dob": "January 5th, 1950"}, {"dateOfBirth": "01-05-1950"}, id="dob-month-ordinal"),
+    row({**BASE, "dob": "5 January 1950"}, {"dateOfBirth": "01-05-1950"}, id="dob-d-month-yyyy"),
+    row({**BASE, "dob": "1/5/50"}, {"dateOfBirth": "01-05-1950"}, id="dob-2-digit-year-last-century"),
+    row({**BASE, "dob": "1/5/26"}, {"dateOfBirth": "01-05-2026"}, id="dob-2-digit-year-this-century"),
+    row({**BASE, "dob": "12/5/26"}, {"dateOfBirth": "12-05-1926"}, id="dob-2-digit-year-would-be-future"),
+    row({**BASE, "dateOfBirth": "02/29/1952"}, {"dateOfBirth": "02-29-1952"}, id="dob-leap-day"),
+    row(
+        {**BASE, "dob": "02/30/1950"},
+        {"dateOfBirth": None},
+        ["dateOfBirth: expected a real calendar date"],
+        id="dob-february-30",
+    ),
+    row(
+        {**BASE, "dob": "13/01/1950"},
+        {"dateOfBirth": None},
+        ["dateOfBirth: expected a real calendar date"],
+        id="dob-month-13-not-swapped",
+    ),
+    row(
+        {**BASE, "dob": "2026-06-02"},
+        {"dateOfBirth": None},
+        ["dateOfBirth: expected a date of birth that is not in the future"],
+        id="dob-tomorrow",
+    ),
+    row(
+        {**BASE, "dob": "1890-01-01"},
+        {"dateOfBirth": None},
+        ["dateOfBirth: expected a date of birth less than 130 years ago"],
+        id="dob-over-130",
+    ),
+    row(
+        {**BASE, "dob": "last tuesday"},
+        {"dateOfBirth": None},
+        ["dateOfBirth: expected a date of birth such as 1950-01-31 or 01/31/1950"],
+        id="dob-words",
+    ),
+]
+
+GENDER_WARNING = "gender: expected one of Male, Female, Non-Binary, Other, Prefer Not to Say"
+MARITAL_WARNING = "maritalStatus: expected one of Single, Married, Divorced, Widowed, Separated, Domestic Partnership"
+ENUM_ROWS = [
+    row({**BASE, "gender": "m"}, {"gender": "Male"}, id="gender-m"),
+    row({**BASE, "gender": "MALE"}, {"gender": "Male"}, id="gender-male-upper"),
+    row({**BASE, "gender": "F"}, {"gender": "Female"}, id="gender-f"),
+    row({**BASE, "sex": "woman"}, {"gender": "Female"}, id="gender-woman-via-sex"),
+    row({**BASE, "gender": "nonbinary"}, {"gender": "Non-Binary"}, id="gender-nonbinary"),
+    row({**BASE, "gender": "non binary"}, {"gender": "Non-Binary"}, id="gender-non-binary-space"),
+    row({**BASE, "gender": "prefer not to say"}, {"gender": "Prefer Not to Say"}, id="gender-prefer-not"),
+    row({**BASE, "gender": "other"}, {"gender": "Other"}, id="gender-other"),
+    row({**BASE, "gender": "unknown"}, {"gender": None}, [GENDER_WARNING], id="gender-unknown-dropped"),
+    row({**BASE, "marital_status": "married"}, {"maritalStatus": "Married"}, id="marital-married"),
+    row({**BASE, "marital_status": "SINGLE"}, {"maritalStatus": "Single"}, id="marital-single"),
+    row({**BASE, "marital_status": "widow"}, {"maritalStatus": "Widowed"}, id="marital-widow"),
+    row({**BASE, "marital_status": "divorced"}, {"maritalStatus": "Divorced"}, id="marital-divorced"),
+    row(
+        {**BASE, "maritalStatus": "domestic partner"},
+        {"maritalStatus": "Domestic Partnership"},
+        id="marital-domestic-partner",
+    ),
+    row({**BASE, "marital_status": "its complicated"}, {"maritalStatus": None}, [MARITAL_WARNING], id="marital-bad"),
+]
+
+BOOL_WARNING = "doNotCall: expected yes/no, true/false, 1/0 or on/off"
+BOOL_AND_INT_ROWS = [
+    row({**BASE, "dnc": "yes"}, {"doNotCall": True}, id="bool-yes"),
+    row({**BASE, "do_not_call": "Y"}, {"doNotCall": True}, id="bool-y"),
+    row({**BASE, "doNotCall": "TRUE"}, {"doNotCall": True}, id="bool-true-upper"),
+    row({**BASE, "doNotCall": "on"}, {"doNotCall": True}, id="bool-on-checkbox"),
+    row({**BASE, "doNotCall": "checked"}, {"doNotCall": True}, id="bool-checked"),
+    row({**BASE, "doNotCall": "0"}, {"doNotCall": False}, id="bool-0"),
+    row({**BASE, "doNotCall": "No"}, {"doNotCall": False}, id="bool-no"),
+    row({**BASE, "veteran": True}, {"veteran": True}, id="bool-json-true"),
+    row({**BASE, "medicaid": 1}, {"medicaid": True}, id="bool-json-1"),
+    row({**BASE, "doNotCall": "maybe"}, {"doNotCall": None}, [BOOL_WARNING], id="bool-maybe-dropped"),
+    row({**BASE, "income": "$45,000"}, {"householdIncome": 45000}, id="int-dollars-commas"),
+    row({**BASE, "household_income": "45000.00"}, {"householdIncome": 45000}, id="int-zero-cents"),
+    row({**BASE, "income": "45k"}, {"householdIncome": 45000}, id="int-45k"),
+    row({**BASE, "householdIncome": 45000}, {"householdIncome": 45000}, id="int-json-number"),
+    row({**BASE, "dependents": "2"}, {"dependentCount": 2}, id="int-dependents"),
+    row(
+        {**BASE, "income": "$45,000.50"},
+        {"householdIncome": None},
+        ["householdIncome: expected a whole number, without a fraction"],
+        id="int-cents-refused",
+    ),
+    row(
+        {**BASE, "income": "30k-50k"},
+        {"householdIncome": None},
+        ["householdIncome: expected a whole number such as 45000 or $45,000"],
+        id="int-range-refused",
+    ),
+    row(
+        {**BASE, "dependents": "-1"},
+        {"dependentCount": None},
+        ["dependentCount: expected a whole number from 0 to 2147483647"],
+        id="int-negative-refused",
+    ),
+    row(
+        {**BASE, "income": "99999999999"},
+        {"householdIncome": None},
+        ["householdIncome: expected a whole number from 0 to 2147483647"],
+        id="int-over-int32",
+    ),
+]
+
+TEXT_ROWS = [
+    row(
+        {**BASE, "first_name": "José", "last_name": "Nguyễn"}, {"firstName": "José", "lastName": "Nguyễn"}, id="unicode"
+    ),
+    row(
+        {**BASE, "firstname": nfd("Zoë"), "lastname": "O'Brien"},
+        {"firstName": "Zoë", "lastName": "O'Brien"},
+        id="unicode-decomposed-to-nfc-apostrophe",
+    ),
+    row({**BASE, "first_name": "  Mary   Ann \t"}, {"firstName": "Mary Ann"}, id="whitespace-collapsed"),
+    row(
+        {**BASE, "first_name": "x" * 256},
+        {"firstName": None},
+        ["firstName: expected at most 255 characters"],
+        id="overlong-first-name-dropped",
+    ),
+    row({**BASE, "first_name": "x" * 255}, {"firstName": "x" * 255}, id="first-name-at-limit"),
+    row(
+        {**BASE, "address": "1 Main St " * 30},
+        {"address": None},
+        ["address: expected at most 255 characters"],
+        id="overlong-address-dropped",
+    ),
+    row(
+        {**BASE, "language": "Spanish" * 10},
+        {"language": None},
+        ["language: expected at most 50 characters"],
+        id="overlong-language-dropped",
+    ),
+    row({**BASE, "email": " jane@example.com "}, {"email": "jane@example.com"}, id="email-trimmed"),
+    row({**BASE, "email": "jane at example"}, {"email": None}, ["email: expected an email address"], id="email-bad"),
+    row({**BASE, "full_name": "Sam Example"}, {"firstName": "Sam", "lastName": "Example"}, id="full-name-split"),
+    row({**BASE, "name": "Smith, John"}, {"firstName": "John", "lastName": "Smith"}, id="full-name-last-comma-first"),
+    row({**BASE, "name": "Dr. Jane Smith"}, {"firstName": "Jane", "lastName": "Smith"}, id="full-name-title-dropped"),
+    row(
+        {**BASE, "full_name": "José García López"},
+        {"firstName": "José", "lastName": "García López"},
+        id="full-name-two-surnames",
+    ),
+    row({**BASE, "full_name": "Cher"}, {"firstName": "Cher", "lastName": None}, id="full-name-one-word"),
+    row(
+        {**BASE, "first_name": "Zoë", "full_name": "Zoe O'Brien"},
+        {"firstName": "Zoë", "lastName": "O'Brien"},
+        id="full-name-fills-only-missing-part",
+    ),
+    row({**BASE, "state": "new york"}, {"state": "NY"}, id="state-name-lower"),
+    row({**BASE, "state": "California"}, {"state": "CA"}, id="state-name"),
+    row({**BASE, "state": "ca"}, {"state": "CA"}, id="state-code-lower"),
+    row({**BASE, "state": "District of Columbia"}, {"state": "DC"}, id="state-dc"),
+    row({**BASE, "region": "Puerto Rico"}, {"state": "PR"}, id="state-territory-google-region"),
+    row({**BASE, "state": "NJ"}, {"state": "NJ", "city": "New York"}, id="state-given-kept-over-zip"),
+    row(
+        {**BASE, "state": "Calif."},
+        {"state": "NY"},
+        ["state: expected a US state: a USPS code such as NY or a state name"],
+        id="state-abbreviation-dropped-zip-fills",
+    ),
+    row({**BASE, "external_id": "crm-42"}, {"externalId": "crm-42"}, id="external-id-passed-through"),
+    row({**BASE, "externalId": 12345}, {"externalId": "12345"}, id="external-id-number"),
+    row(
+        {**BASE, "externalId": "e" * 256},
+        {"externalId": None},
+        ["externalId: expected at most 255 characters"],
+        id="external-id-overlong",
+    ),
+    row({**BASE, "medicare_id": " 1EG4-TE5-MK73 "}, {"mbiNumber": "1EG4-TE5-MK73"}, id="mbi-alias"),
+    row(
+        {**BASE, "street_address": "1 Main St", "city": "Brooklyn"},
+        {"address": "1 Main St", "city": "Brooklyn"},
+        id="city-given",
+    ),
+    row(
+        {**BASE, "dob": "", "gender": "  ", "email": None}, {"dateOfBirth": None, "gender": None}, id="blank-is-absent"
+    ),
+]
+
+CUSTOM_FIELD_ROWS = [
+    row(
+        {**BASE, "utm_source": "google", "utm_medium": "cpc", "utm_campaign": "spring", "gclid": "Cj0KCQ-abc"},
+        {"customFields": utm(utm_source="google", utm_medium="cpc", utm_campaign="spring", gclid="Cj0KCQ-abc")},
+        id="custom-utm-and-gclid",
+    ),
+    row(
+        {**BASE, "fbclid": "IwAR2xYz", "gbraid": "0AAAA", "wbraid": "CjkB", "msclkid": "abc123"},
+        {"customFields": utm(fbclid="IwAR2xYz", gbraid="0AAAA", wbraid="CjkB", msclkid="abc123")},
+        id="custom-click-ids-kept-exactly",
+    ),
+    row(
+        {**BASE, "_redirect": "https://x.example/thanks", "_hp": "", "utm_term": ""},
+        {"customFields": None},
+        id="custom-underscore-and-blank-skipped",
+    ),
+    row(
+        {**BASE, "which_plan_are_you_interested_in?": ["plan_b"], "interests": ["dental", "vision"]},
+        {"customFields": utm(**{"which_plan_are_you_interested_in?": "plan_b", "interests": ["dental", "vision"]})},
+        id="custom-meta-lists",
+    ),
+    row(
+        {**BASE, "consent": True, "score": 7, "ratio": 0.5},
+        {"customFields": utm(consent=True, score=7, ratio=0.5)},
+        id="custom-json-scalars",
+    ),
+    row(
+        {**BASE, "meta": {"nested": 1}, "utm_source": "fb"},
+        {"customFields": utm(utm_source="fb")},
+        ["customFields.meta: expected a string, number, boolean or list of strings"],
+        id="custom-object-dropped",
+    ),
+    row(
+        {**BASE, "comments": "a" * 300},
+        {"customFields": utm(comments="a" * 255)},
+        ["customFields.comments: expected at most 255 characters; cut"],
+        id="custom-long-value-cut",
+    ),
+    row(
+        {**BASE, "q" * 120: "yes"},
+        {"customFields": utm(**{"q" * 100: "yes"})},
+        [f"customFields.{'q' * 100}: expected a key of at most 100 characters; cut"],
+        id="custom-long-key-cut",
+    ),
+    row(
+        {**BASE, "customFields": [{"fieldKey": "lead_source", "value": "partner"}], "utm_source": "x"},
+        {"customFields": utm(utm_source="x", lead_source="partner")},
+        id="custom-carecycle-format-merged",
+    ),
+    row(
+        {**BASE, **{f"question_{n}": "a" for n in range(55)}},
+        {"customFields": utm(**{f"question_{n}": "a" for n in range(50)})},
+        ["customFields: expected at most 50 items; 5 dropped"],
+        id="custom-55-capped-at-50",
+    ),
+    row(
+        {**BASE, **{f"question_{n}": "a" for n in range(50)}},
+        {"customFields": utm(**{f"question_{n}": "a" for n in range(50)})},
+        id="custom-exactly-50",
+    ),
+    row(
+        {**BASE, "sourceId": "evil", "lead_cost": "0.01"},
+        {"sourceId": None, "leadCost": None, "customFields": None},
+        [
+            "sourceId: expected from the source's configuration, not from the submission",
+            "leadCost: expected from the source's configuration, not from the submission",
+        ],
+        id="inbound-source-and-cost-ignored",
+    ),
+]
+
+ACCEPTED_ROWS = (
+    PHONE_ROWS
+    + ZIP_AND_TIMEZONE_ROWS
+    + DATE_OF_BIRTH_ROWS
+    + ENUM_ROWS
+    + BOOL_AND_INT_ROWS
+    + TEXT_ROWS
+    + CUSTOM_FIELD_ROWS
+)
+
+
+@pytest.mark.parametrize(("payload", "expected", "warnings"), ACCEPTED_ROWS)
+def test_normalize_submission_accepts_messy_lead(payload, expected, warnings):
+    lead = normalize(payload)
+
+    assert {name: lead.record.get(name) for name in expected} == expected
+    assert lead.warnings == warnings
+    assert CareCycleRecordSchema().validate(lead.record) == {}
+
+
+PHONE_INVALID = "phoneNumber: expected a US or Canadian phone number of 10 digits"
+REJECTED_ROWS = [
+    pytest.param({"zip": "10001"}, "phoneNumber", "missing: expected a US or Canadian phone", id="phone-missing"),
+    pytest.param({"phone": "", "zip": "10001"}, "phoneNumber", "missing: expected", id="phone-blank"),
+    pytest.param({"phone": "012-555-0142", "zip": "10001"}, "phoneNumber", "10 digits", id="phone-area-code-0xx"),
+    pytest.param({"phone": "112-555-0142", "zip": "10001"}, "phoneNumber", "10 digits", id="phone-area-code-1xx"),
+    pytest.param({"phone": "291-234-5678", "zip": "10001"}, "phoneNumber", "10 digits", id="phone-area-code-n9x"),
+    pytest.param({"phone": "212-123-4567", "zip": "10001"}, "phoneNumber", "10 digits", id="phone-exchange-1xx"),
+    pytest.param({"phone": "212-011-4567", "zip": "10001"}, "phoneNumber", "10 digits", id="phone-exchange-0xx"),
+    pytest.param({"phone": "212-911-4567", "zip": "10001"}, "phoneNumber", "service code (N11)", id="phone-n11-911"),
+    pytest.param({"phone": "212-411-4567", "zip": "10001"}, "phoneNumber", "service code (N11)", id="phone-n11-411"),
+    pytest.param({"phone": "555-0199", "zip": "10001"}, "phoneNumber", "10 digits", id="phone-7-digits"),
+    pytest.param({"phone": "212-555-014", "zip": "10001"}, "phoneNumber", "10 digits", id="phone-9-digits"),
+    pytest.param({"phone": "2125550142 2", "zip": "10001"}, "phoneNumber", "10 digits", id="phone-11-digits-no-1"),
+    pytest.param({"phone": "(212) 555-CALL", "zip": "10001"}, "phoneNumber", "not letters", id="phone-vanity-letters"),
+    pytest.param({"phone": "call me maybe", "zip": "10001"}, "phoneNumber", "not letters", id="phone-words"),
+    pytest.param({"phone": "+44 20 7946 0958", "zip": "10001"}, "phoneNumber", "(country code +1)", id="phone-uk"),
+    pytest.param({"phone": "011 44 20 7946 0958", "zip": "10001"}, "phoneNumber", "(country code +1)", id="phone-011"),
+    pytest.param({"phone": "+1 876 555 0100", "zip": "10001"}, "phoneNumber", "US territory", id="phone-jamaica"),
+    pytest.param({"phone": "800-555-0100", "zip": "10001"}, "phoneNumber", "toll-free", id="phone-toll-free"),
+    pytest.param({"phone": "900-555-0100", "zip": "10001"}, "phoneNumber", "premium-rate", id="phone-premium-rate"),
+    pytest.param({"phone": True, "zip": "10001"}, "phoneNumber", "10 digits", id="phone-boolean"),
+    pytest.param({"phone": "2" * 300, "zip": "10001"}, "phoneNumber", "10 digits", id="phone-overlong"),
+    pytest.param({"phone": "907-555-0100"}, "postalCode", "ZIP code or a timezone", id="tcpa-alaska-two-zones"),
+    pytest.param({"phone": "208-555-0100"}, "postalCode", "ZIP code or a timezone", id="tcpa-idaho-two-zones"),
+    pytest.param(
+        {"phone": "907-555-0100", "zip": "99999", "tz": "Mars"}, "postalCode", "(TCPA)", id="tcpa-bad-zip-and-tz"
+    ),
+]
+
+
+@pytest.mark.parametrize(("payload", "field", "fragment"), REJECTED_ROWS)
+def test_normalize_submission_rejects_bad_required_value(payload, field, fragment):
+    with pytest.raises(ValidationError) as caught:
+        normalize(payload)
+
+    assert list(caught.value.messages) == [field]
+    [message] = caught.value.messages[field]
+    assert fragment in message
+    for value in payload.values():
+        if isinstance(value, str) and len(value) >= 5:
+            assert value not in message  # what was expected, never what was sent
+
+
+def test_normalize_submission_builds_exact_record_from_landing_page_form():
+    payload = {
+        "first_name": " José ",
+        "last_name": "Nguyễn",
+        "phone": "(312) 555-0187",
+        "email": "jose@example.com",
+        "zip": "60601-1234",
+        "dob": "7/4/1956",
+        "gender": "M",
+        "marital_status": "married",
+        "income": "$52,500",
+        "utm_source": "google",
+        "utm_campaign": "medicare-fall",
+        "gclid": "Cj0KCQiA",
+        "company_website": "",
+        "_redirect": "https://landing.example.com/thanks",
+    }
+
+    lead = normalize(payload, source_id="src-landing", lead_cost=12.5)
+
+    assert lead.record == {
+        "phoneNumber": "+13125550187",
+        "firstName": "José",
+        "lastName": "Nguyễn",
+        "email": "jose@example.com",
+        "postalCode": "60601",
+        "timezone": "America/Chicago",
+        "state": "IL",
+        "city": "Chicago",
+        "dateOfBirth": "07-04-1956",
+        "gender": "Male",
+        "maritalStatus": "Married",
+        "householdIncome": 52500,
+        "customFields": utm(utm_source="google", utm_campaign="medicare-fall", gclid="Cj0KCQiA"),
+        "sourceId": "src-landing",
+        "leadCost": 12.5,
+    }
+    assert lead.warnings == ()
+
+
+SOURCE_ROWS = [
+    pytest.param(
+        {**BASE, "utm_source": "facebook", "lead_source": "spoofed"},
+        {"static_custom_fields": {"lead_source": "acme-landing", "vertical": "medicare"}},
+        utm(lead_source="acme-landing", vertical="medicare", utm_source="facebook"),
+        ["customFields.lead_source: expected from the source's configuration, not from the submission"],
+        id="static-wins-and-comes-first",
+    ),
+    pytest.param(
+        {**BASE, **{f"q{n}": "a" for n in range(50)}},
+        {"static_custom_fields": {"lead_source": "acme"}},
+        utm(lead_source="acme", **{f"q{n}": "a" for n in range(49)}),
+        ["customFields: expected at most 50 items; 1 dropped"],
+        id="static-survives-the-cap",
+    ),
+    pytest.param(
+        {**BASE, "lead_src": "fb", "gov_id": "X123"},
+        {"field_map": {"lead_src": "lead_source", "gov_id": "_drop"}},
+        utm(lead_source="fb"),
+        [],
+        id="field-map-renames-and-drops-custom",
+    ),
+    pytest.param(
+        {"Your Phone": "212 555 0142", "Where do you live?": "10001", "phone": "bad"},
+        {"field_map": {"Your Phone": "phoneNumber", "Where do you live?": "zip"}},
+        None,
+        [],
+        id="field-map-wins-over-aliases",
+    ),
+]
+
+
+@pytest.mark.parametrize(("payload", "kwargs", "custom_fields", "warnings"), SOURCE_ROWS)
+def test_normalize_submission_applies_source_configuration(payload, kwargs, custom_fields, warnings):
+    lead = normalize(payload, **kwargs)
+
+    assert lead.record.get("customFields") == custom_fields
+    assert lead.record["phoneNumber"] == "+12125550142"
+    assert lead.record["postalCode"] == "10001"
+    assert lead.warnings == tuple(warnings)
+
+
+def test_normalize_submission_sets_source_id_and_lead_cost_only_when_given():
+    assert "sourceId" not in normalize(BASE).record
+    assert "leadCost" not in normalize(BASE).record
+    record = normalize(BASE, source_id="src-1", lead_cost=0).record
+    assert (record["sourceId"], record["leadCost"]) == ("src-1", 0)
+
+
+def test_normalize_submission_warnings_never_contain_personal_values():
+    payload = {
+        **BASE,
+        "email": "jane.secret@nowhere",
+        "dob": "02/30/1961",
+        "first_name": "Secretname" * 30,
+        "state": "Atlantis",
+        "tz": "Mars/Olympus",
+    }
+
+    lead = normalize(payload)
+
+    assert len(lead.warnings) == 5
+    for value in ("jane.secret", "1961", "Secretname", "Atlantis", "Olympus"):
+        assert all(value not in warning for warning in lead.warnings)
+
+
+def test_record_fields_cover_every_carecycle_field_a_submission_may_fill():
+    configured = {"sourceId", "leadCost", "customFields"}
+
+    assert set(record_fields(lambda: TODAY)) == set(CareCycleRecordSchema().fields) - configured
+
+
+def test_normalize_submission_dates_of_birth_follow_the_injected_today():
+    on_the_day = normalize_submission({**BASE, "dob": "6/1/26"}, today=lambda: dt.date(2026, 6, 1))
+    a_day_early = normalize_submission({**BASE, "dob": "6/1/26"}, today=lambda: dt.date(2026, 5, 31))
+
+    assert on_the_day.record["dateOfBirth"] == "06-01-2026"
+    assert a_day_early.record["dateOfBirth"] == "06-01-1926"
