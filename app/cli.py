@@ -59,9 +59,9 @@ def _parser() -> argparse.ArgumentParser:
     check.set_defaults(run=_check_config)
 
     bench = sub.add_parser("bench", help="the performance benchmark (delivery against the sandbox)")
-    bench.add_argument("--leads", type=int, default=6000, help="leads posted for the backlog run")
+    bench.add_argument("--leads", type=int, default=12000, help="leads posted for the backlog run")
     bench.add_argument("--rate-limit-per-min", type=int, default=600, help="sandbox and relay limit for the run")
-    bench.add_argument("--low-load-leads", type=int, default=40, help="leads posted one by one at low load")
+    bench.add_argument("--low-load-leads", type=int, default=30, help="leads posted one by one at low load")
     bench.add_argument("--json", dest="json_path", help="also write the JSON result to this file")
     bench.set_defaults(run=_bench)
     return parser

@@ -20,6 +20,16 @@ OPS_TOKEN = "ops-token-alice"
 CARECYCLE_KEY = "cc_test_key"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark tests by suite folder, so `-m "not e2e"` and friends select them."""
+    for item in items:
+        path = str(item.path)
+        if "/tests/integration/" in path:
+            item.add_marker(pytest.mark.integration)
+        elif "/tests/e2e/" in path:
+            item.add_marker(pytest.mark.e2e)
+
+
 @pytest.fixture
 def settings() -> Settings:
     return Settings(

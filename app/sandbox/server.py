@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from types import TracebackType
 
 from flask import Flask
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from app.sandbox.app import create_sandbox_app
 from app.sandbox.faults import DEFAULT_RATE_LIMIT_PER_MIN
@@ -18,6 +18,13 @@ logger = logging.getLogger(__name__)
 
 STOP_TIMEOUT_SECONDS = 5.0
 POLL_INTERVAL_SECONDS = 0.05  # how soon serve_forever notices stop(); werkzeug's default is 0.5 s
+
+
+class QuietRequestHandler(WSGIRequestHandler):
+    """No access log line per upload: tests and the benchmark send thousands."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        return None
 
 
 class SandboxServer:
@@ -43,7 +50,7 @@ class SandboxServer:
         if self._server is not None:
             raise RuntimeError("the sandbox server is already started")
         self.sandbox.hold_stalls()
-        self._server = make_server(self.host, self.port, self.app, threaded=True)
+        self._server = make_server(self.host, self.port, self.app, threaded=True, request_handler=QuietRequestHandler)
         self._thread = threading.Thread(
             target=self._server.serve_forever, args=(POLL_INTERVAL_SECONDS,), name="carecycle-sandbox", daemon=True
         )

@@ -28,8 +28,6 @@ from tests.support import wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-pytestmark = pytest.mark.e2e
-
 
 @pytest.fixture
 def real_redis() -> Iterator[Redis]:

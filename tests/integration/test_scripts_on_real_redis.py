@@ -1,0 +1,58 @@
+"""Store scripts whose edge cases the delivery scenarios do not reach, on a real Redis."""
+
+from __future__ import annotations
+
+from app.models import LeadStatus
+from app.store import keys
+from tests.factories import make_lead
+
+
+def test_admit_returns_the_first_lead_for_a_repeated_idempotency_key(store, cipher, clock):
+    first, second = make_lead(idempotency_key="k1"), make_lead(idempotency_key="k1")
+
+    ids = store.leads.admit([first, second], [cipher.seal(first.record), cipher.seal(second.record)], clock.now())
+
+    assert ids == [first.id, first.id]
+    assert store.leads.status_counts()[LeadStatus.QUEUED] == 1
+    assert not store.redis.exists(keys.lead_key(second.id))
+
+
+def test_claim_skips_ready_ids_whose_lead_has_expired(store, cipher, clock):
+    lead = make_lead()
+    store.leads.admit([lead], [cipher.seal(lead.record)], clock.now())
+    store.redis.zadd(keys.ready_key(), {"gone": clock.now() - 1})
+
+    batch = store.batches.claim(clock.now(), 200, 30)
+
+    assert [claimed.id for claimed in batch.leads] == [lead.id]
+    assert store.batches.depth() == 0
+
+
+def test_settle_leaves_alone_a_lead_reclaimed_into_another_batch(store, cipher, clock):
+    from app.store.batches import Outcome
+
+    lead = make_lead()
+    store.leads.admit([lead], [cipher.seal(lead.record)], clock.now())
+    stale = store.batches.claim(clock.now(), 200, 1)
+    clock.advance(2)
+    assert store.batches.reclaim_stale(clock.now()) == 1
+    store.batches.claim(clock.now(), 200, 30)
+
+    changed = store.batches.settle(stale.id, [Outcome(lead.id, LeadStatus.DELIVERED, "late")], clock.now(), True)
+
+    assert changed == 0
+    assert store.leads.get(lead.id).status is LeadStatus.SENDING
+
+
+def test_budget_hold_never_shortens_an_existing_hold(store, clock):
+    store.budget.hold_until(clock.now() + 30, clock.now())
+    store.budget.hold_until(clock.now() + 5, clock.now())
+
+    assert store.budget.reserve(clock.now()) == 30
+
+
+def test_only_one_caller_takes_the_probe_of_a_pause(store, clock):
+    store.pause.pause("careCycle 401", clock.now(), clock.now())
+
+    assert [store.pause.take_probe(clock.now(), 10) for _ in range(3)] == [True, False, False]
+    assert store.pause.get().next_probe_at == clock.now() + 10

