@@ -70,12 +70,11 @@ class Settings:
             except ValueError as exc:
                 problems.append(f"{f.name.upper()}: {exc}")
         values.update(overrides)
-        settings = cls(**values) if not problems else None
-        if settings is not None:
-            problems.extend(settings.problems())
+        settings = cls(**values)
+        reported = {problem.split(":", 1)[0] for problem in problems}
+        problems.extend(p for p in settings.problems() if p.split(":", 1)[0] not in reported)
         if problems:
             raise ConfigError(problems)
-        assert settings is not None
         return settings
 
     def problems(self) -> list[str]:

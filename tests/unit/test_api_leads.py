@@ -1,0 +1,189 @@
+"""API intake and lead status over HTTP: what a partner system and an operator see."""
+
+from __future__ import annotations
+
+import pytest
+from rq import Queue
+
+from app.queues import DELIVERY_QUEUE
+from app.store import keys
+from tests.conftest import OPS_TOKEN, SOURCE_KEY
+from tests.factories import make_submission
+
+SOURCE = {"X-Api-Key": SOURCE_KEY}
+OPS = {"Authorization": f"Bearer {OPS_TOKEN}"}
+
+
+def test_post_lead_answers_202_with_its_id_status_and_status_url(client, store):
+    response = client.post("/v1/leads", json=make_submission(phoneNumber="(212) 555-0142"), headers=SOURCE)
+
+    assert response.status_code == 202
+    body = response.json
+    assert body["status"] == "queued" and body["warnings"] == []
+    assert body["statusUrl"].endswith(f"/v1/leads/{body['id']}")
+    assert store.leads.get(body["id"]).phone_masked == "+1******0142"
+
+
+def test_post_lead_accepts_a_bearer_source_key(client):
+    response = client.post("/v1/leads", json=make_submission(), headers={"Authorization": f"Bearer {SOURCE_KEY}"})
+
+    assert response.status_code == 202
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [pytest.param({}, id="none"), pytest.param({"X-Api-Key": "nope"}, id="wrong"), pytest.param(OPS, id="ops-token")],
+)
+def test_post_lead_refuses_without_a_valid_source_key(client, redis, headers):
+    response = client.post("/v1/leads", json=make_submission(), headers=headers)
+
+    assert response.status_code == 401
+    assert response.json["error"]["code"] == "UNAUTHORIZED"
+    assert redis.zcard(keys.leads_index_key()) == 0
+
+
+def test_post_lead_names_the_field_and_what_was_expected_when_the_phone_is_bad(client, redis):
+    response = client.post("/v1/leads", json=make_submission(phoneNumber="555-12"), headers=SOURCE)
+
+    assert response.status_code == 422
+    error = response.json["error"]
+    assert error["code"] == "VALIDATION_ERROR"
+    assert list(error["fields"]) == ["phoneNumber"]
+    assert "expected" in error["fields"]["phoneNumber"][0]
+    assert redis.zcard(keys.leads_index_key()) == 0
+
+
+def test_post_lead_keeps_the_lead_and_warns_about_a_bad_optional_field(client):
+    response = client.post("/v1/leads", json=make_submission(dateOfBirth="02/30/1950"), headers=SOURCE)
+
+    assert response.status_code == 202
+    assert response.json["warnings"] and response.json["warnings"][0].startswith("dateOfBirth")
+
+
+def test_bulk_post_reports_invalid_items_by_index_and_accepts_the_rest(client, store):
+    leads = [make_submission(), make_submission(phoneNumber="not a phone"), make_submission()]
+
+    response = client.post("/v1/leads", json={"leads": leads}, headers=SOURCE)
+
+    assert response.status_code == 202
+    results = response.json["results"]
+    assert [r["index"] for r in results] == [0, 1, 2]
+    assert results[1]["error"]["fields"] == {"phoneNumber": results[1]["error"]["fields"]["phoneNumber"]}
+    assert results[0]["status"] == results[2]["status"] == "queued"
+    assert store.batches.depth() == 2
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        pytest.param({"leads": []}, 422, id="empty-bulk"),
+        pytest.param({"leads": [make_submission() for _ in range(201)]}, 422, id="over-200"),
+        pytest.param({"leads": "x"}, 422, id="not-a-list"),
+        pytest.param([1, 2], 400, id="json-array"),
+    ],
+)
+def test_bulk_post_refuses_malformed_bodies(client, body, status):
+    response = client.post("/v1/leads", json=body, headers=SOURCE)
+
+    assert response.status_code == status
+    assert set(response.json["error"]) == {"code", "message", "fields"}
+
+
+def test_post_lead_refuses_a_body_that_is_not_json(client):
+    response = client.post("/v1/leads", data="phone=1", headers={**SOURCE, "Content-Type": "text/plain"})
+
+    assert response.status_code == 400
+    assert response.json["error"]["code"] == "BAD_REQUEST"
+
+
+def test_repeated_idempotency_key_returns_the_original_lead(client, store):
+    headers = {**SOURCE, "Idempotency-Key": "order-77"}
+    first = client.post("/v1/leads", json=make_submission(), headers=headers)
+    again = client.post("/v1/leads", json=make_submission(), headers=headers)
+
+    assert first.json["id"] == again.json["id"]
+    assert store.batches.depth() == 1
+
+
+def test_accepting_a_lead_wakes_one_delivery_job(client, redis):
+    client.post("/v1/leads", json=make_submission(), headers=SOURCE)
+
+    assert Queue(DELIVERY_QUEUE, connection=redis).count == 1
+
+
+def test_records_are_encrypted_at_rest(client, redis):
+    lead_id = client.post(
+        "/v1/leads", json=make_submission(firstName="Zelda", email="zelda@example.com"), headers=SOURCE
+    ).json["id"]
+
+    stored = b"".join(v for v in redis.hgetall(keys.lead_key(lead_id)).values())
+    assert b"Zelda" not in stored and b"zelda@example.com" not in stored and b"10001" not in stored
+
+
+def test_lead_status_shows_ids_masked_phone_and_events_and_no_personal_data(client):
+    lead_id = client.post(
+        "/v1/leads", json=make_submission(firstName="Zelda", dateOfBirth="1950-01-02"), headers=SOURCE
+    ).json["id"]
+
+    response = client.get(f"/v1/leads/{lead_id}", headers=OPS)
+
+    assert response.status_code == 200
+    body = response.json
+    assert body["id"] == lead_id and body["externalId"] == lead_id and body["status"] == "queued"
+    assert body["phone"].startswith("+1******")
+    assert [e["status"] for e in body["events"]] == ["queued"]
+    assert "Zelda" not in response.get_data(as_text=True) and "1950" not in response.get_data(as_text=True)
+
+
+def test_lead_status_needs_an_ops_token(client):
+    lead_id = client.post("/v1/leads", json=make_submission(), headers=SOURCE).json["id"]
+
+    assert client.get(f"/v1/leads/{lead_id}").status_code == 401
+    assert client.get(f"/v1/leads/{lead_id}", headers=SOURCE).status_code == 401
+
+
+def test_unknown_lead_is_a_404_in_the_error_shape(client):
+    response = client.get("/v1/leads/nope", headers=OPS)
+
+    assert response.status_code == 404
+    assert response.json["error"]["code"] == "NOT_FOUND"
+
+
+def test_stats_count_leads_by_status_and_show_the_queue(client):
+    client.post("/v1/leads", json={"leads": [make_submission(), make_submission()]}, headers=SOURCE)
+
+    stats = client.get("/v1/stats", headers=OPS).json
+
+    assert stats["counts"]["queued"] == 2 and stats["queueDepth"] == 2
+    assert stats["paused"] is False and stats["pause"] is None
+    assert stats["rateBudget"] == {"limitPerMinute": 60, "usedLastMinute": 0}
+    assert stats["estimatedDrainSeconds"] == 1
+
+
+def test_stats_show_a_delivery_pause_and_its_reason(client, store, clock):
+    store.pause.pause("careCycle 401 UNAUTHORIZED: bad key", clock.now(), clock.now() + 30)
+
+    stats = client.get("/v1/stats", headers=OPS).json
+
+    assert stats["paused"] is True
+    assert stats["pause"]["reason"] == "careCycle 401 UNAUTHORIZED: bad key"
+
+
+def test_every_response_carries_a_request_id_taken_from_the_request_when_sent(client):
+    assert client.get("/healthz", headers={"X-Request-ID": "abc-123"}).headers["X-Request-ID"] == "abc-123"
+    assert len(client.get("/healthz").headers["X-Request-ID"]) == 32
+
+
+def test_readiness_reports_redis_and_stored_data_layout(client, redis, store):
+    assert client.get("/readyz").status_code == 200
+    redis.set(keys.schema_version_key(), "999")
+
+    response = client.get("/readyz")
+
+    assert response.status_code == 503 and response.json["schemaCurrent"] is False
+
+
+def test_unknown_routes_and_methods_answer_in_the_error_shape(client):
+    assert client.get("/nowhere").json["error"]["code"] == "NOT_FOUND"
+    response = client.delete("/v1/stats", headers=OPS)
+    assert response.status_code == 405 and response.json["error"]["code"] == "METHOD_NOT_ALLOWED"
