@@ -11,14 +11,20 @@ from app.crypto import RecordCipher
 from app.intake import Intake
 from app.queues import wake_delivery
 from app.services import EXTENSION_NAME, Services
-from app.sources import SourceRegistry
+from app.sources import SourceRegistry, load_sources
 from app.store import Store
 
 MAX_CONTENT_LENGTH_BYTES = 1024 * 1024
 
 
-def create_app(settings: Settings | None = None, *, redis: Redis | None = None, clock: Clock | None = None) -> Flask:
-    """Build the relay's web app from settings (default: the environment)."""
+def create_app(
+    settings: Settings | None = None,
+    *,
+    redis: Redis | None = None,
+    clock: Clock | None = None,
+    sources: SourceRegistry | None = None,
+) -> Flask:
+    """Build the relay's web app from settings (default: the environment) and sources (default: the file)."""
     from app.api import register_blueprints
     from app.errors import register_error_handlers
     from app.requestid import register_request_id
@@ -28,8 +34,14 @@ def create_app(settings: Settings | None = None, *, redis: Redis | None = None, 
     redis = redis if redis is not None else Redis.from_url(settings.redis_url)
     clock = clock or SystemClock()
     store = Store.from_settings(settings, redis)
+    if sources is None:
+        sources = load_sources(settings.leadrelay_sources, settings.environ, settings.leadrelay_source_keys)
     intake = Intake(
-        store, RecordCipher(settings.leadrelay_encryption_key), clock, lambda: wake_delivery(redis, store.lanes)
+        store,
+        RecordCipher(settings.leadrelay_encryption_key),
+        clock,
+        lambda: wake_delivery(redis, store.lanes),
+        person_memory_seconds=sources.person_memory_seconds,
     )
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_CONTENT_LENGTH_BYTES
@@ -39,7 +51,7 @@ def create_app(settings: Settings | None = None, *, redis: Redis | None = None, 
         redis=redis,
         store=store,
         intake=intake,
-        sources=SourceRegistry.from_api_keys(settings.leadrelay_source_keys),
+        sources=sources,
         clock=clock,
     )
     register_request_id(app)

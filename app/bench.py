@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -167,9 +168,10 @@ def _run(redis_url: str, limit: int) -> Iterator[Run]:
             yield run
         finally:
             for worker in run.workers:
-                worker.terminate()
+                os.killpg(worker.pid, signal.SIGTERM)
             for worker in run.workers:
                 worker.wait(timeout=15)
+                _kill_group(worker.pid)
             redis.close()
 
 
@@ -182,8 +184,17 @@ def _start_workers(run: Run) -> None:
                 env=env,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
+                process_group=0,
             )
         )
+
+
+def _kill_group(pgid: int) -> None:
+    """Nothing a worker forked (RQ's scheduler) may outlive the run."""
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def _env(settings: Settings) -> dict[str, str]:

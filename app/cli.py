@@ -76,8 +76,8 @@ def _dev(args: argparse.Namespace) -> int:
 def _web(args: argparse.Namespace) -> int:
     Settings.from_env().require("leadrelay_encryption_key")
     config = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "deploy", "gunicorn.conf.py")
-    argv = ["gunicorn", "--config", config, "app:create_app()"]
-    os.execvp(argv[0], argv)
+    argv = [sys.executable, "-m", "gunicorn", "--config", config, "app:create_app()"]
+    os.execv(argv[0], argv)
 
 
 def _worker(args: argparse.Namespace) -> int:
@@ -113,9 +113,22 @@ def _stats(args: argparse.Namespace) -> int:
 
 
 def _check_config(args: argparse.Namespace) -> int:
-    settings = Settings.from_env()
-    settings.require("carecycle_api_key", "leadrelay_encryption_key")
-    print("configuration OK")
+    from app.sources import SourcesError, load_sources
+
+    problems: list[str] = []
+    try:
+        settings = Settings.from_env()
+        settings.require("carecycle_api_key", "leadrelay_encryption_key")
+    except ConfigError as exc:
+        problems += exc.problems
+        settings = Settings.from_env({}, leadrelay_sources=os.environ.get("LEADRELAY_SOURCES", ""))
+    try:
+        registry = load_sources(settings.leadrelay_sources, os.environ, settings.leadrelay_source_keys)
+    except SourcesError as exc:
+        problems += exc.problems
+    if problems:
+        raise ConfigError(problems)
+    print(f"configuration OK: {sum(1 for _ in registry)} sources")
     return 0
 
 

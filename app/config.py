@@ -51,6 +51,10 @@ class Settings:
     facebook_verify_token: str = ""
     facebook_access_token: str = ""
     facebook_graph_url: str = "https://graph.facebook.com"
+    facebook_graph_version: str = "v21.0"
+    facebook_backfill_minutes: int = 15
+    # The environment these settings were read from: sources name the variables holding their secrets.
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -59,7 +63,7 @@ class Settings:
         problems: list[str] = []
         values: dict[str, Any] = {}
         for f in dataclasses.fields(cls):
-            if f.name in overrides:
+            if f.name in overrides or f.name == "environ":
                 continue
             raw = env.get(f.name.upper())
             if raw is None or raw.strip() == "":
@@ -70,6 +74,7 @@ class Settings:
             except ValueError as exc:
                 problems.append(f"{f.name.upper()}: {exc}")
         values.update(overrides)
+        values.setdefault("environ", dict(env))
         settings = cls(**values)
         reported = {problem.split(":", 1)[0] for problem in problems}
         problems.extend(p for p in settings.problems() if p.split(":", 1)[0] not in reported)

@@ -22,6 +22,7 @@ from marshmallow import ValidationError
 from redis.exceptions import RedisError
 from werkzeug.exceptions import HTTPException
 
+from app.sources import UnknownSourceError
 from app.store import LeadNotFoundError
 
 logger = logging.getLogger(__name__)
@@ -113,6 +114,10 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(LeadNotFoundError)
     def handle_lead_not_found(exc: LeadNotFoundError) -> Response:
         return error_response(404, "NOT_FOUND", "no such lead")
+
+    @app.errorhandler(UnknownSourceError)
+    def handle_unknown_source(exc: UnknownSourceError) -> Response:
+        return error_response(404, "NOT_FOUND", "no such source")
 
     @app.errorhandler(RedisError)
     def handle_redis_error(exc: RedisError) -> Response:

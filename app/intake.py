@@ -49,8 +49,11 @@ class Intake:
         cipher: RecordCipher,
         clock: Clock,
         wake_delivery: Callable[[], object],
+        *,
+        person_memory_seconds: int = 0,
         new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
     ) -> None:
+        self._person_memory_seconds = person_memory_seconds
         self._store = store
         self._cipher = cipher
         self._clock = clock
@@ -87,21 +90,15 @@ class Intake:
         if not leads:
             return []
         sealed = [self._cipher.seal(lead.record) for lead in leads]
-        stored_ids = self._store.leads.admit(leads, sealed, self._clock.now())
-        repeated = {sid for lead, sid in zip(leads, stored_ids, strict=True) if sid != lead.id}
-        current = {lead.id: lead for lead in self._store.leads.get_many(repeated)} if repeated else {}
-        accepted = []
-        for lead, stored_id in zip(leads, stored_ids, strict=True):
-            if stored_id == lead.id:
-                accepted.append(AcceptedLead(lead.id, lead.status, lead.warnings))
-            else:
-                original = current.get(stored_id)
-                status = original.status if original else lead.status
-                warnings = original.warnings if original else ()
-                accepted.append(AcceptedLead(stored_id, status, warnings, repeated=True))
+        admitted = self._store.leads.admit(leads, sealed, self._clock.now())
+        accepted = [
+            AcceptedLead(a.id, a.status, () if a.repeated else lead.warnings, repeated=a.repeated)
+            for lead, a in zip(leads, admitted, strict=True)
+        ]
         if any(a.status is LeadStatus.QUEUED and not a.repeated for a in accepted):
             self._wake()
-        logger.info("accepted %d leads", len(leads) - len(repeated), extra={"lead_ids": [a.id for a in accepted]})
+        fresh = [a.id for a in accepted if not a.repeated]
+        logger.info("accepted %d new leads", len(fresh), extra={"lead_ids": fresh})
         return accepted
 
     def _new_lead(
@@ -110,14 +107,18 @@ class Intake:
         lead_id = self._new_id()
         external_id = str(record.get("externalId") or lead_id)
         record = {**record, "externalId": external_id}
+        phone = str(record.get("phoneNumber", ""))
         return NewLead(
             id=lead_id,
             source=source.slug,
             record=record,
             external_id=external_id,
-            phone_masked=mask_phone(str(record.get("phoneNumber", ""))),
+            phone_masked=mask_phone(phone),
             warnings=warnings,
             idempotency_key=idempotency_key,
+            person=phone if self._person_memory_seconds else None,
+            person_memory_seconds=self._person_memory_seconds,
+            duplicate_window_seconds=source.duplicate_window_seconds,
             detail=f"accepted from {source.slug}",
         )
 

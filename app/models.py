@@ -44,7 +44,12 @@ class LeadEvent:
 
 @dataclass(frozen=True)
 class NewLead:
-    """A lead accepted at intake, before it is written to the store."""
+    """A lead accepted at intake, before it is written to the store.
+
+    `idempotency_key` makes a repeat within `idempotency_ttl_seconds` return this lead instead of a new
+    one. With `person_memory_seconds`, the phone is remembered that long; with
+    `duplicate_window_seconds`, a phone seen within that window makes the lead a `duplicate`.
+    """
 
     id: str
     source: str
@@ -54,6 +59,10 @@ class NewLead:
     status: LeadStatus = LeadStatus.QUEUED
     warnings: tuple[str, ...] = ()
     idempotency_key: str | None = None
+    idempotency_ttl_seconds: int = 7 * 24 * 3600
+    person: str | None = None
+    person_memory_seconds: int = 0
+    duplicate_window_seconds: int = 0
     detail: str = ""
 
 

@@ -1,14 +1,58 @@
-"""Lead sources: who may send leads, and the careCycle settings their leads carry."""
+"""Lead sources: who may send leads, how their fields map, and the careCycle settings their leads carry.
+
+Sources come from the TOML file named by `LEADRELAY_SOURCES` (see deploy/sources.example.toml), plus
+plain API sources named in `LEADRELAY_SOURCE_KEYS`. Secrets are never in the file: each source names
+the environment variable that holds its key.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import enum
+import tomllib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from marshmallow import ValidationError
+
+from app.schemas.sources import SourcesFileSchema
+
+DEFAULT_DOUBLE_SUBMIT_SECONDS = 600
+DEFAULT_FORM_RATE_LIMIT_PER_IP_PER_MIN = 10
+DEFAULT_FORM_RATE_LIMIT_PER_MIN = 600
+DEFAULT_HONEYPOT_FIELD = "company_website"
+SECONDS_PER_DAY = 86400
 
 
 class UnknownSourceError(LookupError):
     """No configured source matches a slug or credential."""
+
+
+class SourcesError(Exception):
+    """The sources file cannot be used; `problems` lists every reason, each naming where."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+class SourceKind(enum.StrEnum):
+    API = "api"
+    FORM = "form"
+    FACEBOOK = "facebook"
+    GOOGLE = "google"
+
+
+@dataclass(frozen=True)
+class ConsentKeys:
+    """careCycle customFields keys under which consent and provenance travel."""
+
+    consent_text: str = "tcpa_consent_text"
+    consent_at: str = "tcpa_consent_at"
+    page_url: str = "page_url"
+    client_ip: str = "client_ip"
+    trustedform_cert_url: str = "trustedform_cert_url"
+    jornaya_leadid: str = "jornaya_leadid"
 
 
 @dataclass(frozen=True)
@@ -16,36 +60,156 @@ class LeadSource:
     """One configured source of leads."""
 
     slug: str
-    kind: str = "api"
+    kind: SourceKind = SourceKind.API
+    secret: str | None = field(default=None, repr=False)
+    secret_env: str | None = None
     source_id: str | None = None
     lead_cost: float | None = None
     field_map: Mapping[str, str] = field(default_factory=dict)
     static_custom_fields: Mapping[str, Any] = field(default_factory=dict)
+    allowed_origins: tuple[str, ...] = ()
+    redirect_allowlist: tuple[str, ...] = ()
+    thank_you_url: str | None = None
+    honeypot_field: str = DEFAULT_HONEYPOT_FIELD
+    double_submit_seconds: int = DEFAULT_DOUBLE_SUBMIT_SECONDS
+    duplicate_window_seconds: int = 0
+    rate_limit_per_ip_per_min: int = DEFAULT_FORM_RATE_LIMIT_PER_IP_PER_MIN
+    rate_limit_per_min: int = DEFAULT_FORM_RATE_LIMIT_PER_MIN
+    consent_keys: ConsentKeys = field(default_factory=ConsentKeys)
+    page_ids: tuple[str, ...] = ()
+    form_ids: tuple[str, ...] = ()
+    deliver_test_leads: bool = False
+
+    def is_origin_allowed(self, origin: str | None) -> bool:
+        """True when a browser on `origin` may post to this (form) source."""
+        return origin is not None and origin.rstrip("/") in self.allowed_origins
+
+    def is_redirect_allowed(self, url: str) -> bool:
+        """True when `url` is on the source's thank-you allow-list (exact match)."""
+        return url in self.redirect_allowlist
 
 
 class SourceRegistry:
-    """Looks sources up by slug and by API key."""
+    """Looks sources up by slug, by API key, and by Meta page or form id."""
 
-    def __init__(self, sources: Mapping[str, LeadSource], api_keys: Mapping[str, str]) -> None:
-        self._sources = dict(sources)
-        self._api_keys = dict(api_keys)
+    def __init__(self, sources: Iterable[LeadSource]) -> None:
+        self._by_slug = {source.slug: source for source in sources}
+        self._by_key = {s.secret: s for s in self._by_slug.values() if s.secret and s.kind is SourceKind.API}
+        self._by_form = {form_id: s for s in self._by_slug.values() for form_id in s.form_ids}
+        self._by_page = {page_id: s for s in self._by_slug.values() for page_id in s.page_ids}
 
-    @classmethod
-    def from_api_keys(cls, api_keys: Mapping[str, str]) -> SourceRegistry:
-        """API sources named by `LEADRELAY_SOURCE_KEYS` (secret -> slug), with no other settings."""
-        sources = {slug: LeadSource(slug=slug) for slug in api_keys.values()}
-        return cls(sources, api_keys)
+    def __iter__(self) -> Any:
+        return iter(self._by_slug.values())
 
-    def by_api_key(self, secret: str) -> LeadSource:
-        """The source whose API key is `secret`; raises `UnknownSourceError`."""
-        slug = self._api_keys.get(secret)
-        if slug is None:
-            raise UnknownSourceError("unknown API key")
-        return self._sources[slug]
+    @property
+    def api_keys(self) -> dict[str, str]:
+        """API secret -> source slug, for credential matching."""
+        return {secret: source.slug for secret, source in self._by_key.items()}
 
-    def by_slug(self, slug: str) -> LeadSource:
-        """The source named `slug`; raises `UnknownSourceError`."""
-        try:
-            return self._sources[slug]
-        except KeyError:
-            raise UnknownSourceError(f"no source named {slug!r}") from None
+    @property
+    def person_memory_seconds(self) -> int:
+        """How long intake must remember a phone: the longest duplicate window of any source."""
+        return max((s.duplicate_window_seconds for s in self._by_slug.values()), default=0)
+
+    def by_slug(self, slug: str, kind: SourceKind | None = None) -> LeadSource:
+        """The source named `slug` (of `kind`, when given); raises `UnknownSourceError`."""
+        source = self._by_slug.get(slug)
+        if source is None or (kind is not None and source.kind is not kind):
+            raise UnknownSourceError(f"no {kind or ''} source named {slug!r}".replace("  ", " "))
+        return source
+
+    def by_meta_ids(self, page_id: str | None, form_id: str | None) -> LeadSource:
+        """The facebook source for a lead form (preferred) or page; raises `UnknownSourceError`."""
+        source = self._by_form.get(form_id or "") or self._by_page.get(page_id or "")
+        if source is None:
+            raise UnknownSourceError("no facebook source for this page or form")
+        return source
+
+
+def load_sources(path: str | None, environ: Mapping[str, str], api_keys: Mapping[str, str]) -> SourceRegistry:
+    """Sources from the file at `path` (if any) plus `api_keys` (secret -> slug); raises `SourcesError`."""
+    sources = [LeadSource(slug=slug, secret=secret) for secret, slug in api_keys.items()]
+    if path:
+        sources += parse_sources_file(path, environ)
+    slugs = [s.slug for s in sources]
+    repeated = sorted({slug for slug in slugs if slugs.count(slug) > 1})
+    if repeated:
+        raise SourcesError([f"sources.{slug}: defined twice (file and LEADRELAY_SOURCE_KEYS)" for slug in repeated])
+    return SourceRegistry(sources)
+
+
+def parse_sources_file(path: str, environ: Mapping[str, str]) -> list[LeadSource]:
+    """Every source in one TOML file; raises `SourcesError` listing every problem."""
+    try:
+        with open(path, "rb") as handle:
+            raw = tomllib.load(handle)
+    except OSError as exc:
+        raise SourcesError([f"LEADRELAY_SOURCES: cannot read {path}: {exc.strerror}"]) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise SourcesError([f"LEADRELAY_SOURCES: {path} is not valid TOML: {exc}"]) from exc
+    try:
+        loaded: dict[str, Any] = SourcesFileSchema().load(raw)
+    except ValidationError as exc:
+        raise SourcesError(_flatten(exc.normalized_messages())) from exc  # type: ignore[no-untyped-call]
+    problems: list[str] = []
+    sources = [_source(slug, table, environ, problems) for slug, table in loaded["sources"].items()]
+    problems += _routing_clashes(sources)
+    if problems:
+        raise SourcesError(problems)
+    return sources
+
+
+def _source(slug: str, table: dict[str, Any], environ: Mapping[str, str], problems: list[str]) -> LeadSource:
+    secret = None
+    if table.get("secret_env"):
+        secret = environ.get(table["secret_env"]) or None
+        if secret is None:
+            problems.append(f"sources.{slug}.secret_env: environment variable {table['secret_env']} is not set")
+    days = table.get("duplicate_window_days", 0)
+    defaults = ConsentKeys()
+    return LeadSource(
+        slug=slug,
+        kind=SourceKind(table["kind"]),
+        secret=secret,
+        secret_env=table.get("secret_env"),
+        source_id=table.get("source_id"),
+        lead_cost=table.get("lead_cost"),
+        field_map=table.get("field_map", {}),
+        static_custom_fields=table.get("custom_fields", {}),
+        allowed_origins=tuple(o.rstrip("/") for o in table.get("allowed_origins", [])),
+        redirect_allowlist=tuple(table.get("redirect_allowlist", [])),
+        thank_you_url=table.get("thank_you_url"),
+        honeypot_field=table.get("honeypot_field", DEFAULT_HONEYPOT_FIELD),
+        double_submit_seconds=table.get("double_submit_seconds", DEFAULT_DOUBLE_SUBMIT_SECONDS),
+        duplicate_window_seconds=int(days * SECONDS_PER_DAY),
+        rate_limit_per_ip_per_min=table.get("rate_limit_per_ip_per_min", DEFAULT_FORM_RATE_LIMIT_PER_IP_PER_MIN),
+        rate_limit_per_min=table.get("rate_limit_per_min", DEFAULT_FORM_RATE_LIMIT_PER_MIN),
+        consent_keys=ConsentKeys(**table["consent_keys"]) if "consent_keys" in table else defaults,
+        page_ids=tuple(table.get("page_ids", [])),
+        form_ids=tuple(table.get("form_ids", [])),
+        deliver_test_leads=table.get("deliver_test_leads", False),
+    )
+
+
+def _routing_clashes(sources: list[LeadSource]) -> list[str]:
+    problems = []
+    for attribute in ("page_ids", "form_ids", "secret"):
+        owners: dict[str, str] = {}
+        for source in sources:
+            values = getattr(source, attribute)
+            for value in values if isinstance(values, tuple) else ([values] if values else []):
+                if value in owners:
+                    shown = "the same secret" if attribute == "secret" else value
+                    problems.append(f"sources.{source.slug}.{attribute}: {shown} is also used by {owners[value]}")
+                owners[value] = source.slug
+    return problems
+
+
+def _flatten(messages: Any, where: str = "") -> list[str]:
+    if isinstance(messages, dict):
+        return [line for key, value in messages.items() for line in _flatten(value, f"{where}.{key}" if where else key)]
+    if isinstance(messages, list) and all(isinstance(m, str) for m in messages):
+        return [f"{where}: {m}" for m in messages]
+    if isinstance(messages, list):
+        return [line for m in messages for line in _flatten(m, where)]
+    return [f"{where}: {messages}"]

@@ -20,7 +20,7 @@ bp = Blueprint("leads", __name__, url_prefix="/v1/leads")
 def submit_leads() -> tuple[Response, int]:
     """Accept one lead, or `{"leads": [...]}` with up to 200."""
     svc = services()
-    slug = match_secret(presented_credential(request), {k: v for k, v in svc.settings.leadrelay_source_keys.items()})
+    slug = match_secret(presented_credential(request), svc.sources.api_keys)
     source = svc.sources.by_slug(slug)
     body = request.get_json(silent=True)
     if not isinstance(body, dict):

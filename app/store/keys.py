@@ -45,6 +45,11 @@ def idempotency_key(scope: str, key: str) -> str:
     return f"{PREFIX}idem:{scope}:{key}"
 
 
+def person_key(phone: str) -> str:
+    """String: when a phone number was last seen at intake (for the per-source duplicate window)."""
+    return f"{PREFIX}person:{phone}"
+
+
 def limiter_key() -> str:
     """String: the theoretical arrival time of the next allowed upload (GCRA), shared by all workers."""
     return f"{PREFIX}limiter:tat"

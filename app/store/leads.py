@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from redis import Redis
@@ -13,7 +14,14 @@ from app.store import keys
 from app.store.codec import text
 from app.store.scripts import Scripts
 
-IDEMPOTENCY_TTL_SECONDS = 7 * 24 * 3600
+
+@dataclass(frozen=True)
+class Admitted:
+    """The lead that stands for a submission, and its status."""
+
+    id: str
+    status: LeadStatus
+    repeated: bool
 
 
 class LeadNotFoundError(LookupError):
@@ -27,10 +35,10 @@ class LeadStore:
         self._redis = redis
         self._scripts = scripts
 
-    def admit(self, leads: Sequence[NewLead], sealed_records: Sequence[str], now: float) -> list[str]:
-        """Store new leads in one round trip; returns, per lead, the id that stands for it.
+    def admit(self, leads: Sequence[NewLead], sealed_records: Sequence[str], now: float) -> list[Admitted]:
+        """Store new leads in one round trip; returns, per lead, the lead that stands for it.
 
-        A lead whose idempotency key was seen before is not stored; the earlier lead's id is returned.
+        A lead whose idempotency key was seen before is not stored; the earlier lead is returned.
         """
         pipe = self._redis.pipeline(transaction=False)
         for lead, sealed in zip(leads, sealed_records, strict=True):
@@ -52,14 +60,27 @@ class LeadStore:
                 keys.status_counts_key(),
                 keys.ready_key(),
                 keys.leads_index_key(),
+                keys.idempotency_key(lead.source, lead.idempotency_key or ""),
+                keys.person_key(lead.person or ""),
             ]
-            if lead.idempotency_key:
-                lua_keys.append(keys.idempotency_key(lead.source, lead.idempotency_key))
-            args: list[Any] = [lead.id, repr(now), lead.status.value, lead.detail, IDEMPOTENCY_TTL_SECONDS]
+            args: list[Any] = [
+                lead.id,
+                repr(now),
+                lead.status.value,
+                lead.detail,
+                lead.idempotency_ttl_seconds if lead.idempotency_key else 0,
+                lead.person_memory_seconds if lead.person else 0,
+                lead.duplicate_window_seconds,
+                keys.lead_key(""),
+            ]
             for name, value in fields.items():
                 args.extend((name, value))
             self._scripts.admit_lead(keys=lua_keys, args=args, client=pipe)
-        return [text(result) or "" for result in pipe.execute()]
+        admitted = []
+        for lead, (stored_id, status) in zip(leads, pipe.execute(), strict=True):
+            stored = text(stored_id) or ""
+            admitted.append(Admitted(stored, LeadStatus(text(status) or lead.status.value), stored != lead.id))
+        return admitted
 
     def get(self, lead_id: str) -> Lead:
         """The lead with its last events; raises `LeadNotFoundError`."""

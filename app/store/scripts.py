@@ -30,23 +30,36 @@ end
 ADMIT_LEAD = (
     _LEAD_HELPERS
     + """
--- Store a new lead, unless its idempotency key already names one.
+-- Store a new lead, unless its idempotency key already names one; mark a repeat person `duplicate`.
 -- KEYS[1] lead hash, KEYS[2] events list, KEYS[3] status counts, KEYS[4] ready zset,
--- KEYS[5] leads index zset, KEYS[6] (optional) idempotency string
--- ARGV[1] lead id, ARGV[2] now, ARGV[3] status, ARGV[4] event detail, ARGV[5] idempotency ttl s,
--- ARGV[6..] field, value pairs of the lead hash
--- Returns the id of the lead that stands for this submission (the earlier one on a repeat).
-if KEYS[6] then
+-- KEYS[5] leads index zset, KEYS[6] idempotency string, KEYS[7] person string (last time seen)
+-- ARGV[1] lead id, ARGV[2] now, ARGV[3] status, ARGV[4] event detail,
+-- ARGV[5] idempotency ttl s (0: no idempotency key), ARGV[6] person memory ttl s (0: not recorded),
+-- ARGV[7] duplicate window s (0: no check), ARGV[8] lead key prefix, ARGV[9..] field, value pairs
+-- Returns {id of the lead standing for this submission (the earlier one on a repeat), its status}.
+if ARGV[5] ~= '0' then
   local existing = redis.call('GET', KEYS[6])
-  if existing then return existing end
+  if existing then
+    return {existing, redis.call('HGET', ARGV[8] .. existing, 'status') or ''}
+  end
   redis.call('SET', KEYS[6], ARGV[1], 'EX', ARGV[5])
 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 6))
-redis.call('LPUSH', KEYS[2], cjson.encode({at = tonumber(ARGV[2]), status = ARGV[3], detail = ARGV[4]}))
-move_count(KEYS[3], nil, ARGV[3])
+local status, detail = ARGV[3], ARGV[4]
+if ARGV[6] ~= '0' and status == 'queued' then
+  local seen = tonumber(redis.call('GET', KEYS[7]) or '-1')
+  if ARGV[7] ~= '0' and seen >= 0 and tonumber(ARGV[2]) - seen < tonumber(ARGV[7]) then
+    status, detail = 'duplicate', 'same phone seen within the duplicate window'
+  else
+    redis.call('SET', KEYS[7], ARGV[2], 'EX', ARGV[6])
+  end
+end
+redis.call('HSET', KEYS[1], unpack(ARGV, 9))
+redis.call('HSET', KEYS[1], 'status', status)
+redis.call('LPUSH', KEYS[2], cjson.encode({at = tonumber(ARGV[2]), status = status, detail = detail}))
+move_count(KEYS[3], nil, status)
 redis.call('ZADD', KEYS[5], ARGV[2], ARGV[1])
-if ARGV[3] == 'queued' then redis.call('ZADD', KEYS[4], ARGV[2], ARGV[1]) end
-return ARGV[1]
+if status == 'queued' then redis.call('ZADD', KEYS[4], ARGV[2], ARGV[1]) end
+return {ARGV[1], status}
 """
 )
 

@@ -121,6 +121,7 @@ class Relay:
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
+            process_group=0,  # the worker and the scheduler process RQ forks from it die together
         )
         log.close()
         self.workers.append(process)
@@ -128,14 +129,16 @@ class Relay:
         return process
 
     def kill(self, process: subprocess.Popen[bytes]) -> None:
-        process.send_signal(signal.SIGKILL)
+        """SIGKILL the worker's whole process group, as a crashed machine would."""
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         process.wait(timeout=10)
 
     def stop_workers(self) -> None:
         for process in self.workers:
-            if process.poll() is None:
-                process.send_signal(signal.SIGKILL)
-                process.wait(timeout=10)
+            self.kill(process)
 
 
 @pytest.fixture

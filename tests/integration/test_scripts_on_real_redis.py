@@ -10,9 +10,12 @@ from tests.factories import make_lead
 def test_admit_returns_the_first_lead_for_a_repeated_idempotency_key(store, cipher, clock):
     first, second = make_lead(idempotency_key="k1"), make_lead(idempotency_key="k1")
 
-    ids = store.leads.admit([first, second], [cipher.seal(first.record), cipher.seal(second.record)], clock.now())
+    admitted = store.leads.admit([first, second], [cipher.seal(first.record), cipher.seal(second.record)], clock.now())
 
-    assert ids == [first.id, first.id]
+    assert [(a.id, a.status, a.repeated) for a in admitted] == [
+        (first.id, LeadStatus.QUEUED, False),
+        (first.id, LeadStatus.QUEUED, True),
+    ]
     assert store.leads.status_counts()[LeadStatus.QUEUED] == 1
     assert not store.redis.exists(keys.lead_key(second.id))
 
@@ -56,3 +59,24 @@ def test_only_one_caller_takes_the_probe_of_a_pause(store, clock):
 
     assert [store.pause.take_probe(clock.now(), 10) for _ in range(3)] == [True, False, False]
     assert store.pause.get().next_probe_at == clock.now() + 10
+
+
+def test_admit_marks_the_same_phone_within_the_window_duplicate_and_remembers_only_originals(store, cipher, clock):
+    record = {"phoneNumber": "+12125550142", "postalCode": "10001"}
+    window = {"person": "+12125550142", "person_memory_seconds": 86400, "duplicate_window_seconds": 3600}
+    first, second = make_lead(record=dict(record), **window), make_lead(record=dict(record), **window)
+    other_source = make_lead(record=dict(record), person="+12125550142", person_memory_seconds=86400)
+
+    statuses = [
+        a.status
+        for lead in (first, second, other_source)
+        for a in store.leads.admit([lead], [cipher.seal(lead.record)], clock.now())
+    ]
+    clock.advance(3600)
+    late = make_lead(record=dict(record), **window)
+    [late_admitted] = store.leads.admit([late], [cipher.seal(late.record)], clock.now())
+
+    assert statuses == [LeadStatus.QUEUED, LeadStatus.DUPLICATE, LeadStatus.QUEUED]
+    assert late_admitted.status is LeadStatus.QUEUED
+    assert store.batches.depth() == 3
+    assert store.leads.status_counts()[LeadStatus.DUPLICATE] == 1

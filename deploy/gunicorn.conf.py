@@ -1,0 +1,52 @@
+"""gunicorn settings of the web tier (`leadrelay web`, and `leadrelay dev` with its own --bind).
+
+Read by gunicorn at start; every value can be changed through the environment named beside it.
+"""
+
+import os
+from typing import Any
+
+# Platforms (Heroku, Render, Fly, Cloud Run) hand the port in PORT.
+bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
+
+# Processes x threads: intake requests are short and wait mostly on Redis, so a few threads per
+# process serve many clients without the memory of more processes.
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+worker_class = "gthread"
+threads = 4
+
+# Intake answers in milliseconds and never calls careCycle or the Graph API inside a request, so a
+# request still running after 30 s is stuck: the worker is restarted.
+timeout = 30
+graceful_timeout = 20
+keepalive = 5
+
+# Each worker builds its app (and its Redis connection pool) after the fork: connections are never
+# shared between processes, and a code reload needs no special care.
+preload_app = False
+
+# The relay logs each request itself (JSON, with the request id and no personal data); gunicorn's
+# access log would repeat it, so it is off unless asked for ("-" for stdout, or a file path).
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
+errorlog = "-"
+loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+
+# Which proxies may set X-Forwarded-For / -Proto (the client IP kept with a lead's consent, and
+# https in statusUrl). Set it to the load balancer's address, or "*" behind a platform router.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+
+# gunicorn's control socket (for `gunicornc`) has one default path per user, which every instance on
+# the host would share; the relay is managed with signals and its platform, so it stays off.
+control_socket_disable = True
+
+# Worker heartbeats on a RAM disk: in containers /tmp can be a slow overlay and stall the heartbeat.
+if os.path.isdir("/dev/shm"):
+    worker_tmp_dir = "/dev/shm"
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """With prometheus_client's multiprocess mode, drop the metrics files of a worker that exited."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
