@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -13,13 +14,27 @@ from marshmallow import ValidationError
 from app.clock import Clock
 from app.crypto import RecordCipher
 from app.models import LeadStatus, NewLead, mask_phone
-from app.schemas.leads import normalize_submission
+from app.schemas.leads import NormalizedLead, normalize_submission
 from app.sources import LeadSource
 from app.store import Store
 
 logger = logging.getLogger(__name__)
 
 MAX_BULK_LEADS = 200
+
+
+@dataclass(frozen=True)
+class Admission:
+    """How submissions are admitted, beyond what their source says.
+
+    `status` keeps a lead out of delivery (`test`, `spam`); `dedupe_by_phone_seconds` makes a second
+    submission of the same phone to the same source within that window return the first lead.
+    """
+
+    idempotency_key: str | None = None
+    status: LeadStatus = LeadStatus.QUEUED
+    detail: str = ""
+    dedupe_by_phone_seconds: int = 0
 
 
 @dataclass(frozen=True)
@@ -61,25 +76,26 @@ class Intake:
         self._new_id = new_id
 
     def accept(
-        self, source: LeadSource, payloads: Sequence[Mapping[str, Any]], idempotency_key: str | None = None
+        self, source: LeadSource, payloads: Sequence[Mapping[str, Any]], admission: Admission | None = None
     ) -> list[AcceptedLead | InvalidLead]:
         """Normalize and store each payload; one result per payload, in order."""
+        admission = admission or Admission()
         results: list[AcceptedLead | InvalidLead | None] = [None] * len(payloads)
         new_leads: list[tuple[int, NewLead]] = []
         for index, payload in enumerate(payloads):
             try:
-                normalized = normalize_submission(
-                    payload,
-                    field_map=source.field_map,
-                    static_custom_fields=source.static_custom_fields,
-                    source_id=source.source_id,
-                    lead_cost=source.lead_cost,
-                )
+                normalized = self.normalize(source, payload)
             except ValidationError as exc:
                 results[index] = InvalidLead(index, exc.normalized_messages())  # type: ignore[no-untyped-call]
                 continue
-            key = _item_key(idempotency_key, index, len(payloads))
-            new_leads.append((index, self._new_lead(source, normalized.record, normalized.warnings, key)))
+            lead = self.new_lead(source, normalized.record, normalized.warnings, admission)
+            key = _item_key(admission.idempotency_key, index, len(payloads))
+            if key is None and admission.dedupe_by_phone_seconds:
+                key, ttl = f"phone:{normalized.record['phoneNumber']}", admission.dedupe_by_phone_seconds
+                lead = dataclasses.replace(lead, idempotency_key=key, idempotency_ttl_seconds=ttl)
+            elif key is not None:
+                lead = dataclasses.replace(lead, idempotency_key=key)
+            new_leads.append((index, lead))
         stored = self.store_leads([lead for _, lead in new_leads])
         for (index, _), accepted in zip(new_leads, stored, strict=True):
             results[index] = accepted
@@ -101,10 +117,28 @@ class Intake:
         logger.info("accepted %d new leads", len(fresh), extra={"lead_ids": fresh})
         return accepted
 
-    def _new_lead(
-        self, source: LeadSource, record: dict[str, Any], warnings: tuple[str, ...], idempotency_key: str | None
+    @staticmethod
+    def normalize(source: LeadSource, payload: Mapping[str, Any]) -> NormalizedLead:
+        """The careCycle record a payload becomes under a source's settings; raises `ValidationError`."""
+        return normalize_submission(
+            payload,
+            field_map=source.field_map,
+            static_custom_fields=source.static_custom_fields,
+            source_id=source.source_id,
+            lead_cost=source.lead_cost,
+        )
+
+    def new_lead(
+        self,
+        source: LeadSource,
+        record: dict[str, Any],
+        warnings: tuple[str, ...],
+        admission: Admission | None = None,
+        lead_id: str | None = None,
     ) -> NewLead:
-        lead_id = self._new_id()
+        """A lead ready to store: id, externalId, masked phone, and the duplicate-window settings."""
+        admission = admission or Admission()
+        lead_id = lead_id or self._new_id()
         external_id = str(record.get("externalId") or lead_id)
         record = {**record, "externalId": external_id}
         phone = str(record.get("phoneNumber", ""))
@@ -115,11 +149,11 @@ class Intake:
             external_id=external_id,
             phone_masked=mask_phone(phone),
             warnings=warnings,
-            idempotency_key=idempotency_key,
+            status=admission.status,
             person=phone if self._person_memory_seconds else None,
             person_memory_seconds=self._person_memory_seconds,
             duplicate_window_seconds=source.duplicate_window_seconds,
-            detail=f"accepted from {source.slug}",
+            detail=admission.detail or f"accepted from {source.slug}",
         )
 
 

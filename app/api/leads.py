@@ -9,7 +9,7 @@ from flask import Blueprint, Response, jsonify, request, url_for
 from app.api.auth import match_secret, presented_credential
 from app.api.ops import require_ops_token
 from app.errors import BadRequestError, InvalidInputError
-from app.intake import MAX_BULK_LEADS, AcceptedLead, InvalidLead
+from app.intake import MAX_BULK_LEADS, AcceptedLead, Admission, InvalidLead
 from app.schemas.status import lead_status
 from app.services import services
 
@@ -27,7 +27,7 @@ def submit_leads() -> tuple[Response, int]:
         raise BadRequestError('expected a JSON object: one lead, or {"leads": [...]}')
     bulk = "leads" in body
     payloads = _bulk_payloads(body["leads"]) if bulk else [body]
-    results = svc.intake.accept(source, payloads, request.headers.get("Idempotency-Key"))
+    results = svc.intake.accept(source, payloads, Admission(idempotency_key=request.headers.get("Idempotency-Key")))
     if not bulk:
         result = results[0]
         if isinstance(result, InvalidLead):
