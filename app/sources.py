@@ -206,8 +206,14 @@ def _routing_clashes(sources: list[LeadSource]) -> list[str]:
 
 
 def _flatten(messages: Any, where: str = "") -> list[str]:
+    """marshmallow's nested messages as `sources.<slug>.<key>: message` lines."""
     if isinstance(messages, dict):
-        return [line for key, value in messages.items() for line in _flatten(value, f"{where}.{key}" if where else key)]
+        lines = []
+        for key, value in messages.items():
+            # A Dict field nests its entries' errors under "key" (the slug) and "value" (the table).
+            inner = where if key in ("key", "value") else (f"{where}.{key}" if where else str(key))
+            lines += _flatten(value, inner)
+        return lines
     if isinstance(messages, list) and all(isinstance(m, str) for m in messages):
         return [f"{where}: {m}" for m in messages]
     if isinstance(messages, list):

@@ -60,7 +60,9 @@ class SourceSchema(Schema):
     def check_kind_needs(self, data: dict[str, Any], **kwargs: Any) -> None:
         kind = data.get("kind")
         if kind in ("api", "google") and not data.get("secret_env"):
-            raise ValidationError(f"a {kind} source needs secret_env (the variable holding its key)", "secret_env")
+            article = "an" if kind == "api" else "a"
+            message = f"{article} {kind} source needs secret_env (the variable holding its key)"
+            raise ValidationError(message, "secret_env")
         if kind == "facebook" and not (data.get("page_ids") or data.get("form_ids")):
             raise ValidationError("a facebook source needs page_ids or form_ids to route leads to it", "page_ids")
         if kind == "form" and not data.get("allowed_origins"):

@@ -1,0 +1,135 @@
+"""The sources file: every key checked, every problem listed with where it is, secrets only by name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from app.sources import SourceKind, SourcesError, UnknownSourceError, load_sources
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "sources.example.toml"
+EXAMPLE_ENV = {"ACME_PARTNER_API_KEY": "acme-secret", "GOOGLE_ACA_FORM_KEY": "google-secret"}
+
+
+def write(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "sources.toml"
+    path.write_text(text)
+    return str(path)
+
+
+def test_the_shipped_example_loads_with_its_secrets_set():
+    registry = load_sources(str(EXAMPLE), EXAMPLE_ENV, {})
+
+    assert {s.slug for s in registry} == {"acme-partner", "medicare-landing", "facebook-aep", "google-aca"}
+    assert registry.api_keys == {"acme-secret": "acme-partner"}
+    form = registry.by_slug("medicare-landing", SourceKind.FORM)
+    assert form.is_origin_allowed("https://medicare.example.com")
+    assert not form.is_origin_allowed("https://evil.example.com")
+    assert form.duplicate_window_seconds == 30 * 86400
+    assert registry.person_memory_seconds == 30 * 86400
+    assert registry.by_meta_ids("102938475610293", None).slug == "facebook-aep"
+    assert registry.by_slug("google-aca").secret == "google-secret"
+
+
+def test_api_keys_from_the_environment_add_plain_api_sources():
+    registry = load_sources(None, {}, {"k1": "partner"})
+
+    assert registry.by_slug("partner").kind is SourceKind.API
+    assert registry.api_keys == {"k1": "partner"}
+
+
+@pytest.mark.parametrize(
+    ("toml", "problem"),
+    [
+        pytest.param('[sources.x]\nkind = "carrier-pigeon"', "sources.x.kind:", id="unknown-kind"),
+        pytest.param('[sources.x]\nkind = "api"', "sources.x.secret_env:", id="api-without-secret"),
+        pytest.param('[sources.x]\nkind = "api"\nsecret_env = "UNSET_VAR"', "UNSET_VAR is not set", id="secret-unset"),
+        pytest.param(
+            '[sources.x]\nkind = "api"\nsecret = "inline!"\nsecret_env = "K"', "sources.x.secret:", id="inline"
+        ),
+        pytest.param('[sources.x]\nkind = "form"', "sources.x.allowed_origins:", id="form-without-origins"),
+        pytest.param(
+            '[sources.x]\nkind = "form"\nallowed_origins = ["https://a.example.com/path"]', "origin", id="bad-origin"
+        ),
+        pytest.param(
+            '[sources.x]\nkind = "form"\nallowed_origins = ["https://a.example.com"]\n'
+            'thank_you_url = "https://a.example.com/t"',
+            "redirect_allowlist",
+            id="thank-you-not-allow-listed",
+        ),
+        pytest.param('[sources.x]\nkind = "facebook"', "sources.x.page_ids:", id="facebook-without-ids"),
+        pytest.param('[sources.X]\nkind = "facebook"\npage_ids = ["1"]', "sources.X:", id="bad-slug"),
+        pytest.param('[sources.x]\nkind = "api"\nsecret_env = "K"\nlead_cost = -1', "lead_cost", id="negative-cost"),
+        pytest.param("[sources.x\nkind=", "not valid TOML", id="broken-toml"),
+        pytest.param(
+            '[sources.a]\nkind = "facebook"\npage_ids = ["1"]\n[sources.b]\nkind = "facebook"\npage_ids = ["1"]',
+            "sources.b.page_ids: 1 is also used by a",
+            id="page-routed-twice",
+        ),
+    ],
+)
+def test_a_bad_sources_file_is_refused_naming_where(tmp_path, toml, problem):
+    with pytest.raises(SourcesError) as raised:
+        load_sources(write(tmp_path, toml), {"K": "secret"}, {})
+
+    assert any(problem in p for p in raised.value.problems), raised.value.problems
+
+
+def test_every_problem_in_the_file_is_listed_at_once(tmp_path):
+    toml = '[sources.a]\nkind = "api"\n[sources.b]\nkind = "form"\n[sources.c]\nkind = "nope"'
+
+    with pytest.raises(SourcesError) as raised:
+        load_sources(write(tmp_path, toml), {}, {})
+
+    assert len(raised.value.problems) == 3
+
+
+def test_a_missing_file_names_the_variable(tmp_path):
+    with pytest.raises(SourcesError) as raised:
+        load_sources(str(tmp_path / "absent.toml"), {}, {})
+
+    assert raised.value.problems[0].startswith("LEADRELAY_SOURCES:")
+
+
+def test_secret_values_never_appear_in_problems(tmp_path):
+    toml = '[sources.a]\nkind = "api"\nsecret_env = "K1"\n[sources.b]\nkind = "api"\nsecret_env = "K2"'
+
+    with pytest.raises(SourcesError) as raised:
+        load_sources(write(tmp_path, toml), {"K1": "same-secret", "K2": "same-secret"}, {})
+
+    assert "same-secret" not in str(raised.value)
+    assert "also used by a" in str(raised.value)
+
+
+def test_lookups_of_unknown_sources_raise():
+    registry = load_sources(None, {}, {"k1": "partner"})
+
+    with pytest.raises(UnknownSourceError):
+        registry.by_slug("partner", SourceKind.FORM)
+    with pytest.raises(UnknownSourceError):
+        registry.by_meta_ids("9", "9")
+
+
+def test_check_config_reports_sources_file_problems(tmp_path, monkeypatch, capsys):
+    from app.cli import main
+    from app.crypto import generate_key
+
+    monkeypatch.setenv("LEADRELAY_SOURCES", write(tmp_path, '[sources.x]\nkind = "api"'))
+    monkeypatch.setenv("CARECYCLE_API_KEY", "cc_x")
+    monkeypatch.setenv("LEADRELAY_ENCRYPTION_KEY", generate_key())
+
+    assert main(["check-config"]) == 2
+    assert "sources.x.secret_env" in capsys.readouterr().err
+
+
+def test_check_config_passes_on_the_example_with_its_environment(monkeypatch, capsys):
+    from app.cli import main
+    from app.crypto import generate_key
+
+    for name, value in {**EXAMPLE_ENV, "CARECYCLE_API_KEY": "cc_x", "LEADRELAY_ENCRYPTION_KEY": generate_key()}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("LEADRELAY_SOURCES", str(EXAMPLE))
+
+    assert main(["check-config"]) == 0
+    assert "4 sources" in capsys.readouterr().out
