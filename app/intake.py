@@ -13,6 +13,7 @@ from marshmallow import ValidationError
 
 from app.clock import Clock
 from app.crypto import RecordCipher
+from app.metrics import record_intake
 from app.models import LeadStatus, NewLead, mask_phone
 from app.schemas.leads import NormalizedLead, normalize_submission
 from app.sources import LeadSource
@@ -87,6 +88,7 @@ class Intake:
                 normalized = self.normalize(source, payload)
             except ValidationError as exc:
                 results[index] = InvalidLead(index, exc.normalized_messages())  # type: ignore[no-untyped-call]
+                record_intake(source.slug, "invalid")
                 continue
             lead = self.new_lead(source, normalized.record, normalized.warnings, admission)
             key = _item_key(admission.idempotency_key, index, len(payloads))
@@ -113,6 +115,8 @@ class Intake:
         ]
         if any(a.status is LeadStatus.QUEUED and not a.repeated for a in accepted):
             self._wake()
+        for lead, a in zip(leads, accepted, strict=True):
+            record_intake(lead.source, "repeated" if a.repeated else _intake_outcome(a.status))
         fresh = [a.id for a in accepted if not a.repeated]
         logger.info("accepted %d new leads", len(fresh), extra={"lead_ids": fresh})
         return accepted
@@ -155,6 +159,10 @@ class Intake:
             duplicate_window_seconds=source.duplicate_window_seconds,
             detail=admission.detail or f"accepted from {source.slug}",
         )
+
+
+def _intake_outcome(status: LeadStatus) -> str:
+    return "accepted" if status is LeadStatus.QUEUED else status.value
 
 
 def _item_key(idempotency_key: str | None, index: int, count: int) -> str | None:

@@ -1,14 +1,52 @@
-"""Process logging: one JSON object per line, ids from `extra`, never personal data."""
+"""Process logging: one JSON object per line, with the ids in scope (request, lead, batch, job).
+
+Ids are bound with `log_ids(...)` (a context variable, so threads and requests don't mix them) and a
+filter puts them on every record. Messages carry ids and counts, never personal data or secrets.
+"""
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
-# Attributes every LogRecord has; anything else on a record came from `extra`.
+# Attributes every LogRecord has; anything else on a record came from `extra` or the ids filter.
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+
+_ids: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar("leadrelay_log_ids", default={})  # noqa: B039
+
+
+@contextmanager
+def log_ids(**ids: str | None) -> Iterator[None]:
+    """Within the block, every log line carries these ids (None values are left out)."""
+    token = _ids.set({**_ids.get(), **{k: v for k, v in ids.items() if v is not None}})
+    try:
+        yield
+    finally:
+        _ids.reset(token)
+
+
+def bind_log_ids(**ids: str | None) -> contextvars.Token[dict[str, str]]:
+    """Bind ids until `unbind_log_ids(token)` (for request hooks that cannot use a `with`)."""
+    return _ids.set({**_ids.get(), **{k: v for k, v in ids.items() if v is not None}})
+
+
+def unbind_log_ids(token: contextvars.Token[dict[str, str]]) -> None:
+    _ids.reset(token)
+
+
+class LogIdsFilter(logging.Filter):
+    """Copies the ids in scope onto each record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for name, value in _ids.get().items():
+            if not hasattr(record, name):
+                setattr(record, name, value)
+        return True
 
 
 class JsonFormatter(logging.Formatter):
@@ -25,14 +63,16 @@ class JsonFormatter(logging.Formatter):
             if name not in _STANDARD and not name.startswith("_"):
                 entry[name] = value
         if record.exc_info and record.exc_info[0] is not None:
+            # The type only: exception messages and tracebacks can quote the data being processed.
             entry["exception"] = record.exc_info[0].__name__
         return json.dumps(entry, default=str)
 
 
 def configure_logging(level: int = logging.INFO) -> None:
-    """Send every logger's records to stderr as JSON lines."""
+    """Send every logger's records to stderr as JSON lines with the ids in scope."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
+    handler.addFilter(LogIdsFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import re
+import time
 import uuid
 
 from flask import Flask, Response, g, request
+
+from app.logs import bind_log_ids, unbind_log_ids
+
+logger = logging.getLogger("app.requests")
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -23,8 +29,27 @@ def register_request_id(app: Flask) -> None:
     def assign_request_id() -> None:
         sent = request.headers.get(REQUEST_ID_HEADER, "")
         g.request_id = sent if _SANE_ID.match(sent) else uuid.uuid4().hex
+        g.request_started = time.monotonic()
+        g.log_ids_token = bind_log_ids(request_id=g.request_id)
 
     @app.after_request
     def echo_request_id(response: Response) -> Response:
         response.headers[REQUEST_ID_HEADER] = g.get("request_id") or uuid.uuid4().hex
+        # The path only: query strings and bodies may carry personal data.
+        elapsed_ms = round((time.monotonic() - g.get("request_started", time.monotonic())) * 1000, 1)
+        level = logging.WARNING if response.status_code >= 500 else logging.INFO
+        logger.log(
+            level,
+            "%s %s %s",
+            request.method,
+            request.url_rule.rule if request.url_rule else "<unmatched>",
+            response.status_code,
+            extra={"status": response.status_code, "duration_ms": elapsed_ms},
+        )
         return response
+
+    @app.teardown_request
+    def unbind_request_id(exc: BaseException | None) -> None:
+        token = g.pop("log_ids_token", None)
+        if token is not None:
+            unbind_log_ids(token)

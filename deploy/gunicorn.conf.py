@@ -44,6 +44,13 @@ if os.path.isdir("/dev/shm"):
     worker_tmp_dir = "/dev/shm"
 
 
+def post_fork(server: Any, worker: Any) -> None:
+    """Each web process logs JSON lines with request ids (app.logs)."""
+    from app.logs import configure_logging
+
+    configure_logging()
+
+
 def child_exit(server: Any, worker: Any) -> None:
     """With prometheus_client's multiprocess mode, drop the metrics files of a worker that exited."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

@@ -124,6 +124,27 @@ class CareCycleClient:
         self._session.close()
 
 
+def outcome_label(error: CareCycleError | None) -> str:
+    """A short, stable name for how an upload ended (the `outcome` label of the request metric)."""
+    if error is None:
+        return "ok"
+    for kind, label in _OUTCOME_LABELS:
+        if isinstance(error, kind):
+            return label
+    return "error"
+
+
+_OUTCOME_LABELS: tuple[tuple[type[CareCycleError], str], ...] = (
+    (CareCycleRateLimitedError, "rate_limited"),
+    (CareCycleAmbiguousError, "timeout"),
+    (CareCycleAuthError, "unauthorized"),
+    (CareCycleNotFoundError, "not_found"),
+    (CareCycleValidationError, "validation_error"),
+    (CareCycleRequestError, "request_error"),
+    (CareCycleTransientError, "server_error"),
+)
+
+
 def _json_body(response: requests.Response) -> dict[str, Any]:
     try:
         body = response.json()

@@ -11,6 +11,7 @@ from typing import Any
 from app.clock import Clock
 from app.config import Settings
 from app.crypto import RecordCipher, RecordDecryptionError
+from app.logs import log_ids
 from app.models import LeadStatus
 from app.store import Store
 from app.store.batches import Batch, ClaimedLead, Outcome
@@ -25,6 +26,7 @@ from workers.carecycle import (
     CareCycleTransientError,
     CareCycleValidationError,
     UploadResult,
+    outcome_label,
 )
 
 logger = logging.getLogger(__name__)
@@ -112,6 +114,10 @@ class Deliverer:
         return Sent(batch.id)
 
     def _deliver(self, batch: Batch, probing: bool) -> None:
+        with log_ids(batch_id=batch.id):
+            self._deliver_batch(batch, probing)
+
+    def _deliver_batch(self, batch: Batch, probing: bool) -> None:
         entries, deferred = self._open(batch)
         if entries is None:
             return
@@ -150,22 +156,34 @@ class Deliverer:
         try:
             result = self._client.upload([e.record for e in entries])
         except CareCycleRequestError as exc:
+            self._record(exc, entries, [])
             self._resume()
             self._bisect(batch_id, entries, exc)
             return
         except CareCycleError as exc:
             if isinstance(exc, CareCycleValidationError):
                 self._resume()
-            self._settle(batch_id, self._outcomes_for_error(batch_id, entries, exc))
+            outcomes = self._outcomes_for_error(batch_id, entries, exc)
+            self._settle(batch_id, outcomes)
+            self._record(exc, entries, outcomes)
             return
         self._resume()
-        self._settle(batch_id, self._outcomes_for_result(entries, result))
+        outcomes = self._outcomes_for_result(entries, result)
+        self._settle(batch_id, outcomes)
+        self._record(None, entries, outcomes)
+
+    def _record(self, error: CareCycleError | None, entries: Sequence[Entry], outcomes: list[Outcome]) -> None:
+        now = self._clock.now()
+        delivered = {o.lead_id for o in outcomes if o.status is LeadStatus.DELIVERED}
+        latencies = [now - e.lead.received_at for e in entries if e.lead.id in delivered]
+        statuses = [o.status.value for o in outcomes]
+        self._store.metrics.record_upload(outcome_label(error), len(entries), statuses, latencies)
 
     def _bisect(self, batch_id: str, entries: Sequence[Entry], exc: CareCycleRequestError) -> None:
         """Isolate the record careCycle refuses by sending halves until one record is left."""
         if len(entries) == 1:
             self._settle(batch_id, [_rejected(entries[0].lead, exc.message)])
-            logger.warning("record rejected by careCycle", extra={"batch_id": batch_id, "status": exc.status})
+            logger.warning("record rejected by careCycle", extra={"lead_id": entries[0].lead.id, "status": exc.status})
             return
         middle = len(entries) // 2
         logger.info(
@@ -193,6 +211,7 @@ class Deliverer:
             if reason is None:
                 outcomes.append(Outcome(entry.lead.id, LeadStatus.DELIVERED, "accepted by careCycle"))
             else:
+                logger.warning("record refused by careCycle", extra={"lead_id": entry.lead.id})
                 outcomes.append(_rejected(entry.lead, reason))
         rejected = len(result.failures)
         logger.info("batch uploaded", extra={"records": len(entries), "rejected": rejected})

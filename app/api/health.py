@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify
 from redis.exceptions import RedisError
 
+from app.metrics import render_metrics
 from app.services import services
 
 bp = Blueprint("health", __name__)
@@ -28,3 +29,11 @@ def readyz() -> tuple[Response, int]:
     if not schema_ok:
         return jsonify({"status": "unavailable", "redis": True, "schemaCurrent": False}), 503
     return jsonify({"status": "ready", "redis": True, "schemaCurrent": True}), 200
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    """Prometheus text format: intake counters per process, shared delivery state from Redis."""
+    svc = services()
+    body, content_type = render_metrics(svc.store, svc.clock.now())
+    return Response(body, content_type=content_type)

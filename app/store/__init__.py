@@ -10,6 +10,7 @@ from app.store.batches import BatchStore
 from app.store.codec import text
 from app.store.leads import LeadNotFoundError, LeadStore
 from app.store.limiter import Lanes, PauseSwitch, RequestBudget
+from app.store.metrics import DeliveryMetrics
 from app.store.scripts import Scripts
 
 SCHEMA_VERSION = "1"
@@ -30,6 +31,7 @@ class Store:
         self.budget = RequestBudget(redis, scripts, rate_limit_per_min)
         self.pause = PauseSwitch(redis, scripts)
         self.lanes = Lanes(redis, lanes, lane_ttl_seconds)
+        self.metrics = DeliveryMetrics(redis)
 
     @classmethod
     def from_settings(cls, settings: Settings, redis: Redis) -> Store:

@@ -93,3 +93,8 @@ def last_delivery_key() -> str:
 def schema_version_key() -> str:
     """String: version of the stored data layout, checked by readiness."""
     return f"{PREFIX}schema_version"
+
+
+def metrics_key(name: str) -> str:
+    """Hash of a delivery metric kept in Redis so every worker adds to one count (by label or bucket)."""
+    return f"{PREFIX}metrics:{name}"

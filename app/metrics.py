@@ -1,0 +1,108 @@
+"""Prometheus metrics of the relay, served at `/metrics`.
+
+Two kinds, both correct with several gunicorn processes and any number of workers on other hosts:
+- per-process web counters (intake) use prometheus_client, in multiprocess mode when
+  `PROMETHEUS_MULTIPROC_DIR` is set (gunicorn.conf.py cleans up after exited processes);
+- shared state (queue, pause, delivery counters and histograms written by workers) is read from
+  Redis at scrape time by `StoreCollector`, so every web process reports the same truth.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
+
+from app.models import LeadStatus
+from app.store import Store
+from app.store.metrics import BATCH_SIZE_BUCKETS, LATENCY_BUCKETS_SECONDS, Histogram
+
+INTAKE_LEADS = Counter(
+    "leadrelay_intake_leads",
+    "Submissions taken in, by source and outcome (accepted, invalid, repeated, spam, test, duplicate).",
+    ["source", "outcome"],
+)
+
+
+def record_intake(source: str, outcome: str, count: int = 1) -> None:
+    """Count submissions of a source that ended in `outcome`."""
+    if count:
+        INTAKE_LEADS.labels(source=source, outcome=outcome).inc(count)
+
+
+class StoreCollector(Collector):
+    """Metrics read from Redis at scrape time: the same for every web process."""
+
+    def __init__(self, store: Store, now: float) -> None:
+        self._store = store
+        self._now = now
+
+    def collect(self) -> Iterator[Metric]:
+        store = self._store
+        counts = store.leads.status_counts()
+        by_status = GaugeMetricFamily("leadrelay_leads", "Leads held, by status.", labels=["status"])
+        for status in LeadStatus:
+            by_status.add_metric([status.value], counts[status])
+        yield by_status
+        yield GaugeMetricFamily("leadrelay_queue_depth", "Leads waiting for delivery.", value=store.batches.depth())
+        oldest = store.batches.oldest_ready_score()
+        age = max(0.0, self._now - oldest) if oldest is not None and oldest <= self._now else 0.0
+        yield GaugeMetricFamily("leadrelay_oldest_queued_age_seconds", "Wait of the oldest due lead.", value=age)
+        paused = 1.0 if store.pause.get() is not None else 0.0
+        yield GaugeMetricFamily("leadrelay_delivery_paused", "1 while delivery is paused (401/403/404).", value=paused)
+        yield _counter(
+            "leadrelay_carecycle_requests",
+            "Upload requests to careCycle, by outcome (ok, rate_limited, server_error, timeout, ...).",
+            store.metrics.counter("carecycle_requests"),
+        )
+        yield _counter(
+            "leadrelay_delivery_lead_outcomes",
+            "Leads settled after an upload, by resulting status (delivered, rejected, retrying, dead, queued).",
+            store.metrics.counter("lead_outcomes"),
+        )
+        yield _histogram(
+            "leadrelay_batch_size_records",
+            "Records per upload request.",
+            store.metrics.histogram("batch_size", BATCH_SIZE_BUCKETS),
+        )
+        yield _histogram(
+            "leadrelay_delivery_latency_seconds",
+            "Time from intake to careCycle's acceptance, per delivered lead.",
+            store.metrics.histogram("delivery_latency_seconds", LATENCY_BUCKETS_SECONDS),
+        )
+
+
+def _counter(name: str, documentation: str, values: dict[str, int]) -> CounterMetricFamily:
+    family = CounterMetricFamily(name, documentation, labels=["outcome"])
+    for label, value in sorted(values.items()):
+        family.add_metric([label], value)
+    return family
+
+
+def _histogram(name: str, documentation: str, histogram: Histogram) -> HistogramMetricFamily:
+    family = HistogramMetricFamily(name, documentation)
+    buckets = [(_le(bound), float(count)) for bound, count in histogram.buckets]
+    family.add_metric([], buckets, histogram.total)
+    return family
+
+
+def _le(bound: str) -> str:
+    """Bucket bounds spelled as prometheus_client spells its own ("5.0", "+Inf")."""
+    return bound if bound == "+Inf" else str(floatToGoString(float(bound)))  # type: ignore[no-untyped-call]
+
+
+def render_metrics(store: Store, now: float) -> tuple[bytes, str]:
+    """The Prometheus text exposition of every metric, and its content type."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        process_registry = CollectorRegistry()
+        MultiProcessCollector(process_registry)  # type: ignore[no-untyped-call]
+    else:
+        process_registry = REGISTRY
+    shared = CollectorRegistry(auto_describe=False)
+    shared.register(StoreCollector(store, now))
+    return generate_latest(process_registry) + generate_latest(shared), CONTENT_TYPE_LATEST

@@ -1,0 +1,81 @@
+"""Delivery metrics kept in Redis: workers on any host add to them; `/metrics` reads them at scrape time.
+
+Counters are hashes of label -> count. Histograms are hashes of bucket upper bound -> count of
+observations in that bucket (not cumulative), plus `sum` and `count` fields.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from redis import Redis
+
+from app.store import keys
+from app.store.codec import text
+
+BATCH_SIZE_BUCKETS = (1, 5, 10, 25, 50, 100, 150, 199, 200)
+LATENCY_BUCKETS_SECONDS = (0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600, 21600, 86400)
+
+
+@dataclass(frozen=True)
+class Histogram:
+    """Cumulative buckets as Prometheus wants them, with the sum and count of observations."""
+
+    buckets: list[tuple[str, int]]
+    total: float
+    count: int
+
+
+class DeliveryMetrics:
+    """Adds to and reads the delivery counters and histograms."""
+
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+
+    def record_upload(
+        self, outcome: str, records: int, lead_outcomes: Iterable[str], latencies: Sequence[float]
+    ) -> None:
+        """One upload request: its outcome, its size, what became of its leads, delivered leads' latency."""
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.hincrby(keys.metrics_key("carecycle_requests"), outcome, 1)
+        _observe(pipe, "batch_size", BATCH_SIZE_BUCKETS, [float(records)])
+        for status, count in Counter(lead_outcomes).items():
+            pipe.hincrby(keys.metrics_key("lead_outcomes"), status, count)
+        _observe(pipe, "delivery_latency_seconds", LATENCY_BUCKETS_SECONDS, latencies)
+        pipe.execute()
+
+    def counter(self, name: str) -> dict[str, int]:
+        """Label -> count of a counter hash."""
+        return {text(k) or "": int(v) for k, v in self._redis.hgetall(keys.metrics_key(name)).items()}
+
+    def histogram(self, name: str, bounds: Sequence[float]) -> Histogram:
+        """A histogram hash as cumulative buckets."""
+        raw = {text(k) or "": text(v) or "0" for k, v in self._redis.hgetall(keys.metrics_key(name)).items()}
+        running, buckets = 0, []
+        for bound in bounds:
+            running += int(raw.get(_label(bound), 0))
+            buckets.append((_label(bound), running))
+        count = int(raw.get("count", 0))
+        buckets.append(("+Inf", count))
+        return Histogram(buckets, float(raw.get("sum", 0)), count)
+
+
+def _label(bound: float) -> str:
+    return f"{bound:g}"
+
+
+def _observe(pipe: object, name: str, bounds: Sequence[float], values: Sequence[float]) -> None:
+    if not values:
+        return
+    key = keys.metrics_key(name)
+    per_bucket: Counter[str] = Counter()
+    for value in values:
+        index = bisect.bisect_left(bounds, value)
+        per_bucket[_label(bounds[index]) if index < len(bounds) else "+Inf"] += 1
+    for label, count in per_bucket.items():
+        pipe.hincrby(key, label, count)  # type: ignore[attr-defined]
+    pipe.hincrbyfloat(key, "sum", sum(values))  # type: ignore[attr-defined]
+    pipe.hincrby(key, "count", len(values))  # type: ignore[attr-defined]

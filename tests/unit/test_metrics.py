@@ -1,0 +1,63 @@
+"""`/metrics`: intake counters per process, and delivery state shared through Redis."""
+
+from __future__ import annotations
+
+import random
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import SOURCE_KEY
+from tests.factories import make_submission
+from tests.unit.test_delivery import ScriptedCareCycle
+from workers.carecycle import CareCycleRateLimitedError
+from workers.delivery import Deliverer
+
+
+def scrape(client) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.content_type.startswith("text/plain")
+    samples = {}
+    for family in text_string_to_metric_families(response.get_data(as_text=True)):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples
+
+
+def test_metrics_count_intake_by_source_and_outcome(client):
+    before = scrape(client).get(("leadrelay_intake_leads_total", (("outcome", "invalid"), ("source", "partner"))), 0)
+    leads = [make_submission(), make_submission(phoneNumber="nope")]
+
+    client.post("/v1/leads", json={"leads": leads}, headers={"X-Api-Key": SOURCE_KEY})
+
+    samples = scrape(client)
+    assert samples[("leadrelay_intake_leads_total", (("outcome", "invalid"), ("source", "partner")))] == before + 1
+    assert samples[("leadrelay_intake_leads_total", (("outcome", "accepted"), ("source", "partner")))] >= 1
+    assert samples[("leadrelay_queue_depth", ())] == 1
+    assert samples[("leadrelay_leads", (("status", "queued"),))] == 1
+
+
+def test_metrics_show_upload_outcomes_batch_sizes_latency_and_pause(client, store, cipher, settings, clock):
+    carecycle = ScriptedCareCycle()
+    deliverer = Deliverer(store, carecycle, cipher, settings, clock, random.Random(1))
+    client.post("/v1/leads", json={"leads": [make_submission() for _ in range(3)]}, headers={"X-Api-Key": SOURCE_KEY})
+    carecycle.script.append(CareCycleRateLimitedError("careCycle 429", retry_after=2))
+    deliverer.step()
+    clock.advance(3)
+    clock.advance(0.5)
+    deliverer.step()
+    store.pause.pause("careCycle 401", clock.now(), clock.now() + 30)
+
+    samples = scrape(client)
+
+    assert samples[("leadrelay_carecycle_requests_total", (("outcome", "rate_limited"),))] == 1
+    assert samples[("leadrelay_carecycle_requests_total", (("outcome", "ok"),))] == 1
+    assert samples[("leadrelay_delivery_lead_outcomes_total", (("outcome", "delivered"),))] == 3
+    assert samples[("leadrelay_delivery_lead_outcomes_total", (("outcome", "retrying"),))] == 3
+    assert samples[("leadrelay_batch_size_records_count", ())] == 2
+    assert samples[("leadrelay_batch_size_records_bucket", (("le", "5.0"),))] == 2
+    assert samples[("leadrelay_delivery_latency_seconds_count", ())] == 3
+    assert samples[("leadrelay_delivery_latency_seconds_sum", ())] == 3 * 3.5
+    assert samples[("leadrelay_delivery_latency_seconds_bucket", (("le", "2.0"),))] == 0
+    assert samples[("leadrelay_delivery_latency_seconds_bucket", (("le", "5.0"),))] == 3
+    assert samples[("leadrelay_delivery_paused", ())] == 1
