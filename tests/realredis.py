@@ -20,7 +20,7 @@ from redis.exceptions import RedisError
 DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/15"
 
 
-def test_redis_url() -> str:
+def redis_url_for_tests() -> str:
     return os.environ.get("REDIS_URL") or DEFAULT_TEST_REDIS_URL
 
 

@@ -23,7 +23,7 @@ from app.sandbox import Sandbox, SandboxServer
 from app.store import Store
 from tests.conftest import CARECYCLE_KEY, OPS_TOKEN, SOURCE_KEY
 from tests.factories import make_submission
-from tests.realredis import connect_or_fail, test_redis_url
+from tests.realredis import connect_or_fail, redis_url_for_tests
 from tests.support import wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -31,7 +31,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def real_redis() -> Iterator[Redis]:
-    client = connect_or_fail(test_redis_url())
+    client = connect_or_fail(redis_url_for_tests())
     client.flushdb()
     yield client
     client.flushdb()
@@ -47,7 +47,7 @@ def sandbox() -> Iterator[SandboxServer]:
 @pytest.fixture
 def relay_settings(settings: Settings, sandbox: SandboxServer, real_redis: Redis) -> Settings:
     return settings.replace(
-        redis_url=test_redis_url(),
+        redis_url=redis_url_for_tests(),
         carecycle_base_url=sandbox.url,
         leadrelay_retry_base_seconds=0.2,
         leadrelay_retry_max_delay_seconds=1.0,

@@ -7,12 +7,12 @@ from collections.abc import Iterator
 import pytest
 from redis import Redis
 
-from tests.realredis import connect_or_fail, test_redis_url
+from tests.realredis import connect_or_fail, redis_url_for_tests
 
 
 @pytest.fixture
 def redis() -> Iterator[Redis]:
-    client = connect_or_fail(test_redis_url())
+    client = connect_or_fail(redis_url_for_tests())
     client.flushdb()
     yield client
     client.flushdb()

@@ -1,0 +1,103 @@
+"""The production web tier (`leadrelay web`: gunicorn, several processes) over real HTTP."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+
+from app.crypto import generate_key
+from app.ports import free_port
+from tests.conftest import OPS_TOKEN, SOURCE_KEY
+from tests.factories import make_submission
+from tests.realredis import connect_or_fail, redis_url_for_tests
+from tests.support import wait_until
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def web_tier(tmp_path: Path) -> Iterator[str]:
+    redis = connect_or_fail(redis_url_for_tests())
+    redis.flushdb()
+    port = free_port()
+    metrics_dir = tmp_path / "prometheus"
+    metrics_dir.mkdir()
+    env = {
+        **os.environ,
+        "PORT": str(port),
+        "WEB_CONCURRENCY": "3",
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+        "REDIS_URL": redis_url_for_tests(),
+        "LEADRELAY_ENCRYPTION_KEY": generate_key(),
+        "LEADRELAY_SOURCE_KEYS": f"partner={SOURCE_KEY}",
+        "LEADRELAY_OPS_TOKENS": f"alice={OPS_TOKEN}",
+        "CARECYCLE_API_KEY": "cc_unused",
+    }
+    with open(tmp_path / "web.log", "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "web"],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            process_group=0,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: _answers(f"{url}/readyz"), timeout=20)
+        yield url
+    finally:
+        process.send_signal(signal.SIGINT)  # gunicorn's quick shutdown
+        # A worker still booting when the signal lands can miss it: the group is killed after a grace time.
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=5)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        redis.flushdb()
+
+
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=1).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def _accepted(url: str) -> float:
+    text = requests.get(f"{url}/metrics", timeout=5).text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "leadrelay_intake_leads_total" and sample.labels == {
+                "source": "partner",
+                "outcome": "accepted",
+            }:
+                return sample.value
+    return 0.0
+
+
+def test_metrics_add_up_across_gunicorn_processes(web_tier):
+    with requests.Session() as session:
+        for _ in range(30):
+            response = session.post(f"{web_tier}/v1/leads", json=make_submission(), headers={"X-Api-Key": SOURCE_KEY})
+            assert response.status_code == 202
+
+    # Whichever process answers the scrape, it reports every process's intake.
+    assert {_accepted(web_tier) for _ in range(10)} == {30.0}
+
+
+def test_web_tier_answers_with_request_ids_and_json_errors(web_tier):
+    response = requests.get(f"{web_tier}/v1/stats", timeout=5)
+
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "UNAUTHORIZED"
+    assert response.headers["X-Request-ID"]
