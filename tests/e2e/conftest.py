@@ -125,7 +125,7 @@ class Relay:
         )
         log.close()
         self.workers.append(process)
-        wait_until(lambda: any(w.name == name for w in Worker.all(connection=self.redis)), timeout=15)
+        wait_until(lambda: any(w.name == name for w in Worker.all(connection=self.redis)), timeout=30)
         return process
 
     def kill(self, process: subprocess.Popen[bytes]) -> None:

@@ -53,7 +53,7 @@ def web_tier(tmp_path: Path) -> Iterator[str]:
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_until(lambda: _answers(f"{url}/readyz"), timeout=20)
+        wait_until(lambda: _answers(f"{url}/readyz"), timeout=60)
         yield url
     finally:
         process.send_signal(signal.SIGINT)  # gunicorn's quick shutdown
