@@ -1,0 +1,86 @@
+"""The OpenAPI 3 description of the relay, built from the app's routes and the marshmallow schemas.
+
+Each view documents its operations as YAML after `---` in its docstring, naming the marshmallow
+schemas that validate or dump its bodies; apispec turns those schemas into JSON Schema. What every
+operation shares (the error body, path parameters, the request id header) is added here once.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from apispec_webframeworks.flask import FlaskPlugin
+from flask import Flask
+
+from app.schemas.responses import ErrorSchema
+
+OPENAPI_VERSION = "3.0.3"
+API_VERSION = "1.0.0"
+UNDOCUMENTED_ENDPOINTS = frozenset({"static"})
+_PATH_PARAMETER = re.compile(r"{([^}]+)}")
+REQUEST_ID_HEADER = {
+    "X-Request-ID": {
+        "description": "The request's id (taken from the request when it sent one).",
+        "schema": {"type": "string"},
+    }
+}
+
+
+def build_spec(app: Flask) -> dict[str, Any]:
+    """The OpenAPI document of every route of `app`."""
+    spec = APISpec(
+        title="leadrelay",
+        version=API_VERSION,
+        openapi_version=OPENAPI_VERSION,
+        plugins=[FlaskPlugin(), MarshmallowPlugin()],
+        info={
+            "description": "Takes sales leads from forms, Meta and Google lead ads and partner systems, and "
+            "delivers them to careCycle in batches within its rate limit. Every error answers "
+            '`{"error": {"code", "message", "fields"}}`.'
+        },
+    )
+    spec.components.security_scheme("sourceKey", {"type": "apiKey", "in": "header", "name": "X-Api-Key"})
+    spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
+    spec.components.schema("Error", schema=ErrorSchema)
+    with app.test_request_context():
+        for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+            if rule.endpoint not in UNDOCUMENTED_ENDPOINTS:
+                spec.path(view=app.view_functions[rule.endpoint], app=app)
+    document = spec.to_dict()
+    for path, operations in document["paths"].items():
+        for operation in operations.values():
+            _complete(path, operation)
+    return document
+
+
+def documented_operations(document: dict[str, Any]) -> set[tuple[str, str]]:
+    """(METHOD, flask-style path) of every operation in a spec, to compare with the url map."""
+    found = set()
+    for path, operations in document["paths"].items():
+        flask_path = _PATH_PARAMETER.sub(lambda m: f"<{m.group(1)}>", path)
+        found |= {(method.upper(), flask_path) for method in operations if method != "parameters"}
+    return found
+
+
+def _complete(path: str, operation: dict[str, Any]) -> None:
+    """Add what every operation shares: path parameters, the error response, the request id header."""
+    parameters = operation.setdefault("parameters", [])
+    declared = {(p.get("in"), p.get("name")) for p in parameters}
+    for name in _PATH_PARAMETER.findall(path):
+        if ("path", name) not in declared:
+            parameters.append({"in": "path", "name": name, "required": True, "schema": {"type": "string"}})
+    if not parameters:
+        del operation["parameters"]
+    responses = operation.setdefault("responses", {})
+    responses.setdefault(
+        "default",
+        {
+            "description": "An error, in the one error shape.",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        },
+    )
+    for response in responses.values():
+        response.setdefault("headers", {}).update(REQUEST_ID_HEADER)

@@ -1,0 +1,96 @@
+"""Response bodies shared across the HTTP interface, as marshmallow schemas (for dumping and OpenAPI)."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields
+
+
+class ErrorDetailSchema(Schema):
+    code = fields.String(required=True, metadata={"example": "VALIDATION_ERROR"})
+    message = fields.String(required=True)
+    field_errors = fields.Dict(
+        data_key="fields",
+        keys=fields.String(),
+        required=True,
+        metadata={"description": "Per field (or per item index), what was expected."},
+    )
+
+
+class ErrorSchema(Schema):
+    """Every error: `{"error": {"code", "message", "fields"}}`."""
+
+    error = fields.Nested(ErrorDetailSchema, required=True)
+
+
+class LeadAcceptedSchema(Schema):
+    """A lead the relay now holds."""
+
+    id = fields.String(required=True)
+    status = fields.String(required=True, metadata={"example": "queued"})
+    statusUrl = fields.String(required=True)
+    warnings = fields.List(
+        fields.String(), required=True, metadata={"description": "Optional values dropped, and why."}
+    )
+
+
+class BulkItemResultSchema(Schema):
+    """One item of a bulk submission: accepted (id, status, ...) or refused (error)."""
+
+    index = fields.Integer(required=True)
+    id = fields.String()
+    status = fields.String()
+    statusUrl = fields.String()
+    warnings = fields.List(fields.String())
+    error = fields.Nested(ErrorDetailSchema)
+
+
+class BulkAcceptedSchema(Schema):
+    results = fields.List(fields.Nested(BulkItemResultSchema), required=True)
+
+
+class HealthSchema(Schema):
+    status = fields.String(required=True, metadata={"example": "ok"})
+
+
+class ReadinessSchema(Schema):
+    status = fields.String(required=True, metadata={"example": "ready"})
+    redis = fields.Boolean(required=True)
+    schemaCurrent = fields.Boolean()
+
+
+class WindowCountsSchema(Schema):
+    last5m = fields.Integer(required=True)
+    last1h = fields.Integer(required=True)
+
+
+class RateBudgetSchema(Schema):
+    limitPerMinute = fields.Integer(required=True)
+    usedLastMinute = fields.Integer(required=True)
+
+
+class PauseSchema(Schema):
+    reason = fields.String(required=True)
+    since = fields.Float(required=True)
+    nextProbeAt = fields.Float(required=True)
+
+
+class LatencySchema(Schema):
+    p50 = fields.Float(required=True, allow_none=True)
+    p95 = fields.Float(required=True, allow_none=True)
+
+
+class StatsSchema(Schema):
+    """`GET /v1/stats`."""
+
+    counts = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
+    queueDepth = fields.Integer(required=True)
+    inFlightBatches = fields.Integer(required=True)
+    oldestQueuedAgeSeconds = fields.Float(required=True)
+    delivered = fields.Nested(WindowCountsSchema, required=True)
+    failed = fields.Nested(WindowCountsSchema, required=True)
+    rateBudget = fields.Nested(RateBudgetSchema, required=True)
+    estimatedDrainSeconds = fields.Integer(required=True)
+    paused = fields.Boolean(required=True)
+    pause = fields.Nested(PauseSchema, required=True, allow_none=True)
+    lastDeliveryAt = fields.Float(required=True, allow_none=True)
+    latencySeconds = fields.Nested(LatencySchema, required=True)
