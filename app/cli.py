@@ -7,8 +7,14 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from app.config import ConfigError, Settings
+
+if TYPE_CHECKING:
+    from redis import Redis
+
+    from app.ops import Operator
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -55,6 +61,13 @@ def _parser() -> argparse.ArgumentParser:
     stats = sub.add_parser("stats", help="the numbers of /v1/stats, as JSON")
     stats.set_defaults(run=_stats)
 
+    retry = sub.add_parser("retry", help="re-queue dead or rejected leads, by filter or one by --id (audited)")
+    retry.add_argument("--status", choices=["dead", "rejected"], help="which failed leads (required without --id)")
+    retry.add_argument("--source", help="only leads of this source")
+    retry.add_argument("--since", help="only leads received since: ISO 8601 time or epoch seconds")
+    retry.add_argument("--id", dest="lead_id", help="re-queue this one lead instead of a filter")
+    retry.set_defaults(run=_retry)
+
     check = sub.add_parser("check-config", help="validate the environment; list every problem")
     check.set_defaults(run=_check_config)
 
@@ -62,6 +75,8 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--leads", type=int, default=12000, help="leads posted for the backlog run")
     bench.add_argument("--rate-limit-per-min", type=int, default=600, help="sandbox and relay limit for the run")
     bench.add_argument("--low-load-leads", type=int, default=30, help="leads posted one by one at low load")
+    bench.add_argument("--intake-seconds", type=int, default=10, help="seconds of load per intake endpoint")
+    bench.add_argument("--connections", type=int, default=32, help="concurrent connections for the intake load")
     bench.add_argument("--json", dest="json_path", help="also write the JSON result to this file")
     bench.set_defaults(run=_bench)
     return parser
@@ -75,9 +90,21 @@ def _dev(args: argparse.Namespace) -> int:
 
 def _web(args: argparse.Namespace) -> int:
     Settings.from_env().require("leadrelay_encryption_key")
-    config = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "deploy", "gunicorn.conf.py")
-    argv = [sys.executable, "-m", "gunicorn", "--config", config, "app:create_app()"]
+    argv = [sys.executable, "-m", "gunicorn", "--config", _gunicorn_config(), "app:create_app()"]
     os.execv(argv[0], argv)
+
+
+def _gunicorn_config() -> str:
+    """LEADRELAY_GUNICORN_CONFIG, else deploy/gunicorn.conf.py in the working directory or beside the code."""
+    candidates = [
+        os.environ.get("LEADRELAY_GUNICORN_CONFIG", ""),
+        os.path.join(os.getcwd(), "deploy", "gunicorn.conf.py"),
+        os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "deploy", "gunicorn.conf.py"),
+    ]
+    for path in candidates:
+        if path and os.path.isfile(path):
+            return path
+    raise ConfigError(["LEADRELAY_GUNICORN_CONFIG: no gunicorn.conf.py found (set it, or run from the repository)"])
 
 
 def _worker(args: argparse.Namespace) -> int:
@@ -98,18 +125,77 @@ def _sandbox(args: argparse.Namespace) -> int:
     return 0
 
 
+def _connect(settings: Settings) -> Redis:
+    from redis import Redis
+
+    return Redis.from_url(settings.redis_url)
+
+
 def _stats(args: argparse.Namespace) -> int:
     import time
-
-    from redis import Redis
 
     from app.ops import StatsQuery, collect_stats
     from app.store import Store
 
     settings = Settings.from_env()
-    store = Store.from_settings(settings, Redis.from_url(settings.redis_url))
+    store = Store.from_settings(settings, _connect(settings))
     print(json.dumps(collect_stats(StatsQuery(store, settings.carecycle_rate_limit_per_min, time.time())), indent=2))
     return 0
+
+
+def _retry(args: argparse.Namespace) -> int:
+    from marshmallow import ValidationError
+
+    from app.ops import LeadNotRetryableError
+    from app.schemas.ops import RetryFilterSchema
+    from app.store import LeadNotFoundError
+
+    actor = f"cli:{_os_user()}"
+    if args.lead_id is not None:
+        if args.status or args.source or args.since:
+            return _usage_error("--id re-queues one lead; it cannot be combined with --status, --source or --since")
+        try:
+            _operator().retry_lead(args.lead_id, actor)
+        except LeadNotFoundError:
+            return _usage_error(f"no lead {args.lead_id}", code=1)
+        except LeadNotRetryableError as exc:
+            return _usage_error(exc.reason, code=1)
+        print(json.dumps({"requeued": 1}))
+        return 0
+    given = {"status": args.status, "source": args.source, "since": args.since}
+    try:
+        selection = RetryFilterSchema().load({name: value for name, value in given.items() if value is not None})
+    except ValidationError as exc:
+        problems = exc.normalized_messages()  # type: ignore[no-untyped-call]
+        return _usage_error("; ".join(f"--{name}: {' '.join(map(str, msgs))}" for name, msgs in problems.items()))
+    print(json.dumps({"requeued": _operator().retry_matching(selection, actor)}))
+    return 0
+
+
+def _operator() -> Operator:
+    from app.clock import SystemClock
+    from app.ops import Operator
+    from app.queues import wake_delivery
+    from app.store import Store
+
+    settings = Settings.from_env()
+    redis = _connect(settings)
+    store = Store.from_settings(settings, redis)
+    return Operator(store, SystemClock(), lambda: wake_delivery(redis, store.lanes))
+
+
+def _os_user() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name in the environment nor the password database
+        return "unknown"
+
+
+def _usage_error(message: str, code: int = 2) -> int:
+    print(f"leadrelay: {message}", file=sys.stderr)
+    return code
 
 
 def _check_config(args: argparse.Namespace) -> int:
@@ -136,7 +222,11 @@ def _bench(args: argparse.Namespace) -> int:
     from app.bench import BenchOptions, run_bench
 
     options = BenchOptions(
-        leads=args.leads, rate_limit_per_min=args.rate_limit_per_min, low_load_leads=args.low_load_leads
+        leads=args.leads,
+        rate_limit_per_min=args.rate_limit_per_min,
+        low_load_leads=args.low_load_leads,
+        intake_seconds=args.intake_seconds,
+        intake_connections=args.connections,
     )
     return run_bench(options, json_path=args.json_path)
 

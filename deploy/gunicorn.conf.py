@@ -44,6 +44,15 @@ if os.path.isdir("/dev/shm"):
     worker_tmp_dir = "/dev/shm"
 
 
+def on_starting(server: Any) -> None:
+    """Start metrics afresh: files left by processes of an earlier run would be counted again."""
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if folder and os.path.isdir(folder):
+        for name in os.listdir(folder):
+            if name.endswith(".db"):
+                os.remove(os.path.join(folder, name))
+
+
 def post_fork(server: Any, worker: Any) -> None:
     """Each web process logs JSON lines with request ids (app.logs)."""
     from app.logs import configure_logging

@@ -133,3 +133,13 @@ def test_check_config_passes_on_the_example_with_its_environment(monkeypatch, ca
 
     assert main(["check-config"]) == 0
     assert "4 sources" in capsys.readouterr().out
+
+
+def test_a_source_may_have_several_keys_while_clients_move_to_a_new_one(tmp_path):
+    registry = load_sources(
+        write(tmp_path, '[sources.acme]\nkind = "api"\nsecret_env = "ACME_KEYS"'),
+        {"ACME_KEYS": "new-key, old-key"},
+        {"env-new": "partner", "env-old": "partner"},
+    )
+
+    assert registry.api_keys == {"new-key": "acme", "old-key": "acme", "env-new": "partner", "env-old": "partner"}

@@ -1,0 +1,468 @@
+"""The deployment files: Dockerfile, compose file, env example, Kubernetes manifests, Procfile, gunicorn settings."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import runpy
+import shutil
+import subprocess
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from app.config import Settings
+from app.sources import load_sources
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = REPO_ROOT / "deploy"
+K8S = DEPLOY / "k8s"
+
+SETTINGS_VARIABLES = sorted(f.name.upper() for f in dataclasses.fields(Settings) if f.name != "environ")
+# Read by deploy/gunicorn.conf.py rather than by Settings.
+GUNICORN_VARIABLES = ["PORT", "WEB_CONCURRENCY", "FORWARDED_ALLOW_IPS", "GUNICORN_ACCESS_LOG", "GUNICORN_LOG_LEVEL"]
+SECRET_VARIABLES = {
+    "CARECYCLE_API_KEY",
+    "LEADRELAY_SOURCE_KEYS",
+    "LEADRELAY_OPS_TOKENS",
+    "LEADRELAY_ENCRYPTION_KEY",
+    "FACEBOOK_APP_SECRET",
+    "FACEBOOK_VERIFY_TOKEN",
+    "FACEBOOK_ACCESS_TOKEN",
+}
+SECRET_LOOKING_NAME = re.compile(r"KEY|SECRET|TOKEN|PASSWORD")
+
+
+# --- helpers ----------------------------------------------------------------------------------------
+
+
+def dockerfile_instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) of deploy/Dockerfile, continuation lines joined, comments dropped."""
+    instructions: list[tuple[str, str]] = []
+    pending = ""
+    for line in (DEPLOY / "Dockerfile").read_text().splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if stripped.endswith("\\"):
+            pending += stripped[:-1] + " "
+            continue
+        keyword, _, arguments = (pending + stripped).partition(" ")
+        instructions.append((keyword.upper(), arguments.strip()))
+        pending = ""
+    return instructions
+
+
+def arguments_of(keyword: str) -> list[str]:
+    return [arguments for instruction, arguments in dockerfile_instructions() if instruction == keyword]
+
+
+def env_file_values(path: Path) -> dict[str, str]:
+    """NAME=value lines of an env file (comments and blank lines skipped)."""
+    values = {}
+    for line in path.read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            name, sep, value = line.partition("=")
+            assert sep, f"not a NAME=value line: {line!r}"
+            values[name.strip()] = value
+    return values
+
+
+def compose() -> dict[str, Any]:
+    return dict(yaml.safe_load((DEPLOY / "docker-compose.yml").read_text()))
+
+
+def services() -> dict[str, dict[str, Any]]:
+    return dict(compose()["services"])
+
+
+def command_of(service: dict[str, Any]) -> list[str]:
+    command = service.get("command", [])
+    return command.split() if isinstance(command, str) else list(command)
+
+
+def environment_of(service: dict[str, Any]) -> dict[str, str]:
+    environment = service.get("environment") or {}
+    if isinstance(environment, list):
+        environment = dict(item.partition("=")[::2] for item in environment)
+    return {str(k): str(v) for k, v in environment.items()}
+
+
+def manifests() -> dict[str, dict[str, Any]]:
+    """Every Kubernetes object in deploy/k8s, by `<kind>/<name>`."""
+    objects = {}
+    for path in sorted(K8S.glob("*.yaml")):
+        for document in yaml.safe_load_all(path.read_text()):
+            if document:
+                objects[f"{document['kind']}/{document['metadata']['name']}"] = document
+    return objects
+
+
+def pod_spec(name: str) -> dict[str, Any]:
+    return dict(manifests()[f"Deployment/{name}"]["spec"]["template"]["spec"])
+
+
+def only_container(name: str) -> dict[str, Any]:
+    containers = pod_spec(name)["containers"]
+    assert len(containers) == 1
+    return dict(containers[0])
+
+
+def configmap_data(name: str) -> dict[str, str]:
+    return dict(manifests()[f"ConfigMap/{name}"]["data"])
+
+
+# --- Dockerfile -------------------------------------------------------------------------------------
+
+
+def test_dockerfile_builds_on_python_slim_in_a_build_and_a_runtime_stage():
+    stages = arguments_of("FROM")
+
+    assert len(stages) >= 2
+    assert all(stage.startswith("python:3.11-slim") for stage in stages)
+    assert stages[-1].endswith("AS runtime")
+
+
+def test_dockerfile_runs_as_a_numeric_non_root_user():
+    users = arguments_of("USER")
+
+    assert users, "the image must switch to a non-root USER"
+    user = users[-1].split(":")[0]
+    assert user.isdigit() and int(user) != 0
+
+
+def test_dockerfile_installs_runtime_dependencies_only():
+    runs = " ".join(arguments_of("RUN"))
+
+    assert "pip wheel" in runs and "pip install" in runs
+    assert "[test]" not in (DEPLOY / "Dockerfile").read_text()
+
+
+def test_dockerfile_health_check_hits_healthz_with_python_urllib():
+    (healthcheck,) = arguments_of("HEALTHCHECK")
+
+    exec_form = json.loads(healthcheck[healthcheck.index("CMD ") + 4 :])
+
+    assert exec_form[:2] == ["python", "-c"]
+    compile(exec_form[2], "HEALTHCHECK", "exec")
+    assert "/healthz" in exec_form[2] and "urllib.request" in exec_form[2]
+    assert "curl" not in healthcheck
+
+
+def test_dockerfile_runs_leadrelay_web_from_app_with_deploy_beside_it():
+    copies = arguments_of("COPY")
+
+    assert arguments_of("WORKDIR")[-1] == "/app"
+    assert arguments_of("ENTRYPOINT") == ['["leadrelay"]']
+    assert arguments_of("CMD") == ['["web"]']
+    assert arguments_of("EXPOSE") == ["8000"]
+    for folder in ("app/", "workers/", "deploy/"):
+        assert f"{folder} {folder}" in copies
+    assert any("PYTHONPATH=/app" in env for env in arguments_of("ENV"))
+
+
+def test_dockerfile_copies_only_paths_that_exist_and_are_in_the_build_context():
+    ignored = {line.strip() for line in (REPO_ROOT / ".dockerignore").read_text().splitlines()}
+    sources = []
+    for arguments in arguments_of("COPY"):
+        if arguments.startswith("--from="):
+            continue
+        sources += arguments.split()[:-1]
+
+    assert sources
+    for source in sources:
+        assert (REPO_ROOT / source).exists(), source
+        assert source.rstrip("/") not in ignored, source
+
+
+def test_dockerignore_keeps_the_virtualenv_git_caches_local_data_and_env_files_out():
+    ignored = {line.strip() for line in (REPO_ROOT / ".dockerignore").read_text().splitlines()}
+
+    assert {".venv", ".git", ".leadrelay", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".env"} <= ignored
+
+
+# --- docker-compose.yml ----------------------------------------------------------------------------
+
+
+def test_compose_redis_runs_the_shipped_aof_configuration_on_a_named_volume():
+    redis = services()["redis"]
+
+    assert redis["image"].startswith("redis:7")
+    assert command_of(redis)[:2] == ["redis-server", "/usr/local/etc/redis/redis.conf"]
+    assert "./redis.conf:/usr/local/etc/redis/redis.conf:ro" in redis["volumes"]
+    data_volumes = [v.split(":")[0] for v in redis["volumes"] if v.split(":")[1] == "/data"]
+    assert data_volumes and data_volumes[0] in compose()["volumes"]
+    assert redis["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
+    config = (DEPLOY / "redis.conf").read_text()
+    assert re.search(r"^appendonly yes$", config, re.M)
+    assert re.search(r"^dir /data$", config, re.M)
+
+
+def test_compose_web_serves_port_8000_after_redis_is_healthy():
+    web = services()["web"]
+
+    assert web["build"] == {"context": "..", "dockerfile": "deploy/Dockerfile"}
+    assert command_of(web) == ["web"]
+    assert "8000:8000" in web["ports"]
+    assert web["env_file"] == ".env"
+    assert environment_of(web)["REDIS_URL"] == "redis://redis:6379/0"
+    assert web["depends_on"]["redis"]["condition"] == "service_healthy"
+    assert "/healthz" in " ".join(web["healthcheck"]["test"])
+
+
+def test_compose_runs_two_workers_on_the_same_image_and_environment():
+    web = services()["web"]
+    workers = [s for s in services().values() if command_of(s)[:1] == ["worker"]]
+
+    assert sum(s.get("deploy", {}).get("replicas", 1) for s in workers) >= 2
+    for worker in workers:
+        assert worker["image"] == web["image"] and worker["build"] == web["build"]
+        assert worker["env_file"] == ".env"
+        assert environment_of(worker)["REDIS_URL"] == "redis://redis:6379/0"
+        assert worker["depends_on"]["redis"]["condition"] == "service_healthy"
+
+
+def test_compose_starts_the_sandbox_only_in_its_profile():
+    in_profiles = {name for name, s in services().items() if s.get("profiles")}
+    sandbox = services()["sandbox"]
+
+    assert in_profiles == {"sandbox"}
+    assert sandbox["profiles"] == ["sandbox"]
+    assert command_of(sandbox) == ["sandbox", "--host", "0.0.0.0", "--port", "8001"]
+    assert "CARECYCLE_BASE_URL=http://sandbox:8001" in (DEPLOY / "docker-compose.yml").read_text()
+
+
+def test_compose_writes_no_secret_inline():
+    for name, service in services().items():
+        for variable, value in environment_of(service).items():
+            assert variable not in SECRET_VARIABLES, f"{name}: {variable} belongs in the env file"
+            assert not SECRET_LOOKING_NAME.search(variable), f"{name}: {variable} belongs in the env file"
+            assert "@" not in value, f"{name}: {variable} carries credentials"
+
+
+def test_compose_file_is_valid_for_docker_compose(tmp_path):
+    binary = shutil.which("docker-compose")
+    if binary is None:
+        message = "docker-compose is not installed (apt-get install docker-compose); .ci/run installs it"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    # A copy beside an env file made from the example: the real deploy/.env is the operator's, with secrets.
+    (tmp_path / "deploy").mkdir()
+    for name in ("docker-compose.yml", "redis.conf", "Dockerfile"):
+        shutil.copy(DEPLOY / name, tmp_path / "deploy" / name)
+    shutil.copy(DEPLOY / ".env.example", tmp_path / "deploy" / ".env")
+
+    result = subprocess.run(
+        [binary, "-f", str(tmp_path / "deploy" / "docker-compose.yml"), "config", "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 0, result.stderr
+
+
+# --- environment: .env.example and README ----------------------------------------------------------
+
+
+def test_env_example_lists_every_setting_and_web_tier_variable():
+    listed = env_file_values(DEPLOY / ".env.example")
+
+    missing = [v for v in SETTINGS_VARIABLES + GUNICORN_VARIABLES if v not in listed]
+    assert not missing, f"add to deploy/.env.example: {missing}"
+
+
+def test_env_example_leaves_every_secret_empty():
+    listed = env_file_values(DEPLOY / ".env.example")
+
+    for variable in SECRET_VARIABLES | {"REDIS_URL"}:
+        assert listed[variable] == "", variable
+
+
+def test_env_example_is_a_valid_configuration():
+    settings = Settings.from_env(env_file_values(DEPLOY / ".env.example"))
+
+    assert settings.carecycle_base_url == "https://api.carecycle.ai"
+    assert settings.leadrelay_encryption_key == ""
+
+
+def test_readme_documents_every_setting_and_web_tier_variable():
+    readme = (REPO_ROOT / "README.md").read_text()
+
+    missing = [v for v in SETTINGS_VARIABLES + GUNICORN_VARIABLES if f"`{v}`" not in readme]
+    assert not missing, f"document in README.md: {missing}"
+
+
+def test_readme_keeps_its_first_run_and_test_commands_first():
+    readme = (REPO_ROOT / "README.md").read_text()
+    commands = re.findall(r"```sh\n(.*?)```", readme, re.S)
+
+    assert "leadrelay dev" in commands[0]
+    assert commands[1].strip() == "scripts/test"
+    assert readme.index("## Operations guide") > readme.index("## Dependencies")
+
+
+# --- Kubernetes ------------------------------------------------------------------------------------
+
+
+def test_k8s_manifests_parse_into_the_expected_objects():
+    assert set(manifests()) == {
+        "ConfigMap/leadrelay-config",
+        "ConfigMap/leadrelay-sources",
+        "Deployment/leadrelay-web",
+        "Deployment/leadrelay-worker",
+        "Secret/leadrelay-secrets",
+        "Service/leadrelay-web",
+    }
+
+
+def test_k8s_web_probes_liveness_on_healthz_and_readiness_on_readyz():
+    web = only_container("leadrelay-web")
+    ports = {p["name"]: p["containerPort"] for p in web["ports"]}
+
+    assert manifests()["Deployment/leadrelay-web"]["spec"]["replicas"] == 2
+    assert web["args"] == ["web"]
+    assert web["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert web["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    for probe in ("livenessProbe", "readinessProbe"):
+        assert ports[web[probe]["httpGet"]["port"]] == 8000
+    assert {"requests", "limits"} <= set(web["resources"])
+
+
+def test_k8s_service_sends_port_80_to_the_web_pods_port_8000():
+    service = manifests()["Service/leadrelay-web"]["spec"]
+    web_labels = manifests()["Deployment/leadrelay-web"]["spec"]["template"]["metadata"]["labels"]
+    ports = {p["name"]: p["containerPort"] for p in only_container("leadrelay-web")["ports"]}
+
+    assert service["type"] == "ClusterIP"
+    assert service["selector"].items() <= web_labels.items()
+    (port,) = service["ports"]
+    assert port["port"] == 80 and ports[port["targetPort"]] == 8000
+
+
+def test_k8s_workers_run_two_replicas_with_no_http_probe():
+    worker = only_container("leadrelay-worker")
+
+    assert manifests()["Deployment/leadrelay-worker"]["spec"]["replicas"] >= 2
+    assert worker["args"] == ["worker"]
+    assert "ports" not in worker
+    for probe in ("livenessProbe", "readinessProbe"):
+        assert "httpGet" not in worker.get(probe, {})
+
+
+@pytest.mark.parametrize("deployment", ["leadrelay-web", "leadrelay-worker"])
+def test_k8s_deployments_take_settings_and_secrets_by_reference_only(deployment):
+    container = only_container(deployment)
+
+    assert {"configMapRef": {"name": "leadrelay-config"}} in container["envFrom"]
+    assert {"secretRef": {"name": "leadrelay-secrets"}} in container["envFrom"]
+    for variable in container.get("env", []):
+        name = variable["name"]
+        assert name not in SECRET_VARIABLES and not SECRET_LOOKING_NAME.search(name), name
+
+
+@pytest.mark.parametrize("deployment", ["leadrelay-web", "leadrelay-worker"])
+def test_k8s_deployments_run_non_root_on_a_read_only_root(deployment):
+    pod, container = pod_spec(deployment), only_container(deployment)
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    env = {v["name"]: v.get("value") for v in container.get("env", [])}
+
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] != 0
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    for path in ("/tmp", env["PROMETHEUS_MULTIPROC_DIR"]):
+        assert "emptyDir" in volumes[mounts[path]], path
+
+
+@pytest.mark.parametrize("deployment", ["leadrelay-web", "leadrelay-worker"])
+def test_k8s_deployments_mount_the_sources_file_where_leadrelay_sources_points(deployment):
+    sources_path = Path(configmap_data("leadrelay-config")["LEADRELAY_SOURCES"])
+    container, volumes = only_container(deployment), {v["name"]: v for v in pod_spec(deployment)["volumes"]}
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+
+    assert sources_path == Path("/etc/leadrelay/sources.toml")
+    volume = volumes[mounts[str(sources_path.parent)]]
+    assert volume["configMap"]["name"] == "leadrelay-sources"
+    assert sources_path.name in configmap_data("leadrelay-sources")
+
+
+def test_k8s_configmap_holds_only_known_non_secret_settings():
+    data = configmap_data("leadrelay-config")
+
+    assert set(data) <= set(SETTINGS_VARIABLES + GUNICORN_VARIABLES), set(data) - set(SETTINGS_VARIABLES)
+    assert not set(data) & (SECRET_VARIABLES | {"REDIS_URL"})
+    assert all(isinstance(value, str) for value in data.values())
+
+
+def test_k8s_configmap_is_a_valid_configuration():
+    data = configmap_data("leadrelay-config")
+
+    settings = Settings.from_env({k: v for k, v in data.items() if k != "LEADRELAY_SOURCES"})
+
+    assert settings.carecycle_rate_limit_per_min == int(data["CARECYCLE_RATE_LIMIT_PER_MIN"])
+
+
+def test_k8s_secret_example_holds_placeholders_only():
+    secret = manifests()["Secret/leadrelay-secrets"]
+
+    assert "data" not in secret
+    assert SECRET_VARIABLES | {"REDIS_URL"} <= set(secret["stringData"])
+    assert all(value == "" for value in secret["stringData"].values())
+
+
+def test_k8s_sources_file_loads_and_names_secrets_the_secret_provides(tmp_path):
+    path = tmp_path / "sources.toml"
+    path.write_text(configmap_data("leadrelay-sources")["sources.toml"])
+    secret_names = set(manifests()["Secret/leadrelay-secrets"]["stringData"])
+    named = {
+        table["secret_env"] for table in tomllib.loads(path.read_text())["sources"].values() if "secret_env" in table
+    }
+
+    registry = load_sources(str(path), {name: "a-secret" for name in named}, {})
+
+    assert named <= secret_names
+    assert sum(1 for _ in registry) >= 1
+
+
+# --- Procfile and gunicorn ------------------------------------------------------------------------
+
+
+def test_procfile_starts_web_and_worker_through_the_leadrelay_command():
+    lines = [line for line in (REPO_ROOT / "Procfile").read_text().splitlines() if line.strip()]
+
+    assert lines == ["web: leadrelay web", "worker: leadrelay worker"]
+
+
+def test_gunicorn_config_binds_port_and_sizes_processes_from_the_environment(monkeypatch):
+    monkeypatch.setenv("PORT", "9123")
+    monkeypatch.setenv("WEB_CONCURRENCY", "3")
+
+    config = runpy.run_path(str(DEPLOY / "gunicorn.conf.py"))
+
+    assert config["bind"] == "0.0.0.0:9123"
+    assert config["workers"] == 3
+
+
+def test_gunicorn_config_defaults_are_sane(monkeypatch):
+    for variable in GUNICORN_VARIABLES:
+        monkeypatch.delenv(variable, raising=False)
+
+    config = runpy.run_path(str(DEPLOY / "gunicorn.conf.py"))
+
+    assert config["bind"] == "0.0.0.0:8000"
+    assert config["workers"] == 2
+    assert config["worker_class"] == "gthread" and config["threads"] >= 1
+    assert 0 < config["graceful_timeout"] < config["timeout"]
+    assert config["preload_app"] is False
+    assert config["accesslog"] is None
+    assert config["forwarded_allow_ips"] == "127.0.0.1,::1"
+    grace = pod_spec("leadrelay-web")["terminationGracePeriodSeconds"]
+    assert grace > config["graceful_timeout"]
