@@ -80,6 +80,11 @@ class LeadSource:
     form_ids: tuple[str, ...] = ()
     deliver_test_leads: bool = False
 
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Every key valid for this source: its variable may hold several, comma-separated, for rotation."""
+        return tuple(part.strip() for part in (self.secret or "").split(",") if part.strip())
+
     def is_origin_allowed(self, origin: str | None) -> bool:
         """True when a browser on `origin` may post to this (form) source."""
         return origin is not None and origin.rstrip("/") in self.allowed_origins
@@ -94,7 +99,9 @@ class SourceRegistry:
 
     def __init__(self, sources: Iterable[LeadSource]) -> None:
         self._by_slug = {source.slug: source for source in sources}
-        self._by_key = {s.secret: s for s in self._by_slug.values() if s.secret and s.kind is SourceKind.API}
+        self._by_key = {
+            secret: s for s in self._by_slug.values() if s.kind is SourceKind.API for secret in s.secrets
+        }
         self._by_form = {form_id: s for s in self._by_slug.values() for form_id in s.form_ids}
         self._by_page = {page_id: s for s in self._by_slug.values() for page_id in s.page_ids}
 
@@ -128,7 +135,11 @@ class SourceRegistry:
 
 def load_sources(path: str | None, environ: Mapping[str, str], api_keys: Mapping[str, str]) -> SourceRegistry:
     """Sources from the file at `path` (if any) plus `api_keys` (secret -> slug); raises `SourcesError`."""
-    sources = [LeadSource(slug=slug, secret=secret) for secret, slug in api_keys.items()]
+    # Several keys may name one source (a new key beside the old one while clients move over).
+    keys_by_slug: dict[str, list[str]] = {}
+    for secret, slug in api_keys.items():
+        keys_by_slug.setdefault(slug, []).append(secret)
+    sources = [LeadSource(slug=slug, secret=",".join(secrets)) for slug, secrets in keys_by_slug.items()]
     if path:
         sources += parse_sources_file(path, environ)
     slugs = [s.slug for s in sources]
@@ -193,13 +204,12 @@ def _source(slug: str, table: dict[str, Any], environ: Mapping[str, str], proble
 
 def _routing_clashes(sources: list[LeadSource]) -> list[str]:
     problems = []
-    for attribute in ("page_ids", "form_ids", "secret"):
+    for attribute in ("page_ids", "form_ids", "secrets"):
         owners: dict[str, str] = {}
         for source in sources:
-            values = getattr(source, attribute)
-            for value in values if isinstance(values, tuple) else ([values] if values else []):
+            for value in getattr(source, attribute):
                 if value in owners:
-                    shown = "the same secret" if attribute == "secret" else value
+                    shown = "the same secret" if attribute == "secrets" else value
                     problems.append(f"sources.{source.slug}.{attribute}: {shown} is also used by {owners[value]}")
                 owners[value] = source.slug
     return problems
