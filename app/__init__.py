@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from flask import Flask
 from redis import Redis
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.clock import Clock, SystemClock
 from app.config import Settings
 from app.crypto import RecordCipher
 from app.intake import Intake
-from app.queues import wake_delivery
+from app.meta import MetaIntake
+from app.queues import enqueue_fetch, wake_delivery
 from app.services import EXTENSION_NAME, Services
 from app.sources import SourceRegistry, load_sources
 from app.store import Store
@@ -43,8 +45,12 @@ def create_app(
         lambda: wake_delivery(redis, store.lanes),
         person_memory_seconds=sources.person_memory_seconds,
     )
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = MAX_CONTENT_LENGTH_BYTES
+    if settings.leadrelay_trusted_proxy_hops:
+        # Only behind a known number of proxies is X-Forwarded-For more than a client's say-so.
+        hops = settings.leadrelay_trusted_proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions[EXTENSION_NAME] = Services(
         settings=settings,
@@ -53,6 +59,7 @@ def create_app(
         intake=intake,
         sources=sources,
         clock=clock,
+        meta=MetaIntake(store, sources, clock, lambda lead_id: enqueue_fetch(redis, lead_id)),
     )
     register_request_id(app)
     register_error_handlers(app)

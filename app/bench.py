@@ -27,6 +27,7 @@ from typing import Any
 from redis import Redis
 
 from app import create_app
+from app.benchintake import run_intake_phase
 from app.config import Settings
 from app.crypto import generate_key
 from app.models import LeadStatus
@@ -50,6 +51,8 @@ class BenchOptions:
     low_load_leads: int = 30
     low_load_gap_seconds: float = 0.5
     capacity_leads: int = 6000
+    intake_seconds: int = 10
+    intake_connections: int = 32
 
 
 @dataclass
@@ -93,6 +96,8 @@ def run_bench(options: BenchOptions, json_path: str | None = None) -> int:
             del capacity[meaningless_without_limit]
         result["capacity"] = capacity
         result["lowLoad"] = _low_load_phase(redis_url, options)
+        Redis.from_url(redis_url).flushall()
+        result["intake"] = run_intake_phase(redis_url, options.intake_seconds, options.intake_connections)
     _print_table(result)
     text = json.dumps(result, indent=2)
     print(text)
@@ -263,6 +268,7 @@ def _wait_for_redis(url: str) -> None:
 
 def _print_table(result: dict[str, Any]) -> None:
     backlog, capacity, low = result["backlog"], result["capacity"], result["lowLoad"]
+    connections = result["intake"]["connections"]
     rows = [
         ("backlog: delivered records/s", f"{backlog['deliveredPerSecond']}"),
         ("backlog: ceiling records/s", f"{backlog['ceilingPerSecond']} ({backlog['rateLimitPerMin']} req/min x 200)"),
@@ -275,6 +281,13 @@ def _print_table(result: dict[str, Any]) -> None:
         ("redis commands per lead", f"{backlog['redisCommandsPerLead']}"),
         ("redis bytes per lead", f"{backlog['redisBytesPerLead']}"),
     ]
+    intake = result["intake"]
+    for name in ("trivial", "api", "form"):
+        part = intake[name]
+        ratio = f", {part['ratioToTrivial']} x trivial" if "ratioToTrivial" in part else ""
+        rows.append((f"intake {name}: requests/s", f"{part['requestsPerSecond']}{ratio}"))
+        rows.append((f"intake {name}: p50 / p99 ms", f"{part['latencyP50Ms']} / {part['latencyP99Ms']}"))
+    rows.append(("intake concurrency", f"{connections} connections"))
     width = max(len(name) for name, _ in rows)
     print(f"{'metric'.ljust(width)}  value")
     for name, value in rows:

@@ -47,12 +47,18 @@ class Settings:
     leadrelay_visibility_timeout_seconds: float = 60.0
     leadrelay_delivery_lanes: int = 2
     leadrelay_public_url: str = "http://127.0.0.1:8000"
+    leadrelay_record_retention_hours: float = 24.0
+    leadrelay_retention_days: float = 30.0
+    # Reverse proxies in front of the web tier whose X-Forwarded-For hop is trusted (0: use the socket peer).
+    leadrelay_trusted_proxy_hops: int = 0
     facebook_app_secret: str = ""
     facebook_verify_token: str = ""
     facebook_access_token: str = ""
     facebook_graph_url: str = "https://graph.facebook.com"
     facebook_graph_version: str = "v21.0"
     facebook_backfill_minutes: int = 15
+    facebook_connect_timeout_seconds: float = 5.0
+    facebook_read_timeout_seconds: float = 20.0
     # The environment these settings were read from: sources name the variables holding their secrets.
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
@@ -99,6 +105,7 @@ class Settings:
                 _fernet_keys(self.leadrelay_encryption_key)
             except ValueError as exc:
                 found.append(f"LEADRELAY_ENCRYPTION_KEY: {exc}")
+        found += self._retention_problems()
         needed = self.upload_timeout_total_seconds() + 5
         if self.leadrelay_visibility_timeout_seconds < needed:
             found.append(
@@ -107,11 +114,29 @@ class Settings:
             )
         return found
 
+    def _retention_problems(self) -> list[str]:
+        found = [
+            f"{name.upper()}: must be positive"
+            for name in ("leadrelay_record_retention_hours", "leadrelay_retention_days")
+            if not getattr(self, name) > 0
+        ]
+        if self.leadrelay_record_retention_hours > self.leadrelay_retention_days * 24:
+            found.append("LEADRELAY_RECORD_RETENTION_HOURS: must not exceed LEADRELAY_RETENTION_DAYS (in hours)")
+        return found
+
     def require(self, *names: str) -> None:
         """Raise `ConfigError` unless every named setting is non-empty (for commands that need them)."""
         missing = [f"{n.upper()}: required" for n in names if not getattr(self, n)]
         if missing:
             raise ConfigError(missing)
+
+    def record_retention_seconds(self) -> int:
+        """How long a settled lead's encrypted record is kept (records of `rejected`/`dead` leads: see README)."""
+        return max(1, round(self.leadrelay_record_retention_hours * 3600))
+
+    def retention_seconds(self) -> int:
+        """How long a lead's metadata is kept after it reached a final status."""
+        return max(1, round(self.leadrelay_retention_days * 86400))
 
     def upload_timeout_total_seconds(self) -> float:
         """Longest a single upload request can take before it times out."""
@@ -161,6 +186,16 @@ def _positive_float(raw: str) -> float:
     return value
 
 
+def _non_negative_int(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"expected a whole number, got {raw!r}") from None
+    if value < 0:
+        raise ValueError(f"expected a whole number of at least 0, got {raw!r}")
+    return value
+
+
 def parse_named_secrets(raw: str) -> dict[str, str]:
     """`name=secret,name2=secret2` -> {secret: name}; the name is what logs and audits may show."""
     secrets: dict[str, str] = {}
@@ -192,4 +227,5 @@ def _parser_for_type(type_name: Any) -> Callable[[str], Any]:
 _PARSERS: dict[str, Callable[[str], Any]] = {
     "leadrelay_source_keys": parse_named_secrets,
     "leadrelay_ops_tokens": parse_named_secrets,
+    "leadrelay_trusted_proxy_hops": _non_negative_int,
 }

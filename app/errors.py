@@ -6,9 +6,14 @@ ApiError
 ├── UnauthorizedError      401 UNAUTHORIZED
 ├── ForbiddenError         403 FORBIDDEN
 ├── NotFoundError          404 NOT_FOUND
+├── ConflictError          409 CONFLICT (the resource's state forbids the action, e.g. retrying a delivered lead)
 ├── PayloadTooLargeError   413 PAYLOAD_TOO_LARGE
+├── UnsupportedMediaTypeError 415 UNSUPPORTED_MEDIA_TYPE
 ├── TooManyRequestsError   429 RATE_LIMITED (sets Retry-After)
 └── UnavailableError       503 UNAVAILABLE (Redis unreachable)
+
+Domain errors mapped here: UnknownSourceError and LeadNotFoundError -> 404, OriginNotAllowedError -> 403,
+RateLimitedError -> 429, GoogleKeyMissingError -> 401, GoogleKeyError -> 403, LeadNotRetryableError -> 409.
 """
 
 from __future__ import annotations
@@ -22,8 +27,12 @@ from marshmallow import ValidationError
 from redis.exceptions import RedisError
 from werkzeug.exceptions import HTTPException
 
+from app.forms import OriginNotAllowedError
+from app.google import GoogleKeyError, GoogleKeyMissingError
+from app.ops import LeadNotRetryableError
 from app.sources import UnknownSourceError
 from app.store import LeadNotFoundError
+from app.store.throttle import RateLimitedError
 
 logger = logging.getLogger(__name__)
 
@@ -68,9 +77,19 @@ class NotFoundError(ApiError):
     code = "NOT_FOUND"
 
 
+class ConflictError(ApiError):
+    status = 409
+    code = "CONFLICT"
+
+
 class PayloadTooLargeError(ApiError):
     status = 413
     code = "PAYLOAD_TOO_LARGE"
+
+
+class UnsupportedMediaTypeError(ApiError):
+    status = 415
+    code = "UNSUPPORTED_MEDIA_TYPE"
 
 
 class TooManyRequestsError(ApiError):
@@ -99,6 +118,8 @@ def error_response(status: int, code: str, message: str, fields: Mapping[str, An
 
 def register_error_handlers(app: Flask) -> None:
     """Map every error a request can raise to SPEC's JSON error shape."""
+    _register_intake_error_handlers(app)
+    _register_ops_error_handlers(app)
 
     @app.errorhandler(ApiError)
     def handle_api_error(exc: ApiError) -> Response:
@@ -137,3 +158,37 @@ def register_error_handlers(app: Flask) -> None:
     def handle_unexpected(exc: Exception) -> Response:
         logger.exception("unhandled error")
         return error_response(500, "INTERNAL_ERROR", "internal error")
+
+
+def _register_intake_error_handlers(app: Flask) -> None:
+    """Map the domain errors of form and Google intake to their answers."""
+
+    @app.errorhandler(OriginNotAllowedError)
+    def handle_origin_not_allowed(exc: OriginNotAllowedError) -> Response:
+        return _api_error_response(ForbiddenError("this origin may not post to this form"))
+
+    @app.errorhandler(RateLimitedError)
+    def handle_rate_limited(exc: RateLimitedError) -> Response:
+        return _api_error_response(TooManyRequestsError("too many posts; retry later", exc.retry_after_seconds))
+
+    @app.errorhandler(GoogleKeyMissingError)
+    def handle_google_key_missing(exc: GoogleKeyMissingError) -> Response:
+        return _api_error_response(UnauthorizedError("google_key required"))
+
+    @app.errorhandler(GoogleKeyError)
+    def handle_google_key(exc: GoogleKeyError) -> Response:
+        return _api_error_response(ForbiddenError("google_key not recognised"))
+
+
+def _api_error_response(exc: ApiError) -> Response:
+    response = error_response(exc.status, exc.code, exc.message, exc.fields)
+    response.headers.update(exc.headers())
+    return response
+
+
+def _register_ops_error_handlers(app: Flask) -> None:
+    """Map the domain errors of operator actions to their answers."""
+
+    @app.errorhandler(LeadNotRetryableError)
+    def handle_lead_not_retryable(exc: LeadNotRetryableError) -> Response:
+        return _api_error_response(ConflictError(exc.reason))

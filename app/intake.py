@@ -22,6 +22,7 @@ from app.store import Store
 logger = logging.getLogger(__name__)
 
 MAX_BULK_LEADS = 200
+LANES_BUSY_MEMORY_SECONDS = 0.25
 
 
 @dataclass(frozen=True)
@@ -64,12 +65,13 @@ class Intake:
         store: Store,
         cipher: RecordCipher,
         clock: Clock,
-        wake_delivery: Callable[[], object],
+        wake_delivery: Callable[[], bool],
         *,
         person_memory_seconds: int = 0,
         new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
     ) -> None:
         self._person_memory_seconds = person_memory_seconds
+        self._lanes_busy_at = -LANES_BUSY_MEMORY_SECONDS
         self._store = store
         self._cipher = cipher
         self._clock = clock
@@ -114,12 +116,21 @@ class Intake:
             for lead, a in zip(leads, admitted, strict=True)
         ]
         if any(a.status is LeadStatus.QUEUED and not a.repeated for a in accepted):
-            self._wake()
+            self._wake_unless_busy()
         for lead, a in zip(leads, accepted, strict=True):
             record_intake(lead.source, "repeated" if a.repeated else _intake_outcome(a.status))
         fresh = [a.id for a in accepted if not a.repeated]
         logger.info("accepted %d new leads", len(fresh), extra={"lead_ids": fresh})
         return accepted
+
+    def _wake_unless_busy(self) -> None:
+        """Wake delivery, but not again within a moment of finding every lane busy: under load each
+        request would otherwise pay a round trip to learn what the last one learned. A lane that goes
+        idle meanwhile looks for due work before it stops, and the workers' ticker catches the rest."""
+        now = self._clock.now()
+        if now - self._lanes_busy_at < LANES_BUSY_MEMORY_SECONDS:
+            return
+        self._lanes_busy_at = now if not self._wake() else -LANES_BUSY_MEMORY_SECONDS
 
     @staticmethod
     def normalize(source: LeadSource, payload: Mapping[str, Any]) -> NormalizedLead:

@@ -31,6 +31,9 @@ _FINAL = frozenset(
     {LeadStatus.DELIVERED, LeadStatus.REJECTED, LeadStatus.DEAD, LeadStatus.TEST, LeadStatus.DUPLICATE, LeadStatus.SPAM}
 )
 PENDING_STATUSES = frozenset({LeadStatus.QUEUED, LeadStatus.SENDING, LeadStatus.RETRYING})
+FINAL_STATUSES = _FINAL
+# What an operator may send again: the relay gave up on these, and their records are kept for it.
+RETRYABLE_STATUSES = frozenset({LeadStatus.REJECTED, LeadStatus.DEAD})
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,7 @@ class NewLead:
     `idempotency_key` makes a repeat within `idempotency_ttl_seconds` return this lead instead of a new
     one. With `person_memory_seconds`, the phone is remembered that long; with
     `duplicate_window_seconds`, a phone seen within that window makes the lead a `duplicate`.
+    A `fetching` lead has no record yet (an empty `record`); it is stored without one.
     """
 
     id: str
@@ -64,6 +68,8 @@ class NewLead:
     person_memory_seconds: int = 0
     duplicate_window_seconds: int = 0
     detail: str = ""
+    # Further non-personal fields kept on the stored lead, e.g. the Meta ids a `fetching` lead is retrieved by.
+    extra_fields: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -1,17 +1,28 @@
-"""Operational queries behind `/v1/stats`, the dashboard and the CLI: cheap reads, no scans."""
+"""Operations behind `/v1/stats`, the lead list, retries, the audit trail, the dashboard and the CLI.
+
+Reads are cheap (a fixed number of round trips, indexes instead of scans); every action an operator
+takes is written to the audit trail under the actor's name (an ops token's name, or `cli:<user>`).
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from app.models import LeadStatus
-from app.store import Store, keys
-from app.store.codec import text
+from app.clock import Clock
+from app.models import RETRYABLE_STATUSES, Lead, LeadStatus
+from app.store import LeadNotFoundError, Store
+from app.store.audit import AuditEntry
+from app.store.index import Position, Selection
 from app.store.limiter import RATE_WINDOW_SECONDS
+from app.store.retries import MAX_REQUEUE_BATCH, RequeueOutcome
+from app.store.snapshot import read_snapshot
 
 MAX_BATCH_RECORDS = 200
+RETRY_LEAD_ACTION = "retry_lead"
+RETRY_LEADS_ACTION = "retry_leads"
 
 
 @dataclass(frozen=True)
@@ -24,46 +35,33 @@ class StatsQuery:
 
 
 def collect_stats(query: StatsQuery) -> dict[str, Any]:
-    """The numbers of `/v1/stats` (a fixed number of Redis reads, whatever the number of leads)."""
-    store, now = query.store, query.now
-    counts = store.leads.status_counts()
-    depth = store.batches.depth()
-    oldest = store.batches.oldest_ready_score()
-    pause = store.pause.get()
-    minute = int(now // 60)
-    delivered = _bucket_sums(store, keys.delivered_bucket_key, minute)
-    failed = _bucket_sums(store, keys.failed_bucket_key, minute)
+    """The numbers of `/v1/stats`: one pipelined round trip to Redis, whatever the number of leads.
+
+    Counts are of the leads the relay currently holds: a lead purged after the retention period
+    leaves its status's count.
+    """
+    snap, now = read_snapshot(query.store.redis, query.now), query.now
+    oldest, depth, pause = snap.oldest_ready_score, snap.queue_depth, snap.pause
     ceiling_per_second = query.rate_limit_per_min * MAX_BATCH_RECORDS / RATE_WINDOW_SECONDS
-    last = text(store.redis.get(keys.last_delivery_key()))
     return {
-        "counts": {status.value: counts[status] for status in LeadStatus},
+        "counts": {status.value: snap.counts[status] for status in LeadStatus},
         "queueDepth": depth,
-        "inFlightBatches": store.batches.in_flight(),
+        "inFlightBatches": snap.in_flight_batches,
         "oldestQueuedAgeSeconds": round(max(0.0, now - oldest), 3) if oldest is not None and oldest <= now else 0.0,
-        "delivered": {"last5m": delivered[0], "last1h": delivered[1]},
-        "failed": {"last5m": failed[0], "last1h": failed[1]},
-        "rateBudget": {
-            "limitPerMinute": query.rate_limit_per_min,
-            "usedLastMinute": store.budget.requests_in_window(now),
-        },
+        "delivered": {"last5m": sum(snap.delivered_per_minute[-5:]), "last1h": sum(snap.delivered_per_minute)},
+        "failed": {"last5m": sum(snap.failed_per_minute[-5:]), "last1h": sum(snap.failed_per_minute)},
+        "rateBudget": {"limitPerMinute": query.rate_limit_per_min, "usedLastMinute": snap.requests_last_minute},
         "estimatedDrainSeconds": math.ceil(depth / ceiling_per_second) if depth else 0,
         "paused": pause is not None,
         "pause": None
         if pause is None
         else {"reason": pause.reason, "since": pause.since, "nextProbeAt": pause.next_probe_at},
-        "lastDeliveryAt": float(last) if last else None,
-        "latencySeconds": _latency_percentiles(store),
+        "lastDeliveryAt": snap.last_delivery_at,
+        "latencySeconds": _latency_percentiles(sorted(snap.latency_samples)),
     }
 
 
-def _bucket_sums(store: Store, key_for: Any, minute: int) -> tuple[int, int]:
-    values = store.redis.mget([key_for(m) for m in range(minute - 59, minute + 1)])
-    per_minute = [int(v) if v else 0 for v in values]
-    return sum(per_minute[-5:]), sum(per_minute)
-
-
-def _latency_percentiles(store: Store) -> dict[str, float | None]:
-    samples = sorted(float(v) for v in store.redis.lrange(keys.latency_samples_key(), 0, -1))
+def _latency_percentiles(samples: list[float]) -> dict[str, float | None]:
     if not samples:
         return {"p50": None, "p95": None}
     return {"p50": round(_percentile(samples, 0.50), 3), "p95": round(_percentile(samples, 0.95), 3)}
@@ -72,3 +70,89 @@ def _latency_percentiles(store: Store) -> dict[str, float | None]:
 def _percentile(ordered: list[float], fraction: float) -> float:
     index = min(len(ordered) - 1, max(0, math.ceil(fraction * len(ordered)) - 1))
     return ordered[index]
+
+
+class LeadNotRetryableError(Exception):
+    """A lead that an operator may not re-queue: not `rejected`/`dead`, or with no record to send."""
+
+    def __init__(self, lead_id: str, status: LeadStatus | None, reason: str) -> None:
+        super().__init__(reason)
+        self.lead_id = lead_id
+        self.status = status
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class LeadPage:
+    """One page of the lead list, newest first, and where the next one starts (None: the last page)."""
+
+    leads: list[Lead]
+    next: Position | None
+
+
+class Operator:
+    """Operator queries and actions over the store; `wake_delivery` starts delivery after a re-queue."""
+
+    def __init__(self, store: Store, clock: Clock, wake_delivery: Callable[[], object]) -> None:
+        self._store = store
+        self._clock = clock
+        self._wake = wake_delivery
+
+    def list_leads(self, selection: Selection, after: Position | None, limit: int) -> LeadPage:
+        """Leads matching `selection`, newest first, after `after` (from the indexes, never a scan)."""
+        page = self._store.index.page(selection, after, limit)
+        leads = [lead for lead in self._store.leads.get_many(page.ids) if selection.matches(lead)]
+        return LeadPage(leads, page.next)
+
+    def retry_lead(self, lead_id: str, actor: str) -> Lead:
+        """Re-queue one `rejected`/`dead` lead; raises `LeadNotFoundError` or `LeadNotRetryableError`."""
+        now = self._clock.now()
+        [result] = self._store.retries.requeue([lead_id], now, _retry_detail(actor))
+        if result.outcome is RequeueOutcome.MISSING:
+            raise LeadNotFoundError(lead_id)
+        if result.outcome is RequeueOutcome.NOT_RETRYABLE:
+            status = result.previous.value if result.previous else "unknown"
+            raise LeadNotRetryableError(lead_id, result.previous, f"a {status} lead cannot be retried")
+        if result.outcome is RequeueOutcome.NO_RECORD:
+            raise LeadNotRetryableError(lead_id, result.previous, "the lead has no stored record to send")
+        self._store.audit.append(AuditEntry(now, RETRY_LEAD_ACTION, actor, 1, lead_id=lead_id))
+        self._wake()
+        return self._store.leads.get(lead_id)
+
+    def retry_matching(self, selection: Selection, actor: str) -> int:
+        """Re-queue every lead matching `selection` (its status `rejected` or `dead`); returns how many.
+
+        Pages through the status index in bounded batches, each re-queued by one atomic script call.
+        """
+        if selection.status not in RETRYABLE_STATUSES:
+            raise ValueError("only rejected or dead leads can be retried")
+        now = self._clock.now()
+        requeued, after = 0, None
+        while True:
+            page = self._store.index.page(selection, after, MAX_REQUEUE_BATCH)
+            results = self._store.retries.requeue(page.ids, now, _retry_detail(actor))
+            requeued += sum(1 for r in results if r.outcome is RequeueOutcome.REQUEUED)
+            if page.next is None:
+                break
+            after = page.next
+        self._store.audit.append(AuditEntry(now, RETRY_LEADS_ACTION, actor, requeued, filter=_filter_of(selection)))
+        if requeued:
+            self._wake()
+        return requeued
+
+    def audit_trail(self, limit: int) -> list[AuditEntry]:
+        """The newest `limit` operator actions, newest first."""
+        return self._store.audit.recent(limit)
+
+
+def _retry_detail(actor: str) -> str:
+    return f"retried by {actor}"
+
+
+def _filter_of(selection: Selection) -> dict[str, Any]:
+    found: dict[str, Any] = {"status": selection.status.value if selection.status else None}
+    if selection.source is not None:
+        found["source"] = selection.source
+    if selection.since is not None:
+        found["since"] = selection.since
+    return found

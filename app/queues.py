@@ -13,15 +13,21 @@ FETCH_QUEUE = "leadrelay-fetch"
 ALL_QUEUES = (FETCH_QUEUE, DELIVERY_QUEUE)
 
 DELIVER_PENDING_JOB = "workers.jobs.deliver_pending"
+FETCH_META_LEAD_JOB = "workers.jobs.fetch_meta_lead"
+BACKFILL_META_LEADS_JOB = "workers.jobs.backfill_meta_leads"
 
 # A delivery job works for a bounded slice, then queues itself again, so lanes sharing one
 # worker take turns; the timeout is a backstop (its batch is reclaimed if RQ kills it).
 DELIVERY_JOB_TIMEOUT_SECONDS = 3600
+# One Graph request with its timeouts; the backfill lists a few pages per form.
+FETCH_JOB_TIMEOUT_SECONDS = 120
+BACKFILL_JOB_TIMEOUT_SECONDS = 900
+FAILED_JOB_TTL_SECONDS = 7 * 24 * 3600
 
 
 def wake_delivery(redis: Redis, lanes: Lanes) -> bool:
     """Start a delivery job on the first lane that has none; False when every lane is busy."""
-    for lane in range(lanes.count):
+    for lane in lanes.free_lanes():
         if lanes.acquire(lane):
             enqueue_delivery(redis, lane)
             return True
@@ -37,4 +43,27 @@ def enqueue_delivery(redis: Redis, lane: int) -> None:
         result_ttl=0,
         failure_ttl=7 * 24 * 3600,
         description=f"deliver pending leads (lane {lane})",
+    )
+
+
+def enqueue_fetch(redis: Redis, lead_id: str) -> None:
+    """Queue the Graph retrieval of a `fetching` Meta lead (the store's fetching set is the backstop)."""
+    Queue(FETCH_QUEUE, connection=redis).enqueue(
+        FETCH_META_LEAD_JOB,
+        lead_id,
+        job_timeout=FETCH_JOB_TIMEOUT_SECONDS,
+        result_ttl=0,
+        failure_ttl=FAILED_JOB_TTL_SECONDS,
+        description=f"fetch meta lead {lead_id}",
+    )
+
+
+def enqueue_backfill(redis: Redis) -> None:
+    """Queue one Meta backfill: list recent leads of every configured form, take in those never seen."""
+    Queue(FETCH_QUEUE, connection=redis).enqueue(
+        BACKFILL_META_LEADS_JOB,
+        job_timeout=BACKFILL_JOB_TIMEOUT_SECONDS,
+        result_ttl=0,
+        failure_ttl=FAILED_JOB_TTL_SECONDS,
+        description="backfill meta leads",
     )

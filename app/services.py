@@ -10,6 +10,7 @@ from redis import Redis
 from app.clock import Clock
 from app.config import Settings
 from app.intake import Intake
+from app.meta import MetaIntake
 from app.sources import SourceRegistry
 from app.store import Store
 
@@ -26,6 +27,7 @@ class Services:
     intake: Intake
     sources: SourceRegistry
     clock: Clock
+    meta: MetaIntake
 
 
 def services() -> Services:

@@ -99,9 +99,7 @@ class SourceRegistry:
 
     def __init__(self, sources: Iterable[LeadSource]) -> None:
         self._by_slug = {source.slug: source for source in sources}
-        self._by_key = {
-            secret: s for s in self._by_slug.values() if s.kind is SourceKind.API for secret in s.secrets
-        }
+        self._by_key = {secret: s for s in self._by_slug.values() if s.kind is SourceKind.API for secret in s.secrets}
         self._by_form = {form_id: s for s in self._by_slug.values() for form_id in s.form_ids}
         self._by_page = {page_id: s for s in self._by_slug.values() for page_id in s.page_ids}
 

@@ -6,7 +6,7 @@ import itertools
 from typing import Any
 
 from app.models import NewLead, mask_phone
-from app.sources import LeadSource
+from app.sources import LeadSource, SourceKind
 
 _numbers = itertools.count(1)
 
@@ -54,6 +54,6 @@ def make_lead(**overrides: Any) -> NewLead:
 
 def make_source(**overrides: Any) -> LeadSource:
     """A configured source."""
-    values: dict[str, Any] = {"slug": "partner", "kind": "api"}
+    values: dict[str, Any] = {"slug": "partner", "kind": SourceKind.API}
     values.update(overrides)
     return LeadSource(**values)

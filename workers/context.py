@@ -10,9 +10,15 @@ from redis import Redis
 from app.clock import Clock, SystemClock
 from app.config import Settings
 from app.crypto import RecordCipher
+from app.intake import Intake
+from app.meta import MetaIntake
+from app.queues import enqueue_fetch, wake_delivery
+from app.sources import load_sources
 from app.store import Store
 from workers.carecycle import CareCycleClient
 from workers.delivery import Deliverer
+from workers.graph import GraphClient
+from workers.meta import MetaRetrieval, RetrievalSettings
 
 
 @dataclass
@@ -25,6 +31,8 @@ class WorkerContext:
     carecycle: CareCycleClient
     deliverer: Deliverer
     clock: Clock
+    graph: GraphClient
+    meta: MetaRetrieval
 
 
 def build_context(settings: Settings, *, redis: Redis | None = None, clock: Clock | None = None) -> WorkerContext:
@@ -41,7 +49,38 @@ def build_context(settings: Settings, *, redis: Redis | None = None, clock: Cloc
     )
     cipher = RecordCipher(settings.leadrelay_encryption_key)
     deliverer = Deliverer(store, client, cipher, settings, clock, random.Random())
-    return WorkerContext(settings, redis, store, client, deliverer, clock)
+    graph, meta = _build_retrieval(settings, redis, store, cipher, clock)
+    return WorkerContext(settings, redis, store, client, deliverer, clock, graph=graph, meta=meta)
+
+
+def _build_retrieval(
+    settings: Settings, redis: Redis, store: Store, cipher: RecordCipher, clock: Clock
+) -> tuple[GraphClient, MetaRetrieval]:
+    """The Graph client and Meta retrieval, with the sources file (a bad one stops the worker at start)."""
+    sources = load_sources(settings.leadrelay_sources, settings.environ, settings.leadrelay_source_keys)
+    graph = GraphClient(
+        settings.facebook_graph_url,
+        settings.facebook_graph_version,
+        settings.facebook_access_token,
+        app_secret=settings.facebook_app_secret,
+        connect_timeout=settings.facebook_connect_timeout_seconds,
+        read_timeout=settings.facebook_read_timeout_seconds,
+    )
+    wake = lambda: wake_delivery(redis, store.lanes)  # noqa: E731 - a named one-liner reads better here
+    intake = Intake(store, cipher, clock, wake, person_memory_seconds=sources.person_memory_seconds)
+    admission = MetaIntake(store, sources, clock, lambda lead_id: enqueue_fetch(redis, lead_id))
+    retrieval_settings = RetrievalSettings(
+        max_age_seconds=settings.leadrelay_max_age_hours * 3600,
+        retry_base_seconds=settings.leadrelay_retry_base_seconds,
+        retry_max_delay_seconds=settings.leadrelay_retry_max_delay_seconds,
+        probe_interval_seconds=settings.leadrelay_pause_probe_seconds,
+        backfill_interval_seconds=settings.facebook_backfill_minutes * 60,
+        has_access_token=bool(settings.facebook_access_token),
+    )
+    meta = MetaRetrieval(
+        store, graph, intake, admission, sources, cipher, retrieval_settings, clock, wake, random.Random()
+    )
+    return graph, meta
 
 
 _current: WorkerContext | None = None

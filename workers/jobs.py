@@ -21,3 +21,19 @@ def deliver_pending(lane: int) -> str:
         enqueue_delivery(context.redis, lane)
         return "continued"
     return "idle"
+
+
+def fetch_meta_lead(lead_id: str) -> str:
+    """Retrieve one `fetching` Meta lead from the Graph API; returns its status afterwards.
+
+    A Graph failure is not this job's failure: the lead's next try (or the pause) is recorded in the
+    store and the worker's ticker queues it when due. Anything else (Redis down, a bug) raises.
+    """
+    status = current_context().meta.fetch(lead_id)
+    return status.value if status is not None else "no longer fetching"
+
+
+def backfill_meta_leads() -> str:
+    """Take in the leads of every configured Meta form that no webhook announced; raises on a Graph failure."""
+    taken = current_context().meta.backfill()
+    return f"{taken} new leads"

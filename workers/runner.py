@@ -2,6 +2,9 @@
 
 The ticker is what makes the store the source of truth: whatever happened to earlier jobs (a worker
 killed mid-batch, a lost wake-up), due leads and timed-out batches are found again within a second.
+It also queues the Graph retrieval of every Meta lead whose (re)try is due, and the periodic Meta
+backfill when its turn (a Redis key held for one interval, taken by one worker) comes round, and
+runs the retention purge pass at most once a minute across all workers (likewise a Redis key).
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker
 
 from app.config import Settings
-from app.queues import ALL_QUEUES, wake_delivery
+from app.queues import ALL_QUEUES, enqueue_backfill, enqueue_fetch, wake_delivery
+from app.store.retention import PurgeReport
 from workers.context import WorkerContext, build_context, use_context
 
 logger = logging.getLogger(__name__)
@@ -22,7 +26,7 @@ TICK_SECONDS = 1.0
 
 
 class DeliveryTicker(threading.Thread):
-    """Every tick, starts a delivery job if work is due and no lane is running one."""
+    """Every tick, starts a delivery job if work is due and no lane is running one, and queues due Meta retrieval."""
 
     def __init__(self, context: WorkerContext, interval_seconds: float = TICK_SECONDS) -> None:
         super().__init__(name="delivery-ticker", daemon=True)
@@ -33,6 +37,8 @@ class DeliveryTicker(threading.Thread):
     def run(self) -> None:
         while not self._stopped.wait(self._interval):
             self.tick()
+            self.tick_retrieval()
+            self.tick_retention()
 
     def tick(self) -> bool:
         """Wake delivery if due; True when a job was queued."""
@@ -43,6 +49,34 @@ class DeliveryTicker(threading.Thread):
             # The worker itself reports the outage; the ticker just tries again next tick.
             logger.warning("delivery ticker could not reach redis: %s", type(exc).__name__)
         return False
+
+    def tick_retrieval(self) -> int:
+        """Queue a fetch job per Meta lead due a try, and the backfill when due; returns the jobs queued."""
+        retrieval, redis = self._context.meta, self._context.redis
+        queued = 0
+        try:
+            for lead_id in retrieval.due_fetches():
+                enqueue_fetch(redis, lead_id)
+                queued += 1
+            if retrieval.is_backfill_configured() and retrieval.take_backfill_turn():
+                enqueue_backfill(redis)
+                queued += 1
+        except RedisError as exc:
+            # A lead taken but not queued is due again once its lease runs out.
+            logger.warning("retrieval ticker could not reach redis: %s", type(exc).__name__)
+        return queued
+
+    def tick_retention(self) -> PurgeReport | None:
+        """Purge what retention says is due, unless a worker did within the last minute; None when skipped."""
+        try:
+            report = self._context.store.retention.purge_if_due(self._context.clock.now())
+        except RedisError as exc:
+            # Nothing is lost by waiting: due entries stay due until a pass gets through.
+            logger.warning("retention ticker could not reach redis: %s", type(exc).__name__)
+            return None
+        if report is not None and (report.records or report.leads):
+            logger.info("purged %d records and %d leads past retention", report.records, report.leads)
+        return report
 
     def stop(self) -> None:
         self._stopped.set()

@@ -1,4 +1,4 @@
-"""`/v1/leads`: API intake (one lead or a bulk of up to 200) and a lead's status."""
+"""`/v1/leads`: API intake (one lead or a bulk of up to 200), a lead's status, the lead list and retries."""
 
 from __future__ import annotations
 
@@ -7,11 +7,14 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request, url_for
 
 from app.api.auth import match_secret, presented_credential
-from app.api.ops import require_ops_token
-from app.errors import BadRequestError, InvalidInputError
+from app.api.bodies import json_object
+from app.api.ops import operator, require_ops_token
+from app.errors import InvalidInputError
 from app.intake import MAX_BULK_LEADS, AcceptedLead, Admission, InvalidLead
+from app.schemas.ops import LeadListArgs, LeadListArgsSchema, RetryFilterSchema, lead_page_body
 from app.schemas.status import lead_status
 from app.services import services
+from app.store.index import Selection
 
 bp = Blueprint("leads", __name__, url_prefix="/v1/leads")
 
@@ -22,9 +25,7 @@ def submit_leads() -> tuple[Response, int]:
     svc = services()
     slug = match_secret(presented_credential(request), svc.sources.api_keys)
     source = svc.sources.by_slug(slug)
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise BadRequestError('expected a JSON object: one lead, or {"leads": [...]}')
+    body = json_object(request)
     bulk = "leads" in body
     payloads = _bulk_payloads(body["leads"]) if bulk else [body]
     results = svc.intake.accept(source, payloads, Admission(idempotency_key=request.headers.get("Idempotency-Key")))
@@ -41,6 +42,75 @@ def get_lead(lead_id: str) -> Response:
     """A lead's status and recent events: masked phone and ids only."""
     require_ops_token()
     return jsonify(lead_status(services().store.leads.get(lead_id)))
+
+
+@bp.get("")
+def list_leads() -> Response:
+    """Leads newest first, by status, source and receipt time; cursor-paginated (ops token).
+    ---
+    get:
+      summary: List leads
+      tags: [status]
+      security: [{bearer: []}]
+      parameters:
+        - in: query
+          schema: LeadListArgsSchema
+      responses:
+        200:
+          description: One page of leads (masked phone and ids only) and the cursor of the next page.
+          content:
+            application/json:
+              schema: LeadPageSchema
+    """
+    require_ops_token()
+    args: LeadListArgs = LeadListArgsSchema().load(request.args.to_dict())
+    page = operator().list_leads(args.selection, args.after, args.limit)
+    return jsonify(lead_page_body(page.leads, page.next))
+
+
+@bp.post("/<lead_id>/retry")
+def retry_lead(lead_id: str) -> Response:
+    """Re-queue one `dead` or `rejected` lead (409 for any other status); audited under the token's name.
+    ---
+    post:
+      summary: Retry one lead
+      tags: [ops]
+      security: [{bearer: []}]
+      responses:
+        200:
+          description: The lead, queued again.
+          content:
+            application/json:
+              schema: LeadStatusSchema
+    """
+    actor = require_ops_token()
+    return jsonify(lead_status(operator().retry_lead(lead_id, actor)))
+
+
+@bp.post("/retry")
+def retry_leads() -> Response:
+    """Re-queue every `dead` or `rejected` lead matching a filter; audited under the token's name.
+    ---
+    post:
+      summary: Retry leads by filter
+      tags: [ops]
+      security: [{bearer: []}]
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: RetryFilterSchema
+      responses:
+        200:
+          description: How many leads were re-queued.
+          content:
+            application/json:
+              schema: RequeuedSchema
+    """
+    actor = require_ops_token()
+    body = json_object(request)
+    selection: Selection = RetryFilterSchema().load(body)
+    return jsonify({"requeued": operator().retry_matching(selection, actor)})
 
 
 def _bulk_payloads(items: Any) -> list[dict[str, Any]]:

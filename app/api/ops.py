@@ -1,11 +1,13 @@
-"""Ops endpoints: `/v1/stats` and the ops-token check shared by status routes."""
+"""Ops endpoints: `/v1/stats`, `/v1/audit`, and the ops-token check and operator shared by status routes."""
 
 from __future__ import annotations
 
 from flask import Blueprint, Response, g, jsonify, request
 
 from app.api.auth import match_secret, presented_credential
-from app.ops import StatsQuery, collect_stats
+from app.ops import Operator, StatsQuery, collect_stats
+from app.queues import wake_delivery
+from app.schemas.ops import AuditArgsSchema, audit_body
 from app.services import services
 
 bp = Blueprint("ops", __name__, url_prefix="/v1")
@@ -18,6 +20,12 @@ def require_ops_token() -> str:
     return name
 
 
+def operator() -> Operator:
+    """Operator queries and actions over the running app's store."""
+    svc = services()
+    return Operator(svc.store, svc.clock, lambda: wake_delivery(svc.redis, svc.store.lanes))
+
+
 @bp.get("/stats")
 def stats() -> Response:
     """Counts, queue, budget, pause and latency numbers for dashboards."""
@@ -25,3 +33,26 @@ def stats() -> Response:
     svc = services()
     query = StatsQuery(svc.store, svc.settings.carecycle_rate_limit_per_min, svc.clock.now())
     return jsonify(collect_stats(query))
+
+
+@bp.get("/audit")
+def audit() -> Response:
+    """The newest operator actions (retries), with the ops token's name, never the token.
+    ---
+    get:
+      summary: Audit trail of operator actions
+      tags: [ops]
+      security: [{bearer: []}]
+      parameters:
+        - in: query
+          schema: AuditArgsSchema
+      responses:
+        200:
+          description: Newest entries first.
+          content:
+            application/json:
+              schema: AuditTrailSchema
+    """
+    require_ops_token()
+    args = AuditArgsSchema().load(request.args.to_dict())
+    return jsonify(audit_body(operator().audit_trail(args["limit"])))

@@ -389,6 +389,8 @@ def _custom_value(value: Any) -> tuple[Any, bool]:
 
 def _custom_list(values: list[Any] | tuple[Any, ...]) -> tuple[Any, bool]:
     """A one-item list is its item (Meta, multi-dicts); longer ones become a list of strings."""
+    while len(values) == 1 and isinstance(values[0], list | tuple):
+        values = values[0]  # unwrapped in a loop: nesting depth is the sender's to choose
     if len(values) == 1:
         return _custom_value(values[0])
     if not all(isinstance(item, str | int | float) and not isinstance(item, bool) for item in values):

@@ -23,8 +23,8 @@ class LeadEventSchema(Schema):
     detail = fields.String()
 
 
-class LeadStatusSchema(Schema):
-    """`GET /v1/leads/<id>`."""
+class LeadSummarySchema(Schema):
+    """A lead in `GET /v1/leads`: its status without the events."""
 
     id = fields.String()
     source = fields.String()
@@ -39,12 +39,17 @@ class LeadStatusSchema(Schema):
     warnings = fields.List(fields.String())
     externalId = fields.String()
     phone = fields.String(metadata={"description": "masked, e.g. +1******0123"})
+
+
+class LeadStatusSchema(LeadSummarySchema):
+    """`GET /v1/leads/<id>`."""
+
     events = fields.List(fields.Nested(LeadEventSchema))
 
 
-def lead_status(lead: Lead) -> dict[str, Any]:
-    """A lead as the status API shows it."""
-    body = {
+def lead_status(lead: Lead, *, with_events: bool = True) -> dict[str, Any]:
+    """A lead as the status API shows it (the lead list leaves the events out)."""
+    body: dict[str, Any] = {
         "id": lead.id,
         "source": lead.source,
         "status": lead.status.value,
@@ -58,7 +63,9 @@ def lead_status(lead: Lead) -> dict[str, Any]:
         "warnings": list(lead.warnings),
         "externalId": lead.external_id,
         "phone": lead.phone_masked,
-        "events": [{"at": iso_time(e.at), "status": e.status.value, "detail": e.detail} for e in lead.events],
     }
-    dumped: dict[str, Any] = LeadStatusSchema().dump(body)
+    if with_events:
+        body["events"] = [{"at": iso_time(e.at), "status": e.status.value, "detail": e.detail} for e in lead.events]
+    schema = LeadStatusSchema() if with_events else LeadSummarySchema()
+    dumped: dict[str, Any] = schema.dump(body)
     return dumped

@@ -6,12 +6,18 @@ from redis import Redis
 
 from app.config import Settings
 from app.store import keys
+from app.store.audit import AuditLog
 from app.store.batches import BatchStore
 from app.store.codec import text
+from app.store.fetches import FetchStore
+from app.store.index import LeadIndex
 from app.store.leads import LeadNotFoundError, LeadStore
 from app.store.limiter import Lanes, PauseSwitch, RequestBudget
 from app.store.metrics import DeliveryMetrics
+from app.store.retention import Retention, RetentionStore
+from app.store.retries import RetryStore
 from app.store.scripts import Scripts
+from app.store.throttle import Throttle
 
 SCHEMA_VERSION = "1"
 
@@ -22,7 +28,13 @@ class Store:
     """Every stored thing the relay has, over one Redis connection."""
 
     def __init__(
-        self, redis: Redis, *, rate_limit_per_min: int = 60, lanes: int = 1, lane_ttl_seconds: float = 120
+        self,
+        redis: Redis,
+        *,
+        rate_limit_per_min: int = 60,
+        lanes: int = 1,
+        lane_ttl_seconds: float = 120,
+        retention: Retention | None = None,
     ) -> None:
         self.redis = redis
         scripts = Scripts.register(redis)
@@ -30,8 +42,15 @@ class Store:
         self.batches = BatchStore(redis, scripts)
         self.budget = RequestBudget(redis, scripts, rate_limit_per_min)
         self.pause = PauseSwitch(redis, scripts)
+        self.fetches = FetchStore(redis, scripts)
+        self.fetch_pause = PauseSwitch(redis, scripts, keys.fetch_pause_key())
         self.lanes = Lanes(redis, lanes, lane_ttl_seconds)
+        self.throttle = Throttle(redis, scripts)
         self.metrics = DeliveryMetrics(redis)
+        self.index = LeadIndex(redis)
+        self.retries = RetryStore(redis, scripts)
+        self.retention = RetentionStore(redis, scripts, retention or Retention())
+        self.audit = AuditLog(redis)
 
     @classmethod
     def from_settings(cls, settings: Settings, redis: Redis) -> Store:
@@ -43,6 +62,7 @@ class Store:
             # A lease outliving its job (a killed worker) blocks its lane this long; a lease expiring
             # during a long step only lets a second job join the lane, which is harmless.
             lane_ttl_seconds=settings.leadrelay_visibility_timeout_seconds,
+            retention=Retention(settings.record_retention_seconds(), settings.retention_seconds()),
         )
 
     def mark_schema_current(self) -> None:

@@ -98,3 +98,68 @@ def schema_version_key() -> str:
 def metrics_key(name: str) -> str:
     """Hash of a delivery metric kept in Redis so every worker adds to one count (by label or bucket)."""
     return f"{PREFIX}metrics:{name}"
+
+
+def fetching_key() -> str:
+    """Sorted set of Meta lead ids awaiting Graph retrieval (status `fetching`), scored by their next try."""
+    return f"{PREFIX}meta:fetching"
+
+
+def fetch_pause_key() -> str:
+    """Hash describing a pause of Graph retrieval (reason, since, next probe time); absent when running."""
+    return f"{PREFIX}meta:pause"
+
+
+def backfill_turn_key() -> str:
+    """String held for one backfill interval by the worker that queued the Meta backfill."""
+    return f"{PREFIX}meta:backfill:turn"
+
+
+def backfill_since_key() -> str:
+    """Hash: Meta form id -> start time of the last backfill that listed that form's leads completely."""
+    return f"{PREFIX}meta:backfill:since"
+
+
+def form_ip_throttle_key(slug: str, client: str, window: int) -> str:
+    """Counter of posts to one form source from one client (IP or IPv6 /64) during one window."""
+    return f"{PREFIX}throttle:form:{slug}:ip:{client}:{window}"
+
+
+def form_throttle_key(slug: str, window: int) -> str:
+    """Counter of posts to one form source from anyone during one window."""
+    return f"{PREFIX}throttle:form:{slug}:{window}"
+
+
+def status_index_key(status: str) -> str:
+    """Sorted set of the ids of leads in one status, by receipt time (kept by the transition scripts)."""
+    return f"{PREFIX}leads:status:{status}"
+
+
+def source_index_key(source: str) -> str:
+    """Sorted set of the ids of one source's leads, by receipt time."""
+    return f"{PREFIX}leads:source:{source}"
+
+
+def sources_seen_key() -> str:
+    """Set of every source slug that has had a lead (to clean source indexes of a lead that expired unseen)."""
+    return f"{PREFIX}sources"
+
+
+def retained_records_key() -> str:
+    """Sorted set of leads in a final status whose record retention runs, by when they reached it."""
+    return f"{PREFIX}retention:records"
+
+
+def retained_leads_key() -> str:
+    """Sorted set of leads in a final status, by when they reached it: their metadata expires from then."""
+    return f"{PREFIX}retention:leads"
+
+
+def purge_lock_key() -> str:
+    """String held by the worker that ran the last purge pass; its expiry spaces the passes."""
+    return f"{PREFIX}retention:lock"
+
+
+def audit_key() -> str:
+    """List of operator actions (JSON entries), newest first, capped."""
+    return f"{PREFIX}audit"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,7 +12,8 @@ from redis import Redis
 from app.models import Lead, LeadEvent, LeadStatus, NewLead
 from app.store import keys
 from app.store.codec import text
-from app.store.scripts import Scripts
+from app.store.fetches import FETCH_LEASE_SECONDS
+from app.store.scripts import ScriptCall, Scripts, run_pipelined
 
 
 @dataclass(frozen=True)
@@ -39,8 +40,9 @@ class LeadStore:
         """Store new leads in one round trip; returns, per lead, the lead that stands for it.
 
         A lead whose idempotency key was seen before is not stored; the earlier lead is returned.
+        An empty sealed record stores a lead without one (`fetching`, until its record is retrieved).
         """
-        pipe = self._redis.pipeline(transaction=False)
+        calls: list[ScriptCall] = []
         for lead, sealed in zip(leads, sealed_records, strict=True):
             fields: dict[str, Any] = {
                 "id": lead.id,
@@ -52,8 +54,10 @@ class LeadStore:
                 "external_id": lead.external_id,
                 "phone": lead.phone_masked,
                 "warnings": json.dumps(list(lead.warnings)),
-                "record": sealed,
+                **lead.extra_fields,
             }
+            if sealed:  # a lead without a record (`fetching`) has no `record` field: delivery never claims it
+                fields["record"] = sealed
             lua_keys = [
                 keys.lead_key(lead.id),
                 keys.lead_events_key(lead.id),
@@ -62,6 +66,7 @@ class LeadStore:
                 keys.leads_index_key(),
                 keys.idempotency_key(lead.source, lead.idempotency_key or ""),
                 keys.person_key(lead.person or ""),
+                keys.fetching_key(),
             ]
             args: list[Any] = [
                 lead.id,
@@ -72,12 +77,13 @@ class LeadStore:
                 lead.person_memory_seconds if lead.person else 0,
                 lead.duplicate_window_seconds,
                 keys.lead_key(""),
+                repr(now + FETCH_LEASE_SECONDS),
             ]
             for name, value in fields.items():
                 args.extend((name, value))
-            self._scripts.admit_lead(keys=lua_keys, args=args, client=pipe)
+            calls.append(ScriptCall(self._scripts.admit_lead, lua_keys, args))
         admitted = []
-        for lead, (stored_id, status) in zip(leads, pipe.execute(), strict=True):
+        for lead, (stored_id, status) in zip(leads, run_pipelined(self._redis, calls), strict=True):
             stored = text(stored_id) or ""
             admitted.append(Admitted(stored, LeadStatus(text(status) or lead.status.value), stored != lead.id))
         return admitted
@@ -102,12 +108,16 @@ class LeadStore:
 
     def status_counts(self) -> dict[LeadStatus, int]:
         """Number of leads in each status (kept by the transition scripts, no scan)."""
-        raw = self._redis.hgetall(keys.status_counts_key())
-        counts = {status: 0 for status in LeadStatus}
-        for name, value in raw.items():
-            status = LeadStatus(text(name) or "")
-            counts[status] = int(value)
-        return counts
+        return counts_from_hash(self._redis.hgetall(keys.status_counts_key()))
+
+
+def counts_from_hash(raw: Mapping[Any, Any]) -> dict[LeadStatus, int]:
+    """The status counts hash as a count for every status (0 for those never seen)."""
+    counts = {status: 0 for status in LeadStatus}
+    for name, value in raw.items():
+        status = LeadStatus(text(name) or "")
+        counts[status] = int(value)
+    return counts
 
 
 def _float(value: bytes | None) -> float | None:

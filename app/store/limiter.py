@@ -71,15 +71,17 @@ class RequestBudget:
 
 
 class PauseSwitch:
-    """The delivery pause for configuration faults (401/403/404), and its single probe."""
+    """A pause for configuration faults and its single probe: delivery's (careCycle 401/403/404) by default,
+    or another one under its own `key` (Graph retrieval's, for token and permission errors)."""
 
-    def __init__(self, redis: Redis, scripts: Scripts) -> None:
+    def __init__(self, redis: Redis, scripts: Scripts, key: str | None = None) -> None:
         self._redis = redis
         self._scripts = scripts
+        self._key = key or keys.pause_key()
 
     def get(self) -> Pause | None:
         """The current pause, or None while delivery runs."""
-        raw = self._redis.hgetall(keys.pause_key())
+        raw = self._redis.hgetall(self._key)
         if not raw:
             return None
         return Pause(
@@ -91,17 +93,17 @@ class PauseSwitch:
     def pause(self, reason: str, now: float, next_probe_at: float) -> None:
         """Pause delivery (or keep it paused), keeping the original start time."""
         pipe = self._redis.pipeline(transaction=True)
-        pipe.hsetnx(keys.pause_key(), "since", repr(now))
-        pipe.hset(keys.pause_key(), mapping={"reason": reason, "next_probe_at": repr(next_probe_at)})
+        pipe.hsetnx(self._key, "since", repr(now))
+        pipe.hset(self._key, mapping={"reason": reason, "next_probe_at": repr(next_probe_at)})
         pipe.execute()
 
     def resume(self) -> bool:
         """End the pause; True when there was one."""
-        return bool(self._redis.delete(keys.pause_key()))
+        return bool(self._redis.delete(self._key))
 
     def take_probe(self, now: float, interval_seconds: float) -> bool:
         """True for exactly one caller once the probe time has come: that caller sends the probe."""
-        return bool(self._scripts.take_probe(keys=[keys.pause_key()], args=[repr(now), repr(now + interval_seconds)]))
+        return bool(self._scripts.take_probe(keys=[self._key], args=[repr(now), repr(now + interval_seconds)]))
 
 
 class Lanes:
@@ -111,6 +113,11 @@ class Lanes:
         self._redis = redis
         self.count = count
         self._ttl_ms = max(1000, int(ttl_seconds * 1000))
+
+    def free_lanes(self) -> list[int]:
+        """Lanes with no job, in one round trip."""
+        held = self._redis.mget([keys.lane_key(lane) for lane in range(self.count)])
+        return [lane for lane, value in enumerate(held) if value is None]
 
     def acquire(self, lane: int) -> bool:
         """Take the lane's lease; False when a job for it already exists."""

@@ -80,3 +80,12 @@ def test_admit_marks_the_same_phone_within_the_window_duplicate_and_remembers_on
     assert late_admitted.status is LeadStatus.QUEUED
     assert store.batches.depth() == 3
     assert store.leads.status_counts()[LeadStatus.DUPLICATE] == 1
+
+
+def test_admission_loads_its_script_again_after_redis_lost_its_scripts(store, cipher, clock):
+    store.redis.script_flush()
+    lead = make_lead()
+
+    [admitted] = store.leads.admit([lead], [cipher.seal(lead.record)], clock.now())
+
+    assert admitted.id == lead.id and store.batches.depth() == 1

@@ -1,0 +1,71 @@
+"""`/v1/webhooks/facebook`: Meta's subscription handshake and its `leadgen` notifications."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+
+from app.errors import BadRequestError, ForbiddenError, UnauthorizedError
+from app.meta import is_signature_valid, is_subscription_valid
+from app.schemas.meta import LeadgenNotification, LeadgenNotificationSchema
+from app.services import services
+
+logger = logging.getLogger(__name__)
+
+bp = Blueprint("facebook", __name__, url_prefix="/v1/webhooks/facebook")
+
+SIGNATURE_HEADER = "X-Hub-Signature-256"
+
+
+@bp.get("")
+def verify_subscription() -> Response:
+    """Answer Meta's handshake with `hub.challenge`, as plain text, when the verify token matches."""
+    args = request.args
+    if not is_subscription_valid(
+        args.get("hub.mode"), args.get("hub.verify_token"), services().settings.facebook_verify_token
+    ):
+        raise ForbiddenError("verification refused: expected hub.mode=subscribe and the configured verify token")
+    response = Response(args.get("hub.challenge", ""), status=200, mimetype="text/plain")
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@bp.post("")
+def receive_notification() -> tuple[Response, int]:
+    """Check the signature over the raw body, then admit each `leadgen` change as a `fetching` lead."""
+    svc = services()
+    raw = request.get_data(cache=True)  # the exact bytes Meta signed: never re-serialized JSON
+    signature = request.headers.get(SIGNATURE_HEADER)
+    if not signature:
+        raise UnauthorizedError(f"{SIGNATURE_HEADER} required")
+    if not is_signature_valid(raw, signature, svc.settings.facebook_app_secret):
+        raise ForbiddenError(f"{SIGNATURE_HEADER} does not match the body")
+    notification: LeadgenNotification = LeadgenNotificationSchema().load(_json_object(raw))
+    for unreadable in notification.unreadable:
+        logger.warning(
+            "unreadable leadgen change skipped: %s",
+            sorted(unreadable.messages),
+            extra={"entry": unreadable.entry, "change": unreadable.change},
+        )
+    admitted = svc.meta.admit(notification.changes)
+    body = {
+        "leads": [
+            {"leadgenId": a.leadgen_id, "id": a.lead_id, "status": a.status.value, "repeated": a.repeated}
+            for a in admitted
+        ],
+        "skipped": len(notification.changes) + len(notification.unreadable) - len(admitted),
+    }
+    return jsonify(body), 200
+
+
+def _json_object(raw: bytes) -> dict[str, Any]:
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise BadRequestError("expected a JSON object") from exc
+    if not isinstance(body, dict):
+        raise BadRequestError("expected a JSON object")
+    return body

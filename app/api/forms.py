@@ -1,0 +1,122 @@
+"""`/v1/forms/<slug>`: public landing-page form posts (urlencoded, multipart or JSON), with CORS per source.
+
+Answers: 202 JSON `{"id", "status", "statusUrl", "warnings"}`; or, for a native form post, 303 to an
+allow-listed `_redirect` or the source's thank-you page (Post/Redirect/Get). A post that fails validation
+is answered 422 JSON naming the fields even when the source has a thank-you page: the lead was not taken,
+so sending the person to "thank you" would be a lie; landing pages should validate in the browser first
+(`required`, `type=tel`, `pattern`) so a person rarely meets this answer.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify, redirect, request, url_for
+from flask.typing import ResponseReturnValue
+
+from app.api.bodies import form_fields, limit_body
+from app.errors import InvalidInputError
+from app.forms import FormDesk, FormPost, cors_headers, preflight_headers, submit_form
+from app.intake import InvalidLead
+from app.services import services
+from app.sources import SourceKind, UnknownSourceError
+
+bp = Blueprint("forms", __name__, url_prefix="/v1/forms")
+
+# A form post is a few hundred bytes; 64 KiB leaves room for long consent texts and multipart overhead.
+FORM_MAX_BODY_BYTES = 64 * 1024
+SCRIPT_FETCH_MODES = frozenset({"cors", "no-cors", "same-origin"})
+
+
+@bp.post("/<slug>", provide_automatic_options=False)
+def submit(slug: str) -> ResponseReturnValue:
+    """Accept one landing-page form post (public: origin allow-list, honeypot, per-IP rate limit).
+    ---
+    post:
+      summary: Submit a landing-page form
+      tags: [intake]
+      description: >
+        Field names in careCycle spelling or common aliases; unmapped fields (UTM parameters, click ids)
+        become customFields. `_redirect` names an allow-listed thank-you page. Consent and provenance inputs:
+        `tcpa_consent_text`/`consent_text`, `consent`, `page_url`, `xxTrustedFormCertUrl`, `universal_leadid`.
+        A native form post is answered 303 to the thank-you page; script posts get 202 JSON. Invalid posts
+        get 422 JSON even when the source has a thank-you page.
+      requestBody:
+        required: true
+        content:
+          application/x-www-form-urlencoded:
+            schema: {type: object, additionalProperties: {type: string}}
+          multipart/form-data:
+            schema: {type: object, additionalProperties: {type: string}}
+          application/json:
+            schema: {type: object, additionalProperties: true}
+      responses:
+        202:
+          description: The lead is held.
+          content:
+            application/json:
+              schema: LeadAcceptedSchema
+        303:
+          description: Native form post accepted; the browser is sent to the allow-listed thank-you page.
+          headers:
+            Location: {description: The thank-you page., schema: {type: string}}
+          content:
+            text/html:
+              schema: {type: string}
+    """
+    svc = services()
+    source = svc.sources.by_slug(slug, SourceKind.FORM)
+    limit_body(request, FORM_MAX_BODY_BYTES)
+    post = FormPost(
+        fields=form_fields(request),
+        origin=request.headers.get("Origin"),
+        referer=request.headers.get("Referer"),
+        client_ip=request.remote_addr,
+        wants_json=_wants_json(),
+    )
+    result = submit_form(FormDesk(svc.intake, svc.store.throttle, svc.clock), source, post)
+    if isinstance(result, InvalidLead):
+        raise InvalidInputError("the form is not valid", result.fields)
+    if result.redirect_to:
+        return redirect(result.redirect_to, code=303)
+    body = {
+        "id": result.id,
+        "status": result.status.value,
+        "statusUrl": url_for("leads.get_lead", lead_id=result.id, _external=True),
+        "warnings": list(result.warnings),
+    }
+    return jsonify(body), 202
+
+
+@bp.route("/<slug>", methods=["OPTIONS"])
+def preflight(slug: str) -> Response:
+    """Answer a CORS preflight: granted to the source's allowed origins only.
+    ---
+    options:
+      summary: CORS preflight of a form post
+      tags: [intake]
+      responses:
+        204:
+          description: Allowed origin (or no Origin at all); the Access-Control-* headers grant POST.
+    """
+    source = services().sources.by_slug(slug, SourceKind.FORM)
+    return Response(status=204, headers=preflight_headers(source, request.headers.get("Origin")))
+
+
+@bp.after_request
+def add_cors_headers(response: Response) -> Response:
+    """Let scripts on allowed origins read every answer of this endpoint, errors included."""
+    response.vary.add("Origin")
+    slug = (request.view_args or {}).get("slug")
+    try:
+        source = services().sources.by_slug(str(slug), SourceKind.FORM)
+    except UnknownSourceError:
+        return response
+    response.headers.update(cors_headers(source, request.headers.get("Origin")))
+    return response
+
+
+def _wants_json() -> bool:
+    """True for script posts (JSON, or fetch/XHR by their Sec-Fetch-Mode) and clients that prefer JSON."""
+    if request.is_json or request.headers.get("Sec-Fetch-Mode", "") in SCRIPT_FETCH_MODES:
+        return True
+    accept = request.accept_mimetypes
+    return accept.quality("application/json") > accept.quality("text/html")

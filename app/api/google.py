@@ -1,0 +1,46 @@
+"""`/v1/webhooks/google/<slug>`: Google Ads lead form webhook deliveries, authenticated by `google_key`.
+
+Google only looks at the status: 200 when the lead is held (new, repeated, test, or kept as `rejected`);
+4xx for what a retry cannot fix (unknown source, wrong key, a body that is no lead), which Google does not
+retry; 503 when Redis is down, which Google retries.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify, request
+
+from app.api.bodies import json_object, limit_body
+from app.google import accept_google_lead
+from app.services import services
+from app.sources import SourceKind
+
+bp = Blueprint("google", __name__, url_prefix="/v1/webhooks/google")
+
+# One lead with a few dozen answers is a few KiB.
+GOOGLE_MAX_BODY_BYTES = 256 * 1024
+
+
+@bp.post("/<slug>")
+def receive(slug: str) -> tuple[Response, int]:
+    """Take in one Google lead form submission (authenticated by `google_key` in the body).
+    ---
+    post:
+      summary: Google Ads lead form webhook
+      tags: [intake]
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: GoogleLeadSchema
+      responses:
+        200:
+          description: The lead is held (new, repeated `lead_id`, `test`, or kept as `rejected`).
+          content:
+            application/json:
+              schema: GoogleLeadReceiptSchema
+    """
+    svc = services()
+    source = svc.sources.by_slug(slug, SourceKind.GOOGLE)
+    limit_body(request, GOOGLE_MAX_BODY_BYTES)
+    accepted = accept_google_lead(svc.intake, source, json_object(request, force=True))
+    return jsonify({"id": accepted.id, "status": accepted.status.value, "warnings": list(accepted.warnings)}), 200

@@ -1,0 +1,251 @@
+"""Public web-form intake: origin and rate checks, honeypot, consent and provenance, where to send the browser.
+
+What a form post becomes (SPEC "Normalization", reference web-forms-and-normalization.md Part C):
+- a browser on an origin the source does not list is refused (`OriginNotAllowedError`); a post without an
+  `Origin` header (a server-side post) is not a browser's and passes;
+- per client and per source, posts per minute are limited (`RateLimitedError` from the store's throttle);
+- a filled honeypot keeps the lead as `spam`, out of delivery but visible to ops, and the poster gets the
+  very answer a person would get (the status shows `queued`), so a bot learns nothing;
+- consent text and time, page URL, client IP, TrustedForm certificate and Jornaya LeadiD travel as
+  customFields under the source's `consent_keys`; a submission cannot set those keys itself;
+- the same phone to the same source within `double_submit_seconds` returns the first lead.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from app.clock import Clock
+from app.intake import Admission, Intake, InvalidLead
+from app.models import LeadStatus
+from app.schemas.forms import load_provenance
+from app.schemas.leads import resolve_field_name
+from app.sources import LeadSource
+from app.store.throttle import Throttle
+
+logger = logging.getLogger(__name__)
+
+REDIRECT_FIELD = "_redirect"
+CONSENT_TEXT_FIELDS = ("tcpa_consent_text", "consent_text")
+CONSENT_FIELD = "consent"
+PAGE_URL_FIELD = "page_url"
+TRUSTEDFORM_FIELD = "xxTrustedFormCertUrl"
+LEADID_FIELD = "universal_leadid"
+# Inputs the TrustedForm script adds besides the certificate URL: machinery, not lead data.
+TRUSTEDFORM_MACHINERY_FIELDS = ("xxTrustedFormToken", "xxTrustedFormPingUrl")
+PREFLIGHT_MAX_AGE_SECONDS = 600
+ALLOWED_METHODS = "POST, OPTIONS"
+IPV6_CLIENT_PREFIX = 64  # one household or host gets a whole /64: limit it as one client
+
+
+class OriginNotAllowedError(Exception):
+    """A browser on an origin the source does not list tried to post to it (or asked to)."""
+
+
+@dataclass(frozen=True)
+class FormPost:
+    """One form post as received: its fields, and what the request said about where it came from."""
+
+    fields: Mapping[str, Any]
+    origin: str | None = None
+    referer: str | None = None
+    client_ip: str | None = None
+    wants_json: bool = False
+
+
+@dataclass(frozen=True)
+class FormReceipt:
+    """What to answer: the lead as a person who posted sees it, and where to send their browser (if anywhere)."""
+
+    id: str
+    status: LeadStatus
+    warnings: tuple[str, ...]
+    redirect_to: str | None = None
+
+
+@dataclass(frozen=True)
+class FormDesk:
+    """What form intake needs: the intake, the rate throttle and the clock."""
+
+    intake: Intake
+    throttle: Throttle
+    clock: Clock
+
+
+def submit_form(desk: FormDesk, source: LeadSource, post: FormPost) -> FormReceipt | InvalidLead:
+    """Check, then accept one form post; raises `OriginNotAllowedError` or `RateLimitedError`."""
+    check_origin(source, post.origin)
+    now = desk.clock.now()
+    desk.throttle.hit_form(
+        source.slug,
+        client_key(post.client_ip),
+        per_client=source.rate_limit_per_ip_per_min,
+        per_source=source.rate_limit_per_min,
+        now=now,
+    )
+    fields = dict(post.fields)
+    is_spam = not _is_blank(fields.pop(source.honeypot_field, None))
+    redirect_to, warnings = redirect_target(source, fields.get(REDIRECT_FIELD), post.wants_json)
+    provenance, provenance_warnings = consent_and_provenance(source, fields, post, now)
+    warnings += provenance_warnings
+    payload = {**provenance, **_submitted_fields(source, fields)}
+    if is_spam:
+        # No double-submit key: a bot reusing a person's phone must not swallow that person's real post.
+        admission = Admission(status=LeadStatus.SPAM, detail=f"honeypot filled on form {source.slug}")
+    else:
+        admission = Admission(dedupe_by_phone_seconds=source.double_submit_seconds)
+    [result] = desk.intake.accept(source, [payload], admission)
+    if isinstance(result, InvalidLead):
+        return result
+    if is_spam:
+        logger.info("form post caught by the honeypot", extra={"lead_id": result.id, "source": source.slug})
+    shown = LeadStatus.QUEUED if result.status is LeadStatus.SPAM else result.status
+    shown_warnings = () if result.repeated else (*warnings, *result.warnings)
+    return FormReceipt(result.id, shown, tuple(shown_warnings), redirect_to)
+
+
+def check_origin(source: LeadSource, origin: str | None) -> None:
+    """Pass a post without `Origin` (not from a browser) or from an allowed origin; else raise."""
+    if origin is not None and not source.is_origin_allowed(origin):
+        raise OriginNotAllowedError(f"origin not allowed for form {source.slug}")
+
+
+def cors_headers(source: LeadSource, origin: str | None) -> dict[str, str]:
+    """Headers that let a script on an allowed origin read the answer (none for other origins)."""
+    if origin is None or not source.is_origin_allowed(origin):
+        return {}
+    return {"Access-Control-Allow-Origin": origin, "Access-Control-Expose-Headers": "Retry-After, X-Request-ID"}
+
+
+def preflight_headers(source: LeadSource, origin: str | None) -> dict[str, str]:
+    """The answer to `OPTIONS`: a CORS preflight grant for an allowed origin; raises for other origins."""
+    if origin is None:
+        return {"Allow": ALLOWED_METHODS}  # not a preflight: plain OPTIONS
+    check_origin(source, origin)
+    return {
+        **cors_headers(source, origin),
+        "Access-Control-Allow-Methods": ALLOWED_METHODS,
+        "Access-Control-Allow-Headers": "Content-Type",
+        "Access-Control-Max-Age": str(PREFLIGHT_MAX_AGE_SECONDS),
+    }
+
+
+def redirect_target(source: LeadSource, requested: Any, wants_json: bool) -> tuple[str | None, list[str]]:
+    """Where to 303 a native form post: an allow-listed `_redirect`, else the source's thank-you page.
+
+    A `_redirect` not on the allow-list is never followed (no open redirect): the post is answered with
+    JSON and a warning. Script posts (`wants_json`) always get JSON.
+    """
+    if wants_json:
+        return None, []
+    if not _is_blank(requested):
+        if isinstance(requested, str) and source.is_redirect_allowed(requested.strip()):
+            return requested.strip(), []
+        return None, [f"{REDIRECT_FIELD}: expected a URL on the form's redirect allow-list; ignored"]
+    if source.thank_you_url and source.is_redirect_allowed(source.thank_you_url):
+        return source.thank_you_url, []
+    return None, []
+
+
+def consent_and_provenance(
+    source: LeadSource, fields: Mapping[str, Any], post: FormPost, now: float
+) -> tuple[dict[str, Any], list[str]]:
+    """customFields (under the source's consent keys) recording consent and where the lead came from.
+
+    Consent is given by a checked `consent` box, or, without such a box, by posting a form that shows
+    the consent text (the "by submitting you agree" pattern); an unchecked box records no consent.
+    """
+    texts = [fields.get(name) for name in CONSENT_TEXT_FIELDS]
+    raw = {
+        "consent_text": next((text for text in texts if not _is_blank(text)), None),
+        "consent": fields.get(CONSENT_FIELD),
+        "page_url": fields.get(PAGE_URL_FIELD) if not _is_blank(fields.get(PAGE_URL_FIELD)) else post.referer,
+        TRUSTEDFORM_FIELD: fields.get(TRUSTEDFORM_FIELD),
+        LEADID_FIELD: fields.get(LEADID_FIELD),
+    }
+    loaded, warnings = load_provenance(raw)
+    names = source.consent_keys
+    out: dict[str, Any] = {}
+    consented = loaded.get("consent", "consent_text" in loaded)
+    if consented:
+        if "consent_text" in loaded:
+            out[names.consent_text] = loaded["consent_text"]
+        out[names.consent_at] = iso_utc(now)
+    elif "consent_text" in loaded:
+        warnings.append(f"{CONSENT_FIELD}: not given; no consent is recorded with the lead")
+    if "page_url" in loaded:
+        out[names.page_url] = loaded["page_url"]
+    if post.client_ip:
+        out[names.client_ip] = post.client_ip
+    if "trustedform_cert_url" in loaded:
+        out[names.trustedform_cert_url] = loaded["trustedform_cert_url"]
+    if "jornaya_leadid" in loaded:
+        out[names.jornaya_leadid] = loaded["jornaya_leadid"]
+    return out, warnings
+
+
+def client_key(client_ip: str | None) -> str:
+    """The client a per-IP limit counts: the IPv4 address, or the IPv6 /64 network."""
+    try:
+        address = ipaddress.ip_address(client_ip or "")
+    except ValueError:
+        return "unknown"
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, IPV6_CLIENT_PREFIX), strict=False))
+    return str(address)
+
+
+def iso_utc(epoch_seconds: float) -> str:
+    """`2027-01-15T08:00:00Z`: ISO 8601 in UTC, to the second."""
+    moment = dt.datetime.fromtimestamp(epoch_seconds, dt.UTC)
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _submitted_fields(source: LeadSource, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The post's lead fields: without the inputs consent and provenance came from, and without any
+    value of its own under a consent key (as a field or inside its `customFields`), which only the relay sets.
+    """
+    names = source.consent_keys
+    forwarded = frozenset(
+        (
+            names.consent_text,
+            names.consent_at,
+            names.page_url,
+            names.client_ip,
+            names.trustedform_cert_url,
+            names.jornaya_leadid,
+        )
+    )
+    inputs = (*CONSENT_TEXT_FIELDS, CONSENT_FIELD, PAGE_URL_FIELD, TRUSTEDFORM_FIELD, LEADID_FIELD)
+    consumed = forwarded.union(inputs, TRUSTEDFORM_MACHINERY_FIELDS)
+    kept: dict[str, Any] = {}
+    for name, value in fields.items():
+        if name in consumed:
+            continue
+        resolved = resolve_field_name(name, source.field_map)
+        kept[name] = _without_keys(value, forwarded) if resolved and resolved[0] == "customFields" else value
+    return kept
+
+
+def _without_keys(custom: Any, reserved: frozenset[str]) -> Any:
+    """A submission's own customFields (a {key: value} object or careCycle's item list) minus `reserved` keys."""
+    if isinstance(custom, Mapping) and "fieldKey" not in custom:
+        return {key: value for key, value in custom.items() if key not in reserved}
+    if isinstance(custom, list):
+        return [item for item in custom if not (isinstance(item, Mapping) and item.get("fieldKey") in reserved)]
+    if isinstance(custom, Mapping) and custom.get("fieldKey") in reserved:
+        return None
+    return custom
+
+
+def _is_blank(value: Any) -> bool:
+    if isinstance(value, list | tuple):
+        return all(_is_blank(item) for item in value)
+    return value is None or (isinstance(value, str) and not value.strip())

@@ -1,0 +1,84 @@
+"""Google Ads lead form intake: the webhook key, `lead_id` idempotency, test leads, and permanently bad leads.
+
+A lead whose required values are unusable (no valid phone; neither a ZIP nor a timezone) is stored as
+`rejected`, with the reason in its events, and Google gets 200. Why not a 4xx: Google would not retry a
+4xx either (reference §5), but then the lead would exist nowhere an operator can see it; stored as
+`rejected` it is counted in `/v1/stats`, listed with its reason in the status API and dashboard, kept
+(encrypted) for a person to follow up, and a repeated delivery of the same `lead_id` finds it. A 200
+also keeps one person's typo from making the Google Ads UI report the whole integration as broken.
+Only a body that cannot be a lead at all (not JSON, no `lead_id`, no `user_column_data`) is refused
+(400/422): there is nothing to store and nothing Google could fix by sending it again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hmac
+from collections.abc import Mapping
+from typing import Any
+
+from app.intake import AcceptedLead, Admission, Intake, InvalidLead
+from app.models import LeadStatus
+from app.schemas.google import load_google_lead
+from app.sources import LeadSource
+
+# Google's published test samples spell it with a capital G (reportedly a documentation typo).
+GOOGLE_KEY_FIELDS = ("google_key", "Google_key")
+
+
+class GoogleKeyError(Exception):
+    """The body's `google_key` is not the source's key."""
+
+
+class GoogleKeyMissingError(GoogleKeyError):
+    """The body carries no `google_key` at all."""
+
+
+def verify_google_key(source: LeadSource, body: Mapping[str, Any]) -> None:
+    """Compare the body's key with the source's secret in constant time; raises `GoogleKeyError`."""
+    presented = next((body[name] for name in GOOGLE_KEY_FIELDS if body.get(name) not in (None, "")), None)
+    if presented is None:
+        raise GoogleKeyMissingError("google_key missing")
+    expected_keys = [secret.encode() for secret in source.secrets] or [b""]
+    given = str(presented).encode("utf-8", "surrogatepass")
+    # Every configured key is compared (and one even without any), so every refusal takes the same path.
+    matches = [hmac.compare_digest(given, expected) for expected in expected_keys]
+    if not any(matches) or expected_keys == [b""]:
+        raise GoogleKeyError("google_key not recognised")
+
+
+def accept_google_lead(intake: Intake, source: LeadSource, body: Mapping[str, Any]) -> AcceptedLead:
+    """Verify, load and store one webhook lead; raises `GoogleKeyError` or `ValidationError` (no usable lead).
+
+    A repeated `lead_id` returns the original lead. `is_test` leads are kept as `test` unless the
+    source delivers test leads.
+    """
+    verify_google_key(source, body)
+    lead = load_google_lead(body, source.field_map)
+    held_as_test = lead.is_test and not source.deliver_test_leads
+    admission = Admission(
+        idempotency_key=f"google:{lead.lead_id}",
+        status=LeadStatus.TEST if held_as_test else LeadStatus.QUEUED,
+        detail=f"Google test lead from {source.slug}" if lead.is_test else "",
+    )
+    [result] = intake.accept(source, [lead.submission], admission)
+    if isinstance(result, InvalidLead):
+        result = _store_rejected(intake, source, lead.submission, result, admission)
+    if result.repeated:
+        return result
+    return dataclasses.replace(result, warnings=(*lead.warnings, *result.warnings))
+
+
+def _store_rejected(
+    intake: Intake, source: LeadSource, submission: dict[str, Any], invalid: InvalidLead, admission: Admission
+) -> AcceptedLead:
+    """Keep a lead that can never be delivered as `rejected`, with normalization's reason."""
+    reason = "; ".join(f"{name}: {message}" for name, found in invalid.fields.items() for message in _listed(found))
+    rejected = Admission(status=LeadStatus.REJECTED, detail=f"rejected at intake: {reason}")
+    new_lead = intake.new_lead(source, dict(submission), (), rejected)
+    [stored] = intake.store_leads([dataclasses.replace(new_lead, idempotency_key=admission.idempotency_key)])
+    return stored
+
+
+def _listed(messages: Any) -> list[str]:
+    return [str(m) for m in messages] if isinstance(messages, list) else [str(messages)]

@@ -1,0 +1,130 @@
+"""Meta Lead Ads intake: the webhook's credentials, and each announced lead admitted as `fetching`.
+
+Nothing here calls the Graph API. A lead is stored without a record, once per `leadgen_id`, and its
+retrieval is queued; a worker fetches, normalizes and queues it (workers/meta.py). The backfill
+admits the leads it finds through the same door, so a lead is never taken in twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from app.clock import Clock
+from app.models import LeadStatus, NewLead
+from app.schemas.meta import LeadgenChange
+from app.sources import LeadSource, SourceRegistry, UnknownSourceError
+from app.store import Store
+
+logger = logging.getLogger(__name__)
+
+SIGNATURE_PREFIX = "sha256="
+# Meta keeps a lead retrievable for about 90 days, so the backfill can find one that long: remember
+# every leadgen_id as long.
+LEADGEN_IDEMPOTENCY_TTL_SECONDS = 90 * 24 * 3600
+
+
+def is_signature_valid(raw_body: bytes, header: str | None, app_secret: str) -> bool:
+    """True when `X-Hub-Signature-256` is the HMAC-SHA256 of the exact body bytes under the app secret."""
+    if not app_secret or not header or not header.startswith(SIGNATURE_PREFIX):
+        return False
+    expected = hmac.new(app_secret.encode(), raw_body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected.encode(), header[len(SIGNATURE_PREFIX) :].strip().lower().encode())
+
+
+def is_subscription_valid(mode: str | None, verify_token: str | None, expected_token: str) -> bool:
+    """True for Meta's handshake: mode `subscribe` and our verify token (compared in constant time)."""
+    if not expected_token or mode != "subscribe" or verify_token is None:
+        return False
+    return hmac.compare_digest(verify_token.encode(), expected_token.encode())
+
+
+@dataclass(frozen=True)
+class AdmittedLeadgen:
+    """The lead standing for one `leadgen_id`; `repeated` when it was admitted before."""
+
+    leadgen_id: str
+    lead_id: str
+    status: LeadStatus
+    repeated: bool
+
+
+class MetaIntake:
+    """Admits Meta leads as `fetching` and queues their retrieval."""
+
+    def __init__(
+        self,
+        store: Store,
+        sources: SourceRegistry,
+        clock: Clock,
+        enqueue_fetch: Callable[[str], object],
+        *,
+        new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+    ) -> None:
+        self._store = store
+        self._sources = sources
+        self._clock = clock
+        self._enqueue_fetch = enqueue_fetch
+        self._new_id = new_id
+
+    def admit(
+        self,
+        changes: Sequence[LeadgenChange],
+        detail: str = "announced by Meta's leadgen webhook",
+        *,
+        fetch: bool = True,
+    ) -> list[AdmittedLeadgen]:
+        """Store each routable change as a `fetching` lead, once per leadgen_id; with `fetch`, queue new ones.
+
+        A change no facebook source claims (by form id, then page id) is skipped and logged by its ids.
+        """
+        routed: list[tuple[LeadgenChange, NewLead]] = []
+        for change in changes:
+            try:
+                source = self._sources.by_meta_ids(change.page_id, change.form_id)
+            except UnknownSourceError:
+                logger.warning("leadgen change for no configured source skipped", extra=_ids(change))
+                continue
+            routed.append((change, self._fetching_lead(source, change, detail)))
+        if not routed:
+            return []
+        stored = self._store.leads.admit([lead for _, lead in routed], [""] * len(routed), self._clock.now())
+        admitted = [
+            AdmittedLeadgen(change.leadgen_id, a.id, a.status, a.repeated)
+            for (change, _), a in zip(routed, stored, strict=True)
+        ]
+        fresh = [a for a in admitted if not a.repeated]
+        if fetch:
+            for lead in fresh:
+                self._enqueue_fetch(lead.lead_id)
+        logger.info("admitted %d new meta leads", len(fresh), extra={"lead_ids": [a.lead_id for a in fresh]})
+        return admitted
+
+    def _fetching_lead(self, source: LeadSource, change: LeadgenChange, detail: str) -> NewLead:
+        lead_id = self._new_id()
+        ids = {
+            "leadgen_id": change.leadgen_id,
+            "form_id": change.form_id,
+            "page_id": change.page_id,
+            "ad_id": change.ad_id,
+        }
+        return NewLead(
+            id=lead_id,
+            source=source.slug,
+            record={},
+            external_id=lead_id,
+            phone_masked="",
+            status=LeadStatus.FETCHING,
+            idempotency_key=f"leadgen:{change.leadgen_id}",
+            idempotency_ttl_seconds=LEADGEN_IDEMPOTENCY_TTL_SECONDS,
+            detail=detail,
+            extra_fields={f"meta_{name}": value for name, value in ids.items() if value},
+        )
+
+
+def _ids(change: LeadgenChange) -> dict[str, str | None]:
+    return {"leadgen_id": change.leadgen_id, "page_id": change.page_id, "form_id": change.form_id}

@@ -1,0 +1,101 @@
+"""Consent and provenance a form post carries, validated and normalized; a bad value is dropped with a warning.
+
+Names are the inbound ones (what landing pages and the TrustedForm / Jornaya scripts put in the form), so a
+warning names the field the page author has to fix.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import SplitResult, urlsplit
+
+from marshmallow import EXCLUDE, Schema, ValidationError
+
+from app.schemas.fields import LooseBool, NormalizingField, TrimmedString
+
+TRUSTEDFORM_DOMAIN = "trustedform.com"
+MAX_URL_CHARS = 2048
+# Long enough for any TCPA disclosure; careCycle custom values are cut to 255 later (with a warning),
+# which is why sources should prefer a consent text id where they have one.
+MAX_CONSENT_TEXT_CHARS = 5000
+_LEADID_TOKEN = re.compile(r"^[A-Za-z0-9-]{8,100}$")
+
+
+class WebUrl(NormalizingField[str]):
+    """An absolute http(s) URL with a host, at most 2048 characters, no whitespace."""
+
+    expected = "an http or https URL"
+
+    def _normalize(self, value: Any) -> str:
+        text = self._text(value)
+        if len(text) > MAX_URL_CHARS or any(ch.isspace() for ch in text):
+            raise self.make_error("invalid")
+        try:
+            parts = urlsplit(text)
+            _ = parts.port  # reading it checks it
+        except ValueError:  # a malformed IPv6 host or an out-of-range port
+            raise self.make_error("invalid") from None
+        if not parts.hostname or not self.is_acceptable(parts):
+            raise self.make_error("invalid")
+        return text
+
+    def is_acceptable(self, parts: SplitResult) -> bool:
+        """True when a URL that parsed, with a host, is one this field takes."""
+        return parts.scheme.lower() in ("http", "https")
+
+
+class TrustedFormCertUrl(WebUrl):
+    """A TrustedForm certificate URL: https, on trustedform.com or a subdomain, without credentials."""
+
+    expected = "an https URL on trustedform.com"
+
+    def is_acceptable(self, parts: SplitResult) -> bool:
+        host = (parts.hostname or "").rstrip(".")
+        on_trustedform = host == TRUSTEDFORM_DOMAIN or host.endswith("." + TRUSTEDFORM_DOMAIN)
+        return parts.scheme.lower() == "https" and on_trustedform and "@" not in parts.netloc
+
+
+class LeadIdToken(NormalizingField[str]):
+    """A Jornaya LeadiD token (a UUID-like string of letters, digits and hyphens)."""
+
+    expected = "a Jornaya LeadiD token (letters, digits and hyphens)"
+
+    def _normalize(self, value: Any) -> str:
+        text = self._text(value)
+        if not _LEADID_TOKEN.match(text):
+            raise self.make_error("invalid")
+        return text
+
+
+class FormProvenanceSchema(Schema):
+    """What a form post says about consent and its origin, keyed by the inbound field names."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    consent_text = TrimmedString(MAX_CONSENT_TEXT_CHARS)
+    consent = LooseBool()
+    page_url = WebUrl()
+    trustedform_cert_url = TrustedFormCertUrl(data_key="xxTrustedFormCertUrl")
+    jornaya_leadid = LeadIdToken(data_key="universal_leadid")
+
+
+_SCHEMA = FormProvenanceSchema()
+
+
+def load_provenance(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The usable consent and provenance values (blank ones left out), and a warning per dropped value."""
+    warnings: list[str] = []
+    try:
+        loaded: dict[str, Any] = _SCHEMA.load(raw)
+    except ValidationError as exc:
+        loaded = exc.valid_data if isinstance(exc.valid_data, dict) else {}
+        messages = exc.normalized_messages()  # type: ignore[no-untyped-call]
+        warnings = [f"{name}: {message}" for name, found in messages.items() for message in _listed(found)]
+    return {name: value for name, value in loaded.items() if value is not None}, warnings
+
+
+def _listed(messages: Any) -> list[str]:
+    return [str(m) for m in messages] if isinstance(messages, list) else [str(messages)]

@@ -1,0 +1,205 @@
+"""Google Ads lead form webhook payload -> a submission `normalize_submission` understands.
+
+Every `column_id` of reference/google-lead-forms.md §3 has a fixed place: contact columns become careCycle
+fields, qualifying questions become customFields under their lower-cased id, advertiser-written questions
+become customFields under their `column_name` (never mapped to a careCycle field by their label), national
+ID numbers are not forwarded. Attribution ids travel as customFields; int64 ids stay exact strings.
+Unknown payload keys are ignored: Google adds fields over time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
+
+from app.schemas.fields import NormalizingField
+
+MAX_LEAD_ID_CHARS = 255
+INT64_MAX = 2**63 - 1
+REQUIRED_KEYS = ("lead_id", "user_column_data")
+
+# Contact columns -> inbound names `normalize_submission` resolves (careCycle spelling, or its aliases).
+CONTACT_COLUMNS: Mapping[str, str] = {
+    "FULL_NAME": "full_name",  # split into firstName/lastName unless FIRST_NAME/LAST_NAME are given
+    "FIRST_NAME": "firstName",
+    "LAST_NAME": "lastName",
+    "EMAIL": "email",
+    "PHONE_NUMBER": "phoneNumber",
+    "POSTAL_CODE": "postalCode",
+    "STREET_ADDRESS": "address",
+    "CITY": "city",
+    "REGION": "state",  # full names ("California") become USPS codes
+    "WORK_EMAIL": "work_email",  # used only when EMAIL is missing or unusable
+    "WORK_PHONE": "work_phone",  # used only when PHONE_NUMBER is missing or unusable
+}
+# Contact columns careCycle has no field for.
+CUSTOM_CONTACT_COLUMNS: Mapping[str, str] = {
+    "COUNTRY": "country",
+    "COMPANY_NAME": "company_name",
+    "JOB_TITLE": "job_title",
+}
+# National ID numbers: sensitive, not forwarded (reference §3.1).
+SENSITIVE_COLUMNS = frozenset(
+    {
+        "GOVERNMENT_ISSUED_ID_CPF_BR",
+        "GOVERNMENT_ISSUED_ID_DNI_AR",
+        "GOVERNMENT_ISSUED_ID_DNI_PE",
+        "GOVERNMENT_ISSUED_ID_RUT_CL",
+        "GOVERNMENT_ISSUED_ID_CC_CO",
+        "GOVERNMENT_ISSUED_ID_CI_EC",
+        "GOVERNMENT_ISSUED_ID_RFC_MX",
+    }
+)
+# Google-authored qualifying questions (reference §3.2): customFields keyed by the lower-cased id.
+QUALIFYING_COLUMNS = frozenset(
+    {
+        *("VEHICLE_MODEL", "VEHICLE_TYPE", "PREFERRED_DEALERSHIP", "VEHICLE_PURCHASE_TIMELINE"),
+        *("VEHICLE_OWNERSHIP", "VEHICLE_PAYMENT_TYPE", "VEHICLE_CONDITION"),
+        *("COMPANY_SIZE", "ANNUAL_SALES", "YEARS_IN_BUSINESS", "JOB_DEPARTMENT", "JOB_ROLE"),
+        *(f"OVER_{age}_AGE" for age in range(18, 66)),
+        *("EDUCATION_PROGRAM", "EDUCATION_COURSE"),
+        *("PRODUCT", "SERVICE", "OFFER", "CATEGORY", "PREFERRED_CONTACT_METHOD", "PREFERRED_LOCATION"),
+        *("PREFERRED_CONTACT_TIME", "PURCHASE_TIMELINE"),
+        *("YEARS_OF_EXPERIENCE", "JOB_INDUSTRY", "LEVEL_OF_EDUCATION"),
+        *("PROPERTY_TYPE", "REALTOR_HELP_GOAL", "PROPERTY_COMMUNITY", "PRICE_RANGE", "NUMBER_OF_BEDROOMS"),
+        *("FURNISHED_PROPERTY", "PETS_ALLOWED_PROPERTY"),
+        *("NEXT_PLANNED_PURCHASE", "EVENT_SIGNUP_INTEREST", "PREFERRED_SHOPPING_PLACES", "FAVORITE_BRAND"),
+        "TRANSPORTATION_COMMERCIAL_LICENSE_TYPE",
+        *("EVENT_BOOKING_INTEREST", "DESTINATION_COUNTRY", "DESTINATION_CITY", "DEPARTURE_COUNTRY"),
+        *("DEPARTURE_CITY", "DEPARTURE_DATE", "RETURN_DATE", "NUMBER_OF_TRAVELERS", "TRAVEL_BUDGET"),
+        "TRAVEL_ACCOMMODATION",
+    }
+)
+# Attribution metadata (no personal data) -> customFields key. gcl_id is the same click id forms call gclid.
+ATTRIBUTION_KEYS: Mapping[str, str] = {
+    "gcl_id": "gclid",
+    "lead_id": "google_lead_id",
+    "form_id": "google_form_id",
+    "campaign_id": "google_campaign_id",
+    "adgroup_id": "google_adgroup_id",
+    "creative_id": "google_creative_id",
+    "asset_group_id": "google_asset_group_id",
+    "api_version": "google_api_version",
+    "lead_submit_time": "google_lead_submit_time",
+    "lead_source": "google_lead_source",
+    "lead_stage": "google_lead_stage",
+}
+
+
+class Int64Id(NormalizingField[str]):
+    """A Google int64 id (a JSON integer, or its digits as a string) kept as an exact decimal string."""
+
+    expected = "a whole number id"
+
+    def _normalize(self, value: Any) -> str:
+        text = self._text(value)
+        if not text.isascii() or not text.isdigit() or int(text) > INT64_MAX:
+            raise self.make_error("invalid")
+        return str(int(text))
+
+
+class UserColumnSchema(Schema):
+    """One answered question of `user_column_data`."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    column_id = fields.String(load_default="")
+    column_name = fields.String(load_default="", allow_none=True)
+    string_value = fields.String(load_default="", allow_none=True)
+
+
+class GoogleLeadSchema(Schema):
+    """The webhook body (reference §2); `google_key` is checked before loading and never used after."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    google_key = fields.Raw(
+        load_only=True, metadata={"description": "The key configured with the form (`Google_key` is also accepted)."}
+    )
+    lead_id = fields.String(required=True, validate=validate.Length(1, MAX_LEAD_ID_CHARS))
+    user_column_data = fields.List(fields.Nested(UserColumnSchema), required=True)
+    is_test = fields.Boolean(load_default=False, allow_none=True)
+    api_version = fields.String(allow_none=True)
+    form_id = Int64Id()
+    campaign_id = Int64Id()
+    adgroup_id = Int64Id()
+    creative_id = Int64Id()
+    asset_group_id = Int64Id()
+    gcl_id = fields.String(allow_none=True)
+    lead_submit_time = fields.String(allow_none=True)
+    lead_source = fields.String(allow_none=True)
+    lead_stage = fields.String(allow_none=True)
+
+
+class GoogleLeadReceiptSchema(Schema):
+    """The answer to Google (which only looks at the status): the lead that stands for the delivery."""
+
+    id = fields.String(required=True)
+    status = fields.String(required=True, metadata={"example": "queued"})
+    warnings = fields.List(fields.String(), required=True)
+
+
+@dataclass(frozen=True)
+class GoogleLead:
+    """A loaded webhook body: the lead id, whether it is a test, and the submission it becomes."""
+
+    lead_id: str
+    is_test: bool
+    submission: dict[str, Any]
+    warnings: tuple[str, ...]
+
+
+def load_google_lead(body: Mapping[str, Any], field_map: Mapping[str, str]) -> GoogleLead:
+    """Load a webhook body; raises `ValidationError` when `lead_id` or `user_column_data` is unusable.
+
+    A bad optional value (an id that is not a number, say) is dropped with a warning.
+    """
+    warnings: list[str] = []
+    try:
+        data: dict[str, Any] = GoogleLeadSchema().load(body)
+    except ValidationError as exc:
+        messages: dict[str, Any] = exc.normalized_messages()  # type: ignore[no-untyped-call]
+        if any(key in messages for key in REQUIRED_KEYS) or not isinstance(exc.valid_data, dict):
+            raise ValidationError({key: value for key, value in messages.items() if key in REQUIRED_KEYS}) from exc
+        data = exc.valid_data
+        warnings += [f"{key}: {message}" for key, found in messages.items() for message in _listed(found)]
+    submission = google_submission(data, field_map, warnings)
+    return GoogleLead(data["lead_id"], bool(data.get("is_test")), submission, tuple(warnings))
+
+
+def google_submission(data: Mapping[str, Any], field_map: Mapping[str, str], warnings: list[str]) -> dict[str, Any]:
+    """The submission for a loaded body: contact fields by name, everything else under `customFields`."""
+    submission: dict[str, Any] = {}
+    custom: dict[str, Any] = {
+        key: data[name] for name, key in ATTRIBUTION_KEYS.items() if data.get(name) not in (None, "")
+    }
+    for column in data["user_column_data"]:
+        column_id, value = column["column_id"].strip(), column.get("string_value")
+        name = (column.get("column_name") or "").strip()
+        if column_id in field_map:
+            submission.setdefault(column_id, value)  # the source's field_map decides
+        elif column_id in CONTACT_COLUMNS:
+            submission.setdefault(CONTACT_COLUMNS[column_id], value)
+        elif column_id in SENSITIVE_COLUMNS:
+            warnings.append(f"{column_id}: national id numbers are not forwarded")
+        elif column_id in CUSTOM_CONTACT_COLUMNS or column_id in QUALIFYING_COLUMNS:
+            custom.setdefault(CUSTOM_CONTACT_COLUMNS.get(column_id, column_id.lower()), value)
+        elif name or column_id:
+            custom.setdefault(name or column_id, value)  # an advertiser's own question: its label is the key
+        else:
+            warnings.append("user_column_data: expected a column_id or column_name; an answer was dropped")
+    if custom:
+        # careCycle's item form, so no question label can be mistaken for the item keys themselves.
+        submission["customFields"] = [{"fieldKey": key, "value": value} for key, value in custom.items()]
+    return submission
+
+
+def _listed(messages: Any) -> list[str]:
+    if isinstance(messages, dict):
+        return [f"{key}: {m}" for key, found in messages.items() for m in _listed(found)]
+    return [str(m) for m in messages] if isinstance(messages, list) else [str(messages)]

@@ -1,0 +1,176 @@
+"""Meta Lead Ads payloads: the `leadgen` webhook notification, and a Graph lead's answers as a submission.
+
+The notification carries ids only (no personal data). Ids arrive as JSON strings or integers and are
+kept as strings: they are 64-bit sized and must never pass through a float. A `leadgen` change that
+cannot be read is reported apart, so one bad change does not make Meta re-send the others for 36 hours.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load
+
+LEADGEN_FIELD = "leadgen"
+_GRAPH_ID = re.compile(r"^\d{1,30}$")
+# Meta Lead Ads Testing Tool answers look like "<test lead: dummy data for full_name>".
+_TEST_LEAD_MARK = "<test lead:"
+# Question keys that normalization's aliases do not resolve by themselves; every other standard key
+# (full_name, phone_number, zip_code, post_code, street_address, date_of_birth, ...) they already do.
+META_FIELD_NAMES: Mapping[str, str] = {"maritial_status": "maritalStatus"}  # sic: Meta's question type
+
+
+class GraphId(fields.Field[str | None]):
+    """A Meta object id: a string of digits or a JSON integer, kept as a string; blank is None."""
+
+    default_error_messages = {"invalid": "expected a numeric id, as a string or an integer"}
+
+    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> str | None:
+        if isinstance(value, str) and not value.strip():
+            if self.allow_none:
+                return None
+            raise self.make_error("invalid")
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            raise self.make_error("invalid")
+        text = str(value).strip()
+        if not _GRAPH_ID.match(text):
+            raise self.make_error("invalid")
+        return text
+
+
+@dataclass(frozen=True)
+class LeadgenChange:
+    """One new lead announced by Meta: the ids to retrieve and route it by."""
+
+    leadgen_id: str
+    page_id: str | None = None
+    form_id: str | None = None
+    ad_id: str | None = None
+    created_time: int | None = None
+
+
+@dataclass(frozen=True)
+class UnreadableChange:
+    """A `leadgen` change that could not be read: where it was, and what was expected (never a value)."""
+
+    entry: int
+    change: int
+    messages: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class LeadgenNotification:
+    """Every `leadgen` change of one webhook POST, in order, and those that could not be read."""
+
+    changes: tuple[LeadgenChange, ...]
+    unreadable: tuple[UnreadableChange, ...] = ()
+
+
+class LeadgenValueSchema(Schema):
+    """`changes[].value` of a `leadgen` change."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    leadgen_id = GraphId(required=True, allow_none=False)
+    page_id = GraphId(load_default=None, allow_none=True)
+    form_id = GraphId(load_default=None, allow_none=True)
+    ad_id = GraphId(load_default=None, allow_none=True)
+    adgroup_id = GraphId(load_default=None, allow_none=True)
+    created_time = fields.Integer(load_default=None, allow_none=True)
+
+
+class ChangeSchema(Schema):
+    """`entry[].changes[]`: a field name and its value, read further only for `leadgen`."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    field = fields.String(required=True)
+    value = fields.Raw(load_default=None, allow_none=True)
+
+
+class EntrySchema(Schema):
+    """`entry[]`: one Page's changes."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    id = GraphId(load_default=None, allow_none=True)
+    time = fields.Integer(load_default=None, allow_none=True)
+    changes = fields.List(fields.Nested(ChangeSchema), load_default=list)
+
+
+class LeadgenNotificationSchema(Schema):
+    """The body of Meta's webhook POST for the `page` object."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    object = fields.String(load_default=None, allow_none=True)
+    entry = fields.List(fields.Nested(EntrySchema), required=True)
+
+    @post_load
+    def collect_leadgen_changes(self, data: dict[str, Any], **kwargs: Any) -> LeadgenNotification:
+        changes: list[LeadgenChange] = []
+        unreadable: list[UnreadableChange] = []
+        value_schema = LeadgenValueSchema()
+        for entry_index, entry in enumerate(data["entry"]):
+            for change_index, change in enumerate(entry["changes"]):
+                if change["field"] != LEADGEN_FIELD:
+                    continue
+                try:
+                    value = value_schema.load(change["value"] if isinstance(change["value"], dict) else {})
+                except ValidationError as exc:
+                    messages = exc.normalized_messages()  # type: ignore[no-untyped-call]
+                    unreadable.append(UnreadableChange(entry_index, change_index, messages))
+                    continue
+                changes.append(
+                    LeadgenChange(
+                        leadgen_id=value["leadgen_id"],
+                        page_id=value["page_id"] or entry["id"],
+                        form_id=value["form_id"],
+                        ad_id=value["ad_id"] or value["adgroup_id"],
+                        created_time=value["created_time"],
+                    )
+                )
+        return LeadgenNotification(tuple(changes), tuple(unreadable))
+
+
+def is_test_lead(field_data: Sequence[Mapping[str, Any]]) -> bool:
+    """True for a lead made by Meta's Lead Ads Testing Tool: its answers are placeholders, not a person."""
+    return any(
+        isinstance(value, str) and value.strip().lower().startswith(_TEST_LEAD_MARK)
+        for answer in field_data
+        for value in (answer.get("values") or [])
+    )
+
+
+def meta_submission(
+    field_data: Sequence[Mapping[str, Any]],
+    provenance: Mapping[str, Any],
+    disclaimers: Sequence[Mapping[str, Any]] = (),
+) -> dict[str, Any]:
+    """A Graph lead as a submission for intake's normalization.
+
+    `provenance` (Meta ids, consent time; never personal data) comes first, so a custom question of the
+    same name cannot override it. Each answer keeps its list of values: normalization takes a one-item
+    list as its item, resolves the standard keys case-insensitively, and turns custom questions into
+    customFields. Consent checkboxes become `consent_<checkbox_key>` custom fields (true when checked).
+    """
+    submission: dict[str, Any] = {key: value for key, value in provenance.items() if value not in (None, "")}
+    for answer in field_data:
+        name, values = answer.get("name"), answer.get("values")
+        if not isinstance(name, str) or not name.strip():
+            continue
+        key = META_FIELD_NAMES.get(name.strip().lower(), name.strip())
+        submission.setdefault(key, list(values) if isinstance(values, list | tuple) else values)
+    for box in disclaimers:
+        checkbox = box.get("checkbox_key")
+        if isinstance(checkbox, str) and checkbox.strip():
+            checked = box.get("is_checked")
+            submission.setdefault(f"consent_{checkbox.strip()}", checked is True or checked in ("1", "true"))
+    return submission

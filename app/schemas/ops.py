@@ -1,0 +1,186 @@
+"""Ops requests and responses: lead list and audit query args, the retry filter, their response bodies."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from marshmallow import Schema, fields, post_load, validate
+
+from app.models import RETRYABLE_STATUSES, Lead, LeadStatus
+from app.schemas.status import LeadSummarySchema, iso_time, lead_status
+from app.store.audit import AuditEntry
+from app.store.index import Position, Selection
+
+DEFAULT_PAGE_LEADS = 50
+MAX_PAGE_LEADS = 200
+DEFAULT_AUDIT_ENTRIES = 50
+MAX_AUDIT_ENTRIES_PER_PAGE = 1000
+
+
+class Instant(fields.Field[float]):
+    """A point in time given as ISO 8601 (UTC unless it says otherwise) or epoch seconds; loads as epoch."""
+
+    default_error_messages = {"invalid": "expected an ISO 8601 time (2026-01-31T09:30:00Z) or epoch seconds"}
+
+    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise self.make_error("invalid")
+        text = str(value).strip()
+        try:
+            epoch = float(text)
+        except ValueError:
+            try:
+                moment = datetime.fromisoformat(text)
+            except ValueError:
+                raise self.make_error("invalid") from None
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=UTC)
+            epoch = moment.timestamp()
+        if not math.isfinite(epoch) or epoch < 0:
+            raise self.make_error("invalid")
+        return epoch
+
+
+class Cursor(fields.Field[Position]):
+    """The opaque `cursor` of the lead list: where the previous page ended."""
+
+    default_error_messages = {"invalid": "expected a nextCursor value returned by this endpoint"}
+
+    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> Position:
+        if not isinstance(value, str):
+            raise self.make_error("invalid")
+        try:
+            raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
+            score, _, lead_id = raw.partition(":")
+            position = Position(float(score), lead_id)
+        except (ValueError, binascii.Error, UnicodeDecodeError):
+            raise self.make_error("invalid") from None
+        if not lead_id or not math.isfinite(position.received_at):
+            raise self.make_error("invalid")
+        return position
+
+
+def encode_cursor(position: Position) -> str:
+    """A page's end as the opaque string clients send back."""
+    raw = f"{position.received_at!r}:{position.lead_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+_SINCE_DOC = {"type": "string", "description": "only leads received at or after: ISO 8601 time or epoch seconds"}
+
+
+@dataclass(frozen=True)
+class LeadListArgs:
+    """`GET /v1/leads` as the operator asked for it."""
+
+    selection: Selection
+    after: Position | None
+    limit: int
+
+
+class LeadListArgsSchema(Schema):
+    """Query args of `GET /v1/leads`; an unknown arg is an error (a typo must not widen a filter)."""
+
+    status = fields.Enum(LeadStatus, by_value=True)
+    source = fields.String(validate=validate.Length(min=1, max=100))
+    since = Instant(metadata=_SINCE_DOC)
+    limit = fields.Integer(load_default=DEFAULT_PAGE_LEADS, validate=validate.Range(min=1, max=MAX_PAGE_LEADS))
+    cursor = Cursor(metadata={"type": "string", "description": "the `nextCursor` of the previous page"})
+
+    @post_load
+    def to_args(self, data: dict[str, Any], **kwargs: Any) -> LeadListArgs:
+        selection = Selection(data.get("status"), data.get("source"), data.get("since"))
+        return LeadListArgs(selection, data.get("cursor"), data["limit"])
+
+
+class RetryFilterSchema(Schema):
+    """Body of `POST /v1/leads/retry` (and the flags of `leadrelay retry`): which failed leads to re-queue."""
+
+    status = fields.Enum(
+        LeadStatus,
+        by_value=True,
+        required=True,
+        validate=validate.OneOf(sorted(RETRYABLE_STATUSES), error="expected one of: dead, rejected"),
+    )
+    source = fields.String(validate=validate.Length(min=1, max=100))
+    since = Instant(metadata=_SINCE_DOC)
+
+    @post_load
+    def to_selection(self, data: dict[str, Any], **kwargs: Any) -> Selection:
+        return Selection(data["status"], data.get("source"), data.get("since"))
+
+
+class AuditArgsSchema(Schema):
+    """Query args of `GET /v1/audit`."""
+
+    limit = fields.Integer(
+        load_default=DEFAULT_AUDIT_ENTRIES, validate=validate.Range(min=1, max=MAX_AUDIT_ENTRIES_PER_PAGE)
+    )
+
+
+class LeadPageSchema(Schema):
+    """`GET /v1/leads`: leads as the status API shows them (masked phone and ids, no events)."""
+
+    leads = fields.List(fields.Nested(LeadSummarySchema), required=True)
+    nextCursor = fields.String(
+        allow_none=True, required=True, metadata={"description": "pass as `cursor` for the next page; null: last"}
+    )
+
+
+class RequeuedSchema(Schema):
+    """`POST /v1/leads/retry`: how many leads were re-queued."""
+
+    requeued = fields.Integer(required=True)
+
+
+class AuditEntrySchema(Schema):
+    """One operator action: when, what, by which token's name (or `cli:<user>`), on what, how many leads."""
+
+    at = fields.String(required=True)
+    action = fields.String(required=True, metadata={"example": "retry_leads"})
+    actor = fields.String(required=True, metadata={"example": "alice"})
+    leadId = fields.String(allow_none=True)
+    filter = fields.Dict(allow_none=True)
+    count = fields.Integer(required=True)
+
+
+class AuditTrailSchema(Schema):
+    """`GET /v1/audit`: the newest operator actions first."""
+
+    entries = fields.List(fields.Nested(AuditEntrySchema), required=True)
+
+
+def lead_page_body(leads: Sequence[Lead], next_position: Position | None) -> dict[str, Any]:
+    """`GET /v1/leads`: each lead as the status API shows it, without events, and the next cursor."""
+    body = {
+        "leads": [lead_status(lead, with_events=False) for lead in leads],
+        "nextCursor": None if next_position is None else encode_cursor(next_position),
+    }
+    dumped: dict[str, Any] = LeadPageSchema().dump(body)
+    return dumped
+
+
+def audit_body(entries: Sequence[AuditEntry]) -> dict[str, Any]:
+    """`GET /v1/audit`: the newest entries first."""
+    dumped: dict[str, Any] = AuditTrailSchema().dump({"entries": [_audit_entry(entry) for entry in entries]})
+    return dumped
+
+
+def _audit_entry(entry: AuditEntry) -> dict[str, Any]:
+    selection = dict(entry.filter)
+    if isinstance(selection.get("since"), int | float):
+        selection["since"] = iso_time(float(selection["since"]))
+    return {
+        "at": iso_time(entry.at),
+        "action": entry.action,
+        "actor": entry.actor,
+        "leadId": entry.lead_id,
+        "filter": selection or None,
+        "count": entry.count,
+    }

@@ -1,0 +1,151 @@
+"""Meta leads awaiting Graph retrieval: the fetching set, their completion, and the backfill's bookkeeping."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from redis import Redis
+
+from app.models import LeadStatus
+from app.store import keys
+from app.store.codec import text
+from app.store.scripts import Scripts
+
+# How long a `fetching` lead's queued or running retrieval job is trusted before the sweep starts another.
+FETCH_LEASE_SECONDS = 120.0
+
+_TICKET_FIELDS = ("status", "source", "received_at", "fetch_attempts", "error") + tuple(
+    f"meta_{name}" for name in ("leadgen_id", "form_id", "page_id", "ad_id")
+)
+
+
+@dataclass(frozen=True)
+class FetchTicket:
+    """A `fetching` lead taken up by a retrieval job: what the job needs to fetch and judge it."""
+
+    lead_id: str
+    source: str
+    received_at: float
+    leadgen_id: str
+    form_id: str | None = None
+    page_id: str | None = None
+    ad_id: str | None = None
+    fetch_attempts: int = 0
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Completion:
+    """How a retrieval ends: the new status and, for a queued lead, its sealed record and what status shows."""
+
+    status: LeadStatus
+    detail: str
+    error: str = ""
+    sealed_record: str = ""
+    external_id: str = ""
+    phone_masked: str = ""
+    warnings: tuple[str, ...] = ()
+    person: str | None = None
+    person_memory_seconds: int = 0
+    duplicate_window_seconds: int = 0
+
+
+class FetchStore:
+    """The fetching set (scored by each lead's next try) and the transitions out of `fetching`."""
+
+    def __init__(self, redis: Redis, scripts: Scripts) -> None:
+        self._redis = redis
+        self._scripts = scripts
+
+    def begin(self, lead_id: str, now: float) -> FetchTicket | None:
+        """Take up a lead's retrieval for one lease; None when the lead is no longer `fetching`."""
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.zadd(keys.fetching_key(), {lead_id: now + FETCH_LEASE_SECONDS}, xx=True)
+        pipe.hmget(keys.lead_key(lead_id), list(_TICKET_FIELDS))
+        _, raw = pipe.execute()
+        values = dict(zip(_TICKET_FIELDS, (text(v) for v in raw), strict=True))
+        if values["status"] != LeadStatus.FETCHING.value or not values["meta_leadgen_id"]:
+            self._redis.zrem(keys.fetching_key(), lead_id)
+            return None
+        return FetchTicket(
+            lead_id=lead_id,
+            source=values["source"] or "",
+            received_at=float(values["received_at"] or 0),
+            leadgen_id=values["meta_leadgen_id"] or "",
+            form_id=values["meta_form_id"] or None,
+            page_id=values["meta_page_id"] or None,
+            ad_id=values["meta_ad_id"] or None,
+            fetch_attempts=int(values["fetch_attempts"] or 0),
+            error=values["error"] or None,
+        )
+
+    def complete(self, lead_id: str, completion: Completion, now: float) -> LeadStatus | None:
+        """Apply the end of a retrieval; returns the lead's new status, None if it was no longer `fetching`."""
+        pairs: list[Any] = []
+        if completion.sealed_record:
+            fields: Mapping[str, str] = {
+                "record": completion.sealed_record,
+                "external_id": completion.external_id,
+                "phone": completion.phone_masked,
+                "warnings": json.dumps(list(completion.warnings)),
+            }
+            for name, value in fields.items():
+                pairs.extend((name, value))
+        status = self._scripts.complete_fetch(
+            keys=[
+                keys.lead_key(lead_id),
+                keys.lead_events_key(lead_id),
+                keys.status_counts_key(),
+                keys.ready_key(),
+                keys.fetching_key(),
+                keys.person_key(completion.person or ""),
+                keys.failed_bucket_key(int(now // 60)),
+            ],
+            args=[
+                lead_id,
+                repr(now),
+                completion.status.value,
+                completion.detail,
+                completion.error,
+                completion.person_memory_seconds if completion.person else 0,
+                completion.duplicate_window_seconds,
+                *pairs,
+            ],
+        )
+        new_status = text(status)
+        return LeadStatus(new_status) if new_status else None
+
+    def defer(self, lead_id: str, now: float, next_try_at: float, reason: str, *, count_attempt: bool) -> bool:
+        """Keep a lead `fetching` until `next_try_at`, showing `reason`; False if it was no longer `fetching`."""
+        deferred = self._scripts.defer_fetch(
+            keys=[keys.lead_key(lead_id), keys.lead_events_key(lead_id), keys.fetching_key()],
+            args=[lead_id, repr(now), repr(next_try_at), reason, "1" if count_attempt else "0"],
+        )
+        return bool(deferred)
+
+    def claim_due(self, now: float, limit: int) -> list[str]:
+        """Lead ids whose retrieval is due, each pushed out by a lease so no other sweep takes it too."""
+        ids = self._scripts.claim_due_fetches(
+            keys=[keys.fetching_key()], args=[repr(now), repr(now + FETCH_LEASE_SECONDS), limit]
+        )
+        return [text(i) or "" for i in ids]
+
+    def waiting(self) -> int:
+        """Leads in `fetching`, whether due or not."""
+        return int(self._redis.zcard(keys.fetching_key()))
+
+    def take_backfill_turn(self, interval_seconds: float) -> bool:
+        """True for exactly one caller per backfill interval, across every worker."""
+        return bool(self._redis.set(keys.backfill_turn_key(), "1", nx=True, px=max(1000, int(interval_seconds * 1000))))
+
+    def backfill_since(self, form_id: str) -> float | None:
+        """Start time of the last backfill that listed this form completely, if any."""
+        value = self._redis.hget(keys.backfill_since_key(), form_id)
+        return float(value) if value is not None else None
+
+    def mark_backfilled(self, form_id: str, started_at: float) -> None:
+        """Record that this form's leads up to `started_at` have been listed."""
+        self._redis.hset(keys.backfill_since_key(), form_id, repr(started_at))

@@ -1,0 +1,67 @@
+"""Operator re-queues: `rejected` and `dead` leads sent back to the ready queue, a bounded batch per call."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from redis import Redis
+
+from app.models import LeadStatus
+from app.store import keys
+from app.store.codec import text
+from app.store.scripts import Scripts
+
+_LEAD_PREFIX = keys.lead_key("")
+_EVENTS_SUFFIX = keys.lead_events_key("")[len(_LEAD_PREFIX) :]
+
+# Ids per script call: a bulk retry of many thousands of leads never holds Redis for long.
+MAX_REQUEUE_BATCH = 500
+
+
+class RequeueOutcome(enum.StrEnum):
+    """What a re-queue did to one lead (spelled as the script returns it)."""
+
+    REQUEUED = "requeued"
+    MISSING = "missing"
+    NOT_RETRYABLE = "not_retryable"
+    NO_RECORD = "no_record"
+
+
+@dataclass(frozen=True)
+class Requeued:
+    """One lead's re-queue: the outcome and the status it had before (None when there is no such lead)."""
+
+    lead_id: str
+    outcome: RequeueOutcome
+    previous: LeadStatus | None
+
+
+class RetryStore:
+    """Re-queues leads atomically, at most `MAX_REQUEUE_BATCH` per call."""
+
+    def __init__(self, redis: Redis, scripts: Scripts) -> None:
+        self._redis = redis
+        self._scripts = scripts
+
+    def requeue(self, lead_ids: Sequence[str], now: float, detail: str) -> list[Requeued]:
+        """Make each `rejected`/`dead` lead `queued` and ready now, with `detail` as its event."""
+        if len(lead_ids) > MAX_REQUEUE_BATCH:
+            raise ValueError(f"at most {MAX_REQUEUE_BATCH} leads per call")
+        if not lead_ids:
+            return []
+        flat = self._scripts.retry_leads(
+            keys=[
+                keys.status_counts_key(),
+                keys.ready_key(),
+                keys.retained_records_key(),
+                keys.retained_leads_key(),
+            ],
+            args=[repr(now), detail, _LEAD_PREFIX, _EVENTS_SUFFIX, *lead_ids],
+        )
+        results = []
+        for index, lead_id in enumerate(lead_ids):
+            outcome, previous = text(flat[2 * index]) or "", text(flat[2 * index + 1]) or ""
+            results.append(Requeued(lead_id, RequeueOutcome(outcome), LeadStatus(previous) if previous else None))
+        return results

@@ -1,0 +1,71 @@
+"""Everything `/v1/stats` shows, read in one pipelined round trip whatever the number of leads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from redis import Redis
+
+from app.models import LeadStatus
+from app.store import keys
+from app.store.codec import text
+from app.store.leads import counts_from_hash
+from app.store.limiter import RATE_WINDOW_SECONDS, Pause
+
+STATS_WINDOW_MINUTES = 60
+
+
+@dataclass(frozen=True)
+class StatsSnapshot:
+    """Raw numbers of the store at one instant; `app.ops` derives the stats from them."""
+
+    counts: dict[LeadStatus, int]
+    queue_depth: int
+    oldest_ready_score: float | None
+    in_flight_batches: int
+    pause: Pause | None
+    delivered_per_minute: list[int]
+    failed_per_minute: list[int]
+    requests_last_minute: int
+    last_delivery_at: float | None
+    latency_samples: list[float]
+
+
+def read_snapshot(redis: Redis, now: float) -> StatsSnapshot:
+    """One pipeline of fixed length; the per-minute lists run oldest to newest, ending with this minute."""
+    minute = int(now // 60)
+    minutes = range(minute - STATS_WINDOW_MINUTES + 1, minute + 1)
+    pipe = redis.pipeline(transaction=False)
+    pipe.hgetall(keys.status_counts_key())
+    pipe.zcard(keys.ready_key())
+    pipe.zrange(keys.ready_key(), 0, 0, withscores=True)
+    pipe.zcard(keys.inflight_key())
+    pipe.hgetall(keys.pause_key())
+    pipe.mget([keys.delivered_bucket_key(m) for m in minutes])
+    pipe.mget([keys.failed_bucket_key(m) for m in minutes])
+    pipe.zcount(keys.request_log_key(), now - RATE_WINDOW_SECONDS, "+inf")
+    pipe.get(keys.last_delivery_key())
+    pipe.lrange(keys.latency_samples_key(), 0, -1)
+    counts, depth, oldest, in_flight, pause, delivered, failed, requests, last, latencies = pipe.execute()
+    return StatsSnapshot(
+        counts=counts_from_hash(counts),
+        queue_depth=int(depth),
+        oldest_ready_score=float(oldest[0][1]) if oldest else None,
+        in_flight_batches=int(in_flight),
+        pause=_pause_from_hash(pause),
+        delivered_per_minute=[int(v) if v else 0 for v in delivered],
+        failed_per_minute=[int(v) if v else 0 for v in failed],
+        requests_last_minute=int(requests),
+        last_delivery_at=float(last) if last else None,
+        latency_samples=[float(v) for v in latencies],
+    )
+
+
+def _pause_from_hash(raw: dict[bytes, bytes]) -> Pause | None:
+    if not raw:
+        return None
+    return Pause(
+        reason=text(raw.get(b"reason")) or "",
+        since=float(raw.get(b"since") or 0),
+        next_probe_at=float(raw.get(b"next_probe_at") or 0),
+    )

@@ -1,0 +1,93 @@
+"""The ops dashboard in headless Chromium: token, live numbers, failures with reasons, retry, pause banner."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from app import create_app
+from app.crypto import RecordCipher
+from app.models import LeadStatus
+from app.store.batches import Outcome
+from tests.browser import chromium, png_distinct_colors, serve
+from tests.conftest import OPS_TOKEN
+from tests.factories import make_lead
+from tests.support import wait_until
+
+
+@pytest.fixture
+def seeded(settings, real_redis):
+    """A relay app on the real Redis holding one dead, one rejected and one delivered lead."""
+    app = create_app(settings, redis=real_redis)
+    store = app.extensions["leadrelay"].store
+    cipher = RecordCipher(settings.leadrelay_encryption_key)
+    leads = [make_lead(), make_lead(), make_lead()]
+    now = app.extensions["leadrelay"].clock.now()
+    store.leads.admit(leads, [cipher.seal(lead.record) for lead in leads], now)
+    batch = store.batches.claim(now, 200, 60)
+    store.batches.settle(
+        batch.id,
+        [
+            Outcome(leads[0].id, LeadStatus.DEAD, "gave up", error="careCycle 503 INTERNAL_ERROR"),
+            Outcome(leads[1].id, LeadStatus.REJECTED, "refused", error="Invalid phone number"),
+            Outcome(leads[2].id, LeadStatus.DELIVERED, "accepted by careCycle"),
+        ],
+        now,
+        release=True,
+    )
+    store.pause.pause("careCycle 401 UNAUTHORIZED: Invalid or missing API key", now, now + 30)
+    return app, store, leads
+
+
+def test_dashboard_shows_numbers_and_failures_and_retries_a_dead_lead(seeded, tmp_path: Path):
+    app, store, (dead, rejected, _delivered) = seeded
+    with serve(app) as url, chromium() as browser:
+        from selenium.webdriver.common.by import By
+
+        browser.get(f"{url}/dashboard")
+        browser.find_element(By.ID, "token").send_keys(OPS_TOKEN)
+        browser.find_element(By.CSS_SELECTOR, "#login button").click()
+        wait_until(lambda: browser.find_element(By.TAG_NAME, "body").get_attribute("data-loaded") == "true")
+
+        def card(name: str) -> str:
+            return browser.find_element(By.CSS_SELECTOR, f"#card-{name} .value").text
+
+        assert (card("dead"), card("rejected"), card("delivered")) == ("1", "1", "1")
+        banner = browser.find_element(By.ID, "pause")
+        assert banner.is_displayed() and "401 UNAUTHORIZED" in banner.text
+        rows = {
+            row.get_attribute("data-lead-id"): row.text
+            for row in browser.find_elements(By.CSS_SELECTOR, "#failures tr")
+        }
+        assert "careCycle 503 INTERNAL_ERROR" in rows[dead.id] and "Invalid phone number" in rows[rejected.id]
+        assert "+1******" in rows[dead.id]
+        screenshot = Path(os.environ.get("LEADRELAY_SCREENSHOT_DIR", tmp_path)) / "dashboard.png"
+        browser.save_screenshot(str(screenshot))
+
+        browser.find_element(By.CSS_SELECTOR, f'tr[data-lead-id="{dead.id}"] button.retry').click()
+        wait_until(lambda: store.leads.get(dead.id).status is LeadStatus.QUEUED)
+        wait_until(lambda: card("dead") == "0")
+        remaining = [
+            row.get_attribute("data-lead-id") for row in browser.find_elements(By.CSS_SELECTOR, "#failures tr")
+        ]
+
+    assert remaining == [rejected.id]
+    assert screenshot.stat().st_size > 10_000
+    assert png_distinct_colors(screenshot) > 20
+    audit = app.test_client().get("/v1/audit", headers={"Authorization": f"Bearer {OPS_TOKEN}"}).json["entries"]
+    assert [(e["action"], e["actor"], e["leadId"]) for e in audit] == [("retry_lead", "alice", dead.id)]
+
+
+def test_dashboard_refuses_a_wrong_token(seeded):
+    app, _store, _leads = seeded
+    with serve(app) as url, chromium() as browser:
+        from selenium.webdriver.common.by import By
+
+        browser.get(f"{url}/dashboard")
+        browser.find_element(By.ID, "token").send_keys("not-a-token")
+        browser.find_element(By.CSS_SELECTOR, "#login button").click()
+        wait_until(lambda: "refused" in browser.find_element(By.ID, "login-error").text)
+
+        assert browser.find_element(By.ID, "login").is_displayed()

@@ -1,0 +1,179 @@
+"""Meta Lead Ads end to end: signed webhook -> worker retrieves from the Graph stand-in -> careCycle sandbox."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+
+import pytest
+
+from app.models import LeadStatus
+from tests.e2e.conftest import Relay
+from tests.graphstub import GraphStub, serve_graph
+from tests.support import wait_until
+
+APP_SECRET = "app-secret-e2e"
+PAGE_ID, FORM_ID = "100000000000001", "200000000000001"
+LEADGEN_ID = "900000000000001"
+SOURCES_TOML = f"""
+[sources.fb-acme]
+kind = "facebook"
+page_ids = ["{PAGE_ID}"]
+form_ids = ["{FORM_ID}"]
+source_id = "src-fb-acme"
+lead_cost = 12.5
+"""
+
+
+@pytest.fixture
+def graph_stub():
+    return GraphStub(app_secret=APP_SECRET)
+
+
+@pytest.fixture
+def meta_relay(relay_settings, real_redis, graph_stub, tmp_path):
+    sources_file = tmp_path / "sources.toml"
+    sources_file.write_text(SOURCES_TOML)
+    with serve_graph(graph_stub) as graph_url:
+        settings = relay_settings.replace(
+            leadrelay_sources=str(sources_file),
+            facebook_app_secret=APP_SECRET,
+            facebook_verify_token="verify-e2e",
+            facebook_access_token=graph_stub.token,
+            facebook_graph_url=graph_url,
+            facebook_connect_timeout_seconds=1.0,
+            facebook_read_timeout_seconds=1.0,
+        )
+        relay = Relay(settings, real_redis, tmp_path)
+        yield relay
+        relay.stop_workers()
+
+
+def add_graph_lead(graph_stub, leadgen_id=LEADGEN_ID, phone="+12125550142"):
+    answers = [
+        {"name": "full_name", "values": ["José Example"]},
+        {"name": "email", "values": ["jose.example@example.com"]},
+        {"name": "phone_number", "values": [phone]},
+        {"name": "zip_code", "values": ["10001"]},
+        {"name": "which_plan_are_you_interested_in?", "values": ["plan_b"]},
+    ]
+    graph_stub.add_lead(
+        leadgen_id,
+        FORM_ID,
+        answers,
+        created=time.time() - 5,
+        ad_id="300000000000001",
+        campaign_id="320000000000001",
+        platform="fb",
+        is_organic=False,
+        custom_disclaimer_responses=[{"checkbox_key": "optional_1", "is_checked": "1"}],
+    )
+
+
+def post_leadgen(relay, leadgen_id=LEADGEN_ID):
+    change = {"leadgen_id": leadgen_id, "page_id": PAGE_ID, "form_id": FORM_ID, "created_time": int(time.time())}
+    body = json.dumps(
+        {"object": "page", "entry": [{"id": PAGE_ID, "time": 1, "changes": [{"field": "leadgen", "value": change}]}]}
+    )
+    signature = "sha256=" + hmac.new(APP_SECRET.encode(), body.encode(), hashlib.sha256).hexdigest()
+    response = relay.client.post(
+        "/v1/webhooks/facebook",
+        data=body,
+        headers={"X-Hub-Signature-256": signature, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 200, response.json
+    [lead] = response.json["leads"]
+    return lead["id"]
+
+
+def received_records(sandbox, external_id):
+    return [r for req in sandbox.sandbox.requests for r in req.records if r.get("externalId") == external_id]
+
+
+def expected_record(graph_stub, lead_id, leadgen_id=LEADGEN_ID, page_id=PAGE_ID):
+    """The careCycle record the Graph stand-in's lead must become (consent time: Graph's created_time, in UTC)."""
+    consent_at = graph_stub.leads[leadgen_id]["created_time"].replace("+0000", "Z")
+    page = [{"fieldKey": "page_id", "value": page_id}] if page_id else []
+    return {
+        "phoneNumber": "+12125550142",
+        "firstName": "José",
+        "lastName": "Example",
+        "email": "jose.example@example.com",
+        "postalCode": "10001",
+        "timezone": "America/New_York",
+        "state": "NY",
+        "city": "New York",
+        "externalId": lead_id,
+        "sourceId": "src-fb-acme",
+        "leadCost": 12.5,
+        "customFields": [
+            {"fieldKey": "leadgen_id", "value": leadgen_id},
+            {"fieldKey": "form_id", "value": FORM_ID},
+            *page,
+            {"fieldKey": "ad_id", "value": "300000000000001"},
+            {"fieldKey": "campaign_id", "value": "320000000000001"},
+            {"fieldKey": "platform", "value": "fb"},
+            {"fieldKey": "is_organic", "value": False},
+            {"fieldKey": "tcpa_consent_at", "value": consent_at},
+            {"fieldKey": "which_plan_are_you_interested_in?", "value": "plan_b"},
+            {"fieldKey": "consent_optional_1", "value": True},
+        ],
+    }
+
+
+def test_a_signed_webhook_lead_reaches_carecycle_as_exactly_this_record(meta_relay, graph_stub, sandbox):
+    add_graph_lead(graph_stub)
+    lead_id = post_leadgen(meta_relay)  # before the worker starts, so its first backfill finds the lead seen
+    assert meta_relay.status(lead_id)["status"] == "fetching"
+
+    meta_relay.start_worker("meta")
+    wait_until(lambda: meta_relay.status(lead_id)["status"] == "delivered", timeout=15)
+
+    assert received_records(sandbox, lead_id) == [expected_record(graph_stub, lead_id)]
+    status = meta_relay.status(lead_id)
+    assert [e["status"] for e in reversed(status["events"])] == ["fetching", "queued", "sending", "delivered"]
+    assert status["events"][-1]["detail"] == "announced by Meta's leadgen webhook"
+    assert status["phone"] == "+1******0142"
+    assert len(graph_stub.requests_to(f"/{LEADGEN_ID}")) == 1
+
+
+def test_a_token_error_pauses_retrieval_visibly_and_the_lead_arrives_once_the_token_works(
+    meta_relay, graph_stub, sandbox
+):
+    add_graph_lead(graph_stub)
+    graph_stub.refuse_token()
+    lead_id = post_leadgen(meta_relay)
+    meta_relay.start_worker("meta-paused")
+
+    wait_until(lambda: meta_relay.store.fetch_pause.get() is not None, timeout=10)
+    wait_until(lambda: len(graph_stub.requests_to(f"/{LEADGEN_ID}")) >= 2, timeout=10)  # the next probe came
+    pause = meta_relay.store.fetch_pause.get()
+    assert pause.reason.startswith("Graph API 400 OAuthException code 190/463: Error validating access token")
+    status = meta_relay.status(lead_id)
+    assert status["status"] == "fetching" and status["error"] == f"retrieval paused: {pause.reason}"
+    assert meta_relay.count(LeadStatus.DEAD) == meta_relay.count(LeadStatus.REJECTED) == 0
+    assert sandbox.sandbox.requests == []
+
+    graph_stub.accept_token()
+    wait_until(lambda: meta_relay.status(lead_id)["status"] == "delivered", timeout=15)
+
+    assert meta_relay.store.fetch_pause.get() is None
+    assert received_records(sandbox, lead_id) == [expected_record(graph_stub, lead_id)]
+
+
+def test_the_backfill_takes_in_a_lead_whose_webhook_never_came(meta_relay, graph_stub, sandbox):
+    add_graph_lead(graph_stub, leadgen_id="900000000000077")
+
+    meta_relay.start_worker("meta-backfill")
+    wait_until(lambda: sandbox.sandbox.delivered_external_ids(), timeout=15)
+
+    [lead_id] = sandbox.sandbox.delivered_external_ids()
+    # A listed lead names no page (only the webhook does), so no page_id travels with it.
+    assert received_records(sandbox, lead_id) == [expected_record(graph_stub, lead_id, "900000000000077", None)]
+    status = meta_relay.status(lead_id)
+    assert status["events"][-1]["detail"] == "found by the Meta backfill: no webhook for it"
+    listing = graph_stub.requests_to(f"/{FORM_ID}/leads")[0]
+    assert json.loads(listing.query["filtering"])[0]["operator"] == "GREATER_THAN"
+    assert graph_stub.requests_to("/900000000000077") == []  # completed from the listing, not fetched again

@@ -1,0 +1,186 @@
+"""Status and source indexes, retention sets, retries and purges, kept by the Lua scripts on a real Redis."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.models import LeadStatus
+from app.store import LeadNotFoundError, keys
+from app.store.batches import Outcome
+from app.store.fetches import Completion
+from app.store.index import Selection
+from app.store.retention import PurgeReport
+from app.store.retries import RequeueOutcome
+from tests.factories import make_lead
+from tests.storecheck import assert_indexes_consistent, index_ids, leads_in
+
+DAY = 86400
+
+
+def retained(redis, key):
+    return {member.decode(): score for member, score in redis.zrange(key, 0, -1, withscores=True)}
+
+
+def test_admit_indexes_a_lead_by_status_and_source_at_its_receipt_time(store, cipher, clock):
+    [lead] = leads_in(store, cipher, clock, LeadStatus.QUEUED, source="web")
+
+    assert store.redis.zscore(keys.status_index_key("queued"), lead.id) == clock.now()
+    assert store.redis.zscore(keys.source_index_key("web"), lead.id) == clock.now()
+    assert store.redis.smembers(keys.sources_seen_key()) == {b"web"}
+    assert retained(store.redis, keys.retained_leads_key()) == {}
+    assert_indexes_consistent(store)
+
+
+@pytest.mark.parametrize("status", [LeadStatus.SPAM, LeadStatus.TEST])
+def test_admit_of_a_final_lead_enters_it_in_the_retention_sets(store, cipher, clock, status):
+    [lead] = leads_in(store, cipher, clock, status)
+
+    assert retained(store.redis, keys.retained_leads_key()) == {lead.id: clock.now()}
+    assert retained(store.redis, keys.retained_records_key()) == {lead.id: clock.now()}
+    assert_indexes_consistent(store)
+
+
+def test_admit_of_a_duplicate_person_indexes_it_as_duplicate(store, cipher, clock):
+    window = {"person": "+12125550142", "person_memory_seconds": DAY, "duplicate_window_seconds": 3600}
+    first, again = make_lead(**window), make_lead(**window)
+    for lead in (first, again):
+        store.leads.admit([lead], [cipher.seal(lead.record)], clock.now())
+
+    assert index_ids(store.redis, keys.status_index_key("duplicate")) == [again.id]
+    assert again.id in retained(store.redis, keys.retained_leads_key())
+    assert_indexes_consistent(store)
+
+
+def test_claim_settle_and_reclaim_move_leads_between_status_indexes(store, cipher, clock):
+    received = clock.now()
+    delivered, dead, stale = make_lead(), make_lead(), make_lead()
+    store.leads.admit([delivered, dead, stale], [cipher.seal(x.record) for x in (delivered, dead, stale)], received)
+    clock.advance(5)
+    batch = store.batches.claim(clock.now(), 200, 1)
+    assert set(index_ids(store.redis, keys.status_index_key("sending"))) == {delivered.id, dead.id, stale.id}
+    assert_indexes_consistent(store)
+
+    store.batches.settle(
+        batch.id,
+        [Outcome(delivered.id, LeadStatus.DELIVERED, "ok"), Outcome(dead.id, LeadStatus.DEAD, "gave up", error="503")],
+        clock.now(),
+        release=False,
+    )
+    clock.advance(5)
+    assert store.batches.reclaim_stale(clock.now()) == 1
+
+    assert index_ids(store.redis, keys.status_index_key("queued")) == [stale.id]
+    assert store.redis.zscore(keys.status_index_key("delivered"), delivered.id) == received
+    assert retained(store.redis, keys.retained_leads_key()) == {delivered.id: received + 5, dead.id: received + 5}
+    assert_indexes_consistent(store)
+
+
+@pytest.mark.parametrize(
+    ("completion", "status"),
+    [
+        pytest.param(
+            Completion(LeadStatus.QUEUED, "retrieved", sealed_record="sealed"), LeadStatus.QUEUED, id="queued"
+        ),
+        pytest.param(Completion(LeadStatus.DEAD, "graph gone", error="404"), LeadStatus.DEAD, id="dead"),
+    ],
+)
+def test_complete_fetch_moves_a_fetching_lead_to_its_status_index(store, cipher, clock, completion, status):
+    [lead] = leads_in(store, cipher, clock, LeadStatus.FETCHING, source="meta")
+    clock.advance(3)
+
+    assert store.fetches.complete(lead.id, completion, clock.now()) is status
+    assert index_ids(store.redis, keys.status_index_key(status.value)) == [lead.id]
+    assert (lead.id in retained(store.redis, keys.retained_leads_key())) is status.is_final
+    assert_indexes_consistent(store)
+
+
+def test_retry_requeues_only_failed_leads_with_a_record_and_reports_each(store, cipher, clock):
+    [dead] = leads_in(store, cipher, clock, LeadStatus.DEAD)
+    [rejected] = leads_in(store, cipher, clock, LeadStatus.REJECTED)
+    [delivered] = leads_in(store, cipher, clock, LeadStatus.DELIVERED)
+    [recordless] = leads_in(store, cipher, clock, LeadStatus.DEAD)
+    store.redis.hdel(keys.lead_key(recordless.id), "record")
+    store.redis.expire(keys.lead_key(dead.id), 1000)
+    clock.advance(60)
+
+    results = store.retries.requeue(
+        [dead.id, rejected.id, delivered.id, recordless.id, "gone"], clock.now(), "retried by alice"
+    )
+
+    assert [(r.outcome, r.previous) for r in results] == [
+        (RequeueOutcome.REQUEUED, LeadStatus.DEAD),
+        (RequeueOutcome.REQUEUED, LeadStatus.REJECTED),
+        (RequeueOutcome.NOT_RETRYABLE, LeadStatus.DELIVERED),
+        (RequeueOutcome.NO_RECORD, LeadStatus.DEAD),
+        (RequeueOutcome.MISSING, None),
+    ]
+    requeued = store.leads.get(dead.id)
+    assert (requeued.status, requeued.attempts, requeued.error, requeued.events[0].detail) == (
+        LeadStatus.QUEUED,
+        1,
+        None,
+        "retried by alice",
+    )
+    assert store.redis.zscore(keys.ready_key(), dead.id) == clock.now()
+    assert store.redis.ttl(keys.lead_key(dead.id)) == -1
+    assert set(retained(store.redis, keys.retained_leads_key())) == {delivered.id, recordless.id}
+    assert_indexes_consistent(store)
+
+
+def test_purge_deletes_records_then_leads_keeping_failed_records_and_counts_right(store, cipher, clock):
+    [delivered] = leads_in(store, cipher, clock, LeadStatus.DELIVERED, source="web")
+    [dead] = leads_in(store, cipher, clock, LeadStatus.DEAD, source="web")
+    [queued] = leads_in(store, cipher, clock, LeadStatus.QUEUED, source="web")
+    clock.advance(DAY)
+
+    assert store.retention.purge(clock.now()) == PurgeReport(records=1, leads=0)
+    assert not store.redis.hexists(keys.lead_key(delivered.id), "record")
+    assert store.redis.hexists(keys.lead_key(dead.id), "record")
+    assert 29 * DAY < store.redis.ttl(keys.lead_key(dead.id)) <= 30 * DAY
+    clock.advance(29 * DAY)
+
+    assert store.retention.purge(clock.now()) == PurgeReport(records=0, leads=2)
+    for gone in (delivered, dead):
+        with pytest.raises(LeadNotFoundError):
+            store.leads.get(gone.id)
+    assert index_ids(store.redis, keys.source_index_key("web")) == [queued.id]
+    assert store.leads.status_counts()[LeadStatus.DELIVERED] == store.leads.status_counts()[LeadStatus.DEAD] == 0
+    assert_indexes_consistent(store)
+
+
+def test_purge_of_a_lead_whose_hash_expired_first_finds_its_index_entries(store, cipher, clock):
+    [lead] = leads_in(store, cipher, clock, LeadStatus.DELIVERED, source="web")
+    leads_in(store, cipher, clock, LeadStatus.QUEUED, source="other")
+    store.redis.delete(keys.lead_key(lead.id))
+    clock.advance(31 * DAY)
+
+    assert store.retention.purge(clock.now()) == PurgeReport(records=0, leads=1)
+    assert store.leads.status_counts()[LeadStatus.DELIVERED] == 0
+    assert not store.redis.exists(keys.lead_events_key(lead.id))
+    assert_indexes_consistent(store)
+
+
+def test_purge_lock_lets_one_pass_run_per_interval(store, cipher, clock):
+    leads_in(store, cipher, clock, LeadStatus.SPAM)
+    clock.advance(31 * DAY)
+
+    assert store.retention.purge_if_due(clock.now()) == PurgeReport(records=1, leads=1)
+    assert store.retention.purge_if_due(clock.now()) is None
+
+
+def test_index_pages_through_ties_and_older_leads_without_repeats(store, cipher, clock):
+    older = leads_in(store, cipher, clock, LeadStatus.DEAD, count=2, source="web")
+    clock.advance(1)
+    bulk = leads_in(store, cipher, clock, LeadStatus.DEAD, count=5, source="web")  # one receipt time for all five
+    pages, after = [], None
+    while True:
+        page = store.index.page(Selection(LeadStatus.DEAD, "web"), after, 3)
+        pages.append(page.ids)
+        if page.next is None:
+            break
+        after = page.next
+
+    assert [len(ids) for ids in pages] == [3, 3, 1]
+    flat = [lead_id for ids in pages for lead_id in ids]
+    assert flat[:5] == sorted((lead.id for lead in bulk), reverse=True)
+    assert sorted(flat[5:]) == sorted(lead.id for lead in older)

@@ -1,0 +1,309 @@
+"""Web-form intake over HTTP: encodings, CORS and origins, redirects, honeypot, rate limits, windows."""
+
+from __future__ import annotations
+
+import io
+import json
+from urllib.parse import urlencode
+
+import pytest
+
+from app import create_app
+from app.sources import SourceKind, SourceRegistry
+from tests.conftest import SOURCE_KEY
+from tests.factories import make_source
+from tests.intake_support import (
+    FORM_URL,
+    LANDING,
+    OTHER_THANKS,
+    THANKS,
+    URLENCODED,
+    custom_fields,
+    form,
+    form_source,
+    stored_ids,
+    stored_record,
+)
+
+JSON_ACCEPT = {"Accept": "application/json"}
+# The reference's example post (web-forms-and-normalization.md C.1).
+REFERENCE_BODY = (
+    "first_name=Jane&last_name=Example&phone=%28212%29+555-0142&email=jane.example%40example.com&zip=10001"
+    "&utm_source=google&utm_medium=cpc&utm_campaign=spring_promo&gclid=ExAmPlEgClId0123456789&company_website="
+)
+
+
+@pytest.fixture
+def sources():
+    return [
+        form_source(),
+        make_source(slug="partner", kind=SourceKind.API, secret=SOURCE_KEY),
+        make_source(slug="gads", kind=SourceKind.GOOGLE),
+    ]
+
+
+@pytest.fixture
+def app(settings, redis, clock, sources):
+    return create_app(settings, redis=redis, clock=clock, sources=SourceRegistry(sources))
+
+
+def test_form_post_is_stored_and_answered_303_to_the_thank_you_page(client, redis, settings, store):
+    response = client.post(FORM_URL, data=REFERENCE_BODY, content_type=URLENCODED, headers={"Origin": LANDING})
+
+    assert response.status_code == 303
+    assert response.headers["Location"] == THANKS
+    [lead_id] = stored_ids(redis)
+    assert store.leads.get(lead_id).status == "queued"
+    record = stored_record(redis, settings, lead_id)
+    assert {k: record[k] for k in ("phoneNumber", "firstName", "lastName", "email", "postalCode", "sourceId")} == {
+        "phoneNumber": "+12125550142",
+        "firstName": "Jane",
+        "lastName": "Example",
+        "email": "jane.example@example.com",
+        "postalCode": "10001",
+        "sourceId": "src_acme",
+    }
+    assert custom_fields(record) == {
+        "client_ip": "127.0.0.1",
+        "utm_source": "google",
+        "utm_medium": "cpc",
+        "utm_campaign": "spring_promo",
+        "gclid": "ExAmPlEgClId0123456789",
+    }
+
+
+def multipart_body(fields):
+    return {**fields, "resume": (io.BytesIO(b"%PDF-1.4 not a lead"), "cv.pdf")}
+
+
+@pytest.mark.parametrize(
+    ("build", "content_type"),
+    [
+        pytest.param(lambda f: urlencode(f), URLENCODED, id="urlencoded"),
+        pytest.param(lambda f: urlencode(f), f"{URLENCODED};charset=UTF-8", id="urlencoded-charset"),
+        pytest.param(multipart_body, None, id="multipart-with-a-file-part"),
+        pytest.param(lambda f: json.dumps(f), "application/json", id="json"),
+        pytest.param(lambda f: json.dumps(f), "application/json; charset=utf-8", id="json-charset"),
+    ],
+)
+def test_form_accepts_each_encoding_a_landing_page_uses(client, redis, settings, build, content_type):
+    fields = form(phone="(212) 555-0142", utm_campaign="spring")
+
+    response = client.post(FORM_URL, data=build(fields), content_type=content_type, headers=JSON_ACCEPT)
+
+    assert response.status_code == 202, response.json
+    assert response.json["status"] == "queued"
+    record = stored_record(redis, settings, response.json["id"])
+    assert record["phoneNumber"] == "+12125550142"
+    assert custom_fields(record) == {"client_ip": "127.0.0.1", "utm_campaign": "spring"}
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        pytest.param("phone=2125550142\r\nzip=10001", "text/plain", id="text-plain-form"),
+        pytest.param("<lead/>", "application/xml", id="xml"),
+        pytest.param("phone=2125550142", None, id="no-content-type"),
+        pytest.param("phone=2125550142", "application/octet-stream", id="octet-stream"),
+    ],
+)
+def test_form_refuses_other_media_types_with_415(client, redis, body, content_type):
+    response = client.post(FORM_URL, data=body.encode(), content_type=content_type)
+
+    assert response.status_code == 415
+    assert response.json["error"]["code"] == "UNSUPPORTED_MEDIA_TYPE"
+    assert stored_ids(redis) == []
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        pytest.param("[1, 2]", "BAD_REQUEST", id="json-list"),
+        pytest.param("{not json", "BAD_REQUEST", id="broken-json"),
+        pytest.param('{"a": ' * 40 + "1" + "}" * 40, "BAD_REQUEST", id="nested-too-deep"),
+        pytest.param("[" * 60_000, "BAD_REQUEST", id="nested-past-the-parser"),
+    ],
+)
+def test_form_refuses_json_that_is_no_flat_object(client, redis, body, code):
+    response = client.post(FORM_URL, data=body, content_type="application/json")
+
+    assert response.status_code == 400
+    assert response.json["error"]["code"] == code
+    assert stored_ids(redis) == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [pytest.param(urlencode(form(notes="x" * 70_000)), id="urlencoded"), pytest.param(b"{" + b" " * 70_000, id="json")],
+)
+def test_form_refuses_a_body_over_64_kib_with_413(client, redis, body):
+    content_type = URLENCODED if isinstance(body, str) else "application/json"
+
+    response = client.post(FORM_URL, data=body, content_type=content_type)
+
+    assert response.status_code == 413
+    assert response.json["error"]["code"] == "PAYLOAD_TOO_LARGE"
+    assert stored_ids(redis) == []
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        pytest.param("/v1/forms/nope", id="unknown-slug"),
+        pytest.param("/v1/forms/partner", id="an-api-source"),
+        pytest.param("/v1/forms/gads", id="a-google-source"),
+    ],
+)
+def test_form_answers_404_for_a_slug_that_is_no_form_source(client, redis, path):
+    post = client.post(path, data=urlencode(form()), content_type=URLENCODED, headers={"Origin": LANDING})
+    preflight = client.options(path, headers={"Origin": LANDING, "Access-Control-Request-Method": "POST"})
+
+    assert post.status_code == preflight.status_code == 404
+    assert post.json["error"]["code"] == "NOT_FOUND"
+    assert "Access-Control-Allow-Origin" not in post.headers
+    assert stored_ids(redis) == []
+
+
+def test_preflight_from_an_allowed_origin_is_granted_for_post_with_content_type(client):
+    response = client.options(
+        FORM_URL,
+        headers={
+            "Origin": LANDING,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type",
+        },
+    )
+
+    assert response.status_code == 204
+    assert response.headers["Access-Control-Allow-Origin"] == LANDING
+    assert response.headers["Access-Control-Allow-Methods"] == "POST, OPTIONS"
+    assert response.headers["Access-Control-Allow-Headers"] == "Content-Type"
+    assert response.headers["Access-Control-Max-Age"] == "600"
+    assert response.headers["Vary"] == "Origin"
+    assert response.data == b""
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [
+        pytest.param("https://evil.example.com", id="other-host"),
+        pytest.param("http://landing.example.com", id="other-scheme"),
+        pytest.param("https://landing.example.com:8443", id="other-port"),
+        pytest.param("https://landing.example.com.evil.com", id="suffix-trick"),
+        pytest.param("null", id="null-origin"),
+    ],
+)
+def test_preflight_and_post_from_an_origin_not_allowed_are_refused_with_403(client, redis, origin):
+    preflight = client.options(FORM_URL, headers={"Origin": origin, "Access-Control-Request-Method": "POST"})
+    post = client.post(FORM_URL, data=urlencode(form()), content_type=URLENCODED, headers={"Origin": origin})
+
+    assert preflight.status_code == post.status_code == 403
+    assert post.json["error"]["code"] == "FORBIDDEN"
+    assert "Access-Control-Allow-Origin" not in preflight.headers
+    assert "Access-Control-Allow-Origin" not in post.headers
+    assert stored_ids(redis) == []
+
+
+def test_options_without_origin_is_no_preflight_and_lists_the_methods(client):
+    response = client.options(FORM_URL)
+
+    assert response.status_code == 204
+    assert response.headers["Allow"] == "POST, OPTIONS"
+    assert "Access-Control-Allow-Origin" not in response.headers
+
+
+@pytest.mark.parametrize(
+    ("headers", "allow_origin"),
+    [
+        pytest.param({"Origin": LANDING}, LANDING, id="allowed-origin"),
+        pytest.param({"Origin": LANDING + "/"}, LANDING + "/", id="allowed-origin-trailing-slash"),
+        pytest.param({}, None, id="server-side-post-without-origin"),
+    ],
+)
+def test_post_from_an_allowed_origin_or_without_origin_is_accepted(client, redis, headers, allow_origin):
+    response = client.post(FORM_URL, json=form(), headers=headers)
+
+    assert response.status_code == 202
+    assert response.headers.get("Access-Control-Allow-Origin") == allow_origin
+    assert response.headers["Vary"] == "Origin"
+    assert len(stored_ids(redis)) == 1
+
+
+def test_errors_to_an_allowed_origin_carry_cors_headers_so_the_script_can_read_them(client):
+    response = client.post(FORM_URL, json=form(phone="12"), headers={"Origin": LANDING})
+
+    assert response.status_code == 422
+    assert response.headers["Access-Control-Allow-Origin"] == LANDING
+    assert "Retry-After" in response.headers["Access-Control-Expose-Headers"]
+
+
+@pytest.mark.parametrize(
+    ("fields", "headers", "location"),
+    [
+        pytest.param({}, {}, THANKS, id="thank-you-page"),
+        pytest.param({"_redirect": OTHER_THANKS}, {}, OTHER_THANKS, id="allow-listed-redirect"),
+        pytest.param({"_redirect": "https://evil.example.com/"}, {}, None, id="redirect-not-listed"),
+        pytest.param({"_redirect": THANKS + "?x=1"}, {}, None, id="redirect-not-an-exact-match"),
+        pytest.param({"_redirect": "//evil.example.com"}, {}, None, id="protocol-relative-redirect"),
+        pytest.param({"_redirect": OTHER_THANKS}, {"Sec-Fetch-Mode": "cors"}, None, id="fetch-gets-json"),
+        pytest.param({}, {"Accept": "application/json"}, None, id="client-prefers-json"),
+        pytest.param({}, {"Sec-Fetch-Mode": "navigate", "Accept": "text/html,*/*;q=0.8"}, THANKS, id="navigation"),
+    ],
+)
+def test_form_redirects_only_to_allow_listed_urls(client, redis, fields, headers, location):
+    response = client.post(FORM_URL, data=urlencode(form(**fields)), content_type=URLENCODED, headers=headers)
+
+    if location is None:
+        assert response.status_code == 202
+        assert set(response.json) == {"id", "status", "statusUrl", "warnings"}
+        assert response.headers.get("Location") is None
+    else:
+        assert response.status_code == 303
+        assert response.headers["Location"] == location
+    assert len(stored_ids(redis)) == 1
+
+
+def test_form_ignores_a_redirect_not_on_the_list_and_says_so(client):
+    response = client.post(
+        FORM_URL, data=urlencode(form(_redirect="https://evil.example.com/")), content_type=URLENCODED
+    )
+
+    assert response.status_code == 202
+    assert response.json["warnings"] == ["_redirect: expected a URL on the form's redirect allow-list; ignored"]
+
+
+def test_json_post_gets_202_json_even_when_the_source_has_a_thank_you_page(client):
+    response = client.post(FORM_URL, json=form(_redirect=THANKS))
+
+    assert response.status_code == 202
+    assert response.json["statusUrl"].endswith(f"/v1/leads/{response.json['id']}")
+
+
+def test_form_without_a_thank_you_page_answers_json(settings, redis, clock):
+    source = form_source(thank_you_url=None, redirect_allowlist=())
+    client = create_app(settings, redis=redis, clock=clock, sources=SourceRegistry([source])).test_client()
+
+    response = client.post(FORM_URL, data=urlencode(form()), content_type=URLENCODED)
+
+    assert response.status_code == 202
+
+
+def test_invalid_form_post_is_422_json_naming_the_fields_even_with_a_thank_you_page(client, redis):
+    response = client.post(FORM_URL, data=urlencode(form(phone="555-12")), content_type=URLENCODED)
+
+    assert response.status_code == 422
+    assert response.mimetype == "application/json"
+    assert list(response.json["error"]["fields"]) == ["phoneNumber"]
+    assert stored_ids(redis) == []
+
+
+def test_a_multipart_part_without_a_name_is_ignored_not_a_crash(client):
+    body = (
+        b"--b\r\nContent-Disposition: form-data\r\n\r\norphan\r\n"
+        b'--b\r\nContent-Disposition: form-data; name="phone"\r\n\r\n2125550142\r\n'
+        b'--b\r\nContent-Disposition: form-data; name="zip"\r\n\r\n10001\r\n--b--\r\n'
+    )
+
+    response = client.post(FORM_URL, data=body, content_type="multipart/form-data; boundary=b")
+
+    assert response.status_code in (202, 303)

@@ -1,0 +1,353 @@
+"""Google Ads lead form webhook: key, idempotency, test leads, bad leads, and every documented column_id."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from app import create_app
+from app.models import LeadStatus
+from app.schemas.google import QUALIFYING_COLUMNS
+from app.sources import SourceKind, SourceRegistry
+from app.store import keys
+from tests.conftest import SOURCE_KEY
+from tests.factories import make_source
+from tests.intake_support import (
+    GOOGLE_KEY,
+    PRODUCTION_LEAD,
+    TEST_LEAD,
+    custom_fields,
+    form_source,
+    google_source,
+    stored_ids,
+    stored_record,
+)
+
+URL = "/v1/webhooks/google/gads"
+
+
+@pytest.fixture
+def sources():
+    return [google_source(), form_source(), make_source(slug="partner", kind=SourceKind.API, secret=SOURCE_KEY)]
+
+
+@pytest.fixture
+def app(settings, redis, clock, sources):
+    return create_app(settings, redis=redis, clock=clock, sources=SourceRegistry(sources))
+
+
+def lead_with(columns, **fields):
+    lead = {"lead_id": fields.pop("lead_id", "lead-1"), "google_key": GOOGLE_KEY, "user_column_data": columns}
+    lead.update(fields)
+    return lead
+
+
+def columns(*pairs):
+    return [{"column_id": cid, "column_name": cid.title(), "string_value": value} for cid, value in pairs]
+
+
+BASE_COLUMNS = (("PHONE_NUMBER", "+13125550187"), ("POSTAL_CODE", "60601"))
+
+
+def test_google_production_lead_is_stored_with_every_answer_and_attribution_id(client, redis, settings, store):
+    response = client.post(URL, json=PRODUCTION_LEAD)
+
+    assert response.status_code == 200
+    assert response.json["status"] == "queued"
+    record = stored_record(redis, settings, response.json["id"])
+    assert {k: v for k, v in record.items() if k not in ("customFields", "externalId")} == {
+        "phoneNumber": "+13125550187",
+        "firstName": "Sam",
+        "lastName": "Example",
+        "email": "sam.example@example.com",
+        "postalCode": "60601",
+        "timezone": "America/Chicago",
+        "state": "IL",
+        "city": "Chicago",
+    }
+    assert custom_fields(record) == {
+        "gclid": "ExAmPlEgClId0123456789",
+        "google_lead_id": "LeAdExAmPlE0001-abcdefghijklmnop",
+        "google_form_id": "123456789012",
+        "google_campaign_id": "23456789012",
+        "google_adgroup_id": "345678901234",
+        "google_creative_id": "456789012345",
+        "google_api_version": "1.0",
+        "google_lead_submit_time": "2026-01-15T17:04:05Z",
+        "google_lead_source": "LEAD_FORM",
+        "service": "Consultation",
+    }
+    assert store.batches.depth() == 1
+
+
+@pytest.mark.parametrize(
+    ("column_id", "value", "field", "expected"),
+    [
+        pytest.param("FIRST_NAME", "Sam", "firstName", "Sam", id="FIRST_NAME"),
+        pytest.param("LAST_NAME", "Example", "lastName", "Example", id="LAST_NAME"),
+        pytest.param("EMAIL", "Sam@Example.com", "email", "Sam@Example.com", id="EMAIL"),
+        pytest.param("STREET_ADDRESS", "1 Main St", "address", "1 Main St", id="STREET_ADDRESS"),
+        pytest.param("CITY", "Evanston", "city", "Evanston", id="CITY"),
+        pytest.param("REGION", "Illinois", "state", "IL", id="REGION"),
+        pytest.param("WORK_EMAIL", "sam@work.example.com", "email", "sam@work.example.com", id="WORK_EMAIL"),
+        pytest.param("COUNTRY", "US", "customFields.country", "US", id="COUNTRY"),
+        pytest.param("COMPANY_NAME", "Acme", "customFields.company_name", "Acme", id="COMPANY_NAME"),
+        pytest.param("JOB_TITLE", "CTO", "customFields.job_title", "CTO", id="JOB_TITLE"),
+    ],
+)
+def test_google_contact_column_ids_map_to_carecycle_fields(client, redis, settings, column_id, value, field, expected):
+    response = client.post(URL, json=lead_with(columns(*BASE_COLUMNS, (column_id, value))))
+
+    record = stored_record(redis, settings, response.json["id"])
+    if field.startswith("customFields."):
+        assert custom_fields(record)[field.split(".", 1)[1]] == expected
+    else:
+        assert record[field] == expected
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        pytest.param((("FULL_NAME", "Sam Example"),), ("Sam", "Example"), id="FULL_NAME-split"),
+        pytest.param(
+            (("FULL_NAME", "Samuel Example"), ("FIRST_NAME", "Sam"), ("LAST_NAME", "Ex")),
+            ("Sam", "Ex"),
+            id="first-last-win",
+        ),
+    ],
+)
+def test_google_names_come_from_first_and_last_name_else_the_full_name(client, redis, settings, given, expected):
+    response = client.post(URL, json=lead_with(columns(*BASE_COLUMNS, *given)))
+
+    record = stored_record(redis, settings, response.json["id"])
+    assert (record["firstName"], record["lastName"]) == expected
+
+
+def test_google_work_phone_and_email_are_used_only_without_the_personal_ones(client, redis, settings):
+    given = [("WORK_PHONE", "+12125550142"), ("POSTAL_CODE", "60601"), ("WORK_EMAIL", "w@work.example.com")]
+    only_work = client.post(URL, json=lead_with(columns(*given), lead_id="a"))
+    both = client.post(URL, json=lead_with(columns(*given, ("PHONE_NUMBER", "+13125550187"), ("EMAIL", "p@x.com"))))
+
+    work = stored_record(redis, settings, only_work.json["id"])
+    personal = stored_record(redis, settings, both.json["id"])
+    assert (work["phoneNumber"], work["email"]) == ("+12125550142", "w@work.example.com")
+    assert (personal["phoneNumber"], personal["email"]) == ("+13125550187", "p@x.com")
+
+
+@pytest.mark.parametrize("column_id", sorted(QUALIFYING_COLUMNS))
+def test_google_qualifying_questions_become_custom_fields_under_their_id(client, redis, settings, column_id):
+    given = {"column_id": column_id, "column_name": "Are you over 18?", "string_value": "Yes"}
+    response = client.post(URL, json=lead_with([*columns(*BASE_COLUMNS), given]))
+
+    assert custom_fields(stored_record(redis, settings, response.json["id"]))[column_id.lower()] == "Yes"
+
+
+@pytest.mark.parametrize(
+    ("column", "key"),
+    [
+        pytest.param(
+            {"column_id": "what_is_your_preferred_dealership?", "column_name": "Preferred dealership?"},
+            "Preferred dealership?",
+            id="custom-question-by-label",
+        ),
+        pytest.param(
+            {"column_id": "BUDGET_QUESTION", "column_name": "Your budget"}, "Your budget", id="custom-question-id"
+        ),
+        pytest.param({"column_id": "PHONE_NUMBER_VERIFIED"}, "PHONE_NUMBER_VERIFIED", id="unlabelled-unknown-column"),
+        pytest.param(
+            {"column_id": "custom_q", "column_name": "Email"}, "Email", id="label-naming-a-field-stays-custom"
+        ),
+    ],
+)
+def test_google_custom_questions_become_custom_fields_under_their_label(client, redis, settings, column, key):
+    response = client.post(URL, json=lead_with([*columns(*BASE_COLUMNS), {**column, "string_value": "Yes"}]))
+
+    record = stored_record(redis, settings, response.json["id"])
+    assert custom_fields(record)[key] == "Yes"
+    assert record.get("email") is None
+
+
+@pytest.mark.parametrize(
+    "column_id",
+    [
+        "GOVERNMENT_ISSUED_ID_CPF_BR",
+        "GOVERNMENT_ISSUED_ID_DNI_AR",
+        "GOVERNMENT_ISSUED_ID_DNI_PE",
+        "GOVERNMENT_ISSUED_ID_RUT_CL",
+        "GOVERNMENT_ISSUED_ID_CC_CO",
+        "GOVERNMENT_ISSUED_ID_CI_EC",
+        "GOVERNMENT_ISSUED_ID_RFC_MX",
+    ],
+)
+def test_google_national_id_numbers_are_not_forwarded(client, redis, settings, column_id):
+    response = client.post(URL, json=lead_with(columns(*BASE_COLUMNS, (column_id, "123.456.789-09"))))
+
+    record = stored_record(redis, settings, response.json["id"])
+    assert "123.456.789-09" not in str(record)
+    assert response.json["warnings"] == [f"{column_id}: national id numbers are not forwarded"]
+
+
+def test_google_source_field_map_can_place_a_column(settings, redis, clock):
+    source = google_source(field_map={"VEHICLE_MODEL": "model_of_interest"})
+    client = create_app(settings, redis=redis, clock=clock, sources=SourceRegistry([source])).test_client()
+
+    response = client.post(URL, json=lead_with(columns(*BASE_COLUMNS, ("VEHICLE_MODEL", "Roadster"))))
+
+    assert custom_fields(stored_record(redis, settings, response.json["id"]))["model_of_interest"] == "Roadster"
+
+
+@pytest.mark.parametrize(
+    ("change", "status"),
+    [
+        pytest.param({"google_key": "wrong"}, 403, id="wrong-key"),
+        pytest.param({"google_key": GOOGLE_KEY[:-1]}, 403, id="prefix-of-the-key"),
+        pytest.param({"google_key": 123}, 403, id="key-not-a-string"),
+        pytest.param({"google_key": None}, 401, id="no-key"),
+        pytest.param({"google_key": ""}, 401, id="empty-key"),
+    ],
+)
+def test_google_refuses_a_wrong_or_missing_key_and_stores_nothing(client, redis, change, status):
+    body = {**copy.deepcopy(PRODUCTION_LEAD), **change}
+    if change.get("google_key") is None:
+        body.pop("google_key")
+
+    response = client.post(URL, json=body)
+
+    assert response.status_code == status
+    assert response.json["error"]["code"] == {401: "UNAUTHORIZED", 403: "FORBIDDEN"}[status]
+    assert stored_ids(redis) == []
+
+
+def test_google_source_without_a_secret_refuses_every_key(settings, redis, clock):
+    source = google_source(secret=None)
+    client = create_app(settings, redis=redis, clock=clock, sources=SourceRegistry([source])).test_client()
+
+    assert client.post(URL, json={**PRODUCTION_LEAD, "google_key": ""}).status_code == 401
+    assert client.post(URL, json={**PRODUCTION_LEAD, "google_key": "anything"}).status_code == 403
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        pytest.param("/v1/webhooks/google/nope", id="unknown-slug"),
+        pytest.param("/v1/webhooks/google/acme-dental", id="a-form-source"),
+        pytest.param("/v1/webhooks/google/partner", id="an-api-source"),
+    ],
+)
+def test_google_answers_404_for_a_slug_that_is_no_google_source(client, redis, path):
+    response = client.post(path, json=PRODUCTION_LEAD)
+
+    assert response.status_code == 404
+    assert stored_ids(redis) == []
+
+
+def test_google_repeated_lead_id_returns_the_original_lead(client, redis, store):
+    first = client.post(URL, json=PRODUCTION_LEAD)
+    again = client.post(URL, json=PRODUCTION_LEAD)
+
+    assert again.status_code == 200
+    assert again.json["id"] == first.json["id"]
+    assert stored_ids(redis) == [first.json["id"]]
+    assert store.batches.depth() == 1
+
+
+def test_google_test_lead_is_stored_as_test_and_kept_out_of_delivery(client, store):
+    response = client.post(URL, json=TEST_LEAD)
+
+    assert response.status_code == 200
+    assert response.json["status"] == "test"
+    assert store.leads.get(response.json["id"]).status is LeadStatus.TEST
+    assert store.batches.depth() == 0
+
+
+def test_google_test_lead_is_delivered_when_the_source_says_so(settings, redis, clock, store):
+    source = google_source(deliver_test_leads=True)
+    client = create_app(settings, redis=redis, clock=clock, sources=SourceRegistry([source])).test_client()
+
+    response = client.post(URL, json=TEST_LEAD)
+
+    assert response.json["status"] == "queued"
+    assert store.batches.depth() == 1
+
+
+@pytest.mark.parametrize(
+    "phone",
+    [pytest.param("12", id="too-short"), pytest.param("+18005550100", id="toll-free"), pytest.param("", id="blank")],
+)
+def test_google_lead_with_an_unusable_phone_is_kept_as_rejected_and_answered_200(client, redis, store, phone):
+    body = lead_with(columns(("PHONE_NUMBER", phone), ("POSTAL_CODE", "60601"), ("FULL_NAME", "Sam Example")))
+
+    response = client.post(URL, json=body)
+    again = client.post(URL, json=body)
+
+    assert response.status_code == again.status_code == 200
+    assert response.json["status"] == again.json["status"] == "rejected"
+    assert again.json["id"] == response.json["id"]
+    lead = store.leads.get(response.json["id"])
+    assert lead.status is LeadStatus.REJECTED
+    assert lead.events[0].detail.startswith("rejected at intake: phoneNumber: ")
+    assert "expected a" in lead.events[0].detail
+    assert store.batches.depth() == 0
+    assert store.leads.status_counts()[LeadStatus.REJECTED] == 1
+
+
+def test_google_lead_without_any_usable_location_is_kept_as_rejected(client, store):
+    # Idaho's area code spans two timezones, and 99999 is no ZIP: nothing tells the TCPA calling window.
+    body = lead_with(columns(("PHONE_NUMBER", "+12085550100"), ("POSTAL_CODE", "99999")))
+
+    response = client.post(URL, json=body)
+
+    assert response.json["status"] == "rejected"
+    assert "postalCode: expected" in store.leads.get(response.json["id"]).events[0].detail
+    assert store.batches.depth() == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        pytest.param({"google_key": GOOGLE_KEY, "user_column_data": []}, 422, id="no-lead-id"),
+        pytest.param({"google_key": GOOGLE_KEY, "lead_id": "x"}, 422, id="no-user-column-data"),
+        pytest.param({"google_key": GOOGLE_KEY, "lead_id": 7, "user_column_data": []}, 422, id="lead-id-not-text"),
+        pytest.param({"google_key": GOOGLE_KEY, "lead_id": "x", "user_column_data": "a"}, 422, id="columns-not-a-list"),
+        pytest.param(
+            {"google_key": GOOGLE_KEY, "lead_id": "x" * 256, "user_column_data": []}, 422, id="lead-id-too-long"
+        ),
+        pytest.param([PRODUCTION_LEAD], 400, id="not-an-object"),
+    ],
+)
+def test_google_body_that_is_no_lead_is_refused_with_a_4xx_google_does_not_retry(client, redis, body, status):
+    response = client.post(URL, json=body)
+
+    assert response.status_code == status
+    assert stored_ids(redis) == []
+
+
+def test_google_bad_optional_ids_are_dropped_with_a_warning_and_the_lead_kept(client, redis, settings):
+    body = {**copy.deepcopy(PRODUCTION_LEAD), "form_id": "not-a-number", "creative_id": -5, "brand_new_field": {"x": 1}}
+
+    response = client.post(URL, json=body)
+
+    assert response.status_code == 200
+    assert sorted(response.json["warnings"]) == [
+        "creative_id: expected a whole number id",
+        "form_id: expected a whole number id",
+    ]
+    fields = custom_fields(stored_record(redis, settings, response.json["id"]))
+    assert "google_form_id" not in fields and fields["google_campaign_id"] == "23456789012"
+
+
+def test_google_int64_ids_keep_every_digit(client, redis, settings):
+    response = client.post(
+        URL, json={**PRODUCTION_LEAD, "campaign_id": 9223372036854775807, "form_id": "9007199254740993"}
+    )
+
+    fields = custom_fields(stored_record(redis, settings, response.json["id"]))
+    assert (fields["google_campaign_id"], fields["google_form_id"]) == ("9223372036854775807", "9007199254740993")
+
+
+def test_google_key_is_never_stored(client, redis):
+    client.post(URL, json=PRODUCTION_LEAD)
+
+    assert not any(GOOGLE_KEY.encode() in (redis.dump(key) or b"") for key in redis.keys("*"))
+    assert redis.exists(keys.idempotency_key("gads", f"google:{PRODUCTION_LEAD['lead_id']}"))

@@ -1,0 +1,165 @@
+"""`GET /v1/leads`: newest first, filtered by status, source and time through the indexes, cursor-paginated."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from app.models import LeadStatus
+from app.store import index
+from tests.conftest import OPS_TOKEN, SOURCE_KEY
+from tests.factories import make_submission
+from tests.storecheck import leads_in
+
+OPS = {"Authorization": f"Bearer {OPS_TOKEN}"}
+
+
+def listed(client, **args):
+    response = client.get("/v1/leads", query_string=args, headers=OPS)
+    assert response.status_code == 200, response.json
+    return response.json
+
+
+def listed_ids(client, **args):
+    return [lead["id"] for lead in listed(client, **args)["leads"]]
+
+
+def all_pages(client, **args):
+    ids, cursor, pages = [], None, 0
+    while True:
+        body = listed(client, **args, **({"cursor": cursor} if cursor else {}))
+        ids += [lead["id"] for lead in body["leads"]]
+        pages += 1
+        cursor = body["nextCursor"]
+        if cursor is None:
+            return ids, pages
+
+
+def test_lead_list_shows_newest_first_masked_and_without_events_or_personal_data(client, clock):
+    first = client.post("/v1/leads", json=make_submission(firstName="Zelda"), headers={"X-Api-Key": SOURCE_KEY})
+    clock.advance(1)
+    second = client.post("/v1/leads", json=make_submission(email="zed@example.com"), headers={"X-Api-Key": SOURCE_KEY})
+
+    body = listed(client)
+
+    assert [lead["id"] for lead in body["leads"]] == [second.json["id"], first.json["id"]]
+    assert body["nextCursor"] is None
+    assert all(lead["phone"].startswith("+1******") and "events" not in lead for lead in body["leads"])
+    text = str(body)
+    assert "Zelda" not in text and "zed@example.com" not in text and "10001" not in text
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        pytest.param({"status": "dead"}, ["web-dead", "partner-dead"], id="status"),
+        pytest.param({"source": "web"}, ["web-dead", "web-queued"], id="source"),
+        pytest.param({"status": "dead", "source": "partner"}, ["partner-dead"], id="status-and-source"),
+        pytest.param({"status": "rejected", "source": "web"}, [], id="nothing-matches"),
+    ],
+)
+def test_lead_list_filters_by_status_and_source(client, store, cipher, clock, args, expected):
+    named = {}
+    for source, status in (("web", LeadStatus.QUEUED), ("partner", LeadStatus.DEAD), ("web", LeadStatus.DEAD)):
+        [lead] = leads_in(store, cipher, clock, status, source=source)
+        named[f"{source}-{status.value}"] = lead.id
+        clock.advance(1)
+
+    assert listed_ids(client, **args) == [named[name] for name in expected]
+
+
+@pytest.mark.parametrize(
+    "since",
+    [
+        pytest.param(lambda t: datetime.fromtimestamp(t, tz=UTC).isoformat().replace("+00:00", "Z"), id="iso-z"),
+        pytest.param(lambda t: datetime.fromtimestamp(t, tz=UTC).replace(tzinfo=None).isoformat(), id="iso-naive-utc"),
+        pytest.param(lambda t: str(int(t)), id="epoch"),
+        pytest.param(lambda t: repr(float(t)), id="epoch-float"),
+    ],
+)
+def test_lead_list_keeps_leads_received_since_a_time_given_as_iso_or_epoch(client, store, cipher, clock, since):
+    leads_in(store, cipher, clock, LeadStatus.QUEUED)
+    clock.advance(60)
+    cutoff = clock.now()
+    [recent] = leads_in(store, cipher, clock, LeadStatus.QUEUED)
+
+    assert listed_ids(client, since=since(cutoff)) == [recent.id]
+
+
+def test_lead_list_pages_are_stable_when_leads_arrive_between_pages(client, store, cipher, clock):
+    older = []
+    for _ in range(5):
+        older += leads_in(store, cipher, clock, LeadStatus.QUEUED)
+        clock.advance(1)
+    first = listed(client, limit=2)
+    clock.advance(1)
+    leads_in(store, cipher, clock, LeadStatus.QUEUED, count=3)  # newer than every page already handed out
+
+    second = listed(client, limit=2, cursor=first["nextCursor"])
+    third = listed(client, limit=2, cursor=second["nextCursor"])
+
+    newest_first = [lead.id for lead in reversed(older)]
+    pages = [[lead["id"] for lead in page["leads"]] for page in (first, second, third)]
+    assert pages == [newest_first[0:2], newest_first[2:4], newest_first[4:5]]
+    assert third["nextCursor"] is None
+
+
+def test_lead_list_pages_through_a_bulk_admitted_at_one_instant(client, store, cipher, clock):
+    bulk = leads_in(store, cipher, clock, LeadStatus.QUEUED, count=7)
+
+    ids, pages = all_pages(client, limit=3)
+
+    assert sorted(ids) == sorted(lead.id for lead in bulk) and len(ids) == 7
+    assert pages == 3
+
+
+def test_lead_list_combined_filter_hands_back_a_cursor_when_its_scan_budget_runs_out(
+    client, store, cipher, clock, monkeypatch
+):
+    monkeypatch.setattr(index, "SCAN_CHUNK", 2)
+    monkeypatch.setattr(index, "MAX_SCANNED_PER_PAGE", 4)
+    [wanted] = leads_in(store, cipher, clock, LeadStatus.DEAD, source="web")
+    clock.advance(1)
+    leads_in(store, cipher, clock, LeadStatus.DEAD, count=6, source="partner")
+    leads_in(store, cipher, clock, LeadStatus.QUEUED, count=7, source="web")  # web's index is the larger one
+
+    ids, pages = all_pages(client, status="dead", source="web", limit=5)
+
+    assert ids == [wanted.id]
+    assert pages == 2
+
+
+def test_lead_list_limit_defaults_to_50_and_allows_200(client, store, cipher, clock):
+    leads_in(store, cipher, clock, LeadStatus.QUEUED, count=201)
+
+    default = listed(client)
+    most = listed(client, limit=200)
+
+    assert len(default["leads"]) == 50 and default["nextCursor"] is not None
+    assert len(most["leads"]) == 200 and most["nextCursor"] is not None
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        pytest.param({"limit": "0"}, "limit", id="limit-zero"),
+        pytest.param({"limit": "201"}, "limit", id="limit-over-200"),
+        pytest.param({"limit": "ten"}, "limit", id="limit-not-a-number"),
+        pytest.param({"status": "lost"}, "status", id="unknown-status"),
+        pytest.param({"since": "yesterday"}, "since", id="since-not-a-time"),
+        pytest.param({"cursor": "not-a-cursor"}, "cursor", id="cursor-garbage"),
+        pytest.param({"stauts": "dead"}, "stauts", id="unknown-arg"),
+    ],
+)
+def test_lead_list_refuses_a_bad_arg_naming_it(client, args, named):
+    response = client.get("/v1/leads", query_string=args, headers=OPS)
+
+    assert response.status_code == 422
+    assert response.json["error"]["code"] == "VALIDATION_ERROR"
+    assert list(response.json["error"]["fields"]) == [named]
+
+
+def test_lead_list_needs_an_ops_token(client):
+    assert client.get("/v1/leads").status_code == 401
+    assert client.get("/v1/leads", headers={"X-Api-Key": SOURCE_KEY}).status_code == 401

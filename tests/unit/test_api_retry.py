@@ -1,0 +1,200 @@
+"""Operator retries over HTTP (one lead, or all matching a filter) and the audit trail they leave."""
+
+from __future__ import annotations
+
+import pytest
+from rq import Queue
+
+from app import ops
+from app.models import LeadStatus
+from app.queues import DELIVERY_QUEUE
+from app.store import audit, keys
+from tests.conftest import OPS_TOKEN
+from tests.storecheck import assert_indexes_consistent, leads_in
+
+OPS = {"Authorization": f"Bearer {OPS_TOKEN}"}
+
+
+@pytest.fixture
+def settings(settings):
+    return settings.replace(leadrelay_ops_tokens={OPS_TOKEN: "alice", "ops-token-bob": "bob"})
+
+
+def audit_entries(client, **args):
+    response = client.get("/v1/audit", query_string=args, headers=OPS)
+    assert response.status_code == 200, response.json
+    return response.json["entries"]
+
+
+@pytest.mark.parametrize("status", [LeadStatus.DEAD, LeadStatus.REJECTED])
+def test_retry_requeues_a_failed_lead_now_keeping_its_attempts(client, store, cipher, clock, redis, status):
+    [lead] = leads_in(store, cipher, clock, status)
+    clock.advance(30)
+
+    response = client.post(f"/v1/leads/{lead.id}/retry", headers=OPS)
+
+    assert response.status_code == 200
+    body = response.json
+    assert body["status"] == "queued" and body["attempts"] == 1 and body["error"] is None
+    assert body["events"][0]["status"] == "queued" and body["events"][0]["detail"] == "retried by alice"
+    assert redis.zscore(keys.ready_key(), lead.id) == clock.now()
+    assert Queue(DELIVERY_QUEUE, connection=redis).count == 1
+    assert_indexes_consistent(store)
+
+
+@pytest.mark.parametrize(
+    "status", [LeadStatus.DELIVERED, LeadStatus.QUEUED, LeadStatus.SENDING, LeadStatus.SPAM, LeadStatus.FETCHING]
+)
+def test_retry_of_a_lead_neither_dead_nor_rejected_is_a_409_conflict(client, store, cipher, clock, status):
+    [lead] = leads_in(store, cipher, clock, status)
+
+    response = client.post(f"/v1/leads/{lead.id}/retry", headers=OPS)
+
+    assert response.status_code == 409
+    assert response.json["error"]["code"] == "CONFLICT"
+    assert status.value in response.json["error"]["message"]
+    assert store.leads.get(lead.id).status is status
+    assert audit_entries(client) == []
+
+
+def test_retry_of_a_failed_lead_without_a_record_is_a_409_conflict(client, store, cipher, clock, redis):
+    [lead] = leads_in(store, cipher, clock, LeadStatus.DEAD)
+    redis.hdel(keys.lead_key(lead.id), "record")  # e.g. a Meta lead whose retrieval failed for good
+
+    response = client.post(f"/v1/leads/{lead.id}/retry", headers=OPS)
+
+    assert response.status_code == 409 and "no stored record" in response.json["error"]["message"]
+    assert store.leads.get(lead.id).status is LeadStatus.DEAD
+
+
+def test_retry_of_an_unknown_lead_is_a_404(client):
+    response = client.post("/v1/leads/nope/retry", headers=OPS)
+
+    assert response.status_code == 404 and response.json["error"]["code"] == "NOT_FOUND"
+
+
+def test_retry_needs_an_ops_token(client, store, cipher, clock):
+    [lead] = leads_in(store, cipher, clock, LeadStatus.DEAD)
+
+    assert client.post(f"/v1/leads/{lead.id}/retry").status_code == 401
+    assert client.post("/v1/leads/retry", json={"status": "dead"}).status_code == 401
+    assert store.leads.get(lead.id).status is LeadStatus.DEAD
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        pytest.param({"status": "dead"}, {"web-dead-old", "web-dead-new", "partner-dead-new"}, id="status"),
+        pytest.param({"status": "dead", "source": "web"}, {"web-dead-old", "web-dead-new"}, id="source"),
+        pytest.param(
+            {"status": "dead", "since": "2027-01-15T08:01:00Z"}, {"web-dead-new", "partner-dead-new"}, id="since"
+        ),
+        pytest.param({"status": "rejected"}, {"web-rejected-new"}, id="rejected"),
+    ],
+)
+def test_bulk_retry_requeues_exactly_the_leads_matching_the_filter(client, store, cipher, clock, body, expected):
+    clock.current = 1_800_000_000.0  # 2027-01-15T08:00:00Z
+    named = {}
+    for name, status in (("web-dead-old", LeadStatus.DEAD), ("web-delivered-old", LeadStatus.DELIVERED)):
+        named[name] = leads_in(store, cipher, clock, status, source="web")[0].id
+    clock.advance(120)
+    for name, status, source in (
+        ("web-dead-new", LeadStatus.DEAD, "web"),
+        ("partner-dead-new", LeadStatus.DEAD, "partner"),
+        ("web-rejected-new", LeadStatus.REJECTED, "web"),
+    ):
+        named[name] = leads_in(store, cipher, clock, status, source=source)[0].id
+
+    response = client.post("/v1/leads/retry", json=body, headers=OPS)
+
+    assert response.status_code == 200 and response.json == {"requeued": len(expected)}
+    queued = {name for name, lead_id in named.items() if store.leads.get(lead_id).status is LeadStatus.QUEUED}
+    assert queued == expected
+    assert_indexes_consistent(store)
+
+
+def test_bulk_retry_pages_through_the_index_in_bounded_batches(client, store, cipher, clock, monkeypatch):
+    monkeypatch.setattr(ops, "MAX_REQUEUE_BATCH", 2)
+    dead = leads_in(store, cipher, clock, LeadStatus.DEAD, count=5, source="web")
+    leads_in(store, cipher, clock, LeadStatus.DEAD, count=3, source="partner")
+
+    response = client.post("/v1/leads/retry", json={"status": "dead", "source": "web"}, headers=OPS)
+
+    assert response.json == {"requeued": 5}
+    assert {lead.status for lead in store.leads.get_many(lead.id for lead in dead)} == {LeadStatus.QUEUED}
+    assert store.leads.status_counts()[LeadStatus.DEAD] == 3
+
+
+@pytest.mark.parametrize(
+    ("body", "named"),
+    [
+        pytest.param({}, "status", id="no-status"),
+        pytest.param({"status": "delivered"}, "status", id="not-a-failed-status"),
+        pytest.param({"status": "dead", "since": "last week"}, "since", id="bad-since"),
+        pytest.param({"status": "dead", "source": ""}, "source", id="empty-source"),
+        pytest.param({"status": "dead", "sauce": "web"}, "sauce", id="unknown-key"),
+    ],
+)
+def test_bulk_retry_refuses_a_bad_filter_naming_the_field(client, store, cipher, clock, body, named):
+    [lead] = leads_in(store, cipher, clock, LeadStatus.DEAD)
+
+    response = client.post("/v1/leads/retry", json=body, headers=OPS)
+
+    assert response.status_code == 422 and list(response.json["error"]["fields"]) == [named]
+    assert store.leads.get(lead.id).status is LeadStatus.DEAD
+
+
+def test_bulk_retry_refuses_a_body_that_is_not_a_json_object(client):
+    response = client.post("/v1/leads/retry", json=["dead"], headers=OPS)
+
+    assert response.status_code == 400 and response.json["error"]["code"] == "BAD_REQUEST"
+
+
+def test_every_retry_is_audited_newest_first_under_the_token_name_never_the_token(client, store, cipher, clock):
+    [one] = leads_in(store, cipher, clock, LeadStatus.REJECTED)
+    leads_in(store, cipher, clock, LeadStatus.DEAD, count=2, source="web")
+    client.post(f"/v1/leads/{one.id}/retry", headers=OPS)
+    clock.advance(5)
+    client.post("/v1/leads/retry", json={"status": "dead", "source": "web"}, headers={"X-Ops-Token": "ops-token-bob"})
+
+    response = client.get("/v1/audit", headers=OPS)
+
+    entries = response.json["entries"]
+    assert [(e["action"], e["actor"], e["count"]) for e in entries] == [
+        ("retry_leads", "bob", 2),
+        ("retry_lead", "alice", 1),
+    ]
+    assert entries[0]["filter"] == {"status": "dead", "source": "web"} and entries[0]["leadId"] is None
+    assert entries[1]["leadId"] == one.id and entries[1]["filter"] is None
+    assert entries[0]["at"].endswith("Z")
+    assert OPS_TOKEN not in response.get_data(as_text=True) and "ops-token-bob" not in response.get_data(as_text=True)
+
+
+def test_audit_shows_the_since_of_a_filter_as_a_time(client, clock):
+    client.post("/v1/leads/retry", json={"status": "dead", "since": 1_800_000_000}, headers=OPS)
+
+    [entry] = audit_entries(client)
+
+    assert entry["filter"] == {"status": "dead", "since": "2027-01-15T08:00:00.000Z"} and entry["count"] == 0
+
+
+def test_audit_trail_keeps_only_the_newest_entries(client, monkeypatch):
+    monkeypatch.setattr(audit, "MAX_AUDIT_ENTRIES", 3)
+    for source in ("a", "b", "c", "d", "e"):
+        client.post("/v1/leads/retry", json={"status": "dead", "source": source}, headers=OPS)
+
+    entries = audit_entries(client, limit=10)
+
+    assert [e["filter"]["source"] for e in entries] == ["e", "d", "c"]
+    assert [e["filter"]["source"] for e in audit_entries(client, limit=1)] == ["e"]
+
+
+@pytest.mark.parametrize("limit", ["0", "1001", "x"])
+def test_audit_refuses_a_bad_limit_naming_it(client, limit):
+    response = client.get("/v1/audit", query_string={"limit": limit}, headers=OPS)
+
+    assert response.status_code == 422 and list(response.json["error"]["fields"]) == ["limit"]
+
+
+def test_audit_needs_an_ops_token(client):
+    assert client.get("/v1/audit").status_code == 401

@@ -1,0 +1,194 @@
+"""Consent and provenance of form leads (SPEC "Normalization"): what travels as customFields, and what is dropped."""
+
+from __future__ import annotations
+
+import pytest
+
+from app import create_app
+from app.sources import ConsentKeys, SourceRegistry
+from tests.intake_support import FORM_URL, custom_fields, form, form_source, stored_record
+
+NOW_ISO = "2027-01-15T08:00:00Z"  # FakeClock's start
+CERT = "https://cert.trustedform.com/2a8e5b3c1d4f6e7a8b9c0d1e2f3a4b5c6d7e8f90"
+LEADID = "6E3A7E5B-1C2D-4E5F-8A9B-0C1D2E3F4A5B"
+TEXT = "By submitting you agree that Acme Dental may call you at the number given, including by autodialer."
+
+
+@pytest.fixture
+def post(settings, redis, clock):
+    def send(fields, source=None, **headers):
+        app = create_app(settings, redis=redis, clock=clock, sources=SourceRegistry([source or form_source()]))
+        response = app.test_client().post(
+            FORM_URL, json=form(**fields), headers=headers, environ_base={"REMOTE_ADDR": "203.0.113.7"}
+        )
+        assert response.status_code == 202, response.json
+        provenance = custom_fields(stored_record(redis, settings, response.json["id"]))
+        return provenance, response.json["warnings"]
+
+    return send
+
+
+@pytest.mark.parametrize(
+    ("fields", "headers", "expected", "warnings"),
+    [
+        pytest.param({}, {}, {"client_ip": "203.0.113.7"}, [], id="nothing-but-the-ip"),
+        pytest.param(
+            {"tcpa_consent_text": TEXT},
+            {},
+            {"tcpa_consent_text": TEXT, "tcpa_consent_at": NOW_ISO, "client_ip": "203.0.113.7"},
+            [],
+            id="consent-text-shown-on-submit",
+        ),
+        pytest.param(
+            {"consent_text": TEXT, "consent": "on"},
+            {},
+            {"tcpa_consent_text": TEXT, "tcpa_consent_at": NOW_ISO, "client_ip": "203.0.113.7"},
+            [],
+            id="checked-consent-box-with-text",
+        ),
+        pytest.param(
+            {"consent": "yes"},
+            {},
+            {"tcpa_consent_at": NOW_ISO, "client_ip": "203.0.113.7"},
+            [],
+            id="checked-consent-box-alone",
+        ),
+        pytest.param(
+            {"consent_text": TEXT, "consent": "off"},
+            {},
+            {"client_ip": "203.0.113.7"},
+            ["consent: not given; no consent is recorded with the lead"],
+            id="unchecked-consent-box",
+        ),
+        pytest.param(
+            {"page_url": "https://landing.example.com/offer?utm_source=google"},
+            {"Referer": "https://landing.example.com/"},
+            {"page_url": "https://landing.example.com/offer?utm_source=google", "client_ip": "203.0.113.7"},
+            [],
+            id="page-url-field-wins-over-referer",
+        ),
+        pytest.param(
+            {},
+            {"Referer": "https://landing.example.com/offer"},
+            {"page_url": "https://landing.example.com/offer", "client_ip": "203.0.113.7"},
+            [],
+            id="referer-as-page-url",
+        ),
+        pytest.param(
+            {"page_url": "javascript:alert(1)"},
+            {},
+            {"client_ip": "203.0.113.7"},
+            ["page_url: expected an http or https URL"],
+            id="page-url-not-a-web-url",
+        ),
+        pytest.param(
+            {"xxTrustedFormCertUrl": CERT, "xxTrustedFormToken": CERT, "xxTrustedFormPingUrl": "https://ping.x"},
+            {},
+            {"client_ip": "203.0.113.7", "trustedform_cert_url": CERT},
+            [],
+            id="trustedform-certificate",
+        ),
+        pytest.param(
+            {"universal_leadid": LEADID},
+            {},
+            {"client_ip": "203.0.113.7", "jornaya_leadid": LEADID},
+            [],
+            id="jornaya-leadid",
+        ),
+        pytest.param(
+            {"universal_leadid": "<script>"},
+            {},
+            {"client_ip": "203.0.113.7"},
+            ["universal_leadid: expected a Jornaya LeadiD token (letters, digits and hyphens)"],
+            id="jornaya-leadid-malformed",
+        ),
+    ],
+)
+def test_form_forwards_consent_and_provenance_as_custom_fields(post, fields, headers, expected, warnings):
+    provenance, shown = post(fields, **headers)
+
+    assert provenance == expected
+    assert shown == warnings
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        pytest.param("http://cert.trustedform.com/abc", id="not-https"),
+        pytest.param("https://cert.trustedform.com.evil.example/abc", id="lookalike-suffix"),
+        pytest.param("https://eviltrustedform.com/abc", id="lookalike-prefix"),
+        pytest.param("https://evil.example/cert.trustedform.com/abc", id="domain-in-path"),
+        pytest.param("https://cert.trustedform.com@evil.example/abc", id="credentials-trick"),
+        pytest.param("https://user@cert.trustedform.com/abc", id="credentials"),
+        pytest.param("cert.trustedform.com/abc", id="no-scheme"),
+        pytest.param("https://[cert.trustedform.com/abc", id="malformed"),
+    ],
+)
+def test_form_drops_a_trustedform_url_not_on_trustedform_with_a_warning(post, url):
+    provenance, warnings = post({"xxTrustedFormCertUrl": url})
+
+    assert "trustedform_cert_url" not in provenance
+    assert warnings == ["xxTrustedFormCertUrl: expected an https URL on trustedform.com"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        pytest.param("https://cert.trustedform.com/abc", id="cert-host"),
+        pytest.param("https://trustedform.com/abc", id="apex"),
+        pytest.param("https://CERT.TrustedForm.com/abc", id="any-case"),
+    ],
+)
+def test_form_keeps_a_trustedform_certificate_url(post, url):
+    provenance, warnings = post({"xxTrustedFormCertUrl": url})
+
+    assert provenance["trustedform_cert_url"] == url
+    assert warnings == []
+
+
+def test_form_uses_the_sources_consent_keys(post):
+    keys = ConsentKeys(
+        consent_text="consent_language",
+        consent_at="consented_at",
+        page_url="landing_page",
+        client_ip="ip_address",
+        trustedform_cert_url="tf_cert",
+        jornaya_leadid="leadid",
+    )
+    fields = {"tcpa_consent_text": TEXT, "page_url": "https://landing.example.com/", "xxTrustedFormCertUrl": CERT}
+
+    provenance, _ = post({**fields, "universal_leadid": LEADID}, source=form_source(consent_keys=keys))
+
+    assert provenance == {
+        "consent_language": TEXT,
+        "consented_at": NOW_ISO,
+        "landing_page": "https://landing.example.com/",
+        "ip_address": "203.0.113.7",
+        "tf_cert": CERT,
+        "leadid": LEADID,
+    }
+
+
+def test_a_submission_cannot_set_the_provenance_keys_itself(post):
+    spoofed = {"client_ip": "1.1.1.1", "tcpa_consent_at": "2020-01-01T00:00:00Z", "trustedform_cert_url": "x"}
+
+    provenance, _ = post({**spoofed, "consent": "yes"})
+
+    assert provenance == {"tcpa_consent_at": NOW_ISO, "client_ip": "203.0.113.7"}
+
+
+@pytest.mark.parametrize(
+    "custom",
+    [
+        pytest.param({"tcpa_consent_at": "2020-01-01T00:00:00Z", "client_ip": "1.1.1.1", "utm_id": "7"}, id="object"),
+        pytest.param(
+            [{"fieldKey": "tcpa_consent_at", "value": "2020"}, {"fieldKey": "client_ip", "value": "1.1.1.1"}]
+            + [{"fieldKey": "utm_id", "value": "7"}],
+            id="carecycle-items",
+        ),
+    ],
+)
+def test_a_submission_cannot_set_the_provenance_keys_through_its_own_custom_fields(post, custom):
+    provenance, _ = post({"custom_fields": custom})
+
+    assert provenance == {"client_ip": "203.0.113.7", "utm_id": "7"}

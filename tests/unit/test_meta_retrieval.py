@@ -1,0 +1,356 @@
+"""Meta retrieval step by step: fetch, retry, pause and probe, reject, give up, sweep and backfill."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from rq import Queue
+
+from app.intake import Intake
+from app.meta import MetaIntake
+from app.models import LeadStatus
+from app.queues import BACKFILL_META_LEADS_JOB, FETCH_META_LEAD_JOB, FETCH_QUEUE
+from app.schemas.meta import LeadgenChange
+from app.sources import LeadSource, SourceKind, SourceRegistry, load_sources
+from app.store import keys
+from app.store.fetches import FETCH_LEASE_SECONDS
+from workers.context import build_context
+from workers.graph import (
+    GraphError,
+    GraphLead,
+    GraphNotFoundError,
+    GraphRequestError,
+    GraphTokenError,
+    GraphTransientError,
+)
+from workers.meta import BACKFILL_OVERLAP_SECONDS, MetaRetrieval, RetrievalSettings
+from workers.runner import DeliveryTicker
+
+PAGE_ID, FORM_ID = "100000000000001", "200000000000001"
+PROBE_SECONDS = 10.0
+BACKFILL_SECONDS = 900.0
+TOKEN_ERROR = GraphTokenError("Graph API 400 OAuthException code 190/463: token expired", 400, 190)
+
+
+class ScriptedGraph:
+    """Answers from a script of errors first, then from its leads; remembers every call."""
+
+    def __init__(self) -> None:
+        self.leads: dict[str, GraphLead] = {}
+        self.script: list[GraphError] = []
+        self.calls: list[str] = []
+        self.listings: list[tuple[str, float]] = []
+
+    def get_lead(self, leadgen_id: str) -> GraphLead:
+        self.calls.append(leadgen_id)
+        if self.script:
+            raise self.script.pop(0)
+        if leadgen_id not in self.leads:
+            raise GraphNotFoundError("Graph API 400 GraphMethodException code 100/33: Object does not exist", 400, 100)
+        return self.leads[leadgen_id]
+
+    def list_form_leads(self, form_id: str, since: float) -> list[GraphLead]:
+        self.listings.append((form_id, since))
+        if self.script:
+            raise self.script.pop(0)
+        return [lead for lead in self.leads.values() if lead.form_id == form_id]
+
+    def add(self, leadgen_id: str, phone: str = "+12125550142", **answers: str) -> GraphLead:
+        field_data = [{"name": "full_name", "values": ["Jane Example"]}, {"name": "phone_number", "values": [phone]}]
+        field_data += [{"name": name, "values": [value]} for name, value in {"zip_code": "10001", **answers}.items()]
+        lead = GraphLead(leadgen_id, "2026-01-01T00:00:00+0000", FORM_ID, tuple(field_data), ad_id="300000000000001")
+        self.leads[leadgen_id] = lead
+        return lead
+
+
+@pytest.fixture
+def source():
+    return LeadSource(
+        slug="fb-acme",
+        kind=SourceKind.FACEBOOK,
+        page_ids=(PAGE_ID,),
+        form_ids=(FORM_ID,),
+        source_id="src-fb",
+        lead_cost=12.5,
+        duplicate_window_seconds=86400,
+    )
+
+
+@pytest.fixture
+def graph():
+    return ScriptedGraph()
+
+
+@pytest.fixture
+def woken():
+    return []
+
+
+@pytest.fixture
+def admission(store, source, clock):
+    return MetaIntake(store, SourceRegistry([source]), clock, lambda lead_id: None)
+
+
+@pytest.fixture
+def retrieval(store, graph, admission, source, cipher, clock, woken):
+    sources = SourceRegistry([source])
+    intake = Intake(store, cipher, clock, lambda: None, person_memory_seconds=sources.person_memory_seconds)
+    settings = RetrievalSettings(
+        max_age_seconds=72 * 3600,
+        retry_base_seconds=1.0,
+        retry_max_delay_seconds=60.0,
+        probe_interval_seconds=PROBE_SECONDS,
+        backfill_interval_seconds=BACKFILL_SECONDS,
+        has_access_token=True,
+    )
+    return MetaRetrieval(
+        store, graph, intake, admission, sources, cipher, settings, clock, lambda: woken.append(1), random.Random(7)
+    )
+
+
+def announce(admission, *leadgen_ids):
+    admitted = admission.admit([LeadgenChange(i, page_id=PAGE_ID, form_id=FORM_ID) for i in leadgen_ids])
+    return [a.lead_id for a in admitted]
+
+
+def stored_record(store, cipher, lead_id):
+    sealed = store.redis.hget(keys.lead_key(lead_id), "record")
+    return None if sealed is None else cipher.open(sealed)
+
+
+def test_fetch_stores_the_exact_record_queues_the_lead_and_wakes_delivery(
+    retrieval, graph, admission, store, cipher, woken
+):
+    graph.add("900000000000001", **{"which_plan?": "plan_b"})
+    [lead_id] = announce(admission, "900000000000001")
+
+    assert retrieval.fetch(lead_id) is LeadStatus.QUEUED
+
+    assert stored_record(store, cipher, lead_id) == {
+        "phoneNumber": "+12125550142",
+        "firstName": "Jane",
+        "lastName": "Example",
+        "postalCode": "10001",
+        "timezone": "America/New_York",
+        "state": "NY",
+        "city": "New York",
+        "externalId": lead_id,
+        "sourceId": "src-fb",
+        "leadCost": 12.5,
+        "customFields": [
+            {"fieldKey": "leadgen_id", "value": "900000000000001"},
+            {"fieldKey": "form_id", "value": FORM_ID},
+            {"fieldKey": "page_id", "value": PAGE_ID},
+            {"fieldKey": "ad_id", "value": "300000000000001"},
+            {"fieldKey": "tcpa_consent_at", "value": "2026-01-01T00:00:00Z"},
+            {"fieldKey": "which_plan?", "value": "plan_b"},
+        ],
+    }
+    lead = store.leads.get(lead_id)
+    assert (lead.status, lead.phone_masked, lead.error) == (LeadStatus.QUEUED, "+1******0142", None)
+    assert [e.status for e in lead.events] == [LeadStatus.QUEUED, LeadStatus.FETCHING]
+    assert store.batches.depth() == 1 and store.fetches.waiting() == 0 and woken == [1]
+    counts = store.leads.status_counts()
+    assert (counts[LeadStatus.FETCHING], counts[LeadStatus.QUEUED]) == (0, 1)
+
+
+def test_delivery_never_claims_a_lead_that_is_still_fetching(admission, store, clock):
+    [lead_id] = announce(admission, "900000000000001")
+    store.redis.zadd(keys.ready_key(), {lead_id: clock.now()})  # as if something put it there by mistake
+
+    assert store.batches.claim(clock.now(), 200, 30) is None
+    assert store.leads.get(lead_id).status is LeadStatus.FETCHING
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        pytest.param(GraphTransientError("Graph API 503 without a Graph error", 503), id="transient"),
+        pytest.param(GraphRequestError("Graph API 400 code 803: unexpected", 400, 803), id="unexpected"),
+    ],
+)
+def test_a_failed_fetch_keeps_the_lead_fetching_and_retries_it_with_growing_backoff(
+    retrieval, graph, admission, store, clock, error
+):
+    graph.add("900000000000001")
+    graph.script = [error, error]
+    [lead_id] = announce(admission, "900000000000001")
+
+    assert retrieval.fetch(lead_id) is LeadStatus.FETCHING
+    first = store.leads.get(lead_id)
+    assert first.status is LeadStatus.FETCHING and first.error == error.message
+    assert 0.5 <= first.next_attempt_at - clock.now() < 1.0
+    assert retrieval.due_fetches() == []
+    clock.advance(1.0)
+    assert retrieval.due_fetches() == [lead_id]
+
+    retrieval.fetch(lead_id)
+    second = store.leads.get(lead_id)
+    assert 1.0 <= second.next_attempt_at - clock.now() < 2.0
+    clock.advance(2.0)
+    assert retrieval.due_fetches() == [lead_id]
+    assert retrieval.fetch(lead_id) is LeadStatus.QUEUED
+    assert store.leads.get(lead_id).attempts == 0  # fetch tries do not count as delivery attempts
+
+
+def test_a_token_error_pauses_retrieval_visibly_and_one_probe_per_interval_resumes_it(
+    retrieval, graph, admission, store, clock
+):
+    graph.add("900000000000001")
+    graph.add("900000000000002", phone="+12125550143")
+    graph.script = [TOKEN_ERROR]
+    first, second = announce(admission, "900000000000001", "900000000000002")
+
+    assert retrieval.fetch(first) is LeadStatus.FETCHING
+    pause = store.fetch_pause.get()
+    assert pause.reason == TOKEN_ERROR.message and pause.next_probe_at == clock.now() + PROBE_SECONDS
+    assert store.leads.get(first).error == f"retrieval paused: {TOKEN_ERROR.message}"
+    assert retrieval.fetch(second) is LeadStatus.FETCHING  # its job ran during the pause: no Graph call
+    assert graph.calls == ["900000000000001"]
+    assert store.pause.get() is None  # delivery is not paused by Graph's token
+
+    clock.advance(PROBE_SECONDS - 1)
+    assert retrieval.due_fetches() == []
+    clock.advance(1)
+    [probe] = retrieval.due_fetches()
+    assert retrieval.fetch(probe) is LeadStatus.QUEUED
+    assert store.fetch_pause.get() is None
+    [rest] = retrieval.due_fetches()
+    assert retrieval.fetch(rest) is LeadStatus.QUEUED
+    assert {store.leads.get(i).status for i in (first, second)} == {LeadStatus.QUEUED}
+
+
+def test_a_lead_graph_does_not_know_is_rejected_with_the_reason(retrieval, admission, store, clock):
+    [lead_id] = announce(admission, "444444444444")
+
+    assert retrieval.fetch(lead_id) is LeadStatus.REJECTED
+
+    lead = store.leads.get(lead_id)
+    assert lead.error.startswith("the Graph API has no such lead: Graph API 400 GraphMethodException code 100/33")
+    assert store.fetches.waiting() == 0 and store.batches.depth() == 0
+    assert store.redis.get(keys.failed_bucket_key(int(clock.now() // 60))) == b"1"
+
+
+def test_a_lead_without_a_usable_phone_is_rejected_and_kept_for_follow_up(retrieval, graph, admission, store, cipher):
+    graph.add("900000000000001", phone="555-12")
+    [lead_id] = announce(admission, "900000000000001")
+
+    assert retrieval.fetch(lead_id) is LeadStatus.REJECTED
+
+    lead = store.leads.get(lead_id)
+    assert lead.error.startswith("phoneNumber: expected")
+    assert stored_record(store, cipher, lead_id)["phone_number"] == ["555-12"]
+    assert store.batches.depth() == 0
+
+
+def test_a_testing_tool_lead_is_held_as_test_and_never_queued(retrieval, graph, admission, store):
+    graph.add("900000000000001", phone="<test lead: dummy data for phone_number>")
+    [lead_id] = announce(admission, "900000000000001")
+
+    assert retrieval.fetch(lead_id) is LeadStatus.TEST
+    assert store.batches.depth() == 0
+
+
+def test_the_same_person_again_within_the_window_is_a_duplicate(retrieval, graph, admission):
+    graph.add("900000000000001")
+    graph.add("900000000000002")
+    first, second = announce(admission, "900000000000001", "900000000000002")
+
+    assert [retrieval.fetch(first), retrieval.fetch(second)] == [LeadStatus.QUEUED, LeadStatus.DUPLICATE]
+
+
+def test_a_lead_still_fetching_after_the_maximum_age_is_dead_with_the_last_reason(
+    retrieval, graph, admission, store, clock
+):
+    graph.script = [GraphTransientError("Graph API 503 without a Graph error", 503)]
+    [lead_id] = announce(admission, "900000000000001")
+    retrieval.fetch(lead_id)
+    clock.advance(72 * 3600)
+
+    assert retrieval.fetch(lead_id) is LeadStatus.DEAD
+
+    assert store.leads.get(lead_id).error == (
+        "gave up retrieving after the maximum age: Graph API 503 without a Graph error"
+    )
+    assert graph.calls == ["900000000000001"] and store.fetches.waiting() == 0
+
+
+def test_a_lead_whose_fetch_job_was_lost_is_swept_up_again_after_its_lease(retrieval, admission, clock):
+    [lead_id] = announce(admission, "900000000000001")
+
+    assert retrieval.due_fetches() == []
+    clock.advance(FETCH_LEASE_SECONDS)
+    assert retrieval.due_fetches() == [lead_id]
+    assert retrieval.due_fetches() == []  # taken: the next sweep waits for this job's lease
+    clock.advance(FETCH_LEASE_SECONDS)
+    assert retrieval.due_fetches() == [lead_id]
+
+
+def test_a_second_job_for_a_lead_already_retrieved_changes_nothing(retrieval, graph, admission, store):
+    graph.add("900000000000001")
+    [lead_id] = announce(admission, "900000000000001")
+    retrieval.fetch(lead_id)
+
+    assert retrieval.fetch(lead_id) is None
+    assert graph.calls == ["900000000000001"] and store.leads.get(lead_id).status is LeadStatus.QUEUED
+
+
+def test_backfill_takes_in_only_leads_never_seen_and_lists_since_the_last_run(
+    retrieval, graph, admission, store, cipher, clock
+):
+    graph.add("900000000000001")
+    graph.add("900000000000002", phone="+12125550143")
+    [announced] = announce(admission, "900000000000001")
+    started = clock.now()
+
+    assert retrieval.backfill() == 1
+
+    assert graph.listings == [(FORM_ID, started - BACKFILL_SECONDS - BACKFILL_OVERLAP_SECONDS)]
+    [found] = [i for i in store.redis.zrange(keys.leads_index_key(), 0, -1) if i.decode() != announced]
+    lead = store.leads.get(found.decode())
+    assert lead.status is LeadStatus.QUEUED and lead.events[-1].detail.startswith("found by the Meta backfill")
+    assert stored_record(store, cipher, lead.id)["customFields"][0] == {
+        "fieldKey": "leadgen_id",
+        "value": "900000000000002",
+    }
+    assert store.leads.get(announced).status is LeadStatus.FETCHING  # its own job retrieves it
+
+    clock.advance(BACKFILL_SECONDS)
+    assert retrieval.backfill() == 0
+    assert graph.listings[-1] == (FORM_ID, started - BACKFILL_OVERLAP_SECONDS)
+
+
+def test_backfill_pauses_on_a_token_error_raises_and_lists_the_same_span_next_time(retrieval, graph, store, clock):
+    graph.script = [TOKEN_ERROR]
+
+    with pytest.raises(GraphTokenError):
+        retrieval.backfill()
+
+    assert store.fetch_pause.get().reason == TOKEN_ERROR.message
+    assert store.fetches.backfill_since(FORM_ID) is None
+    assert retrieval.backfill() == 0 and len(graph.listings) == 1  # skipped while paused
+
+
+def test_backfill_turn_is_taken_once_per_interval_across_workers(retrieval):
+    assert [retrieval.take_backfill_turn() for _ in range(3)] == [True, False, False]
+
+
+def test_ticker_queues_a_fetch_job_per_due_lead_and_the_backfill_once(settings, redis, clock, tmp_path):
+    sources_file = tmp_path / "sources.toml"
+    sources_file.write_text(f'[sources.fb-acme]\nkind = "facebook"\nform_ids = ["{FORM_ID}"]\n')
+    worker_settings = settings.replace(leadrelay_sources=str(sources_file), facebook_access_token="token")
+    context = build_context(worker_settings, redis=redis, clock=clock)
+    sources = load_sources(str(sources_file), {}, {})
+    [lead_id] = announce(MetaIntake(context.store, sources, clock, lambda i: None), "900000000000001")
+    clock.advance(FETCH_LEASE_SECONDS)
+    ticker = DeliveryTicker(context)
+
+    assert ticker.tick_retrieval() == 2
+    assert ticker.tick_retrieval() == 0
+
+    jobs = Queue(FETCH_QUEUE, connection=redis).get_jobs()
+    assert [(job.func_name, job.args) for job in jobs] == [
+        (FETCH_META_LEAD_JOB, (lead_id,)),
+        (BACKFILL_META_LEADS_JOB, ()),
+    ]

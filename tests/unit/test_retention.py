@@ -1,0 +1,176 @@
+"""Retention: records purged after LEADRELAY_RECORD_RETENTION_HOURS, leads after LEADRELAY_RETENTION_DAYS."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from app.config import ConfigError, Settings
+from app.models import LeadStatus
+from app.store import LeadNotFoundError, Store, keys, retention
+from app.store.retention import EXPIRY_GRACE_SECONDS, PurgeReport
+from tests.conftest import OPS_TOKEN
+from tests.storecheck import assert_indexes_consistent, index_ids, leads_in
+from workers.runner import DeliveryTicker
+
+HOUR, DAY = 3600, 86400
+
+
+def has_record(store, lead_id):
+    return bool(store.redis.hexists(keys.lead_key(lead_id), "record"))
+
+
+def test_retention_settings_default_to_24_hours_and_30_days_and_reach_the_store(settings, redis):
+    store = Store.from_settings(settings.replace(leadrelay_record_retention_hours=2, leadrelay_retention_days=7), redis)
+
+    assert (Settings().leadrelay_record_retention_hours, Settings().leadrelay_retention_days) == (24.0, 30.0)
+    assert Settings().record_retention_seconds() == DAY and Settings().retention_seconds() == 30 * DAY
+    assert (store.retention.retention.record_seconds, store.retention.retention.lead_seconds) == (2 * HOUR, 7 * DAY)
+
+
+@pytest.mark.parametrize(
+    ("environ", "variable"),
+    [
+        pytest.param({"LEADRELAY_RECORD_RETENTION_HOURS": "0"}, "LEADRELAY_RECORD_RETENTION_HOURS", id="zero-hours"),
+        pytest.param({"LEADRELAY_RETENTION_DAYS": "a month"}, "LEADRELAY_RETENTION_DAYS", id="not-a-number"),
+        pytest.param(
+            {"LEADRELAY_RECORD_RETENTION_HOURS": "48", "LEADRELAY_RETENTION_DAYS": "1"},
+            "LEADRELAY_RECORD_RETENTION_HOURS",
+            id="records-kept-longer-than-leads",
+        ),
+    ],
+)
+def test_retention_settings_refuse_bad_values_naming_the_variable(environ, variable):
+    with pytest.raises(ConfigError) as raised:
+        Settings.from_env(environ)
+
+    assert [p.split(":")[0] for p in raised.value.problems] == [variable]
+
+
+def test_purge_deletes_a_delivered_leads_record_after_the_record_retention_and_keeps_its_status(store, cipher, clock):
+    [lead] = leads_in(store, cipher, clock, LeadStatus.DELIVERED)
+    clock.advance(DAY - 1)
+    assert store.retention.purge(clock.now()) == PurgeReport(0, 0)
+    assert has_record(store, lead.id)
+
+    clock.advance(1)
+    report = store.retention.purge(clock.now())
+
+    assert report == PurgeReport(records=1, leads=0)
+    assert not has_record(store, lead.id)
+    assert store.leads.get(lead.id).status is LeadStatus.DELIVERED
+    ttl = store.redis.ttl(keys.lead_key(lead.id))
+    assert 29 * DAY < ttl <= 29 * DAY + EXPIRY_GRACE_SECONDS  # the backstop, should no pass run again
+
+
+@pytest.mark.parametrize("status", [LeadStatus.DEAD, LeadStatus.REJECTED])
+def test_purge_keeps_failed_leads_records_so_they_can_still_be_retried(client, store, cipher, clock, status):
+    [lead] = leads_in(store, cipher, clock, status)
+    clock.advance(3 * DAY)
+
+    store.retention.purge(clock.now())
+
+    assert has_record(store, lead.id)
+    response = client.post(f"/v1/leads/{lead.id}/retry", headers={"Authorization": f"Bearer {OPS_TOKEN}"})
+    assert response.json["status"] == "queued"
+    assert store.redis.ttl(keys.lead_key(lead.id)) == -1  # the retry lifted the backstop expiry
+
+
+@pytest.mark.parametrize(
+    "status",
+    [
+        LeadStatus.DELIVERED,
+        LeadStatus.DEAD,
+        LeadStatus.REJECTED,
+        LeadStatus.SPAM,
+        LeadStatus.TEST,
+        LeadStatus.DUPLICATE,
+    ],
+)
+def test_purge_deletes_a_final_lead_entirely_after_the_retention_days(store, cipher, clock, status):
+    [lead] = leads_in(store, cipher, clock, status, source="web")
+    [kept] = leads_in(store, cipher, clock, LeadStatus.QUEUED, source="web")
+    clock.advance(30 * DAY)
+
+    report = store.retention.purge(clock.now())
+
+    assert report.leads == 1
+    with pytest.raises(LeadNotFoundError):
+        store.leads.get(lead.id)
+    assert not store.redis.exists(keys.lead_events_key(lead.id))
+    assert store.leads.status_counts()[status] == 0  # counts are of the leads the relay holds
+    assert index_ids(store.redis, keys.source_index_key("web")) == [kept.id]
+    assert_indexes_consistent(store)
+
+
+def test_purge_follows_the_retention_in_force_when_it_runs(settings, redis, cipher, clock):
+    early = Store.from_settings(settings, redis)
+    [lead] = leads_in(early, cipher, clock, LeadStatus.DELIVERED)
+    clock.advance(2 * DAY)
+    shorter = Store.from_settings(
+        settings.replace(leadrelay_record_retention_hours=1, leadrelay_retention_days=1), redis
+    )
+
+    assert shorter.retention.purge(clock.now()) == PurgeReport(records=1, leads=1)
+    assert not redis.exists(keys.lead_key(lead.id))
+
+
+def test_purge_leaves_alone_leads_still_in_delivery(store, cipher, clock):
+    statuses = [LeadStatus.SENDING, LeadStatus.QUEUED, LeadStatus.FETCHING]  # claiming takes every queued lead
+    pending = [leads_in(store, cipher, clock, status)[0] for status in statuses]
+    clock.advance(365 * DAY)
+
+    assert store.retention.purge(clock.now()) == PurgeReport(0, 0)
+    assert [lead.status for lead in store.leads.get_many(lead.id for lead in pending)] == statuses
+
+
+def test_purge_spares_a_lead_retried_before_its_retention_ran_out(client, store, cipher, clock):
+    [lead] = leads_in(store, cipher, clock, LeadStatus.DEAD)
+    clock.advance(29 * DAY)
+    client.post(f"/v1/leads/{lead.id}/retry", headers={"Authorization": f"Bearer {OPS_TOKEN}"})
+    clock.advance(2 * DAY)
+
+    assert store.retention.purge(clock.now()) == PurgeReport(0, 0)
+    assert store.leads.get(lead.id).status is LeadStatus.QUEUED and has_record(store, lead.id)
+
+
+def test_purge_works_through_a_backlog_in_bounded_steps(store, cipher, clock, monkeypatch):
+    monkeypatch.setattr(retention, "PURGE_CHUNK_LEADS", 2)
+    leads_in(store, cipher, clock, LeadStatus.DELIVERED, count=7)
+    clock.advance(31 * DAY)
+
+    assert store.retention.purge(clock.now()) == PurgeReport(records=7, leads=7)
+    assert store.leads.status_counts()[LeadStatus.DELIVERED] == 0
+    assert_indexes_consistent(store)
+
+
+def test_purge_cleans_indexes_and_counts_of_a_lead_whose_hash_expired_first(store, cipher, clock):
+    [lead] = leads_in(store, cipher, clock, LeadStatus.REJECTED, source="web")
+    store.redis.delete(keys.lead_key(lead.id))  # as its backstop expiry would, had no pass run for a long while
+    clock.advance(31 * DAY)
+
+    assert store.retention.purge(clock.now()).leads == 1
+    assert store.leads.status_counts()[LeadStatus.REJECTED] == 0
+    assert index_ids(store.redis, keys.source_index_key("web")) == []
+    assert_indexes_consistent(store)
+
+
+def test_purge_runs_at_most_once_per_interval_across_workers(settings, redis, cipher, clock):
+    one, other = Store.from_settings(settings, redis), Store.from_settings(settings, redis)
+    leads_in(one, cipher, clock, LeadStatus.SPAM, count=2)
+    clock.advance(31 * DAY)
+
+    assert one.retention.purge_if_due(clock.now()) == PurgeReport(records=2, leads=2)
+    assert other.retention.purge_if_due(clock.now()) is None
+    assert 0 < redis.ttl(keys.purge_lock_key()) <= retention.PURGE_INTERVAL_SECONDS
+
+
+def test_worker_ticker_runs_the_purge_pass(store, cipher, clock):
+    [lead] = leads_in(store, cipher, clock, LeadStatus.DELIVERED)
+    clock.advance(31 * DAY)
+    ticker = DeliveryTicker(SimpleNamespace(store=store, clock=clock))  # only what the retention tick uses
+
+    assert ticker.tick_retention() == PurgeReport(records=1, leads=1)
+    assert ticker.tick_retention() is None
+    assert not store.redis.exists(keys.lead_key(lead.id))

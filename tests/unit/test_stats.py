@@ -1,0 +1,97 @@
+"""`/v1/stats`: every number SPEC lists, read in a fixed number of Redis round trips."""
+
+from __future__ import annotations
+
+import pytest
+from redis.client import Pipeline
+
+from app.models import LeadStatus
+from app.ops import StatsQuery, collect_stats
+from app.store.batches import Outcome
+from tests.conftest import OPS_TOKEN
+from tests.factories import make_lead
+from tests.storecheck import leads_in
+
+OPS = {"Authorization": f"Bearer {OPS_TOKEN}"}
+
+
+@pytest.fixture
+def round_trips(redis, monkeypatch):
+    """Round trips to Redis from now on: each direct command, and each pipeline sent."""
+    sent: list[str] = []
+    direct = redis.execute_command
+
+    def execute_command(*args, **options):
+        sent.append(str(args[0]))
+        return direct(*args, **options)
+
+    pipeline_execute = Pipeline.execute
+
+    def execute(self, *args, **options):
+        sent.append(f"PIPELINE({len(self.command_stack)})")
+        return pipeline_execute(self, *args, **options)
+
+    monkeypatch.setattr(redis, "execute_command", execute_command)
+    monkeypatch.setattr(Pipeline, "execute", execute)
+    return sent
+
+
+def test_stats_show_every_number_spec_lists(client):
+    stats = client.get("/v1/stats", headers=OPS).json
+
+    assert set(stats) >= {
+        "counts",
+        "queueDepth",
+        "oldestQueuedAgeSeconds",
+        "delivered",
+        "failed",
+        "rateBudget",
+        "estimatedDrainSeconds",
+        "paused",
+        "pause",
+        "lastDeliveryAt",
+        "latencySeconds",
+    }
+    assert set(stats["counts"]) == {status.value for status in LeadStatus}
+    assert set(stats["delivered"]) == set(stats["failed"]) == {"last5m", "last1h"}
+    assert set(stats["latencySeconds"]) == {"p50", "p95"}
+
+
+@pytest.mark.parametrize("leads", [0, 40])
+def test_stats_take_one_round_trip_to_redis_whatever_the_number_of_leads(
+    client, store, cipher, clock, round_trips, leads
+):
+    for status in (LeadStatus.QUEUED, LeadStatus.DELIVERED, LeadStatus.DEAD, LeadStatus.REJECTED):
+        leads_in(store, cipher, clock, status, count=leads // 4)
+    round_trips.clear()
+
+    response = client.get("/v1/stats", headers=OPS)
+
+    assert response.status_code == 200
+    assert round_trips == ["PIPELINE(10)"]
+
+
+def test_stats_count_deliveries_and_failures_by_window_with_latency_and_last_delivery(store, cipher, clock):
+    fast, slow, bad = make_lead(), make_lead(), make_lead()
+    store.leads.admit([fast, slow, bad], [cipher.seal(x.record) for x in (fast, slow, bad)], clock.now())
+    clock.advance(2)
+    batch = store.batches.claim(clock.now(), 200, 30)
+    store.batches.settle(batch.id, [Outcome(fast.id, LeadStatus.DELIVERED, "ok")], clock.now(), release=False)
+    clock.advance(8)
+    store.batches.settle(
+        batch.id,
+        [Outcome(slow.id, LeadStatus.DELIVERED, "ok"), Outcome(bad.id, LeadStatus.REJECTED, "no", error="no")],
+        clock.now(),
+        release=True,
+    )
+    clock.advance(600)  # ten minutes on: out of the 5-minute window, still in the hour
+    [queued] = leads_in(store, cipher, clock, LeadStatus.QUEUED)
+    clock.advance(30)
+
+    stats = collect_stats(StatsQuery(store, 60, clock.now()))
+
+    assert stats["delivered"] == {"last5m": 0, "last1h": 2} and stats["failed"] == {"last5m": 0, "last1h": 1}
+    assert stats["latencySeconds"] == {"p50": 2.0, "p95": 10.0}
+    assert stats["lastDeliveryAt"] == clock.now() - 630
+    assert stats["oldestQueuedAgeSeconds"] == 30.0 and stats["queueDepth"] == 1
+    assert stats["counts"]["delivered"] == 2 and stats["counts"]["rejected"] == 1 and queued

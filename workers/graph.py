@@ -1,0 +1,231 @@
+"""Meta Graph API client: one pooled session, explicit timeouts, every failure turned into a type.
+
+Exceptions, grouped by what retrieval does about them:
+
+    GraphError
+    ├── GraphTransientError          retry this lead later with backoff: 5xx, timeouts, connection errors,
+    │                                unreadable answers, codes 1, 2, 4, 17, 32, 341, 368, 613, 80001, 80005
+    ├── GraphConfigurationError      pause retrieval for every lead (they stay `fetching`), probe, resume;
+    │   │                            also a 401/403/404 without a Graph error (wrong URL or version)
+    │   ├── GraphTokenError          codes 102, 190: the access token is invalid or expired
+    │   └── GraphPermissionError     codes 10, 200-299: a permission is missing or was removed
+    ├── GraphNotFoundError           code 100: the lead does not exist or is not visible: reject it
+    └── GraphRequestError            any other error: unexpected, so retried with backoff until the
+                                     lead's maximum age, the message kept on the lead
+
+Graph decides by `error.code`, not by the HTTP status (most errors come as 400). Messages carry the
+status, code, subcode, Graph's message and `fbtrace_id`, never the token: it travels in the
+`Authorization` header, not in the URL, because every `requests` exception (chained into ours, then
+into RQ's failed-job traceback) quotes the URL it was given.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+LEAD_FIELDS = (
+    "id,created_time,ad_id,adset_id,campaign_id,form_id,is_organic,platform,field_data,custom_disclaimer_responses"
+)
+PAGE_SIZE = 100
+MAX_MESSAGE_CHARS = 300
+TRANSIENT_CODES = frozenset({1, 2, 4, 17, 32, 341, 368, 613, 80001, 80005})
+TOKEN_CODES = frozenset({102, 190})
+NOT_FOUND_CODES = frozenset({100})
+
+
+class GraphError(Exception):
+    """A Graph API call did not succeed; `message` is safe to show and store (no token, no lead data)."""
+
+    def __init__(self, message: str, status: int | None = None, code: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+
+
+class GraphTransientError(GraphError):
+    """Server error, throttling, timeout, connection failure or an unreadable answer: retry later."""
+
+
+class GraphConfigurationError(GraphError):
+    """Every call would fail alike until the configuration is fixed: pause retrieval."""
+
+
+class GraphTokenError(GraphConfigurationError):
+    """The access token is invalid or expired (codes 102, 190)."""
+
+
+class GraphPermissionError(GraphConfigurationError):
+    """The token lacks a permission, or lead access was removed (codes 10, 200-299)."""
+
+
+class GraphNotFoundError(GraphError):
+    """The object does not exist or this token may not see it (code 100)."""
+
+
+class GraphRequestError(GraphError):
+    """Any other Graph error."""
+
+
+@dataclass(frozen=True)
+class GraphLead:
+    """A lead as the Graph API returns it: answers in `field_data` as `{name, values: [...]}` items."""
+
+    id: str
+    created_time: str | None
+    form_id: str | None
+    field_data: tuple[Mapping[str, Any], ...]
+    ad_id: str | None = None
+    adset_id: str | None = None
+    campaign_id: str | None = None
+    platform: str | None = None
+    is_organic: bool | None = None
+    custom_disclaimer_responses: tuple[Mapping[str, Any], ...] = ()
+
+
+class GraphClient:
+    """Reads leads from the Graph API with one access token."""
+
+    def __init__(
+        self,
+        base_url: str,
+        version: str,
+        access_token: str,
+        *,
+        app_secret: str = "",
+        connect_timeout: float = 5.0,
+        read_timeout: float = 20.0,
+        session: requests.Session | None = None,
+    ) -> None:
+        self._base = f"{base_url.rstrip('/')}/{version.strip('/')}"
+        self._timeout = (connect_timeout, read_timeout)
+        self._session = session or requests.Session()
+        self._session.headers.update({"Authorization": f"Bearer {access_token}", "User-Agent": "leadrelay"})
+        self._proof: dict[str, str] = {}
+        if app_secret and access_token:
+            # appsecret_proof: required when the app enables "Require App Secret", recommended always.
+            proof = hmac.new(app_secret.encode(), access_token.encode(), hashlib.sha256).hexdigest()
+            self._proof = {"appsecret_proof": proof}
+
+    def get_lead(self, leadgen_id: str) -> GraphLead:
+        """The lead `leadgen_id`; raises a `GraphError`."""
+        return _lead(self._get(f"/{leadgen_id}", {"fields": LEAD_FIELDS}))
+
+    def list_form_leads(self, form_id: str, since: float) -> Iterator[GraphLead]:
+        """Every lead of a form created after `since` (epoch seconds), page by page; raises a `GraphError`."""
+        filtering = [{"field": "time_created", "operator": "GREATER_THAN", "value": int(since)}]
+        params = {"fields": LEAD_FIELDS, "filtering": json.dumps(filtering), "limit": str(PAGE_SIZE)}
+        while True:
+            body = self._get(f"/{form_id}/leads", params)
+            data = body.get("data")
+            if not isinstance(data, list):
+                raise GraphTransientError("Graph API answered a lead listing without a data list")
+            yield from (_lead(item) for item in data)
+            paging = _object(body.get("paging"))
+            after = _object(paging.get("cursors")).get("after")
+            if not paging.get("next") or not isinstance(after, str) or not after:
+                return
+            params = {**params, "after": after}
+
+    def close(self) -> None:
+        """Close pooled connections."""
+        self._session.close()
+
+    def _get(self, path: str, params: Mapping[str, str]) -> dict[str, Any]:
+        try:
+            response = self._session.get(self._base + path, params={**params, **self._proof}, timeout=self._timeout)
+        except requests.ConnectTimeout as exc:
+            raise GraphTransientError("Graph API did not accept the connection in time") from exc
+        except requests.ConnectionError as exc:
+            raise GraphTransientError("Graph API could not be reached") from exc
+        except requests.Timeout as exc:
+            raise GraphTransientError("Graph API did not answer in time") from exc
+        except requests.RequestException as exc:
+            raise GraphTransientError(f"request to the Graph API failed: {type(exc).__name__}") from exc
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        return check_response(response.status_code, body)
+
+
+def check_response(status: int, body: Any) -> dict[str, Any]:
+    """The body of a successful Graph answer, or the matching `GraphError` raised."""
+    error = body.get("error") if isinstance(body, dict) else None
+    if 200 <= status < 300 and error is None:
+        if not isinstance(body, dict):
+            raise GraphTransientError(f"Graph API {status} answered something other than a JSON object", status)
+        return body
+    if not isinstance(error, dict):
+        message = f"Graph API {status} without a Graph error"
+        if status >= 500 or status in (408, 429):
+            raise GraphTransientError(message, status)
+        if status in (401, 403, 404):
+            raise GraphConfigurationError(f"{message}: check FACEBOOK_GRAPH_URL and the version", status)
+        raise GraphRequestError(message, status)
+    code = error.get("code") if isinstance(error.get("code"), int) else None
+    message = _describe(status, error)
+    if code in TOKEN_CODES:
+        raise GraphTokenError(message, status, code)
+    if code == 10 or (code is not None and 200 <= code <= 299):
+        raise GraphPermissionError(message, status, code)
+    if code in TRANSIENT_CODES or status >= 500 or error.get("is_transient") is True:
+        raise GraphTransientError(message, status, code)
+    if code in NOT_FOUND_CODES:
+        raise GraphNotFoundError(message, status, code)
+    raise GraphRequestError(message, status, code)
+
+
+def _describe(status: int, error: Mapping[str, Any]) -> str:
+    parts = [f"Graph API {status}"]
+    if isinstance(error.get("type"), str):
+        parts.append(error["type"])
+    if isinstance(error.get("code"), int):
+        subcode = error.get("error_subcode")
+        parts.append(f"code {error['code']}" + (f"/{subcode}" if isinstance(subcode, int) else ""))
+    text = " ".join(parts)
+    if isinstance(error.get("message"), str) and error["message"]:
+        text += f": {error['message'][:MAX_MESSAGE_CHARS]}"
+    if isinstance(error.get("fbtrace_id"), str):
+        text += f" (fbtrace_id {error['fbtrace_id'][:64]})"
+    return text
+
+
+def _lead(item: Any) -> GraphLead:
+    if not isinstance(item, dict) or not isinstance(item.get("id"), str | int) or isinstance(item.get("id"), bool):
+        raise GraphTransientError("Graph API answered a lead without an id")
+    answers = item.get("field_data")
+    if not isinstance(answers, list) or not all(isinstance(a, dict) for a in answers):
+        raise GraphTransientError("Graph API answered a lead without field_data")
+    disclaimers = item.get("custom_disclaimer_responses")
+    return GraphLead(
+        id=str(item["id"]),
+        created_time=_text(item.get("created_time")),
+        form_id=_text(item.get("form_id")),
+        field_data=tuple(answers),
+        ad_id=_text(item.get("ad_id")),
+        adset_id=_text(item.get("adset_id")),
+        campaign_id=_text(item.get("campaign_id")),
+        platform=_text(item.get("platform")),
+        is_organic=item["is_organic"] if isinstance(item.get("is_organic"), bool) else None,
+        custom_disclaimer_responses=tuple(d for d in disclaimers if isinstance(d, dict))
+        if isinstance(disclaimers, list)
+        else (),
+    )
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _text(value: Any) -> str | None:
+    if isinstance(value, bool) or value is None or value == "":
+        return None
+    return str(value)

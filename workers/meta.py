@@ -1,0 +1,291 @@
+"""Graph retrieval of Meta leads: fetching one `fetching` lead, finding those due a try, and the backfill.
+
+The store is the truth: every `fetching` lead sits in the fetching set, scored by when it is due a try.
+A fetch job pushes that time out by a lease when it starts and either ends the lead (`queued`,
+`rejected`, `dead`, `test`, `duplicate`) or sets the time of its next try. The worker's ticker queues a
+job for every lead that comes due, so a retry needs no scheduled job, and a job lost with its worker
+is simply due again when its lease runs out.
+
+A token or permission error pauses retrieval for every lead (they stay `fetching`): while paused, only
+one lead at a time is let through as the probe, once per probe interval, and its success resumes all.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from marshmallow import ValidationError
+
+from app.clock import Clock
+from app.crypto import RecordCipher
+from app.intake import Intake
+from app.meta import MetaIntake
+from app.models import LeadStatus
+from app.schemas.meta import LeadgenChange, is_test_lead, meta_submission
+from app.sources import LeadSource, SourceKind, SourceRegistry, UnknownSourceError
+from app.store import Store
+from app.store.fetches import Completion, FetchTicket
+from workers import backoff
+from workers.graph import (
+    GraphConfigurationError,
+    GraphError,
+    GraphLead,
+    GraphNotFoundError,
+)
+
+logger = logging.getLogger(__name__)
+
+MAX_FETCHES_PER_SWEEP = 100
+# Listing starts this long before the last backfill began: Meta's clock, ours and the time a lead takes
+# to become listable differ by seconds to minutes.
+BACKFILL_OVERLAP_SECONDS = 600.0
+
+
+class GraphReader(Protocol):
+    """What retrieval needs of the Graph API (`GraphClient`, or a test double)."""
+
+    def get_lead(self, leadgen_id: str) -> GraphLead: ...
+
+    def list_form_leads(self, form_id: str, since: float) -> Iterable[GraphLead]: ...
+
+
+@dataclass(frozen=True)
+class RetrievalSettings:
+    """The settings retrieval follows, in seconds."""
+
+    max_age_seconds: float
+    retry_base_seconds: float
+    retry_max_delay_seconds: float
+    probe_interval_seconds: float
+    backfill_interval_seconds: float
+    has_access_token: bool
+
+
+class MetaRetrieval:
+    """Fetches Meta leads from the Graph API and completes them in the store."""
+
+    def __init__(
+        self,
+        store: Store,
+        graph: GraphReader,
+        intake: Intake,
+        admission: MetaIntake,
+        sources: SourceRegistry,
+        cipher: RecordCipher,
+        settings: RetrievalSettings,
+        clock: Clock,
+        wake_delivery: Callable[[], object],
+        rng: random.Random | None = None,
+    ) -> None:
+        self._store = store
+        self._graph = graph
+        self._intake = intake
+        self._admission = admission
+        self._sources = sources
+        self._cipher = cipher
+        self._settings = settings
+        self._clock = clock
+        self._wake = wake_delivery
+        self._rng = rng or random.Random()
+
+    def fetch(self, lead_id: str) -> LeadStatus | None:
+        """Try to retrieve one lead; returns its status afterwards (None when it was no longer `fetching`)."""
+        now = self._clock.now()
+        ticket = self._store.fetches.begin(lead_id, now)
+        if ticket is None:
+            return None
+        if backoff.is_past_max_age(ticket.received_at, now, self._settings.max_age_seconds):
+            reason = f"gave up retrieving after the maximum age: {ticket.error or 'no answer from the Graph API'}"
+            return self._end(ticket, Completion(LeadStatus.DEAD, reason, error=reason))
+        pause = self._store.fetch_pause.get()
+        if pause is not None and not self._store.fetch_pause.take_probe(now, self._settings.probe_interval_seconds):
+            next_try = pause.next_probe_at if pause.next_probe_at > now else now + self._settings.probe_interval_seconds
+            self._store.fetches.defer(lead_id, now, next_try, f"retrieval paused: {pause.reason}", count_attempt=False)
+            return LeadStatus.FETCHING
+        try:
+            lead = self._graph.get_lead(ticket.leadgen_id)
+        except GraphError as exc:
+            return self._failed(ticket, exc)
+        self._resume()
+        return self._complete(ticket, lead)
+
+    def due_fetches(self) -> list[str]:
+        """Take the leads due a retrieval try (only one, the probe, while retrieval is paused)."""
+        now = self._clock.now()
+        limit = MAX_FETCHES_PER_SWEEP
+        pause = self._store.fetch_pause.get()
+        if pause is not None:
+            if now < pause.next_probe_at:
+                return []
+            limit = 1
+        return self._store.fetches.claim_due(now, limit)
+
+    def is_backfill_configured(self) -> bool:
+        """True when there is a token and at least one facebook source names its lead forms."""
+        return self._settings.has_access_token and any(s.form_ids for s in self._facebook_sources())
+
+    def take_backfill_turn(self) -> bool:
+        """True for exactly one caller per backfill interval, across every worker."""
+        return self._store.fetches.take_backfill_turn(self._settings.backfill_interval_seconds)
+
+    def backfill(self) -> int:
+        """List every configured form's leads since its last backfill; take in the unseen ones. Returns how many.
+
+        Skipped while retrieval is paused. Raises `GraphError` (after pausing, for a token error); a form
+        is marked backfilled only once listed completely, so the next run covers what this one missed.
+        """
+        if self._store.fetch_pause.get() is not None:
+            logger.info("meta backfill skipped: retrieval is paused")
+            return 0
+        taken = 0
+        for source in self._facebook_sources():
+            for form_id in source.form_ids:
+                taken += self._backfill_form(form_id)
+        return taken
+
+    def _backfill_form(self, form_id: str) -> int:
+        started = self._clock.now()
+        last = self._store.fetches.backfill_since(form_id)
+        if last is None:  # first run for this form: one interval back
+            last = started - self._settings.backfill_interval_seconds
+        since = last - BACKFILL_OVERLAP_SECONDS
+        try:
+            listed: list[GraphLead] = list(self._graph.list_form_leads(form_id, since))
+        except GraphConfigurationError as exc:
+            self._pause(exc.message)
+            raise
+        changes = [LeadgenChange(leadgen_id=g.id, form_id=g.form_id or form_id, ad_id=g.ad_id) for g in listed]
+        admitted = self._admission.admit(changes, "found by the Meta backfill: no webhook for it", fetch=False)
+        by_leadgen = {g.id: g for g in listed}
+        fresh = [a for a in admitted if not a.repeated]
+        for lead in fresh:
+            ticket = self._store.fetches.begin(lead.lead_id, self._clock.now())
+            if ticket is not None:
+                self._complete(ticket, by_leadgen[lead.leadgen_id])
+        self._store.fetches.mark_backfilled(form_id, started)
+        logger.info("meta backfill listed %d leads, %d new", len(listed), len(fresh), extra={"form_id": form_id})
+        return len(fresh)
+
+    def _failed(self, ticket: FetchTicket, exc: GraphError) -> LeadStatus | None:
+        now = self._clock.now()
+        extra = {"lead_id": ticket.lead_id, "leadgen_id": ticket.leadgen_id}
+        if isinstance(exc, GraphConfigurationError):
+            self._pause(exc.message)
+            next_try = now + self._settings.probe_interval_seconds
+            self._store.fetches.defer(
+                ticket.lead_id, now, next_try, f"retrieval paused: {exc.message}", count_attempt=False
+            )
+            return LeadStatus.FETCHING
+        if isinstance(exc, GraphNotFoundError):
+            self._resume()  # Graph looked the lead up: the token works
+            logger.warning("meta lead not found in the Graph API: %s", exc.message, extra=extra)
+            reason = f"the Graph API has no such lead: {exc.message}"
+            return self._end(ticket, Completion(LeadStatus.REJECTED, reason, error=reason))
+        delay = backoff.retry_delay_seconds(
+            ticket.fetch_attempts + 1,
+            self._settings.retry_base_seconds,
+            self._settings.retry_max_delay_seconds,
+            backoff.jitter_factor(self._rng),
+        )
+        logger.warning("meta lead retrieval failed, will retry: %s", exc.message, extra=extra)
+        self._store.fetches.defer(ticket.lead_id, now, now + delay, exc.message, count_attempt=True)
+        return LeadStatus.FETCHING
+
+    def _complete(self, ticket: FetchTicket, lead: GraphLead) -> LeadStatus | None:
+        """Normalize a retrieved lead under its source and end its retrieval."""
+        try:
+            source = self._sources.by_slug(ticket.source, SourceKind.FACEBOOK)
+        except UnknownSourceError:
+            reason = f"source {ticket.source!r} is no longer configured as a facebook source"
+            return self._end(ticket, Completion(LeadStatus.REJECTED, reason, error=reason))
+        if is_test_lead(lead.field_data) and not source.deliver_test_leads:
+            return self._end(ticket, Completion(LeadStatus.TEST, "Meta test lead (placeholder answers): not delivered"))
+        submission = meta_submission(
+            lead.field_data, _provenance(source, ticket, lead), lead.custom_disclaimer_responses
+        )
+        try:
+            normalized = self._intake.normalize(source, submission)
+        except ValidationError as exc:
+            return self._end(ticket, self._rejected(ticket, submission, exc))
+        new = self._intake.new_lead(source, normalized.record, normalized.warnings, lead_id=ticket.lead_id)
+        completion = Completion(
+            LeadStatus.QUEUED,
+            "retrieved from the Graph API",
+            sealed_record=self._cipher.seal(new.record),
+            external_id=new.external_id,
+            phone_masked=new.phone_masked,
+            warnings=new.warnings,
+            person=new.person,
+            person_memory_seconds=new.person_memory_seconds,
+            duplicate_window_seconds=new.duplicate_window_seconds,
+        )
+        status = self._end(ticket, completion)
+        if status is LeadStatus.QUEUED:
+            self._wake()
+        return status
+
+    def _rejected(self, ticket: FetchTicket, submission: dict[str, Any], exc: ValidationError) -> Completion:
+        """A lead normalization refuses: kept (sealed) as submitted, for a person to follow up."""
+        messages: Mapping[str, Any] = exc.normalized_messages()  # type: ignore[no-untyped-call]
+        reason = "; ".join(f"{name}: {message}" for name, found in messages.items() for message in _listed(found))
+        return Completion(
+            LeadStatus.REJECTED,
+            f"rejected at retrieval: {reason}",
+            error=reason,
+            sealed_record=self._cipher.seal(submission),
+            external_id=ticket.lead_id,
+        )
+
+    def _end(self, ticket: FetchTicket, completion: Completion) -> LeadStatus | None:
+        status = self._store.fetches.complete(ticket.lead_id, completion, self._clock.now())
+        logger.info("meta lead retrieval ended: %s", status, extra={"lead_id": ticket.lead_id})
+        return status
+
+    def _pause(self, reason: str) -> None:
+        now = self._clock.now()
+        self._store.fetch_pause.pause(reason, now, now + self._settings.probe_interval_seconds)
+        logger.error("meta lead retrieval paused: %s", reason)
+
+    def _resume(self) -> None:
+        if self._store.fetch_pause.resume():
+            logger.info("meta lead retrieval resumed: the Graph API accepts the token again")
+
+    def _facebook_sources(self) -> list[LeadSource]:
+        return [s for s in self._sources if s.kind is SourceKind.FACEBOOK]
+
+
+def _provenance(source: LeadSource, ticket: FetchTicket, lead: GraphLead) -> dict[str, Any]:
+    """Where the lead came from, as customFields: Meta's ids and the form's submission time (consent)."""
+    return {
+        "leadgen_id": lead.id,
+        "form_id": lead.form_id or ticket.form_id,
+        "page_id": ticket.page_id,
+        "ad_id": lead.ad_id or ticket.ad_id,
+        "adset_id": lead.adset_id,
+        "campaign_id": lead.campaign_id,
+        "platform": lead.platform,
+        "is_organic": lead.is_organic,
+        source.consent_keys.consent_at: _iso_utc(lead.created_time),
+    }
+
+
+def _iso_utc(value: str | None) -> str | None:
+    """Graph's `2026-01-01T00:00:00+0000` as `2026-01-01T00:00:00Z`; anything unreadable as given."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        return value
+    return parsed.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _listed(found: Any) -> list[Any]:
+    return found if isinstance(found, list) else [found]
