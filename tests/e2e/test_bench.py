@@ -9,7 +9,13 @@ from app.bench import BenchOptions, run_bench
 
 def test_bench_reports_delivery_throughput_batch_fill_latency_and_redis_cost(tmp_path, capsys):
     options = BenchOptions(
-        leads=1000, rate_limit_per_min=1200, low_load_leads=4, low_load_gap_seconds=0.2, capacity_leads=400
+        leads=1000,
+        rate_limit_per_min=1200,
+        low_load_leads=4,
+        low_load_gap_seconds=0.2,
+        capacity_leads=400,
+        intake_seconds=2,
+        intake_connections=8,
     )
 
     assert run_bench(options, json_path=str(tmp_path / "bench.json")) == 0
@@ -21,5 +27,10 @@ def test_bench_reports_delivery_throughput_batch_fill_latency_and_redis_cost(tmp
     assert backlog["redisCommandsPerLead"] > 0 and backlog["redisBytesPerLead"] > 0
     assert result["capacity"]["deliveredPerSecond"] > 0
     assert 0 < result["lowLoad"]["latencyP50Seconds"] <= result["lowLoad"]["latencyP95Seconds"]
+    for endpoint in ("trivial", "api", "form"):
+        measured = result["intake"][endpoint]
+        assert measured["requestsPerSecond"] > 0 and measured["non2xxResponses"] == 0
+        assert 0 < measured["latencyP50Ms"] <= measured["latencyP99Ms"]
+    assert result["intake"]["api"]["ratioToTrivial"] > 0
     table = capsys.readouterr().out
     assert "backlog: ratio to ceiling" in table and "low load: intake->careCycle p95 s" in table
