@@ -15,7 +15,14 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from apispec_webframeworks.flask import FlaskPlugin
 from flask import Flask
 
-from app.schemas.responses import ErrorSchema
+from app.schemas import carecycle
+from app.schemas.carecycle import CareCycleRecordSchema
+from app.schemas.responses import (
+    BulkAcceptedSchema,
+    BulkSubmissionSchema,
+    ErrorSchema,
+    LeadAcceptedSchema,
+)
 
 OPENAPI_VERSION = "3.0.3"
 API_VERSION = "1.0.0"
@@ -31,20 +38,30 @@ REQUEST_ID_HEADER = {
 
 def build_spec(app: Flask) -> dict[str, Any]:
     """The OpenAPI document of every route of `app`."""
+    marshmallow_plugin = MarshmallowPlugin()
     spec = APISpec(
         title="leadrelay",
         version=API_VERSION,
         openapi_version=OPENAPI_VERSION,
-        plugins=[FlaskPlugin(), MarshmallowPlugin()],
+        plugins=[FlaskPlugin(), marshmallow_plugin],
         info={
             "description": "Takes sales leads from forms, Meta and Google lead ads and partner systems, and "
             "delivers them to careCycle in batches within its rate limit. Every error answers "
             '`{"error": {"code", "message", "fields"}}`.'
         },
     )
+    marshmallow_plugin.converter.add_attribute_function(contract_field_properties)  # type: ignore[union-attr]
     spec.components.security_scheme("sourceKey", {"type": "apiKey", "in": "header", "name": "X-Api-Key"})
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     spec.components.schema("Error", schema=ErrorSchema)
+    # Referenced by name from oneOf lists in view docs, so registered up front.
+    for name, schema in (
+        ("CareCycleRecord", CareCycleRecordSchema),
+        ("BulkSubmission", BulkSubmissionSchema),
+        ("LeadAccepted", LeadAcceptedSchema),
+        ("BulkAccepted", BulkAcceptedSchema),
+    ):
+        spec.components.schema(name, schema=schema)
     with app.test_request_context():
         for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
             if rule.endpoint not in UNDOCUMENTED_ENDPOINTS:
@@ -54,6 +71,34 @@ def build_spec(app: Flask) -> dict[str, Any]:
         for operation in operations.values():
             _complete(path, operation)
     return document
+
+
+def contract_field_properties(converter: Any, field: Any, **kwargs: Any) -> dict[str, Any]:
+    """JSON Schema of the careCycle contract's own field classes (apispec knows only marshmallow's)."""
+    if isinstance(field, carecycle.ContractString):
+        found: dict[str, Any] = {"type": "string"}
+        if field.max_length is not None:
+            found["maxLength"] = field.max_length
+        if field.min_length:
+            found["minLength"] = field.min_length
+        if field.pattern is not None:
+            found["pattern"] = f"^(?:{field.pattern.pattern})$"
+        return found
+    if isinstance(field, carecycle.EnumString):
+        return {"type": "string", "enum": list(field.choices)}
+    if isinstance(field, carecycle.Timezone):
+        return {"type": "string", "description": "An IANA time zone name, or EST, CST, MST or PST."}
+    if isinstance(field, carecycle.Int32):
+        return {"type": "integer", "format": "int32"}
+    if isinstance(field, carecycle.StrictBoolean):
+        return {"type": "boolean"}
+    if isinstance(field, carecycle.NonNegativeNumber):
+        return {"type": "number", "minimum": 0}
+    if isinstance(field, carecycle.CustomFieldValue):
+        return {"description": "A string, number, boolean, list of strings, or null."}
+    if isinstance(field, carecycle.ContractList):
+        return {"maxItems": field.max_length, **({"minItems": field.min_length} if field.min_length else {})}
+    return {}
 
 
 def documented_operations(document: dict[str, Any]) -> set[tuple[str, str]]:

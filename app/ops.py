@@ -16,7 +16,7 @@ from app.models import RETRYABLE_STATUSES, Lead, LeadStatus
 from app.store import LeadNotFoundError, Store
 from app.store.audit import AuditEntry
 from app.store.index import Position, Selection
-from app.store.limiter import RATE_WINDOW_SECONDS
+from app.store.limiter import RATE_WINDOW_SECONDS, Pause
 from app.store.retries import MAX_REQUEUE_BATCH, RequeueOutcome
 from app.store.snapshot import read_snapshot
 
@@ -53,12 +53,16 @@ def collect_stats(query: StatsQuery) -> dict[str, Any]:
         "rateBudget": {"limitPerMinute": query.rate_limit_per_min, "usedLastMinute": snap.requests_last_minute},
         "estimatedDrainSeconds": math.ceil(depth / ceiling_per_second) if depth else 0,
         "paused": pause is not None,
-        "pause": None
-        if pause is None
-        else {"reason": pause.reason, "since": pause.since, "nextProbeAt": pause.next_probe_at},
+        "pause": _pause_body(pause),
+        "retrievalPaused": snap.retrieval_pause is not None,
+        "retrievalPause": _pause_body(snap.retrieval_pause),
         "lastDeliveryAt": snap.last_delivery_at,
         "latencySeconds": _latency_percentiles(sorted(snap.latency_samples)),
     }
+
+
+def _pause_body(pause: Pause | None) -> dict[str, Any] | None:
+    return None if pause is None else {"reason": pause.reason, "since": pause.since, "nextProbeAt": pause.next_probe_at}
 
 
 def _latency_percentiles(samples: list[float]) -> dict[str, float | None]:

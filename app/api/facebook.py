@@ -22,7 +22,22 @@ SIGNATURE_HEADER = "X-Hub-Signature-256"
 
 @bp.get("")
 def verify_subscription() -> Response:
-    """Answer Meta's handshake with `hub.challenge`, as plain text, when the verify token matches."""
+    """Answer Meta's handshake with `hub.challenge`, as plain text, when the verify token matches.
+    ---
+    get:
+      summary: Meta webhook verification handshake
+      tags: [intake]
+      parameters:
+        - {in: query, name: hub.mode, required: true, schema: {type: string, enum: [subscribe]}}
+        - {in: query, name: hub.verify_token, required: true, schema: {type: string}}
+        - {in: query, name: hub.challenge, required: true, schema: {type: string}}
+      responses:
+        200:
+          description: The challenge, echoed.
+          content:
+            text/plain:
+              schema: {type: string}
+    """
     args = request.args
     if not is_subscription_valid(
         args.get("hub.mode"), args.get("hub.verify_token"), services().settings.facebook_verify_token
@@ -35,7 +50,29 @@ def verify_subscription() -> Response:
 
 @bp.post("")
 def receive_notification() -> tuple[Response, int]:
-    """Check the signature over the raw body, then admit each `leadgen` change as a `fetching` lead."""
+    """Check the signature over the raw body, then admit each `leadgen` change as a `fetching` lead.
+    ---
+    post:
+      summary: Meta leadgen notifications
+      description: >
+        Signed with `X-Hub-Signature-256` (HMAC-SHA256 of the raw body with the app secret). Answered at
+        once; each new `leadgen_id` becomes a lead in `fetching` that a worker retrieves from the Graph API.
+        A repeated `leadgen_id` returns the original lead.
+      tags: [intake]
+      parameters:
+        - {in: header, name: X-Hub-Signature-256, required: true, schema: {type: string}}
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: {type: object}
+      responses:
+        200:
+          description: The leads each change became, and how many changes were skipped.
+          content:
+            application/json:
+              schema: LeadgenReceiptSchema
+    """
     svc = services()
     raw = request.get_data(cache=True)  # the exact bytes Meta signed: never re-serialized JSON
     signature = request.headers.get(SIGNATURE_HEADER)

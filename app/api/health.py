@@ -13,13 +13,40 @@ bp = Blueprint("health", __name__)
 
 @bp.get("/healthz")
 def healthz() -> Response:
-    """The process serves requests."""
+    """The process serves requests.
+    ---
+    get:
+      summary: Liveness
+      tags: [health]
+      responses:
+        200:
+          description: Alive.
+          content:
+            application/json:
+              schema: HealthSchema
+    """
     return jsonify({"status": "ok"})
 
 
 @bp.get("/readyz")
 def readyz() -> tuple[Response, int]:
-    """Redis answers and stored data is in this version's layout."""
+    """Redis answers and stored data is in this version's layout.
+    ---
+    get:
+      summary: Readiness
+      tags: [health]
+      responses:
+        200:
+          description: Ready to take leads.
+          content:
+            application/json:
+              schema: ReadinessSchema
+        503:
+          description: Redis unreachable, or stored data in another layout.
+          content:
+            application/json:
+              schema: ReadinessSchema
+    """
     store = services().store
     try:
         store.redis.ping()
@@ -33,7 +60,18 @@ def readyz() -> tuple[Response, int]:
 
 @bp.get("/metrics")
 def metrics() -> Response:
-    """Prometheus text format: intake counters per process, shared delivery state from Redis."""
+    """Prometheus text format: intake counters per process, shared delivery state from Redis.
+    ---
+    get:
+      summary: Prometheus metrics
+      tags: [health]
+      responses:
+        200:
+          description: Metrics in the Prometheus text exposition format.
+          content:
+            text/plain:
+              schema: {type: string}
+    """
     svc = services()
     body, content_type = render_metrics(svc.store, svc.clock.now())
     return Response(body, content_type=content_type)

@@ -21,7 +21,42 @@ bp = Blueprint("leads", __name__, url_prefix="/v1/leads")
 
 @bp.post("")
 def submit_leads() -> tuple[Response, int]:
-    """Accept one lead, or `{"leads": [...]}` with up to 200."""
+    """Accept one lead, or `{"leads": [...]}` with up to 200.
+    ---
+    post:
+      summary: Submit leads (API intake)
+      description: >
+        One lead, or `{"leads": [...]}` with up to 200. Fields in careCycle spelling or common aliases
+        (`phone`, `first_name`, `zip`, `full_name`, `dob`, ...); unmapped fields become customFields.
+        A bad required value (phone; neither a ZIP nor a timezone) refuses the lead with 422 naming the
+        field; a bad optional value is dropped and reported in `warnings`. In a bulk request invalid
+        items are reported by index and the rest accepted. A repeated `Idempotency-Key` returns the
+        original lead.
+      tags: [intake]
+      security: [{sourceKey: []}, {bearer: []}]
+      parameters:
+        - in: header
+          name: Idempotency-Key
+          required: false
+          schema: {type: string, maxLength: 200}
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              oneOf:
+                - $ref: '#/components/schemas/CareCycleRecord'
+                - $ref: '#/components/schemas/BulkSubmission'
+      responses:
+        202:
+          description: Accepted (one lead), or a result per item (bulk).
+          content:
+            application/json:
+              schema:
+                oneOf:
+                  - $ref: '#/components/schemas/LeadAccepted'
+                  - $ref: '#/components/schemas/BulkAccepted'
+    """
     svc = services()
     slug = match_secret(presented_credential(request), svc.sources.api_keys)
     source = svc.sources.by_slug(slug)
@@ -39,7 +74,19 @@ def submit_leads() -> tuple[Response, int]:
 
 @bp.get("/<lead_id>")
 def get_lead(lead_id: str) -> Response:
-    """A lead's status and recent events: masked phone and ids only."""
+    """A lead's status and recent events: masked phone and ids only.
+    ---
+    get:
+      summary: One lead's status and event history
+      tags: [status]
+      security: [{bearer: []}]
+      responses:
+        200:
+          description: The lead (no personal data but the masked phone).
+          content:
+            application/json:
+              schema: LeadStatusSchema
+    """
     require_ops_token()
     return jsonify(lead_status(services().store.leads.get(lead_id)))
 

@@ -8,6 +8,7 @@ from app.api.auth import match_secret, presented_credential
 from app.ops import Operator, StatsQuery, collect_stats
 from app.queues import wake_delivery
 from app.schemas.ops import AuditArgsSchema, audit_body
+from app.schemas.responses import StatsSchema
 from app.services import services
 
 bp = Blueprint("ops", __name__, url_prefix="/v1")
@@ -28,11 +29,24 @@ def operator() -> Operator:
 
 @bp.get("/stats")
 def stats() -> Response:
-    """Counts, queue, budget, pause and latency numbers for dashboards."""
+    """Counts, queue, budget, pause and latency numbers for dashboards.
+    ---
+    get:
+      summary: Delivery statistics
+      description: A fixed number of Redis reads, cheap enough to poll every few seconds.
+      tags: [ops]
+      security: [{bearer: []}]
+      responses:
+        200:
+          description: The numbers.
+          content:
+            application/json:
+              schema: StatsSchema
+    """
     require_ops_token()
     svc = services()
     query = StatsQuery(svc.store, svc.settings.carecycle_rate_limit_per_min, svc.clock.now())
-    return jsonify(collect_stats(query))
+    return jsonify(StatsSchema().dump(collect_stats(query)))
 
 
 @bp.get("/audit")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, validate
 
 
 class ErrorDetailSchema(Schema):
@@ -92,5 +92,27 @@ class StatsSchema(Schema):
     estimatedDrainSeconds = fields.Integer(required=True)
     paused = fields.Boolean(required=True)
     pause = fields.Nested(PauseSchema, required=True, allow_none=True)
+    retrievalPaused = fields.Boolean(required=True, metadata={"description": "Meta Graph retrieval paused"})
+    retrievalPause = fields.Nested(PauseSchema, required=True, allow_none=True)
     lastDeliveryAt = fields.Float(required=True, allow_none=True)
     latencySeconds = fields.Nested(LatencySchema, required=True)
+
+
+class LeadgenLeadSchema(Schema):
+    leadgenId = fields.String(required=True)
+    id = fields.String(required=True)
+    status = fields.String(required=True)
+    repeated = fields.Boolean(required=True)
+
+
+class LeadgenReceiptSchema(Schema):
+    """`POST /v1/webhooks/facebook`: what became of each leadgen change."""
+
+    leads = fields.List(fields.Nested(LeadgenLeadSchema), required=True)
+    skipped = fields.Integer(required=True)
+
+
+class BulkSubmissionSchema(Schema):
+    """`{"leads": [...]}`: 1 to 200 leads in one request."""
+
+    leads = fields.List(fields.Dict(), required=True, validate=validate.Length(1, 200))

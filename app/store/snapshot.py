@@ -24,6 +24,7 @@ class StatsSnapshot:
     oldest_ready_score: float | None
     in_flight_batches: int
     pause: Pause | None
+    retrieval_pause: Pause | None
     delivered_per_minute: list[int]
     failed_per_minute: list[int]
     requests_last_minute: int
@@ -46,13 +47,15 @@ def read_snapshot(redis: Redis, now: float) -> StatsSnapshot:
     pipe.zcount(keys.request_log_key(), now - RATE_WINDOW_SECONDS, "+inf")
     pipe.get(keys.last_delivery_key())
     pipe.lrange(keys.latency_samples_key(), 0, -1)
-    counts, depth, oldest, in_flight, pause, delivered, failed, requests, last, latencies = pipe.execute()
+    pipe.hgetall(keys.fetch_pause_key())
+    counts, depth, oldest, in_flight, pause, delivered, failed, requests, last, latencies, retrieval = pipe.execute()
     return StatsSnapshot(
         counts=counts_from_hash(counts),
         queue_depth=int(depth),
         oldest_ready_score=float(oldest[0][1]) if oldest else None,
         in_flight_batches=int(in_flight),
         pause=_pause_from_hash(pause),
+        retrieval_pause=_pause_from_hash(retrieval),
         delivered_per_minute=[int(v) if v else 0 for v in delivered],
         failed_per_minute=[int(v) if v else 0 for v in failed],
         requests_last_minute=int(requests),

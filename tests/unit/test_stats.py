@@ -68,7 +68,7 @@ def test_stats_take_one_round_trip_to_redis_whatever_the_number_of_leads(
     response = client.get("/v1/stats", headers=OPS)
 
     assert response.status_code == 200
-    assert round_trips == ["PIPELINE(10)"]
+    assert round_trips == ["PIPELINE(11)"]
 
 
 def test_stats_count_deliveries_and_failures_by_window_with_latency_and_last_delivery(store, cipher, clock):
@@ -95,3 +95,12 @@ def test_stats_count_deliveries_and_failures_by_window_with_latency_and_last_del
     assert stats["lastDeliveryAt"] == clock.now() - 630
     assert stats["oldestQueuedAgeSeconds"] == 30.0 and stats["queueDepth"] == 1
     assert stats["counts"]["delivered"] == 2 and stats["counts"]["rejected"] == 1 and queued
+
+
+def test_stats_show_a_meta_retrieval_pause_and_its_reason(client, store, clock):
+    store.fetch_pause.pause("Graph token expired (code 190)", clock.now(), clock.now() + 30)
+
+    stats = client.get("/v1/stats", headers={"Authorization": f"Bearer {OPS_TOKEN}"}).json
+
+    assert stats["retrievalPaused"] is True and stats["paused"] is False
+    assert stats["retrievalPause"]["reason"] == "Graph token expired (code 190)"

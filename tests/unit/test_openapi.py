@@ -1,0 +1,65 @@
+"""`/openapi.json` documents every route, from the marshmallow schemas that validate; `/docs` reads it."""
+
+from __future__ import annotations
+
+from openapi_spec_validator import validate
+
+from app.openapi import documented_operations
+
+# HEAD is implied by GET; OPTIONS is answered by Flask everywhere but the forms' CORS preflight.
+IMPLIED = {"HEAD", "OPTIONS"}
+
+
+def routes(app) -> set[tuple[str, str]]:
+    found = set()
+    for rule in app.url_map.iter_rules():
+        for method in rule.methods or ():
+            if method not in IMPLIED or (method == "OPTIONS" and rule.endpoint == "forms.preflight"):
+                found.add((method, rule.rule))
+    return found
+
+
+def test_every_route_is_documented(app, client):
+    spec = client.get("/openapi.json").json
+
+    assert routes(app) == documented_operations(spec)
+
+
+def test_the_document_is_valid_openapi_3(client):
+    validate(client.get("/openapi.json").json)
+
+
+def test_operations_describe_their_bodies_with_the_validating_schemas(client):
+    spec = client.get("/openapi.json").json
+    schemas = spec["components"]["schemas"]
+
+    record = schemas["CareCycleRecord"]
+    assert record["required"] == ["phoneNumber"]
+    assert record["properties"]["gender"]["enum"] == ["Male", "Female", "Non-Binary", "Other", "Prefer Not to Say"]
+    assert record["properties"]["firstName"]["maxLength"] == 255
+    submit = spec["paths"]["/v1/leads"]["post"]
+    assert {"$ref": "#/components/schemas/CareCycleRecord"} in submit["requestBody"]["content"]["application/json"][
+        "schema"
+    ]["oneOf"]
+    assert spec["paths"]["/v1/stats"]["get"]["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Stats"
+    }
+
+
+def test_every_operation_has_the_error_shape_and_request_id_header(client):
+    spec = client.get("/openapi.json").json
+
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            assert operation["responses"]["default"]["content"]["application/json"]["schema"] == {
+                "$ref": "#/components/schemas/Error"
+            }, (method, path)
+            assert all("X-Request-ID" in r["headers"] for r in operation["responses"].values())
+
+
+def test_docs_page_lists_every_operation(client):
+    spec = client.get("/openapi.json").json
+    page = client.get("/docs").get_data(as_text=True)
+
+    for path in spec["paths"]:
+        assert path in page
