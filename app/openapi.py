@@ -8,6 +8,7 @@ operation shares (the error body, path parameters, the request id header) is add
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from apispec import APISpec
@@ -75,30 +76,39 @@ def build_spec(app: Flask) -> dict[str, Any]:
 
 def contract_field_properties(converter: Any, field: Any, **kwargs: Any) -> dict[str, Any]:
     """JSON Schema of the careCycle contract's own field classes (apispec knows only marshmallow's)."""
-    if isinstance(field, carecycle.ContractString):
-        found: dict[str, Any] = {"type": "string"}
-        if field.max_length is not None:
-            found["maxLength"] = field.max_length
-        if field.min_length:
-            found["minLength"] = field.min_length
-        if field.pattern is not None:
-            found["pattern"] = f"^(?:{field.pattern.pattern})$"
-        return found
-    if isinstance(field, carecycle.EnumString):
-        return {"type": "string", "enum": list(field.choices)}
-    if isinstance(field, carecycle.Timezone):
-        return {"type": "string", "description": "An IANA time zone name, or EST, CST, MST or PST."}
-    if isinstance(field, carecycle.Int32):
-        return {"type": "integer", "format": "int32"}
-    if isinstance(field, carecycle.StrictBoolean):
-        return {"type": "boolean"}
-    if isinstance(field, carecycle.NonNegativeNumber):
-        return {"type": "number", "minimum": 0}
-    if isinstance(field, carecycle.CustomFieldValue):
-        return {"description": "A string, number, boolean, list of strings, or null."}
-    if isinstance(field, carecycle.ContractList):
-        return {"maxItems": field.max_length, **({"minItems": field.min_length} if field.min_length else {})}
+    for kind, describe in _CONTRACT_FIELDS:
+        if isinstance(field, kind):
+            return describe(field)
     return {}
+
+
+def _string_properties(field: Any) -> dict[str, Any]:
+    found: dict[str, Any] = {"type": "string"}
+    if field.max_length is not None:
+        found["maxLength"] = field.max_length
+    if field.min_length:
+        found["minLength"] = field.min_length
+    if field.pattern is not None:
+        found["pattern"] = f"^(?:{field.pattern.pattern})$"  # the contract's patterns must match whole values
+    return found
+
+
+_CONTRACT_FIELDS: tuple[tuple[type, Callable[[Any], dict[str, Any]]], ...] = (
+    (carecycle.ContractString, _string_properties),
+    (carecycle.EnumString, lambda f: {"type": "string", "enum": list(f.choices)}),
+    (
+        carecycle.Timezone,
+        lambda f: {"type": "string", "description": "An IANA time zone name, or EST, CST, MST or PST."},
+    ),
+    (carecycle.Int32, lambda f: {"type": "integer", "format": "int32"}),
+    (carecycle.StrictBoolean, lambda f: {"type": "boolean"}),
+    (carecycle.NonNegativeNumber, lambda f: {"type": "number", "minimum": 0}),
+    (carecycle.CustomFieldValue, lambda f: {"description": "A string, number, boolean, list of strings, or null."}),
+    (
+        carecycle.ContractList,
+        lambda f: {"maxItems": f.max_length, **({"minItems": f.min_length} if f.min_length else {})},
+    ),
+)
 
 
 def documented_operations(document: dict[str, Any]) -> set[tuple[str, str]]:
