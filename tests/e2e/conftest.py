@@ -60,8 +60,10 @@ def relay_settings(settings: Settings, sandbox: SandboxServer, real_redis: Redis
 
 def settings_env(settings: Settings) -> dict[str, str]:
     """The environment that makes `Settings.from_env()` in a child process equal `settings`."""
-    env = {}
+    env = {name: value for name, value in settings.environ.items() if name.isupper()}
     for field in dataclasses.fields(settings):
+        if field.name == "environ":
+            continue
         value = getattr(settings, field.name)
         if isinstance(value, dict):
             value = ",".join(f"{name}={secret}" for secret, name in value.items())
