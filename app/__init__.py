@@ -12,6 +12,7 @@ from app.crypto import RecordCipher
 from app.intake import Intake
 from app.meta import MetaIntake
 from app.queues import enqueue_fetch, wake_delivery
+from app.schemas import geo
 from app.services import EXTENSION_NAME, Services
 from app.sources import SourceRegistry, load_sources
 from app.store import Store
@@ -36,6 +37,7 @@ def create_app(
     redis = redis if redis is not None else Redis.from_url(settings.redis_url)
     clock = clock or SystemClock()
     store = Store.from_settings(settings, redis)
+    geo.warm_up()
     if sources is None:
         sources = load_sources(settings.leadrelay_sources, settings.environ, settings.leadrelay_source_keys)
     intake = Intake(

@@ -13,6 +13,7 @@ from marshmallow import ValidationError
 
 from app.clock import Clock
 from app.crypto import RecordCipher
+from app.logs import note_lead_ids
 from app.metrics import record_intake
 from app.models import LeadStatus, NewLead, mask_phone
 from app.schemas.leads import NormalizedLead, normalize_submission
@@ -120,7 +121,9 @@ class Intake:
         for lead, a in zip(leads, accepted, strict=True):
             record_intake(lead.source, "repeated" if a.repeated else _intake_outcome(a.status))
         fresh = [a.id for a in accepted if not a.repeated]
-        logger.info("accepted %d new leads", len(fresh), extra={"lead_ids": fresh})
+        # Named on the request's own log line (one line per request keeps logging cheap under load).
+        note_lead_ids(fresh)
+        logger.debug("accepted %d new leads", len(fresh), extra={"lead_ids": fresh})
         return accepted
 
     def _wake_unless_busy(self) -> None:

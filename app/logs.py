@@ -30,6 +30,21 @@ def log_ids(**ids: str | None) -> Iterator[None]:
         _ids.reset(token)
 
 
+_noted_lead_ids: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("leadrelay_noted_leads", default=())
+
+
+def note_lead_ids(lead_ids: list[str]) -> None:
+    """Remember the leads a request created, for its one request log line (read by `take_noted_lead_ids`)."""
+    _noted_lead_ids.set(_noted_lead_ids.get() + tuple(lead_ids))
+
+
+def take_noted_lead_ids() -> tuple[str, ...]:
+    """The leads noted since the last take, and forget them."""
+    noted = _noted_lead_ids.get()
+    _noted_lead_ids.set(())
+    return noted
+
+
 def bind_log_ids(**ids: str | None) -> contextvars.Token[dict[str, str]]:
     """Bind ids until `unbind_log_ids(token)` (for request hooks that cannot use a `with`)."""
     return _ids.set({**_ids.get(), **{k: v for k, v in ids.items() if v is not None}})

@@ -9,7 +9,7 @@ import uuid
 
 from flask import Flask, Response, g, request
 
-from app.logs import bind_log_ids, unbind_log_ids
+from app.logs import bind_log_ids, take_noted_lead_ids, unbind_log_ids
 
 logger = logging.getLogger("app.requests")
 
@@ -31,6 +31,7 @@ def register_request_id(app: Flask) -> None:
         g.request_id = sent if _SANE_ID.match(sent) else uuid.uuid4().hex
         g.request_started = time.monotonic()
         g.log_ids_token = bind_log_ids(request_id=g.request_id)
+        take_noted_lead_ids()  # a thread's previous request may have left some
 
     @app.after_request
     def echo_request_id(response: Response) -> Response:
@@ -38,14 +39,14 @@ def register_request_id(app: Flask) -> None:
         # The path only: query strings and bodies may carry personal data.
         elapsed_ms = round((time.monotonic() - g.get("request_started", time.monotonic())) * 1000, 1)
         level = logging.WARNING if response.status_code >= 500 else logging.INFO
-        logger.log(
-            level,
-            "%s %s %s",
-            request.method,
-            request.url_rule.rule if request.url_rule else "<unmatched>",
-            response.status_code,
-            extra={"status": response.status_code, "duration_ms": elapsed_ms},
-        )
+        extra: dict[str, object] = {"status": response.status_code, "duration_ms": elapsed_ms}
+        lead_ids = take_noted_lead_ids()
+        if len(lead_ids) == 1:
+            extra["lead_id"] = lead_ids[0]
+        elif lead_ids:
+            extra["lead_ids"] = list(lead_ids)
+        rule = request.url_rule.rule if request.url_rule else "<unmatched>"
+        logger.log(level, "%s %s %s", request.method, rule, response.status_code, extra=extra)
         return response
 
     @app.teardown_request

@@ -110,6 +110,12 @@ def _zip_index() -> dict[str, dict[str, Any]]:
     return {str(entry["zip_code"]): entry for entry in _zip_list_all()}
 
 
+def warm_up() -> None:
+    """Load the ZIP dataset and phone metadata now, not inside some process's first request (about 1 s)."""
+    _zip_index()
+    timezone_for_phone("+12125550142")
+
+
 def is_known_zip(zip5: str) -> bool:
     """Return whether a 5-digit ZIP exists in the `zipcodes` dataset (active or retired)."""
     return zip_details(zip5) is not None
