@@ -32,6 +32,7 @@ from app.config import Settings
 from app.crypto import generate_key
 from app.models import LeadStatus
 from app.ports import free_port
+from app.processes import reap_group, signal_group
 from app.sandbox import Sandbox, SandboxServer
 from app.store import Store
 
@@ -173,10 +174,9 @@ def _run(redis_url: str, limit: int) -> Iterator[Run]:
             yield run
         finally:
             for worker in run.workers:
-                os.killpg(worker.pid, signal.SIGTERM)
+                signal_group(worker.pid, signal.SIGTERM)
             for worker in run.workers:
-                worker.wait(timeout=15)
-                _kill_group(worker.pid)
+                reap_group(worker, 15)  # nothing a worker forked (RQ's scheduler) may outlive the run
             redis.close()
 
 
@@ -192,14 +192,6 @@ def _start_workers(run: Run) -> None:
                 process_group=0,
             )
         )
-
-
-def _kill_group(pgid: int) -> None:
-    """Nothing a worker forked (RQ's scheduler) may outlive the run."""
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def _env(settings: Settings) -> dict[str, str]:

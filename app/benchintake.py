@@ -27,6 +27,7 @@ from flask import Flask
 from app import create_app
 from app.crypto import generate_key
 from app.ports import free_port
+from app.processes import reap_group, signal_group
 
 BENCH_SOURCE_KEY = "bench-source-key"
 BENCH_FORM_SLUG = "bench-form"
@@ -168,12 +169,8 @@ def _web_server(redis_url: str) -> Iterator[str]:
             _wait_until_ready(url)
             yield url
         finally:
-            os.killpg(process.pid, signal.SIGINT)
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+            signal_group(process.pid, signal.SIGINT)
+            reap_group(process, 10)
 
 
 def _wait_until_ready(url: str) -> None:

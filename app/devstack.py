@@ -11,7 +11,6 @@ so the AOF is flushed. Each group is swept with SIGKILL at the end, so no grandc
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import threading
@@ -22,6 +21,8 @@ from typing import TextIO
 
 from redis import Redis
 from redis.exceptions import RedisError
+
+from app.processes import reap_group
 
 STOP_TIMEOUT_SECONDS = 10.0
 POLL_INTERVAL_SECONDS = 0.1
@@ -119,16 +120,9 @@ class DevStack:
         self._reap("redis", process, time.monotonic() + STOP_TIMEOUT_SECONDS)
 
     def _reap(self, name: str, process: subprocess.Popen[bytes], deadline: float) -> None:
-        try:
-            process.wait(timeout=max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            self.say(f"leadrelay dev: the {name} process did not stop within {STOP_TIMEOUT_SECONDS:g} s; killing it")
         # The group also holds what the child started (gunicorn's workers, RQ's scheduler): none may outlive us.
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        process.wait()
+        if not reap_group(process, deadline - time.monotonic()):
+            self.say(f"leadrelay dev: the {name} process did not stop within {STOP_TIMEOUT_SECONDS:g} s; killed it")
 
 
 @contextmanager

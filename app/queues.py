@@ -41,7 +41,7 @@ def enqueue_delivery(redis: Redis, lane: int) -> None:
         lane,
         job_timeout=DELIVERY_JOB_TIMEOUT_SECONDS,
         result_ttl=0,
-        failure_ttl=7 * 24 * 3600,
+        failure_ttl=FAILED_JOB_TTL_SECONDS,
         description=f"deliver pending leads (lane {lane})",
     )
 

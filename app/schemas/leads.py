@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -18,13 +17,8 @@ from typing import Any
 
 from marshmallow import ValidationError, fields
 
-from app.schemas.carecycle import (
-    GENDERS,
-    MARITAL_STATUSES,
-    MAX_CUSTOM_FIELD_KEY_CHARS,
-    MAX_CUSTOM_FIELDS,
-    CareCycleRecordSchema,
-)
+from app.schemas.carecycle import GENDERS, MARITAL_STATUSES, CareCycleRecordSchema
+from app.schemas.customfields import build_custom_fields, listed_custom_fields
 from app.schemas.fields import (
     DateOfBirth,
     EmailAddress,
@@ -44,11 +38,7 @@ FULL_NAME = "fullName"  # not a careCycle field: split into firstName/lastName
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 _NOT_KEY_CHAR = re.compile(r"[\s.\-]+")
 _CONFIG_ONLY = ("sourceId", "leadCost")  # a submission must not pick its own source or price
-# careCycle documents no limit for a custom value; 255 keeps free-text answers useful and bounded,
-# and no click ID (gclid, fbclid, ...) comes near it.
-MAX_CUSTOM_VALUE_CHARS = 255
 _NO_LOCATION = "expected a valid US ZIP code or a timezone (TCPA); the phone's area code gives no single timezone"
-_BAD_CUSTOM_VALUE = "expected a string, number, boolean or list of strings"
 
 GENDER_ALIASES = {
     "m": "Male", "man": "Male", "boy": "Male", "f": "Female", "woman": "Female", "girl": "Female",
@@ -204,7 +194,7 @@ def normalize_submission(
     for name in _CONFIG_ONLY:
         if any(not _is_blank(value) for value in candidates.get(name, [])):
             warnings.append(f"{name}: expected from the source's configuration, not from the submission")
-    listed = [pair for value in candidates.get("customFields", []) for pair in _listed_custom_fields(value, warnings)]
+    listed = [pair for value in candidates.get("customFields", []) for pair in listed_custom_fields(value, warnings)]
     items = build_custom_fields(static_custom_fields, [*custom, *listed], warnings)
     if items:
         record["customFields"] = items
@@ -305,96 +295,3 @@ def _fill_location(record: dict[str, Any]) -> None:
         if zone is None:
             raise ValidationError({"postalCode": [_NO_LOCATION]})
         record["timezone"] = zone
-
-
-def build_custom_fields(
-    static: Mapping[str, Any], inbound: list[tuple[str, Any]], warnings: list[str]
-) -> list[dict[str, Any]]:
-    """Merge the source's static custom fields with the submission's into at most 50 careCycle items.
-
-    Static ones win a key clash and come first, so the cap drops inbound ones first: they are the
-    operator's attribution, which a public form's hidden input must not override. Blank inbound values
-    are skipped (nothing to tell); static ones are kept exactly as configured. Among inbound ones the
-    first of a key wins. Keys are stripped and cut to 100 characters; string values to 255.
-    """
-    items: dict[str, dict[str, Any]] = {}
-    for key, value in static.items():
-        _add_custom(items, key, value, warnings, keep_blank=True, protected=frozenset())
-    protected = frozenset(items)
-    for key, value in inbound:
-        _add_custom(items, key, value, warnings, keep_blank=False, protected=protected)
-    kept = list(items.values())
-    if len(kept) > MAX_CUSTOM_FIELDS:
-        dropped = len(kept) - MAX_CUSTOM_FIELDS
-        warnings.append(f"customFields: expected at most {MAX_CUSTOM_FIELDS} items; {dropped} dropped")
-    return kept[:MAX_CUSTOM_FIELDS]
-
-
-def _listed_custom_fields(listed: Any, warnings: list[str]) -> list[tuple[str, Any]]:
-    """Read a submission's own `customFields`: careCycle's [{fieldKey, value}] or a plain {key: value}."""
-    if listed is None:
-        return []
-    if isinstance(listed, Mapping) and "fieldKey" not in listed:
-        return [(str(key), value) for key, value in listed.items()]
-    pairs: list[tuple[str, Any]] = []
-    for item in listed if isinstance(listed, list) else [listed]:
-        if isinstance(item, Mapping) and isinstance(item.get("fieldKey"), str):
-            pairs.append((item["fieldKey"], item.get("value")))
-        else:
-            warnings.append("customFields: expected a list of {fieldKey, value} items")
-    return pairs
-
-
-def _add_custom(
-    items: dict[str, dict[str, Any]],
-    raw_key: str,
-    raw_value: Any,
-    warnings: list[str],
-    *,
-    keep_blank: bool,
-    protected: frozenset[str],
-) -> None:
-    key = clean_text(str(raw_key))
-    if len(key) > MAX_CUSTOM_FIELD_KEY_CHARS:
-        key = key[:MAX_CUSTOM_FIELD_KEY_CHARS]
-        warnings.append(f"customFields.{key}: expected a key of at most {MAX_CUSTOM_FIELD_KEY_CHARS} characters; cut")
-    try:
-        value, cut = _custom_value(raw_value)
-    except ValueError as exc:
-        warnings.append(f"customFields.{key}: {exc}")
-        return
-    if not key or (value is None and not keep_blank):
-        return
-    if key in protected:
-        warnings.append(f"customFields.{key}: expected from the source's configuration, not from the submission")
-        return
-    if key in items:
-        return  # the first inbound value of a key wins
-    if cut:
-        warnings.append(f"customFields.{key}: expected at most {MAX_CUSTOM_VALUE_CHARS} characters; cut")
-    items[key] = {"fieldKey": key, "value": value}
-
-
-def _custom_value(value: Any) -> tuple[Any, bool]:
-    """Return (a value careCycle accepts, None when blank; whether text was cut), or raise ValueError."""
-    if isinstance(value, list | tuple):
-        return _custom_list(value)
-    if value is None or isinstance(value, bool | int) or (isinstance(value, float) and math.isfinite(value)):
-        return value, False
-    if isinstance(value, str):
-        text = value.strip()
-        return text[:MAX_CUSTOM_VALUE_CHARS] or None, len(text) > MAX_CUSTOM_VALUE_CHARS
-    raise ValueError(_BAD_CUSTOM_VALUE)
-
-
-def _custom_list(values: list[Any] | tuple[Any, ...]) -> tuple[Any, bool]:
-    """A one-item list is its item (Meta, multi-dicts); longer ones become a list of strings."""
-    while len(values) == 1 and isinstance(values[0], list | tuple):
-        values = values[0]  # unwrapped in a loop: nesting depth is the sender's to choose
-    if len(values) == 1:
-        return _custom_value(values[0])
-    if not all(isinstance(item, str | int | float) and not isinstance(item, bool) for item in values):
-        raise ValueError(_BAD_CUSTOM_VALUE)
-    texts = [_custom_value(str(item)) for item in values]
-    strings = [text for text, _ in texts if text is not None]
-    return strings or None, any(cut for _, cut in texts)

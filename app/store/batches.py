@@ -14,7 +14,7 @@ from app.store import keys
 from app.store.scripts import Scripts
 
 _LEAD_PREFIX = keys.lead_key("")
-_EVENTS_SUFFIX = keys.lead_events_key("")[len(_LEAD_PREFIX) :]
+_EVENTS_SUFFIX = keys.lead_events_suffix()
 _BATCH_PREFIX = keys.batch_key("")
 
 

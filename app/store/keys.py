@@ -15,6 +15,11 @@ def lead_events_key(lead_id: str) -> str:
     return f"{PREFIX}lead:{lead_id}:events"
 
 
+def lead_events_suffix() -> str:
+    """What `lead_events_key` adds to `lead_key`: scripts touching many leads build events keys with it."""
+    return lead_events_key("")[len(lead_key("")) :]
+
+
 def ready_key() -> str:
     """Sorted set of lead ids waiting for delivery, scored by the time they may be sent."""
     return f"{PREFIX}ready"

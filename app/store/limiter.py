@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from redis import Redis
@@ -32,6 +33,17 @@ class Pause:
     reason: str
     since: float
     next_probe_at: float
+
+
+def pause_from_hash(raw: Mapping[bytes | str, bytes | str]) -> Pause | None:
+    """A pause hash as read with HGETALL, None when empty (no pause)."""
+    if not raw:
+        return None
+    return Pause(
+        reason=text(raw.get(b"reason")) or "",
+        since=float(raw.get(b"since") or 0),
+        next_probe_at=float(raw.get(b"next_probe_at") or 0),
+    )
 
 
 class RequestBudget:
@@ -81,14 +93,7 @@ class PauseSwitch:
 
     def get(self) -> Pause | None:
         """The current pause, or None while delivery runs."""
-        raw = self._redis.hgetall(self._key)
-        if not raw:
-            return None
-        return Pause(
-            reason=text(raw[b"reason"]) or "",
-            since=float(raw[b"since"]),
-            next_probe_at=float(raw[b"next_probe_at"]),
-        )
+        return pause_from_hash(self._redis.hgetall(self._key))
 
     def pause(self, reason: str, now: float, next_probe_at: float) -> None:
         """Pause delivery (or keep it paused), keeping the original start time."""

@@ -16,7 +16,7 @@ from app.store import keys
 from app.store.scripts import Scripts
 
 _LEAD_PREFIX = keys.lead_key("")
-_EVENTS_SUFFIX = keys.lead_events_key("")[len(_LEAD_PREFIX) :]
+_EVENTS_SUFFIX = keys.lead_events_suffix()
 
 DEFAULT_RECORD_RETENTION_SECONDS = 24 * 3600
 DEFAULT_RETENTION_SECONDS = 30 * 86400

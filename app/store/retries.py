@@ -14,7 +14,7 @@ from app.store.codec import text
 from app.store.scripts import Scripts
 
 _LEAD_PREFIX = keys.lead_key("")
-_EVENTS_SUFFIX = keys.lead_events_key("")[len(_LEAD_PREFIX) :]
+_EVENTS_SUFFIX = keys.lead_events_suffix()
 
 # Ids per script call: a bulk retry of many thousands of leads never holds Redis for long.
 MAX_REQUEUE_BATCH = 500

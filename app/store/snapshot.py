@@ -8,9 +8,8 @@ from redis import Redis
 
 from app.models import LeadStatus
 from app.store import keys
-from app.store.codec import text
 from app.store.leads import counts_from_hash
-from app.store.limiter import RATE_WINDOW_SECONDS, Pause
+from app.store.limiter import RATE_WINDOW_SECONDS, Pause, pause_from_hash
 
 STATS_WINDOW_MINUTES = 60
 
@@ -54,21 +53,11 @@ def read_snapshot(redis: Redis, now: float) -> StatsSnapshot:
         queue_depth=int(depth),
         oldest_ready_score=float(oldest[0][1]) if oldest else None,
         in_flight_batches=int(in_flight),
-        pause=_pause_from_hash(pause),
-        retrieval_pause=_pause_from_hash(retrieval),
+        pause=pause_from_hash(pause),
+        retrieval_pause=pause_from_hash(retrieval),
         delivered_per_minute=[int(v) if v else 0 for v in delivered],
         failed_per_minute=[int(v) if v else 0 for v in failed],
         requests_last_minute=int(requests),
         last_delivery_at=float(last) if last else None,
         latency_samples=[float(v) for v in latencies],
-    )
-
-
-def _pause_from_hash(raw: dict[bytes, bytes]) -> Pause | None:
-    if not raw:
-        return None
-    return Pause(
-        reason=text(raw.get(b"reason")) or "",
-        since=float(raw.get(b"since") or 0),
-        next_probe_at=float(raw.get(b"next_probe_at") or 0),
     )

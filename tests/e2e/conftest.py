@@ -19,6 +19,7 @@ from rq import Worker
 from app import create_app
 from app.config import Settings
 from app.models import LeadStatus
+from app.processes import signal_group
 from app.sandbox import Sandbox, SandboxServer
 from app.store import Store
 from tests.conftest import CARECYCLE_KEY, OPS_TOKEN, SOURCE_KEY
@@ -132,10 +133,7 @@ class Relay:
 
     def kill(self, process: subprocess.Popen[bytes]) -> None:
         """SIGKILL the worker's whole process group, as a crashed machine would."""
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        signal_group(process.pid, signal.SIGKILL)
         process.wait(timeout=10)
 
     def stop_workers(self) -> None:

@@ -14,6 +14,7 @@ import pytest
 import requests
 
 from app.crypto import generate_key
+from app.processes import signal_group
 from tests.conftest import CARECYCLE_KEY, OPS_TOKEN, SOURCE_KEY
 from tests.factories import make_submission
 from tests.realredis import free_port, redis_url_for_tests
@@ -70,10 +71,7 @@ def live_members(groups: set[int]) -> list[int]:
 
 def kill_groups(groups: set[int], sig: signal.Signals) -> None:
     for group in groups:
-        try:
-            os.killpg(group, sig)
-        except ProcessLookupError:
-            pass
+        signal_group(group, sig)
 
 
 def procfile_environ(port: int, sandbox_url: str) -> dict[str, str]:

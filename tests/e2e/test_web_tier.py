@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
@@ -16,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app.crypto import generate_key
 from app.ports import free_port
+from app.processes import reap_group
 from tests.conftest import OPS_TOKEN, SOURCE_KEY
 from tests.factories import make_submission
 from tests.realredis import connect_or_fail, redis_url_for_tests
@@ -58,11 +58,7 @@ def web_tier(tmp_path: Path) -> Iterator[str]:
     finally:
         process.send_signal(signal.SIGINT)  # gunicorn's quick shutdown
         # A worker still booting when the signal lands can miss it: the group is killed after a grace time.
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=5)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+        reap_group(process, 5)
         redis.flushdb()
 
 

@@ -1,0 +1,104 @@
+"""Scripts that let a lead in and end or defer its Meta retrieval: admission and the `fetching` leads."""
+
+from __future__ import annotations
+
+from app.store.scripts.transitions import EVENT_HELPER, LEAD_HELPERS, PERSON_HELPER
+
+ADMIT_LEAD = (
+    LEAD_HELPERS
+    + PERSON_HELPER
+    + """
+-- Store a new lead, unless its idempotency key already names one; mark a repeat person `duplicate`.
+-- A `fetching` lead (Meta: record not retrieved yet) goes into the fetching set instead of the ready set.
+-- KEYS[1] lead hash, KEYS[2] events list, KEYS[3] status counts, KEYS[4] ready zset,
+-- KEYS[5] leads index zset, KEYS[6] idempotency string, KEYS[7] person string (last time seen),
+-- KEYS[8] fetching zset
+-- ARGV[1] lead id, ARGV[2] now, ARGV[3] status, ARGV[4] event detail,
+-- ARGV[5] idempotency ttl s (0: no idempotency key), ARGV[6] person memory ttl s (0: not recorded),
+-- ARGV[7] duplicate window s (0: no check), ARGV[8] lead key prefix,
+-- ARGV[9] when a `fetching` lead's retrieval is due if its job is lost, ARGV[10..] field, value pairs
+-- Returns {id of the lead standing for this submission (the earlier one on a repeat), its status}.
+if ARGV[5] ~= '0' then
+  local existing = redis.call('GET', KEYS[6])
+  if existing then
+    return {existing, redis.call('HGET', ARGV[8] .. existing, 'status') or ''}
+  end
+  redis.call('SET', KEYS[6], ARGV[1], 'EX', ARGV[5])
+end
+local status, detail = person_status(KEYS[7], ARGV[2], ARGV[3], ARGV[4], ARGV[6], ARGV[7])
+redis.call('HSET', KEYS[1], unpack(ARGV, 10))
+redis.call('HSET', KEYS[1], 'status', status)
+append_event(KEYS[2], ARGV[2], status, detail)
+move_status(KEYS[3], KEYS[1], ARGV[1], nil, status, ARGV[2])
+redis.call('ZADD', KEYS[5], ARGV[2], ARGV[1])
+index_source(KEYS[1], ARGV[1], ARGV[2])
+if status == 'queued' then redis.call('ZADD', KEYS[4], ARGV[2], ARGV[1]) end
+if status == 'fetching' then redis.call('ZADD', KEYS[8], ARGV[9], ARGV[1]) end
+return {ARGV[1], status}
+"""
+)
+
+COMPLETE_FETCH = (
+    LEAD_HELPERS
+    + PERSON_HELPER
+    + """
+-- End a lead's Graph retrieval: store its record and queue it (or `duplicate` within the person window),
+-- or settle it without a record (`rejected`, `dead`, `test`). Only a lead still `fetching` is changed.
+-- KEYS[1] lead hash, KEYS[2] events list, KEYS[3] status counts, KEYS[4] ready zset, KEYS[5] fetching zset,
+-- KEYS[6] person string (last time seen), KEYS[7] failed-this-minute counter
+-- ARGV[1] lead id, ARGV[2] now, ARGV[3] status, ARGV[4] event detail, ARGV[5] error ('' for none),
+-- ARGV[6] person memory ttl s (0: not recorded), ARGV[7] duplicate window s (0: no check),
+-- ARGV[8..] field, value pairs (record, external_id, phone, warnings)
+-- Returns the lead's new status, or '' when it was no longer `fetching` (left alone).
+local old = redis.call('HGET', KEYS[1], 'status')
+if old ~= 'fetching' then
+  redis.call('ZREM', KEYS[5], ARGV[1])
+  return ''
+end
+local status, detail = person_status(KEYS[6], ARGV[2], ARGV[3], ARGV[4], ARGV[6], ARGV[7])
+if #ARGV >= 9 then redis.call('HSET', KEYS[1], unpack(ARGV, 8)) end
+redis.call('HSET', KEYS[1], 'status', status, 'updated_at', ARGV[2])
+redis.call('HDEL', KEYS[1], 'next_attempt_at')
+if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'error', ARGV[5]) else redis.call('HDEL', KEYS[1], 'error') end
+append_event(KEYS[2], ARGV[2], status, detail)
+move_status(KEYS[3], KEYS[1], ARGV[1], old, status, ARGV[2])
+redis.call('ZREM', KEYS[5], ARGV[1])
+if status == 'queued' then
+  redis.call('ZADD', KEYS[4], ARGV[2], ARGV[1])
+elseif status == 'rejected' or status == 'dead' then
+  redis.call('INCRBY', KEYS[7], 1)
+  redis.call('EXPIRE', KEYS[7], 7200)
+end
+return status
+"""
+)
+
+DEFER_FETCH = (
+    EVENT_HELPER
+    + """
+-- Keep a lead `fetching` and set when its retrieval is tried next (a transient fault, or retrieval paused).
+-- KEYS[1] lead hash, KEYS[2] events list, KEYS[3] fetching zset
+-- ARGV[1] lead id, ARGV[2] now, ARGV[3] next try time, ARGV[4] reason, ARGV[5] "1" to count a failed try
+-- Returns 1 when deferred, 0 when the lead was no longer `fetching`.
+if redis.call('HGET', KEYS[1], 'status') ~= 'fetching' then
+  redis.call('ZREM', KEYS[3], ARGV[1])
+  return 0
+end
+redis.call('HSET', KEYS[1], 'updated_at', ARGV[2], 'next_attempt_at', ARGV[3], 'error', ARGV[4])
+if ARGV[5] == '1' then redis.call('HINCRBY', KEYS[1], 'fetch_attempts', 1) end
+append_event(KEYS[2], ARGV[2], 'fetching', ARGV[4])
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
+return 1
+"""
+)
+
+CLAIM_DUE_FETCHES = """
+-- Take the Meta leads whose retrieval is due, pushing each one's next try out by a lease, atomically,
+-- so that of several workers sweeping at once exactly one queues a fetch job per lead.
+-- KEYS[1] fetching zset
+-- ARGV[1] now, ARGV[2] lease end (the next try if this fetch is lost too), ARGV[3] max leads
+-- Returns the lead ids taken.
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+for _, id in ipairs(ids) do redis.call('ZADD', KEYS[1], ARGV[2], id) end
+return ids
+"""

@@ -1,0 +1,124 @@
+"""Scripts that move leads through delivery: claim a batch, settle its outcomes, reclaim lost batches."""
+
+from __future__ import annotations
+
+from app.store.scripts.transitions import LEAD_HELPERS
+
+CLAIM_BATCH = (
+    LEAD_HELPERS
+    + """
+-- Take up to ARGV[2] due leads off the ready set into a new in-flight batch, atomically.
+-- KEYS[1] ready zset, KEYS[2] in-flight zset, KEYS[3] status counts, KEYS[4] batch list
+-- ARGV[1] now, ARGV[2] max records, ARGV[3] batch id, ARGV[4] visibility deadline,
+-- ARGV[5] lead key prefix, ARGV[6] events key suffix
+-- Returns a flat list: lead id, encrypted record, external id, received at, attempts, ... per lead.
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+local out = {}
+local claimed = {}
+for _, id in ipairs(ids) do
+  redis.call('ZREM', KEYS[1], id)
+  local lead_key = ARGV[5] .. id
+  local lead = redis.call('HMGET', lead_key, 'status', 'record', 'external_id', 'received_at', 'attempts')
+  if lead[1] and lead[2] then
+    redis.call('HSET', lead_key, 'status', 'sending', 'batch_id', ARGV[3], 'updated_at', ARGV[1])
+    redis.call('HDEL', lead_key, 'next_attempt_at')
+    push_event(lead_key, ARGV[6], ARGV[1], 'sending', 'batch ' .. ARGV[3])
+    move_status(KEYS[3], lead_key, id, lead[1], 'sending', ARGV[1])
+    claimed[#claimed + 1] = id
+    out[#out + 1] = id
+    out[#out + 1] = lead[2]
+    out[#out + 1] = lead[3]
+    out[#out + 1] = lead[4]
+    out[#out + 1] = lead[5] or '0'
+  end
+end
+if #claimed > 0 then
+  redis.call('RPUSH', KEYS[4], unpack(claimed))
+  redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3])
+end
+return out
+"""
+)
+
+SETTLE_LEADS = (
+    LEAD_HELPERS
+    + """
+-- Apply upload outcomes to leads still in this batch; optionally release the batch.
+-- KEYS[1] in-flight zset, KEYS[2] status counts, KEYS[3] ready zset, KEYS[4] batch list,
+-- KEYS[5] delivered-this-minute counter, KEYS[6] failed-this-minute counter,
+-- KEYS[7] latency samples list, KEYS[8] last delivery string
+-- ARGV[1] now, ARGV[2] batch id, ARGV[3] lead key prefix, ARGV[4] events key suffix,
+-- ARGV[5] "1" to release the batch, ARGV[6] JSON list of outcomes:
+--   {id, status, detail, error?, ready_at?, next_attempt_at?, count_attempt}
+-- A lead no longer `sending` in this batch (reclaimed meanwhile) is left alone.
+-- Returns the number of leads changed.
+local now = tonumber(ARGV[1])
+local changed, delivered, failed = 0, 0, 0
+for _, o in ipairs(cjson.decode(ARGV[6])) do
+  local lead_key = ARGV[3] .. o.id
+  local cur = redis.call('HMGET', lead_key, 'status', 'batch_id', 'received_at')
+  if cur[1] == 'sending' and cur[2] == ARGV[2] then
+    redis.call('HSET', lead_key, 'status', o.status, 'updated_at', ARGV[1])
+    if o.count_attempt then redis.call('HINCRBY', lead_key, 'attempts', 1) end
+    if o.error then redis.call('HSET', lead_key, 'error', o.error) end
+    if o.next_attempt_at then redis.call('HSET', lead_key, 'next_attempt_at', o.next_attempt_at) end
+    if o.ready_at then redis.call('ZADD', KEYS[3], o.ready_at, o.id) end
+    if o.status == 'delivered' then
+      redis.call('HSET', lead_key, 'delivered_at', ARGV[1])
+      redis.call('HDEL', lead_key, 'error')
+      redis.call('LPUSH', KEYS[7], tostring(now - tonumber(cur[3])))
+      delivered = delivered + 1
+    elseif o.status == 'rejected' or o.status == 'dead' then
+      failed = failed + 1
+    end
+    push_event(lead_key, ARGV[4], ARGV[1], o.status, o.detail)
+    move_status(KEYS[2], lead_key, o.id, cur[1], o.status, ARGV[1])
+    changed = changed + 1
+  end
+end
+if delivered > 0 then
+  redis.call('INCRBY', KEYS[5], delivered)
+  redis.call('EXPIRE', KEYS[5], 7200)
+  redis.call('LTRIM', KEYS[7], 0, 999)
+  redis.call('SET', KEYS[8], ARGV[1])
+end
+if failed > 0 then
+  redis.call('INCRBY', KEYS[6], failed)
+  redis.call('EXPIRE', KEYS[6], 7200)
+end
+if ARGV[5] == '1' then
+  redis.call('ZREM', KEYS[1], ARGV[2])
+  redis.call('DEL', KEYS[4])
+end
+return changed
+"""
+)
+
+RECLAIM_STALE_BATCHES = (
+    LEAD_HELPERS
+    + """
+-- Return the leads of batches whose visibility deadline passed (their worker died) to the queue.
+-- KEYS[1] in-flight zset, KEYS[2] ready zset, KEYS[3] status counts
+-- ARGV[1] now, ARGV[2] lead key prefix, ARGV[3] events key suffix, ARGV[4] batch key prefix
+-- Returns the number of leads put back.
+local batches = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 100)
+local returned = 0
+for _, batch_id in ipairs(batches) do
+  local batch_key = ARGV[4] .. batch_id
+  for _, id in ipairs(redis.call('LRANGE', batch_key, 0, -1)) do
+    local lead_key = ARGV[2] .. id
+    local cur = redis.call('HMGET', lead_key, 'status', 'batch_id', 'received_at')
+    if cur[1] == 'sending' and cur[2] == batch_id then
+      redis.call('HSET', lead_key, 'status', 'queued', 'updated_at', ARGV[1])
+      redis.call('ZADD', KEYS[2], cur[3], id)
+      push_event(lead_key, ARGV[3], ARGV[1], 'queued', 'batch ' .. batch_id .. ' timed out in flight')
+      move_status(KEYS[3], lead_key, id, 'sending', 'queued', ARGV[1])
+      returned = returned + 1
+    end
+  end
+  redis.call('DEL', batch_key)
+  redis.call('ZREM', KEYS[1], batch_id)
+end
+return returned
+"""
+)

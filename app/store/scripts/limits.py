@@ -1,0 +1,64 @@
+"""Scripts that hold back requests: the shared careCycle budget, delivery pauses and the form throttle."""
+
+from __future__ import annotations
+
+RESERVE_SLOT = """
+-- Reserve the next upload slot of the shared careCycle budget (GCRA without burst).
+-- KEYS[1] theoretical-arrival-time string, KEYS[2] request log zset
+-- ARGV[1] now, ARGV[2] seconds between requests, ARGV[3] log window seconds
+-- Returns {"ok", new tat} when the slot is taken, or {"wait", seconds} until one is free.
+local now = tonumber(ARGV[1])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat > now then return {'wait', tostring(tat - now)} end
+local new_tat = now + tonumber(ARGV[2])
+redis.call('SET', KEYS[1], tostring(new_tat), 'EX', math.ceil(tonumber(ARGV[2]) + tonumber(ARGV[3])))
+redis.call('ZADD', KEYS[2], now, ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[3]))
+return {'ok', tostring(new_tat)}
+"""
+
+RELEASE_SLOT = """
+-- Give back a slot that was reserved but not used, if nobody reserved one after it.
+-- KEYS[1] theoretical-arrival-time string, KEYS[2] request log zset
+-- ARGV[1] the tat the reservation returned, ARGV[2] seconds between requests, ARGV[3] reservation time
+-- Returns 1 when given back.
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], tostring(tonumber(ARGV[1]) - tonumber(ARGV[2])), 'KEEPTTL')
+redis.call('ZREM', KEYS[2], ARGV[3])
+return 1
+"""
+
+BLOCK_UNTIL = """
+-- Hold every upload until a time (careCycle's retryAfter), never shortening an existing hold.
+-- KEYS[1] theoretical-arrival-time string
+-- ARGV[1] time before which no request may be sent, ARGV[2] key ttl seconds
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tonumber(ARGV[1]) > tat then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) end
+return 1
+"""
+
+TAKE_PROBE = """
+-- Let exactly one caller send the probe request of a pause, once per probe interval.
+-- KEYS[1] pause hash
+-- ARGV[1] now, ARGV[2] next probe time if this caller wins
+-- Returns 1 to the winner (and moves the next probe time), 0 to everyone else.
+local next_probe = tonumber(redis.call('HGET', KEYS[1], 'next_probe_at') or 'inf')
+if next_probe == nil or next_probe > tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'next_probe_at', ARGV[2])
+return 1
+"""
+
+HIT_WINDOWS = """
+-- Count one request in each of several fixed-window counters, unless one of them is already full.
+-- KEYS[1..n] window counters (one per limit)
+-- ARGV[1] window length in seconds (the counters' ttl), ARGV[2..n+1] the limit of each counter, in KEYS order
+-- Returns 0 when the request was counted everywhere, else the 1-based index of the first full counter
+-- (nothing is counted then, so a refused request spends no budget).
+for i, key in ipairs(KEYS) do
+  if tonumber(redis.call('GET', key) or '0') >= tonumber(ARGV[i + 1]) then return i end
+end
+for _, key in ipairs(KEYS) do
+  if redis.call('INCR', key) == 1 then redis.call('EXPIRE', key, ARGV[1]) end
+end
+return 0
+"""

@@ -1,0 +1,95 @@
+"""Scripts behind operator actions and upkeep: retrying settled leads and purging retained ones."""
+
+from __future__ import annotations
+
+from app.store.scripts.transitions import LEAD_HELPERS
+
+RETRY_LEADS = (
+    LEAD_HELPERS
+    + """
+-- Re-queue `rejected` or `dead` leads for an operator: `queued`, ready now, error cleared, attempts kept,
+-- out of the retention sets again (and any backstop expiry removed).
+-- KEYS[1] status counts, KEYS[2] ready zset, KEYS[3] retained-records zset, KEYS[4] retained-leads zset
+-- ARGV[1] now, ARGV[2] event detail, ARGV[3] lead key prefix, ARGV[4] events key suffix, ARGV[5..] lead ids
+-- Returns per lead a pair {outcome, status before ('' if none)}; outcome is 'requeued', 'missing' (no such
+-- lead), 'not_retryable' (another status) or 'no_record' (nothing to send: its record was never stored).
+local out = {}
+for i = 5, #ARGV do
+  local id = ARGV[i]
+  local lead_key = ARGV[3] .. id
+  local status = redis.call('HGET', lead_key, 'status')
+  local outcome = 'requeued'
+  if not status then
+    outcome, status = 'missing', ''
+  elseif not RETRYABLE[status] then
+    outcome = 'not_retryable'
+  elseif redis.call('HEXISTS', lead_key, 'record') == 0 then
+    outcome = 'no_record'
+  else
+    redis.call('HSET', lead_key, 'status', 'queued', 'updated_at', ARGV[1])
+    redis.call('HDEL', lead_key, 'error', 'next_attempt_at', 'batch_id')
+    redis.call('PERSIST', lead_key)
+    redis.call('PERSIST', lead_key .. ARGV[4])
+    redis.call('ZREM', KEYS[3], id)
+    redis.call('ZREM', KEYS[4], id)
+    redis.call('ZADD', KEYS[2], ARGV[1], id)
+    push_event(lead_key, ARGV[4], ARGV[1], 'queued', ARGV[2])
+    move_status(KEYS[1], lead_key, id, status, 'queued', ARGV[1])
+  end
+  out[#out + 1] = outcome
+  out[#out + 1] = status
+end
+return out
+"""
+)
+
+PURGE_RETAINED = (
+    LEAD_HELPERS
+    + """
+-- Apply retention to leads that reached a final status: for those settled before ARGV[1], delete the
+-- encrypted record (kept for `rejected`/`dead`, which an operator may retry) and set a backstop expiry on
+-- hash and events; those settled before ARGV[2] are deleted outright: hash, events, index entries, count.
+-- At most ARGV[3] leads per stage and call.
+-- KEYS[1] retained-records zset, KEYS[2] retained-leads zset, KEYS[3] status counts, KEYS[4] leads index zset,
+-- KEYS[5] sources set
+-- ARGV[1] records cutoff, ARGV[2] leads cutoff, ARGV[3] max leads per stage, ARGV[4] lead key prefix,
+-- ARGV[5] events key suffix, ARGV[6] backstop expiry s (should no purge pass delete the lead in time)
+-- Returns {records deleted, leads deleted}.
+local records, leads = 0, 0
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))) do
+  local lead_key = ARGV[4] .. id
+  local status = redis.call('HGET', lead_key, 'status')
+  if status and FINAL[status] then
+    if not RETRYABLE[status] then records = records + redis.call('HDEL', lead_key, 'record') end
+    redis.call('EXPIRE', lead_key, ARGV[6])
+    redis.call('EXPIRE', lead_key .. ARGV[5], ARGV[6])
+  end
+  redis.call('ZREM', KEYS[1], id)
+end
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[2], 'LIMIT', 0, tonumber(ARGV[3]))) do
+  local lead_key = ARGV[4] .. id
+  local cur = redis.call('HMGET', lead_key, 'status', 'source')
+  if cur[1] and FINAL[cur[1]] then
+    redis.call('HINCRBY', KEYS[3], cur[1], -1)
+    redis.call('ZREM', STATUS_INDEX .. cur[1], id)
+    redis.call('ZREM', SOURCE_INDEX .. (cur[2] or ''), id)
+    redis.call('ZREM', KEYS[4], id)
+    redis.call('DEL', lead_key, lead_key .. ARGV[5])
+    leads = leads + 1
+  elseif not cur[1] then
+    -- The hash expired first (no purge pass for a long while): its status and source are unknown, so try
+    -- every final status index (fixing the count of the one that held it) and every source index.
+    for status in pairs(FINAL) do
+      if redis.call('ZREM', STATUS_INDEX .. status, id) == 1 then redis.call('HINCRBY', KEYS[3], status, -1) end
+    end
+    for _, source in ipairs(redis.call('SMEMBERS', KEYS[5])) do redis.call('ZREM', SOURCE_INDEX .. source, id) end
+    redis.call('ZREM', KEYS[4], id)
+    redis.call('DEL', lead_key .. ARGV[5])
+    leads = leads + 1
+  end
+  redis.call('ZREM', KEYS[1], id)
+  redis.call('ZREM', KEYS[2], id)
+end
+return {records, leads}
+"""
+)

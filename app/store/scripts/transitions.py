@@ -1,0 +1,75 @@
+"""The Lua functions shared by the scripts that change a lead's status, prepended to each one's source."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from app.models import FINAL_STATUSES, RETRYABLE_STATUSES, LeadStatus
+from app.store import keys
+
+
+def _lua_string(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _lua_set(statuses: Iterable[LeadStatus]) -> str:
+    return "{" + ", ".join(f"{status.value} = true" for status in sorted(statuses)) + "}"
+
+
+# Shared by every script that records a lead event: the event's shape and how many a lead keeps.
+EVENT_HELPER = """
+local function append_event(events_key, now, status, detail)
+  redis.call('LPUSH', events_key, cjson.encode({at = tonumber(now), status = status, detail = detail}))
+  redis.call('LTRIM', events_key, 0, 19)
+end
+"""
+
+# Shared Lua helpers, prepended to the scripts that record lead events and status counts.
+# `move_status` is the one way a status changes: count, status index, and the retention sets when the
+# new status is final (scored by that time: the purge pass applies the retention settings in force).
+LEAD_HELPERS = (
+    f"local STATUS_INDEX = {_lua_string(keys.status_index_key(''))}\n"
+    f"local SOURCE_INDEX = {_lua_string(keys.source_index_key(''))}\n"
+    f"local SOURCES = {_lua_string(keys.sources_seen_key())}\n"
+    f"local RETAINED_RECORDS = {_lua_string(keys.retained_records_key())}\n"
+    f"local RETAINED_LEADS = {_lua_string(keys.retained_leads_key())}\n"
+    f"local FINAL = {_lua_set(FINAL_STATUSES)}\n"
+    f"local RETRYABLE = {_lua_set(RETRYABLE_STATUSES)}\n"
+    + EVENT_HELPER
+    + """
+local function push_event(lead_key, events_suffix, now, status, detail)
+  append_event(lead_key .. events_suffix, now, status, detail)
+end
+local function move_status(counts_key, lead_key, id, old, new, now)
+  if old then
+    redis.call('HINCRBY', counts_key, old, -1)
+    redis.call('ZREM', STATUS_INDEX .. old, id)
+  end
+  redis.call('HINCRBY', counts_key, new, 1)
+  redis.call('ZADD', STATUS_INDEX .. new, redis.call('HGET', lead_key, 'received_at') or now, id)
+  if FINAL[new] then
+    redis.call('ZADD', RETAINED_LEADS, now, id)
+    redis.call('ZADD', RETAINED_RECORDS, now, id)
+  end
+end
+local function index_source(lead_key, id, score)
+  local source = redis.call('HGET', lead_key, 'source') or ''
+  redis.call('ZADD', SOURCE_INDEX .. source, score, id)
+  redis.call('SADD', SOURCES, source)
+end
+"""
+)
+
+# Shared by the scripts that make a lead `queued`: the per-source duplicate window over phones.
+PERSON_HELPER = """
+local function person_status(person_key, now, status, detail, memory_ttl, window)
+  if memory_ttl ~= '0' and status == 'queued' then
+    local seen = tonumber(redis.call('GET', person_key) or '-1')
+    if window ~= '0' and seen >= 0 and tonumber(now) - seen < tonumber(window) then
+      return 'duplicate', 'same phone seen within the duplicate window'
+    end
+    redis.call('SET', person_key, now, 'EX', memory_ttl)
+  end
+  return status, detail
+end
+"""
