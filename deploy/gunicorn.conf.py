@@ -13,7 +13,7 @@ bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 # process serve many clients without the memory of more processes.
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 worker_class = "gthread"
-threads = 4
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 
 # Intake answers in milliseconds and never calls careCycle or the Graph API inside a request, so a
 # request still running after 30 s is stuck: the worker is restarted.
