@@ -7,6 +7,7 @@ of connections, so the ratio compares intake with the cheapest request that serv
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import shutil
@@ -102,7 +103,7 @@ def run_intake_phase(redis_url: str, seconds: int, connections: int) -> dict[str
     wrk = shutil.which("wrk")
     if wrk is None:
         raise RuntimeError("the intake benchmark needs wrk: apt-get install wrk")
-    with _web_server(redis_url) as url, tempfile.TemporaryDirectory(prefix="leadrelay-wrk-") as scripts:
+    with _web_server(redis_url, connections) as url, tempfile.TemporaryDirectory(prefix="leadrelay-wrk-") as scripts:
         targets = {
             "trivial": (url + "/bench/hello", None),
             "api": (url, _script(scripts, "api", _API_REQUEST % BENCH_SOURCE_KEY)),
@@ -152,7 +153,7 @@ def _ms(match: re.Match[str]) -> float:
 
 
 @contextmanager
-def _web_server(redis_url: str) -> Iterator[str]:
+def _web_server(redis_url: str, connections: int) -> Iterator[str]:
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="leadrelay-bench-web-") as folder:
         sources = Path(folder) / "sources.toml"
@@ -164,6 +165,10 @@ def _web_server(redis_url: str) -> Iterator[str]:
             "LEADRELAY_SOURCE_KEYS": f"bench={BENCH_SOURCE_KEY}",
             "LEADRELAY_SOURCES": str(sources),
             "PORT": str(port),
+            # Each process takes at most its share of the clients: otherwise the kernel's accept race can
+            # pile wrk's long-lived connections onto one process and leave the other idle (numbers then
+            # swing by 3x from run to run). Same setting for every endpoint measured.
+            "GUNICORN_WORKER_CONNECTIONS": str(math.ceil(connections / _web_processes())),
         }
         config = str(REPO_ROOT / "deploy" / "gunicorn.conf.py")
         argv = [sys.executable, "-m", "gunicorn", "--config", config, "app.benchintake:create_bench_app()"]
@@ -177,6 +182,10 @@ def _web_server(redis_url: str) -> Iterator[str]:
         finally:
             signal_group(process.pid, signal.SIGINT)
             reap_group(process, 10)
+
+
+def _web_processes() -> int:
+    return max(1, int(os.environ.get("WEB_CONCURRENCY", "2")))
 
 
 def _wait_until_ready(url: str) -> None:

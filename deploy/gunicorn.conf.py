@@ -14,6 +14,8 @@ bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 worker_class = "gthread"
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+# Clients one process holds at once; past it the process stops accepting and the others take the rest.
+worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "1000"))
 
 # Intake answers in milliseconds and never calls careCycle or the Graph API inside a request, so a
 # request still running after 30 s is stuck: the worker is restarted.
