@@ -44,6 +44,7 @@ def seeded(settings, real_redis):
 def test_dashboard_shows_numbers_and_failures_and_retries_a_dead_lead(seeded, tmp_path: Path):
     app, store, (dead, rejected, _delivered) = seeded
     with serve(app) as url, chromium() as browser:
+        from selenium.common.exceptions import StaleElementReferenceException
         from selenium.webdriver.common.by import By
 
         browser.get(f"{url}/dashboard")
@@ -51,27 +52,39 @@ def test_dashboard_shows_numbers_and_failures_and_retries_a_dead_lead(seeded, tm
         browser.find_element(By.CSS_SELECTOR, "#login button").click()
         wait_until(lambda: browser.find_element(By.TAG_NAME, "body").get_attribute("data-loaded") == "true")
 
-        def card(name: str) -> str:
-            return browser.find_element(By.CSS_SELECTOR, f"#card-{name} .value").text
+        # The page re-renders every few seconds: reads happen in one script call, so they see one render.
+        def card(name: str) -> str | None:
+            return browser.execute_script(
+                "const e = document.querySelector(arguments[0]); return e && e.textContent;", f"#card-{name} .value"
+            )
+
+        def failure_rows() -> dict[str, str]:
+            rows = browser.execute_script(
+                "return Array.from(document.querySelectorAll('#failures tr'))"
+                ".map(r => [r.dataset.leadId, r.innerText]);"
+            )
+            return {lead_id: text for lead_id, text in rows if lead_id}
+
+        def click_retry(lead_id: str) -> bool:
+            try:
+                browser.find_element(By.CSS_SELECTOR, f'tr[data-lead-id="{lead_id}"] button.retry').click()
+            except StaleElementReferenceException:
+                return False  # re-rendered between finding and clicking: find it again
+            return True
 
         assert (card("dead"), card("rejected"), card("delivered")) == ("1", "1", "1")
         banner = browser.find_element(By.ID, "pause")
         assert banner.is_displayed() and "401 UNAUTHORIZED" in banner.text
-        rows = {
-            row.get_attribute("data-lead-id"): row.text
-            for row in browser.find_elements(By.CSS_SELECTOR, "#failures tr")
-        }
+        rows = failure_rows()
         assert "careCycle 503 INTERNAL_ERROR" in rows[dead.id] and "Invalid phone number" in rows[rejected.id]
         assert "+1******" in rows[dead.id]
         screenshot = Path(os.environ.get("LEADRELAY_SCREENSHOT_DIR", tmp_path)) / "dashboard.png"
         browser.save_screenshot(str(screenshot))
 
-        browser.find_element(By.CSS_SELECTOR, f'tr[data-lead-id="{dead.id}"] button.retry').click()
+        wait_until(lambda: click_retry(dead.id))
         wait_until(lambda: store.leads.get(dead.id).status is LeadStatus.QUEUED)
         wait_until(lambda: card("dead") == "0")
-        remaining = [
-            row.get_attribute("data-lead-id") for row in browser.find_elements(By.CSS_SELECTOR, "#failures tr")
-        ]
+        remaining = list(failure_rows())
 
     assert remaining == [rejected.id]
     assert screenshot.stat().st_size > 10_000
