@@ -99,6 +99,9 @@ class NormalizingField(fields.Field[_T]):
         return value.strip()
 
 
+_NOT_PERSONAL_TYPES = frozenset({phonenumbers.PhoneNumberType.TOLL_FREE, phonenumbers.PhoneNumberType.PREMIUM_RATE})
+
+
 class Phone(NormalizingField[str]):
     """A US/Canadian/US-territory phone number as E.164 ("+12125550142"); extensions are dropped.
 
@@ -135,16 +138,17 @@ class Phone(NormalizingField[str]):
             raise self.make_error("invalid") from exc
         if number.country_code != 1:
             raise self.make_error("foreign")
-        if not phonenumbers.is_valid_number(number):
+        # `is_valid_number` is exactly this pair; finding the region is the costly part, so it is done once.
+        region = phonenumbers.region_code_for_number(number)
+        if region is None or not phonenumbers.is_valid_number_for_region(number, region):
             raise self.make_error("invalid")
-        if phonenumbers.region_code_for_number(number) not in self.regions:
+        if region not in self.regions:
             raise self.make_error("region")
-        if str(number.national_number)[4:6] == "11":
+        national = str(number.national_number)
+        if national[4:6] == "11":
             raise self.make_error("n11")
-        if phonenumbers.number_type(number) in {
-            phonenumbers.PhoneNumberType.TOLL_FREE,
-            phonenumbers.PhoneNumberType.PREMIUM_RATE,
-        }:
+        # NANP toll-free (8XX) and premium-rate (900) numbers all start with 8 or 9: others skip the look-up.
+        if national[0] in "89" and phonenumbers.number_type(number) in _NOT_PERSONAL_TYPES:
             raise self.make_error("not_personal")
         return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
 
