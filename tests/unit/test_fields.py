@@ -63,6 +63,7 @@ def test_phone_normalizes_to_e164(raw, expected):
         pytest.param("+1 809 555 0100", "US territory", id="dominican-republic"),
         pytest.param("311 311 3111", "10 digits", id="n11-area-code"),
         pytest.param("888 555 0100", "toll-free", id="toll-free-888"),
+        pytest.param("(900) 321-4567", "premium-rate", id="premium-rate-900"),
     ],
 )
 def test_phone_refuses_with_what_was_expected(raw, fragment):
