@@ -32,6 +32,8 @@ from workers.carecycle import (
 logger = logging.getLogger(__name__)
 
 MAX_BATCH_RECORDS = 200
+UNREADABLE_RECORDS = "stored records cannot be decrypted: check LEADRELAY_ENCRYPTION_KEY"
+UNREADABLE_RECORD = "stored record cannot be decrypted with the configured LEADRELAY_ENCRYPTION_KEY keys"
 
 
 @dataclass(frozen=True)
@@ -118,36 +120,47 @@ class Deliverer:
             self._deliver_batch(batch, probing)
 
     def _deliver_batch(self, batch: Batch, probing: bool) -> None:
-        entries, deferred = self._open(batch)
-        if entries is None:
+        entries, deferred, unreadable = self._open(batch)
+        if unreadable and not entries:
+            # Not one record opens: the configured keys are wrong, not the leads. Wait for the fix.
+            self._pause_for(batch, UNREADABLE_RECORDS)
             return
-        if deferred:
-            self._settle(
-                batch.id, [_requeue(lead, self._clock.now(), "externalId repeated in batch") for lead in deferred]
-            )
+        now = self._clock.now()
+        outcomes = [_requeue(lead, now, "externalId repeated in batch") for lead in deferred]
+        # Some records open and these do not: sealed under a key no longer configured. They stop here,
+        # record kept, so an operator can retry them once the key is back; the others go on.
+        outcomes += [
+            Outcome(lead.id, LeadStatus.DEAD, UNREADABLE_RECORD, error=UNREADABLE_RECORD) for lead in unreadable
+        ]
+        if outcomes:
+            self._settle(batch.id, outcomes)
+        if not entries:
+            self._store.batches.settle(batch.id, [], self._clock.now(), release=True)
+            return
         if probing:
             logger.info("sending a probe batch while delivery is paused", extra={"batch_id": batch.id})
         self._upload(batch.id, entries, have_slot=True)
         self._store.batches.settle(batch.id, [], self._clock.now(), release=True)
 
-    def _open(self, batch: Batch) -> tuple[list[Entry] | None, list[ClaimedLead]]:
-        """Decrypt records; split off leads whose externalId repeats one earlier in the batch."""
+    def _open(self, batch: Batch) -> tuple[list[Entry], list[ClaimedLead], list[ClaimedLead]]:
+        """Decrypt records: (entries to send, leads whose externalId repeats an earlier one, unreadable leads)."""
         entries: list[Entry] = []
         deferred: list[ClaimedLead] = []
+        unreadable: list[ClaimedLead] = []
         seen: set[str] = set()
         for lead in batch.leads:
             if lead.external_id in seen:
                 deferred.append(lead)
                 continue
-            seen.add(lead.external_id)
             try:
                 record = self._cipher.open(lead.sealed_record)
             except RecordDecryptionError:
-                self._pause_for(batch, "stored records cannot be decrypted: check LEADRELAY_ENCRYPTION_KEY")
-                return None, []
+                unreadable.append(lead)
+                continue
+            seen.add(lead.external_id)
             record["externalId"] = lead.external_id
             entries.append(Entry(lead, record))
-        return entries, deferred
+        return entries, deferred, unreadable
 
     def _upload(self, batch_id: str, entries: Sequence[Entry], have_slot: bool) -> None:
         if not have_slot and not self._wait_for_slot(batch_id):
@@ -155,22 +168,31 @@ class Deliverer:
             return
         try:
             result = self._client.upload([e.record for e in entries])
+        except CareCycleValidationError as exc:
+            self._resume()
+            if not any(0 <= index < len(entries) for index in exc.record_messages):
+                # A 422 naming no record of this batch cannot say which to refuse: find it by halving.
+                self._record(exc, entries, [])
+                self._bisect(batch_id, entries, CareCycleRequestError(exc.message, exc.status))
+                return
+            self._settle_after(exc, batch_id, entries, self._outcomes_for_error(batch_id, entries, exc))
+            return
         except CareCycleRequestError as exc:
             self._record(exc, entries, [])
             self._resume()
             self._bisect(batch_id, entries, exc)
             return
         except CareCycleError as exc:
-            if isinstance(exc, CareCycleValidationError):
-                self._resume()
-            outcomes = self._outcomes_for_error(batch_id, entries, exc)
-            self._settle(batch_id, outcomes)
-            self._record(exc, entries, outcomes)
+            self._settle_after(exc, batch_id, entries, self._outcomes_for_error(batch_id, entries, exc))
             return
         self._resume()
-        outcomes = self._outcomes_for_result(entries, result)
+        self._settle_after(None, batch_id, entries, self._outcomes_for_result(entries, result))
+
+    def _settle_after(
+        self, error: CareCycleError | None, batch_id: str, entries: Sequence[Entry], outcomes: list[Outcome]
+    ) -> None:
         self._settle(batch_id, outcomes)
-        self._record(None, entries, outcomes)
+        self._record(error, entries, outcomes)
 
     def _record(self, error: CareCycleError | None, entries: Sequence[Entry], outcomes: list[Outcome]) -> None:
         now = self._clock.now()

@@ -196,6 +196,13 @@ def test_delivery_retries_transient_failures_with_backoff_under_the_same_externa
     assert carecycle.external_ids() == [ids, ids, ids]
     lead = store.leads.get(ids[0])
     assert (lead.status, lead.attempts, lead.error) == (LeadStatus.DELIVERED, 3, None)
+    # retrying -> queued when the retry time comes -> sending -> delivered
+    assert [e.status for e in lead.events][:4] == [
+        LeadStatus.DELIVERED,
+        LeadStatus.SENDING,
+        LeadStatus.QUEUED,
+        LeadStatus.RETRYING,
+    ]
 
 
 def test_delivery_gives_up_after_the_maximum_age(store, cipher, clock, deliverer, carecycle, settings):
@@ -304,3 +311,29 @@ def test_unused_slot_is_given_back(store, clock):
     assert isinstance(slot, Slot)
     assert store.budget.release(slot)
     assert isinstance(store.budget.reserve(clock.now()), Slot)
+
+
+def test_delivery_stops_only_the_leads_it_cannot_decrypt_and_sends_the_rest(store, cipher, clock, deliverer, carecycle):
+    from app.crypto import RecordCipher, generate_key
+
+    good, lost = make_lead(), make_lead()
+    sealed = [cipher.seal(good.record), RecordCipher(generate_key()).seal(lost.record)]
+    store.leads.admit([good, lost], sealed, clock.now())
+
+    deliverer.step()
+
+    assert carecycle.external_ids() == [[good.id]]
+    assert status_of(store, good.id) is LeadStatus.DELIVERED
+    unreadable = store.leads.get(lost.id)
+    assert unreadable.status is LeadStatus.DEAD and "LEADRELAY_ENCRYPTION_KEY" in unreadable.error
+    assert store.pause.get() is None
+
+
+def test_delivery_halves_a_batch_when_a_422_names_no_record_of_it(store, cipher, clock, deliverer, carecycle):
+    ids = admit(store, cipher, clock, count=2)
+    carecycle.script.append(CareCycleValidationError("careCycle 422", {99: "records.99: bad"}))
+
+    deliverer.step()
+
+    assert [len(batch) for batch in carecycle.batches] == [2, 1, 1]
+    assert all(status_of(store, i) is LeadStatus.DELIVERED for i in ids)

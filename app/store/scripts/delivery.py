@@ -20,6 +20,12 @@ for _, id in ipairs(ids) do
   local lead_key = ARGV[5] .. id
   local lead = redis.call('HMGET', lead_key, 'status', 'record', 'external_id', 'received_at', 'attempts')
   if lead[1] and lead[2] then
+    if lead[1] == 'retrying' then
+      -- Its retry time has come: back in the queue (the lifecycle's retrying -> queued), then sent.
+      push_event(lead_key, ARGV[6], ARGV[1], 'queued', 'retry due')
+      move_status(KEYS[3], lead_key, id, 'retrying', 'queued', ARGV[1])
+      lead[1] = 'queued'
+    end
     redis.call('HSET', lead_key, 'status', 'sending', 'batch_id', ARGV[3], 'updated_at', ARGV[1])
     redis.call('HDEL', lead_key, 'next_attempt_at')
     push_event(lead_key, ARGV[6], ARGV[1], 'sending', 'batch ' .. ARGV[3])
