@@ -6,6 +6,8 @@ decrypt, so a new key can be put in front of the old one and stored records re-s
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from typing import Any
 
@@ -24,6 +26,13 @@ class RecordCipher:
         if not parts:
             raise ValueError("at least one encryption key is required")
         self._fernet = MultiFernet([Fernet(k) for k in parts])
+        # Fingerprints use the newest key: after a rotation, windows keyed by them start afresh.
+        self._fingerprint_key = hashlib.sha256(b"leadrelay fingerprint\0" + parts[0].encode()).digest()
+
+    def fingerprint(self, value: str) -> str:
+        """A keyed hash of a personal value (a phone, an IP) for Redis key names: equal values give equal
+        fingerprints, and the value cannot be read back from one."""
+        return hmac.new(self._fingerprint_key, value.encode(), hashlib.sha256).hexdigest()[:32]
 
     def seal(self, record: dict[str, Any]) -> str:
         """Encrypt a record into an opaque token."""

@@ -96,7 +96,8 @@ class Intake:
             lead = self.new_lead(source, normalized.record, normalized.warnings, admission)
             key = _item_key(admission.idempotency_key, index, len(payloads))
             if key is None and admission.dedupe_by_phone_seconds:
-                key, ttl = f"phone:{normalized.record['phoneNumber']}", admission.dedupe_by_phone_seconds
+                phone = self.fingerprint(normalized.record["phoneNumber"])
+                key, ttl = f"phone:{phone}", admission.dedupe_by_phone_seconds
                 lead = dataclasses.replace(lead, idempotency_key=key, idempotency_ttl_seconds=ttl)
             elif key is not None:
                 lead = dataclasses.replace(lead, idempotency_key=key)
@@ -135,6 +136,10 @@ class Intake:
             return
         self._lanes_busy_at = now if not self._wake() else -LANES_BUSY_MEMORY_SECONDS
 
+    def fingerprint(self, value: str) -> str:
+        """The keyed hash of a personal value that Redis key names carry instead of the value."""
+        return self._cipher.fingerprint(value)
+
     @staticmethod
     def normalize(source: LeadSource, payload: Mapping[str, Any]) -> NormalizedLead:
         """The careCycle record a payload becomes under a source's settings; raises `ValidationError`."""
@@ -168,7 +173,7 @@ class Intake:
             phone_masked=mask_phone(phone),
             warnings=warnings,
             status=admission.status,
-            person=phone if self._person_memory_seconds else None,
+            person=self.fingerprint(phone) if self._person_memory_seconds else None,
             person_memory_seconds=self._person_memory_seconds,
             duplicate_window_seconds=source.duplicate_window_seconds,
             detail=admission.detail or f"accepted from {source.slug}",

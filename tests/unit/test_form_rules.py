@@ -8,6 +8,7 @@ import pytest
 
 from app import create_app
 from app.config import ConfigError, Settings
+from app.crypto import RecordCipher
 from app.models import LeadStatus
 from app.sources import SourceRegistry
 from app.store import keys
@@ -33,6 +34,11 @@ def make_client(settings, redis, clock):
         return app.test_client()
 
     return build
+
+
+def fingerprint(settings, value: str) -> str:
+    """What Redis key names carry instead of a phone number."""
+    return RecordCipher(settings.leadrelay_encryption_key).fingerprint(value)
 
 
 def post_form(client, fields, ip="203.0.113.7", **headers):
@@ -142,10 +148,10 @@ def test_spoofed_x_forwarded_for_does_not_escape_the_per_ip_limit_without_a_trus
     assert answers == [303, 429]
 
 
-def test_double_submit_of_the_same_phone_within_the_window_returns_the_first_lead(make_client, redis):
+def test_double_submit_of_the_same_phone_within_the_window_returns_the_first_lead(make_client, redis, settings):
     client = make_client(form_source(double_submit_seconds=600))
     phone = make_phone()
-    window_key = keys.idempotency_key("acme-dental", f"phone:{phone}")
+    window_key = keys.idempotency_key("acme-dental", f"phone:{fingerprint(settings, phone)}")
 
     first = post_form(client, form(phone=phone), Accept="application/json")
     again = post_form(client, form(phone=phone, first_name="Janet"), Accept="application/json")
@@ -157,6 +163,7 @@ def test_double_submit_of_the_same_phone_within_the_window_returns_the_first_lea
     assert 595 <= window <= 600
     assert later.json["id"] != first.json["id"]
     assert len(stored_ids(redis)) == 2
+    assert not [key for key in redis.keys() if phone[2:].encode() in key]  # key names carry no phone
 
 
 def test_double_submit_is_per_source(make_client, redis):
@@ -171,13 +178,14 @@ def test_double_submit_is_per_source(make_client, redis):
     assert len(stored_ids(redis)) == 2
 
 
-def test_same_person_within_the_sources_duplicate_window_is_kept_as_duplicate(make_client, store, clock):
+def test_same_person_within_the_sources_duplicate_window_is_kept_as_duplicate(make_client, store, clock, settings):
     client = make_client(form_source(double_submit_seconds=60, duplicate_window_seconds=7 * 86400))
     phone = make_phone()
 
     first = post_form(client, form(phone=phone), Accept="application/json")
     clock.advance(3 * 86400)
-    store.redis.delete(keys.idempotency_key("acme-dental", f"phone:{phone}"))  # the double-submit window ended
+    window_key = keys.idempotency_key("acme-dental", f"phone:{fingerprint(settings, phone)}")
+    store.redis.delete(window_key)  # the double-submit window ended
     second = post_form(client, form(phone=phone), Accept="application/json")
 
     assert second.json["id"] != first.json["id"]
