@@ -86,6 +86,7 @@ class UploadResult:
 
     succeeded: int
     failures: Mapping[str, str] = field(default_factory=dict)
+    failed: int = 0
 
 
 class CareCycleClient:
@@ -194,8 +195,12 @@ def _processed(body: Mapping[str, Any]) -> UploadResult:
     for item in body.get("errors") or []:
         if isinstance(item, dict) and item.get("externalId") is not None:
             failures[str(item["externalId"])] = str(item.get("error") or "refused by careCycle")[:MAX_MESSAGE_CHARS]
-    succeeded = body.get("succeeded")
-    return UploadResult(succeeded=succeeded if isinstance(succeeded, int) else 0, failures=failures)
+    succeeded, failed = body.get("succeeded"), body.get("failed")
+    return UploadResult(
+        succeeded=succeeded if isinstance(succeeded, int) else 0,
+        failures=failures,
+        failed=failed if isinstance(failed, int) else len(failures),
+    )
 
 
 def _record_messages(errors: Any) -> dict[int, str]:

@@ -236,6 +236,14 @@ class Deliverer:
                 logger.warning("record refused by careCycle", extra={"lead_id": entry.lead.id})
                 outcomes.append(_rejected(entry.lead, reason))
         rejected = len(result.failures)
+        if result.failed > rejected:
+            # careCycle counted failures it did not name by externalId: nothing says which leads they were.
+            logger.warning(
+                "careCycle reported %d failed records but named %d",
+                result.failed,
+                rejected,
+                extra={"records": len(entries)},
+            )
         logger.info("batch uploaded", extra={"records": len(entries), "rejected": rejected})
         return outcomes
 

@@ -36,9 +36,12 @@ class DeliveryTicker(threading.Thread):
 
     def run(self) -> None:
         while not self._stopped.wait(self._interval):
-            self.tick()
-            self.tick_retrieval()
-            self.tick_retention()
+            for tick in (self.tick, self.tick_retrieval, self.tick_retention):
+                try:
+                    tick()
+                except Exception:
+                    # The ticker is what finds work lost with its job: it must outlive any one bad tick.
+                    logger.exception("ticker step %s failed; trying again next tick", tick.__name__)
 
     def tick(self) -> bool:
         """Wake delivery if due; True when a job was queued."""
