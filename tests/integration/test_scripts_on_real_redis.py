@@ -89,3 +89,22 @@ def test_admission_loads_its_script_again_after_redis_lost_its_scripts(store, ci
     [admitted] = store.leads.admit([lead], [cipher.seal(lead.record)], clock.now())
 
     assert admitted.id == lead.id and store.batches.depth() == 1
+
+
+def test_a_phone_whose_earlier_lead_was_rejected_is_not_a_duplicate(store, cipher, clock):
+    from app.store.batches import Outcome
+
+    window = {"person": "fp-1", "person_memory_seconds": 86400, "duplicate_window_seconds": 3600}
+    first = make_lead(**window)
+    store.leads.admit([first], [cipher.seal(first.record)], clock.now())
+    batch = store.batches.claim(clock.now(), 200, 30)
+    store.batches.settle(batch.id, [Outcome(first.id, LeadStatus.REJECTED, "refused", error="x")], clock.now(), True)
+    second, third = make_lead(**window), make_lead(**window)
+
+    statuses = [
+        admitted.status
+        for lead in (second, third)
+        for admitted in store.leads.admit([lead], [cipher.seal(lead.record)], clock.now())
+    ]
+
+    assert statuses == [LeadStatus.QUEUED, LeadStatus.DUPLICATE]

@@ -11,7 +11,7 @@ ADMIT_LEAD = (
 -- Store a new lead, unless its idempotency key already names one; mark a repeat person `duplicate`.
 -- A `fetching` lead (Meta: record not retrieved yet) goes into the fetching set instead of the ready set.
 -- KEYS[1] lead hash, KEYS[2] events list, KEYS[3] status counts, KEYS[4] ready zset,
--- KEYS[5] leads index zset, KEYS[6] idempotency string, KEYS[7] person string (last time seen),
+-- KEYS[5] leads index zset, KEYS[6] idempotency string, KEYS[7] person string (last time seen | lead id),
 -- KEYS[8] fetching zset
 -- ARGV[1] lead id, ARGV[2] now, ARGV[3] status, ARGV[4] event detail,
 -- ARGV[5] idempotency ttl s (0: no idempotency key), ARGV[6] person memory ttl s (0: not recorded),
@@ -25,7 +25,7 @@ if ARGV[5] ~= '0' then
   end
   redis.call('SET', KEYS[6], ARGV[1], 'EX', ARGV[5])
 end
-local status, detail = person_status(KEYS[7], ARGV[2], ARGV[3], ARGV[4], ARGV[6], ARGV[7])
+local status, detail = person_status(KEYS[7], ARGV[2], ARGV[3], ARGV[4], ARGV[6], ARGV[7], ARGV[1])
 redis.call('HSET', KEYS[1], unpack(ARGV, 10))
 redis.call('HSET', KEYS[1], 'status', status)
 append_event(KEYS[2], ARGV[2], status, detail)
@@ -45,7 +45,7 @@ COMPLETE_FETCH = (
 -- End a lead's Graph retrieval: store its record and queue it (or `duplicate` within the person window),
 -- or settle it without a record (`rejected`, `dead`, `test`). Only a lead still `fetching` is changed.
 -- KEYS[1] lead hash, KEYS[2] events list, KEYS[3] status counts, KEYS[4] ready zset, KEYS[5] fetching zset,
--- KEYS[6] person string (last time seen), KEYS[7] failed-this-minute counter
+-- KEYS[6] person string (last time seen | lead id), KEYS[7] failed-this-minute counter
 -- ARGV[1] lead id, ARGV[2] now, ARGV[3] status, ARGV[4] event detail, ARGV[5] error ('' for none),
 -- ARGV[6] person memory ttl s (0: not recorded), ARGV[7] duplicate window s (0: no check),
 -- ARGV[8..] field, value pairs (record, external_id, phone, warnings)
@@ -55,7 +55,7 @@ if old ~= 'fetching' then
   redis.call('ZREM', KEYS[5], ARGV[1])
   return ''
 end
-local status, detail = person_status(KEYS[6], ARGV[2], ARGV[3], ARGV[4], ARGV[6], ARGV[7])
+local status, detail = person_status(KEYS[6], ARGV[2], ARGV[3], ARGV[4], ARGV[6], ARGV[7], ARGV[1])
 if #ARGV >= 9 then redis.call('HSET', KEYS[1], unpack(ARGV, 8)) end
 redis.call('HSET', KEYS[1], 'status', status, 'updated_at', ARGV[2])
 redis.call('HDEL', KEYS[1], 'next_attempt_at')

@@ -61,15 +61,25 @@ end
 )
 
 # Shared by the scripts that make a lead `queued`: the per-source duplicate window over phones.
-PERSON_HELPER = """
-local function person_status(person_key, now, status, detail, memory_ttl, window)
+# The person string holds "<time seen>|<lead id>": an earlier lead that careCycle never got (rejected,
+# dead, or gone) does not make a new one a duplicate, so a person is not lost to a failed first try.
+PERSON_HELPER = (
+    f"local PERSON_LEAD = {_lua_string(keys.lead_key(''))}\n"
+    f"local NEVER_SENT = {_lua_set((LeadStatus.REJECTED, LeadStatus.DEAD))}\n"
+    + """
+local function person_status(person_key, now, status, detail, memory_ttl, window, id)
   if memory_ttl ~= '0' and status == 'queued' then
-    local seen = tonumber(redis.call('GET', person_key) or '-1')
-    if window ~= '0' and seen >= 0 and tonumber(now) - seen < tonumber(window) then
-      return 'duplicate', 'same phone seen within the duplicate window'
+    local seen = redis.call('GET', person_key)
+    if seen and window ~= '0' then
+      local at, earlier = string.match(seen, '^([^|]+)|?(.*)$')
+      local earlier_status = earlier ~= '' and redis.call('HGET', PERSON_LEAD .. earlier, 'status') or false
+      if tonumber(now) - tonumber(at) < tonumber(window) and earlier_status and not NEVER_SENT[earlier_status] then
+        return 'duplicate', 'same phone as lead ' .. earlier .. ' within the duplicate window'
+      end
     end
-    redis.call('SET', person_key, now, 'EX', memory_ttl)
+    redis.call('SET', person_key, now .. '|' .. id, 'EX', memory_ttl)
   end
   return status, detail
 end
 """
+)
