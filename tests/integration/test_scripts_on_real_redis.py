@@ -108,3 +108,15 @@ def test_a_phone_whose_earlier_lead_was_rejected_is_not_a_duplicate(store, ciphe
     ]
 
     assert statuses == [LeadStatus.QUEUED, LeadStatus.DUPLICATE]
+
+
+def test_claim_settles_a_queued_lead_with_no_record_dead_instead_of_dropping_it(store, cipher, clock):
+    lead = make_lead()
+    store.leads.admit([lead], [cipher.seal(lead.record)], clock.now())
+    store.redis.hdel(keys.lead_key(lead.id), "record")
+
+    assert store.batches.claim(clock.now(), 200, 30) is None
+
+    stored = store.leads.get(lead.id)
+    assert (stored.status, stored.error) == (LeadStatus.DEAD, "no record to send")
+    assert store.leads.status_counts()[LeadStatus.DEAD] == 1 and store.leads.status_counts()[LeadStatus.QUEUED] == 0

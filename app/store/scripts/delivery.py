@@ -36,6 +36,11 @@ for _, id in ipairs(ids) do
     out[#out + 1] = lead[3]
     out[#out + 1] = lead[4]
     out[#out + 1] = lead[5] or '0'
+  elseif lead[1] == 'queued' or lead[1] == 'retrying' then
+    -- Waiting for delivery with nothing to send: say so, rather than drop it from the queue unseen.
+    redis.call('HSET', lead_key, 'status', 'dead', 'updated_at', ARGV[1], 'error', 'no record to send')
+    push_event(lead_key, ARGV[6], ARGV[1], 'dead', 'no record to send')
+    move_status(KEYS[3], lead_key, id, lead[1], 'dead', ARGV[1])
   end
 end
 if #claimed > 0 then
