@@ -64,6 +64,25 @@ class LogIdsFilter(logging.Filter):
         return True
 
 
+class TracebackRedactionFilter(logging.Filter):
+    """Cuts formatted tracebacks that a library puts into a message's arguments (RQ logs a failed job's
+    this way) down to the exception's type: an exception's message may quote the data being processed."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(_is_traceback(arg) for arg in record.args):
+            record.args = tuple(_exception_type(str(arg)) if _is_traceback(arg) else arg for arg in record.args)
+        return True
+
+
+def _is_traceback(value: object) -> bool:
+    return isinstance(value, str) and "Traceback (most recent call last)" in value
+
+
+def _exception_type(traceback_text: str) -> str:
+    last = traceback_text.strip().splitlines()[-1]
+    return f"<traceback of {last.split(':', 1)[0].strip()}>"
+
+
 class JsonFormatter(logging.Formatter):
     """Formats a record as one JSON line with its `extra` fields."""
 
@@ -88,6 +107,7 @@ def configure_logging(level: int = logging.INFO) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     handler.addFilter(LogIdsFilter())
+    handler.addFilter(TracebackRedactionFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -1,0 +1,62 @@
+"""Log lines: JSON with the ids in scope, and no exception text that could quote personal data."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+from app.logs import JsonFormatter, LogIdsFilter, TracebackRedactionFilter, log_ids
+
+
+def capture() -> tuple[logging.Logger, io.StringIO]:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    handler.addFilter(LogIdsFilter())
+    handler.addFilter(TracebackRedactionFilter())
+    logger = logging.getLogger("tests.logs")
+    logger.handlers[:] = [handler]
+    logger.propagate = False
+    logger.setLevel(logging.DEBUG)
+    return logger, stream
+
+
+def test_a_line_carries_the_ids_in_scope_as_json_fields():
+    logger, stream = capture()
+
+    with log_ids(request_id="r-1", lead_id="l-1"):
+        logger.info("accepted %d", 1, extra={"source": "web"})
+    logger.info("outside")
+
+    inside, outside = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert (inside["message"], inside["request_id"], inside["lead_id"], inside["source"]) == (
+        "accepted 1",
+        "r-1",
+        "l-1",
+        "web",
+    )
+    assert "request_id" not in outside
+
+
+def test_a_traceback_in_a_message_argument_is_cut_to_its_exception_type():
+    logger, stream = capture()
+    traceback_text = 'Traceback (most recent call last):\n  File "x.py", line 1\nValueError: bad phone +12125550142\n'
+
+    logger.error("[Job %s]: exception raised\n%s", "job-1", traceback_text)
+
+    line = json.loads(stream.getvalue())
+    assert line["message"] == "[Job job-1]: exception raised\n<traceback of ValueError>"
+    assert "2125550142" not in stream.getvalue()
+
+
+def test_logged_exceptions_show_their_type_not_their_message():
+    logger, stream = capture()
+
+    try:
+        raise ValueError("jose@example.com")
+    except ValueError:
+        logger.exception("failed")
+
+    line = json.loads(stream.getvalue())
+    assert line["exception"] == "ValueError" and "jose@example.com" not in stream.getvalue()
