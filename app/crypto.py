@@ -29,7 +29,7 @@ class RecordCipher:
         # Fingerprints use the newest key: after a rotation, windows keyed by them start afresh.
         self._fingerprint_key = hashlib.sha256(b"leadrelay fingerprint\0" + parts[0].encode()).digest()
 
-    def fingerprint(self, value: str) -> str:
+    def fingerprint_of(self, value: str) -> str:
         """A keyed hash of a personal value (a phone, an IP) for Redis key names: equal values give equal
         fingerprints, and the value cannot be read back from one."""
         return hmac.new(self._fingerprint_key, value.encode(), hashlib.sha256).hexdigest()[:32]

@@ -83,7 +83,7 @@ def submit_form(desk: FormDesk, source: LeadSource, post: FormPost) -> FormRecei
     now = desk.clock.now()
     desk.throttle.hit_form(
         source.slug,
-        desk.intake.fingerprint(client_key(post.client_ip)),
+        desk.intake.fingerprint_of(client_key(post.client_ip)),
         per_client=source.rate_limit_per_ip_per_min,
         per_source=source.rate_limit_per_min,
         now=now,

@@ -96,7 +96,7 @@ class Intake:
             lead = self.new_lead(source, normalized.record, normalized.warnings, admission)
             key = _item_key(admission.idempotency_key, index, len(payloads))
             if key is None and admission.dedupe_by_phone_seconds:
-                phone = self.fingerprint(normalized.record["phoneNumber"])
+                phone = self.fingerprint_of(normalized.record["phoneNumber"])
                 key, ttl = f"phone:{phone}", admission.dedupe_by_phone_seconds
                 lead = dataclasses.replace(lead, idempotency_key=key, idempotency_ttl_seconds=ttl)
             elif key is not None:
@@ -136,9 +136,9 @@ class Intake:
             return
         self._lanes_busy_at = now if not self._wake() else -LANES_BUSY_MEMORY_SECONDS
 
-    def fingerprint(self, value: str) -> str:
+    def fingerprint_of(self, value: str) -> str:
         """The keyed hash of a personal value that Redis key names carry instead of the value."""
-        return self._cipher.fingerprint(value)
+        return self._cipher.fingerprint_of(value)
 
     @staticmethod
     def normalize(source: LeadSource, payload: Mapping[str, Any]) -> NormalizedLead:
@@ -173,7 +173,7 @@ class Intake:
             phone_masked=mask_phone(phone),
             warnings=warnings,
             status=admission.status,
-            person=self.fingerprint(phone) if self._person_memory_seconds else None,
+            person=self.fingerprint_of(phone) if self._person_memory_seconds else None,
             person_memory_seconds=self._person_memory_seconds,
             duplicate_window_seconds=source.duplicate_window_seconds,
             detail=admission.detail or f"accepted from {source.slug}",

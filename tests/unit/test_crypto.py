@@ -38,11 +38,11 @@ def test_fingerprints_match_for_equal_values_and_reveal_nothing():
     cipher = RecordCipher(generate_key())
 
     first, again, other = (
-        cipher.fingerprint("+12125550142"),
-        cipher.fingerprint("+12125550142"),
-        cipher.fingerprint("+12125550143"),
+        cipher.fingerprint_of("+12125550142"),
+        cipher.fingerprint_of("+12125550142"),
+        cipher.fingerprint_of("+12125550143"),
     )
 
     assert first == again != other
     assert "2125550142" not in first and len(first) == 32
-    assert RecordCipher(generate_key()).fingerprint("+12125550142") != first  # keyed: not a plain hash
+    assert RecordCipher(generate_key()).fingerprint_of("+12125550142") != first  # keyed: not a plain hash

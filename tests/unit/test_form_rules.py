@@ -36,9 +36,9 @@ def make_client(settings, redis, clock):
     return build
 
 
-def fingerprint(settings, value: str) -> str:
+def fingerprint_of(settings, value: str) -> str:
     """What Redis key names carry instead of a phone number."""
-    return RecordCipher(settings.leadrelay_encryption_key).fingerprint(value)
+    return RecordCipher(settings.leadrelay_encryption_key).fingerprint_of(value)
 
 
 def post_form(client, fields, ip="203.0.113.7", **headers):
@@ -151,7 +151,7 @@ def test_spoofed_x_forwarded_for_does_not_escape_the_per_ip_limit_without_a_trus
 def test_double_submit_of_the_same_phone_within_the_window_returns_the_first_lead(make_client, redis, settings):
     client = make_client(form_source(double_submit_seconds=600))
     phone = make_phone()
-    window_key = keys.idempotency_key("acme-dental", f"phone:{fingerprint(settings, phone)}")
+    window_key = keys.idempotency_key("acme-dental", f"phone:{fingerprint_of(settings, phone)}")
 
     first = post_form(client, form(phone=phone), Accept="application/json")
     again = post_form(client, form(phone=phone, first_name="Janet"), Accept="application/json")
@@ -184,7 +184,7 @@ def test_same_person_within_the_sources_duplicate_window_is_kept_as_duplicate(ma
 
     first = post_form(client, form(phone=phone), Accept="application/json")
     clock.advance(3 * 86400)
-    window_key = keys.idempotency_key("acme-dental", f"phone:{fingerprint(settings, phone)}")
+    window_key = keys.idempotency_key("acme-dental", f"phone:{fingerprint_of(settings, phone)}")
     store.redis.delete(window_key)  # the double-submit window ended
     second = post_form(client, form(phone=phone), Accept="application/json")
 
