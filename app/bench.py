@@ -30,7 +30,7 @@ from app import create_app
 from app.benchintake import run_intake_phase
 from app.config import Settings
 from app.crypto import generate_key
-from app.models import LeadStatus
+from app.models import MAX_BATCH_RECORDS, LeadStatus
 from app.ports import free_port
 from app.processes import reap_group, signal_group
 from app.sandbox import Sandbox, SandboxServer
@@ -39,7 +39,6 @@ from app.store import Store
 BENCH_SOURCE_KEY = "bench-source-key"
 BENCH_CARECYCLE_KEY = "cc_bench"
 WORKERS = 2
-MAX_BATCH_RECORDS = 200
 UNLIMITED_PER_MIN = 1_000_000
 
 

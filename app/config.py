@@ -166,34 +166,26 @@ _URL_SCHEMES = {
 }
 
 
-def _positive_int(raw: str) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"expected a whole number, got {raw!r}") from None
-    if value < 1:
-        raise ValueError(f"expected a positive whole number, got {raw!r}")
-    return value
+def _number_parser(
+    kind: Callable[[str], Any], is_allowed: Callable[[Any], bool], what: str, bound: str
+) -> Callable[[str], Any]:
+    """A parser of `kind` (int or float) refusing values `is_allowed` rejects, naming what was expected."""
+
+    def parse(raw: str) -> Any:
+        try:
+            value = kind(raw)
+        except ValueError:
+            raise ValueError(f"expected {what}, got {raw!r}") from None
+        if not is_allowed(value):
+            raise ValueError(f"expected {bound}, got {raw!r}")
+        return value
+
+    return parse
 
 
-def _positive_float(raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"expected a number, got {raw!r}") from None
-    if not value > 0:
-        raise ValueError(f"expected a positive number, got {raw!r}")
-    return value
-
-
-def _non_negative_int(raw: str) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"expected a whole number, got {raw!r}") from None
-    if value < 0:
-        raise ValueError(f"expected a whole number of at least 0, got {raw!r}")
-    return value
+_positive_int = _number_parser(int, lambda v: v >= 1, "a whole number", "a positive whole number")
+_non_negative_int = _number_parser(int, lambda v: v >= 0, "a whole number", "a whole number of at least 0")
+_positive_float = _number_parser(float, lambda v: v > 0, "a number", "a positive number")  # NaN fails too
 
 
 def parse_named_secrets(raw: str) -> dict[str, str]:

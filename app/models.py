@@ -6,6 +6,9 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+# careCycle accepts 1 to 200 records in one upload request.
+MAX_BATCH_RECORDS = 200
+
 
 class LeadStatus(enum.StrEnum):
     """A lead's place in its lifecycle, spelled as in SPEC.md."""

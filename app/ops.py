@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.clock import Clock
-from app.models import RETRYABLE_STATUSES, Lead, LeadStatus
+from app.models import MAX_BATCH_RECORDS, RETRYABLE_STATUSES, Lead, LeadStatus
 from app.store import LeadNotFoundError, Store
 from app.store.audit import AuditEntry
 from app.store.index import Position, Selection
@@ -20,7 +20,6 @@ from app.store.limiter import RATE_WINDOW_SECONDS, Pause
 from app.store.retries import MAX_REQUEUE_BATCH, RequeueOutcome
 from app.store.snapshot import read_snapshot
 
-MAX_BATCH_RECORDS = 200
 RETRY_LEAD_ACTION = "retry_lead"
 RETRY_LEADS_ACTION = "retry_leads"
 

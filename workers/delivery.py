@@ -12,7 +12,7 @@ from app.clock import Clock
 from app.config import Settings
 from app.crypto import RecordCipher, RecordDecryptionError
 from app.logs import log_ids
-from app.models import LeadStatus
+from app.models import MAX_BATCH_RECORDS, LeadStatus
 from app.store import Store
 from app.store.batches import Batch, ClaimedLead, Outcome
 from app.store.limiter import Slot
@@ -31,7 +31,6 @@ from workers.carecycle import (
 
 logger = logging.getLogger(__name__)
 
-MAX_BATCH_RECORDS = 200
 UNREADABLE_RECORDS = "stored records cannot be decrypted: check LEADRELAY_ENCRYPTION_KEY"
 UNREADABLE_RECORD = "stored record cannot be decrypted with the configured LEADRELAY_ENCRYPTION_KEY keys"
 

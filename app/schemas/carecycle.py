@@ -17,7 +17,8 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validates_schema
 
-MAX_BATCH_RECORDS = 200
+from app.models import MAX_BATCH_RECORDS as MAX_BATCH_RECORDS  # re-exported: part of the contract
+
 MAX_CUSTOM_FIELDS = 50
 MAX_CUSTOM_FIELD_KEY_CHARS = 100
 INT32_MIN = -(2**31)

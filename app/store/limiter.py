@@ -77,10 +77,6 @@ class RequestBudget:
         ttl = max(1, math.ceil(until - now + RATE_WINDOW_SECONDS))
         self._scripts.block_until(keys=[keys.limiter_key()], args=[repr(until), ttl])
 
-    def requests_in_window(self, now: float) -> int:
-        """Upload requests started in the last 60 seconds."""
-        return int(self._redis.zcount(keys.request_log_key(), now - RATE_WINDOW_SECONDS, "+inf"))
-
 
 class PauseSwitch:
     """A pause for configuration faults and its single probe: delivery's (careCycle 401/403/404) by default,
