@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlparse
 
-from cryptography.fernet import Fernet
+from app.crypto import RecordCipher
 
 T = TypeVar("T")
 
@@ -102,7 +102,7 @@ class Settings:
                 found.append(f"{name.upper()}: {exc}")
         if self.leadrelay_encryption_key:
             try:
-                _fernet_keys(self.leadrelay_encryption_key)
+                RecordCipher(self.leadrelay_encryption_key)
             except ValueError as exc:
                 found.append(f"LEADRELAY_ENCRYPTION_KEY: {exc}")
         found += self._retention_problems()
@@ -200,16 +200,6 @@ def parse_named_secrets(raw: str) -> dict[str, str]:
             raise ValueError("expected comma-separated name=secret pairs")
         secrets[secret.strip()] = name.strip()
     return secrets
-
-
-def _fernet_keys(raw: str) -> list[Fernet]:
-    keys = [k.strip() for k in raw.split(",") if k.strip()]
-    if not keys:
-        raise ValueError("expected one or more comma-separated Fernet keys")
-    try:
-        return [Fernet(k) for k in keys]
-    except (ValueError, TypeError):
-        raise ValueError("expected comma-separated Fernet keys (32 url-safe base64 bytes each)") from None
 
 
 def _parser_for_type(type_name: Any) -> Callable[[str], Any]:

@@ -46,3 +46,30 @@ def test_fingerprints_match_for_equal_values_and_reveal_nothing():
     assert first == again != other
     assert "2125550142" not in first and len(first) == 32
     assert RecordCipher(generate_key()).fingerprint_of("+12125550142") != first  # keyed: not a plain hash
+
+
+def test_a_tampered_record_is_refused_not_opened_to_something_else():
+    cipher = RecordCipher(generate_key())
+    token = cipher.seal(RECORD)
+    flipped = token[:-6] + ("A" if token[-6] != "A" else "B") + token[-5:]
+
+    with pytest.raises(RecordDecryptionError):
+        cipher.open(flipped)
+
+
+@pytest.mark.parametrize("token", ["", "gAAAAABnot-ours", "v1.", "v1.%%%", "v1.AAAA"])
+def test_what_is_not_a_sealed_record_is_refused_with_a_typed_error(token):
+    with pytest.raises(RecordDecryptionError):
+        RecordCipher(generate_key()).open(token)
+
+
+@pytest.mark.parametrize("keys", ["short", "not base64!", "QUJDREVGR0hJSktMTU5PUA=="])  # the last: 16 bytes
+def test_keys_that_are_not_32_random_bytes_are_refused_at_start(keys):
+    with pytest.raises(ValueError, match="32 url-safe base64 bytes"):
+        RecordCipher(keys)
+
+
+def test_each_seal_differs_so_equal_records_cannot_be_matched_in_redis():
+    cipher = RecordCipher(generate_key())
+
+    assert cipher.seal(RECORD) != cipher.seal(RECORD)
