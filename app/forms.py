@@ -26,7 +26,7 @@ from app.models import LeadStatus
 from app.schemas.forms import load_provenance
 from app.schemas.leads import resolve_field_name
 from app.sources import LeadSource
-from app.store.throttle import Throttle
+from app.store.throttle import Throttle, form_gate
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ def submit_form(desk: FormDesk, source: LeadSource, post: FormPost) -> FormRecei
     """Check, then accept one form post; raises `OriginNotAllowedError` or `RateLimitedError`."""
     check_origin(source, post.origin)
     now = desk.clock.now()
-    desk.throttle.hit_form(
+    gate = form_gate(
         source.slug,
         desk.intake.fingerprint_of(client_key(post.client_ip)),
         per_client=source.rate_limit_per_ip_per_min,
@@ -96,11 +96,13 @@ def submit_form(desk: FormDesk, source: LeadSource, post: FormPost) -> FormRecei
     payload = {**provenance, **_submitted_fields(source, fields)}
     if is_spam:
         # No double-submit key: a bot reusing a person's phone must not swallow that person's real post.
-        admission = Admission(status=LeadStatus.SPAM, detail=f"honeypot filled on form {source.slug}")
+        admission = Admission(status=LeadStatus.SPAM, detail=f"honeypot filled on form {source.slug}", gate=gate)
     else:
-        admission = Admission(dedupe_by_phone_seconds=source.double_submit_seconds)
+        admission = Admission(dedupe_by_phone_seconds=source.double_submit_seconds, gate=gate)
+    # The limits are counted as the lead is stored (one round trip); a post that stores nothing still counts.
     [result] = desk.intake.accept(source, [payload], admission)
     if isinstance(result, InvalidLead):
+        desk.throttle.hit(gate, now)
         return result
     if is_spam:
         logger.info("form post caught by the honeypot", extra={"lead_id": result.id, "source": source.slug})

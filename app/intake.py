@@ -19,6 +19,7 @@ from app.models import LeadStatus, NewLead, mask_phone
 from app.schemas.leads import NormalizedLead, normalize_submission
 from app.sources import LeadSource
 from app.store import Store
+from app.store.throttle import WindowGate
 
 logger = logging.getLogger(__name__)
 
@@ -31,13 +32,15 @@ class Admission:
     """How submissions are admitted, beyond what their source says.
 
     `status` keeps a lead out of delivery (`test`, `spam`); `dedupe_by_phone_seconds` makes a second
-    submission of the same phone to the same source within that window return the first lead.
+    submission of the same phone to the same source within that window return the first lead; a `gate`
+    counts each lead against rate limits as it is stored (`RateLimitedError` when one is used up).
     """
 
     idempotency_key: str | None = None
     status: LeadStatus = LeadStatus.QUEUED
     detail: str = ""
     dedupe_by_phone_seconds: int = 0
+    gate: WindowGate | None = None
 
 
 @dataclass(frozen=True)
@@ -102,17 +105,17 @@ class Intake:
             elif key is not None:
                 lead = dataclasses.replace(lead, idempotency_key=key)
             new_leads.append((index, lead))
-        stored = self.store_leads([lead for _, lead in new_leads])
+        stored = self.store_leads([lead for _, lead in new_leads], admission.gate)
         for (index, _), accepted in zip(new_leads, stored, strict=True):
             results[index] = accepted
         return [r for r in results if r is not None]
 
-    def store_leads(self, leads: Sequence[NewLead]) -> list[AcceptedLead]:
+    def store_leads(self, leads: Sequence[NewLead], gate: WindowGate | None = None) -> list[AcceptedLead]:
         """Seal and store prepared leads in one round trip, then wake delivery if any is queued."""
         if not leads:
             return []
         sealed = [self._cipher.seal(lead.record) for lead in leads]
-        admitted = self._store.leads.admit(leads, sealed, self._clock.now())
+        admitted = self._store.leads.admit(leads, sealed, self._clock.now(), gate)
         accepted = [
             AcceptedLead(a.id, a.status, () if a.repeated else lead.warnings, repeated=a.repeated)
             for lead, a in zip(leads, admitted, strict=True)

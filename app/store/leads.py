@@ -14,6 +14,10 @@ from app.store import keys
 from app.store.codec import text
 from app.store.fetches import FETCH_LEASE_SECONDS
 from app.store.scripts import ScriptCall, Scripts, run_pipelined
+from app.store.throttle import WINDOW_SECONDS, WindowGate
+
+# What the admission script answers for a lead refused by a rate limit.
+THROTTLED = "throttled"
 
 
 @dataclass(frozen=True)
@@ -36,28 +40,19 @@ class LeadStore:
         self._redis = redis
         self._scripts = scripts
 
-    def admit(self, leads: Sequence[NewLead], sealed_records: Sequence[str], now: float) -> list[Admitted]:
+    def admit(
+        self, leads: Sequence[NewLead], sealed_records: Sequence[str], now: float, gate: WindowGate | None = None
+    ) -> list[Admitted]:
         """Store new leads in one round trip; returns, per lead, the lead that stands for it.
 
         A lead whose idempotency key was seen before is not stored; the earlier lead is returned.
         An empty sealed record stores a lead without one (`fetching`, until its record is retrieved).
+        With a `gate`, each lead counts as one request against its limits, in the same round trip, and
+        `RateLimitedError` is raised when one is used up; a lead refused so is not stored.
         """
+        limits: list[Any] = [WINDOW_SECONDS, *gate.limits] if gate else [0]
         calls: list[ScriptCall] = []
         for lead, sealed in zip(leads, sealed_records, strict=True):
-            fields: dict[str, Any] = {
-                "id": lead.id,
-                "source": lead.source,
-                "status": lead.status.value,
-                "received_at": repr(now),
-                "updated_at": repr(now),
-                "attempts": 0,
-                "external_id": lead.external_id,
-                "phone": lead.phone_masked,
-                "warnings": json.dumps(list(lead.warnings)),
-                **lead.extra_fields,
-            }
-            if sealed:  # a lead without a record (`fetching`) has no `record` field: delivery never claims it
-                fields["record"] = sealed
             lua_keys = [
                 keys.lead_key(lead.id),
                 keys.lead_events_key(lead.id),
@@ -67,6 +62,7 @@ class LeadStore:
                 keys.idempotency_key(lead.source, lead.idempotency_key or ""),
                 keys.person_key(lead.person or ""),
                 keys.fetching_key(),
+                *(gate.counters if gate else ()),
             ]
             args: list[Any] = [
                 lead.id,
@@ -78,14 +74,29 @@ class LeadStore:
                 lead.duplicate_window_seconds,
                 keys.lead_key(""),
                 repr(now + FETCH_LEASE_SECONDS),
+                lead.source,
+                *limits,
+                # The script sets id, source, status, received_at and updated_at itself.
+                "attempts",
+                0,
+                "external_id",
+                lead.external_id,
+                "phone",
+                lead.phone_masked,
+                "warnings",
+                json.dumps(list(lead.warnings)),
             ]
-            for name, value in fields.items():
+            for name, value in lead.extra_fields.items():
                 args.extend((name, value))
+            if sealed:  # a lead without a record (`fetching`) has no `record` field: delivery never claims it
+                args.extend(("record", sealed))
             calls.append(ScriptCall(self._scripts.admit_lead, lua_keys, args))
         admitted = []
-        for lead, (stored_id, status) in zip(leads, run_pipelined(self._redis, calls), strict=True):
-            stored = text(stored_id) or ""
-            admitted.append(Admitted(stored, LeadStatus(text(status) or lead.status.value), stored != lead.id))
+        for lead, reply in zip(leads, run_pipelined(self._redis, calls), strict=True):
+            stored_id, status = text(reply[0]) or "", text(reply[1]) or lead.status.value
+            if status == THROTTLED and gate is not None:
+                raise gate.refusal(int(reply[2]), now)
+            admitted.append(Admitted(stored_id, LeadStatus(status), stored_id != lead.id))
         return admitted
 
     def get(self, lead_id: str) -> Lead:

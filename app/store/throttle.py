@@ -8,6 +8,7 @@ boundary, is harmless at these limits; what matters is that a flood is cut withi
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 from redis import Redis
 
@@ -26,6 +27,36 @@ class RateLimitedError(Exception):
         self.retry_after_seconds = retry_after_seconds
 
 
+@dataclass(frozen=True)
+class WindowGate:
+    """The fixed-window counters one request must pass, each with its limit and what it limits.
+
+    Counted by `Throttle.hit`, or inside the admission script (`LeadStore.admit(gate=...)`) so that a
+    form post costs one round trip; either way a refused request counts nowhere.
+    """
+
+    counters: tuple[str, ...]
+    limits: tuple[int, ...]
+    scopes: tuple[str, ...]
+    window: int
+
+    def refusal(self, position: int, now: float) -> RateLimitedError:
+        """The error for a request refused by the counter at 1-based `position`."""
+        retry_after = max(1, math.ceil((self.window + 1) * WINDOW_SECONDS - now))
+        return RateLimitedError(self.scopes[position - 1], retry_after)
+
+
+def form_gate(slug: str, client: str, *, per_client: int, per_source: int, now: float) -> WindowGate:
+    """The limits of one post to form `slug` from `client` (a fingerprint): per client, then per source."""
+    window = int(now // WINDOW_SECONDS)
+    return WindowGate(
+        counters=(keys.form_ip_throttle_key(slug, client, window), keys.form_throttle_key(slug, window)),
+        limits=(per_client, per_source),
+        scopes=("per client", "per source"),
+        window=window,
+    )
+
+
 class Throttle:
     """Counts requests against per-minute limits and refuses the ones over a limit."""
 
@@ -33,11 +64,8 @@ class Throttle:
         self._redis = redis
         self._scripts = scripts
 
-    def hit_form(self, slug: str, client: str, *, per_client: int, per_source: int, now: float) -> None:
-        """Count one post to form `slug` from `client`; raises `RateLimitedError` when a limit is used up."""
-        window = int(now // WINDOW_SECONDS)
-        counters = [keys.form_ip_throttle_key(slug, client, window), keys.form_throttle_key(slug, window)]
-        full = int(self._scripts.hit_windows(keys=counters, args=[WINDOW_SECONDS, per_client, per_source]))
+    def hit(self, gate: WindowGate, now: float) -> None:
+        """Count one request in every counter of `gate`; raises `RateLimitedError` when one is full."""
+        full = int(self._scripts.hit_windows(keys=list(gate.counters), args=[WINDOW_SECONDS, *gate.limits]))
         if full:
-            retry_after = max(1, math.ceil((window + 1) * WINDOW_SECONDS - now))
-            raise RateLimitedError("per client" if full == 1 else "per source", retry_after)
+            raise gate.refusal(full, now)

@@ -114,6 +114,26 @@ def test_form_limits_posts_per_source_per_minute_across_clients(make_client, red
     assert len(stored_ids(redis)) == 3
 
 
+def test_invalid_posts_count_against_the_limit_too_and_past_it_are_refused_with_429(make_client, redis):
+    client = make_client(form_source(rate_limit_per_ip_per_min=2))
+
+    answers = [post_form(client, form(phone="12"), Accept="application/json").status_code for _ in range(3)]
+
+    assert answers == [422, 422, 429]
+    assert post_form(client, form()).status_code == 429
+    assert stored_ids(redis) == []
+
+
+def test_a_honeypot_post_counts_against_the_limit_like_any_other(make_client, redis):
+    client = make_client(form_source(rate_limit_per_ip_per_min=1))
+
+    caught = post_form(client, form(company_website="x"))
+    person = post_form(client, form())
+
+    assert [caught.status_code, person.status_code] == [303, 429]
+    assert len(stored_ids(redis)) == 1
+
+
 def test_ipv6_clients_are_limited_per_64_network(make_client):
     client = make_client(form_source(rate_limit_per_ip_per_min=1))
 

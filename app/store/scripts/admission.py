@@ -2,22 +2,32 @@
 
 from __future__ import annotations
 
+from app.store.scripts.limits import WINDOW_HELPER
 from app.store.scripts.transitions import EVENT_HELPER, LEAD_HELPERS, PERSON_HELPER
 
 ADMIT_LEAD = (
     LEAD_HELPERS
     + PERSON_HELPER
+    + WINDOW_HELPER
     + """
 -- Store a new lead, unless its idempotency key already names one; mark a repeat person `duplicate`.
 -- A `fetching` lead (Meta: record not retrieved yet) goes into the fetching set instead of the ready set.
+-- With rate-limit counters (form posts), nothing happens unless the post passes them: one round trip.
 -- KEYS[1] lead hash, KEYS[2] events list, KEYS[3] status counts, KEYS[4] ready zset,
 -- KEYS[5] leads index zset, KEYS[6] idempotency string, KEYS[7] person string (last time seen | lead id),
--- KEYS[8] fetching zset
+-- KEYS[8] fetching zset, KEYS[9..] fixed-window rate-limit counters (none: no limit)
 -- ARGV[1] lead id, ARGV[2] now, ARGV[3] status, ARGV[4] event detail,
 -- ARGV[5] idempotency ttl s (0: no idempotency key), ARGV[6] person memory ttl s (0: not recorded),
 -- ARGV[7] duplicate window s (0: no check), ARGV[8] lead key prefix,
--- ARGV[9] when a `fetching` lead's retrieval is due if its job is lost, ARGV[10..] field, value pairs
--- Returns {id of the lead standing for this submission (the earlier one on a repeat), its status}.
+-- ARGV[9] when a `fetching` lead's retrieval is due if its job is lost, ARGV[10] source,
+-- ARGV[11] rate-limit window s, ARGV[12..11+n] the limit of each counter, then field, value pairs
+-- Returns {id of the lead standing for this submission (the earlier one on a repeat), its status},
+-- or {'', 'throttled', position of the full counter}: nothing was stored or counted.
+local limits = #KEYS - 8
+if limits > 0 then
+  local full = hit_windows(KEYS, 9, ARGV[11], ARGV, 12)
+  if full > 0 then return {'', 'throttled', tostring(full)} end
+end
 if ARGV[5] ~= '0' then
   local existing = redis.call('GET', KEYS[6])
   if existing then
@@ -26,12 +36,12 @@ if ARGV[5] ~= '0' then
   redis.call('SET', KEYS[6], ARGV[1], 'EX', ARGV[5])
 end
 local status, detail = person_status(KEYS[7], ARGV[2], ARGV[3], ARGV[4], ARGV[6], ARGV[7], ARGV[1])
-redis.call('HSET', KEYS[1], unpack(ARGV, 10))
-redis.call('HSET', KEYS[1], 'status', status)
+redis.call('HSET', KEYS[1], 'id', ARGV[1], 'source', ARGV[10], 'status', status, 'received_at', ARGV[2],
+  'updated_at', ARGV[2], unpack(ARGV, 12 + limits))
 append_event(KEYS[2], ARGV[2], status, detail)
-move_status(KEYS[3], KEYS[1], ARGV[1], nil, status, ARGV[2])
+move_status(KEYS[3], KEYS[1], ARGV[1], nil, status, ARGV[2], ARGV[2])
 redis.call('ZADD', KEYS[5], ARGV[2], ARGV[1])
-index_source(KEYS[1], ARGV[1], ARGV[2])
+index_source(ARGV[10], ARGV[1], ARGV[2])
 if status == 'queued' then redis.call('ZADD', KEYS[4], ARGV[2], ARGV[1]) end
 if status == 'fetching' then redis.call('ZADD', KEYS[8], ARGV[9], ARGV[1]) end
 return {ARGV[1], status}

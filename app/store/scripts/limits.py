@@ -48,17 +48,29 @@ redis.call('HSET', KEYS[1], 'next_probe_at', ARGV[2])
 return 1
 """
 
-HIT_WINDOWS = """
+# Shared by the form throttle and the admission script: fixed-window counters a request must pass.
+WINDOW_HELPER = """
+-- Count one request in counters keys[first..#keys], unless one of them is already full; limits[at..]
+-- are their limits, in order. Returns 0 when counted everywhere, else the 1-based position of the first
+-- full counter (nothing is counted then, so a refused request spends no budget).
+local function hit_windows(keys, first, window, limits, at)
+  for i = first, #keys do
+    if tonumber(redis.call('GET', keys[i]) or '0') >= tonumber(limits[at + i - first]) then return i - first + 1 end
+  end
+  for i = first, #keys do
+    if redis.call('INCR', keys[i]) == 1 then redis.call('EXPIRE', keys[i], window) end
+  end
+  return 0
+end
+"""
+
+HIT_WINDOWS = (
+    WINDOW_HELPER
+    + """
 -- Count one request in each of several fixed-window counters, unless one of them is already full.
 -- KEYS[1..n] window counters (one per limit)
 -- ARGV[1] window length in seconds (the counters' ttl), ARGV[2..n+1] the limit of each counter, in KEYS order
--- Returns 0 when the request was counted everywhere, else the 1-based index of the first full counter
--- (nothing is counted then, so a refused request spends no budget).
-for i, key in ipairs(KEYS) do
-  if tonumber(redis.call('GET', key) or '0') >= tonumber(ARGV[i + 1]) then return i end
-end
-for _, key in ipairs(KEYS) do
-  if redis.call('INCR', key) == 1 then redis.call('EXPIRE', key, ARGV[1]) end
-end
-return 0
+-- Returns 0 when the request was counted everywhere, else the 1-based index of the first full counter.
+return hit_windows(KEYS, 1, ARGV[1], ARGV, 2)
 """
+)

@@ -27,6 +27,7 @@ end
 # Shared Lua helpers, prepended to the scripts that record lead events and status counts.
 # `move_status` is the one way a status changes: count, status index, and the retention sets when the
 # new status is final (scored by that time: the purge pass applies the retention settings in force).
+# The status index is scored by receipt time, read from the lead unless the caller passes it.
 LEAD_HELPERS = (
     f"local STATUS_INDEX = {_lua_string(keys.status_index_key(''))}\n"
     f"local SOURCE_INDEX = {_lua_string(keys.source_index_key(''))}\n"
@@ -40,20 +41,19 @@ LEAD_HELPERS = (
 local function push_event(lead_key, events_suffix, now, status, detail)
   append_event(lead_key .. events_suffix, now, status, detail)
 end
-local function move_status(counts_key, lead_key, id, old, new, now)
+local function move_status(counts_key, lead_key, id, old, new, now, received_at)
   if old then
     redis.call('HINCRBY', counts_key, old, -1)
     redis.call('ZREM', STATUS_INDEX .. old, id)
   end
   redis.call('HINCRBY', counts_key, new, 1)
-  redis.call('ZADD', STATUS_INDEX .. new, redis.call('HGET', lead_key, 'received_at') or now, id)
+  redis.call('ZADD', STATUS_INDEX .. new, received_at or redis.call('HGET', lead_key, 'received_at') or now, id)
   if FINAL[new] then
     redis.call('ZADD', RETAINED_LEADS, now, id)
     redis.call('ZADD', RETAINED_RECORDS, now, id)
   end
 end
-local function index_source(lead_key, id, score)
-  local source = redis.call('HGET', lead_key, 'source') or ''
+local function index_source(source, id, score)
   redis.call('ZADD', SOURCE_INDEX .. source, score, id)
   redis.call('SADD', SOURCES, source)
 end
