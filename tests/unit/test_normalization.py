@@ -6,9 +6,11 @@ import datetime as dt
 import unicodedata
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from marshmallow import ValidationError
 
-from app.schemas.carecycle import CareCycleRecordSchema
+from app.schemas.carecycle import CareCycleRecordSchema, validation_issues
 from app.schemas.leads import NormalizedLead, normalize_submission, record_fields
 
 TODAY = dt.date(2026, 6, 1)
@@ -591,3 +593,30 @@ def test_normalize_submission_dates_of_birth_follow_the_injected_today():
 
     assert on_the_day.record["dateOfBirth"] == "06-01-2026"
     assert a_day_early.record["dateOfBirth"] == "06-01-1926"
+
+
+_KEYS = st.sampled_from(
+    [*CareCycleRecordSchema().fields, "phone", "zip", "full_name", "dob", "mbi", "tz", "sex", "dependents",
+     "income", "email_address", "utm_source", "Favorite Color", "x" * 150, "customFields", "state_code"]
+)  # fmt: skip
+_SCALARS = st.one_of(
+    st.none(), st.booleans(), st.integers(-(2**40), 2**40), st.floats(allow_nan=True), st.text(max_size=40),
+    st.text(min_size=240, max_size=300),
+    st.sampled_from(["(212) 555-0142", "10001", "01/31/1950", "EST", "ny", "Female", "married", "yes", "3"]),
+)  # fmt: skip
+_VALUES = st.one_of(
+    _SCALARS,
+    st.lists(_SCALARS, max_size=3),
+    st.lists(st.fixed_dictionaries({"fieldKey": st.text(min_size=90, max_size=120), "value": _SCALARS}), max_size=3),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(extra=st.dictionaries(_KEYS, _VALUES, max_size=8))
+def test_every_record_normalization_returns_is_one_carecycle_accepts_whole(extra):
+    try:
+        normalized = normalize({**BASE, **extra})
+    except ValidationError:
+        return  # refused with a message: nothing reaches careCycle
+
+    assert validation_issues({"records": [normalized.record]}) == []
