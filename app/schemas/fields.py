@@ -29,6 +29,8 @@ SERVED_PHONE_REGIONS = frozenset({"US", "CA", "PR", "VI", "GU", "AS", "MP"})
 _PHONE_EXTENSION = re.compile(r"(?:;\s*ext=|\s*(?:ext\.?|extension|x|#))\s*\d{1,7}\s*$", re.IGNORECASE)
 _PHONE_URI_PREFIX = re.compile(r"^\s*tel:", re.IGNORECASE)
 _LETTER = re.compile(r"[^\W\d_]")
+# Unicode category Cc, exactly: C0 controls, DEL and C1 controls.
+_CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f-\x9f]")
 _ZIP = re.compile(r"(\d{5})(?:[-\s]?\d{4})?", re.ASCII)
 _MONEY = re.compile(
     r"(?P<sign>-)?\s*\$?\s*(?P<whole>\d{1,3}(?:,\d{3})+|\d+)(?:\.(?P<fraction>\d+))?\s*(?P<suffix>[km])?",
@@ -391,6 +393,4 @@ class EmailAddress(TrimmedString):
 
 def clean_text(text: str) -> str:
     """NFC-normalize, turn control characters into spaces, strip and collapse whitespace."""
-    text = unicodedata.normalize("NFC", text)
-    text = "".join(" " if unicodedata.category(char) == "Cc" else char for char in text)
-    return " ".join(text.split())
+    return " ".join(_CONTROL_CHARACTER.sub(" ", unicodedata.normalize("NFC", text)).split())

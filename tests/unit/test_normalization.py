@@ -611,11 +611,15 @@ _VALUES = st.one_of(
 )
 
 
-@settings(max_examples=300, deadline=None)
-@given(extra=st.dictionaries(_KEYS, _VALUES, max_size=8))
-def test_every_record_normalization_returns_is_one_carecycle_accepts_whole(extra):
+@settings(max_examples=400, deadline=None)
+@given(
+    extra=st.dictionaries(_KEYS, _VALUES, max_size=8),
+    static=st.dictionaries(st.text(max_size=120), _SCALARS, max_size=3),
+    lead_cost=st.none() | st.floats(min_value=0, max_value=1e6),
+)
+def test_every_record_normalization_returns_is_one_carecycle_accepts_whole(extra, static, lead_cost):
     try:
-        normalized = normalize({**BASE, **extra})
+        normalized = normalize({**BASE, **extra}, static_custom_fields=static, source_id="src-1", lead_cost=lead_cost)
     except ValidationError:
         return  # refused with a message: nothing reaches careCycle
 
