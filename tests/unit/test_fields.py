@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 
+import phonenumbers
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from marshmallow import ValidationError
 
 from app.schemas.carecycle import GENDERS
 from app.schemas.fields import (
+    SERVED_PHONE_REGIONS,
     DateOfBirth,
     EmailAddress,
     LooseBool,
@@ -358,3 +362,51 @@ def test_split_full_name(full, expected):
 
 def test_state_code_returns_none_for_unknown_names():
     assert state_code("Narnia") is None
+
+
+_AREA_CODES = ["212", "415", "907", "671", "340", "787", "684", "416", "809", "876", "888", "900", "311", "202"]
+_NANP_DIGITS = st.one_of(
+    st.text(alphabet="0123456789", min_size=10, max_size=10),
+    st.builds(
+        lambda area, exchange, line: f"{area}{exchange}{line}",
+        st.sampled_from(_AREA_CODES),
+        st.from_regex(r"[2-9][0-9]{2}", fullmatch=True),
+        st.from_regex(r"[0-9]{4}", fullmatch=True),
+    ),
+)
+_SEPARATORS = st.sampled_from(["", " ", "-", ".", "  "])
+
+
+@settings(max_examples=500, deadline=None)
+@given(digits=_NANP_DIGITS, prefix=st.sampled_from(["", "1", "+1", "1 ", "+1 ", "+", "0"]), sep=_SEPARATORS,
+       parens=st.booleans())  # fmt: skip
+def test_phone_reads_plain_spellings_exactly_as_phonenumbers_does(digits, prefix, sep, parens):
+    area = f"({digits[:3]})" if parens else digits[:3]
+    raw = f"{prefix}{area}{sep}{digits[3:6]}{sep}{digits[6:]}"
+
+    expected = _phonenumbers_verdict(raw)
+
+    try:
+        assert load(Phone(), raw) == expected
+    except ValidationError:
+        assert expected is None
+
+
+def _phonenumbers_verdict(raw):
+    """What phonenumbers alone says: the E.164 of a valid number in a served region, else None."""
+    try:
+        number = phonenumbers.parse(raw, "US")
+    except phonenumbers.NumberParseException:
+        return None
+    region = phonenumbers.region_code_for_number(number)
+    national = str(number.national_number)
+    if (
+        number.country_code != 1
+        or not phonenumbers.is_valid_number(number)
+        or region not in SERVED_PHONE_REGIONS
+        or national[4:6] == "11"
+        or phonenumbers.number_type(number) in (phonenumbers.PhoneNumberType.TOLL_FREE,
+                                                 phonenumbers.PhoneNumberType.PREMIUM_RATE)
+    ):  # fmt: skip
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
