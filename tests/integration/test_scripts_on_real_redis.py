@@ -91,6 +91,15 @@ def test_admission_loads_its_script_again_after_redis_lost_its_scripts(store, ci
     assert admitted.id == lead.id and store.batches.depth() == 1
 
 
+def test_a_bulk_admission_loads_its_script_again_after_redis_lost_its_scripts(store, cipher, clock):
+    store.redis.script_flush()
+    leads = [make_lead(), make_lead()]
+
+    admitted = store.leads.admit(leads, [cipher.seal(lead.record) for lead in leads], clock.now())
+
+    assert [a.id for a in admitted] == [lead.id for lead in leads] and store.batches.depth() == 2
+
+
 def test_a_phone_whose_earlier_lead_was_rejected_is_not_a_duplicate(store, cipher, clock):
     from app.store.batches import Outcome
 
