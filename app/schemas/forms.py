@@ -88,8 +88,12 @@ _SCHEMA = FormProvenanceSchema()
 def load_provenance(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """The usable consent and provenance values (blank ones left out), and a warning per dropped value."""
     warnings: list[str] = []
+    given = {name: value for name, value in raw.items() if value is not None}
+    if not given:
+        return {}, warnings  # most posts: no consent box, no TrustedForm or LeadiD, no page URL
     try:
-        loaded: dict[str, Any] = _SCHEMA.load(raw)
+        # `partial`: no field is required; the ones not given need no visit.
+        loaded: dict[str, Any] = _SCHEMA.load(given, partial=True)
     except ValidationError as exc:
         loaded = exc.valid_data if isinstance(exc.valid_data, dict) else {}
         messages = exc.normalized_messages()  # type: ignore[no-untyped-call]
