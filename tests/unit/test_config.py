@@ -37,7 +37,7 @@ def test_settings_read_every_variable_by_its_name():
         pytest.param("CARECYCLE_RATE_LIMIT_PER_MIN", "0", id="zero-limit"),
         pytest.param("CARECYCLE_BASE_URL", "api.carecycle.ai", id="url-without-scheme"),
         pytest.param("REDIS_URL", "http://localhost", id="not-redis"),
-        pytest.param("LEADRELAY_ENCRYPTION_KEY", "short", id="bad-fernet-key"),
+        pytest.param("LEADRELAY_ENCRYPTION_KEY", "short", id="bad-encryption-key"),
         pytest.param("LEADRELAY_SOURCE_KEYS", "justasecret", id="pairs-without-names"),
         pytest.param("LEADRELAY_VISIBILITY_TIMEOUT_SECONDS", "10", id="visibility-shorter-than-upload-timeout"),
         pytest.param("LEADRELAY_MAX_AGE_HOURS", "-1", id="negative-age"),

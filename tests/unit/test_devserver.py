@@ -43,7 +43,7 @@ def test_key_file_created_once_private_and_announced(tmp_path):
     assert path.read_text().strip() == key
     assert _mode(path) == 0o600
     assert len(said) == 1 and str(path) in said[0] and "keep it" in said[0]
-    assert Settings(leadrelay_encryption_key=key).problems() == []  # a valid Fernet key
+    assert Settings(leadrelay_encryption_key=key).problems() == []  # a valid key
 
 
 def test_key_file_reused_silently_on_the_next_run(tmp_path):
