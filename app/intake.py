@@ -33,7 +33,7 @@ class Admission:
 
     `status` keeps a lead out of delivery (`test`, `spam`); `dedupe_by_phone_seconds` makes a second
     submission of the same phone to the same source within that window return the first lead; a `gate`
-    counts each lead against rate limits as it is stored (`RateLimitedError` when one is used up).
+    counts a single submission against rate limits as it is stored (`RateLimitedError` when one is used up).
     """
 
     idempotency_key: str | None = None

@@ -47,9 +47,11 @@ class LeadStore:
 
         A lead whose idempotency key was seen before is not stored; the earlier lead is returned.
         An empty sealed record stores a lead without one (`fetching`, until its record is retrieved).
-        With a `gate`, each lead counts as one request against its limits, in the same round trip, and
-        `RateLimitedError` is raised when one is used up; a lead refused so is not stored.
+        With a `gate` (one lead only: a form post), the lead counts as one request against its limits in
+        the same round trip, and `RateLimitedError` is raised, with nothing stored, when one is used up.
         """
+        if gate is not None and len(leads) != 1:
+            raise ValueError("a rate-limit gate admits one lead at a time")
         limits: list[Any] = [WINDOW_SECONDS, *gate.limits] if gate else [0]
         calls: list[ScriptCall] = []
         for lead, sealed in zip(leads, sealed_records, strict=True):

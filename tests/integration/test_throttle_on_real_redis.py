@@ -71,3 +71,13 @@ def test_admission_through_a_full_gate_stores_nothing_and_counts_nothing(store, 
     assert not store.redis.exists(keys.lead_key(second.id))
     assert store.redis.get(keys.form_throttle_key("acme", WINDOW)) == b"1"
     assert store.leads.status_counts()[LeadStatus.QUEUED] == 1
+
+
+def test_a_gate_admits_one_lead_at_a_time(store, cipher):
+    leads = [make_lead(), make_lead()]
+    gate = form_gate("acme", "203.0.113.7", per_client=5, per_source=10, now=NOW)
+
+    with pytest.raises(ValueError, match="one lead"):
+        store.leads.admit(leads, [cipher.seal(lead.record) for lead in leads], NOW, gate)
+
+    assert store.redis.get(keys.form_throttle_key("acme", WINDOW)) is None
