@@ -10,6 +10,8 @@ derived from the configured key with HKDF, so that key serves no other purpose. 
 `cryptography` authenticates as well as encrypts, in one call: sealing is on the path of every
 intake request, where Fernet's CBC + HMAC cost ten times as much. Nonces are random (96 bits): a
 key is good for billions of records, far beyond what a relay seals before its key is rotated.
+Records sealed by earlier versions (Fernet tokens under the same keys) still open, and `reseal` turns
+them into this format: leads queued across an upgrade are delivered.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import os
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
-from cryptography.fernet import Fernet
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -48,6 +50,7 @@ class RecordCipher:
         self._sealing_id = _key_id(secrets[0])
         self._sealing = AESGCM(_record_key(secrets[0]))
         self._opening = {_key_id(secret): AESGCM(_record_key(secret)) for secret in reversed(secrets)}
+        self._earlier_format = MultiFernet([Fernet(part) for part in parts])
         # Fingerprints use the newest key: after a rotation, windows keyed by them start afresh.
         self._fingerprint_key = hashlib.sha256(b"leadrelay fingerprint\0" + parts[0].encode()).digest()
 
@@ -75,7 +78,7 @@ class RecordCipher:
     def _decrypt(self, token: str | bytes) -> bytes:
         raw = token.encode() if isinstance(token, str) else token
         if not raw.startswith(TOKEN_PREFIX):
-            raise RecordDecryptionError("not a sealed record")
+            return self._decrypt_earlier_format(raw)
         try:
             body = base64.urlsafe_b64decode(raw[len(TOKEN_PREFIX) :])
         except (binascii.Error, ValueError):
@@ -88,6 +91,12 @@ class RecordCipher:
         try:
             return aead.decrypt(nonce, sealed, TOKEN_PREFIX + key_id)
         except InvalidTag:
+            raise RecordDecryptionError("record cannot be decrypted with the configured keys") from None
+
+    def _decrypt_earlier_format(self, raw: bytes) -> bytes:
+        try:
+            return self._earlier_format.decrypt(raw)
+        except InvalidToken:
             raise RecordDecryptionError("record cannot be decrypted with the configured keys") from None
 
 

@@ -73,3 +73,15 @@ def test_each_seal_differs_so_equal_records_cannot_be_matched_in_redis():
     cipher = RecordCipher(generate_key())
 
     assert cipher.seal(RECORD) != cipher.seal(RECORD)
+
+
+def test_a_record_sealed_by_an_earlier_version_opens_and_reseals_into_the_current_format():
+    from cryptography.fernet import Fernet
+
+    old, new = generate_key(), generate_key()
+    earlier = Fernet(old).encrypt(b'{"phoneNumber":"+12125550142","firstName":"Jos\\u00e9","dateOfBirth":"07-04-1952"}')
+    cipher = RecordCipher(f"{new},{old}")
+
+    assert cipher.open(earlier) == RECORD
+    resealed = cipher.reseal(earlier)
+    assert resealed.startswith("v1.") and RecordCipher(new).open(resealed) == RECORD
