@@ -197,7 +197,8 @@ def test_a_native_form_post_lands_on_the_thank_you_page_and_its_lead_reaches_car
             {"fieldKey": "gclid", "value": "ExAmPlEgClId0123456789"},
         ],
     }
-    assert relay.status(lead_id)["status"] == "delivered"
+    # careCycle has the record before the worker has its answer: the lead is settled a moment later.
+    wait_until(lambda: relay.status(lead_id)["status"] == "delivered", timeout=10)
 
 
 def test_a_bot_filling_the_honeypot_sees_the_same_thank_you_page_and_nothing_is_delivered(site, relay, sandbox):
