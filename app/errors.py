@@ -121,11 +121,7 @@ def register_error_handlers(app: Flask) -> None:
     _register_intake_error_handlers(app)
     _register_ops_error_handlers(app)
 
-    @app.errorhandler(ApiError)
-    def handle_api_error(exc: ApiError) -> Response:
-        response = error_response(exc.status, exc.code, exc.message, exc.fields)
-        response.headers.update(exc.headers())
-        return response
+    app.register_error_handler(ApiError, _api_error_response)
 
     @app.errorhandler(ValidationError)
     def handle_validation_error(exc: ValidationError) -> Response:
@@ -134,16 +130,16 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(LeadNotFoundError)
     def handle_lead_not_found(exc: LeadNotFoundError) -> Response:
-        return error_response(404, "NOT_FOUND", "no such lead")
+        return _api_error_response(NotFoundError("no such lead"))
 
     @app.errorhandler(UnknownSourceError)
     def handle_unknown_source(exc: UnknownSourceError) -> Response:
-        return error_response(404, "NOT_FOUND", "no such source")
+        return _api_error_response(NotFoundError("no such source"))
 
     @app.errorhandler(RedisError)
     def handle_redis_error(exc: RedisError) -> Response:
         logger.error("redis unavailable: %s", type(exc).__name__)
-        return error_response(503, "UNAVAILABLE", "the relay's store is unavailable; retry shortly")
+        return _api_error_response(UnavailableError("the relay's store is unavailable; retry shortly"))
 
     @app.errorhandler(HTTPException)
     def handle_http_exception(exc: HTTPException) -> Response:

@@ -26,7 +26,7 @@ from app.models import LeadStatus
 from app.schemas.forms import load_provenance
 from app.schemas.leads import resolve_field_name
 from app.sources import LeadSource
-from app.store.throttle import Throttle, form_gate
+from app.store.throttle import form_gate
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +38,10 @@ TRUSTEDFORM_FIELD = "xxTrustedFormCertUrl"
 LEADID_FIELD = "universal_leadid"
 # Inputs the TrustedForm script adds besides the certificate URL: machinery, not lead data.
 TRUSTEDFORM_MACHINERY_FIELDS = ("xxTrustedFormToken", "xxTrustedFormPingUrl")
+# The inputs consent and provenance are read from: never lead fields of their own.
+_CONSENT_INPUTS = frozenset(
+    (*CONSENT_TEXT_FIELDS, CONSENT_FIELD, PAGE_URL_FIELD, TRUSTEDFORM_FIELD, LEADID_FIELD)
+).union(TRUSTEDFORM_MACHINERY_FIELDS)
 PREFLIGHT_MAX_AGE_SECONDS = 600
 ALLOWED_METHODS = "POST, OPTIONS"
 IPV6_CLIENT_PREFIX = 64  # one household or host gets a whole /64: limit it as one client
@@ -70,10 +74,9 @@ class FormReceipt:
 
 @dataclass(frozen=True)
 class FormDesk:
-    """What form intake needs: the intake, the rate throttle and the clock."""
+    """What form intake needs: the intake and the clock."""
 
     intake: Intake
-    throttle: Throttle
     clock: Clock
 
 
@@ -99,10 +102,9 @@ def submit_form(desk: FormDesk, source: LeadSource, post: FormPost) -> FormRecei
         admission = Admission(status=LeadStatus.SPAM, detail=f"honeypot filled on form {source.slug}", gate=gate)
     else:
         admission = Admission(dedupe_by_phone_seconds=source.double_submit_seconds, gate=gate)
-    # The limits are counted as the lead is stored (one round trip); a post that stores nothing still counts.
+    # The limits are counted as the lead is stored (one round trip), or alone when the post is refused.
     [result] = desk.intake.accept(source, [payload], admission)
     if isinstance(result, InvalidLead):
-        desk.throttle.hit(gate, now)
         return result
     if is_spam:
         logger.info("form post caught by the honeypot", extra={"lead_id": result.id, "source": source.slug})
@@ -214,22 +216,10 @@ def _submitted_fields(source: LeadSource, fields: Mapping[str, Any]) -> dict[str
     """The post's lead fields: without the inputs consent and provenance came from, and without any
     value of its own under a consent key (as a field or inside its `customFields`), which only the relay sets.
     """
-    names = source.consent_keys
-    forwarded = frozenset(
-        (
-            names.consent_text,
-            names.consent_at,
-            names.page_url,
-            names.client_ip,
-            names.trustedform_cert_url,
-            names.jornaya_leadid,
-        )
-    )
-    inputs = (*CONSENT_TEXT_FIELDS, CONSENT_FIELD, PAGE_URL_FIELD, TRUSTEDFORM_FIELD, LEADID_FIELD)
-    consumed = forwarded.union(inputs, TRUSTEDFORM_MACHINERY_FIELDS)
+    forwarded = source.consent_keys.every_key
     kept: dict[str, Any] = {}
     for name, value in fields.items():
-        if name in consumed:
+        if name in forwarded or name in _CONSENT_INPUTS:
             continue
         resolved = resolve_field_name(name, source.field_map)
         kept[name] = _without_keys(value, forwarded) if resolved and resolved[0] == "customFields" else value

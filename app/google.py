@@ -19,6 +19,7 @@ from typing import Any
 
 from app.intake import AcceptedLead, Admission, Intake, InvalidLead
 from app.models import LeadStatus
+from app.schemas.fields import message_list
 from app.schemas.google import load_google_lead
 from app.sources import LeadSource
 
@@ -73,12 +74,8 @@ def _store_rejected(
     intake: Intake, source: LeadSource, submission: dict[str, Any], invalid: InvalidLead, admission: Admission
 ) -> AcceptedLead:
     """Keep a lead that can never be delivered as `rejected`, with normalization's reason."""
-    reason = "; ".join(f"{name}: {message}" for name, found in invalid.fields.items() for message in _listed(found))
+    reason = "; ".join(f"{name}: {text}" for name, found in invalid.fields.items() for text in message_list(found))
     rejected = Admission(status=LeadStatus.REJECTED, detail=f"rejected at intake: {reason}")
-    new_lead = intake.new_lead(source, dict(submission), (), rejected)
-    [stored] = intake.store_leads([dataclasses.replace(new_lead, idempotency_key=admission.idempotency_key)])
+    new_lead = intake.new_lead(source, dict(submission), (), rejected, key=admission.idempotency_key)
+    [stored] = intake.store_leads([new_lead])
     return stored
-
-
-def _listed(messages: Any) -> list[str]:
-    return [str(m) for m in messages] if isinstance(messages, list) else [str(messages)]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -15,7 +14,7 @@ from app.clock import Clock
 from app.crypto import RecordCipher
 from app.logs import note_lead_ids
 from app.metrics import record_intake
-from app.models import LeadStatus, NewLead, mask_phone
+from app.models import IDEMPOTENCY_TTL_SECONDS, LeadStatus, NewLead, mask_phone
 from app.schemas.leads import NormalizedLead, normalize_submission
 from app.sources import LeadSource
 from app.store import Store
@@ -33,7 +32,8 @@ class Admission:
 
     `status` keeps a lead out of delivery (`test`, `spam`); `dedupe_by_phone_seconds` makes a second
     submission of the same phone to the same source within that window return the first lead; a `gate`
-    counts a single submission against rate limits as it is stored (`RateLimitedError` when one is used up).
+    counts a single submission against rate limits as it is stored, or alone when it is refused
+    (`RateLimitedError` when one is used up).
     """
 
     idempotency_key: str | None = None
@@ -96,15 +96,10 @@ class Intake:
                 results[index] = InvalidLead(index, exc.normalized_messages())  # type: ignore[no-untyped-call]
                 record_intake(source.slug, "invalid")
                 continue
-            lead = self.new_lead(source, normalized.record, normalized.warnings, admission)
             key = _item_key(admission.idempotency_key, index, len(payloads))
-            if key is None and admission.dedupe_by_phone_seconds:
-                phone = self.fingerprint_of(normalized.record["phoneNumber"])
-                key, ttl = f"phone:{phone}", admission.dedupe_by_phone_seconds
-                lead = dataclasses.replace(lead, idempotency_key=key, idempotency_ttl_seconds=ttl)
-            elif key is not None:
-                lead = dataclasses.replace(lead, idempotency_key=key)
-            new_leads.append((index, lead))
+            new_leads.append((index, self.new_lead(source, normalized.record, normalized.warnings, admission, key=key)))
+        if not new_leads and admission.gate is not None:
+            self._store.throttle.hit(admission.gate, self._clock.now())  # a refused submission counts too
         stored = self.store_leads([lead for _, lead in new_leads], admission.gate)
         for (index, _), accepted in zip(new_leads, stored, strict=True):
             results[index] = accepted
@@ -161,13 +156,20 @@ class Intake:
         warnings: tuple[str, ...],
         admission: Admission | None = None,
         lead_id: str | None = None,
+        key: str | None = None,
     ) -> NewLead:
-        """A lead ready to store: id, externalId, masked phone, and the duplicate-window settings."""
+        """A lead ready to store: id, externalId, masked phone, and the duplicate-window settings.
+
+        `key` is the lead's idempotency key; without one, an admission that dedupes by phone keys the
+        lead by its phone's fingerprint for that window.
+        """
         admission = admission or Admission()
         lead_id = lead_id or self._new_id()
         external_id = str(record.get("externalId") or lead_id)
         record = {**record, "externalId": external_id}
         phone = str(record.get("phoneNumber", ""))
+        by_phone = key is None and admission.dedupe_by_phone_seconds > 0
+        fingerprint = self.fingerprint_of(phone) if by_phone or self._person_memory_seconds else None
         return NewLead(
             id=lead_id,
             source=source.slug,
@@ -176,7 +178,9 @@ class Intake:
             phone_masked=mask_phone(phone),
             warnings=warnings,
             status=admission.status,
-            person=self.fingerprint_of(phone) if self._person_memory_seconds else None,
+            idempotency_key=f"phone:{fingerprint}" if by_phone else key,
+            idempotency_ttl_seconds=admission.dedupe_by_phone_seconds if by_phone else IDEMPOTENCY_TTL_SECONDS,
+            person=fingerprint if self._person_memory_seconds else None,
             person_memory_seconds=self._person_memory_seconds,
             duplicate_window_seconds=source.duplicate_window_seconds,
             detail=admission.detail or f"accepted from {source.slug}",

@@ -29,10 +29,9 @@ INTAKE_LEADS = Counter(
 )
 
 
-def record_intake(source: str, outcome: str, count: int = 1) -> None:
-    """Count submissions of a source that ended in `outcome`."""
-    if count:
-        INTAKE_LEADS.labels(source=source, outcome=outcome).inc(count)
+def record_intake(source: str, outcome: str) -> None:
+    """Count one submission of a source that ended in `outcome`."""
+    INTAKE_LEADS.labels(source=source, outcome=outcome).inc()
 
 
 class StoreCollector(Collector):

@@ -48,6 +48,10 @@ class LeadEvent:
     detail: str = ""
 
 
+# How long an idempotency key returns its lead, unless the admission says otherwise.
+IDEMPOTENCY_TTL_SECONDS = 7 * 24 * 3600
+
+
 @dataclass(frozen=True)
 class NewLead:
     """A lead accepted at intake, before it is written to the store.
@@ -66,7 +70,7 @@ class NewLead:
     status: LeadStatus = LeadStatus.QUEUED
     warnings: tuple[str, ...] = ()
     idempotency_key: str | None = None
-    idempotency_ttl_seconds: int = 7 * 24 * 3600
+    idempotency_ttl_seconds: int = IDEMPOTENCY_TTL_SECONDS
     person: str | None = None
     person_memory_seconds: int = 0
     duplicate_window_seconds: int = 0

@@ -4,8 +4,19 @@ from __future__ import annotations
 
 import http.client
 import socket
+import time
+from collections.abc import Callable
 
 LOOPBACK = "127.0.0.1"
+
+
+def poll_until(is_ready: Callable[[], bool], timeout_seconds: float, what: str, interval: float = 0.05) -> None:
+    """Poll `is_ready` until true; `RuntimeError` naming `what` if it is not within the timeout."""
+    deadline = time.monotonic() + timeout_seconds
+    while not is_ready():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what} did not answer within {timeout_seconds:g} s")
+        time.sleep(interval)
 
 
 def free_port(host: str = LOOPBACK) -> int:

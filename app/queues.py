@@ -36,34 +36,41 @@ def wake_delivery(redis: Redis, lanes: Lanes) -> bool:
 
 def enqueue_delivery(redis: Redis, lane: int) -> None:
     """Queue a delivery job for a lane whose lease the caller holds."""
-    Queue(DELIVERY_QUEUE, connection=redis).enqueue(
+    _enqueue(
+        redis,
+        DELIVERY_QUEUE,
         DELIVER_PENDING_JOB,
         lane,
-        job_timeout=DELIVERY_JOB_TIMEOUT_SECONDS,
-        result_ttl=0,
-        failure_ttl=FAILED_JOB_TTL_SECONDS,
+        timeout=DELIVERY_JOB_TIMEOUT_SECONDS,
         description=f"deliver pending leads (lane {lane})",
     )
 
 
 def enqueue_fetch(redis: Redis, lead_id: str) -> None:
     """Queue the Graph retrieval of a `fetching` Meta lead (the store's fetching set is the backstop)."""
-    Queue(FETCH_QUEUE, connection=redis).enqueue(
+    _enqueue(
+        redis,
+        FETCH_QUEUE,
         FETCH_META_LEAD_JOB,
         lead_id,
-        job_timeout=FETCH_JOB_TIMEOUT_SECONDS,
-        result_ttl=0,
-        failure_ttl=FAILED_JOB_TTL_SECONDS,
+        timeout=FETCH_JOB_TIMEOUT_SECONDS,
         description=f"fetch meta lead {lead_id}",
     )
 
 
 def enqueue_backfill(redis: Redis) -> None:
     """Queue one Meta backfill: list recent leads of every configured form, take in those never seen."""
-    Queue(FETCH_QUEUE, connection=redis).enqueue(
+    _enqueue(
+        redis,
+        FETCH_QUEUE,
         BACKFILL_META_LEADS_JOB,
-        job_timeout=BACKFILL_JOB_TIMEOUT_SECONDS,
-        result_ttl=0,
-        failure_ttl=FAILED_JOB_TTL_SECONDS,
+        timeout=BACKFILL_JOB_TIMEOUT_SECONDS,
         description="backfill meta leads",
+    )
+
+
+def _enqueue(redis: Redis, queue: str, job: str, *args: object, timeout: int, description: str) -> None:
+    """Queue a job that leaves no result behind and keeps its failure for a week (for ops to read)."""
+    Queue(queue, connection=redis).enqueue(
+        job, *args, job_timeout=timeout, result_ttl=0, failure_ttl=FAILED_JOB_TTL_SECONDS, description=description
     )

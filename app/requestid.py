@@ -17,11 +17,6 @@ REQUEST_ID_HEADER = "X-Request-ID"
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
-def current_request_id() -> str:
-    """The id of the request being served."""
-    return str(g.get("request_id", ""))
-
-
 def register_request_id(app: Flask) -> None:
     """Give every request an id and put it on the response."""
 

@@ -7,7 +7,9 @@ the environment variable that holds its key.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
+import functools
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -54,6 +56,11 @@ class ConsentKeys:
     trustedform_cert_url: str = "trustedform_cert_url"
     jornaya_leadid: str = "jornaya_leadid"
 
+    @functools.cached_property
+    def every_key(self) -> frozenset[str]:
+        """Every one of these keys: values only the relay sets."""
+        return frozenset(dataclasses.astuple(self))
+
 
 @dataclass(frozen=True)
 class LeadSource:
@@ -80,7 +87,7 @@ class LeadSource:
     form_ids: tuple[str, ...] = ()
     deliver_test_leads: bool = False
 
-    @property
+    @functools.cached_property
     def secrets(self) -> tuple[str, ...]:
         """Every key valid for this source: its variable may hold several, comma-separated, for rotation."""
         return tuple(part.strip() for part in (self.secret or "").split(",") if part.strip())
@@ -100,6 +107,7 @@ class SourceRegistry:
     def __init__(self, sources: Iterable[LeadSource]) -> None:
         self._by_slug = {source.slug: source for source in sources}
         self._by_key = {secret: s for s in self._by_slug.values() if s.kind is SourceKind.API for secret in s.secrets}
+        self._api_keys = {secret: source.slug for secret, source in self._by_key.items()}
         self._by_form = {form_id: s for s in self._by_slug.values() for form_id in s.form_ids}
         self._by_page = {page_id: s for s in self._by_slug.values() for page_id in s.page_ids}
 
@@ -107,9 +115,9 @@ class SourceRegistry:
         return iter(self._by_slug.values())
 
     @property
-    def api_keys(self) -> dict[str, str]:
+    def api_keys(self) -> Mapping[str, str]:
         """API secret -> source slug, for credential matching."""
-        return {secret: source.slug for secret, source in self._by_key.items()}
+        return self._api_keys
 
     @property
     def person_memory_seconds(self) -> int:

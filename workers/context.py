@@ -31,7 +31,6 @@ class WorkerContext:
     carecycle: CareCycleClient
     deliverer: Deliverer
     clock: Clock
-    graph: GraphClient
     meta: MetaRetrieval
 
 
@@ -49,14 +48,14 @@ def build_context(settings: Settings, *, redis: Redis | None = None, clock: Cloc
     )
     cipher = RecordCipher(settings.leadrelay_encryption_key)
     deliverer = Deliverer(store, client, cipher, settings, clock, random.Random())
-    graph, meta = _build_retrieval(settings, redis, store, cipher, clock)
-    return WorkerContext(settings, redis, store, client, deliverer, clock, graph=graph, meta=meta)
+    meta = _build_retrieval(settings, redis, store, cipher, clock)
+    return WorkerContext(settings, redis, store, client, deliverer, clock, meta=meta)
 
 
 def _build_retrieval(
     settings: Settings, redis: Redis, store: Store, cipher: RecordCipher, clock: Clock
-) -> tuple[GraphClient, MetaRetrieval]:
-    """The Graph client and Meta retrieval, with the sources file (a bad one stops the worker at start)."""
+) -> MetaRetrieval:
+    """Meta retrieval with its Graph client and the sources file (a bad one stops the worker at start)."""
     sources = load_sources(settings.leadrelay_sources, settings.environ, settings.leadrelay_source_keys)
     graph = GraphClient(
         settings.facebook_graph_url,
@@ -80,7 +79,7 @@ def _build_retrieval(
     meta = MetaRetrieval(
         store, graph, intake, admission, sources, cipher, retrieval_settings, clock, wake, random.Random()
     )
-    return graph, meta
+    return meta
 
 
 _current: WorkerContext | None = None

@@ -9,10 +9,11 @@ so sending the person to "thank you" would be a lie; landing pages should valida
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, redirect, request, url_for
+from flask import Blueprint, Response, jsonify, redirect, request
 from flask.typing import ResponseReturnValue
 
 from app.api.bodies import form_fields, limit_body
+from app.api.leads import accepted_body
 from app.errors import InvalidInputError
 from app.forms import FormDesk, FormPost, cors_headers, preflight_headers, submit_form
 from app.intake import InvalidLead
@@ -72,18 +73,12 @@ def submit(slug: str) -> ResponseReturnValue:
         client_ip=request.remote_addr,
         wants_json=_wants_json(),
     )
-    result = submit_form(FormDesk(svc.intake, svc.store.throttle, svc.clock), source, post)
+    result = submit_form(FormDesk(svc.intake, svc.clock), source, post)
     if isinstance(result, InvalidLead):
         raise InvalidInputError("the form is not valid", result.fields)
     if result.redirect_to:
         return redirect(result.redirect_to, code=303)
-    body = {
-        "id": result.id,
-        "status": result.status.value,
-        "statusUrl": url_for("leads.get_lead", lead_id=result.id, _external=True),
-        "warnings": list(result.warnings),
-    }
-    return jsonify(body), 202
+    return jsonify(accepted_body(result.id, result.status, result.warnings)), 202
 
 
 @bp.route("/<slug>", methods=["OPTIONS"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, url_for
@@ -11,6 +12,7 @@ from app.api.bodies import json_object
 from app.api.ops import operator, require_ops_token
 from app.errors import InvalidInputError
 from app.intake import MAX_BULK_LEADS, AcceptedLead, Admission, InvalidLead
+from app.models import LeadStatus
 from app.schemas.ops import LeadListArgs, LeadListArgsSchema, RetryFilterSchema, lead_page_body
 from app.schemas.status import lead_status
 from app.services import services
@@ -68,7 +70,7 @@ def submit_leads() -> tuple[Response, int]:
         result = results[0]
         if isinstance(result, InvalidLead):
             raise InvalidInputError("the lead is not valid", result.fields)
-        return jsonify(_accepted_body(result)), 202
+        return jsonify(accepted_body(result.id, result.status, result.warnings)), 202
     return jsonify({"results": [_result_body(i, r) for i, r in enumerate(results)]}), 202
 
 
@@ -168,12 +170,13 @@ def _bulk_payloads(items: Any) -> list[dict[str, Any]]:
     return [item if isinstance(item, dict) else {"__invalid__": item} for item in items]
 
 
-def _accepted_body(result: AcceptedLead) -> dict[str, Any]:
+def accepted_body(lead_id: str, status: LeadStatus, warnings: Iterable[str]) -> dict[str, Any]:
+    """The answer for a lead the relay now holds (API and form intake): its id, status and where to follow it."""
     return {
-        "id": result.id,
-        "status": result.status.value,
-        "statusUrl": url_for("leads.get_lead", lead_id=result.id, _external=True),
-        "warnings": list(result.warnings),
+        "id": lead_id,
+        "status": status.value,
+        "statusUrl": url_for("leads.get_lead", lead_id=lead_id, _external=True),
+        "warnings": list(warnings),
     }
 
 
@@ -181,4 +184,4 @@ def _result_body(index: int, result: AcceptedLead | InvalidLead) -> dict[str, An
     if isinstance(result, InvalidLead):
         error = {"code": "VALIDATION_ERROR", "message": "the lead is not valid", "fields": dict(result.fields)}
         return {"index": index, "error": error}
-    return {"index": index, **_accepted_body(result)}
+    return {"index": index, **accepted_body(result.id, result.status, result.warnings)}

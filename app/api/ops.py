@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, g, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
 from app.api.auth import match_secret, presented_credential
 from app.ops import Operator, StatsQuery, collect_stats
@@ -16,9 +16,7 @@ bp = Blueprint("ops", __name__, url_prefix="/v1")
 
 def require_ops_token() -> str:
     """The name of the ops token the request carries; 401 without a valid one."""
-    name = match_secret(presented_credential(request, header="X-Ops-Token"), services().settings.leadrelay_ops_tokens)
-    g.ops_token_name = name
-    return name
+    return match_secret(presented_credential(request, header="X-Ops-Token"), services().settings.leadrelay_ops_tokens)
 
 
 def operator() -> Operator:

@@ -418,6 +418,11 @@ class EmailAddress(TrimmedString):
         return self.email_rule(super()._normalize(value))
 
 
+def message_list(messages: Any) -> list[str]:
+    """A marshmallow field's messages (one, or a list) as a list of strings."""
+    return [str(message) for message in messages] if isinstance(messages, list) else [str(messages)]
+
+
 def clean_text(text: str) -> str:
     """NFC-normalize, turn control characters into spaces, strip and collapse whitespace."""
     return " ".join(_CONTROL_CHARACTER.sub(" ", unicodedata.normalize("NFC", text)).split())

@@ -15,7 +15,7 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
-from app.schemas.fields import NormalizingField
+from app.schemas.fields import NormalizingField, message_list
 
 MAX_LEAD_ID_CHARS = 255
 INT64_MAX = 2**63 - 1
@@ -202,4 +202,4 @@ def google_submission(data: Mapping[str, Any], field_map: Mapping[str, str], war
 def _listed(messages: Any) -> list[str]:
     if isinstance(messages, dict):
         return [f"{key}: {m}" for key, found in messages.items() for m in _listed(found)]
-    return [str(m) for m in messages] if isinstance(messages, list) else [str(messages)]
+    return message_list(messages)

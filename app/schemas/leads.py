@@ -31,6 +31,7 @@ from app.schemas.fields import (
     TrimmedString,
     UsState,
     clean_text,
+    message_list,
 )
 from app.schemas.geo import split_full_name, timezone_for_phone, zip_details
 
@@ -254,15 +255,10 @@ def _normalize_fields(
         if name in record:
             continue
         if name == "phoneNumber":
-            raise ValidationError({name: _messages(first_error or field.make_error("required"))})
+            raise ValidationError({name: message_list((first_error or field.make_error("required")).messages)})
         if first_error is not None:
-            warnings.extend(f"{name}: {message}" for message in _messages(first_error))
+            warnings.extend(f"{name}: {message}" for message in message_list(first_error.messages))
     return record
-
-
-def _messages(error: ValidationError) -> list[str]:
-    messages = error.messages
-    return [str(message) for message in messages] if isinstance(messages, list) else [str(messages)]
 
 
 def _fill_names(record: dict[str, Any], full_names: list[Any], warnings: list[str]) -> None:
