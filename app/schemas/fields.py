@@ -33,6 +33,7 @@ _PLAIN_NANP = re.compile(r"(?:\+1|1)?([2-9]\d{9})", re.ASCII)
 _LETTER = re.compile(r"[^\W\d_]")
 # Unicode category Cc, exactly: C0 controls, DEL and C1 controls.
 _CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f-\x9f]")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _ZIP = re.compile(r"(\d{5})(?:[-\s]?\d{4})?", re.ASCII)
 _MONEY = re.compile(
     r"(?P<sign>-)?\s*\$?\s*(?P<whole>\d{1,3}(?:,\d{3})+|\d+)(?:\.(?P<fraction>\d+))?\s*(?P<suffix>[km])?",
@@ -425,4 +426,5 @@ def message_list(messages: Any) -> list[str]:
 
 def clean_text(text: str) -> str:
     """NFC-normalize, turn control characters into spaces, strip and collapse whitespace."""
+    text = _LONE_SURROGATE.sub("\ufffd", text)  # JSON can carry "\ud800", which no UTF-8 store or API takes
     return " ".join(_CONTROL_CHARACTER.sub(" ", unicodedata.normalize("NFC", text)).split())

@@ -60,6 +60,15 @@ def test_post_lead_keeps_the_lead_and_warns_about_a_bad_optional_field(client):
     assert response.json["warnings"] and response.json["warnings"][0].startswith("dateOfBirth")
 
 
+def test_text_carrying_a_lone_surrogate_escape_is_kept_with_a_replacement_character(client, store):
+    body = '{"phoneNumber": "(212) 555-0142", "postalCode": "10001", "externalId": "crm-\\ud800-7"}'
+
+    response = client.post("/v1/leads", data=body, content_type="application/json", headers=SOURCE)
+
+    assert response.status_code == 202
+    assert store.leads.get(response.json["id"]).external_id == "crm-\ufffd-7"
+
+
 def test_bulk_post_reports_invalid_items_by_index_and_accepts_the_rest(client, store):
     leads = [make_submission(), make_submission(phoneNumber="not a phone"), make_submission()]
 
