@@ -93,11 +93,15 @@ def zip_details(zip5: str) -> ZipDetails | None:
     The dataset's `timezone` is already an IANA name for almost every entry; military APO/FPO ZIPs
     have none and one Alaskan entry holds a place name, so anything not a real zone becomes None.
     """
-    if not _ZIP5.fullmatch(zip5):
+    if not _ZIP5.fullmatch(zip5) or zip5 not in _zip_index():
         return None  # zipcodes raises ValueError on malformed input; we answer "unknown" instead
-    entry = _zip_index().get(zip5)
-    if entry is None:
-        return None
+    return _known_zip_details(zip5)
+
+
+@functools.cache
+def _known_zip_details(zip5: str) -> ZipDetails:
+    """Details of a ZIP in the dataset, built once per ZIP (at most the dataset's 42k entries)."""
+    entry = _zip_index()[zip5]
     timezone = entry.get("timezone") or None
     if timezone not in iana_timezones():
         timezone = None

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from marshmallow import ValidationError, fields
+from marshmallow import ValidationError
 
 from app.schemas.carecycle import GENDERS, MARITAL_STATUSES, CareCycleRecordSchema
 from app.schemas.customfields import build_custom_fields, listed_custom_fields
@@ -25,6 +25,7 @@ from app.schemas.fields import (
     LooseBool,
     LooseEnum,
     LooseInt,
+    NormalizingField,
     Phone,
     PostalCode,
     Timezone,
@@ -98,7 +99,7 @@ class NormalizedLead:
     warnings: tuple[str, ...]
 
 
-def record_fields(today: Callable[[], dt.date]) -> Mapping[str, fields.Field[Any]]:
+def record_fields(today: Callable[[], dt.date]) -> Mapping[str, NormalizingField[Any]]:
     """The normalizing field of every careCycle field a submission fills, in record order."""
     shared = _shared_fields()
     if today == dt.date.today:
@@ -107,6 +108,7 @@ def record_fields(today: Callable[[], dt.date]) -> Mapping[str, fields.Field[Any
 
 
 _CARECYCLE_NAMES = tuple(CareCycleRecordSchema._declared_fields)
+_CARECYCLE_NAME_SET = frozenset(_CARECYCLE_NAMES)
 _TEXT_FIELDS = ("firstName", "lastName", "city", "county", "address", "address2", "medicaidNumber", "vaNumber",
                 "carrierAssignedCustomerId", "healthSherpaCustomerId", "mbiNumber", "externalId")  # fmt: skip
 _FLAG_FIELDS = ("isDecisionMaker", "medicaid", "veteran", "socialSecurityDisability", "doNotCall", "doNotSMS",
@@ -114,9 +116,9 @@ _FLAG_FIELDS = ("isDecisionMaker", "medicaid", "veteran", "socialSecurityDisabil
 
 
 @functools.cache
-def _shared_fields() -> Mapping[str, fields.Field[Any]]:
+def _shared_fields() -> Mapping[str, NormalizingField[Any]]:
     """Fields hold no per-call state, so they are built once; only dateOfBirth depends on the caller's clock."""
-    built: dict[str, fields.Field[Any]] = {
+    built: dict[str, NormalizingField[Any]] = {
         "phoneNumber": Phone(),
         "email": EmailAddress(255),
         "postalCode": PostalCode(),
@@ -157,9 +159,14 @@ def resolve_field_name(key: str, field_map: Mapping[str, str] = _EMPTY) -> tuple
     """
     if key in field_map:
         target = field_map[key]
-        resolved = target if target in _CARECYCLE_NAMES or target == FULL_NAME else _ALIASES.get(_alias_key(target))
+        resolved = target if target in _CARECYCLE_NAME_SET or target == FULL_NAME else _ALIASES.get(_alias_key(target))
         return (resolved, _RANK_FIELD_MAP) if resolved else None
-    if key in _CARECYCLE_NAMES:
+    return _resolve_short_name(key) if len(key) <= _CACHED_NAME_CHARS else _resolve_unmapped(key)
+
+
+def _resolve_unmapped(key: str) -> tuple[str, int] | None:
+    """`resolve_field_name` for a name no field_map entry covers."""
+    if key in _CARECYCLE_NAME_SET:
         return key, _RANK_EXACT
     alias = _alias_key(key)
     if alias in _ALIASES:
@@ -167,6 +174,12 @@ def resolve_field_name(key: str, field_map: Mapping[str, str] = _EMPTY) -> tuple
     if alias in _FALLBACK_ALIASES:
         return _FALLBACK_ALIASES[alias], _RANK_FALLBACK
     return None
+
+
+# The same few names arrive on every lead: short ones are resolved once (long ones are rare, and a
+# cache of them would hold whatever a client sends).
+_CACHED_NAME_CHARS = 64
+_resolve_short_name = functools.lru_cache(maxsize=1024)(_resolve_unmapped)
 
 
 def normalize_submission(
@@ -224,7 +237,14 @@ def _sort_keys(
             continue
         name, rank = resolved
         ranked.setdefault(name, []).append((rank, order, value if name == "customFields" else _unwrap(value)))
-    return {name: [value for *_, value in sorted(found, key=lambda c: c[:2])] for name, found in ranked.items()}, custom
+    return {name: _by_rank(found) for name, found in ranked.items()}, custom
+
+
+def _by_rank(found: list[tuple[int, int, Any]]) -> list[Any]:
+    """Candidate values, best rank first, in submission order within a rank."""
+    if len(found) == 1:
+        return [found[0][2]]
+    return [value for *_, value in sorted(found, key=lambda c: c[:2])]
 
 
 def _unwrap(value: Any) -> Any:
@@ -239,16 +259,19 @@ def _is_blank(value: Any) -> bool:
 
 
 def _normalize_fields(
-    candidates: Mapping[str, list[Any]], record_fields: Mapping[str, fields.Field[Any]], warnings: list[str]
+    candidates: Mapping[str, list[Any]], record_fields: Mapping[str, NormalizingField[Any]], warnings: list[str]
 ) -> dict[str, Any]:
     """Normalize each field's first valid candidate; a required field's failure raises, others warn."""
     record: dict[str, Any] = {}
     for name, field in record_fields.items():
-        values = [value for value in candidates.get(name, []) if not _is_blank(value)]
+        if name not in candidates and name != "phoneNumber":
+            continue
         first_error: ValidationError | None = None
-        for value in values:
+        for value in candidates.get(name, ()):
+            if _is_blank(value):
+                continue
             try:
-                record[name] = field.deserialize(value)
+                record[name] = field.load_given(value)
                 break
             except ValidationError as exc:
                 first_error = first_error or exc

@@ -8,7 +8,7 @@ import phonenumbers
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from marshmallow import ValidationError
+from marshmallow import ValidationError, validate
 
 from app.schemas.carecycle import GENDERS
 from app.schemas.fields import (
@@ -25,6 +25,7 @@ from app.schemas.fields import (
     UsState,
 )
 from app.schemas.geo import ZipDetails, split_full_name, state_code, timezone_for_phone, zip_details
+from app.schemas.leads import record_fields
 
 TODAY = dt.date(2026, 6, 1)
 
@@ -410,3 +411,27 @@ def _phonenumbers_verdict(raw):
     ):  # fmt: skip
         return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _outcome(load, value):
+    try:
+        return "ok", load(value)
+    except ValidationError as exc:
+        return "error", exc.messages
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=st.one_of(st.text(min_size=1), st.integers(), st.booleans(), st.floats(allow_nan=False)))
+def test_loading_a_given_value_is_deserializing_it_for_every_record_field(value):
+    for name, field in record_fields(lambda: TODAY).items():
+        if isinstance(value, str) and not value.strip():
+            continue  # normalization never hands a blank value to a field
+        assert _outcome(field.load_given, value) == _outcome(field.deserialize, value), name
+
+
+def test_a_field_with_a_validator_still_applies_it_to_given_values():
+    field = TrimmedString(10, validate=validate.OneOf(["yes"]))
+
+    assert field.load_given(" yes ") == "yes"
+    with pytest.raises(ValidationError):
+        field.load_given("no")
