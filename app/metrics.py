@@ -9,6 +9,7 @@ Two kinds, both correct with several gunicorn processes and any number of worker
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterator
 
@@ -31,7 +32,13 @@ INTAKE_LEADS = Counter(
 
 def record_intake(source: str, outcome: str) -> None:
     """Count one submission of a source that ended in `outcome`."""
-    INTAKE_LEADS.labels(source=source, outcome=outcome).inc()
+    _intake_counter(source, outcome).inc()
+
+
+@functools.cache
+def _intake_counter(source: str, outcome: str) -> Counter:
+    """The labelled child of a (configured source, outcome) pair, looked up once instead of per lead."""
+    return INTAKE_LEADS.labels(source=source, outcome=outcome)
 
 
 class StoreCollector(Collector):

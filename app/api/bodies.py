@@ -51,9 +51,15 @@ def json_object(request: Request, *, force: bool = False) -> dict[str, Any]:
         raise PayloadTooLargeError("the body is too large") from exc
     if not isinstance(body, dict):
         raise BadRequestError("expected a JSON object")
-    if _depth_exceeds(body, MAX_JSON_DEPTH):
+    if _may_nest_deeper(request.get_data(), MAX_JSON_DEPTH) and _depth_exceeds(body, MAX_JSON_DEPTH):
         raise BadRequestError(f"expected a JSON object nested at most {MAX_JSON_DEPTH} levels")
     return body
+
+
+def _may_nest_deeper(raw: bytes, limit: int) -> bool:
+    """False when the text holds too few brackets to open more than `limit` containers (most bodies):
+    each level opens with "{" or "[", and brackets inside strings only make the count larger."""
+    return raw.count(b"{") + raw.count(b"[") > limit
 
 
 def _depth_exceeds(value: Any, limit: int) -> bool:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import quote
 
-from flask import Blueprint, Response, jsonify, request, url_for
+from flask import Blueprint, Response, jsonify, request
 
 from app.api.auth import match_secret, presented_credential
 from app.api.bodies import json_object
@@ -175,9 +176,15 @@ def accepted_body(lead_id: str, status: LeadStatus, warnings: Iterable[str]) -> 
     return {
         "id": lead_id,
         "status": status.value,
-        "statusUrl": url_for("leads.get_lead", lead_id=lead_id, _external=True),
+        "statusUrl": status_url(lead_id),
         "warnings": list(warnings),
     }
+
+
+def status_url(lead_id: str) -> str:
+    """The absolute URL of `get_lead` for a lead, as `url_for` builds it, at a fraction of the cost on
+    the intake path (the application root as the request reached it, then this blueprint's path)."""
+    return f"{request.url_root}{bp.url_prefix.lstrip('/')}/{quote(lead_id, safe='')}"  # type: ignore[union-attr]
 
 
 def _result_body(index: int, result: AcceptedLead | InvalidLead) -> dict[str, Any]:

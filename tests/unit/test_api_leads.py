@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from flask import url_for
 from rq import Queue
 
 from app.queues import DELIVERY_QUEUE
@@ -22,6 +25,25 @@ def test_post_lead_answers_202_with_its_id_status_and_status_url(client, store):
     assert body["status"] == "queued" and body["warnings"] == []
     assert body["statusUrl"].endswith(f"/v1/leads/{body['id']}")
     assert store.leads.get(body["id"]).phone_masked == "+1******0142"
+
+
+@pytest.mark.parametrize(
+    ("base_url", "environ"),
+    [
+        pytest.param("http://relay.example", {}, id="plain"),
+        pytest.param("https://relay.example:8443", {}, id="https-port"),
+        pytest.param("http://relay.example", {"SCRIPT_NAME": "/relay"}, id="mounted-under-a-prefix"),
+    ],
+)
+def test_status_url_is_the_lead_status_route_as_the_client_reached_the_relay(client, app, base_url, environ):
+    response = client.post(
+        "/v1/leads", json=make_submission(), headers=SOURCE, base_url=base_url, environ_overrides=environ
+    )
+
+    lead_id = response.json["id"]
+    with app.test_request_context("/", base_url=base_url, environ_overrides=environ):
+        assert response.json["statusUrl"] == url_for("leads.get_lead", lead_id=lead_id, _external=True)
+    assert response.json["statusUrl"].startswith(base_url)
 
 
 def test_post_lead_accepts_a_bearer_source_key(client):
@@ -96,6 +118,26 @@ def test_bulk_post_refuses_malformed_bodies(client, body, status):
 
     assert response.status_code == status
     assert set(response.json["error"]) == {"code", "message", "fields"}
+
+
+@pytest.mark.parametrize(
+    ("lists", "status"),
+    [pytest.param(15, 202, id="16-levels-accepted"), pytest.param(16, 400, id="17-levels-refused")],
+)
+def test_a_lead_may_nest_16_levels_deep(client, lists, status):
+    body = json.dumps(make_submission()).rstrip("}") + ', "answers": ' + "[" * lists + "1" + "]" * lists + "}"
+
+    response = client.post("/v1/leads", data=body, content_type="application/json", headers=SOURCE)
+
+    assert response.status_code == status
+
+
+def test_brackets_inside_text_do_not_count_as_nesting(client):
+    lead = make_submission(notes="{[" * 40, comment="]}" * 40)
+
+    response = client.post("/v1/leads", json=lead, headers=SOURCE)
+
+    assert response.status_code == 202
 
 
 def test_post_lead_refuses_a_body_that_is_not_json(client):
