@@ -17,9 +17,8 @@ import hmac
 from collections.abc import Mapping
 from typing import Any
 
-from app.intake import AcceptedLead, Admission, Intake, InvalidLead
+from app.intake import AcceptedLead, Admission, Intake
 from app.models import LeadStatus
-from app.schemas.fields import message_list
 from app.schemas.google import load_google_lead
 from app.sources import LeadSource
 
@@ -61,21 +60,11 @@ def accept_google_lead(intake: Intake, source: LeadSource, body: Mapping[str, An
         idempotency_key=f"google:{lead.lead_id}",
         status=LeadStatus.TEST if held_as_test else LeadStatus.QUEUED,
         detail=f"Google test lead from {source.slug}" if lead.is_test else "",
+        hold_invalid_as_rejected=True,
     )
     [result] = intake.accept(source, [lead.submission], admission)
-    if isinstance(result, InvalidLead):
-        result = _store_rejected(intake, source, lead.submission, result, admission)
+    if not isinstance(result, AcceptedLead):
+        raise AssertionError("an invalid Google lead is held as rejected, not refused")
     if result.repeated:
         return result
     return dataclasses.replace(result, warnings=(*lead.warnings, *result.warnings))
-
-
-def _store_rejected(
-    intake: Intake, source: LeadSource, submission: dict[str, Any], invalid: InvalidLead, admission: Admission
-) -> AcceptedLead:
-    """Keep a lead that can never be delivered as `rejected`, with normalization's reason."""
-    reason = "; ".join(f"{name}: {text}" for name, found in invalid.fields.items() for text in message_list(found))
-    rejected = Admission(status=LeadStatus.REJECTED, detail=f"rejected at intake: {reason}")
-    new_lead = intake.new_lead(source, dict(submission), (), rejected, key=admission.idempotency_key)
-    [stored] = intake.store_leads([new_lead])
-    return stored

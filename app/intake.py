@@ -15,6 +15,7 @@ from app.crypto import RecordCipher
 from app.logs import note_lead_ids
 from app.metrics import record_intake
 from app.models import IDEMPOTENCY_TTL_SECONDS, LeadStatus, NewLead, mask_phone
+from app.schemas.fields import message_list
 from app.schemas.leads import NormalizedLead, normalize_submission
 from app.sources import LeadSource
 from app.store import Store
@@ -33,7 +34,8 @@ class Admission:
     `status` keeps a lead out of delivery (`test`, `spam`); `dedupe_by_phone_seconds` makes a second
     submission of the same phone to the same source within that window return the first lead; a `gate`
     counts a single submission against rate limits as it is stored, or alone when it is refused
-    (`RateLimitedError` when one is used up).
+    (`RateLimitedError` when one is used up); `hold_invalid_as_rejected` stores a submission that fails
+    normalization as a `rejected` lead, with the reason in its events, instead of refusing it.
     """
 
     idempotency_key: str | None = None
@@ -41,6 +43,7 @@ class Admission:
     detail: str = ""
     dedupe_by_phone_seconds: int = 0
     gate: WindowGate | None = None
+    hold_invalid_as_rejected: bool = False
 
 
 @dataclass(frozen=True)
@@ -90,13 +93,17 @@ class Intake:
         results: list[AcceptedLead | InvalidLead | None] = [None] * len(payloads)
         new_leads: list[tuple[int, NewLead]] = []
         for index, payload in enumerate(payloads):
+            key = _item_key(admission.idempotency_key, index, len(payloads))
             try:
                 normalized = self.normalize(source, payload)
             except ValidationError as exc:
-                results[index] = InvalidLead(index, exc.normalized_messages())  # type: ignore[no-untyped-call]
-                record_intake(source.slug, "invalid")
+                invalid = InvalidLead(index, exc.normalized_messages())  # type: ignore[no-untyped-call]
+                if admission.hold_invalid_as_rejected:
+                    new_leads.append((index, self._rejected_lead(source, payload, invalid, key)))
+                else:
+                    results[index] = invalid
+                    record_intake(source.slug, "invalid")
                 continue
-            key = _item_key(admission.idempotency_key, index, len(payloads))
             new_leads.append((index, self.new_lead(source, normalized.record, normalized.warnings, admission, key=key)))
         if not new_leads and admission.gate is not None:
             self._store.throttle.hit(admission.gate, self._clock.now())  # a refused submission counts too
@@ -104,6 +111,14 @@ class Intake:
         for (index, _), accepted in zip(new_leads, stored, strict=True):
             results[index] = accepted
         return [r for r in results if r is not None]
+
+    def _rejected_lead(
+        self, source: LeadSource, payload: Mapping[str, Any], invalid: InvalidLead, key: str | None
+    ) -> NewLead:
+        """A submission that can never be delivered, held as `rejected` with normalization's reason."""
+        reason = "; ".join(f"{name}: {text}" for name, found in invalid.fields.items() for text in message_list(found))
+        rejected = Admission(status=LeadStatus.REJECTED, detail=f"rejected at intake: {reason}")
+        return self.new_lead(source, dict(payload), (), rejected, key=key)
 
     def store_leads(self, leads: Sequence[NewLead], gate: WindowGate | None = None) -> list[AcceptedLead]:
         """Seal and store prepared leads in one round trip, then wake delivery if any is queued."""

@@ -25,7 +25,7 @@ from app.store.metrics import BATCH_SIZE_BUCKETS, LATENCY_BUCKETS_SECONDS, Histo
 
 INTAKE_LEADS = Counter(
     "leadrelay_intake_leads",
-    "Submissions taken in, by source and outcome (accepted, invalid, repeated, spam, test, duplicate).",
+    "Submissions taken in, by source and outcome (accepted, invalid, rejected, repeated, spam, test, duplicate).",
     ["source", "outcome"],
 )
 

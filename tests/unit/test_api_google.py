@@ -23,6 +23,7 @@ from tests.intake_support import (
     stored_ids,
     stored_record,
 )
+from tests.unit.test_metrics import scrape
 
 URL = "/v1/webhooks/google/gads"
 
@@ -290,6 +291,24 @@ def test_google_lead_with_an_unusable_phone_is_kept_as_rejected_and_answered_200
     assert "expected a" in lead.events[0].detail
     assert store.batches.depth() == 0
     assert store.leads.status_counts()[LeadStatus.REJECTED] == 1
+
+
+def test_a_google_lead_kept_as_rejected_counts_once_in_the_intake_metric(client):
+    body = lead_with(columns(("PHONE_NUMBER", "12"), ("POSTAL_CODE", "60601")))
+    before = intake_counts(client)
+
+    client.post(URL, json=body)
+
+    counted = {outcome: n - before.get(outcome, 0) for outcome, n in intake_counts(client).items()}
+    assert {outcome: n for outcome, n in counted.items() if n} == {"rejected": 1}
+
+
+def intake_counts(client) -> dict[str, float]:
+    counts = {}
+    for (name, labels), value in scrape(client).items():
+        if name == "leadrelay_intake_leads_total" and dict(labels)["source"] == "gads":
+            counts[dict(labels)["outcome"]] = value
+    return counts
 
 
 def test_google_lead_without_any_usable_location_is_kept_as_rejected(client, store):
