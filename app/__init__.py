@@ -11,7 +11,7 @@ from app.config import Settings
 from app.crypto import RecordCipher
 from app.intake import Intake
 from app.meta import MetaIntake
-from app.queues import enqueue_fetch, wake_delivery
+from app.queues import enqueue_fetches, wake_delivery
 from app.schemas import geo
 from app.services import EXTENSION_NAME, Services
 from app.sources import SourceRegistry, load_sources
@@ -61,7 +61,7 @@ def create_app(
         intake=intake,
         sources=sources,
         clock=clock,
-        meta=MetaIntake(store, sources, clock, lambda lead_id: enqueue_fetch(redis, lead_id)),
+        meta=MetaIntake(store, sources, clock, lambda lead_ids: enqueue_fetches(redis, lead_ids)),
     )
     register_request_id(app)
     register_error_handlers(app)

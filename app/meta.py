@@ -61,14 +61,14 @@ class MetaIntake:
         store: Store,
         sources: SourceRegistry,
         clock: Clock,
-        enqueue_fetch: Callable[[str], object],
+        enqueue_fetches: Callable[[Sequence[str]], object],
         *,
         new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
     ) -> None:
         self._store = store
         self._sources = sources
         self._clock = clock
-        self._enqueue_fetch = enqueue_fetch
+        self._enqueue_fetches = enqueue_fetches
         self._new_id = new_id
 
     def admit(
@@ -99,8 +99,7 @@ class MetaIntake:
         ]
         fresh = [a for a in admitted if not a.repeated]
         if fetch:
-            for lead in fresh:
-                self._enqueue_fetch(lead.lead_id)
+            self._enqueue_fetches([lead.lead_id for lead in fresh])
         logger.info("admitted %d new meta leads", len(fresh), extra={"lead_ids": [a.lead_id for a in fresh]})
         return admitted
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from redis import Redis
 from rq import Queue
 
@@ -46,16 +48,23 @@ def enqueue_delivery(redis: Redis, lane: int) -> None:
     )
 
 
-def enqueue_fetch(redis: Redis, lead_id: str) -> None:
-    """Queue the Graph retrieval of a `fetching` Meta lead (the store's fetching set is the backstop)."""
-    _enqueue(
-        redis,
-        FETCH_QUEUE,
-        FETCH_META_LEAD_JOB,
-        lead_id,
-        timeout=FETCH_JOB_TIMEOUT_SECONDS,
-        description=f"fetch meta lead {lead_id}",
-    )
+def enqueue_fetches(redis: Redis, lead_ids: Sequence[str]) -> None:
+    """Queue the Graph retrieval of each `fetching` Meta lead, in one round trip (a webhook or a ticker
+    sweep can name many; the store's fetching set is the backstop for any job lost)."""
+    if not lead_ids:
+        return
+    jobs = [
+        Queue.prepare_data(
+            FETCH_META_LEAD_JOB,
+            args=(lead_id,),
+            timeout=FETCH_JOB_TIMEOUT_SECONDS,
+            result_ttl=0,
+            failure_ttl=FAILED_JOB_TTL_SECONDS,
+            description=f"fetch meta lead {lead_id}",
+        )
+        for lead_id in lead_ids
+    ]
+    Queue(FETCH_QUEUE, connection=redis).enqueue_many(jobs)
 
 
 def enqueue_backfill(redis: Redis) -> None:

@@ -12,7 +12,7 @@ from app.config import Settings
 from app.crypto import RecordCipher
 from app.intake import Intake
 from app.meta import MetaIntake
-from app.queues import enqueue_fetch, wake_delivery
+from app.queues import enqueue_fetches, wake_delivery
 from app.sources import load_sources
 from app.store import Store
 from workers.carecycle import CareCycleClient
@@ -67,7 +67,7 @@ def _build_retrieval(
     )
     wake = lambda: wake_delivery(redis, store.lanes)  # noqa: E731 - a named one-liner reads better here
     intake = Intake(store, cipher, clock, wake, person_memory_seconds=sources.person_memory_seconds)
-    admission = MetaIntake(store, sources, clock, lambda lead_id: enqueue_fetch(redis, lead_id))
+    admission = MetaIntake(store, sources, clock, lambda lead_ids: enqueue_fetches(redis, lead_ids))
     retrieval_settings = RetrievalSettings(
         max_age_seconds=settings.leadrelay_max_age_hours * 3600,
         retry_base_seconds=settings.leadrelay_retry_base_seconds,

@@ -16,7 +16,7 @@ from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker
 
 from app.config import Settings
-from app.queues import ALL_QUEUES, enqueue_backfill, enqueue_fetch, wake_delivery
+from app.queues import ALL_QUEUES, enqueue_backfill, enqueue_fetches, wake_delivery
 from app.store.retention import PurgeReport
 from workers.context import WorkerContext, build_context, use_context
 
@@ -58,9 +58,9 @@ class DeliveryTicker(threading.Thread):
         retrieval, redis = self._context.meta, self._context.redis
         queued = 0
         try:
-            for lead_id in retrieval.due_fetches():
-                enqueue_fetch(redis, lead_id)
-                queued += 1
+            due = retrieval.due_fetches()
+            enqueue_fetches(redis, due)
+            queued += len(due)
             if retrieval.is_backfill_configured() and retrieval.take_backfill_turn():
                 enqueue_backfill(redis)
                 queued += 1

@@ -12,7 +12,7 @@ from rq import Queue
 
 from app import create_app
 from app.models import LeadStatus
-from app.queues import FETCH_META_LEAD_JOB, FETCH_QUEUE
+from app.queues import FAILED_JOB_TTL_SECONDS, FETCH_JOB_TIMEOUT_SECONDS, FETCH_META_LEAD_JOB, FETCH_QUEUE
 from app.sources import LeadSource, SourceKind, SourceRegistry
 from app.store import keys
 from tests.conftest import OPS_TOKEN
@@ -67,6 +67,8 @@ def post_signed(client, payload):
 def fetch_jobs(redis):
     jobs = Queue(FETCH_QUEUE, connection=redis).get_jobs()
     assert all(job.func_name == FETCH_META_LEAD_JOB for job in jobs)
+    assert all(job.timeout == FETCH_JOB_TIMEOUT_SECONDS and job.failure_ttl == FAILED_JOB_TTL_SECONDS for job in jobs)
+    assert all(job.result_ttl == 0 for job in jobs)  # nothing kept after success
     return [job.args[0] for job in jobs]
 
 

@@ -89,7 +89,7 @@ def woken():
 
 @pytest.fixture
 def admission(store, source, clock):
-    return MetaIntake(store, SourceRegistry([source]), clock, lambda lead_id: None)
+    return MetaIntake(store, SourceRegistry([source]), clock, lambda lead_ids: None)
 
 
 @pytest.fixture
