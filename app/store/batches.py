@@ -13,8 +13,6 @@ from app.models import LeadStatus
 from app.store import keys
 from app.store.scripts import Scripts
 
-_LEAD_PREFIX = keys.lead_key("")
-_EVENTS_SUFFIX = keys.lead_events_suffix()
 _BATCH_PREFIX = keys.batch_key("")
 
 
@@ -76,7 +74,14 @@ class BatchStore:
         batch_id = uuid.uuid4().hex
         flat = self._scripts.claim_batch(
             keys=[keys.ready_key(), keys.inflight_key(), keys.status_counts_key(), keys.batch_key(batch_id)],
-            args=[repr(now), max_records, batch_id, repr(now + visibility_timeout), _LEAD_PREFIX, _EVENTS_SUFFIX],
+            args=[
+                repr(now),
+                max_records,
+                batch_id,
+                repr(now + visibility_timeout),
+                keys.LEAD_KEY_PREFIX,
+                keys.LEAD_EVENTS_SUFFIX,
+            ],
         )
         if not flat:
             return None
@@ -109,8 +114,8 @@ class BatchStore:
             args=[
                 repr(now),
                 batch_id,
-                _LEAD_PREFIX,
-                _EVENTS_SUFFIX,
+                keys.LEAD_KEY_PREFIX,
+                keys.LEAD_EVENTS_SUFFIX,
                 "1" if release else "0",
                 json.dumps([o.as_json() for o in outcomes]),
             ],
@@ -125,7 +130,7 @@ class BatchStore:
         """Put the leads of batches past their deadline back in the queue; returns how many."""
         returned: int = self._scripts.reclaim_stale_batches(
             keys=[keys.inflight_key(), keys.ready_key(), keys.status_counts_key()],
-            args=[repr(now), _LEAD_PREFIX, _EVENTS_SUFFIX, _BATCH_PREFIX],
+            args=[repr(now), keys.LEAD_KEY_PREFIX, keys.LEAD_EVENTS_SUFFIX, _BATCH_PREFIX],
         )
         return returned
 

@@ -20,6 +20,11 @@ def lead_events_suffix() -> str:
     return lead_events_key("")[len(lead_key("")) :]
 
 
+# Scripts that touch many leads build their keys from these (passed in ARGV).
+LEAD_KEY_PREFIX = lead_key("")
+LEAD_EVENTS_SUFFIX = lead_events_suffix()
+
+
 def ready_key() -> str:
     """Sorted set of lead ids waiting for delivery, scored by the time they may be sent."""
     return f"{PREFIX}ready"

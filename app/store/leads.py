@@ -74,7 +74,7 @@ class LeadStore:
                 lead.idempotency_ttl_seconds if lead.idempotency_key else 0,
                 lead.person_memory_seconds if lead.person else 0,
                 lead.duplicate_window_seconds,
-                keys.lead_key(""),
+                keys.LEAD_KEY_PREFIX,
                 repr(now + FETCH_LEASE_SECONDS),
                 lead.source,
                 *limits,

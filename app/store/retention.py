@@ -15,9 +15,6 @@ from redis import Redis
 from app.store import keys
 from app.store.scripts import Scripts
 
-_LEAD_PREFIX = keys.lead_key("")
-_EVENTS_SUFFIX = keys.lead_events_suffix()
-
 DEFAULT_RECORD_RETENTION_SECONDS = 24 * 3600
 DEFAULT_RETENTION_SECONDS = 30 * 86400
 # Lead hashes also get an expiry once their record retention is over, this long after their metadata
@@ -88,8 +85,8 @@ class RetentionStore:
                 repr(now - retention.record_seconds),
                 repr(now - retention.lead_seconds),
                 PURGE_CHUNK_LEADS,
-                _LEAD_PREFIX,
-                _EVENTS_SUFFIX,
+                keys.LEAD_KEY_PREFIX,
+                keys.LEAD_EVENTS_SUFFIX,
                 backstop,
             ],
         )

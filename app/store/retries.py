@@ -13,9 +13,6 @@ from app.store import keys
 from app.store.codec import text
 from app.store.scripts import Scripts
 
-_LEAD_PREFIX = keys.lead_key("")
-_EVENTS_SUFFIX = keys.lead_events_suffix()
-
 # Ids per script call: a bulk retry of many thousands of leads never holds Redis for long.
 MAX_REQUEUE_BATCH = 500
 
@@ -58,7 +55,7 @@ class RetryStore:
                 keys.retained_records_key(),
                 keys.retained_leads_key(),
             ],
-            args=[repr(now), detail, _LEAD_PREFIX, _EVENTS_SUFFIX, *lead_ids],
+            args=[repr(now), detail, keys.LEAD_KEY_PREFIX, keys.LEAD_EVENTS_SUFFIX, *lead_ids],
         )
         results = []
         for index, lead_id in enumerate(lead_ids):
