@@ -26,6 +26,7 @@ from app.crypto import RecordCipher
 from app.intake import Intake
 from app.meta import MetaIntake
 from app.models import LeadStatus
+from app.schemas.fields import message_list
 from app.schemas.meta import LeadgenChange, is_test_lead, meta_submission
 from app.sources import LeadSource, SourceKind, SourceRegistry, UnknownSourceError
 from app.store import Store
@@ -163,10 +164,13 @@ class MetaRetrieval:
         admitted = self._admission.admit(changes, "found by the Meta backfill: no webhook for it", fetch=False)
         by_leadgen = {g.id: g for g in listed}
         fresh = [a for a in admitted if not a.repeated]
+        queued = False
         for lead in fresh:
             ticket = self._store.fetches.begin(lead.lead_id, self._clock.now())
             if ticket is not None:
-                self._complete(ticket, by_leadgen[lead.leadgen_id])
+                queued |= self._complete(ticket, by_leadgen[lead.leadgen_id], wake=False) is LeadStatus.QUEUED
+        if queued:
+            self._wake()  # once for the form's leads, not once per lead
         self._store.fetches.mark_backfilled(form_id, started)
         logger.info("meta backfill listed %d leads, %d new", len(listed), len(fresh), extra={"form_id": form_id})
         return len(fresh)
@@ -196,8 +200,9 @@ class MetaRetrieval:
         self._store.fetches.defer(ticket.lead_id, now, now + delay, exc.message, count_attempt=True)
         return LeadStatus.FETCHING
 
-    def _complete(self, ticket: FetchTicket, lead: GraphLead) -> LeadStatus | None:
-        """Normalize a retrieved lead under its source and end its retrieval."""
+    def _complete(self, ticket: FetchTicket, lead: GraphLead, *, wake: bool = True) -> LeadStatus | None:
+        """Normalize a retrieved lead under its source and end its retrieval; with `wake`, wake delivery
+        when it is queued."""
         try:
             source = self._sources.by_slug(ticket.source, SourceKind.FACEBOOK)
         except UnknownSourceError:
@@ -225,14 +230,14 @@ class MetaRetrieval:
             duplicate_window_seconds=new.duplicate_window_seconds,
         )
         status = self._end(ticket, completion)
-        if status is LeadStatus.QUEUED:
+        if wake and status is LeadStatus.QUEUED:
             self._wake()
         return status
 
     def _rejected(self, ticket: FetchTicket, submission: dict[str, Any], exc: ValidationError) -> Completion:
         """A lead normalization refuses: kept (sealed) as submitted, for a person to follow up."""
         messages: Mapping[str, Any] = exc.normalized_messages()  # type: ignore[no-untyped-call]
-        reason = "; ".join(f"{name}: {message}" for name, found in messages.items() for message in _listed(found))
+        reason = "; ".join(f"{name}: {message}" for name, found in messages.items() for message in message_list(found))
         return Completion(
             LeadStatus.REJECTED,
             f"rejected at retrieval: {reason}",
@@ -285,7 +290,3 @@ def _iso_utc(value: str | None) -> str | None:
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         return value
     return parsed.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def _listed(found: Any) -> list[Any]:
-    return found if isinstance(found, list) else [found]

@@ -321,6 +321,15 @@ def test_backfill_takes_in_only_leads_never_seen_and_lists_since_the_last_run(
     assert graph.listings[-1] == (FORM_ID, started - BACKFILL_OVERLAP_SECONDS)
 
 
+def test_backfill_wakes_delivery_once_for_all_the_leads_it_queues(retrieval, graph, woken):
+    for n in range(3):
+        graph.add(f"90000000000001{n}", phone=f"+1212555014{n}")
+
+    assert retrieval.backfill() == 3
+
+    assert woken == [1]
+
+
 def test_backfill_pauses_on_a_token_error_raises_and_lists_the_same_span_next_time(retrieval, graph, store, clock):
     graph.script = [TOKEN_ERROR]
 
