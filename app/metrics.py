@@ -22,6 +22,7 @@ from prometheus_client.utils import floatToGoString
 from app.models import LeadStatus
 from app.store import Store
 from app.store.metrics import BATCH_SIZE_BUCKETS, LATENCY_BUCKETS_SECONDS, Histogram
+from app.store.snapshot import read_snapshot
 
 INTAKE_LEADS = Counter(
     "leadrelay_intake_leads",
@@ -50,16 +51,16 @@ class StoreCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         store = self._store
-        counts = store.leads.status_counts()
+        snapshot = read_snapshot(store.redis, self._now)  # the gauges in one round trip, as /v1/stats reads them
         by_status = GaugeMetricFamily("leadrelay_leads", "Leads held, by status.", labels=["status"])
         for status in LeadStatus:
-            by_status.add_metric([status.value], counts[status])
+            by_status.add_metric([status.value], snapshot.counts[status])
         yield by_status
-        yield GaugeMetricFamily("leadrelay_queue_depth", "Leads waiting for delivery.", value=store.batches.depth())
-        oldest = store.batches.oldest_ready_score()
+        yield GaugeMetricFamily("leadrelay_queue_depth", "Leads waiting for delivery.", value=snapshot.queue_depth)
+        oldest = snapshot.oldest_ready_score
         age = max(0.0, self._now - oldest) if oldest is not None and oldest <= self._now else 0.0
         yield GaugeMetricFamily("leadrelay_oldest_queued_age_seconds", "Wait of the oldest due lead.", value=age)
-        paused = 1.0 if store.pause.get() is not None else 0.0
+        paused = 1.0 if snapshot.pause is not None else 0.0
         yield GaugeMetricFamily("leadrelay_delivery_paused", "1 while delivery is paused (401/403/404).", value=paused)
         yield _counter(
             "leadrelay_carecycle_requests",

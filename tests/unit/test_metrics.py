@@ -37,6 +37,19 @@ def test_metrics_count_intake_by_source_and_outcome(client):
     assert samples[("leadrelay_leads", (("status", "queued"),))] == 1
 
 
+def test_metrics_show_how_long_the_oldest_queued_lead_has_waited(client, clock):
+    assert scrape(client)[("leadrelay_oldest_queued_age_seconds", ())] == 0
+    client.post("/v1/leads", json=make_submission(), headers={"X-Api-Key": SOURCE_KEY})
+    clock.advance(42)
+    client.post("/v1/leads", json=make_submission(phoneNumber="+12125550143"), headers={"X-Api-Key": SOURCE_KEY})
+
+    samples = scrape(client)
+
+    assert samples[("leadrelay_oldest_queued_age_seconds", ())] == 42
+    assert samples[("leadrelay_queue_depth", ())] == 2
+    assert samples[("leadrelay_delivery_paused", ())] == 0
+
+
 def test_metrics_show_upload_outcomes_batch_sizes_latency_and_pause(client, store, cipher, settings, clock):
     carecycle = ScriptedCareCycle()
     deliverer = Deliverer(store, carecycle, cipher, settings, clock, random.Random(1))
