@@ -21,7 +21,7 @@ from prometheus_client.utils import floatToGoString
 
 from app.models import LeadStatus
 from app.store import Store
-from app.store.metrics import BATCH_SIZE_BUCKETS, LATENCY_BUCKETS_SECONDS, Histogram
+from app.store.metrics import Histogram
 from app.store.snapshot import read_snapshot
 
 INTAKE_LEADS = Counter(
@@ -62,25 +62,22 @@ class StoreCollector(Collector):
         yield GaugeMetricFamily("leadrelay_oldest_queued_age_seconds", "Wait of the oldest due lead.", value=age)
         paused = 1.0 if snapshot.pause is not None else 0.0
         yield GaugeMetricFamily("leadrelay_delivery_paused", "1 while delivery is paused (401/403/404).", value=paused)
+        delivery = store.metrics.read()
         yield _counter(
             "leadrelay_carecycle_requests",
             "Upload requests to careCycle, by outcome (ok, rate_limited, server_error, timeout, ...).",
-            store.metrics.counter("carecycle_requests"),
+            delivery.carecycle_requests,
         )
         yield _counter(
             "leadrelay_delivery_lead_outcomes",
             "Leads settled after an upload, by resulting status (delivered, rejected, retrying, dead, queued).",
-            store.metrics.counter("lead_outcomes"),
+            delivery.lead_outcomes,
         )
-        yield _histogram(
-            "leadrelay_batch_size_records",
-            "Records per upload request.",
-            store.metrics.histogram("batch_size", BATCH_SIZE_BUCKETS),
-        )
+        yield _histogram("leadrelay_batch_size_records", "Records per upload request.", delivery.batch_size)
         yield _histogram(
             "leadrelay_delivery_latency_seconds",
             "Time from intake to careCycle's acceptance, per delivered lead.",
-            store.metrics.histogram("delivery_latency_seconds", LATENCY_BUCKETS_SECONDS),
+            delivery.delivery_latency_seconds,
         )
 
 

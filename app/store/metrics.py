@@ -47,20 +47,45 @@ class DeliveryMetrics:
         _observe(pipe, "delivery_latency_seconds", LATENCY_BUCKETS_SECONDS, latencies)
         pipe.execute()
 
-    def counter(self, name: str) -> dict[str, int]:
-        """Label -> count of a counter hash."""
-        return {text(k) or "": int(v) for k, v in self._redis.hgetall(keys.metrics_key(name)).items()}
+    def read(self) -> DeliveryReadings:
+        """Every delivery counter and histogram, in one round trip (what a scrape shows)."""
+        pipe = self._redis.pipeline(transaction=False)
+        for name in ("carecycle_requests", "lead_outcomes", "batch_size", "delivery_latency_seconds"):
+            pipe.hgetall(keys.metrics_key(name))
+        requests, outcomes, sizes, latencies = pipe.execute()
+        return DeliveryReadings(
+            carecycle_requests=_counter(requests),
+            lead_outcomes=_counter(outcomes),
+            batch_size=_histogram(sizes, BATCH_SIZE_BUCKETS),
+            delivery_latency_seconds=_histogram(latencies, LATENCY_BUCKETS_SECONDS),
+        )
 
-    def histogram(self, name: str, bounds: Sequence[float]) -> Histogram:
-        """A histogram hash as cumulative buckets."""
-        raw = {text(k) or "": text(v) or "0" for k, v in self._redis.hgetall(keys.metrics_key(name)).items()}
-        running, buckets = 0, []
-        for bound in bounds:
-            running += int(raw.get(_label(bound), 0))
-            buckets.append((_label(bound), running))
-        count = int(raw.get("count", 0))
-        buckets.append(("+Inf", count))
-        return Histogram(buckets, float(raw.get("sum", 0)), count)
+
+@dataclass(frozen=True)
+class DeliveryReadings:
+    """The delivery metrics at one instant: counters as label -> count, histograms cumulative."""
+
+    carecycle_requests: dict[str, int]
+    lead_outcomes: dict[str, int]
+    batch_size: Histogram
+    delivery_latency_seconds: Histogram
+
+
+def _counter(raw: dict[bytes, bytes]) -> dict[str, int]:
+    """Label -> count of a counter hash."""
+    return {text(k) or "": int(v) for k, v in raw.items()}
+
+
+def _histogram(raw_hash: dict[bytes, bytes], bounds: Sequence[float]) -> Histogram:
+    """A histogram hash as cumulative buckets."""
+    raw = {text(k) or "": text(v) or "0" for k, v in raw_hash.items()}
+    running, buckets = 0, []
+    for bound in bounds:
+        running += int(raw.get(_label(bound), 0))
+        buckets.append((_label(bound), running))
+    count = int(raw.get("count", 0))
+    buckets.append(("+Inf", count))
+    return Histogram(buckets, float(raw.get("sum", 0)), count)
 
 
 def _label(bound: float) -> str:
