@@ -17,6 +17,7 @@ from typing import Any
 
 from marshmallow import ValidationError
 
+from app.config import ConfigError
 from app.schemas.sources import SourcesFileSchema
 
 DEFAULT_DOUBLE_SUBMIT_SECONDS = 600
@@ -30,12 +31,8 @@ class UnknownSourceError(LookupError):
     """No configured source matches a slug or credential."""
 
 
-class SourcesError(Exception):
+class SourcesError(ConfigError):
     """The sources file cannot be used; `problems` lists every reason, each naming where."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("; ".join(problems))
-        self.problems = problems
 
 
 class SourceKind(enum.StrEnum):
