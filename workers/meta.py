@@ -103,7 +103,7 @@ class MetaRetrieval:
         if backoff.is_past_max_age(ticket.received_at, now, self._settings.max_age_seconds):
             reason = f"gave up retrieving after the maximum age: {ticket.error or 'no answer from the Graph API'}"
             return self._end(ticket, Completion(LeadStatus.DEAD, reason, error=reason))
-        pause = self._store.fetch_pause.get()
+        pause = ticket.retrieval_pause
         if pause is not None and not self._store.fetch_pause.take_probe(now, self._settings.probe_interval_seconds):
             next_try = pause.next_probe_at if pause.next_probe_at > now else now + self._settings.probe_interval_seconds
             self._store.fetches.defer(lead_id, now, next_try, f"retrieval paused: {pause.reason}", count_attempt=False)

@@ -12,6 +12,7 @@ from redis import Redis
 from app.models import LeadStatus
 from app.store import keys
 from app.store.codec import text
+from app.store.limiter import Pause, pause_from_hash
 from app.store.scripts import Scripts
 
 # How long a `fetching` lead's queued or running retrieval job is trusted before the sweep starts another.
@@ -35,6 +36,7 @@ class FetchTicket:
     ad_id: str | None = None
     fetch_attempts: int = 0
     error: str | None = None
+    retrieval_pause: Pause | None = None  # as it stood when the lead was taken up (same round trip)
 
 
 @dataclass(frozen=True)
@@ -61,11 +63,13 @@ class FetchStore:
         self._scripts = scripts
 
     def begin(self, lead_id: str, now: float) -> FetchTicket | None:
-        """Take up a lead's retrieval for one lease; None when the lead is no longer `fetching`."""
+        """Take up a lead's retrieval for one lease, reading the retrieval pause with it; None when the
+        lead is no longer `fetching`."""
         pipe = self._redis.pipeline(transaction=False)
         pipe.zadd(keys.fetching_key(), {lead_id: now + FETCH_LEASE_SECONDS}, xx=True)
         pipe.hmget(keys.lead_key(lead_id), list(_TICKET_FIELDS))
-        _, raw = pipe.execute()
+        pipe.hgetall(keys.fetch_pause_key())
+        _, raw, pause = pipe.execute()
         values = dict(zip(_TICKET_FIELDS, (text(v) for v in raw), strict=True))
         if values["status"] != LeadStatus.FETCHING.value or not values["meta_leadgen_id"]:
             self._redis.zrem(keys.fetching_key(), lead_id)
@@ -80,6 +84,7 @@ class FetchStore:
             ad_id=values["meta_ad_id"] or None,
             fetch_attempts=int(values["fetch_attempts"] or 0),
             error=values["error"] or None,
+            retrieval_pause=pause_from_hash(pause),
         )
 
     def complete(self, lead_id: str, completion: Completion, now: float) -> LeadStatus | None:
