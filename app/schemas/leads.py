@@ -161,7 +161,12 @@ def resolve_field_name(key: str, field_map: Mapping[str, str] = _EMPTY) -> tuple
         target = field_map[key]
         resolved = target if target in _CARECYCLE_NAME_SET or target == FULL_NAME else _ALIASES.get(_alias_key(target))
         return (resolved, _RANK_FIELD_MAP) if resolved else None
-    return _resolve_short_name(key) if len(key) <= _CACHED_NAME_CHARS else _resolve_unmapped(key)
+    known = _RESOLVED_NAMES.get(key)
+    if known is None:
+        known = _resolve_unmapped(key)
+        if known is not None and len(_RESOLVED_NAMES) < _MAX_RESOLVED_NAMES:
+            _RESOLVED_NAMES[key] = known
+    return known
 
 
 def _resolve_unmapped(key: str) -> tuple[str, int] | None:
@@ -176,10 +181,10 @@ def _resolve_unmapped(key: str) -> tuple[str, int] | None:
     return None
 
 
-# The same few names arrive on every lead: short ones are resolved once (long ones are rare, and a
-# cache of them would hold whatever a client sends).
-_CACHED_NAME_CHARS = 64
-_resolve_short_name = functools.lru_cache(maxsize=1024)(_resolve_unmapped)
+# The same few names arrive on every lead: those that name a careCycle field are resolved once. Names
+# that resolve to nothing (custom fields, or whatever a malformed body turns into a name) are not kept.
+_MAX_RESOLVED_NAMES = 1024
+_RESOLVED_NAMES: dict[str, tuple[str, int]] = {}
 
 
 def normalize_submission(

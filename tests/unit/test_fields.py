@@ -435,3 +435,12 @@ def test_a_field_with_a_validator_still_applies_it_to_given_values():
     assert field.load_given(" yes ") == "yes"
     with pytest.raises(ValidationError):
         field.load_given("no")
+
+
+def test_a_field_with_its_own_load_steps_still_runs_them_on_given_values():
+    assert TrimmedString(10, post_load=str.upper).load_given("abc") == "ABC"
+    assert TrimmedString(10, pre_load=str.lower).load_given("ABC") == "abc"
+    late = TrimmedString(10)
+    late.validators.append(validate.OneOf(["yes"]))
+    with pytest.raises(ValidationError):
+        late.load_given("no")

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from marshmallow import ValidationError
 
+import app.schemas.leads as leads_module
 from app.schemas.carecycle import CareCycleRecordSchema, validation_issues
 from app.schemas.leads import NormalizedLead, normalize_submission, record_fields
 
@@ -624,3 +625,12 @@ def test_every_record_normalization_returns_is_one_carecycle_accepts_whole(extra
         return  # refused with a message: nothing reaches careCycle
 
     assert validation_issues({"records": [normalized.record]}) == []
+
+
+def test_only_names_of_careCycle_fields_are_remembered_between_leads():
+    # A malformed form body can turn a person's e-mail into a field name: it must not outlive the request.
+    normalize_submission({"phone": "2125550142", "zip": "10001", "jane.doe@example.com": "", "utm_source": "x"})
+
+    assert leads_module._RESOLVED_NAMES["phone"] == ("phoneNumber", leads_module._RANK_ALIAS)
+    assert "jane.doe@example.com" not in leads_module._RESOLVED_NAMES
+    assert "utm_source" not in leads_module._RESOLVED_NAMES
