@@ -165,12 +165,14 @@ class MetaRetrieval:
         by_leadgen = {g.id: g for g in listed}
         fresh = [a for a in admitted if not a.repeated]
         queued = False
-        for lead in fresh:
-            ticket = self._store.fetches.begin(lead.lead_id, self._clock.now())
-            if ticket is not None:
-                queued |= self._complete(ticket, by_leadgen[lead.leadgen_id], wake=False) is LeadStatus.QUEUED
-        if queued:
-            self._wake()  # once for the form's leads, not once per lead
+        try:
+            for lead in fresh:
+                ticket = self._store.fetches.begin(lead.lead_id, self._clock.now())
+                if ticket is not None:
+                    queued |= self._complete(ticket, by_leadgen[lead.leadgen_id], wake=False) is LeadStatus.QUEUED
+        finally:
+            if queued:
+                self._wake()  # once for the form's leads, not once per lead; also when a later one failed
         self._store.fetches.mark_backfilled(form_id, started)
         logger.info("meta backfill listed %d leads, %d new", len(listed), len(fresh), extra={"form_id": form_id})
         return len(fresh)

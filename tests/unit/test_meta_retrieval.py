@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 import pytest
+from redis.exceptions import RedisError
 from rq import Queue
 
 from app.intake import Intake
@@ -327,6 +328,25 @@ def test_backfill_wakes_delivery_once_for_all_the_leads_it_queues(retrieval, gra
 
     assert retrieval.backfill() == 3
 
+    assert woken == [1]
+
+
+def test_backfill_still_wakes_delivery_for_the_leads_it_queued_before_a_failure(retrieval, graph, woken, monkeypatch):
+    for n in range(2):
+        graph.add(f"90000000000002{n}", phone=f"+1212555015{n}")
+    completed = []
+    complete = retrieval._complete
+
+    def fail_on_the_second(ticket, lead, **options):
+        completed.append(ticket.lead_id)
+        if len(completed) == 2:
+            raise RedisError("connection lost")
+        return complete(ticket, lead, **options)
+
+    monkeypatch.setattr(retrieval, "_complete", fail_on_the_second)
+
+    with pytest.raises(RedisError):
+        retrieval.backfill()
     assert woken == [1]
 
 
