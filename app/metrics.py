@@ -22,7 +22,7 @@ from prometheus_client.utils import floatToGoString
 from app.models import LeadStatus
 from app.store import Store
 from app.store.metrics import Histogram
-from app.store.snapshot import read_snapshot
+from app.store.snapshot import read_gauges
 
 INTAKE_LEADS = Counter(
     "leadrelay_intake_leads",
@@ -51,16 +51,16 @@ class StoreCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         store = self._store
-        snapshot = read_snapshot(store.redis, self._now)  # the gauges in one round trip, as /v1/stats reads them
+        gauges = read_gauges(store.redis)
         by_status = GaugeMetricFamily("leadrelay_leads", "Leads held, by status.", labels=["status"])
         for status in LeadStatus:
-            by_status.add_metric([status.value], snapshot.counts[status])
+            by_status.add_metric([status.value], gauges.counts[status])
         yield by_status
-        yield GaugeMetricFamily("leadrelay_queue_depth", "Leads waiting for delivery.", value=snapshot.queue_depth)
-        oldest = snapshot.oldest_ready_score
+        yield GaugeMetricFamily("leadrelay_queue_depth", "Leads waiting for delivery.", value=gauges.queue_depth)
+        oldest = gauges.oldest_ready_score
         age = max(0.0, self._now - oldest) if oldest is not None and oldest <= self._now else 0.0
         yield GaugeMetricFamily("leadrelay_oldest_queued_age_seconds", "Wait of the oldest due lead.", value=age)
-        paused = 1.0 if snapshot.pause is not None else 0.0
+        paused = 1.0 if gauges.pause is not None else 0.0
         yield GaugeMetricFamily("leadrelay_delivery_paused", "1 while delivery is paused (401/403/404).", value=paused)
         delivery = store.metrics.read()
         yield _counter(

@@ -40,10 +40,10 @@ def collect_stats(query: StatsQuery) -> dict[str, Any]:
     leaves its status's count.
     """
     snap, now = read_snapshot(query.store.redis, query.now), query.now
-    oldest, depth, pause = snap.oldest_ready_score, snap.queue_depth, snap.pause
+    oldest, depth, pause = snap.gauges.oldest_ready_score, snap.gauges.queue_depth, snap.gauges.pause
     ceiling_per_second = query.rate_limit_per_min * MAX_BATCH_RECORDS / RATE_WINDOW_SECONDS
     return {
-        "counts": {status.value: snap.counts[status] for status in LeadStatus},
+        "counts": {status.value: snap.gauges.counts[status] for status in LeadStatus},
         "queueDepth": depth,
         "inFlightBatches": snap.in_flight_batches,
         "oldestQueuedAgeSeconds": round(max(0.0, now - oldest), 3) if oldest is not None and oldest <= now else 0.0,

@@ -1,10 +1,13 @@
-"""Everything `/v1/stats` shows, read in one pipelined round trip whatever the number of leads."""
+"""Everything `/v1/stats` shows, and the gauges `/metrics` shows, each read in one pipelined round trip
+whatever the number of leads."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from redis import Redis
+from redis.client import Pipeline
 
 from app.models import LeadStatus
 from app.store import keys
@@ -15,14 +18,21 @@ STATS_WINDOW_MINUTES = 60
 
 
 @dataclass(frozen=True)
-class StatsSnapshot:
-    """Raw numbers of the store at one instant; `app.ops` derives the stats from them."""
+class Gauges:
+    """The store's state now, as `/metrics` shows it: lead counts, queue depth, oldest due lead, pause."""
 
     counts: dict[LeadStatus, int]
     queue_depth: int
     oldest_ready_score: float | None
-    in_flight_batches: int
     pause: Pause | None
+
+
+@dataclass(frozen=True)
+class StatsSnapshot:
+    """Raw numbers of the store at one instant; `app.ops` derives the stats from them."""
+
+    gauges: Gauges
+    in_flight_batches: int
     retrieval_pause: Pause | None
     delivered_per_minute: list[int]
     failed_per_minute: list[int]
@@ -31,29 +41,51 @@ class StatsSnapshot:
     latency_samples: list[float]
 
 
+_GAUGE_READS = 4
+
+
+def _read_gauges_into(pipe: Pipeline) -> None:
+    pipe.hgetall(keys.status_counts_key())
+    pipe.zcard(keys.ready_key())
+    pipe.zrange(keys.ready_key(), 0, 0, withscores=True)
+    pipe.hgetall(keys.pause_key())
+
+
+def _gauges(replies: list[Any]) -> Gauges:
+    counts, depth, oldest, pause = replies
+    return Gauges(
+        counts=counts_from_hash(counts),
+        queue_depth=int(depth),
+        oldest_ready_score=float(oldest[0][1]) if oldest else None,
+        pause=pause_from_hash(pause),
+    )
+
+
+def read_gauges(redis: Redis) -> Gauges:
+    """Four cheap reads in one round trip (a scrape needs none of the stats' per-minute history)."""
+    pipe = redis.pipeline(transaction=False)
+    _read_gauges_into(pipe)
+    return _gauges(pipe.execute())
+
+
 def read_snapshot(redis: Redis, now: float) -> StatsSnapshot:
     """One pipeline of fixed length; the per-minute lists run oldest to newest, ending with this minute."""
     minute = int(now // 60)
     minutes = range(minute - STATS_WINDOW_MINUTES + 1, minute + 1)
     pipe = redis.pipeline(transaction=False)
-    pipe.hgetall(keys.status_counts_key())
-    pipe.zcard(keys.ready_key())
-    pipe.zrange(keys.ready_key(), 0, 0, withscores=True)
+    _read_gauges_into(pipe)
     pipe.zcard(keys.inflight_key())
-    pipe.hgetall(keys.pause_key())
     pipe.mget([keys.delivered_bucket_key(m) for m in minutes])
     pipe.mget([keys.failed_bucket_key(m) for m in minutes])
     pipe.zcount(keys.request_log_key(), now - RATE_WINDOW_SECONDS, "+inf")
     pipe.get(keys.last_delivery_key())
     pipe.lrange(keys.latency_samples_key(), 0, -1)
     pipe.hgetall(keys.fetch_pause_key())
-    counts, depth, oldest, in_flight, pause, delivered, failed, requests, last, latencies, retrieval = pipe.execute()
+    replies = pipe.execute()
+    in_flight, delivered, failed, requests, last, latencies, retrieval = replies[_GAUGE_READS:]
     return StatsSnapshot(
-        counts=counts_from_hash(counts),
-        queue_depth=int(depth),
-        oldest_ready_score=float(oldest[0][1]) if oldest else None,
+        gauges=_gauges(replies[:_GAUGE_READS]),
         in_flight_batches=int(in_flight),
-        pause=pause_from_hash(pause),
         retrieval_pause=pause_from_hash(retrieval),
         delivered_per_minute=[int(v) if v else 0 for v in delivered],
         failed_per_minute=[int(v) if v else 0 for v in failed],

@@ -23,7 +23,7 @@ from tests.intake_support import (
     stored_ids,
     stored_record,
 )
-from tests.unit.test_metrics import scrape
+from tests.metricscheck import scrape
 
 URL = "/v1/webhooks/google/gads"
 

@@ -4,24 +4,12 @@ from __future__ import annotations
 
 import random
 
-from prometheus_client.parser import text_string_to_metric_families
-
 from tests.conftest import SOURCE_KEY
 from tests.factories import make_submission
+from tests.metricscheck import scrape
 from tests.unit.test_delivery import ScriptedCareCycle
 from workers.carecycle import CareCycleRateLimitedError
 from workers.delivery import Deliverer
-
-
-def scrape(client) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    response = client.get("/metrics")
-    assert response.status_code == 200
-    assert response.content_type.startswith("text/plain")
-    samples = {}
-    for family in text_string_to_metric_families(response.get_data(as_text=True)):
-        for sample in family.samples:
-            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
-    return samples
 
 
 def test_metrics_count_intake_by_source_and_outcome(client):
