@@ -89,7 +89,12 @@ def _dev(args: argparse.Namespace) -> int:
 
 
 def _web(args: argparse.Namespace) -> int:
-    Settings.from_env().require("leadrelay_encryption_key")
+    from app.sources import load_sources
+
+    settings = Settings.from_env()
+    settings.require("leadrelay_encryption_key")
+    # Read here, where a bad file is listed and exits 2; in gunicorn's worker boot it would be a traceback.
+    load_sources(settings.leadrelay_sources, settings.environ, settings.leadrelay_source_keys)
     argv = [sys.executable, "-m", "gunicorn", "--config", _gunicorn_config(), "app:create_app()"]
     os.execv(argv[0], argv)
 

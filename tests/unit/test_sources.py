@@ -123,7 +123,8 @@ def test_check_config_reports_sources_file_problems(tmp_path, monkeypatch, capsy
     assert "sources.x.secret_env" in capsys.readouterr().err
 
 
-def test_a_process_started_with_a_bad_sources_file_exits_2_naming_the_problem(tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("command", [["worker", "--burst"], ["web"]])
+def test_a_process_started_with_a_bad_sources_file_exits_2_naming_the_problem(tmp_path, monkeypatch, capsys, command):
     from app.cli import main
     from app.crypto import generate_key
 
@@ -131,8 +132,9 @@ def test_a_process_started_with_a_bad_sources_file_exits_2_naming_the_problem(tm
     monkeypatch.setenv("CARECYCLE_API_KEY", "cc_x")
     monkeypatch.setenv("LEADRELAY_ENCRYPTION_KEY", generate_key())
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")  # never reached: the sources file is read first
+    monkeypatch.setattr("os.execv", lambda *argv: pytest.fail("the web tier was started"))
 
-    assert main(["worker", "--burst"]) == 2
+    assert main(command) == 2
     err = capsys.readouterr().err
     assert "configuration error" in err and "sources.x.secret_env" in err
 
