@@ -15,7 +15,7 @@ from app.crypto import RecordCipher
 from app.logs import note_lead_ids
 from app.metrics import record_intake
 from app.models import IDEMPOTENCY_TTL_SECONDS, LeadStatus, NewLead, mask_phone
-from app.schemas.fields import message_list
+from app.schemas.fields import field_messages
 from app.schemas.leads import NormalizedLead, normalize_submission
 from app.sources import LeadSource
 from app.store import Store
@@ -116,7 +116,7 @@ class Intake:
         self, source: LeadSource, payload: Mapping[str, Any], invalid: InvalidLead, key: str | None
     ) -> NewLead:
         """A submission that can never be delivered, held as `rejected` with normalization's reason."""
-        reason = "; ".join(f"{name}: {text}" for name, found in invalid.fields.items() for text in message_list(found))
+        reason = "; ".join(field_messages(invalid.fields))
         rejected = Admission(status=LeadStatus.REJECTED, detail=f"rejected at intake: {reason}")
         return self.new_lead(source, dict(payload), (), rejected, key=key)
 

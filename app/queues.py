@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from redis import Redis
 from rq import Queue
+from rq.queue import EnqueueData
 
 from app.store.limiter import Lanes
 
@@ -41,45 +42,35 @@ def enqueue_delivery(redis: Redis, lane: int) -> None:
     _enqueue(
         redis,
         DELIVERY_QUEUE,
-        DELIVER_PENDING_JOB,
-        lane,
-        timeout=DELIVERY_JOB_TIMEOUT_SECONDS,
-        description=f"deliver pending leads (lane {lane})",
+        [_job(DELIVER_PENDING_JOB, (lane,), DELIVERY_JOB_TIMEOUT_SECONDS, f"deliver pending leads (lane {lane})")],
     )
 
 
 def enqueue_fetches(redis: Redis, lead_ids: Sequence[str]) -> None:
     """Queue the Graph retrieval of each `fetching` Meta lead, in one round trip (a webhook or a ticker
     sweep can name many; the store's fetching set is the backstop for any job lost)."""
-    if not lead_ids:
-        return
     jobs = [
-        Queue.prepare_data(
-            FETCH_META_LEAD_JOB,
-            args=(lead_id,),
-            timeout=FETCH_JOB_TIMEOUT_SECONDS,
-            result_ttl=0,
-            failure_ttl=FAILED_JOB_TTL_SECONDS,
-            description=f"fetch meta lead {lead_id}",
-        )
+        _job(FETCH_META_LEAD_JOB, (lead_id,), FETCH_JOB_TIMEOUT_SECONDS, f"fetch meta lead {lead_id}")
         for lead_id in lead_ids
     ]
-    Queue(FETCH_QUEUE, connection=redis).enqueue_many(jobs)
+    _enqueue(redis, FETCH_QUEUE, jobs)
 
 
 def enqueue_backfill(redis: Redis) -> None:
     """Queue one Meta backfill: list recent leads of every configured form, take in those never seen."""
     _enqueue(
-        redis,
-        FETCH_QUEUE,
-        BACKFILL_META_LEADS_JOB,
-        timeout=BACKFILL_JOB_TIMEOUT_SECONDS,
-        description="backfill meta leads",
+        redis, FETCH_QUEUE, [_job(BACKFILL_META_LEADS_JOB, (), BACKFILL_JOB_TIMEOUT_SECONDS, "backfill meta leads")]
     )
 
 
-def _enqueue(redis: Redis, queue: str, job: str, *args: object, timeout: int, description: str) -> None:
-    """Queue a job that leaves no result behind and keeps its failure for a week (for ops to read)."""
-    Queue(queue, connection=redis).enqueue(
-        job, *args, job_timeout=timeout, result_ttl=0, failure_ttl=FAILED_JOB_TTL_SECONDS, description=description
+def _job(job: str, args: tuple[object, ...], timeout: int, description: str) -> EnqueueData:
+    """A job that leaves no result behind and keeps its failure for a week (for ops to read)."""
+    return Queue.prepare_data(
+        job, args=args, timeout=timeout, result_ttl=0, failure_ttl=FAILED_JOB_TTL_SECONDS, description=description
     )
+
+
+def _enqueue(redis: Redis, queue: str, jobs: Sequence[EnqueueData]) -> None:
+    """Queue `jobs` in one round trip."""
+    if jobs:
+        Queue(queue, connection=redis).enqueue_many(jobs)

@@ -26,7 +26,7 @@ from app.crypto import RecordCipher
 from app.intake import Intake
 from app.meta import MetaIntake
 from app.models import LeadStatus
-from app.schemas.fields import message_list
+from app.schemas.fields import field_messages
 from app.schemas.meta import LeadgenChange, is_test_lead, meta_submission
 from app.sources import LeadSource, SourceKind, SourceRegistry, UnknownSourceError
 from app.store import Store
@@ -239,7 +239,7 @@ class MetaRetrieval:
     def _rejected(self, ticket: FetchTicket, submission: dict[str, Any], exc: ValidationError) -> Completion:
         """A lead normalization refuses: kept (sealed) as submitted, for a person to follow up."""
         messages: Mapping[str, Any] = exc.normalized_messages()  # type: ignore[no-untyped-call]
-        reason = "; ".join(f"{name}: {message}" for name, found in messages.items() for message in message_list(found))
+        reason = "; ".join(field_messages(messages))
         return Completion(
             LeadStatus.REJECTED,
             f"rejected at retrieval: {reason}",

@@ -436,6 +436,11 @@ def message_list(messages: Any) -> list[str]:
     return [str(message) for message in messages] if isinstance(messages, list) else [str(messages)]
 
 
+def field_messages(messages: Mapping[str, Any]) -> list[str]:
+    """Marshmallow's messages by field as "<field>: <message>" lines (warnings, rejection reasons)."""
+    return [f"{name}: {message}" for name, found in messages.items() for message in message_list(found)]
+
+
 def clean_text(text: str) -> str:
     """NFC-normalize, turn control characters into spaces, strip and collapse whitespace."""
     text = _LONE_SURROGATE.sub("\ufffd", text)  # JSON can carry "\ud800", which no UTF-8 store or API takes

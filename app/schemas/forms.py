@@ -13,7 +13,7 @@ from urllib.parse import SplitResult, urlsplit
 
 from marshmallow import EXCLUDE, Schema, ValidationError
 
-from app.schemas.fields import LooseBool, NormalizingField, TrimmedString, message_list
+from app.schemas.fields import LooseBool, NormalizingField, TrimmedString, field_messages
 
 TRUSTEDFORM_DOMAIN = "trustedform.com"
 MAX_URL_CHARS = 2048
@@ -97,5 +97,5 @@ def load_provenance(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     except ValidationError as exc:
         loaded = exc.valid_data if isinstance(exc.valid_data, dict) else {}
         messages = exc.normalized_messages()  # type: ignore[no-untyped-call]
-        warnings = [f"{name}: {message}" for name, found in messages.items() for message in message_list(found)]
+        warnings = field_messages(messages)
     return {name: value for name, value in loaded.items() if value is not None}, warnings
