@@ -42,7 +42,8 @@ rate_limit_per_ip_per_min = 100000000
 rate_limit_per_min = 100000000
 """
 
-# Each wrk thread numbers its requests from its own offset, so every lead has a phone of its own.
+# Each wrk thread numbers its requests from its own offset, so every lead has a phone of its own; exchanges
+# 200..499 of area code 212, skipping the N11 service codes (211, 311, 411) that intake rightly refuses.
 _WRK_SCRIPT = """
 local threads = 0
 function setup(thread) thread:set("tid", threads); threads = threads + 1 end
@@ -50,6 +51,7 @@ function init(args) counter = 0 end
 function request()
   counter = counter + 1
   local n = 2000000 + (tid * 500000 + counter) %% 3000000
+  if math.floor(n / 10000) %% 100 == 11 then n = n + 10000 end
   local phone = string.format("+1212%%07d", n)
   %s
 end
@@ -102,10 +104,11 @@ def run_intake_phase(redis_url: str, seconds: int, connections: int) -> dict[str
     if wrk is None:
         raise RuntimeError("the intake benchmark needs wrk: apt-get install wrk")
     with _web_server(redis_url, connections) as url, tempfile.TemporaryDirectory(prefix="leadrelay-wrk-") as scripts:
+        lua = wrk_scripts()
         targets = {
             "trivial": (url + "/bench/hello", None),
-            "api": (url, _script(scripts, "api", _API_REQUEST % BENCH_SOURCE_KEY)),
-            "form": (url, _script(scripts, "form", _FORM_REQUEST % (BENCH_FORM_SLUG, BENCH_ORIGIN))),
+            "api": (url, _script(scripts, "api", lua["api"])),
+            "form": (url, _script(scripts, "form", lua["form"])),
         }
         # A short unmeasured run first: every gunicorn process is up and warm before anything counts.
         for target, script in targets.values():
@@ -120,9 +123,17 @@ def run_intake_phase(redis_url: str, seconds: int, connections: int) -> dict[str
     }
 
 
-def _script(folder: str, name: str, request_body: str) -> str:
+def wrk_scripts() -> dict[str, str]:
+    """The wrk Lua scripts that post bench leads: "api" (JSON with a source key) and "form" (a form post)."""
+    return {
+        "api": _WRK_SCRIPT % (_API_REQUEST % BENCH_SOURCE_KEY),
+        "form": _WRK_SCRIPT % (_FORM_REQUEST % (BENCH_FORM_SLUG, BENCH_ORIGIN)),
+    }
+
+
+def _script(folder: str, name: str, text: str) -> str:
     path = Path(folder) / f"{name}.lua"
-    path.write_text(_WRK_SCRIPT % request_body)
+    path.write_text(text)
     return str(path)
 
 
