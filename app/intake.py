@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from marshmallow import ValidationError
@@ -118,7 +118,8 @@ class Intake:
         """A submission that can never be delivered, held as `rejected` with normalization's reason."""
         reason = "; ".join(field_messages(invalid.fields))
         rejected = Admission(status=LeadStatus.REJECTED, detail=f"rejected at intake: {reason}")
-        return self.new_lead(source, dict(payload), (), rejected, key=key)
+        lead = self.new_lead(source, dict(payload), (), rejected, key=key)
+        return replace(lead, unnormalized=True, extra_fields={**lead.extra_fields, "error": reason})
 
     def store_leads(self, leads: Sequence[NewLead], gate: WindowGate | None = None) -> list[AcceptedLead]:
         """Seal and store prepared leads in one round trip, then wake delivery if any is queued."""

@@ -60,6 +60,8 @@ class NewLead:
     one. With `person_memory_seconds`, the phone is remembered that long; with
     `duplicate_window_seconds`, a phone seen within that window makes the lead a `duplicate`.
     A `fetching` lead has no record yet (an empty `record`); it is stored without one.
+    An `unnormalized` lead's `record` is the submission as received, which normalization refused: it is
+    kept (sealed) for a person to follow up, apart from the record field, so it is never sent or retried.
     """
 
     id: str
@@ -75,6 +77,7 @@ class NewLead:
     person_memory_seconds: int = 0
     duplicate_window_seconds: int = 0
     detail: str = ""
+    unnormalized: bool = False
     # Further non-personal fields kept on the stored lead, e.g. the Meta ids a `fetching` lead is retrieved by.
     extra_fields: dict[str, str] = field(default_factory=dict)
 

@@ -117,7 +117,11 @@ class Operator:
             status = result.previous.value if result.previous else "unknown"
             raise LeadNotRetryableError(lead_id, result.previous, f"a {status} lead cannot be retried")
         if result.outcome is RequeueOutcome.NO_RECORD:
-            raise LeadNotRetryableError(lead_id, result.previous, "the lead has no stored record to send")
+            raise LeadNotRetryableError(
+                lead_id,
+                result.previous,
+                "the lead has no careCycle record to send: it was rejected before it became one (see its events)",
+            )
         self._store.audit.append(AuditEntry(now, RETRY_LEAD_ACTION, actor, 1, lead_id=lead_id))
         self._wake()
         return self._store.leads.get(lead_id)

@@ -244,8 +244,7 @@ class MetaRetrieval:
             LeadStatus.REJECTED,
             f"rejected at retrieval: {reason}",
             error=reason,
-            sealed_record=self._cipher.seal(submission),
-            external_id=ticket.lead_id,
+            sealed_submission=self._cipher.seal(submission),
         )
 
     def _end(self, ticket: FetchTicket, completion: Completion) -> LeadStatus | None:

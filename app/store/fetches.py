@@ -41,12 +41,14 @@ class FetchTicket:
 
 @dataclass(frozen=True)
 class Completion:
-    """How a retrieval ends: the new status and, for a queued lead, its sealed record and what status shows."""
+    """How a retrieval ends: the new status and, for a queued lead, its sealed record and what status shows;
+    for a lead normalization refused, the sealed submission (kept for follow-up, never sent)."""
 
     status: LeadStatus
     detail: str
     error: str = ""
     sealed_record: str = ""
+    sealed_submission: str = ""
     external_id: str = ""
     phone_masked: str = ""
     warnings: tuple[str, ...] = ()
@@ -92,13 +94,15 @@ class FetchStore:
         pairs: list[Any] = []
         if completion.sealed_record:
             fields: Mapping[str, str] = {
-                "record": completion.sealed_record,
+                keys.RECORD_FIELD: completion.sealed_record,
                 "external_id": completion.external_id,
                 "phone": completion.phone_masked,
                 "warnings": json.dumps(list(completion.warnings)),
             }
             for name, value in fields.items():
                 pairs.extend((name, value))
+        if completion.sealed_submission:
+            pairs.extend((keys.SUBMISSION_FIELD, completion.sealed_submission))
         status = self._scripts.complete_fetch(
             keys=[
                 keys.lead_key(lead_id),

@@ -24,6 +24,11 @@ def lead_events_suffix() -> str:
 LEAD_KEY_PREFIX = lead_key("")
 LEAD_EVENTS_SUFFIX = lead_events_suffix()
 
+# Lead hash fields holding sealed personal data: the careCycle record that delivery sends (and an operator
+# may retry), or the submission as received when normalization refused it (kept for follow-up, never sent).
+RECORD_FIELD = "record"
+SUBMISSION_FIELD = "submission"
+
 
 def ready_key() -> str:
     """Sorted set of lead ids waiting for delivery, scored by the time they may be sent."""

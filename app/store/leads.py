@@ -91,7 +91,7 @@ class LeadStore:
             for name, value in lead.extra_fields.items():
                 args.extend((name, value))
             if sealed:  # a lead without a record (`fetching`) has no `record` field: delivery never claims it
-                args.extend(("record", sealed))
+                args.extend((keys.SUBMISSION_FIELD if lead.unnormalized else keys.RECORD_FIELD, sealed))
             calls.append(ScriptCall(self._scripts.admit_lead, lua_keys, args))
         admitted = []
         for lead, reply in zip(leads, run_pipelined(self._redis, calls), strict=True):

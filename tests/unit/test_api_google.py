@@ -7,11 +7,12 @@ import copy
 import pytest
 
 from app import create_app
+from app.crypto import RecordCipher
 from app.models import LeadStatus
 from app.schemas.google import QUALIFYING_COLUMNS
 from app.sources import SourceKind, SourceRegistry
 from app.store import keys
-from tests.conftest import SOURCE_KEY
+from tests.conftest import OPS_TOKEN, SOURCE_KEY
 from tests.factories import make_source
 from tests.intake_support import (
     GOOGLE_KEY,
@@ -26,6 +27,7 @@ from tests.intake_support import (
 from tests.metricscheck import scrape
 
 URL = "/v1/webhooks/google/gads"
+OPS = {"Authorization": f"Bearer {OPS_TOKEN}"}
 
 
 @pytest.fixture
@@ -291,6 +293,34 @@ def test_google_lead_with_an_unusable_phone_is_kept_as_rejected_and_answered_200
     assert "expected a" in lead.events[0].detail
     assert store.batches.depth() == 0
     assert store.leads.status_counts()[LeadStatus.REJECTED] == 1
+
+
+def test_a_google_lead_kept_as_rejected_shows_why_and_keeps_its_submission_out_of_delivery(
+    client, redis, settings, store
+):
+    body = lead_with(columns(("PHONE_NUMBER", "(800) 555-0100"), ("POSTAL_CODE", "60601-1234")))
+
+    lead_id = client.post(URL, json=body).json["id"]
+
+    lead = store.leads.get(lead_id)
+    assert lead.error is not None and lead.error.startswith("phoneNumber: expected")
+    assert "555" not in lead.error
+    assert redis.hexists(keys.lead_key(lead_id), keys.RECORD_FIELD) == 0
+    sealed = redis.hget(keys.lead_key(lead_id), keys.SUBMISSION_FIELD)
+    assert RecordCipher(settings.leadrelay_encryption_key).open(sealed)["phoneNumber"] == "(800) 555-0100"
+
+
+def test_a_google_lead_rejected_at_intake_cannot_be_retried_as_submitted(client, store):
+    body = lead_with(columns(("PHONE_NUMBER", "(800) 555-0100"), ("POSTAL_CODE", "60601")))
+    lead_id = client.post(URL, json=body).json["id"]
+
+    one = client.post(f"/v1/leads/{lead_id}/retry", headers=OPS)
+    bulk = client.post("/v1/leads/retry", json={"status": "rejected"}, headers=OPS)
+
+    assert one.status_code == 409 and "no careCycle record to send" in one.json["error"]["message"]
+    assert bulk.status_code == 200 and bulk.json["requeued"] == 0
+    assert store.leads.get(lead_id).status is LeadStatus.REJECTED
+    assert store.batches.depth() == 0
 
 
 def test_a_google_lead_kept_as_rejected_counts_once_in_the_intake_metric(client):

@@ -63,7 +63,7 @@ def test_retry_of_a_failed_lead_without_a_record_is_a_409_conflict(client, store
 
     response = client.post(f"/v1/leads/{lead.id}/retry", headers=OPS)
 
-    assert response.status_code == 409 and "no stored record" in response.json["error"]["message"]
+    assert response.status_code == 409 and "no careCycle record to send" in response.json["error"]["message"]
     assert store.leads.get(lead.id).status is LeadStatus.DEAD
 
 

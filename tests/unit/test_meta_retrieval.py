@@ -115,8 +115,8 @@ def announce(admission, *leadgen_ids):
     return [a.lead_id for a in admitted]
 
 
-def stored_record(store, cipher, lead_id):
-    sealed = store.redis.hget(keys.lead_key(lead_id), "record")
+def stored_record(store, cipher, lead_id, field=keys.RECORD_FIELD):
+    sealed = store.redis.hget(keys.lead_key(lead_id), field)
     return None if sealed is None else cipher.open(sealed)
 
 
@@ -241,7 +241,8 @@ def test_a_lead_without_a_usable_phone_is_rejected_and_kept_for_follow_up(retrie
 
     lead = store.leads.get(lead_id)
     assert lead.error.startswith("phoneNumber: expected")
-    assert stored_record(store, cipher, lead_id)["phone_number"] == ["555-12"]
+    assert stored_record(store, cipher, lead_id, keys.SUBMISSION_FIELD)["phone_number"] == ["555-12"]
+    assert stored_record(store, cipher, lead_id) is None  # no careCycle record: never sent, never retried
     assert store.batches.depth() == 0
 
 
