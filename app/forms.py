@@ -23,6 +23,7 @@ from typing import Any
 from app.clock import Clock
 from app.intake import Admission, Intake, InvalidLead
 from app.models import LeadStatus
+from app.schemas.customfields import custom_field_key
 from app.schemas.forms import load_provenance
 from app.schemas.leads import resolve_field_name
 from app.sources import LeadSource
@@ -215,11 +216,12 @@ def iso_utc(epoch_seconds: float) -> str:
 def _submitted_fields(source: LeadSource, fields: Mapping[str, Any]) -> dict[str, Any]:
     """The post's lead fields: without the inputs consent and provenance came from, and without any
     value of its own under a consent key (as a field or inside its `customFields`), which only the relay sets.
+    Names are compared as they would be stored (`custom_field_key`): padding a name does not get it through.
     """
     forwarded = source.consent_keys.every_key
     kept: dict[str, Any] = {}
     for name, value in fields.items():
-        if name in forwarded or name in _CONSENT_INPUTS:
+        if custom_field_key(name) in forwarded or name in _CONSENT_INPUTS:
             continue
         resolved = resolve_field_name(name, source.field_map)
         kept[name] = _without_keys(value, forwarded) if resolved and resolved[0] == "customFields" else value
@@ -229,12 +231,16 @@ def _submitted_fields(source: LeadSource, fields: Mapping[str, Any]) -> dict[str
 def _without_keys(custom: Any, reserved: frozenset[str]) -> Any:
     """A submission's own customFields (a {key: value} object or careCycle's item list) minus `reserved` keys."""
     if isinstance(custom, Mapping) and "fieldKey" not in custom:
-        return {key: value for key, value in custom.items() if key not in reserved}
+        return {key: value for key, value in custom.items() if custom_field_key(key) not in reserved}
     if isinstance(custom, list):
-        return [item for item in custom if not (isinstance(item, Mapping) and item.get("fieldKey") in reserved)]
-    if isinstance(custom, Mapping) and custom.get("fieldKey") in reserved:
+        return [item for item in custom if not _is_reserved_item(item, reserved)]
+    if _is_reserved_item(custom, reserved):
         return None
     return custom
+
+
+def _is_reserved_item(item: Any, reserved: frozenset[str]) -> bool:
+    return isinstance(item, Mapping) and custom_field_key(item.get("fieldKey")) in reserved
 
 
 def _is_blank(value: Any) -> bool:

@@ -53,6 +53,11 @@ def listed_custom_fields(listed: Any, warnings: list[str]) -> list[tuple[str, An
     return pairs
 
 
+def custom_field_key(raw_key: Any) -> str:
+    """The key a custom field is stored under: its name cleaned (see `clean_text`) and cut to careCycle's limit."""
+    return clean_text(str(raw_key))[:MAX_CUSTOM_FIELD_KEY_CHARS]
+
+
 def _add_custom(
     items: dict[str, dict[str, Any]],
     raw_key: str,
@@ -62,9 +67,8 @@ def _add_custom(
     keep_blank: bool,
     protected: frozenset[str],
 ) -> None:
-    key = clean_text(str(raw_key))
-    if len(key) > MAX_CUSTOM_FIELD_KEY_CHARS:
-        key = key[:MAX_CUSTOM_FIELD_KEY_CHARS]
+    key = custom_field_key(raw_key)
+    if len(key) == MAX_CUSTOM_FIELD_KEY_CHARS and len(clean_text(str(raw_key))) > MAX_CUSTOM_FIELD_KEY_CHARS:
         warnings.append(f"customFields.{key}: expected a key of at most {MAX_CUSTOM_FIELD_KEY_CHARS} characters; cut")
     try:
         value, cut = _custom_value(raw_value)

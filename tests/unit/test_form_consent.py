@@ -192,3 +192,25 @@ def test_a_submission_cannot_set_the_provenance_keys_through_its_own_custom_fiel
     provenance, _ = post({"custom_fields": custom})
 
     assert provenance == {"client_ip": "203.0.113.7", "utm_id": "7"}
+
+
+@pytest.mark.parametrize(
+    "spoofed",
+    [
+        pytest.param({"tcpa_consent_at ": "2020-01-01T00:00:00Z", "trustedform_cert_url\t": "x"}, id="padded-fields"),
+        pytest.param({"custom_fields": {" tcpa_consent_at": "2020", "client_ip\n": "1.1.1.1"}}, id="padded-object"),
+        pytest.param(
+            {
+                "custom_fields": [
+                    {"fieldKey": "tcpa_consent_at\t", "value": "2020"},
+                    {"fieldKey": " client_ip", "value": "1.1.1.1"},
+                ]
+            },
+            id="padded-items",
+        ),
+    ],
+)
+def test_padding_a_provenance_key_does_not_get_a_submissions_own_value_through(post, spoofed):
+    provenance, _ = post({**spoofed, "consent": "no", "utm_id": "7"})
+
+    assert provenance == {"client_ip": "203.0.113.7", "utm_id": "7"}
