@@ -65,7 +65,8 @@ class FormPost:
 
 @dataclass(frozen=True)
 class FormReceipt:
-    """What to answer: the lead as a person who posted sees it, and where to send their browser (if anywhere)."""
+    """What to answer: the lead as a person who posted sees it (always `queued`), and where to send their
+    browser (if anywhere)."""
 
     id: str
     status: LeadStatus
@@ -109,9 +110,10 @@ def submit_form(desk: FormDesk, source: LeadSource, post: FormPost) -> FormRecei
         return result
     if is_spam:
         logger.info("form post caught by the honeypot", extra={"lead_id": result.id, "source": source.slug})
-    shown = LeadStatus.QUEUED if result.status is LeadStatus.SPAM else result.status
+    # A public form tells the poster nothing the relay knows about a phone (a honeypot catch, an earlier lead
+    # of the same person, an earlier post's progress): every stored post is answered as queued.
     shown_warnings = () if result.repeated else (*warnings, *result.warnings)
-    return FormReceipt(result.id, shown, tuple(shown_warnings), redirect_to)
+    return FormReceipt(result.id, LeadStatus.QUEUED, tuple(shown_warnings), redirect_to)
 
 
 def check_origin(source: LeadSource, origin: str | None) -> None:

@@ -186,6 +186,17 @@ def test_double_submit_of_the_same_phone_within_the_window_returns_the_first_lea
     assert not [key for key in redis.keys() if phone[2:].encode() in key]  # key names carry no phone
 
 
+def test_a_double_submit_is_answered_as_queued_whatever_became_of_the_first_lead(make_client, redis):
+    client = make_client(form_source(double_submit_seconds=600))
+    phone = make_phone()
+    first = post_form(client, form(phone=phone), Accept="application/json")
+    redis.hset(keys.lead_key(first.json["id"]), "status", "delivered")
+
+    again = post_form(client, form(phone=phone), Accept="application/json")
+
+    assert again.json["id"] == first.json["id"] and again.json["status"] == "queued"
+
+
 def test_double_submit_is_per_source(make_client, redis):
     other = form_source(slug="other-form")
     client = make_client(form_source(), other)
@@ -209,6 +220,7 @@ def test_same_person_within_the_sources_duplicate_window_is_kept_as_duplicate(ma
     second = post_form(client, form(phone=phone), Accept="application/json")
 
     assert second.json["id"] != first.json["id"]
+    assert second.json["status"] == "queued"  # the public form does not tell who was seen before
     assert store.leads.get(first.json["id"]).status is LeadStatus.QUEUED
     assert store.leads.get(second.json["id"]).status is LeadStatus.DUPLICATE
     assert store.batches.depth() == 1
