@@ -57,7 +57,10 @@ def receive_notification() -> tuple[Response, int]:
       description: >
         Signed with `X-Hub-Signature-256` (HMAC-SHA256 of the raw body with the app secret). Answered at
         once; each new `leadgen_id` becomes a lead in `fetching` that a worker retrieves from the Graph API.
-        A repeated `leadgen_id` returns the original lead.
+        A repeated `leadgen_id` returns the original lead. Of a signed JSON object, only one without an
+        `entry` list is refused: an entry or change that cannot be read is skipped alone, and optional
+        metadata that cannot be read (entry `id` or `time`, `created_time`, `ad_id`, ...) is dropped while
+        its lead is still taken.
       tags: [intake]
       parameters:
         - {in: header, name: X-Hub-Signature-256, required: true, schema: {type: string}}
@@ -81,12 +84,7 @@ def receive_notification() -> tuple[Response, int]:
     if not is_signature_valid(raw, signature, svc.settings.facebook_app_secret):
         raise ForbiddenError(f"{SIGNATURE_HEADER} does not match the body")
     notification: LeadgenNotification = LeadgenNotificationSchema().load(_json_object(raw))
-    for unreadable in notification.unreadable:
-        logger.warning(
-            "unreadable leadgen change skipped: %s",
-            sorted(unreadable.messages),
-            extra={"entry": unreadable.entry, "change": unreadable.change},
-        )
+    _log_unread(notification)
     admitted = svc.meta.admit(notification.changes)
     body = {
         "leads": [
@@ -96,6 +94,24 @@ def receive_notification() -> tuple[Response, int]:
         "skipped": len(notification.changes) + len(notification.unreadable) - len(admitted),
     }
     return jsonify(body), 200
+
+
+def _log_unread(notification: LeadgenNotification) -> None:
+    """Warn of each part of the notification that could not be read, by place and field name, never by value."""
+    for entry in notification.unreadable_entries:
+        logger.warning("unreadable leadgen entry skipped: %s", sorted(entry.messages), extra={"entry": entry.entry})
+    for change in notification.unreadable:
+        logger.warning(
+            "unreadable leadgen change skipped: %s",
+            sorted(change.messages),
+            extra={"entry": change.entry, "change": change.change},
+        )
+    for dropped in notification.dropped:
+        logger.warning(
+            "unreadable optional leadgen value dropped, its lead kept: %s",
+            dropped.field,
+            extra={"entry": dropped.entry, "change": dropped.change},
+        )
 
 
 def _json_object(raw: bytes) -> dict[str, Any]:

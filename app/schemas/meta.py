@@ -2,7 +2,9 @@
 
 The notification carries ids only (no personal data). Ids arrive as JSON strings or integers and are
 kept as strings: they are 64-bit sized and must never pass through a float. A `leadgen` change that
-cannot be read is reported apart, so one bad change does not make Meta re-send the others for 36 hours.
+cannot be read is reported apart, so one bad change does not make Meta re-send the others for 36 hours;
+optional metadata that cannot be read (an entry's `id` or `time`, a change's `created_time`, `ad_id`, ...) is
+dropped and reported, and its change is still taken: only `leadgen_id` is needed to retrieve a lead.
 """
 
 from __future__ import annotations
@@ -54,7 +56,8 @@ class LeadgenChange:
 
 @dataclass(frozen=True)
 class UnreadableChange:
-    """A `leadgen` change that could not be read: where it was, and what was expected (never a value)."""
+    """A change that could not be read (not an object, no `field`, no usable `leadgen_id`): where it was, and
+    what was expected (never a value)."""
 
     entry: int
     change: int
@@ -62,15 +65,36 @@ class UnreadableChange:
 
 
 @dataclass(frozen=True)
+class UnreadableEntry:
+    """An `entry[]` whose changes could not be read (not an object, `changes` not a list): skipped whole."""
+
+    entry: int
+    messages: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class DroppedValue:
+    """Optional metadata that could not be read and was dropped, its change still taken: where, and what was
+    expected (never the value). `change` is None for the entry's own `id` or `time`."""
+
+    entry: int
+    change: int | None
+    field: str
+    messages: Any
+
+
+@dataclass(frozen=True)
 class LeadgenNotification:
-    """Every `leadgen` change of one webhook POST, in order, and those that could not be read."""
+    """Every `leadgen` change of one webhook POST, in order, and what could not be read in it."""
 
     changes: tuple[LeadgenChange, ...]
     unreadable: tuple[UnreadableChange, ...] = ()
+    unreadable_entries: tuple[UnreadableEntry, ...] = ()
+    dropped: tuple[DroppedValue, ...] = ()
 
 
 class LeadgenValueSchema(Schema):
-    """`changes[].value` of a `leadgen` change."""
+    """`changes[].value` of a `leadgen` change: only `leadgen_id` is needed to retrieve the lead."""
 
     class Meta:
         unknown = EXCLUDE
@@ -94,50 +118,108 @@ class ChangeSchema(Schema):
 
 
 class EntrySchema(Schema):
-    """`entry[]`: one Page's changes."""
+    """`entry[]`: one Page's changes; its `id` and `time` are optional metadata."""
 
     class Meta:
         unknown = EXCLUDE
 
     id = GraphId(load_default=None, allow_none=True)
     time = fields.Integer(load_default=None, allow_none=True)
-    changes = fields.List(fields.Nested(ChangeSchema), load_default=list)
+    changes = fields.List(fields.Raw(allow_none=True), load_default=list)
 
 
 class LeadgenNotificationSchema(Schema):
-    """The body of Meta's webhook POST for the `page` object."""
+    """The body of Meta's webhook POST for the `page` object.
+
+    Only a body without an `entry` list is refused. Below that, each entry and change is read on its own
+    (`_NotificationReader`), so nothing in one of them can make Meta re-send the others for 36 hours.
+    """
 
     class Meta:
         unknown = EXCLUDE
 
     object = fields.String(load_default=None, allow_none=True)
-    entry = fields.List(fields.Nested(EntrySchema), required=True)
+    entry = fields.List(fields.Raw(allow_none=True), required=True)
 
     @post_load
     def collect_leadgen_changes(self, data: dict[str, Any], **kwargs: Any) -> LeadgenNotification:
-        changes: list[LeadgenChange] = []
-        unreadable: list[UnreadableChange] = []
-        value_schema = LeadgenValueSchema()
+        reader = _NotificationReader()
         for entry_index, entry in enumerate(data["entry"]):
-            for change_index, change in enumerate(entry["changes"]):
-                if change["field"] != LEADGEN_FIELD:
-                    continue
-                try:
-                    value = value_schema.load(change["value"] if isinstance(change["value"], dict) else {})
-                except ValidationError as exc:
-                    messages = exc.normalized_messages()  # type: ignore[no-untyped-call]
-                    unreadable.append(UnreadableChange(entry_index, change_index, messages))
-                    continue
-                changes.append(
-                    LeadgenChange(
-                        leadgen_id=value["leadgen_id"],
-                        page_id=value["page_id"] or entry["id"],
-                        form_id=value["form_id"],
-                        ad_id=value["ad_id"] or value["adgroup_id"],
-                        created_time=value["created_time"],
-                    )
-                )
-        return LeadgenNotification(tuple(changes), tuple(unreadable))
+            reader.read_entry(entry_index, entry)
+        return reader.notification()
+
+
+class _NotificationReader:
+    """Reads entries and their changes one by one, keeping what can be used and noting what cannot."""
+
+    def __init__(self) -> None:
+        self._entry_schema = EntrySchema()
+        self._change_schema = ChangeSchema()
+        self._value_schema = LeadgenValueSchema()
+        self._changes: list[LeadgenChange] = []
+        self._unreadable: list[UnreadableChange] = []
+        self._unreadable_entries: list[UnreadableEntry] = []
+        self._dropped: list[DroppedValue] = []
+
+    def notification(self) -> LeadgenNotification:
+        return LeadgenNotification(
+            tuple(self._changes), tuple(self._unreadable), tuple(self._unreadable_entries), tuple(self._dropped)
+        )
+
+    def read_entry(self, entry_index: int, raw: Any) -> None:
+        entry, messages = _load_tolerant(self._entry_schema, raw, essential=frozenset({"changes"}))
+        if entry is None:
+            self._unreadable_entries.append(UnreadableEntry(entry_index, messages))
+            return
+        self._drop(entry_index, None, messages)
+        for change_index, change in enumerate(entry["changes"]):
+            self._read_change(entry_index, change_index, change, entry["id"])
+
+    def _read_change(self, entry_index: int, change_index: int, raw: Any, entry_id: str | None) -> None:
+        change, messages = _load_tolerant(self._change_schema, raw)
+        if change is None:
+            self._unreadable.append(UnreadableChange(entry_index, change_index, messages))
+            return
+        if change["field"] != LEADGEN_FIELD:
+            return
+        value, messages = _load_tolerant(
+            self._value_schema, change["value"] if isinstance(change["value"], dict) else {}
+        )
+        if value is None:
+            self._unreadable.append(UnreadableChange(entry_index, change_index, messages))
+            return
+        self._drop(entry_index, change_index, {f"value.{name}": m for name, m in messages.items()})
+        self._changes.append(
+            LeadgenChange(
+                leadgen_id=value["leadgen_id"],
+                page_id=value["page_id"] or entry_id,  # entry[].id is the Page id
+                form_id=value["form_id"],
+                ad_id=value["ad_id"] or value["adgroup_id"],
+                created_time=value["created_time"],
+            )
+        )
+
+    def _drop(self, entry_index: int, change_index: int | None, messages: Mapping[str, Any]) -> None:
+        self._dropped.extend(DroppedValue(entry_index, change_index, name, m) for name, m in sorted(messages.items()))
+
+
+def _load_tolerant(
+    schema: Schema, data: Any, essential: frozenset[str] = frozenset()
+) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """Load `data`, dropping (as None) each optional field that cannot be read.
+
+    Returns the fields, or None when `data` is not an object or a required or `essential` field cannot be
+    read; and the messages of the fields that were dropped or made it unreadable.
+    """
+    try:
+        return schema.load(data), {}
+    except ValidationError as exc:
+        messages: dict[str, Any] = exc.normalized_messages()  # type: ignore[no-untyped-call]
+        needed = essential | {name for name, field in schema.load_fields.items() if field.required}
+        if "_schema" in messages or needed & messages.keys():
+            return None, messages
+        valid = exc.valid_data if isinstance(exc.valid_data, dict) else {}
+        return {name: valid.get(name) for name in schema.load_fields}, messages
 
 
 def is_test_lead(field_data: Sequence[Mapping[str, Any]]) -> bool:

@@ -267,3 +267,153 @@ def test_a_fetching_lead_shows_in_the_status_api_without_personal_data(client):
         "",
     )
     assert status["events"][0]["detail"] == "announced by Meta's leadgen webhook"
+
+
+# One unreadable optional value must not cost a lead, nor make Meta re-send the whole POST for 36 hours
+# (reference/meta-lead-ads.md §5): only leadgen_id is needed to retrieve a lead.
+
+
+def entry(changes, **fields):
+    return {"id": PAGE_ID, "time": 1767225600, "changes": changes, **fields}
+
+
+def assert_fetching(response, store, redis, leadgen_ids):
+    assert response.status_code == 200
+    leads = response.json["leads"]
+    assert [lead["leadgenId"] for lead in leads] == leadgen_ids
+    assert all(store.leads.get(lead["id"]).status == LeadStatus.FETCHING for lead in leads)
+    assert sorted(fetch_jobs(redis)) == sorted(lead["id"] for lead in leads)
+    return leads
+
+
+def webhook_warnings(caplog):
+    return [r for r in caplog.records if r.name == "app.api.facebook" and r.levelno == logging.WARNING]
+
+
+def test_a_change_is_taken_when_its_entry_time_is_unreadable_and_the_time_is_dropped(client, store, redis, caplog):
+    payload = {"object": "page", "entry": [entry([leadgen("900000000000011")], time="1700000000x")]}
+
+    with caplog.at_level(logging.WARNING, logger="app.api.facebook"):
+        response = post_signed(client, payload)
+
+    assert_fetching(response, store, redis, ["900000000000011"])
+    assert response.json["skipped"] == 0
+    [warning] = webhook_warnings(caplog)
+    assert (warning.entry, warning.change, warning.args) == (0, None, ("time",))
+    assert "1700000000x" not in warning.getMessage()
+
+
+def test_a_change_is_taken_and_routed_by_its_own_ids_when_the_entry_id_is_not_numeric(client, store, redis):
+    payload = {"object": "page", "entry": [entry([leadgen("900000000000012")], id="page-one")]}
+
+    response = post_signed(client, payload)
+
+    [lead] = assert_fetching(response, store, redis, ["900000000000012"])
+    assert store.leads.get(lead["id"]).source == "fb-acme"
+    assert redis.hget(keys.lead_key(lead["id"]), "meta_page_id") == PAGE_ID.encode()
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        pytest.param(None, id="null"),
+        pytest.param("leadgen", id="a-string"),
+        pytest.param({"field": "leadgen"}, id="an-object"),
+    ],
+)
+def test_an_entry_whose_changes_are_not_a_list_is_skipped_and_the_other_entries_taken(client, store, redis, changes):
+    payload = {"object": "page", "entry": [entry(changes), entry([leadgen("900000000000013")])]}
+
+    response = post_signed(client, payload)
+
+    assert_fetching(response, store, redis, ["900000000000013"])
+    assert response.json["skipped"] == 0  # skipped counts changes; this entry showed none
+
+
+def test_an_entry_that_is_not_an_object_is_skipped_and_the_other_entries_taken(client, store, redis):
+    payload = {"object": "page", "entry": [None, "entry", entry([leadgen("900000000000014")])]}
+
+    response = post_signed(client, payload)
+
+    assert_fetching(response, store, redis, ["900000000000014"])
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param({"field": None, "value": {"leadgen_id": "900000000000099"}}, id="null-field"),
+        pytest.param({"value": {"leadgen_id": "900000000000099"}}, id="no-field"),
+        pytest.param({"field": 7, "value": {"leadgen_id": "900000000000099"}}, id="field-not-a-string"),
+        pytest.param(None, id="null-change"),
+        pytest.param(["leadgen"], id="change-not-an-object"),
+    ],
+)
+def test_a_change_without_a_readable_field_is_skipped_and_counted_and_the_others_taken(client, store, redis, change):
+    payload = notification([change, leadgen("900000000000015")])
+
+    response = post_signed(client, payload)
+
+    assert_fetching(response, store, redis, ["900000000000015"])
+    assert response.json["skipped"] == 1
+
+
+def test_a_change_is_taken_when_its_created_time_is_unreadable(client, store, redis, caplog):
+    payload = notification([leadgen("900000000000016", created_time="abc")])
+
+    with caplog.at_level(logging.WARNING, logger="app.api.facebook"):
+        response = post_signed(client, payload)
+
+    assert_fetching(response, store, redis, ["900000000000016"])
+    assert response.json["skipped"] == 0
+    [warning] = webhook_warnings(caplog)
+    assert (warning.entry, warning.change, warning.args) == (0, 0, ("value.created_time",))
+    assert "abc" not in warning.getMessage()
+
+
+@pytest.mark.parametrize(
+    ("metadata", "stored"),
+    [
+        pytest.param({"ad_id": "ad-1"}, {"meta_ad_id": None}, id="ad_id"),
+        pytest.param(
+            {"ad_id": "ad-1", "adgroup_id": "300000000000001"},
+            {"meta_ad_id": b"300000000000001"},
+            id="ad_id-with-adgroup_id",
+        ),
+        pytest.param({"adgroup_id": 1.5}, {"meta_ad_id": None}, id="adgroup_id"),
+        pytest.param(
+            {"form_id": "form?"}, {"meta_form_id": None, "meta_page_id": PAGE_ID.encode()}, id="form_id-route-by-page"
+        ),
+        pytest.param({"page_id": ["x"]}, {"meta_page_id": PAGE_ID.encode()}, id="page_id-falls-back-to-entry-id"),
+        pytest.param({"created_time": {"at": 1}}, {"meta_leadgen_id": b"900000000000017"}, id="created_time-object"),
+    ],
+)
+def test_a_change_is_taken_without_its_unreadable_optional_ids(client, store, redis, metadata, stored):
+    payload = notification([leadgen("900000000000017", **metadata)])
+
+    response = post_signed(client, payload)
+
+    [lead] = assert_fetching(response, store, redis, ["900000000000017"])
+    assert store.leads.get(lead["id"]).source == "fb-acme"
+    assert {name: redis.hget(keys.lead_key(lead["id"]), name) for name in stored} == stored
+
+
+def test_a_post_mixing_a_good_change_bad_metadata_and_junk_takes_both_leads_and_skips_the_junk(client, store, redis):
+    payload = {
+        "object": "page",
+        "entry": [
+            entry(
+                [
+                    leadgen("900000000000021", created_time=1767225598),
+                    leadgen("900000000000022", created_time="abc", ad_id="none"),
+                    {"field": "leadgen", "value": {"leadgen_id": "junk", "page_id": PAGE_ID}},
+                ],
+                time="1700000000x",
+            )
+        ],
+    }
+
+    response = post_signed(client, payload)
+
+    assert_fetching(response, store, redis, ["900000000000021", "900000000000022"])
+    assert response.json["skipped"] == 1
+    assert store.leads.status_counts()[LeadStatus.FETCHING] == 2
