@@ -8,20 +8,26 @@ Exceptions, grouped by what delivery does about them:
     │   └── CareCycleRateLimitedError    429: wait `retry_after` seconds, then resend
     ├── CareCycleConfigurationError      pause all delivery; leads keep their attempts
     │   ├── CareCycleAuthError           401/403: wrong key or missing permission
-    │   └── CareCycleNotFoundError       404: wrong base URL or path
+    │   ├── CareCycleNotFoundError       404: wrong base URL or path
+    │   └── CareCycleRedirectError       3xx: the base URL is not careCycle's (redirects are not followed)
     ├── CareCycleValidationError         422: reject records at `record_indexes`, resend the rest
     └── CareCycleRequestError            any other 4xx: something in the batch is unacceptable
 
-A 200, even with per-record errors, is an `UploadResult`, not an exception.
+A 200, even with per-record errors, is an `UploadResult`, not an exception. An answer that cannot be read
+(too slow, too large, malformed in a way no rule covers) is a `CareCycleAmbiguousError`: `upload` raises
+nothing else, so no answer can stop delivery from settling its batch.
 Messages carry careCycle's `code` and `message`, never the key or record contents.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import math
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 import requests
 
@@ -29,6 +35,9 @@ logger = logging.getLogger(__name__)
 
 UPLOAD_PATH = "/v2/leads/upload"
 MAX_MESSAGE_CHARS = 300
+# An answer to 200 records, each echoed in full, is well under a megabyte; anything far larger is not careCycle's.
+MAX_ANSWER_BYTES = 16 * 1024 * 1024
+_CHUNK_BYTES = 64 * 1024
 
 
 class CareCycleError(Exception):
@@ -66,6 +75,11 @@ class CareCycleAuthError(CareCycleConfigurationError):
 
 class CareCycleNotFoundError(CareCycleConfigurationError):
     """404: the base URL or path is wrong."""
+
+
+class CareCycleRedirectError(CareCycleConfigurationError):
+    """3xx: the base URL answers with a redirect, which is not followed (it would turn the POST into a GET and
+    hand the API key to another address)."""
 
 
 class CareCycleValidationError(CareCycleError):
@@ -107,9 +121,16 @@ class CareCycleClient:
         self._session.headers.update({"x-api-key": api_key, "User-Agent": "leadrelay"})
 
     def upload(self, records: Sequence[Mapping[str, Any]]) -> UploadResult:
-        """Send 1..200 records; returns the processed result or raises a `CareCycleError`."""
+        """Send 1..200 records; returns the processed result or raises a `CareCycleError`, nothing else.
+
+        The whole answer must arrive within the read timeout (not only each read), so an answer trickling
+        in cannot keep a live worker's batch in flight past its visibility deadline.
+        """
+        deadline = time.monotonic() + sum(self._timeout)
         try:
-            response = self._session.post(self._url, json={"records": list(records)}, timeout=self._timeout)
+            response = self._session.post(
+                self._url, json={"records": list(records)}, timeout=self._timeout, stream=True, allow_redirects=False
+            )
         except requests.ConnectTimeout as exc:
             raise CareCycleTransientError("careCycle did not accept the connection in time") from exc
         except requests.ConnectionError as exc:
@@ -118,7 +139,17 @@ class CareCycleClient:
             raise CareCycleAmbiguousError("careCycle did not answer in time") from exc
         except requests.RequestException as exc:
             raise CareCycleTransientError(f"request to careCycle failed: {type(exc).__name__}") from exc
-        return classify_response(response.status_code, _json_body(response))
+        with response:
+            body = _read_answer(response, deadline)
+        try:
+            return classify_response(response.status_code, _json_object(body))
+        except CareCycleError:
+            raise
+        except Exception as exc:  # an answer no rule covers must still settle the batch, as an ambiguous one
+            raise CareCycleAmbiguousError(
+                f"careCycle {response.status_code}: the answer could not be read ({type(exc).__name__})",
+                response.status_code,
+            ) from exc
 
     def close(self) -> None:
         """Close pooled connections."""
@@ -140,18 +171,36 @@ _OUTCOME_LABELS: tuple[tuple[type[CareCycleError], str], ...] = (
     (CareCycleAmbiguousError, "timeout"),
     (CareCycleAuthError, "unauthorized"),
     (CareCycleNotFoundError, "not_found"),
+    (CareCycleRedirectError, "redirect"),
     (CareCycleValidationError, "validation_error"),
     (CareCycleRequestError, "request_error"),
     (CareCycleTransientError, "server_error"),
 )
 
 
-def _json_body(response: requests.Response) -> dict[str, Any]:
+def _read_answer(response: requests.Response, deadline: float) -> bytes:
+    """The answer's body, read by chunks against the overall deadline and the size cap."""
+    status, chunks, size = response.status_code, [], 0
     try:
-        body = response.json()
-    except ValueError:
+        for chunk in response.iter_content(_CHUNK_BYTES):
+            size += len(chunk)
+            if size > MAX_ANSWER_BYTES:
+                raise CareCycleAmbiguousError(f"careCycle {status}: answer over {MAX_ANSWER_BYTES} bytes", status)
+            if time.monotonic() > deadline:
+                raise CareCycleAmbiguousError(f"careCycle {status}: the answer did not arrive in time", status)
+            chunks.append(chunk)
+    except requests.RequestException as exc:
+        raise CareCycleAmbiguousError(f"careCycle {status}: answer broke off ({type(exc).__name__})", status) from exc
+    return b"".join(chunks)
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    """The answer as a JSON object; {} for anything else (empty, HTML, an array, nested past parsing)."""
+    try:
+        parsed = json.loads(body)
+    except (ValueError, RecursionError):
         return {}
-    return body if isinstance(body, dict) else {}
+    return parsed if isinstance(parsed, dict) else {}
 
 
 def classify_response(status: int, body: Mapping[str, Any]) -> UploadResult:
@@ -161,8 +210,10 @@ def classify_response(status: int, body: Mapping[str, Any]) -> UploadResult:
     """
     code = str(body.get("code") or "")
     message = _describe(status, code, body.get("message"))
-    if 200 <= status < 300 and not code:
+    if 200 <= status < 300 and code not in _ERROR_CODES:
         return _processed(body)
+    if 300 <= status < 400:
+        raise CareCycleRedirectError(f"{message} (a redirect: check CARECYCLE_BASE_URL)", status)
     if code == "RATE_LIMIT_EXCEEDED" or status == 429:
         raise CareCycleRateLimitedError(message, retry_after=_retry_after(body.get("retryAfter")))
     if code == "VALIDATION_ERROR" or status == 422:
@@ -181,6 +232,12 @@ def classify_response(status: int, body: Mapping[str, Any]) -> UploadResult:
     raise CareCycleTransientError(message, status)
 
 
+# careCycle's documented error codes; a 2xx carrying one of them is an error, any other 2xx is a processed batch.
+_ERROR_CODES = frozenset(
+    {"UNAUTHORIZED", "FORBIDDEN", "NOT_FOUND", "VALIDATION_ERROR", "RATE_LIMIT_EXCEEDED", "INTERNAL_ERROR"}
+)
+
+
 def _describe(status: int, code: str, message: Any) -> str:
     text = f"careCycle {status}"
     if code:
@@ -192,15 +249,21 @@ def _describe(status: int, code: str, message: Any) -> str:
 
 def _processed(body: Mapping[str, Any]) -> UploadResult:
     failures: dict[str, str] = {}
-    for item in body.get("errors") or []:
+    errors = body.get("errors")
+    for item in errors if isinstance(errors, list) else []:
         if isinstance(item, dict) and item.get("externalId") is not None:
             failures[str(item["externalId"])] = str(item.get("error") or "refused by careCycle")[:MAX_MESSAGE_CHARS]
-    succeeded, failed = body.get("succeeded"), body.get("failed")
     return UploadResult(
-        succeeded=succeeded if isinstance(succeeded, int) else 0,
-        failures=failures,
-        failed=failed if isinstance(failed, int) else len(failures),
+        succeeded=_count(body.get("succeeded"), 0), failures=failures, failed=_count(body.get("failed"), len(failures))
     )
+
+
+def _count(value: Any, otherwise: int) -> int:
+    return value if _is_count(value) else otherwise
+
+
+def _is_count(value: Any) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _record_messages(errors: Any) -> dict[int, str]:
@@ -210,7 +273,7 @@ def _record_messages(errors: Any) -> dict[int, str]:
         if not isinstance(item, dict):
             continue
         path = item.get("path")
-        if isinstance(path, list) and len(path) >= 2 and path[0] == "records" and isinstance(path[1], int):
+        if isinstance(path, list) and len(path) >= 2 and path[0] == "records" and _is_count(path[1]):
             where = ".".join(str(p) for p in path[2:]) or "record"
             reason = f"{where}: {item.get('message') or 'invalid'}"[:MAX_MESSAGE_CHARS]
             found[path[1]] = f"{found[path[1]]}; {reason}"[:MAX_MESSAGE_CHARS] if path[1] in found else reason
@@ -221,5 +284,7 @@ def _retry_after(value: Any) -> float:
     try:
         seconds = float(value)
     except (TypeError, ValueError):
+        return 60.0
+    if not math.isfinite(seconds):
         return 60.0
     return min(max(seconds, 1.0), 3600.0)

@@ -125,7 +125,9 @@ class Deliverer:
             self._pause_for(batch, UNREADABLE_RECORDS)
             return
         now = self._clock.now()
-        outcomes = [_requeue(lead, now, "externalId repeated in batch") for lead in deferred]
+        # A repeat goes behind the queue's current work, not back to its head: many leads sharing one inbound
+        # externalId would otherwise fill every batch and hold up all the others.
+        outcomes = [_requeue(lead, now, "externalId repeated in batch", ready_at=now) for lead in deferred]
         # Some records open and these do not: sealed under a key no longer configured. They stop here,
         # record kept, so an operator can retry them once the key is back; the others go on.
         outcomes += [
@@ -315,6 +317,7 @@ def _rejected(lead: ClaimedLead, reason: str) -> Outcome:
     return Outcome(lead.id, LeadStatus.REJECTED, reason, error=reason)
 
 
-def _requeue(lead: ClaimedLead, now: float, detail: str) -> Outcome:
-    """Back to the queue without spending an attempt (not the lead's fault)."""
-    return Outcome(lead.id, LeadStatus.QUEUED, detail, ready_at=lead.received_at, count_attempt=False)
+def _requeue(lead: ClaimedLead, now: float, detail: str, ready_at: float | None = None) -> Outcome:
+    """Back to the queue without spending an attempt (not the lead's fault), in receipt order unless `ready_at`."""
+    at = lead.received_at if ready_at is None else ready_at
+    return Outcome(lead.id, LeadStatus.QUEUED, detail, ready_at=at, count_attempt=False)

@@ -293,6 +293,22 @@ def test_delivery_sends_a_repeated_external_id_in_a_later_batch(store, cipher, c
     assert status_of(store, first.id) is LeadStatus.DELIVERED and status_of(store, second.id) is LeadStatus.DELIVERED
 
 
+def test_many_leads_sharing_one_external_id_do_not_hold_up_the_rest_of_the_queue(
+    store, cipher, clock, deliverer, carecycle
+):
+    admit(store, cipher, clock, 250, external_id="crm-7")
+    clock.advance(1)
+    others = admit(store, cipher, clock, 150)
+    clock.advance(1)
+
+    for _ in range(3):
+        deliverer.step()
+        next_slot(clock, store)
+
+    assert all(status_of(store, lead_id) is LeadStatus.DELIVERED for lead_id in others)
+    assert [len(batch) for batch in carecycle.batches[:2]] == [1, 151]
+
+
 def test_delivery_pauses_rather_than_losing_leads_it_cannot_decrypt(store, clock, deliverer, carecycle, settings):
     lead = make_lead()
     from app.crypto import RecordCipher, generate_key

@@ -1,0 +1,173 @@
+"""The careCycle client over real HTTP: every answer, however odd, becomes a result or a `CareCycleError`."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from werkzeug.serving import WSGIRequestHandler, make_server
+
+from workers.carecycle import (
+    MAX_ANSWER_BYTES,
+    CareCycleAmbiguousError,
+    CareCycleClient,
+    CareCycleConfigurationError,
+    CareCycleRateLimitedError,
+    CareCycleRedirectError,
+    CareCycleRequestError,
+    CareCycleTransientError,
+    UploadResult,
+    outcome_label,
+)
+
+RECORDS = [{"phoneNumber": "+12125550142", "postalCode": "10001", "externalId": "lead-1"}]
+API_KEY = "cc_test_key"
+
+
+@dataclass
+class Answer:
+    """What the stand-in answers next: a status, headers and a body sent in chunks, a pause between them."""
+
+    status: int = 200
+    body: bytes | list[bytes] = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    pause_seconds: float = 0.0
+
+
+@dataclass
+class StandIn:
+    answer: Answer = field(default_factory=Answer)
+    seen: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterator[bytes]:
+        headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
+        self.seen.append((environ["REQUEST_METHOD"], environ["PATH_INFO"], headers))
+        answer = self.answer
+        chunks = answer.body if isinstance(answer.body, list) else [answer.body]
+        start_response(f"{answer.status} X", [("Content-Type", "application/json"), *answer.headers.items()])
+        for chunk in chunks:
+            time.sleep(answer.pause_seconds)
+            yield chunk
+
+
+class _Quiet(WSGIRequestHandler):
+    def log(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def carecycle() -> Iterator[tuple[StandIn, str]]:
+    stand_in = StandIn()
+    server = make_server("127.0.0.1", 0, stand_in, threaded=True, request_handler=_Quiet)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield stand_in, f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+
+
+def upload(carecycle: tuple[StandIn, str], answer: Answer, read_timeout: float = 5.0) -> UploadResult:
+    stand_in, url = carecycle
+    stand_in.answer = answer
+    client = CareCycleClient(url, API_KEY, connect_timeout=1.0, read_timeout=read_timeout)
+    try:
+        return client.upload(RECORDS)
+    finally:
+        client.close()
+
+
+def json_answer(status: int, body: Any) -> Answer:
+    return Answer(status, json.dumps(body).encode())
+
+
+def test_a_processed_batch_names_its_refused_records_by_external_id(carecycle):
+    body = {"succeeded": 0, "failed": 1, "errors": [{"id": "u1", "externalId": "lead-1", "error": "bad phone"}]}
+
+    result = upload(carecycle, json_answer(200, body))
+
+    assert result == UploadResult(succeeded=0, failures={"lead-1": "bad phone"}, failed=1)
+    method, path, headers = carecycle[0].seen[0]
+    assert (method, path, headers["x-api-key"]) == ("POST", "/v2/leads/upload", API_KEY)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param({"succeeded": 1, "failed": 0, "errors": 3}, id="errors-a-number"),
+        pytest.param({"succeeded": 1, "failed": 0, "errors": True}, id="errors-true"),
+        pytest.param({"succeeded": True, "failed": False}, id="counts-as-booleans"),
+        pytest.param({"code": "OK", "succeeded": 1, "failed": 0}, id="a-code-that-is-no-error"),
+    ],
+)
+def test_a_200_with_odd_parts_is_still_a_processed_batch(carecycle, body):
+    result = upload(carecycle, json_answer(200, body))
+
+    assert result.failures == {} and result.failed == 0
+
+
+def test_an_answer_nested_too_deep_to_parse_is_read_as_an_empty_body(carecycle):
+    deep = b"[" * 100_000 + b"]" * 100_000
+
+    with pytest.raises(CareCycleTransientError) as raised:
+        upload(carecycle, Answer(502, deep))
+
+    assert raised.value.status == 502
+    assert upload(carecycle, Answer(200, deep)) == UploadResult(succeeded=0)
+
+
+@pytest.mark.parametrize("retry_after", ["NaN", "inf", "-inf", None, "soon", 1e308])
+def test_a_429_whose_retry_after_is_no_usable_number_waits_a_minute_or_at_most_an_hour(carecycle, retry_after):
+    body = {"message": "Rate limit exceeded", "code": "RATE_LIMIT_EXCEEDED", "retryAfter": retry_after}
+
+    with pytest.raises(CareCycleRateLimitedError) as raised:
+        upload(carecycle, json_answer(429, body))
+
+    assert raised.value.retry_after in (60.0, 3600.0)
+
+
+def test_a_422_path_index_given_as_a_boolean_names_no_record(carecycle):
+    body = {"code": "VALIDATION_ERROR", "message": "bad", "errors": [{"path": ["records", True, "x"], "message": "m"}]}
+
+    with pytest.raises(CareCycleRequestError) as raised:
+        upload(carecycle, json_answer(422, body))
+
+    assert raised.value.status == 422  # halved until the record is found, not pinned on record 1
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_a_redirect_is_not_followed_and_pauses_delivery_as_a_configuration_fault(carecycle, status):
+    stand_in, url = carecycle
+    answer = Answer(status, b"", headers={"Location": f"{url}/elsewhere"})
+
+    with pytest.raises(CareCycleRedirectError) as raised:
+        upload(carecycle, answer)
+
+    assert isinstance(raised.value, CareCycleConfigurationError)
+    assert "CARECYCLE_BASE_URL" in raised.value.message
+    assert outcome_label(raised.value) == "redirect"
+    assert [path for _, path, _ in stand_in.seen] == ["/v2/leads/upload"]  # the key went nowhere else
+
+
+def test_an_answer_trickling_in_past_the_read_timeout_is_given_up_as_ambiguous(carecycle):
+    trickle = Answer(200, [b"{"] + [b" "] * 40 + [b"}"], pause_seconds=0.1)
+
+    started = time.monotonic()
+    with pytest.raises(CareCycleAmbiguousError):
+        upload(carecycle, trickle, read_timeout=0.5)
+
+    assert time.monotonic() - started < 3.0  # about connect + read timeout (1.5 s), not the 4.2 s it would take
+
+
+def test_an_answer_larger_than_any_careCycle_answer_is_given_up_as_ambiguous(carecycle):
+    chunk = b" " * (1024 * 1024)
+
+    with pytest.raises(CareCycleAmbiguousError) as raised:
+        upload(carecycle, Answer(200, [b"{"] + [chunk] * (MAX_ANSWER_BYTES // len(chunk) + 1) + [b"}"]))
+
+    assert "answer over" in raised.value.message
