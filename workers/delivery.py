@@ -95,7 +95,7 @@ class Deliverer:
     def step(self) -> Step:
         """Send at most one batch: the unit of work of a delivery lane."""
         now = self._clock.now()
-        self._store.batches.reclaim_stale(now)
+        self._store.batches.reclaim_stale(now, self._settings.leadrelay_max_age_hours * 3600)
         pause = self._store.pause.get()
         if pause is not None:
             if now < pause.next_probe_at or not self._store.pause.take_probe(

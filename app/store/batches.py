@@ -126,11 +126,17 @@ class BatchStore:
         """Push a batch's visibility deadline out while its worker is still at it."""
         self._redis.zadd(keys.inflight_key(), {batch_id: deadline}, xx=True)
 
-    def reclaim_stale(self, now: float) -> int:
-        """Put the leads of batches past their deadline back in the queue; returns how many."""
+    def reclaim_stale(self, now: float, max_age_seconds: float) -> int:
+        """Put the leads of batches past their deadline back in the queue, each spending an attempt, or make
+        those older than `max_age_seconds` `dead`; returns how many leads were reclaimed."""
         returned: int = self._scripts.reclaim_stale_batches(
-            keys=[keys.inflight_key(), keys.ready_key(), keys.status_counts_key()],
-            args=[repr(now), keys.LEAD_KEY_PREFIX, keys.LEAD_EVENTS_SUFFIX, _BATCH_PREFIX],
+            keys=[
+                keys.inflight_key(),
+                keys.ready_key(),
+                keys.status_counts_key(),
+                keys.failed_bucket_key(int(now // 60)),
+            ],
+            args=[repr(now), keys.LEAD_KEY_PREFIX, keys.LEAD_EVENTS_SUFFIX, _BATCH_PREFIX, repr(max_age_seconds)],
         )
         return returned
 

@@ -67,7 +67,7 @@ def test_claim_settle_and_reclaim_move_leads_between_status_indexes(store, ciphe
         release=False,
     )
     clock.advance(5)
-    assert store.batches.reclaim_stale(clock.now()) == 1
+    assert store.batches.reclaim_stale(clock.now(), 3600) == 1
 
     assert index_ids(store.redis, keys.status_index_key("queued")) == [stale.id]
     assert store.redis.zscore(keys.status_index_key("delivered"), delivered.id) == received

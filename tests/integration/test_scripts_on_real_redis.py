@@ -38,7 +38,7 @@ def test_settle_leaves_alone_a_lead_reclaimed_into_another_batch(store, cipher, 
     store.leads.admit([lead], [cipher.seal(lead.record)], clock.now())
     stale = store.batches.claim(clock.now(), 200, 1)
     clock.advance(2)
-    assert store.batches.reclaim_stale(clock.now()) == 1
+    assert store.batches.reclaim_stale(clock.now(), 3600) == 1
     store.batches.claim(clock.now(), 200, 30)
 
     changed = store.batches.settle(stale.id, [Outcome(lead.id, LeadStatus.DELIVERED, "late")], clock.now(), True)
@@ -129,3 +129,22 @@ def test_claim_settles_a_queued_lead_with_no_record_dead_instead_of_dropping_it(
     stored = store.leads.get(lead.id)
     assert (stored.status, stored.error) == (LeadStatus.DEAD, "no record to send")
     assert store.leads.status_counts()[LeadStatus.DEAD] == 1 and store.leads.status_counts()[LeadStatus.QUEUED] == 0
+
+
+def test_reclaim_spends_an_attempt_and_gives_up_a_lead_past_the_maximum_age(store, cipher, clock):
+    young, old = make_lead(), make_lead()
+    store.leads.admit([old], [cipher.seal(old.record)], clock.now())
+    clock.advance(100)
+    store.leads.admit([young], [cipher.seal(young.record)], clock.now())
+    store.batches.claim(clock.now(), 200, 1)
+    clock.advance(2)
+
+    assert store.batches.reclaim_stale(clock.now(), max_age_seconds=50) == 2
+
+    kept, given_up = store.leads.get(young.id), store.leads.get(old.id)
+    assert (kept.status, kept.attempts) == (LeadStatus.QUEUED, 1)
+    assert (given_up.status, given_up.attempts) == (LeadStatus.DEAD, 1)
+    assert given_up.error is not None and given_up.error.startswith("gave up after maximum age: batch ")
+    assert store.batches.depth() == 1 and store.batches.in_flight() == 0
+    assert store.redis.get(keys.failed_bucket_key(int(clock.now() // 60))) == b"1"
+    assert store.leads.status_counts()[LeadStatus.DEAD] == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -274,6 +275,35 @@ def test_delivery_returns_a_batch_to_the_queue_when_its_worker_vanished(
 
     assert carecycle.external_ids() == [ids]
     assert all(status_of(store, i) is LeadStatus.DELIVERED for i in ids)
+
+
+def test_a_batch_whose_delivery_keeps_dying_in_flight_ends_dead_at_the_maximum_age(
+    store, cipher, clock, carecycle, settings
+):
+    settings = dataclasses.replace(settings, leadrelay_max_age_hours=1.0)
+    deliverer = Deliverer(store, carecycle, cipher, settings, clock, random.Random(7))  # type: ignore[arg-type]
+    [lead_id] = admit(store, cipher, clock)
+
+    def dies(batch: list[dict[str, Any]]) -> UploadResult:
+        raise RuntimeError("worker lost mid-upload")
+
+    rounds = 0
+    while rounds < 100_000:
+        carecycle.script[:] = [dies]
+        try:
+            deliverer.step()  # reclaims the last round's batch, then sends the lead again unless it is dead
+        except RuntimeError:
+            rounds += 1
+            clock.advance(settings.leadrelay_visibility_timeout_seconds + 1)
+            continue
+        break
+
+    lead = store.leads.get(lead_id)
+    assert lead.status is LeadStatus.DEAD
+    assert lead.error is not None and lead.error.startswith("gave up after maximum age: batch ")
+    age = settings.leadrelay_max_age_hours * 3600
+    assert lead.attempts == rounds and rounds <= age / (settings.leadrelay_visibility_timeout_seconds + 1) + 1
+    assert store.batches.depth() == 0 and store.batches.in_flight() == 0
 
 
 def test_delivery_sends_a_repeated_external_id_in_a_later_batch(store, cipher, clock, deliverer, carecycle):

@@ -109,26 +109,43 @@ RECLAIM_STALE_BATCHES = (
     LEAD_HELPERS
     + """
 -- Return the leads of batches whose visibility deadline passed (their worker died) to the queue.
--- KEYS[1] in-flight zset, KEYS[2] ready zset, KEYS[3] status counts
--- ARGV[1] now, ARGV[2] lead key prefix, ARGV[3] events key suffix, ARGV[4] batch key prefix
--- Returns the number of leads put back.
+-- Each spends an attempt (its upload may have gone out); one past the maximum age is `dead` instead, so a
+-- batch that never settles (its worker dying each time) cannot go round forever.
+-- KEYS[1] in-flight zset, KEYS[2] ready zset, KEYS[3] status counts, KEYS[4] failed-this-minute counter
+-- ARGV[1] now, ARGV[2] lead key prefix, ARGV[3] events key suffix, ARGV[4] batch key prefix,
+-- ARGV[5] maximum age s
+-- Returns the number of leads put back or given up.
 local batches = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 100)
-local returned = 0
+local returned, dead = 0, 0
 for _, batch_id in ipairs(batches) do
   local batch_key = ARGV[4] .. batch_id
   for _, id in ipairs(redis.call('LRANGE', batch_key, 0, -1)) do
     local lead_key = ARGV[2] .. id
     local cur = redis.call('HMGET', lead_key, 'status', 'batch_id', 'received_at')
     if cur[1] == 'sending' and cur[2] == batch_id then
-      redis.call('HSET', lead_key, 'status', 'queued', 'updated_at', ARGV[1])
-      redis.call('ZADD', KEYS[2], cur[3], id)
-      push_event(lead_key, ARGV[3], ARGV[1], 'queued', 'batch ' .. batch_id .. ' timed out in flight')
-      move_status(KEYS[3], lead_key, id, 'sending', 'queued', ARGV[1])
+      local lost = 'batch ' .. batch_id .. ' timed out in flight'
+      redis.call('HINCRBY', lead_key, 'attempts', 1)
+      if tonumber(ARGV[1]) - tonumber(cur[3] or ARGV[1]) >= tonumber(ARGV[5]) then
+        local reason = 'gave up after maximum age: ' .. lost
+        redis.call('HSET', lead_key, 'status', 'dead', 'updated_at', ARGV[1], 'error', reason)
+        push_event(lead_key, ARGV[3], ARGV[1], 'dead', reason)
+        move_status(KEYS[3], lead_key, id, 'sending', 'dead', ARGV[1])
+        dead = dead + 1
+      else
+        redis.call('HSET', lead_key, 'status', 'queued', 'updated_at', ARGV[1])
+        redis.call('ZADD', KEYS[2], cur[3], id)
+        push_event(lead_key, ARGV[3], ARGV[1], 'queued', lost)
+        move_status(KEYS[3], lead_key, id, 'sending', 'queued', ARGV[1])
+      end
       returned = returned + 1
     end
   end
   redis.call('DEL', batch_key)
   redis.call('ZREM', KEYS[1], batch_id)
+end
+if dead > 0 then
+  redis.call('INCRBY', KEYS[4], dead)
+  redis.call('EXPIRE', KEYS[4], 7200)
 end
 return returned
 """
