@@ -4,6 +4,8 @@ Read by gunicorn at start; every value can be changed through the environment na
 """
 
 import os
+import shutil
+import tempfile
 from typing import Any
 
 # Platforms (Heroku, Render, Fly, Cloud Run) hand the port in PORT.
@@ -46,13 +48,33 @@ if os.path.isdir("/dev/shm"):
     worker_tmp_dir = "/dev/shm"
 
 
+# The metrics folder this server made for itself (removed when it exits), if PROMETHEUS_MULTIPROC_DIR was unset.
+_own_metrics_dir: list[str] = []
+
+
 def on_starting(server: Any) -> None:
-    """Start metrics afresh: files left by processes of an earlier run would be counted again."""
+    """Give /metrics a folder all web processes share, then start metrics afresh.
+
+    Counters live in each process; only prometheus_client's multiprocess mode, with its files in one folder,
+    makes a scrape answered by any process report them all. Without PROMETHEUS_MULTIPROC_DIR set, the server
+    makes its own folder, which its processes inherit. Files left by processes of an earlier run would be
+    counted again, so they are removed.
+    """
     folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-    if folder and os.path.isdir(folder):
+    if not folder:
+        folder = tempfile.mkdtemp(prefix="leadrelay-metrics-")
+        _own_metrics_dir.append(folder)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+    if os.path.isdir(folder):
         for name in os.listdir(folder):
             if name.endswith(".db"):
                 os.remove(os.path.join(folder, name))
+
+
+def on_exit(server: Any) -> None:
+    """Remove the metrics folder the server made for itself."""
+    for folder in _own_metrics_dir:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def post_fork(server: Any, worker: Any) -> None:

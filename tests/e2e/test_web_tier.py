@@ -24,18 +24,20 @@ from tests.support import wait_until
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-def web_tier(tmp_path: Path) -> Iterator[str]:
+# With a metrics folder set (the Dockerfile and manifests set one), and without (as the README and Procfile run it).
+@pytest.fixture(params=["metrics-dir-set", "metrics-dir-unset"])
+def web_tier(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
     redis = connect_or_fail(redis_url_for_tests())
     redis.flushdb()
     port = free_port()
-    metrics_dir = tmp_path / "prometheus"
-    metrics_dir.mkdir()
+    env = {key: value for key, value in os.environ.items() if key != "PROMETHEUS_MULTIPROC_DIR"}
+    if request.param == "metrics-dir-set":
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(tmp_path / "prometheus")
+        (tmp_path / "prometheus").mkdir()
     env = {
-        **os.environ,
+        **env,
         "PORT": str(port),
         "WEB_CONCURRENCY": "3",
-        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
         "REDIS_URL": redis_url_for_tests(),
         "LEADRELAY_ENCRYPTION_KEY": generate_key(),
         "LEADRELAY_SOURCE_KEYS": f"partner={SOURCE_KEY}",
