@@ -6,19 +6,23 @@ takes is written to the audit trail under the actor's name (an ops token's name,
 
 from __future__ import annotations
 
+import logging
 import math
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from app.clock import Clock
 from app.models import MAX_BATCH_RECORDS, RETRYABLE_STATUSES, Lead, LeadStatus
-from app.store import LeadNotFoundError, Store
+from app.store import LeadNotFoundError, Store, keys
 from app.store.audit import AuditEntry
 from app.store.index import Position, Selection
 from app.store.limiter import RATE_WINDOW_SECONDS, Pause
 from app.store.retries import MAX_REQUEUE_BATCH, RequeueOutcome
 from app.store.snapshot import read_snapshot
+
+logger = logging.getLogger(__name__)
 
 RETRY_LEAD_ACTION = "retry_lead"
 RETRY_LEADS_ACTION = "retry_leads"
@@ -109,6 +113,8 @@ class Operator:
 
     def retry_lead(self, lead_id: str, actor: str) -> Lead:
         """Re-queue one `rejected`/`dead` lead; raises `LeadNotFoundError` or `LeadNotRetryableError`."""
+        if not keys.is_lead_id(lead_id):
+            raise LeadNotFoundError(lead_id)
         now = self._clock.now()
         [result] = self._store.retries.requeue([lead_id], now, _retry_detail(actor))
         if result.outcome is RequeueOutcome.MISSING:
@@ -122,30 +128,48 @@ class Operator:
                 result.previous,
                 "the lead has no careCycle record to send: it was rejected before it became one (see its events)",
             )
-        self._store.audit.append(AuditEntry(now, RETRY_LEAD_ACTION, actor, 1, lead_id=lead_id))
+        self._audit(AuditEntry(now, RETRY_LEAD_ACTION, actor, 1, lead_id=lead_id))
         self._wake()
         return self._store.leads.get(lead_id)
 
     def retry_matching(self, selection: Selection, actor: str) -> int:
         """Re-queue every lead matching `selection` (its status `rejected` or `dead`); returns how many.
 
-        Pages through the status index in bounded batches, each re-queued by one atomic script call.
+        Pages through the status index in bounded batches, each re-queued by one atomic script call. Should a
+        batch fail (Redis lost mid-way), the audit entry still records the leads already re-queued.
         """
         if selection.status not in RETRYABLE_STATUSES:
             raise ValueError("only rejected or dead leads can be retried")
         now = self._clock.now()
         requeued, after = 0, None
-        while True:
-            page = self._store.index.page(selection, after, MAX_REQUEUE_BATCH)
-            results = self._store.retries.requeue(page.ids, now, _retry_detail(actor))
-            requeued += sum(1 for r in results if r.outcome is RequeueOutcome.REQUEUED)
-            if page.next is None:
-                break
-            after = page.next
-        self._store.audit.append(AuditEntry(now, RETRY_LEADS_ACTION, actor, requeued, filter=_filter_of(selection)))
+        try:
+            while True:
+                page = self._store.index.page(selection, after, MAX_REQUEUE_BATCH)
+                results = self._store.retries.requeue(page.ids, now, _retry_detail(actor))
+                requeued += sum(1 for r in results if r.outcome is RequeueOutcome.REQUEUED)
+                if page.next is None:
+                    break
+                after = page.next
+        finally:
+            if requeued or sys.exc_info()[0] is None:
+                self._audit(AuditEntry(now, RETRY_LEADS_ACTION, actor, requeued, filter=_filter_of(selection)))
         if requeued:
             self._wake()
         return requeued
+
+    def _audit(self, entry: AuditEntry) -> None:
+        """Append to the audit trail; when the store refuses, the action is logged as an error instead."""
+        try:
+            self._store.audit.append(entry)
+        except Exception:
+            logger.error(
+                "operator action not written to the audit trail: %s by %s, %d leads",
+                entry.action,
+                entry.actor,
+                entry.count,
+                extra={"lead_id": entry.lead_id, "filter": dict(entry.filter)},
+            )
+            raise
 
     def audit_trail(self, limit: int) -> list[AuditEntry]:
         """The newest `limit` operator actions, newest first."""

@@ -23,10 +23,17 @@ DEFAULT_AUDIT_ENTRIES = 50
 MAX_AUDIT_ENTRIES_PER_PAGE = 1000
 
 
+# The last second of 9999-12-31 UTC: the latest time that can be shown back as ISO 8601.
+_LAST_SECOND = 253_402_300_799
+
+
 class Instant(fields.Field[float]):
     """A point in time given as ISO 8601 (UTC unless it says otherwise) or epoch seconds; loads as epoch."""
 
-    default_error_messages = {"invalid": "expected an ISO 8601 time (2026-01-31T09:30:00Z) or epoch seconds"}
+    default_error_messages = {
+        "invalid": "expected an ISO 8601 time (2026-01-31T09:30:00Z) or epoch seconds",
+        "range": "expected a time from 1970-01-01 to 9999-12-31 (UTC)",
+    }
 
     def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> float:
         if isinstance(value, bool) or not isinstance(value, str | int | float):
@@ -42,8 +49,10 @@ class Instant(fields.Field[float]):
             if moment.tzinfo is None:
                 moment = moment.replace(tzinfo=UTC)
             epoch = moment.timestamp()
-        if not math.isfinite(epoch) or epoch < 0:
+        if not math.isfinite(epoch):
             raise self.make_error("invalid")
+        if not 0 <= epoch <= _LAST_SECOND:
+            raise self.make_error("range")
         return epoch
 
 

@@ -1,6 +1,8 @@
-"""Every Redis key the relay uses, and nothing else: the one place key strings are spelled."""
+"""Every Redis key the relay uses, the lead hash fields that hold sealed data, and what a lead id may look like."""
 
 from __future__ import annotations
+
+import re
 
 PREFIX = "leadrelay:"
 
@@ -18,6 +20,16 @@ def lead_events_key(lead_id: str) -> str:
 def lead_events_suffix() -> str:
     """What `lead_events_key` adds to `lead_key`: scripts touching many leads build events keys with it."""
     return lead_events_key("")[len(lead_key("")) :]
+
+
+# What a lead id can look like: the relay makes 32 hex digits; anything else, such as an id carrying a
+# key separator, names no lead (and must never reach a key name).
+_LEAD_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def is_lead_id(text: str) -> bool:
+    """True when `text` can be a lead id at all."""
+    return _LEAD_ID.fullmatch(text) is not None
 
 
 # Scripts that touch many leads build their keys from these (passed in ARGV).

@@ -103,6 +103,8 @@ class LeadStore:
 
     def get(self, lead_id: str) -> Lead:
         """The lead with its last events; raises `LeadNotFoundError`."""
+        if not keys.is_lead_id(lead_id):
+            raise LeadNotFoundError(lead_id)
         pipe = self._redis.pipeline(transaction=False)
         pipe.hgetall(keys.lead_key(lead_id))
         pipe.lrange(keys.lead_events_key(lead_id), 0, -1)

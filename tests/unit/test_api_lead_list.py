@@ -148,6 +148,8 @@ def test_lead_list_limit_defaults_to_50_and_allows_200(client, store, cipher, cl
         pytest.param({"limit": "ten"}, "limit", id="limit-not-a-number"),
         pytest.param({"status": "lost"}, "status", id="unknown-status"),
         pytest.param({"since": "yesterday"}, "since", id="since-not-a-time"),
+        pytest.param({"since": "1e17"}, "since", id="since-past-year-9999"),
+        pytest.param({"since": "9999-12-31T23:59:59-01:00"}, "since", id="since-past-year-9999-by-its-offset"),
         pytest.param({"cursor": "not-a-cursor"}, "cursor", id="cursor-garbage"),
         pytest.param({"stauts": "dead"}, "stauts", id="unknown-arg"),
     ],

@@ -200,6 +200,14 @@ def test_unknown_lead_is_a_404_in_the_error_shape(client):
     assert response.json["error"]["code"] == "NOT_FOUND"
 
 
+def test_an_id_naming_another_key_of_a_lead_is_a_404_not_a_store_failure(client):
+    lead_id = client.post("/v1/leads", json=make_submission(), headers=SOURCE).json["id"]
+
+    response = client.get(f"/v1/leads/{lead_id}:events", headers=OPS)
+
+    assert response.status_code == 404 and response.json["error"]["code"] == "NOT_FOUND"
+
+
 def test_stats_count_leads_by_status_and_show_the_queue(client):
     client.post("/v1/leads", json={"leads": [make_submission(), make_submission()]}, headers=SOURCE)
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
 from rq import Queue
 
 from app import ops
 from app.models import LeadStatus
 from app.queues import DELIVERY_QUEUE
 from app.store import audit, keys
+from app.store.retries import MAX_REQUEUE_BATCH, RetryStore
 from tests.conftest import OPS_TOKEN
 from tests.storecheck import assert_indexes_consistent, leads_in
 
@@ -69,6 +71,14 @@ def test_retry_of_a_failed_lead_without_a_record_is_a_409_conflict(client, store
 
 def test_retry_of_an_unknown_lead_is_a_404(client):
     response = client.post("/v1/leads/nope/retry", headers=OPS)
+
+    assert response.status_code == 404 and response.json["error"]["code"] == "NOT_FOUND"
+
+
+def test_retry_of_an_id_naming_another_key_of_a_lead_is_a_404(client, store, cipher, clock):
+    [lead] = leads_in(store, cipher, clock, LeadStatus.DEAD)
+
+    response = client.post(f"/v1/leads/{lead.id}:events/retry", headers=OPS)
 
     assert response.status_code == 404 and response.json["error"]["code"] == "NOT_FOUND"
 
@@ -176,6 +186,36 @@ def test_audit_shows_the_since_of_a_filter_as_a_time(client, clock):
     [entry] = audit_entries(client)
 
     assert entry["filter"] == {"status": "dead", "since": "2027-01-15T08:00:00.000Z"} and entry["count"] == 0
+
+
+@pytest.mark.parametrize("since", [1e17, 1e20, "9999-12-31T23:59:59-01:00"])
+def test_a_bulk_retry_since_a_time_no_audit_entry_could_show_is_refused_naming_since(client, since):
+    response = client.post("/v1/leads/retry", json={"status": "dead", "since": since}, headers=OPS)
+
+    assert response.status_code == 422 and list(response.json["error"]["fields"]) == ["since"]
+    assert "9999-12-31" in response.json["error"]["fields"]["since"][0]
+    assert client.get("/v1/audit", headers=OPS).status_code == 200
+
+
+def test_a_bulk_retry_cut_short_by_the_store_still_audits_the_leads_it_requeued(
+    client, store, cipher, clock, monkeypatch
+):
+    leads_in(store, cipher, clock, LeadStatus.DEAD, count=MAX_REQUEUE_BATCH + 100)
+    requeue, calls = RetryStore.requeue, []
+
+    def fails_second_time(self, lead_ids, now, detail):
+        calls.append(len(lead_ids))
+        if len(calls) == 2:
+            raise RedisConnectionError("lost")
+        return requeue(self, lead_ids, now, detail)
+
+    monkeypatch.setattr(RetryStore, "requeue", fails_second_time)
+    response = client.post("/v1/leads/retry", json={"status": "dead"}, headers=OPS)
+    monkeypatch.undo()
+
+    assert response.status_code == 503
+    [entry] = audit_entries(client)
+    assert (entry["action"], entry["actor"], entry["count"]) == ("retry_leads", "alice", MAX_REQUEUE_BATCH)
 
 
 def test_audit_trail_keeps_only_the_newest_entries(client, monkeypatch):
