@@ -22,10 +22,10 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Request, Response, jsonify, request
 from marshmallow import ValidationError
 from redis.exceptions import RedisError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from app.forms import OriginNotAllowedError
 from app.google import GoogleKeyError, GoogleKeyMissingError
@@ -87,6 +87,13 @@ class PayloadTooLargeError(ApiError):
     code = "PAYLOAD_TOO_LARGE"
 
 
+def too_large(request: Request) -> PayloadTooLargeError:
+    """The refusal of a body past the request's limit, naming the limit."""
+    limit = request.max_content_length
+    parts = f" in at most {request.max_form_parts} form fields" if request.mimetype == "multipart/form-data" else ""
+    return PayloadTooLargeError(f"the body may be at most {limit} bytes{parts}" if limit else "the body is too large")
+
+
 class UnsupportedMediaTypeError(ApiError):
     status = 415
     code = "UNSUPPORTED_MEDIA_TYPE"
@@ -143,6 +150,8 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def handle_http_exception(exc: HTTPException) -> Response:
+        if isinstance(exc, RequestEntityTooLarge):
+            return _api_error_response(too_large(request))
         code = (exc.name or "error").upper().replace(" ", "_")
         response = error_response(exc.code or 500, code, exc.description or exc.name or "error")
         for name, value in exc.get_headers():

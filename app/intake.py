@@ -86,13 +86,18 @@ class Intake:
         self._new_id = new_id
 
     def accept(
-        self, source: LeadSource, payloads: Sequence[Mapping[str, Any]], admission: Admission | None = None
+        self, source: LeadSource, payloads: Sequence[Mapping[str, Any] | Any], admission: Admission | None = None
     ) -> list[AcceptedLead | InvalidLead]:
-        """Normalize and store each payload; one result per payload, in order."""
+        """Normalize and store each payload; one result per payload, in order (a payload that is no mapping,
+        such as a bulk item that is not a JSON object, is invalid)."""
         admission = admission or Admission()
         results: list[AcceptedLead | InvalidLead | None] = [None] * len(payloads)
         new_leads: list[tuple[int, NewLead]] = []
         for index, payload in enumerate(payloads):
+            if not isinstance(payload, Mapping):
+                results[index] = InvalidLead(index, {"lead": ["expected a JSON object: one lead's fields"]})
+                record_intake(source.slug, "invalid")
+                continue
             key = _item_key(admission.idempotency_key, index, len(payloads))
             try:
                 normalized = self.normalize(source, payload)

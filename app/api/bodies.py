@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
+from urllib.parse import parse_qsl
 
 from flask import Request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from app.errors import BadRequestError, PayloadTooLargeError, UnsupportedMediaTypeError
+from app.errors import BadRequestError, PayloadTooLargeError, UnsupportedMediaTypeError, too_large
+
+URLENCODED = "application/x-www-form-urlencoded"
 
 FORM_MIMETYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 # No lead needs more than a few levels (a lead, its customFields, a list value); deeper bodies are
@@ -17,38 +21,75 @@ MAX_JSON_DEPTH = 16
 
 def limit_body(request: Request, max_bytes: int) -> None:
     """Refuse a body over `max_bytes` now if its length is declared, else while it is read."""
-    if request.content_length is not None and request.content_length > max_bytes:
-        raise PayloadTooLargeError(f"the body may be at most {max_bytes} bytes")
     request.max_content_length = max_bytes
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise too_large(request)
 
 
 def form_fields(request: Request) -> dict[str, Any]:
-    """The fields of a urlencoded, multipart (file parts ignored) or JSON body; a repeated name gives a list.
+    """The fields of a urlencoded, multipart (file parts ignored) or JSON body.
 
-    Raises `UnsupportedMediaTypeError` for other media types (text/plain forms are ambiguous),
-    `BadRequestError` for JSON that is not an object, `PayloadTooLargeError` past the body limit.
+    A name given more than once (a page with a desktop and a mobile copy of an input) keeps its filled
+    values: one gives a string, several a list. Raises `UnsupportedMediaTypeError` for other media types
+    (text/plain forms are ambiguous), `BadRequestError` for JSON that is not an object,
+    `PayloadTooLargeError` past the body limit.
     """
     try:
+        if request.mimetype == URLENCODED:
+            return _by_name(_urlencoded_pairs(request))
         if request.mimetype in FORM_MIMETYPES:
             # A multipart part without a name (a hand-made body) has nowhere to go: it is left out.
-            lists = request.form.lists()
-            return {name: values[0] if len(values) == 1 else values for name, values in lists if name}
+            return _by_name((name, value) for name, values in request.form.lists() for value in values)
         if request.is_json:
             return json_object(request)
     except RequestEntityTooLarge as exc:
-        raise PayloadTooLargeError("the body is too large") from exc
+        raise too_large(request) from exc
     expected = "expected application/x-www-form-urlencoded, multipart/form-data or application/json"
     raise UnsupportedMediaTypeError(expected, {"Content-Type": [expected]})
 
 
-def json_object(request: Request, *, force: bool = False) -> dict[str, Any]:
-    """The body as a JSON object (`force`: whatever its Content-Type); raises `BadRequestError` otherwise."""
+def _urlencoded_pairs(request: Request) -> list[tuple[str, str]]:
+    """A urlencoded body's pairs, in its declared charset (UTF-8 by default). A byte that is not text in that
+    charset (a page sending Latin-1 unannounced) becomes U+FFFD rather than costing the whole form."""
+    charset = request.mimetype_params.get("charset", "utf-8")
     try:
-        body = request.get_json(force=force, silent=True)
+        text = request.get_data(cache=True).decode(charset, errors="replace")
+    except LookupError:
+        expected = "expected a charset Python knows (utf-8, iso-8859-1, ...)"
+        raise UnsupportedMediaTypeError(f"unknown charset {charset[:40]!r}", {"Content-Type": [expected]}) from None
+    try:
+        return parse_qsl(
+            text, keep_blank_values=True, encoding=charset, errors="replace", max_num_fields=request.max_form_parts
+        )
+    except ValueError:
+        raise PayloadTooLargeError(f"the body may hold at most {request.max_form_parts} form fields") from None
+
+
+def _by_name(pairs: Iterable[tuple[str, Any]]) -> dict[str, Any]:
+    values_by_name: dict[str, list[Any]] = {}
+    for name, value in pairs:
+        if name:
+            values_by_name.setdefault(name, []).append(value)
+    fields: dict[str, Any] = {}
+    for name, values in values_by_name.items():
+        filled = [value for value in values if not isinstance(value, str) or value.strip()] or values[:1]
+        fields[name] = filled[0] if len(filled) == 1 else filled
+    return fields
+
+
+def json_object(request: Request, *, force: bool = False) -> dict[str, Any]:
+    """The body as a JSON object (`force`: whatever its Content-Type); raises `BadRequestError` otherwise, or
+    `UnsupportedMediaTypeError` when it is declared as another media type and does not read as JSON."""
+    try:
+        # A body sent without a Content-Type is read as JSON; one declared as something else is refused (415).
+        body = request.get_json(force=force or not request.mimetype, silent=True)
     except RecursionError as exc:
         raise BadRequestError(f"expected a JSON object nested at most {MAX_JSON_DEPTH} levels") from exc
     except RequestEntityTooLarge as exc:
-        raise PayloadTooLargeError("the body is too large") from exc
+        raise too_large(request) from exc
+    if body is None and not force and request.mimetype and not request.is_json:
+        expected = "expected application/json"
+        raise UnsupportedMediaTypeError(f"{expected}, not {request.mimetype[:80]}", {"Content-Type": [expected]})
     if not isinstance(body, dict):
         raise BadRequestError("expected a JSON object")
     if _may_nest_deeper(request.get_data(), MAX_JSON_DEPTH) and _depth_exceeds(body, MAX_JSON_DEPTH):

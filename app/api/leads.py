@@ -11,7 +11,7 @@ from flask import Blueprint, Response, jsonify, request
 from app.api.auth import match_secret, presented_credential
 from app.api.bodies import json_object
 from app.api.ops import operator, require_ops_token
-from app.errors import InvalidInputError
+from app.errors import BadRequestError, InvalidInputError
 from app.intake import MAX_BULK_LEADS, AcceptedLead, Admission, InvalidLead
 from app.models import LeadStatus
 from app.schemas.ops import LeadListArgs, LeadListArgsSchema, RetryFilterSchema, lead_page_body
@@ -20,6 +20,9 @@ from app.services import services
 from app.store.index import Selection
 
 bp = Blueprint("leads", __name__, url_prefix="/v1/leads")
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+MAX_IDEMPOTENCY_KEY_CHARS = 200
 
 
 @bp.post("")
@@ -64,9 +67,9 @@ def submit_leads() -> tuple[Response, int]:
     slug = match_secret(presented_credential(request), svc.sources.api_keys)
     source = svc.sources.by_slug(slug)
     body = json_object(request)
-    bulk = "leads" in body
-    payloads = _bulk_payloads(body["leads"]) if bulk else [body]
-    results = svc.intake.accept(source, payloads, Admission(idempotency_key=request.headers.get("Idempotency-Key")))
+    bulk = isinstance(body.get("leads"), list)
+    payloads = _bulk_payloads(body) if bulk else [body]
+    results = svc.intake.accept(source, payloads, Admission(idempotency_key=_idempotency_key()))
     if not bulk:
         result = results[0]
         if isinstance(result, InvalidLead):
@@ -163,12 +166,27 @@ def retry_leads() -> Response:
     return jsonify({"requeued": operator().retry_matching(selection, actor)})
 
 
-def _bulk_payloads(items: Any) -> list[dict[str, Any]]:
-    if not isinstance(items, list) or not items:
+def _bulk_payloads(body: dict[str, Any]) -> list[Any]:
+    """The items of a bulk body (`{"leads": [...]}` and nothing else); an item that is no object is refused
+    by intake at its index."""
+    items, others = body["leads"], sorted(name for name in body if name != "leads")
+    if others:
+        stray = ", ".join(name[:40] for name in others[:5])
+        expected = f"expected `leads` alone: a bulk body holds no other fields (found {stray})"
+        raise InvalidInputError("the request is not valid", {"leads": [expected]})
+    if not items:
         raise InvalidInputError("the request is not valid", {"leads": ["expected a non-empty list of leads"]})
     if len(items) > MAX_BULK_LEADS:
         raise InvalidInputError("too many leads", {"leads": [f"at most {MAX_BULK_LEADS} leads per request"]})
-    return [item if isinstance(item, dict) else {"__invalid__": item} for item in items]
+    return list(items)
+
+
+def _idempotency_key() -> str | None:
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is not None and not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY_CHARS:
+        expected = f"expected 1 to {MAX_IDEMPOTENCY_KEY_CHARS} characters"
+        raise BadRequestError(f"{IDEMPOTENCY_HEADER}: {expected}", {IDEMPOTENCY_HEADER: [expected]})
+    return key
 
 
 def accepted_body(lead_id: str, status: LeadStatus, warnings: Iterable[str]) -> dict[str, Any]:

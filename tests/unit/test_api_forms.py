@@ -143,6 +143,52 @@ def test_form_refuses_a_body_over_64_kib_with_413(client, redis, body):
 
     assert response.status_code == 413
     assert response.json["error"]["code"] == "PAYLOAD_TOO_LARGE"
+    assert "at most 65536 bytes" in response.json["error"]["message"]
+    assert stored_ids(redis) == []
+
+
+def test_form_refuses_a_multipart_body_of_more_parts_than_it_reads_naming_the_limit(client, redis):
+    fields = {**form(), **{f"q{i}": "x" for i in range(1001)}}
+    body = "".join(f'--b\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n' for k, v in fields.items())
+
+    response = client.post(FORM_URL, data=body + "--b--\r\n", content_type="multipart/form-data; boundary=b")
+
+    assert len(body) < 65536
+    assert response.status_code == 413
+    assert response.json["error"]["message"] == "the body may be at most 65536 bytes in at most 1000 form fields"
+
+
+@pytest.mark.parametrize("content_type", [URLENCODED, "multipart/form-data"])
+def test_a_name_posted_twice_keeps_its_filled_copy(client, redis, settings, content_type):
+    data = {"phone": ["", "(212) 555-0142"], "zip": ["10001", ""], "first_name": "Jane"}
+    if content_type == URLENCODED:
+        data = "phone=&phone=%28212%29+555-0142&zip=10001&zip=&first_name=Jane"
+
+    response = client.post(FORM_URL, data=data, content_type=content_type, headers=JSON_ACCEPT)
+
+    assert response.status_code == 202, response.json
+    record = stored_record(redis, settings, response.json["id"])
+    assert (record["phoneNumber"], record["postalCode"]) == ("+12125550142", "10001")
+
+
+@pytest.mark.parametrize(
+    ("charset", "first_name"),
+    [pytest.param("", "Jos\ufffd", id="undeclared-utf-8"), pytest.param("; charset=ISO-8859-1", "José", id="latin-1")],
+)
+def test_a_urlencoded_post_with_raw_non_utf8_bytes_keeps_its_lead(client, redis, settings, charset, first_name):
+    body = b"phone=2125550144&zip=10001&first_name=Jos\xe9"
+
+    response = client.post(FORM_URL, data=body, content_type=URLENCODED + charset, headers=JSON_ACCEPT)
+
+    assert response.status_code == 202, response.json
+    record = stored_record(redis, settings, response.json["id"])
+    assert (record["phoneNumber"], record["firstName"]) == ("+12125550144", first_name)
+
+
+def test_a_urlencoded_post_in_an_unknown_charset_is_refused_naming_the_content_type(client, redis):
+    response = client.post(FORM_URL, data="phone=2125550144&zip=10001", content_type=URLENCODED + "; charset=klingon")
+
+    assert response.status_code == 415 and list(response.json["error"]["fields"]) == ["Content-Type"]
     assert stored_ids(redis) == []
 
 

@@ -12,6 +12,7 @@ from app.queues import DELIVERY_QUEUE
 from app.store import keys
 from tests.conftest import OPS_TOKEN, SOURCE_KEY
 from tests.factories import make_submission
+from tests.intake_support import custom_fields, stored_record
 
 SOURCE = {"X-Api-Key": SOURCE_KEY}
 OPS = {"Authorization": f"Bearer {OPS_TOKEN}"}
@@ -140,11 +141,69 @@ def test_brackets_inside_text_do_not_count_as_nesting(client):
     assert response.status_code == 202
 
 
-def test_post_lead_refuses_a_body_that_is_not_json(client):
+def test_post_lead_refuses_a_body_declared_as_another_media_type_naming_the_content_type(client):
     response = client.post("/v1/leads", data="phone=1", headers={**SOURCE, "Content-Type": "text/plain"})
+
+    assert response.status_code == 415
+    assert response.json["error"]["code"] == "UNSUPPORTED_MEDIA_TYPE"
+    assert response.json["error"]["fields"] == {"Content-Type": ["expected application/json"]}
+
+
+def test_post_lead_refuses_a_json_body_that_does_not_parse(client):
+    response = client.post("/v1/leads", data="{phone", headers={**SOURCE, "Content-Type": "application/json"})
 
     assert response.status_code == 400
     assert response.json["error"]["code"] == "BAD_REQUEST"
+
+
+def test_post_lead_reads_a_body_sent_without_a_content_type_as_json(client):
+    response = client.post("/v1/leads", data=json.dumps(make_submission()), headers=SOURCE)
+
+    assert response.status_code == 202, response.json
+
+
+def test_post_lead_refuses_a_body_over_the_limit_naming_it(client):
+    response = client.post("/v1/leads", json=make_submission(notes="x" * 2_000_000), headers=SOURCE)
+
+    assert response.status_code == 413 and response.json["error"]["code"] == "PAYLOAD_TOO_LARGE"
+    assert "at most 1048576 bytes" in response.json["error"]["message"]
+
+
+@pytest.mark.parametrize("item", ["x", None, 5, [1]])
+def test_a_bulk_item_that_is_no_object_is_refused_at_its_index_and_the_rest_accepted(client, item):
+    response = client.post("/v1/leads", json={"leads": [make_submission(), item]}, headers=SOURCE)
+
+    assert response.status_code == 202
+    first, second = response.json["results"]
+    assert first["status"] == "queued"
+    assert second["index"] == 1 and second["error"]["fields"] == {"lead": ["expected a JSON object: one lead's fields"]}
+
+
+def test_a_bulk_body_with_fields_beside_leads_is_refused_naming_them(client, store):
+    body = {"leads": [make_submission()], **make_submission()}
+
+    response = client.post("/v1/leads", json=body, headers=SOURCE)
+
+    assert response.status_code == 422
+    [message] = response.json["error"]["fields"]["leads"]
+    assert message.startswith("expected `leads` alone") and "phoneNumber" in message
+    assert store.batches.depth() == 0
+
+
+def test_a_single_lead_with_a_field_named_leads_that_is_no_list_is_one_lead(client, redis, settings):
+    response = client.post("/v1/leads", json=make_submission(leads="3"), headers=SOURCE)
+
+    assert response.status_code == 202, response.json
+    assert custom_fields(stored_record(redis, settings, response.json["id"]))["leads"] == "3"
+
+
+@pytest.mark.parametrize(("length", "status"), [(200, 202), (201, 400)])
+def test_an_idempotency_key_may_have_at_most_200_characters(client, length, status):
+    response = client.post("/v1/leads", json=make_submission(), headers={**SOURCE, "Idempotency-Key": "k" * length})
+
+    assert response.status_code == status
+    if status == 400:
+        assert response.json["error"]["fields"] == {"Idempotency-Key": ["expected 1 to 200 characters"]}
 
 
 def test_repeated_idempotency_key_returns_the_original_lead(client, store):

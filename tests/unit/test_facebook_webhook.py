@@ -417,3 +417,13 @@ def test_a_post_mixing_a_good_change_bad_metadata_and_junk_takes_both_leads_and_
     assert_fetching(response, store, redis, ["900000000000021", "900000000000022"])
     assert response.json["skipped"] == 1
     assert store.leads.status_counts()[LeadStatus.FETCHING] == 2
+
+
+def test_a_body_over_the_limit_is_refused_in_the_shared_error_code_naming_the_limit(client):
+    body = b'{"object": "page", "entry": [], "pad": "' + b"x" * (1024 * 1024) + b'"}'
+
+    response = client.post(URL, data=body, content_type="application/json", headers={"X-Hub-Signature-256": sign(body)})
+
+    assert response.status_code == 413
+    assert response.json["error"]["code"] == "PAYLOAD_TOO_LARGE"
+    assert "at most 1048576 bytes" in response.json["error"]["message"]
