@@ -151,7 +151,7 @@ class GraphClient:
             raise GraphTransientError(f"request to the Graph API failed: {type(exc).__name__}") from exc
         try:
             body = response.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested past what the parser takes
             body = None
         return check_response(response.status_code, body)
 

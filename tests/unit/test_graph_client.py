@@ -94,6 +94,7 @@ def _graph_error(status, code, **more):
         pytest.param(_graph_error(400, 80005), GraphTransientError, id="code-80005-leadgen-buc"),
         pytest.param(_graph_error(400, 999, is_transient=True), GraphTransientError, id="is-transient-flag"),
         pytest.param(Answer(200, text="not json"), GraphTransientError, id="200-not-json"),
+        pytest.param(Answer(502, text="[" * 100_000 + "]" * 100_000), GraphTransientError, id="502-nested-too-deep"),
         pytest.param(Answer(200, {"name": "no id"}), GraphTransientError, id="200-lead-without-id"),
         pytest.param(_graph_error(400, 190, error_subcode=463), GraphTokenError, id="code-190-expired-token"),
         pytest.param(_graph_error(400, 102), GraphTokenError, id="code-102-session"),
