@@ -101,15 +101,22 @@ class Int64Id(NormalizingField[str]):
         return str(int(text))
 
 
+def _text(**kwargs: Any) -> fields.String:
+    """A text field whose refusal says what was expected, in the words of the relay's other messages."""
+    return fields.String(error_messages={"invalid": "expected text"}, **kwargs)
+
+
 class UserColumnSchema(Schema):
     """One answered question of `user_column_data`."""
 
     class Meta:
         unknown = EXCLUDE
 
-    column_id = fields.String(load_default="")
-    column_name = fields.String(load_default="", allow_none=True)
-    string_value = fields.String(load_default="", allow_none=True)
+    error_messages = {"type": "expected an object with column_id and string_value"}
+
+    column_id = _text(load_default="")
+    column_name = _text(load_default="", allow_none=True)
+    string_value = _text(load_default="", allow_none=True)
 
 
 class GoogleLeadSchema(Schema):
@@ -121,19 +128,26 @@ class GoogleLeadSchema(Schema):
     google_key = fields.Raw(
         load_only=True, metadata={"description": "The key configured with the form (`Google_key` is also accepted)."}
     )
-    lead_id = fields.String(required=True, validate=validate.Length(1, MAX_LEAD_ID_CHARS))
-    user_column_data = fields.List(fields.Nested(UserColumnSchema), required=True)
-    is_test = fields.Boolean(load_default=False, allow_none=True)
-    api_version = fields.String(allow_none=True)
+    lead_id = _text(
+        required=True,
+        validate=validate.Length(1, MAX_LEAD_ID_CHARS, error=f"expected 1 to {MAX_LEAD_ID_CHARS} characters"),
+    )
+    user_column_data = fields.List(
+        fields.Nested(UserColumnSchema, error_messages={"type": "expected an object with column_id and string_value"}),
+        required=True,
+        error_messages={"invalid": "expected a list of answered columns"},
+    )
+    is_test = fields.Boolean(load_default=False, allow_none=True, error_messages={"invalid": "expected true or false"})
+    api_version = _text(allow_none=True)
     form_id = Int64Id()
     campaign_id = Int64Id()
     adgroup_id = Int64Id()
     creative_id = Int64Id()
     asset_group_id = Int64Id()
-    gcl_id = fields.String(allow_none=True)
-    lead_submit_time = fields.String(allow_none=True)
-    lead_source = fields.String(allow_none=True)
-    lead_stage = fields.String(allow_none=True)
+    gcl_id = _text(allow_none=True)
+    lead_submit_time = _text(allow_none=True)
+    lead_source = _text(allow_none=True)
+    lead_stage = _text(allow_none=True)
 
 
 class GoogleLeadReceiptSchema(Schema):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 
@@ -370,6 +371,29 @@ def test_google_body_that_is_no_lead_is_refused_with_a_4xx_google_does_not_retry
 
     assert response.status_code == status
     assert stored_ids(redis) == []
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "expected"),
+    [
+        pytest.param({"lead_id": 7, "user_column_data": []}, "lead_id", "expected text", id="lead-id-not-text"),
+        pytest.param({"lead_id": "x" * 256, "user_column_data": []}, "lead_id", "expected 1 to 255", id="too-long"),
+        pytest.param({"lead_id": "x", "user_column_data": "a"}, "user_column_data", "expected a list", id="not-list"),
+        pytest.param({"lead_id": "x", "user_column_data": ["a"]}, "user_column_data", "expected an object", id="item"),
+    ],
+)
+def test_google_refusal_says_what_was_expected(client, body, field, expected):
+    response = client.post(URL, json={"google_key": GOOGLE_KEY, **body})
+
+    assert response.status_code == 422
+    assert expected in json.dumps(response.json["error"]["fields"][field])
+
+
+def test_google_warning_for_an_optional_value_of_the_wrong_type_says_what_was_expected(client):
+    response = client.post(URL, json={**copy.deepcopy(PRODUCTION_LEAD), "gcl_id": 5, "is_test": "maybe"})
+
+    assert response.status_code == 200
+    assert sorted(response.json["warnings"]) == ["gcl_id: expected text", "is_test: expected true or false"]
 
 
 def test_google_bad_optional_ids_are_dropped_with_a_warning_and_the_lead_kept(client, redis, settings):
