@@ -206,15 +206,11 @@ def _usage_error(message: str, code: int = 2) -> int:
 def _check_config(args: argparse.Namespace) -> int:
     from app.sources import SourcesError, load_sources
 
-    problems: list[str] = []
+    # Malformed values, missing secrets and the sources file are all checked, so one run lists every problem.
+    settings, problems = Settings.read_env()
+    problems += settings.missing("carecycle_api_key", "leadrelay_encryption_key")
     try:
-        settings = Settings.from_env()
-        settings.require("carecycle_api_key", "leadrelay_encryption_key")
-    except ConfigError as exc:
-        problems += exc.problems
-        settings = Settings.from_env({}, leadrelay_sources=os.environ.get("LEADRELAY_SOURCES", ""))
-    try:
-        registry = load_sources(settings.leadrelay_sources, os.environ, settings.leadrelay_source_keys)
+        registry = load_sources(settings.leadrelay_sources, settings.environ, settings.leadrelay_source_keys)
     except SourcesError as exc:
         problems += exc.problems
     if problems:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -65,6 +66,14 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Read every setting from `environ` (default `os.environ`); `overrides` win over both."""
+        settings, problems = cls.read_env(environ, **overrides)
+        if problems:
+            raise ConfigError(problems)
+        return settings
+
+    @classmethod
+    def read_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> tuple[Settings, list[str]]:
+        """Like `from_env`, but returns the problems beside settings holding defaults in place of malformed values."""
         env = os.environ if environ is None else environ
         problems: list[str] = []
         values: dict[str, Any] = {}
@@ -74,9 +83,8 @@ class Settings:
             raw = env.get(f.name.upper())
             if raw is None or raw.strip() == "":
                 continue
-            parse = _PARSERS.get(f.name, _parser_for_type(f.type))
             try:
-                values[f.name] = parse(raw.strip())
+                values[f.name] = _parser(f)(raw.strip())
             except ValueError as exc:
                 problems.append(f"{f.name.upper()}: {exc}")
         values.update(overrides)
@@ -84,17 +92,15 @@ class Settings:
         settings = cls(**values)
         reported = {problem.split(":", 1)[0] for problem in problems}
         problems.extend(p for p in settings.problems() if p.split(":", 1)[0] not in reported)
-        if problems:
-            raise ConfigError(problems)
-        return settings
+        return settings, problems
 
     def problems(self) -> list[str]:
         """Every inconsistency between settings, as `VARIABLE: what is wrong` lines."""
-        found: list[str] = []
-        if self.carecycle_rate_limit_per_min < 1:
-            found.append("CARECYCLE_RATE_LIMIT_PER_MIN: must be at least 1")
-        if self.leadrelay_delivery_lanes < 1:
-            found.append("LEADRELAY_DELIVERY_LANES: must be at least 1")
+        found = [
+            f"{name.upper()}: must be {bounds.describe()}"
+            for name, bounds in _BOUNDS.items()
+            if not bounds.allows(getattr(self, name))
+        ]
         for name in ("carecycle_base_url", "facebook_graph_url", "leadrelay_public_url", "redis_url"):
             try:
                 _url(getattr(self, name), schemes=_URL_SCHEMES[name])
@@ -115,20 +121,19 @@ class Settings:
         return found
 
     def _retention_problems(self) -> list[str]:
-        found = [
-            f"{name.upper()}: must be positive"
-            for name in ("leadrelay_record_retention_hours", "leadrelay_retention_days")
-            if not getattr(self, name) > 0
-        ]
         if self.leadrelay_record_retention_hours > self.leadrelay_retention_days * 24:
-            found.append("LEADRELAY_RECORD_RETENTION_HOURS: must not exceed LEADRELAY_RETENTION_DAYS (in hours)")
-        return found
+            return ["LEADRELAY_RECORD_RETENTION_HOURS: must not exceed LEADRELAY_RETENTION_DAYS (in hours)"]
+        return []
 
     def require(self, *names: str) -> None:
         """Raise `ConfigError` unless every named setting is non-empty (for commands that need them)."""
-        missing = [f"{n.upper()}: required" for n in names if not getattr(self, n)]
+        missing = self.missing(*names)
         if missing:
             raise ConfigError(missing)
+
+    def missing(self, *names: str) -> list[str]:
+        """A `VARIABLE: required` line for each named setting left empty."""
+        return [f"{n.upper()}: required" for n in names if not getattr(self, n)]
 
     def record_retention_seconds(self) -> int:
         """How long a settled lead's encrypted record is kept (records of `rejected`/`dead` leads: see README)."""
@@ -153,9 +158,22 @@ class Settings:
 
 def _url(value: str, schemes: tuple[str, ...]) -> str:
     parsed = urlparse(value)
-    if parsed.scheme not in schemes or not parsed.netloc:
-        raise ValueError(f"expected a {'/'.join(schemes)} URL, got {value!r}")
+    if parsed.scheme == "unix" and "unix" in schemes:
+        # redis-py reads only the path of a unix URL: `unix://tmp/redis.sock` would mean /redis.sock.
+        if parsed.hostname is not None or not parsed.path.strip("/"):
+            raise ValueError(f"expected unix:///path/to/the.sock (a socket path, no host), got {_shown(value)!r}")
+    elif parsed.scheme not in schemes or not parsed.netloc:
+        raise ValueError(f"expected a {'/'.join(schemes)} URL, got {_shown(value)!r}")
     return value
+
+
+def _shown(url: str) -> str:
+    """The URL as a message may show it: a password in it is masked."""
+    parsed = urlparse(url)
+    if parsed.password is None:
+        return url
+    userinfo, _, address = parsed.netloc.rpartition("@")
+    return parsed._replace(netloc=f"{userinfo.partition(':')[0]}:***@{address}").geturl()
 
 
 _URL_SCHEMES = {
@@ -165,32 +183,76 @@ _URL_SCHEMES = {
     "redis_url": ("redis", "rediss", "unix"),
 }
 
+# Plain decimal spellings only: Python's int() and float() would also take `1_0`, `1e3`, `inf`, `nan`
+# and non-ASCII digits.
+_WHOLE_NUMBER = re.compile(r"[+-]?[0-9]+")
+_DECIMAL_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
 
-def _number_parser(
-    kind: Callable[[str], Any], is_allowed: Callable[[Any], bool], what: str, bound: str
-) -> Callable[[str], Any]:
-    """A parser of `kind` (int or float) refusing values `is_allowed` rejects, naming what was expected."""
 
-    def parse(raw: str) -> Any:
-        try:
-            value = kind(raw)
-        except ValueError:
-            raise ValueError(f"expected {what}, got {raw!r}") from None
-        if not is_allowed(value):
-            raise ValueError(f"expected {bound}, got {raw!r}")
+@dataclass(frozen=True)
+class Bounds:
+    """What a numeric setting may hold: a whole number from `low`, or a number above 0; at most `high`."""
+
+    high: int
+    whole: bool = False
+    low: int = 1
+
+    def allows(self, value: float) -> bool:
+        """True within the bounds; NaN never is, and infinity is above any `high`."""
+        above_low = value >= self.low if self.whole else value > 0
+        return above_low and value <= self.high
+
+    def describe(self) -> str:
+        """The bounds in words, as messages show them."""
+        if self.whole:
+            return f"a whole number from {self.low} to {self.high}"
+        return f"a decimal number above 0 and at most {self.high}"
+
+    def parse(self, raw: str) -> float:
+        """The value `raw` spells; raises `ValueError` for anything but a plain number within the bounds."""
+        value: float | None = None
+        if (_WHOLE_NUMBER if self.whole else _DECIMAL_NUMBER).fullmatch(raw):
+            try:
+                value = int(raw) if self.whole else float(raw)
+            except ValueError:  # more digits than int() converts; refused below
+                value = None
+        if value is None or not self.allows(value):
+            raise ValueError(f"expected {self.describe()}, got {raw!r}")
         return value
 
-    return parse
 
+_REQUEST_TIMEOUT = Bounds(high=600)
 
-_positive_int = _number_parser(int, lambda v: v >= 1, "a whole number", "a positive whole number")
-_non_negative_int = _number_parser(int, lambda v: v >= 0, "a whole number", "a whole number of at least 0")
-_positive_float = _number_parser(float, lambda v: v > 0, "a number", "a positive number")  # NaN fails too
+# Upper bounds catch a slip of the keyboard (and keep every derived Redis expiry far inside its range);
+# each is well above what the relay needs.
+_BOUNDS: dict[str, Bounds] = {
+    # careCycle's standard is 60; `leadrelay bench` measures capacity with 1,000,000 standing for "no limit".
+    "carecycle_rate_limit_per_min": Bounds(high=1_000_000, whole=True),
+    "carecycle_connect_timeout_seconds": _REQUEST_TIMEOUT,
+    "carecycle_read_timeout_seconds": _REQUEST_TIMEOUT,
+    "leadrelay_retry_base_seconds": Bounds(high=3600),
+    "leadrelay_retry_max_delay_seconds": Bounds(high=86400),
+    "leadrelay_max_age_hours": Bounds(high=8760),  # a year
+    "leadrelay_pause_probe_seconds": Bounds(high=3600),
+    # At most an hour: a killed worker's batch waits this long; it still exceeds the longest upload (2 × 600 + 5).
+    "leadrelay_visibility_timeout_seconds": Bounds(high=3600),
+    "leadrelay_delivery_lanes": Bounds(high=100, whole=True),
+    "leadrelay_record_retention_hours": Bounds(high=87600),  # ten years
+    "leadrelay_retention_days": Bounds(high=3650),  # ten years
+    "leadrelay_trusted_proxy_hops": Bounds(high=10, whole=True, low=0),
+    "facebook_backfill_minutes": Bounds(high=1440, whole=True),  # a day
+    "facebook_connect_timeout_seconds": _REQUEST_TIMEOUT,
+    "facebook_read_timeout_seconds": _REQUEST_TIMEOUT,
+}
 
 
 def parse_named_secrets(raw: str) -> dict[str, str]:
-    """`name=secret,name2=secret2` -> {secret: name}; the name is what logs and audits may show."""
-    secrets: dict[str, str] = {}
+    """`name=secret,name2=secret2` -> {secret: name}; the name is what logs and audits may show.
+
+    A name may hold several secrets (a new one beside the old while clients move over); a secret under
+    two names is refused, as it would make one name's requests pass for the other's.
+    """
+    names_by_secret: dict[str, list[str]] = {}
     for item in raw.split(","):
         item = item.strip()
         if not item:
@@ -198,16 +260,22 @@ def parse_named_secrets(raw: str) -> dict[str, str]:
         name, sep, secret = item.partition("=")
         if not sep or not name.strip() or not secret.strip():
             raise ValueError("expected comma-separated name=secret pairs")
-        secrets[secret.strip()] = name.strip()
-    return secrets
+        names = names_by_secret.setdefault(secret.strip(), [])
+        if name.strip() not in names:
+            names.append(name.strip())
+    shared = [" and ".join(names) for names in names_by_secret.values() if len(names) > 1]
+    if shared:
+        raise ValueError(f"expected each secret under one name, got one secret under {'; '.join(shared)}")
+    return {secret: names[0] for secret, names in names_by_secret.items()}
 
 
-def _parser_for_type(type_name: Any) -> Callable[[str], Any]:
-    return {"int": _positive_int, "float": _positive_float}.get(str(type_name), str)
+def _parser(setting: dataclasses.Field[Any]) -> Callable[[str], Any]:
+    if str(setting.type) in ("int", "float"):
+        return _BOUNDS[setting.name].parse  # every numeric setting has bounds: a KeyError here names a missing one
+    return _PARSERS.get(setting.name, str)
 
 
 _PARSERS: dict[str, Callable[[str], Any]] = {
     "leadrelay_source_keys": parse_named_secrets,
     "leadrelay_ops_tokens": parse_named_secrets,
-    "leadrelay_trusted_proxy_hops": _non_negative_int,
 }

@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
+from redis import Redis
 
 from app.cli import main
-from app.config import ConfigError, Settings
+from app.config import ConfigError, Settings, parse_named_secrets
 from app.crypto import generate_key
+
+
+@pytest.fixture
+def environment(monkeypatch):
+    """The process environment with no relay setting in it; set what a test is about."""
+    for setting in dataclasses.fields(Settings):
+        monkeypatch.delenv(setting.name.upper(), raising=False)
+    return monkeypatch
+
+
+def problem_variables(err: str) -> list[str]:
+    """The variable (or sources-file place) each `  - VARIABLE: ...` line of a configuration error names."""
+    return [line.removeprefix("  - ").split(":", 1)[0] for line in err.splitlines() if line.startswith("  - ")]
 
 
 def test_settings_read_every_variable_by_its_name():
@@ -59,13 +75,42 @@ def test_every_problem_is_listed_at_once():
     assert len(raised.value.problems) == 3
 
 
-def test_check_config_exits_non_zero_and_lists_each_problem(monkeypatch, capsys):
-    monkeypatch.setenv("CARECYCLE_RATE_LIMIT_PER_MIN", "many")
-    monkeypatch.delenv("CARECYCLE_API_KEY", raising=False)
+def test_check_config_exits_non_zero_and_lists_each_problem(environment, tmp_path, capsys):
+    sources = tmp_path / "sources.toml"
+    sources.write_text('[sources.x]\nkind = "api"')
+    environment.setenv("REDIS_URL", "bogus://x")
+    environment.setenv("CARECYCLE_RATE_LIMIT_PER_MIN", "many")
+    environment.setenv("LEADRELAY_SOURCES", str(sources))
 
     assert main(["check-config"]) == 2
 
-    assert "CARECYCLE_RATE_LIMIT_PER_MIN" in capsys.readouterr().err
+    assert sorted(problem_variables(capsys.readouterr().err)) == [
+        "CARECYCLE_API_KEY",
+        "CARECYCLE_RATE_LIMIT_PER_MIN",
+        "LEADRELAY_ENCRYPTION_KEY",
+        "REDIS_URL",
+        "sources.x.secret_env",
+    ]
+
+
+def test_check_config_reads_the_sources_file_with_the_valid_source_keys_beside_a_bad_value(
+    environment, tmp_path, capsys
+):
+    sources = tmp_path / "sources.toml"
+    sources.write_text('[sources.partner]\nkind = "api"\nsecret_env = "PARTNER_KEY"')
+    environment.setenv("LEADRELAY_SOURCES", str(sources))
+    environment.setenv("PARTNER_KEY", "k2")
+    environment.setenv("LEADRELAY_SOURCE_KEYS", "partner=k1")
+    environment.setenv("LEADRELAY_RETENTION_DAYS", "inf")
+
+    assert main(["check-config"]) == 2
+
+    assert problem_variables(capsys.readouterr().err) == [
+        "LEADRELAY_RETENTION_DAYS",
+        "CARECYCLE_API_KEY",
+        "LEADRELAY_ENCRYPTION_KEY",
+        "sources.partner",
+    ]
 
 
 def test_check_config_names_required_secrets_that_are_missing(monkeypatch, capsys):
@@ -76,3 +121,80 @@ def test_check_config_names_required_secrets_that_are_missing(monkeypatch, capsy
 
     err = capsys.readouterr().err
     assert "CARECYCLE_API_KEY: required" in err and "LEADRELAY_ENCRYPTION_KEY: required" in err
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        pytest.param("unix:///tmp/redis.sock", id="socket-path"),
+        pytest.param("unix:///tmp/redis.sock?db=3", id="socket-path-and-db"),
+        pytest.param("unix://:s3cret@/tmp/redis.sock?db=3", id="socket-path-and-password"),
+    ],
+)
+def test_redis_url_takes_a_unix_socket_as_redis_py_reads_it(url):
+    settings = Settings.from_env({"REDIS_URL": url})
+
+    pool = Redis.from_url(settings.redis_url).connection_pool
+    assert pool.connection_kwargs["path"] == "/tmp/redis.sock"
+
+
+def test_check_config_passes_with_a_unix_socket_redis_url(environment, capsys):
+    environment.setenv("REDIS_URL", "unix:///tmp/redis.sock?db=0")
+    environment.setenv("CARECYCLE_API_KEY", "cc_x")
+    environment.setenv("LEADRELAY_ENCRYPTION_KEY", generate_key())
+
+    assert main(["check-config"]) == 0
+    assert "configuration OK" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        pytest.param("unix://", id="no-path"),
+        pytest.param("unix:///", id="root-only"),
+        pytest.param("unix:///?db=0", id="query-without-path"),
+        pytest.param("unix://tmp/redis.sock", id="two-slashes-read-as-host-tmp"),
+    ],
+)
+def test_redis_url_refuses_a_unix_url_without_a_socket_path(url):
+    with pytest.raises(ConfigError) as raised:
+        Settings.from_env({"REDIS_URL": url})
+
+    assert raised.value.problems == [
+        f"REDIS_URL: expected unix:///path/to/the.sock (a socket path, no host), got {url!r}"
+    ]
+
+
+def test_a_refused_redis_url_is_shown_without_its_password():
+    with pytest.raises(ConfigError) as raised:
+        Settings.from_env({"REDIS_URL": "redis+sentinel://:s3cret@sentinel:26379/mymaster"})
+
+    assert raised.value.problems == [
+        "REDIS_URL: expected a redis/rediss/unix URL, got 'redis+sentinel://:***@sentinel:26379/mymaster'"
+    ]
+
+
+@pytest.mark.parametrize("variable", ["LEADRELAY_OPS_TOKENS", "LEADRELAY_SOURCE_KEYS"])
+def test_a_secret_listed_under_two_names_is_refused_naming_the_names_not_the_secret(variable):
+    with pytest.raises(ConfigError) as raised:
+        Settings.from_env({variable: "alice=sh4red, carol=own, bob=sh4red"})
+
+    [problem] = raised.value.problems
+    assert problem == f"{variable}: expected each secret under one name, got one secret under alice and bob"
+    assert "sh4red" not in str(raised.value)
+
+
+def test_every_secret_shared_between_names_is_named():
+    with pytest.raises(ValueError, match="alice and bob; carol and dan and erin"):
+        parse_named_secrets("alice=t1,bob=t1,carol=t2,dan=t2,erin=t2")
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        pytest.param("partner=old-key,partner=new-key", {"old-key": "partner", "new-key": "partner"}, id="rotation"),
+        pytest.param("alice=t1, alice=t1", {"t1": "alice"}, id="same-pair-twice"),
+    ],
+)
+def test_one_name_may_hold_several_secrets(raw, expected):
+    assert parse_named_secrets(raw) == expected
