@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeGuard
 
 import requests
+import urllib3
 
 logger = logging.getLogger(__name__)
 
@@ -123,8 +124,8 @@ class CareCycleClient:
     def upload(self, records: Sequence[Mapping[str, Any]]) -> UploadResult:
         """Send 1..200 records; returns the processed result or raises a `CareCycleError`, nothing else.
 
-        The whole answer must arrive within the read timeout (not only each read), so an answer trickling
-        in cannot keep a live worker's batch in flight past its visibility deadline.
+        The whole answer must arrive within the connect and read timeouts together (not only each read), so
+        an answer trickling in cannot keep a live worker's batch in flight past its visibility deadline.
         """
         deadline = time.monotonic() + sum(self._timeout)
         try:
@@ -182,14 +183,16 @@ def _read_answer(response: requests.Response, deadline: float) -> bytes:
     """The answer's body, read by chunks against the overall deadline and the size cap."""
     status, chunks, size = response.status_code, [], 0
     try:
-        for chunk in response.iter_content(_CHUNK_BYTES):
+        # read1 returns as soon as some bytes arrived (iter_content would wait for a whole chunk), so the
+        # deadline is checked at least once per read timeout however slowly the answer trickles in.
+        while chunk := response.raw.read1(_CHUNK_BYTES):
             size += len(chunk)
             if size > MAX_ANSWER_BYTES:
                 raise CareCycleAmbiguousError(f"careCycle {status}: answer over {MAX_ANSWER_BYTES} bytes", status)
             if time.monotonic() > deadline:
                 raise CareCycleAmbiguousError(f"careCycle {status}: the answer did not arrive in time", status)
             chunks.append(chunk)
-    except requests.RequestException as exc:
+    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
         raise CareCycleAmbiguousError(f"careCycle {status}: answer broke off ({type(exc).__name__})", status) from exc
     return b"".join(chunks)
 
@@ -211,7 +214,7 @@ def classify_response(status: int, body: Mapping[str, Any]) -> UploadResult:
     code = str(body.get("code") or "")
     message = _describe(status, code, body.get("message"))
     if 200 <= status < 300 and code not in _ERROR_CODES:
-        return _processed(body)
+        return _success(status, code, message, body)
     if 300 <= status < 400:
         raise CareCycleRedirectError(f"{message} (a redirect: check CARECYCLE_BASE_URL)", status)
     if code == "RATE_LIMIT_EXCEEDED" or status == 429:
@@ -232,7 +235,8 @@ def classify_response(status: int, body: Mapping[str, Any]) -> UploadResult:
     raise CareCycleTransientError(message, status)
 
 
-# careCycle's documented error codes; a 2xx carrying one of them is an error, any other 2xx is a processed batch.
+# careCycle's documented error codes; a 2xx carrying one is an error. A 2xx with another code is a processed
+# batch only when it has the processed batch's shape (a `succeeded` count).
 _ERROR_CODES = frozenset(
     {"UNAUTHORIZED", "FORBIDDEN", "NOT_FOUND", "VALIDATION_ERROR", "RATE_LIMIT_EXCEEDED", "INTERNAL_ERROR"}
 )
@@ -245,6 +249,14 @@ def _describe(status: int, code: str, message: Any) -> str:
     if isinstance(message, str) and message:
         text += f": {message[:MAX_MESSAGE_CHARS]}"
     return text
+
+
+def _success(status: int, code: str, message: str, body: Mapping[str, Any]) -> UploadResult:
+    """A 2xx: a processed batch, unless it carries a code careCycle does not document and not the shape of a
+    processed batch (a `succeeded` count): then careCycle may or may not have stored it."""
+    if code and not _is_count(body.get("succeeded")):
+        raise CareCycleAmbiguousError(f"{message}: an answer careCycle does not document", status)
+    return _processed(body)
 
 
 def _processed(body: Mapping[str, Any]) -> UploadResult:

@@ -102,13 +102,20 @@ def test_a_processed_batch_names_its_refused_records_by_external_id(carecycle):
         pytest.param({"succeeded": 1, "failed": 0, "errors": 3}, id="errors-a-number"),
         pytest.param({"succeeded": 1, "failed": 0, "errors": True}, id="errors-true"),
         pytest.param({"succeeded": True, "failed": False}, id="counts-as-booleans"),
-        pytest.param({"code": "OK", "succeeded": 1, "failed": 0}, id="a-code-that-is-no-error"),
+        pytest.param({"code": "OK", "succeeded": 1, "failed": 0}, id="an-unknown-code-on-a-processed-batch"),
     ],
 )
 def test_a_200_with_odd_parts_is_still_a_processed_batch(carecycle, body):
     result = upload(carecycle, json_answer(200, body))
 
     assert result.failures == {} and result.failed == 0
+
+
+def test_a_200_with_an_unknown_code_and_no_processed_batch_is_ambiguous_not_delivered(carecycle):
+    with pytest.raises(CareCycleAmbiguousError) as raised:
+        upload(carecycle, json_answer(200, {"code": "BAD_REQUEST", "message": "try again"}))
+
+    assert raised.value.message == "careCycle 200 BAD_REQUEST: try again: an answer careCycle does not document"
 
 
 def test_an_answer_nested_too_deep_to_parse_is_read_as_an_empty_body(carecycle):
@@ -154,8 +161,11 @@ def test_a_redirect_is_not_followed_and_pauses_delivery_as_a_configuration_fault
     assert [path for _, path, _ in stand_in.seen] == ["/v2/leads/upload"]  # the key went nowhere else
 
 
-def test_an_answer_trickling_in_past_the_read_timeout_is_given_up_as_ambiguous(carecycle):
+@pytest.mark.parametrize("framing", ["chunked", "content-length"])
+def test_an_answer_trickling_in_past_the_read_timeout_is_given_up_as_ambiguous(carecycle, framing):
     trickle = Answer(200, [b"{"] + [b" "] * 40 + [b"}"], pause_seconds=0.1)
+    if framing == "content-length":
+        trickle.headers["Content-Length"] = "42"
 
     started = time.monotonic()
     with pytest.raises(CareCycleAmbiguousError):
