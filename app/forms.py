@@ -112,8 +112,8 @@ def submit_form(desk: FormDesk, source: LeadSource, post: FormPost) -> FormRecei
         logger.info("form post caught by the honeypot", extra={"lead_id": result.id, "source": source.slug})
     # A public form tells the poster nothing the relay knows about a phone (a honeypot catch, an earlier lead
     # of the same person, an earlier post's progress): every stored post is answered as queued.
-    shown_warnings = () if result.repeated else (*warnings, *result.warnings)
-    return FormReceipt(result.id, LeadStatus.QUEUED, tuple(shown_warnings), redirect_to)
+    # The post's own warnings, whether or not it repeats an earlier post.
+    return FormReceipt(result.id, LeadStatus.QUEUED, (*warnings, *result.warnings), redirect_to)
 
 
 def check_origin(source: LeadSource, origin: str | None) -> None:

@@ -65,6 +65,4 @@ def accept_google_lead(intake: Intake, source: LeadSource, body: Mapping[str, An
     [result] = intake.accept(source, [lead.submission], admission)
     if not isinstance(result, AcceptedLead):
         raise AssertionError("an invalid Google lead is held as rejected, not refused")
-    if result.repeated:
-        return result
     return dataclasses.replace(result, warnings=(*lead.warnings, *result.warnings))

@@ -48,7 +48,8 @@ class Admission:
 
 @dataclass(frozen=True)
 class AcceptedLead:
-    """A lead the relay now holds; `repeated` when an idempotency key named an earlier one."""
+    """A lead the relay now holds; `repeated` when an idempotency key named an earlier one. `warnings` are the
+    submission's own (what normalization dropped from it), repeated or not."""
 
     id: str
     status: LeadStatus
@@ -133,7 +134,7 @@ class Intake:
         sealed = [self._cipher.seal(lead.record) for lead in leads]
         admitted = self._store.leads.admit(leads, sealed, self._clock.now(), gate)
         accepted = [
-            AcceptedLead(a.id, a.status, () if a.repeated else lead.warnings, repeated=a.repeated)
+            AcceptedLead(a.id, a.status, lead.warnings, repeated=a.repeated)
             for lead, a in zip(leads, admitted, strict=True)
         ]
         if any(a.status is LeadStatus.QUEUED and not a.repeated for a in accepted):

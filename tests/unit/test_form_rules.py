@@ -193,8 +193,11 @@ def test_a_double_submit_is_answered_as_queued_whatever_became_of_the_first_lead
     redis.hset(keys.lead_key(first.json["id"]), "status", "delivered")
 
     again = post_form(client, form(phone=phone), Accept="application/json")
+    again_with_a_typo = post_form(client, form(phone=phone, dob="02/30/1950"), Accept="application/json")
 
     assert again.json["id"] == first.json["id"] and again.json["status"] == "queued"
+    assert again_with_a_typo.json["id"] == first.json["id"]
+    assert [w.split(":")[0] for w in again_with_a_typo.json["warnings"]] == ["dateOfBirth"]  # as for a new post
 
 
 def test_double_submit_is_per_source(make_client, redis):
