@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qsl
@@ -51,18 +52,34 @@ def form_fields(request: Request) -> dict[str, Any]:
 def _urlencoded_pairs(request: Request) -> list[tuple[str, str]]:
     """A urlencoded body's pairs, in its declared charset (UTF-8 by default). A byte that is not text in that
     charset (a page sending Latin-1 unannounced) becomes U+FFFD rather than costing the whole form."""
-    charset = request.mimetype_params.get("charset", "utf-8")
-    try:
-        text = request.get_data(cache=True).decode(charset, errors="replace")
-    except LookupError:
-        expected = "expected a charset Python knows (utf-8, iso-8859-1, ...)"
-        raise UnsupportedMediaTypeError(f"unknown charset {charset[:40]!r}", {"Content-Type": [expected]}) from None
+    charset = _form_charset(request.mimetype_params.get("charset", "utf-8"))
+    text = request.get_data(cache=True).decode(charset, errors="replace")
     try:
         return parse_qsl(
             text, keep_blank_values=True, encoding=charset, errors="replace", max_num_fields=request.max_form_parts
         )
     except ValueError:
         raise PayloadTooLargeError(f"the body may hold at most {request.max_form_parts} form fields") from None
+
+
+# Charsets a web page may post a form in (the WHATWG encodings that are plain byte-to-text codecs).
+_FORM_CHARSETS = frozenset(
+    ["utf-8", "ascii", "cp874", "koi8-r", "koi8-u", "mac-roman"]
+    + [f"iso8859-{n}" for n in (1, 2, 3, 4, 5, 6, 7, 8, 10, 13, 14, 15, 16)]
+    + [f"cp{n}" for n in range(1250, 1259)]
+)
+
+
+def _form_charset(declared: str) -> str:
+    """The codec of a form's declared charset; `UnsupportedMediaTypeError` for one that is not a text charset."""
+    try:
+        name = codecs.lookup(declared).name
+    except LookupError:
+        name = ""
+    if name not in _FORM_CHARSETS:
+        expected = "expected a text charset such as utf-8 or iso-8859-1"
+        raise UnsupportedMediaTypeError(f"unsupported charset {declared[:40]!r}", {"Content-Type": [expected]})
+    return name
 
 
 def _by_name(pairs: Iterable[tuple[str, Any]]) -> dict[str, Any]:
@@ -78,8 +95,9 @@ def _by_name(pairs: Iterable[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def json_object(request: Request, *, force: bool = False) -> dict[str, Any]:
-    """The body as a JSON object (`force`: whatever its Content-Type); raises `BadRequestError` otherwise, or
-    `UnsupportedMediaTypeError` when it is declared as another media type and does not read as JSON."""
+    """The body as a JSON object (`force`: whatever its Content-Type; without one, it is read as JSON too).
+    Raises `UnsupportedMediaTypeError` when it is declared as another media type, `BadRequestError` when it
+    is no JSON object."""
     try:
         # A body sent without a Content-Type is read as JSON; one declared as something else is refused (415).
         body = request.get_json(force=force or not request.mimetype, silent=True)

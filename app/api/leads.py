@@ -35,9 +35,11 @@ def submit_leads() -> tuple[Response, int]:
         One lead, or `{"leads": [...]}` with up to 200. Fields in careCycle spelling or common aliases
         (`phone`, `first_name`, `zip`, `full_name`, `dob`, ...); unmapped fields become customFields.
         A bad required value (phone; neither a ZIP nor a timezone) refuses the lead with 422 naming the
-        field; a bad optional value is dropped and reported in `warnings`. In a bulk request invalid
-        items are reported by index and the rest accepted. A repeated `Idempotency-Key` returns the
-        original lead.
+        field; a bad optional value is dropped and reported in `warnings`. In a bulk request (a body whose
+        `leads` is a list, and which holds nothing else) invalid items are reported by index and the rest
+        accepted. A repeated `Idempotency-Key` (1 to 200 characters; an empty one counts as none) returns the
+        original lead. The body is JSON: one sent without a Content-Type is read as JSON, one declared as
+        another media type is refused with 415.
       tags: [intake]
       security: [{sourceKey: []}, {bearer: []}]
       parameters:
@@ -67,7 +69,7 @@ def submit_leads() -> tuple[Response, int]:
     slug = match_secret(presented_credential(request), svc.sources.api_keys)
     source = svc.sources.by_slug(slug)
     body = json_object(request)
-    bulk = isinstance(body.get("leads"), list)
+    bulk = _is_bulk(body)
     payloads = _bulk_payloads(body) if bulk else [body]
     results = svc.intake.accept(source, payloads, Admission(idempotency_key=_idempotency_key()))
     if not bulk:
@@ -166,6 +168,12 @@ def retry_leads() -> Response:
     return jsonify({"requeued": operator().retry_matching(selection, actor)})
 
 
+def _is_bulk(body: dict[str, Any]) -> bool:
+    """A bulk body has `leads` as a list (or as something no lead's field would hold: an object, null);
+    a lead whose own unmapped field is named `leads` (a text or a number) is one lead."""
+    return "leads" in body and (body["leads"] is None or isinstance(body["leads"], list | dict))
+
+
 def _bulk_payloads(body: dict[str, Any]) -> list[Any]:
     """The items of a bulk body (`{"leads": [...]}` and nothing else); an item that is no object is refused
     by intake at its index."""
@@ -174,7 +182,7 @@ def _bulk_payloads(body: dict[str, Any]) -> list[Any]:
         stray = ", ".join(name[:40] for name in others[:5])
         expected = f"expected `leads` alone: a bulk body holds no other fields (found {stray})"
         raise InvalidInputError("the request is not valid", {"leads": [expected]})
-    if not items:
+    if not isinstance(items, list) or not items:
         raise InvalidInputError("the request is not valid", {"leads": ["expected a non-empty list of leads"]})
     if len(items) > MAX_BULK_LEADS:
         raise InvalidInputError("too many leads", {"leads": [f"at most {MAX_BULK_LEADS} leads per request"]})
@@ -182,9 +190,9 @@ def _bulk_payloads(body: dict[str, Any]) -> list[Any]:
 
 
 def _idempotency_key() -> str | None:
-    key = request.headers.get(IDEMPOTENCY_HEADER)
-    if key is not None and not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY_CHARS:
-        expected = f"expected 1 to {MAX_IDEMPOTENCY_KEY_CHARS} characters"
+    key = request.headers.get(IDEMPOTENCY_HEADER, "").strip() or None  # an empty header names no key
+    if key is not None and len(key) > MAX_IDEMPOTENCY_KEY_CHARS:
+        expected = f"expected at most {MAX_IDEMPOTENCY_KEY_CHARS} characters"
         raise BadRequestError(f"{IDEMPOTENCY_HEADER}: {expected}", {IDEMPOTENCY_HEADER: [expected]})
     return key
 

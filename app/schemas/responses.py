@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import RAISE, Schema, fields, validate
 
 
 class ErrorDetailSchema(Schema):
@@ -113,6 +113,9 @@ class LeadgenReceiptSchema(Schema):
 
 
 class BulkSubmissionSchema(Schema):
-    """`{"leads": [...]}`: 1 to 200 leads in one request."""
+    """`{"leads": [...]}`: 1 to 200 leads in one request, and no other field."""
+
+    class Meta:
+        unknown = RAISE
 
     leads = fields.List(fields.Dict(), required=True, validate=validate.Length(1, 200))

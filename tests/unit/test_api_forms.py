@@ -173,7 +173,11 @@ def test_a_name_posted_twice_keeps_its_filled_copy(client, redis, settings, cont
 
 @pytest.mark.parametrize(
     ("charset", "first_name"),
-    [pytest.param("", "Jos\ufffd", id="undeclared-utf-8"), pytest.param("; charset=ISO-8859-1", "José", id="latin-1")],
+    [
+        pytest.param("", "Jos\ufffd", id="undeclared-utf-8"),
+        pytest.param("; charset=ISO-8859-1", "José", id="latin-1"),
+        pytest.param("; charset=windows-1252", "José", id="windows-1252"),
+    ],
 )
 def test_a_urlencoded_post_with_raw_non_utf8_bytes_keeps_its_lead(client, redis, settings, charset, first_name):
     body = b"phone=2125550144&zip=10001&first_name=Jos\xe9"
@@ -185,8 +189,13 @@ def test_a_urlencoded_post_with_raw_non_utf8_bytes_keeps_its_lead(client, redis,
     assert (record["phoneNumber"], record["firstName"]) == ("+12125550144", first_name)
 
 
-def test_a_urlencoded_post_in_an_unknown_charset_is_refused_naming_the_content_type(client, redis):
-    response = client.post(FORM_URL, data="phone=2125550144&zip=10001", content_type=URLENCODED + "; charset=klingon")
+@pytest.mark.parametrize("charset", ["klingon", "idna", "unicode_escape", "utf-7", "rot13", "base64"])
+def test_a_urlencoded_post_in_a_charset_that_is_no_web_text_charset_is_refused_naming_the_content_type(
+    client, redis, charset
+):
+    body = "phone=2125550144&zip=10001"
+
+    response = client.post(FORM_URL, data=body, content_type=f"{URLENCODED}; charset={charset}")
 
     assert response.status_code == 415 and list(response.json["error"]["fields"]) == ["Content-Type"]
     assert stored_ids(redis) == []

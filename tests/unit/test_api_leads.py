@@ -197,13 +197,29 @@ def test_a_single_lead_with_a_field_named_leads_that_is_no_list_is_one_lead(clie
     assert custom_fields(stored_record(redis, settings, response.json["id"]))["leads"] == "3"
 
 
+@pytest.mark.parametrize("leads", [None, {"phone": "2125550142"}, []])
+def test_a_bulk_body_whose_leads_is_no_list_of_leads_is_refused_naming_leads(client, leads):
+    response = client.post("/v1/leads", json={"leads": leads}, headers=SOURCE)
+
+    assert response.status_code == 422
+    assert response.json["error"]["fields"] == {"leads": ["expected a non-empty list of leads"]}
+
+
+def test_an_empty_idempotency_key_names_no_key(client):
+    first = client.post("/v1/leads", json=make_submission(), headers={**SOURCE, "Idempotency-Key": ""})
+    second = client.post("/v1/leads", json=make_submission(), headers={**SOURCE, "Idempotency-Key": ""})
+
+    assert first.status_code == second.status_code == 202
+    assert first.json["id"] != second.json["id"]
+
+
 @pytest.mark.parametrize(("length", "status"), [(200, 202), (201, 400)])
 def test_an_idempotency_key_may_have_at_most_200_characters(client, length, status):
     response = client.post("/v1/leads", json=make_submission(), headers={**SOURCE, "Idempotency-Key": "k" * length})
 
     assert response.status_code == status
     if status == 400:
-        assert response.json["error"]["fields"] == {"Idempotency-Key": ["expected 1 to 200 characters"]}
+        assert response.json["error"]["fields"] == {"Idempotency-Key": ["expected at most 200 characters"]}
 
 
 def test_repeated_idempotency_key_returns_the_original_lead(client, store):
