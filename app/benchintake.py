@@ -42,8 +42,9 @@ rate_limit_per_ip_per_min = 100000000
 rate_limit_per_min = 100000000
 """
 
-# Each wrk thread numbers its requests from its own offset, so every lead has a phone of its own; exchanges
-# 200..499 of area code 212, skipping the N11 service codes (211, 311, 411) that intake rightly refuses.
+# Each wrk thread numbers its requests from its own offset, so every lead has a phone of its own: exchanges
+# 200..499 of area code 212, with the N11 service codes that intake rightly refuses (211, 311, 411) moved to
+# exchanges no other number uses (500, 501, 502).
 _WRK_SCRIPT = """
 local threads = 0
 function setup(thread) thread:set("tid", threads); threads = threads + 1 end
@@ -51,7 +52,8 @@ function init(args) counter = 0 end
 function request()
   counter = counter + 1
   local n = 2000000 + (tid * 500000 + counter) %% 3000000
-  if math.floor(n / 10000) %% 100 == 11 then n = n + 10000 end
+  local exchange = math.floor(n / 10000)
+  if exchange %% 100 == 11 then n = (498 + math.floor(exchange / 100)) * 10000 + n %% 10000 end
   local phone = string.format("+1212%%07d", n)
   %s
 end

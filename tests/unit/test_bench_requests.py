@@ -55,6 +55,15 @@ def test_every_bench_lead_has_a_phone_intake_accepts(kind, payload_of):
     assert refused == {}
 
 
+def test_a_bench_thread_posts_a_different_phone_each_time_over_its_whole_cycle():
+    bodies = posted_bodies(wrk_scripts()["api"])
+    per_thread = len(bodies) // WRK_THREADS
+
+    for thread in range(WRK_THREADS):
+        phones = [json.loads(body)["phoneNumber"] for body in bodies[thread * per_thread : (thread + 1) * per_thread]]
+        assert len(set(phones)) == len(phones)
+
+
 def test_bench_threads_post_different_phones():
     bodies = posted_bodies(wrk_scripts()["api"])
     first_thread, second_thread = bodies[: len(bodies) // 2], bodies[len(bodies) // 2 :]
