@@ -6,16 +6,16 @@ takes is written to the audit trail under the actor's name (an ops token's name,
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from app.clock import Clock
 from app.models import MAX_BATCH_RECORDS, RETRYABLE_STATUSES, Lead, LeadStatus
-from app.store import LeadNotFoundError, Store, keys
+from app.store import LeadNotFoundError, Store
 from app.store.audit import AuditEntry
 from app.store.index import Position, Selection
 from app.store.limiter import RATE_WINDOW_SECONDS, Pause
@@ -113,8 +113,6 @@ class Operator:
 
     def retry_lead(self, lead_id: str, actor: str) -> Lead:
         """Re-queue one `rejected`/`dead` lead; raises `LeadNotFoundError` or `LeadNotRetryableError`."""
-        if not keys.is_lead_id(lead_id):
-            raise LeadNotFoundError(lead_id)
         now = self._clock.now()
         [result] = self._store.retries.requeue([lead_id], now, _retry_detail(actor))
         if result.outcome is RequeueOutcome.MISSING:
@@ -142,6 +140,7 @@ class Operator:
             raise ValueError("only rejected or dead leads can be retried")
         now = self._clock.now()
         requeued, after = 0, None
+        entry = functools.partial(AuditEntry, now, RETRY_LEADS_ACTION, actor, filter=_filter_of(selection))
         try:
             while True:
                 page = self._store.index.page(selection, after, MAX_REQUEUE_BATCH)
@@ -150,9 +149,11 @@ class Operator:
                 if page.next is None:
                     break
                 after = page.next
-        finally:
-            if requeued or sys.exc_info()[0] is None:
-                self._audit(AuditEntry(now, RETRY_LEADS_ACTION, actor, requeued, filter=_filter_of(selection)))
+        except BaseException:
+            if requeued:
+                self._audit(entry(requeued))
+            raise
+        self._audit(entry(requeued))
         if requeued:
             self._wake()
         return requeued

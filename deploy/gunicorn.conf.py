@@ -26,7 +26,8 @@ graceful_timeout = 20
 keepalive = 5
 
 # Each worker builds its app (and its Redis connection pool) after the fork: connections are never
-# shared between processes, and a code reload needs no special care.
+# shared between processes, and a code reload needs no special care. It also lets on_starting (below) give
+# the processes their metrics folder before prometheus_client is imported: do not preload.
 preload_app = False
 
 # The relay logs each request itself (JSON, with the request id and no personal data); gunicorn's

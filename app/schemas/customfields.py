@@ -55,7 +55,10 @@ def listed_custom_fields(listed: Any, warnings: list[str]) -> list[tuple[str, An
 
 def custom_field_key(raw_key: Any) -> str:
     """The key a custom field is stored under: its name cleaned (see `clean_text`) and cut to careCycle's limit."""
-    return clean_text(str(raw_key))[:MAX_CUSTOM_FIELD_KEY_CHARS]
+    text = str(raw_key)
+    if text.isascii() and text.isprintable() and " " not in text:  # most names: cleaning would change nothing
+        return text[:MAX_CUSTOM_FIELD_KEY_CHARS]
+    return clean_text(text)[:MAX_CUSTOM_FIELD_KEY_CHARS]
 
 
 def _add_custom(

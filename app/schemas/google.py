@@ -133,7 +133,7 @@ class GoogleLeadSchema(Schema):
         validate=validate.Length(1, MAX_LEAD_ID_CHARS, error=f"expected 1 to {MAX_LEAD_ID_CHARS} characters"),
     )
     user_column_data = fields.List(
-        fields.Nested(UserColumnSchema, error_messages={"type": "expected an object with column_id and string_value"}),
+        fields.Nested(UserColumnSchema),
         required=True,
         error_messages={"invalid": "expected a list of answered columns"},
     )

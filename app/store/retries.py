@@ -43,9 +43,15 @@ class RetryStore:
         self._scripts = scripts
 
     def requeue(self, lead_ids: Sequence[str], now: float, detail: str) -> list[Requeued]:
-        """Make each `rejected`/`dead` lead `queued` and ready now, with `detail` as its event."""
+        """Make each `rejected`/`dead` lead `queued` and ready now, with `detail` as its event.
+
+        An id that cannot be a lead's is `missing` without being looked up (it must never reach a key name).
+        """
         if len(lead_ids) > MAX_REQUEUE_BATCH:
             raise ValueError(f"at most {MAX_REQUEUE_BATCH} leads per call")
+        if not all(keys.is_lead_id(lead_id) for lead_id in lead_ids):
+            found = {r.lead_id: r for r in self.requeue([i for i in lead_ids if keys.is_lead_id(i)], now, detail)}
+            return [found.get(i) or Requeued(i, RequeueOutcome.MISSING, None) for i in lead_ids]
         if not lead_ids:
             return []
         flat = self._scripts.retry_leads(

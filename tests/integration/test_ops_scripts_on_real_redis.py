@@ -104,7 +104,9 @@ def test_retry_requeues_only_failed_leads_with_a_record_and_reports_each(store, 
     clock.advance(60)
 
     results = store.retries.requeue(
-        [dead.id, rejected.id, delivered.id, recordless.id, "gone"], clock.now(), "retried by alice"
+        [dead.id, rejected.id, delivered.id, recordless.id, "gone", f"{dead.id}:events"],
+        clock.now(),
+        "retried by alice",
     )
 
     assert [(r.outcome, r.previous) for r in results] == [
@@ -113,7 +115,9 @@ def test_retry_requeues_only_failed_leads_with_a_record_and_reports_each(store, 
         (RequeueOutcome.NOT_RETRYABLE, LeadStatus.DELIVERED),
         (RequeueOutcome.NO_RECORD, LeadStatus.DEAD),
         (RequeueOutcome.MISSING, None),
+        (RequeueOutcome.MISSING, None),  # no lead's id: never looked up
     ]
+    assert [r.lead_id for r in results][-1] == f"{dead.id}:events"
     requeued = store.leads.get(dead.id)
     assert (requeued.status, requeued.attempts, requeued.error, requeued.events[0].detail) == (
         LeadStatus.QUEUED,

@@ -11,7 +11,9 @@ from hypothesis import strategies as st
 from marshmallow import ValidationError
 
 import app.schemas.leads as leads_module
-from app.schemas.carecycle import CareCycleRecordSchema, validation_issues
+from app.schemas.carecycle import MAX_CUSTOM_FIELD_KEY_CHARS, CareCycleRecordSchema, validation_issues
+from app.schemas.customfields import custom_field_key
+from app.schemas.fields import clean_text
 from app.schemas.leads import NormalizedLead, normalize_submission, record_fields
 
 TODAY = dt.date(2026, 6, 1)
@@ -634,3 +636,8 @@ def test_only_names_of_careCycle_fields_are_remembered_between_leads():
     assert leads_module._RESOLVED_NAMES["phone"] == ("phoneNumber", leads_module._RANK_ALIAS)
     assert "jane.doe@example.com" not in leads_module._RESOLVED_NAMES
     assert "utm_source" not in leads_module._RESOLVED_NAMES
+
+
+@given(st.one_of(st.text(), st.text(alphabet=st.characters(max_codepoint=127)), st.integers()))
+def test_a_custom_field_key_is_its_name_cleaned_and_cut_however_it_is_spelled(name):
+    assert custom_field_key(name) == clean_text(str(name))[:MAX_CUSTOM_FIELD_KEY_CHARS]

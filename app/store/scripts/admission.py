@@ -58,7 +58,7 @@ COMPLETE_FETCH = (
 -- KEYS[6] person string (last time seen | lead id), KEYS[7] failed-this-minute counter
 -- ARGV[1] lead id, ARGV[2] now, ARGV[3] status, ARGV[4] event detail, ARGV[5] error ('' for none),
 -- ARGV[6] person memory ttl s (0: not recorded), ARGV[7] duplicate window s (0: no check),
--- ARGV[8..] field, value pairs (record, external_id, phone, warnings)
+-- ARGV[8..] field, value pairs (record, external_id, phone, warnings; or the refused submission alone)
 -- Returns the lead's new status, or '' when it was no longer `fetching` (left alone).
 local old = redis.call('HGET', KEYS[1], 'status')
 if old ~= 'fetching' then
