@@ -40,9 +40,10 @@ def create_app(
     geo.warm_up()
     if sources is None:
         sources = load_sources(settings.leadrelay_sources, settings.environ, settings.leadrelay_source_keys)
+    cipher = RecordCipher(settings.leadrelay_encryption_key)
     intake = Intake(
         store,
-        RecordCipher(settings.leadrelay_encryption_key),
+        cipher,
         clock,
         lambda: wake_delivery(redis, store.lanes),
         person_memory_seconds=sources.person_memory_seconds,
@@ -58,6 +59,7 @@ def create_app(
         settings=settings,
         redis=redis,
         store=store,
+        cipher=cipher,
         intake=intake,
         sources=sources,
         clock=clock,

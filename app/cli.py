@@ -179,14 +179,25 @@ def _retry(args: argparse.Namespace) -> int:
 
 def _operator() -> Operator:
     from app.clock import SystemClock
+    from app.crypto import RecordCipher
+    from app.intake import Intake
     from app.ops import Operator
     from app.queues import wake_delivery
+    from app.resubmit import Resubmitter
+    from app.sources import load_sources
     from app.store import Store
 
     settings = Settings.from_env()
     redis = _connect(settings)
     store = Store.from_settings(settings, redis)
-    return Operator(store, SystemClock(), lambda: wake_delivery(redis, store.lanes))
+    clock = SystemClock()
+    wake = lambda: wake_delivery(redis, store.lanes)  # noqa: E731 - named once, used twice
+    if not settings.leadrelay_encryption_key:  # kept submissions cannot be opened: retried as they are
+        return Operator(store, clock, wake)
+    cipher = RecordCipher(settings.leadrelay_encryption_key)
+    sources = load_sources(settings.leadrelay_sources, settings.environ, settings.leadrelay_source_keys)
+    resubmitter = Resubmitter(store, cipher, sources, Intake(store, cipher, clock, wake))
+    return Operator(store, clock, wake, resubmitter.resubmit)
 
 
 def _os_user() -> str:

@@ -4,7 +4,8 @@ A lead whose required values are unusable (no valid phone; neither a ZIP nor a t
 `rejected`, with the reason in its events, and Google gets 200. Why not a 4xx: Google would not retry a
 4xx either (reference §5), but then the lead would exist nowhere an operator can see it; stored as
 `rejected` it is counted in `/v1/stats`, listed with its reason in the status API and dashboard, kept
-(encrypted) for a person to follow up, and a repeated delivery of the same `lead_id` finds it. A 200
+(encrypted) for a person to follow up or for a retry to normalize again once the source's settings are
+fixed (`app.resubmit`), and a repeated delivery of the same `lead_id` finds it. A 200
 also keeps one person's typo from making the Google Ads UI report the whole integration as broken.
 Only a body that cannot be a lead at all (not JSON, no `lead_id`, no `user_column_data`) is refused
 (400/422): there is nothing to store and nothing Google could fix by sending it again.
@@ -61,6 +62,8 @@ def accept_google_lead(intake: Intake, source: LeadSource, body: Mapping[str, An
         status=LeadStatus.TEST if held_as_test else LeadStatus.QUEUED,
         detail=f"Google test lead from {source.slug}" if lead.is_test else "",
         hold_invalid_as_rejected=True,
+        # Kept as the webhook body (without its key), so a retry after a field_map fix maps its columns anew.
+        refused_submission={name: value for name, value in body.items() if name not in GOOGLE_KEY_FIELDS},
     )
     [result] = intake.accept(source, [lead.submission], admission)
     if not isinstance(result, AcceptedLead):

@@ -35,7 +35,8 @@ class Admission:
     submission of the same phone to the same source within that window return the first lead; a `gate`
     counts a single submission against rate limits as it is stored, or alone when it is refused
     (`RateLimitedError` when one is used up); `hold_invalid_as_rejected` stores a submission that fails
-    normalization as a `rejected` lead, with the reason in its events, instead of refusing it.
+    normalization as a `rejected` lead, with the reason in its events, instead of refusing it, keeping
+    `refused_submission` (default: the submission itself) sealed for a later retry to normalize again.
     """
 
     idempotency_key: str | None = None
@@ -44,6 +45,7 @@ class Admission:
     dedupe_by_phone_seconds: int = 0
     gate: WindowGate | None = None
     hold_invalid_as_rejected: bool = False
+    refused_submission: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -105,7 +107,8 @@ class Intake:
             except ValidationError as exc:
                 invalid = InvalidLead(index, exc.normalized_messages())  # type: ignore[no-untyped-call]
                 if admission.hold_invalid_as_rejected:
-                    new_leads.append((index, self._rejected_lead(source, payload, invalid, key)))
+                    kept = admission.refused_submission or payload
+                    new_leads.append((index, self._rejected_lead(source, kept, invalid, key)))
                 else:
                     results[index] = invalid
                     record_intake(source.slug, "invalid")

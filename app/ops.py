@@ -19,7 +19,7 @@ from app.store import LeadNotFoundError, Store
 from app.store.audit import AuditEntry
 from app.store.index import Position, Selection
 from app.store.limiter import RATE_WINDOW_SECONDS, Pause
-from app.store.retries import MAX_REQUEUE_BATCH, RequeueOutcome
+from app.store.retries import MAX_REQUEUE_BATCH, Requeued, RequeueOutcome
 from app.store.snapshot import read_snapshot
 
 logger = logging.getLogger(__name__)
@@ -98,12 +98,23 @@ class LeadPage:
 
 
 class Operator:
-    """Operator queries and actions over the store; `wake_delivery` starts delivery after a re-queue."""
+    """Operator queries and actions over the store; `wake_delivery` starts delivery after a re-queue.
 
-    def __init__(self, store: Store, clock: Clock, wake_delivery: Callable[[], object]) -> None:
+    `resubmit` (see `app.resubmit`) gives a lead that has no record, only a submission normalization refused,
+    a second normalization when it is retried: None when it now has a record, else the reason it has none.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        wake_delivery: Callable[[], object],
+        resubmit: Callable[[str], str | None] | None = None,
+    ) -> None:
         self._store = store
         self._clock = clock
         self._wake = wake_delivery
+        self._resubmit = resubmit
 
     def list_leads(self, selection: Selection, after: Position | None, limit: int) -> LeadPage:
         """Leads matching `selection`, newest first, after `after` (from the indexes, never a scan)."""
@@ -115,6 +126,11 @@ class Operator:
         """Re-queue one `rejected`/`dead` lead; raises `LeadNotFoundError` or `LeadNotRetryableError`."""
         now = self._clock.now()
         [result] = self._store.retries.requeue([lead_id], now, _retry_detail(actor))
+        if result.outcome is RequeueOutcome.NO_RECORD and self._resubmit is not None:
+            reason = self._resubmit(lead_id)
+            if reason is not None:
+                raise LeadNotRetryableError(lead_id, result.previous, reason)
+            [result] = self._store.retries.requeue([lead_id], now, _retry_detail(actor))
         if result.outcome is RequeueOutcome.MISSING:
             raise LeadNotFoundError(lead_id)
         if result.outcome is RequeueOutcome.NOT_RETRYABLE:
@@ -146,6 +162,7 @@ class Operator:
                 page = self._store.index.page(selection, after, MAX_REQUEUE_BATCH)
                 results = self._store.retries.requeue(page.ids, now, _retry_detail(actor))
                 requeued += sum(1 for r in results if r.outcome is RequeueOutcome.REQUEUED)
+                requeued += self._resubmit_and_requeue(results, now, actor)
                 if page.next is None:
                     break
                 after = page.next
@@ -157,6 +174,16 @@ class Operator:
         if requeued:
             self._wake()
         return requeued
+
+    def _resubmit_and_requeue(self, results: list[Requeued], now: float, actor: str) -> int:
+        """Normalize again the refused submissions among leads found without a record; re-queue those that
+        now have one. Returns how many were re-queued."""
+        if self._resubmit is None:
+            return 0
+        resubmit = self._resubmit
+        ready = [r.lead_id for r in results if r.outcome is RequeueOutcome.NO_RECORD and resubmit(r.lead_id) is None]
+        requeued = self._store.retries.requeue(ready, now, _retry_detail(actor)) if ready else []
+        return sum(1 for r in requeued if r.outcome is RequeueOutcome.REQUEUED)
 
     def _audit(self, entry: AuditEntry) -> None:
         """Append to the audit trail; when the store refuses, the action is logged as an error instead."""

@@ -9,6 +9,7 @@ from redis import Redis
 
 from app.clock import Clock
 from app.config import Settings
+from app.crypto import RecordCipher
 from app.intake import Intake
 from app.meta import MetaIntake
 from app.sources import SourceRegistry
@@ -19,11 +20,12 @@ EXTENSION_NAME = "leadrelay"
 
 @dataclass(frozen=True)
 class Services:
-    """What views need: settings, store, intake, sources, clock."""
+    """What views need: settings, store, the record cipher, intake, sources, clock."""
 
     settings: Settings
     redis: Redis
     store: Store
+    cipher: RecordCipher
     intake: Intake
     sources: SourceRegistry
     clock: Clock

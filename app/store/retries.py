@@ -1,14 +1,16 @@
-"""Operator re-queues: `rejected` and `dead` leads sent back to the ready queue, a bounded batch per call."""
+"""Operator re-queues: `rejected` and `dead` leads sent back to the ready queue, a bounded batch per call;
+and, for a lead whose submission normalization refused, the kept submission and the record it later becomes."""
 
 from __future__ import annotations
 
 import enum
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from redis import Redis
 
-from app.models import LeadStatus
+from app.models import LeadStatus, NewLead
 from app.store import keys
 from app.store.codec import text
 from app.store.scripts import Scripts
@@ -33,6 +35,15 @@ class Requeued:
     lead_id: str
     outcome: RequeueOutcome
     previous: LeadStatus | None
+
+
+@dataclass(frozen=True)
+class RefusedSubmission:
+    """The sealed submission kept for a lead normalization refused, and the source it came from."""
+
+    lead_id: str
+    source: str
+    sealed: str
 
 
 class RetryStore:
@@ -68,3 +79,28 @@ class RetryStore:
             outcome, previous = text(flat[2 * index]) or "", text(flat[2 * index + 1]) or ""
             results.append(Requeued(lead_id, RequeueOutcome(outcome), LeadStatus(previous) if previous else None))
         return results
+
+    def refused_submission(self, lead_id: str) -> RefusedSubmission | None:
+        """The submission kept (sealed) for a lead normalization refused, with its source; None without one."""
+        if not keys.is_lead_id(lead_id):
+            return None
+        source, sealed = self._redis.hmget(keys.lead_key(lead_id), ["source", keys.SUBMISSION_FIELD])
+        if not sealed:
+            return None
+        return RefusedSubmission(lead_id, text(source) or "", text(sealed) or "")
+
+    def adopt_record(self, lead: NewLead, sealed_record: str) -> bool:
+        """Give a `rejected`/`dead` lead that still holds its refused submission the careCycle record it now
+        normalizes to (`lead`: its record's external id, masked phone and warnings); False if it no longer does."""
+        adopted = self._scripts.adopt_record(
+            keys=[keys.lead_key(lead.id)],
+            args=[
+                sealed_record,
+                lead.external_id,
+                lead.phone_masked,
+                json.dumps(list(lead.warnings)),
+                keys.RECORD_FIELD,
+                keys.SUBMISSION_FIELD,
+            ],
+        )
+        return bool(adopted)

@@ -188,3 +188,21 @@ def test_index_pages_through_ties_and_older_leads_without_repeats(store, cipher,
     flat = [lead_id for ids in pages for lead_id in ids]
     assert flat[:5] == sorted((lead.id for lead in bulk), reverse=True)
     assert sorted(flat[5:]) == sorted(lead.id for lead in older)
+
+
+def test_a_kept_submission_is_replaced_by_its_record_only_while_the_lead_is_retryable(store, cipher, clock):
+    refused = make_lead(status=LeadStatus.REJECTED, unnormalized=True)
+    store.leads.admit([refused], [cipher.seal({"phone": "x"})], clock.now())
+    [delivered] = leads_in(store, cipher, clock, LeadStatus.DELIVERED)
+    store.redis.hset(keys.lead_key(delivered.id), keys.SUBMISSION_FIELD, "kept")  # not retryable all the same
+    store.redis.hset(keys.lead_key(refused.id), "phone", "")
+    assert store.retries.refused_submission(refused.id).source == refused.source
+
+    assert store.retries.adopt_record(refused, cipher.seal(refused.record)) is True
+    assert store.retries.adopt_record(refused, cipher.seal(refused.record)) is False  # nothing kept any more
+
+    stored = store.redis.hgetall(keys.lead_key(refused.id))
+    assert keys.SUBMISSION_FIELD.encode() not in stored and cipher.open(stored[b"record"]) == refused.record
+    assert stored[b"phone"] == refused.phone_masked.encode() and stored[b"status"] == b"rejected"
+    assert store.retries.refused_submission(refused.id) is None
+    assert store.retries.adopt_record(delivered, cipher.seal(delivered.record)) is False

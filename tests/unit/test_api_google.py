@@ -307,18 +307,22 @@ def test_a_google_lead_kept_as_rejected_shows_why_and_keeps_its_submission_out_o
     assert lead.error is not None and lead.error.startswith("phoneNumber: expected")
     assert "555" not in lead.error
     assert redis.hexists(keys.lead_key(lead_id), keys.RECORD_FIELD) == 0
-    sealed = redis.hget(keys.lead_key(lead_id), keys.SUBMISSION_FIELD)
-    assert RecordCipher(settings.leadrelay_encryption_key).open(sealed)["phoneNumber"] == "(800) 555-0100"
+    kept = RecordCipher(settings.leadrelay_encryption_key).open(
+        redis.hget(keys.lead_key(lead_id), keys.SUBMISSION_FIELD)
+    )
+    assert kept["user_column_data"][0]["string_value"] == "(800) 555-0100"  # the webhook body as it came
+    assert "google_key" not in kept
 
 
-def test_a_google_lead_rejected_at_intake_cannot_be_retried_as_submitted(client, store):
+def test_a_google_lead_rejected_at_intake_is_not_retried_while_it_still_fails_normalization(client, store):
     body = lead_with(columns(("PHONE_NUMBER", "(800) 555-0100"), ("POSTAL_CODE", "60601")))
     lead_id = client.post(URL, json=body).json["id"]
 
     one = client.post(f"/v1/leads/{lead_id}/retry", headers=OPS)
     bulk = client.post("/v1/leads/retry", json={"status": "rejected"}, headers=OPS)
 
-    assert one.status_code == 409 and "no careCycle record to send" in one.json["error"]["message"]
+    assert one.status_code == 409
+    assert one.json["error"]["message"].startswith("the submission still fails normalization: phoneNumber: expected")
     assert bulk.status_code == 200 and bulk.json["requeued"] == 0
     assert store.leads.get(lead_id).status is LeadStatus.REJECTED
     assert store.batches.depth() == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import pytest
@@ -12,6 +13,7 @@ from app.intake import Intake
 from app.meta import MetaIntake
 from app.models import LeadStatus
 from app.queues import BACKFILL_META_LEADS_JOB, FETCH_META_LEAD_JOB, FETCH_QUEUE
+from app.resubmit import Resubmitter
 from app.schemas.meta import LeadgenChange
 from app.sources import LeadSource, SourceKind, SourceRegistry, load_sources
 from app.store import keys
@@ -244,6 +246,27 @@ def test_a_lead_without_a_usable_phone_is_rejected_and_kept_for_follow_up(retrie
     assert stored_record(store, cipher, lead_id, keys.SUBMISSION_FIELD)["phone_number"] == ["555-12"]
     assert stored_record(store, cipher, lead_id) is None  # no careCycle record: never sent, never retried
     assert store.batches.depth() == 0
+
+
+def test_a_lead_rejected_at_retrieval_is_normalized_again_once_its_field_map_is_fixed(
+    retrieval, graph, admission, store, cipher, clock, source
+):
+    graph.add("900000000000001", phone="", contact_digits="+12125550142")  # the phone came in a question of its own
+    [lead_id] = announce(admission, "900000000000001")
+    assert retrieval.fetch(lead_id) is LeadStatus.REJECTED
+    fixed = dataclasses.replace(source, field_map={"contact_digits": "phoneNumber"})
+
+    def resubmit_with(lead_source):
+        sources = SourceRegistry([lead_source])
+        return Resubmitter(store, cipher, sources, Intake(store, cipher, clock, lambda: None)).resubmit(lead_id)
+
+    assert resubmit_with(source).startswith("the submission still fails normalization: phoneNumber: ")
+    assert resubmit_with(fixed) is None
+
+    assert stored_record(store, cipher, lead_id)["phoneNumber"] == "+12125550142"
+    assert stored_record(store, cipher, lead_id, keys.SUBMISSION_FIELD) is None
+    [requeued] = store.retries.requeue([lead_id], clock.now(), "retried by alice")
+    assert requeued.outcome.value == "requeued" and store.leads.get(lead_id).phone_masked == "+1******0142"
 
 
 def test_a_testing_tool_lead_is_held_as_test_and_never_queued(retrieval, graph, admission, store):

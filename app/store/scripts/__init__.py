@@ -24,10 +24,11 @@ from redis.exceptions import NoScriptError
 from app.store.scripts.admission import ADMIT_LEAD, CLAIM_DUE_FETCHES, COMPLETE_FETCH, DEFER_FETCH
 from app.store.scripts.delivery import CLAIM_BATCH, RECLAIM_STALE_BATCHES, SETTLE_LEADS
 from app.store.scripts.limits import BLOCK_UNTIL, HIT_WINDOWS, RELEASE_SLOT, RESERVE_SLOT, TAKE_PROBE
-from app.store.scripts.operations import PURGE_RETAINED, RETRY_LEADS
+from app.store.scripts.operations import ADOPT_RECORD, PURGE_RETAINED, RETRY_LEADS
 
 __all__ = [
     "ADMIT_LEAD",
+    "ADOPT_RECORD",
     "BLOCK_UNTIL",
     "CLAIM_BATCH",
     "CLAIM_DUE_FETCHES",
@@ -64,6 +65,7 @@ class Scripts:
     claim_due_fetches: Script
     hit_windows: Script
     retry_leads: Script
+    adopt_record: Script
     purge_retained: Script
 
     @classmethod
@@ -83,6 +85,7 @@ class Scripts:
             "claim_due_fetches": CLAIM_DUE_FETCHES,
             "hit_windows": HIT_WINDOWS,
             "retry_leads": RETRY_LEADS,
+            "adopt_record": ADOPT_RECORD,
             "purge_retained": PURGE_RETAINED,
         }
         registered: dict[str, Any] = {f.name: redis.register_script(sources[f.name]) for f in fields(cls)}

@@ -43,6 +43,24 @@ return out
 """
 )
 
+ADOPT_RECORD = (
+    LEAD_HELPERS
+    + """
+-- Give a `rejected`/`dead` lead the careCycle record its kept submission now normalizes to: the record and
+-- what status shows of it are set, the submission deleted. Nothing changes unless the lead still holds that
+-- submission in a retryable status.
+-- KEYS[1] lead hash
+-- ARGV[1] sealed record, ARGV[2] external id, ARGV[3] masked phone, ARGV[4] warnings (JSON list),
+-- ARGV[5] record field name, ARGV[6] submission field name
+-- Returns 1 when the record was adopted, 0 otherwise.
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status or not RETRYABLE[status] or redis.call('HEXISTS', KEYS[1], ARGV[6]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], ARGV[5], ARGV[1], 'external_id', ARGV[2], 'phone', ARGV[3], 'warnings', ARGV[4])
+redis.call('HDEL', KEYS[1], ARGV[6])
+return 1
+"""
+)
+
 PURGE_RETAINED = (
     LEAD_HELPERS
     + """
