@@ -125,7 +125,10 @@ def list_leads() -> Response:
 
 @bp.post("/<lead_id>/retry")
 def retry_lead(lead_id: str) -> Response:
-    """Re-queue one `dead` or `rejected` lead (409 for any other status); audited under the token's name.
+    """Re-queue one `dead` or `rejected` lead; audited under the token's name.
+
+    A lead that normalization refused is first normalized again under its source's current settings. 409 for
+    a lead in another status, or one whose kept submission still fails normalization (the reason is given).
     ---
     post:
       summary: Retry one lead
