@@ -185,7 +185,7 @@ def _read_answer(response: requests.Response, deadline: float) -> bytes:
     try:
         # read1 returns as soon as some bytes arrived (iter_content would wait for a whole chunk), so the
         # deadline is checked at least once per read timeout however slowly the answer trickles in.
-        while chunk := response.raw.read1(_CHUNK_BYTES):
+        while chunk := response.raw.read1(_CHUNK_BYTES, decode_content=True):  # gzip/deflate undone as read
             size += len(chunk)
             if size > MAX_ANSWER_BYTES:
                 raise CareCycleAmbiguousError(f"careCycle {status}: answer over {MAX_ANSWER_BYTES} bytes", status)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import threading
 import time
@@ -84,6 +85,13 @@ def upload(carecycle: tuple[StandIn, str], answer: Answer, read_timeout: float =
 
 def json_answer(status: int, body: Any) -> Answer:
     return Answer(status, json.dumps(body).encode())
+
+
+def test_a_compressed_answer_is_read_like_a_plain_one(carecycle):
+    body = {"succeeded": 0, "failed": 1, "errors": [{"id": "u1", "externalId": "lead-1", "error": "bad phone"}]}
+    answer = Answer(200, gzip.compress(json.dumps(body).encode()), headers={"Content-Encoding": "gzip"})
+
+    assert upload(carecycle, answer) == UploadResult(succeeded=0, failures={"lead-1": "bad phone"}, failed=1)
 
 
 def test_a_processed_batch_names_its_refused_records_by_external_id(carecycle):
