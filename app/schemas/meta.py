@@ -149,9 +149,6 @@ class LeadgenNotificationSchema(Schema):
         return reader.notification()
 
 
-_ROUTING_IDS = frozenset({"form_id", "page_id"})
-
-
 class _NotificationReader:
     """Reads entries and their changes one by one, keeping what can be used and noting what cannot."""
 
@@ -185,10 +182,8 @@ class _NotificationReader:
             return
         if change["field"] != LEADGEN_FIELD:
             return
-        # The form and page ids pick the lead's source: one given but unreadable would route it to the wrong
-        # source (with its sourceId and cost), so the change is skipped instead and the backfill takes it in.
         value, messages = _load_tolerant(
-            self._value_schema, change["value"] if isinstance(change["value"], dict) else {}, essential=_ROUTING_IDS
+            self._value_schema, change["value"] if isinstance(change["value"], dict) else {}
         )
         if value is None:
             self._unreadable.append(UnreadableChange(entry_index, change_index, messages))

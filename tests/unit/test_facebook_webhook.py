@@ -380,7 +380,10 @@ def test_a_change_is_taken_when_its_created_time_is_unreadable(client, store, re
             id="ad_id-with-adgroup_id",
         ),
         pytest.param({"adgroup_id": 1.5}, {"meta_ad_id": None}, id="adgroup_id"),
-        pytest.param({"page_id": None}, {"meta_page_id": PAGE_ID.encode()}, id="no-page_id-falls-back-to-entry-id"),
+        pytest.param(
+            {"form_id": "form?"}, {"meta_form_id": None, "meta_page_id": PAGE_ID.encode()}, id="form_id-route-by-page"
+        ),
+        pytest.param({"page_id": ["x"]}, {"meta_page_id": PAGE_ID.encode()}, id="page_id-falls-back-to-entry-id"),
         pytest.param({"created_time": {"at": 1}}, {"meta_leadgen_id": b"900000000000017"}, id="created_time-object"),
     ],
 )
@@ -392,18 +395,6 @@ def test_a_change_is_taken_without_its_unreadable_optional_ids(client, store, re
     [lead] = assert_fetching(response, store, redis, ["900000000000017"])
     assert store.leads.get(lead["id"]).source == "fb-acme"
     assert {name: redis.hget(keys.lead_key(lead["id"]), name) for name in stored} == stored
-
-
-@pytest.mark.parametrize("routing", [{"form_id": "form?"}, {"page_id": ["x"]}])
-def test_a_change_whose_form_or_page_id_is_unreadable_is_skipped_for_the_backfill_not_misrouted(
-    client, store, redis, routing
-):
-    payload = notification([leadgen("900000000000018", **routing), leadgen("900000000000019")])
-
-    response = post_signed(client, payload)
-
-    assert_fetching(response, store, redis, ["900000000000019"])
-    assert response.json["skipped"] == 1
 
 
 def test_a_post_mixing_a_good_change_bad_metadata_and_junk_takes_both_leads_and_skips_the_junk(client, store, redis):
