@@ -20,7 +20,7 @@ from typing import Any
 
 from app.intake import AcceptedLead, Admission, Intake
 from app.models import LeadStatus
-from app.schemas.google import load_google_lead
+from app.schemas.google import SENSITIVE_COLUMNS, load_google_lead
 from app.sources import LeadSource
 
 # Google's published test samples spell it with a capital G (reportedly a documentation typo).
@@ -48,6 +48,20 @@ def verify_google_key(source: LeadSource, body: Mapping[str, Any]) -> None:
         raise GoogleKeyError("google_key not recognised")
 
 
+def _kept_body(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The webhook body as kept for a lead normalization refused: without its key, and without the national id
+    numbers the relay never forwards."""
+    kept = {name: value for name, value in body.items() if name not in GOOGLE_KEY_FIELDS}
+    columns = kept.get("user_column_data")
+    if isinstance(columns, list):
+        kept["user_column_data"] = [column for column in columns if not _is_sensitive(column)]
+    return kept
+
+
+def _is_sensitive(column: Any) -> bool:
+    return isinstance(column, Mapping) and str(column.get("column_id") or "").strip() in SENSITIVE_COLUMNS
+
+
 def accept_google_lead(intake: Intake, source: LeadSource, body: Mapping[str, Any]) -> AcceptedLead:
     """Verify, load and store one webhook lead; raises `GoogleKeyError` or `ValidationError` (no usable lead).
 
@@ -62,8 +76,8 @@ def accept_google_lead(intake: Intake, source: LeadSource, body: Mapping[str, An
         status=LeadStatus.TEST if held_as_test else LeadStatus.QUEUED,
         detail=f"Google test lead from {source.slug}" if lead.is_test else "",
         hold_invalid_as_rejected=True,
-        # Kept as the webhook body (without its key), so a retry after a field_map fix maps its columns anew.
-        refused_submission={name: value for name, value in body.items() if name not in GOOGLE_KEY_FIELDS},
+        # Kept as the webhook body, so a retry after a field_map fix maps its columns anew.
+        refused_submission=_kept_body(body),
     )
     [result] = intake.accept(source, [lead.submission], admission)
     if not isinstance(result, AcceptedLead):

@@ -108,7 +108,7 @@ class Intake:
                 invalid = InvalidLead(index, exc.normalized_messages())  # type: ignore[no-untyped-call]
                 if admission.hold_invalid_as_rejected:
                     kept = admission.refused_submission or payload
-                    new_leads.append((index, self._rejected_lead(source, kept, invalid, key)))
+                    new_leads.append((index, self._rejected_lead(source, payload, kept, invalid, key)))
                 else:
                     results[index] = invalid
                     record_intake(source.slug, "invalid")
@@ -122,13 +122,19 @@ class Intake:
         return [r for r in results if r is not None]
 
     def _rejected_lead(
-        self, source: LeadSource, payload: Mapping[str, Any], invalid: InvalidLead, key: str | None
+        self,
+        source: LeadSource,
+        payload: Mapping[str, Any],
+        kept: Mapping[str, Any],
+        invalid: InvalidLead,
+        key: str | None,
     ) -> NewLead:
-        """A submission that can never be delivered, held as `rejected` with normalization's reason."""
+        """A submission normalization refused, held as `rejected` with the reason: `kept` is sealed for a later
+        retry to normalize again; what status shows (the masked phone, the external id) comes from `payload`."""
         reason = "; ".join(field_messages(invalid.fields))
         rejected = Admission(status=LeadStatus.REJECTED, detail=f"rejected at intake: {reason}")
         lead = self.new_lead(source, dict(payload), (), rejected, key=key)
-        return replace(lead, unnormalized=True, extra_fields={**lead.extra_fields, "error": reason})
+        return replace(lead, record=dict(kept), unnormalized=True, extra_fields={**lead.extra_fields, "error": reason})
 
     def store_leads(self, leads: Sequence[NewLead], gate: WindowGate | None = None) -> list[AcceptedLead]:
         """Seal and store prepared leads in one round trip, then wake delivery if any is queued."""

@@ -3,18 +3,23 @@
 Such a lead is held `rejected` with its submission kept sealed, apart from any careCycle record, so no retry can
 send it as it came. Once an operator has fixed the cause on the relay's side (most often a source's
 `field_map`), retrying the lead normalizes the kept submission again under the source's current settings; when
-that now makes a careCycle record, the record is stored and the lead can be re-queued like any other.
+that now makes a careCycle record, the record is stored and the lead can be re-queued like any other: unless it
+is a Google test lead its source does not deliver, or the same person arrived within the source's duplicate
+window (the lead is then `duplicate`, as it would have been at intake).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from marshmallow import ValidationError
 
+from app.clock import Clock
 from app.crypto import RecordCipher, RecordDecryptionError
 from app.intake import Intake
+from app.models import LeadStatus
 from app.schemas.fields import field_messages
 from app.schemas.google import load_google_lead
 from app.sources import LeadSource, SourceKind, SourceRegistry, UnknownSourceError
@@ -26,11 +31,14 @@ NO_SUBMISSION = "the lead has no careCycle record to send, and no refused submis
 class Resubmitter:
     """Turns a lead's kept submission into its careCycle record under its source's current settings."""
 
-    def __init__(self, store: Store, cipher: RecordCipher, sources: SourceRegistry, intake: Intake) -> None:
+    def __init__(
+        self, store: Store, cipher: RecordCipher, sources: SourceRegistry, intake: Intake, clock: Clock
+    ) -> None:
         self._store = store
         self._cipher = cipher
         self._sources = sources
         self._intake = intake
+        self._clock = clock
 
     def resubmit(self, lead_id: str) -> str | None:
         """Normalize the lead's kept submission again; None when it now has a careCycle record (ready to be
@@ -47,21 +55,36 @@ class Resubmitter:
         except RecordDecryptionError:
             return "the kept submission cannot be decrypted with the configured LEADRELAY_ENCRYPTION_KEY keys"
         try:
-            payload, warnings = _payload(source, submission)
-            normalized = self._intake.normalize(source, payload)
+            payload = _payload(source, submission)
+            normalized = self._intake.normalize(source, payload.submission)
         except ValidationError as exc:
             messages: Mapping[str, Any] = exc.normalized_messages()  # type: ignore[no-untyped-call]
             return "the submission still fails normalization: " + "; ".join(field_messages(messages))
-        lead = self._intake.new_lead(source, normalized.record, (*warnings, *normalized.warnings), lead_id=lead_id)
-        if not self._store.retries.adopt_record(lead, self._cipher.seal(lead.record)):
-            return "the lead changed meanwhile: retry it again"
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:  # kept data of a shape no schema expects
+            return f"the kept submission cannot be normalized ({type(exc).__name__})"
+        if payload.is_test and not source.deliver_test_leads:
+            return f"a Google test lead: source {source.slug!r} does not deliver test leads"
+        warnings = (*payload.warnings, *normalized.warnings)
+        lead = self._intake.new_lead(source, normalized.record, warnings, lead_id=lead_id)
+        adoption = self._store.retries.adopt_record(lead, self._cipher.seal(lead.record), self._clock.now())
+        if adoption.status is LeadStatus.DUPLICATE:
+            return f"now kept as duplicate: {adoption.detail}"
+        if adoption.status is None:
+            return "the lead changed meanwhile (another retry took it): see its status"
         return None
 
 
-def _payload(source: LeadSource, submission: dict[str, Any]) -> tuple[dict[str, Any], tuple[str, ...]]:
-    """What normalization takes: a Google lead was kept as its webhook body, so that the source's current
-    `field_map` applies to its columns; any other kind as the submission normalization was given."""
-    if source.kind is SourceKind.GOOGLE:
+@dataclass(frozen=True)
+class _Payload:
+    submission: dict[str, Any]
+    warnings: tuple[str, ...] = ()
+    is_test: bool = False
+
+
+def _payload(source: LeadSource, submission: dict[str, Any]) -> _Payload:
+    """What normalization takes: a Google lead kept as its webhook body goes through the Google mapping again,
+    so the source's current `field_map` applies to its columns; anything else is taken as kept."""
+    if source.kind is SourceKind.GOOGLE and "user_column_data" in submission:
         loaded = load_google_lead(submission, source.field_map)
-        return loaded.submission, loaded.warnings
-    return submission, ()
+        return _Payload(loaded.submission, loaded.warnings, loaded.is_test)
+    return _Payload(submission)

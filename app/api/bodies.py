@@ -64,7 +64,8 @@ def _urlencoded_pairs(request: Request) -> list[tuple[str, str]]:
 
 # Charsets a web page may post a form in (the WHATWG encodings that are plain byte-to-text codecs).
 _FORM_CHARSETS = frozenset(
-    ["utf-8", "ascii", "cp874", "koi8-r", "koi8-u", "mac-roman"]
+    ["utf-8", "ascii", "cp866", "cp874", "koi8-r", "koi8-u", "mac-roman", "mac-cyrillic"]
+    + ["shift_jis", "euc_jp", "iso2022_jp", "gbk", "gb2312", "gb18030", "big5", "euc_kr"]
     + [f"iso8859-{n}" for n in (1, 2, 3, 4, 5, 6, 7, 8, 10, 13, 14, 15, 16)]
     + [f"cp{n}" for n in range(1250, 1259)]
 )

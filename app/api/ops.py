@@ -23,7 +23,7 @@ def require_ops_token() -> str:
 def operator() -> Operator:
     """Operator queries and actions over the running app's store."""
     svc = services()
-    resubmitter = Resubmitter(svc.store, svc.cipher, svc.sources, svc.intake)
+    resubmitter = Resubmitter(svc.store, svc.cipher, svc.sources, svc.intake, svc.clock)
     return Operator(svc.store, svc.clock, lambda: wake_delivery(svc.redis, svc.store.lanes), resubmitter.resubmit)
 
 

@@ -38,6 +38,15 @@ class Requeued:
 
 
 @dataclass(frozen=True)
+class Adoption:
+    """What adopting a record did: the lead's status now (`queued`: ready to re-queue; `duplicate`, with why),
+    or None when nothing was changed."""
+
+    status: LeadStatus | None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
 class RefusedSubmission:
     """The sealed submission kept for a lead normalization refused, and the source it came from."""
 
@@ -89,18 +98,34 @@ class RetryStore:
             return None
         return RefusedSubmission(lead_id, text(source) or "", text(sealed) or "")
 
-    def adopt_record(self, lead: NewLead, sealed_record: str) -> bool:
+    def adopt_record(self, lead: NewLead, sealed_record: str, now: float) -> Adoption:
         """Give a `rejected`/`dead` lead that still holds its refused submission the careCycle record it now
-        normalizes to (`lead`: its record's external id, masked phone and warnings); False if it no longer does."""
-        adopted = self._scripts.adopt_record(
-            keys=[keys.lead_key(lead.id)],
+        normalizes to (`lead`: its record's external id, masked phone, warnings and person settings).
+
+        The person is checked against the source's duplicate window as at intake: a repeat makes the lead
+        `duplicate`. Nothing changes when the lead no longer holds a submission in a retryable status.
+        """
+        reply = self._scripts.adopt_record(
+            keys=[
+                keys.lead_key(lead.id),
+                keys.lead_events_key(lead.id),
+                keys.status_counts_key(),
+                keys.person_key(lead.person or ""),
+            ],
             args=[
+                lead.id,
+                repr(now),
                 sealed_record,
                 lead.external_id,
                 lead.phone_masked,
                 json.dumps(list(lead.warnings)),
                 keys.RECORD_FIELD,
                 keys.SUBMISSION_FIELD,
+                lead.person_memory_seconds if lead.person else 0,
+                lead.duplicate_window_seconds,
             ],
         )
-        return bool(adopted)
+        if isinstance(reply, list):
+            return Adoption(LeadStatus.DUPLICATE, text(reply[1]) or "")
+        status = text(reply)
+        return Adoption(LeadStatus(status) if status else None)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from app.models import LeadStatus
@@ -10,7 +12,7 @@ from app.store.batches import Outcome
 from app.store.fetches import Completion
 from app.store.index import Selection
 from app.store.retention import PurgeReport
-from app.store.retries import RequeueOutcome
+from app.store.retries import Adoption, RequeueOutcome
 from tests.factories import make_lead
 from tests.storecheck import assert_indexes_consistent, index_ids, leads_in
 
@@ -195,14 +197,30 @@ def test_a_kept_submission_is_replaced_by_its_record_only_while_the_lead_is_retr
     store.leads.admit([refused], [cipher.seal({"phone": "x"})], clock.now())
     [delivered] = leads_in(store, cipher, clock, LeadStatus.DELIVERED)
     store.redis.hset(keys.lead_key(delivered.id), keys.SUBMISSION_FIELD, "kept")  # not retryable all the same
-    store.redis.hset(keys.lead_key(refused.id), "phone", "")
     assert store.retries.refused_submission(refused.id).source == refused.source
+    normalized = dataclasses.replace(refused, external_id="crm-9", phone_masked="+1******0142", warnings=("w",))
 
-    assert store.retries.adopt_record(refused, cipher.seal(refused.record)) is True
-    assert store.retries.adopt_record(refused, cipher.seal(refused.record)) is False  # nothing kept any more
+    adoption = store.retries.adopt_record(normalized, cipher.seal(refused.record), clock.now())
 
+    assert adoption == Adoption(LeadStatus.QUEUED)
+    assert store.retries.adopt_record(normalized, cipher.seal(refused.record), clock.now()) == Adoption(None)
     stored = store.redis.hgetall(keys.lead_key(refused.id))
     assert keys.SUBMISSION_FIELD.encode() not in stored and cipher.open(stored[b"record"]) == refused.record
-    assert stored[b"phone"] == refused.phone_masked.encode() and stored[b"status"] == b"rejected"
+    assert (stored[b"external_id"], stored[b"phone"], stored[b"warnings"]) == (b"crm-9", b"+1******0142", b'["w"]')
+    assert stored[b"status"] == b"rejected"  # the re-queue that follows makes it queued
     assert store.retries.refused_submission(refused.id) is None
-    assert store.retries.adopt_record(delivered, cipher.seal(delivered.record)) is False
+    assert store.retries.adopt_record(delivered, cipher.seal(delivered.record), clock.now()) == Adoption(None)
+
+
+def test_adopting_a_record_makes_a_repeat_person_within_the_window_a_duplicate(store, cipher, clock):
+    [earlier] = leads_in(store, cipher, clock, LeadStatus.QUEUED, person="fp-1", person_memory_seconds=3600)
+    refused = make_lead(status=LeadStatus.REJECTED, unnormalized=True)
+    store.leads.admit([refused], [cipher.seal({"phone": "x"})], clock.now())
+    person = dataclasses.replace(refused, person="fp-1", person_memory_seconds=3600, duplicate_window_seconds=600)
+
+    adoption = store.retries.adopt_record(person, cipher.seal(refused.record), clock.now())
+
+    assert adoption.status is LeadStatus.DUPLICATE and earlier.id in adoption.detail
+    assert store.leads.get(refused.id).status is LeadStatus.DUPLICATE
+    assert store.leads.status_counts()[LeadStatus.REJECTED] == 0
+    assert_indexes_consistent(store)

@@ -177,6 +177,7 @@ def test_a_name_posted_twice_keeps_its_filled_copy(client, redis, settings, cont
         pytest.param("", "Jos\ufffd", id="undeclared-utf-8"),
         pytest.param("; charset=ISO-8859-1", "José", id="latin-1"),
         pytest.param("; charset=windows-1252", "José", id="windows-1252"),
+        pytest.param("; charset=Shift_JIS", "Jos\ufffd", id="shift-jis"),
     ],
 )
 def test_a_urlencoded_post_with_raw_non_utf8_bytes_keeps_its_lead(client, redis, settings, charset, first_name):

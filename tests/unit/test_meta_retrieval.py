@@ -258,7 +258,8 @@ def test_a_lead_rejected_at_retrieval_is_normalized_again_once_its_field_map_is_
 
     def resubmit_with(lead_source):
         sources = SourceRegistry([lead_source])
-        return Resubmitter(store, cipher, sources, Intake(store, cipher, clock, lambda: None)).resubmit(lead_id)
+        intake = Intake(store, cipher, clock, lambda: None)
+        return Resubmitter(store, cipher, sources, intake, clock).resubmit(lead_id)
 
     assert resubmit_with(source).startswith("the submission still fails normalization: phoneNumber: ")
     assert resubmit_with(fixed) is None

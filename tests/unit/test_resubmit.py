@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+
 import pytest
 
-from app import create_app
+from app import cli, create_app
 from app.crypto import RecordCipher
 from app.models import LeadStatus
-from app.sources import SourceRegistry
+from app.sources import SourceKind, SourceRegistry
 from app.store import keys
 from tests.conftest import OPS_TOKEN
+from tests.factories import make_source, make_submission
 from tests.intake_support import GOOGLE_KEY, google_source
+from tests.storecheck import leads_in
 
 URL = "/v1/webhooks/google/gads"
 OPS = {"Authorization": f"Bearer {OPS_TOKEN}"}
@@ -92,3 +97,100 @@ def test_a_kept_lead_whose_source_is_gone_is_not_retried_and_says_why(client_wit
     response = client_with().post(f"/v1/leads/{rejected_lead_id}/retry", headers=OPS)
 
     assert response.status_code == 409 and response.json["error"]["message"] == "source 'gads' is no longer configured"
+
+
+def test_a_refused_google_lead_shows_its_masked_phone_and_keeps_no_key_nor_national_id(
+    client_with, store, redis, settings
+):
+    body = copy.deepcopy(BODY)
+    body["user_column_data"] += [
+        {"column_id": "PHONE_NUMBER", "string_value": "(800) 555-0100"},
+        {"column_id": "GOVERNMENT_ISSUED_ID_CPF_BR", "string_value": "123.456.789-09"},
+    ]
+    body["Google_key"] = body.pop("google_key")
+
+    lead_id = client_with(google_source()).post(URL, json=body).json["id"]
+
+    assert store.leads.get(lead_id).phone_masked == "******0100"
+    kept = RecordCipher(settings.leadrelay_encryption_key).open(
+        redis.hget(keys.lead_key(lead_id), keys.SUBMISSION_FIELD)
+    )
+    assert "Google_key" not in kept and "google_key" not in kept
+    assert [c["column_id"] for c in kept["user_column_data"]] == ["best_number", "POSTAL_CODE", "PHONE_NUMBER"]
+
+
+def test_a_google_test_lead_is_not_sent_by_a_retry_unless_its_source_delivers_test_leads(client_with, store):
+    lead_id = client_with(google_source()).post(URL, json={**BODY, "is_test": True}).json["id"]
+    fixed = google_source(field_map={"best_number": "phoneNumber"})
+
+    refused = client_with(fixed).post(f"/v1/leads/{lead_id}/retry", headers=OPS)
+    status_after_refusal = store.leads.get(lead_id).status
+    allowed = client_with(dataclasses.replace(fixed, deliver_test_leads=True)).post(
+        f"/v1/leads/{lead_id}/retry", headers=OPS
+    )
+
+    assert refused.status_code == 409
+    assert refused.json["error"]["message"] == "a Google test lead: source 'gads' does not deliver test leads"
+    assert status_after_refusal is LeadStatus.REJECTED
+    assert allowed.status_code == 200 and allowed.json["status"] == "queued"
+
+
+def test_the_same_person_within_the_duplicate_window_makes_the_retried_lead_a_duplicate(client_with, store):
+    fixed = google_source(field_map={"best_number": "phoneNumber"}, duplicate_window_seconds=86400)
+    partner = make_source(slug="partner", kind=SourceKind.API, secret="partner-key", duplicate_window_seconds=86400)
+    lead_id = client_with(google_source()).post(URL, json=BODY).json["id"]
+    client = client_with(fixed, partner)
+    first = client.post(
+        "/v1/leads", json=make_submission(phoneNumber="(312) 555-0199"), headers={"X-Api-Key": "partner-key"}
+    )
+    assert first.json["status"] == "queued"
+
+    response = client.post(f"/v1/leads/{lead_id}/retry", headers=OPS)
+
+    assert response.status_code == 409 and response.json["error"]["message"].startswith("now kept as duplicate: ")
+    assert store.leads.get(lead_id).status is LeadStatus.DUPLICATE
+    assert store.batches.depth() == 1  # the partner's lead only
+
+
+def test_the_cli_retry_normalizes_a_kept_lead_again_as_the_web_tier_does(
+    client_with, rejected_lead_id, store, redis, settings, tmp_path, monkeypatch, capsys
+):
+    sources = tmp_path / "sources.toml"
+    sources.write_text(
+        '[sources.gads]\nkind = "google"\nsecret_env = "GADS_KEY"\n'
+        '[sources.gads.field_map]\nbest_number = "phoneNumber"\n'
+    )
+    monkeypatch.setattr(cli, "_connect", lambda settings: redis)
+    monkeypatch.setenv("LEADRELAY_SOURCES", str(sources))
+    monkeypatch.setenv("GADS_KEY", GOOGLE_KEY)
+    monkeypatch.setenv("LEADRELAY_ENCRYPTION_KEY", settings.leadrelay_encryption_key)
+
+    assert cli.main(["retry", "--id", rejected_lead_id]) == 0
+
+    assert store.leads.get(rejected_lead_id).status is LeadStatus.QUEUED
+    capsys.readouterr()
+
+
+def test_the_cli_retries_leads_with_records_without_reading_the_sources_file(
+    store, cipher, clock, redis, settings, monkeypatch
+):
+    [dead] = leads_in(store, cipher, clock, LeadStatus.DEAD)
+    monkeypatch.setattr(cli, "_connect", lambda settings: redis)
+    monkeypatch.setenv("LEADRELAY_SOURCES", "/nonexistent/sources.toml")
+    monkeypatch.setenv("LEADRELAY_ENCRYPTION_KEY", settings.leadrelay_encryption_key)
+
+    assert cli.main(["retry", "--status", "dead"]) == 0
+
+    assert store.leads.get(dead.id).status is LeadStatus.QUEUED
+
+
+def test_a_kept_submission_that_is_no_webhook_body_is_normalized_as_it_is(client_with, rejected_lead_id, redis, cipher):
+    redis.hset(
+        keys.lead_key(rejected_lead_id),
+        keys.SUBMISSION_FIELD,
+        cipher.seal({"phoneNumber": "(312) 555-0199", "postalCode": "10001"}),
+    )
+
+    response = client_with(google_source()).post(f"/v1/leads/{rejected_lead_id}/retry", headers=OPS)
+
+    assert response.status_code == 200 and response.json["status"] == "queued"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.store.scripts.transitions import LEAD_HELPERS
+from app.store.scripts.transitions import LEAD_HELPERS, PERSON_HELPER
 
 RETRY_LEADS = (
     LEAD_HELPERS
@@ -45,19 +45,30 @@ return out
 
 ADOPT_RECORD = (
     LEAD_HELPERS
+    + PERSON_HELPER
     + """
 -- Give a `rejected`/`dead` lead the careCycle record its kept submission now normalizes to: the record and
--- what status shows of it are set, the submission deleted. Nothing changes unless the lead still holds that
--- submission in a retryable status.
--- KEYS[1] lead hash
--- ARGV[1] sealed record, ARGV[2] external id, ARGV[3] masked phone, ARGV[4] warnings (JSON list),
--- ARGV[5] record field name, ARGV[6] submission field name
--- Returns 1 when the record was adopted, 0 otherwise.
+-- what status shows of it are set, the submission deleted, and the person checked against the source's
+-- duplicate window as at intake (a repeat person becomes `duplicate`). Nothing changes unless the lead still
+-- holds that submission in a retryable status.
+-- KEYS[1] lead hash, KEYS[2] events list, KEYS[3] status counts, KEYS[4] person string
+-- ARGV[1] lead id, ARGV[2] now, ARGV[3] sealed record, ARGV[4] external id, ARGV[5] masked phone,
+-- ARGV[6] warnings (JSON list), ARGV[7] record field name, ARGV[8] submission field name,
+-- ARGV[9] person memory ttl s (0: not recorded), ARGV[10] duplicate window s (0: no check)
+-- Returns 'queued' (ready to be re-queued), {'duplicate', why}, or '' when nothing was changed.
 local status = redis.call('HGET', KEYS[1], 'status')
-if not status or not RETRYABLE[status] or redis.call('HEXISTS', KEYS[1], ARGV[6]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], ARGV[5], ARGV[1], 'external_id', ARGV[2], 'phone', ARGV[3], 'warnings', ARGV[4])
-redis.call('HDEL', KEYS[1], ARGV[6])
-return 1
+if not status or not RETRYABLE[status] or redis.call('HEXISTS', KEYS[1], ARGV[8]) == 0 then return '' end
+redis.call('HSET', KEYS[1], ARGV[7], ARGV[3], 'external_id', ARGV[4], 'phone', ARGV[5], 'warnings', ARGV[6])
+redis.call('HDEL', KEYS[1], ARGV[8])
+local next_status, detail = person_status(KEYS[4], ARGV[2], 'queued', '', ARGV[9], ARGV[10], ARGV[1])
+if next_status == 'duplicate' then
+  redis.call('HSET', KEYS[1], 'status', 'duplicate', 'updated_at', ARGV[2])
+  redis.call('HDEL', KEYS[1], 'error')
+  append_event(KEYS[2], ARGV[2], 'duplicate', detail)
+  move_status(KEYS[3], KEYS[1], ARGV[1], status, 'duplicate', ARGV[2])
+  return {'duplicate', detail}
+end
+return 'queued'
 """
 )
 
