@@ -129,7 +129,10 @@ class Operator:
         if result.outcome is RequeueOutcome.NO_RECORD and self._resubmit is not None:
             reason = self._resubmit(lead_id)
             if reason is not None:
-                raise LeadNotRetryableError(lead_id, result.previous, reason)
+                current = self._store.leads.get(lead_id).status
+                if current in _TAKEN_BY_ANOTHER_RETRY:
+                    reason = f"a {current.value} lead cannot be retried (another retry took it meanwhile)"
+                raise LeadNotRetryableError(lead_id, current, reason)
             [result] = self._store.retries.requeue([lead_id], now, _retry_detail(actor))
         if result.outcome is RequeueOutcome.MISSING:
             raise LeadNotFoundError(lead_id)
@@ -202,6 +205,10 @@ class Operator:
     def audit_trail(self, limit: int) -> list[AuditEntry]:
         """The newest `limit` operator actions, newest first."""
         return self._store.audit.recent(limit)
+
+
+# Where a lead without a record can only be when another operator's retry normalized and re-queued it.
+_TAKEN_BY_ANOTHER_RETRY = frozenset({LeadStatus.QUEUED, LeadStatus.SENDING, LeadStatus.RETRYING, LeadStatus.DELIVERED})
 
 
 def _retry_detail(actor: str) -> str:

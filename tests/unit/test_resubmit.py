@@ -12,6 +12,7 @@ from app.crypto import RecordCipher
 from app.models import LeadStatus
 from app.sources import SourceKind, SourceRegistry
 from app.store import keys
+from app.store.retries import RetryStore
 from tests.conftest import OPS_TOKEN
 from tests.factories import make_source, make_submission
 from tests.intake_support import GOOGLE_KEY, google_source
@@ -19,6 +20,7 @@ from tests.storecheck import leads_in
 
 URL = "/v1/webhooks/google/gads"
 OPS = {"Authorization": f"Bearer {OPS_TOKEN}"}
+BOB = {"Authorization": "Bearer ops-token-bob"}
 # The advertiser asked for the phone in a question of their own, which the source does not map at first.
 BODY = {
     "lead_id": "lead-best-number",
@@ -28,6 +30,11 @@ BODY = {
         {"column_id": "POSTAL_CODE", "string_value": "10001"},
     ],
 }
+
+
+@pytest.fixture
+def settings(settings):
+    return settings.replace(leadrelay_ops_tokens={OPS_TOKEN: "alice", "ops-token-bob": "bob"})
 
 
 @pytest.fixture
@@ -194,3 +201,26 @@ def test_a_kept_submission_that_is_no_webhook_body_is_normalized_as_it_is(client
     response = client_with(google_source()).post(f"/v1/leads/{rejected_lead_id}/retry", headers=OPS)
 
     assert response.status_code == 200 and response.json["status"] == "queued"
+
+
+def test_a_retry_that_finds_the_lead_taken_by_another_operators_retry_says_so(
+    client_with, rejected_lead_id, store, monkeypatch
+):
+    fixed = client_with(google_source(field_map={"best_number": "phoneNumber"}))
+    requeue = RetryStore.requeue
+    calls = []
+
+    def another_operator_first(self, lead_ids, now, detail):
+        calls.append(detail)
+        if len(calls) == 1:  # between this retry's first look and its resubmission, bob's retry completes
+            result = requeue(self, lead_ids, now, detail)
+            assert fixed.post(f"/v1/leads/{rejected_lead_id}/retry", headers=BOB).status_code == 200
+            return result
+        return requeue(self, lead_ids, now, detail)
+
+    monkeypatch.setattr(RetryStore, "requeue", another_operator_first)
+    response = fixed.post(f"/v1/leads/{rejected_lead_id}/retry", headers=OPS)
+
+    assert response.status_code == 409
+    assert response.json["error"]["message"] == "a queued lead cannot be retried (another retry took it meanwhile)"
+    assert store.leads.status_counts()[LeadStatus.QUEUED] == 1 and store.batches.depth() == 1
