@@ -9,13 +9,15 @@ Exceptions, grouped by what delivery does about them:
     ├── CareCycleConfigurationError      pause all delivery; leads keep their attempts
     │   ├── CareCycleAuthError           401/403: wrong key or missing permission
     │   ├── CareCycleNotFoundError       404: wrong base URL or path
-    │   └── CareCycleRedirectError       3xx: the base URL is not careCycle's (redirects are not followed)
+    │   ├── CareCycleRedirectError       3xx: the base URL is not careCycle's (redirects are not followed)
+    │   └── CareCycleUnrecognizedError   2xx that is not careCycle's answer to an upload (no `succeeded` count)
     ├── CareCycleValidationError         422: reject records at `record_indexes`, resend the rest
     └── CareCycleRequestError            any other 4xx: something in the batch is unacceptable
 
-A 200, even with per-record errors, is an `UploadResult`, not an exception. An answer that cannot be read
-(too slow, too large, malformed in a way no rule covers) is a `CareCycleAmbiguousError`: `upload` raises
-nothing else, so no answer can stop delivery from settling its batch.
+A 200 with careCycle's processed-batch shape, even with per-record errors, is an `UploadResult`, not an
+exception; a 2xx without it (an HTML page, an empty body: a base URL that is not careCycle's) is never taken
+for a delivery. An answer that cannot be read (too slow, too large, malformed in a way no rule covers) is a
+`CareCycleAmbiguousError`: `upload` raises nothing else, so no answer can stop delivery from settling its batch.
 Messages carry careCycle's `code` and `message`, never the key or record contents.
 """
 
@@ -81,6 +83,10 @@ class CareCycleNotFoundError(CareCycleConfigurationError):
 class CareCycleRedirectError(CareCycleConfigurationError):
     """3xx: the base URL answers with a redirect, which is not followed (it would turn the POST into a GET and
     hand the API key to another address)."""
+
+
+class CareCycleUnrecognizedError(CareCycleConfigurationError):
+    """A 2xx that is not careCycle's answer to an upload: taking it for a delivery could lose every lead."""
 
 
 class CareCycleValidationError(CareCycleError):
@@ -173,6 +179,7 @@ _OUTCOME_LABELS: tuple[tuple[type[CareCycleError], str], ...] = (
     (CareCycleAuthError, "unauthorized"),
     (CareCycleNotFoundError, "not_found"),
     (CareCycleRedirectError, "redirect"),
+    (CareCycleUnrecognizedError, "unrecognized"),
     (CareCycleValidationError, "validation_error"),
     (CareCycleRequestError, "request_error"),
     (CareCycleTransientError, "server_error"),
@@ -214,7 +221,7 @@ def classify_response(status: int, body: Mapping[str, Any]) -> UploadResult:
     code = str(body.get("code") or "")
     message = _describe(status, code, body.get("message"))
     if 200 <= status < 300 and code not in _ERROR_CODES:
-        return _success(status, code, message, body)
+        return _success(status, message, body)
     if 300 <= status < 400:
         raise CareCycleRedirectError(f"{message} (a redirect: check CARECYCLE_BASE_URL)", status)
     if code == "RATE_LIMIT_EXCEEDED" or status == 429:
@@ -235,8 +242,7 @@ def classify_response(status: int, body: Mapping[str, Any]) -> UploadResult:
     raise CareCycleTransientError(message, status)
 
 
-# careCycle's documented error codes; a 2xx carrying one is an error. A 2xx with another code is a processed
-# batch only when it has the processed batch's shape (a `succeeded` count).
+# careCycle's documented error codes: a 2xx carrying one is that error.
 _ERROR_CODES = frozenset(
     {"UNAUTHORIZED", "FORBIDDEN", "NOT_FOUND", "VALIDATION_ERROR", "RATE_LIMIT_EXCEEDED", "INTERNAL_ERROR"}
 )
@@ -251,11 +257,12 @@ def _describe(status: int, code: str, message: Any) -> str:
     return text
 
 
-def _success(status: int, code: str, message: str, body: Mapping[str, Any]) -> UploadResult:
-    """A 2xx: a processed batch, unless it carries a code careCycle does not document and not the shape of a
-    processed batch (a `succeeded` count): then careCycle may or may not have stored it."""
-    if code and not _is_count(body.get("succeeded")):
-        raise CareCycleAmbiguousError(f"{message}: an answer careCycle does not document", status)
+def _success(status: int, message: str, body: Mapping[str, Any]) -> UploadResult:
+    """A 2xx: a processed batch when it has that shape (a `succeeded` count). Anything else, such as the HTML
+    page or empty body of a base URL that is not careCycle's, pauses delivery rather than passing for one."""
+    if not _is_count(body.get("succeeded")):
+        hint = "not careCycle's answer to an upload (no succeeded count): check CARECYCLE_BASE_URL"
+        raise CareCycleUnrecognizedError(f"{message}: {hint}", status)
     return _processed(body)
 
 

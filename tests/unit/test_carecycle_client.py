@@ -22,6 +22,7 @@ from workers.carecycle import (
     CareCycleRedirectError,
     CareCycleRequestError,
     CareCycleTransientError,
+    CareCycleUnrecognizedError,
     UploadResult,
     outcome_label,
 )
@@ -109,7 +110,7 @@ def test_a_processed_batch_names_its_refused_records_by_external_id(carecycle):
     [
         pytest.param({"succeeded": 1, "failed": 0, "errors": 3}, id="errors-a-number"),
         pytest.param({"succeeded": 1, "failed": 0, "errors": True}, id="errors-true"),
-        pytest.param({"succeeded": True, "failed": False}, id="counts-as-booleans"),
+        pytest.param({"succeeded": 1, "failed": False}, id="failed-as-a-boolean"),
         pytest.param({"code": "OK", "succeeded": 1, "failed": 0}, id="an-unknown-code-on-a-processed-batch"),
     ],
 )
@@ -119,11 +120,26 @@ def test_a_200_with_odd_parts_is_still_a_processed_batch(carecycle, body):
     assert result.failures == {} and result.failed == 0
 
 
-def test_a_200_with_an_unknown_code_and_no_processed_batch_is_ambiguous_not_delivered(carecycle):
-    with pytest.raises(CareCycleAmbiguousError) as raised:
-        upload(carecycle, json_answer(200, {"code": "BAD_REQUEST", "message": "try again"}))
+@pytest.mark.parametrize(
+    "answer",
+    [
+        pytest.param(Answer(200, b"<!doctype html><title>careCycle</title>"), id="a-web-page"),
+        pytest.param(Answer(200, b""), id="empty"),
+        pytest.param(Answer(204, b""), id="no-content"),
+        pytest.param(json_answer(200, {"code": "BAD_REQUEST", "message": "try again"}), id="an-unknown-code"),
+        pytest.param(json_answer(200, {"succeeded": True}), id="succeeded-as-a-boolean"),
+        pytest.param(Answer(200, b"[" * 100_000 + b"]" * 100_000), id="nested-too-deep-to-parse"),
+    ],
+)
+def test_a_2xx_that_is_not_a_processed_batch_pauses_delivery_and_is_never_taken_for_one(carecycle, answer):
+    with pytest.raises(CareCycleUnrecognizedError) as raised:
+        upload(carecycle, answer)
 
-    assert raised.value.message == "careCycle 200 BAD_REQUEST: try again: an answer careCycle does not document"
+    assert isinstance(raised.value, CareCycleConfigurationError)
+    assert raised.value.message.endswith(
+        "not careCycle's answer to an upload (no succeeded count): check CARECYCLE_BASE_URL"
+    )
+    assert outcome_label(raised.value) == "unrecognized"
 
 
 def test_an_answer_nested_too_deep_to_parse_is_read_as_an_empty_body(carecycle):
@@ -133,7 +149,6 @@ def test_an_answer_nested_too_deep_to_parse_is_read_as_an_empty_body(carecycle):
         upload(carecycle, Answer(502, deep))
 
     assert raised.value.status == 502
-    assert upload(carecycle, Answer(200, deep)) == UploadResult(succeeded=0)
 
 
 @pytest.mark.parametrize("retry_after", ["NaN", "inf", "-inf", None, "soon", 1e308])
