@@ -24,6 +24,7 @@ from app.store.throttle import WindowGate
 logger = logging.getLogger(__name__)
 
 MAX_BULK_LEADS = 200
+_ITEM_SEPARATOR = "\x1f"  # ASCII unit separator
 LANES_BUSY_MEMORY_SECONDS = 0.25
 
 
@@ -223,7 +224,8 @@ def _intake_outcome(status: LeadStatus) -> str:
 
 
 def _item_key(idempotency_key: str | None, index: int, count: int) -> str | None:
-    """The idempotency key of one item: the header's key, suffixed by position in a bulk request."""
+    """The idempotency key of one item: the header's key, suffixed by position in a bulk request after a
+    control character, which no key of a single request can hold (see `/v1/leads`), so the two never meet."""
     if idempotency_key is None:
         return None
-    return idempotency_key if count == 1 else f"{idempotency_key}#{index}"
+    return idempotency_key if count == 1 else f"{idempotency_key}{_ITEM_SEPARATOR}{index}"

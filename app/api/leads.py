@@ -37,7 +37,7 @@ def submit_leads() -> tuple[Response, int]:
         A bad required value (phone; neither a ZIP nor a timezone) refuses the lead with 422 naming the
         field; a bad optional value is dropped and reported in `warnings`. In a bulk request (a body whose
         `leads` is a list, and which holds nothing else) invalid items are reported by index and the rest
-        accepted. A repeated `Idempotency-Key` (1 to 200 characters; an empty one counts as none) returns the
+        accepted. A repeated `Idempotency-Key` (up to 200 printable characters; an empty one counts as none) returns the
         original lead. The body is JSON: one sent without a Content-Type is read as JSON, one declared as
         another media type is refused with 415.
       tags: [intake]
@@ -194,8 +194,8 @@ def _bulk_payloads(body: dict[str, Any]) -> list[Any]:
 
 def _idempotency_key() -> str | None:
     key = request.headers.get(IDEMPOTENCY_HEADER, "").strip() or None  # an empty header names no key
-    if key is not None and len(key) > MAX_IDEMPOTENCY_KEY_CHARS:
-        expected = f"expected at most {MAX_IDEMPOTENCY_KEY_CHARS} characters"
+    if key is not None and (len(key) > MAX_IDEMPOTENCY_KEY_CHARS or not key.isprintable()):
+        expected = f"expected at most {MAX_IDEMPOTENCY_KEY_CHARS} printable characters"
         raise BadRequestError(f"{IDEMPOTENCY_HEADER}: {expected}", {IDEMPOTENCY_HEADER: [expected]})
     return key
 

@@ -219,7 +219,27 @@ def test_an_idempotency_key_may_have_at_most_200_characters(client, length, stat
 
     assert response.status_code == status
     if status == 400:
-        assert response.json["error"]["fields"] == {"Idempotency-Key": ["expected at most 200 characters"]}
+        assert response.json["error"]["fields"] == {"Idempotency-Key": ["expected at most 200 printable characters"]}
+
+
+def test_a_single_request_cannot_take_the_key_of_a_bulk_requests_item(client):
+    bulk = client.post(
+        "/v1/leads", json={"leads": [make_submission(), make_submission()]}, headers={**SOURCE, "Idempotency-Key": "k3"}
+    )
+    single = client.post("/v1/leads", json=make_submission(), headers={**SOURCE, "Idempotency-Key": "k3#0"})
+    again = client.post(
+        "/v1/leads", json={"leads": [make_submission(), make_submission()]}, headers={**SOURCE, "Idempotency-Key": "k3"}
+    )
+
+    first_item = bulk.json["results"][0]["id"]
+    assert single.json["id"] != first_item
+    assert [r["id"] for r in again.json["results"]] == [r["id"] for r in bulk.json["results"]]
+
+
+def test_an_idempotency_key_with_a_control_character_is_refused(client):
+    response = client.post("/v1/leads", json=make_submission(), headers={**SOURCE, "Idempotency-Key": "k\x1f0"})
+
+    assert response.status_code == 400 and list(response.json["error"]["fields"]) == ["Idempotency-Key"]
 
 
 def test_repeated_idempotency_key_returns_the_original_lead(client, store):
