@@ -5,6 +5,7 @@ Exceptions, grouped by what delivery does about them:
     CareCycleError
     ├── CareCycleTransientError          retry the same batch later with backoff
     │   ├── CareCycleAmbiguousError      timed out after sending: careCycle may have stored it
+    │   │   └── CareCycleUnreadableError an answer too large, broken off, or of a shape no rule covers
     │   └── CareCycleRateLimitedError    429: wait `retry_after` seconds, then resend
     ├── CareCycleConfigurationError      pause all delivery; leads keep their attempts
     │   ├── CareCycleAuthError           401/403: wrong key or missing permission
@@ -16,8 +17,9 @@ Exceptions, grouped by what delivery does about them:
 
 A 200 with careCycle's processed-batch shape, even with per-record errors, is an `UploadResult`, not an
 exception; a 2xx without it (an HTML page, an empty body: a base URL that is not careCycle's) is never taken
-for a delivery. An answer that cannot be read (too slow, too large, malformed in a way no rule covers) is a
-`CareCycleAmbiguousError`: `upload` raises nothing else, so no answer can stop delivery from settling its batch.
+for a delivery. An answer that cannot be read (too slow, too large, malformed in a way no rule covers) is
+ambiguous (`CareCycleAmbiguousError`, `CareCycleUnreadableError`): `upload` raises nothing else, so no answer
+can stop delivery from settling its batch.
 Messages carry careCycle's `code` and `message`, never the key or record contents.
 """
 
@@ -58,6 +60,10 @@ class CareCycleTransientError(CareCycleError):
 
 class CareCycleAmbiguousError(CareCycleTransientError):
     """Timed out after the request was sent: careCycle may have stored the batch."""
+
+
+class CareCycleUnreadableError(CareCycleAmbiguousError):
+    """An answer came but could not be read: careCycle may have stored the batch."""
 
 
 class CareCycleRateLimitedError(CareCycleTransientError):
@@ -153,7 +159,7 @@ class CareCycleClient:
         except CareCycleError:
             raise
         except Exception as exc:  # an answer no rule covers must still settle the batch, as an ambiguous one
-            raise CareCycleAmbiguousError(
+            raise CareCycleUnreadableError(
                 f"careCycle {response.status_code}: the answer could not be read ({type(exc).__name__})",
                 response.status_code,
             ) from exc
@@ -175,6 +181,7 @@ def outcome_label(error: CareCycleError | None) -> str:
 
 _OUTCOME_LABELS: tuple[tuple[type[CareCycleError], str], ...] = (
     (CareCycleRateLimitedError, "rate_limited"),
+    (CareCycleUnreadableError, "unreadable"),
     (CareCycleAmbiguousError, "timeout"),
     (CareCycleAuthError, "unauthorized"),
     (CareCycleNotFoundError, "not_found"),
@@ -195,12 +202,12 @@ def _read_answer(response: requests.Response, deadline: float) -> bytes:
         while chunk := response.raw.read1(_CHUNK_BYTES, decode_content=True):  # gzip/deflate undone as read
             size += len(chunk)
             if size > MAX_ANSWER_BYTES:
-                raise CareCycleAmbiguousError(f"careCycle {status}: answer over {MAX_ANSWER_BYTES} bytes", status)
+                raise CareCycleUnreadableError(f"careCycle {status}: answer over {MAX_ANSWER_BYTES} bytes", status)
             if time.monotonic() > deadline:
                 raise CareCycleAmbiguousError(f"careCycle {status}: the answer did not arrive in time", status)
             chunks.append(chunk)
     except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
-        raise CareCycleAmbiguousError(f"careCycle {status}: answer broke off ({type(exc).__name__})", status) from exc
+        raise CareCycleUnreadableError(f"careCycle {status}: answer broke off ({type(exc).__name__})", status) from exc
     return b"".join(chunks)
 
 

@@ -22,6 +22,7 @@ from workers.carecycle import (
     CareCycleRedirectError,
     CareCycleRequestError,
     CareCycleTransientError,
+    CareCycleUnreadableError,
     CareCycleUnrecognizedError,
     UploadResult,
     outcome_label,
@@ -191,8 +192,10 @@ def test_an_answer_trickling_in_past_the_read_timeout_is_given_up_as_ambiguous(c
         trickle.headers["Content-Length"] = "42"
 
     started = time.monotonic()
-    with pytest.raises(CareCycleAmbiguousError):
+    with pytest.raises(CareCycleAmbiguousError) as raised:
         upload(carecycle, trickle, read_timeout=0.5)
+
+    assert outcome_label(raised.value) == "timeout"
 
     assert time.monotonic() - started < 3.0  # about connect + read timeout (1.5 s), not the 4.2 s it would take
 
@@ -200,7 +203,7 @@ def test_an_answer_trickling_in_past_the_read_timeout_is_given_up_as_ambiguous(c
 def test_an_answer_larger_than_any_careCycle_answer_is_given_up_as_ambiguous(carecycle):
     chunk = b" " * (1024 * 1024)
 
-    with pytest.raises(CareCycleAmbiguousError) as raised:
+    with pytest.raises(CareCycleUnreadableError) as raised:
         upload(carecycle, Answer(200, [b"{"] + [chunk] * (MAX_ANSWER_BYTES // len(chunk) + 1) + [b"}"]))
 
-    assert "answer over" in raised.value.message
+    assert "answer over" in raised.value.message and outcome_label(raised.value) == "unreadable"
