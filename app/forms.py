@@ -98,7 +98,9 @@ def submit_form(desk: FormDesk, source: LeadSource, post: FormPost) -> FormRecei
     redirect_to, warnings = redirect_target(source, fields.get(REDIRECT_FIELD), post.wants_json)
     provenance, provenance_warnings = consent_and_provenance(source, fields, post, now)
     warnings += provenance_warnings
-    payload = {**provenance, **_submitted_fields(source, fields)}
+    submitted, dropped = _submitted_fields(source, fields)
+    warnings += dropped
+    payload = {**provenance, **submitted}
     if is_spam:
         # No double-submit key: a bot reusing a person's phone must not swallow that person's real post.
         admission = Admission(status=LeadStatus.SPAM, detail=f"honeypot filled on form {source.slug}", gate=gate)
@@ -215,19 +217,25 @@ def iso_utc(epoch_seconds: float) -> str:
     return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def _submitted_fields(source: LeadSource, fields: Mapping[str, Any]) -> dict[str, Any]:
-    """The post's lead fields: without the inputs consent and provenance came from, and without any
-    value of its own under a consent key (as a field or inside its `customFields`), which only the relay sets.
+def _submitted_fields(source: LeadSource, fields: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The post's lead fields, and warnings for what was left out: the inputs consent and provenance came
+    from, any value of its own under a consent key (as a field or inside its `customFields`), which only the
+    relay sets, and an `externalId` unless the source accepts one (careCycle updates the customer it names).
     Names are compared as they would be stored (`custom_field_key`): padding a name does not get it through.
     """
     forwarded = source.consent_keys.every_key
     kept: dict[str, Any] = {}
+    warnings: list[str] = []
     for name, value in fields.items():
         if custom_field_key(name) in forwarded or name in _CONSENT_INPUTS:
             continue
         resolved = resolve_field_name(name, source.field_map)
-        kept[name] = _without_keys(value, forwarded) if resolved and resolved[0] == "customFields" else value
-    return kept
+        target = resolved[0] if resolved else None
+        if target == "externalId" and not source.accept_external_id:
+            warnings.append("externalId: not taken from a form post; the relay's lead id is sent instead")
+            continue
+        kept[name] = _without_keys(value, forwarded) if target == "customFields" else value
+    return kept, warnings
 
 
 def _without_keys(custom: Any, reserved: frozenset[str]) -> Any:

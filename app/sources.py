@@ -83,6 +83,9 @@ class LeadSource:
     page_ids: tuple[str, ...] = ()
     form_ids: tuple[str, ...] = ()
     deliver_test_leads: bool = False
+    # Forms: whether a post may name its own externalId. careCycle updates the customer an externalId names,
+    # so on a public form only the pages that really carry a CRM id should be trusted with one.
+    accept_external_id: bool = False
 
     @functools.cached_property
     def secrets(self) -> tuple[str, ...]:
@@ -202,6 +205,7 @@ def _source(slug: str, table: dict[str, Any], environ: Mapping[str, str], proble
         page_ids=tuple(table.get("page_ids", [])),
         form_ids=tuple(table.get("form_ids", [])),
         deliver_test_leads=table.get("deliver_test_leads", False),
+        accept_external_id=table.get("accept_external_id", False),
     )
 
 

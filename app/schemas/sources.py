@@ -55,6 +55,7 @@ class SourceSchema(Schema):
     page_ids = fields.List(fields.String(validate=validate.Regexp(r"^\d{1,30}$", error="expected a numeric page id")))
     form_ids = fields.List(fields.String(validate=validate.Regexp(r"^\d{1,30}$", error="expected a numeric form id")))
     deliver_test_leads = fields.Boolean()
+    accept_external_id = fields.Boolean()
 
     @validates_schema
     def check_kind_needs(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -73,6 +74,7 @@ class SourceSchema(Schema):
             "thank_you_url",
             "honeypot_field",
             "rate_limit_per_ip_per_min",
+            "accept_external_id",
         )
         for name in form_only:
             if name in data and kind != "form":

@@ -363,3 +363,19 @@ def test_a_multipart_part_without_a_name_is_ignored_not_a_crash(client):
     response = client.post(FORM_URL, data=body, content_type="multipart/form-data; boundary=b")
 
     assert response.status_code in (202, 303)
+
+
+@pytest.mark.parametrize("name", ["externalId", "external_id"])
+def test_a_form_post_does_not_name_its_own_external_id_unless_the_source_accepts_one(settings, redis, clock, name):
+    def post_to(source):
+        app = create_app(settings, redis=redis, clock=clock, sources=SourceRegistry([source]))
+        response = app.test_client().post(FORM_URL, data=form(**{name: "crm-42"}), headers=JSON_ACCEPT)
+        assert response.status_code == 202, response.json
+        return response.json, stored_record(redis, settings, response.json["id"])
+
+    public, public_record = post_to(form_source())
+    trusted, trusted_record = post_to(form_source(accept_external_id=True, double_submit_seconds=0))
+
+    assert public_record["externalId"] == public["id"]
+    assert "externalId: not taken from a form post; the relay's lead id is sent instead" in public["warnings"]
+    assert trusted_record["externalId"] == "crm-42" and trusted["warnings"] == []

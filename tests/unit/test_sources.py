@@ -59,6 +59,11 @@ def test_api_keys_from_the_environment_add_plain_api_sources():
             id="thank-you-not-allow-listed",
         ),
         pytest.param('[sources.x]\nkind = "facebook"', "sources.x.page_ids:", id="facebook-without-ids"),
+        pytest.param(
+            '[sources.x]\nkind = "api"\nsecret_env = "K"\naccept_external_id = true',
+            "sources.x.accept_external_id: only form sources take accept_external_id",
+            id="accept-external-id-on-an-api-source",
+        ),
         pytest.param('[sources.X]\nkind = "facebook"\npage_ids = ["1"]', "sources.X:", id="bad-slug"),
         pytest.param('[sources.x]\nkind = "api"\nsecret_env = "K"\nlead_cost = -1', "lead_cost", id="negative-cost"),
         pytest.param("[sources.x\nkind=", "not valid TOML", id="broken-toml"),
