@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -183,7 +184,7 @@ def _operator() -> Operator:
     from app.intake import Intake
     from app.ops import Operator
     from app.queues import wake_delivery
-    from app.resubmit import NO_SUBMISSION, Resubmitter
+    from app.resubmit import Normalizing, Resubmitter
     from app.sources import load_sources
     from app.store import Store
 
@@ -192,22 +193,18 @@ def _operator() -> Operator:
     store = Store.from_settings(settings, redis)
     clock = SystemClock()
     wake = lambda: wake_delivery(redis, store.lanes)  # noqa: E731 - named once, used twice
-    built: list[Resubmitter] = []
 
-    def resubmit(lead_id: str) -> str | None:
-        """As the web tier does; the key and the sources file are read only once a retried lead needs them, so
-        retrying leads that have their record needs neither."""
-        if store.retries.refused_submission(lead_id) is None:
-            return NO_SUBMISSION
+    @functools.cache
+    def normalizing() -> Normalizing | str:
+        """Read only once a retried lead holds a kept submission: retrying leads with records needs neither the
+        key nor the sources file."""
         if not settings.leadrelay_encryption_key:
             return "LEADRELAY_ENCRYPTION_KEY is needed to open the lead's kept submission and normalize it again"
-        if not built:
-            cipher = RecordCipher(settings.leadrelay_encryption_key)
-            sources = load_sources(settings.leadrelay_sources, settings.environ, settings.leadrelay_source_keys)
-            built.append(Resubmitter(store, cipher, sources, Intake(store, cipher, clock, wake), clock))
-        return built[0].resubmit(lead_id)
+        cipher = RecordCipher(settings.leadrelay_encryption_key)
+        sources = load_sources(settings.leadrelay_sources, settings.environ, settings.leadrelay_source_keys)
+        return Normalizing(cipher, sources, Intake(store, cipher, clock, wake))
 
-    return Operator(store, clock, wake, resubmit)
+    return Operator(store, clock, wake, Resubmitter(store, clock, normalizing).resubmit)
 
 
 def _os_user() -> str:

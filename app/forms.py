@@ -65,11 +65,11 @@ class FormPost:
 
 @dataclass(frozen=True)
 class FormReceipt:
-    """What to answer: the lead as a person who posted sees it (always `queued`), and where to send their
-    browser (if anywhere)."""
+    """What to answer: the lead, which a person who posted always sees as `queued` (a public form tells the
+    poster nothing the relay knows about a phone: a honeypot catch, an earlier lead of the same person, an
+    earlier post's progress), the post's own warnings, and where to send their browser (if anywhere)."""
 
     id: str
-    status: LeadStatus
     warnings: tuple[str, ...]
     redirect_to: str | None = None
 
@@ -112,10 +112,7 @@ def submit_form(desk: FormDesk, source: LeadSource, post: FormPost) -> FormRecei
         return result
     if is_spam:
         logger.info("form post caught by the honeypot", extra={"lead_id": result.id, "source": source.slug})
-    # A public form tells the poster nothing the relay knows about a phone (a honeypot catch, an earlier lead
-    # of the same person, an earlier post's progress): every stored post is answered as queued.
-    # The post's own warnings, whether or not it repeats an earlier post.
-    return FormReceipt(result.id, LeadStatus.QUEUED, (*warnings, *result.warnings), redirect_to)
+    return FormReceipt(result.id, (*warnings, *result.warnings), redirect_to)
 
 
 def check_origin(source: LeadSource, origin: str | None) -> None:

@@ -15,7 +15,7 @@ from app.crypto import RecordCipher
 from app.logs import note_lead_ids
 from app.metrics import record_intake
 from app.models import IDEMPOTENCY_TTL_SECONDS, LeadStatus, NewLead, mask_phone
-from app.schemas.fields import field_messages
+from app.schemas.fields import field_reason
 from app.schemas.leads import NormalizedLead, normalize_submission
 from app.sources import LeadSource
 from app.store import Store
@@ -132,7 +132,7 @@ class Intake:
     ) -> NewLead:
         """A submission normalization refused, held as `rejected` with the reason: `kept` is sealed for a later
         retry to normalize again; what status shows (the masked phone, the external id) comes from `payload`."""
-        reason = "; ".join(field_messages(invalid.fields))
+        reason = field_reason(invalid.fields)
         rejected = Admission(status=LeadStatus.REJECTED, detail=f"rejected at intake: {reason}")
         lead = self.new_lead(source, dict(payload), (), rejected, key=key)
         return replace(lead, record=dict(kept), unnormalized=True, extra_fields={**lead.extra_fields, "error": reason})

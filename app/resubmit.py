@@ -10,7 +10,7 @@ window (the lead is then `duplicate`, as it would have been at intake).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +20,7 @@ from app.clock import Clock
 from app.crypto import RecordCipher, RecordDecryptionError
 from app.intake import Intake
 from app.models import LeadStatus
-from app.schemas.fields import field_messages
+from app.schemas.fields import field_reason
 from app.schemas.google import load_google_lead
 from app.sources import LeadSource, SourceKind, SourceRegistry, UnknownSourceError
 from app.store import Store
@@ -28,17 +28,26 @@ from app.store import Store
 NO_SUBMISSION = "the lead has no careCycle record to send, and no refused submission to normalize again"
 
 
-class Resubmitter:
-    """Turns a lead's kept submission into its careCycle record under its source's current settings."""
+@dataclass(frozen=True)
+class Normalizing:
+    """What a second normalization takes: the cipher of the kept submission, the sources, and intake."""
 
-    def __init__(
-        self, store: Store, cipher: RecordCipher, sources: SourceRegistry, intake: Intake, clock: Clock
-    ) -> None:
+    cipher: RecordCipher
+    sources: SourceRegistry
+    intake: Intake
+
+
+class Resubmitter:
+    """Turns a lead's kept submission into its careCycle record under its source's current settings.
+
+    `normalizing` is asked for only once a lead holds a kept submission, so a caller may read the key and the
+    sources file lazily (the CLI); it answers a reason instead when it cannot be had.
+    """
+
+    def __init__(self, store: Store, clock: Clock, normalizing: Callable[[], Normalizing | str]) -> None:
         self._store = store
-        self._cipher = cipher
-        self._sources = sources
-        self._intake = intake
         self._clock = clock
+        self._normalizing = normalizing
 
     def resubmit(self, lead_id: str) -> str | None:
         """Normalize the lead's kept submission again; None when it now has a careCycle record (ready to be
@@ -46,27 +55,29 @@ class Resubmitter:
         kept = self._store.retries.refused_submission(lead_id)
         if kept is None:
             return NO_SUBMISSION
+        tools = self._normalizing()
+        if isinstance(tools, str):
+            return tools
         try:
-            source = self._sources.by_slug(kept.source)
+            source = tools.sources.by_slug(kept.source)
         except UnknownSourceError:
             return f"source {kept.source!r} is no longer configured"
         try:
-            submission = self._cipher.open(kept.sealed)
+            submission = tools.cipher.open(kept.sealed)
         except RecordDecryptionError:
             return "the kept submission cannot be decrypted with the configured LEADRELAY_ENCRYPTION_KEY keys"
         try:
             payload = _payload(source, submission)
-            normalized = self._intake.normalize(source, payload.submission)
+            normalized = tools.intake.normalize(source, payload.submission)
         except ValidationError as exc:
-            messages: Mapping[str, Any] = exc.normalized_messages()  # type: ignore[no-untyped-call]
-            return "the submission still fails normalization: " + "; ".join(field_messages(messages))
+            return "the submission still fails normalization: " + field_reason(exc.normalized_messages())  # type: ignore[no-untyped-call]
         except (TypeError, ValueError, KeyError, AttributeError) as exc:  # kept data of a shape no schema expects
             return f"the kept submission cannot be normalized ({type(exc).__name__})"
         if payload.is_test and not source.deliver_test_leads:
             return f"a Google test lead: source {source.slug!r} does not deliver test leads"
         warnings = (*payload.warnings, *normalized.warnings)
-        lead = self._intake.new_lead(source, normalized.record, warnings, lead_id=lead_id)
-        adoption = self._store.retries.adopt_record(lead, self._cipher.seal(lead.record), self._clock.now())
+        lead = tools.intake.new_lead(source, normalized.record, warnings, lead_id=lead_id)
+        adoption = self._store.retries.adopt_record(lead, tools.cipher.seal(lead.record), self._clock.now())
         if adoption.status is LeadStatus.DUPLICATE:
             return f"now kept as duplicate: {adoption.detail}"
         if adoption.status is None:

@@ -127,7 +127,7 @@ class Deliverer:
         now = self._clock.now()
         # A repeat goes behind the queue's current work, not back to its head: many leads sharing one inbound
         # externalId would otherwise fill every batch and hold up all the others.
-        outcomes = [_requeue(lead, now, "externalId repeated in batch", ready_at=now) for lead in deferred]
+        outcomes = [_requeue(lead, "externalId repeated in batch", ready_at=now) for lead in deferred]
         # Some records open and these do not: sealed under a key no longer configured. They stop here,
         # record kept, so an operator can retry them once the key is back; the others go on.
         outcomes += [
@@ -165,7 +165,7 @@ class Deliverer:
 
     def _upload(self, batch_id: str, entries: Sequence[Entry], have_slot: bool) -> None:
         if not have_slot and not self._wait_for_slot(batch_id):
-            self._settle(batch_id, [_requeue(e.lead, self._clock.now(), "delivery paused") for e in entries])
+            self._settle(batch_id, [_requeue(e.lead, "delivery paused") for e in entries])
             return
         try:
             result = self._client.upload([e.record for e in entries])
@@ -262,7 +262,7 @@ class Deliverer:
             ]
         if isinstance(exc, CareCycleConfigurationError):
             self._pause_until_probe(exc.message, now)
-            return [_requeue(e.lead, now, f"delivery paused: {exc.message}") for e in entries]
+            return [_requeue(e.lead, f"delivery paused: {exc.message}") for e in entries]
         assert isinstance(exc, CareCycleTransientError)
         return self._retry_outcomes(batch_id, entries, exc, now)
 
@@ -301,7 +301,7 @@ class Deliverer:
     def _pause_for(self, batch: Batch, reason: str) -> None:
         now = self._clock.now()
         self._pause_until_probe(reason, now)
-        self._settle(batch.id, [_requeue(lead, now, f"delivery paused: {reason}") for lead in batch.leads])
+        self._settle(batch.id, [_requeue(lead, f"delivery paused: {reason}") for lead in batch.leads])
 
     def _resume(self) -> None:
         """careCycle answered past authentication: a pause, if any, is over."""
@@ -317,7 +317,7 @@ def _rejected(lead: ClaimedLead, reason: str) -> Outcome:
     return Outcome(lead.id, LeadStatus.REJECTED, reason, error=reason)
 
 
-def _requeue(lead: ClaimedLead, now: float, detail: str, ready_at: float | None = None) -> Outcome:
+def _requeue(lead: ClaimedLead, detail: str, ready_at: float | None = None) -> Outcome:
     """Back to the queue without spending an attempt (not the lead's fault), in receipt order unless `ready_at`."""
     at = lead.received_at if ready_at is None else ready_at
     return Outcome(lead.id, LeadStatus.QUEUED, detail, ready_at=at, count_attempt=False)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -26,7 +26,7 @@ from app.crypto import RecordCipher
 from app.intake import Intake
 from app.meta import MetaIntake
 from app.models import LeadStatus
-from app.schemas.fields import field_messages
+from app.schemas.fields import field_reason
 from app.schemas.meta import LeadgenChange, is_test_lead, meta_submission
 from app.sources import LeadSource, SourceKind, SourceRegistry, UnknownSourceError
 from app.store import Store
@@ -238,8 +238,7 @@ class MetaRetrieval:
 
     def _rejected(self, ticket: FetchTicket, submission: dict[str, Any], exc: ValidationError) -> Completion:
         """A lead normalization refuses: kept (sealed) as submitted, for a person to follow up."""
-        messages: Mapping[str, Any] = exc.normalized_messages()  # type: ignore[no-untyped-call]
-        reason = "; ".join(field_messages(messages))
+        reason = field_reason(exc.normalized_messages())  # type: ignore[no-untyped-call]
         return Completion(
             LeadStatus.REJECTED,
             f"rejected at retrieval: {reason}",

@@ -14,7 +14,7 @@ from app.errors import BadRequestError, PayloadTooLargeError, UnsupportedMediaTy
 
 URLENCODED = "application/x-www-form-urlencoded"
 
-FORM_MIMETYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+FORM_MIMETYPES = (URLENCODED, "multipart/form-data")
 # No lead needs more than a few levels (a lead, its customFields, a list value); deeper bodies are
 # refused before they reach code that walks them.
 MAX_JSON_DEPTH = 16

@@ -17,6 +17,7 @@ from app.api.leads import accepted_body
 from app.errors import InvalidInputError
 from app.forms import FormDesk, FormPost, cors_headers, preflight_headers, submit_form
 from app.intake import InvalidLead
+from app.models import LeadStatus
 from app.services import services
 from app.sources import SourceKind, UnknownSourceError
 
@@ -78,7 +79,7 @@ def submit(slug: str) -> ResponseReturnValue:
         raise InvalidInputError("the form is not valid", result.fields)
     if result.redirect_to:
         return redirect(result.redirect_to, code=303)
-    return jsonify(accepted_body(result.id, result.status, result.warnings)), 202
+    return jsonify(accepted_body(result.id, LeadStatus.QUEUED, result.warnings)), 202  # see FormReceipt
 
 
 @bp.route("/<slug>", methods=["OPTIONS"])

@@ -7,7 +7,7 @@ from flask import Blueprint, Response, jsonify, request
 from app.api.auth import match_secret, presented_credential
 from app.ops import Operator, StatsQuery, collect_stats
 from app.queues import wake_delivery
-from app.resubmit import Resubmitter
+from app.resubmit import Normalizing, Resubmitter
 from app.schemas.ops import AuditArgsSchema, audit_body
 from app.schemas.responses import StatsSchema
 from app.services import services
@@ -23,7 +23,8 @@ def require_ops_token() -> str:
 def operator() -> Operator:
     """Operator queries and actions over the running app's store."""
     svc = services()
-    resubmitter = Resubmitter(svc.store, svc.cipher, svc.sources, svc.intake, svc.clock)
+    normalizing = Normalizing(svc.cipher, svc.sources, svc.intake)
+    resubmitter = Resubmitter(svc.store, svc.clock, lambda: normalizing)
     return Operator(svc.store, svc.clock, lambda: wake_delivery(svc.redis, svc.store.lanes), resubmitter.resubmit)
 
 

@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 import phonenumbers
-from marshmallow import ValidationError, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate
 
 from app.schemas.carecycle import INT32_MAX, INT32_MIN
 from app.schemas.geo import is_known_zip, state_code, timezone_name
@@ -439,6 +439,31 @@ def message_list(messages: Any) -> list[str]:
 def field_messages(messages: Mapping[str, Any]) -> list[str]:
     """Marshmallow's messages by field as "<field>: <message>" lines (warnings, rejection reasons)."""
     return [f"{name}: {message}" for name, found in messages.items() for message in message_list(found)]
+
+
+def field_reason(messages: Mapping[str, Any]) -> str:
+    """Marshmallow's messages by field as one reason: why a submission was refused."""
+    return "; ".join(field_messages(messages))
+
+
+def load_tolerant(
+    schema: Schema, data: Any, essential: frozenset[str] = frozenset()
+) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """Load `data`, dropping (as None) each optional field that cannot be read (webhook bodies: one bad optional
+    value must not cost a lead).
+
+    Returns the fields, or None when `data` is not an object or a required or `essential` field cannot be
+    read; and the messages of the fields that were dropped or made it unreadable.
+    """
+    try:
+        return schema.load(data), {}
+    except ValidationError as exc:
+        messages: dict[str, Any] = exc.normalized_messages()  # type: ignore[no-untyped-call]
+        needed = essential | {name for name, field in schema.load_fields.items() if field.required}
+        if "_schema" in messages or needed & messages.keys():
+            return None, messages
+        valid = exc.valid_data if isinstance(exc.valid_data, dict) else {}
+        return {name: valid.get(name) for name in schema.load_fields}, messages
 
 
 def clean_text(text: str) -> str:

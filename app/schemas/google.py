@@ -15,7 +15,7 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
-from app.schemas.fields import NormalizingField, message_list
+from app.schemas.fields import NormalizingField, load_tolerant, message_list
 
 MAX_LEAD_ID_CHARS = 255
 INT64_MAX = 2**63 - 1
@@ -173,15 +173,10 @@ def load_google_lead(body: Mapping[str, Any], field_map: Mapping[str, str]) -> G
 
     A bad optional value (an id that is not a number, say) is dropped with a warning.
     """
-    warnings: list[str] = []
-    try:
-        data: dict[str, Any] = GoogleLeadSchema().load(body)
-    except ValidationError as exc:
-        messages: dict[str, Any] = exc.normalized_messages()  # type: ignore[no-untyped-call]
-        if any(key in messages for key in REQUIRED_KEYS) or not isinstance(exc.valid_data, dict):
-            raise ValidationError({key: value for key, value in messages.items() if key in REQUIRED_KEYS}) from exc
-        data = exc.valid_data
-        warnings += [f"{key}: {message}" for key, found in messages.items() for message in _listed(found)]
+    data, messages = load_tolerant(GoogleLeadSchema(), body)
+    if data is None:
+        raise ValidationError({key: value for key, value in messages.items() if key in REQUIRED_KEYS})
+    warnings = [f"{key}: {message}" for key, found in messages.items() for message in _listed(found)]
     submission = google_submission(data, field_map, warnings)
     return GoogleLead(data["lead_id"], bool(data.get("is_test")), submission, tuple(warnings))
 

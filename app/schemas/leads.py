@@ -32,6 +32,7 @@ from app.schemas.fields import (
     TrimmedString,
     UsState,
     clean_text,
+    field_messages,
     message_list,
 )
 from app.schemas.geo import split_full_name, timezone_for_phone, zip_details
@@ -285,7 +286,7 @@ def _normalize_fields(
         if name == "phoneNumber":
             raise ValidationError({name: message_list((first_error or field.make_error("required")).messages)})
         if first_error is not None:
-            warnings.extend(f"{name}: {message}" for message in message_list(first_error.messages))
+            warnings.extend(field_messages({name: first_error.messages}))
     return record
 
 

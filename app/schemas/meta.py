@@ -14,7 +14,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load
+from marshmallow import EXCLUDE, Schema, fields, post_load
+
+from app.schemas.fields import load_tolerant
 
 LEADGEN_FIELD = "leadgen"
 _GRAPH_ID = re.compile(r"^\d{1,30}$")
@@ -167,7 +169,7 @@ class _NotificationReader:
         )
 
     def read_entry(self, entry_index: int, raw: Any) -> None:
-        entry, messages = _load_tolerant(self._entry_schema, raw, essential=frozenset({"changes"}))
+        entry, messages = load_tolerant(self._entry_schema, raw, essential=frozenset({"changes"}))
         if entry is None:
             self._unreadable_entries.append(UnreadableEntry(entry_index, messages))
             return
@@ -176,13 +178,13 @@ class _NotificationReader:
             self._read_change(entry_index, change_index, change, entry["id"])
 
     def _read_change(self, entry_index: int, change_index: int, raw: Any, entry_id: str | None) -> None:
-        change, messages = _load_tolerant(self._change_schema, raw)
+        change, messages = load_tolerant(self._change_schema, raw)
         if change is None:
             self._unreadable.append(UnreadableChange(entry_index, change_index, messages))
             return
         if change["field"] != LEADGEN_FIELD:
             return
-        value, messages = _load_tolerant(
+        value, messages = load_tolerant(
             self._value_schema, change["value"] if isinstance(change["value"], dict) else {}
         )
         if value is None:
@@ -201,25 +203,6 @@ class _NotificationReader:
 
     def _drop(self, entry_index: int, change_index: int | None, messages: Mapping[str, Any]) -> None:
         self._dropped.extend(DroppedValue(entry_index, change_index, name, m) for name, m in sorted(messages.items()))
-
-
-def _load_tolerant(
-    schema: Schema, data: Any, essential: frozenset[str] = frozenset()
-) -> tuple[dict[str, Any] | None, dict[str, Any]]:
-    """Load `data`, dropping (as None) each optional field that cannot be read.
-
-    Returns the fields, or None when `data` is not an object or a required or `essential` field cannot be
-    read; and the messages of the fields that were dropped or made it unreadable.
-    """
-    try:
-        return schema.load(data), {}
-    except ValidationError as exc:
-        messages: dict[str, Any] = exc.normalized_messages()  # type: ignore[no-untyped-call]
-        needed = essential | {name for name, field in schema.load_fields.items() if field.required}
-        if "_schema" in messages or needed & messages.keys():
-            return None, messages
-        valid = exc.valid_data if isinstance(exc.valid_data, dict) else {}
-        return {name: valid.get(name) for name in schema.load_fields}, messages
 
 
 def is_test_lead(field_data: Sequence[Mapping[str, Any]]) -> bool:

@@ -41,14 +41,13 @@ class StatsSnapshot:
     latency_samples: list[float]
 
 
-_GAUGE_READS = 4
-
-
-def _read_gauges_into(pipe: Pipeline) -> None:
+def _read_gauges_into(pipe: Pipeline) -> int:
+    """Queue the gauges' reads on `pipe`; returns how many replies they take."""
     pipe.hgetall(keys.status_counts_key())
     pipe.zcard(keys.ready_key())
     pipe.zrange(keys.ready_key(), 0, 0, withscores=True)
     pipe.hgetall(keys.pause_key())
+    return 4
 
 
 def _gauges(replies: list[Any]) -> Gauges:
@@ -73,7 +72,7 @@ def read_snapshot(redis: Redis, now: float) -> StatsSnapshot:
     minute = int(now // 60)
     minutes = range(minute - STATS_WINDOW_MINUTES + 1, minute + 1)
     pipe = redis.pipeline(transaction=False)
-    _read_gauges_into(pipe)
+    gauge_reads = _read_gauges_into(pipe)
     pipe.zcard(keys.inflight_key())
     pipe.mget([keys.delivered_bucket_key(m) for m in minutes])
     pipe.mget([keys.failed_bucket_key(m) for m in minutes])
@@ -82,9 +81,9 @@ def read_snapshot(redis: Redis, now: float) -> StatsSnapshot:
     pipe.lrange(keys.latency_samples_key(), 0, -1)
     pipe.hgetall(keys.fetch_pause_key())
     replies = pipe.execute()
-    in_flight, delivered, failed, requests, last, latencies, retrieval = replies[_GAUGE_READS:]
+    in_flight, delivered, failed, requests, last, latencies, retrieval = replies[gauge_reads:]
     return StatsSnapshot(
-        gauges=_gauges(replies[:_GAUGE_READS]),
+        gauges=_gauges(replies[:gauge_reads]),
         in_flight_batches=int(in_flight),
         retrieval_pause=pause_from_hash(retrieval),
         delivered_per_minute=[int(v) if v else 0 for v in delivered],

@@ -13,7 +13,7 @@ from app.intake import Intake
 from app.meta import MetaIntake
 from app.models import LeadStatus
 from app.queues import BACKFILL_META_LEADS_JOB, FETCH_META_LEAD_JOB, FETCH_QUEUE
-from app.resubmit import Resubmitter
+from app.resubmit import Normalizing, Resubmitter
 from app.schemas.meta import LeadgenChange
 from app.sources import LeadSource, SourceKind, SourceRegistry, load_sources
 from app.store import keys
@@ -259,7 +259,7 @@ def test_a_lead_rejected_at_retrieval_is_normalized_again_once_its_field_map_is_
     def resubmit_with(lead_source):
         sources = SourceRegistry([lead_source])
         intake = Intake(store, cipher, clock, lambda: None)
-        return Resubmitter(store, cipher, sources, intake, clock).resubmit(lead_id)
+        return Resubmitter(store, clock, lambda: Normalizing(cipher, sources, intake)).resubmit(lead_id)
 
     assert resubmit_with(source).startswith("the submission still fails normalization: phoneNumber: ")
     assert resubmit_with(fixed) is None
