@@ -44,7 +44,9 @@ def create_sandbox_app(sandbox: Sandbox) -> Flask:
 
     @app.post(UPLOAD_PATH)
     def upload() -> Response:
-        answer = sandbox.handle_upload(request.headers.get("x-api-key"), request.get_data(cache=False))
+        answer = sandbox.handle_upload(
+            request.headers.get("x-api-key"), request.get_data(cache=False), declared_json=request.is_json
+        )
         return _json(answer.body, answer.status, answer.headers)
 
     @app.get("/_sandbox/stats")

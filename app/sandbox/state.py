@@ -11,7 +11,7 @@ import uuid
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from app.sandbox.faults import (
     DEFAULT_RATE_LIMIT_PER_MIN,
@@ -43,14 +43,16 @@ class _Upload:
     records: tuple[dict[str, Any], ...]
     record_count: int
 
+    MALFORMED: ClassVar[_Upload]
+
     @classmethod
     def parse(cls, raw_body: bytes) -> _Upload:
         try:
             body = json.loads(raw_body)
         except (ValueError, RecursionError):  # bad UTF-8 or JSON; or nested too deep to parse
-            return cls(True, [], (), 0)
+            return cls.MALFORMED
         if not isinstance(body, dict):
-            return cls(True, [], (), 0)
+            return cls.MALFORMED
         # Validated here, outside the sandbox's lock, so concurrent uploads validate in parallel.
         issues = validation_issues(body)
         raw_records = body.get("records")
@@ -58,6 +60,9 @@ class _Upload:
             return cls(False, issues, (), 0)
         records = tuple(record for record in raw_records if isinstance(record, dict))
         return cls(False, issues, records, len(raw_records))
+
+
+_Upload.MALFORMED = _Upload(True, [], (), 0)
 
 
 class Sandbox:
@@ -145,11 +150,15 @@ class Sandbox:
 
     # -- the upload endpoint --------------------------------------------------------------------
 
-    def handle_upload(self, api_key: str | None, raw_body: bytes) -> UploadAnswer:
-        """Answer one `POST /v2/leads/upload`, record it, and stall first if a timeout is rolled."""
+    def handle_upload(self, api_key: str | None, raw_body: bytes, *, declared_json: bool = True) -> UploadAnswer:
+        """Answer one `POST /v2/leads/upload`, record it, and stall first if a timeout is rolled.
+
+        `declared_json` is whether the request's Content-Type names JSON: careCycle's contract asks for
+        `application/json`, so a body declared as anything else is malformed (400) whatever it holds.
+        """
         # Arrival is stamped before parsing, so validation time does not blur the rate window.
         now = self._clock()
-        upload = _Upload.parse(raw_body)
+        upload = _Upload.parse(raw_body) if declared_json else _Upload.MALFORMED
         with self._lock:
             answer, record_succeeded = self._decide(api_key, upload, now)
             stall_seconds = self._roll_stall(answer)

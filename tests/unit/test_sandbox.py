@@ -120,6 +120,17 @@ def test_sandbox_answers_400_when_body_is_not_a_json_object(client, data):
     assert response.get_json() == {"message": "Malformed request", "code": "BAD_REQUEST"}
 
 
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])
+def test_sandbox_answers_400_when_a_valid_body_is_not_declared_as_json(client, sandbox, content_type):
+    body = json.dumps({"records": [make_record()]}).encode()
+
+    response = upload(client, data=body, content_type=content_type)
+
+    assert response.status_code == 400
+    assert response.get_json() == {"message": "Malformed request", "code": "BAD_REQUEST"}
+    assert sandbox.stats()["records_accepted"] == 0
+
+
 def test_sandbox_answers_422_with_paths_of_invalid_records(client, sandbox):
     records = [make_record(0), make_record(1, phoneNumber="555-123-0001"), make_record(2, gender="female")]
 
