@@ -14,7 +14,7 @@ from app.meta import MetaIntake
 from app.queues import enqueue_fetches, wake_delivery
 from app.schemas import geo
 from app.services import EXTENSION_NAME, Services
-from app.sources import SourceRegistry, load_sources
+from app.sources import SourceRegistry, load_configured_sources
 from app.store import Store
 
 MAX_CONTENT_LENGTH_BYTES = 1024 * 1024
@@ -39,7 +39,7 @@ def create_app(
     store = Store.from_settings(settings, redis)
     geo.warm_up()
     if sources is None:
-        sources = load_sources(settings.leadrelay_sources, settings.environ, settings.leadrelay_source_keys)
+        sources = load_configured_sources(settings)
     cipher = RecordCipher(settings.leadrelay_encryption_key)
     intake = Intake(
         store,

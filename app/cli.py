@@ -90,12 +90,12 @@ def _dev(args: argparse.Namespace) -> int:
 
 
 def _web(args: argparse.Namespace) -> int:
-    from app.sources import load_sources
+    from app.sources import load_configured_sources
 
     settings = Settings.from_env()
     settings.require("leadrelay_encryption_key")
     # Read here, where a bad file is listed and exits 2; in gunicorn's worker boot it would be a traceback.
-    load_sources(settings.leadrelay_sources, settings.environ, settings.leadrelay_source_keys)
+    load_configured_sources(settings)
     argv = [sys.executable, "-m", "gunicorn", "--config", _gunicorn_config(), "app:create_app()"]
     os.execv(argv[0], argv)
 
@@ -185,7 +185,7 @@ def _operator() -> Operator:
     from app.ops import Operator
     from app.queues import wake_delivery
     from app.resubmit import Normalizing, Resubmitter
-    from app.sources import load_sources
+    from app.sources import load_configured_sources
     from app.store import Store
 
     settings = Settings.from_env()
@@ -201,7 +201,7 @@ def _operator() -> Operator:
         if not settings.leadrelay_encryption_key:
             return "LEADRELAY_ENCRYPTION_KEY is needed to open the lead's kept submission and normalize it again"
         cipher = RecordCipher(settings.leadrelay_encryption_key)
-        sources = load_sources(settings.leadrelay_sources, settings.environ, settings.leadrelay_source_keys)
+        sources = load_configured_sources(settings)
         return Normalizing(cipher, sources, Intake(store, cipher, clock, wake))
 
     return Operator(store, clock, wake, Resubmitter(store, clock, normalizing).resubmit)
@@ -222,13 +222,13 @@ def _usage_error(message: str, code: int = 2) -> int:
 
 
 def _check_config(args: argparse.Namespace) -> int:
-    from app.sources import SourcesError, load_sources
+    from app.sources import SourcesError, load_configured_sources
 
     # Malformed values, missing secrets and the sources file are all checked, so one run lists every problem.
     settings, problems = Settings.read_env()
     problems += settings.missing("carecycle_api_key", "leadrelay_encryption_key")
     try:
-        registry = load_sources(settings.leadrelay_sources, settings.environ, settings.leadrelay_source_keys)
+        registry = load_configured_sources(settings)
     except SourcesError as exc:
         problems += exc.problems
     if problems:

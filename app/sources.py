@@ -11,13 +11,13 @@ import dataclasses
 import enum
 import functools
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from marshmallow import ValidationError
 
-from app.config import ConfigError
+from app.config import ConfigError, Settings
 from app.schemas.sources import SourcesFileSchema
 
 DEFAULT_DOUBLE_SUBMIT_SECONDS = 600
@@ -139,8 +139,28 @@ class SourceRegistry:
         return source
 
 
-def load_sources(path: str | None, environ: Mapping[str, str], api_keys: Mapping[str, str]) -> SourceRegistry:
-    """Sources from the file at `path` (if any) plus `api_keys` (secret -> slug); raises `SourcesError`."""
+def load_configured_sources(settings: Settings) -> SourceRegistry:
+    """The sources the settings name: the sources file, the API keys, none holding an ops token."""
+    return load_sources(
+        settings.leadrelay_sources,
+        settings.environ,
+        settings.leadrelay_source_keys,
+        ops_tokens=settings.leadrelay_ops_tokens,
+    )
+
+
+def load_sources(
+    path: str | None,
+    environ: Mapping[str, str],
+    api_keys: Mapping[str, str],
+    *,
+    ops_tokens: Collection[str] = (),
+) -> SourceRegistry:
+    """Sources from the file at `path` (if any) plus `api_keys` (secret -> slug); raises `SourcesError`.
+
+    A source secret that is also one of `ops_tokens` is refused: whoever holds the source's key could
+    then read every lead's status and re-queue leads.
+    """
     # Several keys may name one source (a new key beside the old one while clients move over).
     keys_by_slug: dict[str, list[str]] = {}
     for secret, slug in api_keys.items():
@@ -152,6 +172,9 @@ def load_sources(path: str | None, environ: Mapping[str, str], api_keys: Mapping
     repeated = sorted({slug for slug in slugs if slugs.count(slug) > 1})
     if repeated:
         raise SourcesError([f"sources.{slug}: defined twice (file and LEADRELAY_SOURCE_KEYS)" for slug in repeated])
+    shared = [source.slug for source in sources if any(secret in ops_tokens for secret in source.secrets)]
+    if shared:
+        raise SourcesError([f"sources.{slug}: a secret of this source is also an ops token" for slug in shared])
     return SourceRegistry(sources)
 
 

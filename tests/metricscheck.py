@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.conftest import OPS_TOKEN
+
 
 def scrape(client) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    response = client.get("/metrics")
+    """Every sample of `/metrics`, scraped as Prometheus does: with an ops token as a bearer token."""
+    response = client.get("/metrics", headers={"Authorization": f"Bearer {OPS_TOKEN}"})
     assert response.status_code == 200
     assert response.content_type.startswith("text/plain")
     samples = {}

@@ -13,7 +13,7 @@ from app.crypto import RecordCipher
 from app.intake import Intake
 from app.meta import MetaIntake
 from app.queues import enqueue_fetches, wake_delivery
-from app.sources import load_sources
+from app.sources import load_configured_sources
 from app.store import Store
 from workers.carecycle import CareCycleClient
 from workers.delivery import Deliverer
@@ -56,7 +56,7 @@ def _build_retrieval(
     settings: Settings, redis: Redis, store: Store, cipher: RecordCipher, clock: Clock
 ) -> MetaRetrieval:
     """Meta retrieval with its Graph client and the sources file (a bad one stops the worker at start)."""
-    sources = load_sources(settings.leadrelay_sources, settings.environ, settings.leadrelay_source_keys)
+    sources = load_configured_sources(settings)
     graph = GraphClient(
         settings.facebook_graph_url,
         settings.facebook_graph_version,

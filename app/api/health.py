@@ -1,10 +1,11 @@
-"""Liveness and readiness probes (no auth)."""
+"""Liveness and readiness probes (no auth), and Prometheus metrics (ops token: they name sources and their volumes)."""
 
 from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
 from redis.exceptions import RedisError
 
+from app.api.ops import require_ops_token
 from app.metrics import render_metrics
 from app.services import services
 
@@ -64,7 +65,9 @@ def metrics() -> Response:
     ---
     get:
       summary: Prometheus metrics
+      description: "Needs an ops token, sent as `Authorization: Bearer` (Prometheus' `authorization` scrape setting)."
       tags: [health]
+      security: [{bearer: []}]
       responses:
         200:
           description: Metrics in the Prometheus text exposition format.
@@ -72,6 +75,7 @@ def metrics() -> Response:
             text/plain:
               schema: {type: string}
     """
+    require_ops_token()
     svc = services()
     body, content_type = render_metrics(svc.store, svc.clock.now())
     return Response(body, content_type=content_type)

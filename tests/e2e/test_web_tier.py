@@ -72,7 +72,7 @@ def _answers(url: str) -> bool:
 
 
 def _accepted(url: str) -> float:
-    text = requests.get(f"{url}/metrics", timeout=5).text
+    text = requests.get(f"{url}/metrics", headers={"Authorization": f"Bearer {OPS_TOKEN}"}, timeout=5).text
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             if sample.name == "leadrelay_intake_leads_total" and sample.labels == {

@@ -113,6 +113,17 @@ def test_check_config_reads_the_sources_file_with_the_valid_source_keys_beside_a
     ]
 
 
+def test_check_config_refuses_a_source_key_that_is_also_an_ops_token(environment, capsys):
+    environment.setenv("LEADRELAY_SOURCE_KEYS", "partner=one-secret")
+    environment.setenv("LEADRELAY_OPS_TOKENS", "alice=one-secret")
+
+    assert main(["check-config"]) == 2
+
+    err = capsys.readouterr().err
+    assert "sources.partner: a secret of this source is also an ops token" in err
+    assert "one-secret" not in err
+
+
 def test_check_config_names_required_secrets_that_are_missing(monkeypatch, capsys):
     for variable in ("CARECYCLE_API_KEY", "LEADRELAY_ENCRYPTION_KEY", "CARECYCLE_RATE_LIMIT_PER_MIN"):
         monkeypatch.delenv(variable, raising=False)

@@ -4,12 +4,33 @@ from __future__ import annotations
 
 import random
 
-from tests.conftest import SOURCE_KEY
+import pytest
+
+from tests.conftest import OPS_TOKEN, SOURCE_KEY
 from tests.factories import make_submission
 from tests.metricscheck import scrape
 from tests.unit.test_delivery import ScriptedCareCycle
 from workers.carecycle import CareCycleRateLimitedError
 from workers.delivery import Deliverer
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": "Bearer not-a-token"}, {"Authorization": f"Bearer {SOURCE_KEY}"}],
+    ids=["no-token", "wrong-token", "source-key"],
+)
+def test_metrics_need_an_ops_token_because_they_name_sources_and_their_volumes(client, headers):
+    response = client.get("/metrics", headers=headers)
+
+    assert response.status_code == 401
+    assert b"leadrelay_" not in response.data
+
+
+def test_metrics_take_the_ops_token_as_prometheus_sends_it(client):
+    response = client.get("/metrics", headers={"Authorization": f"Bearer {OPS_TOKEN}"})
+
+    assert response.status_code == 200
+    assert b"leadrelay_intake_leads_total" in response.data
 
 
 def test_metrics_count_intake_by_source_and_outcome(client):

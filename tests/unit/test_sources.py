@@ -107,6 +107,23 @@ def test_secret_values_never_appear_in_problems(tmp_path):
     assert "also used by a" in str(raised.value)
 
 
+@pytest.mark.parametrize(
+    ("toml", "environ", "api_keys"),
+    [
+        pytest.param(None, {}, {"shared-secret": "partner"}, id="api-key-in-the-environment"),
+        pytest.param('[sources.partner]\nkind = "api"\nsecret_env = "K"', {"K": "shared-secret"}, {}, id="api-key"),
+        pytest.param('[sources.partner]\nkind = "google"\nsecret_env = "K"', {"K": "shared-secret"}, {}, id="google"),
+    ],
+)
+def test_a_source_secret_that_is_also_an_ops_token_is_refused(tmp_path, toml, environ, api_keys):
+    path = write(tmp_path, toml) if toml else None
+
+    with pytest.raises(SourcesError) as raised:
+        load_sources(path, environ, api_keys, ops_tokens={"shared-secret": "alice"})
+
+    assert raised.value.problems == ["sources.partner: a secret of this source is also an ops token"]
+
+
 def test_lookups_of_unknown_sources_raise():
     registry = load_sources(None, {}, {"k1": "partner"})
 
