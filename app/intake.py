@@ -16,7 +16,7 @@ from app.logs import note_lead_ids
 from app.metrics import record_intake
 from app.models import IDEMPOTENCY_TTL_SECONDS, LeadStatus, NewLead, mask_phone
 from app.schemas.fields import field_reason
-from app.schemas.leads import NormalizedLead, normalize_submission
+from app.schemas.leads import NormalizedLead, normalize_submission, normalized_phone
 from app.sources import LeadSource
 from app.store import Store
 from app.store.throttle import WindowGate
@@ -131,10 +131,12 @@ class Intake:
         key: str | None,
     ) -> NewLead:
         """A submission normalization refused, held as `rejected` with the reason: `kept` is sealed for a later
-        retry to normalize again; what status shows (the masked phone, the external id) comes from `payload`."""
+        retry to normalize again; what status shows (the masked phone, if the phone is valid; the external id)
+        comes from `payload`."""
         reason = field_reason(invalid.fields)
         rejected = Admission(status=LeadStatus.REJECTED, detail=f"rejected at intake: {reason}")
-        lead = self.new_lead(source, dict(payload), (), rejected, key=key)
+        shown = {**payload, "phoneNumber": normalized_phone(payload.get("phoneNumber")) or ""}
+        lead = self.new_lead(source, shown, (), rejected, key=key)
         return replace(lead, record=dict(kept), unnormalized=True, extra_fields={**lead.extra_fields, "error": reason})
 
     def store_leads(self, leads: Sequence[NewLead], gate: WindowGate | None = None) -> list[AcceptedLead]:

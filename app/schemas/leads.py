@@ -227,6 +227,18 @@ def normalize_submission(
     return NormalizedLead(record=record, warnings=tuple(warnings))
 
 
+def normalized_phone(value: Any) -> str | None:
+    """A submitted phone in E.164, or None when it is blank or not a valid phone (for what may be shown of
+    a refused submission: the last digits of an arbitrary value could be those of any number)."""
+    if _is_blank(value):
+        return None
+    try:
+        phone: str = _shared_fields()["phoneNumber"].load_given(_unwrap(value))
+    except ValidationError:
+        return None
+    return phone
+
+
 def _sort_keys(
     payload: Mapping[str, Any], field_map: Mapping[str, str]
 ) -> tuple[dict[str, list[Any]], list[tuple[str, Any]]]:

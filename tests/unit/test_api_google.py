@@ -348,13 +348,28 @@ def intake_counts(client) -> dict[str, float]:
 
 def test_google_lead_without_any_usable_location_is_kept_as_rejected(client, store):
     # Idaho's area code spans two timezones, and 99999 is no ZIP: nothing tells the TCPA calling window.
-    body = lead_with(columns(("PHONE_NUMBER", "+12085550100"), ("POSTAL_CODE", "99999")))
+    body = lead_with(columns(("PHONE_NUMBER", "(208) 555-0100"), ("POSTAL_CODE", "99999")))
 
     response = client.post(URL, json=body)
 
     assert response.json["status"] == "rejected"
-    assert "postalCode: expected" in store.leads.get(response.json["id"]).events[0].detail
+    lead = store.leads.get(response.json["id"])
+    assert "postalCode: expected" in lead.events[0].detail
+    assert lead.phone_masked == "+1******0100"  # a valid phone shows masked, as on any lead
     assert store.batches.depth() == 0
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [pytest.param("123-45-6789", id="a-social-security-number"), pytest.param("born 01/02/1950", id="a-birth-date")],
+)
+def test_a_google_lead_rejected_for_its_phone_shows_none_of_what_was_typed_as_one(client, store, typed):
+    body = lead_with(columns(("PHONE_NUMBER", typed), ("POSTAL_CODE", "60601")))
+
+    lead_id = client.post(URL, json=body).json["id"]
+
+    assert store.leads.get(lead_id).phone_masked == ""
+    assert client.get(f"/v1/leads/{lead_id}", headers=OPS).json["phone"] == ""
 
 
 @pytest.mark.parametrize(
