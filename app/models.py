@@ -81,6 +81,26 @@ class NewLead:
     # Further non-personal fields kept on the stored lead, e.g. the Meta ids a `fetching` lead is retrieved by.
     extra_fields: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def kept_warnings(self) -> tuple[str, ...]:
+        """The warnings kept with the lead and shown to operators: `warnings` with no custom field's key."""
+        return tuple(warning.kept if isinstance(warning, CustomFieldWarning) else warning for warning in self.warnings)
+
+
+class CustomFieldWarning(str):
+    """A warning about one custom field, naming it by its key for the submitter, who sent it.
+
+    A key is submitted text like any value, and may hold personal data (a form that names a field after
+    what was typed): `kept`, the text kept with the lead for operators, names no key.
+    """
+
+    kept: str
+
+    def __new__(cls, key: str, message: str) -> CustomFieldWarning:
+        warning = super().__new__(cls, f"customFields.{key}: {message}")
+        warning.kept = f"customFields: {message}"
+        return warning
+
 
 @dataclass(frozen=True)
 class Lead:

@@ -226,7 +226,7 @@ class MetaRetrieval:
             sealed_record=self._cipher.seal(new.record),
             external_id=new.external_id,
             phone_masked=new.phone_masked,
-            warnings=new.warnings,
+            warnings=new.kept_warnings,
             person=new.person,
             person_memory_seconds=new.person_memory_seconds,
             duplicate_window_seconds=new.duplicate_window_seconds,

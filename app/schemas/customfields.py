@@ -6,6 +6,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from app.models import CustomFieldWarning
 from app.schemas.carecycle import MAX_CUSTOM_FIELD_KEY_CHARS, MAX_CUSTOM_FIELDS
 from app.schemas.fields import clean_text
 
@@ -72,21 +73,22 @@ def _add_custom(
 ) -> None:
     key = custom_field_key(raw_key)
     if len(key) == MAX_CUSTOM_FIELD_KEY_CHARS and len(clean_text(str(raw_key))) > MAX_CUSTOM_FIELD_KEY_CHARS:
-        warnings.append(f"customFields.{key}: expected a key of at most {MAX_CUSTOM_FIELD_KEY_CHARS} characters; cut")
+        expected = f"expected a key of at most {MAX_CUSTOM_FIELD_KEY_CHARS} characters; cut"
+        warnings.append(CustomFieldWarning(key, expected))
     try:
         value, cut = _custom_value(raw_value)
     except ValueError as exc:
-        warnings.append(f"customFields.{key}: {exc}")
+        warnings.append(CustomFieldWarning(key, str(exc)))
         return
     if not key or (value is None and not keep_blank):
         return
     if key in protected:
-        warnings.append(f"customFields.{key}: expected from the source's configuration, not from the submission")
+        warnings.append(CustomFieldWarning(key, "expected from the source's configuration, not from the submission"))
         return
     if key in items:
         return  # the first inbound value of a key wins
     if cut:
-        warnings.append(f"customFields.{key}: expected at most {MAX_CUSTOM_VALUE_CHARS} characters; cut")
+        warnings.append(CustomFieldWarning(key, f"expected at most {MAX_CUSTOM_VALUE_CHARS} characters; cut"))
     items[key] = {"fieldKey": key, "value": value}
 
 

@@ -86,7 +86,7 @@ class LeadStore:
                 "phone",
                 lead.phone_masked,
                 "warnings",
-                json.dumps(list(lead.warnings)),
+                json.dumps(list(lead.kept_warnings)),
             ]
             for name, value in lead.extra_fields.items():
                 args.extend((name, value))

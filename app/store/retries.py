@@ -118,7 +118,7 @@ class RetryStore:
                 sealed_record,
                 lead.external_id,
                 lead.phone_masked,
-                json.dumps(list(lead.warnings)),
+                json.dumps(list(lead.kept_warnings)),
                 keys.RECORD_FIELD,
                 keys.SUBMISSION_FIELD,
                 lead.person_memory_seconds if lead.person else 0,

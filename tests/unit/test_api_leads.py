@@ -341,3 +341,21 @@ def test_unknown_routes_and_methods_answer_in_the_error_shape(client):
     assert client.get("/nowhere").json["error"]["code"] == "NOT_FOUND"
     response = client.delete("/v1/stats", headers=OPS)
     assert response.status_code == 405 and response.json["error"]["code"] == "METHOD_NOT_ALLOWED"
+
+
+def test_a_custom_field_key_is_named_to_the_submitter_but_not_kept_for_operators(client, redis):
+    # A key is submitted text too: a page may name a field after what was typed into it.
+    key = "call jane.doe@example.com at 212-555-0199"
+    submission = make_submission(**{key: "x" * 300, "utm_campaign": {"nested": 1}})
+
+    response = client.post("/v1/leads", json=submission, headers={"X-Api-Key": SOURCE_KEY})
+
+    assert response.status_code == 202
+    assert f"customFields.{key}: expected at most 255 characters; cut" in response.json["warnings"]
+    assert any(w.startswith("customFields.utm_campaign: expected") for w in response.json["warnings"])
+    lead_id = response.json["id"]
+    shown = client.get(f"/v1/leads/{lead_id}", headers=OPS).json
+    listed = client.get("/v1/leads", headers=OPS).json["leads"][0]
+    assert "customFields: expected at most 255 characters; cut" in shown["warnings"]
+    for text in (json.dumps(shown), json.dumps(listed), redis.hget(keys.lead_key(lead_id), "warnings").decode()):
+        assert "jane.doe" not in text and "0199" not in text and "utm_campaign" not in text

@@ -158,6 +158,15 @@ def test_fetch_stores_the_exact_record_queues_the_lead_and_wakes_delivery(
     assert (counts[LeadStatus.FETCHING], counts[LeadStatus.QUEUED]) == (0, 1)
 
 
+def test_a_retrieved_lead_keeps_warnings_that_name_no_custom_field_key(retrieval, graph, admission, store):
+    graph.add("900000000000001", **{"your_email_jane.doe@example.com": "x" * 300})
+    [lead_id] = announce(admission, "900000000000001")
+
+    retrieval.fetch(lead_id)
+
+    assert store.leads.get(lead_id).warnings == ("customFields: expected at most 255 characters; cut",)
+
+
 def test_delivery_never_claims_a_lead_that_is_still_fetching(admission, store, clock):
     [lead_id] = announce(admission, "900000000000001")
     store.redis.zadd(keys.ready_key(), {lead_id: clock.now()})  # as if something put it there by mistake

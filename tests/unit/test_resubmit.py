@@ -74,6 +74,18 @@ def test_after_the_field_map_is_fixed_a_retry_normalizes_the_kept_lead_and_queue
     assert fixed.get("/v1/audit", headers=OPS).json["entries"][0]["leadId"] == rejected_lead_id
 
 
+def test_a_retried_lead_keeps_warnings_that_name_no_custom_field_key(client_with, store):
+    body = copy.deepcopy(BODY)
+    body["user_column_data"].append({"column_id": "call_jane.doe@example.com", "string_value": "x" * 300})
+    lead_id = client_with(google_source()).post(URL, json=body).json["id"]
+    fixed = client_with(google_source(field_map={"best_number": "phoneNumber"}))
+
+    response = fixed.post(f"/v1/leads/{lead_id}/retry", headers=OPS)
+
+    assert response.json["warnings"] == ["customFields: expected at most 255 characters; cut"]
+    assert store.leads.get(lead_id).warnings == ("customFields: expected at most 255 characters; cut",)
+
+
 def test_a_bulk_retry_after_the_fix_queues_the_kept_leads_too(client_with, rejected_lead_id, store):
     fixed = client_with(google_source(field_map={"best_number": "phoneNumber"}))
 
