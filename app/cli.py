@@ -10,7 +10,9 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from app.config import ConfigError, Settings
+from redis.exceptions import RedisError
+
+from app.config import ConfigError, Settings, shown_url, web_tier_problems
 
 if TYPE_CHECKING:
     from redis import Redis
@@ -31,8 +33,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in exc.problems:
             print(f"  - {problem}", file=sys.stderr)
         return 2
+    except RedisError as exc:
+        # redis-py's messages name the host and port, never the URL's password.
+        print(f"leadrelay: Redis ({_redis_url_shown()}) failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
+
+
+def _redis_url_shown() -> str:
+    return shown_url(os.environ.get("REDIS_URL") or Settings.redis_url)
+
+
+def _port(text: str) -> int:
+    """A TCP port argument: 1 to 65535."""
+    return _whole_number(text, 1, 65535)
+
+
+def _at_least_one(text: str) -> int:
+    return _whole_number(text, 1, 10**9)
+
+
+def _whole_number(text: str, low: int, high: int) -> int:
+    if not text.strip().isdigit() or not low <= int(text) <= high:
+        raise argparse.ArgumentTypeError(f"expected a whole number from {low} to {high}, got {text[:20]!r}")
+    return int(text)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -40,7 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     dev = sub.add_parser("dev", help="run web, worker, sandbox and Redis for a first look (Ctrl-C stops all)")
-    dev.add_argument("--port", type=int, default=8000, help="web port (default 8000)")
+    dev.add_argument("--port", type=_port, default=8000, help="web port (default 8000)")
     dev.add_argument("--data-dir", default=".leadrelay", help="where dev keeps its key and Redis data")
     dev.set_defaults(run=_dev)
 
@@ -54,9 +79,9 @@ def _parser() -> argparse.ArgumentParser:
 
     sandbox = sub.add_parser("sandbox", help="the careCycle sandbox alone, for tests and demos")
     sandbox.add_argument("--host", default="127.0.0.1")
-    sandbox.add_argument("--port", type=int, default=8001)
+    sandbox.add_argument("--port", type=_port, default=8001)
     sandbox.add_argument("--api-key", action="append", help="accepted x-api-key (repeatable; default cc_sandbox)")
-    sandbox.add_argument("--rate-limit-per-min", type=int, default=60)
+    sandbox.add_argument("--rate-limit-per-min", type=_at_least_one, default=60)
     sandbox.set_defaults(run=_sandbox)
 
     stats = sub.add_parser("stats", help="the numbers of /v1/stats, as JSON")
@@ -73,11 +98,15 @@ def _parser() -> argparse.ArgumentParser:
     check.set_defaults(run=_check_config)
 
     bench = sub.add_parser("bench", help="the performance benchmark (delivery against the sandbox)")
-    bench.add_argument("--leads", type=int, default=12000, help="leads posted for the backlog run")
-    bench.add_argument("--rate-limit-per-min", type=int, default=600, help="sandbox and relay limit for the run")
-    bench.add_argument("--low-load-leads", type=int, default=30, help="leads posted one by one at low load")
-    bench.add_argument("--intake-seconds", type=int, default=10, help="seconds of load per intake endpoint")
-    bench.add_argument("--connections", type=int, default=32, help="concurrent connections for the intake load")
+    bench.add_argument("--leads", type=_at_least_one, default=12000, help="leads posted for the backlog run")
+    bench.add_argument(
+        "--rate-limit-per-min", type=_at_least_one, default=600, help="sandbox and relay limit for the run"
+    )
+    bench.add_argument("--low-load-leads", type=_at_least_one, default=30, help="leads posted one by one at low load")
+    bench.add_argument("--intake-seconds", type=_at_least_one, default=10, help="seconds of load per intake endpoint")
+    bench.add_argument(
+        "--connections", type=_at_least_one, default=32, help="concurrent connections for the intake load"
+    )
     bench.add_argument("--json", dest="json_path", help="also write the JSON result to this file")
     bench.set_defaults(run=_bench)
     return parser
@@ -94,6 +123,8 @@ def _web(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env()
     settings.require("leadrelay_encryption_key")
+    if problems := web_tier_problems():
+        raise ConfigError(problems)
     # Read here, where a bad file is listed and exits 2; in gunicorn's worker boot it would be a traceback.
     load_configured_sources(settings)
     argv = [sys.executable, "-m", "gunicorn", "--config", _gunicorn_config(), "app:create_app()"]
@@ -222,15 +253,21 @@ def _usage_error(message: str, code: int = 2) -> int:
 
 
 def _check_config(args: argparse.Namespace) -> int:
-    from app.sources import SourcesError, load_configured_sources
+    from app.sources import SourceKind, SourcesError, load_configured_sources
 
     # Malformed values, missing secrets and the sources file are all checked, so one run lists every problem.
     settings, problems = Settings.read_env()
-    problems += settings.missing("carecycle_api_key", "leadrelay_encryption_key")
+    problems += settings.missing("carecycle_api_key", "leadrelay_encryption_key") + web_tier_problems()
     try:
         registry = load_configured_sources(settings)
     except SourcesError as exc:
         problems += exc.problems
+    else:
+        facebook = [source.slug for source in registry if source.kind is SourceKind.FACEBOOK]
+        if facebook:
+            # Without them Meta's handshake and every webhook are refused, and no lead can be retrieved.
+            needed = settings.missing("facebook_app_secret", "facebook_verify_token", "facebook_access_token")
+            problems += [f"{line} by the facebook sources ({', '.join(facebook)})" for line in needed]
     if problems:
         raise ConfigError(problems)
     print(f"configuration OK: {sum(1 for _ in registry)} sources")

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlparse
 
+from redis.connection import ConnectionPool
+
 from app.crypto import RecordCipher
 
 T = TypeVar("T")
@@ -106,6 +108,8 @@ class Settings:
                 _url(getattr(self, name), schemes=_URL_SCHEMES[name])
             except ValueError as exc:
                 found.append(f"{name.upper()}: {exc}")
+        if not any(p.startswith("REDIS_URL:") for p in found):
+            found += [f"REDIS_URL: {problem}" for problem in _redis_url_problems(self.redis_url)]
         if self.leadrelay_encryption_key:
             try:
                 RecordCipher(self.leadrelay_encryption_key)
@@ -161,19 +165,39 @@ def _url(value: str, schemes: tuple[str, ...]) -> str:
     if parsed.scheme == "unix" and "unix" in schemes:
         # redis-py reads only the path of a unix URL: `unix://tmp/redis.sock` would mean /redis.sock.
         if parsed.hostname is not None or not parsed.path.strip("/"):
-            raise ValueError(f"expected unix:///path/to/the.sock (a socket path, no host), got {_shown(value)!r}")
-    elif parsed.scheme not in schemes or not parsed.netloc:
-        raise ValueError(f"expected a {'/'.join(schemes)} URL, got {_shown(value)!r}")
+            raise ValueError(f"expected unix:///path/to/the.sock (a socket path, no host), got {shown_url(value)!r}")
+    elif parsed.scheme not in schemes or not parsed.hostname:
+        raise ValueError(f"expected a {'/'.join(schemes)} URL, got {shown_url(value)!r}")
+    else:
+        try:
+            port = parsed.port
+        except ValueError:
+            port = 0
+        if port == 0:
+            raise ValueError(f"expected a port from 1 to 65535, got {shown_url(value)!r}")
     return value
 
 
-def _shown(url: str) -> str:
-    """The URL as a message may show it: a password in it is masked."""
-    parsed = urlparse(url)
-    if parsed.password is None:
+def _redis_url_problems(value: str) -> list[str]:
+    """What redis-py would refuse in a Redis URL only when it first connects: the database and the options."""
+    parsed = urlparse(value)
+    database = parsed.path.strip("/") if parsed.scheme != "unix" else ""
+    if database and not database.isdigit():
+        return [f"expected a database number after the host (redis://host:6379/0), got {database[:20]!r}"]
+    try:
+        ConnectionPool.from_url(value).make_connection()  # reads the URL's ?options, connects to nothing
+    except (TypeError, ValueError):
+        return ["expected only redis-py's connection options after '?' (db, socket_timeout, ...), with valid values"]
+    return []
+
+
+def shown_url(url: str) -> str:
+    """The URL as a message may show it: whatever comes before an "@" (a user and a password) is masked,
+    even in a URL too malformed to parse."""
+    if "@" not in url:
         return url
-    userinfo, _, address = parsed.netloc.rpartition("@")
-    return parsed._replace(netloc=f"{userinfo.partition(':')[0]}:***@{address}").geturl()
+    scheme = re.match(r"[A-Za-z][A-Za-z0-9+.-]*:/*", url)
+    return f"{scheme.group(0) if scheme else ''}***@{url.rpartition('@')[2]}"
 
 
 _URL_SCHEMES = {
@@ -244,6 +268,35 @@ _BOUNDS: dict[str, Bounds] = {
     "facebook_connect_timeout_seconds": _REQUEST_TIMEOUT,
     "facebook_read_timeout_seconds": _REQUEST_TIMEOUT,
 }
+
+
+# The web tier's counts that deploy/gunicorn.conf.py reads from the environment, with their defaults.
+WEB_TIER_COUNTS = {"WEB_CONCURRENCY": 2, "GUNICORN_THREADS": 4, "GUNICORN_WORKER_CONNECTIONS": 1000}
+
+
+def web_tier_count(variable: str, environ: Mapping[str, str] | None = None) -> int:
+    """One of `WEB_TIER_COUNTS` from the environment: a whole number of at least 1; raises `ConfigError`.
+
+    Checked before gunicorn starts (`leadrelay web`, `dev`, `check-config`): gunicorn reads WEB_CONCURRENCY
+    itself at import, and a bad value there is a traceback, or a server that takes connections and never
+    answers (0 processes).
+    """
+    env = os.environ if environ is None else environ
+    text = env.get(variable, "").strip() or str(WEB_TIER_COUNTS[variable])
+    if not _WHOLE_NUMBER.fullmatch(text) or not 1 <= int(text) <= 100_000:
+        raise ConfigError([f"{variable}: expected a whole number from 1 to 100000, got {text[:20]!r}"])
+    return int(text)
+
+
+def web_tier_problems(environ: Mapping[str, str] | None = None) -> list[str]:
+    """A `VARIABLE: ...` line for each of `WEB_TIER_COUNTS` that `web_tier_count` refuses."""
+    problems = []
+    for variable in WEB_TIER_COUNTS:
+        try:
+            web_tier_count(variable, environ)
+        except ConfigError as exc:
+            problems += exc.problems
+    return problems
 
 
 def parse_named_secrets(raw: str) -> dict[str, str]:

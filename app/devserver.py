@@ -22,10 +22,11 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
-from app.config import ConfigError, Settings, parse_named_secrets
+from app.config import ConfigError, Settings, parse_named_secrets, shown_url, web_tier_problems
 from app.crypto import generate_key
 from app.devstack import DevError, DevStack, DevStopped, stop_on_signals
 from app.ports import LOOPBACK, free_port, is_http_ok, is_port_free, is_port_open
+from app.sources import load_configured_sources
 
 KEY_FILE = "encryption.key"
 CREDENTIALS_FILE = "dev-credentials.json"
@@ -102,10 +103,20 @@ def _start(stack: DevStack, env: dict[str, str], port: int, data_dir: Path, say:
     child_env = child_environ(env, redis_url, key, sandbox_url)
     child_env.update(LEADRELAY_SOURCE_KEYS=source.env_value, LEADRELAY_OPS_TOKENS=ops.env_value)
     child_env.setdefault("LEADRELAY_PUBLIC_URL", web_url)
-    settings = Settings.from_env(child_env)  # a bad variable stops here, named, before workers start
+    settings = child_settings(child_env)
     stack.spawn("worker", [sys.executable, "-m", "app.cli", "worker"], child_env)
     _start_web(stack, child_env, port)
     return DevSetup(web_url, settings.carecycle_base_url, sandbox_url, source, ops, data_dir, key_origin, redis_label)
+
+
+def child_settings(child_env: Mapping[str, str]) -> Settings:
+    """The settings the worker and web tier will read from `child_env`, checked as they check them: a bad
+    variable, sources file or web-tier count stops `dev` here, named, before either starts."""
+    settings = Settings.from_env(child_env)
+    load_configured_sources(settings)
+    if problems := web_tier_problems(child_env):
+        raise ConfigError(problems)
+    return settings
 
 
 def load_or_create_key(data_dir: Path, environ: Mapping[str, str], say: Say) -> tuple[str, str]:
@@ -223,7 +234,7 @@ def redis_answers(url: str, timeout_seconds: float = REDIS_PING_TIMEOUT_SECONDS)
 
 def _start_redis(stack: DevStack, env: Mapping[str, str], data_dir: Path, say: Say) -> tuple[str, str]:
     url = env.get("REDIS_URL", "").strip()
-    shown = re.sub(r"//[^@/]*@", "//***@", url)  # never print a password
+    shown = shown_url(url)  # never print a password
     if url:
         if redis_answers(url):
             return url, f"{shown} (REDIS_URL)"

@@ -172,6 +172,9 @@ def load_sources(
     repeated = sorted({slug for slug in slugs if slugs.count(slug) > 1})
     if repeated:
         raise SourcesError([f"sources.{slug}: defined twice (file and LEADRELAY_SOURCE_KEYS)" for slug in repeated])
+    clashes = _routing_clashes(sources)  # across the file and LEADRELAY_SOURCE_KEYS (the file's own were refused)
+    if clashes:
+        raise SourcesError(clashes)
     shared = [source.slug for source in sources if any(secret in ops_tokens for secret in source.secrets)]
     if shared:
         raise SourcesError([f"sources.{slug}: a secret of this source is also an ops token" for slug in shared])
@@ -187,6 +190,8 @@ def parse_sources_file(path: str, environ: Mapping[str, str]) -> list[LeadSource
         raise SourcesError([f"LEADRELAY_SOURCES: cannot read {path}: {exc.strerror}"]) from exc
     except tomllib.TOMLDecodeError as exc:
         raise SourcesError([f"LEADRELAY_SOURCES: {path} is not valid TOML: {exc}"]) from exc
+    except UnicodeDecodeError as exc:
+        raise SourcesError([f"LEADRELAY_SOURCES: {path} is not UTF-8 text (TOML files are)"]) from exc
     try:
         loaded: dict[str, Any] = SourcesFileSchema().load(raw)
     except ValidationError as exc:

@@ -12,12 +12,14 @@ from typing import Any
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 
 # Processes x threads: intake requests are short and wait mostly on Redis, so a few threads per
-# process serve many clients without the memory of more processes.
-workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+# process serve many clients without the memory of more processes. These counts (defaults as in
+# app.config.WEB_TIER_COUNTS) are checked by `leadrelay web`, `dev` and `check-config` before gunicorn
+# starts: importing the app here would load prometheus_client before on_starting sets its folder.
+workers = int(os.environ.get("WEB_CONCURRENCY") or 2)
 worker_class = "gthread"
-threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+threads = int(os.environ.get("GUNICORN_THREADS") or 4)
 # Clients one process holds at once; past it the process stops accepting and the others take the rest.
-worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "1000"))
+worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS") or 1000)
 
 # Intake answers in milliseconds and never calls careCycle or the Graph API inside a request, so a
 # request still running after 30 s is stuck: the worker is restarted.

@@ -15,7 +15,7 @@ import threading
 from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker
 
-from app.config import Settings
+from app.config import ConfigError, Settings
 from app.queues import ALL_QUEUES, enqueue_backfill, enqueue_fetches, wake_delivery
 from app.store.retention import PurgeReport
 from workers.context import WorkerContext, build_context, use_context
@@ -88,14 +88,17 @@ class DeliveryTicker(threading.Thread):
 def run_worker(settings: Settings, *, burst: bool = False, name: str | None = None) -> None:
     """Run one worker until stopped (or, with `burst`, until the queues are empty)."""
     context = build_context(settings)
-    use_context(context)
-    context.store.mark_schema_current()
-    ticker = DeliveryTicker(context)
-    ticker.start()
     # SimpleWorker runs jobs in this process: no fork per job, and the context built above is the
     # one jobs use. Fetch jobs are short and come first so a long delivery backlog cannot starve them.
     queues = [Queue(queue_name, connection=context.redis) for queue_name in ALL_QUEUES]
     worker = SimpleWorker(queues, connection=context.redis, name=name)
+    # RQ refuses a name a live worker holds only once it has started, with a ValueError: asked here first.
+    if name and context.redis.exists(worker.key) and not context.redis.hexists(worker.key, "death"):
+        raise ConfigError([f"--name: a worker named {name!r} is already running"])
+    use_context(context)
+    context.store.mark_schema_current()
+    ticker = DeliveryTicker(context)
+    ticker.start()
     try:
         worker.work(with_scheduler=True, burst=burst)
     finally:

@@ -92,6 +92,16 @@ def _add_custom(
     items[key] = {"fieldKey": key, "value": value}
 
 
+def configured_value_problem(value: Any) -> str | None:
+    """What is wrong with a value a source's configuration gives a custom field (None: nothing), so a value
+    that every lead would drop or cut is refused at start instead."""
+    try:
+        _, cut = _custom_value(value)
+    except ValueError as exc:
+        return str(exc)
+    return f"expected at most {MAX_CUSTOM_VALUE_CHARS} characters" if cut else None
+
+
 def _custom_value(value: Any) -> tuple[Any, bool]:
     """Return (a value careCycle accepts, None when blank; whether text was cut), or raise ValueError."""
     if isinstance(value, list | tuple):

@@ -7,12 +7,24 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
+from app.schemas.customfields import configured_value_problem
+
 SOURCE_KINDS = ("api", "form", "facebook", "google")
 SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 ENV_NAME_PATTERN = re.compile(r"^[A-Z][A-Z0-9_]{0,127}$")
 
 _http_url = validate.URL(schemes={"http", "https"}, require_tld=False)
 _origin = validate.Regexp(r"^https?://[^/\s]+$", error="expected an origin such as https://landing.example.com")
+
+
+_YEAR_SECONDS = 365 * 86400  # Redis refuses expiry times past its range: a window this long is a typo anyway
+_MAX_RATE = 10**9
+
+
+def _custom_field_value(value: Any) -> None:
+    problem = configured_value_problem(value)
+    if problem is not None:
+        raise ValidationError(problem)
 
 
 class ConsentKeysSchema(Schema):
@@ -42,15 +54,17 @@ class SourceSchema(Schema):
     source_id = fields.String(validate=validate.Length(1, 255))
     lead_cost = fields.Float(validate=validate.Range(min=0))
     field_map = fields.Dict(keys=fields.String(validate=validate.Length(1, 200)), values=fields.String())
-    custom_fields = fields.Dict(keys=fields.String(validate=validate.Length(1, 100)), values=fields.Raw())
+    custom_fields = fields.Dict(
+        keys=fields.String(validate=validate.Length(1, 100)), values=fields.Raw(validate=_custom_field_value)
+    )
     allowed_origins = fields.List(fields.String(validate=_origin))
     redirect_allowlist = fields.List(fields.String(validate=_http_url))
     thank_you_url = fields.String(validate=_http_url)
     honeypot_field = fields.String(validate=validate.Length(1, 100))
-    double_submit_seconds = fields.Integer(strict=True, validate=validate.Range(min=0))
+    double_submit_seconds = fields.Integer(strict=True, validate=validate.Range(min=0, max=_YEAR_SECONDS))
     duplicate_window_days = fields.Float(validate=validate.Range(min=0, max=365))
-    rate_limit_per_ip_per_min = fields.Integer(strict=True, validate=validate.Range(min=1))
-    rate_limit_per_min = fields.Integer(strict=True, validate=validate.Range(min=1))
+    rate_limit_per_ip_per_min = fields.Integer(strict=True, validate=validate.Range(min=1, max=_MAX_RATE))
+    rate_limit_per_min = fields.Integer(strict=True, validate=validate.Range(min=1, max=_MAX_RATE))
     consent_keys = fields.Nested(ConsentKeysSchema)
     page_ids = fields.List(fields.String(validate=validate.Regexp(r"^\d{1,30}$", error="expected a numeric page id")))
     form_ids = fields.List(fields.String(validate=validate.Regexp(r"^\d{1,30}$", error="expected a numeric form id")))

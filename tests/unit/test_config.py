@@ -10,6 +10,9 @@ from redis import Redis
 from app.cli import main
 from app.config import ConfigError, Settings, parse_named_secrets
 from app.crypto import generate_key
+from tests.realredis import connect_or_fail, redis_url_for_tests
+
+TEST_REDIS_URL = redis_url_for_tests()  # read before a test's `environment` clears REDIS_URL
 
 
 @pytest.fixture
@@ -57,6 +60,14 @@ def test_settings_read_every_variable_by_its_name():
         pytest.param("LEADRELAY_SOURCE_KEYS", "justasecret", id="pairs-without-names"),
         pytest.param("LEADRELAY_VISIBILITY_TIMEOUT_SECONDS", "10", id="visibility-shorter-than-upload-timeout"),
         pytest.param("LEADRELAY_MAX_AGE_HOURS", "-1", id="negative-age"),
+        pytest.param("CARECYCLE_BASE_URL", "http://127.0.0.1:abc", id="url-port-not-a-number"),
+        pytest.param("LEADRELAY_PUBLIC_URL", "https://relay.example:70000", id="url-port-out-of-range"),
+        pytest.param("REDIS_URL", "redis://127.0.0.1:notaport/13", id="redis-port-not-a-number"),
+        pytest.param("REDIS_URL", "redis://127.0.0.1:99999/13", id="redis-port-out-of-range"),
+        pytest.param("REDIS_URL", "redis://127.0.0.1:6379/abc", id="redis-database-not-a-number"),
+        pytest.param("REDIS_URL", "redis://127.0.0.1:6379/-1", id="redis-database-negative"),
+        pytest.param("REDIS_URL", "redis://127.0.0.1:6379/13?foo=bar", id="redis-unknown-option"),
+        pytest.param("REDIS_URL", "redis://127.0.0.1:6379/1?socket_timeout=abc", id="redis-bad-option-value"),
     ],
 )
 def test_a_bad_value_is_refused_naming_its_variable(variable, value):
@@ -181,8 +192,61 @@ def test_a_refused_redis_url_is_shown_without_its_password():
         Settings.from_env({"REDIS_URL": "redis+sentinel://:s3cret@sentinel:26379/mymaster"})
 
     assert raised.value.problems == [
-        "REDIS_URL: expected a redis/rediss/unix URL, got 'redis+sentinel://:***@sentinel:26379/mymaster'"
+        "REDIS_URL: expected a redis/rediss/unix URL, got 'redis+sentinel://***@sentinel:26379/mymaster'"
     ]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        pytest.param("redis:/:S3cretPW@host:6379/0", id="one-slash"),
+        pytest.param("https//user:S3cretPW@host", id="no-scheme-colon"),
+        pytest.param("redis://user:S3cretPW@host:port/0", id="bad-port"),
+        pytest.param("redis://:S3cret@PW@host:6379/x", id="at-sign-in-password"),
+    ],
+)
+def test_a_malformed_redis_url_is_shown_without_its_password(url):
+    with pytest.raises(ConfigError) as raised:
+        Settings.from_env({"REDIS_URL": url})
+
+    assert "S3cret" not in str(raised.value.problems) and "PW" not in str(raised.value.problems)
+    assert raised.value.problems[0].startswith("REDIS_URL: expected")
+
+
+def test_check_config_names_the_facebook_settings_its_facebook_sources_need(environment, tmp_path, capsys):
+    sources = tmp_path / "sources.toml"
+    sources.write_text('[sources.fb-acme]\nkind = "facebook"\npage_ids = ["123"]')
+    environment.setenv("LEADRELAY_SOURCES", str(sources))
+    environment.setenv("CARECYCLE_API_KEY", "cc_x")
+    environment.setenv("LEADRELAY_ENCRYPTION_KEY", generate_key())
+    environment.setenv("FACEBOOK_VERIFY_TOKEN", "verify")
+
+    assert main(["check-config"]) == 2
+
+    err = capsys.readouterr().err
+    assert "FACEBOOK_APP_SECRET: required by the facebook sources (fb-acme)" in err
+    assert "FACEBOOK_ACCESS_TOKEN: required by the facebook sources (fb-acme)" in err
+    assert "FACEBOOK_VERIFY_TOKEN" not in err
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("WEB_CONCURRENCY", "abc"),
+        ("WEB_CONCURRENCY", "0"),
+        ("GUNICORN_THREADS", "two"),
+        ("GUNICORN_WORKER_CONNECTIONS", "-5"),
+    ],
+)
+def test_check_config_and_web_refuse_a_web_tier_count_gunicorn_cannot_use(environment, capsys, variable, value):
+    environment.setenv("CARECYCLE_API_KEY", "cc_x")
+    environment.setenv("LEADRELAY_ENCRYPTION_KEY", generate_key())
+    environment.setenv(variable, value)
+
+    assert main(["check-config"]) == 2
+    assert main(["web"]) == 2  # before gunicorn is started
+
+    assert problem_variables(capsys.readouterr().err) == [variable, variable]
 
 
 @pytest.mark.parametrize("variable", ["LEADRELAY_OPS_TOKENS", "LEADRELAY_SOURCE_KEYS"])
@@ -209,3 +273,44 @@ def test_every_secret_shared_between_names_is_named():
 )
 def test_one_name_may_hold_several_secrets(raw, expected):
     assert parse_named_secrets(raw) == expected
+
+
+def test_a_command_whose_redis_fails_says_so_in_one_line_without_the_password(environment, capsys):
+    environment.setenv("REDIS_URL", "redis://:s3cret@127.0.0.1:1/0")  # nothing listens on port 1
+
+    assert main(["stats"]) == 1
+
+    err = capsys.readouterr().err
+    assert err.startswith("leadrelay: Redis (redis://***@127.0.0.1:1/0) failed: ConnectionError: ")
+    assert len(err.strip().splitlines()) == 1 and "s3cret" not in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        pytest.param(["dev", "--port", "99999"], id="dev-port-out-of-range"),
+        pytest.param(["sandbox", "--port", "-1"], id="sandbox-port-negative"),
+        pytest.param(["sandbox", "--rate-limit-per-min", "0"], id="sandbox-no-rate"),
+        pytest.param(["bench", "--connections", "0"], id="bench-no-connections"),
+    ],
+)
+def test_a_number_argument_out_of_its_range_is_refused_naming_the_argument(capsys, argv):
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+
+    assert exited.value.code == 2
+    assert f"argument {argv[1]}: expected a whole number from" in capsys.readouterr().err
+
+
+def test_a_worker_name_a_live_worker_holds_is_refused_before_the_worker_starts(environment, capsys):
+    environment.setenv("REDIS_URL", TEST_REDIS_URL)
+    environment.setenv("LEADRELAY_ENCRYPTION_KEY", generate_key())
+    environment.setenv("CARECYCLE_API_KEY", "cc_x")
+    redis = connect_or_fail(TEST_REDIS_URL)
+    redis.hset("rq:worker:busy-name", "birth", "2026-11-26T00:00:00Z")  # as a running RQ worker registers
+    try:
+        assert main(["worker", "--name", "busy-name", "--burst"]) == 2
+    finally:
+        redis.delete("rq:worker:busy-name")
+
+    assert "--name: a worker named 'busy-name' is already running" in capsys.readouterr().err

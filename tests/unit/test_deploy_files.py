@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from app.config import Settings
+from app.config import WEB_TIER_COUNTS, Settings
 from app.sources import load_sources
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -25,7 +25,15 @@ K8S = DEPLOY / "k8s"
 
 SETTINGS_VARIABLES = sorted(f.name.upper() for f in dataclasses.fields(Settings) if f.name != "environ")
 # Read by deploy/gunicorn.conf.py rather than by Settings.
-GUNICORN_VARIABLES = ["PORT", "WEB_CONCURRENCY", "FORWARDED_ALLOW_IPS", "GUNICORN_ACCESS_LOG", "GUNICORN_LOG_LEVEL"]
+GUNICORN_VARIABLES = [
+    "PORT",
+    "WEB_CONCURRENCY",
+    "GUNICORN_THREADS",
+    "GUNICORN_WORKER_CONNECTIONS",
+    "FORWARDED_ALLOW_IPS",
+    "GUNICORN_ACCESS_LOG",
+    "GUNICORN_LOG_LEVEL",
+]
 SECRET_VARIABLES = {
     "CARECYCLE_API_KEY",
     "LEADRELAY_SOURCE_KEYS",
@@ -459,6 +467,12 @@ def test_gunicorn_config_defaults_are_sane(monkeypatch):
 
     assert config["bind"] == "0.0.0.0:8000"
     assert config["workers"] == 2
+    # The counts `leadrelay web` checks before gunicorn starts, with the defaults gunicorn then uses.
+    assert {
+        "WEB_CONCURRENCY": config["workers"],
+        "GUNICORN_THREADS": config["threads"],
+        "GUNICORN_WORKER_CONNECTIONS": config["worker_connections"],
+    } == WEB_TIER_COUNTS
     assert config["worker_class"] == "gthread" and config["threads"] >= 1
     assert 0 < config["graceful_timeout"] < config["timeout"]
     assert config["preload_app"] is False

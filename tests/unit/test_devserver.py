@@ -19,6 +19,7 @@ from app.devserver import (
     DevCredential,
     DevSetup,
     child_environ,
+    child_settings,
     choose_redis_binary,
     dev_credentials,
     load_or_create_key,
@@ -128,6 +129,26 @@ def test_child_environment_is_valid_settings_pointing_at_the_sandbox(tmp_path):
     assert settings.carecycle_api_key == SANDBOX_API_KEY
     assert settings.leadrelay_source_keys == {source.secret: "dev"}
     assert settings.leadrelay_ops_tokens == {ops.secret: "dev"}
+
+
+@pytest.mark.parametrize(
+    ("setting", "named"),
+    [
+        pytest.param({"LEADRELAY_SOURCES": "bad"}, "sources.x.kind", id="a-bad-sources-file"),
+        pytest.param({"WEB_CONCURRENCY": "0"}, "WEB_CONCURRENCY", id="a-bad-web-tier-count"),
+        pytest.param({"LEADRELAY_MAX_AGE_HOURS": "-1"}, "LEADRELAY_MAX_AGE_HOURS", id="a-bad-setting"),
+    ],
+)
+def test_child_settings_stop_dev_before_its_children_start_naming_what_is_wrong(tmp_path, setting, named):
+    key, _ = load_or_create_key(tmp_path, {}, lambda _m: None)
+    env = child_environ({}, "redis://127.0.0.1:7000/0", key, "http://x:1")
+    (tmp_path / "bad.toml").write_text('[sources.x]\nkind = "nope"')
+    env.update({name: str(tmp_path / "bad.toml") if value == "bad" else value for name, value in setting.items()})
+
+    with pytest.raises(ConfigError) as raised:
+        child_settings(env)
+
+    assert [problem.split(":")[0] for problem in raised.value.problems] == [named]
 
 
 def test_child_environment_keeps_carecycle_when_a_real_key_is_set():

@@ -124,6 +124,57 @@ def test_a_source_secret_that_is_also_an_ops_token_is_refused(tmp_path, toml, en
     assert raised.value.problems == ["sources.partner: a secret of this source is also an ops token"]
 
 
+def test_a_key_under_a_source_in_the_file_and_another_in_the_environment_is_refused(tmp_path):
+    toml = '[sources.filekey]\nkind = "api"\nsecret_env = "K"'
+
+    with pytest.raises(SourcesError) as raised:
+        load_sources(write(tmp_path, toml), {"K": "k1"}, {"k1": "envsrc"})
+
+    assert raised.value.problems == ["sources.filekey.secrets: the same secret is also used by envsrc"]
+
+
+def test_a_sources_file_that_is_not_utf8_is_refused_naming_the_setting(tmp_path):
+    path = tmp_path / "sources.toml"
+    path.write_bytes(b"\xff\xfe[sources.a]")
+
+    with pytest.raises(SourcesError) as raised:
+        load_sources(str(path), {}, {})
+
+    assert raised.value.problems == [f"LEADRELAY_SOURCES: {path} is not UTF-8 text (TOML files are)"]
+
+
+@pytest.mark.parametrize(
+    ("toml", "problem"),
+    [
+        pytest.param(
+            "custom_fields = {when = 1979-05-27T07:32:00Z}",
+            "sources.a.custom_fields.when: expected a string, number, boolean or list of strings",
+            id="custom-field-datetime",
+        ),
+        pytest.param(
+            "custom_fields = {t = {x = 1}}",
+            "sources.a.custom_fields.t: expected a string, number, boolean or list of strings",
+            id="custom-field-table",
+        ),
+        pytest.param(
+            f'custom_fields = {{long = "{"x" * 256}"}}',
+            "sources.a.custom_fields.long: expected at most 255 characters",
+            id="custom-field-too-long",
+        ),
+        pytest.param(
+            "double_submit_seconds = 99999999999999999999",
+            "sources.a.double_submit_seconds: Must be greater than or equal to 0 and less than or equal to 31536000.",
+            id="double-submit-window-past-redis-expiry-range",
+        ),
+    ],
+)
+def test_a_configured_value_every_lead_would_trip_on_is_refused(tmp_path, toml, problem):
+    with pytest.raises(SourcesError) as raised:
+        load_sources(write(tmp_path, f'[sources.a]\nkind = "form"\n{toml}'), {}, {})
+
+    assert raised.value.problems == [problem]
+
+
 def test_lookups_of_unknown_sources_raise():
     registry = load_sources(None, {}, {"k1": "partner"})
 
@@ -165,7 +216,11 @@ def test_check_config_passes_on_the_example_with_its_environment(monkeypatch, ca
     from app.cli import main
     from app.crypto import generate_key
 
-    for name, value in {**EXAMPLE_ENV, "CARECYCLE_API_KEY": "cc_x", "LEADRELAY_ENCRYPTION_KEY": generate_key()}.items():
+    facebook = {
+        f"FACEBOOK_{name}": "x" for name in ("APP_SECRET", "VERIFY_TOKEN", "ACCESS_TOKEN")
+    }  # its facebook source
+    needed = {**EXAMPLE_ENV, **facebook, "CARECYCLE_API_KEY": "cc_x", "LEADRELAY_ENCRYPTION_KEY": generate_key()}
+    for name, value in needed.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("LEADRELAY_SOURCES", str(EXAMPLE))
 
