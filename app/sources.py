@@ -140,13 +140,21 @@ class SourceRegistry:
 
 
 def load_configured_sources(settings: Settings) -> SourceRegistry:
-    """The sources the settings name: the sources file, the API keys, none holding an ops token."""
-    return load_sources(
+    """The sources the settings name: the sources file, the API keys, none holding an ops token, and no
+    duplicate window longer than leads are kept (`SourcesError` otherwise)."""
+    registry = load_sources(
         settings.leadrelay_sources,
         settings.environ,
         settings.leadrelay_source_keys,
         ops_tokens=settings.leadrelay_ops_tokens,
     )
+    # A repeat is recognized by the earlier lead it names: once that lead is purged, the same phone would
+    # be delivered (and billed) again inside the window.
+    too_long = [s.slug for s in registry if s.duplicate_window_seconds > settings.retention_seconds()]
+    if too_long:
+        limit = f"LEADRELAY_RETENTION_DAYS ({settings.leadrelay_retention_days:g})"
+        raise SourcesError([f"sources.{slug}.duplicate_window_days: must not exceed {limit}" for slug in too_long])
+    return registry
 
 
 def load_sources(

@@ -17,9 +17,6 @@ from app.store.scripts import Scripts
 
 DEFAULT_RECORD_RETENTION_SECONDS = 24 * 3600
 DEFAULT_RETENTION_SECONDS = 30 * 86400
-# Lead hashes also get an expiry once their record retention is over, this long after their metadata
-# should have gone: a backstop that frees them even if no purge pass runs (the pass keeps counts right).
-EXPIRY_GRACE_SECONDS = 86400
 PURGE_INTERVAL_SECONDS = 60
 PURGE_CHUNK_LEADS = 500
 MAX_PURGE_CHUNKS_PER_PASS = 20
@@ -72,7 +69,6 @@ class RetentionStore:
 
     def _purge_step(self, now: float) -> tuple[int, int]:
         retention = self.retention
-        backstop = max(0, retention.lead_seconds - retention.record_seconds) + EXPIRY_GRACE_SECONDS
         records, leads = self._scripts.purge_retained(
             keys=[
                 keys.retained_records_key(),
@@ -87,7 +83,6 @@ class RetentionStore:
                 PURGE_CHUNK_LEADS,
                 keys.LEAD_KEY_PREFIX,
                 keys.LEAD_EVENTS_SUFFIX,
-                backstop,
             ],
         )
         return int(records), int(leads)

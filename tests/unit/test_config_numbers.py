@@ -126,15 +126,17 @@ def test_settings_changed_in_code_are_held_to_the_same_bounds(settings, change, 
     assert [p.split(":", 1)[0] for p in raised.value.problems] == [variable]
 
 
-def test_the_longest_retention_an_operator_may_set_is_one_redis_accepts(settings, redis, cipher, clock):
-    # Records kept briefly, leads for ten years: the longest expiry the purge gives a lead's hash.
+def test_the_longest_retention_an_operator_may_set_purges_records_and_keeps_the_lead(settings, redis, cipher, clock):
+    # Records kept briefly, leads for ten years: the purge pass alone ends the lead, when its time comes.
     longest = settings.replace(leadrelay_record_retention_hours=0.5, leadrelay_retention_days=3650)
     store = Store.from_settings(longest, redis)
     [lead] = leads_in(store, cipher, clock, LeadStatus.DELIVERED)
     clock.advance(3600)
 
     assert store.retention.purge(clock.now()) == PurgeReport(records=1, leads=0)
-    assert redis.ttl(keys.lead_key(lead.id)) > 3649 * 86400
+    assert redis.ttl(keys.lead_key(lead.id)) == -1
+    clock.advance(3650 * 86400)
+    assert store.retention.purge(clock.now()) == PurgeReport(records=0, leads=1)
 
 
 def test_the_bench_capacity_run_rate_limit_is_a_setting_its_workers_accept():

@@ -9,8 +9,9 @@ import pytest
 from app.config import ConfigError, Settings
 from app.models import LeadStatus
 from app.store import LeadNotFoundError, Store, keys, retention
-from app.store.retention import EXPIRY_GRACE_SECONDS, PurgeReport
+from app.store.retention import PurgeReport
 from tests.conftest import OPS_TOKEN
+from tests.factories import make_lead
 from tests.storecheck import assert_indexes_consistent, index_ids, leads_in
 from workers.runner import DeliveryTicker
 
@@ -60,8 +61,7 @@ def test_purge_deletes_a_delivered_leads_record_after_the_record_retention_and_k
     assert report == PurgeReport(records=1, leads=0)
     assert not has_record(store, lead.id)
     assert store.leads.get(lead.id).status is LeadStatus.DELIVERED
-    ttl = store.redis.ttl(keys.lead_key(lead.id))
-    assert 29 * DAY < ttl <= 29 * DAY + EXPIRY_GRACE_SECONDS  # the backstop, should no pass run again
+    assert store.redis.ttl(keys.lead_key(lead.id)) == -1  # the purge pass alone ends it, under the settings of then
 
 
 @pytest.mark.parametrize("status", [LeadStatus.DEAD, LeadStatus.REJECTED])
@@ -74,7 +74,7 @@ def test_purge_keeps_failed_leads_records_so_they_can_still_be_retried(client, s
     assert has_record(store, lead.id)
     response = client.post(f"/v1/leads/{lead.id}/retry", headers={"Authorization": f"Bearer {OPS_TOKEN}"})
     assert response.json["status"] == "queued"
-    assert store.redis.ttl(keys.lead_key(lead.id)) == -1  # the retry lifted the backstop expiry
+    assert store.redis.ttl(keys.lead_key(lead.id)) == -1
 
 
 @pytest.mark.parametrize(
@@ -116,6 +116,25 @@ def test_purge_follows_the_retention_in_force_when_it_runs(settings, redis, ciph
     assert not redis.exists(keys.lead_key(lead.id))
 
 
+def test_raising_the_retention_keeps_a_lead_past_its_record_stage_for_the_longer_time(settings, redis, cipher, clock):
+    first = Store.from_settings(settings, redis)
+    [lead] = leads_in(first, cipher, clock, LeadStatus.DELIVERED, source="web")
+    clock.advance(2 * DAY)
+    assert first.retention.purge(clock.now()) == PurgeReport(records=1, leads=0)
+    assert redis.ttl(keys.lead_key(lead.id)) == -1  # no expiry set under the 30 days to cut the 90 short
+    longer = Store.from_settings(settings.replace(leadrelay_retention_days=90), redis)
+
+    clock.advance(43 * DAY)  # 45 days after delivery: past the old 30 days, within the new 90
+    assert longer.retention.purge(clock.now()) == PurgeReport(0, 0)
+    assert longer.leads.get(lead.id).status is LeadStatus.DELIVERED
+    assert longer.leads.status_counts()[LeadStatus.DELIVERED] == 1
+
+    clock.advance(46 * DAY)
+    assert longer.retention.purge(clock.now()) == PurgeReport(records=0, leads=1)
+    assert longer.leads.status_counts()[LeadStatus.DELIVERED] == 0
+    assert_indexes_consistent(longer)
+
+
 def test_purge_leaves_alone_leads_still_in_delivery(store, cipher, clock):
     statuses = [LeadStatus.SENDING, LeadStatus.QUEUED, LeadStatus.FETCHING]  # claiming takes every queued lead
     pending = [leads_in(store, cipher, clock, status)[0] for status in statuses]
@@ -147,7 +166,7 @@ def test_purge_works_through_a_backlog_in_bounded_steps(store, cipher, clock, mo
 
 def test_purge_cleans_indexes_and_counts_of_a_lead_whose_hash_expired_first(store, cipher, clock):
     [lead] = leads_in(store, cipher, clock, LeadStatus.REJECTED, source="web")
-    store.redis.delete(keys.lead_key(lead.id))  # as its backstop expiry would, had no pass run for a long while
+    store.redis.delete(keys.lead_key(lead.id))  # by hand, or by the expiry an earlier version set
     clock.advance(31 * DAY)
 
     assert store.retention.purge(clock.now()).leads == 1
@@ -174,3 +193,18 @@ def test_worker_ticker_runs_the_purge_pass(store, cipher, clock):
     assert ticker.tick_retention() == PurgeReport(records=1, leads=1)
     assert ticker.tick_retention() is None
     assert not store.redis.exists(keys.lead_key(lead.id))
+
+
+def test_an_idempotency_key_repeated_after_its_lead_was_purged_makes_a_new_lead(settings, redis, cipher, clock):
+    short = Store.from_settings(settings.replace(leadrelay_record_retention_hours=1, leadrelay_retention_days=1), redis)
+    [first] = leads_in(short, cipher, clock, LeadStatus.DELIVERED, source="web", idempotency_key="order-17")
+    clock.advance(2 * DAY)
+    assert short.retention.purge(clock.now()).leads == 1  # within the key's 7 days
+
+    again = make_lead(source="web", idempotency_key="order-17")
+    [admitted] = short.leads.admit([again], [cipher.seal(again.record)], clock.now())
+
+    assert (admitted.id, admitted.status, admitted.repeated) == (again.id, LeadStatus.QUEUED, False)
+    assert short.leads.get(again.id).status is LeadStatus.QUEUED
+    [repeat] = short.leads.admit([make_lead(source="web", idempotency_key="order-17")], ["x"], clock.now())
+    assert (repeat.id, repeat.repeated) == (again.id, True)  # the key now names the new lead

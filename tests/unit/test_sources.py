@@ -236,3 +236,17 @@ def test_a_source_may_have_several_keys_while_clients_move_to_a_new_one(tmp_path
     )
 
     assert registry.api_keys == {"new-key": "acme", "old-key": "acme", "env-new": "partner", "env-old": "partner"}
+
+
+def test_a_duplicate_window_longer_than_leads_are_kept_is_refused(tmp_path):
+    from app.config import Settings
+    from app.sources import load_configured_sources
+
+    path = write(tmp_path, '[sources.web]\nkind = "api"\nsecret_env = "K"\nduplicate_window_days = 60')
+    settings = Settings.from_env({"LEADRELAY_SOURCES": path, "LEADRELAY_RETENTION_DAYS": "30", "K": "web-key"})
+
+    with pytest.raises(SourcesError) as raised:
+        load_configured_sources(settings)
+
+    assert raised.value.problems == ["sources.web.duplicate_window_days: must not exceed LEADRELAY_RETENTION_DAYS (30)"]
+    assert load_configured_sources(settings.replace(leadrelay_retention_days=60)).by_slug("web")

@@ -8,7 +8,7 @@ RETRY_LEADS = (
     LEAD_HELPERS
     + """
 -- Re-queue `rejected` or `dead` leads for an operator: `queued`, ready now, error cleared, attempts kept,
--- out of the retention sets again (and any backstop expiry removed).
+-- out of the retention sets again (and any expiry removed: hashes of earlier versions carried one).
 -- KEYS[1] status counts, KEYS[2] ready zset, KEYS[3] retained-records zset, KEYS[4] retained-leads zset
 -- ARGV[1] now, ARGV[2] event detail, ARGV[3] lead key prefix, ARGV[4] events key suffix, ARGV[5..] lead ids
 -- Returns per lead a pair {outcome, status before ('' if none)}; outcome is 'requeued', 'missing' (no such
@@ -76,22 +76,21 @@ PURGE_RETAINED = (
     LEAD_HELPERS
     + """
 -- Apply retention to leads that reached a final status: for those settled before ARGV[1], delete the
--- encrypted record (kept for `rejected`/`dead`, which an operator may retry) and set a backstop expiry on
--- hash and events; those settled before ARGV[2] are deleted outright: hash, events, index entries, count.
+-- encrypted record (kept for `rejected`/`dead`, which an operator may retry); those settled before ARGV[2]
+-- are deleted outright: hash, events, index entries, count. Nothing expires on its own: a Redis expiry set
+-- under one retention would outlast a change of it, and the lead would vanish while still counted.
 -- At most ARGV[3] leads per stage and call.
 -- KEYS[1] retained-records zset, KEYS[2] retained-leads zset, KEYS[3] status counts, KEYS[4] leads index zset,
 -- KEYS[5] sources set
 -- ARGV[1] records cutoff, ARGV[2] leads cutoff, ARGV[3] max leads per stage, ARGV[4] lead key prefix,
--- ARGV[5] events key suffix, ARGV[6] backstop expiry s (should no purge pass delete the lead in time)
+-- ARGV[5] events key suffix
 -- Returns {records deleted, leads deleted}.
 local records, leads = 0, 0
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))) do
   local lead_key = ARGV[4] .. id
   local status = redis.call('HGET', lead_key, 'status')
-  if status and FINAL[status] then
-    if not RETRYABLE[status] then records = records + redis.call('HDEL', lead_key, 'record') end
-    redis.call('EXPIRE', lead_key, ARGV[6])
-    redis.call('EXPIRE', lead_key .. ARGV[5], ARGV[6])
+  if status and FINAL[status] and not RETRYABLE[status] then
+    records = records + redis.call('HDEL', lead_key, 'record')
   end
   redis.call('ZREM', KEYS[1], id)
 end
@@ -106,8 +105,9 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[2], 'LIMIT
     redis.call('DEL', lead_key, lead_key .. ARGV[5])
     leads = leads + 1
   elseif not cur[1] then
-    -- The hash expired first (no purge pass for a long while): its status and source are unknown, so try
-    -- every final status index (fixing the count of the one that held it) and every source index.
+    -- The hash is gone already (deleted by hand, or expired under an earlier version): its status and source
+    -- are unknown, so try every final status index (fixing the count of the one that held it) and every
+    -- source index.
     for status in pairs(FINAL) do
       if redis.call('ZREM', STATUS_INDEX .. status, id) == 1 then redis.call('HINCRBY', KEYS[3], status, -1) end
     end
