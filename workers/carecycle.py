@@ -109,11 +109,13 @@ class CareCycleRequestError(CareCycleError):
 
 @dataclass(frozen=True)
 class UploadResult:
-    """A processed batch: `failures` maps externalId -> careCycle's reason for each refused record."""
+    """A processed batch: `failures` maps externalId -> careCycle's reason for each refused record;
+    `confirmed` holds the externalIds careCycle lists as customers in `results` (None: no such list)."""
 
     succeeded: int
     failures: Mapping[str, str] = field(default_factory=dict)
     failed: int = 0
+    confirmed: frozenset[str] | None = None
 
 
 class CareCycleClient:
@@ -279,8 +281,17 @@ def _processed(body: Mapping[str, Any]) -> UploadResult:
     for item in errors if isinstance(errors, list) else []:
         if isinstance(item, dict) and item.get("externalId") is not None:
             failures[str(item["externalId"])] = str(item.get("error") or "refused by careCycle")[:MAX_MESSAGE_CHARS]
+    results = body.get("results")
+    confirmed = None
+    if isinstance(results, list):
+        confirmed = frozenset(
+            str(item["externalId"]) for item in results if isinstance(item, dict) and item.get("externalId") is not None
+        )
     return UploadResult(
-        succeeded=_count(body.get("succeeded"), 0), failures=failures, failed=_count(body.get("failed"), len(failures))
+        succeeded=_count(body.get("succeeded"), 0),
+        failures=failures,
+        failed=_count(body.get("failed"), len(failures)),
+        confirmed=confirmed,
     )
 
 

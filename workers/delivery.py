@@ -187,7 +187,7 @@ class Deliverer:
             self._settle_after(exc, batch_id, entries, self._outcomes_for_error(batch_id, entries, exc))
             return
         self._resume()
-        self._settle_after(None, batch_id, entries, self._outcomes_for_result(entries, result))
+        self._settle_after(None, batch_id, entries, self._outcomes_for_result(batch_id, entries, result))
 
     def _settle_after(
         self, error: CareCycleError | None, batch_id: str, entries: Sequence[Entry], outcomes: list[Outcome]
@@ -227,24 +227,39 @@ class Deliverer:
                 return True
             self._clock.sleep(slot)
 
-    def _outcomes_for_result(self, entries: Sequence[Entry], result: UploadResult) -> list[Outcome]:
-        outcomes = []
-        for entry in entries:
-            reason = result.failures.get(entry.lead.external_id)
-            if reason is None:
-                outcomes.append(Outcome(entry.lead.id, LeadStatus.DELIVERED, "accepted by careCycle"))
-            else:
-                logger.warning("record refused by careCycle", extra={"lead_id": entry.lead.id})
-                outcomes.append(_rejected(entry.lead, reason))
+    def _outcomes_for_result(self, batch_id: str, entries: Sequence[Entry], result: UploadResult) -> list[Outcome]:
         rejected = len(result.failures)
-        if result.failed > rejected:
-            # careCycle counted failures it did not name by externalId: nothing says which leads they were.
+        unnamed_failures = result.failed > rejected
+        # careCycle counted failures it did not name by externalId. Where it lists its customers (`results`),
+        # a lead in neither list may be one of them: it is tried again (an upload of a customer careCycle
+        # has is an update). Without that list nothing says which leads they were.
+        unaccounted = [
+            entry
+            for entry in entries
+            if unnamed_failures
+            and result.confirmed is not None
+            and entry.lead.external_id not in result.failures
+            and entry.lead.external_id not in result.confirmed
+        ]
+        retried = {entry.lead.id for entry in unaccounted}
+        if unnamed_failures:
             logger.warning(
                 "careCycle reported %d failed records but named %d",
                 result.failed,
                 rejected,
-                extra={"records": len(entries)},
+                extra={"records": len(entries), "retried": len(unaccounted)},
             )
+        outcomes = []
+        for entry in entries:
+            reason = result.failures.get(entry.lead.external_id)
+            if reason is not None:
+                logger.warning("record refused by careCycle", extra={"lead_id": entry.lead.id})
+                outcomes.append(_rejected(entry.lead, reason))
+            elif entry.lead.id not in retried:
+                outcomes.append(Outcome(entry.lead.id, LeadStatus.DELIVERED, "accepted by careCycle"))
+        if unaccounted:
+            unnamed = CareCycleTransientError("careCycle counted the record as failed without naming it")
+            outcomes += self._retry_outcomes(batch_id, unaccounted, unnamed, self._clock.now())
         logger.info("batch uploaded", extra={"records": len(entries), "rejected": rejected})
         return outcomes
 

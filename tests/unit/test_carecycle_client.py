@@ -106,6 +106,19 @@ def test_a_processed_batch_names_its_refused_records_by_external_id(carecycle):
     assert (method, path, headers["x-api-key"]) == ("POST", "/v2/leads/upload", API_KEY)
 
 
+def test_a_processed_batch_that_lists_its_customers_says_which_records_it_holds(carecycle):
+    body = {
+        "succeeded": 1,
+        "failed": 1,
+        "errors": [],
+        "results": [{"id": "u1", "externalId": "lead-1", "phoneNumber": "+12125550142"}, {"id": "u2"}, "odd"],
+    }
+
+    result = upload(carecycle, json_answer(200, body))
+
+    assert result == UploadResult(succeeded=1, failures={}, failed=1, confirmed=frozenset({"lead-1"}))
+
+
 @pytest.mark.parametrize(
     "body",
     [

@@ -129,6 +129,34 @@ def test_delivery_rejects_records_careCycle_refuses_and_delivers_their_batch_mat
     assert store.leads.get(ids[1]).error == "Invalid phone number"
 
 
+def test_a_record_careCycle_counts_as_failed_without_naming_it_is_retried_when_its_customers_are_listed(
+    store, cipher, clock, deliverer, carecycle
+):
+    ids = admit(store, cipher, clock, count=3)
+    listed = frozenset({ids[0]})  # ids[2] is in neither list: it may be the failure careCycle did not name
+    carecycle.script.append(
+        UploadResult(succeeded=1, failures={ids[1]: "Invalid phone number"}, failed=2, confirmed=listed)
+    )
+
+    deliverer.step()
+
+    assert [status_of(store, i) for i in ids] == [LeadStatus.DELIVERED, LeadStatus.REJECTED, LeadStatus.RETRYING]
+    lead = store.leads.get(ids[2])
+    assert lead.attempts == 1 and lead.next_attempt_at is not None
+    assert lead.error == "careCycle counted the record as failed without naming it"
+
+
+def test_an_unnamed_failure_leaves_leads_delivered_when_careCycle_lists_no_customers(
+    store, cipher, clock, deliverer, carecycle
+):
+    ids = admit(store, cipher, clock, count=2)
+    carecycle.script.append(UploadResult(succeeded=1, failures={}, failed=1))  # nothing says which one failed
+
+    deliverer.step()
+
+    assert [status_of(store, i) for i in ids] == [LeadStatus.DELIVERED, LeadStatus.DELIVERED]
+
+
 def test_delivery_rejects_only_named_records_when_carecycle_returns_422(store, cipher, clock, deliverer, carecycle):
     ids = admit(store, cipher, clock, count=4)
     carecycle.script.append(CareCycleValidationError("careCycle 422", {0: "phoneNumber: bad", 2: "email: bad"}))
