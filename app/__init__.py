@@ -47,6 +47,7 @@ def create_app(
         clock,
         lambda: wake_delivery(redis, store.lanes),
         person_memory_seconds=sources.person_memory_seconds,
+        idempotency_ttl_seconds=settings.idempotency_ttl_seconds(),
     )
     app = Flask(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = MAX_CONTENT_LENGTH_BYTES

@@ -9,14 +9,16 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 from redis.connection import ConnectionPool
+from redis.exceptions import RedisError
 
 from app.crypto import RecordCipher
+from app.models import IDEMPOTENCY_TTL_SECONDS
 
 T = TypeVar("T")
 
@@ -147,6 +149,11 @@ class Settings:
         """How long a lead's metadata is kept after it reached a final status."""
         return max(1, round(self.leadrelay_retention_days * 86400))
 
+    def idempotency_ttl_seconds(self) -> int:
+        """How long an `Idempotency-Key` (or a Google lead id) names its lead: a week, or the retention if
+        shorter, so that a key never outlives its lead and a repeat after the purge makes a new lead."""
+        return min(IDEMPOTENCY_TTL_SECONDS, self.retention_seconds())
+
     def upload_timeout_total_seconds(self) -> float:
         """Longest a single upload request can take before it times out."""
         return self.carecycle_connect_timeout_seconds + self.carecycle_read_timeout_seconds
@@ -183,21 +190,24 @@ def _redis_url_problems(value: str) -> list[str]:
     parsed = urlparse(value)
     database = parsed.path.strip("/") if parsed.scheme != "unix" else ""
     if database and not database.isdigit():
-        return [f"expected a database number after the host (redis://host:6379/0), got {database[:20]!r}"]
+        # Not echoed: with a "/" in an unescaped password, what follows the host may be part of it.
+        return ["expected a database number after the host (redis://host:6379/0)"]
     try:
         ConnectionPool.from_url(value).make_connection()  # reads the URL's ?options, connects to nothing
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RedisError):
         return ["expected only redis-py's connection options after '?' (db, socket_timeout, ...), with valid values"]
     return []
 
 
 def shown_url(url: str) -> str:
     """The URL as a message may show it: whatever comes before an "@" (a user and a password) is masked,
-    even in a URL too malformed to parse."""
-    if "@" not in url:
-        return url
-    scheme = re.match(r"[A-Za-z][A-Za-z0-9+.-]*:/*", url)
-    return f"{scheme.group(0) if scheme else ''}***@{url.rpartition('@')[2]}"
+    even in a URL too malformed to parse, and its options (`?password=` among them) are left out."""
+    address, query_mark, _ = url.partition("?")
+    shown = address + ("?..." if query_mark else "")
+    if "@" not in address:
+        return shown
+    scheme = re.match(r"[A-Za-z][A-Za-z0-9+.-]*:/*", address)
+    return f"{scheme.group(0) if scheme else ''}***@{shown.rpartition('@')[2]}"
 
 
 _URL_SCHEMES = {
@@ -286,6 +296,14 @@ def web_tier_count(variable: str, environ: Mapping[str, str] | None = None) -> i
     if not _WHOLE_NUMBER.fullmatch(text) or not 1 <= int(text) <= 100_000:
         raise ConfigError([f"{variable}: expected a whole number from 1 to 100000, got {text[:20]!r}"])
     return int(text)
+
+
+def drop_blank_web_tier_counts(environ: MutableMapping[str, str]) -> None:
+    """Remove web-tier counts set to nothing, which count as unset: gunicorn itself reads WEB_CONCURRENCY
+    at import and fails on an empty one."""
+    for variable in WEB_TIER_COUNTS:
+        if variable in environ and not environ[variable].strip():
+            del environ[variable]
 
 
 def web_tier_problems(environ: Mapping[str, str] | None = None) -> list[str]:

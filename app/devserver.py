@@ -22,7 +22,14 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
-from app.config import ConfigError, Settings, parse_named_secrets, shown_url, web_tier_problems
+from app.config import (
+    ConfigError,
+    Settings,
+    drop_blank_web_tier_counts,
+    parse_named_secrets,
+    shown_url,
+    web_tier_problems,
+)
 from app.crypto import generate_key
 from app.devstack import DevError, DevStack, DevStopped, stop_on_signals
 from app.ports import LOOPBACK, free_port, is_http_ok, is_port_free, is_port_open
@@ -109,11 +116,12 @@ def _start(stack: DevStack, env: dict[str, str], port: int, data_dir: Path, say:
     return DevSetup(web_url, settings.carecycle_base_url, sandbox_url, source, ops, data_dir, key_origin, redis_label)
 
 
-def child_settings(child_env: Mapping[str, str]) -> Settings:
+def child_settings(child_env: dict[str, str]) -> Settings:
     """The settings the worker and web tier will read from `child_env`, checked as they check them: a bad
     variable, sources file or web-tier count stops `dev` here, named, before either starts."""
     settings = Settings.from_env(child_env)
     load_configured_sources(settings)
+    drop_blank_web_tier_counts(child_env)
     if problems := web_tier_problems(child_env):
         raise ConfigError(problems)
     return settings

@@ -79,9 +79,11 @@ class Intake:
         wake_delivery: Callable[[], bool],
         *,
         person_memory_seconds: int = 0,
+        idempotency_ttl_seconds: int = IDEMPOTENCY_TTL_SECONDS,
         new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
     ) -> None:
         self._person_memory_seconds = person_memory_seconds
+        self._idempotency_ttl_seconds = idempotency_ttl_seconds
         self._lanes_busy_at = -LANES_BUSY_MEMORY_SECONDS
         self._store = store
         self._cipher = cipher
@@ -213,7 +215,7 @@ class Intake:
             warnings=warnings,
             status=admission.status,
             idempotency_key=f"phone:{fingerprint}" if by_phone else key,
-            idempotency_ttl_seconds=admission.dedupe_by_phone_seconds if by_phone else IDEMPOTENCY_TTL_SECONDS,
+            idempotency_ttl_seconds=admission.dedupe_by_phone_seconds if by_phone else self._idempotency_ttl_seconds,
             person=fingerprint if self._person_memory_seconds else None,
             person_memory_seconds=self._person_memory_seconds,
             duplicate_window_seconds=source.duplicate_window_seconds,

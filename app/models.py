@@ -95,11 +95,17 @@ class CustomFieldWarning(str):
     """
 
     kept: str
+    _parts: tuple[str, str]
 
     def __new__(cls, key: str, message: str) -> CustomFieldWarning:
         warning = super().__new__(cls, f"customFields.{key}: {message}")
         warning.kept = f"customFields: {message}"
+        warning._parts = (key, message)
         return warning
+
+    def __getnewargs__(self) -> tuple[str, str]:  # type: ignore[override]
+        """Copies and pickles are built from the key and message, so they keep `kept` too."""
+        return self._parts
 
 
 @dataclass(frozen=True)

@@ -150,10 +150,20 @@ def load_configured_sources(settings: Settings) -> SourceRegistry:
     )
     # A repeat is recognized by the earlier lead it names: once that lead is purged, the same phone would
     # be delivered (and billed) again inside the window.
-    too_long = [s.slug for s in registry if s.duplicate_window_seconds > settings.retention_seconds()]
-    if too_long:
-        limit = f"LEADRELAY_RETENTION_DAYS ({settings.leadrelay_retention_days:g})"
-        raise SourcesError([f"sources.{slug}.duplicate_window_days: must not exceed {limit}" for slug in too_long])
+    # The same goes for a double submission, which is answered with the earlier lead: once that is purged,
+    # the new submission would be answered for a lead no longer held, and not taken in.
+    limit = f"must not exceed LEADRELAY_RETENTION_DAYS ({settings.leadrelay_retention_days:g})"
+    problems = [
+        f"sources.{source.slug}.{name}: {limit}"
+        for source in registry
+        for name, seconds in (
+            ("duplicate_window_days", source.duplicate_window_seconds),
+            ("double_submit_seconds", source.double_submit_seconds),
+        )
+        if seconds > settings.retention_seconds()
+    ]
+    if problems:
+        raise SourcesError(problems)
     return registry
 
 

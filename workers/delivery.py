@@ -230,16 +230,19 @@ class Deliverer:
     def _outcomes_for_result(self, batch_id: str, entries: Sequence[Entry], result: UploadResult) -> list[Outcome]:
         rejected = len(result.failures)
         unnamed_failures = result.failed > rejected
-        # careCycle counted failures it did not name by externalId. Where it lists its customers (`results`),
-        # a lead in neither list may be one of them: it is tried again (an upload of a customer careCycle
-        # has is an update). Without that list nothing says which leads they were.
+        # careCycle counted failures it did not name by externalId. Where it lists every customer it took
+        # (`results`, as many as `succeeded`), a lead in neither list may be one of them: it is tried again
+        # (an upload of a customer careCycle has is an update). Otherwise nothing says which leads they were.
+        listed = (
+            result.confirmed if result.confirmed is not None and len(result.confirmed) >= result.succeeded else None
+        )
         unaccounted = [
             entry
             for entry in entries
             if unnamed_failures
-            and result.confirmed is not None
+            and listed is not None
             and entry.lead.external_id not in result.failures
-            and entry.lead.external_id not in result.confirmed
+            and entry.lead.external_id not in listed
         ]
         retried = {entry.lead.id for entry in unaccounted}
         if unnamed_failures:

@@ -95,7 +95,9 @@ class LeadStore:
             calls.append(ScriptCall(self._scripts.admit_lead, lua_keys, args))
         admitted = []
         for lead, reply in zip(leads, run_pipelined(self._redis, calls), strict=True):
-            stored_id, status = text(reply[0]) or "", text(reply[1]) or ""
+            # A key outliving its lead (a Meta leadgen id is remembered longer than leads are kept) still marks
+            # a repeat: the submission was taken in once, and is not taken in again.
+            stored_id, status = text(reply[0]) or "", text(reply[1]) or lead.status.value
             if status == THROTTLED and gate is not None:
                 raise gate.refusal(int(reply[2]), now)
             admitted.append(Admitted(stored_id, LeadStatus(status), stored_id != lead.id))

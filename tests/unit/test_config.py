@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import pytest
 from redis import Redis
 
 from app.cli import main
-from app.config import ConfigError, Settings, parse_named_secrets
+from app.config import ConfigError, Settings, parse_named_secrets, shown_url
 from app.crypto import generate_key
 from tests.realredis import connect_or_fail, redis_url_for_tests
 
@@ -68,6 +69,10 @@ def test_settings_read_every_variable_by_its_name():
         pytest.param("REDIS_URL", "redis://127.0.0.1:6379/-1", id="redis-database-negative"),
         pytest.param("REDIS_URL", "redis://127.0.0.1:6379/13?foo=bar", id="redis-unknown-option"),
         pytest.param("REDIS_URL", "redis://127.0.0.1:6379/1?socket_timeout=abc", id="redis-bad-option-value"),
+        pytest.param(
+            "REDIS_URL", "rediss://127.0.0.1:6379/1?ssl_cert_reqs=CERT_NONE", id="redis-option-redis-py-refuses"
+        ),
+        pytest.param("REDIS_URL", "redis://127.0.0.1:6379/1?protocol=4", id="redis-unknown-protocol"),
     ],
 )
 def test_a_bad_value_is_refused_naming_its_variable(variable, value):
@@ -183,7 +188,7 @@ def test_redis_url_refuses_a_unix_url_without_a_socket_path(url):
         Settings.from_env({"REDIS_URL": url})
 
     assert raised.value.problems == [
-        f"REDIS_URL: expected unix:///path/to/the.sock (a socket path, no host), got {url!r}"
+        f"REDIS_URL: expected unix:///path/to/the.sock (a socket path, no host), got {shown_url(url)!r}"
     ]
 
 
@@ -203,6 +208,8 @@ def test_a_refused_redis_url_is_shown_without_its_password():
         pytest.param("https//user:S3cretPW@host", id="no-scheme-colon"),
         pytest.param("redis://user:S3cretPW@host:port/0", id="bad-port"),
         pytest.param("redis://:S3cret@PW@host:6379/x", id="at-sign-in-password"),
+        pytest.param("redis://default:4821/S3cretPW@127.0.0.1:6379/10", id="slash-in-password"),
+        pytest.param("unix:///tmp/nope.sock?db=1&password=S3cretPW&foo=1", id="password-option"),
     ],
 )
 def test_a_malformed_redis_url_is_shown_without_its_password(url):
@@ -275,6 +282,23 @@ def test_one_name_may_hold_several_secrets(raw, expected):
     assert parse_named_secrets(raw) == expected
 
 
+def test_a_blank_web_tier_count_counts_as_unset_for_gunicorn_too(environment, monkeypatch):
+    environment.setenv("LEADRELAY_ENCRYPTION_KEY", generate_key())
+    environment.setenv("WEB_CONCURRENCY", " ")
+    started = []
+
+    def exec_gunicorn(path: str, argv: list[str]) -> None:
+        started.append(dict(os.environ))
+        raise SystemExit(0)  # execv does not return
+
+    monkeypatch.setattr("os.execv", exec_gunicorn)
+
+    with pytest.raises(SystemExit):
+        main(["web"])
+
+    assert "WEB_CONCURRENCY" not in started[0]  # gunicorn reads it at import, and an empty one fails there
+
+
 def test_a_command_whose_redis_fails_says_so_in_one_line_without_the_password(environment, capsys):
     environment.setenv("REDIS_URL", "redis://:s3cret@127.0.0.1:1/0")  # nothing listens on port 1
 
@@ -314,3 +338,16 @@ def test_a_worker_name_a_live_worker_holds_is_refused_before_the_worker_starts(e
         redis.delete("rq:worker:busy-name")
 
     assert "--name: a worker named 'busy-name' is already running" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://:S3cretPW@host:6379/0", "redis://***@host:6379/0"),
+        ("unix:///tmp/redis.sock?db=1&password=S3cretPW", "unix:///tmp/redis.sock?..."),
+        ("rediss://user:S3cretPW@host:6380/2?ssl_cert_reqs=none", "rediss://***@host:6380/2?..."),
+        ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
+    ],
+)
+def test_a_redis_url_is_shown_without_its_password_nor_its_options(url, shown):
+    assert shown_url(url) == shown

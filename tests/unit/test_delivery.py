@@ -146,6 +146,18 @@ def test_a_record_careCycle_counts_as_failed_without_naming_it_is_retried_when_i
     assert lead.error == "careCycle counted the record as failed without naming it"
 
 
+def test_an_unnamed_failure_leaves_leads_delivered_when_careCycle_lists_fewer_customers_than_it_took(
+    store, cipher, clock, deliverer, carecycle
+):
+    ids = admit(store, cipher, clock, count=3)
+    partial = frozenset({ids[0]})  # 2 taken, 1 listed: the list does not tell which leads were taken
+    carecycle.script.append(UploadResult(succeeded=2, failures={}, failed=1, confirmed=partial))
+
+    deliverer.step()
+
+    assert [status_of(store, i) for i in ids] == [LeadStatus.DELIVERED] * 3
+
+
 def test_an_unnamed_failure_leaves_leads_delivered_when_careCycle_lists_no_customers(
     store, cipher, clock, deliverer, carecycle
 ):

@@ -641,3 +641,16 @@ def test_only_names_of_careCycle_fields_are_remembered_between_leads():
 @given(st.one_of(st.text(), st.text(alphabet=st.characters(max_codepoint=127)), st.integers()))
 def test_a_custom_field_key_is_its_name_cleaned_and_cut_however_it_is_spelled(name):
     assert custom_field_key(name) == clean_text(str(name))[:MAX_CUSTOM_FIELD_KEY_CHARS]
+
+
+def test_a_custom_field_warning_keeps_its_operator_text_through_copies_and_pickles():
+    import copy
+    import pickle
+
+    from app.models import CustomFieldWarning
+
+    warning = CustomFieldWarning("call jane.doe@example.com", "expected at most 255 characters; cut")
+
+    for copied in (copy.copy(warning), copy.deepcopy(warning), pickle.loads(pickle.dumps(warning))):
+        assert copied == "customFields.call jane.doe@example.com: expected at most 255 characters; cut"
+        assert copied.kept == "customFields: expected at most 255 characters; cut"

@@ -6,12 +6,13 @@ from types import SimpleNamespace
 
 import pytest
 
+from app import create_app
 from app.config import ConfigError, Settings
 from app.models import LeadStatus
 from app.store import LeadNotFoundError, Store, keys, retention
 from app.store.retention import PurgeReport
-from tests.conftest import OPS_TOKEN
-from tests.factories import make_lead
+from tests.conftest import OPS_TOKEN, SOURCE_KEY
+from tests.factories import make_lead, make_submission
 from tests.storecheck import assert_indexes_consistent, index_ids, leads_in
 from workers.runner import DeliveryTicker
 
@@ -195,16 +196,28 @@ def test_worker_ticker_runs_the_purge_pass(store, cipher, clock):
     assert not store.redis.exists(keys.lead_key(lead.id))
 
 
-def test_an_idempotency_key_repeated_after_its_lead_was_purged_makes_a_new_lead(settings, redis, cipher, clock):
+def test_an_idempotency_key_lives_no_longer_than_its_lead_is_kept(settings, redis, clock):
+    short = settings.replace(leadrelay_record_retention_hours=1, leadrelay_retention_days=2)
+    client = create_app(short, redis=redis, clock=clock).test_client()
+    headers = {"X-Api-Key": SOURCE_KEY, "Idempotency-Key": "order-17"}
+
+    first = client.post("/v1/leads", json=make_submission(), headers=headers).json
+
+    assert 0 < redis.ttl(keys.idempotency_key("partner", "order-17")) <= 2 * DAY  # not the usual week
+    redis.delete(keys.idempotency_key("partner", "order-17"))  # as its expiry does, when the lead may be gone
+    again = client.post("/v1/leads", json=make_submission(), headers=headers).json
+    assert again["id"] != first["id"] and again["status"] == "queued"
+
+
+def test_a_meta_lead_announced_again_after_its_lead_was_purged_is_still_a_repeat(settings, redis, cipher, clock):
+    # Meta remembers a leadgen id longer than leads are kept: a late webhook retry must not be fetched and billed again.
     short = Store.from_settings(settings.replace(leadrelay_record_retention_hours=1, leadrelay_retention_days=1), redis)
-    [first] = leads_in(short, cipher, clock, LeadStatus.DELIVERED, source="web", idempotency_key="order-17")
+    announced = {"idempotency_key": "leadgen:9001", "idempotency_ttl_seconds": 90 * DAY}
+    [first] = leads_in(short, cipher, clock, LeadStatus.DELIVERED, source="fb", **announced)
     clock.advance(2 * DAY)
-    assert short.retention.purge(clock.now()).leads == 1  # within the key's 7 days
+    assert short.retention.purge(clock.now()).leads == 1
 
-    again = make_lead(source="web", idempotency_key="order-17")
-    [admitted] = short.leads.admit([again], [cipher.seal(again.record)], clock.now())
+    [again] = short.leads.admit([make_lead(source="fb", **announced)], [""], clock.now())
 
-    assert (admitted.id, admitted.status, admitted.repeated) == (again.id, LeadStatus.QUEUED, False)
-    assert short.leads.get(again.id).status is LeadStatus.QUEUED
-    [repeat] = short.leads.admit([make_lead(source="web", idempotency_key="order-17")], ["x"], clock.now())
-    assert (repeat.id, repeat.repeated) == (again.id, True)  # the key now names the new lead
+    assert (again.id, again.repeated) == (first.id, True)
+    assert short.leads.status_counts()[LeadStatus.QUEUED] == 0

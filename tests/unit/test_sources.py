@@ -250,3 +250,16 @@ def test_a_duplicate_window_longer_than_leads_are_kept_is_refused(tmp_path):
 
     assert raised.value.problems == ["sources.web.duplicate_window_days: must not exceed LEADRELAY_RETENTION_DAYS (30)"]
     assert load_configured_sources(settings.replace(leadrelay_retention_days=60)).by_slug("web")
+
+
+def test_a_double_submit_window_longer_than_leads_are_kept_is_refused(tmp_path):
+    from app.config import Settings
+    from app.sources import load_configured_sources
+
+    toml = '[sources.web]\nkind = "form"\nallowed_origins = ["https://a.example"]\ndouble_submit_seconds = 172800'
+    settings = Settings.from_env({"LEADRELAY_SOURCES": write(tmp_path, toml), "LEADRELAY_RETENTION_DAYS": "1"})
+
+    with pytest.raises(SourcesError) as raised:
+        load_configured_sources(settings)
+
+    assert raised.value.problems == ["sources.web.double_submit_seconds: must not exceed LEADRELAY_RETENTION_DAYS (1)"]

@@ -10,7 +10,7 @@ ADMIT_LEAD = (
     + PERSON_HELPER
     + WINDOW_HELPER
     + """
--- Store a new lead, unless its idempotency key already names one still held; mark a repeat person `duplicate`.
+-- Store a new lead, unless its idempotency key already names one; mark a repeat person `duplicate`.
 -- A `fetching` lead (Meta: record not retrieved yet) goes into the fetching set instead of the ready set.
 -- With rate-limit counters (form posts), nothing happens unless the post passes them: one round trip.
 -- KEYS[1] lead hash, KEYS[2] events list, KEYS[3] status counts, KEYS[4] ready zset,
@@ -30,11 +30,9 @@ if limits > 0 then
 end
 if ARGV[5] ~= '0' then
   local existing = redis.call('GET', KEYS[6])
-  local existing_status = existing and redis.call('HGET', ARGV[8] .. existing, 'status')
-  if existing_status then
-    return {existing, existing_status}
+  if existing then
+    return {existing, redis.call('HGET', ARGV[8] .. existing, 'status') or ''}
   end
-  -- a key naming a lead retention has purged names nothing: this submission is a new lead
   redis.call('SET', KEYS[6], ARGV[1], 'EX', ARGV[5])
 end
 local status, detail = person_status(KEYS[7], ARGV[2], ARGV[3], ARGV[4], ARGV[6], ARGV[7], ARGV[1])
