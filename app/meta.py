@@ -26,6 +26,7 @@ SIGNATURE_PREFIX = "sha256="
 # Meta keeps a lead retrievable for about 90 days, so the backfill can find one that long: remember
 # every leadgen_id as long.
 LEADGEN_IDEMPOTENCY_TTL_SECONDS = 90 * 24 * 3600
+LEADGEN_IDEMPOTENCY_SCOPE = "@meta"  # no source slug holds "@"
 
 
 def is_signature_valid(raw_body: bytes, header: str | None, app_secret: str) -> bool:
@@ -120,6 +121,9 @@ class MetaIntake:
             status=LeadStatus.FETCHING,
             idempotency_key=f"leadgen:{change.leadgen_id}",
             idempotency_ttl_seconds=LEADGEN_IDEMPOTENCY_TTL_SECONDS,
+            # A leadgen id names one Meta lead whichever source routing gives it (routing can change between
+            # a webhook and the backfill): taken in once across sources.
+            idempotency_scope=LEADGEN_IDEMPOTENCY_SCOPE,
             detail=detail,
             extra_fields={f"meta_{name}": value for name, value in ids.items() if value},
         )

@@ -73,6 +73,8 @@ class NewLead:
     warnings: tuple[str, ...] = ()
     idempotency_key: str | None = None
     idempotency_ttl_seconds: int = IDEMPOTENCY_TTL_SECONDS
+    # Where the key is unique: its source's keys by default; a wider scope (Meta's leadgen ids) spans sources.
+    idempotency_scope: str | None = None
     person: str | None = None
     person_memory_seconds: int = 0
     duplicate_window_seconds: int = 0

@@ -61,7 +61,7 @@ class LeadStore:
                 keys.status_counts_key(),
                 keys.ready_key(),
                 keys.leads_index_key(),
-                keys.idempotency_key(lead.source, lead.idempotency_key or ""),
+                keys.idempotency_key(lead.idempotency_scope or lead.source, lead.idempotency_key or ""),
                 keys.person_key(lead.person or ""),
                 keys.fetching_key(),
                 *(gate.counters if gate else ()),

@@ -197,6 +197,18 @@ def test_a_repeated_leadgen_id_returns_the_original_lead_and_creates_nothing(cli
     assert store.leads.status_counts()[LeadStatus.FETCHING] == 1
 
 
+def test_a_leadgen_id_routed_to_another_source_later_is_still_the_same_lead(client, redis, store):
+    # fb-acme takes the page's forms; OTHER_FORM_ID has its own source. The webhook (form id unreadable,
+    # so routed by page) and a later announcement naming the form reach different sources: one lead.
+    first = post_signed(client, notification([leadgen("900000000000011", form_id=None)]))
+    again = post_signed(client, notification([leadgen("900000000000011", form_id=OTHER_FORM_ID)]))
+
+    [original] = first.json["leads"]
+    assert again.json["leads"][0]["id"] == original["id"] and again.json["leads"][0]["repeated"] is True
+    assert stored_lead_ids(redis) == [original["id"]]
+    assert store.leads.get(original["id"]).source == "fb-acme"
+
+
 def test_ids_sent_as_json_numbers_are_kept_exactly_as_strings(client, redis):
     body = b'{"object":"page","entry":[{"id":100000000000001,"time":1,"changes":[{"field":"leadgen","value":'
     body += b'{"leadgen_id":912345678901234567,"page_id":100000000000001,"form_id":200000000000001}}]}]}'
