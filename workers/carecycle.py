@@ -20,7 +20,8 @@ exception; a 2xx without it (an HTML page, an empty body: a base URL that is not
 for a delivery. An answer that cannot be read (too slow, too large, malformed in a way no rule covers) is
 ambiguous (`CareCycleAmbiguousError`, `CareCycleUnreadableError`): `upload` raises nothing else, so no answer
 can stop delivery from settling its batch.
-Messages carry careCycle's `code` and `message`, never the key or record contents.
+Messages carry careCycle's `code` and `message`, never the key; what careCycle writes is kept without the
+values it may quote, as its reasons reach logs, the status API and the dashboard.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -262,8 +264,28 @@ def _describe(status: int, code: str, message: Any) -> str:
     if code:
         text += f" {code}"
     if isinstance(message, str) and message:
-        text += f": {message[:MAX_MESSAGE_CHARS]}"
+        text += f": {_without_values(message)}"
     return text
+
+
+# What careCycle's free text may quote of a record: the value after zod's "received" (an enum's wrong
+# value), e-mail addresses, and any word holding four digits or more (phones, dates, ZIPs, Medicare ids).
+_RECEIVED_VALUE = re.compile(r"""(received:?\s*)(?:'[^']*'|"[^"]*"|\S+)""", re.IGNORECASE)
+_EMAIL = re.compile(r"[^\s@'\"]+@[^\s@'\"]+")
+_WORD = re.compile(r"\S+")
+
+
+def _without_values(text: str) -> str:
+    """careCycle's message or reason, cut to `MAX_MESSAGE_CHARS`, without the values it may quote."""
+    text = _RECEIVED_VALUE.sub(lambda m: m.group(1) + "…" if _quotes_a_value(m.group(0)) else m.group(0), text)
+    text = _EMAIL.sub("…", text)
+    text = _WORD.sub(lambda m: "…" if sum(ch.isdigit() for ch in m.group(0)) >= 4 else m.group(0), text)
+    return text[:MAX_MESSAGE_CHARS]
+
+
+def _quotes_a_value(received: str) -> bool:
+    """zod names the type it received ("received string", "received null"): only a quoted value is one."""
+    return "'" in received or '"' in received
 
 
 def _success(status: int, message: str, body: Mapping[str, Any]) -> UploadResult:
@@ -280,7 +302,7 @@ def _processed(body: Mapping[str, Any]) -> UploadResult:
     errors = body.get("errors")
     for item in errors if isinstance(errors, list) else []:
         if isinstance(item, dict) and item.get("externalId") is not None:
-            failures[str(item["externalId"])] = str(item.get("error") or "refused by careCycle")[:MAX_MESSAGE_CHARS]
+            failures[str(item["externalId"])] = _without_values(str(item.get("error") or "refused by careCycle"))
     results = body.get("results")
     confirmed = None
     if isinstance(results, list):
@@ -312,7 +334,7 @@ def _record_messages(errors: Any) -> dict[int, str]:
         path = item.get("path")
         if isinstance(path, list) and len(path) >= 2 and path[0] == "records" and _is_count(path[1]):
             where = ".".join(str(p) for p in path[2:]) or "record"
-            reason = f"{where}: {item.get('message') or 'invalid'}"[:MAX_MESSAGE_CHARS]
+            reason = _without_values(f"{where}: {item.get('message') or 'invalid'}")
             found[path[1]] = f"{found[path[1]]}; {reason}"[:MAX_MESSAGE_CHARS] if path[1] in found else reason
     return found
 

@@ -24,6 +24,7 @@ from workers.carecycle import (
     CareCycleTransientError,
     CareCycleUnreadableError,
     CareCycleUnrecognizedError,
+    CareCycleValidationError,
     UploadResult,
     outcome_label,
 )
@@ -173,6 +174,43 @@ def test_a_429_whose_retry_after_is_no_usable_number_waits_a_minute_or_at_most_a
         upload(carecycle, json_answer(429, body))
 
     assert raised.value.retry_after in (60.0, 3600.0)
+
+
+def test_the_reasons_careCycle_writes_are_kept_without_the_values_they_quote(carecycle):
+    errors = [
+        {
+            "path": ["records", 0, "gender"],
+            "message": "Invalid enum value. Expected 'Male' | 'Female', received 'femal'",
+        },
+        {"path": ["records", 1, "email"], "message": "jane.doe@example.com is not a valid e-mail"},
+        {"path": ["records", 2, "dateOfBirth"], "message": "Invalid date 03/04/1951, expected MM-DD-YYYY"},
+        {"path": ["records", 3, "phoneNumber"], "message": "Expected string, received null"},
+    ]
+    body = {"code": "VALIDATION_ERROR", "message": "Phone +12125550142 failed", "errors": errors}
+
+    with pytest.raises(CareCycleValidationError) as raised:
+        upload(carecycle, json_answer(422, body))
+
+    reasons = dict(raised.value.record_messages)
+    assert reasons == {
+        0: "gender: Invalid enum value. Expected 'Male' | 'Female', received …",
+        1: "email: … is not a valid e-mail",
+        2: "dateOfBirth: Invalid date … expected MM-DD-YYYY",
+        3: "phoneNumber: Expected string, received null",  # a type name, not a value
+    }
+    assert raised.value.message == "careCycle 422 VALIDATION_ERROR: Phone … failed"
+
+
+def test_a_per_record_error_of_a_processed_batch_is_kept_without_the_values_it_quotes(carecycle):
+    body = {
+        "succeeded": 0,
+        "failed": 1,
+        "errors": [{"externalId": "lead-1", "error": "+12125550142 is on the DNC list"}],
+    }
+
+    result = upload(carecycle, json_answer(200, body))
+
+    assert result.failures == {"lead-1": "… is on the DNC list"}
 
 
 def test_a_422_path_index_given_as_a_boolean_names_no_record(carecycle):
