@@ -4,9 +4,13 @@ Read by gunicorn at start; every value can be changed through the environment na
 """
 
 import os
+import re
 import shutil
+import sys
 import tempfile
 from typing import Any
+
+from gunicorn.glogging import Logger
 
 # Platforms (Heroku, Render, Fly, Cloud Run) hand the port in PORT.
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
@@ -33,10 +37,42 @@ keepalive = 5
 preload_app = False
 
 # The relay logs each request itself (JSON, with the request id and no personal data); gunicorn's
-# access log would repeat it, so it is off unless asked for ("-" for stdout, or a file path).
+# access log would repeat it, so it is off unless asked for ("-" for stdout, or a file path). When on, it
+# shows no client address, path, query string, referrer or user agent: those can carry personal data (a
+# landing page's URL with the visitor's details) or secrets (Meta's verify token in the handshake query).
+# Each line has the request id, which the relay's own line for the request carries with its route.
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
+access_log_format = '%(t)s "%(m)s" %(s)s %(B)s %(M)sms request_id=%({x-request-id}o)s'
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+
+
+class RedactingLogger(Logger):
+    """gunicorn's logger, without what a malformed request carries: gunicorn writes the client's address
+    and the request's own text (a body, a request line) into its warnings and error lines."""
+
+    def warning(self, msg: Any, *args: Any, **kwargs: Any) -> None:
+        if isinstance(msg, str) and msg.startswith("Invalid request from ip="):
+            error = msg.partition(": ")[2]
+            kind = re.match(r"[A-Za-z][A-Za-z ]{0,59}", error)  # "Invalid chunk size", "Invalid HTTP request line"
+            msg, args = "Invalid request: %s", (kind.group(0).strip() if kind else "unreadable",)
+        super().warning(msg, *args, **kwargs)
+
+    def exception(self, msg: Any, *args: Any, **kwargs: Any) -> None:
+        if isinstance(msg, str) and msg.startswith("Error handling request"):
+            # The request's URI (a query string) and the exception's message are left out; its type is kept.
+            failure = sys.exc_info()[0]
+            super().error("Error handling request: %s", failure.__name__ if failure else "unknown error")
+            return
+        super().exception(msg, *args, **kwargs)
+
+
+logger_class = RedactingLogger
+
+
+def pre_request(worker: Any, req: Any) -> None:
+    """gunicorn's own pre_request logs each request's raw path at debug level: the relay logs requests itself."""
+
 
 # Which proxies may set X-Forwarded-For / -Proto (the client IP kept with a lead's consent, and
 # https in statusUrl). Set it to the load balancer's address, or "*" behind a platform router.
