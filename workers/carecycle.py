@@ -20,8 +20,8 @@ exception; a 2xx without it (an HTML page, an empty body: a base URL that is not
 for a delivery. An answer that cannot be read (too slow, too large, malformed in a way no rule covers) is
 ambiguous (`CareCycleAmbiguousError`, `CareCycleUnreadableError`): `upload` raises nothing else, so no answer
 can stop delivery from settling its batch.
-Messages carry careCycle's `code` and `message`, never the key; what careCycle writes is kept without the
-values it may quote, as its reasons reach logs, the status API and the dashboard.
+Messages carry careCycle's `code` and `message`, never the key: what careCycle writes is kept without the
+values it may quote (`workers.redaction`), as its reasons reach logs, the status API and the dashboard.
 """
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ from typing import Any, TypeGuard
 
 import requests
 import urllib3
+
+from workers.redaction import Redactor
 
 logger = logging.getLogger(__name__)
 
@@ -136,6 +138,7 @@ class CareCycleClient:
         self._timeout = (connect_timeout, read_timeout)
         self._session = session or requests.Session()
         self._session.headers.update({"x-api-key": api_key, "User-Agent": "leadrelay"})
+        self._key = api_key
 
     def upload(self, records: Sequence[Mapping[str, Any]]) -> UploadResult:
         """Send 1..200 records; returns the processed result or raises a `CareCycleError`, nothing else.
@@ -159,7 +162,9 @@ class CareCycleClient:
         with response:
             body = _read_answer(response, deadline)
         try:
-            return classify_response(response.status_code, _json_object(body))
+            return classify_response(
+                response.status_code, _json_object(body), Redactor.of_records(records, [self._key])
+            )
         except CareCycleError:
             raise
         except Exception as exc:  # an answer no rule covers must still settle the batch, as an ambiguous one
@@ -224,21 +229,24 @@ def _json_object(body: bytes) -> dict[str, Any]:
     return parsed if isinstance(parsed, dict) else {}
 
 
-def classify_response(status: int, body: Mapping[str, Any]) -> UploadResult:
+def classify_response(status: int, body: Mapping[str, Any], redact: Redactor | None = None) -> UploadResult:
     """Turn one careCycle answer into an `UploadResult` or raise the matching `CareCycleError`.
 
-    The body's `code` decides where it is more specific than the status.
+    The body's `code` decides where it is more specific than the status. careCycle's words are kept through
+    `redact` (the upload's values and key taken out), as they reach logs and what operators see.
     """
-    code = str(body.get("code") or "")
-    message = _describe(status, code, body.get("message"))
+    redact = redact or Redactor()
+    given = body.get("code")
+    code = given if isinstance(given, str) and _CODE.fullmatch(given) else ""
+    message = _describe(status, code, body.get("message"), redact)
     if 200 <= status < 300 and code not in _ERROR_CODES:
-        return _success(status, message, body)
+        return _success(status, message, body, redact)
     if 300 <= status < 400:
         raise CareCycleRedirectError(f"{message} (a redirect: check CARECYCLE_BASE_URL)", status)
     if code == "RATE_LIMIT_EXCEEDED" or status == 429:
         raise CareCycleRateLimitedError(message, retry_after=_retry_after(body.get("retryAfter")))
     if code == "VALIDATION_ERROR" or status == 422:
-        record_messages = _record_messages(body.get("errors"))
+        record_messages = _record_messages(body.get("errors"), redact)
         if record_messages:
             raise CareCycleValidationError(message, record_messages)
         raise CareCycleRequestError(message, status)
@@ -259,50 +267,35 @@ _ERROR_CODES = frozenset(
 )
 
 
-def _describe(status: int, code: str, message: Any) -> str:
+_CODE = re.compile(r"[A-Z][A-Z0-9_]{0,63}")  # careCycle's codes (VALIDATION_ERROR, ...); other text is not one
+
+
+def _describe(status: int, code: str, message: Any, redact: Redactor) -> str:
     text = f"careCycle {status}"
     if code:
         text += f" {code}"
     if isinstance(message, str) and message:
-        text += f": {_without_values(message)}"
+        text += f": {redact(message, MAX_MESSAGE_CHARS)}"
     return text
 
 
-# What careCycle's free text may quote of a record: the value after zod's "received" (an enum's wrong
-# value), e-mail addresses, and any word holding four digits or more (phones, dates, ZIPs, Medicare ids).
-_RECEIVED_VALUE = re.compile(r"""(received:?\s*)(?:'[^']*'|"[^"]*"|\S+)""", re.IGNORECASE)
-_EMAIL = re.compile(r"[^\s@'\"]+@[^\s@'\"]+")
-_WORD = re.compile(r"\S+")
-
-
-def _without_values(text: str) -> str:
-    """careCycle's message or reason, cut to `MAX_MESSAGE_CHARS`, without the values it may quote."""
-    text = _RECEIVED_VALUE.sub(lambda m: m.group(1) + "…" if _quotes_a_value(m.group(0)) else m.group(0), text)
-    text = _EMAIL.sub("…", text)
-    text = _WORD.sub(lambda m: "…" if sum(ch.isdigit() for ch in m.group(0)) >= 4 else m.group(0), text)
-    return text[:MAX_MESSAGE_CHARS]
-
-
-def _quotes_a_value(received: str) -> bool:
-    """zod names the type it received ("received string", "received null"): only a quoted value is one."""
-    return "'" in received or '"' in received
-
-
-def _success(status: int, message: str, body: Mapping[str, Any]) -> UploadResult:
+def _success(status: int, message: str, body: Mapping[str, Any], redact: Redactor) -> UploadResult:
     """A 2xx: a processed batch when it has that shape (a `succeeded` count). Anything else, such as the HTML
     page or empty body of a base URL that is not careCycle's, pauses delivery rather than passing for one."""
     if not _is_count(body.get("succeeded")):
         hint = "not careCycle's answer to an upload (no succeeded count): check CARECYCLE_BASE_URL"
         raise CareCycleUnrecognizedError(f"{message}: {hint}", status)
-    return _processed(body)
+    return _processed(body, redact)
 
 
-def _processed(body: Mapping[str, Any]) -> UploadResult:
+def _processed(body: Mapping[str, Any], redact: Redactor) -> UploadResult:
     failures: dict[str, str] = {}
     errors = body.get("errors")
     for item in errors if isinstance(errors, list) else []:
         if isinstance(item, dict) and item.get("externalId") is not None:
-            failures[str(item["externalId"])] = _without_values(str(item.get("error") or "refused by careCycle"))
+            failures[str(item["externalId"])] = redact(
+                str(item.get("error") or "refused by careCycle"), MAX_MESSAGE_CHARS
+            )
     results = body.get("results")
     confirmed = None
     if isinstance(results, list):
@@ -325,7 +318,7 @@ def _is_count(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _record_messages(errors: Any) -> dict[int, str]:
+def _record_messages(errors: Any, redact: Redactor) -> dict[int, str]:
     """Index -> reason for each record a VALIDATION_ERROR names by `path` (["records", i, field])."""
     found: dict[int, str] = {}
     for item in errors if isinstance(errors, list) else []:
@@ -334,7 +327,7 @@ def _record_messages(errors: Any) -> dict[int, str]:
         path = item.get("path")
         if isinstance(path, list) and len(path) >= 2 and path[0] == "records" and _is_count(path[1]):
             where = ".".join(str(p) for p in path[2:]) or "record"
-            reason = _without_values(f"{where}: {item.get('message') or 'invalid'}")
+            reason = redact(f"{where}: {item.get('message') or 'invalid'}", MAX_MESSAGE_CHARS)
             found[path[1]] = f"{found[path[1]]}; {reason}"[:MAX_MESSAGE_CHARS] if path[1] in found else reason
     return found
 

@@ -24,11 +24,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import requests
+
+from workers.redaction import Redactor
+
+logger = logging.getLogger(__name__)
 
 LEAD_FIELDS = (
     "id,created_time,ad_id,adset_id,campaign_id,form_id,is_organic,platform,field_data,custom_disclaimer_responses"
@@ -127,7 +133,12 @@ class GraphClient:
             data = body.get("data")
             if not isinstance(data, list):
                 raise GraphTransientError("Graph API answered a lead listing without a data list")
-            yield from (_lead(item) for item in data)
+            for item in data:
+                try:
+                    yield _lead(item)
+                except GraphTransientError:
+                    # One unreadable entry must not hold up every other lead of the form on each backfill.
+                    logger.warning("a lead in a Graph listing could not be read and was skipped")
             paging = _object(body.get("paging"))
             after = _object(paging.get("cursors")).get("after")
             if not paging.get("next") or not isinstance(after, str) or not after:
@@ -184,35 +195,51 @@ def check_response(status: int, body: Any) -> dict[str, Any]:
 
 
 def _describe(status: int, error: Mapping[str, Any]) -> str:
+    """Graph's error as a reason for logs and operators: its type, codes and trace id as Meta spells them,
+    and its message without the shapes of personal data (`workers.redaction`)."""
     parts = [f"Graph API {status}"]
-    if isinstance(error.get("type"), str):
+    if isinstance(error.get("type"), str) and _ERROR_TYPE.fullmatch(error["type"]):
         parts.append(error["type"])
     if isinstance(error.get("code"), int):
         subcode = error.get("error_subcode")
         parts.append(f"code {error['code']}" + (f"/{subcode}" if isinstance(subcode, int) else ""))
     text = " ".join(parts)
     if isinstance(error.get("message"), str) and error["message"]:
-        text += f": {error['message'][:MAX_MESSAGE_CHARS]}"
-    if isinstance(error.get("fbtrace_id"), str):
-        text += f" (fbtrace_id {error['fbtrace_id'][:64]})"
+        text += f": {Redactor()(error['message'], MAX_MESSAGE_CHARS)}"
+    if isinstance(error.get("fbtrace_id"), str) and _TRACE_ID.fullmatch(error["fbtrace_id"]):
+        text += f" (fbtrace_id {error['fbtrace_id']})"
     return text
 
 
+_ERROR_TYPE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")  # OAuthException, GraphMethodException, ...
+_TRACE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_GRAPH_ID = re.compile(r"[0-9]{1,30}")
+
+
+def _graph_id(value: Any) -> str | None:
+    """A Graph object id (digits, sent as a string or a number), or None for anything else."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        value = str(value)
+    return value if isinstance(value, str) and _GRAPH_ID.fullmatch(value) else None
+
+
 def _lead(item: Any) -> GraphLead:
-    if not isinstance(item, dict) or not isinstance(item.get("id"), str | int) or isinstance(item.get("id"), bool):
-        raise GraphTransientError("Graph API answered a lead without an id")
+    """A lead as Graph answers it; its ids are kept only as Graph ids (digits), as they are stored and logged."""
+    lead_id = _graph_id(item.get("id")) if isinstance(item, dict) else None
+    if lead_id is None:
+        raise GraphTransientError("Graph API answered a lead without a numeric id")
     answers = item.get("field_data")
     if not isinstance(answers, list) or not all(isinstance(a, dict) for a in answers):
         raise GraphTransientError("Graph API answered a lead without field_data")
     disclaimers = item.get("custom_disclaimer_responses")
     return GraphLead(
-        id=str(item["id"]),
+        id=lead_id,
         created_time=_text(item.get("created_time")),
-        form_id=_text(item.get("form_id")),
+        form_id=_graph_id(item.get("form_id")),
         field_data=tuple(answers),
-        ad_id=_text(item.get("ad_id")),
-        adset_id=_text(item.get("adset_id")),
-        campaign_id=_text(item.get("campaign_id")),
+        ad_id=_graph_id(item.get("ad_id")),
+        adset_id=_graph_id(item.get("adset_id")),
+        campaign_id=_graph_id(item.get("campaign_id")),
         platform=_text(item.get("platform")),
         is_organic=item["is_organic"] if isinstance(item.get("is_organic"), bool) else None,
         custom_disclaimer_responses=tuple(d for d in disclaimers if isinstance(d, dict))

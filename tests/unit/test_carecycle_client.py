@@ -195,10 +195,46 @@ def test_the_reasons_careCycle_writes_are_kept_without_the_values_they_quote(car
     assert reasons == {
         0: "gender: Invalid enum value. Expected 'Male' | 'Female', received …",
         1: "email: … is not a valid e-mail",
-        2: "dateOfBirth: Invalid date … expected MM-DD-YYYY",
+        2: "dateOfBirth: Invalid date …, expected MM-DD-YYYY",
         3: "phoneNumber: Expected string, received null",  # a type name, not a value
     }
     assert raised.value.message == "careCycle 422 VALIDATION_ERROR: Phone … failed"
+
+
+def test_careCycle_words_are_kept_without_any_value_the_upload_sent_nor_its_key(carecycle):
+    stand_in, url = carecycle
+    record = {
+        "phoneNumber": "+13125550177",
+        "firstName": "Zelda",
+        "lastName": "Quixote",
+        "address": "12 Elm Street",
+        "city": "Springfield",
+        "externalId": "lead-7",
+        "customFields": [{"fieldKey": "best_time", "value": "after Lunch"}],
+    }
+    stand_in.answer = json_answer(
+        500, {"code": "INTERNAL_ERROR", "message": f"saving ZELDA quixote of 12 elm street, Springfield with {API_KEY}"}
+    )
+    client = CareCycleClient(url, API_KEY, connect_timeout=1.0, read_timeout=5.0)
+    try:
+        with pytest.raises(CareCycleTransientError) as raised:
+            client.upload([record])
+        stand_in.answer = json_answer(200, {"succeeded": 0, "failed": 1, "errors": [
+            {"externalId": "lead-7", "error": "phone 312 555 0177 is on the DNC list; best time after lunch"}
+        ]})  # fmt: skip
+        result = client.upload([record])
+    finally:
+        client.close()
+
+    assert raised.value.message == "careCycle 500 INTERNAL_ERROR: saving … … of …, … with …"
+    assert result.failures == {"lead-7": "phone … is on the DNC list; best time …"}
+
+
+def test_a_code_careCycle_does_not_spell_as_one_is_left_out(carecycle):
+    with pytest.raises(CareCycleTransientError) as raised:
+        upload(carecycle, json_answer(500, {"code": "jane.doe@example.com", "message": "Internal error"}))
+
+    assert raised.value.message == "careCycle 500: Internal error"
 
 
 def test_a_per_record_error_of_a_processed_batch_is_kept_without_the_values_it_quotes(carecycle):

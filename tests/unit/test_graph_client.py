@@ -128,6 +128,27 @@ def test_graph_client_names_code_subcode_and_trace_id_in_the_message(stub, graph
     )
 
 
+def test_graph_client_keeps_graphs_words_without_the_shapes_of_personal_data(stub, graph):
+    error = {"message": "lead of jane.doe@example.com (312) 555-0177 refused", "type": "<b>Jane</b>", "code": 803}
+    stub.answer_next(Answer(400, {"error": {**error, "fbtrace_id": "Jane Doe"}}))
+
+    with pytest.raises(GraphRequestError) as caught:
+        graph.get_lead(LEAD_ID)
+
+    assert caught.value.message == "Graph API 400 code 803: lead of … … refused"
+
+
+def test_graph_client_keeps_only_numeric_ids_and_skips_a_listed_lead_without_one(stub, graph):
+    stub.add_lead("900001", FORM_ID, ANSWERS, 1_767_225_700, ad_id="jane.doe@example.com", campaign_id=42)
+    stub.add_lead("jane.doe@example.com", FORM_ID, ANSWERS, 1_767_225_701)
+
+    listed = list(graph.list_form_leads(FORM_ID, since=1_767_225_600))
+
+    assert [(lead.id, lead.form_id, lead.ad_id, lead.campaign_id) for lead in listed] == [
+        ("900001", FORM_ID, None, "42")
+    ]
+
+
 def test_graph_client_treats_a_read_timeout_as_transient(stub, graph):
     stub.answer_next(Answer(200, {"id": LEAD_ID, "field_data": []}, stall_seconds=5))
 

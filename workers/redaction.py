@@ -1,0 +1,72 @@
+"""Free text from careCycle and the Graph API, kept without the values it may quote.
+
+Their messages reach logs, a lead's `error`, its events and the pause reasons that the status API and the
+dashboard show. They may quote what they were sent: `Redactor` takes out every value an upload sent (and
+its key), and, for text about anything else, the shapes personal data takes: the value after zod's
+"received" (an enum's wrong value), e-mail addresses, and numbers of four digits or more, spaced or not
+(phones, dates, ZIPs, Medicare ids).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+REDACTED = "…"
+_RECEIVED_VALUE = re.compile(r"""(received:?\s*)('[^']*'|"[^"]*")""", re.IGNORECASE)
+_EMAIL = re.compile(r"[^\s@'\"]+@[^\s@'\"]+")
+# Digits with the separators a phone or a date is written with: "(312) 555-0177", "03/04/1951".
+_NUMBER = re.compile(r"\+?\(?\d[\d\s().\-/]*\d\)?")
+_WORD = re.compile(r"\S+")
+_SHORTEST_VALUE_CHARS = 3  # shorter values (a state code, "M") are words any message may hold
+
+
+class Redactor:
+    """Takes out of text the values it was given (matched in any case) and the shapes of personal data."""
+
+    def __init__(self, values: Iterable[str] = ()) -> None:
+        self._values = values
+        self._pattern: re.Pattern[str] | None = None
+        self._compiled = False
+
+    @classmethod
+    def of_records(cls, records: Iterable[Mapping[str, Any]], secrets: Iterable[str] = ()) -> Redactor:
+        """A redactor of every text value in `records` (custom fields included) and of `secrets`."""
+        return cls([*secrets, *(value for record in records for value in _texts(record))])
+
+    def __call__(self, text: str, limit: int) -> str:
+        """`text` without the values and shapes, cut to `limit` characters."""
+        pattern = self._compile()
+        if pattern is not None:
+            text = pattern.sub(REDACTED, text)
+        text = _RECEIVED_VALUE.sub(lambda m: m.group(1) + REDACTED, text)
+        text = _EMAIL.sub(REDACTED, text)
+        text = _NUMBER.sub(lambda m: REDACTED if _digits(m.group(0)) >= 4 else m.group(0), text)
+        text = _WORD.sub(lambda m: REDACTED if _digits(m.group(0)) >= 4 else m.group(0), text)
+        return text[:limit]
+
+    def _compile(self) -> re.Pattern[str] | None:
+        """Built on first use only: most uploads end without any text to redact."""
+        if not self._compiled:
+            values = sorted({v for v in self._values if len(v.strip()) >= _SHORTEST_VALUE_CHARS}, key=len, reverse=True)
+            self._pattern = re.compile("|".join(map(re.escape, values)), re.IGNORECASE) if values else None
+            self._compiled = True
+        return self._pattern
+
+
+def _digits(text: str) -> int:
+    return sum(ch.isdigit() for ch in text)
+
+
+def _texts(value: Any) -> Iterator[str]:
+    """Every string held in a record: field values, custom field values (not their keys), list items."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            if key != "fieldKey":
+                yield from _texts(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _texts(item)
