@@ -196,8 +196,9 @@ class Intake:
     ) -> NewLead:
         """A lead ready to store: id, externalId, masked phone, and the duplicate-window settings.
 
-        `key` is the lead's idempotency key; without one, an admission that dedupes by phone keys the
-        lead by its phone's fingerprint for that window.
+        `key` is the lead's idempotency key, kept in Redis by its fingerprint (a client may well build it from
+        a customer's e-mail); without one, an admission that dedupes by phone keys the lead by its phone's
+        fingerprint for that window.
         """
         admission = admission or Admission()
         lead_id = lead_id or self._new_id()
@@ -214,7 +215,7 @@ class Intake:
             phone_masked=mask_phone(phone),
             warnings=warnings,
             status=admission.status,
-            idempotency_key=f"phone:{fingerprint}" if by_phone else key,
+            idempotency_key=f"phone:{fingerprint}" if by_phone else key and f"key:{self.fingerprint_of(key)}",
             idempotency_ttl_seconds=admission.dedupe_by_phone_seconds if by_phone else self._idempotency_ttl_seconds,
             person=fingerprint if self._person_memory_seconds else None,
             person_memory_seconds=self._person_memory_seconds,

@@ -438,8 +438,9 @@ def test_google_int64_ids_keep_every_digit(client, redis, settings):
     assert (fields["google_campaign_id"], fields["google_form_id"]) == ("9223372036854775807", "9007199254740993")
 
 
-def test_google_key_is_never_stored(client, redis):
+def test_google_key_is_never_stored(client, redis, cipher):
     client.post(URL, json=PRODUCTION_LEAD)
 
     assert not any(GOOGLE_KEY.encode() in (redis.dump(key) or b"") for key in redis.keys("*"))
-    assert redis.exists(keys.idempotency_key("gads", f"google:{PRODUCTION_LEAD['lead_id']}"))
+    lead_key = cipher.fingerprint_of(f"google:{PRODUCTION_LEAD['lead_id']}")
+    assert redis.exists(keys.idempotency_key("gads", f"key:{lead_key}"))

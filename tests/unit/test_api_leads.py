@@ -359,3 +359,13 @@ def test_a_custom_field_key_is_named_to_the_submitter_but_not_kept_for_operators
     assert "customFields: expected at most 255 characters; cut" in shown["warnings"]
     for text in (json.dumps(shown), json.dumps(listed), redis.hget(keys.lead_key(lead_id), "warnings").decode()):
         assert "jane.doe" not in text and "0199" not in text and "utm_campaign" not in text
+
+
+def test_an_idempotency_key_is_kept_by_its_fingerprint_not_as_sent(client, redis):
+    headers = {"X-Api-Key": SOURCE_KEY, "Idempotency-Key": "signup-jane.doe@example.com"}
+
+    first = client.post("/v1/leads", json=make_submission(), headers=headers).json
+    again = client.post("/v1/leads", json=make_submission(), headers=headers).json
+
+    assert again["id"] == first["id"]
+    assert not [name for name in redis.keys("*") if b"jane.doe" in name]
