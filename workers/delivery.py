@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from redis.exceptions import RedisError
 
 from app.clock import Clock
 from app.config import Settings
@@ -30,6 +33,9 @@ from workers.carecycle import (
 )
 
 logger = logging.getLogger(__name__)
+
+# Waits between tries to store a batch's outcome while Redis does not answer (then the last, repeated).
+SETTLE_RETRY_SECONDS = (0.5, 1.0, 2.0, 4.0)
 
 UNREADABLE_RECORDS = "stored records cannot be decrypted: check LEADRELAY_ENCRYPTION_KEY"
 UNREADABLE_RECORD = "stored record cannot be decrypted with the configured LEADRELAY_ENCRYPTION_KEY keys"
@@ -196,11 +202,15 @@ class Deliverer:
         self._record(error, entries, outcomes)
 
     def _record(self, error: CareCycleError | None, entries: Sequence[Entry], outcomes: list[Outcome]) -> None:
+        """Count the upload in the metrics; a Redis that does not answer costs the numbers, not the batch."""
         now = self._clock.now()
         delivered = {o.lead_id for o in outcomes if o.status is LeadStatus.DELIVERED}
         latencies = [now - e.lead.received_at for e in entries if e.lead.id in delivered]
         statuses = [o.status.value for o in outcomes]
-        self._store.metrics.record_upload(outcome_label(error), len(entries), statuses, latencies)
+        try:
+            self._store.metrics.record_upload(outcome_label(error), len(entries), statuses, latencies)
+        except RedisError:
+            logger.warning("Redis did not answer: an upload is missing from the metrics")
 
     def _bisect(self, batch_id: str, entries: Sequence[Entry], exc: CareCycleRequestError) -> None:
         """Isolate the record careCycle refuses by sending halves until one record is left."""
@@ -216,16 +226,24 @@ class Deliverer:
             self._upload(batch_id, half, have_slot=False)
 
     def _wait_for_slot(self, batch_id: str) -> bool:
-        """Wait for a request slot while keeping the batch in flight; False if delivery paused."""
+        """Wait for a request slot while keeping the batch in flight; False if delivery paused or the batch
+        is no longer this worker's.
+
+        The wait (careCycle's `retryAfter` can be a minute or more) is slept in pieces of a third of the
+        visibility timeout, the batch's lease pushed out before each, so that no other worker takes the
+        batch for lost and sends it too.
+        """
+        lease = self._settings.leadrelay_visibility_timeout_seconds
         while True:
             now = self._clock.now()
             if self._store.pause.get() is not None:
                 return False
-            self._store.batches.extend(batch_id, now + self._settings.leadrelay_visibility_timeout_seconds)
+            if not self._store.batches.extend(batch_id, now + lease):
+                return False
             slot = self._store.budget.reserve(now)
             if isinstance(slot, Slot):
                 return True
-            self._clock.sleep(slot)
+            self._clock.sleep(min(slot, lease / 3))
 
     def _outcomes_for_result(self, batch_id: str, entries: Sequence[Entry], result: UploadResult) -> list[Outcome]:
         rejected = len(result.failures)
@@ -322,13 +340,34 @@ class Deliverer:
         self._settle(batch.id, [_requeue(lead, f"delivery paused: {reason}") for lead in batch.leads])
 
     def _resume(self) -> None:
-        """careCycle answered past authentication: a pause, if any, is over."""
-        if self._store.pause.resume():
+        """careCycle answered past authentication: a pause, if any, is over. With Redis away a moment the
+        pause stays until the next answer; the batch's outcome is stored first."""
+        try:
+            resumed = self._store.pause.resume()
+        except RedisError:
+            logger.warning("Redis did not answer: a delivery pause, if any, ends with the next answer")
+            return
+        if resumed:
             logger.info("delivery resumed: careCycle accepts the configuration again")
 
     def _settle(self, batch_id: str, outcomes: list[Outcome]) -> None:
-        if outcomes:
-            self._store.batches.settle(batch_id, outcomes, self._clock.now(), release=False)
+        """Store what became of a batch's leads. careCycle has answered by now: if that answer were lost, the
+        batch would be sent again once its lease ran out, so Redis being away a moment is waited out (within
+        half the lease; settling twice changes nothing the second time)."""
+        if not outcomes:
+            return
+        give_up_at = self._clock.now() + self._settings.leadrelay_visibility_timeout_seconds / 2
+        delays = itertools.chain(SETTLE_RETRY_SECONDS, itertools.repeat(SETTLE_RETRY_SECONDS[-1]))
+        while True:
+            try:
+                self._store.batches.settle(batch_id, outcomes, self._clock.now(), release=False)
+                return
+            except RedisError:
+                delay = next(delays)
+                if self._clock.now() + delay > give_up_at:
+                    raise
+                logger.warning("Redis did not answer while settling a batch; trying again in %g s", delay)
+                self._clock.sleep(delay)
 
 
 def _rejected(lead: ClaimedLead, reason: str) -> Outcome:

@@ -12,9 +12,11 @@ from __future__ import annotations
 import logging
 import threading
 
+from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker
 
+from app.clock import Clock
 from app.config import ConfigError, Settings
 from app.queues import ALL_QUEUES, enqueue_backfill, enqueue_fetches, wake_delivery
 from app.store.retention import PurgeReport
@@ -100,6 +102,35 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
     ticker = DeliveryTicker(context)
     ticker.start()
     try:
-        worker.work(with_scheduler=True, burst=burst)
+        # RQ's loop quits on an error it cannot handle, such as Redis going away while a job ran (it needs
+        # Redis to record the failure). Unless a stop was asked for, the worker waits for Redis and goes on.
+        while True:
+            try:
+                worker.work(with_scheduler=True, burst=burst)
+            except RedisError:
+                pass  # its teardown needs Redis too
+            if burst or _stop_was_asked(worker):
+                break
+            logger.error("the worker stopped on an error; it starts again once Redis answers")
+            wait_for_redis(context.redis, context.clock)
+            context.redis.delete(worker.key)  # its own registration, left behind without a death record
+            worker = SimpleWorker(queues, connection=context.redis, name=name)
     finally:
         ticker.stop()
+
+
+def _stop_was_asked(worker: SimpleWorker) -> bool:
+    """Whether the worker's loop ended on SIGINT/SIGTERM (RQ keeps that on the worker)."""
+    return bool(getattr(worker, "_stop_requested", False))
+
+
+def wait_for_redis(redis: Redis, clock: Clock, longest_wait_seconds: float = 10.0) -> None:
+    """Return once Redis answers a PING, trying again with growing waits."""
+    wait = 0.5
+    while True:
+        try:
+            redis.ping()
+            return
+        except RedisError:
+            clock.sleep(wait)
+            wait = min(wait * 2, longest_wait_seconds)

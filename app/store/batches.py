@@ -122,9 +122,13 @@ class BatchStore:
         )
         return changed
 
-    def extend(self, batch_id: str, deadline: float) -> None:
-        """Push a batch's visibility deadline out while its worker is still at it."""
-        self._redis.zadd(keys.inflight_key(), {batch_id: deadline}, xx=True)
+    def extend(self, batch_id: str, deadline: float) -> bool:
+        """Push a batch's visibility deadline out while its worker is still at it; False when the batch is no
+        longer in flight (taken for lost and reclaimed, or settled)."""
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.zadd(keys.inflight_key(), {batch_id: deadline}, xx=True)
+        pipe.zscore(keys.inflight_key(), batch_id)
+        return pipe.execute()[1] is not None
 
     def reclaim_stale(self, now: float, max_age_seconds: float) -> int:
         """Put the leads of batches past their deadline back in the queue, each spending an attempt, or make

@@ -423,3 +423,69 @@ def test_delivery_halves_a_batch_when_a_422_names_no_record_of_it(store, cipher,
 
     assert [len(batch) for batch in carecycle.batches] == [2, 1, 1]
     assert all(status_of(store, i) is LeadStatus.DELIVERED for i in ids)
+
+
+def test_a_batch_careCycle_answered_is_settled_once_redis_answers_again(
+    store, cipher, clock, deliverer, carecycle, monkeypatch
+):
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    ids = admit(store, cipher, clock, count=3)
+    settle, failures = store.batches.settle, [RedisConnectionError("down")] * 2
+
+    def settle_when_redis_is_back(*args: Any, **kwargs: Any) -> int:
+        if failures:
+            raise failures.pop()
+        return settle(*args, **kwargs)
+
+    def metrics_down(*args: Any, **kwargs: Any) -> None:
+        raise RedisConnectionError("down")
+
+    monkeypatch.setattr(store.batches, "settle", settle_when_redis_is_back)
+    monkeypatch.setattr(store.metrics, "record_upload", metrics_down)  # the numbers may be lost, not the leads
+
+    deliverer.step()
+
+    assert [status_of(store, i) for i in ids] == [LeadStatus.DELIVERED] * 3
+    assert len(carecycle.batches) == 1 and store.batches.in_flight() == 0
+
+
+def test_a_batch_whose_settling_redis_never_answers_is_left_to_its_lease(
+    store, cipher, clock, deliverer, carecycle, monkeypatch
+):
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    admit(store, cipher, clock)
+
+    def redis_down(*args: Any, **kwargs: Any) -> int:
+        raise RedisConnectionError("down")
+
+    monkeypatch.setattr(store.batches, "settle", redis_down)
+    started = clock.now()
+
+    with pytest.raises(RedisConnectionError):
+        deliverer.step()
+
+    assert clock.now() - started <= deliverer._settings.leadrelay_visibility_timeout_seconds / 2
+
+
+def test_a_batch_waiting_out_retry_after_in_a_split_keeps_its_lease(store, cipher, clock, deliverer, carecycle):
+    ids = admit(store, cipher, clock, count=4)
+    carecycle.script += [
+        CareCycleRequestError("careCycle 400 BAD_REQUEST", status=400),  # the batch is split in halves
+        CareCycleRateLimitedError("careCycle 429", retry_after=150.0),  # first half: wait longer than the lease
+        UploadResult(succeeded=2),  # second half, once the wait is over
+    ]
+    sleep, taken_for_lost = clock.sleep, []
+
+    def sleep_while_another_worker_looks(seconds: float) -> None:
+        sleep(seconds)
+        taken_for_lost.append(store.batches.reclaim_stale(clock.now(), 72 * 3600))
+
+    clock.sleep = sleep_while_another_worker_looks
+
+    deliverer.step()
+
+    assert len(taken_for_lost) > 1 and set(taken_for_lost) == {0}  # slept in pieces, the lease kept each time
+    assert [status_of(store, i) for i in ids[2:]] == [LeadStatus.DELIVERED] * 2
+    assert carecycle.external_ids()[1:] == [ids[:2], ids[2:]]  # each half sent once, by this worker
