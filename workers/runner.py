@@ -120,8 +120,11 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
 
 
 def _stop_was_asked(worker: SimpleWorker) -> bool:
-    """Whether the worker's loop ended on SIGINT/SIGTERM (RQ keeps that on the worker)."""
-    return bool(getattr(worker, "_stop_requested", False))
+    """Whether the worker's loop ended on SIGINT/SIGTERM: RQ notes when a stop was asked for (a busy worker
+    also marks that it stops after its job)."""
+    return getattr(worker, "_shutdown_requested_date", None) is not None or bool(
+        getattr(worker, "_stop_requested", False)
+    )
 
 
 def wait_for_redis(redis: Redis, clock: Clock, longest_wait_seconds: float = 10.0) -> None:

@@ -40,6 +40,8 @@ def test_ticker_keeps_ticking_and_runs_later_steps_when_a_step_raises(caplog):
 
 
 def test_a_worker_whose_loop_quit_on_an_error_waits_for_redis_and_goes_on(settings, monkeypatch):
+    from datetime import UTC, datetime
+
     from rq import SimpleWorker
 
     from tests.realredis import connect_or_fail, redis_url_for_tests
@@ -52,7 +54,7 @@ def test_a_worker_whose_loop_quit_on_an_error_waits_for_redis_and_goes_on(settin
         loops.append(worker.name)
         if len(loops) == 1:
             return False  # as RQ's loop ends when Redis went away while a job ran
-        worker._stop_requested = True  # then a SIGTERM
+        worker._shutdown_requested_date = datetime.now(UTC)  # then a SIGTERM while it waits for jobs
         return False
 
     monkeypatch.setattr(SimpleWorker, "work", work)

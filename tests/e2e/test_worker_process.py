@@ -1,0 +1,48 @@
+"""`leadrelay worker` as a process: a stop signal ends it, waiting for jobs or not."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from app.crypto import generate_key
+from app.processes import reap_group
+from tests.realredis import connect_or_fail, redis_url_for_tests
+from tests.support import wait_until
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "sigint"])
+def test_an_idle_worker_stops_on_a_signal_and_does_not_start_again(stop):
+    redis = connect_or_fail(redis_url_for_tests())
+    name = f"signal-test-{os.getpid()}-{stop}"
+    env = {
+        **os.environ,
+        "REDIS_URL": redis_url_for_tests(),
+        "CARECYCLE_API_KEY": "cc_unused",
+        "LEADRELAY_ENCRYPTION_KEY": generate_key(),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "worker", "--name", name],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        process_group=0,
+    )
+    try:
+        wait_until(lambda: redis.exists(f"rq:worker:{name}"), timeout=30)
+        time.sleep(0.5)  # past registration, waiting for jobs
+        process.send_signal(stop)
+
+        assert process.wait(timeout=10) == 0
+    finally:
+        reap_group(process, 5)
+        redis.delete(f"rq:worker:{name}")
