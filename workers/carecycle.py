@@ -29,7 +29,9 @@ from __future__ import annotations
 import json
 import logging
 import math
+import queue
 import re
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -44,6 +46,8 @@ logger = logging.getLogger(__name__)
 
 UPLOAD_PATH = "/v2/leads/upload"
 MAX_MESSAGE_CHARS = 300
+# How long past its deadline an upload waits for its request to report the deadline itself.
+DEADLINE_GRACE_SECONDS = 0.5
 # An answer to 200 records, each echoed in full, is well under a megabyte; anything far larger is not careCycle's.
 MAX_ANSWER_BYTES = 16 * 1024 * 1024
 _CHUNK_BYTES = 64 * 1024
@@ -136,42 +140,76 @@ class CareCycleClient:
     ) -> None:
         self._url = base_url.rstrip("/") + UPLOAD_PATH
         self._timeout = (connect_timeout, read_timeout)
-        self._session = session or requests.Session()
-        self._session.headers.update({"x-api-key": api_key, "User-Agent": "leadrelay"})
         self._key = api_key
+        self._session = session or self._new_session()
+        if session is not None:
+            session.headers.update({"x-api-key": api_key, "User-Agent": "leadrelay"})
 
     def upload(self, records: Sequence[Mapping[str, Any]]) -> UploadResult:
         """Send 1..200 records; returns the processed result or raises a `CareCycleError`, nothing else.
 
         The whole answer must arrive within the connect and read timeouts together (not only each read), so
-        an answer trickling in cannot keep a live worker's batch in flight past its visibility deadline.
+        an answer trickling in cannot keep a live worker's batch in flight past its visibility deadline. The
+        HTTP library bounds each read of the answer's headers but not their sum, so the request runs on a
+        thread of its own, waited for until that deadline; one given up on ends on its own, on its session,
+        and the next upload opens a new one.
         """
         deadline = time.monotonic() + sum(self._timeout)
+        outcome: queue.SimpleQueue[UploadResult | CareCycleError] = queue.SimpleQueue()
+        session = self._session
+        thread = threading.Thread(
+            target=lambda: outcome.put(self._exchange(session, records, deadline)), name="carecycle-upload", daemon=True
+        )
+        thread.start()
         try:
-            response = self._session.post(
-                self._url, json={"records": list(records)}, timeout=self._timeout, stream=True, allow_redirects=False
-            )
-        except requests.ConnectTimeout as exc:
-            raise CareCycleTransientError("careCycle did not accept the connection in time") from exc
-        except requests.ConnectionError as exc:
-            raise CareCycleTransientError("careCycle could not be reached") from exc
-        except requests.Timeout as exc:
-            raise CareCycleAmbiguousError("careCycle did not answer in time") from exc
-        except requests.RequestException as exc:
-            raise CareCycleTransientError(f"request to careCycle failed: {type(exc).__name__}") from exc
-        with response:
-            body = _read_answer(response, deadline)
+            result = outcome.get(timeout=max(0.0, deadline - time.monotonic()) + DEADLINE_GRACE_SECONDS)
+        except queue.Empty:
+            self._session = self._new_session()
+            raise CareCycleAmbiguousError("careCycle did not answer in time") from None
+        if isinstance(result, CareCycleError):
+            raise result
+        return result
+
+    def _exchange(
+        self, session: requests.Session, records: Sequence[Mapping[str, Any]], deadline: float
+    ) -> UploadResult | CareCycleError:
+        """One request and its answer (on the upload's thread): the result, or the error to raise."""
         try:
-            return classify_response(
-                response.status_code, _json_object(body), Redactor.of_records(records, [self._key])
-            )
-        except CareCycleError:
-            raise
-        except Exception as exc:  # an answer no rule covers must still settle the batch, as an ambiguous one
-            raise CareCycleUnreadableError(
-                f"careCycle {response.status_code}: the answer could not be read ({type(exc).__name__})",
-                response.status_code,
-            ) from exc
+            try:
+                response = session.post(
+                    self._url,
+                    json={"records": list(records)},
+                    timeout=self._timeout,
+                    stream=True,
+                    allow_redirects=False,
+                )
+            except requests.ConnectTimeout as exc:
+                raise CareCycleTransientError("careCycle did not accept the connection in time") from exc
+            except requests.ConnectionError as exc:
+                raise CareCycleTransientError("careCycle could not be reached") from exc
+            except requests.Timeout as exc:
+                raise CareCycleAmbiguousError("careCycle did not answer in time") from exc
+            except requests.RequestException as exc:
+                raise CareCycleTransientError(f"request to careCycle failed: {type(exc).__name__}") from exc
+            with response:
+                body = _read_answer(response, deadline)
+            try:
+                redact = Redactor.of_records(records, [self._key])  # what careCycle's words may quote of the upload
+                return classify_response(response.status_code, _json_object(body), redact)
+            except CareCycleError:
+                raise
+            except Exception as exc:  # an answer no rule covers must still settle the batch, as an ambiguous one
+                raise CareCycleUnreadableError(
+                    f"careCycle {response.status_code}: the answer could not be read ({type(exc).__name__})",
+                    response.status_code,
+                ) from exc
+        except CareCycleError as exc:
+            return exc
+
+    def _new_session(self) -> requests.Session:
+        session = requests.Session()
+        session.headers.update({"x-api-key": self._key, "User-Agent": "leadrelay"})
+        return session
 
     def close(self) -> None:
         """Close pooled connections."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -285,6 +286,37 @@ def test_an_answer_trickling_in_past_the_read_timeout_is_given_up_as_ambiguous(c
     assert outcome_label(raised.value) == "timeout"
 
     assert time.monotonic() - started < 3.0  # about connect + read timeout (1.5 s), not the 4.2 s it would take
+
+
+def test_an_answer_whose_headers_trickle_in_is_given_up_at_the_deadline_too():
+    # One header byte per 0.3 s: every read of the headers is within the read timeout, their sum is not.
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def trickle_headers() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            for byte in b"HTTP/1.1 200 OK\r\nX-Padding: " + b"x" * 100:
+                if stop.wait(0.3):
+                    return
+                conn.sendall(bytes([byte]))
+
+    threading.Thread(target=trickle_headers, daemon=True).start()
+    client = CareCycleClient(
+        f"http://127.0.0.1:{listener.getsockname()[1]}", API_KEY, connect_timeout=0.5, read_timeout=1
+    )
+    started = time.monotonic()
+    try:
+        with pytest.raises(CareCycleAmbiguousError) as raised:
+            client.upload(RECORDS)
+    finally:
+        stop.set()
+        client.close()
+        listener.close()
+
+    assert outcome_label(raised.value) == "timeout"
+    assert time.monotonic() - started < 2.5  # connect + read timeout (1.5 s) and a little, not 30 s of headers
 
 
 def test_an_answer_larger_than_any_careCycle_answer_is_given_up_as_ambiguous(carecycle):
