@@ -41,14 +41,7 @@ def create_app(
     if sources is None:
         sources = load_configured_sources(settings)
     cipher = RecordCipher(settings.leadrelay_encryption_key)
-    intake = Intake(
-        store,
-        cipher,
-        clock,
-        lambda: wake_delivery(redis, store.lanes),
-        person_memory_seconds=sources.person_memory_seconds,
-        idempotency_ttl_seconds=settings.idempotency_ttl_seconds(),
-    )
+    intake = Intake.configured(store, cipher, clock, lambda: wake_delivery(redis, store.lanes), settings, sources)
     app = Flask(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = MAX_CONTENT_LENGTH_BYTES
     if settings.leadrelay_trusted_proxy_hops:

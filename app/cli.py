@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from redis.exceptions import RedisError
 
-from app.config import ConfigError, Settings, drop_blank_web_tier_counts, shown_url, web_tier_problems
+from app.config import ConfigError, Settings, shown_url, web_tier_problems
 
 if TYPE_CHECKING:
     from redis import Redis
@@ -119,15 +119,9 @@ def _dev(args: argparse.Namespace) -> int:
 
 
 def _web(args: argparse.Namespace) -> int:
-    from app.sources import load_configured_sources
+    from app.webtier import checked_web_settings
 
-    settings = Settings.from_env()
-    settings.require("leadrelay_encryption_key")
-    drop_blank_web_tier_counts(os.environ)  # gunicorn is exec'd with this environment
-    if problems := web_tier_problems():
-        raise ConfigError(problems)
-    # Read here, where a bad file is listed and exits 2; in gunicorn's worker boot it would be a traceback.
-    load_configured_sources(settings)
+    checked_web_settings(os.environ)  # gunicorn is exec'd with this environment
     argv = [sys.executable, "-m", "gunicorn", "--config", _gunicorn_config(), "app:create_app()"]
     os.execv(argv[0], argv)
 

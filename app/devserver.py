@@ -22,18 +22,11 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
-from app.config import (
-    ConfigError,
-    Settings,
-    drop_blank_web_tier_counts,
-    parse_named_secrets,
-    shown_url,
-    web_tier_problems,
-)
+from app.config import ConfigError, parse_named_secrets, shown_url
 from app.crypto import generate_key
 from app.devstack import DevError, DevStack, DevStopped, stop_on_signals
 from app.ports import LOOPBACK, free_port, is_http_ok, is_port_free, is_port_open
-from app.sources import load_configured_sources
+from app.webtier import checked_web_settings
 
 KEY_FILE = "encryption.key"
 CREDENTIALS_FILE = "dev-credentials.json"
@@ -110,21 +103,10 @@ def _start(stack: DevStack, env: dict[str, str], port: int, data_dir: Path, say:
     child_env = child_environ(env, redis_url, key, sandbox_url)
     child_env.update(LEADRELAY_SOURCE_KEYS=source.env_value, LEADRELAY_OPS_TOKENS=ops.env_value)
     child_env.setdefault("LEADRELAY_PUBLIC_URL", web_url)
-    settings = child_settings(child_env)
+    settings = checked_web_settings(child_env)  # a bad variable stops dev here, named, before anything starts
     stack.spawn("worker", [sys.executable, "-m", "app.cli", "worker"], child_env)
     _start_web(stack, child_env, port)
     return DevSetup(web_url, settings.carecycle_base_url, sandbox_url, source, ops, data_dir, key_origin, redis_label)
-
-
-def child_settings(child_env: dict[str, str]) -> Settings:
-    """The settings the worker and web tier will read from `child_env`, checked as they check them: a bad
-    variable, sources file or web-tier count stops `dev` here, named, before either starts."""
-    settings = Settings.from_env(child_env)
-    load_configured_sources(settings)
-    drop_blank_web_tier_counts(child_env)
-    if problems := web_tier_problems(child_env):
-        raise ConfigError(problems)
-    return settings
 
 
 def load_or_create_key(data_dir: Path, environ: Mapping[str, str], say: Say) -> tuple[str, str]:

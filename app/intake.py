@@ -11,13 +11,14 @@ from typing import Any
 from marshmallow import ValidationError
 
 from app.clock import Clock
+from app.config import Settings
 from app.crypto import RecordCipher
 from app.logs import note_lead_ids
 from app.metrics import record_intake
 from app.models import IDEMPOTENCY_TTL_SECONDS, LeadStatus, NewLead, mask_phone
 from app.schemas.fields import field_reason
 from app.schemas.leads import NormalizedLead, normalize_submission, normalized_phone
-from app.sources import LeadSource
+from app.sources import LeadSource, SourceRegistry
 from app.store import Store
 from app.store.throttle import WindowGate
 
@@ -90,6 +91,26 @@ class Intake:
         self._clock = clock
         self._wake = wake_delivery
         self._new_id = new_id
+
+    @classmethod
+    def configured(
+        cls,
+        store: Store,
+        cipher: RecordCipher,
+        clock: Clock,
+        wake_delivery: Callable[[], bool],
+        settings: Settings,
+        sources: SourceRegistry,
+    ) -> Intake:
+        """Intake as the settings and sources file set it up (the web tier's, and the workers' for Meta)."""
+        return cls(
+            store,
+            cipher,
+            clock,
+            wake_delivery,
+            person_memory_seconds=sources.person_memory_seconds,
+            idempotency_ttl_seconds=settings.idempotency_ttl_seconds(),
+        )
 
     def accept(
         self, source: LeadSource, payloads: Sequence[Mapping[str, Any] | Any], admission: Admission | None = None

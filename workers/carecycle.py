@@ -141,9 +141,7 @@ class CareCycleClient:
         self._url = base_url.rstrip("/") + UPLOAD_PATH
         self._timeout = (connect_timeout, read_timeout)
         self._key = api_key
-        self._session = session or self._new_session()
-        if session is not None:
-            session.headers.update({"x-api-key": api_key, "User-Agent": "leadrelay"})
+        self._session = self._signed(session or requests.Session())
 
     def upload(self, records: Sequence[Mapping[str, Any]]) -> UploadResult:
         """Send 1..200 records; returns the processed result or raises a `CareCycleError`, nothing else.
@@ -157,14 +155,19 @@ class CareCycleClient:
         deadline = time.monotonic() + sum(self._timeout)
         outcome: queue.SimpleQueue[UploadResult | CareCycleError] = queue.SimpleQueue()
         session = self._session
-        thread = threading.Thread(
-            target=lambda: outcome.put(self._exchange(session, records, deadline)), name="carecycle-upload", daemon=True
-        )
+
+        def exchange() -> None:
+            try:
+                outcome.put(self._exchange(session, records, deadline))
+            except CareCycleError as exc:
+                outcome.put(exc)
+
+        thread = threading.Thread(target=exchange, name="carecycle-upload", daemon=True)
         thread.start()
         try:
             result = outcome.get(timeout=max(0.0, deadline - time.monotonic()) + DEADLINE_GRACE_SECONDS)
         except queue.Empty:
-            self._session = self._new_session()
+            self._session = self._signed(requests.Session())
             raise CareCycleAmbiguousError("careCycle did not answer in time") from None
         if isinstance(result, CareCycleError):
             raise result
@@ -172,42 +175,35 @@ class CareCycleClient:
 
     def _exchange(
         self, session: requests.Session, records: Sequence[Mapping[str, Any]], deadline: float
-    ) -> UploadResult | CareCycleError:
-        """One request and its answer (on the upload's thread): the result, or the error to raise."""
+    ) -> UploadResult:
+        """One request and its answer (on the upload's thread); raises a `CareCycleError`, nothing else."""
         try:
-            try:
-                response = session.post(
-                    self._url,
-                    json={"records": list(records)},
-                    timeout=self._timeout,
-                    stream=True,
-                    allow_redirects=False,
-                )
-            except requests.ConnectTimeout as exc:
-                raise CareCycleTransientError("careCycle did not accept the connection in time") from exc
-            except requests.ConnectionError as exc:
-                raise CareCycleTransientError("careCycle could not be reached") from exc
-            except requests.Timeout as exc:
-                raise CareCycleAmbiguousError("careCycle did not answer in time") from exc
-            except requests.RequestException as exc:
-                raise CareCycleTransientError(f"request to careCycle failed: {type(exc).__name__}") from exc
-            with response:
-                body = _read_answer(response, deadline)
-            try:
-                redact = Redactor.of_records(records, [self._key])  # what careCycle's words may quote of the upload
-                return classify_response(response.status_code, _json_object(body), redact)
-            except CareCycleError:
-                raise
-            except Exception as exc:  # an answer no rule covers must still settle the batch, as an ambiguous one
-                raise CareCycleUnreadableError(
-                    f"careCycle {response.status_code}: the answer could not be read ({type(exc).__name__})",
-                    response.status_code,
-                ) from exc
-        except CareCycleError as exc:
-            return exc
+            response = session.post(
+                self._url, json={"records": list(records)}, timeout=self._timeout, stream=True, allow_redirects=False
+            )
+        except requests.ConnectTimeout as exc:
+            raise CareCycleTransientError("careCycle did not accept the connection in time") from exc
+        except requests.ConnectionError as exc:
+            raise CareCycleTransientError("careCycle could not be reached") from exc
+        except requests.Timeout as exc:
+            raise CareCycleAmbiguousError("careCycle did not answer in time") from exc
+        except requests.RequestException as exc:
+            raise CareCycleTransientError(f"request to careCycle failed: {type(exc).__name__}") from exc
+        with response:
+            body = _read_answer(response, deadline)
+        try:
+            redact = Redactor.of_records(records, [self._key])  # what careCycle's words may quote of the upload
+            return classify_response(response.status_code, _json_object(body), redact)
+        except CareCycleError:
+            raise
+        except Exception as exc:  # an answer no rule covers must still settle the batch, as an ambiguous one
+            raise CareCycleUnreadableError(
+                f"careCycle {response.status_code}: the answer could not be read ({type(exc).__name__})",
+                response.status_code,
+            ) from exc
 
-    def _new_session(self) -> requests.Session:
-        session = requests.Session()
+    def _signed(self, session: requests.Session) -> requests.Session:
+        """`session`, sending the key and the relay's name with every request."""
         session.headers.update({"x-api-key": self._key, "User-Agent": "leadrelay"})
         return session
 

@@ -66,14 +66,7 @@ def _build_retrieval(
         read_timeout=settings.facebook_read_timeout_seconds,
     )
     wake = lambda: wake_delivery(redis, store.lanes)  # noqa: E731 - a named one-liner reads better here
-    intake = Intake(
-        store,
-        cipher,
-        clock,
-        wake,
-        person_memory_seconds=sources.person_memory_seconds,
-        idempotency_ttl_seconds=settings.idempotency_ttl_seconds(),
-    )
+    intake = Intake.configured(store, cipher, clock, wake, settings, sources)
     admission = MetaIntake(store, sources, clock, lambda lead_ids: enqueue_fetches(redis, lead_ids))
     retrieval_settings = RetrievalSettings(
         max_age_seconds=settings.leadrelay_max_age_hours * 3600,

@@ -31,7 +31,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
+from marshmallow import ValidationError
 
+from app.schemas.meta import GraphId
 from workers.redaction import Redactor
 
 logger = logging.getLogger(__name__)
@@ -213,14 +215,15 @@ def _describe(status: int, error: Mapping[str, Any]) -> str:
 
 _ERROR_TYPE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")  # OAuthException, GraphMethodException, ...
 _TRACE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_GRAPH_ID = re.compile(r"[0-9]{1,30}")
+_GRAPH_ID = GraphId(allow_none=True)
 
 
 def _graph_id(value: Any) -> str | None:
-    """A Graph object id (digits, sent as a string or a number), or None for anything else."""
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        value = str(value)
-    return value if isinstance(value, str) and _GRAPH_ID.fullmatch(value) else None
+    """A Graph object id (digits, sent as a string or a number), as the webhook reads them; None otherwise."""
+    try:
+        return _GRAPH_ID.deserialize(value)
+    except ValidationError:
+        return None
 
 
 def _lead(item: Any) -> GraphLead:

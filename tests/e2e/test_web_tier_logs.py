@@ -3,25 +3,16 @@ no personal data, client address or secret, even for requests too malformed for 
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
 
-from app.crypto import generate_key
-from app.ports import free_port
-from app.processes import reap_group
-from tests.conftest import OPS_TOKEN, SOURCE_KEY
-from tests.realredis import connect_or_fail, redis_url_for_tests
-from tests.support import wait_until
+from tests.conftest import SOURCE_KEY
+from tests.e2e.webtier import running_web_tier
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 VERIFY_TOKEN = "verify-token-5d9e1c"
 PERSONAL = ["Zebedee", "Quixotte", "zebedee.q@example.com", "3125550177", "1EG4TE5MK73"]
 BODY = b'{"first_name": "Zebedee", "last_name": "Quixotte", "email": "zebedee.q@example.com", "phone": "3125550177"}'
@@ -29,42 +20,15 @@ BODY = b'{"first_name": "Zebedee", "last_name": "Quixotte", "email": "zebedee.q@
 
 @pytest.fixture
 def logged_web_tier(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    redis = connect_or_fail(redis_url_for_tests())
-    redis.flushdb()
-    port = free_port()
-    env = {
-        **{key: value for key, value in os.environ.items() if key != "PROMETHEUS_MULTIPROC_DIR"},
-        "PORT": str(port),
+    settings = {
         "WEB_CONCURRENCY": "1",
         "GUNICORN_ACCESS_LOG": "-",
         "GUNICORN_LOG_LEVEL": "debug",
-        "REDIS_URL": redis_url_for_tests(),
-        "LEADRELAY_ENCRYPTION_KEY": generate_key(),
-        "LEADRELAY_SOURCE_KEYS": f"partner={SOURCE_KEY}",
-        "LEADRELAY_OPS_TOKENS": f"alice={OPS_TOKEN}",
         "FACEBOOK_VERIFY_TOKEN": VERIFY_TOKEN,
         "FACEBOOK_APP_SECRET": "app-secret-unused",
     }
-    log_path = tmp_path / "web.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "web"], cwd=REPO_ROOT, env=env, stdout=log, stderr=log, process_group=0
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(lambda: _answers(f"{url}/readyz"), timeout=60)
-        yield url, log_path
-    finally:
-        process.send_signal(signal.SIGINT)
-        reap_group(process, 5)
-        redis.flushdb()
-
-
-def _answers(url: str) -> bool:
-    try:
-        return requests.get(url, timeout=1).status_code == 200
-    except requests.RequestException:
-        return False
+    with running_web_tier(settings, tmp_path / "web.log", log_stdout=True) as url:
+        yield url, tmp_path / "web.log"
 
 
 def _send_raw(url: str, request: bytes) -> None:

