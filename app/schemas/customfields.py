@@ -8,7 +8,7 @@ from typing import Any
 
 from app.models import CustomFieldWarning
 from app.schemas.carecycle import MAX_CUSTOM_FIELD_KEY_CHARS, MAX_CUSTOM_FIELDS
-from app.schemas.fields import clean_text
+from app.schemas.fields import clean_free_text, clean_text
 
 # careCycle documents no limit for a custom value; 255 keeps free-text answers useful and bounded,
 # and no click ID (gclid, fbclid, ...) comes near it.
@@ -80,13 +80,18 @@ def _add_custom(
     except ValueError as exc:
         warnings.append(CustomFieldWarning(key, str(exc)))
         return
-    if not key or (value is None and not keep_blank):
+    if value is None and not keep_blank:
+        return
+    if not key:
+        warnings.append(f"customFields: expected a key of 1 to {MAX_CUSTOM_FIELD_KEY_CHARS} characters; dropped")
         return
     if key in protected:
         warnings.append(CustomFieldWarning(key, "expected from the source's configuration, not from the submission"))
         return
     if key in items:
-        return  # the first inbound value of a key wins
+        if items[key]["value"] != value:  # the first inbound value of a key wins
+            warnings.append(CustomFieldWarning(key, "expected once: an earlier field has this key; dropped"))
+        return
     if cut:
         warnings.append(CustomFieldWarning(key, f"expected at most {MAX_CUSTOM_VALUE_CHARS} characters; cut"))
     items[key] = {"fieldKey": key, "value": value}
@@ -109,7 +114,7 @@ def _custom_value(value: Any) -> tuple[Any, bool]:
     if value is None or isinstance(value, bool | int) or (isinstance(value, float) and math.isfinite(value)):
         return value, False
     if isinstance(value, str):
-        text = value.strip()
+        text = clean_free_text(value)
         return text[:MAX_CUSTOM_VALUE_CHARS] or None, len(text) > MAX_CUSTOM_VALUE_CHARS
     raise ValueError(_BAD_CUSTOM_VALUE)
 

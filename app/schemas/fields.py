@@ -26,14 +26,24 @@ MAX_AGE_YEARS = 130
 # Where a +1 number may be: careCycle serves the US; Canada and the US territories share its plan.
 SERVED_PHONE_REGIONS = frozenset({"US", "CA", "PR", "VI", "GU", "AS", "MP"})
 
-_PHONE_EXTENSION = re.compile(r"(?:;\s*ext=|\s*(?:ext\.?|extension|x|#))\s*\d{1,7}\s*$", re.IGNORECASE)
-_PHONE_URI_PREFIX = re.compile(r"^\s*tel:", re.IGNORECASE)
+# An extension after the number, in the spellings phonenumbers reads: "ext. 12", "ext: 12", "extn 12",
+# "extension 12", "x12", "x.12", "#12", ";ext=12" (RFC 3966).
+_PHONE_EXTENSION = re.compile(
+    r"(?:;\s*ext=\d{1,20}|[\s,]*(?:(?:extension|extn|ext)\.?\s*[:=]?|(?:x|#)\.?)\s*\d{1,20})\s*$", re.IGNORECASE
+)
+# A label before the number: a tel: URI's scheme, "Cell:", "Home phone:".
+_PHONE_LABEL = re.compile(r"^\s*(?:[^\W\d_]+ ?){1,3}:", re.IGNORECASE)
 _PHONE_PUNCTUATION = re.compile(r"[\s().\-]+")
 _PLAIN_NANP = re.compile(r"(?:\+1|1)?([2-9]\d{9})", re.ASCII)
 _LETTER = re.compile(r"[^\W\d_]")
 # Unicode category Cc, exactly: C0 controls, DEL and C1 controls.
 _CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f-\x9f]")
+_CONTROL_CHARACTER_BUT_LAYOUT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+# Format characters (Unicode Cf) that print as nothing and that no name or answer needs: soft hyphen,
+# zero-width space, direction marks and embeddings, word joiner and invisible operators, byte-order mark.
+# The zero-width (non-)joiners stay: Persian and Indic spellings and emoji sequences are made with them.
+_INVISIBLE = re.compile("[\u00ad\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
 _ZIP = re.compile(r"(\d{5})(?:[-\s]?\d{4})?", re.ASCII)
 _MONEY = re.compile(
     r"(?P<sign>-)?\s*\$?\s*(?P<whole>\d{1,3}(?:,\d{3})+|\d+)(?:\.(?P<fraction>\d+))?\s*(?P<suffix>[km])?",
@@ -146,7 +156,7 @@ class Phone(NormalizingField[str]):
 
     def _normalize(self, value: Any) -> str:
         text = self._text(value)
-        body = _PHONE_EXTENSION.sub("", _PHONE_URI_PREFIX.sub("", text))
+        body = _PHONE_EXTENSION.sub("", _PHONE_LABEL.sub("", text))
         if _LETTER.search(body):
             raise self.make_error("letters")  # vanity "555-CALL" would parse, but a lead types digits
         try:
@@ -467,6 +477,15 @@ def load_tolerant(
 
 
 def clean_text(text: str) -> str:
-    """NFC-normalize, turn control characters into spaces, strip and collapse whitespace."""
+    """NFC-normalize, turn control characters into spaces, drop invisible format characters (a byte-order
+    mark, zero-width spaces), strip and collapse whitespace."""
     text = _LONE_SURROGATE.sub("\ufffd", text)  # JSON can carry "\ud800", which no UTF-8 store or API takes
-    return " ".join(_CONTROL_CHARACTER.sub(" ", unicodedata.normalize("NFC", text)).split())
+    text = _CONTROL_CHARACTER.sub(" ", _INVISIBLE.sub("", unicodedata.normalize("NFC", text)))
+    return " ".join(text.split())
+
+
+def clean_free_text(text: str) -> str:
+    """`clean_text` for a free-text answer, whose line breaks, tabs and spacing are its own: only lone
+    surrogates, invisible format characters and other control characters are taken out, and the ends stripped."""
+    text = _INVISIBLE.sub("", _LONE_SURROGATE.sub("\ufffd", text))
+    return _CONTROL_CHARACTER_BUT_LAYOUT.sub(" ", unicodedata.normalize("NFC", text)).strip()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime
 import functools
+import importlib.resources
 import re
 import zoneinfo
 from collections.abc import Callable
@@ -44,30 +46,34 @@ _STATE_ALIASES = {
     "usvi": "VI", "cnmi": "MP", "micronesia": "FM",
 }  # fmt: skip
 
-# Spellings of US time zones -> what careCycle gets. The four abbreviations careCycle accepts (and their
-# spelled-out "Standard Time" names) stay abbreviations: they are already valid and "MST" is exactly
-# right for Arizona, which a guessed America/Denver would not be. Everything else becomes an IANA name,
-# the only spelling that is right for Arizona, Hawaii, Alaska and the territories in every season.
+# The phone regions intake serves: the US, Canada and the US territories on the NANP (+1).
+SERVED_REGIONS = frozenset({"US", "CA", "PR", "VI", "GU", "AS", "MP"})
+
+# Spellings of US time zones -> the IANA name careCycle gets. An abbreviation or a "Standard Time" name
+# ("EST", Windows' "Eastern Standard Time") names a family of zones, not a fixed offset: sent as "EST", a
+# lead in New York would be called an hour late in summer, past the TCPA window. Each family becomes its
+# main zone here; `zone_within_family` then picks the lead's own zone of that family from its ZIP or phone
+# (Arizona's America/Phoenix for a lead who wrote "MST" with a Phoenix ZIP).
 _FAMILIES = {"eastern": ("e", "America/New_York"), "central": ("c", "America/Chicago"),
              "mountain": ("m", "America/Denver"), "pacific": ("p", "America/Los_Angeles")}  # fmt: skip
-_DAYLIGHT_TAILS = ("", " time", " daylight time", " daylight")
+_FAMILY_TAILS = ("", " time", " standard", " standard time", " daylight time", " daylight")
 TIMEZONE_ALIASES: dict[str, str] = {
-    **{f"{name} standard{tail}": f"{a}ST".upper() for name, (a, _) in _FAMILIES.items() for tail in ("", " time")},
-    **{f"{a}st": f"{a}ST".upper() for a, _ in _FAMILIES.values()},
-    **{f"{name}{tail}": zone for name, (_, zone) in _FAMILIES.items() for tail in _DAYLIGHT_TAILS},
-    **{f"{a}{tail}": zone for a, zone in _FAMILIES.values() for tail in ("t", "dt")},
+    **{f"{name}{tail}": zone for name, (_, zone) in _FAMILIES.items() for tail in _FAMILY_TAILS},
+    **{f"{a}{tail}": zone for a, zone in _FAMILIES.values() for tail in ("t", "st", "dt")},
     **{f"us {name}": zone for name, (_, zone) in _FAMILIES.items()},
     **dict.fromkeys(["arizona", "arizona time", "us arizona", "mountain standard time arizona", "mst arizona",
-                     "az"], "America/Phoenix"),
+                     "az", "us mountain standard time"], "America/Phoenix"),
     **dict.fromkeys(["hawaii", "hawaii time", "hawaiian", "hawaii standard time", "hst", "hawaii aleutian",
-                     "hawaii aleutian time", "hawaii aleutian standard time", "us hawaii"], "Pacific/Honolulu"),
+                     "hawaii aleutian time", "hawaii aleutian standard time", "us hawaii",
+                     "hawaiian standard time"], "Pacific/Honolulu"),
     **dict.fromkeys(["alaska", "alaska time", "alaska standard time", "alaska daylight time", "akst", "akdt",
-                     "akt", "us alaska"], "America/Anchorage"),
+                     "akt", "us alaska", "alaskan standard time"], "America/Anchorage"),
     **dict.fromkeys(["atlantic", "atlantic time", "atlantic standard time", "ast", "puerto rico"],
                     "America/Puerto_Rico"),
     **dict.fromkeys(["chamorro", "chamorro standard time", "chst", "guam"], "Pacific/Guam"),
     **dict.fromkeys(["samoa", "samoa standard time", "american samoa", "us samoa"], "Pacific/Pago_Pago"),
-    "us aleutian": "America/Adak", "us east indiana": "America/Indiana/Indianapolis",
+    "us aleutian": "America/Adak", "aleutian standard time": "America/Adak",
+    "us east indiana": "America/Indiana/Indianapolis", "us eastern standard time": "America/Indiana/Indianapolis",
     "us michigan": "America/Detroit", "us indiana starke": "America/Indiana/Knox",
 }  # fmt: skip
 
@@ -185,28 +191,67 @@ def state_code(text: str) -> str | None:
 
 
 def timezone_name(text: str) -> str | None:
-    """Return careCycle's spelling of a time zone (see TIMEZONE_ALIASES), or None when it is not one we know.
+    """Return the IANA name of a time zone of the served regions, or None when it is not one we know.
 
-    Accepts IANA names in any case ("america/phoenix"), the aliases above, and Windows-style labels
-    ("(UTC-05:00) Eastern Time (US & Canada)"). Fixed offsets ("Etc/GMT+5", "UTC-5") are refused: an
-    offset says nothing about daylight saving, so it cannot place a call in the TCPA window.
+    Accepts IANA names in any case ("america/phoenix"), their older link names ("America/Indianapolis"),
+    the aliases above, and Windows-style labels ("(UTC-05:00) Eastern Time (US & Canada)"). A zone outside
+    the served regions (Europe/London) is refused: it cannot be where a +1 lead is called. So are fixed
+    offsets ("Etc/GMT+5", "UTC-5"): an offset says nothing about daylight saving, so it cannot place a call
+    in the TCPA window.
     """
     for candidate in (text, _PARENTHESIZED.sub(" ", text)):
         key = _lookup_key(candidate)
         key = key.removesuffix(" zone").removesuffix(" timezone")
         if key in TIMEZONE_ALIASES:
             return TIMEZONE_ALIASES[key]
-    return _iana_by_lower_name().get(text.strip().lower())
+    return _served_zones_by_lower_name().get(text.strip().lower())
+
+
+def zone_within_family(zone: str, *hints: str | None) -> str:
+    """The first of `hints` (zones known from the lead's ZIP or phone) that keeps `zone`'s standard offset,
+    else `zone`: "MST" (America/Denver) with an Arizona ZIP is America/Phoenix, "Eastern" with a Detroit
+    ZIP America/Detroit; a hint of another family (a Chicago ZIP for "Eastern") leaves `zone` as given."""
+    offset = _standard_offset(zone)
+    for hint in hints:
+        if hint is not None and hint != zone and _standard_offset(hint) == offset:
+            return hint
+    return zone
 
 
 @functools.cache
-def _iana_by_lower_name() -> dict[str, str]:
-    """Area/Location IANA names by their lower-case spelling; "Etc/" offsets and legacy names excluded."""
-    return {
-        name.lower(): name
-        for name in iana_timezones()
-        if "/" in name and not name.startswith(("Etc/", "US/", "SystemV/"))
+def _standard_offset(zone: str) -> datetime.timedelta | None:
+    """A zone's offset from UTC in mid-January (standard time in the served regions, all northern)."""
+    return datetime.datetime(2026, 1, 15, 12, tzinfo=zoneinfo.ZoneInfo(zone)).utcoffset()
+
+
+@functools.cache
+def served_timezones() -> frozenset[str]:
+    """The IANA zones of the served regions (tzdata's zone.tab), and every zone a US ZIP lies in."""
+    table = _tzdata_text("zone.tab")
+    zones = {
+        columns[2]
+        for columns in (line.split("\t") for line in table.splitlines() if line and not line.startswith("#"))
+        if columns[0] in SERVED_REGIONS
     }
+    zones.update(details.timezone for zip5 in _zip_index() if (details := _known_zip_details(zip5)).timezone)
+    return frozenset(zones & iana_timezones())
+
+
+@functools.cache
+def _served_zones_by_lower_name() -> dict[str, str]:
+    """Served zones by the lower-case spelling of their name or of a link to them (tzdata's "L" lines)."""
+    served = served_timezones()
+    names = {zone.lower(): zone for zone in served}
+    for line in _tzdata_text("tzdata.zi").splitlines():
+        if line.startswith("L "):
+            _, target, link = line.split()
+            if target in served and "/" in link and not link.startswith(("Etc/", "SystemV/")):
+                names.setdefault(link.lower(), target)
+    return names
+
+
+def _tzdata_text(name: str) -> str:
+    return importlib.resources.files("tzdata").joinpath("zoneinfo", name).read_text(encoding="utf-8")
 
 
 _STATE_NAMES = {_lookup_key(name): code for code, name in US_STATES.items()}

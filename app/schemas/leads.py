@@ -35,13 +35,14 @@ from app.schemas.fields import (
     field_messages,
     message_list,
 )
-from app.schemas.geo import split_full_name, timezone_for_phone, zip_details
+from app.schemas.geo import split_full_name, timezone_for_phone, zip_details, zone_within_family
 
 FULL_NAME = "fullName"  # not a careCycle field: split into firstName/lastName
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 _NOT_KEY_CHAR = re.compile(r"[\s.\-]+")
 _CONFIG_ONLY = ("sourceId", "leadCost")  # a submission must not pick its own source or price
 _NO_LOCATION = "expected a valid US ZIP code or a timezone (TCPA); the phone's area code gives no single timezone"
+_STATE_NOT_ZIPS = "state: expected the ZIP code's state; the city was not filled in from the ZIP code"
 
 GENDER_ALIASES = {
     "m": "Male", "man": "Male", "boy": "Male", "f": "Female", "woman": "Female", "girl": "Female",
@@ -208,7 +209,7 @@ def normalize_submission(
     warnings: list[str] = []
     record = _normalize_fields(candidates, record_fields(today), warnings)
     _fill_names(record, candidates.get(FULL_NAME, []), warnings)
-    _fill_location(record)
+    _fill_location(record, warnings)
     for name in _CONFIG_ONLY:
         if any(not _is_blank(value) for value in candidates.get(name, [])):
             warnings.append(f"{name}: expected from the source's configuration, not from the submission")
@@ -266,10 +267,16 @@ def _by_rank(found: list[tuple[int, int, Any]]) -> list[Any]:
 
 
 def _unwrap(value: Any) -> Any:
-    """Meta sends every answer as a list; a one-item list is that item."""
-    if isinstance(value, list | tuple) and len(value) == 1:
+    """Meta sends every answer as a list; a one-item list is that item, and so is a list of one value
+    repeated (a form's desktop and mobile copies of an input, both filled)."""
+    if isinstance(value, list | tuple) and value and all(_same(item, value[0]) for item in value[1:]):
         return value[0]
     return value
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal and of one type: True and 1 (or 1 and 1.0) are different answers here."""
+    return type(a) is type(b) and a == b
 
 
 def _is_blank(value: Any) -> bool:
@@ -321,12 +328,23 @@ def _fill_names(record: dict[str, Any], full_names: list[Any], warnings: list[st
             warnings.append(f"{FULL_NAME}: expected text")
 
 
-def _fill_location(record: dict[str, Any]) -> None:
-    """TCPA: fill state, city and timezone from the ZIP; else the timezone from the area code; else fail."""
+def _fill_location(record: dict[str, Any], warnings: list[str]) -> None:
+    """TCPA: fill state, city and timezone from the ZIP; else the timezone from the area code; else fail.
+
+    A given time zone stays, narrowed to the ZIP's (or else the phone's) zone of its family ("MST" with a
+    Phoenix ZIP is America/Phoenix). A given state that is not the ZIP's stays too, but no city is filled
+    from a ZIP that contradicts it.
+    """
     details = zip_details(record["postalCode"]) if "postalCode" in record else None
+    given_zone = record.get("timezone")
+    if given_zone is not None:
+        hint = details.timezone if details is not None else None
+        record["timezone"] = zone_within_family(given_zone, hint or timezone_for_phone(record["phoneNumber"]))
     if details is not None:
-        record.setdefault("state", details.state)
-        record.setdefault("city", details.city)
+        if record.setdefault("state", details.state) == details.state:
+            record.setdefault("city", details.city)
+        elif "city" not in record:
+            warnings.append(_STATE_NOT_ZIPS)
         if details.timezone is not None:
             record.setdefault("timezone", details.timezone)
     if "postalCode" not in record and "timezone" not in record:

@@ -171,6 +171,20 @@ def test_a_name_posted_twice_keeps_its_filled_copy(client, redis, settings, cont
     assert (record["phoneNumber"], record["postalCode"]) == ("+12125550142", "10001")
 
 
+@pytest.mark.parametrize("content_type", [URLENCODED, "multipart/form-data"])
+def test_a_name_posted_twice_with_one_value_is_that_value(client, redis, settings, content_type):
+    data = {"phone": ["(212) 555-0142", "(212) 555-0142"], "zip": ["10001", "10001"]}
+    if content_type == URLENCODED:
+        data = "phone=%28212%29+555-0142&phone=%28212%29+555-0142&zip=10001&zip=10001"
+
+    response = client.post(FORM_URL, data=data, content_type=content_type, headers=JSON_ACCEPT)
+
+    assert response.status_code == 202, response.json
+    assert response.json["warnings"] == []
+    record = stored_record(redis, settings, response.json["id"])
+    assert (record["phoneNumber"], record["postalCode"]) == ("+12125550142", "10001")
+
+
 @pytest.mark.parametrize(
     ("charset", "first_name"),
     [

@@ -78,6 +78,12 @@ PHONE_ROWS = [
 
 TZ_WARNING = "timezone: expected a US time zone: an IANA name such as America/New_York, EST/CST/MST/PST, or Eastern/..."
 ZIP_AND_TIMEZONE_ROWS = [
+    row(
+        {**BASE, "state": "California", "city": "Los Angeles"},
+        {"state": "CA", "city": "Los Angeles"},
+        id="state-and-city-given-both-kept",
+    ),
+    row({**BASE, "state": "new york"}, NYC, id="state-the-zips"),
     row({**BASE, "zip": "10001-1234"}, NYC, id="zip-plus-4"),
     row({**BASE, "zip": "10001 1234"}, NYC, id="zip-plus-4-space"),
     row({**BASE, "zip": "100011234"}, NYC, id="zip-9-digits"),
@@ -134,8 +140,30 @@ ZIP_AND_TIMEZONE_ROWS = [
     row({"phone": "2125550142", "tz": "eastern time"}, {"timezone": "America/New_York"}, id="tz-eastern-time"),
     row({"phone": "2125550142", "tz": "ET"}, {"timezone": "America/New_York"}, id="tz-et"),
     row({"phone": "2125550142", "tz": "EDT"}, {"timezone": "America/New_York"}, id="tz-edt"),
-    row({"phone": "2125550142", "tz": "est"}, {"timezone": "EST"}, id="tz-est-kept-as-abbreviation"),
-    row({"phone": "2125550142", "tz": "Pacific Standard Time"}, {"timezone": "PST"}, id="tz-pacific-standard-time"),
+    row({"phone": "2125550142", "tz": "est"}, {"timezone": "America/New_York"}, id="tz-est-is-its-iana-zone"),
+    row(
+        {"phone": "2125550142", "tz": "Pacific Standard Time"},
+        {"timezone": "America/Los_Angeles"},
+        id="tz-pacific-standard-time",
+    ),
+    row({"phone": "2125550142", "tz": "MST"}, {"timezone": "America/Denver"}, id="tz-mst-mountain-by-default"),
+    row(
+        {"phone": "2125550142", "tz": "MST", "zip": "85001"},
+        {"timezone": "America/Phoenix", "state": "AZ"},
+        id="tz-mst-with-an-arizona-zip-is-arizona",
+    ),
+    row({"phone": "602-555-0100", "tz": "MST"}, {"timezone": "America/Phoenix"}, id="tz-mst-with-an-arizona-phone"),
+    row(
+        {"phone": "2125550142", "tz": "Eastern", "zip": "48201"},
+        {"timezone": "America/Detroit"},
+        id="tz-eastern-narrowed-to-the-zips-eastern-zone",
+    ),
+    row(
+        {"phone": "2125550142", "tz": "Europe/London"},
+        {"timezone": "America/New_York"},
+        [TZ_WARNING],
+        id="tz-outside-the-served-regions-refused-area-code-used",
+    ),
     row({"phone": "2125550142", "tz": "America/Phoenix"}, {"timezone": "America/Phoenix"}, id="tz-iana"),
     row({"phone": "2125550142", "tz": "america/chicago"}, {"timezone": "America/Chicago"}, id="tz-iana-lowercase"),
     row({"phone": "2125550142", "tz": "Arizona"}, {"timezone": "America/Phoenix"}, id="tz-arizona"),
@@ -296,6 +324,22 @@ TEXT_ROWS = [
         ["language: expected at most 50 characters"],
         id="overlong-language-dropped",
     ),
+    row(
+        {**BASE, "first_name": "\ufeffJane", "last_name": "Do\u200be"},
+        {"firstName": "Jane", "lastName": "Doe"},
+        id="invisible-characters-dropped",
+    ),
+    row(
+        {**BASE, "first_name": "\u0645\u0647\u200c\u0633\u0627"},
+        {"firstName": "\u0645\u0647\u200c\u0633\u0627"},
+        id="zero-width-non-joiner-of-a-persian-name-kept",
+    ),
+    row(
+        {**BASE, "last_name": "\u200b"},
+        {"lastName": None},
+        ["lastName: expected text"],
+        id="invisible-only-is-blank",
+    ),
     row({**BASE, "email": " jane@example.com "}, {"email": "jane@example.com"}, id="email-trimmed"),
     row({**BASE, "email": "jane at example"}, {"email": None}, ["email: expected an email address"], id="email-bad"),
     row({**BASE, "full_name": "Sam Example"}, {"firstName": "Sam", "lastName": "Example"}, id="full-name-split"),
@@ -313,11 +357,16 @@ TEXT_ROWS = [
         id="full-name-fills-only-missing-part",
     ),
     row({**BASE, "state": "new york"}, {"state": "NY"}, id="state-name-lower"),
-    row({**BASE, "state": "California"}, {"state": "CA"}, id="state-name"),
-    row({**BASE, "state": "ca"}, {"state": "CA"}, id="state-code-lower"),
-    row({**BASE, "state": "District of Columbia"}, {"state": "DC"}, id="state-dc"),
-    row({**BASE, "region": "Puerto Rico"}, {"state": "PR"}, id="state-territory-google-region"),
-    row({**BASE, "state": "NJ"}, {"state": "NJ", "city": "New York"}, id="state-given-kept-over-zip"),
+    row({"phone": "(212) 555-0142", "state": "California"}, {"state": "CA"}, id="state-name"),
+    row({"phone": "(212) 555-0142", "state": "ca"}, {"state": "CA"}, id="state-code-lower"),
+    row({"phone": "(212) 555-0142", "state": "District of Columbia"}, {"state": "DC"}, id="state-dc"),
+    row({"phone": "(787) 555-0100", "region": "Puerto Rico"}, {"state": "PR"}, id="state-territory-google-region"),
+    row(
+        {**BASE, "state": "NJ"},
+        {"state": "NJ", "city": None, "timezone": "America/New_York"},
+        ["state: expected the ZIP code's state; the city was not filled in from the ZIP code"],
+        id="state-given-kept-over-zip",
+    ),
     row(
         {**BASE, "state": "Calif."},
         {"state": "NY"},
@@ -386,6 +435,27 @@ CUSTOM_FIELD_ROWS = [
         {"customFields": utm(**{"q" * 100: "yes"})},
         [f"customFields.{'q' * 100}: expected a key of at most 100 characters; cut"],
         id="custom-long-key-cut",
+    ),
+    row(
+        {**BASE, "comments": "line one\r\nline  two\u0000\ud800 \ufeff"},
+        {"customFields": utm(comments="line one\r\nline  two \ufffd")},
+        id="custom-value-cleaned-keeping-its-layout",
+    ),
+    row(
+        {**BASE, "q" * 100 + "A": "first", "q" * 100 + "B": "second"},
+        {"customFields": utm(**{"q" * 100: "first"})},
+        [
+            f"customFields.{'q' * 100}: expected a key of at most 100 characters; cut",
+            f"customFields.{'q' * 100}: expected a key of at most 100 characters; cut",
+            f"customFields.{'q' * 100}: expected once: an earlier field has this key; dropped",
+        ],
+        id="custom-keys-cut-to-one-second-value-dropped",
+    ),
+    row(
+        {**BASE, " ": "value", "utm_source": "x"},
+        {"customFields": utm(utm_source="x")},
+        ["customFields: expected a key of 1 to 100 characters; dropped"],
+        id="custom-blank-key-dropped",
     ),
     row(
         {**BASE, "customFields": [{"fieldKey": "lead_source", "value": "partner"}], "utm_source": "x"},
