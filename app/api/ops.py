@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, after_this_request, jsonify, request
 
 from app.api.auth import match_secret, presented_credential
 from app.ops import Operator, StatsQuery, collect_stats
@@ -16,8 +16,19 @@ bp = Blueprint("ops", __name__, url_prefix="/v1")
 
 
 def require_ops_token() -> str:
-    """The name of the ops token the request carries; 401 without a valid one."""
-    return match_secret(presented_credential(request, header="X-Ops-Token"), services().settings.leadrelay_ops_tokens)
+    """The name of the ops token the request carries; 401 without a valid one.
+
+    What an ops token opens is not to be kept by a browser's or proxy's cache: its answer (or its error)
+    leaves with `Cache-Control: no-store`, so nothing of it stays on an operator's disk.
+    """
+    name = match_secret(presented_credential(request, header="X-Ops-Token"), services().settings.leadrelay_ops_tokens)
+    after_this_request(_not_stored)
+    return name
+
+
+def _not_stored(response: Response) -> Response:
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def operator() -> Operator:

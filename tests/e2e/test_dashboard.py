@@ -104,3 +104,96 @@ def test_dashboard_refuses_a_wrong_token(seeded):
         wait_until(lambda: "refused" in browser.find_element(By.ID, "login-error").text)
 
         assert browser.find_element(By.ID, "login").is_displayed()
+
+
+@pytest.fixture
+def many_rejected(settings, real_redis):
+    """A relay app on the real Redis holding 55 rejected leads and one dead one."""
+    app = create_app(settings, redis=real_redis)
+    store = app.extensions["leadrelay"].store
+    cipher = RecordCipher(settings.leadrelay_encryption_key)
+    leads = [make_lead() for _ in range(56)]
+    now = app.extensions["leadrelay"].clock.now()
+    store.leads.admit(leads, [cipher.seal(lead.record) for lead in leads], now)
+    batch = store.batches.claim(now, 200, 60)
+    outcomes = [Outcome(lead.id, LeadStatus.REJECTED, "refused", error="Invalid phone number") for lead in leads[1:]]
+    store.batches.settle(batch.id, [Outcome(leads[0].id, LeadStatus.DEAD, "gave up"), *outcomes], now, release=True)
+    return app, leads
+
+
+def _open_dashboard(browser, url: str, typed_token: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    browser.get(f"{url}/dashboard")
+    browser.find_element(By.ID, "token").send_keys(typed_token)
+    browser.find_element(By.CSS_SELECTOR, "#login button").click()
+
+
+def _failing_rows(browser) -> int:
+    return int(browser.execute_script("return document.querySelectorAll('#failures tr[data-lead-id]').length;"))
+
+
+def test_dashboard_shows_failing_leads_past_the_first_fifty_on_asking(many_rejected):
+    app, _leads = many_rejected
+    with serve(app) as url, chromium() as browser:
+        from selenium.webdriver.common.by import By
+
+        _open_dashboard(browser, url, OPS_TOKEN)
+        wait_until(lambda: browser.find_element(By.TAG_NAME, "body").get_attribute("data-loaded") == "true")
+        first = _failing_rows(browser)
+        note = browser.find_element(By.ID, "more").text
+
+        browser.find_element(By.CSS_SELECTOR, "#more button.more-rejected").click()
+        wait_until(lambda: _failing_rows(browser) == 56)
+
+        assert first == 51
+        assert "Showing the newest 50 of 55 rejected leads." in note
+        assert browser.find_element(By.ID, "more").text == ""
+
+
+def test_dashboard_clears_a_refresh_error_once_the_relay_answers_again(seeded, monkeypatch):
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    import app.ops
+
+    app_, _store, _leads = seeded
+    real_snapshot = app.ops.read_snapshot
+    with serve(app_) as url, chromium() as browser:
+        from selenium.webdriver.common.by import By
+
+        _open_dashboard(browser, url, OPS_TOKEN)
+        wait_until(lambda: browser.find_element(By.TAG_NAME, "body").get_attribute("data-loaded") == "true")
+
+        def unavailable(*args, **kwargs):
+            raise RedisConnectionError("down")
+
+        monkeypatch.setattr(app.ops, "read_snapshot", unavailable)
+        wait_until(lambda: "Could not refresh" in browser.find_element(By.ID, "refresh-error").text, timeout=12)
+        monkeypatch.setattr(app.ops, "read_snapshot", real_snapshot)
+        wait_until(lambda: browser.find_element(By.ID, "refresh-error").text == "", timeout=12)
+
+        assert browser.find_element(By.ID, "board").is_displayed()
+
+
+def test_dashboard_takes_a_token_pasted_with_invisible_characters(seeded):
+    app, _store, _leads = seeded
+    with serve(app) as url, chromium() as browser:
+        from selenium.webdriver.common.by import By
+
+        _open_dashboard(browser, url, f"\ufeff{OPS_TOKEN}\u200b")
+        wait_until(lambda: browser.find_element(By.TAG_NAME, "body").get_attribute("data-loaded") == "true")
+
+        assert browser.find_element(By.ID, "board").is_displayed()
+
+
+def test_dashboard_refuses_a_token_no_browser_can_send_without_leaving_the_login(seeded):
+    app, _store, _leads = seeded
+    with serve(app) as url, chromium() as browser:
+        from selenium.webdriver.common.by import By
+
+        _open_dashboard(browser, url, "tok\u2014en")
+        wait_until(lambda: "not a token" in browser.find_element(By.ID, "login-error").text)
+
+        assert browser.find_element(By.ID, "login").is_displayed()
+        assert not browser.find_element(By.ID, "board").is_displayed()
+        assert browser.execute_script("return sessionStorage.getItem('leadrelay.opsToken');") is None

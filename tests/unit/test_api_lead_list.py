@@ -165,3 +165,21 @@ def test_lead_list_refuses_a_bad_arg_naming_it(client, args, named):
 def test_lead_list_needs_an_ops_token(client):
     assert client.get("/v1/leads").status_code == 401
     assert client.get("/v1/leads", headers={"X-Api-Key": SOURCE_KEY}).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        pytest.param("get", "/v1/leads", id="lead-list"),
+        pytest.param("get", "/v1/leads/lead_does_not_exist", id="a-lead-not-found"),
+        pytest.param("get", "/v1/stats", id="stats"),
+        pytest.param("get", "/v1/audit", id="audit"),
+        pytest.param("get", "/metrics", id="metrics"),
+        pytest.param("post", "/v1/leads/lead_does_not_exist/retry", id="retry"),
+    ],
+)
+def test_what_an_ops_token_opens_is_answered_for_no_cache_to_keep(client, method, path):
+    response = getattr(client, method)(path, headers={"Authorization": f"Bearer {OPS_TOKEN}"})
+
+    assert response.status_code in (200, 404), response.json
+    assert response.headers["Cache-Control"] == "no-store"
