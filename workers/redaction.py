@@ -19,21 +19,26 @@ _EMAIL = re.compile(r"[^\s@'\"]+@[^\s@'\"]+")
 # Digits with the separators a phone or a date is written with: "(312) 555-0177", "03/04/1951".
 _NUMBER = re.compile(r"\+?\(?\d[\d\s().\-/]*\d\)?")
 _WORD = re.compile(r"\S+")
-_SHORTEST_VALUE_CHARS = 3  # shorter values (a state code, "M") are words any message may hold
+_SHORTEST_VALUE_CHARS = 3  # shorter values (a state code, "no") are words any message may hold...
+_SHORTEST_NAME_CHARS = 2  # ...but not a short name ("Al", "Wu"), taken out wherever it stands as a word
+_NAME_FIELDS = ("firstName", "lastName")
 
 
 class Redactor:
     """Takes out of text the values it was given (matched in any case) and the shapes of personal data."""
 
-    def __init__(self, values: Iterable[str] = ()) -> None:
+    def __init__(self, values: Iterable[str] = (), names: Iterable[str] = ()) -> None:
         self._values = values
+        self._names = names
         self._pattern: re.Pattern[str] | None = None
         self._compiled = False
 
     @classmethod
     def of_records(cls, records: Iterable[Mapping[str, Any]], secrets: Iterable[str] = ()) -> Redactor:
         """A redactor of every text value in `records` (custom fields included) and of `secrets`."""
-        return cls([*secrets, *(value for record in records for value in _texts(record))])
+        records = list(records)
+        names = (record[name] for record in records for name in _NAME_FIELDS if isinstance(record.get(name), str))
+        return cls([*secrets, *(value for record in records for value in _texts(record))], names)
 
     def __call__(self, text: str, limit: int) -> str:
         """`text` without the values and shapes, cut to `limit` characters."""
@@ -50,7 +55,9 @@ class Redactor:
         """Built on first use only: most uploads end without any text to redact."""
         if not self._compiled:
             values = sorted({v for v in self._values if len(v.strip()) >= _SHORTEST_VALUE_CHARS}, key=len, reverse=True)
-            self._pattern = re.compile("|".join(map(re.escape, values)), re.IGNORECASE) if values else None
+            words = {n.strip() for n in self._names if _SHORTEST_NAME_CHARS <= len(n.strip()) < _SHORTEST_VALUE_CHARS}
+            alternatives = [*map(re.escape, values), *(rf"(?<!\w){re.escape(word)}(?!\w)" for word in sorted(words))]
+            self._pattern = re.compile("|".join(alternatives), re.IGNORECASE) if alternatives else None
             self._compiled = True
         return self._pattern
 

@@ -33,5 +33,15 @@ def test_every_value_of_the_records_is_taken_out_in_any_case_and_the_secrets_too
     assert redact("zelda chose gold plus in NY (key cc_live_key)", 300) == "… chose … in NY (key …)"
 
 
+def test_a_short_name_is_taken_out_where_it_stands_as_a_word():
+    records = [{"firstName": "Al", "lastName": "Wu", "state": "NY", "city": "Oz"}]
+    redact = Redactor.of_records(records)
+
+    assert (
+        redact("record for Al Wu: always wuthering in NY and Oz", 300)
+        == "record for … …: always wuthering in NY and Oz"
+    )
+
+
 def test_the_text_is_cut_to_the_limit():
     assert Redactor()("x" * 500, 300) == "x" * 300
