@@ -14,13 +14,13 @@ from app.clock import Clock
 from app.config import Settings
 from app.crypto import RecordCipher
 from app.logs import note_lead_ids
-from app.metrics import record_intake
+from app.metrics import record_admitted, record_intake
 from app.models import IDEMPOTENCY_TTL_SECONDS, LeadStatus, NewLead, mask_phone
 from app.schemas.fields import field_reason
 from app.schemas.leads import NormalizedLead, normalize_submission, normalized_phone
 from app.sources import LeadSource, SourceRegistry
 from app.store import Store
-from app.store.throttle import WindowGate
+from app.store.throttle import RateLimitedError, WindowGate
 
 logger = logging.getLogger(__name__)
 
@@ -123,7 +123,6 @@ class Intake:
         for index, payload in enumerate(payloads):
             if not isinstance(payload, Mapping):
                 results[index] = InvalidLead(index, {"lead": ["expected a JSON object: one lead's fields"]})
-                record_intake(source.slug, "invalid")
                 continue
             key = _item_key(admission.idempotency_key, index, len(payloads))
             try:
@@ -135,14 +134,18 @@ class Intake:
                     new_leads.append((index, self._rejected_lead(source, payload, kept, invalid, key)))
                 else:
                     results[index] = invalid
-                    record_intake(source.slug, "invalid")
                 continue
             new_leads.append((index, self.new_lead(source, normalized.record, normalized.warnings, admission, key=key)))
-        if not new_leads and admission.gate is not None:
-            self._store.throttle.hit(admission.gate, self._clock.now())  # a refused submission counts too
-        stored = self.store_leads([lead for _, lead in new_leads], admission.gate)
+        try:
+            if not new_leads and admission.gate is not None:
+                self._store.throttle.hit(admission.gate, self._clock.now())  # a refused submission counts too
+            stored = self.store_leads([lead for _, lead in new_leads], admission.gate)
+        except RateLimitedError:
+            record_intake(source.slug, "throttled", len(payloads))
+            raise
         for (index, _), accepted in zip(new_leads, stored, strict=True):
             results[index] = accepted
+        record_intake(source.slug, "invalid", sum(isinstance(r, InvalidLead) for r in results))
         return [r for r in results if r is not None]
 
     def _rejected_lead(
@@ -175,7 +178,7 @@ class Intake:
         if any(a.status is LeadStatus.QUEUED and not a.repeated for a in accepted):
             self._wake_unless_busy()
         for lead, a in zip(leads, accepted, strict=True):
-            record_intake(lead.source, "repeated" if a.repeated else _intake_outcome(a.status))
+            record_admitted(lead.source, a.status, a.repeated)
         fresh = [a.id for a in accepted if not a.repeated]
         # Named on the request's own log line (one line per request keeps logging cheap under load).
         note_lead_ids(fresh)
@@ -243,10 +246,6 @@ class Intake:
             duplicate_window_seconds=source.duplicate_window_seconds,
             detail=admission.detail or f"accepted from {source.slug}",
         )
-
-
-def _intake_outcome(status: LeadStatus) -> str:
-    return "accepted" if status is LeadStatus.QUEUED else status.value
 
 
 def _item_key(idempotency_key: str | None, index: int, count: int) -> str | None:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from app.clock import Clock
+from app.metrics import record_admitted
 from app.models import LeadStatus, NewLead
 from app.schemas.meta import LeadgenChange
 from app.sources import LeadSource, SourceRegistry, UnknownSourceError
@@ -98,6 +99,8 @@ class MetaIntake:
             AdmittedLeadgen(change.leadgen_id, a.id, a.status, a.repeated)
             for (change, _), a in zip(routed, stored, strict=True)
         ]
+        for (_, lead), a in zip(routed, stored, strict=True):
+            record_admitted(lead.source, a.status, a.repeated)
         fresh = [a for a in admitted if not a.repeated]
         if fetch:
             self._enqueue_fetches([lead.lead_id for lead in fresh])

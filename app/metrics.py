@@ -26,14 +26,23 @@ from app.store.snapshot import read_gauges
 
 INTAKE_LEADS = Counter(
     "leadrelay_intake_leads",
-    "Submissions taken in, by source and outcome (accepted, invalid, rejected, repeated, spam, test, duplicate).",
+    "Submissions to the web tier, by source and outcome (accepted, invalid, throttled, rejected, repeated, spam, "
+    "test, duplicate).",
     ["source", "outcome"],
 )
+# Taken in for delivery, or (Meta) for retrieval first: both count as accepted.
+_ACCEPTED = frozenset({LeadStatus.QUEUED, LeadStatus.FETCHING})
 
 
-def record_intake(source: str, outcome: str) -> None:
-    """Count one submission of a source that ended in `outcome`."""
-    _intake_counter(source, outcome).inc()
+def record_intake(source: str, outcome: str, count: int = 1) -> None:
+    """Count `count` submissions of a source that ended in `outcome`."""
+    if count:
+        _intake_counter(source, outcome).inc(count)
+
+
+def record_admitted(source: str, status: LeadStatus, repeated: bool) -> None:
+    """Count one stored submission: `repeated`, `accepted`, or the status it is held in (spam, rejected, ...)."""
+    record_intake(source, "repeated" if repeated else "accepted" if status in _ACCEPTED else status.value)
 
 
 @functools.cache
@@ -57,11 +66,19 @@ class StoreCollector(Collector):
             by_status.add_metric([status.value], gauges.counts[status])
         yield by_status
         yield GaugeMetricFamily("leadrelay_queue_depth", "Leads waiting for delivery.", value=gauges.queue_depth)
-        oldest = gauges.oldest_ready_score
-        age = max(0.0, self._now - oldest) if oldest is not None and oldest <= self._now else 0.0
-        yield GaugeMetricFamily("leadrelay_oldest_queued_age_seconds", "Wait of the oldest due lead.", value=age)
+        yield GaugeMetricFamily(
+            "leadrelay_oldest_queued_age_seconds",
+            "Seconds since the oldest lead not delivered yet (queued, sending or retrying) was taken in.",
+            value=gauges.oldest_waiting_age(self._now),
+        )
         paused = 1.0 if gauges.pause is not None else 0.0
         yield GaugeMetricFamily("leadrelay_delivery_paused", "1 while delivery is paused (401/403/404).", value=paused)
+        retrieval_paused = 1.0 if gauges.retrieval_pause is not None else 0.0
+        yield GaugeMetricFamily(
+            "leadrelay_retrieval_paused",
+            "1 while Meta lead retrieval is paused (the Graph API refused the page token).",
+            value=retrieval_paused,
+        )
         delivery = store.metrics.read()
         yield _counter(
             "leadrelay_carecycle_requests",

@@ -44,21 +44,21 @@ def collect_stats(query: StatsQuery) -> dict[str, Any]:
     leaves its status's count.
     """
     snap, now = read_snapshot(query.store.redis, query.now), query.now
-    oldest, depth, pause = snap.gauges.oldest_ready_score, snap.gauges.queue_depth, snap.gauges.pause
+    depth, pause, retrieval_pause = snap.gauges.queue_depth, snap.gauges.pause, snap.gauges.retrieval_pause
     ceiling_per_second = query.rate_limit_per_min * MAX_BATCH_RECORDS / RATE_WINDOW_SECONDS
     return {
         "counts": {status.value: snap.gauges.counts[status] for status in LeadStatus},
         "queueDepth": depth,
         "inFlightBatches": snap.in_flight_batches,
-        "oldestQueuedAgeSeconds": round(max(0.0, now - oldest), 3) if oldest is not None and oldest <= now else 0.0,
+        "oldestQueuedAgeSeconds": snap.gauges.oldest_waiting_age(now),
         "delivered": {"last5m": sum(snap.delivered_per_minute[-5:]), "last1h": sum(snap.delivered_per_minute)},
         "failed": {"last5m": sum(snap.failed_per_minute[-5:]), "last1h": sum(snap.failed_per_minute)},
         "rateBudget": {"limitPerMinute": query.rate_limit_per_min, "usedLastMinute": snap.requests_last_minute},
         "estimatedDrainSeconds": math.ceil(depth / ceiling_per_second) if depth else 0,
         "paused": pause is not None,
         "pause": _pause_body(pause),
-        "retrievalPaused": snap.retrieval_pause is not None,
-        "retrievalPause": _pause_body(snap.retrieval_pause),
+        "retrievalPaused": retrieval_pause is not None,
+        "retrievalPause": _pause_body(retrieval_pause),
         "lastDeliveryAt": snap.last_delivery_at,
         "latencySeconds": _latency_percentiles(sorted(snap.latency_samples)),
     }

@@ -179,15 +179,13 @@ class Deliverer:
             self._resume()
             if not any(0 <= index < len(entries) for index in exc.record_messages):
                 # A 422 naming no record of this batch cannot say which to refuse: find it by halving.
-                self._record(exc, entries, [])
-                self._bisect(batch_id, entries, CareCycleRequestError(exc.message, exc.status))
+                self._bisect(batch_id, entries, exc, CareCycleRequestError(exc.message, exc.status))
                 return
             self._settle_after(exc, batch_id, entries, self._outcomes_for_error(batch_id, entries, exc))
             return
         except CareCycleRequestError as exc:
-            self._record(exc, entries, [])
             self._resume()
-            self._bisect(batch_id, entries, exc)
+            self._bisect(batch_id, entries, exc, exc)
             return
         except CareCycleError as exc:
             self._settle_after(exc, batch_id, entries, self._outcomes_for_error(batch_id, entries, exc))
@@ -198,8 +196,10 @@ class Deliverer:
     def _settle_after(
         self, error: CareCycleError | None, batch_id: str, entries: Sequence[Entry], outcomes: list[Outcome]
     ) -> None:
-        self._settle(batch_id, outcomes)
-        self._record(error, entries, outcomes)
+        """Settle an upload's outcomes, then count the request with those that took effect (a lead another
+        worker took over meanwhile is its to count)."""
+        changed = self._settle(batch_id, outcomes)
+        self._record(error, entries, [outcome for outcome in outcomes if outcome.lead_id in changed])
 
     def _record(self, error: CareCycleError | None, entries: Sequence[Entry], outcomes: list[Outcome]) -> None:
         """Count the upload in the metrics; a Redis that does not answer costs the numbers, not the batch."""
@@ -212,12 +212,16 @@ class Deliverer:
         except RedisError:
             logger.warning("Redis did not answer: an upload is missing from the metrics")
 
-    def _bisect(self, batch_id: str, entries: Sequence[Entry], exc: CareCycleRequestError) -> None:
-        """Isolate the record careCycle refuses by sending halves until one record is left."""
+    def _bisect(
+        self, batch_id: str, entries: Sequence[Entry], error: CareCycleError, exc: CareCycleRequestError
+    ) -> None:
+        """Isolate the record careCycle refuses by sending halves until one record is left; each request is
+        counted (as `error`), the last with its lead rejected."""
         if len(entries) == 1:
-            self._settle(batch_id, [_rejected(entries[0].lead, exc.message)])
+            self._settle_after(error, batch_id, entries, [_rejected(entries[0].lead, exc.message)])
             logger.warning("record rejected by careCycle", extra={"lead_id": entries[0].lead.id, "status": exc.status})
             return
+        self._record(error, entries, [])
         middle = len(entries) // 2
         logger.info(
             "splitting batch after careCycle %s", exc.status, extra={"batch_id": batch_id, "records": len(entries)}
@@ -350,18 +354,17 @@ class Deliverer:
         if resumed:
             logger.info("delivery resumed: careCycle accepts the configuration again")
 
-    def _settle(self, batch_id: str, outcomes: list[Outcome]) -> None:
-        """Store what became of a batch's leads. careCycle has answered by now: if that answer were lost, the
-        batch would be sent again once its lease ran out, so Redis being away a moment is waited out (within
-        half the lease; settling twice changes nothing the second time)."""
+    def _settle(self, batch_id: str, outcomes: list[Outcome]) -> set[str]:
+        """Store what became of a batch's leads; returns the ids of those changed. careCycle has answered by
+        now: if that answer were lost, the batch would be sent again once its lease ran out, so Redis being
+        away a moment is waited out (within half the lease; settling twice changes nothing the second time)."""
         if not outcomes:
-            return
+            return set()
         give_up_at = self._clock.now() + self._settings.leadrelay_visibility_timeout_seconds / 2
         delays = itertools.chain(SETTLE_RETRY_SECONDS, itertools.repeat(SETTLE_RETRY_SECONDS[-1]))
         while True:
             try:
-                self._store.batches.settle(batch_id, outcomes, self._clock.now(), release=False)
-                return
+                return self._store.batches.settle(batch_id, outcomes, self._clock.now(), release=False)
             except RedisError:
                 delay = next(delays)
                 if self._clock.now() + delay > give_up_at:

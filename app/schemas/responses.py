@@ -85,7 +85,10 @@ class StatsSchema(Schema):
     counts = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
     queueDepth = fields.Integer(required=True)
     inFlightBatches = fields.Integer(required=True)
-    oldestQueuedAgeSeconds = fields.Float(required=True)
+    oldestQueuedAgeSeconds = fields.Float(
+        required=True,
+        metadata={"description": "seconds since the oldest lead not delivered yet (queued, sending, retrying) came in"},
+    )
     delivered = fields.Nested(WindowCountsSchema, required=True)
     failed = fields.Nested(WindowCountsSchema, required=True)
     rateBudget = fields.Nested(RateBudgetSchema, required=True)

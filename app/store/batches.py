@@ -11,6 +11,7 @@ from redis import Redis
 
 from app.models import LeadStatus
 from app.store import keys
+from app.store.codec import text
 from app.store.scripts import Scripts
 
 _BATCH_PREFIX = keys.batch_key("")
@@ -97,10 +98,11 @@ class BatchStore:
         )
         return Batch(id=batch_id, leads=leads)
 
-    def settle(self, batch_id: str, outcomes: list[Outcome], now: float, release: bool) -> int:
-        """Apply outcomes to the leads still in `batch_id`; with `release` the batch is done."""
+    def settle(self, batch_id: str, outcomes: list[Outcome], now: float, release: bool) -> set[str]:
+        """Apply outcomes to the leads still in `batch_id`; with `release` the batch is done. Returns the ids of
+        the leads changed: a lead no longer in the batch (taken for lost and sent by another worker) is not."""
         minute = int(now // 60)
-        changed: int = self._scripts.settle_leads(
+        changed: list[bytes] = self._scripts.settle_leads(
             keys=[
                 keys.inflight_key(),
                 keys.status_counts_key(),
@@ -120,7 +122,7 @@ class BatchStore:
                 json.dumps([o.as_json() for o in outcomes]),
             ],
         )
-        return changed
+        return {text(lead_id) or "" for lead_id in changed}
 
     def extend(self, batch_id: str, deadline: float) -> bool:
         """Push a batch's visibility deadline out while its worker is still at it; False when the batch is no
@@ -155,11 +157,6 @@ class BatchStore:
     def depth(self) -> int:
         """Leads waiting in the ready set, due or not."""
         return int(self._redis.zcard(keys.ready_key()))
-
-    def oldest_ready_score(self) -> float | None:
-        """Score of the longest-waiting ready lead (its receipt or retry time)."""
-        first = self._redis.zrange(keys.ready_key(), 0, 0, withscores=True)
-        return float(first[0][1]) if first else None
 
     def in_flight(self) -> int:
         """Batches currently being uploaded."""

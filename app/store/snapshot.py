@@ -15,16 +15,25 @@ from app.store.leads import counts_from_hash
 from app.store.limiter import RATE_WINDOW_SECONDS, Pause, pause_from_hash
 
 STATS_WINDOW_MINUTES = 60
+# The statuses of a lead taken in for delivery and not delivered yet (the age gauge's leads).
+WAITING_STATUSES = (LeadStatus.QUEUED, LeadStatus.SENDING, LeadStatus.RETRYING)
 
 
 @dataclass(frozen=True)
 class Gauges:
-    """The store's state now, as `/metrics` shows it: lead counts, queue depth, oldest due lead, pause."""
+    """The store's state now, as `/metrics` shows it: lead counts, queue depth, oldest waiting lead, pauses."""
 
     counts: dict[LeadStatus, int]
     queue_depth: int
-    oldest_ready_score: float | None
+    oldest_waiting_received_at: float | None
     pause: Pause | None
+    retrieval_pause: Pause | None
+
+    def oldest_waiting_age(self, now: float) -> float:
+        """Seconds since the oldest lead still waiting for delivery (queued, sending or retrying) was taken in:
+        it grows while careCycle fails too, when every waiting lead is retrying and none is due yet."""
+        received = self.oldest_waiting_received_at
+        return round(max(0.0, now - received), 3) if received is not None else 0.0
 
 
 @dataclass(frozen=True)
@@ -33,7 +42,6 @@ class StatsSnapshot:
 
     gauges: Gauges
     in_flight_batches: int
-    retrieval_pause: Pause | None
     delivered_per_minute: list[int]
     failed_per_minute: list[int]
     requests_last_minute: int
@@ -45,23 +53,27 @@ def _read_gauges_into(pipe: Pipeline) -> int:
     """Queue the gauges' reads on `pipe`; returns how many replies they take."""
     pipe.hgetall(keys.status_counts_key())
     pipe.zcard(keys.ready_key())
-    pipe.zrange(keys.ready_key(), 0, 0, withscores=True)
     pipe.hgetall(keys.pause_key())
-    return 4
+    pipe.hgetall(keys.fetch_pause_key())
+    for status in WAITING_STATUSES:  # each index is scored by receipt time: its first entry is its oldest
+        pipe.zrange(keys.status_index_key(status.value), 0, 0, withscores=True)
+    return 4 + len(WAITING_STATUSES)
 
 
 def _gauges(replies: list[Any]) -> Gauges:
-    counts, depth, oldest, pause = replies
+    counts, depth, pause, retrieval_pause, *oldest_by_status = replies
+    received = [float(oldest[0][1]) for oldest in oldest_by_status if oldest]
     return Gauges(
         counts=counts_from_hash(counts),
         queue_depth=int(depth),
-        oldest_ready_score=float(oldest[0][1]) if oldest else None,
+        oldest_waiting_received_at=min(received, default=None),
         pause=pause_from_hash(pause),
+        retrieval_pause=pause_from_hash(retrieval_pause),
     )
 
 
 def read_gauges(redis: Redis) -> Gauges:
-    """Four cheap reads in one round trip (a scrape needs none of the stats' per-minute history)."""
+    """Seven cheap reads in one round trip (a scrape needs none of the stats' per-minute history)."""
     pipe = redis.pipeline(transaction=False)
     _read_gauges_into(pipe)
     return _gauges(pipe.execute())
@@ -79,13 +91,11 @@ def read_snapshot(redis: Redis, now: float) -> StatsSnapshot:
     pipe.zcount(keys.request_log_key(), now - RATE_WINDOW_SECONDS, "+inf")
     pipe.get(keys.last_delivery_key())
     pipe.lrange(keys.latency_samples_key(), 0, -1)
-    pipe.hgetall(keys.fetch_pause_key())
     replies = pipe.execute()
-    in_flight, delivered, failed, requests, last, latencies, retrieval = replies[gauge_reads:]
+    in_flight, delivered, failed, requests, last, latencies = replies[gauge_reads:]
     return StatsSnapshot(
         gauges=_gauges(replies[:gauge_reads]),
         in_flight_batches=int(in_flight),
-        retrieval_pause=pause_from_hash(retrieval),
         delivered_per_minute=[int(v) if v else 0 for v in delivered],
         failed_per_minute=[int(v) if v else 0 for v in failed],
         requests_last_minute=int(requests),

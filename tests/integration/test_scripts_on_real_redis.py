@@ -43,7 +43,7 @@ def test_settle_leaves_alone_a_lead_reclaimed_into_another_batch(store, cipher, 
 
     changed = store.batches.settle(stale.id, [Outcome(lead.id, LeadStatus.DELIVERED, "late")], clock.now(), True)
 
-    assert changed == 0
+    assert changed == set()
     assert store.leads.get(lead.id).status is LeadStatus.SENDING
 
 

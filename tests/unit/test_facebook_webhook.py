@@ -16,6 +16,7 @@ from app.queues import FAILED_JOB_TTL_SECONDS, FETCH_JOB_TIMEOUT_SECONDS, FETCH_
 from app.sources import LeadSource, SourceKind, SourceRegistry
 from app.store import keys
 from tests.conftest import OPS_TOKEN
+from tests.metricscheck import scrape
 
 APP_SECRET = "app_secret_example"
 VERIFY_TOKEN = "verify-token-example"
@@ -195,6 +196,17 @@ def test_a_repeated_leadgen_id_returns_the_original_lead_and_creates_nothing(cli
     assert stored_lead_ids(redis) == [original["id"]]
     assert fetch_jobs(redis) == [original["id"]]
     assert store.leads.status_counts()[LeadStatus.FETCHING] == 1
+
+
+def test_leadgen_changes_are_counted_in_the_intake_metric_as_accepted_then_repeated(client):
+    def count(outcome):
+        return scrape(client).get(("leadrelay_intake_leads_total", (("outcome", outcome), ("source", "fb-acme"))), 0)
+
+    before = count("accepted"), count("repeated")
+    post_signed(client, notification([leadgen("900000000000021"), leadgen("900000000000022")]))
+    post_signed(client, notification([leadgen("900000000000021")]))
+
+    assert (count("accepted") - before[0], count("repeated") - before[1]) == (2, 1)
 
 
 def test_a_leadgen_id_routed_to_another_source_later_is_still_the_same_lead(client, redis, store):

@@ -24,6 +24,7 @@ from tests.intake_support import (
     stored_ids,
     stored_record,
 )
+from tests.metricscheck import scrape
 
 
 @pytest.fixture
@@ -122,6 +123,32 @@ def test_invalid_posts_count_against_the_limit_too_and_past_it_are_refused_with_
     assert answers == [422, 422, 429]
     assert post_form(client, form()).status_code == 429
     assert stored_ids(redis) == []
+
+
+def test_posts_past_the_limit_are_counted_as_throttled_not_as_what_they_would_have_been(make_client):
+    client = make_client(form_source(rate_limit_per_ip_per_min=1))
+
+    def counts():
+        samples = scrape(client)
+        return {
+            outcome: samples.get(("leadrelay_intake_leads_total", (("outcome", outcome), ("source", "acme-dental"))), 0)
+            for outcome in ("accepted", "invalid", "throttled")
+        }
+
+    before = counts()
+    answers = [
+        post_form(client, form()).status_code,
+        post_form(client, form(phone="12"), Accept="application/json").status_code,
+        post_form(client, form()).status_code,
+    ]
+    after = counts()
+
+    assert answers == [303, 429, 429]
+    assert {outcome: after[outcome] - before[outcome] for outcome in after} == {
+        "accepted": 1,
+        "invalid": 0,
+        "throttled": 2,
+    }
 
 
 def test_a_honeypot_post_counts_against_the_limit_like_any_other(make_client, redis):

@@ -10,7 +10,12 @@ from tests.conftest import OPS_TOKEN, SOURCE_KEY
 from tests.factories import make_submission
 from tests.metricscheck import scrape
 from tests.unit.test_delivery import ScriptedCareCycle
-from workers.carecycle import CareCycleRateLimitedError
+from workers.carecycle import (
+    CareCycleRateLimitedError,
+    CareCycleRequestError,
+    CareCycleTransientError,
+    UploadResult,
+)
 from workers.delivery import Deliverer
 
 
@@ -59,6 +64,29 @@ def test_metrics_show_how_long_the_oldest_queued_lead_has_waited(client, clock):
     assert samples[("leadrelay_delivery_paused", ())] == 0
 
 
+def test_the_oldest_queued_age_grows_while_carecycle_fails_and_its_lead_waits_to_retry(
+    client, store, cipher, settings, clock
+):
+    carecycle = ScriptedCareCycle()
+    deliverer = Deliverer(store, carecycle, cipher, settings, clock, random.Random(1))
+    client.post("/v1/leads", json=make_submission(), headers={"X-Api-Key": SOURCE_KEY})
+    carecycle.script.append(CareCycleTransientError("careCycle 503 INTERNAL_ERROR"))
+    deliverer.step()
+    clock.advance(20)
+
+    samples = scrape(client)
+
+    assert samples[("leadrelay_leads", (("status", "retrying"),))] == 1
+    assert samples[("leadrelay_oldest_queued_age_seconds", ())] == 20
+
+
+def test_metrics_show_a_meta_retrieval_pause(client, store, clock):
+    assert scrape(client)[("leadrelay_retrieval_paused", ())] == 0
+    store.fetch_pause.pause("Graph token expired (code 190)", clock.now(), clock.now() + 30)
+
+    assert scrape(client)[("leadrelay_retrieval_paused", ())] == 1
+
+
 def test_metrics_show_upload_outcomes_batch_sizes_latency_and_pause(client, store, cipher, settings, clock):
     carecycle = ScriptedCareCycle()
     deliverer = Deliverer(store, carecycle, cipher, settings, clock, random.Random(1))
@@ -83,3 +111,55 @@ def test_metrics_show_upload_outcomes_batch_sizes_latency_and_pause(client, stor
     assert samples[("leadrelay_delivery_latency_seconds_bucket", (("le", "2.0"),))] == 0
     assert samples[("leadrelay_delivery_latency_seconds_bucket", (("le", "5.0"),))] == 3
     assert samples[("leadrelay_delivery_paused", ())] == 1
+
+
+def test_a_record_careCycle_refuses_found_by_splitting_counts_as_rejected(client, store, cipher, settings, clock):
+    carecycle = ScriptedCareCycle()
+    deliverer = Deliverer(store, carecycle, cipher, settings, clock, random.Random(1))
+    client.post("/v1/leads", json={"leads": [make_submission() for _ in range(2)]}, headers={"X-Api-Key": SOURCE_KEY})
+    carecycle.script += [CareCycleRequestError("careCycle 400 BAD_REQUEST", 400)] * 2  # the batch, then its first half
+    deliverer.step()
+
+    samples = scrape(client)
+
+    assert samples[("leadrelay_carecycle_requests_total", (("outcome", "request_error"),))] == 2
+    assert samples[("leadrelay_carecycle_requests_total", (("outcome", "ok"),))] == 1
+    assert samples[("leadrelay_delivery_lead_outcomes_total", (("outcome", "rejected"),))] == 1
+    assert samples[("leadrelay_delivery_lead_outcomes_total", (("outcome", "delivered"),))] == 1
+
+
+def test_an_answer_to_a_batch_another_worker_took_over_counts_the_request_but_no_lead(
+    client, store, cipher, settings, clock
+):
+    carecycle = ScriptedCareCycle()
+    deliverer = Deliverer(store, carecycle, cipher, settings, clock, random.Random(1))
+    client.post("/v1/leads", json=make_submission(), headers={"X-Api-Key": SOURCE_KEY})
+
+    def answered_after_the_lease(batch):
+        clock.advance(settings.leadrelay_visibility_timeout_seconds + 1)
+        store.batches.reclaim_stale(clock.now(), 3600)  # taken for lost: the lead is another worker's now
+        return UploadResult(succeeded=len(batch))
+
+    carecycle.script.append(answered_after_the_lease)
+    deliverer.step()
+
+    samples = scrape(client)
+
+    assert samples[("leadrelay_carecycle_requests_total", (("outcome", "ok"),))] == 1
+    assert ("leadrelay_delivery_lead_outcomes_total", (("outcome", "delivered"),)) not in samples
+    assert samples[("leadrelay_delivery_latency_seconds_count", ())] == 0
+
+
+def test_every_metric_the_readme_names_is_served(client, store, clock):
+    import re
+    from pathlib import Path
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    named = set(re.findall(r"\bleadrelay_[a-z_]+", (Path(__file__).parents[2] / "README.md").read_text()))
+    client.post("/v1/leads", json=make_submission(), headers={"X-Api-Key": SOURCE_KEY})  # an intake series to show
+    body = client.get("/metrics", headers={"Authorization": f"Bearer {OPS_TOKEN}"}).get_data(as_text=True)
+    families = list(text_string_to_metric_families(body))
+    served = {family.name + ("_total" if family.type == "counter" else "") for family in families}
+
+    assert named and named <= served, f"README names metrics /metrics does not serve: {named - served}"

@@ -62,9 +62,9 @@ SETTLE_LEADS = (
 -- ARGV[5] "1" to release the batch, ARGV[6] JSON list of outcomes:
 --   {id, status, detail, error?, ready_at?, next_attempt_at?, count_attempt}
 -- A lead no longer `sending` in this batch (reclaimed meanwhile) is left alone.
--- Returns the number of leads changed.
+-- Returns the ids of the leads changed.
 local now = tonumber(ARGV[1])
-local changed, delivered, failed = 0, 0, 0
+local changed, delivered, failed = {}, 0, 0
 for _, o in ipairs(cjson.decode(ARGV[6])) do
   local lead_key = ARGV[3] .. o.id
   local cur = redis.call('HMGET', lead_key, 'status', 'batch_id', 'received_at')
@@ -84,7 +84,7 @@ for _, o in ipairs(cjson.decode(ARGV[6])) do
     end
     push_event(lead_key, ARGV[4], ARGV[1], o.status, o.detail)
     move_status(KEYS[2], lead_key, o.id, cur[1], o.status, ARGV[1])
-    changed = changed + 1
+    changed[#changed + 1] = o.id
   end
 end
 if delivered > 0 then
