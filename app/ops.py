@@ -54,7 +54,7 @@ def collect_stats(query: StatsQuery) -> dict[str, Any]:
         "delivered": {"last5m": sum(snap.delivered_per_minute[-5:]), "last1h": sum(snap.delivered_per_minute)},
         "failed": {"last5m": sum(snap.failed_per_minute[-5:]), "last1h": sum(snap.failed_per_minute)},
         "rateBudget": {"limitPerMinute": query.rate_limit_per_min, "usedLastMinute": snap.requests_last_minute},
-        "estimatedDrainSeconds": math.ceil(depth / ceiling_per_second) if depth else 0,
+        "estimatedDrainSeconds": None if pause is not None else math.ceil(depth / ceiling_per_second) if depth else 0,
         "paused": pause is not None,
         "pause": _pause_body(pause),
         "retrievalPaused": retrieval_pause is not None,

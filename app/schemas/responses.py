@@ -92,7 +92,11 @@ class StatsSchema(Schema):
     delivered = fields.Nested(WindowCountsSchema, required=True)
     failed = fields.Nested(WindowCountsSchema, required=True)
     rateBudget = fields.Nested(RateBudgetSchema, required=True)
-    estimatedDrainSeconds = fields.Integer(required=True)
+    estimatedDrainSeconds = fields.Integer(
+        required=True,
+        allow_none=True,
+        metadata={"description": "queue depth at the rate-limit ceiling; null while delivery is paused"},
+    )
     paused = fields.Boolean(required=True)
     pause = fields.Nested(PauseSchema, required=True, allow_none=True)
     retrievalPaused = fields.Boolean(required=True, metadata={"description": "Meta Graph retrieval paused"})

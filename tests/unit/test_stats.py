@@ -8,8 +8,8 @@ from redis.client import Pipeline
 from app.models import LeadStatus
 from app.ops import StatsQuery, collect_stats
 from app.store.batches import Outcome
-from tests.conftest import OPS_TOKEN
-from tests.factories import make_lead
+from tests.conftest import OPS_TOKEN, SOURCE_KEY
+from tests.factories import make_lead, make_submission
 from tests.storecheck import leads_in
 
 OPS = {"Authorization": f"Bearer {OPS_TOKEN}"}
@@ -104,3 +104,15 @@ def test_stats_show_a_meta_retrieval_pause_and_its_reason(client, store, clock):
 
     assert stats["retrievalPaused"] is True and stats["paused"] is False
     assert stats["retrievalPause"]["reason"] == "Graph token expired (code 190)"
+
+
+def test_stats_give_no_drain_estimate_while_delivery_is_paused(client, store, clock):
+    client.post("/v1/leads", json=make_submission(), headers={"X-Api-Key": SOURCE_KEY})
+    headers = {"Authorization": f"Bearer {OPS_TOKEN}"}
+    running = client.get("/v1/stats", headers=headers).json
+    store.pause.pause("careCycle 401 UNAUTHORIZED", clock.now(), clock.now() + 30)
+
+    paused = client.get("/v1/stats", headers=headers).json
+
+    assert running["estimatedDrainSeconds"] == 1
+    assert paused["queueDepth"] == 1 and paused["estimatedDrainSeconds"] is None
