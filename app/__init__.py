@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from flask import Flask
 from redis import Redis
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.retry import Retry
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.clock import Clock, SystemClock
@@ -20,6 +23,24 @@ from app.store import Store
 MAX_CONTENT_LENGTH_BYTES = 1024 * 1024
 
 
+# A request waits at most this long for Redis (to connect, then for each reply), and tries once more at
+# once only on a dropped connection (a pooled one Redis closed): with a Redis that hangs, intake answers 503
+# within 2 s and the threads are soon free for /healthz (redis-py waits 5 s). `?socket_timeout=` in
+# REDIS_URL overrides it.
+WEB_REDIS_TIMEOUT_SECONDS = 2.0
+WEB_REDIS_RETRIES = 1
+
+
+def web_redis(url: str) -> Redis:
+    """The web tier's Redis client: short timeouts, one immediate retry."""
+    return Redis.from_url(
+        url,
+        socket_connect_timeout=WEB_REDIS_TIMEOUT_SECONDS,
+        socket_timeout=WEB_REDIS_TIMEOUT_SECONDS,
+        retry=Retry(NoBackoff(), WEB_REDIS_RETRIES, supported_errors=(RedisConnectionError,)),
+    )
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -34,7 +55,7 @@ def create_app(
 
     settings = settings or Settings.from_env()
     settings.require("leadrelay_encryption_key")
-    redis = redis if redis is not None else Redis.from_url(settings.redis_url)
+    redis = redis if redis is not None else web_redis(settings.redis_url)
     clock = clock or SystemClock()
     store = Store.from_settings(settings, redis)
     geo.warm_up()

@@ -11,6 +11,7 @@ import os
 import re
 from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlparse
 
@@ -307,14 +308,34 @@ def drop_blank_web_tier_counts(environ: MutableMapping[str, str]) -> None:
 
 
 def web_tier_problems(environ: Mapping[str, str] | None = None) -> list[str]:
-    """A `VARIABLE: ...` line for each of `WEB_TIER_COUNTS` that `web_tier_count` refuses."""
+    """A `VARIABLE: ...` line for each of `WEB_TIER_COUNTS` that `web_tier_count` refuses, for a PORT that is
+    no port, and for a PROMETHEUS_MULTIPROC_DIR the web processes could not write their metrics into."""
+    env = os.environ if environ is None else environ
     problems = []
     for variable in WEB_TIER_COUNTS:
         try:
-            web_tier_count(variable, environ)
+            web_tier_count(variable, env)
         except ConfigError as exc:
             problems += exc.problems
+    port = env.get("PORT", "").strip()
+    if port and not (_WHOLE_NUMBER.fullmatch(port) and 1 <= int(port) <= 65535):
+        problems.append(f"PORT: expected a port number from 1 to 65535, got {port[:20]!r}")
+    if problem := _metrics_folder_problem(env.get("PROMETHEUS_MULTIPROC_DIR", "").strip()):
+        problems.append(f"PROMETHEUS_MULTIPROC_DIR: {problem}")
     return problems
+
+
+def _metrics_folder_problem(folder: str) -> str | None:
+    """Why the web processes could not keep their metrics files in `folder` (made at start if missing)."""
+    if not folder:
+        return None  # unset: the web tier makes a folder of its own
+    path = Path(folder)
+    target = path if path.exists() else path.parent
+    if not target.is_dir():
+        return f"expected a folder, or a path whose parent folder exists, got {folder[:200]!r}"
+    if not os.access(target, os.W_OK | os.X_OK):
+        return f"expected a folder this user may write to, got {folder[:200]!r}"
+    return None
 
 
 def parse_named_secrets(raw: str) -> dict[str, str]:

@@ -10,6 +10,7 @@ Two kinds, both correct with several gunicorn processes and any number of worker
 from __future__ import annotations
 
 import functools
+import logging
 import os
 from collections.abc import Iterator
 
@@ -24,6 +25,8 @@ from app.store import Store
 from app.store.metrics import Histogram
 from app.store.snapshot import read_gauges
 
+logger = logging.getLogger(__name__)
+
 INTAKE_LEADS = Counter(
     "leadrelay_intake_leads",
     "Submissions to the web tier, by source and outcome (accepted, invalid, throttled, rejected, repeated, spam, "
@@ -35,9 +38,17 @@ _ACCEPTED = frozenset({LeadStatus.QUEUED, LeadStatus.FETCHING})
 
 
 def record_intake(source: str, outcome: str, count: int = 1) -> None:
-    """Count `count` submissions of a source that ended in `outcome`."""
-    if count:
+    """Count `count` submissions of a source that ended in `outcome`.
+
+    A count is never worth a lead: when the multiprocess metrics folder cannot be written (removed, or
+    read-only), the submission, often stored already, is answered as usual and the count is lost, with a warning.
+    """
+    if not count:
+        return
+    try:
         _intake_counter(source, outcome).inc(count)
+    except OSError as exc:
+        logger.warning("an intake count was lost: the metrics folder cannot be written (%s)", type(exc).__name__)
 
 
 def record_admitted(source: str, status: LeadStatus, repeated: bool) -> None:

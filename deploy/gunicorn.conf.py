@@ -13,7 +13,7 @@ from typing import Any
 from gunicorn.glogging import Logger
 
 # Platforms (Heroku, Render, Fly, Cloud Run) hand the port in PORT.
-bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
+bind = f"0.0.0.0:{os.environ.get('PORT', '').strip() or '8000'}"
 
 # Processes x threads: intake requests are short and wait mostly on Redis, so a few threads per
 # process serve many clients without the memory of more processes. These counts (defaults as in
@@ -99,15 +99,15 @@ def on_starting(server: Any) -> None:
     makes its own folder, which its processes inherit. Files left by processes of an earlier run would be
     counted again, so they are removed.
     """
-    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "").strip()
     if not folder:
         folder = tempfile.mkdtemp(prefix="leadrelay-metrics-")
         _own_metrics_dir.append(folder)
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
-    if os.path.isdir(folder):
-        for name in os.listdir(folder):
-            if name.endswith(".db"):
-                os.remove(os.path.join(folder, name))
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+    os.makedirs(folder, exist_ok=True)  # `leadrelay web` checked that it can be made and written to
+    for name in os.listdir(folder):
+        if name.endswith(".db"):
+            os.remove(os.path.join(folder, name))
 
 
 def on_exit(server: Any) -> None:

@@ -31,7 +31,7 @@ def healthz() -> Response:
 
 @bp.get("/readyz")
 def readyz() -> tuple[Response, int]:
-    """Redis answers and stored data is in this version's layout.
+    """Redis takes writes and stored data is in this version's layout.
     ---
     get:
       summary: Readiness
@@ -43,14 +43,15 @@ def readyz() -> tuple[Response, int]:
             application/json:
               schema: ReadinessSchema
         503:
-          description: Redis unreachable, or stored data in another layout.
+          description: Redis unreachable or refusing writes (full, read-only), or stored data in another layout.
           content:
             application/json:
               schema: ReadinessSchema
     """
-    store = services().store
+    svc = services()
+    store = svc.store
     try:
-        store.redis.ping()
+        store.accepts_writes(svc.clock.now())
         schema_ok = store.is_schema_current()
     except RedisError:
         return jsonify({"status": "unavailable", "redis": False}), 503

@@ -20,6 +20,7 @@ from app.store.scripts import Scripts
 from app.store.throttle import Throttle
 
 SCHEMA_VERSION = "1"
+READINESS_PROBE_TTL_SECONDS = 60
 
 __all__ = ["LeadNotFoundError", "Store", "SCHEMA_VERSION"]
 
@@ -68,6 +69,11 @@ class Store:
     def mark_schema_current(self) -> None:
         """Record that stored data follows this version's layout (set by workers and web at start)."""
         self.redis.set(keys.schema_version_key(), SCHEMA_VERSION, nx=True)
+
+    def accepts_writes(self, now: float) -> None:
+        """Write a short-lived key: raises `RedisError` when Redis refuses writes (full under noeviction, a
+        failed snapshot stopping writes, a read-only replica behind a stale endpoint), as intake would find."""
+        self.redis.set(keys.readiness_probe_key(), repr(now), ex=READINESS_PROBE_TTL_SECONDS)
 
     def is_schema_current(self) -> bool:
         """True when stored data is absent or in this version's layout."""

@@ -122,6 +122,11 @@ def schema_version_key() -> str:
     return f"{PREFIX}schema_version"
 
 
+def readiness_probe_key() -> str:
+    """String: the time of the last readiness probe, written so that a Redis refusing writes is not ready."""
+    return f"{PREFIX}readiness_probe"
+
+
 def metrics_key(name: str) -> str:
     """Hash of a delivery metric kept in Redis so every worker adds to one count (by label or bucket)."""
     return f"{PREFIX}metrics:{name}"

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import socket
+import time
 
 import pytest
 from flask import url_for
+from redis.exceptions import OutOfMemoryError, ReadOnlyError, ResponseError
 from rq import Queue
 
+from app import create_app
 from app.queues import DELIVERY_QUEUE
 from app.store import keys
 from tests.conftest import OPS_TOKEN, SOURCE_KEY
@@ -335,6 +339,54 @@ def test_readiness_reports_redis_and_stored_data_layout(client, redis, store):
     response = client.get("/readyz")
 
     assert response.status_code == 503 and response.json["schemaCurrent"] is False
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        pytest.param(OutOfMemoryError("command not allowed when used memory > 'maxmemory'."), id="full"),
+        pytest.param(ReadOnlyError("You can't write against a read only replica."), id="read-only-replica"),
+        pytest.param(ResponseError("MISCONF Errors writing to the AOF file"), id="writes-stopped"),
+    ],
+)
+def test_readiness_fails_while_redis_answers_but_refuses_writes(client, redis, monkeypatch, refusal):
+    def refuse(*args, **kwargs):
+        raise refusal
+
+    monkeypatch.setattr(redis, "set", refuse)
+
+    response = client.get("/readyz")
+
+    assert response.status_code == 503 and response.json["redis"] is False
+
+
+def test_a_lead_whose_intake_count_cannot_be_written_is_answered_as_stored(client, redis, monkeypatch, caplog):
+    def unwritable(source, outcome):
+        raise PermissionError("metrics folder")
+
+    monkeypatch.setattr("app.metrics._intake_counter", unwritable)
+
+    response = client.post("/v1/leads", json=make_submission(), headers={"X-Api-Key": SOURCE_KEY})
+
+    assert response.status_code == 202
+    assert redis.exists(keys.lead_key(response.json["id"]))
+    assert "an intake count was lost: the metrics folder cannot be written (PermissionError)" in caplog.text
+
+
+def test_intake_answers_503_within_seconds_when_redis_takes_connections_but_never_answers(settings):
+    # A partitioned or failed-over Redis: every request would hold a thread for redis-py's 5 s, retried three
+    # times, and /healthz would wait behind them until the pod is restarted.
+    listener = socket.create_server(("127.0.0.1", 0))
+    hung = create_app(settings.replace(redis_url=f"redis://127.0.0.1:{listener.getsockname()[1]}/0"))
+    try:
+        started = time.monotonic()
+        response = hung.test_client().post("/v1/leads", json=make_submission(), headers={"X-Api-Key": SOURCE_KEY})
+        waited = time.monotonic() - started
+    finally:
+        listener.close()
+
+    assert response.status_code == 503 and response.json["error"]["code"] == "UNAVAILABLE"
+    assert waited < 3.5  # one wait of 2 s, not redis-py's 5 s
 
 
 def test_unknown_routes_and_methods_answer_in_the_error_shape(client):

@@ -243,6 +243,10 @@ def test_check_config_names_the_facebook_settings_its_facebook_sources_need(envi
         ("WEB_CONCURRENCY", "0"),
         ("GUNICORN_THREADS", "two"),
         ("GUNICORN_WORKER_CONNECTIONS", "-5"),
+        ("PORT", "99999"),
+        ("PORT", "http"),
+        ("PROMETHEUS_MULTIPROC_DIR", "/nonexistent-parent/metrics"),
+        ("PROMETHEUS_MULTIPROC_DIR", "/etc/hostname"),
     ],
 )
 def test_check_config_and_web_refuse_a_web_tier_count_gunicorn_cannot_use(environment, capsys, variable, value):
@@ -351,3 +355,12 @@ def test_a_worker_name_a_live_worker_holds_is_refused_before_the_worker_starts(e
 )
 def test_a_redis_url_is_shown_without_its_password_nor_its_options(url, shown):
     assert shown_url(url) == shown
+
+
+def test_a_blank_port_and_a_metrics_folder_still_to_be_made_are_fine(environment, tmp_path):
+    environment.setenv("CARECYCLE_API_KEY", "cc_x")
+    environment.setenv("LEADRELAY_ENCRYPTION_KEY", generate_key())
+    environment.setenv("PORT", " ")
+    environment.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "metrics"))  # gunicorn makes it at start
+
+    assert main(["check-config"]) == 0

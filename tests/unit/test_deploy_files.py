@@ -235,6 +235,16 @@ def test_compose_runs_two_workers_on_the_same_image_and_environment():
         assert worker["depends_on"]["redis"]["condition"] == "service_healthy"
 
 
+def test_compose_gives_web_and_workers_the_stop_time_kubernetes_gives_them():
+    grace = {
+        name: manifests()[f"Deployment/leadrelay-{name}"]["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+        for name in ("web", "worker")
+    }
+
+    assert services()["web"]["stop_grace_period"] == f"{grace['web']}s"
+    assert services()["worker"]["stop_grace_period"] == f"{grace['worker']}s"
+
+
 def test_compose_starts_the_sandbox_only_in_its_profile():
     in_profiles = {name for name, s in services().items() if s.get("profiles")}
     sandbox = services()["sandbox"]
@@ -341,6 +351,16 @@ def test_k8s_web_probes_liveness_on_healthz_and_readiness_on_readyz():
     for probe in ("livenessProbe", "readinessProbe"):
         assert ports[web[probe]["httpGet"]["port"]] == 8000
     assert {"requests", "limits"} <= set(web["resources"])
+
+
+def test_k8s_readiness_takes_a_web_pod_out_well_before_liveness_would_restart_it():
+    # /healthz waits for a thread like any request: requests stuck on a hung Redis must end first.
+    web = only_container("leadrelay-web")
+
+    def tolerated_seconds(probe: str) -> int:
+        return int(web[probe]["periodSeconds"] * web[probe]["failureThreshold"])
+
+    assert tolerated_seconds("livenessProbe") >= 2 * tolerated_seconds("readinessProbe")
 
 
 def test_k8s_service_sends_port_80_to_the_web_pods_port_8000():
