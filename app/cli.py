@@ -73,7 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     web.set_defaults(run=_web)
 
     worker = sub.add_parser("worker", help="an RQ worker with scheduler for the relay's queues")
-    worker.add_argument("--burst", action="store_true", help="exit when the queues are empty")
+    worker.add_argument("--burst", action="store_true", help="deliver and retrieve what is due now, then exit")
     worker.add_argument("--name", help="worker name (default: generated)")
     worker.set_defaults(run=_worker)
 

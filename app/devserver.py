@@ -94,7 +94,10 @@ def run_dev(port: int, data_dir: str, *, environ: Mapping[str, str] | None = Non
 
 
 def _start(stack: DevStack, env: dict[str, str], port: int, data_dir: Path, say: Say) -> DevSetup:
-    data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DevError(f"--data-dir: cannot make the folder {str(data_dir)[:200]!r} ({exc.strerror})") from exc
     key, key_origin = load_or_create_key(data_dir, env, say)
     source, ops = dev_credentials(data_dir, env)
     redis_url, redis_label = _start_redis(stack, env, data_dir, say)

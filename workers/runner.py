@@ -88,7 +88,7 @@ class DeliveryTicker(threading.Thread):
 
 
 def run_worker(settings: Settings, *, burst: bool = False, name: str | None = None) -> None:
-    """Run one worker until stopped (or, with `burst`, until the queues are empty)."""
+    """Run one worker until stopped (or, with `burst`, until what is due now is done)."""
     context = build_context(settings)
     # SimpleWorker runs jobs in this process: no fork per job, and the context built above is the
     # one jobs use. Fetch jobs are short and come first so a long delivery backlog cannot starve them.
@@ -100,6 +100,11 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
     use_context(context)
     context.store.mark_schema_current()
     ticker = DeliveryTicker(context)
+    if burst:
+        # Due retries and leads whose wake-up was lost have no job until the ticker queues one: queue now
+        # what is due, so that a burst works it off before the queues run empty.
+        ticker.tick()
+        ticker.tick_retrieval()
     ticker.start()
     try:
         # RQ's loop quits on an error it cannot handle, such as Redis going away while a job ran (it needs

@@ -46,3 +46,22 @@ def test_an_idle_worker_stops_on_a_signal_and_does_not_start_again(stop):
     finally:
         reap_group(process, 5)
         redis.delete(f"rq:worker:{name}")
+
+
+def test_a_burst_worker_delivers_the_leads_due_though_no_job_was_queued_for_them(relay_settings, real_redis, sandbox):
+    # Due retries and leads whose wake-up was lost are found by the ticker, not by a queued job.
+    from app.crypto import RecordCipher
+    from app.models import LeadStatus
+    from app.store import Store
+    from tests.factories import make_lead
+    from workers.runner import run_worker
+
+    store = Store.from_settings(relay_settings, real_redis)
+    cipher = RecordCipher(relay_settings.leadrelay_encryption_key)
+    lead = make_lead()
+    store.leads.admit([lead], [cipher.seal(lead.record)], time.time() - 5)
+
+    run_worker(relay_settings, burst=True)
+
+    assert store.leads.get(lead.id).status is LeadStatus.DELIVERED
+    assert [request.external_ids for request in sandbox.sandbox.requests] == [(lead.external_id,)]

