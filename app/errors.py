@@ -66,6 +66,10 @@ class UnauthorizedError(ApiError):
     status = 401
     code = "UNAUTHORIZED"
 
+    def headers(self) -> dict[str, str]:
+        # HTTP requires a 401 to name its scheme: a bearer token (ops tokens; source keys go in X-Api-Key too).
+        return {"WWW-Authenticate": 'Bearer realm="leadrelay"'}
+
 
 class ForbiddenError(ApiError):
     status = 403

@@ -163,7 +163,8 @@ def test_lead_list_refuses_a_bad_arg_naming_it(client, args, named):
 
 
 def test_lead_list_needs_an_ops_token(client):
-    assert client.get("/v1/leads").status_code == 401
+    refused = client.get("/v1/leads")
+    assert refused.status_code == 401 and refused.headers["WWW-Authenticate"] == 'Bearer realm="leadrelay"'
     assert client.get("/v1/leads", headers={"X-Api-Key": SOURCE_KEY}).status_code == 401
 
 
