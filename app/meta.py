@@ -15,7 +15,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from app.clock import Clock
-from app.metrics import record_admitted
 from app.models import LeadStatus, NewLead
 from app.schemas.meta import LeadgenChange
 from app.sources import LeadSource, SourceRegistry, UnknownSourceError
@@ -53,6 +52,7 @@ class AdmittedLeadgen:
     lead_id: str
     status: LeadStatus
     repeated: bool
+    source: str
 
 
 class MetaIntake:
@@ -96,11 +96,9 @@ class MetaIntake:
             return []
         stored = self._store.leads.admit([lead for _, lead in routed], [""] * len(routed), self._clock.now())
         admitted = [
-            AdmittedLeadgen(change.leadgen_id, a.id, a.status, a.repeated)
-            for (change, _), a in zip(routed, stored, strict=True)
+            AdmittedLeadgen(change.leadgen_id, a.id, a.status, a.repeated, lead.source)
+            for (change, lead), a in zip(routed, stored, strict=True)
         ]
-        for (_, lead), a in zip(routed, stored, strict=True):
-            record_admitted(lead.source, a.status, a.repeated)
         fresh = [a for a in admitted if not a.repeated]
         if fetch:
             self._enqueue_fetches([lead.lead_id for lead in fresh])

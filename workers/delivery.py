@@ -357,7 +357,8 @@ class Deliverer:
     def _settle(self, batch_id: str, outcomes: list[Outcome]) -> set[str]:
         """Store what became of a batch's leads; returns the ids of those changed. careCycle has answered by
         now: if that answer were lost, the batch would be sent again once its lease ran out, so Redis being
-        away a moment is waited out (within half the lease; settling twice changes nothing the second time)."""
+        away a moment is waited out (within half the lease; settling twice changes nothing the second time,
+        and answers no ids: a settle whose reply was lost goes uncounted in the metrics)."""
         if not outcomes:
             return set()
         give_up_at = self._clock.now() + self._settings.leadrelay_visibility_timeout_seconds / 2

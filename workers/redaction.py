@@ -20,7 +20,9 @@ _EMAIL = re.compile(r"[^\s@'\"]+@[^\s@'\"]+")
 _NUMBER = re.compile(r"\+?\(?\d[\d\s().\-/]*\d\)?")
 _WORD = re.compile(r"\S+")
 _SHORTEST_VALUE_CHARS = 3  # shorter values (a state code, "no") are words any message may hold...
-_SHORTEST_NAME_CHARS = 2  # ...but not a short name ("Al", "Wu"), taken out wherever it stands as a word
+# ...but not a short name ("Al", "Wu"), taken out wherever it stands as a word: a lead named "To" costs the
+# reasons of its batch that word ("unable … parse"), which is the price of never showing a name.
+_SHORTEST_NAME_CHARS = 2
 _NAME_FIELDS = ("firstName", "lastName")
 
 

@@ -10,6 +10,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from app.errors import BadRequestError, ForbiddenError, UnauthorizedError
 from app.meta import is_signature_valid, is_subscription_valid
+from app.metrics import record_admitted
 from app.schemas.meta import LeadgenNotification, LeadgenNotificationSchema
 from app.services import services
 
@@ -86,6 +87,8 @@ def receive_notification() -> tuple[Response, int]:
     notification: LeadgenNotification = LeadgenNotificationSchema().load(_json_object(raw))
     _log_unread(notification)
     admitted = svc.meta.admit(notification.changes)
+    for a in admitted:  # counted here, where /metrics is served: the workers' backfill admits leads too
+        record_admitted(a.source, a.status, a.repeated)
     body = {
         "leads": [
             {"leadgenId": a.leadgen_id, "id": a.lead_id, "status": a.status.value, "repeated": a.repeated}

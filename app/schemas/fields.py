@@ -18,21 +18,24 @@ import phonenumbers
 from marshmallow import Schema, ValidationError, fields, validate
 
 from app.schemas.carecycle import INT32_MAX, INT32_MIN
-from app.schemas.geo import is_known_zip, state_code, timezone_name
+from app.schemas.geo import SERVED_REGIONS, is_known_zip, state_code, timezone_name
 
 _T = TypeVar("_T")
 
 MAX_AGE_YEARS = 130
 # Where a +1 number may be: careCycle serves the US; Canada and the US territories share its plan.
-SERVED_PHONE_REGIONS = frozenset({"US", "CA", "PR", "VI", "GU", "AS", "MP"})
+SERVED_PHONE_REGIONS = SERVED_REGIONS
+# Longer than any spelling of a phone with a label and an extension: refused before any pattern is tried,
+# so no crafted text makes them work for long.
+MAX_PHONE_CHARS = 64
 
 # An extension after the number, in the spellings phonenumbers reads: "ext. 12", "ext: 12", "extn 12",
 # "extension 12", "x12", "x.12", "#12", ";ext=12" (RFC 3966).
 _PHONE_EXTENSION = re.compile(
     r"(?:;\s*ext=\d{1,20}|[\s,]*(?:(?:extension|extn|ext)\.?\s*[:=]?|(?:x|#)\.?)\s*\d{1,20})\s*$", re.IGNORECASE
 )
-# A label before the number: a tel: URI's scheme, "Cell:", "Home phone:".
-_PHONE_LABEL = re.compile(r"^\s*(?:[^\W\d_]+ ?){1,3}:", re.IGNORECASE)
+# A label before the number: a tel: URI's scheme, "Cell:", "Home phone:" (up to three words).
+_PHONE_LABEL = re.compile(r"^\s*[^\W\d_]+(?: [^\W\d_]+){0,2} ?:", re.IGNORECASE)
 _PHONE_PUNCTUATION = re.compile(r"[\s().\-]+")
 _PLAIN_NANP = re.compile(r"(?:\+1|1)?([2-9]\d{9})", re.ASCII)
 _LETTER = re.compile(r"[^\W\d_]")
@@ -41,9 +44,9 @@ _CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f-\x9f]")
 _CONTROL_CHARACTER_BUT_LAYOUT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 # Format characters (Unicode Cf) that print as nothing and that no name or answer needs: soft hyphen,
-# zero-width space, direction marks and embeddings, word joiner and invisible operators, byte-order mark.
+# zero-width space, direction marks, embeddings and isolates, word joiner, invisible operators, byte-order mark.
 # The zero-width (non-)joiners stay: Persian and Indic spellings and emoji sequences are made with them.
-_INVISIBLE = re.compile("[\u00ad\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
+_INVISIBLE = re.compile("[\u00ad\u200b\u200e\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
 _ZIP = re.compile(r"(\d{5})(?:[-\s]?\d{4})?", re.ASCII)
 _MONEY = re.compile(
     r"(?P<sign>-)?\s*\$?\s*(?P<whole>\d{1,3}(?:,\d{3})+|\d+)(?:\.(?P<fraction>\d+))?\s*(?P<suffix>[km])?",
@@ -147,6 +150,7 @@ class Phone(NormalizingField[str]):
         "region": "expected a phone number in the US, Canada or a US territory",
         "n11": "expected a phone number whose exchange is not a service code (N11)",
         "not_personal": "expected a personal phone number, not a toll-free or premium-rate one",
+        "too_long": f"expected a phone number of at most {MAX_PHONE_CHARS} characters",
     }
 
     def __init__(self, *, regions: Iterable[str] = SERVED_PHONE_REGIONS, **kwargs: Any) -> None:
@@ -156,6 +160,8 @@ class Phone(NormalizingField[str]):
 
     def _normalize(self, value: Any) -> str:
         text = self._text(value)
+        if len(text) > MAX_PHONE_CHARS:
+            raise self.make_error("too_long")
         body = _PHONE_EXTENSION.sub("", _PHONE_LABEL.sub("", text))
         if _LETTER.search(body):
             raise self.make_error("letters")  # vanity "555-CALL" would parse, but a lead types digits
@@ -230,7 +236,7 @@ class PostalCode(NormalizingField[str]):
 class Timezone(NormalizingField[str]):
     """A time zone careCycle accepts; see `geo.TIMEZONE_ALIASES` for the spellings understood."""
 
-    expected = "a US time zone: an IANA name such as America/New_York, EST/CST/MST/PST, or Eastern/..."
+    expected = "a US or Canadian time zone: an IANA name such as America/New_York, EST/CST/MST/PST, or Eastern/..."
 
     def _normalize(self, value: Any) -> str:
         if not isinstance(value, str):
@@ -485,7 +491,7 @@ def clean_text(text: str) -> str:
 
 
 def clean_free_text(text: str) -> str:
-    """`clean_text` for a free-text answer, whose line breaks, tabs and spacing are its own: only lone
-    surrogates, invisible format characters and other control characters are taken out, and the ends stripped."""
+    """`clean_text` for a free-text answer, whose line breaks, tabs and spacing are its own: lone surrogates
+    become U+FFFD, invisible format characters go, other control characters become spaces; the ends are stripped."""
     text = _INVISIBLE.sub("", _LONE_SURROGATE.sub("\ufffd", text))
     return _CONTROL_CHARACTER_BUT_LAYOUT.sub(" ", unicodedata.normalize("NFC", text)).strip()

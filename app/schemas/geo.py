@@ -46,7 +46,7 @@ _STATE_ALIASES = {
     "usvi": "VI", "cnmi": "MP", "micronesia": "FM",
 }  # fmt: skip
 
-# The phone regions intake serves: the US, Canada and the US territories on the NANP (+1).
+# The regions intake serves (phones, time zones): the US, Canada and the US territories on the NANP (+1).
 SERVED_REGIONS = frozenset({"US", "CA", "PR", "VI", "GU", "AS", "MP"})
 
 # Spellings of US time zones -> the IANA name careCycle gets. An abbreviation or a "Standard Time" name
@@ -56,6 +56,8 @@ SERVED_REGIONS = frozenset({"US", "CA", "PR", "VI", "GU", "AS", "MP"})
 # (Arizona's America/Phoenix for a lead who wrote "MST" with a Phoenix ZIP).
 _FAMILIES = {"eastern": ("e", "America/New_York"), "central": ("c", "America/Chicago"),
              "mountain": ("m", "America/Denver"), "pacific": ("p", "America/Los_Angeles")}  # fmt: skip
+# What a family name becomes: a zone that may stand for any zone of its family.
+FAMILY_ZONES = frozenset(zone for _, zone in _FAMILIES.values())
 _FAMILY_TAILS = ("", " time", " standard", " standard time", " daylight time", " daylight")
 TIMEZONE_ALIASES: dict[str, str] = {
     **{f"{name}{tail}": zone for name, (_, zone) in _FAMILIES.items() for tail in _FAMILY_TAILS},
@@ -121,9 +123,11 @@ def _zip_index() -> dict[str, dict[str, Any]]:
 
 
 def warm_up() -> None:
-    """Load the ZIP dataset and phone metadata now, not inside some process's first request (about 1 s)."""
+    """Load the ZIP dataset, phone metadata and the served time zones now, not inside some process's first
+    request (about 1 s)."""
     _zip_index()
     timezone_for_phone("+12125550142")
+    _served_zones_by_lower_name()
 
 
 def is_known_zip(zip5: str) -> bool:
@@ -207,15 +211,14 @@ def timezone_name(text: str) -> str | None:
     return _served_zones_by_lower_name().get(text.strip().lower())
 
 
-def zone_within_family(zone: str, *hints: str | None) -> str:
-    """The first of `hints` (zones known from the lead's ZIP or phone) that keeps `zone`'s standard offset,
-    else `zone`: "MST" (America/Denver) with an Arizona ZIP is America/Phoenix, "Eastern" with a Detroit
-    ZIP America/Detroit; a hint of another family (a Chicago ZIP for "Eastern") leaves `zone` as given."""
-    offset = _standard_offset(zone)
-    for hint in hints:
-        if hint is not None and hint != zone and _standard_offset(hint) == offset:
-            return hint
-    return zone
+def zone_within_family(zone: str, hint: str | None) -> str:
+    """`hint` (the zone of the lead's ZIP or phone) when `zone` is a family's main zone and `hint` keeps its
+    standard offset, else `zone`: "MST" (America/Denver) with an Arizona ZIP is America/Phoenix, "Eastern"
+    with a Detroit ZIP America/Detroit. A zone named precisely ("Arizona", America/Phoenix) stays as given,
+    and so does a family's zone beside a hint of another family (a Chicago ZIP for "Eastern")."""
+    if zone not in FAMILY_ZONES or hint is None or _standard_offset(hint) != _standard_offset(zone):
+        return zone
+    return hint
 
 
 @functools.cache

@@ -35,7 +35,7 @@ from app.schemas.fields import (
     field_messages,
     message_list,
 )
-from app.schemas.geo import split_full_name, timezone_for_phone, zip_details, zone_within_family
+from app.schemas.geo import FAMILY_ZONES, split_full_name, timezone_for_phone, zip_details, zone_within_family
 
 FULL_NAME = "fullName"  # not a careCycle field: split into firstName/lastName
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
@@ -331,15 +331,15 @@ def _fill_names(record: dict[str, Any], full_names: list[Any], warnings: list[st
 def _fill_location(record: dict[str, Any], warnings: list[str]) -> None:
     """TCPA: fill state, city and timezone from the ZIP; else the timezone from the area code; else fail.
 
-    A given time zone stays, narrowed to the ZIP's (or else the phone's) zone of its family ("MST" with a
-    Phoenix ZIP is America/Phoenix). A given state that is not the ZIP's stays too, but no city is filled
-    from a ZIP that contradicts it.
+    A given time zone stays; a family's name is narrowed to the ZIP's (or else the phone's) zone of that
+    family ("MST" with a Phoenix ZIP is America/Phoenix). A given state that is not the ZIP's stays too, but
+    no city is filled from a ZIP that contradicts it.
     """
     details = zip_details(record["postalCode"]) if "postalCode" in record else None
     given_zone = record.get("timezone")
-    if given_zone is not None:
-        hint = details.timezone if details is not None else None
-        record["timezone"] = zone_within_family(given_zone, hint or timezone_for_phone(record["phoneNumber"]))
+    if given_zone in FAMILY_ZONES:  # a family's name ("MST", "Eastern"): which zone of it is the lead's?
+        hint = (details.timezone if details is not None else None) or timezone_for_phone(record["phoneNumber"])
+        record["timezone"] = zone_within_family(given_zone, hint)
     if details is not None:
         if record.setdefault("state", details.state) == details.state:
             record.setdefault("city", details.city)

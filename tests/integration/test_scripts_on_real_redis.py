@@ -31,6 +31,21 @@ def test_claim_skips_ready_ids_whose_lead_has_expired(store, cipher, clock):
     assert store.batches.depth() == 0
 
 
+def test_settle_answers_the_ids_of_the_leads_it_changed(store, cipher, clock):
+    from app.store.batches import Outcome
+
+    leads = [make_lead(), make_lead()]
+    store.leads.admit(leads, [cipher.seal(lead.record) for lead in leads], clock.now())
+    batch = store.batches.claim(clock.now(), 200, 30)
+    outcomes = [Outcome(lead.id, LeadStatus.DELIVERED, "ok") for lead in leads]
+
+    first = store.batches.settle(batch.id, outcomes, clock.now(), False)
+    again = store.batches.settle(batch.id, outcomes, clock.now(), True)
+
+    assert first == {lead.id for lead in leads}
+    assert again == set()
+
+
 def test_settle_leaves_alone_a_lead_reclaimed_into_another_batch(store, cipher, clock):
     from app.store.batches import Outcome
 

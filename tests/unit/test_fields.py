@@ -55,6 +55,7 @@ def error_of(field, value) -> str:
         pytest.param("212-555-0142, ext 12345678", "+12125550142", id="long-extension-after-comma"),
         pytest.param("Cell: 212-555-0142", "+12125550142", id="label"),
         pytest.param("Home phone: (212) 555-0142", "+12125550142", id="two-word-label"),
+        pytest.param("Best home phone : 212 555 0142", "+12125550142", id="three-word-label"),
         pytest.param("tel:+1-212-555-0142", "+12125550142", id="tel-uri"),
         pytest.param("2 1 2 5 5 5 0 1 4 2", "+12125550142", id="spaced-digits"),
         pytest.param("+1 671 555 0100", "+16715550100", id="guam"),
@@ -74,6 +75,8 @@ def test_phone_normalizes_to_e164(raw, expected):
         pytest.param(12.5, "10 digits", id="float"),
         pytest.param("212-555-CALL", "not letters", id="vanity-letters"),
         pytest.param("Cell 212-555-0142", "not letters", id="label-without-colon"),
+        pytest.param("my best home phone: 212 555 0142", "not letters", id="four-words-are-no-label"),
+        pytest.param("x" * 63 + ":", "10 digits", id="a-label-and-no-number"),
         pytest.param("+52 55 1234 5678", "+1", id="mexico"),
         pytest.param("+1 809 555 0100", "US territory", id="dominican-republic"),
         pytest.param("311 311 3111", "10 digits", id="n11-area-code"),
@@ -159,7 +162,7 @@ def test_timezone_normalizes_to_carecycle_value(raw, expected):
     ],
 )
 def test_timezone_refuses(raw):
-    assert error_of(Timezone(), raw).startswith("expected a US time zone")
+    assert error_of(Timezone(), raw).startswith("expected a US or Canadian time zone")
 
 
 @pytest.mark.parametrize(
@@ -462,3 +465,12 @@ def test_a_field_with_its_own_load_steps_still_runs_them_on_given_values():
     late.validators.append(validate.OneOf(["yes"]))
     with pytest.raises(ValidationError):
         late.load_given("no")
+
+
+def test_warming_up_loads_every_table_a_lead_may_need():
+    from app.schemas import geo
+
+    geo.warm_up()
+
+    assert geo._served_zones_by_lower_name.cache_info().currsize == 1
+    assert geo._zip_index.cache_info().currsize == 1

@@ -76,7 +76,10 @@ PHONE_ROWS = [
     ),
 ]
 
-TZ_WARNING = "timezone: expected a US time zone: an IANA name such as America/New_York, EST/CST/MST/PST, or Eastern/..."
+TZ_WARNING = (
+    "timezone: expected a US or Canadian time zone: an IANA name such as America/New_York, EST/CST/MST/PST, "
+    "or Eastern/..."
+)
 ZIP_AND_TIMEZONE_ROWS = [
     row(
         {**BASE, "state": "California", "city": "Los Angeles"},
@@ -153,6 +156,16 @@ ZIP_AND_TIMEZONE_ROWS = [
         id="tz-mst-with-an-arizona-zip-is-arizona",
     ),
     row({"phone": "602-555-0100", "tz": "MST"}, {"timezone": "America/Phoenix"}, id="tz-mst-with-an-arizona-phone"),
+    row(
+        {"phone": "2125550142", "tz": "Arizona", "zip": "86040"},
+        {"timezone": "America/Phoenix"},
+        id="tz-named-precisely-stays-whatever-the-zips-zone",  # the ZIP data puts Page, AZ in America/Denver
+    ),
+    row(
+        {"phone": "2125550142", "tz": "America/Phoenix", "zip": "80202"},
+        {"timezone": "America/Phoenix", "state": "CO"},
+        id="tz-iana-name-stays-beside-a-zip-of-its-family",
+    ),
     row(
         {"phone": "2125550142", "tz": "Eastern", "zip": "48201"},
         {"timezone": "America/Detroit"},
@@ -526,7 +539,13 @@ REJECTED_ROWS = [
     pytest.param({"phone": "800-555-0100", "zip": "10001"}, "phoneNumber", "toll-free", id="phone-toll-free"),
     pytest.param({"phone": "900-555-0100", "zip": "10001"}, "phoneNumber", "premium-rate", id="phone-premium-rate"),
     pytest.param({"phone": True, "zip": "10001"}, "phoneNumber", "10 digits", id="phone-boolean"),
-    pytest.param({"phone": "2" * 300, "zip": "10001"}, "phoneNumber", "10 digits", id="phone-overlong"),
+    pytest.param({"phone": "2" * 300, "zip": "10001"}, "phoneNumber", "at most 64 characters", id="phone-overlong"),
+    pytest.param(
+        {"phone": "a" * 5000, "zip": "10001"}, "phoneNumber", "at most 64 characters", id="phone-letters-long"
+    ),
+    pytest.param(
+        {"phone": "2125550142" + " " * 8000 + "x", "zip": "10001"}, "phoneNumber", "at most 64", id="phone-spaces-long"
+    ),
     pytest.param({"phone": "907-555-0100"}, "postalCode", "ZIP code or a timezone", id="tcpa-alaska-two-zones"),
     pytest.param({"phone": "208-555-0100"}, "postalCode", "ZIP code or a timezone", id="tcpa-idaho-two-zones"),
     pytest.param(
