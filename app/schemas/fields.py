@@ -25,8 +25,7 @@ _T = TypeVar("_T")
 MAX_AGE_YEARS = 130
 # Where a +1 number may be: careCycle serves the US; Canada and the US territories share its plan.
 SERVED_PHONE_REGIONS = SERVED_REGIONS
-# Longer than any spelling of a phone with a label and an extension: refused before any pattern is tried,
-# so no crafted text makes them work for long.
+# Longer than any spelling of a phone with a label and an extension.
 MAX_PHONE_CHARS = 64
 
 # An extension after the number, in the spellings phonenumbers reads: "ext. 12", "ext: 12", "extn 12",
@@ -86,7 +85,12 @@ class NormalizingField(fields.Field[_T]):
         "required": "expected {expected}",
         "null": "expected {expected}",
         "invalid": "expected {expected}",
+        "too_long": "expected at most {max_input_chars} characters",
     }
+    # The longest text this field's patterns and parsers are run on: a longer one is refused first, so that
+    # no crafted value (a megabyte of "(" for a time zone) keeps a pattern working for seconds. None: no
+    # bound, for a field whose work is linear in its input and that checks its own length.
+    max_input_chars: int | None = 200
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("allow_none", True)
@@ -102,7 +106,7 @@ class NormalizingField(fields.Field[_T]):
         result for a fifth of the work. Any other field is deserialized in full.
         """
         if len(self.pre_load) == 1 and not self.validators and not self.post_load:
-            return self._normalize(value)
+            return self._normalize_bounded(value)
         loaded: _T = self.deserialize(value)
         return loaded
 
@@ -114,6 +118,11 @@ class NormalizingField(fields.Field[_T]):
     def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> _T:
         if value is None:
             raise self.make_error("null")  # only with allow_none=False: a blank input became None
+        return self._normalize_bounded(value)
+
+    def _normalize_bounded(self, value: Any) -> _T:
+        if self.max_input_chars is not None and isinstance(value, str) and len(value) > self.max_input_chars:
+            raise self.make_error("too_long", max_input_chars=self.max_input_chars)
         return self._normalize(value)
 
     def _normalize(self, value: Any) -> _T:
@@ -150,8 +159,8 @@ class Phone(NormalizingField[str]):
         "region": "expected a phone number in the US, Canada or a US territory",
         "n11": "expected a phone number whose exchange is not a service code (N11)",
         "not_personal": "expected a personal phone number, not a toll-free or premium-rate one",
-        "too_long": f"expected a phone number of at most {MAX_PHONE_CHARS} characters",
     }
+    max_input_chars = MAX_PHONE_CHARS
 
     def __init__(self, *, regions: Iterable[str] = SERVED_PHONE_REGIONS, **kwargs: Any) -> None:
         kwargs.setdefault("allow_none", False)
@@ -160,8 +169,6 @@ class Phone(NormalizingField[str]):
 
     def _normalize(self, value: Any) -> str:
         text = self._text(value)
-        if len(text) > MAX_PHONE_CHARS:
-            raise self.make_error("too_long")
         body = _PHONE_EXTENSION.sub("", _PHONE_LABEL.sub("", text))
         if _LETTER.search(body):
             raise self.make_error("letters")  # vanity "555-CALL" would parse, but a lead types digits
@@ -419,7 +426,8 @@ class TrimmedString(NormalizingField[str]):
     """
 
     expected = "text"
-    default_error_messages = {"too_long": "expected at most {max_length} characters"}
+    default_error_messages = {"too_long_text": "expected at most {max_length} characters"}
+    max_input_chars = None  # cleaning is linear; the length is checked after it
 
     def __init__(self, max_length: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -430,7 +438,7 @@ class TrimmedString(NormalizingField[str]):
         if not text:
             raise self.make_error("null")
         if len(text) > self.max_length:
-            raise self.make_error("too_long", max_length=self.max_length)
+            raise self.make_error("too_long_text", max_length=self.max_length)
         return text
 
 

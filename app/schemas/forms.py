@@ -27,6 +27,7 @@ class WebUrl(NormalizingField[str]):
     """An absolute http(s) URL with a host, at most 2048 characters, no whitespace."""
 
     expected = "an http or https URL"
+    max_input_chars = None  # checked below against MAX_URL_CHARS; splitting a URL is linear
 
     def _normalize(self, value: Any) -> str:
         text = self._text(value)

@@ -444,3 +444,10 @@ def test_google_key_is_never_stored(client, redis, cipher):
     assert not any(GOOGLE_KEY.encode() in (redis.dump(key) or b"") for key in redis.keys("*"))
     lead_key = cipher.fingerprint_of(f"google:{PRODUCTION_LEAD['lead_id']}")
     assert redis.exists(keys.idempotency_key("gads", f"key:{lead_key}"))
+
+
+def test_google_an_id_of_thousands_of_digits_is_dropped_with_a_warning_not_a_failure(client, redis, settings):
+    response = client.post(URL, json={**PRODUCTION_LEAD, "campaign_id": "9" * 5000})
+
+    assert response.status_code == 200
+    assert response.json["warnings"] == ["campaign_id: expected at most 200 characters"]

@@ -474,3 +474,16 @@ def test_warming_up_loads_every_table_a_lead_may_need():
 
     assert geo._served_zones_by_lower_name.cache_info().currsize == 1
     assert geo._zip_index.cache_info().currsize == 1
+
+
+@pytest.mark.parametrize(
+    ("field", "raw"),
+    [
+        pytest.param(Timezone(), "(" * 100_000, id="time-zone-of-parentheses"),
+        pytest.param(LooseInt(), "1" * 100_000, id="number-of-many-digits"),
+        pytest.param(DateOfBirth(), "1/" * 50_000, id="date-of-many-parts"),
+        pytest.param(UsState(), "a " * 50_000, id="state-of-many-words"),
+    ],
+)
+def test_a_value_far_longer_than_any_spelling_is_refused_before_its_patterns_run(field, raw):
+    assert error_of(field, raw) == "expected at most 200 characters"
