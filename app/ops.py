@@ -164,7 +164,7 @@ class Operator:
             while True:
                 page = self._store.index.page(selection, after, MAX_REQUEUE_BATCH)
                 results = self._store.retries.requeue(page.ids, now, _retry_detail(actor))
-                requeued += sum(1 for r in results if r.outcome is RequeueOutcome.REQUEUED)
+                requeued += sum(1 for r in results if r.outcome in _TAKEN_BACK)
                 requeued += self._resubmit_and_requeue(results, now, actor)
                 if page.next is None:
                     break
@@ -207,6 +207,8 @@ class Operator:
         return self._store.audit.recent(limit)
 
 
+# What a retry does to a lead it takes back: queued for delivery, or (Meta, no record yet) for retrieval.
+_TAKEN_BACK = frozenset({RequeueOutcome.REQUEUED, RequeueOutcome.REFETCHING})
 # Where a lead without a record can only be when another operator's retry normalized and re-queued it.
 _TAKEN_BY_ANOTHER_RETRY = frozenset({LeadStatus.QUEUED, LeadStatus.SENDING, LeadStatus.RETRYING, LeadStatus.DELIVERED})
 

@@ -177,23 +177,36 @@ def check_response(status: int, body: Any) -> dict[str, Any]:
             raise GraphTransientError(f"Graph API {status} answered something other than a JSON object", status)
         return body
     if not isinstance(error, dict):
-        message = f"Graph API {status} without a Graph error"
-        if status >= 500 or status in (408, 429):
-            raise GraphTransientError(message, status)
-        if status in (401, 403, 404):
-            raise GraphConfigurationError(f"{message}: check FACEBOOK_GRAPH_URL and the version", status)
-        raise GraphRequestError(message, status)
+        raise _unexplained_error(status)
+    raise _graph_error(status, error)
+
+
+def _unexplained_error(status: int) -> GraphError:
+    """A failure without Graph's error object (a proxy's page, a wrong URL)."""
+    message = f"Graph API {status} without a Graph error"
+    if status >= 500 or status in (408, 429):
+        return GraphTransientError(message, status)
+    if status in (401, 403, 404):
+        return GraphConfigurationError(f"{message}: check FACEBOOK_GRAPH_URL and the version", status)
+    return GraphRequestError(message, status)
+
+
+def _graph_error(status: int, error: Mapping[str, Any]) -> GraphError:
+    """Graph's error object as the error that says what to do: pause, retry, reject the lead, or refuse."""
     code = error.get("code") if isinstance(error.get("code"), int) else None
     message = _describe(status, error)
     if code in TOKEN_CODES:
-        raise GraphTokenError(message, status, code)
+        return GraphTokenError(message, status, code)
     if code == 10 or (code is not None and 200 <= code <= 299):
-        raise GraphPermissionError(message, status, code)
+        return GraphPermissionError(message, status, code)
     if code in TRANSIENT_CODES or status >= 500 or error.get("is_transient") is True:
-        raise GraphTransientError(message, status, code)
+        return GraphTransientError(message, status, code)
+    if code in NOT_FOUND_CODES and "appsecret_proof" in str(error.get("message", "")):
+        # Code 100 too, but about the call, not the lead: a token of another app, or a rotated app secret.
+        return GraphConfigurationError(f"{message}: check FACEBOOK_APP_SECRET and FACEBOOK_ACCESS_TOKEN", status, code)
     if code in NOT_FOUND_CODES:
-        raise GraphNotFoundError(message, status, code)
-    raise GraphRequestError(message, status, code)
+        return GraphNotFoundError(message, status, code)
+    return GraphRequestError(message, status, code)
 
 
 def _describe(status: int, error: Mapping[str, Any]) -> str:

@@ -95,14 +95,15 @@ class MetaRetrieval:
         self._rng = rng or random.Random()
 
     def fetch(self, lead_id: str) -> LeadStatus | None:
-        """Try to retrieve one lead; returns its status afterwards (None when it was no longer `fetching`)."""
+        """Try to retrieve one lead; returns its status afterwards (None when it was no longer `fetching`).
+
+        A lead is given up (`dead`) only when a real try past its maximum age fails: time spent waiting out a
+        retrieval pause (a token to be fixed) never ends a lead without one more try.
+        """
         now = self._clock.now()
         ticket = self._store.fetches.begin(lead_id, now)
         if ticket is None:
             return None
-        if backoff.is_past_max_age(ticket.received_at, now, self._settings.max_age_seconds):
-            reason = f"gave up retrieving after the maximum age: {ticket.error or 'no answer from the Graph API'}"
-            return self._end(ticket, Completion(LeadStatus.DEAD, reason, error=reason))
         pause = ticket.retrieval_pause
         if pause is not None and not self._store.fetch_pause.take_probe(now, self._settings.probe_interval_seconds):
             next_try = pause.next_probe_at if pause.next_probe_at > now else now + self._settings.probe_interval_seconds
@@ -111,6 +112,10 @@ class MetaRetrieval:
         try:
             lead = self._graph.get_lead(ticket.leadgen_id)
         except GraphError as exc:
+            past_max_age = backoff.is_past_max_age(ticket.received_at, now, self._settings.max_age_seconds)
+            if past_max_age and not isinstance(exc, GraphConfigurationError | GraphNotFoundError):
+                reason = f"gave up retrieving after the maximum age: {exc.message}"
+                return self._end(ticket, Completion(LeadStatus.DEAD, reason, error=reason))
             return self._failed(ticket, exc)
         self._resume()
         return self._complete(ticket, lead)
@@ -137,16 +142,26 @@ class MetaRetrieval:
     def backfill(self) -> int:
         """List every configured form's leads since its last backfill; take in the unseen ones. Returns how many.
 
-        Skipped while retrieval is paused. Raises `GraphError` (after pausing, for a token error); a form
-        is marked backfilled only once listed completely, so the next run covers what this one missed.
+        While retrieval is paused, the backfill runs only as the pause's probe (so a pause ends even when no
+        lead waits in `fetching`), and a listing that works resumes retrieval. A form that fails (deleted on
+        Meta, a transient fault) is logged and the others are still listed; a token or permission error pauses
+        retrieval and ends the run, raised. A form is marked backfilled only once listed completely, so the
+        next run covers what this one missed.
         """
-        if self._store.fetch_pause.get() is not None:
+        if self._store.fetch_pause.get() is not None and not self._store.fetch_pause.take_probe(
+            self._clock.now(), self._settings.probe_interval_seconds
+        ):
             logger.info("meta backfill skipped: retrieval is paused")
             return 0
         taken = 0
         for source in self._facebook_sources():
             for form_id in source.form_ids:
-                taken += self._backfill_form(form_id)
+                try:
+                    taken += self._backfill_form(form_id)
+                except GraphConfigurationError:
+                    raise
+                except GraphError as exc:
+                    logger.warning("meta backfill of a form failed: %s", exc.message, extra={"form_id": form_id})
         return taken
 
     def _backfill_form(self, form_id: str) -> int:
@@ -160,6 +175,7 @@ class MetaRetrieval:
         except GraphConfigurationError as exc:
             self._pause(exc.message)
             raise
+        self._resume()  # the Graph API listed the form: the token works
         changes = [LeadgenChange(leadgen_id=g.id, form_id=g.form_id or form_id, ad_id=g.ad_id) for g in listed]
         admitted = self._admission.admit(changes, "found by the Meta backfill: no webhook for it", fetch=False)
         by_leadgen = {g.id: g for g in listed}
@@ -188,7 +204,6 @@ class MetaRetrieval:
             )
             return LeadStatus.FETCHING
         if isinstance(exc, GraphNotFoundError):
-            self._resume()  # Graph looked the lead up: the token works
             logger.warning("meta lead not found in the Graph API: %s", exc.message, extra=extra)
             reason = f"the Graph API has no such lead: {exc.message}"
             return self._end(ticket, Completion(LeadStatus.REJECTED, reason, error=reason))

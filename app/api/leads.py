@@ -127,8 +127,9 @@ def list_leads() -> Response:
 def retry_lead(lead_id: str) -> Response:
     """Re-queue one `dead` or `rejected` lead; audited under the token's name.
 
-    A lead that normalization refused is first normalized again under its source's current settings. 409 for
-    a lead in another status, or one whose kept submission still fails normalization (the reason is given).
+    A lead that normalization refused is first normalized again under its source's current settings; a Meta lead
+    whose record was never retrieved is retrieved again (`fetching`). 409 for a lead in another status, or one
+    whose kept submission still fails normalization (the reason is given).
     ---
     post:
       summary: Retry one lead

@@ -73,14 +73,14 @@ class FetchStore:
         pipe.hgetall(keys.fetch_pause_key())
         _, raw, pause = pipe.execute()
         values = dict(zip(_TICKET_FIELDS, (text(v) for v in raw), strict=True))
-        if values["status"] != LeadStatus.FETCHING.value or not values["meta_leadgen_id"]:
+        if values["status"] != LeadStatus.FETCHING.value or not values[keys.LEADGEN_ID_FIELD]:
             self._redis.zrem(keys.fetching_key(), lead_id)
             return None
         return FetchTicket(
             lead_id=lead_id,
             source=values["source"] or "",
             received_at=float(values["received_at"] or 0),
-            leadgen_id=values["meta_leadgen_id"] or "",
+            leadgen_id=values[keys.LEADGEN_ID_FIELD] or "",
             form_id=values["meta_form_id"] or None,
             page_id=values["meta_page_id"] or None,
             ad_id=values["meta_ad_id"] or None,

@@ -40,6 +40,8 @@ LEAD_EVENTS_SUFFIX = lead_events_suffix()
 # may retry), or the submission as received when normalization refused it (kept for follow-up, never sent).
 RECORD_FIELD = "record"
 SUBMISSION_FIELD = "submission"
+# Lead hash field of a Meta lead's leadgen id: what its record is retrieved by from the Graph API.
+LEADGEN_ID_FIELD = "meta_leadgen_id"
 
 
 def ready_key() -> str:

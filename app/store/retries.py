@@ -23,6 +23,7 @@ class RequeueOutcome(enum.StrEnum):
     """What a re-queue did to one lead (spelled as the script returns it)."""
 
     REQUEUED = "requeued"
+    REFETCHING = "refetching"  # a Meta lead without its record: retrieved from the Graph API again
     MISSING = "missing"
     NOT_RETRYABLE = "not_retryable"
     NO_RECORD = "no_record"
@@ -63,7 +64,8 @@ class RetryStore:
         self._scripts = scripts
 
     def requeue(self, lead_ids: Sequence[str], now: float, detail: str) -> list[Requeued]:
-        """Make each `rejected`/`dead` lead `queued` and ready now, with `detail` as its event.
+        """Make each `rejected`/`dead` lead `queued` and ready now, with `detail` as its event (a Meta lead
+        that never got its record from the Graph API: `fetching`, to be retrieved again).
 
         An id that cannot be a lead's is `missing` without being looked up (it must never reach a key name).
         """
@@ -80,6 +82,7 @@ class RetryStore:
                 keys.ready_key(),
                 keys.retained_records_key(),
                 keys.retained_leads_key(),
+                keys.fetching_key(),
             ],
             args=[repr(now), detail, keys.LEAD_KEY_PREFIX, keys.LEAD_EVENTS_SUFFIX, *lead_ids],
         )

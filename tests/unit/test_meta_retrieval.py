@@ -295,10 +295,8 @@ def test_the_same_person_again_within_the_window_is_a_duplicate(retrieval, graph
     assert [retrieval.fetch(first), retrieval.fetch(second)] == [LeadStatus.QUEUED, LeadStatus.DUPLICATE]
 
 
-def test_a_lead_still_fetching_after_the_maximum_age_is_dead_with_the_last_reason(
-    retrieval, graph, admission, store, clock
-):
-    graph.script = [GraphTransientError("Graph API 503 without a Graph error", 503)]
+def test_a_lead_whose_try_past_the_maximum_age_fails_is_dead_with_the_reason(retrieval, graph, admission, store, clock):
+    graph.script = [GraphTransientError("Graph API 503 without a Graph error", 503)] * 2
     [lead_id] = announce(admission, "900000000000001")
     retrieval.fetch(lead_id)
     clock.advance(72 * 3600)
@@ -308,7 +306,48 @@ def test_a_lead_still_fetching_after_the_maximum_age_is_dead_with_the_last_reaso
     assert store.leads.get(lead_id).error == (
         "gave up retrieving after the maximum age: Graph API 503 without a Graph error"
     )
-    assert graph.calls == ["900000000000001"] and store.fetches.waiting() == 0
+    assert graph.calls == ["900000000000001"] * 2 and store.fetches.waiting() == 0
+
+
+def test_a_lead_past_the_maximum_age_is_retrieved_when_its_last_try_works(retrieval, graph, admission, clock):
+    graph.add("900000000000001")
+    graph.script = [GraphTransientError("Graph API 503 without a Graph error", 503)]
+    [lead_id] = announce(admission, "900000000000001")
+    retrieval.fetch(lead_id)
+    clock.advance(72 * 3600)
+
+    assert retrieval.fetch(lead_id) is LeadStatus.QUEUED
+
+
+def test_leads_waiting_out_a_long_retrieval_pause_are_retrieved_once_the_token_works(
+    retrieval, graph, admission, store, clock
+):
+    graph.add("900000000000001")
+    graph.add("900000000000002", phone="+12125550143")
+    graph.script = [TOKEN_ERROR]
+    first, second = announce(admission, "900000000000001", "900000000000002")
+    retrieval.fetch(first)
+    clock.advance(73 * 3600)  # a long weekend with a broken token, past the maximum age
+
+    statuses = [retrieval.fetch(lead_id) for lead_id in retrieval.due_fetches()]
+    statuses += [retrieval.fetch(lead_id) for lead_id in retrieval.due_fetches()]
+
+    assert statuses == [LeadStatus.QUEUED, LeadStatus.QUEUED]
+    assert {store.leads.get(i).status for i in (first, second)} == {LeadStatus.QUEUED}
+
+
+def test_a_wrong_appsecret_proof_pauses_retrieval_instead_of_rejecting_the_lead(retrieval, graph, admission, store):
+    from workers.graph import check_response
+
+    error = {"message": "Invalid appsecret_proof provided in the API argument", "type": "GraphMethodException"}
+    with pytest.raises(GraphError) as raised:
+        check_response(400, {"error": {**error, "code": 100, "fbtrace_id": "E0Jet"}})
+    graph.script = [raised.value]
+    [lead_id] = announce(admission, "900000000000001")
+
+    assert retrieval.fetch(lead_id) is LeadStatus.FETCHING
+
+    assert "check FACEBOOK_APP_SECRET" in store.fetch_pause.get().reason
 
 
 def test_a_lead_whose_fetch_job_was_lost_is_swept_up_again_after_its_lease(retrieval, admission, clock):
@@ -395,6 +434,39 @@ def test_backfill_pauses_on_a_token_error_raises_and_lists_the_same_span_next_ti
     assert retrieval.backfill() == 0 and len(graph.listings) == 1  # skipped while paused
 
 
+def test_backfill_probes_a_retrieval_pause_no_lead_waits_on_and_its_listing_resumes_retrieval(
+    retrieval, graph, store, clock
+):
+    graph.add("900000000000001")  # on Meta, its webhook never came
+    graph.script = [TOKEN_ERROR]
+    with pytest.raises(GraphTokenError):
+        retrieval.backfill()
+    clock.advance(PROBE_SECONDS)
+
+    assert retrieval.backfill() == 1
+
+    assert store.fetch_pause.get() is None
+    assert store.leads.status_counts()[LeadStatus.QUEUED] == 1
+
+
+def test_backfill_lists_every_other_form_when_one_fails(store, graph, cipher, clock, source, woken):
+    other_form = "200000000000002"
+    sources = SourceRegistry([dataclasses.replace(source, form_ids=(FORM_ID, other_form))])
+    intake = Intake(store, cipher, clock, lambda: None)
+    admission = MetaIntake(store, sources, clock, lambda lead_ids: None)
+    settings = RetrievalSettings(72 * 3600, 1.0, 60.0, PROBE_SECONDS, BACKFILL_SECONDS, has_access_token=True)
+    retrieval = MetaRetrieval(store, graph, intake, admission, sources, cipher, settings, clock, lambda: None)
+    lead = graph.add("900000000000001")
+    graph.leads[lead.id] = dataclasses.replace(lead, form_id=other_form)
+    graph.script = [GraphNotFoundError("Graph API 400 GraphMethodException code 100/33: no such form", 400, 100)]
+
+    assert retrieval.backfill() == 1
+
+    assert [form_id for form_id, _ in graph.listings] == [FORM_ID, other_form]
+    assert store.fetches.backfill_since(FORM_ID) is None  # listed again next time
+    assert store.fetches.backfill_since(other_form) is not None
+
+
 def test_backfill_turn_is_taken_once_per_interval_across_workers(retrieval):
     assert [retrieval.take_backfill_turn() for _ in range(3)] == [True, False, False]
 
@@ -417,3 +489,21 @@ def test_ticker_queues_a_fetch_job_per_due_lead_and_the_backfill_once(settings, 
         (FETCH_META_LEAD_JOB, (lead_id,)),
         (BACKFILL_META_LEADS_JOB, ()),
     ]
+
+
+def test_a_meta_lead_that_never_got_its_record_is_retrieved_again_when_retried(
+    retrieval, graph, admission, store, clock
+):
+    from app.ops import Operator
+
+    [lead_id] = announce(admission, "900000000000001")
+    assert retrieval.fetch(lead_id) is LeadStatus.REJECTED  # not (yet) visible to the Graph API
+    graph.add("900000000000001")
+    operator = Operator(store, clock, lambda: None, lambda lead_id: "no submission")
+
+    retried = operator.retry_lead(lead_id, "alice")
+
+    assert retried.status is LeadStatus.FETCHING and retried.error is None
+    assert retrieval.due_fetches() == [lead_id]
+    assert retrieval.fetch(lead_id) is LeadStatus.QUEUED
+    assert [(e.action, e.actor) for e in store.audit.recent(5)] == [("retry_lead", "alice")]

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
-from app.store.scripts.transitions import LEAD_HELPERS, PERSON_HELPER
+from app.store import keys
+from app.store.scripts.transitions import LEAD_HELPERS, PERSON_HELPER, lua_string
 
 RETRY_LEADS = (
     LEAD_HELPERS
+    + f"local RECORD, SUBMISSION = {lua_string(keys.RECORD_FIELD)}, {lua_string(keys.SUBMISSION_FIELD)}\n"
+    + f"local LEADGEN_ID = {lua_string(keys.LEADGEN_ID_FIELD)}\n"
     + """
 -- Re-queue `rejected` or `dead` leads for an operator: `queued`, ready now, error cleared, attempts kept,
 -- out of the retention sets again (and any expiry removed: hashes of earlier versions carried one).
--- KEYS[1] status counts, KEYS[2] ready zset, KEYS[3] retained-records zset, KEYS[4] retained-leads zset
+-- A Meta lead that never got its record from the Graph API (and kept no refused submission) is retrieved
+-- again instead: `fetching`, due now, its retrieval attempts reset.
+-- KEYS[1] status counts, KEYS[2] ready zset, KEYS[3] retained-records zset, KEYS[4] retained-leads zset,
+-- KEYS[5] fetching zset
 -- ARGV[1] now, ARGV[2] event detail, ARGV[3] lead key prefix, ARGV[4] events key suffix, ARGV[5..] lead ids
--- Returns per lead a pair {outcome, status before ('' if none)}; outcome is 'requeued', 'missing' (no such
--- lead), 'not_retryable' (another status) or 'no_record' (nothing to send: its record was never stored).
+-- Returns per lead a pair {outcome, status before ('' if none)}; outcome is 'requeued', 'refetching',
+-- 'missing' (no such lead), 'not_retryable' (another status) or 'no_record' (nothing to send: its record
+-- was never stored).
 local out = {}
 for i = 5, #ARGV do
   local id = ARGV[i]
@@ -23,8 +30,20 @@ for i = 5, #ARGV do
     outcome, status = 'missing', ''
   elseif not RETRYABLE[status] then
     outcome = 'not_retryable'
-  elseif redis.call('HEXISTS', lead_key, 'record') == 0 then
+  elseif redis.call('HEXISTS', lead_key, RECORD) == 0 then
     outcome = 'no_record'
+    if redis.call('HEXISTS', lead_key, SUBMISSION) == 0 and redis.call('HEXISTS', lead_key, LEADGEN_ID) == 1 then
+      outcome = 'refetching'
+      redis.call('HSET', lead_key, 'status', 'fetching', 'updated_at', ARGV[1], 'fetch_attempts', 0)
+      redis.call('HDEL', lead_key, 'error', 'next_attempt_at')
+      redis.call('PERSIST', lead_key)
+      redis.call('PERSIST', lead_key .. ARGV[4])
+      redis.call('ZREM', KEYS[3], id)
+      redis.call('ZREM', KEYS[4], id)
+      redis.call('ZADD', KEYS[5], ARGV[1], id)
+      push_event(lead_key, ARGV[4], ARGV[1], 'fetching', ARGV[2])
+      move_status(KEYS[1], lead_key, id, status, 'fetching', ARGV[1])
+    end
   else
     redis.call('HSET', lead_key, 'status', 'queued', 'updated_at', ARGV[1])
     redis.call('HDEL', lead_key, 'error', 'next_attempt_at', 'batch_id')

@@ -8,7 +8,8 @@ from app.models import FINAL_STATUSES, RETRYABLE_STATUSES, LeadStatus
 from app.store import keys
 
 
-def _lua_string(value: str) -> str:
+def lua_string(value: str) -> str:
+    """`value` as a Lua string literal, for constants written into a script's source."""
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
@@ -29,11 +30,11 @@ end
 # new status is final (scored by that time: the purge pass applies the retention settings in force).
 # The status index is scored by receipt time, read from the lead unless the caller passes it.
 LEAD_HELPERS = (
-    f"local STATUS_INDEX = {_lua_string(keys.status_index_key(''))}\n"
-    f"local SOURCE_INDEX = {_lua_string(keys.source_index_key(''))}\n"
-    f"local SOURCES = {_lua_string(keys.sources_seen_key())}\n"
-    f"local RETAINED_RECORDS = {_lua_string(keys.retained_records_key())}\n"
-    f"local RETAINED_LEADS = {_lua_string(keys.retained_leads_key())}\n"
+    f"local STATUS_INDEX = {lua_string(keys.status_index_key(''))}\n"
+    f"local SOURCE_INDEX = {lua_string(keys.source_index_key(''))}\n"
+    f"local SOURCES = {lua_string(keys.sources_seen_key())}\n"
+    f"local RETAINED_RECORDS = {lua_string(keys.retained_records_key())}\n"
+    f"local RETAINED_LEADS = {lua_string(keys.retained_leads_key())}\n"
     f"local FINAL = {_lua_set(FINAL_STATUSES)}\n"
     f"local RETRYABLE = {_lua_set(RETRYABLE_STATUSES)}\n"
     + EVENT_HELPER
@@ -64,7 +65,7 @@ end
 # The person string holds "<time seen>|<lead id>": an earlier lead that careCycle never got (rejected,
 # dead, or gone) does not make a new one a duplicate, so a person is not lost to a failed first try.
 PERSON_HELPER = (
-    f"local PERSON_LEAD = {_lua_string(keys.lead_key(''))}\n"
+    f"local PERSON_LEAD = {lua_string(keys.lead_key(''))}\n"
     f"local NEVER_SENT = {_lua_set((LeadStatus.REJECTED, LeadStatus.DEAD))}\n"
     + """
 local function person_status(person_key, now, status, detail, memory_ttl, window, id)
