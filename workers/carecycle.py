@@ -193,7 +193,8 @@ class CareCycleClient:
             body = _read_answer(response, deadline)
         try:
             redact = Redactor.of_records(records, [self._key])  # what careCycle's words may quote of the upload
-            return classify_response(response.status_code, _json_object(body), redact)
+            answer = _json_object(response.status_code, body)
+            return classify_response(response.status_code, answer, redact, response.headers.get("Retry-After"))
         except CareCycleError:
             raise
         except Exception as exc:  # an answer no rule covers must still settle the batch, as an ambiguous one
@@ -254,20 +255,32 @@ def _read_answer(response: requests.Response, deadline: float) -> bytes:
     return b"".join(chunks)
 
 
-def _json_object(body: bytes) -> dict[str, Any]:
-    """The answer as a JSON object; {} for anything else (empty, HTML, an array, nested past parsing)."""
+def _json_object(status: int, body: bytes) -> dict[str, Any]:
+    """The answer as a JSON object; {} for anything else (empty, HTML, an array, nested past parsing).
+
+    A body that opens as a JSON object but does not parse was cut short: `CareCycleUnreadableError`, retried
+    as an answer that may have been careCycle's, not taken for some other server's page.
+    """
     try:
         parsed = json.loads(body)
     except (ValueError, RecursionError):
+        if body.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{"):
+            broke_off = f"careCycle {status}: the answer broke off inside its JSON"
+            raise CareCycleUnreadableError(broke_off, status) from None
         return {}
     return parsed if isinstance(parsed, dict) else {}
 
 
-def classify_response(status: int, body: Mapping[str, Any], redact: Redactor | None = None) -> UploadResult:
+def classify_response(
+    status: int, body: Mapping[str, Any], redact: Redactor | None = None, retry_after_header: str | None = None
+) -> UploadResult:
     """Turn one careCycle answer into an `UploadResult` or raise the matching `CareCycleError`.
 
     The body's `code` decides where it is more specific than the status. careCycle's words are kept through
-    `redact` (the upload's values and key taken out), as they reach logs and what operators see.
+    `redact` (the upload's values and key taken out), as they reach logs and what operators see. A 429 waits
+    the body's `retryAfter`, else the `Retry-After` header's seconds. A 4xx without careCycle's error code is
+    another server's answer (a proxy's page): it pauses delivery instead of refusing records that are not at
+    fault, except a 413, whose batch is split.
     """
     redact = redact or Redactor()
     given = body.get("code")
@@ -275,24 +288,35 @@ def classify_response(status: int, body: Mapping[str, Any], redact: Redactor | N
     message = _describe(status, code, body.get("message"), redact)
     if 200 <= status < 300 and code not in _ERROR_CODES:
         return _success(status, message, body, redact)
+    raise _error(status, code, message, body, redact, retry_after_header)
+
+
+def _error(
+    status: int, code: str, message: str, body: Mapping[str, Any], redact: Redactor, retry_after_header: str | None
+) -> CareCycleError:
+    """The error a failed answer is, by its code where it has one, else by its status."""
     if 300 <= status < 400:
-        raise CareCycleRedirectError(f"{message} (a redirect: check CARECYCLE_BASE_URL)", status)
+        return CareCycleRedirectError(f"{message} (a redirect: check CARECYCLE_BASE_URL)", status)
     if code == "RATE_LIMIT_EXCEEDED" or status == 429:
-        raise CareCycleRateLimitedError(message, retry_after=_retry_after(body.get("retryAfter")))
+        given_wait = body.get("retryAfter") if body.get("retryAfter") is not None else retry_after_header
+        return CareCycleRateLimitedError(message, retry_after=_retry_after(given_wait))
     if code == "VALIDATION_ERROR" or status == 422:
         record_messages = _record_messages(body.get("errors"), redact)
         if record_messages:
-            raise CareCycleValidationError(message, record_messages)
-        raise CareCycleRequestError(message, status)
+            return CareCycleValidationError(message, record_messages)
+        return CareCycleRequestError(message, status)
     if code in ("UNAUTHORIZED", "FORBIDDEN") or status in (401, 403):
-        raise CareCycleAuthError(message, status)
+        return CareCycleAuthError(message, status)
     if code == "NOT_FOUND" or status == 404:
-        raise CareCycleNotFoundError(message, status)
+        return CareCycleNotFoundError(message, status)
     if code == "INTERNAL_ERROR" or status >= 500 or status == 408:
-        raise CareCycleTransientError(message, status)
+        return CareCycleTransientError(message, status)
+    if 400 <= status < 500 and not code and status != 413:
+        hint = "not careCycle's answer (no error code): check CARECYCLE_BASE_URL and any proxy in front of it"
+        return CareCycleUnrecognizedError(f"{message}: {hint}", status)
     if 400 <= status < 500:
-        raise CareCycleRequestError(message, status)
-    raise CareCycleTransientError(message, status)
+        return CareCycleRequestError(message, status)
+    return CareCycleTransientError(message, status)
 
 
 # careCycle's documented error codes: a 2xx carrying one is that error.

@@ -253,11 +253,13 @@ class Deliverer:
         rejected = len(result.failures)
         unnamed_failures = result.failed > rejected
         # careCycle counted failures it did not name by externalId. Where it lists every customer it took
-        # (`results`, as many as `succeeded`), a lead in neither list may be one of them: it is tried again
-        # (an upload of a customer careCycle has is an update). Otherwise nothing says which leads they were.
-        listed = (
-            result.confirmed if result.confirmed is not None and len(result.confirmed) >= result.succeeded else None
-        )
+        # (`results`, as many as `succeeded`), or took none, a lead in neither list may be one of them: it is
+        # tried again (an upload of a customer careCycle has is an update). Otherwise nothing says which.
+        listed: frozenset[str] | None = None
+        if result.confirmed is not None and len(result.confirmed) >= result.succeeded:
+            listed = result.confirmed
+        elif result.succeeded == 0:
+            listed = frozenset()
         unaccounted = [
             entry
             for entry in entries

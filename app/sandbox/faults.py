@@ -9,7 +9,8 @@ from typing import Any
 
 AUTH_FAULT_STATUSES = (401, 403, 404)
 DEFAULT_RATE_LIMIT_PER_MIN = 60
-DEFAULT_STALL_SECONDS = 30.0
+# Longer than the relay's default upload deadline (connect 5 s + read 30 s), so that a stall is a timeout.
+DEFAULT_STALL_SECONDS = 45.0
 DEFAULT_RETRY_AFTER_SECONDS = 60
 REJECTED_PHONE_MESSAGE = "Invalid phone number"
 

@@ -158,6 +158,44 @@ def test_a_2xx_that_is_not_a_processed_batch_pauses_delivery_and_is_never_taken_
     assert outcome_label(raised.value) == "unrecognized"
 
 
+def test_an_answer_cut_short_inside_its_json_is_retried_as_one_that_may_have_been_careCycles(carecycle):
+    with pytest.raises(CareCycleUnreadableError) as raised:
+        upload(carecycle, Answer(200, b'{"succeeded": 2, "failed": 0, "err'))
+
+    assert raised.value.message == "careCycle 200: the answer broke off inside its JSON"
+
+
+@pytest.mark.parametrize("status", [400, 405, 409])
+def test_a_4xx_without_careCycles_error_code_pauses_delivery_instead_of_refusing_records(carecycle, status):
+    page = b"<html><body>400 The plain HTTP request was sent to HTTPS port</body></html>"
+
+    with pytest.raises(CareCycleUnrecognizedError) as raised:
+        upload(carecycle, Answer(status, page, headers={"Content-Type": "text/html"}))
+
+    assert "not careCycle's answer (no error code)" in raised.value.message
+
+
+def test_a_413_from_anything_in_front_of_careCycle_still_splits_the_batch(carecycle):
+    with pytest.raises(CareCycleRequestError):
+        upload(carecycle, Answer(413, b"<html>Request Entity Too Large</html>"))
+
+
+@pytest.mark.parametrize(
+    ("body", "header", "waited"),
+    [
+        pytest.param({"code": "RATE_LIMIT_EXCEEDED", "message": "slow down"}, "5", 5.0, id="header-alone"),
+        pytest.param({"code": "RATE_LIMIT_EXCEEDED", "retryAfter": 30}, "5", 30.0, id="body-before-header"),
+    ],
+)
+def test_a_429_waits_the_retry_after_header_when_the_body_names_no_wait(carecycle, body, header, waited):
+    answer = Answer(429, json.dumps(body).encode(), headers={"Retry-After": header})
+
+    with pytest.raises(CareCycleRateLimitedError) as raised:
+        upload(carecycle, answer)
+
+    assert raised.value.retry_after == waited
+
+
 def test_an_answer_nested_too_deep_to_parse_is_read_as_an_empty_body(carecycle):
     deep = b"[" * 100_000 + b"]" * 100_000
 

@@ -145,3 +145,10 @@ def test_the_bench_capacity_run_rate_limit_is_a_setting_its_workers_accept():
     environ = {"CARECYCLE_RATE_LIMIT_PER_MIN": str(UNLIMITED_PER_MIN)}
 
     assert Settings.from_env(environ).carecycle_rate_limit_per_min == UNLIMITED_PER_MIN
+
+
+def test_the_sandbox_stalls_longer_than_the_relay_waits_for_an_upload_by_default():
+    from app.sandbox.faults import DEFAULT_STALL_SECONDS
+
+    defaults = Settings()
+    assert DEFAULT_STALL_SECONDS > defaults.carecycle_connect_timeout_seconds + defaults.carecycle_read_timeout_seconds

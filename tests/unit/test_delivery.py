@@ -169,6 +169,17 @@ def test_an_unnamed_failure_leaves_leads_delivered_when_careCycle_lists_no_custo
     assert [status_of(store, i) for i in ids] == [LeadStatus.DELIVERED, LeadStatus.DELIVERED]
 
 
+def test_unnamed_failures_of_a_batch_careCycle_took_none_of_are_retried_not_delivered(
+    store, cipher, clock, deliverer, carecycle
+):
+    ids = admit(store, cipher, clock, count=3)
+    carecycle.script.append(UploadResult(succeeded=0, failures={"ext-unknown": "bad"}, failed=3))
+
+    deliverer.step()
+
+    assert [status_of(store, i) for i in ids] == [LeadStatus.RETRYING] * 3
+
+
 def test_delivery_rejects_only_named_records_when_carecycle_returns_422(store, cipher, clock, deliverer, carecycle):
     ids = admit(store, cipher, clock, count=4)
     carecycle.script.append(CareCycleValidationError("careCycle 422", {0: "phoneNumber: bad", 2: "email: bad"}))
