@@ -58,6 +58,12 @@ class RedactingLogger(Logger):
             msg, args = "Invalid request: %s", (kind.group(0).strip() if kind else "unreadable",)
         super().warning(msg, *args, **kwargs)
 
+    def debug(self, msg: Any, *args: Any, **kwargs: Any) -> None:
+        # A failed request's exception comes as an argument, and its text can be the request's own bytes
+        # (a client gone mid-headers: "No more data after: b'...X-Api-Key: ...'"): its type only.
+        args = tuple(type(arg).__name__ if isinstance(arg, BaseException) else arg for arg in args)
+        super().debug(msg, *args, **kwargs)
+
     def exception(self, msg: Any, *args: Any, **kwargs: Any) -> None:
         if isinstance(msg, str) and msg.startswith("Error handling request"):
             # The request's URI (a query string) and the exception's message are left out; its type is kept.

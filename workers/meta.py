@@ -300,8 +300,8 @@ def _iso_utc(value: str | None) -> str | None:
         return None
     try:
         parsed = datetime.fromisoformat(value)
-    except ValueError:
+        if parsed.tzinfo is None or parsed.utcoffset() is None:
+            return value
+        return parsed.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    except (ValueError, OverflowError):  # unreadable, or out of range in UTC (year 1 at +05:00)
         return value
-    if parsed.tzinfo is None or parsed.utcoffset() is None:
-        return value
-    return parsed.astimezone(UTC).isoformat().replace("+00:00", "Z")

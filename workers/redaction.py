@@ -20,27 +20,36 @@ _EMAIL = re.compile(r"[^\s@'\"]+@[^\s@'\"]+")
 _NUMBER = re.compile(r"\+?\(?\d[\d\s().\-/]*\d\)?")
 _WORD = re.compile(r"\S+")
 _SHORTEST_VALUE_CHARS = 3  # shorter values (a state code, "no") are words any message may hold...
-# ...but not a short name ("Al", "Wu"), taken out wherever it stands as a word: a lead named "To" costs the
-# reasons of its batch that word ("unable … parse"), which is the price of never showing a name.
-_SHORTEST_NAME_CHARS = 2
-_NAME_FIELDS = ("firstName", "lastName")
+# ...but every word of a name, an address or an e-mail's mailbox is personal on its own, and is taken out
+# wherever it stands as a word ("Marmalade Lane" of an address, "zeb" of zeb.quix@..., a name "Al"): a lead
+# named "To" costs the reasons of its batch that word ("unable … parse"), the price of never showing a name.
+_SHORTEST_WORD_CHARS = 2
+_WORDY_FIELDS = ("firstName", "lastName", "address", "email")
+_WORD_OF_A_VALUE = re.compile(r"[^\W_]+")
 
 
 class Redactor:
     """Takes out of text the values it was given (matched in any case) and the shapes of personal data."""
 
-    def __init__(self, values: Iterable[str] = (), names: Iterable[str] = ()) -> None:
+    def __init__(self, values: Iterable[str] = (), words: Iterable[str] = ()) -> None:
         self._values = values
-        self._names = names
+        self._words = words
         self._pattern: re.Pattern[str] | None = None
         self._compiled = False
 
     @classmethod
     def of_records(cls, records: Iterable[Mapping[str, Any]], secrets: Iterable[str] = ()) -> Redactor:
-        """A redactor of every text value in `records` (custom fields included) and of `secrets`."""
+        """A redactor of every text value in `records` (custom fields and their keys included), of each word of
+        their names, addresses and e-mail mailboxes, and of `secrets`."""
         records = list(records)
-        names = (record[name] for record in records for name in _NAME_FIELDS if isinstance(record.get(name), str))
-        return cls([*secrets, *(value for record in records for value in _texts(record))], names)
+        words = (
+            word
+            for record in records
+            for name in _WORDY_FIELDS
+            if isinstance(record.get(name), str)
+            for word in _WORD_OF_A_VALUE.findall(record[name].partition("@")[0] if name == "email" else record[name])
+        )
+        return cls([*secrets, *(value for record in records for value in _texts(record))], words)
 
     def __call__(self, text: str, limit: int) -> str:
         """`text` without the values and shapes, cut to `limit` characters."""
@@ -57,7 +66,7 @@ class Redactor:
         """Built on first use only: most uploads end without any text to redact."""
         if not self._compiled:
             values = sorted({v for v in self._values if len(v.strip()) >= _SHORTEST_VALUE_CHARS}, key=len, reverse=True)
-            words = {n.strip() for n in self._names if _SHORTEST_NAME_CHARS <= len(n.strip()) < _SHORTEST_VALUE_CHARS}
+            words = {word for word in self._words if len(word) >= _SHORTEST_WORD_CHARS}
             alternatives = [*map(re.escape, values), *(rf"(?<!\w){re.escape(word)}(?!\w)" for word in sorted(words))]
             self._pattern = re.compile("|".join(alternatives), re.IGNORECASE) if alternatives else None
             self._compiled = True
@@ -69,13 +78,12 @@ def _digits(text: str) -> int:
 
 
 def _texts(value: Any) -> Iterator[str]:
-    """Every string held in a record: field values, custom field values (not their keys), list items."""
+    """Every string held in a record: field values, custom field keys and values, list items."""
     if isinstance(value, str):
         yield value
     elif isinstance(value, Mapping):
-        for key, item in value.items():
-            if key != "fieldKey":
-                yield from _texts(item)
+        for item in value.values():
+            yield from _texts(item)
     elif isinstance(value, list | tuple):
         for item in value:
             yield from _texts(item)

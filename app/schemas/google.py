@@ -101,6 +101,12 @@ class Int64Id(NormalizingField[str]):
         return str(int(text))
 
 
+def _storable_text(value: str) -> None:
+    """JSON can carry "\\ud800", which no UTF-8 store takes: refused in the id a lead is remembered by."""
+    if any("\ud800" <= ch <= "\udfff" for ch in value):
+        raise ValidationError("expected text (an unpaired surrogate is none)")
+
+
 def _text(**kwargs: Any) -> fields.String:
     """A text field whose refusal says what was expected, in the words of the relay's other messages."""
     return fields.String(error_messages={"invalid": "expected text"}, **kwargs)
@@ -130,7 +136,10 @@ class GoogleLeadSchema(Schema):
     )
     lead_id = _text(
         required=True,
-        validate=validate.Length(1, MAX_LEAD_ID_CHARS, error=f"expected 1 to {MAX_LEAD_ID_CHARS} characters"),
+        validate=[
+            validate.Length(1, MAX_LEAD_ID_CHARS, error=f"expected 1 to {MAX_LEAD_ID_CHARS} characters"),
+            _storable_text,
+        ],
     )
     user_column_data = fields.List(
         fields.Nested(UserColumnSchema),

@@ -451,3 +451,11 @@ def test_google_an_id_of_thousands_of_digits_is_dropped_with_a_warning_not_a_fai
 
     assert response.status_code == 200
     assert response.json["warnings"] == ["campaign_id: expected at most 200 characters"]
+
+
+def test_google_a_lead_id_no_text_store_takes_is_refused_naming_it_not_a_failure(client, redis):
+    response = client.post(URL, json={**PRODUCTION_LEAD, "lead_id": "lead-\ud800"})
+
+    assert response.status_code == 422
+    assert response.json["error"]["fields"] == {"lead_id": ["expected text (an unpaired surrogate is none)"]}
+    assert stored_ids(redis) == []

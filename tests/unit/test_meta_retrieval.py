@@ -507,3 +507,15 @@ def test_a_meta_lead_that_never_got_its_record_is_retrieved_again_when_retried(
     assert retrieval.due_fetches() == [lead_id]
     assert retrieval.fetch(lead_id) is LeadStatus.QUEUED
     assert [(e.action, e.actor) for e in store.audit.recent(5)] == [("retry_lead", "alice")]
+
+
+def test_a_lead_whose_created_time_is_out_of_range_in_utc_is_retrieved_with_the_time_as_given(
+    retrieval, graph, admission, store, cipher
+):
+    lead = graph.add("900000000000001")
+    graph.leads[lead.id] = dataclasses.replace(lead, created_time="0001-01-01T00:00:00+05:00")
+    [lead_id] = announce(admission, "900000000000001")
+
+    assert retrieval.fetch(lead_id) is LeadStatus.QUEUED
+    fields = {item["fieldKey"]: item["value"] for item in stored_record(store, cipher, lead_id)["customFields"]}
+    assert "0001-01-01T00:00:00+05:00" in fields.values()

@@ -43,5 +43,21 @@ def test_a_short_name_is_taken_out_where_it_stands_as_a_word():
     )
 
 
+def test_each_word_of_a_name_an_address_or_a_mailbox_is_taken_out_and_custom_field_keys_too():
+    records = [
+        {
+            "firstName": "Zebulon",
+            "address": "77 Marmalade Lane",
+            "email": "zeb.quix@example.org",
+            "customFields": [{"fieldKey": "zebulon_quixotic_phone", "value": "yes"}],
+        }
+    ]
+    redact = Redactor.of_records(records)
+
+    text = redact("street Marmalade Lane not verified; mailbox zeb.quix rejected; field zebulon_quixotic_phone", 300)
+
+    assert text == "street … … not verified; mailbox ….… rejected; field …"
+
+
 def test_the_text_is_cut_to_the_limit():
     assert Redactor()("x" * 500, 300) == "x" * 300
