@@ -258,15 +258,16 @@ def _read_answer(response: requests.Response, deadline: float) -> bytes:
 def _json_object(status: int, body: bytes) -> dict[str, Any]:
     """The answer as a JSON object; {} for anything else (empty, HTML, an array, nested past parsing).
 
-    A body that opens as a JSON object but does not parse was cut short: `CareCycleUnreadableError`, retried
-    as an answer that may have been careCycle's, not taken for some other server's page.
+    A 2xx body that opens as a JSON object but does not parse (cut short, most likely) may have been careCycle's
+    account of the batch: `CareCycleUnreadableError`, retried as an ambiguous answer, not taken for some other
+    server's page. Other statuses are read by their status when their body cannot be.
     """
     try:
         parsed = json.loads(body)
     except (ValueError, RecursionError):
-        if body.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{"):
-            broke_off = f"careCycle {status}: the answer broke off inside its JSON"
-            raise CareCycleUnreadableError(broke_off, status) from None
+        if 200 <= status < 300 and body.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{"):
+            unreadable = f"careCycle {status}: the answer's JSON could not be read (cut short?)"
+            raise CareCycleUnreadableError(unreadable, status) from None
         return {}
     return parsed if isinstance(parsed, dict) else {}
 
@@ -278,9 +279,7 @@ def classify_response(
 
     The body's `code` decides where it is more specific than the status. careCycle's words are kept through
     `redact` (the upload's values and key taken out), as they reach logs and what operators see. A 429 waits
-    the body's `retryAfter`, else the `Retry-After` header's seconds. A 4xx without careCycle's error code is
-    another server's answer (a proxy's page): it pauses delivery instead of refusing records that are not at
-    fault, except a 413, whose batch is split.
+    the body's `retryAfter`, else the `Retry-After` header's seconds.
     """
     redact = redact or Redactor()
     given = body.get("code")
@@ -311,9 +310,6 @@ def _error(
         return CareCycleNotFoundError(message, status)
     if code == "INTERNAL_ERROR" or status >= 500 or status == 408:
         return CareCycleTransientError(message, status)
-    if 400 <= status < 500 and not code and status != 413:
-        hint = "not careCycle's answer (no error code): check CARECYCLE_BASE_URL and any proxy in front of it"
-        return CareCycleUnrecognizedError(f"{message}: {hint}", status)
     if 400 <= status < 500:
         return CareCycleRequestError(message, status)
     return CareCycleTransientError(message, status)

@@ -6,7 +6,8 @@ Exceptions, grouped by what retrieval does about them:
     ├── GraphTransientError          retry this lead later with backoff: 5xx, timeouts, connection errors,
     │                                unreadable answers, codes 1, 2, 4, 17, 32, 341, 368, 613, 80001, 80005
     ├── GraphConfigurationError      pause retrieval for every lead (they stay `fetching`), probe, resume;
-    │   │                            also a 401/403/404 without a Graph error (wrong URL or version)
+    │   │                            also a 401/403/404 without a Graph error (wrong URL or version), and a
+    │   │                            code 100 about `appsecret_proof` (another app's token, a rotated secret)
     │   ├── GraphTokenError          codes 102, 190: the access token is invalid or expired
     │   └── GraphPermissionError     codes 10, 200-299: a permission is missing or was removed
     ├── GraphNotFoundError           code 100: the lead does not exist or is not visible: reject it

@@ -42,6 +42,9 @@ from workers.graph import (
 logger = logging.getLogger(__name__)
 
 MAX_FETCHES_PER_SWEEP = 100
+# Meta keeps a lead retrievable for about 90 days: a lead still `fetching` after that is given up whatever
+# holds it (a retrieval pause no token fix ends, a permission its page lost), without another try.
+META_RETENTION_SECONDS = 90 * 86400.0
 # Listing starts this long before the last backfill began: Meta's clock, ours and the time a lead takes
 # to become listable differ by seconds to minutes.
 BACKFILL_OVERLAP_SECONDS = 600.0
@@ -97,13 +100,17 @@ class MetaRetrieval:
     def fetch(self, lead_id: str) -> LeadStatus | None:
         """Try to retrieve one lead; returns its status afterwards (None when it was no longer `fetching`).
 
-        A lead is given up (`dead`) only when a real try past its maximum age fails: time spent waiting out a
-        retrieval pause (a token to be fixed) never ends a lead without one more try.
+        A lead is given up (`dead`) when a try past its maximum age fails for a reason of its own (not a token or
+        permission error, which pauses retrieval for all): time spent waiting out a pause never ends a lead
+        without one more try. Past Meta's own retention of about 90 days, a lead is given up whatever the reason.
         """
         now = self._clock.now()
         ticket = self._store.fetches.begin(lead_id, now)
         if ticket is None:
             return None
+        if now - ticket.received_at >= META_RETENTION_SECONDS:
+            reason = "gave up retrieving: Meta keeps a lead retrievable for about 90 days"
+            return self._end(ticket, Completion(LeadStatus.DEAD, reason, error=reason))
         pause = ticket.retrieval_pause
         if pause is not None and not self._store.fetch_pause.take_probe(now, self._settings.probe_interval_seconds):
             next_try = pause.next_probe_at if pause.next_probe_at > now else now + self._settings.probe_interval_seconds
@@ -144,16 +151,16 @@ class MetaRetrieval:
 
         While retrieval is paused, the backfill runs only as the pause's probe (so a pause ends even when no
         lead waits in `fetching`), and a listing that works resumes retrieval. A form that fails (deleted on
-        Meta, a transient fault) is logged and the others are still listed; a token or permission error pauses
-        retrieval and ends the run, raised. A form is marked backfilled only once listed completely, so the
-        next run covers what this one missed.
+        Meta, a transient fault) does not keep the others from being listed, then its error is raised; a token
+        or permission error pauses retrieval and ends the run, raised. A form is marked backfilled only once
+        listed completely, so the next run covers what this one missed.
         """
         if self._store.fetch_pause.get() is not None and not self._store.fetch_pause.take_probe(
             self._clock.now(), self._settings.probe_interval_seconds
         ):
             logger.info("meta backfill skipped: retrieval is paused")
             return 0
-        taken = 0
+        taken, failed = 0, []
         for source in self._facebook_sources():
             for form_id in source.form_ids:
                 try:
@@ -162,6 +169,9 @@ class MetaRetrieval:
                     raise
                 except GraphError as exc:
                     logger.warning("meta backfill of a form failed: %s", exc.message, extra={"form_id": form_id})
+                    failed.append(exc)
+        if failed:  # the job fails, loudly, once every other form is listed
+            raise failed[0]
         return taken
 
     def _backfill_form(self, form_id: str) -> int:

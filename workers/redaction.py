@@ -33,14 +33,15 @@ class Redactor:
 
     def __init__(self, values: Iterable[str] = (), words: Iterable[str] = ()) -> None:
         self._values = values
-        self._words = words
+        self._given_words = words
         self._pattern: re.Pattern[str] | None = None
+        self._words: frozenset[str] = frozenset()
         self._compiled = False
 
     @classmethod
     def of_records(cls, records: Iterable[Mapping[str, Any]], secrets: Iterable[str] = ()) -> Redactor:
-        """A redactor of every text value in `records` (custom fields and their keys included), of each word of
-        their names, addresses and e-mail mailboxes, and of `secrets`."""
+        """A redactor of every text value in `records` (custom fields included, not their keys: the relay's and
+        the forms' names for them), of each word of their names, addresses and e-mail mailboxes, and of `secrets`."""
         records = list(records)
         words = (
             word
@@ -56,19 +57,28 @@ class Redactor:
         pattern = self._compile()
         if pattern is not None:
             text = pattern.sub(REDACTED, text)
+        if self._words:  # one scan of the text's words, each looked up: no pattern of thousands of alternatives
+            text = _WORD_OF_A_VALUE.sub(self._word_or_redacted, text)
         text = _RECEIVED_VALUE.sub(lambda m: m.group(1) + REDACTED, text)
         text = _EMAIL.sub(REDACTED, text)
         text = _NUMBER.sub(lambda m: REDACTED if _digits(m.group(0)) >= 4 else m.group(0), text)
         text = _WORD.sub(lambda m: REDACTED if _digits(m.group(0)) >= 4 else m.group(0), text)
         return text[:limit]
 
+    def _word_or_redacted(self, match: re.Match[str]) -> str:
+        return REDACTED if match.group(0).casefold() in self._words else match.group(0)
+
     def _compile(self) -> re.Pattern[str] | None:
         """Built on first use only: most uploads end without any text to redact."""
         if not self._compiled:
             values = sorted({v for v in self._values if len(v.strip()) >= _SHORTEST_VALUE_CHARS}, key=len, reverse=True)
-            words = {word for word in self._words if len(word) >= _SHORTEST_WORD_CHARS}
-            alternatives = [*map(re.escape, values), *(rf"(?<!\w){re.escape(word)}(?!\w)" for word in sorted(words))]
-            self._pattern = re.compile("|".join(alternatives), re.IGNORECASE) if alternatives else None
+            self._pattern = re.compile("|".join(map(re.escape, values)), re.IGNORECASE) if values else None
+            # A house number is no word to take out: numbers go by the digits rule below (four or more).
+            self._words = frozenset(
+                word.casefold()
+                for word in self._given_words
+                if len(word) >= _SHORTEST_WORD_CHARS and not word.isdigit()
+            )
             self._compiled = True
         return self._pattern
 
@@ -78,12 +88,13 @@ def _digits(text: str) -> int:
 
 
 def _texts(value: Any) -> Iterator[str]:
-    """Every string held in a record: field values, custom field keys and values, list items."""
+    """Every string held in a record: field values, custom field values (not their keys), list items."""
     if isinstance(value, str):
         yield value
     elif isinstance(value, Mapping):
-        for item in value.values():
-            yield from _texts(item)
+        for key, item in value.items():
+            if key != "fieldKey":
+                yield from _texts(item)
     elif isinstance(value, list | tuple):
         for item in value:
             yield from _texts(item)

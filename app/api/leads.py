@@ -137,7 +137,7 @@ def retry_lead(lead_id: str) -> Response:
       security: [{bearer: []}]
       responses:
         200:
-          description: The lead, queued again.
+          description: The lead, queued again (a Meta lead never retrieved, fetching again).
           content:
             application/json:
               schema: LeadStatusSchema

@@ -102,8 +102,8 @@ class NormalizingField(fields.Field[_T]):
         """`deserialize` for a value known to be given (not None, not blank), as normalization reads them.
 
         Such a value passes marshmallow's missing, pre-load and None steps unchanged, so a field with no
-        other pre-load step, no validator and no post-load step goes straight to `_normalize`: the same
-        result for a fifth of the work. Any other field is deserialized in full.
+        other pre-load step, no validator and no post-load step goes straight to `_normalize_bounded`: the
+        same result for a fifth of the work. Any other field is deserialized in full.
         """
         if len(self.pre_load) == 1 and not self.validators and not self.post_load:
             return self._normalize_bounded(value)

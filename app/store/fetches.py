@@ -18,7 +18,7 @@ from app.store.scripts import Scripts
 # How long a `fetching` lead's queued or running retrieval job is trusted before the sweep starts another.
 FETCH_LEASE_SECONDS = 120.0
 
-_TICKET_FIELDS = ("status", "source", "received_at", "fetch_attempts", "error") + tuple(
+_TICKET_FIELDS = ("status", "source", "received_at", "fetch_attempts") + tuple(
     f"meta_{name}" for name in ("leadgen_id", "form_id", "page_id", "ad_id")
 )
 
@@ -35,7 +35,6 @@ class FetchTicket:
     page_id: str | None = None
     ad_id: str | None = None
     fetch_attempts: int = 0
-    error: str | None = None
     retrieval_pause: Pause | None = None  # as it stood when the lead was taken up (same round trip)
 
 
@@ -85,7 +84,6 @@ class FetchStore:
             page_id=values["meta_page_id"] or None,
             ad_id=values["meta_ad_id"] or None,
             fetch_attempts=int(values["fetch_attempts"] or 0),
-            error=values["error"] or None,
             retrieval_pause=pause_from_hash(pause),
         )
 

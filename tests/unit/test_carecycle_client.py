@@ -17,6 +17,7 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 from workers.carecycle import (
     MAX_ANSWER_BYTES,
     CareCycleAmbiguousError,
+    CareCycleAuthError,
     CareCycleClient,
     CareCycleConfigurationError,
     CareCycleRateLimitedError,
@@ -162,22 +163,12 @@ def test_an_answer_cut_short_inside_its_json_is_retried_as_one_that_may_have_bee
     with pytest.raises(CareCycleUnreadableError) as raised:
         upload(carecycle, Answer(200, b'{"succeeded": 2, "failed": 0, "err'))
 
-    assert raised.value.message == "careCycle 200: the answer broke off inside its JSON"
+    assert raised.value.message == "careCycle 200: the answer's JSON could not be read (cut short?)"
 
 
-@pytest.mark.parametrize("status", [400, 405, 409])
-def test_a_4xx_without_careCycles_error_code_pauses_delivery_instead_of_refusing_records(carecycle, status):
-    page = b"<html><body>400 The plain HTTP request was sent to HTTPS port</body></html>"
-
-    with pytest.raises(CareCycleUnrecognizedError) as raised:
-        upload(carecycle, Answer(status, page, headers={"Content-Type": "text/html"}))
-
-    assert "not careCycle's answer (no error code)" in raised.value.message
-
-
-def test_a_413_from_anything_in_front_of_careCycle_still_splits_the_batch(carecycle):
-    with pytest.raises(CareCycleRequestError):
-        upload(carecycle, Answer(413, b"<html>Request Entity Too Large</html>"))
+def test_a_4xx_body_that_cannot_be_read_is_read_by_its_status(carecycle):
+    with pytest.raises(CareCycleAuthError):
+        upload(carecycle, Answer(401, b'{"message": "unauthorized"}\n{"extra": 1}'))
 
 
 @pytest.mark.parametrize(

@@ -460,9 +460,11 @@ def test_backfill_lists_every_other_form_when_one_fails(store, graph, cipher, cl
     graph.leads[lead.id] = dataclasses.replace(lead, form_id=other_form)
     graph.script = [GraphNotFoundError("Graph API 400 GraphMethodException code 100/33: no such form", 400, 100)]
 
-    assert retrieval.backfill() == 1
+    with pytest.raises(GraphNotFoundError):
+        retrieval.backfill()
 
     assert [form_id for form_id, _ in graph.listings] == [FORM_ID, other_form]
+    assert store.leads.status_counts()[LeadStatus.QUEUED] == 1
     assert store.fetches.backfill_since(FORM_ID) is None  # listed again next time
     assert store.fetches.backfill_since(other_form) is not None
 
@@ -519,3 +521,16 @@ def test_a_lead_whose_created_time_is_out_of_range_in_utc_is_retrieved_with_the_
     assert retrieval.fetch(lead_id) is LeadStatus.QUEUED
     fields = {item["fieldKey"]: item["value"] for item in stored_record(store, cipher, lead_id)["customFields"]}
     assert "0001-01-01T00:00:00+05:00" in fields.values()
+
+
+def test_a_lead_meta_no_longer_keeps_is_given_up_whatever_holds_it(retrieval, graph, admission, store, clock):
+    graph.add("900000000000001")
+    graph.script = [TOKEN_ERROR]
+    [lead_id] = announce(admission, "900000000000001")
+    retrieval.fetch(lead_id)
+    clock.advance(90 * 86400)
+
+    assert retrieval.fetch(lead_id) is LeadStatus.DEAD
+
+    assert store.leads.get(lead_id).error == "gave up retrieving: Meta keeps a lead retrievable for about 90 days"
+    assert graph.calls == ["900000000000001"]
