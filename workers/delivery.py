@@ -24,6 +24,7 @@ from workers.carecycle import (
     CareCycleClient,
     CareCycleConfigurationError,
     CareCycleError,
+    CareCycleNotFoundError,
     CareCycleRateLimitedError,
     CareCycleRequestError,
     CareCycleTransientError,
@@ -169,10 +170,22 @@ class Deliverer:
             entries.append(Entry(lead, record))
         return entries, deferred, unreadable
 
-    def _upload(self, batch_id: str, entries: Sequence[Entry], have_slot: bool) -> None:
-        if not have_slot and not self._wait_for_slot(batch_id):
+    def _upload(
+        self,
+        batch_id: str,
+        entries: Sequence[Entry],
+        have_slot: bool,
+        *,
+        not_found: list[tuple[Sequence[Entry], CareCycleNotFoundError]] | None = None,
+    ) -> bool:
+        """Send `entries` and settle them by careCycle's answer; True when careCycle processed them.
+
+        With `not_found` (one source's records, split off a batch careCycle answered 404), a 404 is left there
+        to be judged once the batch's other sources have been sent, and the pause does not hold the upload.
+        """
+        if not have_slot and not self._wait_for_slot(batch_id, despite_pause=not_found is not None):
             self._settle(batch_id, [_requeue(e.lead, "delivery paused") for e in entries])
-            return
+            return False
         try:
             result = self._client.upload([e.record for e in entries])
         except CareCycleValidationError as exc:
@@ -180,18 +193,44 @@ class Deliverer:
             if not any(0 <= index < len(entries) for index in exc.record_messages):
                 # A 422 naming no record of this batch cannot say which to refuse: find it by halving.
                 self._bisect(batch_id, entries, exc, CareCycleRequestError(exc.message, exc.status))
-                return
+                return False
             self._settle_after(exc, batch_id, entries, self._outcomes_for_error(batch_id, entries, exc))
-            return
+            return False
         except CareCycleRequestError as exc:
             self._resume()
             self._bisect(batch_id, entries, exc, exc)
-            return
+            return False
+        except CareCycleNotFoundError as exc:
+            if not_found is not None:
+                not_found.append((entries, exc))
+            elif len(groups := _by_source_id(entries)) > 1:
+                self._record(exc, entries, [])
+                self._split_by_source(batch_id, groups)
+            else:
+                self._settle_after(exc, batch_id, entries, self._outcomes_for_error(batch_id, entries, exc))
+            return False
         except CareCycleError as exc:
             self._settle_after(exc, batch_id, entries, self._outcomes_for_error(batch_id, entries, exc))
-            return
+            return False
         self._resume()
         self._settle_after(None, batch_id, entries, self._outcomes_for_result(batch_id, entries, result))
+        return True
+
+    def _split_by_source(self, batch_id: str, groups: Sequence[Sequence[Entry]]) -> None:
+        """A 404 for a batch of several sources may be careCycle not knowing one `sourceId`, not a wrong URL:
+        each source's records are sent on their own. When careCycle takes some, the URL and key are right,
+        and the records it answered 404 for are refused (their `sourceId` is unknown to it); when it takes
+        none, delivery pauses as for any 404."""
+        not_found: list[tuple[Sequence[Entry], CareCycleNotFoundError]] = []
+        taken = [self._upload(batch_id, group, have_slot=False, not_found=not_found) for group in groups]
+        for group, exc in not_found:
+            if any(taken):
+                source_id = group[0].record.get("sourceId")
+                reason = f"{exc.message}: careCycle took this batch's other sources, not sourceId {source_id!r}"
+                outcomes = [_rejected(entry.lead, reason) for entry in group]
+            else:
+                outcomes = self._outcomes_for_error(batch_id, group, exc)
+            self._settle_after(exc, batch_id, group, outcomes)
 
     def _settle_after(
         self, error: CareCycleError | None, batch_id: str, entries: Sequence[Entry], outcomes: list[Outcome]
@@ -229,9 +268,9 @@ class Deliverer:
         for half in (entries[:middle], entries[middle:]):
             self._upload(batch_id, half, have_slot=False)
 
-    def _wait_for_slot(self, batch_id: str) -> bool:
-        """Wait for a request slot while keeping the batch in flight; False if delivery paused or the batch
-        is no longer this worker's.
+    def _wait_for_slot(self, batch_id: str, *, despite_pause: bool = False) -> bool:
+        """Wait for a request slot while keeping the batch in flight; False if delivery paused (unless
+        `despite_pause`) or the batch is no longer this worker's.
 
         The wait (careCycle's `retryAfter` can be a minute or more) is slept in pieces of a third of the
         visibility timeout, the batch's lease pushed out before each, so that no other worker takes the
@@ -240,7 +279,7 @@ class Deliverer:
         lease = self._settings.leadrelay_visibility_timeout_seconds
         while True:
             now = self._clock.now()
-            if self._store.pause.get() is not None:
+            if not despite_pause and self._store.pause.get() is not None:
                 return False
             if not self._store.batches.extend(batch_id, now + lease):
                 return False
@@ -374,6 +413,14 @@ class Deliverer:
                     raise
                 logger.warning("Redis did not answer while settling a batch; trying again in %g s", delay)
                 self._clock.sleep(delay)
+
+
+def _by_source_id(entries: Sequence[Entry]) -> list[list[Entry]]:
+    """The entries grouped by their record's `sourceId`, in the order the sources first appear."""
+    groups: dict[Any, list[Entry]] = {}
+    for entry in entries:
+        groups.setdefault(entry.record.get("sourceId"), []).append(entry)
+    return list(groups.values())
 
 
 def _rejected(lead: ClaimedLead, reason: str) -> Outcome:

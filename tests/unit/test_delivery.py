@@ -12,11 +12,12 @@ import pytest
 from app.models import LeadStatus
 from app.store import Store
 from app.store.limiter import Slot
-from tests.factories import make_lead
+from tests.factories import make_lead, make_record
 from workers.carecycle import (
     CareCycleAmbiguousError,
     CareCycleAuthError,
     CareCycleError,
+    CareCycleNotFoundError,
     CareCycleRateLimitedError,
     CareCycleRequestError,
     CareCycleTransientError,
@@ -500,3 +501,55 @@ def test_a_batch_waiting_out_retry_after_in_a_split_keeps_its_lease(store, ciphe
     assert len(taken_for_lost) > 1 and set(taken_for_lost) == {0}  # slept in pieces, the lease kept each time
     assert [status_of(store, i) for i in ids[2:]] == [LeadStatus.DELIVERED] * 2
     assert carecycle.external_ids()[1:] == [ids[:2], ids[2:]]  # each half sent once, by this worker
+
+
+def _admit_from_sources(store, cipher, clock, *source_ids):
+    leads = [make_lead(id=f"src{index}", record=make_record(sourceId=sid, externalId=f"src{index}"))
+             for index, sid in enumerate(source_ids)]  # fmt: skip
+    store.leads.admit(leads, [cipher.seal(lead.record) for lead in leads], clock.now())
+    return [lead.id for lead in leads]
+
+
+def _unknown_source(source_id):
+    def answer(batch):
+        if any(record.get("sourceId") == source_id for record in batch):
+            raise CareCycleNotFoundError("careCycle 404 NOT_FOUND: Source not found", 404)
+        return UploadResult(succeeded=len(batch))
+
+    return answer
+
+
+def test_a_404_for_one_unknown_source_id_refuses_its_leads_and_delivers_the_other_sources(
+    store, cipher, clock, deliverer, carecycle
+):
+    ids = _admit_from_sources(store, cipher, clock, "bad-src", "good-src", "good-src")
+    carecycle.script += [_unknown_source("bad-src")] * 3
+
+    deliverer.step()
+
+    assert [status_of(store, i) for i in ids] == [LeadStatus.REJECTED, LeadStatus.DELIVERED, LeadStatus.DELIVERED]
+    assert "not sourceId 'bad-src'" in store.leads.get(ids[0]).error
+    assert store.pause.get() is None
+    assert [len(batch) for batch in carecycle.batches] == [3, 1, 2]
+
+
+def test_a_404_for_every_source_of_a_batch_pauses_delivery_as_a_wrong_url(store, cipher, clock, deliverer, carecycle):
+    ids = _admit_from_sources(store, cipher, clock, "a-src", "b-src")
+    carecycle.script += [CareCycleNotFoundError("careCycle 404 NOT_FOUND: Not found", 404)] * 3
+
+    deliverer.step()
+
+    assert [status_of(store, i) for i in ids] == [LeadStatus.QUEUED, LeadStatus.QUEUED]
+    assert store.pause.get() is not None
+    assert [len(batch) for batch in carecycle.batches] == [2, 1, 1]
+
+
+def test_a_probe_split_by_source_ends_a_pause_one_unknown_source_id_held(store, cipher, clock, deliverer, carecycle):
+    ids = _admit_from_sources(store, cipher, clock, "bad-src", "good-src")
+    store.pause.pause("careCycle 404 NOT_FOUND: Source not found", clock.now() - 60, clock.now())
+    carecycle.script += [_unknown_source("bad-src")] * 3
+
+    deliverer.step()
+
+    assert [status_of(store, i) for i in ids] == [LeadStatus.REJECTED, LeadStatus.DELIVERED]
+    assert store.pause.get() is None
