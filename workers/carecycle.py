@@ -91,7 +91,12 @@ class CareCycleAuthError(CareCycleConfigurationError):
 
 
 class CareCycleNotFoundError(CareCycleConfigurationError):
-    """404: the base URL or path is wrong."""
+    """404: the base URL or path is wrong, or (careCycle's own `NOT_FOUND`, `coded`) it knows no record's
+    `sourceId`."""
+
+    def __init__(self, message: str, status: int | None = None, *, coded: bool = False) -> None:
+        super().__init__(message, status)
+        self.coded = coded
 
 
 class CareCycleRedirectError(CareCycleConfigurationError):
@@ -307,7 +312,7 @@ def _error(
     if code in ("UNAUTHORIZED", "FORBIDDEN") or status in (401, 403):
         return CareCycleAuthError(message, status)
     if code == "NOT_FOUND" or status == 404:
-        return CareCycleNotFoundError(message, status)
+        return CareCycleNotFoundError(message, status, coded=code == "NOT_FOUND")
     if code == "INTERNAL_ERROR" or status >= 500 or status == 408:
         return CareCycleTransientError(message, status)
     if 400 <= status < 500:

@@ -35,6 +35,9 @@ from workers.carecycle import (
 
 logger = logging.getLogger(__name__)
 
+# Sources of a batch answered 404 sent on their own before the split stops: a wrong URL costs this many
+# requests more, however many sources the batch holds.
+MAX_SOURCES_UNREAD = 3
 # Waits between tries to store a batch's outcome while Redis does not answer (then the last, repeated).
 SETTLE_RETRY_SECONDS = (0.5, 1.0, 2.0, 4.0)
 
@@ -178,7 +181,8 @@ class Deliverer:
         *,
         not_found: list[tuple[Sequence[Entry], CareCycleNotFoundError]] | None = None,
     ) -> bool:
-        """Send `entries` and settle them by careCycle's answer; True when careCycle processed them.
+        """Send `entries` and settle them by careCycle's answer; True when careCycle read them (it took them,
+        or judged their fields: a 2xx batch answer or a 422).
 
         With `not_found` (one source's records, split off a batch careCycle answered 404), a 404 is left there
         to be judged once the batch's other sources have been sent, and the pause does not hold the upload.
@@ -193,9 +197,9 @@ class Deliverer:
             if not any(0 <= index < len(entries) for index in exc.record_messages):
                 # A 422 naming no record of this batch cannot say which to refuse: find it by halving.
                 self._bisect(batch_id, entries, exc, CareCycleRequestError(exc.message, exc.status))
-                return False
+                return True
             self._settle_after(exc, batch_id, entries, self._outcomes_for_error(batch_id, entries, exc))
-            return False
+            return True
         except CareCycleRequestError as exc:
             self._resume()
             self._bisect(batch_id, entries, exc, exc)
@@ -218,19 +222,33 @@ class Deliverer:
 
     def _split_by_source(self, batch_id: str, groups: Sequence[Sequence[Entry]]) -> None:
         """A 404 for a batch of several sources may be careCycle not knowing one `sourceId`, not a wrong URL:
-        each source's records are sent on their own. When careCycle takes some, the URL and key are right,
-        and the records it answered 404 for are refused (their `sourceId` is unknown to it); when it takes
-        none, delivery pauses as for any 404."""
+        each source's records are sent on their own, until careCycle reads one source's (then the rest are
+        sent too) or has answered 404 to `MAX_SOURCES_UNREAD` of them (a wrong URL: the rest wait, unsent).
+        Once careCycle has read some, the records it answered its own `NOT_FOUND` for are refused (their
+        `sourceId` is unknown to it) and those another server answered 404 for are retried; otherwise
+        delivery pauses as for any 404."""
         not_found: list[tuple[Sequence[Entry], CareCycleNotFoundError]] = []
-        taken = [self._upload(batch_id, group, have_slot=False, not_found=not_found) for group in groups]
+        unsent: list[Entry] = []
+        read = False
+        for group in groups:
+            if not read and len(not_found) >= MAX_SOURCES_UNREAD:
+                unsent.extend(group)
+                continue
+            read = self._upload(batch_id, group, have_slot=False, not_found=not_found) or read
         for group, exc in not_found:
-            if any(taken):
+            if read and exc.coded:
                 source_id = group[0].record.get("sourceId")
-                reason = f"{exc.message}: careCycle took this batch's other sources, not sourceId {source_id!r}"
+                reason = f"{exc.message}: careCycle read this batch's other sources, not sourceId {source_id!r}"
                 outcomes = [_rejected(entry.lead, reason) for entry in group]
+            elif read:  # not careCycle's own 404 (a proxy's, mid-rollout): tried again like any fault
+                fault = CareCycleTransientError(exc.message, exc.status)
+                outcomes = self._retry_outcomes(batch_id, group, fault, self._clock.now())
             else:
                 outcomes = self._outcomes_for_error(batch_id, group, exc)
             self._settle_after(exc, batch_id, group, outcomes)
+        if unsent:
+            waiting = "delivery paused: careCycle answered 404"
+            self._settle(batch_id, [_requeue(entry.lead, waiting) for entry in unsent])
 
     def _settle_after(
         self, error: CareCycleError | None, batch_id: str, entries: Sequence[Entry], outcomes: list[Outcome]

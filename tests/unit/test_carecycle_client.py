@@ -20,6 +20,7 @@ from workers.carecycle import (
     CareCycleAuthError,
     CareCycleClient,
     CareCycleConfigurationError,
+    CareCycleNotFoundError,
     CareCycleRateLimitedError,
     CareCycleRedirectError,
     CareCycleRequestError,
@@ -355,3 +356,17 @@ def test_an_answer_larger_than_any_careCycle_answer_is_given_up_as_ambiguous(car
         upload(carecycle, Answer(200, [b"{"] + [chunk] * (MAX_ANSWER_BYTES // len(chunk) + 1) + [b"}"]))
 
     assert "answer over" in raised.value.message and outcome_label(raised.value) == "unreadable"
+
+
+@pytest.mark.parametrize(
+    ("answer", "coded"),
+    [
+        pytest.param(json_answer(404, {"message": "Source not found", "code": "NOT_FOUND"}), True, id="carecycles-own"),
+        pytest.param(Answer(404, b"<html>404 Not Found</html>"), False, id="another-servers"),
+    ],
+)
+def test_a_404_says_whether_careCycle_itself_gave_it(carecycle, answer, coded):
+    with pytest.raises(CareCycleNotFoundError) as raised:
+        upload(carecycle, answer)
+
+    assert raised.value.coded is coded

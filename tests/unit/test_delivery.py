@@ -513,7 +513,7 @@ def _admit_from_sources(store, cipher, clock, *source_ids):
 def _unknown_source(source_id):
     def answer(batch):
         if any(record.get("sourceId") == source_id for record in batch):
-            raise CareCycleNotFoundError("careCycle 404 NOT_FOUND: Source not found", 404)
+            raise CareCycleNotFoundError("careCycle 404 NOT_FOUND: Source not found", 404, coded=True)
         return UploadResult(succeeded=len(batch))
 
     return answer
@@ -535,7 +535,7 @@ def test_a_404_for_one_unknown_source_id_refuses_its_leads_and_delivers_the_othe
 
 def test_a_404_for_every_source_of_a_batch_pauses_delivery_as_a_wrong_url(store, cipher, clock, deliverer, carecycle):
     ids = _admit_from_sources(store, cipher, clock, "a-src", "b-src")
-    carecycle.script += [CareCycleNotFoundError("careCycle 404 NOT_FOUND: Not found", 404)] * 3
+    carecycle.script += [CareCycleNotFoundError("careCycle 404 NOT_FOUND: Not found", 404, coded=True)] * 3
 
     deliverer.step()
 
@@ -552,4 +552,35 @@ def test_a_probe_split_by_source_ends_a_pause_one_unknown_source_id_held(store, 
     deliverer.step()
 
     assert [status_of(store, i) for i in ids] == [LeadStatus.REJECTED, LeadStatus.DELIVERED]
+    assert store.pause.get() is None
+
+
+def test_a_wrong_url_costs_a_batch_of_many_sources_three_requests_more_then_pauses(
+    store, cipher, clock, deliverer, carecycle
+):
+    ids = _admit_from_sources(store, cipher, clock, "a-src", "b-src", "c-src", "d-src", "e-src")
+    carecycle.script += [CareCycleNotFoundError("careCycle 404", 404)] * 6
+
+    deliverer.step()
+
+    assert [len(batch) for batch in carecycle.batches] == [5, 1, 1, 1]
+    assert {status_of(store, i) for i in ids} == {LeadStatus.QUEUED}
+    assert store.pause.get() is not None
+
+
+def test_a_404_that_is_not_carecycles_own_beside_a_source_it_took_is_retried_not_refused(
+    store, cipher, clock, deliverer, carecycle
+):
+    ids = _admit_from_sources(store, cipher, clock, "bad-src", "good-src")
+
+    def proxy_404_for(batch):
+        if any(record.get("sourceId") == "bad-src" for record in batch):
+            raise CareCycleNotFoundError("careCycle 404", 404)
+        return UploadResult(succeeded=len(batch))
+
+    carecycle.script += [proxy_404_for] * 3
+
+    deliverer.step()
+
+    assert [status_of(store, i) for i in ids] == [LeadStatus.RETRYING, LeadStatus.DELIVERED]
     assert store.pause.get() is None
