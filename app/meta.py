@@ -23,9 +23,10 @@ from app.store import Store
 logger = logging.getLogger(__name__)
 
 SIGNATURE_PREFIX = "sha256="
-# Meta keeps a lead retrievable for about 90 days, so the backfill can find one that long: remember
-# every leadgen_id as long.
-LEADGEN_IDEMPOTENCY_TTL_SECONDS = 90 * 24 * 3600
+# Meta keeps a lead retrievable for about 90 days.
+META_LEAD_RETENTION_SECONDS = 90 * 24 * 3600
+# The backfill can find a lead that long: every leadgen_id is remembered as long.
+LEADGEN_IDEMPOTENCY_TTL_SECONDS = META_LEAD_RETENTION_SECONDS
 LEADGEN_IDEMPOTENCY_SCOPE = "@meta"  # no source slug holds "@"
 
 

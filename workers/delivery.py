@@ -317,14 +317,10 @@ class Deliverer:
             listed = result.confirmed
         elif result.succeeded == 0:
             listed = frozenset()
-        unaccounted = [
-            entry
-            for entry in entries
-            if unnamed_failures
-            and listed is not None
-            and entry.lead.external_id not in result.failures
-            and entry.lead.external_id not in listed
-        ]
+        unaccounted = []
+        if unnamed_failures and listed is not None:
+            accounted = listed | result.failures.keys()
+            unaccounted = [entry for entry in entries if entry.lead.external_id not in accounted]
         retried = {entry.lead.id for entry in unaccounted}
         if unnamed_failures:
             logger.warning(

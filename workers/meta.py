@@ -24,7 +24,7 @@ from marshmallow import ValidationError
 from app.clock import Clock
 from app.crypto import RecordCipher
 from app.intake import Intake
-from app.meta import MetaIntake
+from app.meta import META_LEAD_RETENTION_SECONDS, MetaIntake
 from app.models import LeadStatus
 from app.schemas.fields import field_reason
 from app.schemas.meta import LeadgenChange, is_test_lead, meta_submission
@@ -42,9 +42,6 @@ from workers.graph import (
 logger = logging.getLogger(__name__)
 
 MAX_FETCHES_PER_SWEEP = 100
-# Meta keeps a lead retrievable for about 90 days: a lead still `fetching` after that is given up whatever
-# holds it (a retrieval pause no token fix ends, a permission its page lost), without another try.
-META_RETENTION_SECONDS = 90 * 86400.0
 # Listing starts this long before the last backfill began: Meta's clock, ours and the time a lead takes
 # to become listable differ by seconds to minutes.
 BACKFILL_OVERLAP_SECONDS = 600.0
@@ -108,7 +105,9 @@ class MetaRetrieval:
         ticket = self._store.fetches.begin(lead_id, now)
         if ticket is None:
             return None
-        if now - ticket.received_at >= META_RETENTION_SECONDS:
+        # A lead Meta no longer keeps is given up whatever holds it (a retrieval pause no token fix ends, a
+        # permission its page lost), without another try.
+        if now - ticket.received_at >= META_LEAD_RETENTION_SECONDS:
             reason = "gave up retrieving: Meta keeps a lead retrievable for about 90 days"
             return self._end(ticket, Completion(LeadStatus.DEAD, reason, error=reason))
         pause = ticket.retrieval_pause

@@ -9,6 +9,7 @@ its key), and, for text about anything else, the shapes personal data takes: the
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
@@ -50,7 +51,8 @@ class Redactor:
             if isinstance(record.get(name), str)
             for word in _WORD_OF_A_VALUE.findall(record[name].partition("@")[0] if name == "email" else record[name])
         )
-        return cls([*secrets, *(value for record in records for value in _texts(record))], words)
+        # Generators: read only on the first redaction, which most uploads never need.
+        return cls(itertools.chain(secrets, (value for record in records for value in _texts(record))), words)
 
     def __call__(self, text: str, limit: int) -> str:
         """`text` without the values and shapes, cut to `limit` characters."""

@@ -236,7 +236,7 @@ def served_timezones() -> frozenset[str]:
         for columns in (line.split("\t") for line in table.splitlines() if line and not line.startswith("#"))
         if columns[0] in SERVED_REGIONS
     }
-    zones.update(details.timezone for zip5 in _zip_index() if (details := _known_zip_details(zip5)).timezone)
+    zones.update(str(entry.get("timezone") or "") for entry in _zip_index().values())
     return frozenset(zones & iana_timezones())
 
 

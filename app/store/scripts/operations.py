@@ -20,6 +20,16 @@ RETRY_LEADS = (
 -- Returns per lead a pair {outcome, status before ('' if none)}; outcome is 'requeued', 'refetching',
 -- 'missing' (no such lead), 'not_retryable' (another status) or 'no_record' (nothing to send: its record
 -- was never stored).
+local function take_back(lead_key, id, status, new_status, due_key, cleared)
+  redis.call('HDEL', lead_key, unpack(cleared))
+  redis.call('PERSIST', lead_key)
+  redis.call('PERSIST', lead_key .. ARGV[4])
+  redis.call('ZREM', KEYS[3], id)
+  redis.call('ZREM', KEYS[4], id)
+  redis.call('ZADD', due_key, ARGV[1], id)
+  push_event(lead_key, ARGV[4], ARGV[1], new_status, ARGV[2])
+  move_status(KEYS[1], lead_key, id, status, new_status, ARGV[1])
+end
 local out = {}
 for i = 5, #ARGV do
   local id = ARGV[i]
@@ -35,25 +45,11 @@ for i = 5, #ARGV do
     if redis.call('HEXISTS', lead_key, SUBMISSION) == 0 and redis.call('HEXISTS', lead_key, LEADGEN_ID) == 1 then
       outcome = 'refetching'
       redis.call('HSET', lead_key, 'status', 'fetching', 'updated_at', ARGV[1], 'fetch_attempts', 0)
-      redis.call('HDEL', lead_key, 'error', 'next_attempt_at')
-      redis.call('PERSIST', lead_key)
-      redis.call('PERSIST', lead_key .. ARGV[4])
-      redis.call('ZREM', KEYS[3], id)
-      redis.call('ZREM', KEYS[4], id)
-      redis.call('ZADD', KEYS[5], ARGV[1], id)
-      push_event(lead_key, ARGV[4], ARGV[1], 'fetching', ARGV[2])
-      move_status(KEYS[1], lead_key, id, status, 'fetching', ARGV[1])
+      take_back(lead_key, id, status, 'fetching', KEYS[5], {'error', 'next_attempt_at'})
     end
   else
     redis.call('HSET', lead_key, 'status', 'queued', 'updated_at', ARGV[1])
-    redis.call('HDEL', lead_key, 'error', 'next_attempt_at', 'batch_id')
-    redis.call('PERSIST', lead_key)
-    redis.call('PERSIST', lead_key .. ARGV[4])
-    redis.call('ZREM', KEYS[3], id)
-    redis.call('ZREM', KEYS[4], id)
-    redis.call('ZADD', KEYS[2], ARGV[1], id)
-    push_event(lead_key, ARGV[4], ARGV[1], 'queued', ARGV[2])
-    move_status(KEYS[1], lead_key, id, status, 'queued', ARGV[1])
+    take_back(lead_key, id, status, 'queued', KEYS[2], {'error', 'next_attempt_at', 'batch_id'})
   end
   out[#out + 1] = outcome
   out[#out + 1] = status
