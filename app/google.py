@@ -13,7 +13,6 @@ Only a body that cannot be a lead at all (not JSON, no `lead_id`, no `user_colum
 
 from __future__ import annotations
 
-import dataclasses
 import hmac
 from collections.abc import Mapping
 from typing import Any
@@ -78,8 +77,9 @@ def accept_google_lead(intake: Intake, source: LeadSource, body: Mapping[str, An
         hold_invalid_as_rejected=True,
         # Kept as the webhook body, so a retry after a field_map fix maps its columns anew.
         refused_submission=_kept_body(body),
+        warnings=lead.warnings,
     )
     [result] = intake.accept(source, [lead.submission], admission)
     if not isinstance(result, AcceptedLead):
         raise AssertionError("an invalid Google lead is held as rejected, not refused")
-    return dataclasses.replace(result, warnings=(*lead.warnings, *result.warnings))
+    return result

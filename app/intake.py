@@ -39,6 +39,9 @@ class Admission:
     (`RateLimitedError` when one is used up); `hold_invalid_as_rejected` stores a submission that fails
     normalization as a `rejected` lead, with the reason in its events, instead of refusing it, keeping
     `refused_submission` (default: the submission itself) sealed for a later retry to normalize again.
+    `warnings` are the submission's own from before normalization (what reading a webhook body dropped): they
+    are kept with the lead ahead of normalization's, under the same rule (no custom field's key is kept), and
+    are answered with it.
     """
 
     idempotency_key: str | None = None
@@ -48,12 +51,13 @@ class Admission:
     gate: WindowGate | None = None
     hold_invalid_as_rejected: bool = False
     refused_submission: Mapping[str, Any] | None = None
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class AcceptedLead:
     """A lead the relay now holds; `repeated` when an idempotency key named an earlier one. `warnings` are the
-    submission's own (what normalization dropped from it), repeated or not."""
+    submission's own (what the admission's reading and normalization dropped from it), repeated or not."""
 
     id: str
     status: LeadStatus
@@ -131,11 +135,12 @@ class Intake:
                 invalid = InvalidLead(index, exc.normalized_messages())  # type: ignore[no-untyped-call]
                 if admission.hold_invalid_as_rejected:
                     kept = admission.refused_submission or payload
-                    new_leads.append((index, self._rejected_lead(source, payload, kept, invalid, key)))
+                    new_leads.append((index, self._rejected_lead(source, payload, kept, invalid, admission, key)))
                 else:
                     results[index] = invalid
                 continue
-            new_leads.append((index, self.new_lead(source, normalized.record, normalized.warnings, admission, key=key)))
+            warnings = (*admission.warnings, *normalized.warnings)
+            new_leads.append((index, self.new_lead(source, normalized.record, warnings, admission, key=key)))
         try:
             if not new_leads and admission.gate is not None:
                 self._store.throttle.hit(admission.gate, self._clock.now())  # a refused submission counts too
@@ -154,6 +159,7 @@ class Intake:
         payload: Mapping[str, Any],
         kept: Mapping[str, Any],
         invalid: InvalidLead,
+        admission: Admission,
         key: str | None,
     ) -> NewLead:
         """A submission normalization refused, held as `rejected` with the reason: `kept` is sealed for a later
@@ -162,7 +168,7 @@ class Intake:
         reason = field_reason(invalid.fields)
         rejected = Admission(status=LeadStatus.REJECTED, detail=f"rejected at intake: {reason}")
         shown = {**payload, "phoneNumber": normalized_phone(payload.get("phoneNumber")) or ""}
-        lead = self.new_lead(source, shown, (), rejected, key=key)
+        lead = self.new_lead(source, shown, admission.warnings, rejected, key=key)
         return replace(lead, record=dict(kept), unnormalized=True, extra_fields={**lead.extra_fields, "error": reason})
 
     def store_leads(self, leads: Sequence[NewLead], gate: WindowGate | None = None) -> list[AcceptedLead]:

@@ -429,6 +429,48 @@ def test_google_bad_optional_ids_are_dropped_with_a_warning_and_the_lead_kept(cl
     assert "google_form_id" not in fields and fields["google_campaign_id"] == "23456789012"
 
 
+def test_google_warnings_from_reading_the_body_are_kept_in_the_leads_status_and_answered_once(client):
+    body = copy.deepcopy(PRODUCTION_LEAD)
+    body["form_id"] = "not-a-number"
+    body["user_column_data"].append({"column_id": "GOVERNMENT_ISSUED_ID_CPF_BR", "string_value": "123.456.789-09"})
+
+    answer = client.post(URL, json=body)
+    status = client.get(f"/v1/leads/{answer.json['id']}", headers=OPS)
+
+    expected = [
+        "form_id: expected a whole number id",
+        "GOVERNMENT_ISSUED_ID_CPF_BR: national id numbers are not forwarded",
+    ]
+    assert answer.json["warnings"] == expected
+    assert status.json["warnings"] == expected
+
+
+def test_google_warnings_kept_in_the_status_come_before_normalizations_and_name_no_question_label(client):
+    label = "Jane Roe's budget question"
+    body = copy.deepcopy(PRODUCTION_LEAD)
+    body["gcl_id"] = 5
+    body["user_column_data"].append({"column_id": "q_budget", "column_name": label, "string_value": "x" * 300})
+
+    answer = client.post(URL, json=body)
+    status = client.get(f"/v1/leads/{answer.json['id']}", headers=OPS)
+
+    assert answer.json["warnings"] == [
+        "gcl_id: expected text",
+        f"customFields.{label}: expected at most 255 characters; cut",
+    ]
+    assert status.json["warnings"] == ["gcl_id: expected text", "customFields: expected at most 255 characters; cut"]
+
+
+def test_google_lead_kept_as_rejected_keeps_the_warnings_from_reading_its_body(client):
+    body = lead_with(columns(("PHONE_NUMBER", "12"), ("POSTAL_CODE", "60601")), campaign_id="not-a-number")
+
+    answer = client.post(URL, json=body)
+    status = client.get(f"/v1/leads/{answer.json['id']}", headers=OPS)
+
+    assert answer.json["status"] == "rejected"
+    assert answer.json["warnings"] == status.json["warnings"] == ["campaign_id: expected a whole number id"]
+
+
 def test_google_int64_ids_keep_every_digit(client, redis, settings):
     response = client.post(
         URL, json={**PRODUCTION_LEAD, "campaign_id": 9223372036854775807, "form_id": "9007199254740993"}
