@@ -1,8 +1,9 @@
 """Retention: purging records and then whole leads a configured time after they reached a final status.
 
 The transition scripts enter every lead reaching a final status in two sorted sets scored by that
-time; a purge pass reads only the due entries of those sets (no scan of all leads). Records of
-`rejected` and `dead` leads are kept until the lead itself expires, so an operator can retry them.
+time; a purge pass reads only the due entries of those sets (no scan of all leads). Records (or the refused
+submission a lead keeps instead) of `rejected` and `dead` leads are kept until the lead itself expires, so an
+operator can retry them.
 """
 
 from __future__ import annotations

@@ -154,6 +154,18 @@ def test_purge_deletes_records_then_leads_keeping_failed_records_and_counts_righ
     assert_indexes_consistent(store)
 
 
+def test_purge_deletes_a_test_leads_kept_submission_with_the_records_and_keeps_a_rejected_ones(store, cipher, clock):
+    test, rejected = (make_lead(status=status, unnormalized=True) for status in (LeadStatus.TEST, LeadStatus.REJECTED))
+    store.leads.admit([test, rejected], [cipher.seal(test.record), cipher.seal(rejected.record)], clock.now())
+    clock.advance(DAY)
+
+    assert store.retention.purge(clock.now()) == PurgeReport(records=1, leads=0)
+    assert not store.redis.hexists(keys.lead_key(test.id), keys.SUBMISSION_FIELD)
+    assert store.redis.hexists(keys.lead_key(rejected.id), keys.SUBMISSION_FIELD)
+    assert store.leads.get(test.id).status is LeadStatus.TEST
+    assert_indexes_consistent(store)
+
+
 def test_purge_of_a_lead_whose_hash_expired_first_finds_its_index_entries(store, cipher, clock):
     [lead] = leads_in(store, cipher, clock, LeadStatus.DELIVERED, source="web")
     leads_in(store, cipher, clock, LeadStatus.QUEUED, source="other")

@@ -79,6 +79,24 @@ def test_purge_keeps_failed_leads_records_so_they_can_still_be_retried(client, s
 
 
 @pytest.mark.parametrize(
+    ("status", "purged"),
+    [pytest.param(LeadStatus.TEST, True, id="test-lead"), pytest.param(LeadStatus.REJECTED, False, id="rejected")],
+)
+def test_purge_deletes_a_kept_submission_after_the_record_retention_unless_the_lead_can_be_retried(
+    store, cipher, clock, status, purged
+):
+    lead = make_lead(status=status, unnormalized=True)
+    store.leads.admit([lead], [cipher.seal(lead.record)], clock.now())
+    clock.advance(DAY)
+
+    report = store.retention.purge(clock.now())
+
+    assert report == PurgeReport(records=int(purged), leads=0)
+    assert store.redis.hexists(keys.lead_key(lead.id), keys.SUBMISSION_FIELD) != purged
+    assert store.leads.get(lead.id).status is status
+
+
+@pytest.mark.parametrize(
     "status",
     [
         LeadStatus.DELIVERED,

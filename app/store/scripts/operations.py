@@ -89,11 +89,13 @@ return 'queued'
 
 PURGE_RETAINED = (
     LEAD_HELPERS
+    + f"local RECORD, SUBMISSION = {lua_string(keys.RECORD_FIELD)}, {lua_string(keys.SUBMISSION_FIELD)}\n"
     + """
 -- Apply retention to leads that reached a final status: for those settled before ARGV[1], delete the
--- encrypted record (kept for `rejected`/`dead`, which an operator may retry); those settled before ARGV[2]
--- are deleted outright: hash, events, index entries, count. Nothing expires on its own: a Redis expiry set
--- under one retention would outlast a change of it, and the lead would vanish while still counted.
+-- encrypted record, or the refused submission a `test` lead kept (both kept for `rejected`/`dead`, which an
+-- operator may retry); those settled before ARGV[2] are deleted outright: hash, events, index entries, count.
+-- Nothing expires on its own: a Redis expiry set under one retention would outlast a change of it, and the
+-- lead would vanish while still counted.
 -- At most ARGV[3] leads per stage and call.
 -- KEYS[1] retained-records zset, KEYS[2] retained-leads zset, KEYS[3] status counts, KEYS[4] leads index zset,
 -- KEYS[5] sources set
@@ -105,7 +107,7 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT
   local lead_key = ARGV[4] .. id
   local status = redis.call('HGET', lead_key, 'status')
   if status and FINAL[status] and not RETRYABLE[status] then
-    records = records + redis.call('HDEL', lead_key, 'record')
+    if redis.call('HDEL', lead_key, RECORD, SUBMISSION) > 0 then records = records + 1 end
   end
   redis.call('ZREM', KEYS[1], id)
 end
