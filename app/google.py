@@ -7,6 +7,9 @@ A lead whose required values are unusable (no valid phone; neither a ZIP nor a t
 (encrypted) for a person to follow up or for a retry to normalize again once the source's settings are
 fixed (`app.resubmit`), and a repeated delivery of the same `lead_id` finds it. A 200
 also keeps one person's typo from making the Google Ads UI report the whole integration as broken.
+An `is_test` lead its source does not deliver is kept as `test` even when its values cannot be normalized:
+Google's "Send test data" puts `dummy_value` in every column, and a test that reached the relay is no failure
+for anyone to follow up.
 Only a body that cannot be a lead at all (not JSON, no `lead_id`, no `user_column_data`) is refused
 (400/422): there is nothing to store and nothing Google could fix by sending it again.
 """
@@ -64,8 +67,8 @@ def _is_sensitive(column: Any) -> bool:
 def accept_google_lead(intake: Intake, source: LeadSource, body: Mapping[str, Any]) -> AcceptedLead:
     """Verify, load and store one webhook lead; raises `GoogleKeyError` or `ValidationError` (no usable lead).
 
-    A repeated `lead_id` returns the original lead. `is_test` leads are kept as `test` unless the
-    source delivers test leads.
+    A repeated `lead_id` returns the original lead. `is_test` leads are kept as `test`, whether or not their
+    values normalize, unless the source delivers test leads.
     """
     verify_google_key(source, body)
     lead = load_google_lead(body, source.field_map)
@@ -74,12 +77,12 @@ def accept_google_lead(intake: Intake, source: LeadSource, body: Mapping[str, An
         idempotency_key=f"google:{lead.lead_id}",
         status=LeadStatus.TEST if held_as_test else LeadStatus.QUEUED,
         detail=f"Google test lead from {source.slug}" if lead.is_test else "",
-        hold_invalid_as_rejected=True,
+        hold_invalid=True,
         # Kept as the webhook body, so a retry after a field_map fix maps its columns anew.
         refused_submission=_kept_body(body),
         warnings=lead.warnings,
     )
     [result] = intake.accept(source, [lead.submission], admission)
     if not isinstance(result, AcceptedLead):
-        raise AssertionError("an invalid Google lead is held as rejected, not refused")
+        raise AssertionError("an invalid Google lead is held (as rejected, or test), not refused")
     return result

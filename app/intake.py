@@ -36,9 +36,10 @@ class Admission:
     `status` keeps a lead out of delivery (`test`, `spam`); `dedupe_by_phone_seconds` makes a second
     submission of the same phone to the same source within that window return the first lead; a `gate`
     counts a single submission against rate limits as it is stored, or alone when it is refused
-    (`RateLimitedError` when one is used up); `hold_invalid_as_rejected` stores a submission that fails
-    normalization as a `rejected` lead, with the reason in its events, instead of refusing it, keeping
-    `refused_submission` (default: the submission itself) sealed for a later retry to normalize again.
+    (`RateLimitedError` when one is used up); `hold_invalid` stores a submission that fails normalization as a
+    `rejected` lead, with the reason in its events, instead of refusing it, keeping `refused_submission`
+    (default: the submission itself) sealed for a later retry to normalize again; with `status` test it is held
+    as `test` instead, as any test lead kept out of delivery (placeholder answers are no failure to follow up).
     `warnings` are the submission's own from before normalization (what reading a webhook body dropped): they
     are kept with the lead ahead of normalization's, under the same rule (no custom field's key is kept), and
     are answered with it.
@@ -49,7 +50,7 @@ class Admission:
     detail: str = ""
     dedupe_by_phone_seconds: int = 0
     gate: WindowGate | None = None
-    hold_invalid_as_rejected: bool = False
+    hold_invalid: bool = False
     refused_submission: Mapping[str, Any] | None = None
     warnings: tuple[str, ...] = ()
 
@@ -133,9 +134,9 @@ class Intake:
                 normalized = self.normalize(source, payload)
             except ValidationError as exc:
                 invalid = InvalidLead(index, exc.normalized_messages())  # type: ignore[no-untyped-call]
-                if admission.hold_invalid_as_rejected:
+                if admission.hold_invalid:
                     kept = admission.refused_submission or payload
-                    new_leads.append((index, self._rejected_lead(source, payload, kept, invalid, admission, key)))
+                    new_leads.append((index, self._refused_lead(source, payload, kept, invalid, admission, key)))
                 else:
                     results[index] = invalid
                 continue
@@ -153,7 +154,7 @@ class Intake:
         record_intake(source.slug, "invalid", sum(isinstance(r, InvalidLead) for r in results))
         return [r for r in results if r is not None]
 
-    def _rejected_lead(
+    def _refused_lead(
         self,
         source: LeadSource,
         payload: Mapping[str, Any],
@@ -162,14 +163,20 @@ class Intake:
         admission: Admission,
         key: str | None,
     ) -> NewLead:
-        """A submission normalization refused, held as `rejected` with the reason: `kept` is sealed for a later
-        retry to normalize again; what status shows (the masked phone, if the phone is valid; the external id)
-        comes from `payload`."""
+        """A submission normalization refused, held with the reason: `rejected`, or `test` when the admission
+        keeps it out of delivery as a test lead (no error to follow up, nothing to retry). `kept` is sealed for a
+        later retry to normalize again; what status shows (the masked phone, if the phone is valid; the external
+        id) comes from `payload`."""
         reason = field_reason(invalid.fields)
-        rejected = Admission(status=LeadStatus.REJECTED, detail=f"rejected at intake: {reason}")
+        error: dict[str, str] = {}
+        if admission.status is LeadStatus.TEST:
+            held = Admission(status=LeadStatus.TEST, detail=f"{admission.detail}; not normalizable: {reason}")
+        else:
+            held = Admission(status=LeadStatus.REJECTED, detail=f"rejected at intake: {reason}")
+            error = {"error": reason}
         shown = {**payload, "phoneNumber": normalized_phone(payload.get("phoneNumber")) or ""}
-        lead = self.new_lead(source, shown, admission.warnings, rejected, key=key)
-        return replace(lead, record=dict(kept), unnormalized=True, extra_fields={**lead.extra_fields, "error": reason})
+        lead = self.new_lead(source, shown, admission.warnings, held, key=key)
+        return replace(lead, record=dict(kept), unnormalized=True, extra_fields={**lead.extra_fields, **error})
 
     def store_leads(self, leads: Sequence[NewLead], gate: WindowGate | None = None) -> list[AcceptedLead]:
         """Seal and store prepared leads in one round trip, then wake delivery if any is queued."""

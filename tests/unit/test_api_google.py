@@ -275,6 +275,65 @@ def test_google_test_lead_is_delivered_when_the_source_says_so(settings, redis, 
     assert store.batches.depth() == 1
 
 
+def sent_test_data():
+    """What Google's "Send test data" button sends: `dummy_value` in every column."""
+    body = copy.deepcopy(TEST_LEAD)
+    for column in body["user_column_data"]:
+        column["string_value"] = "dummy_value"
+    return body
+
+
+def test_google_test_lead_whose_values_cannot_be_normalized_is_kept_as_test_not_rejected(
+    client, redis, settings, store
+):
+    before = intake_counts(client)
+
+    answer = client.post(URL, json=sent_test_data())
+
+    assert answer.status_code == 200
+    assert answer.json["status"] == "test"
+    lead = store.leads.get(answer.json["id"])
+    assert lead.status is LeadStatus.TEST
+    assert lead.events[0].detail.startswith("Google test lead from gads; not normalizable: phoneNumber: expected")
+    assert lead.error is None
+    counts = client.get("/v1/stats", headers=OPS).json["counts"]
+    assert (counts["test"], counts["rejected"]) == (1, 0)
+    counted = {outcome: n - before.get(outcome, 0) for outcome, n in intake_counts(client).items()}
+    assert {outcome: n for outcome, n in counted.items() if n} == {"test": 1}
+    assert store.batches.depth() == 0
+    kept = RecordCipher(settings.leadrelay_encryption_key).open(
+        redis.hget(keys.lead_key(lead.id), keys.SUBMISSION_FIELD)
+    )
+    assert kept["lead_id"] == TEST_LEAD["lead_id"]
+
+
+def test_google_test_lead_kept_as_test_is_neither_listed_as_failing_nor_retried(client, store):
+    lead_id = client.post(URL, json=sent_test_data()).json["id"]
+
+    failing = client.get("/v1/leads?status=rejected", headers=OPS).json
+    one = client.post(f"/v1/leads/{lead_id}/retry", headers=OPS)
+    bulk = client.post("/v1/leads/retry", json={"status": "rejected"}, headers=OPS)
+
+    assert failing["leads"] == []
+    assert one.status_code == 409
+    assert bulk.json["requeued"] == 0
+    assert store.leads.get(lead_id).status is LeadStatus.TEST
+
+
+def test_google_test_lead_whose_values_cannot_be_normalized_is_rejected_when_the_source_delivers_test_leads(
+    settings, redis, clock, store
+):
+    source = google_source(deliver_test_leads=True)
+    client = create_app(settings, redis=redis, clock=clock, sources=SourceRegistry([source])).test_client()
+
+    answer = client.post(URL, json=sent_test_data())
+
+    assert answer.json["status"] == "rejected"
+    lead = store.leads.get(answer.json["id"])
+    assert lead.events[0].detail.startswith("rejected at intake: phoneNumber: expected")
+    assert lead.error is not None and lead.error.startswith("phoneNumber: expected")
+
+
 @pytest.mark.parametrize(
     "phone",
     [pytest.param("12", id="too-short"), pytest.param("+18005550100", id="toll-free"), pytest.param("", id="blank")],

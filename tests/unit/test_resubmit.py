@@ -139,7 +139,9 @@ def test_a_refused_google_lead_keeps_no_key_nor_national_id_and_shows_no_phone_i
 
 
 def test_a_google_test_lead_is_not_sent_by_a_retry_unless_its_source_delivers_test_leads(client_with, store):
-    lead_id = client_with(google_source()).post(URL, json={**BODY, "is_test": True}).json["id"]
+    # Rejected while the source delivered test leads (a test lead it keeps out is held as `test` instead).
+    delivering = google_source(deliver_test_leads=True)
+    lead_id = client_with(delivering).post(URL, json={**BODY, "is_test": True}).json["id"]
     fixed = google_source(field_map={"best_number": "phoneNumber"})
 
     refused = client_with(fixed).post(f"/v1/leads/{lead_id}/retry", headers=OPS)
