@@ -24,6 +24,9 @@ DEFAULT_DOUBLE_SUBMIT_SECONDS = 600
 DEFAULT_FORM_RATE_LIMIT_PER_IP_PER_MIN = 10
 DEFAULT_FORM_RATE_LIMIT_PER_MIN = 600
 DEFAULT_HONEYPOT_FIELD = "company_website"
+# Google copies a form's key into every body, and nothing else authenticates a lead (reference §4); its FAQ
+# tells advertisers whose system has no key to enter a dummy such as `123`, which anyone could guess.
+MIN_GOOGLE_KEY_CHARS = 16
 SECONDS_PER_DAY = 86400
 
 
@@ -216,6 +219,7 @@ def parse_sources_file(path: str, environ: Mapping[str, str]) -> list[LeadSource
         raise SourcesError(_flatten(exc.normalized_messages())) from exc  # type: ignore[no-untyped-call]
     problems: list[str] = []
     sources = [_source(slug, table, environ, problems) for slug, table in loaded["sources"].items()]
+    problems += _short_google_keys(sources)
     problems += _routing_clashes(sources)
     if problems:
         raise SourcesError(problems)
@@ -253,6 +257,18 @@ def _source(slug: str, table: dict[str, Any], environ: Mapping[str, str], proble
         deliver_test_leads=table.get("deliver_test_leads", False),
         accept_external_id=table.get("accept_external_id", False),
     )
+
+
+def _short_google_keys(sources: list[LeadSource]) -> list[str]:
+    """A problem for each google source holding a key (any of its comma-separated ones) too short to be secret;
+    the key itself is never shown."""
+    return [
+        f"sources.{source.slug}.secret_env: {source.secret_env} holds a key of fewer than {MIN_GOOGLE_KEY_CHARS}"
+        f" characters; expected a long random key, at least {MIN_GOOGLE_KEY_CHARS} characters, not a placeholder"
+        " such as 123"
+        for source in sources
+        if source.kind is SourceKind.GOOGLE and any(len(key) < MIN_GOOGLE_KEY_CHARS for key in source.secrets)
+    ]
 
 
 def _routing_clashes(sources: list[LeadSource]) -> list[str]:

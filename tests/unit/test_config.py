@@ -140,6 +140,21 @@ def test_check_config_refuses_a_source_key_that_is_also_an_ops_token(environment
     assert "one-secret" not in err
 
 
+def test_check_config_refuses_a_google_source_with_a_placeholder_key(environment, tmp_path, capsys):
+    sources = tmp_path / "sources.toml"
+    sources.write_text('[sources.gads]\nkind = "google"\nsecret_env = "GADS_KEY"')
+    environment.setenv("LEADRELAY_SOURCES", str(sources))
+    environment.setenv("GADS_KEY", "123")
+    environment.setenv("CARECYCLE_API_KEY", "cc_x")
+    environment.setenv("LEADRELAY_ENCRYPTION_KEY", generate_key())
+
+    assert main(["check-config"]) == 2
+
+    err = capsys.readouterr().err
+    assert problem_variables(err) == ["sources.gads.secret_env"]
+    assert "at least 16 characters" in err
+
+
 def test_check_config_names_required_secrets_that_are_missing(monkeypatch, capsys):
     for variable in ("CARECYCLE_API_KEY", "LEADRELAY_ENCRYPTION_KEY", "CARECYCLE_RATE_LIMIT_PER_MIN"):
         monkeypatch.delenv(variable, raising=False)

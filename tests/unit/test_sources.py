@@ -9,7 +9,7 @@ import pytest
 from app.sources import SourceKind, SourcesError, UnknownSourceError, load_sources
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "sources.example.toml"
-EXAMPLE_ENV = {"ACME_PARTNER_API_KEY": "acme-secret", "GOOGLE_ACA_FORM_KEY": "google-secret"}
+EXAMPLE_ENV = {"ACME_PARTNER_API_KEY": "acme-secret", "GOOGLE_ACA_FORM_KEY": "google-form-key-5f2c9e0a7b1d"}
 
 
 def write(tmp_path: Path, text: str) -> str:
@@ -29,7 +29,7 @@ def test_the_shipped_example_loads_with_its_secrets_set():
     assert form.duplicate_window_seconds == 30 * 86400
     assert registry.person_memory_seconds == 30 * 86400
     assert registry.by_meta_ids("102938475610293", None).slug == "facebook-aep"
-    assert registry.by_slug("google-aca").secret == "google-secret"
+    assert registry.by_slug("google-aca").secret == "google-form-key-5f2c9e0a7b1d"
 
 
 def test_api_keys_from_the_environment_add_plain_api_sources():
@@ -107,19 +107,60 @@ def test_secret_values_never_appear_in_problems(tmp_path):
     assert "also used by a" in str(raised.value)
 
 
+GOOGLE_TOML = '[sources.gads]\nkind = "google"\nsecret_env = "GADS_KEY"\n'
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        pytest.param("123", id="googles-suggested-dummy"),
+        pytest.param("x" * 15, id="one-short-of-16"),
+        pytest.param("a-long-random-key-0123456789, 123", id="one-of-its-rotation-keys"),
+    ],
+)
+def test_a_google_source_with_a_key_shorter_than_16_characters_is_refused_naming_its_variable(tmp_path, key):
+    with pytest.raises(SourcesError) as raised:
+        load_sources(write(tmp_path, GOOGLE_TOML), {"GADS_KEY": key}, {})
+
+    assert raised.value.problems == [
+        "sources.gads.secret_env: GADS_KEY holds a key of fewer than 16 characters; expected a long random key,"
+        " at least 16 characters, not a placeholder such as 123"
+    ]
+
+
+@pytest.mark.parametrize(
+    "key",
+    [pytest.param("x" * 16, id="16-characters"), pytest.param("new-key-0123456789, old-key-0123456789", id="rotation")],
+)
+def test_a_google_source_takes_keys_of_16_characters_or_more(tmp_path, key):
+    registry = load_sources(write(tmp_path, GOOGLE_TOML), {"GADS_KEY": key}, {})
+
+    assert registry.by_slug("gads", SourceKind.GOOGLE).secrets == tuple(part.strip() for part in key.split(","))
+
+
+def test_an_api_source_key_is_not_held_to_the_google_minimum(tmp_path):
+    registry = load_sources(write(tmp_path, '[sources.web]\nkind = "api"\nsecret_env = "K"'), {"K": "123"}, {})
+
+    assert registry.api_keys == {"123": "web"}
+
+
 @pytest.mark.parametrize(
     ("toml", "environ", "api_keys"),
     [
-        pytest.param(None, {}, {"shared-secret": "partner"}, id="api-key-in-the-environment"),
-        pytest.param('[sources.partner]\nkind = "api"\nsecret_env = "K"', {"K": "shared-secret"}, {}, id="api-key"),
-        pytest.param('[sources.partner]\nkind = "google"\nsecret_env = "K"', {"K": "shared-secret"}, {}, id="google"),
+        pytest.param(None, {}, {"shared-secret-0123456789": "partner"}, id="api-key-in-the-environment"),
+        pytest.param(
+            '[sources.partner]\nkind = "api"\nsecret_env = "K"', {"K": "shared-secret-0123456789"}, {}, id="api-key"
+        ),
+        pytest.param(
+            '[sources.partner]\nkind = "google"\nsecret_env = "K"', {"K": "shared-secret-0123456789"}, {}, id="google"
+        ),
     ],
 )
 def test_a_source_secret_that_is_also_an_ops_token_is_refused(tmp_path, toml, environ, api_keys):
     path = write(tmp_path, toml) if toml else None
 
     with pytest.raises(SourcesError) as raised:
-        load_sources(path, environ, api_keys, ops_tokens={"shared-secret": "alice"})
+        load_sources(path, environ, api_keys, ops_tokens={"shared-secret-0123456789": "alice"})
 
     assert raised.value.problems == ["sources.partner: a secret of this source is also an ops token"]
 
