@@ -10,8 +10,9 @@ also keeps one person's typo from making the Google Ads UI report the whole inte
 An `is_test` lead its source does not deliver is kept as `test` even when its values cannot be normalized:
 Google's "Send test data" puts `dummy_value` in every column, and a test that reached the relay is no failure
 for anyone to follow up.
-Only a body that cannot be a lead at all (not JSON, no `lead_id`, no `user_column_data`) is refused
-(400/422): there is nothing to store and nothing Google could fix by sending it again.
+Only a body that cannot be a lead at all (not JSON, no `lead_id`, no `user_column_data` list) is refused
+(400/422): there is nothing to store and nothing Google could fix by sending it again. One answer that cannot
+be read costs only itself (`app.schemas.google`).
 """
 
 from __future__ import annotations

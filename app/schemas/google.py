@@ -4,12 +4,14 @@ Every `column_id` of reference/google-lead-forms.md §3 has a fixed place: conta
 fields, qualifying questions become customFields under their lower-cased id, advertiser-written questions
 become customFields under their `column_name` (never mapped to a careCycle field by their label), national
 ID numbers are not forwarded. Attribution ids travel as customFields; int64 ids stay exact strings.
-Unknown payload keys are ignored: Google adds fields over time.
+Unknown payload keys are ignored: Google adds fields over time. Answers are read one by one: Google does not
+retry a refused lead, so one malformed column is dropped with a warning instead of costing the whole lead.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -112,6 +114,26 @@ def _text(**kwargs: Any) -> fields.String:
     return fields.String(error_messages={"invalid": "expected text"}, **kwargs)
 
 
+def _null_as_blank(value: Any) -> Any:
+    return "" if value is None else value
+
+
+def _scalar_as_text(value: Any) -> Any:
+    """A number or boolean where Google's schema has only strings, as its JSON spelling (3, 2.5, true)."""
+    if isinstance(value, bool | int | float):
+        try:
+            return json.dumps(value)
+        except ValueError:  # an int past Python's digit limit: left for the field to refuse
+            return value
+    return value
+
+
+def _column_text(*, numbers_as_text: bool = False) -> fields.String:
+    """A text of one answer; null counts as "" (an answer left blank)."""
+    steps = [_null_as_blank, _scalar_as_text] if numbers_as_text else [_null_as_blank]
+    return _text(load_default="", allow_none=True, pre_load=steps)
+
+
 class UserColumnSchema(Schema):
     """One answered question of `user_column_data`."""
 
@@ -120,9 +142,21 @@ class UserColumnSchema(Schema):
 
     error_messages = {"type": "expected an object with column_id and string_value"}
 
-    column_id = _text(load_default="")
-    column_name = _text(load_default="", allow_none=True)
-    string_value = _text(load_default="", allow_none=True)
+    column_id = _column_text()
+    column_name = _column_text()
+    string_value = _column_text(numbers_as_text=True)
+
+
+class AnswerList(fields.List[Any]):
+    """`user_column_data`: the list is required, its items are left for `load_answers` to read one by one.
+
+    Described as a list of `UserColumnSchema` all the same, which is what Google sends.
+    """
+
+    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> list[Any]:
+        if not isinstance(value, list):
+            raise self.make_error("invalid")
+        return list(value)
 
 
 class GoogleLeadSchema(Schema):
@@ -141,10 +175,11 @@ class GoogleLeadSchema(Schema):
             _storable_text,
         ],
     )
-    user_column_data = fields.List(
+    user_column_data = AnswerList(
         fields.Nested(UserColumnSchema),
         required=True,
         error_messages={"invalid": "expected a list of answered columns"},
+        metadata={"description": "One item per answered question; an unreadable item is dropped with a warning."},
     )
     is_test = fields.Boolean(load_default=False, allow_none=True, error_messages={"invalid": "expected true or false"})
     api_version = _text(allow_none=True)
@@ -186,8 +221,25 @@ def load_google_lead(body: Mapping[str, Any], field_map: Mapping[str, str]) -> G
     if data is None:
         raise ValidationError({key: value for key, value in messages.items() if key in REQUIRED_KEYS})
     warnings = [f"{key}: {message}" for key, found in messages.items() for message in _listed(found)]
-    submission = google_submission(data, field_map, warnings)
+    answers = load_answers(data["user_column_data"], warnings)
+    submission = google_submission({**data, "user_column_data": answers}, field_map, warnings)
     return GoogleLead(data["lead_id"], bool(data.get("is_test")), submission, tuple(warnings))
+
+
+def load_answers(items: Sequence[Any], warnings: list[str]) -> list[dict[str, str]]:
+    """Each item of `user_column_data` read on its own; one that cannot be read is dropped with a warning naming
+    its place and what was expected (never its text: a label or an answer may hold personal data)."""
+    schema = UserColumnSchema()
+    answers = []
+    for index, item in enumerate(items):
+        try:
+            answers.append(schema.load(item))
+        except ValidationError as exc:
+            messages = exc.normalized_messages()  # type: ignore[no-untyped-call]
+            for name, found in messages.items():
+                where = f"user_column_data.{index}" + ("" if name == "_schema" else f".{name}")
+                warnings += [f"{where}: {message}; the answer was dropped" for message in message_list(found)]
+    return answers
 
 
 def google_submission(data: Mapping[str, Any], field_map: Mapping[str, str], warnings: list[str]) -> dict[str, Any]:

@@ -457,7 +457,6 @@ def test_google_body_that_is_no_lead_is_refused_with_a_4xx_google_does_not_retry
         pytest.param({"lead_id": 7, "user_column_data": []}, "lead_id", "expected text", id="lead-id-not-text"),
         pytest.param({"lead_id": "x" * 256, "user_column_data": []}, "lead_id", "expected 1 to 255", id="too-long"),
         pytest.param({"lead_id": "x", "user_column_data": "a"}, "user_column_data", "expected a list", id="not-list"),
-        pytest.param({"lead_id": "x", "user_column_data": ["a"]}, "user_column_data", "expected an object", id="item"),
     ],
 )
 def test_google_refusal_says_what_was_expected(client, body, field, expected):
@@ -465,6 +464,85 @@ def test_google_refusal_says_what_was_expected(client, body, field, expected):
 
     assert response.status_code == 422
     assert expected in json.dumps(response.json["error"]["fields"][field])
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        pytest.param(3, "3", id="whole-number"),
+        pytest.param(2.5, "2.5", id="decimal"),
+        pytest.param(True, "true", id="true"),
+        pytest.param(False, "false", id="false"),
+        pytest.param(None, "", id="null"),
+    ],
+)
+def test_google_answer_that_is_no_string_is_kept_as_its_json_text(client, redis, settings, value, expected):
+    given = {"column_id": "NUMBER_OF_TRAVELERS", "column_name": None, "string_value": value}
+
+    response = client.post(URL, json=lead_with([*columns(*BASE_COLUMNS), given]))
+
+    assert response.status_code == 200
+    assert response.json["warnings"] == []
+    assert custom_fields(stored_record(redis, settings, response.json["id"])).get("number_of_travelers", "") == expected
+
+
+def test_google_phone_sent_as_a_number_is_read_as_its_digits(client, redis, settings):
+    given = [
+        {"column_id": "PHONE_NUMBER", "string_value": 3125550187},
+        {"column_id": "POSTAL_CODE", "string_value": 60601},
+    ]
+
+    response = client.post(URL, json=lead_with(given))
+
+    assert response.json["status"] == "queued"
+    record = stored_record(redis, settings, response.json["id"])
+    assert (record["phoneNumber"], record["postalCode"]) == ("+13125550187", "60601")
+
+
+def test_google_answer_with_a_null_column_id_is_kept_under_its_label(client, redis, settings):
+    given = {"column_id": None, "column_name": "Your budget", "string_value": "$5k"}
+
+    response = client.post(URL, json=lead_with([*columns(*BASE_COLUMNS), given]))
+
+    assert custom_fields(stored_record(redis, settings, response.json["id"]))["Your budget"] == "$5k"
+
+
+@pytest.mark.parametrize(
+    ("item", "warning"),
+    [
+        pytest.param("a", "user_column_data.2: expected an object with column_id and string_value", id="text"),
+        pytest.param(7, "user_column_data.2: expected an object with column_id and string_value", id="number"),
+        pytest.param(None, "user_column_data.2: expected an object with column_id and string_value", id="null"),
+        pytest.param([], "user_column_data.2: expected an object with column_id and string_value", id="list"),
+        pytest.param({"column_id": 5, "string_value": "x"}, "user_column_data.2.column_id: expected text", id="id"),
+        pytest.param(
+            {"column_id": "Q", "column_name": ["a"]}, "user_column_data.2.column_name: expected text", id="name"
+        ),
+        pytest.param(
+            {"column_id": "Q", "string_value": {"a": 1}}, "user_column_data.2.string_value: expected text", id="obj"
+        ),
+    ],
+)
+def test_google_answer_that_cannot_be_read_is_dropped_with_a_warning_and_the_lead_kept(client, store, item, warning):
+    response = client.post(URL, json=lead_with([*columns(*BASE_COLUMNS), item]))
+
+    assert response.status_code == 200
+    assert response.json["status"] == "queued"
+    assert response.json["warnings"] == [f"{warning}; the answer was dropped"]
+    assert store.leads.get(response.json["id"]).warnings == (f"{warning}; the answer was dropped",)
+
+
+def test_google_answer_dropped_as_unreadable_names_none_of_its_text(client, store):
+    item = {
+        "column_id": "Jane Roe's question",
+        "column_name": "Jane Roe's question",
+        "string_value": ["jane@example.com"],
+    }
+
+    response = client.post(URL, json=lead_with([*columns(*BASE_COLUMNS), item]))
+
+    shown = [*response.json["warnings"], *store.leads.get(response.json["id"]).warnings]
+    assert shown and not any("Jane" in warning or "jane@" in warning for warning in shown)
 
 
 def test_google_warning_for_an_optional_value_of_the_wrong_type_says_what_was_expected(client):
