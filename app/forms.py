@@ -25,7 +25,7 @@ from app.intake import Admission, Intake, InvalidLead
 from app.models import LeadStatus
 from app.schemas.customfields import custom_field_key
 from app.schemas.forms import load_provenance
-from app.schemas.leads import resolve_field_name
+from app.schemas.leads import collapse_repeated, resolve_field_name
 from app.sources import LeadSource
 from app.store.throttle import form_gate
 
@@ -163,26 +163,20 @@ def consent_and_provenance(
 ) -> tuple[dict[str, Any], list[str]]:
     """customFields (under the source's consent keys) recording consent and where the lead came from.
 
-    Consent is given by a checked `consent` box, or, without such a box, by posting a form that shows
-    the consent text (the "by submitting you agree" pattern); an unchecked box records no consent.
+    Consent is given by a ticked `consent` box, or, on a source without `consent_checkbox`, by posting a
+    form that shows the consent text (the "by submitting you agree" pattern). An unticked box records no
+    consent; on a source with `consent_checkbox`, neither does a post without the box, which is what a
+    browser sends for an unticked one.
     """
-    texts = [fields.get(name) for name in CONSENT_TEXT_FIELDS]
-    raw = {
-        "consent_text": next((text for text in texts if not _is_blank(text)), None),
-        "consent": fields.get(CONSENT_FIELD),
-        "page_url": fields.get(PAGE_URL_FIELD) if not _is_blank(fields.get(PAGE_URL_FIELD)) else post.referer,
-        TRUSTEDFORM_FIELD: fields.get(TRUSTEDFORM_FIELD),
-        LEADID_FIELD: fields.get(LEADID_FIELD),
-    }
-    loaded, warnings = load_provenance(raw)
+    loaded, warnings = load_provenance(_provenance_inputs(fields, post))
     names = source.consent_keys
     out: dict[str, Any] = {}
-    consented = loaded.get("consent", "consent_text" in loaded)
+    consented = loaded.get("consent", "consent_text" in loaded and not source.consent_checkbox)
     if consented:
         if "consent_text" in loaded:
             out[names.consent_text] = loaded["consent_text"]
         out[names.consent_at] = iso_utc(now)
-    elif "consent_text" in loaded:
+    elif "consent_text" in loaded or source.consent_checkbox:
         warnings.append(f"{CONSENT_FIELD}: not given; no consent is recorded with the lead")
     if "page_url" in loaded:
         out[names.page_url] = loaded["page_url"]
@@ -193,6 +187,25 @@ def consent_and_provenance(
     if "jornaya_leadid" in loaded:
         out[names.jornaya_leadid] = loaded["jornaya_leadid"]
     return out, warnings
+
+
+def _provenance_inputs(fields: Mapping[str, Any], post: FormPost) -> dict[str, Any]:
+    """The raw consent and provenance values of a post, read the way browsers submit them.
+
+    An input posted twice with one value (a page's desktop and mobile copies) is that value, as for lead
+    fields. A repeated `consent` is its last value: a hidden "0" placed before the checkbox of the same name
+    (Rails' `check_box`) is sent alone when the box is unticked and followed by the box's value when ticked.
+    """
+    texts = [collapse_repeated(fields.get(name)) for name in CONSENT_TEXT_FIELDS]
+    page_url = collapse_repeated(fields.get(PAGE_URL_FIELD))
+    consent = fields.get(CONSENT_FIELD)
+    return {
+        "consent_text": next((text for text in texts if not _is_blank(text)), None),
+        "consent": consent[-1] if isinstance(consent, list | tuple) and consent else consent,
+        "page_url": page_url if not _is_blank(page_url) else post.referer,
+        TRUSTEDFORM_FIELD: collapse_repeated(fields.get(TRUSTEDFORM_FIELD)),
+        LEADID_FIELD: collapse_repeated(fields.get(LEADID_FIELD)),
+    }
 
 
 def client_key(client_ip: str | None) -> str:

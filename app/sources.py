@@ -89,6 +89,9 @@ class LeadSource:
     # Forms: whether a post may name its own externalId. careCycle updates the customer an externalId names,
     # so on a public form only the pages that really carry a CRM id should be trusted with one.
     accept_external_id: bool = False
+    # Forms: whether the page asks for consent with a `consent` checkbox. A browser sends nothing for an
+    # unticked box, so on such a page a post without the field is consent not given.
+    consent_checkbox: bool = False
 
     @functools.cached_property
     def secrets(self) -> tuple[str, ...]:
@@ -256,6 +259,7 @@ def _source(slug: str, table: dict[str, Any], environ: Mapping[str, str], proble
         form_ids=tuple(table.get("form_ids", [])),
         deliver_test_leads=table.get("deliver_test_leads", False),
         accept_external_id=table.get("accept_external_id", False),
+        consent_checkbox=table.get("consent_checkbox", False),
     )
 
 

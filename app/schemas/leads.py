@@ -234,7 +234,7 @@ def normalized_phone(value: Any) -> str | None:
     if _is_blank(value):
         return None
     try:
-        phone: str = _shared_fields()["phoneNumber"].load_given(_unwrap(value))
+        phone: str = _shared_fields()["phoneNumber"].load_given(collapse_repeated(value))
     except ValidationError:
         return None
     return phone
@@ -255,7 +255,7 @@ def _sort_keys(
             custom.append((field_map.get(key, key), value))
             continue
         name, rank = resolved
-        ranked.setdefault(name, []).append((rank, order, value if name == "customFields" else _unwrap(value)))
+        ranked.setdefault(name, []).append((rank, order, value if name == "customFields" else collapse_repeated(value)))
     return {name: _by_rank(found) for name, found in ranked.items()}, custom
 
 
@@ -266,9 +266,9 @@ def _by_rank(found: list[tuple[int, int, Any]]) -> list[Any]:
     return [value for *_, value in sorted(found, key=lambda c: c[:2])]
 
 
-def _unwrap(value: Any) -> Any:
+def collapse_repeated(value: Any) -> Any:
     """Meta sends every answer as a list; a one-item list is that item, and so is a list of one value
-    repeated (a form's desktop and mobile copies of an input, both filled)."""
+    repeated (a form's desktop and mobile copies of an input, both filled). Any other value is itself."""
     if isinstance(value, list | tuple) and value and all(_same(item, value[0]) for item in value[1:]):
         return value[0]
     return value

@@ -70,6 +70,7 @@ class SourceSchema(Schema):
     form_ids = fields.List(fields.String(validate=validate.Regexp(r"^\d{1,30}$", error="expected a numeric form id")))
     deliver_test_leads = fields.Boolean()
     accept_external_id = fields.Boolean()
+    consent_checkbox = fields.Boolean()
 
     @validates_schema
     def check_kind_needs(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -89,6 +90,7 @@ class SourceSchema(Schema):
             "honeypot_field",
             "rate_limit_per_ip_per_min",
             "accept_external_id",
+            "consent_checkbox",
         )
         for name in form_only:
             if name in data and kind != "form":

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import pytest
 
 from app import create_app
 from app.sources import ConsentKeys, SourceRegistry
-from tests.intake_support import FORM_URL, custom_fields, form, form_source, stored_record
+from tests.factories import make_phone
+from tests.intake_support import FORM_URL, URLENCODED, custom_fields, form, form_source, stored_record
 
 NOW_ISO = "2027-01-15T08:00:00Z"  # FakeClock's start
 CERT = "https://cert.trustedform.com/2a8e5b3c1d4f6e7a8b9c0d1e2f3a4b5c6d7e8f90"
@@ -20,6 +23,26 @@ def post(settings, redis, clock):
         app = create_app(settings, redis=redis, clock=clock, sources=SourceRegistry([source or form_source()]))
         response = app.test_client().post(
             FORM_URL, json=form(**fields), headers=headers, environ_base={"REMOTE_ADDR": "203.0.113.7"}
+        )
+        assert response.status_code == 202, response.json
+        provenance = custom_fields(stored_record(redis, settings, response.json["id"]))
+        return provenance, response.json["warnings"]
+
+    return send
+
+
+@pytest.fixture
+def post_urlencoded(settings, redis, clock):
+    """Post a urlencoded body as a browser sends it, names repeated as often as the page has the input."""
+
+    def send(body, source=None):
+        app = create_app(settings, redis=redis, clock=clock, sources=SourceRegistry([source or form_source()]))
+        response = app.test_client().post(
+            FORM_URL,
+            data=f"phone={make_phone()}&zip=10001&{body}",
+            content_type=URLENCODED,
+            headers={"Accept": "application/json"},
+            environ_base={"REMOTE_ADDR": "203.0.113.7"},
         )
         assert response.status_code == 202, response.json
         provenance = custom_fields(stored_record(redis, settings, response.json["id"]))
@@ -214,3 +237,102 @@ def test_padding_a_provenance_key_does_not_get_a_submissions_own_value_through(p
     provenance, _ = post({**spoofed, "consent": "no", "utm_id": "7"})
 
     assert provenance == {"client_ip": "203.0.113.7", "utm_id": "7"}
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        pytest.param(
+            f"tcpa_consent_text={quote(TEXT)}&tcpa_consent_text={quote(TEXT)}",
+            {"tcpa_consent_text": TEXT, "tcpa_consent_at": NOW_ISO},
+            id="consent-text",
+        ),
+        pytest.param(
+            f"consent_text={quote(TEXT)}&consent_text={quote(TEXT)}&consent=on&consent=on",
+            {"tcpa_consent_text": TEXT, "tcpa_consent_at": NOW_ISO},
+            id="consent-text-and-box",
+        ),
+        pytest.param(
+            "page_url=https%3A%2F%2Flanding.example.com%2Foffer&page_url=https%3A%2F%2Flanding.example.com%2Foffer",
+            {"page_url": "https://landing.example.com/offer"},
+            id="page-url",
+        ),
+        pytest.param(
+            f"xxTrustedFormCertUrl={quote(CERT)}&xxTrustedFormCertUrl={quote(CERT)}",
+            {"trustedform_cert_url": CERT},
+            id="trustedform-certificate",
+        ),
+        pytest.param(f"universal_leadid={LEADID}&universal_leadid={LEADID}", {"jornaya_leadid": LEADID}, id="leadid"),
+    ],
+)
+def test_a_provenance_input_posted_twice_with_one_value_is_that_value(post_urlencoded, body, expected):
+    # A page with a desktop and a mobile copy of its hidden inputs posts each of them twice.
+    provenance, warnings = post_urlencoded(body)
+
+    assert provenance == {**expected, "client_ip": "203.0.113.7"}
+    assert warnings == []
+
+
+def test_two_different_consent_texts_record_no_consent_and_say_why(post_urlencoded):
+    provenance, warnings = post_urlencoded(f"tcpa_consent_text={quote(TEXT)}&tcpa_consent_text=Other+words")
+
+    assert provenance == {"client_ip": "203.0.113.7"}
+    assert warnings == ["consent_text: expected text"]
+
+
+@pytest.mark.parametrize(
+    ("body", "expected", "warnings"),
+    [
+        pytest.param(
+            f"tcpa_consent_text={quote(TEXT)}&consent=0&consent=1",
+            {"tcpa_consent_text": TEXT, "tcpa_consent_at": NOW_ISO},
+            [],
+            id="box-ticked",
+        ),
+        pytest.param("consent=0&consent=1", {"tcpa_consent_at": NOW_ISO}, [], id="box-ticked-without-text"),
+        pytest.param(
+            f"tcpa_consent_text={quote(TEXT)}&consent=0",
+            {},
+            ["consent: not given; no consent is recorded with the lead"],
+            id="box-left-unticked",
+        ),
+    ],
+)
+def test_a_consent_box_after_a_hidden_default_of_its_name_is_read_by_its_last_value(
+    post_urlencoded, body, expected, warnings
+):
+    # <input type=hidden name=consent value=0><input type=checkbox name=consent value=1> (Rails' check_box):
+    # the hidden default is always sent, the box's value after it only when ticked.
+    provenance, shown = post_urlencoded(body)
+
+    assert provenance == {**expected, "client_ip": "203.0.113.7"}
+    assert shown == warnings
+
+
+@pytest.mark.parametrize(
+    ("body", "expected", "warnings"),
+    [
+        pytest.param(
+            f"tcpa_consent_text={quote(TEXT)}&consent=on",
+            {"tcpa_consent_text": TEXT, "tcpa_consent_at": NOW_ISO},
+            [],
+            id="box-ticked",
+        ),
+        pytest.param(
+            f"tcpa_consent_text={quote(TEXT)}",
+            {},
+            ["consent: not given; no consent is recorded with the lead"],
+            id="box-unticked-sends-no-field",
+        ),
+        pytest.param(
+            "first_name=Jane", {}, ["consent: not given; no consent is recorded with the lead"], id="no-text-no-box"
+        ),
+    ],
+)
+def test_on_a_source_with_a_consent_checkbox_a_post_without_the_box_records_no_consent(
+    post_urlencoded, body, expected, warnings
+):
+    provenance, shown = post_urlencoded(body, source=form_source(consent_checkbox=True))
+
+    assert provenance == {**expected, "client_ip": "203.0.113.7"}
+    assert shown == warnings

@@ -64,6 +64,16 @@ def test_api_keys_from_the_environment_add_plain_api_sources():
             "sources.x.accept_external_id: only form sources take accept_external_id",
             id="accept-external-id-on-an-api-source",
         ),
+        pytest.param(
+            '[sources.x]\nkind = "api"\nsecret_env = "K"\nconsent_checkbox = true',
+            "sources.x.consent_checkbox: only form sources take consent_checkbox",
+            id="consent-checkbox-on-an-api-source",
+        ),
+        pytest.param(
+            '[sources.x]\nkind = "form"\nallowed_origins = ["https://a.example.com"]\nconsent_checkbox = "ticked"',
+            "sources.x.consent_checkbox: Not a valid boolean.",
+            id="consent-checkbox-not-a-boolean",
+        ),
         pytest.param('[sources.X]\nkind = "facebook"\npage_ids = ["1"]', "sources.X:", id="bad-slug"),
         pytest.param('[sources.x]\nkind = "api"\nsecret_env = "K"\nlead_cost = -1', "lead_cost", id="negative-cost"),
         pytest.param("[sources.x\nkind=", "not valid TOML", id="broken-toml"),
@@ -79,6 +89,15 @@ def test_a_bad_sources_file_is_refused_naming_where(tmp_path, toml, problem):
         load_sources(write(tmp_path, toml), {"K": "secret"}, {})
 
     assert any(problem in p for p in raised.value.problems), raised.value.problems
+
+
+@pytest.mark.parametrize(("line", "expected"), [("consent_checkbox = true", True), ("", False)])
+def test_a_form_source_says_whether_its_page_asks_for_consent_with_a_checkbox(tmp_path, line, expected):
+    toml = f'[sources.x]\nkind = "form"\nallowed_origins = ["https://a.example.com"]\n{line}'
+
+    [source] = load_sources(write(tmp_path, toml), {}, {})
+
+    assert source.consent_checkbox is expected
 
 
 def test_every_problem_in_the_file_is_listed_at_once(tmp_path):
