@@ -1,9 +1,14 @@
-"""Test doubles and helpers shared by the suites: a clock you move, waiting on a condition."""
+"""Test doubles and helpers shared by the suites: a clock you move, waiting on a condition, a chunked post."""
 
 from __future__ import annotations
 
+import io
 import time
 from collections.abc import Callable
+from typing import Any
+
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
 
 
 class FakeClock:
@@ -34,3 +39,16 @@ def wait_until(predicate: Callable[[], object], timeout: float = 5.0, interval: 
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout} s")
         time.sleep(interval)
+
+
+def post_chunked(
+    client: FlaskClient, url: str, body: bytes, headers: dict[str, str] | None = None, **kwargs: Any
+) -> TestResponse:
+    """POST `body` as gunicorn hands over a chunked request: no Content-Length, the stream ended by the server."""
+    return client.post(
+        url,
+        input_stream=io.BytesIO(body),
+        headers={**(headers or {}), "Transfer-Encoding": "chunked"},
+        environ_overrides={"wsgi.input_terminated": True},
+        **kwargs,
+    )

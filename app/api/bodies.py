@@ -20,10 +20,27 @@ FORM_MIMETYPES = (URLENCODED, "multipart/form-data")
 MAX_JSON_DEPTH = 16
 
 
-def limit_body(request: Request, max_bytes: int) -> None:
-    """Refuse a body over `max_bytes` now if its length is declared, else while it is read."""
-    request.max_content_length = max_bytes
-    if request.content_length is not None and request.content_length > max_bytes:
+def limit_body(request: Request, max_bytes: int | None = None) -> None:
+    """Refuse a body over `max_bytes` (default: the app's MAX_CONTENT_LENGTH) with `PayloadTooLargeError`.
+
+    A declared length is checked at once. A body sent without one (chunked) is read now, at most one byte
+    past the limit: werkzeug stops reading such a body at the limit without a word, which would hand the
+    view its first `max_bytes` bytes as if they were all of it (a lead with its last fields cut off).
+    """
+    limit = request.max_content_length if max_bytes is None else max_bytes
+    request.max_content_length = limit
+    if limit is None:
+        return
+    if request.content_length is not None:
+        if request.content_length > limit:
+            raise too_large(request)
+        return
+    request.max_content_length = limit + 1
+    try:
+        body = request.get_data(cache=True)  # cached: the view reads these bytes again, not the stream
+    finally:
+        request.max_content_length = limit
+    if len(body) > limit:
         raise too_large(request)
 
 
@@ -98,7 +115,8 @@ def _by_name(pairs: Iterable[tuple[str, Any]]) -> dict[str, Any]:
 def json_object(request: Request, *, force: bool = False) -> dict[str, Any]:
     """The body as a JSON object (`force`: whatever its Content-Type; without one, it is read as JSON too).
     Raises `UnsupportedMediaTypeError` when it is declared as another media type, `BadRequestError` when it
-    is no JSON object."""
+    is no JSON object, `PayloadTooLargeError` past the request's body limit (however the body was sent)."""
+    limit_body(request)  # the limit a view set, else the app's
     try:
         # A body sent without a Content-Type is read as JSON; one declared as something else is refused (415).
         body = request.get_json(force=force or not request.mimetype, silent=True)

@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
+from app.api.bodies import limit_body
 from app.errors import BadRequestError, ForbiddenError, UnauthorizedError
 from app.meta import is_signature_valid, is_subscription_valid
 from app.metrics import record_admitted
@@ -78,6 +79,7 @@ def receive_notification() -> tuple[Response, int]:
               schema: LeadgenReceiptSchema
     """
     svc = services()
+    limit_body(request)
     raw = request.get_data(cache=True)  # the exact bytes Meta signed: never re-serialized JSON
     signature = request.headers.get(SIGNATURE_HEADER)
     if not signature:

@@ -24,6 +24,7 @@ from tests.intake_support import (
     stored_ids,
     stored_record,
 )
+from tests.support import post_chunked
 
 JSON_ACCEPT = {"Accept": "application/json"}
 # The reference's example post (web-forms-and-normalization.md C.1).
@@ -145,6 +146,37 @@ def test_form_refuses_a_body_over_64_kib_with_413(client, redis, body):
     assert response.json["error"]["code"] == "PAYLOAD_TOO_LARGE"
     assert "at most 65536 bytes" in response.json["error"]["message"]
     assert stored_ids(redis) == []
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        pytest.param(urlencode(form(notes="y" * 70_000)).encode(), URLENCODED, id="urlencoded"),
+        pytest.param(json.dumps(form(notes="y" * 70_000)).encode(), "application/json", id="json"),
+        pytest.param(
+            b'--b\r\nContent-Disposition: form-data; name="notes"\r\n\r\n' + b"y" * 70_000 + b"\r\n--b--\r\n",
+            "multipart/form-data; boundary=b",
+            id="multipart",
+        ),
+    ],
+)
+def test_form_refuses_a_chunked_body_over_64_kib_with_413_rather_than_cutting_it(client, redis, body, content_type):
+    # Sent without a Content-Length, the body was cut at the limit and its first 64 KiB taken as the lead.
+    response = post_chunked(client, FORM_URL, body, headers=JSON_ACCEPT, content_type=content_type)
+
+    assert response.status_code == 413, response.json
+    assert "at most 65536 bytes" in response.json["error"]["message"]
+    assert stored_ids(redis) == []
+
+
+def test_form_takes_a_chunked_body_of_exactly_64_kib_whole(client, redis, settings):
+    head = urlencode(form(zip=None, utm_campaign="spring")) + "&notes="
+    body = (head + "y" * (65536 - len(head) - len("&zip=60601")) + "&zip=60601").encode()
+
+    response = post_chunked(client, FORM_URL, body, headers=JSON_ACCEPT, content_type=URLENCODED)
+
+    assert len(body) == 65536 and response.status_code == 202, response.json
+    assert stored_record(redis, settings, response.json["id"])["postalCode"] == "60601"
 
 
 def test_form_refuses_a_multipart_body_of_more_parts_than_it_reads_naming_the_limit(client, redis):

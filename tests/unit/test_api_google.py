@@ -26,6 +26,7 @@ from tests.intake_support import (
     stored_record,
 )
 from tests.metricscheck import scrape
+from tests.support import post_chunked
 
 URL = "/v1/webhooks/google/gads"
 OPS = {"Authorization": f"Bearer {OPS_TOKEN}"}
@@ -199,6 +200,16 @@ def test_google_source_field_map_can_place_a_column(settings, redis, clock):
     response = client.post(URL, json=lead_with(columns(*BASE_COLUMNS, ("VEHICLE_MODEL", "Roadster"))))
 
     assert custom_fields(stored_record(redis, settings, response.json["id"]))["model_of_interest"] == "Roadster"
+
+
+def test_google_refuses_a_chunked_body_over_256_kib_as_too_large_rather_than_cut(client, redis):
+    body = json.dumps(lead_with(columns(*BASE_COLUMNS), pad="x" * 300_000)).encode()
+
+    response = post_chunked(client, URL, body, content_type="application/json")
+
+    assert response.status_code == 413 and response.json["error"]["code"] == "PAYLOAD_TOO_LARGE"
+    assert "at most 262144 bytes" in response.json["error"]["message"]
+    assert stored_ids(redis) == []
 
 
 @pytest.mark.parametrize(

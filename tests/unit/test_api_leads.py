@@ -14,6 +14,7 @@ from app.store import keys
 from tests.conftest import OPS_TOKEN, SOURCE_KEY
 from tests.factories import make_submission
 from tests.intake_support import custom_fields, stored_record
+from tests.support import post_chunked
 
 SOURCE = {"X-Api-Key": SOURCE_KEY}
 OPS = {"Authorization": f"Bearer {OPS_TOKEN}"}
@@ -168,6 +169,25 @@ def test_post_lead_refuses_a_body_over_the_limit_naming_it(client):
 
     assert response.status_code == 413 and response.json["error"]["code"] == "PAYLOAD_TOO_LARGE"
     assert "at most 1048576 bytes" in response.json["error"]["message"]
+
+
+def test_post_lead_refuses_a_chunked_body_over_the_limit_rather_than_cutting_it(client, redis):
+    body = json.dumps({"leads": [make_submission(notes="x" * 6_000) for _ in range(200)]}).encode()
+
+    response = post_chunked(client, "/v1/leads", body, headers=SOURCE, content_type="application/json")
+
+    assert len(body) > 1048576
+    assert response.status_code == 413 and response.json["error"]["code"] == "PAYLOAD_TOO_LARGE"
+    assert "at most 1048576 bytes" in response.json["error"]["message"]
+    assert redis.zcard(keys.leads_index_key()) == 0
+
+
+def test_post_lead_takes_a_chunked_body_within_the_limit(client):
+    body = json.dumps(make_submission()).encode()
+
+    response = post_chunked(client, "/v1/leads", body, headers=SOURCE, content_type="application/json")
+
+    assert response.status_code == 202, response.json
 
 
 @pytest.mark.parametrize("item", ["x", None, 5, [1]])

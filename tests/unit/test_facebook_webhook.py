@@ -17,6 +17,7 @@ from app.sources import LeadSource, SourceKind, SourceRegistry
 from app.store import keys
 from tests.conftest import OPS_TOKEN
 from tests.metricscheck import scrape
+from tests.support import post_chunked
 
 APP_SECRET = "app_secret_example"
 VERIFY_TOKEN = "verify-token-example"
@@ -451,3 +452,14 @@ def test_a_body_over_the_limit_is_refused_in_the_shared_error_code_naming_the_li
     assert response.status_code == 413
     assert response.json["error"]["code"] == "PAYLOAD_TOO_LARGE"
     assert "at most 1048576 bytes" in response.json["error"]["message"]
+
+
+def test_a_chunked_body_over_the_limit_is_refused_as_too_large_rather_than_cut(client, redis):
+    body = json.dumps({**notification(leadgen("900000000000031")), "pad": "x" * (1024 * 1024)}).encode()
+    headers = {"X-Hub-Signature-256": sign(body)}
+
+    response = post_chunked(client, URL, body, headers=headers, content_type="application/json")
+
+    assert response.status_code == 413
+    assert response.json["error"]["code"] == "PAYLOAD_TOO_LARGE"
+    assert fetch_jobs(redis) == []
