@@ -208,6 +208,29 @@ def _provenance_inputs(fields: Mapping[str, Any], post: FormPost) -> dict[str, A
     }
 
 
+def ip_without_port(address: str | None) -> str | None:
+    """The IP of a client address given as `ip:port` or `[v6]:port`, as some proxies write X-Forwarded-For
+    hops (Azure Application Gateway); any other address, an IP or not, is returned as given."""
+    if not address or _is_ip(address):
+        return address
+    if address.startswith("["):
+        host, bracket, port = address[1:].partition("]")
+        port = port.removeprefix(":") if bracket else "?"
+    else:
+        host, _, port = address.rpartition(":")
+    if (not port or port.isdigit()) and _is_ip(host):
+        return host
+    return address
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
 def client_key(client_ip: str | None) -> str:
     """The client a per-IP limit counts: the IPv4 address, or the IPv6 /64 network."""
     try:

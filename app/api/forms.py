@@ -15,7 +15,7 @@ from flask.typing import ResponseReturnValue
 from app.api.bodies import form_fields, limit_body
 from app.api.leads import accepted_body
 from app.errors import InvalidInputError
-from app.forms import FormDesk, FormPost, cors_headers, preflight_headers, submit_form
+from app.forms import FormDesk, FormPost, cors_headers, ip_without_port, preflight_headers, submit_form
 from app.intake import InvalidLead
 from app.models import LeadStatus
 from app.services import services
@@ -73,7 +73,7 @@ def submit(slug: str) -> ResponseReturnValue:
         fields=form_fields(request),
         origin=request.headers.get("Origin"),
         referer=request.headers.get("Referer"),
-        client_ip=request.remote_addr,
+        client_ip=ip_without_port(request.remote_addr),
         wants_json=_wants_json(),
     )
     result = submit_form(FormDesk(svc.intake, svc.clock), source, post)

@@ -9,6 +9,7 @@ import pytest
 from app import create_app
 from app.config import ConfigError, Settings
 from app.crypto import RecordCipher
+from app.forms import ip_without_port
 from app.models import LeadStatus
 from app.sources import SourceRegistry
 from app.store import keys
@@ -185,6 +186,61 @@ def test_client_ip_comes_from_x_forwarded_for_only_behind_a_trusted_proxy(
     )
 
     assert custom_fields(stored_record(redis, settings, response.json["id"]))["client_ip"] == expected_ip
+
+
+@pytest.mark.parametrize(
+    ("hops", "expected_ip"),
+    [
+        pytest.param(("203.0.113.5:50001", "198.51.100.7:50002"), "203.0.113.5", id="ipv4-and-port"),
+        pytest.param(("[2001:db8:1::5]:50001", "[2001:db8:2::7]:50002"), "2001:db8:1::5", id="ipv6-and-port"),
+        pytest.param(("[2001:db8:1::5]", "[2001:db8:2::7]"), "2001:db8:1::5", id="ipv6-in-brackets"),
+    ],
+)
+def test_a_trusted_proxy_hop_that_carries_the_clients_port_gives_the_clients_ip(
+    make_client, redis, settings, hops, expected_ip
+):
+    # Azure Application Gateway writes the client's address with its port: each visitor is still a client
+    # of their own for the per-IP limit, and the lead records the IP alone.
+    client = make_client(form_source(rate_limit_per_ip_per_min=1), leadrelay_trusted_proxy_hops=1)
+
+    answers = [
+        post_form(client, form(), ip="10.0.0.1", Accept="application/json", **{"X-Forwarded-For": hop}) for hop in hops
+    ]
+
+    assert [answer.status_code for answer in answers] == [202, 202]
+    assert custom_fields(stored_record(redis, settings, answers[0].json["id"]))["client_ip"] == expected_ip
+
+
+@pytest.mark.parametrize(
+    ("address", "ip"),
+    [
+        pytest.param("203.0.113.5:50001", "203.0.113.5", id="ipv4-port"),
+        pytest.param("[2001:db8::5]:443", "2001:db8::5", id="ipv6-port"),
+        pytest.param("[2001:db8::5]", "2001:db8::5", id="ipv6-brackets"),
+        pytest.param("203.0.113.5", "203.0.113.5", id="ipv4"),
+        pytest.param("2001:db8::5", "2001:db8::5", id="ipv6-bare-kept-whole"),
+        pytest.param("unknown", "unknown", id="no-address"),
+        pytest.param("proxy.internal:8080", "proxy.internal:8080", id="host-name-and-port"),
+        pytest.param("203.0.113.5:http", "203.0.113.5:http", id="port-not-a-number"),
+        pytest.param(None, None, id="none"),
+    ],
+)
+def test_a_client_address_loses_only_a_port_written_after_its_ip(address, ip):
+    assert ip_without_port(address) == ip
+
+
+def test_a_proxy_hop_that_is_no_address_is_recorded_as_given_and_limited_as_one_unknown_client(
+    make_client, redis, settings
+):
+    client = make_client(form_source(rate_limit_per_ip_per_min=1), leadrelay_trusted_proxy_hops=1)
+
+    answers = [
+        post_form(client, form(), ip="10.0.0.1", Accept="application/json", **{"X-Forwarded-For": hop})
+        for hop in ("unknown:50001", "proxy.internal:50002")
+    ]
+
+    assert [answer.status_code for answer in answers] == [202, 429]
+    assert custom_fields(stored_record(redis, settings, answers[0].json["id"]))["client_ip"] == "unknown:50001"
 
 
 def test_spoofed_x_forwarded_for_does_not_escape_the_per_ip_limit_without_a_trusted_proxy(make_client):
