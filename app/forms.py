@@ -61,6 +61,7 @@ class FormPost:
     referer: str | None = None
     client_ip: str | None = None
     wants_json: bool = False
+    warnings: tuple[str, ...] = ()  # how its body had to be read (an encoding guessed)
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,8 @@ def submit_form(desk: FormDesk, source: LeadSource, post: FormPost) -> FormRecei
     )
     fields = dict(post.fields)
     is_spam = not _is_blank(fields.pop(source.honeypot_field, None))
-    redirect_to, warnings = redirect_target(source, fields.get(REDIRECT_FIELD), post.wants_json)
+    redirect_to, redirect_warnings = redirect_target(source, fields.get(REDIRECT_FIELD), post.wants_json)
+    warnings = [*post.warnings, *redirect_warnings]
     provenance, provenance_warnings = consent_and_provenance(source, fields, post, now)
     warnings += provenance_warnings
     submitted, dropped = _submitted_fields(source, fields)

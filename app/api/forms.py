@@ -12,7 +12,8 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, redirect, request
 from flask.typing import ResponseReturnValue
 
-from app.api.bodies import form_fields, limit_body
+from app.api.bodies import limit_body
+from app.api.formbodies import read_form_body
 from app.api.leads import accepted_body
 from app.errors import InvalidInputError
 from app.forms import FormDesk, FormPost, cors_headers, ip_without_port, preflight_headers, submit_form
@@ -42,7 +43,9 @@ def submit(slug: str) -> ResponseReturnValue:
         a repeated `consent` counts by its last value, and on a source with `consent_checkbox` a post
         without `consent` records no consent.
         A native form post is answered 303 to the thank-you page; script posts get 202 JSON. Invalid posts
-        get 422 JSON even when the source has a thank-you page.
+        get 422 JSON even when the source has a thank-you page. A urlencoded or multipart body is read in the
+        charset its Content-Type names, else in the one a `_charset_` input names (415 for one that is no web
+        text charset), else as UTF-8, or, when it is not UTF-8, as windows-1252 with a warning.
       requestBody:
         required: true
         content:
@@ -69,12 +72,14 @@ def submit(slug: str) -> ResponseReturnValue:
     svc = services()
     source = svc.sources.by_slug(slug, SourceKind.FORM)
     limit_body(request, FORM_MAX_BODY_BYTES)
+    body = read_form_body(request)
     post = FormPost(
-        fields=form_fields(request),
+        fields=body.fields,
         origin=request.headers.get("Origin"),
         referer=request.headers.get("Referer"),
         client_ip=ip_without_port(request.remote_addr),
         wants_json=_wants_json(),
+        warnings=body.warnings,
     )
     result = submit_form(FormDesk(svc.intake, svc.clock), source, post)
     if isinstance(result, InvalidLead):

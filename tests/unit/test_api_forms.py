@@ -217,23 +217,123 @@ def test_a_name_posted_twice_with_one_value_is_that_value(client, redis, setting
     assert (record["phoneNumber"], record["postalCode"]) == ("+12125550142", "10001")
 
 
+NOT_UTF8 = "form body: not UTF-8, read as windows-1252"
+
+
+def multipart(*parts: tuple[str, bytes]) -> bytes:
+    body = b"".join(
+        b'--b\r\nContent-Disposition: form-data; name="' + name.encode() + b'"\r\n\r\n' + value + b"\r\n"
+        for name, value in parts
+    )
+    return body + b"--b--\r\n"
+
+
 @pytest.mark.parametrize(
-    ("charset", "first_name"),
+    ("body", "content_type", "names", "warnings"),
     [
-        pytest.param("", "Jos\ufffd", id="undeclared-utf-8"),
-        pytest.param("; charset=ISO-8859-1", "José", id="latin-1"),
-        pytest.param("; charset=windows-1252", "José", id="windows-1252"),
-        pytest.param("; charset=Shift_JIS", "Jos\ufffd", id="shift-jis"),
+        pytest.param(b"first_name=Jos%C3%A9&last_name=M%C3%BCller", URLENCODED, ("José", "Müller"), [], id="utf-8"),
+        pytest.param(
+            b"first_name=Jos%E9&last_name=M%FCller", URLENCODED, ("José", "Müller"), [NOT_UTF8], id="windows-1252-page"
+        ),
+        pytest.param(
+            b"first_name=Jos\xe9&last_name=O%92Brien", URLENCODED, ("José", "O\u2019Brien"), [NOT_UTF8], id="raw-bytes"
+        ),
+        pytest.param(
+            b"first_name=Jos%E9&last_name=M%FCller",
+            URLENCODED + "; charset=ISO-8859-1",
+            ("José", "Müller"),
+            [],
+            id="declared-latin-1",
+        ),
+        pytest.param(
+            b"first_name=Jos%E9&last_name=O%92Brien",
+            URLENCODED + "; charset=windows-1252",
+            ("José", "O\u2019Brien"),
+            [],
+            id="declared-windows-1252",
+        ),
+        pytest.param(
+            b"first_name=Jos%E9&last_name=Example",
+            URLENCODED + "; charset=Shift_JIS",
+            ("Jos\ufffd", "Example"),
+            [],
+            id="declared-shift-jis-kept-to",
+        ),
+        pytest.param(
+            b"_charset_=windows-1252&first_name=Jos%E9&last_name=O%92Brien",
+            URLENCODED,
+            ("José", "O\u2019Brien"),
+            [],
+            id="charset-field-windows-1252",
+        ),
+        pytest.param(
+            b"_charset_=Shift_JIS&first_name=%8ER%93c&last_name=%91%BE%98Y",
+            URLENCODED,
+            ("山田", "太郎"),
+            [],
+            id="charset-field-shift-jis",
+        ),
+        pytest.param(
+            b"_charset_=UTF-8&first_name=Jos%C3%A9&last_name=M%C3%BCller",
+            URLENCODED,
+            ("José", "Müller"),
+            [],
+            id="charset-field-utf-8",
+        ),
+        pytest.param(
+            multipart(("first_name", b"Jos\xe9"), ("last_name", b"M\xfcller")),
+            "multipart/form-data; boundary=b",
+            ("José", "Müller"),
+            [NOT_UTF8],
+            id="multipart-windows-1252-page",
+        ),
+        pytest.param(
+            multipart(("first_name", "José".encode()), ("last_name", "Müller".encode())),
+            "multipart/form-data; boundary=b",
+            ("José", "Müller"),
+            [],
+            id="multipart-utf-8",
+        ),
+        pytest.param(
+            multipart(
+                ("_charset_", b"Shift_JIS"), ("first_name", "山田".encode("shift_jis")), ("last_name", b"Example")
+            ),
+            "multipart/form-data; boundary=b",
+            ("山田", "Example"),
+            [],
+            id="multipart-charset-field",
+        ),
     ],
 )
-def test_a_urlencoded_post_with_raw_non_utf8_bytes_keeps_its_lead(client, redis, settings, charset, first_name):
-    body = b"phone=2125550144&zip=10001&first_name=Jos\xe9"
+def test_a_form_post_is_read_in_the_encoding_its_page_posted_it_in(
+    client, redis, settings, body, content_type, names, warnings
+):
+    # Browsers post a form in its page's encoding and never name it in the Content-Type; a `_charset_` input
+    # is filled with it. A body that is not UTF-8 and says nothing is read as windows-1252 (WHATWG's legacy
+    # default), not with its letters turned into U+FFFD.
+    if content_type == URLENCODED or content_type.startswith(URLENCODED + ";"):
+        body += b"&phone=2125550144&zip=10001"
+    else:
+        body = multipart(("phone", b"2125550144"), ("zip", b"10001")).removesuffix(b"--b--\r\n") + body
 
-    response = client.post(FORM_URL, data=body, content_type=URLENCODED + charset, headers=JSON_ACCEPT)
+    response = client.post(FORM_URL, data=body, content_type=content_type, headers=JSON_ACCEPT)
 
     assert response.status_code == 202, response.json
     record = stored_record(redis, settings, response.json["id"])
-    assert (record["phoneNumber"], record["firstName"]) == ("+12125550144", first_name)
+    assert (record["firstName"], record["lastName"]) == names
+    assert response.json["warnings"] == warnings
+    assert "_charset_" not in custom_fields(record)
+
+
+@pytest.mark.parametrize("charset", ["klingon", "utf-7", "UTF-16LE", "x-user-defined"])
+def test_a_form_post_whose_charset_field_names_no_web_text_charset_is_refused_naming_the_field(client, redis, charset):
+    body = f"_charset_={charset}&phone=2125550144&zip=10001"
+
+    response = client.post(FORM_URL, data=body, content_type=URLENCODED)
+
+    assert response.status_code == 415, response.json
+    assert response.json["error"]["fields"] == {"_charset_": ["expected a text charset such as utf-8 or iso-8859-1"]}
+    assert stored_ids(redis) == []
 
 
 @pytest.mark.parametrize("charset", ["klingon", "idna", "unicode_escape", "utf-7", "rot13", "base64"])

@@ -1,0 +1,165 @@
+"""Reading form bodies: their fields by name, in the encoding the page posted them in.
+
+A browser posts a form in its page's encoding and never names it in the Content-Type. A urlencoded or
+multipart body is read in:
+- the `charset` its Content-Type declares (a script's post may declare one);
+- else the encoding its `_charset_` field names (a browser fills a hidden input of that name with it);
+- else UTF-8, or, when the body is not UTF-8, windows-1252: WHATWG's encoding for legacy pages, and what a
+  page in Latin-1 or windows-1252 posts. The post then carries a warning, so its page can be fixed.
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import IO, Any
+from urllib.parse import parse_qsl
+
+from flask import Request
+from werkzeug.datastructures import Headers
+from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.formparser import MultiPartParser
+
+from app.api.bodies import json_object
+from app.errors import PayloadTooLargeError, UnsupportedMediaTypeError, too_large
+
+URLENCODED = "application/x-www-form-urlencoded"
+MULTIPART = "multipart/form-data"
+CHARSET_FIELD = "_charset_"
+LEGACY_CHARSET = "cp1252"  # windows-1252
+NOT_UTF8_WARNING = "form body: not UTF-8, read as windows-1252"
+# Charsets a web page may post a form in (the WHATWG encodings that are plain byte-to-text codecs).
+_FORM_CHARSETS = frozenset(
+    ["utf-8", "ascii", "cp866", "cp874", "koi8-r", "koi8-u", "mac-roman", "mac-cyrillic"]
+    + ["shift_jis", "euc_jp", "iso2022_jp", "gbk", "gb2312", "gb18030", "big5", "euc_kr"]
+    + [f"iso8859-{n}" for n in (1, 2, 3, 4, 5, 6, 7, 8, 10, 13, 14, 15, 16)]
+    + [f"cp{n}" for n in range(1250, 1259)]
+)
+# Latin-1 maps each byte to one character and back: fields are split out as bytes, decoded once the body's
+# encoding is known.
+_BYTES_AS_TEXT = "latin-1"
+
+RawPairs = list[tuple[bytes, bytes]]
+
+
+@dataclass(frozen=True)
+class FormBody:
+    """A post's fields by name, and warnings about how its body had to be read."""
+
+    fields: dict[str, Any]
+    warnings: tuple[str, ...] = ()
+
+
+def read_form_body(request: Request) -> FormBody:
+    """The fields of a urlencoded, multipart (file parts ignored) or JSON body.
+
+    A name given more than once (a page with a desktop and a mobile copy of an input) keeps its filled
+    values: one gives a string, several a list. Raises `UnsupportedMediaTypeError` for other media types
+    (text/plain forms are ambiguous) and for a charset that is no web text encoding, `BadRequestError` for
+    JSON that is not an object, `PayloadTooLargeError` past the body limit.
+    """
+    try:
+        if request.mimetype == URLENCODED:
+            raw = _urlencoded_pairs(request)
+        elif request.mimetype == MULTIPART:
+            raw = _multipart_pairs(request)
+        elif request.is_json:
+            return FormBody(json_object(request))
+        else:
+            expected = "expected application/x-www-form-urlencoded, multipart/form-data or application/json"
+            raise UnsupportedMediaTypeError(expected, {"Content-Type": [expected]})
+    except RequestEntityTooLarge as exc:
+        raise too_large(request) from exc
+    charset, warnings = _body_charset(raw, request.mimetype_params.get("charset"))
+    pairs = ((name.decode(charset, "replace"), value.decode(charset, "replace")) for name, value in raw)
+    return FormBody(_by_name(pairs), warnings)
+
+
+def _urlencoded_pairs(request: Request) -> RawPairs:
+    """A urlencoded body's names and values, as bytes."""
+    text = request.get_data(cache=True).decode(_BYTES_AS_TEXT)
+    try:
+        pairs = parse_qsl(text, keep_blank_values=True, encoding=_BYTES_AS_TEXT, max_num_fields=request.max_form_parts)
+    except ValueError:
+        raise PayloadTooLargeError(f"the body may hold at most {request.max_form_parts} form fields") from None
+    return [(name.encode(_BYTES_AS_TEXT), value.encode(_BYTES_AS_TEXT)) for name, value in pairs]
+
+
+class _BytesKeepingParser(MultiPartParser):
+    """werkzeug's multipart parser, handing each field's value over byte for byte (werkzeug would decode it
+    as UTF-8, turning a windows-1252 page's letters into U+FFFD before the body's encoding is known)."""
+
+    def get_part_charset(self, headers: Headers) -> str:
+        return _BYTES_AS_TEXT
+
+
+def _file_in_memory(*args: Any, **kwargs: Any) -> IO[bytes]:
+    """Where a file part goes: nowhere that needs closing (its bytes are ignored, and fit the body limit)."""
+    return io.BytesIO()
+
+
+def _multipart_pairs(request: Request) -> RawPairs:
+    """A multipart body's field names and values, as bytes; a body that is no multipart has none (as with
+    werkzeug). A part without a name (a hand-made body) has nowhere to go: it is left out."""
+    boundary = request.mimetype_params.get("boundary", "")
+    if not boundary:
+        return []
+    parser = _BytesKeepingParser(
+        stream_factory=_file_in_memory,
+        max_form_memory_size=request.max_form_memory_size,
+        max_form_parts=request.max_form_parts,
+    )
+    try:
+        body = io.BytesIO(request.get_data(cache=True))
+        fields, _files = parser.parse(body, boundary.encode("ascii"), request.content_length)
+    except ValueError:  # broken framing, a boundary that is not ASCII
+        return []
+    named = ((name, values) for name, values in fields.lists() if name)
+    return [(name.encode("utf-8"), value.encode(_BYTES_AS_TEXT)) for name, values in named for value in values]
+
+
+def _body_charset(raw: RawPairs, declared: str | None) -> tuple[str, tuple[str, ...]]:
+    """The codec a form body is read in, and the warning when it had to be guessed (see the module)."""
+    if declared is not None:
+        return _form_charset(declared, "Content-Type"), ()
+    named = next((value for name, value in raw if name == CHARSET_FIELD.encode() and value.strip()), None)
+    if named is not None:
+        return _form_charset(named.decode(_BYTES_AS_TEXT).strip(), CHARSET_FIELD), ()
+    if all(_is_utf8(name) and _is_utf8(value) for name, value in raw):
+        return "utf-8", ()
+    return LEGACY_CHARSET, (NOT_UTF8_WARNING,)
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _form_charset(declared: str, where: str) -> str:
+    """The codec of a charset a post names (in `where`); `UnsupportedMediaTypeError` for one that is not a
+    web text charset."""
+    try:
+        name = codecs.lookup(declared).name
+    except LookupError:
+        name = ""
+    if name not in _FORM_CHARSETS:
+        expected = "expected a text charset such as utf-8 or iso-8859-1"
+        raise UnsupportedMediaTypeError(f"unsupported charset {declared[:40]!r}", {where: [expected]})
+    return name
+
+
+def _by_name(pairs: Iterable[tuple[str, Any]]) -> dict[str, Any]:
+    values_by_name: dict[str, list[Any]] = {}
+    for name, value in pairs:
+        if name:
+            values_by_name.setdefault(name, []).append(value)
+    fields: dict[str, Any] = {}
+    for name, values in values_by_name.items():
+        filled = [value for value in values if not isinstance(value, str) or value.strip()] or values[:1]
+        fields[name] = filled[0] if len(filled) == 1 else filled
+    return fields
