@@ -246,7 +246,7 @@ def _source(slug: str, table: dict[str, Any], environ: Mapping[str, str], proble
         lead_cost=table.get("lead_cost"),
         field_map=table.get("field_map", {}),
         static_custom_fields=table.get("custom_fields", {}),
-        allowed_origins=tuple(o.rstrip("/") for o in table.get("allowed_origins", [])),
+        allowed_origins=tuple(table.get("allowed_origins", [])),
         redirect_allowlist=tuple(table.get("redirect_allowlist", [])),
         thank_you_url=table.get("thank_you_url"),
         honeypot_field=table.get("honeypot_field", DEFAULT_HONEYPOT_FIELD),

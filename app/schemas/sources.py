@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
@@ -14,11 +15,50 @@ SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 ENV_NAME_PATTERN = re.compile(r"^[A-Z][A-Z0-9_]{0,127}$")
 
 _http_url = validate.URL(schemes={"http", "https"}, require_tld=False)
-_origin = validate.Regexp(r"^https?://[^/\s]+$", error="expected an origin such as https://landing.example.com")
 
 
 _YEAR_SECONDS = 365 * 86400  # Redis refuses expiry times past its range: a window this long is a typo anyway
 _MAX_RATE = 10**9
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+class WebOrigin(fields.String):
+    """A landing page's origin, as a browser writes it in `Origin`: `scheme://host[:port]`, scheme and host
+    in lower case (an IDN host in punycode), no default port. Written any other way it would match no
+    browser's post, so every post from the page would be refused: it is normalized here, and a value with
+    a path, query, fragment or credentials (not an origin at all) is refused."""
+
+    default_error_messages = {
+        "invalid": "expected an origin such as https://landing.example.com (scheme, host and port only: "
+        "no path, query or fragment), got {input!r}"
+    }
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        origin = browser_origin(text)
+        if origin is None:
+            raise self.make_error("invalid", input=text[:200])
+        return origin
+
+
+def browser_origin(text: str) -> str | None:
+    """`text` serialized as browsers serialize an origin, or None when it is no http(s) origin."""
+    if any(ch.isspace() for ch in text) or "?" in text or "#" in text:
+        return None
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+        host = (parts.hostname or "").encode("idna").decode("ascii")
+    except (ValueError, UnicodeError):  # a malformed IPv6 host or port; a host IDNA cannot encode
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not host or "@" in parts.netloc or parts.path not in ("", "/"):
+        return None
+    shown_host = f"[{host}]" if ":" in host else host
+    shown_port = "" if port in (None, _DEFAULT_PORTS[scheme]) else f":{port}"
+    return f"{scheme}://{shown_host}{shown_port}"
 
 
 def _custom_field_value(value: Any) -> None:
@@ -57,7 +97,7 @@ class SourceSchema(Schema):
     custom_fields = fields.Dict(
         keys=fields.String(validate=validate.Length(1, 100)), values=fields.Raw(validate=_custom_field_value)
     )
-    allowed_origins = fields.List(fields.String(validate=_origin))
+    allowed_origins = fields.List(WebOrigin())
     redirect_allowlist = fields.List(fields.String(validate=_http_url))
     thank_you_url = fields.String(validate=_http_url)
     honeypot_field = fields.String(validate=validate.Length(1, 100))

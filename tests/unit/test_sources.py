@@ -100,6 +100,67 @@ def test_a_form_source_says_whether_its_page_asks_for_consent_with_a_checkbox(tm
     assert source.consent_checkbox is expected
 
 
+@pytest.mark.parametrize(
+    ("configured", "origin"),
+    [
+        pytest.param("https://landing.example.com", "https://landing.example.com", id="as-browsers-send-it"),
+        pytest.param("https://Landing.Example.COM", "https://landing.example.com", id="host-in-capitals"),
+        pytest.param("HTTPS://landing.example.com", "https://landing.example.com", id="scheme-in-capitals"),
+        pytest.param("https://landing.example.com:443", "https://landing.example.com", id="default-https-port"),
+        pytest.param("http://landing.example.com:80", "http://landing.example.com", id="default-http-port"),
+        pytest.param("https://landing.example.com/", "https://landing.example.com", id="trailing-slash"),
+        pytest.param("https://landing.example.com:8443", "https://landing.example.com:8443", id="other-port-kept"),
+        pytest.param("https://[2001:DB8::1]:443", "https://[2001:db8::1]", id="ipv6-host"),
+        pytest.param("https://bücher.example", "https://xn--bcher-kva.example", id="idn-host-in-punycode"),
+    ],
+)
+def test_an_allowed_origin_is_kept_as_browsers_send_it_in_the_origin_header(tmp_path, configured, origin):
+    # Written any other way, it would match no browser's Origin and every post from the page would be refused.
+    toml = f'[sources.x]\nkind = "form"\nallowed_origins = ["{configured}"]\n'
+
+    [source] = load_sources(write(tmp_path, toml), {}, {})
+
+    assert source.allowed_origins == (origin,)
+    assert source.is_origin_allowed(origin)
+
+
+@pytest.mark.parametrize(
+    "configured",
+    [
+        pytest.param("https://landing.example.com/offer", id="path"),
+        pytest.param("https://landing.example.com?utm_source=x", id="query"),
+        pytest.param("https://landing.example.com/#top", id="fragment"),
+        pytest.param("https://user@landing.example.com", id="credentials"),
+        pytest.param("landing.example.com", id="no-scheme"),
+        pytest.param("ftp://landing.example.com", id="not-http"),
+        pytest.param("https://landing.example.com:99999", id="port-out-of-range"),
+    ],
+)
+def test_an_allowed_origin_that_is_no_origin_is_refused_saying_what_is_expected(tmp_path, configured):
+    toml = f'[sources.x]\nkind = "form"\nallowed_origins = ["https://ok.example.com", "{configured}"]\n'
+
+    with pytest.raises(SourcesError) as raised:
+        load_sources(write(tmp_path, toml), {}, {})
+
+    assert raised.value.problems == [
+        "sources.x.allowed_origins.1: expected an origin such as https://landing.example.com (scheme, host and "
+        f"port only: no path, query or fragment), got {configured!r}"
+    ]
+
+
+def test_check_config_reports_an_allowed_origin_with_a_path(tmp_path, monkeypatch, capsys):
+    from app.cli import main
+    from app.crypto import generate_key
+
+    toml = '[sources.acme]\nkind = "form"\nallowed_origins = ["https://landing.example.com/offer"]\n'
+    monkeypatch.setenv("LEADRELAY_SOURCES", write(tmp_path, toml))
+    monkeypatch.setenv("CARECYCLE_API_KEY", "cc_x")
+    monkeypatch.setenv("LEADRELAY_ENCRYPTION_KEY", generate_key())
+
+    assert main(["check-config"]) == 2
+    assert "sources.acme.allowed_origins.0: expected an origin such as" in capsys.readouterr().err
+
+
 def test_every_problem_in_the_file_is_listed_at_once(tmp_path):
     toml = '[sources.a]\nkind = "api"\n[sources.b]\nkind = "form"\n[sources.c]\nkind = "nope"'
 
