@@ -18,7 +18,7 @@ from typing import Any
 from marshmallow import ValidationError
 
 from app.config import ConfigError, Settings
-from app.schemas.sources import SourcesFileSchema
+from app.schemas.sources import SourceSchema, SourcesFileSchema, validate_slug
 
 DEFAULT_DOUBLE_SUBMIT_SECONDS = 600
 DEFAULT_FORM_RATE_LIMIT_PER_IP_PER_MIN = 10
@@ -147,30 +147,17 @@ class SourceRegistry:
 
 def load_configured_sources(settings: Settings) -> SourceRegistry:
     """The sources the settings name: the sources file, the API keys, none holding an ops token, and no
-    duplicate window longer than leads are kept (`SourcesError` otherwise)."""
-    registry = load_sources(
+    duplicate window longer than leads are kept; raises `SourcesError` listing every problem."""
+    sources, problems = _read_sources(
         settings.leadrelay_sources,
         settings.environ,
         settings.leadrelay_source_keys,
         ops_tokens=settings.leadrelay_ops_tokens,
     )
-    # A repeat is recognized by the earlier lead it names: once that lead is purged, the same phone would
-    # be delivered (and billed) again inside the window.
-    # The same goes for a double submission, which is answered with the earlier lead: once that is purged,
-    # the new submission would be answered for a lead no longer held, and not taken in.
-    limit = f"must not exceed LEADRELAY_RETENTION_DAYS ({settings.leadrelay_retention_days:g})"
-    problems = [
-        f"sources.{source.slug}.{name}: {limit}"
-        for source in registry
-        for name, seconds in (
-            ("duplicate_window_days", source.duplicate_window_seconds),
-            ("double_submit_seconds", source.double_submit_seconds),
-        )
-        if seconds > settings.retention_seconds()
-    ]
+    problems += _windows_past_retention(sources, settings)
     if problems:
         raise SourcesError(problems)
-    return registry
+    return SourceRegistry(sources)
 
 
 def load_sources(
@@ -180,7 +167,23 @@ def load_sources(
     *,
     ops_tokens: Collection[str] = (),
 ) -> SourceRegistry:
-    """Sources from the file at `path` (if any) plus `api_keys` (secret -> slug); raises `SourcesError`.
+    """Sources from the file at `path` (if any) plus `api_keys` (secret -> slug); raises `SourcesError`
+    listing every problem."""
+    sources, problems = _read_sources(path, environ, api_keys, ops_tokens=ops_tokens)
+    if problems:
+        raise SourcesError(problems)
+    return SourceRegistry(sources)
+
+
+def _read_sources(
+    path: str | None,
+    environ: Mapping[str, str],
+    api_keys: Mapping[str, str],
+    *,
+    ops_tokens: Collection[str] = (),
+) -> tuple[list[LeadSource], list[str]]:
+    """The sources of `api_keys` (secret -> slug) and of the file at `path` (if any), and every problem found:
+    each table's in file order, then those between sources. With problems, the sources are only for more checks.
 
     A source secret that is also one of `ops_tokens` is refused: whoever holds the source's key could
     then read every lead's status and re-queue leads.
@@ -190,43 +193,85 @@ def load_sources(
     for secret, slug in api_keys.items():
         keys_by_slug.setdefault(slug, []).append(secret)
     sources = [LeadSource(slug=slug, secret=",".join(secrets)) for slug, secrets in keys_by_slug.items()]
+    problems: list[str] = []
     if path:
-        sources += parse_sources_file(path, environ)
+        from_file, problems = _read_sources_file(path, environ)
+        sources += from_file
     slugs = [s.slug for s in sources]
     repeated = sorted({slug for slug in slugs if slugs.count(slug) > 1})
-    if repeated:
-        raise SourcesError([f"sources.{slug}: defined twice (file and LEADRELAY_SOURCE_KEYS)" for slug in repeated])
-    clashes = _routing_clashes(sources)  # across the file and LEADRELAY_SOURCE_KEYS (the file's own were refused)
-    if clashes:
-        raise SourcesError(clashes)
+    problems += [f"sources.{slug}: defined twice (file and LEADRELAY_SOURCE_KEYS)" for slug in repeated]
+    problems += _routing_clashes(sources)  # across the file and LEADRELAY_SOURCE_KEYS
     shared = [source.slug for source in sources if any(secret in ops_tokens for secret in source.secrets)]
-    if shared:
-        raise SourcesError([f"sources.{slug}: a secret of this source is also an ops token" for slug in shared])
-    return SourceRegistry(sources)
+    problems += [f"sources.{slug}: a secret of this source is also an ops token" for slug in shared]
+    return sources, problems
 
 
-def parse_sources_file(path: str, environ: Mapping[str, str]) -> list[LeadSource]:
-    """Every source in one TOML file; raises `SourcesError` listing every problem."""
+def _windows_past_retention(sources: list[LeadSource], settings: Settings) -> list[str]:
+    """A problem for each window longer than leads are kept."""
+    # A repeat is recognized by the earlier lead it names: once that lead is purged, the same phone would
+    # be delivered (and billed) again inside the window.
+    # The same goes for a double submission, which is answered with the earlier lead: once that is purged,
+    # the new submission would be answered for a lead no longer held, and not taken in.
+    limit = f"must not exceed LEADRELAY_RETENTION_DAYS ({settings.leadrelay_retention_days:g})"
+    return [
+        f"sources.{source.slug}.{name}: {limit}"
+        for source in sources
+        for name, seconds in (
+            ("duplicate_window_days", source.duplicate_window_seconds),
+            ("double_submit_seconds", source.double_submit_seconds),
+        )
+        if seconds > settings.retention_seconds()
+    ]
+
+
+def _read_sources_file(path: str, environ: Mapping[str, str]) -> tuple[list[LeadSource], list[str]]:
+    """The sources of one TOML file, and every problem of the file and its tables.
+
+    Each `[sources.<slug>]` table is checked on its own, so one bad table does not hide another's problems.
+    A table with problems still yields a source of its valid keys (with a readable kind), so that the checks
+    between sources (a secret or Meta id used twice, windows past retention) see it too; such a source is
+    never used, as the problems stop the process.
+    """
     try:
         with open(path, "rb") as handle:
             raw = tomllib.load(handle)
     except OSError as exc:
-        raise SourcesError([f"LEADRELAY_SOURCES: cannot read {path}: {exc.strerror}"]) from exc
+        return [], [f"LEADRELAY_SOURCES: cannot read {path}: {exc.strerror}"]
     except tomllib.TOMLDecodeError as exc:
-        raise SourcesError([f"LEADRELAY_SOURCES: {path} is not valid TOML: {exc}"]) from exc
-    except UnicodeDecodeError as exc:
-        raise SourcesError([f"LEADRELAY_SOURCES: {path} is not UTF-8 text (TOML files are)"]) from exc
-    try:
-        loaded: dict[str, Any] = SourcesFileSchema().load(raw)
-    except ValidationError as exc:
-        raise SourcesError(_flatten(exc.normalized_messages())) from exc  # type: ignore[no-untyped-call]
+        return [], [f"LEADRELAY_SOURCES: {path} is not valid TOML: {exc}"]
+    except UnicodeDecodeError:
+        return [], [f"LEADRELAY_SOURCES: {path} is not UTF-8 text (TOML files are)"]
     problems: list[str] = []
-    sources = [_source(slug, table, environ, problems) for slug, table in loaded["sources"].items()]
+    try:
+        tables: dict[str, Any] = SourcesFileSchema().load(raw)["sources"]
+    except ValidationError as exc:
+        problems += _flatten(exc.normalized_messages())  # type: ignore[no-untyped-call]
+        tables = exc.valid_data.get("sources", {}) if isinstance(exc.valid_data, dict) else {}
+    sources = []
+    for slug, table in tables.items():
+        loaded, found = _load_table(slug, table)
+        problems += found
+        if loaded is not None:
+            sources.append(_source(slug, loaded, environ, problems))
     problems += _short_google_keys(sources)
-    problems += _routing_clashes(sources)
-    if problems:
-        raise SourcesError(problems)
-    return sources
+    return sources, problems
+
+
+def _load_table(slug: str, table: Any) -> tuple[dict[str, Any] | None, list[str]]:
+    """One `[sources.<slug>]` table's valid keys (None without a valid kind) and its problems: its slug's,
+    then its keys'."""
+    where = f"sources.{slug}"
+    found: list[str] = []
+    try:
+        validate_slug(slug)
+    except ValidationError as exc:
+        found += _flatten(exc.messages, where)
+    try:
+        return SourceSchema().load(table), found
+    except ValidationError as exc:
+        found += _flatten(exc.normalized_messages(), where)  # type: ignore[no-untyped-call]
+        valid = exc.valid_data if isinstance(exc.valid_data, dict) else {}
+        return (valid if "kind" in valid else None), found
 
 
 def _source(slug: str, table: dict[str, Any], environ: Mapping[str, str], problems: list[str]) -> LeadSource:

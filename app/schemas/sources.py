@@ -14,6 +14,7 @@ SOURCE_KINDS = ("api", "form", "facebook", "google")
 SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 ENV_NAME_PATTERN = re.compile(r"^[A-Z][A-Z0-9_]{0,127}$")
 
+validate_slug = validate.Regexp(SLUG_PATTERN, error="expected a slug: lowercase letters, digits, - and _")
 _http_url = validate.URL(schemes={"http", "https"}, require_tld=False)
 
 
@@ -141,15 +142,10 @@ class SourceSchema(Schema):
 
 
 class SourcesFileSchema(Schema):
-    """The whole file: `[sources.<slug>]` tables."""
+    """The whole file: `[sources.<slug>]` tables. Each table is checked apart (`validate_slug`, `SourceSchema`),
+    so that one bad table neither hides the problems of another nor keeps the valid ones from being read."""
 
     class Meta:
         unknown = RAISE
 
-    sources = fields.Dict(
-        keys=fields.String(
-            validate=validate.Regexp(SLUG_PATTERN, error="expected a slug: lowercase letters, digits, - and _")
-        ),
-        values=fields.Nested(SourceSchema),
-        required=True,
-    )
+    sources = fields.Dict(keys=fields.String(), values=fields.Raw(), required=True)

@@ -129,6 +129,28 @@ def test_check_config_reads_the_sources_file_with_the_valid_source_keys_beside_a
     ]
 
 
+def test_check_config_lists_every_sources_file_problem_in_one_run(environment, tmp_path, capsys):
+    sources = tmp_path / "sources.toml"
+    sources.write_text(
+        '[sources.acme]\nkind = "api"\nsecret_env = "ACME_KEY"\nsourceid = "typo"\n'
+        '[sources.beta]\nkind = "api"\nsecret_env = "BETA_KEY_NOT_SET"\nduplicate_window_days = 60\n'
+        '[sources.gamma]\nkind = "api"\nsecret_env = "ACME_KEY"\n'
+    )
+    environment.setenv("LEADRELAY_SOURCES", str(sources))
+    environment.setenv("ACME_KEY", "acme-secret")
+    environment.setenv("CARECYCLE_API_KEY", "cc_x")
+    environment.setenv("LEADRELAY_ENCRYPTION_KEY", generate_key())
+
+    assert main(["check-config"]) == 2
+
+    assert problem_variables(capsys.readouterr().err) == [
+        "sources.acme.sourceid",
+        "sources.beta.secret_env",
+        "sources.gamma.secrets",
+        "sources.beta.duplicate_window_days",
+    ]
+
+
 def test_check_config_refuses_a_source_key_that_is_also_an_ops_token(environment, capsys):
     environment.setenv("LEADRELAY_SOURCE_KEYS", "partner=one-secret")
     environment.setenv("LEADRELAY_OPS_TOKENS", "alice=one-secret")

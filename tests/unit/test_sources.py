@@ -170,6 +170,54 @@ def test_every_problem_in_the_file_is_listed_at_once(tmp_path):
     assert len(raised.value.problems) == 3
 
 
+def test_each_table_is_checked_on_its_own_and_the_checks_between_sources_run_beside_its_problems(tmp_path):
+    toml = (
+        '[sources.a]\nkind = "facebook"\npage_ids = ["1"]\n'
+        '[sources.b]\nkind = "facebook"\npage_ids = ["1"]\n'
+        '[sources.c]\nkind = "api"\n'
+        '[sources.d]\nkind = "api"\nsecret_env = "D_KEY"\nlead_cost = -1\n'
+    )
+
+    with pytest.raises(SourcesError) as raised:
+        load_sources(write(tmp_path, toml), {}, {"tok": "partner"}, ops_tokens={"tok": "alice"})
+
+    assert raised.value.problems == [
+        "sources.c.secret_env: an api source needs secret_env (the variable holding its key)",
+        "sources.d.lead_cost: Must be greater than or equal to 0.",
+        "sources.d.secret_env: environment variable D_KEY is not set",
+        "sources.b.page_ids: 1 is also used by a",
+        "sources.partner: a secret of this source is also an ops token",
+    ]
+
+
+def test_a_table_with_problems_still_takes_part_in_the_checks_between_sources(tmp_path):
+    toml = (
+        '[sources.acme]\nkind = "api"\nsecret_env = "K"\nsourceid = "typo"\n'
+        '[sources.Gamma]\nkind = "api"\nsecret_env = "K"\n'
+    )
+
+    with pytest.raises(SourcesError) as raised:
+        load_sources(write(tmp_path, toml), {"K": "one-secret"}, {})
+
+    assert raised.value.problems == [
+        "sources.acme.sourceid: Unknown field.",
+        "sources.Gamma: expected a slug: lowercase letters, digits, - and _",
+        "sources.Gamma.secrets: the same secret is also used by acme",
+    ]
+
+
+def test_a_key_beside_the_sources_tables_does_not_hide_their_problems(tmp_path):
+    toml = 'source = "typo"\n[sources.x]\nkind = "api"\n'
+
+    with pytest.raises(SourcesError) as raised:
+        load_sources(write(tmp_path, toml), {}, {})
+
+    assert raised.value.problems == [
+        "source: Unknown field.",
+        "sources.x.secret_env: an api source needs secret_env (the variable holding its key)",
+    ]
+
+
 def test_a_missing_file_names_the_variable(tmp_path):
     with pytest.raises(SourcesError) as raised:
         load_sources(str(tmp_path / "absent.toml"), {}, {})
@@ -371,6 +419,23 @@ def test_a_duplicate_window_longer_than_leads_are_kept_is_refused(tmp_path):
 
     assert raised.value.problems == ["sources.web.duplicate_window_days: must not exceed LEADRELAY_RETENTION_DAYS (30)"]
     assert load_configured_sources(settings.replace(leadrelay_retention_days=60)).by_slug("web")
+
+
+def test_a_window_past_retention_is_listed_beside_the_problems_of_the_file(tmp_path):
+    from app.config import Settings
+    from app.sources import load_configured_sources
+
+    toml = '[sources.web]\nkind = "api"\nsecret_env = "K"\nduplicate_window_days = 60\n[sources.x]\nkind = "api"'
+    settings = Settings.from_env({"LEADRELAY_SOURCES": write(tmp_path, toml), "LEADRELAY_RETENTION_DAYS": "30"})
+
+    with pytest.raises(SourcesError) as raised:
+        load_configured_sources(settings)
+
+    assert raised.value.problems == [
+        "sources.web.secret_env: environment variable K is not set",
+        "sources.x.secret_env: an api source needs secret_env (the variable holding its key)",
+        "sources.web.duplicate_window_days: must not exceed LEADRELAY_RETENTION_DAYS (30)",
+    ]
 
 
 def test_a_double_submit_window_longer_than_leads_are_kept_is_refused(tmp_path):
