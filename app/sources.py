@@ -114,8 +114,9 @@ class SourceRegistry:
         self._by_slug = {source.slug: source for source in sources}
         self._by_key = {secret: s for s in self._by_slug.values() if s.kind is SourceKind.API for secret in s.secrets}
         self._api_keys = {secret: source.slug for secret, source in self._by_key.items()}
-        self._by_form = {form_id: s for s in self._by_slug.values() for form_id in s.form_ids}
-        self._by_page = {page_id: s for s in self._by_slug.values() for page_id in s.page_ids}
+        facebook = [s for s in self._by_slug.values() if s.kind is SourceKind.FACEBOOK]
+        self._by_form = {form_id: s for s in facebook for form_id in s.form_ids}
+        self._by_page = {page_id: s for s in facebook for page_id in s.page_ids}
 
     def __iter__(self) -> Any:
         return iter(self._by_slug.values())

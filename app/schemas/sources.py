@@ -20,6 +20,11 @@ _http_url = validate.URL(schemes={"http", "https"}, require_tld=False)
 
 _YEAR_SECONDS = 365 * 86400  # Redis refuses expiry times past its range: a window this long is a typo anyway
 _MAX_RATE = 10**9
+_KEYS_OF_KINDS = {
+    "page_ids": ("facebook",),
+    "form_ids": ("facebook",),
+    "deliver_test_leads": ("facebook", "google"),
+}
 
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -139,6 +144,18 @@ class SourceSchema(Schema):
         thank_you = data.get("thank_you_url")
         if thank_you and thank_you not in data.get("redirect_allowlist", []):
             raise ValidationError("thank_you_url must also be in redirect_allowlist", "thank_you_url")
+
+    @validates_schema
+    def check_keys_of_other_kinds(self, data: dict[str, Any], **kwargs: Any) -> None:
+        # Meta's ids route Meta leads to the one source that takes them; only Meta and Google send test leads.
+        kind = data.get("kind")
+        problems = {
+            name: [f"only {' and '.join(kinds)} sources take {name}"]
+            for name, kinds in _KEYS_OF_KINDS.items()
+            if name in data and kind not in kinds
+        }
+        if problems:
+            raise ValidationError(problems)
 
 
 class SourcesFileSchema(Schema):

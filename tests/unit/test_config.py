@@ -273,6 +273,21 @@ def test_check_config_names_the_facebook_settings_its_facebook_sources_need(envi
     assert "FACEBOOK_VERIFY_TOKEN" not in err
 
 
+def test_check_config_refuses_meta_ids_on_a_source_that_is_not_facebook(environment, tmp_path, capsys):
+    sources = tmp_path / "sources.toml"
+    sources.write_text('[sources.acme]\nkind = "api"\nsecret_env = "ACME_KEY"\nform_ids = ["123456"]')
+    environment.setenv("LEADRELAY_SOURCES", str(sources))
+    environment.setenv("ACME_KEY", "acme-secret")
+    environment.setenv("CARECYCLE_API_KEY", "cc_x")
+    environment.setenv("LEADRELAY_ENCRYPTION_KEY", generate_key())
+
+    assert main(["check-config"]) == 2
+
+    err = capsys.readouterr().err
+    assert problem_variables(err) == ["sources.acme.form_ids"]
+    assert "only facebook sources take form_ids" in err
+
+
 @pytest.mark.parametrize(
     ("variable", "value"),
     [

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from app.sources import SourceKind, SourcesError, UnknownSourceError, load_sources
+from app.sources import LeadSource, SourceKind, SourceRegistry, SourcesError, UnknownSourceError, load_sources
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "sources.example.toml"
 EXAMPLE_ENV = {"ACME_PARTNER_API_KEY": "acme-secret", "GOOGLE_ACA_FORM_KEY": "google-form-key-5f2c9e0a7b1d"}
@@ -159,6 +159,55 @@ def test_check_config_reports_an_allowed_origin_with_a_path(tmp_path, monkeypatc
 
     assert main(["check-config"]) == 2
     assert "sources.acme.allowed_origins.0: expected an origin such as" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("kind", "key", "problem"),
+    [
+        pytest.param("api", 'page_ids = ["777"]', "page_ids: only facebook sources take page_ids", id="page-ids-api"),
+        pytest.param("form", 'form_ids = ["1"]', "form_ids: only facebook sources take form_ids", id="form-ids-form"),
+        pytest.param(
+            "google", 'page_ids = ["7"]', "page_ids: only facebook sources take page_ids", id="page-ids-google"
+        ),
+        pytest.param(
+            "api",
+            "deliver_test_leads = true",
+            "deliver_test_leads: only facebook and google sources take deliver_test_leads",
+            id="test-leads-api",
+        ),
+        pytest.param(
+            "form",
+            "deliver_test_leads = false",
+            "deliver_test_leads: only facebook and google sources take deliver_test_leads",
+            id="test-leads-form",
+        ),
+    ],
+)
+def test_a_key_only_another_kind_takes_is_refused_naming_the_kinds_that_take_it(tmp_path, kind, key, problem):
+    needs = {
+        "api": 'secret_env = "K"',
+        "form": 'allowed_origins = ["https://a.example.com"]',
+        "google": 'secret_env = "K"',
+    }
+    toml = f'[sources.x]\nkind = "{kind}"\n{needs[kind]}\n{key}\n'
+
+    with pytest.raises(SourcesError) as raised:
+        load_sources(write(tmp_path, toml), {"K": "a-long-random-key-0123456789"}, {})
+
+    assert raised.value.problems == [f"sources.x.{problem}"]
+
+
+def test_meta_ids_route_only_to_facebook_sources():
+    registry = SourceRegistry(
+        [
+            LeadSource(slug="partner", kind=SourceKind.API, page_ids=("1",), form_ids=("2",)),
+            LeadSource(slug="fb", kind=SourceKind.FACEBOOK, page_ids=("3",)),
+        ]
+    )
+
+    assert registry.by_meta_ids("3", "2").slug == "fb"
+    with pytest.raises(UnknownSourceError):
+        registry.by_meta_ids("1", "2")
 
 
 def test_every_problem_in_the_file_is_listed_at_once(tmp_path):
