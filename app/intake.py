@@ -218,6 +218,7 @@ class Intake:
             payload,
             field_map=source.field_map,
             static_custom_fields=source.static_custom_fields,
+            kept_custom_keys=source.kept_custom_keys,
             source_id=source.source_id,
             lead_cost=source.lead_cost,
         )

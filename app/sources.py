@@ -18,6 +18,8 @@ from typing import Any
 from marshmallow import ValidationError
 
 from app.config import ConfigError, Settings
+from app.schemas.customfields import custom_field_key
+from app.schemas.meta import META_PROVENANCE_KEYS
 from app.schemas.sources import SourceSchema, SourcesFileSchema, validate_slug
 
 DEFAULT_DOUBLE_SUBMIT_SECONDS = 600
@@ -105,6 +107,23 @@ class LeadSource:
     def is_redirect_allowed(self, url: str) -> bool:
         """True when `url` is on the source's thank-you allow-list (exact match)."""
         return url in self.redirect_allowlist
+
+    @functools.cached_property
+    def relay_custom_keys(self) -> frozenset[str]:
+        """The customFields keys the relay itself fills on this source's leads (consent and provenance)."""
+        if self.kind is SourceKind.FORM:
+            keys: Collection[str] = self.consent_keys.every_key
+        elif self.kind is SourceKind.FACEBOOK:
+            keys = (self.consent_keys.consent_at, *META_PROVENANCE_KEYS)
+        else:
+            keys = ()
+        return frozenset(custom_field_key(key) for key in keys)
+
+    @functools.cached_property
+    def kept_custom_keys(self) -> frozenset[str]:
+        """The customFields keys never dropped for careCycle's cap: the relay's own, and every consent key
+        (an API partner may send consent under them)."""
+        return self.relay_custom_keys | {custom_field_key(key) for key in self.consent_keys.every_key}
 
 
 class SourceRegistry:

@@ -17,14 +17,19 @@ _BAD_CUSTOM_VALUE = "expected a string, number, boolean or list of strings"
 
 
 def build_custom_fields(
-    static: Mapping[str, Any], inbound: list[tuple[str, Any]], warnings: list[str]
+    static: Mapping[str, Any],
+    inbound: list[tuple[str, Any]],
+    warnings: list[str],
+    kept: frozenset[str] = frozenset(),
 ) -> list[dict[str, Any]]:
     """Merge the source's static custom fields with the submission's into at most 50 careCycle items.
 
     Static ones win a key clash and come first, so the cap drops inbound ones first: they are the
-    operator's attribution, which a public form's hidden input must not override. Blank inbound values
-    are skipped (nothing to tell); static ones are kept exactly as configured. Among inbound ones the
-    first of a key wins. Keys are stripped and cut to 100 characters; string values to 255.
+    operator's attribution, which a public form's hidden input must not override. The items under a
+    `kept` key (consent and provenance, which TCPA needs with every lead) are never what the cap drops,
+    whichever side they came from; the order stays as it is. Blank inbound values are skipped (nothing to
+    tell); static ones are kept exactly as configured. Among inbound ones the first of a key wins. Keys are
+    stripped and cut to 100 characters; string values to 255.
     """
     items: dict[str, dict[str, Any]] = {}
     for key, value in static.items():
@@ -32,11 +37,13 @@ def build_custom_fields(
     protected = frozenset(items)
     for key, value in inbound:
         _add_custom(items, key, value, warnings, keep_blank=False, protected=protected)
-    kept = list(items.values())
-    if len(kept) > MAX_CUSTOM_FIELDS:
-        dropped = len(kept) - MAX_CUSTOM_FIELDS
-        warnings.append(f"customFields: expected at most {MAX_CUSTOM_FIELDS} items; {dropped} dropped")
-    return kept[:MAX_CUSTOM_FIELDS]
+    merged = list(items.values())
+    if len(merged) <= MAX_CUSTOM_FIELDS:
+        return merged
+    dropped = len(merged) - MAX_CUSTOM_FIELDS
+    warnings.append(f"customFields: expected at most {MAX_CUSTOM_FIELDS} items; {dropped} dropped")
+    by_priority = sorted(range(len(merged)), key=lambda index: (merged[index]["fieldKey"] not in kept, index))
+    return [merged[index] for index in sorted(by_priority[:MAX_CUSTOM_FIELDS])]
 
 
 def listed_custom_fields(listed: Any, warnings: list[str]) -> list[tuple[str, Any]]:

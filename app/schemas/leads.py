@@ -194,6 +194,7 @@ def normalize_submission(
     *,
     field_map: Mapping[str, str] = _EMPTY,
     static_custom_fields: Mapping[str, Any] = _EMPTY,
+    kept_custom_keys: frozenset[str] = frozenset(),
     source_id: str | None = None,
     lead_cost: float | None = None,
     today: Callable[[], dt.date] = dt.date.today,
@@ -203,7 +204,8 @@ def normalize_submission(
     Raises `ValidationError` `{careCycleField: [message]}` when the phone is missing or invalid, or
     when neither a ZIP nor a time zone (given, or derived from the phone's area code) is available.
     A `field_map` entry whose target is no careCycle field renames a custom field's key; a target
-    starting with "_" drops the inbound field, as inbound keys starting with "_" always are.
+    starting with "_" drops the inbound field, as inbound keys starting with "_" always are. Custom fields
+    under `kept_custom_keys` (consent and provenance) are never what careCycle's cap on their number drops.
     """
     candidates, custom = _sort_keys(payload, field_map)
     warnings: list[str] = []
@@ -214,7 +216,7 @@ def normalize_submission(
         if any(not _is_blank(value) for value in candidates.get(name, [])):
             warnings.append(f"{name}: expected from the source's configuration, not from the submission")
     listed = [pair for value in candidates.get("customFields", []) for pair in listed_custom_fields(value, warnings)]
-    items = build_custom_fields(static_custom_fields, [*custom, *listed], warnings)
+    items = build_custom_fields(static_custom_fields, [*custom, *listed], warnings, kept_custom_keys)
     if items:
         record["customFields"] = items
     if source_id is not None:

@@ -25,6 +25,18 @@ _TEST_LEAD_MARK = "<test lead:"
 # Question keys that normalization's aliases do not resolve by themselves; every other standard key
 # (full_name, phone_number, zip_code, post_code, street_address, date_of_birth, ...) they already do.
 META_FIELD_NAMES: Mapping[str, str] = {"maritial_status": "maritalStatus"}  # sic: Meta's question type
+# customFields keys under which a retrieved lead carries where it came from (Meta's ids, platform, organic or
+# paid), beside its consent time under the source's consent_keys.consent_at.
+META_PROVENANCE_KEYS = (
+    "leadgen_id",
+    "form_id",
+    "page_id",
+    "ad_id",
+    "adset_id",
+    "campaign_id",
+    "platform",
+    "is_organic",
+)
 
 
 class GraphId(fields.Field[str | None]):

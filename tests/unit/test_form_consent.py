@@ -336,3 +336,25 @@ def test_on_a_source_with_a_consent_checkbox_a_post_without_the_box_records_no_c
 
     assert provenance == {**expected, "client_ip": "203.0.113.7"}
     assert shown == warnings
+
+
+def test_form_consent_and_provenance_are_kept_ahead_of_static_and_submitted_custom_fields_when_over_the_cap(post):
+    static = {f"static_{n}": "v" for n in range(50)}  # as many as careCycle takes
+    fields = {"tcpa_consent_text": TEXT, "page_url": "https://landing.example.com/", "xxTrustedFormCertUrl": CERT}
+
+    provenance, warnings = post(
+        {**fields, "universal_leadid": LEADID, "utm_source": "google"},
+        source=form_source(static_custom_fields=static),
+    )
+
+    assert list(provenance) == [
+        *(f"static_{n}" for n in range(44)),
+        "tcpa_consent_text",
+        "tcpa_consent_at",
+        "page_url",
+        "client_ip",
+        "trustedform_cert_url",
+        "jornaya_leadid",
+    ]
+    assert provenance["tcpa_consent_text"] == TEXT and provenance["client_ip"] == "203.0.113.7"
+    assert warnings == ["customFields: expected at most 50 items; 7 dropped"]

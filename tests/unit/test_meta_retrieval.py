@@ -167,6 +167,39 @@ def test_a_retrieved_lead_keeps_warnings_that_name_no_custom_field_key(retrieval
     assert store.leads.get(lead_id).warnings == ("customFields: expected at most 255 characters; cut",)
 
 
+CROWDED = LeadSource(
+    slug="fb-acme",
+    kind=SourceKind.FACEBOOK,
+    form_ids=(FORM_ID,),
+    static_custom_fields={f"static_{n}": "v" for n in range(50)},  # as many as careCycle takes
+)
+
+
+@pytest.mark.parametrize("source", [pytest.param(CROWDED, id="50-static-custom-fields")])
+def test_a_retrieved_lead_keeps_its_meta_provenance_and_consent_time_ahead_of_static_fields_over_the_cap(
+    retrieval, graph, admission, store, cipher, source
+):
+    graph.leads["900000000000001"] = dataclasses.replace(
+        graph.add("900000000000001", **{"which_plan?": "plan_b"}),
+        adset_id="400000000000001",
+        campaign_id="500000000000001",
+        platform="fb",
+        is_organic=False,
+    )
+    [lead_id] = announce(admission, "900000000000001")
+
+    retrieval.fetch(lead_id)
+
+    kept = [item["fieldKey"] for item in stored_record(store, cipher, lead_id)["customFields"]]
+    assert kept[:41] == [f"static_{n}" for n in range(41)]
+    assert set(kept[41:]) == {
+        *("leadgen_id", "form_id", "page_id", "ad_id", "adset_id", "campaign_id", "platform", "is_organic"),
+        "tcpa_consent_at",
+    }
+    assert set(kept[41:]) == source.relay_custom_keys  # what the relay adds to a facebook lead
+    assert store.leads.get(lead_id).warnings == ("customFields: expected at most 50 items; 10 dropped",)
+
+
 def test_delivery_never_claims_a_lead_that_is_still_fetching(admission, store, clock):
     [lead_id] = announce(admission, "900000000000001")
     store.redis.zadd(keys.ready_key(), {lead_id: clock.now()})  # as if something put it there by mistake

@@ -623,6 +623,23 @@ SOURCE_ROWS = [
         id="static-survives-the-cap",
     ),
     pytest.param(
+        {**BASE, **{f"q{n}": "a" for n in range(55)}, "tcpa_consent_text": "I agree"},
+        {"kept_custom_keys": frozenset({"tcpa_consent_text"})},
+        utm(**{f"q{n}": "a" for n in range(49)}, tcpa_consent_text="I agree"),
+        ["customFields: expected at most 50 items; 6 dropped"],
+        id="kept-key-survives-the-cap-after-the-submissions-own",
+    ),
+    pytest.param(
+        {**BASE, "tcpa_consent_at": "2027-01-15T08:00:00Z", "utm_source": "x"},
+        {
+            "static_custom_fields": {f"s{n}": "v" for n in range(50)},
+            "kept_custom_keys": frozenset({"tcpa_consent_at", "client_ip"}),
+        },
+        utm(**{f"s{n}": "v" for n in range(49)}, tcpa_consent_at="2027-01-15T08:00:00Z"),
+        ["customFields: expected at most 50 items; 2 dropped"],
+        id="kept-key-survives-the-cap-ahead-of-static-ones-order-kept",
+    ),
+    pytest.param(
         {**BASE, "lead_src": "fb", "gov_id": "X123"},
         {"field_map": {"lead_src": "lead_source", "gov_id": "_drop"}},
         utm(lead_source="fb"),
