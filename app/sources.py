@@ -18,6 +18,7 @@ from typing import Any
 from marshmallow import ValidationError
 
 from app.config import ConfigError, Settings
+from app.schemas.carecycle import MAX_CUSTOM_FIELDS
 from app.schemas.customfields import custom_field_key
 from app.schemas.meta import META_PROVENANCE_KEYS
 from app.schemas.sources import SourceSchema, SourcesFileSchema, validate_slug
@@ -274,6 +275,7 @@ def _read_sources_file(path: str, environ: Mapping[str, str]) -> tuple[list[Lead
         if loaded is not None:
             sources.append(_source(slug, loaded, environ, problems))
     problems += _short_google_keys(sources)
+    problems += _custom_fields_without_room(sources)
     return sources, problems
 
 
@@ -338,6 +340,23 @@ def _short_google_keys(sources: list[LeadSource]) -> list[str]:
         for source in sources
         if source.kind is SourceKind.GOOGLE and any(len(key) < MIN_GOOGLE_KEY_CHARS for key in source.secrets)
     ]
+
+
+def _custom_fields_without_room(sources: list[LeadSource]) -> list[str]:
+    """A problem for each source whose static custom_fields leave too little of careCycle's cap for the consent
+    and provenance the relay adds to its leads: every lead would lose either those or static fields."""
+    problems = []
+    for source in sources:
+        static = {custom_field_key(key) for key in source.static_custom_fields}
+        allowed = MAX_CUSTOM_FIELDS - len(source.relay_custom_keys - static)
+        if len(static) > allowed:
+            problems.append(
+                f"sources.{source.slug}.custom_fields: expected at most {allowed} items; careCycle takes"
+                f" {MAX_CUSTOM_FIELDS} customFields and a {source.kind} source's leads carry"
+                f" {len(source.relay_custom_keys)} of their own for consent and provenance"
+                f" ({', '.join(sorted(source.relay_custom_keys))})"
+            )
+    return problems
 
 
 def _routing_clashes(sources: list[LeadSource]) -> list[str]:

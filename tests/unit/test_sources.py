@@ -393,6 +393,69 @@ def test_a_configured_value_every_lead_would_trip_on_is_refused(tmp_path, toml, 
     assert raised.value.problems == [problem]
 
 
+def static_fields(count):
+    return "custom_fields = {" + ", ".join(f'k{n} = "v"' for n in range(count)) + "}"
+
+
+FORM_TABLE = '[sources.landing]\nkind = "form"\nallowed_origins = ["https://landing.example.com"]\n'
+FACEBOOK_TABLE = '[sources.landing]\nkind = "facebook"\nform_ids = ["1"]\n'
+FORM_KEYS = "client_ip, jornaya_leadid, page_url, tcpa_consent_at, tcpa_consent_text, trustedform_cert_url"
+FACEBOOK_KEYS = "ad_id, adset_id, campaign_id, form_id, is_organic, leadgen_id, page_id, platform, tcpa_consent_at"
+
+
+@pytest.mark.parametrize(
+    ("table", "problem"),
+    [
+        pytest.param(
+            FORM_TABLE + static_fields(45),
+            "sources.landing.custom_fields: expected at most 44 items; careCycle takes 50 customFields and a form"
+            f" source's leads carry 6 of their own for consent and provenance ({FORM_KEYS})",
+            id="form-45",
+        ),
+        pytest.param(
+            FORM_TABLE + static_fields(50),
+            "sources.landing.custom_fields: expected at most 44 items; careCycle takes 50 customFields and a form"
+            f" source's leads carry 6 of their own for consent and provenance ({FORM_KEYS})",
+            id="form-50",
+        ),
+        pytest.param(
+            FACEBOOK_TABLE + static_fields(42),
+            "sources.landing.custom_fields: expected at most 41 items; careCycle takes 50 customFields and a"
+            f" facebook source's leads carry 9 of their own for consent and provenance ({FACEBOOK_KEYS})",
+            id="facebook-42",
+        ),
+    ],
+)
+def test_static_custom_fields_that_leave_no_room_for_consent_and_provenance_are_refused(tmp_path, table, problem):
+    with pytest.raises(SourcesError) as raised:
+        load_sources(write(tmp_path, table), {}, {})
+
+    assert raised.value.problems == [problem]
+
+
+@pytest.mark.parametrize(
+    ("table", "count"),
+    [
+        pytest.param(FORM_TABLE, 44, id="form"),
+        pytest.param(FACEBOOK_TABLE, 41, id="facebook"),
+        pytest.param('[sources.landing]\nkind = "api"\nsecret_env = "K"\n', 50, id="api"),
+        pytest.param('[sources.landing]\nkind = "google"\nsecret_env = "K"\n', 50, id="google"),
+    ],
+)
+def test_static_custom_fields_may_fill_what_consent_and_provenance_leave_of_the_cap(tmp_path, table, count):
+    registry = load_sources(write(tmp_path, table + static_fields(count)), {"K": "a-long-random-key-0123456789"}, {})
+
+    assert len(registry.by_slug("landing").static_custom_fields) == count
+
+
+def test_a_static_custom_field_under_a_consent_key_takes_that_keys_room(tmp_path):
+    table = FORM_TABLE + static_fields(44)[:-1] + ', page_url = "https://landing.example.com/"}'
+
+    registry = load_sources(write(tmp_path, table), {}, {})
+
+    assert len(registry.by_slug("landing").static_custom_fields) == 45
+
+
 def test_lookups_of_unknown_sources_raise():
     registry = load_sources(None, {}, {"k1": "partner"})
 
