@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +24,7 @@ from app.clock import Clock
 from app.intake import Admission, Intake, InvalidLead
 from app.models import LeadStatus
 from app.schemas.customfields import custom_field_key
+from app.schemas.fields import reads_as_true
 from app.schemas.forms import load_provenance
 from app.schemas.leads import collapse_repeated, resolve_field_name
 from app.sources import LeadSource
@@ -103,18 +104,23 @@ def submit_form(desk: FormDesk, source: LeadSource, post: FormPost) -> FormRecei
     submitted, dropped = _submitted_fields(source, fields)
     warnings += dropped
     payload = {**provenance, **submitted}
+    # Kept with the lead, not only answered: a native form post is answered with a redirect, so the status
+    # API is where anyone learns that consent was not given or the page posts in a legacy encoding.
+    read = tuple(warnings)
     if is_spam:
         # No double-submit key: a bot reusing a person's phone must not swallow that person's real post.
-        admission = Admission(status=LeadStatus.SPAM, detail=f"honeypot filled on form {source.slug}", gate=gate)
+        admission = Admission(
+            status=LeadStatus.SPAM, detail=f"honeypot filled on form {source.slug}", gate=gate, warnings=read
+        )
     else:
-        admission = Admission(dedupe_by_phone_seconds=source.double_submit_seconds, gate=gate)
+        admission = Admission(dedupe_by_phone_seconds=source.double_submit_seconds, gate=gate, warnings=read)
     # The limits are counted as the lead is stored (one round trip), or alone when the post is refused.
     [result] = desk.intake.accept(source, [payload], admission)
     if isinstance(result, InvalidLead):
         return result
     if is_spam:
         logger.info("form post caught by the honeypot", extra={"lead_id": result.id, "source": source.slug})
-    return FormReceipt(result.id, (*warnings, *result.warnings), redirect_to)
+    return FormReceipt(result.id, result.warnings, redirect_to)
 
 
 def check_origin(source: LeadSource, origin: str | None) -> None:
@@ -195,19 +201,26 @@ def _provenance_inputs(fields: Mapping[str, Any], post: FormPost) -> dict[str, A
     """The raw consent and provenance values of a post, read the way browsers submit them.
 
     An input posted twice with one value (a page's desktop and mobile copies) is that value, as for lead
-    fields. A repeated `consent` is its last value: a hidden "0" placed before the checkbox of the same name
-    (Rails' `check_box`) is sent alone when the box is unticked and followed by the box's value when ticked.
+    fields. A repeated `consent` is ticked when any of its values is: a hidden default of the same name sits
+    before the box (Rails' `check_box`: "0", then "1" when ticked) or after it (ASP.NET's `Html.CheckBox`:
+    "true", then "false" always), and a page may carry a desktop and a mobile copy of the box, each with its
+    hidden default; an unticked box sends only its defaults, whatever the layout.
     """
     texts = [collapse_repeated(fields.get(name)) for name in CONSENT_TEXT_FIELDS]
     page_url = collapse_repeated(fields.get(PAGE_URL_FIELD))
     consent = fields.get(CONSENT_FIELD)
     return {
         "consent_text": next((text for text in texts if not _is_blank(text)), None),
-        "consent": consent[-1] if isinstance(consent, list | tuple) and consent else consent,
+        "consent": _ticked_copy(consent) if isinstance(consent, list | tuple) and consent else consent,
         "page_url": page_url if not _is_blank(page_url) else post.referer,
         TRUSTEDFORM_FIELD: collapse_repeated(fields.get(TRUSTEDFORM_FIELD)),
         LEADID_FIELD: collapse_repeated(fields.get(LEADID_FIELD)),
     }
+
+
+def _ticked_copy(values: Sequence[Any]) -> Any:
+    """Of a checkbox's posted values, one that reads as ticked, else the last (read, and warned about, as such)."""
+    return next((value for value in values if reads_as_true(value)), values[-1])
 
 
 def ip_without_port(address: str | None) -> str | None:

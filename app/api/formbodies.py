@@ -37,6 +37,14 @@ _FORM_CHARSETS = frozenset(
     + [f"iso8859-{n}" for n in (1, 2, 3, 4, 5, 6, 7, 8, 10, 13, 14, 15, 16)]
     + [f"cp{n}" for n in range(1250, 1259)]
 )
+# WHATWG labels of those encodings that Python's codec registry does not know (a browser writes the
+# encoding's WHATWG name into `_charset_`).
+_WHATWG_ONLY_LABELS = {
+    "windows-874": "cp874",
+    "x-mac-cyrillic": "mac-cyrillic",
+    "x-mac-roman": "mac-roman",
+    "iso-8859-8-i": "iso8859-8",
+}
 # Latin-1 maps each byte to one character and back: fields are split out as bytes, decoded once the body's
 # encoding is known.
 _BYTES_AS_TEXT = "latin-1"
@@ -62,6 +70,9 @@ def read_form_body(request: Request) -> FormBody:
     """
     try:
         if request.mimetype == URLENCODED:
+            utf8 = _utf8_urlencoded_pairs(request)
+            if utf8 is not None:
+                return FormBody(_by_name(utf8))
             raw = _urlencoded_pairs(request)
         elif request.mimetype == MULTIPART:
             raw = _multipart_pairs(request)
@@ -75,6 +86,22 @@ def read_form_body(request: Request) -> FormBody:
     charset, warnings = _body_charset(raw, request.mimetype_params.get("charset"))
     pairs = ((name.decode(charset, "replace"), value.decode(charset, "replace")) for name, value in raw)
     return FormBody(_by_name(pairs), warnings)
+
+
+def _utf8_urlencoded_pairs(request: Request) -> list[tuple[str, str]] | None:
+    """A urlencoded body's pairs in one pass, when it declares no charset and is UTF-8 throughout (escapes
+    included) with no `_charset_` naming another: what nearly every page posts. None for any other body."""
+    if "charset" in request.mimetype_params:
+        return None
+    try:
+        text = request.get_data(cache=True).decode("utf-8")
+        pairs = parse_qsl(text, keep_blank_values=True, errors="strict", max_num_fields=request.max_form_parts)
+    except (UnicodeDecodeError, ValueError):  # not UTF-8, or too many fields: read the long way, which says so
+        return None
+    named = next((value.strip().lower() for name, value in pairs if name == CHARSET_FIELD and value.strip()), None)
+    if named not in (None, "utf-8", "utf8"):
+        return None
+    return pairs
 
 
 def _urlencoded_pairs(request: Request) -> RawPairs:
@@ -143,9 +170,10 @@ def _is_utf8(data: bytes) -> bool:
 def _form_charset(declared: str, where: str) -> str:
     """The codec of a charset a post names (in `where`); `UnsupportedMediaTypeError` for one that is not a
     web text charset."""
+    label = declared.strip().lower()
     try:
-        name = codecs.lookup(declared).name
-    except LookupError:
+        name = codecs.lookup(_WHATWG_ONLY_LABELS.get(label, label)).name
+    except (LookupError, ValueError):  # an unknown name; one holding a NUL
         name = ""
     if name not in _FORM_CHARSETS:
         expected = "expected a text charset such as utf-8 or iso-8859-1"

@@ -284,6 +284,14 @@ class LooseBool(NormalizingField[bool]):
         raise self.make_error("invalid")
 
 
+def reads_as_true(value: Any) -> bool:
+    """Whether `LooseBool` reads `value` as true (a ticked checkbox's value, say)."""
+    try:
+        return LooseBool().load_given(value)
+    except ValidationError:
+        return False
+
+
 class LooseInt(NormalizingField[int]):
     """A whole number from money-like text: "$45,000", "45000.00", "45k", "1.2M" (k = 1,000, M = 1,000,000).
 

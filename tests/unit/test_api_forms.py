@@ -10,7 +10,7 @@ import pytest
 
 from app import create_app
 from app.sources import SourceKind, SourceRegistry
-from tests.conftest import SOURCE_KEY
+from tests.conftest import OPS_TOKEN, SOURCE_KEY
 from tests.factories import make_source
 from tests.intake_support import (
     FORM_URL,
@@ -325,7 +325,28 @@ def test_a_form_post_is_read_in_the_encoding_its_page_posted_it_in(
     assert "_charset_" not in custom_fields(record)
 
 
-@pytest.mark.parametrize("charset", ["klingon", "utf-7", "UTF-16LE", "x-user-defined"])
+@pytest.mark.parametrize(
+    ("charset", "encoded", "name"),
+    [
+        pytest.param("windows-874", b"%A1", "\u0e01", id="windows-874"),
+        pytest.param("x-mac-cyrillic", b"%80", "\u0410", id="x-mac-cyrillic"),
+        pytest.param("macintosh", b"%8E", "\u00e9", id="macintosh"),
+        pytest.param("ISO-8859-8-I", b"%E0", "\u05d0", id="iso-8859-8-i"),
+    ],
+)
+def test_a_form_post_whose_charset_field_names_a_web_charset_python_spells_otherwise_is_read_in_it(
+    client, redis, settings, charset, encoded, name
+):
+    # A browser writes the encoding's WHATWG name into `_charset_`; a few of those are unknown to Python.
+    body = b"_charset_=" + charset.encode() + b"&first_name=" + encoded + b"&phone=2125550144&zip=10001"
+
+    response = client.post(FORM_URL, data=body, content_type=URLENCODED, headers=JSON_ACCEPT)
+
+    assert response.status_code == 202, response.json
+    assert stored_record(redis, settings, response.json["id"])["firstName"] == name
+
+
+@pytest.mark.parametrize("charset", ["klingon", "utf-7", "UTF-16LE", "x-user-defined", "utf-8%00"])
 def test_a_form_post_whose_charset_field_names_no_web_text_charset_is_refused_naming_the_field(client, redis, charset):
     body = f"_charset_={charset}&phone=2125550144&zip=10001"
 
@@ -525,3 +546,15 @@ def test_a_form_post_does_not_name_its_own_external_id_unless_the_source_accepts
     assert public_record["externalId"] == public["id"]
     assert "externalId: not taken from a form post; the relay's lead id is sent instead" in public["warnings"]
     assert trusted_record["externalId"] == "crm-42" and trusted["warnings"] == []
+
+
+def test_a_form_posts_warnings_are_kept_with_its_lead_not_only_answered(client):
+    # A native form post is answered with a redirect: the status API is where the warnings can be read.
+    body = b"first_name=Jos%E9&phone=2125550144&zip=10001&tcpa_consent_text=I+agree&consent=no"
+
+    answer = client.post(FORM_URL, data=body, content_type=URLENCODED, headers=JSON_ACCEPT)
+    status = client.get(f"/v1/leads/{answer.json['id']}", headers={"Authorization": f"Bearer {OPS_TOKEN}"})
+
+    expected = [NOT_UTF8, "consent: not given; no consent is recorded with the lead"]
+    assert answer.json["warnings"] == expected
+    assert status.json["warnings"] == expected

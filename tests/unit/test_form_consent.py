@@ -310,6 +310,29 @@ def test_a_consent_box_after_a_hidden_default_of_its_name_is_read_by_its_last_va
 
 
 @pytest.mark.parametrize(
+    ("body", "given"),
+    [
+        pytest.param("consent=true&consent=false", True, id="aspnet-box-before-its-hidden-default-ticked"),
+        pytest.param("consent=false", False, id="aspnet-box-before-its-hidden-default-unticked"),
+        pytest.param("consent=0&consent=1&consent=0", True, id="desktop-copy-ticked-mobile-copy-not"),
+        pytest.param("consent=0&consent=0&consent=1", True, id="mobile-copy-ticked-desktop-copy-not"),
+        pytest.param("consent=0&consent=0", False, id="neither-copy-ticked"),
+    ],
+)
+def test_a_consent_box_posted_with_hidden_defaults_is_given_when_any_copy_is_ticked(post_urlencoded, body, given):
+    # ASP.NET's Html.CheckBox puts its hidden "false" after the box, so a ticked box posts "true" then "false";
+    # a page with a desktop and a mobile copy of a Rails box posts each copy's default.
+    provenance, shown = post_urlencoded(f"tcpa_consent_text={quote(TEXT)}&{body}")
+
+    if given:
+        assert provenance == {"tcpa_consent_text": TEXT, "tcpa_consent_at": NOW_ISO, "client_ip": "203.0.113.7"}
+        assert shown == []
+    else:
+        assert provenance == {"client_ip": "203.0.113.7"}
+        assert shown == ["consent: not given; no consent is recorded with the lead"]
+
+
+@pytest.mark.parametrize(
     ("body", "expected", "warnings"),
     [
         pytest.param(
