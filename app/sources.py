@@ -20,6 +20,7 @@ from marshmallow import ValidationError
 from app.config import ConfigError, Settings
 from app.schemas.carecycle import MAX_CUSTOM_FIELDS
 from app.schemas.customfields import custom_field_key
+from app.schemas.google import ATTRIBUTION_KEYS as GOOGLE_ATTRIBUTION_KEYS
 from app.schemas.meta import META_PROVENANCE_KEYS
 from app.schemas.sources import SourceSchema, SourcesFileSchema, validate_slug
 
@@ -111,11 +112,14 @@ class LeadSource:
 
     @functools.cached_property
     def relay_custom_keys(self) -> frozenset[str]:
-        """The customFields keys the relay itself fills on this source's leads (consent and provenance)."""
+        """The customFields keys the relay itself fills on this source's leads (consent, provenance and
+        attribution)."""
         if self.kind is SourceKind.FORM:
             keys: Collection[str] = self.consent_keys.every_key
         elif self.kind is SourceKind.FACEBOOK:
             keys = (self.consent_keys.consent_at, *META_PROVENANCE_KEYS)
+        elif self.kind is SourceKind.GOOGLE:
+            keys = tuple(GOOGLE_ATTRIBUTION_KEYS.values())
         else:
             keys = ()
         return frozenset(custom_field_key(key) for key in keys)
@@ -353,7 +357,7 @@ def _custom_fields_without_room(sources: list[LeadSource]) -> list[str]:
             problems.append(
                 f"sources.{source.slug}.custom_fields: expected at most {allowed} items; careCycle takes"
                 f" {MAX_CUSTOM_FIELDS} customFields and a {source.kind} source's leads carry"
-                f" {len(source.relay_custom_keys)} of their own for consent and provenance"
+                f" {len(source.relay_custom_keys)} of their own for consent, provenance and attribution"
                 f" ({', '.join(sorted(source.relay_custom_keys))})"
             )
     return problems

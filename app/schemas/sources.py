@@ -6,6 +6,7 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
+import idna
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from app.schemas.customfields import configured_value_problem
@@ -49,6 +50,14 @@ class WebOrigin(fields.String):
         return origin
 
 
+def _ascii_host(host: str) -> str:
+    """A host as browsers send it: a name in UTS #46 punycode (`straße.de` is `xn--strae-oqa.de`, where
+    Python's own IDNA 2003 codec would write `strasse.de`), an IP address or ASCII name in lower case."""
+    if host.isascii() or ":" in host:
+        return host.lower()
+    return idna.encode(host, uts46=True).decode("ascii")
+
+
 def browser_origin(text: str) -> str | None:
     """`text` serialized as browsers serialize an origin, or None when it is no http(s) origin."""
     if any(ch.isspace() for ch in text) or "?" in text or "#" in text:
@@ -56,7 +65,7 @@ def browser_origin(text: str) -> str | None:
     try:
         parts = urlsplit(text)
         port = parts.port
-        host = (parts.hostname or "").encode("idna").decode("ascii")
+        host = _ascii_host(parts.hostname or "")
     except (ValueError, UnicodeError):  # a malformed IPv6 host or port; a host IDNA cannot encode
         return None
     scheme = parts.scheme.lower()
@@ -118,17 +127,21 @@ class SourceSchema(Schema):
     accept_external_id = fields.Boolean()
     consent_checkbox = fields.Boolean()
 
-    @validates_schema
-    def check_kind_needs(self, data: dict[str, Any], **kwargs: Any) -> None:
-        kind = data.get("kind")
-        if kind in ("api", "google") and not data.get("secret_env"):
+    # Both checks run beside field errors (a table's every problem is listed at once) and read which keys
+    # are present from the table as written, since a key with a bad value is absent from the loaded data.
+    @validates_schema(skip_on_field_errors=False, pass_original=True)
+    def check_kind_needs(self, data: dict[str, Any], original: Any, **kwargs: Any) -> None:
+        kind, given = data.get("kind"), _as_table(original)
+        if kind is None:
+            return  # an unknown kind is reported by itself: what it needs cannot be said
+        problems: dict[str, list[str]] = {}
+        if kind in ("api", "google") and not given.get("secret_env"):
             article = "an" if kind == "api" else "a"
-            message = f"{article} {kind} source needs secret_env (the variable holding its key)"
-            raise ValidationError(message, "secret_env")
-        if kind == "facebook" and not (data.get("page_ids") or data.get("form_ids")):
-            raise ValidationError("a facebook source needs page_ids or form_ids to route leads to it", "page_ids")
-        if kind == "form" and not data.get("allowed_origins"):
-            raise ValidationError("a form source needs allowed_origins (the landing pages' origins)", "allowed_origins")
+            problems["secret_env"] = [f"{article} {kind} source needs secret_env (the variable holding its key)"]
+        if kind == "facebook" and not (given.get("page_ids") or given.get("form_ids")):
+            problems["page_ids"] = ["a facebook source needs page_ids or form_ids to route leads to it"]
+        if kind == "form" and not given.get("allowed_origins"):
+            problems["allowed_origins"] = ["a form source needs allowed_origins (the landing pages' origins)"]
         form_only = (
             "allowed_origins",
             "redirect_allowlist",
@@ -139,23 +152,31 @@ class SourceSchema(Schema):
             "consent_checkbox",
         )
         for name in form_only:
-            if name in data and kind != "form":
-                raise ValidationError(f"only form sources take {name}", name)
+            if name in given and kind != "form":
+                problems[name] = [f"only form sources take {name}"]
         thank_you = data.get("thank_you_url")
         if thank_you and thank_you not in data.get("redirect_allowlist", []):
-            raise ValidationError("thank_you_url must also be in redirect_allowlist", "thank_you_url")
+            problems["thank_you_url"] = ["thank_you_url must also be in redirect_allowlist"]
+        if problems:
+            raise ValidationError(problems)
 
-    @validates_schema
-    def check_keys_of_other_kinds(self, data: dict[str, Any], **kwargs: Any) -> None:
+    @validates_schema(skip_on_field_errors=False, pass_original=True)
+    def check_keys_of_other_kinds(self, data: dict[str, Any], original: Any, **kwargs: Any) -> None:
         # Meta's ids route Meta leads to the one source that takes them; only Meta and Google send test leads.
-        kind = data.get("kind")
+        kind, given = data.get("kind"), _as_table(original)
+        if kind is None:
+            return
         problems = {
             name: [f"only {' and '.join(kinds)} sources take {name}"]
             for name, kinds in _KEYS_OF_KINDS.items()
-            if name in data and kind not in kinds
+            if name in given and kind not in kinds
         }
         if problems:
             raise ValidationError(problems)
+
+
+def _as_table(original: Any) -> dict[str, Any]:
+    return original if isinstance(original, dict) else {}
 
 
 class SourcesFileSchema(Schema):

@@ -649,3 +649,18 @@ def test_google_a_lead_id_no_text_store_takes_is_refused_naming_it_not_a_failure
     assert response.status_code == 422
     assert response.json["error"]["fields"] == {"lead_id": ["expected text (an unpaired surrogate is none)"]}
     assert stored_ids(redis) == []
+
+
+def test_google_attribution_is_kept_ahead_of_static_custom_fields_when_over_the_cap(settings, redis, clock):
+    static = {f"static_{n}": "v" for n in range(50)}  # as many as careCycle takes
+    app = create_app(
+        settings, redis=redis, clock=clock, sources=SourceRegistry([google_source(static_custom_fields=static)])
+    )
+
+    answer = app.test_client().post(URL, json=PRODUCTION_LEAD)
+
+    fields = custom_fields(stored_record(redis, settings, answer.json["id"]))
+    assert len(fields) == 50
+    assert fields["gclid"] == "ExAmPlEgClId0123456789"
+    assert fields["google_lead_id"] == "LeAdExAmPlE0001-abcdefghijklmnop"
+    assert fields["google_campaign_id"] == "23456789012"

@@ -112,6 +112,7 @@ def test_a_form_source_says_whether_its_page_asks_for_consent_with_a_checkbox(tm
         pytest.param("https://landing.example.com:8443", "https://landing.example.com:8443", id="other-port-kept"),
         pytest.param("https://[2001:DB8::1]:443", "https://[2001:db8::1]", id="ipv6-host"),
         pytest.param("https://bücher.example", "https://xn--bcher-kva.example", id="idn-host-in-punycode"),
+        pytest.param("https://straße.de", "https://xn--strae-oqa.de", id="idn-host-as-browsers-encode-it"),
     ],
 )
 def test_an_allowed_origin_is_kept_as_browsers_send_it_in_the_origin_header(tmp_path, configured, origin):
@@ -388,7 +389,8 @@ def test_a_sources_file_that_is_not_utf8_is_refused_naming_the_setting(tmp_path)
 )
 def test_a_configured_value_every_lead_would_trip_on_is_refused(tmp_path, toml, problem):
     with pytest.raises(SourcesError) as raised:
-        load_sources(write(tmp_path, f'[sources.a]\nkind = "form"\n{toml}'), {}, {})
+        table = f'[sources.a]\nkind = "form"\nallowed_origins = ["https://a.example.com"]\n{toml}'
+        load_sources(write(tmp_path, table), {}, {})
 
     assert raised.value.problems == [problem]
 
@@ -400,6 +402,11 @@ def static_fields(count):
 FORM_TABLE = '[sources.landing]\nkind = "form"\nallowed_origins = ["https://landing.example.com"]\n'
 FACEBOOK_TABLE = '[sources.landing]\nkind = "facebook"\nform_ids = ["1"]\n'
 FORM_KEYS = "client_ip, jornaya_leadid, page_url, tcpa_consent_at, tcpa_consent_text, trustedform_cert_url"
+GOOGLE_TABLE = '[sources.landing]\nkind = "google"\nsecret_env = "K"\n'
+GOOGLE_KEYS = (
+    "gclid, google_adgroup_id, google_api_version, google_asset_group_id, google_campaign_id, google_creative_id,"
+    " google_form_id, google_lead_id, google_lead_source, google_lead_stage, google_lead_submit_time"
+)
 FACEBOOK_KEYS = "ad_id, adset_id, campaign_id, form_id, is_organic, leadgen_id, page_id, platform, tcpa_consent_at"
 
 
@@ -409,26 +416,32 @@ FACEBOOK_KEYS = "ad_id, adset_id, campaign_id, form_id, is_organic, leadgen_id, 
         pytest.param(
             FORM_TABLE + static_fields(45),
             "sources.landing.custom_fields: expected at most 44 items; careCycle takes 50 customFields and a form"
-            f" source's leads carry 6 of their own for consent and provenance ({FORM_KEYS})",
+            f" source's leads carry 6 of their own for consent, provenance and attribution ({FORM_KEYS})",
             id="form-45",
         ),
         pytest.param(
             FORM_TABLE + static_fields(50),
             "sources.landing.custom_fields: expected at most 44 items; careCycle takes 50 customFields and a form"
-            f" source's leads carry 6 of their own for consent and provenance ({FORM_KEYS})",
+            f" source's leads carry 6 of their own for consent, provenance and attribution ({FORM_KEYS})",
             id="form-50",
         ),
         pytest.param(
             FACEBOOK_TABLE + static_fields(42),
             "sources.landing.custom_fields: expected at most 41 items; careCycle takes 50 customFields and a"
-            f" facebook source's leads carry 9 of their own for consent and provenance ({FACEBOOK_KEYS})",
+            f" facebook source's leads carry 9 of their own for consent, provenance and attribution ({FACEBOOK_KEYS})",
             id="facebook-42",
+        ),
+        pytest.param(
+            GOOGLE_TABLE + static_fields(40),
+            "sources.landing.custom_fields: expected at most 39 items; careCycle takes 50 customFields and a"
+            f" google source's leads carry 11 of their own for consent, provenance and attribution ({GOOGLE_KEYS})",
+            id="google-40",
         ),
     ],
 )
 def test_static_custom_fields_that_leave_no_room_for_consent_and_provenance_are_refused(tmp_path, table, problem):
     with pytest.raises(SourcesError) as raised:
-        load_sources(write(tmp_path, table), {}, {})
+        load_sources(write(tmp_path, table), {"K": "a-long-random-key-0123456789"}, {})
 
     assert raised.value.problems == [problem]
 
@@ -439,7 +452,7 @@ def test_static_custom_fields_that_leave_no_room_for_consent_and_provenance_are_
         pytest.param(FORM_TABLE, 44, id="form"),
         pytest.param(FACEBOOK_TABLE, 41, id="facebook"),
         pytest.param('[sources.landing]\nkind = "api"\nsecret_env = "K"\n', 50, id="api"),
-        pytest.param('[sources.landing]\nkind = "google"\nsecret_env = "K"\n', 50, id="google"),
+        pytest.param(GOOGLE_TABLE, 39, id="google"),
     ],
 )
 def test_static_custom_fields_may_fill_what_consent_and_provenance_leave_of_the_cap(tmp_path, table, count):
@@ -561,3 +574,33 @@ def test_a_double_submit_window_longer_than_leads_are_kept_is_refused(tmp_path):
         load_configured_sources(settings)
 
     assert raised.value.problems == ["sources.web.double_submit_seconds: must not exceed LEADRELAY_RETENTION_DAYS (1)"]
+
+
+@pytest.mark.parametrize(
+    ("table", "problems"),
+    [
+        pytest.param(
+            'kind = "api"\nlead_cost = -1\nallowed_origins = ["https://a.example.com"]',
+            [
+                "sources.x.lead_cost: Must be greater than or equal to 0.",
+                "sources.x.secret_env: an api source needs secret_env (the variable holding its key)",
+                "sources.x.allowed_origins: only form sources take allowed_origins",
+            ],
+            id="bad-value-beside-missing-and-foreign-keys",
+        ),
+        pytest.param(
+            'kind = "form"\nallowed_origins = ["https://a.example.com/offer"]\npage_ids = ["7"]',
+            [
+                "sources.x.allowed_origins.0: expected an origin such as https://landing.example.com (scheme, host"
+                " and port only: no path, query or fragment), got 'https://a.example.com/offer'",
+                "sources.x.page_ids: only facebook sources take page_ids",
+            ],
+            id="bad-origin-beside-a-meta-key",
+        ),
+    ],
+)
+def test_a_tables_bad_value_does_not_hide_what_else_is_wrong_with_it(tmp_path, table, problems):
+    with pytest.raises(SourcesError) as raised:
+        load_sources(write(tmp_path, f"[sources.x]\n{table}\n"), {}, {})
+
+    assert sorted(raised.value.problems) == sorted(problems)
