@@ -15,6 +15,7 @@ import threading
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker
+from rq.worker import DequeueStrategy
 
 from app.clock import Clock
 from app.config import ConfigError, Settings
@@ -91,7 +92,7 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
     """Run one worker until stopped (or, with `burst`, until what is due now is done)."""
     context = build_context(settings)
     # SimpleWorker runs jobs in this process: no fork per job, and the context built above is the
-    # one jobs use. Fetch jobs are short and come first so a long delivery backlog cannot starve them.
+    # one jobs use. It takes from the fetch and delivery queues in turn (see `work` below).
     queues = [Queue(queue_name, connection=context.redis) for queue_name in ALL_QUEUES]
     worker = SimpleWorker(queues, connection=context.redis, name=name)
     # RQ refuses a name a live worker holds only once it has started, with a ValueError: asked here first.
@@ -111,7 +112,9 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
         # Redis to record the failure). Unless a stop was asked for, the worker waits for Redis and goes on.
         while True:
             try:
-                worker.work(with_scheduler=True, burst=burst)
+                # Round robin: each kind of job waits at most one of the other kind, so delivery goes on while
+                # fetch jobs wait out a slow Graph API, and a delivery backlog does not starve Meta retrieval.
+                worker.work(with_scheduler=True, burst=burst, dequeue_strategy=DequeueStrategy.ROUND_ROBIN)
             except RedisError:
                 pass  # its teardown needs Redis too
             if burst or _stop_was_asked(worker):

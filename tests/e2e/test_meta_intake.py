@@ -8,10 +8,12 @@ import json
 import time
 
 import pytest
+from rq import Queue
 
 from app.models import LeadStatus
+from app.queues import FETCH_QUEUE
 from tests.e2e.conftest import Relay
-from tests.graphstub import GraphStub, serve_graph
+from tests.graphstub import Answer, GraphStub, serve_graph
 from tests.support import wait_until
 
 APP_SECRET = "app-secret-e2e"
@@ -73,10 +75,20 @@ def add_graph_lead(graph_stub, leadgen_id=LEADGEN_ID, phone="+12125550142"):
 
 
 def post_leadgen(relay, leadgen_id=LEADGEN_ID):
-    change = {"leadgen_id": leadgen_id, "page_id": PAGE_ID, "form_id": FORM_ID, "created_time": int(time.time())}
-    body = json.dumps(
-        {"object": "page", "entry": [{"id": PAGE_ID, "time": 1, "changes": [{"field": "leadgen", "value": change}]}]}
-    )
+    [lead_id] = post_leadgens(relay, [leadgen_id])
+    return lead_id
+
+
+def post_leadgens(relay, leadgen_ids):
+    """Announce leads in one signed webhook notification; returns their lead ids."""
+    changes = [
+        {
+            "field": "leadgen",
+            "value": {"leadgen_id": i, "page_id": PAGE_ID, "form_id": FORM_ID, "created_time": int(time.time())},
+        }
+        for i in leadgen_ids
+    ]
+    body = json.dumps({"object": "page", "entry": [{"id": PAGE_ID, "time": 1, "changes": changes}]})
     signature = "sha256=" + hmac.new(APP_SECRET.encode(), body.encode(), hashlib.sha256).hexdigest()
     response = relay.client.post(
         "/v1/webhooks/facebook",
@@ -84,8 +96,7 @@ def post_leadgen(relay, leadgen_id=LEADGEN_ID):
         headers={"X-Hub-Signature-256": signature, "Content-Type": "application/json"},
     )
     assert response.status_code == 200, response.json
-    [lead] = response.json["leads"]
-    return lead["id"]
+    return [lead["id"] for lead in response.json["leads"]]
 
 
 def received_records(sandbox, external_id):
@@ -177,3 +188,22 @@ def test_the_backfill_takes_in_a_lead_whose_webhook_never_came(meta_relay, graph
     listing = graph_stub.requests_to(f"/{FORM_ID}/leads")[0]
     assert json.loads(listing.query["filtering"])[0]["operator"] == "GREATER_THAN"
     assert graph_stub.requests_to("/900000000000077") == []  # completed from the listing, not fetched again
+
+
+def test_a_slow_graph_api_does_not_hold_up_delivery_of_other_sources_leads(meta_relay, graph_stub, sandbox):
+    # Every Graph call stalls past the relay's read timeout (1 s here, 20 s by default) and its lead is retried
+    # soon after, so fetch jobs keep coming for as long as the Graph API is slow.
+    for _ in range(1000):
+        graph_stub.answer_next(Answer(500, {"error": {"message": "slow", "code": 2}}, stall_seconds=3))
+    post_leadgens(meta_relay, [f"9{n:014d}" for n in range(10)])
+    meta_relay.start_worker("meta-slow")
+    fetch_queue = Queue(FETCH_QUEUE, connection=meta_relay.redis)
+    wait_until(lambda: graph_stub.requests and fetch_queue.count >= 5, timeout=10)  # busy, fetch jobs queued
+
+    lead_id = meta_relay.post_lead()  # an API source's lead, nothing to do with Meta
+    started = time.monotonic()
+
+    # careCycle is idle and the rate budget unused: the lead waits for one fetch job at most.
+    wait_until(lambda: meta_relay.status(lead_id)["status"] == "delivered", timeout=10)
+    assert time.monotonic() - started < 5
+    assert meta_relay.count(LeadStatus.FETCHING) == 10
