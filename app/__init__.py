@@ -78,7 +78,7 @@ def create_app(
         intake=intake,
         sources=sources,
         clock=clock,
-        meta=MetaIntake(store, sources, clock, lambda lead_ids: enqueue_fetches(redis, lead_ids)),
+        meta=MetaIntake(store, sources, clock, lambda leases: enqueue_fetches(redis, leases)),
     )
     register_request_id(app)
     register_error_handlers(app)

@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from app.clock import Clock
@@ -19,6 +19,7 @@ from app.models import LeadStatus, NewLead
 from app.schemas.meta import LeadgenChange
 from app.sources import LeadSource, SourceRegistry, UnknownSourceError
 from app.store import Store
+from app.store.fetches import fetch_lease_deadline
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ class MetaIntake:
         store: Store,
         sources: SourceRegistry,
         clock: Clock,
-        enqueue_fetches: Callable[[Sequence[str]], object],
+        enqueue_fetches: Callable[[Mapping[str, float]], object],
         *,
         new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
     ) -> None:
@@ -95,14 +96,15 @@ class MetaIntake:
             routed.append((change, self._fetching_lead(source, change, detail)))
         if not routed:
             return []
-        stored = self._store.leads.admit([lead for _, lead in routed], [""] * len(routed), self._clock.now())
+        now = self._clock.now()
+        stored = self._store.leads.admit([lead for _, lead in routed], [""] * len(routed), now)
         admitted = [
             AdmittedLeadgen(change.leadgen_id, a.id, a.status, a.repeated, lead.source)
             for (change, lead), a in zip(routed, stored, strict=True)
         ]
         fresh = [a for a in admitted if not a.repeated]
-        if fetch:
-            self._enqueue_fetches([lead.lead_id for lead in fresh])
+        if fetch:  # each job carries the lease its lead was admitted under (its score in the fetching set)
+            self._enqueue_fetches({lead.lead_id: fetch_lease_deadline(now) for lead in fresh})
         logger.info("admitted %d new meta leads", len(fresh), extra={"lead_ids": [a.lead_id for a in fresh]})
         return admitted
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from redis import Redis
 from rq import Queue
@@ -47,12 +47,13 @@ def enqueue_delivery(redis: Redis, lane: int) -> None:
     )
 
 
-def enqueue_fetches(redis: Redis, lead_ids: Sequence[str]) -> None:
-    """Queue the Graph retrieval of each `fetching` Meta lead, in one round trip (a webhook or a ticker
-    sweep can name many; the store's fetching set is the backstop for any job lost)."""
+def enqueue_fetches(redis: Redis, leases: Mapping[str, float]) -> None:
+    """Queue the Graph retrieval of each `fetching` Meta lead (lead id -> the lease deadline it was taken under,
+    which its job carries), in one round trip (a webhook or a ticker sweep can name many; the store's fetching
+    set is the backstop for any job lost)."""
     jobs = [
-        _job(FETCH_META_LEAD_JOB, (lead_id,), FETCH_JOB_TIMEOUT_SECONDS, f"fetch meta lead {lead_id}")
-        for lead_id in lead_ids
+        _job(FETCH_META_LEAD_JOB, (lead_id, deadline), FETCH_JOB_TIMEOUT_SECONDS, f"fetch meta lead {lead_id}")
+        for lead_id, deadline in leases.items()
     ]
     _enqueue(redis, FETCH_QUEUE, jobs)
 

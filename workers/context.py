@@ -67,7 +67,7 @@ def _build_retrieval(
     )
     wake = lambda: wake_delivery(redis, store.lanes)  # noqa: E731 - a named one-liner reads better here
     intake = Intake.configured(store, cipher, clock, wake, settings, sources)
-    admission = MetaIntake(store, sources, clock, lambda lead_ids: enqueue_fetches(redis, lead_ids))
+    admission = MetaIntake(store, sources, clock, lambda leases: enqueue_fetches(redis, leases))
     retrieval_settings = RetrievalSettings(
         max_age_seconds=settings.leadrelay_max_age_hours * 3600,
         retry_base_seconds=settings.leadrelay_retry_base_seconds,

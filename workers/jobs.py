@@ -23,13 +23,15 @@ def deliver_pending(lane: int) -> str:
     return "idle"
 
 
-def fetch_meta_lead(lead_id: str) -> str:
+def fetch_meta_lead(lead_id: str, lease_deadline: float | None = None) -> str:
     """Retrieve one `fetching` Meta lead from the Graph API; returns its status afterwards.
 
+    A job carries the lease its lead was taken up under (`lease_deadline`), and ends without a Graph call
+    when another job took the lead up since; a job queued without one (by an earlier version) fetches.
     A Graph failure is not this job's failure: the lead's next try (or the pause) is recorded in the
     store and the worker's ticker queues it when due. Anything else (Redis down, a bug) raises.
     """
-    status = current_context().meta.fetch(lead_id)
+    status = current_context().meta.fetch(lead_id, lease_deadline)
     return status.value if status is not None else "no longer fetching"
 
 

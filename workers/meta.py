@@ -4,7 +4,9 @@ The store is the truth: every `fetching` lead sits in the fetching set, scored b
 A fetch job pushes that time out by a lease when it starts and either ends the lead (`queued`,
 `rejected`, `dead`, `test`, `duplicate`) or sets the time of its next try. The worker's ticker queues a
 job for every lead that comes due, so a retry needs no scheduled job, and a job lost with its worker
-is simply due again when its lease runs out.
+is simply due again when its lease runs out. A job carries the lease its lead was queued under and
+starts only while the lead still holds it: a job that waited in the queue past its lease (the sweep has
+queued another meanwhile) ends without a Graph call, so jobs for one lead do not pile up calls.
 
 A token or permission error pauses retrieval for every lead (they stay `fetching`): while paused, only
 one lead at a time is let through as the probe, once per probe interval, and its success resumes all.
@@ -94,15 +96,16 @@ class MetaRetrieval:
         self._wake = wake_delivery
         self._rng = rng or random.Random()
 
-    def fetch(self, lead_id: str) -> LeadStatus | None:
-        """Try to retrieve one lead; returns its status afterwards (None when it was no longer `fetching`).
+    def fetch(self, lead_id: str, lease_deadline: float | None = None) -> LeadStatus | None:
+        """Try to retrieve one lead; returns its status afterwards (None when it was no longer `fetching`, or when
+        its job was queued under `lease_deadline` and another job took the lead up since: no Graph call).
 
         A lead is given up (`dead`) when a try past its maximum age fails for a reason of its own (not a token or
         permission error, which pauses retrieval for all): time spent waiting out a pause never ends a lead
         without one more try. Past Meta's own retention of about 90 days, a lead is given up whatever the reason.
         """
         now = self._clock.now()
-        ticket = self._store.fetches.begin(lead_id, now)
+        ticket = self._store.fetches.begin(lead_id, now, lease_deadline)
         if ticket is None:
             return None
         # A lead Meta no longer keeps is given up whatever holds it (a retrieval pause no token fix ends, a
@@ -126,14 +129,15 @@ class MetaRetrieval:
         self._resume()
         return self._complete(ticket, lead)
 
-    def due_fetches(self) -> list[str]:
-        """Take the leads due a retrieval try (only one, the probe, while retrieval is paused)."""
+    def due_fetches(self) -> dict[str, float]:
+        """Take the leads due a retrieval try (only one, the probe, while retrieval is paused): lead id -> the
+        lease deadline it was taken under."""
         now = self._clock.now()
         limit = MAX_FETCHES_PER_SWEEP
         pause = self._store.fetch_pause.get()
         if pause is not None:
             if now < pause.next_probe_at:
-                return []
+                return {}
             limit = 1
         return self._store.fetches.claim_due(now, limit)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -15,8 +16,17 @@ from app.store.codec import text
 from app.store.limiter import Pause, pause_from_hash
 from app.store.scripts import Scripts
 
+logger = logging.getLogger(__name__)
+
 # How long a `fetching` lead's queued or running retrieval job is trusted before the sweep starts another.
 FETCH_LEASE_SECONDS = 120.0
+
+
+def fetch_lease_deadline(now: float) -> float:
+    """The score a lead holds in the fetching set while a retrieval job taken up at `now` is trusted: the job
+    carries it, so that of several jobs for one lead only the one queued under its current lease fetches."""
+    return now + FETCH_LEASE_SECONDS
+
 
 _TICKET_FIELDS = ("status", "source", "received_at", "fetch_attempts") + tuple(
     f"meta_{name}" for name in ("leadgen_id", "form_id", "page_id", "ad_id")
@@ -63,14 +73,23 @@ class FetchStore:
         self._redis = redis
         self._scripts = scripts
 
-    def begin(self, lead_id: str, now: float) -> FetchTicket | None:
+    def begin(self, lead_id: str, now: float, lease_deadline: float | None = None) -> FetchTicket | None:
         """Take up a lead's retrieval for one lease, reading the retrieval pause with it; None when the
-        lead is no longer `fetching`."""
+        lead is no longer `fetching`.
+
+        A job queued under a lease (`lease_deadline`: the lead's score when it was queued) takes the lead up
+        only while that is still its score; otherwise another job took it up since, and None is returned too.
+        Without one (a job queued before jobs carried their lease), the lead is taken up whatever its lease.
+        """
+        if lease_deadline is not None and not self._renew_lease(lead_id, lease_deadline, now):
+            logger.debug("fetch job not taken up: another job took its lead up since", extra={"lead_id": lead_id})
+            return None
         pipe = self._redis.pipeline(transaction=False)
-        pipe.zadd(keys.fetching_key(), {lead_id: now + FETCH_LEASE_SECONDS}, xx=True)
+        if lease_deadline is None:
+            pipe.zadd(keys.fetching_key(), {lead_id: fetch_lease_deadline(now)}, xx=True)
         pipe.hmget(keys.lead_key(lead_id), list(_TICKET_FIELDS))
         pipe.hgetall(keys.fetch_pause_key())
-        _, raw, pause = pipe.execute()
+        *_, raw, pause = pipe.execute()
         values = dict(zip(_TICKET_FIELDS, (text(v) for v in raw), strict=True))
         if values["status"] != LeadStatus.FETCHING.value or not values[keys.LEADGEN_ID_FIELD]:
             self._redis.zrem(keys.fetching_key(), lead_id)
@@ -86,6 +105,13 @@ class FetchStore:
             fetch_attempts=int(values["fetch_attempts"] or 0),
             retrieval_pause=pause_from_hash(pause),
         )
+
+    def _renew_lease(self, lead_id: str, lease_deadline: float, now: float) -> bool:
+        """Push the lead's lease out if it still holds `lease_deadline` (atomically); False when it does not."""
+        renewed = self._scripts.renew_fetch_lease(
+            keys=[keys.fetching_key()], args=[lead_id, repr(lease_deadline), repr(fetch_lease_deadline(now))]
+        )
+        return bool(renewed)
 
     def complete(self, lead_id: str, completion: Completion, now: float) -> LeadStatus | None:
         """Apply the end of a retrieval; returns the lead's new status, None if it was no longer `fetching`."""
@@ -133,12 +159,12 @@ class FetchStore:
         )
         return bool(deferred)
 
-    def claim_due(self, now: float, limit: int) -> list[str]:
-        """Lead ids whose retrieval is due, each pushed out by a lease so no other sweep takes it too."""
-        ids = self._scripts.claim_due_fetches(
-            keys=[keys.fetching_key()], args=[repr(now), repr(now + FETCH_LEASE_SECONDS), limit]
-        )
-        return [text(i) or "" for i in ids]
+    def claim_due(self, now: float, limit: int) -> dict[str, float]:
+        """The leads whose retrieval is due, each pushed out by a lease so no other sweep takes it too: lead id ->
+        the lease deadline it was taken under (what its fetch job carries)."""
+        deadline = fetch_lease_deadline(now)
+        ids = self._scripts.claim_due_fetches(keys=[keys.fetching_key()], args=[repr(now), repr(deadline), limit])
+        return {text(i) or "": deadline for i in ids}
 
     def waiting(self) -> int:
         """Leads in `fetching`, whether due or not."""

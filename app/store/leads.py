@@ -12,7 +12,7 @@ from redis import Redis
 from app.models import Lead, LeadEvent, LeadStatus, NewLead
 from app.store import keys
 from app.store.codec import text
-from app.store.fetches import FETCH_LEASE_SECONDS
+from app.store.fetches import fetch_lease_deadline
 from app.store.scripts import ScriptCall, Scripts, run_pipelined
 from app.store.throttle import WINDOW_SECONDS, WindowGate
 
@@ -75,7 +75,7 @@ class LeadStore:
                 lead.person_memory_seconds if lead.person else 0,
                 lead.duplicate_window_seconds,
                 keys.LEAD_KEY_PREFIX,
-                repr(now + FETCH_LEASE_SECONDS),
+                repr(fetch_lease_deadline(now)),
                 lead.source,
                 *limits,
                 # The script sets id, source, status, received_at and updated_at itself.

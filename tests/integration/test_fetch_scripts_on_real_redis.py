@@ -125,9 +125,33 @@ def test_claim_due_takes_each_due_lead_once_per_lease(store, clock):
     store.fetches.defer(later.id, clock.now(), clock.now() + 10 * FETCH_LEASE_SECONDS, "wait", count_attempt=True)
     clock.advance(FETCH_LEASE_SECONDS)
 
-    assert store.fetches.claim_due(clock.now(), 100) == [due.id]
-    assert store.fetches.claim_due(clock.now(), 100) == []
+    assert store.fetches.claim_due(clock.now(), 100) == {due.id: clock.now() + FETCH_LEASE_SECONDS}
+    assert store.fetches.claim_due(clock.now(), 100) == {}
     assert store.redis.zscore(keys.fetching_key(), due.id) == clock.now() + FETCH_LEASE_SECONDS
+
+
+def test_begin_takes_a_lead_up_only_under_the_lease_its_job_was_queued_with(store, clock):
+    lead, _ = admit_fetching(store, clock)
+    queued_under = clock.now() + FETCH_LEASE_SECONDS  # a whole number: Redis answers its score as "1800000120"
+    clock.advance(FETCH_LEASE_SECONDS)
+    swept = store.fetches.claim_due(clock.now(), 100)[lead.id]
+    clock.advance(1)
+
+    assert store.fetches.begin(lead.id, clock.now(), queued_under) is None
+    assert store.redis.zscore(keys.fetching_key(), lead.id) == swept  # left to the job that holds the lease
+    ticket = store.fetches.begin(lead.id, clock.now(), swept)
+    assert ticket is not None and ticket.leadgen_id == "900000000000001"
+    assert store.redis.zscore(keys.fetching_key(), lead.id) == clock.now() + FETCH_LEASE_SECONDS
+    assert store.fetches.begin(lead.id, clock.now(), swept) is None  # taken up: a second job with it stops too
+
+
+def test_begin_under_a_lease_takes_up_no_lead_that_left_the_fetching_set(store, cipher, clock):
+    lead, _ = admit_fetching(store, clock)
+    lease = clock.now() + FETCH_LEASE_SECONDS
+    store.fetches.complete(lead.id, queued(cipher), clock.now())
+
+    assert store.fetches.begin(lead.id, clock.now(), lease) is None
+    assert store.fetches.waiting() == 0 and store.leads.get(lead.id).status is LeadStatus.QUEUED
 
 
 def test_the_retrieval_pause_is_separate_from_the_delivery_pause(store, clock):

@@ -122,6 +122,14 @@ def test_notification_signed_as_in_metas_test_vector_is_accepted(client, redis):
     assert fetch_jobs(redis) == [lead["id"]]
 
 
+def test_a_fetch_job_carries_the_lease_its_lead_holds_in_the_fetching_set(client, redis):
+    response = client.post(URL, data=VECTOR_BODY, headers={"X-Hub-Signature-256": VECTOR_SIGNATURE})
+
+    [lead] = response.json["leads"]
+    [job] = Queue(FETCH_QUEUE, connection=redis).get_jobs()
+    assert job.args == (lead["id"], redis.zscore(keys.fetching_key(), lead["id"]))
+
+
 @pytest.mark.parametrize(
     ("headers", "status"),
     [

@@ -91,8 +91,14 @@ def woken():
 
 
 @pytest.fixture
-def admission(store, source, clock):
-    return MetaIntake(store, SourceRegistry([source]), clock, lambda lead_ids: None)
+def queued_fetches():
+    """The fetch jobs admission queued: lead id -> the lease deadline each carries."""
+    return {}
+
+
+@pytest.fixture
+def admission(store, source, clock, queued_fetches):
+    return MetaIntake(store, SourceRegistry([source]), clock, queued_fetches.update)
 
 
 @pytest.fixture
@@ -226,15 +232,15 @@ def test_a_failed_fetch_keeps_the_lead_fetching_and_retries_it_with_growing_back
     first = store.leads.get(lead_id)
     assert first.status is LeadStatus.FETCHING and first.error == error.message
     assert 0.5 <= first.next_attempt_at - clock.now() < 1.0
-    assert retrieval.due_fetches() == []
+    assert retrieval.due_fetches() == {}
     clock.advance(1.0)
-    assert retrieval.due_fetches() == [lead_id]
+    assert retrieval.due_fetches() == {lead_id: clock.now() + FETCH_LEASE_SECONDS}
 
     retrieval.fetch(lead_id)
     second = store.leads.get(lead_id)
     assert 1.0 <= second.next_attempt_at - clock.now() < 2.0
     clock.advance(2.0)
-    assert retrieval.due_fetches() == [lead_id]
+    assert retrieval.due_fetches() == {lead_id: clock.now() + FETCH_LEASE_SECONDS}
     assert retrieval.fetch(lead_id) is LeadStatus.QUEUED
     assert store.leads.get(lead_id).attempts == 0  # fetch tries do not count as delivery attempts
 
@@ -256,7 +262,7 @@ def test_a_token_error_pauses_retrieval_visibly_and_one_probe_per_interval_resum
     assert store.pause.get() is None  # delivery is not paused by Graph's token
 
     clock.advance(PROBE_SECONDS - 1)
-    assert retrieval.due_fetches() == []
+    assert retrieval.due_fetches() == {}
     clock.advance(1)
     [probe] = retrieval.due_fetches()
     assert retrieval.fetch(probe) is LeadStatus.QUEUED
@@ -386,12 +392,52 @@ def test_a_wrong_appsecret_proof_pauses_retrieval_instead_of_rejecting_the_lead(
 def test_a_lead_whose_fetch_job_was_lost_is_swept_up_again_after_its_lease(retrieval, admission, clock):
     [lead_id] = announce(admission, "900000000000001")
 
-    assert retrieval.due_fetches() == []
+    assert retrieval.due_fetches() == {}
     clock.advance(FETCH_LEASE_SECONDS)
-    assert retrieval.due_fetches() == [lead_id]
-    assert retrieval.due_fetches() == []  # taken: the next sweep waits for this job's lease
+    assert retrieval.due_fetches() == {lead_id: clock.now() + FETCH_LEASE_SECONDS}
+    assert retrieval.due_fetches() == {}  # taken: the next sweep waits for this job's lease
     clock.advance(FETCH_LEASE_SECONDS)
-    assert retrieval.due_fetches() == [lead_id]
+    assert retrieval.due_fetches() == {lead_id: clock.now() + FETCH_LEASE_SECONDS}
+
+
+def test_a_fetch_job_queued_under_an_older_lease_makes_no_graph_call(
+    retrieval, graph, admission, store, clock, queued_fetches
+):
+    graph.add("900000000000001")
+    [lead_id] = announce(admission, "900000000000001")
+    clock.advance(FETCH_LEASE_SECONDS)  # its job waited out its lease in the queue: the sweep queues another
+    older, newer = queued_fetches[lead_id], retrieval.due_fetches()[lead_id]
+    assert older < newer
+
+    assert retrieval.fetch(lead_id, older) is None
+    assert graph.calls == []
+    assert retrieval.fetch(lead_id, newer) is LeadStatus.QUEUED
+    assert graph.calls == ["900000000000001"]
+    assert store.leads.get(lead_id).status is LeadStatus.QUEUED
+
+
+def test_a_fetch_job_queued_under_an_older_lease_makes_no_graph_call_while_a_newer_job_fetches(
+    retrieval, graph, admission, store, clock, queued_fetches
+):
+    graph.add("900000000000001")
+    [lead_id] = announce(admission, "900000000000001")
+    clock.advance(FETCH_LEASE_SECONDS)
+    newer = retrieval.due_fetches()[lead_id]
+    assert store.fetches.begin(lead_id, clock.now(), newer) is not None  # taken up, waiting on the Graph API
+
+    assert retrieval.fetch(lead_id, queued_fetches[lead_id]) is None
+    assert graph.calls == []
+    assert store.leads.get(lead_id).status is LeadStatus.FETCHING
+
+
+def test_a_fetch_job_queued_without_a_lease_takes_its_lead_up_whatever_its_lease(retrieval, graph, admission, clock):
+    graph.add("900000000000001")
+    [lead_id] = announce(admission, "900000000000001")
+    clock.advance(FETCH_LEASE_SECONDS)
+    retrieval.due_fetches()  # a sweep leased it to another job
+
+    assert retrieval.fetch(lead_id) is LeadStatus.QUEUED  # as a job queued by an earlier version does
+    assert graph.calls == ["900000000000001"]
 
 
 def test_a_second_job_for_a_lead_already_retrieved_changes_nothing(retrieval, graph, admission, store):
@@ -521,7 +567,7 @@ def test_ticker_queues_a_fetch_job_per_due_lead_and_the_backfill_once(settings, 
 
     jobs = Queue(FETCH_QUEUE, connection=redis).get_jobs()
     assert [(job.func_name, job.args) for job in jobs] == [
-        (FETCH_META_LEAD_JOB, (lead_id,)),
+        (FETCH_META_LEAD_JOB, (lead_id, clock.now() + FETCH_LEASE_SECONDS)),  # the lease it was taken under
         (BACKFILL_META_LEADS_JOB, ()),
     ]
 
@@ -539,7 +585,7 @@ def test_a_meta_lead_that_never_got_its_record_is_retrieved_again_when_retried(
     retried = operator.retry_lead(lead_id, "alice")
 
     assert retried.status is LeadStatus.FETCHING and retried.error is None
-    assert retrieval.due_fetches() == [lead_id]
+    assert retrieval.due_fetches() == {lead_id: clock.now() + FETCH_LEASE_SECONDS}
     assert retrieval.fetch(lead_id) is LeadStatus.QUEUED
     assert [(e.action, e.actor) for e in store.audit.recent(5)] == [("retry_lead", "alice")]
 

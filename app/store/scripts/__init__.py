@@ -21,7 +21,13 @@ from redis import Redis
 from redis.commands.core import Script
 from redis.exceptions import NoScriptError
 
-from app.store.scripts.admission import ADMIT_LEAD, CLAIM_DUE_FETCHES, COMPLETE_FETCH, DEFER_FETCH
+from app.store.scripts.admission import (
+    ADMIT_LEAD,
+    CLAIM_DUE_FETCHES,
+    COMPLETE_FETCH,
+    DEFER_FETCH,
+    RENEW_FETCH_LEASE,
+)
 from app.store.scripts.delivery import CLAIM_BATCH, RECLAIM_STALE_BATCHES, SETTLE_LEADS
 from app.store.scripts.limits import BLOCK_UNTIL, HIT_WINDOWS, RELEASE_SLOT, RESERVE_SLOT, TAKE_PROBE
 from app.store.scripts.operations import ADOPT_RECORD, PURGE_RETAINED, RETRY_LEADS
@@ -38,6 +44,7 @@ __all__ = [
     "PURGE_RETAINED",
     "RECLAIM_STALE_BATCHES",
     "RELEASE_SLOT",
+    "RENEW_FETCH_LEASE",
     "RESERVE_SLOT",
     "RETRY_LEADS",
     "SETTLE_LEADS",
@@ -63,6 +70,7 @@ class Scripts:
     complete_fetch: Script
     defer_fetch: Script
     claim_due_fetches: Script
+    renew_fetch_lease: Script
     hit_windows: Script
     retry_leads: Script
     adopt_record: Script
@@ -83,6 +91,7 @@ class Scripts:
             "complete_fetch": COMPLETE_FETCH,
             "defer_fetch": DEFER_FETCH,
             "claim_due_fetches": CLAIM_DUE_FETCHES,
+            "renew_fetch_lease": RENEW_FETCH_LEASE,
             "hit_windows": HIT_WINDOWS,
             "retry_leads": RETRY_LEADS,
             "adopt_record": ADOPT_RECORD,

@@ -1,4 +1,4 @@
-"""Scripts that let a lead in and end or defer its Meta retrieval: admission and the `fetching` leads."""
+"""Scripts that let a lead in and take up, end or defer its Meta retrieval: admission and the `fetching` leads."""
 
 from __future__ import annotations
 
@@ -111,4 +111,17 @@ CLAIM_DUE_FETCHES = """
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
 for _, id in ipairs(ids) do redis.call('ZADD', KEYS[1], ARGV[2], id) end
 return ids
+"""
+
+RENEW_FETCH_LEASE = """
+-- Take up a Meta lead's retrieval for a fetch job queued under a lease: only while the lead's score in the
+-- fetching set is still that lease's deadline (compared as numbers), pushing it out by a new lease at once.
+-- Of several jobs queued for one lead (one that waited past its lease, then the sweep's), one fetches.
+-- KEYS[1] fetching zset
+-- ARGV[1] lead id, ARGV[2] the lease deadline the job was queued under, ARGV[3] the new lease's deadline
+-- Returns 1 when taken up, 0 when another job took the lead up since (or it left the fetching set).
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not score or tonumber(score) ~= tonumber(ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+return 1
 """
