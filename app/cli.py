@@ -74,7 +74,7 @@ def _parser() -> argparse.ArgumentParser:
 
     worker = sub.add_parser("worker", help="an RQ worker with scheduler for the relay's queues")
     worker.add_argument("--burst", action="store_true", help="deliver and retrieve what is due now, then exit")
-    worker.add_argument("--name", help="worker name (default: generated)")
+    worker.add_argument("--name", help="worker name (default: generated); refused while a worker of that name runs")
     worker.set_defaults(run=_worker)
 
     sandbox = sub.add_parser("sandbox", help="the careCycle sandbox alone, for tests and demos")

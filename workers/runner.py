@@ -4,7 +4,8 @@ The ticker is what makes the store the source of truth: whatever happened to ear
 killed mid-batch, a lost wake-up), due leads and timed-out batches are found again within a second.
 It also queues the Graph retrieval of every Meta lead whose (re)try is due, and the periodic Meta
 backfill when its turn (a Redis key held for one interval, taken by one worker) comes round, and
-runs the retention purge pass at most once a minute across all workers (likewise a Redis key).
+runs the retention purge pass at most once a minute across all workers (likewise a Redis key). For a
+worker started with `--name`, it keeps a liveness key that holds the name while the worker runs.
 """
 
 from __future__ import annotations
@@ -20,31 +21,59 @@ from rq.worker import DequeueStrategy
 from app.clock import Clock
 from app.config import ConfigError, Settings
 from app.queues import ALL_QUEUES, enqueue_backfill, enqueue_fetches, wake_delivery
+from app.store.presence import WorkerPresence
 from app.store.retention import PurgeReport
 from workers.context import WorkerContext, build_context, use_context
 
 logger = logging.getLogger(__name__)
 
 TICK_SECONDS = 1.0
+# A named worker's liveness key outlives its last refresh by this many ticks: a slow tick does not let it lapse,
+# and a worker killed outright (kill -9, OOM) frees its name for a restart within seconds.
+ALIVE_FOR_TICKS = 5
 
 
 class DeliveryTicker(threading.Thread):
     """Every tick, starts a delivery job if work is due and no lane is running one, and queues due Meta retrieval."""
 
-    def __init__(self, context: WorkerContext, interval_seconds: float = TICK_SECONDS) -> None:
+    def __init__(
+        self, context: WorkerContext, interval_seconds: float = TICK_SECONDS, worker_name: str | None = None
+    ) -> None:
         super().__init__(name="delivery-ticker", daemon=True)
         self._context = context
         self._interval = interval_seconds
+        self._worker_name = worker_name
         self._stopped = threading.Event()
 
     def run(self) -> None:
+        self.keep_alive()
         while not self._stopped.wait(self._interval):
-            for tick in (self.tick, self.tick_retrieval, self.tick_retention):
+            for tick in (self.keep_alive, self.tick, self.tick_retrieval, self.tick_retention):
                 try:
                     tick()
                 except Exception:
                     # The ticker is what finds work lost with its job: it must outlive any one bad tick.
                     logger.exception("ticker step %s failed; trying again next tick", tick.__name__)
+        self.release_name()
+
+    def keep_alive(self) -> None:
+        """Refresh the liveness key of the worker's `--name` (none for a generated name), which holds the name."""
+        if self._worker_name is None:
+            return
+        try:
+            self._context.store.presence.mark_alive(self._worker_name, self._interval * ALIVE_FOR_TICKS)
+        except RedisError as exc:
+            # The worker itself reports the outage; the next tick refreshes the key.
+            logger.debug("liveness ticker could not reach redis: %s", type(exc).__name__)
+
+    def release_name(self) -> None:
+        """Drop the liveness key once the worker stops, so that its name can be taken again at once."""
+        if self._worker_name is None:
+            return
+        try:
+            self._context.store.presence.mark_stopped(self._worker_name)
+        except RedisError as exc:
+            logger.debug("liveness ticker could not reach redis: %s", type(exc).__name__)  # it expires anyway
 
     def tick(self) -> bool:
         """Wake delivery if due; True when a job was queued."""
@@ -95,12 +124,11 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
     # one jobs use. It takes from the fetch and delivery queues in turn (see `work` below).
     queues = [Queue(queue_name, connection=context.redis) for queue_name in ALL_QUEUES]
     worker = SimpleWorker(queues, connection=context.redis, name=name)
-    # RQ refuses a name a live worker holds only once it has started, with a ValueError: asked here first.
-    if name and context.redis.exists(worker.key) and not context.redis.hexists(worker.key, "death"):
-        raise ConfigError([f"--name: a worker named {name!r} is already running"])
+    if name:
+        take_name(worker, context.store.presence)
     use_context(context)
     context.store.mark_schema_current()
-    ticker = DeliveryTicker(context)
+    ticker = DeliveryTicker(context, worker_name=name)
     if burst:
         # Due retries and leads whose wake-up was lost have no job until the ticker queues one: queue now
         # what is due, so that a burst works it off before the queues run empty.
@@ -125,6 +153,23 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
             worker = SimpleWorker(queues, connection=context.redis, name=name)
     finally:
         ticker.stop()
+        ticker.join(timeout=TICK_SECONDS * ALIVE_FOR_TICKS)  # it drops the name's liveness key as it ends
+
+
+def take_name(worker: SimpleWorker, presence: WorkerPresence) -> None:
+    """Refuse the worker's `--name` while a worker of that name runs (its liveness key is there); otherwise clear
+    a registration of that name left behind, so that RQ takes the name.
+
+    A worker killed outright leaves its RQ registration without a death record, and RQ keeps it, refusing the
+    name, for as long as a busy SimpleWorker may go without a heartbeat: the job timeout and a minute, an hour
+    for a delivery job. Its liveness key lapses within seconds.
+    """
+    if presence.is_alive(worker.name):
+        raise ConfigError([f"--name: a worker named {worker.name!r} is already running"])
+    if worker.connection.exists(worker.key) and not worker.connection.hexists(worker.key, "death"):
+        logger.warning("worker %s: clearing the registration a worker of that name left when it died", worker.name)
+        # As RQ records a worker's death: out of its worker registries (no ghost in `rq info`), marked dead.
+        worker.register_death()  # type: ignore[no-untyped-call]
 
 
 def _stop_was_asked(worker: SimpleWorker) -> bool:

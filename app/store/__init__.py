@@ -14,6 +14,7 @@ from app.store.index import LeadIndex
 from app.store.leads import LeadNotFoundError, LeadStore
 from app.store.limiter import Lanes, PauseSwitch, RequestBudget
 from app.store.metrics import DeliveryMetrics
+from app.store.presence import WorkerPresence
 from app.store.retention import Retention, RetentionStore
 from app.store.retries import RetryStore
 from app.store.scripts import Scripts
@@ -52,6 +53,7 @@ class Store:
         self.retries = RetryStore(redis, scripts)
         self.retention = RetentionStore(redis, scripts, retention or Retention())
         self.audit = AuditLog(redis)
+        self.presence = WorkerPresence(redis)
 
     @classmethod
     def from_settings(cls, settings: Settings, redis: Redis) -> Store:

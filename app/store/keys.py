@@ -194,6 +194,11 @@ def purge_lock_key() -> str:
     return f"{PREFIX}retention:lock"
 
 
+def worker_alive_key(name: str) -> str:
+    """String held while the worker of that `--name` runs: its ticker sets it every tick with a short expiry."""
+    return f"{PREFIX}worker-alive:{name}"
+
+
 def audit_key() -> str:
     """List of operator actions (JSON entries), newest first, capped."""
     return f"{PREFIX}audit"

@@ -1,4 +1,4 @@
-"""`leadrelay worker` as a process: a stop signal ends it, waiting for jobs or not."""
+"""`leadrelay worker` as a process: a stop signal ends it, waiting for jobs or not; killed, it starts again."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ import time
 from pathlib import Path
 
 import pytest
+from rq import Worker
 
 from app.crypto import generate_key
 from app.processes import reap_group
+from app.store import keys
 from tests.realredis import connect_or_fail, redis_url_for_tests
 from tests.support import wait_until
 
@@ -65,3 +67,22 @@ def test_a_burst_worker_delivers_the_leads_due_though_no_job_was_queued_for_them
 
     assert store.leads.get(lead.id).status is LeadStatus.DELIVERED
     assert [request.external_ids for request in sandbox.sandbox.requests] == [(lead.external_id,)]
+
+
+def test_a_named_worker_killed_mid_batch_starts_again_under_its_name_and_its_batch_is_delivered(
+    relay, sandbox, submissions
+):
+    sandbox.sandbox.set_faults(timeout_rate=1.0, stall_seconds=30)
+    ids = relay.post_leads(submissions(20))
+    killed = relay.start_worker("w-0")
+    wait_until(lambda: sandbox.sandbox.requests, timeout=10)
+    relay.kill(killed)  # kill -9 mid-upload, as an OOM kill or a lost node would: RQ keeps its registration
+    sandbox.sandbox.set_faults(timeout_rate=0.0)
+    sandbox.sandbox.release_stalls()
+    wait_until(lambda: not relay.redis.exists(keys.worker_alive_key("w-0")), timeout=10)  # its liveness lapses
+
+    restarted = relay.start_worker("w-0")  # as its supervisor restarts it, under the same name
+
+    relay.wait_delivered(len(ids), timeout=30)
+    assert restarted.poll() is None
+    assert [(w.name, w.pid) for w in Worker.all(connection=relay.redis)] == [("w-0", restarted.pid)]

@@ -11,6 +11,8 @@ from redis import Redis
 from app.cli import main
 from app.config import ConfigError, Settings, parse_named_secrets, shown_url
 from app.crypto import generate_key
+from app.store import keys
+from app.store.presence import WorkerPresence
 from tests.realredis import connect_or_fail, redis_url_for_tests
 
 TEST_REDIS_URL = redis_url_for_tests()  # read before a test's `environment` clears REDIS_URL
@@ -388,10 +390,11 @@ def test_a_worker_name_a_live_worker_holds_is_refused_before_the_worker_starts(e
     environment.setenv("CARECYCLE_API_KEY", "cc_x")
     redis = connect_or_fail(TEST_REDIS_URL)
     redis.hset("rq:worker:busy-name", "birth", "2026-11-26T00:00:00Z")  # as a running RQ worker registers
+    WorkerPresence(redis).mark_alive("busy-name", 30)  # and its ticker keeps it alive
     try:
         assert main(["worker", "--name", "busy-name", "--burst"]) == 2
     finally:
-        redis.delete("rq:worker:busy-name")
+        redis.delete("rq:worker:busy-name", keys.worker_alive_key("busy-name"))
 
     assert "--name: a worker named 'busy-name' is already running" in capsys.readouterr().err
 
