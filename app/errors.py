@@ -174,6 +174,13 @@ def _register_intake_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(OriginNotAllowedError)
     def handle_origin_not_allowed(exc: OriginNotAllowedError) -> Response:
+        if exc.hidden:
+            # Said in full: the page's author reads it in the browser, and the fix is one setting away.
+            message = (
+                "this form takes no posts from a page that hides its origin (Origin: null, sent for a page whose"
+                " Referrer-Policy is no-referrer); the form's source may set accept_null_origin"
+            )
+            return _api_error_response(ForbiddenError(message))
         return _api_error_response(ForbiddenError("this origin may not post to this form"))
 
     @app.errorhandler(RateLimitedError)

@@ -49,8 +49,18 @@ ALLOWED_METHODS = "POST, OPTIONS"
 IPV6_CLIENT_PREFIX = 64  # one household or host gets a whole /64: limit it as one client
 
 
+# What a browser sends as `Origin` for a page that hides where it is (Referrer-Policy no-referrer, a sandboxed
+# frame, a file).
+HIDDEN_ORIGIN = "null"
+
+
 class OriginNotAllowedError(Exception):
-    """A browser on an origin the source does not list tried to post to it (or asked to)."""
+    """A browser on an origin the source does not list tried to post to it (or asked to); `hidden` when the page
+    hid its origin (`Origin: null`) from a source that does not take such posts."""
+
+    def __init__(self, message: str, *, hidden: bool = False) -> None:
+        super().__init__(message)
+        self.hidden = hidden
 
 
 @dataclass(frozen=True)
@@ -86,7 +96,8 @@ class FormDesk:
 
 def submit_form(desk: FormDesk, source: LeadSource, post: FormPost) -> FormReceipt | InvalidLead:
     """Check, then accept one form post; raises `OriginNotAllowedError` or `RateLimitedError`."""
-    check_origin(source, post.origin)
+    if not (post.origin == HIDDEN_ORIGIN and source.accept_null_origin):
+        check_origin(source, post.origin)
     now = desk.clock.now()
     gate = form_gate(
         source.slug,
@@ -124,9 +135,11 @@ def submit_form(desk: FormDesk, source: LeadSource, post: FormPost) -> FormRecei
 
 
 def check_origin(source: LeadSource, origin: str | None) -> None:
-    """Pass a post without `Origin` (not from a browser) or from an allowed origin; else raise."""
+    """Pass a post without `Origin` (not from a browser) or from an allowed origin; else raise. (A source that
+    accepts posts from pages hiding their origin takes those posts, but no preflight: only a native post, which
+    none needs, comes with `Origin: null` from such a page.)"""
     if origin is not None and not source.is_origin_allowed(origin):
-        raise OriginNotAllowedError(f"origin not allowed for form {source.slug}")
+        raise OriginNotAllowedError(f"origin not allowed for form {source.slug}", hidden=origin == HIDDEN_ORIGIN)
 
 
 def cors_headers(source: LeadSource, origin: str | None) -> dict[str, str]:

@@ -93,6 +93,11 @@ class LeadSource:
     # Forms: whether a post may name its own externalId. careCycle updates the customer an externalId names,
     # so on a public form only the pages that really carry a CRM id should be trusted with one.
     accept_external_id: bool = False
+    # Forms: whether a post whose Origin is `null` is taken. A browser sends that for a native form post from a
+    # page whose Referrer-Policy is no-referrer (and from a sandboxed frame or a file), so such a page can only
+    # post to a source that accepts it; any other site's page could post so too, which the rate limits and the
+    # honeypot answer, as they answer a post made outside a browser.
+    accept_null_origin: bool = False
     # Forms: whether the page asks for consent with a `consent` checkbox. A browser sends nothing for an
     # unticked box, so on such a page a post without the field is consent not given.
     consent_checkbox: bool = False
@@ -330,6 +335,7 @@ def _source(slug: str, table: dict[str, Any], environ: Mapping[str, str], proble
         form_ids=tuple(table.get("form_ids", [])),
         deliver_test_leads=table.get("deliver_test_leads", False),
         accept_external_id=table.get("accept_external_id", False),
+        accept_null_origin=table.get("accept_null_origin", False),
         consent_checkbox=table.get("consent_checkbox", False),
     )
 

@@ -125,6 +125,7 @@ class SourceSchema(Schema):
     form_ids = fields.List(fields.String(validate=validate.Regexp(r"^\d{1,30}$", error="expected a numeric form id")))
     deliver_test_leads = fields.Boolean()
     accept_external_id = fields.Boolean()
+    accept_null_origin = fields.Boolean()
     consent_checkbox = fields.Boolean()
 
     # Both checks run beside field errors (a table's every problem is listed at once) and read which keys
@@ -149,6 +150,7 @@ class SourceSchema(Schema):
             "honeypot_field",
             "rate_limit_per_ip_per_min",
             "accept_external_id",
+            "accept_null_origin",
             "consent_checkbox",
         )
         for name in form_only:

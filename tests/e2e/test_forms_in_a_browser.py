@@ -6,6 +6,7 @@ sandbox; the assertions are on the exact records the sandbox received.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Iterator
@@ -24,6 +25,8 @@ from tests.browser import chromium, serve
 from tests.support import FakeClock, wait_until
 
 SLUG = "acme-dental"
+HIDDEN_ORIGIN_SLUG = "acme-dental-private"  # takes posts from pages that hide their origin
+NO_REFERRER = '<head><meta name="referrer" content="no-referrer">'
 CONSENT_TEXT = "By submitting you agree that Acme Dental may call and text you at the number given."
 UTM_QUERY = "utm_source=google&utm_medium=cpc&utm_campaign=spring_promo&gclid=ExAmPlEgClId0123456789"
 CERT = "https://cert.trustedform.com/2a8e5b3c1d4f6e7a8b9c0d1e2f3a4b5c6d7e8f90"
@@ -97,6 +100,12 @@ def landing_app(config: dict[str, str]) -> Flask:
     def offer() -> str:
         return OFFER_PAGE.format(relay=config["relay"], slug=SLUG, consent=CONSENT_TEXT)
 
+    @app.get("/private-offer/<slug>")
+    def private_offer(slug: str) -> str:
+        # A page whose Referrer-Policy is no-referrer: the browser posts its form with `Origin: null`.
+        page = OFFER_PAGE.format(relay=config["relay"], slug=slug, consent=CONSENT_TEXT)
+        return page.replace("<head>", NO_REFERRER, 1)
+
     @app.get("/quote")
     def quote() -> str:
         return FETCH_PAGE.format(relay=config["relay"], slug=SLUG, cert=CERT, leadid=LEADID)
@@ -131,10 +140,11 @@ def site(relay) -> Iterator[Site]:
             thank_you_url=f"{landing}/thanks",
             static_custom_fields={"lead_source": "landing-page"},
         )
+        hiding = dataclasses.replace(source, slug=HIDDEN_ORIGIN_SLUG, accept_null_origin=True)
         # The web tier's clock stands still, so the consent time on each record is known exactly; it is
         # real time, so the worker (on the real clock) finds the leads due.
         clock = FakeClock(start=float(int(time.time())))
-        app = create_app(relay.settings, redis=relay.redis, clock=clock, sources=SourceRegistry([source]))
+        app = create_app(relay.settings, redis=relay.redis, clock=clock, sources=SourceRegistry([source, hiding]))
         seen: list[tuple[str, str]] = []
         app.wsgi_app = recording(app, seen)  # type: ignore[method-assign]
         with serve(app) as relay_url:
@@ -272,3 +282,35 @@ def test_cross_origin_fetch_posts_formdata_and_json_and_the_page_reads_the_answe
             {"fieldKey": "utm_campaign", "value": "fall"},
         ],
     }
+
+
+def fill_offer(browser) -> None:
+    from selenium.webdriver.common.by import By
+
+    for name, value in {"first_name": "Jane", "last_name": "Example", "phone": "2125550142", "zip": "10001"}.items():
+        browser.find_element(By.NAME, name).send_keys(value)
+    browser.find_element(By.NAME, "consent").click()
+    browser.find_element(By.ID, "send").click()
+
+
+def test_a_page_hiding_its_origin_is_refused_by_a_source_that_does_not_take_it_and_told_which_setting_does(site, relay):
+    with chromium() as browser:
+        browser.get(f"{site.landing}/private-offer/{SLUG}")
+        fill_offer(browser)
+        wait_until(lambda: "accept_null_origin" in browser.page_source, timeout=10)
+        assert "Origin: null" in browser.page_source
+
+    assert stored_ids(relay) == []
+
+
+def test_a_page_hiding_its_origin_posts_to_a_source_that_takes_it_and_lands_on_the_thank_you_page(site, relay, sandbox):
+    from selenium.webdriver.common.by import By
+
+    with chromium() as browser:
+        browser.get(f"{site.landing}/private-offer/{HIDDEN_ORIGIN_SLUG}")
+        fill_offer(browser)
+        wait_until(lambda: browser.current_url == f"{site.landing}/thanks", timeout=10)
+        assert browser.find_element(By.ID, "thanks").text == "Thank you, we will call you soon."
+
+    [lead_id] = stored_ids(relay)
+    wait_until(lambda: relay.status(lead_id)["status"] == "delivered", timeout=15)

@@ -427,6 +427,30 @@ def test_preflight_and_post_from_an_origin_not_allowed_are_refused_with_403(clie
     assert stored_ids(redis) == []
 
 
+def test_a_post_from_a_page_hiding_its_origin_is_refused_saying_which_setting_takes_it(client, redis):
+    # Origin: null is what a browser sends for a native post from a page whose Referrer-Policy is no-referrer.
+    post = client.post(FORM_URL, data=urlencode(form()), content_type=URLENCODED, headers={"Origin": "null"})
+
+    assert post.status_code == 403
+    assert "Origin: null" in post.json["error"]["message"]
+    assert "accept_null_origin" in post.json["error"]["message"]
+    assert stored_ids(redis) == []
+
+
+def test_a_source_accepting_hidden_origins_takes_their_native_posts_but_grants_no_preflight(settings, redis, clock):
+    source = form_source(accept_null_origin=True)
+    client = create_app(settings, redis=redis, clock=clock, sources=SourceRegistry([source])).test_client()
+    headers = {"Origin": "null", **JSON_ACCEPT}
+
+    post = client.post(FORM_URL, data=urlencode(form()), content_type=URLENCODED, headers=headers)
+    preflight = client.options(FORM_URL, headers={"Origin": "null", "Access-Control-Request-Method": "POST"})
+
+    assert post.status_code == 202, post.json
+    assert stored_ids(redis) == [post.json["id"]]
+    assert "Access-Control-Allow-Origin" not in post.headers
+    assert preflight.status_code == 403
+
+
 def test_options_without_origin_is_no_preflight_and_lists_the_methods(client):
     response = client.options(FORM_URL)
 

@@ -91,6 +91,24 @@ def test_a_bad_sources_file_is_refused_naming_where(tmp_path, toml, problem):
     assert any(problem in p for p in raised.value.problems), raised.value.problems
 
 
+@pytest.mark.parametrize(("line", "expected"), [("accept_null_origin = true", True), ("", False)])
+def test_a_form_source_says_whether_it_takes_posts_from_pages_hiding_their_origin(tmp_path, line, expected):
+    toml = f'[sources.x]\nkind = "form"\nallowed_origins = ["https://a.example.com"]\n{line}'
+
+    [source] = load_sources(write(tmp_path, toml), {}, {})
+
+    assert source.accept_null_origin is expected
+
+
+def test_only_a_form_source_takes_accept_null_origin(tmp_path):
+    toml = '[sources.x]\nkind = "api"\nsecret_env = "K"\naccept_null_origin = true\n'
+
+    with pytest.raises(SourcesError) as raised:
+        load_sources(write(tmp_path, toml), {"K": "key"}, {})
+
+    assert raised.value.problems == ["sources.x.accept_null_origin: only form sources take accept_null_origin"]
+
+
 @pytest.mark.parametrize(("line", "expected"), [("consent_checkbox = true", True), ("", False)])
 def test_a_form_source_says_whether_its_page_asks_for_consent_with_a_checkbox(tmp_path, line, expected):
     toml = f'[sources.x]\nkind = "form"\nallowed_origins = ["https://a.example.com"]\n{line}'
