@@ -12,8 +12,7 @@ from app.store.limiter import Lanes
 
 DELIVERY_QUEUE = "leadrelay-delivery"
 FETCH_QUEUE = "leadrelay-fetch"
-# Listened to by every worker, taking turns (round robin): a backlog of either kind, such as fetch jobs
-# waiting out a slow Graph API, holds a job of the other kind up by one job at most.
+# Listened to in this order: short fetch jobs first, so a delivery backlog cannot starve them.
 ALL_QUEUES = (FETCH_QUEUE, DELIVERY_QUEUE)
 
 DELIVER_PENDING_JOB = "workers.jobs.deliver_pending"

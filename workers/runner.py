@@ -16,11 +16,10 @@ import threading
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker
-from rq.worker import DequeueStrategy
 
 from app.clock import Clock
 from app.config import ConfigError, Settings
-from app.queues import ALL_QUEUES, enqueue_backfill, enqueue_fetches, wake_delivery
+from app.queues import ALL_QUEUES, DELIVERY_JOB_TIMEOUT_SECONDS, enqueue_backfill, enqueue_fetches, wake_delivery
 from app.store.presence import WorkerPresence
 from app.store.retention import PurgeReport
 from workers.context import WorkerContext, build_context, use_context
@@ -28,9 +27,13 @@ from workers.context import WorkerContext, build_context, use_context
 logger = logging.getLogger(__name__)
 
 TICK_SECONDS = 1.0
-# A named worker's liveness key outlives its last refresh by this many ticks: a slow tick does not let it lapse,
-# and a worker killed outright (kill -9, OOM) frees its name for a restart within seconds.
-ALIVE_FOR_TICKS = 5
+# A named worker's liveness key outlives its last refresh by this many ticks: a slow tick, or a worker paused for
+# a few seconds, does not let it lapse, and a worker killed outright (kill -9, OOM) frees its name for a restart
+# within seconds.
+ALIVE_FOR_TICKS = 10
+# How long RQ may keep a dead worker's registration (a busy SimpleWorker sends no heartbeat): the longest job
+# timeout and RQ's minute.
+REGISTRATION_LIFETIME_SECONDS = DELIVERY_JOB_TIMEOUT_SECONDS + 60
 
 
 class DeliveryTicker(threading.Thread):
@@ -61,7 +64,9 @@ class DeliveryTicker(threading.Thread):
         if self._worker_name is None:
             return
         try:
-            self._context.store.presence.mark_alive(self._worker_name, self._interval * ALIVE_FOR_TICKS)
+            self._context.store.presence.mark_alive(
+                self._worker_name, self._interval * ALIVE_FOR_TICKS, REGISTRATION_LIFETIME_SECONDS
+            )
         except RedisError as exc:
             # The worker itself reports the outage; the next tick refreshes the key.
             logger.debug("liveness ticker could not reach redis: %s", type(exc).__name__)
@@ -121,7 +126,7 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
     """Run one worker until stopped (or, with `burst`, until what is due now is done)."""
     context = build_context(settings)
     # SimpleWorker runs jobs in this process: no fork per job, and the context built above is the
-    # one jobs use. It takes from the fetch and delivery queues in turn (see `work` below).
+    # one jobs use. Fetch jobs are short and come first so a long delivery backlog cannot starve them.
     queues = [Queue(queue_name, connection=context.redis) for queue_name in ALL_QUEUES]
     worker = SimpleWorker(queues, connection=context.redis, name=name)
     if name:
@@ -140,9 +145,7 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
         # Redis to record the failure). Unless a stop was asked for, the worker waits for Redis and goes on.
         while True:
             try:
-                # Round robin: each kind of job waits at most one of the other kind, so delivery goes on while
-                # fetch jobs wait out a slow Graph API, and a delivery backlog does not starve Meta retrieval.
-                worker.work(with_scheduler=True, burst=burst, dequeue_strategy=DequeueStrategy.ROUND_ROBIN)
+                worker.work(with_scheduler=True, burst=burst)
             except RedisError:
                 pass  # its teardown needs Redis too
             if burst or _stop_was_asked(worker):
@@ -162,11 +165,14 @@ def take_name(worker: SimpleWorker, presence: WorkerPresence) -> None:
 
     A worker killed outright leaves its RQ registration without a death record, and RQ keeps it, refusing the
     name, for as long as a busy SimpleWorker may go without a heartbeat: the job timeout and a minute, an hour
-    for a delivery job. Its liveness key lapses within seconds.
+    for a delivery job. Its liveness key lapses within seconds. A registration is cleared only when its worker
+    kept a liveness key: one of an earlier version (during a rolling upgrade) keeps none, may well be running,
+    and its name is refused as RQ refuses it.
     """
-    if presence.is_alive(worker.name):
+    registered = worker.connection.exists(worker.key) and not worker.connection.hexists(worker.key, "death")
+    if presence.is_alive(worker.name) or (registered and not presence.kept_by_last_holder(worker.name)):
         raise ConfigError([f"--name: a worker named {worker.name!r} is already running"])
-    if worker.connection.exists(worker.key) and not worker.connection.hexists(worker.key, "death"):
+    if registered:
         logger.warning("worker %s: clearing the registration a worker of that name left when it died", worker.name)
         # As RQ records a worker's death: out of its worker registries (no ghost in `rq info`), marked dead.
         worker.register_death()  # type: ignore[no-untyped-call]

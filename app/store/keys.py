@@ -199,6 +199,12 @@ def worker_alive_key(name: str) -> str:
     return f"{PREFIX}worker-alive:{name}"
 
 
+def worker_named_key(name: str) -> str:
+    """String: the last worker of that `--name` kept a liveness key (it outlives that key, as RQ's registration of
+    the name does), so a registration without one is known to be that worker's, not a live older version's."""
+    return f"{PREFIX}worker-named:{name}"
+
+
 def audit_key() -> str:
     """List of operator actions (JSON entries), newest first, capped."""
     return f"{PREFIX}audit"

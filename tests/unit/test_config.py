@@ -390,7 +390,7 @@ def test_a_worker_name_a_live_worker_holds_is_refused_before_the_worker_starts(e
     environment.setenv("CARECYCLE_API_KEY", "cc_x")
     redis = connect_or_fail(TEST_REDIS_URL)
     redis.hset("rq:worker:busy-name", "birth", "2026-11-26T00:00:00Z")  # as a running RQ worker registers
-    WorkerPresence(redis).mark_alive("busy-name", 30)  # and its ticker keeps it alive
+    WorkerPresence(redis).mark_alive("busy-name", 30, 3660)  # and its ticker keeps it alive
     try:
         assert main(["worker", "--name", "busy-name", "--burst"]) == 2
     finally:
