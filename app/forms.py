@@ -96,8 +96,7 @@ class FormDesk:
 
 def submit_form(desk: FormDesk, source: LeadSource, post: FormPost) -> FormReceipt | InvalidLead:
     """Check, then accept one form post; raises `OriginNotAllowedError` or `RateLimitedError`."""
-    if not (post.origin == HIDDEN_ORIGIN and source.accept_null_origin):
-        check_origin(source, post.origin)
+    check_origin(source, post.origin, native_post=True)
     now = desk.clock.now()
     gate = form_gate(
         source.slug,
@@ -134,10 +133,12 @@ def submit_form(desk: FormDesk, source: LeadSource, post: FormPost) -> FormRecei
     return FormReceipt(result.id, result.warnings, redirect_to)
 
 
-def check_origin(source: LeadSource, origin: str | None) -> None:
-    """Pass a post without `Origin` (not from a browser) or from an allowed origin; else raise. (A source that
-    accepts posts from pages hiding their origin takes those posts, but no preflight: only a native post, which
-    none needs, comes with `Origin: null` from such a page.)"""
+def check_origin(source: LeadSource, origin: str | None, *, native_post: bool = False) -> None:
+    """Pass a post without `Origin` (not from a browser) or from an allowed origin; else raise. A `native_post`
+    with `Origin: null` passes too when the source accepts pages hiding their origin; a preflight never does:
+    only a native post, which needs none, comes so from such a page."""
+    if native_post and origin == HIDDEN_ORIGIN and source.accept_null_origin:
+        return
     if origin is not None and not source.is_origin_allowed(origin):
         raise OriginNotAllowedError(f"origin not allowed for form {source.slug}", hidden=origin == HIDDEN_ORIGIN)
 

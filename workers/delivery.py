@@ -196,13 +196,13 @@ class Deliverer:
             self._resume()
             if not any(0 <= index < len(entries) for index in exc.record_messages):
                 # A 422 naming no record of this batch cannot say which to refuse: find it by halving.
-                self._bisect(batch_id, entries, exc, CareCycleRequestError(exc.message, exc.status))
+                self._bisect(batch_id, entries, exc)
                 return True
             self._settle_after(exc, batch_id, entries, self._outcomes_for_error(batch_id, entries, exc))
             return True
         except CareCycleRequestError as exc:
             self._resume()
-            self._bisect(batch_id, entries, exc, exc)
+            self._bisect(batch_id, entries, exc)
             return False
         except CareCycleNotFoundError as exc:
             if not_found is not None:
@@ -269,19 +269,18 @@ class Deliverer:
         except RedisError:
             logger.warning("Redis did not answer: an upload is missing from the metrics")
 
-    def _bisect(
-        self, batch_id: str, entries: Sequence[Entry], error: CareCycleError, exc: CareCycleRequestError
-    ) -> None:
+    def _bisect(self, batch_id: str, entries: Sequence[Entry], error: CareCycleError) -> None:
         """Isolate the record careCycle refuses by sending halves until one record is left; each request is
         counted (as `error`), the last with its lead rejected."""
         if len(entries) == 1:
-            self._settle_after(error, batch_id, entries, [_rejected(entries[0].lead, exc.message)])
-            logger.warning("record rejected by careCycle", extra={"lead_id": entries[0].lead.id, "status": exc.status})
+            lead = entries[0].lead
+            self._settle_after(error, batch_id, entries, [_rejected(lead, error.message)])
+            logger.warning("record rejected by careCycle", extra={"lead_id": lead.id, "status": error.status})
             return
         self._record(error, entries, [])
         middle = len(entries) // 2
         logger.info(
-            "splitting batch after careCycle %s", exc.status, extra={"batch_id": batch_id, "records": len(entries)}
+            "splitting batch after careCycle %s", error.status, extra={"batch_id": batch_id, "records": len(entries)}
         )
         for half in (entries[:middle], entries[middle:]):
             self._upload(batch_id, half, have_slot=False)

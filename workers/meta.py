@@ -110,7 +110,7 @@ class MetaRetrieval:
             return None
         # A lead Meta no longer keeps is given up whatever holds it (a retrieval pause no token fix ends, a
         # permission its page lost), without another try.
-        if now - ticket.received_at >= META_LEAD_RETENTION_SECONDS:
+        if backoff.is_past_max_age(ticket.received_at, now, META_LEAD_RETENTION_SECONDS):
             reason = "gave up retrieving: Meta keeps a lead retrievable for about 90 days"
             return self._end(ticket, Completion(LeadStatus.DEAD, reason, error=reason))
         pause = ticket.retrieval_pause

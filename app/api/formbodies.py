@@ -98,8 +98,8 @@ def _utf8_urlencoded_pairs(request: Request) -> list[tuple[str, str]] | None:
         pairs = parse_qsl(text, keep_blank_values=True, errors="strict", max_num_fields=request.max_form_parts)
     except (UnicodeDecodeError, ValueError):  # not UTF-8, or too many fields: read the long way, which says so
         return None
-    named = next((value.strip().lower() for name, value in pairs if name == CHARSET_FIELD and value.strip()), None)
-    if named not in (None, "utf-8", "utf8"):
+    named = next((value.strip() for name, value in pairs if name == CHARSET_FIELD and value.strip()), None)
+    if named is not None and _form_charset(named, CHARSET_FIELD) != "utf-8":
         return None
     return pairs
 

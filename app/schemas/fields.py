@@ -284,6 +284,11 @@ class LooseBool(NormalizingField[bool]):
         raise self.make_error("invalid")
 
 
+def has_lone_surrogate(text: str) -> bool:
+    """Whether `text` holds an unpaired surrogate (JSON can carry "\\ud800"), which no UTF-8 store or API takes."""
+    return _LONE_SURROGATE.search(text) is not None
+
+
 def reads_as_true(value: Any) -> bool:
     """Whether `LooseBool` reads `value` as true (a ticked checkbox's value, say)."""
     try:

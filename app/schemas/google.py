@@ -17,7 +17,7 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
-from app.schemas.fields import NormalizingField, load_tolerant, message_list
+from app.schemas.fields import NormalizingField, has_lone_surrogate, load_tolerant, message_list
 
 MAX_LEAD_ID_CHARS = 255
 INT64_MAX = 2**63 - 1
@@ -105,7 +105,7 @@ class Int64Id(NormalizingField[str]):
 
 def _storable_text(value: str) -> None:
     """JSON can carry "\\ud800", which no UTF-8 store takes: refused in the id a lead is remembered by."""
-    if any("\ud800" <= ch <= "\udfff" for ch in value):
+    if has_lone_surrogate(value):
         raise ValidationError("expected text (an unpaired surrogate is none)")
 
 

@@ -28,8 +28,8 @@ def fetch_lease_deadline(now: float) -> float:
     return now + FETCH_LEASE_SECONDS
 
 
-_TICKET_FIELDS = ("status", "source", "received_at", "fetch_attempts") + tuple(
-    f"meta_{name}" for name in ("leadgen_id", "form_id", "page_id", "ad_id")
+_TICKET_FIELDS = ("status", "source", "received_at", "fetch_attempts", keys.LEADGEN_ID_FIELD) + tuple(
+    f"meta_{name}" for name in ("form_id", "page_id", "ad_id")
 )
 
 
@@ -81,15 +81,18 @@ class FetchStore:
         only while that is still its score; otherwise another job took it up since, and None is returned too.
         Without one (a job queued before jobs carried their lease), the lead is taken up whatever its lease.
         """
-        if lease_deadline is not None and not self._renew_lease(lead_id, lease_deadline, now):
-            logger.debug("fetch job not taken up: another job took its lead up since", extra={"lead_id": lead_id})
-            return None
         pipe = self._redis.pipeline(transaction=False)
-        if lease_deadline is None:
-            pipe.zadd(keys.fetching_key(), {lead_id: fetch_lease_deadline(now)}, xx=True)
+        self._scripts.renew_fetch_lease(
+            keys=[keys.fetching_key()],
+            args=[lead_id, "" if lease_deadline is None else repr(lease_deadline), repr(fetch_lease_deadline(now))],
+            client=pipe,
+        )
         pipe.hmget(keys.lead_key(lead_id), list(_TICKET_FIELDS))
         pipe.hgetall(keys.fetch_pause_key())
-        *_, raw, pause = pipe.execute()
+        taken_up, raw, pause = pipe.execute()
+        if not taken_up:
+            logger.debug("fetch job not taken up: another job took its lead up since", extra={"lead_id": lead_id})
+            return None
         values = dict(zip(_TICKET_FIELDS, (text(v) for v in raw), strict=True))
         if values["status"] != LeadStatus.FETCHING.value or not values[keys.LEADGEN_ID_FIELD]:
             self._redis.zrem(keys.fetching_key(), lead_id)
@@ -105,13 +108,6 @@ class FetchStore:
             fetch_attempts=int(values["fetch_attempts"] or 0),
             retrieval_pause=pause_from_hash(pause),
         )
-
-    def _renew_lease(self, lead_id: str, lease_deadline: float, now: float) -> bool:
-        """Push the lead's lease out if it still holds `lease_deadline` (atomically); False when it does not."""
-        renewed = self._scripts.renew_fetch_lease(
-            keys=[keys.fetching_key()], args=[lead_id, repr(lease_deadline), repr(fetch_lease_deadline(now))]
-        )
-        return bool(renewed)
 
     def complete(self, lead_id: str, completion: Completion, now: float) -> LeadStatus | None:
         """Apply the end of a retrieval; returns the lead's new status, None if it was no longer `fetching`."""

@@ -118,8 +118,13 @@ RENEW_FETCH_LEASE = """
 -- fetching set is still that lease's deadline (compared as numbers), pushing it out by a new lease at once.
 -- Of several jobs queued for one lead (one that waited past its lease, then the sweep's), one fetches.
 -- KEYS[1] fetching zset
--- ARGV[1] lead id, ARGV[2] the lease deadline the job was queued under, ARGV[3] the new lease's deadline
+-- ARGV[1] lead id, ARGV[2] the lease deadline the job was queued under ('' for a job queued without one: it
+-- takes the lead up whatever its lease), ARGV[3] the new lease's deadline
 -- Returns 1 when taken up, 0 when another job took the lead up since (or it left the fetching set).
+if ARGV[2] == '' then
+  redis.call('ZADD', KEYS[1], 'XX', ARGV[3], ARGV[1])
+  return 1
+end
 local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if not score or tonumber(score) ~= tonumber(ARGV[2]) then return 0 end
 redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])

@@ -21,6 +21,7 @@ RETRY_LEADS = (
 -- 'missing' (no such lead), 'not_retryable' (another status) or 'no_record' (nothing to send: its record
 -- was never stored).
 local function take_back(lead_key, id, status, new_status, due_key, cleared)
+  redis.call('HSET', lead_key, 'status', new_status, 'updated_at', ARGV[1])
   redis.call('HDEL', lead_key, unpack(cleared))
   redis.call('PERSIST', lead_key)
   redis.call('PERSIST', lead_key .. ARGV[4])
@@ -44,11 +45,10 @@ for i = 5, #ARGV do
     outcome = 'no_record'
     if redis.call('HEXISTS', lead_key, SUBMISSION) == 0 and redis.call('HEXISTS', lead_key, LEADGEN_ID) == 1 then
       outcome = 'refetching'
-      redis.call('HSET', lead_key, 'status', 'fetching', 'updated_at', ARGV[1], 'fetch_attempts', 0)
+      redis.call('HSET', lead_key, 'fetch_attempts', 0)
       take_back(lead_key, id, status, 'fetching', KEYS[5], {'error', 'next_attempt_at'})
     end
   else
-    redis.call('HSET', lead_key, 'status', 'queued', 'updated_at', ARGV[1])
     take_back(lead_key, id, status, 'queued', KEYS[2], {'error', 'next_attempt_at', 'batch_id'})
   end
   out[#out + 1] = outcome
