@@ -4,7 +4,8 @@ It keeps leads by id and answers `GET /<version>/<lead id>` and `GET /<version>/
 `filtering` on time_created and cursor paging) as Graph does, checks the access token (Authorization
 header or `access_token` parameter) and, when given the app secret, `appsecret_proof`. Tests script
 faults: a Graph error body with any status and code, an answer that is not JSON, a stall past the
-client's read timeout, or a token that is refused until accepted again.
+client's read timeout (one answer, or every answer until told otherwise), or a token that is refused
+until accepted again.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ class GraphStub:
     requests: list[SeenRequest] = field(default_factory=list)
     script: list[Answer] = field(default_factory=list)
     refused_token: Answer | None = None
+    stall_seconds: float = 0.0
     released: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -90,6 +92,15 @@ class GraphStub:
     def accept_token(self) -> None:
         with self.lock:
             self.refused_token = None
+
+    def stall_every_answer(self, seconds: float) -> None:
+        """Every call waits `seconds` before it is answered (a Graph API that hangs), until `answer_promptly()`."""
+        with self.lock:
+            self.stall_seconds = seconds
+
+    def answer_promptly(self) -> None:
+        with self.lock:
+            self.stall_seconds = 0.0
 
     def requests_to(self, path_end: str) -> list[SeenRequest]:
         with self.lock:
@@ -144,6 +155,9 @@ def _before(stub: GraphStub) -> Response | None:
     with stub.lock:
         stub.requests.append(SeenRequest(request.path, query, token_ok, scheme))
         answer = stub.refused_token or (stub.script.pop(0) if stub.script else None)
+        stall_seconds = stub.stall_seconds
+    if stall_seconds:
+        stub.released.wait(stall_seconds)
     if answer is None and not token_ok:
         error = {"message": "Invalid OAuth access token.", "type": "OAuthException", "code": 190}
         return _json(400, {"error": error})

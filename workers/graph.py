@@ -3,8 +3,10 @@
 Exceptions, grouped by what retrieval does about them:
 
     GraphError
-    ├── GraphTransientError          retry this lead later with backoff: 5xx, timeouts, connection errors,
-    │                                unreadable answers, codes 1, 2, 4, 17, 32, 341, 368, 613, 80001, 80005
+    ├── GraphTransientError          retry this lead later with backoff: 5xx, connection errors,
+    │   │                            unreadable answers, codes 1, 2, 4, 17, 32, 341, 368, 613, 80001, 80005
+    │   └── GraphTimeoutError        no connection or answer within the timeouts: also pause retrieval,
+    │                                so that one probe per interval, not every waiting lead, waits them out
     ├── GraphConfigurationError      pause retrieval for every lead (they stay `fetching`), probe, resume;
     │   │                            also a 401/403/404 without a Graph error (wrong URL or version), and a
     │   │                            code 100 about `appsecret_proof` (another app's token, a rotated secret)
@@ -61,6 +63,10 @@ class GraphError(Exception):
 
 class GraphTransientError(GraphError):
     """Server error, throttling, timeout, connection failure or an unreadable answer: retry later."""
+
+
+class GraphTimeoutError(GraphTransientError):
+    """No connection or no answer within the timeouts: the Graph API (or the way to it) hangs."""
 
 
 class GraphConfigurationError(GraphError):
@@ -156,11 +162,11 @@ class GraphClient:
         try:
             response = self._session.get(self._base + path, params={**params, **self._proof}, timeout=self._timeout)
         except requests.ConnectTimeout as exc:
-            raise GraphTransientError("Graph API did not accept the connection in time") from exc
+            raise GraphTimeoutError("Graph API did not accept the connection in time") from exc
         except requests.ConnectionError as exc:
             raise GraphTransientError("Graph API could not be reached") from exc
         except requests.Timeout as exc:
-            raise GraphTransientError("Graph API did not answer in time") from exc
+            raise GraphTimeoutError("Graph API did not answer in time") from exc
         except requests.RequestException as exc:
             raise GraphTransientError(f"request to the Graph API failed: {type(exc).__name__}") from exc
         try:

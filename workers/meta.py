@@ -10,6 +10,9 @@ queued another meanwhile) ends without a Graph call, so jobs for one lead do not
 
 A token or permission error pauses retrieval for every lead (they stay `fetching`): while paused, only
 one lead at a time is let through as the probe, once per probe interval, and its success resumes all.
+A Graph API that does not answer within the timeouts pauses retrieval the same way: each fetch job waiting
+them out would hold its worker, and workers take fetch jobs first, so delivery of every source would wait
+behind the queued fetches; paused, one probe per interval waits on the Graph API instead.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from workers.graph import (
     GraphError,
     GraphLead,
     GraphNotFoundError,
+    GraphTimeoutError,
 )
 
 logger = logging.getLogger(__name__)
@@ -155,8 +159,9 @@ class MetaRetrieval:
         While retrieval is paused, the backfill runs only as the pause's probe (so a pause ends even when no
         lead waits in `fetching`), and a listing that works resumes retrieval. A form that fails (deleted on
         Meta, a transient fault) does not keep the others from being listed, then its error is raised; a token
-        or permission error pauses retrieval and ends the run, raised. A form is marked backfilled only once
-        listed completely, so the next run covers what this one missed.
+        or permission error, or a Graph API that does not answer in time, pauses retrieval and ends the run,
+        raised. A form is marked backfilled only once listed completely, so the next run covers what this one
+        missed.
         """
         if self._store.fetch_pause.get() is not None and not self._store.fetch_pause.take_probe(
             self._clock.now(), self._settings.probe_interval_seconds
@@ -168,7 +173,7 @@ class MetaRetrieval:
             for form_id in source.form_ids:
                 try:
                     taken += self._backfill_form(form_id)
-                except GraphConfigurationError:
+                except (GraphConfigurationError, GraphTimeoutError):
                     raise
                 except GraphError as exc:
                     logger.warning("meta backfill of a form failed: %s", exc.message, extra={"form_id": form_id})
@@ -185,10 +190,10 @@ class MetaRetrieval:
         since = last - BACKFILL_OVERLAP_SECONDS
         try:
             listed: list[GraphLead] = list(self._graph.list_form_leads(form_id, since))
-        except GraphConfigurationError as exc:
+        except (GraphConfigurationError, GraphTimeoutError) as exc:
             self._pause(exc.message)
             raise
-        self._resume()  # the Graph API listed the form: the token works
+        self._resume()  # the Graph API listed the form: it answers, and takes the token
         changes = [LeadgenChange(leadgen_id=g.id, form_id=g.form_id or form_id, ad_id=g.ad_id) for g in listed]
         admitted = self._admission.admit(changes, "found by the Meta backfill: no webhook for it", fetch=False)
         by_leadgen = {g.id: g for g in listed}
@@ -227,6 +232,11 @@ class MetaRetrieval:
             backoff.jitter_factor(self._rng),
         )
         logger.warning("meta lead retrieval failed, will retry: %s", exc.message, extra=extra)
+        if isinstance(exc, GraphTimeoutError):
+            # The lead keeps its own backoff too: one that alone times out (the Graph API answering every other)
+            # is tried less and less often, instead of pausing retrieval once per probe interval.
+            self._pause(exc.message)
+            delay = max(delay, self._settings.probe_interval_seconds)
         self._store.fetches.defer(ticket.lead_id, now, now + delay, exc.message, count_attempt=True)
         return LeadStatus.FETCHING
 
@@ -286,7 +296,7 @@ class MetaRetrieval:
 
     def _resume(self) -> None:
         if self._store.fetch_pause.resume():
-            logger.info("meta lead retrieval resumed: the Graph API accepts the token again")
+            logger.info("meta lead retrieval resumed: the Graph API answers and accepts the token again")
 
     def _facebook_sources(self) -> list[LeadSource]:
         return [s for s in self._sources if s.kind is SourceKind.FACEBOOK]

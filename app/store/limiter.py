@@ -80,7 +80,7 @@ class RequestBudget:
 
 class PauseSwitch:
     """A pause for configuration faults and its single probe: delivery's (careCycle 401/403/404) by default,
-    or another one under its own `key` (Graph retrieval's, for token and permission errors)."""
+    or another one under its own `key` (Graph retrieval's, for token and permission errors and timeouts)."""
 
     def __init__(self, redis: Redis, scripts: Scripts, key: str | None = None) -> None:
         self._redis = redis

@@ -7,6 +7,7 @@ import hmac
 import json
 import threading
 import time
+from collections import Counter
 
 import pytest
 
@@ -215,3 +216,29 @@ def test_meta_leads_are_retrieved_at_once_while_delivery_is_busy_with_other_sour
     finally:
         stop.set()
         feeder.join()
+
+
+def test_a_graph_api_that_hangs_holds_up_neither_other_delivery_nor_its_leads_once_it_answers(
+    meta_relay, graph_stub, sandbox
+):
+    leadgen_ids = [f"9{n:014d}" for n in range(20)]
+    for n, leadgen_id in enumerate(leadgen_ids):
+        add_graph_lead(graph_stub, leadgen_id, phone=f"+1212555{100 + n:04d}")
+    graph_stub.stall_every_answer(3.0)  # past the 1 s read timeout
+    meta_ids = post_leadgens(meta_relay, leadgen_ids)  # 20 fetch jobs, queued ahead of delivery
+    api_lead = meta_relay.post_lead()
+
+    meta_relay.start_worker("meta-hanging", leadrelay_pause_probe_seconds=3.0)
+
+    # Each fetch job waiting out the timeout would hold the worker for 20 s in all before delivery ran.
+    wait_until(lambda: meta_relay.status(api_lead)["status"] == "delivered", timeout=8)
+    assert len(graph_stub.requests) < 10  # the first job's call, then a probe each interval
+    stats = meta_relay.stats()
+    assert stats["retrievalPaused"] and stats["retrievalPause"]["reason"] == "Graph API did not answer in time"
+    assert meta_relay.count(LeadStatus.FETCHING) == 20
+
+    graph_stub.answer_promptly()
+    wait_until(lambda: meta_relay.count(LeadStatus.DELIVERED) == 21, timeout=30)
+
+    assert meta_relay.store.fetch_pause.get() is None
+    assert sandbox.sandbox.delivered_external_ids() == Counter([*meta_ids, api_lead])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import traceback
 
 import pytest
+import requests
 
 from tests.graphstub import Answer, GraphStub, serve_graph
 from tests.realredis import free_port
@@ -15,6 +16,7 @@ from workers.graph import (
     GraphNotFoundError,
     GraphPermissionError,
     GraphRequestError,
+    GraphTimeoutError,
     GraphTokenError,
     GraphTransientError,
 )
@@ -149,10 +151,20 @@ def test_graph_client_keeps_only_numeric_ids_and_skips_a_listed_lead_without_one
     ]
 
 
-def test_graph_client_treats_a_read_timeout_as_transient(stub, graph):
+def test_graph_client_treats_a_read_timeout_as_a_timeout(stub, graph):
     stub.answer_next(Answer(200, {"id": LEAD_ID, "field_data": []}, stall_seconds=5))
 
-    with pytest.raises(GraphTransientError, match="did not answer in time"):
+    with pytest.raises(GraphTimeoutError, match="did not answer in time"):
+        graph.get_lead(LEAD_ID)
+
+
+def test_graph_client_treats_a_connection_not_accepted_in_time_as_a_timeout(graph, monkeypatch):
+    def connect_times_out(*args, **kwargs):
+        raise requests.ConnectTimeout("connect timed out")
+
+    monkeypatch.setattr(requests.Session, "get", connect_times_out)
+
+    with pytest.raises(GraphTimeoutError, match="did not accept the connection in time"):
         graph.get_lead(LEAD_ID)
 
 

@@ -24,6 +24,7 @@ from workers.graph import (
     GraphLead,
     GraphNotFoundError,
     GraphRequestError,
+    GraphTimeoutError,
     GraphTokenError,
     GraphTransientError,
 )
@@ -34,6 +35,7 @@ PAGE_ID, FORM_ID = "100000000000001", "200000000000001"
 PROBE_SECONDS = 10.0
 BACKFILL_SECONDS = 900.0
 TOKEN_ERROR = GraphTokenError("Graph API 400 OAuthException code 190/463: token expired", 400, 190)
+TIMEOUT = GraphTimeoutError("Graph API did not answer in time")
 
 
 class ScriptedGraph:
@@ -270,6 +272,70 @@ def test_a_token_error_pauses_retrieval_visibly_and_one_probe_per_interval_resum
     [rest] = retrieval.due_fetches()
     assert retrieval.fetch(rest) is LeadStatus.QUEUED
     assert {store.leads.get(i).status for i in (first, second)} == {LeadStatus.QUEUED}
+
+
+def test_a_graph_api_that_does_not_answer_in_time_pauses_retrieval_so_waiting_jobs_make_no_call(
+    retrieval, graph, admission, store, clock
+):
+    for n in range(1, 4):
+        graph.add(f"90000000000000{n}", phone=f"+1212555014{n}")
+    graph.script = [TIMEOUT]
+    first, *others = announce(admission, "900000000000001", "900000000000002", "900000000000003")
+
+    assert retrieval.fetch(first) is LeadStatus.FETCHING
+    pause = store.fetch_pause.get()
+    assert pause.reason == TIMEOUT.message and pause.next_probe_at == clock.now() + PROBE_SECONDS
+    timed_out = store.leads.get(first)
+    assert timed_out.error == TIMEOUT.message and timed_out.next_attempt_at >= clock.now() + PROBE_SECONDS
+    # The jobs queued for the other leads end at once, without waiting on the Graph API.
+    assert [retrieval.fetch(lead_id) for lead_id in others] == [LeadStatus.FETCHING] * 2
+    assert graph.calls == ["900000000000001"]
+    assert store.pause.get() is None  # delivery goes on
+
+    clock.advance(PROBE_SECONDS)
+    [probe] = retrieval.due_fetches()
+    assert retrieval.fetch(probe) is LeadStatus.QUEUED  # the Graph API answers again: retrieval resumes
+    assert store.fetch_pause.get() is None
+    assert {retrieval.fetch(lead_id) for lead_id in retrieval.due_fetches()} == {LeadStatus.QUEUED}
+    assert store.leads.status_counts()[LeadStatus.QUEUED] == 3
+
+
+def test_a_probe_that_times_out_again_keeps_retrieval_paused_one_interval_more(
+    retrieval, graph, admission, store, clock
+):
+    graph.add("900000000000001")
+    graph.add("900000000000002", phone="+12125550143")
+    graph.script = [TIMEOUT, TIMEOUT]
+    first, second = announce(admission, "900000000000001", "900000000000002")
+    retrieval.fetch(first)
+    since = store.fetch_pause.get().since
+    clock.advance(PROBE_SECONDS)
+
+    [probe] = retrieval.due_fetches()
+    assert retrieval.fetch(probe) is LeadStatus.FETCHING
+
+    pause = store.fetch_pause.get()
+    assert pause.since == since and pause.next_probe_at == clock.now() + PROBE_SECONDS
+    assert retrieval.due_fetches() == {}
+    assert len(graph.calls) == 2
+
+
+def test_a_lead_that_alone_times_out_backs_off_further_at_each_try(retrieval, graph, admission, store, clock):
+    graph.add("900000000000001")
+    graph.script = [TIMEOUT] * 8
+    [lead_id] = announce(admission, "900000000000001")
+
+    delays = []
+    for _ in range(8):
+        retrieval.fetch(lead_id)
+        lead = store.leads.get(lead_id)
+        delays.append(lead.next_attempt_at - clock.now())
+        clock.advance(delays[-1])
+        store.fetch_pause.resume()  # other leads' fetches, answered meanwhile, resumed retrieval
+
+    assert all(delay >= PROBE_SECONDS for delay in delays)
+    assert delays[-1] > 2 * PROBE_SECONDS  # its own backoff (up to a minute here) takes over from the probe interval
+    assert store.redis.hget(keys.lead_key(lead_id), "fetch_attempts") == b"8"
 
 
 def test_a_lead_graph_does_not_know_is_rejected_with_the_reason(retrieval, admission, store, clock):
@@ -511,6 +577,22 @@ def test_backfill_pauses_on_a_token_error_raises_and_lists_the_same_span_next_ti
     assert store.fetch_pause.get().reason == TOKEN_ERROR.message
     assert store.fetches.backfill_since(FORM_ID) is None
     assert retrieval.backfill() == 0 and len(graph.listings) == 1  # skipped while paused
+
+
+def test_backfill_pauses_when_a_listing_times_out_and_lists_no_other_form(store, graph, cipher, clock, source):
+    sources = SourceRegistry([dataclasses.replace(source, form_ids=(FORM_ID, "200000000000002"))])
+    intake = Intake(store, cipher, clock, lambda: None)
+    admission = MetaIntake(store, sources, clock, lambda lead_ids: None)
+    settings = RetrievalSettings(72 * 3600, 1.0, 60.0, PROBE_SECONDS, BACKFILL_SECONDS, has_access_token=True)
+    retrieval = MetaRetrieval(store, graph, intake, admission, sources, cipher, settings, clock, lambda: None)
+    graph.script = [TIMEOUT]
+
+    with pytest.raises(GraphTimeoutError):
+        retrieval.backfill()
+
+    assert [form_id for form_id, _ in graph.listings] == [FORM_ID]
+    assert store.fetch_pause.get().reason == TIMEOUT.message
+    assert store.fetches.backfill_since(FORM_ID) is None
 
 
 def test_backfill_probes_a_retrieval_pause_no_lead_waits_on_and_its_listing_resumes_retrieval(
