@@ -123,7 +123,10 @@ class Operator:
         return LeadPage(leads, page.next)
 
     def retry_lead(self, lead_id: str, actor: str) -> Lead:
-        """Re-queue one `rejected`/`dead` lead; raises `LeadNotFoundError` or `LeadNotRetryableError`."""
+        """Re-queue one `rejected`/`dead` lead; raises `LeadNotFoundError` or `LeadNotRetryableError`.
+
+        Audited when it changed the lead: re-queued (count 1), or made a `duplicate` by its second normalization
+        (count 0)."""
         now = self._clock.now()
         [result] = self._store.retries.requeue([lead_id], now, _retry_detail(actor))
         if result.outcome is RequeueOutcome.NO_RECORD and self._resubmit is not None:
@@ -132,6 +135,9 @@ class Operator:
                 current = self._store.leads.get(lead_id).status
                 if current in _TAKEN_BY_ANOTHER_RETRY:
                     reason = f"a {current.value} lead cannot be retried (another retry took it meanwhile)"
+                elif current is LeadStatus.DUPLICATE:
+                    # Normalized again, the lead named a person seen within the window: the retry settled it.
+                    self._audit(AuditEntry(now, RETRY_LEAD_ACTION, actor, 0, lead_id=lead_id))
                 raise LeadNotRetryableError(lead_id, current, reason)
             [result] = self._store.retries.requeue([lead_id], now, _retry_detail(actor))
         if result.outcome is RequeueOutcome.MISSING:

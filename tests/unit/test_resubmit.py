@@ -173,6 +173,20 @@ def test_the_same_person_within_the_duplicate_window_makes_the_retried_lead_a_du
     assert store.batches.depth() == 1  # the partner's lead only
 
 
+def test_a_retry_that_makes_the_lead_a_duplicate_is_audited_under_the_token_name(client_with, store):
+    fixed = google_source(field_map={"best_number": "phoneNumber"}, duplicate_window_seconds=86400)
+    partner = make_source(slug="partner", kind=SourceKind.API, secret="partner-key", duplicate_window_seconds=86400)
+    lead_id = client_with(google_source()).post(URL, json=BODY).json["id"]
+    client = client_with(fixed, partner)
+    client.post("/v1/leads", json=make_submission(phoneNumber="(312) 555-0199"), headers={"X-Api-Key": "partner-key"})
+
+    response = client.post(f"/v1/leads/{lead_id}/retry", headers=BOB)
+
+    assert response.status_code == 409 and store.leads.get(lead_id).status is LeadStatus.DUPLICATE
+    [entry] = client.get("/v1/audit", headers=OPS).json["entries"]
+    assert (entry["action"], entry["actor"], entry["leadId"], entry["count"]) == ("retry_lead", "bob", lead_id, 0)
+
+
 def test_the_cli_retry_normalizes_a_kept_lead_again_as_the_web_tier_does(
     client_with, rejected_lead_id, store, redis, settings, tmp_path, monkeypatch, capsys
 ):
