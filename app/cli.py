@@ -221,11 +221,12 @@ def _operator() -> Operator:
     wake = lambda: wake_delivery(redis, store.lanes)  # noqa: E731 - named once, used twice
 
     @functools.cache
-    def normalizing() -> Normalizing | str:
+    def normalizing() -> Normalizing:
         """Read only once a retried lead holds a kept submission: retrying leads with records needs neither the
-        key nor the sources file."""
+        key nor the sources file. Without them such a lead cannot be retried: a configuration error, as a bad
+        sources file is, so that a bulk retry does not pass over the leads silently."""
         if not settings.leadrelay_encryption_key:
-            return "LEADRELAY_ENCRYPTION_KEY is needed to open the lead's kept submission and normalize it again"
+            raise ConfigError(["LEADRELAY_ENCRYPTION_KEY: required to open a kept submission and normalize it again"])
         cipher = RecordCipher(settings.leadrelay_encryption_key)
         sources = load_configured_sources(settings)
         return Normalizing(cipher, sources, Intake(store, cipher, clock, wake))

@@ -41,10 +41,10 @@ class Resubmitter:
     """Turns a lead's kept submission into its careCycle record under its source's current settings.
 
     `normalizing` is asked for only once a lead holds a kept submission, so a caller may read the key and the
-    sources file lazily (the CLI); it answers a reason instead when it cannot be had.
+    sources file lazily (the CLI); it raises `ConfigError` when they cannot be had.
     """
 
-    def __init__(self, store: Store, clock: Clock, normalizing: Callable[[], Normalizing | str]) -> None:
+    def __init__(self, store: Store, clock: Clock, normalizing: Callable[[], Normalizing]) -> None:
         self._store = store
         self._clock = clock
         self._normalizing = normalizing
@@ -56,8 +56,6 @@ class Resubmitter:
         if kept is None:
             return NO_SUBMISSION
         tools = self._normalizing()
-        if isinstance(tools, str):
-            return tools
         try:
             source = tools.sources.by_slug(kept.source)
         except UnknownSourceError:

@@ -219,6 +219,27 @@ def test_the_cli_retries_leads_with_records_without_reading_the_sources_file(
     assert store.leads.get(dead.id).status is LeadStatus.QUEUED
 
 
+def test_a_cli_bulk_retry_without_the_encryption_key_fails_naming_it_instead_of_skipping_kept_leads(
+    client_with, rejected_lead_id, store, redis, tmp_path, monkeypatch, capsys
+):
+    sources = tmp_path / "sources.toml"
+    sources.write_text(
+        '[sources.gads]\nkind = "google"\nsecret_env = "GADS_KEY"\n'
+        '[sources.gads.field_map]\nbest_number = "phoneNumber"\n'
+    )
+    monkeypatch.setattr(cli, "_connect", lambda settings: redis)
+    monkeypatch.setenv("LEADRELAY_SOURCES", str(sources))
+    monkeypatch.setenv("GADS_KEY", GOOGLE_KEY)
+    monkeypatch.delenv("LEADRELAY_ENCRYPTION_KEY", raising=False)
+
+    code = cli.main(["retry", "--status", "rejected"])
+
+    out, err = capsys.readouterr()
+    assert (code, out) == (2, "")
+    assert "configuration error" in err and "LEADRELAY_ENCRYPTION_KEY" in err
+    assert store.leads.get(rejected_lead_id).status is LeadStatus.REJECTED
+
+
 def test_a_kept_submission_that_is_no_webhook_body_is_normalized_as_it_is(client_with, rejected_lead_id, redis, cipher):
     redis.hset(
         keys.lead_key(rejected_lead_id),
