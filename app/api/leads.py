@@ -10,7 +10,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from app.api.auth import match_secret, presented_credential
 from app.api.bodies import json_object
-from app.api.ops import operator, require_ops_token
+from app.api.ops import operator, query_args, require_ops_token
 from app.errors import BadRequestError, InvalidInputError
 from app.intake import MAX_BULK_LEADS, AcceptedLead, Admission, InvalidLead
 from app.models import LeadStatus
@@ -118,7 +118,7 @@ def list_leads() -> Response:
               schema: LeadPageSchema
     """
     require_ops_token()
-    args: LeadListArgs = LeadListArgsSchema().load(request.args.to_dict())
+    args: LeadListArgs = LeadListArgsSchema().load(query_args())
     page = operator().list_leads(args.selection, args.after, args.limit)
     return jsonify(lead_page_body(page.leads, page.next))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, after_this_request, jsonify, request
 
 from app.api.auth import match_secret, presented_credential
+from app.errors import InvalidInputError
 from app.ops import Operator, StatsQuery, collect_stats
 from app.queues import wake_delivery
 from app.resubmit import Normalizing, Resubmitter
@@ -24,6 +25,16 @@ def require_ops_token() -> str:
     name = match_secret(presented_credential(request, header="X-Ops-Token"), services().settings.leadrelay_ops_tokens)
     after_this_request(_not_stored)
     return name
+
+
+def query_args() -> dict[str, str]:
+    """The query args of an ops request, one value each; a name given twice is refused naming it (422): the
+    schemas read one value, and a second filter dropped without a word would answer for the first alone."""
+    repeated = sorted(name for name, values in request.args.lists() if len(values) > 1)
+    if repeated:
+        expected = ["expected once: one value per request"]
+        raise InvalidInputError("the request is not valid", {name: expected for name in repeated})
+    return request.args.to_dict()
 
 
 def _not_stored(response: Response) -> Response:
@@ -80,5 +91,5 @@ def audit() -> Response:
               schema: AuditTrailSchema
     """
     require_ops_token()
-    args = AuditArgsSchema().load(request.args.to_dict())
+    args = AuditArgsSchema().load(query_args())
     return jsonify(audit_body(operator().audit_trail(args["limit"])))

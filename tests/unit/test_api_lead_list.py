@@ -162,6 +162,18 @@ def test_lead_list_refuses_a_bad_arg_naming_it(client, args, named):
     assert list(response.json["error"]["fields"]) == [named]
 
 
+@pytest.mark.parametrize("name", ["status", "source"])
+def test_lead_list_refuses_a_filter_given_twice_instead_of_keeping_the_first(client, store, cipher, clock, name):
+    leads_in(store, cipher, clock, LeadStatus.DEAD, source="partner")
+    leads_in(store, cipher, clock, LeadStatus.REJECTED, source="web")
+    values = {"status": ["dead", "rejected"], "source": ["web", "partner"]}[name]
+
+    response = client.get("/v1/leads", query_string=[(name, value) for value in values], headers=OPS)
+
+    assert response.status_code == 422
+    assert response.json["error"]["fields"] == {name: ["expected once: one value per request"]}
+
+
 def test_lead_list_needs_an_ops_token(client):
     refused = client.get("/v1/leads")
     assert refused.status_code == 401 and refused.headers["WWW-Authenticate"] == 'Bearer realm="leadrelay"'
