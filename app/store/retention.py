@@ -61,16 +61,18 @@ class RetentionStore:
         """Delete what is due at `now`, in bounded steps (at most a few thousand leads per pass)."""
         records = leads = 0
         for _ in range(MAX_PURGE_CHUNKS_PER_PASS):
-            step_records, step_leads = self._purge_step(now)
+            step_records, step_leads, more = self._purge_step(now)
             records += step_records
             leads += step_leads
-            if step_records < PURGE_CHUNK_LEADS and step_leads < PURGE_CHUNK_LEADS:
+            if not more:
                 break
         return PurgeReport(records, leads)
 
-    def _purge_step(self, now: float) -> tuple[int, int]:
+    def _purge_step(self, now: float) -> tuple[int, int, bool]:
+        """One chunk of each stage: records and leads deleted, and whether a stage read a full chunk (more may
+        be due, even when it deleted nothing: the records of failed leads are kept)."""
         retention = self.retention
-        records, leads = self._scripts.purge_retained(
+        records, leads, full = self._scripts.purge_retained(
             keys=[
                 keys.retained_records_key(),
                 keys.retained_leads_key(),
@@ -86,4 +88,4 @@ class RetentionStore:
                 keys.LEAD_EVENTS_SUFFIX,
             ],
         )
-        return int(records), int(leads)
+        return int(records), int(leads), int(full) == 1

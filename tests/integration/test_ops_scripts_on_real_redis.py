@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from app.models import LeadStatus
-from app.store import LeadNotFoundError, keys
+from app.store import LeadNotFoundError, keys, retention
 from app.store.batches import Outcome
 from app.store.fetches import Completion
 from app.store.index import Selection
@@ -176,6 +176,19 @@ def test_purge_of_a_lead_whose_hash_expired_first_finds_its_index_entries(store,
     assert store.leads.status_counts()[LeadStatus.DELIVERED] == 0
     assert not store.redis.exists(keys.lead_events_key(lead.id))
     assert_indexes_consistent(store)
+
+
+def test_purge_pass_goes_on_past_a_full_chunk_of_kept_failed_records(store, cipher, clock, monkeypatch):
+    monkeypatch.setattr(retention, "PURGE_CHUNK_LEADS", 2)
+    failed = leads_in(store, cipher, clock, LeadStatus.REJECTED, count=2)
+    failed += leads_in(store, cipher, clock, LeadStatus.DEAD)
+    clock.advance(1)
+    delivered = leads_in(store, cipher, clock, LeadStatus.DELIVERED, count=3)
+    clock.advance(DAY)
+
+    assert store.retention.purge(clock.now()) == PurgeReport(records=3, leads=0)
+    assert [store.redis.hexists(keys.lead_key(lead.id), "record") for lead in failed + delivered] == [1] * 3 + [0] * 3
+    assert retained(store.redis, keys.retained_records_key()) == {}
 
 
 def test_purge_lock_lets_one_pass_run_per_interval(store, cipher, clock):

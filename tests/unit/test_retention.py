@@ -183,6 +183,18 @@ def test_purge_works_through_a_backlog_in_bounded_steps(store, cipher, clock, mo
     assert_indexes_consistent(store)
 
 
+def test_purge_goes_on_past_a_chunk_of_failed_leads_whose_records_it_keeps(store, cipher, clock, monkeypatch):
+    # A chunk that deletes nothing (records kept for a retry) is no sign that nothing more is due.
+    monkeypatch.setattr(retention, "PURGE_CHUNK_LEADS", 2)
+    leads_in(store, cipher, clock, LeadStatus.DEAD, count=3)
+    clock.advance(1)
+    delivered = leads_in(store, cipher, clock, LeadStatus.DELIVERED, count=2)
+    clock.advance(DAY)
+
+    assert store.retention.purge(clock.now()) == PurgeReport(records=2, leads=0)
+    assert not any(has_record(store, lead.id) for lead in delivered)
+
+
 def test_purge_cleans_indexes_and_counts_of_a_lead_whose_hash_expired_first(store, cipher, clock):
     [lead] = leads_in(store, cipher, clock, LeadStatus.REJECTED, source="web")
     store.redis.delete(keys.lead_key(lead.id))  # by hand, or by the expiry an earlier version set

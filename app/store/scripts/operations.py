@@ -101,9 +101,11 @@ PURGE_RETAINED = (
 -- KEYS[5] sources set
 -- ARGV[1] records cutoff, ARGV[2] leads cutoff, ARGV[3] max leads per stage, ARGV[4] lead key prefix,
 -- ARGV[5] events key suffix
--- Returns {records deleted, leads deleted}.
+-- Returns {records deleted, leads deleted, 1 when a stage read a full chunk (more may be due) else 0}: a chunk
+-- can delete nothing (the records of `rejected`/`dead` leads are kept) and still not be the last one.
 local records, leads = 0, 0
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))) do
+local due_records = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+for _, id in ipairs(due_records) do
   local lead_key = ARGV[4] .. id
   local status = redis.call('HGET', lead_key, 'status')
   if status and FINAL[status] and not RETRYABLE[status] then
@@ -111,7 +113,8 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT
   end
   redis.call('ZREM', KEYS[1], id)
 end
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[2], 'LIMIT', 0, tonumber(ARGV[3]))) do
+local due_leads = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[2], 'LIMIT', 0, tonumber(ARGV[3]))
+for _, id in ipairs(due_leads) do
   local lead_key = ARGV[4] .. id
   local cur = redis.call('HMGET', lead_key, 'status', 'source')
   if cur[1] and FINAL[cur[1]] then
@@ -136,6 +139,7 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[2], 'LIMIT
   redis.call('ZREM', KEYS[1], id)
   redis.call('ZREM', KEYS[2], id)
 end
-return {records, leads}
+local full = (#due_records == tonumber(ARGV[3]) or #due_leads == tonumber(ARGV[3])) and 1 or 0
+return {records, leads, full}
 """
 )
