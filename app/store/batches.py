@@ -112,6 +112,8 @@ class BatchStore:
                 keys.failed_bucket_key(minute),
                 keys.latency_samples_key(),
                 keys.last_delivery_key(),
+                keys.delivered_second_key(int(now)),
+                keys.failed_second_key(int(now)),
             ],
             args=[
                 repr(now),
@@ -141,6 +143,7 @@ class BatchStore:
                 keys.ready_key(),
                 keys.status_counts_key(),
                 keys.failed_bucket_key(int(now // 60)),
+                keys.failed_second_key(int(now)),
             ],
             args=[repr(now), keys.LEAD_KEY_PREFIX, keys.LEAD_EVENTS_SUFFIX, _BATCH_PREFIX, repr(max_age_seconds)],
         )

@@ -132,6 +132,7 @@ class FetchStore:
                 keys.fetching_key(),
                 keys.person_key(completion.person or ""),
                 keys.failed_bucket_key(int(now // 60)),
+                keys.failed_second_key(int(now)),
             ],
             args=[
                 lead_id,

@@ -109,6 +109,16 @@ def failed_bucket_key(minute: int) -> str:
     return f"{PREFIX}stats:failed:{minute}"
 
 
+def delivered_second_key(second: int) -> str:
+    """Counter of leads delivered during one second (epoch second): a stats window's part-minute edge."""
+    return f"{PREFIX}stats:delivered:second:{second}"
+
+
+def failed_second_key(second: int) -> str:
+    """Counter of leads rejected or dead during one second (epoch second): a stats window's part-minute edge."""
+    return f"{PREFIX}stats:failed:second:{second}"
+
+
 def latency_samples_key() -> str:
     """List of recent intake-to-delivery latencies in seconds, newest first."""
     return f"{PREFIX}stats:latency"

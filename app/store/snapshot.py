@@ -3,6 +3,8 @@ whatever the number of leads."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +16,8 @@ from app.store import keys
 from app.store.leads import counts_from_hash
 from app.store.limiter import RATE_WINDOW_SECONDS, Pause, pause_from_hash
 
-STATS_WINDOW_MINUTES = 60
+# The windows of the delivered and failed counts: the last 5 minutes and the last hour.
+SHORT_WINDOW_SECONDS, LONG_WINDOW_SECONDS = 300, 3600
 # The statuses of a lead taken in for delivery and not delivered yet (the age gauge's leads).
 WAITING_STATUSES = (LeadStatus.QUEUED, LeadStatus.SENDING, LeadStatus.RETRYING)
 
@@ -37,13 +40,57 @@ class Gauges:
 
 
 @dataclass(frozen=True)
+class WindowCounts:
+    """Leads counted (delivered, or failed) in the last 5 minutes and in the last hour, to the second."""
+
+    last5m: int
+    last1h: int
+
+
+@dataclass(frozen=True)
+class _Window:
+    """The counters a window reads: the whole minutes it spans, and the seconds of the minute at its far edge."""
+
+    minutes: range
+    seconds: range
+
+
+def _window(now: float, length_seconds: int) -> _Window:
+    start = now - length_seconds
+    first_minute = math.ceil(start / 60)
+    return _Window(range(first_minute, int(now // 60) + 1), range(math.floor(start), first_minute * 60))
+
+
+@dataclass(frozen=True)
+class _WindowReads:
+    """The keys of one counter that both windows need (one MGET), and how to sum its replies per window."""
+
+    short: _Window
+    long: _Window
+
+    def keys(self, minute_key: Callable[[int], str], second_key: Callable[[int], str]) -> list[str]:
+        return (
+            [minute_key(m) for m in self.long.minutes]
+            + [second_key(s) for s in self.long.seconds]
+            + [second_key(s) for s in self.short.seconds]
+        )
+
+    def counts(self, replies: Sequence[bytes | None]) -> WindowCounts:
+        values = [int(v) if v else 0 for v in replies]
+        minutes, rest = values[: len(self.long.minutes)], values[len(self.long.minutes) :]
+        long_seconds, short_seconds = rest[: len(self.long.seconds)], rest[len(self.long.seconds) :]
+        short_minutes = minutes[len(minutes) - len(self.short.minutes) :]
+        return WindowCounts(last5m=sum(short_minutes) + sum(short_seconds), last1h=sum(minutes) + sum(long_seconds))
+
+
+@dataclass(frozen=True)
 class StatsSnapshot:
     """Raw numbers of the store at one instant; `app.ops` derives the stats from them."""
 
     gauges: Gauges
     in_flight_batches: int
-    delivered_per_minute: list[int]
-    failed_per_minute: list[int]
+    delivered: WindowCounts
+    failed: WindowCounts
     requests_last_minute: int
     last_delivery_at: float | None
     latency_samples: list[float]
@@ -80,14 +127,15 @@ def read_gauges(redis: Redis) -> Gauges:
 
 
 def read_snapshot(redis: Redis, now: float) -> StatsSnapshot:
-    """One pipeline of fixed length; the per-minute lists run oldest to newest, ending with this minute."""
-    minute = int(now // 60)
-    minutes = range(minute - STATS_WINDOW_MINUTES + 1, minute + 1)
+    """One pipeline of fixed length. A window's counts are those of its whole minutes and, for the minute it
+    starts in, of that minute's seconds within it: whatever the second of the minute, a lead settled 4 min
+    59 s ago is in the last 5 minutes, and one settled 5 min 1 s ago is not."""
+    windows = _WindowReads(short=_window(now, SHORT_WINDOW_SECONDS), long=_window(now, LONG_WINDOW_SECONDS))
     pipe = redis.pipeline(transaction=False)
     gauge_reads = _read_gauges_into(pipe)
     pipe.zcard(keys.inflight_key())
-    pipe.mget([keys.delivered_bucket_key(m) for m in minutes])
-    pipe.mget([keys.failed_bucket_key(m) for m in minutes])
+    pipe.mget(windows.keys(keys.delivered_bucket_key, keys.delivered_second_key))
+    pipe.mget(windows.keys(keys.failed_bucket_key, keys.failed_second_key))
     pipe.zcount(keys.request_log_key(), now - RATE_WINDOW_SECONDS, "+inf")
     pipe.get(keys.last_delivery_key())
     pipe.lrange(keys.latency_samples_key(), 0, -1)
@@ -96,8 +144,8 @@ def read_snapshot(redis: Redis, now: float) -> StatsSnapshot:
     return StatsSnapshot(
         gauges=_gauges(replies[:gauge_reads]),
         in_flight_batches=int(in_flight),
-        delivered_per_minute=[int(v) if v else 0 for v in delivered],
-        failed_per_minute=[int(v) if v else 0 for v in failed],
+        delivered=windows.counts(delivered),
+        failed=windows.counts(failed),
         requests_last_minute=int(requests),
         last_delivery_at=float(last) if last else None,
         latency_samples=[float(v) for v in latencies],

@@ -116,3 +116,20 @@ def test_stats_give_no_drain_estimate_while_delivery_is_paused(client, store, cl
 
     assert running["estimatedDrainSeconds"] == 1
     assert paused["queueDepth"] == 1 and paused["estimatedDrainSeconds"] is None
+
+
+@pytest.mark.parametrize(
+    ("ago", "last5m", "last1h"), [(250, 1, 1), (299, 1, 1), (301, 0, 1), (3590, 0, 1), (3599, 0, 1), (3601, 0, 0)]
+)
+def test_stats_windows_count_a_settled_lead_by_its_age_to_the_second(store, cipher, clock, ago, last5m, last1h):
+    good, bad = make_lead(), make_lead()
+    store.leads.admit([good, bad], [cipher.seal(x.record) for x in (good, bad)], clock.now())
+    clock.advance(50)  # settled late in a minute...
+    batch = store.batches.claim(clock.now(), 200, 30)
+    outcomes = [Outcome(good.id, LeadStatus.DELIVERED, "ok"), Outcome(bad.id, LeadStatus.REJECTED, "no", error="no")]
+    store.batches.settle(batch.id, outcomes, clock.now(), release=True)
+    clock.advance(ago)  # ...and read early in another
+
+    stats = collect_stats(StatsQuery(store, 60, clock.now()))
+
+    assert stats["delivered"] == stats["failed"] == {"last5m": last5m, "last1h": last1h}

@@ -55,7 +55,8 @@ COMPLETE_FETCH = (
 -- End a lead's Graph retrieval: store its record and queue it (or `duplicate` within the person window),
 -- or settle it without a record (`rejected`, `dead`, `test`). Only a lead still `fetching` is changed.
 -- KEYS[1] lead hash, KEYS[2] events list, KEYS[3] status counts, KEYS[4] ready zset, KEYS[5] fetching zset,
--- KEYS[6] person string (last time seen | lead id), KEYS[7] failed-this-minute counter
+-- KEYS[6] person string (last time seen | lead id), KEYS[7] failed-this-minute counter,
+-- KEYS[8] failed-this-second counter
 -- ARGV[1] lead id, ARGV[2] now, ARGV[3] status, ARGV[4] event detail, ARGV[5] error ('' for none),
 -- ARGV[6] person memory ttl s (0: not recorded), ARGV[7] duplicate window s (0: no check),
 -- ARGV[8..] field, value pairs (record, external_id, phone, warnings; or the refused submission alone)
@@ -76,8 +77,7 @@ redis.call('ZREM', KEYS[5], ARGV[1])
 if status == 'queued' then
   redis.call('ZADD', KEYS[4], ARGV[2], ARGV[1])
 elseif status == 'rejected' or status == 'dead' then
-  redis.call('INCRBY', KEYS[7], 1)
-  redis.call('EXPIRE', KEYS[7], 7200)
+  count_settled(KEYS[7], KEYS[8], 1)
 end
 return status
 """

@@ -57,7 +57,8 @@ SETTLE_LEADS = (
 -- Apply upload outcomes to leads still in this batch; optionally release the batch.
 -- KEYS[1] in-flight zset, KEYS[2] status counts, KEYS[3] ready zset, KEYS[4] batch list,
 -- KEYS[5] delivered-this-minute counter, KEYS[6] failed-this-minute counter,
--- KEYS[7] latency samples list, KEYS[8] last delivery string
+-- KEYS[7] latency samples list, KEYS[8] last delivery string,
+-- KEYS[9] delivered-this-second counter, KEYS[10] failed-this-second counter
 -- ARGV[1] now, ARGV[2] batch id, ARGV[3] lead key prefix, ARGV[4] events key suffix,
 -- ARGV[5] "1" to release the batch, ARGV[6] JSON list of outcomes:
 --   {id, status, detail, error?, ready_at?, next_attempt_at?, count_attempt}
@@ -88,15 +89,11 @@ for _, o in ipairs(cjson.decode(ARGV[6])) do
   end
 end
 if delivered > 0 then
-  redis.call('INCRBY', KEYS[5], delivered)
-  redis.call('EXPIRE', KEYS[5], 7200)
+  count_settled(KEYS[5], KEYS[9], delivered)
   redis.call('LTRIM', KEYS[7], 0, 999)
   redis.call('SET', KEYS[8], ARGV[1])
 end
-if failed > 0 then
-  redis.call('INCRBY', KEYS[6], failed)
-  redis.call('EXPIRE', KEYS[6], 7200)
-end
+if failed > 0 then count_settled(KEYS[6], KEYS[10], failed) end
 if ARGV[5] == '1' then
   redis.call('ZREM', KEYS[1], ARGV[2])
   redis.call('DEL', KEYS[4])
@@ -111,7 +108,8 @@ RECLAIM_STALE_BATCHES = (
 -- Return the leads of batches whose visibility deadline passed (their worker died) to the queue.
 -- Each spends an attempt (its upload may have gone out); one past the maximum age is `dead` instead, so a
 -- batch that never settles (its worker dying each time) cannot go round forever.
--- KEYS[1] in-flight zset, KEYS[2] ready zset, KEYS[3] status counts, KEYS[4] failed-this-minute counter
+-- KEYS[1] in-flight zset, KEYS[2] ready zset, KEYS[3] status counts, KEYS[4] failed-this-minute counter,
+-- KEYS[5] failed-this-second counter
 -- ARGV[1] now, ARGV[2] lead key prefix, ARGV[3] events key suffix, ARGV[4] batch key prefix,
 -- ARGV[5] maximum age s
 -- Returns the number of leads put back or given up.
@@ -143,10 +141,7 @@ for _, batch_id in ipairs(batches) do
   redis.call('DEL', batch_key)
   redis.call('ZREM', KEYS[1], batch_id)
 end
-if dead > 0 then
-  redis.call('INCRBY', KEYS[4], dead)
-  redis.call('EXPIRE', KEYS[4], 7200)
-end
+if dead > 0 then count_settled(KEYS[4], KEYS[5], dead) end
 return returned
 """
 )

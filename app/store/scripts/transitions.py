@@ -25,10 +25,16 @@ local function append_event(events_key, now, status, detail)
 end
 """
 
+# How long the delivered/failed counters of one minute and of one second are kept: `/v1/stats` reads the last
+# hour's minutes, and the seconds of the part-minute at each window's far edge (up to an hour and a minute ago).
+MINUTE_COUNTER_TTL_SECONDS = 7200
+SECOND_COUNTER_TTL_SECONDS = 3720
+
 # Shared Lua helpers, prepended to the scripts that record lead events and status counts.
 # `move_status` is the one way a status changes: count, status index, and the retention sets when the
 # new status is final (scored by that time: the purge pass applies the retention settings in force).
 # The status index is scored by receipt time, read from the lead unless the caller passes it.
+# `count_settled` adds leads delivered (or failed) now to this minute's and this second's counter.
 LEAD_HELPERS = (
     f"local STATUS_INDEX = {lua_string(keys.status_index_key(''))}\n"
     f"local SOURCE_INDEX = {lua_string(keys.source_index_key(''))}\n"
@@ -37,6 +43,7 @@ LEAD_HELPERS = (
     f"local RETAINED_LEADS = {lua_string(keys.retained_leads_key())}\n"
     f"local FINAL = {_lua_set(FINAL_STATUSES)}\n"
     f"local RETRYABLE = {_lua_set(RETRYABLE_STATUSES)}\n"
+    f"local MINUTE_COUNTER_TTL, SECOND_COUNTER_TTL = {MINUTE_COUNTER_TTL_SECONDS}, {SECOND_COUNTER_TTL_SECONDS}\n"
     + EVENT_HELPER
     + """
 local function push_event(lead_key, events_suffix, now, status, detail)
@@ -53,6 +60,12 @@ local function move_status(counts_key, lead_key, id, old, new, now, received_at)
     redis.call('ZADD', RETAINED_LEADS, now, id)
     redis.call('ZADD', RETAINED_RECORDS, now, id)
   end
+end
+local function count_settled(minute_key, second_key, n)
+  redis.call('INCRBY', minute_key, n)
+  redis.call('EXPIRE', minute_key, MINUTE_COUNTER_TTL)
+  redis.call('INCRBY', second_key, n)
+  redis.call('EXPIRE', second_key, SECOND_COUNTER_TTL)
 end
 local function index_source(source, id, score)
   redis.call('ZADD', SOURCE_INDEX .. source, score, id)
