@@ -83,7 +83,10 @@ class StatsSchema(Schema):
     """`GET /v1/stats`."""
 
     counts = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
-    queueDepth = fields.Integer(required=True)
+    queueDepth = fields.Integer(
+        required=True,
+        metadata={"description": "leads waiting for delivery: queued, and retrying ones until their next attempt"},
+    )
     inFlightBatches = fields.Integer(required=True)
     oldestQueuedAgeSeconds = fields.Float(
         required=True,

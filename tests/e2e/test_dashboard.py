@@ -197,3 +197,28 @@ def test_dashboard_refuses_a_token_no_browser_can_send_without_leaving_the_login
         assert browser.find_element(By.ID, "login").is_displayed()
         assert not browser.find_element(By.ID, "board").is_displayed()
         assert browser.execute_script("return sessionStorage.getItem('leadrelay.opsToken');") is None
+
+
+def test_dashboard_counts_a_lead_waiting_to_retry_as_retrying_not_also_as_queued(settings, real_redis):
+    app = create_app(settings, redis=real_redis)
+    store = app.extensions["leadrelay"].store
+    cipher = RecordCipher(settings.leadrelay_encryption_key)
+    waiting, retrying = make_lead(), make_lead()
+    now = app.extensions["leadrelay"].clock.now()
+    store.leads.admit([retrying], [cipher.seal(retrying.record)], now)
+    batch = store.batches.claim(now, 200, 60)
+    later = now + 300
+    outcome = Outcome(retrying.id, LeadStatus.RETRYING, "500", error="500", ready_at=later, next_attempt_at=later)
+    store.batches.settle(batch.id, [outcome], now, release=True)
+    store.leads.admit([waiting], [cipher.seal(waiting.record)], now)
+    with serve(app) as url, chromium() as browser:
+        from selenium.webdriver.common.by import By
+
+        _open_dashboard(browser, url, OPS_TOKEN)
+        wait_until(lambda: browser.find_element(By.TAG_NAME, "body").get_attribute("data-loaded") == "true")
+        cards = browser.execute_script(
+            "return ['queued', 'sending', 'retrying'].map(id => document.querySelector('#card-' + id + ' .value')"
+            ".textContent);"
+        )
+
+    assert cards == ["1", "0", "1"]
