@@ -3,11 +3,14 @@
 Read by gunicorn at start; every value can be changed through the environment named beside it.
 """
 
+import json
+import logging
 import os
 import re
 import shutil
 import sys
 import tempfile
+from datetime import UTC, datetime
 from typing import Any
 
 from gunicorn.glogging import Logger
@@ -47,9 +50,33 @@ errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 
 
+class JsonLinesFormatter(logging.Formatter):
+    """gunicorn's lines in the shape of the relay's own (app.logs.JsonFormatter): one JSON object a line, an
+    exception by its type only. Not imported from `app`: that would load prometheus_client in the master
+    before on_starting gives it its metrics folder."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info and record.exc_info[0] is not None:
+            entry["exception"] = record.exc_info[0].__name__
+        return json.dumps(entry, default=str)
+
+
 class RedactingLogger(Logger):
     """gunicorn's logger, without what a malformed request carries: gunicorn writes the client's address
-    and the request's own text (a body, a request line) into its warnings and error lines."""
+    and the request's own text (a body, a request line) into its warnings and error lines. Its error and
+    access lines are JSON, as every other line of the relay."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        for log in (self.error_log, self.access_log):
+            for handler in log.handlers:
+                handler.setFormatter(JsonLinesFormatter())
 
     def warning(self, msg: Any, *args: Any, **kwargs: Any) -> None:
         if isinstance(msg, str) and msg.startswith("Invalid request from ip="):

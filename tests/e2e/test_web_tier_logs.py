@@ -3,6 +3,7 @@ no personal data, client address or secret, even for requests too malformed for 
 
 from __future__ import annotations
 
+import json
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -59,7 +60,22 @@ def test_gunicorn_logs_carry_no_personal_data_client_address_or_secret(logged_we
 
     text = log_path.read_text()
     assert "Invalid request: Invalid chunk size" in text  # the warning is kept, its quoted body is not
-    assert '"GET" 200' in text and "request_id=" in text  # the access log is on
+    assert r"\"GET\" 200" in text and "request_id=" in text  # the access log is on (its lines JSON)
     leaked = [value for value in [*PERSONAL, VERIFY_TOKEN, SOURCE_KEY] if value.lower() in text.lower()]
     assert leaked == []
     assert "ip=" not in text
+
+
+def test_gunicorn_writes_its_own_lines_as_json_as_the_relay_does(logged_web_tier):
+    url, log_path = logged_web_tier
+    _send_raw(url, b"POST /v1/leads HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + BODY + b"\r\n")
+    assert requests.get(f"{url}/healthz", timeout=5).status_code == 200
+
+    lines = [line for line in log_path.read_text().splitlines() if line.strip()]
+    entries = [json.loads(line) for line in lines if line.startswith("{")]
+
+    assert [line for line in lines if not line.startswith("{")] == []
+    loggers = {entry["logger"] for entry in entries}
+    assert {"gunicorn.error", "gunicorn.access", "app.requests"} <= loggers
+    assert all({"time", "level", "logger", "message"} <= set(entry) for entry in entries)
+    assert any(entry["message"].startswith("Invalid request: Invalid chunk size") for entry in entries)
