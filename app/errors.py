@@ -29,6 +29,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from app.forms import OriginNotAllowedError
 from app.google import GoogleKeyError, GoogleKeyMissingError
+from app.logs import note_lead_ids
 from app.ops import LeadNotRetryableError
 from app.sources import UnknownSourceError
 from app.store import LeadNotFoundError
@@ -207,4 +208,5 @@ def _register_ops_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(LeadNotRetryableError)
     def handle_lead_not_retryable(exc: LeadNotRetryableError) -> Response:
+        note_lead_ids([exc.lead_id])  # a lead that exists: its id is the relay's own, never a client's text
         return _api_error_response(ConflictError(exc.reason))

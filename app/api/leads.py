@@ -13,6 +13,7 @@ from app.api.bodies import json_object
 from app.api.ops import operator, query_args, require_ops_token
 from app.errors import BadRequestError, InvalidInputError
 from app.intake import MAX_BULK_LEADS, AcceptedLead, Admission, InvalidLead
+from app.logs import note_lead_ids
 from app.models import LeadStatus
 from app.schemas.ops import LeadListArgs, LeadListArgsSchema, RetryFilterSchema, lead_page_body
 from app.schemas.status import lead_status
@@ -96,7 +97,9 @@ def get_lead(lead_id: str) -> Response:
               schema: LeadStatusSchema
     """
     require_ops_token()
-    return jsonify(lead_status(services().store.leads.get(lead_id)))
+    lead = services().store.leads.get(lead_id)
+    note_lead_ids([lead.id])  # for the request's log line; an id that names no lead is never logged
+    return jsonify(lead_status(lead))
 
 
 @bp.get("")
@@ -143,7 +146,9 @@ def retry_lead(lead_id: str) -> Response:
               schema: LeadStatusSchema
     """
     actor = require_ops_token()
-    return jsonify(lead_status(operator().retry_lead(lead_id, actor)))
+    lead = operator().retry_lead(lead_id, actor)
+    note_lead_ids([lead.id])
+    return jsonify(lead_status(lead))
 
 
 @bp.post("/retry")

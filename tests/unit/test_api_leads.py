@@ -422,3 +422,17 @@ def test_an_idempotency_key_is_kept_by_its_fingerprint_not_as_sent(client, redis
 
     assert again["id"] == first["id"]
     assert not [name for name in redis.keys("*") if b"jane.doe" in name]
+
+
+def test_the_request_line_of_a_lead_looked_up_or_retried_carries_its_id_never_a_path_that_is_no_lead(
+    client, store, caplog
+):
+    lead_id = client.post("/v1/leads", json=make_submission(), headers=SOURCE).json["id"]
+    with caplog.at_level("INFO", logger="app.requests"):
+        client.get(f"/v1/leads/{lead_id}", headers=OPS)
+        client.post(f"/v1/leads/{lead_id}/retry", headers=OPS)  # 409: a queued lead
+        client.get("/v1/leads/zebedee.q@example.com", headers=OPS)
+
+    lines = [r for r in caplog.records if r.name == "app.requests"]
+    assert [(r.status, getattr(r, "lead_id", None)) for r in lines] == [(200, lead_id), (409, lead_id), (404, None)]
+    assert "zebedee" not in caplog.text
