@@ -64,6 +64,8 @@ class LeadStore:
                 keys.idempotency_key(lead.idempotency_scope or lead.source, lead.idempotency_key or ""),
                 keys.person_key(lead.person or ""),
                 keys.fetching_key(),
+                keys.failed_bucket_key(int(now // 60)),
+                keys.failed_second_key(int(now)),
                 *(gate.counters if gate else ()),
             ]
             args: list[Any] = [

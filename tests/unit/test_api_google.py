@@ -366,6 +366,16 @@ def test_google_lead_with_an_unusable_phone_is_kept_as_rejected_and_answered_200
     assert store.leads.status_counts()[LeadStatus.REJECTED] == 1
 
 
+def test_a_google_lead_rejected_at_intake_counts_as_failed_in_the_stats_as_one_careCycle_rejects(client):
+    body = lead_with(columns(("PHONE_NUMBER", "12"), ("POSTAL_CODE", "60601"), ("FULL_NAME", "Sam Example")))
+
+    assert client.post(URL, json=body).json["status"] == "rejected"
+    stats = client.get("/v1/stats", headers=OPS).json
+
+    assert stats["counts"]["rejected"] == 1
+    assert stats["failed"] == {"last5m": 1, "last1h": 1}
+
+
 def test_a_google_lead_kept_as_rejected_shows_why_and_keeps_its_submission_out_of_delivery(
     client, redis, settings, store
 ):

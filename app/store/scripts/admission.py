@@ -15,7 +15,8 @@ ADMIT_LEAD = (
 -- With rate-limit counters (form posts), nothing happens unless the post passes them: one round trip.
 -- KEYS[1] lead hash, KEYS[2] events list, KEYS[3] status counts, KEYS[4] ready zset,
 -- KEYS[5] leads index zset, KEYS[6] idempotency string, KEYS[7] person string (last time seen | lead id),
--- KEYS[8] fetching zset, KEYS[9..] fixed-window rate-limit counters (none: no limit)
+-- KEYS[8] fetching zset, KEYS[9] failed-this-minute counter, KEYS[10] failed-this-second counter,
+-- KEYS[11..] fixed-window rate-limit counters (none: no limit)
 -- ARGV[1] lead id, ARGV[2] now, ARGV[3] status, ARGV[4] event detail,
 -- ARGV[5] idempotency ttl s (0: no idempotency key), ARGV[6] person memory ttl s (0: not recorded),
 -- ARGV[7] duplicate window s (0: no check), ARGV[8] lead key prefix,
@@ -23,9 +24,9 @@ ADMIT_LEAD = (
 -- ARGV[11] rate-limit window s, ARGV[12..11+n] the limit of each counter, then field, value pairs
 -- Returns {id of the lead standing for this submission (the earlier one on a repeat), its status},
 -- or {'', 'throttled', position of the full counter}: nothing was stored or counted.
-local limits = #KEYS - 8
+local limits = #KEYS - 10
 if limits > 0 then
-  local full = hit_windows(KEYS, 9, ARGV[11], ARGV, 12)
+  local full = hit_windows(KEYS, 11, ARGV[11], ARGV, 12)
   if full > 0 then return {'', 'throttled', tostring(full)} end
 end
 if ARGV[5] ~= '0' then
@@ -44,6 +45,7 @@ redis.call('ZADD', KEYS[5], ARGV[2], ARGV[1])
 index_source(ARGV[10], ARGV[1], ARGV[2])
 if status == 'queued' then redis.call('ZADD', KEYS[4], ARGV[2], ARGV[1]) end
 if status == 'fetching' then redis.call('ZADD', KEYS[8], ARGV[9], ARGV[1]) end
+if status == 'rejected' then count_settled(KEYS[9], KEYS[10], 1) end  -- refused at intake: failed, as later
 return {ARGV[1], status}
 """
 )
