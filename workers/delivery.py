@@ -348,6 +348,8 @@ class Deliverer:
             logger.warning(
                 "careCycle refused %d records of a batch", len(exc.record_messages), extra={"batch_id": batch_id}
             )
+            for refused in (e for i, e in enumerate(entries) if i in exc.record_messages):
+                logger.warning("record refused by careCycle", extra={"lead_id": refused.lead.id})
             return [
                 _rejected(e.lead, exc.record_messages[i])
                 if i in exc.record_messages
@@ -374,6 +376,7 @@ class Deliverer:
         outcomes = []
         for e in entries:
             if backoff.is_past_max_age(e.lead.received_at, now, max_age):
+                logger.warning("lead given up after the maximum age: %s", exc.message, extra={"lead_id": e.lead.id})
                 outcomes.append(Outcome(e.lead.id, LeadStatus.DEAD, "gave up after maximum age", error=exc.message))
                 continue
             delay = backoff.retry_delay_seconds(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import random
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -584,3 +585,30 @@ def test_a_404_that_is_not_carecycles_own_beside_a_source_it_took_is_retried_not
 
     assert [status_of(store, i) for i in ids] == [LeadStatus.RETRYING, LeadStatus.DELIVERED]
     assert store.pause.get() is None
+
+
+def _lead_lines(caplog) -> dict[str, str]:
+    return {r.lead_id: r.getMessage() for r in caplog.records if r.name == "workers.delivery" and hasattr(r, "lead_id")}
+
+
+def test_a_lead_given_up_at_the_maximum_age_is_logged_by_its_id(
+    store, cipher, clock, deliverer, carecycle, settings, caplog
+):
+    [lead_id] = admit(store, cipher, clock)
+    clock.advance(settings.leadrelay_max_age_hours * 3600)
+    carecycle.script.append(CareCycleTransientError("careCycle 503", 503))
+
+    with caplog.at_level(logging.INFO, logger="workers.delivery"):
+        deliverer.step()
+
+    assert _lead_lines(caplog) == {lead_id: "lead given up after the maximum age: careCycle 503"}
+
+
+def test_each_record_a_422_refuses_is_logged_by_its_lead_id(store, cipher, clock, deliverer, carecycle, caplog):
+    ids = admit(store, cipher, clock, count=3)
+    carecycle.script.append(CareCycleValidationError("careCycle 422", {0: "phoneNumber: bad", 2: "email: bad"}))
+
+    with caplog.at_level(logging.INFO, logger="workers.delivery"):
+        deliverer.step()
+
+    assert _lead_lines(caplog) == {ids[0]: "record refused by careCycle", ids[2]: "record refused by careCycle"}
