@@ -105,7 +105,12 @@ class Deliverer:
     def step(self) -> Step:
         """Send at most one batch: the unit of work of a delivery lane."""
         now = self._clock.now()
-        self._store.batches.reclaim_stale(now, self._settings.leadrelay_max_age_hours * 3600)
+        if reclaimed := self._store.batches.reclaim_stale(now, self._settings.leadrelay_max_age_hours * 3600):
+            # Each lead back in the queue (its events say so), or dead when past the maximum age.
+            logger.warning(
+                "took back %d leads of batches left in flight past the visibility timeout (worker gone or stalled)",
+                reclaimed,
+            )
         pause = self._store.pause.get()
         if pause is not None:
             if now < pause.next_probe_at or not self._store.pause.take_probe(

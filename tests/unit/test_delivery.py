@@ -612,3 +612,15 @@ def test_each_record_a_422_refuses_is_logged_by_its_lead_id(store, cipher, clock
         deliverer.step()
 
     assert _lead_lines(caplog) == {ids[0]: "record refused by careCycle", ids[2]: "record refused by careCycle"}
+
+
+def test_leads_returned_from_a_batch_left_in_flight_are_logged(store, cipher, clock, deliverer, settings, caplog):
+    admit(store, cipher, clock, count=2)
+    store.batches.claim(clock.now(), 200, settings.leadrelay_visibility_timeout_seconds)  # a worker that died
+    clock.advance(settings.leadrelay_visibility_timeout_seconds + 1)
+
+    with caplog.at_level(logging.INFO, logger="workers.delivery"):
+        deliverer.step()
+
+    lines = [r.getMessage() for r in caplog.records if r.name == "workers.delivery" and r.levelno == logging.WARNING]
+    assert lines == ["took back 2 leads of batches left in flight past the visibility timeout (worker gone or stalled)"]
