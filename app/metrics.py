@@ -19,6 +19,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
+from redis.exceptions import RedisError
 
 from app.models import LeadStatus
 from app.store import Store
@@ -71,7 +72,16 @@ class StoreCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         store = self._store
-        gauges = read_gauges(store.redis)
+        try:
+            gauges = read_gauges(store.redis)
+            delivery = store.metrics.read()
+        except RedisError as exc:
+            # The scrape still answers with each process's own counters: a Redis outage shows as this gauge,
+            # not as a failed scrape that loses the intake counts too.
+            logger.warning("metrics read from Redis are missing from a scrape: %s", type(exc).__name__)
+            yield _store_up(0.0)
+            return
+        yield _store_up(1.0)
         by_status = GaugeMetricFamily("leadrelay_leads", "Leads held, by status.", labels=["status"])
         for status in LeadStatus:
             by_status.add_metric([status.value], gauges.counts[status])
@@ -87,10 +97,9 @@ class StoreCollector(Collector):
         retrieval_paused = 1.0 if gauges.retrieval_pause is not None else 0.0
         yield GaugeMetricFamily(
             "leadrelay_retrieval_paused",
-            "1 while Meta lead retrieval is paused (the Graph API refused the page token).",
+            "1 while Meta lead retrieval is paused (the Graph API refused the token, or did not answer in time).",
             value=retrieval_paused,
         )
-        delivery = store.metrics.read()
         yield _counter(
             "leadrelay_carecycle_requests",
             "Upload requests to careCycle, by outcome (ok, rate_limited, server_error, timeout, ...).",
@@ -107,6 +116,14 @@ class StoreCollector(Collector):
             "Time from intake to careCycle's acceptance, per delivered lead.",
             delivery.delivery_latency_seconds,
         )
+
+
+def _store_up(value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(
+        "leadrelay_store_up",
+        "1 when Redis answered the reads of this scrape; 0: the metrics read from it are missing.",
+        value=value,
+    )
 
 
 def _counter(name: str, documentation: str, values: dict[str, int]) -> CounterMetricFamily:

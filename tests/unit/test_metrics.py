@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from tests.conftest import OPS_TOKEN, SOURCE_KEY
 from tests.factories import make_submission
@@ -36,6 +37,22 @@ def test_metrics_take_the_ops_token_as_prometheus_sends_it(client):
 
     assert response.status_code == 200
     assert b"leadrelay_intake_leads_total" in response.data
+
+
+def test_metrics_still_answer_with_the_intake_counts_while_redis_does_not_and_say_so(client, store, monkeypatch):
+    client.post("/v1/leads", json=make_submission(), headers={"X-Api-Key": SOURCE_KEY})
+    assert scrape(client)[("leadrelay_store_up", ())] == 1
+
+    def redis_down(*args, **kwargs):
+        raise RedisConnectionError("Redis is down")
+
+    monkeypatch.setattr(type(store.redis), "execute_command", redis_down)
+    monkeypatch.setattr(type(store.redis), "pipeline", redis_down)
+    samples = scrape(client)
+
+    assert samples[("leadrelay_store_up", ())] == 0
+    assert samples[("leadrelay_intake_leads_total", (("outcome", "accepted"), ("source", "partner")))] >= 1
+    assert ("leadrelay_queue_depth", ()) not in samples
 
 
 def test_metrics_count_intake_by_source_and_outcome(client):
