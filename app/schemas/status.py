@@ -33,7 +33,10 @@ class LeadSummarySchema(Schema):
     updatedAt = fields.String(allow_none=True)
     attempts = fields.Integer()
     nextAttemptAt = fields.String(allow_none=True)
-    batchId = fields.String(allow_none=True)
+    batchId = fields.String(
+        allow_none=True,
+        metadata={"description": "the batch that last took the lead for an upload (kept once that batch has ended)"},
+    )
     deliveredAt = fields.String(allow_none=True)
     error = fields.String(allow_none=True)
     warnings = fields.List(fields.String())
