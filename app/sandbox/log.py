@@ -1,13 +1,16 @@
-"""The sandbox's thread-safe log of every upload request it received, and questions about it."""
+"""The sandbox's thread-safe log of the upload requests it received, and questions about it."""
 
 from __future__ import annotations
 
 import threading
-from collections import Counter
-from dataclasses import dataclass
+from collections import Counter, deque
+from dataclasses import dataclass, field
 from typing import Any
 
 RATE_WINDOW_SECONDS = 60.0
+# Records the log holds at most (about 50 MB), the oldest requests let go first: a sandbox serving a relay for
+# days must not keep every record it was sent. Its totals still count every request.
+MAX_HELD_RECORDS = 100_000
 
 
 @dataclass(frozen=True)
@@ -35,26 +38,57 @@ class ReceivedRequest:
         return self.status != 429
 
 
-class RequestLog:
-    """Append-only, lock-protected list of `ReceivedRequest`s."""
+@dataclass
+class _Totals:
+    """Counts over every request since the last reset, held or let go."""
 
-    def __init__(self) -> None:
+    requests: int = 0
+    records_received: int = 0
+    records_accepted: int = 0
+    records_failed: int = 0
+    stalled: int = 0
+    statuses: Counter[str] = field(default_factory=Counter)
+
+    def add(self, received: ReceivedRequest) -> None:
+        self.requests += 1
+        self.records_received += received.record_count
+        if received.status == 200:
+            self.records_accepted += sum(received.record_succeeded)
+            self.records_failed += received.record_succeeded.count(False)
+        self.stalled += received.stalled
+        self.statuses[str(received.status)] += 1
+
+
+class RequestLog:
+    """Lock-protected log of the latest `ReceivedRequest`s (up to `max_held_records` records; a request holds at
+    least one place), with totals over every request."""
+
+    def __init__(self, max_held_records: int = MAX_HELD_RECORDS) -> None:
         self._lock = threading.Lock()
-        self._requests: list[ReceivedRequest] = []
+        self.max_held_records = max_held_records
+        self._requests: deque[ReceivedRequest] = deque()
+        self._held = 0
+        self._totals = _Totals()
 
     def append(self, received: ReceivedRequest) -> None:
-        """Record one answered request."""
+        """Record one answered request, letting the oldest go past `max_held_records`."""
         with self._lock:
             self._requests.append(received)
+            self._held += _places(received)
+            self._totals.add(received)
+            while self._held > self.max_held_records and len(self._requests) > 1:
+                self._held -= _places(self._requests.popleft())
 
     def reset(self) -> None:
         """Forget every request."""
         with self._lock:
             self._requests.clear()
+            self._held = 0
+            self._totals = _Totals()
 
     @property
     def requests(self) -> list[ReceivedRequest]:
-        """A snapshot of every request, in arrival order."""
+        """A snapshot of the requests held, in arrival order."""
         with self._lock:
             return list(self._requests)
 
@@ -67,7 +101,7 @@ class RequestLog:
         return counts
 
     def max_requests_in_any_window(self, seconds: float = RATE_WINDOW_SECONDS) -> int:
-        """The most accepted (non-429) requests that arrived within any `seconds`-long span."""
+        """The most accepted (non-429) requests held that arrived within any `seconds`-long span."""
         times = sorted(received.monotonic for received in self.requests if received.is_accepted)
         best = start = 0
         for end, arrived in enumerate(times):
@@ -88,16 +122,21 @@ class RequestLog:
         return found if external_id is not None else found[-limit:]
 
     def stats(self) -> dict[str, Any]:
-        """Totals for `GET /_sandbox/stats`."""
-        requests = self.requests
-        statuses = Counter(str(received.status) for received in requests)
-        ok = [received for received in requests if received.status == 200]
-        return {
-            "requests": len(requests),
-            "records_received": sum(received.record_count for received in requests),
-            "records_accepted": sum(sum(received.record_succeeded) for received in ok),
-            "records_failed": sum(received.record_succeeded.count(False) for received in ok),
-            "statuses": dict(sorted(statuses.items())),
-            "stalled": sum(1 for received in requests if received.stalled),
-            "max_requests_in_any_60s": self.max_requests_in_any_window(RATE_WINDOW_SECONDS),
-        }
+        """Totals for `GET /_sandbox/stats`: over every request since the reset, the window over those held."""
+        with self._lock:
+            totals = self._totals
+            counts = {
+                "requests": totals.requests,
+                "records_received": totals.records_received,
+                "records_accepted": totals.records_accepted,
+                "records_failed": totals.records_failed,
+                "statuses": dict(sorted(totals.statuses.items())),
+                "stalled": totals.stalled,
+                "requests_held": len(self._requests),
+            }
+        return {**counts, "max_requests_in_any_60s": self.max_requests_in_any_window(RATE_WINDOW_SECONDS)}
+
+
+def _places(received: ReceivedRequest) -> int:
+    """What a request takes of the log's `max_held_records`: its records, at least one."""
+    return max(1, len(received.records))

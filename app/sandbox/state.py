@@ -21,7 +21,7 @@ from app.sandbox.faults import (
     error_body,
     normalize_phone,
 )
-from app.sandbox.log import RATE_WINDOW_SECONDS, ReceivedRequest, RequestLog
+from app.sandbox.log import MAX_HELD_RECORDS, RATE_WINDOW_SECONDS, ReceivedRequest, RequestLog
 from app.schemas.carecycle import validation_issues
 
 
@@ -68,7 +68,8 @@ _Upload.MALFORMED = _Upload(True, [], (), 0)
 class Sandbox:
     """careCycle's upload endpoint in miniature: same contract, a per-key rate limit, and faults.
 
-    `clock` (default `time.monotonic`) times the rate window and the log, so tests can fake it.
+    `clock` (default `time.monotonic`) times the rate window and the log, so tests can fake it. The log holds
+    the latest `max_held_records` records received (its totals count every request).
     Every public method is thread-safe.
     """
 
@@ -81,6 +82,7 @@ class Sandbox:
         seed: int = 0,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
+        max_held_records: int = MAX_HELD_RECORDS,
     ) -> None:
         self._lock = threading.Lock()
         self._api_keys = _string_set(api_keys, "api_keys")
@@ -96,7 +98,7 @@ class Sandbox:
         self._windows: dict[str, deque[float]] = {}
         self._customer_ids: dict[str, str] = {}
         self._stalls_released = threading.Event()
-        self.log = RequestLog()
+        self.log = RequestLog(max_held_records)
 
     # -- faults ---------------------------------------------------------------------------------
 
@@ -249,7 +251,7 @@ class Sandbox:
 
     @property
     def requests(self) -> list[ReceivedRequest]:
-        """Every upload request received so far, in arrival order."""
+        """The upload requests held (the latest; see `max_held_records`), in arrival order."""
         return self.log.requests
 
     def delivered_external_ids(self) -> Counter[str]:

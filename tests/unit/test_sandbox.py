@@ -413,6 +413,30 @@ def test_request_log_max_requests_in_any_window(arrivals, expected):
     assert log.max_requests_in_any_window(60) == expected
 
 
+def test_request_log_holds_only_the_latest_records_but_counts_every_request():
+    log = RequestLog(max_held_records=5)
+    for i in range(4):
+        log.append(ReceivedRequest(float(i), 0.0, "abcd", 200, 2, (f"a{i}", f"b{i}"), ({}, {}), (True, i != 3)))
+
+    assert [r.external_ids for r in log.requests] == [("a2", "b2"), ("a3", "b3")]
+    stats = log.stats()
+    assert (stats["requests"], stats["records_received"]) == (4, 8)
+    assert (stats["records_accepted"], stats["records_failed"]) == (7, 1)
+    assert stats["statuses"] == {"200": 4}
+
+
+def test_a_long_running_sandbox_holds_only_its_latest_records_and_counts_every_request(clock):
+    sandbox = Sandbox({KEY}, rate_limit_per_min=100, clock=clock, max_held_records=10)
+    client = create_sandbox_app(sandbox).test_client()
+
+    for i in range(6):
+        assert upload(client, [make_record(2 * i), make_record(2 * i + 1)]).status_code == 200
+
+    assert [r.external_ids for r in sandbox.requests] == [(f"lead-{i}", f"lead-{i + 1}") for i in range(2, 12, 2)]
+    stats = client.get("/_sandbox/stats").get_json()
+    assert (stats["requests"], stats["records_received"], stats["requests_held"]) == (6, 12, 5)
+
+
 def test_sandbox_max_requests_in_any_window_counts_real_uploads(client, clock):
     for _ in range(5):
         upload(client)
