@@ -114,6 +114,7 @@ class Lanes:
         self._redis = redis
         self.count = count
         self._ttl_ms = max(1000, int(ttl_seconds * 1000))
+        self.ttl_seconds = self._ttl_ms / 1000
 
     def free_lanes(self) -> list[int]:
         """Lanes with no job, in one round trip."""
