@@ -8,7 +8,7 @@ import random
 import threading
 import time
 import uuid
-from collections import Counter, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -23,6 +23,10 @@ from app.sandbox.faults import (
 )
 from app.sandbox.log import MAX_HELD_RECORDS, RATE_WINDOW_SECONDS, ReceivedRequest, RequestLog
 from app.schemas.carecycle import validation_issues
+
+# Customers (externalId or phone -> customer id) remembered at most, the least recently uploaded let go first
+# (about 100 MB): a sandbox serving a relay for days must not keep one for every lead it was ever sent.
+MAX_CUSTOMERS = 500_000
 
 
 @dataclass(frozen=True)
@@ -96,7 +100,7 @@ class Sandbox:
         self._random = random.Random(seed)
         self._scripted: deque[ScriptedFailure] = deque()
         self._windows: dict[str, deque[float]] = {}
-        self._customer_ids: dict[str, str] = {}
+        self._customer_ids: OrderedDict[str, str] = OrderedDict()
         self._stalls_released = threading.Event()
         self.log = RequestLog(max_held_records)
 
@@ -244,8 +248,12 @@ class Sandbox:
         return UploadAnswer(200, body), tuple(outcomes)
 
     def _customer_id(self, identity: str) -> str:
-        # Upload is an upsert: the same externalId (or phone) keeps its customer id.
-        return self._customer_ids.setdefault(identity, str(uuid.uuid4()))
+        # Upload is an upsert: the same externalId (or phone) keeps its customer id, while remembered.
+        customer_id = self._customer_ids.pop(identity, None) or str(uuid.uuid4())
+        self._customer_ids[identity] = customer_id
+        if len(self._customer_ids) > MAX_CUSTOMERS:
+            self._customer_ids.popitem(last=False)
+        return customer_id
 
     # -- what was received ----------------------------------------------------------------------
 

@@ -88,6 +88,16 @@ def test_sandbox_keeps_customer_id_when_same_record_is_resent(client):
     assert first == second
 
 
+def test_sandbox_remembers_the_customers_of_its_latest_uploads_only(client, sandbox, monkeypatch):
+    monkeypatch.setattr("app.sandbox.state.MAX_CUSTOMERS", 2)
+    sandbox.set_faults(rate_limit_per_min=100)
+    ids = [upload(client, [make_record(i)]).get_json()["results"][0]["id"] for i in (1, 2, 1, 3)]
+
+    assert ids[2] == ids[0]  # lead-1 was uploaded again before lead-3 came, so lead-2 is the one let go
+    assert upload(client, [make_record(1)]).get_json()["results"][0]["id"] == ids[0]
+    assert upload(client, [make_record(2)]).get_json()["results"][0]["id"] != ids[1]
+
+
 @pytest.mark.parametrize(
     "key",
     [pytest.param(None, id="missing"), pytest.param("cc_wrong_key", id="unknown"), pytest.param("", id="empty")],
