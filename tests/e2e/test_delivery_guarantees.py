@@ -151,7 +151,10 @@ def test_two_workers_together_keep_to_the_shared_rate_limit(relay, sandbox, subm
     arrivals = sorted(r.monotonic for r in accepted_requests(sandbox))
     gaps = [b - a for a, b in zip(arrivals, arrivals[1:], strict=False)]
     interval = 60 / limit
-    assert min(gaps) >= 0.9 * interval
+    # Arrival times carry the scheduling jitter of a busy machine (a request sent on its slot may arrive tens
+    # of milliseconds late, the next on time): no two requests share a slot, and any five span their slots.
+    assert min(gaps) >= 0.5 * interval
+    assert min(arrivals[i + 4] - arrivals[i] for i in range(len(arrivals) - 4)) >= 4 * 0.9 * interval
     assert min(gaps) < 0.6  # requests overlapped: both workers were sending at once
     assert not [r for r in sandbox.sandbox.requests if r.status == 429]
 
