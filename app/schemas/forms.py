@@ -21,6 +21,10 @@ MAX_URL_CHARS = 2048
 # which is why sources should prefer a consent text id where they have one.
 MAX_CONSENT_TEXT_CHARS = 5000
 _LEADID_TOKEN = re.compile(r"^[A-Za-z0-9-]{8,100}$")
+# A host name as DNS spells it. urlsplit takes everything before the first "/" as the host, where browsers and
+# requests end it at a backslash too: "https://evil.example\x.trustedform.com" ends in trustedform.com for
+# urlsplit and leads to evil.example for them. A host holding any other character is not taken.
+_DNS_HOST = re.compile(r"[a-z0-9-]+(\.[a-z0-9-]+)*")
 
 
 class WebUrl(NormalizingField[str]):
@@ -55,7 +59,8 @@ class TrustedFormCertUrl(WebUrl):
     def is_acceptable(self, parts: SplitResult) -> bool:
         host = (parts.hostname or "").rstrip(".")
         on_trustedform = host == TRUSTEDFORM_DOMAIN or host.endswith("." + TRUSTEDFORM_DOMAIN)
-        return parts.scheme.lower() == "https" and on_trustedform and "@" not in parts.netloc
+        plain = _DNS_HOST.fullmatch(host) is not None and "@" not in parts.netloc
+        return parts.scheme.lower() == "https" and on_trustedform and plain
 
 
 class LeadIdToken(NormalizingField[str]):

@@ -143,6 +143,9 @@ def test_form_forwards_consent_and_provenance_as_custom_fields(post, fields, hea
         pytest.param("https://evil.example/cert.trustedform.com/abc", id="domain-in-path"),
         pytest.param("https://cert.trustedform.com@evil.example/abc", id="credentials-trick"),
         pytest.param("https://user@cert.trustedform.com/abc", id="credentials"),
+        # A browser, and requests, read a backslash as the path's start: the host is evil.example.
+        pytest.param("https://evil.example\\cert.trustedform.com/abc", id="backslash-trick"),
+        pytest.param("https://evil.example%2Fcert.trustedform.com/abc", id="escaped-slash-in-host"),
         pytest.param("cert.trustedform.com/abc", id="no-scheme"),
         pytest.param("https://[cert.trustedform.com/abc", id="malformed"),
     ],
