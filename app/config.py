@@ -52,7 +52,8 @@ class Settings:
     leadrelay_pause_probe_seconds: float = 30.0
     leadrelay_visibility_timeout_seconds: float = 60.0
     leadrelay_delivery_lanes: int = 2
-    leadrelay_public_url: str = "http://127.0.0.1:8000"
+    # The base of the links the relay hands out (a lead's statusUrl); empty: as each request reached the relay.
+    leadrelay_public_url: str = ""
     leadrelay_record_retention_hours: float = 24.0
     leadrelay_retention_days: float = 30.0
     # Reverse proxies in front of the web tier whose X-Forwarded-For hop is trusted (0: use the socket peer).
@@ -107,6 +108,8 @@ class Settings:
             if not bounds.allows(getattr(self, name))
         ]
         for name in ("carecycle_base_url", "facebook_graph_url", "leadrelay_public_url", "redis_url"):
+            if name == "leadrelay_public_url" and not self.leadrelay_public_url:
+                continue  # unset: links are built from the request
             try:
                 _url(getattr(self, name), schemes=_URL_SCHEMES[name])
             except ValueError as exc:

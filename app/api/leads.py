@@ -217,9 +217,11 @@ def accepted_body(lead_id: str, status: LeadStatus, warnings: Iterable[str]) -> 
 
 
 def status_url(lead_id: str) -> str:
-    """The absolute URL of `get_lead` for a lead, as `url_for` builds it, at a fraction of the cost on
-    the intake path (the application root as the request reached it, then this blueprint's path)."""
-    return f"{request.url_root}{bp.url_prefix.lstrip('/')}/{quote(lead_id, safe='')}"  # type: ignore[union-attr]
+    """The absolute URL of `get_lead` for a lead: under LEADRELAY_PUBLIC_URL when it is set, else as `url_for`
+    builds it, at a fraction of the cost on the intake path (the application root as the request reached it)."""
+    public = services().settings.leadrelay_public_url
+    root = f"{public.rstrip('/')}/" if public else request.url_root
+    return f"{root}{bp.url_prefix.lstrip('/')}/{quote(lead_id, safe='')}"  # type: ignore[union-attr]
 
 
 def _result_body(index: int, result: AcceptedLead | InvalidLead) -> dict[str, Any]:

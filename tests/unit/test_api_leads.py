@@ -9,6 +9,7 @@ from flask import url_for
 from redis.exceptions import OutOfMemoryError, ReadOnlyError, ResponseError
 from rq import Queue
 
+from app import create_app
 from app.queues import DELIVERY_QUEUE
 from app.store import keys
 from tests.conftest import OPS_TOKEN, SOURCE_KEY
@@ -47,6 +48,17 @@ def test_status_url_is_the_lead_status_route_as_the_client_reached_the_relay(cli
     with app.test_request_context("/", base_url=base_url, environ_overrides=environ):
         assert response.json["statusUrl"] == url_for("leads.get_lead", lead_id=lead_id, _external=True)
     assert response.json["statusUrl"].startswith(base_url)
+
+
+@pytest.mark.parametrize("public_url", ["https://leads.example.com", "https://example.com/relay/"])
+def test_status_url_is_under_the_public_url_when_one_is_set_whatever_host_the_request_named(
+    settings, redis, clock, public_url
+):
+    client = create_app(settings.replace(leadrelay_public_url=public_url), redis=redis, clock=clock).test_client()
+
+    response = client.post("/v1/leads", json=make_submission(), headers=SOURCE, base_url="http://10.0.0.7:8000")
+
+    assert response.json["statusUrl"] == f"{public_url.rstrip('/')}/v1/leads/{response.json['id']}"
 
 
 def test_post_lead_accepts_a_bearer_source_key(client):
