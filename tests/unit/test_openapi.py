@@ -63,3 +63,10 @@ def test_docs_page_lists_every_operation(client):
 
     for path in spec["paths"]:
         assert path in page
+
+
+def test_docs_page_runs_no_script_and_is_framed_by_no_one(client):
+    policy = client.get("/docs").headers["Content-Security-Policy"]
+
+    assert "default-src 'none'" in policy and "script-src" not in policy
+    assert "frame-ancestors 'none'" in policy
