@@ -53,7 +53,7 @@ def type_name(value: Any) -> str:
     if isinstance(value, bool):
         return "boolean"
     if isinstance(value, int | float):
-        return "number" if math.isfinite(value) else "nan"
+        return "number" if is_finite_number(value) else "nan"
     if isinstance(value, str):
         return "string"
     if isinstance(value, list | tuple):
@@ -61,6 +61,14 @@ def type_name(value: Any) -> str:
     if isinstance(value, Mapping):
         return "object"
     return "unknown"
+
+
+def is_finite_number(value: float) -> bool:
+    """Whether a JSON number is finite as careCycle reads it (a double): an integer past a double's range is not."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large to convert to a float
+        return False
 
 
 def _invalid_type(expected: str, value: Any) -> ValidationError:
@@ -201,7 +209,7 @@ class NonNegativeNumber(_IssueErrors, fields.Field[float]):
     expected = "number"
 
     def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> float:
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, int | float) or not is_finite_number(value):
             raise _invalid_type("number", value)
         if value < 0:
             raise ValidationError(Issue("Number must be greater than or equal to 0", "too_small", "number >= 0"))
@@ -216,7 +224,7 @@ class CustomFieldValue(_IssueErrors, fields.Field[Any]):
     def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> Any:
         if isinstance(value, str | bool):
             return value
-        if isinstance(value, int | float) and math.isfinite(value):
+        if isinstance(value, int | float) and is_finite_number(value):
             return value
         if isinstance(value, list) and all(isinstance(item, str) for item in value):
             return value

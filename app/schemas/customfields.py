@@ -13,6 +13,9 @@ from app.schemas.fields import clean_free_text, clean_text
 # careCycle documents no limit for a custom value; 255 keeps free-text answers useful and bounded,
 # and no click ID (gclid, fbclid, ...) comes near it.
 MAX_CUSTOM_VALUE_CHARS = 255
+# careCycle reads a JSON number as a double, which holds every integer up to 2**53 exactly; a longer one
+# would arrive with other digits (or as infinity), so it travels as its digits, as text.
+MAX_EXACT_INTEGER = 2**53 - 1
 _BAD_CUSTOM_VALUE = "expected a string, number, boolean or list of strings"
 
 
@@ -118,6 +121,8 @@ def _custom_value(value: Any) -> tuple[Any, bool]:
     """Return (a value careCycle accepts, None when blank; whether text was cut), or raise ValueError."""
     if isinstance(value, list | tuple):
         return _custom_list(value)
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_EXACT_INTEGER:
+        value = str(value)
     if value is None or isinstance(value, bool | int) or (isinstance(value, float) and math.isfinite(value)):
         return value, False
     if isinstance(value, str):

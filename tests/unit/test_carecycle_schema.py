@@ -202,6 +202,10 @@ def test_schema_accepts_value_within_contract(field, value):
         pytest.param("leadCost", True, [], "invalid_type", id="lead-cost-bool"),
         pytest.param("leadCost", float("nan"), [], "invalid_type", id="lead-cost-nan"),
         pytest.param("leadCost", float("inf"), [], "invalid_type", id="lead-cost-infinite"),
+        pytest.param("leadCost", 10**400, [], "invalid_type", id="lead-cost-beyond-a-double"),
+        pytest.param(
+            "customFields", [{"fieldKey": "k", "value": 10**400}], [0, "value"], "invalid_type", id="custom-value-huge"
+        ),
         pytest.param("customFields", {"fieldKey": "k", "value": 1}, [], "invalid_type", id="custom-object"),
         pytest.param("customFields", custom_fields(51), [], "too_big", id="custom-51"),
         pytest.param("customFields", ["k"], [0], "invalid_type", id="custom-item-string"),

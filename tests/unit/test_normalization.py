@@ -432,6 +432,12 @@ CUSTOM_FIELD_ROWS = [
         id="custom-json-scalars",
     ),
     row(
+        {**BASE, "order_ref": 2**53 - 1, "account": 12345678901234567890123, "huge": -(10**400)},
+        {"customFields": utm(order_ref=2**53 - 1, account="12345678901234567890123", huge="-1" + "0" * 253)},
+        ["customFields.huge: expected at most 255 characters; cut"],
+        id="custom-integer-beyond-a-double-travels-as-its-digits",
+    ),
+    row(
         {**BASE, "meta": {"nested": 1}, "utm_source": "fb"},
         {"customFields": utm(utm_source="fb")},
         ["customFields.meta: expected a string, number, boolean or list of strings"],
