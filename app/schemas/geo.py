@@ -156,14 +156,17 @@ def timezone_for_phone(e164: str) -> str | None:
 def split_full_name(full: str) -> tuple[str | None, str | None]:
     """Split a full name into (first, last): the first word is the first name, the rest the last name.
 
-    "Last, First" is recognised by its comma; courtesy titles ("Dr.", "Mrs") are dropped. The first
-    word is what a caller needs ("Hi Mary"); multi-word surnames ("García López", "van Beethoven")
+    "Last, First" (and "Last, First, Suffix") is recognised by its commas; courtesy titles ("Dr.", "Mrs") are
+    dropped. The first word is what a caller needs ("Hi Mary"); multi-word surnames ("García López", "van Beethoven")
     stay whole, at the cost of a middle name landing in the last name ("Mary Ann Smith" ->
     "Mary", "Ann Smith"). A single word is a first name only.
     """
     text = " ".join(full.split())
     if "," in text:
         last, _, first = text.partition(",")
+        given, comma, suffix = first.rpartition(",")
+        if comma and given.strip() and _is_suffix(suffix):  # "Last, First, Suffix": the suffix follows the last name
+            first, last = given, f"{last.strip()} {suffix.strip()}"
         if first.strip() and not _is_suffix(first):
             text = f"{first.strip()} {last.strip()}"
     words = text.replace(",", " ").split()

@@ -373,6 +373,8 @@ def test_timezone_for_phone(e164, expected):
         pytest.param("Ludwig van Beethoven", ("Ludwig", "van Beethoven"), id="particle"),
         pytest.param("Smith, John", ("John", "Smith"), id="last-comma-first"),
         pytest.param("John Smith, Jr.", ("John", "Smith Jr."), id="suffix-after-comma"),
+        pytest.param("Smith, John, Jr.", ("John", "Smith Jr."), id="last-comma-first-comma-suffix"),
+        pytest.param("King, Martin Luther, Jr.", ("Martin", "Luther King Jr."), id="last-comma-first-middle-suffix"),
         pytest.param("Mrs. Zoë O'Brien", ("Zoë", "O'Brien"), id="title"),
         pytest.param("Cher", ("Cher", None), id="mononym"),
         pytest.param("   ", (None, None), id="blank"),
