@@ -5,6 +5,7 @@ Form bodies, and the encodings they come in, are read in `app.api.formbodies`.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from flask import Request
@@ -56,11 +57,26 @@ def json_object(request: Request, *, force: bool = False) -> dict[str, Any]:
     if body is None and not force and request.mimetype and not request.is_json:
         expected = "expected application/json"
         raise UnsupportedMediaTypeError(f"{expected}, not {request.mimetype[:80]}", {"Content-Type": [expected]})
+    if body is None and request.get_data().strip() not in (b"", b"null"):
+        raise BadRequestError(f"expected a JSON object; {_parse_problem(request.get_data())}")
     if not isinstance(body, dict):
         raise BadRequestError("expected a JSON object")
     if _may_nest_deeper(request.get_data(), MAX_JSON_DEPTH) and _depth_exceeds(body, MAX_JSON_DEPTH):
         raise BadRequestError(f"expected a JSON object nested at most {MAX_JSON_DEPTH} levels")
     return body
+
+
+def _parse_problem(raw: bytes) -> str:
+    """Why a body does not parse as JSON, by its position, never by its content (it holds personal data)."""
+    try:
+        json.loads(raw)
+    except json.JSONDecodeError as exc:
+        return f"the body is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+    except UnicodeDecodeError:
+        return "the body is not valid JSON: expected UTF-8 text"
+    except ValueError:  # Python reads no integer of more than 4300 digits
+        return "the body holds a number with more digits than any lead needs"
+    return "the body is not valid JSON"
 
 
 def _may_nest_deeper(raw: bytes, limit: int) -> bool:

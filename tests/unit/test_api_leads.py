@@ -170,6 +170,33 @@ def test_post_lead_refuses_a_json_body_that_does_not_parse(client):
     assert response.json["error"]["code"] == "BAD_REQUEST"
 
 
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        pytest.param(
+            '{"phone": "212-555-0142", "zip": "10001",}',
+            "the body is not valid JSON: Expecting property name enclosed in double quotes at line 1, column 42",
+            id="trailing-comma",
+        ),
+        pytest.param(
+            '{"first_name": "Jos\xe9"}'.encode("latin-1"),
+            "the body is not valid JSON: expected UTF-8 text",
+            id="latin-1",
+        ),
+        pytest.param(
+            '{"phone": "212-555-0142", "ref": ' + "7" * 5000 + "}",
+            "the body holds a number with more digits than any lead needs",
+            id="5000-digit-number",
+        ),
+    ],
+)
+def test_a_body_that_does_not_parse_is_refused_saying_why_and_where_not_what_it_holds(client, body, problem):
+    response = client.post("/v1/leads", data=body, content_type="application/json", headers=SOURCE)
+
+    assert response.status_code == 400
+    assert response.json["error"]["message"] == f"expected a JSON object; {problem}"
+
+
 def test_post_lead_reads_a_body_sent_without_a_content_type_as_json(client):
     response = client.post("/v1/leads", data=json.dumps(make_submission()), headers=SOURCE)
 
