@@ -35,6 +35,8 @@ _PHONE_EXTENSION = re.compile(
 )
 # A label before the number: a tel: URI's scheme, "Cell:", "Home phone:" (up to three words).
 _PHONE_LABEL = re.compile(r"^\s*[^\W\d_]+(?: [^\W\d_]+){0,2} ?:", re.IGNORECASE)
+# A label in parentheses after the number (and its extension): "(cell)", "(home phone)" (up to three words).
+_PHONE_TRAILING_LABEL = re.compile(r"\s*\(\s*[^\W\d_]+(?: [^\W\d_]+){0,2}\s*\)\s*$")
 _PHONE_PUNCTUATION = re.compile(r"[\s().\-]+")
 _PLAIN_NANP = re.compile(r"(?:\+1|1)?([2-9]\d{9})", re.ASCII)
 _LETTER = re.compile(r"[^\W\d_]")
@@ -169,7 +171,7 @@ class Phone(NormalizingField[str]):
 
     def _normalize(self, value: Any) -> str:
         text = self._text(value)
-        body = _PHONE_EXTENSION.sub("", _PHONE_LABEL.sub("", text))
+        body = _PHONE_EXTENSION.sub("", _PHONE_TRAILING_LABEL.sub("", _PHONE_LABEL.sub("", text)))
         if _LETTER.search(body):
             raise self.make_error("letters")  # vanity "555-CALL" would parse, but a lead types digits
         try:
