@@ -132,12 +132,13 @@ class NormalizingField(fields.Field[_T]):
         raise NotImplementedError
 
     def _text(self, value: Any) -> str:
-        """Return a string, or a plain integer (JSON ids, ZIPs), as stripped text; else fail as "invalid"."""
+        """Return a string, or a plain integer (JSON ids, ZIPs), as stripped text without invisible format
+        characters (see `visible`); else fail as "invalid"."""
         if isinstance(value, int) and not isinstance(value, bool):
             return str(value)
         if not isinstance(value, str):
             raise self.make_error("invalid")
-        return value.strip()
+        return visible(value).strip()
 
 
 _NOT_PERSONAL_TYPES = frozenset({phonenumbers.PhoneNumberType.TOLL_FREE, phonenumbers.PhoneNumberType.PREMIUM_RATE})
@@ -286,6 +287,12 @@ class LooseBool(NormalizingField[bool]):
         raise self.make_error("invalid")
 
 
+def visible(text: str) -> str:
+    """`text` without the invisible format characters that copy-paste and right-to-left pages leave around a
+    value (direction marks, zero-width spaces, a byte-order mark), which no ZIP, date or choice holds."""
+    return text if text.isascii() else _INVISIBLE.sub("", text)
+
+
 def has_lone_surrogate(text: str) -> bool:
     """Whether `text` holds an unpaired surrogate (JSON can carry "\\ud800"), which no UTF-8 store or API takes."""
     return _LONE_SURROGATE.search(text) is not None
@@ -369,7 +376,7 @@ class DateOfBirth(NormalizingField[str]):
         elif isinstance(value, dt.date):
             born = value
         elif isinstance(value, str):
-            born = self._parse(value.strip(), today)
+            born = self._parse(visible(value).strip(), today)
         else:
             raise self.make_error("invalid")
         if born > today:
@@ -409,7 +416,7 @@ class DateOfBirth(NormalizingField[str]):
 
 
 def _enum_key(text: str) -> str:
-    return " ".join(text.lower().replace("-", " ").replace("_", " ").replace("/", " ").split())
+    return " ".join(visible(text).lower().replace("-", " ").replace("_", " ").replace("/", " ").split())
 
 
 class LooseEnum(NormalizingField[str]):

@@ -343,6 +343,27 @@ TEXT_ROWS = [
         id="invisible-characters-dropped",
     ),
     row(
+        {
+            "phone": "(208) 555-0142",
+            "zip": "\u200f83702\u200f",
+            "dob": "\ufeff01/31/1950",
+            "gender": "F\u200b",
+            "marital_status": "\u2060married",
+            "dependents": "\u200e2",
+            "veteran": "yes\u00ad",
+        },
+        {
+            "postalCode": "83702",
+            "timezone": "America/Boise",
+            "dateOfBirth": "01-31-1950",
+            "gender": "Female",
+            "maritalStatus": "Married",
+            "dependentCount": 2,
+            "veteran": True,
+        },
+        id="invisible-characters-around-zip-date-enum-number-and-flag-dropped",
+    ),
+    row(
         {**BASE, "first_name": "\u0645\u0647\u200c\u0633\u0627"},
         {"firstName": "\u0645\u0647\u200c\u0633\u0627"},
         id="zero-width-non-joiner-of-a-persian-name-kept",
