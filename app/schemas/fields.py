@@ -58,7 +58,11 @@ _ISO_DATE = re.compile(
     r"(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|[+-]\d{2}:?\d{2})?)?",
     re.ASCII | re.IGNORECASE,
 )
-_US_DATE = re.compile(r"(?P<m>\d{1,2})(?P<sep>[-/.])(?P<d>\d{1,2})(?P=sep)(?P<y>\d{4}|\d{2})", re.ASCII)
+_US_DATE = re.compile(
+    r"(?P<m>\d{1,2})(?P<sep>[-/.])(?P<d>\d{1,2})(?P=sep)(?P<y>\d{4}|\d{2})"
+    r"(?:\s+\d{1,2}:\d{2}(?::\d{2})?(?:\s*[AP]\.?M\.?)?)?",  # a spreadsheet's "1/5/1950 12:00:00 AM"
+    re.ASCII | re.IGNORECASE,
+)
 _MONTH_FIRST = re.compile(r"(?P<month>[a-z]+)\.?\s+(?P<d>\d{1,2})(?:st|nd|rd|th)?,?\s+(?P<y>\d{4})", re.IGNORECASE)
 _DAY_FIRST = re.compile(r"(?P<d>\d{1,2})(?:st|nd|rd|th)?[\s-]+(?P<month>[a-z]+)\.?,?[\s-]+(?P<y>\d{4})", re.IGNORECASE)
 _MONTHS = {
@@ -350,12 +354,12 @@ class DateOfBirth(NormalizingField[str]):
     """A date of birth as careCycle's "MM-DD-YYYY".
 
     Accepts YYYY-MM-DD, YYYY/MM/DD, ISO datetimes (the date as written, no time-zone shift),
-    MM/DD/YYYY, M/D/YYYY, MM-DD-YYYY, M.D.YYYY, M/D/YY, "Jan 5 1950", "January 5th, 1950",
-    "5 January 1950", "05-JAN-1950", and date objects. Numeric dates are month-first (US forms):
-    "13/01/1950" is refused, not swapped. A 2-digit year means the most recent year that puts the
-    date not after today (today 2026-06-01: "/50" -> 1950, "/24" -> 2024, "/26" -> 2026 only when the
-    day has passed). Impossible dates, future dates and ages over 130 years are refused. `today`
-    is injectable so tests (and callers) fix the clock.
+    MM/DD/YYYY, M/D/YYYY, MM-DD-YYYY, M.D.YYYY, M/D/YY (each also with a time: "1/5/1950 12:00:00 AM"),
+    "Jan 5 1950", "January 5th, 1950", "5 January 1950", "05-JAN-1950", and date objects. Numeric dates
+    are month-first (US forms): "13/01/1950" is refused, not swapped. A 2-digit year means the most recent
+    year that puts the date not after today (today 2026-06-01: "/50" -> 1950, "/24" -> 2024, "/26" -> 2026
+    only when the day has passed). Impossible dates, future dates and ages over 130 years are refused.
+    `today` is injectable so tests (and callers) fix the clock.
     """
 
     expected = "a date of birth such as 1950-01-31 or 01/31/1950"
