@@ -239,7 +239,7 @@ class PostalCode(NormalizingField[str]):
     def _normalize(self, value: Any) -> str:
         if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 99999:
             value = f"{value:05d}"
-        match = _ZIP.fullmatch(self._text(value))
+        match = _ZIP.fullmatch(ascii_digits(self._text(value)))
         if match is None:
             raise self.make_error("invalid")
         if not is_known_zip(match.group(1)):
@@ -295,6 +295,14 @@ def visible(text: str) -> str:
     """`text` without the invisible format characters that copy-paste and right-to-left pages leave around a
     value (direction marks, zero-width spaces, a byte-order mark), which no ZIP, date or choice holds."""
     return text if text.isascii() else _INVISIBLE.sub("", text)
+
+
+def ascii_digits(text: str) -> str:
+    """`text` with every decimal digit of another script (fullwidth "１", Arabic-Indic "١") as its ASCII digit,
+    as phone numbers are read too."""
+    if text.isascii():
+        return text
+    return "".join(str(unicodedata.decimal(char)) if char.isdecimal() else char for char in text)
 
 
 def has_lone_surrogate(text: str) -> bool:
@@ -380,7 +388,7 @@ class DateOfBirth(NormalizingField[str]):
         elif isinstance(value, dt.date):
             born = value
         elif isinstance(value, str):
-            born = self._parse(visible(value).strip(), today)
+            born = self._parse(ascii_digits(visible(value).strip()), today)
         else:
             raise self.make_error("invalid")
         if born > today:

@@ -366,6 +366,11 @@ TEXT_ROWS = [
         id="invisible-characters-around-zip-date-enum-number-and-flag-dropped",
     ),
     row(
+        {"phone": "(208) 555-0142", "zip": "\uff18\uff13\uff17\uff10\uff12", "dob": "\u0661\u0669\u0665\u0660-01-31"},
+        {"postalCode": "83702", "timezone": "America/Boise", "dateOfBirth": "01-31-1950"},
+        id="zip-and-date-in-fullwidth-or-arabic-indic-digits",
+    ),
+    row(
         {**BASE, "first_name": "\u0645\u0647\u200c\u0633\u0627"},
         {"firstName": "\u0645\u0647\u200c\u0633\u0627"},
         id="zero-width-non-joiner-of-a-persian-name-kept",
