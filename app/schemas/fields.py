@@ -136,8 +136,9 @@ class NormalizingField(fields.Field[_T]):
         raise NotImplementedError
 
     def _text(self, value: Any) -> str:
-        """Return a string, or a plain integer (JSON ids, ZIPs), as stripped text without invisible format
-        characters (see `visible`); else fail as "invalid"."""
+        """Return a string, or a plain integer (JSON ids, ZIPs; also written as 10001.0), as stripped text
+        without invisible format characters (see `visible`); else fail as "invalid"."""
+        value = whole_number(value)
         if isinstance(value, int) and not isinstance(value, bool):
             return str(value)
         if not isinstance(value, str):
@@ -237,6 +238,7 @@ class PostalCode(NormalizingField[str]):
     default_error_messages = {"unknown": "expected an existing US ZIP code"}
 
     def _normalize(self, value: Any) -> str:
+        value = whole_number(value)
         if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 99999:
             value = f"{value:05d}"
         match = _ZIP.fullmatch(ascii_digits(self._text(value)))
@@ -295,6 +297,14 @@ def visible(text: str) -> str:
     """`text` without the invisible format characters that copy-paste and right-to-left pages leave around a
     value (direction marks, zero-width spaces, a byte-order mark), which no ZIP, date or choice holds."""
     return text if text.isascii() else _INVISIBLE.sub("", text)
+
+
+def whole_number(value: Any) -> Any:
+    """A JSON number with a zero fraction (10001.0: what a data frame with blanks in a column exports) as
+    the integer it holds, when a double holds it exactly; any other value is itself."""
+    if isinstance(value, float) and value.is_integer() and abs(value) <= 2**53:
+        return int(value)
+    return value
 
 
 def ascii_digits(text: str) -> str:

@@ -371,6 +371,11 @@ TEXT_ROWS = [
         id="zip-and-date-in-fullwidth-or-arabic-indic-digits",
     ),
     row(
+        {"phone": 2085550142.0, "zip": 2134.0, "external_id": 42.0},
+        {"phoneNumber": "+12085550142", "postalCode": "02134", "externalId": "42"},
+        id="whole-numbers-written-with-a-fraction-read-as-integers",
+    ),
+    row(
         {**BASE, "first_name": "\u0645\u0647\u200c\u0633\u0627"},
         {"firstName": "\u0645\u0647\u200c\u0633\u0627"},
         id="zero-width-non-joiner-of-a-persian-name-kept",
