@@ -54,8 +54,11 @@ SERVED_REGIONS = frozenset({"US", "CA", "PR", "VI", "GU", "AS", "MP"})
 # lead in New York would be called an hour late in summer, past the TCPA window. Each family becomes its
 # main zone here; `zone_within_family` then picks the lead's own zone of that family from its ZIP or phone
 # (Arizona's America/Phoenix for a lead who wrote "MST" with a Phoenix ZIP).
+# Atlantic is Windows' and Canada's America/Halifax (with daylight saving); a lead's Puerto Rico or Virgin
+# Islands ZIP or phone narrows it to its own zone, which has none.
 _FAMILIES = {"eastern": ("e", "America/New_York"), "central": ("c", "America/Chicago"),
-             "mountain": ("m", "America/Denver"), "pacific": ("p", "America/Los_Angeles")}  # fmt: skip
+             "mountain": ("m", "America/Denver"), "pacific": ("p", "America/Los_Angeles"),
+             "atlantic": ("a", "America/Halifax")}  # fmt: skip
 # What a family name becomes: a zone that may stand for any zone of its family.
 FAMILY_ZONES = frozenset(zone for _, zone in _FAMILIES.values())
 _FAMILY_TAILS = ("", " time", " standard", " standard time", " daylight time", " daylight")
@@ -70,8 +73,7 @@ TIMEZONE_ALIASES: dict[str, str] = {
                      "hawaiian standard time"], "Pacific/Honolulu"),
     **dict.fromkeys(["alaska", "alaska time", "alaska standard time", "alaska daylight time", "akst", "akdt",
                      "akt", "us alaska", "alaskan standard time"], "America/Anchorage"),
-    **dict.fromkeys(["atlantic", "atlantic time", "atlantic standard time", "ast", "puerto rico"],
-                    "America/Puerto_Rico"),
+    "puerto rico": "America/Puerto_Rico",
     **dict.fromkeys(["chamorro", "chamorro standard time", "chst", "guam"], "Pacific/Guam"),
     **dict.fromkeys(["samoa", "samoa standard time", "american samoa", "us samoa"], "Pacific/Pago_Pago"),
     "us aleutian": "America/Adak", "aleutian standard time": "America/Adak",

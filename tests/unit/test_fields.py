@@ -146,6 +146,8 @@ def test_postal_code_refuses(raw, message):
         pytest.param("Eastern Time Zone", "America/New_York", id="time-zone-suffix"),
         pytest.param("America/Indiana/Indianapolis", "America/Indiana/Indianapolis", id="iana-deep"),
         pytest.param("Puerto Rico", "America/Puerto_Rico", id="puerto-rico"),
+        pytest.param("Atlantic Standard Time", "America/Halifax", id="windows-atlantic"),
+        pytest.param("ADT", "America/Halifax", id="adt"),
     ],
 )
 def test_timezone_normalizes_to_carecycle_value(raw, expected):

@@ -172,6 +172,21 @@ ZIP_AND_TIMEZONE_ROWS = [
         id="tz-eastern-narrowed-to-the-zips-eastern-zone",
     ),
     row(
+        {"phone": "902-555-0100", "tz": "AST"},
+        {"timezone": "America/Halifax"},
+        id="tz-atlantic-with-a-nova-scotia-phone-keeps-daylight-saving",
+    ),
+    row(
+        {"phone": "787-555-0100", "tz": "Atlantic Standard Time"},
+        {"timezone": "America/Puerto_Rico"},
+        id="tz-atlantic-with-a-puerto-rico-phone-is-puerto-rico",
+    ),
+    row(
+        {"phone": "787-555-0100", "tz": "(UTC-04:00) Atlantic Time (Canada)", "zip": "00601"},
+        {"timezone": "America/Puerto_Rico"},
+        id="tz-atlantic-with-a-puerto-rico-zip-is-puerto-rico",
+    ),
+    row(
         {"phone": "2125550142", "tz": "Europe/London"},
         {"timezone": "America/New_York"},
         [TZ_WARNING],
