@@ -74,6 +74,8 @@ TIMEZONE_ALIASES: dict[str, str] = {
     **dict.fromkeys(["alaska", "alaska time", "alaska standard time", "alaska daylight time", "akst", "akdt",
                      "akt", "us alaska", "alaskan standard time"], "America/Anchorage"),
     "puerto rico": "America/Puerto_Rico",
+    **dict.fromkeys(["newfoundland", "newfoundland time", "newfoundland standard time", "newfoundland daylight time",
+                     "nst", "ndt", "canada newfoundland"], "America/St_Johns"),
     **dict.fromkeys(["chamorro", "chamorro standard time", "chst", "guam"], "Pacific/Guam"),
     **dict.fromkeys(["samoa", "samoa standard time", "american samoa", "us samoa"], "Pacific/Pago_Pago"),
     "us aleutian": "America/Adak", "aleutian standard time": "America/Adak",

@@ -187,6 +187,11 @@ ZIP_AND_TIMEZONE_ROWS = [
         id="tz-atlantic-with-a-puerto-rico-zip-is-puerto-rico",
     ),
     row(
+        {"phone": "709-555-0100", "tz": "Newfoundland Standard Time"},
+        {"timezone": "America/St_Johns"},
+        id="tz-newfoundland-where-the-area-code-spans-two-zones",
+    ),
+    row(
         {"phone": "2125550142", "tz": "Europe/London"},
         {"timezone": "America/New_York"},
         [TZ_WARNING],
