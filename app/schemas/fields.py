@@ -64,7 +64,9 @@ _US_DATE = re.compile(
     re.ASCII | re.IGNORECASE,
 )
 _MONTH_FIRST = re.compile(r"(?P<month>[a-z]+)\.?\s+(?P<d>\d{1,2})(?:st|nd|rd|th)?,?\s+(?P<y>\d{4})", re.IGNORECASE)
-_DAY_FIRST = re.compile(r"(?P<d>\d{1,2})(?:st|nd|rd|th)?[\s-]+(?P<month>[a-z]+)\.?,?[\s-]+(?P<y>\d{4})", re.IGNORECASE)
+_DAY_FIRST = re.compile(
+    r"(?P<d>\d{1,2})(?:st|nd|rd|th)?[\s-]+(?P<month>[a-z]+)\.?,?[\s-]+(?P<y>\d{4}|\d{2})", re.IGNORECASE
+)
 _MONTHS = {
     name: number
     for number, full in enumerate(("january", "february", "march", "april", "may", "june", "july", "august",
@@ -373,11 +375,11 @@ class DateOfBirth(NormalizingField[str]):
 
     Accepts YYYY-MM-DD, YYYY/MM/DD, ISO datetimes (the date as written, no time-zone shift),
     MM/DD/YYYY, M/D/YYYY, MM-DD-YYYY, M.D.YYYY, M/D/YY (each also with a time: "1/5/1950 12:00:00 AM"),
-    "Jan 5 1950", "January 5th, 1950", "5 January 1950", "05-JAN-1950", and date objects. Numeric dates
-    are month-first (US forms): "13/01/1950" is refused, not swapped. A 2-digit year means the most recent
-    year that puts the date not after today (today 2026-06-01: "/50" -> 1950, "/24" -> 2024, "/26" -> 2026
-    only when the day has passed). Impossible dates, future dates and ages over 130 years are refused.
-    `today` is injectable so tests (and callers) fix the clock.
+    "Jan 5 1950", "January 5th, 1950", "5 January 1950", "05-JAN-1950" (and Oracle's "05-JAN-50"), and
+    date objects. Numeric dates are month-first (US forms): "13/01/1950" is refused, not swapped. A 2-digit
+    year means the most recent year that puts the date not after today (today 2026-06-01: "/50" -> 1950,
+    "/24" -> 2024, "/26" -> 2026 only when the day has passed). Impossible dates, future dates and ages
+    over 130 years are refused. `today` is injectable so tests (and callers) fix the clock.
     """
 
     expected = "a date of birth such as 1950-01-31 or 01/31/1950"

@@ -228,6 +228,7 @@ DATE_OF_BIRTH_ROWS = [
     row({**BASE, "dob": "January 5th, 1950"}, {"dateOfBirth": "01-05-1950"}, id="dob-month-ordinal"),
     row({**BASE, "dob": "5 January 1950"}, {"dateOfBirth": "01-05-1950"}, id="dob-d-month-yyyy"),
     row({**BASE, "dob": "1/5/50"}, {"dateOfBirth": "01-05-1950"}, id="dob-2-digit-year-last-century"),
+    row({**BASE, "dob": "05-JAN-50"}, {"dateOfBirth": "01-05-1950"}, id="dob-dd-mon-yy"),
     row({**BASE, "dob": "1/5/26"}, {"dateOfBirth": "01-05-2026"}, id="dob-2-digit-year-this-century"),
     row({**BASE, "dob": "12/5/26"}, {"dateOfBirth": "12-05-1926"}, id="dob-2-digit-year-would-be-future"),
     row({**BASE, "dateOfBirth": "02/29/1952"}, {"dateOfBirth": "02-29-1952"}, id="dob-leap-day"),
