@@ -488,6 +488,32 @@ class TrimmedString(NormalizingField[str]):
         return text
 
 
+# A Medicare Beneficiary Identifier, as CMS defines it: 11 characters, a digit or a letter in fixed places, never
+# the letters S, L, O, I, B or Z; written with dashes after the 4th and 7th for people to read. Since 2020 it is
+# the only Medicare number: a Social Security number (or the SSN-based claim number it replaced) is no MBI.
+_MBI_LETTER = "AC-HJKMNP-RT-Y"
+_MBI = re.compile(
+    rf"[1-9][{_MBI_LETTER}][{_MBI_LETTER}0-9][0-9][{_MBI_LETTER}][{_MBI_LETTER}0-9][0-9][{_MBI_LETTER}]{{2}}[0-9]{{2}}"
+)
+_MBI_SEPARATORS = re.compile(r"[\s-]+")
+
+
+class MedicareBeneficiaryId(NormalizingField[str]):
+    """A Medicare Beneficiary Identifier, in capitals with its two dashes ("1EG4-TE5-MK73"), however spaced.
+
+    Anything else (a Social Security number typed into the Medicare field, above all) is not sent on: careCycle
+    would keep it as the lead's Medicare number.
+    """
+
+    expected = "a Medicare Beneficiary Identifier: 11 letters and digits such as 1EG4-TE5-MK73"
+
+    def _normalize(self, value: Any) -> str:
+        compact = _MBI_SEPARATORS.sub("", self._text(value)).upper()
+        if _MBI.fullmatch(compact) is None:
+            raise self.make_error("invalid")
+        return f"{compact[:4]}-{compact[4:7]}-{compact[7:]}"
+
+
 class EmailAddress(TrimmedString):
     """An e-mail address (marshmallow's Email rules) of at most `max_length` characters."""
 

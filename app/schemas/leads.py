@@ -25,6 +25,7 @@ from app.schemas.fields import (
     LooseBool,
     LooseEnum,
     LooseInt,
+    MedicareBeneficiaryId,
     NormalizingField,
     Phone,
     PostalCode,
@@ -112,7 +113,7 @@ def record_fields(today: Callable[[], dt.date]) -> Mapping[str, NormalizingField
 _CARECYCLE_NAMES = tuple(CareCycleRecordSchema._declared_fields)
 _CARECYCLE_NAME_SET = frozenset(_CARECYCLE_NAMES)
 _TEXT_FIELDS = ("firstName", "lastName", "city", "county", "address", "address2", "medicaidNumber", "vaNumber",
-                "carrierAssignedCustomerId", "healthSherpaCustomerId", "mbiNumber", "externalId")  # fmt: skip
+                "carrierAssignedCustomerId", "healthSherpaCustomerId", "externalId")  # fmt: skip
 _FLAG_FIELDS = ("isDecisionMaker", "medicaid", "veteran", "socialSecurityDisability", "doNotCall", "doNotSMS",
                 "doNotEmail", "doNotMail")  # fmt: skip
 
@@ -133,6 +134,7 @@ def _shared_fields() -> Mapping[str, NormalizingField[Any]]:
         "filingStatus": TrimmedString(50),
         "dependentCount": LooseInt(minimum=0),
         "householdIncome": LooseInt(minimum=0),
+        "mbiNumber": MedicareBeneficiaryId(),
         **{name: TrimmedString(255) for name in _TEXT_FIELDS},
         **{name: LooseBool() for name in _FLAG_FIELDS},
     }

@@ -38,7 +38,7 @@ PERSONAL = {
     "emails": ["zebedee.q@example.com", "ophelia.m@example.com", "ignatius.r@example.com", "perpetua.h@example.com"],
     "phones": ["3125550177", "4155550163", "6175550148", "2065550139", "7185550122"],
     "dates of birth": ["07-04-1952", "1952-07-04", "7/4/1952", "02-29-1948"],
-    "medicare ids": ["1EG4TE5MK73", "2FH5UF6NL84"],
+    "medicare ids": ["1EG4TE5MK73", "1EG4-TE5-MK73", "2FH5UF6NK84", "2FH5-UF6-NK84"],  # as sent, and as forwarded
 }
 SOURCES_TOML = f"""
 [sources.landing]
@@ -109,7 +109,7 @@ def post_everything(relay: Relay, graph: GraphStub, sandbox) -> int:
             "phone": "206-555-0139",
             "zip": "60601",
             "email": "perpetua.h@example.com",
-            "mbi": "2FH5UF6NL84",
+            "mbi": "2FH5UF6NK84",
         },
     ]
     assert client.post("/v1/leads", json={"leads": leads}, headers=api).status_code == 202

@@ -449,6 +449,26 @@ TEXT_ROWS = [
         id="external-id-overlong",
     ),
     row({**BASE, "medicare_id": " 1EG4-TE5-MK73 "}, {"mbiNumber": "1EG4-TE5-MK73"}, id="mbi-alias"),
+    row({**BASE, "mbi": "1eg4 te5 mk73"}, {"mbiNumber": "1EG4-TE5-MK73"}, id="mbi-spaced-lowercase"),
+    row({**BASE, "mbiNumber": "2FH5UF6NK84"}, {"mbiNumber": "2FH5-UF6-NK84"}, id="mbi-undashed"),
+    row(
+        {**BASE, "medicare_id": "123-45-6789"},
+        {"mbiNumber": None},
+        ["mbiNumber: expected a Medicare Beneficiary Identifier: 11 letters and digits such as 1EG4-TE5-MK73"],
+        id="mbi-social-security-number-not-sent",
+    ),
+    row(
+        {**BASE, "medicare_id": "123456789A"},
+        {"mbiNumber": None},
+        ["mbiNumber: expected a Medicare Beneficiary Identifier: 11 letters and digits such as 1EG4-TE5-MK73"],
+        id="mbi-old-ssn-based-claim-number-not-sent",
+    ),
+    row(
+        {**BASE, "mbi": "1SG4-TE5-MK73"},
+        {"mbiNumber": None},
+        ["mbiNumber: expected a Medicare Beneficiary Identifier: 11 letters and digits such as 1EG4-TE5-MK73"],
+        id="mbi-letter-cms-never-uses",
+    ),
     row(
         {**BASE, "street_address": "1 Main St", "city": "Brooklyn"},
         {"address": "1 Main St", "city": "Brooklyn"},
