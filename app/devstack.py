@@ -11,6 +11,7 @@ so the AOF is flushed. Each group is swept with SIGKILL at the end, so no grandc
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import threading
@@ -54,6 +55,7 @@ class DevStack:
         self._out = out
         self._children: dict[str, subprocess.Popen[bytes]] = {}
         self._redis_url: str | None = None  # only for a Redis this run started
+        self._held_fds: list[int] = []
         self._stop = threading.Event()
 
     def say(self, message: str) -> None:
@@ -61,14 +63,27 @@ class DevStack:
         self._out.write(message + "\n")
         self._out.flush()
 
+    def hold(self, fd: int) -> None:
+        """Keep `fd` (a lock) open until the stack has stopped."""
+        self._held_fds.append(fd)
+
     def request_stop(self) -> None:
         """Ask the run to end (safe from a signal handler)."""
         self._stop.set()
 
-    def spawn(self, name: str, argv: list[str], env: Mapping[str, str], *, redis_url: str | None = None) -> None:
-        """Start a child in a process group of its own; with `redis_url` it is the Redis stopped last."""
+    def spawn(
+        self,
+        name: str,
+        argv: list[str],
+        env: Mapping[str, str],
+        *,
+        redis_url: str | None = None,
+        pass_fds: tuple[int, ...] = (),
+    ) -> None:
+        """Start a child in a process group of its own; with `redis_url` it is the Redis stopped last.
+        `pass_fds` stay open in the child (a lock it holds for as long as it runs)."""
         try:
-            self._children[name] = subprocess.Popen(argv, env=dict(env), process_group=0)
+            self._children[name] = subprocess.Popen(argv, env=dict(env), process_group=0, pass_fds=pass_fds)
         except OSError as exc:
             raise DevError(f"cannot start the {name} process ({argv[0]}): {exc.strerror}") from exc
         if redis_url is not None:
@@ -110,6 +125,8 @@ class DevStack:
             self._shutdown_redis(redis, self._redis_url)
         self._children.clear()
         self._redis_url = None
+        while self._held_fds:
+            os.close(self._held_fds.pop())
 
     def _shutdown_redis(self, process: subprocess.Popen[bytes], url: str) -> None:
         if process.poll() is None:

@@ -22,6 +22,7 @@ from app.devserver import (
     choose_redis_binary,
     dev_credentials,
     load_or_create_key,
+    lock_redis_dir,
     redis_server_argv,
     render_banner,
     run_dev,
@@ -250,3 +251,22 @@ def test_a_data_dir_that_cannot_be_made_stops_dev_in_one_line(tmp_path, where):
 
     assert "leadrelay dev: --data-dir: cannot make the folder" in out.getvalue()
     assert "Traceback" not in out.getvalue()
+
+
+def test_a_second_dev_run_on_the_same_data_dir_is_refused_before_it_starts_a_redis(tmp_path):
+    (tmp_path / "redis").mkdir()
+    first_run = lock_redis_dir(tmp_path / "redis")  # what a running `leadrelay dev` holds with its Redis
+    out = io.StringIO()
+    try:
+        assert run_dev(free_port(), str(tmp_path), environ={}, out=out) == 1
+    finally:
+        os.close(first_run)
+
+    assert f"another `leadrelay dev` runs a Redis in {tmp_path / 'redis'}" in out.getvalue()
+    assert "Traceback" not in out.getvalue()
+
+
+def test_the_redis_dir_lock_is_free_again_once_its_holder_closes_it(tmp_path):
+    os.close(lock_redis_dir(tmp_path))
+
+    os.close(lock_redis_dir(tmp_path))  # no DevError
