@@ -7,6 +7,7 @@ raises `ConfigError` naming the variable, so a process with a bad environment st
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import re
 from collections.abc import Callable, Mapping, MutableMapping
@@ -312,7 +313,8 @@ def drop_blank_web_tier_counts(environ: MutableMapping[str, str]) -> None:
 
 def web_tier_problems(environ: Mapping[str, str] | None = None) -> list[str]:
     """A `VARIABLE: ...` line for each of `WEB_TIER_COUNTS` that `web_tier_count` refuses, for a PORT that is
-    no port, and for a PROMETHEUS_MULTIPROC_DIR the web processes could not write their metrics into."""
+    no port, for a PROMETHEUS_MULTIPROC_DIR the web processes could not write their metrics into, and for a
+    FORWARDED_ALLOW_IPS gunicorn cannot read."""
     env = os.environ if environ is None else environ
     problems = []
     for variable in WEB_TIER_COUNTS:
@@ -325,7 +327,24 @@ def web_tier_problems(environ: Mapping[str, str] | None = None) -> list[str]:
         problems.append(f"PORT: expected a port number from 1 to 65535, got {port[:20]!r}")
     if problem := _metrics_folder_problem(env.get("PROMETHEUS_MULTIPROC_DIR", "").strip()):
         problems.append(f"PROMETHEUS_MULTIPROC_DIR: {problem}")
+    if problem := _trusted_proxies_problem(env.get("FORWARDED_ALLOW_IPS", "")):
+        problems.append(f"FORWARDED_ALLOW_IPS: {problem}")
     return problems
+
+
+def _trusted_proxies_problem(value: str) -> str | None:
+    """Why gunicorn would refuse `value` as the proxies it trusts: it then stops at start with a message that
+    names no variable. Read as gunicorn reads it: the value stripped, split at commas (empty items skipped,
+    the others stripped), each item `*` or an IP address or network without host bits."""
+    for item in value.strip().split(","):
+        address = item.strip()
+        if not item or address == "*":
+            continue
+        try:
+            ipaddress.ip_network(address)
+        except ValueError:
+            return f"expected comma-separated IP addresses or networks (10.0.0.0/8), or *, got {address[:100]!r}"
+    return None
 
 
 def _metrics_folder_problem(folder: str) -> str | None:

@@ -301,6 +301,9 @@ def test_check_config_refuses_meta_ids_on_a_source_that_is_not_facebook(environm
         ("PORT", "http"),
         ("PROMETHEUS_MULTIPROC_DIR", "/nonexistent-parent/metrics"),
         ("PROMETHEUS_MULTIPROC_DIR", "/etc/hostname"),
+        ("FORWARDED_ALLOW_IPS", "load-balancer.internal"),
+        ("FORWARDED_ALLOW_IPS", "10.0.0.0/8, 192.168.1.1/24"),
+        ("FORWARDED_ALLOW_IPS", "10.0.0.1, , 10.0.0.2"),
     ],
 )
 def test_check_config_and_web_refuse_a_web_tier_count_gunicorn_cannot_use(environment, capsys, variable, value):
@@ -417,5 +420,14 @@ def test_a_blank_port_and_a_metrics_folder_still_to_be_made_are_fine(environment
     environment.setenv("LEADRELAY_ENCRYPTION_KEY", generate_key())
     environment.setenv("PORT", " ")
     environment.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "metrics"))  # gunicorn makes it at start
+
+    assert main(["check-config"]) == 0
+
+
+@pytest.mark.parametrize("value", ["*", "10.0.0.0/8, 192.168.1.1", "127.0.0.1,::1", "fd00::/8,", ""])
+def test_proxies_trusted_for_forwarded_headers_pass_as_gunicorn_takes_them(environment, value):
+    environment.setenv("CARECYCLE_API_KEY", "cc_x")
+    environment.setenv("LEADRELAY_ENCRYPTION_KEY", generate_key())
+    environment.setenv("FORWARDED_ALLOW_IPS", value)
 
     assert main(["check-config"]) == 0
