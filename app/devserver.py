@@ -24,7 +24,7 @@ from redis.exceptions import RedisError
 from redis.retry import Retry
 
 from app.config import ConfigError, parse_named_secrets, shown_url
-from app.crypto import generate_key
+from app.crypto import RecordCipher, generate_key
 from app.devstack import DevError, DevStack, DevStopped, stop_on_signals
 from app.ports import LOOPBACK, free_port, is_http_ok, is_port_free, is_port_open
 from app.webtier import checked_web_settings
@@ -124,6 +124,13 @@ def load_or_create_key(data_dir: Path, environ: Mapping[str, str], say: Say) -> 
         key = path.read_text().strip()
         if not key:
             raise DevError(f"{path} is empty; delete it to make a new key (queued leads are then unreadable)")
+        try:
+            RecordCipher(key)
+        except ValueError as exc:  # the message names what is expected, never the file's text
+            raise DevError(
+                f"{path} does not hold an encryption key ({exc}); restore it, or delete it to make a new key "
+                "(queued leads are then unreadable)"
+            ) from None
         return key, str(path)
     key = generate_key()
     write_private_file(path, key + "\n")

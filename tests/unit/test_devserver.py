@@ -74,6 +74,16 @@ def test_key_file_empty_is_an_error_not_a_silent_new_key(tmp_path):
         load_or_create_key(tmp_path, {}, lambda _m: None)
 
 
+def test_key_file_that_holds_no_key_is_an_error_naming_the_file(tmp_path):
+    (tmp_path / KEY_FILE).write_text("not-a-key\n")
+
+    with pytest.raises(DevError) as raised:
+        load_or_create_key(tmp_path, {}, lambda _m: None)
+
+    assert str(tmp_path / KEY_FILE) in str(raised.value)
+    assert "not-a-key" not in str(raised.value)
+
+
 def test_credentials_file_created_once_private_and_reused(tmp_path):
     source, ops = dev_credentials(tmp_path, {})
     path = tmp_path / CREDENTIALS_FILE
