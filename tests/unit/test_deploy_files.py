@@ -374,6 +374,17 @@ def test_k8s_service_sends_port_80_to_the_web_pods_port_8000():
     assert port["port"] == 80 and ports[port["targetPort"]] == 8000
 
 
+def test_k8s_web_pod_keeps_serving_until_the_service_stopped_sending_to_it_then_drains():
+    # gunicorn closes its listening socket on SIGTERM, while the Service and the ingress still send new
+    # connections to the pod for a few seconds after it starts terminating: those would be refused.
+    config = runpy.run_path(str(DEPLOY / "gunicorn.conf.py"))
+    pre_stop = only_container("leadrelay-web")["lifecycle"]["preStop"]["exec"]["command"]
+
+    assert pre_stop[0] == "sleep" and int(pre_stop[1]) >= 5
+    grace = pod_spec("leadrelay-web")["terminationGracePeriodSeconds"]
+    assert grace > int(pre_stop[1]) + config["graceful_timeout"]
+
+
 def test_k8s_workers_run_two_replicas_with_no_http_probe():
     worker = only_container("leadrelay-worker")
 
