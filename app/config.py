@@ -286,7 +286,12 @@ _BOUNDS: dict[str, Bounds] = {
 
 
 # The web tier's counts that deploy/gunicorn.conf.py reads from the environment, with their defaults.
-WEB_TIER_COUNTS = {"WEB_CONCURRENCY": 2, "GUNICORN_THREADS": 4, "GUNICORN_WORKER_CONNECTIONS": 1000}
+WEB_TIER_COUNTS = {
+    "WEB_CONCURRENCY": 2,
+    "GUNICORN_THREADS": 4,
+    "GUNICORN_WORKER_CONNECTIONS": 1000,
+    "GUNICORN_KEEPALIVE": 75,
+}
 
 
 def web_tier_count(variable: str, environ: Mapping[str, str] | None = None) -> int:

@@ -32,7 +32,10 @@ worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS") or 1000)
 # request still running after 30 s is stuck: the worker is restarted.
 timeout = 30
 graceful_timeout = 20
-keepalive = 5
+# An idle client connection is kept this long: longer than the idle timeout of a load balancer in front (AWS's
+# ALB: 60 s), so that the balancer closes it first. Closed by gunicorn first, a connection the balancer has just
+# sent a request on fails, and the client gets a 502. An idle connection costs a gthread process no thread.
+keepalive = int(os.environ.get("GUNICORN_KEEPALIVE") or 75)
 
 # Each worker builds its app (and its Redis connection pool) after the fork: connections are never
 # shared between processes, and a code reload needs no special care. It also lets on_starting (below) give

@@ -30,6 +30,7 @@ GUNICORN_VARIABLES = [
     "WEB_CONCURRENCY",
     "GUNICORN_THREADS",
     "GUNICORN_WORKER_CONNECTIONS",
+    "GUNICORN_KEEPALIVE",
     "FORWARDED_ALLOW_IPS",
     "GUNICORN_ACCESS_LOG",
     "GUNICORN_LOG_LEVEL",
@@ -503,7 +504,9 @@ def test_gunicorn_config_defaults_are_sane(monkeypatch):
         "WEB_CONCURRENCY": config["workers"],
         "GUNICORN_THREADS": config["threads"],
         "GUNICORN_WORKER_CONNECTIONS": config["worker_connections"],
+        "GUNICORN_KEEPALIVE": config["keepalive"],
     } == WEB_TIER_COUNTS
+    assert config["keepalive"] > 60  # past a load balancer's usual idle timeout: it, not gunicorn, closes first
     assert config["worker_class"] == "gthread" and config["threads"] >= 1
     assert 0 < config["graceful_timeout"] < config["timeout"]
     assert config["preload_app"] is False
