@@ -208,9 +208,9 @@ class Operator:
             )
             raise
 
-    def audit_trail(self, limit: int) -> list[AuditEntry]:
-        """The newest `limit` operator actions, newest first."""
-        return self._store.audit.recent(limit)
+    def audit_trail(self, limit: int, offset: int = 0) -> list[AuditEntry]:
+        """`limit` operator actions, newest first, after the newest `offset`."""
+        return self._store.audit.recent(limit, offset)
 
 
 # What a retry does to a lead it takes back: queued for delivery, or (Meta, no record yet) for retrieval.

@@ -92,4 +92,4 @@ def audit() -> Response:
     """
     require_ops_token()
     args = AuditArgsSchema().load(query_args())
-    return jsonify(audit_body(operator().audit_trail(args["limit"])))
+    return jsonify(audit_body(operator().audit_trail(args["limit"], args["offset"])))

@@ -14,7 +14,7 @@ from marshmallow import Schema, fields, post_load, validate
 
 from app.models import RETRYABLE_STATUSES, Lead, LeadStatus
 from app.schemas.status import LeadSummarySchema, iso_time, lead_status
-from app.store.audit import AuditEntry
+from app.store.audit import MAX_AUDIT_ENTRIES, AuditEntry
 from app.store.index import Position, Selection
 
 DEFAULT_PAGE_LEADS = 50
@@ -130,6 +130,14 @@ class AuditArgsSchema(Schema):
 
     limit = fields.Integer(
         load_default=DEFAULT_AUDIT_ENTRIES, validate=validate.Range(min=1, max=MAX_AUDIT_ENTRIES_PER_PAGE)
+    )
+    offset = fields.Integer(
+        load_default=0,
+        validate=validate.Range(min=0, max=MAX_AUDIT_ENTRIES - 1),
+        metadata={
+            "description": "entries to skip, newest first: the next page starts at offset + limit (an action "
+            "recorded meanwhile moves the rest one later, so an entry may show twice, and none is missed)"
+        },
     )
 
 

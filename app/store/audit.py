@@ -47,10 +47,10 @@ class AuditLog:
         pipe.ltrim(keys.audit_key(), 0, MAX_AUDIT_ENTRIES - 1)
         pipe.execute()
 
-    def recent(self, limit: int) -> list[AuditEntry]:
-        """The newest `limit` entries, newest first."""
+    def recent(self, limit: int, offset: int = 0) -> list[AuditEntry]:
+        """`limit` entries, newest first, after the newest `offset`."""
         entries = []
-        for raw in self._redis.lrange(keys.audit_key(), 0, max(0, limit - 1)):
+        for raw in self._redis.lrange(keys.audit_key(), offset, offset + max(0, limit - 1)):
             item = json.loads(raw)
             entries.append(
                 AuditEntry(

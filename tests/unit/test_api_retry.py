@@ -10,6 +10,7 @@ from app import ops
 from app.models import LeadStatus
 from app.queues import DELIVERY_QUEUE
 from app.store import audit, keys
+from app.store.audit import AuditEntry
 from app.store.retries import MAX_REQUEUE_BATCH, RetryStore
 from tests.conftest import OPS_TOKEN
 from tests.storecheck import assert_indexes_consistent, leads_in
@@ -227,6 +228,24 @@ def test_audit_trail_keeps_only_the_newest_entries(client, monkeypatch):
 
     assert [e["filter"]["source"] for e in entries] == ["e", "d", "c"]
     assert [e["filter"]["source"] for e in audit_entries(client, limit=1)] == ["e"]
+
+
+def test_audit_trail_is_read_page_by_page_past_the_largest_page(client, store, clock):
+    for n in range(1_005):
+        store.audit.append(AuditEntry(clock.now() + n, "retry_lead", "alice", 1, lead_id=f"{n:032x}"))
+
+    first = audit_entries(client, limit=1000)
+    rest = audit_entries(client, limit=1000, offset=1000)
+
+    assert len(first) == 1000 and len(rest) == 5
+    assert [e["leadId"] for e in first + rest] == [f"{n:032x}" for n in reversed(range(1_005))]
+
+
+@pytest.mark.parametrize("offset", ["-1", "10000", "x"])
+def test_audit_refuses_a_bad_offset_naming_it(client, offset):
+    response = client.get("/v1/audit", query_string={"offset": offset}, headers=OPS)
+
+    assert response.status_code == 422 and list(response.json["error"]["fields"]) == ["offset"]
 
 
 @pytest.mark.parametrize("limit", ["0", "1001", "x"])
