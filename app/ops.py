@@ -20,7 +20,7 @@ from app.store.audit import AuditEntry
 from app.store.index import Position, Selection
 from app.store.limiter import RATE_WINDOW_SECONDS, Pause
 from app.store.retries import MAX_REQUEUE_BATCH, Requeued, RequeueOutcome
-from app.store.snapshot import read_snapshot
+from app.store.snapshot import StatsSnapshot, read_snapshot
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ def collect_stats(query: StatsQuery) -> dict[str, Any]:
         "delivered": {"last5m": snap.delivered.last5m, "last1h": snap.delivered.last1h},
         "failed": {"last5m": snap.failed.last5m, "last1h": snap.failed.last1h},
         "rateBudget": {"limitPerMinute": query.rate_limit_per_min, "usedLastMinute": snap.requests_last_minute},
-        "estimatedDrainSeconds": None if pause is not None else math.ceil(depth / ceiling_per_second) if depth else 0,
+        "estimatedDrainSeconds": None if pause is not None else _drain_seconds(snap, ceiling_per_second, now),
         "paused": pause is not None,
         "pause": _pause_body(pause),
         "retrievalPaused": retrieval_pause is not None,
@@ -62,6 +62,16 @@ def collect_stats(query: StatsQuery) -> dict[str, Any]:
         "lastDeliveryAt": snap.last_delivery_at,
         "latencySeconds": _latency_percentiles(sorted(snap.latency_samples)),
     }
+
+
+def _drain_seconds(snap: StatsSnapshot, ceiling_per_second: float, now: float) -> int:
+    """How long the waiting leads take to send at the rate-limit ceiling, and at least until the last of them is
+    due: a lead retrying after a backoff is not sent before its time, however short the queue."""
+    depth = snap.gauges.queue_depth
+    if not depth:
+        return 0
+    last_due_in = 0.0 if snap.last_due_at is None else snap.last_due_at - now
+    return max(math.ceil(depth / ceiling_per_second), math.ceil(last_due_in))
 
 
 def _pause_body(pause: Pause | None) -> dict[str, Any] | None:

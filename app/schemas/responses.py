@@ -98,7 +98,10 @@ class StatsSchema(Schema):
     estimatedDrainSeconds = fields.Integer(
         required=True,
         allow_none=True,
-        metadata={"description": "queue depth at the rate-limit ceiling; null while delivery is paused"},
+        metadata={
+            "description": "queue depth at the rate-limit ceiling, and at least until the last waiting lead is due "
+            "(a retry's backoff); null while delivery is paused"
+        },
     )
     paused = fields.Boolean(required=True)
     pause = fields.Nested(PauseSchema, required=True, allow_none=True)

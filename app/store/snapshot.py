@@ -94,6 +94,7 @@ class StatsSnapshot:
     requests_last_minute: int
     last_delivery_at: float | None
     latency_samples: list[float]
+    last_due_at: float | None  # when the waiting lead due last may be sent (a retry waits out its backoff)
 
 
 def _read_gauges_into(pipe: Pipeline) -> int:
@@ -139,8 +140,9 @@ def read_snapshot(redis: Redis, now: float) -> StatsSnapshot:
     pipe.zcount(keys.request_log_key(), now - RATE_WINDOW_SECONDS, "+inf")
     pipe.get(keys.last_delivery_key())
     pipe.lrange(keys.latency_samples_key(), 0, -1)
+    pipe.zrange(keys.ready_key(), -1, -1, withscores=True)  # scored by when each lead is due
     replies = pipe.execute()
-    in_flight, delivered, failed, requests, last, latencies = replies[gauge_reads:]
+    in_flight, delivered, failed, requests, last, latencies, last_due = replies[gauge_reads:]
     return StatsSnapshot(
         gauges=_gauges(replies[:gauge_reads]),
         in_flight_batches=int(in_flight),
@@ -149,4 +151,5 @@ def read_snapshot(redis: Redis, now: float) -> StatsSnapshot:
         requests_last_minute=int(requests),
         last_delivery_at=float(last) if last else None,
         latency_samples=[float(v) for v in latencies],
+        last_due_at=float(last_due[0][1]) if last_due else None,
     )

@@ -68,7 +68,7 @@ def test_stats_take_one_round_trip_to_redis_whatever_the_number_of_leads(
     response = client.get("/v1/stats", headers=OPS)
 
     assert response.status_code == 200
-    assert round_trips == ["PIPELINE(13)"]
+    assert round_trips == ["PIPELINE(14)"]
 
 
 def test_stats_count_deliveries_and_failures_by_window_with_latency_and_last_delivery(store, cipher, clock):
@@ -116,6 +116,22 @@ def test_stats_give_no_drain_estimate_while_delivery_is_paused(client, store, cl
 
     assert running["estimatedDrainSeconds"] == 1
     assert paused["queueDepth"] == 1 and paused["estimatedDrainSeconds"] is None
+
+
+def test_the_drain_estimate_waits_for_a_retrying_lead_due_after_its_backoff(store, cipher, clock):
+    retrying, fresh = make_lead(), make_lead()
+    store.leads.admit([retrying], [cipher.seal(retrying.record)], clock.now())
+    batch = store.batches.claim(clock.now(), 200, 30)
+    due = clock.now() + 600
+    outcome = Outcome(retrying.id, LeadStatus.RETRYING, "careCycle 503", error="503", ready_at=due, next_attempt_at=due)
+    store.batches.settle(batch.id, [outcome], clock.now(), release=True)
+    store.leads.admit([fresh], [cipher.seal(fresh.record)], clock.now())
+    clock.advance(100)
+
+    stats = collect_stats(StatsQuery(store, 60, clock.now()))
+
+    assert stats["queueDepth"] == 2
+    assert stats["estimatedDrainSeconds"] == 500  # not 1 s: the retry is not sent before its time
 
 
 @pytest.mark.parametrize(
