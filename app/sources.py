@@ -223,7 +223,12 @@ def _read_sources(
     for secret, slug in api_keys.items():
         keys_by_slug.setdefault(slug, []).append(secret)
     sources = [LeadSource(slug=slug, secret=",".join(secrets)) for slug, secrets in keys_by_slug.items()]
-    problems: list[str] = []
+    problems: list[str] = [
+        # By position, not by name: a pair written the wrong way round (secret=name) would show its secret.
+        f"LEADRELAY_SOURCE_KEYS: the name of source {position} of {len(keys_by_slug)} is {_SLUG_EXPECTED}"
+        for position, slug in enumerate(keys_by_slug, start=1)
+        if not _is_slug(slug)
+    ]
     if path:
         from_file, problems = _read_sources_file(path, environ)
         sources += from_file
@@ -234,6 +239,19 @@ def _read_sources(
     shared = [source.slug for source in sources if any(secret in ops_tokens for secret in source.secrets)]
     problems += [f"sources.{slug}: a secret of this source is also an ops token" for slug in shared]
     return sources, problems
+
+
+_SLUG_EXPECTED = "not a slug: expected lowercase letters, digits, - and _ (at most 63), as a sources file's"
+
+
+def _is_slug(name: str) -> bool:
+    """Whether `name` may name a source: a slug, as the sources file's tables are named (it is a metrics label, a
+    status filter and a path segment)."""
+    try:
+        validate_slug(name)
+    except ValidationError:
+        return False
+    return True
 
 
 def _windows_past_retention(sources: list[LeadSource], settings: Settings) -> list[str]:

@@ -340,6 +340,20 @@ def test_an_api_source_key_is_not_held_to_the_google_minimum(tmp_path):
     assert registry.api_keys == {"123": "web"}
 
 
+def test_a_source_named_in_the_environment_must_be_a_slug_and_its_error_never_shows_the_pair():
+    api_keys = {"first-key-0123456789": "partner", "second-key-0123456789": "Partner One", "pa": "sEcReT-key-9876"}
+
+    with pytest.raises(SourcesError) as raised:
+        load_sources(None, {}, api_keys)
+
+    assert raised.value.problems == [
+        f"LEADRELAY_SOURCE_KEYS: the name of source {n} of 3 is not a slug: expected lowercase letters, digits, - "
+        "and _ (at most 63), as a sources file's"
+        for n in (2, 3)
+    ]
+    assert "sEcReT" not in "".join(raised.value.problems)
+
+
 @pytest.mark.parametrize(
     ("toml", "environ", "api_keys"),
     [
