@@ -64,6 +64,9 @@ def create_app(
     cipher = RecordCipher(settings.leadrelay_encryption_key)
     intake = Intake.configured(store, cipher, clock, lambda: wake_delivery(redis, store.lanes), settings, sources)
     app = Flask(__name__, static_folder=None)
+    # A path with an empty segment names nothing: werkzeug would redirect it (308, body and all) to the path with
+    # the slashes merged, so `POST /v1/leads//retry` (a single retry with its id missing) became a bulk retry.
+    app.url_map.merge_slashes = False
     app.config["MAX_CONTENT_LENGTH"] = MAX_CONTENT_LENGTH_BYTES
     if settings.leadrelay_trusted_proxy_hops:
         # Only behind a known number of proxies is X-Forwarded-For more than a client's say-so.

@@ -257,3 +257,10 @@ def test_audit_refuses_a_bad_limit_naming_it(client, limit):
 
 def test_audit_needs_an_ops_token(client):
     assert client.get("/v1/audit").status_code == 401
+
+
+def test_a_single_retry_with_its_id_missing_is_not_redirected_to_the_bulk_retry(client):
+    response = client.post("/v1/leads//retry", json={"status": "dead"}, headers=OPS)
+
+    assert response.status_code == 404 and "Location" not in response.headers
+    assert audit_entries(client) == []
