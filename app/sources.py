@@ -22,7 +22,7 @@ from app.schemas.carecycle import MAX_CUSTOM_FIELDS
 from app.schemas.customfields import custom_field_key
 from app.schemas.google import ATTRIBUTION_KEYS as GOOGLE_ATTRIBUTION_KEYS
 from app.schemas.meta import META_PROVENANCE_KEYS
-from app.schemas.sources import SourceSchema, SourcesFileSchema, validate_slug
+from app.schemas.sources import SLUG_PATTERN, SourceSchema, SourcesFileSchema, validate_slug
 
 DEFAULT_DOUBLE_SUBMIT_SECONDS = 600
 DEFAULT_FORM_RATE_LIMIT_PER_IP_PER_MIN = 10
@@ -227,7 +227,7 @@ def _read_sources(
         # By position, not by name: a pair written the wrong way round (secret=name) would show its secret.
         f"LEADRELAY_SOURCE_KEYS: the name of source {position} of {len(keys_by_slug)} is {_SLUG_EXPECTED}"
         for position, slug in enumerate(keys_by_slug, start=1)
-        if not _is_slug(slug)
+        if not SLUG_PATTERN.match(slug)  # as the file's tables: a metrics label, a status filter, a path segment
     ]
     if path:
         from_file, problems = _read_sources_file(path, environ)
@@ -242,16 +242,6 @@ def _read_sources(
 
 
 _SLUG_EXPECTED = "not a slug: expected lowercase letters, digits, - and _ (at most 63), as a sources file's"
-
-
-def _is_slug(name: str) -> bool:
-    """Whether `name` may name a source: a slug, as the sources file's tables are named (it is a metrics label, a
-    status filter and a path segment)."""
-    try:
-        validate_slug(name)
-    except ValidationError:
-        return False
-    return True
 
 
 def _windows_past_retention(sources: list[LeadSource], settings: Settings) -> list[str]:

@@ -187,9 +187,8 @@ def test_a_retry_that_makes_the_lead_a_duplicate_is_audited_under_the_token_name
     assert (entry["action"], entry["actor"], entry["leadId"], entry["count"]) == ("retry_lead", "bob", lead_id, 0)
 
 
-def test_the_cli_retry_normalizes_a_kept_lead_again_as_the_web_tier_does(
-    client_with, rejected_lead_id, store, redis, settings, tmp_path, monkeypatch, capsys
-):
+def run_cli_on_fixed_sources(redis, tmp_path, monkeypatch):
+    """Point the CLI at this test's Redis and at a sources file whose field_map now reads the lead's phone."""
     sources = tmp_path / "sources.toml"
     sources.write_text(
         '[sources.gads]\nkind = "google"\nsecret_env = "GADS_KEY"\n'
@@ -198,6 +197,12 @@ def test_the_cli_retry_normalizes_a_kept_lead_again_as_the_web_tier_does(
     monkeypatch.setattr(cli, "_connect", lambda settings: redis)
     monkeypatch.setenv("LEADRELAY_SOURCES", str(sources))
     monkeypatch.setenv("GADS_KEY", GOOGLE_KEY)
+
+
+def test_the_cli_retry_normalizes_a_kept_lead_again_as_the_web_tier_does(
+    client_with, rejected_lead_id, store, redis, settings, tmp_path, monkeypatch, capsys
+):
+    run_cli_on_fixed_sources(redis, tmp_path, monkeypatch)
     monkeypatch.setenv("LEADRELAY_ENCRYPTION_KEY", settings.leadrelay_encryption_key)
 
     assert cli.main(["retry", "--id", rejected_lead_id]) == 0
@@ -222,14 +227,7 @@ def test_the_cli_retries_leads_with_records_without_reading_the_sources_file(
 def test_a_cli_bulk_retry_without_the_encryption_key_fails_naming_it_instead_of_skipping_kept_leads(
     client_with, rejected_lead_id, store, redis, tmp_path, monkeypatch, capsys
 ):
-    sources = tmp_path / "sources.toml"
-    sources.write_text(
-        '[sources.gads]\nkind = "google"\nsecret_env = "GADS_KEY"\n'
-        '[sources.gads.field_map]\nbest_number = "phoneNumber"\n'
-    )
-    monkeypatch.setattr(cli, "_connect", lambda settings: redis)
-    monkeypatch.setenv("LEADRELAY_SOURCES", str(sources))
-    monkeypatch.setenv("GADS_KEY", GOOGLE_KEY)
+    run_cli_on_fixed_sources(redis, tmp_path, monkeypatch)
     monkeypatch.delenv("LEADRELAY_ENCRYPTION_KEY", raising=False)
 
     code = cli.main(["retry", "--status", "rejected"])
