@@ -52,49 +52,10 @@ class LeadStore:
         """
         if gate is not None and len(leads) != 1:
             raise ValueError("a rate-limit gate admits one lead at a time")
-        limits: list[Any] = [WINDOW_SECONDS, *gate.limits] if gate else [0]
-        calls: list[ScriptCall] = []
-        for lead, sealed in zip(leads, sealed_records, strict=True):
-            lua_keys = [
-                keys.lead_key(lead.id),
-                keys.lead_events_key(lead.id),
-                keys.status_counts_key(),
-                keys.ready_key(),
-                keys.leads_index_key(),
-                keys.idempotency_key(lead.idempotency_scope or lead.source, lead.idempotency_key or ""),
-                keys.person_key(lead.person or ""),
-                keys.fetching_key(),
-                keys.failed_bucket_key(int(now // 60)),
-                keys.failed_second_key(int(now)),
-                *(gate.counters if gate else ()),
-            ]
-            args: list[Any] = [
-                lead.id,
-                repr(now),
-                lead.status.value,
-                lead.detail,
-                lead.idempotency_ttl_seconds if lead.idempotency_key else 0,
-                lead.person_memory_seconds if lead.person else 0,
-                lead.duplicate_window_seconds,
-                keys.LEAD_KEY_PREFIX,
-                repr(fetch_lease_deadline(now)),
-                lead.source,
-                *limits,
-                # The script sets id, source, status, received_at and updated_at itself.
-                "attempts",
-                0,
-                "external_id",
-                lead.external_id,
-                "phone",
-                lead.phone_masked,
-                "warnings",
-                json.dumps(list(lead.kept_warnings)),
-            ]
-            for name, value in lead.extra_fields.items():
-                args.extend((name, value))
-            if sealed:  # a lead without a record (`fetching`) has no `record` field: delivery never claims it
-                args.extend((keys.SUBMISSION_FIELD if lead.unnormalized else keys.RECORD_FIELD, sealed))
-            calls.append(ScriptCall(self._scripts.admit_lead, lua_keys, args))
+        calls = [
+            _admission_call(self._scripts, lead, sealed, now, gate)
+            for lead, sealed in zip(leads, sealed_records, strict=True)
+        ]
         admitted = []
         for lead, reply in zip(leads, run_pipelined(self._redis, calls), strict=True):
             # A key outliving its lead (a Meta leadgen id is remembered longer than leads are kept) still marks
@@ -128,6 +89,51 @@ class LeadStore:
     def status_counts(self) -> dict[LeadStatus, int]:
         """Number of leads in each status (kept by the transition scripts, no scan)."""
         return counts_from_hash(self._redis.hgetall(keys.status_counts_key()))
+
+
+def _admission_call(scripts: Scripts, lead: NewLead, sealed: str, now: float, gate: WindowGate | None) -> ScriptCall:
+    """The admission script's call for one lead (see ADMIT_LEAD for its KEYS and ARGV)."""
+    lua_keys = [
+        keys.lead_key(lead.id),
+        keys.lead_events_key(lead.id),
+        keys.status_counts_key(),
+        keys.ready_key(),
+        keys.leads_index_key(),
+        keys.idempotency_key(lead.idempotency_scope or lead.source, lead.idempotency_key or ""),
+        keys.person_key(lead.person or ""),
+        keys.fetching_key(),
+        keys.failed_bucket_key(int(now // 60)),
+        keys.failed_second_key(int(now)),
+        *(gate.counters if gate else ()),
+    ]
+    limits: list[Any] = [WINDOW_SECONDS, *gate.limits] if gate else [0]
+    args: list[Any] = [
+        lead.id,
+        repr(now),
+        lead.status.value,
+        lead.detail,
+        lead.idempotency_ttl_seconds if lead.idempotency_key else 0,
+        lead.person_memory_seconds if lead.person else 0,
+        lead.duplicate_window_seconds,
+        keys.LEAD_KEY_PREFIX,
+        repr(fetch_lease_deadline(now)),
+        lead.source,
+        *limits,
+        # The script sets id, source, status, received_at and updated_at itself.
+        "attempts",
+        0,
+        "external_id",
+        lead.external_id,
+        "phone",
+        lead.phone_masked,
+        "warnings",
+        json.dumps(list(lead.kept_warnings)),
+    ]
+    for name, value in lead.extra_fields.items():
+        args.extend((name, value))
+    if sealed:  # a lead without a record (`fetching`) has no `record` field: delivery never claims it
+        args.extend((keys.SUBMISSION_FIELD if lead.unnormalized else keys.RECORD_FIELD, sealed))
+    return ScriptCall(scripts.admit_lead, lua_keys, args)
 
 
 def counts_from_hash(raw: Mapping[Any, Any]) -> dict[LeadStatus, int]:
