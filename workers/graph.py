@@ -10,7 +10,7 @@ Exceptions, grouped by what retrieval does about them:
     ├── GraphConfigurationError      pause retrieval for every lead (they stay `fetching`), probe, resume;
     │   │                            also a 401/403/404 without a Graph error (wrong URL or version), and a
     │   │                            code 100 about `appsecret_proof` (another app's token, a rotated secret)
-    │   ├── GraphTokenError          codes 102, 190: the access token is invalid or expired
+    │   ├── GraphTokenError          codes 102, 190: the access token is invalid or expired; or none is set
     │   └── GraphPermissionError     codes 10, 200-299: a permission is missing or was removed
     ├── GraphNotFoundError           code 100: the lead does not exist or is not visible: reject it
     └── GraphRequestError            any other error: unexpected, so retried with backoff until the
@@ -123,6 +123,7 @@ class GraphClient:
         self._timeout = (connect_timeout, read_timeout)
         self._session = session or requests.Session()
         self._session.headers.update({"Authorization": f"Bearer {access_token}", "User-Agent": "leadrelay"})
+        self._has_token = bool(access_token)
         self._proof: dict[str, str] = {}
         if app_secret and access_token:
             # appsecret_proof: required when the app enables "Require App Secret", recommended always.
@@ -159,6 +160,10 @@ class GraphClient:
         self._session.close()
 
     def _get(self, path: str, params: Mapping[str, str]) -> dict[str, Any]:
+        if not self._has_token:
+            # Graph would refuse the call (code 104) as an error of no known kind, retried lead by lead until
+            # each one's maximum age: a token error pauses retrieval instead, and says what to set.
+            raise GraphTokenError("no Graph API access token: FACEBOOK_ACCESS_TOKEN is not set")
         try:
             response = self._session.get(self._base + path, params={**params, **self._proof}, timeout=self._timeout)
         except requests.ConnectTimeout as exc:

@@ -184,3 +184,15 @@ def test_graph_client_refused_without_a_valid_appsecret_proof_is_a_token_error(s
 
     with pytest.raises(GraphTokenError):
         client.get_lead(LEAD_ID)
+
+
+def test_graph_client_without_an_access_token_is_a_token_error_naming_the_setting_and_calls_nothing(stub, graph_url):
+    client = GraphClient(graph_url, "v21.0", "", app_secret=APP_SECRET)
+    stub.add_lead(LEAD_ID, FORM_ID, ANSWERS, 1_767_225_600)
+
+    with pytest.raises(GraphTokenError, match="FACEBOOK_ACCESS_TOKEN"):
+        client.get_lead(LEAD_ID)
+    with pytest.raises(GraphTokenError, match="FACEBOOK_ACCESS_TOKEN"):
+        list(client.list_form_leads(FORM_ID, since=1_767_225_500))
+
+    assert stub.requests == []
