@@ -115,6 +115,9 @@ class Settings:
                 _url(getattr(self, name), schemes=_URL_SCHEMES[name])
             except ValueError as exc:
                 found.append(f"{name.upper()}: {exc}")
+        version = self.facebook_graph_version
+        if not _GRAPH_VERSION.fullmatch(version.strip("/")):  # Graph reads no other spelling as a version
+            found.append(f"FACEBOOK_GRAPH_VERSION: expected a Graph API version such as v25.0, got {version[:40]!r}")
         if not any(p.startswith("REDIS_URL:") for p in found):
             found += [f"REDIS_URL: {problem}" for problem in _redis_url_problems(self.redis_url)]
         if self.leadrelay_encryption_key:
@@ -214,6 +217,9 @@ def shown_url(url: str) -> str:
     scheme = re.match(r"[A-Za-z][A-Za-z0-9+.-]*:/*", address)
     return f"{scheme.group(0) if scheme else ''}***@{shown.rpartition('@')[2]}"
 
+
+# As Meta spells them (v2.12, v25.0); the Graph client strips surrounding slashes.
+_GRAPH_VERSION = re.compile(r"v[0-9]{1,3}\.[0-9]{1,3}")
 
 _URL_SCHEMES = {
     "carecycle_base_url": ("http", "https"),

@@ -75,6 +75,9 @@ def test_settings_read_every_variable_by_its_name():
             "REDIS_URL", "rediss://127.0.0.1:6379/1?ssl_cert_reqs=CERT_NONE", id="redis-option-redis-py-refuses"
         ),
         pytest.param("REDIS_URL", "redis://127.0.0.1:6379/1?protocol=4", id="redis-unknown-protocol"),
+        pytest.param("FACEBOOK_GRAPH_VERSION", "21.0", id="graph-version-without-v"),
+        pytest.param("FACEBOOK_GRAPH_VERSION", "v21", id="graph-version-without-minor"),
+        pytest.param("FACEBOOK_GRAPH_VERSION", "v21.0/me", id="graph-version-with-a-path"),
     ],
 )
 def test_a_bad_value_is_refused_naming_its_variable(variable, value):
@@ -84,6 +87,11 @@ def test_a_bad_value_is_refused_naming_its_variable(variable, value):
     assert len(raised.value.problems) == 1
     assert raised.value.problems[0].startswith(f"{variable}:")
     assert value not in raised.value.problems[0] or variable not in ("LEADRELAY_ENCRYPTION_KEY",)
+
+
+@pytest.mark.parametrize("version", ["v25.0", "v2.12", "/v21.0/"])
+def test_a_graph_api_version_is_taken_as_meta_spells_it(version):
+    assert Settings.from_env({"FACEBOOK_GRAPH_VERSION": version}).facebook_graph_version == version
 
 
 def test_every_problem_is_listed_at_once():
