@@ -452,18 +452,31 @@ def test_a_post_mixing_a_good_change_bad_metadata_and_junk_takes_both_leads_and_
     assert store.leads.status_counts()[LeadStatus.FETCHING] == 2
 
 
+def test_a_batch_of_1000_changes_past_a_megabyte_is_taken_whole(client, store, redis):
+    # Meta batches up to 1000 changes a POST and documents no size: a body up to 2 MB is taken.
+    changes = [leadgen(f"9{n:014d}", note="x" * 1200) for n in range(1000)]
+    body = json.dumps(notification(changes)).encode()
+    assert 1024 * 1024 < len(body) < 2 * 1024 * 1024
+
+    response = post_signed(client, body)
+
+    assert response.status_code == 200 and response.json["skipped"] == 0
+    assert len(response.json["leads"]) == 1000
+    assert store.leads.status_counts()[LeadStatus.FETCHING] == 1000
+
+
 def test_a_body_over_the_limit_is_refused_in_the_shared_error_code_naming_the_limit(client):
-    body = b'{"object": "page", "entry": [], "pad": "' + b"x" * (1024 * 1024) + b'"}'
+    body = b'{"object": "page", "entry": [], "pad": "' + b"x" * (2 * 1024 * 1024) + b'"}'
 
     response = client.post(URL, data=body, content_type="application/json", headers={"X-Hub-Signature-256": sign(body)})
 
     assert response.status_code == 413
     assert response.json["error"]["code"] == "PAYLOAD_TOO_LARGE"
-    assert "at most 1048576 bytes" in response.json["error"]["message"]
+    assert "at most 2097152 bytes" in response.json["error"]["message"]
 
 
 def test_a_chunked_body_over_the_limit_is_refused_as_too_large_rather_than_cut(client, redis):
-    body = json.dumps({**notification(leadgen("900000000000031")), "pad": "x" * (1024 * 1024)}).encode()
+    body = json.dumps({**notification(leadgen("900000000000031")), "pad": "x" * (2 * 1024 * 1024)}).encode()
     headers = {"X-Hub-Signature-256": sign(body)}
 
     response = post_chunked(client, URL, body, headers=headers, content_type="application/json")
