@@ -44,9 +44,10 @@ def verify_subscription() -> Response:
               schema: {type: string}
     """
     args = request.args
-    if not is_subscription_valid(
-        args.get("hub.mode"), args.get("hub.verify_token"), services().settings.facebook_verify_token
-    ):
+    expected_token = services().settings.facebook_verify_token
+    if not expected_token:
+        raise _unconfigured("FACEBOOK_VERIFY_TOKEN", "Meta's verification handshake cannot succeed")
+    if not is_subscription_valid(args.get("hub.mode"), args.get("hub.verify_token"), expected_token):
         raise ForbiddenError("verification refused: expected hub.mode=subscribe and the configured verify token")
     response = Response(args.get("hub.challenge", ""), status=200, mimetype="text/plain")
     response.headers["X-Content-Type-Options"] = "nosniff"
@@ -87,6 +88,8 @@ def receive_notification() -> tuple[Response, int]:
     signature = request.headers.get(SIGNATURE_HEADER)
     if not signature:
         raise UnauthorizedError(f"{SIGNATURE_HEADER} required")
+    if not svc.settings.facebook_app_secret:
+        raise _unconfigured("FACEBOOK_APP_SECRET", "no notification's signature can be checked")
     if not is_signature_valid(raw, signature, svc.settings.facebook_app_secret):
         raise ForbiddenError(f"{SIGNATURE_HEADER} does not match the body")
     notification: LeadgenNotification = LeadgenNotificationSchema().load(_json_object(raw))
@@ -102,6 +105,13 @@ def receive_notification() -> tuple[Response, int]:
         "skipped": len(notification.changes) + len(notification.unreadable) - len(admitted),
     }
     return jsonify(body), 200
+
+
+def _unconfigured(variable: str, consequence: str) -> ForbiddenError:
+    """A refusal for a setting the relay lacks, said to the caller and to the on-call engineer: without it the
+    answer would read as the caller's mistake (a wrong token or signature)."""
+    logger.error("Meta webhook refused: %s is not set: %s", variable, consequence)
+    return ForbiddenError(f"refused: {variable} is not set on the relay, so {consequence}")
 
 
 def _log_unread(notification: LeadgenNotification) -> None:

@@ -113,6 +113,21 @@ def test_handshake_is_refused_when_no_verify_token_is_configured(settings, redis
     assert response.status_code == 403
 
 
+def test_handshake_refused_for_want_of_a_verify_token_names_the_setting_in_the_answer_and_the_log(
+    settings, redis, clock, meta_sources, caplog
+):
+    client = create_app(settings, redis=redis, clock=clock, sources=meta_sources).test_client()
+    query = {"hub.mode": "subscribe", "hub.challenge": "1", "hub.verify_token": "typed-at-meta"}
+
+    with caplog.at_level(logging.ERROR, logger="app.api.facebook"):
+        response = client.get(URL, query_string=query)
+
+    assert response.status_code == 403
+    assert "FACEBOOK_VERIFY_TOKEN is not set" in response.json["error"]["message"]
+    assert any("FACEBOOK_VERIFY_TOKEN is not set" in r.getMessage() for r in caplog.records)
+    assert "typed-at-meta" not in caplog.text
+
+
 def test_notification_signed_as_in_metas_test_vector_is_accepted(client, redis):
     response = client.post(URL, data=VECTOR_BODY, headers={"X-Hub-Signature-256": VECTOR_SIGNATURE})
 
@@ -157,12 +172,15 @@ def test_notification_whose_body_was_changed_after_signing_is_refused(client, re
     assert stored_lead_ids(redis) == [] and fetch_jobs(redis) == []
 
 
-def test_notification_is_refused_when_no_app_secret_is_configured(settings, redis, clock, meta_sources):
+def test_notification_is_refused_when_no_app_secret_is_configured(settings, redis, clock, meta_sources, caplog):
     client = create_app(settings, redis=redis, clock=clock, sources=meta_sources).test_client()
 
-    response = client.post(URL, data=VECTOR_BODY, headers={"X-Hub-Signature-256": sign(VECTOR_BODY, "")})
+    with caplog.at_level(logging.ERROR, logger="app.api.facebook"):
+        response = client.post(URL, data=VECTOR_BODY, headers={"X-Hub-Signature-256": sign(VECTOR_BODY, "")})
 
     assert response.status_code == 403
+    assert "FACEBOOK_APP_SECRET is not set" in response.json["error"]["message"]
+    assert any("FACEBOOK_APP_SECRET is not set" in r.getMessage() for r in caplog.records)
     assert stored_lead_ids(redis) == []
 
 
