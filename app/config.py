@@ -267,6 +267,10 @@ class Bounds:
 
 
 _REQUEST_TIMEOUT = Bounds(high=600)
+# A Meta fetch job has 120 s, its RQ timeout and its lead's lease (app.queues, app.store.fetches): a Graph call
+# (connect + read) must time out well within them, or a Graph API that hangs has every job killed mid-call, with
+# nothing to record the failure or pause retrieval, and each lead taken up again as its lease runs out.
+_GRAPH_TIMEOUT = Bounds(high=55)
 
 # Upper bounds catch a slip of the keyboard (and keep every derived Redis expiry far inside its range);
 # each is well above what the relay needs.
@@ -286,8 +290,8 @@ _BOUNDS: dict[str, Bounds] = {
     "leadrelay_retention_days": Bounds(high=3650),  # ten years
     "leadrelay_trusted_proxy_hops": Bounds(high=10, whole=True, low=0),
     "facebook_backfill_minutes": Bounds(high=1440, whole=True),  # a day
-    "facebook_connect_timeout_seconds": _REQUEST_TIMEOUT,
-    "facebook_read_timeout_seconds": _REQUEST_TIMEOUT,
+    "facebook_connect_timeout_seconds": _GRAPH_TIMEOUT,
+    "facebook_read_timeout_seconds": _GRAPH_TIMEOUT,
 }
 
 

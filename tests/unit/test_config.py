@@ -11,7 +11,9 @@ from redis import Redis
 from app.cli import main
 from app.config import ConfigError, Settings, parse_named_secrets, shown_url
 from app.crypto import generate_key
+from app.queues import FETCH_JOB_TIMEOUT_SECONDS
 from app.store import keys
+from app.store.fetches import FETCH_LEASE_SECONDS
 from app.store.presence import WorkerPresence
 from tests.realredis import connect_or_fail, redis_url_for_tests
 
@@ -75,6 +77,8 @@ def test_settings_read_every_variable_by_its_name():
             "REDIS_URL", "rediss://127.0.0.1:6379/1?ssl_cert_reqs=CERT_NONE", id="redis-option-redis-py-refuses"
         ),
         pytest.param("REDIS_URL", "redis://127.0.0.1:6379/1?protocol=4", id="redis-unknown-protocol"),
+        pytest.param("FACEBOOK_READ_TIMEOUT_SECONDS", "120", id="graph-call-outlasting-its-fetch-job"),
+        pytest.param("FACEBOOK_CONNECT_TIMEOUT_SECONDS", "56", id="graph-connect-past-its-share-of-a-fetch-job"),
         pytest.param("FACEBOOK_GRAPH_VERSION", "21.0", id="graph-version-without-v"),
         pytest.param("FACEBOOK_GRAPH_VERSION", "v21", id="graph-version-without-minor"),
         pytest.param("FACEBOOK_GRAPH_VERSION", "v21.0/me", id="graph-version-with-a-path"),
@@ -92,6 +96,14 @@ def test_a_bad_value_is_refused_naming_its_variable(variable, value):
 @pytest.mark.parametrize("version", ["v25.0", "v2.12", "/v21.0/"])
 def test_a_graph_api_version_is_taken_as_meta_spells_it(version):
     assert Settings.from_env({"FACEBOOK_GRAPH_VERSION": version}).facebook_graph_version == version
+
+
+def test_the_longest_graph_timeouts_allowed_end_a_call_before_its_fetch_job_is_killed_or_its_lease_runs_out():
+    # Else a hanging Graph API has every fetch job killed by RQ: nothing records the failure or pauses retrieval.
+    longest = Settings.from_env({"FACEBOOK_CONNECT_TIMEOUT_SECONDS": "55", "FACEBOOK_READ_TIMEOUT_SECONDS": "55"})
+
+    call_seconds = longest.facebook_connect_timeout_seconds + longest.facebook_read_timeout_seconds
+    assert call_seconds + 5 <= min(FETCH_JOB_TIMEOUT_SECONDS, FETCH_LEASE_SECONDS)
 
 
 def test_every_problem_is_listed_at_once():

@@ -38,8 +38,8 @@ BOUNDS = [
     pytest.param("LEADRELAY_RETENTION_DAYS", "3650", "a decimal number above 0 and at most 3650", id="ten-years"),
     pytest.param("LEADRELAY_TRUSTED_PROXY_HOPS", "10", "a whole number from 0 to 10", id="proxy-hops"),
     pytest.param("FACEBOOK_BACKFILL_MINUTES", "1440", "a whole number from 1 to 1440", id="backfill-a-day"),
-    pytest.param("FACEBOOK_CONNECT_TIMEOUT_SECONDS", "600", "a decimal number above 0 and at most 600"),
-    pytest.param("FACEBOOK_READ_TIMEOUT_SECONDS", "600", "a decimal number above 0 and at most 600"),
+    pytest.param("FACEBOOK_CONNECT_TIMEOUT_SECONDS", "55", "a decimal number above 0 and at most 55"),
+    pytest.param("FACEBOOK_READ_TIMEOUT_SECONDS", "55", "a decimal number above 0 and at most 55"),
 ]
 
 
