@@ -63,7 +63,7 @@ class Settings:
     facebook_verify_token: str = ""
     facebook_access_token: str = ""
     facebook_graph_url: str = "https://graph.facebook.com"
-    facebook_graph_version: str = "v21.0"
+    facebook_graph_version: str = "v25.0"
     facebook_backfill_minutes: int = 15
     facebook_connect_timeout_seconds: float = 5.0
     facebook_read_timeout_seconds: float = 20.0

@@ -318,6 +318,16 @@ def test_readme_documents_every_setting_and_web_tier_variable():
     assert not missing, f"document in README.md: {missing}"
 
 
+def test_readme_gives_each_setting_the_default_the_relay_uses():
+    readme = (REPO_ROOT / "README.md").read_text()
+    shown = dict(re.findall(r"^\| `([A-Z_]+)` \| `([^`|]+)` \|", readme, re.M))
+
+    defaults = Settings()
+    for variable in set(shown) & set(SETTINGS_VARIABLES):
+        field = variable.lower()
+        assert getattr(Settings.from_env({variable: shown[variable]}), field) == getattr(defaults, field), variable
+
+
 def test_readme_keeps_its_first_run_and_test_commands_first():
     readme = (REPO_ROOT / "README.md").read_text()
     commands = re.findall(r"```sh\n(.*?)```", readme, re.S)
