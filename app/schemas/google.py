@@ -2,8 +2,9 @@
 
 Every `column_id` of reference/google-lead-forms.md §3 has a fixed place: contact columns become careCycle
 fields, qualifying questions become customFields under their lower-cased id, advertiser-written questions
-become customFields under their `column_name` (never mapped to a careCycle field by their label), national
-ID numbers are not forwarded. Attribution ids travel as customFields; int64 ids stay exact strings.
+become customFields under their `column_name` (their `column_id` when an earlier answer holds that label; never
+mapped to a careCycle field by their label), national ID numbers are not forwarded. Attribution ids travel as
+customFields; int64 ids stay exact strings.
 Unknown payload keys are ignored: Google adds fields over time. Answers are read one by one: Google does not
 retry a refused lead, so one malformed column is dropped with a warning instead of costing the whole lead.
 """
@@ -17,6 +18,7 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
+from app.schemas.customfields import custom_field_key
 from app.schemas.fields import NormalizingField, has_lone_surrogate, load_tolerant, message_list
 
 MAX_LEAD_ID_CHARS = 255
@@ -245,9 +247,9 @@ def load_answers(items: Sequence[Any], warnings: list[str]) -> list[dict[str, st
 def google_submission(data: Mapping[str, Any], field_map: Mapping[str, str], warnings: list[str]) -> dict[str, Any]:
     """The submission for a loaded body: contact fields by name, everything else under `customFields`."""
     submission: dict[str, Any] = {}
-    custom: dict[str, Any] = {
-        key: data[name] for name, key in ATTRIBUTION_KEYS.items() if data.get(name) not in (None, "")
-    }
+    # Pairs, not a dict: an answer whose key an earlier one holds is left for normalization to report, never
+    # dropped here without a word. Attribution comes first, so no answer takes its keys.
+    custom = [(key, data[name]) for name, key in ATTRIBUTION_KEYS.items() if data.get(name) not in (None, "")]
     for column in data["user_column_data"]:
         column_id, value = column["column_id"].strip(), column.get("string_value")
         name = (column.get("column_name") or "").strip()
@@ -258,15 +260,24 @@ def google_submission(data: Mapping[str, Any], field_map: Mapping[str, str], war
         elif column_id in SENSITIVE_COLUMNS:
             warnings.append(f"{column_id}: national id numbers are not forwarded")
         elif column_id in CUSTOM_CONTACT_COLUMNS or column_id in QUALIFYING_COLUMNS:
-            custom.setdefault(CUSTOM_CONTACT_COLUMNS.get(column_id, column_id.lower()), value)
+            custom.append((CUSTOM_CONTACT_COLUMNS.get(column_id, column_id.lower()), value))
         elif name or column_id:
-            custom.setdefault(name or column_id, value)  # an advertiser's own question: its label is the key
+            custom.append((_question_key(name, column_id, custom), value))
         else:
             warnings.append("user_column_data: expected a column_id or column_name; an answer was dropped")
     if custom:
         # careCycle's item form, so no question label can be mistaken for the item keys themselves.
-        submission["customFields"] = [{"fieldKey": key, "value": value} for key, value in custom.items()]
+        submission["customFields"] = [{"fieldKey": key, "value": value} for key, value in custom]
     return submission
+
+
+def _question_key(name: str, column_id: str, earlier: Sequence[tuple[str, Any]]) -> str:
+    """The customFields key of an advertiser's own question: its label; its column_id when an earlier answer
+    holds that label already (two questions may share one, such as "Please specify", or use an attribution key)."""
+    if not name or not column_id:
+        return name or column_id
+    taken = {custom_field_key(key) for key, _ in earlier}
+    return column_id if custom_field_key(name) in taken and custom_field_key(column_id) not in taken else name
 
 
 def _listed(messages: Any) -> list[str]:

@@ -173,6 +173,31 @@ def test_google_custom_questions_become_custom_fields_under_their_label(client, 
     assert record.get("email") is None
 
 
+def test_google_custom_questions_sharing_a_label_each_keep_their_answer(client, redis, settings):
+    given = [
+        {"column_id": "plan_other", "column_name": "Please specify", "string_value": "Kaiser"},
+        {"column_id": "household_other", "column_name": "Please specify", "string_value": "4 people"},
+        {"column_id": "typed_click_id", "column_name": "gclid", "string_value": "typed"},
+    ]
+
+    response = client.post(URL, json=lead_with([*columns(*BASE_COLUMNS), *given], gcl_id="ExAmPlEgClId"))
+
+    assert response.json["warnings"] == []
+    fields = custom_fields(stored_record(redis, settings, response.json["id"]))
+    assert fields["Please specify"] == "Kaiser"
+    assert fields["household_other"] == "4 people"
+    assert (fields["gclid"], fields["typed_click_id"]) == ("ExAmPlEgClId", "typed")
+
+
+def test_google_answers_repeated_under_one_column_id_are_reported_not_dropped_silently(client, redis, settings):
+    given = columns(*BASE_COLUMNS, ("SERVICE", "Consultation"), ("SERVICE", "Cleaning"))
+
+    response = client.post(URL, json=lead_with(given))
+
+    assert response.json["warnings"] == ["customFields.service: expected once: an earlier field has this key; dropped"]
+    assert custom_fields(stored_record(redis, settings, response.json["id"]))["service"] == "Consultation"
+
+
 @pytest.mark.parametrize(
     "column_id",
     [
