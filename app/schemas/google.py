@@ -111,9 +111,13 @@ def _storable_text(value: str) -> None:
         raise ValidationError("expected text (an unpaired surrogate is none)")
 
 
-def _text(**kwargs: Any) -> fields.String:
-    """A text field whose refusal says what was expected, in the words of the relay's other messages."""
-    return fields.String(error_messages={"invalid": "expected text"}, **kwargs)
+def _text(*, missing: str = "", **kwargs: Any) -> fields.String:
+    """A text field whose refusal says what was expected, in the words of the relay's other messages;
+    `missing` is said of a required one that is absent or null."""
+    messages: dict[str, Any] = {"invalid": "expected text"}
+    if missing:
+        messages |= {"required": missing, "null": missing}
+    return fields.String(error_messages=messages, **kwargs)
 
 
 def _null_as_blank(value: Any) -> Any:
@@ -172,6 +176,7 @@ class GoogleLeadSchema(Schema):
     )
     lead_id = _text(
         required=True,
+        missing=f"missing: expected text of 1 to {MAX_LEAD_ID_CHARS} characters, Google's id of the lead",
         validate=[
             validate.Length(1, MAX_LEAD_ID_CHARS, error=f"expected 1 to {MAX_LEAD_ID_CHARS} characters"),
             _storable_text,
@@ -180,7 +185,11 @@ class GoogleLeadSchema(Schema):
     user_column_data = AnswerList(
         fields.Nested(UserColumnSchema),
         required=True,
-        error_messages={"invalid": "expected a list of answered columns"},
+        error_messages={
+            "invalid": "expected a list of answered columns",
+            "required": "missing: expected a list of answered columns",
+            "null": "missing: expected a list of answered columns",
+        },
         metadata={"description": "One item per answered question; an unreadable item is dropped with a warning."},
     )
     is_test = fields.Boolean(load_default=False, allow_none=True, error_messages={"invalid": "expected true or false"})

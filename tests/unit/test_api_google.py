@@ -503,6 +503,10 @@ def test_google_body_that_is_no_lead_is_refused_with_a_4xx_google_does_not_retry
         pytest.param({"lead_id": 7, "user_column_data": []}, "lead_id", "expected text", id="lead-id-not-text"),
         pytest.param({"lead_id": "x" * 256, "user_column_data": []}, "lead_id", "expected 1 to 255", id="too-long"),
         pytest.param({"lead_id": "x", "user_column_data": "a"}, "user_column_data", "expected a list", id="not-list"),
+        pytest.param({"user_column_data": []}, "lead_id", "missing: expected text", id="lead-id-missing"),
+        pytest.param({"lead_id": None, "user_column_data": []}, "lead_id", "missing: expected text", id="lead-id-null"),
+        pytest.param({"lead_id": "x"}, "user_column_data", "missing: expected a list", id="columns-missing"),
+        pytest.param({"lead_id": "x", "user_column_data": None}, "user_column_data", "missing: expected a", id="null"),
     ],
 )
 def test_google_refusal_says_what_was_expected(client, body, field, expected):
