@@ -17,7 +17,7 @@ from app.logs import note_lead_ids
 from app.metrics import record_admitted, record_intake
 from app.models import IDEMPOTENCY_TTL_SECONDS, LeadStatus, NewLead, mask_phone
 from app.schemas.fields import field_reason
-from app.schemas.leads import NormalizedLead, normalize_submission, normalized_phone
+from app.schemas.leads import NormalizedLead, normalize_submission, submitted_phone
 from app.sources import LeadSource, SourceRegistry
 from app.store import Store
 from app.store.throttle import RateLimitedError, WindowGate
@@ -165,8 +165,8 @@ class Intake:
     ) -> NewLead:
         """A submission normalization refused, held with the reason: `rejected`, or `test` when the admission
         keeps it out of delivery as a test lead (no error to follow up, nothing to retry). `kept` is sealed for a
-        later retry to normalize again; what status shows (the masked phone, if the phone is valid; the external
-        id) comes from `payload`."""
+        later retry to normalize again; what status shows (the masked phone, if one of its phone values is valid,
+        whichever name or mapped column gave it; the external id) comes from `payload`."""
         reason = field_reason(invalid.fields)
         error: dict[str, str] = {}
         if admission.status is LeadStatus.TEST:
@@ -174,7 +174,7 @@ class Intake:
         else:
             held = Admission(status=LeadStatus.REJECTED, detail=f"rejected at intake: {reason}")
             error = {"error": reason}
-        shown = {**payload, "phoneNumber": normalized_phone(payload.get("phoneNumber")) or ""}
+        shown = {**payload, "phoneNumber": submitted_phone(payload, source.field_map) or ""}
         lead = self.new_lead(source, shown, admission.warnings, held, key=key)
         return replace(lead, record=dict(kept), unnormalized=True, extra_fields={**lead.extra_fields, **error})
 

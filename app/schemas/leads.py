@@ -232,6 +232,13 @@ def normalize_submission(
     return NormalizedLead(record=record, warnings=tuple(warnings))
 
 
+def submitted_phone(payload: Mapping[str, Any], field_map: Mapping[str, str] = _EMPTY) -> str | None:
+    """The phone normalization would take from a submission (under whichever name or alias it came, the source's
+    `field_map` first), in E.164; None when no candidate is a valid phone."""
+    candidates, _ = _sort_keys(payload, field_map)
+    return next(filter(None, map(normalized_phone, candidates.get("phoneNumber", []))), None)
+
+
 def normalized_phone(value: Any) -> str | None:
     """A submitted phone in E.164, or None when it is blank or not a valid phone (for what may be shown of
     a refused submission: the last digits of an arbitrary value could be those of any number)."""

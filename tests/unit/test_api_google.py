@@ -465,6 +465,24 @@ def test_google_lead_without_any_usable_location_is_kept_as_rejected(client, sto
 
 
 @pytest.mark.parametrize(
+    "column_id",
+    [pytest.param("WORK_PHONE", id="work-phone"), pytest.param("best_number", id="a-column-the-field-map-places")],
+)
+def test_a_google_lead_kept_as_rejected_shows_its_phone_masked_whichever_column_gave_it(
+    settings, redis, clock, column_id
+):
+    source = google_source(field_map={"best_number": "phoneNumber"})
+    client = create_app(settings, redis=redis, clock=clock, sources=SourceRegistry([source])).test_client()
+    body = lead_with(columns((column_id, "(208) 555-0100"), ("POSTAL_CODE", "99999")))
+
+    lead_id = client.post(URL, json=body).json["id"]
+
+    status = client.get(f"/v1/leads/{lead_id}", headers=OPS).json
+    assert status["status"] == "rejected"
+    assert status["phone"] == "+1******0100"
+
+
+@pytest.mark.parametrize(
     "typed",
     [pytest.param("123-45-6789", id="a-social-security-number"), pytest.param("born 01/02/1950", id="a-birth-date")],
 )
