@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from marshmallow import ValidationError
+from redis.exceptions import RedisError
 
 from app.clock import Clock
 from app.config import Settings
@@ -201,11 +202,19 @@ class Intake:
     def _wake_unless_busy(self) -> None:
         """Wake delivery, but not again within a moment of finding every lane busy: under load each
         request would otherwise pay a round trip to learn what the last one learned. A lane that goes
-        idle meanwhile looks for due work before it stops, and the workers' ticker catches the rest."""
+        idle meanwhile looks for due work before it stops, and the workers' ticker catches the rest.
+
+        A wake-up that fails once the leads are stored is no failure of the request: the leads are queued in
+        the store, which the ticker reads, whereas an error answer would have the client send them again."""
         now = self._clock.now()
         if now - self._lanes_busy_at < LANES_BUSY_MEMORY_SECONDS:
             return
-        self._lanes_busy_at = now if not self._wake() else -LANES_BUSY_MEMORY_SECONDS
+        try:
+            woken = self._wake()
+        except RedisError as exc:
+            logger.warning("delivery was not woken: redis unavailable (%s)", type(exc).__name__)
+            return
+        self._lanes_busy_at = now if not woken else -LANES_BUSY_MEMORY_SECONDS
 
     def fingerprint_of(self, value: str) -> str:
         """The keyed hash of a personal value that Redis key names carry instead of the value."""

@@ -6,6 +6,7 @@ import json
 
 import pytest
 from flask import url_for
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import OutOfMemoryError, ReadOnlyError, ResponseError
 from rq import Queue
 
@@ -427,6 +428,20 @@ def test_a_lead_whose_intake_count_cannot_be_written_is_answered_as_stored(clien
     assert response.status_code == 202
     assert redis.exists(keys.lead_key(response.json["id"]))
     assert "an intake count was lost: the metrics folder cannot be written (PermissionError)" in caplog.text
+
+
+def test_leads_stored_are_answered_as_stored_when_waking_delivery_fails(client, store, monkeypatch, caplog):
+    def unreachable(redis, lane):
+        raise RedisConnectionError("Connection reset by peer")
+
+    monkeypatch.setattr("app.queues.enqueue_delivery", unreachable)
+
+    response = client.post("/v1/leads", json={"leads": [make_submission(), make_submission()]}, headers=SOURCE)
+
+    assert response.status_code == 202
+    assert [result["status"] for result in response.json["results"]] == ["queued", "queued"]
+    assert store.batches.depth() == 2  # the workers' ticker starts their delivery
+    assert "delivery was not woken: redis unavailable (ConnectionError)" in caplog.text
 
 
 def test_unknown_routes_and_methods_answer_in_the_error_shape(client):
