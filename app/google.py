@@ -18,13 +18,19 @@ be read costs only itself (`app.schemas.google`).
 from __future__ import annotations
 
 import hmac
+import logging
 from collections.abc import Mapping
 from typing import Any
 
+from marshmallow import ValidationError
+
 from app.intake import AcceptedLead, Admission, Intake
+from app.metrics import record_intake
 from app.models import LeadStatus
-from app.schemas.google import SENSITIVE_COLUMNS, load_google_lead
+from app.schemas.google import SENSITIVE_COLUMNS, GoogleLead, load_google_lead
 from app.sources import LeadSource
+
+logger = logging.getLogger(__name__)
 
 # Google's published test samples spell it with a capital G (reportedly a documentation typo).
 GOOGLE_KEY_FIELDS = ("google_key", "Google_key")
@@ -65,14 +71,33 @@ def _is_sensitive(column: Any) -> bool:
     return isinstance(column, Mapping) and str(column.get("column_id") or "").strip() in SENSITIVE_COLUMNS
 
 
+def _verified_lead(source: LeadSource, body: Mapping[str, Any]) -> GoogleLead:
+    """The body's lead once its key is verified. A refusal is counted and logged (by source, never with the key):
+    Google does not send a refused lead again, so it is the only trace the relay keeps of that lead."""
+    try:
+        verify_google_key(source, body)
+    except GoogleKeyError as exc:
+        _note_refusal(source, "unauthorized", str(exc))
+        raise
+    try:
+        return load_google_lead(body, source.field_map)
+    except ValidationError:
+        _note_refusal(source, "invalid", "expected lead_id and user_column_data")
+        raise
+
+
+def _note_refusal(source: LeadSource, outcome: str, reason: str) -> None:
+    record_intake(source.slug, outcome)
+    logger.warning("google delivery refused: %s", reason, extra={"source": source.slug})
+
+
 def accept_google_lead(intake: Intake, source: LeadSource, body: Mapping[str, Any]) -> AcceptedLead:
     """Verify, load and store one webhook lead; raises `GoogleKeyError` or `ValidationError` (no usable lead).
 
     A repeated `lead_id` returns the original lead. `is_test` leads are kept as `test`, whether or not their
     values normalize, unless the source delivers test leads.
     """
-    verify_google_key(source, body)
-    lead = load_google_lead(body, source.field_map)
+    lead = _verified_lead(source, body)
     held_as_test = lead.is_test and not source.deliver_test_leads
     admission = Admission(
         idempotency_key=f"google:{lead.lead_id}",

@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 INTAKE_LEADS = Counter(
     "leadrelay_intake_leads",
     "Submissions to the web tier, by source and outcome (accepted, invalid, throttled, rejected, repeated, spam, "
-    "test, duplicate).",
+    "test, duplicate, unauthorized).",
     ["source", "outcome"],
 )
 # Taken in for delivery, or (Meta) for retrieval first: both count as accepted.

@@ -259,6 +259,25 @@ def test_google_refuses_a_wrong_or_missing_key_and_stores_nothing(client, redis,
     assert stored_ids(redis) == []
 
 
+def test_google_deliveries_refused_are_counted_and_logged_by_source_never_with_the_key(client, caplog):
+    before = intake_counts(client)
+
+    client.post(URL, json={**PRODUCTION_LEAD, "google_key": "wrong-key-0123456789"})
+    client.post(URL, json={**PRODUCTION_LEAD, "google_key": None})
+    client.post(URL, json={"google_key": GOOGLE_KEY, "user_column_data": []})
+
+    counted = {outcome: n - before.get(outcome, 0) for outcome, n in intake_counts(client).items()}
+    assert {outcome: n for outcome, n in counted.items() if n} == {"unauthorized": 2, "invalid": 1}
+    refusals = [record for record in caplog.records if record.getMessage().startswith("google delivery refused")]
+    assert [record.getMessage() for record in refusals] == [
+        "google delivery refused: google_key not recognised",
+        "google delivery refused: google_key missing",
+        "google delivery refused: expected lead_id and user_column_data",
+    ]
+    assert all(record.source == "gads" for record in refusals)
+    assert "wrong-key-0123456789" not in caplog.text and GOOGLE_KEY not in caplog.text
+
+
 def test_google_source_without_a_secret_refuses_every_key(settings, redis, clock):
     source = google_source(secret=None)
     client = create_app(settings, redis=redis, clock=clock, sources=SourceRegistry([source])).test_client()
