@@ -26,7 +26,7 @@ from app.models import LeadStatus
 from app.schemas.customfields import custom_field_key
 from app.schemas.fields import reads_as_true
 from app.schemas.forms import load_provenance
-from app.schemas.leads import collapse_repeated, resolve_field_name
+from app.schemas.leads import FLAG_FIELDS, collapse_repeated, resolve_field_name
 from app.sources import LeadSource
 from app.store.throttle import form_gate
 
@@ -284,6 +284,7 @@ def _submitted_fields(source: LeadSource, fields: Mapping[str, Any]) -> tuple[di
     from, any value of its own under a consent key (as a field or inside its `customFields`), which only the
     relay sets, and an `externalId` unless the source accepts one (careCycle updates the customer it names).
     Names are compared as they would be stored (`custom_field_key`): padding a name does not get it through.
+    A yes/no field posted more than once is a checkbox beside its hidden defaults: ticked when any value is.
     """
     forwarded = source.consent_keys.every_key
     kept: dict[str, Any] = {}
@@ -296,7 +297,11 @@ def _submitted_fields(source: LeadSource, fields: Mapping[str, Any]) -> tuple[di
         if target == "externalId" and not source.accept_external_id:
             warnings.append("externalId: not taken from a form post; the relay's lead id is sent instead")
             continue
-        kept[name] = _without_keys(value, forwarded) if target == "customFields" else value
+        if target == "customFields":
+            value = _without_keys(value, forwarded)
+        elif target in FLAG_FIELDS and isinstance(value, list | tuple) and value:
+            value = _ticked_copy(value)  # a checkbox posted with its hidden default, as `consent` is
+        kept[name] = value
     return kept, warnings
 
 

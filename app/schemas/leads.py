@@ -114,8 +114,9 @@ _CARECYCLE_NAMES = tuple(CareCycleRecordSchema._declared_fields)
 _CARECYCLE_NAME_SET = frozenset(_CARECYCLE_NAMES)
 _TEXT_FIELDS = ("firstName", "lastName", "city", "county", "address", "address2", "medicaidNumber", "vaNumber",
                 "carrierAssignedCustomerId", "healthSherpaCustomerId", "externalId")  # fmt: skip
-_FLAG_FIELDS = ("isDecisionMaker", "medicaid", "veteran", "socialSecurityDisability", "doNotCall", "doNotSMS",
-                "doNotEmail", "doNotMail")  # fmt: skip
+# careCycle's yes/no fields (a form asks for them with a checkbox).
+FLAG_FIELDS = ("isDecisionMaker", "medicaid", "veteran", "socialSecurityDisability", "doNotCall", "doNotSMS",
+               "doNotEmail", "doNotMail")  # fmt: skip
 
 
 @functools.cache
@@ -136,7 +137,7 @@ def _shared_fields() -> Mapping[str, NormalizingField[Any]]:
         "householdIncome": LooseInt(minimum=0),
         "mbiNumber": MedicareBeneficiaryId(),
         **{name: TrimmedString(255) for name in _TEXT_FIELDS},
-        **{name: LooseBool() for name in _FLAG_FIELDS},
+        **{name: LooseBool() for name in FLAG_FIELDS},
     }
     return MappingProxyType({name: built[name] for name in _CARECYCLE_NAMES if name in built})  # careCycle's order
 

@@ -217,6 +217,28 @@ def test_a_name_posted_twice_with_one_value_is_that_value(client, redis, setting
     assert (record["phoneNumber"], record["postalCode"]) == ("+12125550142", "10001")
 
 
+@pytest.mark.parametrize(
+    ("body", "ticked"),
+    [
+        pytest.param("doNotSMS=0&doNotSMS=1", True, id="rails-box-after-its-hidden-default-ticked"),
+        pytest.param("doNotSMS=0", False, id="rails-box-after-its-hidden-default-unticked"),
+        pytest.param("doNotSMS=true&doNotSMS=false", True, id="aspnet-box-before-its-hidden-default-ticked"),
+        pytest.param("doNotSMS=0&doNotSMS=0&doNotSMS=1", True, id="mobile-copy-ticked-desktop-copy-not"),
+        pytest.param("doNotSMS=0&doNotSMS=false", False, id="neither-copy-ticked"),
+    ],
+)
+def test_a_yes_no_box_posted_with_hidden_defaults_is_ticked_when_any_copy_is(client, redis, settings, body, ticked):
+    # A page built with Rails' check_box or ASP.NET's Html.CheckBox posts a hidden default of the box's name
+    # beside it (before or after), so a ticked "do not text me" box arrives as two values: it is ticked.
+    response = client.post(
+        FORM_URL, data=f"phone=2125550142&zip=10001&{body}", content_type=URLENCODED, headers=JSON_ACCEPT
+    )
+
+    assert response.status_code == 202, response.json
+    assert response.json["warnings"] == []
+    assert stored_record(redis, settings, response.json["id"])["doNotSMS"] is ticked
+
+
 NOT_UTF8 = "form body: not UTF-8, read as windows-1252"
 
 
