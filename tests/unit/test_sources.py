@@ -70,6 +70,16 @@ def test_api_keys_from_the_environment_add_plain_api_sources():
             id="consent-checkbox-on-an-api-source",
         ),
         pytest.param(
+            '[sources.x]\nkind = "api"\nsecret_env = "K"\nrate_limit_per_min = 100',
+            "sources.x.rate_limit_per_min: only form sources take rate_limit_per_min",
+            id="form-post-limit-on-an-api-source",
+        ),
+        pytest.param(
+            '[sources.x]\nkind = "google"\nsecret_env = "K"\ndouble_submit_seconds = 600',
+            "sources.x.double_submit_seconds: only form sources take double_submit_seconds",
+            id="double-submit-window-on-a-google-source",
+        ),
+        pytest.param(
             '[sources.x]\nkind = "form"\nallowed_origins = ["https://a.example.com"]\nconsent_checkbox = "ticked"',
             "sources.x.consent_checkbox: Not a valid boolean.",
             id="consent-checkbox-not-a-boolean",
