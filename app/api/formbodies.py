@@ -23,11 +23,12 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.formparser import MultiPartParser
 
 from app.api.bodies import json_object
-from app.errors import PayloadTooLargeError, UnsupportedMediaTypeError, too_large
+from app.errors import BadRequestError, PayloadTooLargeError, UnsupportedMediaTypeError, too_large
 
 URLENCODED = "application/x-www-form-urlencoded"
 MULTIPART = "multipart/form-data"
 CHARSET_FIELD = "_charset_"
+MAX_BOUNDARY_CHARS = 70  # RFC 2046's longest boundary: a longer one is shown cut
 LEGACY_CHARSET = "cp1252"  # windows-1252
 NOT_UTF8_WARNING = "form body: not UTF-8, read as windows-1252"
 # Charsets a web page may post a form in (the WHATWG encodings that are plain byte-to-text codecs).
@@ -66,7 +67,8 @@ def read_form_body(request: Request) -> FormBody:
     A name given more than once (a page with a desktop and a mobile copy of an input) keeps its filled
     values: one gives a string, several a list. Raises `UnsupportedMediaTypeError` for other media types
     (text/plain forms are ambiguous) and for a charset that is no web text encoding, `BadRequestError` for
-    JSON that is not an object, `PayloadTooLargeError` past the body limit.
+    JSON that is not an object or a multipart body that cannot be read, `PayloadTooLargeError` past the body
+    limit.
     """
     try:
         if request.mimetype == URLENCODED:
@@ -128,21 +130,27 @@ def _file_in_memory(*args: Any, **kwargs: Any) -> IO[bytes]:
 
 
 def _multipart_pairs(request: Request) -> RawPairs:
-    """A multipart body's field names and values, as bytes; a body that is no multipart has none (as with
-    werkzeug). A part without a name (a hand-made body) has nowhere to go: it is left out."""
+    """A multipart body's field names and values, as bytes; an empty body has none. A part without a name (a
+    hand-made body) has nowhere to go: it is left out. Raises `BadRequestError` for a body that cannot be read
+    as multipart (werkzeug would read it as no fields, and the post be refused for a missing phone it holds)."""
+    data = request.get_data(cache=True)
+    if not data:
+        return []
     boundary = request.mimetype_params.get("boundary", "")
     if not boundary:
-        return []
+        expected = "expected multipart/form-data with its boundary, e.g. multipart/form-data; boundary=x"
+        raise BadRequestError("the multipart body has no boundary", {"Content-Type": [expected]})
     parser = _BytesKeepingParser(
         stream_factory=_file_in_memory,
         max_form_memory_size=request.max_form_memory_size,
         max_form_parts=request.max_form_parts,
     )
     try:
-        body = io.BytesIO(request.get_data(cache=True))
-        fields, _files = parser.parse(body, boundary.encode("ascii"), request.content_length)
-    except ValueError:  # broken framing, a boundary that is not ASCII
-        return []
+        fields, _files = parser.parse(io.BytesIO(data), boundary.encode("ascii"), request.content_length)
+    except ValueError:  # broken framing (a body cut off, or no multipart), a boundary that is not ASCII
+        shown = boundary[:MAX_BOUNDARY_CHARS]
+        expected = f"expected multipart/form-data parts, each opened by --{shown}, the last closed by --{shown}--"
+        raise BadRequestError("the multipart body cannot be read", {"body": [expected]}) from None
     named = ((name, values) for name, values in fields.lists() if name)
     return [(name.encode("utf-8"), value.encode(_BYTES_AS_TEXT)) for name, values in named for value in values]
 

@@ -190,6 +190,40 @@ def test_form_refuses_a_multipart_body_of_more_parts_than_it_reads_naming_the_li
     assert response.json["error"]["message"] == "the body may be at most 65536 bytes in at most 1000 form fields"
 
 
+@pytest.mark.parametrize(
+    ("body", "content_type", "fields"),
+    [
+        pytest.param(
+            b'--b\r\nContent-Disposition: form-data; name="phone"\r\n\r\n2125550142\r\n--b\r\nContent-Disp',
+            "multipart/form-data; boundary=b",
+            {"body": ["expected multipart/form-data parts, each opened by --b, the last closed by --b--"]},
+            id="cut-off-mid-part",
+        ),
+        pytest.param(
+            b"phone=2125550142&zip=10001",
+            "multipart/form-data; boundary=b",
+            {"body": ["expected multipart/form-data parts, each opened by --b, the last closed by --b--"]},
+            id="not-multipart-at-all",
+        ),
+        pytest.param(
+            b"phone=2125550142&zip=10001",
+            "multipart/form-data",
+            {"Content-Type": ["expected multipart/form-data with its boundary, e.g. multipart/form-data; boundary=x"]},
+            id="no-boundary",
+        ),
+    ],
+)
+def test_a_multipart_body_that_cannot_be_read_is_refused_with_400_saying_why_not_as_a_missing_phone(
+    client, redis, body, content_type, fields
+):
+    response = client.post(FORM_URL, data=body, content_type=content_type)
+
+    assert response.status_code == 400
+    assert response.json["error"]["code"] == "BAD_REQUEST"
+    assert response.json["error"]["fields"] == fields
+    assert stored_ids(redis) == []
+
+
 @pytest.mark.parametrize("content_type", [URLENCODED, "multipart/form-data"])
 def test_a_name_posted_twice_keeps_its_filled_copy(client, redis, settings, content_type):
     data = {"phone": ["", "(212) 555-0142"], "zip": ["10001", ""], "first_name": "Jane"}
