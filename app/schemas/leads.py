@@ -89,6 +89,9 @@ _ALIAS_GROUPS: dict[str, tuple[str, ...]] = {
     "doNotCall": ("dnc",),
     "doNotSMS": ("do_not_text",),
 }  # fmt: skip
+# Meta's click id and browser id cookies (reference web-forms C.5): a landing page copies them into inputs of
+# these names, which start with "_" as form machinery does, but are attribution, kept as customFields.
+ATTRIBUTION_COOKIE_FIELDS = frozenset({"_fbc", "_fbp"})
 # Used only when no better-named value is usable (Google's WORK_EMAIL / WORK_PHONE columns).
 _FALLBACK_ALIASES = {"work_email": "email", "work_phone": "phoneNumber", "work_phone_number": "phoneNumber"}
 _RANK_FIELD_MAP, _RANK_EXACT, _RANK_ALIAS, _RANK_FALLBACK = range(4)
@@ -207,7 +210,8 @@ def normalize_submission(
     Raises `ValidationError` `{careCycleField: [message]}` when the phone is missing or invalid, or
     when neither a ZIP nor a time zone (given, or derived from the phone's area code) is available.
     A `field_map` entry whose target is no careCycle field renames a custom field's key; a target
-    starting with "_" drops the inbound field, as inbound keys starting with "_" always are. Custom fields
+    starting with "_" drops the inbound field, as inbound keys starting with "_" are unless the field_map names
+    them or they are Meta's attribution cookies (`ATTRIBUTION_COOKIE_FIELDS`). Custom fields
     under `kept_custom_keys` (consent and provenance) are never what careCycle's cap on their number drops.
     """
     candidates, custom = _sort_keys(payload, field_map)
@@ -260,8 +264,8 @@ def _sort_keys(
     custom: list[tuple[str, Any]] = []
     for order, (raw_key, value) in enumerate(payload.items()):
         key = str(raw_key)
-        if key.startswith("_") or field_map.get(key, "").startswith("_"):
-            continue  # form machinery (honeypot markers, _redirect), or dropped by the source's field_map
+        if _is_dropped(key, field_map):
+            continue
         resolved = resolve_field_name(key, field_map)
         if resolved is None:
             custom.append((field_map.get(key, key), value))
@@ -269,6 +273,15 @@ def _sort_keys(
         name, rank = resolved
         ranked.setdefault(name, []).append((rank, order, value if name == "customFields" else collapse_repeated(value)))
     return {name: _by_rank(found) for name, found in ranked.items()}, custom
+
+
+def _is_dropped(key: str, field_map: Mapping[str, str]) -> bool:
+    """True for form machinery (`_redirect`, `_charset_`, a framework's `_token`): a name starting with "_",
+    unless it is attribution (Meta's `_fbc`, `_fbp` cookies, copied into a form) or the source's field_map names
+    it; and for a name the field_map maps to one starting with "_"."""
+    if key in field_map:
+        return field_map[key].startswith("_")
+    return key.startswith("_") and key not in ATTRIBUTION_COOKIE_FIELDS
 
 
 def _by_rank(found: list[tuple[int, int, Any]]) -> list[Any]:

@@ -491,6 +491,11 @@ CUSTOM_FIELD_ROWS = [
         id="custom-click-ids-kept-exactly",
     ),
     row(
+        {**BASE, "_fbc": "fb.1.1554763741205.IwAR2xYz", "_fbp": "fb.1.1558571054389.1098115397"},
+        {"customFields": utm(_fbc="fb.1.1554763741205.IwAR2xYz", _fbp="fb.1.1558571054389.1098115397")},
+        id="custom-meta-click-and-browser-cookies-kept-under-their-names",
+    ),
+    row(
         {**BASE, "_redirect": "https://x.example/thanks", "_hp": "", "utm_term": ""},
         {"customFields": None},
         id="custom-underscore-and-blank-skipped",
@@ -725,6 +730,13 @@ SOURCE_ROWS = [
         utm(lead_source="fb"),
         [],
         id="field-map-renames-and-drops-custom",
+    ),
+    pytest.param(
+        {**BASE, "_ga": "GA1.2.1234567890.1700000000", "_token": "csrf"},
+        {"field_map": {"_ga": "ga_client_id"}},
+        utm(ga_client_id="GA1.2.1234567890.1700000000"),
+        [],
+        id="field-map-takes-a-name-starting-with-underscore",
     ),
     pytest.param(
         {"Your Phone": "212 555 0142", "Where do you live?": "10001", "phone": "bad"},
