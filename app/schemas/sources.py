@@ -35,15 +35,19 @@ class WebOrigin(fields.String):
     """A landing page's origin, as a browser writes it in `Origin`: `scheme://host[:port]`, scheme and host
     in lower case (an IDN host in punycode), no default port. Written any other way it would match no
     browser's post, so every post from the page would be refused: it is normalized here, and a value with
-    a path, query, fragment or credentials (not an origin at all) is refused."""
+    a path, query, fragment or credentials (not an origin at all), or with a wildcard, is refused."""
 
     default_error_messages = {
         "invalid": "expected an origin such as https://landing.example.com (scheme, host and port only: "
-        "no path, query or fragment), got {input!r}"
+        "no path, query or fragment), got {input!r}",
+        "wildcard": "expected each landing page's origin in full, such as https://landing.example.com (no "
+        "wildcards: list every origin), got {input!r}",
     }
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         text = super()._deserialize(value, attr, data, **kwargs)
+        if "*" in text:  # a host named so is a valid URL's, but an allowed origin is compared whole
+            raise self.make_error("wildcard", input=text[:200])
         origin = browser_origin(text)
         if origin is None:
             raise self.make_error("invalid", input=text[:200])

@@ -177,6 +177,27 @@ def test_an_allowed_origin_that_is_no_origin_is_refused_saying_what_is_expected(
     ]
 
 
+@pytest.mark.parametrize(
+    "configured",
+    [
+        pytest.param("https://*.example.com", id="any-subdomain"),
+        pytest.param("https://landing.example.*", id="any-top-level-domain"),
+        pytest.param("https://*", id="any-host"),
+    ],
+)
+def test_an_allowed_origin_with_a_wildcard_is_refused_saying_to_list_each_origin(tmp_path, configured):
+    # Origins are compared whole: a wildcard would match no browser's Origin, and every post be refused 403.
+    toml = f'[sources.x]\nkind = "form"\nallowed_origins = ["https://ok.example.com", "{configured}"]\n'
+
+    with pytest.raises(SourcesError) as raised:
+        load_sources(write(tmp_path, toml), {}, {})
+
+    assert raised.value.problems == [
+        "sources.x.allowed_origins.1: expected each landing page's origin in full, such as"
+        f" https://landing.example.com (no wildcards: list every origin), got {configured!r}"
+    ]
+
+
 def test_check_config_reports_an_allowed_origin_with_a_path(tmp_path, monkeypatch, capsys):
     from app.cli import main
     from app.crypto import generate_key
