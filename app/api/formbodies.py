@@ -64,11 +64,11 @@ class FormBody:
 def read_form_body(request: Request) -> FormBody:
     """The fields of a urlencoded, multipart (file parts ignored) or JSON body.
 
-    A name given more than once (a page with a desktop and a mobile copy of an input) keeps its filled
-    values: one gives a string, several a list. Raises `UnsupportedMediaTypeError` for other media types
-    (text/plain forms are ambiguous) and for a charset that is no web text encoding, `BadRequestError` for
-    JSON that is not an object or a multipart body that cannot be read, `PayloadTooLargeError` past the body
-    limit.
+    A name given more than once (a page with a desktop and a mobile copy of an input), or a JSON list holding
+    a blank copy, keeps its filled values: one gives that value, several a list. Raises
+    `UnsupportedMediaTypeError` for other media types (text/plain forms are ambiguous) and for a charset that
+    is no web text encoding, `BadRequestError` for JSON that is not an object or a multipart body that cannot
+    be read, `PayloadTooLargeError` past the body limit.
     """
     try:
         if request.mimetype == URLENCODED:
@@ -79,7 +79,7 @@ def read_form_body(request: Request) -> FormBody:
         elif request.mimetype == MULTIPART:
             raw = _multipart_pairs(request)
         elif request.is_json:
-            return FormBody(json_object(request))
+            return FormBody(_without_blank_copies(json_object(request)))
         else:
             expected = "expected application/x-www-form-urlencoded, multipart/form-data or application/json"
             raise UnsupportedMediaTypeError(expected, {"Content-Type": [expected]})
@@ -194,8 +194,23 @@ def _by_name(pairs: Iterable[tuple[str, Any]]) -> dict[str, Any]:
     for name, value in pairs:
         if name:
             values_by_name.setdefault(name, []).append(value)
-    fields: dict[str, Any] = {}
-    for name, values in values_by_name.items():
-        filled = [value for value in values if not isinstance(value, str) or value.strip()] or values[:1]
-        fields[name] = filled[0] if len(filled) == 1 else filled
-    return fields
+    return {name: _filled(values) for name, values in values_by_name.items()}
+
+
+def _without_blank_copies(body: dict[str, Any]) -> dict[str, Any]:
+    """A JSON post's fields, a list holding a blank copy beside filled ones read as a form's repeated name is (a
+    script may list every copy of an input, as the page's form holds them)."""
+    return {
+        name: _filled(value) if isinstance(value, list) and len(value) > 1 and any(map(_is_blank, value)) else value
+        for name, value in body.items()
+    }
+
+
+def _filled(values: list[Any]) -> Any:
+    """The filled values of a name: one gives that value, several a list; none, the first (blank) one."""
+    filled = [value for value in values if not _is_blank(value)] or values[:1]
+    return filled[0] if len(filled) == 1 else filled
+
+
+def _is_blank(value: Any) -> bool:
+    return isinstance(value, str) and not value.strip()

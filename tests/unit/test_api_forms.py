@@ -224,11 +224,14 @@ def test_a_multipart_body_that_cannot_be_read_is_refused_with_400_saying_why_not
     assert stored_ids(redis) == []
 
 
-@pytest.mark.parametrize("content_type", [URLENCODED, "multipart/form-data"])
+@pytest.mark.parametrize("content_type", [URLENCODED, "multipart/form-data", "application/json"])
 def test_a_name_posted_twice_keeps_its_filled_copy(client, redis, settings, content_type):
+    # A page with a desktop and a mobile copy of an input posts both; a script posting JSON may list both too.
     data = {"phone": ["", "(212) 555-0142"], "zip": ["10001", ""], "first_name": "Jane"}
     if content_type == URLENCODED:
         data = "phone=&phone=%28212%29+555-0142&zip=10001&zip=&first_name=Jane"
+    elif content_type == "application/json":
+        data = json.dumps(data)
 
     response = client.post(FORM_URL, data=data, content_type=content_type, headers=JSON_ACCEPT)
 
