@@ -40,8 +40,8 @@ def submit(slug: str) -> ResponseReturnValue:
         Field names in careCycle spelling or common aliases; unmapped fields (UTM parameters, click ids)
         become customFields. `_redirect` names an allow-listed thank-you page. Consent and provenance inputs:
         `tcpa_consent_text`/`consent_text`, `consent`, `page_url`, `xxTrustedFormCertUrl`, `universal_leadid`;
-        a repeated `consent` is ticked when any of its values is, and on a source with `consent_checkbox` a post
-        without `consent` records no consent.
+        a repeated `consent` (or yes/no field, such as `doNotSMS`) is ticked when any of its values is, and on a
+        source with `consent_checkbox` a post without `consent` records no consent.
         A native form post is answered 303 to the thank-you page; script posts get 202 JSON. Invalid posts
         get 422 JSON even when the source has a thank-you page. A urlencoded or multipart body is read in the
         charset its Content-Type names, else in the one a `_charset_` input names (415 for one that is no web
