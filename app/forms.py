@@ -171,6 +171,7 @@ def redirect_target(source: LeadSource, requested: Any, wants_json: bool) -> tup
     """
     if wants_json:
         return None, []
+    requested = collapse_repeated(requested)  # a page's desktop and mobile copies of the input, one URL
     if not _is_blank(requested):
         if isinstance(requested, str) and source.is_redirect_allowed(requested.strip()):
             return requested.strip(), []

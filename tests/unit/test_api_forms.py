@@ -569,6 +569,16 @@ def test_form_redirects_only_to_allow_listed_urls(client, redis, fields, headers
     assert len(stored_ids(redis)) == 1
 
 
+def test_a_redirect_posted_twice_with_one_value_is_followed(client):
+    # A page with a desktop and a mobile copy of its form posts each copy's hidden _redirect.
+    body = urlencode(form(_redirect=[OTHER_THANKS, OTHER_THANKS]), doseq=True)
+
+    response = client.post(FORM_URL, data=body, content_type=URLENCODED)
+
+    assert response.status_code == 303
+    assert response.headers["Location"] == OTHER_THANKS
+
+
 def test_form_ignores_a_redirect_not_on_the_list_and_says_so(client):
     response = client.post(
         FORM_URL, data=urlencode(form(_redirect="https://evil.example.com/")), content_type=URLENCODED
