@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import idna
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
-from app.schemas.customfields import configured_value_problem
+from app.schemas.customfields import configured_value_problem, custom_field_key
 
 SOURCE_KINDS = ("api", "form", "facebook", "google")
 SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -167,6 +167,18 @@ class SourceSchema(Schema):
             problems["thank_you_url"] = ["thank_you_url must also be in redirect_allowlist"]
         if problems:
             raise ValidationError(problems)
+
+    @validates_schema(skip_on_field_errors=False)
+    def check_consent_keys_apart(self, data: dict[str, Any], **kwargs: Any) -> None:
+        # Two values under one customFields key: only one of them (a page URL, a client IP) would be sent.
+        named: dict[str, list[str]] = {}
+        for name, key in data.get("consent_keys", {}).items():
+            named.setdefault(custom_field_key(key), []).append(name)
+        shared = [f"{key} for {' and '.join(names)}" for key, names in named.items() if len(names) > 1]
+        if shared:
+            raise ValidationError(
+                {"consent_keys": [f"expected a different customFields key for each, got {'; '.join(shared)}"]}
+            )
 
     @validates_schema(skip_on_field_errors=False, pass_original=True)
     def check_keys_of_other_kinds(self, data: dict[str, Any], original: Any, **kwargs: Any) -> None:

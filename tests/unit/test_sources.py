@@ -198,6 +198,26 @@ def test_an_allowed_origin_with_a_wildcard_is_refused_saying_to_list_each_origin
     ]
 
 
+@pytest.mark.parametrize(
+    "keys",
+    [
+        pytest.param('page_url = "landing"\nclient_ip = "landing"', id="two-of-them-renamed-alike"),
+        pytest.param('jornaya_leadid = "page_url"', id="one-renamed-to-anothers-default"),
+    ],
+)
+def test_consent_keys_that_name_one_custom_field_twice_are_refused(tmp_path, keys):
+    # Two values under one key: one of them (the page URL, the client IP) would never reach careCycle.
+    toml = (
+        f'[sources.x]\nkind = "form"\nallowed_origins = ["https://a.example.com"]\n[sources.x.consent_keys]\n{keys}\n'
+    )
+
+    with pytest.raises(SourcesError) as raised:
+        load_sources(write(tmp_path, toml), {}, {})
+
+    [problem] = raised.value.problems
+    assert problem.startswith("sources.x.consent_keys: expected a different customFields key for each, got ")
+
+
 def test_check_config_reports_an_allowed_origin_with_a_path(tmp_path, monkeypatch, capsys):
     from app.cli import main
     from app.crypto import generate_key
