@@ -110,8 +110,10 @@ def pre_request(worker: Any, req: Any) -> None:
     """gunicorn's own pre_request logs each request's raw path at debug level: the relay logs requests itself."""
 
 
-# Which proxies may set X-Forwarded-For / -Proto (the client IP kept with a lead's consent, and
-# https in statusUrl). Set it to the load balancer's address, or "*" behind a platform router.
+# Which proxies gunicorn lets set X-Forwarded-Proto (https in statusUrl). Set it to the load balancer's
+# address, or "*" behind a platform router. gunicorn never takes the client's address from X-Forwarded-For:
+# the relay does, for per-IP limits and the client IP kept with a lead's consent, only with
+# LEADRELAY_TRUSTED_PROXY_HOPS set to the number of proxies in front (else every visitor is the proxy).
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 
 # gunicorn's control socket (for `gunicornc`) has one default path per user, which every instance on
