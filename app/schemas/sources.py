@@ -9,7 +9,9 @@ from urllib.parse import urlsplit
 import idna
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
+from app.schemas.carecycle import MAX_CUSTOM_FIELD_KEY_CHARS
 from app.schemas.customfields import configured_value_problem, custom_field_key
+from app.schemas.fields import clean_text
 
 SOURCE_KINDS = ("api", "form", "facebook", "google")
 SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -80,6 +82,16 @@ def browser_origin(text: str) -> str | None:
     return f"{scheme}://{shown_host}{shown_port}"
 
 
+def _field_map_target(target: str) -> None:
+    # Any other name becomes a customFields key, which careCycle takes of 1 to 100 characters: a blank one or a
+    # longer one would drop, or cut, the field on every lead.
+    if not 1 <= len(clean_text(target)) <= MAX_CUSTOM_FIELD_KEY_CHARS:
+        raise ValidationError(
+            f"expected a careCycle field, an alias of one, a customFields key of 1 to {MAX_CUSTOM_FIELD_KEY_CHARS}"
+            " characters, or a name starting with _ (drops the field)"
+        )
+
+
 def _custom_field_value(value: Any) -> None:
     problem = configured_value_problem(value)
     if problem is not None:
@@ -112,7 +124,9 @@ class SourceSchema(Schema):
     )
     source_id = fields.String(validate=validate.Length(1, 255))
     lead_cost = fields.Float(validate=validate.Range(min=0))
-    field_map = fields.Dict(keys=fields.String(validate=validate.Length(1, 200)), values=fields.String())
+    field_map = fields.Dict(
+        keys=fields.String(validate=validate.Length(1, 200)), values=fields.String(validate=_field_map_target)
+    )
     custom_fields = fields.Dict(
         keys=fields.String(validate=validate.Length(1, 100)), values=fields.Raw(validate=_custom_field_value)
     )

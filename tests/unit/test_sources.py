@@ -445,6 +445,12 @@ def test_a_sources_file_that_is_not_utf8_is_refused_naming_the_setting(tmp_path)
     assert raised.value.problems == [f"LEADRELAY_SOURCES: {path} is not UTF-8 text (TOML files are)"]
 
 
+FIELD_MAP_TARGET_EXPECTED = (
+    "expected a careCycle field, an alias of one, a customFields key of 1 to 100 characters,"
+    " or a name starting with _ (drops the field)"
+)
+
+
 @pytest.mark.parametrize(
     ("toml", "problem"),
     [
@@ -462,6 +468,16 @@ def test_a_sources_file_that_is_not_utf8_is_refused_naming_the_setting(tmp_path)
             f'custom_fields = {{long = "{"x" * 256}"}}',
             "sources.a.custom_fields.long: expected at most 255 characters",
             id="custom-field-too-long",
+        ),
+        pytest.param(
+            'field_map = {answer = ""}',
+            f"sources.a.field_map.answer: {FIELD_MAP_TARGET_EXPECTED}",
+            id="field-map-to-a-blank-name",
+        ),
+        pytest.param(
+            f'field_map = {{answer = "{"q" * 101}"}}',
+            f"sources.a.field_map.answer: {FIELD_MAP_TARGET_EXPECTED}",
+            id="field-map-to-a-custom-field-key-past-carecycles-limit",
         ),
         pytest.param(
             "double_submit_seconds = 99999999999999999999",
