@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import fakeredis
@@ -12,6 +13,7 @@ from flask.testing import FlaskClient
 from app import create_app
 from app.config import Settings
 from app.crypto import RecordCipher, generate_key
+from app.logs import JsonFormatter
 from app.store import Store
 from tests.support import FakeClock
 
@@ -28,6 +30,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
         elif "/tests/e2e/" in path:
             item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(autouse=True)
+def relay_logging_undone() -> Iterator[None]:
+    """A test that runs a command leaves logging as it found it: a command sends every log line to the stderr of
+    the moment as JSON, at INFO, and later tests would otherwise capture lines below their own level and write
+    to a stderr pytest has closed."""
+    root = logging.getLogger()
+    level = root.level
+    yield
+    for handler in [h for h in root.handlers if isinstance(h.formatter, JsonFormatter)]:
+        root.removeHandler(handler)
+    root.setLevel(level)
 
 
 @pytest.fixture
