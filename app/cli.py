@@ -249,24 +249,21 @@ def _usage_error(message: str, code: int = 2) -> int:
 
 
 def _check_config(args: argparse.Namespace) -> int:
-    from app.sources import SourceKind, SourcesError, load_configured_sources
+    from app.sources import SourceKind, check_configured_sources
 
     # Malformed values, missing secrets and the sources file are all checked, so one run lists every problem.
     settings, problems = Settings.read_env()
     problems += settings.missing("carecycle_api_key", "leadrelay_encryption_key") + web_tier_problems()
-    try:
-        registry = load_configured_sources(settings)
-    except SourcesError as exc:
-        problems += exc.problems
-    else:
-        facebook = [source.slug for source in registry if source.kind is SourceKind.FACEBOOK]
-        if facebook:
-            # Without them Meta's handshake and every webhook are refused, and no lead can be retrieved.
-            needed = settings.missing("facebook_app_secret", "facebook_verify_token", "facebook_access_token")
-            problems += [f"{line} by the facebook sources ({', '.join(facebook)})" for line in needed]
+    sources, found = check_configured_sources(settings)
+    problems += found
+    facebook = [source.slug for source in sources if source.kind is SourceKind.FACEBOOK]
+    if facebook:
+        # Without them Meta's handshake and every webhook are refused, and no lead can be retrieved.
+        needed = settings.missing("facebook_app_secret", "facebook_verify_token", "facebook_access_token")
+        problems += [f"{line} by the facebook sources ({', '.join(facebook)})" for line in needed]
     if problems:
         raise ConfigError(problems)
-    print(f"configuration OK: {sum(1 for _ in registry)} sources")
+    print(f"configuration OK: {len(sources)} sources")
     return 0
 
 

@@ -178,16 +178,22 @@ class SourceRegistry:
 def load_configured_sources(settings: Settings) -> SourceRegistry:
     """The sources the settings name: the sources file, the API keys, none holding an ops token, and no
     duplicate window longer than leads are kept; raises `SourcesError` listing every problem."""
+    sources, problems = check_configured_sources(settings)
+    if problems:
+        raise SourcesError(problems)
+    return SourceRegistry(sources)
+
+
+def check_configured_sources(settings: Settings) -> tuple[list[LeadSource], list[str]]:
+    """The sources the settings name and every problem `load_configured_sources` refuses them for. With problems,
+    the sources (those of a readable kind) are only for more checks, such as the settings their kinds need."""
     sources, problems = _read_sources(
         settings.leadrelay_sources,
         settings.environ,
         settings.leadrelay_source_keys,
         ops_tokens=settings.leadrelay_ops_tokens,
     )
-    problems += _windows_past_retention(sources, settings)
-    if problems:
-        raise SourcesError(problems)
-    return SourceRegistry(sources)
+    return sources, problems + _windows_past_retention(sources, settings)
 
 
 def load_sources(

@@ -295,6 +295,28 @@ def test_check_config_names_the_facebook_settings_its_facebook_sources_need(envi
     assert "FACEBOOK_VERIFY_TOKEN" not in err
 
 
+def test_check_config_names_the_facebook_settings_beside_the_other_problems_of_the_sources_file(
+    environment, tmp_path, capsys
+):
+    sources = tmp_path / "sources.toml"
+    sources.write_text(
+        '[sources.fb-acme]\nkind = "facebook"\npage_ids = ["123"]\n'
+        '[sources.partner]\nkind = "api"\nsecret_env = "PARTNER_KEY_NOT_SET"\n'
+    )
+    environment.setenv("LEADRELAY_SOURCES", str(sources))
+    environment.setenv("CARECYCLE_API_KEY", "cc_x")
+    environment.setenv("LEADRELAY_ENCRYPTION_KEY", generate_key())
+
+    assert main(["check-config"]) == 2
+
+    assert problem_variables(capsys.readouterr().err) == [
+        "sources.partner.secret_env",
+        "FACEBOOK_APP_SECRET",
+        "FACEBOOK_VERIFY_TOKEN",
+        "FACEBOOK_ACCESS_TOKEN",
+    ]
+
+
 def test_check_config_refuses_meta_ids_on_a_source_that_is_not_facebook(environment, tmp_path, capsys):
     sources = tmp_path / "sources.toml"
     sources.write_text('[sources.acme]\nkind = "api"\nsecret_env = "ACME_KEY"\nform_ids = ["123456"]')
