@@ -183,6 +183,9 @@ def _url(value: str, schemes: tuple[str, ...]) -> str:
             raise ValueError(f"expected unix:///path/to/the.sock (a socket path, no host), got {shown_url(value)!r}")
     elif parsed.scheme not in schemes or not parsed.hostname:
         raise ValueError(f"expected a {'/'.join(schemes)} URL, got {shown_url(value)!r}")
+    elif parsed.scheme in ("http", "https") and ("?" in value or "#" in value):
+        # A base URL is followed by the relay's own paths: a query or fragment before them would swallow them.
+        raise ValueError(f"expected a base URL without a ?query or #fragment, got {shown_url(value.split('#')[0])!r}")
     else:
         try:
             port = parsed.port

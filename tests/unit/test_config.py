@@ -81,6 +81,9 @@ def test_settings_read_every_variable_by_its_name():
         pytest.param("FACEBOOK_CONNECT_TIMEOUT_SECONDS", "56", id="graph-connect-past-its-share-of-a-fetch-job"),
         pytest.param("FACEBOOK_GRAPH_VERSION", "21.0", id="graph-version-without-v"),
         pytest.param("FACEBOOK_GRAPH_VERSION", "v21", id="graph-version-without-minor"),
+        pytest.param("LEADRELAY_PUBLIC_URL", "https://leads.example.com/?src=relay", id="public-url-with-a-query"),
+        pytest.param("CARECYCLE_BASE_URL", "https://api.carecycle.ai/#v2", id="base-url-with-a-fragment"),
+        pytest.param("FACEBOOK_GRAPH_URL", "https://graph.facebook.com?", id="graph-url-with-an-empty-query"),
         pytest.param("FACEBOOK_GRAPH_VERSION", "v21.0/me", id="graph-version-with-a-path"),
     ],
 )
