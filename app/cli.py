@@ -253,7 +253,9 @@ def _check_config(args: argparse.Namespace) -> int:
 
     # Malformed values, missing secrets and the sources file are all checked, so one run lists every problem.
     settings, problems = Settings.read_env()
-    problems += settings.missing("carecycle_api_key", "leadrelay_encryption_key") + web_tier_problems()
+    malformed = {problem.split(":", 1)[0] for problem in problems}  # held as unset: not "required" as well
+    required = settings.missing("carecycle_api_key", "leadrelay_encryption_key")
+    problems += [line for line in required if line.split(":", 1)[0] not in malformed] + web_tier_problems()
     sources, found = check_configured_sources(settings)
     problems += found
     facebook = [source.slug for source in sources if source.kind is SourceKind.FACEBOOK]

@@ -401,6 +401,22 @@ def parse_named_secrets(raw: str) -> dict[str, str]:
     return {secret: names[0] for secret, names in names_by_secret.items()}
 
 
+# careCycle's keys (`cc_...`) are visible ASCII. Anything else is a paste gone wrong (typographic quotes, a comment),
+# and a character outside Latin-1 cannot even be written into the x-api-key header: every upload would fail.
+_API_KEY = re.compile(r"[\x21-\x7e]+")
+
+
+def parse_api_key(raw: str) -> str:
+    """A careCycle API key; raises `ValueError` (never quoting the key) for characters no key has."""
+    if not _API_KEY.fullmatch(raw):
+        position = next(index for index, char in enumerate(raw, start=1) if not _API_KEY.fullmatch(char))
+        raise ValueError(
+            f"expected the key's visible ASCII characters only (careCycle keys start with cc_), got another "
+            f"character at position {position}"
+        )
+    return raw
+
+
 def _parser(setting: dataclasses.Field[Any]) -> Callable[[str], Any]:
     if str(setting.type) in ("int", "float"):
         return _BOUNDS[setting.name].parse  # every numeric setting has bounds: a KeyError here names a missing one
@@ -410,4 +426,5 @@ def _parser(setting: dataclasses.Field[Any]) -> Callable[[str], Any]:
 _PARSERS: dict[str, Callable[[str], Any]] = {
     "leadrelay_source_keys": parse_named_secrets,
     "leadrelay_ops_tokens": parse_named_secrets,
+    "carecycle_api_key": parse_api_key,
 }

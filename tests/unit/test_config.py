@@ -109,6 +109,23 @@ def test_the_longest_graph_timeouts_allowed_end_a_call_before_its_fetch_job_is_k
     assert call_seconds + 5 <= min(FETCH_JOB_TIMEOUT_SECONDS, FETCH_LEASE_SECONDS)
 
 
+@pytest.mark.parametrize(
+    "key",
+    [
+        pytest.param("\u201ccc_live_k3y\u201d", id="pasted-with-typographic-quotes"),
+        pytest.param("cc_live_k3y # production", id="with-a-comment-pasted-along"),
+        pytest.param("cc_live_k\u00e9y", id="with-a-letter-outside-ascii"),
+    ],
+)
+def test_a_carecycle_api_key_of_characters_no_key_has_is_refused_without_showing_it(key):
+    with pytest.raises(ConfigError) as raised:
+        Settings.from_env({"CARECYCLE_API_KEY": key})
+
+    [problem] = raised.value.problems
+    assert problem.startswith("CARECYCLE_API_KEY: expected")
+    assert "live" not in problem
+
+
 def test_every_problem_is_listed_at_once():
     with pytest.raises(ConfigError) as raised:
         Settings.from_env({"CARECYCLE_RATE_LIMIT_PER_MIN": "x", "REDIS_URL": "nope", "LEADRELAY_DELIVERY_LANES": "0"})
@@ -200,6 +217,17 @@ def test_check_config_refuses_a_google_source_with_a_placeholder_key(environment
     err = capsys.readouterr().err
     assert problem_variables(err) == ["sources.gads.secret_env"]
     assert "at least 16 characters" in err
+
+
+def test_check_config_names_a_malformed_required_secret_once_not_as_missing_too(environment, capsys):
+    environment.setenv("CARECYCLE_API_KEY", "\u201ccc_live_k3y\u201d")
+    environment.setenv("LEADRELAY_ENCRYPTION_KEY", generate_key())
+
+    assert main(["check-config"]) == 2
+
+    err = capsys.readouterr().err
+    assert problem_variables(err) == ["CARECYCLE_API_KEY"]
+    assert "required" not in err
 
 
 def test_check_config_names_required_secrets_that_are_missing(monkeypatch, capsys):
