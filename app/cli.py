@@ -128,13 +128,17 @@ def _web(args: argparse.Namespace) -> int:
 
 def _gunicorn_config() -> str:
     """LEADRELAY_GUNICORN_CONFIG, else deploy/gunicorn.conf.py in the working directory or beside the code."""
+    named = os.environ.get("LEADRELAY_GUNICORN_CONFIG", "").strip()
+    if named:
+        if not os.path.isfile(named):  # never another file in its place, as if the variable were unset
+            raise ConfigError([f"LEADRELAY_GUNICORN_CONFIG: expected the path of a gunicorn.conf.py, got {named!r}"])
+        return named
     candidates = [
-        os.environ.get("LEADRELAY_GUNICORN_CONFIG", ""),
         os.path.join(os.getcwd(), "deploy", "gunicorn.conf.py"),
         os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "deploy", "gunicorn.conf.py"),
     ]
     for path in candidates:
-        if path and os.path.isfile(path):
+        if os.path.isfile(path):
             return path
     raise ConfigError(["LEADRELAY_GUNICORN_CONFIG: no gunicorn.conf.py found (set it, or run from the repository)"])
 

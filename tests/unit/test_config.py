@@ -433,6 +433,16 @@ def test_a_blank_web_tier_count_counts_as_unset_for_gunicorn_too(environment, mo
     assert "WEB_CONCURRENCY" not in started[0]  # gunicorn reads it at import, and an empty one fails there
 
 
+def test_web_refuses_a_gunicorn_config_named_by_the_environment_that_is_not_there(environment, tmp_path, capsys):
+    environment.setenv("LEADRELAY_ENCRYPTION_KEY", generate_key())
+    environment.setenv("LEADRELAY_GUNICORN_CONFIG", str(tmp_path / "gunicorn.conf.py"))
+    environment.setattr("os.execv", lambda path, argv: pytest.fail(f"gunicorn started with {argv}"))
+
+    assert main(["web"]) == 2
+
+    assert problem_variables(capsys.readouterr().err) == ["LEADRELAY_GUNICORN_CONFIG"]
+
+
 def test_a_command_whose_redis_fails_says_so_in_one_line_without_the_password(environment, capsys):
     environment.setenv("REDIS_URL", "redis://:s3cret@127.0.0.1:1/0")  # nothing listens on port 1
 
