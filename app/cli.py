@@ -233,7 +233,8 @@ def _operator() -> Operator:
             raise ConfigError(["LEADRELAY_ENCRYPTION_KEY: required to open a kept submission and normalize it again"])
         cipher = RecordCipher(settings.leadrelay_encryption_key)
         sources = load_configured_sources(settings)
-        return Normalizing(cipher, sources, Intake(store, cipher, clock, wake))
+        # As the web tier's: the sources' duplicate windows decide whether the lead's person is checked and kept.
+        return Normalizing(cipher, sources, Intake.configured(store, cipher, clock, wake, settings, sources))
 
     return Operator(store, clock, wake, Resubmitter(store, clock, normalizing).resubmit)
 

@@ -187,11 +187,11 @@ def test_a_retry_that_makes_the_lead_a_duplicate_is_audited_under_the_token_name
     assert (entry["action"], entry["actor"], entry["leadId"], entry["count"]) == ("retry_lead", "bob", lead_id, 0)
 
 
-def run_cli_on_fixed_sources(redis, tmp_path, monkeypatch):
+def run_cli_on_fixed_sources(redis, tmp_path, monkeypatch, duplicate_window_days=0):
     """Point the CLI at this test's Redis and at a sources file whose field_map now reads the lead's phone."""
     sources = tmp_path / "sources.toml"
     sources.write_text(
-        '[sources.gads]\nkind = "google"\nsecret_env = "GADS_KEY"\n'
+        f'[sources.gads]\nkind = "google"\nsecret_env = "GADS_KEY"\nduplicate_window_days = {duplicate_window_days}\n'
         '[sources.gads.field_map]\nbest_number = "phoneNumber"\n'
     )
     monkeypatch.setattr(cli, "_connect", lambda settings: redis)
@@ -209,6 +209,24 @@ def test_the_cli_retry_normalizes_a_kept_lead_again_as_the_web_tier_does(
 
     assert store.leads.get(rejected_lead_id).status is LeadStatus.QUEUED
     capsys.readouterr()
+
+
+def test_the_cli_retry_makes_a_lead_of_the_same_person_within_the_window_a_duplicate_as_the_web_tier_does(
+    client_with, store, redis, settings, tmp_path, monkeypatch, capsys
+):
+    partner = make_source(slug="partner", kind=SourceKind.API, secret="partner-key", duplicate_window_seconds=86400)
+    lead_id = client_with(google_source()).post(URL, json=BODY).json["id"]
+    client_with(partner).post(
+        "/v1/leads", json=make_submission(phoneNumber="(312) 555-0199"), headers={"X-Api-Key": "partner-key"}
+    )
+    run_cli_on_fixed_sources(redis, tmp_path, monkeypatch, duplicate_window_days=1)
+    monkeypatch.setenv("LEADRELAY_ENCRYPTION_KEY", settings.leadrelay_encryption_key)
+
+    assert cli.main(["retry", "--id", lead_id]) == 1
+
+    assert "now kept as duplicate" in capsys.readouterr().err
+    assert store.leads.get(lead_id).status is LeadStatus.DUPLICATE
+    assert store.batches.depth() == 1  # the partner's lead only
 
 
 def test_the_cli_retries_leads_with_records_without_reading_the_sources_file(
