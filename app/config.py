@@ -307,6 +307,10 @@ WEB_TIER_COUNTS = {
 }
 
 
+# The levels gunicorn's logger knows (deploy/gunicorn.conf.py: GUNICORN_LOG_LEVEL), in any case.
+GUNICORN_LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
 def web_tier_count(variable: str, environ: Mapping[str, str] | None = None) -> int:
     """One of `WEB_TIER_COUNTS` from the environment: a whole number of at least 1; raises `ConfigError`.
 
@@ -331,8 +335,8 @@ def drop_blank_web_tier_counts(environ: MutableMapping[str, str]) -> None:
 
 def web_tier_problems(environ: Mapping[str, str] | None = None) -> list[str]:
     """A `VARIABLE: ...` line for each of `WEB_TIER_COUNTS` that `web_tier_count` refuses, for a PORT that is
-    no port, for a PROMETHEUS_MULTIPROC_DIR the web processes could not write their metrics into, and for a
-    FORWARDED_ALLOW_IPS gunicorn cannot read."""
+    no port, for a PROMETHEUS_MULTIPROC_DIR the web processes could not write their metrics into, for a
+    FORWARDED_ALLOW_IPS gunicorn cannot read, and for a GUNICORN_LOG_LEVEL it does not know."""
     env = os.environ if environ is None else environ
     problems = []
     for variable in WEB_TIER_COUNTS:
@@ -347,6 +351,9 @@ def web_tier_problems(environ: Mapping[str, str] | None = None) -> list[str]:
         problems.append(f"PROMETHEUS_MULTIPROC_DIR: {problem}")
     if problem := _trusted_proxies_problem(env.get("FORWARDED_ALLOW_IPS", "")):
         problems.append(f"FORWARDED_ALLOW_IPS: {problem}")
+    level = env.get("GUNICORN_LOG_LEVEL", "").strip()
+    if level and level.lower() not in GUNICORN_LOG_LEVELS:  # gunicorn logs at info instead, without a word
+        problems.append(f"GUNICORN_LOG_LEVEL: expected one of {', '.join(GUNICORN_LOG_LEVELS)}, got {level[:20]!r}")
     return problems
 
 

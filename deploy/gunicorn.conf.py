@@ -50,7 +50,8 @@ preload_app = False
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
 access_log_format = '%(t)s "%(m)s" %(s)s %(B)s %(M)sms request_id=%({x-request-id}o)s'
 errorlog = "-"
-loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+# Blank counts as unset; gunicorn reads the level in any case but not with spaces around it.
+loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "").strip() or "info"
 
 
 class JsonLinesFormatter(logging.Formatter):

@@ -377,6 +377,7 @@ def test_check_config_refuses_meta_ids_on_a_source_that_is_not_facebook(environm
         ("FORWARDED_ALLOW_IPS", "load-balancer.internal"),
         ("FORWARDED_ALLOW_IPS", "10.0.0.0/8, 192.168.1.1/24"),
         ("FORWARDED_ALLOW_IPS", "10.0.0.1, , 10.0.0.2"),
+        ("GUNICORN_LOG_LEVEL", "warn"),  # gunicorn would log at info instead, without a word
     ],
 )
 def test_check_config_and_web_refuse_a_web_tier_count_gunicorn_cannot_use(environment, capsys, variable, value):
@@ -503,6 +504,15 @@ def test_a_blank_port_and_a_metrics_folder_still_to_be_made_are_fine(environment
     environment.setenv("LEADRELAY_ENCRYPTION_KEY", generate_key())
     environment.setenv("PORT", " ")
     environment.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "metrics"))  # gunicorn makes it at start
+
+    assert main(["check-config"]) == 0
+
+
+@pytest.mark.parametrize("value", ["debug", "WARNING", " error ", ""])
+def test_gunicorn_log_levels_pass_as_gunicorn_takes_them(environment, value):
+    environment.setenv("CARECYCLE_API_KEY", "cc_x")
+    environment.setenv("LEADRELAY_ENCRYPTION_KEY", generate_key())
+    environment.setenv("GUNICORN_LOG_LEVEL", value)
 
     assert main(["check-config"]) == 0
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
+from gunicorn.glogging import Logger
 
 from app.config import WEB_TIER_COUNTS, Settings
 from app.sources import load_sources
@@ -510,6 +511,15 @@ def test_gunicorn_config_binds_port_and_sizes_processes_from_the_environment(mon
 
     assert config["bind"] == "0.0.0.0:9123"
     assert config["workers"] == 3
+
+
+@pytest.mark.parametrize(("value", "level"), [(" WARNING ", "warning"), ("", "info")])
+def test_gunicorn_config_reads_the_log_level_as_check_config_checks_it(monkeypatch, value, level):
+    monkeypatch.setenv("GUNICORN_LOG_LEVEL", value)
+
+    config = runpy.run_path(str(DEPLOY / "gunicorn.conf.py"))
+
+    assert Logger.LOG_LEVELS.get(config["loglevel"].lower()) == Logger.LOG_LEVELS[level]
 
 
 def test_gunicorn_config_defaults_are_sane(monkeypatch):
