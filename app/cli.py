@@ -66,7 +66,9 @@ def _parser() -> argparse.ArgumentParser:
 
     dev = sub.add_parser("dev", help="run web, worker, sandbox and Redis for a first look (Ctrl-C stops all)")
     dev.add_argument("--port", type=_port, default=8000, help="web port (default 8000)")
-    dev.add_argument("--data-dir", default=".leadrelay", help="where dev keeps its key and Redis data")
+    dev.add_argument(
+        "--data-dir", default=".leadrelay", help="where dev keeps its key, credentials and Redis (default .leadrelay)"
+    )
     dev.set_defaults(run=_dev)
 
     web = sub.add_parser("web", help="the production web tier (gunicorn with deploy/gunicorn.conf.py)")
@@ -78,10 +80,12 @@ def _parser() -> argparse.ArgumentParser:
     worker.set_defaults(run=_worker)
 
     sandbox = sub.add_parser("sandbox", help="the careCycle sandbox alone, for tests and demos")
-    sandbox.add_argument("--host", default="127.0.0.1")
-    sandbox.add_argument("--port", type=_port, default=8001)
+    sandbox.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0: all)")
+    sandbox.add_argument("--port", type=_port, default=8001, help="port to listen on (default 8001)")
     sandbox.add_argument("--api-key", action="append", help="accepted x-api-key (repeatable; default cc_sandbox)")
-    sandbox.add_argument("--rate-limit-per-min", type=_at_least_one, default=60)
+    sandbox.add_argument(
+        "--rate-limit-per-min", type=_at_least_one, default=60, help="uploads a minute per key before 429 (default 60)"
+    )
     sandbox.set_defaults(run=_sandbox)
 
     stats = sub.add_parser("stats", help="the numbers of /v1/stats, as JSON")
