@@ -122,7 +122,7 @@ def load_or_create_key(data_dir: Path, environ: Mapping[str, str], say: Say) -> 
         return from_env, "LEADRELAY_ENCRYPTION_KEY"
     path = data_dir / KEY_FILE
     if path.exists():
-        key = path.read_text().strip()
+        key = read_dev_file(path).strip()
         if not key:
             raise DevError(f"{path} is empty; delete it to make a new key (queued leads are then unreadable)")
         try:
@@ -160,17 +160,31 @@ def load_or_create_credentials(path: Path) -> dict[str, str]:
         write_private_file(path, json.dumps(made, indent=2) + "\n")
         return made
     try:
-        stored = json.loads(path.read_text())
+        stored = json.loads(read_dev_file(path))
         return {"sourceKey": str(stored["sourceKey"]), "opsToken": str(stored["opsToken"])}
     except (ValueError, KeyError, TypeError) as exc:
         raise DevError(f"{path} is not a dev credentials file; delete it to make new credentials") from exc
 
 
 def write_private_file(path: Path, text: str) -> None:
-    """Create `path` readable by its owner only; never overwrites."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
+    """Create `path` readable by its owner only; never overwrites. Raises `DevError` naming it when it cannot."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+    except OSError as exc:
+        raise DevError(
+            f"{path} cannot be made ({exc.strerror}); move what is there away, or use another --data-dir"
+        ) from exc
+
+
+def read_dev_file(path: Path) -> str:
+    """The text of one of dev's files; raises `DevError` naming it when it cannot be read."""
+    try:
+        return path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else "not text"
+        raise DevError(f"{path} cannot be read ({why}); restore it, or delete it to make a new one") from exc
 
 
 def _credential_from_env(raw: str, variable: str) -> DevCredential:

@@ -86,6 +86,31 @@ def test_key_file_that_holds_no_key_is_an_error_naming_the_file(tmp_path):
     assert "not-a-key" not in str(raised.value)
 
 
+def _a_folder(path: Path) -> None:
+    path.mkdir()
+
+
+def _a_link_to_nowhere(path: Path) -> None:
+    path.symlink_to(path.parent / "gone")
+
+
+@pytest.mark.parametrize("make", [_a_folder, _a_link_to_nowhere], ids=["a-folder", "a-link-to-nowhere"])
+@pytest.mark.parametrize(
+    ("name", "load"),
+    [
+        pytest.param(KEY_FILE, lambda folder: load_or_create_key(folder, {}, lambda _m: None), id="key"),
+        pytest.param(CREDENTIALS_FILE, lambda folder: dev_credentials(folder, {}), id="credentials"),
+    ],
+)
+def test_a_dev_file_that_cannot_be_read_or_made_stops_dev_naming_it(tmp_path, make, name, load):
+    make(tmp_path / name)
+
+    with pytest.raises(DevError) as raised:
+        load(tmp_path)
+
+    assert str(tmp_path / name) in str(raised.value)
+
+
 def test_credentials_file_created_once_private_and_reused(tmp_path):
     source, ops = dev_credentials(tmp_path, {})
     path = tmp_path / CREDENTIALS_FILE
