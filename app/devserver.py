@@ -252,7 +252,11 @@ def lock_redis_dir(redis_dir: Path) -> int:
     Two servers on one folder would append to the same AOF files, and when one of them rewrites its AOF the
     other's writes go to a file no longer listed: the leads it accepted are gone at the next start.
     """
-    fd = os.open(redis_dir / REDIS_LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    path = redis_dir / REDIS_LOCK_FILE
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise DevError(f"{path} cannot be opened ({exc.strerror}); move what is there away") from exc
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -294,7 +298,10 @@ def _start_redis(stack: DevStack, env: Mapping[str, str], data_dir: Path, say: S
             return url, f"{shown} (REDIS_URL)"
         say(f"REDIS_URL {shown} does not answer; starting a local Redis")
     redis_dir = data_dir / REDIS_DIR
-    redis_dir.mkdir(exist_ok=True)
+    try:
+        redis_dir.mkdir(exist_ok=True)
+    except OSError as exc:
+        raise DevError(f"{redis_dir} cannot be made a folder ({exc.strerror}); move what is there away") from exc
     lock = lock_redis_dir(redis_dir)
     stack.hold(lock)
     binary = redis_binary_for(redis_dir)

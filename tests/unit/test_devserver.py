@@ -14,6 +14,8 @@ from app.config import ConfigError, Settings
 from app.devserver import (
     CREDENTIALS_FILE,
     KEY_FILE,
+    REDIS_DIR,
+    REDIS_LOCK_FILE,
     SAMPLE_LEAD_JSON,
     SANDBOX_API_KEY,
     DevCredential,
@@ -312,6 +314,24 @@ def test_a_data_dir_that_cannot_be_made_stops_dev_in_one_line(tmp_path, where):
     assert run_dev(free_port(), str(tmp_path / where), environ={}, out=out) == 1
 
     assert "leadrelay dev: --data-dir: cannot make the folder" in out.getvalue()
+    assert "Traceback" not in out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("taken", "by"),
+    [
+        pytest.param(REDIS_DIR, Path.touch, id="a-file-where-the-redis-folder-goes"),
+        pytest.param(f"{REDIS_DIR}/{REDIS_LOCK_FILE}", Path.mkdir, id="a-folder-where-the-lock-file-goes"),
+    ],
+)
+def test_a_redis_folder_that_cannot_be_made_or_locked_stops_dev_in_one_line_naming_it(tmp_path, taken, by):
+    (tmp_path / taken).parent.mkdir(exist_ok=True)
+    by(tmp_path / taken)
+    out = io.StringIO()
+
+    assert run_dev(free_port(), str(tmp_path), environ={}, out=out) == 1
+
+    assert f"leadrelay dev: {tmp_path / taken} " in out.getvalue()
     assert "Traceback" not in out.getvalue()
 
 
