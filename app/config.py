@@ -392,13 +392,18 @@ def parse_named_secrets(raw: str) -> dict[str, str]:
     two names is refused, as it would make one name's requests pass for the other's.
     """
     names_by_secret: dict[str, list[str]] = {}
-    for item in raw.split(","):
-        item = item.strip()
-        if not item:
-            continue
+    items = [item.strip() for item in raw.split(",") if item.strip()]
+    for place, item in enumerate(items, start=1):
         name, sep, secret = item.partition("=")
         if not sep or not name.strip() or not secret.strip():
             raise ValueError("expected comma-separated name=secret pairs")
+        if not _VISIBLE_ASCII.fullmatch(secret.strip()):
+            # A request header reaches the app as Latin-1 text of its bytes: such a secret would never match.
+            # Named by place: a pair written the wrong way round would show its secret as the name.
+            raise ValueError(
+                "expected each secret in visible ASCII characters (a request header carries no other), got "
+                f"another character in the secret of pair {place}"
+            )
         names = names_by_secret.setdefault(secret.strip(), [])
         if name.strip() not in names:
             names.append(name.strip())
@@ -410,13 +415,14 @@ def parse_named_secrets(raw: str) -> dict[str, str]:
 
 # careCycle's keys (`cc_...`) are visible ASCII. Anything else is a paste gone wrong (typographic quotes, a comment),
 # and a character outside Latin-1 cannot even be written into the x-api-key header: every upload would fail.
-_API_KEY = re.compile(r"[\x21-\x7e]+")
+# The relay's own secrets (source keys, ops tokens) are presented in headers too.
+_VISIBLE_ASCII = re.compile(r"[\x21-\x7e]+")
 
 
 def parse_api_key(raw: str) -> str:
     """A careCycle API key; raises `ValueError` (never quoting the key) for characters no key has."""
-    if not _API_KEY.fullmatch(raw):
-        position = next(index for index, char in enumerate(raw, start=1) if not _API_KEY.fullmatch(char))
+    if not _VISIBLE_ASCII.fullmatch(raw):
+        position = next(index for index, char in enumerate(raw, start=1) if not _VISIBLE_ASCII.fullmatch(char))
         raise ValueError(
             f"expected the key's visible ASCII characters only (careCycle keys start with cc_), got another "
             f"character at position {position}"

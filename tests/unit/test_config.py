@@ -401,6 +401,26 @@ def test_a_secret_listed_under_two_names_is_refused_naming_the_names_not_the_sec
     assert "sh4red" not in str(raised.value)
 
 
+@pytest.mark.parametrize("variable", ["LEADRELAY_OPS_TOKENS", "LEADRELAY_SOURCE_KEYS"])
+@pytest.mark.parametrize(
+    "secret",
+    [
+        pytest.param("k\u00e9y-1", id="a-letter-outside-ascii"),
+        pytest.param("\u201ckey-1\u201d", id="pasted-with-typographic-quotes"),
+        pytest.param("key 1", id="a-space-inside"),
+    ],
+)
+def test_a_secret_no_request_header_can_carry_is_refused_by_its_place_never_shown(variable, secret):
+    # A client's header is read as Latin-1 text of its bytes: such a secret would never match, every request 401.
+    with pytest.raises(ConfigError) as raised:
+        Settings.from_env({variable: f"alice=fine-secret, bob={secret}"})
+
+    [problem] = raised.value.problems
+    assert problem.startswith(f"{variable}: expected each secret in visible ASCII characters")
+    assert "pair 2" in problem
+    assert "key" not in problem.partition(":")[2].replace("ASCII", "")
+
+
 def test_every_secret_shared_between_names_is_named():
     with pytest.raises(ValueError, match="alice and bob; carol and dan and erin"):
         parse_named_secrets("alice=t1,bob=t1,carol=t2,dan=t2,erin=t2")
