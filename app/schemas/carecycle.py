@@ -71,6 +71,14 @@ def is_finite_number(value: float) -> bool:
         return False
 
 
+def contract_length(text: str) -> int:
+    """A text's length as careCycle counts it: in UTF-16 code units, as JavaScript's `length` (careCycle's 422s
+    are zod's), so a character beyond the Basic Multilingual Plane, such as an emoji, counts 2. Never below `len`."""
+    if text.isascii():
+        return len(text)
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2  # surrogatepass: JSON can carry a lone "\ud800"
+
+
 def _invalid_type(expected: str, value: Any) -> ValidationError:
     return ValidationError(Issue(f"Expected {expected}, received {type_name(value)}", "invalid_type", expected))
 
@@ -135,12 +143,13 @@ class ContractString(_IssueErrors, fields.Field[str]):
     def _check_length(self, value: str) -> None:
         exact = self.max_length is not None and self.min_length == self.max_length
         bound = f"exactly {self.max_length}" if exact else None
-        if self.max_length is not None and len(value) > self.max_length:
+        length = contract_length(value)
+        if self.max_length is not None and length > self.max_length:
             bound = bound or f"at most {self.max_length}"
             raise ValidationError(
                 Issue(f"String must contain {bound} character(s)", "too_big", f"{bound} character(s)")
             )
-        if len(value) < self.min_length:
+        if length < self.min_length:
             bound = bound or f"at least {self.min_length}"
             raise ValidationError(
                 Issue(f"String must contain {bound} character(s)", "too_small", f"{bound} character(s)")

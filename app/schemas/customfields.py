@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from app.models import CustomFieldWarning
-from app.schemas.carecycle import MAX_CUSTOM_FIELD_KEY_CHARS, MAX_CUSTOM_FIELDS
+from app.schemas.carecycle import MAX_CUSTOM_FIELD_KEY_CHARS, MAX_CUSTOM_FIELDS, contract_length
 from app.schemas.fields import clean_free_text, clean_text
 
 # careCycle documents no limit for a custom value; 255 keeps free-text answers useful and bounded,
@@ -69,7 +69,15 @@ def custom_field_key(raw_key: Any) -> str:
     text = str(raw_key)
     if text.isascii() and text.isprintable() and " " not in text:  # most names: cleaning would change nothing
         return text[:MAX_CUSTOM_FIELD_KEY_CHARS]
-    return clean_text(text)[:MAX_CUSTOM_FIELD_KEY_CHARS]
+    return _cut_key(clean_text(text))
+
+
+def _cut_key(key: str) -> str:
+    """`key` cut to careCycle's limit as careCycle counts length (an emoji is 2), never inside a character."""
+    key = key[:MAX_CUSTOM_FIELD_KEY_CHARS]
+    while contract_length(key) > MAX_CUSTOM_FIELD_KEY_CHARS:
+        key = key[:-1]
+    return key
 
 
 def _add_custom(
@@ -82,7 +90,8 @@ def _add_custom(
     protected: frozenset[str],
 ) -> None:
     key = custom_field_key(raw_key)
-    if len(key) == MAX_CUSTOM_FIELD_KEY_CHARS and len(clean_text(str(raw_key))) > MAX_CUSTOM_FIELD_KEY_CHARS:
+    # A cut key keeps at least 99 of careCycle's 100 (one fewer when an emoji would have straddled the limit).
+    if contract_length(key) >= MAX_CUSTOM_FIELD_KEY_CHARS - 1 and key != clean_text(str(raw_key)):
         expected = f"expected a key of at most {MAX_CUSTOM_FIELD_KEY_CHARS} characters; cut"
         warnings.append(CustomFieldWarning(key, expected))
     try:

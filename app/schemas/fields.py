@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import phonenumbers
 from marshmallow import Schema, ValidationError, fields, validate
 
-from app.schemas.carecycle import INT32_MAX, INT32_MIN
+from app.schemas.carecycle import INT32_MAX, INT32_MIN, contract_length
 from app.schemas.geo import SERVED_REGIONS, is_known_zip, state_code, timezone_name
 
 _T = TypeVar("_T")
@@ -468,11 +468,15 @@ class LooseEnum(NormalizingField[str]):
 class TrimmedString(NormalizingField[str]):
     """Text with surrounding whitespace stripped, inner runs collapsed to one space, Unicode NFC.
 
-    Blank loads as None; longer than `max_length` characters (after cleaning) fails.
+    Blank loads as None; longer than `max_length` characters (after cleaning, counted as careCycle counts them:
+    an emoji is 2) fails.
     """
 
     expected = "text"
-    default_error_messages = {"too_long_text": "expected at most {max_length} characters"}
+    default_error_messages = {
+        "too_long_text": "expected at most {max_length} characters",
+        "too_long_units": "expected at most {max_length} characters (careCycle counts an emoji as 2)",
+    }
     max_input_chars = None  # cleaning is linear; the length is checked after it
 
     def __init__(self, max_length: int, **kwargs: Any) -> None:
@@ -485,6 +489,8 @@ class TrimmedString(NormalizingField[str]):
             raise self.make_error("null")
         if len(text) > self.max_length:
             raise self.make_error("too_long_text", max_length=self.max_length)
+        if contract_length(text) > self.max_length:
+            raise self.make_error("too_long_units", max_length=self.max_length)
         return text
 
 

@@ -344,10 +344,10 @@ def _fill_names(record: dict[str, Any], full_names: list[Any], warnings: list[st
             for name, part in parts.items():
                 if name in record or part is None:
                     continue
-                if len(part) > 255:
-                    warnings.append(f"{name}: expected at most 255 characters")
-                else:
-                    record[name] = part
+                try:  # the name's own field: careCycle's length limit, as careCycle counts it
+                    record[name] = _shared_fields()[name].load_given(part)
+                except ValidationError as exc:
+                    warnings.extend(field_messages({name: exc.messages}))
             return
         if not _is_blank(full):
             warnings.append(f"{FULL_NAME}: expected text")

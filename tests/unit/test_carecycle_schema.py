@@ -132,6 +132,8 @@ def test_schema_accepts_null_for_optional_field(field):
         pytest.param("customFields", [], id="custom-empty"),
         pytest.param("customFields", custom_fields(50), id="custom-50"),
         pytest.param("customFields", [{"fieldKey": "k" * 100, "value": "v"}], id="custom-key-100"),
+        pytest.param("firstName", "\U0001f600" * 127 + "a", id="first-name-127-emoji-and-a-letter-is-255-units"),
+        pytest.param("customFields", [{"fieldKey": "\U00020bb7" * 50, "value": "v"}], id="custom-key-50-astral-chars"),
         pytest.param("customFields", [{"fieldKey": "k", "value": ["a", "b"]}], id="custom-value-str-list"),
         pytest.param("customFields", [{"fieldKey": "k", "value": True}], id="custom-value-bool"),
         pytest.param("customFields", [{"fieldKey": "k", "value": 1.5}], id="custom-value-number"),
@@ -166,6 +168,9 @@ def test_schema_accepts_value_within_contract(field, value):
         pytest.param("state", "s" * 51, [], "too_big", id="state-51"),
         pytest.param("language", "l" * 51, [], "too_big", id="language-51"),
         pytest.param("filingStatus", "f" * 51, [], "too_big", id="filing-status-51"),
+        # careCycle counts length as JavaScript does, in UTF-16 units: a character beyond the BMP (an emoji) is 2.
+        pytest.param("firstName", "\U0001f600" * 128, [], "too_big", id="first-name-128-emoji-is-256-units"),
+        pytest.param("address", "a" * 254 + "\U0001f3e0", [], "too_big", id="address-254-and-an-emoji-is-256-units"),
         pytest.param("firstName", 7, [], "invalid_type", id="first-name-number"),
         pytest.param("postalCode", "1234", [], "too_small", id="postal-4"),
         pytest.param("postalCode", "123456", [], "too_big", id="postal-6"),
@@ -212,6 +217,13 @@ def test_schema_accepts_value_within_contract(field, value):
         pytest.param("customFields", [{"fieldKey": "", "value": 1}], [0, "fieldKey"], "too_small", id="custom-key-0"),
         pytest.param(
             "customFields", [{"fieldKey": "k" * 101, "value": 1}], [0, "fieldKey"], "too_big", id="custom-key-101"
+        ),
+        pytest.param(
+            "customFields",
+            [{"fieldKey": "k" * 99 + "\U0001f914", "value": 1}],
+            [0, "fieldKey"],
+            "too_big",
+            id="custom-key-99-and-an-emoji-is-101-units",
         ),
         pytest.param("customFields", [{"value": 1}], [0, "fieldKey"], "invalid_type", id="custom-key-missing"),
         pytest.param("customFields", [{"fieldKey": "k"}], [0, "value"], "invalid_type", id="custom-value-missing"),

@@ -11,7 +11,12 @@ from hypothesis import strategies as st
 from marshmallow import ValidationError
 
 import app.schemas.leads as leads_module
-from app.schemas.carecycle import MAX_CUSTOM_FIELD_KEY_CHARS, CareCycleRecordSchema, validation_issues
+from app.schemas.carecycle import (
+    MAX_CUSTOM_FIELD_KEY_CHARS,
+    CareCycleRecordSchema,
+    contract_length,
+    validation_issues,
+)
 from app.schemas.customfields import custom_field_key
 from app.schemas.fields import clean_text
 from app.schemas.leads import NormalizedLead, normalize_submission, record_fields
@@ -349,6 +354,18 @@ TEXT_ROWS = [
     ),
     row({**BASE, "first_name": "x" * 255}, {"firstName": "x" * 255}, id="first-name-at-limit"),
     row(
+        {**BASE, "first_name": "\U0001f600" * 128},
+        {"firstName": None},
+        ["firstName: expected at most 255 characters (careCycle counts an emoji as 2)"],
+        id="first-name-of-128-emoji-is-over-careCycles-255-dropped",
+    ),
+    row(
+        {**BASE, "address": "1 Main St " * 25 + "\U0001f3e0" * 3},
+        {"address": None},
+        ["address: expected at most 255 characters (careCycle counts an emoji as 2)"],
+        id="address-of-253-characters-with-emoji-is-over-careCycles-255-dropped",
+    ),
+    row(
         {**BASE, "address": "1 Main St " * 30},
         {"address": None},
         ["address: expected at most 255 characters"],
@@ -418,6 +435,12 @@ TEXT_ROWS = [
         id="full-name-two-surnames",
     ),
     row({**BASE, "full_name": "Cher"}, {"firstName": "Cher", "lastName": None}, id="full-name-one-word"),
+    row(
+        {**BASE, "full_name": "\U0001f600" * 130 + " Smith"},
+        {"firstName": None, "lastName": "Smith"},
+        ["firstName: expected at most 255 characters (careCycle counts an emoji as 2)"],
+        id="full-name-first-part-of-130-emoji-is-over-careCycles-255-dropped",
+    ),
     row(
         {**BASE, "first_name": "Zoë", "full_name": "Zoe O'Brien"},
         {"firstName": "Zoë", "lastName": "O'Brien"},
@@ -533,6 +556,12 @@ CUSTOM_FIELD_ROWS = [
         {"customFields": utm(**{"q" * 100: "yes"})},
         [f"customFields.{'q' * 100}: expected a key of at most 100 characters; cut"],
         id="custom-long-key-cut",
+    ),
+    row(
+        {**BASE, "q" * 99 + "\U0001f914 which plan?": "yes"},
+        {"customFields": utm(**{"q" * 99: "yes"})},
+        [f"customFields.{'q' * 99}: expected a key of at most 100 characters; cut"],
+        id="custom-long-key-cut-before-an-emoji-careCycle-counts-as-2",
     ),
     row(
         {**BASE, "comments": "line one\r\nline  two\u0000\ud800 \ufeff"},
@@ -836,9 +865,20 @@ def test_only_names_of_careCycle_fields_are_remembered_between_leads():
     assert "utm_source" not in leads_module._RESOLVED_NAMES
 
 
-@given(st.one_of(st.text(), st.text(alphabet=st.characters(max_codepoint=127)), st.integers()))
+@given(
+    st.one_of(
+        st.text(),
+        st.text(alphabet=st.characters(max_codepoint=127)),
+        st.text(alphabet=st.sampled_from("q \U0001f914\U00020bb7"), min_size=90, max_size=130),
+        st.integers(),
+    )
+)
 def test_a_custom_field_key_is_its_name_cleaned_and_cut_however_it_is_spelled(name):
-    assert custom_field_key(name) == clean_text(str(name))[:MAX_CUSTOM_FIELD_KEY_CHARS]
+    cleaned, key = clean_text(str(name)), custom_field_key(name)
+
+    # Cut to careCycle's 100 as careCycle counts them (an emoji is 2), between characters, keeping all it can.
+    assert cleaned.startswith(key) and contract_length(key) <= MAX_CUSTOM_FIELD_KEY_CHARS
+    assert key == cleaned or contract_length(cleaned[: len(key) + 1]) > MAX_CUSTOM_FIELD_KEY_CHARS
 
 
 def test_a_custom_field_warning_keeps_its_operator_text_through_copies_and_pickles():
