@@ -52,7 +52,7 @@ class _Upload:
     @classmethod
     def parse(cls, raw_body: bytes) -> _Upload:
         try:
-            body = json.loads(raw_body)
+            body = json.loads(raw_body, parse_constant=_refuse_constant)
         except (ValueError, RecursionError):  # bad UTF-8 or JSON; or nested too deep to parse
             return cls.MALFORMED
         if not isinstance(body, dict):
@@ -273,6 +273,11 @@ class Sandbox:
     def stats(self) -> dict[str, Any]:
         """Totals for the control endpoint, with the current faults."""
         return {**self.log.stats(), "faults": self.faults.as_dict(), "scripted": len(self.scripted)}
+
+
+def _refuse_constant(name: str) -> Any:
+    """NaN, Infinity and -Infinity, which Python's json reads but JSON (and careCycle's parser) does not."""
+    raise ValueError(f"{name} is not JSON")
 
 
 def _string_set(values: Iterable[str], name: str) -> frozenset[str]:

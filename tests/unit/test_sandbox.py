@@ -121,6 +121,13 @@ def test_sandbox_answers_401_when_api_key_is_missing_or_unknown(client, sandbox,
         pytest.param(b'"records"', id="string"),
         pytest.param(b"\xff\xfe", id="not-utf8"),
         pytest.param(b"", id="empty"),
+        # Python's json reads these; JSON (and careCycle's parser) has no such numbers.
+        pytest.param(
+            b'{"records": [{"phoneNumber": "+15551230000", "postalCode": "10001", "leadCost": NaN}]}', id="nan"
+        ),
+        pytest.param(
+            b'{"records": [{"phoneNumber": "+15551230000", "timezone": "EST", "leadCost": Infinity}]}', id="inf"
+        ),
     ],
 )
 def test_sandbox_answers_400_when_body_is_not_a_json_object(client, data):
