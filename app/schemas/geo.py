@@ -20,6 +20,7 @@ _zip_list_all: Callable[[], list[dict[str, Any]]] = zipcodes.list_all
 _ZIP5 = re.compile(r"\d{5}", re.ASCII)
 _NAME_PREFIXES = frozenset({"mr", "mrs", "ms", "miss", "mx", "dr", "prof", "rev", "sir"})
 _NAME_SUFFIXES = frozenset({"jr", "sr", "ii", "iii", "iv", "v", "md", "phd", "esq", "dds"})
+_INITIAL = re.compile(r"[^\W\d_]\.?")
 _NOT_WORD = re.compile(r"[^a-z0-9]+")
 _PARENTHESIZED = re.compile(r"\([^)]*\)")
 
@@ -160,25 +161,49 @@ def timezone_for_phone(e164: str) -> str | None:
 def split_full_name(full: str) -> tuple[str | None, str | None]:
     """Split a full name into (first, last): the first word is the first name, the rest the last name.
 
-    "Last, First" (and "Last, First, Suffix") is recognised by its commas; courtesy titles ("Dr.", "Mrs") are
-    dropped. The first word is what a caller needs ("Hi Mary"); multi-word surnames ("García López", "van Beethoven")
-    stay whole, at the cost of a middle name landing in the last name ("Mary Ann Smith" ->
-    "Mary", "Ann Smith"). A single word is a first name only.
+    "Last, First" (and "Last, First, Suffix") is recognised by its commas: the last name is then the part
+    before the comma, and every given name after it is the first name ("Smith, Mary Ann" -> "Mary Ann").
+    Courtesy titles ("Dr.", "Mrs") are dropped, and so are middle initials ("Sam Q. Example" -> "Sam",
+    "Example"): no surname is one letter standing before another word. The first word is what a caller needs
+    ("Hi Mary"); multi-word surnames ("García López", "van Beethoven") stay whole, at the cost of a middle name
+    landing in the last name ("Mary Ann Smith" -> "Mary", "Ann Smith"). A single word is a first name only.
     """
     text = " ".join(full.split())
     if "," in text:
-        last, _, first = text.partition(",")
-        given, comma, suffix = first.rpartition(",")
-        if comma and given.strip() and _is_suffix(suffix):  # "Last, First, Suffix": the suffix follows the last name
-            first, last = given, f"{last.strip()} {suffix.strip()}"
-        if first.strip() and not _is_suffix(first):
-            text = f"{first.strip()} {last.strip()}"
-    words = text.replace(",", " ").split()
-    while len(words) > 1 and words[0].rstrip(".").lower() in _NAME_PREFIXES:
-        words = words[1:]
+        family, _, given = text.partition(",")
+        rest, comma, suffix = given.rpartition(",")
+        if comma and rest.strip() and _is_suffix(suffix):  # "Last, First, Suffix": the suffix follows the last name
+            given, family = rest, f"{family.strip()} {suffix.strip()}"
+        given_words = _without_titles(given.replace(",", " ").split())
+        if given_words and not _is_suffix(given):
+            first = [given_words[0], *(word for word in given_words[1:] if not _is_initial(word))]
+            return " ".join(first), family.strip() or None
+    words = _without_titles(text.replace(",", " ").split())
     if not words:
         return None, None
-    return words[0], " ".join(words[1:]) or None
+    return words[0], " ".join(_without_middle_initials(words[1:])) or None
+
+
+def _without_titles(words: list[str]) -> list[str]:
+    """The words without the courtesy titles that lead them, keeping at least one word."""
+    while len(words) > 1 and words[0].rstrip(".").lower() in _NAME_PREFIXES:
+        words = words[1:]
+    return words
+
+
+def _without_middle_initials(words: list[str]) -> list[str]:
+    """The words after a first name without the initials that stand before the surname: "Q. Example Jr." ->
+    "Example Jr."; a closing initial ("Jane D.") is the surname's and stays."""
+    names = [index for index, word in enumerate(words) if not _is_initial(word) and not _is_suffix(word)]
+    if not names:
+        return words
+    return [word for index, word in enumerate(words) if not (index < names[-1] and _is_initial(word))]
+
+
+def _is_initial(word: str) -> bool:
+    """Return whether a word is a single-letter initial ("Q.", "A"); Irish "O" (O Brien, apostrophe lost) is
+    part of a surname."""
+    return _INITIAL.fullmatch(word) is not None and word.rstrip(".").lower() != "o"
 
 
 def _is_suffix(text: str) -> bool:

@@ -430,6 +430,11 @@ TEXT_ROWS = [
     row({**BASE, "name": "Smith, John"}, {"firstName": "John", "lastName": "Smith"}, id="full-name-last-comma-first"),
     row({**BASE, "name": "Dr. Jane Smith"}, {"firstName": "Jane", "lastName": "Smith"}, id="full-name-title-dropped"),
     row(
+        {**BASE, "full_name": "Dr. Sam Q. Example Jr."},
+        {"firstName": "Sam", "lastName": "Example Jr."},
+        id="full-name-title-middle-initial-and-suffix",
+    ),
+    row(
         {**BASE, "full_name": "José García López"},
         {"firstName": "José", "lastName": "García López"},
         id="full-name-two-surnames",
