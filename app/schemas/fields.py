@@ -266,9 +266,10 @@ class Timezone(NormalizingField[str]):
 
 
 class UsState(NormalizingField[str]):
-    """A US state, DC or territory as its USPS code, from the code in any case or the full name."""
+    """A US state, DC or territory as its USPS code, or a Canadian province or territory as Canada Post's, from
+    the code in any case or the full name."""
 
-    expected = "a US state: a USPS code such as NY or a state name"
+    expected = "a US state or Canadian province: a postal code such as NY or ON, or its name"
 
     def _normalize(self, value: Any) -> str:
         if not isinstance(value, str):

@@ -6,6 +6,7 @@ import datetime
 import functools
 import importlib.resources
 import re
+import unicodedata
 import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,9 +43,17 @@ US_STATES: dict[str, str] = {
     "MH": "Marshall Islands", "PW": "Palau", "AA": "Armed Forces Americas", "AE": "Armed Forces Europe",
     "AP": "Armed Forces Pacific",
 }  # fmt: skip
+# Canada Post's codes of the provinces and territories: a Canadian lead (its +1 phone is served) names its
+# province as a US lead names its state, and careCycle's `state` takes either.
+CA_PROVINCES: dict[str, str] = {
+    "AB": "Alberta", "BC": "British Columbia", "MB": "Manitoba", "NB": "New Brunswick",
+    "NL": "Newfoundland and Labrador", "NS": "Nova Scotia", "NT": "Northwest Territories", "NU": "Nunavut",
+    "ON": "Ontario", "PE": "Prince Edward Island", "QC": "Quebec", "SK": "Saskatchewan", "YT": "Yukon",
+}  # fmt: skip
 _STATE_ALIASES = {
     "washington dc": "DC", "washington d c": "DC", "d c": "DC", "virgin islands": "VI", "us virgin islands": "VI",
-    "usvi": "VI", "cnmi": "MP", "micronesia": "FM",
+    "usvi": "VI", "cnmi": "MP", "micronesia": "FM", "newfoundland": "NL", "pei": "PE", "p e i": "PE", "nwt": "NT",
+    "yukon territory": "YT",
 }  # fmt: skip
 
 # The regions intake serves (phones, time zones): the US, Canada and the US territories on the NANP (+1).
@@ -212,16 +221,20 @@ def _is_suffix(text: str) -> bool:
 
 
 def _lookup_key(text: str) -> str:
-    """Lower-case words separated by single spaces, punctuation dropped: "D.C." -> "d c"."""
+    """Lower-case words separated by single spaces, accents and punctuation dropped: "D.C." -> "d c",
+    "Québec" -> "quebec"."""
+    if not text.isascii():
+        text = "".join(char for char in unicodedata.normalize("NFKD", text) if not unicodedata.combining(char))
     return " ".join(_NOT_WORD.sub(" ", text.lower()).split())
 
 
 def state_code(text: str) -> str | None:
-    """Return the USPS code for a state/territory name or code in any case ("new york", "Ny"), else None."""
+    """Return the postal code of a US state or territory, or of a Canadian province or territory, from its name
+    or code in any case ("new york", "Ny", "Québec"), else None."""
     key = _lookup_key(text)
-    if key.upper() in US_STATES:
+    if key.upper() in _STATE_CODES:
         return key.upper()
-    if key.replace(" ", "").upper() in US_STATES and len(key) <= 4:
+    if key.replace(" ", "").upper() in _STATE_CODES and len(key) <= 4:
         return key.replace(" ", "").upper()  # "N.Y." -> "n y" -> "NY"
     return _STATE_NAMES.get(key) or _STATE_ALIASES.get(key)
 
@@ -289,4 +302,5 @@ def _tzdata_text(name: str) -> str:
     return importlib.resources.files("tzdata").joinpath("zoneinfo", name).read_text(encoding="utf-8")
 
 
-_STATE_NAMES = {_lookup_key(name): code for code, name in US_STATES.items()}
+_STATE_CODES = frozenset(US_STATES) | frozenset(CA_PROVINCES)
+_STATE_NAMES = {_lookup_key(name): code for code, name in (*US_STATES.items(), *CA_PROVINCES.items())}

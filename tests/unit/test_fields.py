@@ -219,15 +219,23 @@ def test_date_of_birth_refuses(raw, message):
         pytest.param("U.S. Virgin Islands", "VI", id="usvi"),
         pytest.param("guam", "GU", id="guam"),
         pytest.param("AE", "AE", id="armed-forces"),
+        pytest.param("Ontario", "ON", id="canadian-province"),
+        pytest.param("qc", "QC", id="canadian-province-code-lower"),
+        pytest.param("Québec", "QC", id="canadian-province-accented"),
+        pytest.param("Newfoundland and Labrador", "NL", id="canadian-province-long-name"),
+        pytest.param("P.E.I.", "PE", id="prince-edward-island-initials"),
+        pytest.param("Yukon Territory", "YT", id="canadian-territory"),
     ],
 )
 def test_us_state_normalizes_to_usps_code(raw, expected):
     assert load(UsState(), raw) == expected
 
 
-@pytest.mark.parametrize("raw", ["Calif.", "Ontario", "XX", 36])
+@pytest.mark.parametrize("raw", ["Calif.", "Bavaria", "XX", 36])
 def test_us_state_refuses(raw):
-    assert error_of(UsState(), raw) == "expected a US state: a USPS code such as NY or a state name"
+    assert error_of(UsState(), raw) == (
+        "expected a US state or Canadian province: a postal code such as NY or ON, or its name"
+    )
 
 
 @pytest.mark.parametrize(

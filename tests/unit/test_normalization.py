@@ -465,8 +465,13 @@ TEXT_ROWS = [
     row(
         {**BASE, "state": "Calif."},
         {"state": "NY"},
-        ["state: expected a US state: a USPS code such as NY or a state name"],
+        ["state: expected a US state or Canadian province: a postal code such as NY or ON, or its name"],
         id="state-abbreviation-dropped-zip-fills",
+    ),
+    row(
+        {"phone": "416 555 0100", "postal_code": "", "province": "Ontario"},
+        {**NO_ZIP, "state": "ON", "timezone": "America/Toronto"},
+        id="state-canadian-province-kept-for-a-canadian-phone",
     ),
     row({**BASE, "external_id": "crm-42"}, {"externalId": "crm-42"}, id="external-id-passed-through"),
     row({**BASE, "externalId": 12345}, {"externalId": "12345"}, id="external-id-number"),
