@@ -37,6 +37,16 @@ _PHONE_EXTENSION = re.compile(
 _PHONE_LABEL = re.compile(r"^\s*[^\W\d_]+(?: [^\W\d_]+){0,2} ?:", re.IGNORECASE)
 # A label in parentheses after the number (and its extension): "(cell)", "(home phone)" (up to three words).
 _PHONE_TRAILING_LABEL = re.compile(r"\s*\(\s*[^\W\d_]+(?: [^\W\d_]+){0,2}\s*\)\s*$")
+# The words that name a line, which label a number also without a colon or parentheses ("Cell 212-555-0142",
+# "212-555-0142 - mobile"). A closed list, so that no vanity number ("555-CALL") nor note loses its letters.
+_PHONE_LABEL_WORDS = (
+    r"(?:(?:cell(?:ular)?|mobile|home|work|office|business|main|primary|landline|day(?:time)?|evening)"
+    r"(?:\s+(?:phone|number|no))?|cell\s*phone|phone|tel|telephone)\.?"
+)
+_PHONE_WORD_LABEL = re.compile(rf"^\s*{_PHONE_LABEL_WORDS}(?:\s*[-\u2013\u2014]\s*|\s+)(?=[+(\d])", re.IGNORECASE)
+_PHONE_TRAILING_WORD_LABEL = re.compile(
+    rf"(?:\s*[,/]\s*|\s+(?:[-\u2013\u2014]\s*)?){_PHONE_LABEL_WORDS}\s*$", re.IGNORECASE
+)
 _PHONE_PUNCTUATION = re.compile(r"[\s().\-]+")
 _PLAIN_NANP = re.compile(r"(?:\+1|1)?([2-9]\d{9})", re.ASCII)
 _LETTER = re.compile(r"[^\W\d_]")
@@ -179,7 +189,8 @@ class Phone(NormalizingField[str]):
 
     def _normalize(self, value: Any) -> str:
         text = self._text(value)
-        body = _PHONE_EXTENSION.sub("", _PHONE_TRAILING_LABEL.sub("", _PHONE_LABEL.sub("", text)))
+        body = _PHONE_WORD_LABEL.sub("", _PHONE_LABEL.sub("", text))
+        body = _PHONE_EXTENSION.sub("", _PHONE_TRAILING_WORD_LABEL.sub("", _PHONE_TRAILING_LABEL.sub("", body)))
         if _LETTER.search(body):
             raise self.make_error("letters")  # vanity "555-CALL" would parse, but a lead types digits
         try:
