@@ -83,6 +83,8 @@ _MONTHS = {
                                    "september", "october", "november", "december"), start=1)
     for name in (full, full[:3], full[:4])
 }  # fmt: skip
+_ENUM_DROPPED = re.compile(r"[.'\u2019()]")
+_ENUM_PARTS = re.compile(r"[/,;]| or ", re.IGNORECASE)
 _MULTIPLIERS = {"": 1, "k": 1_000, "m": 1_000_000}
 _TRUE_WORDS = frozenset({"true", "t", "yes", "y", "1", "on", "checked", "selected", "agree", "agreed", "accepted"})
 _FALSE_WORDS = frozenset({"false", "f", "no", "n", "0", "off", "unchecked", "not checked", "disagree", "declined"})
@@ -452,7 +454,10 @@ class DateOfBirth(NormalizingField[str]):
 
 
 def _enum_key(text: str) -> str:
-    return " ".join(visible(text).lower().replace("-", " ").replace("_", " ").replace("/", " ").split())
+    """Lower-case words: hyphens, underscores and slashes part them; dots, apostrophes and parentheses go
+    ("M." -> "m", "I'd" -> "id", "Widow(er)" -> "widower")."""
+    text = _ENUM_DROPPED.sub("", visible(text).lower())
+    return " ".join(text.replace("-", " ").replace("_", " ").replace("/", " ").split())
 
 
 class LooseEnum(NormalizingField[str]):
@@ -471,10 +476,16 @@ class LooseEnum(NormalizingField[str]):
     def _normalize(self, value: Any) -> str:
         if not isinstance(value, str):
             raise self.make_error("invalid")
-        choice = self.lookup.get(_enum_key(value))
+        choice = self.lookup.get(_enum_key(value)) or self._agreed_choice(value)
         if choice is None:
             raise self.make_error("invalid")
         return choice
+
+    def _agreed_choice(self, text: str) -> str | None:
+        """The choice that every part of an option written as several agreeing ones names ("Widow/Widower",
+        "Single, never married"); None when a part names none or another choice ("Divorced/Separated")."""
+        choices = {self.lookup.get(_enum_key(part)) for part in _ENUM_PARTS.split(text) if part.strip()}
+        return choices.pop() if len(choices) == 1 else None
 
 
 class TrimmedString(NormalizingField[str]):

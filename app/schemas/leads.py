@@ -50,12 +50,24 @@ GENDER_ALIASES = {
     "nonbinary": "Non-Binary", "nb": "Non-Binary", "enby": "Non-Binary", "genderqueer": "Non-Binary",
     "prefer not to answer": "Prefer Not to Say", "rather not say": "Prefer Not to Say",
     "decline to state": "Prefer Not to Say", "decline to answer": "Prefer Not to Say", "declined": "Prefer Not to Say",
+    "third gender": "Non-Binary", "prefer not to disclose": "Prefer Not to Say",
+    "prefer not to respond": "Prefer Not to Say", "i prefer not to say": "Prefer Not to Say",
+    "id rather not say": "Prefer Not to Say", "i would rather not say": "Prefer Not to Say",
+    # Spanish-language landing pages
+    "masculino": "Male", "hombre": "Male", "femenino": "Female", "mujer": "Female", "no binario": "Non-Binary",
+    "otro": "Other", "prefiero no decir": "Prefer Not to Say", "prefiero no decirlo": "Prefer Not to Say",
 }  # fmt: skip
 MARITAL_STATUS_ALIASES = {
     "never married": "Single", "unmarried": "Single", "s": "Single", "wed": "Married", "m": "Married",
     "divorcee": "Divorced", "d": "Divorced", "widow": "Widowed", "widower": "Widowed", "w": "Widowed",
     "legally separated": "Separated", "domestic partner": "Domestic Partnership", "partnered": "Domestic Partnership",
-    "civil union": "Domestic Partnership", "life partner": "Domestic Partnership",
+    "civil union": "Domestic Partnership", "life partner": "Domestic Partnership", "never been married": "Single",
+    "remarried": "Married", "in a domestic partnership": "Domestic Partnership",
+    "registered domestic partner": "Domestic Partnership", "registered domestic partnership": "Domestic Partnership",
+    # Spanish-language landing pages
+    "soltero": "Single", "soltera": "Single", "casado": "Married", "casada": "Married", "divorciado": "Divorced",
+    "divorciada": "Divorced", "viudo": "Widowed", "viuda": "Widowed", "separado": "Separated",
+    "separada": "Separated",
 }  # fmt: skip
 
 # Inbound names (compared lower-case, with spaces, dots and hyphens as "_") -> careCycle field. Each
