@@ -69,10 +69,15 @@ _ISO_DATE = re.compile(
     re.ASCII | re.IGNORECASE,
 )
 _US_DATE = re.compile(
-    r"(?P<m>\d{1,2})(?P<sep>[-/.])(?P<d>\d{1,2})(?P=sep)(?P<y>\d{4}|\d{2})"
+    r"(?P<m>\d{1,2})(?P<sep>[-/. ])(?P<d>\d{1,2})(?P=sep)(?P<y>\d{4}|\d{2})"
     r"(?:\s+\d{1,2}:\d{2}(?::\d{2})?(?:\s*[AP]\.?M\.?)?)?",  # a spreadsheet's "1/5/1950 12:00:00 AM"
     re.ASCII | re.IGNORECASE,
 )
+# 8 digits without separators: YYYYMMDD (ISO 8601's basic format, in data exports) or MMDDYYYY (a masked
+# input's digits). Never both: a date of birth less than 130 years old starts 18, 19 or 20 as YYYYMMDD and
+# 01..12 as MMDDYYYY. Six digits (MMDDYY or YYMMDD) are ambiguous and stay refused.
+_ISO_COMPACT_DATE = re.compile(r"(?P<y>(?:18|19|20)\d{2})(?P<m>\d{2})(?P<d>\d{2})", re.ASCII)
+_US_COMPACT_DATE = re.compile(r"(?P<m>[01]\d)(?P<d>\d{2})(?P<y>\d{4})", re.ASCII)
 _MONTH_FIRST = re.compile(r"(?P<month>[a-z]+)\.?\s+(?P<d>\d{1,2})(?:st|nd|rd|th)?,?\s+(?P<y>\d{4})", re.IGNORECASE)
 _DAY_FIRST = re.compile(
     r"(?P<d>\d{1,2})(?:st|nd|rd|th)?[\s-]+(?P<month>[a-z]+)\.?,?[\s-]+(?P<y>\d{4}|\d{2})", re.IGNORECASE
@@ -388,7 +393,8 @@ class DateOfBirth(NormalizingField[str]):
     """A date of birth as careCycle's "MM-DD-YYYY".
 
     Accepts YYYY-MM-DD, YYYY/MM/DD, ISO datetimes (the date as written, no time-zone shift),
-    MM/DD/YYYY, M/D/YYYY, MM-DD-YYYY, M.D.YYYY, M/D/YY (each also with a time: "1/5/1950 12:00:00 AM"),
+    MM/DD/YYYY, M/D/YYYY, MM-DD-YYYY, M.D.YYYY, MM DD YYYY, M/D/YY (each also with a time: "1/5/1950 12:00:00 AM"),
+    YYYYMMDD and MMDDYYYY,
     "Jan 5 1950", "January 5th, 1950", "5 January 1950", "05-JAN-1950" (and Oracle's "05-JAN-50"), and
     date objects. Numeric dates are month-first (US forms): "13/01/1950" is refused, not swapped. A 2-digit
     year means the most recent year that puts the date not after today (today 2026-06-01: "/50" -> 1950,
@@ -425,7 +431,7 @@ class DateOfBirth(NormalizingField[str]):
         return f"{born.month:02d}-{born.day:02d}-{born.year:04d}"
 
     def _parse(self, text: str, today: dt.date) -> dt.date:
-        for pattern in (_ISO_DATE, _US_DATE, _MONTH_FIRST, _DAY_FIRST):
+        for pattern in (_ISO_DATE, _US_DATE, _ISO_COMPACT_DATE, _US_COMPACT_DATE, _MONTH_FIRST, _DAY_FIRST):
             match = pattern.fullmatch(text)
             if match is None:
                 continue
