@@ -40,7 +40,7 @@ from app.schemas.geo import FAMILY_ZONES, split_full_name, timezone_for_phone, z
 
 FULL_NAME = "fullName"  # not a careCycle field: split into firstName/lastName
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
-_NOT_KEY_CHAR = re.compile(r"[\s.\-]+")
+_NOT_KEY_CHAR = re.compile(r"[\s.\-/#]+")
 _CONFIG_ONLY = ("sourceId", "leadCost")  # a submission must not pick its own source or price
 _NO_LOCATION = "expected a valid US ZIP code or a timezone (TCPA); the phone's area code gives no single timezone"
 _STATE_NOT_ZIPS = "state: expected the ZIP code's state; the city was not filled in from the ZIP code"
@@ -70,28 +70,32 @@ MARITAL_STATUS_ALIASES = {
     "separada": "Separated",
 }  # fmt: skip
 
-# Inbound names (compared lower-case, with spaces, dots and hyphens as "_") -> careCycle field. Each
+# Inbound names (compared lower-case, with spaces, dots, hyphens, slashes and "#" as "_", none at either end) ->
+# careCycle field; HTML's autocomplete names ("given-name", "address-level1", "bday") among them. Each
 # careCycle name's lower-case and snake_case spellings ("postalcode", "postal_code") are added below.
 _ALIAS_GROUPS: dict[str, tuple[str, ...]] = {
     "phoneNumber": ("phone", "mobile", "mobile_phone", "mobile_number", "cell", "cell_phone", "cellphone",
-                    "telephone", "tel", "primary_phone", "home_phone", "contact_number"),
+                    "telephone", "tel", "primary_phone", "home_phone", "contact_number", "phone_no", "phone_num",
+                    "phone1", "cell_number", "cell_phone_number", "mobile_phone_number", "primary_phone_number",
+                    "home_phone_number", "telephone_number", "contact_phone", "tel_national"),
     "firstName": ("fname", "first", "given_name"),
     "lastName": ("lname", "last", "surname", "family_name"),
     FULL_NAME: ("full_name", "fullname", "name", "your_name", "contact_name"),
     "email": ("email_address", "e_mail", "emailaddress"),
-    "postalCode": ("zip", "zipcode", "zip_code", "postcode", "post_code", "zip5"),
+    "postalCode": ("zip", "zipcode", "zip_code", "postcode", "post_code", "zip5", "postal", "zip_postal_code",
+                   "zip_postal"),
     "timezone": ("tz", "time_zone"),
-    "state": ("state_code", "region", "province"),
-    "city": ("town",),
-    "address": ("street_address", "address1", "address_1", "address_line_1", "street", "street1"),
-    "address2": ("address_2", "address_line_2", "street2", "apt", "suite"),
-    "dateOfBirth": ("dob", "birthdate", "birth_date", "birthday"),
+    "state": ("state_code", "region", "province", "state_province", "address_level1"),
+    "city": ("town", "address_level2"),
+    "address": ("street_address", "address1", "address_1", "address_line_1", "address_line1", "street", "street1"),
+    "address2": ("address_2", "address_line_2", "address_line2", "street2", "apt", "suite", "apt_suite"),
+    "dateOfBirth": ("dob", "birthdate", "birth_date", "birthday", "bday"),
     "language": ("preferred_language",),
     "gender": ("sex",),
-    "maritalStatus": ("relationship_status",),
+    "maritalStatus": ("relationship_status", "marital", "maritial_status"),  # Meta's type is MARITIAL_STATUS (sic)
     "filingStatus": ("tax_filing_status",),
     "dependentCount": ("dependents", "number_of_dependents", "num_dependents"),
-    "householdIncome": ("income", "annual_income", "yearly_income"),
+    "householdIncome": ("income", "annual_income", "yearly_income", "annual_household_income"),
     "isDecisionMaker": ("decision_maker",),
     "medicaidNumber": ("medicaid_id",),
     "veteran": ("is_veteran",),
@@ -158,7 +162,7 @@ def _shared_fields() -> Mapping[str, NormalizingField[Any]]:
 
 
 def _alias_key(name: str) -> str:
-    return _NOT_KEY_CHAR.sub("_", name.strip().lower())
+    return _NOT_KEY_CHAR.sub("_", name.strip().lower()).strip("_")
 
 
 def _snake(name: str) -> str:
