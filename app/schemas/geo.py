@@ -20,7 +20,8 @@ from phonenumbers import timezone as phone_timezone
 _zip_list_all: Callable[[], list[dict[str, Any]]] = zipcodes.list_all
 _ZIP5 = re.compile(r"\d{5}", re.ASCII)
 _NAME_PREFIXES = frozenset({"mr", "mrs", "ms", "miss", "mx", "dr", "prof", "rev", "sir"})
-_NAME_SUFFIXES = frozenset({"jr", "sr", "ii", "iii", "iv", "v", "md", "phd", "esq", "dds"})
+_NAME_SUFFIXES = frozenset({"jr", "jnr", "sr", "snr", "ii", "iii", "iv", "v", "2nd", "3rd",
+                            "md", "phd", "esq", "dds", "rn", "lpn", "cpa", "mba"})  # fmt: skip
 _INITIAL = re.compile(r"[^\W\d_]\.?")
 _NOT_WORD = re.compile(r"[^a-z0-9]+")
 _PARENTHESIZED = re.compile(r"\([^)]*\)")
@@ -184,6 +185,8 @@ def split_full_name(full: str) -> tuple[str | None, str | None]:
         if comma and rest.strip() and _is_suffix(suffix):  # "Last, First, Suffix": the suffix follows the last name
             given, family = rest, f"{family.strip()} {suffix.strip()}"
         given_words = _without_titles(given.replace(",", " ").split())
+        if given_words == [given.strip()] and _is_title(given):  # "Smith, Dr.": a title, no given name
+            return None, family.strip() or None
         if given_words and not _is_suffix(given):
             first = [given_words[0], *(word for word in given_words[1:] if not _is_initial(word))]
             return " ".join(first), family.strip() or None
@@ -195,9 +198,14 @@ def split_full_name(full: str) -> tuple[str | None, str | None]:
 
 def _without_titles(words: list[str]) -> list[str]:
     """The words without the courtesy titles that lead them, keeping at least one word."""
-    while len(words) > 1 and words[0].rstrip(".").lower() in _NAME_PREFIXES:
+    while len(words) > 1 and _is_title(words[0]):
         words = words[1:]
     return words
+
+
+def _is_title(word: str) -> bool:
+    """Return whether a word is a courtesy title ("Dr.", "Mrs")."""
+    return word.strip().rstrip(".").lower() in _NAME_PREFIXES
 
 
 def _without_middle_initials(words: list[str]) -> list[str]:
