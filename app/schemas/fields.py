@@ -58,7 +58,10 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 # zero-width space, direction marks, embeddings and isolates, word joiner, invisible operators, byte-order mark.
 # The zero-width (non-)joiners stay: Persian and Indic spellings and emoji sequences are made with them.
 _INVISIBLE = re.compile("[\u00ad\u200b\u200e\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
-_ZIP = re.compile(r"(\d{5})(?:[-\s]?\d{4})?", re.ASCII)
+# Hyphen and the dashes that word processors and phones type for it (U+2010..U+2015, minus sign U+2212).
+_DASHES = "\\-\u2010-\u2015\u2212"
+# ZIP+4 however written: "10001-1234", "10001 1234", "100011234", "10001 – 1234", or "10001-" with an empty +4.
+_ZIP = re.compile(rf"(\d{{5}})(?:\s*[{_DASHES}]\s*(?:\d{{4}})?|\s?\d{{4}})?", re.ASCII)
 _MONEY = re.compile(
     r"(?P<sign>-)?\s*\$?\s*(?P<whole>\d{1,3}(?:,\d{3})+|\d+)(?:\.(?P<fraction>\d+))?\s*(?P<suffix>[km])?",
     re.ASCII | re.IGNORECASE,
@@ -530,7 +533,7 @@ _MBI_LETTER = "AC-HJKMNP-RT-Y"
 _MBI = re.compile(
     rf"[1-9][{_MBI_LETTER}][{_MBI_LETTER}0-9][0-9][{_MBI_LETTER}][{_MBI_LETTER}0-9][0-9][{_MBI_LETTER}]{{2}}[0-9]{{2}}"
 )
-_MBI_SEPARATORS = re.compile(r"[\s-]+")
+_MBI_SEPARATORS = re.compile(rf"[\s{_DASHES}]+")
 
 
 class MedicareBeneficiaryId(NormalizingField[str]):

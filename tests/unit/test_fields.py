@@ -113,6 +113,9 @@ def test_phone_regions_can_be_narrowed_to_the_us():
         pytest.param(" 10001 ", "10001", id="padded"),
         pytest.param(601, "00601", id="number-padded"),
         pytest.param("", None, id="blank-is-none"),
+        pytest.param("10001\u20131234", "10001", id="zip-plus-4-en-dash"),
+        pytest.param("10001 - 1234", "10001", id="zip-plus-4-spaced-dash"),
+        pytest.param("10001-", "10001", id="empty-plus-4"),
     ],
 )
 def test_postal_code_normalizes_to_five_digits(raw, expected):

@@ -124,6 +124,7 @@ ZIP_AND_TIMEZONE_ROWS = [
     row({**BASE, "state": "new york"}, NYC, id="state-the-zips"),
     row({**BASE, "zip": "10001-1234"}, NYC, id="zip-plus-4"),
     row({**BASE, "zip": "10001 1234"}, NYC, id="zip-plus-4-space"),
+    row({**BASE, "zip": "10001\u20131234"}, NYC, id="zip-plus-4-en-dash"),
     row({**BASE, "zip": "100011234"}, NYC, id="zip-9-digits"),
     row({**BASE, "zipcode": " 10001 "}, NYC, id="zip-alias-zipcode-padded"),
     row({**BASE, "zip": 2134}, {"postalCode": "02134", "state": "MA", "city": "Allston"}, id="zip-number-lost-zero"),
@@ -545,6 +546,7 @@ TEXT_ROWS = [
     row({**BASE, "medicare_id": " 1EG4-TE5-MK73 "}, {"mbiNumber": "1EG4-TE5-MK73"}, id="mbi-alias"),
     row({**BASE, "mbi": "1eg4 te5 mk73"}, {"mbiNumber": "1EG4-TE5-MK73"}, id="mbi-spaced-lowercase"),
     row({**BASE, "mbiNumber": "2FH5UF6NK84"}, {"mbiNumber": "2FH5-UF6-NK84"}, id="mbi-undashed"),
+    row({**BASE, "mbi": "1EG4\u2013TE5\u2013MK73"}, {"mbiNumber": "1EG4-TE5-MK73"}, id="mbi-en-dashes"),
     row(
         {**BASE, "medicare_id": "123-45-6789"},
         {"mbiNumber": None},
