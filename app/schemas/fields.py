@@ -94,8 +94,11 @@ _MONTHS = {
 _ENUM_DROPPED = re.compile(r"[.'\u2019()]")
 _ENUM_PARTS = re.compile(r"[/,;]| or ", re.IGNORECASE)
 _MULTIPLIERS = {"": 1, "k": 1_000, "m": 1_000_000}
-_TRUE_WORDS = frozenset({"true", "t", "yes", "y", "1", "on", "checked", "selected", "agree", "agreed", "accepted"})
-_FALSE_WORDS = frozenset({"false", "f", "no", "n", "0", "off", "unchecked", "not checked", "disagree", "declined"})
+# "sí"/"si": Spanish-language forms' yes (their no is "no").
+_TRUE_WORDS = frozenset({"true", "t", "yes", "y", "1", "on", "checked", "selected", "agree", "agreed", "accepted",
+                         "yep", "yeah", "yup", "si", "sí"})  # fmt: skip
+_FALSE_WORDS = frozenset({"false", "f", "no", "n", "0", "off", "unchecked", "not checked", "disagree", "declined",
+                          "nope", "nah"})  # fmt: skip
 
 
 def _blank_to_none(value: Any) -> Any:
@@ -302,14 +305,14 @@ class UsState(NormalizingField[str]):
 
 
 class LooseBool(NormalizingField[bool]):
-    """A boolean from true/false, yes/no, y/n, 1/0, on/off, checked/unchecked and friends, any case."""
+    """A boolean from true/false, yes/no, y/n, 1/0, on/off, checked/unchecked, sí/no and friends, any case."""
 
     expected = "yes/no, true/false, 1/0 or on/off"
 
     def _normalize(self, value: Any) -> bool:
         if isinstance(value, bool):
             return value
-        word = " ".join(self._text(value).lower().split())
+        word = " ".join(self._text(value).lower().rstrip(".!").split())  # "Yes." is yes
         if word in _TRUE_WORDS:
             return True
         if word in _FALSE_WORDS:
