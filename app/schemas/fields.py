@@ -536,6 +536,8 @@ _MBI_LETTER = "AC-HJKMNP-RT-Y"
 _MBI = re.compile(
     rf"[1-9][{_MBI_LETTER}][{_MBI_LETTER}0-9][0-9][{_MBI_LETTER}][{_MBI_LETTER}0-9][0-9][{_MBI_LETTER}]{{2}}[0-9]{{2}}"
 )
+# "Display Name <address>" (RFC 5322's name-addr) or "<address>": the address is in the brackets.
+_NAMED_EMAIL = re.compile(r"[^<>]*<([^<>]+)>")
 _MBI_SEPARATORS = re.compile(rf"[\s{_DASHES}]+")
 
 
@@ -556,7 +558,11 @@ class MedicareBeneficiaryId(NormalizingField[str]):
 
 
 class EmailAddress(TrimmedString):
-    """An e-mail address (marshmallow's Email rules) of at most `max_length` characters."""
+    """An e-mail address (marshmallow's Email rules) of at most `max_length` characters.
+
+    The address is also taken out of the forms a CRM or mail client copies it in: with a display name
+    ("Jane Example <jane@example.com>"), in angle brackets, or as a mailto: link.
+    """
 
     expected = "an email address"
 
@@ -565,7 +571,12 @@ class EmailAddress(TrimmedString):
         self.email_rule = validate.Email(error="expected an email address")
 
     def _normalize(self, value: Any) -> str:
-        return self.email_rule(super()._normalize(value))
+        text = super()._normalize(value)
+        named = _NAMED_EMAIL.fullmatch(text)
+        address = (named.group(1) if named else text).strip()
+        if address[:7].lower() == "mailto:":
+            address = address[7:].strip()
+        return self.email_rule(address)
 
 
 def message_list(messages: Any) -> list[str]:
