@@ -62,8 +62,11 @@ _INVISIBLE = re.compile("[\u00ad\u200b\u200e\u200f\u202a-\u202e\u2060-\u2069\ufe
 _DASHES = "\\-\u2010-\u2015\u2212"
 # ZIP+4 however written: "10001-1234", "10001 1234", "100011234", "10001 – 1234", or "10001-" with an empty +4.
 _ZIP = re.compile(rf"(\d{{5}})(?:\s*[{_DASHES}]\s*(?:\d{{4}})?|\s?\d{{4}})?", re.ASCII)
+# An amount, with its currency ("$", "USD") and a yearly period ("/yr", "per year") as income is written; a
+# monthly or weekly one is not read (it would be sent as a year's income).
 _MONEY = re.compile(
-    r"(?P<sign>-)?\s*\$?\s*(?P<whole>\d{1,3}(?:,\d{3})+|\d+)(?:\.(?P<fraction>\d+))?\s*(?P<suffix>[km])?",
+    r"(?P<sign>-)?\s*(?:usd\s*)?\$?\s*(?P<whole>\d{1,3}(?:,\d{3})+|\d+)(?:\.(?P<fraction>\d+))?\s*(?P<suffix>[km])?"
+    r"(?:\s*usd)?(?:\s*(?:/\s*(?:yr|year)|per\s+(?:yr|year|annum)|a\s+year|annually|yearly))?",
     re.ASCII | re.IGNORECASE,
 )
 _ISO_DATE = re.compile(
@@ -356,7 +359,8 @@ def reads_as_true(value: Any) -> bool:
 
 
 class LooseInt(NormalizingField[int]):
-    """A whole number from money-like text: "$45,000", "45000.00", "45k", "1.2M" (k = 1,000, M = 1,000,000).
+    """A whole number from money-like text: "$45,000", "45000.00", "45k", "1.2M" (k = 1,000, M = 1,000,000),
+    "USD 45,000", "$45,000/yr", "45,000 per year".
 
     A non-zero fraction ("2.5", "$45,000.50") is refused rather than rounded, and so is a range
     ("30,000-50,000"): either would make up a number the person did not give.

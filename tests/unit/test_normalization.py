@@ -376,6 +376,16 @@ BOOL_AND_INT_ROWS = [
     row({**BASE, "household_income": "45000.00"}, {"householdIncome": 45000}, id="int-zero-cents"),
     row({**BASE, "income": "45k"}, {"householdIncome": 45000}, id="int-45k"),
     row({**BASE, "householdIncome": 45000}, {"householdIncome": 45000}, id="int-json-number"),
+    row({**BASE, "income": "$45,000/yr"}, {"householdIncome": 45000}, id="int-per-year-slash"),
+    row({**BASE, "income": "45,000 per year"}, {"householdIncome": 45000}, id="int-per-year-words"),
+    row({**BASE, "income": "USD 45,000"}, {"householdIncome": 45000}, id="int-usd-before"),
+    row({**BASE, "income": "45000 USD"}, {"householdIncome": 45000}, id="int-usd-after"),
+    row(
+        {**BASE, "income": "$4,000/mo"},
+        {"householdIncome": None},
+        ["householdIncome: expected a whole number such as 45000 or $45,000"],
+        id="int-monthly-income-refused",
+    ),
     row({**BASE, "dependents": "2"}, {"dependentCount": 2}, id="int-dependents"),
     row(
         {**BASE, "income": "$45,000.50"},
