@@ -54,7 +54,14 @@ CA_PROVINCES: dict[str, str] = {
 _STATE_ALIASES = {
     "washington dc": "DC", "washington d c": "DC", "d c": "DC", "virgin islands": "VI", "us virgin islands": "VI",
     "usvi": "VI", "cnmi": "MP", "micronesia": "FM", "newfoundland": "NL", "pei": "PE", "p e i": "PE", "nwt": "NT",
-    "yukon territory": "YT",
+    "yukon territory": "YT", "hawai i": "HI",
+    # The traditional (GPO, AP) abbreviations; those equal to a USPS code (Ga., Pa., N.Y.) need no entry.
+    "ala": "AL", "ariz": "AZ", "ark": "AR", "calif": "CA", "cal": "CA", "colo": "CO", "conn": "CT", "del": "DE",
+    "fla": "FL", "ill": "IL", "ind": "IN", "kan": "KS", "kans": "KS", "mass": "MA", "mich": "MI", "minn": "MN",
+    "miss": "MS", "mont": "MT", "neb": "NE", "nebr": "NE", "nev": "NV", "n mex": "NM", "n dak": "ND", "s dak": "SD",
+    "okla": "OK", "ore": "OR", "oreg": "OR", "penn": "PA", "penna": "PA", "tenn": "TN", "tex": "TX", "wash": "WA",
+    "w va": "WV", "wis": "WI", "wisc": "WI", "wyo": "WY",
+    "alta": "AB", "man": "MB", "nfld": "NL", "ont": "ON", "que": "QC", "sask": "SK",
 }  # fmt: skip
 
 # The regions intake serves (phones, time zones): the US, Canada and the US territories on the NANP (+1).

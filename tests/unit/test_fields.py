@@ -243,13 +243,17 @@ def test_date_of_birth_refuses(raw, message):
         pytest.param("Newfoundland and Labrador", "NL", id="canadian-province-long-name"),
         pytest.param("P.E.I.", "PE", id="prince-edward-island-initials"),
         pytest.param("Yukon Territory", "YT", id="canadian-territory"),
+        pytest.param("Calif.", "CA", id="traditional-abbreviation"),
+        pytest.param("Mass", "MA", id="traditional-abbreviation-without-dot"),
+        pytest.param("W. Va.", "WV", id="traditional-abbreviation-two-words"),
+        pytest.param("Hawaiʻi", "HI", id="hawaii-with-its-okina"),
     ],
 )
 def test_us_state_normalizes_to_usps_code(raw, expected):
     assert load(UsState(), raw) == expected
 
 
-@pytest.mark.parametrize("raw", ["Calif.", "Bavaria", "XX", 36])
+@pytest.mark.parametrize("raw", ["Atlantis", "Bavaria", "XX", 36])
 def test_us_state_refuses(raw):
     assert error_of(UsState(), raw) == (
         "expected a US state or Canadian province: a postal code such as NY or ON, or its name"

@@ -553,11 +553,12 @@ TEXT_ROWS = [
         id="state-given-kept-over-zip",
     ),
     row(
-        {**BASE, "state": "Calif."},
+        {**BASE, "state": "Atlantis"},
         {"state": "NY"},
         ["state: expected a US state or Canadian province: a postal code such as NY or ON, or its name"],
-        id="state-abbreviation-dropped-zip-fills",
+        id="state-unknown-dropped-zip-fills",
     ),
+    row({"phone": "212-555-0142", "tz": "Pacific", "state": "Calif."}, {"state": "CA"}, id="state-abbreviated-calif"),
     row(
         {"phone": "416 555 0100", "postal_code": "", "province": "Ontario"},
         {**NO_ZIP, "state": "ON", "timezone": "America/Toronto"},
