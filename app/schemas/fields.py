@@ -372,10 +372,14 @@ class LooseInt(NormalizingField[int]):
         "range": "expected a whole number from {minimum} to {maximum}",
     }
 
-    def __init__(self, *, minimum: int = INT32_MIN, maximum: int = INT32_MAX, **kwargs: Any) -> None:
+    def __init__(
+        self, *, minimum: int = INT32_MIN, maximum: int = INT32_MAX, expected: str | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.minimum = minimum
         self.maximum = maximum
+        if expected is not None:
+            self.expected = expected  # what the refusal names: a count is no amount of money
 
     def _normalize(self, value: Any) -> int:
         if isinstance(value, bool) or (isinstance(value, float) and not math.isfinite(value)):

@@ -152,7 +152,7 @@ def _shared_fields() -> Mapping[str, NormalizingField[Any]]:
         "gender": LooseEnum(GENDERS, GENDER_ALIASES),
         "maritalStatus": LooseEnum(MARITAL_STATUSES, MARITAL_STATUS_ALIASES),
         "filingStatus": TrimmedString(50),
-        "dependentCount": LooseInt(minimum=0),
+        "dependentCount": LooseInt(minimum=0, expected="a whole number of dependents such as 2"),
         "householdIncome": LooseInt(minimum=0),
         "mbiNumber": MedicareBeneficiaryId(),
         **{name: TrimmedString(255) for name in _TEXT_FIELDS},

@@ -388,6 +388,12 @@ BOOL_AND_INT_ROWS = [
     ),
     row({**BASE, "dependents": "2"}, {"dependentCount": 2}, id="int-dependents"),
     row(
+        {**BASE, "dependents": "a few"},
+        {"dependentCount": None},
+        ["dependentCount: expected a whole number of dependents such as 2"],
+        id="int-dependents-words-refused-saying-what-a-count-looks-like",
+    ),
+    row(
         {**BASE, "income": "$45,000.50"},
         {"householdIncome": None},
         ["householdIncome: expected a whole number, without a fraction"],
