@@ -69,14 +69,19 @@ _MONEY = re.compile(
     r"(?:\s*usd)?(?:\s*(?:/\s*(?:yr|year)|per\s+(?:yr|year|annum)|a\s+year|annually|yearly))?",
     re.ASCII | re.IGNORECASE,
 )
+# A date's separator: also the dashes that word processors and phones type for a hyphen.
+_DATE_SEPARATOR = "[-/.\u2010-\u2015\u2212]"
+# A time after a date, as exports and spreadsheets add one: "T00:00:00Z", " 12:00:00 AM", " 00:00:00.000",
+# " 00:00:00 UTC", " 08:30 -05:00". The date is taken as written, without shifting it to another zone.
+_TIME_OF_DAY = (
+    r"(?:(?:T|\s+)\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:\s*[AP]\.?M\.?)?(?:\s*(?:Z|UTC|GMT|[+-]\d{2}:?\d{2}))?)?"
+)
 _ISO_DATE = re.compile(
-    r"(?P<y>\d{4})(?P<sep>[-/.])(?P<m>\d{1,2})(?P=sep)(?P<d>\d{1,2})"
-    r"(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|[+-]\d{2}:?\d{2})?)?",
+    rf"(?P<y>\d{{4}})(?P<sep>{_DATE_SEPARATOR})(?P<m>\d{{1,2}})(?P=sep)(?P<d>\d{{1,2}}){_TIME_OF_DAY}",
     re.ASCII | re.IGNORECASE,
 )
 _US_DATE = re.compile(
-    r"(?P<m>\d{1,2})(?P<sep>[-/. ])(?P<d>\d{1,2})(?P=sep)(?P<y>\d{4}|\d{2})"
-    r"(?:\s+\d{1,2}:\d{2}(?::\d{2})?(?:\s*[AP]\.?M\.?)?)?",  # a spreadsheet's "1/5/1950 12:00:00 AM"
+    rf"(?P<m>\d{{1,2}})(?P<sep>{_DATE_SEPARATOR}| )(?P<d>\d{{1,2}})(?P=sep)(?P<y>\d{{4}}|\d{{2}}){_TIME_OF_DAY}",
     re.ASCII | re.IGNORECASE,
 )
 # 8 digits without separators: YYYYMMDD (ISO 8601's basic format, in data exports) or MMDDYYYY (a masked
@@ -84,7 +89,9 @@ _US_DATE = re.compile(
 # 01..12 as MMDDYYYY. Six digits (MMDDYY or YYMMDD) are ambiguous and stay refused.
 _ISO_COMPACT_DATE = re.compile(r"(?P<y>(?:18|19|20)\d{2})(?P<m>\d{2})(?P<d>\d{2})", re.ASCII)
 _US_COMPACT_DATE = re.compile(r"(?P<m>[01]\d)(?P<d>\d{2})(?P<y>\d{4})", re.ASCII)
-_MONTH_FIRST = re.compile(r"(?P<month>[a-z]+)\.?\s+(?P<d>\d{1,2})(?:st|nd|rd|th)?,?\s+(?P<y>\d{4})", re.IGNORECASE)
+_MONTH_FIRST = re.compile(
+    rf"(?P<month>[a-z]+)\.?\s+(?P<d>\d{{1,2}})(?:st|nd|rd|th)?,?\s+(?P<y>\d{{4}}){_TIME_OF_DAY}", re.IGNORECASE
+)
 _DAY_FIRST = re.compile(
     r"(?P<d>\d{1,2})(?:st|nd|rd|th)?[\s-]+(?P<month>[a-z]+)\.?,?[\s-]+(?P<y>\d{4}|\d{2})", re.IGNORECASE
 )
