@@ -22,6 +22,8 @@ _ZIP5 = re.compile(r"\d{5}", re.ASCII)
 _NAME_PREFIXES = frozenset({"mr", "mrs", "ms", "miss", "mx", "dr", "prof", "rev", "sir"})
 _NAME_SUFFIXES = frozenset({"jr", "jnr", "sr", "snr", "ii", "iii", "iv", "v", "2nd", "3rd",
                             "md", "phd", "esq", "dds", "rn", "lpn", "cpa", "mba"})  # fmt: skip
+# A nickname written into a full name: in parentheses, straight or curly double quotes.
+_NICKNAME = re.compile(r"\([^()]*\)|\"[^\"]*\"|\u201c[^\u201c\u201d]*\u201d")
 _INITIAL = re.compile(r"[^\W\d_]\.?")
 _NOT_WORD = re.compile(r"[^a-z0-9]+")
 _PARENTHESIZED = re.compile(r"\([^)]*\)")
@@ -180,12 +182,15 @@ def split_full_name(full: str) -> tuple[str | None, str | None]:
 
     "Last, First" (and "Last, First, Suffix") is recognised by its commas: the last name is then the part
     before the comma, and every given name after it is the first name ("Smith, Mary Ann" -> "Mary Ann").
-    Courtesy titles ("Dr.", "Mrs") are dropped, and so are middle initials ("Sam Q. Example" -> "Sam",
-    "Example"): no surname is one letter standing before another word. The first word is what a caller needs
-    ("Hi Mary"); multi-word surnames ("García López", "van Beethoven") stay whole, at the cost of a middle name
-    landing in the last name ("Mary Ann Smith" -> "Mary", "Ann Smith"). A single word is a first name only.
+    Courtesy titles ("Dr.", "Mrs") and nicknames ('Robert "Bob" Smith', "Robert (Bob) Smith") are dropped, and
+    so are middle initials ("Sam Q. Example" -> "Sam", "Example"): no surname is one letter standing before
+    another word. The first word is what a caller needs ("Hi Mary"); multi-word surnames ("García López",
+    "van Beethoven") stay whole, at the cost of a middle name landing in the last name ("Mary Ann Smith" ->
+    "Mary", "Ann Smith"). A single word is a first name only.
     """
     text = " ".join(full.split())
+    without_nicknames = " ".join(_NICKNAME.sub(" ", text).split())
+    text = without_nicknames or text  # 'Robert "Bob" Smith': the nickname is neither name
     if "," in text:
         family, _, given = text.partition(",")
         rest, comma, suffix = given.rpartition(",")
