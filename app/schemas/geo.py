@@ -19,7 +19,10 @@ from phonenumbers import timezone as phone_timezone
 # zipcodes ships no type hints; this names the one function we use with the type it has.
 _zip_list_all: Callable[[], list[dict[str, Any]]] = zipcodes.list_all
 _ZIP5 = re.compile(r"\d{5}", re.ASCII)
-_NAME_PREFIXES = frozenset({"mr", "mrs", "ms", "miss", "mx", "dr", "prof", "rev", "sir"})
+# Courtesy titles, also of Spanish-language forms (Sr./Sra./Srta., Dra.). "Sr." leading a name is Señor; after a
+# comma it is Senior (a suffix), which is why a title-only given name is told from a suffix first.
+_NAME_PREFIXES = frozenset({"mr", "mrs", "ms", "miss", "mx", "mstr", "dr", "dra", "prof", "rev", "fr", "hon", "sir",
+                            "sr", "sra", "srta"})  # fmt: skip
 _NAME_SUFFIXES = frozenset({"jr", "jnr", "sr", "snr", "ii", "iii", "iv", "v", "2nd", "3rd",
                             "md", "phd", "esq", "dds", "rn", "lpn", "cpa", "mba"})  # fmt: skip
 # A nickname written into a full name: in parentheses, straight or curly double quotes.
@@ -197,7 +200,7 @@ def split_full_name(full: str) -> tuple[str | None, str | None]:
         if comma and rest.strip() and _is_suffix(suffix):  # "Last, First, Suffix": the suffix follows the last name
             given, family = rest, f"{family.strip()} {suffix.strip()}"
         given_words = _without_titles(given.replace(",", " ").split())
-        if given_words == [given.strip()] and _is_title(given):  # "Smith, Dr.": a title, no given name
+        if given_words == [given.strip()] and _is_title(given) and not _is_suffix(given):  # "Smith, Dr."
             return None, family.strip() or None
         if given_words and not _is_suffix(given):
             first = [given_words[0], *(word for word in given_words[1:] if not _is_initial(word))]
