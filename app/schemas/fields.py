@@ -61,6 +61,7 @@ _INVISIBLE = re.compile("[\u00ad\u200b\u200e\u200f\u202a-\u202e\u2060-\u2069\ufe
 # Hyphen and the dashes that word processors and phones type for it (U+2010..U+2015, minus sign U+2212).
 _DASHES = "\\-\u2010-\u2015\u2212"
 # ZIP+4 however written: "10001-1234", "10001 1234", "100011234", "10001 – 1234", or "10001-" with an empty +4.
+_ZERO_FRACTION_NUMBER = re.compile(r"(\d{1,15})\.0{1,6}", re.ASCII)
 _ZIP = re.compile(rf"(\d{{5}})(?:\s*[{_DASHES}]\s*(?:\d{{4}})?|\s?\d{{4}})?", re.ASCII)
 # An amount, with its currency ("$", "USD") and a yearly period ("/yr", "per year") as income is written; a
 # monthly or weekly one is not read (it would be sent as a year's income).
@@ -211,7 +212,7 @@ class Phone(NormalizingField[str]):
         self.regions = frozenset(regions)
 
     def _normalize(self, value: Any) -> str:
-        text = self._text(value)
+        text = self._text(whole_number_text(value))
         body = _PHONE_WORD_LABEL.sub("", _PHONE_LABEL.sub("", text))
         body = _PHONE_EXTENSION.sub("", _PHONE_TRAILING_WORD_LABEL.sub("", _PHONE_TRAILING_LABEL.sub("", body)))
         if _LETTER.search(body):
@@ -266,15 +267,15 @@ class PostalCode(NormalizingField[str]):
     """A US ZIP code as 5 digits: ZIP+4 ("12345-6789", "12345 6789", "123456789") is cut to 5.
 
     It must exist in the `zipcodes` dataset (retired ZIPs included: they still place a person). A JSON
-    integer is zero-padded, since a number has lost its leading zeros (2134 -> "02134"); a 4-digit
-    string is not, since it is as likely a typo as a lost zero.
+    integer is zero-padded, since a number has lost its leading zeros (2134 -> "02134"), and so is a number's
+    text ("2134.0"); a 4-digit string is not, since it is as likely a typo as a lost zero.
     """
 
     expected = "a US ZIP code: 5 digits or ZIP+4"
     default_error_messages = {"unknown": "expected an existing US ZIP code"}
 
     def _normalize(self, value: Any) -> str:
-        value = whole_number(value)
+        value = whole_number_text(whole_number(value))
         if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 99999:
             value = f"{value:05d}"
         match = _ZIP.fullmatch(ascii_digits(self._text(value)))
@@ -341,6 +342,17 @@ def whole_number(value: Any) -> Any:
     the integer it holds, when a double holds it exactly; any other value is itself."""
     if isinstance(value, float) and value.is_integer() and abs(value) <= 2**53:
         return int(value)
+    return value
+
+
+def whole_number_text(value: Any) -> Any:
+    """The text of a whole number written with a zero fraction ("2125550142.0", "2134.0": a spreadsheet column
+    with blanks, exported as floats, then as text) as that integer, for a phone or ZIP to read it as it reads
+    a JSON number; any other value is itself."""
+    if isinstance(value, str):
+        match = _ZERO_FRACTION_NUMBER.fullmatch(value.strip())
+        if match is not None:
+            return int(match.group(1))
     return value
 
 

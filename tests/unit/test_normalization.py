@@ -497,6 +497,11 @@ TEXT_ROWS = [
         id="whole-numbers-written-with-a-fraction-read-as-integers",
     ),
     row(
+        {"phone": "2085550142.0", "zip": "2134.0"},
+        {"phoneNumber": "+12085550142", "postalCode": "02134", "state": "MA"},
+        id="phone-and-zip-as-text-of-a-spreadsheets-number",
+    ),
+    row(
         {**BASE, "first_name": "\u0645\u0647\u200c\u0633\u0627"},
         {"firstName": "\u0645\u0647\u200c\u0633\u0627"},
         id="zero-width-non-joiner-of-a-persian-name-kept",
