@@ -13,6 +13,10 @@ from app.logs import bind_log_ids, take_noted_lead_ids, unbind_log_ids
 
 logger = logging.getLogger("app.requests")
 
+# Where a request keeps the token that unbinds its ids: its own environ, never `g`, which a request made
+# within another (a test client's, say) shares with it, so the outer one's ids would stay bound for good.
+_LOG_IDS_TOKEN = "leadrelay.log_ids_token"
+
 REQUEST_ID_HEADER = "X-Request-ID"
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -25,7 +29,7 @@ def register_request_id(app: Flask) -> None:
         sent = request.headers.get(REQUEST_ID_HEADER, "")
         g.request_id = sent if _SANE_ID.match(sent) else uuid.uuid4().hex
         g.request_started = time.monotonic()
-        g.log_ids_token = bind_log_ids(request_id=g.request_id)
+        request.environ[_LOG_IDS_TOKEN] = bind_log_ids(request_id=g.request_id)
         take_noted_lead_ids()  # a thread's previous request may have left some
 
     @app.after_request
@@ -46,6 +50,6 @@ def register_request_id(app: Flask) -> None:
 
     @app.teardown_request
     def unbind_request_id(exc: BaseException | None) -> None:
-        token = g.pop("log_ids_token", None)
+        token = request.environ.pop(_LOG_IDS_TOKEN, None)
         if token is not None:
             unbind_log_ids(token)

@@ -60,3 +60,18 @@ def test_logged_exceptions_show_their_type_not_their_message():
 
     line = json.loads(stream.getvalue())
     assert line["exception"] == "ValueError" and "jose@example.com" not in stream.getvalue()
+
+
+def test_a_request_made_within_another_leaves_no_request_id_bound_after_both(app):
+    logger, stream = capture()
+    client = app.test_client()
+
+    @app.get("/outer")
+    def outer() -> str:
+        client.get("/healthz")  # another request, as a test stands in for a second operator
+        return "outer"
+
+    assert client.get("/outer").status_code == 200
+    logger.info("after")
+
+    assert "request_id" not in json.loads(stream.getvalue())
