@@ -20,23 +20,25 @@ from marshmallow import ValidationError
 from app.schemas.carecycle import GENDERS, MARITAL_STATUSES, CareCycleRecordSchema
 from app.schemas.customfields import build_custom_fields, listed_custom_fields
 from app.schemas.fields import (
-    DateOfBirth,
     EmailAddress,
     LooseBool,
     LooseEnum,
     LooseInt,
-    MedicareBeneficiaryId,
     NormalizingField,
-    Phone,
-    PostalCode,
-    Timezone,
     TrimmedString,
-    UsState,
     clean_text,
     field_messages,
     message_list,
 )
 from app.schemas.geo import FAMILY_ZONES, split_full_name, timezone_for_phone, zip_details, zone_within_family
+from app.schemas.personal import (
+    DateOfBirth,
+    MedicareBeneficiaryId,
+    Phone,
+    PostalCode,
+    Timezone,
+    UsState,
+)
 
 FULL_NAME = "fullName"  # not a careCycle field: split into firstName/lastName
 _EMPTY: Mapping[str, Any] = MappingProxyType({})

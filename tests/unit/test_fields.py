@@ -12,20 +12,22 @@ from marshmallow import ValidationError, validate
 
 from app.schemas.carecycle import GENDERS
 from app.schemas.fields import (
-    SERVED_PHONE_REGIONS,
-    DateOfBirth,
     EmailAddress,
     LooseBool,
     LooseEnum,
     LooseInt,
-    Phone,
-    PostalCode,
-    Timezone,
     TrimmedString,
-    UsState,
 )
 from app.schemas.geo import ZipDetails, split_full_name, state_code, timezone_for_phone, zip_details
 from app.schemas.leads import record_fields
+from app.schemas.personal import (
+    SERVED_PHONE_REGIONS,
+    DateOfBirth,
+    Phone,
+    PostalCode,
+    Timezone,
+    UsState,
+)
 
 TODAY = dt.date(2026, 6, 1)
 
