@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from redis.exceptions import RedisError
 
-from app.config import ConfigError, Settings, shown_url, web_tier_problems
+from app.config import ConfigError, Settings, shown_url
 
 if TYPE_CHECKING:
     from redis import Redis
@@ -259,6 +259,7 @@ def _usage_error(message: str, code: int = 2) -> int:
 
 def _check_config(args: argparse.Namespace) -> int:
     from app.sources import SourceKind, check_configured_sources
+    from app.webtier import web_tier_problems
 
     # Malformed values, missing secrets and the sources file are all checked, so one run lists every problem.
     settings, problems = Settings.read_env()

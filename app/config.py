@@ -7,12 +7,10 @@ raises `ConfigError` naming the variable, so a process with a bad environment st
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import os
 import re
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlparse
 
@@ -233,7 +231,7 @@ _URL_SCHEMES = {
 
 # Plain decimal spellings only: Python's int() and float() would also take `1_0`, `1e3`, `inf`, `nan`
 # and non-ASCII digits.
-_WHOLE_NUMBER = re.compile(r"[+-]?[0-9]+")
+WHOLE_NUMBER = re.compile(r"[+-]?[0-9]+")
 _DECIMAL_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
 
 
@@ -259,7 +257,7 @@ class Bounds:
     def parse(self, raw: str) -> float:
         """The value `raw` spells; raises `ValueError` for anything but a plain number within the bounds."""
         value: float | None = None
-        if (_WHOLE_NUMBER if self.whole else _DECIMAL_NUMBER).fullmatch(raw):
+        if (WHOLE_NUMBER if self.whole else _DECIMAL_NUMBER).fullmatch(raw):
             try:
                 value = int(raw) if self.whole else float(raw)
             except ValueError:  # more digits than int() converts; refused below
@@ -296,93 +294,6 @@ _BOUNDS: dict[str, Bounds] = {
     "facebook_connect_timeout_seconds": _GRAPH_TIMEOUT,
     "facebook_read_timeout_seconds": _GRAPH_TIMEOUT,
 }
-
-
-# The web tier's counts that deploy/gunicorn.conf.py reads from the environment, with their defaults.
-WEB_TIER_COUNTS = {
-    "WEB_CONCURRENCY": 2,
-    "GUNICORN_THREADS": 4,
-    "GUNICORN_WORKER_CONNECTIONS": 1000,
-    "GUNICORN_KEEPALIVE": 75,
-}
-
-
-# The levels gunicorn's logger knows (deploy/gunicorn.conf.py: GUNICORN_LOG_LEVEL), in any case.
-GUNICORN_LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
-
-
-def web_tier_count(variable: str, environ: Mapping[str, str] | None = None) -> int:
-    """One of `WEB_TIER_COUNTS` from the environment: a whole number of at least 1; raises `ConfigError`.
-
-    Checked before gunicorn starts (`leadrelay web`, `dev`, `check-config`): gunicorn reads WEB_CONCURRENCY
-    itself at import, and a bad value there is a traceback, or a server that takes connections and never
-    answers (0 processes).
-    """
-    env = os.environ if environ is None else environ
-    text = env.get(variable, "").strip() or str(WEB_TIER_COUNTS[variable])
-    if not _WHOLE_NUMBER.fullmatch(text) or not 1 <= int(text) <= 100_000:
-        raise ConfigError([f"{variable}: expected a whole number from 1 to 100000, got {text[:20]!r}"])
-    return int(text)
-
-
-def drop_blank_web_tier_counts(environ: MutableMapping[str, str]) -> None:
-    """Remove web-tier counts set to nothing, which count as unset: gunicorn itself reads WEB_CONCURRENCY
-    at import and fails on an empty one."""
-    for variable in WEB_TIER_COUNTS:
-        if variable in environ and not environ[variable].strip():
-            del environ[variable]
-
-
-def web_tier_problems(environ: Mapping[str, str] | None = None) -> list[str]:
-    """A `VARIABLE: ...` line for each of `WEB_TIER_COUNTS` that `web_tier_count` refuses, for a PORT that is
-    no port, for a PROMETHEUS_MULTIPROC_DIR the web processes could not write their metrics into, for a
-    FORWARDED_ALLOW_IPS gunicorn cannot read, and for a GUNICORN_LOG_LEVEL it does not know."""
-    env = os.environ if environ is None else environ
-    problems = []
-    for variable in WEB_TIER_COUNTS:
-        try:
-            web_tier_count(variable, env)
-        except ConfigError as exc:
-            problems += exc.problems
-    port = env.get("PORT", "").strip()
-    if port and not (_WHOLE_NUMBER.fullmatch(port) and 1 <= int(port) <= 65535):
-        problems.append(f"PORT: expected a port number from 1 to 65535, got {port[:20]!r}")
-    if problem := _metrics_folder_problem(env.get("PROMETHEUS_MULTIPROC_DIR", "").strip()):
-        problems.append(f"PROMETHEUS_MULTIPROC_DIR: {problem}")
-    if problem := _trusted_proxies_problem(env.get("FORWARDED_ALLOW_IPS", "")):
-        problems.append(f"FORWARDED_ALLOW_IPS: {problem}")
-    level = env.get("GUNICORN_LOG_LEVEL", "").strip()
-    if level and level.lower() not in GUNICORN_LOG_LEVELS:  # gunicorn logs at info instead, without a word
-        problems.append(f"GUNICORN_LOG_LEVEL: expected one of {', '.join(GUNICORN_LOG_LEVELS)}, got {level[:20]!r}")
-    return problems
-
-
-def _trusted_proxies_problem(value: str) -> str | None:
-    """Why gunicorn would refuse `value` as the proxies it trusts: it then stops at start with a message that
-    names no variable. Read as gunicorn reads it: the value stripped, split at commas (empty items skipped,
-    the others stripped), each item `*` or an IP address or network without host bits."""
-    for item in value.strip().split(","):
-        address = item.strip()
-        if not item or address == "*":
-            continue
-        try:
-            ipaddress.ip_network(address)
-        except ValueError:
-            return f"expected comma-separated IP addresses or networks (10.0.0.0/8), or *, got {address[:100]!r}"
-    return None
-
-
-def _metrics_folder_problem(folder: str) -> str | None:
-    """Why the web processes could not keep their metrics files in `folder` (made at start if missing)."""
-    if not folder:
-        return None  # unset: the web tier makes a folder of its own
-    path = Path(folder)
-    target = path if path.exists() else path.parent
-    if not target.is_dir():
-        return f"expected a folder, or a path whose parent folder exists, got {folder[:200]!r}"
-    if not os.access(target, os.W_OK | os.X_OK):
-        return f"expected a folder this user may write to, got {folder[:200]!r}"
-    return None
 
 
 def parse_named_secrets(raw: str) -> dict[str, str]:

@@ -20,7 +20,7 @@ bind = f"0.0.0.0:{os.environ.get('PORT', '').strip() or '8000'}"
 
 # Processes x threads: intake requests are short and wait mostly on Redis, so a few threads per
 # process serve many clients without the memory of more processes. These counts (defaults as in
-# app.config.WEB_TIER_COUNTS) are checked by `leadrelay web`, `dev` and `check-config` before gunicorn
+# app.webtier.WEB_TIER_COUNTS) are checked by `leadrelay web`, `dev` and `check-config` before gunicorn
 # starts: importing the app here would load prometheus_client before on_starting sets its folder.
 workers = int(os.environ.get("WEB_CONCURRENCY") or 2)
 worker_class = "gthread"

@@ -17,8 +17,9 @@ import pytest
 import yaml
 from gunicorn.glogging import Logger
 
-from app.config import WEB_TIER_COUNTS, Settings
+from app.config import Settings
 from app.sources import load_sources
+from app.webtier import WEB_TIER_COUNTS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = REPO_ROOT / "deploy"
