@@ -222,3 +222,48 @@ def test_dashboard_counts_a_lead_waiting_to_retry_as_retrying_not_also_as_queued
         )
 
     assert cards == ["1", "0", "1"]
+
+
+def _lead_of_focus(browser) -> str | None:
+    return browser.execute_script("const row = document.activeElement.closest('tr'); return row && row.dataset.leadId;")
+
+
+def _wait_for_a_refresh(browser) -> None:
+    """Wait until the failing leads have been rendered again (the auto-refresh, every few seconds)."""
+    browser.execute_script("window.renderedBefore = document.querySelector('#failures tr');")
+    wait_until(lambda: browser.execute_script("return !document.contains(window.renderedBefore);"), timeout=12)
+
+
+def test_dashboard_keeps_the_keyboard_focus_on_a_lead_when_it_refreshes(seeded):
+    app, _store, (_dead, rejected, _delivered) = seeded
+    with serve(app) as url, chromium() as browser:
+        from selenium.webdriver.common.by import By
+
+        _open_dashboard(browser, url, OPS_TOKEN)
+        wait_until(lambda: browser.find_element(By.TAG_NAME, "body").get_attribute("data-loaded") == "true")
+        browser.execute_script(
+            "document.querySelector(`tr[data-lead-id='${arguments[0]}'] button.retry`).focus();", rejected.id
+        )
+        _wait_for_a_refresh(browser)
+
+        assert _lead_of_focus(browser) == rejected.id
+
+
+def test_dashboard_moves_the_keyboard_focus_to_the_next_lead_once_the_focused_one_is_retried(seeded):
+    app, store, (dead, rejected, _delivered) = seeded
+    with serve(app) as url, chromium() as browser:
+        from selenium.webdriver.common.action_chains import ActionChains
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.common.keys import Keys
+
+        _open_dashboard(browser, url, OPS_TOKEN)
+        wait_until(lambda: browser.find_element(By.TAG_NAME, "body").get_attribute("data-loaded") == "true")
+        browser.execute_script(
+            "document.querySelector(`tr[data-lead-id='${arguments[0]}'] button.retry`).focus();", dead.id
+        )
+        ActionChains(browser).send_keys(Keys.ENTER).perform()
+        wait_until(lambda: "queued again" in browser.find_element(By.ID, "message").text)
+        wait_until(lambda: _failing_rows(browser) == 1)
+
+        assert store.leads.get(dead.id).status is LeadStatus.QUEUED
+        assert _lead_of_focus(browser) == rejected.id
