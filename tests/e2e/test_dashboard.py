@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from pathlib import Path
 
 import pytest
@@ -267,3 +268,49 @@ def test_dashboard_moves_the_keyboard_focus_to_the_next_lead_once_the_focused_on
 
         assert store.leads.get(dead.id).status is LeadStatus.QUEUED
         assert _lead_of_focus(browser) == rejected.id
+
+
+@pytest.fixture
+def failing_with_long_reasons(settings, real_redis):
+    """A relay app on the real Redis holding two dead leads with ids as intake makes them and long reasons."""
+    app = create_app(settings, redis=real_redis)
+    store = app.extensions["leadrelay"].store
+    cipher = RecordCipher(settings.leadrelay_encryption_key)
+    leads = [make_lead(id=uuid.uuid4().hex) for _ in range(2)]
+    now = app.extensions["leadrelay"].clock.now()
+    store.leads.admit(leads, [cipher.seal(lead.record) for lead in leads], now)
+    batch = store.batches.claim(now, 200, 60)
+    reason = "careCycle 422 VALIDATION_ERROR: " + "customFields.utm_campaign_name_of_the_spring_promotion " * 6
+    store.batches.settle(
+        batch.id, [Outcome(lead.id, LeadStatus.DEAD, "gave up", error=reason) for lead in leads], now, release=True
+    )
+    return app
+
+
+@pytest.mark.parametrize(
+    "width", [pytest.param(390, id="phone"), pytest.param(800, id="tablet"), pytest.param(1000, id="laptop")]
+)
+def test_dashboard_fits_a_narrow_screen_with_reasons_readable_and_retry_buttons_in_reach(
+    failing_with_long_reasons, width
+):
+    app = failing_with_long_reasons
+    with serve(app) as url, chromium() as browser:
+        from selenium.webdriver.common.by import By
+
+        browser.set_window_size(width, 900)
+        _open_dashboard(browser, url, OPS_TOKEN)
+        wait_until(lambda: browser.find_element(By.TAG_NAME, "body").get_attribute("data-loaded") == "true")
+        layout = browser.execute_script(
+            "const right = (e) => e.getBoundingClientRect().right;"
+            "return {"
+            "  viewport: document.documentElement.clientWidth,"
+            "  page: document.documentElement.scrollWidth,"
+            "  rightmost: Math.max(...Array.from(document.querySelectorAll('#board *')).map(right)),"
+            "  reason: Math.min(...Array.from(document.querySelectorAll('#failures td.reason'))"
+            "    .map((e) => e.getBoundingClientRect().width)),"
+            "};"
+        )
+
+    assert layout["page"] <= layout["viewport"]
+    assert layout["rightmost"] <= layout["viewport"]
+    assert layout["reason"] >= 200  # some 25 characters a line
