@@ -314,3 +314,31 @@ def test_dashboard_fits_a_narrow_screen_with_reasons_readable_and_retry_buttons_
     assert layout["page"] <= layout["viewport"]
     assert layout["rightmost"] <= layout["viewport"]
     assert layout["reason"] >= 200  # some 25 characters a line
+
+
+def test_dashboard_lists_leads_waiting_to_retry_with_their_reason_and_next_attempt(settings, real_redis):
+    app = create_app(settings, redis=real_redis)
+    store = app.extensions["leadrelay"].store
+    cipher = RecordCipher(settings.leadrelay_encryption_key)
+    retrying = make_lead()
+    now = app.extensions["leadrelay"].clock.now()
+    store.leads.admit([retrying], [cipher.seal(retrying.record)], now)
+    batch = store.batches.claim(now, 200, 60)
+    later = now + 300
+    reason = "careCycle 503 SERVICE_UNAVAILABLE"
+    outcome = Outcome(retrying.id, LeadStatus.RETRYING, "503", error=reason, ready_at=later, next_attempt_at=later)
+    store.batches.settle(batch.id, [outcome], now, release=True)
+    with serve(app) as url, chromium() as browser:
+        from selenium.webdriver.common.by import By
+
+        _open_dashboard(browser, url, OPS_TOKEN)
+        wait_until(lambda: browser.find_element(By.TAG_NAME, "body").get_attribute("data-loaded") == "true")
+        row = browser.execute_script(
+            "const row = document.querySelector(`#failures tr[data-lead-id='${arguments[0]}']`);"
+            "return row && {text: row.innerText, retry: row.querySelector('button.retry') !== null};",
+            retrying.id,
+        )
+
+    assert row is not None
+    assert "retrying" in row["text"] and reason in row["text"] and "next attempt" in row["text"]
+    assert not row["retry"]  # it is retried by itself; an operator's retry is for dead and rejected leads
