@@ -342,3 +342,23 @@ def test_dashboard_lists_leads_waiting_to_retry_with_their_reason_and_next_attem
     assert row is not None
     assert "retrying" in row["text"] and reason in row["text"] and "next attempt" in row["text"]
     assert not row["retry"]  # it is retried by itself; an operator's retry is for dead and rejected leads
+
+
+def test_dashboard_counts_meta_leads_waiting_for_retrieval(settings, real_redis):
+    app = create_app(settings, redis=real_redis)
+    store = app.extensions["leadrelay"].store
+    now = app.extensions["leadrelay"].clock.now()
+    store.leads.admit([make_lead(status=LeadStatus.FETCHING, record={}) for _ in range(3)], ["", "", ""], now)
+    store.fetch_pause.pause("Graph token expired (code 190)", now, now + 30)
+    with serve(app) as url, chromium() as browser:
+        from selenium.webdriver.common.by import By
+
+        _open_dashboard(browser, url, OPS_TOKEN)
+        wait_until(lambda: browser.find_element(By.TAG_NAME, "body").get_attribute("data-loaded") == "true")
+        fetching = browser.execute_script(
+            "const e = document.querySelector('#card-fetching .value'); return e && e.textContent;"
+        )
+        banner = browser.find_element(By.ID, "pause").text
+
+    assert "retrieval paused" in banner
+    assert fetching == "3"
