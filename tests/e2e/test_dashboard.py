@@ -362,3 +362,19 @@ def test_dashboard_counts_meta_leads_waiting_for_retrieval(settings, real_redis)
 
     assert "retrieval paused" in banner
     assert fetching == "3"
+
+
+def test_dashboard_says_the_relay_did_not_answer_and_how_old_the_numbers_shown_are(seeded):
+    app, _store, _leads = seeded
+    with chromium() as browser:
+        from selenium.webdriver.common.by import By
+
+        with serve(app) as url:
+            _open_dashboard(browser, url, OPS_TOKEN)
+            wait_until(lambda: browser.find_element(By.TAG_NAME, "body").get_attribute("data-loaded") == "true")
+            updated = browser.find_element(By.ID, "updated").text.removeprefix("updated ")
+        wait_until(lambda: browser.find_element(By.ID, "refresh-error").text, timeout=12)
+        error = browser.find_element(By.ID, "refresh-error").text
+
+    assert "the relay did not answer" in error
+    assert f"shown are from {updated}" in error
