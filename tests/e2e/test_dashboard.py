@@ -378,3 +378,17 @@ def test_dashboard_says_the_relay_did_not_answer_and_how_old_the_numbers_shown_a
 
     assert "the relay did not answer" in error
     assert f"shown are from {updated}" in error
+
+
+def test_dashboard_says_how_long_ago_the_last_delivery_was(seeded):
+    app, _store, _leads = seeded
+    with serve(app) as url, chromium() as browser:
+        from selenium.webdriver.common.by import By
+
+        _open_dashboard(browser, url, OPS_TOKEN)
+        wait_until(lambda: browser.find_element(By.TAG_NAME, "body").get_attribute("data-loaded") == "true")
+        last = browser.execute_script(
+            "const e = document.querySelector('#card-last-delivery .value'); return e && e.textContent;"
+        )
+
+    assert last is not None and last.endswith(" s ago")
