@@ -392,3 +392,21 @@ def test_dashboard_says_how_long_ago_the_last_delivery_was(seeded):
         )
 
     assert last is not None and last.endswith(" s ago")
+
+
+def test_dashboard_leaves_an_unchanged_alert_as_it_is_so_a_screen_reader_announces_it_once(seeded):
+    app, _store, _leads = seeded
+    with serve(app) as url, chromium() as browser:
+        from selenium.webdriver.common.by import By
+
+        _open_dashboard(browser, url, OPS_TOKEN)
+        wait_until(lambda: browser.find_element(By.TAG_NAME, "body").get_attribute("data-loaded") == "true")
+        browser.execute_script(
+            "window.bannerChanges = 0;"
+            "new MutationObserver((changes) => { window.bannerChanges += changes.length; })"
+            "  .observe(document.getElementById('pause'), {childList: true, characterData: true, subtree: true});"
+        )
+        _wait_for_a_refresh(browser)
+        changes = browser.execute_script("return window.bannerChanges;")
+
+    assert changes == 0
