@@ -410,3 +410,22 @@ def test_dashboard_leaves_an_unchanged_alert_as_it_is_so_a_screen_reader_announc
         changes = browser.execute_script("return window.bannerChanges;")
 
     assert changes == 0
+
+
+def test_dashboard_keeps_the_keyboard_focus_on_a_bulk_retry_button_once_it_is_done(seeded):
+    app, store, (dead, _rejected, _delivered) = seeded
+    with serve(app) as url, chromium() as browser:
+        from selenium.webdriver.common.action_chains import ActionChains
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.common.keys import Keys
+
+        _open_dashboard(browser, url, OPS_TOKEN)
+        wait_until(lambda: browser.find_element(By.TAG_NAME, "body").get_attribute("data-loaded") == "true")
+        browser.execute_script("window.confirm = () => true; document.getElementById('retry-dead').focus();")
+        ActionChains(browser).send_keys(Keys.ENTER).perform()
+        wait_until(lambda: "1 dead leads queued again" in browser.find_element(By.ID, "message").text)
+        wait_until(lambda: _failing_rows(browser) == 1)
+        focused = browser.execute_script("return document.activeElement.id;")
+
+    assert store.leads.get(dead.id).status is LeadStatus.QUEUED
+    assert focused == "retry-dead"
