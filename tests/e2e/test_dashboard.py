@@ -429,3 +429,32 @@ def test_dashboard_keeps_the_keyboard_focus_on_a_bulk_retry_button_once_it_is_do
 
     assert store.leads.get(dead.id).status is LeadStatus.QUEUED
     assert focused == "retry-dead"
+
+
+def test_dashboard_shows_no_numbers_of_an_earlier_sign_in_when_the_next_cannot_read_any(seeded, monkeypatch):
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    import app.ops
+
+    app_, _store, _leads = seeded
+    with serve(app_) as url, chromium() as browser:
+        from selenium.webdriver.common.by import By
+
+        _open_dashboard(browser, url, OPS_TOKEN)
+        wait_until(lambda: browser.find_element(By.TAG_NAME, "body").get_attribute("data-loaded") == "true")
+        browser.find_element(By.ID, "logout").click()
+
+        def unavailable(*args, **kwargs):
+            raise RedisConnectionError("down")
+
+        monkeypatch.setattr(app.ops, "read_snapshot", unavailable)
+        browser.find_element(By.ID, "token").send_keys(OPS_TOKEN)
+        browser.find_element(By.CSS_SELECTOR, "#login button").click()
+        wait_until(lambda: "Could not refresh" in browser.find_element(By.ID, "refresh-error").text)
+        board = browser.execute_script(
+            "return {cards: document.querySelectorAll('#cards .card').length,"
+            " banner: document.getElementById('pause').textContent,"
+            " updated: document.getElementById('updated').textContent};"
+        )
+
+    assert board == {"cards": 0, "banner": "", "updated": ""}
