@@ -11,7 +11,9 @@ import pytest
 from app import create_app
 from app.crypto import RecordCipher
 from app.models import LeadStatus
+from app.store import keys
 from app.store.batches import Outcome
+from app.store.fetches import Completion
 from tests.browser import chromium, png_distinct_colors, serve
 from tests.conftest import OPS_TOKEN
 from tests.factories import make_lead
@@ -458,3 +460,25 @@ def test_dashboard_shows_no_numbers_of_an_earlier_sign_in_when_the_next_cannot_r
         )
 
     assert board == {"cards": 0, "banner": "", "updated": ""}
+
+
+def test_dashboard_says_a_retried_meta_lead_without_its_record_is_retrieved_again_not_queued(settings, real_redis):
+    app = create_app(settings, redis=real_redis)
+    store = app.extensions["leadrelay"].store
+    now = app.extensions["leadrelay"].clock.now()
+    meta = make_lead(status=LeadStatus.FETCHING, record={}, extra_fields={keys.LEADGEN_ID_FIELD: "900000000000001"})
+    store.leads.admit([meta], [""], now)
+    store.fetches.complete(meta.id, Completion(LeadStatus.DEAD, "gave up", error="gave up retrieving"), now)
+    with serve(app) as url, chromium() as browser:
+        from selenium.webdriver.common.by import By
+
+        _open_dashboard(browser, url, OPS_TOKEN)
+        wait_until(lambda: browser.find_element(By.TAG_NAME, "body").get_attribute("data-loaded") == "true")
+        browser.execute_script(
+            "document.querySelector(`tr[data-lead-id='${arguments[0]}'] button.retry`).click();", meta.id
+        )
+        wait_until(lambda: browser.find_element(By.ID, "message").text)
+        message = browser.find_element(By.ID, "message").text
+
+    assert store.leads.get(meta.id).status is LeadStatus.FETCHING
+    assert message == f"Lead {meta.id} is retrieved from Meta again."
