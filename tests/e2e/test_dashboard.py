@@ -482,3 +482,22 @@ def test_dashboard_says_a_retried_meta_lead_without_its_record_is_retrieved_agai
 
     assert store.leads.get(meta.id).status is LeadStatus.FETCHING
     assert message == f"Lead {meta.id} is retrieved from Meta again."
+
+
+def test_dashboard_names_the_time_zone_of_the_times_it_shows(seeded):
+    app, _store, (dead, _rejected, _delivered) = seeded
+    with serve(app) as url, chromium() as browser:
+        from selenium.webdriver.common.by import By
+
+        _open_dashboard(browser, url, OPS_TOKEN)
+        wait_until(lambda: browser.find_element(By.TAG_NAME, "body").get_attribute("data-loaded") == "true")
+        zone = browser.execute_script(
+            "return new Intl.DateTimeFormat([], {timeZoneName: 'short'}).format(0).split(' ').pop();"
+        )
+        updated = browser.execute_script(
+            "return document.querySelector(`tr[data-lead-id='${arguments[0]}'] td:nth-child(6)`).textContent;", dead.id
+        )
+        banner = browser.find_element(By.ID, "pause").text
+
+    assert updated.endswith(f" {zone}")
+    assert f" {zone}: careCycle 401" in banner
