@@ -501,3 +501,24 @@ def test_dashboard_names_the_time_zone_of_the_times_it_shows(seeded):
 
     assert updated.endswith(f" {zone}")
     assert f" {zone}: careCycle 401" in banner
+
+
+def test_dashboard_says_the_answer_was_not_the_relays_when_a_page_comes_back_instead_of_json(seeded):
+    from flask import request
+
+    app, _store, _leads = seeded
+
+    @app.before_request
+    def sign_in_page():  # as a proxy in front answers once its own session has run out
+        if request.path == "/v1/stats":
+            return "<!doctype html><title>Sign in</title>"
+        return None
+
+    with serve(app) as url, chromium() as browser:
+        from selenium.webdriver.common.by import By
+
+        _open_dashboard(browser, url, OPS_TOKEN)
+        wait_until(lambda: browser.find_element(By.ID, "refresh-error").text)
+        error = browser.find_element(By.ID, "refresh-error").text
+
+    assert error == "Could not refresh: the answer was not the relay's (HTTP 200, text/html; charset=utf-8)"
