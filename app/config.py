@@ -183,7 +183,7 @@ def _url(value: str, schemes: tuple[str, ...]) -> str:
         raise ValueError(f"expected a {'/'.join(schemes)} URL, got {shown_url(value)!r}")
     elif parsed.scheme in ("http", "https") and ("?" in value or "#" in value):
         # A base URL is followed by the relay's own paths: a query or fragment before them would swallow them.
-        raise ValueError(f"expected a base URL without a ?query or #fragment, got {shown_url(value.split('#')[0])!r}")
+        raise ValueError(f"expected a base URL without a ?query or #fragment, got {shown_url(value)!r}")
     else:
         try:
             port = parsed.port
@@ -210,13 +210,25 @@ def _redis_url_problems(value: str) -> list[str]:
 
 def shown_url(url: str) -> str:
     """The URL as a message may show it: whatever comes before an "@" (a user and a password) is masked,
-    even in a URL too malformed to parse, and its options (`?password=` among them) are left out."""
-    address, query_mark, _ = url.partition("?")
-    shown = address + ("?..." if query_mark else "")
+    even in a URL too malformed to parse, and its options (`?password=` among them) and fragment are left out.
+
+    An "@" past a "?" or "#" is a password holding that mark unescaped, or a query holding an e-mail address:
+    either way only the host that follows it is shown, never the text around it."""
+    scheme_match = _URL_SCHEME.match(url)
+    scheme = scheme_match.group(0) if scheme_match else ""
+    cut = min((index for index in (url.find("?"), url.find("#")) if index >= 0), default=len(url))
+    address, rest = url[:cut], url[cut:]
+    if "@" in rest:
+        host = _HOST_AND_PORT.match(rest.rpartition("@")[2])
+        return f"{scheme}***@{host.group(0) if host else ''}..."
+    shown = address + (f"{rest[0]}..." if rest else "")
     if "@" not in address:
         return shown
-    scheme = re.match(r"[A-Za-z][A-Za-z0-9+.-]*:/*", address)
-    return f"{scheme.group(0) if scheme else ''}***@{shown.rpartition('@')[2]}"
+    return f"{scheme}***@{shown.rpartition('@')[2]}"
+
+
+_URL_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:/*")
+_HOST_AND_PORT = re.compile(r"[A-Za-z0-9.:\[\]-]*")
 
 
 # As Meta spells them (v2.12, v25.0); the Graph client strips surrounding slashes.

@@ -519,6 +519,43 @@ def test_a_redis_url_is_shown_without_its_password_nor_its_options(url, shown):
     assert shown_url(url) == shown
 
 
+@pytest.mark.parametrize("variable", ["CARECYCLE_BASE_URL", "FACEBOOK_GRAPH_URL", "LEADRELAY_PUBLIC_URL", "REDIS_URL"])
+@pytest.mark.parametrize(
+    "credentials",
+    [
+        pytest.param("user:S3cret#PW", id="hash-in-password"),
+        pytest.param("user:S3cret?PW", id="question-mark-in-password"),
+        pytest.param("user:S3cret/?#PW", id="slash-question-mark-and-hash-in-password"),
+    ],
+)
+def test_a_url_setting_whose_password_holds_a_query_or_fragment_mark_is_refused_without_showing_it(
+    variable, credentials
+):
+    # Unescaped, "?" or "#" ends the address where a parser reads it: the password before it is no less one.
+    scheme = "redis" if variable == "REDIS_URL" else "https"
+    _, problems = Settings.read_env({variable: f"{scheme}://{credentials}@host.example.com:6379/0"})
+
+    [problem] = [p for p in problems if p.startswith(f"{variable}:")]
+    assert "S3cret" not in problem and "PW" not in problem and "user" not in problem
+    assert f"{scheme}://***@host.example.com" in problem
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        pytest.param("https://api.example.com/#access_token=S3cretPW", "https://api.example.com/#...", id="fragment"),
+        pytest.param("ftp://api.example.com/#S3cretPW", "ftp://api.example.com/#...", id="fragment-of-a-wrong-scheme"),
+        pytest.param(
+            "https://api.example.com/?email=jane@example.com&key=S3cretPW",
+            "https://***@example.com...",
+            id="at-sign-in-the-query",
+        ),
+    ],
+)
+def test_a_url_is_shown_without_its_fragment_nor_what_follows_an_at_sign_in_its_query(url, shown):
+    assert shown_url(url) == shown
+
+
 def test_a_blank_port_and_a_metrics_folder_still_to_be_made_are_fine(environment, tmp_path):
     environment.setenv("CARECYCLE_API_KEY", "cc_x")
     environment.setenv("LEADRELAY_ENCRYPTION_KEY", generate_key())
