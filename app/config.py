@@ -315,6 +315,7 @@ def parse_named_secrets(raw: str) -> dict[str, str]:
     two names is refused, as it would make one name's requests pass for the other's.
     """
     names_by_secret: dict[str, list[str]] = {}
+    places_by_secret: dict[str, list[int]] = {}
     items = [item.strip() for item in raw.split(",") if item.strip()]
     for place, item in enumerate(items, start=1):
         name, sep, secret = item.partition("=")
@@ -330,10 +331,18 @@ def parse_named_secrets(raw: str) -> dict[str, str]:
         names = names_by_secret.setdefault(secret.strip(), [])
         if name.strip() not in names:
             names.append(name.strip())
-    shared = [" and ".join(names) for names in names_by_secret.values() if len(names) > 1]
+        places_by_secret.setdefault(secret.strip(), []).append(place)
+    # Named by place too: in pairs written the wrong way round (secret=name) the names are the secrets.
+    shared = [_pairs(places_by_secret[secret]) for secret, names in names_by_secret.items() if len(names) > 1]
     if shared:
-        raise ValueError(f"expected each secret under one name, got one secret under {'; '.join(shared)}")
+        raise ValueError(f"expected each secret under one name, got one secret in {'; '.join(shared)}")
     return {secret: names[0] for secret, names in names_by_secret.items()}
+
+
+def _pairs(places: list[int]) -> str:
+    """`[1, 3, 4]` -> "pairs 1, 3 and 4"."""
+    shown = [str(place) for place in places]
+    return f"pairs {', '.join(shown[:-1])} and {shown[-1]}"
 
 
 # careCycle's keys (`cc_...`) are visible ASCII. Anything else is a paste gone wrong (typographic quotes, a comment),

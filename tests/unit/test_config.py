@@ -392,13 +392,24 @@ def test_check_config_and_web_refuse_a_web_tier_count_gunicorn_cannot_use(enviro
 
 
 @pytest.mark.parametrize("variable", ["LEADRELAY_OPS_TOKENS", "LEADRELAY_SOURCE_KEYS"])
-def test_a_secret_listed_under_two_names_is_refused_naming_the_names_not_the_secret(variable):
+def test_a_secret_listed_under_two_names_is_refused_naming_the_pairs_by_place_not_the_secret(variable):
     with pytest.raises(ConfigError) as raised:
         Settings.from_env({variable: "alice=sh4red, carol=own, bob=sh4red"})
 
     [problem] = raised.value.problems
-    assert problem == f"{variable}: expected each secret under one name, got one secret under alice and bob"
+    assert problem == f"{variable}: expected each secret under one name, got one secret in pairs 1 and 3"
     assert "sh4red" not in str(raised.value)
+
+
+@pytest.mark.parametrize("variable", ["LEADRELAY_OPS_TOKENS", "LEADRELAY_SOURCE_KEYS"])
+def test_pairs_written_the_wrong_way_round_are_refused_without_showing_their_secrets(variable):
+    # secret=name instead of name=secret: the two secrets stand where the names go, and one name where the secret.
+    with pytest.raises(ConfigError) as raised:
+        Settings.from_env({variable: "sk_live_0ld5ecret=partner,sk_live_n3w5ecret=partner"})
+
+    [problem] = raised.value.problems
+    assert problem == f"{variable}: expected each secret under one name, got one secret in pairs 1 and 2"
+    assert "5ecret" not in str(raised.value)
 
 
 @pytest.mark.parametrize("variable", ["LEADRELAY_OPS_TOKENS", "LEADRELAY_SOURCE_KEYS"])
@@ -421,8 +432,8 @@ def test_a_secret_no_request_header_can_carry_is_refused_by_its_place_never_show
     assert "key" not in problem.partition(":")[2].replace("ASCII", "")
 
 
-def test_every_secret_shared_between_names_is_named():
-    with pytest.raises(ValueError, match="alice and bob; carol and dan and erin"):
+def test_every_secret_shared_between_names_is_named_by_its_pairs():
+    with pytest.raises(ValueError, match="pairs 1 and 2; pairs 3, 4 and 5"):
         parse_named_secrets("alice=t1,bob=t1,carol=t2,dan=t2,erin=t2")
 
 
