@@ -1,9 +1,12 @@
 """Logs never carry personal data or secrets, whatever the intake kind and whatever becomes of the lead.
 
 Leads with distinctive personal data go in through the API (valid and invalid), a web form, a Google
-webhook and a Meta webhook (retrieved from the Graph stand-in); one is refused by careCycle. The web
-tier's log lines (captured in-process, formatted as in production) and the workers' log files must not
-contain any of it, nor any secret; every web line carries its request id.
+webhook and a Meta webhook (retrieved from the Graph stand-in); one is refused by careCycle. Others are refused
+at the door (a Google delivery with a wrong key or no lead in it, a multipart form cut off) or carry personal
+data where names go (field names, custom field keys cut or repeated, which warnings name). The web tier's log
+lines (captured in-process, formatted as in production) and the workers' log files must not contain any of it,
+nor any secret; every web line carries its request id. The status API, which operators and the dashboard read,
+shows of a lead only its masked phone and ids: none of it either.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from tests.support import wait_until
 APP_SECRET = "meta-app-secret-4c1f"
 VERIFY_TOKEN = "meta-verify-token-77aa"
 GOOGLE_KEY = "google-key-9e3b2d"
+WRONG_GOOGLE_KEY = "google-key-presented-by-someone-else-41d7"
 PAGE_ID, FORM_ID, LEADGEN_ID = "100000000000009", "200000000000009", "900000000000009"
 LANDING = "https://landing.example.com"
 
@@ -155,10 +159,64 @@ def post_everything(relay: Relay, graph: GraphStub, sandbox) -> int:
     return 5  # leads that reach a final state: 2 API, 1 form, 1 Google, 1 Meta
 
 
+def post_refused_and_named_with_personal_data(relay: Relay) -> int:
+    """Deliveries refused at the door, and leads whose field names and custom field keys hold personal data."""
+    client = relay.client
+    named = {
+        "full_name": 'Dr. Ignatius "Iggy" Reilly, RN',
+        "phone": "Cell (617) 555-0148",
+        "email": "Ignatius Reilly <ignatius.r@example.com>",
+        "zip": "02134",
+        "zebedee.q@example.com": "a field named after what was typed",
+        "customFields": {
+            "Ophelia Marchbanks " + "x" * 100: "a key cut to careCycle's 100 characters",
+            "perpetua.h@example.com": "y" * 300,  # a value cut, which its warning names by key
+        },
+        "Perpetua Honeychurch": ["a list", {"that is": "no custom value"}],
+    }
+    response = client.post("/v1/leads", json=named, headers={"X-Api-Key": SOURCE_KEY})
+    assert response.status_code == 202
+    assert any("perpetua.h@example.com" in warning for warning in response.json["warnings"])  # the sender's own
+    google = copy.deepcopy(PRODUCTION_LEAD) | {"google_key": GOOGLE_KEY, "lead_id": "pii-test-lead-2"}
+    google["user_column_data"] = [
+        {"column_id": "PHONE_NUMBER", "column_name": "Phone", "string_value": "+14155550163"},
+        {"column_id": "POSTAL_CODE", "column_name": "Zip", "string_value": "10001"},
+        {"column_id": "q1", "column_name": "Zebedee Quixotte", "string_value": "a first answer"},
+        {"column_id": "q1", "column_name": "Zebedee Quixotte", "string_value": "a second answer"},
+        {"column_id": "q1", "column_name": "Zebedee Quixotte", "string_value": "a third answer"},
+    ]
+    assert client.post("/v1/webhooks/google/gads", json=google).status_code == 200
+    wrong_key = copy.deepcopy(google) | {"google_key": WRONG_GOOGLE_KEY, "lead_id": "pii-test-lead-3"}
+    assert client.post("/v1/webhooks/google/gads", json=wrong_key).status_code == 403
+    no_lead = {key: value for key, value in google.items() if key != "lead_id"}
+    assert client.post("/v1/webhooks/google/gads", json=no_lead).status_code == 422
+    cut_off = (
+        b'--b0undary\r\nContent-Disposition: form-data; name="first_name"\r\n\r\nOphelia\r\n'
+        b'--b0undary\r\nContent-Disposition: form-data; name="phone"\r\n\r\n(415) 555-0163'
+    )
+    response = client.post(
+        "/v1/forms/landing",
+        data=cut_off,
+        content_type="multipart/form-data; boundary=b0undary",
+        headers={"Origin": LANDING},
+    )
+    assert response.status_code == 400
+    return 2  # leads that reach a final state: 1 API, 1 Google
+
+
+def status_answers(relay: Relay) -> str:
+    """Everything the status API answers about the leads: the list, and each lead's own status."""
+    ops = {"Authorization": f"Bearer {OPS_TOKEN}"}
+    listed = relay.client.get("/v1/leads?limit=100", headers=ops)
+    assert listed.status_code == 200
+    ids = [lead["id"] for lead in listed.json["leads"]]
+    return listed.get_data(as_text=True) + "".join(json.dumps(relay.status(lead_id)) for lead_id in ids)
+
+
 def test_no_personal_data_or_secret_appears_in_any_log_line(world, sandbox, captured_web_logs, tmp_path: Path):
     relay, graph = world
     relay.start_worker("pii-1")
-    expected = post_everything(relay, graph, sandbox)
+    expected = post_everything(relay, graph, sandbox) + post_refused_and_named_with_personal_data(relay)
     wait_until(lambda: relay.count(LeadStatus.DELIVERED) + relay.count(LeadStatus.REJECTED) == expected, timeout=30)
     assert relay.count(LeadStatus.REJECTED) == 1  # careCycle refused one record, which logs its refusal
     relay.stop_workers()
@@ -177,10 +235,13 @@ def test_no_personal_data_or_secret_appears_in_any_log_line(world, sandbox, capt
         VERIFY_TOKEN,
         graph.token,
         GOOGLE_KEY,
+        WRONG_GOOGLE_KEY,
     ]
-    leaked = {
-        kind: [value for value in values if value.lower() in everything.lower()]
-        for kind, values in {**PERSONAL, "secrets": secrets}.items()
-    }
-    assert leaked == {kind: [] for kind in leaked}
+    assert "google delivery refused" in everything  # the refusals are logged, without the key presented
+    for text in (everything, status_answers(relay)):
+        leaked = {
+            kind: [value for value in values if value.lower() in text.lower()]
+            for kind, values in {**PERSONAL, "secrets": secrets}.items()
+        }
+        assert leaked == {kind: [] for kind in leaked}
     assert all(line.get("request_id") for line in web_lines if line["logger"].startswith("app."))
