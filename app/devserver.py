@@ -189,9 +189,12 @@ def read_dev_file(path: Path) -> str:
 
 def _credential_from_env(raw: str, variable: str) -> DevCredential:
     try:
-        secret, name = next(iter(parse_named_secrets(raw).items()))
-    except (ValueError, StopIteration):
-        raise ConfigError([f"{variable}: expected comma-separated name=secret pairs"]) from None
+        pairs = parse_named_secrets(raw)
+    except ValueError as exc:  # says what is wrong, as at any other start, never showing a secret
+        raise ConfigError([f"{variable}: {exc}"]) from None
+    if not pairs:
+        raise ConfigError([f"{variable}: expected comma-separated name=secret pairs"])
+    secret, name = next(iter(pairs.items()))
     return DevCredential(name, secret, raw, variable)
 
 

@@ -149,6 +149,26 @@ def test_credentials_malformed_environment_names_the_variable(tmp_path):
         dev_credentials(tmp_path, {"LEADRELAY_SOURCE_KEYS": "no-equals-sign"})
 
 
+@pytest.mark.parametrize("variable", ["LEADRELAY_OPS_TOKENS", "LEADRELAY_SOURCE_KEYS"])
+@pytest.mark.parametrize(
+    ("raw", "said"),
+    [
+        pytest.param("dev=fine-one, dev=k\u00e9y-2", "expected each secret in visible ASCII characters", id="accent"),
+        pytest.param("dev=sh4red-1, other=sh4red-1", "got one secret in pairs 1 and 2", id="shared"),
+    ],
+)
+def test_credentials_from_the_environment_are_refused_saying_what_is_wrong_without_the_secret(
+    tmp_path, variable, raw, said
+):
+    # As every other command says it: the pairs are well formed, so "expected name=secret pairs" would mislead.
+    with pytest.raises(ConfigError) as raised:
+        dev_credentials(tmp_path, {variable: raw})
+
+    [problem] = raised.value.problems
+    assert problem.startswith(f"{variable}: ") and said in problem
+    assert "y-2" not in problem and "sh4red" not in problem
+
+
 def test_credentials_corrupt_file_is_an_error(tmp_path):
     (tmp_path / CREDENTIALS_FILE).write_text("{not json")
 
