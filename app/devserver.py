@@ -347,7 +347,10 @@ def gunicorn_config_path() -> Path:
 def render_banner(setup: DevSetup) -> str:
     """What `leadrelay dev` prints once everything answers."""
     web, sandbox = setup.web_url, setup.sandbox_url
-    carecycle = f"sandbox {sandbox} (what it received: {sandbox}/_sandbox/stats)" if sandbox else setup.carecycle_url
+    # A real careCycle's URL is shown as any other setting's: a user and password in it are not dev's to print.
+    carecycle = (
+        f"sandbox {sandbox} (what it received: {sandbox}/_sandbox/stats)" if sandbox else shown_url(setup.carecycle_url)
+    )
     lines = [
         "",
         "leadrelay dev is ready — Ctrl-C stops everything.",

@@ -318,6 +318,17 @@ def test_banner_quotes_a_secret_the_shell_would_expand(tmp_path):
     assert "_sandbox" not in banner
 
 
+def test_banner_shows_a_real_carecycle_url_without_its_credentials(tmp_path):
+    source = DevCredential("p", "sk", "p=sk", "LEADRELAY_SOURCE_KEYS")
+    ops = DevCredential("o", "ot", "o=ot", "LEADRELAY_OPS_TOKENS")
+    carecycle = "https://relay:S3cretPW@carecycle-proxy.example.com"
+
+    banner = render_banner(DevSetup("http://h:1", carecycle, None, source, ops, tmp_path, "k", "r"))
+
+    assert "careCycle       https://***@carecycle-proxy.example.com" in banner
+    assert "S3cret" not in banner
+
+
 def test_stack_says_to_the_given_stream():
     out = io.StringIO()
 
