@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import idna
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
-from app.schemas.carecycle import MAX_CUSTOM_FIELD_KEY_CHARS
+from app.schemas.carecycle import MAX_CUSTOM_FIELD_KEY_CHARS, contract_length
 from app.schemas.customfields import configured_value_problem, custom_field_key
 from app.schemas.fields import clean_text
 
@@ -83,9 +83,9 @@ def browser_origin(text: str) -> str | None:
 
 
 def _field_map_target(target: str) -> None:
-    # Any other name becomes a customFields key, which careCycle takes of 1 to 100 characters: a blank one or a
-    # longer one would drop, or cut, the field on every lead.
-    if not 1 <= len(clean_text(target)) <= MAX_CUSTOM_FIELD_KEY_CHARS:
+    # Any other name becomes a customFields key, which careCycle takes of 1 to 100 characters (as it counts them:
+    # an emoji is 2): a blank one or a longer one would drop, or cut, the field on every lead.
+    if not 1 <= contract_length(clean_text(target)) <= MAX_CUSTOM_FIELD_KEY_CHARS:
         raise ValidationError(
             f"expected a careCycle field, an alias of one, a customFields key of 1 to {MAX_CUSTOM_FIELD_KEY_CHARS}"
             " characters, or a name starting with _ (drops the field)"

@@ -480,6 +480,11 @@ FIELD_MAP_TARGET_EXPECTED = (
             id="field-map-to-a-custom-field-key-past-carecycles-limit",
         ),
         pytest.param(
+            'field_map = {answer = "' + "\U0001f600" * 51 + '"}',  # 51 characters, 102 as careCycle counts them
+            f"sources.a.field_map.answer: {FIELD_MAP_TARGET_EXPECTED}",
+            id="field-map-to-a-custom-field-key-of-emoji-past-carecycles-limit",
+        ),
+        pytest.param(
             "double_submit_seconds = 99999999999999999999",
             "sources.a.double_submit_seconds: Must be greater than or equal to 0 and less than or equal to 31536000.",
             id="double-submit-window-past-redis-expiry-range",
