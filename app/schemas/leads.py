@@ -259,10 +259,10 @@ def submitted_phone(payload: Mapping[str, Any], field_map: Mapping[str, str] = _
     """The phone normalization would take from a submission (under whichever name or alias it came, the source's
     `field_map` first), in E.164; None when no candidate is a valid phone."""
     candidates, _ = _sort_keys(payload, field_map)
-    return next(filter(None, map(normalized_phone, candidates.get("phoneNumber", []))), None)
+    return next(filter(None, map(_normalized_phone, candidates.get("phoneNumber", []))), None)
 
 
-def normalized_phone(value: Any) -> str | None:
+def _normalized_phone(value: Any) -> str | None:
     """A submitted phone in E.164, or None when it is blank or not a valid phone (for what may be shown of
     a refused submission: the last digits of an arbitrary value could be those of any number)."""
     if _is_blank(value):
