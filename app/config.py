@@ -308,6 +308,12 @@ _BOUNDS: dict[str, Bounds] = {
 }
 
 
+# careCycle's keys (`cc_...`) are visible ASCII. Anything else is a paste gone wrong (typographic quotes, a comment),
+# and a character outside Latin-1 cannot even be written into the x-api-key header: every upload would fail.
+# The relay's own secrets (source keys, ops tokens) are presented in headers too.
+_VISIBLE_ASCII = re.compile(r"[\x21-\x7e]+")
+
+
 def parse_named_secrets(raw: str) -> dict[str, str]:
     """`name=secret,name2=secret2` -> {secret: name}; the name is what logs and audits may show.
 
@@ -318,20 +324,20 @@ def parse_named_secrets(raw: str) -> dict[str, str]:
     places_by_secret: dict[str, list[int]] = {}
     items = [item.strip() for item in raw.split(",") if item.strip()]
     for place, item in enumerate(items, start=1):
-        name, sep, secret = item.partition("=")
-        if not sep or not name.strip() or not secret.strip():
+        name, sep, secret = (part.strip() for part in item.partition("="))
+        if not sep or not name or not secret:
             raise ValueError("expected comma-separated name=secret pairs")
-        if not _VISIBLE_ASCII.fullmatch(secret.strip()):
+        if not _VISIBLE_ASCII.fullmatch(secret):
             # A request header reaches the app as Latin-1 text of its bytes: such a secret would never match.
             # Named by place: a pair written the wrong way round would show its secret as the name.
             raise ValueError(
                 "expected each secret in visible ASCII characters (a request header carries no other), got "
                 f"another character in the secret of pair {place}"
             )
-        names = names_by_secret.setdefault(secret.strip(), [])
-        if name.strip() not in names:
-            names.append(name.strip())
-        places_by_secret.setdefault(secret.strip(), []).append(place)
+        names = names_by_secret.setdefault(secret, [])
+        if name not in names:
+            names.append(name)
+        places_by_secret.setdefault(secret, []).append(place)
     # Named by place too: in pairs written the wrong way round (secret=name) the names are the secrets.
     shared = [_pairs(places_by_secret[secret]) for secret, names in names_by_secret.items() if len(names) > 1]
     if shared:
@@ -343,12 +349,6 @@ def _pairs(places: list[int]) -> str:
     """`[1, 3, 4]` -> "pairs 1, 3 and 4"."""
     shown = [str(place) for place in places]
     return f"pairs {', '.join(shown[:-1])} and {shown[-1]}"
-
-
-# careCycle's keys (`cc_...`) are visible ASCII. Anything else is a paste gone wrong (typographic quotes, a comment),
-# and a character outside Latin-1 cannot even be written into the x-api-key header: every upload would fail.
-# The relay's own secrets (source keys, ops tokens) are presented in headers too.
-_VISIBLE_ASCII = re.compile(r"[\x21-\x7e]+")
 
 
 def parse_api_key(raw: str) -> str:
