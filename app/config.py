@@ -243,7 +243,7 @@ _URL_SCHEMES = {
 
 # Plain decimal spellings only: Python's int() and float() would also take `1_0`, `1e3`, `inf`, `nan`
 # and non-ASCII digits.
-WHOLE_NUMBER = re.compile(r"[+-]?[0-9]+")
+_WHOLE_NUMBER = re.compile(r"[+-]?[0-9]+")
 _DECIMAL_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
 
 
@@ -269,7 +269,7 @@ class Bounds:
     def parse(self, raw: str) -> float:
         """The value `raw` spells; raises `ValueError` for anything but a plain number within the bounds."""
         value: float | None = None
-        if (WHOLE_NUMBER if self.whole else _DECIMAL_NUMBER).fullmatch(raw):
+        if (_WHOLE_NUMBER if self.whole else _DECIMAL_NUMBER).fullmatch(raw):
             try:
                 value = int(raw) if self.whole else float(raw)
             except ValueError:  # more digits than int() converts; refused below

@@ -8,7 +8,7 @@ import os
 from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 
-from app.config import WHOLE_NUMBER, ConfigError, Settings
+from app.config import Bounds, ConfigError, Settings
 from app.sources import load_configured_sources
 
 # The web tier's counts that deploy/gunicorn.conf.py reads from the environment, with their defaults.
@@ -18,7 +18,8 @@ WEB_TIER_COUNTS = {
     "GUNICORN_WORKER_CONNECTIONS": 1000,
     "GUNICORN_KEEPALIVE": 75,
 }
-
+_WEB_TIER_COUNT = Bounds(high=100_000, whole=True)  # what each of them may hold
+_PORT = Bounds(high=65535, whole=True)
 
 # The levels gunicorn's logger knows (deploy/gunicorn.conf.py: GUNICORN_LOG_LEVEL), in any case.
 GUNICORN_LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
@@ -33,9 +34,18 @@ def web_tier_count(variable: str, environ: Mapping[str, str] | None = None) -> i
     """
     env = os.environ if environ is None else environ
     text = env.get(variable, "").strip() or str(WEB_TIER_COUNTS[variable])
-    if not WHOLE_NUMBER.fullmatch(text) or not 1 <= int(text) <= 100_000:
-        raise ConfigError([f"{variable}: expected a whole number from 1 to 100000, got {text[:20]!r}"])
-    return int(text)
+    count = _whole_number(text, _WEB_TIER_COUNT)
+    if count is None:
+        raise ConfigError([f"{variable}: expected {_WEB_TIER_COUNT.describe()}, got {text[:20]!r}"])
+    return count
+
+
+def _whole_number(text: str, bounds: Bounds) -> int | None:
+    """The whole number `text` spells within `bounds`, else None (also for more digits than `int` converts)."""
+    try:
+        return int(bounds.parse(text))
+    except ValueError:
+        return None
 
 
 def drop_blank_web_tier_counts(environ: MutableMapping[str, str]) -> None:
@@ -58,7 +68,7 @@ def web_tier_problems(environ: Mapping[str, str] | None = None) -> list[str]:
         except ConfigError as exc:
             problems += exc.problems
     port = env.get("PORT", "").strip()
-    if port and not (WHOLE_NUMBER.fullmatch(port) and 1 <= int(port) <= 65535):
+    if port and _whole_number(port, _PORT) is None:
         problems.append(f"PORT: expected a port number from 1 to 65535, got {port[:20]!r}")
     if problem := _metrics_folder_problem(env.get("PROMETHEUS_MULTIPROC_DIR", "").strip()):
         problems.append(f"PROMETHEUS_MULTIPROC_DIR: {problem}")

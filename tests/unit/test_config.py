@@ -374,6 +374,9 @@ def test_check_config_refuses_meta_ids_on_a_source_that_is_not_facebook(environm
         ("GUNICORN_WORKER_CONNECTIONS", "-5"),
         ("PORT", "99999"),
         ("PORT", "http"),
+        # More digits than Python converts to a number.
+        pytest.param("WEB_CONCURRENCY", "9" * 5000, id="WEB_CONCURRENCY-of-5000-digits"),
+        pytest.param("PORT", "9" * 5000, id="PORT-of-5000-digits"),
         ("PROMETHEUS_MULTIPROC_DIR", "/nonexistent-parent/metrics"),
         ("PROMETHEUS_MULTIPROC_DIR", "/etc/hostname"),
         ("FORWARDED_ALLOW_IPS", "load-balancer.internal"),
