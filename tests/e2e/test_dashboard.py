@@ -132,6 +132,14 @@ def _open_dashboard(browser, url: str, typed_token: str) -> None:
     browser.find_element(By.CSS_SELECTOR, "#login button").click()
 
 
+def _sign_in(browser, url: str, typed_token: str) -> None:
+    """Open the dashboard, sign in with `typed_token` and wait for the first numbers it reads."""
+    from selenium.webdriver.common.by import By
+
+    _open_dashboard(browser, url, typed_token)
+    wait_until(lambda: browser.find_element(By.TAG_NAME, "body").get_attribute("data-loaded") == "true")
+
+
 def _failing_rows(browser) -> int:
     return int(browser.execute_script("return document.querySelectorAll('#failures tr[data-lead-id]').length;"))
 
@@ -141,8 +149,7 @@ def test_dashboard_shows_failing_leads_past_the_first_fifty_on_asking(many_rejec
     with serve(app) as url, chromium() as browser:
         from selenium.webdriver.common.by import By
 
-        _open_dashboard(browser, url, OPS_TOKEN)
-        wait_until(lambda: browser.find_element(By.TAG_NAME, "body").get_attribute("data-loaded") == "true")
+        _sign_in(browser, url, OPS_TOKEN)
         first = _failing_rows(browser)
         note = browser.find_element(By.ID, "more").text
 
@@ -164,8 +171,7 @@ def test_dashboard_clears_a_refresh_error_once_the_relay_answers_again(seeded, m
     with serve(app_) as url, chromium() as browser:
         from selenium.webdriver.common.by import By
 
-        _open_dashboard(browser, url, OPS_TOKEN)
-        wait_until(lambda: browser.find_element(By.TAG_NAME, "body").get_attribute("data-loaded") == "true")
+        _sign_in(browser, url, OPS_TOKEN)
 
         def unavailable(*args, **kwargs):
             raise RedisConnectionError("down")
@@ -183,8 +189,7 @@ def test_dashboard_takes_a_token_pasted_with_invisible_characters(seeded):
     with serve(app) as url, chromium() as browser:
         from selenium.webdriver.common.by import By
 
-        _open_dashboard(browser, url, f"\ufeff{OPS_TOKEN}\u200b")
-        wait_until(lambda: browser.find_element(By.TAG_NAME, "body").get_attribute("data-loaded") == "true")
+        _sign_in(browser, url, f"\ufeff{OPS_TOKEN}\u200b")
 
         assert browser.find_element(By.ID, "board").is_displayed()
 
@@ -215,10 +220,7 @@ def test_dashboard_counts_a_lead_waiting_to_retry_as_retrying_not_also_as_queued
     store.batches.settle(batch.id, [outcome], now, release=True)
     store.leads.admit([waiting], [cipher.seal(waiting.record)], now)
     with serve(app) as url, chromium() as browser:
-        from selenium.webdriver.common.by import By
-
-        _open_dashboard(browser, url, OPS_TOKEN)
-        wait_until(lambda: browser.find_element(By.TAG_NAME, "body").get_attribute("data-loaded") == "true")
+        _sign_in(browser, url, OPS_TOKEN)
         cards = browser.execute_script(
             "return ['queued', 'sending', 'retrying'].map(id => document.querySelector('#card-' + id + ' .value')"
             ".textContent);"
@@ -240,10 +242,7 @@ def _wait_for_a_refresh(browser) -> None:
 def test_dashboard_keeps_the_keyboard_focus_on_a_lead_when_it_refreshes(seeded):
     app, _store, (_dead, rejected, _delivered) = seeded
     with serve(app) as url, chromium() as browser:
-        from selenium.webdriver.common.by import By
-
-        _open_dashboard(browser, url, OPS_TOKEN)
-        wait_until(lambda: browser.find_element(By.TAG_NAME, "body").get_attribute("data-loaded") == "true")
+        _sign_in(browser, url, OPS_TOKEN)
         browser.execute_script(
             "document.querySelector(`tr[data-lead-id='${arguments[0]}'] button.retry`).focus();", rejected.id
         )
@@ -259,8 +258,7 @@ def test_dashboard_moves_the_keyboard_focus_to_the_next_lead_once_the_focused_on
         from selenium.webdriver.common.by import By
         from selenium.webdriver.common.keys import Keys
 
-        _open_dashboard(browser, url, OPS_TOKEN)
-        wait_until(lambda: browser.find_element(By.TAG_NAME, "body").get_attribute("data-loaded") == "true")
+        _sign_in(browser, url, OPS_TOKEN)
         browser.execute_script(
             "document.querySelector(`tr[data-lead-id='${arguments[0]}'] button.retry`).focus();", dead.id
         )
@@ -297,11 +295,8 @@ def test_dashboard_fits_a_narrow_screen_with_reasons_readable_and_retry_buttons_
 ):
     app = failing_with_long_reasons
     with serve(app) as url, chromium() as browser:
-        from selenium.webdriver.common.by import By
-
         browser.set_window_size(width, 900)
-        _open_dashboard(browser, url, OPS_TOKEN)
-        wait_until(lambda: browser.find_element(By.TAG_NAME, "body").get_attribute("data-loaded") == "true")
+        _sign_in(browser, url, OPS_TOKEN)
         layout = browser.execute_script(
             "const right = (e) => e.getBoundingClientRect().right;"
             "return {"
@@ -331,10 +326,7 @@ def test_dashboard_lists_leads_waiting_to_retry_with_their_reason_and_next_attem
     outcome = Outcome(retrying.id, LeadStatus.RETRYING, "503", error=reason, ready_at=later, next_attempt_at=later)
     store.batches.settle(batch.id, [outcome], now, release=True)
     with serve(app) as url, chromium() as browser:
-        from selenium.webdriver.common.by import By
-
-        _open_dashboard(browser, url, OPS_TOKEN)
-        wait_until(lambda: browser.find_element(By.TAG_NAME, "body").get_attribute("data-loaded") == "true")
+        _sign_in(browser, url, OPS_TOKEN)
         row = browser.execute_script(
             "const row = document.querySelector(`#failures tr[data-lead-id='${arguments[0]}']`);"
             "return row && {text: row.innerText, retry: row.querySelector('button.retry') !== null};",
@@ -355,8 +347,7 @@ def test_dashboard_counts_meta_leads_waiting_for_retrieval(settings, real_redis)
     with serve(app) as url, chromium() as browser:
         from selenium.webdriver.common.by import By
 
-        _open_dashboard(browser, url, OPS_TOKEN)
-        wait_until(lambda: browser.find_element(By.TAG_NAME, "body").get_attribute("data-loaded") == "true")
+        _sign_in(browser, url, OPS_TOKEN)
         fetching = browser.execute_script(
             "const e = document.querySelector('#card-fetching .value'); return e && e.textContent;"
         )
@@ -372,8 +363,7 @@ def test_dashboard_says_the_relay_did_not_answer_and_how_old_the_numbers_shown_a
         from selenium.webdriver.common.by import By
 
         with serve(app) as url:
-            _open_dashboard(browser, url, OPS_TOKEN)
-            wait_until(lambda: browser.find_element(By.TAG_NAME, "body").get_attribute("data-loaded") == "true")
+            _sign_in(browser, url, OPS_TOKEN)
             updated = browser.find_element(By.ID, "updated").text.removeprefix("updated ")
         wait_until(lambda: browser.find_element(By.ID, "refresh-error").text, timeout=12)
         error = browser.find_element(By.ID, "refresh-error").text
@@ -385,10 +375,7 @@ def test_dashboard_says_the_relay_did_not_answer_and_how_old_the_numbers_shown_a
 def test_dashboard_says_how_long_ago_the_last_delivery_was(seeded):
     app, _store, _leads = seeded
     with serve(app) as url, chromium() as browser:
-        from selenium.webdriver.common.by import By
-
-        _open_dashboard(browser, url, OPS_TOKEN)
-        wait_until(lambda: browser.find_element(By.TAG_NAME, "body").get_attribute("data-loaded") == "true")
+        _sign_in(browser, url, OPS_TOKEN)
         last = browser.execute_script(
             "const e = document.querySelector('#card-last-delivery .value'); return e && e.textContent;"
         )
@@ -399,10 +386,7 @@ def test_dashboard_says_how_long_ago_the_last_delivery_was(seeded):
 def test_dashboard_leaves_an_unchanged_alert_as_it_is_so_a_screen_reader_announces_it_once(seeded):
     app, _store, _leads = seeded
     with serve(app) as url, chromium() as browser:
-        from selenium.webdriver.common.by import By
-
-        _open_dashboard(browser, url, OPS_TOKEN)
-        wait_until(lambda: browser.find_element(By.TAG_NAME, "body").get_attribute("data-loaded") == "true")
+        _sign_in(browser, url, OPS_TOKEN)
         browser.execute_script(
             "window.bannerChanges = 0;"
             "new MutationObserver((changes) => { window.bannerChanges += changes.length; })"
@@ -421,8 +405,7 @@ def test_dashboard_keeps_the_keyboard_focus_on_a_bulk_retry_button_once_it_is_do
         from selenium.webdriver.common.by import By
         from selenium.webdriver.common.keys import Keys
 
-        _open_dashboard(browser, url, OPS_TOKEN)
-        wait_until(lambda: browser.find_element(By.TAG_NAME, "body").get_attribute("data-loaded") == "true")
+        _sign_in(browser, url, OPS_TOKEN)
         browser.execute_script("window.confirm = () => true; document.getElementById('retry-dead').focus();")
         ActionChains(browser).send_keys(Keys.ENTER).perform()
         wait_until(lambda: "1 dead leads queued again" in browser.find_element(By.ID, "message").text)
@@ -442,8 +425,7 @@ def test_dashboard_shows_no_numbers_of_an_earlier_sign_in_when_the_next_cannot_r
     with serve(app_) as url, chromium() as browser:
         from selenium.webdriver.common.by import By
 
-        _open_dashboard(browser, url, OPS_TOKEN)
-        wait_until(lambda: browser.find_element(By.TAG_NAME, "body").get_attribute("data-loaded") == "true")
+        _sign_in(browser, url, OPS_TOKEN)
         browser.find_element(By.ID, "logout").click()
 
         def unavailable(*args, **kwargs):
@@ -472,8 +454,7 @@ def test_dashboard_says_a_retried_meta_lead_without_its_record_is_retrieved_agai
     with serve(app) as url, chromium() as browser:
         from selenium.webdriver.common.by import By
 
-        _open_dashboard(browser, url, OPS_TOKEN)
-        wait_until(lambda: browser.find_element(By.TAG_NAME, "body").get_attribute("data-loaded") == "true")
+        _sign_in(browser, url, OPS_TOKEN)
         browser.execute_script(
             "document.querySelector(`tr[data-lead-id='${arguments[0]}'] button.retry`).click();", meta.id
         )
@@ -489,8 +470,7 @@ def test_dashboard_names_the_time_zone_of_the_times_it_shows(seeded):
     with serve(app) as url, chromium() as browser:
         from selenium.webdriver.common.by import By
 
-        _open_dashboard(browser, url, OPS_TOKEN)
-        wait_until(lambda: browser.find_element(By.TAG_NAME, "body").get_attribute("data-loaded") == "true")
+        _sign_in(browser, url, OPS_TOKEN)
         zone = browser.execute_script(
             "return new Intl.DateTimeFormat([], {timeZoneName: 'short'}).format(0).split(' ').pop();"
         )
