@@ -82,10 +82,23 @@ def browser_origin(text: str) -> str | None:
     return f"{scheme}://{shown_host}{shown_port}"
 
 
+def _fits_custom_field_key(name: str) -> bool:
+    """Whether careCycle takes `name`, as intake cleans it, as a customFields key: 1 to 100 characters as careCycle
+    counts them (an emoji is 2). Any other would be dropped, or cut, with a warning on every lead."""
+    return 1 <= contract_length(clean_text(name)) <= MAX_CUSTOM_FIELD_KEY_CHARS
+
+
+def _configured_custom_key(key: str) -> None:
+    if not _fits_custom_field_key(key):
+        raise ValidationError(
+            f"expected a customFields key of 1 to {MAX_CUSTOM_FIELD_KEY_CHARS} characters"
+            " (careCycle counts an emoji as 2)"
+        )
+
+
 def _field_map_target(target: str) -> None:
-    # Any other name becomes a customFields key, which careCycle takes of 1 to 100 characters (as it counts them:
-    # an emoji is 2): a blank one or a longer one would drop, or cut, the field on every lead.
-    if not 1 <= contract_length(clean_text(target)) <= MAX_CUSTOM_FIELD_KEY_CHARS:
+    # Any name other than a careCycle field or an alias of one becomes a customFields key.
+    if not _fits_custom_field_key(target):
         raise ValidationError(
             f"expected a careCycle field, an alias of one, a customFields key of 1 to {MAX_CUSTOM_FIELD_KEY_CHARS}"
             " characters, or a name starting with _ (drops the field)"
@@ -104,12 +117,12 @@ class ConsentKeysSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    consent_text = fields.String(load_default="tcpa_consent_text", validate=validate.Length(1, 100))
-    consent_at = fields.String(load_default="tcpa_consent_at", validate=validate.Length(1, 100))
-    page_url = fields.String(load_default="page_url", validate=validate.Length(1, 100))
-    client_ip = fields.String(load_default="client_ip", validate=validate.Length(1, 100))
-    trustedform_cert_url = fields.String(load_default="trustedform_cert_url", validate=validate.Length(1, 100))
-    jornaya_leadid = fields.String(load_default="jornaya_leadid", validate=validate.Length(1, 100))
+    consent_text = fields.String(load_default="tcpa_consent_text", validate=_configured_custom_key)
+    consent_at = fields.String(load_default="tcpa_consent_at", validate=_configured_custom_key)
+    page_url = fields.String(load_default="page_url", validate=_configured_custom_key)
+    client_ip = fields.String(load_default="client_ip", validate=_configured_custom_key)
+    trustedform_cert_url = fields.String(load_default="trustedform_cert_url", validate=_configured_custom_key)
+    jornaya_leadid = fields.String(load_default="jornaya_leadid", validate=_configured_custom_key)
 
 
 class SourceSchema(Schema):
@@ -128,12 +141,12 @@ class SourceSchema(Schema):
         keys=fields.String(validate=validate.Length(1, 200)), values=fields.String(validate=_field_map_target)
     )
     custom_fields = fields.Dict(
-        keys=fields.String(validate=validate.Length(1, 100)), values=fields.Raw(validate=_custom_field_value)
+        keys=fields.String(validate=_configured_custom_key), values=fields.Raw(validate=_custom_field_value)
     )
     allowed_origins = fields.List(WebOrigin())
     redirect_allowlist = fields.List(fields.String(validate=_http_url))
     thank_you_url = fields.String(validate=_http_url)
-    honeypot_field = fields.String(validate=validate.Length(1, 100))
+    honeypot_field = fields.String(validate=_configured_custom_key)
     double_submit_seconds = fields.Integer(strict=True, validate=validate.Range(min=0, max=_YEAR_SECONDS))
     duplicate_window_days = fields.Float(validate=validate.Range(min=0, max=365))
     rate_limit_per_ip_per_min = fields.Integer(strict=True, validate=validate.Range(min=1, max=_MAX_RATE))

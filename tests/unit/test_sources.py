@@ -445,6 +445,8 @@ def test_a_sources_file_that_is_not_utf8_is_refused_naming_the_setting(tmp_path)
     assert raised.value.problems == [f"LEADRELAY_SOURCES: {path} is not UTF-8 text (TOML files are)"]
 
 
+EMOJI_KEY = "\U0001f600" * 51  # 51 characters, 102 as careCycle counts them
+CUSTOM_FIELD_KEY_EXPECTED = "expected a customFields key of 1 to 100 characters (careCycle counts an emoji as 2)"
 FIELD_MAP_TARGET_EXPECTED = (
     "expected a careCycle field, an alias of one, a customFields key of 1 to 100 characters,"
     " or a name starting with _ (drops the field)"
@@ -470,6 +472,26 @@ FIELD_MAP_TARGET_EXPECTED = (
             id="custom-field-too-long",
         ),
         pytest.param(
+            f'custom_fields = {{"{EMOJI_KEY}" = "v"}}',
+            f"sources.a.custom_fields.{EMOJI_KEY}: {CUSTOM_FIELD_KEY_EXPECTED}",
+            id="custom-field-key-of-emoji-past-carecycles-limit",
+        ),
+        pytest.param(
+            'custom_fields = {"   " = "v"}',
+            f"sources.a.custom_fields.   : {CUSTOM_FIELD_KEY_EXPECTED}",
+            id="custom-field-key-of-spaces-only",
+        ),
+        pytest.param(
+            '[sources.a.consent_keys]\npage_url = "   "',
+            f"sources.a.consent_keys.page_url: {CUSTOM_FIELD_KEY_EXPECTED}",
+            id="consent-key-of-spaces-only",
+        ),
+        pytest.param(
+            f'[sources.a.consent_keys]\nclient_ip = "{EMOJI_KEY}"',
+            f"sources.a.consent_keys.client_ip: {CUSTOM_FIELD_KEY_EXPECTED}",
+            id="consent-key-of-emoji-past-carecycles-limit",
+        ),
+        pytest.param(
             'field_map = {answer = ""}',
             f"sources.a.field_map.answer: {FIELD_MAP_TARGET_EXPECTED}",
             id="field-map-to-a-blank-name",
@@ -480,7 +502,7 @@ FIELD_MAP_TARGET_EXPECTED = (
             id="field-map-to-a-custom-field-key-past-carecycles-limit",
         ),
         pytest.param(
-            'field_map = {answer = "' + "\U0001f600" * 51 + '"}',  # 51 characters, 102 as careCycle counts them
+            f'field_map = {{answer = "{EMOJI_KEY}"}}',
             f"sources.a.field_map.answer: {FIELD_MAP_TARGET_EXPECTED}",
             id="field-map-to-a-custom-field-key-of-emoji-past-carecycles-limit",
         ),
