@@ -29,7 +29,6 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 # zero-width space, direction marks, embeddings and isolates, word joiner, invisible operators, byte-order mark.
 # The zero-width (non-)joiners stay: Persian and Indic spellings and emoji sequences are made with them.
 _INVISIBLE = re.compile("[\u00ad\u200b\u200e\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
-_ZERO_FRACTION_NUMBER = re.compile(r"(\d{1,15})\.0{1,6}", re.ASCII)
 # An amount, with its currency ("$", "USD") and a yearly period ("/yr", "per year") as income is written; a
 # monthly or weekly one is not read (it would be sent as a year's income).
 _MONEY = re.compile(
@@ -145,25 +144,6 @@ def whole_number(value: Any) -> Any:
     if isinstance(value, float) and value.is_integer() and abs(value) <= 2**53:
         return int(value)
     return value
-
-
-def whole_number_text(value: Any) -> Any:
-    """The text of a whole number written with a zero fraction ("2125550142.0", "2134.0": a spreadsheet column
-    with blanks, exported as floats, then as text) as that integer, for a phone or ZIP to read it as it reads
-    a JSON number; any other value is itself."""
-    if isinstance(value, str):
-        match = _ZERO_FRACTION_NUMBER.fullmatch(value.strip())
-        if match is not None:
-            return int(match.group(1))
-    return value
-
-
-def ascii_digits(text: str) -> str:
-    """`text` with every decimal digit of another script (fullwidth "１", Arabic-Indic "١") as its ASCII digit,
-    as phone numbers are read too."""
-    if text.isascii():
-        return text
-    return "".join(str(unicodedata.decimal(char)) if char.isdecimal() else char for char in text)
 
 
 def has_lone_surrogate(text: str) -> bool:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import phonenumbers
 
-from app.schemas.fields import NormalizingField, ascii_digits, visible, whole_number, whole_number_text
+from app.schemas.fields import NormalizingField, visible, whole_number
 from app.schemas.geo import SERVED_REGIONS, is_known_zip, state_code, timezone_name
 
 MAX_AGE_YEARS = 130
@@ -22,6 +23,8 @@ MAX_AGE_YEARS = 130
 SERVED_PHONE_REGIONS = SERVED_REGIONS
 # Longer than any spelling of a phone with a label and an extension.
 MAX_PHONE_CHARS = 64
+# A whole number written with a zero fraction, as a spreadsheet exports a column of numbers with blanks.
+_ZERO_FRACTION_NUMBER = re.compile(r"(\d{1,15})\.0{1,6}", re.ASCII)
 
 # An extension after the number, in the spellings phonenumbers reads: "ext. 12", "ext: 12", "extn 12",
 # "extension 12", "x12", "x.12", "#12", ";ext=12" (RFC 3966).
@@ -84,6 +87,25 @@ _MONTHS = {
 _NOT_PERSONAL_TYPES = frozenset({phonenumbers.PhoneNumberType.TOLL_FREE, phonenumbers.PhoneNumberType.PREMIUM_RATE})
 
 
+def _whole_number_text(value: Any) -> Any:
+    """The text of a whole number written with a zero fraction ("2125550142.0", "2134.0": a spreadsheet column
+    with blanks, exported as floats, then as text) as that integer, for a phone or ZIP to read it as it reads
+    a JSON number; any other value is itself."""
+    if isinstance(value, str):
+        match = _ZERO_FRACTION_NUMBER.fullmatch(value.strip())
+        if match is not None:
+            return int(match.group(1))
+    return value
+
+
+def _ascii_digits(text: str) -> str:
+    """`text` with every decimal digit of another script (fullwidth "１", Arabic-Indic "١") as its ASCII digit,
+    as phone numbers are read too."""
+    if text.isascii():
+        return text
+    return "".join(str(unicodedata.decimal(char)) if char.isdecimal() else char for char in text)
+
+
 class Phone(NormalizingField[str]):
     """A US/Canadian/US-territory phone number as E.164 ("+12125550142"); extensions are dropped.
 
@@ -111,7 +133,7 @@ class Phone(NormalizingField[str]):
         self.regions = frozenset(regions)
 
     def _normalize(self, value: Any) -> str:
-        text = self._text(whole_number_text(value))
+        text = self._text(_whole_number_text(value))
         body = _PHONE_WORD_LABEL.sub("", _PHONE_LABEL.sub("", text))
         body = _PHONE_EXTENSION.sub("", _PHONE_TRAILING_WORD_LABEL.sub("", _PHONE_TRAILING_LABEL.sub("", body)))
         if _LETTER.search(body):
@@ -174,10 +196,10 @@ class PostalCode(NormalizingField[str]):
     default_error_messages = {"unknown": "expected an existing US ZIP code"}
 
     def _normalize(self, value: Any) -> str:
-        value = whole_number_text(whole_number(value))
+        value = _whole_number_text(whole_number(value))
         if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 99999:
             value = f"{value:05d}"
-        match = _ZIP.fullmatch(ascii_digits(self._text(value)))
+        match = _ZIP.fullmatch(_ascii_digits(self._text(value)))
         if match is None:
             raise self.make_error("invalid")
         if not is_known_zip(match.group(1)):
@@ -245,7 +267,7 @@ class DateOfBirth(NormalizingField[str]):
         elif isinstance(value, dt.date):
             born = value
         elif isinstance(value, str):
-            born = self._parse(ascii_digits(visible(value).strip()), today)
+            born = self._parse(_ascii_digits(visible(value).strip()), today)
         else:
             raise self.make_error("invalid")
         if born > today:
