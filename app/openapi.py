@@ -15,6 +15,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from apispec_webframeworks.flask import FlaskPlugin
 from flask import Flask
+from marshmallow import fields, validate
 
 from app.schemas import carecycle
 from app.schemas.carecycle import CareCycleRecordSchema
@@ -52,6 +53,7 @@ def build_spec(app: Flask) -> dict[str, Any]:
         },
     )
     marshmallow_plugin.converter.add_attribute_function(contract_field_properties)  # type: ignore[union-attr]
+    marshmallow_plugin.converter.add_attribute_function(enum_choice_properties)  # type: ignore[union-attr]
     spec.components.security_scheme("sourceKey", {"type": "apiKey", "in": "header", "name": "X-Api-Key"})
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     spec.components.schema("Error", schema=ErrorSchema)
@@ -80,6 +82,18 @@ def contract_field_properties(converter: Any, field: Any, **kwargs: Any) -> dict
         if isinstance(field, kind):
             return describe(field)
     return {}
+
+
+def enum_choice_properties(converter: Any, field: Any, **kwargs: Any) -> dict[str, Any]:
+    """An enum field narrowed by a `OneOf` validator lists only the members it takes: apispec lists every member
+    of the enum, so a retry filter showed statuses that are refused (422) as if they were accepted."""
+    if not isinstance(field, fields.Enum) or not field.by_value:
+        return {}
+    allowed = [list(v.choices) for v in field.validators if isinstance(v, validate.OneOf)]
+    if not allowed:
+        return {}
+    first, *others = allowed  # in the validator's order, the one its refusal names them in
+    return {"enum": [member.value for member in first if all(member in choices for choices in others)]}
 
 
 def _string_properties(field: Any) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from openapi_spec_validator import validate
 
 from app.openapi import documented_operations
+from tests.conftest import OPS_TOKEN
 
 # HEAD is implied by GET; OPTIONS is answered by Flask everywhere but the forms' CORS preflight.
 IMPLIED = {"HEAD", "OPTIONS"}
@@ -70,3 +71,14 @@ def test_docs_page_runs_no_script_and_is_framed_by_no_one(client):
 
     assert "default-src 'none'" in policy and "script-src" not in policy
     assert "frame-ancestors 'none'" in policy
+
+
+def test_retry_filter_documents_only_the_statuses_a_retry_takes(client):
+    spec = client.get("/openapi.json").json
+
+    status = spec["components"]["schemas"]["RetryFilter"]["properties"]["status"]
+
+    assert status["enum"] == ["dead", "rejected"]
+    assert client.post(
+        "/v1/leads/retry", json={"status": "queued"}, headers={"Authorization": f"Bearer {OPS_TOKEN}"}
+    ).json["error"]["fields"] == {"status": ["expected one of: dead, rejected"]}
