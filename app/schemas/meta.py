@@ -152,7 +152,9 @@ class LeadgenNotificationSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    object = fields.String(load_default=None, allow_none=True)
+    # Meta sends "page"; the relay reads nothing from it, so an odd value costs no lead (Meta would re-send a
+    # refused notification for 36 hours, then drop every lead in it).
+    object = fields.Raw(load_default=None, allow_none=True, metadata={"example": "page"})
     entry = fields.List(fields.Raw(allow_none=True), required=True)
 
     @post_load

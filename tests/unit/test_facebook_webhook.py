@@ -305,6 +305,17 @@ def test_a_body_that_is_no_notification_is_refused_after_the_signature_check(cli
     assert stored_lead_ids(redis) == []
 
 
+@pytest.mark.parametrize("value", [5, True, {"type": "page"}, ["page"]], ids=["number", "boolean", "object", "list"])
+def test_a_notification_whose_object_cannot_be_read_still_has_its_leads_taken(client, store, redis, value):
+    payload = {**notification([leadgen("4000000000000001")]), "object": value}
+
+    response = post_signed(client, payload)
+
+    assert response.status_code == 200
+    assert [lead["leadgenId"] for lead in response.json["leads"]] == ["4000000000000001"]
+    assert [store.leads.get(i).status for i in stored_lead_ids(redis)] == [LeadStatus.FETCHING]
+
+
 def test_a_fetching_lead_shows_in_the_status_api_without_personal_data(client):
     response = post_signed(client, notification([leadgen("900000000000001")]))
     lead_id = response.json["leads"][0]["id"]
