@@ -74,7 +74,7 @@ def receive_notification() -> tuple[Response, int]:
         required: true
         content:
           application/json:
-            schema: {type: object}
+            schema: LeadgenNotificationSchema
       responses:
         200:
           description: The leads each change became, and how many changes were skipped.

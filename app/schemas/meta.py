@@ -19,6 +19,7 @@ from marshmallow import EXCLUDE, Schema, fields, post_load
 from app.schemas.fields import load_tolerant
 
 LEADGEN_FIELD = "leadgen"
+NO_ENTRY_LIST = "expected a list of entries, each with its changes"
 _GRAPH_ID = re.compile(r"^\d{1,30}$")
 # Meta Lead Ads Testing Tool answers look like "<test lead: dummy data for full_name>".
 _TEST_LEAD_MARK = "<test lead:"
@@ -155,7 +156,16 @@ class LeadgenNotificationSchema(Schema):
     # Meta sends "page"; the relay reads nothing from it, so an odd value costs no lead (Meta would re-send a
     # refused notification for 36 hours, then drop every lead in it).
     object = fields.Raw(load_default=None, allow_none=True, metadata={"example": "page"})
-    entry = fields.List(fields.Raw(allow_none=True), required=True)
+    entry = fields.List(
+        fields.Raw(allow_none=True),
+        required=True,
+        error_messages={
+            "required": NO_ENTRY_LIST,
+            "null": NO_ENTRY_LIST,
+            "invalid": NO_ENTRY_LIST,
+        },
+        metadata={"description": "One item per Page; an entry or change that cannot be read is skipped alone."},
+    )
 
     @post_load
     def collect_leadgen_changes(self, data: dict[str, Any], **kwargs: Any) -> LeadgenNotification:

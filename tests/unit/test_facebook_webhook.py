@@ -305,6 +305,22 @@ def test_a_body_that_is_no_notification_is_refused_after_the_signature_check(cli
     assert stored_lead_ids(redis) == []
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(b'{"object": "page"}', id="no-entry"),
+        pytest.param(b'{"object": "page", "entry": null}', id="null-entry"),
+        pytest.param(b'{"entry": "x"}', id="entry-not-a-list"),
+        pytest.param(b'{"entry": {"id": "1"}}', id="entry-an-object"),
+    ],
+)
+def test_a_notification_without_an_entry_list_is_refused_saying_what_was_expected(client, body):
+    response = post_signed(client, body)
+
+    assert response.status_code == 422
+    assert response.json["error"]["fields"] == {"entry": ["expected a list of entries, each with its changes"]}
+
+
 @pytest.mark.parametrize("value", [5, True, {"type": "page"}, ["page"]], ids=["number", "boolean", "object", "list"])
 def test_a_notification_whose_object_cannot_be_read_still_has_its_leads_taken(client, store, redis, value):
     payload = {**notification([leadgen("4000000000000001")]), "object": value}

@@ -82,3 +82,13 @@ def test_retry_filter_documents_only_the_statuses_a_retry_takes(client):
     assert client.post(
         "/v1/leads/retry", json={"status": "queued"}, headers={"Authorization": f"Bearer {OPS_TOKEN}"}
     ).json["error"]["fields"] == {"status": ["expected one of: dead, rejected"]}
+
+
+def test_the_meta_notification_body_is_documented_with_the_entry_list_it_requires(client):
+    spec = client.get("/openapi.json").json
+
+    body = spec["paths"]["/v1/webhooks/facebook"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    notification = spec["components"]["schemas"][body["$ref"].rsplit("/", 1)[-1]]
+
+    assert notification["required"] == ["entry"]
+    assert notification["properties"]["entry"]["type"] == "array"
