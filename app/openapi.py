@@ -135,7 +135,7 @@ def documented_operations(document: dict[str, Any]) -> set[tuple[str, str]]:
 
 
 def _complete(path: str, operation: dict[str, Any]) -> None:
-    """Add what every operation shares: path parameters, the error response, the request id header."""
+    """Add what every operation shares: path parameters, the error responses' body, the request id header."""
     parameters = operation.setdefault("parameters", [])
     declared = {(p.get("in"), p.get("name")) for p in parameters}
     for name in _PATH_PARAMETER.findall(path):
@@ -144,12 +144,9 @@ def _complete(path: str, operation: dict[str, Any]) -> None:
     if not parameters:
         del operation["parameters"]
     responses = operation.setdefault("responses", {})
-    responses.setdefault(
-        "default",
-        {
-            "description": "An error, in the one error shape.",
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-        },
-    )
+    responses.setdefault("default", {"description": "An error, in the one error shape."})
+    for status, response in responses.items():
+        if status == "default" or str(status).startswith("4"):  # a view documents an error by its cause alone
+            response.setdefault("content", {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}})
     for response in responses.values():
         response.setdefault("headers", {}).update(REQUEST_ID_HEADER)

@@ -81,6 +81,10 @@ def receive_notification() -> tuple[Response, int]:
           content:
             application/json:
               schema: LeadgenReceiptSchema
+        413:
+          description: >
+            The body is over 2 MiB (declared or sent chunked): room for twice the 1000 changes Meta batches in
+            a POST.
     """
     svc = services()
     limit_body(request, META_MAX_BODY_BYTES)

@@ -68,6 +68,12 @@ def submit(slug: str) -> ResponseReturnValue:
           content:
             text/html:
               schema: {type: string}
+        413:
+          description: The body is over 64 KiB (declared or sent chunked); it is refused, never cut to fit.
+        429:
+          description: Too many posts from this client, or to this source, in the last minute.
+          headers:
+            Retry-After: {description: Seconds until the limit resets., schema: {type: integer}}
     """
     svc = services()
     source = svc.sources.by_slug(slug, SourceKind.FORM)

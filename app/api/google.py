@@ -38,6 +38,8 @@ def receive(slug: str) -> tuple[Response, int]:
           content:
             application/json:
               schema: GoogleLeadReceiptSchema
+        413:
+          description: The body is over 256 KiB (declared or sent chunked).
     """
     svc = services()
     source = svc.sources.by_slug(slug, SourceKind.GOOGLE)

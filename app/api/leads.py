@@ -65,6 +65,8 @@ def submit_leads() -> tuple[Response, int]:
                 oneOf:
                   - $ref: '#/components/schemas/LeadAccepted'
                   - $ref: '#/components/schemas/BulkAccepted'
+        413:
+          description: The body is over 1 MiB (declared or sent chunked); it is refused, never cut to fit.
     """
     svc = services()
     slug = match_secret(presented_credential(request), svc.sources.api_keys)
@@ -144,6 +146,10 @@ def retry_lead(lead_id: str) -> Response:
           content:
             application/json:
               schema: LeadStatusSchema
+        409:
+          description: >
+            The lead is neither `dead` nor `rejected`, or the submission kept of a lead normalization refused
+            still fails it under its source's current settings; the message gives the reason.
     """
     actor = require_ops_token()
     lead = operator().retry_lead(lead_id, actor)
@@ -170,6 +176,8 @@ def retry_leads() -> Response:
           content:
             application/json:
               schema: RequeuedSchema
+        413:
+          description: The body is over 1 MiB (declared or sent chunked).
     """
     actor = require_ops_token()
     body = json_object(request)

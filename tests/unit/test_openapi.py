@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 from openapi_spec_validator import validate
 
+from app import MAX_CONTENT_LENGTH_BYTES
+from app.api.facebook import META_MAX_BODY_BYTES
+from app.api.forms import FORM_MAX_BODY_BYTES
+from app.api.google import GOOGLE_MAX_BODY_BYTES
 from app.openapi import documented_operations
 from tests.conftest import OPS_TOKEN
 
@@ -56,6 +61,11 @@ def test_every_operation_has_the_error_shape_and_request_id_header(client):
                 "$ref": "#/components/schemas/Error"
             }, (method, path)
             assert all("X-Request-ID" in r["headers"] for r in operation["responses"].values())
+            for status, response in operation["responses"].items():
+                if status != "default" and 400 <= int(status) < 500:
+                    assert response["content"]["application/json"]["schema"] == {
+                        "$ref": "#/components/schemas/Error"
+                    }, (method, path, status)
 
 
 def test_docs_page_lists_every_operation(client):
@@ -92,3 +102,43 @@ def test_the_meta_notification_body_is_documented_with_the_entry_list_it_require
 
     assert notification["required"] == ["entry"]
     assert notification["properties"]["entry"]["type"] == "array"
+
+
+def readable_size(limit: int) -> str:
+    return f"{limit // 1024 // 1024} MiB" if limit % (1024 * 1024) == 0 else f"{limit // 1024} KiB"
+
+
+@pytest.mark.parametrize(
+    ("path", "limit"),
+    [
+        pytest.param("/v1/leads", MAX_CONTENT_LENGTH_BYTES, id="api"),
+        pytest.param("/v1/leads/retry", MAX_CONTENT_LENGTH_BYTES, id="retry-filter"),
+        pytest.param("/v1/forms/{slug}", FORM_MAX_BODY_BYTES, id="forms"),
+        pytest.param("/v1/webhooks/google/{slug}", GOOGLE_MAX_BODY_BYTES, id="google"),
+        pytest.param("/v1/webhooks/facebook", META_MAX_BODY_BYTES, id="meta"),
+    ],
+)
+def test_every_body_limit_is_documented_as_a_413_naming_it(client, path, limit):
+    spec = client.get("/openapi.json").json
+
+    too_large = spec["paths"][path]["post"]["responses"]["413"]
+
+    assert readable_size(limit) in too_large["description"]
+    assert too_large["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+
+
+def test_form_posts_document_their_rate_limit_answer_and_its_retry_after_header(client):
+    spec = client.get("/openapi.json").json
+
+    throttled = spec["paths"]["/v1/forms/{slug}"]["post"]["responses"]["429"]
+
+    assert "Retry-After" in throttled["headers"]
+    assert throttled["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+
+
+def test_retrying_one_lead_documents_the_conflict_of_a_lead_it_cannot_retry(client):
+    spec = client.get("/openapi.json").json
+
+    conflict = spec["paths"]["/v1/leads/{lead_id}/retry"]["post"]["responses"]["409"]
+
+    assert "dead" in conflict["description"] and "rejected" in conflict["description"]
