@@ -37,6 +37,11 @@ REQUEST_ID_HEADER = {
     }
 }
 
+UNAUTHORIZED_RESPONSE = {
+    "description": "No credentials, or none the relay knows.",
+    "headers": {"WWW-Authenticate": {"description": 'Bearer realm="leadrelay"', "schema": {"type": "string"}}},
+}
+
 
 def build_spec(app: Flask) -> dict[str, Any]:
     """The OpenAPI document of every route of `app`."""
@@ -144,6 +149,8 @@ def _complete(path: str, operation: dict[str, Any]) -> None:
     if not parameters:
         del operation["parameters"]
     responses = operation.setdefault("responses", {})
+    if operation.get("security"):
+        responses.setdefault("401", UNAUTHORIZED_RESPONSE)
     responses.setdefault("default", {"description": "An error, in the one error shape."})
     for status, response in responses.items():
         if status == "default" or str(status).startswith("4"):  # a view documents an error by its cause alone

@@ -42,6 +42,10 @@ def verify_subscription() -> Response:
           content:
             text/plain:
               schema: {type: string}
+        403:
+          description: >
+            `hub.mode` is not subscribe or `hub.verify_token` is not the configured one; or FACEBOOK_VERIFY_TOKEN
+            is not set on the relay, which the message then says.
     """
     args = request.args
     expected_token = services().settings.facebook_verify_token
@@ -81,10 +85,20 @@ def receive_notification() -> tuple[Response, int]:
           content:
             application/json:
               schema: LeadgenReceiptSchema
+        400:
+          description: The body is no JSON object.
+        401:
+          description: The request carries no X-Hub-Signature-256.
+        403:
+          description: >
+            The signature does not match the body; or FACEBOOK_APP_SECRET is not set on the relay, which the
+            message then says.
         413:
           description: >
             The body is over 2 MiB (declared or sent chunked): room for twice the 1000 changes Meta batches in
             a POST.
+        422:
+          description: The body has no `entry` list.
     """
     svc = services()
     limit_body(request, META_MAX_BODY_BYTES)

@@ -68,8 +68,23 @@ def submit(slug: str) -> ResponseReturnValue:
           content:
             text/html:
               schema: {type: string}
+        400:
+          description: >
+            A multipart body that cannot be read (cut off, without parts, or without a boundary in its
+            Content-Type), or a JSON body that is no object.
+        403:
+          description: >
+            The post's Origin is not among the source's allowed origins (or is `null`, from a page whose
+            Referrer-Policy is no-referrer, on a source without accept_null_origin).
+        404:
+          description: No form source has that slug.
         413:
           description: The body is over 64 KiB (declared or sent chunked); it is refused, never cut to fit.
+        415:
+          description: >
+            The body is not urlencoded, multipart or JSON, or names a charset that is no web text encoding.
+        422:
+          description: The post is not valid (even when the source has a thank-you page); `fields` names each field.
         429:
           description: Too many posts from this client, or to this source, in the last minute.
           headers:
@@ -105,6 +120,10 @@ def preflight(slug: str) -> Response:
       responses:
         204:
           description: Allowed origin (or no Origin at all); the Access-Control-* headers grant POST.
+        403:
+          description: The Origin is not among the source's allowed origins.
+        404:
+          description: No form source has that slug.
     """
     source = services().sources.by_slug(slug, SourceKind.FORM)
     return Response(status=204, headers=preflight_headers(source, request.headers.get("Origin")))

@@ -38,8 +38,20 @@ def receive(slug: str) -> tuple[Response, int]:
           content:
             application/json:
               schema: GoogleLeadReceiptSchema
+        400:
+          description: The body is no JSON object.
+        401:
+          description: The body carries no `google_key`.
+        403:
+          description: The `google_key` is not the source's key (counted as the intake outcome `unauthorized`).
+        404:
+          description: No google source has that slug.
         413:
           description: The body is over 256 KiB (declared or sent chunked).
+        422:
+          description: >
+            The body has no `lead_id` (text of 1 to 255 characters) or no `user_column_data` list: it cannot be a
+            lead. Anything else unreadable in it is dropped with a warning and the lead kept.
     """
     svc = services()
     source = svc.sources.by_slug(slug, SourceKind.GOOGLE)

@@ -65,8 +65,18 @@ def submit_leads() -> tuple[Response, int]:
                 oneOf:
                   - $ref: '#/components/schemas/LeadAccepted'
                   - $ref: '#/components/schemas/BulkAccepted'
+        400:
+          description: >
+            The body is no JSON object (or nests deeper than 16 levels), or the Idempotency-Key is longer than 200
+            characters or holds one that is not printable.
         413:
           description: The body is over 1 MiB (declared or sent chunked); it is refused, never cut to fit.
+        415:
+          description: The body is declared as another media type than JSON.
+        422:
+          description: >
+            The lead is not valid (`fields` names each field and what was expected); or a bulk body is not a
+            non-empty list of at most 200 leads, or holds other fields beside `leads`.
     """
     svc = services()
     slug = match_secret(presented_credential(request), svc.sources.api_keys)
@@ -97,6 +107,8 @@ def get_lead(lead_id: str) -> Response:
           content:
             application/json:
               schema: LeadStatusSchema
+        404:
+          description: No lead has that id.
     """
     require_ops_token()
     lead = services().store.leads.get(lead_id)
@@ -121,6 +133,8 @@ def list_leads() -> Response:
           content:
             application/json:
               schema: LeadPageSchema
+        422:
+          description: A query arg that is unknown, given twice, or not valid; `fields` names it.
     """
     require_ops_token()
     args: LeadListArgs = LeadListArgsSchema().load(query_args())
@@ -146,6 +160,8 @@ def retry_lead(lead_id: str) -> Response:
           content:
             application/json:
               schema: LeadStatusSchema
+        404:
+          description: No lead has that id.
         409:
           description: >
             The lead is neither `dead` nor `rejected`, or the submission kept of a lead normalization refused
@@ -176,8 +192,14 @@ def retry_leads() -> Response:
           content:
             application/json:
               schema: RequeuedSchema
+        400:
+          description: The body is no JSON object.
         413:
           description: The body is over 1 MiB (declared or sent chunked).
+        415:
+          description: The body is declared as another media type than JSON.
+        422:
+          description: The filter is not valid (`status` must be dead or rejected); `fields` names each field.
     """
     actor = require_ops_token()
     body = json_object(request)

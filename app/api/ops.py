@@ -89,6 +89,8 @@ def audit() -> Response:
           content:
             application/json:
               schema: AuditTrailSchema
+        422:
+          description: A query arg that is unknown, given twice, or not valid; `fields` names it.
     """
     require_ops_token()
     args = AuditArgsSchema().load(query_args())

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import re
+
 import pytest
 from openapi_spec_validator import validate
 
-from app import MAX_CONTENT_LENGTH_BYTES
+from app import MAX_CONTENT_LENGTH_BYTES, create_app
 from app.api.facebook import META_MAX_BODY_BYTES
 from app.api.forms import FORM_MAX_BODY_BYTES
 from app.api.google import GOOGLE_MAX_BODY_BYTES
 from app.openapi import documented_operations
-from tests.conftest import OPS_TOKEN
+from app.sources import SourceKind, SourceRegistry
+from tests.conftest import OPS_TOKEN, SOURCE_KEY
+from tests.factories import make_source
+from tests.intake_support import GOOGLE_KEY, LANDING, TEST_LEAD, form, form_source, google_source
 
 # HEAD is implied by GET; OPTIONS is answered by Flask everywhere but the forms' CORS preflight.
 IMPLIED = {"HEAD", "OPTIONS"}
@@ -142,3 +149,109 @@ def test_retrying_one_lead_documents_the_conflict_of_a_lead_it_cannot_retry(clie
     conflict = spec["paths"]["/v1/leads/{lead_id}/retry"]["post"]["responses"]["409"]
 
     assert "dead" in conflict["description"] and "rejected" in conflict["description"]
+
+
+# Refusals schemathesis cannot reach (they need a configured source, a signature, a setting left out): each is
+# answered with a status its operation documents, in the error shape.
+META_SECRET = "meta-app-secret"
+OPS = {"Authorization": f"Bearer {OPS_TOKEN}"}
+FORM, GOOGLE = "/v1/forms/acme-dental", "/v1/webhooks/google/gads"
+
+
+def signed(body: bytes, secret: str = META_SECRET) -> dict[str, str]:
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return {"X-Hub-Signature-256": f"sha256={digest}", "Content-Type": "application/json"}
+
+
+REFUSALS = [
+    pytest.param("post", "/v1/leads", {"data": "x", "content_type": "text/plain"}, 415, id="api-media-type"),
+    pytest.param("post", "/v1/leads", {"data": "{x", "content_type": "application/json"}, 400, id="api-not-json"),
+    pytest.param("post", "/v1/leads", {"json": {"first_name": "Jane"}}, 422, id="api-invalid-lead"),
+    pytest.param("post", "/v1/leads/nope/retry", {"headers": OPS}, 404, id="retry-unknown-lead"),
+    pytest.param("post", "/v1/leads/retry", {"json": {"status": "queued"}, "headers": OPS}, 422, id="retry-filter"),
+    pytest.param("get", "/v1/leads", {"query_string": {"limit": 0}, "headers": OPS}, 422, id="list-bad-limit"),
+    pytest.param("get", "/v1/stats", {}, 401, id="stats-no-token"),
+    pytest.param("post", FORM, {"json": form(), "headers": {"Origin": "https://elsewhere.example"}}, 403, id="origin"),
+    pytest.param(
+        "post",
+        FORM,
+        {"data": b"junk", "content_type": "multipart/form-data; boundary=x", "headers": {"Origin": LANDING}},
+        400,
+        id="form-unreadable-multipart",
+    ),
+    pytest.param("post", FORM, {"data": b"a=b", "content_type": "text/plain"}, 415, id="form-media-type"),
+    pytest.param("post", FORM, {"json": {"zip": "10001"}, "headers": {"Origin": LANDING}}, 422, id="form-invalid"),
+    pytest.param("post", "/v1/forms/nope", {"json": form()}, 404, id="form-unknown-source"),
+    pytest.param("options", "/v1/forms/nope", {}, 404, id="preflight-unknown-source"),
+    pytest.param("post", GOOGLE, {"json": {"lead_id": "1", "user_column_data": []}}, 401, id="google-no-key"),
+    pytest.param(
+        "post", GOOGLE, {"json": {"google_key": "wrong", "lead_id": "1", "user_column_data": []}}, 403, id="google-key"
+    ),
+    pytest.param("post", GOOGLE, {"json": {"google_key": GOOGLE_KEY}}, 422, id="google-no-lead"),
+    pytest.param("post", "/v1/webhooks/google/nope", {"json": TEST_LEAD}, 404, id="google-unknown-source"),
+    pytest.param("get", "/v1/webhooks/facebook", {"query_string": {"hub.mode": "subscribe"}}, 403, id="meta-handshake"),
+    pytest.param("post", "/v1/webhooks/facebook", {"data": b"{}"}, 401, id="meta-unsigned"),
+    pytest.param(
+        "post", "/v1/webhooks/facebook", {"data": b"{}", "headers": signed(b"{}", "other")}, 403, id="meta-signature"
+    ),
+    pytest.param("post", "/v1/webhooks/facebook", {"data": b"[]", "headers": signed(b"[]")}, 400, id="meta-not-object"),
+    pytest.param("post", "/v1/webhooks/facebook", {"data": b"{}", "headers": signed(b"{}")}, 422, id="meta-no-entry"),
+]
+
+
+@pytest.fixture
+def refusing_client(settings, redis, clock):
+    sources = [google_source(), form_source(), make_source(slug="partner", kind=SourceKind.API, secret=SOURCE_KEY)]
+    meta_settings = settings.replace(facebook_app_secret=META_SECRET, facebook_verify_token="verify-token")
+    app = create_app(meta_settings, redis=redis, clock=clock, sources=SourceRegistry(sources))
+    return app.test_client()
+
+
+@pytest.mark.parametrize(("method", "path", "request_args", "status"), REFUSALS)
+def test_every_refusal_is_answered_with_a_status_its_operation_documents(
+    refusing_client, method, path, request_args, status
+):
+    spec = refusing_client.get("/openapi.json").json
+    request_args = {**request_args, "headers": {"X-Api-Key": SOURCE_KEY, **request_args.get("headers", {})}}
+
+    response = getattr(refusing_client, method)(path, **request_args)
+
+    operation = spec["paths"][documented_path(spec, path, method)][method]
+    assert response.status_code == status, response.json
+    assert str(status) in operation["responses"], f"{method.upper()} {path} does not document {status}"
+    assert set(response.json) == {"error"} and set(response.json["error"]) == {"code", "message", "fields"}
+
+
+@pytest.mark.parametrize(
+    ("settings_left_out", "method", "request_args"),
+    [
+        pytest.param(
+            "FACEBOOK_VERIFY_TOKEN",
+            "get",
+            {"query_string": {"hub.mode": "subscribe", "hub.verify_token": "x", "hub.challenge": "1"}},
+            id="handshake",
+        ),
+        pytest.param("FACEBOOK_APP_SECRET", "post", {"data": b"{}", "headers": signed(b"{}")}, id="notification"),
+    ],
+)
+def test_a_meta_refusal_for_a_setting_the_relay_lacks_is_documented_naming_it(
+    settings, redis, clock, settings_left_out, method, request_args
+):
+    client = create_app(settings, redis=redis, clock=clock).test_client()
+    spec = client.get("/openapi.json").json
+
+    response = getattr(client, method)("/v1/webhooks/facebook", **request_args)
+
+    assert response.status_code == 403 and settings_left_out in response.json["error"]["message"]
+    assert settings_left_out in spec["paths"]["/v1/webhooks/facebook"][method]["responses"]["403"]["description"]
+
+
+def documented_path(spec, path, method):
+    """The spec's path template that a concrete path falls under for `method` (a literal path first)."""
+    if method in spec["paths"].get(path, {}):
+        return path
+    for template in (t for t, operations in spec["paths"].items() if method in operations):
+        pattern = "/".join("[^/]+" if part.startswith("{") else re.escape(part) for part in template.split("/"))
+        if re.fullmatch(pattern, path):
+            return template
+    raise AssertionError(f"{path} is not documented")
