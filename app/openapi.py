@@ -17,6 +17,7 @@ from apispec_webframeworks.flask import FlaskPlugin
 from flask import Flask
 from marshmallow import fields, validate
 
+from app.requestid import SANE_REQUEST_ID
 from app.schemas import carecycle
 from app.schemas.carecycle import CareCycleRecordSchema
 from app.schemas.responses import (
@@ -32,7 +33,7 @@ UNDOCUMENTED_ENDPOINTS = frozenset({"static"})
 _PATH_PARAMETER = re.compile(r"{([^}]+)}")
 REQUEST_ID_HEADER = {
     "X-Request-ID": {
-        "description": "The request's id (taken from the request when it sent one).",
+        "description": f"The request's id: the one the request sent when it is {SANE_REQUEST_ID}, else one made.",
         "schema": {"type": "string"},
     }
 }

@@ -18,7 +18,10 @@ logger = logging.getLogger("app.requests")
 _LOG_IDS_TOKEN = "leadrelay.log_ids_token"
 
 REQUEST_ID_HEADER = "X-Request-ID"
-_SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+MAX_REQUEST_ID_CHARS = 128
+_SANE_ID = re.compile(rf"^[A-Za-z0-9._:-]{{1,{MAX_REQUEST_ID_CHARS}}}$")
+# What a sent id must be to be kept, in the words the API description uses.
+SANE_REQUEST_ID = f"1 to {MAX_REQUEST_ID_CHARS} letters, digits, `.`, `_`, `:` or `-`"
 
 
 def register_request_id(app: Flask) -> None:

@@ -255,3 +255,23 @@ def documented_path(spec, path, method):
         if re.fullmatch(pattern, path):
             return template
     raise AssertionError(f"{path} is not documented")
+
+
+@pytest.mark.parametrize(
+    ("sent", "echoed"),
+    [
+        pytest.param("a" * 128, True, id="128-characters"),
+        pytest.param("trace-1.2_3:4", True, id="punctuation"),
+        pytest.param("a" * 129, False, id="129-characters"),
+        pytest.param("{3f2a}", False, id="braces"),
+        pytest.param("a b", False, id="space"),
+    ],
+)
+def test_the_request_id_header_documents_which_sent_ids_are_echoed(client, sent, echoed):
+    spec = client.get("/openapi.json").json
+    described = spec["paths"]["/healthz"]["get"]["responses"]["200"]["headers"]["X-Request-ID"]["description"]
+
+    answered = client.get("/healthz", headers={"X-Request-ID": sent}).headers["X-Request-ID"]
+
+    assert (answered == sent) is echoed
+    assert "1 to 128" in described and "letters, digits" in described
