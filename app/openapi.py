@@ -7,6 +7,7 @@ operation shares (the error body, path parameters, the request id header) is add
 
 from __future__ import annotations
 
+import datetime
 import re
 from collections.abc import Callable
 from typing import Any
@@ -20,6 +21,7 @@ from marshmallow import fields, validate
 from app.requestid import SANE_REQUEST_ID
 from app.schemas import carecycle
 from app.schemas.carecycle import CareCycleRecordSchema
+from app.schemas.leads import record_fields
 from app.schemas.responses import (
     BulkAcceptedSchema,
     BulkSubmissionSchema,
@@ -63,7 +65,8 @@ def build_spec(app: Flask) -> dict[str, Any]:
     spec.components.security_scheme("sourceKey", {"type": "apiKey", "in": "header", "name": "X-Api-Key"})
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     spec.components.schema("Error", schema=ErrorSchema)
-    # Referenced by name from oneOf lists in view docs, so registered up front.
+    spec.components.schema("LeadSubmission", component=lead_submission_schema())
+    # Referenced by name from anyOf lists in view docs, so registered up front.
     for name, schema in (
         ("CareCycleRecord", CareCycleRecordSchema),
         ("BulkSubmission", BulkSubmissionSchema),
@@ -80,6 +83,29 @@ def build_spec(app: Flask) -> dict[str, Any]:
         for operation in operations.values():
             _complete(path, operation)
     return document
+
+
+def lead_submission_schema() -> dict[str, Any]:
+    """One lead as `POST /v1/leads` takes it: careCycle's field names, each described by what its normalizing
+    field expects (careCycle's own formats are stricter: `CareCycleRecord`), and any other field besides."""
+    properties: dict[str, Any] = {
+        name: {"description": f"expected {field.expected}"}
+        for name, field in record_fields(datetime.date.today).items()
+    }
+    properties["customFields"] = {
+        "description": "careCycle's customFields (a list of {fieldKey, value} items, or a plain {key: value} object), "
+        "merged with the lead's unmapped fields and the source's static ones"
+    }
+    return {
+        "type": "object",
+        "description": "One lead: careCycle's field names (below) or common aliases (`phone`, `first_name`, `zip`, "
+        "`full_name`, `dob`, ...), values in common spellings, each normalized to the form careCycle takes "
+        "(`CareCycleRecord`). The phone is required, and a ZIP or a timezone (derived from the phone's area code "
+        "when it names one). Any other field becomes a customField; `sourceId` and `leadCost` come from the "
+        "source's configuration and are dropped with a warning when sent.",
+        "properties": properties,
+        "additionalProperties": True,
+    }
 
 
 def contract_field_properties(converter: Any, field: Any, **kwargs: Any) -> dict[str, Any]:

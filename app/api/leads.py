@@ -53,8 +53,8 @@ def submit_leads() -> tuple[Response, int]:
         content:
           application/json:
             schema:
-              oneOf:
-                - $ref: '#/components/schemas/CareCycleRecord'
+              anyOf:
+                - $ref: '#/components/schemas/LeadSubmission'
                 - $ref: '#/components/schemas/BulkSubmission'
       responses:
         202:

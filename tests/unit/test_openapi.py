@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import re
 
+import jsonschema
 import pytest
 from openapi_spec_validator import validate
 
@@ -51,9 +52,9 @@ def test_operations_describe_their_bodies_with_the_validating_schemas(client):
     assert record["properties"]["gender"]["enum"] == ["Male", "Female", "Non-Binary", "Other", "Prefer Not to Say"]
     assert record["properties"]["firstName"]["maxLength"] == 255
     submit = spec["paths"]["/v1/leads"]["post"]
-    assert {"$ref": "#/components/schemas/CareCycleRecord"} in submit["requestBody"]["content"]["application/json"][
+    assert {"$ref": "#/components/schemas/LeadSubmission"} in submit["requestBody"]["content"]["application/json"][
         "schema"
-    ]["oneOf"]
+    ]["anyOf"]
     assert spec["paths"]["/v1/stats"]["get"]["responses"]["200"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/Stats"
     }
@@ -275,3 +276,18 @@ def test_the_request_id_header_documents_which_sent_ids_are_echoed(client, sent,
 
     assert (answered == sent) is echoed
     assert "1 to 128" in described and "letters, digits" in described
+
+
+def test_the_api_lead_body_documents_what_intake_takes_rather_than_what_carecycle_is_sent(client):
+    spec = client.get("/openapi.json").json
+    submission = spec["components"]["schemas"]["LeadSubmission"]
+    lead = {"phone": "212.555.0142", "zip": "10001", "dob": "1950-01-05", "sex": "m", "utm_source": "newsletter"}
+
+    response = client.post("/v1/leads", json=lead, headers={"X-Api-Key": SOURCE_KEY})
+
+    assert response.status_code == 202 and response.json["warnings"] == []
+    jsonschema.validate(lead, submission)  # aliases, loose spellings and unmapped fields alike
+    assert "sourceId" not in submission["properties"] and "leadCost" not in submission["properties"]
+    assert submission["properties"]["phoneNumber"]["description"] == (
+        "expected a US or Canadian phone number of 10 digits, e.g. (212) 555-0142"
+    )
