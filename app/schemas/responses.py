@@ -70,8 +70,10 @@ class RateBudgetSchema(Schema):
 
 class PauseSchema(Schema):
     reason = fields.String(required=True)
-    since = fields.Float(required=True)
-    nextProbeAt = fields.Float(required=True)
+    since = fields.Float(required=True, metadata={"description": "when the pause began, in epoch seconds (UTC)"})
+    nextProbeAt = fields.Float(
+        required=True, metadata={"description": "when the next probe request is due, in epoch seconds (UTC)"}
+    )
 
 
 class LatencySchema(Schema):
@@ -107,7 +109,11 @@ class StatsSchema(Schema):
     pause = fields.Nested(PauseSchema, required=True, allow_none=True)
     retrievalPaused = fields.Boolean(required=True, metadata={"description": "Meta Graph retrieval paused"})
     retrievalPause = fields.Nested(PauseSchema, required=True, allow_none=True)
-    lastDeliveryAt = fields.Float(required=True, allow_none=True)
+    lastDeliveryAt = fields.Float(
+        required=True,
+        allow_none=True,
+        metadata={"description": "when careCycle last took a lead, in epoch seconds (UTC); null: never"},
+    )
     latencySeconds = fields.Nested(LatencySchema, required=True)
 
 

@@ -291,3 +291,14 @@ def test_the_api_lead_body_documents_what_intake_takes_rather_than_what_carecycl
     assert submission["properties"]["phoneNumber"]["description"] == (
         "expected a US or Canadian phone number of 10 digits, e.g. (212) 555-0142"
     )
+
+
+def test_the_times_of_the_stats_say_they_are_epoch_seconds(client):
+    schemas = client.get("/openapi.json").json["components"]["schemas"]
+
+    times = [
+        schemas["Stats"]["properties"]["lastDeliveryAt"],
+        *(schemas["Pause"]["properties"][name] for name in ("since", "nextProbeAt")),
+    ]
+
+    assert all("epoch seconds" in time.get("description", "") for time in times)
