@@ -20,6 +20,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 from app.schemas.customfields import custom_field_key
 from app.schemas.fields import NormalizingField, has_lone_surrogate, load_tolerant, message_list
+from app.schemas.status import lead_status_field
 
 MAX_LEAD_ID_CHARS = 255
 INT64_MAX = 2**63 - 1
@@ -209,7 +210,7 @@ class GoogleLeadReceiptSchema(Schema):
     """The answer to Google (which only looks at the status): the lead that stands for the delivery."""
 
     id = fields.String(required=True)
-    status = fields.String(required=True, metadata={"example": "queued"})
+    status = lead_status_field(required=True, metadata={"example": "queued"})
     warnings = fields.List(fields.String(), required=True)
 
 

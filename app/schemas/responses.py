@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from marshmallow import RAISE, Schema, fields, validate
 
+from app.schemas.status import lead_status_field
+
 
 class ErrorDetailSchema(Schema):
     code = fields.String(required=True, metadata={"example": "VALIDATION_ERROR"})
@@ -26,7 +28,7 @@ class LeadAcceptedSchema(Schema):
     """A lead the relay now holds."""
 
     id = fields.String(required=True)
-    status = fields.String(required=True, metadata={"example": "queued"})
+    status = lead_status_field(required=True, metadata={"example": "queued"})
     statusUrl = fields.String(required=True)
     warnings = fields.List(
         fields.String(), required=True, metadata={"description": "Optional values dropped, and why."}
@@ -38,7 +40,7 @@ class BulkItemResultSchema(Schema):
 
     index = fields.Integer(required=True)
     id = fields.String()
-    status = fields.String()
+    status = lead_status_field()
     statusUrl = fields.String()
     warnings = fields.List(fields.String())
     error = fields.Nested(ErrorDetailSchema)
@@ -120,7 +122,7 @@ class StatsSchema(Schema):
 class LeadgenLeadSchema(Schema):
     leadgenId = fields.String(required=True)
     id = fields.String(required=True)
-    status = fields.String(required=True)
+    status = lead_status_field(required=True)
     repeated = fields.Boolean(required=True)
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from marshmallow import Schema, fields
 
-from app.models import Lead
+from app.models import Lead, LeadStatus
 
 
 def iso_time(epoch: float | None) -> str | None:
@@ -17,9 +17,15 @@ def iso_time(epoch: float | None) -> str | None:
     return datetime.fromtimestamp(epoch, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def lead_status_field(**kwargs: Any) -> fields.String:
+    """A lead's status as an answer gives it (its value), documented with every status it may hold."""
+    metadata = {"enum": [status.value for status in LeadStatus], **kwargs.pop("metadata", {})}
+    return fields.String(metadata=metadata, **kwargs)
+
+
 class LeadEventSchema(Schema):
     at = fields.String()
-    status = fields.String()
+    status = lead_status_field()
     detail = fields.String()
 
 
@@ -28,7 +34,7 @@ class LeadSummarySchema(Schema):
 
     id = fields.String()
     source = fields.String()
-    status = fields.String()
+    status = lead_status_field()
     receivedAt = fields.String(allow_none=True)
     updatedAt = fields.String(allow_none=True)
     attempts = fields.Integer()

@@ -14,6 +14,7 @@ from app import MAX_CONTENT_LENGTH_BYTES, create_app
 from app.api.facebook import META_MAX_BODY_BYTES
 from app.api.forms import FORM_MAX_BODY_BYTES
 from app.api.google import GOOGLE_MAX_BODY_BYTES
+from app.models import LeadStatus
 from app.openapi import documented_operations
 from app.sources import SourceKind, SourceRegistry
 from tests.conftest import OPS_TOKEN, SOURCE_KEY
@@ -302,3 +303,13 @@ def test_the_times_of_the_stats_say_they_are_epoch_seconds(client):
     ]
 
     assert all("epoch seconds" in time.get("description", "") for time in times)
+
+
+@pytest.mark.parametrize(
+    "schema",
+    ["LeadAccepted", "BulkItemResult", "LeadSummary", "LeadStatus", "LeadEvent", "LeadgenLead", "GoogleLeadReceipt"],
+)
+def test_every_lead_status_in_an_answer_lists_the_statuses_it_may_hold(client, schema):
+    schemas = client.get("/openapi.json").json["components"]["schemas"]
+
+    assert schemas[schema]["properties"]["status"]["enum"] == [status.value for status in LeadStatus]
