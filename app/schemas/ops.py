@@ -84,6 +84,17 @@ def encode_cursor(position: Position) -> str:
 _SINCE_DOC = {"type": "string", "description": "only leads received at or after: ISO 8601 time or epoch seconds"}
 
 
+class NamedArgsSchema(Schema):
+    """Query args or a filter whose refusal of an unknown name lists the names there are (marshmallow says only
+    "Unknown field.", which leaves a typo's author to guess)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        *others, last = self.load_fields
+        names = f"{', '.join(others)} or {last}" if others else last
+        self.error_messages = {**self.error_messages, "unknown": f"unknown: expected only {names}"}
+
+
 @dataclass(frozen=True)
 class LeadListArgs:
     """`GET /v1/leads` as the operator asked for it."""
@@ -93,7 +104,7 @@ class LeadListArgs:
     limit: int
 
 
-class LeadListArgsSchema(Schema):
+class LeadListArgsSchema(NamedArgsSchema):
     """Query args of `GET /v1/leads`; an unknown arg is an error (a typo must not widen a filter)."""
 
     status = fields.Enum(LeadStatus, by_value=True)
@@ -108,14 +119,18 @@ class LeadListArgsSchema(Schema):
         return LeadListArgs(selection, data.get("cursor"), data["limit"])
 
 
-class RetryFilterSchema(Schema):
+_RETRYABLE = "expected one of: dead, rejected"
+
+
+class RetryFilterSchema(NamedArgsSchema):
     """Body of `POST /v1/leads/retry` (and the flags of `leadrelay retry`): which failed leads to re-queue."""
 
     status = fields.Enum(
         LeadStatus,
         by_value=True,
         required=True,
-        validate=validate.OneOf(sorted(RETRYABLE_STATUSES), error="expected one of: dead, rejected"),
+        validate=validate.OneOf(sorted(RETRYABLE_STATUSES), error=_RETRYABLE),
+        error_messages={"required": f"missing: {_RETRYABLE}", "null": f"missing: {_RETRYABLE}", "unknown": _RETRYABLE},
     )
     source = fields.String(validate=validate.Length(min=1, max=100))
     since = Instant(metadata=_SINCE_DOC)
@@ -125,7 +140,7 @@ class RetryFilterSchema(Schema):
         return Selection(data["status"], data.get("source"), data.get("since"))
 
 
-class AuditArgsSchema(Schema):
+class AuditArgsSchema(NamedArgsSchema):
     """Query args of `GET /v1/audit`."""
 
     limit = fields.Integer(

@@ -162,6 +162,19 @@ def test_lead_list_refuses_a_bad_arg_naming_it(client, args, named):
     assert list(response.json["error"]["fields"]) == [named]
 
 
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        pytest.param("/v1/leads", "unknown: expected only status, source, since, limit or cursor", id="lead-list"),
+        pytest.param("/v1/audit", "unknown: expected only limit or offset", id="audit"),
+    ],
+)
+def test_an_unknown_query_arg_is_refused_saying_which_args_there_are(client, path, expected):
+    response = client.get(path, query_string={"stauts": "dead"}, headers=OPS)
+
+    assert response.json["error"]["fields"] == {"stauts": [expected]}
+
+
 @pytest.mark.parametrize("name", ["status", "source"])
 def test_lead_list_refuses_a_filter_given_twice_instead_of_keeping_the_first(client, store, cipher, clock, name):
     leads_in(store, cipher, clock, LeadStatus.DEAD, source="partner")

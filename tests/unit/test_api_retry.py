@@ -155,6 +155,24 @@ def test_bulk_retry_refuses_a_bad_filter_naming_the_field(client, store, cipher,
     assert store.leads.get(lead.id).status is LeadStatus.DEAD
 
 
+@pytest.mark.parametrize(
+    ("body", "fields"),
+    [
+        pytest.param({}, {"status": ["missing: expected one of: dead, rejected"]}, id="no-status"),
+        pytest.param({"status": "lost"}, {"status": ["expected one of: dead, rejected"]}, id="not-a-status"),
+        pytest.param(
+            {"status": "dead", "sauce": "web"},
+            {"sauce": ["unknown: expected only status, source or since"]},
+            id="unknown-key",
+        ),
+    ],
+)
+def test_bulk_retry_refusal_says_what_was_expected(client, body, fields):
+    response = client.post("/v1/leads/retry", json=body, headers=OPS)
+
+    assert response.json["error"]["fields"] == fields
+
+
 def test_bulk_retry_refuses_a_body_that_is_not_a_json_object(client):
     response = client.post("/v1/leads/retry", json=["dead"], headers=OPS)
 
