@@ -99,6 +99,10 @@ def receive_notification() -> tuple[Response, int]:
             a POST.
         422:
           description: The body has no `entry` list.
+        503:
+          description: >
+            The relay's store (Redis) is unreachable: Meta will retry the notification for up to 36 hours (a
+            `leadgen_id` already taken is not taken twice).
     """
     svc = services()
     limit_body(request, META_MAX_BODY_BYTES)

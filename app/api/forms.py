@@ -89,6 +89,8 @@ def submit(slug: str) -> ResponseReturnValue:
           description: Too many posts from this client, or to this source, in the last minute.
           headers:
             Retry-After: {description: Seconds until the limit resets., schema: {type: integer}}
+        503:
+          description: The relay's store (Redis) is unreachable; retry shortly.
     """
     svc = services()
     source = svc.sources.by_slug(slug, SourceKind.FORM)

@@ -52,6 +52,10 @@ def receive(slug: str) -> tuple[Response, int]:
           description: >
             The body has no `lead_id` (text of 1 to 255 characters) or no `user_column_data` list: it cannot be a
             lead. Anything else unreadable in it is dropped with a warning and the lead kept.
+        503:
+          description: >
+            The relay's store (Redis) is unreachable: an answer Google will retry, as it does no 4xx (a `lead_id`
+            already taken is not taken twice).
     """
     svc = services()
     source = svc.sources.by_slug(slug, SourceKind.GOOGLE)

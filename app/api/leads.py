@@ -77,6 +77,8 @@ def submit_leads() -> tuple[Response, int]:
           description: >
             The lead is not valid (`fields` names each field and what was expected); or a bulk body is not a
             non-empty list of at most 200 leads, or holds other fields beside `leads`.
+        503:
+          description: The relay's store (Redis) is unreachable; retry shortly (with the same Idempotency-Key).
     """
     svc = services()
     slug = match_secret(presented_credential(request), svc.sources.api_keys)

@@ -158,6 +158,7 @@ def test_retrying_one_lead_documents_the_conflict_of_a_lead_it_cannot_retry(clie
 META_SECRET = "meta-app-secret"
 OPS = {"Authorization": f"Bearer {OPS_TOKEN}"}
 FORM, GOOGLE = "/v1/forms/acme-dental", "/v1/webhooks/google/gads"
+LEADGEN = b'{"entry": [{"changes": [{"field": "leadgen", "value": {"leadgen_id": "1", "page_id": "2"}}]}]}'
 
 
 def signed(body: bytes, secret: str = META_SECRET) -> dict[str, str]:
@@ -203,7 +204,12 @@ REFUSALS = [
 
 @pytest.fixture
 def refusing_client(settings, redis, clock):
-    sources = [google_source(), form_source(), make_source(slug="partner", kind=SourceKind.API, secret=SOURCE_KEY)]
+    sources = [
+        google_source(),
+        form_source(),
+        make_source(slug="partner", kind=SourceKind.API, secret=SOURCE_KEY),
+        make_source(slug="fb", kind=SourceKind.FACEBOOK, page_ids=("2",)),
+    ]
     meta_settings = settings.replace(facebook_app_secret=META_SECRET, facebook_verify_token="verify-token")
     app = create_app(meta_settings, redis=redis, clock=clock, sources=SourceRegistry(sources))
     return app.test_client()
@@ -313,3 +319,25 @@ def test_every_lead_status_in_an_answer_lists_the_statuses_it_may_hold(client, s
     schemas = client.get("/openapi.json").json["components"]["schemas"]
 
     assert schemas[schema]["properties"]["status"]["enum"] == [status.value for status in LeadStatus]
+
+
+@pytest.mark.parametrize(
+    ("path", "request_args"),
+    [
+        pytest.param("/v1/leads", {"json": {"phone": "2125550142", "zip": "10001"}}, id="api"),
+        pytest.param(FORM, {"data": form(), "headers": {"Origin": LANDING}}, id="form"),
+        pytest.param(GOOGLE, {"json": TEST_LEAD}, id="google"),
+        pytest.param("/v1/webhooks/facebook", {"data": LEADGEN, "headers": signed(LEADGEN)}, id="meta"),
+    ],
+)
+def test_intake_documents_its_answer_while_redis_is_unreachable_as_one_to_retry(
+    refusing_client, redis, path, request_args
+):
+    spec = refusing_client.get("/openapi.json").json
+    redis.connection_pool.connection_kwargs["server"].connected = False
+    request_args = {**request_args, "headers": {"X-Api-Key": SOURCE_KEY, **request_args.get("headers", {})}}
+
+    response = refusing_client.post(path, **request_args)
+
+    assert response.status_code == 503 and response.json["error"]["code"] == "UNAVAILABLE"
+    assert "retry" in spec["paths"][documented_path(spec, path, "post")]["post"]["responses"]["503"]["description"]
