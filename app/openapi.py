@@ -62,8 +62,19 @@ def build_spec(app: Flask) -> dict[str, Any]:
     )
     marshmallow_plugin.converter.add_attribute_function(contract_field_properties)  # type: ignore[union-attr]
     marshmallow_plugin.converter.add_attribute_function(enum_choice_properties)  # type: ignore[union-attr]
-    spec.components.security_scheme("sourceKey", {"type": "apiKey", "in": "header", "name": "X-Api-Key"})
-    spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
+    spec.components.security_scheme(
+        "sourceKey",
+        {"type": "apiKey", "in": "header", "name": "X-Api-Key", "description": "A source's API key (intake)."},
+    )
+    spec.components.security_scheme(
+        "bearer",
+        {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "A source's API key on intake; an ops token (`LEADRELAY_OPS_TOKENS`) on status, "
+            "operations and metrics.",
+        },
+    )
     spec.components.schema("Error", schema=ErrorSchema)
     spec.components.schema("LeadSubmission", component=lead_submission_schema())
     # Referenced by name from anyOf lists in view docs, so registered up front.

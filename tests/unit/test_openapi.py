@@ -341,3 +341,10 @@ def test_intake_documents_its_answer_while_redis_is_unreachable_as_one_to_retry(
 
     assert response.status_code == 503 and response.json["error"]["code"] == "UNAVAILABLE"
     assert "retry" in spec["paths"][documented_path(spec, path, "post")]["post"]["responses"]["503"]["description"]
+
+
+def test_the_security_schemes_say_which_secret_each_carries(client):
+    schemes = client.get("/openapi.json").json["components"]["securitySchemes"]
+
+    assert "source" in schemes["sourceKey"]["description"]
+    assert "source" in schemes["bearer"]["description"] and "ops token" in schemes["bearer"]["description"]
