@@ -7,6 +7,7 @@ operation shares (the error body, path parameters, the request id header) is add
 
 from __future__ import annotations
 
+import copy
 import datetime
 import re
 from collections.abc import Callable
@@ -188,10 +189,10 @@ def _complete(path: str, operation: dict[str, Any]) -> None:
         del operation["parameters"]
     responses = operation.setdefault("responses", {})
     if operation.get("security"):
-        responses.setdefault("401", UNAUTHORIZED_RESPONSE)
+        responses.setdefault("401", copy.deepcopy(UNAUTHORIZED_RESPONSE))
     responses.setdefault("default", {"description": "An error, in the one error shape."})
     for status, response in responses.items():
-        if status == "default" or str(status).startswith("4"):  # a view documents an error by its cause alone
+        if status == "default" or str(status)[0] in "45":  # a view documents an error by its cause alone
             response.setdefault("content", {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}})
     for response in responses.values():
         response.setdefault("headers", {}).update(REQUEST_ID_HEADER)
