@@ -76,6 +76,16 @@ def build_spec(app: Flask) -> dict[str, Any]:
             "operations and metrics.",
         },
     )
+    spec.components.security_scheme(
+        "opsToken",
+        {
+            "type": "apiKey",
+            "in": "header",
+            "name": "X-Ops-Token",
+            "description": "An ops token (`LEADRELAY_OPS_TOKENS`) in a header of its own, for a client whose "
+            "`Authorization` header a proxy in front of the relay takes for itself.",
+        },
+    )
     spec.components.schema("Error", schema=ErrorSchema)
     spec.components.schema("LeadSubmission", component=lead_submission_schema())
     # Referenced by name from anyOf lists in view docs, so registered up front.

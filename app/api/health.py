@@ -68,7 +68,7 @@ def metrics() -> Response:
       summary: Prometheus metrics
       description: "Needs an ops token, sent as `Authorization: Bearer` (Prometheus' `authorization` scrape setting)."
       tags: [health]
-      security: [{bearer: []}]
+      security: [{bearer: []}, {opsToken: []}]
       responses:
         200:
           description: Metrics in the Prometheus text exposition format.

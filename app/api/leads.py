@@ -102,7 +102,7 @@ def get_lead(lead_id: str) -> Response:
     get:
       summary: One lead's status and event history
       tags: [status]
-      security: [{bearer: []}]
+      security: [{bearer: []}, {opsToken: []}]
       responses:
         200:
           description: The lead (no personal data but the masked phone).
@@ -125,7 +125,7 @@ def list_leads() -> Response:
     get:
       summary: List leads
       tags: [status]
-      security: [{bearer: []}]
+      security: [{bearer: []}, {opsToken: []}]
       parameters:
         - in: query
           schema: LeadListArgsSchema
@@ -155,7 +155,7 @@ def retry_lead(lead_id: str) -> Response:
     post:
       summary: Retry one lead
       tags: [ops]
-      security: [{bearer: []}]
+      security: [{bearer: []}, {opsToken: []}]
       responses:
         200:
           description: The lead, queued again (a Meta lead never retrieved, fetching again).
@@ -182,7 +182,7 @@ def retry_leads() -> Response:
     post:
       summary: Retry leads by filter
       tags: [ops]
-      security: [{bearer: []}]
+      security: [{bearer: []}, {opsToken: []}]
       requestBody:
         required: true
         content:

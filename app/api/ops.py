@@ -58,7 +58,7 @@ def stats() -> Response:
       summary: Delivery statistics
       description: A fixed number of Redis reads, cheap enough to poll every few seconds.
       tags: [ops]
-      security: [{bearer: []}]
+      security: [{bearer: []}, {opsToken: []}]
       responses:
         200:
           description: The numbers.
@@ -79,7 +79,7 @@ def audit() -> Response:
     get:
       summary: Audit trail of operator actions
       tags: [ops]
-      security: [{bearer: []}]
+      security: [{bearer: []}, {opsToken: []}]
       parameters:
         - in: query
           schema: AuditArgsSchema

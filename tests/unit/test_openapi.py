@@ -348,3 +348,20 @@ def test_the_security_schemes_say_which_secret_each_carries(client):
 
     assert "source" in schemes["sourceKey"]["description"]
     assert "source" in schemes["bearer"]["description"] and "ops token" in schemes["bearer"]["description"]
+
+
+def test_every_operation_an_ops_token_opens_documents_both_headers_that_carry_it(client):
+    spec = client.get("/openapi.json").json
+    ops_operations = [
+        (path, method, operation)
+        for path, item in spec["paths"].items()
+        for method, operation in item.items()
+        if {"bearer": []} in operation.get("security", []) and {"sourceKey": []} not in operation["security"]
+    ]
+
+    assert len(ops_operations) >= 7
+    for path, method, operation in ops_operations:
+        assert {"opsToken": []} in operation["security"], f"{method.upper()} {path}"
+    scheme = spec["components"]["securitySchemes"]["opsToken"]
+    assert (scheme["type"], scheme["in"], scheme["name"]) == ("apiKey", "header", "X-Ops-Token")
+    assert client.get("/v1/stats", headers={"X-Ops-Token": OPS_TOKEN}).status_code == 200
