@@ -81,8 +81,10 @@ def _verified_lead(source: LeadSource, body: Mapping[str, Any]) -> GoogleLead:
         raise
     try:
         return load_google_lead(body, source.field_map)
-    except ValidationError:
-        _note_refusal(source, "invalid", "expected lead_id and user_column_data")
+    except ValidationError as exc:
+        # By the names of Google's own fields at fault (unknown ones are ignored, so none is the sender's text).
+        fields = ", ".join(sorted(str(name) for name in exc.normalized_messages()))  # type: ignore[no-untyped-call]
+        _note_refusal(source, "invalid", f"expected a valid {fields}")
         raise
 
 

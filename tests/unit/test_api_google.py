@@ -272,7 +272,7 @@ def test_google_deliveries_refused_are_counted_and_logged_by_source_never_with_t
     assert [record.getMessage() for record in refusals] == [
         "google delivery refused: google_key not recognised",
         "google delivery refused: google_key missing",
-        "google delivery refused: expected lead_id and user_column_data",
+        "google delivery refused: expected a valid lead_id",
     ]
     assert all(record.source == "gads" for record in refusals)
     assert "wrong-key-0123456789" not in caplog.text and GOOGLE_KEY not in caplog.text
