@@ -408,7 +408,7 @@ def test_dashboard_keeps_the_keyboard_focus_on_a_bulk_retry_button_once_it_is_do
         _sign_in(browser, url, OPS_TOKEN)
         browser.execute_script("window.confirm = () => true; document.getElementById('retry-dead').focus();")
         ActionChains(browser).send_keys(Keys.ENTER).perform()
-        wait_until(lambda: "1 dead leads queued again" in browser.find_element(By.ID, "message").text)
+        wait_until(lambda: "1 dead lead queued again." in browser.find_element(By.ID, "message").text)
         wait_until(lambda: _failing_rows(browser) == 1)
         focused = browser.execute_script("return document.activeElement.id;")
 
