@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from pathlib import Path
 
@@ -381,6 +382,17 @@ def test_dashboard_says_how_long_ago_the_last_delivery_was(seeded):
         )
 
     assert last is not None and last.endswith(" s ago")
+
+
+def test_dashboard_shows_ages_and_estimates_in_the_unit_read_at_a_glance(seeded):
+    app, _store, _leads = seeded
+    with serve(app) as url, chromium() as browser:
+        _sign_in(browser, url, OPS_TOKEN)
+        shown = browser.execute_script("return [45, 600, 5 * 3600, 3 * 86400].map(duration);")
+        oldest = browser.execute_script("return document.querySelector('#card-oldest .value').textContent;")
+
+    assert shown == ["45 s", "10 min", "5 h", "3 d"]  # an operator reads "3 d", not 259200
+    assert re.fullmatch(r"\d+ (s|min|h|d)", oldest)
 
 
 def test_dashboard_leaves_an_unchanged_alert_as_it_is_so_a_screen_reader_announces_it_once(seeded):
