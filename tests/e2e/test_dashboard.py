@@ -195,6 +195,16 @@ def test_dashboard_takes_a_token_pasted_with_invisible_characters(seeded):
         assert browser.find_element(By.ID, "board").is_displayed()
 
 
+def test_dashboard_takes_a_token_pasted_with_the_bearer_of_a_copied_curl_line(seeded):
+    app, _store, _leads = seeded
+    with serve(app) as url, chromium() as browser:
+        from selenium.webdriver.common.by import By
+
+        _sign_in(browser, url, f"Bearer {OPS_TOKEN}")
+
+        assert browser.find_element(By.ID, "board").is_displayed()
+
+
 def test_dashboard_refuses_a_token_no_browser_can_send_without_leaving_the_login(seeded):
     app, _store, _leads = seeded
     with serve(app) as url, chromium() as browser:
