@@ -420,6 +420,22 @@ def test_dashboard_leaves_an_unchanged_alert_as_it_is_so_a_screen_reader_announc
     assert changes == 0
 
 
+def test_dashboard_asks_before_a_bulk_retry_saying_how_many_leads_it_queues_again(seeded):
+    app, store, (dead, _rejected, _delivered) = seeded
+    with serve(app) as url, chromium() as browser:
+        from selenium.webdriver.common.by import By
+
+        _sign_in(browser, url, OPS_TOKEN)
+        browser.execute_script(
+            "window.asked = []; window.confirm = (text) => { window.asked.push(text); return false; };"
+        )
+        browser.find_element(By.ID, "retry-dead").click()
+        asked = browser.execute_script("return window.asked;")
+
+    assert asked == ["Queue 1 dead lead again?"]
+    assert store.leads.get(dead.id).status is LeadStatus.DEAD  # answered no: nothing queued
+
+
 def test_dashboard_keeps_the_keyboard_focus_on_a_bulk_retry_button_once_it_is_done(seeded):
     app, store, (dead, _rejected, _delivered) = seeded
     with serve(app) as url, chromium() as browser:
