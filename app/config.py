@@ -320,8 +320,7 @@ def parse_named_secrets(raw: str) -> dict[str, str]:
     A name may hold several secrets (a new one beside the old while clients move over); a secret under
     two names is refused, as it would make one name's requests pass for the other's.
     """
-    names_by_secret: dict[str, list[str]] = {}
-    places_by_secret: dict[str, list[int]] = {}
+    pairs_by_secret: dict[str, list[tuple[int, str]]] = {}  # each secret's (place, name) pairs
     items = [item.strip() for item in raw.split(",") if item.strip()]
     for place, item in enumerate(items, start=1):
         name, sep, secret = (part.strip() for part in item.partition("="))
@@ -334,15 +333,16 @@ def parse_named_secrets(raw: str) -> dict[str, str]:
                 "expected each secret in visible ASCII characters (a request header carries no other), got "
                 f"another character in the secret of pair {place}"
             )
-        names = names_by_secret.setdefault(secret, [])
-        if name not in names:
-            names.append(name)
-        places_by_secret.setdefault(secret, []).append(place)
+        pairs_by_secret.setdefault(secret, []).append((place, name))
     # Named by place too: in pairs written the wrong way round (secret=name) the names are the secrets.
-    shared = [_pairs(places_by_secret[secret]) for secret, names in names_by_secret.items() if len(names) > 1]
+    shared = [
+        _pairs([place for place, _ in pairs])
+        for pairs in pairs_by_secret.values()
+        if len({name for _, name in pairs}) > 1
+    ]
     if shared:
         raise ValueError(f"expected each secret under one name, got one secret in {'; '.join(shared)}")
-    return {secret: names[0] for secret, names in names_by_secret.items()}
+    return {secret: pairs[0][1] for secret, pairs in pairs_by_secret.items()}
 
 
 def _pairs(places: list[int]) -> str:
