@@ -15,7 +15,6 @@ import pytest
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from workers.carecycle import (
-    MAX_ANSWER_BYTES,
     CareCycleAmbiguousError,
     CareCycleAuthError,
     CareCycleClient,
@@ -31,6 +30,7 @@ from workers.carecycle import (
     UploadResult,
     outcome_label,
 )
+from workers.carecycle.client import MAX_ANSWER_BYTES
 
 RECORDS = [{"phoneNumber": "+12125550142", "postalCode": "10001", "externalId": "lead-1"}]
 API_KEY = "cc_test_key"
