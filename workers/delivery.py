@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import logging
 import random
 from collections.abc import Sequence
@@ -30,16 +29,22 @@ from workers.carecycle import (
     CareCycleTransientError,
     CareCycleValidationError,
     UploadResult,
-    outcome_label,
 )
+from workers.outcomes import (
+    outcomes_for_refusal,
+    outcomes_for_result,
+    reject,
+    requeue,
+    retry_outcomes,
+    unaccounted_leads,
+)
+from workers.settling import Settler
 
 logger = logging.getLogger(__name__)
 
 # Sources of a batch answered 404 sent on their own before the split stops: a wrong URL costs this many
 # requests more, however many sources the batch holds.
 MAX_SOURCES_UNREAD = 3
-# Waits between tries to store a batch's outcome while Redis does not answer (then the last, repeated).
-SETTLE_RETRY_SECONDS = (0.5, 1.0, 2.0, 4.0)
 
 UNREADABLE_RECORDS = "stored records cannot be decrypted: check LEADRELAY_ENCRYPTION_KEY"
 UNREADABLE_RECORD = "stored record cannot be decrypted with the configured LEADRELAY_ENCRYPTION_KEY keys"
@@ -93,6 +98,7 @@ class Deliverer:
         self._settings = settings
         self._clock = clock
         self._rng = rng or random.Random()
+        self._settler = Settler(store, settings, clock)
 
     def is_due(self) -> bool:
         """True when a step could send something now (or reclaim a stale batch)."""
@@ -142,14 +148,14 @@ class Deliverer:
         now = self._clock.now()
         # A repeat goes behind the queue's current work, not back to its head: many leads sharing one inbound
         # externalId would otherwise fill every batch and hold up all the others.
-        outcomes = [_requeue(lead, "externalId repeated in batch", ready_at=now) for lead in deferred]
+        outcomes = [requeue(lead, "externalId repeated in batch", ready_at=now) for lead in deferred]
         # Some records open and these do not: sealed under a key no longer configured. They stop here,
         # record kept, so an operator can retry them once the key is back; the others go on.
         outcomes += [
             Outcome(lead.id, LeadStatus.DEAD, UNREADABLE_RECORD, error=UNREADABLE_RECORD) for lead in unreadable
         ]
         if outcomes:
-            self._settle(batch.id, outcomes)
+            self._settler.settle(batch.id, outcomes)
         if not entries:
             self._store.batches.settle(batch.id, [], self._clock.now(), release=True)
             return
@@ -193,7 +199,7 @@ class Deliverer:
         to be judged once the batch's other sources have been sent, and the pause does not hold the upload.
         """
         if not have_slot and not self._wait_for_slot(batch_id, despite_pause=not_found is not None):
-            self._settle(batch_id, [_requeue(e.lead, "delivery paused") for e in entries])
+            self._settler.settle(batch_id, [requeue(e.lead, "delivery paused") for e in entries])
             return False
         try:
             result = self._client.upload([e.record for e in entries])
@@ -244,42 +250,31 @@ class Deliverer:
             if read and exc.coded:
                 source_id = group[0].record.get("sourceId")
                 reason = f"{exc.message}: careCycle read this batch's other sources, not sourceId {source_id!r}"
-                outcomes = [_rejected(entry.lead, reason) for entry in group]
+                outcomes = [reject(entry.lead, reason) for entry in group]
             elif read:  # not careCycle's own 404 (a proxy's, mid-rollout): tried again like any fault
                 fault = CareCycleTransientError(exc.message, exc.status)
-                outcomes = self._retry_outcomes(batch_id, group, fault, self._clock.now())
+                outcomes = self._retry_outcomes(batch_id, _leads(group), fault, self._clock.now())
             else:
                 outcomes = self._outcomes_for_error(batch_id, group, exc)
             self._settle_after(exc, batch_id, group, outcomes)
         if unsent:
             waiting = "delivery paused: careCycle answered 404"
-            self._settle(batch_id, [_requeue(entry.lead, waiting) for entry in unsent])
+            self._settler.settle(batch_id, [requeue(entry.lead, waiting) for entry in unsent])
 
     def _settle_after(
         self, error: CareCycleError | None, batch_id: str, entries: Sequence[Entry], outcomes: list[Outcome]
     ) -> None:
-        """Settle an upload's outcomes, then count the request with those that took effect (a lead another
-        worker took over meanwhile is its to count)."""
-        changed = self._settle(batch_id, outcomes)
-        self._record(error, entries, [outcome for outcome in outcomes if outcome.lead_id in changed])
+        self._settler.settle_and_count(error, batch_id, _leads(entries), outcomes)
 
     def _record(self, error: CareCycleError | None, entries: Sequence[Entry], outcomes: list[Outcome]) -> None:
-        """Count the upload in the metrics; a Redis that does not answer costs the numbers, not the batch."""
-        now = self._clock.now()
-        delivered = {o.lead_id for o in outcomes if o.status is LeadStatus.DELIVERED}
-        latencies = [now - e.lead.received_at for e in entries if e.lead.id in delivered]
-        statuses = [o.status.value for o in outcomes]
-        try:
-            self._store.metrics.record_upload(outcome_label(error), len(entries), statuses, latencies)
-        except RedisError:
-            logger.warning("Redis did not answer: an upload is missing from the metrics")
+        self._settler.count(error, _leads(entries), outcomes)
 
     def _bisect(self, batch_id: str, entries: Sequence[Entry], error: CareCycleError) -> None:
         """Isolate the record careCycle refuses by sending halves until one record is left; each request is
         counted (as `error`), the last with its lead rejected."""
         if len(entries) == 1:
             lead = entries[0].lead
-            self._settle_after(error, batch_id, entries, [_rejected(lead, error.message)])
+            self._settle_after(error, batch_id, entries, [reject(lead, error.message)])
             logger.warning("record rejected by careCycle", extra={"lead_id": lead.id, "status": error.status})
             return
         self._record(error, entries, [])
@@ -311,36 +306,20 @@ class Deliverer:
             self._clock.sleep(min(slot, lease / 3))
 
     def _outcomes_for_result(self, batch_id: str, entries: Sequence[Entry], result: UploadResult) -> list[Outcome]:
+        leads = _leads(entries)
         rejected = len(result.failures)
-        unnamed_failures = result.failed > rejected
-        # careCycle counted failures it did not name by externalId. Where it lists every customer it took
-        # (`results`, as many as `succeeded`), or took none, a lead in neither list may be one of them: it is
-        # tried again (an upload of a customer careCycle has is an update). Otherwise nothing says which.
-        listed: frozenset[str] | None = None
-        if result.confirmed is not None and len(result.confirmed) >= result.succeeded:
-            listed = result.confirmed
-        elif result.succeeded == 0:
-            listed = frozenset()
-        unaccounted = []
-        if unnamed_failures and listed is not None:
-            accounted = listed | result.failures.keys()
-            unaccounted = [entry for entry in entries if entry.lead.external_id not in accounted]
-        retried = {entry.lead.id for entry in unaccounted}
-        if unnamed_failures:
+        unaccounted = unaccounted_leads(leads, result)
+        if result.failed > rejected:
             logger.warning(
                 "careCycle reported %d failed records but named %d",
                 result.failed,
                 rejected,
                 extra={"records": len(entries), "retried": len(unaccounted)},
             )
-        outcomes = []
-        for entry in entries:
-            reason = result.failures.get(entry.lead.external_id)
-            if reason is not None:
-                logger.warning("record refused by careCycle", extra={"lead_id": entry.lead.id})
-                outcomes.append(_rejected(entry.lead, reason))
-            elif entry.lead.id not in retried:
-                outcomes.append(Outcome(entry.lead.id, LeadStatus.DELIVERED, "accepted by careCycle"))
+        for lead in leads:
+            if lead.external_id in result.failures:
+                logger.warning("record refused by careCycle", extra={"lead_id": lead.id})
+        outcomes = outcomes_for_result(leads, result, retried={lead.id for lead in unaccounted})
         if unaccounted:
             unnamed = CareCycleTransientError("careCycle counted the record as failed without naming it")
             outcomes += self._retry_outcomes(batch_id, unaccounted, unnamed, self._clock.now())
@@ -355,45 +334,25 @@ class Deliverer:
             )
             for refused in (e for i, e in enumerate(entries) if i in exc.record_messages):
                 logger.warning("record refused by careCycle", extra={"lead_id": refused.lead.id})
-            return [
-                _rejected(e.lead, exc.record_messages[i])
-                if i in exc.record_messages
-                else Outcome(e.lead.id, LeadStatus.QUEUED, "resent: batch-mates refused", ready_at=now)
-                for i, e in enumerate(entries)
-            ]
+            return outcomes_for_refusal(_leads(entries), exc.record_messages, now)
         if isinstance(exc, CareCycleConfigurationError):
             self._pause_until_probe(exc.message, now)
-            return [_requeue(e.lead, f"delivery paused: {exc.message}") for e in entries]
+            return [requeue(e.lead, f"delivery paused: {exc.message}") for e in entries]
         assert isinstance(exc, CareCycleTransientError)
-        return self._retry_outcomes(batch_id, entries, exc, now)
+        return self._retry_outcomes(batch_id, _leads(entries), exc, now)
 
     def _retry_outcomes(
-        self, batch_id: str, entries: Sequence[Entry], exc: CareCycleTransientError, now: float
+        self, batch_id: str, leads: Sequence[ClaimedLead], exc: CareCycleTransientError, now: float
     ) -> list[Outcome]:
-        settings = self._settings
         hold = 0.0
         if isinstance(exc, CareCycleRateLimitedError):
             hold = exc.retry_after
             self._store.budget.hold_until(now + hold, now)
         jitter = backoff.jitter_factor(self._rng)
-        max_age = settings.leadrelay_max_age_hours * 3600
         logger.warning("upload failed, will retry: %s", exc.message, extra={"batch_id": batch_id})
-        outcomes = []
-        for e in entries:
-            if backoff.is_past_max_age(e.lead.received_at, now, max_age):
-                logger.warning("lead given up after the maximum age: %s", exc.message, extra={"lead_id": e.lead.id})
-                outcomes.append(Outcome(e.lead.id, LeadStatus.DEAD, "gave up after maximum age", error=exc.message))
-                continue
-            delay = backoff.retry_delay_seconds(
-                e.lead.attempts + 1,
-                settings.leadrelay_retry_base_seconds,
-                settings.leadrelay_retry_max_delay_seconds,
-                jitter,
-            )
-            at = now + max(delay, hold)
-            outcomes.append(
-                Outcome(e.lead.id, LeadStatus.RETRYING, exc.message, error=exc.message, ready_at=at, next_attempt_at=at)
-            )
+        outcomes = retry_outcomes(leads, exc.message, now, hold=hold, jitter=jitter, settings=self._settings)
+        for dead in (outcome for outcome in outcomes if outcome.status is LeadStatus.DEAD):
+            logger.warning("lead given up after the maximum age: %s", exc.message, extra={"lead_id": dead.lead_id})
         return outcomes
 
     def _pause_until_probe(self, reason: str, now: float) -> None:
@@ -403,7 +362,7 @@ class Deliverer:
     def _pause_for(self, batch: Batch, reason: str) -> None:
         now = self._clock.now()
         self._pause_until_probe(reason, now)
-        self._settle(batch.id, [_requeue(lead, f"delivery paused: {reason}") for lead in batch.leads])
+        self._settler.settle(batch.id, [requeue(lead, f"delivery paused: {reason}") for lead in batch.leads])
 
     def _resume(self) -> None:
         """careCycle answered past authentication: a pause, if any, is over. With Redis away a moment the
@@ -416,25 +375,6 @@ class Deliverer:
         if resumed:
             logger.info("delivery resumed: careCycle accepts the configuration again")
 
-    def _settle(self, batch_id: str, outcomes: list[Outcome]) -> set[str]:
-        """Store what became of a batch's leads; returns the ids of those changed. careCycle has answered by
-        now: if that answer were lost, the batch would be sent again once its lease ran out, so Redis being
-        away a moment is waited out (within half the lease; settling twice changes nothing the second time,
-        and answers no ids: a settle whose reply was lost goes uncounted in the metrics)."""
-        if not outcomes:
-            return set()
-        give_up_at = self._clock.now() + self._settings.leadrelay_visibility_timeout_seconds / 2
-        delays = itertools.chain(SETTLE_RETRY_SECONDS, itertools.repeat(SETTLE_RETRY_SECONDS[-1]))
-        while True:
-            try:
-                return self._store.batches.settle(batch_id, outcomes, self._clock.now(), release=False)
-            except RedisError:
-                delay = next(delays)
-                if self._clock.now() + delay > give_up_at:
-                    raise
-                logger.warning("Redis did not answer while settling a batch; trying again in %g s", delay)
-                self._clock.sleep(delay)
-
 
 def _by_source_id(entries: Sequence[Entry]) -> list[list[Entry]]:
     """The entries grouped by their record's `sourceId`, in the order the sources first appear."""
@@ -444,11 +384,5 @@ def _by_source_id(entries: Sequence[Entry]) -> list[list[Entry]]:
     return list(groups.values())
 
 
-def _rejected(lead: ClaimedLead, reason: str) -> Outcome:
-    return Outcome(lead.id, LeadStatus.REJECTED, reason, error=reason)
-
-
-def _requeue(lead: ClaimedLead, detail: str, ready_at: float | None = None) -> Outcome:
-    """Back to the queue without spending an attempt (not the lead's fault), in receipt order unless `ready_at`."""
-    at = lead.received_at if ready_at is None else ready_at
-    return Outcome(lead.id, LeadStatus.QUEUED, detail, ready_at=at, count_attempt=False)
+def _leads(entries: Sequence[Entry]) -> list[ClaimedLead]:
+    return [entry.lead for entry in entries]
