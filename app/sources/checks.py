@@ -1,0 +1,72 @@
+"""Problems a set of sources is refused for, found across sources: each names the table at fault."""
+
+from __future__ import annotations
+
+from app.config import Settings
+from app.schemas.carecycle import MAX_CUSTOM_FIELDS
+from app.schemas.customfields import custom_field_key
+from app.sources.source import LeadSource, SourceKind
+
+# Google copies a form's key into every body, and nothing else authenticates a lead (reference §4); its FAQ
+# tells advertisers whose system has no key to enter a dummy such as `123`, which anyone could guess.
+MIN_GOOGLE_KEY_CHARS = 16
+
+
+def windows_past_retention(sources: list[LeadSource], settings: Settings) -> list[str]:
+    """A problem for each window longer than leads are kept."""
+    # A repeat is recognized by the earlier lead it names: once that lead is purged, the same phone would
+    # be delivered (and billed) again inside the window.
+    # The same goes for a double submission, which is answered with the earlier lead: once that is purged,
+    # the new submission would be answered for a lead no longer held, and not taken in.
+    limit = f"must not exceed LEADRELAY_RETENTION_DAYS ({settings.leadrelay_retention_days:g})"
+    return [
+        f"sources.{source.slug}.{name}: {limit}"
+        for source in sources
+        for name, seconds in (
+            ("duplicate_window_days", source.duplicate_window_seconds),
+            ("double_submit_seconds", source.double_submit_seconds),
+        )
+        if seconds > settings.retention_seconds()
+    ]
+
+
+def short_google_keys(sources: list[LeadSource]) -> list[str]:
+    """A problem for each google source holding a key (any of its comma-separated ones) too short to be secret;
+    the key itself is never shown."""
+    return [
+        f"sources.{source.slug}.secret_env: {source.secret_env} holds a key of fewer than {MIN_GOOGLE_KEY_CHARS}"
+        f" characters; expected a long random key, at least {MIN_GOOGLE_KEY_CHARS} characters, not a placeholder"
+        " such as 123"
+        for source in sources
+        if source.kind is SourceKind.GOOGLE and any(len(key) < MIN_GOOGLE_KEY_CHARS for key in source.secrets)
+    ]
+
+
+def custom_fields_without_room(sources: list[LeadSource]) -> list[str]:
+    """A problem for each source whose static custom_fields leave too little of careCycle's cap for the consent
+    and provenance the relay adds to its leads: every lead would lose either those or static fields."""
+    problems = []
+    for source in sources:
+        static = {custom_field_key(key) for key in source.static_custom_fields}
+        allowed = MAX_CUSTOM_FIELDS - len(source.relay_custom_keys - static)
+        if len(static) > allowed:
+            problems.append(
+                f"sources.{source.slug}.custom_fields: expected at most {allowed} items; careCycle takes"
+                f" {MAX_CUSTOM_FIELDS} customFields and a {source.kind} source's leads carry"
+                f" {len(source.relay_custom_keys)} of their own for consent, provenance and attribution"
+                f" ({', '.join(sorted(source.relay_custom_keys))})"
+            )
+    return problems
+
+
+def routing_clashes(sources: list[LeadSource]) -> list[str]:
+    problems = []
+    for attribute in ("page_ids", "form_ids", "secrets"):
+        owners: dict[str, str] = {}
+        for source in sources:
+            for value in getattr(source, attribute):
+                if value in owners:
+                    shown = "the same secret" if attribute == "secrets" else value
+                    problems.append(f"sources.{source.slug}.{attribute}: {shown} is also used by {owners[value]}")
+                owners[value] = source.slug
+    return problems
