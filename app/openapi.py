@@ -47,6 +47,25 @@ UNAUTHORIZED_RESPONSE = {
 }
 
 
+# The secrets a request may carry: a source's key on intake, an ops token everywhere else.
+SECURITY_SCHEMES: dict[str, dict[str, str]] = {
+    "sourceKey": {"type": "apiKey", "in": "header", "name": "X-Api-Key", "description": "A source's API key (intake)."},
+    "bearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "A source's API key on intake; an ops token (`LEADRELAY_OPS_TOKENS`) on status, "
+        "operations and metrics.",
+    },
+    "opsToken": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-Ops-Token",
+        "description": "An ops token (`LEADRELAY_OPS_TOKENS`) in a header of its own, for a client whose "
+        "`Authorization` header a proxy in front of the relay takes for itself.",
+    },
+}
+
+
 def build_spec(app: Flask) -> dict[str, Any]:
     """The OpenAPI document of every route of `app`."""
     marshmallow_plugin = MarshmallowPlugin()
@@ -63,29 +82,8 @@ def build_spec(app: Flask) -> dict[str, Any]:
     )
     marshmallow_plugin.converter.add_attribute_function(contract_field_properties)  # type: ignore[union-attr]
     marshmallow_plugin.converter.add_attribute_function(enum_choice_properties)  # type: ignore[union-attr]
-    spec.components.security_scheme(
-        "sourceKey",
-        {"type": "apiKey", "in": "header", "name": "X-Api-Key", "description": "A source's API key (intake)."},
-    )
-    spec.components.security_scheme(
-        "bearer",
-        {
-            "type": "http",
-            "scheme": "bearer",
-            "description": "A source's API key on intake; an ops token (`LEADRELAY_OPS_TOKENS`) on status, "
-            "operations and metrics.",
-        },
-    )
-    spec.components.security_scheme(
-        "opsToken",
-        {
-            "type": "apiKey",
-            "in": "header",
-            "name": "X-Ops-Token",
-            "description": "An ops token (`LEADRELAY_OPS_TOKENS`) in a header of its own, for a client whose "
-            "`Authorization` header a proxy in front of the relay takes for itself.",
-        },
-    )
+    for name, scheme in SECURITY_SCHEMES.items():
+        spec.components.security_scheme(name, dict(scheme))  # a copy: the document is the caller's to change
     spec.components.schema("Error", schema=ErrorSchema)
     spec.components.schema("LeadSubmission", component=lead_submission_schema())
     # Referenced by name from anyOf lists in view docs, so registered up front.
