@@ -13,6 +13,11 @@ for anyone to follow up.
 Only a body that cannot be a lead at all (not JSON, no `lead_id`, no `user_column_data` list) is refused
 (400/422): there is nothing to store and nothing Google could fix by sending it again. One answer that cannot
 be read costs only itself (`app.schemas.google`).
+
+Errors (answered by `app.errors`):
+
+    GoogleKeyError              403: the body's `google_key` is not the source's key
+    └── GoogleKeyMissingError   401: the body carries no `google_key` at all
 """
 
 from __future__ import annotations

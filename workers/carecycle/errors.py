@@ -9,10 +9,10 @@ Exceptions, grouped by what delivery does about them:
     │   └── CareCycleRateLimitedError    429: wait `retry_after` seconds, then resend
     ├── CareCycleConfigurationError      pause all delivery; leads keep their attempts
     │   ├── CareCycleAuthError           401/403: wrong key or missing permission
-    │   ├── CareCycleNotFoundError       404: wrong base URL or path
+    │   ├── CareCycleNotFoundError       404: wrong base URL or path (careCycle's own: a sourceId it does not know)
     │   ├── CareCycleRedirectError       3xx: the base URL is not careCycle's (redirects are not followed)
     │   └── CareCycleUnrecognizedError   2xx that is not careCycle's answer to an upload (no `succeeded` count)
-    ├── CareCycleValidationError         422: reject records at `record_indexes`, resend the rest
+    ├── CareCycleValidationError         422: reject records of `record_messages`, resend the rest
     └── CareCycleRequestError            any other 4xx: something in the batch is unacceptable
 
 A 200 with careCycle's processed-batch shape, even with per-record errors, is an `UploadResult`, not an
