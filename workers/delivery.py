@@ -1,4 +1,5 @@
-"""Delivery: take a batch when a request slot is free, upload it, classify the answer, settle the leads."""
+"""Delivery: take a batch when a request slot is free, upload it, judge the answer (`workers.outcomes`), settle the
+leads (`workers.settling`)."""
 
 from __future__ import annotations
 
