@@ -1,0 +1,147 @@
+"""`/v1/stats` and the lead list against the truth: a recount of the leads the relay holds, after many transitions.
+
+The counts and indexes are kept by the store's scripts, never recounted by a request; a walk through admissions
+(duplicates, repeats, Meta leads, refusals), deliveries, lost batches, retries, Meta retrievals and purges checks
+that no sequence of them lets a count or an index entry drift from the leads themselves.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+import pytest
+
+from app.models import LeadStatus
+from app.store import keys
+from app.store.batches import Outcome
+from app.store.fetches import Completion
+from tests.conftest import OPS_TOKEN
+from tests.factories import make_lead, make_phone
+from tests.storecheck import assert_indexes_consistent
+
+OPS = {"Authorization": f"Bearer {OPS_TOKEN}"}
+HOUR, DAY = 3600, 86400
+WINDOWS = {"person_memory_seconds": 7 * DAY, "duplicate_window_seconds": 3 * DAY}
+ADMITTED_AS = [LeadStatus.QUEUED] * 4 + [LeadStatus.SPAM, LeadStatus.TEST, LeadStatus.FETCHING, LeadStatus.REJECTED]
+SETTLED_AS = [LeadStatus.DELIVERED] * 2 + [LeadStatus.REJECTED, LeadStatus.DEAD, LeadStatus.RETRYING, LeadStatus.QUEUED]
+STEPS = ["admit", "admit", "claim", "settle", "settle", "reclaim", "retry", "fetch", "purge", "wait"]
+RETRIEVED_AS = [LeadStatus.QUEUED, LeadStatus.REJECTED, LeadStatus.DEAD, LeadStatus.TEST]
+
+
+class Walk:
+    """Random steps over the store, as intake, delivery, retrieval, operators and the purge pass take them."""
+
+    def __init__(self, client, store, cipher, clock, seed):
+        self.client, self.store, self.cipher, self.clock = client, store, cipher, clock
+        self.rng = random.Random(seed)
+        self.phones = [make_phone() for _ in range(6)]  # few people: repeats within the duplicate window
+        self.batches = []
+
+    def step(self):
+        getattr(self, self.rng.choice(STEPS))()
+
+    def admit(self):
+        leads = []
+        for _ in range(self.rng.randint(1, 4)):
+            status = self.rng.choice(ADMITTED_AS)
+            overrides = {"status": status, "source": self.rng.choice(["web", "partner"])}
+            if status is LeadStatus.QUEUED and self.rng.random() < 0.5:
+                overrides.update(person=self.rng.choice(self.phones), **WINDOWS)
+            if self.rng.random() < 0.2:
+                overrides.update(idempotency_key=self.rng.choice("xyz"), idempotency_ttl_seconds=DAY)
+            leads.append(make_lead(**overrides))
+        sealed = ["" if lead.status is LeadStatus.FETCHING else self.cipher.seal(lead.record) for lead in leads]
+        self.store.leads.admit(leads, sealed, self.clock.now())
+
+    def claim(self):
+        batch = self.store.batches.claim(self.clock.now(), self.rng.randint(1, 10), 30)
+        if batch is not None:
+            self.batches.append(batch)
+
+    def settle(self):
+        if not self.batches:
+            return
+        batch, now = self.batches.pop(self.rng.randrange(len(self.batches))), self.clock.now()
+        outcomes = []
+        for lead in batch.leads:
+            status = self.rng.choice(SETTLED_AS)
+            if status is LeadStatus.RETRYING:
+                outcomes.append(Outcome(lead.id, status, "503", error="503", ready_at=now + 5, next_attempt_at=now + 5))
+            elif status is LeadStatus.QUEUED:
+                outcomes.append(Outcome(lead.id, status, "resent", ready_at=now, count_attempt=False))
+            else:
+                outcomes.append(
+                    Outcome(lead.id, status, "settled", error=None if status is LeadStatus.DELIVERED else "no")
+                )
+        self.store.batches.settle(batch.id, outcomes, now, release=True)
+
+    def reclaim(self):
+        self.store.batches.reclaim_stale(self.clock.now(), 3 * DAY)
+
+    def retry(self):
+        status = self.rng.choice(["dead", "rejected"])
+        if self.rng.random() < 0.5:
+            self.client.post("/v1/leads/retry", json={"status": status}, headers=OPS)
+            return
+        failed = [member.decode() for member in self.store.redis.zrange(keys.status_index_key(status), 0, -1)]
+        if failed:
+            self.client.post(f"/v1/leads/{self.rng.choice(failed)}/retry", headers=OPS)
+
+    def fetch(self):
+        fetching = [member.decode() for member in self.store.redis.zrange(keys.fetching_key(), 0, -1)]
+        if not fetching:
+            return
+        lead_id, status = self.rng.choice(fetching), self.rng.choice(RETRIEVED_AS)
+        queued = status is LeadStatus.QUEUED
+        completion = Completion(
+            status,
+            "retrieved",
+            error="" if queued else "no",
+            sealed_record=self.cipher.seal({"phoneNumber": self.phones[0]}) if queued else "",
+            external_id=lead_id,
+            phone_masked="+1******0001",
+            person=self.rng.choice(self.phones),
+            **WINDOWS,
+        )
+        self.store.fetches.complete(lead_id, completion, self.clock.now())
+
+    def purge(self):
+        self.store.retention.purge(self.clock.now())
+
+    def wait(self):
+        self.clock.advance(self.rng.choice([1, 60, HOUR, DAY, 10 * DAY, 31 * DAY]))
+
+
+def held_leads(store):
+    """Every lead the relay holds, read from the lead hashes themselves."""
+    ids = [key.decode().removeprefix(keys.lead_key("")) for key in store.redis.scan_iter(match=keys.lead_key("*"))]
+    return store.leads.get_many(lead_id for lead_id in ids if keys.is_lead_id(lead_id))
+
+
+def listed_ids(client, status):
+    ids, cursor = [], None
+    while True:
+        args = {"status": status.value, "limit": 200, **({"cursor": cursor} if cursor else {})}
+        body = client.get("/v1/leads", query_string=args, headers=OPS).json
+        ids += [lead["id"] for lead in body["leads"]]
+        cursor = body["nextCursor"]
+        if cursor is None:
+            return ids
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_stats_counts_and_the_lead_list_match_a_recount_of_the_leads_after_many_transitions(
+    client, store, cipher, clock, seed
+):
+    walk = Walk(client, store, cipher, clock, seed)
+    for step in range(120):
+        walk.step()
+
+        held = held_leads(store)
+        counts = client.get("/v1/stats", headers=OPS).json["counts"]
+        recount = Counter(lead.status.value for lead in held)
+        assert counts == {status.value: recount[status.value] for status in LeadStatus}, f"after step {step}"
+    for status in LeadStatus:
+        assert sorted(listed_ids(client, status)) == sorted(lead.id for lead in held if lead.status is status)
+    assert_indexes_consistent(store)
