@@ -71,10 +71,11 @@ class LeadStore:
         if not keys.is_lead_id(lead_id):
             raise LeadNotFoundError(lead_id)
         pipe = self._redis.pipeline(transaction=False)
-        pipe.hgetall(keys.lead_key(lead_id))
+        pipe.hmget(keys.lead_key(lead_id), _SHOWN_FIELDS)
         pipe.lrange(keys.lead_events_key(lead_id), 0, -1)
-        raw, events = pipe.execute()
-        if not raw:
+        values, events = pipe.execute()
+        raw = _shown_fields(values)
+        if raw is None:
             raise LeadNotFoundError(lead_id)
         return _lead_from_hash(raw, events)
 
@@ -83,8 +84,9 @@ class LeadStore:
         ids = list(lead_ids)
         pipe = self._redis.pipeline(transaction=False)
         for lead_id in ids:
-            pipe.hgetall(keys.lead_key(lead_id))
-        return [_lead_from_hash(raw, []) for raw in pipe.execute() if raw]
+            pipe.hmget(keys.lead_key(lead_id), _SHOWN_FIELDS)
+        found = (_shown_fields(values) for values in pipe.execute())
+        return [_lead_from_hash(raw, []) for raw in found if raw is not None]
 
     def status_counts(self) -> dict[LeadStatus, int]:
         """Number of leads in each status (kept by the transition scripts, no scan)."""
@@ -143,6 +145,32 @@ def counts_from_hash(raw: Mapping[Any, Any]) -> dict[LeadStatus, int]:
         status = LeadStatus(text(name) or "")
         counts[status] = int(value)
     return counts
+
+
+# The lead hash fields a `Lead` is read from: never the sealed record or submission, most of a lead's bytes, which
+# the status API and the lead list have no use for (the dashboard lists failed leads, which keep theirs, every few
+# seconds).
+_SHOWN_FIELDS = (
+    "id",
+    "source",
+    "status",
+    "received_at",
+    "updated_at",
+    "attempts",
+    "external_id",
+    "phone",
+    "next_attempt_at",
+    "batch_id",
+    "delivered_at",
+    "error",
+    "warnings",
+)
+
+
+def _shown_fields(values: Sequence[bytes | None]) -> dict[bytes, bytes] | None:
+    """The fields HMGET read as a hash would give them; None when there is no such lead (a lead has a status)."""
+    raw = {name.encode(): value for name, value in zip(_SHOWN_FIELDS, values, strict=True) if value is not None}
+    return raw if b"status" in raw else None
 
 
 def _float(value: bytes | None) -> float | None:
