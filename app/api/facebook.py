@@ -113,6 +113,13 @@ def receive_notification() -> tuple[Response, int]:
     if not svc.settings.facebook_app_secret:
         raise _unconfigured("FACEBOOK_APP_SECRET", "no notification's signature can be checked")
     if not is_signature_valid(raw, signature, svc.settings.facebook_app_secret):
+        # Meta's own notifications fail so when FACEBOOK_APP_SECRET is not its app's secret (reset at Meta, or a
+        # wrong value set): each is refused until Meta drops it, 36 hours on, so say why where on-call looks.
+        logger.warning(
+            "Meta webhook refused: %s does not match the body; if Meta's notifications are refused so,"
+            " FACEBOOK_APP_SECRET is not the Meta app's secret",
+            SIGNATURE_HEADER,
+        )
         raise ForbiddenError(f"{SIGNATURE_HEADER} does not match the body")
     notification: LeadgenNotification = LeadgenNotificationSchema().load(_json_object(raw))
     _log_unread(notification)

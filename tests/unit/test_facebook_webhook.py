@@ -172,6 +172,19 @@ def test_notification_whose_body_was_changed_after_signing_is_refused(client, re
     assert stored_lead_ids(redis) == [] and fetch_jobs(redis) == []
 
 
+def test_notification_signed_with_another_secret_is_refused_with_a_warning_naming_the_app_secret(client, redis, caplog):
+    # The app secret reset at Meta, or a wrong value set: every notification is refused, and Meta drops each after
+    # 36 hours. The on-call engineer learns why from the log, as for a missing secret.
+    with caplog.at_level(logging.WARNING, logger="app.api.facebook"):
+        response = client.post(URL, data=VECTOR_BODY, headers={"X-Hub-Signature-256": sign(VECTOR_BODY, "rotated")})
+
+    assert response.status_code == 403
+    [warning] = webhook_warnings(caplog)
+    assert "Meta webhook refused" in warning.getMessage() and "FACEBOOK_APP_SECRET" in warning.getMessage()
+    assert APP_SECRET not in caplog.text and "rotated" not in caplog.text
+    assert stored_lead_ids(redis) == []
+
+
 def test_notification_is_refused_when_no_app_secret_is_configured(settings, redis, clock, meta_sources, caplog):
     client = create_app(settings, redis=redis, clock=clock, sources=meta_sources).test_client()
 
