@@ -330,6 +330,16 @@ def test_readme_gives_each_setting_the_default_the_relay_uses():
         assert getattr(Settings.from_env({variable: shown[variable]}), field) == getattr(defaults, field), variable
 
 
+def test_readme_says_how_to_rotate_every_secret_the_relay_reads():
+    readme = (REPO_ROOT / "README.md").read_text()
+    rotating = readme.split("### Rotating keys", 1)[1].split("\n### ", 1)[0]
+
+    missing = [v for v in sorted(SECRET_VARIABLES) if f"`{v}`" not in rotating]
+    assert not missing, f"say how to rotate in README.md, Rotating keys: {missing}"
+    # The keys of the sources file's api and google sources live in the variables their `secret_env` names.
+    assert "`secret_env`" in rotating
+
+
 def test_readme_keeps_its_first_run_and_test_commands_first():
     readme = (REPO_ROOT / "README.md").read_text()
     commands = re.findall(r"```sh\n(.*?)```", readme, re.S)
