@@ -364,6 +364,7 @@ class Deliverer:
         now = self._clock.now()
         self._pause_until_probe(reason, now)
         self._settler.settle(batch.id, [requeue(lead, f"delivery paused: {reason}") for lead in batch.leads])
+        self._store.batches.settle(batch.id, [], self._clock.now(), release=True)
 
     def _resume(self) -> None:
         """careCycle answered past authentication: a pause, if any, is over. With Redis away a moment the

@@ -403,6 +403,8 @@ def test_delivery_pauses_rather_than_losing_leads_it_cannot_decrypt(store, clock
     assert carecycle.batches == []
     assert "LEADRELAY_ENCRYPTION_KEY" in store.pause.get().reason
     assert status_of(store, lead.id) is LeadStatus.QUEUED
+    # Its lead is back in the queue: no batch is left in flight for /v1/stats to show until the visibility timeout.
+    assert store.batches.in_flight() == 0
 
 
 def test_unused_slot_is_given_back(store, clock):
