@@ -42,9 +42,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def redis_server_process(data_dir: Path, port: int | None = None) -> Iterator[RedisServer]:
-    """A private redis-server with AOF on, for tests that restart Redis."""
-    server = RedisServer(data_dir, port or free_port())
+def redis_server_process(data_dir: Path, port: int | None = None, config: Path | None = None) -> Iterator[RedisServer]:
+    """A private redis-server with AOF on (or with the options of `config`), for tests that restart Redis."""
+    server = RedisServer(data_dir, port or free_port(), config)
     server.start()
     try:
         yield server
@@ -55,7 +55,7 @@ def redis_server_process(data_dir: Path, port: int | None = None) -> Iterator[Re
 class RedisServer:
     """A redis-server child process with `appendonly yes`, started and stopped on demand."""
 
-    def __init__(self, data_dir: Path, port: int) -> None:
+    def __init__(self, data_dir: Path, port: int, config: Path | None = None) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not on PATH")
@@ -63,12 +63,17 @@ class RedisServer:
         self.data_dir = data_dir
         self.port = port
         self.url = f"redis://127.0.0.1:{port}/0"
+        self.config = config
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.data_dir)]
-        args += ["--appendonly", "yes", "--save", "", "--daemonize", "no", "--logfile", "redis.log"]
+        # A configuration file comes first: redis-server reads the options given after it as more of its lines.
+        args = [self.binary, *([str(self.config)] if self.config else [])]
+        args += ["--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.data_dir)]
+        if self.config is None:
+            args += ["--appendonly", "yes", "--save", ""]
+        args += ["--daemonize", "no", "--logfile", "redis.log"]
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while True:
