@@ -420,6 +420,17 @@ def test_k8s_web_pod_asks_for_the_memory_its_gunicorn_processes_hold():
     assert int(limit[:-2]) * mebibytes[limit[-2:]] >= int(request[:-2]) * mebibytes[request[-2:]] * 1.25
 
 
+def test_k8s_worker_pod_asks_for_the_memory_a_worker_holds_once_it_normalized_a_meta_lead():
+    # Measured (PSS): about 180 MB for the worker once it has normalized a Meta lead (the ZIP and phone tables
+    # among it, as in a web process) and 35 MB for the RQ scheduler process it forks.
+    mebibytes = {"Mi": 1, "Gi": 1024}
+    resources = only_container("leadrelay-worker")["resources"]
+    request, limit = (resources[kind]["memory"] for kind in ("requests", "limits"))
+
+    assert int(request[:-2]) * mebibytes[request[-2:]] >= 180 + 35
+    assert int(limit[:-2]) * mebibytes[limit[-2:]] >= int(request[:-2]) * mebibytes[request[-2:]] * 1.25
+
+
 def test_k8s_workers_run_two_replicas_with_no_http_probe():
     worker = only_container("leadrelay-worker")
 
