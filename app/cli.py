@@ -235,6 +235,9 @@ def _operator() -> Operator:
         sources file is, so that a bulk retry does not pass over the leads silently."""
         if not settings.leadrelay_encryption_key:
             raise ConfigError(["LEADRELAY_ENCRYPTION_KEY: required to open a kept submission and normalize it again"])
+        if not settings.leadrelay_sources:
+            # A kept submission is a Google or Meta lead's, and those sources are declared in the file only.
+            raise ConfigError(["LEADRELAY_SOURCES: required to normalize a kept submission again under its source"])
         cipher = RecordCipher(settings.leadrelay_encryption_key)
         sources = load_configured_sources(settings)
         # As the web tier's: the sources' duplicate windows decide whether the lead's person is checked and kept.

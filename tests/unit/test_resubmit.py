@@ -256,6 +256,22 @@ def test_a_cli_bulk_retry_without_the_encryption_key_fails_naming_it_instead_of_
     assert store.leads.get(rejected_lead_id).status is LeadStatus.REJECTED
 
 
+def test_a_cli_bulk_retry_without_the_sources_file_fails_naming_it_instead_of_skipping_kept_leads(
+    client_with, rejected_lead_id, store, redis, settings, monkeypatch, capsys
+):
+    # A shell with the key but not LEADRELAY_SOURCES: a kept lead's source (Google, Meta) is in the file only.
+    monkeypatch.setattr(cli, "_connect", lambda settings: redis)
+    monkeypatch.delenv("LEADRELAY_SOURCES", raising=False)
+    monkeypatch.setenv("LEADRELAY_ENCRYPTION_KEY", settings.leadrelay_encryption_key)
+
+    code = cli.main(["retry", "--status", "rejected"])
+
+    out, err = capsys.readouterr()
+    assert (code, out) == (2, "")
+    assert "configuration error" in err and "LEADRELAY_SOURCES" in err
+    assert store.leads.get(rejected_lead_id).status is LeadStatus.REJECTED
+
+
 def test_a_kept_submission_that_is_no_webhook_body_is_normalized_as_it_is(client_with, rejected_lead_id, redis, cipher):
     redis.hset(
         keys.lead_key(rejected_lead_id),
