@@ -102,7 +102,8 @@ class StoreCollector(Collector):
         )
         yield _counter(
             "leadrelay_carecycle_requests",
-            "Upload requests to careCycle, by outcome (ok, rate_limited, server_error, timeout, ...).",
+            "Upload requests to careCycle, by outcome (ok, rate_limited, server_error, connection_error, timeout,"
+            " ...).",
             delivery.carecycle_requests,
         )
         yield _counter(

@@ -370,3 +370,18 @@ def test_a_404_says_whether_careCycle_itself_gave_it(carecycle, answer, coded):
         upload(carecycle, answer)
 
     assert raised.value.coded is coded
+
+
+def test_a_carecycle_that_cannot_be_reached_is_retried_and_counted_apart_from_its_server_errors():
+    # A connection refused (a wrong host or port, the way out blocked) is not careCycle answering 5xx: the
+    # metric's outcome tells on-call which of the two to chase.
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed_port = sock.getsockname()[1]
+    client = CareCycleClient(f"http://127.0.0.1:{closed_port}", API_KEY, connect_timeout=1.0, read_timeout=1.0)
+
+    with pytest.raises(CareCycleTransientError) as raised:
+        client.upload(RECORDS)
+
+    assert not isinstance(raised.value, CareCycleAmbiguousError)  # nothing was sent: no doubt about a delivery
+    assert outcome_label(raised.value) == "connection_error"

@@ -15,6 +15,7 @@ import urllib3
 from workers.carecycle.answers import UploadResult, classify_response
 from workers.carecycle.errors import (
     CareCycleAmbiguousError,
+    CareCycleConnectionError,
     CareCycleError,
     CareCycleTransientError,
     CareCycleUnreadableError,
@@ -85,9 +86,9 @@ class CareCycleClient:
                 self._url, json={"records": list(records)}, timeout=self._timeout, stream=True, allow_redirects=False
             )
         except requests.ConnectTimeout as exc:
-            raise CareCycleTransientError("careCycle did not accept the connection in time") from exc
+            raise CareCycleConnectionError("careCycle did not accept the connection in time") from exc
         except requests.ConnectionError as exc:
-            raise CareCycleTransientError("careCycle could not be reached") from exc
+            raise CareCycleConnectionError("careCycle could not be reached") from exc
         except requests.Timeout as exc:
             raise CareCycleAmbiguousError("careCycle did not answer in time") from exc
         except requests.RequestException as exc:

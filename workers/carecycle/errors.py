@@ -4,6 +4,7 @@ Exceptions, grouped by what delivery does about them:
 
     CareCycleError
     ├── CareCycleTransientError          retry the same batch later with backoff
+    │   ├── CareCycleConnectionError     no connection (refused, no such host, none in time), or one dropped
     │   ├── CareCycleAmbiguousError      timed out after sending: careCycle may have stored it
     │   │   └── CareCycleUnreadableError an answer too large, broken off, or of a shape no rule covers
     │   └── CareCycleRateLimitedError    429: wait `retry_after` seconds, then resend
@@ -40,6 +41,12 @@ class CareCycleError(Exception):
 
 class CareCycleTransientError(CareCycleError):
     """Server error, connection failure or timeout before sending: retry later."""
+
+
+class CareCycleConnectionError(CareCycleTransientError):
+    """No connection to careCycle, or one dropped before its answer. Told apart from careCycle's own errors in the
+    request metric: the cause is on the relay's side as often (a wrong host in CARECYCLE_BASE_URL, the way out
+    blocked)."""
 
 
 class CareCycleAmbiguousError(CareCycleTransientError):
@@ -108,6 +115,7 @@ def outcome_label(error: CareCycleError | None) -> str:
 
 _OUTCOME_LABELS: tuple[tuple[type[CareCycleError], str], ...] = (
     (CareCycleRateLimitedError, "rate_limited"),
+    (CareCycleConnectionError, "connection_error"),
     (CareCycleUnreadableError, "unreadable"),
     (CareCycleAmbiguousError, "timeout"),
     (CareCycleAuthError, "unauthorized"),
