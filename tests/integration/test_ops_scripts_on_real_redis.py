@@ -154,6 +154,24 @@ def test_purge_deletes_records_then_leads_keeping_failed_records_and_counts_righ
     assert_indexes_consistent(store)
 
 
+def test_a_lead_held_after_its_record_is_purged_takes_the_compact_memory_of_a_hash_without_it(store, cipher, clock):
+    # Redis keeps a hash in its large encoding once a long value (the encrypted record) was in it, even after that
+    # value is deleted: each lead held for the retention days would take twice the memory the README sizes.
+    [delivered] = leads_in(store, cipher, clock, LeadStatus.DELIVERED, source="web")
+    lead_key = keys.lead_key(delivered.id)
+    before = store.redis.hgetall(lead_key)
+    assert store.redis.object("encoding", lead_key) == b"hashtable"
+    clock.advance(DAY)
+
+    assert store.retention.purge(clock.now()) == PurgeReport(records=1, leads=0)
+
+    assert store.redis.object("encoding", lead_key) in (b"listpack", b"ziplist")
+    assert store.redis.hgetall(lead_key) == {k: v for k, v in before.items() if k != b"record"}
+    assert store.redis.ttl(lead_key) == -1
+    assert store.leads.get(delivered.id).status is LeadStatus.DELIVERED
+    assert_indexes_consistent(store)
+
+
 def test_purge_deletes_a_test_leads_kept_submission_with_the_records_and_keeps_a_rejected_ones(store, cipher, clock):
     test, rejected = (make_lead(status=status, unnormalized=True) for status in (LeadStatus.TEST, LeadStatus.REJECTED))
     store.leads.admit([test, rejected], [cipher.seal(test.record), cipher.seal(rejected.record)], clock.now())

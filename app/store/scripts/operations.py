@@ -109,7 +109,15 @@ for _, id in ipairs(due_records) do
   local lead_key = ARGV[4] .. id
   local status = redis.call('HGET', lead_key, 'status')
   if status and FINAL[status] and not RETRYABLE[status] then
-    if redis.call('HDEL', lead_key, RECORD, SUBMISSION) > 0 then records = records + 1 end
+    if redis.call('HDEL', lead_key, RECORD, SUBMISSION) > 0 then
+      records = records + 1
+      -- Redis keeps a hash in its large encoding once a long value was in it, after the value is gone: written
+      -- afresh, what the lead keeps for the retention days (short fields) takes the compact one, half the memory.
+      -- A lead hash has no expiry to lose (see above).
+      local rest = redis.call('HGETALL', lead_key)
+      redis.call('DEL', lead_key)
+      redis.call('HSET', lead_key, unpack(rest))
+    end
   end
   redis.call('ZREM', KEYS[1], id)
 end
