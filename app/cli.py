@@ -98,7 +98,7 @@ def _parser() -> argparse.ArgumentParser:
     retry.add_argument("--id", dest="lead_id", help="re-queue this one lead instead of a filter")
     retry.set_defaults(run=_retry)
 
-    check = sub.add_parser("check-config", help="validate the environment; list every problem")
+    check = sub.add_parser("check-config", help="validate the environment and the sources file; list every problem")
     check.set_defaults(run=_check_config)
 
     bench = sub.add_parser("bench", help="the performance benchmark (delivery against the sandbox)")

@@ -110,3 +110,11 @@ def test_cli_stats_prints_the_stats_as_json(store, cipher, clock, capsys):
 
     assert code == 0
     assert out["counts"]["queued"] == 2 and out["counts"]["dead"] == 1 and out["queueDepth"] == 2
+
+
+def test_cli_help_says_check_config_checks_the_sources_file_too(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+
+    listing = " ".join(capsys.readouterr().out.split())
+    assert "check-config validate the environment and the sources file" in listing
