@@ -91,11 +91,13 @@ def _parser() -> argparse.ArgumentParser:
     stats = sub.add_parser("stats", help="the numbers of /v1/stats, as JSON")
     stats.set_defaults(run=_stats)
 
-    retry = sub.add_parser("retry", help="re-queue dead or rejected leads, by filter or one by --id (audited)")
+    retry = sub.add_parser("retry", help="re-queue dead or rejected leads by filter, or one lead by --id (audited)")
     retry.add_argument("--status", choices=["dead", "rejected"], help="which failed leads (required without --id)")
     retry.add_argument("--source", help="only leads of this source")
     retry.add_argument("--since", help="only leads received since: ISO 8601 time or epoch seconds")
-    retry.add_argument("--id", dest="lead_id", help="re-queue this one lead instead of a filter")
+    retry.add_argument(
+        "--id", dest="lead_id", help="re-queue this one lead (dead, rejected or duplicate) instead of a filter"
+    )
     retry.set_defaults(run=_retry)
 
     check = sub.add_parser("check-config", help="validate the environment and the sources file; list every problem")

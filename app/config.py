@@ -148,7 +148,7 @@ class Settings:
         return [f"{n.upper()}: required" for n in names if not getattr(self, n)]
 
     def record_retention_seconds(self) -> int:
-        """How long a settled lead's encrypted record is kept (records of `rejected`/`dead` leads: see README)."""
+        """How long a settled lead's encrypted record is kept (those an operator may retry: see README)."""
         return max(1, round(self.leadrelay_record_retention_hours * 3600))
 
     def retention_seconds(self) -> int:

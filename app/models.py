@@ -35,8 +35,11 @@ _FINAL = frozenset(
 )
 PENDING_STATUSES = frozenset({LeadStatus.QUEUED, LeadStatus.SENDING, LeadStatus.RETRYING})
 FINAL_STATUSES = _FINAL
-# What an operator may send again: the relay gave up on these, and their records are kept for it.
+# What an operator may send again, one by one or all matching a filter: the relay gave up on these.
 RETRYABLE_STATUSES = frozenset({LeadStatus.REJECTED, LeadStatus.DEAD})
+# What an operator may send again by its id: a `duplicate` too, since the earlier lead of its person, still on its
+# way when the duplicate came, may never reach careCycle (rejected or dead later). Their records are kept for it.
+RETRYABLE_BY_ID_STATUSES = RETRYABLE_STATUSES | {LeadStatus.DUPLICATE}
 
 
 @dataclass(frozen=True)

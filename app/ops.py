@@ -90,7 +90,7 @@ def _percentile(ordered: list[float], fraction: float) -> float:
 
 
 class LeadNotRetryableError(Exception):
-    """A lead that an operator may not re-queue: not `rejected`/`dead`, or with no record to send."""
+    """A lead that an operator may not re-queue: not `rejected`/`dead`/`duplicate`, or with no record to send."""
 
     def __init__(self, lead_id: str, status: LeadStatus | None, reason: str) -> None:
         super().__init__(reason)
@@ -133,13 +133,14 @@ class Operator:
         return LeadPage(leads, page.next)
 
     def retry_lead(self, lead_id: str, actor: str) -> Lead:
-        """Re-queue one `rejected`/`dead` lead; raises `LeadNotFoundError` or `LeadNotRetryableError`.
+        """Re-queue one `rejected`, `dead` or `duplicate` lead; raises `LeadNotFoundError` or `LeadNotRetryableError`.
 
-        Audited when it changed the lead: re-queued (count 1), or made a `duplicate` by its second normalization
-        (count 0)."""
+        A `duplicate` is sent although its person came shortly before: the operator's decision, taken when the
+        earlier lead its event names never reached careCycle (rejected or dead since). Audited when it changed the
+        lead: re-queued (count 1), or made a `duplicate` by its second normalization (count 0)."""
         now = self._clock.now()
-        [result] = self._store.retries.requeue([lead_id], now, _retry_detail(actor))
-        if result.outcome is RequeueOutcome.NO_RECORD and self._resubmit is not None:
+        [result] = self._store.retries.requeue([lead_id], now, _retry_detail(actor), duplicates=True)
+        if result.outcome is RequeueOutcome.NO_RECORD and self._resubmit is not None and result.previous in _REFUSED:
             reason = self._resubmit(lead_id)
             if reason is not None:
                 current = self._store.leads.get(lead_id).status
@@ -223,6 +224,8 @@ class Operator:
         return self._store.audit.recent(limit, offset)
 
 
+# Where a lead without a record may hold a submission normalization refused, to normalize again.
+_REFUSED = RETRYABLE_STATUSES
 # What a retry does to a lead it takes back: queued for delivery, or (Meta, no record yet) for retrieval.
 _TAKEN_BACK = frozenset({RequeueOutcome.REQUEUED, RequeueOutcome.REFETCHING})
 # Where a lead without a record can only be when another operator's retry normalized and re-queued it.

@@ -146,14 +146,21 @@ def list_leads() -> Response:
 
 @bp.post("/<lead_id>/retry")
 def retry_lead(lead_id: str) -> Response:
-    """Re-queue one `dead` or `rejected` lead; audited under the token's name.
+    """Re-queue one `dead`, `rejected` or `duplicate` lead; audited under the token's name.
 
     A lead that normalization refused is first normalized again under its source's current settings; a Meta lead
-    whose record was never retrieved is retrieved again (`fetching`). 409 for a lead in another status, or one
-    whose kept submission still fails normalization (the reason is given).
+    whose record was never retrieved is retrieved again (`fetching`). A `duplicate` is sent although its person came
+    shortly before (the operator's decision: its event names the earlier lead, which may have been rejected or gone
+    dead since). 409 for a lead in another status, or one whose kept submission still fails normalization (the
+    reason is given).
     ---
     post:
       summary: Retry one lead
+      description: >
+        Re-queues a `dead`, `rejected` or `duplicate` lead. A `duplicate` is queued as well, past its source's
+        duplicate window: its event names the earlier lead of the same phone, so an operator can first check that
+        that lead never reached careCycle (rejected or dead). A lead that normalization refused is normalized again
+        under its source's current settings first.
       tags: [ops]
       security: [{bearer: []}, {opsToken: []}]
       responses:
@@ -166,8 +173,9 @@ def retry_lead(lead_id: str) -> Response:
           description: No lead has that id.
         409:
           description: >
-            The lead is neither `dead` nor `rejected`, or the submission kept of a lead normalization refused
-            still fails it under its source's current settings; the message gives the reason.
+            The lead is not `dead`, `rejected` or `duplicate`, or has no record left to send, or the submission kept
+            of a lead normalization refused still fails it under its source's current settings; the message gives
+            the reason.
     """
     actor = require_ops_token()
     lead = operator().retry_lead(lead_id, actor)

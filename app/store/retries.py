@@ -1,5 +1,6 @@
-"""Operator re-queues: `rejected` and `dead` leads sent back to the ready queue, a bounded batch per call;
-and, for a lead whose submission normalization refused, the kept submission and the record it later becomes."""
+"""Operator re-queues: `rejected` and `dead` leads (and, by id, `duplicate` ones) sent back to the ready queue, a
+bounded batch per call; and, for a lead whose submission normalization refused, the kept submission and the record
+it later becomes."""
 
 from __future__ import annotations
 
@@ -63,16 +64,18 @@ class RetryStore:
         self._redis = redis
         self._scripts = scripts
 
-    def requeue(self, lead_ids: Sequence[str], now: float, detail: str) -> list[Requeued]:
-        """Make each `rejected`/`dead` lead `queued` and ready now, with `detail` as its event (a Meta lead
-        that never got its record from the Graph API: `fetching`, to be retrieved again).
+    def requeue(self, lead_ids: Sequence[str], now: float, detail: str, *, duplicates: bool = False) -> list[Requeued]:
+        """Make each `rejected`/`dead` lead (with `duplicates`, each `duplicate` one too) `queued` and ready now,
+        with `detail` as its event (a Meta lead that never got its record from the Graph API: `fetching`, to be
+        retrieved again).
 
         An id that cannot be a lead's is `missing` without being looked up (it must never reach a key name).
         """
         if len(lead_ids) > MAX_REQUEUE_BATCH:
             raise ValueError(f"at most {MAX_REQUEUE_BATCH} leads per call")
         if not all(keys.is_lead_id(lead_id) for lead_id in lead_ids):
-            found = {r.lead_id: r for r in self.requeue([i for i in lead_ids if keys.is_lead_id(i)], now, detail)}
+            valid = [i for i in lead_ids if keys.is_lead_id(i)]
+            found = {r.lead_id: r for r in self.requeue(valid, now, detail, duplicates=duplicates)}
             return [found.get(i) or Requeued(i, RequeueOutcome.MISSING, None) for i in lead_ids]
         if not lead_ids:
             return []
@@ -84,7 +87,7 @@ class RetryStore:
                 keys.retained_leads_key(),
                 keys.fetching_key(),
             ],
-            args=[repr(now), detail, keys.LEAD_KEY_PREFIX, keys.LEAD_EVENTS_SUFFIX, *lead_ids],
+            args=[repr(now), detail, keys.LEAD_KEY_PREFIX, keys.LEAD_EVENTS_SUFFIX, int(duplicates), *lead_ids],
         )
         results = []
         for index, lead_id in enumerate(lead_ids):

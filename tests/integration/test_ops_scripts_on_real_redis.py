@@ -133,6 +133,21 @@ def test_retry_requeues_only_failed_leads_with_a_record_and_reports_each(store, 
     assert_indexes_consistent(store)
 
 
+def test_retry_by_id_takes_a_duplicate_back_and_a_bulk_step_leaves_it(store, cipher, clock):
+    [duplicate] = leads_in(store, cipher, clock, LeadStatus.DUPLICATE)
+    clock.advance(60)
+
+    [bulk] = store.retries.requeue([duplicate.id], clock.now(), "retried by alice")
+    [by_id] = store.retries.requeue([duplicate.id], clock.now(), "retried by alice", duplicates=True)
+
+    assert (bulk.outcome, bulk.previous) == (RequeueOutcome.NOT_RETRYABLE, LeadStatus.DUPLICATE)
+    assert (by_id.outcome, by_id.previous) == (RequeueOutcome.REQUEUED, LeadStatus.DUPLICATE)
+    assert store.leads.get(duplicate.id).status is LeadStatus.QUEUED
+    assert store.redis.zscore(keys.ready_key(), duplicate.id) == clock.now()
+    assert retained(store.redis, keys.retained_leads_key()) == {}
+    assert_indexes_consistent(store)
+
+
 def test_purge_deletes_records_then_leads_keeping_failed_records_and_counts_right(store, cipher, clock):
     [delivered] = leads_in(store, cipher, clock, LeadStatus.DELIVERED, source="web")
     [dead] = leads_in(store, cipher, clock, LeadStatus.DEAD, source="web")
@@ -169,6 +184,19 @@ def test_a_lead_held_after_its_record_is_purged_takes_the_compact_memory_of_a_ha
     assert store.redis.hgetall(lead_key) == {k: v for k, v in before.items() if k != b"record"}
     assert store.redis.ttl(lead_key) == -1
     assert store.leads.get(delivered.id).status is LeadStatus.DELIVERED
+    assert_indexes_consistent(store)
+
+
+def test_purge_keeps_a_duplicates_record_until_the_lead_goes(store, cipher, clock):
+    [duplicate] = leads_in(store, cipher, clock, LeadStatus.DUPLICATE)
+    clock.advance(DAY)
+
+    assert store.retention.purge(clock.now()) == PurgeReport(records=0, leads=0)
+    assert store.redis.hexists(keys.lead_key(duplicate.id), keys.RECORD_FIELD)
+    clock.advance(29 * DAY)
+
+    assert store.retention.purge(clock.now()) == PurgeReport(records=0, leads=1)
+    assert not store.redis.exists(keys.lead_key(duplicate.id))
     assert_indexes_consistent(store)
 
 

@@ -6,16 +6,20 @@ import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 from rq import Queue
 
-from app import ops
+from app import create_app, ops
 from app.models import LeadStatus
 from app.queues import DELIVERY_QUEUE
+from app.sources import SourceRegistry
 from app.store import audit, keys
 from app.store.audit import AuditEntry
+from app.store.batches import Outcome
 from app.store.retries import MAX_REQUEUE_BATCH, RetryStore
-from tests.conftest import OPS_TOKEN
+from tests.conftest import OPS_TOKEN, SOURCE_KEY
+from tests.factories import make_source, make_submission
 from tests.storecheck import assert_indexes_consistent, leads_in
 
 OPS = {"Authorization": f"Bearer {OPS_TOKEN}"}
+DAY = 86400
 
 
 @pytest.fixture
@@ -282,3 +286,80 @@ def test_a_single_retry_with_its_id_missing_is_not_redirected_to_the_bulk_retry(
 
     assert response.status_code == 404 and "Location" not in response.headers
     assert audit_entries(client) == []
+
+
+@pytest.fixture
+def windowed(settings, redis, clock):
+    """A client of the relay whose partner source keeps the same phone again within a day as `duplicate`."""
+    source = make_source(slug="partner", secret=SOURCE_KEY, duplicate_window_seconds=DAY)
+    return create_app(settings, redis=redis, clock=clock, sources=SourceRegistry([source])).test_client()
+
+
+def duplicate_of_a_rejected_lead(client, store, clock):
+    """Lead A for a phone, then B for the same phone while A waits (B: `duplicate`); careCycle then rejects A."""
+    submission = make_submission(phoneNumber="(312) 555-0199")
+    first = client.post("/v1/leads", json=submission, headers={"X-Api-Key": SOURCE_KEY}).json["id"]
+    clock.advance(60)
+    again = client.post("/v1/leads", json=submission, headers={"X-Api-Key": SOURCE_KEY}).json
+    assert again["status"] == "duplicate"
+    batch = store.batches.claim(clock.now(), 200, 30)
+    store.batches.settle(batch.id, [Outcome(first, LeadStatus.REJECTED, "refused", error="bad")], clock.now(), True)
+    return first, again["id"]
+
+
+def test_a_duplicate_of_a_lead_carecycle_rejected_says_which_lead_it_repeats(windowed, store, clock):
+    first, duplicate = duplicate_of_a_rejected_lead(windowed, store, clock)
+
+    body = windowed.get(f"/v1/leads/{duplicate}", headers=OPS).json
+
+    assert body["status"] == "duplicate"
+    assert body["events"][0]["detail"] == f"same phone as lead {first} within the duplicate window"
+    assert windowed.get(f"/v1/leads/{first}", headers=OPS).json["status"] == "rejected"
+
+
+def test_a_duplicate_retried_by_an_operator_is_queued_for_delivery_and_audited(windowed, store, clock, redis):
+    _, duplicate = duplicate_of_a_rejected_lead(windowed, store, clock)
+    clock.advance(30)
+
+    response = windowed.post(f"/v1/leads/{duplicate}/retry", headers=OPS)
+
+    assert response.status_code == 200, response.json
+    assert response.json["status"] == "queued"
+    assert response.json["events"][0]["detail"] == "retried by alice"
+    assert redis.zscore(keys.ready_key(), duplicate) == clock.now()
+    [entry] = audit_entries(windowed)
+    assert (entry["action"], entry["actor"], entry["leadId"], entry["count"]) == ("retry_lead", "alice", duplicate, 1)
+    assert_indexes_consistent(store)
+
+
+def test_a_duplicate_can_still_be_retried_after_the_record_retention(windowed, store, clock, cipher, redis):
+    _, duplicate = duplicate_of_a_rejected_lead(windowed, store, clock)
+    clock.advance(3 * DAY)
+    store.retention.purge(clock.now())
+
+    response = windowed.post(f"/v1/leads/{duplicate}/retry", headers=OPS)
+
+    assert response.status_code == 200 and response.json["status"] == "queued"
+    [lead] = store.batches.claim(clock.now(), 200, 30).leads
+    assert lead.id == duplicate
+    assert cipher.open(redis.hget(keys.lead_key(duplicate), keys.RECORD_FIELD))["phoneNumber"] == "+13125550199"
+
+
+def test_retry_of_a_duplicate_without_a_record_is_a_409_conflict_and_changes_nothing(client, store, cipher, clock):
+    [duplicate] = leads_in(store, cipher, clock, LeadStatus.DUPLICATE)
+    store.redis.hdel(keys.lead_key(duplicate.id), keys.RECORD_FIELD)  # purged under an earlier version
+
+    response = client.post(f"/v1/leads/{duplicate.id}/retry", headers=OPS)
+
+    assert response.status_code == 409 and "no careCycle record to send" in response.json["error"]["message"]
+    assert store.leads.get(duplicate.id).status is LeadStatus.DUPLICATE
+    assert audit_entries(client) == []
+
+
+def test_a_bulk_retry_leaves_duplicates_alone(client, store, cipher, clock):
+    [duplicate] = leads_in(store, cipher, clock, LeadStatus.DUPLICATE)
+
+    response = client.post("/v1/leads/retry", json={"status": "duplicate"}, headers=OPS)
+
+    assert response.status_code == 422 and list(response.json["error"]["fields"]) == ["status"]
+    assert store.leads.get(duplicate.id).status is LeadStatus.DUPLICATE

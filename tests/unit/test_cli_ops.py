@@ -62,6 +62,16 @@ def test_cli_retry_one_lead_by_id(store, cipher, clock, capsys):
     assert [(e.action, e.lead_id, e.actor) for e in store.audit.recent(10)] == [("retry_lead", lead.id, "cli:dana")]
 
 
+def test_cli_retry_by_id_queues_a_duplicate_lead(store, cipher, clock, capsys):
+    [duplicate] = leads_in(store, cipher, clock, LeadStatus.DUPLICATE)
+
+    code, out, _ = run(capsys, "retry", "--id", duplicate.id)
+
+    assert (code, out) == (0, {"requeued": 1})
+    assert store.leads.get(duplicate.id).status is LeadStatus.QUEUED
+    assert store.leads.get(duplicate.id).events[0].detail == "retried by cli:dana"
+
+
 @pytest.mark.parametrize(
     ("status", "message"),
     [

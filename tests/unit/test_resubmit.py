@@ -291,13 +291,13 @@ def test_a_retry_that_finds_the_lead_taken_by_another_operators_retry_says_so(
     requeue = RetryStore.requeue
     calls = []
 
-    def another_operator_first(self, lead_ids, now, detail):
+    def another_operator_first(self, lead_ids, now, detail, **options):
         calls.append(detail)
         if len(calls) == 1:  # between this retry's first look and its resubmission, bob's retry completes
-            result = requeue(self, lead_ids, now, detail)
+            result = requeue(self, lead_ids, now, detail, **options)
             assert fixed.post(f"/v1/leads/{rejected_lead_id}/retry", headers=BOB).status_code == 200
             return result
-        return requeue(self, lead_ids, now, detail)
+        return requeue(self, lead_ids, now, detail, **options)
 
     monkeypatch.setattr(RetryStore, "requeue", another_operator_first)
     response = fixed.post(f"/v1/leads/{rejected_lead_id}/retry", headers=OPS)

@@ -65,8 +65,8 @@ def test_purge_deletes_a_delivered_leads_record_after_the_record_retention_and_k
     assert store.redis.ttl(keys.lead_key(lead.id)) == -1  # the purge pass alone ends it, under the settings of then
 
 
-@pytest.mark.parametrize("status", [LeadStatus.DEAD, LeadStatus.REJECTED])
-def test_purge_keeps_failed_leads_records_so_they_can_still_be_retried(client, store, cipher, clock, status):
+@pytest.mark.parametrize("status", [LeadStatus.DEAD, LeadStatus.REJECTED, LeadStatus.DUPLICATE])
+def test_purge_keeps_the_records_of_leads_an_operator_may_retry(client, store, cipher, clock, status):
     [lead] = leads_in(store, cipher, clock, status)
     clock.advance(3 * DAY)
 

@@ -84,6 +84,7 @@ class Walk:
         if self.rng.random() < 0.5:
             self.client.post("/v1/leads/retry", json={"status": status}, headers=OPS)
             return
+        status = self.rng.choice([status, "duplicate"])  # a duplicate is retried by its id alone
         failed = [member.decode() for member in self.store.redis.zrange(keys.status_index_key(status), 0, -1)]
         if failed:
             self.client.post(f"/v1/leads/{self.rng.choice(failed)}/retry", headers=OPS)

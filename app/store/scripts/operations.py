@@ -10,13 +10,15 @@ RETRY_LEADS = (
     + f"local RECORD, SUBMISSION = {lua_string(keys.RECORD_FIELD)}, {lua_string(keys.SUBMISSION_FIELD)}\n"
     + f"local LEADGEN_ID = {lua_string(keys.LEADGEN_ID_FIELD)}\n"
     + """
--- Re-queue `rejected` or `dead` leads for an operator: `queued`, ready now, error cleared, attempts kept,
+-- Re-queue `rejected` or `dead` leads for an operator (and `duplicate` ones, retried by id: the operator's
+-- decision to send the person again): `queued`, ready now, error cleared, attempts kept,
 -- out of the retention sets again (and any expiry removed: hashes of earlier versions carried one).
 -- A Meta lead that never got its record from the Graph API (and kept no refused submission) is retrieved
 -- again instead: `fetching`, due now, its retrieval attempts reset.
 -- KEYS[1] status counts, KEYS[2] ready zset, KEYS[3] retained-records zset, KEYS[4] retained-leads zset,
 -- KEYS[5] fetching zset
--- ARGV[1] now, ARGV[2] event detail, ARGV[3] lead key prefix, ARGV[4] events key suffix, ARGV[5..] lead ids
+-- ARGV[1] now, ARGV[2] event detail, ARGV[3] lead key prefix, ARGV[4] events key suffix,
+-- ARGV[5] '1' to take `duplicate` leads too, ARGV[6..] lead ids
 -- Returns per lead a pair {outcome, status before ('' if none)}; outcome is 'requeued', 'refetching',
 -- 'missing' (no such lead), 'not_retryable' (another status) or 'no_record' (nothing to send: its record
 -- was never stored).
@@ -31,15 +33,16 @@ local function take_back(lead_key, id, status, new_status, due_key, cleared)
   push_event(lead_key, ARGV[4], ARGV[1], new_status, ARGV[2])
   move_status(KEYS[1], lead_key, id, status, new_status, ARGV[1])
 end
+local takes = ARGV[5] == '1' and RETRYABLE_BY_ID or RETRYABLE
 local out = {}
-for i = 5, #ARGV do
+for i = 6, #ARGV do
   local id = ARGV[i]
   local lead_key = ARGV[3] .. id
   local status = redis.call('HGET', lead_key, 'status')
   local outcome = 'requeued'
   if not status then
     outcome, status = 'missing', ''
-  elseif not RETRYABLE[status] then
+  elseif not takes[status] then
     outcome = 'not_retryable'
   elseif redis.call('HEXISTS', lead_key, RECORD) == 0 then
     outcome = 'no_record'
@@ -92,8 +95,8 @@ PURGE_RETAINED = (
     + f"local RECORD, SUBMISSION = {lua_string(keys.RECORD_FIELD)}, {lua_string(keys.SUBMISSION_FIELD)}\n"
     + """
 -- Apply retention to leads that reached a final status: for those settled before ARGV[1], delete the
--- encrypted record, or the refused submission a `test` lead kept (both kept for `rejected`/`dead`, which an
--- operator may retry); those settled before ARGV[2] are deleted outright: hash, events, index entries, count.
+-- encrypted record, or the refused submission a `test` lead kept (both kept for `rejected`/`dead`/`duplicate`,
+-- which an operator may retry); those settled before ARGV[2] are deleted outright: hash, events, index entries, count.
 -- Nothing expires on its own: a Redis expiry set under one retention would outlast a change of it, and the
 -- lead would vanish while still counted.
 -- At most ARGV[3] leads per stage and call.
@@ -102,13 +105,13 @@ PURGE_RETAINED = (
 -- ARGV[1] records cutoff, ARGV[2] leads cutoff, ARGV[3] max leads per stage, ARGV[4] lead key prefix,
 -- ARGV[5] events key suffix
 -- Returns {records deleted, leads deleted, 1 when a stage read a full chunk (more may be due) else 0}: a chunk
--- can delete nothing (the records of `rejected`/`dead` leads are kept) and still not be the last one.
+-- can delete nothing (the records of leads an operator may retry are kept) and still not be the last one.
 local records, leads = 0, 0
 local due_records = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
 for _, id in ipairs(due_records) do
   local lead_key = ARGV[4] .. id
   local status = redis.call('HGET', lead_key, 'status')
-  if status and FINAL[status] and not RETRYABLE[status] then
+  if status and FINAL[status] and not RETRYABLE_BY_ID[status] then
     if redis.call('HDEL', lead_key, RECORD, SUBMISSION) > 0 then
       records = records + 1
       -- Redis keeps a hash in its large encoding once a long value was in it, after the value is gone: written

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from app.models import FINAL_STATUSES, RETRYABLE_STATUSES, LeadStatus
+from app.models import FINAL_STATUSES, RETRYABLE_BY_ID_STATUSES, RETRYABLE_STATUSES, LeadStatus
 from app.store import keys
 
 
@@ -43,6 +43,7 @@ LEAD_HELPERS = (
     f"local RETAINED_LEADS = {lua_string(keys.retained_leads_key())}\n"
     f"local FINAL = {_lua_set(FINAL_STATUSES)}\n"
     f"local RETRYABLE = {_lua_set(RETRYABLE_STATUSES)}\n"
+    f"local RETRYABLE_BY_ID = {_lua_set(RETRYABLE_BY_ID_STATUSES)}\n"
     f"local MINUTE_COUNTER_TTL, SECOND_COUNTER_TTL = {MINUTE_COUNTER_TTL_SECONDS}, {SECOND_COUNTER_TTL_SECONDS}\n"
     + EVENT_HELPER
     + """
