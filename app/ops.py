@@ -157,11 +157,7 @@ class Operator:
             status = result.previous.value if result.previous else "unknown"
             raise LeadNotRetryableError(lead_id, result.previous, f"a {status} lead cannot be retried")
         if result.outcome is RequeueOutcome.NO_RECORD:
-            raise LeadNotRetryableError(
-                lead_id,
-                result.previous,
-                "the lead has no careCycle record to send: it was rejected before it became one (see its events)",
-            )
+            raise LeadNotRetryableError(lead_id, result.previous, _no_record_reason(result.previous))
         self._audit(AuditEntry(now, RETRY_LEAD_ACTION, actor, 1, lead_id=lead_id))
         self._wake()
         return self._store.leads.get(lead_id)
@@ -230,6 +226,14 @@ _REFUSED = RETRYABLE_STATUSES
 _TAKEN_BACK = frozenset({RequeueOutcome.REQUEUED, RequeueOutcome.REFETCHING})
 # Where a lead without a record can only be when another operator's retry normalized and re-queued it.
 _TAKEN_BY_ANOTHER_RETRY = frozenset({LeadStatus.QUEUED, LeadStatus.SENDING, LeadStatus.RETRYING, LeadStatus.DELIVERED})
+
+
+def _no_record_reason(status: LeadStatus | None) -> str:
+    """Why a lead has no record to send: refused before it became one; or, a duplicate, its record was deleted
+    after the record retention (as earlier versions did, keeping it no longer than a delivered lead's)."""
+    if status is LeadStatus.DUPLICATE:
+        return "the lead has no careCycle record left to send: it was deleted after the record retention"
+    return "the lead has no careCycle record to send: it was rejected before it became one (see its events)"
 
 
 def _retry_detail(actor: str) -> str:

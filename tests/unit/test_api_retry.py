@@ -351,7 +351,10 @@ def test_retry_of_a_duplicate_without_a_record_is_a_409_conflict_and_changes_not
 
     response = client.post(f"/v1/leads/{duplicate.id}/retry", headers=OPS)
 
-    assert response.status_code == 409 and "no careCycle record to send" in response.json["error"]["message"]
+    assert response.status_code == 409
+    assert response.json["error"]["message"] == (
+        "the lead has no careCycle record left to send: it was deleted after the record retention"
+    )
     assert store.leads.get(duplicate.id).status is LeadStatus.DUPLICATE
     assert audit_entries(client) == []
 
