@@ -189,7 +189,7 @@ def _retry(args: argparse.Namespace) -> int:
     from marshmallow import ValidationError
 
     from app.ops import LeadNotRetryableError
-    from app.schemas.ops import RetryFilterSchema
+    from app.schemas.ops import RetryFilterSchema, requeued_body
     from app.store import LeadNotFoundError
 
     actor = f"cli:{_os_user()}"
@@ -210,7 +210,8 @@ def _retry(args: argparse.Namespace) -> int:
     except ValidationError as exc:
         problems = exc.normalized_messages()  # type: ignore[no-untyped-call]
         return _usage_error("; ".join(f"--{name}: {' '.join(map(str, msgs))}" for name, msgs in problems.items()))
-    print(json.dumps({"requeued": _operator().retry_matching(selection, actor)}))
+    result = _operator().retry_matching(selection, actor)
+    print(json.dumps(requeued_body(result.requeued, result.skipped_reasons)))
     return 0
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 import functools
 import logging
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from app.clock import Clock
@@ -100,6 +101,37 @@ class LeadNotRetryableError(Exception):
 
 
 @dataclass(frozen=True)
+class Refusal:
+    """Why a lead without a record was not made ready to send by a second normalization.
+
+    `reason` is said in full to the operator who retried the lead alone; `kind` is the same reason with nothing
+    particular to the lead (no lead's id, no field's value: the names of the fields at fault at most), by which a
+    bulk retry counts the leads it left. Without a `kind`, the reason is one already.
+    """
+
+    reason: str
+    kind: str = ""
+
+    @property
+    def group(self) -> str:
+        """What a bulk retry counts this refusal under."""
+        return self.kind or self.reason
+
+
+@dataclass(frozen=True)
+class BulkRetry:
+    """What a bulk retry did: how many matching leads it re-queued, and how many it left as they were, by why."""
+
+    requeued: int
+    skipped_reasons: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def skipped(self) -> int:
+        """How many matching leads were left as they were."""
+        return sum(self.skipped_reasons.values())
+
+
+@dataclass(frozen=True)
 class LeadPage:
     """One page of the lead list, newest first, and where the next one starts (None: the last page)."""
 
@@ -111,7 +143,7 @@ class Operator:
     """Operator queries and actions over the store; `wake_delivery` starts delivery after a re-queue.
 
     `resubmit` (see `app.resubmit`) gives a lead that has no record, only a submission normalization refused,
-    a second normalization when it is retried: None when it now has a record, else the reason it has none.
+    a second normalization when it is retried: None when it now has a record, else why it has none.
     """
 
     def __init__(
@@ -119,7 +151,7 @@ class Operator:
         store: Store,
         clock: Clock,
         wake_delivery: Callable[[], object],
-        resubmit: Callable[[str], str | None] | None = None,
+        resubmit: Callable[[str], Refusal | None] | None = None,
     ) -> None:
         self._store = store
         self._clock = clock
@@ -141,9 +173,9 @@ class Operator:
         now = self._clock.now()
         [result] = self._store.retries.requeue([lead_id], now, _retry_detail(actor), duplicates=True)
         if result.outcome is RequeueOutcome.NO_RECORD and self._resubmit is not None and result.previous in _REFUSED:
-            reason = self._resubmit(lead_id)
-            if reason is not None:
-                current = self._store.leads.get(lead_id).status
+            refusal = self._resubmit(lead_id)
+            if refusal is not None:
+                reason, current = refusal.reason, self._store.leads.get(lead_id).status
                 if current in _TAKEN_BY_ANOTHER_RETRY:
                     reason = f"a {current.value} lead cannot be retried (another retry took it meanwhile)"
                 elif current is LeadStatus.DUPLICATE:
@@ -162,8 +194,9 @@ class Operator:
         self._wake()
         return self._store.leads.get(lead_id)
 
-    def retry_matching(self, selection: Selection, actor: str) -> int:
-        """Re-queue every lead matching `selection` (its status `rejected` or `dead`); returns how many.
+    def retry_matching(self, selection: Selection, actor: str) -> BulkRetry:
+        """Re-queue every lead matching `selection` (its status `rejected` or `dead`); says how many, and how many
+        matching leads it left as they were, by why.
 
         Pages through the status index in bounded batches, each re-queued by one atomic script call. Should a
         batch fail (Redis lost mid-way), the audit entry still records the leads already re-queued.
@@ -171,14 +204,12 @@ class Operator:
         if selection.status not in RETRYABLE_STATUSES:
             raise ValueError("only rejected or dead leads can be retried")
         now = self._clock.now()
-        requeued, after = 0, None
+        requeued, skipped, after = 0, Counter[str](), None
         entry = functools.partial(AuditEntry, now, RETRY_LEADS_ACTION, actor, filter=_filter_of(selection))
         try:
             while True:
                 page = self._store.index.page(selection, after, MAX_REQUEUE_BATCH)
-                results = self._store.retries.requeue(page.ids, now, _retry_detail(actor))
-                requeued += sum(1 for r in results if r.outcome in _TAKEN_BACK)
-                requeued += self._resubmit_and_requeue(results, now, actor)
+                requeued += self._retry_page(page.ids, now, actor, skipped)
                 if page.next is None:
                     break
                 after = page.next
@@ -189,17 +220,25 @@ class Operator:
         self._audit(entry(requeued))
         if requeued:
             self._wake()
-        return requeued
+        return BulkRetry(requeued, dict(skipped))
 
-    def _resubmit_and_requeue(self, results: list[Requeued], now: float, actor: str) -> int:
-        """Normalize again the refused submissions among leads found without a record; re-queue those that
-        now have one. Returns how many were re-queued."""
-        if self._resubmit is None:
-            return 0
-        resubmit = self._resubmit
-        ready = [r.lead_id for r in results if r.outcome is RequeueOutcome.NO_RECORD and resubmit(r.lead_id) is None]
-        requeued = self._store.retries.requeue(ready, now, _retry_detail(actor)) if ready else []
-        return sum(1 for r in requeued if r.outcome is RequeueOutcome.REQUEUED)
+    def _retry_page(self, lead_ids: list[str], now: float, actor: str, skipped: Counter[str]) -> int:
+        """Re-queue one page of a bulk retry, normalizing again the refused submissions of leads found without a
+        record; returns how many were re-queued, and counts the others in `skipped` by why."""
+        results = self._store.retries.requeue(lead_ids, now, _retry_detail(actor))
+        ready: list[str] = []
+        for result in results:
+            if result.outcome is RequeueOutcome.NO_RECORD and self._resubmit is not None:
+                refusal = self._resubmit(result.lead_id)
+                if refusal is None:
+                    ready.append(result.lead_id)
+                else:
+                    skipped[refusal.group] += 1
+            elif result.outcome not in _TAKEN_BACK:
+                skipped[_left_because(result)] += 1
+        again = self._store.retries.requeue(ready, now, _retry_detail(actor)) if ready else []
+        skipped.update(_left_because(result) for result in again if result.outcome not in _TAKEN_BACK)
+        return sum(1 for result in (*results, *again) if result.outcome in _TAKEN_BACK)
 
     def _audit(self, entry: AuditEntry) -> None:
         """Append to the audit trail; when the store refuses, the action is logged as an error instead."""
@@ -226,6 +265,15 @@ _REFUSED = RETRYABLE_STATUSES
 _TAKEN_BACK = frozenset({RequeueOutcome.REQUEUED, RequeueOutcome.REFETCHING})
 # Where a lead without a record can only be when another operator's retry normalized and re-queued it.
 _TAKEN_BY_ANOTHER_RETRY = frozenset({LeadStatus.QUEUED, LeadStatus.SENDING, LeadStatus.RETRYING, LeadStatus.DELIVERED})
+
+
+def _left_because(result: Requeued) -> str:
+    """Why a bulk retry left a lead it found in the index as it was (nothing particular to the lead)."""
+    if result.outcome is RequeueOutcome.MISSING:
+        return "purged meanwhile"
+    if result.outcome is RequeueOutcome.NO_RECORD:
+        return _no_record_reason(result.previous)
+    return "another retry took it meanwhile"
 
 
 def _no_record_reason(status: LeadStatus | None) -> str:

@@ -20,12 +20,13 @@ from app.clock import Clock
 from app.crypto import RecordCipher, RecordDecryptionError
 from app.intake import Intake
 from app.models import LeadStatus
+from app.ops import Refusal
 from app.schemas.fields import field_reason
 from app.schemas.google import load_google_lead
 from app.sources import LeadSource, SourceKind, SourceRegistry, UnknownSourceError
 from app.store import Store
 
-NO_SUBMISSION = "the lead has no careCycle record to send, and no refused submission to normalize again"
+NO_SUBMISSION = Refusal("the lead has no careCycle record to send, and no refused submission to normalize again")
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ class Resubmitter:
         self._clock = clock
         self._normalizing = normalizing
 
-    def resubmit(self, lead_id: str) -> str | None:
+    def resubmit(self, lead_id: str) -> Refusal | None:
         """Normalize the lead's kept submission again; None when it now has a careCycle record (ready to be
         re-queued), else why not: no submission kept, its source gone, or what normalization still refuses."""
         kept = self._store.retries.refused_submission(lead_id)
@@ -59,28 +60,41 @@ class Resubmitter:
         try:
             source = tools.sources.by_slug(kept.source)
         except UnknownSourceError:
-            return f"source {kept.source!r} is no longer configured"
+            return Refusal(f"source {kept.source!r} is no longer configured")
         try:
             submission = tools.cipher.open(kept.sealed)
         except RecordDecryptionError:
-            return "the kept submission cannot be decrypted with the configured LEADRELAY_ENCRYPTION_KEY keys"
+            return Refusal("the kept submission cannot be decrypted with the configured LEADRELAY_ENCRYPTION_KEY keys")
         try:
             payload = _payload(source, submission)
             normalized = tools.intake.normalize(source, payload.submission)
         except ValidationError as exc:
-            return "the submission still fails normalization: " + field_reason(exc.normalized_messages())  # type: ignore[no-untyped-call]
+            return _still_refused(exc.normalized_messages())  # type: ignore[no-untyped-call]
         except (TypeError, ValueError, KeyError, AttributeError) as exc:  # kept data of a shape no schema expects
-            return f"the kept submission cannot be normalized ({type(exc).__name__})"
+            return Refusal(f"the kept submission cannot be normalized ({type(exc).__name__})")
         if payload.is_test and not source.deliver_test_leads:
-            return f"a Google test lead: source {source.slug!r} does not deliver test leads"
+            return Refusal(f"a Google test lead: source {source.slug!r} does not deliver test leads")
         warnings = (*payload.warnings, *normalized.warnings)
         lead = tools.intake.new_lead(source, normalized.record, warnings, lead_id=lead_id)
         adoption = self._store.retries.adopt_record(lead, tools.cipher.seal(lead.record), self._clock.now())
         if adoption.status is LeadStatus.DUPLICATE:
-            return f"now kept as duplicate: {adoption.detail}"
+            return Refusal(f"now kept as duplicate: {adoption.detail}", _NOW_DUPLICATE)
         if adoption.status is None:
-            return "the lead changed meanwhile (another retry took it): see its status"
+            return Refusal("the lead changed meanwhile (another retry took it): see its status")
         return None
+
+
+_NOW_DUPLICATE = "now kept as duplicate: the same phone came within the window"
+
+
+def _still_refused(messages: dict[str, Any]) -> Refusal:
+    """What normalization still refuses: each field's messages (a retry of the lead alone), or the fields' names
+    alone (a bulk retry counts its leads by them: a message of a field nested in another may name a submitted key)."""
+    fields = ", ".join(sorted(messages))
+    return Refusal(
+        "the submission still fails normalization: " + field_reason(messages),
+        "the kept submission still fails normalization: " + fields,
+    )
 
 
 @dataclass(frozen=True)

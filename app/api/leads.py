@@ -15,7 +15,7 @@ from app.errors import BadRequestError, InvalidInputError
 from app.intake import MAX_BULK_LEADS, AcceptedLead, Admission, InvalidLead
 from app.logs import note_lead_ids
 from app.models import LeadStatus
-from app.schemas.ops import LeadListArgs, LeadListArgsSchema, RetryFilterSchema, lead_page_body
+from app.schemas.ops import LeadListArgs, LeadListArgsSchema, RetryFilterSchema, lead_page_body, requeued_body
 from app.schemas.status import lead_status
 from app.services import services
 from app.store.index import Selection
@@ -185,7 +185,8 @@ def retry_lead(lead_id: str) -> Response:
 
 @bp.post("/retry")
 def retry_leads() -> Response:
-    """Re-queue every `dead` or `rejected` lead matching a filter; audited under the token's name.
+    """Re-queue every `dead` or `rejected` lead matching a filter, saying how many and which were left, by why; audited
+    under the token's name.
     ---
     post:
       summary: Retry leads by filter
@@ -198,7 +199,9 @@ def retry_leads() -> Response:
             schema: RetryFilterSchema
       responses:
         200:
-          description: How many leads were re-queued.
+          description: >
+            How many leads were re-queued, and how many matching leads were left as they were, counted by why
+            (a lead whose kept submission still fails normalization, or whose source is gone, say).
           content:
             application/json:
               schema: RequeuedSchema
@@ -214,7 +217,8 @@ def retry_leads() -> Response:
     actor = require_ops_token()
     body = json_object(request)
     selection: Selection = RetryFilterSchema().load(body)
-    return jsonify({"requeued": operator().retry_matching(selection, actor)})
+    result = operator().retry_matching(selection, actor)
+    return jsonify(requeued_body(result.requeued, result.skipped_reasons))
 
 
 def _is_bulk(body: dict[str, Any]) -> bool:

@@ -166,9 +166,23 @@ class LeadPageSchema(Schema):
 
 
 class RequeuedSchema(Schema):
-    """`POST /v1/leads/retry`: how many leads were re-queued."""
+    """`POST /v1/leads/retry` (and `leadrelay retry`): how many leads were re-queued, and how many matching leads
+    were left as they were, counted by why."""
 
-    requeued = fields.Integer(required=True)
+    requeued = fields.Integer(required=True, metadata={"description": "matching leads queued again"})
+    skipped = fields.Integer(
+        required=True, metadata={"description": "matching leads left as they were (the sum of `skippedReasons`)"}
+    )
+    skippedReasons = fields.Dict(
+        keys=fields.String(),
+        values=fields.Integer(),
+        required=True,
+        metadata={
+            "description": "how many leads were left for each reason: what still refuses them, by the names of "
+            "the fields at fault, never a value or a lead's id (a lead's own status says more); empty when none",
+            "example": {"the kept submission still fails normalization: phoneNumber": 2},
+        },
+    )
 
 
 class AuditEntrySchema(Schema):
@@ -195,6 +209,14 @@ def lead_page_body(leads: Sequence[Lead], next_position: Position | None) -> dic
         "nextCursor": None if next_position is None else encode_cursor(next_position),
     }
     dumped: dict[str, Any] = LeadPageSchema().dump(body)
+    return dumped
+
+
+def requeued_body(requeued: int, skipped_reasons: Mapping[str, int]) -> dict[str, Any]:
+    """`POST /v1/leads/retry` and `leadrelay retry`: the leads re-queued, and those left by why (the most first)."""
+    reasons = dict(sorted(skipped_reasons.items(), key=lambda item: (-item[1], item[0])))
+    body = {"requeued": requeued, "skipped": sum(reasons.values()), "skippedReasons": reasons}
+    dumped: dict[str, Any] = RequeuedSchema().dump(body)
     return dumped
 
 

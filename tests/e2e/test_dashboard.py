@@ -12,12 +12,14 @@ import pytest
 from app import create_app
 from app.crypto import RecordCipher
 from app.models import LeadStatus
+from app.sources import SourceRegistry
 from app.store import keys
 from app.store.batches import Outcome
 from app.store.fetches import Completion
 from tests.browser import chromium, png_distinct_colors, serve
 from tests.conftest import OPS_TOKEN
 from tests.factories import make_lead
+from tests.intake_support import GOOGLE_KEY, google_source
 from tests.support import wait_until
 
 
@@ -452,6 +454,41 @@ def test_dashboard_keeps_the_keyboard_focus_on_a_bulk_retry_button_once_it_is_do
 
     assert store.leads.get(dead.id).status is LeadStatus.QUEUED
     assert focused == "retry-dead"
+
+
+def test_dashboard_says_how_many_leads_a_bulk_retry_left_and_why(settings, real_redis):
+    app = create_app(settings, redis=real_redis, sources=SourceRegistry([google_source()]))
+    store = app.extensions["leadrelay"].store
+    cipher = RecordCipher(settings.leadrelay_encryption_key)
+    refused = []
+    for n in range(2):  # Google leads whose phone came in a question the source does not map: refused, kept
+        body = {
+            "lead_id": f"lead-{n}",
+            "google_key": GOOGLE_KEY,
+            "user_column_data": [
+                {"column_id": "best_number", "string_value": f"(312) 555-01{n}9"},
+                {"column_id": "POSTAL_CODE", "string_value": "10001"},
+            ],
+        }
+        refused.append(app.test_client().post("/v1/webhooks/google/gads", json=body).json["id"])
+    lead = make_lead(source="gads")
+    now = app.extensions["leadrelay"].clock.now()
+    store.leads.admit([lead], [cipher.seal(lead.record)], now)
+    batch = store.batches.claim(now, 200, 60)
+    store.batches.settle(batch.id, [Outcome(lead.id, LeadStatus.REJECTED, "refused", error="x")], now, release=True)
+    with serve(app) as url, chromium() as browser:
+        from selenium.webdriver.common.by import By
+
+        _sign_in(browser, url, OPS_TOKEN)
+        browser.execute_script("window.confirm = () => true;")
+        browser.find_element(By.ID, "retry-rejected").click()
+        wait_until(lambda: "queued again" in browser.find_element(By.ID, "message").text)
+        message = browser.find_element(By.ID, "message").text
+
+    assert message == (
+        "1 rejected lead queued again. Not queued: 2 — the kept submission still fails normalization: phoneNumber."
+    )
+    assert [store.leads.get(lead_id).status for lead_id in refused] == [LeadStatus.REJECTED] * 2
 
 
 def test_dashboard_shows_no_numbers_of_an_earlier_sign_in_when_the_next_cannot_read_any(seeded, monkeypatch):

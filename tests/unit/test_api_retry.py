@@ -122,10 +122,26 @@ def test_bulk_retry_requeues_exactly_the_leads_matching_the_filter(client, store
 
     response = client.post("/v1/leads/retry", json=body, headers=OPS)
 
-    assert response.status_code == 200 and response.json == {"requeued": len(expected)}
+    assert response.status_code == 200
+    assert response.json == {"requeued": len(expected), "skipped": 0, "skippedReasons": {}}
     queued = {name for name, lead_id in named.items() if store.leads.get(lead_id).status is LeadStatus.QUEUED}
     assert queued == expected
     assert_indexes_consistent(store)
+
+
+def test_bulk_retry_counts_a_failed_lead_without_a_record_as_left_saying_why(client, store, cipher, clock, redis):
+    [kept, recordless] = leads_in(store, cipher, clock, LeadStatus.DEAD, count=2)
+    redis.hdel(keys.lead_key(recordless.id), keys.RECORD_FIELD)
+
+    response = client.post("/v1/leads/retry", json={"status": "dead"}, headers=OPS)
+
+    assert response.json == {
+        "requeued": 1,
+        "skipped": 1,
+        "skippedReasons": {"the lead has no careCycle record to send, and no refused submission to normalize again": 1},
+    }
+    assert store.leads.get(kept.id).status is LeadStatus.QUEUED
+    assert store.leads.get(recordless.id).status is LeadStatus.DEAD
 
 
 def test_bulk_retry_pages_through_the_index_in_bounded_batches(client, store, cipher, clock, monkeypatch):
@@ -135,7 +151,7 @@ def test_bulk_retry_pages_through_the_index_in_bounded_batches(client, store, ci
 
     response = client.post("/v1/leads/retry", json={"status": "dead", "source": "web"}, headers=OPS)
 
-    assert response.json == {"requeued": 5}
+    assert response.json["requeued"] == 5
     assert {lead.status for lead in store.leads.get_many(lead.id for lead in dead)} == {LeadStatus.QUEUED}
     assert store.leads.status_counts()[LeadStatus.DEAD] == 3
 

@@ -32,7 +32,7 @@ def test_cli_retry_requeues_failed_leads_by_filter_and_audits_the_os_user(store,
 
     code, out, _ = run(capsys, "retry", "--status", "dead", "--source", "web")
 
-    assert (code, out) == (0, {"requeued": 2})
+    assert (code, out) == (0, {"requeued": 2, "skipped": 0, "skippedReasons": {}})
     assert [lead.status for lead in store.leads.get_many(lead.id for lead in dead)] == [LeadStatus.QUEUED] * 2
     assert store.leads.get(other.id).status is LeadStatus.DEAD
     [entry] = store.audit.recent(10)
@@ -48,7 +48,7 @@ def test_cli_retry_takes_since_as_iso_or_epoch(store, cipher, clock, capsys):
 
     code, out, _ = run(capsys, "retry", "--status", "rejected", "--since", str(int(clock.now())))
 
-    assert (code, out) == (0, {"requeued": 1})
+    assert (code, out) == (0, {"requeued": 1, "skipped": 0, "skippedReasons": {}})
     assert store.leads.get(recent.id).status is LeadStatus.QUEUED
 
 

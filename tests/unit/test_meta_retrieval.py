@@ -375,7 +375,7 @@ def test_a_lead_rejected_at_retrieval_is_normalized_again_once_its_field_map_is_
         intake = Intake(store, cipher, clock, lambda: None)
         return Resubmitter(store, clock, lambda: Normalizing(cipher, sources, intake)).resubmit(lead_id)
 
-    assert resubmit_with(source).startswith("the submission still fails normalization: phoneNumber: ")
+    assert resubmit_with(source).reason.startswith("the submission still fails normalization: phoneNumber: ")
     assert resubmit_with(fixed) is None
 
     assert stored_record(store, cipher, lead_id)["phoneNumber"] == "+12125550142"

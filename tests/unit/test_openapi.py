@@ -153,6 +153,17 @@ def test_retrying_one_lead_documents_the_conflict_of_a_lead_it_cannot_retry(clie
     assert "dead" in conflict["description"] and "rejected" in conflict["description"]
 
 
+def test_a_bulk_retry_documents_how_many_matching_leads_it_left_and_why(client):
+    spec = client.get("/openapi.json").json
+
+    answer = spec["paths"]["/v1/leads/retry"]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
+    requeued = spec["components"]["schemas"][answer["$ref"].rsplit("/", 1)[-1]]
+
+    assert requeued["required"] == ["requeued", "skipped", "skippedReasons"]
+    assert requeued["properties"]["skippedReasons"]["additionalProperties"] == {"type": "integer"}
+    assert "never" in requeued["properties"]["skippedReasons"]["description"]
+
+
 # Refusals schemathesis cannot reach (they need a configured source, a signature, a setting left out): each is
 # answered with a status its operation documents, in the error shape.
 META_SECRET = "meta-app-secret"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 
 import pytest
 
@@ -91,7 +92,7 @@ def test_a_bulk_retry_after_the_fix_queues_the_kept_leads_too(client_with, rejec
 
     response = fixed.post("/v1/leads/retry", json={"status": "rejected"}, headers=OPS)
 
-    assert response.json == {"requeued": 1}
+    assert response.json == {"requeued": 1, "skipped": 0, "skippedReasons": {}}
     assert store.leads.get(rejected_lead_id).status is LeadStatus.QUEUED
 
 
@@ -106,10 +107,80 @@ def test_without_a_fix_the_retry_says_what_normalization_still_refuses_and_chang
     assert one.status_code == 409
     assert one.json["error"]["message"].startswith("the submission still fails normalization: phoneNumber: missing")
     assert "0199" not in one.json["error"]["message"]
-    assert bulk.json == {"requeued": 0}
+    assert bulk.json == {
+        "requeued": 0,
+        "skipped": 1,
+        "skippedReasons": {"the kept submission still fails normalization: phoneNumber": 1},
+    }
     assert store.leads.get(rejected_lead_id).status is LeadStatus.REJECTED
     assert redis.hexists(keys.lead_key(rejected_lead_id), keys.SUBMISSION_FIELD)
     assert store.batches.depth() == 0
+
+
+def test_a_bulk_retry_says_how_many_matching_leads_it_left_and_why_naming_fields_never_values(
+    client_with, rejected_lead_id, store, cipher, clock
+):
+    body = copy.deepcopy(BODY)
+    body["lead_id"] = "lead-second"
+    body["user_column_data"][0]["string_value"] = "(415) 555-0123"
+    second = client_with(google_source()).post(URL, json=body).json["id"]
+    [with_record] = leads_in(store, cipher, clock, LeadStatus.REJECTED, source="gads")
+    unchanged = client_with(google_source())
+
+    response = unchanged.post("/v1/leads/retry", json={"status": "rejected"}, headers=OPS)
+
+    assert response.json == {
+        "requeued": 1,
+        "skipped": 2,
+        "skippedReasons": {"the kept submission still fails normalization: phoneNumber": 2},
+    }
+    assert "0199" not in response.get_data(as_text=True) and "0123" not in response.get_data(as_text=True)
+    assert store.leads.get(with_record.id).status is LeadStatus.QUEUED
+    assert {store.leads.get(i).status for i in (rejected_lead_id, second)} == {LeadStatus.REJECTED}
+
+
+def test_a_bulk_retry_counts_a_lead_whose_source_is_gone_as_left_saying_why(client_with, rejected_lead_id):
+    response = client_with().post("/v1/leads/retry", json={"status": "rejected"}, headers=OPS)
+
+    assert response.json == {
+        "requeued": 0,
+        "skipped": 1,
+        "skippedReasons": {"source 'gads' is no longer configured": 1},
+    }
+
+
+def test_a_bulk_retry_counts_a_lead_it_made_a_duplicate_as_left_without_naming_the_earlier_lead(client_with):
+    fixed = google_source(field_map={"best_number": "phoneNumber"}, duplicate_window_seconds=86400)
+    partner = make_source(slug="partner", kind=SourceKind.API, secret="partner-key", duplicate_window_seconds=86400)
+    client_with(google_source()).post(URL, json=BODY)
+    client = client_with(fixed, partner)
+    first = client.post(
+        "/v1/leads", json=make_submission(phoneNumber="(312) 555-0199"), headers={"X-Api-Key": "partner-key"}
+    ).json["id"]
+
+    response = client.post("/v1/leads/retry", json={"status": "rejected"}, headers=OPS)
+
+    assert response.json["skippedReasons"] == {"now kept as duplicate: the same phone came within the window": 1}
+    assert first not in response.get_data(as_text=True)
+
+
+def test_the_cli_bulk_retry_prints_how_many_matching_leads_it_left_and_why(
+    client_with, rejected_lead_id, store, redis, settings, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setattr(cli, "_connect", lambda settings: redis)
+    monkeypatch.setenv("LEADRELAY_SOURCES", str(tmp_path / "sources.toml"))
+    (tmp_path / "sources.toml").write_text('[sources.gads]\nkind = "google"\nsecret_env = "GADS_KEY"\n')
+    monkeypatch.setenv("GADS_KEY", GOOGLE_KEY)
+    monkeypatch.setenv("LEADRELAY_ENCRYPTION_KEY", settings.leadrelay_encryption_key)
+
+    assert cli.main(["retry", "--status", "rejected"]) == 0
+
+    assert json.loads(capsys.readouterr().out) == {
+        "requeued": 0,
+        "skipped": 1,
+        "skippedReasons": {"the kept submission still fails normalization: phoneNumber": 1},
+    }
+    assert store.leads.get(rejected_lead_id).status is LeadStatus.REJECTED
 
 
 def test_a_kept_lead_whose_source_is_gone_is_not_retried_and_says_why(client_with, rejected_lead_id):
