@@ -13,13 +13,13 @@ from __future__ import annotations
 import logging
 import threading
 
-from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker
 
 from app.clock import Clock
 from app.config import ConfigError, Settings
 from app.queues import ALL_QUEUES, DELIVERY_JOB_TIMEOUT_SECONDS, enqueue_backfill, enqueue_fetches, wake_delivery
+from app.store import Store
 from app.store.presence import WorkerPresence
 from app.store.retention import PurgeReport
 from workers.context import WorkerContext, build_context, use_context
@@ -150,9 +150,8 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
                 pass  # its teardown needs Redis too
             if burst or _stop_was_asked(worker):
                 break
-            logger.error("the worker stopped on an error; it starts again once Redis answers")
-            wait_for_redis(context.redis, context.clock)
-            context.redis.delete(worker.key)  # its own registration, left behind without a death record
+            logger.error("the worker stopped on an error; it starts again once Redis takes writes")
+            wait_to_start_again(worker, context.store, context.clock)
             worker = SimpleWorker(queues, connection=context.redis, name=name)
     finally:
         ticker.stop()
@@ -186,13 +185,29 @@ def _stop_was_asked(worker: SimpleWorker) -> bool:
     )
 
 
-def wait_for_redis(redis: Redis, clock: Clock, longest_wait_seconds: float = 10.0) -> None:
-    """Return once Redis answers a PING, trying again with growing waits."""
+def wait_to_start_again(worker: SimpleWorker, store: Store, clock: Clock) -> None:
+    """Once Redis takes writes again, drop the worker's own registration, left behind without a death record."""
+    while True:
+        wait_for_writes(store, clock)
+        try:
+            store.redis.delete(worker.key)
+            return
+        except RedisError:
+            continue  # gone again: wait once more
+
+
+def wait_for_writes(store: Store, clock: Clock, longest_wait_seconds: float = 10.0) -> None:
+    """Return once Redis takes a write, trying again with growing waits.
+
+    A PING is not enough: a full Redis (noeviction) or a read-only replica (a failover behind a stale
+    endpoint) answers it and refuses every write RQ and the store make.
+    """
     wait = 0.5
     while True:
         try:
-            redis.ping()
+            store.accepts_writes(clock.now())
             return
-        except RedisError:
+        except RedisError as exc:
+            logger.debug("waiting for redis to take writes: %s", type(exc).__name__)
             clock.sleep(wait)
             wait = min(wait * 2, longest_wait_seconds)

@@ -86,3 +86,30 @@ def test_a_named_worker_killed_mid_batch_starts_again_under_its_name_and_its_bat
     relay.wait_delivered(len(ids), timeout=30)
     assert restarted.poll() is None
     assert [(w.name, w.pid) for w in Worker.all(connection=relay.redis)] == [("w-0", restarted.pid)]
+
+
+def test_a_worker_outlives_redis_turning_read_only_and_delivers_once_it_takes_writes_again(
+    relay_settings, sandbox, submissions, tmp_path: Path
+):
+    # A failover that leaves the relay's endpoint on a replica: every write is refused READONLY for a while.
+    from redis import Redis
+
+    from tests.e2e.conftest import Relay
+    from tests.realredis import free_port, redis_server_process
+
+    with redis_server_process(tmp_path / "redis") as server:
+        redis = Redis.from_url(server.url)
+        relay = Relay(relay_settings.replace(redis_url=server.url), redis, tmp_path)
+        try:
+            worker = relay.start_worker("through-failover")
+            redis.replicaof("127.0.0.1", free_port())  # a primary that never answers: the data stays, read-only
+            log = tmp_path / "through-failover.log"
+            wait_until(lambda: b"the worker stopped on an error" in log.read_bytes(), timeout=15)
+            redis.replicaof("NO", "ONE")
+            ids = relay.post_leads(submissions(5))
+
+            relay.wait_delivered(5, timeout=20)
+            assert worker.poll() is None
+        finally:
+            relay.stop_workers()
+    assert set(sandbox.sandbox.delivered_external_ids()) == set(ids)
