@@ -111,17 +111,20 @@ class ScriptCall:
 
 
 def run_pipelined(redis: Redis, calls: Sequence[ScriptCall]) -> list[Any]:
-    """Run script calls in one round trip with EVALSHA; load the scripts and retry once on NOSCRIPT.
+    """Run script calls in one round trip with EVALSHA, all or none; load the scripts and retry once on NOSCRIPT.
 
     redis-py's own pipelined scripts ask SCRIPT EXISTS before every execute: an extra round trip on
     the intake path. Scripts are loaded when first needed (a fresh or restarted Redis) instead.
+    Several calls run in one MULTI/EXEC: a Redis that fills up (noeviction) or drops the connection
+    midway refuses them all, never some, so a bulk answered with an error holds no lead that a client
+    sending it again would make twice.
     """
     for attempt in (1, 2):
         try:
             if len(calls) == 1:  # one lead, most intake requests: no pipeline machinery
                 [call] = calls
                 return [redis.evalsha(call.script.sha, len(call.keys), *call.keys, *call.args)]
-            pipe = redis.pipeline(transaction=False)
+            pipe = redis.pipeline(transaction=True)
             for call in calls:
                 pipe.evalsha(call.script.sha, len(call.keys), *call.keys, *call.args)
             return list(pipe.execute())
