@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker
@@ -34,6 +35,11 @@ ALIVE_FOR_TICKS = 10
 # How long RQ may keep a dead worker's registration (a busy SimpleWorker sends no heartbeat): the longest job
 # timeout and RQ's minute.
 REGISTRATION_LIFETIME_SECONDS = DELIVERY_JOB_TIMEOUT_SECONDS + 60
+# A worker whose loop quit on an error starts again after this wait, doubled each time it quits again within
+# STEADY_RUN_SECONDS of a start, up to the longest.
+RESTART_DELAY_SECONDS = 0.5
+LONGEST_RESTART_DELAY_SECONDS = 30.0
+STEADY_RUN_SECONDS = 60.0
 
 
 class DeliveryTicker(threading.Thread):
@@ -141,21 +147,36 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
         ticker.tick_retrieval()
     ticker.start()
     try:
-        # RQ's loop quits on an error it cannot handle, such as Redis going away while a job ran (it needs
-        # Redis to record the failure). Unless a stop was asked for, the worker waits for Redis and goes on.
-        while True:
-            try:
-                worker.work(with_scheduler=True, burst=burst)
-            except RedisError:
-                pass  # its teardown needs Redis too
-            if burst or _stop_was_asked(worker):
-                break
-            logger.error("the worker stopped on an error; it starts again once Redis takes writes")
-            wait_to_start_again(worker, context.store, context.clock)
-            worker = SimpleWorker(queues, connection=context.redis, name=name)
+        work_until_stopped(worker, lambda: SimpleWorker(queues, connection=context.redis, name=name), context, burst)
     finally:
         ticker.stop()
         ticker.join(timeout=TICK_SECONDS * ALIVE_FOR_TICKS)  # it drops the name's liveness key as it ends
+
+
+def work_until_stopped(
+    worker: SimpleWorker, next_worker: Callable[[], SimpleWorker], context: WorkerContext, burst: bool
+) -> None:
+    """Run RQ's loop until a stop is asked for (or a burst is done).
+
+    RQ's loop quits on an error it cannot handle, such as Redis going away while a job ran (it needs Redis to
+    record the failure), or refusing its writes. Unless a stop was asked for, the worker waits until Redis takes
+    writes and starts again (`next_worker`), each time later when it quit again soon after its start: a Redis at
+    the edge of its memory may take the one write that is waited for and refuse RQ's next.
+    """
+    quick_quits = 0
+    while True:
+        started = context.clock.now()
+        try:
+            worker.work(with_scheduler=True, burst=burst)
+        except RedisError:
+            pass  # its teardown needs Redis too
+        if burst or _stop_was_asked(worker):
+            return
+        quick_quits = quick_quits + 1 if context.clock.now() - started < STEADY_RUN_SECONDS else 0
+        logger.error("the worker stopped on an error; it starts again once Redis takes writes")
+        context.clock.sleep(min(RESTART_DELAY_SECONDS * 2**quick_quits, LONGEST_RESTART_DELAY_SECONDS))
+        wait_to_start_again(worker, context.store, context.clock)
+        worker = next_worker()
 
 
 def take_name(worker: SimpleWorker, presence: WorkerPresence) -> None:

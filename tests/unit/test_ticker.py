@@ -77,3 +77,39 @@ def test_a_worker_stopped_by_a_signal_or_at_the_end_of_a_burst_does_not_start_ag
     runner.run_worker(settings.replace(redis_url=redis_url_for_tests()), burst=True)
 
     assert loops == [True]
+
+
+class QuittingWorker:
+    """An RQ worker whose loop quits on an error at once (as it does on a Redis refusing its writes), until
+    `stop_after` loops have run, when a SIGTERM comes."""
+
+    def __init__(self, loops: list[float], clock, stop_after: int) -> None:
+        self.key = "rq:worker:quitting"
+        self._loops, self._clock, self._stop_after = loops, clock, stop_after
+        self._stop_requested = False
+
+    def work(self, **kwargs: object) -> bool:
+        self._loops.append(self._clock.now())
+        self._stop_requested = len(self._loops) >= self._stop_after
+        return False
+
+
+def test_a_worker_whose_loop_keeps_quitting_at_once_starts_again_each_time_later(settings, redis, clock):
+    # A Redis at the edge of its memory takes the one write the worker waits for, then refuses RQ's next:
+    # without a growing wait the worker starts again hundreds of times a second, logging an error each time.
+    from workers.context import build_context
+    from workers.runner import LONGEST_RESTART_DELAY_SECONDS, work_until_stopped
+
+    context = build_context(settings, redis=redis, clock=clock)
+    loops: list[float] = []
+    make = lambda: QuittingWorker(loops, clock, stop_after=9)  # noqa: E731
+
+    work_until_stopped(make(), make, context, burst=False)
+
+    waits = [later - earlier for earlier, later in zip(loops, loops[1:], strict=False)]
+    assert len(loops) == 9
+    assert waits[0] > 0 and all(
+        later >= 2 * earlier or later >= LONGEST_RESTART_DELAY_SECONDS
+        for earlier, later in zip(waits, waits[1:], strict=False)
+    )
+    assert max(waits) <= LONGEST_RESTART_DELAY_SECONDS
