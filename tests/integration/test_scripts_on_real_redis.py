@@ -163,3 +163,18 @@ def test_reclaim_spends_an_attempt_and_gives_up_a_lead_past_the_maximum_age(stor
     assert store.batches.depth() == 1 and store.batches.in_flight() == 0
     assert store.redis.get(keys.failed_bucket_key(int(clock.now() // 60))) == b"1"
     assert store.leads.status_counts()[LeadStatus.DEAD] == 1
+
+
+def test_an_admission_run_twice_as_redis_py_retries_it_on_a_lost_reply_stores_the_lead_once(store, cipher, clock):
+    # The web tier's client sends a command again when its connection drops: if the drop came after Redis ran
+    # the admission, it runs again for the same lead, which then must not count twice or become its own duplicate.
+    lead = make_lead(person="fp-1", person_memory_seconds=86400, duplicate_window_seconds=86400)
+
+    first = store.leads.admit([lead], [cipher.seal(lead.record)], clock.now())
+    again = store.leads.admit([lead], [cipher.seal(lead.record)], clock.now())
+
+    assert [(a.id, a.status) for a in first + again] == [(lead.id, LeadStatus.QUEUED)] * 2
+    assert store.leads.get(lead.id).status is LeadStatus.QUEUED
+    assert len(store.leads.get(lead.id).events) == 1
+    counts = store.leads.status_counts()
+    assert (counts[LeadStatus.QUEUED], counts[LeadStatus.DUPLICATE]) == (1, 0)

@@ -24,6 +24,10 @@ ADMIT_LEAD = (
 -- ARGV[11] rate-limit window s, ARGV[12..11+n] the limit of each counter, then field, value pairs
 -- Returns {id of the lead standing for this submission (the earlier one on a repeat), its status},
 -- or {'', 'throttled', position of the full counter}: nothing was stored or counted.
+-- A lead already stored under this id is this admission run again (redis-py sends a command once more when
+-- its connection drops before the reply): it answers the lead's id and status and changes nothing.
+local stored = redis.call('HGET', KEYS[1], 'status')
+if stored then return {ARGV[1], stored} end
 local limits = #KEYS - 10
 if limits > 0 then
   local full = hit_windows(KEYS, 11, ARGV[11], ARGV, 12)
