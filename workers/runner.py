@@ -139,6 +139,8 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
         take_name(worker, context.store.presence)
     use_context(context)
     context.store.mark_schema_current()
+    for problem in context.store.persistence_problems():
+        logger.error("%s", problem)
     ticker = DeliveryTicker(context, worker_name=name)
     if burst:
         # Due retries and leads whose wake-up was lost have no job until the ticker queues one: queue now

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from redis import Redis
+from redis.exceptions import ResponseError
 
 from app.config import Settings
 from app.store import keys
@@ -76,6 +77,27 @@ class Store:
         """Write a short-lived key: raises `RedisError` when Redis refuses writes (full under noeviction, a
         failed snapshot stopping writes, a read-only replica behind a stale endpoint), as intake would find."""
         self.redis.set(keys.readiness_probe_key(), repr(now), ex=READINESS_PROBE_TTL_SECONDS)
+
+    def persistence_problems(self) -> list[str]:
+        """What in Redis's own settings breaks the promise that a lead answered 2xx is kept: eviction, or no
+        append-only file. Empty when nothing does, or when Redis does not tell (INFO refused)."""
+        try:
+            memory, persistence = self.redis.info("memory"), self.redis.info("persistence")
+        except ResponseError:
+            return []
+        problems = []
+        policy = memory.get("maxmemory_policy")
+        if policy not in (None, "noeviction"):
+            problems.append(
+                f"Redis evicts keys when full (maxmemory-policy {policy}): queued leads can be lost;"
+                " set maxmemory-policy noeviction, as deploy/redis.conf does"
+            )
+        if persistence.get("aof_enabled") == 0:
+            problems.append(
+                "Redis keeps no append-only file (appendonly no): a restart loses the leads taken since its last"
+                " snapshot; set appendonly yes, as deploy/redis.conf does"
+            )
+        return problems
 
     def is_schema_current(self) -> bool:
         """True when stored data is absent or in this version's layout."""
