@@ -20,6 +20,20 @@ from workers.delivery import Deliverer
 from workers.graph import GraphClient
 from workers.meta import MetaRetrieval, RetrievalSettings
 
+# The store's commands and job wake-ups wait at most this long for Redis (to connect, then for each reply): a
+# Redis that stopped answering is reported by the ticker, and the worker goes on as soon as Redis is back,
+# instead of standing silent for RQ's wait for a job (7 minutes), which RQ sets on its own client only.
+# `?socket_timeout=` in REDIS_URL overrides it. Every command the worker sends is safe to have run when its
+# reply is lost: a batch it claimed is taken back after the visibility timeout, and settling is idempotent.
+WORKER_REDIS_TIMEOUT_SECONDS = 10.0
+
+
+def worker_redis(url: str) -> Redis:
+    """The Redis client of the store and of the jobs a worker queues (RQ's loop has one of its own)."""
+    return Redis.from_url(
+        url, socket_connect_timeout=WORKER_REDIS_TIMEOUT_SECONDS, socket_timeout=WORKER_REDIS_TIMEOUT_SECONDS
+    )
+
 
 @dataclass
 class WorkerContext:
@@ -37,7 +51,7 @@ class WorkerContext:
 def build_context(settings: Settings, *, redis: Redis | None = None, clock: Clock | None = None) -> WorkerContext:
     """Wire a worker from settings; `redis` and `clock` may be given (tests)."""
     settings.require("carecycle_api_key", "leadrelay_encryption_key")
-    redis = redis if redis is not None else Redis.from_url(settings.redis_url)
+    redis = redis if redis is not None else worker_redis(settings.redis_url)
     clock = clock or SystemClock()
     store = Store.from_settings(settings, redis)
     client = CareCycleClient(

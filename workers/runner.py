@@ -14,6 +14,7 @@ import logging
 import threading
 from collections.abc import Callable
 
+from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker
 
@@ -23,7 +24,7 @@ from app.queues import ALL_QUEUES, DELIVERY_JOB_TIMEOUT_SECONDS, enqueue_backfil
 from app.store import Store
 from app.store.presence import WorkerPresence
 from app.store.retention import PurgeReport
-from workers.context import WorkerContext, build_context, use_context
+from workers.context import WORKER_REDIS_TIMEOUT_SECONDS, WorkerContext, build_context, use_context
 
 logger = logging.getLogger(__name__)
 
@@ -131,10 +132,7 @@ class DeliveryTicker(threading.Thread):
 def run_worker(settings: Settings, *, burst: bool = False, name: str | None = None) -> None:
     """Run one worker until stopped (or, with `burst`, until what is due now is done)."""
     context = build_context(settings)
-    # SimpleWorker runs jobs in this process: no fork per job, and the context built above is the
-    # one jobs use. Fetch jobs are short and come first so a long delivery backlog cannot starve them.
-    queues = [Queue(queue_name, connection=context.redis) for queue_name in ALL_QUEUES]
-    worker = SimpleWorker(queues, connection=context.redis, name=name)
+    worker = rq_worker(context, name)
     if name:
         take_name(worker, context.store.presence)
     use_context(context)
@@ -149,10 +147,22 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
         ticker.tick_retrieval()
     ticker.start()
     try:
-        work_until_stopped(worker, lambda: SimpleWorker(queues, connection=context.redis, name=name), context, burst)
+        work_until_stopped(worker, lambda: rq_worker(context, name), context, burst)
     finally:
         ticker.stop()
         ticker.join(timeout=TICK_SECONDS * ALIVE_FOR_TICKS)  # it drops the name's liveness key as it ends
+
+
+def rq_worker(context: WorkerContext, name: str | None) -> SimpleWorker:
+    """RQ's worker for the relay's queues, on a Redis client of its own: RQ sets that client's timeout to its wait
+    for a job (minutes), which the store's client must not take on.
+
+    SimpleWorker runs jobs in this process: no fork per job, and `context` is the one jobs use. Fetch jobs are
+    short and come first so a long delivery backlog cannot starve them.
+    """
+    connection = Redis.from_url(context.settings.redis_url, socket_connect_timeout=WORKER_REDIS_TIMEOUT_SECONDS)
+    queues = [Queue(queue_name, connection=connection) for queue_name in ALL_QUEUES]
+    return SimpleWorker(queues, connection=connection, name=name)
 
 
 def work_until_stopped(
