@@ -19,6 +19,7 @@ from workers.carecycle import (
     CareCycleAuthError,
     CareCycleClient,
     CareCycleConfigurationError,
+    CareCycleError,
     CareCycleNotFoundError,
     CareCycleRateLimitedError,
     CareCycleRedirectError,
@@ -197,6 +198,16 @@ def test_an_answer_nested_too_deep_to_parse_is_read_as_an_empty_body(carecycle):
     assert raised.value.status == 502
 
 
+@pytest.mark.parametrize(("retry_after", "waited"), [(0, 1.0), (-30, 1.0), (0.2, 1.0), (7200, 3600.0)])
+def test_a_429_waits_at_least_a_second_and_at_most_an_hour(carecycle, retry_after, waited):
+    body = {"message": "Rate limit exceeded", "code": "RATE_LIMIT_EXCEEDED", "retryAfter": retry_after}
+
+    with pytest.raises(CareCycleRateLimitedError) as raised:
+        upload(carecycle, json_answer(429, body))
+
+    assert raised.value.retry_after == waited
+
+
 @pytest.mark.parametrize("retry_after", ["NaN", "inf", "-inf", None, "soon", 1e308])
 def test_a_429_whose_retry_after_is_no_usable_number_waits_a_minute_or_at_most_an_hour(carecycle, retry_after):
     body = {"message": "Rate limit exceeded", "code": "RATE_LIMIT_EXCEEDED", "retryAfter": retry_after}
@@ -280,8 +291,15 @@ def test_a_per_record_error_of_a_processed_batch_is_kept_without_the_values_it_q
     assert result.failures == {"lead-1": "… is on the DNC list"}
 
 
-def test_a_422_path_index_given_as_a_boolean_names_no_record(carecycle):
-    body = {"code": "VALIDATION_ERROR", "message": "bad", "errors": [{"path": ["records", True, "x"], "message": "m"}]}
+@pytest.mark.parametrize(
+    "path",
+    [
+        pytest.param(["records", True, "x"], id="index-a-boolean"),
+        pytest.param(["customFields", 0, "fieldKey"], id="not-into-the-records"),
+    ],
+)
+def test_a_422_path_that_is_no_record_index_names_no_record(carecycle, path):
+    body = {"code": "VALIDATION_ERROR", "message": "bad", "errors": [{"path": path, "message": "m"}]}
 
     with pytest.raises(CareCycleRequestError) as raised:
         upload(carecycle, json_answer(422, body))
@@ -289,7 +307,7 @@ def test_a_422_path_index_given_as_a_boolean_names_no_record(carecycle):
     assert raised.value.status == 422  # halved until the record is found, not pinned on record 1
 
 
-@pytest.mark.parametrize("status", [301, 302, 307, 308])
+@pytest.mark.parametrize("status", [300, 301, 302, 303, 307, 308])
 def test_a_redirect_is_not_followed_and_pauses_delivery_as_a_configuration_fault(carecycle, status):
     stand_in, url = carecycle
     answer = Answer(status, b"", headers={"Location": f"{url}/elsewhere"})
@@ -385,3 +403,48 @@ def test_a_carecycle_that_cannot_be_reached_is_retried_and_counted_apart_from_it
 
     assert not isinstance(raised.value, CareCycleAmbiguousError)  # nothing was sent: no doubt about a delivery
     assert outcome_label(raised.value) == "connection_error"
+
+
+REFUSED_PHONE = [{"path": ["records", 0, "phoneNumber"], "message": "Invalid phone"}]
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "reaction"),
+    [
+        pytest.param(401, {"code": "UNAUTHORIZED", "message": "bad key"}, CareCycleAuthError, id="401"),
+        pytest.param(403, {"code": "FORBIDDEN", "message": "no permission"}, CareCycleAuthError, id="403"),
+        pytest.param(403, {}, CareCycleAuthError, id="403-without-a-body"),
+        pytest.param(404, {"code": "NOT_FOUND"}, CareCycleNotFoundError, id="404"),
+        pytest.param(404, {}, CareCycleNotFoundError, id="404-without-a-body"),
+        pytest.param(422, {"code": "VALIDATION_ERROR", "errors": REFUSED_PHONE}, CareCycleValidationError, id="422"),
+        pytest.param(422, {"code": "VALIDATION_ERROR", "errors": []}, CareCycleRequestError, id="422-naming-none"),
+        pytest.param(429, {"code": "RATE_LIMIT_EXCEEDED", "retryAfter": 7}, CareCycleRateLimitedError, id="429"),
+        pytest.param(500, {"code": "INTERNAL_ERROR"}, CareCycleTransientError, id="500"),
+        pytest.param(500, {}, CareCycleTransientError, id="500-without-a-body"),
+        pytest.param(503, {}, CareCycleTransientError, id="503"),
+        pytest.param(408, {}, CareCycleTransientError, id="408-request-timeout"),
+        pytest.param(400, {"code": "BAD_REQUEST", "message": "malformed"}, CareCycleRequestError, id="400"),
+        pytest.param(409, {}, CareCycleRequestError, id="409"),
+        pytest.param(413, {}, CareCycleRequestError, id="413"),
+        # careCycle's code decides where it is more specific than the status.
+        pytest.param(400, {"code": "RATE_LIMIT_EXCEEDED", "retryAfter": 7}, CareCycleRateLimitedError, id="code-429"),
+        pytest.param(400, {"code": "UNAUTHORIZED"}, CareCycleAuthError, id="code-401"),
+        pytest.param(400, {"code": "INTERNAL_ERROR"}, CareCycleTransientError, id="code-500"),
+        pytest.param(200, {"code": "UNAUTHORIZED", "succeeded": 0}, CareCycleAuthError, id="2xx-code-401"),
+        pytest.param(200, {"code": "RATE_LIMIT_EXCEEDED", "retryAfter": 7}, CareCycleRateLimitedError, id="2xx-429"),
+        pytest.param(
+            200, {"code": "VALIDATION_ERROR", "errors": REFUSED_PHONE}, CareCycleValidationError, id="2xx-code-422"
+        ),
+    ],
+)
+def test_each_careCycle_refusal_is_the_error_delivery_reacts_to_by_its_code_or_else_its_status(
+    carecycle, status, body, reaction
+):
+    with pytest.raises(CareCycleError) as raised:
+        upload(carecycle, json_answer(status, body))
+
+    assert type(raised.value) is reaction
+    if reaction is CareCycleRateLimitedError:
+        assert raised.value.retry_after == 7.0
+    if reaction is CareCycleValidationError:
+        assert raised.value.record_messages == {0: "phoneNumber: Invalid phone"}
