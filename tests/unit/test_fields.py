@@ -223,6 +223,7 @@ def test_date_of_birth_normalizes_to_mm_dd_yyyy(raw, expected):
         pytest.param("2/29/01", "expected a real calendar date", id="two-digit-non-leap"),
         pytest.param("00/10/1950", "expected a real calendar date", id="month-zero"),
         pytest.param("1895-05-31", "expected a date of birth less than 130 years ago", id="131"),
+        pytest.param("1895-06-01", "expected a date of birth less than 130 years ago", id="131-this-very-day"),
         pytest.param("2030-01-01", "expected a date of birth that is not in the future", id="future"),
         pytest.param("010550", "expected a date of birth such as 1950-01-31 or 01/31/1950", id="six-digits-ambiguous"),
         pytest.param("19501305", "expected a real calendar date", id="no-separators-month-13"),
