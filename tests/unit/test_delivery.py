@@ -303,6 +303,7 @@ def test_delivery_pauses_on_auth_errors_keeps_attempts_and_resumes_after_a_probe
     assert not deliverer.is_due()
 
     clock.advance(settings.leadrelay_pause_probe_seconds)
+    assert deliverer.is_due()  # the probe is due the moment its interval has passed
     carecycle.script.append(CareCycleAuthError("careCycle 401 UNAUTHORIZED: bad key", 401))
     deliverer.step()
     assert store.pause.get() is not None
@@ -313,6 +314,64 @@ def test_delivery_pauses_on_auth_errors_keeps_attempts_and_resumes_after_a_probe
     assert store.pause.get() is None
     assert all(store.leads.get(i).status is LeadStatus.DELIVERED for i in ids)
     assert all(store.leads.get(i).attempts == 1 for i in ids)
+
+
+def test_of_several_workers_only_one_sends_the_probe_of_a_pause(store, cipher, clock, deliverer, carecycle, settings):
+    admit(store, cipher, clock, count=201)  # more than one batch: the other worker would find leads to send
+    carecycle.script.append(CareCycleAuthError("careCycle 401 UNAUTHORIZED: bad key", 401))
+    deliverer.step()
+    other_worker = Deliverer(store, carecycle, cipher, settings, clock, random.Random(8))  # type: ignore[arg-type]
+    steps_meanwhile = []
+
+    def slow_refusal(batch: list[dict[str, Any]]) -> UploadResult:
+        clock.advance(store.budget.interval_seconds)  # a request slot frees while the probe is on its way
+        steps_meanwhile.append(other_worker.step())
+        raise CareCycleAuthError("careCycle 401 UNAUTHORIZED: bad key", 401)
+
+    carecycle.script.append(slow_refusal)
+    clock.advance(settings.leadrelay_pause_probe_seconds)
+    deliverer.step()
+
+    assert steps_meanwhile == [Idle()]
+    assert [len(batch) for batch in carecycle.batches] == [200, 200]  # the first batch, then one probe
+
+
+def test_the_halves_of_a_split_batch_wait_unsent_once_delivery_pauses(store, cipher, clock, deliverer, carecycle):
+    ids = admit(store, cipher, clock, count=4)
+    carecycle.script += [
+        CareCycleRequestError("careCycle 400 BAD_REQUEST", status=400),  # the batch is split in halves
+        CareCycleAuthError("careCycle 401 UNAUTHORIZED: key revoked", 401),  # the first half: delivery pauses
+    ]
+
+    deliverer.step()
+
+    assert [len(batch) for batch in carecycle.batches] == [4, 2]  # the second half is not sent into the pause
+    assert store.pause.get() is not None
+    assert [status_of(store, i) for i in ids] == [LeadStatus.QUEUED] * 4
+    assert store.batches.in_flight() == 0
+
+
+def test_a_probe_careCycle_refuses_for_one_record_ends_the_pause_and_isolates_that_record(
+    store, cipher, clock, deliverer, carecycle, settings
+):
+    ids = admit(store, cipher, clock, count=4)
+    bad = ids[2]
+    carecycle.script.append(CareCycleAuthError("careCycle 401 UNAUTHORIZED: bad key", 401))
+    deliverer.step()
+    assert store.pause.get() is not None
+
+    def refuse_batches_with_bad(batch: list[dict[str, Any]]) -> UploadResult:
+        if any(r["externalId"] == bad for r in batch):
+            raise CareCycleRequestError("careCycle 400 BAD_REQUEST: malformed", status=400)
+        return UploadResult(succeeded=len(batch))
+
+    carecycle.script.extend([refuse_batches_with_bad] * 5)
+    clock.advance(settings.leadrelay_pause_probe_seconds)
+    deliverer.step()
+
+    assert store.pause.get() is None  # careCycle took the key: the 400 is the record's fault
+    assert status_of(store, bad) is LeadStatus.REJECTED
+    assert all(status_of(store, i) is LeadStatus.DELIVERED for i in ids if i != bad)
 
 
 def test_delivery_returns_a_batch_to_the_queue_when_its_worker_vanished(
@@ -430,9 +489,10 @@ def test_delivery_stops_only_the_leads_it_cannot_decrypt_and_sends_the_rest(stor
     assert store.pause.get() is None
 
 
-def test_delivery_halves_a_batch_when_a_422_names_no_record_of_it(store, cipher, clock, deliverer, carecycle):
+@pytest.mark.parametrize("index", [2, 99, -1], ids=["just-past-the-batch", "far-past-it", "negative"])
+def test_delivery_halves_a_batch_when_a_422_names_no_record_of_it(store, cipher, clock, deliverer, carecycle, index):
     ids = admit(store, cipher, clock, count=2)
-    carecycle.script.append(CareCycleValidationError("careCycle 422", {99: "records.99: bad"}))
+    carecycle.script.append(CareCycleValidationError("careCycle 422", {index: f"records.{index}: bad"}))
 
     deliverer.step()
 
