@@ -259,6 +259,23 @@ def test_delivery_retries_transient_failures_with_backoff_under_the_same_externa
     ]
 
 
+def test_a_lead_failing_again_and_again_is_retried_within_the_maximum_delay(
+    store, cipher, clock, deliverer, carecycle, settings
+):
+    [lead_id] = admit(store, cipher, clock)
+    waits = []
+    for _ in range(10):  # 1, 2, 4, ... 512 s uncapped: the last ones over the 60 s maximum delay
+        carecycle.script.append(CareCycleTransientError("careCycle 503", 503))
+        deliverer.step()
+        lead = store.leads.get(lead_id)
+        assert lead.status is LeadStatus.RETRYING and lead.next_attempt_at is not None
+        waits.append(lead.next_attempt_at - clock.now())
+        clock.advance(max(waits[-1], store.budget.interval_seconds))
+
+    assert max(waits) <= settings.leadrelay_retry_max_delay_seconds
+    assert waits[-1] >= settings.leadrelay_retry_max_delay_seconds / 2  # jitter spreads, never halves it further
+
+
 def test_delivery_gives_up_after_the_maximum_age(store, cipher, clock, deliverer, carecycle, settings):
     [lead_id] = admit(store, cipher, clock)
     clock.advance(settings.leadrelay_max_age_hours * 3600)
