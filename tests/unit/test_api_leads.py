@@ -11,6 +11,7 @@ from redis.exceptions import OutOfMemoryError, ReadOnlyError, ResponseError
 from rq import Queue
 
 from app import create_app
+from app.models import IDEMPOTENCY_TTL_SECONDS
 from app.queues import DELIVERY_QUEUE
 from app.store import keys
 from tests.conftest import OPS_TOKEN, SOURCE_KEY
@@ -310,6 +311,20 @@ def test_repeated_idempotency_key_returns_the_original_lead(client, store):
 
     assert first.json["id"] == again.json["id"]
     assert store.batches.depth() == 1
+
+
+def test_a_repeated_idempotency_key_answers_the_original_lead_as_it_stands_for_a_week(
+    client, store, redis, cipher, clock
+):
+    headers = {**SOURCE, "Idempotency-Key": "order-78"}
+    first = client.post("/v1/leads", json=make_submission(), headers=headers).json
+    store.batches.claim(clock.now(), 200, 30)  # delivery took it up meanwhile
+
+    again = client.post("/v1/leads", json=make_submission(), headers=headers).json
+
+    assert (again["id"], again["status"]) == (first["id"], "sending")
+    stored_key = keys.idempotency_key("partner", f"key:{cipher.fingerprint_of('order-78')}")
+    assert IDEMPOTENCY_TTL_SECONDS - 60 < redis.ttl(stored_key) <= IDEMPOTENCY_TTL_SECONDS
 
 
 def test_accepting_a_lead_wakes_one_delivery_job(client, redis):

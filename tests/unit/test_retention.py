@@ -234,7 +234,7 @@ def test_an_idempotency_key_lives_no_longer_than_its_lead_is_kept(settings, redi
 
     first = client.post("/v1/leads", json=make_submission(), headers=headers).json
 
-    assert 0 < redis.ttl(stored_key) <= 2 * DAY  # not the usual week
+    assert 2 * DAY - 60 < redis.ttl(stored_key) <= 2 * DAY  # not the usual week
     redis.delete(stored_key)  # as its expiry does, when the lead may be gone
     again = client.post("/v1/leads", json=make_submission(), headers=headers).json
     assert again["id"] != first["id"] and again["status"] == "queued"
