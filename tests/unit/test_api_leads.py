@@ -284,6 +284,19 @@ def test_an_idempotency_key_may_have_at_most_200_characters(client, length, stat
         assert response.json["error"]["fields"] == {"Idempotency-Key": ["expected at most 200 printable characters"]}
 
 
+def test_a_bulk_request_with_an_idempotency_key_keeps_each_item_as_its_own_lead(client, store):
+    headers = {**SOURCE, "Idempotency-Key": "batch-9"}
+    body = {"leads": [make_submission(phoneNumber=f"(212) 555-014{i}") for i in range(3)]}
+
+    first = client.post("/v1/leads", json=body, headers=headers).json["results"]
+    again = client.post("/v1/leads", json=body, headers=headers).json["results"]
+
+    assert len({item["id"] for item in first}) == 3
+    assert [item["status"] for item in first] == ["queued"] * 3
+    assert [item["id"] for item in again] == [item["id"] for item in first]
+    assert store.batches.depth() == 3
+
+
 def test_a_single_request_cannot_take_the_key_of_a_bulk_requests_item(client):
     bulk = client.post(
         "/v1/leads", json={"leads": [make_submission(), make_submission()]}, headers={**SOURCE, "Idempotency-Key": "k3"}
