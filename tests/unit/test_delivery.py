@@ -276,6 +276,21 @@ def test_a_lead_failing_again_and_again_is_retried_within_the_maximum_delay(
     assert waits[-1] >= settings.leadrelay_retry_max_delay_seconds / 2  # jitter spreads, never halves it further
 
 
+def test_a_lead_waiting_for_its_retry_is_not_sent_along_with_a_newer_one(store, cipher, clock, carecycle, settings):
+    slow_retries = settings.replace(leadrelay_retry_base_seconds=30.0)
+    deliverer = Deliverer(store, carecycle, cipher, slow_retries, clock, random.Random(7))  # type: ignore[arg-type]
+    [waiting] = admit(store, cipher, clock)
+    carecycle.script.append(CareCycleTransientError("careCycle 503", 503))
+    deliverer.step()
+    next_slot(clock, store)
+    [newer] = admit(store, cipher, clock)
+
+    deliverer.step()
+
+    assert carecycle.external_ids()[1] == [newer]
+    assert status_of(store, waiting) is LeadStatus.RETRYING
+
+
 def test_delivery_gives_up_after_the_maximum_age(store, cipher, clock, deliverer, carecycle, settings):
     [lead_id] = admit(store, cipher, clock)
     clock.advance(settings.leadrelay_max_age_hours * 3600)
