@@ -57,6 +57,15 @@ def test_a_tampered_record_is_refused_not_opened_to_something_else():
         cipher.open(flipped)
 
 
+def test_a_sealed_record_cut_short_anywhere_is_refused_with_a_typed_error():
+    cipher = RecordCipher(generate_key())
+    token = cipher.seal(RECORD)
+
+    for length in range(len(token)):
+        with pytest.raises(RecordDecryptionError):
+            cipher.open(token[:length])
+
+
 @pytest.mark.parametrize("token", ["", "gAAAAABnot-ours", "v1.", "v1.%%%", "v1.AAAA"])
 def test_what_is_not_a_sealed_record_is_refused_with_a_typed_error(token):
     with pytest.raises(RecordDecryptionError):
