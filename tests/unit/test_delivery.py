@@ -421,6 +421,20 @@ def test_delivery_returns_a_batch_to_the_queue_when_its_worker_vanished(
     assert all(status_of(store, i) is LeadStatus.DELIVERED for i in ids)
 
 
+def test_leads_taken_back_from_a_lost_batch_keep_their_place_ahead_of_newer_leads(
+    store, cipher, clock, deliverer, carecycle, settings
+):
+    older = admit(store, cipher, clock, count=2)
+    store.batches.claim(clock.now(), 200, settings.leadrelay_visibility_timeout_seconds)  # a worker that died
+    clock.advance(5)
+    newer = admit(store, cipher, clock, count=2)
+    clock.advance(settings.leadrelay_visibility_timeout_seconds)
+
+    deliverer.step()
+
+    assert carecycle.external_ids() == [older + newer]
+
+
 def test_a_batch_whose_delivery_keeps_dying_in_flight_ends_dead_at_the_maximum_age(
     store, cipher, clock, carecycle, settings
 ):
@@ -503,6 +517,30 @@ def test_unused_slot_is_given_back(store, clock):
     assert isinstance(slot, Slot)
     assert store.budget.release(slot)
     assert isinstance(store.budget.reserve(clock.now()), Slot)
+
+
+def test_no_request_slot_frees_before_its_interval_has_passed(store, clock):
+    interval = store.budget.interval_seconds
+    assert isinstance(store.budget.reserve(clock.now()), Slot)
+
+    clock.advance(interval / 2)
+    assert store.budget.reserve(clock.now()) == pytest.approx(interval / 2)
+    clock.advance(interval / 2 - 0.01)
+    assert store.budget.reserve(clock.now()) == pytest.approx(0.01)
+    clock.advance(0.01)
+    assert isinstance(store.budget.reserve(clock.now()), Slot)
+
+
+def test_workers_reserving_as_fast_as_they_may_never_send_more_than_the_limit_in_any_minute(store, clock, settings):
+    sent = []
+    for _ in range(3000):  # two minutes in steps of 40 ms, every step a worker asking for a slot
+        if isinstance(store.budget.reserve(clock.now()), Slot):
+            sent.append(clock.now())
+        clock.advance(0.04)
+
+    busiest = max(sum(1 for t in sent if start <= t <= start + 60) for start in sent)
+    limit = settings.carecycle_rate_limit_per_min
+    assert limit - 3 <= busiest <= limit  # nearly the whole budget is used, never more
 
 
 def test_delivery_stops_only_the_leads_it_cannot_decrypt_and_sends_the_rest(store, cipher, clock, deliverer, carecycle):
