@@ -519,6 +519,16 @@ def test_unused_slot_is_given_back(store, clock):
     assert isinstance(store.budget.reserve(clock.now()), Slot)
 
 
+def test_a_slot_is_not_given_back_once_a_later_one_was_reserved(store, clock):
+    first = store.budget.reserve(clock.now())
+    clock.advance(store.budget.interval_seconds)
+    later = store.budget.reserve(clock.now())  # another worker's, sent
+    assert isinstance(first, Slot) and isinstance(later, Slot)
+
+    assert not store.budget.release(first)
+    assert store.budget.reserve(clock.now()) == pytest.approx(store.budget.interval_seconds)
+
+
 def test_no_request_slot_frees_before_its_interval_has_passed(store, clock):
     interval = store.budget.interval_seconds
     assert isinstance(store.budget.reserve(clock.now()), Slot)
