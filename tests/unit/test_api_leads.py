@@ -71,7 +71,14 @@ def test_post_lead_accepts_a_bearer_source_key(client):
 
 @pytest.mark.parametrize(
     "headers",
-    [pytest.param({}, id="none"), pytest.param({"X-Api-Key": "nope"}, id="wrong"), pytest.param(OPS, id="ops-token")],
+    [
+        pytest.param({}, id="none"),
+        pytest.param({"X-Api-Key": "nope"}, id="wrong"),
+        pytest.param(OPS, id="ops-token"),
+        pytest.param({"X-Api-Key": SOURCE_KEY[:-1]}, id="the-key-but-its-last-character"),
+        pytest.param({"X-Api-Key": SOURCE_KEY + "x"}, id="the-key-and-more"),
+        pytest.param({"Authorization": f"Basic {SOURCE_KEY}"}, id="the-key-in-another-scheme"),
+    ],
 )
 def test_post_lead_refuses_without_a_valid_source_key(client, redis, headers):
     response = client.post("/v1/leads", json=make_submission(), headers=headers)
