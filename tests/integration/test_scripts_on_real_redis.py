@@ -146,7 +146,7 @@ def test_claim_settles_a_queued_lead_with_no_record_dead_instead_of_dropping_it(
     assert store.leads.status_counts()[LeadStatus.DEAD] == 1 and store.leads.status_counts()[LeadStatus.QUEUED] == 0
 
 
-def test_reclaim_spends_an_attempt_and_gives_up_a_lead_past_the_maximum_age(store, cipher, clock):
+def test_reclaim_spends_an_attempt_and_gives_up_a_lead_that_reached_the_maximum_age(store, cipher, clock):
     young, old = make_lead(), make_lead()
     store.leads.admit([old], [cipher.seal(old.record)], clock.now())
     clock.advance(100)
@@ -154,7 +154,7 @@ def test_reclaim_spends_an_attempt_and_gives_up_a_lead_past_the_maximum_age(stor
     store.batches.claim(clock.now(), 200, 1)
     clock.advance(2)
 
-    assert store.batches.reclaim_stale(clock.now(), max_age_seconds=50) == 2
+    assert store.batches.reclaim_stale(clock.now(), max_age_seconds=102) == 2  # the old lead's age, to the second
 
     kept, given_up = store.leads.get(young.id), store.leads.get(old.id)
     assert (kept.status, kept.attempts) == (LeadStatus.QUEUED, 1)

@@ -461,6 +461,7 @@ def test_a_batch_whose_delivery_keeps_dying_in_flight_ends_dead_at_the_maximum_a
     assert lead.error is not None and lead.error.startswith("gave up after maximum age: batch ")
     age = settings.leadrelay_max_age_hours * 3600
     assert lead.attempts == rounds and rounds <= age / (settings.leadrelay_visibility_timeout_seconds + 1) + 1
+    assert lead.updated_at - lead.received_at >= age  # not given up a moment sooner
     assert store.batches.depth() == 0 and store.batches.in_flight() == 0
 
 
