@@ -43,6 +43,7 @@ def test_retry_requeues_a_failed_lead_now_keeping_its_attempts(client, store, ci
     assert response.status_code == 200
     body = response.json
     assert body["status"] == "queued" and body["attempts"] == 1 and body["error"] is None
+    assert body["batchId"] is None and body["nextAttemptAt"] is None  # nothing of the failed try is left to mislead
     assert body["events"][0]["status"] == "queued" and body["events"][0]["detail"] == "retried by alice"
     assert redis.zscore(keys.ready_key(), lead.id) == clock.now()
     assert Queue(DELIVERY_QUEUE, connection=redis).count == 1
