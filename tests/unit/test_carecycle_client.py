@@ -208,14 +208,17 @@ def test_a_429_waits_at_least_a_second_and_at_most_an_hour(carecycle, retry_afte
     assert raised.value.retry_after == waited
 
 
-@pytest.mark.parametrize("retry_after", ["NaN", "inf", "-inf", None, "soon", 1e308])
-def test_a_429_whose_retry_after_is_no_usable_number_waits_a_minute_or_at_most_an_hour(carecycle, retry_after):
+@pytest.mark.parametrize(
+    ("retry_after", "waited"),
+    [("NaN", 60.0), ("inf", 60.0), ("-inf", 60.0), (None, 60.0), ("soon", 60.0), (1e308, 3600.0)],
+)
+def test_a_429_whose_retry_after_is_no_usable_number_waits_a_minute_or_at_most_an_hour(carecycle, retry_after, waited):
     body = {"message": "Rate limit exceeded", "code": "RATE_LIMIT_EXCEEDED", "retryAfter": retry_after}
 
     with pytest.raises(CareCycleRateLimitedError) as raised:
         upload(carecycle, json_answer(429, body))
 
-    assert raised.value.retry_after in (60.0, 3600.0)
+    assert raised.value.retry_after == waited
 
 
 def test_the_reasons_careCycle_writes_are_kept_without_the_values_they_quote(carecycle):
