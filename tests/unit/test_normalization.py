@@ -703,6 +703,11 @@ CUSTOM_FIELD_ROWS = [
         id="custom-carecycle-format-merged",
     ),
     row(
+        {**BASE, "customFields": {"lead_source": "partner", "plan": "gold"}, "utm_source": "x"},
+        {"customFields": utm(utm_source="x", lead_source="partner", plan="gold")},
+        id="custom-plain-object-merged",
+    ),
+    row(
         {**BASE, **{f"question_{n}": "a" for n in range(55)}},
         {"customFields": utm(**{f"question_{n}": "a" for n in range(50)})},
         ["customFields: expected at most 50 items; 5 dropped"],
