@@ -11,7 +11,7 @@ from redis.exceptions import OutOfMemoryError, ReadOnlyError, ResponseError
 from rq import Queue
 
 from app import create_app
-from app.models import IDEMPOTENCY_TTL_SECONDS
+from app.models import IDEMPOTENCY_TTL_SECONDS, mask_phone
 from app.queues import DELIVERY_QUEUE
 from app.store import keys
 from tests.conftest import OPS_TOKEN, SOURCE_KEY
@@ -360,6 +360,19 @@ def test_records_are_encrypted_at_rest(client, redis):
 
     stored = b"".join(v for v in redis.hgetall(keys.lead_key(lead_id)).values())
     assert b"Zelda" not in stored and b"zelda@example.com" not in stored and b"10001" not in stored
+
+
+@pytest.mark.parametrize(
+    ("phone", "masked"),
+    [
+        pytest.param("+12125550142", "+1******0142", id="e164"),
+        pytest.param("2125550142", "******0142", id="national"),
+        pytest.param("555", "***", id="too-short-to-show-any"),
+        pytest.param("", "", id="none"),
+    ],
+)
+def test_a_masked_phone_shows_no_more_than_its_last_four_digits(phone, masked):
+    assert mask_phone(phone) == masked
 
 
 def test_lead_status_shows_ids_masked_phone_and_events_and_no_personal_data(client):
