@@ -326,7 +326,7 @@ def test_a_redirect_is_not_followed_and_pauses_delivery_as_a_configuration_fault
 
 @pytest.mark.parametrize("framing", ["chunked", "content-length"])
 def test_an_answer_trickling_in_past_the_read_timeout_is_given_up_as_ambiguous(carecycle, framing):
-    trickle = Answer(200, [b"{"] + [b" "] * 40 + [b"}"], pause_seconds=0.1)
+    trickle = Answer(200, [b"{"] + [b" "] * 40 + [b"}"], pause_seconds=0.25)
     if framing == "content-length":
         trickle.headers["Content-Length"] = "42"
 
@@ -336,7 +336,8 @@ def test_an_answer_trickling_in_past_the_read_timeout_is_given_up_as_ambiguous(c
 
     assert outcome_label(raised.value) == "timeout"
 
-    assert time.monotonic() - started < 3.0  # about connect + read timeout (1.5 s), not the 4.2 s it would take
+    # About connect + read timeout (1.5 s), not the 10.5 s the whole answer takes; the margin is for a busy machine.
+    assert time.monotonic() - started < 7.0
 
 
 def test_an_answer_whose_headers_trickle_in_is_given_up_at_the_deadline_too():
@@ -367,7 +368,7 @@ def test_an_answer_whose_headers_trickle_in_is_given_up_at_the_deadline_too():
         listener.close()
 
     assert outcome_label(raised.value) == "timeout"
-    assert time.monotonic() - started < 2.5  # connect + read timeout (1.5 s) and a little, not 30 s of headers
+    assert time.monotonic() - started < 10.0  # connect + read timeout (1.5 s), not 30 s of headers; margin for load
 
 
 def test_an_answer_larger_than_any_careCycle_answer_is_given_up_as_ambiguous(carecycle):
