@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from redis.exceptions import RedisError
 
 from app.config import ConfigError, Settings, shown_url
+from app.crypto import FingerprintSecretError
 
 if TYPE_CHECKING:
     from redis import Redis
@@ -32,6 +33,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("leadrelay: configuration error:", file=sys.stderr)
         for problem in exc.problems:
             print(f"  - {problem}", file=sys.stderr)
+        return 2
+    except FingerprintSecretError as exc:
+        print(f"leadrelay: configuration error:\n  - {exc}", file=sys.stderr)
         return 2
     except RedisError as exc:
         # redis-py's messages name the host and port, never the URL's password.

@@ -12,6 +12,9 @@ intake request, where Fernet's CBC + HMAC cost ten times as much. Nonces are ran
 key is good for billions of records, far beyond what a relay seals before its key is rotated.
 Records sealed by earlier versions (Fernet tokens under the same keys) still open, and `reseal` turns
 them into this format: leads queued across an upgrade are delivered.
+
+Fingerprints (keyed hashes that Redis key names carry instead of a phone or an IP) use a secret of their own,
+kept sealed in Redis by `app.store.fingerprints`, so a rotation of these keys does not change them.
 """
 
 from __future__ import annotations
@@ -39,6 +42,17 @@ class RecordDecryptionError(Exception):
     """A stored record could not be decrypted with any configured key."""
 
 
+class FingerprintSecretError(Exception):
+    """The stored fingerprint secret opens with none of the configured keys (the key sealing it was dropped)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the fingerprint secret in Redis cannot be decrypted with the configured LEADRELAY_ENCRYPTION_KEY keys:"
+            " put back the key it was sealed with (a key dropped before a process with the new one first in"
+            " LEADRELAY_ENCRYPTION_KEY sealed it again)"
+        )
+
+
 class RecordCipher:
     """Seals and opens lead records with the configured keys."""
 
@@ -51,13 +65,23 @@ class RecordCipher:
         self._sealing = AESGCM(_record_key(secrets[0]))
         self._opening = {_key_id(secret): AESGCM(_record_key(secret)) for secret in reversed(secrets)}
         self._earlier_format = MultiFernet([Fernet(part) for part in parts])
-        # Fingerprints use the newest key: after a rotation, windows keyed by them start afresh.
-        self._fingerprint_key = hashlib.sha256(b"leadrelay fingerprint\0" + parts[0].encode()).digest()
+        self._initial_fingerprint_secret = hashlib.sha256(b"leadrelay fingerprint\0" + parts[0].encode()).digest()
 
-    def fingerprint_of(self, value: str) -> str:
-        """A keyed hash of a personal value (a phone, an IP) for Redis key names: equal values give equal
-        fingerprints, and the value cannot be read back from one."""
-        return hmac.new(self._fingerprint_key, value.encode(), hashlib.sha256).hexdigest()[:32]
+    def initial_fingerprint_secret(self) -> bytes:
+        """The fingerprint secret a Redis holding none is given: derived from the first key, as earlier versions
+        used it for every fingerprint, so that an upgrade keeps the windows they keyed."""
+        return self._initial_fingerprint_secret
+
+    def is_sealed_by_first_key(self, token: str | bytes) -> bool:
+        """True when `token` is in this format and sealed by the first key (`reseal` would change nothing)."""
+        raw = token.encode() if isinstance(token, str) else token
+        if not raw.startswith(TOKEN_PREFIX):
+            return False
+        try:
+            body = base64.urlsafe_b64decode(raw[len(TOKEN_PREFIX) :])
+        except (binascii.Error, ValueError):
+            return False
+        return body[:_KEY_ID_BYTES] == self._sealing_id
 
     def seal(self, record: dict[str, Any]) -> str:
         """Encrypt a record into an opaque token."""
@@ -98,6 +122,12 @@ class RecordCipher:
             return self._earlier_format.decrypt(raw)
         except InvalidToken:
             raise RecordDecryptionError("record cannot be decrypted with the configured keys") from None
+
+
+def fingerprint_of(secret: bytes, value: str) -> str:
+    """A keyed hash of a personal value (a phone, an IP) for Redis key names: equal values give equal
+    fingerprints, and the value cannot be read back from one."""
+    return hmac.new(secret, value.encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def generate_key() -> str:

@@ -13,7 +13,8 @@ ApiError
 └── UnavailableError       503 UNAVAILABLE (Redis unreachable)
 
 Domain errors mapped here: UnknownSourceError and LeadNotFoundError -> 404, OriginNotAllowedError -> 403,
-RateLimitedError -> 429, GoogleKeyMissingError -> 401, GoogleKeyError -> 403, LeadNotRetryableError -> 409.
+RateLimitedError -> 429, GoogleKeyMissingError -> 401, GoogleKeyError -> 403, LeadNotRetryableError -> 409,
+FingerprintSecretError -> 503 (logged naming LEADRELAY_ENCRYPTION_KEY).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from marshmallow import ValidationError
 from redis.exceptions import RedisError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from app.crypto import FingerprintSecretError
 from app.forms import OriginNotAllowedError
 from app.google import GoogleKeyError, GoogleKeyMissingError
 from app.logs import note_lead_ids
@@ -187,6 +189,13 @@ def _register_intake_error_handlers(app: Flask) -> None:
     @app.errorhandler(RateLimitedError)
     def handle_rate_limited(exc: RateLimitedError) -> Response:
         return _api_error_response(TooManyRequestsError("too many posts; retry later", exc.retry_after_seconds))
+
+    @app.errorhandler(FingerprintSecretError)
+    def handle_fingerprint_secret(exc: FingerprintSecretError) -> Response:
+        # Nothing is admitted under another secret's fingerprints (it would start every window afresh): the
+        # client sends the lead again once the operator has put the key back.
+        logger.error("%s", exc)
+        return _api_error_response(UnavailableError("the relay cannot take leads until its configuration is fixed"))
 
     @app.errorhandler(GoogleKeyMissingError)
     def handle_google_key_missing(exc: GoogleKeyMissingError) -> Response:

@@ -13,7 +13,7 @@ from redis.exceptions import RedisError
 
 from app.clock import Clock
 from app.config import Settings
-from app.crypto import RecordCipher
+from app.crypto import RecordCipher, fingerprint_of
 from app.logs import note_lead_ids
 from app.metrics import record_admitted, record_intake
 from app.models import IDEMPOTENCY_TTL_SECONDS, LeadStatus, NewLead, mask_phone
@@ -97,6 +97,7 @@ class Intake:
         self._clock = clock
         self._wake = wake_delivery
         self._new_id = new_id
+        self._fingerprint_secret: bytes | None = None
 
     @classmethod
     def configured(
@@ -217,8 +218,13 @@ class Intake:
         self._lanes_busy_at = now if not woken else -LANES_BUSY_MEMORY_SECONDS
 
     def fingerprint_of(self, value: str) -> str:
-        """The keyed hash of a personal value that Redis key names carry instead of the value."""
-        return self._cipher.fingerprint_of(value)
+        """The keyed hash of a personal value that Redis key names carry instead of the value. The secret is read
+        from the store on first need and kept (raises `RedisError`, or `FingerprintSecretError` when no configured
+        key opens it), so that nothing is admitted under a fingerprint of another secret."""
+        if self._fingerprint_secret is None:
+            # Threads of one process may read it at once: they read the same secret.
+            self._fingerprint_secret = self._store.fingerprints.secret(self._cipher)
+        return fingerprint_of(self._fingerprint_secret, value)
 
     @staticmethod
     def normalize(source: LeadSource, payload: Mapping[str, Any]) -> NormalizedLead:

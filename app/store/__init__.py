@@ -11,6 +11,7 @@ from app.store.audit import AuditLog
 from app.store.batches import BatchStore
 from app.store.codec import text
 from app.store.fetches import FetchStore
+from app.store.fingerprints import FingerprintSecrets
 from app.store.index import LeadIndex
 from app.store.leads import LeadNotFoundError, LeadStore
 from app.store.limiter import Lanes, PauseSwitch, RequestBudget
@@ -55,6 +56,7 @@ class Store:
         self.retention = RetentionStore(redis, scripts, retention or Retention())
         self.audit = AuditLog(redis)
         self.presence = WorkerPresence(redis)
+        self.fingerprints = FingerprintSecrets(redis)
 
     @classmethod
     def from_settings(cls, settings: Settings, redis: Redis) -> Store:

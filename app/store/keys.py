@@ -134,6 +134,12 @@ def schema_version_key() -> str:
     return f"{PREFIX}schema_version"
 
 
+def fingerprint_secret_key() -> str:
+    """String: the secret of fingerprints (keyed hashes of phones, IPs, idempotency keys in key names), sealed
+    with the record cipher. Created once; only its sealing changes after."""
+    return f"{PREFIX}fingerprint_secret"
+
+
 def readiness_probe_key() -> str:
     """String: the time of the last readiness probe, written so that a Redis refusing writes is not ready."""
     return f"{PREFIX}readiness_probe"

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from app import create_app
-from app.crypto import RecordCipher
+from app.crypto import RecordCipher, fingerprint_of
 from app.models import LeadStatus
 from app.schemas.google import QUALIFYING_COLUMNS
 from app.sources import SourceKind, SourceRegistry
@@ -708,7 +708,7 @@ def test_google_key_is_never_stored(client, redis, cipher):
     client.post(URL, json=PRODUCTION_LEAD)
 
     assert not any(GOOGLE_KEY.encode() in (redis.dump(key) or b"") for key in redis.keys("*"))
-    lead_key = cipher.fingerprint_of(f"google:{PRODUCTION_LEAD['lead_id']}")
+    lead_key = fingerprint_of(cipher.initial_fingerprint_secret(), f"google:{PRODUCTION_LEAD['lead_id']}")
     assert redis.exists(keys.idempotency_key("gads", f"key:{lead_key}"))
 
 

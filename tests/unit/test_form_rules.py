@@ -6,7 +6,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from app import create_app
+from app import create_app, crypto
 from app.config import ConfigError, Settings
 from app.crypto import RecordCipher
 from app.forms import ip_without_port
@@ -39,8 +39,8 @@ def make_client(settings, redis, clock):
 
 
 def fingerprint_of(settings, value: str) -> str:
-    """What Redis key names carry instead of a phone number."""
-    return RecordCipher(settings.leadrelay_encryption_key).fingerprint_of(value)
+    """What Redis key names carry instead of a phone number (on a Redis whose fingerprint secret is the initial one)."""
+    return crypto.fingerprint_of(RecordCipher(settings.leadrelay_encryption_key).initial_fingerprint_secret(), value)
 
 
 def post_form(client, fields, ip="203.0.113.7", **headers):

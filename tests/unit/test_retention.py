@@ -8,6 +8,7 @@ import pytest
 
 from app import create_app
 from app.config import ConfigError, Settings
+from app.crypto import fingerprint_of
 from app.models import LeadStatus
 from app.store import LeadNotFoundError, Store, keys, retention
 from app.store.retention import PurgeReport
@@ -230,7 +231,8 @@ def test_an_idempotency_key_lives_no_longer_than_its_lead_is_kept(settings, redi
     short = settings.replace(leadrelay_record_retention_hours=1, leadrelay_retention_days=2)
     client = create_app(short, redis=redis, clock=clock).test_client()
     headers = {"X-Api-Key": SOURCE_KEY, "Idempotency-Key": "order-17"}
-    stored_key = keys.idempotency_key("partner", f"key:{cipher.fingerprint_of('order-17')}")
+    fingerprint = fingerprint_of(cipher.initial_fingerprint_secret(), "order-17")  # a fresh Redis's secret
+    stored_key = keys.idempotency_key("partner", f"key:{fingerprint}")
 
     first = client.post("/v1/leads", json=make_submission(), headers=headers).json
 
