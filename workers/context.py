@@ -46,6 +46,7 @@ class WorkerContext:
     deliverer: Deliverer
     clock: Clock
     meta: MetaRetrieval
+    cipher: RecordCipher
 
 
 def build_context(settings: Settings, *, redis: Redis | None = None, clock: Clock | None = None) -> WorkerContext:
@@ -63,7 +64,7 @@ def build_context(settings: Settings, *, redis: Redis | None = None, clock: Cloc
     cipher = RecordCipher(settings.leadrelay_encryption_key)
     deliverer = Deliverer(store, client, cipher, settings, clock, random.Random())
     meta = _build_retrieval(settings, redis, store, cipher, clock)
-    return WorkerContext(settings, redis, store, client, deliverer, clock, meta=meta)
+    return WorkerContext(settings, redis, store, client, deliverer, clock, meta=meta, cipher=cipher)
 
 
 def _build_retrieval(

@@ -5,7 +5,8 @@ killed mid-batch, a lost wake-up), due leads and timed-out batches are found aga
 It also queues the Graph retrieval of every Meta lead whose (re)try is due, and the periodic Meta
 backfill when its turn (a Redis key held for one interval, taken by one worker) comes round, and
 runs the retention purge pass at most once a minute across all workers (likewise a Redis key). For a
-worker started with `--name`, it keeps a liveness key that holds the name while the worker runs.
+worker started with `--name`, it keeps a liveness key that holds the name while the worker runs. Once a minute
+it reads the fingerprint secret, sealing it again under the first key when another sealed it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from rq import Queue, SimpleWorker
 
 from app.clock import Clock
 from app.config import ConfigError, Settings
+from app.crypto import FingerprintSecretError
 from app.queues import ALL_QUEUES, DELIVERY_JOB_TIMEOUT_SECONDS, enqueue_backfill, enqueue_fetches, wake_delivery
 from app.store import Store
 from app.store.presence import WorkerPresence
@@ -41,6 +43,7 @@ REGISTRATION_LIFETIME_SECONDS = DELIVERY_JOB_TIMEOUT_SECONDS + 60
 RESTART_DELAY_SECONDS = 0.5
 LONGEST_RESTART_DELAY_SECONDS = 30.0
 STEADY_RUN_SECONDS = 60.0
+FINGERPRINT_SECRET_CHECK_SECONDS = 60.0
 
 
 class DeliveryTicker(threading.Thread):
@@ -54,11 +57,18 @@ class DeliveryTicker(threading.Thread):
         self._interval = interval_seconds
         self._worker_name = worker_name
         self._stopped = threading.Event()
+        self._secret_checked_at = -FINGERPRINT_SECRET_CHECK_SECONDS
 
     def run(self) -> None:
         self.keep_alive()
         while not self._stopped.wait(self._interval):
-            for tick in (self.keep_alive, self.tick, self.tick_retrieval, self.tick_retention):
+            for tick in (
+                self.keep_alive,
+                self.tick,
+                self.tick_retrieval,
+                self.tick_retention,
+                self.tick_fingerprint_secret,
+            ):
                 try:
                     tick()
                 except Exception:
@@ -124,6 +134,21 @@ class DeliveryTicker(threading.Thread):
         if report is not None and (report.records or report.leads):
             logger.info("purged %d records and %d leads past retention", report.records, report.leads)
         return report
+
+    def tick_fingerprint_secret(self) -> None:
+        """Once a minute, read the fingerprint secret, which seals it again under the first key if another sealed
+        it: mid-rollout, a process still running with the old key first may seal it under the old key when it
+        first needs it, after the processes with the new key first read it, and the old key is then dropped."""
+        now = self._context.clock.now()
+        if now - self._secret_checked_at < FINGERPRINT_SECRET_CHECK_SECONDS:
+            return
+        self._secret_checked_at = now
+        try:
+            self._context.store.fingerprints.secret(self._context.cipher)
+        except RedisError as exc:
+            logger.warning("fingerprint secret ticker could not reach redis: %s", type(exc).__name__)
+        except FingerprintSecretError as exc:
+            logger.error("%s", exc)
 
     def stop(self) -> None:
         self._stopped.set()

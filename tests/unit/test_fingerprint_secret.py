@@ -9,13 +9,15 @@ import logging
 import pytest
 
 from app import create_app
-from app.crypto import FingerprintSecretError, RecordCipher, generate_key
+from app.crypto import FingerprintSecretError, RecordCipher, RecordDecryptionError, generate_key
 from app.sources import SourceKind, SourceRegistry
 from app.store import keys
 from app.store.fingerprints import FingerprintSecrets
 from tests.conftest import SOURCE_KEY
 from tests.factories import make_source, make_submission
 from tests.intake_support import PRODUCTION_LEAD, google_source
+from workers.context import build_context
+from workers.runner import DeliveryTicker
 
 OLD, NEW = generate_key(), generate_key()
 # A rotation as the README does it: append the new key, move it to the front, drop the old one.
@@ -164,3 +166,34 @@ def test_no_secret_is_created_when_the_app_is_created(relay, redis):
     relay(OLD)
 
     assert not redis.exists(keys.fingerprint_secret_key())
+
+
+def test_a_worker_seals_the_secret_again_under_its_first_key_after_a_process_with_the_old_key_first_did(
+    settings, redis, clock
+):
+    """Mid-rollout, a process still running with `<old>,<new>` may read the secret for the first time and seal it
+    under the old key; once the rollout is done, the workers seal it under the new key within a minute."""
+    FingerprintSecrets(redis).secret(RecordCipher(OLD))
+    worker_settings = settings.replace(leadrelay_encryption_key=f"{NEW},{OLD}")
+    ticker = DeliveryTicker(build_context(worker_settings, redis=redis, clock=clock))
+    ticker.tick_fingerprint_secret()
+    FingerprintSecrets(redis).secret(RecordCipher(f"{OLD},{NEW}"))  # the late process of the earlier rollout
+
+    ticker.tick_fingerprint_secret()  # within the minute: no read
+    sealed_within_the_minute = redis.get(keys.fingerprint_secret_key())
+    clock.advance(60)
+    ticker.tick_fingerprint_secret()
+
+    with pytest.raises(RecordDecryptionError):
+        RecordCipher(NEW).open(sealed_within_the_minute)
+    assert RecordCipher(NEW).open(redis.get(keys.fingerprint_secret_key()))
+
+
+def test_a_worker_logs_an_error_naming_the_variable_when_no_configured_key_opens_the_secret(settings, redis, caplog):
+    FingerprintSecrets(redis).secret(RecordCipher(OLD))
+    ticker = DeliveryTicker(build_context(settings.replace(leadrelay_encryption_key=NEW), redis=redis))
+
+    with caplog.at_level(logging.ERROR):
+        ticker.tick_fingerprint_secret()
+
+    assert "LEADRELAY_ENCRYPTION_KEY" in caplog.text and NEW not in caplog.text
