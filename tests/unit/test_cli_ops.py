@@ -7,6 +7,7 @@ import json
 import pytest
 
 from app import cli
+from app.crypto import FingerprintSecretError
 from app.models import LeadStatus
 from tests.storecheck import assert_indexes_consistent, leads_in
 
@@ -128,3 +129,17 @@ def test_cli_help_says_check_config_checks_the_sources_file_too(capsys):
 
     listing = " ".join(capsys.readouterr().out.split())
     assert "check-config validate the environment and the sources file" in listing
+
+
+def test_cli_retry_stops_with_a_configuration_error_when_no_configured_key_opens_the_fingerprint_secret(
+    monkeypatch, capsys
+):
+    def unopenable(settings):  # as normalizing a kept submission again finds it
+        raise FingerprintSecretError()
+
+    monkeypatch.setattr(cli, "_connect", unopenable)
+
+    code, out, err = run(capsys, "retry", "--status", "rejected")
+
+    assert code == 2 and out is None
+    assert "configuration error" in err and "LEADRELAY_ENCRYPTION_KEY" in err

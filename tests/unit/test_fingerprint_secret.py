@@ -7,6 +7,7 @@ import hmac
 import logging
 
 import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from app import create_app
 from app.crypto import FingerprintSecretError, RecordCipher, RecordDecryptionError, generate_key
@@ -197,3 +198,19 @@ def test_a_worker_logs_an_error_naming_the_variable_when_no_configured_key_opens
         ticker.tick_fingerprint_secret()
 
     assert "LEADRELAY_ENCRYPTION_KEY" in caplog.text and NEW not in caplog.text
+
+
+def test_intake_answers_503_when_redis_is_unavailable_as_the_secret_is_first_needed(relay, redis, monkeypatch):
+    def reset(*args, **kwargs):
+        raise RedisConnectionError("Connection reset by peer")
+
+    client = relay(OLD)
+    monkeypatch.setattr(redis, "get", reset)
+
+    response = post_lead(client, make_submission(), **{"Idempotency-Key": "order-17"})
+    monkeypatch.undo()
+    later = post_lead(client, make_submission(), **{"Idempotency-Key": "order-17"})
+
+    assert response.status_code == 503 and response.json["error"]["code"] == "UNAVAILABLE"
+    assert later.status_code == 202  # read once Redis answers, not kept as missing
+    assert redis.get(keys.idempotency_key("partner", f"key:{old_fingerprint_of(OLD, 'order-17')}"))
