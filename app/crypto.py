@@ -43,14 +43,8 @@ class RecordDecryptionError(Exception):
 
 
 class FingerprintSecretError(Exception):
-    """The stored fingerprint secret opens with none of the configured keys (the key sealing it was dropped)."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            "the fingerprint secret in Redis cannot be decrypted with the configured LEADRELAY_ENCRYPTION_KEY keys:"
-            " put back the key it was sealed with (a key dropped before a process with the new one first in"
-            " LEADRELAY_ENCRYPTION_KEY sealed it again)"
-        )
+    """The stored fingerprint secret opens with none of the configured keys (the key sealing it was dropped); the
+    message names LEADRELAY_ENCRYPTION_KEY and the way out, never a key."""
 
 
 class RecordCipher:

@@ -18,6 +18,13 @@ from redis import Redis
 from app.crypto import FingerprintSecretError, RecordCipher, RecordDecryptionError
 from app.store import keys
 
+_UNOPENABLE = (
+    "the fingerprint secret in Redis ({key}) cannot be decrypted with the configured LEADRELAY_ENCRYPTION_KEY keys:"
+    " put back the key that sealed it (the old key, dropped before the secret was sealed again under the new one);"
+    " only if that key is lost for good, delete {key}: the duplicate, double-submit and idempotency windows then"
+    " start afresh"
+)
+
 
 class FingerprintSecrets:
     """Reads the fingerprint secret, creating it on a Redis that holds none."""
@@ -40,7 +47,7 @@ class FingerprintSecrets:
         try:
             secret = _secret_in(cipher.open(sealed))
         except RecordDecryptionError:
-            raise FingerprintSecretError() from None
+            raise FingerprintSecretError(_UNOPENABLE.format(key=key)) from None
         if not cipher.is_sealed_by_first_key(sealed):
             # Any process may do this at the same time: each writes the same plaintext, and XX never creates it.
             self._redis.set(key, cipher.seal(_record_of(secret)), xx=True)

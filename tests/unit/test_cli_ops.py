@@ -135,7 +135,7 @@ def test_cli_retry_stops_with_a_configuration_error_when_no_configured_key_opens
     monkeypatch, capsys
 ):
     def unopenable(settings):  # as normalizing a kept submission again finds it
-        raise FingerprintSecretError()
+        raise FingerprintSecretError("no configured LEADRELAY_ENCRYPTION_KEY key opens it")
 
     monkeypatch.setattr(cli, "_connect", unopenable)
 

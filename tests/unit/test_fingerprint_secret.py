@@ -137,6 +137,7 @@ def test_a_secret_no_configured_key_opens_is_an_error_naming_the_variable_not_a_
         FingerprintSecrets(redis).secret(RecordCipher(NEW))
 
     assert "LEADRELAY_ENCRYPTION_KEY" in str(raised.value)
+    assert f"only if that key is lost for good, delete {keys.fingerprint_secret_key()}" in str(raised.value)
     assert OLD not in str(raised.value) and NEW not in str(raised.value)
     assert redis.get(keys.fingerprint_secret_key()) == sealed
 
