@@ -16,8 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from redis import Redis
+from redis.exceptions import RedisError
+
 from app.config import ConfigError, parse_named_secrets, shown_url
-from app.crypto import RecordCipher, generate_key
+from app.crypto import FingerprintSecretError, RecordCipher, generate_key
 from app.devredis import (
     REDIS_LOG_FILE,
     lock_redis_dir,
@@ -28,6 +31,7 @@ from app.devredis import (
 )
 from app.devstack import DevError, DevStack, DevStopped, stop_on_signals
 from app.ports import LOOPBACK, free_port, is_http_ok, is_port_free, is_port_open
+from app.store.fingerprints import FingerprintSecrets
 from app.webtier import checked_web_settings
 
 KEY_FILE = "encryption.key"
@@ -101,6 +105,8 @@ def _start(stack: DevStack, env: dict[str, str], port: int, data_dir: Path, say:
     key, key_origin = load_or_create_key(data_dir, env, say)
     source, ops = dev_credentials(data_dir, env)
     redis_url, redis_label = _start_redis(stack, env, data_dir, say)
+    own_redis_dir = None if redis_label.endswith("(REDIS_URL)") else data_dir / REDIS_DIR
+    check_key_opens_the_store(redis_url, key, key_origin, own_redis_dir)
     sandbox_url = _start_sandbox(stack, env) if not env.get("CARECYCLE_API_KEY", "").strip() else None
     web_url = f"http://{LOOPBACK}:{port}"
     child_env = child_environ(env, redis_url, key, sandbox_url)
@@ -134,6 +140,30 @@ def load_or_create_key(data_dir: Path, environ: Mapping[str, str], say: Say) -> 
     write_private_file(path, key + "\n")
     say(f"made a new encryption key: {path} — keep it; queued leads cannot be read without it")
     return key, str(path)
+
+
+def check_key_opens_the_store(redis_url: str, key: str, key_origin: str, own_redis_dir: Path | None) -> None:
+    """Stop dev, saying why, when its Redis (REDIS_URL's, or its own in `own_redis_dir`) holds a relay's data
+    sealed with another encryption key (another data folder's, a relay's): the web tier would answer every lead
+    503, as a relay does when its key was dropped."""
+    redis = Redis.from_url(redis_url, socket_connect_timeout=5, socket_timeout=5)
+    try:
+        FingerprintSecrets(redis).secret(RecordCipher(key))
+    except FingerprintSecretError:
+        if own_redis_dir is not None:
+            way_out = f"put back the key that sealed it, or delete {own_redis_dir} to start with an empty Redis"
+        else:
+            way_out = (
+                "unset REDIS_URL so that leadrelay dev starts its own Redis, point REDIS_URL at an empty database, "
+                "or set LEADRELAY_ENCRYPTION_KEY to the key that sealed its data"
+            )
+        raise DevError(
+            f"the Redis in use holds a relay's data sealed with an encryption key other than {key_origin}: {way_out}"
+        ) from None
+    except RedisError as exc:
+        raise DevError(f"Redis did not answer while checking the encryption key ({type(exc).__name__})") from None
+    finally:
+        redis.close()
 
 
 def dev_credentials(data_dir: Path, environ: Mapping[str, str]) -> tuple[DevCredential, DevCredential]:
