@@ -8,6 +8,7 @@ from redis.exceptions import RedisError
 from app.api.ops import require_ops_token
 from app.metrics import render_metrics
 from app.services import services
+from app.store.refusals import is_reachable, refusal_reason
 
 bp = Blueprint("health", __name__)
 
@@ -43,7 +44,10 @@ def readyz() -> tuple[Response, int]:
             application/json:
               schema: ReadinessSchema
         503:
-          description: Redis unreachable or refusing writes (full, read-only), or stored data in another layout.
+          description: >-
+            Redis unreachable (`redis` false), reachable but refusing writes (`redisWrites` false), with the reason
+            in `redisProblem` (read-only, out of memory, writes stopped, unreachable, ...), or stored data in
+            another layout (`schemaCurrent` false).
           content:
             application/json:
               schema: ReadinessSchema
@@ -53,8 +57,13 @@ def readyz() -> tuple[Response, int]:
     try:
         store.accepts_writes(svc.clock.now())
         schema_ok = store.is_schema_current()
-    except RedisError:
-        return jsonify({"status": "unavailable", "redis": False}), 503
+    except RedisError as exc:
+        # Reachable but refusing writes is its own answer: on-call looks at Redis's role or memory, not the network.
+        if is_reachable(exc):
+            return jsonify(
+                {"status": "unavailable", "redis": True, "redisWrites": False, "redisProblem": refusal_reason(exc)}
+            ), 503
+        return jsonify({"status": "unavailable", "redis": False, "redisProblem": refusal_reason(exc)}), 503
     if not schema_ok:
         return jsonify({"status": "unavailable", "redis": True, "schemaCurrent": False}), 503
     return jsonify({"status": "ready", "redis": True, "schemaCurrent": True}), 200

@@ -56,7 +56,15 @@ class HealthSchema(Schema):
 
 class ReadinessSchema(Schema):
     status = fields.String(required=True, metadata={"example": "ready"})
-    redis = fields.Boolean(required=True)
+    redis = fields.Boolean(required=True, metadata={"description": "Redis answers."})
+    redisWrites = fields.Boolean(metadata={"description": "False when Redis answers but refuses writes."})
+    redisProblem = fields.String(
+        metadata={
+            "description": "Why Redis is not usable, in a word: read-only, out of memory, writes stopped,"
+            " too few replicas, loading, authentication refused, timed out, unreachable or error.",
+            "example": "read-only",
+        }
+    )
     schemaCurrent = fields.Boolean()
 
 

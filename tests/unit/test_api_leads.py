@@ -449,14 +449,18 @@ def test_readiness_reports_redis_and_stored_data_layout(client, redis, store):
 
 
 @pytest.mark.parametrize(
-    "refusal",
+    ("refusal", "reason"),
     [
-        pytest.param(OutOfMemoryError("command not allowed when used memory > 'maxmemory'."), id="full"),
-        pytest.param(ReadOnlyError("You can't write against a read only replica."), id="read-only-replica"),
-        pytest.param(ResponseError("MISCONF Errors writing to the AOF file"), id="writes-stopped"),
+        pytest.param(
+            OutOfMemoryError("command not allowed when used memory > 'maxmemory'."), "out of memory", id="full"
+        ),
+        pytest.param(
+            ReadOnlyError("You can't write against a read only replica."), "read-only", id="read-only-replica"
+        ),
+        pytest.param(ResponseError("MISCONF Errors writing to the AOF file"), "writes stopped", id="writes-stopped"),
     ],
 )
-def test_readiness_fails_while_redis_answers_but_refuses_writes(client, redis, monkeypatch, refusal):
+def test_readiness_fails_while_redis_answers_but_refuses_writes_saying_why(client, redis, monkeypatch, refusal, reason):
     def refuse(*args, **kwargs):
         raise refusal
 
@@ -464,7 +468,21 @@ def test_readiness_fails_while_redis_answers_but_refuses_writes(client, redis, m
 
     response = client.get("/readyz")
 
-    assert response.status_code == 503 and response.json["redis"] is False
+    assert response.status_code == 503
+    assert response.json == {"status": "unavailable", "redis": True, "redisWrites": False, "redisProblem": reason}
+
+
+def test_readiness_fails_while_redis_is_unreachable_saying_so_without_its_url(client, redis, monkeypatch):
+    def unreachable(*args, **kwargs):
+        raise RedisConnectionError("Error 111 connecting to redis://:s3cret-password@10.0.0.5:6379/0.")
+
+    monkeypatch.setattr(redis, "set", unreachable)
+
+    response = client.get("/readyz")
+
+    assert response.status_code == 503
+    assert response.json == {"status": "unavailable", "redis": False, "redisProblem": "unreachable"}
+    assert "s3cret" not in response.get_data(as_text=True)
 
 
 def test_a_lead_whose_intake_count_cannot_be_written_is_answered_as_stored(client, redis, monkeypatch, caplog):
