@@ -25,6 +25,7 @@ from app.crypto import FingerprintSecretError
 from app.queues import ALL_QUEUES, DELIVERY_JOB_TIMEOUT_SECONDS, enqueue_backfill, enqueue_fetches, wake_delivery
 from app.store import Store
 from app.store.presence import WorkerPresence
+from app.store.refusals import describe
 from app.store.retention import PurgeReport
 from workers.context import WORKER_REDIS_TIMEOUT_SECONDS, WorkerContext, build_context, use_context
 
@@ -86,7 +87,7 @@ class DeliveryTicker(threading.Thread):
             )
         except RedisError as exc:
             # The worker itself reports the outage; the next tick refreshes the key.
-            logger.debug("liveness ticker could not reach redis: %s", type(exc).__name__)
+            logger.debug("liveness ticker: redis %s; trying again next tick", describe(exc))
 
     def release_name(self) -> None:
         """Drop the liveness key once the worker stops, so that its name can be taken again at once."""
@@ -95,7 +96,7 @@ class DeliveryTicker(threading.Thread):
         try:
             self._context.store.presence.mark_stopped(self._worker_name)
         except RedisError as exc:
-            logger.debug("liveness ticker could not reach redis: %s", type(exc).__name__)  # it expires anyway
+            logger.debug("liveness ticker: redis %s; the key expires anyway", describe(exc))
 
     def tick(self) -> bool:
         """Wake delivery if due; True when a job was queued."""
@@ -104,7 +105,7 @@ class DeliveryTicker(threading.Thread):
                 return wake_delivery(self._context.redis, self._context.store.lanes)
         except RedisError as exc:
             # The worker itself reports the outage; the ticker just tries again next tick.
-            logger.warning("delivery ticker could not reach redis: %s", type(exc).__name__)
+            logger.warning("delivery ticker: redis %s; trying again next tick", describe(exc))
         return False
 
     def tick_retrieval(self) -> int:
@@ -120,7 +121,7 @@ class DeliveryTicker(threading.Thread):
                 queued += 1
         except RedisError as exc:
             # A lead taken but not queued is due again once its lease runs out.
-            logger.warning("retrieval ticker could not reach redis: %s", type(exc).__name__)
+            logger.warning("retrieval ticker: redis %s; trying again next tick", describe(exc))
         return queued
 
     def tick_retention(self) -> PurgeReport | None:
@@ -129,7 +130,7 @@ class DeliveryTicker(threading.Thread):
             report = self._context.store.retention.purge_if_due(self._context.clock.now())
         except RedisError as exc:
             # Nothing is lost by waiting: due entries stay due until a pass gets through.
-            logger.warning("retention ticker could not reach redis: %s", type(exc).__name__)
+            logger.warning("retention ticker: redis %s; trying again next tick", describe(exc))
             return None
         if report is not None and (report.records or report.leads):
             logger.info("purged %d records and %d leads past retention", report.records, report.leads)
@@ -146,7 +147,7 @@ class DeliveryTicker(threading.Thread):
         try:
             self._context.store.fingerprints.secret(self._context.cipher)
         except RedisError as exc:
-            logger.warning("fingerprint secret ticker could not reach redis: %s", type(exc).__name__)
+            logger.warning("fingerprint secret ticker: redis %s; trying again next tick", describe(exc))
         except FingerprintSecretError as exc:
             logger.error("%s", exc)
 
@@ -266,6 +267,6 @@ def wait_for_writes(store: Store, clock: Clock, longest_wait_seconds: float = 10
             store.accepts_writes(clock.now())
             return
         except RedisError as exc:
-            logger.debug("waiting for redis to take writes: %s", type(exc).__name__)
+            logger.debug("waiting for redis to take writes: %s", describe(exc))
             clock.sleep(wait)
             wait = min(wait * 2, longest_wait_seconds)

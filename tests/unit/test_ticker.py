@@ -113,3 +113,47 @@ def test_a_worker_whose_loop_keeps_quitting_at_once_starts_again_each_time_later
         for earlier, later in zip(waits, waits[1:], strict=False)
     )
     assert max(waits) <= LONGEST_RESTART_DELAY_SECONDS
+
+
+def test_a_ticker_step_that_redis_refuses_logs_what_redis_answered_not_that_it_could_not_reach_it(caplog):
+    import logging
+    from types import SimpleNamespace
+
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import OutOfMemoryError, ReadOnlyError, ResponseError
+
+    def raising(exc):
+        def fail(*args, **kwargs):
+            raise exc
+
+        return fail
+
+    context = SimpleNamespace(
+        deliverer=SimpleNamespace(is_due=raising(ReadOnlyError("You can't write against a read only replica."))),
+        meta=SimpleNamespace(due_fetches=raising(OutOfMemoryError("command not allowed when used memory"))),
+        store=SimpleNamespace(
+            retention=SimpleNamespace(
+                purge_if_due=raising(RedisConnectionError("Error 111 connecting to redis://:s3cret@10.0.0.5:6379/0."))
+            ),
+            fingerprints=SimpleNamespace(secret=raising(ResponseError("MISCONF Errors writing to the AOF file"))),
+        ),
+        clock=SimpleNamespace(now=lambda: 1000.0),
+        cipher=None,
+        redis=None,
+    )
+    ticker = DeliveryTicker(context)  # type: ignore[arg-type]
+
+    with caplog.at_level(logging.WARNING):
+        ticker.tick()
+        ticker.tick_retrieval()
+        ticker.tick_retention()
+        ticker.tick_fingerprint_secret()
+
+    messages = [record.getMessage() for record in caplog.records]
+    assert messages == [
+        "delivery ticker: redis read-only (ReadOnlyError); trying again next tick",
+        "retrieval ticker: redis out of memory (OutOfMemoryError); trying again next tick",
+        "retention ticker: redis unreachable (ConnectionError); trying again next tick",
+        "fingerprint secret ticker: redis writes stopped (ResponseError); trying again next tick",
+    ]
+    assert "s3cret" not in caplog.text
