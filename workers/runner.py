@@ -28,6 +28,7 @@ from app.store.presence import WorkerPresence
 from app.store.refusals import describe
 from app.store.retention import PurgeReport
 from workers.context import WORKER_REDIS_TIMEOUT_SECONDS, WorkerContext, build_context, use_context
+from workers.scheduler import RelayWorker
 
 logger = logging.getLogger(__name__)
 
@@ -183,12 +184,13 @@ def rq_worker(context: WorkerContext, name: str | None) -> SimpleWorker:
     """RQ's worker for the relay's queues, on a Redis client of its own: RQ sets that client's timeout to its wait
     for a job (minutes), which the store's client must not take on.
 
-    SimpleWorker runs jobs in this process: no fork per job, and `context` is the one jobs use. Fetch jobs are
-    short and come first so a long delivery backlog cannot starve them.
+    SimpleWorker runs jobs in this process: no fork per job, and `context` is the one jobs use; its scheduler
+    process ends on an error with a JSON log line (`workers.scheduler`). Fetch jobs are short and come first so a
+    long delivery backlog cannot starve them.
     """
     connection = Redis.from_url(context.settings.redis_url, socket_connect_timeout=WORKER_REDIS_TIMEOUT_SECONDS)
     queues = [Queue(queue_name, connection=connection) for queue_name in ALL_QUEUES]
-    return SimpleWorker(queues, connection=connection, name=name)
+    return RelayWorker(queues, connection=connection, name=name)
 
 
 def work_until_stopped(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -113,3 +114,53 @@ def test_a_worker_outlives_redis_turning_read_only_and_delivers_once_it_takes_wr
         finally:
             relay.stop_workers()
     assert set(sandbox.sandbox.delivered_external_ids()) == set(ids)
+
+
+def test_a_worker_whose_redis_goes_away_logs_only_json_lines_its_scheduler_too(tmp_path):
+    from tests.realredis import redis_server_process
+
+    with redis_server_process(tmp_path / "redis") as server:
+        redis = connect_or_fail(server.url)
+        output = (tmp_path / "worker.out").open("w+b")
+        env = {
+            **os.environ,
+            "REDIS_URL": server.url,
+            "CARECYCLE_API_KEY": "cc_unused",
+            "LEADRELAY_ENCRYPTION_KEY": generate_key(),
+        }
+        process = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "worker"],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            process_group=0,
+        )
+        try:
+            wait_until(lambda: redis.keys("rq:scheduler-lock:*"), timeout=30)  # the scheduler process runs
+            time.sleep(1)
+            server.stop()
+            # RQ's scheduler beats once a second and its process ends on the first beat Redis does not answer.
+            wait_until(lambda: b"the scheduler stopped" in (tmp_path / "worker.out").read_bytes(), timeout=30)
+            time.sleep(2)
+        finally:
+            reap_group(process, 5)
+            output.close()
+
+    lines = (tmp_path / "worker.out").read_text().splitlines()
+    not_json = [line for line in lines if not _is_json_object(line)]
+    assert not_json == [], "\n".join(lines)
+    entries = [json.loads(line) for line in lines]
+    assert {
+        "level": "error",
+        "logger": "workers.scheduler",
+        "message": "the scheduler stopped: redis unreachable (ConnectionError);"
+        " the worker starts it again once Redis answers",
+    }.items() <= next(entry for entry in entries if entry["logger"] == "workers.scheduler").items()
+
+
+def _is_json_object(line: str) -> bool:
+    try:
+        return isinstance(json.loads(line), dict)
+    except ValueError:
+        return False

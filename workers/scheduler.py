@@ -1,0 +1,72 @@
+"""RQ's scheduler process (the worker runs `with_scheduler`), ending in a JSON log line rather than a traceback.
+
+RQ forks the scheduler into a process of its own, which ends on the first error it meets, typically Redis going
+away under its once-a-second heartbeat. RQ logs that error (through the relay's logging, its traceback cut to the
+exception's type) and raises it again, and multiprocessing then prints the raw traceback to stderr: lines no log
+collector reads as the relay's JSON. Here the scheduler's loop ends on an error with one JSON line saying what
+Redis answered, and its process exits without a traceback; the worker starts a scheduler again once Redis answers
+(RQ's maintenance, every few minutes, or the restart after its loop quit).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from redis.exceptions import RedisError
+from rq import SimpleWorker
+from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
+from rq.scheduler import RQScheduler
+
+from app.store.refusals import describe
+
+logger = logging.getLogger(__name__)
+
+
+class RelayScheduler(RQScheduler):
+    """RQ's scheduler whose loop, run in its forked process, logs the error it ends on and returns."""
+
+    def work(self) -> None:
+        try:
+            super().work()  # type: ignore[no-untyped-call]
+        except RedisError as exc:
+            logger.error(
+                "the scheduler stopped: redis %s; the worker starts it again once Redis answers", describe(exc)
+            )
+        except Exception:
+            logger.exception("the scheduler stopped on an error; the worker starts it again")
+
+
+class RelayWorker(SimpleWorker):
+    """RQ's SimpleWorker whose scheduler is a `RelayScheduler`."""
+
+    def _start_scheduler(
+        self,
+        burst: bool = False,
+        logging_level: str | None = "INFO",
+        date_format: str = DEFAULT_LOGGING_DATE_FORMAT,
+        log_format: str = DEFAULT_LOGGING_FORMAT,
+    ) -> None:
+        """As RQ 3.0's `Worker._start_scheduler`, with the scheduler class swapped."""
+        # RQ's scheduler is untyped: held as Any, its calls are RQ's own.
+        scheduler: Any = RelayScheduler(
+            self.queues,
+            connection=self.connection,
+            logging_level=logging_level if logging_level is not None else self.log.level,
+            date_format=date_format,
+            log_format=log_format,
+            serializer=self.serializer,
+        )
+        self.scheduler = scheduler
+        scheduler.acquire_locks()
+        if not scheduler.acquired_locks:
+            return
+        if not burst:
+            scheduler.start()
+            return
+        try:
+            scheduler.register_birth()
+            scheduler.enqueue_scheduled_jobs()
+        finally:
+            scheduler.release_locks()
+            scheduler.register_death()
