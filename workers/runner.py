@@ -29,6 +29,7 @@ from app.store.refusals import describe
 from app.store.retention import PurgeReport
 from workers.context import WORKER_REDIS_TIMEOUT_SECONDS, WorkerContext, build_context, use_context
 from workers.scheduler import RelayWorker
+from workers.trouble import RedisTrouble
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ class DeliveryTicker(threading.Thread):
         self._worker_name = worker_name
         self._stopped = threading.Event()
         self._secret_checked_at = -FINGERPRINT_SECRET_CHECK_SECONDS
+        self._trouble = RedisTrouble()
 
     def run(self) -> None:
         self.keep_alive()
@@ -102,12 +104,13 @@ class DeliveryTicker(threading.Thread):
     def tick(self) -> bool:
         """Wake delivery if due; True when a job was queued."""
         try:
-            if self._context.deliverer.is_due():
-                return wake_delivery(self._context.redis, self._context.store.lanes)
+            woken = self._context.deliverer.is_due() and wake_delivery(self._context.redis, self._context.store.lanes)
         except RedisError as exc:
             # The worker itself reports the outage; the ticker just tries again next tick.
-            logger.warning("delivery ticker: redis %s; trying again next tick", describe(exc))
-        return False
+            self._trouble.failed("delivery ticker", exc)
+            return False
+        self._trouble.succeeded("delivery ticker")
+        return woken
 
     def tick_retrieval(self) -> int:
         """Queue a fetch job per Meta lead due a try, and the backfill when due; returns the jobs queued."""
@@ -122,7 +125,9 @@ class DeliveryTicker(threading.Thread):
                 queued += 1
         except RedisError as exc:
             # A lead taken but not queued is due again once its lease runs out.
-            logger.warning("retrieval ticker: redis %s; trying again next tick", describe(exc))
+            self._trouble.failed("retrieval ticker", exc)
+            return queued
+        self._trouble.succeeded("retrieval ticker")
         return queued
 
     def tick_retention(self) -> PurgeReport | None:
@@ -131,8 +136,9 @@ class DeliveryTicker(threading.Thread):
             report = self._context.store.retention.purge_if_due(self._context.clock.now())
         except RedisError as exc:
             # Nothing is lost by waiting: due entries stay due until a pass gets through.
-            logger.warning("retention ticker: redis %s; trying again next tick", describe(exc))
+            self._trouble.failed("retention ticker", exc)
             return None
+        self._trouble.succeeded("retention ticker")
         if report is not None and (report.records or report.leads):
             logger.info("purged %d records and %d leads past retention", report.records, report.leads)
         return report
@@ -148,9 +154,12 @@ class DeliveryTicker(threading.Thread):
         try:
             self._context.store.fingerprints.secret(self._context.cipher)
         except RedisError as exc:
-            logger.warning("fingerprint secret ticker: redis %s; trying again next tick", describe(exc))
+            self._trouble.failed("fingerprint secret ticker", exc)
+            return
         except FingerprintSecretError as exc:
             logger.error("%s", exc)
+            return
+        self._trouble.succeeded("fingerprint secret ticker")
 
     def stop(self) -> None:
         self._stopped.set()

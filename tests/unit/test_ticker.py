@@ -157,3 +157,58 @@ def test_a_ticker_step_that_redis_refuses_logs_what_redis_answered_not_that_it_c
         "fingerprint secret ticker: redis writes stopped (ResponseError); trying again next tick",
     ]
     assert "s3cret" not in caplog.text
+
+
+def test_a_redis_outage_is_told_once_per_change_not_once_per_tick(caplog):
+    import logging
+
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import ReadOnlyError
+
+    from workers.trouble import RedisTrouble
+
+    clock = [0.0]
+    trouble = RedisTrouble(now=lambda: clock[0], remind_every_seconds=60.0)
+    unreachable = RedisConnectionError("Error 111 connecting to 127.0.0.1:6379.")
+
+    with caplog.at_level(logging.INFO, logger="workers.runner"):
+        for second in range(120):  # two minutes of ticks while Redis is away
+            clock[0] = float(second)
+            trouble.failed("delivery ticker", unreachable)
+        trouble.failed("delivery ticker", ReadOnlyError("You can't write against a read only replica."))
+        trouble.succeeded("delivery ticker")
+        trouble.succeeded("delivery ticker")
+
+    assert [record.getMessage() for record in caplog.records] == [
+        "delivery ticker: redis unreachable (ConnectionError); trying again next tick",
+        "delivery ticker: redis still unreachable (ConnectionError) since the last warning; trying again each tick",
+        "delivery ticker: redis read-only (ReadOnlyError); trying again next tick",
+        "delivery ticker: redis answers again",
+    ]
+
+
+def test_a_ticker_whose_steps_keep_failing_warns_once_for_each_step(caplog):
+    import logging
+    from types import SimpleNamespace
+
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    def unreachable(*args, **kwargs):
+        raise RedisConnectionError("Error 111 connecting to 127.0.0.1:6379.")
+
+    context = SimpleNamespace(
+        deliverer=SimpleNamespace(is_due=unreachable),
+        meta=SimpleNamespace(due_fetches=unreachable),
+        store=SimpleNamespace(retention=SimpleNamespace(purge_if_due=unreachable)),
+        clock=SimpleNamespace(now=lambda: 1000.0),
+        redis=None,
+    )
+    ticker = DeliveryTicker(context)  # type: ignore[arg-type]
+
+    with caplog.at_level(logging.WARNING):
+        for _ in range(10):
+            ticker.tick()
+            ticker.tick_retrieval()
+            ticker.tick_retention()
+
+    assert len(caplog.records) == 3
