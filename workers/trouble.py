@@ -16,7 +16,7 @@ from redis.exceptions import RedisError
 
 from app.store.refusals import describe
 
-logger = logging.getLogger("workers.runner")
+logger = logging.getLogger(__name__)
 
 REMIND_EVERY_SECONDS = 60.0
 

@@ -31,22 +31,25 @@ def is_reachable(exc: RedisError) -> bool:
 
 def refusal_reason(exc: RedisError) -> str:
     """A short reason: read-only, out of memory, writes stopped, unreachable, timed out, ..."""
-    if isinstance(exc, ReadOnlyError):
-        return "read-only"
-    if isinstance(exc, OutOfMemoryError):
-        return "out of memory"
-    if isinstance(exc, BusyLoadingError):
-        return "loading"
-    if isinstance(exc, AuthenticationError):
-        return "authentication refused"
-    if isinstance(exc, RedisTimeoutError):
-        return "timed out"
-    if isinstance(exc, RedisConnectionError):
-        return "unreachable"
+    for kind, reason in _REASONS:
+        if isinstance(exc, kind):
+            return reason
     if isinstance(exc, ResponseError):
         words = str(exc).split(maxsplit=1)
         return _REFUSAL_CODES.get(words[0] if words else "", "error")
     return "error"
+
+
+# By the error's class, the more particular first: in redis-py a BusyLoadingError or an AuthenticationError is a
+# ConnectionError, and a ReadOnlyError or an OutOfMemoryError a ResponseError.
+_REASONS: tuple[tuple[type[RedisError], str], ...] = (
+    (ReadOnlyError, "read-only"),
+    (OutOfMemoryError, "out of memory"),
+    (BusyLoadingError, "loading"),
+    (AuthenticationError, "authentication refused"),
+    (RedisTimeoutError, "timed out"),
+    (RedisConnectionError, "unreachable"),
+)
 
 
 def describe(exc: RedisError) -> str:

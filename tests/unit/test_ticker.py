@@ -171,7 +171,7 @@ def test_a_redis_outage_is_told_once_per_change_not_once_per_tick(caplog):
     trouble = RedisTrouble(now=lambda: clock[0], remind_every_seconds=60.0)
     unreachable = RedisConnectionError("Error 111 connecting to 127.0.0.1:6379.")
 
-    with caplog.at_level(logging.INFO, logger="workers.runner"):
+    with caplog.at_level(logging.INFO, logger="workers.trouble"):
         for second in range(120):  # two minutes of ticks while Redis is away
             clock[0] = float(second)
             trouble.failed("delivery ticker", unreachable)
