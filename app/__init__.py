@@ -13,7 +13,7 @@ from app.clock import Clock, SystemClock
 from app.config import Settings
 from app.crypto import RecordCipher
 from app.intake import Intake
-from app.meta import MetaIntake
+from app.meta import MetaIntake, UnsetSettingAlarm
 from app.queues import enqueue_fetches, wake_delivery
 from app.schemas import geo
 from app.services import EXTENSION_NAME, Services
@@ -82,6 +82,7 @@ def create_app(
         sources=sources,
         clock=clock,
         meta=MetaIntake(store, sources, clock, lambda leases: enqueue_fetches(redis, leases)),
+        meta_unset_alarm=UnsetSettingAlarm(clock.now),
     )
     register_request_id(app)
     register_error_handlers(app)

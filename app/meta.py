@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ META_LEAD_RETENTION_SECONDS = 90 * 24 * 3600
 # The backfill can find a lead that long: every leadgen_id is remembered as long.
 LEADGEN_IDEMPOTENCY_TTL_SECONDS = META_LEAD_RETENTION_SECONDS
 LEADGEN_IDEMPOTENCY_SCOPE = "@meta"  # no source slug holds "@"
+# While a webhook setting is missing, the error naming it is said again at most this often.
+UNSET_SETTING_REMIND_SECONDS = 60.0
 
 
 def is_signature_valid(raw_body: bytes, header: str | None, app_secret: str) -> bool:
@@ -44,6 +47,39 @@ def is_subscription_valid(mode: str | None, verify_token: str | None, expected_t
     if not expected_token or mode != "subscribe" or verify_token is None:
         return False
     return hmac.compare_digest(verify_token.encode(), expected_token.encode())
+
+
+class UnsetSettingAlarm:
+    """What on-call reads while the webhook refuses requests for want of a setting (FACEBOOK_APP_SECRET,
+    FACEBOOK_VERIFY_TOKEN): an error at the first refusal, then one at most once a minute while refusals go on,
+    saying how many there were. Every request is refused alike, so one error per request would let a scanner
+    hitting the URL flood the error log. Per process, as settings are: each web process says it for itself."""
+
+    def __init__(self, now: Callable[[], float], remind_every_seconds: float = UNSET_SETTING_REMIND_SECONDS) -> None:
+        self._now = now
+        self._remind_every = remind_every_seconds
+        self._lock = threading.Lock()  # a process serves requests on several threads
+        self._said_at: dict[str, float] = {}  # setting -> when its error was last logged
+        self._unsaid: dict[str, int] = {}  # setting -> refusals since then, not logged
+
+    def refused(self, variable: str, consequence: str) -> None:
+        """A request was refused because `variable` is not set: log it if due."""
+        with self._lock:
+            now, said_at = self._now(), self._said_at.get(variable)
+            if said_at is not None and now - said_at < self._remind_every:
+                self._unsaid[variable] = self._unsaid.get(variable, 0) + 1
+                return
+            self._said_at[variable] = now
+            unsaid = self._unsaid.pop(variable, 0)
+        if said_at is None:
+            logger.error("Meta webhook refused: %s is not set: %s", variable, consequence)
+        else:
+            logger.error(
+                "Meta webhook refused: %s is still not set: %s (%d more requests refused since the last line)",
+                variable,
+                consequence,
+                unsaid + 1,
+            )
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from app.clock import Clock
 from app.config import Settings
 from app.crypto import RecordCipher
 from app.intake import Intake
-from app.meta import MetaIntake
+from app.meta import MetaIntake, UnsetSettingAlarm
 from app.sources import SourceRegistry
 from app.store import Store
 
@@ -20,7 +20,7 @@ EXTENSION_NAME = "leadrelay"
 
 @dataclass(frozen=True)
 class Services:
-    """What views need: settings, store, the record cipher, intake, sources, clock."""
+    """What views need: settings, store, the record cipher, intake, sources, clock, the Meta webhook's alarm."""
 
     settings: Settings
     redis: Redis
@@ -30,6 +30,7 @@ class Services:
     sources: SourceRegistry
     clock: Clock
     meta: MetaIntake
+    meta_unset_alarm: UnsetSettingAlarm
 
 
 def services() -> Services:

@@ -138,8 +138,9 @@ def receive_notification() -> tuple[Response, int]:
 
 def _unconfigured(variable: str, consequence: str) -> ForbiddenError:
     """A refusal for a setting the relay lacks, said to the caller and to the on-call engineer: without it the
-    answer would read as the caller's mistake (a wrong token or signature)."""
-    logger.error("Meta webhook refused: %s is not set: %s", variable, consequence)
+    answer would read as the caller's mistake (a wrong token or signature). The caller hears it every time; the
+    log says it at the first refusal and then at most once a minute (a scanner must not flood the error log)."""
+    services().meta_unset_alarm.refused(variable, consequence)
     return ForbiddenError(f"refused: {variable} is not set on the relay, so {consequence}")
 
 

@@ -542,3 +542,50 @@ def test_a_chunked_body_over_the_limit_is_refused_as_too_large_rather_than_cut(c
     assert response.status_code == 413
     assert response.json["error"]["code"] == "PAYLOAD_TOO_LARGE"
     assert fetch_jobs(redis) == []
+
+
+def unset_setting_errors(caplog):
+    return [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR and "not set" in r.getMessage()]
+
+
+def refused_for_an_unset_setting(client, setting):
+    if setting == "FACEBOOK_APP_SECRET":
+        return client.post(URL, data=VECTOR_BODY, headers={"X-Hub-Signature-256": sign(VECTOR_BODY, "")})
+    return client.get(URL, query_string={"hub.mode": "subscribe", "hub.challenge": "1", "hub.verify_token": "x"})
+
+
+@pytest.mark.parametrize("setting", ["FACEBOOK_APP_SECRET", "FACEBOOK_VERIFY_TOKEN"])
+def test_requests_refused_for_an_unset_setting_log_one_error_not_one_per_request(
+    settings, redis, clock, meta_sources, caplog, setting
+):
+    # A scanner hitting the URL while the setting is missing: each request is refused as before, and on-call reads
+    # one error naming the setting instead of a flood of them.
+    client = create_app(settings, redis=redis, clock=clock, sources=meta_sources).test_client()
+
+    with caplog.at_level(logging.ERROR):
+        answers = [refused_for_an_unset_setting(client, setting) for _ in range(50)]
+
+    assert {a.status_code for a in answers} == {403}
+    assert all(f"{setting} is not set" in a.json["error"]["message"] for a in answers)
+    [error] = unset_setting_errors(caplog)
+    assert error.startswith(f"Meta webhook refused: {setting} is not set")
+
+
+@pytest.mark.parametrize("setting", ["FACEBOOK_APP_SECRET", "FACEBOOK_VERIFY_TOKEN"])
+def test_refusals_for_an_unset_setting_are_recalled_at_most_once_a_minute_with_their_count(
+    settings, redis, clock, meta_sources, caplog, setting
+):
+    client = create_app(settings, redis=redis, clock=clock, sources=meta_sources).test_client()
+
+    with caplog.at_level(logging.ERROR):
+        for _ in range(6):
+            refused_for_an_unset_setting(client, setting)
+        clock.advance(59)
+        refused_for_an_unset_setting(client, setting)
+        clock.advance(1)
+        refused_for_an_unset_setting(client, setting)
+
+    first, reminder = unset_setting_errors(caplog)
+    assert first.startswith(f"Meta webhook refused: {setting} is not set")
+    assert reminder.startswith(f"Meta webhook refused: {setting} is still not set")
+    assert "7 more requests refused since the last line" in reminder
