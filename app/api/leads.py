@@ -136,7 +136,7 @@ def list_leads() -> Response:
             application/json:
               schema: LeadPageSchema
         422:
-          description: A query arg that is unknown, given twice, or not valid; `fields` names it.
+          description: A query arg that is unknown, given twice, or not valid; `fields` names it and what was expected.
     """
     require_ops_token()
     args: LeadListArgs = LeadListArgsSchema().load(query_args())
@@ -212,7 +212,9 @@ def retry_leads() -> Response:
         415:
           description: The body is declared as another media type than JSON.
         422:
-          description: The filter is not valid (`status` must be dead or rejected); `fields` names each field.
+          description: >
+            The filter is not valid (`status` must be dead or rejected); `fields` names each field and what was
+            expected.
     """
     actor = require_ops_token()
     body = json_object(request)

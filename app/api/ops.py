@@ -90,7 +90,7 @@ def audit() -> Response:
             application/json:
               schema: AuditTrailSchema
         422:
-          description: A query arg that is unknown, given twice, or not valid; `fields` names it.
+          description: A query arg that is unknown, given twice, or not valid; `fields` names it and what was expected.
     """
     require_ops_token()
     args = AuditArgsSchema().load(query_args())

@@ -31,7 +31,10 @@ class Instant(fields.Field[float]):
     """A point in time given as ISO 8601 (UTC unless it says otherwise) or epoch seconds; loads as epoch."""
 
     default_error_messages = {
-        "invalid": "expected an ISO 8601 time (2026-01-31T09:30:00Z) or epoch seconds",
+        **dict.fromkeys(
+            ("required", "null", "validator_failed", "invalid"),
+            "expected an ISO 8601 time (2026-01-31T09:30:00Z) or epoch seconds",
+        ),
         "range": "expected a time from 1970-01-01 to 9999-12-31 (UTC)",
     }
 
@@ -59,7 +62,9 @@ class Instant(fields.Field[float]):
 class Cursor(fields.Field[Position]):
     """The opaque `cursor` of the lead list: where the previous page ended."""
 
-    default_error_messages = {"invalid": "expected a nextCursor value returned by this endpoint"}
+    default_error_messages = dict.fromkeys(
+        ("required", "null", "validator_failed", "invalid"), "expected a nextCursor value returned by this endpoint"
+    )
 
     def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> Position:
         if not isinstance(value, str):
@@ -82,6 +87,30 @@ def encode_cursor(position: Position) -> str:
 
 
 _SINCE_DOC = {"type": "string", "description": "only leads received at or after: ISO 8601 time or epoch seconds"}
+_SOURCE_EXPECTED = "expected a source slug of 1 to 100 characters"
+
+
+def _expecting(expected: str, *kinds: str) -> dict[str, str | list[Any] | dict[Any, Any]]:
+    """A field's error messages, each saying what it expects: marshmallow's own ("Not a valid integer.", "Field may
+    not be null.") say only what went wrong, and would reach ops clients and the CLI as they are."""
+    return {kind: expected for kind in ("required", "null", "validator_failed", *kinds)}
+
+
+def _integer(low: int, high: int, default: int, **kwargs: Any) -> fields.Integer:
+    expected = f"expected an integer from {low} to {high}"
+    return fields.Integer(
+        load_default=default,
+        validate=validate.Range(min=low, max=high, error=expected),
+        error_messages=_expecting(expected, "invalid", "too_large"),
+        **kwargs,
+    )
+
+
+def _source() -> fields.String:
+    return fields.String(
+        validate=validate.Length(min=1, max=100, error=_SOURCE_EXPECTED),
+        error_messages=_expecting(_SOURCE_EXPECTED, "invalid", "invalid_utf8"),
+    )
 
 
 class NamedArgsSchema(Schema):
@@ -92,7 +121,11 @@ class NamedArgsSchema(Schema):
         super().__init__(**kwargs)
         *others, last = self.load_fields
         names = f"{', '.join(others)} or {last}" if others else last
-        self.error_messages = {**self.error_messages, "unknown": f"unknown: expected only {names}"}
+        self.error_messages = {
+            **self.error_messages,
+            "unknown": f"unknown: expected only {names}",
+            "type": f"expected an object of {names}",
+        }
 
 
 @dataclass(frozen=True)
@@ -107,10 +140,14 @@ class LeadListArgs:
 class LeadListArgsSchema(NamedArgsSchema):
     """Query args of `GET /v1/leads`; an unknown arg is an error (a typo must not widen a filter)."""
 
-    status = fields.Enum(LeadStatus, by_value=True)
-    source = fields.String(validate=validate.Length(min=1, max=100))
+    status = fields.Enum(
+        LeadStatus,
+        by_value=True,
+        error_messages=_expecting(f"expected one of: {', '.join(s.value for s in LeadStatus)}", "unknown"),
+    )
+    source = _source()
     since = Instant(metadata=_SINCE_DOC)
-    limit = fields.Integer(load_default=DEFAULT_PAGE_LEADS, validate=validate.Range(min=1, max=MAX_PAGE_LEADS))
+    limit = _integer(1, MAX_PAGE_LEADS, DEFAULT_PAGE_LEADS)
     cursor = Cursor(metadata={"type": "string", "description": "the `nextCursor` of the previous page"})
 
     @post_load
@@ -130,9 +167,13 @@ class RetryFilterSchema(NamedArgsSchema):
         by_value=True,
         required=True,
         validate=validate.OneOf(sorted(RETRYABLE_STATUSES), error=_RETRYABLE),
-        error_messages={"required": f"missing: {_RETRYABLE}", "null": f"missing: {_RETRYABLE}", "unknown": _RETRYABLE},
+        error_messages={
+            **_expecting(_RETRYABLE, "unknown"),
+            "required": f"missing: {_RETRYABLE}",
+            "null": f"missing: {_RETRYABLE}",
+        },
     )
-    source = fields.String(validate=validate.Length(min=1, max=100))
+    source = _source()
     since = Instant(metadata=_SINCE_DOC)
 
     @post_load
@@ -143,12 +184,11 @@ class RetryFilterSchema(NamedArgsSchema):
 class AuditArgsSchema(NamedArgsSchema):
     """Query args of `GET /v1/audit`."""
 
-    limit = fields.Integer(
-        load_default=DEFAULT_AUDIT_ENTRIES, validate=validate.Range(min=1, max=MAX_AUDIT_ENTRIES_PER_PAGE)
-    )
-    offset = fields.Integer(
-        load_default=0,
-        validate=validate.Range(min=0, max=MAX_AUDIT_ENTRIES - 1),
+    limit = _integer(1, MAX_AUDIT_ENTRIES_PER_PAGE, DEFAULT_AUDIT_ENTRIES)
+    offset = _integer(
+        0,
+        MAX_AUDIT_ENTRIES - 1,
+        0,
         metadata={
             "description": "entries to skip, newest first: the next page starts at offset + limit (an action "
             "recorded meanwhile moves the rest one later, so an entry may show twice, and none is missed)"

@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from marshmallow import Schema, fields
 from redis.client import Pipeline
 
 from app.models import LeadStatus
+from app.schemas.ops import AuditArgsSchema, LeadListArgsSchema, RetryFilterSchema
 from app.store import index, keys
 from tests.conftest import OPS_TOKEN, SOURCE_KEY
 from tests.factories import make_submission
@@ -163,6 +165,46 @@ def test_lead_list_refuses_a_bad_arg_naming_it(client, args, named):
     assert list(response.json["error"]["fields"]) == [named]
 
 
+ALL_STATUSES = "fetching, queued, sending, retrying, delivered, rejected, dead, test, duplicate, spam"
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        pytest.param({"limit": "abc"}, {"limit": ["expected an integer from 1 to 200"]}, id="limit-not-a-number"),
+        pytest.param({"limit": "1.5"}, {"limit": ["expected an integer from 1 to 200"]}, id="limit-a-fraction"),
+        pytest.param({"limit": ""}, {"limit": ["expected an integer from 1 to 200"]}, id="limit-empty"),
+        pytest.param({"limit": "0"}, {"limit": ["expected an integer from 1 to 200"]}, id="limit-zero"),
+        pytest.param({"limit": "201"}, {"limit": ["expected an integer from 1 to 200"]}, id="limit-over-200"),
+        pytest.param({"status": "nope"}, {"status": [f"expected one of: {ALL_STATUSES}"]}, id="unknown-status"),
+        pytest.param({"status": ""}, {"status": [f"expected one of: {ALL_STATUSES}"]}, id="empty-status"),
+        pytest.param({"source": ""}, {"source": ["expected a source slug of 1 to 100 characters"]}, id="empty-source"),
+        pytest.param(
+            {"source": "s" * 101}, {"source": ["expected a source slug of 1 to 100 characters"]}, id="long-source"
+        ),
+    ],
+)
+def test_lead_list_refusal_says_what_was_expected(client, args, expected):
+    response = client.get("/v1/leads", query_string=args, headers=OPS)
+
+    assert response.status_code == 422 and response.json["error"]["fields"] == expected
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        pytest.param({"limit": "x"}, {"limit": ["expected an integer from 1 to 1000"]}, id="limit-not-a-number"),
+        pytest.param({"limit": "1001"}, {"limit": ["expected an integer from 1 to 1000"]}, id="limit-over-1000"),
+        pytest.param({"offset": "x"}, {"offset": ["expected an integer from 0 to 9999"]}, id="offset-not-a-number"),
+        pytest.param({"offset": "-1"}, {"offset": ["expected an integer from 0 to 9999"]}, id="offset-negative"),
+    ],
+)
+def test_audit_refusal_says_what_was_expected(client, args, expected):
+    response = client.get("/v1/audit", query_string=args, headers=OPS)
+
+    assert response.status_code == 422 and response.json["error"]["fields"] == expected
+
+
 @pytest.mark.parametrize(
     ("path", "expected"),
     [
@@ -258,3 +300,24 @@ def test_what_an_ops_token_opens_is_answered_for_no_cache_to_keep(client, method
 
     assert response.status_code == status
     assert response.headers["Cache-Control"] == "no-store"
+
+
+def marshmallows_own_messages():
+    own = set(Schema._default_error_messages.values())
+    for field_class in vars(fields).values():
+        if isinstance(field_class, type) and issubclass(field_class, fields.Field):
+            own |= {m for c in field_class.__mro__ for m in vars(c).get("default_error_messages", {}).values()}
+    return own
+
+
+@pytest.mark.parametrize("schema_class", [LeadListArgsSchema, RetryFilterSchema, AuditArgsSchema])
+def test_no_refusal_of_an_ops_arg_is_one_of_marshmallows_own_messages(schema_class):
+    # marshmallow's own ("Not a valid integer.", "Field may not be null.", "Length must be between 1 and 100.")
+    # say what went wrong, never what was expected.
+    schema, own = schema_class(), marshmallows_own_messages()
+
+    for name, field in schema.fields.items():
+        assert not own & set(field.error_messages.values()), name
+        for validator in field.validators:
+            assert getattr(validator, "error", None) not in (None, getattr(validator, "default_message", None)), name
+    assert not own & set(schema.error_messages.values())

@@ -18,6 +18,8 @@ from tests.conftest import OPS_TOKEN, SOURCE_KEY
 from tests.factories import make_source, make_submission
 from tests.storecheck import assert_indexes_consistent, leads_in
 
+SOURCE_EXPECTED = "expected a source slug of 1 to 100 characters"
+SINCE_EXPECTED = "expected an ISO 8601 time (2026-01-31T09:30:00Z) or epoch seconds"
 OPS = {"Authorization": f"Bearer {OPS_TOKEN}"}
 DAY = 86400
 
@@ -186,6 +188,10 @@ def test_bulk_retry_refuses_a_bad_filter_naming_the_field(client, store, cipher,
             {"sauce": ["unknown: expected only status, source or since"]},
             id="unknown-key",
         ),
+        pytest.param({"status": "dead", "source": ""}, {"source": [SOURCE_EXPECTED]}, id="empty-source"),
+        pytest.param({"status": "dead", "source": 5}, {"source": [SOURCE_EXPECTED]}, id="source-not-a-string"),
+        pytest.param({"status": "dead", "source": None}, {"source": [SOURCE_EXPECTED]}, id="source-null"),
+        pytest.param({"status": "dead", "since": None}, {"since": [SINCE_EXPECTED]}, id="since-null"),
     ],
 )
 def test_bulk_retry_refusal_says_what_was_expected(client, body, fields):

@@ -106,6 +106,13 @@ def test_cli_retry_refuses_bad_flags_naming_them(store, cipher, clock, capsys, a
     assert store.leads.get(lead.id).status is LeadStatus.DEAD
 
 
+def test_cli_retry_refusal_of_a_flag_says_what_was_expected(capsys):
+    code, out, err = run(capsys, "retry", "--status", "dead", "--source", "")
+
+    assert code == 2 and out is None
+    assert "--source: expected a source slug of 1 to 100 characters" in err
+
+
 def test_cli_retry_refuses_a_status_other_than_dead_or_rejected(capsys):
     with pytest.raises(SystemExit) as raised:
         cli.main(["retry", "--status", "delivered"])
