@@ -31,7 +31,8 @@ RETRY_LEADS_ACTION = "retry_leads"
 
 @dataclass(frozen=True)
 class StatsQuery:
-    """What computing stats needs: the store, the configured limit and the time."""
+    """What computing stats needs: the store, the configured limit (shown while no worker has noted the limit it
+    runs with) and the time."""
 
     store: Store
     rate_limit_per_min: int
@@ -46,7 +47,8 @@ def collect_stats(query: StatsQuery) -> dict[str, Any]:
     """
     snap, now = read_snapshot(query.store.redis, query.now), query.now
     depth, pause, retrieval_pause = snap.gauges.queue_depth, snap.gauges.pause, snap.gauges.retrieval_pause
-    ceiling_per_second = query.rate_limit_per_min * MAX_BATCH_RECORDS / RATE_WINDOW_SECONDS
+    limit = snap.workers_rate_limit_per_min or query.rate_limit_per_min
+    ceiling_per_second = limit * MAX_BATCH_RECORDS / RATE_WINDOW_SECONDS
     return {
         "counts": {status.value: snap.gauges.counts[status] for status in LeadStatus},
         "queueDepth": depth,
@@ -54,7 +56,11 @@ def collect_stats(query: StatsQuery) -> dict[str, Any]:
         "oldestQueuedAgeSeconds": snap.gauges.oldest_waiting_age(now),
         "delivered": {"last5m": snap.delivered.last5m, "last1h": snap.delivered.last1h},
         "failed": {"last5m": snap.failed.last5m, "last1h": snap.failed.last1h},
-        "rateBudget": {"limitPerMinute": query.rate_limit_per_min, "usedLastMinute": snap.requests_last_minute},
+        "rateBudget": {
+            "limitPerMinute": limit,
+            "limitFrom": "workers" if snap.workers_rate_limit_per_min else "settings",
+            "usedLastMinute": snap.requests_last_minute,
+        },
         "estimatedDrainSeconds": None if pause is not None else _drain_seconds(snap, ceiling_per_second, now),
         "paused": pause is not None,
         "pause": _pause_body(pause),

@@ -68,6 +68,7 @@ class DeliveryTicker(threading.Thread):
         while not self._stopped.wait(self._interval):
             for tick in (
                 self.keep_alive,
+                self.announce_rate_limit,
                 self.tick,
                 self.tick_retrieval,
                 self.tick_retention,
@@ -91,6 +92,15 @@ class DeliveryTicker(threading.Thread):
         except RedisError as exc:
             # The worker itself reports the outage; the next tick refreshes the key.
             logger.debug("liveness ticker: redis %s; trying again next tick", describe(exc))
+
+    def announce_rate_limit(self) -> None:
+        """Note the careCycle rate limit this worker paces by, for as long as its liveness key: `/v1/stats` and
+        `leadrelay stats` show it, not the setting of the process that reads them."""
+        try:
+            self._context.store.budget.announce_limit(self._interval * ALIVE_FOR_TICKS)
+        except RedisError as exc:
+            # The worker itself reports the outage; stats show the configured limit until the next tick.
+            logger.debug("rate limit ticker: redis %s; trying again next tick", describe(exc))
 
     def release_name(self) -> None:
         """Drop the liveness key once the worker stops, so that its name can be taken again at once."""

@@ -74,7 +74,18 @@ class WindowCountsSchema(Schema):
 
 
 class RateBudgetSchema(Schema):
-    limitPerMinute = fields.Integer(required=True)
+    limitPerMinute = fields.Integer(
+        required=True,
+        metadata={"description": "careCycle upload requests a minute the workers pace by (see `limitFrom`)"},
+    )
+    limitFrom = fields.String(
+        required=True,
+        validate=validate.OneOf(["workers", "settings"]),
+        metadata={
+            "description": "workers: the limit the running workers noted within their last ten ticks (about 10 s); "
+            "settings: none did (no worker runs), so CARECYCLE_RATE_LIMIT_PER_MIN of the process answering"
+        },
+    )
     usedLastMinute = fields.Integer(required=True)
 
 

@@ -84,6 +84,11 @@ def limiter_key() -> str:
     return f"{PREFIX}limiter:tat"
 
 
+def rate_limit_in_use_key() -> str:
+    """String: the requests per minute the running workers pace uploads by, kept alive by their tickers (for stats)."""
+    return f"{PREFIX}limiter:limit_per_min"
+
+
 def request_log_key() -> str:
     """Sorted set of recent upload request times, for the rate budget shown in stats."""
     return f"{PREFIX}limiter:log"

@@ -52,7 +52,14 @@ class RequestBudget:
     def __init__(self, redis: Redis, scripts: Scripts, limit_per_min: int) -> None:
         self._redis = redis
         self._scripts = scripts
+        self.limit_per_min = limit_per_min
         self.interval_seconds = RATE_WINDOW_SECONDS / limit_per_min * PACING_MARGIN
+
+    def announce_limit(self, ttl_seconds: float) -> None:
+        """Note the limit this process paces by, for the next `ttl_seconds`: stats show the limit the workers use,
+        not the setting of the shell or web process that reads them. Workers running with different limits (in a
+        rollout) note theirs in turn: the last one is shown."""
+        self._redis.set(keys.rate_limit_in_use_key(), self.limit_per_min, px=max(1, int(ttl_seconds * 1000)))
 
     def reserve(self, now: float) -> Slot | float:
         """Reserve the next slot, or return the seconds to wait until one is free."""

@@ -95,6 +95,7 @@ class StatsSnapshot:
     last_delivery_at: float | None
     latency_samples: list[float]
     last_due_at: float | None  # when the waiting lead due last may be sent (a retry waits out its backoff)
+    workers_rate_limit_per_min: int | None  # the limit running workers pace by; None while none has noted one
 
 
 def _read_gauges_into(pipe: Pipeline) -> int:
@@ -141,8 +142,9 @@ def read_snapshot(redis: Redis, now: float) -> StatsSnapshot:
     pipe.get(keys.last_delivery_key())
     pipe.lrange(keys.latency_samples_key(), 0, -1)
     pipe.zrange(keys.ready_key(), -1, -1, withscores=True)  # scored by when each lead is due
+    pipe.get(keys.rate_limit_in_use_key())
     replies = pipe.execute()
-    in_flight, delivered, failed, requests, last, latencies, last_due = replies[gauge_reads:]
+    in_flight, delivered, failed, requests, last, latencies, last_due, limit = replies[gauge_reads:]
     return StatsSnapshot(
         gauges=_gauges(replies[:gauge_reads]),
         in_flight_batches=int(in_flight),
@@ -152,4 +154,14 @@ def read_snapshot(redis: Redis, now: float) -> StatsSnapshot:
         last_delivery_at=float(last) if last else None,
         latency_samples=[float(v) for v in latencies],
         last_due_at=float(last_due[0][1]) if last_due else None,
+        workers_rate_limit_per_min=_positive_int(limit),
     )
+
+
+def _positive_int(raw: bytes | None) -> int | None:
+    """A count noted in Redis; None when absent or not a positive integer."""
+    try:
+        value = int(raw) if raw is not None else 0
+    except ValueError:
+        return None
+    return value if value > 0 else None

@@ -10,6 +10,8 @@ from app import cli
 from app.crypto import FingerprintSecretError
 from app.models import LeadStatus
 from tests.storecheck import assert_indexes_consistent, leads_in
+from workers.context import build_context
+from workers.runner import DeliveryTicker
 
 
 @pytest.fixture(autouse=True)
@@ -150,3 +152,15 @@ def test_cli_retry_stops_with_a_configuration_error_when_no_configured_key_opens
 
     assert code == 2 and out is None
     assert "configuration error" in err and "LEADRELAY_ENCRYPTION_KEY" in err
+
+
+def test_cli_stats_shows_the_rate_limit_the_workers_pace_by_not_the_shells(
+    settings, redis, store, cipher, clock, capsys
+):
+    # The operator's shell has no CARECYCLE_RATE_LIMIT_PER_MIN (60 by default); the workers run with 6.
+    DeliveryTicker(build_context(settings.replace(carecycle_rate_limit_per_min=6), redis=redis)).announce_rate_limit()
+
+    code, out, _ = run(capsys, "stats")
+
+    assert code == 0
+    assert out["rateBudget"] == {"limitPerMinute": 6, "limitFrom": "workers", "usedLastMinute": 0}

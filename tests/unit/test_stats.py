@@ -7,10 +7,14 @@ from redis.client import Pipeline
 
 from app.models import LeadStatus
 from app.ops import StatsQuery, collect_stats
+from app.store import keys
 from app.store.batches import Outcome
 from tests.conftest import OPS_TOKEN, SOURCE_KEY
 from tests.factories import make_lead, make_submission
 from tests.storecheck import leads_in
+from tests.support import wait_until
+from workers.context import build_context
+from workers.runner import DeliveryTicker
 
 OPS = {"Authorization": f"Bearer {OPS_TOKEN}"}
 
@@ -68,7 +72,7 @@ def test_stats_take_one_round_trip_to_redis_whatever_the_number_of_leads(
     response = client.get("/v1/stats", headers=OPS)
 
     assert response.status_code == 200
-    assert round_trips == ["PIPELINE(14)"]
+    assert round_trips == ["PIPELINE(15)"]
 
 
 def test_stats_count_deliveries_and_failures_by_window_with_latency_and_last_delivery(store, cipher, clock):
@@ -149,3 +153,38 @@ def test_stats_windows_count_a_settled_lead_by_its_age_to_the_second(store, ciph
     stats = collect_stats(StatsQuery(store, 60, clock.now()))
 
     assert stats["delivered"] == stats["failed"] == {"last5m": last5m, "last1h": last1h}
+
+
+def test_stats_show_the_rate_limit_the_workers_pace_by_not_the_web_tiers_setting(
+    client, settings, redis, store, cipher, clock
+):
+    # The web tier's setting says 60 a minute (the default); the workers run with 6.
+    DeliveryTicker(build_context(settings.replace(carecycle_rate_limit_per_min=6), redis=redis)).announce_rate_limit()
+    leads_in(store, cipher, clock, LeadStatus.QUEUED, count=41)
+
+    stats = client.get("/v1/stats", headers=OPS).json
+
+    assert stats["rateBudget"] == {"limitPerMinute": 6, "limitFrom": "workers", "usedLastMinute": 0}
+    assert stats["estimatedDrainSeconds"] == 3  # 41 records at 6 requests of 200 a minute
+
+
+def test_stats_show_the_configured_rate_limit_while_no_worker_has_recorded_one(client, store, cipher, clock):
+    leads_in(store, cipher, clock, LeadStatus.QUEUED, count=41)
+
+    stats = client.get("/v1/stats", headers=OPS).json
+
+    assert stats["rateBudget"] == {"limitPerMinute": 60, "limitFrom": "settings", "usedLastMinute": 0}
+    assert stats["estimatedDrainSeconds"] == 1
+
+
+def test_a_running_worker_records_its_rate_limit_for_a_few_ticks_only(settings, redis, store, clock):
+    ticker = DeliveryTicker(build_context(settings.replace(carecycle_rate_limit_per_min=6), redis=redis), 0.2)
+    ticker.start()
+    try:
+        wait_until(lambda: collect_stats(StatsQuery(store, 60, clock.now()))["rateBudget"]["limitFrom"] == "workers")
+    finally:
+        ticker.stop()
+        ticker.join(timeout=5)
+
+    assert collect_stats(StatsQuery(store, 60, clock.now()))["rateBudget"]["limitPerMinute"] == 6
+    assert 0 < redis.pttl(keys.rate_limit_in_use_key()) <= 10 * 0.2 * 1000  # gone once no worker runs
