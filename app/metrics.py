@@ -12,7 +12,8 @@ from __future__ import annotations
 import functools
 import logging
 import os
-from collections.abc import Iterator
+from collections import Counter as Tally
+from collections.abc import Iterable, Iterator
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
@@ -54,7 +55,31 @@ def record_intake(source: str, outcome: str, count: int = 1) -> None:
 
 def record_admitted(source: str, status: LeadStatus, repeated: bool) -> None:
     """Count one stored submission: `repeated`, `accepted`, or the status it is held in (spam, rejected, ...)."""
-    record_intake(source, "repeated" if repeated else "accepted" if status in _ACCEPTED else status.value)
+    record_intake(source, intake_outcome(status, repeated))
+
+
+def intake_outcome(status: LeadStatus, repeated: bool) -> str:
+    """The intake counter's outcome of a stored submission."""
+    return "repeated" if repeated else "accepted" if status in _ACCEPTED else status.value
+
+
+def hand_over_admitted(store: Store, admitted: Iterable[tuple[str, LeadStatus]]) -> None:
+    """Count leads taken in where no `/metrics` is served (a worker's Meta backfill), by (source, status): the
+    next web process to serve a scrape counts them as its own intake (`take_handed_over`)."""
+    counts = Tally((source, intake_outcome(status, False)) for source, status in admitted)
+    if counts:
+        store.intake_handover.add(counts)
+
+
+def take_handed_over(store: Store) -> None:
+    """Add the intake counts handed over by workers to this process's counter, each once across all processes.
+    While Redis does not answer they wait for a later scrape (`leadrelay_store_up` says why)."""
+    try:
+        taken = store.intake_handover.take()
+    except RedisError:
+        return
+    for (source, outcome), count in taken.items():
+        record_intake(source, outcome, count)
 
 
 @functools.cache
@@ -148,6 +173,7 @@ def _le(bound: str) -> str:
 
 def render_metrics(store: Store, now: float) -> tuple[bytes, str]:
     """The Prometheus text exposition of every metric, and its content type."""
+    take_handed_over(store)  # before the process's counters are read, so this scrape shows them
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         process_registry = CollectorRegistry()
         MultiProcessCollector(process_registry)  # type: ignore[no-untyped-call]

@@ -30,6 +30,7 @@ from app.clock import Clock
 from app.crypto import RecordCipher
 from app.intake import Intake
 from app.meta import META_LEAD_RETENTION_SECONDS, MetaIntake
+from app.metrics import hand_over_admitted
 from app.models import LeadStatus
 from app.schemas.fields import field_reason
 from app.schemas.meta import LeadgenChange, is_test_lead, meta_submission
@@ -198,6 +199,9 @@ class MetaRetrieval:
         admitted = self._admission.admit(changes, "found by the Meta backfill: no webhook for it", fetch=False)
         by_leadgen = {g.id: g for g in listed}
         fresh = [a for a in admitted if not a.repeated]
+        # Counted as the webhook counts the leads it announces; a lead seen before (announced, or listed by an
+        # earlier run) is no new submission, and is not counted again.
+        hand_over_admitted(self._store, [(a.source, a.status) for a in fresh])
         queued = False
         try:
             for lead in fresh:

@@ -15,7 +15,7 @@ from app.store.fingerprints import FingerprintSecrets
 from app.store.index import LeadIndex
 from app.store.leads import LeadNotFoundError, LeadStore
 from app.store.limiter import Lanes, PauseSwitch, RequestBudget
-from app.store.metrics import DeliveryMetrics
+from app.store.metrics import DeliveryMetrics, IntakeHandover
 from app.store.presence import WorkerPresence
 from app.store.retention import Retention, RetentionStore
 from app.store.retries import RetryStore
@@ -51,6 +51,7 @@ class Store:
         self.lanes = Lanes(redis, lanes, lane_ttl_seconds)
         self.throttle = Throttle(redis, scripts)
         self.metrics = DeliveryMetrics(redis)
+        self.intake_handover = IntakeHandover(redis)
         self.index = LeadIndex(redis)
         self.retries = RetryStore(redis, scripts)
         self.retention = RetentionStore(redis, scripts, retention or Retention())

@@ -155,6 +155,12 @@ def metrics_key(name: str) -> str:
     return f"{PREFIX}metrics:{name}"
 
 
+def intake_handover_key() -> str:
+    """Hash of `<outcome>:<source>` -> intake counts made by workers (the Meta backfill), not yet taken into the
+    intake counter of a web process serving `/metrics`."""
+    return f"{PREFIX}metrics:intake_handover"
+
+
 def fetching_key() -> str:
     """Sorted set of Meta lead ids awaiting Graph retrieval (status `fetching`), scored by their next try."""
     return f"{PREFIX}meta:fetching"

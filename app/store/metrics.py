@@ -1,4 +1,5 @@
-"""Delivery metrics kept in Redis: workers on any host add to them; `/metrics` reads them at scrape time.
+"""Delivery metrics kept in Redis: workers on any host add to them; `/metrics` reads them at scrape time. Also
+the intake counts workers make, handed over to the web tier's own intake counter.
 
 Counters are hashes of label -> count. Histograms are hashes of bucket upper bound -> count of
 observations in that bucket (not cumulative), plus `sum` and `count` fields.
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import bisect
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from redis import Redis
@@ -59,6 +60,36 @@ class DeliveryMetrics:
             batch_size=_histogram(sizes, BATCH_SIZE_BUCKETS),
             delivery_latency_seconds=_histogram(latencies, LATENCY_BUCKETS_SECONDS),
         )
+
+
+class IntakeHandover:
+    """Intake counts made where no `/metrics` is served (a worker's Meta backfill takes in leads too), handed to
+    the web tier: the first web process to serve a scrape takes them into its own intake counter. So each is
+    counted once in `leadrelay_intake_leads_total`, summed across replicas like the webhook's counts, never
+    shown by every replica as a count read from Redis would be."""
+
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+
+    def add(self, counts: Mapping[tuple[str, str], int]) -> None:
+        """Hand over `counts`, by (source, outcome)."""
+        pipe = self._redis.pipeline(transaction=False)
+        for (source, outcome), count in counts.items():
+            if count:
+                pipe.hincrby(keys.intake_handover_key(), f"{outcome}:{source}", count)
+        pipe.execute()
+
+    def take(self) -> dict[tuple[str, str], int]:
+        """Every count handed over since the last take, by (source, outcome), and none of them again."""
+        pipe = self._redis.pipeline(transaction=True)  # read and emptied at once: no count taken twice or lost
+        pipe.hgetall(keys.intake_handover_key())
+        pipe.delete(keys.intake_handover_key())
+        raw, _ = pipe.execute()
+        taken: dict[tuple[str, str], int] = {}
+        for field, count in raw.items():
+            outcome, _, source = (text(field) or "").partition(":")
+            taken[(source, outcome)] = int(count)
+        return taken
 
 
 @dataclass(frozen=True)

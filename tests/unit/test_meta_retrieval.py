@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import hmac
+import json
 import random
 
 import pytest
 from redis.exceptions import RedisError
 from rq import Queue
 
+from app import create_app
 from app.intake import Intake
 from app.meta import MetaIntake
 from app.models import LeadStatus
@@ -18,6 +22,7 @@ from app.schemas.meta import LeadgenChange
 from app.sources import LeadSource, SourceKind, SourceRegistry, load_sources
 from app.store import keys
 from app.store.fetches import FETCH_LEASE_SECONDS
+from tests.metricscheck import scrape
 from workers.context import build_context
 from workers.graph import (
     GraphError,
@@ -695,3 +700,41 @@ def test_a_lead_meta_no_longer_keeps_is_given_up_whatever_holds_it(retrieval, gr
 
     assert store.leads.get(lead_id).error == "gave up retrieving: Meta keeps a lead retrievable for about 90 days"
     assert graph.calls == ["900000000000001"]
+
+
+def test_a_lead_the_backfill_finds_is_counted_in_the_intake_metric_once_as_a_webhook_lead_is(
+    settings, redis, clock, source, retrieval, graph
+):
+    app_secret = "app-secret-example"
+    meta_settings = settings.replace(facebook_app_secret=app_secret)
+    client = create_app(meta_settings, redis=redis, clock=clock, sources=SourceRegistry([source])).test_client()
+
+    def counted():
+        samples = scrape(client)
+        return tuple(
+            samples.get(("leadrelay_intake_leads_total", (("outcome", outcome), ("source", "fb-acme"))), 0)
+            for outcome in ("accepted", "repeated")
+        )
+
+    before = counted()
+    graph.add("900000000000001")
+    graph.add("900000000000002", phone="+12125550143")
+    body = json.dumps(
+        {"object": "page", "entry": [{"id": PAGE_ID, "time": 1, "changes": [leadgen_change("900000000000001")]}]}
+    ).encode()
+    signature = "sha256=" + hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
+    assert (
+        client.post("/v1/webhooks/facebook", data=body, headers={"X-Hub-Signature-256": signature}).status_code == 200
+    )
+
+    assert retrieval.backfill() == 1  # 900000000000002 is new; the webhook announced 900000000000001
+    clock.advance(BACKFILL_SECONDS)
+    retrieval.backfill()  # both listed again: neither is new
+    after = counted()
+
+    assert (after[0] - before[0], after[1] - before[1]) == (2, 0)
+    assert counted() == after  # what a scrape counted is not counted again by the next one
+
+
+def leadgen_change(leadgen_id):
+    return {"field": "leadgen", "value": {"leadgen_id": leadgen_id, "page_id": PAGE_ID, "form_id": FORM_ID}}
