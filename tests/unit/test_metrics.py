@@ -7,6 +7,8 @@ import random
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from app.metrics import hand_over_admitted
+from app.models import LeadStatus
 from tests.conftest import OPS_TOKEN, SOURCE_KEY
 from tests.factories import make_submission
 from tests.metricscheck import scrape
@@ -180,3 +182,24 @@ def test_every_metric_the_readme_names_is_served(client, store, clock):
     served = {family.name + ("_total" if family.type == "counter" else "") for family in families}
 
     assert named and named <= served, f"README names metrics /metrics does not serve: {named - served}"
+
+
+def test_intake_counts_workers_hand_over_while_redis_fails_a_scrape_are_counted_by_a_later_one(
+    client, store, monkeypatch
+):
+    def accepted():
+        return scrape(client).get(("leadrelay_intake_leads_total", (("outcome", "accepted"), ("source", "fb-x"))), 0)
+
+    before = accepted()
+    hand_over_admitted(store, [("fb-x", LeadStatus.FETCHING)] * 3)
+
+    def redis_down(*args, **kwargs):
+        raise RedisConnectionError("Redis is down")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(type(store.redis), "pipeline", redis_down)
+        during = accepted()
+
+    assert during == before
+    assert accepted() == before + 3
+    assert accepted() == before + 3
