@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -21,11 +22,13 @@ from app.schemas.fields import field_reason
 from app.schemas.leads import NormalizedLead, normalize_submission, submitted_phone
 from app.sources import LeadSource, SourceRegistry
 from app.store import Store
+from app.store.leads import Admitted
 from app.store.throttle import RateLimitedError, WindowGate
 
 logger = logging.getLogger(__name__)
 
 MAX_BULK_LEADS = 200
+IDEMPOTENCY_KEY_FIELD = "Idempotency-Key"  # the header a partner names the lead with, as refusals name it
 _ITEM_SEPARATOR = "\x1f"  # ASCII unit separator
 LANES_BUSY_MEMORY_SECONDS = 0.25
 
@@ -43,10 +46,12 @@ class Admission:
     as `test` instead, as any test lead kept out of delivery (placeholder answers are no failure to follow up).
     `warnings` are the submission's own from before normalization (what reading a webhook body dropped): they
     are kept with the lead ahead of normalization's, under the same rule (no custom field's key is kept), and
-    are answered with it.
+    are answered with it. With `key_binds_body`, the idempotency key names one submission: a repeat of the key
+    with another one is refused (`InvalidLead` naming `Idempotency-Key`) instead of answered with the first lead.
     """
 
     idempotency_key: str | None = None
+    key_binds_body: bool = False
     status: LeadStatus = LeadStatus.QUEUED
     detail: str = ""
     dedupe_by_phone_seconds: int = 0
@@ -65,6 +70,8 @@ class AcceptedLead:
     status: LeadStatus
     warnings: tuple[str, ...] = ()
     repeated: bool = False
+    # A repeat of an idempotency key that was first sent with another submission: this one was not taken.
+    key_reused: bool = False
 
 
 @dataclass(frozen=True)
@@ -143,7 +150,10 @@ class Intake:
                     results[index] = invalid
                 continue
             warnings = (*admission.warnings, *normalized.warnings)
-            new_leads.append((index, self.new_lead(source, normalized.record, warnings, admission, key=key)))
+            lead = self.new_lead(source, normalized.record, warnings, admission, key=key)
+            if key is not None and admission.key_binds_body:
+                lead = replace(lead, request_digest=self.fingerprint_of(_submission_text(payload)))
+            new_leads.append((index, lead))
         try:
             if not new_leads and admission.gate is not None:
                 self._store.throttle.hit(admission.gate, self._clock.now())  # a refused submission counts too
@@ -152,7 +162,7 @@ class Intake:
             record_intake(source.slug, "throttled", len(payloads))
             raise
         for (index, _), accepted in zip(new_leads, stored, strict=True):
-            results[index] = accepted
+            results[index] = _key_reused(index, accepted) if accepted.key_reused else accepted
         record_intake(source.slug, "invalid", sum(isinstance(r, InvalidLead) for r in results))
         return [r for r in results if r is not None]
 
@@ -187,7 +197,7 @@ class Intake:
         sealed = [self._cipher.seal(lead.record) for lead in leads]
         admitted = self._store.leads.admit(leads, sealed, self._clock.now(), gate)
         accepted = [
-            AcceptedLead(a.id, a.status, lead.warnings, repeated=a.repeated)
+            AcceptedLead(a.id, a.status, lead.warnings, repeated=a.repeated, key_reused=_is_key_reused(lead, a))
             for lead, a in zip(leads, admitted, strict=True)
         ]
         if any(a.status is LeadStatus.QUEUED and not a.repeated for a in accepted):
@@ -275,6 +285,30 @@ class Intake:
             duplicate_window_seconds=source.duplicate_window_seconds,
             detail=admission.detail or f"accepted from {source.slug}",
         )
+
+
+def _submission_text(payload: Mapping[str, Any]) -> str:
+    """A submission as one text, whatever the order and spacing of its fields: what its digest is taken of."""
+    return "submission:" + json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _is_key_reused(lead: NewLead, admitted: Admitted) -> bool:
+    """True when a lead's idempotency key named an earlier lead taken with another submission (a lead stored
+    without a digest, before digests were kept, is taken to be this one)."""
+    return (
+        admitted.repeated
+        and bool(lead.request_digest and admitted.request_digest)
+        and (lead.request_digest != admitted.request_digest)
+    )
+
+
+def _key_reused(index: int, accepted: AcceptedLead) -> InvalidLead:
+    """The refusal of a submission whose idempotency key names another lead: the partner reused a key."""
+    expected = (
+        f"expected a key of its own for each lead: this one names lead {accepted.id}, sent with another body"
+        " (send that body to repeat it)"
+    )
+    return InvalidLead(index, {IDEMPOTENCY_KEY_FIELD: [expected]})
 
 
 def _item_key(idempotency_key: str | None, index: int, count: int) -> str | None:

@@ -78,6 +78,9 @@ class NewLead:
     idempotency_ttl_seconds: int = IDEMPOTENCY_TTL_SECONDS
     # Where the key is unique: its source's keys by default; a wider scope (Meta's leadgen ids) spans sources.
     idempotency_scope: str | None = None
+    # A keyed hash of the submission its key was sent with ("" for none): a repeat of the key with another
+    # submission is told apart from a repeat of the request.
+    request_digest: str = ""
     person: str | None = None
     person_memory_seconds: int = 0
     duplicate_window_seconds: int = 0

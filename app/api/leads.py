@@ -12,7 +12,7 @@ from app.api.auth import match_secret, presented_credential
 from app.api.bodies import json_object
 from app.api.ops import operator, query_args, require_ops_token
 from app.errors import BadRequestError, InvalidInputError
-from app.intake import MAX_BULK_LEADS, AcceptedLead, Admission, InvalidLead
+from app.intake import IDEMPOTENCY_KEY_FIELD, MAX_BULK_LEADS, AcceptedLead, Admission, InvalidLead
 from app.logs import note_lead_ids
 from app.models import LeadStatus
 from app.schemas.ops import LeadListArgs, LeadListArgsSchema, RetryFilterSchema, lead_page_body, requeued_body
@@ -22,7 +22,7 @@ from app.store.index import Selection
 
 bp = Blueprint("leads", __name__, url_prefix="/v1/leads")
 
-IDEMPOTENCY_HEADER = "Idempotency-Key"
+IDEMPOTENCY_HEADER = IDEMPOTENCY_KEY_FIELD
 MAX_IDEMPOTENCY_KEY_CHARS = 200
 
 
@@ -38,8 +38,10 @@ def submit_leads() -> tuple[Response, int]:
         A bad required value (phone; neither a ZIP nor a timezone) refuses the lead with 422 naming the
         field; a bad optional value is dropped and reported in `warnings`. In a bulk request (a body whose
         `leads` is a list, and which holds nothing else) invalid items are reported by index and the rest
-        accepted. A repeated `Idempotency-Key` (up to 200 printable characters; an empty one counts as none) returns the
-        original lead. The body is JSON: one sent without a Content-Type is read as JSON, one declared as
+        accepted. A repeated `Idempotency-Key` (up to 200 printable characters; an empty one counts as none) with the
+        same body returns the original lead; with another body it is refused (422 naming `Idempotency-Key`: a key
+        names one lead, and answering the first would drop this one). In a bulk request each item is keyed by
+        its position. The body is JSON: one sent without a Content-Type is read as JSON, one declared as
         another media type is refused with 415.
       tags: [intake]
       security: [{sourceKey: []}, {bearer: []}]
@@ -75,7 +77,8 @@ def submit_leads() -> tuple[Response, int]:
           description: The body is declared as another media type than JSON.
         422:
           description: >
-            The lead is not valid (`fields` names each field and what was expected); or a bulk body is not a
+            The lead is not valid (`fields` names each field and what was expected); or its Idempotency-Key
+            names a lead sent with another body (`fields` names `Idempotency-Key`); or a bulk body is not a
             non-empty list of at most 200 leads, or holds other fields beside `leads`.
         503:
           description: The relay's store (Redis) is unreachable; retry shortly (with the same Idempotency-Key).
@@ -86,7 +89,8 @@ def submit_leads() -> tuple[Response, int]:
     body = json_object(request)
     bulk = _is_bulk(body)
     payloads = _bulk_payloads(body) if bulk else [body]
-    results = svc.intake.accept(source, payloads, Admission(idempotency_key=_idempotency_key()))
+    admission = Admission(idempotency_key=_idempotency_key(), key_binds_body=True)
+    results = svc.intake.accept(source, payloads, admission)
     if not bulk:
         result = results[0]
         if isinstance(result, InvalidLead):

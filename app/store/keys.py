@@ -42,6 +42,8 @@ RECORD_FIELD = "record"
 SUBMISSION_FIELD = "submission"
 # Lead hash field of a Meta lead's leadgen id: what its record is retrieved by from the Graph API.
 LEADGEN_ID_FIELD = "meta_leadgen_id"
+# Lead hash field of the keyed hash of the submission an Idempotency-Key was first sent with (never the submission).
+REQUEST_DIGEST_FIELD = "request_digest"
 
 
 def ready_key() -> str:

@@ -22,11 +22,13 @@ THROTTLED = "throttled"
 
 @dataclass(frozen=True)
 class Admitted:
-    """The lead that stands for a submission, and its status."""
+    """The lead that stands for a submission, and its status; on a repeat, the digest of the submission that
+    lead was taken with ("" when it was stored without one)."""
 
     id: str
     status: LeadStatus
     repeated: bool
+    request_digest: str = ""
 
 
 class LeadNotFoundError(LookupError):
@@ -63,7 +65,9 @@ class LeadStore:
             stored_id, status = text(reply[0]) or "", text(reply[1]) or lead.status.value
             if status == THROTTLED and gate is not None:
                 raise gate.refusal(int(reply[2]), now)
-            admitted.append(Admitted(stored_id, LeadStatus(status), stored_id != lead.id))
+            repeated = stored_id != lead.id
+            digest = (text(reply[2]) or "") if repeated and len(reply) > 2 else ""
+            admitted.append(Admitted(stored_id, LeadStatus(status), repeated, digest))
         return admitted
 
     def get(self, lead_id: str) -> Lead:
@@ -133,6 +137,8 @@ def _admission_call(scripts: Scripts, lead: NewLead, sealed: str, now: float, ga
     ]
     for name, value in lead.extra_fields.items():
         args.extend((name, value))
+    if lead.request_digest:
+        args.extend((keys.REQUEST_DIGEST_FIELD, lead.request_digest))
     if sealed:  # a lead without a record (`fetching`) has no `record` field: delivery never claims it
         args.extend((keys.SUBMISSION_FIELD if lead.unnormalized else keys.RECORD_FIELD, sealed))
     return ScriptCall(scripts.admit_lead, lua_keys, args)

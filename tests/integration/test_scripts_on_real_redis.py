@@ -20,6 +20,22 @@ def test_admit_returns_the_first_lead_for_a_repeated_idempotency_key(store, ciph
     assert not store.redis.exists(keys.lead_key(second.id))
 
 
+def test_admit_answers_a_repeated_key_with_the_digest_its_first_lead_was_taken_with(store, cipher, clock):
+    first = make_lead(idempotency_key="k2", request_digest="digest-1")
+    again = make_lead(idempotency_key="k2", request_digest="digest-2")
+    unkeyed = make_lead()
+
+    admitted = store.leads.admit(
+        [first, again, unkeyed], [cipher.seal(lead.record) for lead in (first, again, unkeyed)], clock.now()
+    )
+
+    assert [(a.id, a.repeated, a.request_digest) for a in admitted] == [
+        (first.id, False, ""),
+        (first.id, True, "digest-1"),
+        (unkeyed.id, False, ""),
+    ]
+
+
 def test_claim_skips_ready_ids_whose_lead_has_expired(store, cipher, clock):
     lead = make_lead()
     store.leads.admit([lead], [cipher.seal(lead.record)], clock.now())

@@ -306,13 +306,10 @@ def test_a_bulk_request_with_an_idempotency_key_keeps_each_item_as_its_own_lead(
 
 
 def test_a_single_request_cannot_take_the_key_of_a_bulk_requests_item(client):
-    bulk = client.post(
-        "/v1/leads", json={"leads": [make_submission(), make_submission()]}, headers={**SOURCE, "Idempotency-Key": "k3"}
-    )
-    single = client.post("/v1/leads", json=make_submission(), headers={**SOURCE, "Idempotency-Key": "k3#0"})
-    again = client.post(
-        "/v1/leads", json={"leads": [make_submission(), make_submission()]}, headers={**SOURCE, "Idempotency-Key": "k3"}
-    )
+    leads = [make_submission(), make_submission()]
+    bulk = client.post("/v1/leads", json={"leads": leads}, headers={**SOURCE, "Idempotency-Key": "k3"})
+    single = client.post("/v1/leads", json=leads[0], headers={**SOURCE, "Idempotency-Key": "k3#0"})
+    again = client.post("/v1/leads", json={"leads": leads}, headers={**SOURCE, "Idempotency-Key": "k3"})
 
     first_item = bulk.json["results"][0]["id"]
     assert single.json["id"] != first_item
@@ -326,22 +323,55 @@ def test_an_idempotency_key_with_a_control_character_is_refused(client):
 
 
 def test_repeated_idempotency_key_returns_the_original_lead(client, store):
-    headers = {**SOURCE, "Idempotency-Key": "order-77"}
-    first = client.post("/v1/leads", json=make_submission(), headers=headers)
-    again = client.post("/v1/leads", json=make_submission(), headers=headers)
+    headers, lead = {**SOURCE, "Idempotency-Key": "order-77"}, make_submission()
+    first = client.post("/v1/leads", json=lead, headers=headers)
+    again = client.post("/v1/leads", json=lead, headers=headers)
 
     assert first.json["id"] == again.json["id"]
     assert store.batches.depth() == 1
 
 
+def test_a_repeated_idempotency_key_with_another_lead_is_refused_naming_the_key(client, store):
+    # A partner reusing a key for another person must hear so: answering the first lead would drop this one.
+    headers = {**SOURCE, "Idempotency-Key": "order-79"}
+    first = client.post("/v1/leads", json=make_submission(phoneNumber="(212) 555-0142"), headers=headers)
+    other = client.post("/v1/leads", json=make_submission(phoneNumber="(212) 555-0143"), headers=headers)
+
+    assert other.status_code == 422
+    error = other.json["error"]
+    assert error["code"] == "VALIDATION_ERROR" and list(error["fields"]) == ["Idempotency-Key"]
+    assert first.json["id"] in error["fields"]["Idempotency-Key"][0]
+    assert "555" not in json.dumps(other.json)
+    assert store.batches.depth() == 1
+
+
+def test_a_repeated_idempotency_key_with_the_same_lead_spelled_otherwise_returns_the_original_lead(client):
+    headers = {**SOURCE, "Idempotency-Key": "order-80", "Content-Type": "application/json"}
+    first = client.post("/v1/leads", data='{"phoneNumber": "(212) 555-0142", "postalCode": "10001"}', headers=headers)
+    again = client.post("/v1/leads", data='{"postalCode":"10001","phoneNumber":"(212) 555-0142"}', headers=headers)
+
+    assert again.status_code == 202 and again.json["id"] == first.json["id"]
+
+
+def test_a_bulk_item_repeated_under_its_key_with_another_lead_is_refused_at_its_index(client, store):
+    headers = {**SOURCE, "Idempotency-Key": "batch-10"}
+    kept, changed = make_submission(), make_submission()
+    first = client.post("/v1/leads", json={"leads": [kept, changed]}, headers=headers).json["results"]
+    again = client.post("/v1/leads", json={"leads": [kept, make_submission()]}, headers=headers).json["results"]
+
+    assert again[0]["id"] == first[0]["id"]
+    assert again[1]["index"] == 1 and list(again[1]["error"]["fields"]) == ["Idempotency-Key"]
+    assert store.batches.depth() == 2
+
+
 def test_a_repeated_idempotency_key_answers_the_original_lead_as_it_stands_for_a_week(
     client, store, redis, cipher, clock
 ):
-    headers = {**SOURCE, "Idempotency-Key": "order-78"}
-    first = client.post("/v1/leads", json=make_submission(), headers=headers).json
+    headers, lead = {**SOURCE, "Idempotency-Key": "order-78"}, make_submission()
+    first = client.post("/v1/leads", json=lead, headers=headers).json
     store.batches.claim(clock.now(), 200, 30)  # delivery took it up meanwhile
 
-    again = client.post("/v1/leads", json=make_submission(), headers=headers).json
+    again = client.post("/v1/leads", json=lead, headers=headers).json
 
     assert (again["id"], again["status"]) == (first["id"], "sending")
     fingerprint = fingerprint_of(cipher.initial_fingerprint_secret(), "order-78")  # a fresh Redis's secret
@@ -539,8 +569,9 @@ def test_a_custom_field_key_is_named_to_the_submitter_but_not_kept_for_operators
 def test_an_idempotency_key_is_kept_by_its_fingerprint_not_as_sent(client, redis):
     headers = {"X-Api-Key": SOURCE_KEY, "Idempotency-Key": "signup-jane.doe@example.com"}
 
-    first = client.post("/v1/leads", json=make_submission(), headers=headers).json
-    again = client.post("/v1/leads", json=make_submission(), headers=headers).json
+    lead = make_submission()
+    first = client.post("/v1/leads", json=lead, headers=headers).json
+    again = client.post("/v1/leads", json=lead, headers=headers).json
 
     assert again["id"] == first["id"]
     assert not [name for name in redis.keys("*") if b"jane.doe" in name]

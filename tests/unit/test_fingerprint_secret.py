@@ -52,13 +52,13 @@ def post_lead(client, submission, **headers):
 
 
 def test_a_repeated_idempotency_key_returns_the_original_lead_through_a_key_rotation(relay, clock):
-    headers = {"Idempotency-Key": "order-17"}
-    first = post_lead(relay(OLD), make_submission(), **headers).json
+    headers, submission = {"Idempotency-Key": "order-17"}, make_submission()
+    first = post_lead(relay(OLD), submission, **headers).json
 
     answers = []
     for encryption_keys in ROTATION:
         clock.advance(3600)
-        answers.append(post_lead(relay(encryption_keys), make_submission(), **headers).json)
+        answers.append(post_lead(relay(encryption_keys), submission, **headers).json)
 
     assert [answer["id"] for answer in answers] == [first["id"]] * 3
 
@@ -154,11 +154,11 @@ def test_intake_admits_nothing_when_no_configured_key_opens_the_secret(relay, st
 
 
 def test_a_process_reads_the_secret_once_and_keeps_it(relay, redis):
-    client = relay(OLD)
-    first = post_lead(client, make_submission(), **{"Idempotency-Key": "order-17"}).json["id"]
+    client, submission = relay(OLD), make_submission()
+    first = post_lead(client, submission, **{"Idempotency-Key": "order-17"}).json["id"]
     redis.delete(keys.fingerprint_secret_key())  # only a process starting afresh would read it again
 
-    again = post_lead(client, make_submission(), **{"Idempotency-Key": "order-17"}).json["id"]
+    again = post_lead(client, submission, **{"Idempotency-Key": "order-17"}).json["id"]
 
     assert again == first
     assert not redis.exists(keys.fingerprint_secret_key())

@@ -22,7 +22,8 @@ ADMIT_LEAD = (
 -- ARGV[7] duplicate window s (0: no check), ARGV[8] lead key prefix,
 -- ARGV[9] when a `fetching` lead's retrieval is due if its job is lost, ARGV[10] source,
 -- ARGV[11] rate-limit window s, ARGV[12..11+n] the limit of each counter, then field, value pairs
--- Returns {id of the lead standing for this submission (the earlier one on a repeat), its status},
+-- Returns {id of the lead standing for this submission, its status}; on a repeat of the idempotency key,
+-- {the earlier lead's id, its status, the digest of the submission it was taken with ('' for none)};
 -- or {'', 'throttled', position of the full counter}: nothing was stored or counted.
 -- A lead already stored under this id is this admission run again (redis-py sends a command once more when
 -- its connection drops before the reply): it answers the lead's id and status and changes nothing.
@@ -36,7 +37,8 @@ end
 if ARGV[5] ~= '0' then
   local existing = redis.call('GET', KEYS[6])
   if existing then
-    return {existing, redis.call('HGET', ARGV[8] .. existing, 'status') or ''}
+    local earlier = redis.call('HMGET', ARGV[8] .. existing, 'status', 'request_digest')
+    return {existing, earlier[1] or '', earlier[2] or ''}
   end
   redis.call('SET', KEYS[6], ARGV[1], 'EX', ARGV[5])
 end
