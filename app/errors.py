@@ -10,7 +10,7 @@ ApiError
 ├── PayloadTooLargeError   413 PAYLOAD_TOO_LARGE
 ├── UnsupportedMediaTypeError 415 UNSUPPORTED_MEDIA_TYPE
 ├── TooManyRequestsError   429 RATE_LIMITED (sets Retry-After)
-└── UnavailableError       503 UNAVAILABLE (Redis unreachable)
+└── UnavailableError       503 UNAVAILABLE (Redis unreachable; sets Retry-After)
 
 Domain errors mapped here: UnknownSourceError and LeadNotFoundError -> 404, OriginNotAllowedError -> 403,
 RateLimitedError -> 429, GoogleKeyMissingError -> 401, GoogleKeyError -> 403, LeadNotRetryableError -> 409,
@@ -121,6 +121,15 @@ class TooManyRequestsError(ApiError):
 class UnavailableError(ApiError):
     status = 503
     code = "UNAVAILABLE"
+
+    def headers(self) -> dict[str, str]:
+        # A client that resends at once finds Redis still away, and many of them at once hold it down.
+        return {"Retry-After": str(UNAVAILABLE_RETRY_AFTER_SECONDS)}
+
+
+# How long a client is asked to wait before it sends again what the store could not take: a Redis failover or
+# restart takes seconds.
+UNAVAILABLE_RETRY_AFTER_SECONDS = 5
 
 
 def error_response(status: int, code: str, message: str, fields: Mapping[str, Any] | None = None) -> Response:

@@ -41,6 +41,11 @@ REQUEST_ID_HEADER = {
     }
 }
 
+RETRY_AFTER_HEADER = {
+    "Retry-After": {"description": "Seconds to wait before sending the request again.", "schema": {"type": "integer"}}
+}
+_ERROR_CONTENT = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+
 UNAUTHORIZED_RESPONSE = {
     "description": "No credentials, or none the relay knows.",
     "headers": {"WWW-Authenticate": {"description": 'Bearer realm="leadrelay"', "schema": {"type": "string"}}},
@@ -201,6 +206,8 @@ def _complete(path: str, operation: dict[str, Any]) -> None:
     responses.setdefault("default", {"description": "An error, in the one error shape."})
     for status, response in responses.items():
         if status == "default" or str(status)[0] in "45":  # a view documents an error by its cause alone
-            response.setdefault("content", {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}})
+            response.setdefault("content", copy.deepcopy(_ERROR_CONTENT))
+        if str(status) == "503" and response["content"] == _ERROR_CONTENT:  # UnavailableError's, not /readyz's
+            response.setdefault("headers", {}).update(RETRY_AFTER_HEADER)
     for response in responses.values():
         response.setdefault("headers", {}).update(REQUEST_ID_HEADER)

@@ -354,6 +354,25 @@ def test_intake_documents_its_answer_while_redis_is_unreachable_as_one_to_retry(
     assert "retry" in spec["paths"][documented_path(spec, path, "post")]["post"]["responses"]["503"]["description"]
 
 
+@pytest.mark.parametrize(
+    ("path", "request_args"),
+    [
+        pytest.param("/v1/leads", {"json": {"phone": "2125550142", "zip": "10001"}}, id="api"),
+        pytest.param(FORM, {"data": form(), "headers": {"Origin": LANDING}}, id="form"),
+    ],
+)
+def test_intake_says_when_to_retry_while_redis_is_unreachable_as_documented(refusing_client, redis, path, request_args):
+    spec = refusing_client.get("/openapi.json").json
+    redis.connection_pool.connection_kwargs["server"].connected = False
+    request_args = {**request_args, "headers": {"X-Api-Key": SOURCE_KEY, **request_args.get("headers", {})}}
+
+    response = refusing_client.post(path, **request_args)
+
+    assert response.status_code == 503 and int(response.headers["Retry-After"]) > 0
+    documented = spec["paths"][documented_path(spec, path, "post")]["post"]["responses"]["503"]
+    assert "Retry-After" in documented["headers"]
+
+
 def test_the_security_schemes_say_which_secret_each_carries(client):
     schemes = client.get("/openapi.json").json["components"]["securitySchemes"]
 
