@@ -42,10 +42,11 @@ def limit_body(request: Request, max_bytes: int | None = None) -> None:
         raise too_large(request)
 
 
-def json_object(request: Request, *, force: bool = False) -> dict[str, Any]:
+def json_object(request: Request, *, force: bool = False, names_once: bool = True) -> dict[str, Any]:
     """The body as a JSON object (`force`: whatever its Content-Type; without one, it is read as JSON too).
     Raises `UnsupportedMediaTypeError` when it is declared as another media type, `BadRequestError` when it
-    is no JSON object, `PayloadTooLargeError` past the request's body limit (however the body was sent)."""
+    is no JSON object, or (`names_once`) when an object in it gives a name twice, `PayloadTooLargeError` past
+    the request's body limit (however the body was sent)."""
     limit_body(request)  # the limit a view set, else the app's
     try:
         # A body sent without a Content-Type is read as JSON; one declared as something else is refused (415).
@@ -63,7 +64,37 @@ def json_object(request: Request, *, force: bool = False) -> dict[str, Any]:
         raise BadRequestError("expected a JSON object")
     if _may_nest_deeper(request.get_data(), MAX_JSON_DEPTH) and _depth_exceeds(body, MAX_JSON_DEPTH):
         raise BadRequestError(f"expected a JSON object nested at most {MAX_JSON_DEPTH} levels")
+    if names_once:
+        _refuse_repeated_names(request.get_data())
     return body
+
+
+class _RepeatedNameError(ValueError):
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+def _refuse_repeated_names(raw: bytes) -> None:
+    """Raise `BadRequestError` naming a name an object of the (valid) JSON text gives twice: parsers disagree on
+    which copy counts (Python's keeps the last, others the first), so the body says two things at once."""
+    try:
+        json.loads(raw, object_pairs_hook=_object_of_unique_names)
+    except _RepeatedNameError as exc:
+        name, expected = exc.name[:40], "expected once in its object, not given twice"
+        raise BadRequestError(f"{name}: {expected}", {name: [expected]}) from exc
+
+
+def _object_of_unique_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found = dict(pairs)
+    if len(found) == len(pairs):
+        return found
+    seen: set[str] = set()
+    for name, _ in pairs:
+        if name in seen:
+            raise _RepeatedNameError(name)
+        seen.add(name)
+    return found  # not reached: a shorter dict means a name came twice
 
 
 def _parse_problem(raw: bytes) -> str:

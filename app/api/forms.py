@@ -71,7 +71,7 @@ def submit(slug: str) -> ResponseReturnValue:
         400:
           description: >
             A multipart body that cannot be read (cut off, without parts, or without a boundary in its
-            Content-Type), or a JSON body that is no object.
+            Content-Type), or a JSON body that is no object or gives a name twice in one object.
         403:
           description: >
             The post's Origin is not among the source's allowed origins (or is `null`, from a page whose

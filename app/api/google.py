@@ -60,5 +60,6 @@ def receive(slug: str) -> tuple[Response, int]:
     svc = services()
     source = svc.sources.by_slug(slug, SourceKind.GOOGLE)
     limit_body(request, GOOGLE_MAX_BODY_BYTES)
-    accepted = accept_google_lead(svc.intake, source, json_object(request, force=True))
+    # Google does not send a refused lead again: a body naming a field twice is read (its last copy), not refused.
+    accepted = accept_google_lead(svc.intake, source, json_object(request, force=True, names_once=False))
     return jsonify({"id": accepted.id, "status": accepted.status.value, "warnings": list(accepted.warnings)}), 200

@@ -69,8 +69,8 @@ def submit_leads() -> tuple[Response, int]:
                   - $ref: '#/components/schemas/BulkAccepted'
         400:
           description: >
-            The body is no JSON object (or nests deeper than 16 levels), or the Idempotency-Key is longer than 200
-            characters or holds one that is not printable.
+            The body is no JSON object (or nests deeper than 16 levels, or gives a name twice in one object: `fields`
+            names it), or the Idempotency-Key is longer than 200 characters or holds one that is not printable.
         413:
           description: The body is over 1 MiB (declared or sent chunked); it is refused, never cut to fit.
         415:
@@ -210,7 +210,7 @@ def retry_leads() -> Response:
             application/json:
               schema: RequeuedSchema
         400:
-          description: The body is no JSON object.
+          description: The body is no JSON object, or gives a name twice in one object.
         413:
           description: The body is over 1 MiB (declared or sent chunked).
         415:

@@ -123,6 +123,7 @@ def test_form_refuses_other_media_types_with_415(client, redis, body, content_ty
         pytest.param("{not json", "BAD_REQUEST", id="broken-json"),
         pytest.param('{"a": ' * 40 + "1" + "}" * 40, "BAD_REQUEST", id="nested-too-deep"),
         pytest.param("[" * 60_000, "BAD_REQUEST", id="nested-past-the-parser"),
+        pytest.param('{"phone": "(212) 555-0142", "phone": "(212) 555-0143"}', "BAD_REQUEST", id="a-name-twice"),
     ],
 )
 def test_form_refuses_json_that_is_no_flat_object(client, redis, body, code):

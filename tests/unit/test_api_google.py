@@ -86,6 +86,14 @@ def test_google_production_lead_is_stored_with_every_answer_and_attribution_id(c
     assert store.batches.depth() == 1
 
 
+def test_google_lead_naming_a_field_twice_is_taken_not_refused_since_google_sends_it_once(client, redis, settings):
+    body = json.dumps(lead_with(columns(*BASE_COLUMNS))).rstrip("}") + ', "lead_id": "lead-1"}'
+
+    response = client.post(URL, data=body, content_type="application/json")
+
+    assert response.status_code == 200 and response.json["status"] == "queued"
+
+
 @pytest.mark.parametrize(
     ("column_id", "value", "field", "expected"),
     [

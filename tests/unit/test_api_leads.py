@@ -173,6 +173,31 @@ def test_post_lead_refuses_a_body_declared_as_another_media_type_naming_the_cont
     assert response.json["error"]["fields"] == {"Content-Type": ["expected application/json"]}
 
 
+@pytest.mark.parametrize(
+    ("body", "name"),
+    [
+        pytest.param(
+            '{"phoneNumber": "(212) 555-0142", "zip": "10001", "phoneNumber": "(212) 555-0143"}',
+            "phoneNumber",
+            id="a-lead",
+        ),
+        pytest.param(
+            '{"leads": [{"phone": "(212) 555-0142", "zip": "10001", "zip": "60601"}]}', "zip", id="in-a-bulk-item"
+        ),
+        pytest.param('{"phone": "(212) 555-0142", "zip": "10001", "customFields": {"a": 1, "a": 2}}', "a", id="nested"),
+    ],
+)
+def test_post_lead_refuses_a_field_given_twice_naming_it_instead_of_keeping_one_copy(client, store, body, name):
+    # Parsers disagree on which copy wins (Python keeps the last, others the first): the partner meant one.
+    response = client.post("/v1/leads", data=body, headers={**SOURCE, "Content-Type": "application/json"})
+
+    assert response.status_code == 400
+    assert response.json["error"]["code"] == "BAD_REQUEST"
+    assert response.json["error"]["fields"] == {name: ["expected once in its object, not given twice"]}
+    assert "555" not in response.get_data(as_text=True)
+    assert store.batches.depth() == 0
+
+
 def test_post_lead_refuses_a_json_body_that_does_not_parse(client):
     response = client.post("/v1/leads", data="{phone", headers={**SOURCE, "Content-Type": "application/json"})
 
