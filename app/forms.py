@@ -166,19 +166,21 @@ def preflight_headers(source: LeadSource, origin: str | None) -> dict[str, str]:
 def redirect_target(source: LeadSource, requested: Any, wants_json: bool) -> tuple[str | None, list[str]]:
     """Where to 303 a native form post: an allow-listed `_redirect`, else the source's thank-you page.
 
-    A `_redirect` not on the allow-list is never followed (no open redirect): the post is answered with
-    JSON and a warning. Script posts (`wants_json`) always get JSON.
+    A `_redirect` not on the allow-list is never followed (no open redirect), and warned about: the person is
+    sent to the source's thank-you page instead (their lead was taken; the warning is kept with it for the
+    page's author), or, for a source without one, answered with JSON. Script posts (`wants_json`) always get JSON.
     """
     if wants_json:
         return None, []
+    warnings: list[str] = []
     requested = collapse_repeated(requested)  # a page's desktop and mobile copies of the input, one URL
     if not _is_blank(requested):
         if isinstance(requested, str) and source.is_redirect_allowed(requested.strip()):
             return requested.strip(), []
-        return None, [f"{REDIRECT_FIELD}: expected a URL on the form's redirect allow-list; ignored"]
+        warnings.append(f"{REDIRECT_FIELD}: expected a URL on the form's redirect allow-list; ignored")
     if source.thank_you_url and source.is_redirect_allowed(source.thank_you_url):
-        return source.thank_you_url, []
-    return None, []
+        return source.thank_you_url, warnings
+    return None, warnings
 
 
 def consent_and_provenance(

@@ -38,7 +38,8 @@ def submit(slug: str) -> ResponseReturnValue:
       tags: [intake]
       description: >
         Field names in careCycle spelling or common aliases; unmapped fields (UTM parameters, click ids)
-        become customFields. `_redirect` names an allow-listed thank-you page. Consent and provenance inputs:
+        become customFields. `_redirect` names an allow-listed thank-you page (one not on the list is never followed:
+        the source's thank-you page is taken instead, with a warning kept on the lead). Consent and provenance inputs:
         `tcpa_consent_text`/`consent_text`, `consent`, `page_url`, `xxTrustedFormCertUrl`, `universal_leadid`;
         a repeated `consent` (or yes/no field, such as `doNotSMS`) is ticked when any of its values is, and on a
         source with `consent_checkbox` a post without `consent` records no consent.

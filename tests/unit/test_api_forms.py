@@ -549,9 +549,9 @@ def test_errors_to_an_allowed_origin_carry_cors_headers_so_the_script_can_read_t
     [
         pytest.param({}, {}, THANKS, id="thank-you-page"),
         pytest.param({"_redirect": OTHER_THANKS}, {}, OTHER_THANKS, id="allow-listed-redirect"),
-        pytest.param({"_redirect": "https://evil.example.com/"}, {}, None, id="redirect-not-listed"),
-        pytest.param({"_redirect": THANKS + "?x=1"}, {}, None, id="redirect-not-an-exact-match"),
-        pytest.param({"_redirect": "//evil.example.com"}, {}, None, id="protocol-relative-redirect"),
+        pytest.param({"_redirect": "https://evil.example.com/"}, {}, THANKS, id="redirect-not-listed"),
+        pytest.param({"_redirect": THANKS + "?x=1"}, {}, THANKS, id="redirect-not-an-exact-match"),
+        pytest.param({"_redirect": "//evil.example.com"}, {}, THANKS, id="protocol-relative-redirect"),
         pytest.param({"_redirect": OTHER_THANKS}, {"Sec-Fetch-Mode": "cors"}, None, id="fetch-gets-json"),
         pytest.param({}, {"Accept": "application/json"}, None, id="client-prefers-json"),
         pytest.param({}, {"Sec-Fetch-Mode": "navigate", "Accept": "text/html,*/*;q=0.8"}, THANKS, id="navigation"),
@@ -580,7 +580,23 @@ def test_a_redirect_posted_twice_with_one_value_is_followed(client):
     assert response.headers["Location"] == OTHER_THANKS
 
 
-def test_form_ignores_a_redirect_not_on_the_list_and_says_so(client):
+def test_form_sends_the_person_to_its_thank_you_page_past_a_redirect_not_on_the_list_keeping_the_warning(client, store):
+    # The lead was taken: the person is thanked, not shown JSON; the page's author finds the warning on the lead.
+    response = client.post(
+        FORM_URL, data=urlencode(form(_redirect="https://evil.example.com/")), content_type=URLENCODED
+    )
+
+    assert response.status_code == 303 and response.headers["Location"] == THANKS
+    [lead_id] = stored_ids(store.redis)
+    assert store.leads.get(lead_id).warnings == (
+        "_redirect: expected a URL on the form's redirect allow-list; ignored",
+    )
+
+
+def test_form_without_a_thank_you_page_ignores_a_redirect_not_on_the_list_and_says_so(settings, redis, clock):
+    source = form_source(thank_you_url=None)
+    client = create_app(settings, redis=redis, clock=clock, sources=SourceRegistry([source])).test_client()
+
     response = client.post(
         FORM_URL, data=urlencode(form(_redirect="https://evil.example.com/")), content_type=URLENCODED
     )
