@@ -2,9 +2,10 @@
 
 Answers: 202 JSON `{"id", "status", "statusUrl", "warnings"}`; or, for a native form post, 303 to an
 allow-listed `_redirect` or the source's thank-you page (Post/Redirect/Get). A post that fails validation
-is answered 422 JSON naming the fields even when the source has a thank-you page: the lead was not taken,
+is answered 422 naming the fields even when the source has a thank-you page: the lead was not taken,
 so sending the person to "thank you" would be a lie; landing pages should validate in the browser first
-(`required`, `type=tel`, `pattern`) so a person rarely meets this answer.
+(`required`, `type=tel`, `pattern`) so a person rarely meets this answer. Every refusal is JSON, but for a
+native post (a browser's navigation), which gets a page in words instead (`app.api.visitorpages`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from flask.typing import ResponseReturnValue
 from app.api.bodies import limit_body
 from app.api.formbodies import read_form_body
 from app.api.leads import accepted_body
+from app.api.visitorpages import as_visitor_page, is_navigation
 from app.errors import InvalidInputError
 from app.forms import FormDesk, FormPost, cors_headers, ip_without_port, preflight_headers, submit_form
 from app.intake import InvalidLead
@@ -44,7 +46,10 @@ def submit(slug: str) -> ResponseReturnValue:
         a repeated `consent` (or yes/no field, such as `doNotSMS`) is ticked when any of its values is, and on a
         source with `consent_checkbox` a post without `consent` records no consent.
         A native form post is answered 303 to the thank-you page; script posts get 202 JSON. Invalid posts
-        get 422 JSON even when the source has a thank-you page. A urlencoded or multipart body is read in the
+        get 422 even when the source has a thank-you page. Refusals are JSON in the error shape, but for a
+        browser's native post (`Sec-Fetch-Mode: navigate`, or without that header an Accept preferring text/html
+        to JSON): it gets the same status with a short text/html page for the person, naming the fields to fix
+        and what each expects, never a posted value. A urlencoded or multipart body is read in the
         charset its Content-Type names, else in the one a `_charset_` input names (415 for one that is no web
         text charset), else as UTF-8, or, when it is not UTF-8, as windows-1252 with a warning.
       requestBody:
@@ -142,6 +147,14 @@ def add_cors_headers(response: Response) -> Response:
     except UnknownSourceError:
         return response
     response.headers.update(cors_headers(source, request.headers.get("Origin")))
+    return response
+
+
+@bp.after_request
+def show_refusals_to_visitors(response: Response) -> Response:
+    """A refused native form post shows the person a page in words, not the JSON error."""
+    if response.status_code >= 400 and response.is_json and is_navigation(request):
+        return as_visitor_page(response)
     return response
 
 

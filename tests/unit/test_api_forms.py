@@ -630,6 +630,59 @@ def test_invalid_form_post_is_422_json_naming_the_fields_even_with_a_thank_you_p
     assert stored_ids(redis) == []
 
 
+NAVIGATION = {"Sec-Fetch-Mode": "navigate", "Accept": "text/html,application/xhtml+xml,*/*;q=0.8", "Origin": LANDING}
+
+
+def test_a_browser_sent_back_from_an_invalid_post_is_shown_a_page_saying_what_to_fix(client, redis):
+    # A native form post is a navigation: what the relay answers is the page the visitor sees.
+    response = client.post(FORM_URL, data=urlencode(form(phone="555-12")), content_type=URLENCODED, headers=NAVIGATION)
+
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422 and response.mimetype == "text/html"
+    assert "Phone number" in page and "10 digits" in page and "Back" in page
+    assert "555-12" not in page and '{"error"' not in page
+    assert response.headers["X-Request-ID"] in page  # what the visitor can quote to the page's owner
+    assert stored_ids(redis) == []
+
+
+@pytest.mark.parametrize(
+    ("origin", "status"),
+    [pytest.param("https://evil.example.com", 403, id="origin-not-allowed"), pytest.param("null", 403, id="hidden")],
+)
+def test_a_browser_refused_for_its_page_is_shown_a_page_not_json(client, origin, status):
+    headers = {**NAVIGATION, "Origin": origin}
+
+    response = client.post(FORM_URL, data=urlencode(form()), content_type=URLENCODED, headers=headers)
+
+    assert response.status_code == status and response.mimetype == "text/html"
+    assert "<title>" in response.get_data(as_text=True)
+
+
+def test_a_browser_over_the_rate_limit_is_shown_a_page_saying_when_to_try_again(settings, redis, clock):
+    source = form_source(rate_limit_per_ip_per_min=1)
+    client = create_app(settings, redis=redis, clock=clock, sources=SourceRegistry([source])).test_client()
+    client.post(FORM_URL, data=urlencode(form()), content_type=URLENCODED, headers=NAVIGATION)
+
+    response = client.post(FORM_URL, data=urlencode(form()), content_type=URLENCODED, headers=NAVIGATION)
+
+    assert response.status_code == 429 and response.mimetype == "text/html"
+    assert f"{response.headers['Retry-After']} seconds" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param({}, id="no-accept"),
+        pytest.param({"Accept": "*/*"}, id="any"),
+        pytest.param({"Sec-Fetch-Mode": "cors", "Accept": "text/html"}, id="fetch"),
+    ],
+)
+def test_an_invalid_post_not_from_a_navigating_browser_is_answered_json(client, headers):
+    response = client.post(FORM_URL, data=urlencode(form(phone="555-12")), content_type=URLENCODED, headers=headers)
+
+    assert response.status_code == 422 and list(response.json["error"]["fields"]) == ["phoneNumber"]
+
+
 def test_a_multipart_part_without_a_name_is_ignored_not_a_crash(client):
     body = (
         b"--b\r\nContent-Disposition: form-data\r\n\r\norphan\r\n"
