@@ -49,6 +49,8 @@ _WHATWG_ONLY_LABELS = {
 # Latin-1 maps each byte to one character and back: fields are split out as bytes, decoded once the body's
 # encoding is known.
 _BYTES_AS_TEXT = "latin-1"
+# A byte order mark some senders (.NET's UTF8 encoding, PowerShell) put before a body: not part of its first name.
+_BOM = "\ufeff"
 
 RawPairs = list[tuple[bytes, bytes]]
 
@@ -96,7 +98,7 @@ def _utf8_urlencoded_pairs(request: Request) -> list[tuple[str, str]] | None:
     if "charset" in request.mimetype_params:
         return None
     try:
-        text = request.get_data(cache=True).decode("utf-8")
+        text = request.get_data(cache=True).decode("utf-8").removeprefix(_BOM)
         pairs = parse_qsl(text, keep_blank_values=True, errors="strict", max_num_fields=request.max_form_parts)
     except (UnicodeDecodeError, ValueError):  # not UTF-8, or too many fields: read the long way, which says so
         return None
@@ -108,7 +110,7 @@ def _utf8_urlencoded_pairs(request: Request) -> list[tuple[str, str]] | None:
 
 def _urlencoded_pairs(request: Request) -> RawPairs:
     """A urlencoded body's names and values, as bytes."""
-    text = request.get_data(cache=True).decode(_BYTES_AS_TEXT)
+    text = request.get_data(cache=True).removeprefix(_BOM.encode()).decode(_BYTES_AS_TEXT)
     try:
         pairs = parse_qsl(text, keep_blank_values=True, encoding=_BYTES_AS_TEXT, max_num_fields=request.max_form_parts)
     except ValueError:

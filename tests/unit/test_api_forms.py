@@ -683,6 +683,16 @@ def test_an_invalid_post_not_from_a_navigating_browser_is_answered_json(client, 
     assert response.status_code == 422 and list(response.json["error"]["fields"]) == ["phoneNumber"]
 
 
+def test_a_urlencoded_post_opened_by_a_byte_order_mark_is_read_from_its_first_field(client, redis, settings):
+    # Some server-side senders (.NET's UTF8 encoding, PowerShell) write a BOM before the body.
+    body = "\ufeff".encode() + urlencode(form(phone="(212) 555-0142")).encode()
+
+    response = client.post(FORM_URL, data=body, content_type=URLENCODED, headers=JSON_ACCEPT)
+
+    assert response.status_code == 202
+    assert stored_record(redis, settings, response.json["id"])["phoneNumber"] == "+12125550142"
+
+
 def test_a_multipart_part_without_a_name_is_ignored_not_a_crash(client):
     body = (
         b"--b\r\nContent-Disposition: form-data\r\n\r\norphan\r\n"
