@@ -25,6 +25,7 @@ def limit_body(request: Request, max_bytes: int | None = None) -> None:
     past the limit: werkzeug stops reading such a body at the limit without a word, which would hand the
     view its first `max_bytes` bytes as if they were all of it (a lead with its last fields cut off).
     """
+    refuse_content_coding(request)
     limit = request.max_content_length if max_bytes is None else max_bytes
     request.max_content_length = limit
     if limit is None:
@@ -40,6 +41,17 @@ def limit_body(request: Request, max_bytes: int | None = None) -> None:
         request.max_content_length = limit
     if len(body) > limit:
         raise too_large(request)
+
+
+def refuse_content_coding(request: Request) -> None:
+    """Raise `UnsupportedMediaTypeError` for a body sent in a content coding (gzip, br, ...): bodies are read as
+    sent, and a compressed one read so would be refused for what it is not (JSON that is not UTF-8, a form
+    without a phone), pointing its sender away from the cause (RFC 9110: 415 for an unsupported coding)."""
+    coding = request.headers.get("Content-Encoding", "").strip().lower()
+    if coding in ("", "identity"):
+        return
+    expected = "expected none: the body uncompressed, as the relay reads no content coding"
+    raise UnsupportedMediaTypeError(f"Content-Encoding {coding[:40]} is not read", {"Content-Encoding": [expected]})
 
 
 def json_object(request: Request, *, force: bool = False, names_once: bool = True) -> dict[str, Any]:

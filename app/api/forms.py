@@ -88,7 +88,8 @@ def submit(slug: str) -> ResponseReturnValue:
           description: The body is over 64 KiB (declared or sent chunked); it is refused, never cut to fit.
         415:
           description: >
-            The body is not urlencoded, multipart or JSON, or names a charset that is no web text encoding.
+            The body is not urlencoded, multipart or JSON, or names a charset that is no web text encoding, or is
+            sent in a content coding (a `Content-Encoding` such as gzip: send it uncompressed).
         422:
           description: The post is not valid (even when the source has a thank-you page); `fields` names each field.
         429:

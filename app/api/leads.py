@@ -74,7 +74,9 @@ def submit_leads() -> tuple[Response, int]:
         413:
           description: The body is over 1 MiB (declared or sent chunked); it is refused, never cut to fit.
         415:
-          description: The body is declared as another media type than JSON.
+          description: >
+            The body is declared as another media type than JSON, or is sent in a content coding (a
+            `Content-Encoding` such as gzip: send it uncompressed); `fields` names the header.
         422:
           description: >
             The lead is not valid (`fields` names each field and what was expected); or its Idempotency-Key
@@ -214,7 +216,9 @@ def retry_leads() -> Response:
         413:
           description: The body is over 1 MiB (declared or sent chunked).
         415:
-          description: The body is declared as another media type than JSON.
+          description: >
+            The body is declared as another media type than JSON, or is sent in a content coding (a
+            `Content-Encoding` such as gzip: send it uncompressed); `fields` names the header.
         422:
           description: >
             The filter is not valid (`status` must be dead or rejected); `fields` names each field and what was

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 from urllib.parse import urlencode
@@ -681,6 +682,14 @@ def test_an_invalid_post_not_from_a_navigating_browser_is_answered_json(client, 
     response = client.post(FORM_URL, data=urlencode(form(phone="555-12")), content_type=URLENCODED, headers=headers)
 
     assert response.status_code == 422 and list(response.json["error"]["fields"]) == ["phoneNumber"]
+
+
+def test_a_compressed_form_post_is_refused_415_naming_content_encoding_not_read_as_a_form_without_a_phone(client):
+    body = gzip.compress(urlencode(form()).encode())
+
+    response = client.post(FORM_URL, data=body, content_type=URLENCODED, headers={"Content-Encoding": "gzip"})
+
+    assert response.status_code == 415 and list(response.json["error"]["fields"]) == ["Content-Encoding"]
 
 
 def test_a_urlencoded_post_opened_by_a_byte_order_mark_is_read_from_its_first_field(client, redis, settings):

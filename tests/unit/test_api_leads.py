@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 
 import pytest
@@ -196,6 +197,20 @@ def test_post_lead_refuses_a_field_given_twice_naming_it_instead_of_keeping_one_
     assert response.json["error"]["fields"] == {name: ["expected once in its object, not given twice"]}
     assert "555" not in response.get_data(as_text=True)
     assert store.batches.depth() == 0
+
+
+@pytest.mark.parametrize(("coding", "status"), [("gzip", 415), ("br", 415), ("GZIP", 415), ("identity", 202)])
+def test_post_lead_refuses_a_body_in_a_content_coding_it_does_not_read_naming_content_encoding(client, coding, status):
+    # Read as sent, a compressed body was refused as JSON that is not UTF-8: the partner looked in the wrong place.
+    body = json.dumps(make_submission()).encode()
+    headers = {**SOURCE, "Content-Type": "application/json", "Content-Encoding": coding}
+
+    response = client.post("/v1/leads", data=gzip.compress(body) if coding != "identity" else body, headers=headers)
+
+    assert response.status_code == status
+    if status == 415:
+        assert response.json["error"]["code"] == "UNSUPPORTED_MEDIA_TYPE"
+        assert list(response.json["error"]["fields"]) == ["Content-Encoding"]
 
 
 def test_post_lead_refuses_a_json_body_that_does_not_parse(client):
