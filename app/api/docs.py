@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, make_response, render_template
+from markupsafe import Markup, escape
 
-from app.openapi import build_spec
+from app.openapi import REQUEST_ID_HEADER, build_spec
 
 bp = Blueprint("docs", __name__)
 
@@ -60,7 +62,13 @@ def docs() -> Response:
     """
     spec = _spec()
     operations = [
-        {"method": method.upper(), "path": path, **operation}
+        {
+            "method": method.upper(),
+            "path": path,
+            **operation,
+            "bodies": _bodies(operation),
+            "answers": _answers(operation),
+        }
         for path, item in spec["paths"].items()
         for method, operation in item.items()
         if method != "parameters"
@@ -68,3 +76,43 @@ def docs() -> Response:
     response = make_response(render_template("docs.html", spec=spec, operations=operations))
     response.headers["Content-Security-Policy"] = DOCS_CONTENT_SECURITY_POLICY
     return response
+
+
+_CODE_SPAN = re.compile(r"`([^`]+)`")
+
+
+@bp.app_template_filter("code_spans")
+def code_spans(text: str | None) -> Markup:
+    """A description's `code` spans (Markdown backticks) as <code>, the rest escaped."""
+    return Markup(_CODE_SPAN.sub(r"<code>\1</code>", str(escape(text or ""))))
+
+
+def _schema_names(schema: Any) -> list[str]:
+    """The component schemas a body's schema names: itself, or each of its anyOf/oneOf choices."""
+    if not isinstance(schema, dict):
+        return []
+    if "$ref" in schema:
+        return [str(schema["$ref"]).rsplit("/", 1)[-1]]
+    return [name for key in ("anyOf", "oneOf") for choice in schema.get(key, []) for name in _schema_names(choice)]
+
+
+def _bodies(operation: dict[str, Any]) -> list[tuple[str, list[str]]]:
+    """(media type, schema names) of each body an operation takes."""
+    content = (operation.get("requestBody") or {}).get("content", {})
+    return [(media, _schema_names(body.get("schema"))) for media, body in content.items()]
+
+
+def _answers(operation: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each answer of an operation: its status, description, body schemas and headers (but X-Request-ID, which
+    every answer carries and the page says once)."""
+    return [
+        {
+            "status": status,
+            "description": answer.get("description", ""),
+            "schemas": [
+                name for body in answer.get("content", {}).values() for name in _schema_names(body.get("schema"))
+            ],
+            "headers": [name for name in answer.get("headers", {}) if name not in REQUEST_ID_HEADER],
+        }
+        for status, answer in operation.get("responses", {}).items()
+    ]

@@ -49,6 +49,9 @@ def submit_leads() -> tuple[Response, int]:
         - in: header
           name: Idempotency-Key
           required: false
+          description: >
+            Names the lead (a bulk's items by position): sent again with the same body, the original lead is
+            answered; with another body, 422. Remembered for a week, or the retention if shorter.
           schema: {type: string, maxLength: 200}
       requestBody:
         required: true

@@ -85,6 +85,29 @@ def test_docs_page_lists_every_operation(client):
         assert path in page
 
 
+def docs_section(page, method, path):
+    start = page.index(f'<span class="method {method}">{method}</span> <code>{path}</code></h2>')
+    return page[start : page.index("</section>", start)]
+
+
+def test_docs_page_links_each_body_to_its_schema_and_names_the_headers_of_each_answer(client):
+    page = client.get("/docs").get_data(as_text=True)
+
+    intake = docs_section(page, "POST", "/v1/leads")
+    assert 'href="#schema-LeadSubmission"' in intake and 'href="#schema-BulkSubmission"' in intake
+    assert 'href="#schema-LeadAccepted"' in intake
+    assert "Retry-After" in intake  # on its 503
+    form = docs_section(page, "POST", "/v1/forms/{slug}")
+    assert "Location" in form and "Retry-After" in form
+
+
+def test_docs_page_shows_code_in_descriptions_as_code_not_backticks(client):
+    page = client.get("/docs").get_data(as_text=True)
+
+    intake = docs_section(page, "POST", "/v1/leads")
+    assert "<code>Idempotency-Key</code>" in intake and "`" not in intake
+
+
 def test_docs_page_runs_no_script_and_is_framed_by_no_one(client):
     policy = client.get("/docs").headers["Content-Security-Policy"]
 
