@@ -203,7 +203,8 @@ class Intake:
         if any(a.status is LeadStatus.QUEUED and not a.repeated for a in accepted):
             self._wake_unless_busy()
         for lead, a in zip(leads, accepted, strict=True):
-            record_admitted(lead.source, a.status, a.repeated)
+            if not a.key_reused:  # refused, and counted as invalid with the other refusals
+                record_admitted(lead.source, a.status, a.repeated)
         fresh = [a.id for a in accepted if not a.repeated]
         # Named on the request's own log line (one line per request keeps logging cheap under load).
         note_lead_ids(fresh)

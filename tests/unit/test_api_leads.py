@@ -19,6 +19,7 @@ from app.store import keys
 from tests.conftest import OPS_TOKEN, SOURCE_KEY
 from tests.factories import make_submission
 from tests.intake_support import custom_fields, stored_record
+from tests.metricscheck import scrape
 from tests.support import post_chunked
 
 SOURCE = {"X-Api-Key": SOURCE_KEY}
@@ -383,6 +384,25 @@ def test_a_repeated_idempotency_key_with_another_lead_is_refused_naming_the_key(
     assert first.json["id"] in error["fields"]["Idempotency-Key"][0]
     assert "555" not in json.dumps(other.json)
     assert store.batches.depth() == 1
+
+
+def test_a_reused_idempotency_key_is_counted_as_an_invalid_submission_not_as_a_repeat(client):
+    headers = {**SOURCE, "Idempotency-Key": "order-81"}
+    client.post("/v1/leads", json=make_submission(), headers=headers)
+    before = partner_intake_counts(client)
+
+    client.post("/v1/leads", json=make_submission(), headers=headers)
+
+    counted = {outcome: n - before.get(outcome, 0) for outcome, n in partner_intake_counts(client).items()}
+    assert {outcome: n for outcome, n in counted.items() if n} == {"invalid": 1}
+
+
+def partner_intake_counts(client) -> dict[str, float]:
+    return {
+        dict(labels)["outcome"]: value
+        for (name, labels), value in scrape(client).items()
+        if name == "leadrelay_intake_leads_total" and dict(labels)["source"] == "partner"
+    }
 
 
 def test_a_repeated_idempotency_key_with_the_same_lead_spelled_otherwise_returns_the_original_lead(client):
