@@ -98,7 +98,11 @@ def too_large(request: Request) -> PayloadTooLargeError:
     """The refusal of a body past the request's limit, naming the limit."""
     limit = request.max_content_length
     parts = f" in at most {request.max_form_parts} form fields" if request.mimetype == "multipart/form-data" else ""
-    return PayloadTooLargeError(f"the body may be at most {limit} bytes{parts}" if limit else "the body is too large")
+    if not limit:
+        return PayloadTooLargeError("the body is too large")
+    return PayloadTooLargeError(
+        f"the body may be at most {limit} bytes{parts}", {"body": [f"expected at most {limit} bytes{parts}"]}
+    )
 
 
 class UnsupportedMediaTypeError(ApiError):

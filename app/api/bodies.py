@@ -64,18 +64,18 @@ def json_object(request: Request, *, force: bool = False, names_once: bool = Tru
         # A body sent without a Content-Type is read as JSON; one declared as something else is refused (415).
         body = request.get_json(force=force or not request.mimetype, silent=True)
     except RecursionError as exc:
-        raise BadRequestError(f"expected a JSON object nested at most {MAX_JSON_DEPTH} levels") from exc
+        raise body_refused(f"expected a JSON object nested at most {MAX_JSON_DEPTH} levels") from exc
     except RequestEntityTooLarge as exc:
         raise too_large(request) from exc
     if body is None and not force and request.mimetype and not request.is_json:
         expected = "expected application/json"
         raise UnsupportedMediaTypeError(f"{expected}, not {request.mimetype[:80]}", {"Content-Type": [expected]})
     if body is None and request.get_data().strip() not in (b"", b"null"):
-        raise BadRequestError(f"expected a JSON object; {_parse_problem(request.get_data())}")
+        raise body_refused(f"expected a JSON object; {_parse_problem(request.get_data())}")
     if not isinstance(body, dict):
-        raise BadRequestError("expected a JSON object")
+        raise body_refused("expected a JSON object")
     if _may_nest_deeper(request.get_data(), MAX_JSON_DEPTH) and _depth_exceeds(body, MAX_JSON_DEPTH):
-        raise BadRequestError(f"expected a JSON object nested at most {MAX_JSON_DEPTH} levels")
+        raise body_refused(f"expected a JSON object nested at most {MAX_JSON_DEPTH} levels")
     if names_once:
         _refuse_repeated_names(request.get_data())
     return body
@@ -107,6 +107,11 @@ def _object_of_unique_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
             raise _RepeatedNameError(name)
         seen.add(name)
     return found  # not reached: a shorter dict means a name came twice
+
+
+def body_refused(expected: str) -> BadRequestError:
+    """The refusal of a body as a whole, naming `body` in `fields` as a field's refusal names the field."""
+    return BadRequestError(expected, {"body": [expected]})
 
 
 def _parse_problem(raw: bytes) -> str:

@@ -8,8 +8,8 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from app.api.bodies import limit_body
-from app.errors import BadRequestError, ForbiddenError, UnauthorizedError
+from app.api.bodies import body_refused, limit_body
+from app.errors import ForbiddenError, UnauthorizedError
 from app.meta import is_signature_valid, is_subscription_valid
 from app.metrics import record_admitted
 from app.schemas.meta import LeadgenNotification, LeadgenNotificationSchema
@@ -166,7 +166,7 @@ def _json_object(raw: bytes) -> dict[str, Any]:
     try:
         body = json.loads(raw)
     except (ValueError, RecursionError) as exc:
-        raise BadRequestError("expected a JSON object") from exc
+        raise body_refused("expected a JSON object") from exc
     if not isinstance(body, dict):
-        raise BadRequestError("expected a JSON object")
+        raise body_refused("expected a JSON object")
     return body

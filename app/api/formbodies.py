@@ -114,7 +114,10 @@ def _urlencoded_pairs(request: Request) -> RawPairs:
     try:
         pairs = parse_qsl(text, keep_blank_values=True, encoding=_BYTES_AS_TEXT, max_num_fields=request.max_form_parts)
     except ValueError:
-        raise PayloadTooLargeError(f"the body may hold at most {request.max_form_parts} form fields") from None
+        expected = f"expected at most {request.max_form_parts} form fields"
+        raise PayloadTooLargeError(
+            f"the body may hold at most {request.max_form_parts} form fields", {"body": [expected]}
+        ) from None
     return [(name.encode(_BYTES_AS_TEXT), value.encode(_BYTES_AS_TEXT)) for name, value in pairs]
 
 

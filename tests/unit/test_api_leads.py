@@ -214,6 +214,25 @@ def test_post_lead_refuses_a_body_in_a_content_coding_it_does_not_read_naming_co
         assert list(response.json["error"]["fields"]) == ["Content-Encoding"]
 
 
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        pytest.param("[1, 2]", 400, id="no-object"),
+        pytest.param("{phone", 400, id="not-json"),
+        pytest.param('{"a": ' * 20 + "1" + "}" * 20, 400, id="too-deep"),
+        pytest.param("", 400, id="empty"),
+        pytest.param('{"notes": "' + "x" * (1024 * 1024) + '"}', 413, id="too-large"),
+    ],
+)
+def test_post_lead_names_the_body_and_what_was_expected_when_refusing_it_whole(client, body, status):
+    # A partner's error handling reads `fields`: a refusal of the whole body names the body, as a field's names it.
+    response = client.post("/v1/leads", data=body, headers={**SOURCE, "Content-Type": "application/json"})
+
+    assert response.status_code == status
+    [expected] = response.json["error"]["fields"]["body"]
+    assert expected.startswith("expected")
+
+
 def test_post_lead_refuses_a_json_body_that_does_not_parse(client):
     response = client.post("/v1/leads", data="{phone", headers={**SOURCE, "Content-Type": "application/json"})
 
