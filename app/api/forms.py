@@ -63,7 +63,12 @@ def submit(slug: str) -> ResponseReturnValue:
             schema: {type: object, additionalProperties: true}
       responses:
         202:
-          description: The lead is held.
+          description: >
+            The lead is held. Every answer to a post from an allowed origin carries Access-Control-Allow-Origin
+            (and exposes Retry-After and X-Request-ID to the page's script), errors included.
+          headers:
+            Access-Control-Allow-Origin: {description: "The post's Origin, if allowed.", schema: {type: string}}
+            Access-Control-Expose-Headers: {description: "Retry-After, X-Request-ID", schema: {type: string}}
           content:
             application/json:
               schema: LeadAcceptedSchema
@@ -129,6 +134,13 @@ def preflight(slug: str) -> Response:
       responses:
         204:
           description: Allowed origin (or no Origin at all); the Access-Control-* headers grant POST.
+          headers:
+            Access-Control-Allow-Origin: {description: The request's Origin., schema: {type: string}}
+            Access-Control-Allow-Methods: {description: "POST, OPTIONS", schema: {type: string}}
+            Access-Control-Allow-Headers: {description: Content-Type, schema: {type: string}}
+            Access-Control-Max-Age: {description: "Seconds a browser keeps it (600).", schema: {type: integer}}
+            Access-Control-Expose-Headers: {description: "Retry-After, X-Request-ID", schema: {type: string}}
+            Allow: {description: "POST, OPTIONS: the answer to an OPTIONS without Origin.", schema: {type: string}}
         403:
           description: The Origin is not among the source's allowed origins.
         404:

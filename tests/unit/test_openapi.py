@@ -396,6 +396,19 @@ def test_intake_says_when_to_retry_while_redis_is_unreachable_as_documented(refu
     assert "Retry-After" in documented["headers"]
 
 
+def test_the_cors_headers_a_form_answers_an_allowed_page_with_are_documented(refusing_client):
+    spec = refusing_client.get("/openapi.json").json["paths"]["/v1/forms/{slug}"]
+    preflight = refusing_client.options(FORM, headers={"Origin": LANDING, "Access-Control-Request-Method": "POST"})
+    post = refusing_client.post(FORM, data=form(), headers={"Origin": LANDING, "Accept": "application/json"})
+
+    def cors(response):
+        return {name for name in response.headers.keys() if name.startswith("Access-Control-")}
+
+    assert preflight.status_code == 204 and post.status_code == 202
+    assert cors(preflight) <= set(spec["options"]["responses"]["204"]["headers"])
+    assert cors(post) <= set(spec["post"]["responses"]["202"]["headers"])
+
+
 def test_the_security_schemes_say_which_secret_each_carries(client):
     schemes = client.get("/openapi.json").json["components"]["securitySchemes"]
 
