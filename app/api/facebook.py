@@ -97,6 +97,8 @@ def receive_notification() -> tuple[Response, int]:
           description: >
             The body is over 2 MiB (declared or sent chunked): room for twice the 1000 changes Meta batches in
             a POST.
+        415:
+          description: The body is sent in a content coding (a `Content-Encoding` such as gzip), which is not read.
         422:
           description: The body has no `entry` list.
         503:

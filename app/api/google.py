@@ -48,6 +48,8 @@ def receive(slug: str) -> tuple[Response, int]:
           description: No google source has that slug.
         413:
           description: The body is over 256 KiB (declared or sent chunked).
+        415:
+          description: The body is sent in a content coding (a `Content-Encoding` such as gzip), which is not read.
         422:
           description: >
             The body has no `lead_id` (text of 1 to 255 characters) or no `user_column_data` list: it cannot be a

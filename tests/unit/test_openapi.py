@@ -409,6 +409,29 @@ def test_the_cors_headers_a_form_answers_an_allowed_page_with_are_documented(ref
     assert cors(post) <= set(spec["post"]["responses"]["202"]["headers"])
 
 
+@pytest.mark.parametrize(
+    ("path", "request_args"),
+    [
+        pytest.param("/v1/leads", {"json": {"phone": "2125550142", "zip": "10001"}}, id="api"),
+        pytest.param(FORM, {"data": form(), "headers": {"Origin": LANDING}}, id="form"),
+        pytest.param(GOOGLE, {"json": TEST_LEAD}, id="google"),
+        pytest.param("/v1/webhooks/facebook", {"json": {"object": "page", "entry": []}}, id="meta"),
+    ],
+)
+def test_intake_documents_its_refusal_of_a_compressed_body(refusing_client, path, request_args):
+    client = refusing_client
+    spec = client.get("/openapi.json").json
+    headers = {"X-Api-Key": SOURCE_KEY, "Content-Encoding": "gzip", **request_args.get("headers", {})}
+
+    response = client.post(path, **{**request_args, "headers": headers})
+
+    assert response.status_code == 415
+    assert (
+        "Content-Encoding"
+        in spec["paths"][documented_path(spec, path, "post")]["post"]["responses"]["415"]["description"]
+    )
+
+
 def test_the_security_schemes_say_which_secret_each_carries(client):
     schemes = client.get("/openapi.json").json["components"]["securitySchemes"]
 
