@@ -33,16 +33,16 @@ def submit_leads() -> tuple[Response, int]:
     post:
       summary: Submit leads (API intake)
       description: >
-        One lead, or `{"leads": [...]}` with up to 200. Fields in careCycle spelling or common aliases
-        (`phone`, `first_name`, `zip`, `full_name`, `dob`, ...); unmapped fields become customFields.
-        A bad required value (the phone; or a location: no valid ZIP, no timezone, and a phone whose area code
-        gives no single timezone) refuses the lead with 422 naming the field; a bad optional value is dropped and reported in `warnings`. In a bulk request (a body whose
-        `leads` is a list, and which holds nothing else) invalid items are reported by index and the rest
-        accepted. A repeated `Idempotency-Key` (up to 200 printable characters; an empty one counts as none) with the
-        same body returns the original lead; with another body it is refused (422 naming `Idempotency-Key`: a key
-        names one lead, and answering the first would drop this one). In a bulk request each item is keyed by
-        its position. The body is JSON: one sent without a Content-Type is read as JSON, one declared as
-        another media type is refused with 415.
+        One lead, or `{"leads": [...]}` with up to 200. Fields in careCycle spelling or common aliases (`phone`,
+        `first_name`, `zip`, `full_name`, `dob`, ...); unmapped fields become customFields. A bad required value (the
+        phone; or a location: no valid ZIP, no timezone, and a phone whose area code gives no single timezone) refuses
+        the lead with 422 naming the field; a bad optional value is dropped and reported in `warnings`. In a bulk
+        request (a body whose `leads` is a list, and which holds nothing else) invalid items are reported by index and
+        the rest accepted. A repeated `Idempotency-Key` (up to 200 printable characters; an empty one counts as none)
+        with the same body returns the original lead; with another body it is refused (422 naming `Idempotency-Key`: a
+        key names one lead, and answering the first would drop this one). In a bulk request each item is keyed by its
+        position. The body is JSON: one sent without a Content-Type is read as JSON, one declared as another media
+        type is refused with 415.
       tags: [intake]
       security: [{sourceKey: []}, {bearer: []}]
       parameters:

@@ -8,7 +8,18 @@ from app.schemas.status import lead_status_field
 
 
 class ErrorDetailSchema(Schema):
-    code = fields.String(required=True, metadata={"example": "VALIDATION_ERROR"})
+    code = fields.String(
+        required=True,
+        metadata={
+            "example": "VALIDATION_ERROR",
+            "description": "What went wrong, by what the client does about it: VALIDATION_ERROR (422: fix the named"
+            " fields), BAD_REQUEST (400: the body or a header cannot be read), UNAUTHORIZED (401), FORBIDDEN (403),"
+            " NOT_FOUND (404), CONFLICT (409: the lead's state forbids it), PAYLOAD_TOO_LARGE (413),"
+            " UNSUPPORTED_MEDIA_TYPE (415), RATE_LIMITED (429: wait Retry-After seconds), UNAVAILABLE (503: send"
+            " again after Retry-After seconds), INTERNAL_ERROR (500); any other HTTP error by its name, such as"
+            " METHOD_NOT_ALLOWED.",
+        },
+    )
     message = fields.String(required=True)
     field_errors = fields.Dict(
         data_key="fields",

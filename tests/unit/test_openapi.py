@@ -432,6 +432,15 @@ def test_intake_documents_its_refusal_of_a_compressed_body(refusing_client, path
     )
 
 
+def test_the_error_schema_names_every_code_the_relay_answers(client):
+    from app.errors import ApiError
+
+    described = client.get("/openapi.json").json["components"]["schemas"]["ErrorDetail"]["properties"]["code"]
+
+    codes = {error.code for error in ApiError.__subclasses__()} | {ApiError.code}
+    assert codes <= set(re.findall(r"[A-Z][A-Z_]+[A-Z]", described["description"]))
+
+
 def test_the_security_schemes_say_which_secret_each_carries(client):
     schemes = client.get("/openapi.json").json["components"]["securitySchemes"]
 
