@@ -87,6 +87,11 @@ def encode_cursor(position: Position) -> str:
 
 
 _SINCE_DOC = {"type": "string", "description": "only leads received at or after: ISO 8601 time or epoch seconds"}
+# In a JSON body, epoch seconds may come as a number too.
+_SINCE_BODY_DOC = {
+    "oneOf": [{"type": "string"}, {"type": "number", "minimum": 0}],
+    "description": "only leads received at or after: ISO 8601 time, or epoch seconds (a number or its text)",
+}
 _SOURCE_EXPECTED = "expected a source slug of 1 to 100 characters"
 
 
@@ -174,7 +179,7 @@ class RetryFilterSchema(NamedArgsSchema):
         },
     )
     source = _source()
-    since = Instant(metadata=_SINCE_DOC)
+    since = Instant(metadata=_SINCE_BODY_DOC)
 
     @post_load
     def to_selection(self, data: dict[str, Any], **kwargs: Any) -> Selection:

@@ -115,6 +115,17 @@ def test_docs_page_runs_no_script_and_is_framed_by_no_one(client):
     assert "frame-ancestors 'none'" in policy
 
 
+@pytest.mark.parametrize("since", [1769851800, 1769851800.5, "1769851800", "2026-01-31T09:30:00Z"])
+def test_retry_filter_documents_each_since_it_takes(client, since):
+    filter_schema = client.get("/openapi.json").json["components"]["schemas"]["RetryFilter"]
+    body = {"status": "dead", "since": since}
+
+    response = client.post("/v1/leads/retry", json=body, headers={"Authorization": f"Bearer {OPS_TOKEN}"})
+
+    assert response.status_code == 200
+    jsonschema.validate(body, filter_schema)
+
+
 def test_retry_filter_documents_only_the_statuses_a_retry_takes(client):
     spec = client.get("/openapi.json").json
 
