@@ -212,11 +212,14 @@ def _register_intake_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(GoogleKeyMissingError)
     def handle_google_key_missing(exc: GoogleKeyMissingError) -> Response:
-        return _api_error_response(UnauthorizedError("google_key required"))
+        return _api_error_response(UnauthorizedError("google_key required", {"google_key": [_GOOGLE_KEY_EXPECTED]}))
 
     @app.errorhandler(GoogleKeyError)
     def handle_google_key(exc: GoogleKeyError) -> Response:
-        return _api_error_response(ForbiddenError("google_key not recognised"))
+        return _api_error_response(ForbiddenError("google_key not recognised", {"google_key": [_GOOGLE_KEY_EXPECTED]}))
+
+
+_GOOGLE_KEY_EXPECTED = "expected the key set on the lead form in Google Ads, as the source's secret_env holds it"
 
 
 def _api_error_response(exc: ApiError) -> Response:

@@ -21,14 +21,21 @@ def presented_credential(request: Request, header: str = "X-Api-Key") -> str | N
     return None
 
 
-def match_secret(presented: str | None, secrets: Mapping[str, str]) -> str:
-    """The name of the secret equal to `presented`, compared in constant time; else 401."""
+# What a refusal names for each kind of secret: the header to fix, and what it expects (never the value sent).
+SOURCE_KEY_EXPECTED = ("X-Api-Key", "expected a source's API key here, or as Authorization: Bearer <key>")
+OPS_TOKEN_EXPECTED = ("Authorization", "expected Bearer <ops token>, or the ops token as X-Ops-Token")
+
+
+def match_secret(presented: str | None, secrets: Mapping[str, str], expected: tuple[str, str]) -> str:
+    """The name of the secret equal to `presented`, compared in constant time; else 401 naming `expected`
+    (the header, and what it should hold)."""
+    fields = {expected[0]: [expected[1]]}
     if not presented:
-        raise UnauthorizedError("credentials required")
+        raise UnauthorizedError("credentials required", fields)
     found = None
     for secret, name in secrets.items():
         if hmac.compare_digest(secret.encode(), presented.encode()):
             found = name
     if found is None:
-        raise UnauthorizedError("invalid credentials")
+        raise UnauthorizedError("invalid credentials", fields)
     return found

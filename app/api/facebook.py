@@ -24,6 +24,8 @@ SIGNATURE_HEADER = "X-Hub-Signature-256"
 # batch is never refused (and re-sent by Meta for 36 hours, then dropped) for its size alone.
 META_MAX_BODY_BYTES = 2 * 1024 * 1024
 
+_SIGNATURE_EXPECTED = "expected sha256= and the HMAC-SHA256 of the raw body with the Meta app's secret, in hex"
+
 
 @bp.get("")
 def verify_subscription() -> Response:
@@ -111,7 +113,7 @@ def receive_notification() -> tuple[Response, int]:
     raw = request.get_data(cache=True)  # the exact bytes Meta signed: never re-serialized JSON
     signature = request.headers.get(SIGNATURE_HEADER)
     if not signature:
-        raise UnauthorizedError(f"{SIGNATURE_HEADER} required")
+        raise UnauthorizedError(f"{SIGNATURE_HEADER} required", {SIGNATURE_HEADER: [_SIGNATURE_EXPECTED]})
     if not svc.settings.facebook_app_secret:
         raise _unconfigured("FACEBOOK_APP_SECRET", "no notification's signature can be checked")
     if not is_signature_valid(raw, signature, svc.settings.facebook_app_secret):
@@ -122,7 +124,7 @@ def receive_notification() -> tuple[Response, int]:
             " FACEBOOK_APP_SECRET is not the Meta app's secret",
             SIGNATURE_HEADER,
         )
-        raise ForbiddenError(f"{SIGNATURE_HEADER} does not match the body")
+        raise ForbiddenError(f"{SIGNATURE_HEADER} does not match the body", {SIGNATURE_HEADER: [_SIGNATURE_EXPECTED]})
     notification: LeadgenNotification = LeadgenNotificationSchema().load(_json_object(raw))
     _log_unread(notification)
     admitted = svc.meta.admit(notification.changes)

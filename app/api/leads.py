@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 from flask import Blueprint, Response, jsonify, request
 
-from app.api.auth import match_secret, presented_credential
+from app.api.auth import SOURCE_KEY_EXPECTED, match_secret, presented_credential
 from app.api.bodies import json_object
 from app.api.ops import operator, query_args, require_ops_token
 from app.errors import BadRequestError, InvalidInputError
@@ -89,7 +89,7 @@ def submit_leads() -> tuple[Response, int]:
           description: The relay's store (Redis) is unreachable; retry shortly (with the same Idempotency-Key).
     """
     svc = services()
-    slug = match_secret(presented_credential(request), svc.sources.api_keys)
+    slug = match_secret(presented_credential(request), svc.sources.api_keys, SOURCE_KEY_EXPECTED)
     source = svc.sources.by_slug(slug)
     body = json_object(request)
     bulk = _is_bulk(body)

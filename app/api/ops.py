@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, after_this_request, jsonify, request
 
-from app.api.auth import match_secret, presented_credential
+from app.api.auth import OPS_TOKEN_EXPECTED, match_secret, presented_credential
 from app.errors import InvalidInputError
 from app.ops import Operator, StatsQuery, collect_stats
 from app.queues import wake_delivery
@@ -22,7 +22,8 @@ def require_ops_token() -> str:
     What an ops token opens is not to be kept by a browser's or proxy's cache: its answer (or its error)
     leaves with `Cache-Control: no-store`, so nothing of it stays on an operator's disk.
     """
-    name = match_secret(presented_credential(request, header="X-Ops-Token"), services().settings.leadrelay_ops_tokens)
+    tokens = services().settings.leadrelay_ops_tokens
+    name = match_secret(presented_credential(request, header="X-Ops-Token"), tokens, OPS_TOKEN_EXPECTED)
     after_this_request(_not_stored)
     return name
 

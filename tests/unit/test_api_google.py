@@ -264,6 +264,8 @@ def test_google_refuses_a_wrong_or_missing_key_and_stores_nothing(client, redis,
 
     assert response.status_code == status
     assert response.json["error"]["code"] == {401: "UNAUTHORIZED", 403: "FORBIDDEN"}[status]
+    assert list(response.json["error"]["fields"]) == ["google_key"]  # what to fix, never the key sent
+    assert "wrong" not in response.get_data(as_text=True)
     assert stored_ids(redis) == []
 
 

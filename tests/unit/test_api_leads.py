@@ -88,7 +88,18 @@ def test_post_lead_refuses_without_a_valid_source_key(client, redis, headers):
 
     assert response.status_code == 401
     assert response.json["error"]["code"] == "UNAUTHORIZED"
+    [expected] = response.json["error"]["fields"]["X-Api-Key"]  # the header to fix, and the other way to send it
+    assert "Authorization: Bearer" in expected and SOURCE_KEY[:8] not in expected
     assert redis.zcard(keys.leads_index_key()) == 0
+
+
+@pytest.mark.parametrize("headers", [pytest.param({}, id="none"), pytest.param(SOURCE, id="a-source-key")])
+def test_an_ops_route_refused_for_its_token_names_the_header_and_what_was_expected(client, headers):
+    response = client.get("/v1/stats", headers=headers)
+
+    assert response.status_code == 401
+    [expected] = response.json["error"]["fields"]["Authorization"]
+    assert "Bearer" in expected and "X-Ops-Token" in expected
 
 
 def test_post_lead_names_the_field_and_what_was_expected_when_the_phone_is_bad(client, redis):

@@ -160,6 +160,7 @@ def test_notification_with_a_bad_or_missing_signature_is_refused_and_stores_noth
 
     assert response.status_code == status
     assert response.json["error"]["code"] == ("UNAUTHORIZED" if status == 401 else "FORBIDDEN")
+    assert list(response.json["error"]["fields"]) == ["X-Hub-Signature-256"]
     assert stored_lead_ids(redis) == [] and fetch_jobs(redis) == []
 
 
