@@ -196,8 +196,10 @@ def _register_intake_error_handlers(app: Flask) -> None:
                 "this form takes no posts from a page that hides its origin (Origin: null, sent for a page whose"
                 " Referrer-Policy is no-referrer); the form's source may set accept_null_origin"
             )
-            return _api_error_response(ForbiddenError(message))
-        return _api_error_response(ForbiddenError("this origin may not post to this form"))
+            return _api_error_response(ForbiddenError(message, {"Origin": [_ORIGIN_EXPECTED]}))
+        return _api_error_response(
+            ForbiddenError("this origin may not post to this form", {"Origin": [_ORIGIN_EXPECTED]})
+        )
 
     @app.errorhandler(RateLimitedError)
     def handle_rate_limited(exc: RateLimitedError) -> Response:
@@ -219,6 +221,7 @@ def _register_intake_error_handlers(app: Flask) -> None:
         return _api_error_response(ForbiddenError("google_key not recognised", {"google_key": [_GOOGLE_KEY_EXPECTED]}))
 
 
+_ORIGIN_EXPECTED = "expected the origin of a page listed in the form source's allowed_origins"
 _GOOGLE_KEY_EXPECTED = "expected the key set on the lead form in Google Ads, as the source's secret_env holds it"
 
 

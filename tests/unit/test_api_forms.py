@@ -483,6 +483,8 @@ def test_preflight_and_post_from_an_origin_not_allowed_are_refused_with_403(clie
 
     assert preflight.status_code == post.status_code == 403
     assert post.json["error"]["code"] == "FORBIDDEN"
+    assert list(post.json["error"]["fields"]) == list(preflight.json["error"]["fields"]) == ["Origin"]
+    assert LANDING not in post.get_data(as_text=True)  # the allowed origins are the operator's to know
     assert "Access-Control-Allow-Origin" not in preflight.headers
     assert "Access-Control-Allow-Origin" not in post.headers
     assert stored_ids(redis) == []
