@@ -47,7 +47,8 @@ class Admission:
     `warnings` are the submission's own from before normalization (what reading a webhook body dropped): they
     are kept with the lead ahead of normalization's, under the same rule (no custom field's key is kept), and
     are answered with it. With `key_binds_body`, the idempotency key names one submission: a repeat of the key
-    with another one is refused (`InvalidLead` naming `Idempotency-Key`) instead of answered with the first lead.
+    with another one is answered with the first lead, as any repeat, but warned (`Idempotency-Key: ...`) and logged,
+    since the partner reused a key and this submission was not taken.
     """
 
     idempotency_key: str | None = None
@@ -162,7 +163,7 @@ class Intake:
             record_intake(source.slug, "throttled", len(payloads))
             raise
         for (index, _), accepted in zip(new_leads, stored, strict=True):
-            results[index] = _key_reused(index, accepted) if accepted.key_reused else accepted
+            results[index] = _key_reused(source, accepted) if accepted.key_reused else accepted
         record_intake(source.slug, "invalid", sum(isinstance(r, InvalidLead) for r in results))
         return [r for r in results if r is not None]
 
@@ -203,8 +204,7 @@ class Intake:
         if any(a.status is LeadStatus.QUEUED and not a.repeated for a in accepted):
             self._wake_unless_busy()
         for lead, a in zip(leads, accepted, strict=True):
-            if not a.key_reused:  # refused, and counted as invalid with the other refusals
-                record_admitted(lead.source, a.status, a.repeated)
+            record_admitted(lead.source, a.status, a.repeated)
         fresh = [a.id for a in accepted if not a.repeated]
         # Named on the request's own log line (one line per request keeps logging cheap under load).
         note_lead_ids(fresh)
@@ -303,13 +303,19 @@ def _is_key_reused(lead: NewLead, admitted: Admitted) -> bool:
     )
 
 
-def _key_reused(index: int, accepted: AcceptedLead) -> InvalidLead:
-    """The refusal of a submission whose idempotency key names another lead: the partner reused a key."""
-    expected = (
-        f"expected a key of its own for each lead: this one names lead {accepted.id}, sent with another body"
-        " (send that body to repeat it)"
+def _key_reused(source: LeadSource, accepted: AcceptedLead) -> AcceptedLead:
+    """The answer to a submission whose idempotency key names a lead sent with another body: the original lead, as
+    for any repeat of the key (never a second lead), warned so that a partner reusing keys learns that this
+    submission was not taken. Its own warnings are about a lead not taken, and are left out."""
+    logger.warning(
+        "an Idempotency-Key was sent again with another lead: the first lead is answered, this one not taken",
+        extra={"lead_id": accepted.id, "source": source.slug},
     )
-    return InvalidLead(index, {IDEMPOTENCY_KEY_FIELD: [expected]})
+    reused = (
+        f"{IDEMPOTENCY_KEY_FIELD}: names lead {accepted.id}, sent with another body: this submission was not taken"
+        " (expected a key of its own for each lead)"
+    )
+    return replace(accepted, warnings=(reused,))
 
 
 def _item_key(idempotency_key: str | None, index: int, count: int) -> str | None:

@@ -39,10 +39,10 @@ def submit_leads() -> tuple[Response, int]:
         the lead with 422 naming the field; a bad optional value is dropped and reported in `warnings`. In a bulk
         request (a body whose `leads` is a list, and which holds nothing else) invalid items are reported by index and
         the rest accepted. A repeated `Idempotency-Key` (up to 200 printable characters; an empty one counts as none)
-        with the same body returns the original lead; with another body it is refused (422 naming `Idempotency-Key`: a
-        key names one lead, and answering the first would drop this one). In a bulk request each item is keyed by its
-        position. The body is JSON: one sent without a Content-Type is read as JSON, one declared as another media
-        type is refused with 415.
+        returns the original lead, never a second one; sent with another body, the original lead is answered with a
+        warning naming `Idempotency-Key` (that body was not taken: a key names one lead). In a bulk request each
+        item is keyed by its position. The body is JSON: one sent without a Content-Type is read as JSON, one
+        declared as another media type is refused with 415.
       tags: [intake]
       security: [{sourceKey: []}, {bearer: []}]
       parameters:
@@ -50,8 +50,8 @@ def submit_leads() -> tuple[Response, int]:
           name: Idempotency-Key
           required: false
           description: >
-            Names the lead (a bulk's items by position): sent again with the same body, the original lead is
-            answered; with another body, 422. Remembered for a week, or the retention if shorter.
+            Names the lead (a bulk's items by position): sent again, the original lead is answered; with another
+            body, with a warning that this body was not taken. Remembered for a week, or the retention if shorter.
           schema: {type: string, maxLength: 200}
       requestBody:
         required: true
@@ -82,8 +82,7 @@ def submit_leads() -> tuple[Response, int]:
             `Content-Encoding` such as gzip: send it uncompressed); `fields` names the header.
         422:
           description: >
-            The lead is not valid (`fields` names each field and what was expected); or its Idempotency-Key
-            names a lead sent with another body (`fields` names `Idempotency-Key`); or a bulk body is not a
+            The lead is not valid (`fields` names each field and what was expected); or a bulk body is not a
             non-empty list of at most 200 leads, or holds other fields beside `leads`.
         503:
           description: The relay's store (Redis) is unreachable; retry shortly (with the same Idempotency-Key).

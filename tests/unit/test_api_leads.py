@@ -402,21 +402,35 @@ def test_repeated_idempotency_key_returns_the_original_lead(client, store):
     assert store.batches.depth() == 1
 
 
-def test_a_repeated_idempotency_key_with_another_lead_is_refused_naming_the_key(client, store):
-    # A partner reusing a key for another person must hear so: answering the first lead would drop this one.
+def test_a_repeated_idempotency_key_with_another_lead_answers_the_original_lead_warning_of_the_reused_key(
+    client, store, caplog
+):
+    # A key names one lead (never a second one is made), but a partner reusing a key for another person must hear
+    # that this one was not taken: the answer warns naming the key, and the relay logs it.
     headers = {**SOURCE, "Idempotency-Key": "order-79"}
     first = client.post("/v1/leads", json=make_submission(phoneNumber="(212) 555-0142"), headers=headers)
-    other = client.post("/v1/leads", json=make_submission(phoneNumber="(212) 555-0143"), headers=headers)
+    other_lead = make_submission(phoneNumber="(212) 555-0143", email="not-an-email")
+    other = client.post("/v1/leads", json=other_lead, headers=headers)
 
-    assert other.status_code == 422
-    error = other.json["error"]
-    assert error["code"] == "VALIDATION_ERROR" and list(error["fields"]) == ["Idempotency-Key"]
-    assert first.json["id"] in error["fields"]["Idempotency-Key"][0]
+    assert other.status_code == 202 and other.json["id"] == first.json["id"]
+    [warning] = other.json["warnings"]
+    assert warning.startswith("Idempotency-Key: names lead " + first.json["id"]) and "not taken" in warning
     assert "555" not in json.dumps(other.json)
     assert store.batches.depth() == 1
+    reused = [r for r in caplog.records if "Idempotency-Key was sent again with another lead" in r.getMessage()]
+    assert len(reused) == 1 and reused[0].levelname == "WARNING" and reused[0].lead_id == first.json["id"]
 
 
-def test_a_reused_idempotency_key_is_counted_as_an_invalid_submission_not_as_a_repeat(client):
+def test_a_repeated_idempotency_key_with_the_same_lead_answers_no_warning_about_the_key(client):
+    headers, lead = {**SOURCE, "Idempotency-Key": "order-82"}, make_submission()
+    client.post("/v1/leads", json=lead, headers=headers)
+
+    again = client.post("/v1/leads", json=lead, headers=headers)
+
+    assert again.status_code == 202 and not any(w.startswith("Idempotency-Key") for w in again.json["warnings"])
+
+
+def test_a_reused_idempotency_key_is_counted_as_a_repeat(client):
     headers = {**SOURCE, "Idempotency-Key": "order-81"}
     client.post("/v1/leads", json=make_submission(), headers=headers)
     before = partner_intake_counts(client)
@@ -424,7 +438,7 @@ def test_a_reused_idempotency_key_is_counted_as_an_invalid_submission_not_as_a_r
     client.post("/v1/leads", json=make_submission(), headers=headers)
 
     counted = {outcome: n - before.get(outcome, 0) for outcome, n in partner_intake_counts(client).items()}
-    assert {outcome: n for outcome, n in counted.items() if n} == {"invalid": 1}
+    assert {outcome: n for outcome, n in counted.items() if n} == {"repeated": 1}
 
 
 def partner_intake_counts(client) -> dict[str, float]:
@@ -443,14 +457,16 @@ def test_a_repeated_idempotency_key_with_the_same_lead_spelled_otherwise_returns
     assert again.status_code == 202 and again.json["id"] == first.json["id"]
 
 
-def test_a_bulk_item_repeated_under_its_key_with_another_lead_is_refused_at_its_index(client, store):
+def test_a_bulk_item_repeated_under_its_key_with_another_lead_answers_its_original_lead_warned(client, store):
     headers = {**SOURCE, "Idempotency-Key": "batch-10"}
     kept, changed = make_submission(), make_submission()
     first = client.post("/v1/leads", json={"leads": [kept, changed]}, headers=headers).json["results"]
     again = client.post("/v1/leads", json={"leads": [kept, make_submission()]}, headers=headers).json["results"]
 
-    assert again[0]["id"] == first[0]["id"]
-    assert again[1]["index"] == 1 and list(again[1]["error"]["fields"]) == ["Idempotency-Key"]
+    assert [item["id"] for item in again] == [item["id"] for item in first]
+    assert not any(w.startswith("Idempotency-Key") for w in again[0]["warnings"])
+    assert again[1]["index"] == 1
+    assert again[1]["warnings"][0].startswith("Idempotency-Key: names lead " + first[1]["id"])
     assert store.batches.depth() == 2
 
 
