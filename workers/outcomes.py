@@ -10,6 +10,9 @@ from app.store.batches import ClaimedLead, Outcome
 from workers import backoff
 from workers.carecycle import UploadResult
 
+# How the error of a lead given up at the maximum age begins (a batch lost in flight says the same).
+GAVE_UP = "gave up after maximum age:"
+
 
 def reject(lead: ClaimedLead, reason: str) -> Outcome:
     """Refused by careCycle for `reason`: final."""
@@ -70,7 +73,10 @@ def retry_outcomes(
     outcomes = []
     for lead in leads:
         if backoff.is_past_max_age(lead.received_at, now, max_age):
-            outcomes.append(Outcome(lead.id, LeadStatus.DEAD, "gave up after maximum age", error=error))
+            # The lead's error says why it stopped, then the last fault: "careCycle 503" alone reads as a fault
+            # still being retried, not as retries given up.
+            reason = f"{GAVE_UP} {error}"
+            outcomes.append(Outcome(lead.id, LeadStatus.DEAD, reason, error=reason))
             continue
         delay = backoff.retry_delay_seconds(
             lead.attempts + 1,

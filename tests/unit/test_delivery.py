@@ -299,7 +299,24 @@ def test_delivery_gives_up_after_the_maximum_age(store, cipher, clock, deliverer
     deliverer.step()
 
     lead = store.leads.get(lead_id)
-    assert (lead.status, lead.error) == (LeadStatus.DEAD, "careCycle 503")
+    assert (lead.status, lead.error) == (LeadStatus.DEAD, "gave up after maximum age: careCycle 503")
+
+
+def test_a_lead_given_up_at_the_maximum_age_says_so_in_its_error_not_only_the_last_fault(
+    store, cipher, clock, deliverer, carecycle, settings
+):
+    [lead_id] = admit(store, cipher, clock)
+    carecycle.script.append(CareCycleTransientError("careCycle 503 SERVICE_UNAVAILABLE: Service unavailable", 503))
+    deliverer.step()
+    clock.advance(settings.leadrelay_max_age_hours * 3600)
+    carecycle.script.append(CareCycleTransientError("careCycle 503 SERVICE_UNAVAILABLE: Service unavailable", 503))
+
+    deliverer.step()
+
+    lead = store.leads.get(lead_id)
+    assert lead.status is LeadStatus.DEAD
+    # What the dashboard's and the lead list's reason column shows: why it stopped, then the last fault.
+    assert lead.error == "gave up after maximum age: careCycle 503 SERVICE_UNAVAILABLE: Service unavailable"
 
 
 def test_delivery_holds_every_request_until_retry_after_passes(store, cipher, clock, deliverer, carecycle):
