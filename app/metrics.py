@@ -119,6 +119,12 @@ class StoreCollector(Collector):
         )
         paused = 1.0 if gauges.pause is not None else 0.0
         yield GaugeMetricFamily("leadrelay_delivery_paused", "1 while delivery is paused (401/403/404).", value=paused)
+        failing = 1.0 if gauges.carecycle_failing is not None else 0.0
+        yield GaugeMetricFamily(
+            "leadrelay_carecycle_failing",
+            "1 from careCycle's first failed upload (5xx, timeout, no connection) until it takes one again.",
+            value=failing,
+        )
         retrieval_paused = 1.0 if gauges.retrieval_pause is not None else 0.0
         yield GaugeMetricFamily(
             "leadrelay_retrieval_paused",

@@ -47,6 +47,9 @@ def collect_stats(query: StatsQuery) -> dict[str, Any]:
     """
     snap, now = read_snapshot(query.store.redis, query.now), query.now
     depth, pause, retrieval_pause = snap.gauges.queue_depth, snap.gauges.pause, snap.gauges.retrieval_pause
+    failing = snap.gauges.carecycle_failing
+    # Paused, or careCycle failing: nothing leaves until that ends, and when it will no number can say.
+    stalled = pause is not None or failing is not None
     limit = snap.workers_rate_limit_per_min or query.rate_limit_per_min
     ceiling_per_second = limit * MAX_BATCH_RECORDS / RATE_WINDOW_SECONDS
     return {
@@ -61,9 +64,12 @@ def collect_stats(query: StatsQuery) -> dict[str, Any]:
             "limitFrom": "workers" if snap.workers_rate_limit_per_min else "settings",
             "usedLastMinute": snap.requests_last_minute,
         },
-        "estimatedDrainSeconds": None if pause is not None else _drain_seconds(snap, ceiling_per_second, now),
+        "estimatedDrainSeconds": None if stalled else _drain_seconds(snap, ceiling_per_second, now),
         "paused": pause is not None,
         "pause": _pause_body(pause),
+        "careCycleFailing": None
+        if failing is None
+        else {"since": failing.since, "lastAt": failing.last_at, "reason": failing.reason},
         "retrievalPaused": retrieval_pause is not None,
         "retrievalPause": _pause_body(retrieval_pause),
         "lastDeliveryAt": snap.last_delivery_at,

@@ -340,6 +340,8 @@ class Deliverer:
             self._pause_until_probe(exc.message, now)
             return [requeue(e.lead, f"delivery paused: {exc.message}") for e in entries]
         assert isinstance(exc, CareCycleTransientError)
+        if not isinstance(exc, CareCycleRateLimitedError):  # a 429 is careCycle answering: the relay's turn waits
+            self._failing(exc.message, now)
         return self._retry_outcomes(batch_id, _leads(entries), exc, now)
 
     def _retry_outcomes(
@@ -366,16 +368,29 @@ class Deliverer:
         self._settler.settle(batch.id, [requeue(lead, f"delivery paused: {reason}") for lead in batch.leads])
         self._store.batches.settle(batch.id, [], self._clock.now(), release=True)
 
+    def _failing(self, reason: str, now: float) -> None:
+        """careCycle failed an upload (5xx, timeout, no connection): shown in the stats until it answers again."""
+        try:
+            self._store.outage.failing(reason, now)
+        except RedisError:
+            logger.warning("Redis did not answer: careCycle's failure is missing from the stats")
+
     def _resume(self) -> None:
-        """careCycle answered past authentication: a pause, if any, is over. With Redis away a moment the
-        pause stays until the next answer; the batch's outcome is stored first."""
+        """careCycle answered past authentication: a pause, if any, is over, and so is a spell of failures, whose
+        retrying leads are due at once. With Redis away a moment both stay until the next answer; the batch's
+        outcome is stored first."""
         try:
             resumed = self._store.pause.resume()
+            released = self._store.outage.recovered(self._clock.now())
         except RedisError:
-            logger.warning("Redis did not answer: a delivery pause, if any, ends with the next answer")
+            logger.warning(
+                "Redis did not answer: a delivery pause or careCycle failing, if any, ends with the next answer"
+            )
             return
         if resumed:
             logger.info("delivery resumed: careCycle accepts the configuration again")
+        if released is not None:
+            logger.info("careCycle answers again: %d retrying leads are due now, oldest first", released)
 
 
 def _by_source_id(entries: Sequence[Entry]) -> list[list[Entry]]:

@@ -108,6 +108,16 @@ class PauseSchema(Schema):
     )
 
 
+class CareCycleFailingSchema(Schema):
+    since = fields.Float(required=True, metadata={"description": "when uploads began to fail, in epoch seconds (UTC)"})
+    lastAt = fields.Float(
+        required=True, metadata={"description": "when the last upload failed, in epoch seconds (UTC)"}
+    )
+    reason = fields.String(
+        required=True, metadata={"description": "the last failure: careCycle's 5xx answer, a timeout or no connection"}
+    )
+
+
 class LatencySchema(Schema):
     p50 = fields.Float(required=True, allow_none=True)
     p95 = fields.Float(required=True, allow_none=True)
@@ -134,11 +144,21 @@ class StatsSchema(Schema):
         allow_none=True,
         metadata={
             "description": "queue depth at the rate-limit ceiling, and at least until the last waiting lead is due "
-            "(a retry's backoff); null while delivery is paused"
+            "(a retry's backoff); null while delivery is paused or careCycle is failing"
         },
     )
     paused = fields.Boolean(required=True)
     pause = fields.Nested(PauseSchema, required=True, allow_none=True)
+    careCycleFailing = fields.Nested(
+        CareCycleFailingSchema,
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "careCycle failing uploads (5xx, timeouts, no connection): leads retry with backoff, and "
+            "once careCycle takes an upload again every retrying lead is due at once, oldest first; null while it "
+            "answers"
+        },
+    )
     retrievalPaused = fields.Boolean(required=True, metadata={"description": "Meta Graph retrieval paused"})
     retrievalPause = fields.Nested(PauseSchema, required=True, allow_none=True)
     lastDeliveryAt = fields.Float(

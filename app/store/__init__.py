@@ -16,6 +16,7 @@ from app.store.index import LeadIndex
 from app.store.leads import LeadNotFoundError, LeadStore
 from app.store.limiter import Lanes, PauseSwitch, RequestBudget
 from app.store.metrics import DeliveryMetrics, IntakeHandover
+from app.store.outage import CareCycleOutage
 from app.store.presence import WorkerPresence
 from app.store.retention import Retention, RetentionStore
 from app.store.retries import RetryStore
@@ -46,6 +47,7 @@ class Store:
         self.batches = BatchStore(redis, scripts)
         self.budget = RequestBudget(redis, scripts, rate_limit_per_min)
         self.pause = PauseSwitch(redis, scripts)
+        self.outage = CareCycleOutage(redis, scripts)
         self.fetches = FetchStore(redis, scripts)
         self.fetch_pause = PauseSwitch(redis, scripts, keys.fetch_pause_key())
         self.lanes = Lanes(redis, lanes, lane_ttl_seconds)

@@ -168,6 +168,12 @@ def fetching_key() -> str:
     return f"{PREFIX}meta:fetching"
 
 
+def carecycle_failing_key() -> str:
+    """Hash describing careCycle failing uploads (since, last_at, reason): set by a 5xx, timeout or connection
+    error, removed by the first answer careCycle reads again; absent while it answers."""
+    return f"{PREFIX}carecycle_failing"
+
+
 def fetch_pause_key() -> str:
     """Hash describing a pause of Graph retrieval (reason, since, next probe time); absent when running."""
     return f"{PREFIX}meta:pause"

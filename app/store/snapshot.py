@@ -15,6 +15,7 @@ from app.models import LeadStatus
 from app.store import keys
 from app.store.leads import counts_from_hash
 from app.store.limiter import RATE_WINDOW_SECONDS, Pause, pause_from_hash
+from app.store.outage import Failing, failing_from_hash
 
 # The windows of the delivered and failed counts: the last 5 minutes and the last hour.
 SHORT_WINDOW_SECONDS, LONG_WINDOW_SECONDS = 300, 3600
@@ -24,13 +25,15 @@ WAITING_STATUSES = (LeadStatus.QUEUED, LeadStatus.SENDING, LeadStatus.RETRYING)
 
 @dataclass(frozen=True)
 class Gauges:
-    """The store's state now, as `/metrics` shows it: lead counts, queue depth, oldest waiting lead, pauses."""
+    """The store's state now, as `/metrics` shows it: lead counts, queue depth, oldest waiting lead, pauses, and
+    careCycle failing uploads."""
 
     counts: dict[LeadStatus, int]
     queue_depth: int
     oldest_waiting_received_at: float | None
     pause: Pause | None
     retrieval_pause: Pause | None
+    carecycle_failing: Failing | None
 
     def oldest_waiting_age(self, now: float) -> float:
         """Seconds since the oldest lead still waiting for delivery (queued, sending or retrying) was taken in:
@@ -104,13 +107,14 @@ def _read_gauges_into(pipe: Pipeline) -> int:
     pipe.zcard(keys.ready_key())
     pipe.hgetall(keys.pause_key())
     pipe.hgetall(keys.fetch_pause_key())
+    pipe.hgetall(keys.carecycle_failing_key())
     for status in WAITING_STATUSES:  # each index is scored by receipt time: its first entry is its oldest
         pipe.zrange(keys.status_index_key(status.value), 0, 0, withscores=True)
-    return 4 + len(WAITING_STATUSES)
+    return 5 + len(WAITING_STATUSES)
 
 
 def _gauges(replies: list[Any]) -> Gauges:
-    counts, depth, pause, retrieval_pause, *oldest_by_status = replies
+    counts, depth, pause, retrieval_pause, failing, *oldest_by_status = replies
     received = [float(oldest[0][1]) for oldest in oldest_by_status if oldest]
     return Gauges(
         counts=counts_from_hash(counts),
@@ -118,11 +122,12 @@ def _gauges(replies: list[Any]) -> Gauges:
         oldest_waiting_received_at=min(received, default=None),
         pause=pause_from_hash(pause),
         retrieval_pause=pause_from_hash(retrieval_pause),
+        carecycle_failing=failing_from_hash(failing),
     )
 
 
 def read_gauges(redis: Redis) -> Gauges:
-    """Seven cheap reads in one round trip (a scrape needs none of the stats' per-minute history)."""
+    """Eight cheap reads in one round trip (a scrape needs none of the stats' per-minute history)."""
     pipe = redis.pipeline(transaction=False)
     _read_gauges_into(pipe)
     return _gauges(pipe.execute())

@@ -577,3 +577,22 @@ def test_dashboard_says_the_answer_was_not_the_relays_when_a_page_comes_back_ins
         error = browser.find_element(By.ID, "refresh-error").text
 
     assert error == "Could not refresh: the answer was not the relay's (HTTP 200, text/html; charset=utf-8)"
+
+
+def test_dashboard_says_carecycle_is_failing_and_gives_no_drain_estimate_meanwhile(settings, real_redis):
+    app = create_app(settings, redis=real_redis)
+    store = app.extensions["leadrelay"].store
+    now = app.extensions["leadrelay"].clock.now()
+    store.leads.admit([make_lead()], [RecordCipher(settings.leadrelay_encryption_key).seal(make_lead().record)], now)
+    store.outage.failing("careCycle 503 SERVICE_UNAVAILABLE: Service unavailable", now)
+    with serve(app) as url, chromium() as browser:
+        from selenium.webdriver.common.by import By
+
+        _sign_in(browser, url, OPS_TOKEN)
+        drain = browser.execute_script(
+            "const e = document.querySelector('#card-drain .value'); return e && e.textContent;"
+        )
+        banner = browser.find_element(By.ID, "pause").text
+
+    assert "careCycle failing since" in banner and "503 SERVICE_UNAVAILABLE" in banner
+    assert drain == "careCycle failing"

@@ -194,3 +194,31 @@ def test_an_admission_run_twice_as_redis_py_retries_it_on_a_lost_reply_stores_th
     assert len(store.leads.get(lead.id).events) == 1
     counts = store.leads.status_counts()
     assert (counts[LeadStatus.QUEUED], counts[LeadStatus.DUPLICATE]) == (1, 0)
+
+
+def test_carecycle_answering_again_makes_retrying_leads_due_in_receipt_order_in_chunks(store, cipher, clock):
+    from app.store.batches import Outcome
+
+    leads = [make_lead() for _ in range(5)]
+    for lead in leads:
+        store.leads.admit([lead], [cipher.seal(lead.record)], clock.now())
+        clock.advance(1)
+    batch = store.batches.claim(clock.now(), 200, 30)
+    later = [clock.now() + 600 - i for i in range(5)]  # the newest lead due first
+    store.batches.settle(
+        batch.id,
+        [
+            Outcome(lead.id, LeadStatus.RETRYING, "503", error="503", ready_at=at, next_attempt_at=at)
+            for lead, at in zip(leads, later, strict=True)
+        ],
+        clock.now(),
+        release=True,
+    )
+    store.outage.failing("careCycle 503", clock.now())
+
+    assert store.outage.recovered(clock.now(), chunk=2) == 5
+    due = store.batches.claim(clock.now(), 200, 30)
+
+    assert due is not None and [lead.id for lead in due.leads] == [lead.id for lead in leads]
+    assert store.leads.status_counts()[LeadStatus.RETRYING] == 0
+    assert store.leads.get(leads[0].id).next_attempt_at is None

@@ -287,8 +287,9 @@ def test_a_lead_waiting_for_its_retry_is_not_sent_along_with_a_newer_one(store, 
 
     deliverer.step()
 
-    assert carecycle.external_ids()[1] == [newer]
-    assert status_of(store, waiting) is LeadStatus.RETRYING
+    assert carecycle.external_ids() == [[waiting], [newer]]
+    # careCycle took the newer one: the waiting lead is due now (it goes with the next request, not this one).
+    assert status_of(store, waiting) is LeadStatus.QUEUED
 
 
 def test_delivery_gives_up_after_the_maximum_age(store, cipher, clock, deliverer, carecycle, settings):
@@ -784,3 +785,50 @@ def test_leads_returned_from_a_batch_left_in_flight_are_logged(store, cipher, cl
 
     lines = [r.getMessage() for r in caplog.records if r.name == "workers.delivery" and r.levelno == logging.WARNING]
     assert lines == ["took back 2 leads of batches left in flight past the visibility timeout (worker gone or stalled)"]
+
+
+def test_leads_retrying_through_an_outage_go_out_as_soon_as_carecycle_answers_again_oldest_first(
+    store, cipher, clock, carecycle, settings
+):
+    slow_retries = settings.replace(leadrelay_retry_base_seconds=30.0)
+    deliverer = Deliverer(store, carecycle, cipher, slow_retries, clock, random.Random(7))  # type: ignore[arg-type]
+    [oldest] = admit(store, cipher, clock)
+    outage = CareCycleTransientError("careCycle 503 SERVICE_UNAVAILABLE", 503)
+    carecycle.script += [outage, outage]
+    deliverer.step()  # the oldest fails once...
+    clock.advance(max(store.leads.get(oldest).next_attempt_at - clock.now(), store.budget.interval_seconds))
+    [older] = admit(store, cipher, clock)
+    deliverer.step()  # ...and again beside a newer one: its backoff is now the longer, so it is due last
+    assert store.leads.get(oldest).next_attempt_at > store.leads.get(older).next_attempt_at > clock.now() + 10
+    clock.advance(store.budget.interval_seconds + 0.01)
+    [newest] = admit(store, cipher, clock)
+
+    deliverer.step()  # careCycle takes the newest: it is back
+    clock.advance(store.budget.interval_seconds + 0.01)
+    step = deliverer.step()
+
+    assert isinstance(step, Sent)  # not Idle until each backoff runs out
+    assert carecycle.external_ids()[-2:] == [[newest], [oldest, older]]
+    assert {status_of(store, i) for i in (oldest, older, newest)} == {LeadStatus.DELIVERED}
+    assert "careCycle answers again" in [e.detail for e in store.leads.get(oldest).events]
+
+
+def test_a_retrying_backlog_is_made_due_by_one_worker_once_per_recovery(store, cipher, clock, deliverer, carecycle):
+    ids = admit(store, cipher, clock, count=3)
+    carecycle.script.append(CareCycleTransientError("careCycle 503", 503))
+    deliverer.step()
+    store.outage.failing("careCycle 503", clock.now())
+
+    assert store.outage.recovered(clock.now(), chunk=2) == 3  # in steps of 2, all of them
+    assert store.outage.recovered(clock.now(), chunk=2) is None  # another worker, or the next answer: nothing to do
+    assert {status_of(store, i) for i in ids} == {LeadStatus.QUEUED}
+    assert store.batches.has_due_work(clock.now())
+
+
+def test_a_rate_limit_is_not_taken_for_carecycle_failing(store, cipher, clock, deliverer, carecycle):
+    admit(store, cipher, clock)
+    carecycle.script.append(CareCycleRateLimitedError("careCycle 429 RATE_LIMIT_EXCEEDED", retry_after=30))
+
+    deliverer.step()
+
+    assert store.outage.get() is None  # careCycle answered: the relay's turn is what waits, not an outage

@@ -203,3 +203,12 @@ def test_intake_counts_workers_hand_over_while_redis_fails_a_scrape_are_counted_
     assert during == before
     assert accepted() == before + 3
     assert accepted() == before + 3
+
+
+def test_metrics_show_carecycle_failing_from_its_first_failed_upload_until_it_takes_one_again(client, store, clock):
+    assert scrape(client)[("leadrelay_carecycle_failing", ())] == 0
+    store.outage.failing("careCycle 503 SERVICE_UNAVAILABLE: Service unavailable", clock.now())
+    failing = scrape(client)[("leadrelay_carecycle_failing", ())]
+    store.outage.recovered(clock.now())
+
+    assert (failing, scrape(client)[("leadrelay_carecycle_failing", ())]) == (1, 0)

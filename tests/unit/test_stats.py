@@ -188,3 +188,22 @@ def test_a_running_worker_records_its_rate_limit_for_a_few_ticks_only(settings, 
 
     assert collect_stats(StatsQuery(store, 60, clock.now()))["rateBudget"]["limitPerMinute"] == 6
     assert 0 < redis.pttl(keys.rate_limit_in_use_key()) <= 10 * 0.2 * 1000  # gone once no worker runs
+
+
+def test_stats_say_carecycle_is_failing_and_give_no_drain_estimate_until_it_answers_again(client, store, clock):
+    client.post("/v1/leads", json=make_submission(), headers={"X-Api-Key": SOURCE_KEY})
+    store.outage.failing("careCycle 503 SERVICE_UNAVAILABLE: Service unavailable", clock.now())
+    clock.advance(40)
+    store.outage.failing("careCycle timed out", clock.now())
+
+    failing = client.get("/v1/stats", headers=OPS).json
+    store.outage.recovered(clock.now())
+    running = client.get("/v1/stats", headers=OPS).json
+
+    assert failing["careCycleFailing"] == {
+        "since": clock.now() - 40,
+        "lastAt": clock.now(),
+        "reason": "careCycle timed out",
+    }
+    assert failing["paused"] is False and failing["estimatedDrainSeconds"] is None
+    assert running["careCycleFailing"] is None and running["estimatedDrainSeconds"] == 1

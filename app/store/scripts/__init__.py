@@ -28,7 +28,7 @@ from app.store.scripts.admission import (
     DEFER_FETCH,
     RENEW_FETCH_LEASE,
 )
-from app.store.scripts.delivery import CLAIM_BATCH, RECLAIM_STALE_BATCHES, SETTLE_LEADS
+from app.store.scripts.delivery import CLAIM_BATCH, RECLAIM_STALE_BATCHES, RELEASE_RETRYING, SETTLE_LEADS
 from app.store.scripts.limits import BLOCK_UNTIL, HIT_WINDOWS, RELEASE_SLOT, RESERVE_SLOT, TAKE_PROBE
 from app.store.scripts.operations import ADOPT_RECORD, PURGE_RETAINED, RETRY_LEADS
 
@@ -43,6 +43,7 @@ __all__ = [
     "HIT_WINDOWS",
     "PURGE_RETAINED",
     "RECLAIM_STALE_BATCHES",
+    "RELEASE_RETRYING",
     "RELEASE_SLOT",
     "RENEW_FETCH_LEASE",
     "RESERVE_SLOT",
@@ -63,6 +64,7 @@ class Scripts:
     claim_batch: Script
     settle_leads: Script
     reclaim_stale_batches: Script
+    release_retrying: Script
     reserve_slot: Script
     release_slot: Script
     block_until: Script
@@ -84,6 +86,7 @@ class Scripts:
             "claim_batch": CLAIM_BATCH,
             "settle_leads": SETTLE_LEADS,
             "reclaim_stale_batches": RECLAIM_STALE_BATCHES,
+            "release_retrying": RELEASE_RETRYING,
             "reserve_slot": RESERVE_SLOT,
             "release_slot": RELEASE_SLOT,
             "block_until": BLOCK_UNTIL,

@@ -145,3 +145,32 @@ if dead > 0 then count_settled(KEYS[4], KEYS[5], dead) end
 return returned
 """
 )
+
+RELEASE_RETRYING = (
+    LEAD_HELPERS
+    + """
+-- careCycle answers again after failing: make the oldest retrying leads due now, in the order they came in,
+-- rather than each at the end of its backoff (which may be minutes away, with careCycle idle meanwhile).
+-- KEYS[1] retrying status index (scored by receipt time), KEYS[2] ready zset, KEYS[3] status counts
+-- ARGV[1] now, ARGV[2] how many at most, ARGV[3] lead key prefix, ARGV[4] events key suffix
+-- Returns {leads made due, index entries looked at}: fewer looked at than ARGV[2] means none is left.
+local ids = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[2]) - 1)
+local released = 0
+for _, id in ipairs(ids) do
+  local lead_key = ARGV[3] .. id
+  local cur = redis.call('HMGET', lead_key, 'status', 'received_at')
+  if cur[1] == 'retrying' then
+    redis.call('HSET', lead_key, 'status', 'queued', 'updated_at', ARGV[1])
+    redis.call('HDEL', lead_key, 'next_attempt_at')
+    redis.call('ZADD', KEYS[2], cur[2] or ARGV[1], id)
+    push_event(lead_key, ARGV[4], ARGV[1], 'queued', 'careCycle answers again')
+    move_status(KEYS[3], lead_key, id, 'retrying', 'queued', ARGV[1], cur[2])
+    released = released + 1
+  else
+    -- An index entry without its lead (purged): drop it, or it would head the index for ever.
+    redis.call('ZREM', KEYS[1], id)
+  end
+end
+return {released, #ids}
+"""
+)
