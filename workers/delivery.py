@@ -31,6 +31,7 @@ from workers.carecycle import (
     CareCycleValidationError,
     UploadResult,
 )
+from workers.failurelog import UploadFailureLog
 from workers.outcomes import (
     outcomes_for_refusal,
     outcomes_for_result,
@@ -100,6 +101,7 @@ class Deliverer:
         self._clock = clock
         self._rng = rng or random.Random()
         self._settler = Settler(store, settings, clock)
+        self._failures = UploadFailureLog(logger, clock.now)
 
     def is_due(self) -> bool:
         """True when a step could send something now (or reclaim a stale batch)."""
@@ -352,7 +354,7 @@ class Deliverer:
             hold = exc.retry_after
             self._store.budget.hold_until(now + hold, now)
         jitter = backoff.jitter_factor(self._rng)
-        logger.warning("upload failed, will retry: %s", exc.message, extra={"batch_id": batch_id})
+        self._failures.failed(exc.message, batch_id)
         outcomes = retry_outcomes(leads, exc.message, now, hold=hold, jitter=jitter, settings=self._settings)
         for dead in (outcome for outcome in outcomes if outcome.status is LeadStatus.DEAD):
             logger.warning("lead given up after the maximum age: %s", exc.message, extra={"lead_id": dead.lead_id})
@@ -379,6 +381,7 @@ class Deliverer:
         """careCycle answered past authentication: a pause, if any, is over, and so is a spell of failures, whose
         retrying leads are due at once. With Redis away a moment both stay until the next answer; the batch's
         outcome is stored first."""
+        self._failures.answered()
         try:
             resumed = self._store.pause.resume()
             released = self._store.outage.recovered(self._clock.now())

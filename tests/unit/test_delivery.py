@@ -832,3 +832,45 @@ def test_a_rate_limit_is_not_taken_for_carecycle_failing(store, cipher, clock, d
     deliverer.step()
 
     assert store.outage.get() is None  # careCycle answered: the relay's turn is what waits, not an outage
+
+
+def _failure_lines(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "workers.delivery" and r.levelno >= logging.WARNING]
+
+
+def test_an_outage_is_logged_when_it_starts_or_changes_and_recalled_once_a_minute_not_once_per_upload(
+    store, cipher, clock, deliverer, carecycle, caplog
+):
+    down = CareCycleTransientError("careCycle 503 SERVICE_UNAVAILABLE: Service unavailable", 503)
+    carecycle.script += [down] * 31 + [CareCycleTransientError("careCycle timed out", None)]
+
+    with caplog.at_level(logging.INFO, logger="workers.delivery"):
+        for _ in range(31):  # uploads failing alike every 2 s (a lead arriving each time) for a minute
+            admit(store, cipher, clock)
+            deliverer.step()
+            clock.advance(2.0)
+        admit(store, cipher, clock)
+        deliverer.step()  # a new fault is said at once
+
+    assert _failure_lines(caplog) == [
+        "upload failed, will retry: careCycle 503 SERVICE_UNAVAILABLE: Service unavailable",
+        "uploads still failing, retried with backoff: careCycle 503 SERVICE_UNAVAILABLE: Service unavailable"
+        " (30 more uploads failed alike in 60 s)",
+        "upload failed, will retry: careCycle timed out",
+    ]
+
+
+def test_an_upload_taken_after_failures_ends_the_quiet_so_the_next_failure_is_said_at_once(
+    store, cipher, clock, deliverer, carecycle, caplog
+):
+    down = CareCycleTransientError("careCycle 503 SERVICE_UNAVAILABLE: Service unavailable", 503)
+    carecycle.script += [down, UploadResult(succeeded=1), down]
+
+    with caplog.at_level(logging.INFO, logger="workers.delivery"):
+        for _ in range(3):
+            admit(store, cipher, clock)
+            deliverer.step()
+            clock.advance(2.0)
+
+    said = "upload failed, will retry: careCycle 503 SERVICE_UNAVAILABLE: Service unavailable"
+    assert _failure_lines(caplog) == [said, said]
