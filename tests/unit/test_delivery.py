@@ -874,3 +874,20 @@ def test_an_upload_taken_after_failures_ends_the_quiet_so_the_next_failure_is_sa
 
     said = "upload failed, will retry: careCycle 503 SERVICE_UNAVAILABLE: Service unavailable"
     assert _failure_lines(caplog) == [said, said]
+
+
+def test_a_pause_longer_than_the_maximum_age_leaves_its_leads_waiting_not_dead(
+    store, cipher, clock, deliverer, carecycle, settings
+):
+    [lead_id] = admit(store, cipher, clock)
+    carecycle.script.append(CareCycleAuthError("careCycle 401 UNAUTHORIZED: key revoked", 401))
+    deliverer.step()
+    clock.advance(settings.leadrelay_max_age_hours * 3600 + 1)
+    carecycle.script.append(CareCycleAuthError("careCycle 401 UNAUTHORIZED: key revoked", 401))
+    deliverer.step()  # a probe, refused: still paused
+    assert status_of(store, lead_id) is LeadStatus.QUEUED
+
+    clock.advance(settings.leadrelay_pause_probe_seconds)
+    deliverer.step()  # the new key works
+
+    assert status_of(store, lead_id) is LeadStatus.DELIVERED
