@@ -392,8 +392,10 @@ class Deliverer:
             return
         if resumed:
             logger.info("delivery resumed: careCycle accepts the configuration again")
-        if released is not None:
+        if released:
             logger.info("careCycle answers again: %d retrying leads are due now, oldest first", released)
+        elif released is not None:  # the retrying leads were in this very upload, or none was waiting
+            logger.info("careCycle answers again")
 
 
 def _by_source_id(entries: Sequence[Entry]) -> list[list[Entry]]:

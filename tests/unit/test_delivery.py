@@ -891,3 +891,25 @@ def test_a_pause_longer_than_the_maximum_age_leaves_its_leads_waiting_not_dead(
     deliverer.step()  # the new key works
 
     assert status_of(store, lead_id) is LeadStatus.DELIVERED
+
+
+def test_the_worker_that_ends_an_outage_says_so_once_with_the_leads_it_made_due(
+    store, cipher, clock, carecycle, settings, caplog
+):
+    slow_retries = settings.replace(leadrelay_retry_base_seconds=30.0)
+    deliverer = Deliverer(store, carecycle, cipher, slow_retries, clock, random.Random(7))  # type: ignore[arg-type]
+    ids = admit(store, cipher, clock, count=2)
+    carecycle.script.append(CareCycleTransientError("careCycle 503", 503))
+    deliverer.step()
+    clock.advance(store.budget.interval_seconds + 0.01)
+    admit(store, cipher, clock)
+
+    with caplog.at_level(logging.INFO, logger="workers.delivery"):
+        deliverer.step()  # careCycle takes the newest
+        store.outage.failing("careCycle timed out", clock.now())  # another worker's upload, timed out meanwhile
+        clock.advance(store.budget.interval_seconds + 0.01)
+        deliverer.step()  # the two made due go out, and end that spell too
+
+    said = [r.getMessage() for r in caplog.records if "answers again" in r.getMessage()]
+    assert said == ["careCycle answers again: 2 retrying leads are due now, oldest first", "careCycle answers again"]
+    assert {status_of(store, i) for i in ids} == {LeadStatus.DELIVERED}
