@@ -238,17 +238,27 @@ class Deliverer:
         """A 404 for a batch of several sources may be careCycle not knowing one `sourceId`, not a wrong URL:
         each source's records are sent on their own, until careCycle reads one source's (then the rest are
         sent too) or has answered 404 to `MAX_SOURCES_UNREAD` of them (a wrong URL: the rest wait, unsent).
-        Once careCycle has read some, the records it answered its own `NOT_FOUND` for are refused (their
-        `sourceId` is unknown to it) and those another server answered 404 for are retried; otherwise
+        Once careCycle has read some, the sources answered 404 before that are sent once more (careCycle may have
+        answered 404 to everything for a moment); then the records it answered its own `NOT_FOUND` for are refused
+        (their `sourceId` is unknown to it) and those another server answered 404 for are retried; otherwise
         delivery pauses as for any 404."""
         not_found: list[tuple[Sequence[Entry], CareCycleNotFoundError]] = []
         unsent: list[Entry] = []
         read = False
+        unread = 0  # how many of the 404s came before careCycle read any source
         for group in groups:
             if not read and len(not_found) >= MAX_SOURCES_UNREAD:
                 unsent.extend(group)
                 continue
             read = self._upload(batch_id, group, have_slot=False, not_found=not_found) or read
+            unread = unread if read else len(not_found)
+        if read and unread:
+            # Those may have met a careCycle answering 404 to everything for a moment (as before a split): each is
+            # sent once more, now that careCycle reads, so that every 404 judged below came after a read.
+            early, not_found = not_found[:unread], not_found[unread:]
+            for group, exc in early:
+                self._record(exc, group, [])
+                self._upload(batch_id, group, have_slot=False, not_found=not_found)
         for group, exc in not_found:
             if read and exc.coded:
                 source_id = group[0].record.get("sourceId")

@@ -685,14 +685,31 @@ def test_a_404_for_one_unknown_source_id_refuses_its_leads_and_delivers_the_othe
     store, cipher, clock, deliverer, carecycle
 ):
     ids = _admit_from_sources(store, cipher, clock, "bad-src", "good-src", "good-src")
-    carecycle.script += [_unknown_source("bad-src")] * 3
+    carecycle.script += [_unknown_source("bad-src")] * 4
 
     deliverer.step()
 
     assert [status_of(store, i) for i in ids] == [LeadStatus.REJECTED, LeadStatus.DELIVERED, LeadStatus.DELIVERED]
     assert "not sourceId 'bad-src'" in store.leads.get(ids[0]).error
     assert store.pause.get() is None
-    assert [len(batch) for batch in carecycle.batches] == [3, 1, 2]
+    # Its first 404 came before careCycle read the other source: it is asked again once careCycle has.
+    assert [len(batch) for batch in carecycle.batches] == [3, 1, 2, 1]
+
+
+def test_a_source_answered_404_before_carecycle_read_any_other_is_asked_again_not_refused(
+    store, cipher, clock, deliverer, carecycle
+):
+    # careCycle answers 404 to everything for a moment (its own NOT_FOUND), then recovers while the batch is
+    # sent source by source: the first source's 404 came before careCycle read anything, so it says nothing
+    # about that source.
+    ids = _admit_from_sources(store, cipher, clock, "a-src", "b-src")
+    carecycle.script += [CareCycleNotFoundError("careCycle 404 NOT_FOUND: Not found", 404, coded=True)] * 2
+
+    deliverer.step()
+
+    assert [status_of(store, i) for i in ids] == [LeadStatus.DELIVERED, LeadStatus.DELIVERED]
+    assert carecycle.external_ids() == [ids, ids[:1], ids[1:], ids[:1]]
+    assert store.pause.get() is None
 
 
 def test_a_404_for_every_source_of_a_batch_pauses_delivery_as_a_wrong_url(store, cipher, clock, deliverer, carecycle):
@@ -709,7 +726,7 @@ def test_a_404_for_every_source_of_a_batch_pauses_delivery_as_a_wrong_url(store,
 def test_a_probe_split_by_source_ends_a_pause_one_unknown_source_id_held(store, cipher, clock, deliverer, carecycle):
     ids = _admit_from_sources(store, cipher, clock, "bad-src", "good-src")
     store.pause.pause("careCycle 404 NOT_FOUND: Source not found", clock.now() - 60, clock.now())
-    carecycle.script += [_unknown_source("bad-src")] * 3
+    carecycle.script += [_unknown_source("bad-src")] * 4
 
     deliverer.step()
 
@@ -740,7 +757,7 @@ def test_a_404_that_is_not_carecycles_own_beside_a_source_it_took_is_retried_not
             raise CareCycleNotFoundError("careCycle 404", 404)
         return UploadResult(succeeded=len(batch))
 
-    carecycle.script += [proxy_404_for] * 3
+    carecycle.script += [proxy_404_for] * 4
 
     deliverer.step()
 
