@@ -710,6 +710,7 @@ def test_a_source_answered_404_before_carecycle_read_any_other_is_asked_again_no
     assert [status_of(store, i) for i in ids] == [LeadStatus.DELIVERED, LeadStatus.DELIVERED]
     assert carecycle.external_ids() == [ids, ids[:1], ids[1:], ids[:1]]
     assert store.pause.get() is None
+    assert sum(store.metrics.read().carecycle_requests.values()) == 4  # every request counted, once
 
 
 def test_a_404_for_every_source_of_a_batch_pauses_delivery_as_a_wrong_url(store, cipher, clock, deliverer, carecycle):
