@@ -65,10 +65,19 @@ def intake_outcome(status: LeadStatus, repeated: bool) -> str:
 
 def hand_over_admitted(store: Store, admitted: Iterable[tuple[str, LeadStatus]]) -> None:
     """Count leads taken in where no `/metrics` is served (a worker's Meta backfill), by (source, status): the
-    next web process to serve a scrape counts them as its own intake (`take_handed_over`)."""
+    next web process to serve a scrape counts them as its own intake (`take_handed_over`). A count Redis refuses
+    is lost, never the work that made it: the leads are stored already, and the caller goes on with them."""
     counts = Tally((source, intake_outcome(status, False)) for source, status in admitted)
-    if counts:
+    if not counts:
+        return
+    try:
         store.intake_handover.add(counts)
+    except RedisError as exc:
+        logger.warning(
+            "Redis did not answer: %d leads taken in are missing from leadrelay_intake_leads_total (%s)",
+            counts.total(),
+            type(exc).__name__,
+        )
 
 
 def take_handed_over(store: Store) -> None:

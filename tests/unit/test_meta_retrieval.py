@@ -738,3 +738,17 @@ def test_a_lead_the_backfill_finds_is_counted_in_the_intake_metric_once_as_a_web
 
 def leadgen_change(leadgen_id):
     return {"field": "leadgen", "value": {"leadgen_id": leadgen_id, "page_id": PAGE_ID, "form_id": FORM_ID}}
+
+
+def test_backfill_takes_in_its_leads_when_redis_refuses_their_intake_count(retrieval, graph, store, woken, monkeypatch):
+    graph.add("900000000000003")
+
+    def refuse(counts):
+        raise RedisError("OOM command not allowed when used memory > 'maxmemory'")
+
+    monkeypatch.setattr(store.intake_handover, "add", refuse)
+
+    assert retrieval.backfill() == 1  # the count is lost, not the run: the lead is retrieved and queued
+
+    assert store.leads.status_counts()[LeadStatus.QUEUED] == 1 and woken == [1]
+    assert store.fetches.backfill_since(FORM_ID) is not None
