@@ -163,7 +163,8 @@ class Intake:
             record_intake(source.slug, "throttled", len(payloads))
             raise
         for (index, _), accepted in zip(new_leads, stored, strict=True):
-            results[index] = _key_reused(source, accepted) if accepted.key_reused else accepted
+            results[index] = _key_reused(accepted) if accepted.key_reused else accepted
+        _log_reused_keys(source, [a for a in stored if a.key_reused])
         record_intake(source.slug, "invalid", sum(isinstance(r, InvalidLead) for r in results))
         return [r for r in results if r is not None]
 
@@ -303,14 +304,23 @@ def _is_key_reused(lead: NewLead, admitted: Admitted) -> bool:
     )
 
 
-def _key_reused(source: LeadSource, accepted: AcceptedLead) -> AcceptedLead:
+def _log_reused_keys(source: LeadSource, reused: Sequence[AcceptedLead]) -> None:
+    """One warning line per request for the submissions whose idempotency key named a lead sent with another body
+    (a bulk resent under its key with other leads would otherwise write a line per item)."""
+    if not reused:
+        return
+    logger.warning(
+        "an Idempotency-Key was sent again with another lead: the first lead is answered, this one not taken"
+        " (%d submissions)",
+        len(reused),
+        extra={"lead_ids": [a.id for a in reused], "source": source.slug},
+    )
+
+
+def _key_reused(accepted: AcceptedLead) -> AcceptedLead:
     """The answer to a submission whose idempotency key names a lead sent with another body: the original lead, as
     for any repeat of the key (never a second lead), warned so that a partner reusing keys learns that this
     submission was not taken. Its own warnings are about a lead not taken, and are left out."""
-    logger.warning(
-        "an Idempotency-Key was sent again with another lead: the first lead is answered, this one not taken",
-        extra={"lead_id": accepted.id, "source": source.slug},
-    )
     reused = (
         f"{IDEMPOTENCY_KEY_FIELD}: names lead {accepted.id}, sent with another body: this submission was not taken"
         " (expected a key of its own for each lead)"

@@ -418,7 +418,7 @@ def test_a_repeated_idempotency_key_with_another_lead_answers_the_original_lead_
     assert "555" not in json.dumps(other.json)
     assert store.batches.depth() == 1
     reused = [r for r in caplog.records if "Idempotency-Key was sent again with another lead" in r.getMessage()]
-    assert len(reused) == 1 and reused[0].levelname == "WARNING" and reused[0].lead_id == first.json["id"]
+    assert len(reused) == 1 and reused[0].levelname == "WARNING" and reused[0].lead_ids == [first.json["id"]]
 
 
 def test_a_repeated_idempotency_key_with_the_same_lead_answers_no_warning_about_the_key(client):
@@ -468,6 +468,18 @@ def test_a_bulk_item_repeated_under_its_key_with_another_lead_answers_its_origin
     assert again[1]["index"] == 1
     assert again[1]["warnings"][0].startswith("Idempotency-Key: names lead " + first[1]["id"])
     assert store.batches.depth() == 2
+
+
+def test_a_bulk_resent_under_its_key_with_other_leads_is_logged_in_one_line_not_one_per_item(client, caplog):
+    headers = {**SOURCE, "Idempotency-Key": "batch-11"}
+    first = client.post("/v1/leads", json={"leads": [make_submission() for _ in range(3)]}, headers=headers)
+    caplog.clear()
+
+    client.post("/v1/leads", json={"leads": [make_submission() for _ in range(3)]}, headers=headers)
+
+    reused = [r for r in caplog.records if "Idempotency-Key was sent again" in r.getMessage()]
+    assert len(reused) == 1 and reused[0].levelname == "WARNING"
+    assert reused[0].lead_ids == [item["id"] for item in first.json["results"]]
 
 
 def test_a_repeated_idempotency_key_answers_the_original_lead_as_it_stands_for_a_week(
