@@ -53,7 +53,7 @@ class Store:
         self.lanes = Lanes(redis, lanes, lane_ttl_seconds)
         self.throttle = Throttle(redis, scripts)
         self.metrics = DeliveryMetrics(redis)
-        self.intake_handover = IntakeHandover(redis)
+        self.intake_handover = IntakeHandover(redis, scripts)
         self.index = LeadIndex(redis)
         self.retries = RetryStore(redis, scripts)
         self.retention = RetentionStore(redis, scripts, retention or Retention())

@@ -163,6 +163,12 @@ def intake_handover_key() -> str:
     return f"{PREFIX}metrics:intake_handover"
 
 
+def intake_handover_receipt_key(token: str) -> str:
+    """Hash of the intake counts one take moved out of `intake_handover_key()`, kept a few minutes under the
+    take's token: the take asked again after its answer was lost gets the same counts, not none."""
+    return f"{PREFIX}metrics:intake_handover:{token}"
+
+
 def fetching_key() -> str:
     """Sorted set of Meta lead ids awaiting Graph retrieval (status `fetching`), scored by their next try."""
     return f"{PREFIX}meta:fetching"

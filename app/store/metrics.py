@@ -8,17 +8,23 @@ observations in that bucket (not cumulative), plus `sum` and `count` fields.
 from __future__ import annotations
 
 import bisect
+import threading
+import uuid
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from redis import Redis
 
 from app.store import keys
 from app.store.codec import text
+from app.store.scripts import Scripts
 
 BATCH_SIZE_BUCKETS = (1, 5, 10, 25, 50, 100, 150, 199, 200)
 LATENCY_BUCKETS_SECONDS = (0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600, 21600, 86400)
+# How long the counts one take moved stay under its token: long enough for the web process to ask again at its next
+# scrape, when the answer to the take was lost.
+HANDOVER_RECEIPT_SECONDS = 600
 
 
 @dataclass(frozen=True)
@@ -68,8 +74,12 @@ class IntakeHandover:
     counted once in `leadrelay_intake_leads_total`, summed across replicas like the webhook's counts, never
     shown by every replica as a count read from Redis would be."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, scripts: Scripts, new_token: Callable[[], str] = lambda: uuid.uuid4().hex) -> None:
         self._redis = redis
+        self._scripts = scripts
+        self._new_token = new_token
+        self._lock = threading.Lock()  # a process serves scrapes on several threads: one take at a time
+        self._unanswered: str | None = None  # the token of a take whose answer never came
 
     def add(self, counts: Mapping[tuple[str, str], int]) -> None:
         """Hand over `counts`, by (source, outcome)."""
@@ -80,13 +90,20 @@ class IntakeHandover:
         pipe.execute()
 
     def take(self) -> dict[tuple[str, str], int]:
-        """Every count handed over since the last take, by (source, outcome), and none of them again."""
-        pipe = self._redis.pipeline(transaction=True)  # read and emptied at once: no count taken twice or lost
-        pipe.hgetall(keys.intake_handover_key())
-        pipe.delete(keys.intake_handover_key())
-        raw, _ = pipe.execute()
+        """Every count handed over since the last take, by (source, outcome), and none of them again.
+
+        Redis may run a take whose answer is lost (a dropped connection, which the client sends again; a timeout):
+        the counts it moved wait under its token, which the next take asks for again before any newer count."""
+        with self._lock:
+            token = self._unanswered or self._new_token()
+            self._unanswered = token
+            raw = self._scripts.take_intake_handover(
+                keys=[keys.intake_handover_key(), keys.intake_handover_receipt_key(token)],
+                args=[HANDOVER_RECEIPT_SECONDS],
+            )
+            self._unanswered = None
         taken: dict[tuple[str, str], int] = {}
-        for field, count in raw.items():
+        for field, count in zip(raw[::2], raw[1::2], strict=True):
             outcome, _, source = (text(field) or "").partition(":")
             taken[(source, outcome)] = int(count)
         return taken

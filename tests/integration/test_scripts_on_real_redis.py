@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from app.models import LeadStatus
 from app.store import keys
+from app.store.scripts import Scripts
 from tests.factories import make_lead
 
 
@@ -222,3 +223,22 @@ def test_carecycle_answering_again_makes_retrying_leads_due_in_receipt_order_in_
     assert due is not None and [lead.id for lead in due.leads] == [lead.id for lead in leads]
     assert store.leads.status_counts()[LeadStatus.RETRYING] == 0
     assert store.leads.get(leads[0].id).next_attempt_at is None
+
+
+def test_a_take_of_handed_over_intake_counts_asked_again_answers_what_it_took_and_nothing_newer(store):
+    from app.store.metrics import HANDOVER_RECEIPT_SECONDS, IntakeHandover
+
+    # The second take asks again for the first, as a web process does after the first one's answer was lost.
+    tokens = iter(["take-1", "take-1", "take-2", "take-3"])
+    handover = IntakeHandover(store.redis, Scripts.register(store.redis), new_token=lambda: next(tokens))
+    handover.add({("fb-x", "accepted"): 3})
+    first = handover.take()
+    handover.add({("fb-x", "accepted"): 2})
+
+    again = handover.take()
+    newer = handover.take()
+
+    assert first == again == {("fb-x", "accepted"): 3}
+    assert newer == {("fb-x", "accepted"): 2}
+    assert 0 < store.redis.ttl(keys.intake_handover_receipt_key("take-1")) <= HANDOVER_RECEIPT_SECONDS
+    assert handover.take() == {}  # nothing left: no receipt is made for an empty take

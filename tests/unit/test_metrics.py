@@ -5,10 +5,12 @@ from __future__ import annotations
 import random
 
 import pytest
+from redis.client import Pipeline
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from app.metrics import hand_over_admitted
 from app.models import LeadStatus
+from app.store import keys
 from tests.conftest import OPS_TOKEN, SOURCE_KEY
 from tests.factories import make_submission
 from tests.metricscheck import scrape
@@ -198,6 +200,7 @@ def test_intake_counts_workers_hand_over_while_redis_fails_a_scrape_are_counted_
 
     with monkeypatch.context() as patched:
         patched.setattr(type(store.redis), "pipeline", redis_down)
+        patched.setattr(store.redis, "execute_command", redis_down)
         during = accepted()
 
     assert during == before
@@ -212,3 +215,53 @@ def test_metrics_show_carecycle_failing_from_its_first_failed_upload_until_it_ta
     store.outage.recovered(clock.now())
 
     assert (failing, scrape(client)[("leadrelay_carecycle_failing", ())]) == (1, 0)
+
+
+def test_intake_counts_a_scrape_took_from_redis_but_never_heard_back_are_counted_by_a_later_one(
+    client, store, monkeypatch
+):
+    # Redis ran the take, then the connection dropped (or its 2 s ran out) before the answer came: the client
+    # resends it, or gives up. Either way the counts it moved out must still be counted, once.
+    def accepted():
+        return scrape(client).get(("leadrelay_intake_leads_total", (("outcome", "accepted"), ("source", "fb-y"))), 0)
+
+    before = accepted()
+    hand_over_admitted(store, [("fb-y", LeadStatus.FETCHING)] * 3)
+    lose_the_answer_to_the_next_hand_over_take(store.redis, monkeypatch)
+
+    during = accepted()
+
+    assert during == before
+    assert accepted() == before + 3
+    assert accepted() == before + 3
+
+
+def lose_the_answer_to_the_next_hand_over_take(redis, monkeypatch):
+    """The next command or pipeline naming the hand-over key runs in Redis; its answer never arrives."""
+    handover = keys.intake_handover_key().encode()
+    lost: list[bool] = []
+
+    def names_handover(args) -> bool:
+        return any(handover == (a.encode() if isinstance(a, str) else a) for a in args)
+
+    def lose_once(sent):
+        if not lost:
+            lost.append(True)
+            raise RedisConnectionError("connection lost before the reply")
+        return sent
+
+    direct = redis.execute_command
+
+    def execute_command(*args, **options):
+        reply = direct(*args, **options)
+        return lose_once(reply) if names_handover(args) else reply
+
+    pipeline_execute = Pipeline.execute
+
+    def execute(self, *args, **options):
+        named = any(names_handover(command[0]) for command in self.command_stack)
+        reply = pipeline_execute(self, *args, **options)
+        return lose_once(reply) if named else reply
+
+    monkeypatch.setattr(redis, "execute_command", execute_command)
+    monkeypatch.setattr(Pipeline, "execute", execute)

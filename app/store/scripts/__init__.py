@@ -30,7 +30,7 @@ from app.store.scripts.admission import (
 )
 from app.store.scripts.delivery import CLAIM_BATCH, RECLAIM_STALE_BATCHES, RELEASE_RETRYING, SETTLE_LEADS
 from app.store.scripts.limits import BLOCK_UNTIL, HIT_WINDOWS, RELEASE_SLOT, RESERVE_SLOT, TAKE_PROBE
-from app.store.scripts.operations import ADOPT_RECORD, PURGE_RETAINED, RETRY_LEADS
+from app.store.scripts.operations import ADOPT_RECORD, PURGE_RETAINED, RETRY_LEADS, TAKE_INTAKE_HANDOVER
 
 __all__ = [
     "ADMIT_LEAD",
@@ -48,6 +48,7 @@ __all__ = [
     "RENEW_FETCH_LEASE",
     "RESERVE_SLOT",
     "RETRY_LEADS",
+    "TAKE_INTAKE_HANDOVER",
     "SETTLE_LEADS",
     "TAKE_PROBE",
     "ScriptCall",
@@ -77,6 +78,7 @@ class Scripts:
     retry_leads: Script
     adopt_record: Script
     purge_retained: Script
+    take_intake_handover: Script
 
     @classmethod
     def register(cls, redis: Redis) -> Scripts:
@@ -99,6 +101,7 @@ class Scripts:
             "retry_leads": RETRY_LEADS,
             "adopt_record": ADOPT_RECORD,
             "purge_retained": PURGE_RETAINED,
+            "take_intake_handover": TAKE_INTAKE_HANDOVER,
         }
         registered: dict[str, Any] = {f.name: redis.register_script(sources[f.name]) for f in fields(cls)}
         return cls(**registered)

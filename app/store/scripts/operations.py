@@ -1,4 +1,5 @@
-"""Scripts behind operator actions and upkeep: retrying settled leads and purging retained ones."""
+"""Scripts behind operator actions and upkeep: retrying settled leads, purging retained ones, and taking the intake
+counts workers hand to the web tier."""
 
 from __future__ import annotations
 
@@ -154,3 +155,18 @@ local full = (#due_records == tonumber(ARGV[3]) or #due_leads == tonumber(ARGV[3
 return {records, leads, full}
 """
 )
+
+TAKE_INTAKE_HANDOVER = """
+-- Take the intake counts workers handed over, once: move them under this take's receipt, kept ARGV[1] s.
+-- KEYS[1] hand-over hash, KEYS[2] this take's receipt hash
+-- ARGV[1] how long the receipt is kept, s
+-- The same take run again (its answer was lost: the client sent it once more, or the web process asks again at its
+-- next scrape) answers the counts it moved the first time, and moves nothing more.
+-- Returns the counts taken, as HGETALL gives them (none: an empty list).
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
+  redis.call('RENAME', KEYS[1], KEYS[2])
+  redis.call('EXPIRE', KEYS[2], ARGV[1])
+end
+return redis.call('HGETALL', KEYS[2])
+"""
