@@ -9,8 +9,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from redis.exceptions import RedisError
-
 from app.clock import Clock
 from app.config import Settings
 from app.crypto import RecordCipher, RecordDecryptionError
@@ -31,7 +29,6 @@ from workers.carecycle import (
     CareCycleValidationError,
     UploadResult,
 )
-from workers.failurelog import UploadFailureLog
 from workers.outcomes import (
     outcomes_for_refusal,
     outcomes_for_result,
@@ -41,6 +38,7 @@ from workers.outcomes import (
     unaccounted_leads,
 )
 from workers.settling import Settler
+from workers.standing import CareCycleStanding
 
 logger = logging.getLogger(__name__)
 
@@ -101,7 +99,7 @@ class Deliverer:
         self._clock = clock
         self._rng = rng or random.Random()
         self._settler = Settler(store, settings, clock)
-        self._failures = UploadFailureLog(logger, clock.now)
+        self._standing = CareCycleStanding(store, clock, logger)  # its lines are said as delivery's
 
     def is_due(self) -> bool:
         """True when a step could send something now (or reclaim a stale batch)."""
@@ -207,7 +205,7 @@ class Deliverer:
         try:
             result = self._client.upload([e.record for e in entries])
         except CareCycleValidationError as exc:
-            self._resume()
+            self._standing.answered()
             if not any(0 <= index < len(entries) for index in exc.record_messages):
                 # A 422 naming no record of this batch cannot say which to refuse: find it by halving.
                 self._bisect(batch_id, entries, exc)
@@ -215,7 +213,7 @@ class Deliverer:
             self._settle_after(exc, batch_id, entries, self._outcomes_for_error(batch_id, entries, exc))
             return True
         except CareCycleRequestError as exc:
-            self._resume()
+            self._standing.answered()
             self._bisect(batch_id, entries, exc)
             return False
         except CareCycleNotFoundError as exc:
@@ -230,7 +228,7 @@ class Deliverer:
         except CareCycleError as exc:
             self._settle_after(exc, batch_id, entries, self._outcomes_for_error(batch_id, entries, exc))
             return False
-        self._resume()
+        self._standing.answered()
         self._settle_after(None, batch_id, entries, self._outcomes_for_result(batch_id, entries, result))
         return True
 
@@ -353,7 +351,7 @@ class Deliverer:
             return [requeue(e.lead, f"delivery paused: {exc.message}") for e in entries]
         assert isinstance(exc, CareCycleTransientError)
         if not isinstance(exc, CareCycleRateLimitedError):  # a 429 is careCycle answering: the relay's turn waits
-            self._failing(exc.message, now)
+            self._standing.failing(exc.message, now)
         return self._retry_outcomes(batch_id, _leads(entries), exc, now)
 
     def _retry_outcomes(
@@ -364,7 +362,7 @@ class Deliverer:
             hold = exc.retry_after
             self._store.budget.hold_until(now + hold, now)
         jitter = backoff.jitter_factor(self._rng)
-        self._failures.failed(exc.message, batch_id)
+        self._standing.upload_failed(exc.message, batch_id)
         outcomes = retry_outcomes(leads, exc.message, now, hold=hold, jitter=jitter, settings=self._settings)
         for dead in (outcome for outcome in outcomes if outcome.status is LeadStatus.DEAD):
             logger.warning("lead given up after the maximum age: %s", exc.message, extra={"lead_id": dead.lead_id})
@@ -379,33 +377,6 @@ class Deliverer:
         self._pause_until_probe(reason, now)
         self._settler.settle(batch.id, [requeue(lead, f"delivery paused: {reason}") for lead in batch.leads])
         self._store.batches.settle(batch.id, [], self._clock.now(), release=True)
-
-    def _failing(self, reason: str, now: float) -> None:
-        """careCycle failed an upload (5xx, timeout, no connection): shown in the stats until it answers again."""
-        try:
-            self._store.outage.failing(reason, now)
-        except RedisError:
-            logger.warning("Redis did not answer: careCycle's failure is missing from the stats")
-
-    def _resume(self) -> None:
-        """careCycle answered past authentication: a pause, if any, is over, and so is a spell of failures, whose
-        retrying leads are due at once. With Redis away a moment both stay until the next answer; the batch's
-        outcome is stored first."""
-        self._failures.answered()
-        try:
-            resumed = self._store.pause.resume()
-            released = self._store.outage.recovered(self._clock.now())
-        except RedisError:
-            logger.warning(
-                "Redis did not answer: a delivery pause or careCycle failing, if any, ends with the next answer"
-            )
-            return
-        if resumed:
-            logger.info("delivery resumed: careCycle accepts the configuration again")
-        if released:
-            logger.info("careCycle answers again: %d retrying leads are due now, oldest first", released)
-        elif released is not None:  # the retrying leads were in this very upload, or none was waiting
-            logger.info("careCycle answers again")
 
 
 def _by_source_id(entries: Sequence[Entry]) -> list[list[Entry]]:

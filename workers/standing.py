@@ -1,0 +1,59 @@
+"""careCycle's standing as a worker's uploads find it: failing, or answering again, recorded in Redis and said once
+per change.
+
+A 5xx, a timeout or no connection starts (or goes on with) careCycle's failing spell, which `/v1/stats`, `/metrics`
+and the dashboard show. An answer past authentication ends a delivery pause and the spell, whose retrying leads are
+then due at once (`app.store.outage`). What the worker logs of its failed uploads is `workers.failurelog`'s.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from redis.exceptions import RedisError
+
+from app.clock import Clock
+from app.store import Store
+from workers.failurelog import UploadFailureLog
+
+
+class CareCycleStanding:
+    """Records careCycle failing or answering again for one worker's deliverer, and says so to `logger`."""
+
+    def __init__(self, store: Store, clock: Clock, logger: logging.Logger) -> None:
+        self._store = store
+        self._clock = clock
+        self._logger = logger
+        self._failures = UploadFailureLog(logger, clock.now)
+
+    def upload_failed(self, message: str, batch_id: str) -> None:
+        """An upload failed with `message` and its leads will be retried: said when new, else once a minute."""
+        self._failures.failed(message, batch_id)
+
+    def failing(self, reason: str, now: float) -> None:
+        """careCycle failed an upload (5xx, timeout, no connection): shown in the stats until it answers again."""
+        try:
+            self._store.outage.failing(reason, now)
+        except RedisError:
+            self._logger.warning("Redis did not answer: careCycle's failure is missing from the stats")
+
+    def answered(self) -> None:
+        """careCycle answered past authentication: a pause, if any, is over, and so is a spell of failures, whose
+        retrying leads are due at once. While Redis does not answer, a pause, and a spell not yet ended, stay until
+        the next answer; a spell ended while Redis cut its leads' release short leaves the rest to their own
+        backoff."""
+        self._failures.answered()
+        try:
+            resumed = self._store.pause.resume()
+            released = self._store.outage.recovered(self._clock.now())
+        except RedisError:
+            self._logger.warning(
+                "Redis did not answer: a delivery pause or careCycle failing, if any, ends with the next answer"
+            )
+            return
+        if resumed:
+            self._logger.info("delivery resumed: careCycle accepts the configuration again")
+        if released:
+            self._logger.info("careCycle answers again: %d retrying leads are due now, oldest first", released)
+        elif released is not None:  # the retrying leads were in this very upload, or none was waiting
+            self._logger.info("careCycle answers again")
