@@ -39,9 +39,8 @@ class CareCycleStanding:
 
     def answered(self) -> None:
         """careCycle answered past authentication: a pause, if any, is over, and so is a spell of failures, whose
-        retrying leads are due at once. While Redis does not answer, a pause, and a spell not yet ended, stay until
-        the next answer; a spell ended while Redis cut its leads' release short leaves the rest to their own
-        backoff."""
+        retrying leads are due at once. While Redis does not answer, both stay until the next answer (a spell whose
+        release Redis cut short too: the next answer makes the rest due)."""
         self._failures.answered()
         try:
             resumed = self._store.pause.resume()

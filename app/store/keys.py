@@ -176,7 +176,7 @@ def fetching_key() -> str:
 
 def carecycle_failing_key() -> str:
     """Hash describing careCycle failing uploads (since, last_at, reason): set by a 5xx, timeout or connection
-    error, removed by the first answer careCycle reads again; absent while it answers."""
+    error, removed once an upload careCycle reads again has made every retrying lead due; absent while it answers."""
     return f"{PREFIX}carecycle_failing"
 
 

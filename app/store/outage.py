@@ -61,21 +61,24 @@ class CareCycleOutage:
         pipe.execute()
 
     def recovered(self, now: float, chunk: int = RELEASE_CHUNK) -> int | None:
-        """careCycle read an upload: end the spell and, for the one caller that ends it, make every retrying lead
-        due now in receipt order. Returns how many leads were made due; None when careCycle was not failing (or
-        another worker ended the spell first)."""
-        if not self._redis.delete(keys.carecycle_failing_key()):
-            return None
-        released = 0
+        """careCycle read an upload: make every retrying lead due now in receipt order, then end the spell. Returns
+        how many leads this caller made due; None when careCycle was not failing (or the spell ended meanwhile).
+
+        A release Redis cuts short (an error, a lost answer) leaves the spell on, so that the next answer makes the
+        rest due. Two workers answered at once may share a large backlog's release, each lead made due once."""
+        released: int | None = None
         while True:
             made_due, looked_at = self._scripts.release_retrying(
                 keys=[
                     keys.status_index_key(LeadStatus.RETRYING.value),
                     keys.ready_key(),
                     keys.status_counts_key(),
+                    keys.carecycle_failing_key(),
                 ],
                 args=[repr(now), chunk, keys.LEAD_KEY_PREFIX, keys.LEAD_EVENTS_SUFFIX],
             )
-            released += int(made_due)
+            if int(made_due) < 0:
+                return released
+            released = (released or 0) + int(made_due)
             if int(looked_at) < chunk:
                 return released

@@ -223,6 +223,7 @@ def test_carecycle_answering_again_makes_retrying_leads_due_in_receipt_order_in_
     assert due is not None and [lead.id for lead in due.leads] == [lead.id for lead in leads]
     assert store.leads.status_counts()[LeadStatus.RETRYING] == 0
     assert store.leads.get(leads[0].id).next_attempt_at is None
+    assert store.outage.get() is None and store.outage.recovered(clock.now(), chunk=2) is None  # the spell is over
 
 
 def test_a_take_of_handed_over_intake_counts_asked_again_answers_what_it_took_and_nothing_newer(store):

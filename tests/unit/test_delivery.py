@@ -931,3 +931,31 @@ def test_the_worker_that_ends_an_outage_says_so_once_with_the_leads_it_made_due(
     said = [r.getMessage() for r in caplog.records if "answers again" in r.getMessage()]
     assert said == ["careCycle answers again: 2 retrying leads are due now, oldest first", "careCycle answers again"]
     assert {status_of(store, i) for i in ids} == {LeadStatus.DELIVERED}
+
+
+def test_retrying_leads_a_redis_error_kept_from_being_made_due_are_made_due_by_the_next_answer(
+    store, cipher, clock, deliverer, carecycle, monkeypatch
+):
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    ids = admit(store, cipher, clock, count=3)
+    carecycle.script.append(CareCycleTransientError("careCycle 503", 503))
+    deliverer.step()
+    release = store.outage._scripts.release_retrying
+    calls = []
+
+    def fail_the_second_chunk(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RedisConnectionError("connection lost")
+        return release(*args, **kwargs)
+
+    scripts = dataclasses.replace(store.outage._scripts, release_retrying=fail_the_second_chunk)
+    monkeypatch.setattr(store.outage, "_scripts", scripts)
+    with pytest.raises(RedisConnectionError):
+        store.outage.recovered(clock.now(), chunk=2)  # careCycle answered; Redis cut the release short
+
+    assert store.outage.get() is not None  # still to finish: the next answer does
+    assert store.outage.recovered(clock.now(), chunk=2) == 1
+    assert {status_of(store, i) for i in ids} == {LeadStatus.QUEUED}
+    assert store.outage.get() is None and store.outage.recovered(clock.now(), chunk=2) is None

@@ -151,9 +151,14 @@ RELEASE_RETRYING = (
     + """
 -- careCycle answers again after failing: make the oldest retrying leads due now, in the order they came in,
 -- rather than each at the end of its backoff (which may be minutes away, with careCycle idle meanwhile).
--- KEYS[1] retrying status index (scored by receipt time), KEYS[2] ready zset, KEYS[3] status counts
+-- The failing spell ends with the call that finds no retrying lead left, so that a release Redis cuts short
+-- is taken up again by the next answer.
+-- KEYS[1] retrying status index (scored by receipt time), KEYS[2] ready zset, KEYS[3] status counts,
+-- KEYS[4] careCycle failing hash
 -- ARGV[1] now, ARGV[2] how many at most, ARGV[3] lead key prefix, ARGV[4] events key suffix
--- Returns {leads made due, index entries looked at}: fewer looked at than ARGV[2] means none is left.
+-- Returns {leads made due, index entries looked at}: fewer looked at than ARGV[2] means none is left (the spell
+-- is over); {-1, 0} when careCycle was not failing (or the spell ended meanwhile): nothing was done.
+if redis.call('EXISTS', KEYS[4]) == 0 then return {-1, 0} end
 local ids = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[2]) - 1)
 local released = 0
 for _, id in ipairs(ids) do
@@ -171,6 +176,7 @@ for _, id in ipairs(ids) do
     redis.call('ZREM', KEYS[1], id)
   end
 end
+if #ids < tonumber(ARGV[2]) then redis.call('DEL', KEYS[4]) end
 return {released, #ids}
 """
 )
