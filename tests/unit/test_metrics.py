@@ -190,7 +190,7 @@ def test_intake_counts_workers_hand_over_while_redis_fails_a_scrape_are_counted_
     client, store, monkeypatch
 ):
     def accepted():
-        return scrape(client).get(("leadrelay_intake_leads_total", (("outcome", "accepted"), ("source", "fb-x"))), 0)
+        return accepted_from(client, "fb-x")
 
     before = accepted()
     hand_over_admitted(store, [("fb-x", LeadStatus.FETCHING)] * 3)
@@ -222,18 +222,20 @@ def test_intake_counts_a_scrape_took_from_redis_but_never_heard_back_are_counted
 ):
     # Redis ran the take, then the connection dropped (or its 2 s ran out) before the answer came: the client
     # resends it, or gives up. Either way the counts it moved out must still be counted, once.
-    def accepted():
-        return scrape(client).get(("leadrelay_intake_leads_total", (("outcome", "accepted"), ("source", "fb-y"))), 0)
-
-    before = accepted()
+    before = accepted_from(client, "fb-y")
     hand_over_admitted(store, [("fb-y", LeadStatus.FETCHING)] * 3)
     lose_the_answer_to_the_next_hand_over_take(store.redis, monkeypatch)
 
-    during = accepted()
+    during = accepted_from(client, "fb-y")
 
     assert during == before
-    assert accepted() == before + 3
-    assert accepted() == before + 3
+    assert accepted_from(client, "fb-y") == before + 3
+    assert accepted_from(client, "fb-y") == before + 3
+
+
+def accepted_from(client, source: str) -> float:
+    """The intake counter of `source`'s accepted leads, as a scrape shows it."""
+    return scrape(client).get(("leadrelay_intake_leads_total", (("outcome", "accepted"), ("source", source))), 0)
 
 
 def lose_the_answer_to_the_next_hand_over_take(redis, monkeypatch):
