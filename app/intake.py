@@ -6,7 +6,7 @@ import json
 import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from marshmallow import ValidationError
@@ -59,6 +59,8 @@ class Admission:
     gate: WindowGate | None = None
     hold_invalid: bool = False
     refused_submission: Mapping[str, Any] | None = None
+    # Items refused before they were read as leads (a bulk item giving a name twice), by index: what `fields` says.
+    refused_items: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
 
 
@@ -138,6 +140,9 @@ class Intake:
         for index, payload in enumerate(payloads):
             if not isinstance(payload, Mapping):
                 results[index] = InvalidLead(index, {"lead": ["expected a JSON object: one lead's fields"]})
+                continue
+            if index in admission.refused_items:
+                results[index] = InvalidLead(index, admission.refused_items[index])
                 continue
             key = _item_key(admission.idempotency_key, index, len(payloads))
             try:

@@ -6,6 +6,7 @@ Form bodies, and the encodings they come in, are read in `app.api.formbodies`.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Request
@@ -81,32 +82,75 @@ def json_object(request: Request, *, force: bool = False, names_once: bool = Tru
     return body
 
 
-class _RepeatedNameError(ValueError):
-    def __init__(self, name: str) -> None:
-        super().__init__(name)
-        self.name = name
+NAME_ONCE_EXPECTED = "expected once in its object, not given twice"
+
+
+@dataclass(frozen=True)
+class RepeatedNames:
+    """Where a JSON body gives a name twice in one object: the first such name outside its items (`own`, None for
+    none), and the first within each item of its list of items that gives one, by index."""
+
+    own: str | None = None
+    in_items: dict[int, str] = field(default_factory=dict)
+
+
+def repeated_names(raw: bytes, items: str | None = None) -> RepeatedNames:
+    """The names a (valid) JSON text gives twice in an object; with `items`, those within each element of the
+    body's list of that name are told apart by index (a bulk's items, each refused alone). Parsers disagree on
+    which copy counts (Python's keeps the last, others the first), so such an object says two things at once."""
+    repeats: list[tuple[dict[str, Any], str]] = []
+
+    def unique_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        found = dict(pairs)
+        if len(found) < len(pairs):  # rare: only then are the names looked at one by one
+            repeats.append((found, _first_repeated(pairs)))
+        return found
+
+    body = json.loads(raw, object_pairs_hook=unique_names)
+    if not repeats:
+        return RepeatedNames()
+    listed = body.get(items) if items and isinstance(body, dict) else None
+    in_items: dict[int, str] = {}
+    within_items: set[int] = set()
+    for index, item in enumerate(listed if isinstance(listed, list) else []):
+        objects = {id(found) for found in _objects_in(item)}
+        within_items |= objects
+        named = [name for found, name in repeats if id(found) in objects]
+        if named:
+            in_items[index] = named[0]
+    own = next((name for found, name in repeats if id(found) not in within_items), None)
+    return RepeatedNames(own, in_items)
+
+
+def refuse_repeated_name(name: str) -> BadRequestError:
+    """The refusal of a body that gives `name` twice in one of its objects, naming it."""
+    name = name[:40]
+    return BadRequestError(f"{name}: {NAME_ONCE_EXPECTED}", {name: [NAME_ONCE_EXPECTED]})
 
 
 def _refuse_repeated_names(raw: bytes) -> None:
-    """Raise `BadRequestError` naming a name an object of the (valid) JSON text gives twice: parsers disagree on
-    which copy counts (Python's keeps the last, others the first), so the body says two things at once."""
-    try:
-        json.loads(raw, object_pairs_hook=_object_of_unique_names)
-    except _RepeatedNameError as exc:
-        name, expected = exc.name[:40], "expected once in its object, not given twice"
-        raise BadRequestError(f"{name}: {expected}", {name: [expected]}) from exc
+    """Raise `BadRequestError` naming a name an object of the (valid) JSON text gives twice."""
+    found = repeated_names(raw)
+    if found.own is not None:
+        raise refuse_repeated_name(found.own)
 
 
-def _object_of_unique_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    found = dict(pairs)
-    if len(found) == len(pairs):
-        return found
+def _first_repeated(pairs: list[tuple[str, Any]]) -> str:
     seen: set[str] = set()
     for name, _ in pairs:
         if name in seen:
-            raise _RepeatedNameError(name)
+            return name
         seen.add(name)
-    return found  # not reached: a shorter dict means a name came twice
+    return ""  # not reached: the caller saw fewer names than pairs
+
+
+def _objects_in(value: Any) -> list[dict[str, Any]]:
+    """Every JSON object in `value`, itself included (nesting is bounded by MAX_JSON_DEPTH)."""
+    if isinstance(value, dict):
+        return [value, *(found for inner in value.values() for found in _objects_in(inner))]
+    if isinstance(value, list):
+        return [found for inner in value for found in _objects_in(inner)]
+    return []
 
 
 def body_refused(expected: str) -> BadRequestError:

@@ -9,7 +9,7 @@ from urllib.parse import quote
 from flask import Blueprint, Response, jsonify, request
 
 from app.api.auth import SOURCE_KEY_EXPECTED, match_secret, presented_credential
-from app.api.bodies import json_object
+from app.api.bodies import NAME_ONCE_EXPECTED, json_object, refuse_repeated_name, repeated_names
 from app.api.ops import operator, query_args, require_ops_token
 from app.errors import BadRequestError, InvalidInputError
 from app.intake import IDEMPOTENCY_KEY_FIELD, MAX_BULK_LEADS, AcceptedLead, Admission, InvalidLead
@@ -73,7 +73,8 @@ def submit_leads() -> tuple[Response, int]:
         400:
           description: >
             The body is no JSON object (or nests deeper than 16 levels, or gives a name twice in one object: `fields`
-            names it), or the Idempotency-Key is longer than 200 characters or holds one that is not printable.
+            names it; a bulk item that does is refused alone, at its index), or the Idempotency-Key is longer than
+            200 characters or holds one that is not printable.
         413:
           description: The body is over 1 MiB (declared or sent chunked); it is refused, never cut to fit.
         415:
@@ -90,10 +91,14 @@ def submit_leads() -> tuple[Response, int]:
     svc = services()
     slug = match_secret(presented_credential(request), svc.sources.api_keys, SOURCE_KEY_EXPECTED)
     source = svc.sources.by_slug(slug)
-    body = json_object(request)
+    body = json_object(request, names_once=False)
     bulk = _is_bulk(body)
+    repeats = repeated_names(request.get_data(), "leads" if bulk else None)
+    if repeats.own is not None:
+        raise refuse_repeated_name(repeats.own)
     payloads = _bulk_payloads(body) if bulk else [body]
-    admission = Admission(idempotency_key=_idempotency_key(), key_binds_body=True)
+    refused = {index: {name[:40]: [NAME_ONCE_EXPECTED]} for index, name in repeats.in_items.items()}
+    admission = Admission(idempotency_key=_idempotency_key(), key_binds_body=True, refused_items=refused)
     results = svc.intake.accept(source, payloads, admission)
     if not bulk:
         result = results[0]

@@ -194,9 +194,7 @@ def test_post_lead_refuses_a_body_declared_as_another_media_type_naming_the_cont
             "phoneNumber",
             id="a-lead",
         ),
-        pytest.param(
-            '{"leads": [{"phone": "(212) 555-0142", "zip": "10001", "zip": "60601"}]}', "zip", id="in-a-bulk-item"
-        ),
+        pytest.param('{"leads": [{"phone": "(212) 555-0142"}], "leads": []}', "leads", id="a-bulk-body"),
         pytest.param('{"phone": "(212) 555-0142", "zip": "10001", "customFields": {"a": 1, "a": 2}}', "a", id="nested"),
     ],
 )
@@ -209,6 +207,25 @@ def test_post_lead_refuses_a_field_given_twice_naming_it_instead_of_keeping_one_
     assert response.json["error"]["fields"] == {name: ["expected once in its object, not given twice"]}
     assert "555" not in response.get_data(as_text=True)
     assert store.batches.depth() == 0
+
+
+def test_a_bulk_item_giving_a_field_twice_is_refused_at_its_index_without_sinking_the_rest(client, store):
+    body = (
+        '{"leads": [{"phone": "(212) 555-0142", "zip": "10001"},'
+        ' {"phone": "(212) 555-0143", "zip": "10001", "zip": "60601"},'
+        ' {"phone": "(212) 555-0144", "zip": "10001", "customFields": {"a": 1, "a": 2}}]}'
+    )
+
+    response = client.post("/v1/leads", data=body, headers={**SOURCE, "Content-Type": "application/json"})
+
+    assert response.status_code == 202
+    first, second, third = response.json["results"]
+    once = ["expected once in its object, not given twice"]
+    assert first["status"] == "queued"
+    assert second["index"] == 1 and second["error"]["fields"] == {"zip": once}
+    assert third["index"] == 2 and third["error"]["fields"] == {"a": once}
+    assert "555" not in response.get_data(as_text=True)
+    assert store.batches.depth() == 1
 
 
 @pytest.mark.parametrize(("coding", "status"), [("gzip", 415), ("br", 415), ("GZIP", 415), ("identity", 202)])
