@@ -327,9 +327,10 @@ class Deliverer:
                 rejected,
                 extra={"records": len(entries), "retried": len(unaccounted)},
             )
-        for lead in leads:
-            if lead.external_id in result.failures:
-                logger.warning("record refused by careCycle", extra={"lead_id": lead.id})
+        if refused := [lead.id for lead in leads if lead.external_id in result.failures]:
+            logger.warning(
+                "careCycle refused %s of a batch", _count(len(refused), "record"), extra={"lead_ids": refused}
+            )
         outcomes = outcomes_for_result(leads, result, retried={lead.id for lead in unaccounted})
         if unaccounted:
             unnamed = CareCycleTransientError("careCycle counted the record as failed without naming it")
@@ -340,11 +341,12 @@ class Deliverer:
     def _outcomes_for_error(self, batch_id: str, entries: Sequence[Entry], exc: CareCycleError) -> list[Outcome]:
         now = self._clock.now()
         if isinstance(exc, CareCycleValidationError):
+            refused = [e.lead.id for i, e in enumerate(entries) if i in exc.record_messages]
             logger.warning(
-                "careCycle refused %d records of a batch", len(exc.record_messages), extra={"batch_id": batch_id}
+                "careCycle refused %s of a batch",
+                _count(len(refused), "record"),
+                extra={"batch_id": batch_id, "lead_ids": refused},
             )
-            for refused in (e for i, e in enumerate(entries) if i in exc.record_messages):
-                logger.warning("record refused by careCycle", extra={"lead_id": refused.lead.id})
             return outcomes_for_refusal(_leads(entries), exc.record_messages, now)
         if isinstance(exc, CareCycleConfigurationError):
             self._pause_until_probe(exc.message, now)
@@ -364,8 +366,15 @@ class Deliverer:
         jitter = backoff.jitter_factor(self._rng)
         self._standing.upload_failed(exc.message, batch_id)
         outcomes = retry_outcomes(leads, exc.message, now, hold=hold, jitter=jitter, settings=self._settings)
-        for dead in (outcome for outcome in outcomes if outcome.status is LeadStatus.DEAD):
-            logger.warning("lead given up after the maximum age: %s", exc.message, extra={"lead_id": dead.lead_id})
+        # One line for the batch, however many leads it gives up: a backlog that reaches the maximum age together
+        # would otherwise write thousands of identical lines in seconds. Each lead stays findable by its id.
+        if dead := [outcome.lead_id for outcome in outcomes if outcome.status is LeadStatus.DEAD]:
+            logger.warning(
+                "%s given up after the maximum age: %s",
+                _count(len(dead), "lead"),
+                exc.message,
+                extra={"lead_ids": dead},
+            )
         return outcomes
 
     def _pause_until_probe(self, reason: str, now: float) -> None:
@@ -385,6 +394,11 @@ def _by_source_id(entries: Sequence[Entry]) -> list[list[Entry]]:
     for entry in entries:
         groups.setdefault(entry.record.get("sourceId"), []).append(entry)
     return list(groups.values())
+
+
+def _count(number: int, noun: str) -> str:
+    """`1 lead`, `3 leads`: a count for a log line."""
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
 def _leads(entries: Sequence[Entry]) -> list[ClaimedLead]:

@@ -767,7 +767,17 @@ def test_a_404_that_is_not_carecycles_own_beside_a_source_it_took_is_retried_not
 
 
 def _lead_lines(caplog) -> dict[str, str]:
-    return {r.lead_id: r.getMessage() for r in caplog.records if r.name == "workers.delivery" and hasattr(r, "lead_id")}
+    """Each lead id the delivery log names (alone as `lead_id`, or in a line's `lead_ids`), with its line."""
+    lines = {}
+    for record in (r for r in caplog.records if r.name == "workers.delivery"):
+        for lead_id in [getattr(record, "lead_id", None), *getattr(record, "lead_ids", [])]:
+            if lead_id is not None:
+                lines[lead_id] = record.getMessage()
+    return lines
+
+
+def _delivery_warnings(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "workers.delivery" and r.levelno == logging.WARNING]
 
 
 def test_a_lead_given_up_at_the_maximum_age_is_logged_by_its_id(
@@ -780,7 +790,22 @@ def test_a_lead_given_up_at_the_maximum_age_is_logged_by_its_id(
     with caplog.at_level(logging.INFO, logger="workers.delivery"):
         deliverer.step()
 
-    assert _lead_lines(caplog) == {lead_id: "lead given up after the maximum age: careCycle 503"}
+    assert _lead_lines(caplog) == {lead_id: "1 lead given up after the maximum age: careCycle 503"}
+
+
+def test_leads_given_up_at_the_maximum_age_together_take_one_line_naming_every_one(
+    store, cipher, clock, deliverer, carecycle, settings, caplog
+):
+    ids = admit(store, cipher, clock, count=150)
+    clock.advance(settings.leadrelay_max_age_hours * 3600)
+    carecycle.script.append(CareCycleTransientError("careCycle 503", 503))
+
+    with caplog.at_level(logging.INFO, logger="workers.delivery"):
+        deliverer.step()
+
+    given_up = [w for w in _delivery_warnings(caplog) if "maximum age" in w]
+    assert given_up == ["150 leads given up after the maximum age: careCycle 503"]
+    assert _lead_lines(caplog) == dict.fromkeys(ids, given_up[0])
 
 
 def test_each_record_a_422_refuses_is_logged_by_its_lead_id(store, cipher, clock, deliverer, carecycle, caplog):
@@ -790,7 +815,25 @@ def test_each_record_a_422_refuses_is_logged_by_its_lead_id(store, cipher, clock
     with caplog.at_level(logging.INFO, logger="workers.delivery"):
         deliverer.step()
 
-    assert _lead_lines(caplog) == {ids[0]: "record refused by careCycle", ids[2]: "record refused by careCycle"}
+    assert _lead_lines(caplog) == dict.fromkeys([ids[0], ids[2]], "careCycle refused 2 records of a batch")
+
+
+def test_records_a_200_answer_refuses_take_one_line_naming_every_lead(
+    store, cipher, clock, deliverer, carecycle, caplog
+):
+    ids = admit(store, cipher, clock, count=120)
+
+    def refuse_all_but_the_first(batch):
+        failures = {record["externalId"]: "phoneNumber: not a number careCycle takes" for record in batch[1:]}
+        return UploadResult(succeeded=1, failed=len(failures), failures=failures)
+
+    carecycle.script.append(refuse_all_but_the_first)
+
+    with caplog.at_level(logging.INFO, logger="workers.delivery"):
+        deliverer.step()
+
+    assert [w for w in _delivery_warnings(caplog) if "refused" in w] == ["careCycle refused 119 records of a batch"]
+    assert _lead_lines(caplog) == dict.fromkeys(ids[1:], "careCycle refused 119 records of a batch")
 
 
 def test_leads_returned_from_a_batch_left_in_flight_are_logged(store, cipher, clock, deliverer, settings, caplog):
