@@ -83,6 +83,28 @@ def _exception_type(traceback_text: str) -> str:
     return f"<traceback of {last.split(':', 1)[0].strip()}>"
 
 
+# RQ's info lines for every job that runs as it should (started, completed, "Job OK", its result kept): four a job,
+# hundreds a minute across the workers, none of them anything on-call acts on. Matched by RQ's format strings (RQ
+# 3.0); its warnings and errors, and its lines about the worker itself (start, stop, maintenance), are kept.
+_ROUTINE_JOB_LINES = frozenset(
+    {
+        "Worker %s: %s: %s (%s)",  # a job dequeued (with its description), and "Job OK"
+        "Worker %s: %s: %s",  # a job dequeued (without its description)
+        "Successfully completed %s job in %ss on worker %s",
+        "Successfully completed job %s in %ss on worker %s",
+        "Worker %s: job %s result discarded immediately",
+        "Worker %s: job %s result is kept for %s seconds",
+    }
+)
+
+
+class RoutineJobLinesFilter(logging.Filter):
+    """Drops RQ's info lines about each job that ran as it should (see `_ROUTINE_JOB_LINES`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.levelno == logging.INFO and record.msg in _ROUTINE_JOB_LINES)
+
+
 class JsonFormatter(logging.Formatter):
     """Formats a record as one JSON line with its `extra` fields."""
 
@@ -103,7 +125,8 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(level: int = logging.INFO) -> None:
-    """Send every logger's records to stderr as JSON lines with the ids in scope."""
+    """Send every logger's records to stderr as JSON lines with the ids in scope; RQ's routine lines about each job
+    only at `logging.DEBUG`."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     handler.addFilter(LogIdsFilter())
@@ -111,3 +134,7 @@ def configure_logging(level: int = logging.INFO) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    rq_worker = logging.getLogger("rq.worker")  # RQ sets this logger's level itself as a worker starts
+    rq_worker.filters[:] = [f for f in rq_worker.filters if not isinstance(f, RoutineJobLinesFilter)]
+    if level > logging.DEBUG:
+        rq_worker.addFilter(RoutineJobLinesFilter())

@@ -5,8 +5,13 @@ from __future__ import annotations
 import io
 import json
 import logging
+from collections.abc import Iterator
 
-from app.logs import JsonFormatter, LogIdsFilter, TracebackRedactionFilter, log_ids
+import fakeredis
+import pytest
+from rq import Queue, SimpleWorker
+
+from app.logs import JsonFormatter, LogIdsFilter, TracebackRedactionFilter, configure_logging, log_ids
 
 
 def capture() -> tuple[logging.Logger, io.StringIO]:
@@ -75,3 +80,28 @@ def test_a_request_made_within_another_leaves_no_request_id_bound_after_both(app
     logger.info("after")
 
     assert "request_id" not in json.loads(stream.getvalue())
+
+
+@pytest.fixture
+def process_logging() -> Iterator[None]:
+    """`configure_logging` changes the process's loggers: put them back afterwards."""
+    root, rq_logger = logging.getLogger(), logging.getLogger("rq.worker")
+    kept = (root.handlers[:], root.level, rq_logger.filters[:], rq_logger.level)
+    yield
+    root.handlers[:], _, rq_logger.filters[:], _ = kept
+    root.setLevel(kept[1])
+    rq_logger.setLevel(kept[3])
+
+
+def test_a_worker_writes_no_routine_lines_per_job_but_its_start_and_a_failed_jobs_error(capsys, process_logging):
+    configure_logging()
+    queue = Queue("jobs", connection=fakeredis.FakeStrictRedis())
+    done, failed = queue.enqueue(len, "abc"), queue.enqueue("math.sqrt", -1)
+
+    SimpleWorker([queue], connection=queue.connection).work(burst=True)
+
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    rq_lines = [(line["level"], line["message"]) for line in lines if line["logger"] == "rq.worker"]
+    assert [level for level, message in rq_lines if done.id in message] == []
+    assert [level for level, message in rq_lines if failed.id in message] == ["error"]
+    assert any("started with PID" in message for _, message in rq_lines)
