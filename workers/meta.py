@@ -38,6 +38,7 @@ from app.sources import LeadSource, SourceKind, SourceRegistry, UnknownSourceErr
 from app.store import Store
 from app.store.fetches import Completion, FetchTicket
 from workers import backoff
+from workers.failurelog import FailureLog
 from workers.graph import (
     GraphConfigurationError,
     GraphError,
@@ -100,6 +101,12 @@ class MetaRetrieval:
         self._clock = clock
         self._wake = wake_delivery
         self._rng = rng or random.Random()
+        self._failures = FailureLog(
+            logger,
+            clock.now,
+            "meta lead retrieval failed, will retry: %s",
+            "meta lead retrievals still failing, retried with backoff: %s (%d more failed alike in %.0f s)",
+        )
 
     def fetch(self, lead_id: str, lease_deadline: float | None = None) -> LeadStatus | None:
         """Try to retrieve one lead; returns its status afterwards (None when it was no longer `fetching`, or when
@@ -235,7 +242,7 @@ class MetaRetrieval:
             self._settings.retry_max_delay_seconds,
             backoff.jitter_factor(self._rng),
         )
-        logger.warning("meta lead retrieval failed, will retry: %s", exc.message, extra=extra)
+        self._failures.failed(exc.message, extra)
         if isinstance(exc, GraphTimeoutError):
             # The lead keeps its own backoff too: one that alone times out (the Graph API answering every other)
             # is tried less and less often, instead of pausing retrieval once per probe interval.
@@ -299,6 +306,8 @@ class MetaRetrieval:
         logger.error("meta lead retrieval paused: %s", reason)
 
     def _resume(self) -> None:
+        """The Graph API answered and took the token: a pause, if any, is over, and so is a spell of failures."""
+        self._failures.answered()
         if self._store.fetch_pause.resume():
             logger.info("meta lead retrieval resumed: the Graph API answers and accepts the token again")
 

@@ -14,7 +14,7 @@ from redis.exceptions import RedisError
 
 from app.clock import Clock
 from app.store import Store
-from workers.failurelog import UploadFailureLog
+from workers.failurelog import FailureLog
 
 
 class CareCycleStanding:
@@ -24,11 +24,16 @@ class CareCycleStanding:
         self._store = store
         self._clock = clock
         self._logger = logger
-        self._failures = UploadFailureLog(logger, clock.now)
+        self._failures = FailureLog(
+            logger,
+            clock.now,
+            "upload failed, will retry: %s",
+            "uploads still failing, retried with backoff: %s (%d more uploads failed alike in %.0f s)",
+        )
 
     def upload_failed(self, message: str, batch_id: str) -> None:
         """An upload failed with `message` and its leads will be retried: said when new, else once a minute."""
-        self._failures.failed(message, batch_id)
+        self._failures.failed(message, {"batch_id": batch_id})
 
     def failing(self, reason: str, now: float) -> None:
         """careCycle failed an upload (5xx, timeout, no connection): shown in the stats until it answers again."""

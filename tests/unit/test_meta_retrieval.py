@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import hmac
 import json
+import logging
 import random
 
 import pytest
@@ -417,6 +418,50 @@ def test_a_lead_whose_try_past_the_maximum_age_fails_is_dead_with_the_reason(ret
         "gave up retrieving after the maximum age: Graph API 503 without a Graph error"
     )
     assert graph.calls == ["900000000000001"] * 2 and store.fetches.waiting() == 0
+
+
+def _retrieval_warnings(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "workers.meta" and r.levelno == logging.WARNING]
+
+
+def test_a_graph_outage_is_warned_once_per_change_not_once_per_lead(retrieval, graph, admission, clock, caplog):
+    outage = GraphTransientError("Graph API 503 without a Graph error", 503)
+    graph.add("900000000000099")
+    graph.script = [outage] * 40
+    lead_ids = announce(admission, *(f"9000000000001{n:02d}" for n in range(40)))
+
+    with caplog.at_level(logging.DEBUG, logger="workers.meta"):
+        for lead_id in lead_ids[:30]:
+            retrieval.fetch(lead_id)
+        clock.advance(60)
+        for lead_id in lead_ids[30:]:
+            retrieval.fetch(lead_id)
+
+    assert _retrieval_warnings(caplog) == [
+        "meta lead retrieval failed, will retry: Graph API 503 without a Graph error",
+        "meta lead retrievals still failing, retried with backoff: Graph API 503 without a Graph error"
+        " (30 more failed alike in 60 s)",
+    ]
+    named = {r.lead_id for r in caplog.records if r.name == "workers.meta" and hasattr(r, "lead_id")}
+    assert named == set(lead_ids)  # each failed try is still on a line (at debug) naming its lead
+
+
+def test_a_graph_failure_after_a_retrieval_that_worked_is_warned_again(retrieval, graph, admission, caplog):
+    outage = GraphTransientError("Graph API 503 without a Graph error", 503)
+    graph.add("900000000000002")
+    first, second, third = announce(admission, "900000000000001", "900000000000002", "900000000000003")
+    graph.script = [outage]
+    retrieval.fetch(first)
+    retrieval.fetch(second)  # the Graph API answers again
+    caplog.clear()
+
+    with caplog.at_level(logging.INFO, logger="workers.meta"):
+        graph.script = [outage]
+        retrieval.fetch(third)
+
+    assert _retrieval_warnings(caplog) == [
+        "meta lead retrieval failed, will retry: Graph API 503 without a Graph error"
+    ]
 
 
 def test_a_lead_past_the_maximum_age_is_retrieved_when_its_last_try_works(retrieval, graph, admission, clock):
