@@ -85,6 +85,6 @@ def create_app(
         meta_unset_alarm=UnsetSettingAlarm(clock.now),
     )
     register_request_id(app)
-    register_error_handlers(app)
+    register_error_handlers(app, clock.now)
     register_blueprints(app)
     return app

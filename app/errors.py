@@ -20,7 +20,8 @@ FingerprintSecretError -> 503 (logged naming LEADRELAY_ENCRYPTION_KEY).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from flask import Flask, Request, Response, jsonify, request
@@ -31,10 +32,11 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from app.crypto import FingerprintSecretError
 from app.forms import OriginNotAllowedError
 from app.google import GoogleKeyError, GoogleKeyMissingError
-from app.logs import note_lead_ids
+from app.logs import RepeatedTrouble, note_lead_ids
 from app.ops import LeadNotRetryableError
 from app.sources import UnknownSourceError
 from app.store import LeadNotFoundError
+from app.store.refusals import describe
 from app.store.throttle import RateLimitedError
 
 logger = logging.getLogger(__name__)
@@ -143,8 +145,8 @@ def error_response(status: int, code: str, message: str, fields: Mapping[str, An
     return response
 
 
-def register_error_handlers(app: Flask) -> None:
-    """Map every error a request can raise to SPEC's JSON error shape."""
+def register_error_handlers(app: Flask, now: Callable[[], float] = time.monotonic) -> None:
+    """Map every error a request can raise to SPEC's JSON error shape; `now` times the reminders of Redis trouble."""
     _register_intake_error_handlers(app)
     _register_ops_error_handlers(app)
 
@@ -163,9 +165,16 @@ def register_error_handlers(app: Flask) -> None:
     def handle_unknown_source(exc: UnknownSourceError) -> Response:
         return _api_error_response(NotFoundError("no such source"))
 
+    redis_trouble = RepeatedTrouble(
+        logger,
+        now,
+        "redis unavailable: %s",
+        "redis still unavailable: %s (%d more requests answered 503 in %.0f s)",
+    )
+
     @app.errorhandler(RedisError)
     def handle_redis_error(exc: RedisError) -> Response:
-        logger.error("redis unavailable: %s", type(exc).__name__)
+        redis_trouble.met(describe(exc))
         return _api_error_response(UnavailableError("the relay's store is unavailable; retry shortly"))
 
     @app.errorhandler(HTTPException)

@@ -10,7 +10,8 @@ import contextvars
 import json
 import logging
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
@@ -103,6 +104,44 @@ class RoutineJobLinesFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not (record.levelno == logging.INFO and record.msg in _ROUTINE_JOB_LINES)
+
+
+class RepeatedTrouble:
+    """One trouble met again and again (every request refused alike while Redis is away): an error line when it
+    starts or what it is changes, then at most one a minute while it goes on, with how many times it was met since.
+    A line for each time would double every request's own line through an outage. Thread-safe: a web process
+    serves requests on several threads; each process says it for itself."""
+
+    def __init__(
+        self,
+        logger: logging.Logger,
+        now: Callable[[], float],
+        first: str,
+        still: str,
+        remind_every_seconds: float = 60.0,
+    ) -> None:
+        self._logger = logger
+        self._now = now
+        self._first = first  # "%s": what the trouble is
+        self._still = still  # "%s", "%d", "%.0f": what it is, how many times since the last line, over how long
+        self._remind_every = remind_every_seconds
+        self._lock = threading.Lock()
+        self._said: tuple[str, float] | None = None  # what was last said, and when
+        self._unsaid = 0
+
+    def met(self, what: str) -> None:
+        """The trouble `what` was met once more: logged if it is new, or its last line is a minute old."""
+        with self._lock:
+            now, said = self._now(), self._said
+            if said is not None and said[0] == what and now - said[1] < self._remind_every:
+                self._unsaid += 1
+                return
+            unsaid, self._unsaid = self._unsaid, 0
+            self._said = (what, now)
+        if said is None or said[0] != what:
+            self._logger.error(self._first, what)
+        else:
+            self._logger.error(self._still, what, unsaid + 1, now - said[1])
 
 
 class JsonFormatter(logging.Formatter):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 
 import pytest
 from flask import url_for
@@ -724,3 +725,22 @@ def test_the_request_line_of_a_lead_looked_up_or_retried_carries_its_id_never_a_
     lines = [r for r in caplog.records if r.name == "app.requests"]
     assert [(r.status, getattr(r, "lead_id", None)) for r in lines] == [(200, lead_id), (409, lead_id), (404, None)]
     assert "zebedee" not in caplog.text
+
+
+def test_redis_away_under_intake_is_logged_once_per_change_not_once_per_request(client, clock, monkeypatch, caplog):
+    def unreachable(*args, **kwargs):
+        raise RedisConnectionError("Connection refused")
+
+    monkeypatch.setattr("app.store.leads.LeadStore.admit", unreachable)
+
+    with caplog.at_level(logging.INFO):
+        answers = [client.post("/v1/leads", json=make_submission(), headers=SOURCE).status_code for _ in range(5)]
+        clock.advance(60)
+        answers.append(client.post("/v1/leads", json=make_submission(), headers=SOURCE).status_code)
+
+    assert answers == [503] * 6
+    assert [r.getMessage() for r in caplog.records if r.name == "app.errors"] == [
+        "redis unavailable: unreachable (ConnectionError)",
+        "redis still unavailable: unreachable (ConnectionError) (5 more requests answered 503 in 60 s)",
+    ]
+    assert len([r for r in caplog.records if r.name == "app.requests"]) == 6  # each request keeps its own line
