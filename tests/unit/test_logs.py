@@ -105,3 +105,16 @@ def test_a_worker_writes_no_routine_lines_per_job_but_its_start_and_a_failed_job
     assert [level for level, message in rq_lines if done.id in message] == []
     assert [level for level, message in rq_lines if failed.id in message] == ["error"]
     assert any("started with PID" in message for _, message in rq_lines)
+
+
+def test_at_debug_a_worker_still_writes_its_routine_lines_per_job(capsys, process_logging):
+    configure_logging(logging.DEBUG)
+    queue = Queue("jobs", connection=fakeredis.FakeStrictRedis())
+    done = queue.enqueue(len, "abc")
+
+    SimpleWorker([queue], connection=queue.connection).work(burst=True)
+
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert any(
+        line["logger"] == "rq.worker" and "Job OK" in line["message"] and done.id in line["message"] for line in lines
+    )
