@@ -55,6 +55,12 @@ def unbind_log_ids(token: contextvars.Token[dict[str, str]]) -> None:
     _ids.reset(token)
 
 
+def add_log_ids(**ids: str | None) -> None:
+    """Add ids to those in scope until it ends: within a request, until its teardown unbinds its ids (the request
+    line, logged before that, carries them too). Say so where it is known: the source a request came from."""
+    _ids.set({**_ids.get(), **{k: v for k, v in ids.items() if v is not None}})
+
+
 class LogIdsFilter(logging.Filter):
     """Copies the ids in scope onto each record."""
 

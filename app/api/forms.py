@@ -20,6 +20,7 @@ from app.api.visitorpages import as_visitor_page, is_navigation
 from app.errors import InvalidInputError
 from app.forms import FormDesk, FormPost, cors_headers, ip_without_port, preflight_headers, submit_form
 from app.intake import InvalidLead
+from app.logs import add_log_ids
 from app.models import LeadStatus
 from app.services import services
 from app.sources import SourceKind, UnknownSourceError
@@ -106,6 +107,7 @@ def submit(slug: str) -> ResponseReturnValue:
     """
     svc = services()
     source = svc.sources.by_slug(slug, SourceKind.FORM)
+    add_log_ids(source=source.slug)
     limit_body(request, FORM_MAX_BODY_BYTES)
     body = read_form_body(request)
     post = FormPost(

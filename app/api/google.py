@@ -11,6 +11,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from app.api.bodies import json_object, limit_body
 from app.google import accept_google_lead
+from app.logs import add_log_ids
 from app.services import services
 from app.sources import SourceKind
 
@@ -61,6 +62,7 @@ def receive(slug: str) -> tuple[Response, int]:
     """
     svc = services()
     source = svc.sources.by_slug(slug, SourceKind.GOOGLE)
+    add_log_ids(source=source.slug)
     limit_body(request, GOOGLE_MAX_BODY_BYTES)
     # Google does not send a refused lead again: a body naming a field twice is read (its last copy), not refused.
     accepted = accept_google_lead(svc.intake, source, json_object(request, force=True, names_once=False))

@@ -13,7 +13,7 @@ from app.api.bodies import NAME_ONCE_EXPECTED, json_object, refuse_repeated_name
 from app.api.ops import operator, query_args, require_ops_token
 from app.errors import BadRequestError, InvalidInputError
 from app.intake import IDEMPOTENCY_KEY_FIELD, MAX_BULK_LEADS, AcceptedLead, Admission, InvalidLead
-from app.logs import note_lead_ids
+from app.logs import add_log_ids, note_lead_ids
 from app.models import LeadStatus
 from app.schemas.ops import LeadListArgs, LeadListArgsSchema, RetryFilterSchema, lead_page_body, requeued_body
 from app.schemas.status import lead_status
@@ -91,6 +91,7 @@ def submit_leads() -> tuple[Response, int]:
     svc = services()
     slug = match_secret(presented_credential(request), svc.sources.api_keys, SOURCE_KEY_EXPECTED)
     source = svc.sources.by_slug(slug)
+    add_log_ids(source=source.slug)
     body = json_object(request, names_once=False)
     bulk = _is_bulk(body)
     repeats = repeated_names(request.get_data(), "leads" if bulk else None)

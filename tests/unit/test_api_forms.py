@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 import pytest
 
 from app import create_app
+from app.logs import LogIdsFilter
 from app.sources import SourceKind, SourceRegistry
 from tests.conftest import OPS_TOKEN, SOURCE_KEY
 from tests.factories import make_source
@@ -742,3 +743,16 @@ def test_a_form_posts_warnings_are_kept_with_its_lead_not_only_answered(client):
     expected = [NOT_UTF8, "consent: not given; no consent is recorded with the lead"]
     assert answer.json["warnings"] == expected
     assert status.json["warnings"] == expected
+
+
+def test_the_request_line_of_a_form_post_refused_over_the_rate_limit_names_its_source(settings, redis, clock, caplog):
+    source = form_source(rate_limit_per_ip_per_min=1)
+    client = create_app(settings, redis=redis, clock=clock, sources=SourceRegistry([source])).test_client()
+    caplog.handler.addFilter(LogIdsFilter())  # as the process's handler has it
+
+    with caplog.at_level("INFO", logger="app.requests"):
+        for _ in range(2):
+            client.post(FORM_URL, data=urlencode(form()), content_type=URLENCODED, headers=NAVIGATION)
+
+    lines = [r for r in caplog.records if r.name == "app.requests"]
+    assert [(r.status, getattr(r, "source", None)) for r in lines] == [(303, source.slug), (429, source.slug)]

@@ -14,6 +14,7 @@ from rq import Queue
 
 from app import create_app
 from app.crypto import fingerprint_of
+from app.logs import LogIdsFilter
 from app.models import IDEMPOTENCY_TTL_SECONDS, mask_phone
 from app.queues import DELIVERY_QUEUE
 from app.store import keys
@@ -744,3 +745,13 @@ def test_redis_away_under_intake_is_logged_once_per_change_not_once_per_request(
         "redis still unavailable: unreachable (ConnectionError) (5 more requests answered 503 in 60 s)",
     ]
     assert len([r for r in caplog.records if r.name == "app.requests"]) == 6  # each request keeps its own line
+
+
+def test_the_request_line_of_an_invalid_lead_names_the_source_that_sent_it(client, caplog):
+    caplog.handler.addFilter(LogIdsFilter())  # as the process's handler has it
+    with caplog.at_level("INFO", logger="app.requests"):
+        client.post("/v1/leads", json={"phoneNumber": "12", "firstName": "Jane"}, headers=SOURCE)
+        client.post("/v1/leads", json={"phoneNumber": "12"}, headers={"X-Api-Key": "not-a-key"})
+
+    lines = [r for r in caplog.records if r.name == "app.requests"]
+    assert [(r.status, getattr(r, "source", None)) for r in lines] == [(422, "partner"), (401, None)]
