@@ -115,8 +115,10 @@ class RoutineJobLinesFilter(logging.Filter):
 class RepeatedTrouble:
     """One trouble met again and again (every request refused alike while Redis is away): an error line when it
     starts or what it is changes, then at most one a minute while it goes on, with how many times it was met since.
-    A line for each time would double every request's own line through an outage. Thread-safe: a web process
-    serves requests on several threads; each process says it for itself."""
+    A line for each time would double every request's own line through an outage. Met again after more than a
+    minute without it (the process cannot tell that it ended: Redis may have answered meanwhile), it is said as new,
+    never as going on since the last line. Thread-safe: a web process serves requests on several threads; each
+    process says it for itself."""
 
     def __init__(
         self,
@@ -134,6 +136,7 @@ class RepeatedTrouble:
         self._lock = threading.Lock()
         self._said: tuple[str, float] | None = None  # what was last said, and when
         self._unsaid = 0
+        self._met_at = 0.0  # when it was last met, said or not
 
     def met(self, what: str) -> None:
         """The trouble `what` was met once more: logged if it is new, or its last line is a minute old."""
@@ -141,10 +144,12 @@ class RepeatedTrouble:
             now, said = self._now(), self._said
             if said is not None and said[0] == what and now - said[1] < self._remind_every:
                 self._unsaid += 1
+                self._met_at = now
                 return
             unsaid, self._unsaid = self._unsaid, 0
             self._said = (what, now)
-        if said is None or said[0] != what:
+            quiet, self._met_at = now - self._met_at > self._remind_every, now
+        if said is None or said[0] != what or quiet:
             self._logger.error(self._first, what)
         else:
             self._logger.error(self._still, what, unsaid + 1, now - said[1])

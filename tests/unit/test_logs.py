@@ -11,7 +11,14 @@ import fakeredis
 import pytest
 from rq import Queue, SimpleWorker
 
-from app.logs import JsonFormatter, LogIdsFilter, TracebackRedactionFilter, configure_logging, log_ids
+from app.logs import (
+    JsonFormatter,
+    LogIdsFilter,
+    RepeatedTrouble,
+    TracebackRedactionFilter,
+    configure_logging,
+    log_ids,
+)
 
 
 def capture() -> tuple[logging.Logger, io.StringIO]:
@@ -118,3 +125,36 @@ def test_at_debug_a_worker_still_writes_its_routine_lines_per_job(capsys, proces
     assert any(
         line["logger"] == "rq.worker" and "Job OK" in line["message"] and done.id in line["message"] for line in lines
     )
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _trouble_lines(met_at: list[float]) -> list[str]:
+    logger, stream = capture()
+    clock = _Clock()
+    trouble = RepeatedTrouble(logger, clock, "redis unavailable: %s", "redis still unavailable: %s (%d more in %.0f s)")
+    for at in met_at:
+        clock.now = at
+        trouble.met("unreachable (ConnectionError)")
+    return [json.loads(line)["message"] for line in stream.getvalue().splitlines()]
+
+
+def test_repeated_trouble_is_recalled_once_a_minute_while_it_goes_on():
+    assert _trouble_lines([1000, 1010, 1030, 1050, 1065]) == [
+        "redis unavailable: unreachable (ConnectionError)",
+        "redis still unavailable: unreachable (ConnectionError) (4 more in 65 s)",
+    ]
+
+
+def test_repeated_trouble_met_again_after_a_quiet_minute_is_said_as_new_not_as_still_going_on():
+    # Met once, then not for an hour (Redis answered meanwhile): the next time starts a new spell.
+    assert _trouble_lines([1000, 4600]) == [
+        "redis unavailable: unreachable (ConnectionError)",
+        "redis unavailable: unreachable (ConnectionError)",
+    ]
