@@ -233,6 +233,7 @@ class MetaRetrieval:
             )
             return LeadStatus.FETCHING
         if isinstance(exc, GraphNotFoundError):
+            self._failures.answered()  # the Graph API answered, for this lead: a spell of failures is over
             logger.warning("meta lead not found in the Graph API: %s", exc.message, extra=extra)
             reason = f"the Graph API has no such lead: {exc.message}"
             return self._end(ticket, Completion(LeadStatus.REJECTED, reason, error=reason))

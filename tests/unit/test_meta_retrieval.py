@@ -797,3 +797,20 @@ def test_backfill_takes_in_its_leads_when_redis_refuses_their_intake_count(retri
 
     assert store.leads.status_counts()[LeadStatus.QUEUED] == 1 and woken == [1]
     assert store.fetches.backfill_since(FORM_ID) is not None
+
+
+def test_a_graph_failure_after_the_graph_api_answered_that_a_lead_is_gone_is_warned_again(
+    retrieval, graph, admission, caplog
+):
+    outage = GraphTransientError("Graph API 503 without a Graph error", 503)
+    first, gone, third = announce(admission, "900000000000001", "900000000000002", "900000000000003")
+    graph.script = [outage]
+    retrieval.fetch(first)
+    retrieval.fetch(gone)  # the Graph API answers again: it has no such lead
+    caplog.clear()
+
+    with caplog.at_level(logging.INFO, logger="workers.meta"):
+        graph.script = [outage]
+        retrieval.fetch(third)
+
+    assert "meta lead retrieval failed, will retry: Graph API 503 without a Graph error" in _retrieval_warnings(caplog)
