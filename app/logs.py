@@ -1,7 +1,9 @@
 """Process logging: one JSON object per line, with the ids in scope (request, lead, batch, job).
 
 Ids are bound with `log_ids(...)` (a context variable, so threads and requests don't mix them) and a
-filter puts them on every record. Messages carry ids and counts, never personal data or secrets.
+filter puts them on every record. Messages carry ids and counts, never personal data or secrets. RQ's routine
+lines about each job are left out (`RoutineJobLinesFilter`), and a trouble met on every request is said once per
+change (`RepeatedTrouble`).
 """
 
 from __future__ import annotations
