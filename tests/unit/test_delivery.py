@@ -1002,3 +1002,21 @@ def test_retrying_leads_a_redis_error_kept_from_being_made_due_are_made_due_by_t
     assert store.outage.recovered(clock.now(), chunk=2) == 1
     assert {status_of(store, i) for i in ids} == {LeadStatus.QUEUED}
     assert store.outage.get() is None and store.outage.recovered(clock.now(), chunk=2) is None
+
+
+def test_a_lead_through_many_transitions_keeps_its_last_20_events_newest_first(
+    store, cipher, clock, deliverer, carecycle
+):
+    admitted_at = clock.now()
+    [lead_id] = admit(store, cipher, clock)
+    for _ in range(12):  # each failed attempt records sending and retrying, each retry after the first also queued
+        carecycle.script.append(CareCycleTransientError("careCycle 503", 503))
+        deliverer.step()
+        clock.advance(max(store.leads.get(lead_id).next_attempt_at - clock.now(), store.budget.interval_seconds))
+    deliverer.step()
+
+    events = store.leads.get(lead_id).events
+    assert len(events) == 20
+    assert events[0].status is LeadStatus.DELIVERED
+    assert [e.at for e in events] == sorted((e.at for e in events), reverse=True)
+    assert events[-1].at > admitted_at  # the oldest, its admission among them, make way for the newest
