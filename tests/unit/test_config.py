@@ -54,6 +54,15 @@ def test_settings_read_every_variable_by_its_name():
     assert settings.carecycle_base_url == "https://api.carecycle.ai"
 
 
+def test_settings_left_unset_take_the_defaults_the_product_promises():
+    settings = Settings.from_env({"REDIS_URL": "redis://example:6380/2"})
+
+    assert settings.carecycle_base_url == "https://api.carecycle.ai"
+    assert settings.carecycle_rate_limit_per_min == 60
+    assert settings.facebook_graph_url == "https://graph.facebook.com"
+    assert settings.leadrelay_max_age_hours == 72.0
+
+
 @pytest.mark.parametrize(
     ("variable", "value"),
     [
