@@ -272,6 +272,11 @@ def test_us_state_refuses(raw):
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
+        pytest.param("yes", True, id="yes"),
+        pytest.param("no", False, id="no"),
+        pytest.param("true", True, id="true"),
+        pytest.param("1", True, id="one-as-text"),
+        pytest.param("on", True, id="on"),
         pytest.param("YES", True, id="yes-upper"),
         pytest.param("t", True, id="t"),
         pytest.param("Agreed", True, id="agreed"),
