@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
+from app.schemas.sources import ConsentKeysSchema, SourceSchema
 from app.sources import LeadSource, SourceKind, SourceRegistry, SourcesError, UnknownSourceError, load_sources
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "sources.example.toml"
@@ -16,6 +18,14 @@ def write(tmp_path: Path, text: str) -> str:
     path = tmp_path / "sources.toml"
     path.write_text(text)
     return str(path)
+
+
+def test_the_shipped_example_documents_every_key_a_source_may_have():
+    text = EXAMPLE.read_text()
+    keys = set(SourceSchema().fields) | set(ConsentKeysSchema().fields)
+
+    undocumented = [key for key in sorted(keys) if not re.search(rf"(^|[\s#\[.]){key}\b", text, re.MULTILINE)]
+    assert not undocumented, f"add to deploy/sources.example.toml: {undocumented}"
 
 
 def test_the_shipped_example_loads_with_its_secrets_set():
