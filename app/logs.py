@@ -15,6 +15,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 # Attributes every LogRecord has; anything else on a record came from `extra` or the ids filter.
@@ -114,13 +115,73 @@ class RoutineJobLinesFilter(logging.Filter):
         return not (record.levelno == logging.INFO and record.msg in _ROUTINE_JOB_LINES)
 
 
+REMIND_EVERY_SECONDS = 60.0
+
+
+@dataclass
+class _Said:
+    what: str
+    at: float  # when it was last said
+    met_at: float  # when it was last met, said or not
+    since: int = 0  # times met since it was last said
+
+
+@dataclass(frozen=True)
+class Say:
+    """How a trouble met once more is to be said: as `new`, or as going on, met `repeats` times over `seconds` since
+    its last line."""
+
+    new: bool
+    repeats: int = 0
+    seconds: float = 0.0
+
+
+class OncePerChange:
+    """When to say a trouble met again and again (every request refused alike while Redis is away, every upload failed
+    alike while careCycle is down): when it starts or what it is changes, then at most once a reminder interval while
+    it goes on, never once each time, which would bury everything else on-call reads. Kept by `key` (a ticker's step,
+    a setting), one trouble per key. With `new_after_quiet`, a trouble met after more than an interval without it is
+    said as new, for a caller that cannot tell it ended. Thread-safe: a web process meets it on several threads."""
+
+    def __init__(
+        self,
+        now: Callable[[], float],
+        remind_every_seconds: float = REMIND_EVERY_SECONDS,
+        *,
+        new_after_quiet: bool = False,
+    ) -> None:
+        self._now = now
+        self._remind_every = remind_every_seconds
+        self._new_after_quiet = new_after_quiet
+        self._lock = threading.Lock()
+        self._said: dict[str, _Said] = {}
+
+    def met(self, what: str, key: str = "") -> Say | None:
+        """The trouble `what` was met once more under `key`: how to say it, or None to keep quiet."""
+        with self._lock:
+            now, said = self._now(), self._said.get(key)
+            if said is not None and said.what == what and now - said.at < self._remind_every:
+                said.since += 1
+                said.met_at = now
+                return None
+            self._said[key] = _Said(what, now, now)
+        if said is None or said.what != what or (self._new_after_quiet and now - said.met_at > self._remind_every):
+            return Say(new=True)
+        return Say(new=False, repeats=said.since + 1, seconds=now - said.at)
+
+    def ended(self, key: str = "") -> bool:
+        """The trouble under `key` is over (the call went through): the next one is said as new. True when one had
+        been said."""
+        with self._lock:
+            return self._said.pop(key, None) is not None
+
+
 class RepeatedTrouble:
-    """One trouble met again and again (every request refused alike while Redis is away): an error line when it
-    starts or what it is changes, then at most one a minute while it goes on, with how many times it was met since.
-    A line for each time would double every request's own line through an outage. Met again after more than a
-    minute without it (the process cannot tell that it ended: Redis may have answered meanwhile), it is said as new,
-    never as going on since the last line. Thread-safe: a web process serves requests on several threads; each
-    process says it for itself."""
+    """Logs one trouble met again and again, as `OncePerChange` has it said: `first` ("%s": what it is) when it starts
+    or changes, `still` ("%s", "%d", "%.0f": what it is, how many times since the last line, over how long) at most
+    once a minute while it goes on; at `level`, and, with `quiet_at_debug`, each time kept quiet at debug. By default
+    a trouble met after a quiet minute is said as new (`new_after_quiet`): the web process that meets Redis away
+    cannot tell that it came back."""
 
     def __init__(
         self,
@@ -128,33 +189,34 @@ class RepeatedTrouble:
         now: Callable[[], float],
         first: str,
         still: str,
-        remind_every_seconds: float = 60.0,
+        remind_every_seconds: float = REMIND_EVERY_SECONDS,
+        *,
+        level: int = logging.ERROR,
+        quiet_at_debug: bool = False,
+        new_after_quiet: bool = True,
     ) -> None:
         self._logger = logger
-        self._now = now
-        self._first = first  # "%s": what the trouble is
-        self._still = still  # "%s", "%d", "%.0f": what it is, how many times since the last line, over how long
-        self._remind_every = remind_every_seconds
-        self._lock = threading.Lock()
-        self._said: tuple[str, float] | None = None  # what was last said, and when
-        self._unsaid = 0
-        self._met_at = 0.0  # when it was last met, said or not
+        self._first = first
+        self._still = still
+        self._level = level
+        self._quiet_at_debug = quiet_at_debug
+        self._when = OncePerChange(now, remind_every_seconds, new_after_quiet=new_after_quiet)
 
-    def met(self, what: str) -> None:
-        """The trouble `what` was met once more: logged if it is new, or its last line is a minute old."""
-        with self._lock:
-            now, said = self._now(), self._said
-            if said is not None and said[0] == what and now - said[1] < self._remind_every:
-                self._unsaid += 1
-                self._met_at = now
-                return
-            unsaid, self._unsaid = self._unsaid, 0
-            self._said = (what, now)
-            quiet, self._met_at = now - self._met_at > self._remind_every, now
-        if said is None or said[0] != what or quiet:
-            self._logger.error(self._first, what)
+    def met(self, what: str, ids: dict[str, str] | None = None) -> None:
+        """The trouble `what` was met once more (`ids` name what for): logged if it is new, or its last line is a
+        minute old."""
+        say = self._when.met(what)
+        if say is None:
+            if self._quiet_at_debug:
+                self._logger.debug(self._first, what, extra=ids)
+        elif say.new:
+            self._logger.log(self._level, self._first, what, extra=ids)
         else:
-            self._logger.error(self._still, what, unsaid + 1, now - said[1])
+            self._logger.log(self._level, self._still, what, say.repeats, say.seconds, extra=ids)
+
+    def ended(self) -> None:
+        """The trouble is over (the service took a call): the next one is said at once."""
+        self._when.ended()
 
 
 class JsonFormatter(logging.Formatter):

@@ -10,12 +10,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from app.clock import Clock
+from app.logs import OncePerChange
 from app.models import LeadStatus, NewLead
 from app.schemas.meta import LeadgenChange
 from app.sources import LeadSource, SourceRegistry, UnknownSourceError
@@ -56,29 +56,21 @@ class UnsetSettingAlarm:
     hitting the URL flood the error log. Per process, as settings are: each web process says it for itself."""
 
     def __init__(self, now: Callable[[], float], remind_every_seconds: float = UNSET_SETTING_REMIND_SECONDS) -> None:
-        self._now = now
-        self._remind_every = remind_every_seconds
-        self._lock = threading.Lock()  # a process serves requests on several threads
-        self._said_at: dict[str, float] = {}  # setting -> when its error was last logged
-        self._unsaid: dict[str, int] = {}  # setting -> refusals since then, not logged
+        self._when = OncePerChange(now, remind_every_seconds)
 
     def refused(self, variable: str, consequence: str) -> None:
         """A request was refused because `variable` is not set: log it if due."""
-        with self._lock:
-            now, said_at = self._now(), self._said_at.get(variable)
-            if said_at is not None and now - said_at < self._remind_every:
-                self._unsaid[variable] = self._unsaid.get(variable, 0) + 1
-                return
-            self._said_at[variable] = now
-            unsaid = self._unsaid.pop(variable, 0)
-        if said_at is None:
+        say = self._when.met(variable, key=variable)
+        if say is None:
+            return
+        if say.new:
             logger.error("Meta webhook refused: %s is not set: %s", variable, consequence)
         else:
             logger.error(
                 "Meta webhook refused: %s is still not set: %s (%d more requests refused since the last line)",
                 variable,
                 consequence,
-                unsaid + 1,
+                say.repeats,
             )
 
 

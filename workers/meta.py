@@ -29,6 +29,7 @@ from marshmallow import ValidationError
 from app.clock import Clock
 from app.crypto import RecordCipher
 from app.intake import Intake
+from app.logs import RepeatedTrouble
 from app.meta import META_LEAD_RETENTION_SECONDS, MetaIntake
 from app.metrics import hand_over_admitted
 from app.models import LeadStatus
@@ -38,7 +39,6 @@ from app.sources import LeadSource, SourceKind, SourceRegistry, UnknownSourceErr
 from app.store import Store
 from app.store.fetches import Completion, FetchTicket
 from workers import backoff
-from workers.failurelog import FailureLog
 from workers.graph import (
     GraphConfigurationError,
     GraphError,
@@ -101,11 +101,14 @@ class MetaRetrieval:
         self._clock = clock
         self._wake = wake_delivery
         self._rng = rng or random.Random()
-        self._failures = FailureLog(
+        self._failures = RepeatedTrouble(
             logger,
             clock.now,
             "meta lead retrieval failed, will retry: %s",
             "meta lead retrievals still failing, retried with backoff: %s (%d more failed alike in %.0f s)",
+            level=logging.WARNING,
+            quiet_at_debug=True,  # each failed call at debug, with its ids
+            new_after_quiet=False,  # an answer from the service ends the spell
         )
 
     def fetch(self, lead_id: str, lease_deadline: float | None = None) -> LeadStatus | None:
@@ -233,7 +236,7 @@ class MetaRetrieval:
             )
             return LeadStatus.FETCHING
         if isinstance(exc, GraphNotFoundError):
-            self._failures.answered()  # the Graph API answered, for this lead: a spell of failures is over
+            self._failures.ended()  # the Graph API answered, for this lead: a spell of failures is over
             logger.warning("meta lead not found in the Graph API: %s", exc.message, extra=extra)
             reason = f"the Graph API has no such lead: {exc.message}"
             return self._end(ticket, Completion(LeadStatus.REJECTED, reason, error=reason))
@@ -243,7 +246,7 @@ class MetaRetrieval:
             self._settings.retry_max_delay_seconds,
             backoff.jitter_factor(self._rng),
         )
-        self._failures.failed(exc.message, extra)
+        self._failures.met(exc.message, extra)
         if isinstance(exc, GraphTimeoutError):
             # The lead keeps its own backoff too: one that alone times out (the Graph API answering every other)
             # is tried less and less often, instead of pausing retrieval once per probe interval.
@@ -308,7 +311,7 @@ class MetaRetrieval:
 
     def _resume(self) -> None:
         """The Graph API answered and took the token: a pause, if any, is over, and so is a spell of failures."""
-        self._failures.answered()
+        self._failures.ended()
         if self._store.fetch_pause.resume():
             logger.info("meta lead retrieval resumed: the Graph API answers and accepts the token again")
 

@@ -3,7 +3,8 @@ per change.
 
 A 5xx, a timeout or no connection starts (or goes on with) careCycle's failing spell, which `/v1/stats`, `/metrics`
 and the dashboard show. An answer past authentication ends a delivery pause and the spell, whose retrying leads are
-then due at once (`app.store.outage`). What the worker logs of its failed uploads is `workers.failurelog`'s.
+then due at once (`app.store.outage`). The worker says its failed uploads once per change
+(`app.logs.RepeatedTrouble`).
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ import logging
 from redis.exceptions import RedisError
 
 from app.clock import Clock
+from app.logs import RepeatedTrouble
 from app.store import Store
-from workers.failurelog import FailureLog
 
 
 class CareCycleStanding:
@@ -24,16 +25,19 @@ class CareCycleStanding:
         self._store = store
         self._clock = clock
         self._logger = logger
-        self._failures = FailureLog(
+        self._failures = RepeatedTrouble(
             logger,
             clock.now,
             "upload failed, will retry: %s",
             "uploads still failing, retried with backoff: %s (%d more uploads failed alike in %.0f s)",
+            level=logging.WARNING,
+            quiet_at_debug=True,  # each failed call at debug, with its ids
+            new_after_quiet=False,  # an answer from the service ends the spell
         )
 
     def upload_failed(self, message: str, batch_id: str) -> None:
         """An upload failed with `message` and its leads will be retried: said when new, else once a minute."""
-        self._failures.failed(message, {"batch_id": batch_id})
+        self._failures.met(message, {"batch_id": batch_id})
 
     def failing(self, reason: str, now: float) -> None:
         """careCycle failed an upload (5xx, timeout, no connection): shown in the stats until it answers again."""
@@ -46,7 +50,7 @@ class CareCycleStanding:
         """careCycle answered past authentication: a pause, if any, is over, and so is a spell of failures, whose
         retrying leads are due at once. While Redis does not answer, both stay until the next answer (a spell whose
         release Redis cut short too: the next answer makes the rest due)."""
-        self._failures.answered()
+        self._failures.ended()
         try:
             resumed = self._store.pause.resume()
             released = self._store.outage.recovered(self._clock.now())

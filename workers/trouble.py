@@ -14,11 +14,10 @@ from collections.abc import Callable
 
 from redis.exceptions import RedisError
 
+from app.logs import REMIND_EVERY_SECONDS, OncePerChange
 from app.store.refusals import describe
 
 logger = logging.getLogger(__name__)
-
-REMIND_EVERY_SECONDS = 60.0
 
 
 class RedisTrouble:
@@ -27,23 +26,20 @@ class RedisTrouble:
     def __init__(
         self, now: Callable[[], float] = time.monotonic, remind_every_seconds: float = REMIND_EVERY_SECONDS
     ) -> None:
-        self._now = now
-        self._remind_every = remind_every_seconds
-        self._said: dict[str, tuple[str, float]] = {}  # step -> (what Redis answered, when it was last said)
+        self._when = OncePerChange(now, remind_every_seconds)
 
     def failed(self, step: str, exc: RedisError) -> None:
         """`step` met `exc`: a warning if this trouble is new, or last said a minute ago or more."""
-        what, now = describe(exc), self._now()
-        said = self._said.get(step)
-        if said is None or said[0] != what:
-            logger.warning("%s: redis %s; trying again next tick", step, what)
-        elif now - said[1] >= self._remind_every:
-            logger.warning("%s: redis still %s since the last warning; trying again each tick", step, what)
-        else:
+        what = describe(exc)
+        say = self._when.met(what, key=step)
+        if say is None:
             return
-        self._said[step] = (what, now)
+        if say.new:
+            logger.warning("%s: redis %s; trying again next tick", step, what)
+        else:
+            logger.warning("%s: redis still %s since the last warning; trying again each tick", step, what)
 
     def succeeded(self, step: str) -> None:
         """`step` got through: one line if it had been in trouble."""
-        if self._said.pop(step, None) is not None:
+        if self._when.ended(step):
             logger.info("%s: redis answers again", step)
