@@ -56,30 +56,47 @@ def refuse_content_coding(request: Request) -> None:
 
 
 def json_object(request: Request, *, force: bool = False, names_once: bool = True) -> dict[str, Any]:
-    """The body as a JSON object (`force`: whatever its Content-Type; without one, it is read as JSON too).
-    Raises `UnsupportedMediaTypeError` when it is declared as another media type, `BadRequestError` when it
-    is no JSON object, or (`names_once`) when an object in it gives a name twice, `PayloadTooLargeError` past
-    the request's body limit (however the body was sent)."""
+    """The body as a JSON object (`json_body`); with `names_once`, one whose object gives a name twice is refused
+    (`BadRequestError` naming it)."""
+    body = json_body(request, force=force)
+    if names_once and (name := body.repeated_names().own) is not None:
+        raise refuse_repeated_name(name)
+    return body.fields
+
+
+def json_body(request: Request, *, force: bool = False) -> JsonBody:
+    """The body as a JSON object (`force`: whatever its Content-Type; without one, it is read as JSON too), parsed
+    once, with the names its objects give twice. Raises `UnsupportedMediaTypeError` when it is declared as another
+    media type, `BadRequestError` when it is no JSON object, `PayloadTooLargeError` past the request's body limit
+    (however the body was sent)."""
     limit_body(request)  # the limit a view set, else the app's
+    # A body sent without a Content-Type is read as JSON; one declared as something else is refused (415).
+    if not (force or not request.mimetype or request.is_json):
+        expected = "expected application/json"
+        raise UnsupportedMediaTypeError(f"{expected}, not {request.mimetype[:80]}", {"Content-Type": [expected]})
+    repeats: list[tuple[dict[str, Any], str]] = []
+
+    def unique_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        found = dict(pairs)
+        if len(found) < len(pairs):  # rare: only then are the names looked at one by one
+            repeats.append((found, _first_repeated(pairs)))
+        return found
+
     try:
-        # A body sent without a Content-Type is read as JSON; one declared as something else is refused (415).
-        body = request.get_json(force=force or not request.mimetype, silent=True)
+        body = json.loads(request.get_data(cache=True), object_pairs_hook=unique_names)
     except RecursionError as exc:
         raise body_refused(f"expected a JSON object nested at most {MAX_JSON_DEPTH} levels") from exc
     except RequestEntityTooLarge as exc:
         raise too_large(request) from exc
-    if body is None and not force and request.mimetype and not request.is_json:
-        expected = "expected application/json"
-        raise UnsupportedMediaTypeError(f"{expected}, not {request.mimetype[:80]}", {"Content-Type": [expected]})
+    except ValueError:  # not JSON, or not UTF-8/16/32 text: said below
+        body = None
     if body is None and request.get_data().strip() not in (b"", b"null"):
         raise body_refused(f"expected a JSON object; {_parse_problem(request.get_data())}")
     if not isinstance(body, dict):
         raise body_refused("expected a JSON object")
     if _may_nest_deeper(request.get_data(), MAX_JSON_DEPTH) and _depth_exceeds(body, MAX_JSON_DEPTH):
         raise body_refused(f"expected a JSON object nested at most {MAX_JSON_DEPTH} levels")
-    if names_once:
-        _refuse_repeated_names(request.get_data())
-    return body
+    return JsonBody(body, tuple(repeats))
 
 
 NAME_ONCE_EXPECTED = "expected once in its object, not given twice"
@@ -94,45 +111,37 @@ class RepeatedNames:
     in_items: dict[int, str] = field(default_factory=dict)
 
 
-def repeated_names(raw: bytes, items: str | None = None) -> RepeatedNames:
-    """The names a (valid) JSON text gives twice in an object; with `items`, those within each element of the
-    body's list of that name are told apart by index (a bulk's items, each refused alone). Parsers disagree on
-    which copy counts (Python's keeps the last, others the first), so such an object says two things at once."""
-    repeats: list[tuple[dict[str, Any], str]] = []
+@dataclass(frozen=True)
+class JsonBody:
+    """A request's JSON object (`fields`) and the objects in it that give a name twice, each with the first such
+    name (`repeats`). Parsers disagree on which copy counts (Python's keeps the last, others the first), so such an
+    object says two things at once."""
 
-    def unique_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        found = dict(pairs)
-        if len(found) < len(pairs):  # rare: only then are the names looked at one by one
-            repeats.append((found, _first_repeated(pairs)))
-        return found
+    fields: dict[str, Any]
+    repeats: tuple[tuple[dict[str, Any], str], ...] = ()
 
-    body = json.loads(raw, object_pairs_hook=unique_names)
-    if not repeats:
-        return RepeatedNames()
-    listed = body.get(items) if items and isinstance(body, dict) else None
-    in_items: dict[int, str] = {}
-    within_items: set[int] = set()
-    for index, item in enumerate(listed if isinstance(listed, list) else []):
-        objects = {id(found) for found in _objects_in(item)}
-        within_items |= objects
-        named = [name for found, name in repeats if id(found) in objects]
-        if named:
-            in_items[index] = named[0]
-    own = next((name for found, name in repeats if id(found) not in within_items), None)
-    return RepeatedNames(own, in_items)
+    def repeated_names(self, items: str | None = None) -> RepeatedNames:
+        """The names given twice; with `items`, those within each element of the body's list of that name are told
+        apart by index (a bulk's items, each refused alone)."""
+        if not self.repeats:
+            return RepeatedNames()
+        listed = self.fields.get(items) if items else None
+        in_items: dict[int, str] = {}
+        within_items: set[int] = set()
+        for index, item in enumerate(listed if isinstance(listed, list) else []):
+            objects = {id(found) for found in _objects_in(item)}
+            within_items |= objects
+            named = [name for found, name in self.repeats if id(found) in objects]
+            if named:
+                in_items[index] = named[0]
+        own = next((name for found, name in self.repeats if id(found) not in within_items), None)
+        return RepeatedNames(own, in_items)
 
 
 def refuse_repeated_name(name: str) -> BadRequestError:
     """The refusal of a body that gives `name` twice in one of its objects, naming it."""
     name = name[:40]
     return BadRequestError(f"{name}: {NAME_ONCE_EXPECTED}", {name: [NAME_ONCE_EXPECTED]})
-
-
-def _refuse_repeated_names(raw: bytes) -> None:
-    """Raise `BadRequestError` naming a name an object of the (valid) JSON text gives twice."""
-    found = repeated_names(raw)
-    if found.own is not None:
-        raise refuse_repeated_name(found.own)
 
 
 def _first_repeated(pairs: list[tuple[str, Any]]) -> str:

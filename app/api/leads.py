@@ -9,7 +9,7 @@ from urllib.parse import quote
 from flask import Blueprint, Response, jsonify, request
 
 from app.api.auth import SOURCE_KEY_EXPECTED, match_secret, presented_credential
-from app.api.bodies import NAME_ONCE_EXPECTED, json_object, refuse_repeated_name, repeated_names
+from app.api.bodies import NAME_ONCE_EXPECTED, json_body, json_object, refuse_repeated_name
 from app.api.ops import operator, query_args, require_ops_token
 from app.errors import BadRequestError, InvalidInputError
 from app.intake import IDEMPOTENCY_KEY_FIELD, MAX_BULK_LEADS, AcceptedLead, Admission, InvalidLead
@@ -92,9 +92,10 @@ def submit_leads() -> tuple[Response, int]:
     slug = match_secret(presented_credential(request), svc.sources.api_keys, SOURCE_KEY_EXPECTED)
     source = svc.sources.by_slug(slug)
     add_log_ids(source=source.slug)
-    body = json_object(request, names_once=False)
+    read = json_body(request)
+    body = read.fields
     bulk = _is_bulk(body)
-    repeats = repeated_names(request.get_data(), "leads" if bulk else None)
+    repeats = read.repeated_names("leads" if bulk else None)
     if repeats.own is not None:
         raise refuse_repeated_name(repeats.own)
     payloads = _bulk_payloads(body) if bulk else [body]
