@@ -1,5 +1,6 @@
-"""Delivery: take a batch when a request slot is free, upload it, judge the answer (`workers.outcomes`), settle the
-leads (`workers.settling`)."""
+"""Delivery: take a batch when a request slot is free, open its records (`workers.opening`), upload them, judge the
+answer (`workers.outcomes`), settle the leads (`workers.settling`); a split batch's later requests wait for their slot
+(`workers.slots`)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 
 from app.clock import Clock
 from app.config import Settings
-from app.crypto import RecordCipher, RecordDecryptionError
+from app.crypto import RecordCipher
 from app.logs import log_ids
 from app.models import MAX_BATCH_RECORDS, LeadStatus
 from app.store import Store
@@ -29,6 +30,7 @@ from workers.carecycle import (
     CareCycleValidationError,
     UploadResult,
 )
+from workers.opening import Entry, open_batch
 from workers.outcomes import (
     outcomes_for_refusal,
     outcomes_for_result,
@@ -38,6 +40,7 @@ from workers.outcomes import (
     unaccounted_leads,
 )
 from workers.settling import Settler
+from workers.slots import SlotWaiter
 from workers.standing import CareCycleStanding
 
 logger = logging.getLogger(__name__)
@@ -48,14 +51,6 @@ MAX_SOURCES_UNREAD = 3
 
 UNREADABLE_RECORDS = "stored records cannot be decrypted: check LEADRELAY_ENCRYPTION_KEY"
 UNREADABLE_RECORD = "stored record cannot be decrypted with the configured LEADRELAY_ENCRYPTION_KEY keys"
-
-
-@dataclass(frozen=True)
-class Entry:
-    """A claimed lead with its opened record, ready to upload."""
-
-    lead: ClaimedLead
-    record: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -99,6 +94,7 @@ class Deliverer:
         self._clock = clock
         self._rng = rng or random.Random()
         self._settler = Settler(store, settings, clock)
+        self._slots = SlotWaiter(store, clock, settings.leadrelay_visibility_timeout_seconds)
         self._standing = CareCycleStanding(store, clock, logger)  # its lines are said as delivery's
 
     def is_due(self) -> bool:
@@ -141,7 +137,8 @@ class Deliverer:
             self._deliver_batch(batch, probing)
 
     def _deliver_batch(self, batch: Batch, probing: bool) -> None:
-        entries, deferred, unreadable = self._open(batch)
+        opened = open_batch(batch, self._cipher)
+        entries, deferred, unreadable = opened.entries, opened.deferred, opened.unreadable
         if unreadable and not entries:
             # Not one record opens: the configured keys are wrong, not the leads. Wait for the fix.
             self._pause_for(batch, UNREADABLE_RECORDS)
@@ -165,26 +162,6 @@ class Deliverer:
         self._upload(batch.id, entries, have_slot=True)
         self._store.batches.settle(batch.id, [], self._clock.now(), release=True)
 
-    def _open(self, batch: Batch) -> tuple[list[Entry], list[ClaimedLead], list[ClaimedLead]]:
-        """Decrypt records: (entries to send, leads whose externalId repeats an earlier one, unreadable leads)."""
-        entries: list[Entry] = []
-        deferred: list[ClaimedLead] = []
-        unreadable: list[ClaimedLead] = []
-        seen: set[str] = set()
-        for lead in batch.leads:
-            if lead.external_id in seen:
-                deferred.append(lead)
-                continue
-            try:
-                record = self._cipher.open(lead.sealed_record)
-            except RecordDecryptionError:
-                unreadable.append(lead)
-                continue
-            seen.add(lead.external_id)
-            record["externalId"] = lead.external_id
-            entries.append(Entry(lead, record))
-        return entries, deferred, unreadable
-
     def _upload(
         self,
         batch_id: str,
@@ -199,7 +176,7 @@ class Deliverer:
         With `not_found` (one source's records, split off a batch careCycle answered 404), a 404 is left there
         to be judged once the batch's other sources have been sent, and the pause does not hold the upload.
         """
-        if not have_slot and not self._wait_for_slot(batch_id, despite_pause=not_found is not None):
+        if not have_slot and not self._slots.wait(batch_id, despite_pause=not_found is not None):
             self._settler.settle(batch_id, [requeue(e.lead, "delivery paused") for e in entries])
             return False
         try:
@@ -295,26 +272,6 @@ class Deliverer:
         )
         for half in (entries[:middle], entries[middle:]):
             self._upload(batch_id, half, have_slot=False)
-
-    def _wait_for_slot(self, batch_id: str, *, despite_pause: bool = False) -> bool:
-        """Wait for a request slot while keeping the batch in flight; False if delivery paused (unless
-        `despite_pause`) or the batch is no longer this worker's.
-
-        The wait (careCycle's `retryAfter` can be a minute or more) is slept in pieces of a third of the
-        visibility timeout, the batch's lease pushed out before each, so that no other worker takes the
-        batch for lost and sends it too.
-        """
-        lease = self._settings.leadrelay_visibility_timeout_seconds
-        while True:
-            now = self._clock.now()
-            if not despite_pause and self._store.pause.get() is not None:
-                return False
-            if not self._store.batches.extend(batch_id, now + lease):
-                return False
-            slot = self._store.budget.reserve(now)
-            if isinstance(slot, Slot):
-                return True
-            self._clock.sleep(min(slot, lease / 3))
 
     def _outcomes_for_result(self, batch_id: str, entries: Sequence[Entry], result: UploadResult) -> list[Outcome]:
         leads = _leads(entries)
