@@ -158,7 +158,8 @@ class Deliverer:
             self._store.batches.settle(batch.id, [], self._clock.now(), release=True)
             return
         if probing:
-            logger.info("sending a probe batch while delivery is paused", extra={"batch_id": batch.id})
+            # At debug: a failed probe is counted in the pause's reminder, and a successful one ends it.
+            logger.debug("sending a probe batch while delivery is paused", extra={"batch_id": batch.id})
         self._upload(batch.id, entries, have_slot=True)
         self._store.batches.settle(batch.id, [], self._clock.now(), release=True)
 
@@ -335,8 +336,7 @@ class Deliverer:
         return outcomes
 
     def _pause_until_probe(self, reason: str, now: float) -> None:
-        self._store.pause.pause(reason, now, now + self._settings.leadrelay_pause_probe_seconds)
-        logger.error("delivery paused: %s", reason)
+        self._standing.paused(reason, now, now + self._settings.leadrelay_pause_probe_seconds)
 
     def _pause_for(self, batch: Batch, reason: str) -> None:
         now = self._clock.now()

@@ -98,12 +98,13 @@ class PauseSwitch:
         """The current pause, or None while delivery runs."""
         return pause_from_hash(self._redis.hgetall(self._key))
 
-    def pause(self, reason: str, now: float, next_probe_at: float) -> None:
-        """Pause delivery (or keep it paused), keeping the original start time."""
+    def pause(self, reason: str, now: float, next_probe_at: float) -> bool:
+        """Pause delivery (or keep it paused), keeping the original start time; True when this started the pause."""
         pipe = self._redis.pipeline(transaction=True)
         pipe.hsetnx(self._key, "since", repr(now))
         pipe.hset(self._key, mapping={"reason": reason, "next_probe_at": repr(next_probe_at)})
-        pipe.execute()
+        started, _ = pipe.execute()
+        return bool(started)
 
     def resume(self) -> bool:
         """End the pause; True when there was one."""

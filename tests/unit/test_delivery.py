@@ -937,6 +937,63 @@ def test_an_upload_taken_after_failures_ends_the_quiet_so_the_next_failure_is_sa
     assert _failure_lines(caplog) == [said, said]
 
 
+def _pause_lines(caplog) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "workers.delivery" and r.levelno >= logging.INFO and "delivery" in r.getMessage()
+    ]
+
+
+def test_a_pause_is_said_when_it_starts_or_its_reason_changes_and_recalled_once_a_minute_not_at_every_probe(
+    store, cipher, clock, carecycle, settings, caplog
+):
+    settings = settings.replace(leadrelay_pause_probe_seconds=30.0)
+    deliverer = Deliverer(store, carecycle, cipher, settings, clock, random.Random(7))  # type: ignore[arg-type]
+    admit(store, cipher, clock)
+    revoked = CareCycleAuthError("careCycle 401 UNAUTHORIZED: key revoked", 401)
+    carecycle.script += [revoked] * 5 + [CareCycleAuthError("careCycle 403 FORBIDDEN: not allowed", 403)]
+
+    with caplog.at_level(logging.INFO, logger="workers.delivery"):
+        deliverer.step()  # delivery pauses
+        for _ in range(5):  # a probe every 30 s: four refused alike, then one refused for a new reason
+            clock.advance(settings.leadrelay_pause_probe_seconds)
+            deliverer.step()
+        clock.advance(settings.leadrelay_pause_probe_seconds)
+        deliverer.step()  # careCycle takes the probe
+
+    assert _pause_lines(caplog) == [
+        "delivery paused: careCycle 401 UNAUTHORIZED: key revoked",
+        "delivery still paused: careCycle 401 UNAUTHORIZED: key revoked (2 more probes failed alike in 60 s)",
+        "delivery still paused: careCycle 401 UNAUTHORIZED: key revoked (2 more probes failed alike in 60 s)",
+        "delivery paused: careCycle 403 FORBIDDEN: not allowed",
+        "delivery resumed: careCycle accepts the configuration again",
+    ]
+
+
+def test_a_new_pause_is_said_at_once_even_for_the_reason_of_one_said_a_moment_ago(
+    store, cipher, clock, deliverer, carecycle, settings, caplog
+):
+    revoked = CareCycleAuthError("careCycle 401 UNAUTHORIZED: key revoked", 401)
+    other_worker = Deliverer(store, carecycle, cipher, settings, clock, random.Random(8))  # type: ignore[arg-type]
+    carecycle.script += [revoked, UploadResult(succeeded=1), revoked]
+
+    with caplog.at_level(logging.INFO, logger="workers.delivery"):
+        admit(store, cipher, clock)
+        deliverer.step()  # delivery pauses
+        clock.advance(settings.leadrelay_pause_probe_seconds)
+        other_worker.step()  # another worker's probe ends the pause
+        admit(store, cipher, clock)
+        clock.advance(store.budget.interval_seconds)
+        deliverer.step()  # and this worker's next upload starts a new one
+
+    assert _pause_lines(caplog) == [
+        "delivery paused: careCycle 401 UNAUTHORIZED: key revoked",
+        "delivery resumed: careCycle accepts the configuration again",
+        "delivery paused: careCycle 401 UNAUTHORIZED: key revoked",
+    ]
+
+
 def test_a_pause_longer_than_the_maximum_age_leaves_its_leads_waiting_not_dead(
     store, cipher, clock, deliverer, carecycle, settings
 ):
