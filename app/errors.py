@@ -14,7 +14,7 @@ ApiError
 
 Domain errors mapped here: UnknownSourceError and LeadNotFoundError -> 404, OriginNotAllowedError -> 403,
 RateLimitedError -> 429, GoogleKeyMissingError -> 401, GoogleKeyError -> 403, LeadNotRetryableError -> 409,
-FingerprintSecretError -> 503 (logged naming LEADRELAY_ENCRYPTION_KEY).
+FingerprintSecretError -> 503 (logged naming LEADRELAY_ENCRYPTION_KEY, once per change).
 """
 
 from __future__ import annotations
@@ -146,8 +146,9 @@ def error_response(status: int, code: str, message: str, fields: Mapping[str, An
 
 
 def register_error_handlers(app: Flask, now: Callable[[], float] = time.monotonic) -> None:
-    """Map every error a request can raise to SPEC's JSON error shape; `now` times the reminders of Redis trouble."""
-    _register_intake_error_handlers(app)
+    """Map every error a request can raise to SPEC's JSON error shape; `now` times the reminders of a trouble met on
+    every request (Redis away, the fingerprint secret unreadable)."""
+    _register_intake_error_handlers(app, now)
     _register_ops_error_handlers(app)
 
     app.register_error_handler(ApiError, _api_error_response)
@@ -194,7 +195,7 @@ def register_error_handlers(app: Flask, now: Callable[[], float] = time.monotoni
         return error_response(500, "INTERNAL_ERROR", "internal error")
 
 
-def _register_intake_error_handlers(app: Flask) -> None:
+def _register_intake_error_handlers(app: Flask, now: Callable[[], float]) -> None:
     """Map the domain errors of form and Google intake to their answers."""
 
     @app.errorhandler(OriginNotAllowedError)
@@ -214,11 +215,14 @@ def _register_intake_error_handlers(app: Flask) -> None:
     def handle_rate_limited(exc: RateLimitedError) -> Response:
         return _api_error_response(TooManyRequestsError("too many posts; retry later", exc.retry_after_seconds))
 
+    # Every lead meets it until the operator puts the key back: said once per change, like Redis away.
+    secret_trouble = RepeatedTrouble(logger, now, "%s", "%s (still so: %d more requests answered 503 in %.0f s)")
+
     @app.errorhandler(FingerprintSecretError)
     def handle_fingerprint_secret(exc: FingerprintSecretError) -> Response:
         # Nothing is admitted under another secret's fingerprints (it would start every window afresh): the
         # client sends the lead again once the operator has put the key back.
-        logger.error("%s", exc)
+        secret_trouble.met(str(exc))
         return _api_error_response(UnavailableError("the relay cannot take leads until its configuration is fixed"))
 
     @app.errorhandler(GoogleKeyMissingError)

@@ -153,6 +153,22 @@ def test_intake_admits_nothing_when_no_configured_key_opens_the_secret(relay, st
     assert store.batches.depth() == 1  # the first lead only
 
 
+def test_a_secret_no_configured_key_opens_is_logged_once_per_change_not_once_per_request(relay, clock, caplog):
+    post_lead(relay(OLD), make_submission())
+    client = relay(NEW)
+
+    with caplog.at_level(logging.INFO):
+        answers = [post_lead(client, make_submission()).status_code for _ in range(5)]
+        clock.advance(60)
+        answers.append(post_lead(client, make_submission()).status_code)
+
+    assert answers == [503] * 6
+    [first, reminder] = [r.getMessage() for r in caplog.records if r.name == "app.errors"]
+    assert first.startswith(f"the fingerprint secret in Redis ({keys.fingerprint_secret_key()}) cannot be decrypted")
+    assert reminder == f"{first} (still so: 5 more requests answered 503 in 60 s)"
+    assert len([r for r in caplog.records if r.name == "app.requests"]) == 6  # each request keeps its own line
+
+
 def test_a_process_reads_the_secret_once_and_keeps_it(relay, redis):
     client, submission = relay(OLD), make_submission()
     first = post_lead(client, submission, **{"Idempotency-Key": "order-17"}).json["id"]
