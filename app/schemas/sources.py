@@ -40,7 +40,9 @@ class WebOrigin(fields.String):
     a path, query, fragment or credentials (not an origin at all), or with a wildcard, is refused."""
 
     default_error_messages = {
-        "invalid": "expected an origin such as https://landing.example.com (scheme, host and port only: "
+        # marshmallow's own refusal of a value that is not text, which gives no input to show
+        "invalid": 'expected an origin as text, such as "https://landing.example.com"',
+        "not_origin": "expected an origin such as https://landing.example.com (scheme, host and port only: "
         "no path, query or fragment), got {input!r}",
         "wildcard": "expected each landing page's origin in full, such as https://landing.example.com (no "
         "wildcards: list every origin), got {input!r}",
@@ -52,7 +54,7 @@ class WebOrigin(fields.String):
             raise self.make_error("wildcard", input=text[:200])
         origin = browser_origin(text)
         if origin is None:
-            raise self.make_error("invalid", input=text[:200])
+            raise self.make_error("not_origin", input=text[:200])
         return origin
 
 

@@ -111,6 +111,18 @@ def test_a_bad_sources_file_is_refused_naming_where(tmp_path, toml, problem):
     assert any(problem in p for p in raised.value.problems), raised.value.problems
 
 
+@pytest.mark.parametrize("origin", ["3", "true", '{ url = "https://a.example.com" }'])
+def test_an_allowed_origin_that_is_not_text_is_refused_naming_where_not_a_crash(tmp_path, origin):
+    toml = f'[sources.x]\nkind = "form"\nallowed_origins = [{origin}]'
+
+    with pytest.raises(SourcesError) as raised:
+        load_sources(write(tmp_path, toml), {}, {})
+
+    assert raised.value.problems == [
+        'sources.x.allowed_origins.0: expected an origin as text, such as "https://landing.example.com"'
+    ]
+
+
 @pytest.mark.parametrize(("line", "expected"), [("accept_null_origin = true", True), ("", False)])
 def test_a_form_source_says_whether_it_takes_posts_from_pages_hiding_their_origin(tmp_path, line, expected):
     toml = f'[sources.x]\nkind = "form"\nallowed_origins = ["https://a.example.com"]\n{line}'
