@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import difflib
 import re
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import idna
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from app.schemas.carecycle import MAX_CUSTOM_FIELD_KEY_CHARS, contract_length
 from app.schemas.customfields import configured_value_problem, custom_field_key
@@ -17,8 +18,11 @@ SOURCE_KINDS = ("api", "form", "facebook", "google")
 SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 ENV_NAME_PATTERN = re.compile(r"^[A-Z][A-Z0-9_]{0,127}$")
 
-validate_slug = validate.Regexp(SLUG_PATTERN, error="expected a slug: lowercase letters, digits, - and _")
-_http_url = validate.URL(schemes={"http", "https"}, require_tld=False)
+validate_slug = validate.Regexp(
+    SLUG_PATTERN,
+    error="expected a slug: lowercase letters, digits, - and _ (at most 63, starting with a letter or digit)",
+)
+_HTTP_URL: dict[str, Any] = {"schemes": {"http", "https"}, "require_tld": False}
 
 
 _YEAR_SECONDS = 365 * 86400  # Redis refuses expiry times past its range: a window this long is a typo anyway
@@ -84,27 +88,59 @@ def browser_origin(text: str) -> str | None:
     return f"{scheme}://{shown_host}{shown_port}"
 
 
+_FieldT = TypeVar("_FieldT", bound=fields.Field[Any])
+
+
+def _expecting(field: _FieldT, expected: str) -> _FieldT:
+    """`field` refusing a value of any wrong type, out of range or null with `expected`, and its absence, when
+    required, with `missing: <expected>`: marshmallow's own messages ("Not a valid string.", "Missing data for
+    required field.") say what went wrong, not what the file should hold."""
+    field.error_messages = {**dict.fromkeys(field.error_messages, expected), "required": f"missing: {expected}"}
+    return field
+
+
+def _unknown_key(key: str, known: list[str], what: str) -> str:
+    """What to say of a key that is not one of `known`: the nearest known key if it looks like a typo, else all."""
+    close = difflib.get_close_matches(key, known, n=1)
+    if close:
+        return f"not {what}: did you mean {close[0]}?"
+    return f"not {what}: expected {', '.join(known[:-1])} or {known[-1]}"
+
+
 def _fits_custom_field_key(name: str) -> bool:
     """Whether careCycle takes `name`, as intake cleans it, as a customFields key: 1 to 100 characters as careCycle
     counts them (an emoji is 2). Any other would be dropped, or cut, with a warning on every lead."""
     return 1 <= contract_length(clean_text(name)) <= MAX_CUSTOM_FIELD_KEY_CHARS
 
 
+_CUSTOM_KEY_EXPECTED = (
+    f"expected a customFields key of 1 to {MAX_CUSTOM_FIELD_KEY_CHARS} characters (careCycle counts an emoji as 2)"
+)
+# Any name other than a careCycle field or an alias of one becomes a customFields key.
+_FIELD_MAP_TARGET_EXPECTED = (
+    f"expected a careCycle field, an alias of one, a customFields key of 1 to {MAX_CUSTOM_FIELD_KEY_CHARS}"
+    " characters, or a name starting with _ (drops the field)"
+)
+_HONEYPOT_EXPECTED = (
+    f"expected a form field name of 1 to {MAX_CUSTOM_FIELD_KEY_CHARS} characters that people leave empty, such as"
+    " company_website"
+)
+
+
 def _configured_custom_key(key: str) -> None:
     if not _fits_custom_field_key(key):
-        raise ValidationError(
-            f"expected a customFields key of 1 to {MAX_CUSTOM_FIELD_KEY_CHARS} characters"
-            " (careCycle counts an emoji as 2)"
-        )
+        raise ValidationError(_CUSTOM_KEY_EXPECTED)
 
 
 def _field_map_target(target: str) -> None:
-    # Any name other than a careCycle field or an alias of one becomes a customFields key.
     if not _fits_custom_field_key(target):
-        raise ValidationError(
-            f"expected a careCycle field, an alias of one, a customFields key of 1 to {MAX_CUSTOM_FIELD_KEY_CHARS}"
-            " characters, or a name starting with _ (drops the field)"
-        )
+        raise ValidationError(_FIELD_MAP_TARGET_EXPECTED)
+
+
+def _honeypot_field(name: str) -> None:
+    # Read as a customFields key would be: an unmapped form input becomes one.
+    if not _fits_custom_field_key(name):
+        raise ValidationError(_HONEYPOT_EXPECTED)
 
 
 def _custom_field_value(value: Any) -> None:
@@ -113,53 +149,134 @@ def _custom_field_value(value: Any) -> None:
         raise ValidationError(problem)
 
 
-class ConsentKeysSchema(Schema):
+_CONSENT_KEYS_EXPECTED = (
+    "expected a table of customFields keys for consent_text, consent_at, page_url, client_ip, trustedform_cert_url"
+    " or jornaya_leadid"
+)
+
+
+def _custom_key(**kwargs: Any) -> fields.String:
+    return _expecting(fields.String(validate=_configured_custom_key, **kwargs), _CUSTOM_KEY_EXPECTED)
+
+
+class _TableSchema(Schema):
+    """A table of the sources file whose unknown keys are refused one by one, each with the key meant when it looks
+    like a typo of one (marshmallow's own refusal says only "Unknown field.")."""
+
+    class Meta:
+        unknown = EXCLUDE  # refused by `check_known_keys`
+
+    unknown_key_is = "a key"  # "not <this>: ..."
+
+    @validates_schema(skip_on_field_errors=False, pass_original=True)
+    def check_known_keys(self, data: dict[str, Any], original: Any, **kwargs: Any) -> None:
+        known = list(self.fields)
+        unknown = [key for key in _as_table(original) if key not in known]
+        if unknown:
+            raise ValidationError({key: [_unknown_key(key, known, self.unknown_key_is)] for key in unknown})
+
+
+class ConsentKeysSchema(_TableSchema):
     """careCycle customFields keys under which consent and provenance are forwarded."""
 
-    class Meta:
-        unknown = RAISE
+    error_messages = {"type": _CONSENT_KEYS_EXPECTED}
+    unknown_key_is = "a consent key"
 
-    consent_text = fields.String(load_default="tcpa_consent_text", validate=_configured_custom_key)
-    consent_at = fields.String(load_default="tcpa_consent_at", validate=_configured_custom_key)
-    page_url = fields.String(load_default="page_url", validate=_configured_custom_key)
-    client_ip = fields.String(load_default="client_ip", validate=_configured_custom_key)
-    trustedform_cert_url = fields.String(load_default="trustedform_cert_url", validate=_configured_custom_key)
-    jornaya_leadid = fields.String(load_default="jornaya_leadid", validate=_configured_custom_key)
+    consent_text = _custom_key(load_default="tcpa_consent_text")
+    consent_at = _custom_key(load_default="tcpa_consent_at")
+    page_url = _custom_key(load_default="page_url")
+    client_ip = _custom_key(load_default="client_ip")
+    trustedform_cert_url = _custom_key(load_default="trustedform_cert_url")
+    jornaya_leadid = _custom_key(load_default="jornaya_leadid")
 
 
-class SourceSchema(Schema):
-    """One `[sources.<slug>]` table."""
+_KIND_EXPECTED = f"expected one of {', '.join(SOURCE_KINDS[:-1])} or {SOURCE_KINDS[-1]}"
+_SECRET_ENV_EXPECTED = (
+    "expected the name of the environment variable holding the key, such as ACME_API_KEY (capital letters, digits"
+    " and _)"
+)
+_SOURCE_ID_EXPECTED = "expected careCycle's source identifier (sent as sourceId): text of 1 to 255 characters"
+_LEAD_COST_EXPECTED = "expected careCycle's leadCost for this source's leads: a number of 0 or more"
+_FIELD_MAP_EXPECTED = (
+    "expected a table of inbound field names, each naming the careCycle field (or customFields key) it goes to"
+)
+_FIELD_NAME_EXPECTED = "expected an inbound field name of 1 to 200 characters"
+_CUSTOM_FIELDS_EXPECTED = "expected a table of customFields keys, each with the value every lead of the source gets"
+_ORIGINS_EXPECTED = 'expected a list of the landing pages\' origins, such as ["https://landing.example.com"]'
+_REDIRECTS_EXPECTED = 'expected a list of thank-you page URLs, such as ["https://landing.example.com/thanks"]'
+_URL_EXPECTED = "expected an http or https URL, such as https://landing.example.com/thanks"
+_DOUBLE_SUBMIT_EXPECTED = f"expected a whole number of seconds from 0 to {_YEAR_SECONDS} (a year)"
+_DUPLICATE_DAYS_EXPECTED = "expected a number of days from 0 to 365"
+_PER_IP_EXPECTED = f"expected a whole number of posts a minute from one address, from 1 to {_MAX_RATE}"
+_PER_FORM_EXPECTED = f"expected a whole number of posts a minute, from 1 to {_MAX_RATE}"
+_BOOLEAN_EXPECTED = "expected true or false"
 
-    class Meta:
-        unknown = RAISE
 
-    kind = fields.String(required=True, validate=validate.OneOf(SOURCE_KINDS))
-    secret_env = fields.String(
-        validate=validate.Regexp(ENV_NAME_PATTERN, error="expected an environment variable name, e.g. ACME_API_KEY")
+def _url() -> fields.String:
+    return _expecting(fields.String(validate=validate.URL(**_HTTP_URL, error=_URL_EXPECTED)), _URL_EXPECTED)
+
+
+def _meta_ids(kind: str, example: str) -> fields.List[str]:
+    expected = f'expected a numeric {kind} id in quotes, such as "{example}"'
+    each = fields.String(validate=validate.Regexp(r"^\d{1,30}$", error=expected))
+    return _expecting(
+        fields.List(_expecting(each, expected)),
+        f'expected a list of Meta {kind} ids, each in quotes, such as ["{example}"]',
     )
-    source_id = fields.String(validate=validate.Length(1, 255))
-    lead_cost = fields.Float(validate=validate.Range(min=0))
-    field_map = fields.Dict(
-        keys=fields.String(validate=validate.Length(1, 200)), values=fields.String(validate=_field_map_target)
+
+
+def _boolean() -> fields.Boolean:
+    return _expecting(fields.Boolean(), _BOOLEAN_EXPECTED)
+
+
+def _whole_number(low: int, high: int, expected: str) -> fields.Integer:
+    return _expecting(fields.Integer(strict=True, validate=validate.Range(low, high, error=expected)), expected)
+
+
+class SourceSchema(_TableSchema):
+    """One `[sources.<slug>]` table; each refusal says what the key expects."""
+
+    unknown_key_is = "a key a source takes"
+
+    kind = _expecting(
+        fields.String(required=True, validate=validate.OneOf(SOURCE_KINDS, error=_KIND_EXPECTED)), _KIND_EXPECTED
     )
-    custom_fields = fields.Dict(
-        keys=fields.String(validate=_configured_custom_key), values=fields.Raw(validate=_custom_field_value)
+    secret_env = _expecting(
+        fields.String(validate=validate.Regexp(ENV_NAME_PATTERN, error=_SECRET_ENV_EXPECTED)), _SECRET_ENV_EXPECTED
     )
-    allowed_origins = fields.List(WebOrigin())
-    redirect_allowlist = fields.List(fields.String(validate=_http_url))
-    thank_you_url = fields.String(validate=_http_url)
-    honeypot_field = fields.String(validate=_configured_custom_key)
-    double_submit_seconds = fields.Integer(strict=True, validate=validate.Range(min=0, max=_YEAR_SECONDS))
-    duplicate_window_days = fields.Float(validate=validate.Range(min=0, max=365))
-    rate_limit_per_ip_per_min = fields.Integer(strict=True, validate=validate.Range(min=1, max=_MAX_RATE))
-    rate_limit_per_min = fields.Integer(strict=True, validate=validate.Range(min=1, max=_MAX_RATE))
-    consent_keys = fields.Nested(ConsentKeysSchema)
-    page_ids = fields.List(fields.String(validate=validate.Regexp(r"^\d{1,30}$", error="expected a numeric page id")))
-    form_ids = fields.List(fields.String(validate=validate.Regexp(r"^\d{1,30}$", error="expected a numeric form id")))
-    deliver_test_leads = fields.Boolean()
-    accept_external_id = fields.Boolean()
-    accept_null_origin = fields.Boolean()
-    consent_checkbox = fields.Boolean()
+    source_id = _expecting(
+        fields.String(validate=validate.Length(1, 255, error=_SOURCE_ID_EXPECTED)), _SOURCE_ID_EXPECTED
+    )
+    lead_cost = _expecting(fields.Float(validate=validate.Range(min=0, error=_LEAD_COST_EXPECTED)), _LEAD_COST_EXPECTED)
+    field_map = _expecting(
+        fields.Dict(
+            keys=_expecting(
+                fields.String(validate=validate.Length(1, 200, error=_FIELD_NAME_EXPECTED)), _FIELD_NAME_EXPECTED
+            ),
+            values=_expecting(fields.String(validate=_field_map_target), _FIELD_MAP_TARGET_EXPECTED),
+        ),
+        _FIELD_MAP_EXPECTED,
+    )
+    custom_fields = _expecting(
+        fields.Dict(keys=_custom_key(), values=fields.Raw(validate=_custom_field_value)), _CUSTOM_FIELDS_EXPECTED
+    )
+    allowed_origins = _expecting(fields.List(WebOrigin()), _ORIGINS_EXPECTED)
+    redirect_allowlist = _expecting(fields.List(_url()), _REDIRECTS_EXPECTED)
+    thank_you_url = _url()
+    honeypot_field = _expecting(fields.String(validate=_honeypot_field), _HONEYPOT_EXPECTED)
+    double_submit_seconds = _whole_number(0, _YEAR_SECONDS, _DOUBLE_SUBMIT_EXPECTED)
+    duplicate_window_days = _expecting(
+        fields.Float(validate=validate.Range(min=0, max=365, error=_DUPLICATE_DAYS_EXPECTED)), _DUPLICATE_DAYS_EXPECTED
+    )
+    rate_limit_per_ip_per_min = _whole_number(1, _MAX_RATE, _PER_IP_EXPECTED)
+    rate_limit_per_min = _whole_number(1, _MAX_RATE, _PER_FORM_EXPECTED)
+    consent_keys = _expecting(fields.Nested(ConsentKeysSchema), _CONSENT_KEYS_EXPECTED)
+    page_ids = _meta_ids("page", "102938475610293")
+    form_ids = _meta_ids("form", "556677889900112")
+    deliver_test_leads = _boolean()
+    accept_external_id = _boolean()
+    accept_null_origin = _boolean()
+    consent_checkbox = _boolean()
 
     # Both checks run beside field errors (a table's every problem is listed at once) and read which keys
     # are present from the table as written, since a key with a bad value is absent from the loaded data.
@@ -228,6 +345,9 @@ def _as_table(original: Any) -> dict[str, Any]:
     return original if isinstance(original, dict) else {}
 
 
+_TABLES_EXPECTED = "expected a [sources.<slug>] table for each source"
+
+
 class SourcesFileSchema(Schema):
     """The whole file: `[sources.<slug>]` tables. Each table is checked apart (`validate_slug`, `SourceSchema`),
     so that one bad table neither hides the problems of another nor keeps the valid ones from being read."""
@@ -235,4 +355,6 @@ class SourcesFileSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    sources = fields.Dict(keys=fields.String(), values=fields.Raw(), required=True)
+    error_messages = {"unknown": "not a key of the sources file: expected only [sources.<slug>] tables"}
+
+    sources = _expecting(fields.Dict(keys=fields.String(), values=fields.Raw(), required=True), _TABLES_EXPECTED)

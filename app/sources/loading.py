@@ -3,6 +3,8 @@ table checked on its own and the sources against each other, every problem liste
 
 from __future__ import annotations
 
+import json
+import re
 import tomllib
 from collections.abc import Collection, Mapping
 from typing import Any
@@ -142,12 +144,14 @@ def _read_sources_file(path: str, environ: Mapping[str, str]) -> tuple[list[Lead
 def _load_table(slug: str, table: Any) -> tuple[dict[str, Any] | None, list[str]]:
     """One `[sources.<slug>]` table's valid keys (None without a valid kind) and its problems: its slug's,
     then its keys'."""
-    where = f"sources.{slug}"
+    where = f"sources.{_toml_key(slug)}"
     found: list[str] = []
     try:
         validate_slug(slug)
     except ValidationError as exc:
         found += _flatten(exc.messages, where)
+    if not isinstance(table, dict):
+        return None, [*found, f"{where}: expected a table of the source's keys, written [{where}]"]
     try:
         return SourceSchema().load(table), found
     except ValidationError as exc:
@@ -192,12 +196,16 @@ def _source(slug: str, table: dict[str, Any], environ: Mapping[str, str], proble
 
 
 def _flatten(messages: Any, where: str = "") -> list[str]:
-    """marshmallow's nested messages as `sources.<slug>.<key>: message` lines."""
+    """marshmallow's nested messages as `sources.<slug>.<key>: message` lines, each key as TOML writes it."""
     if isinstance(messages, dict):
         lines = []
         for key, value in messages.items():
-            # A Dict field nests its entries' errors under "key" (the slug) and "value" (the table).
-            inner = where if key in ("key", "value") else (f"{where}.{key}" if where else str(key))
+            # A Dict field nests its entries' errors under "key" (the slug) and "value" (the table); a schema's own
+            # (a table that is none) come under "_schema".
+            if key in ("key", "value", "_schema"):
+                inner = where
+            else:
+                inner = f"{where}.{_toml_key(key)}" if where else _toml_key(key)
             lines += _flatten(value, inner)
         return lines
     if isinstance(messages, list) and all(isinstance(m, str) for m in messages):
@@ -205,3 +213,12 @@ def _flatten(messages: Any, where: str = "") -> list[str]:
     if isinstance(messages, list):
         return [line for m in messages for line in _flatten(m, where)]
     return [f"{where}: {messages}"]
+
+
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def _toml_key(key: object) -> str:
+    """A key of a problem's path as TOML writes it: bare, or quoted (`field_map."First Name"`); a list's index bare."""
+    text = str(key)
+    return text if _BARE_KEY.match(text) else json.dumps(text, ensure_ascii=False)

@@ -91,7 +91,7 @@ def test_api_keys_from_the_environment_add_plain_api_sources():
         ),
         pytest.param(
             '[sources.x]\nkind = "form"\nallowed_origins = ["https://a.example.com"]\nconsent_checkbox = "ticked"',
-            "sources.x.consent_checkbox: Not a valid boolean.",
+            "sources.x.consent_checkbox: expected true or false",
             id="consent-checkbox-not-a-boolean",
         ),
         pytest.param('[sources.X]\nkind = "facebook"\npage_ids = ["1"]', "sources.X:", id="bad-slug"),
@@ -324,7 +324,7 @@ def test_each_table_is_checked_on_its_own_and_the_checks_between_sources_run_bes
 
     assert raised.value.problems == [
         "sources.c.secret_env: an api source needs secret_env (the variable holding its key)",
-        "sources.d.lead_cost: Must be greater than or equal to 0.",
+        "sources.d.lead_cost: expected careCycle's leadCost for this source's leads: a number of 0 or more",
         "sources.d.secret_env: environment variable D_KEY is not set",
         "sources.b.page_ids: 1 is also used by a",
         "sources.partner: a secret of this source is also an ops token",
@@ -341,8 +341,9 @@ def test_a_table_with_problems_still_takes_part_in_the_checks_between_sources(tm
         load_sources(write(tmp_path, toml), {"K": "one-secret"}, {})
 
     assert raised.value.problems == [
-        "sources.acme.sourceid: Unknown field.",
-        "sources.Gamma: expected a slug: lowercase letters, digits, - and _",
+        "sources.acme.sourceid: not a key a source takes: did you mean source_id?",
+        "sources.Gamma: expected a slug: lowercase letters, digits, - and _ (at most 63, starting with a letter or"
+        " digit)",
         "sources.Gamma.secrets: the same secret is also used by acme",
     ]
 
@@ -354,7 +355,7 @@ def test_a_key_beside_the_sources_tables_does_not_hide_their_problems(tmp_path):
         load_sources(write(tmp_path, toml), {}, {})
 
     assert raised.value.problems == [
-        "source: Unknown field.",
+        "source: not a key of the sources file: expected only [sources.<slug>] tables",
         "sources.x.secret_env: an api source needs secret_env (the variable holding its key)",
     ]
 
@@ -495,12 +496,12 @@ FIELD_MAP_TARGET_EXPECTED = (
         ),
         pytest.param(
             f'custom_fields = {{"{EMOJI_KEY}" = "v"}}',
-            f"sources.a.custom_fields.{EMOJI_KEY}: {CUSTOM_FIELD_KEY_EXPECTED}",
+            f'sources.a.custom_fields."{EMOJI_KEY}": {CUSTOM_FIELD_KEY_EXPECTED}',
             id="custom-field-key-of-emoji-past-carecycles-limit",
         ),
         pytest.param(
             'custom_fields = {"   " = "v"}',
-            f"sources.a.custom_fields.   : {CUSTOM_FIELD_KEY_EXPECTED}",
+            f'sources.a.custom_fields."   ": {CUSTOM_FIELD_KEY_EXPECTED}',
             id="custom-field-key-of-spaces-only",
         ),
         pytest.param(
@@ -530,7 +531,7 @@ FIELD_MAP_TARGET_EXPECTED = (
         ),
         pytest.param(
             "double_submit_seconds = 99999999999999999999",
-            "sources.a.double_submit_seconds: Must be greater than or equal to 0 and less than or equal to 31536000.",
+            "sources.a.double_submit_seconds: expected a whole number of seconds from 0 to 31536000 (a year)",
             id="double-submit-window-past-redis-expiry-range",
         ),
     ],
@@ -730,7 +731,7 @@ def test_a_double_submit_window_longer_than_leads_are_kept_is_refused(tmp_path):
         pytest.param(
             'kind = "api"\nlead_cost = -1\nallowed_origins = ["https://a.example.com"]',
             [
-                "sources.x.lead_cost: Must be greater than or equal to 0.",
+                "sources.x.lead_cost: expected careCycle's leadCost for this source's leads: a number of 0 or more",
                 "sources.x.secret_env: an api source needs secret_env (the variable holding its key)",
                 "sources.x.allowed_origins: only form sources take allowed_origins",
             ],
