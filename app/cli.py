@@ -163,10 +163,11 @@ def _worker(args: argparse.Namespace) -> int:
 
 
 def _sandbox(args: argparse.Namespace) -> int:
+    from app.logs import configure_logging
     from app.sandbox import run_sandbox
 
+    configure_logging()  # JSON lines, as the web tier's and the worker's: `leadrelay dev` shows them together
     keys = set(args.api_key or ["cc_sandbox"])
-    print(f"careCycle sandbox on http://{args.host}:{args.port} (limit {args.rate_limit_per_min}/min)")
     run_sandbox(args.host, args.port, keys, args.rate_limit_per_min)
     return 0
 

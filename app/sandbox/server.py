@@ -10,6 +10,7 @@ from types import TracebackType
 from flask import Flask
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
+from app.sandbox.access import register_access_log
 from app.sandbox.app import create_sandbox_app
 from app.sandbox.faults import DEFAULT_RATE_LIMIT_PER_MIN
 from app.sandbox.state import Sandbox
@@ -21,7 +22,8 @@ POLL_INTERVAL_SECONDS = 0.05  # how soon serve_forever notices stop(); werkzeug'
 
 
 class QuietRequestHandler(WSGIRequestHandler):
-    """No access log line per upload: tests and the benchmark send thousands."""
+    """No werkzeug access line per request: tests and the benchmark send thousands, and a sandbox served on its own
+    logs its requests as JSON lines (`app.sandbox.access`)."""
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         return None
@@ -83,10 +85,14 @@ class SandboxServer:
 def run_sandbox(
     host: str, port: int, api_keys: Iterable[str], rate_limit_per_min: int = DEFAULT_RATE_LIMIT_PER_MIN
 ) -> None:
-    """Serve a fresh sandbox until interrupted (`leadrelay sandbox`)."""
+    """Serve a fresh sandbox until interrupted (`leadrelay sandbox`), logging each request."""
     sandbox = Sandbox(api_keys, rate_limit_per_min=rate_limit_per_min)
-    server = make_server(host, port, create_sandbox_app(sandbox), threaded=True)
-    logger.info("careCycle sandbox listening on http://%s:%s", host, server.server_port)
+    app = create_sandbox_app(sandbox)
+    register_access_log(app)
+    server = make_server(host, port, app, threaded=True, request_handler=QuietRequestHandler)
+    logger.info(
+        "careCycle sandbox listening on http://%s:%s (limit %d/min)", host, server.server_port, rate_limit_per_min
+    )
     try:
         server.serve_forever()
     finally:

@@ -606,3 +606,32 @@ def test_sandbox_answers_422_naming_records_whose_phone_the_invalid_phones_fault
     assert response.status_code == 422
     assert response.json["code"] == "VALIDATION_ERROR"
     assert [issue["path"] for issue in response.json["errors"]] == [["records", 1, "phoneNumber"]]
+
+
+def test_a_sandbox_served_alone_logs_each_request_by_route_and_status_never_its_query_or_body(sandbox, caplog):
+    from app.sandbox.access import register_access_log
+
+    app = create_sandbox_app(sandbox)
+    register_access_log(app)
+    client = app.test_client()
+    record = make_record(1, firstName="Zebedee", phoneNumber="+13125550177")
+
+    with caplog.at_level(logging.INFO, logger="app.sandbox.requests"):
+        client.post(f"{UPLOAD}?email=zebedee.q@example.com", json={"records": [record]}, headers={"x-api-key": KEY})
+        client.get("/_sandbox/records?externalId=lead-1")
+        client.get("/zebedee.q@example.com")
+
+    lines = [r for r in caplog.records if r.name == "app.sandbox.requests"]
+    assert [(r.getMessage(), r.status) for r in lines] == [
+        (f"POST {UPLOAD} 200", 200),
+        ("GET /_sandbox/records 200", 200),
+        ("GET <unmatched> 404", 404),
+    ]
+    assert "zebedee" not in caplog.text.lower() and "3125550177" not in caplog.text
+
+
+def test_a_sandbox_served_for_tests_logs_no_line_per_request(sandbox, caplog):
+    with caplog.at_level(logging.DEBUG), SandboxServer(sandbox) as server:
+        requests.get(f"{server.url}/_sandbox/stats", timeout=5)
+
+    assert [r for r in caplog.records if r.name in ("app.sandbox.requests", "werkzeug")] == []
