@@ -110,6 +110,14 @@ class MetaRetrieval:
             quiet_at_debug=True,  # each failed call at debug, with its ids
             new_after_quiet=False,  # an answer from the service ends the spell
         )
+        self._paused = RepeatedTrouble(
+            logger,
+            clock.now,
+            "meta lead retrieval paused: %s",
+            "meta lead retrieval still paused: %s (%d more probes failed alike in %.0f s)",
+            quiet_at_debug=True,  # each failed probe at debug
+            new_after_quiet=False,  # a pause ends with an answer (`_resume`) or starts anew in Redis (`_pause`)
+        )
 
     def fetch(self, lead_id: str, lease_deadline: float | None = None) -> LeadStatus | None:
         """Try to retrieve one lead; returns its status afterwards (None when it was no longer `fetching`, or when
@@ -305,13 +313,17 @@ class MetaRetrieval:
         return status
 
     def _pause(self, reason: str) -> None:
+        """Retrieval pauses, or stays paused when a probe failed: said when the pause starts or its reason changes,
+        then at most once a minute."""
         now = self._clock.now()
-        self._store.fetch_pause.pause(reason, now, now + self._settings.probe_interval_seconds)
-        logger.error("meta lead retrieval paused: %s", reason)
+        if self._store.fetch_pause.pause(reason, now, now + self._settings.probe_interval_seconds):
+            self._paused.ended()  # a new pause: said at once, even if this worker said one for this reason lately
+        self._paused.met(reason)
 
     def _resume(self) -> None:
         """The Graph API answered and took the token: a pause, if any, is over, and so is a spell of failures."""
         self._failures.ended()
+        self._paused.ended()
         if self._store.fetch_pause.resume():
             logger.info("meta lead retrieval resumed: the Graph API answers and accepts the token again")
 

@@ -446,6 +446,27 @@ def test_a_graph_outage_is_warned_once_per_change_not_once_per_lead(retrieval, g
     assert named == set(lead_ids)  # each failed try is still on a line (at debug) naming its lead
 
 
+def test_a_retrieval_pause_is_said_when_it_starts_and_recalled_once_a_minute_not_at_every_probe(
+    retrieval, graph, admission, clock, caplog
+):
+    graph.add("900000000000001")
+    graph.script = [TOKEN_ERROR] * 7  # the first try, then a probe every 10 s refused alike for a minute
+    [lead_id] = announce(admission, "900000000000001")
+
+    with caplog.at_level(logging.INFO, logger="workers.meta"):
+        retrieval.fetch(lead_id)
+        for _ in range(7):  # the last probe finds the token renewed
+            clock.advance(PROBE_SECONDS)
+            [probe] = retrieval.due_fetches()
+            retrieval.fetch(probe)
+
+    assert [r.getMessage() for r in caplog.records if "paused" in r.getMessage() or "resumed" in r.getMessage()] == [
+        f"meta lead retrieval paused: {TOKEN_ERROR.message}",
+        f"meta lead retrieval still paused: {TOKEN_ERROR.message} (6 more probes failed alike in 60 s)",
+        "meta lead retrieval resumed: the Graph API answers and accepts the token again",
+    ]
+
+
 def test_a_graph_failure_after_a_retrieval_that_worked_is_warned_again(retrieval, graph, admission, caplog):
     outage = GraphTransientError("Graph API 503 without a Graph error", 503)
     graph.add("900000000000002")
