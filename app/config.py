@@ -313,6 +313,10 @@ _BOUNDS: dict[str, Bounds] = {
 # The relay's own secrets (source keys, ops tokens) are presented in headers too.
 _VISIBLE_ASCII = re.compile(r"[\x21-\x7e]+")
 
+# The relay's own secrets (ops tokens, source keys, Google keys) are presented on public endpoints that do not limit
+# how often a wrong one may be tried: only their length keeps them from being guessed.
+MIN_SECRET_CHARS = 16
+
 
 def parse_named_secrets(raw: str) -> dict[str, str]:
     """`name=secret,name2=secret2` -> {secret: name}; the name is what logs and audits may show.
@@ -321,6 +325,7 @@ def parse_named_secrets(raw: str) -> dict[str, str]:
     two names is refused, as it would make one name's requests pass for the other's.
     """
     pairs_by_secret: dict[str, list[tuple[int, str]]] = {}  # each secret's (place, name) pairs
+    short: list[int] = []  # places of secrets too short to withstand guessing
     items = [item.strip() for item in raw.split(",") if item.strip()]
     for place, item in enumerate(items, start=1):
         name, sep, secret = (part.strip() for part in item.partition("="))
@@ -334,6 +339,8 @@ def parse_named_secrets(raw: str) -> dict[str, str]:
                 f"another character in the secret of pair {place}"
             )
         pairs_by_secret.setdefault(secret, []).append((place, name))
+        if len(secret) < MIN_SECRET_CHARS:
+            short.append(place)
     # Named by place too: in pairs written the wrong way round (secret=name) the names are the secrets.
     shared = [
         _pairs([place for place, _ in pairs])
@@ -342,6 +349,12 @@ def parse_named_secrets(raw: str) -> dict[str, str]:
     ]
     if shared:
         raise ValueError(f"expected each secret under one name, got one secret in {'; '.join(shared)}")
+    if short:  # after the names: pairs written the wrong way round (secret=name) are better told as such
+        where = _pairs(short) if len(short) > 1 else f"pair {short[0]}"
+        raise ValueError(
+            f"expected each secret to be a long random one, at least {MIN_SECRET_CHARS} characters, got a shorter"
+            f" one in {where}"
+        )
     return {secret: pairs[0][1] for secret, pairs in pairs_by_secret.items()}
 
 

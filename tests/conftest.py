@@ -17,8 +17,8 @@ from app.logs import JsonFormatter
 from app.store import Store
 from tests.support import FakeClock
 
-SOURCE_KEY = "src-key-partner"
-OPS_TOKEN = "ops-token-alice"
+SOURCE_KEY = "src-key-partner-0001"
+OPS_TOKEN = "ops-token-alice-0001"
 CARECYCLE_KEY = "cc_test_key"
 
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from app.config import Settings
+from app.config import MIN_SECRET_CHARS, Settings
 from app.schemas.carecycle import MAX_CUSTOM_FIELDS
 from app.schemas.customfields import custom_field_key
 from app.sources.source import LeadSource, SourceKind
 
 # Google copies a form's key into every body, and nothing else authenticates a lead (reference §4); its FAQ
 # tells advertisers whose system has no key to enter a dummy such as `123`, which anyone could guess.
-MIN_GOOGLE_KEY_CHARS = 16
+_PLACEHOLDER_HINT = {SourceKind.GOOGLE: ", not a placeholder such as 123"}
 
 
 def windows_past_retention(sources: list[LeadSource], settings: Settings) -> list[str]:
@@ -30,15 +30,16 @@ def windows_past_retention(sources: list[LeadSource], settings: Settings) -> lis
     ]
 
 
-def short_google_keys(sources: list[LeadSource]) -> list[str]:
-    """A problem for each google source holding a key (any of its comma-separated ones) too short to be secret;
-    the key itself is never shown."""
+def short_keys(sources: list[LeadSource]) -> list[str]:
+    """A problem for each api or google source holding a key (any of its comma-separated ones) too short to be
+    secret; the key itself is never shown."""
     return [
-        f"sources.{source.slug}.secret_env: {source.secret_env} holds a key of fewer than {MIN_GOOGLE_KEY_CHARS}"
-        f" characters; expected a long random key, at least {MIN_GOOGLE_KEY_CHARS} characters, not a placeholder"
-        " such as 123"
+        f"sources.{source.slug}.secret_env: {source.secret_env} holds a key of fewer than {MIN_SECRET_CHARS}"
+        f" characters; expected a long random key, at least {MIN_SECRET_CHARS} characters"
+        + _PLACEHOLDER_HINT.get(source.kind, "")
         for source in sources
-        if source.kind is SourceKind.GOOGLE and any(len(key) < MIN_GOOGLE_KEY_CHARS for key in source.secrets)
+        if source.kind in (SourceKind.API, SourceKind.GOOGLE)
+        and any(len(key) < MIN_SECRET_CHARS for key in source.secrets)
     ]
 
 

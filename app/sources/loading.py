@@ -13,7 +13,7 @@ from marshmallow import ValidationError
 
 from app.config import ConfigError, Settings
 from app.schemas.sources import SLUG_PATTERN, SourceSchema, SourcesFileSchema, validate_slug
-from app.sources.checks import custom_fields_without_room, routing_clashes, short_google_keys, windows_past_retention
+from app.sources.checks import custom_fields_without_room, routing_clashes, short_keys, windows_past_retention
 from app.sources.registry import SourceRegistry
 from app.sources.source import (
     DEFAULT_DOUBLE_SUBMIT_SECONDS,
@@ -136,7 +136,7 @@ def _read_sources_file(path: str, environ: Mapping[str, str]) -> tuple[list[Lead
         problems += found
         if loaded is not None:
             sources.append(_source(slug, loaded, environ, problems))
-    problems += short_google_keys(sources)
+    problems += short_keys(sources)
     problems += custom_fields_without_room(sources)
     return sources, problems
 

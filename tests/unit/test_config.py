@@ -39,8 +39,8 @@ def test_settings_read_every_variable_by_its_name():
         {
             "REDIS_URL": "redis://example:6380/2",
             "CARECYCLE_RATE_LIMIT_PER_MIN": "30",
-            "LEADRELAY_SOURCE_KEYS": "web=s1, partner=s2",
-            "LEADRELAY_OPS_TOKENS": "alice=t1",
+            "LEADRELAY_SOURCE_KEYS": "web=web-key-0123456789, partner=partner-key-0123456789",
+            "LEADRELAY_OPS_TOKENS": "alice=alice-token-0123456789",
             "LEADRELAY_ENCRYPTION_KEY": key,
             "LEADRELAY_RETRY_BASE_SECONDS": "2.5",
         }
@@ -48,8 +48,8 @@ def test_settings_read_every_variable_by_its_name():
 
     assert settings.redis_url == "redis://example:6380/2"
     assert settings.carecycle_rate_limit_per_min == 30
-    assert settings.leadrelay_source_keys == {"s1": "web", "s2": "partner"}
-    assert settings.leadrelay_ops_tokens == {"t1": "alice"}
+    assert settings.leadrelay_source_keys == {"web-key-0123456789": "web", "partner-key-0123456789": "partner"}
+    assert settings.leadrelay_ops_tokens == {"alice-token-0123456789": "alice"}
     assert settings.leadrelay_retry_base_seconds == 2.5
     assert settings.carecycle_base_url == "https://api.carecycle.ai"
 
@@ -168,8 +168,8 @@ def test_check_config_reads_the_sources_file_with_the_valid_source_keys_beside_a
     sources = tmp_path / "sources.toml"
     sources.write_text('[sources.partner]\nkind = "api"\nsecret_env = "PARTNER_KEY"')
     environment.setenv("LEADRELAY_SOURCES", str(sources))
-    environment.setenv("PARTNER_KEY", "k2")
-    environment.setenv("LEADRELAY_SOURCE_KEYS", "partner=k1")
+    environment.setenv("PARTNER_KEY", "partner-key-2-0123456789")
+    environment.setenv("LEADRELAY_SOURCE_KEYS", "partner=partner-key-1-0123456789")
     environment.setenv("LEADRELAY_RETENTION_DAYS", "inf")
 
     assert main(["check-config"]) == 2
@@ -190,7 +190,7 @@ def test_check_config_lists_every_sources_file_problem_in_one_run(environment, t
         '[sources.gamma]\nkind = "api"\nsecret_env = "ACME_KEY"\n'
     )
     environment.setenv("LEADRELAY_SOURCES", str(sources))
-    environment.setenv("ACME_KEY", "acme-secret")
+    environment.setenv("ACME_KEY", "acme-secret-0123456789")
     environment.setenv("CARECYCLE_API_KEY", "cc_x")
     environment.setenv("LEADRELAY_ENCRYPTION_KEY", generate_key())
 
@@ -205,14 +205,14 @@ def test_check_config_lists_every_sources_file_problem_in_one_run(environment, t
 
 
 def test_check_config_refuses_a_source_key_that_is_also_an_ops_token(environment, capsys):
-    environment.setenv("LEADRELAY_SOURCE_KEYS", "partner=one-secret")
-    environment.setenv("LEADRELAY_OPS_TOKENS", "alice=one-secret")
+    environment.setenv("LEADRELAY_SOURCE_KEYS", "partner=one-secret-0123456789")
+    environment.setenv("LEADRELAY_OPS_TOKENS", "alice=one-secret-0123456789")
 
     assert main(["check-config"]) == 2
 
     err = capsys.readouterr().err
     assert "sources.partner: a secret of this source is also an ops token" in err
-    assert "one-secret" not in err
+    assert "one-secret-0123456789" not in err
 
 
 def test_check_config_refuses_a_google_source_with_a_placeholder_key(environment, tmp_path, capsys):
@@ -363,7 +363,7 @@ def test_check_config_refuses_meta_ids_on_a_source_that_is_not_facebook(environm
     sources = tmp_path / "sources.toml"
     sources.write_text('[sources.acme]\nkind = "api"\nsecret_env = "ACME_KEY"\nform_ids = ["123456"]')
     environment.setenv("LEADRELAY_SOURCES", str(sources))
-    environment.setenv("ACME_KEY", "acme-secret")
+    environment.setenv("ACME_KEY", "acme-secret-0123456789")
     environment.setenv("CARECYCLE_API_KEY", "cc_x")
     environment.setenv("LEADRELAY_ENCRYPTION_KEY", generate_key())
 
@@ -446,6 +446,30 @@ def test_a_secret_no_request_header_can_carry_is_refused_by_its_place_never_show
     assert secret not in problem and "fine-secret" not in problem
 
 
+@pytest.mark.parametrize("variable", ["LEADRELAY_OPS_TOKENS", "LEADRELAY_SOURCE_KEYS"])
+@pytest.mark.parametrize(
+    "secret",
+    [pytest.param("admin", id="a-word"), pytest.param("x" * 15, id="one-short-of-16")],
+)
+def test_a_secret_shorter_than_16_characters_is_refused_by_its_place_never_shown(variable, secret):
+    # Nothing limits how often a wrong token or key may be tried: only its length keeps it from being guessed.
+    with pytest.raises(ConfigError) as raised:
+        Settings.from_env({variable: f"alice=fine-secret-0123456789, bob={secret}"})
+
+    [problem] = raised.value.problems
+    assert problem == (
+        f"{variable}: expected each secret to be a long random one, at least 16 characters, got a shorter one in pair 2"
+    )
+    assert secret not in problem
+
+
+@pytest.mark.parametrize("variable", ["LEADRELAY_OPS_TOKENS", "LEADRELAY_SOURCE_KEYS"])
+def test_a_secret_of_16_characters_is_taken(variable):
+    settings = Settings.from_env({variable: f"alice={'x' * 16}"})
+
+    assert getattr(settings, variable.lower()) == {"x" * 16: "alice"}
+
+
 def test_every_secret_shared_between_names_is_named_by_its_pairs():
     with pytest.raises(ValueError, match="pairs 1 and 2; pairs 3, 4 and 5"):
         parse_named_secrets("alice=t1,bob=t1,carol=t2,dan=t2,erin=t2")
@@ -454,8 +478,14 @@ def test_every_secret_shared_between_names_is_named_by_its_pairs():
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
-        pytest.param("partner=old-key,partner=new-key", {"old-key": "partner", "new-key": "partner"}, id="rotation"),
-        pytest.param("alice=t1, alice=t1", {"t1": "alice"}, id="same-pair-twice"),
+        pytest.param(
+            "partner=old-key-0123456789,partner=new-key-0123456789",
+            {"old-key-0123456789": "partner", "new-key-0123456789": "partner"},
+            id="rotation",
+        ),
+        pytest.param(
+            "alice=token-0123456789, alice=token-0123456789", {"token-0123456789": "alice"}, id="same-pair-twice"
+        ),
     ],
 )
 def test_one_name_may_hold_several_secrets(raw, expected):

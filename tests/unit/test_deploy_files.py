@@ -511,7 +511,7 @@ def test_k8s_sources_file_loads_and_names_secrets_the_secret_provides(tmp_path):
         table["secret_env"] for table in tomllib.loads(path.read_text())["sources"].values() if "secret_env" in table
     }
 
-    registry = load_sources(str(path), {name: "a-secret" for name in named}, {})
+    registry = load_sources(str(path), {name: "a-secret-0123456789" for name in named}, {})
 
     assert named <= secret_names
     assert sum(1 for _ in registry) >= 1

@@ -130,20 +130,24 @@ def test_credentials_file_created_once_private_and_reused(tmp_path):
 
 
 def test_credentials_from_environment_win_and_no_file_is_written(tmp_path):
-    env = {"LEADRELAY_SOURCE_KEYS": "partner=sk1,other=sk2", "LEADRELAY_OPS_TOKENS": "alice=ot1"}
+    env = {
+        "LEADRELAY_SOURCE_KEYS": "partner=source-key-1-0123456789,other=source-key-2-0123456789",
+        "LEADRELAY_OPS_TOKENS": "alice=ops-token-0123456789",
+    }
 
     source, ops = dev_credentials(tmp_path, env)
 
-    assert (source.name, source.secret, source.env_value) == ("partner", "sk1", "partner=sk1,other=sk2")
-    assert (ops.name, ops.secret, ops.origin) == ("alice", "ot1", "LEADRELAY_OPS_TOKENS")
+    assert (source.name, source.secret) == ("partner", "source-key-1-0123456789")
+    assert source.env_value == "partner=source-key-1-0123456789,other=source-key-2-0123456789"
+    assert (ops.name, ops.secret, ops.origin) == ("alice", "ops-token-0123456789", "LEADRELAY_OPS_TOKENS")
     assert not (tmp_path / CREDENTIALS_FILE).exists()
 
 
 def test_credentials_mix_environment_and_file_when_only_one_variable_is_set(tmp_path):
-    source, ops = dev_credentials(tmp_path, {"LEADRELAY_OPS_TOKENS": "alice=ot1"})
+    source, ops = dev_credentials(tmp_path, {"LEADRELAY_OPS_TOKENS": "alice=ops-token-0123456789"})
 
     assert source.name == "dev" and source.origin == str(tmp_path / CREDENTIALS_FILE)
-    assert ops.secret == "ot1"
+    assert ops.secret == "ops-token-0123456789"
 
 
 def test_credentials_malformed_environment_names_the_variable(tmp_path):

@@ -11,7 +11,7 @@ from app.schemas.sources import ConsentKeysSchema, SourceSchema
 from app.sources import LeadSource, SourceKind, SourceRegistry, SourcesError, UnknownSourceError, load_sources
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "sources.example.toml"
-EXAMPLE_ENV = {"ACME_PARTNER_API_KEY": "acme-secret", "GOOGLE_ACA_FORM_KEY": "google-form-key-5f2c9e0a7b1d"}
+EXAMPLE_ENV = {"ACME_PARTNER_API_KEY": "acme-secret-0123456789", "GOOGLE_ACA_FORM_KEY": "google-form-key-5f2c9e0a7b1d"}
 
 
 def write(tmp_path: Path, text: str) -> str:
@@ -32,7 +32,7 @@ def test_the_shipped_example_loads_with_its_secrets_set():
     registry = load_sources(str(EXAMPLE), EXAMPLE_ENV, {})
 
     assert {s.slug for s in registry} == {"acme-partner", "medicare-landing", "facebook-aep", "google-aca"}
-    assert registry.api_keys == {"acme-secret": "acme-partner"}
+    assert registry.api_keys == {"acme-secret-0123456789": "acme-partner"}
     form = registry.by_slug("medicare-landing", SourceKind.FORM)
     assert form.is_origin_allowed("https://medicare.example.com")
     assert not form.is_origin_allowed("https://evil.example.com")
@@ -136,7 +136,7 @@ def test_only_a_form_source_takes_accept_null_origin(tmp_path):
     toml = '[sources.x]\nkind = "api"\nsecret_env = "K"\naccept_null_origin = true\n'
 
     with pytest.raises(SourcesError) as raised:
-        load_sources(write(tmp_path, toml), {"K": "key"}, {})
+        load_sources(write(tmp_path, toml), {"K": "key-0123456789abcdef"}, {})
 
     assert raised.value.problems == ["sources.x.accept_null_origin: only form sources take accept_null_origin"]
 
@@ -338,7 +338,7 @@ def test_a_table_with_problems_still_takes_part_in_the_checks_between_sources(tm
     )
 
     with pytest.raises(SourcesError) as raised:
-        load_sources(write(tmp_path, toml), {"K": "one-secret"}, {})
+        load_sources(write(tmp_path, toml), {"K": "one-secret-0123456789"}, {})
 
     assert raised.value.problems == [
         "sources.acme.sourceid: not a key a source takes: did you mean source_id?",
@@ -408,10 +408,32 @@ def test_a_google_source_takes_keys_of_16_characters_or_more(tmp_path, key):
     assert registry.by_slug("gads", SourceKind.GOOGLE).secrets == tuple(part.strip() for part in key.split(","))
 
 
-def test_an_api_source_key_is_not_held_to_the_google_minimum(tmp_path):
-    registry = load_sources(write(tmp_path, '[sources.web]\nkind = "api"\nsecret_env = "K"'), {"K": "123"}, {})
+API_TOML = '[sources.web]\nkind = "api"\nsecret_env = "WEB_KEY"\n'
 
-    assert registry.api_keys == {"123": "web"}
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        pytest.param("123", id="a-placeholder"),
+        pytest.param("x" * 15, id="one-short-of-16"),
+        pytest.param("a-long-random-key-0123456789, web", id="one-of-its-rotation-keys"),
+    ],
+)
+def test_an_api_source_with_a_key_shorter_than_16_characters_is_refused_naming_its_variable(tmp_path, key):
+    # Whoever guesses it posts leads billed to the partner, and nothing limits how often a wrong key may be tried.
+    with pytest.raises(SourcesError) as raised:
+        load_sources(write(tmp_path, API_TOML), {"WEB_KEY": key}, {})
+
+    assert raised.value.problems == [
+        "sources.web.secret_env: WEB_KEY holds a key of fewer than 16 characters; expected a long random key,"
+        " at least 16 characters"
+    ]
+
+
+def test_an_api_source_takes_keys_of_16_characters_or_more(tmp_path):
+    registry = load_sources(write(tmp_path, API_TOML), {"WEB_KEY": "x" * 16}, {})
+
+    assert registry.api_keys == {"x" * 16: "web"}
 
 
 def test_a_source_named_in_the_environment_must_be_a_slug_and_its_error_never_shows_the_pair():
@@ -453,7 +475,7 @@ def test_a_key_under_a_source_in_the_file_and_another_in_the_environment_is_refu
     toml = '[sources.filekey]\nkind = "api"\nsecret_env = "K"'
 
     with pytest.raises(SourcesError) as raised:
-        load_sources(write(tmp_path, toml), {"K": "k1"}, {"k1": "envsrc"})
+        load_sources(write(tmp_path, toml), {"K": "key-0123456789abcdef"}, {"key-0123456789abcdef": "envsrc"})
 
     assert raised.value.problems == ["sources.filekey.secrets: the same secret is also used by envsrc"]
 
@@ -674,11 +696,16 @@ def test_check_config_passes_on_the_example_with_its_environment(monkeypatch, ca
 def test_a_source_may_have_several_keys_while_clients_move_to_a_new_one(tmp_path):
     registry = load_sources(
         write(tmp_path, '[sources.acme]\nkind = "api"\nsecret_env = "ACME_KEYS"'),
-        {"ACME_KEYS": "new-key, old-key"},
+        {"ACME_KEYS": "new-key-0123456789, old-key-0123456789"},
         {"env-new": "partner", "env-old": "partner"},
     )
 
-    assert registry.api_keys == {"new-key": "acme", "old-key": "acme", "env-new": "partner", "env-old": "partner"}
+    assert registry.api_keys == {
+        "new-key-0123456789": "acme",
+        "old-key-0123456789": "acme",
+        "env-new": "partner",
+        "env-old": "partner",
+    }
 
 
 def test_a_duplicate_window_longer_than_leads_are_kept_is_refused(tmp_path):
@@ -686,7 +713,9 @@ def test_a_duplicate_window_longer_than_leads_are_kept_is_refused(tmp_path):
     from app.sources import load_configured_sources
 
     path = write(tmp_path, '[sources.web]\nkind = "api"\nsecret_env = "K"\nduplicate_window_days = 60')
-    settings = Settings.from_env({"LEADRELAY_SOURCES": path, "LEADRELAY_RETENTION_DAYS": "30", "K": "web-key"})
+    settings = Settings.from_env(
+        {"LEADRELAY_SOURCES": path, "LEADRELAY_RETENTION_DAYS": "30", "K": "web-key-0123456789"}
+    )
 
     with pytest.raises(SourcesError) as raised:
         load_configured_sources(settings)
