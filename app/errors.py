@@ -4,6 +4,7 @@ ApiError
 ├── InvalidInputError      422 VALIDATION_ERROR (fields name what was expected)
 ├── BadRequestError        400 BAD_REQUEST (body not parseable at all)
 ├── UnauthorizedError      401 UNAUTHORIZED
+│   └── WrongCredentialError   a credential presented that is none of the valid ones (logged once per change)
 ├── ForbiddenError         403 FORBIDDEN
 ├── NotFoundError          404 NOT_FOUND
 ├── ConflictError          409 CONFLICT (the resource's state forbids the action, e.g. retrying a delivered lead)
@@ -74,6 +75,15 @@ class UnauthorizedError(ApiError):
     def headers(self) -> dict[str, str]:
         # HTTP requires a 401 to name its scheme: a bearer token (ops tokens; source keys go in X-Api-Key too).
         return {"WWW-Authenticate": 'Bearer realm="leadrelay"'}
+
+
+class WrongCredentialError(UnauthorizedError):
+    """A source key or ops token was presented that is none of the valid ones; `credential` names its kind for the
+    log ("ops token"), never its value."""
+
+    def __init__(self, credential: str, fields: Mapping[str, Any]) -> None:
+        super().__init__("invalid credentials", fields)
+        self.credential = credential
 
 
 class ForbiddenError(ApiError):
@@ -147,9 +157,10 @@ def error_response(status: int, code: str, message: str, fields: Mapping[str, An
 
 def register_error_handlers(app: Flask, now: Callable[[], float] = time.monotonic) -> None:
     """Map every error a request can raise to SPEC's JSON error shape; `now` times the reminders of a trouble met on
-    every request (Redis away, the fingerprint secret unreadable)."""
+    every request (Redis away, the fingerprint secret unreadable) and of wrong credentials."""
     _register_intake_error_handlers(app, now)
     _register_ops_error_handlers(app)
+    _register_credential_error_handlers(app, now)
 
     app.register_error_handler(ApiError, _api_error_response)
 
@@ -242,6 +253,30 @@ def _api_error_response(exc: ApiError) -> Response:
     response = error_response(exc.status, exc.code, exc.message, exc.fields)
     response.headers.update(exc.headers())
     return response
+
+
+def _register_credential_error_handlers(app: Flask, now: Callable[[], float]) -> None:
+    """Refuse a wrong source key or ops token, logging it once per change for each kind of credential.
+
+    Guessing goes on unthrottled (only a secret's length, checked at start, keeps it from succeeding): it is said
+    when it starts, then counted once a minute, so that a guesser or a client with an old token stands out without
+    burying the rest of the log. The request's own line is kept as for any request."""
+    wrong_credentials: dict[str, RepeatedTrouble] = {}
+
+    @app.errorhandler(WrongCredentialError)
+    def handle_wrong_credential(exc: WrongCredentialError) -> Response:
+        trouble = wrong_credentials.get(exc.credential) or wrong_credentials.setdefault(  # atomic across threads
+            exc.credential,
+            RepeatedTrouble(
+                logger,
+                now,
+                "refused a wrong %s",
+                "still refusing wrong %ss (%d more refused in %.0f s)",
+                level=logging.WARNING,
+            ),
+        )
+        trouble.met(exc.credential)
+        return _api_error_response(exc)
 
 
 def _register_ops_error_handlers(app: Flask) -> None:
