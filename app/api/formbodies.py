@@ -190,7 +190,7 @@ def _form_charset(declared: str, where: str) -> str:
         name = ""
     if name not in _FORM_CHARSETS:
         expected = "expected a text charset such as utf-8 or iso-8859-1"
-        raise UnsupportedMediaTypeError(f"unsupported charset {declared[:40]!r}", {where: [expected]})
+        raise UnsupportedMediaTypeError(f"unsupported charset in {where}", {where: [expected]})  # never the value
     return name
 
 

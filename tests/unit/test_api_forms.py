@@ -419,6 +419,24 @@ def test_a_form_post_whose_charset_field_names_no_web_text_charset_is_refused_na
     assert stored_ids(redis) == []
 
 
+def test_a_refused_charset_is_not_echoed_in_the_answer(client):
+    # `_charset_` is a posted value like any other: the answer says where it was and what is expected, not what it was.
+    posted = "klingon-b7e0c2"
+
+    response = client.post(FORM_URL, data=f"_charset_={posted}&phone=2125550144&zip=10001", content_type=URLENCODED)
+    page = client.post(
+        FORM_URL,
+        data="phone=2125550144&zip=10001",
+        content_type=f"{URLENCODED}; charset={posted}",
+        headers={"Sec-Fetch-Mode": "navigate"},
+    )
+
+    assert (response.status_code, page.status_code) == (415, 415)
+    assert response.json["error"]["message"] == "unsupported charset in _charset_"
+    assert posted not in response.get_data(as_text=True)
+    assert posted not in page.get_data(as_text=True)
+
+
 @pytest.mark.parametrize("charset", ["klingon", "idna", "unicode_escape", "utf-7", "rot13", "base64"])
 def test_a_urlencoded_post_in_a_charset_that_is_no_web_text_charset_is_refused_naming_the_content_type(
     client, redis, charset
