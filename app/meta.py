@@ -42,11 +42,21 @@ def is_signature_valid(raw_body: bytes, header: str | None, app_secret: str) -> 
     return hmac.compare_digest(expected.encode(), header[len(SIGNATURE_PREFIX) :].strip().lower().encode())
 
 
-def is_subscription_valid(mode: str | None, verify_token: str | None, expected_token: str) -> bool:
-    """True for Meta's handshake: mode `subscribe` and our verify token (compared in constant time)."""
-    if not expected_token or mode != "subscribe" or verify_token is None:
-        return False
-    return hmac.compare_digest(verify_token.encode(), expected_token.encode())
+SUBSCRIPTION_EXPECTED = {
+    "hub.mode": "expected subscribe",
+    "hub.verify_token": "expected the verify token given when subscribing the webhook at Meta (FACEBOOK_VERIFY_TOKEN)",
+}
+
+
+def subscription_faults(mode: str | None, verify_token: str | None, expected_token: str) -> dict[str, list[str]]:
+    """What is wrong with Meta's handshake, by parameter (none for mode `subscribe` and our verify token, compared
+    in constant time): what each expects, never the value it held."""
+    faults = {}
+    if mode != "subscribe":
+        faults["hub.mode"] = [SUBSCRIPTION_EXPECTED["hub.mode"]]
+    if not (expected_token and verify_token and hmac.compare_digest(verify_token.encode(), expected_token.encode())):
+        faults["hub.verify_token"] = [SUBSCRIPTION_EXPECTED["hub.verify_token"]]
+    return faults
 
 
 class UnsetSettingAlarm:

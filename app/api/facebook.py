@@ -10,7 +10,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from app.api.bodies import body_refused, limit_body
 from app.errors import ForbiddenError, UnauthorizedError
-from app.meta import is_signature_valid, is_subscription_valid
+from app.meta import is_signature_valid, subscription_faults
 from app.metrics import record_admitted
 from app.schemas.meta import LeadgenNotification, LeadgenNotificationSchema
 from app.services import services
@@ -53,8 +53,9 @@ def verify_subscription() -> Response:
     expected_token = services().settings.facebook_verify_token
     if not expected_token:
         raise _unconfigured("FACEBOOK_VERIFY_TOKEN", "Meta's verification handshake cannot succeed")
-    if not is_subscription_valid(args.get("hub.mode"), args.get("hub.verify_token"), expected_token):
-        raise ForbiddenError("verification refused: expected hub.mode=subscribe and the configured verify token")
+    faults = subscription_faults(args.get("hub.mode"), args.get("hub.verify_token"), expected_token)
+    if faults:
+        raise ForbiddenError(f"verification refused: {', '.join(faults)} not as expected", faults)
     response = Response(args.get("hub.challenge", ""), status=200, mimetype="text/plain")
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response

@@ -88,21 +88,35 @@ def test_handshake_echoes_the_challenge_as_plain_text_when_the_verify_token_matc
     assert response.mimetype == "text/plain"
 
 
+MODE_EXPECTED = {"hub.mode": ["expected subscribe"]}
+TOKEN_EXPECTED = {
+    "hub.verify_token": ["expected the verify token given when subscribing the webhook at Meta (FACEBOOK_VERIFY_TOKEN)"]
+}
+
+
 @pytest.mark.parametrize(
-    "query",
+    ("query", "fields"),
     [
-        pytest.param({"hub.mode": "subscribe", "hub.challenge": "1", "hub.verify_token": "wrong"}, id="wrong-token"),
         pytest.param(
-            {"hub.mode": "unsubscribe", "hub.challenge": "1", "hub.verify_token": VERIFY_TOKEN}, id="wrong-mode"
+            {"hub.mode": "subscribe", "hub.challenge": "1", "hub.verify_token": "wrong-7f3a"},
+            TOKEN_EXPECTED,
+            id="wrong-token",
         ),
-        pytest.param({"hub.mode": "subscribe", "hub.challenge": "1"}, id="no-token"),
+        pytest.param(
+            {"hub.mode": "unsubscribe", "hub.challenge": "1", "hub.verify_token": VERIFY_TOKEN},
+            MODE_EXPECTED,
+            id="wrong-mode",
+        ),
+        pytest.param({"hub.mode": "subscribe", "hub.challenge": "1"}, TOKEN_EXPECTED, id="no-token"),
+        pytest.param({"hub.challenge": "1"}, {**MODE_EXPECTED, **TOKEN_EXPECTED}, id="neither"),
     ],
 )
-def test_handshake_is_refused_with_403_in_the_json_error_shape(client, query):
+def test_handshake_is_refused_with_403_naming_each_parameter_at_fault_never_its_value(client, query, fields):
     response = client.get(URL, query_string=query)
 
     assert response.status_code == 403
-    assert response.json["error"]["code"] == "FORBIDDEN" and response.json["error"]["fields"] == {}
+    assert response.json["error"]["code"] == "FORBIDDEN" and response.json["error"]["fields"] == fields
+    assert "wrong-7f3a" not in response.get_data(as_text=True)
 
 
 def test_handshake_is_refused_when_no_verify_token_is_configured(settings, redis, clock, meta_sources):
