@@ -4,7 +4,10 @@ Exceptions, grouped by what retrieval does about them:
 
     GraphError
     ├── GraphTransientError          retry this lead later with backoff: 5xx, connection errors,
-    │   │                            unreadable answers, codes 1, 2, 4, 17, 32, 341, 368, 613, 80001, 80005
+    │   │                            unreadable answers, codes 1, 2, 368
+    │   ├── GraphRateLimitedError    a rate limit reached (codes 4, 17, 32, 341, 613, 80001, 80005, or a
+    │   │                            429): also pause retrieval, since every waiting lead's call would count
+    │   │                            against the limit and keep it reached; one probe per interval finds its end
     │   └── GraphTimeoutError        no connection or answer within the timeouts: also pause retrieval,
     │                                so that one probe per interval, not every waiting lead, waits them out
     ├── GraphConfigurationError      pause retrieval for every lead (they stay `fetching`), probe, resume;
@@ -46,7 +49,9 @@ LEAD_FIELDS = (
 )
 PAGE_SIZE = 100
 MAX_MESSAGE_CHARS = 300
-TRANSIENT_CODES = frozenset({1, 2, 4, 17, 32, 341, 368, 613, 80001, 80005})
+TRANSIENT_CODES = frozenset({1, 2, 368})
+# App, user, Page, custom and business-use-case (Pages, LeadGen) rate limits: reference meta-lead-ads.md §7.
+RATE_LIMIT_CODES = frozenset({4, 17, 32, 341, 613, 80001, 80005})
 TOKEN_CODES = frozenset({102, 190})
 NOT_FOUND_CODES = frozenset({100})
 
@@ -63,6 +68,10 @@ class GraphError(Exception):
 
 class GraphTransientError(GraphError):
     """Server error, throttling, timeout, connection failure or an unreadable answer: retry later."""
+
+
+class GraphRateLimitedError(GraphTransientError):
+    """A rate limit of the app, user, Page or lead retrieval was reached: every call counts against it."""
 
 
 class GraphTimeoutError(GraphTransientError):
@@ -196,7 +205,9 @@ def check_response(status: int, body: Any) -> dict[str, Any]:
 def _unexplained_error(status: int) -> GraphError:
     """A failure without Graph's error object (a proxy's page, a wrong URL)."""
     message = f"Graph API {status} without a Graph error"
-    if status >= 500 or status in (408, 429):
+    if status == 429:
+        return GraphRateLimitedError(message, status)
+    if status >= 500 or status == 408:
         return GraphTransientError(message, status)
     if status in (401, 403, 404):
         return GraphConfigurationError(f"{message}: check FACEBOOK_GRAPH_URL and the version", status)
@@ -211,6 +222,8 @@ def _graph_error(status: int, error: Mapping[str, Any]) -> GraphError:
         return GraphTokenError(message, status, code)
     if code == 10 or (code is not None and 200 <= code <= 299):
         return GraphPermissionError(message, status, code)
+    if code in RATE_LIMIT_CODES:
+        return GraphRateLimitedError(message, status, code)
     if code in TRANSIENT_CODES or status >= 500 or error.get("is_transient") is True:
         return GraphTransientError(message, status, code)
     if code in NOT_FOUND_CODES and "appsecret_proof" in str(error.get("message", "")):

@@ -13,6 +13,8 @@ one lead at a time is let through as the probe, once per probe interval, and its
 A Graph API that does not answer within the timeouts pauses retrieval the same way: each fetch job waiting
 them out would hold its worker, and workers take fetch jobs first, so delivery of every source would wait
 behind the queued fetches; paused, one probe per interval waits on the Graph API instead.
+So does a rate limit reached: every call counts against it, so a retry per waiting lead (Meta batches up to
+1000 leads a notification) would keep it reached; paused, one probe per interval finds its end.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from workers.graph import (
     GraphError,
     GraphLead,
     GraphNotFoundError,
+    GraphRateLimitedError,
     GraphTimeoutError,
 )
 
@@ -53,6 +56,8 @@ MAX_FETCHES_PER_SWEEP = 100
 # Listing starts this long before the last backfill began: Meta's clock, ours and the time a lead takes
 # to become listable differ by seconds to minutes.
 BACKFILL_OVERLAP_SECONDS = 600.0
+# Failures that stand for every call, not one lead: retrieval pauses and one probe per interval finds their end.
+PAUSING_ERRORS = (GraphConfigurationError, GraphTimeoutError, GraphRateLimitedError)
 
 
 class GraphReader(Protocol):
@@ -178,8 +183,8 @@ class MetaRetrieval:
         While retrieval is paused, the backfill runs only as the pause's probe (so a pause ends even when no
         lead waits in `fetching`), and a listing that works resumes retrieval. A form that fails (deleted on
         Meta, a transient fault) does not keep the others from being listed, then its error is raised; a token
-        or permission error, or a Graph API that does not answer in time, pauses retrieval and ends the run,
-        raised. A form is marked backfilled only once listed completely, so the next run covers what this one
+        or permission error, a rate limit, or a Graph API that does not answer in time, pauses retrieval and ends
+        the run, raised. A form is marked backfilled only once listed completely, so the next run covers what this one
         missed.
         """
         if self._store.fetch_pause.get() is not None and not self._store.fetch_pause.take_probe(
@@ -192,7 +197,7 @@ class MetaRetrieval:
             for form_id in source.form_ids:
                 try:
                     taken += self._backfill_form(form_id)
-                except (GraphConfigurationError, GraphTimeoutError):
+                except PAUSING_ERRORS:
                     raise
                 except GraphError as exc:
                     logger.warning("meta backfill of a form failed: %s", exc.message, extra={"form_id": form_id})
@@ -209,7 +214,7 @@ class MetaRetrieval:
         since = last - BACKFILL_OVERLAP_SECONDS
         try:
             listed: list[GraphLead] = list(self._graph.list_form_leads(form_id, since))
-        except (GraphConfigurationError, GraphTimeoutError) as exc:
+        except PAUSING_ERRORS as exc:
             self._pause(exc.message)
             raise
         self._resume()  # the Graph API listed the form: it answers, and takes the token
@@ -255,7 +260,8 @@ class MetaRetrieval:
             backoff.jitter_factor(self._rng),
         )
         self._failures.met(exc.message, extra)
-        if isinstance(exc, GraphTimeoutError):
+        if isinstance(exc, GraphTimeoutError | GraphRateLimitedError):
+            # A rate limit counts every call: one per waiting lead would keep it reached (1000 leads a batch).
             # The lead keeps its own backoff too: one that alone times out (the Graph API answering every other)
             # is tried less and less often, instead of pausing retrieval once per probe interval.
             self._pause(exc.message)

@@ -29,6 +29,7 @@ from workers.graph import (
     GraphError,
     GraphLead,
     GraphNotFoundError,
+    GraphRateLimitedError,
     GraphRequestError,
     GraphTimeoutError,
     GraphTokenError,
@@ -42,6 +43,7 @@ PROBE_SECONDS = 10.0
 BACKFILL_SECONDS = 900.0
 TOKEN_ERROR = GraphTokenError("Graph API 400 OAuthException code 190/463: token expired", 400, 190)
 TIMEOUT = GraphTimeoutError("Graph API did not answer in time")
+RATE_LIMITED = GraphRateLimitedError("Graph API 400 OAuthException code 4: (#4) Application request limit", 400, 4)
 
 
 class ScriptedGraph:
@@ -304,6 +306,32 @@ def test_a_graph_api_that_does_not_answer_in_time_pauses_retrieval_so_waiting_jo
     assert store.fetch_pause.get() is None
     assert {retrieval.fetch(lead_id) for lead_id in retrieval.due_fetches()} == {LeadStatus.QUEUED}
     assert store.leads.status_counts()[LeadStatus.QUEUED] == 3
+
+
+def test_a_rate_limited_graph_api_pauses_retrieval_so_waiting_leads_make_no_call_until_the_probe(
+    retrieval, graph, admission, store, clock
+):
+    leadgen_ids = [f"90000000000000{n}" for n in range(1, 6)]
+    for n, leadgen_id in enumerate(leadgen_ids):
+        graph.add(leadgen_id, phone=f"+1212555014{n}")
+    graph.script = [RATE_LIMITED]
+    first, *others = announce(admission, *leadgen_ids)
+
+    assert retrieval.fetch(first) is LeadStatus.FETCHING
+    pause = store.fetch_pause.get()
+    assert pause.reason == RATE_LIMITED.message and pause.next_probe_at == clock.now() + PROBE_SECONDS
+    assert store.leads.get(first).next_attempt_at >= clock.now() + PROBE_SECONDS
+    # Every other lead of Meta's batch waits without a call, instead of each hitting the limit again.
+    assert [retrieval.fetch(lead_id) for lead_id in others] == [LeadStatus.FETCHING] * 4
+    assert graph.calls == [leadgen_ids[0]]
+    assert store.pause.get() is None  # delivery goes on
+
+    clock.advance(PROBE_SECONDS)
+    [probe] = retrieval.due_fetches()
+    assert retrieval.fetch(probe) is LeadStatus.QUEUED  # the limit is lifted: retrieval resumes
+    assert store.fetch_pause.get() is None
+    assert {retrieval.fetch(lead_id) for lead_id in retrieval.due_fetches()} == {LeadStatus.QUEUED}
+    assert store.leads.status_counts()[LeadStatus.QUEUED] == 5
 
 
 def test_a_probe_that_times_out_again_keeps_retrieval_paused_one_interval_more(
@@ -664,6 +692,19 @@ def test_backfill_pauses_when_a_listing_times_out_and_lists_no_other_form(store,
     assert [form_id for form_id, _ in graph.listings] == [FORM_ID]
     assert store.fetch_pause.get().reason == TIMEOUT.message
     assert store.fetches.backfill_since(FORM_ID) is None
+
+
+def test_backfill_pauses_when_a_listing_is_rate_limited_and_lists_the_same_span_next_time(
+    retrieval, graph, store, clock
+):
+    graph.script = [RATE_LIMITED]
+
+    with pytest.raises(GraphRateLimitedError):
+        retrieval.backfill()
+
+    assert store.fetch_pause.get().reason == RATE_LIMITED.message
+    assert store.fetches.backfill_since(FORM_ID) is None
+    assert retrieval.backfill() == 0 and len(graph.listings) == 1  # skipped while paused
 
 
 def test_backfill_probes_a_retrieval_pause_no_lead_waits_on_and_its_listing_resumes_retrieval(
