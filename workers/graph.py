@@ -3,13 +3,14 @@
 Exceptions, grouped by what retrieval does about them:
 
     GraphError
-    ├── GraphTransientError          retry this lead later with backoff: 5xx, connection errors,
-    │   │                            unreadable answers, codes 1, 2, 368
+    ├── GraphTransientError          retry this lead later with backoff: unreadable answers, codes 1, 368
     │   ├── GraphRateLimitedError    a rate limit reached (codes 4, 17, 32, 341, 613, 80001, 80005, or a
     │   │                            429): also pause retrieval, since every waiting lead's call would count
     │   │                            against the limit and keep it reached; one probe per interval finds its end
-    │   └── GraphTimeoutError        no connection or answer within the timeouts: also pause retrieval,
-    │                                so that one probe per interval, not every waiting lead, waits them out
+    │   └── GraphUnavailableError    a 5xx, code 2, or no connection: the service fails, not the lead; also
+    │       │                        pause retrieval, so that one probe per interval, not every waiting lead,
+    │       │                        calls a Graph API that is down
+    │       └── GraphTimeoutError    no connection or answer within the timeouts: the probe waits them out
     ├── GraphConfigurationError      pause retrieval for every lead (they stay `fetching`), probe, resume;
     │   │                            also a 401/403/404 without a Graph error (wrong URL or version), and a
     │   │                            code 100 about `appsecret_proof` (another app's token, a rotated secret)
@@ -49,7 +50,8 @@ LEAD_FIELDS = (
 )
 PAGE_SIZE = 100
 MAX_MESSAGE_CHARS = 300
-TRANSIENT_CODES = frozenset({1, 2, 368})
+TRANSIENT_CODES = frozenset({1, 368})
+UNAVAILABLE_CODES = frozenset({2})  # "temporary issue due to downtime"
 # App, user, Page, custom and business-use-case (Pages, LeadGen) rate limits: reference meta-lead-ads.md §7.
 RATE_LIMIT_CODES = frozenset({4, 17, 32, 341, 613, 80001, 80005})
 TOKEN_CODES = frozenset({102, 190})
@@ -74,7 +76,11 @@ class GraphRateLimitedError(GraphTransientError):
     """A rate limit of the app, user, Page or lead retrieval was reached: every call counts against it."""
 
 
-class GraphTimeoutError(GraphTransientError):
+class GraphUnavailableError(GraphTransientError):
+    """The Graph API itself fails (a 5xx, code 2, no connection): not this lead, but every call alike."""
+
+
+class GraphTimeoutError(GraphUnavailableError):
     """No connection or no answer within the timeouts: the Graph API (or the way to it) hangs."""
 
 
@@ -178,7 +184,7 @@ class GraphClient:
         except requests.ConnectTimeout as exc:
             raise GraphTimeoutError("Graph API did not accept the connection in time") from exc
         except requests.ConnectionError as exc:
-            raise GraphTransientError("Graph API could not be reached") from exc
+            raise GraphUnavailableError("Graph API could not be reached") from exc
         except requests.Timeout as exc:
             raise GraphTimeoutError("Graph API did not answer in time") from exc
         except requests.RequestException as exc:
@@ -208,7 +214,7 @@ def _unexplained_error(status: int) -> GraphError:
     if status == 429:
         return GraphRateLimitedError(message, status)
     if status >= 500 or status == 408:
-        return GraphTransientError(message, status)
+        return GraphUnavailableError(message, status)
     if status in (401, 403, 404):
         return GraphConfigurationError(f"{message}: check FACEBOOK_GRAPH_URL and the version", status)
     return GraphRequestError(message, status)
@@ -224,7 +230,9 @@ def _graph_error(status: int, error: Mapping[str, Any]) -> GraphError:
         return GraphPermissionError(message, status, code)
     if code in RATE_LIMIT_CODES:
         return GraphRateLimitedError(message, status, code)
-    if code in TRANSIENT_CODES or status >= 500 or error.get("is_transient") is True:
+    if code in UNAVAILABLE_CODES or status >= 500:
+        return GraphUnavailableError(message, status, code)
+    if code in TRANSIENT_CODES or error.get("is_transient") is True:
         return GraphTransientError(message, status, code)
     if code in NOT_FOUND_CODES and "appsecret_proof" in str(error.get("message", "")):
         # Code 100 too, but about the call, not the lead: a token of another app, or a rotated app secret.

@@ -13,8 +13,9 @@ one lead at a time is let through as the probe, once per probe interval, and its
 A Graph API that does not answer within the timeouts pauses retrieval the same way: each fetch job waiting
 them out would hold its worker, and workers take fetch jobs first, so delivery of every source would wait
 behind the queued fetches; paused, one probe per interval waits on the Graph API instead.
-So does a rate limit reached: every call counts against it, so a retry per waiting lead (Meta batches up to
-1000 leads a notification) would keep it reached; paused, one probe per interval finds its end.
+So do a Graph API answering 5xx (or not reachable) and a rate limit reached (every call counts against it): a
+retry per waiting lead (Meta batches up to 1000 leads a notification) would storm a service that is down, or keep
+the limit reached; paused, one probe per interval finds their end.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from workers.graph import (
     GraphLead,
     GraphNotFoundError,
     GraphRateLimitedError,
-    GraphTimeoutError,
+    GraphUnavailableError,
 )
 
 logger = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ MAX_FETCHES_PER_SWEEP = 100
 # to become listable differ by seconds to minutes.
 BACKFILL_OVERLAP_SECONDS = 600.0
 # Failures that stand for every call, not one lead: retrieval pauses and one probe per interval finds their end.
-PAUSING_ERRORS = (GraphConfigurationError, GraphTimeoutError, GraphRateLimitedError)
+PAUSING_ERRORS = (GraphConfigurationError, GraphUnavailableError, GraphRateLimitedError)
 
 
 class GraphReader(Protocol):
@@ -182,10 +183,10 @@ class MetaRetrieval:
 
         While retrieval is paused, the backfill runs only as the pause's probe (so a pause ends even when no
         lead waits in `fetching`), and a listing that works resumes retrieval. A form that fails (deleted on
-        Meta, a transient fault) does not keep the others from being listed, then its error is raised; a token
-        or permission error, a rate limit, or a Graph API that does not answer in time, pauses retrieval and ends
-        the run, raised. A form is marked backfilled only once listed completely, so the next run covers what this one
-        missed.
+        Meta, a lead-level fault) does not keep the others from being listed, then its error is raised; a token
+        or permission error, a rate limit, or a Graph API that fails (5xx, no connection, no answer in time),
+        pauses retrieval and ends the run, raised. A form is marked backfilled only once listed completely, so
+        the next run covers what this one missed.
         """
         if self._store.fetch_pause.get() is not None and not self._store.fetch_pause.take_probe(
             self._clock.now(), self._settings.probe_interval_seconds
@@ -260,9 +261,10 @@ class MetaRetrieval:
             backoff.jitter_factor(self._rng),
         )
         self._failures.met(exc.message, extra)
-        if isinstance(exc, GraphTimeoutError | GraphRateLimitedError):
-            # A rate limit counts every call: one per waiting lead would keep it reached (1000 leads a batch).
-            # The lead keeps its own backoff too: one that alone times out (the Graph API answering every other)
+        if isinstance(exc, GraphUnavailableError | GraphRateLimitedError):
+            # The Graph API fails every call alike: one per waiting lead (Meta batches 1000 leads a notification)
+            # would storm a service that is down, or keep a rate limit reached, since each call counts against it.
+            # The lead keeps its own backoff too: one that alone fails so (the Graph API answering every other)
             # is tried less and less often, instead of pausing retrieval once per probe interval.
             self._pause(exc.message)
             delay = max(delay, self._settings.probe_interval_seconds)

@@ -20,6 +20,7 @@ from workers.graph import (
     GraphTimeoutError,
     GraphTokenError,
     GraphTransientError,
+    GraphUnavailableError,
 )
 
 APP_SECRET = "app_secret_example"
@@ -85,10 +86,12 @@ def _graph_error(status, code, **more):
 @pytest.mark.parametrize(
     ("answer", "expected"),
     [
-        pytest.param(Answer(500, text=""), GraphTransientError, id="500-no-body"),
-        pytest.param(Answer(502, text="<html>bad gateway</html>"), GraphTransientError, id="502-html"),
-        pytest.param(_graph_error(500, 2), GraphTransientError, id="code-2-service"),
+        pytest.param(Answer(500, text=""), GraphUnavailableError, id="500-no-body"),
+        pytest.param(Answer(502, text="<html>bad gateway</html>"), GraphUnavailableError, id="502-html"),
+        pytest.param(_graph_error(500, 2), GraphUnavailableError, id="code-2-service"),
         pytest.param(_graph_error(400, 1), GraphTransientError, id="code-1-unknown"),
+        pytest.param(_graph_error(400, 2), GraphUnavailableError, id="code-2-service-as-400"),
+        pytest.param(_graph_error(503, 1), GraphUnavailableError, id="503-code-1"),
         pytest.param(_graph_error(400, 4), GraphRateLimitedError, id="code-4-app-rate-limit"),
         pytest.param(_graph_error(400, 17), GraphRateLimitedError, id="code-17-user-rate-limit"),
         pytest.param(_graph_error(400, 32), GraphRateLimitedError, id="code-32-page-rate-limit"),
@@ -99,7 +102,7 @@ def _graph_error(status, code, **more):
         pytest.param(Answer(429, text=""), GraphRateLimitedError, id="429-no-body"),
         pytest.param(_graph_error(400, 999, is_transient=True), GraphTransientError, id="is-transient-flag"),
         pytest.param(Answer(200, text="not json"), GraphTransientError, id="200-not-json"),
-        pytest.param(Answer(502, text="[" * 100_000 + "]" * 100_000), GraphTransientError, id="502-nested-too-deep"),
+        pytest.param(Answer(502, text="[" * 100_000 + "]" * 100_000), GraphUnavailableError, id="502-nested-too-deep"),
         pytest.param(Answer(200, {"name": "no id"}), GraphTransientError, id="200-lead-without-id"),
         pytest.param(_graph_error(400, 190, error_subcode=463), GraphTokenError, id="code-190-expired-token"),
         pytest.param(_graph_error(400, 102), GraphTokenError, id="code-102-session"),
@@ -171,11 +174,11 @@ def test_graph_client_treats_a_connection_not_accepted_in_time_as_a_timeout(grap
         graph.get_lead(LEAD_ID)
 
 
-def test_graph_client_treats_a_refused_connection_as_transient_and_never_shows_the_token():
+def test_graph_client_treats_a_refused_connection_as_unavailable_and_never_shows_the_token():
     token = "EAAG-secret-token-value"
     client = GraphClient(f"http://127.0.0.1:{free_port()}", "v21.0", token, connect_timeout=1, read_timeout=1)
 
-    with pytest.raises(GraphTransientError, match="could not be reached") as caught:
+    with pytest.raises(GraphUnavailableError, match="could not be reached") as caught:
         client.get_lead(LEAD_ID)
 
     assert token not in "".join(traceback.format_exception(caught.value))

@@ -34,6 +34,7 @@ from workers.graph import (
     GraphTimeoutError,
     GraphTokenError,
     GraphTransientError,
+    GraphUnavailableError,
 )
 from workers.meta import BACKFILL_OVERLAP_SECONDS, MetaRetrieval, RetrievalSettings
 from workers.runner import DeliveryTicker
@@ -331,6 +332,36 @@ def test_a_rate_limited_graph_api_pauses_retrieval_so_waiting_leads_make_no_call
     assert retrieval.fetch(probe) is LeadStatus.QUEUED  # the limit is lifted: retrieval resumes
     assert store.fetch_pause.get() is None
     assert {retrieval.fetch(lead_id) for lead_id in retrieval.due_fetches()} == {LeadStatus.QUEUED}
+    assert store.leads.status_counts()[LeadStatus.QUEUED] == 5
+
+
+def test_a_graph_api_answering_5xx_pauses_retrieval_so_waiting_leads_make_no_call_until_the_probe(
+    retrieval, graph, admission, store, clock
+):
+    outage = GraphUnavailableError("Graph API 503 without a Graph error", 503)
+    leadgen_ids = [f"90000000000000{n}" for n in range(1, 6)]
+    for n, leadgen_id in enumerate(leadgen_ids):
+        graph.add(leadgen_id, phone=f"+1212555014{n}")
+    graph.script = [outage, outage]
+    first, *others = announce(admission, *leadgen_ids)
+
+    assert retrieval.fetch(first) is LeadStatus.FETCHING
+    assert store.fetch_pause.get().reason == outage.message
+    assert [retrieval.fetch(lead_id) for lead_id in others] == [LeadStatus.FETCHING] * 4
+    assert graph.calls == [leadgen_ids[0]]
+    clock.advance(PROBE_SECONDS)
+    [probe] = retrieval.due_fetches()
+    assert retrieval.fetch(probe) is LeadStatus.FETCHING  # still down: one call for the interval, paused on
+    assert len(graph.calls) == 2 and retrieval.due_fetches() == {}
+
+    clock.advance(PROBE_SECONDS)
+    [probe] = retrieval.due_fetches()
+    assert retrieval.fetch(probe) is LeadStatus.QUEUED  # back: retrieval resumes
+    assert store.fetch_pause.get() is None
+    for _ in range(3):  # the first lead's own backoff may still run
+        for lead_id in retrieval.due_fetches():
+            retrieval.fetch(lead_id)
+        clock.advance(PROBE_SECONDS)
     assert store.leads.status_counts()[LeadStatus.QUEUED] == 5
 
 
