@@ -129,7 +129,10 @@ class MetaIntake:
             try:
                 source = self._sources.by_meta_ids(change.page_id, change.form_id)
             except UnknownSourceError:
-                logger.warning("leadgen change for no configured source skipped", extra=_ids(change))
+                logger.warning(
+                    "leadgen change for no configured source skipped: no facebook source lists its page_id or form_id",
+                    extra=_ids(change),
+                )
                 continue
             routed.append((change, self._fetching_lead(source, change, detail)))
         if not routed:

@@ -32,9 +32,11 @@ logger = logging.getLogger(__name__)
 INTAKE_LEADS = Counter(
     "leadrelay_intake_leads",
     "Submissions to the web tier, by source and outcome (accepted, invalid, throttled, rejected, repeated, spam, "
-    "test, duplicate, unauthorized).",
+    "test, duplicate, unauthorized; Meta leadgen changes no source took: source @meta, unrouted or invalid).",
     ["source", "outcome"],
 )
+# The intake counter's source for Meta leadgen changes that reached no source: no slug holds "@".
+META_SKIPPED_SOURCE = "@meta"
 # Taken in for delivery, or (Meta) for retrieval first: both count as accepted.
 _ACCEPTED = frozenset({LeadStatus.QUEUED, LeadStatus.FETCHING})
 
@@ -56,6 +58,14 @@ def record_intake(source: str, outcome: str, count: int = 1) -> None:
 def record_admitted(source: str, status: LeadStatus, repeated: bool) -> None:
     """Count one stored submission: `repeated`, `accepted`, or the status it is held in (spam, rejected, ...)."""
     record_intake(source, intake_outcome(status, repeated))
+
+
+def record_meta_skipped(unrouted: int, unreadable: int) -> None:
+    """Count the leadgen changes of a notification that became no lead: for a page and form no facebook source
+    lists (`unrouted`), or that could not be read (`invalid`). Meta does not announce them again, so on-call
+    must see them beside the leads taken."""
+    record_intake(META_SKIPPED_SOURCE, "unrouted", unrouted)
+    record_intake(META_SKIPPED_SOURCE, "invalid", unreadable)
 
 
 def intake_outcome(status: LeadStatus, repeated: bool) -> str:

@@ -11,7 +11,7 @@ from flask import Blueprint, Response, jsonify, request
 from app.api.bodies import body_refused, limit_body
 from app.errors import ForbiddenError, UnauthorizedError
 from app.meta import is_signature_valid, subscription_faults
-from app.metrics import record_admitted
+from app.metrics import record_admitted, record_meta_skipped
 from app.schemas.meta import LeadgenNotification, LeadgenNotificationSchema
 from app.services import services
 
@@ -131,6 +131,7 @@ def receive_notification() -> tuple[Response, int]:
     admitted = svc.meta.admit(notification.changes)
     for a in admitted:  # counted here, where /metrics is served: the workers' backfill admits leads too
         record_admitted(a.source, a.status, a.repeated)
+    record_meta_skipped(len(notification.changes) - len(admitted), len(notification.unreadable))
     body = {
         "leads": [
             {"leadgenId": a.leadgen_id, "id": a.lead_id, "status": a.status.value, "repeated": a.repeated}

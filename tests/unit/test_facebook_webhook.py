@@ -301,6 +301,20 @@ def test_a_change_for_an_unknown_page_and_form_is_skipped_with_its_ids_logged_an
     assert (record.leadgen_id, record.page_id, record.form_id) == ("900000000000004", "555", "666")
 
 
+def test_changes_no_source_takes_are_counted_in_the_intake_metric_by_why(client):
+    def count(outcome):
+        return scrape(client).get(("leadrelay_intake_leads_total", (("outcome", outcome), ("source", "@meta"))), 0)
+
+    before = count("unrouted"), count("invalid")
+    unrouted = [
+        leadgen("900000000000031", page_id="555", form_id="666"),
+        leadgen("900000000000032", page_id="555", form_id=None),
+    ]
+    post_signed(client, notification([*unrouted, leadgen("not-a-number"), leadgen("900000000000033")]))
+
+    assert (count("unrouted") - before[0], count("invalid") - before[1]) == (2, 1)
+
+
 def test_a_page_without_its_form_configured_routes_by_page(client, store):
     response = post_signed(client, notification([leadgen("900000000000005", form_id="209999")]))
 
