@@ -82,18 +82,19 @@ def _verified_lead(source: LeadSource, body: Mapping[str, Any]) -> GoogleLead:
     try:
         verify_google_key(source, body)
     except GoogleKeyError as exc:
-        _note_refusal(source, "unauthorized", str(exc))
+        note_refusal(source, "unauthorized", str(exc))
         raise
     try:
         return load_google_lead(body, source.field_map)
     except ValidationError as exc:
         # By the names of Google's own fields at fault (unknown ones are ignored, so none is the sender's text).
         fields = ", ".join(sorted(str(name) for name in exc.normalized_messages()))  # type: ignore[no-untyped-call]
-        _note_refusal(source, "invalid", f"expected a valid {fields}")
+        note_refusal(source, "invalid", f"expected a valid {fields}")
         raise
 
 
-def _note_refusal(source: LeadSource, outcome: str, reason: str) -> None:
+def note_refusal(source: LeadSource, outcome: str, reason: str) -> None:
+    """Count and log a delivery refused with a 4xx, by source (never a value): Google does not send it again."""
     record_intake(source.slug, outcome)
     logger.warning("google delivery refused: %s", reason, extra={"source": source.slug})
 

@@ -7,13 +7,16 @@ retry; 503 when Redis is down, which Google retries.
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, Response, jsonify, request
 
 from app.api.bodies import json_object, limit_body
-from app.google import accept_google_lead
+from app.errors import ApiError
+from app.google import accept_google_lead, note_refusal
 from app.logs import add_log_ids
 from app.services import services
-from app.sources import SourceKind
+from app.sources import LeadSource, SourceKind
 
 bp = Blueprint("google", __name__, url_prefix="/v1/webhooks/google")
 
@@ -63,7 +66,17 @@ def receive(slug: str) -> tuple[Response, int]:
     svc = services()
     source = svc.sources.by_slug(slug, SourceKind.GOOGLE)
     add_log_ids(source=source.slug)
-    limit_body(request, GOOGLE_MAX_BODY_BYTES)
-    # Google does not send a refused lead again: a body naming a field twice is read (its last copy), not refused.
-    accepted = accept_google_lead(svc.intake, source, json_object(request, force=True, names_once=False))
+    accepted = accept_google_lead(svc.intake, source, _read_body(source))
     return jsonify({"id": accepted.id, "status": accepted.status.value, "warnings": list(accepted.warnings)}), 200
+
+
+def _read_body(source: LeadSource) -> dict[str, Any]:
+    """The delivery's JSON object; a body refused before its key can be read (too large, in a content coding, no
+    JSON object) is counted and logged like every refusal, since Google does not send that lead again."""
+    try:
+        limit_body(request, GOOGLE_MAX_BODY_BYTES)
+        # Google does not resend a refused lead: a body naming a field twice is read (its last copy), not refused.
+        return json_object(request, force=True, names_once=False)
+    except ApiError as exc:
+        note_refusal(source, "invalid", exc.message)
+        raise

@@ -288,6 +288,27 @@ def test_google_deliveries_refused_are_counted_and_logged_by_source_never_with_t
     assert "wrong-key-0123456789" not in caplog.text and GOOGLE_KEY not in caplog.text
 
 
+def test_google_bodies_refused_before_their_key_is_read_are_counted_and_logged_by_source(client, caplog):
+    before = intake_counts(client)
+    too_large = json.dumps(lead_with(columns(*BASE_COLUMNS), pad="x" * 300_000))
+
+    assert client.post(URL, data=too_large, content_type="application/json").status_code == 413
+    assert client.post(URL, data=b"not json", content_type="application/json").status_code == 400
+    gzipped = {"Content-Encoding": "gzip"}
+    assert client.post(URL, data=b"\x1f\x8b", content_type="application/json", headers=gzipped).status_code == 415
+
+    counted = {outcome: n - before.get(outcome, 0) for outcome, n in intake_counts(client).items()}
+    assert {outcome: n for outcome, n in counted.items() if n} == {"invalid": 3}
+    refusals = [record for record in caplog.records if record.getMessage().startswith("google delivery refused")]
+    assert [record.getMessage() for record in refusals] == [
+        "google delivery refused: the body may be at most 262144 bytes",
+        "google delivery refused: expected a JSON object; the body is not valid JSON: Expecting value at line 1,"
+        " column 1",
+        "google delivery refused: Content-Encoding gzip is not read",
+    ]
+    assert all(record.source == "gads" for record in refusals)
+
+
 def test_google_source_without_a_secret_refuses_every_key(settings, redis, clock):
     source = google_source(secret=None)
     client = create_app(settings, redis=redis, clock=clock, sources=SourceRegistry([source])).test_client()
