@@ -14,6 +14,7 @@ Exceptions, grouped by what retrieval does about them:
     ├── GraphConfigurationError      pause retrieval for every lead (they stay `fetching`), probe, resume;
     │   │                            also a 401/403/404 without a Graph error (wrong URL or version), and a
     │   │                            code 100 about `appsecret_proof` (another app's token, a rotated secret)
+    │   │                            or a nonexisting field (a version without a field the relay asks for)
     │   ├── GraphTokenError          codes 102, 190: the access token is invalid or expired; or none is set
     │   └── GraphPermissionError     codes 10, 200-299: a permission is missing or was removed
     ├── GraphNotFoundError           code 100: the lead does not exist or is not visible: reject it
@@ -237,6 +238,10 @@ def _graph_error(status: int, error: Mapping[str, Any]) -> GraphError:
     if code in NOT_FOUND_CODES and "appsecret_proof" in str(error.get("message", "")):
         # Code 100 too, but about the call, not the lead: a token of another app, or a rotated app secret.
         return GraphConfigurationError(f"{message}: check FACEBOOK_APP_SECRET and FACEBOOK_ACCESS_TOKEN", status, code)
+    if code in NOT_FOUND_CODES and "nonexisting field" in str(error.get("message", "")):
+        # Code 100 again about the call: a field the relay asks for that this Graph version does not have. Every
+        # lead would be refused alike, so retrieval pauses rather than reject each one.
+        return GraphConfigurationError(f"{message}: check FACEBOOK_GRAPH_VERSION", status, code)
     if code in NOT_FOUND_CODES:
         return GraphNotFoundError(message, status, code)
     return GraphRequestError(message, status, code)

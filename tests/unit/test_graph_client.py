@@ -111,6 +111,11 @@ def _graph_error(status, code, **more):
         pytest.param(_graph_error(400, 299), GraphPermissionError, id="code-299-permission"),
         pytest.param(Answer(404, text="<html>not found</html>"), GraphConfigurationError, id="404-wrong-url"),
         pytest.param(_graph_error(400, 100, error_subcode=33), GraphNotFoundError, id="code-100-no-such-lead"),
+        pytest.param(
+            _graph_error(400, 100, message="(#100) Tried accessing nonexisting field (platform) on node type (Lead)"),
+            GraphConfigurationError,
+            id="code-100-a-field-this-version-lacks",
+        ),
         pytest.param(_graph_error(400, 803), GraphRequestError, id="code-803-other"),
     ],
 )
