@@ -242,3 +242,35 @@ def test_a_graph_api_that_hangs_holds_up_neither_other_delivery_nor_its_leads_on
 
     assert meta_relay.store.fetch_pause.get() is None
     assert sandbox.sandbox.delivered_external_ids() == Counter([*meta_ids, api_lead])
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "reason"),
+    [
+        pytest.param(400, 4, "Graph API 400 GraphMethodException code 4: (stand-in) error 4", id="app-rate-limit"),
+        pytest.param(503, None, "Graph API 503 without a Graph error", id="service-unavailable"),
+    ],
+)
+def test_a_graph_api_failing_every_call_is_called_once_per_probe_not_once_per_waiting_lead(
+    meta_relay, graph_stub, sandbox, status, code, reason
+):
+    leadgen_ids = [f"9{n:014d}" for n in range(30)]
+    for n, leadgen_id in enumerate(leadgen_ids):
+        add_graph_lead(graph_stub, leadgen_id, phone=f"+1212555{100 + n:04d}")
+    graph_stub.fail_next(status, code, times=10_000)
+    meta_ids = post_leadgens(meta_relay, leadgen_ids)
+
+    meta_relay.start_worker("meta-failing")  # a probe each second
+
+    wait_until(lambda: len(graph_stub.requests) >= 3, timeout=10)
+    stats = meta_relay.stats()
+    assert stats["retrievalPaused"] and stats["retrievalPause"]["reason"] == reason
+    assert len(graph_stub.requests) <= 5  # the first call, then one probe per interval: no call per waiting lead
+    assert meta_relay.count(LeadStatus.FETCHING) == 30
+
+    with graph_stub.lock:
+        graph_stub.script.clear()  # the limit is lifted, the service back
+    wait_until(lambda: meta_relay.count(LeadStatus.DELIVERED) == 30, timeout=30)
+
+    assert meta_relay.store.fetch_pause.get() is None
+    assert sandbox.sandbox.delivered_external_ids() == Counter(meta_ids)
