@@ -10,6 +10,8 @@ queued another meanwhile) ends without a Graph call, so jobs for one lead do not
 
 A token or permission error pauses retrieval for every lead (they stay `fetching`): while paused, only
 one lead at a time is let through as the probe, once per probe interval, and its success resumes all.
+A permission error for a lead whose Page is known pauses that Page's leads alone, probed the same way: one
+token serves every client's Page, and one client withdrawing its Page's lead access must not hold the others.
 A Graph API that does not answer within the timeouts pauses retrieval the same way: each fetch job waiting
 them out would hold its worker, and workers take fetch jobs first, so delivery of every source would wait
 behind the queued fetches; paused, one probe per interval waits on the Graph API instead.
@@ -47,6 +49,7 @@ from workers.graph import (
     GraphError,
     GraphLead,
     GraphNotFoundError,
+    GraphPermissionError,
     GraphRateLimitedError,
     GraphUnavailableError,
 )
@@ -130,7 +133,7 @@ class MetaRetrieval:
         its job was queued under `lease_deadline` and another job took the lead up since: no Graph call).
 
         A lead is given up (`dead`) when a try past its maximum age fails for a reason of its own (not a token or
-        permission error, which pauses retrieval for all): time spent waiting out a pause never ends a lead
+        permission error, which pauses retrieval for all, or for its Page): time spent waiting out a pause never ends a lead
         without one more try. Past Meta's own retention of about 90 days, a lead is given up whatever the reason.
         """
         now = self._clock.now()
@@ -147,6 +150,8 @@ class MetaRetrieval:
             next_try = pause.next_probe_at if pause.next_probe_at > now else now + self._settings.probe_interval_seconds
             self._store.fetches.defer(lead_id, now, next_try, f"retrieval paused: {pause.reason}", count_attempt=False)
             return LeadStatus.FETCHING
+        if ticket.page_id and self._is_page_held(ticket, ticket.page_id, now):
+            return LeadStatus.FETCHING
         try:
             lead = self._graph.get_lead(ticket.leadgen_id)
         except GraphError as exc:
@@ -155,7 +160,7 @@ class MetaRetrieval:
                 reason = f"gave up retrieving after the maximum age: {exc.message}"
                 return self._end(ticket, Completion(LeadStatus.DEAD, reason, error=reason))
             return self._failed(ticket, exc)
-        self._resume()
+        self._resume(ticket.page_id)
         return self._complete(ticket, lead)
 
     def due_fetches(self) -> dict[str, float]:
@@ -242,6 +247,17 @@ class MetaRetrieval:
     def _failed(self, ticket: FetchTicket, exc: GraphError) -> LeadStatus | None:
         now = self._clock.now()
         extra = {"lead_id": ticket.lead_id, "leadgen_id": ticket.leadgen_id}
+        if isinstance(exc, GraphPermissionError) and ticket.page_id:
+            # One token serves every client's Page, and a client may withdraw its Page's lead access: that Page's
+            # leads wait alone, or each of them would pause the others again at every try.
+            self._store.page_fetch_pause(ticket.page_id).pause(
+                exc.message, now, now + self._settings.probe_interval_seconds
+            )
+            logger.error("meta lead retrieval paused for a page: %s", exc.message, extra={"page_id": ticket.page_id})
+            next_try = now + self._settings.probe_interval_seconds
+            reason = f"retrieval paused for page {ticket.page_id}: {exc.message}"
+            self._store.fetches.defer(ticket.lead_id, now, next_try, reason, count_attempt=False)
+            return LeadStatus.FETCHING
         if isinstance(exc, GraphConfigurationError):
             self._pause(exc.message)
             next_try = now + self._settings.probe_interval_seconds
@@ -328,12 +344,28 @@ class MetaRetrieval:
             self._paused.ended()  # a new pause: said at once, even if this worker said one for this reason lately
         self._paused.met(reason)
 
-    def _resume(self) -> None:
-        """The Graph API answered and took the token: a pause, if any, is over, and so is a spell of failures."""
+    def _is_page_held(self, ticket: FetchTicket, page_id: str, now: float) -> bool:
+        """True when the lead's Page is paused and this try is not its probe: the lead waits, without a call."""
+        switch = self._store.page_fetch_pause(page_id)
+        pause = switch.get()
+        if pause is None or switch.take_probe(now, self._settings.probe_interval_seconds):
+            return False
+        next_try = pause.next_probe_at if pause.next_probe_at > now else now + self._settings.probe_interval_seconds
+        reason = f"retrieval paused for page {page_id}: {pause.reason}"
+        self._store.fetches.defer(ticket.lead_id, now, next_try, reason, count_attempt=False)
+        return True
+
+    def _resume(self, page_id: str | None = None) -> None:
+        """The Graph API answered and took the token (for `page_id`'s leads): a pause, if any, is over, and so is a
+        spell of failures."""
         self._failures.ended()
         self._paused.ended()
         if self._store.fetch_pause.resume():
             logger.info("meta lead retrieval resumed: the Graph API answers and accepts the token again")
+        if page_id and self._store.page_fetch_pause(page_id).resume():
+            logger.info(
+                "meta lead retrieval resumed for a page: its leads are readable again", extra={"page_id": page_id}
+            )
 
     def _facebook_sources(self) -> list[LeadSource]:
         return [s for s in self._sources if s.kind is SourceKind.FACEBOOK]

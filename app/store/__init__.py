@@ -50,6 +50,7 @@ class Store:
         self.outage = CareCycleOutage(redis, scripts)
         self.fetches = FetchStore(redis, scripts)
         self.fetch_pause = PauseSwitch(redis, scripts, keys.fetch_pause_key())
+        self._scripts = scripts
         self.lanes = Lanes(redis, lanes, lane_ttl_seconds)
         self.throttle = Throttle(redis, scripts)
         self.metrics = DeliveryMetrics(redis)
@@ -60,6 +61,10 @@ class Store:
         self.audit = AuditLog(redis)
         self.presence = WorkerPresence(redis)
         self.fingerprints = FingerprintSecrets(redis)
+
+    def page_fetch_pause(self, page_id: str) -> PauseSwitch:
+        """The retrieval pause of one Page's leads (a permission the token lacks for that Page alone)."""
+        return PauseSwitch(self.redis, self._scripts, keys.page_fetch_pause_key(page_id))
 
     @classmethod
     def from_settings(cls, settings: Settings, redis: Redis) -> Store:

@@ -185,6 +185,11 @@ def fetch_pause_key() -> str:
     return f"{PREFIX}meta:pause"
 
 
+def page_fetch_pause_key(page_id: str) -> str:
+    """Hash describing a pause of Graph retrieval for one Page's leads (its lead access withdrawn), as above."""
+    return f"{PREFIX}meta:pause:page:{page_id}"
+
+
 def backfill_turn_key() -> str:
     """String held for one backfill interval by the worker that queued the Meta backfill."""
     return f"{PREFIX}meta:backfill:turn"

@@ -29,6 +29,7 @@ from workers.graph import (
     GraphError,
     GraphLead,
     GraphNotFoundError,
+    GraphPermissionError,
     GraphRateLimitedError,
     GraphRequestError,
     GraphTimeoutError,
@@ -55,11 +56,14 @@ class ScriptedGraph:
         self.script: list[GraphError] = []
         self.calls: list[str] = []
         self.listings: list[tuple[str, float]] = []
+        self.refused: dict[str, GraphError] = {}  # leadgen id -> the error every call for it answers
 
     def get_lead(self, leadgen_id: str) -> GraphLead:
         self.calls.append(leadgen_id)
         if self.script:
             raise self.script.pop(0)
+        if leadgen_id in self.refused:
+            raise self.refused[leadgen_id]
         if leadgen_id not in self.leads:
             raise GraphNotFoundError("Graph API 400 GraphMethodException code 100/33: Object does not exist", 400, 100)
         return self.leads[leadgen_id]
@@ -281,6 +285,40 @@ def test_a_token_error_pauses_retrieval_visibly_and_one_probe_per_interval_resum
     [rest] = retrieval.due_fetches()
     assert retrieval.fetch(rest) is LeadStatus.QUEUED
     assert {store.leads.get(i).status for i in (first, second)} == {LeadStatus.QUEUED}
+
+
+def test_a_permission_error_for_one_page_pauses_that_page_alone_and_its_probe_resumes_it(
+    retrieval, graph, admission, store, clock
+):
+    # One token serves every client's Page; one client withdrew the lead access of its Page.
+    other_page = "100000000000002"
+    refused = GraphPermissionError("Graph API 403 OAuthException code 10: (#10) no lead access", 403, 10)
+    for n in range(1, 7):
+        graph.add(f"90000000000000{n}", phone=f"+1212555014{n}")
+    graph.refused = {"900000000000001": refused, "900000000000002": refused}
+    changes = [LeadgenChange(f"90000000000000{n}", page_id=other_page, form_id=FORM_ID) for n in (1, 2)]
+    first, second = [a.lead_id for a in admission.admit(changes)]
+    others = announce(admission, *(f"90000000000000{n}" for n in range(3, 7)))
+
+    assert retrieval.fetch(first) is LeadStatus.FETCHING
+    assert retrieval.fetch(second) is LeadStatus.FETCHING  # its page is paused: no call
+    assert [retrieval.fetch(lead_id) for lead_id in others] == [LeadStatus.QUEUED] * 4  # other Pages go on
+    assert store.fetch_pause.get() is None
+    assert graph.calls.count("900000000000002") == 0
+    assert store.leads.get(second).error == f"retrieval paused for page {other_page}: {refused.message}"
+
+    clock.advance(PROBE_SECONDS)
+    assert {retrieval.fetch(lead_id) for lead_id in retrieval.due_fetches()} == {LeadStatus.FETCHING}
+    assert len(graph.calls) == 6  # still refused: one call, the page's probe, for the interval
+
+    graph.refused = {}  # the access is granted again
+    clock.advance(PROBE_SECONDS)
+    for lead_id in retrieval.due_fetches():
+        retrieval.fetch(lead_id)
+    clock.advance(PROBE_SECONDS)
+    for lead_id in retrieval.due_fetches():
+        retrieval.fetch(lead_id)
+    assert {store.leads.get(lead_id).status for lead_id in (first, second)} == {LeadStatus.QUEUED}
 
 
 def test_a_graph_api_that_does_not_answer_in_time_pauses_retrieval_so_waiting_jobs_make_no_call(
