@@ -72,6 +72,7 @@ def collect_stats(query: StatsQuery) -> dict[str, Any]:
         else {"since": failing.since, "lastAt": failing.last_at, "reason": failing.reason},
         "retrievalPaused": retrieval_pause is not None,
         "retrievalPause": _pause_body(retrieval_pause),
+        "retrievalPausedPages": dict(sorted(snap.gauges.paused_pages.items())),
         "lastDeliveryAt": snap.last_delivery_at,
         "latencySeconds": _latency_percentiles(sorted(snap.latency_samples)),
     }

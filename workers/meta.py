@@ -133,8 +133,9 @@ class MetaRetrieval:
         its job was queued under `lease_deadline` and another job took the lead up since: no Graph call).
 
         A lead is given up (`dead`) when a try past its maximum age fails for a reason of its own (not a token or
-        permission error, which pauses retrieval for all, or for its Page): time spent waiting out a pause never ends a lead
-        without one more try. Past Meta's own retention of about 90 days, a lead is given up whatever the reason.
+        permission error, which pauses retrieval for all, or for its Page): time spent waiting out a pause never
+        ends a lead without one more try. Past Meta's own retention of about 90 days, a lead is given up whatever
+        the reason.
         """
         now = self._clock.now()
         ticket = self._store.fetches.begin(lead_id, now, lease_deadline)
@@ -250,9 +251,7 @@ class MetaRetrieval:
         if isinstance(exc, GraphPermissionError) and ticket.page_id:
             # One token serves every client's Page, and a client may withdraw its Page's lead access: that Page's
             # leads wait alone, or each of them would pause the others again at every try.
-            self._store.page_fetch_pause(ticket.page_id).pause(
-                exc.message, now, now + self._settings.probe_interval_seconds
-            )
+            self._store.page_pauses.pause(ticket.page_id, exc.message, now, now + self._settings.probe_interval_seconds)
             logger.error("meta lead retrieval paused for a page: %s", exc.message, extra={"page_id": ticket.page_id})
             next_try = now + self._settings.probe_interval_seconds
             reason = f"retrieval paused for page {ticket.page_id}: {exc.message}"
@@ -346,7 +345,7 @@ class MetaRetrieval:
 
     def _is_page_held(self, ticket: FetchTicket, page_id: str, now: float) -> bool:
         """True when the lead's Page is paused and this try is not its probe: the lead waits, without a call."""
-        switch = self._store.page_fetch_pause(page_id)
+        switch = self._store.page_pauses.switch(page_id)
         pause = switch.get()
         if pause is None or switch.take_probe(now, self._settings.probe_interval_seconds):
             return False
@@ -362,7 +361,7 @@ class MetaRetrieval:
         self._paused.ended()
         if self._store.fetch_pause.resume():
             logger.info("meta lead retrieval resumed: the Graph API answers and accepts the token again")
-        if page_id and self._store.page_fetch_pause(page_id).resume():
+        if page_id and self._store.page_pauses.resume(page_id):
             logger.info(
                 "meta lead retrieval resumed for a page: its leads are readable again", extra={"page_id": page_id}
             )

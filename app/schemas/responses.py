@@ -161,6 +161,15 @@ class StatsSchema(Schema):
     )
     retrievalPaused = fields.Boolean(required=True, metadata={"description": "Meta Graph retrieval paused"})
     retrievalPause = fields.Nested(PauseSchema, required=True, allow_none=True)
+    retrievalPausedPages = fields.Dict(
+        keys=fields.String(),
+        values=fields.String(),
+        required=True,
+        metadata={
+            "description": "Meta Pages whose retrieval alone is paused (the token lacks a permission for their leads),"
+            " each with the reason; every other Page's leads are retrieved"
+        },
+    )
     lastDeliveryAt = fields.Float(
         required=True,
         allow_none=True,

@@ -14,7 +14,7 @@ from app.store.fetches import FetchStore
 from app.store.fingerprints import FingerprintSecrets
 from app.store.index import LeadIndex
 from app.store.leads import LeadNotFoundError, LeadStore
-from app.store.limiter import Lanes, PauseSwitch, RequestBudget
+from app.store.limiter import Lanes, PagePauses, PauseSwitch, RequestBudget
 from app.store.metrics import DeliveryMetrics, IntakeHandover
 from app.store.outage import CareCycleOutage
 from app.store.presence import WorkerPresence
@@ -50,7 +50,7 @@ class Store:
         self.outage = CareCycleOutage(redis, scripts)
         self.fetches = FetchStore(redis, scripts)
         self.fetch_pause = PauseSwitch(redis, scripts, keys.fetch_pause_key())
-        self._scripts = scripts
+        self.page_pauses = PagePauses(redis, scripts)
         self.lanes = Lanes(redis, lanes, lane_ttl_seconds)
         self.throttle = Throttle(redis, scripts)
         self.metrics = DeliveryMetrics(redis)
@@ -61,10 +61,6 @@ class Store:
         self.audit = AuditLog(redis)
         self.presence = WorkerPresence(redis)
         self.fingerprints = FingerprintSecrets(redis)
-
-    def page_fetch_pause(self, page_id: str) -> PauseSwitch:
-        """The retrieval pause of one Page's leads (a permission the token lacks for that Page alone)."""
-        return PauseSwitch(self.redis, self._scripts, keys.page_fetch_pause_key(page_id))
 
     @classmethod
     def from_settings(cls, settings: Settings, redis: Redis) -> Store:

@@ -190,6 +190,11 @@ def page_fetch_pause_key(page_id: str) -> str:
     return f"{PREFIX}meta:pause:page:{page_id}"
 
 
+def paused_pages_key() -> str:
+    """Hash: page id -> the reason its retrieval is paused, for every Page paused alone (what stats list)."""
+    return f"{PREFIX}meta:paused-pages"
+
+
 def backfill_turn_key() -> str:
     """String held for one backfill interval by the worker that queued the Meta backfill."""
     return f"{PREFIX}meta:backfill:turn"

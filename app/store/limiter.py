@@ -115,6 +115,32 @@ class PauseSwitch:
         return bool(self._scripts.take_probe(keys=[self._key], args=[repr(now), repr(now + interval_seconds)]))
 
 
+class PagePauses:
+    """Retrieval pauses of single Meta Pages (the token lacks a permission for one Page's leads), each with its own
+    probe, and listed together for stats."""
+
+    def __init__(self, redis: Redis, scripts: Scripts) -> None:
+        self._redis = redis
+        self._scripts = scripts
+
+    def switch(self, page_id: str) -> PauseSwitch:
+        """The pause of one Page's retrieval and its probe."""
+        return PauseSwitch(self._redis, self._scripts, keys.page_fetch_pause_key(page_id))
+
+    def pause(self, page_id: str, reason: str, now: float, next_probe_at: float) -> None:
+        """Pause one Page's retrieval (or keep it paused), keeping the original start time."""
+        self.switch(page_id).pause(reason, now, next_probe_at)
+        self._redis.hset(keys.paused_pages_key(), page_id, reason)
+
+    def resume(self, page_id: str) -> bool:
+        """End one Page's pause; True when there was one."""
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.delete(keys.page_fetch_pause_key(page_id))
+        pipe.hdel(keys.paused_pages_key(), page_id)
+        ended, _ = pipe.execute()
+        return bool(ended)
+
+
 class Lanes:
     """Leases that keep at most one delivery job per lane queued or running."""
 

@@ -13,6 +13,7 @@ from redis.client import Pipeline
 
 from app.models import LeadStatus
 from app.store import keys
+from app.store.codec import text
 from app.store.leads import counts_from_hash
 from app.store.limiter import RATE_WINDOW_SECONDS, Pause, pause_from_hash
 from app.store.outage import Failing, failing_from_hash
@@ -34,6 +35,7 @@ class Gauges:
     pause: Pause | None
     retrieval_pause: Pause | None
     carecycle_failing: Failing | None
+    paused_pages: dict[str, str]  # page id -> why its retrieval alone is paused
 
     def oldest_waiting_age(self, now: float) -> float:
         """Seconds since the oldest lead still waiting for delivery (queued, sending or retrying) was taken in:
@@ -108,13 +110,14 @@ def _read_gauges_into(pipe: Pipeline) -> int:
     pipe.hgetall(keys.pause_key())
     pipe.hgetall(keys.fetch_pause_key())
     pipe.hgetall(keys.carecycle_failing_key())
+    pipe.hgetall(keys.paused_pages_key())
     for status in WAITING_STATUSES:  # each index is scored by receipt time: its first entry is its oldest
         pipe.zrange(keys.status_index_key(status.value), 0, 0, withscores=True)
-    return 5 + len(WAITING_STATUSES)
+    return 6 + len(WAITING_STATUSES)
 
 
 def _gauges(replies: list[Any]) -> Gauges:
-    counts, depth, pause, retrieval_pause, failing, *oldest_by_status = replies
+    counts, depth, pause, retrieval_pause, failing, paused_pages, *oldest_by_status = replies
     received = [float(oldest[0][1]) for oldest in oldest_by_status if oldest]
     return Gauges(
         counts=counts_from_hash(counts),
@@ -123,11 +126,12 @@ def _gauges(replies: list[Any]) -> Gauges:
         pause=pause_from_hash(pause),
         retrieval_pause=pause_from_hash(retrieval_pause),
         carecycle_failing=failing_from_hash(failing),
+        paused_pages={text(page) or "": text(reason) or "" for page, reason in paused_pages.items()},
     )
 
 
 def read_gauges(redis: Redis) -> Gauges:
-    """Eight cheap reads in one round trip (a scrape needs none of the stats' per-minute history)."""
+    """Nine cheap reads in one round trip (a scrape needs none of the stats' per-minute history)."""
     pipe = redis.pipeline(transaction=False)
     _read_gauges_into(pipe)
     return _gauges(pipe.execute())

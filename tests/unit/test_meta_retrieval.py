@@ -17,6 +17,7 @@ from app import create_app
 from app.intake import Intake
 from app.meta import MetaIntake
 from app.models import LeadStatus
+from app.ops import StatsQuery, collect_stats
 from app.queues import BACKFILL_META_LEADS_JOB, FETCH_META_LEAD_JOB, FETCH_QUEUE
 from app.resubmit import Normalizing, Resubmitter
 from app.schemas.meta import LeadgenChange
@@ -319,6 +320,27 @@ def test_a_permission_error_for_one_page_pauses_that_page_alone_and_its_probe_re
     for lead_id in retrieval.due_fetches():
         retrieval.fetch(lead_id)
     assert {store.leads.get(lead_id).status for lead_id in (first, second)} == {LeadStatus.QUEUED}
+
+
+def test_stats_name_each_page_whose_retrieval_is_paused_with_its_reason_until_it_resumes(
+    retrieval, graph, admission, store, clock
+):
+    other_page = "100000000000002"
+    refused = GraphPermissionError("Graph API 403 OAuthException code 10: (#10) no lead access", 403, 10)
+    graph.add("900000000000001")
+    graph.refused = {"900000000000001": refused}
+    [lead_id] = [a.lead_id for a in admission.admit([LeadgenChange("900000000000001", other_page, FORM_ID)])]
+
+    retrieval.fetch(lead_id)
+    stats = collect_stats(StatsQuery(store, 60, clock.now()))
+    assert stats["retrievalPausedPages"] == {other_page: refused.message}
+    assert stats["retrievalPaused"] is False  # every other Page is retrieved
+
+    graph.refused = {}
+    clock.advance(PROBE_SECONDS)
+    [probe] = retrieval.due_fetches()
+    assert retrieval.fetch(probe) is LeadStatus.QUEUED
+    assert collect_stats(StatsQuery(store, 60, clock.now()))["retrievalPausedPages"] == {}
 
 
 def test_a_graph_api_that_does_not_answer_in_time_pauses_retrieval_so_waiting_jobs_make_no_call(
