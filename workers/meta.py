@@ -39,7 +39,7 @@ from app.meta import META_LEAD_RETENTION_SECONDS, MetaIntake
 from app.metrics import hand_over_admitted
 from app.models import LeadStatus
 from app.schemas.fields import field_reason
-from app.schemas.meta import LeadgenChange, is_test_lead, meta_submission
+from app.schemas.meta import LeadgenChange, is_test_lead, meta_submission, without_answered_external_id
 from app.sources import LeadSource, SourceKind, SourceRegistry, UnknownSourceError
 from app.store import Store
 from app.store.fetches import Completion, FetchTicket
@@ -296,14 +296,16 @@ class MetaRetrieval:
             return self._end(ticket, Completion(LeadStatus.REJECTED, reason, error=reason))
         if is_test_lead(lead.field_data) and not source.deliver_test_leads:
             return self._end(ticket, Completion(LeadStatus.TEST, "Meta test lead (placeholder answers): not delivered"))
-        submission = meta_submission(
-            lead.field_data, _provenance(source, ticket, lead), lead.custom_disclaimer_responses
+        submission, held_back = without_answered_external_id(
+            meta_submission(lead.field_data, _provenance(source, ticket, lead), lead.custom_disclaimer_responses),
+            source.field_map,
         )
         try:
             normalized = self._intake.normalize(source, submission)
         except ValidationError as exc:
             return self._end(ticket, self._rejected(ticket, submission, exc))
-        new = self._intake.new_lead(source, normalized.record, normalized.warnings, lead_id=ticket.lead_id)
+        warnings = (*held_back, *normalized.warnings)
+        new = self._intake.new_lead(source, normalized.record, warnings, lead_id=ticket.lead_id)
         completion = Completion(
             LeadStatus.QUEUED,
             "retrieved from the Graph API",

@@ -17,6 +17,7 @@ from typing import Any
 from marshmallow import EXCLUDE, Schema, fields, post_load
 
 from app.schemas.fields import load_tolerant
+from app.schemas.leads import resolve_field_name
 
 LEADGEN_FIELD = "leadgen"
 NO_ENTRY_LIST = "expected a list of entries, each with its changes"
@@ -26,6 +27,10 @@ _TEST_LEAD_MARK = "<test lead:"
 # Question keys that normalization's aliases do not resolve by themselves; every other standard key
 # (full_name, phone_number, zip_code, post_code, street_address, date_of_birth, ...) they already do.
 META_FIELD_NAMES: Mapping[str, str] = {"maritial_status": "maritalStatus"}  # sic: Meta's question type
+EXTERNAL_ID_NOT_TAKEN = (
+    "externalId: not taken from a Meta lead's answers unless the source's field_map names the question; the relay's"
+    " lead id is sent instead"
+)
 # customFields keys under which a retrieved lead carries where it came from (Meta's ids, platform, organic or
 # paid), beside its consent time under the source's consent_keys.consent_at.
 META_PROVENANCE_KEYS = (
@@ -263,3 +268,19 @@ def meta_submission(
             checked = box.get("is_checked")
             submission.setdefault(f"consent_{checkbox.strip()}", checked is True or checked in ("1", "true"))
     return submission
+
+
+def without_answered_external_id(
+    submission: Mapping[str, Any], field_map: Mapping[str, str]
+) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """The submission without an answer that would become its `externalId`, and the warning saying so.
+
+    careCycle updates the customer an externalId names, and a Meta answer is what the person typed: only a question
+    the source's `field_map` names explicitly may set it (as a form source needs `accept_external_id`).
+    """
+    kept: dict[str, Any] = {}
+    for name, value in submission.items():
+        resolved = resolve_field_name(name, field_map)
+        if resolved is None or resolved[0] != "externalId" or name in field_map:
+            kept[name] = value
+    return kept, (() if len(kept) == len(submission) else (EXTERNAL_ID_NOT_TAKEN,))

@@ -189,6 +189,39 @@ def test_a_retrieved_lead_keeps_warnings_that_name_no_custom_field_key(retrieval
     assert store.leads.get(lead_id).warnings == ("customFields: expected at most 255 characters; cut",)
 
 
+@pytest.mark.parametrize("question", ["externalId", "external_id", "External ID"])
+def test_a_meta_answer_never_names_the_carecycle_customer_a_lead_updates(
+    retrieval, graph, admission, store, cipher, question
+):
+    # careCycle updates the customer an externalId names: the person filling in the form must not choose it.
+    graph.add("900000000000001", **{question: "cc-customer-4711"})
+    [lead_id] = announce(admission, "900000000000001")
+
+    assert retrieval.fetch(lead_id) is LeadStatus.QUEUED
+
+    assert stored_record(store, cipher, lead_id)["externalId"] == lead_id
+    assert store.leads.get(lead_id).external_id == lead_id
+    assert store.leads.get(lead_id).warnings == (
+        "externalId: not taken from a Meta lead's answers unless the source's field_map names the question; the"
+        " relay's lead id is sent instead",
+    )
+
+
+def test_a_meta_question_the_source_maps_to_externalid_is_taken(store, graph, cipher, clock, source, woken):
+    mapped = dataclasses.replace(source, field_map={"crm_id": "externalId"})
+    sources = SourceRegistry([mapped])
+    admission = MetaIntake(store, sources, clock, lambda lead_ids: None)
+    intake = Intake(store, cipher, clock, lambda: None)
+    settings = RetrievalSettings(72 * 3600, 1.0, 60.0, PROBE_SECONDS, BACKFILL_SECONDS, has_access_token=True)
+    retrieval = MetaRetrieval(store, graph, intake, admission, sources, cipher, settings, clock, lambda: None)
+    graph.add("900000000000001", crm_id="crm-4711")
+    [lead_id] = announce(admission, "900000000000001")
+
+    assert retrieval.fetch(lead_id) is LeadStatus.QUEUED
+
+    assert stored_record(store, cipher, lead_id)["externalId"] == "crm-4711"
+
+
 CROWDED = LeadSource(
     slug="fb-acme",
     kind=SourceKind.FACEBOOK,
