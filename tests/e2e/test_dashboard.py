@@ -596,3 +596,34 @@ def test_dashboard_says_carecycle_is_failing_and_gives_no_drain_estimate_meanwhi
 
     assert "careCycle failing since" in banner and "503 SERVICE_UNAVAILABLE" in banner
     assert drain == "careCycle failing"
+
+
+def test_dashboard_says_the_relay_has_not_answered_while_a_refresh_hangs(seeded, monkeypatch):
+    import threading
+
+    import app.ops
+
+    app_, _store, _leads = seeded
+    real_snapshot = app.ops.read_snapshot
+    answer = threading.Event()
+
+    def hanging(*args, **kwargs):
+        answer.wait(timeout=30)  # a relay (or the network to it) that takes the request and gives no answer
+        return real_snapshot(*args, **kwargs)
+
+    with serve(app_) as url, chromium() as browser:
+        from selenium.webdriver.common.by import By
+
+        try:
+            _sign_in(browser, url, OPS_TOKEN)
+            updated = browser.find_element(By.ID, "updated").text.removeprefix("updated ")
+            monkeypatch.setattr(app.ops, "read_snapshot", hanging)
+            wait_until(lambda: browser.find_element(By.ID, "refresh-error").text, timeout=12)
+            error = browser.find_element(By.ID, "refresh-error").text
+        finally:
+            answer.set()
+        monkeypatch.setattr(app.ops, "read_snapshot", real_snapshot)
+        wait_until(lambda: browser.find_element(By.ID, "refresh-error").text == "", timeout=12)
+
+    assert "the relay has not answered since" in error
+    assert f"the numbers shown are from {updated}" in error
