@@ -627,3 +627,44 @@ def test_dashboard_says_the_relay_has_not_answered_while_a_refresh_hangs(seeded,
 
     assert "the relay has not answered since" in error
     assert f"the numbers shown are from {updated}" in error
+
+
+def test_dashboard_says_no_worker_runs_and_gives_no_drain_estimate_until_one_does(settings, seeded):
+    from selenium.webdriver.common.by import By
+
+    app, store, _leads = seeded
+    store.pause.resume()
+    waiting = make_lead()
+    now = app.extensions["leadrelay"].clock.now()
+    store.leads.admit([waiting], [RecordCipher(settings.leadrelay_encryption_key).seal(waiting.record)], now)
+
+    def drain() -> str | None:
+        return browser.execute_script(
+            "const e = document.querySelector('#card-drain .value'); return e && e.textContent;"
+        )
+
+    with serve(app) as url, chromium() as browser:
+        _sign_in(browser, url, OPS_TOKEN)
+        idle = (browser.find_element(By.ID, "pause").text, drain())
+        store.budget.announce_limit(30)  # what a running worker's ticker notes every second
+        wait_until(lambda: drain() != idle[1], timeout=12)
+        running = (browser.find_element(By.ID, "pause").text, drain())
+
+    assert "No worker is running" in idle[0] and idle[1] == "no worker"
+    assert running == ("", "1 s")
+
+
+def test_dashboard_gives_each_banner_note_a_paragraph_of_its_own(seeded):
+    app, store, _leads = seeded  # delivery paused, and no worker runs
+    store.outage.failing(
+        "careCycle 503 SERVICE_UNAVAILABLE: Service unavailable", app.extensions["leadrelay"].clock.now()
+    )
+    with serve(app) as url, chromium() as browser:
+        _sign_in(browser, url, OPS_TOKEN)
+        notes = browser.execute_script("return Array.from(document.querySelectorAll('#pause p'), p => p.textContent);")
+
+    assert [note.split(" ")[0:2] for note in notes] == [
+        ["No", "worker"],
+        ["Delivery", "paused"],
+        ["careCycle", "failing"],
+    ]
