@@ -668,3 +668,34 @@ def test_dashboard_gives_each_banner_note_a_paragraph_of_its_own(seeded):
         ["Delivery", "paused"],
         ["careCycle", "failing"],
     ]
+
+
+def test_dashboard_asks_nothing_while_its_tab_is_hidden_and_refreshes_once_shown_again(seeded, monkeypatch):
+    import app.ops
+
+    app_, _store, _leads = seeded
+    real_snapshot = app.ops.read_snapshot
+    asked: list[int] = []
+
+    def counted(*args, **kwargs):
+        asked.append(1)
+        return real_snapshot(*args, **kwargs)
+
+    monkeypatch.setattr(app.ops, "read_snapshot", counted)
+    with serve(app_) as url, chromium() as browser:
+        _sign_in(browser, url, OPS_TOKEN)
+        wait_until(lambda: browser.execute_script("return refreshing === null;"))
+        # What the browser does when the operator switches to another tab or minimizes the window.
+        browser.execute_script(
+            "Object.defineProperty(document, 'hidden', {configurable: true, get: () => true});"
+            "document.dispatchEvent(new Event('visibilitychange'));"
+        )
+        polled_while_hidden = browser.execute_script("poll(); return refreshing !== null;")
+        before = len(asked)
+        browser.execute_script(
+            "Object.defineProperty(document, 'hidden', {configurable: true, get: () => false});"
+            "document.dispatchEvent(new Event('visibilitychange'));"
+        )
+        wait_until(lambda: len(asked) > before, timeout=2)  # at once, not at the next poll
+
+    assert polled_while_hidden is False
