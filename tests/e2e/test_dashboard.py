@@ -699,3 +699,26 @@ def test_dashboard_asks_nothing_while_its_tab_is_hidden_and_refreshes_once_shown
         wait_until(lambda: len(asked) > before, timeout=2)  # at once, not at the next poll
 
     assert polled_while_hidden is False
+
+
+def test_dashboard_shows_what_a_retry_far_down_the_list_did_where_the_operator_is(many_rejected):
+    from selenium.webdriver.common.by import By
+
+    app, leads = many_rejected
+    lead = leads[40]
+    with serve(app) as url, chromium() as browser:
+        _sign_in(browser, url, OPS_TOKEN)
+        # Another operator retried it a moment ago: this retry fails, and the page must say so in sight.
+        app.test_client().post(f"/v1/leads/{lead.id}/retry", headers={"Authorization": f"Bearer {OPS_TOKEN}"})
+        browser.execute_script(  # in one script call: the list may render again between two
+            "const button = document.querySelector(`tr[data-lead-id='${arguments[0]}'] button.retry`);"
+            "button.scrollIntoView({block: 'center'}); button.click();",
+            lead.id,
+        )
+        wait_until(lambda: "Retry failed" in browser.find_element(By.ID, "message").text)
+        in_sight = browser.execute_script(
+            "const box = document.getElementById('message').getBoundingClientRect();"
+            "return box.height > 0 && box.top >= 0 && box.bottom <= window.innerHeight;"
+        )
+
+    assert in_sight is True
