@@ -722,3 +722,17 @@ def test_dashboard_shows_what_a_retry_far_down_the_list_did_where_the_operator_i
         )
 
     assert in_sight is True
+
+
+def test_dashboard_names_the_lead_each_retry_button_retries_for_a_screen_reader(seeded):
+    from selenium.webdriver.common.by import By
+
+    app, _store, (dead, rejected, _delivered) = seeded
+    with serve(app) as url, chromium() as browser:
+        _sign_in(browser, url, OPS_TOKEN)
+        names = {
+            lead.id: browser.find_element(By.CSS_SELECTOR, f'tr[data-lead-id="{lead.id}"] button.retry').accessible_name
+            for lead in (dead, rejected)
+        }
+
+    assert names == {dead.id: f"Retry lead {dead.id}", rejected.id: f"Retry lead {rejected.id}"}
