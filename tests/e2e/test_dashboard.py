@@ -432,10 +432,31 @@ def test_dashboard_asks_before_a_bulk_retry_saying_how_many_leads_it_queues_agai
             "window.asked = []; window.confirm = (text) => { window.asked.push(text); return false; };"
         )
         browser.find_element(By.ID, "retry-dead").click()
-        asked = browser.execute_script("return window.asked;")
+        asked = wait_until(lambda: browser.execute_script("return window.asked.length && window.asked;"))
 
     assert asked == ["Queue 1 dead lead again?"]
     assert store.leads.get(dead.id).status is LeadStatus.DEAD  # answered no: nothing queued
+
+
+def test_dashboard_asks_before_a_bulk_retry_with_the_count_as_it_is_then_not_at_the_last_poll(settings, seeded):
+    from selenium.webdriver.common.by import By
+
+    app, store, _leads = seeded
+    with serve(app) as url, chromium() as browser:
+        _sign_in(browser, url, OPS_TOKEN)
+        browser.execute_script(
+            "window.asked = []; window.confirm = (text) => { window.asked.push(text); return false; };"
+        )
+        # Between two polls an outage ends its leads' last attempts: two more are dead when the operator clicks.
+        now = app.extensions["leadrelay"].clock.now()
+        more = [make_lead(), make_lead()]
+        store.leads.admit(more, [RecordCipher(settings.leadrelay_encryption_key).seal(x.record) for x in more], now)
+        batch = store.batches.claim(now, 200, 60)
+        store.batches.settle(batch.id, [Outcome(x.id, LeadStatus.DEAD, "gave up") for x in more], now, release=True)
+        browser.find_element(By.ID, "retry-dead").click()
+        asked = wait_until(lambda: browser.execute_script("return window.asked.length && window.asked;"))
+
+    assert asked == ["Queue 3 dead leads again?"]
 
 
 def test_dashboard_keeps_the_keyboard_focus_on_a_bulk_retry_button_once_it_is_done(seeded):
