@@ -757,3 +757,24 @@ def test_dashboard_names_the_lead_each_retry_button_retries_for_a_screen_reader(
         }
 
     assert names == {dead.id: f"Retry lead {dead.id}", rejected.id: f"Retry lead {rejected.id}"}
+
+
+def test_dashboard_shows_a_reason_as_its_characters_read_not_turned_around_by_bidi_controls(settings, real_redis):
+    app = create_app(settings, redis=real_redis)
+    store = app.extensions["leadrelay"].store
+    lead = make_lead()
+    now = app.extensions["leadrelay"].clock.now()
+    store.leads.admit([lead], [RecordCipher(settings.leadrelay_encryption_key).seal(lead.record)], now)
+    batch = store.batches.claim(now, 200, 60)
+    # careCycle's text, as sent: the right-to-left override shows "deliver ton od" as "do not reviled".
+    reason = "Duplicate: \u202edeliver ton od\u202c <img src=x onerror=alert(1)>"
+    store.batches.settle(batch.id, [Outcome(lead.id, LeadStatus.REJECTED, "no", error=reason)], now, release=True)
+    with serve(app) as url, chromium() as browser:
+        _sign_in(browser, url, OPS_TOKEN)
+        shown = browser.execute_script(
+            "const row = document.querySelector(`tr[data-lead-id='${arguments[0]}'] td.reason`);"
+            "return [row.textContent, row.querySelectorAll('img').length];",
+            lead.id,
+        )
+
+    assert shown == ["Duplicate: deliver ton od <img src=x onerror=alert(1)>", 0]
