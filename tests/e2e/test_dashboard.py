@@ -407,6 +407,20 @@ def test_dashboard_shows_ages_and_estimates_in_the_unit_read_at_a_glance(seeded)
     assert re.fullmatch(r"\d+ (s|min|h|d)", oldest)
 
 
+def test_dashboard_shows_the_delivery_latency_in_the_unit_read_at_a_glance(seeded):
+    app, _store, _leads = seeded
+    with serve(app) as url, chromium() as browser:
+        _sign_in(browser, url, OPS_TOKEN)
+        shown = browser.execute_script("return [0.84, 12.4, 917.563, null].map(latency);")
+        card = browser.execute_script(
+            "const e = document.querySelector('#card-p95'); return e.querySelector('.label').textContent + ': '"
+            " + e.querySelector('.value').textContent;"
+        )
+
+    assert shown == ["0.8 s", "12 s", "15 min", "–"]  # through an outage, not "917.563"
+    assert re.fullmatch(r"Latency p95: (\d+\.\d s|\d+ (s|min|h|d)|–)", card)
+
+
 def test_dashboard_leaves_an_unchanged_alert_as_it_is_so_a_screen_reader_announces_it_once(seeded):
     app, _store, _leads = seeded
     with serve(app) as url, chromium() as browser:
