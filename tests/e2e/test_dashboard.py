@@ -396,15 +396,31 @@ def test_dashboard_says_how_long_ago_the_last_delivery_was(seeded):
     assert last is not None and last.endswith(" s ago")
 
 
-def test_dashboard_shows_ages_and_estimates_in_the_unit_read_at_a_glance(seeded):
-    app, _store, _leads = seeded
+def _oldest_waiting(browser) -> str:
+    return browser.execute_script("return document.querySelector('#card-oldest .value').textContent;")
+
+
+def test_dashboard_shows_ages_and_estimates_in_the_unit_read_at_a_glance(settings, seeded):
+    app, store, _leads = seeded
+    waiting = make_lead()
+    now = app.extensions["leadrelay"].clock.now()
+    store.leads.admit([waiting], [RecordCipher(settings.leadrelay_encryption_key).seal(waiting.record)], now)
     with serve(app) as url, chromium() as browser:
         _sign_in(browser, url, OPS_TOKEN)
         shown = browser.execute_script("return [45, 600, 5 * 3600, 3 * 86400].map(duration);")
-        oldest = browser.execute_script("return document.querySelector('#card-oldest .value').textContent;")
+        oldest = _oldest_waiting(browser)
 
     assert shown == ["45 s", "10 min", "5 h", "3 d"]  # an operator reads "3 d", not 259200
     assert re.fullmatch(r"\d+ (s|min|h|d)", oldest)
+
+
+def test_dashboard_gives_no_age_of_an_oldest_waiting_lead_when_none_waits(seeded):
+    app, _store, _leads = seeded  # every lead settled: none queued, sending or retrying
+    with serve(app) as url, chromium() as browser:
+        _sign_in(browser, url, OPS_TOKEN)
+        oldest = _oldest_waiting(browser)
+
+    assert oldest == "–"  # not "0 s", which reads as a lead that came in just now
 
 
 def test_dashboard_shows_the_delivery_latency_in_the_unit_read_at_a_glance(seeded):
