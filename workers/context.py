@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 
 from redis import Redis
 
@@ -47,6 +48,8 @@ class WorkerContext:
     clock: Clock
     meta: MetaRetrieval
     cipher: RecordCipher
+    # Set once the worker is asked to stop (a SIGTERM's warm shutdown): a running delivery job ends its slice.
+    stopping: threading.Event = field(default_factory=threading.Event)
 
 
 def build_context(settings: Settings, *, redis: Redis | None = None, clock: Clock | None = None) -> WorkerContext:

@@ -14,13 +14,21 @@ LANE_SLICE_SECONDS = 15.0
 
 
 def deliver_pending(lane: int) -> str:
-    """Deliver due leads for a while on one lane; queue a follow-up job if work remains."""
+    """Deliver due leads for a while on one lane; queue a follow-up job if work remains. A worker asked to stop
+    ends the slice after the batch under way and gives the lane up for a running worker's ticker to start again."""
     context = current_context()
-    more = run_lane(context.deliverer, context.store.lanes, context.clock, lane, LANE_SLICE_SECONDS)
+    more = run_lane(
+        context.deliverer,
+        context.store.lanes,
+        context.clock,
+        lane,
+        LANE_SLICE_SECONDS,
+        stop_requested=context.stopping.is_set,
+    )
     if more:
         enqueue_delivery(context.redis, lane)
         return "continued"
-    return "idle"
+    return "stopped" if context.stopping.is_set() else "idle"
 
 
 def fetch_meta_lead(lead_id: str, lease_deadline: float | None = None) -> str:

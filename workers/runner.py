@@ -209,7 +209,7 @@ def rq_worker(context: WorkerContext, name: str | None) -> SimpleWorker:
     """
     connection = Redis.from_url(context.settings.redis_url, socket_connect_timeout=WORKER_REDIS_TIMEOUT_SECONDS)
     queues = [Queue(queue_name, connection=connection) for queue_name in ALL_QUEUES]
-    return RelayWorker(queues, connection=connection, name=name)
+    return RelayWorker(queues, connection=connection, name=name, stopping=context.stopping)
 
 
 def work_until_stopped(

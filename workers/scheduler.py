@@ -6,11 +6,15 @@ exception's type) and raises it again, and multiprocessing then prints the raw t
 collector reads as the relay's JSON. Here the scheduler's loop ends on an error with one JSON line saying what
 Redis answered, and its process exits without a traceback; the worker starts a scheduler again once Redis answers
 (RQ's maintenance, every few minutes, or the restart after its loop quit).
+
+The relay's worker class lives here too, as it swaps that scheduler in; it also tells its running job of a warm
+shutdown (`stopping`), so that a delivery job ends its slice after the batch under way instead of uploading on.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 from redis.exceptions import RedisError
@@ -38,7 +42,16 @@ class RelayScheduler(RQScheduler):
 
 
 class RelayWorker(SimpleWorker):
-    """RQ's SimpleWorker whose scheduler is a `RelayScheduler`."""
+    """RQ's SimpleWorker whose scheduler is a `RelayScheduler`, and whose warm shutdown sets `stopping`."""
+
+    def __init__(self, *args: Any, stopping: threading.Event | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.stopping = stopping if stopping is not None else threading.Event()
+
+    def handle_warm_shutdown_request(self) -> None:
+        """RQ's hook for a first SIGINT/SIGTERM: the job under way (run in this process) is told to end soon."""
+        super().handle_warm_shutdown_request()  # type: ignore[no-untyped-call]
+        self.stopping.set()
 
     def _start_scheduler(
         self,

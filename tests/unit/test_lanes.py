@@ -10,7 +10,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from app.store import Store
 from tests.factories import make_lead
-from workers.delivery import Deliverer
+from workers.delivery import Deliverer, Sent, Wait
 from workers.lanes import run_lane
 
 SLICE_SECONDS = 15.0
@@ -67,3 +67,33 @@ def test_a_lane_job_waits_for_redis_no_longer_than_its_lease_would_hold_the_lane
         run_lane(deliverer, store.lanes, clock, 0, SLICE_SECONDS)
 
     assert clock.now() - started <= settings.leadrelay_visibility_timeout_seconds
+
+
+def test_a_lane_asked_to_stop_gives_its_lane_up_after_the_batch_under_way(store: Store, clock, deliverer, monkeypatch):
+    sent: list[str] = []
+
+    def send_a_batch() -> Sent:
+        sent.append(f"batch-{len(sent)}")
+        return Sent(sent[-1])  # work remains after every batch
+
+    monkeypatch.setattr(deliverer, "step", send_a_batch)
+    assert store.lanes.acquire(0)
+
+    more = run_lane(deliverer, store.lanes, clock, 0, SLICE_SECONDS, stop_requested=lambda: bool(sent))
+
+    assert sent == ["batch-0"]  # the batch under way settled, no other taken up
+    assert more is False  # no follow-up job: the next worker's ticker starts the lane
+    assert 0 in store.lanes.free_lanes()
+
+
+def test_a_lane_waiting_for_a_request_slot_notices_a_stop_within_a_second(store: Store, clock, deliverer, monkeypatch):
+    monkeypatch.setattr(deliverer, "step", lambda: Wait(60.0))  # careCycle's retryAfter holds every slot
+    assert store.lanes.acquire(0)
+    started = clock.now()
+    stop_at = started + 2.5
+
+    more = run_lane(deliverer, store.lanes, clock, 0, SLICE_SECONDS, stop_requested=lambda: clock.now() >= stop_at)
+
+    assert more is False
+    assert clock.now() - stop_at <= 1.0  # not the rest of the 15 s slice
+    assert 0 in store.lanes.free_lanes()
