@@ -17,17 +17,23 @@ def windows_past_retention(sources: list[LeadSource], settings: Settings) -> lis
     # A repeat is recognized by the earlier lead it names: once that lead is purged, the same phone would
     # be delivered (and billed) again inside the window.
     # The same goes for a double submission, which is answered with the earlier lead: once that is purged,
-    # the new submission would be answered for a lead no longer held, and not taken in.
+    # the new submission would be answered for a lead no longer held, and not taken in. Only form posts are
+    # answered so (no other kind takes the key, whose default they must not be held to).
     limit = f"must not exceed LEADRELAY_RETENTION_DAYS ({settings.leadrelay_retention_days:g})"
     return [
         f"sources.{source.slug}.{name}: {limit}"
         for source in sources
-        for name, seconds in (
-            ("duplicate_window_days", source.duplicate_window_seconds),
-            ("double_submit_seconds", source.double_submit_seconds),
-        )
+        for name, seconds in _windows(source)
         if seconds > settings.retention_seconds()
     ]
+
+
+def _windows(source: LeadSource) -> list[tuple[str, int]]:
+    """The key of each window a source's leads are held to, with its length in seconds."""
+    windows = [("duplicate_window_days", source.duplicate_window_seconds)]
+    if source.kind is SourceKind.FORM:
+        windows.append(("double_submit_seconds", source.double_submit_seconds))
+    return windows
 
 
 def short_keys(sources: list[LeadSource]) -> list[str]:

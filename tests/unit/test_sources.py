@@ -754,6 +754,18 @@ def test_a_double_submit_window_longer_than_leads_are_kept_is_refused(tmp_path):
     assert raised.value.problems == ["sources.web.double_submit_seconds: must not exceed LEADRELAY_RETENTION_DAYS (1)"]
 
 
+def test_a_retention_shorter_than_the_double_submit_default_is_no_problem_for_sources_that_are_not_forms(tmp_path):
+    from app.config import Settings
+    from app.sources import load_configured_sources
+
+    toml = '[sources.partner]\nkind = "api"\nsecret_env = "K"\n[sources.goog]\nkind = "google"\nsecret_env = "G"'
+    env = {"K": "partner-key-0123456789", "G": "google-key-0123456789", "LEADRELAY_RETENTION_DAYS": "0.005"}
+    env["LEADRELAY_RECORD_RETENTION_HOURS"] = "0.1"
+    settings = Settings.from_env({"LEADRELAY_SOURCES": write(tmp_path, toml), **env})
+
+    assert load_configured_sources(settings).by_slug("partner")
+
+
 @pytest.mark.parametrize(
     ("table", "problems"),
     [
