@@ -193,6 +193,7 @@ def _stats(args: argparse.Namespace) -> int:
 def _retry(args: argparse.Namespace) -> int:
     from marshmallow import ValidationError
 
+    from app.errors import LEAD_GONE_REASON
     from app.ops import LeadNotRetryableError
     from app.schemas.ops import RetryFilterSchema, requeued_body
     from app.store import LeadNotFoundError
@@ -204,7 +205,7 @@ def _retry(args: argparse.Namespace) -> int:
         try:
             _operator().retry_lead(args.lead_id, actor)
         except LeadNotFoundError:
-            return _usage_error(f"no lead {args.lead_id}", code=1)
+            return _usage_error(f"no lead {args.lead_id}: {LEAD_GONE_REASON}", code=1)
         except LeadNotRetryableError as exc:
             return _usage_error(exc.reason, code=1)
         print(json.dumps({"requeued": 1}))

@@ -42,6 +42,12 @@ from app.store.throttle import RateLimitedError
 
 logger = logging.getLogger(__name__)
 
+# Why an id names no lead, as an operator is told: a status URL is good only while its lead is held.
+LEAD_GONE_REASON = (
+    "none was taken in under this id, or it was deleted when its retention ran out"
+    " (LEADRELAY_RETENTION_DAYS after it settled)"
+)
+
 
 class ApiError(Exception):
     """An error answered to the client as SPEC's `{"error": {"code", "message", "fields"}}`."""
@@ -171,7 +177,7 @@ def register_error_handlers(app: Flask, now: Callable[[], float] = time.monotoni
 
     @app.errorhandler(LeadNotFoundError)
     def handle_lead_not_found(exc: LeadNotFoundError) -> Response:
-        return _api_error_response(NotFoundError("no such lead"))
+        return _api_error_response(NotFoundError(f"no such lead: {LEAD_GONE_REASON}"))
 
     @app.errorhandler(UnknownSourceError)
     def handle_unknown_source(exc: UnknownSourceError) -> Response:

@@ -79,7 +79,7 @@ def test_cli_retry_by_id_queues_a_duplicate_lead(store, cipher, clock, capsys):
     ("status", "message"),
     [
         pytest.param(LeadStatus.DELIVERED, "delivered lead cannot be retried", id="delivered"),
-        pytest.param(None, "no lead", id="unknown"),
+        pytest.param(None, "no lead nope: none was taken in under this id, or it was deleted", id="unknown"),
     ],
 )
 def test_cli_retry_of_a_lead_it_cannot_retry_exits_1_saying_why(store, cipher, clock, capsys, status, message):

@@ -254,3 +254,19 @@ def test_a_meta_lead_announced_again_after_its_lead_was_purged_is_still_a_repeat
 
     assert (again.id, again.repeated) == (first.id, True)
     assert short.leads.status_counts()[LeadStatus.QUEUED] == 0
+
+
+def test_a_purged_lead_is_answered_404_saying_that_leads_are_deleted_after_the_retention(client, store, cipher, clock):
+    [lead] = leads_in(store, cipher, clock, LeadStatus.DEAD)
+    clock.advance(31 * DAY)
+    assert store.retention.purge(clock.now()).leads == 1
+    ops = {"Authorization": f"Bearer {OPS_TOKEN}"}
+
+    status = client.get(f"/v1/leads/{lead.id}", headers=ops)
+    retry = client.post(f"/v1/leads/{lead.id}/retry", headers=ops)
+
+    for answer in (status, retry):
+        assert answer.status_code == 404
+        assert answer.json["error"]["code"] == "NOT_FOUND"
+        assert "deleted" in answer.json["error"]["message"]
+        assert "LEADRELAY_RETENTION_DAYS" in answer.json["error"]["message"]
