@@ -169,6 +169,7 @@ class MetaIntake:
             # A leadgen id names one Meta lead whichever source routing gives it (routing can change between
             # a webhook and the backfill): taken in once across sources.
             idempotency_scope=LEADGEN_IDEMPOTENCY_SCOPE,
+            idempotency_outlives_lead=True,
             detail=detail,
             extra_fields={f"meta_{name}": value for name, value in ids.items() if value},
         )

@@ -78,6 +78,9 @@ class NewLead:
     idempotency_ttl_seconds: int = IDEMPOTENCY_TTL_SECONDS
     # Where the key is unique: its source's keys by default; a wider scope (Meta's leadgen ids) spans sources.
     idempotency_scope: str | None = None
+    # Whether a repeat of the key is still a repeat once its lead was purged (Meta's leadgen ids, which Meta may send
+    # after leads are deleted); otherwise a key left naming a purged lead is taken over by the new one.
+    idempotency_outlives_lead: bool = False
     # A keyed hash of the submission its key was sent with ("" for none): a repeat of the key with another
     # submission is told apart from a repeat of the request.
     request_digest: str = ""

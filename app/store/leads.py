@@ -124,6 +124,7 @@ def _admission_call(scripts: Scripts, lead: NewLead, sealed: str, now: float, ga
         keys.LEAD_KEY_PREFIX,
         repr(fetch_lease_deadline(now)),
         lead.source,
+        "1" if lead.idempotency_outlives_lead else "0",
         *limits,
         # The script sets id, source, status, received_at and updated_at itself.
         "attempts",

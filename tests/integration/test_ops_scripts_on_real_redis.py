@@ -295,3 +295,23 @@ def test_adopting_a_record_makes_a_repeat_person_within_the_window_a_duplicate(s
     assert store.leads.get(refused.id).status is LeadStatus.DUPLICATE
     assert store.leads.status_counts()[LeadStatus.REJECTED] == 0
     assert_indexes_consistent(store)
+
+
+@pytest.mark.parametrize("outlives", [False, True], ids=["taken-over", "meta-leadgen-id"])
+def test_a_key_naming_a_purged_lead_is_taken_over_unless_it_outlives_its_lead(store, cipher, clock, outlives):
+    key = {"idempotency_key": "k-77", "idempotency_ttl_seconds": 7 * DAY, "idempotency_outlives_lead": outlives}
+    [first] = leads_in(store, cipher, clock, LeadStatus.DELIVERED, **key)
+    clock.advance(31 * DAY)  # the key was set for longer than the lead was kept (a retention lowered since)
+    assert store.retention.purge(clock.now()).leads == 1
+    stored_key = keys.idempotency_key(first.source, "k-77")
+
+    [again] = store.leads.admit([make_lead(**key)], [cipher.seal({"phoneNumber": "+12125550142"})], clock.now())
+
+    if outlives:
+        assert (again.id, again.repeated) == (first.id, True)
+        assert store.leads.status_counts()[LeadStatus.QUEUED] == 0
+    else:
+        assert not again.repeated and again.status is LeadStatus.QUEUED
+        assert store.redis.get(stored_key).decode() == again.id
+        assert 7 * DAY - 60 < store.redis.ttl(stored_key) <= 7 * DAY
+    assert_indexes_consistent(store)

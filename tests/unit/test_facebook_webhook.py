@@ -253,6 +253,16 @@ def test_a_repeated_leadgen_id_returns_the_original_lead_and_creates_nothing(cli
     assert store.leads.status_counts()[LeadStatus.FETCHING] == 1
 
 
+def test_a_leadgen_id_announced_again_after_its_lead_was_purged_is_still_a_repeat(client, redis, store):
+    [original] = post_signed(client, notification([leadgen("900000000000001")])).json["leads"]
+    redis.delete(keys.lead_key(original["id"]))  # as the purge does once the lead's retention ran out
+
+    [again] = post_signed(client, notification([leadgen("900000000000001")])).json["leads"]
+
+    assert (again["id"], again["repeated"]) == (original["id"], True)
+    assert fetch_jobs(redis) == [original["id"]]
+
+
 def test_leadgen_changes_are_counted_in_the_intake_metric_as_accepted_then_repeated(client):
     def count(outcome):
         return scrape(client).get(("leadrelay_intake_leads_total", (("outcome", outcome), ("source", "fb-acme"))), 0)

@@ -11,6 +11,7 @@ from app.config import ConfigError, Settings
 from app.crypto import fingerprint_of
 from app.models import LeadStatus
 from app.store import LeadNotFoundError, Store, keys, retention
+from app.store.batches import Outcome
 from app.store.retention import PurgeReport
 from tests.conftest import OPS_TOKEN, SOURCE_KEY
 from tests.factories import make_lead, make_submission
@@ -242,10 +243,45 @@ def test_an_idempotency_key_lives_no_longer_than_its_lead_is_kept(settings, redi
     assert again["id"] != first["id"] and again["status"] == "queued"
 
 
+def test_an_idempotency_key_set_under_a_longer_retention_makes_a_new_lead_once_its_lead_was_purged(
+    settings, redis, clock
+):
+    # Lowering the retention purges leads whose keys were set for the week: a repeat then names no lead it could
+    # answer for (its answer said `queued` for a lead that 404s), and the submission was never taken in again.
+    client = create_app(settings, redis=redis, clock=clock).test_client()
+    headers = {"X-Api-Key": SOURCE_KEY, "Idempotency-Key": "order-18"}
+    first = client.post("/v1/leads", json=make_submission(), headers=headers).json
+    store = Store.from_settings(settings, redis)
+    store.batches.settle(
+        store.batches.claim(clock.now(), 200, 30).id,
+        [Outcome(first["id"], LeadStatus.DELIVERED, "test: delivered")],
+        clock.now(),
+        release=True,
+    )
+    clock.advance(3 * DAY)
+    lowered = settings.replace(leadrelay_record_retention_hours=1, leadrelay_retention_days=2)
+    assert Store.from_settings(lowered, redis).retention.purge(clock.now()).leads == 1
+
+    again = (
+        create_app(lowered, redis=redis, clock=clock)
+        .test_client()
+        .post("/v1/leads", json=make_submission(), headers=headers)
+    )
+
+    assert again.status_code == 202 and again.json["id"] != first["id"] and again.json["status"] == "queued"
+    assert store.leads.get(again.json["id"]).status is LeadStatus.QUEUED
+    repeat = client.post("/v1/leads", json=make_submission(), headers=headers).json
+    assert repeat["id"] == again.json["id"]  # the key now names the new lead
+
+
 def test_a_meta_lead_announced_again_after_its_lead_was_purged_is_still_a_repeat(settings, redis, cipher, clock):
     # Meta remembers a leadgen id longer than leads are kept: a late webhook retry must not be fetched and billed again.
     short = Store.from_settings(settings.replace(leadrelay_record_retention_hours=1, leadrelay_retention_days=1), redis)
-    announced = {"idempotency_key": "leadgen:9001", "idempotency_ttl_seconds": 90 * DAY}
+    announced = {
+        "idempotency_key": "leadgen:9001",
+        "idempotency_ttl_seconds": 90 * DAY,
+        "idempotency_outlives_lead": True,
+    }
     [first] = leads_in(short, cipher, clock, LeadStatus.DELIVERED, source="fb", **announced)
     clock.advance(2 * DAY)
     assert short.retention.purge(clock.now()).leads == 1

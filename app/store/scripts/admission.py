@@ -21,9 +21,11 @@ ADMIT_LEAD = (
 -- ARGV[5] idempotency ttl s (0: no idempotency key), ARGV[6] person memory ttl s (0: not recorded),
 -- ARGV[7] duplicate window s (0: no check), ARGV[8] lead key prefix,
 -- ARGV[9] when a `fetching` lead's retrieval is due if its job is lost, ARGV[10] source,
--- ARGV[11] rate-limit window s, ARGV[12..11+n] the limit of each counter, then field, value pairs
+-- ARGV[11] '1' when the idempotency key marks a repeat after its lead was purged (Meta's leadgen ids), else a new
+-- lead takes over a key naming a purged lead (one set for longer, under a retention lowered since),
+-- ARGV[12] rate-limit window s, ARGV[13..12+n] the limit of each counter, then field, value pairs
 -- Returns {id of the lead standing for this submission, its status}; on a repeat of the idempotency key,
--- {the earlier lead's id, its status, the digest of the submission it was taken with ('' for none)};
+-- {the earlier lead's id, its status ('' when purged), the digest of the submission it was taken with ('' for none)};
 -- or {'', 'throttled', position of the full counter}: nothing was stored or counted.
 -- A lead already stored under this id is this admission run again (redis-py sends a command once more when
 -- its connection drops before the reply): it answers the lead's id and status and changes nothing.
@@ -31,20 +33,20 @@ local stored = redis.call('HGET', KEYS[1], 'status')
 if stored then return {ARGV[1], stored} end
 local limits = #KEYS - 10
 if limits > 0 then
-  local full = hit_windows(KEYS, 11, ARGV[11], ARGV, 12)
+  local full = hit_windows(KEYS, 11, ARGV[12], ARGV, 13)
   if full > 0 then return {'', 'throttled', tostring(full)} end
 end
 if ARGV[5] ~= '0' then
   local existing = redis.call('GET', KEYS[6])
-  if existing then
-    local earlier = redis.call('HMGET', ARGV[8] .. existing, 'status', 'request_digest')
+  local earlier = existing and redis.call('HMGET', ARGV[8] .. existing, 'status', 'request_digest')
+  if existing and (earlier[1] or ARGV[11] == '1') then
     return {existing, earlier[1] or '', earlier[2] or ''}
   end
   redis.call('SET', KEYS[6], ARGV[1], 'EX', ARGV[5])
 end
 local status, detail = person_status(KEYS[7], ARGV[2], ARGV[3], ARGV[4], ARGV[6], ARGV[7], ARGV[1])
 redis.call('HSET', KEYS[1], 'id', ARGV[1], 'source', ARGV[10], 'status', status, 'received_at', ARGV[2],
-  'updated_at', ARGV[2], unpack(ARGV, 12 + limits))
+  'updated_at', ARGV[2], unpack(ARGV, 13 + limits))
 append_event(KEYS[2], ARGV[2], status, detail)
 move_status(KEYS[3], KEYS[1], ARGV[1], nil, status, ARGV[2], ARGV[2])
 redis.call('ZADD', KEYS[5], ARGV[2], ARGV[1])
