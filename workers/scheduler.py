@@ -14,6 +14,7 @@ shutdown (`stopping`), so that a delivery job ends its slice after the batch und
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from typing import Any
 
@@ -28,7 +29,21 @@ logger = logging.getLogger(__name__)
 
 
 class RelayScheduler(RQScheduler):
-    """RQ's scheduler whose loop, run in its forked process, logs the error it ends on and returns."""
+    """RQ's scheduler whose loop, run in its forked process, logs the error it ends on and returns, and ends with
+    its worker: a worker killed outright (kill -9, the OOM killer) would otherwise leave it running, unparented,
+    holding the scheduler locks for as long as it lives."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._worker_pid = os.getpid()  # built in the worker; its loop runs in a process forked from it
+
+    def heartbeat(self) -> None:
+        if os.getppid() != self._worker_pid:
+            logger.warning("the scheduler's worker is gone: the scheduler stops and gives its locks up")
+            # The loop stops at its next turn, releasing the locks for the next worker's scheduler.
+            self.request_stop()  # type: ignore[no-untyped-call]
+            return
+        super().heartbeat()  # type: ignore[no-untyped-call]
 
     def work(self) -> None:
         try:
