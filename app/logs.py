@@ -202,10 +202,10 @@ class RepeatedTrouble:
         self._quiet_at_debug = quiet_at_debug
         self._when = OncePerChange(now, remind_every_seconds, new_after_quiet=new_after_quiet)
 
-    def met(self, what: str, ids: dict[str, str] | None = None) -> None:
-        """The trouble `what` was met once more (`ids` name what for): logged if it is new, or its last line is a
-        minute old."""
-        say = self._when.met(what)
+    def met(self, what: str, ids: dict[str, str] | None = None, *, key: str = "") -> None:
+        """The trouble `what` was met once more (`ids` name what for) under `key` (one trouble per key: a Page):
+        logged if it is new, or its last line is a minute old."""
+        say = self._when.met(what, key)
         if say is None:
             if self._quiet_at_debug:
                 self._logger.debug(self._first, what, extra=ids)
@@ -214,9 +214,9 @@ class RepeatedTrouble:
         else:
             self._logger.log(self._level, self._still, what, say.repeats, say.seconds, extra=ids)
 
-    def ended(self) -> None:
-        """The trouble is over (the service took a call): the next one is said at once."""
-        self._when.ended()
+    def ended(self, key: str = "") -> None:
+        """The trouble under `key` is over (the service took a call): the next one is said at once."""
+        self._when.ended(key)
 
 
 class JsonFormatter(logging.Formatter):

@@ -10,8 +10,8 @@ queued another meanwhile) ends without a Graph call, so jobs for one lead do not
 
 A token or permission error pauses retrieval for every lead (they stay `fetching`): while paused, only
 one lead at a time is let through as the probe, once per probe interval, and its success resumes all.
-A permission error for a lead whose Page is known pauses that Page's leads alone, probed the same way: one
-token serves every client's Page, and one client withdrawing its Page's lead access must not hold the others.
+A permission error for a lead whose Page is known pauses that Page's leads alone, probed the same way
+(`workers.retrieval_pauses` keeps both kinds of pause, and says them once per change).
 A Graph API that does not answer within the timeouts pauses retrieval the same way: each fetch job waiting
 them out would hold its worker, and workers take fetch jobs first, so delivery of every source would wait
 behind the queued fetches; paused, one probe per interval waits on the Graph API instead.
@@ -53,6 +53,7 @@ from workers.graph import (
     GraphRateLimitedError,
     GraphUnavailableError,
 )
+from workers.retrieval_pauses import RetrievalPauses
 
 logger = logging.getLogger(__name__)
 
@@ -119,14 +120,7 @@ class MetaRetrieval:
             quiet_at_debug=True,  # each failed call at debug, with its ids
             new_after_quiet=False,  # an answer from the service ends the spell
         )
-        self._paused = RepeatedTrouble(
-            logger,
-            clock.now,
-            "meta lead retrieval paused: %s",
-            "meta lead retrieval still paused: %s (%d more probes failed alike in %.0f s)",
-            quiet_at_debug=True,  # each failed probe at debug
-            new_after_quiet=False,  # a pause ends with an answer (`_resume`) or starts anew in Redis (`_pause`)
-        )
+        self._pauses = RetrievalPauses(store, clock, settings.probe_interval_seconds, logger)
 
     def fetch(self, lead_id: str, lease_deadline: float | None = None) -> LeadStatus | None:
         """Try to retrieve one lead; returns its status afterwards (None when it was no longer `fetching`, or when
@@ -251,8 +245,7 @@ class MetaRetrieval:
         if isinstance(exc, GraphPermissionError) and ticket.page_id:
             # One token serves every client's Page, and a client may withdraw its Page's lead access: that Page's
             # leads wait alone, or each of them would pause the others again at every try.
-            self._store.page_pauses.pause(ticket.page_id, exc.message, now, now + self._settings.probe_interval_seconds)
-            logger.error("meta lead retrieval paused for a page: %s", exc.message, extra={"page_id": ticket.page_id})
+            self._pauses.page_paused(ticket.page_id, exc.message)
             next_try = now + self._settings.probe_interval_seconds
             reason = f"retrieval paused for page {ticket.page_id}: {exc.message}"
             self._store.fetches.defer(ticket.lead_id, now, next_try, reason, count_attempt=False)
@@ -338,18 +331,13 @@ class MetaRetrieval:
         return status
 
     def _pause(self, reason: str) -> None:
-        """Retrieval pauses, or stays paused when a probe failed: said when the pause starts or its reason changes,
-        then at most once a minute."""
-        now = self._clock.now()
-        if self._store.fetch_pause.pause(reason, now, now + self._settings.probe_interval_seconds):
-            self._paused.ended()  # a new pause: said at once, even if this worker said one for this reason lately
-        self._paused.met(reason)
+        """Retrieval pauses for every Page, or stays paused when a probe failed."""
+        self._pauses.paused(reason)
 
     def _is_page_held(self, ticket: FetchTicket, page_id: str, now: float) -> bool:
         """True when the lead's Page is paused and this try is not its probe: the lead waits, without a call."""
-        switch = self._store.page_pauses.switch(page_id)
-        pause = switch.get()
-        if pause is None or switch.take_probe(now, self._settings.probe_interval_seconds):
+        pause = self._pauses.page_hold(page_id, now)
+        if pause is None:
             return False
         next_try = pause.next_probe_at if pause.next_probe_at > now else now + self._settings.probe_interval_seconds
         reason = f"retrieval paused for page {page_id}: {pause.reason}"
@@ -357,16 +345,10 @@ class MetaRetrieval:
         return True
 
     def _resume(self, page_id: str | None = None) -> None:
-        """The Graph API answered and took the token (for `page_id`'s leads): a pause, if any, is over, and so is a
-        spell of failures."""
+        """The Graph API answered and took the token (for `page_id`'s leads, when that Page was paused alone): a
+        pause, if any, is over, and so is a spell of failures."""
         self._failures.ended()
-        self._paused.ended()
-        if self._store.fetch_pause.resume():
-            logger.info("meta lead retrieval resumed: the Graph API answers and accepts the token again")
-        if page_id and self._store.page_pauses.resume(page_id):
-            logger.info(
-                "meta lead retrieval resumed for a page: its leads are readable again", extra={"page_id": page_id}
-            )
+        self._pauses.answered(page_id)
 
     def _facebook_sources(self) -> list[LeadSource]:
         return [s for s in self._sources if s.kind is SourceKind.FACEBOOK]

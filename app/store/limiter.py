@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from redis import Redis
+from redis.client import Pipeline
 
 from app.store import keys
 from app.store.codec import text
@@ -101,10 +102,14 @@ class PauseSwitch:
     def pause(self, reason: str, now: float, next_probe_at: float) -> bool:
         """Pause delivery (or keep it paused), keeping the original start time; True when this started the pause."""
         pipe = self._redis.pipeline(transaction=True)
-        pipe.hsetnx(self._key, "since", repr(now))
-        pipe.hset(self._key, mapping={"reason": reason, "next_probe_at": repr(next_probe_at)})
+        self.queue_pause(pipe, reason, now, next_probe_at)
         started, _ = pipe.execute()
         return bool(started)
+
+    def queue_pause(self, pipe: Pipeline, reason: str, now: float, next_probe_at: float) -> None:
+        """Queue `pause`'s two writes on `pipe` (a transaction): the first answers whether they started the pause."""
+        pipe.hsetnx(self._key, "since", repr(now))
+        pipe.hset(self._key, mapping={"reason": reason, "next_probe_at": repr(next_probe_at)})
 
     def resume(self) -> bool:
         """End the pause; True when there was one."""
@@ -127,10 +132,15 @@ class PagePauses:
         """The pause of one Page's retrieval and its probe."""
         return PauseSwitch(self._redis, self._scripts, keys.page_fetch_pause_key(page_id))
 
-    def pause(self, page_id: str, reason: str, now: float, next_probe_at: float) -> None:
-        """Pause one Page's retrieval (or keep it paused), keeping the original start time."""
-        self.switch(page_id).pause(reason, now, next_probe_at)
-        self._redis.hset(keys.paused_pages_key(), page_id, reason)
+    def pause(self, page_id: str, reason: str, now: float, next_probe_at: float) -> bool:
+        """Pause one Page's retrieval (or keep it paused), keeping the original start time; True when this started
+        the pause. Listed in the same transaction, so that a probe resuming the Page meanwhile leaves no Page listed
+        as paused that is not (nor one paused that is not listed: a retrieval reads the list to know)."""
+        pipe = self._redis.pipeline(transaction=True)
+        self.switch(page_id).queue_pause(pipe, reason, now, next_probe_at)
+        pipe.hset(keys.paused_pages_key(), page_id, reason)
+        started, *_ = pipe.execute()
+        return bool(started)
 
     def resume(self, page_id: str) -> bool:
         """End one Page's pause; True when there was one."""

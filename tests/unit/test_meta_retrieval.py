@@ -376,6 +376,43 @@ def test_stats_name_each_page_whose_retrieval_is_paused_with_its_reason_until_it
     assert collect_stats(StatsQuery(store, 60, clock.now()))["retrievalPausedPages"] == {}
 
 
+def test_a_page_retrieval_pause_is_said_once_per_page_recalled_once_a_minute_and_its_end_once(
+    retrieval, graph, admission, clock, caplog
+):
+    refused = GraphPermissionError("Graph API 403 OAuthException code 10: (#10) no lead access", 403, 10)
+    pages = ("100000000000002", "100000000000003")
+    for n in (1, 2):
+        graph.add(f"90000000000000{n}", phone=f"+1212555014{n}")
+    graph.refused = {"900000000000001": refused, "900000000000002": refused}
+    changes = [
+        LeadgenChange(f"90000000000000{n}", page_id=page, form_id=FORM_ID) for n, page in enumerate(pages, start=1)
+    ]
+    lead_ids = [a.lead_id for a in admission.admit(changes)]
+
+    with caplog.at_level(logging.INFO, logger="workers.meta"):
+        for lead_id in lead_ids:
+            retrieval.fetch(lead_id)
+        for probe in range(7):  # a probe of each Page every 10 s, refused alike for a minute, then access is back
+            if probe == 6:
+                graph.refused = {}
+            clock.advance(PROBE_SECONDS)
+            for lead_id in retrieval.due_fetches():
+                retrieval.fetch(lead_id)
+
+    said = {page: [] for page in pages}  # each Page's lines, in order
+    for record in caplog.records:
+        if "for a page" in record.getMessage() and record.levelno >= logging.INFO:
+            said[record.page_id].append(record.getMessage())
+    assert said == {
+        page: [
+            f"meta lead retrieval paused for a page: {refused.message}",
+            f"meta lead retrieval still paused for a page: {refused.message} (6 more probes failed alike in 60 s)",
+            "meta lead retrieval resumed for a page: its leads are readable again",
+        ]
+        for page in pages
+    }
+
+
 def test_a_graph_api_that_does_not_answer_in_time_pauses_retrieval_so_waiting_jobs_make_no_call(
     retrieval, graph, admission, store, clock
 ):

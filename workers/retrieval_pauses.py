@@ -1,0 +1,83 @@
+"""Meta retrieval's pauses as a worker's Graph calls find them: of every Page, or of one Page alone, recorded in Redis
+and said once per change.
+
+A token error, a Graph API failing every call (5xx, no connection, no answer in time) or a rate limit pauses
+retrieval for every lead. A permission error for a lead whose Page is known pauses that Page's leads alone: one token
+serves every client's Page, and one client withdrawing its Page's lead access must not hold the others. While paused,
+one lead per probe interval (of every Page, or of the Page) is let through as the probe, and an answer resumes.
+
+Each pause is said when it starts or its reason changes, recalled at most once a minute while its probes fail alike,
+and its end once (`app.logs.RepeatedTrouble`, one trouble per Page): a lead's every failed probe is said at debug.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from app.clock import Clock
+from app.logs import RepeatedTrouble
+from app.store import Store
+from app.store.limiter import Pause
+
+
+class RetrievalPauses:
+    """Pauses Graph retrieval (of every Page, or of one), lets its probes through, resumes it; says so to `logger`."""
+
+    def __init__(self, store: Store, clock: Clock, probe_interval_seconds: float, logger: logging.Logger) -> None:
+        self._store = store
+        self._clock = clock
+        self._probe_interval = probe_interval_seconds
+        self._logger = logger
+        self._paused = RepeatedTrouble(
+            logger,
+            clock.now,
+            "meta lead retrieval paused: %s",
+            "meta lead retrieval still paused: %s (%d more probes failed alike in %.0f s)",
+            quiet_at_debug=True,  # each failed probe at debug
+            new_after_quiet=False,  # a pause ends with an answer (`answered`) or starts anew in Redis (`paused`)
+        )
+        self._pages_paused = RepeatedTrouble(  # as `_paused`, one trouble per Page (its id the key)
+            logger,
+            clock.now,
+            "meta lead retrieval paused for a page: %s",
+            "meta lead retrieval still paused for a page: %s (%d more probes failed alike in %.0f s)",
+            quiet_at_debug=True,
+            new_after_quiet=False,
+        )
+
+    def paused(self, reason: str) -> None:
+        """Retrieval pauses for every Page, or stays paused when a probe failed, until the next probe."""
+        now = self._clock.now()
+        if self._store.fetch_pause.pause(reason, now, now + self._probe_interval):
+            self._paused.ended()  # a new pause: said at once, even if this worker said one for this reason lately
+        self._paused.met(reason)
+
+    def page_paused(self, page_id: str, reason: str) -> None:
+        """Retrieval pauses for `page_id`'s leads alone, or stays paused when its probe failed, until its next probe."""
+        now = self._clock.now()
+        if self._store.page_pauses.pause(page_id, reason, now, now + self._probe_interval):
+            self._pages_paused.ended(page_id)
+        self._pages_paused.met(reason, {"page_id": page_id}, key=page_id)
+
+    def page_hold(self, page_id: str, now: float) -> Pause | None:
+        """The pause of `page_id`'s retrieval when this try is not its probe (the lead waits, without a call); None
+        when the lead may be tried."""
+        switch = self._store.page_pauses.switch(page_id)
+        pause = switch.get()
+        if pause is None or switch.take_probe(now, self._probe_interval):
+            return None
+        return pause
+
+    def answered(self, page_id: str | None = None) -> None:
+        """The Graph API answered and took the token (for `page_id`'s leads): the pause of every Page, if any, is over,
+        and so is `page_id`'s."""
+        self._paused.ended()
+        if self._store.fetch_pause.resume():
+            self._logger.info("meta lead retrieval resumed: the Graph API answers and accepts the token again")
+        if page_id is None:
+            return
+        self._pages_paused.ended(page_id)
+        if self._store.page_pauses.resume(page_id):
+            self._logger.info(
+                "meta lead retrieval resumed for a page: its leads are readable again", extra={"page_id": page_id}
+            )
