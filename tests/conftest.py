@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from typing import Any
 
 import fakeredis
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from redis.client import Pipeline
 
 from app import create_app
 from app.config import Settings
@@ -73,6 +75,27 @@ def redis() -> Iterator[fakeredis.FakeRedis]:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
+
+
+@pytest.fixture
+def round_trips(redis: fakeredis.FakeRedis, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Round trips to Redis from now on: each direct command, and each pipeline sent."""
+    sent: list[str] = []
+    direct = redis.execute_command
+
+    def execute_command(*args: Any, **options: Any) -> Any:
+        sent.append(str(args[0]))
+        return direct(*args, **options)
+
+    pipeline_execute = Pipeline.execute
+
+    def execute(self: Pipeline, *args: Any, **options: Any) -> Any:
+        sent.append(f"PIPELINE({len(self.command_stack)})")
+        return pipeline_execute(self, *args, **options)
+
+    monkeypatch.setattr(redis, "execute_command", execute_command)
+    monkeypatch.setattr(Pipeline, "execute", execute)
+    return sent
 
 
 @pytest.fixture

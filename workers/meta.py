@@ -145,7 +145,7 @@ class MetaRetrieval:
             next_try = pause.next_probe_at if pause.next_probe_at > now else now + self._settings.probe_interval_seconds
             self._store.fetches.defer(lead_id, now, next_try, f"retrieval paused: {pause.reason}", count_attempt=False)
             return LeadStatus.FETCHING
-        if ticket.page_id and self._is_page_held(ticket, ticket.page_id, now):
+        if ticket.page_id and ticket.page_paused and self._is_page_held(ticket, ticket.page_id, now):
             return LeadStatus.FETCHING
         try:
             lead = self._graph.get_lead(ticket.leadgen_id)
@@ -155,7 +155,7 @@ class MetaRetrieval:
                 reason = f"gave up retrieving after the maximum age: {exc.message}"
                 return self._end(ticket, Completion(LeadStatus.DEAD, reason, error=reason))
             return self._failed(ticket, exc)
-        self._resume(ticket.page_id)
+        self._resume(ticket.page_id if ticket.page_paused else None)
         return self._complete(ticket, lead)
 
     def due_fetches(self) -> dict[str, float]:

@@ -69,8 +69,8 @@ class RetrievalPauses:
         return pause
 
     def answered(self, page_id: str | None = None) -> None:
-        """The Graph API answered and took the token (for `page_id`'s leads): the pause of every Page, if any, is over,
-        and so is `page_id`'s."""
+        """The Graph API answered and took the token (for `page_id`'s leads, that Page paused alone when the lead was
+        taken up): the pause of every Page, if any, is over, and so is `page_id`'s."""
         self._paused.ended()
         if self._store.fetch_pause.resume():
             self._logger.info("meta lead retrieval resumed: the Graph API answers and accepts the token again")

@@ -46,6 +46,7 @@ class FetchTicket:
     ad_id: str | None = None
     fetch_attempts: int = 0
     retrieval_pause: Pause | None = None  # as it stood when the lead was taken up (same round trip)
+    page_paused: bool = False  # its Page's retrieval was paused alone when the lead was taken up (same round trip)
 
 
 @dataclass(frozen=True)
@@ -74,8 +75,8 @@ class FetchStore:
         self._scripts = scripts
 
     def begin(self, lead_id: str, now: float, lease_deadline: float | None = None) -> FetchTicket | None:
-        """Take up a lead's retrieval for one lease, reading the retrieval pause with it; None when the
-        lead is no longer `fetching`.
+        """Take up a lead's retrieval for one lease, reading the retrieval pause and the Pages paused alone with it;
+        None when the lead is no longer `fetching`.
 
         A job queued under a lease (`lease_deadline`: the lead's score when it was queued) takes the lead up
         only while that is still its score; otherwise another job took it up since, and None is returned too.
@@ -89,7 +90,8 @@ class FetchStore:
         )
         pipe.hmget(keys.lead_key(lead_id), list(_TICKET_FIELDS))
         pipe.hgetall(keys.fetch_pause_key())
-        taken_up, raw, pause = pipe.execute()
+        pipe.hkeys(keys.paused_pages_key())
+        taken_up, raw, pause, paused_pages = pipe.execute()
         if not taken_up:
             logger.debug("fetch job not taken up: another job took its lead up since", extra={"lead_id": lead_id})
             return None
@@ -107,6 +109,7 @@ class FetchStore:
             ad_id=values["meta_ad_id"] or None,
             fetch_attempts=int(values["fetch_attempts"] or 0),
             retrieval_pause=pause_from_hash(pause),
+            page_paused=bool(values["meta_page_id"]) and values["meta_page_id"] in {text(p) for p in paused_pages},
         )
 
     def complete(self, lead_id: str, completion: Completion, now: float) -> LeadStatus | None:

@@ -413,6 +413,30 @@ def test_a_page_retrieval_pause_is_said_once_per_page_recalled_once_a_minute_and
     }
 
 
+def test_a_leads_page_costs_its_retrieval_no_redis_round_trip_while_no_page_is_paused(
+    retrieval, graph, admission, round_trips
+):
+    graph.add("900000000000001")
+    graph.add("900000000000002", phone="+12125550143")
+    with_page, without_page = (
+        a.lead_id
+        for a in admission.admit(
+            [LeadgenChange("900000000000001", PAGE_ID, FORM_ID), LeadgenChange("900000000000002", None, FORM_ID)]
+        )
+    )
+    retrieval.fetch(without_page)  # Redis loads the scripts a retrieval runs
+    graph.add("900000000000003", phone="+12125550144")
+    [another_without_page] = [a.lead_id for a in admission.admit([LeadgenChange("900000000000003", None, FORM_ID)])]
+
+    round_trips.clear()
+    assert retrieval.fetch(another_without_page) is LeadStatus.QUEUED
+    without = list(round_trips)
+    round_trips.clear()
+    assert retrieval.fetch(with_page) is LeadStatus.QUEUED
+
+    assert round_trips == without
+
+
 def test_a_graph_api_that_does_not_answer_in_time_pauses_retrieval_so_waiting_jobs_make_no_call(
     retrieval, graph, admission, store, clock
 ):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from redis.client import Pipeline
 
 from app.models import LeadStatus
 from app.ops import StatsQuery, collect_stats
@@ -17,27 +16,6 @@ from workers.context import build_context
 from workers.runner import DeliveryTicker
 
 OPS = {"Authorization": f"Bearer {OPS_TOKEN}"}
-
-
-@pytest.fixture
-def round_trips(redis, monkeypatch):
-    """Round trips to Redis from now on: each direct command, and each pipeline sent."""
-    sent: list[str] = []
-    direct = redis.execute_command
-
-    def execute_command(*args, **options):
-        sent.append(str(args[0]))
-        return direct(*args, **options)
-
-    pipeline_execute = Pipeline.execute
-
-    def execute(self, *args, **options):
-        sent.append(f"PIPELINE({len(self.command_stack)})")
-        return pipeline_execute(self, *args, **options)
-
-    monkeypatch.setattr(redis, "execute_command", execute_command)
-    monkeypatch.setattr(Pipeline, "execute", execute)
-    return sent
 
 
 def test_stats_show_every_number_spec_lists(client):
