@@ -150,6 +150,11 @@ class StoreCollector(Collector):
             "1 while Meta lead retrieval is paused (the Graph API refused the token, or did not answer in time).",
             value=retrieval_paused,
         )
+        yield GaugeMetricFamily(
+            "leadrelay_retrieval_paused_pages",
+            "Meta Pages whose lead retrieval alone is paused (the token lacks a permission for their leads).",
+            value=len(gauges.paused_pages),
+        )
         yield _counter(
             "leadrelay_carecycle_requests",
             "Upload requests to careCycle, by outcome (ok, rate_limited, server_error, connection_error, timeout,"
