@@ -65,6 +65,12 @@ BACKFILL_OVERLAP_SECONDS = 600.0
 PAUSING_ERRORS = (GraphConfigurationError, GraphUnavailableError, GraphRateLimitedError)
 
 
+def pauses_every_page(exc: GraphError) -> bool:
+    """True for a failure that stands for every call, whichever Page: not a permission error, which may be one Page's
+    alone (its owner withdrew the lead access; one token serves every client's Page)."""
+    return isinstance(exc, PAUSING_ERRORS) and not isinstance(exc, GraphPermissionError)
+
+
 class GraphReader(Protocol):
     """What retrieval needs of the Graph API (`GraphClient`, or a test double)."""
 
@@ -183,10 +189,10 @@ class MetaRetrieval:
 
         While retrieval is paused, the backfill runs only as the pause's probe (so a pause ends even when no
         lead waits in `fetching`), and a listing that works resumes retrieval. A form that fails (deleted on
-        Meta, a lead-level fault) does not keep the others from being listed, then its error is raised; a token
-        or permission error, a rate limit, or a Graph API that fails (5xx, no connection, no answer in time),
-        pauses retrieval and ends the run, raised. A form is marked backfilled only once listed completely, so
-        the next run covers what this one missed.
+        Meta, a lead-level fault, a permission its Page's owner withdrew) does not keep the others from being
+        listed, then its error is raised; a token or configuration error, a rate limit, or a Graph API that fails
+        (5xx, no connection, no answer in time), pauses retrieval and ends the run, raised. A form is marked
+        backfilled only once listed completely, so the next run covers what this one missed.
         """
         if self._store.fetch_pause.get() is not None and not self._store.fetch_pause.take_probe(
             self._clock.now(), self._settings.probe_interval_seconds
@@ -198,9 +204,9 @@ class MetaRetrieval:
             for form_id in source.form_ids:
                 try:
                     taken += self._backfill_form(form_id)
-                except PAUSING_ERRORS:
-                    raise
                 except GraphError as exc:
+                    if pauses_every_page(exc):
+                        raise
                     logger.warning("meta backfill of a form failed: %s", exc.message, extra={"form_id": form_id})
                     failed.append(exc)
         if failed:  # the job fails, loudly, once every other form is listed
@@ -215,8 +221,9 @@ class MetaRetrieval:
         since = last - BACKFILL_OVERLAP_SECONDS
         try:
             listed: list[GraphLead] = list(self._graph.list_form_leads(form_id, since))
-        except PAUSING_ERRORS as exc:
-            self._pause(exc.message)
+        except GraphError as exc:
+            if pauses_every_page(exc):
+                self._pause(exc.message)
             raise
         self._resume()  # the Graph API listed the form: it answers, and takes the token
         changes = [LeadgenChange(leadgen_id=g.id, form_id=g.form_id or form_id, ad_id=g.ad_id) for g in listed]

@@ -927,6 +927,32 @@ def test_backfill_lists_every_other_form_when_one_fails(store, graph, cipher, cl
     assert store.fetches.backfill_since(other_form) is not None
 
 
+def test_backfill_of_a_form_whose_page_withdrew_lead_access_pauses_no_other_page_and_lists_the_other_forms(
+    store, graph, cipher, clock, source
+):
+    # One token serves every client's Page; one client withdrew the lead access of its Page.
+    other = dataclasses.replace(
+        source, slug="fb-other", page_ids=("100000000000002",), form_ids=("200000000000002",), source_id="src-fb-2"
+    )
+    sources = SourceRegistry([source, other])
+    intake = Intake(store, cipher, clock, lambda: None)
+    admission = MetaIntake(store, sources, clock, lambda lead_ids: None)
+    settings = RetrievalSettings(72 * 3600, 1.0, 60.0, PROBE_SECONDS, BACKFILL_SECONDS, has_access_token=True)
+    retrieval = MetaRetrieval(store, graph, intake, admission, sources, cipher, settings, clock, lambda: None)
+    lead = graph.add("900000000000001")
+    graph.leads[lead.id] = dataclasses.replace(lead, form_id="200000000000002")
+    refused = GraphPermissionError("Graph API 403 OAuthException code 10: (#10) no lead access", 403, 10)
+    graph.script = [refused]  # the first form listed: the Page that withdrew its access
+
+    with pytest.raises(GraphPermissionError):  # loudly, once every other form is listed
+        retrieval.backfill()
+
+    assert [form_id for form_id, _ in graph.listings] == [FORM_ID, "200000000000002"]
+    assert store.fetch_pause.get() is None  # every other Page's leads are retrieved
+    assert store.leads.status_counts()[LeadStatus.QUEUED] == 1
+    assert store.fetches.backfill_since(FORM_ID) is None  # listed again next time
+
+
 def test_backfill_turn_is_taken_once_per_interval_across_workers(retrieval):
     assert [retrieval.take_backfill_turn() for _ in range(3)] == [True, False, False]
 
