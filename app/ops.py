@@ -19,7 +19,8 @@ from app.models import MAX_BATCH_RECORDS, RETRYABLE_STATUSES, Lead, LeadStatus
 from app.store import LeadNotFoundError, Store
 from app.store.audit import AuditEntry
 from app.store.index import Position, Selection
-from app.store.limiter import RATE_WINDOW_SECONDS, Pause
+from app.store.limiter import RATE_WINDOW_SECONDS
+from app.store.pauses import Pause
 from app.store.retries import MAX_REQUEUE_BATCH, Requeued, RequeueOutcome
 from app.store.snapshot import StatsSnapshot, read_snapshot
 

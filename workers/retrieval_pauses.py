@@ -17,7 +17,7 @@ import logging
 from app.clock import Clock
 from app.logs import RepeatedTrouble
 from app.store import Store
-from app.store.limiter import Pause
+from app.store.pauses import Pause
 
 
 class RetrievalPauses:

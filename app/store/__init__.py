@@ -14,9 +14,10 @@ from app.store.fetches import FetchStore
 from app.store.fingerprints import FingerprintSecrets
 from app.store.index import LeadIndex
 from app.store.leads import LeadNotFoundError, LeadStore
-from app.store.limiter import Lanes, PagePauses, PauseSwitch, RequestBudget
+from app.store.limiter import Lanes, RequestBudget
 from app.store.metrics import DeliveryMetrics, IntakeHandover
 from app.store.outage import CareCycleOutage
+from app.store.pauses import PagePauses, PauseSwitch
 from app.store.presence import WorkerPresence
 from app.store.retention import Retention, RetentionStore
 from app.store.retries import RetryStore

@@ -13,7 +13,7 @@ from redis import Redis
 from app.models import LeadStatus
 from app.store import keys
 from app.store.codec import text
-from app.store.limiter import Pause, pause_from_hash
+from app.store.pauses import Pause, pause_from_hash
 from app.store.scripts import Scripts
 
 logger = logging.getLogger(__name__)

@@ -15,8 +15,9 @@ from app.models import LeadStatus
 from app.store import keys
 from app.store.codec import text
 from app.store.leads import counts_from_hash
-from app.store.limiter import RATE_WINDOW_SECONDS, Pause, pause_from_hash
+from app.store.limiter import RATE_WINDOW_SECONDS
 from app.store.outage import Failing, failing_from_hash
+from app.store.pauses import Pause, pause_from_hash
 
 # The windows of the delivered and failed counts: the last 5 minutes and the last hour.
 SHORT_WINDOW_SECONDS, LONG_WINDOW_SECONDS = 300, 3600

@@ -1,0 +1,99 @@
+"""Pauses and their single probe: delivery's (careCycle refusing the configuration), Meta retrieval's for every Page,
+and Meta retrieval's for single Pages (listed together for stats)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from redis import Redis
+from redis.client import Pipeline
+
+from app.store import keys
+from app.store.codec import text
+from app.store.scripts import Scripts
+
+
+@dataclass(frozen=True)
+class Pause:
+    """A pause (of delivery, or of Meta retrieval): why, since when, and when the next probe may go."""
+
+    reason: str
+    since: float
+    next_probe_at: float
+
+
+def pause_from_hash(raw: Mapping[bytes | str, bytes | str]) -> Pause | None:
+    """A pause hash as read with HGETALL, None when empty (no pause)."""
+    if not raw:
+        return None
+    return Pause(
+        reason=text(raw.get(b"reason")) or "",
+        since=float(raw.get(b"since") or 0),
+        next_probe_at=float(raw.get(b"next_probe_at") or 0),
+    )
+
+
+class PauseSwitch:
+    """A pause and its single probe: delivery's (careCycle 401/403/404) by default, or another one under its own
+    `key` (Meta retrieval's, for every Page: token errors, rate limits, a Graph API failing; or one Page's)."""
+
+    def __init__(self, redis: Redis, scripts: Scripts, key: str | None = None) -> None:
+        self._redis = redis
+        self._scripts = scripts
+        self._key = key or keys.pause_key()
+
+    def get(self) -> Pause | None:
+        """The current pause, or None while running."""
+        return pause_from_hash(self._redis.hgetall(self._key))
+
+    def pause(self, reason: str, now: float, next_probe_at: float) -> bool:
+        """Pause (or keep paused), keeping the original start time; True when this started the pause."""
+        pipe = self._redis.pipeline(transaction=True)
+        self.queue_pause(pipe, reason, now, next_probe_at)
+        started, _ = pipe.execute()
+        return bool(started)
+
+    def queue_pause(self, pipe: Pipeline, reason: str, now: float, next_probe_at: float) -> None:
+        """Queue `pause`'s two writes on `pipe` (a transaction): the first answers whether they started the pause."""
+        pipe.hsetnx(self._key, "since", repr(now))
+        pipe.hset(self._key, mapping={"reason": reason, "next_probe_at": repr(next_probe_at)})
+
+    def resume(self) -> bool:
+        """End the pause; True when there was one."""
+        return bool(self._redis.delete(self._key))
+
+    def take_probe(self, now: float, interval_seconds: float) -> bool:
+        """True for exactly one caller once the probe time has come: that caller sends the probe."""
+        return bool(self._scripts.take_probe(keys=[self._key], args=[repr(now), repr(now + interval_seconds)]))
+
+
+class PagePauses:
+    """Retrieval pauses of single Meta Pages (the token lacks a permission for one Page's leads), each with its own
+    probe, and listed together for stats."""
+
+    def __init__(self, redis: Redis, scripts: Scripts) -> None:
+        self._redis = redis
+        self._scripts = scripts
+
+    def switch(self, page_id: str) -> PauseSwitch:
+        """The pause of one Page's retrieval and its probe."""
+        return PauseSwitch(self._redis, self._scripts, keys.page_fetch_pause_key(page_id))
+
+    def pause(self, page_id: str, reason: str, now: float, next_probe_at: float) -> bool:
+        """Pause one Page's retrieval (or keep it paused), keeping the original start time; True when this started
+        the pause. Listed in the same transaction, so that a probe resuming the Page meanwhile leaves no Page listed
+        as paused that is not (nor one paused that is not listed: a retrieval reads the list to know)."""
+        pipe = self._redis.pipeline(transaction=True)
+        self.switch(page_id).queue_pause(pipe, reason, now, next_probe_at)
+        pipe.hset(keys.paused_pages_key(), page_id, reason)
+        started, *_ = pipe.execute()
+        return bool(started)
+
+    def resume(self, page_id: str) -> bool:
+        """End one Page's pause; True when there was one."""
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.delete(keys.page_fetch_pause_key(page_id))
+        pipe.hdel(keys.paused_pages_key(), page_id)
+        ended, _ = pipe.execute()
+        return bool(ended)
