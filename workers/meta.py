@@ -342,13 +342,12 @@ class MetaRetrieval:
         self._pauses.paused(reason)
 
     def _is_page_held(self, ticket: FetchTicket, page_id: str, now: float) -> bool:
-        """True when the lead's Page is paused and this try is not its probe: the lead waits, without a call."""
+        """True when the lead's Page is paused and this try is not its probe: the lead is held back, without a call."""
         pause = self._pauses.page_hold(page_id, now)
         if pause is None:
             return False
-        next_try = pause.next_probe_at if pause.next_probe_at > now else now + self._settings.probe_interval_seconds
         reason = f"retrieval paused for page {page_id}: {pause.reason}"
-        self._store.fetches.defer(ticket.lead_id, now, next_try, reason, count_attempt=False)
+        self._store.fetches.hold(ticket.lead_id, page_id, now, self._pauses.page_held_until(pause, now), reason)
         return True
 
     def _resume(self, page_id: str | None = None) -> None:

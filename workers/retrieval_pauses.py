@@ -5,6 +5,9 @@ A token error, a Graph API failing every call (5xx, no connection, no answer in 
 retrieval for every lead. A permission error for a lead whose Page is known pauses that Page's leads alone: one token
 serves every client's Page, and one client withdrawing its Page's lead access must not hold the others. While paused,
 one lead per probe interval (of every Page, or of the Page) is let through as the probe, and an answer resumes.
+The other leads of a paused Page are held back, each tried again after as long as the Page has been paused (at
+least a probe interval, at most `MAX_PAGE_HOLD_SECONDS`), and made due at once when it resumes: a Page whose owner
+withdrew the lead access may stay paused for weeks, and a fetch job per held lead and interval would be thousands.
 
 Each pause is said when it starts or its reason changes, recalled at most once a minute while its probes fail alike,
 and its end once (`app.logs.RepeatedTrouble`, one trouble per Page): a lead's every failed probe is said at debug.
@@ -18,6 +21,8 @@ from app.clock import Clock
 from app.logs import RepeatedTrouble
 from app.store import Store
 from app.store.pauses import Pause
+
+MAX_PAGE_HOLD_SECONDS = 900.0
 
 
 class RetrievalPauses:
@@ -68,6 +73,10 @@ class RetrievalPauses:
             return None
         return pause
 
+    def page_held_until(self, pause: Pause, now: float) -> float:
+        """When a lead held back behind a Page's `pause` is tried again, unless the Page resumes first."""
+        return now + min(max(now - pause.since, self._probe_interval), MAX_PAGE_HOLD_SECONDS)
+
     def answered(self, page_id: str | None = None) -> None:
         """The Graph API answered and took the token (for `page_id`'s leads, that Page paused alone when the lead was
         taken up): the pause of every Page, if any, is over, and so is `page_id`'s."""
@@ -77,7 +86,7 @@ class RetrievalPauses:
         if page_id is None:
             return
         self._pages_paused.ended(page_id)
-        if self._store.page_pauses.resume(page_id):
+        if self._store.page_pauses.resume(page_id, self._clock.now()):
             self._logger.info(
                 "meta lead retrieval resumed for a page: its leads are readable again", extra={"page_id": page_id}
             )

@@ -159,6 +159,20 @@ class FetchStore:
         )
         return bool(deferred)
 
+    def hold(self, lead_id: str, page_id: str, now: float, next_try_at: float, reason: str) -> bool:
+        """Keep a lead `fetching` behind its Page's retrieval pause until `next_try_at` at the latest: it is made due
+        at once when the Page resumes (`PagePauses.resume`). False if it was no longer `fetching`. A lead held just
+        as its Page resumed waits until `next_try_at`."""
+        pipe = self._redis.pipeline(transaction=True)
+        self._scripts.defer_fetch(
+            keys=[keys.lead_key(lead_id), keys.lead_events_key(lead_id), keys.fetching_key()],
+            args=[lead_id, repr(now), repr(next_try_at), reason, "0"],
+            client=pipe,
+        )
+        pipe.sadd(keys.page_held_fetches_key(page_id), lead_id)
+        deferred, _ = pipe.execute()
+        return bool(deferred)
+
     def claim_due(self, now: float, limit: int) -> dict[str, float]:
         """The leads whose retrieval is due, each pushed out by a lease so no other sweep takes it too: lead id ->
         the lease deadline it was taken under (what its fetch job carries)."""

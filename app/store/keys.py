@@ -190,6 +190,11 @@ def page_fetch_pause_key(page_id: str) -> str:
     return f"{PREFIX}meta:pause:page:{page_id}"
 
 
+def page_held_fetches_key(page_id: str) -> str:
+    """Set of the `fetching` leads held back while one Page's retrieval is paused: made due at once when it resumes."""
+    return f"{PREFIX}meta:pause:page:{page_id}:held"
+
+
 def paused_pages_key() -> str:
     """Hash: page id -> the reason its retrieval is paused, for every Page paused alone (what stats list)."""
     return f"{PREFIX}meta:paused-pages"

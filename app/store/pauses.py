@@ -90,10 +90,13 @@ class PagePauses:
         started, *_ = pipe.execute()
         return bool(started)
 
-    def resume(self, page_id: str) -> bool:
-        """End one Page's pause; True when there was one."""
+    def resume(self, page_id: str, now: float) -> bool:
+        """End one Page's pause, its leads held back (`FetchStore.hold`) due at once; True when there was one."""
         pipe = self._redis.pipeline(transaction=True)
         pipe.delete(keys.page_fetch_pause_key(page_id))
         pipe.hdel(keys.paused_pages_key(), page_id)
-        ended, _ = pipe.execute()
+        self._scripts.release_held_fetches(
+            keys=[keys.page_held_fetches_key(page_id), keys.fetching_key()], args=[repr(now)], client=pipe
+        )
+        ended, *_ = pipe.execute()
         return bool(ended)

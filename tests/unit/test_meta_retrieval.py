@@ -355,6 +355,39 @@ def test_a_permission_error_for_one_page_pauses_that_page_alone_and_its_probe_re
     assert {store.leads.get(lead_id).status for lead_id in (first, second)} == {LeadStatus.QUEUED}
 
 
+def test_leads_held_behind_a_paused_page_are_tried_less_and_less_often_and_all_due_once_its_probe_works(
+    retrieval, graph, admission, store, clock
+):
+    # A client withdrew its Page's lead access while 20 of its leads wait: Meta keeps them 90 days.
+    refused = GraphPermissionError("Graph API 403 OAuthException code 10: (#10) no lead access", 403, 10)
+    leadgen_ids = [f"9{n:014d}" for n in range(20)]
+    for n, leadgen_id in enumerate(leadgen_ids):
+        graph.add(leadgen_id, phone=f"+1212555{100 + n:04d}")
+    graph.refused = dict.fromkeys(leadgen_ids, refused)
+    lead_ids = [a.lead_id for a in admission.admit([LeadgenChange(i, "100000000000002", FORM_ID) for i in leadgen_ids])]
+    for lead_id in lead_ids:
+        retrieval.fetch(lead_id)
+
+    jobs = 0
+    for _ in range(60):  # ten minutes of probes refused alike
+        clock.advance(PROBE_SECONDS)
+        due = retrieval.due_fetches()
+        jobs += len(due)
+        for lead_id in due:
+            retrieval.fetch(lead_id)
+    assert len(graph.calls) == 1 + 60  # the first try, then one probe an interval
+    assert jobs < 20 * 60 / 4  # a fetch job per held lead and interval would be 1,200
+
+    graph.refused = {}  # the Page's owner grants the lead access again
+    granted_at = clock.now()
+    while store.fetches.waiting():
+        clock.advance(PROBE_SECONDS)
+        for lead_id in retrieval.due_fetches():
+            retrieval.fetch(lead_id)
+        assert clock.now() <= granted_at + 2 * PROBE_SECONDS  # the next probe, then every held lead at once
+    assert {store.leads.get(lead_id).status for lead_id in lead_ids} == {LeadStatus.QUEUED}
+
+
 def test_stats_name_each_page_whose_retrieval_is_paused_with_its_reason_until_it_resumes(
     retrieval, graph, admission, store, clock
 ):

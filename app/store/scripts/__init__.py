@@ -26,6 +26,7 @@ from app.store.scripts.admission import (
     CLAIM_DUE_FETCHES,
     COMPLETE_FETCH,
     DEFER_FETCH,
+    RELEASE_HELD_FETCHES,
     RENEW_FETCH_LEASE,
 )
 from app.store.scripts.delivery import CLAIM_BATCH, RECLAIM_STALE_BATCHES, RELEASE_RETRYING, SETTLE_LEADS
@@ -43,6 +44,7 @@ __all__ = [
     "HIT_WINDOWS",
     "PURGE_RETAINED",
     "RECLAIM_STALE_BATCHES",
+    "RELEASE_HELD_FETCHES",
     "RELEASE_RETRYING",
     "RELEASE_SLOT",
     "RENEW_FETCH_LEASE",
@@ -73,6 +75,7 @@ class Scripts:
     complete_fetch: Script
     defer_fetch: Script
     claim_due_fetches: Script
+    release_held_fetches: Script
     renew_fetch_lease: Script
     hit_windows: Script
     retry_leads: Script
@@ -96,6 +99,7 @@ class Scripts:
             "complete_fetch": COMPLETE_FETCH,
             "defer_fetch": DEFER_FETCH,
             "claim_due_fetches": CLAIM_DUE_FETCHES,
+            "release_held_fetches": RELEASE_HELD_FETCHES,
             "renew_fetch_lease": RENEW_FETCH_LEASE,
             "hit_windows": HIT_WINDOWS,
             "retry_leads": RETRY_LEADS,

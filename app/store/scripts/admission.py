@@ -112,6 +112,20 @@ return 1
 """
 )
 
+RELEASE_HELD_FETCHES = """
+-- Make due at once the leads held back behind one Page's retrieval pause that still wait in `fetching`, and forget
+-- the rest (retrieved, or given up, since).
+-- KEYS[1] the Page's held set, KEYS[2] fetching zset
+-- ARGV[1] now
+-- Returns how many were made due.
+local released = 0
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  released = released + redis.call('ZADD', KEYS[2], 'XX', 'CH', ARGV[1], id)
+end
+redis.call('DEL', KEYS[1])
+return released
+"""
+
 CLAIM_DUE_FETCHES = """
 -- Take the Meta leads whose retrieval is due, pushing each one's next try out by a lease, atomically,
 -- so that of several workers sweeping at once exactly one queues a fetch job per lead.
