@@ -19,7 +19,8 @@ from typing import TextIO
 from redis import Redis
 from redis.exceptions import RedisError
 
-from app.config import ConfigError, parse_named_secrets, shown_url
+from app.config import ConfigError, shown_url
+from app.credentials import parse_named_secrets
 from app.crypto import FingerprintSecretError, RecordCipher, generate_key
 from app.devredis import (
     REDIS_LOG_FILE,

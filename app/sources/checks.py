@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from app.config import MIN_SECRET_CHARS, Settings
+from app.config import Settings
+from app.credentials import MIN_SECRET_CHARS
 from app.schemas.carecycle import MAX_CUSTOM_FIELDS
 from app.schemas.customfields import custom_field_key
 from app.sources.source import LeadSource, SourceKind

@@ -9,7 +9,8 @@ import pytest
 from redis import Redis
 
 from app.cli import main
-from app.config import ConfigError, Settings, parse_named_secrets, shown_url
+from app.config import ConfigError, Settings, shown_url
+from app.credentials import parse_named_secrets
 from app.crypto import generate_key
 from app.queues import FETCH_JOB_TIMEOUT_SECONDS
 from app.store import keys
