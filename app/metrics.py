@@ -62,8 +62,8 @@ def record_admitted(source: str, status: LeadStatus, repeated: bool) -> None:
 
 def record_meta_skipped(unrouted: int, unreadable: int) -> None:
     """Count the leadgen changes of a notification that became no lead: for a page and form no facebook source
-    lists (`unrouted`), or that could not be read (`invalid`). Meta does not announce them again, so on-call
-    must see them beside the leads taken."""
+    lists (`unrouted`), or that could not be read (`invalid`, an unreadable entry counted as one). Meta does not
+    announce them again, so on-call must see them beside the leads taken."""
     record_intake(META_SKIPPED_SOURCE, "unrouted", unrouted)
     record_intake(META_SKIPPED_SOURCE, "invalid", unreadable)
 

@@ -131,7 +131,9 @@ def receive_notification() -> tuple[Response, int]:
     admitted = svc.meta.admit(notification.changes)
     for a in admitted:  # counted here, where /metrics is served: the workers' backfill admits leads too
         record_admitted(a.source, a.status, a.repeated)
-    record_meta_skipped(len(notification.changes) - len(admitted), len(notification.unreadable))
+    # An entry that cannot be read as a whole held leads unknown to us: each is counted as one, beside its changes.
+    unreadable = len(notification.unreadable) + len(notification.unreadable_entries)
+    record_meta_skipped(len(notification.changes) - len(admitted), unreadable)
     body = {
         "leads": [
             {"leadgenId": a.leadgen_id, "id": a.lead_id, "status": a.status.value, "repeated": a.repeated}

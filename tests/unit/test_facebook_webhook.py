@@ -325,6 +325,20 @@ def test_changes_no_source_takes_are_counted_in_the_intake_metric_by_why(client)
     assert (count("unrouted") - before[0], count("invalid") - before[1]) == (2, 1)
 
 
+def test_an_entry_that_cannot_be_read_counts_in_the_intake_metric_as_invalid(client):
+    def invalid():
+        return scrape(client).get(("leadrelay_intake_leads_total", (("outcome", "invalid"), ("source", "@meta"))), 0)
+
+    before = invalid()
+    payload = notification([leadgen("900000000000034")])
+    payload["entry"].append({"id": PAGE_ID, "time": 1767225600, "changes": "leadgen"})  # its leads are lost to us
+
+    response = post_signed(client, payload)
+
+    assert response.status_code == 200 and len(response.json["leads"]) == 1
+    assert invalid() - before == 1
+
+
 def test_a_page_without_its_form_configured_routes_by_page(client, store):
     response = post_signed(client, notification([leadgen("900000000000005", form_id="209999")]))
 
