@@ -117,7 +117,7 @@ class StoreCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         store = self._store
         try:
-            gauges = read_gauges(store.redis)
+            gauges = read_gauges(store.redis, self._now)
             delivery = store.metrics.read()
         except RedisError as exc:
             # The scrape still answers with each process's own counters: a Redis outage shows as this gauge,

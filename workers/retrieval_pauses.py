@@ -20,9 +20,13 @@ import logging
 from app.clock import Clock
 from app.logs import RepeatedTrouble
 from app.store import Store
+from app.store.fetches import FETCH_LEASE_SECONDS
 from app.store.pauses import Pause
 
 MAX_PAGE_HOLD_SECONDS = 900.0
+# A Page's pause lapses this long after its last failed probe: while any of its leads waits, one is its probe at
+# least every `MAX_PAGE_HOLD_SECONDS` (plus a lost job's lease); once none is left, nothing else would end it.
+PAGE_PAUSE_LAPSE_SECONDS = 2 * (MAX_PAGE_HOLD_SECONDS + FETCH_LEASE_SECONDS)
 
 
 class RetrievalPauses:
@@ -60,7 +64,8 @@ class RetrievalPauses:
     def page_paused(self, page_id: str, reason: str) -> None:
         """Retrieval pauses for `page_id`'s leads alone, or stays paused when its probe failed, until its next probe."""
         now = self._clock.now()
-        if self._store.page_pauses.pause(page_id, reason, now, now + self._probe_interval):
+        lapse = max(PAGE_PAUSE_LAPSE_SECONDS, 2 * self._probe_interval)
+        if self._store.page_pauses.pause(page_id, reason, now, now + self._probe_interval, lapse):
             self._pages_paused.ended(page_id)
         self._pages_paused.met(reason, {"page_id": page_id}, key=page_id)
 

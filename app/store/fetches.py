@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -90,7 +91,7 @@ class FetchStore:
         )
         pipe.hmget(keys.lead_key(lead_id), list(_TICKET_FIELDS))
         pipe.hgetall(keys.fetch_pause_key())
-        pipe.hkeys(keys.paused_pages_key())
+        pipe.zrangebyscore(keys.paused_pages_until_key(), now, "+inf")  # the Pages whose pause has not lapsed
         taken_up, raw, pause, paused_pages = pipe.execute()
         if not taken_up:
             logger.debug("fetch job not taken up: another job took its lead up since", extra={"lead_id": lead_id})
@@ -162,7 +163,7 @@ class FetchStore:
     def hold(self, lead_id: str, page_id: str, now: float, next_try_at: float, reason: str) -> bool:
         """Keep a lead `fetching` behind its Page's retrieval pause until `next_try_at` at the latest: it is made due
         at once when the Page resumes (`PagePauses.resume`). False if it was no longer `fetching`. A lead held just
-        as its Page resumed waits until `next_try_at`."""
+        as its Page resumed waits until `next_try_at`; the Page's held set expires then, should no resume take it."""
         pipe = self._redis.pipeline(transaction=True)
         self._scripts.defer_fetch(
             keys=[keys.lead_key(lead_id), keys.lead_events_key(lead_id), keys.fetching_key()],
@@ -170,7 +171,10 @@ class FetchStore:
             client=pipe,
         )
         pipe.sadd(keys.page_held_fetches_key(page_id), lead_id)
-        deferred, _ = pipe.execute()
+        held_for = max(1, math.ceil(next_try_at - now))
+        pipe.expire(keys.page_held_fetches_key(page_id), held_for, nx=True)  # a new set
+        pipe.expire(keys.page_held_fetches_key(page_id), held_for, gt=True)  # or one whose leads are held less long
+        deferred, *_ = pipe.execute()
         return bool(deferred)
 
     def claim_due(self, now: float, limit: int) -> dict[str, float]:

@@ -195,6 +195,12 @@ def page_held_fetches_key(page_id: str) -> str:
     return f"{PREFIX}meta:pause:page:{page_id}:held"
 
 
+def paused_pages_until_key() -> str:
+    """Sorted set: page id -> when its retrieval pause lapses unless a lead of the Page probes it again (the Pages
+    listed in `paused_pages_key` whose pause has not lapsed are the ones paused)."""
+    return f"{PREFIX}meta:paused-pages:until"
+
+
 def paused_pages_key() -> str:
     """Hash: page id -> the reason its retrieval is paused, for every Page paused alone (what stats list)."""
     return f"{PREFIX}meta:paused-pages"

@@ -68,6 +68,13 @@ class PauseSwitch:
         return bool(self._scripts.take_probe(keys=[self._key], args=[repr(now), repr(now + interval_seconds)]))
 
 
+def paused_pages_from_replies(reasons: Mapping[bytes, bytes], unlapsed: list[bytes]) -> dict[str, str]:
+    """Page id -> why its retrieval is paused, from the listing's HGETALL and its unlapsed Pages (ZRANGEBYSCORE
+    from now): a Page whose pause lapsed is not paused, though not forgotten yet."""
+    live = {text(page) or "" for page in unlapsed}
+    return {page: text(reason) or "" for raw, reason in reasons.items() if (page := text(raw) or "") in live}
+
+
 class PagePauses:
     """Retrieval pauses of single Meta Pages (the token lacks a permission for one Page's leads), each with its own
     probe, and listed together for stats."""
@@ -80,13 +87,22 @@ class PagePauses:
         """The pause of one Page's retrieval and its probe."""
         return PauseSwitch(self._redis, self._scripts, keys.page_fetch_pause_key(page_id))
 
-    def pause(self, page_id: str, reason: str, now: float, next_probe_at: float) -> bool:
+    def pause(self, page_id: str, reason: str, now: float, next_probe_at: float, lapse_seconds: float) -> bool:
         """Pause one Page's retrieval (or keep it paused), keeping the original start time; True when this started
         the pause. Listed in the same transaction, so that a probe resuming the Page meanwhile leaves no Page listed
-        as paused that is not (nor one paused that is not listed: a retrieval reads the list to know)."""
+        as paused that is not (nor one paused that is not listed: a retrieval reads the list to know).
+
+        The pause lapses `lapse_seconds` on unless a probe of the Page fails again meanwhile: once none of its leads
+        is left to probe it (given up, or retrieved by the backfill), nothing else would end it. Pages whose pause
+        lapsed are forgotten here, in the same transaction; until then the listing's readers skip them."""
         pipe = self._redis.pipeline(transaction=True)
         self.switch(page_id).queue_pause(pipe, reason, now, next_probe_at)
+        pipe.pexpire(keys.page_fetch_pause_key(page_id), max(1, int(lapse_seconds * 1000)))
         pipe.hset(keys.paused_pages_key(), page_id, reason)
+        pipe.zadd(keys.paused_pages_until_key(), {page_id: now + lapse_seconds})
+        self._scripts.forget_lapsed_pages(
+            keys=[keys.paused_pages_key(), keys.paused_pages_until_key()], args=[repr(now)], client=pipe
+        )
         started, *_ = pipe.execute()
         return bool(started)
 
@@ -95,6 +111,7 @@ class PagePauses:
         pipe = self._redis.pipeline(transaction=True)
         pipe.delete(keys.page_fetch_pause_key(page_id))
         pipe.hdel(keys.paused_pages_key(), page_id)
+        pipe.zrem(keys.paused_pages_until_key(), page_id)
         self._scripts.release_held_fetches(
             keys=[keys.page_held_fetches_key(page_id), keys.fetching_key()], args=[repr(now)], client=pipe
         )

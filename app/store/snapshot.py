@@ -13,11 +13,10 @@ from redis.client import Pipeline
 
 from app.models import LeadStatus
 from app.store import keys
-from app.store.codec import text
 from app.store.leads import counts_from_hash
 from app.store.limiter import RATE_WINDOW_SECONDS
 from app.store.outage import Failing, failing_from_hash
-from app.store.pauses import Pause, pause_from_hash
+from app.store.pauses import Pause, pause_from_hash, paused_pages_from_replies
 
 # The windows of the delivered and failed counts: the last 5 minutes and the last hour.
 SHORT_WINDOW_SECONDS, LONG_WINDOW_SECONDS = 300, 3600
@@ -104,7 +103,7 @@ class StatsSnapshot:
     workers_rate_limit_per_min: int | None  # the limit running workers pace by; None while none has noted one
 
 
-def _read_gauges_into(pipe: Pipeline) -> int:
+def _read_gauges_into(pipe: Pipeline, now: float) -> int:
     """Queue the gauges' reads on `pipe`; returns how many replies they take."""
     pipe.hgetall(keys.status_counts_key())
     pipe.zcard(keys.ready_key())
@@ -112,13 +111,14 @@ def _read_gauges_into(pipe: Pipeline) -> int:
     pipe.hgetall(keys.fetch_pause_key())
     pipe.hgetall(keys.carecycle_failing_key())
     pipe.hgetall(keys.paused_pages_key())
+    pipe.zrangebyscore(keys.paused_pages_until_key(), now, "+inf")
     for status in WAITING_STATUSES:  # each index is scored by receipt time: its first entry is its oldest
         pipe.zrange(keys.status_index_key(status.value), 0, 0, withscores=True)
-    return 6 + len(WAITING_STATUSES)
+    return 7 + len(WAITING_STATUSES)
 
 
 def _gauges(replies: list[Any]) -> Gauges:
-    counts, depth, pause, retrieval_pause, failing, paused_pages, *oldest_by_status = replies
+    counts, depth, pause, retrieval_pause, failing, paused_pages, unlapsed_pages, *oldest_by_status = replies
     received = [float(oldest[0][1]) for oldest in oldest_by_status if oldest]
     return Gauges(
         counts=counts_from_hash(counts),
@@ -127,14 +127,14 @@ def _gauges(replies: list[Any]) -> Gauges:
         pause=pause_from_hash(pause),
         retrieval_pause=pause_from_hash(retrieval_pause),
         carecycle_failing=failing_from_hash(failing),
-        paused_pages={text(page) or "": text(reason) or "" for page, reason in paused_pages.items()},
+        paused_pages=paused_pages_from_replies(paused_pages, unlapsed_pages),
     )
 
 
-def read_gauges(redis: Redis) -> Gauges:
-    """Nine cheap reads in one round trip (a scrape needs none of the stats' per-minute history)."""
+def read_gauges(redis: Redis, now: float) -> Gauges:
+    """Ten cheap reads in one round trip (a scrape needs none of the stats' per-minute history)."""
     pipe = redis.pipeline(transaction=False)
-    _read_gauges_into(pipe)
+    _read_gauges_into(pipe, now)
     return _gauges(pipe.execute())
 
 
@@ -144,7 +144,7 @@ def read_snapshot(redis: Redis, now: float) -> StatsSnapshot:
     59 s ago is in the last 5 minutes, and one settled 5 min 1 s ago is not."""
     windows = _WindowReads(short=_window(now, SHORT_WINDOW_SECONDS), long=_window(now, LONG_WINDOW_SECONDS))
     pipe = redis.pipeline(transaction=False)
-    gauge_reads = _read_gauges_into(pipe)
+    gauge_reads = _read_gauges_into(pipe, now)
     pipe.zcard(keys.inflight_key())
     pipe.mget(windows.keys(keys.delivered_bucket_key, keys.delivered_second_key))
     pipe.mget(windows.keys(keys.failed_bucket_key, keys.failed_second_key))

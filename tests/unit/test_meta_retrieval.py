@@ -15,7 +15,8 @@ from rq import Queue
 
 from app import create_app
 from app.intake import Intake
-from app.meta import MetaIntake
+from app.meta import META_LEAD_RETENTION_SECONDS, MetaIntake
+from app.metrics import StoreCollector
 from app.models import LeadStatus
 from app.ops import StatsQuery, collect_stats
 from app.queues import BACKFILL_META_LEADS_JOB, FETCH_META_LEAD_JOB, FETCH_QUEUE
@@ -39,6 +40,7 @@ from workers.graph import (
     GraphUnavailableError,
 )
 from workers.meta import BACKFILL_OVERLAP_SECONDS, MetaRetrieval, RetrievalSettings
+from workers.retrieval_pauses import PAGE_PAUSE_LAPSE_SECONDS
 from workers.runner import DeliveryTicker
 
 PAGE_ID, FORM_ID = "100000000000001", "200000000000001"
@@ -1120,3 +1122,28 @@ def test_a_graph_failure_after_the_graph_api_answered_that_a_lead_is_gone_is_war
         retrieval.fetch(third)
 
     assert "meta lead retrieval failed, will retry: Graph API 503 without a Graph error" in _retrieval_warnings(caplog)
+
+
+def test_a_page_pause_ends_on_its_own_once_none_of_its_leads_is_left_to_probe_it(
+    retrieval, graph, admission, store, clock
+):
+    # The Page's one lead is given up when Meta no longer keeps it: nothing is left to probe the Page.
+    other_page = "100000000000002"
+    refused = GraphPermissionError("Graph API 403 OAuthException code 10: (#10) no lead access", 403, 10)
+    graph.add("900000000000001")
+    graph.refused = {"900000000000001": refused}
+    [lead_id] = [a.lead_id for a in admission.admit([LeadgenChange("900000000000001", other_page, FORM_ID)])]
+    retrieval.fetch(lead_id)
+
+    clock.advance(META_LEAD_RETENTION_SECONDS - 60)
+    for _ in range(7):  # refused at every probe, until Meta's retention is over
+        clock.advance(PROBE_SECONDS)
+        for due in retrieval.due_fetches():
+            retrieval.fetch(due)
+    assert store.leads.get(lead_id).status is LeadStatus.DEAD
+    assert collect_stats(StatsQuery(store, 60, clock.now()))["retrievalPausedPages"] == {other_page: refused.message}
+
+    clock.advance(PAGE_PAUSE_LAPSE_SECONDS)
+    assert collect_stats(StatsQuery(store, 60, clock.now()))["retrievalPausedPages"] == {}
+    [gauge] = [m for m in StoreCollector(store, clock.now()).collect() if m.name == "leadrelay_retrieval_paused_pages"]
+    assert gauge.samples[0].value == 0

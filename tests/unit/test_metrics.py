@@ -111,7 +111,7 @@ def test_metrics_show_a_meta_retrieval_pause(client, store, clock):
 def test_metrics_count_the_meta_pages_whose_retrieval_alone_is_paused(client, store, clock):
     assert scrape(client)[("leadrelay_retrieval_paused_pages", ())] == 0
     for page_id in ("100000000000002", "100000000000003"):
-        store.page_pauses.pause(page_id, "Graph API 403 code 10: no lead access", clock.now(), clock.now() + 30)
+        store.page_pauses.pause(page_id, "Graph API 403 code 10: no lead access", clock.now(), clock.now() + 30, 3600)
     store.page_pauses.resume("100000000000003", clock.now())
 
     samples = scrape(client)

@@ -30,7 +30,14 @@ from app.store.scripts.admission import (
     RENEW_FETCH_LEASE,
 )
 from app.store.scripts.delivery import CLAIM_BATCH, RECLAIM_STALE_BATCHES, RELEASE_RETRYING, SETTLE_LEADS
-from app.store.scripts.limits import BLOCK_UNTIL, HIT_WINDOWS, RELEASE_SLOT, RESERVE_SLOT, TAKE_PROBE
+from app.store.scripts.limits import (
+    BLOCK_UNTIL,
+    FORGET_LAPSED_PAGES,
+    HIT_WINDOWS,
+    RELEASE_SLOT,
+    RESERVE_SLOT,
+    TAKE_PROBE,
+)
 from app.store.scripts.operations import ADOPT_RECORD, PURGE_RETAINED, RETRY_LEADS, TAKE_INTAKE_HANDOVER
 
 __all__ = [
@@ -41,6 +48,7 @@ __all__ = [
     "CLAIM_DUE_FETCHES",
     "COMPLETE_FETCH",
     "DEFER_FETCH",
+    "FORGET_LAPSED_PAGES",
     "HIT_WINDOWS",
     "PURGE_RETAINED",
     "RECLAIM_STALE_BATCHES",
@@ -76,6 +84,7 @@ class Scripts:
     defer_fetch: Script
     claim_due_fetches: Script
     release_held_fetches: Script
+    forget_lapsed_pages: Script
     renew_fetch_lease: Script
     hit_windows: Script
     retry_leads: Script
@@ -100,6 +109,7 @@ class Scripts:
             "defer_fetch": DEFER_FETCH,
             "claim_due_fetches": CLAIM_DUE_FETCHES,
             "release_held_fetches": RELEASE_HELD_FETCHES,
+            "forget_lapsed_pages": FORGET_LAPSED_PAGES,
             "renew_fetch_lease": RENEW_FETCH_LEASE,
             "hit_windows": HIT_WINDOWS,
             "retry_leads": RETRY_LEADS,

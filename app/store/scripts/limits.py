@@ -48,6 +48,19 @@ redis.call('HSET', KEYS[1], 'next_probe_at', ARGV[2])
 return 1
 """
 
+FORGET_LAPSED_PAGES = """
+-- Forget the Meta Pages whose retrieval pause lapsed (no lead of theirs probed it for a while).
+-- KEYS[1] paused pages hash (page id -> reason), KEYS[2] their lapse times (zset)
+-- ARGV[1] now
+-- Returns how many were forgotten.
+local lapsed = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[1])
+for _, page in ipairs(lapsed) do
+  redis.call('HDEL', KEYS[1], page)
+  redis.call('ZREM', KEYS[2], page)
+end
+return #lapsed
+"""
+
 # Shared by the form throttle and the admission script: fixed-window counters a request must pass.
 WINDOW_HELPER = """
 -- Count one request in counters keys[first..#keys], unless one of them is already full; limits[at..]
