@@ -146,12 +146,7 @@ class MetaRetrieval:
         if backoff.is_past_max_age(ticket.received_at, now, META_LEAD_RETENTION_SECONDS):
             reason = "gave up retrieving: Meta keeps a lead retrievable for about 90 days"
             return self._end(ticket, Completion(LeadStatus.DEAD, reason, error=reason))
-        pause = ticket.retrieval_pause
-        if pause is not None and not self._store.fetch_pause.take_probe(now, self._settings.probe_interval_seconds):
-            next_try = pause.next_probe_at if pause.next_probe_at > now else now + self._settings.probe_interval_seconds
-            self._store.fetches.defer(lead_id, now, next_try, f"retrieval paused: {pause.reason}", count_attempt=False)
-            return LeadStatus.FETCHING
-        if ticket.page_id and ticket.page_paused and self._is_page_held(ticket, ticket.page_id, now):
+        if (ticket.retrieval_pause is not None or ticket.page_paused) and self._pauses.waits(ticket, now):
             return LeadStatus.FETCHING
         try:
             lead = self._graph.get_lead(ticket.leadgen_id)
@@ -340,15 +335,6 @@ class MetaRetrieval:
     def _pause(self, reason: str) -> None:
         """Retrieval pauses for every Page, or stays paused when a probe failed."""
         self._pauses.paused(reason)
-
-    def _is_page_held(self, ticket: FetchTicket, page_id: str, now: float) -> bool:
-        """True when the lead's Page is paused and this try is not its probe: the lead is held back, without a call."""
-        pause = self._pauses.page_hold(page_id, now)
-        if pause is None:
-            return False
-        reason = f"retrieval paused for page {page_id}: {pause.reason}"
-        self._store.fetches.hold(ticket.lead_id, page_id, now, self._pauses.page_held_until(pause, now), reason)
-        return True
 
     def _resume(self, page_id: str | None = None) -> None:
         """The Graph API answered and took the token (for `page_id`'s leads, when that Page was paused alone): a

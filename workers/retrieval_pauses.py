@@ -20,8 +20,8 @@ import logging
 from app.clock import Clock
 from app.logs import RepeatedTrouble
 from app.store import Store
-from app.store.fetches import FETCH_LEASE_SECONDS
-from app.store.pauses import Pause
+from app.store.fetches import FETCH_LEASE_SECONDS, FetchTicket
+from app.store.pauses import ProbeTurn
 
 MAX_PAGE_HOLD_SECONDS = 900.0
 # A Page's pause lapses this long after its last failed probe: while any of its leads waits, one is its probe at
@@ -69,18 +69,27 @@ class RetrievalPauses:
             self._pages_paused.ended(page_id)
         self._pages_paused.met(reason, {"page_id": page_id}, key=page_id)
 
-    def page_hold(self, page_id: str, now: float) -> Pause | None:
-        """The pause of `page_id`'s retrieval when this try is not its probe (the lead waits, without a call); None
-        when the lead may be tried."""
-        switch = self._store.page_pauses.switch(page_id)
-        pause = switch.get()
-        if pause is None or switch.take_probe(now, self._probe_interval):
-            return None
-        return pause
-
-    def page_held_until(self, pause: Pause, now: float) -> float:
-        """When a lead held back behind a Page's `pause` is tried again, unless the Page resumes first."""
-        return now + min(max(now - pause.since, self._probe_interval), MAX_PAGE_HOLD_SECONDS)
+    def waits(self, ticket: FetchTicket, now: float) -> bool:
+        """True when the lead, taken up while retrieval was paused (for every Page, or its Page alone), is not the
+        probe of each pause it waits behind: it is held for its Page, or deferred to every Page's next probe, without
+        a call. A lead held for its Page spends no probe of every Page's pause, nor the reverse."""
+        page_id = ticket.page_id if ticket.page_paused else None
+        turn = self._store.page_pauses.take_fetch_probe(page_id, now, self._probe_interval)
+        if turn is ProbeTurn.PAGE_WAITS and page_id:
+            page_pause = self._store.page_pauses.switch(page_id).get()
+            if page_pause is None:  # resumed just now: its held leads are due, this one with them
+                return False
+            held_until = now + min(max(now - page_pause.since, self._probe_interval), MAX_PAGE_HOLD_SECONDS)
+            reason = f"retrieval paused for page {page_id}: {page_pause.reason}"
+            self._store.fetches.hold(ticket.lead_id, page_id, now, held_until, reason)
+            return True
+        if turn is ProbeTurn.ALL_WAIT:
+            pause = self._store.fetch_pause.get() or ticket.retrieval_pause
+            next_try = pause.next_probe_at if pause and pause.next_probe_at > now else now + self._probe_interval
+            reason = f"retrieval paused: {pause.reason}" if pause else "retrieval paused"
+            self._store.fetches.defer(ticket.lead_id, now, next_try, reason, count_attempt=False)
+            return True
+        return False
 
     def answered(self, page_id: str | None = None) -> None:
         """The Graph API answered and took the token (for `page_id`'s leads, that Page paused alone when the lead was

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import Enum
 
 from redis import Redis
 from redis.client import Pipeline
@@ -75,6 +76,14 @@ def paused_pages_from_replies(reasons: Mapping[bytes, bytes], unlapsed: list[byt
     return {page: text(reason) or "" for raw, reason in reasons.items() if (page := text(raw) or "") in live}
 
 
+class ProbeTurn(Enum):
+    """What a Meta lead waiting behind a retrieval pause may do now."""
+
+    TAKEN = 0  # it is the probe of every pause it waits behind: try it
+    ALL_WAIT = 1  # every Page's retrieval is paused, and its probe is not due
+    PAGE_WAITS = 2  # its Page's retrieval is paused alone, and its probe is not due
+
+
 class PagePauses:
     """Retrieval pauses of single Meta Pages (the token lacks a permission for one Page's leads), each with its own
     probe, and listed together for stats."""
@@ -105,6 +114,13 @@ class PagePauses:
         )
         started, *_ = pipe.execute()
         return bool(started)
+
+    def take_fetch_probe(self, page_id: str | None, now: float, interval_seconds: float) -> ProbeTurn:
+        """Take the probe of every Page's retrieval pause and, with `page_id`, of that Page's, both or neither: one
+        caller per interval has `TAKEN`; the others learn which pause holds them (the Page's first)."""
+        pause_keys = [keys.fetch_pause_key()] + ([keys.page_fetch_pause_key(page_id)] if page_id else [])
+        turn = self._scripts.take_fetch_probes(keys=pause_keys, args=[repr(now), repr(now + interval_seconds)])
+        return ProbeTurn(int(turn))
 
     def resume(self, page_id: str, now: float) -> bool:
         """End one Page's pause, its leads held back (`FetchStore.hold`) due at once; True when there was one."""

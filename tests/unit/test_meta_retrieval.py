@@ -1147,3 +1147,20 @@ def test_a_page_pause_ends_on_its_own_once_none_of_its_leads_is_left_to_probe_it
     assert collect_stats(StatsQuery(store, 60, clock.now()))["retrievalPausedPages"] == {}
     [gauge] = [m for m in StoreCollector(store, clock.now()).collect() if m.name == "leadrelay_retrieval_paused_pages"]
     assert gauge.samples[0].value == 0
+
+
+def test_a_lead_held_for_its_page_spends_no_probe_of_the_pause_of_every_page(retrieval, graph, admission, store, clock):
+    other_page = "100000000000002"
+    refused = GraphPermissionError("Graph API 403 OAuthException code 10: (#10) no lead access", 403, 10)
+    graph.add("900000000000001")
+    graph.add("900000000000002", phone="+12125550143")
+    graph.refused = {"900000000000001": refused}
+    [held] = [a.lead_id for a in admission.admit([LeadgenChange("900000000000001", other_page, FORM_ID)])]
+    [waiting] = announce(admission, "900000000000002")
+    retrieval.fetch(held)  # its Page is paused
+    store.fetch_pause.pause(TOKEN_ERROR.message, clock.now(), clock.now())  # and every Page, its probe due now
+    store.page_pauses.switch(other_page).take_probe(clock.now(), PROBE_SECONDS)  # the Page's probe went just now
+
+    assert retrieval.fetch(held) is LeadStatus.FETCHING  # held for its Page: no call
+    assert graph.calls == ["900000000000001"]
+    assert retrieval.fetch(waiting) is LeadStatus.QUEUED  # the probe of every Page is still there to take

@@ -36,6 +36,7 @@ from app.store.scripts.limits import (
     HIT_WINDOWS,
     RELEASE_SLOT,
     RESERVE_SLOT,
+    TAKE_FETCH_PROBES,
     TAKE_PROBE,
 )
 from app.store.scripts.operations import ADOPT_RECORD, PURGE_RETAINED, RETRY_LEADS, TAKE_INTAKE_HANDOVER
@@ -60,6 +61,7 @@ __all__ = [
     "RETRY_LEADS",
     "TAKE_INTAKE_HANDOVER",
     "SETTLE_LEADS",
+    "TAKE_FETCH_PROBES",
     "TAKE_PROBE",
     "ScriptCall",
     "Scripts",
@@ -85,6 +87,7 @@ class Scripts:
     claim_due_fetches: Script
     release_held_fetches: Script
     forget_lapsed_pages: Script
+    take_fetch_probes: Script
     renew_fetch_lease: Script
     hit_windows: Script
     retry_leads: Script
@@ -110,6 +113,7 @@ class Scripts:
             "claim_due_fetches": CLAIM_DUE_FETCHES,
             "release_held_fetches": RELEASE_HELD_FETCHES,
             "forget_lapsed_pages": FORGET_LAPSED_PAGES,
+            "take_fetch_probes": TAKE_FETCH_PROBES,
             "renew_fetch_lease": RENEW_FETCH_LEASE,
             "hit_windows": HIT_WINDOWS,
             "retry_leads": RETRY_LEADS,

@@ -48,6 +48,25 @@ redis.call('HSET', KEYS[1], 'next_probe_at', ARGV[2])
 return 1
 """
 
+TAKE_FETCH_PROBES = """
+-- Let a Meta lead through as the probe of every retrieval pause it waits behind, of all of them at once or of none:
+-- a lead held for its Page spends no probe of every Page's pause, nor one waiting for every Page its Page's probe.
+-- KEYS[1] every Page's retrieval pause hash, KEYS[2] (only when its Page is paused alone) the lead's Page's
+-- ARGV[1] now, ARGV[2] the next probe time of the pauses this caller probes
+-- Returns 0 when the lead may be tried (the next probe of each pause there moved), 2 when its Page's pause holds it,
+-- 1 when every Page's pause does. A pause that is not there holds nothing.
+local function waits(key)
+  local next_probe = redis.call('HGET', key, 'next_probe_at')
+  return next_probe ~= false and tonumber(next_probe) > tonumber(ARGV[1])
+end
+if KEYS[2] and waits(KEYS[2]) then return 2 end
+if waits(KEYS[1]) then return 1 end
+for _, key in ipairs(KEYS) do
+  if redis.call('EXISTS', key) == 1 then redis.call('HSET', key, 'next_probe_at', ARGV[2]) end
+end
+return 0
+"""
+
 FORGET_LAPSED_PAGES = """
 -- Forget the Meta Pages whose retrieval pause lapsed (no lead of theirs probed it for a while).
 -- KEYS[1] paused pages hash (page id -> reason), KEYS[2] their lapse times (zset)
