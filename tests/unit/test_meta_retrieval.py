@@ -1164,3 +1164,27 @@ def test_a_lead_held_for_its_page_spends_no_probe_of_the_pause_of_every_page(ret
     assert retrieval.fetch(held) is LeadStatus.FETCHING  # held for its Page: no call
     assert graph.calls == ["900000000000001"]
     assert retrieval.fetch(waiting) is LeadStatus.QUEUED  # the probe of every Page is still there to take
+
+
+def test_a_lead_waiting_out_its_pages_pause_keeps_its_history_and_says_once_since_when_it_waits(
+    retrieval, graph, admission, store, clock
+):
+    # The Page's owner withdrew the lead access for a day: its lead is the Page's probe every interval.
+    refused = GraphPermissionError("Graph API 403 OAuthException code 10: (#10) no lead access", 403, 10)
+    graph.add("900000000000001")
+    graph.refused = {"900000000000001": refused}
+    [lead_id] = [a.lead_id for a in admission.admit([LeadgenChange("900000000000001", "100000000000002", FORM_ID)])]
+    admitted_events = store.leads.get(lead_id).events
+    retrieval.fetch(lead_id)
+    paused_at = clock.now()
+    for _ in range(40):
+        clock.advance(PROBE_SECONDS)
+        for due in retrieval.due_fetches():
+            retrieval.fetch(due)
+
+    events = store.leads.get(lead_id).events  # newest first
+    assert events[len(events) - len(admitted_events) :] == admitted_events  # how it came in is still there
+    assert [(e.at, e.detail) for e in events[: len(events) - len(admitted_events)]] == [
+        (paused_at, f"retrieval paused for page 100000000000002: {refused.message}")
+    ]
+    assert store.leads.get(lead_id).error == f"retrieval paused for page 100000000000002: {refused.message}"

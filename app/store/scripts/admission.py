@@ -96,7 +96,8 @@ return status
 DEFER_FETCH = (
     EVENT_HELPER
     + """
--- Keep a lead `fetching` and set when its retrieval is tried next (a transient fault, or retrieval paused).
+-- Keep a lead `fetching` and set when its retrieval is tried next (a transient fault, or retrieval paused); a pause
+-- its lead already waits out (the newest event says the same) adds no event.
 -- KEYS[1] lead hash, KEYS[2] events list, KEYS[3] fetching zset
 -- ARGV[1] lead id, ARGV[2] now, ARGV[3] next try time, ARGV[4] reason, ARGV[5] "1" to count a failed try
 -- Returns 1 when deferred, 0 when the lead was no longer `fetching`.
@@ -106,7 +107,14 @@ if redis.call('HGET', KEYS[1], 'status') ~= 'fetching' then
 end
 redis.call('HSET', KEYS[1], 'updated_at', ARGV[2], 'next_attempt_at', ARGV[3], 'error', ARGV[4])
 if ARGV[5] == '1' then redis.call('HINCRBY', KEYS[1], 'fetch_attempts', 1) end
-append_event(KEYS[2], ARGV[2], 'fetching', ARGV[4])
+-- A lead waiting out a pause says so once, since when: an event per probe (or hold) would push its history out.
+local last = redis.call('LINDEX', KEYS[2], 0)
+local said = false
+if ARGV[5] ~= '1' and last then
+  local event = cjson.decode(last)
+  said = event.status == 'fetching' and event.detail == ARGV[4]
+end
+if not said then append_event(KEYS[2], ARGV[2], 'fetching', ARGV[4]) end
 redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
 return 1
 """
