@@ -167,7 +167,8 @@ class StatsSchema(Schema):
         required=True,
         metadata={
             "description": "Meta Pages whose retrieval alone is paused (the token lacks a permission for their leads),"
-            " each with the reason; every other Page's leads are retrieved"
+            " each with the reason; every other Page's leads are retrieved. A Page leaves it when a probe of its"
+            " leads works, or 34 minutes after its last failed probe (none of its leads left to probe it)"
         },
     )
     lastDeliveryAt = fields.Float(
