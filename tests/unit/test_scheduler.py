@@ -43,3 +43,19 @@ def test_a_scheduler_whose_worker_runs_keeps_its_locks(redis, monkeypatch):
 
     assert not scheduler._stop_requested
     assert scheduler.acquired_locks == {"leadrelay-delivery"}
+
+
+def test_a_worker_taking_jobs_looks_for_a_stopped_scheduler_every_minute_not_every_ten(settings, redis):
+    # A scheduler ends on the first Redis error it meets; RQ's worker starts it again at its maintenance pass,
+    # which RQ runs every ten minutes: without a scheduler that long after every Redis blip.
+    from datetime import timedelta
+
+    from rq.utils import now
+
+    from workers.context import build_context
+    from workers.runner import rq_worker
+
+    worker = rq_worker(build_context(settings, redis=redis), name=None)
+    worker.last_cleaned_at = now() - timedelta(seconds=61)
+
+    assert worker.should_run_maintenance_tasks
