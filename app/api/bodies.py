@@ -51,8 +51,10 @@ def refuse_content_coding(request: Request) -> None:
     coding = request.headers.get("Content-Encoding", "").strip().lower()
     if coding in ("", "identity"):
         return
+    # Said by where the coding was and what is expected, never the value sent (a header is the sender's to fill).
     expected = "expected none: the body uncompressed, as the relay reads no content coding"
-    raise UnsupportedMediaTypeError(f"Content-Encoding {coding[:40]} is not read", {"Content-Encoding": [expected]})
+    message = "Content-Encoding: expected none, the body uncompressed"
+    raise UnsupportedMediaTypeError(message, {"Content-Encoding": [expected]})
 
 
 def json_object(request: Request, *, force: bool = False, names_once: bool = True) -> dict[str, Any]:
@@ -73,7 +75,7 @@ def json_body(request: Request, *, force: bool = False) -> JsonBody:
     # A body sent without a Content-Type is read as JSON; one declared as something else is refused (415).
     if not (force or not request.mimetype or request.is_json):
         expected = "expected application/json"
-        raise UnsupportedMediaTypeError(f"{expected}, not {request.mimetype[:80]}", {"Content-Type": [expected]})
+        raise UnsupportedMediaTypeError(f"Content-Type: {expected}", {"Content-Type": [expected]})  # never the value
     repeats: list[tuple[dict[str, Any], str]] = []
 
     def unique_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -713,6 +713,17 @@ def test_a_compressed_form_post_is_refused_415_naming_content_encoding_not_read_
     assert response.status_code == 415 and list(response.json["error"]["fields"]) == ["Content-Encoding"]
 
 
+@pytest.mark.parametrize("accept", ["application/json", "text/html"])
+def test_a_form_post_in_a_content_coding_is_refused_without_the_coding_it_named(client, accept):
+    headers = {"Content-Encoding": "x-sent-coding-1234", "Accept": accept}
+
+    response = client.post(FORM_URL, data=urlencode(form()), content_type=URLENCODED, headers=headers)
+
+    assert response.status_code == 415
+    assert "Content-Encoding" in response.get_data(as_text=True)
+    assert "sent-coding" not in response.get_data(as_text=True)
+
+
 def test_a_urlencoded_post_opened_by_a_byte_order_mark_is_read_from_its_first_field(client, redis, settings):
     # Some server-side senders (.NET's UTF8 encoding, PowerShell) write a BOM before the body.
     body = "\ufeff".encode() + urlencode(form(phone="(212) 555-0142")).encode()

@@ -245,6 +245,27 @@ def test_post_lead_refuses_a_body_in_a_content_coding_it_does_not_read_naming_co
 
 
 @pytest.mark.parametrize(
+    ("header", "value"),
+    [
+        pytest.param("Content-Encoding", "x-sent-coding-1234", id="content-coding"),
+        pytest.param("Content-Type", "text/x-sent-type-1234", id="media-type"),
+    ],
+)
+def test_post_lead_refused_for_a_header_names_the_header_and_what_is_expected_never_the_value_sent(
+    client, header, value
+):
+    headers = {**SOURCE, "Content-Type": "application/json", header: value}
+
+    response = client.post("/v1/leads", data=json.dumps(make_submission()), headers=headers)
+
+    assert response.status_code == 415
+    error = response.json["error"]
+    assert header in error["message"] and "expected" in error["message"]
+    assert list(error["fields"]) == [header]
+    assert "sent-" not in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
     ("body", "status"),
     [
         pytest.param("[1, 2]", 400, id="no-object"),
