@@ -24,9 +24,10 @@ from app.clock import Clock
 from app.intake import Admission, Intake, InvalidLead
 from app.models import LeadStatus
 from app.schemas.customfields import custom_field_key
+from app.schemas.fieldnames import resolve_field_name
 from app.schemas.fields import reads_as_true
 from app.schemas.forms import load_provenance
-from app.schemas.leads import FLAG_FIELDS, collapse_repeated, resolve_field_name
+from app.schemas.leads import FLAG_FIELDS, collapse_repeated
 from app.sources import LeadSource
 from app.store.throttle import form_gate
 

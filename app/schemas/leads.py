@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -17,8 +16,9 @@ from typing import Any
 
 from marshmallow import ValidationError
 
-from app.schemas.carecycle import GENDERS, MARITAL_STATUSES, CareCycleRecordSchema
+from app.schemas.carecycle import GENDERS, MARITAL_STATUSES
 from app.schemas.customfields import build_custom_fields, listed_custom_fields
+from app.schemas.fieldnames import CARECYCLE_NAMES, EMPTY_MAP, FULL_NAME, is_dropped_name, resolve_field_name
 from app.schemas.fields import (
     EmailAddress,
     LooseBool,
@@ -40,9 +40,6 @@ from app.schemas.personal import (
     UsState,
 )
 
-FULL_NAME = "fullName"  # not a careCycle field: split into firstName/lastName
-_EMPTY: Mapping[str, Any] = MappingProxyType({})
-_NOT_KEY_CHAR = re.compile(r"[\s.\-/#]+")
 _CONFIG_ONLY = ("sourceId", "leadCost")  # a submission must not pick its own source or price
 _NO_LOCATION = "expected a valid US ZIP code or a timezone (TCPA); the phone's area code gives no single timezone"
 _STATE_NOT_ZIPS = "state: expected the ZIP code's state; the city was not filled in from the ZIP code"
@@ -72,48 +69,6 @@ MARITAL_STATUS_ALIASES = {
     "separada": "Separated",
 }  # fmt: skip
 
-# Inbound names (compared lower-case, with spaces, dots, hyphens, slashes and "#" as "_", none at either end) ->
-# careCycle field; HTML's autocomplete names ("given-name", "address-level1", "bday") among them. Each
-# careCycle name's lower-case and snake_case spellings ("postalcode", "postal_code") are added below.
-_ALIAS_GROUPS: dict[str, tuple[str, ...]] = {
-    "phoneNumber": ("phone", "mobile", "mobile_phone", "mobile_number", "cell", "cell_phone", "cellphone",
-                    "telephone", "tel", "primary_phone", "home_phone", "contact_number", "phone_no", "phone_num",
-                    "phone1", "cell_number", "cell_phone_number", "mobile_phone_number", "primary_phone_number",
-                    "home_phone_number", "telephone_number", "contact_phone", "tel_national"),
-    "firstName": ("fname", "first", "given_name"),
-    "lastName": ("lname", "last", "surname", "family_name"),
-    FULL_NAME: ("full_name", "fullname", "name", "your_name", "contact_name"),
-    "email": ("email_address", "e_mail", "emailaddress"),
-    "postalCode": ("zip", "zipcode", "zip_code", "postcode", "post_code", "zip5", "postal", "zip_postal_code",
-                   "zip_postal"),
-    "timezone": ("tz", "time_zone"),
-    "state": ("state_code", "region", "province", "state_province", "address_level1"),
-    "city": ("town", "address_level2"),
-    "address": ("street_address", "address1", "address_1", "address_line_1", "address_line1", "street", "street1"),
-    "address2": ("address_2", "address_line_2", "address_line2", "street2", "apt", "suite", "apt_suite"),
-    "dateOfBirth": ("dob", "birthdate", "birth_date", "birthday", "bday"),
-    "language": ("preferred_language",),
-    "gender": ("sex",),
-    "maritalStatus": ("relationship_status", "marital", "maritial_status"),  # Meta's type is MARITIAL_STATUS (sic)
-    "filingStatus": ("tax_filing_status",),
-    "dependentCount": ("dependents", "number_of_dependents", "num_dependents"),
-    "householdIncome": ("income", "annual_income", "yearly_income", "annual_household_income"),
-    "isDecisionMaker": ("decision_maker",),
-    "medicaidNumber": ("medicaid_id",),
-    "veteran": ("is_veteran",),
-    "socialSecurityDisability": ("ssdi",),
-    "healthSherpaCustomerId": ("healthsherpa_customer_id",),
-    "mbiNumber": ("mbi", "medicare_id", "medicare_number", "medicare_beneficiary_identifier"),
-    "doNotCall": ("dnc",),
-    "doNotSMS": ("do_not_text",),
-}  # fmt: skip
-# Meta's click id and browser id cookies (reference web-forms C.5): a landing page copies them into inputs of
-# these names, which start with "_" as form machinery does, but are attribution, kept as customFields.
-ATTRIBUTION_COOKIE_FIELDS = frozenset({"_fbc", "_fbp"})
-# Used only when no better-named value is usable (Google's WORK_EMAIL / WORK_PHONE columns).
-_FALLBACK_ALIASES = {"work_email": "email", "work_phone": "phoneNumber", "work_phone_number": "phoneNumber"}
-_RANK_FIELD_MAP, _RANK_EXACT, _RANK_ALIAS, _RANK_FALLBACK = range(4)
-
 
 @dataclass(frozen=True)
 class NormalizedLead:
@@ -131,8 +86,6 @@ def record_fields(today: Callable[[], dt.date]) -> Mapping[str, NormalizingField
     return {**shared, "dateOfBirth": DateOfBirth(today=today)}
 
 
-_CARECYCLE_NAMES = tuple(CareCycleRecordSchema._declared_fields)
-_CARECYCLE_NAME_SET = frozenset(_CARECYCLE_NAMES)
 _TEXT_FIELDS = ("firstName", "lastName", "city", "county", "address", "address2", "medicaidNumber", "vaNumber",
                 "carrierAssignedCustomerId", "healthSherpaCustomerId", "externalId")  # fmt: skip
 # careCycle's yes/no fields (a form asks for them with a checkbox).
@@ -160,64 +113,14 @@ def _shared_fields() -> Mapping[str, NormalizingField[Any]]:
         **{name: TrimmedString(255) for name in _TEXT_FIELDS},
         **{name: LooseBool() for name in FLAG_FIELDS},
     }
-    return MappingProxyType({name: built[name] for name in _CARECYCLE_NAMES if name in built})  # careCycle's order
-
-
-def _alias_key(name: str) -> str:
-    return _NOT_KEY_CHAR.sub("_", name.strip().lower()).strip("_")
-
-
-def _snake(name: str) -> str:
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
-
-
-_ALIASES: dict[str, str] = {
-    **{key: target for name in _CARECYCLE_NAMES for key, target in ((name.lower(), name), (_snake(name), name))},
-    **{alias: target for target, aliases in _ALIAS_GROUPS.items() for alias in aliases},
-}
-
-
-def resolve_field_name(key: str, field_map: Mapping[str, str] = _EMPTY) -> tuple[str, int] | None:
-    """Return (careCycle field or FULL_NAME, rank) for an inbound name, or None when it is a custom field.
-
-    Lower rank wins when several inbound names fill one field: the source's field_map, then the exact
-    careCycle spelling, then an alias, then a fallback alias (work e-mail/phone).
-    """
-    if key in field_map:
-        target = field_map[key]
-        resolved = target if target in _CARECYCLE_NAME_SET or target == FULL_NAME else _ALIASES.get(_alias_key(target))
-        return (resolved, _RANK_FIELD_MAP) if resolved else None
-    known = _RESOLVED_NAMES.get(key)
-    if known is None:
-        known = _resolve_unmapped(key)
-        if known is not None and len(_RESOLVED_NAMES) < _MAX_RESOLVED_NAMES:
-            _RESOLVED_NAMES[key] = known
-    return known
-
-
-def _resolve_unmapped(key: str) -> tuple[str, int] | None:
-    """`resolve_field_name` for a name no field_map entry covers."""
-    if key in _CARECYCLE_NAME_SET:
-        return key, _RANK_EXACT
-    alias = _alias_key(key)
-    if alias in _ALIASES:
-        return _ALIASES[alias], _RANK_ALIAS
-    if alias in _FALLBACK_ALIASES:
-        return _FALLBACK_ALIASES[alias], _RANK_FALLBACK
-    return None
-
-
-# The same few names arrive on every lead: those that name a careCycle field are resolved once. Names
-# that resolve to nothing (custom fields, or whatever a malformed body turns into a name) are not kept.
-_MAX_RESOLVED_NAMES = 1024
-_RESOLVED_NAMES: dict[str, tuple[str, int]] = {}
+    return MappingProxyType({name: built[name] for name in CARECYCLE_NAMES if name in built})  # careCycle's order
 
 
 def normalize_submission(
     payload: Mapping[str, Any],
     *,
-    field_map: Mapping[str, str] = _EMPTY,
-    static_custom_fields: Mapping[str, Any] = _EMPTY,
+    field_map: Mapping[str, str] = EMPTY_MAP,
+    static_custom_fields: Mapping[str, Any] = EMPTY_MAP,
     kept_custom_keys: frozenset[str] = frozenset(),
     source_id: str | None = None,
     lead_cost: float | None = None,
@@ -229,7 +132,7 @@ def normalize_submission(
     when neither a ZIP nor a time zone (given, or derived from the phone's area code) is available.
     A `field_map` entry whose target is no careCycle field renames a custom field's key; a target
     starting with "_" drops the inbound field, as inbound keys starting with "_" are unless the field_map names
-    them or they are Meta's attribution cookies (`ATTRIBUTION_COOKIE_FIELDS`). Custom fields
+    them or they are Meta's attribution cookies (`fieldnames.ATTRIBUTION_COOKIE_FIELDS`). Custom fields
     under `kept_custom_keys` (consent and provenance) are never what careCycle's cap on their number drops.
     """
     candidates, custom = _sort_keys(payload, field_map)
@@ -255,7 +158,7 @@ def normalize_submission(
     return NormalizedLead(record=record, warnings=tuple(warnings))
 
 
-def submitted_phone(payload: Mapping[str, Any], field_map: Mapping[str, str] = _EMPTY) -> str | None:
+def submitted_phone(payload: Mapping[str, Any], field_map: Mapping[str, str] = EMPTY_MAP) -> str | None:
     """The phone normalization would take from a submission (under whichever name or alias it came, the source's
     `field_map` first), in E.164; None when no candidate is a valid phone."""
     candidates, _ = _sort_keys(payload, field_map)
@@ -282,7 +185,7 @@ def _sort_keys(
     custom: list[tuple[str, Any]] = []
     for order, (raw_key, value) in enumerate(payload.items()):
         key = str(raw_key)
-        if _is_dropped(key, field_map):
+        if is_dropped_name(key, field_map):
             continue
         resolved = resolve_field_name(key, field_map)
         if resolved is None:
@@ -291,15 +194,6 @@ def _sort_keys(
         name, rank = resolved
         ranked.setdefault(name, []).append((rank, order, value if name == "customFields" else collapse_repeated(value)))
     return {name: _by_rank(found) for name, found in ranked.items()}, custom
-
-
-def _is_dropped(key: str, field_map: Mapping[str, str]) -> bool:
-    """True for form machinery (`_redirect`, `_charset_`, a framework's `_token`): a name starting with "_",
-    unless it is attribution (Meta's `_fbc`, `_fbp` cookies, copied into a form) or the source's field_map names
-    it; and for a name the field_map maps to one starting with "_"."""
-    if key in field_map:
-        return field_map[key].startswith("_")
-    return key.startswith("_") and key not in ATTRIBUTION_COOKIE_FIELDS
 
 
 def _by_rank(found: list[tuple[int, int, Any]]) -> list[Any]:

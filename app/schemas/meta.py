@@ -16,8 +16,8 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, fields, post_load
 
+from app.schemas.fieldnames import resolve_field_name
 from app.schemas.fields import load_tolerant
-from app.schemas.leads import resolve_field_name
 
 LEADGEN_FIELD = "leadgen"
 NO_ENTRY_LIST = "expected a list of entries, each with its changes"

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from marshmallow import ValidationError
 
-import app.schemas.leads as leads_module
+import app.schemas.fieldnames as fieldnames_module
 from app.schemas.carecycle import (
     MAX_CUSTOM_FIELD_KEY_CHARS,
     CareCycleRecordSchema,
@@ -978,9 +978,9 @@ def test_only_names_of_careCycle_fields_are_remembered_between_leads():
     # A malformed form body can turn a person's e-mail into a field name: it must not outlive the request.
     normalize_submission({"phone": "2125550142", "zip": "10001", "jane.doe@example.com": "", "utm_source": "x"})
 
-    assert leads_module._RESOLVED_NAMES["phone"] == ("phoneNumber", leads_module._RANK_ALIAS)
-    assert "jane.doe@example.com" not in leads_module._RESOLVED_NAMES
-    assert "utm_source" not in leads_module._RESOLVED_NAMES
+    assert fieldnames_module._RESOLVED_NAMES["phone"] == ("phoneNumber", fieldnames_module._RANK_ALIAS)
+    assert "jane.doe@example.com" not in fieldnames_module._RESOLVED_NAMES
+    assert "utm_source" not in fieldnames_module._RESOLVED_NAMES
 
 
 @given(
