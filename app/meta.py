@@ -45,6 +45,7 @@ def is_signature_valid(raw_body: bytes, header: str | None, app_secret: str) -> 
 SUBSCRIPTION_EXPECTED = {
     "hub.mode": "expected subscribe",
     "hub.verify_token": "expected the verify token given when subscribing the webhook at Meta (FACEBOOK_VERIFY_TOKEN)",
+    "hub.challenge": "expected the value Meta generates for the handshake, which is echoed back",
 }
 
 

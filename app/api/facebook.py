@@ -9,8 +9,8 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from app.api.bodies import body_refused, limit_body
-from app.errors import ForbiddenError, UnauthorizedError
-from app.meta import is_signature_valid, subscription_faults
+from app.errors import BadRequestError, ForbiddenError, UnauthorizedError
+from app.meta import SUBSCRIPTION_EXPECTED, is_signature_valid, subscription_faults
 from app.metrics import record_admitted, record_meta_skipped
 from app.schemas.meta import LeadgenNotification, LeadgenNotificationSchema
 from app.services import services
@@ -44,6 +44,8 @@ def verify_subscription() -> Response:
           content:
             text/plain:
               schema: {type: string}
+        400:
+          description: The verify token matches but `hub.challenge` is missing or empty; `fields` names it.
         403:
           description: >
             `hub.mode` is not subscribe or `hub.verify_token` is not the configured one; or FACEBOOK_VERIFY_TOKEN
@@ -56,7 +58,11 @@ def verify_subscription() -> Response:
     faults = subscription_faults(args.get("hub.mode"), args.get("hub.verify_token"), expected_token)
     if faults:
         raise ForbiddenError(f"verification refused: {', '.join(faults)} not as expected", faults)
-    response = Response(args.get("hub.challenge", ""), status=200, mimetype="text/plain")
+    challenge = args.get("hub.challenge", "")
+    if not challenge:  # an empty 200 would read as a handshake that worked to whoever tried the URL by hand
+        expected = SUBSCRIPTION_EXPECTED["hub.challenge"]
+        raise BadRequestError(f"hub.challenge: {expected}", {"hub.challenge": [expected]})
+    response = Response(challenge, status=200, mimetype="text/plain")
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
 

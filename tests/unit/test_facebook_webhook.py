@@ -88,6 +88,21 @@ def test_handshake_echoes_the_challenge_as_plain_text_when_the_verify_token_matc
     assert response.mimetype == "text/plain"
 
 
+@pytest.mark.parametrize("challenge", [None, ""], ids=["absent", "blank"])
+def test_handshake_without_a_challenge_is_refused_400_naming_it_not_answered_200_empty(client, challenge):
+    # An empty 200 reads as a handshake that worked to whoever tries the URL by hand, while Meta would refuse it.
+    query = {"hub.mode": "subscribe", "hub.verify_token": VERIFY_TOKEN}
+    if challenge is not None:
+        query["hub.challenge"] = challenge
+
+    response = client.get(URL, query_string=query)
+
+    assert response.status_code == 400
+    assert response.json["error"]["code"] == "BAD_REQUEST"
+    assert list(response.json["error"]["fields"]) == ["hub.challenge"]
+    assert VERIFY_TOKEN not in response.get_data(as_text=True)
+
+
 MODE_EXPECTED = {"hub.mode": ["expected subscribe"]}
 TOKEN_EXPECTED = {
     "hub.verify_token": ["expected the verify token given when subscribing the webhook at Meta (FACEBOOK_VERIFY_TOKEN)"]
