@@ -56,7 +56,7 @@ _ALIAS_GROUPS: dict[str, tuple[str, ...]] = {
 ATTRIBUTION_COOKIE_FIELDS = frozenset({"_fbc", "_fbp"})
 # Used only when no better-named value is usable (Google's WORK_EMAIL / WORK_PHONE columns).
 _FALLBACK_ALIASES = {"work_email": "email", "work_phone": "phoneNumber", "work_phone_number": "phoneNumber"}
-_RANK_FIELD_MAP, _RANK_EXACT, _RANK_ALIAS, _RANK_FALLBACK = range(4)
+_RANK_FIELD_MAP, _RANK_EXACT, _RANK_ALIAS, RANK_FALLBACK = range(4)
 
 CARECYCLE_NAMES = tuple(CareCycleRecordSchema._declared_fields)
 _CARECYCLE_NAME_SET = frozenset(CARECYCLE_NAMES)
@@ -102,7 +102,7 @@ def _resolve_unmapped(key: str) -> tuple[str, int] | None:
     if alias in _ALIASES:
         return _ALIASES[alias], _RANK_ALIAS
     if alias in _FALLBACK_ALIASES:
-        return _FALLBACK_ALIASES[alias], _RANK_FALLBACK
+        return _FALLBACK_ALIASES[alias], RANK_FALLBACK
     return None
 
 

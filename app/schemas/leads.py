@@ -18,7 +18,14 @@ from marshmallow import ValidationError
 
 from app.schemas.carecycle import GENDERS, MARITAL_STATUSES
 from app.schemas.customfields import build_custom_fields, listed_custom_fields
-from app.schemas.fieldnames import CARECYCLE_NAMES, EMPTY_MAP, FULL_NAME, is_dropped_name, resolve_field_name
+from app.schemas.fieldnames import (
+    CARECYCLE_NAMES,
+    EMPTY_MAP,
+    FULL_NAME,
+    RANK_FALLBACK,
+    is_dropped_name,
+    resolve_field_name,
+)
 from app.schemas.fields import (
     EmailAddress,
     LooseBool,
@@ -135,9 +142,11 @@ def normalize_submission(
     them or they are Meta's attribution cookies (`fieldnames.ATTRIBUTION_COOKIE_FIELDS`). Custom fields
     under `kept_custom_keys` (consent and provenance) are never what careCycle's cap on their number drops.
     """
-    candidates, custom = _sort_keys(payload, field_map)
+    candidates, custom, answered = _sort_keys(payload, field_map)
     warnings: list[str] = []
-    record = _normalize_fields(candidates, record_fields(today), warnings)
+    fields = record_fields(today)
+    record = _normalize_fields(candidates, fields, warnings)
+    _warn_of_rival_answers(record, candidates, answered, fields, warnings)
     _fill_names(record, candidates.get(FULL_NAME, []), warnings)
     _fill_location(record, warnings)
     for name in _CONFIG_ONLY:
@@ -161,7 +170,7 @@ def normalize_submission(
 def submitted_phone(payload: Mapping[str, Any], field_map: Mapping[str, str] = EMPTY_MAP) -> str | None:
     """The phone normalization would take from a submission (under whichever name or alias it came, the source's
     `field_map` first), in E.164; None when no candidate is a valid phone."""
-    candidates, _ = _sort_keys(payload, field_map)
+    candidates, *_ = _sort_keys(payload, field_map)
     return next(filter(None, map(_normalized_phone, candidates.get("phoneNumber", []))), None)
 
 
@@ -179,8 +188,9 @@ def _normalized_phone(value: Any) -> str | None:
 
 def _sort_keys(
     payload: Mapping[str, Any], field_map: Mapping[str, str]
-) -> tuple[dict[str, list[Any]], list[tuple[str, Any]]]:
-    """Split the payload into ranked candidate values per field, and (key, value) pairs for customFields."""
+) -> tuple[dict[str, list[Any]], list[tuple[str, Any]], dict[str, int]]:
+    """Split the payload into ranked candidate values per field, and (key, value) pairs for customFields; with, for
+    each field given under more than one name that is no fallback, how many candidates are such names (first)."""
     ranked: dict[str, list[tuple[int, int, Any]]] = {}
     custom: list[tuple[str, Any]] = []
     for order, (raw_key, value) in enumerate(payload.items()):
@@ -193,7 +203,39 @@ def _sort_keys(
             continue
         name, rank = resolved
         ranked.setdefault(name, []).append((rank, order, value if name == "customFields" else collapse_repeated(value)))
-    return {name: _by_rank(found) for name, found in ranked.items()}, custom
+    answered = {
+        name: count
+        for name, found in ranked.items()
+        if (count := sum(rank < RANK_FALLBACK for rank, *_ in found)) > 1 and name != "customFields"
+    }
+    return {name: _by_rank(found) for name, found in ranked.items()}, custom, answered
+
+
+RIVAL_ANSWERS = "given under more than one name with different values; the first was kept"
+
+
+def _warn_of_rival_answers(
+    record: Mapping[str, Any],
+    candidates: Mapping[str, list[Any]],
+    answered: Mapping[str, int],
+    fields: Mapping[str, NormalizingField[Any]],
+    warnings: list[str],
+) -> None:
+    """Warn of a field two names gave different valid values (a Meta form's PHONE and phone_number questions): one
+    is sent, the other dropped. A fallback (a work phone beside the phone) is no rival; neither value is said."""
+    for name, count in answered.items():
+        if name not in record:
+            continue
+        field = fields[name]
+        for value in candidates[name][:count]:
+            if _is_blank(value):
+                continue
+            try:
+                if field.load_given(value) != record[name]:
+                    warnings.append(f"{name}: {RIVAL_ANSWERS}")
+                    break
+            except ValidationError:
+                continue
 
 
 def _by_rank(found: list[tuple[int, int, Any]]) -> list[Any]:

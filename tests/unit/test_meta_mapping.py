@@ -158,6 +158,35 @@ def test_a_bad_optional_answer_is_dropped_with_a_warning_and_the_lead_kept():
     assert normalized.warnings and normalized.warnings[0].startswith("dateOfBirth")
 
 
+def test_a_lead_answering_two_phone_questions_differently_keeps_the_first_and_warns_without_either_number():
+    # An older form's PHONE beside a newer phone_number question: both fill phoneNumber, only one can be sent.
+    field_data = answers(PHONE="(212) 555-0142", phone_number="+13125550177", zip_code="10001")
+
+    normalized = Intake.normalize(SOURCE, meta_submission(field_data, {}))
+
+    assert normalized.record["phoneNumber"] == "+12125550142"
+    assert [warning for warning in normalized.warnings if warning.startswith("phoneNumber")] == [
+        "phoneNumber: given under more than one name with different values; the first was kept"
+    ]
+    assert not any("555" in warning for warning in normalized.warnings)
+
+
+def test_a_lead_answering_two_phone_questions_alike_has_no_warning():
+    field_data = answers(PHONE="(212) 555-0142", phone_number="+12125550142", zip_code="10001")
+
+    normalized = Intake.normalize(SOURCE, meta_submission(field_data, {}))
+
+    assert normalized.record["phoneNumber"] == "+12125550142" and normalized.warnings == ()
+
+
+def test_a_work_phone_beside_the_phone_is_no_second_answer_to_warn_about():
+    field_data = answers(phone_number="+12125550142", work_phone_number="+13125550177", zip_code="10001")
+
+    normalized = Intake.normalize(SOURCE, meta_submission(field_data, {}))
+
+    assert normalized.record["phoneNumber"] == "+12125550142" and normalized.warnings == ()
+
+
 @pytest.mark.parametrize(
     ("field_data", "expected"),
     [
