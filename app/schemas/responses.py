@@ -176,7 +176,14 @@ class StatsSchema(Schema):
         allow_none=True,
         metadata={"description": "when careCycle last took a lead, in epoch seconds (UTC); null: never"},
     )
-    latencySeconds = fields.Nested(LatencySchema, required=True)
+    latencySeconds = fields.Nested(
+        LatencySchema,
+        required=True,
+        metadata={
+            "description": "intake-to-delivery latency p50/p95 of the deliveries in the last hour (at most the latest"
+            " 1,000); each null when there was none"
+        },
+    )
 
 
 class LeadgenLeadSchema(Schema):

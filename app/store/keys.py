@@ -127,7 +127,8 @@ def failed_second_key(second: int) -> str:
 
 
 def latency_samples_key() -> str:
-    """List of recent intake-to-delivery latencies in seconds, newest first."""
+    """List of the latest 1,000 deliveries' "<delivered at> <intake-to-delivery latency>" (epoch seconds, seconds),
+    newest first."""
     return f"{PREFIX}stats:latency"
 
 

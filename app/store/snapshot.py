@@ -98,7 +98,7 @@ class StatsSnapshot:
     failed: WindowCounts
     requests_last_minute: int
     last_delivery_at: float | None
-    latency_samples: list[float]
+    latency_samples: list[float]  # of the deliveries in the last LONG_WINDOW_SECONDS (an hour)
     last_due_at: float | None  # when the waiting lead due last may be sent (a retry waits out its backoff)
     workers_rate_limit_per_min: int | None  # the limit running workers pace by; None while none has noted one
 
@@ -162,7 +162,7 @@ def read_snapshot(redis: Redis, now: float) -> StatsSnapshot:
         failed=windows.counts(failed),
         requests_last_minute=int(requests),
         last_delivery_at=float(last) if last else None,
-        latency_samples=[float(v) for v in latencies],
+        latency_samples=_latencies_since(latencies, now - LONG_WINDOW_SECONDS),
         last_due_at=float(last_due[0][1]) if last_due else None,
         workers_rate_limit_per_min=_positive_int(limit),
     )
@@ -175,3 +175,14 @@ def _positive_int(raw: bytes | None) -> int | None:
     except ValueError:
         return None
     return value if value > 0 else None
+
+
+def _latencies_since(samples: list[bytes], since: float) -> list[float]:
+    """The latencies of the deliveries made at `since` or later: an outage's slow ones no longer tell how delivery
+    goes an hour on. A sample without its time (written by an older release) is not counted."""
+    latencies = []
+    for sample in samples:
+        at, _, latency = sample.partition(b" ")
+        if latency and float(at) >= since:
+            latencies.append(float(latency))
+    return latencies

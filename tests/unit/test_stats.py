@@ -185,3 +185,20 @@ def test_stats_say_carecycle_is_failing_and_give_no_drain_estimate_until_it_answ
     }
     assert failing["paused"] is False and failing["estimatedDrainSeconds"] is None
     assert running["careCycleFailing"] is None and running["estimatedDrainSeconds"] == 1
+
+
+def test_stats_latency_is_that_of_the_last_hours_deliveries_not_of_old_ones(store, cipher, clock):
+    # An outage's slow deliveries went on setting the p95 long after: the samples kept no time, only the latest 1,000.
+    def deliver(waited_seconds):
+        lead = make_lead()
+        store.leads.admit([lead], [cipher.seal(lead.record)], clock.now())
+        clock.advance(waited_seconds)
+        batch = store.batches.claim(clock.now(), 200, 30)
+        store.batches.settle(batch.id, [Outcome(lead.id, LeadStatus.DELIVERED, "ok")], clock.now(), release=True)
+
+    deliver(900)  # after an outage
+    clock.advance(2 * 3600)
+    assert collect_stats(StatsQuery(store, 60, clock.now()))["latencySeconds"] == {"p50": None, "p95": None}
+
+    deliver(1)
+    assert collect_stats(StatsQuery(store, 60, clock.now()))["latencySeconds"] == {"p50": 1.0, "p95": 1.0}

@@ -57,7 +57,7 @@ SETTLE_LEADS = (
 -- Apply upload outcomes to leads still in this batch; optionally release the batch.
 -- KEYS[1] in-flight zset, KEYS[2] status counts, KEYS[3] ready zset, KEYS[4] batch list,
 -- KEYS[5] delivered-this-minute counter, KEYS[6] failed-this-minute counter,
--- KEYS[7] latency samples list, KEYS[8] last delivery string,
+-- KEYS[7] latency samples list ("<delivered at> <latency>"), KEYS[8] last delivery string,
 -- KEYS[9] delivered-this-second counter, KEYS[10] failed-this-second counter
 -- ARGV[1] now, ARGV[2] batch id, ARGV[3] lead key prefix, ARGV[4] events key suffix,
 -- ARGV[5] "1" to release the batch, ARGV[6] JSON list of outcomes:
@@ -78,7 +78,7 @@ for _, o in ipairs(cjson.decode(ARGV[6])) do
     if o.status == 'delivered' then
       redis.call('HSET', lead_key, 'delivered_at', ARGV[1])
       redis.call('HDEL', lead_key, 'error')
-      redis.call('LPUSH', KEYS[7], tostring(now - tonumber(cur[3])))
+      redis.call('LPUSH', KEYS[7], ARGV[1] .. ' ' .. tostring(now - tonumber(cur[3])))
       delivered = delivered + 1
     elseif o.status == 'rejected' or o.status == 'dead' then
       failed = failed + 1
