@@ -434,7 +434,7 @@ def test_dashboard_shows_the_delivery_latency_in_the_unit_read_at_a_glance(seede
         )
 
     assert shown == ["0.8 s", "12 s", "15 min", "–"]  # through an outage, not "917.563"
-    assert re.fullmatch(r"Latency p95: (\d+\.\d s|\d+ (s|min|h|d)|–)", card)
+    assert re.fullmatch(r"Latency p95 \(1 h\): (\d+\.\d s|\d+ (s|min|h|d)|–)", card)  # of the last hour's deliveries
 
 
 def test_dashboard_leaves_an_unchanged_alert_as_it_is_so_a_screen_reader_announces_it_once(seeded):
@@ -466,6 +466,23 @@ def test_dashboard_asks_before_a_bulk_retry_saying_how_many_leads_it_queues_agai
 
     assert asked == ["Queue 1 dead lead again?"]
     assert store.leads.get(dead.id).status is LeadStatus.DEAD  # answered no: nothing queued
+
+
+def test_dashboard_offers_no_bulk_retry_of_zero_leads_and_says_there_are_none(settings, real_redis):
+    from selenium.webdriver.common.by import By
+
+    app = create_app(settings, redis=real_redis)  # nothing dead, nothing rejected
+    with serve(app) as url, chromium() as browser:
+        _sign_in(browser, url, OPS_TOKEN)
+        browser.execute_script(
+            "window.asked = []; window.confirm = (text) => { window.asked.push(text); return true; };"
+        )
+        browser.find_element(By.ID, "retry-dead").click()
+        said = wait_until(lambda: browser.find_element(By.ID, "message").text)
+        asked = browser.execute_script("return window.asked;")
+
+    assert asked == []  # not "Queue 0 dead leads again?"
+    assert said == "No dead lead to queue again."
 
 
 def test_dashboard_asks_before_a_bulk_retry_with_the_count_as_it_is_then_not_at_the_last_poll(settings, seeded):
