@@ -20,7 +20,7 @@ from flask import Flask
 from marshmallow import fields, validate
 
 from app.requestid import SANE_REQUEST_ID
-from app.schemas import carecycle
+from app.schemas import contractfields
 from app.schemas.carecycle import CareCycleRecordSchema
 from app.schemas.leads import record_fields
 from app.schemas.responses import (
@@ -165,18 +165,21 @@ def _string_properties(field: Any) -> dict[str, Any]:
 
 
 _CONTRACT_FIELDS: tuple[tuple[type, Callable[[Any], dict[str, Any]]], ...] = (
-    (carecycle.ContractString, _string_properties),
-    (carecycle.EnumString, lambda f: {"type": "string", "enum": list(f.choices)}),
+    (contractfields.ContractString, _string_properties),
+    (contractfields.EnumString, lambda f: {"type": "string", "enum": list(f.choices)}),
     (
-        carecycle.Timezone,
+        contractfields.Timezone,
         lambda f: {"type": "string", "description": "An IANA time zone name, or EST, CST, MST or PST."},
     ),
-    (carecycle.Int32, lambda f: {"type": "integer", "format": "int32"}),
-    (carecycle.StrictBoolean, lambda f: {"type": "boolean"}),
-    (carecycle.NonNegativeNumber, lambda f: {"type": "number", "minimum": 0}),
-    (carecycle.CustomFieldValue, lambda f: {"description": "A string, number, boolean, list of strings, or null."}),
+    (contractfields.Int32, lambda f: {"type": "integer", "format": "int32"}),
+    (contractfields.StrictBoolean, lambda f: {"type": "boolean"}),
+    (contractfields.NonNegativeNumber, lambda f: {"type": "number", "minimum": 0}),
     (
-        carecycle.ContractList,
+        contractfields.CustomFieldValue,
+        lambda f: {"description": "A string, number, boolean, list of strings, or null."},
+    ),
+    (
+        contractfields.ContractList,
         lambda f: {"maxItems": f.max_length, **({"minItems": f.min_length} if f.min_length else {})},
     ),
 )

@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from app.models import CustomFieldWarning
-from app.schemas.carecycle import MAX_CUSTOM_FIELD_KEY_CHARS, MAX_CUSTOM_FIELDS, contract_length
+from app.schemas.carecycle import MAX_CUSTOM_FIELD_KEY_CHARS, MAX_CUSTOM_FIELDS
+from app.schemas.contractfields import contract_length
 from app.schemas.fields import clean_free_text, clean_text
 
 # careCycle documents no limit for a custom value; 255 keeps free-text answers useful and bounded,

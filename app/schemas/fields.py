@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from marshmallow import Schema, ValidationError, fields, validate
 
-from app.schemas.carecycle import INT32_MAX, INT32_MIN, contract_length
+from app.schemas.contractfields import INT32_MAX, INT32_MIN, contract_length
 
 _T = TypeVar("_T")
 

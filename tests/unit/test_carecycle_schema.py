@@ -6,15 +6,13 @@ import pytest
 
 from app.schemas.carecycle import (
     GENDERS,
-    INT32_MAX,
-    INT32_MIN,
     MARITAL_STATUSES,
     MAX_BATCH_RECORDS,
-    TIMEZONE_ABBREVIATIONS,
     CareCycleRecordSchema,
     UploadRequestSchema,
     validation_issues,
 )
+from app.schemas.contractfields import INT32_MAX, INT32_MIN, TIMEZONE_ABBREVIATIONS
 
 CONTRACT_FIELDS = {
     "phoneNumber", "firstName", "lastName", "email", "postalCode", "timezone", "state", "city", "county",

@@ -14,9 +14,9 @@ import app.schemas.fieldnames as fieldnames_module
 from app.schemas.carecycle import (
     MAX_CUSTOM_FIELD_KEY_CHARS,
     CareCycleRecordSchema,
-    contract_length,
     validation_issues,
 )
+from app.schemas.contractfields import contract_length
 from app.schemas.customfields import custom_field_key
 from app.schemas.fields import clean_text
 from app.schemas.leads import NormalizedLead, normalize_submission, record_fields
