@@ -1,10 +1,12 @@
 """Headless Chromium for browser tests (Debian's chromium and chromedriver), and serving an app over HTTP.
 
-Without Chromium a browser test fails under CI (CI=true) and is skipped elsewhere with the reason.
+Without Chromium a browser test fails under CI (CI=true) and is skipped elsewhere with the reason. One Chromium
+serves the whole run (starting one costs about 2 s, some forty times a run); each test has a tab of its own.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import struct
@@ -14,6 +16,7 @@ import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -43,10 +46,51 @@ def require_chromium() -> None:
     pytest.skip(message)
 
 
+WINDOW_SIZE = (1280, 900)
+_browser: Any = None  # the run's Chromium, started by the first browser test
+
+
 @contextmanager
-def chromium() -> Iterator[object]:
-    """A Selenium-driven headless Chromium with a fresh profile."""
+def chromium() -> Iterator[Any]:
+    """A Selenium-driven headless Chromium, in a new tab at the standard window size: the tab's page, its
+    sessionStorage (where the dashboard keeps its token) and its dialogs are this test's alone."""
     require_chromium()
+    driver = _fresh_tab()
+    yield driver
+
+
+def _fresh_tab() -> Any:
+    """The run's Chromium with a new tab in place of the last test's (a browser that no longer answers is replaced)."""
+    global _browser
+    from selenium.common.exceptions import WebDriverException
+
+    if _browser is not None:
+        try:
+            return _replace_tab(_browser)
+        except WebDriverException:
+            _quit(_browser)
+    _browser = _start_chromium()
+    return _browser
+
+
+def _replace_tab(driver: Any) -> Any:
+    from selenium.common.exceptions import NoAlertPresentException
+
+    try:
+        driver.switch_to.alert.dismiss()  # a dialog a test left open would block the tab's closing
+    except NoAlertPresentException:
+        pass
+    previous = driver.current_window_handle
+    driver.switch_to.new_window("tab")
+    fresh = driver.current_window_handle
+    driver.switch_to.window(previous)
+    driver.close()
+    driver.switch_to.window(fresh)
+    driver.set_window_size(*WINDOW_SIZE)
+    return driver
+
+
+def _start_chromium() -> Any:
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -56,11 +100,17 @@ def chromium() -> Iterator[object]:
     for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={profile}"):
         options.add_argument(flag)
     driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+    driver.leadrelay_profile = profile
+    atexit.register(_quit, driver)
+    return driver
+
+
+def _quit(driver: Any) -> None:
     try:
-        yield driver
-    finally:
         driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
+    except Exception:  # noqa: BLE001 - already gone: nothing left to stop
+        pass
+    shutil.rmtree(driver.leadrelay_profile, ignore_errors=True)
 
 
 class _Quiet(WSGIRequestHandler):
