@@ -219,6 +219,33 @@ class RepeatedTrouble:
         self._when.ended(key)
 
 
+class PauseLog:
+    """Says a pause of `what` (delivery, Meta retrieval) once per change, through `RepeatedTrouble`: "<what>
+    paused<scope>: <reason>" when it starts or its reason changes, "<what> still paused<scope>: ..." at most once a
+    minute while its probes fail alike, each failed probe at debug. A pause that starts anew (its store says so) is
+    said at once, even when this process said one for the same reason a moment ago; its end is the caller's to say."""
+
+    def __init__(self, logger: logging.Logger, now: Callable[[], float], what: str, scope: str = "") -> None:
+        self._trouble = RepeatedTrouble(
+            logger,
+            now,
+            f"{what} paused{scope}: %s",
+            f"{what} still paused{scope}: %s (%d more probes failed alike in %.0f s)",
+            quiet_at_debug=True,
+            new_after_quiet=False,  # a pause ends with an answer (`ended`) or starts anew (`paused`, `started`)
+        )
+
+    def paused(self, reason: str, *, started: bool, ids: dict[str, str] | None = None, key: str = "") -> None:
+        """The pause under `key` (one pause per key: a Page) goes on for `reason`; `started` when this began it."""
+        if started:
+            self._trouble.ended(key)
+        self._trouble.met(reason, ids, key=key)
+
+    def ended(self, key: str = "") -> None:
+        """The pause under `key` is over: the next one is said at once."""
+        self._trouble.ended(key)
+
+
 class JsonFormatter(logging.Formatter):
     """Formats a record as one JSON line with its `extra` fields."""
 

@@ -10,7 +10,7 @@ least a probe interval, at most `MAX_PAGE_HOLD_SECONDS`), and made due at once w
 withdrew the lead access may stay paused for weeks, and a fetch job per held lead and interval would be thousands.
 
 Each pause is said when it starts or its reason changes, recalled at most once a minute while its probes fail alike,
-and its end once (`app.logs.RepeatedTrouble`, one trouble per Page): a lead's every failed probe is said at debug.
+and its end once (`app.logs.PauseLog`, one pause per Page): a lead's every failed probe is said at debug.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 
 from app.clock import Clock
-from app.logs import RepeatedTrouble
+from app.logs import PauseLog
 from app.store import Store
 from app.store.fetches import FETCH_LEASE_SECONDS, FetchTicket
 from app.store.pauses import ProbeTurn
@@ -37,37 +37,20 @@ class RetrievalPauses:
         self._clock = clock
         self._probe_interval = probe_interval_seconds
         self._logger = logger
-        self._paused = RepeatedTrouble(
-            logger,
-            clock.now,
-            "meta lead retrieval paused: %s",
-            "meta lead retrieval still paused: %s (%d more probes failed alike in %.0f s)",
-            quiet_at_debug=True,  # each failed probe at debug
-            new_after_quiet=False,  # a pause ends with an answer (`answered`) or starts anew in Redis (`paused`)
-        )
-        self._pages_paused = RepeatedTrouble(  # as `_paused`, one trouble per Page (its id the key)
-            logger,
-            clock.now,
-            "meta lead retrieval paused for a page: %s",
-            "meta lead retrieval still paused for a page: %s (%d more probes failed alike in %.0f s)",
-            quiet_at_debug=True,
-            new_after_quiet=False,
-        )
+        self._paused = PauseLog(logger, clock.now, "meta lead retrieval")
+        self._pages_paused = PauseLog(logger, clock.now, "meta lead retrieval", " for a page")  # a Page's id its key
 
     def paused(self, reason: str) -> None:
         """Retrieval pauses for every Page, or stays paused when a probe failed, until the next probe."""
         now = self._clock.now()
-        if self._store.fetch_pause.pause(reason, now, now + self._probe_interval):
-            self._paused.ended()  # a new pause: said at once, even if this worker said one for this reason lately
-        self._paused.met(reason)
+        self._paused.paused(reason, started=self._store.fetch_pause.pause(reason, now, now + self._probe_interval))
 
     def page_paused(self, page_id: str, reason: str) -> None:
         """Retrieval pauses for `page_id`'s leads alone, or stays paused when its probe failed, until its next probe."""
         now = self._clock.now()
         lapse = max(PAGE_PAUSE_LAPSE_SECONDS, 2 * self._probe_interval)
-        if self._store.page_pauses.pause(page_id, reason, now, now + self._probe_interval, lapse):
-            self._pages_paused.ended(page_id)
-        self._pages_paused.met(reason, {"page_id": page_id}, key=page_id)
+        started = self._store.page_pauses.pause(page_id, reason, now, now + self._probe_interval, lapse)
+        self._pages_paused.paused(reason, started=started, ids={"page_id": page_id}, key=page_id)
 
     def waits(self, ticket: FetchTicket, now: float) -> bool:
         """True when the lead, taken up while retrieval was paused (for every Page, or its Page alone), is not the

@@ -4,8 +4,8 @@ per change.
 A 5xx, a timeout or no connection starts (or goes on with) careCycle's failing spell, which `/v1/stats`, `/metrics`
 and the dashboard show. An answer past authentication ends a delivery pause and the spell, whose retrying leads are
 then due at once (`app.store.outage`). The worker says its failed uploads once per change
-(`app.logs.RepeatedTrouble`), and a delivery pause when it starts or its reason changes, recalled at most once a
-minute while its probes fail alike, and its end once.
+(`app.logs.RepeatedTrouble`), and a delivery pause (`app.logs.PauseLog`) when it starts or its reason changes,
+recalled at most once a minute while its probes fail alike, and its end once.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import logging
 from redis.exceptions import RedisError
 
 from app.clock import Clock
-from app.logs import RepeatedTrouble
+from app.logs import PauseLog, RepeatedTrouble
 from app.store import Store
 
 
@@ -35,20 +35,11 @@ class CareCycleStanding:
             quiet_at_debug=True,  # each failed call at debug, with its ids
             new_after_quiet=False,  # an answer from the service ends the spell
         )
-        self._pause = RepeatedTrouble(
-            logger,
-            clock.now,
-            "delivery paused: %s",
-            "delivery still paused: %s (%d more probes failed alike in %.0f s)",
-            quiet_at_debug=True,  # each failed probe at debug
-            new_after_quiet=False,  # a pause ends with an answer (`answered`) or starts anew in Redis (`paused`)
-        )
+        self._pause = PauseLog(logger, clock.now, "delivery")
 
     def paused(self, reason: str, now: float, next_probe_at: float) -> None:
         """Delivery pauses, or stays paused when a probe failed, for `reason` until `next_probe_at`."""
-        if self._store.pause.pause(reason, now, next_probe_at):
-            self._pause.ended()  # a new pause: said at once, even if this worker said one for this reason lately
-        self._pause.met(reason)
+        self._pause.paused(reason, started=self._store.pause.pause(reason, now, next_probe_at))
 
     def upload_failed(self, message: str, batch_id: str) -> None:
         """An upload failed with `message` and its leads will be retried: said when new, else once a minute."""
