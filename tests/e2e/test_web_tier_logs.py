@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,6 +31,15 @@ def logged_web_tier(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     }
     with running_web_tier(settings, tmp_path / "web.log", log_stdout=True) as url:
         yield url, tmp_path / "web.log"
+
+
+def _log_once_it_says(log_path: Path, words: str, seconds: float = 5.0) -> str:
+    """The log's text once it holds `words` (or after `seconds`): the gunicorn worker that refused a request may
+    write its line after another worker answered the next one."""
+    deadline = time.monotonic() + seconds
+    while words not in (text := log_path.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return text
 
 
 def _send_raw(url: str, request: bytes, *, hang_up: bool = False) -> None:
@@ -58,7 +68,7 @@ def test_gunicorn_logs_carry_no_personal_data_client_address_or_secret(logged_we
         url, b"POST /v1/leads?phone=3125550177 HTTP/1.1\r\nHost: x\r\nX-Api-Key: " + SOURCE_KEY.encode(), hang_up=True
     )
 
-    text = log_path.read_text()
+    text = _log_once_it_says(log_path, "Invalid request: Invalid chunk size")
     assert "Invalid request: Invalid chunk size" in text  # the warning is kept, its quoted body is not
     assert r"\"GET\" 200" in text and "request_id=" in text  # the access log is on (its lines JSON)
     leaked = [value for value in [*PERSONAL, VERIFY_TOKEN, SOURCE_KEY] if value.lower() in text.lower()]
@@ -71,7 +81,7 @@ def test_gunicorn_writes_its_own_lines_as_json_as_the_relay_does(logged_web_tier
     _send_raw(url, b"POST /v1/leads HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + BODY + b"\r\n")
     assert requests.get(f"{url}/healthz", timeout=5).status_code == 200
 
-    lines = [line for line in log_path.read_text().splitlines() if line.strip()]
+    lines = [line for line in _log_once_it_says(log_path, "Invalid request").splitlines() if line.strip()]
     entries = [json.loads(line) for line in lines if line.startswith("{")]
 
     assert [line for line in lines if not line.startswith("{")] == []
