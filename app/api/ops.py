@@ -1,6 +1,8 @@
-"""Ops endpoints: `/v1/stats`, `/v1/audit`, and the ops-token check and operator shared by status routes."""
+"""Ops endpoints: `/v1/stats`, `/v1/sources`, `/v1/audit`, and the ops-token check and operator of status routes."""
 
 from __future__ import annotations
+
+from operator import attrgetter
 
 from flask import Blueprint, Response, after_this_request, jsonify, request
 
@@ -10,7 +12,7 @@ from app.ops import Operator, StatsQuery, collect_stats
 from app.queues import wake_delivery
 from app.resubmit import Normalizing, Resubmitter
 from app.schemas.ops import AuditArgsSchema, audit_body
-from app.schemas.responses import StatsSchema
+from app.schemas.responses import SourceListSchema, StatsSchema
 from app.services import services
 
 bp = Blueprint("ops", __name__, url_prefix="/v1")
@@ -71,6 +73,26 @@ def stats() -> Response:
     svc = services()
     query = StatsQuery(svc.store, svc.settings.carecycle_rate_limit_per_min, svc.clock.now())
     return jsonify(StatsSchema().dump(collect_stats(query)))
+
+
+@bp.get("/sources")
+def sources() -> Response:
+    """The configured sources, by which the lead list and a bulk retry may be narrowed.
+    ---
+    get:
+      summary: Configured lead sources
+      description: Each source's slug and kind, sorted by slug; read from the configuration, not from Redis.
+      tags: [ops]
+      security: [{bearer: []}, {opsToken: []}]
+      responses:
+        200:
+          description: The sources.
+          content:
+            application/json:
+              schema: SourceListSchema
+    """
+    require_ops_token()
+    return jsonify(SourceListSchema().dump({"sources": sorted(services().sources, key=attrgetter("slug"))}))
 
 
 @bp.get("/audit")

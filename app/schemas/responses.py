@@ -186,6 +186,26 @@ class StatsSchema(Schema):
     )
 
 
+class SourceSummarySchema(Schema):
+    slug = fields.String(required=True, metadata={"description": "the source's slug, as leads name it"})
+    kind = fields.String(
+        required=True, validate=validate.OneOf(["api", "form", "facebook", "google"]), metadata={"example": "api"}
+    )
+
+
+class SourceListSchema(Schema):
+    """`GET /v1/sources`."""
+
+    sources = fields.List(
+        fields.Nested(SourceSummarySchema),
+        required=True,
+        metadata={
+            "description": "the configured sources by slug, each with its kind; never a secret, an id or a mapping."
+            " A source no longer configured is not listed, though its leads stay listed and retried by its slug"
+        },
+    )
+
+
 class LeadgenLeadSchema(Schema):
     leadgenId = fields.String(required=True)
     id = fields.String(required=True)

@@ -18,7 +18,7 @@ from app.store.batches import Outcome
 from app.store.fetches import Completion
 from tests.browser import chromium, png_distinct_colors, serve
 from tests.conftest import OPS_TOKEN
-from tests.factories import make_lead
+from tests.factories import make_lead, make_source
 from tests.intake_support import GOOGLE_KEY, google_source
 from tests.support import wait_until
 
@@ -825,3 +825,75 @@ def test_dashboard_shows_a_reason_as_its_characters_read_not_turned_around_by_bi
         )
 
     assert shown == ["Duplicate: deliver ton od <img src=x onerror=alert(1)>", 0]
+
+
+@pytest.fixture
+def two_sources_failing(settings, real_redis):
+    """A relay app with sources alpha and beta configured, each with a dead lead, alpha with a rejected one too, and
+    a dead lead of a source no longer configured."""
+    sources = SourceRegistry([make_source(slug="beta"), make_source(slug="alpha")])
+    app = create_app(settings, redis=real_redis, sources=sources)
+    store = app.extensions["leadrelay"].store
+    cipher = RecordCipher(settings.leadrelay_encryption_key)
+    leads = {
+        "alpha dead": make_lead(source="alpha"),
+        "alpha rejected": make_lead(source="alpha"),
+        "beta dead": make_lead(source="beta"),
+        "retired dead": make_lead(source="retired"),
+    }
+    now = app.extensions["leadrelay"].clock.now()
+    store.leads.admit(list(leads.values()), [cipher.seal(lead.record) for lead in leads.values()], now)
+    batch = store.batches.claim(now, 200, 60)
+    outcomes = [
+        Outcome(lead.id, LeadStatus.REJECTED if "rejected" in name else LeadStatus.DEAD, "failed", error="503")
+        for name, lead in leads.items()
+    ]
+    store.batches.settle(batch.id, outcomes, now, release=True)
+    return app, store, {name: lead.id for name, lead in leads.items()}
+
+
+def test_dashboard_narrows_the_failing_leads_to_one_source_and_retries_only_its_dead_leads(two_sources_failing):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    app, store, ids = two_sources_failing
+    with serve(app) as url, chromium() as browser:
+        _sign_in(browser, url, OPS_TOKEN)
+        every = set(browser.execute_script(_LISTED_LEADS))
+        options = browser.execute_script(
+            "const picker = document.getElementById('source');"
+            "return [picker.labels[0].textContent, Array.from(picker.options, (o) => o.textContent)];"
+        )
+        browser.execute_script(
+            "window.asked = []; window.confirm = (text) => { window.asked.push(text); return true; };"
+            "document.getElementById('source').focus();"
+        )
+        ActionChains(browser).send_keys(Keys.ARROW_DOWN).perform()  # the keyboard picks the first source: alpha
+        wait_until(lambda: set(browser.execute_script(_LISTED_LEADS)) == {ids["alpha dead"], ids["alpha rejected"]})
+        titles = browser.execute_script(
+            "return ['failing-title', 'retry-dead'].map((id) => document.getElementById(id).textContent);"
+        )
+        browser.find_element(By.ID, "retry-dead").click()
+        wait_until(lambda: "queued again" in browser.find_element(By.ID, "message").text)
+        said = browser.find_element(By.ID, "message").text
+        asked = browser.execute_script("return window.asked;")
+        wait_until(lambda: set(browser.execute_script(_LISTED_LEADS)) == {ids["alpha rejected"]})
+
+    assert every == set(ids.values())
+    assert options == ["Source", ["All sources", "alpha (api)", "beta (api)", "retired (not configured)"]]
+    assert titles == ["Failing leads of alpha", "Retry all dead of alpha"]
+    assert asked == ["Queue 1 dead lead of alpha again?"]
+    assert said == "1 dead lead of alpha queued again."
+    status = {name: store.leads.get(lead_id).status for name, lead_id in ids.items()}
+    assert status == {
+        "alpha dead": LeadStatus.QUEUED,
+        "alpha rejected": LeadStatus.REJECTED,
+        "beta dead": LeadStatus.DEAD,
+        "retired dead": LeadStatus.DEAD,
+    }
+    audit = app.test_client().get("/v1/audit", headers={"Authorization": f"Bearer {OPS_TOKEN}"}).json["entries"]
+    assert [(e["action"], e["filter"]) for e in audit] == [("retry_leads", {"status": "dead", "source": "alpha"})]
+
+
+_LISTED_LEADS = "return Array.from(document.querySelectorAll('#failures tr[data-lead-id]'), (r) => r.dataset.leadId);"
