@@ -722,20 +722,45 @@ def test_dashboard_says_no_worker_runs_and_gives_no_drain_estimate_until_one_doe
     assert running == ("", "1 s")
 
 
+def _banner_notes(browser) -> list[str]:
+    return browser.execute_script("return Array.from(document.querySelectorAll('#pause p'), p => p.textContent);")
+
+
 def test_dashboard_gives_each_banner_note_a_paragraph_of_its_own(seeded):
-    app, store, _leads = seeded  # delivery paused, and no worker runs
+    app, store, _leads = seeded  # no worker runs
+    now = app.extensions["leadrelay"].clock.now()
+    store.pause.resume()
+    store.outage.failing("careCycle 503 SERVICE_UNAVAILABLE: Service unavailable", now)
+    store.fetch_pause.pause("Graph token expired (code 190)", now, now + 30)
+    with serve(app) as url, chromium() as browser:
+        _sign_in(browser, url, OPS_TOKEN)
+        notes = _banner_notes(browser)
+
+    assert [note.split(" ")[0:2] for note in notes] == [
+        ["No", "worker"],
+        ["careCycle", "failing"],
+        ["Meta", "lead"],
+    ]
+
+
+def test_dashboard_says_a_delivery_pause_alone_not_also_carecycle_failing_until_the_pause_ends(seeded):
+    app, store, _leads = seeded  # delivery paused: careCycle answered 401
+    store.budget.announce_limit(60)  # a worker runs
+    # careCycle failed uploads with 503 before it answered 401 (or a probe of the pause got no answer).
     store.outage.failing(
         "careCycle 503 SERVICE_UNAVAILABLE: Service unavailable", app.extensions["leadrelay"].clock.now()
     )
     with serve(app) as url, chromium() as browser:
         _sign_in(browser, url, OPS_TOKEN)
-        notes = browser.execute_script("return Array.from(document.querySelectorAll('#pause p'), p => p.textContent);")
+        paused = _banner_notes(browser)
+        store.pause.resume()  # a probe got past the key, while uploads still fail
+        wait_until(lambda: _banner_notes(browser) != paused, timeout=12)
+        failing = _banner_notes(browser)
 
-    assert [note.split(" ")[0:2] for note in notes] == [
-        ["No", "worker"],
-        ["Delivery", "paused"],
-        ["careCycle", "failing"],
-    ]
+    assert len(paused) == 1
+    assert paused[0].startswith("Delivery paused since") and "401 UNAUTHORIZED" in paused[0]
+    assert len(failing) == 1
+    assert failing[0].startswith("careCycle failing since") and "503 SERVICE_UNAVAILABLE" in failing[0]
 
 
 def test_dashboard_asks_nothing_while_its_tab_is_hidden_and_refreshes_once_shown_again(seeded, monkeypatch):
