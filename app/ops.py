@@ -49,8 +49,7 @@ def collect_stats(query: StatsQuery) -> dict[str, Any]:
     snap, now = read_snapshot(query.store.redis, query.now), query.now
     depth, pause, retrieval_pause = snap.gauges.queue_depth, snap.gauges.pause, snap.gauges.retrieval_pause
     failing = snap.gauges.carecycle_failing
-    # Paused, or careCycle failing: nothing leaves until that ends, and when it will no number can say.
-    stalled = pause is not None or failing is not None
+    blocked_by = _drain_blocked_by(snap)
     limit = snap.workers_rate_limit_per_min or query.rate_limit_per_min
     ceiling_per_second = limit * MAX_BATCH_RECORDS / RATE_WINDOW_SECONDS
     return {
@@ -65,7 +64,8 @@ def collect_stats(query: StatsQuery) -> dict[str, Any]:
             "limitFrom": "workers" if snap.workers_rate_limit_per_min else "settings",
             "usedLastMinute": snap.requests_last_minute,
         },
-        "estimatedDrainSeconds": None if stalled else _drain_seconds(snap, ceiling_per_second, now),
+        "estimatedDrainSeconds": None if blocked_by else _drain_seconds(snap, ceiling_per_second, now),
+        "estimatedDrainBlockedBy": blocked_by,
         "paused": pause is not None,
         "pause": _pause_body(pause),
         "careCycleFailing": None
@@ -77,6 +77,19 @@ def collect_stats(query: StatsQuery) -> dict[str, Any]:
         "lastDeliveryAt": snap.last_delivery_at,
         "latencySeconds": _latency_percentiles(sorted(snap.latency_samples)),
     }
+
+
+def _drain_blocked_by(snap: StatsSnapshot) -> str | None:
+    """What keeps the waiting leads from leaving, so that no time can be given for it: no worker running (none noted
+    its rate limit within its last ten ticks; a pause or a failing spell is then not probed either), delivery paused,
+    or careCycle failing; None while leads leave."""
+    if snap.workers_rate_limit_per_min is None:
+        return "noWorker"
+    if snap.gauges.pause is not None:
+        return "paused"
+    if snap.gauges.carecycle_failing is not None:
+        return "careCycleFailing"
+    return None
 
 
 def _drain_seconds(snap: StatsSnapshot, ceiling_per_second: float, now: float) -> int:

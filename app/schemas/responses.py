@@ -144,7 +144,18 @@ class StatsSchema(Schema):
         allow_none=True,
         metadata={
             "description": "queue depth at the rate-limit ceiling, and at least until the last waiting lead is due "
-            "(a retry's backoff); null while delivery is paused or careCycle is failing"
+            "(a retry's backoff); null while no lead leaves: `estimatedDrainBlockedBy` says why"
+        },
+    )
+    estimatedDrainBlockedBy = fields.String(
+        required=True,
+        allow_none=True,
+        validate=validate.OneOf(["noWorker", "paused", "careCycleFailing"]),
+        metadata={
+            "description": "why `estimatedDrainSeconds` is null, the first that holds: noWorker (no worker noted its"
+            " rate limit within about 10 s: nothing is delivered, nor probed, until one runs; `rateBudget.limitFrom`"
+            " is then `settings`), paused (delivery is paused: `pause`), careCycleFailing (`careCycleFailing`); null"
+            " while leads leave and the estimate is given"
         },
     )
     paused = fields.Boolean(required=True)

@@ -653,6 +653,7 @@ def test_dashboard_says_carecycle_is_failing_and_gives_no_drain_estimate_meanwhi
     now = app.extensions["leadrelay"].clock.now()
     store.leads.admit([make_lead()], [RecordCipher(settings.leadrelay_encryption_key).seal(make_lead().record)], now)
     store.outage.failing("careCycle 503 SERVICE_UNAVAILABLE: Service unavailable", now)
+    store.budget.announce_limit(60)  # a worker runs
     with serve(app) as url, chromium() as browser:
         from selenium.webdriver.common.by import By
 
@@ -700,8 +701,7 @@ def test_dashboard_says_the_relay_has_not_answered_while_a_refresh_hangs(seeded,
 def test_dashboard_says_no_worker_runs_and_gives_no_drain_estimate_until_one_does(settings, seeded):
     from selenium.webdriver.common.by import By
 
-    app, store, _leads = seeded
-    store.pause.resume()
+    app, store, _leads = seeded  # delivery paused
     waiting = make_lead()
     now = app.extensions["leadrelay"].clock.now()
     store.leads.admit([waiting], [RecordCipher(settings.leadrelay_encryption_key).seal(waiting.record)], now)
@@ -716,9 +716,14 @@ def test_dashboard_says_no_worker_runs_and_gives_no_drain_estimate_until_one_doe
         idle = (browser.find_element(By.ID, "pause").text, drain())
         store.budget.announce_limit(30)  # what a running worker's ticker notes every second
         wait_until(lambda: drain() != idle[1], timeout=12)
+        paused = drain()
+        store.pause.resume()
+        wait_until(lambda: drain() != paused, timeout=12)
         running = (browser.find_element(By.ID, "pause").text, drain())
 
-    assert "No worker is running" in idle[0] and idle[1] == "no worker"
+    # No worker: not the pause, which no worker probes, nor a time at the configured limit.
+    assert "No worker is running" in idle[0] and "Delivery paused" in idle[0] and idle[1] == "no worker"
+    assert paused == "paused"
     assert running == ("", "1 s")
 
 

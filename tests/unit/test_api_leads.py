@@ -610,7 +610,7 @@ def test_stats_count_leads_by_status_and_show_the_queue(client):
     assert stats["counts"]["queued"] == 2 and stats["queueDepth"] == 2
     assert stats["paused"] is False and stats["pause"] is None
     assert stats["rateBudget"] == {"limitPerMinute": 60, "limitFrom": "settings", "usedLastMinute": 0}
-    assert stats["estimatedDrainSeconds"] == 1
+    assert stats["estimatedDrainSeconds"] is None and stats["estimatedDrainBlockedBy"] == "noWorker"
 
 
 def test_stats_show_a_delivery_pause_and_its_reason(client, store, clock):

@@ -29,6 +29,7 @@ def test_stats_show_every_number_spec_lists(client):
         "failed",
         "rateBudget",
         "estimatedDrainSeconds",
+        "estimatedDrainBlockedBy",
         "paused",
         "pause",
         "lastDeliveryAt",
@@ -90,14 +91,16 @@ def test_stats_show_a_meta_retrieval_pause_and_its_reason(client, store, clock):
 
 def test_stats_give_no_drain_estimate_while_delivery_is_paused(client, store, clock):
     client.post("/v1/leads", json=make_submission(), headers={"X-Api-Key": SOURCE_KEY})
+    store.budget.announce_limit(10)  # a worker runs
     headers = {"Authorization": f"Bearer {OPS_TOKEN}"}
     running = client.get("/v1/stats", headers=headers).json
     store.pause.pause("careCycle 401 UNAUTHORIZED", clock.now(), clock.now() + 30)
 
     paused = client.get("/v1/stats", headers=headers).json
 
-    assert running["estimatedDrainSeconds"] == 1
-    assert paused["queueDepth"] == 1 and paused["estimatedDrainSeconds"] is None
+    assert (running["estimatedDrainSeconds"], running["estimatedDrainBlockedBy"]) == (1, None)
+    assert paused["queueDepth"] == 1
+    assert (paused["estimatedDrainSeconds"], paused["estimatedDrainBlockedBy"]) == (None, "paused")
 
 
 def test_the_drain_estimate_waits_for_a_retrying_lead_due_after_its_backoff(store, cipher, clock):
@@ -109,6 +112,7 @@ def test_the_drain_estimate_waits_for_a_retrying_lead_due_after_its_backoff(stor
     store.batches.settle(batch.id, [outcome], clock.now(), release=True)
     store.leads.admit([fresh], [cipher.seal(fresh.record)], clock.now())
     clock.advance(100)
+    store.budget.announce_limit(10)  # a worker runs
 
     stats = collect_stats(StatsQuery(store, 60, clock.now()))
 
@@ -146,13 +150,35 @@ def test_stats_show_the_rate_limit_the_workers_pace_by_not_the_web_tiers_setting
     assert stats["estimatedDrainSeconds"] == 3  # 41 records at 6 requests of 200 a minute
 
 
-def test_stats_show_the_configured_rate_limit_while_no_worker_has_recorded_one(client, store, cipher, clock):
+def test_stats_show_the_configured_rate_limit_and_no_drain_estimate_while_no_worker_runs(client, store, cipher, clock):
     leads_in(store, cipher, clock, LeadStatus.QUEUED, count=41)
 
     stats = client.get("/v1/stats", headers=OPS).json
 
     assert stats["rateBudget"] == {"limitPerMinute": 60, "limitFrom": "settings", "usedLastMinute": 0}
-    assert stats["estimatedDrainSeconds"] == 1
+    # Not 1 s at the setting's limit: no lead leaves until a worker runs.
+    assert (stats["estimatedDrainSeconds"], stats["estimatedDrainBlockedBy"]) == (None, "noWorker")
+
+
+@pytest.mark.parametrize("queued", [0, 3])
+def test_stats_name_no_worker_first_of_what_blocks_the_drain_and_give_the_estimate_once_one_runs(
+    client, store, cipher, clock, queued
+):
+    # With no worker, a pause is not probed nor careCycle's failing spell ended: no worker is what to see to first.
+    leads_in(store, cipher, clock, LeadStatus.QUEUED, count=queued)
+    store.pause.pause("careCycle 401 UNAUTHORIZED", clock.now(), clock.now() + 30)
+    store.outage.failing("careCycle 503 SERVICE_UNAVAILABLE", clock.now())
+    blocked = [client.get("/v1/stats", headers=OPS).json["estimatedDrainBlockedBy"]]
+    store.budget.announce_limit(10)
+    blocked.append(client.get("/v1/stats", headers=OPS).json["estimatedDrainBlockedBy"])
+    store.pause.resume()
+    blocked.append(client.get("/v1/stats", headers=OPS).json["estimatedDrainBlockedBy"])
+    store.outage.recovered(clock.now())
+
+    stats = client.get("/v1/stats", headers=OPS).json
+
+    assert blocked == ["noWorker", "paused", "careCycleFailing"]
+    assert stats["estimatedDrainBlockedBy"] is None and stats["estimatedDrainSeconds"] == (1 if queued else 0)
 
 
 def test_a_running_worker_records_its_rate_limit_for_a_few_ticks_only(settings, redis, store, clock):
@@ -170,6 +196,7 @@ def test_a_running_worker_records_its_rate_limit_for_a_few_ticks_only(settings, 
 
 def test_stats_say_carecycle_is_failing_and_give_no_drain_estimate_until_it_answers_again(client, store, clock):
     client.post("/v1/leads", json=make_submission(), headers={"X-Api-Key": SOURCE_KEY})
+    store.budget.announce_limit(60)  # a worker runs
     store.outage.failing("careCycle 503 SERVICE_UNAVAILABLE: Service unavailable", clock.now())
     clock.advance(40)
     store.outage.failing("careCycle timed out", clock.now())
@@ -184,6 +211,7 @@ def test_stats_say_carecycle_is_failing_and_give_no_drain_estimate_until_it_answ
         "reason": "careCycle timed out",
     }
     assert failing["paused"] is False and failing["estimatedDrainSeconds"] is None
+    assert failing["estimatedDrainBlockedBy"] == "careCycleFailing"
     assert running["careCycleFailing"] is None and running["estimatedDrainSeconds"] == 1
 
 
