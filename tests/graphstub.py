@@ -29,12 +29,13 @@ DEFAULT_PAGE_SIZE = 25
 
 @dataclass(frozen=True)
 class Answer:
-    """A scripted answer: status with a JSON body (or raw text), optionally after a stall."""
+    """A scripted answer: status with a JSON body (or raw text) and `headers`, optionally after a stall."""
 
     status: int
     body: Any = None
     text: str | None = None
     stall_seconds: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -70,11 +71,20 @@ class GraphStub:
         with self.lock:
             self.leads[lead_id] = {**lead, "_created": created}
 
-    def fail_next(self, status: int, code: int | None = None, times: int = 1, **error: Any) -> None:
-        """The next `times` calls answer a Graph error (or, without `code`, an empty body)."""
+    def fail_next(
+        self,
+        status: int,
+        code: int | None = None,
+        times: int = 1,
+        headers: dict[str, str] | None = None,
+        **error: Any,
+    ) -> None:
+        """The next `times` calls answer a Graph error (or, without `code`, an empty body), with `headers` (Graph's
+        usage headers beside a rate limit, say)."""
         body = {"error": {"message": f"(stand-in) error {code}", "type": "GraphMethodException", "code": code}}
         body["error"].update(error)
-        answer = Answer(status, body if code is not None else None, text="" if code is None else None)
+        text = "" if code is None else None
+        answer = Answer(status, body if code is not None else None, text=text, headers=dict(headers or {}))
         with self.lock:
             self.script.extend([answer] * times)
 
@@ -166,8 +176,8 @@ def _before(stub: GraphStub) -> Response | None:
     if answer.stall_seconds:
         stub.released.wait(answer.stall_seconds)
     if answer.text is not None:
-        return Response(answer.text, status=answer.status, mimetype="text/html")
-    return _json(answer.status, answer.body)
+        return Response(answer.text, status=answer.status, mimetype="text/html", headers=answer.headers)
+    return _json(answer.status, answer.body, answer.headers)
 
 
 def _since(filtering: str | None) -> float:
@@ -181,8 +191,8 @@ def _public(lead: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in lead.items() if not k.startswith("_")}
 
 
-def _json(status: int, body: Any) -> Response:
-    return Response(json.dumps(body), status=status, mimetype="application/json")
+def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+    return Response(json.dumps(body), status=status, mimetype="application/json", headers=headers)
 
 
 class _QuietHandler(WSGIRequestHandler):

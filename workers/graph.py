@@ -6,7 +6,8 @@ Exceptions, grouped by what retrieval does about them:
     ├── GraphTransientError          retry this lead later with backoff: unreadable answers, codes 1, 368
     │   ├── GraphRateLimitedError    a rate limit reached (codes 4, 17, 32, 341, 613, 80001, 80005, or a
     │   │                            429): also pause retrieval, since every waiting lead's call would count
-    │   │                            against the limit and keep it reached; one probe per interval finds its end
+    │   │                            against the limit and keep it reached; one probe per interval finds its end,
+    │   │                            or at the time Graph's usage headers estimate (`workers.graph_usage`)
     │   └── GraphUnavailableError    a 5xx, code 2, or no connection: the service fails, not the lead; also
     │       │                        pause retrieval, so that one probe per interval, not every waiting lead,
     │       │                        calls a Graph API that is down
@@ -42,6 +43,7 @@ import requests
 from marshmallow import ValidationError
 
 from app.schemas.meta import GraphId
+from workers.graph_usage import read_usage
 from workers.redaction import Redactor
 
 logger = logging.getLogger(__name__)
@@ -74,7 +76,18 @@ class GraphTransientError(GraphError):
 
 
 class GraphRateLimitedError(GraphTransientError):
-    """A rate limit of the app, user, Page or lead retrieval was reached: every call counts against it."""
+    """A rate limit of the app, user, Page or lead retrieval was reached: every call counts against it.
+    `regain_after_seconds`: how long until access returns, when Graph's usage headers estimate it."""
+
+    def __init__(
+        self,
+        message: str,
+        status: int | None = None,
+        code: int | None = None,
+        regain_after_seconds: float | None = None,
+    ) -> None:
+        super().__init__(message, status, code)
+        self.regain_after_seconds = regain_after_seconds
 
 
 class GraphUnavailableError(GraphTransientError):
@@ -194,19 +207,29 @@ class GraphClient:
             body = response.json()
         except (ValueError, RecursionError):  # not JSON, or nested past what the parser takes
             body = None
-        return check_response(response.status_code, body)
+        return check_response(response.status_code, body, response.headers)
 
 
-def check_response(status: int, body: Any) -> dict[str, Any]:
-    """The body of a successful Graph answer, or the matching `GraphError` raised."""
+def check_response(status: int, body: Any, headers: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The body of a successful Graph answer, or the matching `GraphError` raised (a rate limit with what the usage
+    `headers` say of it)."""
     error = body.get("error") if isinstance(body, dict) else None
     if 200 <= status < 300 and error is None:
         if not isinstance(body, dict):
             raise GraphTransientError(f"Graph API {status} answered something other than a JSON object", status)
         return body
-    if not isinstance(error, dict):
-        raise _unexplained_error(status)
-    raise _graph_error(status, error)
+    failure = _graph_error(status, error) if isinstance(error, dict) else _unexplained_error(status)
+    raise _with_usage(failure, headers or {})
+
+
+def _with_usage(failure: GraphError, headers: Mapping[str, str]) -> GraphError:
+    """A rate limit with what Graph's usage headers say (how long until access returns, how much is used) in its
+    message and `regain_after_seconds`; any other failure as it is."""
+    usage = read_usage(headers) if isinstance(failure, GraphRateLimitedError) else None
+    if usage is None:
+        return failure
+    message = f"{failure.message}; {usage.description}"
+    return GraphRateLimitedError(message, failure.status, failure.code, usage.regain_after_seconds)
 
 
 def _unexplained_error(status: int) -> GraphError:

@@ -17,7 +17,8 @@ them out would hold its worker, and workers take fetch jobs first, so delivery o
 behind the queued fetches; paused, one probe per interval waits on the Graph API instead.
 So do a Graph API answering 5xx (or not reachable) and a rate limit reached (every call counts against it): a
 retry per waiting lead (Meta batches up to 1000 leads a notification) would storm a service that is down, or keep
-the limit reached; paused, one probe per interval finds their end.
+the limit reached; paused, one probe per interval finds their end (a rate limit's at the time Graph's usage headers
+estimate, up to an hour on).
 """
 
 from __future__ import annotations
@@ -218,7 +219,7 @@ class MetaRetrieval:
             listed: list[GraphLead] = list(self._graph.list_form_leads(form_id, since))
         except GraphError as exc:
             if pauses_every_page(exc):
-                self._pause(exc.message)
+                self._pause(exc)
             raise
         self._resume()  # the Graph API listed the form: it answers, and takes the token
         changes = [LeadgenChange(leadgen_id=g.id, form_id=g.form_id or form_id, ad_id=g.ad_id) for g in listed]
@@ -253,7 +254,7 @@ class MetaRetrieval:
             self._store.fetches.defer(ticket.lead_id, now, next_try, reason, count_attempt=False)
             return LeadStatus.FETCHING
         if isinstance(exc, GraphConfigurationError):
-            self._pause(exc.message)
+            self._pause(exc)
             next_try = now + self._settings.probe_interval_seconds
             self._store.fetches.defer(
                 ticket.lead_id, now, next_try, f"retrieval paused: {exc.message}", count_attempt=False
@@ -276,8 +277,7 @@ class MetaRetrieval:
             # would storm a service that is down, or keep a rate limit reached, since each call counts against it.
             # The lead keeps its own backoff too: one that alone fails so (the Graph API answering every other)
             # is tried less and less often, instead of pausing retrieval once per probe interval.
-            self._pause(exc.message)
-            delay = max(delay, self._settings.probe_interval_seconds)
+            delay = max(delay, self._pause(exc) - now)
         self._store.fetches.defer(ticket.lead_id, now, now + delay, exc.message, count_attempt=True)
         return LeadStatus.FETCHING
 
@@ -332,9 +332,11 @@ class MetaRetrieval:
         logger.info("meta lead retrieval ended: %s", status, extra={"lead_id": ticket.lead_id})
         return status
 
-    def _pause(self, reason: str) -> None:
-        """Retrieval pauses for every Page, or stays paused when a probe failed."""
-        self._pauses.paused(reason)
+    def _pause(self, exc: GraphError) -> float:
+        """Retrieval pauses for every Page, or stays paused when a probe failed, for a rate limit until Graph's
+        estimate of its end (when given); returns the time of the next probe."""
+        regain = exc.regain_after_seconds if isinstance(exc, GraphRateLimitedError) else None
+        return self._pauses.paused(exc.message, regain)
 
     def _resume(self, page_id: str | None = None) -> None:
         """The Graph API answered and took the token (for `page_id`'s leads, when that Page was paused alone): a

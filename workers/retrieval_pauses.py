@@ -4,7 +4,8 @@ and said once per change.
 A token error, a Graph API failing every call (5xx, no connection, no answer in time) or a rate limit pauses
 retrieval for every lead. A permission error for a lead whose Page is known pauses that Page's leads alone: one token
 serves every client's Page, and one client withdrawing its Page's lead access must not hold the others. While paused,
-one lead per probe interval (of every Page, or of the Page) is let through as the probe, and an answer resumes.
+one lead per probe interval (of every Page, or of the Page) is let through as the probe, and an answer resumes; a
+rate limit whose end Graph's usage headers estimate is probed then instead (`MAX_RATE_LIMIT_PAUSE_SECONDS` at most).
 The other leads of a paused Page are held back, each tried again after as long as the Page has been paused (at
 least a probe interval, at most `MAX_PAGE_HOLD_SECONDS`), and made due at once when it resumes: a Page whose owner
 withdrew the lead access may stay paused for weeks, and a fetch job per held lead and interval would be thousands.
@@ -27,6 +28,9 @@ MAX_PAGE_HOLD_SECONDS = 900.0
 # A Page's pause lapses this long after its last failed probe: while any of its leads waits, one is its probe at
 # least every `MAX_PAGE_HOLD_SECONDS` (plus a lost job's lease); once none is left, nothing else would end it.
 PAGE_PAUSE_LAPSE_SECONDS = 2 * (MAX_PAGE_HOLD_SECONDS + FETCH_LEASE_SECONDS)
+# A rate limit whose end Graph estimates (`workers.graph_usage`) pauses retrieval until then, but at most this long:
+# the probe then costs one call against the limit, and an estimate misread or overstated holds no lead longer.
+MAX_RATE_LIMIT_PAUSE_SECONDS = 3600.0
 
 
 class RetrievalPauses:
@@ -40,10 +44,16 @@ class RetrievalPauses:
         self._paused = PauseLog(logger, clock.now, "meta lead retrieval")
         self._pages_paused = PauseLog(logger, clock.now, "meta lead retrieval", " for a page")  # a Page's id its key
 
-    def paused(self, reason: str) -> None:
-        """Retrieval pauses for every Page, or stays paused when a probe failed, until the next probe."""
+    def paused(self, reason: str, regain_after_seconds: float | None = None) -> float:
+        """Retrieval pauses for every Page, or stays paused when a probe failed, until the next probe: in a probe
+        interval, or when Graph estimates that a rate limit ends (`regain_after_seconds`, at least an interval and at
+        most `MAX_RATE_LIMIT_PAUSE_SECONDS` on). Returns the time of the next probe."""
         now = self._clock.now()
-        self._paused.paused(reason, started=self._store.fetch_pause.pause(reason, now, now + self._probe_interval))
+        wait = self._probe_interval
+        if regain_after_seconds is not None:
+            wait = max(wait, min(regain_after_seconds, MAX_RATE_LIMIT_PAUSE_SECONDS))
+        self._paused.paused(reason, started=self._store.fetch_pause.pause(reason, now, now + wait))
+        return now + wait
 
     def page_paused(self, page_id: str, reason: str) -> None:
         """Retrieval pauses for `page_id`'s leads alone, or stays paused when its probe failed, until its next probe."""
