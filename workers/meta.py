@@ -187,8 +187,11 @@ class MetaRetrieval:
         lead waits in `fetching`), and a listing that works resumes retrieval. A form that fails (deleted on
         Meta, a lead-level fault, a permission its Page's owner withdrew) does not keep the others from being
         listed, then its error is raised; a token or configuration error, a rate limit, or a Graph API that fails
-        (5xx, no connection, no answer in time), pauses retrieval and ends the run, raised. A form is marked
-        backfilled only once listed completely, so the next run covers what this one missed.
+        (5xx, no connection, no answer in time), pauses retrieval and ends the run, raised. A form of a Page paused
+        alone (a lead of the form met a permission error) is listed only as the Page's probe, skipped otherwise: a
+        listing that works resumes the Page, and a permission error keeps it paused without failing the run, said as
+        its leads' failed probes are. A form is marked backfilled only once listed completely, so the next run covers
+        what this one missed.
         """
         if self._store.fetch_pause.get() is not None and not self._store.fetch_pause.take_probe(
             self._clock.now(), self._settings.probe_interval_seconds
@@ -196,10 +199,18 @@ class MetaRetrieval:
             logger.info("meta backfill skipped: retrieval is paused")
             return 0
         taken, failed = 0, []
+        paused_pages = self._pauses.forms_of_paused_pages()
         for source in self._facebook_sources():
             for form_id in source.form_ids:
+                page_id = paused_pages.get(form_id)
+                if page_id is not None and not self._pauses.take_page_probe(page_id):
+                    logger.info(
+                        "meta backfill of a form skipped: its page's retrieval is paused",
+                        extra={"form_id": form_id, "page_id": page_id},
+                    )
+                    continue
                 try:
-                    taken += self._backfill_form(form_id)
+                    taken += self._backfill_form(form_id, page_id)
                 except GraphError as exc:
                     if pauses_every_page(exc):
                         raise
@@ -209,7 +220,8 @@ class MetaRetrieval:
             raise failed[0]
         return taken
 
-    def _backfill_form(self, form_id: str) -> int:
+    def _backfill_form(self, form_id: str, paused_page_id: str | None = None) -> int:
+        """List and take in one form's leads; `paused_page_id`: the form's Page, paused alone, whose probe this is."""
         started = self._clock.now()
         last = self._store.fetches.backfill_since(form_id)
         if last is None:  # first run for this form: one interval back
@@ -220,8 +232,11 @@ class MetaRetrieval:
         except GraphError as exc:
             if pauses_every_page(exc):
                 self._pause(exc)
+            elif isinstance(exc, GraphPermissionError) and paused_page_id is not None:
+                self._pauses.page_paused(paused_page_id, exc.message, form_id)  # said as its leads' probes are
+                return 0
             raise
-        self._resume()  # the Graph API listed the form: it answers, and takes the token
+        self._resume(paused_page_id)  # the Graph API listed the form: it answers, takes the token, reads the Page
         changes = [LeadgenChange(leadgen_id=g.id, form_id=g.form_id or form_id, ad_id=g.ad_id) for g in listed]
         admitted = self._admission.admit(changes, "found by the Meta backfill: no webhook for it", fetch=False)
         by_leadgen = {g.id: g for g in listed}
@@ -248,7 +263,7 @@ class MetaRetrieval:
         if isinstance(exc, GraphPermissionError) and ticket.page_id:
             # One token serves every client's Page, and a client may withdraw its Page's lead access: that Page's
             # leads wait alone, or each of them would pause the others again at every try.
-            self._pauses.page_paused(ticket.page_id, exc.message)
+            self._pauses.page_paused(ticket.page_id, exc.message, ticket.form_id)
             next_try = now + self._settings.probe_interval_seconds
             reason = f"retrieval paused for page {ticket.page_id}: {exc.message}"
             self._store.fetches.defer(ticket.lead_id, now, next_try, reason, count_attempt=False)

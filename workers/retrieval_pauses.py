@@ -55,12 +55,21 @@ class RetrievalPauses:
         self._paused.paused(reason, started=self._store.fetch_pause.pause(reason, now, now + wait))
         return now + wait
 
-    def page_paused(self, page_id: str, reason: str) -> None:
-        """Retrieval pauses for `page_id`'s leads alone, or stays paused when its probe failed, until its next probe."""
+    def page_paused(self, page_id: str, reason: str, form_id: str | None = None) -> None:
+        """Retrieval pauses for `page_id`'s leads alone, or stays paused when its probe failed, until its next probe;
+        `form_id` (the form of the lead, or the listing, refused) is kept with it for the backfill."""
         now = self._clock.now()
         lapse = max(PAGE_PAUSE_LAPSE_SECONDS, 2 * self._probe_interval)
-        started = self._store.page_pauses.pause(page_id, reason, now, now + self._probe_interval, lapse)
+        started = self._store.page_pauses.pause(page_id, reason, now, now + self._probe_interval, lapse, form_id)
         self._pages_paused.paused(reason, started=started, ids={"page_id": page_id}, key=page_id)
+
+    def forms_of_paused_pages(self) -> dict[str, str]:
+        """Form id -> its Page, for each form a lead of which met the pause of a Page still paused alone."""
+        return self._store.page_pauses.forms_of_paused_pages(self._clock.now())
+
+    def take_page_probe(self, page_id: str) -> bool:
+        """True when the caller (the backfill listing one of the Page's forms) is the probe of `page_id`'s pause."""
+        return self._store.page_pauses.switch(page_id).take_probe(self._clock.now(), self._probe_interval)
 
     def waits(self, ticket: FetchTicket, now: float) -> bool:
         """True when the lead, taken up while retrieval was paused (for every Page, or its Page alone), is not the

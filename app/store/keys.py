@@ -187,7 +187,8 @@ def fetch_pause_key() -> str:
 
 
 def page_fetch_pause_key(page_id: str) -> str:
-    """Hash describing a pause of Graph retrieval for one Page's leads (its lead access withdrawn), as above."""
+    """Hash describing a pause of Graph retrieval for one Page's leads (its lead access withdrawn), as above, and the
+    lead forms whose leads met it (a field `form:<form id>` each)."""
     return f"{PREFIX}meta:pause:page:{page_id}"
 
 

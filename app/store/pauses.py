@@ -14,6 +14,9 @@ from app.store import keys
 from app.store.codec import text
 from app.store.scripts import Scripts
 
+# A Page's pause hash names each lead form its refused leads came from in a field of its own: `form:<form id>`.
+PAUSED_FORM_FIELD_PREFIX = "form:"
+
 
 @dataclass(frozen=True)
 class Pause:
@@ -96,16 +99,28 @@ class PagePauses:
         """The pause of one Page's retrieval and its probe."""
         return PauseSwitch(self._redis, self._scripts, keys.page_fetch_pause_key(page_id))
 
-    def pause(self, page_id: str, reason: str, now: float, next_probe_at: float, lapse_seconds: float) -> bool:
+    def pause(
+        self,
+        page_id: str,
+        reason: str,
+        now: float,
+        next_probe_at: float,
+        lapse_seconds: float,
+        form_id: str | None = None,
+    ) -> bool:
         """Pause one Page's retrieval (or keep it paused), keeping the original start time; True when this started
         the pause. Listed in the same transaction, so that a probe resuming the Page meanwhile leaves no Page listed
-        as paused that is not (nor one paused that is not listed: a retrieval reads the list to know).
+        as paused that is not (nor one paused that is not listed: a retrieval reads the list to know). `form_id`, the
+        lead form whose lead (or listing) met the pause's error, is kept with the pause: the backfill lists the form
+        as the Page's probe (`forms_of_paused_pages`).
 
         The pause lapses `lapse_seconds` on unless a probe of the Page fails again meanwhile: once none of its leads
         is left to probe it (given up, or retrieved by the backfill), nothing else would end it. Pages whose pause
         lapsed are forgotten here, in the same transaction; until then the listing's readers skip them."""
         pipe = self._redis.pipeline(transaction=True)
         self.switch(page_id).queue_pause(pipe, reason, now, next_probe_at)
+        if form_id:
+            pipe.hset(keys.page_fetch_pause_key(page_id), f"{PAUSED_FORM_FIELD_PREFIX}{form_id}", "1")
         pipe.pexpire(keys.page_fetch_pause_key(page_id), max(1, int(lapse_seconds * 1000)))
         pipe.hset(keys.paused_pages_key(), page_id, reason)
         pipe.zadd(keys.paused_pages_until_key(), {page_id: now + lapse_seconds})
@@ -114,6 +129,22 @@ class PagePauses:
         )
         started, *_ = pipe.execute()
         return bool(started)
+
+    def forms_of_paused_pages(self, now: float) -> dict[str, str]:
+        """Form id -> the Page paused alone that a lead of the form met the pause's error for, for every Page whose
+        pause has not lapsed."""
+        pages = [text(page) or "" for page in self._redis.zrangebyscore(keys.paused_pages_until_key(), now, "+inf")]
+        if not pages:
+            return {}
+        pipe = self._redis.pipeline(transaction=False)
+        for page in pages:
+            pipe.hkeys(keys.page_fetch_pause_key(page))
+        forms: dict[str, str] = {}
+        for page, fields in zip(pages, pipe.execute(), strict=True):
+            for field in (text(f) or "" for f in fields):
+                if field.startswith(PAUSED_FORM_FIELD_PREFIX):
+                    forms[field.removeprefix(PAUSED_FORM_FIELD_PREFIX)] = page
+        return forms
 
     def take_fetch_probe(self, page_id: str | None, now: float, interval_seconds: float) -> ProbeTurn:
         """Take the probe of every Page's retrieval pause and, with `page_id`, of that Page's, both or neither: one

@@ -6,33 +6,24 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 
 import pytest
 
-from app.intake import Intake
-from app.meta import MetaIntake
 from app.models import LeadStatus
 from app.ops import StatsQuery, collect_stats
-from app.schemas.meta import LeadgenChange
-from app.sources import LeadSource, SourceKind, SourceRegistry
-from tests.graphstub import GraphStub, serve_graph
-from workers.graph import GraphClient, GraphRateLimitedError
-from workers.meta import MetaRetrieval, RetrievalSettings
+from app.sources import SourceRegistry
+from tests.graphretrieval import PROBE_SECONDS, add_leads, announce, facebook_source, retrieval_over_http
+from tests.graphstub import GraphStub
+from workers.graph import GraphRateLimitedError
 from workers.retrieval_pauses import MAX_RATE_LIMIT_PAUSE_SECONDS
 
-PAGE_ID, FORM_ID, BUSINESS_ID = "100000000000001", "200000000000001", "555000000000001"
-PROBE_SECONDS = 10.0
-ANSWERS = [{"name": "full_name", "values": ["Jane Example"]}, {"name": "zip_code", "values": ["10001"]}]
+BUSINESS_ID = "555000000000001"
 
 
 def usage_headers(minutes):
     use_case = {"type": "leadgen", "call_count": 100, "total_cputime": 5, "total_time": 9}
-    return {
-        "X-Business-Use-Case-Usage": json.dumps(
-            {BUSINESS_ID: [{**use_case, "estimated_time_to_regain_access": minutes}]}
-        )
-    }
+    use_case["estimated_time_to_regain_access"] = minutes
+    return {"X-Business-Use-Case-Usage": json.dumps({BUSINESS_ID: [use_case]})}
 
 
 @pytest.fixture
@@ -41,49 +32,30 @@ def stub():
 
 
 @pytest.fixture
-def source():
-    return LeadSource(slug="fb-acme", kind=SourceKind.FACEBOOK, page_ids=(PAGE_ID,), form_ids=(FORM_ID,))
+def sources():
+    return SourceRegistry([facebook_source()])
 
 
 @pytest.fixture
-def admission(store, source, clock):
-    return MetaIntake(store, SourceRegistry([source]), clock, lambda jobs: None)
+def retrieval(store, stub, sources, cipher, clock):
+    with retrieval_over_http(store, stub, sources, cipher, clock) as retrieval:
+        yield retrieval
 
 
 @pytest.fixture
-def retrieval(store, stub, admission, source, cipher, clock):
-    sources = SourceRegistry([source])
-    settings = RetrievalSettings(
-        max_age_seconds=72 * 3600,
-        retry_base_seconds=1.0,
-        retry_max_delay_seconds=60.0,
-        probe_interval_seconds=PROBE_SECONDS,
-        backfill_interval_seconds=900.0,
-        has_access_token=True,
-    )
-    intake = Intake(store, cipher, clock, lambda: None, person_memory_seconds=sources.person_memory_seconds)
-    with serve_graph(stub) as url:
-        graph = GraphClient(url, "v21.0", stub.token, connect_timeout=1, read_timeout=2)
-        yield MetaRetrieval(
-            store, graph, intake, admission, sources, cipher, settings, clock, lambda: None, random.Random(7)
-        )
-        graph.close()
+def announced(store, stub, sources, clock):
+    def announced(count):
+        leadgen_ids = [f"90000000000000{n}" for n in range(count)]
+        add_leads(stub, clock, leadgen_ids)
+        return announce(store, sources, clock, leadgen_ids)
 
-
-def announce(stub, admission, clock, count):
-    leadgen_ids = [f"90000000000000{n}" for n in range(count)]
-    for n, leadgen_id in enumerate(leadgen_ids):
-        phone = {"name": "phone_number", "values": [f"+1212555014{n}"]}
-        stub.add_lead(leadgen_id, FORM_ID, [*ANSWERS, phone], clock.now() - 60)
-    return [
-        a.lead_id for a in admission.admit([LeadgenChange(i, page_id=PAGE_ID, form_id=FORM_ID) for i in leadgen_ids])
-    ]
+    return announced
 
 
 def test_a_rate_limit_pauses_retrieval_until_graph_expects_access_again_and_stats_and_logs_say_so(
-    retrieval, stub, admission, store, clock, caplog
+    retrieval, stub, announced, store, clock, caplog
 ):
-    first, *others = announce(stub, admission, clock, 3)
+    first, *others = announced(3)
     stub.fail_next(400, 80005, headers=usage_headers(19))
     started = clock.now()
 
@@ -115,8 +87,8 @@ def test_a_rate_limit_pauses_retrieval_until_graph_expects_access_again_and_stat
     assert store.fetch_pause.get() is None and store.leads.status_counts()[LeadStatus.QUEUED] == 3
 
 
-def test_an_estimate_past_an_hour_pauses_retrieval_an_hour_and_then_probes(retrieval, stub, admission, store, clock):
-    [lead_id] = announce(stub, admission, clock, 1)
+def test_an_estimate_past_an_hour_pauses_retrieval_an_hour_and_then_probes(retrieval, stub, announced, store, clock):
+    [lead_id] = announced(1)
     stub.fail_next(400, 80001, headers=usage_headers(24 * 60))
     started = clock.now()
 
@@ -127,8 +99,8 @@ def test_an_estimate_past_an_hour_pauses_retrieval_an_hour_and_then_probes(retri
     assert retrieval.fetch(*retrieval.due_fetches()) is LeadStatus.QUEUED
 
 
-def test_an_estimate_shorter_than_the_probe_interval_waits_the_interval(retrieval, stub, admission, store, clock):
-    [lead_id] = announce(stub, admission, clock, 1)
+def test_an_estimate_shorter_than_the_probe_interval_waits_the_interval(retrieval, stub, announced, store, clock):
+    [lead_id] = announced(1)
     stub.fail_next(400, 80001, headers=usage_headers(0))
 
     assert retrieval.fetch(lead_id) is LeadStatus.FETCHING
@@ -136,8 +108,8 @@ def test_an_estimate_shorter_than_the_probe_interval_waits_the_interval(retrieva
     assert store.fetch_pause.get().next_probe_at == clock.now() + PROBE_SECONDS
 
 
-def test_a_malformed_usage_header_pauses_one_probe_interval_and_loses_no_lead(retrieval, stub, admission, store, clock):
-    [lead_id] = announce(stub, admission, clock, 1)
+def test_a_malformed_usage_header_pauses_one_probe_interval_and_loses_no_lead(retrieval, stub, announced, store, clock):
+    [lead_id] = announced(1)
     stub.fail_next(400, 80001, headers={"X-Business-Use-Case-Usage": '{"1": [{"estimated_time_to_regain_access": "x'})
 
     assert retrieval.fetch(lead_id) is LeadStatus.FETCHING
@@ -150,9 +122,7 @@ def test_a_malformed_usage_header_pauses_one_probe_interval_and_loses_no_lead(re
 def test_a_rate_limited_backfill_pauses_retrieval_until_graphs_estimate_and_lists_again_then(
     retrieval, stub, store, clock
 ):
-    stub.add_lead(
-        "900000000000001", FORM_ID, [*ANSWERS, {"name": "phone_number", "values": ["+12125550142"]}], clock.now() - 60
-    )
+    add_leads(stub, clock, ["900000000000001"])
     stub.fail_next(400, 80005, headers=usage_headers(7))
 
     with pytest.raises(GraphRateLimitedError):
