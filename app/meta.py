@@ -87,11 +87,13 @@ class UnsetSettingAlarm:
 
 @dataclass(frozen=True)
 class AdmittedLeadgen:
-    """The lead standing for one `leadgen_id`; `repeated` when it was admitted before."""
+    """The lead standing for one `leadgen_id`; `repeated` when it was admitted before. `status` is None for a lead
+    taken in before and since deleted, its retention over (a leadgen id is remembered as long as Meta keeps the lead,
+    longer than the relay keeps it)."""
 
     leadgen_id: str
     lead_id: str
-    status: LeadStatus
+    status: LeadStatus | None
     repeated: bool
     source: str
 
@@ -141,7 +143,7 @@ class MetaIntake:
         now = self._clock.now()
         stored = self._store.leads.admit([lead for _, lead in routed], [""] * len(routed), now)
         admitted = [
-            AdmittedLeadgen(change.leadgen_id, a.id, a.status, a.repeated, lead.source)
+            AdmittedLeadgen(change.leadgen_id, a.id, None if a.purged else a.status, a.repeated, lead.source)
             for (change, lead), a in zip(routed, stored, strict=True)
         ]
         fresh = [a for a in admitted if not a.repeated]

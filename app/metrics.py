@@ -55,7 +55,7 @@ def record_intake(source: str, outcome: str, count: int = 1) -> None:
         logger.warning("an intake count was lost: the metrics folder cannot be written (%s)", type(exc).__name__)
 
 
-def record_admitted(source: str, status: LeadStatus, repeated: bool) -> None:
+def record_admitted(source: str, status: LeadStatus | None, repeated: bool) -> None:
     """Count one stored submission: `repeated`, `accepted`, or the status it is held in (spam, rejected, ...)."""
     record_intake(source, intake_outcome(status, repeated))
 
@@ -68,9 +68,11 @@ def record_meta_skipped(unrouted: int, unreadable: int) -> None:
     record_intake(META_SKIPPED_SOURCE, "invalid", unreadable)
 
 
-def intake_outcome(status: LeadStatus, repeated: bool) -> str:
-    """The intake counter's outcome of a stored submission."""
-    return "repeated" if repeated else "accepted" if status in _ACCEPTED else status.value
+def intake_outcome(status: LeadStatus | None, repeated: bool) -> str:
+    """The intake counter's outcome of a stored submission (a repeat of a lead since purged has no status)."""
+    if repeated or status is None:
+        return "repeated"
+    return "accepted" if status in _ACCEPTED else status.value
 
 
 def hand_over_admitted(store: Store, admitted: Iterable[tuple[str, LeadStatus]]) -> None:

@@ -243,7 +243,7 @@ class MetaRetrieval:
         fresh = [a for a in admitted if not a.repeated]
         # Counted as the webhook counts the leads it announces; a lead seen before (announced, or listed by an
         # earlier run) is no new submission, and is not counted again.
-        hand_over_admitted(self._store, [(a.source, a.status) for a in fresh])
+        hand_over_admitted(self._store, [(a.source, a.status) for a in fresh if a.status is not None])
         queued = False
         try:
             for lead in fresh:

@@ -76,10 +76,11 @@ def receive_notification() -> tuple[Response, int]:
       description: >
         Signed with `X-Hub-Signature-256` (HMAC-SHA256 of the raw body with the app secret). Answered at
         once; each new `leadgen_id` becomes a lead in `fetching` that a worker retrieves from the Graph API.
-        A repeated `leadgen_id` returns the original lead. Of a signed JSON object, only one without an
-        `entry` list is refused: an entry or change that cannot be read is skipped alone, and optional
-        metadata that cannot be read (entry `id` or `time`, `created_time`, `ad_id`, ...) is dropped while
-        its lead is still taken.
+        A repeated `leadgen_id` returns the original lead (with status null once that lead was deleted, its
+        retention over: the leadgen id is remembered as long as Meta keeps the lead). Of a signed JSON
+        object, only one without an `entry` list is refused: an entry or change that cannot be read is
+        skipped alone, and optional metadata that cannot be read (entry `id` or `time`, `created_time`,
+        `ad_id`, ...) is dropped while its lead is still taken.
       tags: [intake]
       parameters:
         - {in: header, name: X-Hub-Signature-256, required: true, schema: {type: string}}
@@ -142,7 +143,7 @@ def receive_notification() -> tuple[Response, int]:
     record_meta_skipped(len(notification.changes) - len(admitted), unreadable)
     body = {
         "leads": [
-            {"leadgenId": a.leadgen_id, "id": a.lead_id, "status": a.status.value, "repeated": a.repeated}
+            {"leadgenId": a.leadgen_id, "id": a.lead_id, "status": a.status and a.status.value, "repeated": a.repeated}
             for a in admitted
         ],
         "skipped": len(notification.changes) + len(notification.unreadable) - len(admitted),

@@ -220,7 +220,14 @@ class SourceListSchema(Schema):
 class LeadgenLeadSchema(Schema):
     leadgenId = fields.String(required=True)
     id = fields.String(required=True)
-    status = lead_status_field(required=True)
+    status = lead_status_field(
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "the lead's status; null for a leadgen id taken in before whose lead was since deleted, its"
+            " retention over (its status URL answers 404)"
+        },
+    )
     repeated = fields.Boolean(required=True)
 
 

@@ -18,8 +18,10 @@ def iso_time(epoch: float | None) -> str | None:
 
 
 def lead_status_field(**kwargs: Any) -> fields.String:
-    """A lead's status as an answer gives it (its value), documented with every status it may hold."""
-    metadata = {"enum": [status.value for status in LeadStatus], **kwargs.pop("metadata", {})}
+    """A lead's status as an answer gives it (its value), documented with every status it may hold (and null, when
+    `allow_none`: OpenAPI 3.0 lists it in the enum of a nullable field)."""
+    values: list[str | None] = [status.value for status in LeadStatus]
+    metadata = {"enum": values + ([None] if kwargs.get("allow_none") else []), **kwargs.pop("metadata", {})}
     return fields.String(metadata=metadata, **kwargs)
 
 

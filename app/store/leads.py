@@ -23,12 +23,15 @@ THROTTLED = "throttled"
 @dataclass(frozen=True)
 class Admitted:
     """The lead that stands for a submission, and its status; on a repeat, the digest of the submission that
-    lead was taken with ("" when it was stored without one)."""
+    lead was taken with ("" when it was stored without one). `purged`: a repeat of a lead the relay no longer
+    holds (deleted when its retention ran out), which only a key outliving its lead names (a Meta leadgen id);
+    `status` is then the one the submission would have been taken in with, not the lead's."""
 
     id: str
     status: LeadStatus
     repeated: bool
     request_digest: str = ""
+    purged: bool = False
 
 
 class LeadNotFoundError(LookupError):
@@ -62,12 +65,13 @@ class LeadStore:
         for lead, reply in zip(leads, run_pipelined(self._redis, calls), strict=True):
             # A key outliving its lead (a Meta leadgen id is remembered longer than leads are kept) still marks
             # a repeat: the submission was taken in once, and is not taken in again.
-            stored_id, status = text(reply[0]) or "", text(reply[1]) or lead.status.value
-            if status == THROTTLED and gate is not None:
+            stored_id, stored_status = text(reply[0]) or "", text(reply[1]) or ""
+            if stored_status == THROTTLED and gate is not None:
                 raise gate.refusal(int(reply[2]), now)
             repeated = stored_id != lead.id
             digest = (text(reply[2]) or "") if repeated and len(reply) > 2 else ""
-            admitted.append(Admitted(stored_id, LeadStatus(status), repeated, digest))
+            status = LeadStatus(stored_status or lead.status.value)
+            admitted.append(Admitted(stored_id, status, repeated, digest, purged=repeated and not stored_status))
         return admitted
 
     def get(self, lead_id: str) -> Lead:

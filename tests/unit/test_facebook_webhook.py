@@ -278,6 +278,18 @@ def test_a_leadgen_id_announced_again_after_its_lead_was_purged_is_still_a_repea
     assert fetch_jobs(redis) == [original["id"]]
 
 
+def test_a_repeat_of_a_purged_lead_answers_no_status_as_its_status_url_answers_404(client, redis, store):
+    [original] = post_signed(client, notification([leadgen("900000000000001")])).json["leads"]
+    redis.delete(keys.lead_key(original["id"]))  # as the purge does once the lead's retention ran out
+
+    [again] = post_signed(client, notification([leadgen("900000000000001")])).json["leads"]
+
+    assert again == {"leadgenId": "900000000000001", "id": original["id"], "status": None, "repeated": True}
+    assert (
+        client.get(f"/v1/leads/{original['id']}", headers={"Authorization": f"Bearer {OPS_TOKEN}"}).status_code == 404
+    )
+
+
 def test_leadgen_changes_are_counted_in_the_intake_metric_as_accepted_then_repeated(client):
     def count(outcome):
         return scrape(client).get(("leadrelay_intake_leads_total", (("outcome", outcome), ("source", "fb-acme"))), 0)
