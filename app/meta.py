@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -125,22 +126,25 @@ class MetaIntake:
     ) -> list[AdmittedLeadgen]:
         """Store each routable change as a `fetching` lead, once per leadgen_id; with `fetch`, queue new ones.
 
-        A change no facebook source claims (by form id, then page id) is skipped and logged by its ids.
+        A change no facebook source claims (by form id, then page id) is skipped and logged by its ids, and its ids
+        are remembered for as long as Meta keeps the lead: `admit_unrouted` takes it in once a source lists them.
         """
         routed: list[tuple[LeadgenChange, NewLead]] = []
+        unrouted: list[str] = []
         for change in changes:
-            try:
-                source = self._sources.by_meta_ids(change.page_id, change.form_id)
-            except UnknownSourceError:
+            source = self._source_of(change)
+            if source is None:
                 logger.warning(
                     "leadgen change for no configured source skipped: no facebook source lists its page_id or form_id",
                     extra=_ids(change),
                 )
+                unrouted.append(_unrouted_entry(change))
                 continue
             routed.append((change, self._fetching_lead(source, change, detail)))
+        now = self._clock.now()
+        self._store.unrouted.remember(unrouted, now, META_LEAD_RETENTION_SECONDS)
         if not routed:
             return []
-        now = self._clock.now()
         stored = self._store.leads.admit([lead for _, lead in routed], [""] * len(routed), now)
         admitted = [
             AdmittedLeadgen(change.leadgen_id, a.id, None if a.purged else a.status, a.repeated, lead.source)
@@ -151,6 +155,23 @@ class MetaIntake:
             self._enqueue_fetches({lead.lead_id: fetch_lease_deadline(now) for lead in fresh})
         logger.info("admitted %d new meta leads", len(fresh), extra={"lead_ids": [a.lead_id for a in fresh]})
         return admitted
+
+    def admit_unrouted(self) -> list[AdmittedLeadgen]:
+        """Take in, as `admit` does (their retrieval queued), the changes skipped for want of a source that one lists
+        now (its Page or form added since); returns the leads new to the relay."""
+        entries = self._store.unrouted.pending(self._clock.now() - META_LEAD_RETENTION_SECONDS)
+        changes = {entry: _change_of(entry) for entry in entries}
+        routable = {entry: c for entry, c in changes.items() if c is not None and self._source_of(c) is not None}
+        admitted = self.admit(list(routable.values()), "announced by Meta's leadgen webhook before a source listed it")
+        # Forgotten once taken in (or found taken in already), and forgotten when unreadable.
+        self._store.unrouted.forget([entry for entry, change in changes.items() if change is None or entry in routable])
+        return [a for a in admitted if not a.repeated]
+
+    def _source_of(self, change: LeadgenChange) -> LeadSource | None:
+        try:
+            return self._sources.by_meta_ids(change.page_id, change.form_id)
+        except UnknownSourceError:
+            return None
 
     def _fetching_lead(self, source: LeadSource, change: LeadgenChange, detail: str) -> NewLead:
         lead_id = self._new_id()
@@ -176,6 +197,22 @@ class MetaIntake:
             detail=detail,
             extra_fields={f"meta_{name}": value for name, value in ids.items() if value},
         )
+
+
+def _unrouted_entry(change: LeadgenChange) -> str:
+    """A change's ids as `UnroutedChanges` keeps them (a JSON array: leadgen, page, form, ad)."""
+    return json.dumps([change.leadgen_id, change.page_id, change.form_id, change.ad_id], separators=(",", ":"))
+
+
+def _change_of(entry: str) -> LeadgenChange | None:
+    """The change an `_unrouted_entry` keeps, None when it cannot be read."""
+    try:
+        leadgen_id, page_id, form_id, ad_id = json.loads(entry)
+    except (ValueError, TypeError):  # not JSON, or not four values
+        return None
+    if not isinstance(leadgen_id, str) or not all(i is None or isinstance(i, str) for i in (page_id, form_id, ad_id)):
+        return None
+    return LeadgenChange(leadgen_id, page_id, form_id, ad_id)
 
 
 def _ids(change: LeadgenChange) -> dict[str, str | None]:

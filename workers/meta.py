@@ -173,15 +173,17 @@ class MetaRetrieval:
         return self._store.fetches.claim_due(now, limit)
 
     def is_backfill_configured(self) -> bool:
-        """True when there is a token and at least one facebook source names its lead forms."""
-        return self._settings.has_access_token and any(s.form_ids for s in self._facebook_sources())
+        """True when there is a token and a facebook source (to list the forms it names, and to take in the leads Meta
+        announced before a source listed their Page or form)."""
+        return self._settings.has_access_token and bool(self._facebook_sources())
 
     def take_backfill_turn(self) -> bool:
         """True for exactly one caller per backfill interval, across every worker."""
         return self._store.fetches.take_backfill_turn(self._settings.backfill_interval_seconds)
 
     def backfill(self) -> int:
-        """List every configured form's leads since its last backfill; take in the unseen ones. Returns how many.
+        """Take in the leads Meta announced before a source listed their Page or form (their retrieval queued), and
+        list every configured form's leads since its last backfill to take in the unseen ones. Returns how many.
 
         While retrieval is paused, the backfill runs only as the pause's probe (so a pause ends even when no
         lead waits in `fetching`), and a listing that works resumes retrieval. A form that fails (deleted on
@@ -193,12 +195,14 @@ class MetaRetrieval:
         its leads' failed probes are. A form is marked backfilled only once listed completely, so the next run covers
         what this one missed.
         """
+        rerouted = self._admission.admit_unrouted()  # counted as the webhook would have, had a source listed them
+        hand_over_admitted(self._store, [(a.source, a.status) for a in rerouted if a.status is not None])
         if self._store.fetch_pause.get() is not None and not self._store.fetch_pause.take_probe(
             self._clock.now(), self._settings.probe_interval_seconds
         ):
             logger.info("meta backfill skipped: retrieval is paused")
-            return 0
-        taken, failed = 0, []
+            return len(rerouted)
+        taken, failed = len(rerouted), []
         paused_pages = self._pauses.forms_of_paused_pages()
         for source in self._facebook_sources():
             for form_id in source.form_ids:

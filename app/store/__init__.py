@@ -23,6 +23,7 @@ from app.store.retention import Retention, RetentionStore
 from app.store.retries import RetryStore
 from app.store.scripts import Scripts
 from app.store.throttle import Throttle
+from app.store.unrouted import UnroutedChanges
 
 SCHEMA_VERSION = "1"
 READINESS_PROBE_TTL_SECONDS = 60
@@ -62,6 +63,7 @@ class Store:
         self.audit = AuditLog(redis)
         self.presence = WorkerPresence(redis)
         self.fingerprints = FingerprintSecrets(redis)
+        self.unrouted = UnroutedChanges(redis)
 
     @classmethod
     def from_settings(cls, settings: Settings, redis: Redis) -> Store:

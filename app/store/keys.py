@@ -208,6 +208,12 @@ def paused_pages_key() -> str:
     return f"{PREFIX}meta:paused-pages"
 
 
+def unrouted_changes_key() -> str:
+    """Sorted set: Meta leadgen changes no facebook source routed (their ids as a JSON array: leadgen, page, form,
+    ad) -> when they first came; taken in once a source lists their Page or form."""
+    return f"{PREFIX}meta:unrouted"
+
+
 def backfill_turn_key() -> str:
     """String held for one backfill interval by the worker that queued the Meta backfill."""
     return f"{PREFIX}meta:backfill:turn"
