@@ -34,6 +34,7 @@ class FaultsSchema(Schema):
     rate_limit_per_min = fields.Integer(strict=True, validate=validate.Range(1))
     reject_phones = fields.List(fields.String())
     invalid_phones = fields.List(fields.String())
+    choke_phones = fields.List(fields.String())
     fail_next = fields.Nested(FailNextSchema)
 
 

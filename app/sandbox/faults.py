@@ -13,6 +13,8 @@ DEFAULT_RATE_LIMIT_PER_MIN = 60
 DEFAULT_STALL_SECONDS = 45.0
 DEFAULT_RETRY_AFTER_SECONDS = 60
 REJECTED_PHONE_MESSAGE = "Invalid phone number"
+# The faults that name phone numbers (in any spelling careCycle accepts).
+PHONE_FAULTS = ("reject_phones", "invalid_phones", "choke_phones")
 
 ERROR_CODES = {
     400: "BAD_REQUEST",
@@ -72,6 +74,7 @@ class Faults:
     rate_limit_per_min: int = DEFAULT_RATE_LIMIT_PER_MIN
     reject_phones: frozenset[str] = frozenset()  # these numbers fail per record in a 200 answer
     invalid_phones: frozenset[str] = frozenset()  # these numbers make the whole upload a 422 naming them
+    choke_phones: frozenset[str] = frozenset()  # these numbers make the whole upload a 500 (the server chokes)
 
     def __post_init__(self) -> None:
         for name in ("error_rate", "timeout_rate"):
@@ -85,7 +88,7 @@ class Faults:
         if isinstance(self.rate_limit_per_min, bool) or self.rate_limit_per_min < 1:
             raise ValueError("rate_limit_per_min must be a positive integer")
         # Stored normalized so that any accepted spelling of a number matches.
-        for name in ("reject_phones", "invalid_phones"):
+        for name in PHONE_FAULTS:
             object.__setattr__(self, name, frozenset(normalize_phone(p) for p in getattr(self, name)))
 
     def replace(self, **changes: Any) -> Faults:
@@ -98,6 +101,7 @@ class Faults:
             **dataclasses.asdict(self),
             "reject_phones": sorted(self.reject_phones),
             "invalid_phones": sorted(self.invalid_phones),
+            "choke_phones": sorted(self.choke_phones),
         }
 
 

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 from app.sandbox.faults import (
     DEFAULT_RATE_LIMIT_PER_MIN,
+    PHONE_FAULTS,
     REJECTED_PHONE_MESSAGE,
     Faults,
     ScriptedFailure,
@@ -114,8 +115,9 @@ class Sandbox:
 
     def set_faults(self, **changes: Any) -> Faults:
         """Change any of `Faults`' fields (error_rate, timeout_rate, stall_seconds, auth_mode, down,
-        rate_limit_per_min, reject_phones); raises ValueError/TypeError on a bad value or name."""
-        for name in ("reject_phones", "invalid_phones"):
+        rate_limit_per_min, reject_phones, invalid_phones, choke_phones); raises ValueError/TypeError on a bad value
+        or name."""
+        for name in PHONE_FAULTS:
             if name in changes:
                 changes[name] = _string_set(changes[name], name)
         with self._lock:
@@ -206,6 +208,8 @@ class Sandbox:
             return _error(500), ()
         if upload.malformed:
             return _error(400), ()
+        if any(normalize_phone(str(record.get("phoneNumber", ""))) in faults.choke_phones for record in upload.records):
+            return _error(500), ()  # a record careCycle's server fails on, in whatever batch it comes
         issues = upload.issues or _invalid_phone_issues(upload.records, faults.invalid_phones)
         if issues:
             return UploadAnswer(422, error_body(422, errors=issues)), ()

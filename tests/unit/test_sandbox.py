@@ -608,6 +608,27 @@ def test_sandbox_answers_422_naming_records_whose_phone_the_invalid_phones_fault
     assert [issue["path"] for issue in response.json["errors"]] == [["records", 1, "phoneNumber"]]
 
 
+def test_sandbox_answers_500_to_every_upload_holding_a_phone_the_choke_phones_fault_lists():
+    sandbox = Sandbox({"cc_key"})
+    client = create_sandbox_app(sandbox).test_client()
+    client.post("/_sandbox/faults", json={"choke_phones": ["(212) 555-0199"]})
+    record = {"phoneNumber": "+12125550101", "postalCode": "10001", "externalId": "a"}
+    choking = {"phoneNumber": "+12125550199", "postalCode": "10001", "externalId": "b"}
+
+    answers = [
+        client.post("/v2/leads/upload", json={"records": records}, headers={"x-api-key": "cc_key"})
+        for records in ([record, choking], [choking], [record])
+    ]
+
+    assert [(a.status_code, a.json.get("code")) for a in answers] == [
+        (500, "INTERNAL_ERROR"),
+        (500, "INTERNAL_ERROR"),
+        (200, None),
+    ]
+    assert sandbox.faults.as_dict()["choke_phones"] == ["2125550199"]
+    assert sandbox.delivered_external_ids() == {"a": 1}
+
+
 def test_a_sandbox_served_alone_logs_each_request_by_route_and_status_never_its_query_or_body(sandbox, caplog):
     from app.sandbox.access import register_access_log
 
