@@ -30,6 +30,7 @@ from workers.carecycle import (
     CareCycleValidationError,
     UploadResult,
 )
+from workers.isolation import fails_on_its_own, in_halves, is_server_error
 from workers.opening import Entry, open_batch
 from workers.outcomes import (
     outcomes_for_refusal,
@@ -310,12 +311,33 @@ class Deliverer:
             self._pause_until_probe(exc.message, now)
             return [requeue(e.lead, f"delivery paused: {exc.message}") for e in entries]
         assert isinstance(exc, CareCycleTransientError)
-        if not isinstance(exc, CareCycleRateLimitedError):  # a 429 is careCycle answering: the relay's turn waits
-            self._standing.failing(exc.message, now)
-        return self._retry_outcomes(batch_id, _leads(entries), exc, now)
+        leads = _leads(entries)
+        if isinstance(exc, CareCycleRateLimitedError):  # careCycle answering: the relay's turn waits
+            return self._retry_outcomes(batch_id, leads, exc, now)
+        server_error = is_server_error(exc)
+        if server_error and fails_on_its_own(leads, self._standing.last_answered_at()):
+            # Not careCycle being down (it read other uploads since): this batch's own record. Its leads go apart.
+            logger.warning(
+                "careCycle failed %s again while it read other uploads: retried apart from other leads, %s",
+                _count(len(leads), "lead"),
+                "in halves" if len(leads) > 1 else "alone",
+                extra={"lead_ids": [lead.id for lead in leads]},
+            )
+            return in_halves(leads, self._retry_outcomes(batch_id, leads, exc, now, failed_at=now, together=True))
+        self._standing.failing(exc.message, now)
+        failed_at = now if server_error else None
+        together = leads[0].fault_group is not None  # a fault group's leads stay together
+        return self._retry_outcomes(batch_id, leads, exc, now, failed_at=failed_at, together=together)
 
     def _retry_outcomes(
-        self, batch_id: str, leads: Sequence[ClaimedLead], exc: CareCycleTransientError, now: float
+        self,
+        batch_id: str,
+        leads: Sequence[ClaimedLead],
+        exc: CareCycleTransientError,
+        now: float,
+        *,
+        failed_at: float | None = None,
+        together: bool = False,
     ) -> list[Outcome]:
         hold = 0.0
         if isinstance(exc, CareCycleRateLimitedError):
@@ -323,7 +345,16 @@ class Deliverer:
             self._store.budget.hold_until(now + hold, now)
         jitter = backoff.jitter_factor(self._rng)
         self._standing.upload_failed(exc.message, batch_id)
-        outcomes = retry_outcomes(leads, exc.message, now, hold=hold, jitter=jitter, settings=self._settings)
+        outcomes = retry_outcomes(
+            leads,
+            exc.message,
+            now,
+            hold=hold,
+            jitter=jitter,
+            settings=self._settings,
+            failed_at=failed_at,
+            together=together,
+        )
         # One line for the batch, however many leads it gives up: a backlog that reaches the maximum age together
         # would otherwise write thousands of identical lines in seconds. Each lead stays findable by its id.
         if dead := [outcome.lead_id for outcome in outcomes if outcome.status is LeadStatus.DEAD]:

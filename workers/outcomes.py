@@ -66,10 +66,21 @@ def outcomes_for_refusal(leads: Sequence[ClaimedLead], record_messages: Mapping[
 
 
 def retry_outcomes(
-    leads: Sequence[ClaimedLead], error: str, now: float, *, hold: float, jitter: float, settings: Settings
+    leads: Sequence[ClaimedLead],
+    error: str,
+    now: float,
+    *,
+    hold: float,
+    jitter: float,
+    settings: Settings,
+    failed_at: float | None = None,
+    together: bool = False,
 ) -> list[Outcome]:
-    """Each lead tried again after its backoff (and not before `hold` seconds), or dead once past the maximum age."""
+    """Each lead tried again after its backoff (and not before `hold` seconds), or dead once past the maximum age;
+    `together`, all after the backoff of the most tried one (a fault group's leads are due at once). `failed_at`:
+    careCycle failed them with a 5xx then."""
     max_age = settings.leadrelay_max_age_hours * 3600
+    most_tried = max((lead.attempts for lead in leads), default=0)
     outcomes = []
     for lead in leads:
         if backoff.is_past_max_age(lead.received_at, now, max_age):
@@ -79,11 +90,15 @@ def retry_outcomes(
             outcomes.append(Outcome(lead.id, LeadStatus.DEAD, reason, error=reason))
             continue
         delay = backoff.retry_delay_seconds(
-            lead.attempts + 1,
+            (most_tried if together else lead.attempts) + 1,
             settings.leadrelay_retry_base_seconds,
             settings.leadrelay_retry_max_delay_seconds,
             jitter,
         )
         at = now + max(delay, hold)
-        outcomes.append(Outcome(lead.id, LeadStatus.RETRYING, error, error=error, ready_at=at, next_attempt_at=at))
+        outcomes.append(
+            Outcome(
+                lead.id, LeadStatus.RETRYING, error, error=error, ready_at=at, next_attempt_at=at, failed_at=failed_at
+            )
+        )
     return outcomes

@@ -52,6 +52,14 @@ class CareCycleStanding:
         except RedisError:
             self._logger.warning("Redis did not answer: careCycle's failure is missing from the stats")
 
+    def last_answered_at(self) -> float | None:
+        """When careCycle last read an upload; None when never noted, or while Redis does not answer (no batch is
+        taken for failing on a record of its own then)."""
+        try:
+            return self._store.outage.answered_at()
+        except RedisError:
+            return None
+
     def answered(self) -> None:
         """careCycle answered past authentication: a pause, if any, is over, and so is a spell of failures, whose
         retrying leads are due at once. While Redis does not answer, both stay until the next answer (a spell whose

@@ -19,13 +19,16 @@ _BATCH_PREFIX = keys.batch_key("")
 
 @dataclass(frozen=True)
 class ClaimedLead:
-    """One lead of a claimed batch: its id, sealed record and the externalId it is sent under."""
+    """One lead of a claimed batch: its id, sealed record and the externalId it is sent under; when careCycle last
+    failed it with a 5xx, and the fault group it is sent in (see `app.store.keys.FAULT_GROUP_FIELD`)."""
 
     id: str
     sealed_record: bytes
     external_id: str
     received_at: float
     attempts: int
+    failed_at: float | None = None
+    fault_group: str | None = None
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,8 @@ class Outcome:
     error: str | None = None
     ready_at: float | None = None
     next_attempt_at: float | None = None
+    failed_at: float | None = None  # careCycle failed the lead with a 5xx then
+    fault_group: str | None = None  # the group it is sent in from now on, apart from every other lead
     count_attempt: bool = True
 
     def as_json(self) -> dict[str, Any]:
@@ -56,7 +61,7 @@ class Outcome:
             "count_attempt": self.count_attempt,
         }
         # Absent rather than null: cjson turns null into a truthy value in Lua.
-        for name in ("error", "ready_at", "next_attempt_at"):
+        for name in ("error", "ready_at", "next_attempt_at", "failed_at", "fault_group"):
             value = getattr(self, name)
             if value is not None:
                 item[name] = repr(value) if isinstance(value, float) else value
@@ -71,7 +76,8 @@ class BatchStore:
         self._scripts = scripts
 
     def claim(self, now: float, max_records: int, visibility_timeout: float) -> Batch | None:
-        """Take up to `max_records` due leads into a new in-flight batch, or None when none is due."""
+        """Take up to `max_records` due leads of one fault group (most often: of none) into a new in-flight batch,
+        or None when none is due."""
         batch_id = uuid.uuid4().hex
         flat = self._scripts.claim_batch(
             keys=[keys.ready_key(), keys.inflight_key(), keys.status_counts_key(), keys.batch_key(batch_id)],
@@ -93,8 +99,10 @@ class BatchStore:
                 external_id=flat[i + 2].decode(),
                 received_at=float(flat[i + 3]),
                 attempts=int(flat[i + 4]),
+                failed_at=float(flat[i + 5]) if flat[i + 5] else None,
+                fault_group=flat[i + 6].decode() or None,
             )
-            for i in range(0, len(flat), 5)
+            for i in range(0, len(flat), 7)
         )
         return Batch(id=batch_id, leads=leads)
 

@@ -44,6 +44,11 @@ SUBMISSION_FIELD = "submission"
 LEADGEN_ID_FIELD = "meta_leadgen_id"
 # Lead hash field of the keyed hash of the submission an Idempotency-Key was first sent with (never the submission).
 REQUEST_DIGEST_FIELD = "request_digest"
+# Lead hash fields of a lead careCycle failed with a 5xx: when it last did (until then it is sent only with leads that
+# met a 5xx too), and the fault group the lead is sent in (apart from every other lead) once careCycle failed its
+# batch again while answering other uploads.
+FAILED_AT_FIELD = "failed_at"
+FAULT_GROUP_FIELD = "fault_group"
 
 
 def ready_key() -> str:
@@ -179,6 +184,12 @@ def carecycle_failing_key() -> str:
     """Hash describing careCycle failing uploads (since, last_at, reason): set by a 5xx, timeout or connection
     error, removed once an upload careCycle reads again has made every retrying lead due; absent while it answers."""
     return f"{PREFIX}carecycle_failing"
+
+
+def carecycle_answered_key() -> str:
+    """String: when careCycle last read an upload (a 2xx, a 422 or another answer past authentication); a batch it
+    fails again after that is failing on something of its own."""
+    return f"{PREFIX}carecycle_answered_at"
 
 
 def fetch_pause_key() -> str:

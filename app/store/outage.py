@@ -1,5 +1,5 @@
 """careCycle failing: since when and why uploads fail with 5xx answers, timeouts or connection errors, and, once
-careCycle answers again, the retrying leads made due at once, oldest first.
+careCycle answers again, the retrying leads made due at once, oldest first; and when careCycle last answered.
 
 A lead that failed waits out its own backoff, up to `LEADRELAY_RETRY_MAX_DELAY_SECONDS`; after an outage of hours
 every waiting lead is minutes from its next try. Without this, careCycle back up would sit idle that long while the
@@ -61,24 +61,33 @@ class CareCycleOutage:
         pipe.execute()
 
     def recovered(self, now: float, chunk: int = RELEASE_CHUNK) -> int | None:
-        """careCycle read an upload: make every retrying lead due now in receipt order, then end the spell. Returns
-        how many leads this caller made due; None when careCycle was not failing (or the spell ended meanwhile).
+        """careCycle read an upload: note when, make every retrying lead due now in receipt order (but those of a
+        fault group: careCycle failed their batch while it answered others), then end the spell. Returns how many
+        leads this caller made due; None when careCycle was not failing (or the spell ended meanwhile).
 
         A release Redis cuts short (an error, a lost answer) leaves the spell on, so that the next answer makes the
         rest due. Two workers answered at once may share a large backlog's release, each lead made due once."""
         released: int | None = None
+        passed_over = 0
         while True:
-            made_due, looked_at = self._scripts.release_retrying(
+            made_due, looked_at, left = self._scripts.release_retrying(
                 keys=[
                     keys.status_index_key(LeadStatus.RETRYING.value),
                     keys.ready_key(),
                     keys.status_counts_key(),
                     keys.carecycle_failing_key(),
+                    keys.carecycle_answered_key(),
                 ],
-                args=[repr(now), chunk, keys.LEAD_KEY_PREFIX, keys.LEAD_EVENTS_SUFFIX],
+                args=[repr(now), chunk, keys.LEAD_KEY_PREFIX, keys.LEAD_EVENTS_SUFFIX, passed_over],
             )
             if int(made_due) < 0:
                 return released
             released = (released or 0) + int(made_due)
+            passed_over += int(left)
             if int(looked_at) < chunk:
                 return released
+
+    def answered_at(self) -> float | None:
+        """When careCycle last read an upload (noted by `recovered`), None when not since this key was kept."""
+        raw = self._redis.get(keys.carecycle_answered_key())
+        return float(raw) if raw else None

@@ -79,6 +79,61 @@ def test_every_lead_is_delivered_despite_server_errors_and_timeouts(relay, sandb
     assert any(s["attempts"] > 1 for s in retried)
 
 
+def test_a_record_carecycle_fails_on_every_time_ends_alone_and_its_batch_mates_are_delivered(relay, sandbox):
+    choking = make_phone()
+    sandbox.sandbox.set_faults(choke_phones=[choking], rate_limit_per_min=600)
+    relay.settings = relay.settings.replace(carecycle_rate_limit_per_min=600)
+    batch = [make_submission() for _ in range(40)]
+    batch[23]["phoneNumber"] = choking
+    ids = relay.post_leads(batch)
+    poison, mates = ids[23], ids[:23] + ids[24:]
+    relay.start_worker("isolation")
+
+    # Leads keep coming in meanwhile: careCycle taking them is what tells a record's fault from an outage.
+    newcomers: list[str] = []
+
+    def mates_delivered_and_the_record_sent_alone() -> bool:
+        newcomers.append(relay.post_lead())
+        alone = any(r.external_ids == (poison,) for r in sandbox.sandbox.requests)
+        return alone and relay.count(LeadStatus.DELIVERED) >= len(mates) + len(newcomers) - 1
+
+    wait_until(mates_delivered_and_the_record_sent_alone, timeout=30, interval=0.2)
+
+    assert {relay.status(i)["status"] for i in mates} == {"delivered"}
+    assert relay.status(poison)["status"] == "retrying"
+    holding = [r for r in sandbox.sandbox.requests if poison in r.external_ids]
+    assert all(r.status == 500 for r in holding)
+    assert holding[0].record_count >= 40 and holding[-1].external_ids == (poison,)
+    assert len([r for r in holding if r.record_count > 1]) <= 2 + 6  # then halved: 20, 10, 5, 3, 2
+    # No lead that came in later went with it: those were sent on their own, and careCycle took them.
+    assert set().union(*(r.external_ids for r in holding[1:])) <= set(holding[0].external_ids)
+    delivered = sandbox.sandbox.delivered_external_ids()
+    assert set(mates) <= set(delivered) and poison not in delivered
+    assert sandbox.sandbox.max_requests_in_any_window(60) <= relay.settings.carecycle_rate_limit_per_min
+
+
+def test_an_outage_splits_no_batch_and_its_backlog_leaves_in_full_batches_once_carecycle_is_back(
+    relay, sandbox, submissions
+):
+    sandbox.sandbox.set_faults(down=True)
+    ids = relay.post_leads(submissions(400))
+    relay.start_worker("outage")
+    wait_until(lambda: relay.count(LeadStatus.RETRYING) == 400, timeout=10)
+    # Leads keep coming in, one by one, and fail alone; the backlog fails again and again meanwhile.
+    ids += [relay.post_lead() for _ in range(3)]
+    wait_until(lambda: relay.count(LeadStatus.RETRYING) == 403 and len(sandbox.sandbox.requests) >= 10, timeout=20)
+
+    failed = len(sandbox.sandbox.requests)
+    sandbox.sandbox.set_faults(down=False)
+    relay.wait_delivered(403, timeout=20)
+
+    after = sandbox.sandbox.requests[failed:]
+    # The first upload careCycle takes makes the rest due at once: they go in full batches, not one by one.
+    assert len(after) <= 4 and sum(r.record_count for r in after if r.status == 200) == 403
+    assert set(sandbox.sandbox.delivered_external_ids()) == set(ids)
+    assert relay.stats()["careCycleFailing"] is None
+
+
 def test_no_request_goes_before_carecycle_retry_after_has_passed(relay, sandbox):
     sandbox.sandbox.fail_next(429, retry_after=3)
     lead_id = relay.post_lead()

@@ -855,11 +855,14 @@ def test_leads_retrying_through_an_outage_go_out_as_soon_as_carecycle_answers_ag
     deliverer = Deliverer(store, carecycle, cipher, slow_retries, clock, random.Random(7))  # type: ignore[arg-type]
     [oldest] = admit(store, cipher, clock)
     outage = CareCycleTransientError("careCycle 503 SERVICE_UNAVAILABLE", 503)
-    carecycle.script += [outage, outage]
+    carecycle.script += [outage, outage, outage]
     deliverer.step()  # the oldest fails once...
     clock.advance(max(store.leads.get(oldest).next_attempt_at - clock.now(), store.budget.interval_seconds))
     [older] = admit(store, cipher, clock)
-    deliverer.step()  # ...and again beside a newer one: its backoff is now the longer, so it is due last
+    deliverer.step()  # ...and again (a newer one is not sent with a lead careCycle failed)...
+    clock.advance(store.budget.interval_seconds + 0.01)
+    deliverer.step()  # ...and the newer one fails once: the oldest's backoff is now the longer, so it is due last
+    assert carecycle.external_ids() == [[oldest], [oldest], [older]]
     assert store.leads.get(oldest).next_attempt_at > store.leads.get(older).next_attempt_at > clock.now() + 10
     clock.advance(store.budget.interval_seconds + 0.01)
     [newest] = admit(store, cipher, clock)

@@ -2,24 +2,44 @@
 
 from __future__ import annotations
 
-from app.store.scripts.transitions import LEAD_HELPERS
+from app.store import keys
+from app.store.scripts.transitions import LEAD_HELPERS, lua_string
+
+# The lead hash fields of a lead careCycle failed with a 5xx (see app.store.keys).
+FAULT_FIELDS = (
+    f"local FAILED_AT, FAULT_GROUP = {lua_string(keys.FAILED_AT_FIELD)}, {lua_string(keys.FAULT_GROUP_FIELD)}\n"
+)
 
 CLAIM_BATCH = (
     LEAD_HELPERS
+    + FAULT_FIELDS
     + """
--- Take up to ARGV[2] due leads off the ready set into a new in-flight batch, atomically.
+-- Take up to ARGV[2] due leads off the ready set into a new in-flight batch, atomically. A batch holds the leads
+-- of one kind, that of the first due lead: leads careCycle never failed with a 5xx; those it did (careCycle may
+-- have been down); or one fault group's (careCycle failed their batch again while it answered others). So a record
+-- careCycle keeps failing on fails no lead of another kind with it. Up to twice ARGV[2] due leads are looked at,
+-- those of another kind left where they are.
 -- KEYS[1] ready zset, KEYS[2] in-flight zset, KEYS[3] status counts, KEYS[4] batch list
 -- ARGV[1] now, ARGV[2] max records, ARGV[3] batch id, ARGV[4] visibility deadline,
 -- ARGV[5] lead key prefix, ARGV[6] events key suffix
--- Returns a flat list: lead id, encrypted record, external id, received at, attempts, ... per lead.
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+-- Returns a flat list: lead id, encrypted record, external id, received at, attempts, failed at ('' if never),
+-- fault group ('' if none), ... per lead.
+local max_records = tonumber(ARGV[2])
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 2 * max_records)
 local out = {}
 local claimed = {}
+local group = nil
 for _, id in ipairs(ids) do
-  redis.call('ZREM', KEYS[1], id)
+  if #claimed >= max_records then break end
   local lead_key = ARGV[5] .. id
-  local lead = redis.call('HMGET', lead_key, 'status', 'record', 'external_id', 'received_at', 'attempts')
-  if lead[1] and lead[2] then
+  local lead = redis.call('HMGET', lead_key, 'status', 'record', 'external_id', 'received_at', 'attempts',
+    FAILED_AT, FAULT_GROUP)
+  local lead_group = lead[7] or (lead[6] and '5xx' or '')
+  if lead[1] and lead[2] and group == nil then group = lead_group end
+  if lead[1] and lead[2] and lead_group ~= group then
+    -- Another kind's: it waits for a batch of its own kind.
+  elseif lead[1] and lead[2] then
+    redis.call('ZREM', KEYS[1], id)
     if lead[1] == 'retrying' then
       -- Its retry time has come: back in the queue (the lifecycle's retrying -> queued), then sent.
       push_event(lead_key, ARGV[6], ARGV[1], 'queued', 'retry due')
@@ -36,11 +56,16 @@ for _, id in ipairs(ids) do
     out[#out + 1] = lead[3]
     out[#out + 1] = lead[4]
     out[#out + 1] = lead[5] or '0'
-  elseif lead[1] == 'queued' or lead[1] == 'retrying' then
-    -- Waiting for delivery with nothing to send: say so, rather than drop it from the queue unseen.
-    redis.call('HSET', lead_key, 'status', 'dead', 'updated_at', ARGV[1], 'error', 'no record to send')
-    push_event(lead_key, ARGV[6], ARGV[1], 'dead', 'no record to send')
-    move_status(KEYS[3], lead_key, id, lead[1], 'dead', ARGV[1])
+    out[#out + 1] = lead[6] or ''
+    out[#out + 1] = lead[7] or ''
+  else
+    redis.call('ZREM', KEYS[1], id)
+    if lead[1] == 'queued' or lead[1] == 'retrying' then
+      -- Waiting for delivery with nothing to send: say so, rather than drop it from the queue unseen.
+      redis.call('HSET', lead_key, 'status', 'dead', 'updated_at', ARGV[1], 'error', 'no record to send')
+      push_event(lead_key, ARGV[6], ARGV[1], 'dead', 'no record to send')
+      move_status(KEYS[3], lead_key, id, lead[1], 'dead', ARGV[1])
+    end
   end
 end
 if #claimed > 0 then
@@ -53,6 +78,7 @@ return out
 
 SETTLE_LEADS = (
     LEAD_HELPERS
+    + FAULT_FIELDS
     + """
 -- Apply upload outcomes to leads still in this batch; optionally release the batch.
 -- KEYS[1] in-flight zset, KEYS[2] status counts, KEYS[3] ready zset, KEYS[4] batch list,
@@ -61,7 +87,8 @@ SETTLE_LEADS = (
 -- KEYS[9] delivered-this-second counter, KEYS[10] failed-this-second counter
 -- ARGV[1] now, ARGV[2] batch id, ARGV[3] lead key prefix, ARGV[4] events key suffix,
 -- ARGV[5] "1" to release the batch, ARGV[6] JSON list of outcomes:
---   {id, status, detail, error?, ready_at?, next_attempt_at?, count_attempt}
+--   {id, status, detail, error?, ready_at?, next_attempt_at?, failed_at?, fault_group?, count_attempt}
+-- A lead careCycle took or refused leaves its fault group (an operator's retry of it starts afresh).
 -- A lead no longer `sending` in this batch (reclaimed meanwhile) is left alone.
 -- Returns the ids of the leads changed.
 local now = tonumber(ARGV[1])
@@ -74,6 +101,9 @@ for _, o in ipairs(cjson.decode(ARGV[6])) do
     if o.count_attempt then redis.call('HINCRBY', lead_key, 'attempts', 1) end
     if o.error then redis.call('HSET', lead_key, 'error', o.error) end
     if o.next_attempt_at then redis.call('HSET', lead_key, 'next_attempt_at', o.next_attempt_at) end
+    if o.failed_at then redis.call('HSET', lead_key, FAILED_AT, o.failed_at) end
+    if o.fault_group then redis.call('HSET', lead_key, FAULT_GROUP, o.fault_group) end
+    if o.status == 'delivered' or o.status == 'rejected' then redis.call('HDEL', lead_key, FAILED_AT, FAULT_GROUP) end
     if o.ready_at then redis.call('ZADD', KEYS[3], o.ready_at, o.id) end
     if o.status == 'delivered' then
       redis.call('HSET', lead_key, 'delivered_at', ARGV[1])
@@ -148,23 +178,32 @@ return returned
 
 RELEASE_RETRYING = (
     LEAD_HELPERS
+    + FAULT_FIELDS
     + """
--- careCycle answers again after failing: make the oldest retrying leads due now, in the order they came in,
--- rather than each at the end of its backoff (which may be minutes away, with careCycle idle meanwhile).
+-- careCycle read an upload: note when, and if it was failing, make the oldest retrying leads due now, in the order
+-- they came in, rather than each at the end of its backoff (which may be minutes away, with careCycle idle
+-- meanwhile). A lead of a fault group is left to its backoff: careCycle failed its batch again while it answered
+-- others, so its answering again says nothing of that batch (it would otherwise be sent again at every answer).
 -- The failing spell ends with the call that finds no retrying lead left, so that a release Redis cuts short
 -- is taken up again by the next answer.
 -- KEYS[1] retrying status index (scored by receipt time), KEYS[2] ready zset, KEYS[3] status counts,
--- KEYS[4] careCycle failing hash
--- ARGV[1] now, ARGV[2] how many at most, ARGV[3] lead key prefix, ARGV[4] events key suffix
--- Returns {leads made due, index entries looked at}: fewer looked at than ARGV[2] means none is left (the spell
--- is over); {-1, 0} when careCycle was not failing (or the spell ended meanwhile): nothing was done.
-if redis.call('EXISTS', KEYS[4]) == 0 then return {-1, 0} end
-local ids = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[2]) - 1)
-local released = 0
+-- KEYS[4] careCycle failing hash, KEYS[5] careCycle answered-at string
+-- ARGV[1] now, ARGV[2] how many at most, ARGV[3] lead key prefix, ARGV[4] events key suffix,
+-- ARGV[5] index entries to pass over (the fault groups' leads earlier calls of this release left)
+-- Returns {leads made due, index entries looked at, of them left to their backoff}: fewer looked at than ARGV[2]
+-- means none is left (the spell is over); {-1, 0, 0} when careCycle was not failing (or the spell ended
+-- meanwhile): nothing was made due.
+if tonumber(redis.call('GET', KEYS[5]) or '0') < tonumber(ARGV[1]) then redis.call('SET', KEYS[5], ARGV[1]) end
+if redis.call('EXISTS', KEYS[4]) == 0 then return {-1, 0, 0} end
+local first = tonumber(ARGV[5])
+local ids = redis.call('ZRANGE', KEYS[1], first, first + tonumber(ARGV[2]) - 1)
+local released, left = 0, 0
 for _, id in ipairs(ids) do
   local lead_key = ARGV[3] .. id
-  local cur = redis.call('HMGET', lead_key, 'status', 'received_at')
-  if cur[1] == 'retrying' then
+  local cur = redis.call('HMGET', lead_key, 'status', 'received_at', FAULT_GROUP)
+  if cur[1] == 'retrying' and cur[3] then
+    left = left + 1
+  elseif cur[1] == 'retrying' then
     redis.call('HSET', lead_key, 'status', 'queued', 'updated_at', ARGV[1])
     redis.call('HDEL', lead_key, 'next_attempt_at')
     redis.call('ZADD', KEYS[2], cur[2] or ARGV[1], id)
@@ -177,6 +216,6 @@ for _, id in ipairs(ids) do
   end
 end
 if #ids < tonumber(ARGV[2]) then redis.call('DEL', KEYS[4]) end
-return {released, #ids}
+return {released, #ids, left}
 """
 )
