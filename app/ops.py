@@ -93,13 +93,15 @@ def _drain_blocked_by(snap: StatsSnapshot) -> str | None:
 
 
 def _drain_seconds(snap: StatsSnapshot, ceiling_per_second: float, now: float) -> int:
-    """How long the waiting leads take to send at the rate-limit ceiling, and at least until the last of them is
-    due: a lead retrying after a backoff is not sent before its time, however short the queue."""
+    """How long the waiting leads take to send at the rate-limit ceiling from the next free request slot (after
+    careCycle's retryAfter, while it holds every request), and at least until the last of them is due: a lead
+    retrying after a backoff is not sent before its time, however short the queue."""
     depth = snap.gauges.queue_depth
     if not depth:
         return 0
+    slot_in = 0.0 if snap.next_slot_at is None else max(0.0, snap.next_slot_at - now)
     last_due_in = 0.0 if snap.last_due_at is None else snap.last_due_at - now
-    return max(math.ceil(depth / ceiling_per_second), math.ceil(last_due_in))
+    return max(math.ceil(slot_in + depth / ceiling_per_second), math.ceil(last_due_in))
 
 
 def _pause_body(pause: Pause | None) -> dict[str, Any] | None:

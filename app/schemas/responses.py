@@ -143,8 +143,9 @@ class StatsSchema(Schema):
         required=True,
         allow_none=True,
         metadata={
-            "description": "queue depth at the rate-limit ceiling, and at least until the last waiting lead is due "
-            "(a retry's backoff); null while no lead leaves: `estimatedDrainBlockedBy` says why"
+            "description": "queue depth at the rate-limit ceiling from the next free request slot (once careCycle's "
+            "retryAfter has passed), and at least until the last waiting lead is due (a retry's backoff); null while "
+            "no lead leaves: `estimatedDrainBlockedBy` says why"
         },
     )
     estimatedDrainBlockedBy = fields.String(

@@ -100,6 +100,7 @@ class StatsSnapshot:
     last_delivery_at: float | None
     latency_samples: list[float]  # of the deliveries in the last LONG_WINDOW_SECONDS (an hour)
     last_due_at: float | None  # when the waiting lead due last may be sent (a retry waits out its backoff)
+    next_slot_at: float | None  # when the request budget frees its next slot (after careCycle's retryAfter: later)
     workers_rate_limit_per_min: int | None  # the limit running workers pace by; None while none has noted one
 
 
@@ -153,8 +154,9 @@ def read_snapshot(redis: Redis, now: float) -> StatsSnapshot:
     pipe.lrange(keys.latency_samples_key(), 0, -1)
     pipe.zrange(keys.ready_key(), -1, -1, withscores=True)  # scored by when each lead is due
     pipe.get(keys.rate_limit_in_use_key())
+    pipe.get(keys.limiter_key())
     replies = pipe.execute()
-    in_flight, delivered, failed, requests, last, latencies, last_due, limit = replies[gauge_reads:]
+    in_flight, delivered, failed, requests, last, latencies, last_due, limit, next_slot = replies[gauge_reads:]
     return StatsSnapshot(
         gauges=_gauges(replies[:gauge_reads]),
         in_flight_batches=int(in_flight),
@@ -164,6 +166,7 @@ def read_snapshot(redis: Redis, now: float) -> StatsSnapshot:
         last_delivery_at=float(last) if last else None,
         latency_samples=_latencies_since(latencies, now - LONG_WINDOW_SECONDS),
         last_due_at=float(last_due[0][1]) if last_due else None,
+        next_slot_at=float(next_slot) if next_slot else None,
         workers_rate_limit_per_min=_positive_int(limit),
     )
 

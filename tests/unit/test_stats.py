@@ -51,7 +51,7 @@ def test_stats_take_one_round_trip_to_redis_whatever_the_number_of_leads(
     response = client.get("/v1/stats", headers=OPS)
 
     assert response.status_code == 200
-    assert round_trips == ["PIPELINE(18)"]
+    assert round_trips == ["PIPELINE(19)"]
 
 
 def test_stats_count_deliveries_and_failures_by_window_with_latency_and_last_delivery(store, cipher, clock):
@@ -118,6 +118,19 @@ def test_the_drain_estimate_waits_for_a_retrying_lead_due_after_its_backoff(stor
 
     assert stats["queueDepth"] == 2
     assert stats["estimatedDrainSeconds"] == 500  # not 1 s: the retry is not sent before its time
+
+
+def test_the_drain_estimate_starts_when_carecycles_retry_after_ends(store, cipher, clock):
+    leads_in(store, cipher, clock, LeadStatus.QUEUED, count=1000)
+    store.budget.announce_limit(60)  # a worker runs
+    before = collect_stats(StatsQuery(store, 60, clock.now()))
+    store.budget.hold_until(clock.now() + 60, clock.now())  # careCycle answered 429 with retryAfter 60
+    clock.advance(15)
+
+    held = collect_stats(StatsQuery(store, 60, clock.now()))
+
+    assert before["estimatedDrainSeconds"] == 5  # 1000 records at 60 requests of 200 a minute
+    assert held["estimatedDrainSeconds"] == 45 + 5  # no request goes before the hold ends
 
 
 @pytest.mark.parametrize(
