@@ -18,6 +18,6 @@ def retry_delay_seconds(attempts: int, base_seconds: float, max_delay_seconds: f
     return min(raw, max_delay_seconds) * jitter
 
 
-def is_past_max_age(received_at: float, now: float, max_age_seconds: float) -> bool:
-    """True when a lead has been trying for longer than it may."""
-    return now - received_at >= max_age_seconds
+def is_past_max_age(retries_since: float, now: float, max_age_seconds: float) -> bool:
+    """True when a lead has been trying for longer than it may (since it came in, or an operator retried it)."""
+    return now - retries_since >= max_age_seconds

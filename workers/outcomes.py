@@ -83,7 +83,7 @@ def retry_outcomes(
     most_tried = max((lead.attempts for lead in leads), default=0)
     outcomes = []
     for lead in leads:
-        if backoff.is_past_max_age(lead.received_at, now, max_age):
+        if backoff.is_past_max_age(lead.retries_since, now, max_age):
             # The lead's error says why it stopped, then the last fault: "careCycle 503" alone reads as a fault
             # still being retried, not as retries given up.
             reason = f"{GAVE_UP} {error}"

@@ -20,7 +20,8 @@ _BATCH_PREFIX = keys.batch_key("")
 @dataclass(frozen=True)
 class ClaimedLead:
     """One lead of a claimed batch: its id, sealed record and the externalId it is sent under; when careCycle last
-    failed it with a 5xx, and the fault group it is sent in (see `app.store.keys.FAULT_GROUP_FIELD`)."""
+    failed it with a 5xx, the fault group it is sent in (see `app.store.keys.FAULT_GROUP_FIELD`), and when an
+    operator last re-queued it."""
 
     id: str
     sealed_record: bytes
@@ -29,6 +30,12 @@ class ClaimedLead:
     attempts: int
     failed_at: float | None = None
     fault_group: str | None = None
+    retried_at: float | None = None  # an operator's last re-queue of it
+
+    @property
+    def retries_since(self) -> float:
+        """Since when its retries count towards the maximum age: its receipt, or an operator's later retry."""
+        return max(self.received_at, self.retried_at or 0.0)
 
 
 @dataclass(frozen=True)
@@ -101,8 +108,9 @@ class BatchStore:
                 attempts=int(flat[i + 4]),
                 failed_at=float(flat[i + 5]) if flat[i + 5] else None,
                 fault_group=flat[i + 6].decode() or None,
+                retried_at=float(flat[i + 7]) if flat[i + 7] else None,
             )
-            for i in range(0, len(flat), 7)
+            for i in range(0, len(flat), 8)
         )
         return Batch(id=batch_id, leads=leads)
 
@@ -144,7 +152,7 @@ class BatchStore:
 
     def reclaim_stale(self, now: float, max_age_seconds: float) -> int:
         """Put the leads of batches past their deadline back in the queue, each spending an attempt, or make
-        those older than `max_age_seconds` `dead`; returns how many leads were reclaimed."""
+        those retried for longer than `max_age_seconds` `dead`; returns how many leads were reclaimed."""
         returned: int = self._scripts.reclaim_stale_batches(
             keys=[
                 keys.inflight_key(),

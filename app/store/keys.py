@@ -48,6 +48,8 @@ REQUEST_DIGEST_FIELD = "request_digest"
 # met a 5xx too), and the fault group the lead is sent in (apart from every other lead) once careCycle failed its
 # batch again while answering other uploads.
 FAILED_AT_FIELD = "failed_at"
+# Lead hash field of when an operator last re-queued the lead: its maximum age of retries counts from then.
+RETRIED_AT_FIELD = "retried_at"
 FAULT_GROUP_FIELD = "fault_group"
 
 

@@ -182,6 +182,22 @@ def test_reclaim_spends_an_attempt_and_gives_up_a_lead_that_reached_the_maximum_
     assert store.leads.status_counts()[LeadStatus.DEAD] == 1
 
 
+def test_reclaim_counts_the_maximum_age_of_a_lead_an_operator_retried_from_the_retry(store, cipher, clock):
+    lead = make_lead()
+    store.leads.admit([lead], [cipher.seal(lead.record)], clock.now())
+    store.batches.claim(clock.now(), 200, 1)
+    clock.advance(200)
+    assert store.batches.reclaim_stale(clock.now(), max_age_seconds=100) == 1  # dead: past its age
+    store.retries.requeue([lead.id], clock.now(), "retried by alice")
+    store.batches.claim(clock.now(), 200, 1)
+    clock.advance(2)
+
+    assert store.batches.reclaim_stale(clock.now(), max_age_seconds=100) == 1
+
+    again = store.leads.get(lead.id)
+    assert (again.status, again.attempts) == (LeadStatus.QUEUED, 2)  # back in the queue: 2 s since the retry
+
+
 def test_an_admission_run_twice_as_redis_py_retries_it_on_a_lost_reply_stores_the_lead_once(store, cipher, clock):
     # The web tier's client sends a command again when its connection drops: if the drop came after Redis ran
     # the admission, it runs again for the same lead, which then must not count twice or become its own duplicate.

@@ -303,6 +303,34 @@ def test_delivery_gives_up_after_the_maximum_age(store, cipher, clock, deliverer
     assert (lead.status, lead.error) == (LeadStatus.DEAD, "gave up after maximum age: careCycle 503")
 
 
+def test_a_lead_an_operator_retries_after_the_maximum_age_gets_a_fresh_maximum_age_from_the_retry(
+    store, cipher, clock, deliverer, carecycle, settings
+):
+    max_age = settings.leadrelay_max_age_hours * 3600
+    [lead_id] = admit(store, cipher, clock)
+    clock.advance(max_age)
+    carecycle.script.append(CareCycleTransientError("careCycle 503", 503))
+    deliverer.step()
+    assert status_of(store, lead_id) is LeadStatus.DEAD
+    clock.advance(3600)  # the operator fixes the cause, then re-queues the dead lead
+    store.retries.requeue([lead_id], clock.now(), "retried by alice")
+    retried_at = clock.now()
+
+    for _ in range(3):  # a careCycle hiccup after the retry: tried again, not given up at once
+        carecycle.script.append(CareCycleTransientError("careCycle 503", 503))
+        deliverer.step()
+        lead = store.leads.get(lead_id)
+        assert lead.status is LeadStatus.RETRYING
+        clock.advance(max(lead.next_attempt_at - clock.now(), store.budget.interval_seconds))
+    clock.advance(retried_at + max_age - clock.now())
+    carecycle.script.append(CareCycleTransientError("careCycle 503", 503))
+    deliverer.step()
+
+    lead = store.leads.get(lead_id)
+    assert (lead.status, lead.error) == (LeadStatus.DEAD, "gave up after maximum age: careCycle 503")
+    assert lead.attempts == 5  # kept across the retry
+
+
 def test_a_lead_given_up_at_the_maximum_age_says_so_in_its_error_not_only_the_last_fault(
     store, cipher, clock, deliverer, carecycle, settings
 ):

@@ -9,10 +9,13 @@ from app.store.scripts.transitions import LEAD_HELPERS, lua_string
 FAULT_FIELDS = (
     f"local FAILED_AT, FAULT_GROUP = {lua_string(keys.FAILED_AT_FIELD)}, {lua_string(keys.FAULT_GROUP_FIELD)}\n"
 )
+# The lead hash field of an operator's last retry (see app.store.keys).
+RETRIED_FIELD = f"local RETRIED_AT = {lua_string(keys.RETRIED_AT_FIELD)}\n"
 
 CLAIM_BATCH = (
     LEAD_HELPERS
     + FAULT_FIELDS
+    + RETRIED_FIELD
     + """
 -- Take up to ARGV[2] due leads off the ready set into a new in-flight batch, atomically. A batch holds the leads
 -- of one kind, that of the first due lead: leads careCycle never failed with a 5xx; those it did (careCycle may
@@ -23,7 +26,7 @@ CLAIM_BATCH = (
 -- ARGV[1] now, ARGV[2] max records, ARGV[3] batch id, ARGV[4] visibility deadline,
 -- ARGV[5] lead key prefix, ARGV[6] events key suffix
 -- Returns a flat list: lead id, encrypted record, external id, received at, attempts, failed at ('' if never),
--- fault group ('' if none), ... per lead.
+-- fault group ('' if none), an operator's last retry ('' if none), ... per lead.
 local max_records = tonumber(ARGV[2])
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 2 * max_records)
 local out = {}
@@ -33,7 +36,7 @@ for _, id in ipairs(ids) do
   if #claimed >= max_records then break end
   local lead_key = ARGV[5] .. id
   local lead = redis.call('HMGET', lead_key, 'status', 'record', 'external_id', 'received_at', 'attempts',
-    FAILED_AT, FAULT_GROUP)
+    FAILED_AT, FAULT_GROUP, RETRIED_AT)
   local lead_group = lead[7] or (lead[6] and '5xx' or '')
   if lead[1] and lead[2] and group == nil then group = lead_group end
   if lead[1] and lead[2] and lead_group ~= group then
@@ -58,6 +61,7 @@ for _, id in ipairs(ids) do
     out[#out + 1] = lead[5] or '0'
     out[#out + 1] = lead[6] or ''
     out[#out + 1] = lead[7] or ''
+    out[#out + 1] = lead[8] or ''
   else
     redis.call('ZREM', KEYS[1], id)
     if lead[1] == 'queued' or lead[1] == 'retrying' then
@@ -134,10 +138,12 @@ return changed
 
 RECLAIM_STALE_BATCHES = (
     LEAD_HELPERS
+    + RETRIED_FIELD
     + """
 -- Return the leads of batches whose visibility deadline passed (their worker died) to the queue.
--- Each spends an attempt (its upload may have gone out); one past the maximum age is `dead` instead, so a
--- batch that never settles (its worker dying each time) cannot go round forever.
+-- Each spends an attempt (its upload may have gone out); one past the maximum age (from its receipt, or from an
+-- operator's later retry) is `dead` instead, so a batch that never settles (its worker dying each time) cannot go
+-- round forever.
 -- KEYS[1] in-flight zset, KEYS[2] ready zset, KEYS[3] status counts, KEYS[4] failed-this-minute counter,
 -- KEYS[5] failed-this-second counter
 -- ARGV[1] now, ARGV[2] lead key prefix, ARGV[3] events key suffix, ARGV[4] batch key prefix,
@@ -149,11 +155,12 @@ for _, batch_id in ipairs(batches) do
   local batch_key = ARGV[4] .. batch_id
   for _, id in ipairs(redis.call('LRANGE', batch_key, 0, -1)) do
     local lead_key = ARGV[2] .. id
-    local cur = redis.call('HMGET', lead_key, 'status', 'batch_id', 'received_at')
+    local cur = redis.call('HMGET', lead_key, 'status', 'batch_id', 'received_at', RETRIED_AT)
     if cur[1] == 'sending' and cur[2] == batch_id then
       local lost = 'batch ' .. batch_id .. ' timed out in flight'
       redis.call('HINCRBY', lead_key, 'attempts', 1)
-      if tonumber(ARGV[1]) - tonumber(cur[3] or ARGV[1]) >= tonumber(ARGV[5]) then
+      local retries_since = math.max(tonumber(cur[3] or ARGV[1]), tonumber(cur[4] or '0'))
+      if tonumber(ARGV[1]) - retries_since >= tonumber(ARGV[5]) then
         local reason = 'gave up after maximum age: ' .. lost
         redis.call('HSET', lead_key, 'status', 'dead', 'updated_at', ARGV[1], 'error', reason)
         push_event(lead_key, ARGV[3], ARGV[1], 'dead', reason)

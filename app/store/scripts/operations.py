@@ -9,10 +9,12 @@ from app.store.scripts.transitions import LEAD_HELPERS, PERSON_HELPER, lua_strin
 RETRY_LEADS = (
     LEAD_HELPERS
     + f"local RECORD, SUBMISSION = {lua_string(keys.RECORD_FIELD)}, {lua_string(keys.SUBMISSION_FIELD)}\n"
+    + f"local RETRIED_AT = {lua_string(keys.RETRIED_AT_FIELD)}\n"
     + f"local LEADGEN_ID = {lua_string(keys.LEADGEN_ID_FIELD)}\n"
     + """
 -- Re-queue `rejected` or `dead` leads for an operator (and `duplicate` ones, retried by id: the operator's
--- decision to send the person again): `queued`, ready now, error cleared, attempts kept,
+-- decision to send the person again): `queued`, ready now, error cleared, attempts kept, the maximum age of its
+-- retries counted afresh from now (one transient failure would otherwise make a lead past it `dead` again),
 -- out of the retention sets again (and any expiry removed: hashes of earlier versions carried one).
 -- A Meta lead that never got its record from the Graph API (and kept no refused submission) is retrieved
 -- again instead: `fetching`, due now, its retrieval attempts reset.
@@ -24,7 +26,7 @@ RETRY_LEADS = (
 -- 'missing' (no such lead), 'not_retryable' (another status) or 'no_record' (nothing to send: its record
 -- was never stored).
 local function take_back(lead_key, id, status, new_status, due_key, cleared)
-  redis.call('HSET', lead_key, 'status', new_status, 'updated_at', ARGV[1])
+  redis.call('HSET', lead_key, 'status', new_status, 'updated_at', ARGV[1], RETRIED_AT, ARGV[1])
   redis.call('HDEL', lead_key, unpack(cleared))
   redis.call('PERSIST', lead_key)
   redis.call('PERSIST', lead_key .. ARGV[4])
