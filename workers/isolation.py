@@ -18,6 +18,9 @@ from app.models import LeadStatus
 from app.store.batches import ClaimedLead, Outcome
 from workers.carecycle import CareCycleError, CareCycleTransientError
 
+# What the event of a lead retried apart adds to careCycle's answer.
+APART = "(careCycle took other uploads meanwhile: retried apart from other leads)"
+
 
 def is_server_error(error: CareCycleError) -> bool:
     """True when careCycle answered the upload with a 5xx (not a timeout, no connection, not a 429)."""
@@ -40,7 +43,7 @@ def in_halves(leads: Sequence[ClaimedLead], outcomes: list[Outcome]) -> list[Out
         group = uuid.uuid4().hex
         groups.update({lead.id: group for lead in half})
     return [
-        dataclasses.replace(outcome, fault_group=groups[outcome.lead_id])
+        dataclasses.replace(outcome, fault_group=groups[outcome.lead_id], detail=f"{outcome.detail} {APART}")
         if outcome.status is LeadStatus.RETRYING
         else outcome
         for outcome in outcomes

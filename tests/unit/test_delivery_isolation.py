@@ -19,7 +19,7 @@ SERVER_ERROR = "careCycle 500 INTERNAL_ERROR: Internal server error"
 
 class ChokingCareCycle(ScriptedCareCycle):
     """careCycle answering 500 to every upload that holds one of the `poison` externalIds (its server chokes on
-    that record), and to every upload while `down`."""
+    that record), and to every upload while `down`; its script first, as `ScriptedCareCycle`'s."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -27,6 +27,8 @@ class ChokingCareCycle(ScriptedCareCycle):
         self.down = False
 
     def upload(self, records: Sequence[dict[str, Any]]) -> UploadResult:
+        if self.script:
+            return super().upload(records)
         batch = [dict(r) for r in records]
         self.batches.append(batch)
         if self.down or any(r["externalId"] in self.poison for r in batch):
@@ -99,7 +101,10 @@ def test_a_record_carecycle_fails_on_alone_waits_out_its_backoff_while_carecycle
     assert store.outage.get() is None
     lead = store.leads.get(ids[0])
     assert (lead.status, lead.error) == (LeadStatus.RETRYING, SERVER_ERROR)
-    assert lead.events[0].detail == SERVER_ERROR
+    assert (
+        lead.events[0].detail
+        == f"{SERVER_ERROR} (careCycle took other uploads meanwhile: retried apart from other leads)"
+    )
 
 
 def test_an_outage_splits_no_batch_and_its_backlog_leaves_in_full_batches_once_carecycle_is_back(
@@ -129,3 +134,46 @@ def test_a_batch_failing_again_with_no_upload_read_meanwhile_is_not_split(store,
     assert len(carecycle.batches) > 2
     assert carecycle.external_ids() == [ids] * len(carecycle.batches)
     assert {status_of(store, i) for i in ids} == {LeadStatus.RETRYING}
+
+
+def test_a_record_carecycle_fails_on_that_an_operator_retries_after_the_maximum_age_is_still_sent_alone(
+    store, cipher, clock, deliverer, carecycle, settings
+):
+    ids = admit(store, cipher, clock, count=20)
+    poison = ids[5]
+    carecycle.poison.add(poison)
+    run_with_traffic(store, cipher, clock, deliverer, seconds=600)
+    clock.advance(settings.leadrelay_max_age_hours * 3600)
+    run_with_traffic(store, cipher, clock, deliverer, seconds=120, every=None)
+    assert status_of(store, poison) is LeadStatus.DEAD
+    tried = len(carecycle.uploads_holding(poison))
+
+    store.retries.requeue([poison], clock.now(), "retried by alice")
+    newcomers = admit(store, cipher, clock, count=3)
+    run_with_traffic(store, cipher, clock, deliverer, seconds=5, every=None)
+
+    assert carecycle.uploads_holding(poison)[tried:] == [[poison]]
+    assert {status_of(store, i) for i in newcomers} == {LeadStatus.DELIVERED}
+    assert status_of(store, poison) is LeadStatus.RETRYING  # a fresh maximum age from the retry
+
+
+def test_leads_an_operator_retries_after_an_outage_are_not_split_by_their_first_failure_since(
+    store, cipher, clock, deliverer, carecycle, settings
+):
+    ids = admit(store, cipher, clock, count=200)
+    carecycle.down = True
+    deliverer.step()
+    clock.advance(settings.leadrelay_max_age_hours * 3600)
+    run_with_traffic(store, cipher, clock, deliverer, seconds=120, every=None)
+    assert {status_of(store, i) for i in ids} == {LeadStatus.DEAD}
+    carecycle.down = False
+    run_with_traffic(store, cipher, clock, deliverer, seconds=5)  # careCycle takes uploads again
+
+    store.retries.requeue(ids, clock.now(), "retried by alice")
+    sent = len(carecycle.batches)
+    carecycle.script.append(CareCycleTransientError(SERVER_ERROR, 500))  # one failure after the retry
+    run_with_traffic(store, cipher, clock, deliverer, seconds=120, every=None)
+
+    # The 5xx careCycle answered during the outage is not held against them: retried whole, not in halves.
+    assert [len(upload) for upload in carecycle.batches[sent:]] == [200, 200]
+    assert {status_of(store, i) for i in ids} == {LeadStatus.DELIVERED}

@@ -9,7 +9,7 @@ from app.store.scripts.transitions import LEAD_HELPERS, PERSON_HELPER, lua_strin
 RETRY_LEADS = (
     LEAD_HELPERS
     + f"local RECORD, SUBMISSION = {lua_string(keys.RECORD_FIELD)}, {lua_string(keys.SUBMISSION_FIELD)}\n"
-    + f"local RETRIED_AT = {lua_string(keys.RETRIED_AT_FIELD)}\n"
+    + f"local RETRIED_AT, FAILED_AT = {lua_string(keys.RETRIED_AT_FIELD)}, {lua_string(keys.FAILED_AT_FIELD)}\n"
     + f"local LEADGEN_ID = {lua_string(keys.LEADGEN_ID_FIELD)}\n"
     + """
 -- Re-queue `rejected` or `dead` leads for an operator (and `duplicate` ones, retried by id: the operator's
@@ -55,7 +55,9 @@ for i = 6, #ARGV do
       take_back(lead_key, id, status, 'fetching', KEYS[5], {'error', 'next_attempt_at'})
     end
   else
-    take_back(lead_key, id, status, 'queued', KEYS[2], {'error', 'next_attempt_at', 'batch_id'})
+    -- careCycle's earlier 5xx is forgotten too: a lead of a fault group is still sent apart, but only a 5xx after
+    -- this retry tells whether careCycle fails on it again.
+    take_back(lead_key, id, status, 'queued', KEYS[2], {'error', 'next_attempt_at', 'batch_id', FAILED_AT})
   end
   out[#out + 1] = outcome
   out[#out + 1] = status
