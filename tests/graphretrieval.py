@@ -4,7 +4,7 @@ one Page, its forms, and leads announced by webhook as Meta would."""
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 from app.clock import Clock
@@ -16,7 +16,7 @@ from app.sources import LeadSource, SourceKind, SourceRegistry
 from app.store import Store
 from tests.graphstub import GraphStub, serve_graph
 from workers.graph import GraphClient
-from workers.meta import MetaRetrieval, RetrievalSettings
+from workers.meta import GraphReader, MetaRetrieval, RetrievalSettings
 
 PAGE_ID, FORM_ID = "100000000000001", "200000000000001"
 PROBE_SECONDS = 10.0
@@ -30,9 +30,15 @@ def facebook_source(form_ids: Sequence[str] = (FORM_ID,), page_ids: Sequence[str
 
 @contextmanager
 def retrieval_over_http(
-    store: Store, stub: GraphStub, sources: SourceRegistry, cipher: RecordCipher, clock: Clock
+    store: Store,
+    stub: GraphStub,
+    sources: SourceRegistry,
+    cipher: RecordCipher,
+    clock: Clock,
+    around: Callable[[GraphClient], GraphReader] | None = None,
 ) -> Iterator[MetaRetrieval]:
-    """Retrieval of `sources`' leads through a Graph client talking to `stub`, served for as long as it is used."""
+    """Retrieval of `sources`' leads through a Graph client talking to `stub`, served for as long as it is used;
+    `around` wraps the client (to run another call while one is in flight, say)."""
     settings = RetrievalSettings(
         max_age_seconds=72 * 3600,
         retry_base_seconds=1.0,
@@ -47,7 +53,16 @@ def retrieval_over_http(
         graph = GraphClient(url, "v21.0", stub.token, connect_timeout=1, read_timeout=2)
         try:
             yield MetaRetrieval(
-                store, graph, intake, admission, sources, cipher, settings, clock, lambda: None, random.Random(7)
+                store,
+                around(graph) if around else graph,
+                intake,
+                admission,
+                sources,
+                cipher,
+                settings,
+                clock,
+                lambda: None,
+                random.Random(7),
             )
         finally:
             graph.close()

@@ -47,21 +47,24 @@ class RetrievalPauses:
     def paused(self, reason: str, regain_after_seconds: float | None = None) -> float:
         """Retrieval pauses for every Page, or stays paused when a probe failed, until the next probe: in a probe
         interval, or when Graph estimates that a rate limit ends (`regain_after_seconds`, at least an interval and at
-        most `MAX_RATE_LIMIT_PAUSE_SECONDS` on). Returns the time of the next probe."""
+        most `MAX_RATE_LIMIT_PAUSE_SECONDS` on), or later when the pause's probe is set later already (a rate limit
+        Graph expects to last, met by another call: `reason` is then said as met since). Returns the time of the next
+        probe."""
         now = self._clock.now()
         wait = self._probe_interval
         if regain_after_seconds is not None:
             wait = max(wait, min(regain_after_seconds, MAX_RATE_LIMIT_PAUSE_SECONDS))
-        self._paused.paused(reason, started=self._store.fetch_pause.pause(reason, now, now + wait))
-        return now + wait
+        change = self._store.fetch_pause.pause(reason, now, now + wait)
+        self._paused.paused(change.reason, started=change.started)
+        return change.next_probe_at
 
     def page_paused(self, page_id: str, reason: str, form_id: str | None = None) -> None:
         """Retrieval pauses for `page_id`'s leads alone, or stays paused when its probe failed, until its next probe;
         `form_id` (the form of the lead, or the listing, refused) is kept with it for the backfill."""
         now = self._clock.now()
         lapse = max(PAGE_PAUSE_LAPSE_SECONDS, 2 * self._probe_interval)
-        started = self._store.page_pauses.pause(page_id, reason, now, now + self._probe_interval, lapse, form_id)
-        self._pages_paused.paused(reason, started=started, ids={"page_id": page_id}, key=page_id)
+        change = self._store.page_pauses.pause(page_id, reason, now, now + self._probe_interval, lapse, form_id)
+        self._pages_paused.paused(change.reason, started=change.started, ids={"page_id": page_id}, key=page_id)
 
     def forms_of_paused_pages(self) -> dict[str, str]:
         """Form id -> its Page, for each form a lead of which met the pause of a Page still paused alone."""

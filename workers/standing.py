@@ -39,7 +39,8 @@ class CareCycleStanding:
 
     def paused(self, reason: str, now: float, next_probe_at: float) -> None:
         """Delivery pauses, or stays paused when a probe failed, for `reason` until `next_probe_at`."""
-        self._pause.paused(reason, started=self._store.pause.pause(reason, now, next_probe_at))
+        change = self._store.pause.pause(reason, now, next_probe_at)
+        self._pause.paused(change.reason, started=change.started)
 
     def upload_failed(self, message: str, batch_id: str) -> None:
         """An upload failed with `message` and its leads will be retried: said when new, else once a minute."""

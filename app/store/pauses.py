@@ -14,6 +14,9 @@ from app.store import keys
 from app.store.codec import text
 from app.store.scripts import Scripts
 
+# What a pause shows beside its cause for a failure met since whose probe time would have come sooner (the cause's
+# later probe time kept): a call in flight as a rate limit paused retrieval until Graph's estimate, say.
+MET_SINCE = "met since: "
 # A Page's pause hash names each lead form its refused leads came from in a field of its own: `form:<form id>`.
 PAUSED_FORM_FIELD_PREFIX = "form:"
 
@@ -22,7 +25,7 @@ PAUSED_FORM_FIELD_PREFIX = "form:"
 class Pause:
     """A pause (of delivery, or of Meta retrieval): why, since when, and when the next probe may go."""
 
-    reason: str
+    reason: str  # its cause, and beside it what was met since when that did not replace it (`MET_SINCE`)
     since: float
     next_probe_at: float
 
@@ -38,6 +41,21 @@ def pause_from_hash(raw: Mapping[bytes | str, bytes | str]) -> Pause | None:
     )
 
 
+@dataclass(frozen=True)
+class PauseChange:
+    """What pausing did: whether it started the pause, the reason the pause shows now, and when its next probe goes."""
+
+    started: bool
+    reason: str
+    next_probe_at: float
+
+    @classmethod
+    def from_reply(cls, reply: list[bytes | int]) -> PauseChange:
+        """The pause script's reply: {started, the reason shown, the next probe time}."""
+        started, reason, next_probe_at = reply
+        return cls(bool(started), text(reason) or "", float(next_probe_at))
+
+
 class PauseSwitch:
     """A pause and its single probe: delivery's (careCycle 401/403/404) by default, or another one under its own
     `key` (Meta retrieval's, for every Page: token errors, rate limits, a Graph API failing; or one Page's)."""
@@ -51,17 +69,25 @@ class PauseSwitch:
         """The current pause, or None while running."""
         return pause_from_hash(self._redis.hgetall(self._key))
 
-    def pause(self, reason: str, now: float, next_probe_at: float) -> bool:
-        """Pause (or keep paused), keeping the original start time; True when this started the pause."""
-        pipe = self._redis.pipeline(transaction=True)
-        self.queue_pause(pipe, reason, now, next_probe_at)
-        started, _ = pipe.execute()
-        return bool(started)
+    def pause(self, reason: str, now: float, next_probe_at: float) -> PauseChange:
+        """Pause (or keep paused) for `reason` until `next_probe_at`, keeping the original start time and a later probe
+        time already set (`reason` is then shown beside the cause of that time, as met since)."""
+        return PauseChange.from_reply(
+            self._scripts.pause(keys=[self._key], args=self._pause_args(reason, now, next_probe_at))
+        )
 
-    def queue_pause(self, pipe: Pipeline, reason: str, now: float, next_probe_at: float) -> None:
-        """Queue `pause`'s two writes on `pipe` (a transaction): the first answers whether they started the pause."""
-        pipe.hsetnx(self._key, "since", repr(now))
-        pipe.hset(self._key, mapping={"reason": reason, "next_probe_at": repr(next_probe_at)})
+    def queue_pause(
+        self, pipe: Pipeline, reason: str, now: float, next_probe_at: float, listing: tuple[str, str] | None = None
+    ) -> None:
+        """Queue `pause` on `pipe` (a transaction), its reply a `PauseChange`'s; `listing` (a hash key and a field in
+        it) is set to the reason the pause shows, in the same step."""
+        listing_keys, listing_args = ([listing[0]], [listing[1]]) if listing else ([], [])
+        args = [*self._pause_args(reason, now, next_probe_at), *listing_args]
+        self._scripts.pause(keys=[self._key, *listing_keys], args=args, client=pipe)
+
+    @staticmethod
+    def _pause_args(reason: str, now: float, next_probe_at: float) -> list[str]:
+        return [repr(now), reason, repr(next_probe_at), f"{MET_SINCE}{reason}"]
 
     def resume(self) -> bool:
         """End the pause; True when there was one."""
@@ -107,28 +133,27 @@ class PagePauses:
         next_probe_at: float,
         lapse_seconds: float,
         form_id: str | None = None,
-    ) -> bool:
-        """Pause one Page's retrieval (or keep it paused), keeping the original start time; True when this started
-        the pause. Listed in the same transaction, so that a probe resuming the Page meanwhile leaves no Page listed
-        as paused that is not (nor one paused that is not listed: a retrieval reads the list to know). `form_id`, the
-        lead form whose lead (or listing) met the pause's error, is kept with the pause: the backfill lists the form
-        as the Page's probe (`forms_of_paused_pages`).
+    ) -> PauseChange:
+        """Pause one Page's retrieval (or keep it paused), as `PauseSwitch.pause` does. Listed (with the reason shown)
+        in the same transaction, so that a probe resuming the Page meanwhile leaves no Page listed as paused that is
+        not (nor one paused that is not listed: a retrieval reads the list to know). `form_id`, the lead form whose
+        lead (or listing) met the pause's error, is kept with the pause: the backfill lists the form as the Page's
+        probe (`forms_of_paused_pages`).
 
         The pause lapses `lapse_seconds` on unless a probe of the Page fails again meanwhile: once none of its leads
         is left to probe it (given up, or retrieved by the backfill), nothing else would end it. Pages whose pause
         lapsed are forgotten here, in the same transaction; until then the listing's readers skip them."""
         pipe = self._redis.pipeline(transaction=True)
-        self.switch(page_id).queue_pause(pipe, reason, now, next_probe_at)
+        self.switch(page_id).queue_pause(pipe, reason, now, next_probe_at, (keys.paused_pages_key(), page_id))
         if form_id:
             pipe.hset(keys.page_fetch_pause_key(page_id), f"{PAUSED_FORM_FIELD_PREFIX}{form_id}", "1")
         pipe.pexpire(keys.page_fetch_pause_key(page_id), max(1, int(lapse_seconds * 1000)))
-        pipe.hset(keys.paused_pages_key(), page_id, reason)
         pipe.zadd(keys.paused_pages_until_key(), {page_id: now + lapse_seconds})
         self._scripts.forget_lapsed_pages(
             keys=[keys.paused_pages_key(), keys.paused_pages_until_key()], args=[repr(now)], client=pipe
         )
-        started, *_ = pipe.execute()
-        return bool(started)
+        change, *_ = pipe.execute()
+        return PauseChange.from_reply(change)
 
     def forms_of_paused_pages(self, now: float) -> dict[str, str]:
         """Form id -> the Page paused alone that a lead of the form met the pause's error for, for every Page whose

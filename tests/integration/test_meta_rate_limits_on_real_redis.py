@@ -133,3 +133,43 @@ def test_a_rate_limited_backfill_pauses_retrieval_until_graphs_estimate_and_list
     assert retrieval.backfill() == 0 and len(stub.requests) == 1  # skipped: Graph expects the limit for a minute more
     clock.advance(60)
     assert retrieval.backfill() == 1 and store.fetch_pause.get() is None
+
+
+class AnsweredAfterAnotherCall:
+    """A Graph client whose answer for one lead comes only after `meanwhile` ran: another worker's call answered while
+    this one was in flight."""
+
+    def __init__(self, graph, slow_leadgen_id, meanwhile):
+        self._graph, self._slow, self._meanwhile = graph, slow_leadgen_id, meanwhile
+
+    def get_lead(self, leadgen_id):
+        if leadgen_id == self._slow:
+            self._meanwhile()
+        return self._graph.get_lead(leadgen_id)
+
+    def list_form_leads(self, form_id, since):
+        return self._graph.list_form_leads(form_id, since)
+
+
+def test_a_failure_met_by_a_call_in_flight_as_a_rate_limit_paused_retrieval_keeps_graphs_estimate(
+    stub, sources, store, cipher, clock, announced
+):
+    in_flight, rate_limited = announced(2)
+    stub.fail_next(400, 80005, headers=usage_headers(19))  # answered first: the other worker's call
+    stub.fail_next(503, 2, message="temporary downtime")  # then the call that was in flight
+    started = clock.now()
+
+    with retrieval_over_http(store, stub, sources, cipher, clock) as other_worker:
+
+        def around(graph):
+            return AnsweredAfterAnotherCall(graph, "900000000000000", lambda: other_worker.fetch(rate_limited))
+
+        with retrieval_over_http(store, stub, sources, cipher, clock, around) as worker:
+            assert worker.fetch(in_flight) is LeadStatus.FETCHING
+
+    pause = store.fetch_pause.get()
+    assert pause.next_probe_at == started + 19 * 60  # not a probe interval on: each probe counts against the limit
+    assert store.leads.get(in_flight).next_attempt_at >= started + 19 * 60
+    shown = collect_stats(StatsQuery(store, 60, clock.now()))["retrievalPause"]
+    assert shown["nextProbeAt"] == started + 19 * 60
+    assert "Graph estimates access again in 19 min" in shown["reason"] and "temporary downtime" in shown["reason"]

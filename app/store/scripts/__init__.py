@@ -34,6 +34,7 @@ from app.store.scripts.limits import (
     BLOCK_UNTIL,
     FORGET_LAPSED_PAGES,
     HIT_WINDOWS,
+    PAUSE,
     RELEASE_SLOT,
     RESERVE_SLOT,
     TAKE_FETCH_PROBES,
@@ -51,6 +52,7 @@ __all__ = [
     "DEFER_FETCH",
     "FORGET_LAPSED_PAGES",
     "HIT_WINDOWS",
+    "PAUSE",
     "PURGE_RETAINED",
     "RECLAIM_STALE_BATCHES",
     "RELEASE_HELD_FETCHES",
@@ -82,6 +84,7 @@ class Scripts:
     release_slot: Script
     block_until: Script
     take_probe: Script
+    pause: Script
     complete_fetch: Script
     defer_fetch: Script
     claim_due_fetches: Script
@@ -108,6 +111,7 @@ class Scripts:
             "release_slot": RELEASE_SLOT,
             "block_until": BLOCK_UNTIL,
             "take_probe": TAKE_PROBE,
+            "pause": PAUSE,
             "complete_fetch": COMPLETE_FETCH,
             "defer_fetch": DEFER_FETCH,
             "claim_due_fetches": CLAIM_DUE_FETCHES,

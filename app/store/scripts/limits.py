@@ -1,4 +1,5 @@
-"""Scripts that hold back requests: the shared careCycle budget, delivery pauses and the form throttle."""
+"""Scripts that hold back requests: the shared careCycle budget, pauses (delivery's, Meta retrieval's) and their probes,
+and the form throttle."""
 
 from __future__ import annotations
 
@@ -47,6 +48,41 @@ if next_probe == nil or next_probe > tonumber(ARGV[1]) then return 0 end
 redis.call('HSET', KEYS[1], 'next_probe_at', ARGV[2])
 return 1
 """
+
+# Shared by the pause scripts: a pause hash keeps its `cause` (what set its next probe time) and shows as its `reason`
+# the cause with what was met since, when that did not replace it.
+NOTE_HELPER = """
+local function noted(key, note)
+  local cause = redis.call('HGET', key, 'cause') or redis.call('HGET', key, 'reason') or ''
+  local shown = cause .. '; ' .. note
+  redis.call('HSET', key, 'reason', shown)
+  return shown
+end
+"""
+
+PAUSE = (
+    NOTE_HELPER
+    + """
+-- Pause (or keep paused) for a reason until a next probe time, never bringing a later probe time nearer: a failure
+-- met while paused (a call in flight as a rate limit paused retrieval until Graph's estimate) is noted beside the cause
+-- of the later probe time instead of replacing it. The start time is kept.
+-- KEYS[1] pause hash; KEYS[2] (optional) a listing hash (id -> the reason shown), kept in step under ARGV[5]
+-- ARGV[1] now, ARGV[2] reason, ARGV[3] next probe time, ARGV[4] the note shown when a later probe time is kept
+-- Returns {1 when this started the pause else 0, the reason shown, the next probe time}.
+local started = redis.call('HSETNX', KEYS[1], 'since', ARGV[1])
+local next_probe = redis.call('HGET', KEYS[1], 'next_probe_at')
+local shown
+if next_probe and tonumber(next_probe) > tonumber(ARGV[3]) then
+  shown = noted(KEYS[1], ARGV[4])
+else
+  next_probe = ARGV[3]
+  shown = ARGV[2]
+  redis.call('HSET', KEYS[1], 'cause', ARGV[2], 'reason', ARGV[2], 'next_probe_at', ARGV[3])
+end
+if KEYS[2] then redis.call('HSET', KEYS[2], ARGV[5], shown) end
+return {started, shown, next_probe}
+"""
+)
 
 TAKE_FETCH_PROBES = """
 -- Let a Meta lead through as the probe of every retrieval pause it waits behind, of all of them at once or of none:

@@ -1,0 +1,52 @@
+"""A pause and what it shows, on a real Redis: a failure met while paused never brings a later probe nearer, and is
+shown beside the pause's cause."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.ops import StatsQuery, collect_stats
+
+PAGE_ID = "100000000000001"
+RATE_LIMITED = "Graph API 400 code 80005: rate limit; Graph estimates access again in 19 min"
+UNAVAILABLE = "Graph API 503 code 2: temporary downtime"
+
+
+@pytest.fixture
+def stats(store, clock):
+    return lambda: collect_stats(StatsQuery(store, 60, clock.now()))
+
+
+def test_a_failure_met_while_paused_keeps_the_later_probe_time_and_is_shown_beside_its_cause(store, clock, stats):
+    started = clock.now()
+    first = store.fetch_pause.pause(RATE_LIMITED, started, started + 19 * 60)
+    clock.advance(5)
+
+    kept = store.fetch_pause.pause(UNAVAILABLE, clock.now(), clock.now() + 30)
+
+    assert first.started and not kept.started
+    assert kept.next_probe_at == started + 19 * 60
+    assert kept.reason == f"{RATE_LIMITED}; met since: {UNAVAILABLE}"
+    assert stats()["retrievalPause"] == {"reason": kept.reason, "since": started, "nextProbeAt": started + 19 * 60}
+
+
+def test_a_failure_whose_probe_time_is_later_replaces_the_cause_and_what_was_met_since(store, clock):
+    started = clock.now()
+    store.fetch_pause.pause(RATE_LIMITED, started, started + 60)
+    store.fetch_pause.pause(UNAVAILABLE, started, started + 30)  # met since, the rate limit's probe kept
+    clock.advance(60)
+
+    change = store.fetch_pause.pause("Graph API 400 code 190: token expired", clock.now(), clock.now() + 30)
+
+    assert change.reason == "Graph API 400 code 190: token expired"
+    assert store.fetch_pause.get().next_probe_at == clock.now() + 30
+    assert store.fetch_pause.get().since == started
+
+
+def test_a_page_paused_alone_is_listed_with_the_reason_its_pause_shows(store, clock, stats):
+    store.page_pauses.pause(PAGE_ID, RATE_LIMITED, clock.now(), clock.now() + 600, 3600)
+
+    change = store.page_pauses.pause(PAGE_ID, UNAVAILABLE, clock.now(), clock.now() + 30, 3600)
+
+    assert change.next_probe_at == clock.now() + 600
+    assert stats()["retrievalPausedPages"] == {PAGE_ID: f"{RATE_LIMITED}; met since: {UNAVAILABLE}"}
