@@ -2,7 +2,8 @@
 per change.
 
 A 5xx, a timeout or no connection starts (or goes on with) careCycle's failing spell, which `/v1/stats`, `/metrics`
-and the dashboard show. An answer past authentication ends a delivery pause and the spell, whose retrying leads are
+and the dashboard show; met by the probe of a delivery pause (or a 429 so), it is shown beside the pause's cause
+without ending the pause. An answer past authentication ends a delivery pause and the spell, whose retrying leads are
 then due at once (`app.store.outage`). The worker says its failed uploads once per change
 (`app.logs.RepeatedTrouble`), and a delivery pause (`app.logs.PauseLog`) when it starts or its reason changes,
 recalled at most once a minute while its probes fail alike, and its end once.
@@ -17,6 +18,9 @@ from redis.exceptions import RedisError
 from app.clock import Clock
 from app.logs import PauseLog, RepeatedTrouble
 from app.store import Store
+
+# Beside a delivery pause's cause (a 401/403/404): what its last probe met when careCycle failed it otherwise.
+PROBE_MET = "the last upload met: "
 
 
 class CareCycleStanding:
@@ -43,8 +47,17 @@ class CareCycleStanding:
         self._pause.paused(change.reason, started=change.started)
 
     def upload_failed(self, message: str, batch_id: str) -> None:
-        """An upload failed with `message` and its leads will be retried: said when new, else once a minute."""
+        """An upload failed with `message` and its leads will be retried: said when new, else once a minute. While
+        delivery is paused (the upload was its probe), the pause shows it beside its cause and goes on: an operator who
+        fixed the key then sees that careCycle fails, not that it still refuses the key."""
         self._failures.met(message, {"batch_id": batch_id})
+        try:
+            shown = self._store.pause.note(f"{PROBE_MET}{message}")
+        except RedisError:
+            self._logger.warning("Redis did not answer: a delivery pause, if any, does not show what its probe met")
+            return
+        if shown is not None:
+            self._pause.paused(shown, started=False)
 
     def failing(self, reason: str, now: float) -> None:
         """careCycle failed an upload (5xx, timeout, no connection): shown in the stats until it answers again."""

@@ -25,7 +25,7 @@ PAUSED_FORM_FIELD_PREFIX = "form:"
 class Pause:
     """A pause (of delivery, or of Meta retrieval): why, since when, and when the next probe may go."""
 
-    reason: str  # its cause, and beside it what was met since when that did not replace it (`MET_SINCE`)
+    reason: str  # its cause, and beside it what was met since when that did not replace it (`MET_SINCE`, a probe's)
     since: float
     next_probe_at: float
 
@@ -84,6 +84,11 @@ class PauseSwitch:
         listing_keys, listing_args = ([listing[0]], [listing[1]]) if listing else ([], [])
         args = [*self._pause_args(reason, now, next_probe_at), *listing_args]
         self._scripts.pause(keys=[self._key, *listing_keys], args=args, client=pipe)
+
+    def note(self, note: str) -> str | None:
+        """Show `note` beside the pause's cause (what its last probe met, say), its probe time unmoved; returns the
+        reason shown, None when there is no pause."""
+        return text(self._scripts.note_pause(keys=[self._key], args=[note]))
 
     @staticmethod
     def _pause_args(reason: str, now: float, next_probe_at: float) -> list[str]:

@@ -1,5 +1,5 @@
 """A pause and what it shows, on a real Redis: a failure met while paused never brings a later probe nearer, and is
-shown beside the pause's cause."""
+shown beside the pause's cause, as is what a probe met (`note`)."""
 
 from __future__ import annotations
 
@@ -41,6 +41,23 @@ def test_a_failure_whose_probe_time_is_later_replaces_the_cause_and_what_was_met
     assert change.reason == "Graph API 400 code 190: token expired"
     assert store.fetch_pause.get().next_probe_at == clock.now() + 30
     assert store.fetch_pause.get().since == started
+
+
+def test_a_note_is_shown_beside_the_cause_without_moving_the_probe_and_replaces_the_previous_note(store, clock, stats):
+    store.pause.pause("careCycle 401 UNAUTHORIZED: bad key", clock.now(), clock.now() + 30)
+
+    store.pause.note("the last upload met: careCycle 500 INTERNAL_ERROR")
+    shown = store.pause.note("the last upload met: careCycle did not answer in time")
+
+    assert shown == "careCycle 401 UNAUTHORIZED: bad key; the last upload met: careCycle did not answer in time"
+    assert stats()["pause"]["reason"] == shown
+    assert stats()["pause"]["nextProbeAt"] == clock.now() + 30
+
+
+def test_a_note_without_a_pause_makes_none(store, clock, stats):
+    assert store.pause.note("the last upload met: careCycle 500 INTERNAL_ERROR") is None
+
+    assert store.pause.get() is None and stats()["paused"] is False
 
 
 def test_a_page_paused_alone_is_listed_with_the_reason_its_pause_shows(store, clock, stats):

@@ -34,6 +34,7 @@ from app.store.scripts.limits import (
     BLOCK_UNTIL,
     FORGET_LAPSED_PAGES,
     HIT_WINDOWS,
+    NOTE_PAUSE,
     PAUSE,
     RELEASE_SLOT,
     RESERVE_SLOT,
@@ -52,6 +53,7 @@ __all__ = [
     "DEFER_FETCH",
     "FORGET_LAPSED_PAGES",
     "HIT_WINDOWS",
+    "NOTE_PAUSE",
     "PAUSE",
     "PURGE_RETAINED",
     "RECLAIM_STALE_BATCHES",
@@ -85,6 +87,7 @@ class Scripts:
     block_until: Script
     take_probe: Script
     pause: Script
+    note_pause: Script
     complete_fetch: Script
     defer_fetch: Script
     claim_due_fetches: Script
@@ -112,6 +115,7 @@ class Scripts:
             "block_until": BLOCK_UNTIL,
             "take_probe": TAKE_PROBE,
             "pause": PAUSE,
+            "note_pause": NOTE_PAUSE,
             "complete_fetch": COMPLETE_FETCH,
             "defer_fetch": DEFER_FETCH,
             "claim_due_fetches": CLAIM_DUE_FETCHES,

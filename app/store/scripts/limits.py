@@ -84,6 +84,19 @@ return {started, shown, next_probe}
 """
 )
 
+NOTE_PAUSE = (
+    NOTE_HELPER
+    + """
+-- Show beside a pause's cause what was met since (its probe failing otherwise), its probe time unmoved; no pause, no
+-- note.
+-- KEYS[1] pause hash
+-- ARGV[1] the note
+-- Returns the reason shown, or false when there is no pause.
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+return noted(KEYS[1], ARGV[1])
+"""
+)
+
 TAKE_FETCH_PROBES = """
 -- Let a Meta lead through as the probe of every retrieval pause it waits behind, of all of them at once or of none:
 -- a lead held for its Page spends no probe of every Page's pause, nor one waiting for every Page its Page's probe.
