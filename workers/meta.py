@@ -187,13 +187,13 @@ class MetaRetrieval:
 
         While retrieval is paused, the backfill runs only as the pause's probe (so a pause ends even when no
         lead waits in `fetching`), and a listing that works resumes retrieval. A form that fails (deleted on
-        Meta, a lead-level fault, a permission its Page's owner withdrew) does not keep the others from being
-        listed, then its error is raised; a token or configuration error, a rate limit, or a Graph API that fails
-        (5xx, no connection, no answer in time), pauses retrieval and ends the run, raised. A form of a Page paused
-        alone (a lead of the form met a permission error) is listed only as the Page's probe, skipped otherwise: a
-        listing that works resumes the Page, and a permission error keeps it paused without failing the run, said as
-        its leads' failed probes are. A form is marked backfilled only once listed completely, so the next run covers
-        what this one missed.
+        Meta, a lead-level fault) does not keep the others from being listed, then its error is raised; a token or
+        configuration error, a rate limit, or a Graph API that fails (5xx, no connection, no answer in time), pauses
+        retrieval and ends the run, raised. A form of a Page paused alone (a lead of the form met a permission error)
+        is listed only as the Page's probe, skipped otherwise: a listing that works resumes the Page. A permission
+        error fails no run: it keeps such a Page paused, said as its leads' failed probes are, or is said once per
+        change for a form of no known Page (Graph's refusal names none: no Page is paused on a guess). A form is
+        marked backfilled only once listed completely, so the next run covers what this one missed.
         """
         rerouted = self._admission.admit_unrouted()  # counted as the webhook would have, had a source listed them
         hand_over_admitted(self._store, [(a.source, a.status) for a in rerouted if a.status is not None])
@@ -204,6 +204,7 @@ class MetaRetrieval:
             return len(rerouted)
         taken, failed = len(rerouted), []
         paused_pages = self._pauses.forms_of_paused_pages()
+        self._pauses.forms_configured({form_id for source in self._facebook_sources() for form_id in source.form_ids})
         for source in self._facebook_sources():
             for form_id in source.form_ids:
                 page_id = paused_pages.get(form_id)
@@ -234,13 +235,14 @@ class MetaRetrieval:
         try:
             listed: list[GraphLead] = list(self._graph.list_form_leads(form_id, since))
         except GraphError as exc:
+            if isinstance(exc, GraphPermissionError):  # said once per change; listed again at the next backfill
+                self._pauses.listing_refused(form_id, exc.message, paused_page_id)
+                return 0
             if pauses_every_page(exc):
                 self._pause(exc)
-            elif isinstance(exc, GraphPermissionError) and paused_page_id is not None:
-                self._pauses.page_paused(paused_page_id, exc.message, form_id)  # said as its leads' probes are
-                return 0
             raise
         self._resume(paused_page_id)  # the Graph API listed the form: it answers, takes the token, reads the Page
+        self._pauses.form_listed(form_id)
         changes = [LeadgenChange(leadgen_id=g.id, form_id=g.form_id or form_id, ad_id=g.ad_id) for g in listed]
         admitted = self._admission.admit(changes, "found by the Meta backfill: no webhook for it", fetch=False)
         by_leadgen = {g.id: g for g in listed}

@@ -12,6 +12,10 @@ withdrew the lead access may stay paused for weeks, and a fetch job per held lea
 
 Each pause is said when it starts or its reason changes, recalled at most once a minute while its probes fail alike,
 and its end once (`app.logs.PauseLog`, one pause per Page): a lead's every failed probe is said at debug.
+
+A backfill listing of a form refused for a permission, no Page paused alone known for the form (Graph's refusal names
+none, and a source routes Pages and forms each on their own), pauses no Page on a guess: the refusal is kept in Redis,
+so that every worker says it once per change, and the form is listed again at each backfill.
 """
 
 from __future__ import annotations
@@ -65,6 +69,35 @@ class RetrievalPauses:
         lapse = max(PAGE_PAUSE_LAPSE_SECONDS, 2 * self._probe_interval)
         change = self._store.page_pauses.pause(page_id, reason, now, now + self._probe_interval, lapse, form_id)
         self._pages_paused.paused(change.reason, started=change.started, ids={"page_id": page_id}, key=page_id)
+
+    def listing_refused(self, form_id: str, reason: str, page_id: str | None) -> None:
+        """The backfill's listing of `form_id` was refused for a permission (`reason`): its Page, paused alone, stays
+        paused (said as its leads' failed probes are); with no such Page known (Graph's refusal names none), the
+        refusal is said as an error when it starts or its reason changes, then at info at each backfill that lists
+        the form again."""
+        if page_id is not None:
+            self.page_paused(page_id, reason, form_id)
+            return
+        before = self._store.refused_forms.refused(form_id, reason)
+        extra = {"form_id": form_id}
+        if before == reason:
+            self._logger.info("meta backfill of a form still refused, listed again next time: %s", reason, extra=extra)
+            return
+        self._logger.error(
+            "meta backfill of a form refused: %s; its leads are not listed until the token may read them, and it is "
+            "listed again at each backfill",
+            reason,
+            extra=extra,
+        )
+
+    def form_listed(self, form_id: str) -> None:
+        """The backfill listed `form_id`'s leads: a refusal of its listing, if any, is over."""
+        if self._store.refused_forms.listed(form_id):
+            self._logger.info("meta backfill of a form lists its leads again", extra={"form_id": form_id})
+
+    def forms_configured(self, form_ids: set[str]) -> None:
+        """The backfill lists `form_ids`: the refusals of any other form (no longer configured) are forgotten."""
+        self._store.refused_forms.forget_all_but(form_ids)
 
     def forms_of_paused_pages(self) -> dict[str, str]:
         """Form id -> its Page, for each form a lead of which met the pause of a Page still paused alone."""

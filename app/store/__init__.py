@@ -17,7 +17,7 @@ from app.store.leads import LeadNotFoundError, LeadStore
 from app.store.limiter import Lanes, RequestBudget
 from app.store.metrics import DeliveryMetrics, IntakeHandover
 from app.store.outage import CareCycleOutage
-from app.store.pauses import PagePauses, PauseSwitch
+from app.store.pauses import PagePauses, PauseSwitch, RefusedFormListings
 from app.store.presence import WorkerPresence
 from app.store.retention import Retention, RetentionStore
 from app.store.retries import RetryStore
@@ -53,6 +53,7 @@ class Store:
         self.fetches = FetchStore(redis, scripts)
         self.fetch_pause = PauseSwitch(redis, scripts, keys.fetch_pause_key())
         self.page_pauses = PagePauses(redis, scripts)
+        self.refused_forms = RefusedFormListings(redis)
         self.lanes = Lanes(redis, lanes, lane_ttl_seconds)
         self.throttle = Throttle(redis, scripts)
         self.metrics = DeliveryMetrics(redis)

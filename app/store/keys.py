@@ -232,6 +232,12 @@ def backfill_turn_key() -> str:
     return f"{PREFIX}meta:backfill:turn"
 
 
+def refused_form_listings_key() -> str:
+    """Hash: Meta form id -> why the backfill's last listing of its leads was refused (a permission error, no Page
+    paused alone known for the form); gone once a listing works."""
+    return f"{PREFIX}meta:backfill:refused"
+
+
 def backfill_since_key() -> str:
     """Hash: Meta form id -> start time of the last backfill that listed that form's leads completely."""
     return f"{PREFIX}meta:backfill:since"

@@ -1,9 +1,9 @@
 """Pauses and their single probe: delivery's (careCycle refusing the configuration), Meta retrieval's for every Page,
-and Meta retrieval's for single Pages (listed together for stats)."""
+and Meta retrieval's for single Pages (listed together for stats); and the Meta forms whose listing is refused."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from enum import Enum
 
@@ -194,3 +194,35 @@ class PagePauses:
         )
         ended, *_ = pipe.execute()
         return bool(ended)
+
+
+class RefusedFormListings:
+    """Meta lead forms whose leads the backfill's listing was refused for a permission while no Page paused alone is
+    known for them (Graph's refusal names no Page, and a source routes Pages and forms each on their own), each with
+    the reason: kept in Redis so that every worker says a refusal once per change."""
+
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+
+    def refused(self, form_id: str, reason: str) -> str | None:
+        """Listing `form_id` was refused for `reason`; returns the reason its last listing was refused for, None when
+        that one worked."""
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.hget(keys.refused_form_listings_key(), form_id)
+        pipe.hset(keys.refused_form_listings_key(), form_id, reason)
+        before, _ = pipe.execute()
+        return text(before)
+
+    def listed(self, form_id: str) -> bool:
+        """`form_id`'s leads were listed; True when its last listing was refused."""
+        return bool(self._redis.hdel(keys.refused_form_listings_key(), form_id))
+
+    def forget_all_but(self, form_ids: Collection[str]) -> None:
+        """Forget the refusals of forms other than `form_ids` (those still configured)."""
+        gone = [
+            form
+            for raw in self._redis.hkeys(keys.refused_form_listings_key())
+            if (form := text(raw) or "") not in form_ids
+        ]
+        if gone:
+            self._redis.hdel(keys.refused_form_listings_key(), *gone)

@@ -21,7 +21,6 @@ from tests.graphretrieval import (
     retrieval_over_http,
 )
 from tests.graphstub import GraphStub
-from workers.graph import GraphPermissionError
 
 OTHER_FORM = "200000000000002"  # a form of the same source none of whose leads met the Page's pause
 
@@ -102,12 +101,3 @@ def test_a_backfill_before_the_paused_pages_next_probe_skips_its_form_without_a_
     assert listed_forms(stub) == [OTHER_FORM]
     assert paused_pages(store, clock) == [PAGE_ID]
     assert store.fetches.backfill_since(FORM_ID) is None
-
-
-def test_a_backfill_of_a_form_no_paused_page_is_known_for_still_fails_loudly(retrieval, store, stub, clock):
-    stub.fail_next(403, 10, message="(#10) no lead access")
-
-    with pytest.raises(GraphPermissionError, match="code 10"):
-        retrieval.backfill()
-
-    assert listed_forms(stub) == [FORM_ID, OTHER_FORM] and paused_pages(store, clock) == []
