@@ -101,7 +101,14 @@ class RateBudgetSchema(Schema):
 
 
 class PauseSchema(Schema):
-    reason = fields.String(required=True)
+    reason = fields.String(
+        required=True,
+        metadata={
+            "description": "what paused it, with what was met since when that did not end the pause: `<cause>; the "
+            "last upload met: <failure>` (delivery's probe meeting a 5xx, timeout or 429) or `<cause>; met since: "
+            "<failure>` (a failure while a later probe time was kept); never a key, token or personal data"
+        },
+    )
     since = fields.Float(required=True, metadata={"description": "when the pause began, in epoch seconds (UTC)"})
     nextProbeAt = fields.Float(
         required=True, metadata={"description": "when the next probe request is due, in epoch seconds (UTC)"}
