@@ -17,10 +17,17 @@ def _lua_set(statuses: Iterable[LeadStatus]) -> str:
     return "{" + ", ".join(f"{status.value} = true" for status in sorted(statuses)) + "}"
 
 
-# Shared by every script that records a lead event: the event's shape and how many a lead keeps.
+# Shared by every script that records a lead event: the event's shape and how many a lead keeps. A new lead's
+# first event goes into an empty list (a lead's events are deleted with its hash): nothing to trim.
 EVENT_HELPER = """
+local function encode_event(now, status, detail)
+  return cjson.encode({at = tonumber(now), status = status, detail = detail})
+end
+local function first_event(events_key, now, status, detail)
+  redis.call('LPUSH', events_key, encode_event(now, status, detail))
+end
 local function append_event(events_key, now, status, detail)
-  redis.call('LPUSH', events_key, cjson.encode({at = tonumber(now), status = status, detail = detail}))
+  redis.call('LPUSH', events_key, encode_event(now, status, detail))
   redis.call('LTRIM', events_key, 0, 19)
 end
 """
