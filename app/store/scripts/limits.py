@@ -135,8 +135,10 @@ WINDOW_HELPER = """
 -- are their limits, in order. Returns 0 when counted everywhere, else the 1-based position of the first
 -- full counter (nothing is counted then, so a refused request spends no budget).
 local function hit_windows(keys, first, window, limits, at)
-  for i = first, #keys do
-    if tonumber(redis.call('GET', keys[i]) or '0') >= tonumber(limits[at + i - first]) then return i - first + 1 end
+  if first > #keys then return 0 end
+  local counts = redis.call('MGET', unpack(keys, first))  -- one command for every counter's count
+  for i = 1, #counts do
+    if tonumber(counts[i] or '0') >= tonumber(limits[at + i - 1]) then return i end
   end
   for i = first, #keys do
     if redis.call('INCR', keys[i]) == 1 then redis.call('EXPIRE', keys[i], window) end
