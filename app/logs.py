@@ -249,6 +249,9 @@ class PauseLog:
 class JsonFormatter(logging.Formatter):
     """Formats a record as one JSON line with its `extra` fields."""
 
+    # One encoder for every line: `json.dumps` with `default` builds a new one per call.
+    _encoder = json.JSONEncoder(default=str)
+
     def format(self, record: logging.LogRecord) -> str:
         entry = {
             "time": datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds"),
@@ -262,7 +265,7 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info and record.exc_info[0] is not None:
             # The type only: exception messages and tracebacks can quote the data being processed.
             entry["exception"] = record.exc_info[0].__name__
-        return json.dumps(entry, default=str)
+        return self._encoder.encode(entry)
 
 
 def configure_logging(level: int = logging.INFO) -> None:
@@ -275,6 +278,8 @@ def configure_logging(level: int = logging.INFO) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # No line shows the thread or process a record came from: not collecting them spares every record the look-ups.
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     rq_worker = logging.getLogger("rq.worker")  # RQ sets this logger's level itself as a worker starts
     rq_worker.filters[:] = [f for f in rq_worker.filters if not isinstance(f, RoutineJobLinesFilter)]
     if level > logging.DEBUG:
