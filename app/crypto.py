@@ -36,6 +36,8 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 TOKEN_PREFIX = b"v1."
 _KEY_ID_BYTES = 8
 _NONCE_BYTES = 12
+# A record's JSON, compact; one encoder for every record (`json.dumps` with `separators` builds one per call).
+_RECORD_JSON = json.JSONEncoder(separators=(",", ":"))
 
 
 class RecordDecryptionError(Exception):
@@ -79,7 +81,7 @@ class RecordCipher:
 
     def seal(self, record: dict[str, Any]) -> str:
         """Encrypt a record into an opaque token."""
-        plain = json.dumps(record, separators=(",", ":")).encode()
+        plain = _RECORD_JSON.encode(record).encode()
         nonce = os.urandom(_NONCE_BYTES)
         sealed = self._sealing.encrypt(nonce, plain, TOKEN_PREFIX + self._sealing_id)
         return (TOKEN_PREFIX + base64.urlsafe_b64encode(self._sealing_id + nonce + sealed)).decode()
