@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote
 
 from flask import Blueprint, Response, jsonify, request
+from werkzeug.sansio.utils import get_current_url
 
 from app.api.auth import SOURCE_KEY_EXPECTED, match_secret, presented_credential
 from app.api.bodies import NAME_ONCE_EXPECTED, json_body, json_object, refuse_repeated_name
@@ -283,8 +285,16 @@ def status_url(lead_id: str) -> str:
     """The absolute URL of `get_lead` for a lead: under LEADRELAY_PUBLIC_URL when it is set, else as `url_for`
     builds it, at a fraction of the cost on the intake path (the application root as the request reached it)."""
     public = services().settings.leadrelay_public_url
-    root = f"{public.rstrip('/')}/" if public else request.url_root
+    root = f"{public.rstrip('/')}/" if public else _url_root(request.scheme, request.host, request.root_path)
     return f"{root}{bp.url_prefix.lstrip('/')}/{quote(lead_id, safe='')}"  # type: ignore[union-attr]
+
+
+@functools.lru_cache(maxsize=64)
+def _url_root(scheme: str, host: str, root_path: str) -> str:
+    """`request.url_root` of a request that reached the app by this scheme, host and root path, as werkzeug builds
+    it: kept, since the same few come on every request and building one (an IRI from a URI) cost more than the
+    rest of an accepted lead's answer."""
+    return get_current_url(scheme, host, root_path)
 
 
 def _result_body(index: int, result: AcceptedLead | InvalidLead) -> dict[str, Any]:
