@@ -206,7 +206,9 @@ def _sort_keys(
     answered = {
         name: count
         for name, found in ranked.items()
-        if (count := sum(rank < RANK_FALLBACK for rank, *_ in found)) > 1 and name != "customFields"
+        if len(found) > 1  # most fields come under one name: nothing to count
+        and (count := sum(rank < RANK_FALLBACK for rank, *_ in found)) > 1
+        and name != "customFields"
     }
     return {name: _by_rank(found) for name, found in ranked.items()}, custom, answered
 
