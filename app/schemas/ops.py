@@ -112,8 +112,13 @@ def _integer(low: int, high: int, default: int, **kwargs: Any) -> fields.Integer
 
 
 def _source() -> fields.String:
+    # Printable text only: no slug holds a control character, and a lone surrogate (a JSON "\ud800", a shell
+    # argument's byte that is no UTF-8) is no text that Redis could be asked for.
     return fields.String(
-        validate=validate.Length(min=1, max=100, error=_SOURCE_EXPECTED),
+        validate=[
+            validate.Length(min=1, max=100, error=_SOURCE_EXPECTED),
+            validate.Predicate("isprintable", error=_SOURCE_EXPECTED),
+        ],
         error_messages=_expecting(_SOURCE_EXPECTED, "invalid", "invalid_utf8"),
     )
 

@@ -182,6 +182,9 @@ ALL_STATUSES = "fetching, queued, sending, retrying, delivered, rejected, dead, 
         pytest.param(
             {"source": "s" * 101}, {"source": ["expected a source slug of 1 to 100 characters"]}, id="long-source"
         ),
+        pytest.param(
+            {"source": "web\x00"}, {"source": ["expected a source slug of 1 to 100 characters"]}, id="nul-in-source"
+        ),
     ],
 )
 def test_lead_list_refusal_says_what_was_expected(client, args, expected):

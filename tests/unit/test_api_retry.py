@@ -191,6 +191,8 @@ def test_bulk_retry_refuses_a_bad_filter_naming_the_field(client, store, cipher,
         pytest.param({"status": "dead", "source": ""}, {"source": [SOURCE_EXPECTED]}, id="empty-source"),
         pytest.param({"status": "dead", "source": 5}, {"source": [SOURCE_EXPECTED]}, id="source-not-a-string"),
         pytest.param({"status": "dead", "source": None}, {"source": [SOURCE_EXPECTED]}, id="source-null"),
+        pytest.param({"status": "dead", "source": "web\ud800"}, {"source": [SOURCE_EXPECTED]}, id="source-no-text"),
+        pytest.param({"status": "dead", "source": "we\nb"}, {"source": [SOURCE_EXPECTED]}, id="source-unprintable"),
         pytest.param({"status": "dead", "since": None}, {"since": [SINCE_EXPECTED]}, id="since-null"),
     ],
 )

@@ -97,6 +97,8 @@ def test_cli_retry_of_a_lead_it_cannot_retry_exits_1_saying_why(store, cipher, c
         pytest.param(["retry"], "--status", id="no-filter"),
         pytest.param(["retry", "--status", "dead", "--since", "last tuesday"], "--since", id="bad-since"),
         pytest.param(["retry", "--id", "x", "--status", "dead"], "--id", id="id-and-filter"),
+        # A byte that is no UTF-8 in a shell argument reaches Python as a lone surrogate, which no Redis command takes.
+        pytest.param(["retry", "--status", "dead", "--source", "web\udcff"], "--source", id="source-not-utf8"),
     ],
 )
 def test_cli_retry_refuses_bad_flags_naming_them(store, cipher, clock, capsys, argv, named):
