@@ -143,8 +143,20 @@ class StatsSchema(Schema):
         required=True,
         metadata={"description": "seconds since the oldest lead not delivered yet (queued, sending, retrying) came in"},
     )
-    delivered = fields.Nested(WindowCountsSchema, required=True)
-    failed = fields.Nested(WindowCountsSchema, required=True)
+    delivered = fields.Nested(
+        WindowCountsSchema,
+        required=True,
+        metadata={"description": "leads careCycle took in the last 5 minutes and in the last hour"},
+    )
+    failed = fields.Nested(
+        WindowCountsSchema,
+        required=True,
+        metadata={
+            "description": "leads that became `rejected` (refused by normalization or by careCycle) or `dead` (given"
+            " up after the maximum age) in the last 5 minutes and in the last hour; a lead retried and refused again"
+            " counts again"
+        },
+    )
     rateBudget = fields.Nested(RateBudgetSchema, required=True)
     estimatedDrainSeconds = fields.Integer(
         required=True,
