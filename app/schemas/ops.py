@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,10 +26,18 @@ MAX_AUDIT_ENTRIES_PER_PAGE = 1000
 
 # The last second of 9999-12-31 UTC: the latest time that can be shown back as ISO 8601.
 _LAST_SECOND = 253_402_300_799
+# ISO 8601's basic date, 20260131: as epoch seconds it would be a moment of 1970-1973, before any lead.
+_BASIC_DATE = re.compile(r"[0-9]{8}")
+# A time whose UTC offset lost its "+": written unencoded in a URL's query, a "+" arrives as a space.
+_OFFSET_AFTER_SPACE = re.compile(r"(.*[Tt ].*[0-9]) ([0-9]{2}(?::?[0-9]{2})?)")
 
 
 class Instant(fields.Field[float]):
-    """A point in time given as ISO 8601 (UTC unless it says otherwise) or epoch seconds; loads as epoch."""
+    """A point in time given as ISO 8601 (UTC unless it says otherwise) or epoch seconds; loads as epoch.
+
+    Eight digits are ISO 8601's basic date when they are one (20260131: its midnight UTC), and a time followed by a
+    space and an offset (`2026-01-31T09:30:00 05:30`) is read with the "+" a URL's query turned into that space.
+    """
 
     default_error_messages = {
         **dict.fromkeys(
@@ -36,27 +45,56 @@ class Instant(fields.Field[float]):
             "expected an ISO 8601 time (2026-01-31T09:30:00Z) or epoch seconds",
         ),
         "range": "expected a time from 1970-01-01 to 9999-12-31 (UTC)",
+        "milliseconds": "expected epoch seconds, not milliseconds: a time from 1970-01-01 to 9999-12-31 (UTC)",
     }
 
     def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> float:
         if isinstance(value, bool) or not isinstance(value, str | int | float):
             raise self.make_error("invalid")
         text = str(value).strip()
-        try:
-            epoch = float(text)
-        except ValueError:
-            try:
-                moment = datetime.fromisoformat(text)
-            except ValueError:
-                raise self.make_error("invalid") from None
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=UTC)
+        moment = _basic_date(text) if isinstance(value, str) else None
+        epoch = _number(text) if moment is None else moment.timestamp()
+        if epoch is None:
+            moment = _iso_time(text)
+            if moment is None:
+                raise self.make_error("invalid")
             epoch = moment.timestamp()
         if not math.isfinite(epoch):
             raise self.make_error("invalid")
         if not 0 <= epoch <= _LAST_SECOND:
-            raise self.make_error("range")
+            in_milliseconds = moment is None and 0 <= epoch / 1000 <= _LAST_SECOND
+            raise self.make_error("milliseconds" if in_milliseconds else "range")
         return epoch
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _basic_date(text: str) -> datetime | None:
+    """The midnight (UTC) of an ISO 8601 basic date (20260131); None for other text, or eight digits naming no date."""
+    if not _BASIC_DATE.fullmatch(text):
+        return None
+    try:
+        return datetime.strptime(text, "%Y%m%d").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def _iso_time(text: str) -> datetime | None:
+    """An ISO 8601 time, UTC when it names no offset; None for other text."""
+    lost_plus = _OFFSET_AFTER_SPACE.fullmatch(text)
+    for candidate in (text, f"{lost_plus[1]}+{lost_plus[2]}" if lost_plus else None):
+        try:
+            moment = datetime.fromisoformat(candidate) if candidate else None
+        except ValueError:
+            continue
+        if moment is not None:
+            return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return None
 
 
 class Cursor(fields.Field[Position]):
@@ -86,11 +124,16 @@ def encode_cursor(position: Position) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-_SINCE_DOC = {"type": "string", "description": "only leads received at or after: ISO 8601 time or epoch seconds"}
+_SINCE_READ = "UTC unless it names an offset; eight digits are a basic date, 20260131 its midnight UTC"
+_SINCE_DOC = {
+    "type": "string",
+    "description": f"only leads received at or after: ISO 8601 time ({_SINCE_READ}) or epoch seconds",
+}
 # In a JSON body, epoch seconds may come as a number too.
 _SINCE_BODY_DOC = {
     "oneOf": [{"type": "string"}, {"type": "number", "minimum": 0}],
-    "description": "only leads received at or after: ISO 8601 time, or epoch seconds (a number or its text)",
+    "description": f"only leads received at or after: ISO 8601 time ({_SINCE_READ}), or epoch seconds (a number or"
+    " its text)",
 }
 _SOURCE_EXPECTED = "expected a source slug of 1 to 100 characters"
 

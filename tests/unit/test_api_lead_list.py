@@ -90,6 +90,23 @@ def test_lead_list_keeps_leads_received_since_a_time_given_as_iso_or_epoch(clien
     assert listed_ids(client, since=since(cutoff)) == [recent.id]
 
 
+@pytest.mark.parametrize(
+    "since",
+    [
+        pytest.param("2027-01-14T19:00:00-05:00", id="iso-with-an-offset"),
+        pytest.param("20270115", id="iso-basic-date-not-epoch-seconds-of-1970"),
+        pytest.param("2027-01-15T05:30:00 05:30", id="offset-whose-plus-a-url-query-turned-into-a-space"),
+    ],
+)
+def test_lead_list_reads_since_as_iso_8601_writes_it(client, store, cipher, clock, since):
+    clock.current = 1_799_967_600.0  # 2027-01-14T23:00:00Z
+    leads_in(store, cipher, clock, LeadStatus.QUEUED)
+    clock.advance(2 * 3600)
+    [after_midnight] = leads_in(store, cipher, clock, LeadStatus.QUEUED)
+
+    assert listed_ids(client, since=since) == [after_midnight.id]
+
+
 def test_lead_list_pages_are_stable_when_leads_arrive_between_pages(client, store, cipher, clock):
     older = []
     for _ in range(5):
@@ -175,6 +192,11 @@ ALL_STATUSES = "fetching, queued, sending, retrying, delivered, rejected, dead, 
         pytest.param({"limit": "1.5"}, {"limit": ["expected an integer from 1 to 200"]}, id="limit-a-fraction"),
         pytest.param({"limit": ""}, {"limit": ["expected an integer from 1 to 200"]}, id="limit-empty"),
         pytest.param({"limit": "0"}, {"limit": ["expected an integer from 1 to 200"]}, id="limit-zero"),
+        pytest.param(
+            {"since": "1800000000000"},
+            {"since": ["expected epoch seconds, not milliseconds: a time from 1970-01-01 to 9999-12-31 (UTC)"]},
+            id="since-in-milliseconds",
+        ),
         pytest.param({"limit": "201"}, {"limit": ["expected an integer from 1 to 200"]}, id="limit-over-200"),
         pytest.param({"status": "nope"}, {"status": [f"expected one of: {ALL_STATUSES}"]}, id="unknown-status"),
         pytest.param({"status": ""}, {"status": [f"expected one of: {ALL_STATUSES}"]}, id="empty-status"),
