@@ -134,8 +134,12 @@ class Settings:
         return found
 
     def _retention_problems(self) -> list[str]:
-        if self.leadrelay_record_retention_hours > self.leadrelay_retention_days * 24:
-            return ["LEADRELAY_RECORD_RETENTION_HOURS: must not exceed LEADRELAY_RETENTION_DAYS (in hours)"]
+        days = self.leadrelay_retention_days
+        if self.leadrelay_record_retention_hours > days * 24:
+            return [
+                f"LEADRELAY_RECORD_RETENTION_HOURS: must not exceed LEADRELAY_RETENTION_DAYS={days:g}: expected at "
+                f"most {days * 24:g} (hours)"
+            ]
         return []
 
     def require(self, *names: str) -> None:

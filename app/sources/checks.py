@@ -20,9 +20,14 @@ def windows_past_retention(sources: list[LeadSource], settings: Settings) -> lis
     # The same goes for a double submission, which is answered with the earlier lead: once that is purged,
     # the new submission would be answered for a lead no longer held, and not taken in. Only form posts are
     # answered so (no other kind takes the key, whose default they must not be held to).
-    limit = f"must not exceed LEADRELAY_RETENTION_DAYS ({settings.leadrelay_retention_days:g})"
+    days = settings.leadrelay_retention_days
+    # Each key's bound in its own unit: "30" beside a double_submit_seconds of 3000000 would read as no bound at all.
+    expected = {
+        "duplicate_window_days": f"expected at most {days:g} (days)",
+        "double_submit_seconds": f"expected at most {settings.retention_seconds()} (seconds)",
+    }
     return [
-        f"sources.{source.slug}.{name}: {limit}"
+        f"sources.{source.slug}.{name}: must not exceed LEADRELAY_RETENTION_DAYS={days:g}: {expected[name]}"
         for source in sources
         for name, seconds in _windows(source)
         if seconds > settings.retention_seconds()

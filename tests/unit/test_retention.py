@@ -52,6 +52,15 @@ def test_retention_settings_refuse_bad_values_naming_the_variable(environ, varia
     assert [p.split(":")[0] for p in raised.value.problems] == [variable]
 
 
+def test_records_kept_longer_than_leads_are_refused_saying_how_long_they_may_be_kept():
+    with pytest.raises(ConfigError) as raised:
+        Settings.from_env({"LEADRELAY_RECORD_RETENTION_HOURS": "48", "LEADRELAY_RETENTION_DAYS": "1.5"})
+
+    assert raised.value.problems == [
+        "LEADRELAY_RECORD_RETENTION_HOURS: must not exceed LEADRELAY_RETENTION_DAYS=1.5: expected at most 36 (hours)"
+    ]
+
+
 def test_purge_deletes_a_delivered_leads_record_after_the_record_retention_and_keeps_its_status(store, cipher, clock):
     [lead] = leads_in(store, cipher, clock, LeadStatus.DELIVERED)
     clock.advance(DAY - 1)

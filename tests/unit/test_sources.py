@@ -720,7 +720,9 @@ def test_a_duplicate_window_longer_than_leads_are_kept_is_refused(tmp_path):
     with pytest.raises(SourcesError) as raised:
         load_configured_sources(settings)
 
-    assert raised.value.problems == ["sources.web.duplicate_window_days: must not exceed LEADRELAY_RETENTION_DAYS (30)"]
+    assert raised.value.problems == [
+        "sources.web.duplicate_window_days: must not exceed LEADRELAY_RETENTION_DAYS=30: expected at most 30 (days)"
+    ]
     assert load_configured_sources(settings.replace(leadrelay_retention_days=60)).by_slug("web")
 
 
@@ -737,7 +739,7 @@ def test_a_window_past_retention_is_listed_beside_the_problems_of_the_file(tmp_p
     assert raised.value.problems == [
         "sources.web.secret_env: environment variable K is not set",
         "sources.x.secret_env: an api source needs secret_env (the variable holding its key)",
-        "sources.web.duplicate_window_days: must not exceed LEADRELAY_RETENTION_DAYS (30)",
+        "sources.web.duplicate_window_days: must not exceed LEADRELAY_RETENTION_DAYS=30: expected at most 30 (days)",
     ]
 
 
@@ -751,7 +753,8 @@ def test_a_double_submit_window_longer_than_leads_are_kept_is_refused(tmp_path):
     with pytest.raises(SourcesError) as raised:
         load_configured_sources(settings)
 
-    assert raised.value.problems == ["sources.web.double_submit_seconds: must not exceed LEADRELAY_RETENTION_DAYS (1)"]
+    expected = "must not exceed LEADRELAY_RETENTION_DAYS=1: expected at most 86400 (seconds)"
+    assert raised.value.problems == [f"sources.web.double_submit_seconds: {expected}"]
 
 
 def test_a_retention_shorter_than_the_double_submit_default_is_no_problem_for_sources_that_are_not_forms(tmp_path):
