@@ -6,6 +6,7 @@ import argparse
 import functools
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
@@ -58,6 +59,16 @@ def _at_least_one(text: str) -> int:
     return _whole_number(text, 1, 10**9)
 
 
+def _worker_name(text: str) -> str:
+    """A worker's `--name`: RQ sets it as the worker's Redis client name, which Redis takes of ASCII from ! to ~ only
+    (a space or an accent made RQ warn outside the JSON log, and the name went unseen in CLIENT LIST)."""
+    if not re.fullmatch(r"[!-~]{1,100}", text):
+        raise argparse.ArgumentTypeError(
+            "expected a name of 1 to 100 ASCII letters, digits or punctuation, without spaces"
+        )
+    return text
+
+
 def _whole_number(text: str, low: int, high: int) -> int:
     if not text.strip().isdigit() or not low <= int(text) <= high:
         raise argparse.ArgumentTypeError(f"expected a whole number from {low} to {high}, got {text[:20]!r}")
@@ -80,7 +91,11 @@ def _parser() -> argparse.ArgumentParser:
 
     worker = sub.add_parser("worker", help="an RQ worker with scheduler for the relay's queues")
     worker.add_argument("--burst", action="store_true", help="deliver and retrieve what is due now, then exit")
-    worker.add_argument("--name", help="worker name (default: generated); refused while a worker of that name runs")
+    worker.add_argument(
+        "--name",
+        type=_worker_name,
+        help="worker name (default: generated; ASCII without spaces); refused while a worker of that name runs",
+    )
     worker.set_defaults(run=_worker)
 
     sandbox = sub.add_parser("sandbox", help="the careCycle sandbox alone, for tests and demos")

@@ -547,6 +547,17 @@ def test_a_number_argument_out_of_its_range_is_refused_naming_the_argument(capsy
     assert f"argument {argv[1]}: expected a whole number from" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("name", ["", "night shift", "café-1", "n" * 101])
+def test_a_worker_name_redis_cannot_take_as_a_client_name_is_refused_naming_the_flag(capsys, name):
+    with pytest.raises(SystemExit) as exited:
+        main(["worker", "--name", name, "--burst"])
+
+    assert exited.value.code == 2
+    assert "argument --name: expected a name of 1 to 100 ASCII letters, digits or punctuation" in (
+        capsys.readouterr().err
+    )
+
+
 def test_a_worker_name_a_live_worker_holds_is_refused_before_the_worker_starts(environment, capsys):
     environment.setenv("REDIS_URL", TEST_REDIS_URL)
     environment.setenv("LEADRELAY_ENCRYPTION_KEY", generate_key())
