@@ -7,6 +7,7 @@ import functools
 import json
 import os
 import re
+import socket
 import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
@@ -59,6 +60,18 @@ def _at_least_one(text: str) -> int:
     return _whole_number(text, 1, 10**9)
 
 
+def _listen_host(text: str) -> str:
+    """An address to listen on, or a host name that resolves to one: checked here, as the server would otherwise stop
+    with the resolver's words alone ("Name or service not known"), not saying which flag."""
+    try:
+        socket.getaddrinfo(text, None, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError):
+        raise argparse.ArgumentTypeError(
+            f"expected an address to listen on (127.0.0.1, 0.0.0.0) or a host name that resolves, got {text[:60]!r}"
+        ) from None
+    return text
+
+
 def _worker_name(text: str) -> str:
     """A worker's `--name`: RQ sets it as the worker's Redis client name, which Redis takes of ASCII from ! to ~ only
     (a space or an accent made RQ warn outside the JSON log, and the name went unseen in CLIENT LIST)."""
@@ -99,7 +112,9 @@ def _parser() -> argparse.ArgumentParser:
     worker.set_defaults(run=_worker)
 
     sandbox = sub.add_parser("sandbox", help="the careCycle sandbox alone, for tests and demos")
-    sandbox.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0: all)")
+    sandbox.add_argument(
+        "--host", type=_listen_host, default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0: all)"
+    )
     sandbox.add_argument("--port", type=_port, default=8001, help="port to listen on (default 8001)")
     sandbox.add_argument("--api-key", action="append", help="accepted x-api-key (repeatable; default cc_sandbox)")
     sandbox.add_argument(

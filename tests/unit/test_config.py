@@ -558,6 +558,14 @@ def test_a_worker_name_redis_cannot_take_as_a_client_name_is_refused_naming_the_
     )
 
 
+def test_a_sandbox_host_it_cannot_listen_on_is_refused_naming_the_flag(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["sandbox", "--host", "no-such-host.invalid"])
+
+    assert exited.value.code == 2
+    assert "argument --host: expected an address to listen on" in capsys.readouterr().err
+
+
 def test_a_worker_name_a_live_worker_holds_is_refused_before_the_worker_starts(environment, capsys):
     environment.setenv("REDIS_URL", TEST_REDIS_URL)
     environment.setenv("LEADRELAY_ENCRYPTION_KEY", generate_key())
