@@ -10,9 +10,11 @@ import re
 import shutil
 import sys
 import tempfile
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from gunicorn import util as gunicorn_util
 from gunicorn.glogging import Logger
 
 # Platforms (Heroku, Render, Fly, Cloud Run) hand the port in PORT.
@@ -105,6 +107,47 @@ class RedactingLogger(Logger):
 
 
 logger_class = RedactingLogger
+
+# gunicorn's own limits on what it reads before the relay sees a request (its defaults, named here as its refusals
+# below say them).
+limit_request_line = 4094
+limit_request_fields = 100
+limit_request_field_size = 8190
+
+# What gunicorn answers itself, to a request too malformed for the relay to see (a request line over its limit, a
+# header name with a space, a bad chunk size): its own page is HTML, has no X-Request-ID and quotes the request's text
+# (a version, a header's name, a chunk size). It answers in the relay's JSON error shape instead, with a request id of
+# its own, saying what was expected and nothing of what was sent.
+_REFUSAL_EXPECTED = {
+    414: ("url", f"expected a request line (method, path and query) of at most {limit_request_line} bytes"),
+    431: (
+        "headers",
+        f"expected at most {limit_request_fields} header fields of at most {limit_request_field_size} bytes each",
+    ),
+    417: ("Expect", "expected 100-continue, or no Expect header"),
+    501: ("Transfer-Encoding", "expected chunked, or no Transfer-Encoding"),
+}
+_REQUEST_EXPECTED = (
+    "request",
+    "expected an HTTP/1.1 request: a request line, header names and chunks as HTTP has them",
+)
+
+
+def write_json_error(sock: Any, status_int: int, reason: str, mesg: str) -> None:
+    """gunicorn's `util.write_error`, in the relay's shape: `mesg` (the request's own text) is never sent."""
+    field, expected = _REFUSAL_EXPECTED.get(status_int, _REQUEST_EXPECTED)
+    fields = {} if status_int >= 500 and status_int != 501 else {field: [expected]}
+    code = re.sub(r"[^A-Z]+", "_", reason.upper()).strip("_") or "ERROR"
+    body = json.dumps({"error": {"code": code, "message": reason, "fields": fields}})
+    head = (
+        f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nX-Request-ID: {uuid.uuid4().hex}\r\n\r\n"
+    )
+    gunicorn_util.write_nonblock(sock, (head + body).encode("latin-1"))
+
+
+# Forked workers inherit it: gunicorn reads this file in the master, before it starts them.
+gunicorn_util.write_error = write_json_error
 
 
 def pre_request(worker: Any, req: Any) -> None:

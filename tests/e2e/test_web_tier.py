@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -53,3 +55,37 @@ def test_web_tier_answers_with_request_ids_and_json_errors(web_tier):
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "UNAUTHORIZED"
     assert response.headers["X-Request-ID"]
+
+
+def _answer_to_raw(url: str, request: bytes) -> tuple[str, dict[str, str], bytes]:
+    """The status line, headers and body answered to bytes sent as they are (no client would send them)."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as conn:
+        conn.sendall(request)
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status, *lines = head.decode("latin-1").split("\r\n")
+    return status, {name.lower(): value for name, _, value in (line.partition(": ") for line in lines)}, body
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status", "field"),
+    [
+        pytest.param(b"GET /v1/leads?email=zebedee.q@example.com HTTP/1.1 junk\r\nHost: x\r\n\r\n", 400, "request"),
+        pytest.param(b"GET /v1/stats HTTP/1.1\r\nHost: x\r\nX-Zebedee Quixotte: 1\r\n\r\n", 400, "request"),
+        pytest.param(b"GET /v1/leads?q=" + b"z" * 5000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414, "url"),
+    ],
+    ids=["bad-version", "header-name-with-a-space", "request-line-too-long"],
+)
+def test_a_request_too_malformed_for_the_relay_is_still_answered_with_a_json_error_and_a_request_id(
+    web_tier, request_bytes, status, field
+):
+    status_line, headers, body = _answer_to_raw(web_tier, request_bytes)
+
+    assert status_line.startswith(f"HTTP/1.1 {status} ")
+    assert headers["content-type"] == "application/json" and headers["x-request-id"]
+    error = json.loads(body)["error"]
+    assert list(error["fields"]) == [field] and error["fields"][field][0].startswith("expected ")
+    assert not any(word in body.decode() for word in ("zebedee", "Zebedee", "Quixotte", "junk", "zzz"))
