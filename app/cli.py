@@ -72,6 +72,13 @@ def _listen_host(text: str) -> str:
     return text
 
 
+def _lead_id(text: str) -> str:
+    """`retry --id`: a lead's id; a blank one is refused here rather than looked up ("no lead : ...")."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a lead's id, as GET /v1/leads and a lead's statusUrl give it")
+    return text.strip()
+
+
 def _worker_name(text: str) -> str:
     """A worker's `--name`: RQ sets it as the worker's Redis client name, which Redis takes of ASCII from ! to ~ only
     (a space or an accent made RQ warn outside the JSON log, and the name went unseen in CLIENT LIST)."""
@@ -130,7 +137,10 @@ def _parser() -> argparse.ArgumentParser:
     retry.add_argument("--source", help="only leads of this source")
     retry.add_argument("--since", help="only leads received since: ISO 8601 time or epoch seconds")
     retry.add_argument(
-        "--id", dest="lead_id", help="re-queue this one lead (dead, rejected or duplicate) instead of a filter"
+        "--id",
+        dest="lead_id",
+        type=_lead_id,
+        help="re-queue this one lead (dead, rejected or duplicate) instead of a filter",
     )
     retry.set_defaults(run=_retry)
 

@@ -110,6 +110,15 @@ def test_cli_retry_refuses_bad_flags_naming_them(store, cipher, clock, capsys, a
     assert store.leads.get(lead.id).status is LeadStatus.DEAD
 
 
+@pytest.mark.parametrize("lead_id", ["", "  "])
+def test_cli_retry_refuses_a_blank_id_naming_the_flag(capsys, lead_id):
+    with pytest.raises(SystemExit) as raised:
+        cli.main(["retry", "--id", lead_id])
+
+    assert raised.value.code == 2
+    assert "argument --id: expected a lead's id" in capsys.readouterr().err
+
+
 def test_cli_retry_refusal_of_a_flag_says_what_was_expected(capsys):
     code, out, err = run(capsys, "retry", "--status", "dead", "--source", "")
 
