@@ -53,6 +53,37 @@ def test_lead_list_shows_newest_first_masked_and_without_events_or_personal_data
     assert "Zelda" not in text and "zed@example.com" not in text and "10001" not in text
 
 
+# What SPEC says a lead's status gives: ids, times, counts, the error and warnings, and the masked phone; never other
+# personal data. A field added to the status is a promise to every ops client, and may carry what it must not.
+SPEC_STATUS_FIELDS = {
+    "id",
+    "source",
+    "status",
+    "receivedAt",
+    "updatedAt",
+    "attempts",
+    "nextAttemptAt",
+    "batchId",
+    "deliveredAt",
+    "error",
+    "warnings",
+    "externalId",
+    "phone",
+}
+
+
+def test_a_lead_is_shown_with_the_fields_spec_names_and_no_other(client):
+    submitted = make_submission(firstName="Zelda", email="zed@example.com", dateOfBirth="1950-01-02")
+    lead_id = client.post("/v1/leads", json=submitted, headers={"X-Api-Key": SOURCE_KEY}).json["id"]
+
+    shown = client.get(f"/v1/leads/{lead_id}", headers=OPS).json
+    [in_the_list] = listed(client)["leads"]
+
+    assert set(shown) == SPEC_STATUS_FIELDS | {"events"}
+    assert set(in_the_list) == SPEC_STATUS_FIELDS
+    assert all(set(event) == {"at", "status", "detail"} for event in shown["events"])
+
+
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
