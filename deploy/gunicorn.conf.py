@@ -70,6 +70,8 @@ class JsonLinesFormatter(logging.Formatter):
         }
         if record.exc_info and record.exc_info[0] is not None:
             entry["exception"] = record.exc_info[0].__name__
+        if getattr(record, "request_id", None):
+            entry["request_id"] = record.request_id
         return json.dumps(entry, default=str)
 
 
@@ -139,11 +141,14 @@ def write_json_error(sock: Any, status_int: int, reason: str, mesg: str) -> None
     fields = {} if status_int >= 500 and status_int != 501 else {field: [expected]}
     code = re.sub(r"[^A-Z]+", "_", reason.upper()).strip("_") or "ERROR"
     body = json.dumps({"error": {"code": code, "message": reason, "fields": fields}})
+    request_id = uuid.uuid4().hex
     head = (
         f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\nX-Request-ID: {uuid.uuid4().hex}\r\n\r\n"
+        f"Content-Length: {len(body)}\r\nX-Request-ID: {request_id}\r\n\r\n"
     )
     gunicorn_util.write_nonblock(sock, (head + body).encode("latin-1"))
+    # The id the client was given, in the log as every request's is (the warning before it says what was wrong).
+    logging.getLogger("gunicorn.error").info("answered %d %s", status_int, reason, extra={"request_id": request_id})
 
 
 # Forked workers inherit it: gunicorn reads this file in the master, before it starts them.

@@ -89,3 +89,21 @@ def test_gunicorn_writes_its_own_lines_as_json_as_the_relay_does(logged_web_tier
     assert {"gunicorn.error", "gunicorn.access", "app.requests"} <= loggers
     assert all({"time", "level", "logger", "message"} <= set(entry) for entry in entries)
     assert any(entry["message"].startswith("Invalid request: Invalid chunk size") for entry in entries)
+
+
+def test_the_request_id_gunicorn_gives_a_request_it_refuses_itself_is_in_its_log(logged_web_tier):
+    url, log_path = logged_web_tier
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as conn:
+        conn.sendall(b"GET /v1/stats HTTP/1.1\r\nHost: x\r\nX-Zebedee Quixotte: 1\r\n\r\n")
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+    [request_id] = [
+        line.split(": ", 1)[1] for line in answer.decode("latin-1").split("\r\n") if line.startswith("X-Request-ID: ")
+    ]
+
+    text = _log_once_it_says(log_path, request_id)
+    [entry] = [json.loads(line) for line in text.splitlines() if request_id in line]
+
+    assert entry["request_id"] == request_id and entry["message"] == "answered 400 Bad Request"
