@@ -13,12 +13,7 @@ from app.config import ConfigError, Settings, shown_url
 from app.credentials import parse_named_secrets
 from app.crypto import generate_key
 from app.queues import FETCH_JOB_TIMEOUT_SECONDS
-from app.store import keys
 from app.store.fetches import FETCH_LEASE_SECONDS
-from app.store.presence import WorkerPresence
-from tests.realredis import connect_or_fail, redis_url_for_tests
-
-TEST_REDIS_URL = redis_url_for_tests()  # read before a test's `environment` clears REDIS_URL
 
 
 @pytest.fixture
@@ -564,21 +559,6 @@ def test_a_sandbox_host_it_cannot_listen_on_is_refused_naming_the_flag(capsys):
 
     assert exited.value.code == 2
     assert "argument --host: expected an address to listen on" in capsys.readouterr().err
-
-
-def test_a_worker_name_a_live_worker_holds_is_refused_before_the_worker_starts(environment, capsys):
-    environment.setenv("REDIS_URL", TEST_REDIS_URL)
-    environment.setenv("LEADRELAY_ENCRYPTION_KEY", generate_key())
-    environment.setenv("CARECYCLE_API_KEY", "cc_x")
-    redis = connect_or_fail(TEST_REDIS_URL)
-    redis.hset("rq:worker:busy-name", "birth", "2026-11-26T00:00:00Z")  # as a running RQ worker registers
-    WorkerPresence(redis).mark_alive("busy-name", 30, 3660)  # and its ticker keeps it alive
-    try:
-        assert main(["worker", "--name", "busy-name", "--burst"]) == 2
-    finally:
-        redis.delete("rq:worker:busy-name", keys.worker_alive_key("busy-name"))
-
-    assert "--name: a worker named 'busy-name' is already running" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

@@ -39,46 +39,6 @@ def test_ticker_keeps_ticking_and_runs_later_steps_when_a_step_raises(caplog):
     assert "ticker step tick failed" in caplog.text
 
 
-def test_a_worker_whose_loop_quit_on_an_error_waits_for_redis_and_goes_on(settings, monkeypatch):
-    from datetime import UTC, datetime
-
-    from rq import SimpleWorker
-
-    from tests.realredis import connect_or_fail, redis_url_for_tests
-    from workers import runner
-
-    connect_or_fail(redis_url_for_tests())
-    loops = []
-
-    def work(worker: SimpleWorker, **kwargs: object) -> bool:
-        loops.append(worker.name)
-        if len(loops) == 1:
-            return False  # as RQ's loop ends when Redis went away while a job ran
-        worker._shutdown_requested_date = datetime.now(UTC)  # then a SIGTERM while it waits for jobs
-        return False
-
-    monkeypatch.setattr(SimpleWorker, "work", work)
-
-    runner.run_worker(settings.replace(redis_url=redis_url_for_tests()), name="restarting")
-
-    assert loops == ["restarting", "restarting"]
-
-
-def test_a_worker_stopped_by_a_signal_or_at_the_end_of_a_burst_does_not_start_again(settings, monkeypatch):
-    from rq import SimpleWorker
-
-    from tests.realredis import connect_or_fail, redis_url_for_tests
-    from workers import runner
-
-    connect_or_fail(redis_url_for_tests())
-    loops = []
-    monkeypatch.setattr(SimpleWorker, "work", lambda worker, **kwargs: loops.append(kwargs["burst"]) or True)
-
-    runner.run_worker(settings.replace(redis_url=redis_url_for_tests()), burst=True)
-
-    assert loops == [True]
-
-
 class QuittingWorker:
     """An RQ worker whose loop quits on an error at once (as it does on a Redis refusing its writes), until
     `stop_after` loops have run, when a SIGTERM comes."""
