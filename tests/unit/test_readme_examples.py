@@ -7,6 +7,7 @@ import hmac
 import json
 import re
 import shlex
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -117,3 +118,19 @@ def test_readme_google_example_is_taken_in_queued(example_client):
 
     assert answer.status_code == 200, answer.get_json()
     assert answer.get_json()["status"] == "queued"
+
+
+def test_readme_says_why_each_dependency_is_there():
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+    runtime = [re.split(r"[<>=\[; ]", spec)[0].lower() for spec in project["dependencies"]]
+    dependencies = README.split("## Dependencies", 1)[1].split("\n## ", 1)[0].lower()
+
+    rows = {
+        name.strip()
+        for line in dependencies.splitlines()
+        if line.startswith("| ")
+        for name in line[2:].split(" |")[0].split(",")
+    }
+    assert not [name for name in runtime if name not in rows], "give each runtime dependency a row in README's table"
+    tests = [re.split(r"[<>=\[; ]", spec)[0].lower() for spec in project["optional-dependencies"]["test"]]
+    assert not [name for name in tests if name not in dependencies], "name each test dependency in README"
