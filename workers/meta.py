@@ -1,4 +1,5 @@
-"""Graph retrieval of Meta leads: fetching one `fetching` lead, finding those due a try, and the backfill.
+"""Graph retrieval of Meta leads: fetching one `fetching` lead, and finding those due a try (the backfill, which
+lists each form's leads, is `workers.meta_backfill`'s).
 
 The store is the truth: every `fetching` lead sits in the fetching set, scored by when it is due a try.
 A fetch job pushes that time out by a lease when it starts and either ends the lead (`queued`,
@@ -37,10 +38,9 @@ from app.crypto import RecordCipher
 from app.intake import Intake
 from app.logs import RepeatedTrouble
 from app.meta import META_LEAD_RETENTION_SECONDS, MetaIntake
-from app.metrics import hand_over_admitted
 from app.models import LeadStatus
 from app.schemas.fields import field_reason
-from app.schemas.meta import LeadgenChange, is_test_lead, meta_submission, without_answered_external_id
+from app.schemas.meta import is_test_lead, meta_submission, without_answered_external_id
 from app.sources import LeadSource, SourceKind, SourceRegistry, UnknownSourceError
 from app.store import Store
 from app.store.fetches import Completion, FetchTicket
@@ -54,22 +54,12 @@ from workers.graph import (
     GraphRateLimitedError,
     GraphUnavailableError,
 )
+from workers.meta_backfill import MetaBackfill
 from workers.retrieval_pauses import RetrievalPauses
 
 logger = logging.getLogger(__name__)
 
 MAX_FETCHES_PER_SWEEP = 100
-# Listing starts this long before the last backfill began: Meta's clock, ours and the time a lead takes
-# to become listable differ by seconds to minutes.
-BACKFILL_OVERLAP_SECONDS = 600.0
-# Failures that stand for every call, not one lead: retrieval pauses and one probe per interval finds their end.
-PAUSING_ERRORS = (GraphConfigurationError, GraphUnavailableError, GraphRateLimitedError)
-
-
-def pauses_every_page(exc: GraphError) -> bool:
-    """True for a failure that stands for every call, whichever Page: not a permission error, which may be one Page's
-    alone (its owner withdrew the lead access; one token serves every client's Page)."""
-    return isinstance(exc, PAUSING_ERRORS) and not isinstance(exc, GraphPermissionError)
 
 
 class GraphReader(Protocol):
@@ -128,6 +118,19 @@ class MetaRetrieval:
             new_after_quiet=False,  # an answer from the service ends the spell
         )
         self._pauses = RetrievalPauses(store, clock, settings.probe_interval_seconds, logger)
+        self._backfill = MetaBackfill(
+            store,
+            graph,
+            admission,
+            sources,
+            self,
+            self._pauses,
+            clock,
+            wake_delivery,
+            logger,
+            interval_seconds=settings.backfill_interval_seconds,
+            probe_interval_seconds=settings.probe_interval_seconds,
+        )
 
     def fetch(self, lead_id: str, lease_deadline: float | None = None) -> LeadStatus | None:
         """Try to retrieve one lead; returns its status afterwards (None when it was no longer `fetching`, or when
@@ -175,93 +178,27 @@ class MetaRetrieval:
     def is_backfill_configured(self) -> bool:
         """True when there is a token and a facebook source (to list the forms it names, and to take in the leads Meta
         announced before a source listed their Page or form)."""
-        return self._settings.has_access_token and bool(self._facebook_sources())
+        return self._settings.has_access_token and bool(self._backfill.facebook_sources())
 
     def take_backfill_turn(self) -> bool:
         """True for exactly one caller per backfill interval, across every worker."""
-        return self._store.fetches.take_backfill_turn(self._settings.backfill_interval_seconds)
+        return self._backfill.take_turn()
 
     def backfill(self) -> int:
-        """Take in the leads Meta announced before a source listed their Page or form (their retrieval queued), and
-        list every configured form's leads since its last backfill to take in the unseen ones. Returns how many.
+        """Run the backfill (`workers.meta_backfill`); returns how many leads it took in."""
+        return self._backfill.run()
 
-        While retrieval is paused, the backfill runs only as the pause's probe (so a pause ends even when no
-        lead waits in `fetching`), and a listing that works resumes retrieval. A form that fails (deleted on
-        Meta, a lead-level fault) does not keep the others from being listed, then its error is raised; a token or
-        configuration error, a rate limit, or a Graph API that fails (5xx, no connection, no answer in time), pauses
-        retrieval and ends the run, raised. A form of a Page paused alone (a lead of the form met a permission error)
-        is listed only as the Page's probe, skipped otherwise: a listing that works resumes the Page. A permission
-        error fails no run: it keeps such a Page paused, said as its leads' failed probes are, or is said once per
-        change for a form of no known Page (Graph's refusal names none: no Page is paused on a guess). A form is
-        marked backfilled only once listed completely, so the next run covers what this one missed.
-        """
-        rerouted = self._admission.admit_unrouted()  # counted as the webhook would have, had a source listed them
-        hand_over_admitted(self._store, [(a.source, a.status) for a in rerouted if a.status is not None])
-        if self._store.fetch_pause.get() is not None and not self._store.fetch_pause.take_probe(
-            self._clock.now(), self._settings.probe_interval_seconds
-        ):
-            logger.info("meta backfill skipped: retrieval is paused")
-            return len(rerouted)
-        taken, failed = len(rerouted), []
-        paused_pages = self._pauses.forms_of_paused_pages()
-        self._pauses.forms_configured({form_id for source in self._facebook_sources() for form_id in source.form_ids})
-        for source in self._facebook_sources():
-            for form_id in source.form_ids:
-                page_id = paused_pages.get(form_id)
-                if page_id is not None and not self._pauses.take_page_probe(page_id):
-                    logger.info(
-                        "meta backfill of a form skipped: its page's retrieval is paused",
-                        extra={"form_id": form_id, "page_id": page_id},
-                    )
-                    continue
-                try:
-                    taken += self._backfill_form(form_id, page_id)
-                except GraphError as exc:
-                    if pauses_every_page(exc):
-                        raise
-                    logger.warning("meta backfill of a form failed: %s", exc.message, extra={"form_id": form_id})
-                    failed.append(exc)
-        if failed:  # the job fails, loudly, once every other form is listed
-            raise failed[0]
-        return taken
+    def complete_listed(self, ticket: FetchTicket, lead: GraphLead) -> LeadStatus | None:
+        """Complete a lead the backfill listed (delivery is woken once per form, by the backfill)."""
+        return self._complete(ticket, lead, wake=False)
 
-    def _backfill_form(self, form_id: str, paused_page_id: str | None = None) -> int:
-        """List and take in one form's leads; `paused_page_id`: the form's Page, paused alone, whose probe this is."""
-        started = self._clock.now()
-        last = self._store.fetches.backfill_since(form_id)
-        if last is None:  # first run for this form: one interval back
-            last = started - self._settings.backfill_interval_seconds
-        since = last - BACKFILL_OVERLAP_SECONDS
-        try:
-            listed: list[GraphLead] = list(self._graph.list_form_leads(form_id, since))
-        except GraphError as exc:
-            if isinstance(exc, GraphPermissionError):  # said once per change; listed again at the next backfill
-                self._pauses.listing_refused(form_id, exc.message, paused_page_id)
-                return 0
-            if pauses_every_page(exc):
-                self._pause(exc)
-            raise
-        self._resume(paused_page_id)  # the Graph API listed the form: it answers, takes the token, reads the Page
-        self._pauses.form_listed(form_id)
-        changes = [LeadgenChange(leadgen_id=g.id, form_id=g.form_id or form_id, ad_id=g.ad_id) for g in listed]
-        admitted = self._admission.admit(changes, "found by the Meta backfill: no webhook for it", fetch=False)
-        by_leadgen = {g.id: g for g in listed}
-        fresh = [a for a in admitted if not a.repeated]
-        # Counted as the webhook counts the leads it announces; a lead seen before (announced, or listed by an
-        # earlier run) is no new submission, and is not counted again.
-        hand_over_admitted(self._store, [(a.source, a.status) for a in fresh if a.status is not None])
-        queued = False
-        try:
-            for lead in fresh:
-                ticket = self._store.fetches.begin(lead.lead_id, self._clock.now())
-                if ticket is not None:
-                    queued |= self._complete(ticket, by_leadgen[lead.leadgen_id], wake=False) is LeadStatus.QUEUED
-        finally:
-            if queued:
-                self._wake()  # once for the form's leads, not once per lead; also when a later one failed
-        self._store.fetches.mark_backfilled(form_id, started)
-        logger.info("meta backfill listed %d leads, %d new", len(listed), len(fresh), extra={"form_id": form_id})
-        return len(fresh)
+    def graph_answered(self, page_id: str | None) -> None:
+        """The backfill's listing worked (as `page_id`'s probe, when given): see `_resume`."""
+        self._resume(page_id)
+
+    def graph_failed_every_call(self, exc: GraphError) -> None:
+        """The backfill's listing failed as every call would: retrieval pauses (see `_pause`)."""
+        self._pause(exc)
 
     def _failed(self, ticket: FetchTicket, exc: GraphError) -> LeadStatus | None:
         now = self._clock.now()
@@ -364,9 +301,6 @@ class MetaRetrieval:
         pause, if any, is over, and so is a spell of failures."""
         self._failures.ended()
         self._pauses.answered(page_id)
-
-    def _facebook_sources(self) -> list[LeadSource]:
-        return [s for s in self._sources if s.kind is SourceKind.FACEBOOK]
 
 
 def _provenance(source: LeadSource, ticket: FetchTicket, lead: GraphLead) -> dict[str, Any]:

@@ -39,7 +39,8 @@ from workers.graph import (
     GraphTransientError,
     GraphUnavailableError,
 )
-from workers.meta import BACKFILL_OVERLAP_SECONDS, MetaRetrieval, RetrievalSettings
+from workers.meta import MetaRetrieval, RetrievalSettings
+from workers.meta_backfill import BACKFILL_OVERLAP_SECONDS
 from workers.retrieval_pauses import PAGE_PAUSE_LAPSE_SECONDS
 from workers.runner import DeliveryTicker
 

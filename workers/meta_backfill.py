@@ -1,0 +1,181 @@
+"""The Meta backfill: Meta does not guarantee its webhooks, so every configured lead form's recent leads are listed
+from the Graph API, once per backfill interval across workers, and those never seen are taken in.
+
+It also takes in the leads Meta announced before a source listed their Page or form. Listing a form starts a little
+before its last complete listing (`BACKFILL_OVERLAP_SECONDS`); a form listed completely is marked so, and a form not
+listed completely (refused, failed, skipped) is listed from the same time at the next backfill. Its listed leads are
+completed as retrieval completes a fetched one (`workers.meta.MetaRetrieval`), and a listing that works or fails for
+every call tells retrieval's pauses so, as a fetch does.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
+
+from app.clock import Clock
+from app.meta import MetaIntake
+from app.metrics import hand_over_admitted
+from app.models import LeadStatus
+from app.schemas.meta import LeadgenChange
+from app.sources import LeadSource, SourceKind, SourceRegistry
+from app.store import Store
+from app.store.fetches import FetchTicket
+from workers.graph import (
+    GraphConfigurationError,
+    GraphError,
+    GraphLead,
+    GraphPermissionError,
+    GraphRateLimitedError,
+    GraphUnavailableError,
+)
+from workers.retrieval_pauses import RetrievalPauses
+
+if TYPE_CHECKING:
+    from workers.meta import GraphReader
+
+# Listing starts this long before the last backfill began: Meta's clock, ours and the time a lead takes
+# to become listable differ by seconds to minutes.
+BACKFILL_OVERLAP_SECONDS = 600.0
+# Failures that stand for every call, not one lead: retrieval pauses and one probe per interval finds their end.
+PAUSING_ERRORS = (GraphConfigurationError, GraphUnavailableError, GraphRateLimitedError)
+
+
+def pauses_every_page(exc: GraphError) -> bool:
+    """True for a failure that stands for every call, whichever Page: not a permission error, which may be one Page's
+    alone (its owner withdrew the lead access; one token serves every client's Page)."""
+    return isinstance(exc, PAUSING_ERRORS) and not isinstance(exc, GraphPermissionError)
+
+
+class ListedLeads(Protocol):
+    """What the backfill needs of retrieval (`MetaRetrieval`): to complete a listed lead, and to hear of the Graph
+    API answering, or failing every call."""
+
+    def complete_listed(self, ticket: FetchTicket, lead: GraphLead) -> LeadStatus | None: ...
+
+    def graph_answered(self, page_id: str | None) -> None: ...
+
+    def graph_failed_every_call(self, exc: GraphError) -> None: ...
+
+
+class MetaBackfill:
+    """Lists every configured form's recent leads and takes in the unseen ones; says so to `logger`."""
+
+    def __init__(
+        self,
+        store: Store,
+        graph: GraphReader,
+        admission: MetaIntake,
+        sources: SourceRegistry,
+        retrieval: ListedLeads,
+        pauses: RetrievalPauses,
+        clock: Clock,
+        wake_delivery: Callable[[], object],
+        logger: logging.Logger,
+        *,
+        interval_seconds: float,
+        probe_interval_seconds: float,
+    ) -> None:
+        self._store = store
+        self._graph = graph
+        self._admission = admission
+        self._sources = sources
+        self._retrieval = retrieval
+        self._pauses = pauses
+        self._clock = clock
+        self._wake = wake_delivery
+        self._logger = logger
+        self._interval = interval_seconds
+        self._probe_interval = probe_interval_seconds
+
+    def facebook_sources(self) -> list[LeadSource]:
+        """The configured facebook sources, whose forms the backfill lists."""
+        return [s for s in self._sources if s.kind is SourceKind.FACEBOOK]
+
+    def take_turn(self) -> bool:
+        """True for exactly one caller per backfill interval, across every worker."""
+        return self._store.fetches.take_backfill_turn(self._interval)
+
+    def run(self) -> int:
+        """Take in the leads Meta announced before a source listed their Page or form (their retrieval queued), and
+        list every configured form's leads since its last backfill to take in the unseen ones. Returns how many.
+
+        While retrieval is paused, the backfill runs only as the pause's probe (so a pause ends even when no
+        lead waits in `fetching`), and a listing that works resumes retrieval. A form that fails (deleted on
+        Meta, a lead-level fault) does not keep the others from being listed, then its error is raised; a token or
+        configuration error, a rate limit, or a Graph API that fails (5xx, no connection, no answer in time), pauses
+        retrieval and ends the run, raised. A form of a Page paused alone (a lead of the form met a permission error)
+        is listed only as the Page's probe, skipped otherwise: a listing that works resumes the Page. A permission
+        error fails no run: it keeps such a Page paused, said as its leads' failed probes are, or is said once per
+        change for a form of no known Page (Graph's refusal names none: no Page is paused on a guess). A form is
+        marked backfilled only once listed completely, so the next run covers what this one missed.
+        """
+        rerouted = self._admission.admit_unrouted()  # counted as the webhook would have, had a source listed them
+        hand_over_admitted(self._store, [(a.source, a.status) for a in rerouted if a.status is not None])
+        if self._store.fetch_pause.get() is not None and not self._store.fetch_pause.take_probe(
+            self._clock.now(), self._probe_interval
+        ):
+            self._logger.info("meta backfill skipped: retrieval is paused")
+            return len(rerouted)
+        taken, failed = len(rerouted), []
+        paused_pages = self._pauses.forms_of_paused_pages()
+        self._pauses.forms_configured({form_id for source in self.facebook_sources() for form_id in source.form_ids})
+        for source in self.facebook_sources():
+            for form_id in source.form_ids:
+                page_id = paused_pages.get(form_id)
+                if page_id is not None and not self._pauses.take_page_probe(page_id):
+                    self._logger.info(
+                        "meta backfill of a form skipped: its page's retrieval is paused",
+                        extra={"form_id": form_id, "page_id": page_id},
+                    )
+                    continue
+                try:
+                    taken += self._backfill_form(form_id, page_id)
+                except GraphError as exc:
+                    if pauses_every_page(exc):
+                        raise
+                    self._logger.warning("meta backfill of a form failed: %s", exc.message, extra={"form_id": form_id})
+                    failed.append(exc)
+        if failed:  # the job fails, loudly, once every other form is listed
+            raise failed[0]
+        return taken
+
+    def _backfill_form(self, form_id: str, paused_page_id: str | None = None) -> int:
+        """List and take in one form's leads; `paused_page_id`: the form's Page, paused alone, whose probe this is."""
+        started = self._clock.now()
+        last = self._store.fetches.backfill_since(form_id)
+        if last is None:  # first run for this form: one interval back
+            last = started - self._interval
+        since = last - BACKFILL_OVERLAP_SECONDS
+        try:
+            listed: list[GraphLead] = list(self._graph.list_form_leads(form_id, since))
+        except GraphError as exc:
+            if isinstance(exc, GraphPermissionError):  # said once per change; listed again at the next backfill
+                self._pauses.listing_refused(form_id, exc.message, paused_page_id)
+                return 0
+            if pauses_every_page(exc):
+                self._retrieval.graph_failed_every_call(exc)
+            raise
+        # The Graph API listed the form: it answers, takes the token, reads the Page.
+        self._retrieval.graph_answered(paused_page_id)
+        self._pauses.form_listed(form_id)
+        changes = [LeadgenChange(leadgen_id=g.id, form_id=g.form_id or form_id, ad_id=g.ad_id) for g in listed]
+        admitted = self._admission.admit(changes, "found by the Meta backfill: no webhook for it", fetch=False)
+        by_leadgen = {g.id: g for g in listed}
+        fresh = [a for a in admitted if not a.repeated]
+        # Counted as the webhook counts the leads it announces; a lead seen before (announced, or listed by an
+        # earlier run) is no new submission, and is not counted again.
+        hand_over_admitted(self._store, [(a.source, a.status) for a in fresh if a.status is not None])
+        queued = False
+        try:
+            for lead in fresh:
+                ticket = self._store.fetches.begin(lead.lead_id, self._clock.now())
+                if ticket is not None:
+                    queued |= self._retrieval.complete_listed(ticket, by_leadgen[lead.leadgen_id]) is LeadStatus.QUEUED
+        finally:
+            if queued:
+                self._wake()  # once for the form's leads, not once per lead; also when a later one failed
+        self._store.fetches.mark_backfilled(form_id, started)
+        self._logger.info("meta backfill listed %d leads, %d new", len(listed), len(fresh), extra={"form_id": form_id})
+        return len(fresh)
