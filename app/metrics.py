@@ -157,6 +157,12 @@ class StoreCollector(Collector):
             "Meta Pages whose lead retrieval alone is paused (the token lacks a permission for their leads).",
             value=len(gauges.paused_pages),
         )
+        yield GaugeMetricFamily(
+            "leadrelay_retrieval_refused_forms",
+            "Meta lead forms whose backfill listing Graph refuses for a permission, no Page of theirs paused alone: "
+            "their leads are taken in only as their webhooks come.",
+            value=len(gauges.refused_forms),
+        )
         yield _counter(
             "leadrelay_carecycle_requests",
             "Upload requests to careCycle, by outcome (ok, rate_limited, server_error, connection_error, timeout,"

@@ -74,6 +74,7 @@ def collect_stats(query: StatsQuery) -> dict[str, Any]:
         "retrievalPaused": retrieval_pause is not None,
         "retrievalPause": _pause_body(retrieval_pause),
         "retrievalPausedPages": dict(sorted(snap.gauges.paused_pages.items())),
+        "retrievalRefusedForms": dict(sorted(snap.gauges.refused_forms.items())),
         "lastDeliveryAt": snap.last_delivery_at,
         "latencySeconds": _latency_percentiles(sorted(snap.latency_samples)),
     }

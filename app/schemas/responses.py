@@ -202,6 +202,17 @@ class StatsSchema(Schema):
             " leads works, or 34 minutes after its last failed probe (none of its leads left to probe it)"
         },
     )
+    retrievalRefusedForms = fields.Dict(
+        keys=fields.String(),
+        values=fields.String(),
+        required=True,
+        metadata={
+            "description": "Meta lead forms whose backfill listing Graph refuses for a permission (codes 10, 200-299)"
+            " while no Page of theirs is paused alone, each with the reason: their leads are taken in only as their"
+            " webhooks come, and each is listed again at every backfill. A form leaves it once a listing works or it is"
+            " no longer configured"
+        },
+    )
     lastDeliveryAt = fields.Float(
         required=True,
         allow_none=True,

@@ -110,6 +110,11 @@ def paused_pages_from_replies(reasons: Mapping[bytes, bytes], unlapsed: list[byt
     return {page: text(reason) or "" for raw, reason in reasons.items() if (page := text(raw) or "") in live}
 
 
+def refused_forms_from_reply(reasons: Mapping[bytes, bytes]) -> dict[str, str]:
+    """Form id -> why the backfill's last listing of its leads was refused, from the refusals' HGETALL."""
+    return {text(form) or "": text(reason) or "" for form, reason in reasons.items()}
+
+
 class ProbeTurn(Enum):
     """What a Meta lead waiting behind a retrieval pause may do now."""
 
@@ -199,7 +204,8 @@ class PagePauses:
 class RefusedFormListings:
     """Meta lead forms whose leads the backfill's listing was refused for a permission while no Page paused alone is
     known for them (Graph's refusal names no Page, and a source routes Pages and forms each on their own), each with
-    the reason: kept in Redis so that every worker says a refusal once per change."""
+    the reason: kept in Redis so that every worker says a refusal once per change, and for `/v1/stats`, `/metrics`
+    and the dashboard to show."""
 
     def __init__(self, redis: Redis) -> None:
         self._redis = redis

@@ -16,7 +16,7 @@ from app.store import keys
 from app.store.leads import counts_from_hash
 from app.store.limiter import RATE_WINDOW_SECONDS
 from app.store.outage import Failing, failing_from_hash
-from app.store.pauses import Pause, pause_from_hash, paused_pages_from_replies
+from app.store.pauses import Pause, pause_from_hash, paused_pages_from_replies, refused_forms_from_reply
 
 # The windows of the delivered and failed counts: the last 5 minutes and the last hour.
 SHORT_WINDOW_SECONDS, LONG_WINDOW_SECONDS = 300, 3600
@@ -26,8 +26,8 @@ WAITING_STATUSES = (LeadStatus.QUEUED, LeadStatus.SENDING, LeadStatus.RETRYING)
 
 @dataclass(frozen=True)
 class Gauges:
-    """The store's state now, as `/metrics` shows it: lead counts, queue depth, oldest waiting lead, pauses, and
-    careCycle failing uploads."""
+    """The store's state now, as `/metrics` shows it: lead counts, queue depth, oldest waiting lead, pauses, careCycle
+    failing uploads, and the Meta forms whose backfill listing is refused."""
 
     counts: dict[LeadStatus, int]
     queue_depth: int
@@ -36,6 +36,7 @@ class Gauges:
     retrieval_pause: Pause | None
     carecycle_failing: Failing | None
     paused_pages: dict[str, str]  # page id -> why its retrieval alone is paused
+    refused_forms: dict[str, str]  # form id -> why the backfill's listing of its leads is refused (no Page paused)
 
     def oldest_waiting_age(self, now: float) -> float:
         """Seconds since the oldest lead still waiting for delivery (queued, sending or retrying) was taken in:
@@ -113,14 +114,15 @@ def _read_gauges_into(pipe: Pipeline, now: float) -> int:
     pipe.hgetall(keys.carecycle_failing_key())
     pipe.hgetall(keys.paused_pages_key())
     pipe.zrangebyscore(keys.paused_pages_until_key(), now, "+inf")
+    pipe.hgetall(keys.refused_form_listings_key())
     for status in WAITING_STATUSES:  # each index is scored by receipt time: its first entry is its oldest
         pipe.zrange(keys.status_index_key(status.value), 0, 0, withscores=True)
-    return 7 + len(WAITING_STATUSES)
+    return 8 + len(WAITING_STATUSES)
 
 
 def _gauges(replies: list[Any]) -> Gauges:
-    counts, depth, pause, retrieval_pause, failing, paused_pages, unlapsed_pages, *oldest_by_status = replies
-    received = [float(oldest[0][1]) for oldest in oldest_by_status if oldest]
+    counts, depth, pause, retrieval_pause, failing, paused_pages, unlapsed_pages, refused_forms, *oldest = replies
+    received = [float(first[0][1]) for first in oldest if first]
     return Gauges(
         counts=counts_from_hash(counts),
         queue_depth=int(depth),
@@ -129,11 +131,12 @@ def _gauges(replies: list[Any]) -> Gauges:
         retrieval_pause=pause_from_hash(retrieval_pause),
         carecycle_failing=failing_from_hash(failing),
         paused_pages=paused_pages_from_replies(paused_pages, unlapsed_pages),
+        refused_forms=refused_forms_from_reply(refused_forms),
     )
 
 
 def read_gauges(redis: Redis, now: float) -> Gauges:
-    """Ten cheap reads in one round trip (a scrape needs none of the stats' per-minute history)."""
+    """Eleven cheap reads in one round trip (a scrape needs none of the stats' per-minute history)."""
     pipe = redis.pipeline(transaction=False)
     _read_gauges_into(pipe, now)
     return _gauges(pipe.execute())

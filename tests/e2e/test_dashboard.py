@@ -768,6 +768,24 @@ def test_dashboard_says_a_delivery_pause_alone_not_also_carecycle_failing_until_
     assert failing[0].startswith("careCycle failing since") and "503 SERVICE_UNAVAILABLE" in failing[0]
 
 
+def test_dashboard_names_each_meta_form_whose_backfill_listing_is_refused_and_why_until_it_is_listed_again(seeded):
+    app, store, _leads = seeded
+    store.pause.resume()
+    store.budget.announce_limit(60)  # a worker runs
+    refused = "Graph API 403 code 200: (#200) no lead access"
+    store.refused_forms.refused("200000000000002", refused)
+    with serve(app) as url, chromium() as browser:
+        _sign_in(browser, url, OPS_TOKEN)
+        notes = _banner_notes(browser)
+        store.refused_forms.listed("200000000000002")  # the token may read its leads again
+        wait_until(lambda: _banner_notes(browser) != notes, timeout=12)
+        after = _banner_notes(browser)
+
+    [note] = notes
+    assert note.startswith("Meta backfill refused for form 200000000000002: " + refused)
+    assert "webhooks" in note and after == []
+
+
 def test_dashboard_asks_nothing_while_its_tab_is_hidden_and_refreshes_once_shown_again(seeded, monkeypatch):
     import app.ops
 

@@ -64,6 +64,9 @@ def test_a_refused_listing_of_a_form_of_no_known_page_is_said_and_fails_no_job_n
     assert listed_forms(stub) == [FORM_ID, OTHER_FORM]
     stats = collect_stats(StatsQuery(store, 60, clock.now()))
     assert stats["retrievalPausedPages"] == {} and stats["retrievalPaused"] is False  # no Page paused on a guess
+    [reason] = stats["retrievalRefusedForms"].values()
+    assert list(stats["retrievalRefusedForms"]) == [FORM_ID] and NO_LEAD_ACCESS in reason and "code 200" in reason
+    assert stub.token not in reason
     assert store.fetches.backfill_since(FORM_ID) is None  # its span is listed once it may be read
     [(level, line)] = [(level, line) for level, line in said(caplog) if "refused" in line]
     assert level == "ERROR" and NO_LEAD_ACCESS in line and "code 200" in line
@@ -91,6 +94,7 @@ def test_a_form_refused_alike_again_is_not_said_anew_by_any_worker_and_its_first
     assert ("INFO", "meta backfill of a form lists its leads again") in said(caplog)
     assert store.leads.status_counts()[LeadStatus.QUEUED] == 1
     assert store.fetches.backfill_since(FORM_ID) is not None
+    assert collect_stats(StatsQuery(store, 60, clock.now()))["retrievalRefusedForms"] == {}
 
 
 def test_a_form_refused_again_after_a_listing_that_worked_or_for_another_reason_is_said_anew(

@@ -120,6 +120,18 @@ def test_metrics_count_the_meta_pages_whose_retrieval_alone_is_paused(client, st
     assert samples[("leadrelay_retrieval_paused", ())] == 0  # every other Page's leads are retrieved
 
 
+def test_metrics_count_the_meta_forms_whose_backfill_listing_is_refused(client, store):
+    assert scrape(client)[("leadrelay_retrieval_refused_forms", ())] == 0
+    for form_id in ("200000000000002", "200000000000003"):
+        store.refused_forms.refused(form_id, "Graph API 403 code 200: (#200) no lead access")
+    store.refused_forms.listed("200000000000003")
+
+    samples = scrape(client)
+
+    assert samples[("leadrelay_retrieval_refused_forms", ())] == 1
+    assert samples[("leadrelay_retrieval_paused_pages", ())] == 0  # no Page is paused on a guess
+
+
 def test_metrics_show_upload_outcomes_batch_sizes_latency_and_pause(client, store, cipher, settings, clock):
     carecycle = ScriptedCareCycle()
     deliverer = Deliverer(store, carecycle, cipher, settings, clock, random.Random(1))

@@ -51,7 +51,7 @@ def test_stats_take_one_round_trip_to_redis_whatever_the_number_of_leads(
     response = client.get("/v1/stats", headers=OPS)
 
     assert response.status_code == 200
-    assert round_trips == ["PIPELINE(19)"]
+    assert round_trips == ["PIPELINE(20)"]
 
 
 def test_stats_count_deliveries_and_failures_by_window_with_latency_and_last_delivery(store, cipher, clock):
@@ -87,6 +87,18 @@ def test_stats_show_a_meta_retrieval_pause_and_its_reason(client, store, clock):
 
     assert stats["retrievalPaused"] is True and stats["paused"] is False
     assert stats["retrievalPause"]["reason"] == "Graph token expired (code 190)"
+
+
+def test_stats_name_each_meta_form_whose_backfill_listing_is_refused_and_why_until_it_is_listed_again(client, store):
+    refused = "Graph API 403 code 200: (#200) no lead access"
+    store.refused_forms.refused("200000000000002", refused)
+    store.refused_forms.refused("200000000000003", "Graph API 400 code 10: (#10) permission missing")
+    store.refused_forms.listed("200000000000003")
+
+    stats = client.get("/v1/stats", headers=OPS).json
+
+    assert stats["retrievalRefusedForms"] == {"200000000000002": refused}
+    assert stats["retrievalPaused"] is False and stats["retrievalPausedPages"] == {}  # no Page paused on a guess
 
 
 def test_stats_give_no_drain_estimate_while_delivery_is_paused(client, store, clock):
