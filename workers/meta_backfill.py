@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 from app.clock import Clock
-from app.meta import MetaIntake
+from app.meta import META_LEAD_RETENTION_SECONDS, MetaIntake
 from app.metrics import hand_over_admitted
 from app.models import LeadStatus
 from app.schemas.meta import LeadgenChange
@@ -109,10 +109,16 @@ class MetaBackfill:
         is listed only as the Page's probe, skipped otherwise: a listing that works resumes the Page. A permission
         error fails no run: it keeps such a Page paused, said as its leads' failed probes are, or is said once per
         change for a form of no known Page (Graph's refusal names none: no Page is paused on a guess). A form is
-        marked backfilled only once listed completely, so the next run covers what this one missed.
+        marked backfilled only once listed completely, so the next run covers what this one missed; a form never
+        listed completely is listed from one interval before its first listing was tried, so that a refusal (or a
+        pause) from its very first listing on misses none of the leads its webhooks did not bring. No listing goes
+        back further than Meta keeps leads (about 90 days).
         """
         rerouted = self._admission.admit_unrouted()  # counted as the webhook would have, had a source listed them
         hand_over_admitted(self._store, [(a.source, a.status) for a in rerouted if a.status is not None])
+        form_ids = {form_id for source in self.facebook_sources() for form_id in source.form_ids}
+        # A form never listed is owed one interval back from now on, whatever keeps its first listing from working.
+        self._store.fetches.owe_backfill(form_ids, self._clock.now() - self._interval)
         if self._store.fetch_pause.get() is not None and not self._store.fetch_pause.take_probe(
             self._clock.now(), self._probe_interval
         ):
@@ -120,7 +126,7 @@ class MetaBackfill:
             return len(rerouted)
         taken, failed = len(rerouted), []
         paused_pages = self._pauses.forms_of_paused_pages()
-        self._pauses.forms_configured({form_id for source in self.facebook_sources() for form_id in source.form_ids})
+        self._pauses.forms_configured(form_ids)
         for source in self.facebook_sources():
             for form_id in source.form_ids:
                 page_id = paused_pages.get(form_id)
@@ -144,10 +150,12 @@ class MetaBackfill:
     def _backfill_form(self, form_id: str, paused_page_id: str | None = None) -> int:
         """List and take in one form's leads; `paused_page_id`: the form's Page, paused alone, whose probe this is."""
         started = self._clock.now()
+        # Its last complete listing, or one interval before the backfill first had it (`owe_backfill`).
         last = self._store.fetches.backfill_since(form_id)
-        if last is None:  # first run for this form: one interval back
+        if last is None:  # that note lost with Redis's data meanwhile: one interval back
             last = started - self._interval
-        since = last - BACKFILL_OVERLAP_SECONDS
+        # Not further back than Meta keeps leads: a refusal, a pause or a form left unconfigured for months.
+        since = max(last - BACKFILL_OVERLAP_SECONDS, started - META_LEAD_RETENTION_SECONDS)
         try:
             listed: list[GraphLead] = list(self._graph.list_form_leads(form_id, since))
         except GraphError as exc:

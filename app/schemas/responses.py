@@ -209,8 +209,9 @@ class StatsSchema(Schema):
         metadata={
             "description": "Meta lead forms whose backfill listing Graph refuses for a permission (codes 10, 200-299)"
             " while no Page of theirs is paused alone, each with the reason: their leads are taken in only as their"
-            " webhooks come, and each is listed again at every backfill. A form leaves it once a listing works or it is"
-            " no longer configured"
+            " webhooks come, and each is listed again at every backfill. A form leaves it once a listing works"
+            " (taking in what was missed since its last listing, or since the refusal began, up to Meta's 90 days)"
+            " or it is no longer configured"
         },
     )
     lastDeliveryAt = fields.Float(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -193,9 +193,21 @@ class FetchStore:
         return bool(self._redis.set(keys.backfill_turn_key(), "1", nx=True, px=max(1000, int(interval_seconds * 1000))))
 
     def backfill_since(self, form_id: str) -> float | None:
-        """Start time of the last backfill that listed this form completely, if any."""
+        """When this form's leads are still to be listed from: the start of the last backfill that listed it completely,
+        or for a form never listed so, the time `owe_backfill` noted; None for a form of neither."""
         value = self._redis.hget(keys.backfill_since_key(), form_id)
         return float(value) if value is not None else None
+
+    def owe_backfill(self, form_ids: Collection[str], since: float) -> None:
+        """Note that each of `form_ids` never listed completely (nor noted before) is to be listed from `since`: its
+        first listing refused, failed or skipped leaves its span owed, instead of starting anew at the next backfill.
+        One round trip."""
+        if not form_ids:
+            return
+        pipe = self._redis.pipeline(transaction=False)
+        for form_id in form_ids:
+            pipe.hsetnx(keys.backfill_since_key(), form_id, repr(since))
+        pipe.execute()
 
     def mark_backfilled(self, form_id: str, started_at: float) -> None:
         """Record that this form's leads up to `started_at` have been listed."""

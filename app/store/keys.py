@@ -239,7 +239,8 @@ def refused_form_listings_key() -> str:
 
 
 def backfill_since_key() -> str:
-    """Hash: Meta form id -> start time of the last backfill that listed that form's leads completely."""
+    """Hash: Meta form id -> when its leads are still to be listed from: the start time of the last backfill that listed
+    them completely, or, for a form never listed so, one interval before the backfill first had it to list."""
     return f"{PREFIX}meta:backfill:since"
 
 

@@ -12,6 +12,7 @@ from app.models import LeadStatus
 from app.ops import StatsQuery, collect_stats
 from app.sources import SourceRegistry
 from tests.graphretrieval import (
+    BACKFILL_SECONDS,
     FORM_ID,
     PAGE_ID,
     PROBE_SECONDS,
@@ -88,7 +89,7 @@ def test_a_backfill_refused_again_for_a_paused_page_keeps_it_paused_and_lists_th
 
     assert listed_forms(stub) == [FORM_ID, OTHER_FORM]
     assert paused_pages(store, clock) == [PAGE_ID]
-    assert store.fetches.backfill_since(FORM_ID) is None  # its span is listed once the Page resumes
+    assert store.fetches.backfill_since(FORM_ID) == clock.now() - BACKFILL_SECONDS  # still owed, listed next time
     assert store.fetches.backfill_since(OTHER_FORM) is not None
     assert not [r for r in caplog.records if "backfill" in r.getMessage()]
 
@@ -100,4 +101,4 @@ def test_a_backfill_before_the_paused_pages_next_probe_skips_its_form_without_a_
 
     assert listed_forms(stub) == [OTHER_FORM]
     assert paused_pages(store, clock) == [PAGE_ID]
-    assert store.fetches.backfill_since(FORM_ID) is None
+    assert store.fetches.backfill_since(FORM_ID) == clock.now() - BACKFILL_SECONDS  # still owed, listed next time

@@ -6,19 +6,23 @@ is listed again at each backfill, the first listing that works saying so and tak
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
 
+from app.meta import META_LEAD_RETENTION_SECONDS
 from app.models import LeadStatus
 from app.ops import StatsQuery, collect_stats
 from app.sources import SourceRegistry
 from tests.graphretrieval import BACKFILL_SECONDS, FORM_ID, add_leads, facebook_source, retrieval_over_http
 from tests.graphstub import GraphStub
-from workers.graph import GraphNotFoundError
+from workers.graph import GraphNotFoundError, GraphTokenError
+from workers.meta_backfill import BACKFILL_OVERLAP_SECONDS
 
 OTHER_FORM = "200000000000002"
 NO_LEAD_ACCESS = "(#200) no lead access"
+DAY = 86400.0
 
 
 @pytest.fixture
@@ -47,6 +51,12 @@ def listed_forms(stub):
     return [request.path.split("/")[-2] for request in stub.requests_to("/leads")]
 
 
+def listed_since(stub, form_id=FORM_ID):
+    """The time from which each listing of `form_id` asked Graph for its leads (its `filtering`)."""
+    requests = [r for r in stub.requests_to("/leads") if r.path.split("/")[-2] == form_id]
+    return [float(json.loads(r.query["filtering"])[0]["value"]) for r in requests]
+
+
 def said(caplog):
     """What the workers said of the backfill, at info and above: (level, line)."""
     return [(r.levelname, r.getMessage()) for r in caplog.records if "backfill" in r.getMessage()]
@@ -67,7 +77,7 @@ def test_a_refused_listing_of_a_form_of_no_known_page_is_said_and_fails_no_job_n
     [reason] = stats["retrievalRefusedForms"].values()
     assert list(stats["retrievalRefusedForms"]) == [FORM_ID] and NO_LEAD_ACCESS in reason and "code 200" in reason
     assert stub.token not in reason
-    assert store.fetches.backfill_since(FORM_ID) is None  # its span is listed once it may be read
+    assert store.fetches.backfill_since(FORM_ID) == clock.now() - BACKFILL_SECONDS  # listed from there once read
     [(level, line)] = [(level, line) for level, line in said(caplog) if "refused" in line]
     assert level == "ERROR" and NO_LEAD_ACCESS in line and "code 200" in line
     assert [r.form_id for r in caplog.records if "refused" in r.getMessage()] == [FORM_ID]
@@ -130,3 +140,64 @@ def test_the_refusal_of_a_form_no_longer_configured_is_forgotten(retrieval, stor
     retrieval.backfill()
 
     assert store.refused_forms.listed("200000000000009") is False  # nothing left to forget
+
+
+def test_a_form_refused_from_its_very_first_listing_is_listed_back_to_when_the_refusal_began_once_it_may_be_read(
+    retrieval, store, stub, clock
+):
+    first_tried = clock.now()
+    stub.fail_next(403, 200, message=NO_LEAD_ACCESS)
+    retrieval.backfill()  # the form's first listing ever, refused: it was never listed
+    clock.advance(DAY)
+    add_leads(stub, clock, ["900000000000001"])  # submitted while refused, its webhook never came
+    stub.fail_next(403, 200, message=NO_LEAD_ACCESS)
+    retrieval.backfill()  # still refused, a day on
+    clock.advance(DAY)
+
+    assert retrieval.backfill() == 1  # the token may read the form again
+
+    assert store.leads.status_counts()[LeadStatus.QUEUED] == 1
+    expected = int(first_tried - BACKFILL_SECONDS - BACKFILL_OVERLAP_SECONDS)  # what its first listing would list
+    assert listed_since(stub) == [expected, expected, expected]
+    assert store.fetches.backfill_since(FORM_ID) == clock.now()
+
+
+def test_a_form_first_listed_while_the_token_is_refused_takes_in_the_leads_of_the_whole_pause(
+    retrieval, store, stub, clock
+):
+    stub.refuse_token()
+    with pytest.raises(GraphTokenError):
+        retrieval.backfill()  # the form's first listing ever pauses retrieval for every Page
+    clock.advance(DAY / 2)
+    add_leads(stub, clock, ["900000000000001"])
+    clock.advance(DAY / 2)
+    stub.accept_token()  # a new token: the next backfill is the pause's probe
+
+    assert retrieval.backfill() == 1
+
+    assert store.leads.status_counts()[LeadStatus.QUEUED] == 1
+
+
+def test_a_refusal_longer_than_meta_keeps_leads_is_listed_back_only_as_far_as_meta_keeps_them(retrieval, stub, clock):
+    stub.fail_next(403, 200, message=NO_LEAD_ACCESS)
+    retrieval.backfill()
+    clock.advance(120 * DAY)
+
+    retrieval.backfill()
+
+    assert listed_since(stub)[-1] == int(clock.now() - META_LEAD_RETENTION_SECONDS)
+
+
+def test_a_form_configured_while_retrieval_is_paused_is_listed_from_the_first_backfill_that_had_it(
+    retrieval, store, stub, clock
+):
+    store.fetch_pause.pause("Graph API 400 OAuthException code 190: expired", clock.now(), clock.now() + DAY)
+    assert retrieval.backfill() == 0  # skipped: not the pause's probe, nothing listed
+    clock.advance(DAY / 2)
+    add_leads(stub, clock, ["900000000000001"])
+    clock.advance(DAY / 2)
+
+    assert retrieval.backfill() == 1  # the pause's probe
+
+    assert listed_forms(stub) == [FORM_ID, OTHER_FORM]
+    assert store.leads.status_counts()[LeadStatus.QUEUED] == 1

@@ -895,7 +895,7 @@ def test_backfill_pauses_on_a_token_error_raises_and_lists_the_same_span_next_ti
         retrieval.backfill()
 
     assert store.fetch_pause.get().reason == TOKEN_ERROR.message
-    assert store.fetches.backfill_since(FORM_ID) is None
+    assert store.fetches.backfill_since(FORM_ID) == clock.now() - BACKFILL_SECONDS  # still owed, listed next time
     assert retrieval.backfill() == 0 and len(graph.listings) == 1  # skipped while paused
 
 
@@ -912,7 +912,7 @@ def test_backfill_pauses_when_a_listing_times_out_and_lists_no_other_form(store,
 
     assert [form_id for form_id, _ in graph.listings] == [FORM_ID]
     assert store.fetch_pause.get().reason == TIMEOUT.message
-    assert store.fetches.backfill_since(FORM_ID) is None
+    assert store.fetches.backfill_since(FORM_ID) == clock.now() - BACKFILL_SECONDS  # still owed, listed next time
 
 
 def test_backfill_pauses_when_a_listing_is_rate_limited_and_lists_the_same_span_next_time(
@@ -924,7 +924,7 @@ def test_backfill_pauses_when_a_listing_is_rate_limited_and_lists_the_same_span_
         retrieval.backfill()
 
     assert store.fetch_pause.get().reason == RATE_LIMITED.message
-    assert store.fetches.backfill_since(FORM_ID) is None
+    assert store.fetches.backfill_since(FORM_ID) == clock.now() - BACKFILL_SECONDS  # still owed, listed next time
     assert retrieval.backfill() == 0 and len(graph.listings) == 1  # skipped while paused
 
 
@@ -959,7 +959,7 @@ def test_backfill_lists_every_other_form_when_one_fails(store, graph, cipher, cl
 
     assert [form_id for form_id, _ in graph.listings] == [FORM_ID, other_form]
     assert store.leads.status_counts()[LeadStatus.QUEUED] == 1
-    assert store.fetches.backfill_since(FORM_ID) is None  # listed again next time
+    assert store.fetches.backfill_since(FORM_ID) == clock.now() - BACKFILL_SECONDS  # still owed, listed next time
     assert store.fetches.backfill_since(other_form) is not None
 
 
@@ -985,7 +985,7 @@ def test_backfill_of_a_form_whose_page_withdrew_lead_access_pauses_no_other_page
     assert [form_id for form_id, _ in graph.listings] == [FORM_ID, "200000000000002"]
     assert store.fetch_pause.get() is None  # every other Page's leads are retrieved
     assert store.leads.status_counts()[LeadStatus.QUEUED] == 1
-    assert store.fetches.backfill_since(FORM_ID) is None  # listed again next time
+    assert store.fetches.backfill_since(FORM_ID) == clock.now() - BACKFILL_SECONDS  # still owed, listed next time
 
 
 def test_backfill_turn_is_taken_once_per_interval_across_workers(retrieval):
