@@ -17,6 +17,7 @@ from app.config import Settings
 from app.crypto import RecordCipher, generate_key
 from app.logs import JsonFormatter
 from app.store import Store
+from tests.realredis import stop_unless_the_tests_own_their_database
 from tests.support import FakeClock
 
 SOURCE_KEY = "src-key-partner-0001"
@@ -45,6 +46,13 @@ def relay_logging_undone() -> Iterator[None]:
     for handler in [h for h in root.handlers if isinstance(h.formatter, JsonFormatter)]:
         root.removeHandler(handler)
     root.setLevel(level)
+
+
+@pytest.fixture(scope="session")
+def test_redis_owned() -> None:
+    """The integration and end-to-end tests' Redis database, checked before the first test that uses it: a database
+    holding keys they did not write stops the run, untouched."""
+    stop_unless_the_tests_own_their_database()
 
 
 @pytest.fixture

@@ -1,6 +1,9 @@
 """The real Redis that integration and end-to-end tests use: found at REDIS_URL, flushed around each test.
 
-A missing Redis fails the tests that need it (never skips them): CI must not go green without it.
+A missing Redis fails the tests that need it (never skips them): CI must not go green without it. A database is
+flushed only when it is the tests' own: empty, or holding the mark they set after each flush (a run that crashed
+left its keys beside it). One holding keys without the mark (a `leadrelay dev` Redis exported for `leadrelay
+stats`) stops the run before anything in it is touched.
 """
 
 from __future__ import annotations
@@ -13,11 +16,21 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
+import pytest
 from redis import Redis
 from redis.exceptions import RedisError
 
 DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/15"
+
+# Outside the relay's "leadrelay:" prefix, so that no relay code reads or counts it.
+TEST_DATABASE_MARK = "leadrelay-tests:owned"
+TEST_DATABASE_MARK_TEXT = "the leadrelay test suite empties this database before and after each test"
+
+
+class ForeignDatabaseError(RuntimeError):
+    """The database at REDIS_URL holds keys the tests did not write: they refuse to flush it."""
 
 
 def redis_url_for_tests() -> str:
@@ -30,9 +43,75 @@ def connect_or_fail(url: str) -> Redis:
         client.ping()
     except RedisError as exc:
         raise RuntimeError(
-            f"integration tests need a real Redis at {url} (set REDIS_URL, or run .ci/run which starts one)"
+            f"integration tests need a real Redis at {shown_url(url)} (set REDIS_URL, or run .ci/run which starts one)"
         ) from exc
     return client
+
+
+def stop_unless_the_tests_own_their_database() -> None:
+    """Once, before the first test on the database at REDIS_URL: the whole run stops there, flushing nothing, when
+    it holds keys the tests did not write."""
+    url = redis_url_for_tests()
+    client = connect_or_fail(url)
+    try:
+        refuse_unless_owned(client, url)
+    except ForeignDatabaseError as exc:
+        pytest.exit(str(exc), returncode=pytest.ExitCode.USAGE_ERROR)
+    finally:
+        client.close()
+
+
+@contextmanager
+def owned_test_database() -> Iterator[Redis]:
+    """The database at REDIS_URL, emptied before and after the test; `ForeignDatabaseError`, before anything is
+    flushed, when it holds keys the tests did not write."""
+    url = redis_url_for_tests()
+    client = connect_or_fail(url)
+    try:
+        empty_test_database(client, url)
+    except ForeignDatabaseError:
+        client.close()
+        raise
+    try:
+        yield client
+    finally:
+        flush_and_mark(client)  # whatever the test did: the database was the tests' own when it began
+        client.close()
+
+
+def empty_test_database(client: Redis, url: str) -> None:
+    """Flush the database and mark it the tests' own; raises `ForeignDatabaseError`, flushing nothing, when it holds
+    keys but not the mark."""
+    refuse_unless_owned(client, url)
+    flush_and_mark(client)
+
+
+def refuse_unless_owned(client: Redis, url: str) -> None:
+    """Raise `ForeignDatabaseError` when the database holds keys but not the tests' mark."""
+    held = client.dbsize()
+    if held and not client.exists(TEST_DATABASE_MARK):
+        shown, keys_held = shown_url(url), f"{held} key{'s' if held != 1 else ''}"
+        raise ForeignDatabaseError(
+            f"REDIS_URL={shown} holds {keys_held} the tests did not write (no {TEST_DATABASE_MARK} key), and the "
+            "integration and end-to-end tests empty the database they use: they refuse this one. "
+            f"Point REDIS_URL at an empty database (the default is {DEFAULT_TEST_REDIS_URL}), or, if nothing in "
+            f"it is needed, empty it yourself (redis-cli -u '{shown}' FLUSHDB) and run the tests again"
+        )
+
+
+def flush_and_mark(client: Redis) -> None:
+    client.flushdb()
+    client.set(TEST_DATABASE_MARK, TEST_DATABASE_MARK_TEXT)
+
+
+def shown_url(url: str) -> str:
+    """`url` without its password (a Redis URL may carry one)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    return parts._replace(netloc=f"{user}:***@{host}").geturl()
 
 
 def free_port() -> int:

@@ -24,19 +24,16 @@ from app.sandbox import Sandbox, SandboxServer
 from app.store import Store
 from tests.conftest import CARECYCLE_KEY, OPS_TOKEN, SOURCE_KEY
 from tests.factories import make_submission
-from tests.realredis import connect_or_fail, redis_url_for_tests
+from tests.realredis import owned_test_database, redis_url_for_tests
 from tests.support import wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def real_redis() -> Iterator[Redis]:
-    client = connect_or_fail(redis_url_for_tests())
-    client.flushdb()
-    yield client
-    client.flushdb()
-    client.close()
+def real_redis(test_redis_owned: None) -> Iterator[Redis]:
+    with owned_test_database() as client:
+        yield client
 
 
 @pytest.fixture

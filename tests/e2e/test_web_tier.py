@@ -18,7 +18,7 @@ from tests.factories import make_submission
 
 # With a metrics folder set (the Dockerfile and manifests set one), and without (as the README and Procfile run it).
 @pytest.fixture(params=["metrics-dir-set", "metrics-dir-unset"])
-def web_tier(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+def web_tier(tmp_path: Path, request: pytest.FixtureRequest, test_redis_owned: None) -> Iterator[str]:
     settings = {"WEB_CONCURRENCY": "3", "CARECYCLE_API_KEY": "cc_unused"}
     if request.param == "metrics-dir-set":
         settings["PROMETHEUS_MULTIPROC_DIR"] = str(tmp_path / "prometheus")

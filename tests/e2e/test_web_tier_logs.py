@@ -21,7 +21,7 @@ BODY = b'{"first_name": "Zebedee", "last_name": "Quixotte", "email": "zebedee.q@
 
 
 @pytest.fixture
-def logged_web_tier(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+def logged_web_tier(tmp_path: Path, test_redis_owned: None) -> Iterator[tuple[str, Path]]:
     settings = {
         "WEB_CONCURRENCY": "1",
         "GUNICORN_ACCESS_LOG": "-",

@@ -23,8 +23,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "sigint"])
-def test_an_idle_worker_stops_on_a_signal_and_does_not_start_again(stop):
-    redis = connect_or_fail(redis_url_for_tests())
+def test_an_idle_worker_stops_on_a_signal_and_does_not_start_again(stop, real_redis):
+    redis = real_redis  # the tests' own database: a worker on another would deliver its leads
     name = f"signal-test-{os.getpid()}-{stop}"
     env = {
         **os.environ,

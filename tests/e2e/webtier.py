@@ -14,7 +14,7 @@ from app.crypto import generate_key
 from app.ports import free_port, is_http_ok
 from app.processes import reap_group
 from tests.conftest import OPS_TOKEN, SOURCE_KEY
-from tests.realredis import connect_or_fail, redis_url_for_tests
+from tests.realredis import owned_test_database, redis_url_for_tests
 from tests.support import wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -25,10 +25,14 @@ def running_web_tier(settings: Mapping[str, str], log_path: Path, *, log_stdout:
     """The web tier on the test Redis with the test credentials and `settings` on top; yields its URL.
 
     Its stderr (and with `log_stdout`, its stdout: gunicorn's access log) goes to `log_path`. The test
-    Redis database is emptied before and after.
+    Redis database (the tests' own) is emptied before and after.
     """
-    redis = connect_or_fail(redis_url_for_tests())
-    redis.flushdb()
+    with owned_test_database(), _web_tier_process(settings, log_path, log_stdout=log_stdout) as url:
+        yield url
+
+
+@contextmanager
+def _web_tier_process(settings: Mapping[str, str], log_path: Path, *, log_stdout: bool) -> Iterator[str]:
     port = free_port()
     env = {
         **{key: value for key, value in os.environ.items() if key != "PROMETHEUS_MULTIPROC_DIR"},
@@ -55,4 +59,3 @@ def running_web_tier(settings: Mapping[str, str], log_path: Path, *, log_stdout:
         process.send_signal(signal.SIGINT)  # gunicorn's quick shutdown
         # A worker still booting when the signal lands can miss it: the group is killed after a grace time.
         reap_group(process, 5)
-        redis.flushdb()

@@ -1,4 +1,4 @@
-"""Integration fixtures: the same `redis` fixture name, but a real Redis (flushed before and after)."""
+"""Integration fixtures: the same `redis` fixture name, but a real Redis (the tests' own, flushed before and after)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,10 @@ from collections.abc import Iterator
 import pytest
 from redis import Redis
 
-from tests.realredis import connect_or_fail, redis_url_for_tests
+from tests.realredis import owned_test_database
 
 
 @pytest.fixture
-def redis() -> Iterator[Redis]:
-    client = connect_or_fail(redis_url_for_tests())
-    client.flushdb()
-    yield client
-    client.flushdb()
-    client.close()
+def redis(test_redis_owned: None) -> Iterator[Redis]:
+    with owned_test_database() as client:
+        yield client

@@ -1,0 +1,53 @@
+"""The integration and end-to-end suites empty the database at REDIS_URL only when it is theirs: an empty one, or
+one they marked (a run that crashed left its keys behind); a database holding keys they did not write is refused
+untouched, saying how to go on."""
+
+import fakeredis
+import pytest
+
+from tests.realredis import TEST_DATABASE_MARK, ForeignDatabaseError, empty_test_database
+
+URL = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture
+def database() -> fakeredis.FakeRedis:
+    return fakeredis.FakeRedis(server=fakeredis.FakeServer())
+
+
+def test_an_empty_database_is_taken_and_marked_as_the_tests(database):
+    empty_test_database(database, URL)
+
+    assert database.keys() == [TEST_DATABASE_MARK.encode()]
+
+
+def test_a_database_an_earlier_run_left_behind_is_emptied_and_marked_again(database):
+    empty_test_database(database, URL)
+    database.set("leadrelay:lead:left-by-a-crashed-run", "x")
+
+    empty_test_database(database, URL)
+
+    assert database.keys() == [TEST_DATABASE_MARK.encode()]
+
+
+def test_a_database_holding_keys_the_tests_did_not_write_is_refused_untouched(database):
+    database.set("leadrelay:lead:01DEV", "a lead of leadrelay dev")
+    database.set("leadrelay:stats", "1")
+
+    with pytest.raises(ForeignDatabaseError) as refused:
+        empty_test_database(database, URL)
+
+    assert sorted(database.keys()) == [b"leadrelay:lead:01DEV", b"leadrelay:stats"]
+    message = str(refused.value)
+    assert f"REDIS_URL={URL}" in message and "2 keys" in message
+    assert "Point REDIS_URL at an empty database" in message and "FLUSHDB" in message
+
+
+def test_the_refusal_never_shows_the_password_in_redis_url(database):
+    database.set("leadrelay:lead:01DEV", "x")
+
+    with pytest.raises(ForeignDatabaseError) as refused:
+        empty_test_database(database, "redis://:s3cret-pass@127.0.0.1:6379/2")
+
+    assert "s3cret-pass" not in str(refused.value)
+    assert "redis://:***@127.0.0.1:6379/2" in str(refused.value)
