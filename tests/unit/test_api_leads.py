@@ -489,6 +489,41 @@ def partner_intake_counts(client) -> dict[str, float]:
     }
 
 
+def test_a_body_refused_before_any_lead_is_read_counts_as_one_invalid_submission_of_its_source(client):
+    # As Google's deliveries refused so are counted: a partner whose every request is refused shows on /metrics.
+    before = partner_intake_counts(client)
+    lead = json.dumps(make_submission())
+    gzipped = {**SOURCE, "Content-Encoding": "gzip"}
+    oversized = json.dumps({**make_submission(), "notes": "x" * (1024 * 1024)})
+
+    refusals = [
+        client.post("/v1/leads", data=b"{not json", content_type="application/json", headers=SOURCE),
+        client.post("/v1/leads", data=b'{"phone": "1", "phone": "2"}', content_type="application/json", headers=SOURCE),
+        client.post(
+            "/v1/leads", data=lead, content_type="application/json", headers={**SOURCE, "Idempotency-Key": "x" * 201}
+        ),
+        client.post("/v1/leads", data=oversized, content_type="application/json", headers=SOURCE),
+        client.post("/v1/leads", data=lead, content_type="text/plain", headers=SOURCE),
+        client.post("/v1/leads", data=gzip.compress(lead.encode()), content_type="application/json", headers=gzipped),
+        client.post("/v1/leads", json={"leads": [make_submission()] * 201}, headers=SOURCE),
+    ]
+
+    assert [r.status_code for r in refusals] == [400, 400, 400, 413, 415, 415, 422]
+    counted = {outcome: n - before.get(outcome, 0) for outcome, n in partner_intake_counts(client).items()}
+    assert {outcome: n for outcome, n in counted.items() if n} == {"invalid": 7}
+
+
+def test_a_body_sent_without_a_known_source_key_is_counted_for_no_source(client):
+    def intake_counts() -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        return {key: n for key, n in scrape(client).items() if key[0] == "leadrelay_intake_leads_total"}
+
+    before = intake_counts()
+
+    assert client.post("/v1/leads", data=b"{not json", content_type="application/json").status_code == 401
+
+    assert intake_counts() == before
+
+
 def test_a_repeated_idempotency_key_with_the_same_lead_spelled_otherwise_returns_the_original_lead(client):
     headers = {**SOURCE, "Idempotency-Key": "order-80", "Content-Type": "application/json"}
     first = client.post("/v1/leads", data='{"phoneNumber": "(212) 555-0142", "postalCode": "10001"}', headers=headers)
