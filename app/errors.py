@@ -181,7 +181,9 @@ def register_error_handlers(app: Flask, now: Callable[[], float] = time.monotoni
 
     @app.errorhandler(UnknownSourceError)
     def handle_unknown_source(exc: UnknownSourceError) -> Response:
-        return _api_error_response(NotFoundError("no such source"))
+        # Said by what the URL's slug should name, never the slug sent; a slug looked up as no kind is no URL's.
+        expected = {"slug": [f"expected the slug of a {exc.kind} source the relay is configured with"]}
+        return _api_error_response(NotFoundError("no such source", expected if exc.kind else None))
 
     redis_trouble = RepeatedTrouble(
         logger,

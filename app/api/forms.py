@@ -89,7 +89,7 @@ def submit(slug: str) -> ResponseReturnValue:
             The post's Origin is not among the source's allowed origins (or is `null`, from a page whose
             Referrer-Policy is no-referrer, on a source without accept_null_origin).
         404:
-          description: No form source has that slug.
+          description: No form source has that slug (`fields` names `slug`).
         413:
           description: The body is over 64 KiB (declared or sent chunked); it is refused, never cut to fit.
         415:
@@ -146,7 +146,7 @@ def preflight(slug: str) -> Response:
         403:
           description: The Origin is not among the source's allowed origins.
         404:
-          description: No form source has that slug.
+          description: No form source has that slug (`fields` names `slug`).
     """
     source = services().sources.by_slug(slug, SourceKind.FORM)
     return Response(status=204, headers=preflight_headers(source, request.headers.get("Origin")))

@@ -49,7 +49,7 @@ def receive(slug: str) -> tuple[Response, int]:
         403:
           description: The `google_key` is not the source's key (counted as the intake outcome `unauthorized`).
         404:
-          description: No google source has that slug.
+          description: No google source has that slug (`fields` names `slug`).
         413:
           description: The body is over 256 KiB (declared or sent chunked).
         415:

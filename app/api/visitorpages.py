@@ -47,7 +47,8 @@ def as_visitor_page(response: Response) -> Response:
         "form_error.html",
         heading=heading,
         advice=advice.format(seconds=response.headers.get("Retry-After", "a few")),
-        fields=_field_lines(error.get("fields")),
+        # A 404 names the form's slug: the site's to fix, not the person's, who reads that the form is not available.
+        fields=[] if response.status_code == 404 else _field_lines(error.get("fields")),
         request_id=g.get("request_id", ""),
         status=f"{response.status_code}: {error.get('message', '')}",
     )

@@ -9,7 +9,11 @@ from app.sources.source import LeadSource, SourceKind
 
 
 class UnknownSourceError(LookupError):
-    """No configured source matches a slug or credential."""
+    """No configured source matches a slug or credential; `kind`: the kind a slug was looked up as, when one was."""
+
+    def __init__(self, message: str, kind: SourceKind | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 class SourceRegistry:
@@ -40,7 +44,7 @@ class SourceRegistry:
         """The source named `slug` (of `kind`, when given); raises `UnknownSourceError`."""
         source = self._by_slug.get(slug)
         if source is None or (kind is not None and source.kind is not kind):
-            raise UnknownSourceError(f"no {kind or ''} source named {slug!r}".replace("  ", " "))
+            raise UnknownSourceError(f"no {kind or ''} source named {slug!r}".replace("  ", " "), kind)
         return source
 
     def by_meta_ids(self, page_id: str | None, form_id: str | None) -> LeadSource:

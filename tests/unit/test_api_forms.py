@@ -463,8 +463,19 @@ def test_form_answers_404_for_a_slug_that_is_no_form_source(client, redis, path)
 
     assert post.status_code == preflight.status_code == 404
     assert post.json["error"]["code"] == "NOT_FOUND"
+    assert post.json["error"]["fields"] == preflight.json["error"]["fields"] == {"slug": [FORM_SLUG_EXPECTED]}
     assert "Access-Control-Allow-Origin" not in post.headers
     assert stored_ids(redis) == []
+
+
+def test_a_browser_posting_to_a_slug_that_is_no_form_source_is_shown_a_page_without_the_slug(client):
+    # The slug is the site's to fix, not the visitor's: the page says the form is not available, naming no field.
+    response = client.post("/v1/forms/nope", data=urlencode(form()), content_type=URLENCODED, headers=NAVIGATION)
+
+    page = response.get_data(as_text=True)
+    assert response.status_code == 404 and response.mimetype == "text/html"
+    assert "This form is not available" in page
+    assert "Slug" not in page and FORM_SLUG_EXPECTED not in page
 
 
 def test_preflight_from_an_allowed_origin_is_granted_for_post_with_content_type(client):
@@ -652,6 +663,7 @@ def test_invalid_form_post_is_422_json_naming_the_fields_even_with_a_thank_you_p
     assert stored_ids(redis) == []
 
 
+FORM_SLUG_EXPECTED = "expected the slug of a form source the relay is configured with"
 NAVIGATION = {"Sec-Fetch-Mode": "navigate", "Accept": "text/html,application/xhtml+xml,*/*;q=0.8", "Origin": LANDING}
 
 

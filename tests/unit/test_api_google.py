@@ -330,6 +330,8 @@ def test_google_answers_404_for_a_slug_that_is_no_google_source(client, redis, p
     response = client.post(path, json=PRODUCTION_LEAD)
 
     assert response.status_code == 404
+    expected = "expected the slug of a google source the relay is configured with"
+    assert response.json["error"]["fields"] == {"slug": [expected]}
     assert stored_ids(redis) == []
 
 
