@@ -14,6 +14,7 @@ from typing import Any
 from marshmallow import Schema, fields, post_load, validate
 
 from app.models import RETRYABLE_STATUSES, Lead, LeadStatus
+from app.schemas.sources import MAX_SLUG_CHARS, SLUG_CHARS, SLUG_PATTERN
 from app.schemas.status import LeadSummarySchema, iso_time, lead_status
 from app.store.audit import MAX_AUDIT_ENTRIES, AuditEntry
 from app.store.index import Position, Selection
@@ -135,7 +136,7 @@ _SINCE_BODY_DOC = {
     "description": f"only leads received at or after: ISO 8601 time ({_SINCE_READ}), or epoch seconds (a number or"
     " its text)",
 }
-_SOURCE_EXPECTED = "expected a source slug of 1 to 100 characters"
+_SOURCE_EXPECTED = "expected a source slug: 1 to 63 lowercase letters, digits, - and _, starting with a letter or digit"
 
 
 def _expecting(expected: str, *kinds: str) -> dict[str, str | list[Any] | dict[Any, Any]]:
@@ -155,13 +156,12 @@ def _integer(low: int, high: int, default: int, **kwargs: Any) -> fields.Integer
 
 
 def _source() -> fields.String:
-    # Printable text only: no slug holds a control character, and a lone surrogate (a JSON "\ud800", a shell
-    # argument's byte that is no UTF-8) is no text that Redis could be asked for.
+    # What a source's slug may be (the sources file's rule): a filter no slug could match is refused saying so. A
+    # control character (a trailing newline too) or a lone surrogate (a JSON "\ud800", a shell argument's byte that
+    # is no UTF-8) is none, and no text Redis could be asked for either.
     return fields.String(
-        validate=[
-            validate.Length(min=1, max=100, error=_SOURCE_EXPECTED),
-            validate.Predicate("isprintable", error=_SOURCE_EXPECTED),
-        ],
+        validate=validate.Regexp(SLUG_PATTERN, error=_SOURCE_EXPECTED),
+        metadata={"minLength": 1, "maxLength": MAX_SLUG_CHARS, "pattern": f"^{SLUG_CHARS}$"},  # as JSON Schema reads $
         error_messages=_expecting(_SOURCE_EXPECTED, "invalid", "invalid_utf8"),
     )
 

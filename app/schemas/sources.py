@@ -15,7 +15,10 @@ from app.schemas.fields import clean_text
 from app.schemas.origins import WebOrigin
 
 SOURCE_KINDS = ("api", "form", "facebook", "google")
-SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+MAX_SLUG_CHARS = 63
+SLUG_CHARS = rf"[a-z0-9][a-z0-9_-]{{0,{MAX_SLUG_CHARS - 1}}}"
+# \Z, not $: Python's $ takes a newline at the end too, and a slug is a URL path segment, a metrics label, a filter.
+SLUG_PATTERN = re.compile(rf"^{SLUG_CHARS}\Z")
 ENV_NAME_PATTERN = re.compile(r"^[A-Z][A-Z0-9_]{0,127}$")
 
 validate_slug = validate.Regexp(

@@ -18,7 +18,7 @@ from tests.conftest import OPS_TOKEN, SOURCE_KEY
 from tests.factories import make_source, make_submission
 from tests.storecheck import assert_indexes_consistent, leads_in
 
-SOURCE_EXPECTED = "expected a source slug of 1 to 100 characters"
+SOURCE_EXPECTED = "expected a source slug: 1 to 63 lowercase letters, digits, - and _, starting with a letter or digit"
 SINCE_EXPECTED = "expected an ISO 8601 time (2026-01-31T09:30:00Z) or epoch seconds"
 OPS = {"Authorization": f"Bearer {OPS_TOKEN}"}
 DAY = 86400

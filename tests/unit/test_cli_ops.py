@@ -123,7 +123,7 @@ def test_cli_retry_refusal_of_a_flag_says_what_was_expected(capsys):
     code, out, err = run(capsys, "retry", "--status", "dead", "--source", "")
 
     assert code == 2 and out is None
-    assert "--source: expected a source slug of 1 to 100 characters" in err
+    assert "--source: expected a source slug: 1 to 63 lowercase letters, digits, - and _" in err
 
 
 def test_cli_retry_refuses_a_status_other_than_dead_or_rejected(capsys):

@@ -95,6 +95,9 @@ def test_api_keys_from_the_environment_add_plain_api_sources():
             id="consent-checkbox-not-a-boolean",
         ),
         pytest.param('[sources.X]\nkind = "facebook"\npage_ids = ["1"]', "sources.X:", id="bad-slug"),
+        pytest.param(
+            '[sources."web\\n"]\nkind = "facebook"\npage_ids = ["1"]', "expected a slug", id="slug-ending-in-a-newline"
+        ),
         pytest.param('[sources.x]\nkind = "api"\nsecret_env = "K"\nlead_cost = -1', "lead_cost", id="negative-cost"),
         pytest.param("[sources.x\nkind=", "not valid TOML", id="broken-toml"),
         pytest.param(
