@@ -28,6 +28,12 @@ SOURCE = {"X-Api-Key": SOURCE_KEY}
 OPS = {"Authorization": f"Bearer {OPS_TOKEN}"}
 
 
+def shows_a_phone(text: str) -> bool:
+    """True when `text` holds one of the (212) 555-014x numbers posted here, as sent or normalized (not merely the
+    digits 555, which a lead's hex id may hold)."""
+    return "555-014" in text or "555014" in text
+
+
 def test_post_lead_answers_202_with_its_id_status_and_status_url(client, store):
     response = client.post("/v1/leads", json=make_submission(phoneNumber="(212) 555-0142"), headers=SOURCE)
 
@@ -207,7 +213,7 @@ def test_post_lead_refuses_a_field_given_twice_naming_it_instead_of_keeping_one_
     assert response.status_code == 400
     assert response.json["error"]["code"] == "BAD_REQUEST"
     assert response.json["error"]["fields"] == {name: ["expected once in its object, not given twice"]}
-    assert "555" not in response.get_data(as_text=True)
+    assert not shows_a_phone(response.get_data(as_text=True))
     assert store.batches.depth() == 0
 
 
@@ -226,7 +232,7 @@ def test_a_bulk_item_giving_a_field_twice_is_refused_at_its_index_without_sinkin
     assert first["status"] == "queued"
     assert second["index"] == 1 and second["error"]["fields"] == {"zip": once}
     assert third["index"] == 2 and third["error"]["fields"] == {"a": once}
-    assert "555" not in response.get_data(as_text=True)
+    assert not shows_a_phone(response.get_data(as_text=True))
     assert store.batches.depth() == 1
 
 
@@ -455,7 +461,7 @@ def test_a_repeated_idempotency_key_with_another_lead_answers_the_original_lead_
     assert other.status_code == 202 and other.json["id"] == first.json["id"]
     [warning] = other.json["warnings"]
     assert warning.startswith("Idempotency-Key: names lead " + first.json["id"]) and "not taken" in warning
-    assert "555" not in json.dumps(other.json)
+    assert not shows_a_phone(json.dumps(other.json))
     assert store.batches.depth() == 1
     reused = [r for r in caplog.records if "Idempotency-Key was sent again with another lead" in r.getMessage()]
     assert len(reused) == 1 and reused[0].levelname == "WARNING" and reused[0].lead_ids == [first.json["id"]]
