@@ -315,8 +315,8 @@ class Deliverer:
         if isinstance(exc, CareCycleRateLimitedError):  # careCycle answering: the relay's turn waits
             return self._retry_outcomes(batch_id, leads, exc, now)
         server_error = is_server_error(exc)
-        if server_error and fails_on_its_own(leads, self._standing.last_answered_at()):
-            # Not careCycle being down (it read other uploads since): this batch's own record. Its leads go apart.
+        if server_error and fails_on_its_own(leads, *self._standing.last_answer_and_failure()):
+            # Not careCycle failing (it read other uploads since, and failed none): this batch's own record.
             logger.warning(
                 "careCycle failed %s again while it read other uploads: retried apart from other leads, %s",
                 _count(len(leads), "lead"),
