@@ -1,6 +1,6 @@
 """Delivery: take a batch when a request slot is free, open its records (`workers.opening`), upload them, judge the
-answer (`workers.outcomes`), settle the leads (`workers.settling`); a split batch's later requests wait for their slot
-(`workers.slots`)."""
+answer (`workers.outcomes`), settle the leads (`workers.settling`); a transient fault's leads are retried by
+`workers.retrying`; a split batch's later requests wait for their slot (`workers.slots`)."""
 
 from __future__ import annotations
 
@@ -18,28 +18,25 @@ from app.models import MAX_BATCH_RECORDS, LeadStatus
 from app.store import Store
 from app.store.batches import Batch, ClaimedLead, Outcome
 from app.store.limiter import Slot
-from workers import backoff
 from workers.carecycle import (
     CareCycleClient,
     CareCycleConfigurationError,
     CareCycleError,
     CareCycleNotFoundError,
-    CareCycleRateLimitedError,
     CareCycleRequestError,
     CareCycleTransientError,
     CareCycleValidationError,
     UploadResult,
 )
-from workers.isolation import fails_on_its_own, in_halves, is_server_error
 from workers.opening import Entry, open_batch
 from workers.outcomes import (
     outcomes_for_refusal,
     outcomes_for_result,
     reject,
     requeue,
-    retry_outcomes,
     unaccounted_leads,
 )
+from workers.retrying import Retrier, count
 from workers.settling import Settler
 from workers.slots import SlotWaiter
 from workers.standing import CareCycleStanding
@@ -93,10 +90,10 @@ class Deliverer:
         self._cipher = cipher
         self._settings = settings
         self._clock = clock
-        self._rng = rng or random.Random()
         self._settler = Settler(store, settings, clock)
         self._slots = SlotWaiter(store, clock, settings.leadrelay_visibility_timeout_seconds)
         self._standing = CareCycleStanding(store, clock, logger)  # its lines are said as delivery's
+        self._retrier = Retrier(store, settings, self._standing, rng or random.Random(), logger)
 
     def is_due(self) -> bool:
         """True when a step could send something now (or reclaim a stale batch)."""
@@ -243,7 +240,7 @@ class Deliverer:
                 outcomes = [reject(entry.lead, reason) for entry in group]
             elif read:  # not careCycle's own 404 (a proxy's, mid-rollout): tried again like any fault
                 fault = CareCycleTransientError(exc.message, exc.status)
-                outcomes = self._retry_outcomes(batch_id, _leads(group), fault, self._clock.now())
+                outcomes = self._retrier.retry(batch_id, _leads(group), fault, self._clock.now())
             else:
                 outcomes = self._outcomes_for_error(batch_id, group, exc)
             self._settle_after(exc, batch_id, group, outcomes)
@@ -288,12 +285,12 @@ class Deliverer:
             )
         if refused := [lead.id for lead in leads if lead.external_id in result.failures]:
             logger.warning(
-                "careCycle refused %s of a batch", _count(len(refused), "record"), extra={"lead_ids": refused}
+                "careCycle refused %s of a batch", count(len(refused), "record"), extra={"lead_ids": refused}
             )
         outcomes = outcomes_for_result(leads, result, retried={lead.id for lead in unaccounted})
         if unaccounted:
             unnamed = CareCycleTransientError("careCycle counted the record as failed without naming it")
-            outcomes += self._retry_outcomes(batch_id, unaccounted, unnamed, self._clock.now())
+            outcomes += self._retrier.retry(batch_id, unaccounted, unnamed, self._clock.now())
         logger.info("batch uploaded", extra={"records": len(entries), "rejected": rejected})
         return outcomes
 
@@ -303,7 +300,7 @@ class Deliverer:
             refused = [e.lead.id for i, e in enumerate(entries) if i in exc.record_messages]
             logger.warning(
                 "careCycle refused %s of a batch",
-                _count(len(refused), "record"),
+                count(len(refused), "record"),
                 extra={"batch_id": batch_id, "lead_ids": refused},
             )
             return outcomes_for_refusal(_leads(entries), exc.record_messages, now)
@@ -311,60 +308,7 @@ class Deliverer:
             self._pause_until_probe(exc.message, now)
             return [requeue(e.lead, f"delivery paused: {exc.message}") for e in entries]
         assert isinstance(exc, CareCycleTransientError)
-        leads = _leads(entries)
-        if isinstance(exc, CareCycleRateLimitedError):  # careCycle answering: the relay's turn waits
-            return self._retry_outcomes(batch_id, leads, exc, now)
-        server_error = is_server_error(exc)
-        if server_error and fails_on_its_own(leads, *self._standing.last_answer_and_failure()):
-            # Not careCycle failing (it read other uploads since, and failed none): this batch's own record.
-            logger.warning(
-                "careCycle failed %s again while it read other uploads: retried apart from other leads, %s",
-                _count(len(leads), "lead"),
-                "in halves" if len(leads) > 1 else "alone",
-                extra={"lead_ids": [lead.id for lead in leads]},
-            )
-            return in_halves(leads, self._retry_outcomes(batch_id, leads, exc, now, failed_at=now, together=True))
-        self._standing.failing(exc.message, now)
-        failed_at = now if server_error else None
-        together = leads[0].fault_group is not None  # a fault group's leads stay together
-        return self._retry_outcomes(batch_id, leads, exc, now, failed_at=failed_at, together=together)
-
-    def _retry_outcomes(
-        self,
-        batch_id: str,
-        leads: Sequence[ClaimedLead],
-        exc: CareCycleTransientError,
-        now: float,
-        *,
-        failed_at: float | None = None,
-        together: bool = False,
-    ) -> list[Outcome]:
-        hold = 0.0
-        if isinstance(exc, CareCycleRateLimitedError):
-            hold = exc.retry_after
-            self._store.budget.hold_until(now + hold, now)
-        jitter = backoff.jitter_factor(self._rng)
-        self._standing.upload_failed(exc.message, batch_id)
-        outcomes = retry_outcomes(
-            leads,
-            exc.message,
-            now,
-            hold=hold,
-            jitter=jitter,
-            settings=self._settings,
-            failed_at=failed_at,
-            together=together,
-        )
-        # One line for the batch, however many leads it gives up: a backlog that reaches the maximum age together
-        # would otherwise write thousands of identical lines in seconds. Each lead stays findable by its id.
-        if dead := [outcome.lead_id for outcome in outcomes if outcome.status is LeadStatus.DEAD]:
-            logger.warning(
-                "%s given up after the maximum age: %s",
-                _count(len(dead), "lead"),
-                exc.message,
-                extra={"lead_ids": dead},
-            )
-        return outcomes
+        return self._retrier.after_failure(batch_id, _leads(entries), exc, now)
 
     def _pause_until_probe(self, reason: str, now: float) -> None:
         self._standing.paused(reason, now, now + self._settings.leadrelay_pause_probe_seconds)
@@ -382,11 +326,6 @@ def _by_source_id(entries: Sequence[Entry]) -> list[list[Entry]]:
     for entry in entries:
         groups.setdefault(entry.record.get("sourceId"), []).append(entry)
     return list(groups.values())
-
-
-def _count(number: int, noun: str) -> str:
-    """`1 lead`, `3 leads`: a count for a log line."""
-    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
 def _leads(entries: Sequence[Entry]) -> list[ClaimedLead]:
