@@ -155,7 +155,7 @@ class MetaRetrieval:
         try:
             lead = self._graph.get_lead(ticket.leadgen_id)
         except GraphError as exc:
-            past_max_age = backoff.is_past_max_age(ticket.received_at, now, self._settings.max_age_seconds)
+            past_max_age = backoff.is_past_max_age(ticket.retries_since, now, self._settings.max_age_seconds)
             if past_max_age and not isinstance(exc, GraphConfigurationError | GraphNotFoundError):
                 reason = f"gave up retrieving after the maximum age: {exc.message}"
                 return self._end(ticket, Completion(LeadStatus.DEAD, reason, error=reason))

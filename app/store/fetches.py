@@ -29,9 +29,14 @@ def fetch_lease_deadline(now: float) -> float:
     return now + FETCH_LEASE_SECONDS
 
 
-_TICKET_FIELDS = ("status", "source", "received_at", "fetch_attempts", keys.LEADGEN_ID_FIELD) + tuple(
-    f"meta_{name}" for name in ("form_id", "page_id", "ad_id")
-)
+_TICKET_FIELDS = (
+    "status",
+    "source",
+    "received_at",
+    "fetch_attempts",
+    keys.LEADGEN_ID_FIELD,
+    keys.RETRIED_AT_FIELD,
+) + tuple(f"meta_{name}" for name in ("form_id", "page_id", "ad_id"))
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,12 @@ class FetchTicket:
     fetch_attempts: int = 0
     retrieval_pause: Pause | None = None  # as it stood when the lead was taken up (same round trip)
     page_paused: bool = False  # its Page's retrieval was paused alone when the lead was taken up (same round trip)
+    retried_at: float | None = None  # an operator's last re-queue of it
+
+    @property
+    def retries_since(self) -> float:
+        """Since when its tries count towards the maximum age: its receipt, or an operator's later retry."""
+        return max(self.received_at, self.retried_at or 0.0)
 
 
 @dataclass(frozen=True)
@@ -109,6 +120,7 @@ class FetchStore:
             page_id=values["meta_page_id"] or None,
             ad_id=values["meta_ad_id"] or None,
             fetch_attempts=int(values["fetch_attempts"] or 0),
+            retried_at=float(values[keys.RETRIED_AT_FIELD] or 0) or None,
             retrieval_pause=pause_from_hash(pause),
             page_paused=bool(values["meta_page_id"]) and values["meta_page_id"] in {text(p) for p in paused_pages},
         )

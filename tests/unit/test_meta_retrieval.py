@@ -669,6 +669,26 @@ def test_a_lead_whose_try_past_the_maximum_age_fails_is_dead_with_the_reason(ret
     assert graph.calls == ["900000000000001"] * 2 and store.fetches.waiting() == 0
 
 
+def test_a_lead_an_operator_retries_after_the_maximum_age_counts_it_afresh_from_the_retry(
+    retrieval, graph, admission, store, clock
+):
+    outage = GraphTransientError("Graph API 503 without a Graph error", 503)
+    graph.script = [outage] * 3
+    [lead_id] = announce(admission, "900000000000001")
+    retrieval.fetch(lead_id)
+    clock.advance(72 * 3600)
+    assert retrieval.fetch(lead_id) is LeadStatus.DEAD
+
+    store.retries.requeue([lead_id], clock.now(), "retried by alice")
+
+    # One failure after the retry is retried with backoff, as delivery does: not `dead` at once.
+    assert retrieval.fetch(lead_id) is LeadStatus.FETCHING
+    assert store.leads.get(lead_id).error == "Graph API 503 without a Graph error"
+    graph.add("900000000000001")
+    clock.advance(71 * 3600)  # still within the maximum age counted from the retry
+    assert retrieval.fetch(lead_id) is LeadStatus.QUEUED
+
+
 def _retrieval_warnings(caplog) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.name == "workers.meta" and r.levelno == logging.WARNING]
 
