@@ -1,9 +1,8 @@
 """A record careCycle fails on: leads careCycle failed with a 5xx are sent only with leads that met one too, so
 that the others, taken, tell a record's fault from careCycle's. A batch careCycle answers with a 5xx again after it
-has read other uploads since the batch's last 5xx, and failed none of other leads meanwhile, fails on something of
-its own, not on careCycle being down or failing uploads at large. Its leads are then sent apart from every other
-lead, in halves, each half its own fault group, halved again at each such failure, until the record careCycle fails
-on is alone and its batch-mates are delivered.
+has read other uploads since the batch's last 5xx fails on something of its own, not on careCycle being down. Its
+leads are then sent apart from every other lead, in halves, each half its own fault group, halved again at each such
+failure, until the record careCycle fails on is alone and its batch-mates are delivered.
 
 While careCycle reads no upload (an outage) nothing is split, so that the backlog leaves in full batches once it
 answers again; each split costs one request more, after the backoff, never a burst.
@@ -28,16 +27,11 @@ def is_server_error(error: CareCycleError) -> bool:
     return type(error) is CareCycleTransientError and error.status is not None and error.status >= 500
 
 
-def fails_on_its_own(leads: Sequence[ClaimedLead], answered_at: float | None, failed_at: float | None) -> bool:
-    """True when careCycle has read an upload since it last failed one of `leads` with a 5xx (`answered_at`) and
-    has failed none of other leads since (`failed_at`: then careCycle fails uploads at large, one server of two
-    down, say, and halving the batch would only make its leads' requests smaller)."""
+def fails_on_its_own(leads: Sequence[ClaimedLead], answered_at: float | None) -> bool:
+    """True when careCycle has read an upload since it last failed one of `leads` with a 5xx."""
     if answered_at is None:
         return False
-    return any(
-        lead.failed_at is not None and lead.failed_at < answered_at and (failed_at or 0.0) <= lead.failed_at
-        for lead in leads
-    )
+    return any(lead.failed_at is not None and lead.failed_at < answered_at for lead in leads)
 
 
 def in_halves(leads: Sequence[ClaimedLead], outcomes: list[Outcome]) -> list[Outcome]:

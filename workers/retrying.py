@@ -41,13 +41,13 @@ class Retrier:
         self, batch_id: str, leads: Sequence[ClaimedLead], exc: CareCycleTransientError, now: float
     ) -> list[Outcome]:
         """`leads`, uploaded together, failed with `exc`: a 429 waits out careCycle's retryAfter; a 5xx again after
-        careCycle read other uploads (and failed no other) retries them in halves, apart; any other failure keeps
-        careCycle's failing spell on and retries them (a fault group's together)."""
+        careCycle read other uploads retries them in halves, apart; any other failure keeps careCycle's failing
+        spell on and retries them (a fault group's together)."""
         if isinstance(exc, CareCycleRateLimitedError):  # careCycle answering: the relay's turn waits
             return self.retry(batch_id, leads, exc, now)
         server_error = is_server_error(exc)
-        if server_error and fails_on_its_own(leads, *self._standing.last_answer_and_failure()):
-            # Not careCycle failing (it read other uploads since, and failed none): this batch's own record.
+        if server_error and fails_on_its_own(leads, self._standing.last_answered_at()):
+            # Not careCycle being down (it read other uploads since): this batch's own record. Its leads go apart.
             self._logger.warning(
                 "careCycle failed %s again while it read other uploads: retried apart from other leads, %s",
                 count(len(leads), "lead"),

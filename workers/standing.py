@@ -66,13 +66,13 @@ class CareCycleStanding:
         except RedisError:
             self._logger.warning("Redis did not answer: careCycle's failure is missing from the stats")
 
-    def last_answer_and_failure(self) -> tuple[float | None, float | None]:
-        """When careCycle last read an upload and when it last failed one (see `failing`); None when never noted,
-        both while Redis does not answer (no batch is taken for failing on a record of its own then)."""
+    def last_answered_at(self) -> float | None:
+        """When careCycle last read an upload; None when never noted, or while Redis does not answer (no batch is
+        taken for failing on a record of its own then)."""
         try:
-            return self._store.outage.last_answer_and_failure()
+            return self._store.outage.answered_at()
         except RedisError:
-            return None, None
+            return None
 
     def answered(self) -> None:
         """careCycle answered past authentication: a pause, if any, is over, and so is a spell of failures, whose

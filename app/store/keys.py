@@ -194,12 +194,6 @@ def carecycle_answered_key() -> str:
     return f"{PREFIX}carecycle_answered_at"
 
 
-def carecycle_failed_key() -> str:
-    """String: when careCycle last failed an upload (a 5xx, a timeout, no connection) of leads not yet taken for
-    failing on a record of their own; a batch failing again after that may be meeting careCycle's own fault."""
-    return f"{PREFIX}carecycle_failed_at"
-
-
 def fetch_pause_key() -> str:
     """Hash describing a pause of Graph retrieval (reason, since, next probe time); absent when running."""
     return f"{PREFIX}meta:pause"

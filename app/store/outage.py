@@ -58,7 +58,6 @@ class CareCycleOutage:
         pipe = self._redis.pipeline(transaction=True)
         pipe.hsetnx(keys.carecycle_failing_key(), "since", repr(now))
         pipe.hset(keys.carecycle_failing_key(), mapping={"last_at": repr(now), "reason": reason})
-        pipe.set(keys.carecycle_failed_key(), repr(now))
         pipe.execute()
 
     def recovered(self, now: float, chunk: int = RELEASE_CHUNK) -> int | None:
@@ -88,8 +87,7 @@ class CareCycleOutage:
             if int(looked_at) < chunk:
                 return released
 
-    def last_answer_and_failure(self) -> tuple[float | None, float | None]:
-        """When careCycle last read an upload (noted by `recovered`) and when it last failed one (noted by
-        `failing`); each None when not noted since these keys were kept."""
-        answered, failed = self._redis.mget([keys.carecycle_answered_key(), keys.carecycle_failed_key()])
-        return (float(answered) if answered else None, float(failed) if failed else None)
+    def answered_at(self) -> float | None:
+        """When careCycle last read an upload (noted by `recovered`), None when not since this key was kept."""
+        raw = self._redis.get(keys.carecycle_answered_key())
+        return float(raw) if raw else None

@@ -177,31 +177,3 @@ def test_leads_an_operator_retries_after_an_outage_are_not_split_by_their_first_
     # The 5xx careCycle answered during the outage is not held against them: retried whole, not in halves.
     assert [len(upload) for upload in carecycle.batches[sent:]] == [200, 200]
     assert {status_of(store, i) for i in ids} == {LeadStatus.DELIVERED}
-
-
-class FlakyCareCycle(ChokingCareCycle):
-    """careCycle failing four uploads in five with a 500, whatever they hold (most of its servers down), at random."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.rng = random.Random(3)
-
-    def upload(self, records: Sequence[dict[str, Any]]) -> UploadResult:
-        self.down = self.rng.random() < 0.8
-        return super().upload(records)
-
-
-def test_a_carecycle_failing_most_uploads_at_random_splits_no_batch_of_its_backlog(store, cipher, clock, settings):
-    carecycle = FlakyCareCycle()
-    deliverer = Deliverer(store, carecycle, cipher, settings, clock, random.Random(7))  # type: ignore[arg-type]
-    ids = admit(store, cipher, clock, count=1000)
-
-    run_with_traffic(store, cipher, clock, deliverer, seconds=1800, every=None)
-
-    # careCycle failed other uploads between most of a batch's failures: careCycle at fault, not a record of the
-    # batch. Its leads are sent again together, not halved at each failure into ever smaller requests (then: 559
-    # requests, most of a lone lead). A batch is still halved when careCycle took one upload, and failed no other,
-    # between two of its failures: at 1 in 5 taken, a few times.
-    assert {status_of(store, i) for i in ids} == {LeadStatus.DELIVERED}
-    assert len(carecycle.batches) < 50
-    assert min(len(upload) for upload in carecycle.batches) > 10
