@@ -177,3 +177,18 @@ def test_leads_an_operator_retries_after_an_outage_are_not_split_by_their_first_
     # The 5xx careCycle answered during the outage is not held against them: retried whole, not in halves.
     assert [len(upload) for upload in carecycle.batches[sent:]] == [200, 200]
     assert {status_of(store, i) for i in ids} == {LeadStatus.DELIVERED}
+
+
+def test_records_carecycle_fails_on_in_several_batches_each_end_alone_and_all_their_batch_mates_are_delivered(
+    store, cipher, clock, deliverer, carecycle
+):
+    ids = admit(store, cipher, clock, count=800)
+    poison = {ids[i] for i in range(37, 800, 200)}  # one in each batch of 200
+    carecycle.poison.update(poison)
+
+    run_with_traffic(store, cipher, clock, deliverer, seconds=600)
+
+    # The batches' failures are not taken for careCycle failing at large: each is halved down to its record.
+    assert {status_of(store, i) for i in ids if i not in poison} == {LeadStatus.DELIVERED}
+    assert {status_of(store, i) for i in poison} == {LeadStatus.RETRYING}
+    assert all([i] in carecycle.external_ids() for i in poison)
