@@ -31,8 +31,9 @@ logger = logging.getLogger(__name__)
 
 INTAKE_LEADS = Counter(
     "leadrelay_intake_leads",
-    "Submissions to the web tier, by source and outcome (accepted, invalid, throttled, rejected, repeated, spam, "
-    "test, duplicate, unauthorized; Meta leadgen changes no source took: source @meta, unrouted or invalid).",
+    "Submissions to the web tier, by source and outcome (accepted, invalid: a lead not valid, or a request refused "
+    "whole before any lead is read; throttled, rejected, repeated, spam, test, duplicate, unauthorized; Meta leadgen "
+    "changes no source took: source @meta, unrouted or invalid).",
     ["source", "outcome"],
 )
 # The intake counter's source for Meta leadgen changes that reached no source: no slug holds "@".

@@ -17,10 +17,11 @@ from app.api.bodies import limit_body
 from app.api.formbodies import read_form_body
 from app.api.leads import accepted_body
 from app.api.visitorpages import as_visitor_page, is_navigation
-from app.errors import InvalidInputError
+from app.errors import ApiError, InvalidInputError
 from app.forms import FormDesk, FormPost, cors_headers, ip_without_port, preflight_headers, submit_form
 from app.intake import InvalidLead
 from app.logs import add_log_ids
+from app.metrics import record_intake
 from app.models import LeadStatus
 from app.services import services
 from app.sources import SourceKind, UnknownSourceError
@@ -108,8 +109,14 @@ def submit(slug: str) -> ResponseReturnValue:
     svc = services()
     source = svc.sources.by_slug(slug, SourceKind.FORM)
     add_log_ids(source=source.slug)
-    limit_body(request, FORM_MAX_BODY_BYTES)
-    body = read_form_body(request)
+    try:
+        limit_body(request, FORM_MAX_BODY_BYTES)
+        body = read_form_body(request)
+    except ApiError:
+        # A post refused whole before any field is read counts as one invalid submission, as an API request's or
+        # a Google delivery's does.
+        record_intake(source.slug, "invalid")
+        raise
     post = FormPost(
         fields=body.fields,
         origin=request.headers.get("Origin"),

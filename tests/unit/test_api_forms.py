@@ -26,6 +26,7 @@ from tests.intake_support import (
     stored_ids,
     stored_record,
 )
+from tests.metricscheck import scrape
 from tests.support import post_chunked
 
 JSON_ACCEPT = {"Accept": "application/json"}
@@ -797,3 +798,28 @@ def test_the_request_line_of_a_form_post_refused_over_the_rate_limit_names_its_s
 
     lines = [r for r in caplog.records if r.name == "app.requests"]
     assert [(r.status, getattr(r, "source", None)) for r in lines] == [(303, source.slug), (429, source.slug)]
+
+
+def form_intake_counts(client) -> dict[str, float]:
+    return {
+        dict(labels)["outcome"]: n
+        for (name, labels), n in scrape(client).items()
+        if name == "leadrelay_intake_leads_total" and dict(labels)["source"] == "acme-dental"
+    }
+
+
+def test_a_post_refused_before_any_field_is_read_counts_as_one_invalid_submission_of_its_form(client, redis):
+    # As an API request's or a Google delivery's refused so: a landing page whose every post is refused shows on
+    # /metrics.
+    before = form_intake_counts(client)
+
+    refusals = [
+        client.post(FORM_URL, data=b"{not json", content_type="application/json", headers=JSON_ACCEPT),
+        client.post(FORM_URL, data=urlencode(form(notes="x" * 70_000)), content_type=URLENCODED, headers=JSON_ACCEPT),
+        client.post(FORM_URL, data=b"<lead/>", content_type="application/xml", headers=JSON_ACCEPT),
+    ]
+
+    assert [r.status_code for r in refusals] == [400, 413, 415]
+    counted = {outcome: n - before.get(outcome, 0) for outcome, n in form_intake_counts(client).items()}
+    assert {outcome: n for outcome, n in counted.items() if n} == {"invalid": 3}
+    assert stored_ids(redis) == []
