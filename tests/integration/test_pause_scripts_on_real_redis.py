@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from app.ops import StatsQuery, collect_stats
+from app.store import keys
 
 PAGE_ID = "100000000000001"
 RATE_LIMITED = "Graph API 400 code 80005: rate limit; Graph estimates access again in 19 min"
@@ -67,3 +68,18 @@ def test_a_page_paused_alone_is_listed_with_the_reason_its_pause_shows(store, cl
 
     assert change.next_probe_at == clock.now() + 600
     assert stats()["retrievalPausedPages"] == {PAGE_ID: f"{RATE_LIMITED}; met since: {UNAVAILABLE}"}
+
+
+def test_a_pause_written_before_causes_were_kept_shows_only_the_latest_note_beside_its_reason(store, redis, clock):
+    # A pause set by an earlier release has its reason and no cause: a probe failing again and again must not pile
+    # up its notes (the reason would grow with every probe of a long pause).
+    redis.hset(
+        keys.pause_key(),
+        mapping={"reason": "careCycle 401 UNAUTHORIZED: bad key", "since": repr(clock.now()), "next_probe_at": "1"},
+    )
+
+    for failure in ("careCycle 500 INTERNAL_ERROR", "careCycle 503 UNAVAILABLE", "careCycle did not answer in time"):
+        shown = store.pause.note(f"the last upload met: {failure}")
+
+    assert shown == "careCycle 401 UNAUTHORIZED: bad key; the last upload met: careCycle did not answer in time"
+    assert store.pause.get().reason == shown

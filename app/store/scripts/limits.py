@@ -50,10 +50,15 @@ return 1
 """
 
 # Shared by the pause scripts: a pause hash keeps its `cause` (what set its next probe time) and shows as its `reason`
-# the cause with what was met since, when that did not replace it.
+# the cause with what was met since, when that did not replace it. A pause written before causes were kept has its
+# reason alone: that reason becomes its cause, so that each note replaces the last instead of being added to it.
 NOTE_HELPER = """
 local function noted(key, note)
-  local cause = redis.call('HGET', key, 'cause') or redis.call('HGET', key, 'reason') or ''
+  local cause = redis.call('HGET', key, 'cause')
+  if not cause then
+    cause = redis.call('HGET', key, 'reason') or ''
+    redis.call('HSET', key, 'cause', cause)
+  end
   local shown = cause .. '; ' .. note
   redis.call('HSET', key, 'reason', shown)
   return shown
