@@ -105,13 +105,13 @@ def flush_and_mark(client: Redis) -> None:
 
 
 def shown_url(url: str) -> str:
-    """`url` without its password (a Redis URL may carry one)."""
+    """`url` without its password (a Redis URL may carry one before its host, or as its `?password=` option): its
+    options and fragment are left out."""
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.netloc.rpartition("@")[2]
-    return parts._replace(netloc=f"{user}:***@{host}").geturl()
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = f"{parts.username or ''}:***@{netloc.rpartition('@')[2]}"
+    return parts._replace(netloc=netloc, query="..." if parts.query else "", fragment="").geturl()
 
 
 def free_port() -> int:

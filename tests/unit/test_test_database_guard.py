@@ -51,3 +51,13 @@ def test_the_refusal_never_shows_the_password_in_redis_url(database):
 
     assert "s3cret-pass" not in str(refused.value)
     assert "redis://:***@127.0.0.1:6379/2" in str(refused.value)
+
+
+def test_the_refusal_never_shows_a_password_given_as_an_option_of_redis_url(database):
+    database.set("leadrelay:lead:01DEV", "x")
+
+    with pytest.raises(ForeignDatabaseError) as refused:
+        empty_test_database(database, "redis://127.0.0.1:6379/2?password=s3cret-pass&socket_timeout=5")
+
+    assert "s3cret-pass" not in str(refused.value)
+    assert "REDIS_URL=redis://127.0.0.1:6379/2?..." in str(refused.value)
