@@ -287,8 +287,15 @@ def _describe(status: int, error: Mapping[str, Any]) -> str:
     return text
 
 
+def without_trace_id(reason: str) -> str:
+    """A Graph failure's reason without its `fbtrace_id`, which Graph gives each call anew: two failures alike read
+    the same."""
+    return _TRACE_ID_PART.sub("", reason)
+
+
 _ERROR_TYPE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")  # OAuthException, GraphMethodException, ...
 _TRACE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_TRACE_ID_PART = re.compile(r" \(fbtrace_id [A-Za-z0-9_-]{1,64}\)")  # as `_describe` writes it
 _GRAPH_ID = GraphId(allow_none=True)
 
 

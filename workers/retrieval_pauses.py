@@ -27,6 +27,7 @@ from app.logs import PauseLog
 from app.store import Store
 from app.store.fetches import FETCH_LEASE_SECONDS, FetchTicket
 from app.store.pauses import ProbeTurn
+from workers.graph import without_trace_id
 
 MAX_PAGE_HOLD_SECONDS = 900.0
 # A Page's pause lapses this long after its last failed probe: while any of its leads waits, one is its probe at
@@ -73,14 +74,14 @@ class RetrievalPauses:
     def listing_refused(self, form_id: str, reason: str, page_id: str | None) -> None:
         """The backfill's listing of `form_id` was refused for a permission (`reason`): its Page, paused alone, stays
         paused (said as its leads' failed probes are); with no such Page known (Graph's refusal names none), the
-        refusal is said as an error when it starts or its reason changes, then at info at each backfill that lists
-        the form again."""
+        refusal is said as an error when it starts or its reason changes (Graph's trace id of each call aside), then
+        at info at each backfill that lists the form again."""
         if page_id is not None:
             self.page_paused(page_id, reason, form_id)
             return
         before = self._store.refused_forms.refused(form_id, reason)
         extra = {"form_id": form_id}
-        if before == reason:
+        if before is not None and without_trace_id(before) == without_trace_id(reason):  # each call has its own
             self._logger.info("meta backfill of a form still refused, listed again next time: %s", reason, extra=extra)
             return
         self._logger.error(

@@ -125,6 +125,19 @@ def test_a_form_refused_again_after_a_listing_that_worked_or_for_another_reason_
     assert [level for level, line in said(caplog) if "refused" in line] == ["ERROR", "ERROR", "ERROR"]
 
 
+def test_a_refusal_alike_but_for_graphs_trace_id_of_each_call_is_not_said_anew(retrieval, store, stub, clock, caplog):
+    with caplog.at_level(logging.INFO, logger="workers.meta"):
+        stub.fail_next(403, 200, message=NO_LEAD_ACCESS, fbtrace_id="AbCdEfGhIjK")
+        retrieval.backfill()
+        clock.advance(BACKFILL_SECONDS)
+        stub.fail_next(403, 200, message=NO_LEAD_ACCESS, fbtrace_id="ZyXwVuTsRqP")  # Graph gives each call its own
+        retrieval.backfill()
+
+    assert [level for level, line in said(caplog) if "refused" in line] == ["ERROR", "INFO"]
+    [reason] = collect_stats(StatsQuery(store, 60, clock.now()))["retrievalRefusedForms"].values()
+    assert "fbtrace_id ZyXwVuTsRqP" in reason  # the latest call's, for Meta's support
+
+
 def test_a_form_that_fails_otherwise_still_fails_the_backfill_loudly(retrieval, stub):
     stub.fail_next(400, 100, message="Unsupported get request. Object does not exist.", error_subcode=33)
 
