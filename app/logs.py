@@ -141,7 +141,9 @@ class OncePerChange:
     alike while careCycle is down): when it starts or what it is changes, then at most once a reminder interval while
     it goes on, never once each time, which would bury everything else on-call reads. Kept by `key` (a ticker's step,
     a setting), one trouble per key. With `new_after_quiet`, a trouble met after more than an interval without it is
-    said as new, for a caller that cannot tell it ended. Thread-safe: a web process meets it on several threads."""
+    said as new, for a caller that cannot tell it ended. Two troubles are alike when `alike` reads them the same (by
+    default, when they are): a failure's trace id, say, one per call, makes no new trouble. Thread-safe: a web process
+    meets it on several threads."""
 
     def __init__(
         self,
@@ -149,10 +151,12 @@ class OncePerChange:
         remind_every_seconds: float = REMIND_EVERY_SECONDS,
         *,
         new_after_quiet: bool = False,
+        alike: Callable[[str], str] | None = None,
     ) -> None:
         self._now = now
         self._remind_every = remind_every_seconds
         self._new_after_quiet = new_after_quiet
+        self._alike = alike or (lambda what: what)
         self._lock = threading.Lock()
         self._said: dict[str, _Said] = {}
 
@@ -160,12 +164,13 @@ class OncePerChange:
         """The trouble `what` was met once more under `key`: how to say it, or None to keep quiet."""
         with self._lock:
             now, said = self._now(), self._said.get(key)
-            if said is not None and said.what == what and now - said.at < self._remind_every:
+            same = said is not None and self._alike(said.what) == self._alike(what)
+            if said is not None and same and now - said.at < self._remind_every:
                 said.since += 1
                 said.met_at = now
                 return None
             self._said[key] = _Said(what, now, now)
-        if said is None or said.what != what or (self._new_after_quiet and now - said.met_at > self._remind_every):
+        if said is None or not same or (self._new_after_quiet and now - said.met_at > self._remind_every):
             return Say(new=True)
         return Say(new=False, repeats=said.since + 1, seconds=now - said.at)
 
@@ -194,13 +199,14 @@ class RepeatedTrouble:
         level: int = logging.ERROR,
         quiet_at_debug: bool = False,
         new_after_quiet: bool = True,
+        alike: Callable[[str], str] | None = None,
     ) -> None:
         self._logger = logger
         self._first = first
         self._still = still
         self._level = level
         self._quiet_at_debug = quiet_at_debug
-        self._when = OncePerChange(now, remind_every_seconds, new_after_quiet=new_after_quiet)
+        self._when = OncePerChange(now, remind_every_seconds, new_after_quiet=new_after_quiet, alike=alike)
 
     def met(self, what: str, ids: dict[str, str] | None = None, *, key: str = "") -> None:
         """The trouble `what` was met once more (`ids` name what for) under `key` (one trouble per key: a Page):
@@ -225,7 +231,14 @@ class PauseLog:
     minute while its probes fail alike, each failed probe at debug. A pause that starts anew (its store says so) is
     said at once, even when this process said one for the same reason a moment ago; its end is the caller's to say."""
 
-    def __init__(self, logger: logging.Logger, now: Callable[[], float], what: str, scope: str = "") -> None:
+    def __init__(
+        self,
+        logger: logging.Logger,
+        now: Callable[[], float],
+        what: str,
+        scope: str = "",
+        alike: Callable[[str], str] | None = None,
+    ) -> None:
         self._trouble = RepeatedTrouble(
             logger,
             now,
@@ -233,6 +246,7 @@ class PauseLog:
             f"{what} still paused{scope}: %s (%d more probes failed alike in %.0f s)",
             quiet_at_debug=True,
             new_after_quiet=False,  # a pause ends with an answer (`ended`) or starts anew (`paused`, `started`)
+            alike=alike,
         )
 
     def paused(self, reason: str, *, started: bool, ids: dict[str, str] | None = None, key: str = "") -> None:

@@ -53,6 +53,7 @@ from workers.graph import (
     GraphPermissionError,
     GraphRateLimitedError,
     GraphUnavailableError,
+    without_trace_id,
 )
 from workers.meta_backfill import MetaBackfill
 from workers.retrieval_pauses import RetrievalPauses
@@ -116,6 +117,7 @@ class MetaRetrieval:
             level=logging.WARNING,
             quiet_at_debug=True,  # each failed call at debug, with its ids
             new_after_quiet=False,  # an answer from the service ends the spell
+            alike=without_trace_id,  # Graph gives each call a trace id of its own
         )
         self._pauses = RetrievalPauses(store, clock, settings.probe_interval_seconds, logger)
         self._backfill = MetaBackfill(

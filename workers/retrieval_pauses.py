@@ -46,8 +46,11 @@ class RetrievalPauses:
         self._clock = clock
         self._probe_interval = probe_interval_seconds
         self._logger = logger
-        self._paused = PauseLog(logger, clock.now, "meta lead retrieval")
-        self._pages_paused = PauseLog(logger, clock.now, "meta lead retrieval", " for a page")  # a Page's id its key
+        # Probes failing alike but for Graph's trace id of each call are said as the pause going on.
+        self._paused = PauseLog(logger, clock.now, "meta lead retrieval", alike=without_trace_id)
+        self._pages_paused = PauseLog(  # a Page's id its key
+            logger, clock.now, "meta lead retrieval", " for a page", alike=without_trace_id
+        )
 
     def paused(self, reason: str, regain_after_seconds: float | None = None) -> float:
         """Retrieval pauses for every Page, or stays paused when a probe failed, until the next probe: in a probe

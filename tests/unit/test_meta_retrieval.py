@@ -297,6 +297,21 @@ def test_a_failed_fetch_keeps_the_lead_fetching_and_retries_it_with_growing_back
     assert store.leads.get(lead_id).attempts == 0  # fetch tries do not count as delivery attempts
 
 
+def test_fetches_failing_alike_but_for_graphs_trace_id_of_each_call_are_said_once(retrieval, graph, admission, caplog):
+    unexpected = "Graph API 400 code 803: unexpected (fbtrace_id {trace})"
+    graph.add("900000000000001")
+    graph.add("900000000000002", phone="+12125550142")
+    graph.script = [GraphRequestError(unexpected.format(trace=trace), 400, 803) for trace in ("AbCdEf001", "AbCdEf002")]
+    lead_ids = announce(admission, "900000000000001", "900000000000002")
+
+    with caplog.at_level(logging.INFO, logger="workers.meta"):
+        for lead_id in lead_ids:
+            assert retrieval.fetch(lead_id) is LeadStatus.FETCHING
+
+    failed = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO and "failed" in r.getMessage()]
+    assert failed == [f"meta lead retrieval failed, will retry: {unexpected.format(trace='AbCdEf001')}"]
+
+
 def test_a_token_error_pauses_retrieval_visibly_and_one_probe_per_interval_resumes_it(
     retrieval, graph, admission, store, clock
 ):
