@@ -6,17 +6,31 @@ Form bodies, and the encodings they come in, are read in `app.api.formbodies`.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from app.errors import BadRequestError, UnsupportedMediaTypeError, too_large
+from app.errors import ApiError, BadRequestError, UnsupportedMediaTypeError, too_large
+from app.metrics import record_intake
 
 # No lead needs more than a few levels (a lead, its customFields, a list value); deeper bodies are
 # refused before they reach code that walks them.
 MAX_JSON_DEPTH = 16
+
+
+@contextmanager
+def counted_if_refused(source: str) -> Iterator[None]:
+    """A request refused whole (an `ApiError`) while its body is read, before any lead is, counts as one `invalid`
+    submission of `source`: a sender whose every request is refused shows on /metrics."""
+    try:
+        yield
+    except ApiError:
+        record_intake(source, "invalid")
+        raise
 
 
 def limit_body(request: Request, max_bytes: int | None = None) -> None:

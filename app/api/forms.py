@@ -13,15 +13,14 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, redirect, request
 from flask.typing import ResponseReturnValue
 
-from app.api.bodies import limit_body
+from app.api.bodies import counted_if_refused, limit_body
 from app.api.formbodies import read_form_body
 from app.api.leads import accepted_body
 from app.api.visitorpages import as_visitor_page, is_navigation
-from app.errors import ApiError, InvalidInputError
+from app.errors import InvalidInputError
 from app.forms import FormDesk, FormPost, cors_headers, ip_without_port, preflight_headers, submit_form
 from app.intake import InvalidLead
 from app.logs import add_log_ids
-from app.metrics import record_intake
 from app.models import LeadStatus
 from app.services import services
 from app.sources import SourceKind, UnknownSourceError
@@ -109,14 +108,9 @@ def submit(slug: str) -> ResponseReturnValue:
     svc = services()
     source = svc.sources.by_slug(slug, SourceKind.FORM)
     add_log_ids(source=source.slug)
-    try:
+    with counted_if_refused(source.slug):
         limit_body(request, FORM_MAX_BODY_BYTES)
         body = read_form_body(request)
-    except ApiError:
-        # A post refused whole before any field is read counts as one invalid submission, as an API request's or
-        # a Google delivery's does.
-        record_intake(source.slug, "invalid")
-        raise
     post = FormPost(
         fields=body.fields,
         origin=request.headers.get("Origin"),

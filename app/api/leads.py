@@ -11,12 +11,11 @@ from flask import Blueprint, Response, jsonify, request
 from werkzeug.sansio.utils import get_current_url
 
 from app.api.auth import SOURCE_KEY_EXPECTED, match_secret, presented_credential
-from app.api.bodies import NAME_ONCE_EXPECTED, json_body, json_object, refuse_repeated_name
+from app.api.bodies import NAME_ONCE_EXPECTED, counted_if_refused, json_body, json_object, refuse_repeated_name
 from app.api.ops import operator, query_args, require_ops_token
-from app.errors import ApiError, BadRequestError, InvalidInputError
+from app.errors import BadRequestError, InvalidInputError
 from app.intake import IDEMPOTENCY_KEY_FIELD, MAX_BULK_LEADS, AcceptedLead, Admission, InvalidLead
 from app.logs import add_log_ids, note_lead_ids
-from app.metrics import record_intake
 from app.models import LeadStatus
 from app.schemas.ops import LeadListArgs, LeadListArgsSchema, RetryFilterSchema, lead_page_body, requeued_body
 from app.schemas.status import lead_status
@@ -239,7 +238,7 @@ def _read_submissions(source: str) -> tuple[bool, list[Any], Admission]:
     """Whether the body is a bulk, its leads, and how to admit them. A request refused whole before any lead is read
     (no JSON object, too large, another media type, a bad Idempotency-Key, a bulk of no leads or too many) is
     counted as one `invalid` submission of its source, as Google's deliveries refused so are."""
-    try:
+    with counted_if_refused(source):
         read = json_body(request)
         body = read.fields
         bulk = _is_bulk(body)
@@ -249,9 +248,6 @@ def _read_submissions(source: str) -> tuple[bool, list[Any], Admission]:
         payloads = _bulk_payloads(body) if bulk else [body]
         refused = {index: {name[:40]: [NAME_ONCE_EXPECTED]} for index, name in repeats.in_items.items()}
         admission = Admission(idempotency_key=_idempotency_key(), key_binds_body=True, refused_items=refused)
-    except ApiError:
-        record_intake(source, "invalid")
-        raise
     return bulk, payloads, admission
 
 
