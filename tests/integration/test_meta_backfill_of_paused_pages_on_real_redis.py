@@ -19,27 +19,14 @@ from tests.graphretrieval import (
     add_leads,
     announce,
     facebook_source,
-    retrieval_over_http,
 )
-from tests.graphstub import GraphStub
 
 OTHER_FORM = "200000000000002"  # a form of the same source none of whose leads met the Page's pause
 
 
 @pytest.fixture
-def stub():
-    return GraphStub()
-
-
-@pytest.fixture
 def sources():
     return SourceRegistry([facebook_source(form_ids=(FORM_ID, OTHER_FORM))])
-
-
-@pytest.fixture
-def retrieval(store, stub, sources, cipher, clock):
-    with retrieval_over_http(store, stub, sources, cipher, clock) as retrieval:
-        yield retrieval
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ from app.models import LeadStatus
 from app.ops import StatsQuery, collect_stats
 from app.sources import SourceRegistry
 from tests.graphretrieval import BACKFILL_SECONDS, FORM_ID, add_leads, facebook_source, retrieval_over_http
-from tests.graphstub import GraphStub
 from workers.graph import GraphNotFoundError, GraphTokenError
 from workers.meta_backfill import BACKFILL_OVERLAP_SECONDS
 
@@ -26,19 +25,8 @@ DAY = 86400.0
 
 
 @pytest.fixture
-def stub():
-    return GraphStub()
-
-
-@pytest.fixture
 def sources():
     return SourceRegistry([facebook_source(form_ids=(FORM_ID, OTHER_FORM))])
-
-
-@pytest.fixture
-def retrieval(store, stub, sources, cipher, clock):
-    with retrieval_over_http(store, stub, sources, cipher, clock) as retrieval:
-        yield retrieval
 
 
 @pytest.fixture

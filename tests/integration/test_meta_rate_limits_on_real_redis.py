@@ -13,7 +13,6 @@ from app.models import LeadStatus
 from app.ops import StatsQuery, collect_stats
 from app.sources import SourceRegistry
 from tests.graphretrieval import PROBE_SECONDS, add_leads, announce, facebook_source, retrieval_over_http
-from tests.graphstub import GraphStub
 from workers.graph import GraphRateLimitedError
 from workers.retrieval_pauses import MAX_RATE_LIMIT_PAUSE_SECONDS
 
@@ -27,19 +26,8 @@ def usage_headers(minutes):
 
 
 @pytest.fixture
-def stub():
-    return GraphStub()
-
-
-@pytest.fixture
 def sources():
     return SourceRegistry([facebook_source()])
-
-
-@pytest.fixture
-def retrieval(store, stub, sources, cipher, clock):
-    with retrieval_over_http(store, stub, sources, cipher, clock) as retrieval:
-        yield retrieval
 
 
 @pytest.fixture
