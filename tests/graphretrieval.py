@@ -21,6 +21,15 @@ from workers.meta import GraphReader, MetaRetrieval, RetrievalSettings
 PAGE_ID, FORM_ID = "100000000000001", "200000000000001"
 PROBE_SECONDS = 10.0
 BACKFILL_SECONDS = 900.0
+# How Meta retrieval runs in tests: a quick backoff, a probe every 10 s, a backfill every 15 minutes.
+RETRIEVAL_SETTINGS = RetrievalSettings(
+    max_age_seconds=72 * 3600,
+    retry_base_seconds=1.0,
+    retry_max_delay_seconds=60.0,
+    probe_interval_seconds=PROBE_SECONDS,
+    backfill_interval_seconds=BACKFILL_SECONDS,
+    has_access_token=True,
+)
 ANSWERS = [{"name": "full_name", "values": ["Jane Example"]}, {"name": "zip_code", "values": ["10001"]}]
 
 
@@ -39,14 +48,6 @@ def retrieval_over_http(
 ) -> Iterator[MetaRetrieval]:
     """Retrieval of `sources`' leads through a Graph client talking to `stub`, served for as long as it is used;
     `around` wraps the client (to run another call while one is in flight, say)."""
-    settings = RetrievalSettings(
-        max_age_seconds=72 * 3600,
-        retry_base_seconds=1.0,
-        retry_max_delay_seconds=60.0,
-        probe_interval_seconds=PROBE_SECONDS,
-        backfill_interval_seconds=BACKFILL_SECONDS,
-        has_access_token=True,
-    )
     intake = Intake(store, cipher, clock, lambda: None, person_memory_seconds=sources.person_memory_seconds)
     admission = MetaIntake(store, sources, clock, lambda jobs: None)
     with serve_graph(stub) as url:
@@ -59,7 +60,7 @@ def retrieval_over_http(
                 admission,
                 sources,
                 cipher,
-                settings,
+                RETRIEVAL_SETTINGS,
                 clock,
                 lambda: None,
                 random.Random(7),

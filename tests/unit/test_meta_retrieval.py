@@ -25,6 +25,7 @@ from app.schemas.meta import LeadgenChange
 from app.sources import LeadSource, SourceKind, SourceRegistry, load_sources
 from app.store import keys
 from app.store.fetches import FETCH_LEASE_SECONDS
+from tests.graphretrieval import BACKFILL_SECONDS, PROBE_SECONDS, RETRIEVAL_SETTINGS
 from tests.metricscheck import scrape
 from workers.context import build_context
 from workers.graph import (
@@ -45,8 +46,6 @@ from workers.retrieval_pauses import PAGE_PAUSE_LAPSE_SECONDS
 from workers.runner import DeliveryTicker
 
 PAGE_ID, FORM_ID = "100000000000001", "200000000000001"
-PROBE_SECONDS = 10.0
-BACKFILL_SECONDS = 900.0
 TOKEN_ERROR = GraphTokenError("Graph API 400 OAuthException code 190/463: token expired", 400, 190)
 TIMEOUT = GraphTimeoutError("Graph API did not answer in time")
 RATE_LIMITED = GraphRateLimitedError("Graph API 400 OAuthException code 4: (#4) Application request limit", 400, 4)
@@ -124,16 +123,17 @@ def admission(store, source, clock, queued_fetches):
 def retrieval(store, graph, admission, source, cipher, clock, woken):
     sources = SourceRegistry([source])
     intake = Intake(store, cipher, clock, lambda: None, person_memory_seconds=sources.person_memory_seconds)
-    settings = RetrievalSettings(
-        max_age_seconds=72 * 3600,
-        retry_base_seconds=1.0,
-        retry_max_delay_seconds=60.0,
-        probe_interval_seconds=PROBE_SECONDS,
-        backfill_interval_seconds=BACKFILL_SECONDS,
-        has_access_token=True,
-    )
     return MetaRetrieval(
-        store, graph, intake, admission, sources, cipher, settings, clock, lambda: woken.append(1), random.Random(7)
+        store,
+        graph,
+        intake,
+        admission,
+        sources,
+        cipher,
+        RETRIEVAL_SETTINGS,
+        clock,
+        lambda: woken.append(1),
+        random.Random(7),
     )
 
 
