@@ -107,14 +107,14 @@ for _, o in ipairs(cjson.decode(ARGV[6])) do
     if o.next_attempt_at then redis.call('HSET', lead_key, 'next_attempt_at', o.next_attempt_at) end
     if o.failed_at then redis.call('HSET', lead_key, FAILED_AT, o.failed_at) end
     if o.fault_group then redis.call('HSET', lead_key, FAULT_GROUP, o.fault_group) end
-    if o.status == 'delivered' or o.status == 'rejected' then redis.call('HDEL', lead_key, FAILED_AT, FAULT_GROUP) end
     if o.ready_at then redis.call('ZADD', KEYS[3], o.ready_at, o.id) end
     if o.status == 'delivered' then
       redis.call('HSET', lead_key, 'delivered_at', ARGV[1])
-      redis.call('HDEL', lead_key, 'error')
+      redis.call('HDEL', lead_key, 'error', FAILED_AT, FAULT_GROUP)
       redis.call('LPUSH', KEYS[7], ARGV[1] .. ' ' .. tostring(now - tonumber(cur[3])))
       delivered = delivered + 1
     elseif o.status == 'rejected' or o.status == 'dead' then
+      if o.status == 'rejected' then redis.call('HDEL', lead_key, FAILED_AT, FAULT_GROUP) end
       failed = failed + 1
     end
     push_event(lead_key, ARGV[4], ARGV[1], o.status, o.detail)
