@@ -3,6 +3,7 @@
 Read by gunicorn at start; every value can be changed through the environment named beside it.
 """
 
+import gc
 import json
 import logging
 import os
@@ -208,6 +209,19 @@ def post_fork(server: Any, worker: Any) -> None:
     from app.logs import configure_logging
 
     configure_logging()
+
+
+def post_worker_init(worker: Any) -> None:
+    """Keep what a web process built as it started out of the garbage collector's full passes (`gc.freeze`).
+
+    The app loads lasting tables at start: the ZIP dataset alone is some 180,000 lists and dicts. A full
+    collection walks every object it tracks, about 200 ms with these, and the process answers no request
+    meanwhile: under load one came every few thousand requests and showed as an intake p99 over 100 ms. Frozen,
+    they are never walked again; what requests make is collected as before. Collected first, so that no garbage
+    is kept for good.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def child_exit(server: Any, worker: Any) -> None:

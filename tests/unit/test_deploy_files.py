@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import os
 import re
@@ -15,6 +16,7 @@ from typing import Any
 
 import pytest
 import yaml
+from gunicorn.config import KNOWN_SETTINGS
 from gunicorn.glogging import Logger
 
 from app.config import Settings
@@ -543,6 +545,20 @@ def test_gunicorn_config_reads_the_log_level_as_check_config_checks_it(monkeypat
     config = runpy.run_path(str(DEPLOY / "gunicorn.conf.py"))
 
     assert Logger.LOG_LEVELS.get(config["loglevel"].lower()) == Logger.LOG_LEVELS[level]
+
+
+def test_each_web_process_leaves_what_it_built_at_start_out_of_full_garbage_collections():
+    config = runpy.run_path(str(DEPLOY / "gunicorn.conf.py"))
+    built_at_start = ["a lasting table's row"]
+
+    try:
+        config["post_worker_init"](worker=None)
+
+        assert "post_worker_init" in {setting.name for setting in KNOWN_SETTINGS}  # a hook gunicorn calls
+        assert gc.get_freeze_count() > 0
+        assert not any(tracked is built_at_start for tracked in gc.get_objects())  # what full passes walk
+    finally:
+        gc.unfreeze()
 
 
 def test_gunicorn_config_defaults_are_sane(monkeypatch):
