@@ -56,7 +56,7 @@ class GraphStub:
     app_secret: str | None = None
     leads: dict[str, dict[str, Any]] = field(default_factory=dict)
     requests: list[SeenRequest] = field(default_factory=list)
-    script: list[Answer] = field(default_factory=list)
+    script: list[Answer | None] = field(default_factory=list)  # None: that call is answered as usual
     refused_token: Answer | None = None
     stall_seconds: float = 0.0
     released: threading.Event = field(default_factory=threading.Event)
@@ -77,16 +77,17 @@ class GraphStub:
         code: int | None = None,
         times: int = 1,
         headers: dict[str, str] | None = None,
+        after: int = 0,
         **error: Any,
     ) -> None:
-        """The next `times` calls answer a Graph error (or, without `code`, an empty body), with `headers` (Graph's
-        usage headers beside a rate limit, say)."""
+        """The next `times` calls (after `after` calls answered as usual) answer a Graph error (or, without `code`, an
+        empty body), with `headers` (Graph's usage headers beside a rate limit, say)."""
         body = {"error": {"message": f"(stand-in) error {code}", "type": "GraphMethodException", "code": code}}
         body["error"].update(error)
         text = "" if code is None else None
         answer = Answer(status, body if code is not None else None, text=text, headers=dict(headers or {}))
         with self.lock:
-            self.script.extend([answer] * times)
+            self.script.extend([None] * after + [answer] * times)
 
     def answer_next(self, answer: Answer) -> None:
         with self.lock:
@@ -138,9 +139,11 @@ def create_graph_app(stub: GraphStub) -> Flask:
         scripted = _before(stub)
         if scripted is not None:
             return scripted
-        since = _since(request.args.get("filtering"))
+        since, before = _created_between(request.args.get("filtering"))
         with stub.lock:
-            found = [lead for lead in stub.leads.values() if lead["form_id"] == form_id and lead["_created"] > since]
+            found = [
+                lead for lead in stub.leads.values() if lead["form_id"] == form_id and since < lead["_created"] < before
+            ]
         found.sort(key=lambda lead: lead["_created"], reverse=True)  # Graph lists newest first
         limit = int(request.args.get("limit", DEFAULT_PAGE_SIZE))
         start = int(request.args.get("after", "0"))
@@ -180,11 +183,15 @@ def _before(stub: GraphStub) -> Response | None:
     return _json(answer.status, answer.body, answer.headers)
 
 
-def _since(filtering: str | None) -> float:
+def _created_between(filtering: str | None) -> tuple[float, float]:
+    """The times a listing's leads were created after and before, as its `filtering` on time_created says."""
+    since, before = float("-inf"), float("inf")
     for rule in json.loads(filtering or "[]"):
         if rule.get("field") == "time_created" and rule.get("operator") == "GREATER_THAN":
-            return float(rule["value"])
-    return float("-inf")
+            since = float(rule["value"])
+        elif rule.get("field") == "time_created" and rule.get("operator") == "LESS_THAN":
+            before = float(rule["value"])
+    return since, before
 
 
 def _public(lead: dict[str, Any]) -> dict[str, Any]:

@@ -163,9 +163,12 @@ class GraphClient:
         """The lead `leadgen_id`; raises a `GraphError`."""
         return _lead(self._get(f"/{leadgen_id}", {"fields": LEAD_FIELDS}))
 
-    def list_form_leads(self, form_id: str, since: float) -> Iterator[GraphLead]:
-        """Every lead of a form created after `since` (epoch seconds), page by page; raises a `GraphError`."""
+    def list_form_leads(self, form_id: str, since: float, until: float | None = None) -> Iterator[GraphLead]:
+        """Every lead of a form created after `since` and, when given, up to `until` (epoch seconds; Graph keeps whole
+        seconds, so that spans that meet at a time list each lead once), page by page; raises a `GraphError`."""
         filtering = [{"field": "time_created", "operator": "GREATER_THAN", "value": int(since)}]
+        if until is not None:  # no LESS_THAN_OR_EQUAL in Graph's operators: before the next whole second
+            filtering.append({"field": "time_created", "operator": "LESS_THAN", "value": int(until) + 1})
         params = {"fields": LEAD_FIELDS, "filtering": json.dumps(filtering), "limit": str(PAGE_SIZE)}
         while True:
             body = self._get(f"/{form_id}/leads", params)

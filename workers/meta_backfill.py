@@ -3,21 +3,26 @@ from the Graph API, once per backfill interval across workers, and those never s
 
 It also takes in the leads Meta announced before a source listed their Page or form. Listing a form starts a little
 before its last complete listing (`BACKFILL_OVERLAP_SECONDS`); a form listed completely is marked so, and a form not
-listed completely (refused, failed, skipped) is listed from the same time at the next backfill. Its listed leads are
-completed as retrieval completes a fetched one (`workers.meta.MetaRetrieval`), and a listing that works or fails for
-every call tells retrieval's pauses so, as a fetch does.
+listed completely (refused, failed, skipped) is listed from the same time at the next backfill. A span owed for long
+(up to Meta's 90 days) is listed in windows of time, oldest first, each remembered once its leads are taken in, so that
+a backfill cut short (its job's timeout, a worker gone, a rate limit, Redis away) is resumed where it stopped, and a
+span longer than one job completes over several backfills. Its listed leads are completed as retrieval completes a
+fetched one (`workers.meta.MetaRetrieval`), and a listing that works or fails for every call tells retrieval's pauses
+so, as a fetch does.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
 
 from app.clock import Clock
 from app.meta import META_LEAD_RETENTION_SECONDS, MetaIntake
 from app.metrics import hand_over_admitted
 from app.models import LeadStatus
+from app.queues import BACKFILL_JOB_TIMEOUT_SECONDS
 from app.schemas.meta import LeadgenChange
 from app.sources import LeadSource, SourceKind, SourceRegistry
 from app.store import Store
@@ -38,8 +43,22 @@ if TYPE_CHECKING:
 # Listing starts this long before the last backfill began: Meta's clock, ours and the time a lead takes
 # to become listable differ by seconds to minutes.
 BACKFILL_OVERLAP_SECONDS = 600.0
+# A form's owed span longer than this (and the overlap) is listed a window of this long at a time, oldest first: a few
+# pages of leads each for a busy form, however long the span, and one call each for a quiet one.
+BACKFILL_WINDOW_SECONDS = 6 * 3600.0
+# A backfill starts another window of a form's long owed span only this long into its run, after the form's first: the
+# run ends well within its job's timeout, and the next backfill lists on from where it got.
+BACKFILL_RUN_BUDGET_SECONDS = BACKFILL_JOB_TIMEOUT_SECONDS / 2
 # Failures that stand for every call, not one lead: retrieval pauses and one probe per interval finds their end.
 PAUSING_ERRORS = (GraphConfigurationError, GraphUnavailableError, GraphRateLimitedError)
+
+
+def window_end(listed_to: float, started: float) -> float | None:
+    """Where the next window of a form's owed span listed up to `listed_to` ends, or None when the rest of it is listed
+    at once, up to now: a window ends at least `BACKFILL_OVERLAP_SECONDS` before the backfill started, so every lead
+    created in it is listable (and listed) by then, and a backfill resuming after it need not list it again."""
+    end = listed_to + BACKFILL_WINDOW_SECONDS
+    return end if end <= started - BACKFILL_OVERLAP_SECONDS else None
 
 
 def pauses_every_page(exc: GraphError) -> bool:
@@ -109,7 +128,9 @@ class MetaBackfill:
         is listed only as the Page's probe, skipped otherwise: a listing that works resumes the Page. A permission
         error fails no run: it keeps such a Page paused, said as its leads' failed probes are, or is said once per
         change for a form of no known Page (Graph's refusal names none: no Page is paused on a guess). A form is
-        marked backfilled only once listed completely, so the next run covers what this one missed; a form never
+        marked backfilled only once listed completely, so the next run covers what this one missed; a span owed for
+        long is listed in windows, oldest first, each remembered once its leads are taken in, so the next run lists on
+        from where this one got (ended by a failure, its job's timeout or its budget of time); a form never
         listed completely is listed from one interval before its first listing was tried, so that a refusal (or a
         pause) from its very first listing on misses none of the leads its webhooks did not bring. No listing goes
         back further than Meta keeps leads (about 90 days).
@@ -125,6 +146,7 @@ class MetaBackfill:
             self._logger.info("meta backfill skipped: retrieval is paused")
             return len(rerouted)
         taken, failed = len(rerouted), []
+        deadline = self._clock.now() + BACKFILL_RUN_BUDGET_SECONDS
         paused_pages = self._pauses.forms_of_paused_pages()
         self._pauses.forms_configured(form_ids)
         for source in self.facebook_sources():
@@ -137,7 +159,7 @@ class MetaBackfill:
                     )
                     continue
                 try:
-                    taken += self._backfill_form(form_id, page_id)
+                    taken += self._backfill_form(form_id, page_id, deadline)
                 except GraphError as exc:
                     if pauses_every_page(exc):
                         raise
@@ -147,27 +169,68 @@ class MetaBackfill:
             raise failed[0]
         return taken
 
-    def _backfill_form(self, form_id: str, paused_page_id: str | None = None) -> int:
-        """List and take in one form's leads; `paused_page_id`: the form's Page, paused alone, whose probe this is."""
+    def _backfill_form(self, form_id: str, paused_page_id: str | None, deadline: float) -> int:
+        """List and take in one form's leads, window by window; `paused_page_id`: the form's Page, paused alone, whose
+        probe this is. No window after the first is started past `deadline`: the next backfill lists on from there."""
         started = self._clock.now()
-        # Its last complete listing, or one interval before the backfill first had it (`owe_backfill`).
+        listed_to, listings, listed, taken = self._owed_from(form_id, started), 0, 0, 0
+        while True:
+            until = window_end(listed_to, started)
+            if until is not None and listings and self._clock.now() >= deadline:
+                self._logger.info(
+                    "meta backfill of a form is catching up: listed %d leads, %d new, up to %s; listed on from there "
+                    "at the next backfill",
+                    listed,
+                    taken,
+                    datetime.fromtimestamp(listed_to, UTC).isoformat(timespec="seconds"),
+                    extra={"form_id": form_id},
+                )
+                return taken
+            leads = self._list(form_id, listed_to, until, paused_page_id, first=not listings)
+            if leads is None:  # refused: listed again, from where it got, at the next backfill
+                return taken
+            listings, listed, taken = listings + 1, listed + len(leads), taken + self._take_in(form_id, leads)
+            if until is None:
+                break
+            self._store.fetches.note_backfill_listed(form_id, until)
+            listed_to = until
+        self._store.fetches.mark_backfilled(form_id, started)
+        self._logger.info("meta backfill listed %d leads, %d new", listed, taken, extra={"form_id": form_id})
+        return taken
+
+    def _owed_from(self, form_id: str, started: float) -> float:
+        """When a form's leads are to be listed from: a little before its last complete listing (or one interval
+        before the backfill first had it, `owe_backfill`), or where a listing cut short since got to; never before
+        Meta's retention."""
         last = self._store.fetches.backfill_since(form_id)
         if last is None:  # that note lost with Redis's data meanwhile: one interval back
             last = started - self._interval
         # Not further back than Meta keeps leads: a refusal, a pause or a form left unconfigured for months.
         since = max(last - BACKFILL_OVERLAP_SECONDS, started - META_LEAD_RETENTION_SECONDS)
+        listed_to = self._store.fetches.backfill_listed_to(form_id)
+        return since if listed_to is None else max(since, listed_to)
+
+    def _list(
+        self, form_id: str, since: float, until: float | None, paused_page_id: str | None, *, first: bool
+    ) -> list[GraphLead] | None:
+        """The form's leads created after `since`, up to `until` (None: up to now); None when Graph refused them for a
+        permission. The `first` listing of a form that works tells retrieval's pauses so."""
         try:
-            listed: list[GraphLead] = list(self._graph.list_form_leads(form_id, since))
+            leads: list[GraphLead] = list(self._graph.list_form_leads(form_id, since, until))
         except GraphError as exc:
             if isinstance(exc, GraphPermissionError):  # said once per change; listed again at the next backfill
                 self._pauses.listing_refused(form_id, exc.message, paused_page_id)
-                return 0
+                return None
             if pauses_every_page(exc):
                 self._retrieval.graph_failed_every_call(exc)
             raise
-        # The Graph API listed the form: it answers, takes the token, reads the Page.
-        self._retrieval.graph_answered(paused_page_id)
-        self._pauses.form_listed(form_id)
+        if first:  # the Graph API listed the form: it answers, takes the token, reads the Page
+            self._retrieval.graph_answered(paused_page_id)
+            self._pauses.form_listed(form_id)
+        return leads
+
+    def _take_in(self, form_id: str, listed: list[GraphLead]) -> int:
+        """Admit the listed leads never seen and complete them as retrieval would; returns how many were new."""
         changes = [LeadgenChange(leadgen_id=g.id, form_id=g.form_id or form_id, ad_id=g.ad_id) for g in listed]
         admitted = self._admission.admit(changes, "found by the Meta backfill: no webhook for it", fetch=False)
         by_leadgen = {g.id: g for g in listed}
@@ -183,7 +246,5 @@ class MetaBackfill:
                     queued |= self._retrieval.complete_listed(ticket, by_leadgen[lead.leadgen_id]) is LeadStatus.QUEUED
         finally:
             if queued:
-                self._wake()  # once for the form's leads, not once per lead; also when a later one failed
-        self._store.fetches.mark_backfilled(form_id, started)
-        self._logger.info("meta backfill listed %d leads, %d new", len(listed), len(fresh), extra={"form_id": form_id})
+                self._wake()  # once for the listing's leads, not once per lead; also when a later one failed
         return len(fresh)

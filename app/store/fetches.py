@@ -221,6 +221,21 @@ class FetchStore:
             pipe.hsetnx(keys.backfill_since_key(), form_id, repr(since))
         pipe.execute()
 
+    def backfill_listed_to(self, form_id: str) -> float | None:
+        """How far the listing of this form's owed leads has come (`note_backfill_listed`); None when no listing cut
+        short is to be resumed."""
+        value = self._redis.hget(keys.backfill_listed_key(), form_id)
+        return float(value) if value is not None else None
+
+    def note_backfill_listed(self, form_id: str, listed_to: float) -> None:
+        """Record that every lead of this form created up to `listed_to` has been taken in, so that a backfill cut
+        short (a timeout, a worker gone, a rate limit, Redis away) is resumed from there. Whichever run writes it,
+        every lead created up to the value was listed: one left by a run that overlapped another still holds."""
+        self._redis.hset(keys.backfill_listed_key(), form_id, repr(listed_to))
+
     def mark_backfilled(self, form_id: str, started_at: float) -> None:
-        """Record that this form's leads up to `started_at` have been listed."""
-        self._redis.hset(keys.backfill_since_key(), form_id, repr(started_at))
+        """Record that this form's leads up to `started_at` have been listed: no listing cut short is left to resume."""
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.hset(keys.backfill_since_key(), form_id, repr(started_at))
+        pipe.hdel(keys.backfill_listed_key(), form_id)
+        pipe.execute()

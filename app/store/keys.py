@@ -244,6 +244,12 @@ def backfill_since_key() -> str:
     return f"{PREFIX}meta:backfill:since"
 
 
+def backfill_listed_key() -> str:
+    """Hash: Meta form id -> how far the listing of its owed leads has come since it was last listed completely: every
+    lead created up to that time is taken in; gone once the form is listed completely again."""
+    return f"{PREFIX}meta:backfill:listed"
+
+
 def form_ip_throttle_key(slug: str, client: str, window: int) -> str:
     """Counter of posts to one form source from one client (IP or IPv6 /64) during one window."""
     return f"{PREFIX}throttle:form:{slug}:ip:{client}:{window}"

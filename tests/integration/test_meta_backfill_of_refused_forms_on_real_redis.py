@@ -159,7 +159,7 @@ def test_a_form_refused_from_its_very_first_listing_is_listed_back_to_when_the_r
 
     assert store.leads.status_counts()[LeadStatus.QUEUED] == 1
     expected = int(first_tried - BACKFILL_SECONDS - BACKFILL_OVERLAP_SECONDS)  # what its first listing would list
-    assert listed_since(stub) == [expected, expected, expected]
+    assert listed_since(stub)[:3] == [expected, expected, expected]  # then on from there, a window at a time
     assert store.fetches.backfill_since(FORM_ID) == clock.now()
 
 
@@ -186,7 +186,7 @@ def test_a_refusal_longer_than_meta_keeps_leads_is_listed_back_only_as_far_as_me
 
     retrieval.backfill()
 
-    assert listed_since(stub)[-1] == int(clock.now() - META_LEAD_RETENTION_SECONDS)
+    assert listed_since(stub)[1] == int(clock.now() - META_LEAD_RETENTION_SECONDS)  # then on, a window at a time
 
 
 def test_a_form_configured_while_retrieval_is_paused_is_listed_from_the_first_backfill_that_had_it(
@@ -200,5 +200,5 @@ def test_a_form_configured_while_retrieval_is_paused_is_listed_from_the_first_ba
 
     assert retrieval.backfill() == 1  # the pause's probe
 
-    assert listed_forms(stub) == [FORM_ID, OTHER_FORM]
+    assert list(dict.fromkeys(listed_forms(stub))) == [FORM_ID, OTHER_FORM]  # a day owed: a window at a time
     assert store.leads.status_counts()[LeadStatus.QUEUED] == 1

@@ -135,8 +135,8 @@ class AnsweredAfterAnotherCall:
             self._meanwhile()
         return self._graph.get_lead(leadgen_id)
 
-    def list_form_leads(self, form_id, since):
-        return self._graph.list_form_leads(form_id, since)
+    def list_form_leads(self, form_id, since, until=None):
+        return self._graph.list_form_leads(form_id, since, until)
 
 
 def test_a_failure_met_by_a_call_in_flight_as_a_rate_limit_paused_retrieval_keeps_graphs_estimate(

@@ -151,6 +151,20 @@ def test_graph_client_keeps_graphs_words_without_the_shapes_of_personal_data(stu
     assert caught.value.message == "Graph API 400 code 803: lead of … … refused"
 
 
+def test_graph_client_lists_up_to_a_time_so_that_spans_meeting_there_list_each_lead_once(stub, graph):
+    meeting = 1_767_225_650
+    for n in range(100):
+        stub.add_lead(f"9{n:05d}", FORM_ID, ANSWERS, 1_767_225_600 + n)
+
+    older = list(graph.list_form_leads(FORM_ID, since=1_767_225_600, until=meeting))
+    newer = list(graph.list_form_leads(FORM_ID, since=meeting))
+
+    assert sorted(lead.id for lead in older) == [f"9{n:05d}" for n in range(1, 51)]  # the lead created then, too
+    assert sorted(lead.id for lead in newer) == [f"9{n:05d}" for n in range(51, 100)]
+    filtering = stub.requests_to("/leads")[0].query["filtering"]
+    assert '"LESS_THAN", "value": 1767225651' in filtering  # Graph has no LESS_THAN_OR_EQUAL
+
+
 def test_graph_client_keeps_only_numeric_ids_and_skips_a_listed_lead_without_one(stub, graph):
     stub.add_lead("900001", FORM_ID, ANSWERS, 1_767_225_700, ad_id="jane.doe@example.com", campaign_id=42)
     stub.add_lead("jane.doe@example.com", FORM_ID, ANSWERS, 1_767_225_701)

@@ -71,7 +71,7 @@ class ScriptedGraph:
             raise GraphNotFoundError("Graph API 400 GraphMethodException code 100/33: Object does not exist", 400, 100)
         return self.leads[leadgen_id]
 
-    def list_form_leads(self, form_id: str, since: float) -> list[GraphLead]:
+    def list_form_leads(self, form_id: str, since: float, until: float | None = None) -> list[GraphLead]:
         self.listings.append((form_id, since))
         if self.script:
             raise self.script.pop(0)
