@@ -75,6 +75,7 @@ def collect_stats(query: StatsQuery) -> dict[str, Any]:
         "retrievalPause": _pause_body(retrieval_pause),
         "retrievalPausedPages": dict(sorted(snap.gauges.paused_pages.items())),
         "retrievalRefusedForms": dict(sorted(snap.gauges.refused_forms.items())),
+        "backfillCatchingUp": dict(sorted(snap.backfill_catching_up.items())),
         "lastDeliveryAt": snap.last_delivery_at,
         "latencySeconds": _latency_percentiles(sorted(snap.latency_samples)),
     }

@@ -140,6 +140,7 @@ class MetaBackfill:
         form_ids = {form_id for source in self.facebook_sources() for form_id in source.form_ids}
         # A form never listed is owed one interval back from now on, whatever keeps its first listing from working.
         self._store.fetches.owe_backfill(form_ids, self._clock.now() - self._interval)
+        self._store.fetches.forget_backfill_listed_but(form_ids)
         if self._store.fetch_pause.get() is not None and not self._store.fetch_pause.take_probe(
             self._clock.now(), self._probe_interval
         ):

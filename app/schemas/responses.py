@@ -214,6 +214,17 @@ class StatsSchema(Schema):
             " or it is no longer configured"
         },
     )
+    backfillCatchingUp = fields.Dict(
+        keys=fields.String(),
+        values=fields.Float(),
+        required=True,
+        metadata={
+            "description": "Meta lead forms whose backfill is listing a span owed for long (their listing refused or"
+            " failing for days, up to Meta's 90 days) a window of time at a time over several backfills, each with"
+            " the time up to which their leads are taken in so far, in epoch seconds (UTC). A form leaves it once"
+            " listed up to now, or once no longer configured"
+        },
+    )
     lastDeliveryAt = fields.Float(
         required=True,
         allow_none=True,

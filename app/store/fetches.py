@@ -233,6 +233,15 @@ class FetchStore:
         every lead created up to the value was listed: one left by a run that overlapped another still holds."""
         self._redis.hset(keys.backfill_listed_key(), form_id, repr(listed_to))
 
+    def forget_backfill_listed_but(self, form_ids: Collection[str]) -> None:
+        """Forget how far the listing of forms other than `form_ids` (those still configured) had come: none is listed
+        on, and none is shown catching up. A form configured again is listed from its last complete listing."""
+        gone = [
+            form for raw in self._redis.hkeys(keys.backfill_listed_key()) if (form := text(raw) or "") not in form_ids
+        ]
+        if gone:
+            self._redis.hdel(keys.backfill_listed_key(), *gone)
+
     def mark_backfilled(self, form_id: str, started_at: float) -> None:
         """Record that this form's leads up to `started_at` have been listed: no listing cut short is left to resume."""
         pipe = self._redis.pipeline(transaction=True)

@@ -13,6 +13,7 @@ from redis.client import Pipeline
 
 from app.models import LeadStatus
 from app.store import keys
+from app.store.codec import text
 from app.store.leads import counts_from_hash
 from app.store.limiter import RATE_WINDOW_SECONDS
 from app.store.outage import Failing, failing_from_hash
@@ -103,6 +104,7 @@ class StatsSnapshot:
     last_due_at: float | None  # when the waiting lead due last may be sent (a retry waits out its backoff)
     next_slot_at: float | None  # when the request budget frees its next slot (after careCycle's retryAfter: later)
     workers_rate_limit_per_min: int | None  # the limit running workers pace by; None while none has noted one
+    backfill_catching_up: dict[str, float]  # Meta form id -> up to when its long owed span is listed so far
 
 
 def _read_gauges_into(pipe: Pipeline, now: float) -> int:
@@ -158,8 +160,9 @@ def read_snapshot(redis: Redis, now: float) -> StatsSnapshot:
     pipe.zrange(keys.ready_key(), -1, -1, withscores=True)  # scored by when each lead is due
     pipe.get(keys.rate_limit_in_use_key())
     pipe.get(keys.limiter_key())
+    pipe.hgetall(keys.backfill_listed_key())
     replies = pipe.execute()
-    in_flight, delivered, failed, requests, last, latencies, last_due, limit, next_slot = replies[gauge_reads:]
+    in_flight, delivered, failed, requests, last, latencies, last_due, limit, next_slot, listed = replies[gauge_reads:]
     return StatsSnapshot(
         gauges=_gauges(replies[:gauge_reads]),
         in_flight_batches=int(in_flight),
@@ -171,6 +174,7 @@ def read_snapshot(redis: Redis, now: float) -> StatsSnapshot:
         last_due_at=float(last_due[0][1]) if last_due else None,
         next_slot_at=float(next_slot) if next_slot else None,
         workers_rate_limit_per_min=_positive_int(limit),
+        backfill_catching_up={text(form) or "": float(to) for form, to in listed.items()},
     )
 
 

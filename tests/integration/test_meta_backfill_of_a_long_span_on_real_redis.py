@@ -12,6 +12,7 @@ import pytest
 from rq.timeouts import JobTimeoutException
 
 from app.models import LeadStatus
+from app.ops import StatsQuery, collect_stats
 from app.sources import SourceRegistry
 from app.store import keys
 from tests.graphretrieval import ANSWERS, FORM_ID, PROBE_SECONDS, facebook_source, retrieval_over_http
@@ -75,6 +76,10 @@ def assert_listed_once_in_order(spans, start):
     assert spans[-1][1] is None  # the last up to now
 
 
+def catching_up(store, clock):
+    return collect_stats(StatsQuery(store, 60, clock.now()))["backfillCatchingUp"]
+
+
 class TakingTime:
     """A Graph client each of whose listings takes `seconds` (of the test's clock): a busy form's pages."""
 
@@ -122,6 +127,8 @@ def test_a_span_too_long_for_one_run_completes_over_several_taking_in_every_lead
         while store.fetches.backfill_since(FORM_ID) < clock.now() - DAY and runs < 50:
             retrieval.backfill()
             runs += 1
+            if runs == 1:
+                assert catching_up(store, clock) == {FORM_ID: start + 4 * BACKFILL_WINDOW_SECONDS}
 
     assert runs > 1  # the span did not fit in one run's budget
     assert taken_in(store) == sorted(ids)  # every lead, once
@@ -129,9 +136,10 @@ def test_a_span_too_long_for_one_run_completes_over_several_taking_in_every_lead
     assert_listed_once_in_order(listings(stub), start)
     assert len(listings(stub)) == 20 * DAY // BACKFILL_WINDOW_SECONDS + 1  # one call a window: no run started over
     assert len(listings(stub, OTHER_FORM)) == runs  # the form owed little is listed at every run all the same
-    catching_up = [r for r in caplog.records if "catching up" in r.getMessage()]
-    assert len(catching_up) == runs - 1 and {r.form_id for r in catching_up} == {FORM_ID}
+    said = [r for r in caplog.records if "catching up" in r.getMessage()]
+    assert len(said) == runs - 1 and {r.form_id for r in said} == {FORM_ID}
     assert store.fetches.backfill_listed_to(FORM_ID) is None  # listed completely: nothing left to resume
+    assert catching_up(store, clock) == {}
 
 
 def test_a_backfill_cut_short_by_a_rate_limit_resumes_where_it_stopped(retrieval, store, stub, clock):
@@ -170,3 +178,12 @@ def test_a_backfill_whose_worker_is_gone_midway_is_resumed_by_the_next_from_wher
     spans = listings(stub)
     assert len(spans) == 5 * DAY // BACKFILL_WINDOW_SECONDS + 1  # the 11 windows listed are not listed again
     assert_listed_once_in_order(spans, start)
+
+
+def test_how_far_the_listing_of_a_form_no_longer_configured_had_come_is_forgotten(retrieval, store, clock):
+    store.fetches.note_backfill_listed("200000000000009", clock.now() - 30 * DAY)  # dropped from its source since
+
+    retrieval.backfill()
+
+    assert store.fetches.backfill_listed_to("200000000000009") is None
+    assert catching_up(store, clock) == {}

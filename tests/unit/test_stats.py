@@ -51,7 +51,7 @@ def test_stats_take_one_round_trip_to_redis_whatever_the_number_of_leads(
     response = client.get("/v1/stats", headers=OPS)
 
     assert response.status_code == 200
-    assert round_trips == ["PIPELINE(20)"]
+    assert round_trips == ["PIPELINE(21)"]
 
 
 def test_stats_count_deliveries_and_failures_by_window_with_latency_and_last_delivery(store, cipher, clock):
@@ -99,6 +99,18 @@ def test_stats_name_each_meta_form_whose_backfill_listing_is_refused_and_why_unt
 
     assert stats["retrievalRefusedForms"] == {"200000000000002": refused}
     assert stats["retrievalPaused"] is False and stats["retrievalPausedPages"] == {}  # no Page paused on a guess
+
+
+def test_stats_name_each_meta_form_whose_backfill_is_catching_up_and_how_far_until_it_is_listed_up_to_now(
+    client, store, clock
+):
+    store.fetches.note_backfill_listed("200000000000002", clock.now() - 30 * 86400)
+    store.fetches.note_backfill_listed("200000000000003", clock.now() - 2 * 86400)
+    store.fetches.mark_backfilled("200000000000003", clock.now())
+
+    stats = client.get("/v1/stats", headers=OPS).json
+
+    assert stats["backfillCatchingUp"] == {"200000000000002": clock.now() - 30 * 86400}
 
 
 def test_stats_give_no_drain_estimate_while_delivery_is_paused(client, store, clock):
