@@ -6,7 +6,8 @@ It also queues the Graph retrieval of every Meta lead whose (re)try is due, and 
 backfill when its turn (a Redis key held for one interval, taken by one worker) comes round, and
 runs the retention purge pass at most once a minute across all workers (likewise a Redis key). For a
 worker started with `--name`, it keeps a liveness key that holds the name while the worker runs. Once a minute
-it reads the fingerprint secret, sealing it again under the first key when another sealed it.
+it reads the fingerprint secret, sealing it again under the first key when another sealed it. Every few seconds
+it starts the worker's RQ scheduler process again if it ended (`workers.scheduler`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from typing import Any
 
 from redis import Redis
 from redis.exceptions import RedisError
@@ -28,7 +30,7 @@ from app.store.presence import WorkerPresence
 from app.store.refusals import describe
 from app.store.retention import PurgeReport
 from workers.context import WORKER_REDIS_TIMEOUT_SECONDS, WorkerContext, build_context, use_context
-from workers.scheduler import RelayWorker
+from workers.scheduler import WorkerScheduler
 from workers.trouble import RedisTrouble
 
 logger = logging.getLogger(__name__)
@@ -53,12 +55,17 @@ class DeliveryTicker(threading.Thread):
     """Every tick, starts a delivery job if work is due and no lane is running one, and queues due Meta retrieval."""
 
     def __init__(
-        self, context: WorkerContext, interval_seconds: float = TICK_SECONDS, worker_name: str | None = None
+        self,
+        context: WorkerContext,
+        interval_seconds: float = TICK_SECONDS,
+        worker_name: str | None = None,
+        scheduler: WorkerScheduler | None = None,
     ) -> None:
         super().__init__(name="delivery-ticker", daemon=True)
         self._context = context
         self._interval = interval_seconds
         self._worker_name = worker_name
+        self._scheduler = scheduler
         self._stopped = threading.Event()
         self._secret_checked_at = -FINGERPRINT_SECRET_CHECK_SECONDS
         self._trouble = RedisTrouble()
@@ -73,6 +80,7 @@ class DeliveryTicker(threading.Thread):
                 self.tick_retrieval,
                 self.tick_retention,
                 self.tick_fingerprint_secret,
+                self.tick_scheduler,
             ):
                 try:
                     tick()
@@ -171,8 +179,32 @@ class DeliveryTicker(threading.Thread):
             return
         self._trouble.succeeded("fingerprint secret ticker")
 
+    def tick_scheduler(self) -> None:
+        """Start the worker's RQ scheduler process again if it ended (checked every few seconds; none in a burst)."""
+        if self._scheduler is None:
+            return
+        try:
+            self._scheduler.keep_running()
+        except RedisError as exc:
+            self._trouble.failed("scheduler ticker", exc)
+            return
+        self._trouble.succeeded("scheduler ticker")
+
     def stop(self) -> None:
         self._stopped.set()
+
+
+class RelayWorker(SimpleWorker):
+    """RQ's SimpleWorker whose warm shutdown sets `stopping`."""
+
+    def __init__(self, *args: Any, stopping: threading.Event | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.stopping = stopping if stopping is not None else threading.Event()
+
+    def handle_warm_shutdown_request(self) -> None:
+        """RQ's hook for a first SIGINT/SIGTERM: the job under way (run in this process) is told to end soon."""
+        super().handle_warm_shutdown_request()  # type: ignore[no-untyped-call]
+        self.stopping.set()
 
 
 def run_worker(settings: Settings, *, burst: bool = False, name: str | None = None) -> None:
@@ -185,18 +217,21 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
     context.store.mark_schema_current()
     for problem in context.store.persistence_problems():
         logger.error("%s", problem)
-    ticker = DeliveryTicker(context, worker_name=name)
+    scheduler = WorkerScheduler(context.redis, ALL_QUEUES)
+    ticker = DeliveryTicker(context, worker_name=name, scheduler=None if burst else scheduler)
     if burst:
         # Due retries and leads whose wake-up was lost have no job until the ticker queues one: queue now
         # what is due, so that a burst works it off before the queues run empty.
         ticker.tick()
         ticker.tick_retrieval()
-    ticker.start()
+        scheduler.enqueue_due_jobs_once()
+    ticker.start()  # its first tick starts the scheduler process
     try:
         work_until_stopped(worker, lambda: rq_worker(context, name), context, burst)
     finally:
         ticker.stop()
         ticker.join(timeout=TICK_SECONDS * ALIVE_FOR_TICKS)  # it drops the name's liveness key as it ends
+        scheduler.stop()
 
 
 def rq_worker(context: WorkerContext, name: str | None) -> SimpleWorker:
@@ -204,8 +239,8 @@ def rq_worker(context: WorkerContext, name: str | None) -> SimpleWorker:
     for a job (minutes), which the store's client must not take on.
 
     SimpleWorker runs jobs in this process: no fork per job, and `context` is the one jobs use; its scheduler
-    process ends on an error with a JSON log line (`workers.scheduler`). Fetch jobs are short and come first so a
-    long delivery backlog cannot starve them.
+    process is not RQ's to run (`workers.scheduler`). Fetch jobs are short and come first so a long delivery
+    backlog cannot starve them.
     """
     connection = Redis.from_url(context.settings.redis_url, socket_connect_timeout=WORKER_REDIS_TIMEOUT_SECONDS)
     queues = [Queue(queue_name, connection=connection) for queue_name in ALL_QUEUES]
@@ -226,7 +261,8 @@ def work_until_stopped(
     while True:
         started = context.clock.now()
         try:
-            worker.work(with_scheduler=True, burst=burst)
+            # The scheduler is the run's own (`WorkerScheduler`), kept running whichever loop runs.
+            worker.work(with_scheduler=False, burst=burst)
         except RedisError:
             pass  # its teardown needs Redis too
         if burst or _stop_was_asked(worker):

@@ -155,7 +155,7 @@ def test_a_worker_whose_redis_goes_away_logs_only_json_lines_its_scheduler_too(t
         "level": "error",
         "logger": "workers.scheduler",
         "message": "the scheduler stopped: redis unreachable (ConnectionError);"
-        " the worker starts it again at its next maintenance pass",
+        " the worker starts it again once Redis answers",
     }.items() <= next(entry for entry in entries if entry["logger"] == "workers.scheduler").items()
 
 

@@ -1,13 +1,15 @@
-"""RQ's scheduler runs in a process forked from its worker: it ends with its worker, never outlives it."""
+"""RQ's scheduler runs in a process forked from its worker: it ends with its worker, never outlives it; the worker
+starts it again within a check once it ended, unless another worker's scheduler runs."""
 
 from __future__ import annotations
 
 import os
 import threading
 
+import pytest
 from rq import Queue
 
-from workers.scheduler import RelayScheduler
+from workers.scheduler import RelayScheduler, WorkerScheduler
 
 
 def scheduler_of_this_worker(redis, monkeypatch) -> RelayScheduler:
@@ -45,17 +47,110 @@ def test_a_scheduler_whose_worker_runs_keeps_its_locks(redis, monkeypatch):
     assert scheduler.acquired_locks == {"leadrelay-delivery"}
 
 
-def test_a_worker_taking_jobs_looks_for_a_stopped_scheduler_every_minute_not_every_ten(settings, redis):
-    # A scheduler ends on the first Redis error it meets; RQ's worker starts it again at its maintenance pass,
-    # which RQ runs every ten minutes: without a scheduler that long after every Redis blip.
+class FakeProcess:
+    """The scheduler's forked process, as `WorkerScheduler` sees it: running until it ends or is stopped."""
+
+    def __init__(self) -> None:
+        self.running = True
+        self.exitcode: int | None = None
+        self.terminated = False
+
+    def is_alive(self) -> bool:
+        return self.running
+
+    def end(self, exitcode: int = 0) -> None:
+        self.running, self.exitcode = False, exitcode
+
+    def terminate(self) -> None:
+        self.terminated = True
+        self.end(-15)
+
+    def join(self, timeout: float | None = None) -> None:
+        pass
+
+
+@pytest.fixture
+def started(monkeypatch) -> list[FakeProcess]:
+    """The processes the scheduler forks, in order (none is forked here)."""
+    processes: list[FakeProcess] = []
+
+    def start(scheduler: RelayScheduler) -> FakeProcess:
+        processes.append(FakeProcess())
+        return processes[-1]
+
+    monkeypatch.setattr(RelayScheduler, "start", start)
+    return processes
+
+
+def worker_scheduler(redis, clock) -> WorkerScheduler:
+    return WorkerScheduler(redis, ["leadrelay-fetch", "leadrelay-delivery"], check_every_seconds=5, now=clock.now)
+
+
+def test_a_worker_starts_its_scheduler_process_at_its_first_check(redis, clock, started):
+    scheduler = worker_scheduler(redis, clock)
+
+    assert scheduler.keep_running()
+
+    assert len(started) == 1
+    assert all(redis.get(RelayScheduler.get_locking_key(q)) for q in ("leadrelay-fetch", "leadrelay-delivery"))
+
+
+def test_a_running_scheduler_process_is_left_as_it_is(redis, clock, started):
+    scheduler = worker_scheduler(redis, clock)
+    scheduler.keep_running()
+
+    for _ in range(3):
+        clock.advance(5)
+        assert scheduler.keep_running()
+
+    assert len(started) == 1
+
+
+def test_a_scheduler_process_that_ended_is_started_again_at_the_next_check(redis, clock, started):
+    scheduler = worker_scheduler(redis, clock)
+    scheduler.keep_running()
+    started[0].end()  # it met a Redis error
+
+    clock.advance(4)
+    assert not scheduler.keep_running()  # the check a tick after its start: not yet
+    clock.advance(1)
+    assert scheduler.keep_running()
+
+    assert len(started) == 2  # with its locks, refreshed under the same scheduler name
+
+
+def test_no_scheduler_process_starts_while_another_workers_scheduler_holds_the_locks(redis, clock, started):
+    for queue in ("leadrelay-fetch", "leadrelay-delivery"):
+        redis.set(RelayScheduler.get_locking_key(queue), "another-workers-scheduler", ex=61)
+    scheduler = worker_scheduler(redis, clock)
+
+    assert not scheduler.keep_running()
+    clock.advance(5)
+    assert not scheduler.keep_running()
+
+    assert started == []
+
+
+def test_a_stopped_worker_stops_its_scheduler_process_and_starts_none_again(redis, clock, started):
+    scheduler = worker_scheduler(redis, clock)
+    scheduler.keep_running()
+
+    scheduler.stop()
+    clock.advance(60)
+
+    assert started[0].terminated
+    assert not scheduler.keep_running()  # a ticker still finishing its last tick
+    assert len(started) == 1
+
+
+def test_a_burst_queues_the_scheduled_jobs_due_and_gives_the_locks_up(redis, clock, started):
     from datetime import timedelta
 
-    from rq.utils import now
+    queue = Queue("leadrelay-fetch", connection=redis)
+    job = queue.enqueue_in(timedelta(seconds=-1), "workers.jobs.backfill_meta_leads")
 
-    from workers.context import build_context
-    from workers.runner import rq_worker
+    worker_scheduler(redis, clock).enqueue_due_jobs_once()
 
-    worker = rq_worker(build_context(settings, redis=redis), name=None)
-    worker.last_cleaned_at = now() - timedelta(seconds=61)
-
-    assert worker.should_run_maintenance_tasks
+    assert queue.job_ids == [job.id]
+    assert started == []
+    assert list(redis.scan_iter("rq:scheduler*")) == []

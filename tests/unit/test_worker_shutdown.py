@@ -14,7 +14,7 @@ from workers import context as worker_context
 from workers import jobs
 from workers.context import build_context, use_context
 from workers.delivery import Sent
-from workers.scheduler import RelayWorker
+from workers.runner import RelayWorker
 
 
 @pytest.fixture
