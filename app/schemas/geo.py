@@ -8,16 +8,13 @@ import importlib.resources
 import re
 import unicodedata
 import zoneinfo
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import phonenumbers
-import zipcodes
 from phonenumbers import timezone as phone_timezone
 
-# zipcodes ships no type hints; this names the one function we use with the type it has.
-_zip_list_all: Callable[[], list[dict[str, Any]]] = zipcodes.list_all
+from app.schemas.ziptable import ZipTable, load_zip_table
+
 _ZIP5 = re.compile(r"\d{5}", re.ASCII)
 # Courtesy titles, also of Spanish-language forms (Sr./Sra./Srta., Dra.). "Sr." leading a name is Señor; after a
 # comma it is Senior (a suffix), which is why a title-only given name is told from a suffix first.
@@ -128,31 +125,26 @@ def zip_details(zip5: str) -> ZipDetails | None:
     The dataset's `timezone` is already an IANA name for almost every entry; military APO/FPO ZIPs
     have none and one Alaskan entry holds a place name, so anything not a real zone becomes None.
     """
-    if not _ZIP5.fullmatch(zip5) or zip5 not in _zip_index():
+    if not _ZIP5.fullmatch(zip5):
         return None  # zipcodes raises ValueError on malformed input; we answer "unknown" instead
-    return _known_zip_details(zip5)
+    entry = _zip_table().get(zip5)
+    if entry is None:
+        return None
+    timezone = entry.timezone if entry.timezone in iana_timezones() else None
+    return ZipDetails(state=entry.state, city=entry.city, timezone=timezone)
 
 
 @functools.cache
-def _known_zip_details(zip5: str) -> ZipDetails:
-    """Details of a ZIP in the dataset, built once per ZIP (at most the dataset's 42k entries)."""
-    entry = _zip_index()[zip5]
-    timezone = entry.get("timezone") or None
-    if timezone not in iana_timezones():
-        timezone = None
-    return ZipDetails(state=str(entry["state"]), city=str(entry["city"]), timezone=timezone)
-
-
-@functools.cache
-def _zip_index() -> dict[str, dict[str, Any]]:
-    """The dataset keyed by ZIP, built on first use: `zipcodes.matching` scans all 42k entries per call."""
-    return {str(entry["zip_code"]): entry for entry in _zip_list_all()}
+def _zip_table() -> ZipTable:
+    """The dataset's ZIPs with what lookups use, built on first use: `zipcodes.matching` scans all 42k entries
+    per call."""
+    return load_zip_table()
 
 
 def warm_up() -> None:
-    """Load the ZIP dataset, phone metadata and the served time zones now, not inside some process's first
+    """Load the ZIP table, phone metadata and the served time zones now, not inside some process's first
     request (about 1 s)."""
-    _zip_index()
+    _zip_table()
     timezone_for_phone("+12125550142")
     _served_zones_by_lower_name()
 
@@ -304,7 +296,7 @@ def served_timezones() -> frozenset[str]:
         for columns in (line.split("\t") for line in table.splitlines() if line and not line.startswith("#"))
         if columns[0] in SERVED_REGIONS
     }
-    zones.update(str(entry.get("timezone") or "") for entry in _zip_index().values())
+    zones.update(_zip_table().timezones())
     return frozenset(zones & iana_timezones())
 
 

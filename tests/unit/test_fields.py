@@ -546,7 +546,7 @@ def test_warming_up_loads_every_table_a_lead_may_need():
     geo.warm_up()
 
     assert geo._served_zones_by_lower_name.cache_info().currsize == 1
-    assert geo._zip_index.cache_info().currsize == 1
+    assert geo._zip_table.cache_info().currsize == 1
 
 
 @pytest.mark.parametrize(
