@@ -265,6 +265,8 @@ def _print_table(result: dict[str, Any]) -> None:
         rows.append((f"intake {name}: requests/s", f"{part['requestsPerSecond']}{ratio}"))
         rows.append((f"intake {name}: p50 / p99 ms", f"{part['latencyP50Ms']} / {part['latencyP99Ms']}"))
     rows.append(("intake concurrency", f"{connections} connections"))
+    rss = intake["webProcessRssMiB"]
+    rows.append(("web process RSS after intake MiB", "n/a (no /proc)" if rss is None else f"{rss}"))
     width = max(len(name) for name, _ in rows)
     print(f"{'metric'.ljust(width)}  value")
     for name, value in rows:

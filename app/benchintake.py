@@ -105,7 +105,10 @@ def run_intake_phase(redis_url: str, seconds: int, connections: int) -> dict[str
     wrk = shutil.which("wrk")
     if wrk is None:
         raise RuntimeError("the intake benchmark needs wrk: apt-get install wrk")
-    with _web_server(redis_url, connections) as url, tempfile.TemporaryDirectory(prefix="leadrelay-wrk-") as scripts:
+    with (
+        _web_server(redis_url, connections) as (url, server_group),
+        tempfile.TemporaryDirectory(prefix="leadrelay-wrk-") as scripts,
+    ):
         lua = wrk_scripts()
         targets = {
             "trivial": (url + "/bench/hello", None),
@@ -116,9 +119,12 @@ def run_intake_phase(redis_url: str, seconds: int, connections: int) -> dict[str
         for target, script in targets.values():
             _wrk(wrk, target, script, WARM_UP_SECONDS, connections)
         hello, api, form = (_wrk(wrk, target, script, seconds, connections) for target, script in targets.values())
+        rss_kib = worker_rss_kib(server_group)
     return {
         "seconds": seconds,
         "connections": connections,
+        # The largest web process after the run (gunicorn's workers, not its master); None without /proc.
+        "webProcessRssMiB": round(max(rss_kib) / 1024, 1) if rss_kib else None,
         "trivial": hello.as_dict(),
         "api": {**api.as_dict(), "ratioToTrivial": round(api.requests_per_second / hello.requests_per_second, 3)},
         "form": {**form.as_dict(), "ratioToTrivial": round(form.requests_per_second / hello.requests_per_second, 3)},
@@ -163,8 +169,36 @@ def _ms(match: re.Match[str]) -> float:
     return float(match.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[match.group(2)]
 
 
+def worker_rss_kib(group: int, proc: Path = Path("/proc")) -> list[int]:
+    """The resident memory (VmRSS, KiB) of each process of group `group` but its leader: a gunicorn started in
+    its own group, its workers. Empty where there is no /proc (not Linux)."""
+    sizes = []
+    for entry in proc.glob("[0-9]*"):
+        try:
+            if int(entry.name) == group or process_group_of(entry.joinpath("stat").read_text()) != group:
+                continue
+            rss = vm_rss_kib(entry.joinpath("status").read_text())
+        except (OSError, ValueError):
+            continue  # a process that exited meanwhile
+        if rss is not None:
+            sizes.append(rss)
+    return sizes
+
+
+def process_group_of(stat: str) -> int:
+    """The process group in a /proc/<pid>/stat line: the third field after the command, which is in
+    parentheses and may hold spaces or parentheses itself."""
+    return int(stat[stat.rindex(")") + 1 :].split()[2])
+
+
+def vm_rss_kib(status: str) -> int | None:
+    """VmRSS from a /proc/<pid>/status text, in KiB; None for a process without memory (a zombie)."""
+    match = re.search(r"^VmRSS:\s+(\d+) kB$", status, re.MULTILINE)
+    return int(match.group(1)) if match else None
+
+
 @contextmanager
-def _web_server(redis_url: str, connections: int) -> Iterator[str]:
+def _web_server(redis_url: str, connections: int) -> Iterator[tuple[str, int]]:
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="leadrelay-bench-web-") as folder:
         sources = Path(folder) / "sources.toml"
@@ -189,7 +223,7 @@ def _web_server(redis_url: str, connections: int) -> Iterator[str]:
         url = f"http://127.0.0.1:{port}"
         try:
             poll_until(lambda: is_http_ok(port, "/readyz"), 30, "the web tier")
-            yield url
+            yield url, process.pid
         finally:
             signal_group(process.pid, signal.SIGINT)
             reap_group(process, 10)
