@@ -33,20 +33,40 @@ RETRY_LEADS_ACTION = "retry_leads"
 @dataclass(frozen=True)
 class StatsQuery:
     """What computing stats needs: the store, the configured limit (shown while no worker has noted the limit it
-    runs with) and the time."""
+    runs with) and the time; and, to narrow the counts by status to one source, its slug and the configured
+    sources' slugs (a source neither configured nor ever seen is refused, not answered with zeros)."""
 
     store: Store
     rate_limit_per_min: int
     now: float
+    source: str | None = None
+    configured_sources: frozenset[str] = frozenset()
+
+
+# What a source stats are asked of must be, said to the operator who named another.
+UNKNOWN_SOURCE_EXPECTED = "unknown: expected a configured source (GET /v1/sources) or one that leads came from"
+
+
+class UnknownStatsSourceError(LookupError):
+    """Stats asked of a source that is not configured and never had a lead: a typo, whose counts of zero would
+    read as a quiet source."""
+
+    def __init__(self, source: str) -> None:
+        super().__init__(f"no configured source is {source!r}, and no lead came from one of that name")
+        self.source = source
 
 
 def collect_stats(query: StatsQuery) -> dict[str, Any]:
     """The numbers of `/v1/stats`: one pipelined round trip to Redis, whatever the number of leads.
 
     Counts are of the leads the relay currently holds: a lead purged after the retention period
-    leaves its status's count.
+    leaves its status's count. With `query.source`, the counts by status are that source's (`countsSource` says
+    so) and every other number stays of all sources; raises `UnknownStatsSourceError` for a source never known.
     """
-    snap, now = read_snapshot(query.store.redis, query.now), query.now
+    source = query.source
+    if source is not None and source not in query.configured_sources and not query.store.leads.has_had_source(source):
+        raise UnknownStatsSourceError(source)
+    snap, now = read_snapshot(query.store.redis, query.now, source), query.now
     depth, pause, retrieval_pause = snap.gauges.queue_depth, snap.gauges.pause, snap.gauges.retrieval_pause
     failing = snap.gauges.carecycle_failing
     blocked_by = _drain_blocked_by(snap)
@@ -54,6 +74,7 @@ def collect_stats(query: StatsQuery) -> dict[str, Any]:
     ceiling_per_second = limit * MAX_BATCH_RECORDS / RATE_WINDOW_SECONDS
     return {
         "counts": {status.value: snap.gauges.counts[status] for status in LeadStatus},
+        "countsSource": source,
         "queueDepth": depth,
         "inFlightBatches": snap.in_flight_batches,
         "oldestQueuedAgeSeconds": snap.gauges.oldest_waiting_age(now),

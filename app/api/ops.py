@@ -8,10 +8,10 @@ from flask import Blueprint, Response, after_this_request, jsonify, request
 
 from app.api.auth import OPS_TOKEN_EXPECTED, match_secret, presented_credential
 from app.errors import InvalidInputError
-from app.ops import Operator, StatsQuery, collect_stats
+from app.ops import UNKNOWN_SOURCE_EXPECTED, Operator, StatsQuery, UnknownStatsSourceError, collect_stats
 from app.queues import wake_delivery
 from app.resubmit import Normalizing, Resubmitter
-from app.schemas.ops import AuditArgsSchema, audit_body
+from app.schemas.ops import AuditArgsSchema, StatsArgsSchema, audit_body
 from app.schemas.responses import SourceListSchema, StatsSchema
 from app.services import services
 
@@ -59,20 +59,39 @@ def stats() -> Response:
     ---
     get:
       summary: Delivery statistics
-      description: A fixed number of Redis reads, cheap enough to poll every few seconds.
+      description: >
+        A fixed number of Redis reads, cheap enough to poll every few seconds. With `source`, the counts by status
+        (`counts`) are that source's; every other number (queue depth, in-flight batches, oldest queued age,
+        delivered and failed, rate budget, drain estimate, pauses, last delivery, latency) stays relay-wide, of all
+        sources: `countsSource` names what `counts` are of.
       tags: [ops]
       security: [{bearer: []}, {opsToken: []}]
+      parameters:
+        - in: query
+          schema: StatsArgsSchema
       responses:
         200:
           description: The numbers.
           content:
             application/json:
               schema: StatsSchema
+        422:
+          description: >
+            A query arg that is unknown, given twice, or not valid (a `source` that is no slug, or names no configured
+            source and no source any lead came from); `fields` names it and what was expected.
     """
     require_ops_token()
     svc = services()
-    query = StatsQuery(svc.store, svc.settings.carecycle_rate_limit_per_min, svc.clock.now())
-    return jsonify(StatsSchema().dump(collect_stats(query)))
+    args = StatsArgsSchema().load(query_args())
+    configured = frozenset(source.slug for source in svc.sources)
+    query = StatsQuery(
+        svc.store, svc.settings.carecycle_rate_limit_per_min, svc.clock.now(), args.get("source"), configured
+    )
+    try:
+        numbers = collect_stats(query)
+    except UnknownStatsSourceError as exc:
+        raise InvalidInputError("the request is not valid", {"source": [UNKNOWN_SOURCE_EXPECTED]}) from exc
+    return jsonify(StatsSchema().dump(numbers))
 
 
 @bp.get("/sources")

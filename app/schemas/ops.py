@@ -234,6 +234,12 @@ class RetryFilterSchema(NamedArgsSchema):
         return Selection(data["status"], data.get("source"), data.get("since"))
 
 
+class StatsArgsSchema(NamedArgsSchema):
+    """Query args of `GET /v1/stats` (and the flag of `leadrelay stats`): the source to count leads by status of."""
+
+    source = _source()
+
+
 class AuditArgsSchema(NamedArgsSchema):
     """Query args of `GET /v1/audit`."""
 

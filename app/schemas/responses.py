@@ -133,7 +133,24 @@ class LatencySchema(Schema):
 class StatsSchema(Schema):
     """`GET /v1/stats`."""
 
-    counts = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
+    counts = fields.Dict(
+        keys=fields.String(),
+        values=fields.Integer(),
+        required=True,
+        metadata={
+            "description": "leads held by status: of every source, or with `?source=` of that source alone (leads "
+            "taken in before the relay kept counts by source are left out of those until they are purged, see "
+            "README); the only numbers `source` narrows"
+        },
+    )
+    countsSource = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "the source `counts` are of; null: every source. Every other number is relay-wide (all "
+            "sources), whatever the source asked for"
+        },
+    )
     queueDepth = fields.Integer(
         required=True,
         metadata={"description": "leads waiting for delivery: queued, and retrying ones until their next attempt"},

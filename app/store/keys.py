@@ -48,6 +48,9 @@ REQUEST_DIGEST_FIELD = "request_digest"
 # met a 5xx too), and the fault group the lead is sent in (apart from every other lead) once careCycle failed its
 # batch again while answering other uploads.
 FAILED_AT_FIELD = "failed_at"
+# Lead hash field marking a lead counted in its source's status counts (`source_status_counts_key`): every lead taken
+# in since those counts are kept, and every earlier one the backfill counted. A lead without it is left out of them.
+SOURCE_COUNTED_FIELD = "source_counted"
 # Lead hash field of when an operator last re-queued the lead: its maximum age of retries counts from then.
 RETRIED_AT_FIELD = "retried_at"
 FAULT_GROUP_FIELD = "fault_group"
@@ -71,6 +74,12 @@ def batch_key(batch_id: str) -> str:
 def status_counts_key() -> str:
     """Hash of lead counts by status, kept by the transition scripts."""
     return f"{PREFIX}counts"
+
+
+def source_status_counts_key(source: str) -> str:
+    """Hash of one source's lead counts by status, kept by the transition scripts alongside `status_counts_key` for
+    the leads marked `SOURCE_COUNTED_FIELD`."""
+    return f"{PREFIX}counts:source:{source}"
 
 
 def leads_index_key() -> str:

@@ -100,6 +100,14 @@ class LeadStore:
         """Number of leads in each status (kept by the transition scripts, no scan)."""
         return counts_from_hash(self._redis.hgetall(keys.status_counts_key()))
 
+    def source_status_counts(self, source: str) -> dict[LeadStatus, int]:
+        """Number of one source's leads in each status, of those counted by source (see `SOURCE_COUNTED_FIELD`)."""
+        return counts_from_hash(self._redis.hgetall(keys.source_status_counts_key(source)))
+
+    def has_had_source(self, source: str) -> bool:
+        """True when a lead of `source` was ever taken in (its slug is remembered beyond the lead)."""
+        return bool(self._redis.sismember(keys.sources_seen_key(), source))
+
 
 def _admission_call(scripts: Scripts, lead: NewLead, sealed: str, now: float, gate: WindowGate | None) -> ScriptCall:
     """The admission script's call for one lead (see ADMIT_LEAD for its KEYS and ARGV)."""

@@ -107,9 +107,10 @@ class StatsSnapshot:
     backfill_catching_up: dict[str, float]  # Meta form id -> up to when its long owed span is listed so far
 
 
-def _read_gauges_into(pipe: Pipeline, now: float) -> int:
-    """Queue the gauges' reads on `pipe`; returns how many replies they take."""
-    pipe.hgetall(keys.status_counts_key())
+def _read_gauges_into(pipe: Pipeline, now: float, source: str | None = None) -> int:
+    """Queue the gauges' reads on `pipe`, the counts those of `source`'s leads when given; returns how many replies
+    they take."""
+    pipe.hgetall(keys.source_status_counts_key(source) if source else keys.status_counts_key())
     pipe.zcard(keys.ready_key())
     pipe.hgetall(keys.pause_key())
     pipe.hgetall(keys.fetch_pause_key())
@@ -144,13 +145,15 @@ def read_gauges(redis: Redis, now: float) -> Gauges:
     return _gauges(pipe.execute())
 
 
-def read_snapshot(redis: Redis, now: float) -> StatsSnapshot:
+def read_snapshot(redis: Redis, now: float, source: str | None = None) -> StatsSnapshot:
     """One pipeline of fixed length. A window's counts are those of its whole minutes and, for the minute it
     starts in, of that minute's seconds within it: whatever the second of the minute, a lead settled 4 min
-    59 s ago is in the last 5 minutes, and one settled 5 min 1 s ago is not."""
+    59 s ago is in the last 5 minutes, and one settled 5 min 1 s ago is not.
+    With a `source`, the counts by status are that source's (kept apart by the transition scripts); every other
+    number is of all sources."""
     windows = _WindowReads(short=_window(now, SHORT_WINDOW_SECONDS), long=_window(now, LONG_WINDOW_SECONDS))
     pipe = redis.pipeline(transaction=False)
-    gauge_reads = _read_gauges_into(pipe, now)
+    gauge_reads = _read_gauges_into(pipe, now, source)
     pipe.zcard(keys.inflight_key())
     pipe.mget(windows.keys(keys.delivered_bucket_key, keys.delivered_second_key))
     pipe.mget(windows.keys(keys.failed_bucket_key, keys.failed_second_key))

@@ -146,3 +146,30 @@ def test_stats_counts_and_the_lead_list_match_a_recount_of_the_leads_after_many_
     for status in LeadStatus:
         assert sorted(listed_ids(client, status)) == sorted(lead.id for lead in held if lead.status is status)
     assert_indexes_consistent(store)
+
+
+def source_counts(client, source):
+    response = client.get("/v1/stats", query_string={"source": source}, headers=OPS)
+    assert response.status_code == 200, response.json
+    assert response.json["countsSource"] == source
+    return response.json["counts"]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_each_sources_counts_match_a_recount_of_its_leads_and_add_up_to_the_relay_wide_counts_after_many_transitions(
+    client, store, cipher, clock, seed
+):
+    walk = Walk(client, store, cipher, clock, seed)
+    store.leads.admit([make_lead(source="web")], [cipher.seal({"phoneNumber": make_phone()})], clock.now())
+    for step in range(120):
+        walk.step()
+
+        held = held_leads(store)
+        counts = client.get("/v1/stats", headers=OPS).json["counts"]
+        summed = Counter[str]()
+        for source in ("web", "partner"):
+            recount = Counter(lead.status.value for lead in held if lead.source == source)
+            by_source = source_counts(client, source)
+            assert by_source == {status.value: recount[status.value] for status in LeadStatus}, f"{source}, {step}"
+            summed.update(by_source)
+        assert counts == {status.value: summed[status.value] for status in LeadStatus}, f"after step {step}"

@@ -46,7 +46,7 @@ if ARGV[5] ~= '0' then
 end
 local status, detail = person_status(KEYS[7], ARGV[2], ARGV[3], ARGV[4], ARGV[6], ARGV[7], ARGV[1])
 redis.call('HSET', KEYS[1], 'id', ARGV[1], 'source', ARGV[10], 'status', status, 'received_at', ARGV[2],
-  'updated_at', ARGV[2], unpack(ARGV, 13 + limits))
+  'updated_at', ARGV[2], SOURCE_COUNTED, '1', unpack(ARGV, 13 + limits))
 first_event(KEYS[2], ARGV[2], status, detail)  -- no lead hash, so no events either: the list is new
 move_status(KEYS[3], KEYS[1], ARGV[1], nil, status, ARGV[2], ARGV[2])
 redis.call('ZADD', KEYS[5], ARGV[2], ARGV[1])

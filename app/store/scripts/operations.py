@@ -101,7 +101,7 @@ PURGE_RETAINED = (
     + """
 -- Apply retention to leads that reached a final status: for those settled before ARGV[1], delete the
 -- encrypted record, or the refused submission a `test` lead kept (both kept for `rejected`/`dead`/`duplicate`,
--- which an operator may retry); those settled before ARGV[2] are deleted outright: hash, events, index entries, count.
+-- which an operator may retry); those settled before ARGV[2] are deleted outright: hash, events, index entries, counts.
 -- Nothing expires on its own: a Redis expiry set under one retention would outlast a change of it, and the
 -- lead would vanish while still counted.
 -- At most ARGV[3] leads per stage and call.
@@ -132,9 +132,10 @@ end
 local due_leads = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[2], 'LIMIT', 0, tonumber(ARGV[3]))
 for _, id in ipairs(due_leads) do
   local lead_key = ARGV[4] .. id
-  local cur = redis.call('HMGET', lead_key, 'status', 'source')
+  local cur = redis.call('HMGET', lead_key, 'status', 'source', SOURCE_COUNTED)
   if cur[1] and FINAL[cur[1]] then
     redis.call('HINCRBY', KEYS[3], cur[1], -1)
+    if cur[2] and cur[3] then redis.call('HINCRBY', SOURCE_COUNTS .. cur[2], cur[1], -1) end
     redis.call('ZREM', STATUS_INDEX .. cur[1], id)
     redis.call('ZREM', SOURCE_INDEX .. (cur[2] or ''), id)
     redis.call('ZREM', KEYS[4], id)
@@ -143,7 +144,7 @@ for _, id in ipairs(due_leads) do
   elseif not cur[1] then
     -- The hash is gone already (deleted by hand, or expired under an earlier version): its status and source
     -- are unknown, so try every final status index (fixing the count of the one that held it) and every
-    -- source index.
+    -- source index. Whether its source counted it is unknown too: the source's counts are left as they are.
     for status in pairs(FINAL) do
       if redis.call('ZREM', STATUS_INDEX .. status, id) == 1 then redis.call('HINCRBY', KEYS[3], status, -1) end
     end

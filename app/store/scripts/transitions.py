@@ -38,14 +38,17 @@ MINUTE_COUNTER_TTL_SECONDS = 7200
 SECOND_COUNTER_TTL_SECONDS = 3720
 
 # Shared Lua helpers, prepended to the scripts that record lead events and status counts.
-# `move_status` is the one way a status changes: count, status index, and the retention sets when the
-# new status is final (scored by that time: the purge pass applies the retention settings in force).
+# `move_status` is the one way a status changes: count (and the lead's source's count, for a lead marked counted
+# there), status index, and the retention sets when the new status is final (scored by that time: the purge pass
+# applies the retention settings in force).
 # The status index is scored by receipt time, read from the lead unless the caller passes it.
 # `count_settled` adds leads delivered (or failed) now to this minute's and this second's counter.
 LEAD_HELPERS = (
     f"local STATUS_INDEX = {lua_string(keys.status_index_key(''))}\n"
     f"local SOURCE_INDEX = {lua_string(keys.source_index_key(''))}\n"
     f"local SOURCES = {lua_string(keys.sources_seen_key())}\n"
+    f"local SOURCE_COUNTS = {lua_string(keys.source_status_counts_key(''))}\n"
+    f"local SOURCE_COUNTED = {lua_string(keys.SOURCE_COUNTED_FIELD)}\n"
     f"local RETAINED_RECORDS = {lua_string(keys.retained_records_key())}\n"
     f"local RETAINED_LEADS = {lua_string(keys.retained_leads_key())}\n"
     f"local FINAL = {_lua_set(FINAL_STATUSES)}\n"
@@ -57,12 +60,19 @@ LEAD_HELPERS = (
 local function push_event(lead_key, events_suffix, now, status, detail)
   append_event(lead_key .. events_suffix, now, status, detail)
 end
+local function source_counts_of(lead_key)
+  local lead = redis.call('HMGET', lead_key, 'source', SOURCE_COUNTED)
+  return lead[1] and lead[2] and SOURCE_COUNTS .. lead[1]
+end
 local function move_status(counts_key, lead_key, id, old, new, now, received_at)
+  local by_source = source_counts_of(lead_key)
   if old then
     redis.call('HINCRBY', counts_key, old, -1)
+    if by_source then redis.call('HINCRBY', by_source, old, -1) end
     redis.call('ZREM', STATUS_INDEX .. old, id)
   end
   redis.call('HINCRBY', counts_key, new, 1)
+  if by_source then redis.call('HINCRBY', by_source, new, 1) end
   redis.call('ZADD', STATUS_INDEX .. new, received_at or redis.call('HGET', lead_key, 'received_at') or now, id)
   if FINAL[new] then
     redis.call('ZADD', RETAINED_LEADS, now, id)

@@ -1,0 +1,150 @@
+"""`/v1/stats?source=` and `leadrelay stats --source`: the counts by status of one source, read as cheaply as the
+relay-wide ones; every other number stays relay-wide, and says so."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from app import cli
+from app.models import LeadStatus
+from app.store import keys
+from app.store.batches import Outcome
+from tests.conftest import OPS_TOKEN
+from tests.storecheck import leads_in
+
+OPS = {"Authorization": f"Bearer {OPS_TOKEN}"}
+SOURCE_EXPECTED = "expected a source slug: 1 to 63 lowercase letters, digits, - and _, starting with a letter or digit"
+UNKNOWN_EXPECTED = "unknown: expected a configured source (GET /v1/sources) or one that leads came from"
+
+
+def some_leads_of_two_sources(store, cipher, clock):
+    leads_in(store, cipher, clock, LeadStatus.DEAD, count=3, source="web")
+    leads_in(store, cipher, clock, LeadStatus.QUEUED, count=2, source="web")
+    leads_in(store, cipher, clock, LeadStatus.DEAD, count=12, source="partner")
+    leads_in(store, cipher, clock, LeadStatus.DELIVERED, source="partner")
+
+
+def test_stats_of_a_source_count_its_leads_alone_and_name_it(client, store, cipher, clock):
+    some_leads_of_two_sources(store, cipher, clock)
+
+    stats = client.get("/v1/stats", query_string={"source": "web"}, headers=OPS).json
+
+    assert stats["countsSource"] == "web"
+    assert {status: n for status, n in stats["counts"].items() if n} == {"dead": 3, "queued": 2}
+    assert set(stats["counts"]) == {status.value for status in LeadStatus}
+
+
+def test_stats_of_a_source_keep_every_other_number_relay_wide(client, store, cipher, clock):
+    some_leads_of_two_sources(store, cipher, clock)
+    leads_in(store, cipher, clock, LeadStatus.QUEUED, count=4, source="partner")
+
+    everyone = client.get("/v1/stats", headers=OPS).json
+    narrowed = client.get("/v1/stats", query_string={"source": "web"}, headers=OPS).json
+
+    assert everyone["countsSource"] is None
+    assert {name: value for name, value in narrowed.items() if name not in ("counts", "countsSource")} == {
+        name: value for name, value in everyone.items() if name not in ("counts", "countsSource")
+    }
+    assert narrowed["queueDepth"] == 6
+
+
+def test_stats_of_a_configured_source_without_leads_are_zeros(client):
+    stats = client.get("/v1/stats", query_string={"source": "partner"}, headers=OPS).json
+
+    assert stats["countsSource"] == "partner" and set(stats["counts"].values()) == {0}
+
+
+def test_stats_of_a_source_take_one_round_trip_to_redis(client, store, cipher, clock, round_trips):
+    some_leads_of_two_sources(store, cipher, clock)
+    round_trips.clear()
+
+    response = client.get("/v1/stats", query_string={"source": "partner"}, headers=OPS)
+
+    assert response.status_code == 200
+    assert round_trips == ["PIPELINE(20)"]
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        pytest.param("", SOURCE_EXPECTED, id="empty"),
+        pytest.param("Web", SOURCE_EXPECTED, id="capitals"),
+        pytest.param("web\n", SOURCE_EXPECTED, id="newline"),
+        pytest.param("s" * 64, SOURCE_EXPECTED, id="longer-than-a-slug"),
+        pytest.param("acme-from", UNKNOWN_EXPECTED, id="neither-configured-nor-seen"),
+    ],
+)
+def test_stats_refuse_a_source_that_is_no_known_slug_naming_source(client, store, cipher, clock, source, expected):
+    some_leads_of_two_sources(store, cipher, clock)
+
+    response = client.get("/v1/stats", query_string={"source": source}, headers=OPS)
+
+    assert response.status_code == 422
+    assert response.json["error"]["fields"] == {"source": [expected]}
+
+
+def test_stats_take_a_source_no_longer_configured_whose_leads_remain(client, store, cipher, clock):
+    leads_in(store, cipher, clock, LeadStatus.REJECTED, source="gone-form")
+
+    stats = client.get("/v1/stats", query_string={"source": "gone-form"}, headers=OPS).json
+
+    assert stats["counts"]["rejected"] == 1
+
+
+def test_stats_refuse_an_unknown_arg_naming_it(client):
+    response = client.get("/v1/stats", query_string={"sources": "web"}, headers=OPS)
+
+    assert response.status_code == 422
+    assert response.json["error"]["fields"] == {"sources": ["unknown: expected only source"]}
+
+
+def test_a_lead_taken_in_before_counts_by_source_is_left_out_of_them_through_its_transitions(
+    client, store, cipher, clock
+):
+    [earlier] = leads_in(store, cipher, clock, LeadStatus.QUEUED, source="web")
+    # As a lead stored by a version that kept no counts by source: no mark, and no count of its source.
+    store.redis.hdel(keys.lead_key(earlier.id), keys.SOURCE_COUNTED_FIELD)
+    store.redis.delete(keys.source_status_counts_key("web"))
+    batch = store.batches.claim(clock.now(), 10, 30)
+    store.batches.settle(batch.id, [Outcome(earlier.id, LeadStatus.DELIVERED, "ok")], clock.now(), release=True)
+    [later] = leads_in(store, cipher, clock, LeadStatus.QUEUED, source="web")
+
+    counts = client.get("/v1/stats", query_string={"source": "web"}, headers=OPS).json["counts"]
+
+    assert {status: n for status, n in counts.items() if n} == {"queued": 1}  # the later lead; no queued -1
+    assert client.get("/v1/stats", headers=OPS).json["counts"]["delivered"] == 1
+
+
+@pytest.fixture
+def shell(monkeypatch, redis):
+    monkeypatch.setattr(cli, "_connect", lambda settings: redis)
+
+
+def run(capsys, *argv):
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, (json.loads(out) if out.strip() else None), err
+
+
+def test_cli_stats_of_a_source_count_its_leads_alone(shell, store, cipher, clock, capsys):
+    some_leads_of_two_sources(store, cipher, clock)
+
+    code, out, _ = run(capsys, "stats", "--source", "partner")
+
+    assert code == 0
+    assert out["countsSource"] == "partner"
+    assert {status: n for status, n in out["counts"].items() if n} == {"dead": 12, "delivered": 1}
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"), [pytest.param("Web", SOURCE_EXPECTED, id="no-slug"), ("acme-from", UNKNOWN_EXPECTED)]
+)
+def test_cli_stats_refuse_a_source_that_is_no_known_slug(shell, store, cipher, clock, capsys, source, expected):
+    some_leads_of_two_sources(store, cipher, clock)
+
+    code, out, err = run(capsys, "stats", "--source", source)
+
+    assert (code, out) == (2, None)
+    assert err == f"leadrelay: --source: {expected}\n"
