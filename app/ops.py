@@ -75,6 +75,7 @@ def collect_stats(query: StatsQuery) -> dict[str, Any]:
     return {
         "counts": {status.value: snap.gauges.counts[status] for status in LeadStatus},
         "countsSource": source,
+        "countsSourceSince": snap.uncounted_before,
         "queueDepth": depth,
         "inFlightBatches": snap.in_flight_batches,
         "oldestQueuedAgeSeconds": snap.gauges.oldest_waiting_age(now),

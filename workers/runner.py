@@ -215,6 +215,7 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
         take_name(worker, context.store.presence)
     use_context(context)
     context.store.mark_schema_current()
+    context.store.leads.start_counting_by_source(context.clock.now())
     for problem in context.store.persistence_problems():
         logger.error("%s", problem)
     scheduler = WorkerScheduler(context.redis, ALL_QUEUES)

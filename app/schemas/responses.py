@@ -143,6 +143,15 @@ class StatsSchema(Schema):
             "README); the only numbers `source` narrows"
         },
     )
+    countsSourceSince = fields.Float(
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "with `source`: when the relay began counting leads by source (epoch seconds), while "
+            "leads it held then are still held: those are left out of their source's `counts` (they are in the "
+            "relay-wide counts and the lead list); null once none is, and without `source`"
+        },
+    )
     countsSource = fields.String(
         required=True,
         allow_none=True,

@@ -82,6 +82,12 @@ def source_status_counts_key(source: str) -> str:
     return f"{PREFIX}counts:source:{source}"
 
 
+def source_counts_since_key() -> str:
+    """String: from when every lead taken in is counted by its source (epoch seconds): when a release keeping those
+    counts first started a worker over leads it already held, which stay uncounted; 0 when it started over none."""
+    return f"{PREFIX}counts:source-since"
+
+
 def leads_index_key() -> str:
     """Sorted set of every lead id by receipt time, for newest-first listing."""
     return f"{PREFIX}leads"

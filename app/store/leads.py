@@ -104,6 +104,12 @@ class LeadStore:
         """Number of one source's leads in each status, of those counted by source (see `SOURCE_COUNTED_FIELD`)."""
         return counts_from_hash(self._redis.hgetall(keys.source_status_counts_key(source)))
 
+    def start_counting_by_source(self, now: float) -> None:
+        """Note, once, from when each lead taken in is counted by its source: from now when leads are held already
+        (taken in by an earlier release: left out of their sources' counts), from the first lead when none is."""
+        held = self._redis.zcard(keys.leads_index_key())
+        self._redis.set(keys.source_counts_since_key(), repr(now) if held else "0", nx=True)
+
     def has_had_source(self, source: str) -> bool:
         """True when a lead of `source` was ever taken in (its slug is remembered beyond the lead)."""
         return bool(self._redis.sismember(keys.sources_seen_key(), source))

@@ -105,6 +105,9 @@ class StatsSnapshot:
     next_slot_at: float | None  # when the request budget frees its next slot (after careCycle's retryAfter: later)
     workers_rate_limit_per_min: int | None  # the limit running workers pace by; None while none has noted one
     backfill_catching_up: dict[str, float]  # Meta form id -> up to when its long owed span is listed so far
+    # With the counts of a source: when counting by source began over leads held then, while one of those is still
+    # held (they are left out of their source's counts); None once none is, or when none was.
+    uncounted_before: float | None = None
 
 
 def _read_gauges_into(pipe: Pipeline, now: float, source: str | None = None) -> int:
@@ -164,8 +167,13 @@ def read_snapshot(redis: Redis, now: float, source: str | None = None) -> StatsS
     pipe.get(keys.rate_limit_in_use_key())
     pipe.get(keys.limiter_key())
     pipe.hgetall(keys.backfill_listed_key())
+    if source:
+        pipe.get(keys.source_counts_since_key())
+        pipe.zrange(keys.leads_index_key(), 0, 0, withscores=True)  # the oldest lead held
     replies = pipe.execute()
-    in_flight, delivered, failed, requests, last, latencies, last_due, limit, next_slot, listed = replies[gauge_reads:]
+    in_flight, delivered, failed, requests, last, latencies, last_due, limit, next_slot, listed = replies[
+        gauge_reads : gauge_reads + 10
+    ]
     return StatsSnapshot(
         gauges=_gauges(replies[:gauge_reads]),
         in_flight_batches=int(in_flight),
@@ -178,7 +186,14 @@ def read_snapshot(redis: Redis, now: float, source: str | None = None) -> StatsS
         next_slot_at=float(next_slot) if next_slot else None,
         workers_rate_limit_per_min=_positive_int(limit),
         backfill_catching_up={text(form) or "": float(to) for form, to in listed.items()},
+        uncounted_before=_uncounted_before(*replies[gauge_reads + 10 :]) if source else None,
     )
+
+
+def _uncounted_before(since: bytes | None, oldest: list[tuple[bytes, float]]) -> float | None:
+    """When counting by source began, while a lead taken in before then is still held; else None."""
+    began = float(since) if since else 0.0
+    return began if oldest and oldest[0][1] < began else None
 
 
 def _positive_int(raw: bytes | None) -> int | None:

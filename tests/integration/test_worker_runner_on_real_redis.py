@@ -11,6 +11,7 @@ from rq import SimpleWorker
 from app.cli import main
 from app.config import Settings
 from app.crypto import generate_key
+from app.store import keys
 from app.store.presence import WorkerPresence
 from tests.realredis import redis_url_for_tests
 from workers import runner
@@ -60,3 +61,14 @@ def test_a_worker_stopped_by_a_signal_or_at_the_end_of_a_burst_does_not_start_ag
     runner.run_worker(settings.replace(redis_url=redis_url_for_tests()), burst=True)
 
     assert loops == [True]
+
+
+def test_a_worker_starting_over_leads_held_already_notes_from_when_leads_are_counted_by_source(
+    redis, settings, monkeypatch
+):
+    monkeypatch.setattr(SimpleWorker, "work", lambda worker, **kwargs: True)
+    redis.zadd(keys.leads_index_key(), {"earlier": 1.0})  # a lead an earlier release took in
+
+    runner.run_worker(settings.replace(redis_url=redis_url_for_tests()), burst=True)
+
+    assert float(redis.get(keys.source_counts_since_key())) > 1.0

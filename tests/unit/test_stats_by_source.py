@@ -63,7 +63,7 @@ def test_stats_of_a_source_take_one_round_trip_to_redis(client, store, cipher, c
     response = client.get("/v1/stats", query_string={"source": "partner"}, headers=OPS)
 
     assert response.status_code == 200
-    assert round_trips == ["PIPELINE(20)"]
+    assert round_trips == ["PIPELINE(22)"]  # the relay-wide stats' 20, and since when leads are counted by source
 
 
 @pytest.mark.parametrize(
@@ -115,6 +115,56 @@ def test_a_lead_taken_in_before_counts_by_source_is_left_out_of_them_through_its
 
     assert {status: n for status, n in counts.items() if n} == {"queued": 1}  # the later lead; no queued -1
     assert client.get("/v1/stats", headers=OPS).json["counts"]["delivered"] == 1
+
+
+def stored_by_an_earlier_release(store, lead):
+    """Make `lead` as a release that kept no counts by source stored it: no mark, no count of its source."""
+    store.redis.hdel(keys.lead_key(lead.id), keys.SOURCE_COUNTED_FIELD)
+    status = store.leads.get(lead.id).status
+    store.redis.hincrby(keys.source_status_counts_key(lead.source), status.value, -1)
+
+
+def test_stats_of_a_source_say_since_when_its_leads_are_counted_while_an_earlier_lead_is_held(
+    client, store, cipher, clock
+):
+    [earlier] = leads_in(store, cipher, clock, LeadStatus.DEAD, source="web")
+    stored_by_an_earlier_release(store, earlier)
+    clock.advance(60)
+    store.leads.start_counting_by_source(clock.now())  # the upgraded worker's start
+    began = clock.now()
+    clock.advance(60)
+    store.leads.start_counting_by_source(clock.now())  # a later start changes nothing
+    leads_in(store, cipher, clock, LeadStatus.DEAD, source="web")
+
+    narrowed = client.get("/v1/stats", query_string={"source": "web"}, headers=OPS).json
+    everyone = client.get("/v1/stats", headers=OPS).json
+
+    assert narrowed["counts"]["dead"] == 1 and narrowed["countsSourceSince"] == began
+    assert everyone["counts"]["dead"] == 2 and everyone["countsSourceSince"] is None
+
+
+def test_stats_of_a_source_say_its_counts_hold_every_lead_once_the_earlier_leads_are_purged(
+    client, store, cipher, clock
+):
+    [earlier] = leads_in(store, cipher, clock, LeadStatus.DEAD, source="web")
+    stored_by_an_earlier_release(store, earlier)
+    store.leads.start_counting_by_source(clock.now() + 1)
+    clock.advance(31 * 86400)
+    leads_in(store, cipher, clock, LeadStatus.DEAD, source="web")
+    store.retention.purge(clock.now())
+
+    narrowed = client.get("/v1/stats", query_string={"source": "web"}, headers=OPS).json
+
+    assert narrowed["countsSourceSince"] is None
+    assert narrowed["counts"]["dead"] == 1 == client.get("/v1/stats", headers=OPS).json["counts"]["dead"]
+
+
+def test_a_relay_counting_by_source_from_its_first_lead_says_no_time(client, store, cipher, clock):
+    store.leads.start_counting_by_source(clock.now())
+    clock.advance(60)
+    leads_in(store, cipher, clock, LeadStatus.DEAD, source="web")
+
+    assert client.get("/v1/stats", query_string={"source": "web"}, headers=OPS).json["countsSourceSince"] is None
 
 
 @pytest.fixture
