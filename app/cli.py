@@ -131,7 +131,10 @@ def _parser() -> argparse.ArgumentParser:
 
     stats = sub.add_parser("stats", help="the numbers of /v1/stats, as JSON")
     stats.add_argument(
-        "--source", help="count leads by status of this source alone (the other numbers stay relay-wide)"
+        "--source",
+        metavar="SLUG",
+        help="the counts by status of this source alone: one this environment configures, or one a lead came from "
+        "(every other number stays relay-wide)",
     )
     stats.set_defaults(run=_stats)
 

@@ -155,13 +155,15 @@ def _integer(low: int, high: int, default: int, **kwargs: Any) -> fields.Integer
     )
 
 
-def _source() -> fields.String:
+def _source(description: str | None = None) -> fields.String:
     # What a source's slug may be (the sources file's rule): a filter no slug could match is refused saying so. A
     # control character (a trailing newline too) or a lone surrogate (a JSON "\ud800", a shell argument's byte that
     # is no UTF-8) is none, and no text Redis could be asked for either.
+    described = {} if description is None else {"description": description}
     return fields.String(
         validate=validate.Regexp(SLUG_PATTERN, error=_SOURCE_EXPECTED),
-        metadata={"minLength": 1, "maxLength": MAX_SLUG_CHARS, "pattern": f"^{SLUG_CHARS}$"},  # as JSON Schema reads $
+        # The slug pattern, anchored as JSON Schema reads it.
+        metadata={"minLength": 1, "maxLength": MAX_SLUG_CHARS, "pattern": f"^{SLUG_CHARS}$", **described},
         error_messages=_expecting(_SOURCE_EXPECTED, "invalid", "invalid_utf8"),
     )
 
@@ -237,7 +239,10 @@ class RetryFilterSchema(NamedArgsSchema):
 class StatsArgsSchema(NamedArgsSchema):
     """Query args of `GET /v1/stats` (and the flag of `leadrelay stats`): the source to count leads by status of."""
 
-    source = _source()
+    source = _source(
+        "narrow `counts` (leads by status) to this source: a configured source's slug, or one a lead came from;"
+        " every other number stays relay-wide"
+    )
 
 
 class AuditArgsSchema(NamedArgsSchema):

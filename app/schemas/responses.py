@@ -138,18 +138,9 @@ class StatsSchema(Schema):
         values=fields.Integer(),
         required=True,
         metadata={
-            "description": "leads held by status: of every source, or with `?source=` of that source alone (leads "
-            "taken in before the relay kept counts by source are left out of those until they are purged, see "
-            "README); the only numbers `source` narrows"
-        },
-    )
-    countsSourceSince = fields.Float(
-        required=True,
-        allow_none=True,
-        metadata={
-            "description": "with `source`: when the relay began counting leads by source (epoch seconds), while "
-            "leads it held then are still held: those are left out of their source's `counts` (they are in the "
-            "relay-wide counts and the lead list); null once none is, and without `source`"
+            "description": "leads held by status: of every source, or with `?source=` of that source alone (without"
+            " the leads taken in before the relay counted by source, while `countsSourceSince` is given); the only"
+            " numbers `source` narrows"
         },
     )
     countsSource = fields.String(
@@ -157,7 +148,16 @@ class StatsSchema(Schema):
         allow_none=True,
         metadata={
             "description": "the source `counts` are of; null: every source. Every other number is relay-wide (all "
-            "sources), whatever the source asked for"
+            "sources), whichever source is asked for"
+        },
+    )
+    countsSourceSince = fields.Float(
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "with `source`, while leads taken in before the relay began counting by source are still"
+            " held: when it began (epoch seconds). Those leads are left out of their source's `counts` (they are in"
+            " the relay-wide counts and the lead list). Null once none is held, and without `source`"
         },
     )
     queueDepth = fields.Integer(
@@ -245,10 +245,10 @@ class StatsSchema(Schema):
         values=fields.Float(),
         required=True,
         metadata={
-            "description": "Meta lead forms whose backfill is listing a span owed for long (their listing refused or"
-            " failing for days, up to Meta's 90 days) a window of time at a time over several backfills, each with"
-            " the time up to which their leads are taken in so far, in epoch seconds (UTC). A form leaves it once"
-            " listed up to now, or once no longer configured"
+            "description": "Meta lead forms whose backfill is catching up on a long span of leads owed (their listing"
+            " refused or failing for a while; at most Meta's 90 days), listed six hours at a time over several"
+            " backfills: each with the time up to which its leads are taken in so far, in epoch seconds (UTC). A form"
+            " leaves it once listed up to now, or once no longer configured"
         },
     )
     lastDeliveryAt = fields.Float(

@@ -356,6 +356,20 @@ def test_the_times_of_the_stats_say_they_are_epoch_seconds(client):
     assert all("epoch seconds" in time.get("description", "") for time in times)
 
 
+def test_the_stats_source_arg_says_it_narrows_the_counts_alone(client):
+    parameters = client.get("/openapi.json").json["paths"]["/v1/stats"]["get"]["parameters"]
+
+    (source,) = (parameter for parameter in parameters if parameter["name"] == "source")
+
+    assert "`counts`" in source.get("description", "") and "relay-wide" in source["description"]
+
+
+def test_the_stats_name_what_the_counts_are_of_before_since_when(client):
+    properties = list(client.get("/openapi.json").json["components"]["schemas"]["Stats"]["properties"])
+
+    assert properties[:3] == ["counts", "countsSource", "countsSourceSince"]  # as `leadrelay stats` prints them
+
+
 @pytest.mark.parametrize(
     "schema",
     ["LeadAccepted", "BulkItemResult", "LeadSummary", "LeadStatus", "LeadEvent", "LeadgenLead", "GoogleLeadReceipt"],
