@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
 import os
@@ -30,7 +31,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.run(args))
+        code = int(args.run(args))
+        sys.stdout.flush()  # now, not at exit: a reader gone (`leadrelay stats | head`) is met below
+        return code
+    except BrokenPipeError:
+        _drop_stdout()
+        return 1
     except ConfigError as exc:
         print("leadrelay: configuration error:", file=sys.stderr)
         for problem in exc.problems:
@@ -45,6 +51,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def _drop_stdout() -> None:
+    """Send what stdout still holds to /dev/null: Python flushes it again at exit, and that flush into a pipe no one
+    reads any more would print a traceback ("Exception ignored ... BrokenPipeError") and exit 120."""
+    with contextlib.suppress(OSError, ValueError):  # a stdout with no file descriptor: nothing is flushed to one
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def _redis_url_shown() -> str:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from redis import Redis
@@ -156,6 +159,20 @@ def test_check_config_exits_non_zero_and_lists_each_problem(environment, tmp_pat
         "REDIS_URL",
         "sources.x.secret_env",
     ]
+
+
+def test_a_command_whose_reader_went_away_exits_1_without_a_traceback(environment):
+    """`leadrelay stats | head`: the pipe is closed before the command writes."""
+    environment.setenv("CARECYCLE_API_KEY", "ck-test-0123456789abcdef")
+    environment.setenv("LEADRELAY_ENCRYPTION_KEY", generate_key())
+    environment.setenv("LEADRELAY_SOURCE_KEYS", "web=web-key-0123456789")
+    command = [str(Path(sys.executable).with_name("leadrelay")), "check-config"]
+
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as shell:
+        shell.stdout.close()  # type: ignore[union-attr]
+        err = shell.stderr.read().decode()  # type: ignore[union-attr]
+
+    assert (shell.wait(timeout=60), err) == (1, "")
 
 
 def test_check_config_reads_the_sources_file_with_the_valid_source_keys_beside_a_bad_value(
