@@ -186,6 +186,10 @@ class MetaRetrieval:
         """True for exactly one caller per backfill interval, across every worker."""
         return self._backfill.take_turn()
 
+    def forget_forms_unconfigured(self) -> None:
+        """Forget what the backfill noted of forms no source names any longer (`MetaBackfill`)."""
+        self._backfill.forget_forms_unconfigured()
+
     def backfill(self) -> int:
         """Run the backfill (`workers.meta_backfill`); returns how many leads it took in."""
         return self._backfill.run()

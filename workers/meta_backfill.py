@@ -112,6 +112,14 @@ class MetaBackfill:
         """The configured facebook sources, whose forms the backfill lists."""
         return [s for s in self._sources if s.kind is SourceKind.FACEBOOK]
 
+    def forget_forms_unconfigured(self) -> None:
+        """Forget what the backfill noted of forms no facebook source names any longer: how far their listing had
+        come, and their refusal. None is listed on, and `/v1/stats` shows none of them catching up or refused, also
+        once no facebook source is left, when no backfill runs to forget them."""
+        form_ids = {form_id for source in self.facebook_sources() for form_id in source.form_ids}
+        self._store.fetches.forget_backfill_listed_but(form_ids)
+        self._pauses.forms_configured(form_ids)
+
     def take_turn(self) -> bool:
         """True for exactly one caller per backfill interval, across every worker."""
         return self._store.fetches.take_backfill_turn(self._interval)

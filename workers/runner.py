@@ -218,6 +218,8 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
     context.store.leads.start_counting_by_source(context.clock.now())
     for problem in context.store.persistence_problems():
         logger.error("%s", problem)
+    # Sources change with a restart: with no facebook source left, no backfill runs to forget its forms' notes.
+    context.meta.forget_forms_unconfigured()
     scheduler = WorkerScheduler(context.redis, ALL_QUEUES)
     ticker = DeliveryTicker(context, worker_name=name, scheduler=None if burst else scheduler)
     if burst:

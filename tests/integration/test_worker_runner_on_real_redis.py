@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -11,7 +12,8 @@ from rq import SimpleWorker
 from app.cli import main
 from app.config import Settings
 from app.crypto import generate_key
-from app.store import keys
+from app.ops import StatsQuery, collect_stats
+from app.store import Store, keys
 from app.store.presence import WorkerPresence
 from tests.realredis import redis_url_for_tests
 from workers import runner
@@ -72,3 +74,17 @@ def test_a_worker_starting_over_leads_held_already_notes_from_when_leads_are_cou
     runner.run_worker(settings.replace(redis_url=redis_url_for_tests()), burst=True)
 
     assert float(redis.get(keys.source_counts_since_key())) > 1.0
+
+
+def test_a_worker_started_with_no_facebook_source_forgets_its_forms_catching_up_and_refused(
+    redis, settings, monkeypatch
+):
+    store = Store(redis)
+    store.fetches.note_backfill_listed("200000000000002", time.time() - 30 * 86400)  # its source dropped since
+    store.refused_forms.refused("200000000000002", "Graph API 403 code 200: (#200) Requires pages_manage_ads")
+    monkeypatch.setattr(SimpleWorker, "work", lambda worker, **kwargs: True)
+
+    runner.run_worker(settings.replace(redis_url=redis_url_for_tests()), burst=True)  # no backfill runs: no token
+
+    stats = collect_stats(StatsQuery(store, 60, time.time()))
+    assert stats["backfillCatchingUp"] == {} and stats["retrievalRefusedForms"] == {}
