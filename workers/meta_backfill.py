@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
 
@@ -65,6 +66,21 @@ def pauses_every_page(exc: GraphError) -> bool:
     """True for a failure that stands for every call, whichever Page: not a permission error, which may be one Page's
     alone (its owner withdrew the lead access; one token serves every client's Page)."""
     return isinstance(exc, PAUSING_ERRORS) and not isinstance(exc, GraphPermissionError)
+
+
+@dataclass
+class FormListing:
+    """One backfill's listing of a form: from where (`listed_to`) it lists on, and what it has listed so far;
+    `paused_page_id`: the form's Page, paused alone, whose probe this is."""
+
+    form_id: str
+    paused_page_id: str | None
+    started: float
+    listed_to: float
+    listings: int = 0
+    listed: int = 0
+    taken: int = 0
+    ended: bool = False  # listed up to now, refused or failed
 
 
 class ListedLeads(Protocol):
@@ -138,7 +154,8 @@ class MetaBackfill:
         change for a form of no known Page (Graph's refusal names none: no Page is paused on a guess). A form is
         marked backfilled only once listed completely, so the next run covers what this one missed; a span owed for
         long is listed in windows, oldest first, each remembered once its leads are taken in, so the next run lists on
-        from where this one got (ended by a failure, its job's timeout or its budget of time); a form never
+        from where this one got (ended by a failure, its job's timeout or its budget of time): every form's first
+        listing comes before any form's further windows, so that none waits on another's span; a form never
         listed completely is listed from one interval before its first listing was tried, so that a refusal (or a
         pause) from its very first listing on misses none of the leads its webhooks did not bring. No listing goes
         back further than Meta keeps leads (about 90 days).
@@ -154,10 +171,12 @@ class MetaBackfill:
         ):
             self._logger.info("meta backfill skipped: retrieval is paused")
             return len(rerouted)
-        taken, failed = len(rerouted), []
+        taken = len(rerouted)
+        failed: list[GraphError] = []
         deadline = self._clock.now() + BACKFILL_RUN_BUDGET_SECONDS
         paused_pages = self._pauses.forms_of_paused_pages()
         self._pauses.forms_configured(form_ids)
+        forms = []
         for source in self.facebook_sources():
             for form_id in source.form_ids:
                 page_id = paused_pages.get(form_id)
@@ -167,45 +186,65 @@ class MetaBackfill:
                         extra={"form_id": form_id, "page_id": page_id},
                     )
                     continue
-                try:
-                    taken += self._backfill_form(form_id, page_id, deadline)
-                except GraphError as exc:
-                    if pauses_every_page(exc):
-                        raise
-                    self._logger.warning("meta backfill of a form failed: %s", exc.message, extra={"form_id": form_id})
-                    failed.append(exc)
+                started = self._clock.now()
+                form = FormListing(form_id, page_id, started, self._owed_from(form_id, started))
+                taken += self._list_on(form, None, failed)
+                forms.append(form)
+        # Every form listed once first, those owed for long list on: none takes another's turn, and the run's budget
+        # holds whatever the number of forms.
+        for form in forms:
+            taken += self._list_on(form, deadline, failed)
         if failed:  # the job fails, loudly, once every other form is listed
             raise failed[0]
         return taken
 
-    def _backfill_form(self, form_id: str, paused_page_id: str | None, deadline: float) -> int:
-        """List and take in one form's leads, window by window; `paused_page_id`: the form's Page, paused alone, whose
-        probe this is. No window after the first is started past `deadline`: the next backfill lists on from there."""
-        started = self._clock.now()
-        listed_to, listings, listed, taken = self._owed_from(form_id, started), 0, 0, 0
-        while True:
-            until = window_end(listed_to, started)
-            if until is not None and listings and self._clock.now() >= deadline:
+    def _list_on(self, form: FormListing, deadline: float | None, failed: list[GraphError]) -> int:
+        """List on a form (`_backfill_form`); returns how many leads were new. A failure that pauses retrieval is
+        raised; any other ends the form's listing, noted in `failed`."""
+        taken = form.taken
+        try:
+            self._backfill_form(form, deadline)
+        except GraphError as exc:
+            form.ended = True
+            if pauses_every_page(exc):
+                raise
+            self._logger.warning("meta backfill of a form failed: %s", exc.message, extra={"form_id": form.form_id})
+            failed.append(exc)
+        return form.taken - taken
+
+    def _backfill_form(self, form: FormListing, deadline: float | None) -> None:
+        """List and take in a form's leads, window by window: only its next listing without a `deadline`, or else
+        until the rest of it is listed or `deadline` passes (then it is said catching up, and the next backfill lists
+        on from there)."""
+        while not form.ended:
+            until = window_end(form.listed_to, form.started)
+            if form.listings and deadline is None:
+                return
+            if until is not None and deadline is not None and self._clock.now() >= deadline:
                 self._logger.info(
                     "meta backfill of a form is catching up: listed %d leads, %d new, up to %s; listed on from there "
                     "at the next backfill",
-                    listed,
-                    taken,
-                    datetime.fromtimestamp(listed_to, UTC).isoformat(timespec="seconds"),
-                    extra={"form_id": form_id},
+                    form.listed,
+                    form.taken,
+                    datetime.fromtimestamp(form.listed_to, UTC).isoformat(timespec="seconds"),
+                    extra={"form_id": form.form_id},
                 )
-                return taken
-            leads = self._list(form_id, listed_to, until, paused_page_id, first=not listings)
+                return
+            leads = self._list(form.form_id, form.listed_to, until, form.paused_page_id, first=not form.listings)
             if leads is None:  # refused: listed again, from where it got, at the next backfill
-                return taken
-            listings, listed, taken = listings + 1, listed + len(leads), taken + self._take_in(form_id, leads)
+                form.ended = True
+                return
+            form.listings, form.listed = form.listings + 1, form.listed + len(leads)
+            form.taken += self._take_in(form.form_id, leads)
             if until is None:
-                break
-            self._store.fetches.note_backfill_listed(form_id, until)
-            listed_to = until
-        self._store.fetches.mark_backfilled(form_id, started)
-        self._logger.info("meta backfill listed %d leads, %d new", listed, taken, extra={"form_id": form_id})
-        return taken
+                form.ended = True
+                self._store.fetches.mark_backfilled(form.form_id, form.started)
+                self._logger.info(
+                    "meta backfill listed %d leads, %d new", form.listed, form.taken, extra={"form_id": form.form_id}
+                )
+                return
+            self._store.fetches.note_backfill_listed(form.form_id, until)
+            form.listed_to = until
 
     def _owed_from(self, form_id: str, started: float) -> float:
         """When a form's leads are to be listed from: a little before its last complete listing (or one interval

@@ -13,6 +13,7 @@ from rq.timeouts import JobTimeoutException
 
 from app.models import LeadStatus
 from app.ops import StatsQuery, collect_stats
+from app.queues import BACKFILL_JOB_TIMEOUT_SECONDS
 from app.sources import SourceRegistry
 from app.store import keys
 from tests.graphretrieval import ANSWERS, FORM_ID, PROBE_SECONDS, facebook_source, retrieval_over_http
@@ -117,7 +118,7 @@ def test_a_span_too_long_for_one_run_completes_over_several_taking_in_every_lead
     ids = add_span_leads(stub, start, 20)
     runs = 0
 
-    def slow(graph):  # four windows fit in a run's budget
+    def slow(graph):  # four listings fit in a run's budget: its first window, the other form's, two more of its
         return TakingTime(graph, clock, BACKFILL_RUN_BUDGET_SECONDS / 4)
 
     with (
@@ -128,7 +129,7 @@ def test_a_span_too_long_for_one_run_completes_over_several_taking_in_every_lead
             retrieval.backfill()
             runs += 1
             if runs == 1:
-                assert catching_up(store, clock) == {FORM_ID: start + 4 * BACKFILL_WINDOW_SECONDS}
+                assert catching_up(store, clock) == {FORM_ID: start + 3 * BACKFILL_WINDOW_SECONDS}
 
     assert runs > 1  # the span did not fit in one run's budget
     assert taken_in(store) == sorted(ids)  # every lead, once
@@ -142,10 +143,29 @@ def test_a_span_too_long_for_one_run_completes_over_several_taking_in_every_lead
     assert catching_up(store, clock) == {}
 
 
+def test_every_form_is_listed_once_before_one_owed_for_long_lists_on_so_that_the_run_ends_within_its_timeout(
+    store, stub, sources, cipher, clock
+):
+    owe(store, clock, 20)
+    store.fetches.mark_backfilled(OTHER_FORM, clock.now() - 20 * DAY)  # both owe weeks: a token refused since, say
+    began = clock.now()
+
+    def slow(graph):  # a busy form's window: a little less than the run's budget
+        return TakingTime(graph, clock, BACKFILL_RUN_BUDGET_SECONDS * 0.9)
+
+    with retrieval_over_http(store, stub, sources, cipher, clock, around=slow) as retrieval:
+        retrieval.backfill()
+
+    assert [request.path.split("/")[-2] for request in stub.requests_to("/leads")] == [FORM_ID, OTHER_FORM]
+    assert clock.now() - began <= BACKFILL_JOB_TIMEOUT_SECONDS
+    assert set(catching_up(store, clock)) == {FORM_ID, OTHER_FORM}
+
+
 def test_a_backfill_cut_short_by_a_rate_limit_resumes_where_it_stopped(retrieval, store, stub, clock):
     start = owe(store, clock, 5)
     ids = add_span_leads(stub, start, 5)
-    stub.fail_next(400, 4, message="(#4) Application request limit reached", after=7)
+    # Its first window, the other form listed, then its next six: its eighth window is refused.
+    stub.fail_next(400, 4, message="(#4) Application request limit reached", after=8)
 
     with pytest.raises(GraphRateLimitedError):
         retrieval.backfill()
