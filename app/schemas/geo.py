@@ -15,7 +15,6 @@ from phonenumbers import timezone as phone_timezone
 
 from app.schemas.ziptable import ZipTable, load_zip_table
 
-_ZIP5 = re.compile(r"\d{5}", re.ASCII)
 # Courtesy titles, also of Spanish-language forms (Sr./Sra./Srta., Dra.). "Sr." leading a name is Señor; after a
 # comma it is Senior (a suffix), which is why a title-only given name is told from a suffix first.
 _NAME_PREFIXES = frozenset({"mr", "mrs", "ms", "miss", "mx", "mstr", "dr", "dra", "prof", "rev", "fr", "hon", "sir",
@@ -125,9 +124,7 @@ def zip_details(zip5: str) -> ZipDetails | None:
     The dataset's `timezone` is already an IANA name for almost every entry; military APO/FPO ZIPs
     have none and one Alaskan entry holds a place name, so anything not a real zone becomes None.
     """
-    if not _ZIP5.fullmatch(zip5):
-        return None  # zipcodes raises ValueError on malformed input; we answer "unknown" instead
-    entry = _zip_table().get(zip5)
+    entry = _zip_table().get(zip5)  # None as well for a malformed ZIP
     if entry is None:
         return None
     timezone = entry.timezone if entry.timezone in iana_timezones() else None
@@ -136,8 +133,7 @@ def zip_details(zip5: str) -> ZipDetails | None:
 
 @functools.cache
 def _zip_table() -> ZipTable:
-    """The dataset's ZIPs with what lookups use, built on first use: `zipcodes.matching` scans all 42k entries
-    per call."""
+    """The dataset's ZIPs with what lookups use (`app.schemas.ziptable`), built on first use."""
     return load_zip_table()
 
 
