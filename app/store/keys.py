@@ -49,7 +49,8 @@ REQUEST_DIGEST_FIELD = "request_digest"
 # batch again while answering other uploads.
 FAILED_AT_FIELD = "failed_at"
 # Lead hash field marking a lead counted in its source's status counts (`source_status_counts_key`): every lead taken
-# in since those counts are kept, and every earlier one the backfill counted. A lead without it is left out of them.
+# in by a release that keeps those counts. One without it (taken in by an earlier release; none is backfilled) is left
+# out of them.
 SOURCE_COUNTED_FIELD = "source_counted"
 # Lead hash field of when an operator last re-queued the lead: its maximum age of retries counts from then.
 RETRIED_AT_FIELD = "retried_at"
