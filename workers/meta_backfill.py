@@ -128,11 +128,15 @@ class MetaBackfill:
         """The configured facebook sources, whose forms the backfill lists."""
         return [s for s in self._sources if s.kind is SourceKind.FACEBOOK]
 
+    def configured_form_ids(self) -> set[str]:
+        """The form ids the facebook sources name, whose leads the backfill lists."""
+        return {form_id for source in self.facebook_sources() for form_id in source.form_ids}
+
     def forget_forms_unconfigured(self) -> None:
         """Forget what the backfill noted of forms no facebook source names any longer: how far their listing had
         come, and their refusal. None is listed on, and `/v1/stats` shows none of them catching up or refused, also
         once no facebook source is left, when no backfill runs to forget them."""
-        form_ids = {form_id for source in self.facebook_sources() for form_id in source.form_ids}
+        form_ids = self.configured_form_ids()
         self._store.fetches.forget_backfill_listed_but(form_ids)
         self._pauses.forms_configured(form_ids)
 
@@ -162,7 +166,7 @@ class MetaBackfill:
         """
         rerouted = self._admission.admit_unrouted()  # counted as the webhook would have, had a source listed them
         hand_over_admitted(self._store, [(a.source, a.status) for a in rerouted if a.status is not None])
-        form_ids = {form_id for source in self.facebook_sources() for form_id in source.form_ids}
+        form_ids = self.configured_form_ids()
         # A form never listed is owed one interval back from now on, whatever keeps its first listing from working.
         self._store.fetches.owe_backfill(form_ids, self._clock.now() - self._interval)
         self._store.fetches.forget_backfill_listed_but(form_ids)
