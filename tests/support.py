@@ -1,10 +1,12 @@
-"""Test doubles and helpers shared by the suites: a clock you move, waiting on a condition, a chunked post."""
+"""Test doubles and helpers shared by the suites: a clock you move, waiting on a condition, whether a process runs, a
+chunked post."""
 
 from __future__ import annotations
 
 import io
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from flask.testing import FlaskClient
@@ -39,6 +41,15 @@ def wait_until(predicate: Callable[[], object], timeout: float = 5.0, interval: 
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout} s")
         time.sleep(interval)
+
+
+def is_running(pid: int) -> bool:
+    """True while process `pid` exists and is no zombie (one that ended may wait a while for its parent to reap it)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")  # its state, after the command in parentheses
 
 
 def post_chunked(

@@ -17,7 +17,7 @@ from redis import Redis
 from app.crypto import generate_key
 from app.processes import reap_group
 from tests.realredis import redis_url_for_tests
-from tests.support import wait_until
+from tests.support import is_running, wait_until
 from workers.scheduler import SCHEDULER_CHECK_SECONDS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -58,21 +58,6 @@ def start_worker(redis: Redis, tmp_path: Path) -> Iterator[object]:
 def scheduler_pids(redis: Redis) -> set[int]:
     """The processes of the schedulers registered in Redis (each writes its pid as it starts)."""
     return {int(redis.hget(key, "pid") or 0) for key in redis.scan_iter("rq:scheduler:*")} - {0}
-
-
-def is_running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return _state(pid) != "Z"  # a zombie ended; its parent has not reaped it yet
-
-
-def _state(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return "gone"
 
 
 def running_scheduler(redis: Redis, other_than: int = 0) -> int | None:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 from app.processes import reap_group, signal_group
-from tests.support import wait_until
+from tests.support import is_running, wait_until
 
 # The leader forks a grandchild into its group, prints the grandchild's pid, then waits on it.
 _LEADER_WITH_GRANDCHILD = (
@@ -19,21 +18,12 @@ _LEADER_WITH_GRANDCHILD = (
 )
 
 
-def _is_running(pid: int) -> bool:
-    """True while `pid` exists and is no zombie (a reparented zombie may wait a while for its reaper)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-
-
 def _start_leader() -> tuple[subprocess.Popen[bytes], int]:
     process = subprocess.Popen([sys.executable, "-c", _LEADER_WITH_GRANDCHILD], stdout=subprocess.PIPE, process_group=0)
     assert process.stdout is not None
     grandchild = int(process.stdout.readline())
     process.stdout.close()
-    assert _is_running(grandchild)
+    assert is_running(grandchild)
     return process, grandchild
 
 
@@ -44,7 +34,7 @@ def test_reap_group_kills_the_leader_and_its_grandchild_when_the_leader_outstays
 
     assert exited is False
     assert process.returncode == -signal.SIGKILL
-    wait_until(lambda: not _is_running(grandchild))
+    wait_until(lambda: not is_running(grandchild))
 
 
 def test_reap_group_reports_a_leader_that_exits_in_time_and_still_sweeps_its_group():
@@ -55,7 +45,7 @@ def test_reap_group_reports_a_leader_that_exits_in_time_and_still_sweeps_its_gro
 
     assert exited is True
     assert process.returncode == -signal.SIGTERM
-    wait_until(lambda: not _is_running(grandchild))
+    wait_until(lambda: not is_running(grandchild))
 
 
 def test_signal_group_does_nothing_when_the_group_is_gone():
