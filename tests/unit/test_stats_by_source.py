@@ -100,13 +100,18 @@ def test_stats_refuse_an_unknown_arg_naming_it(client):
     assert response.json["error"]["fields"] == {"sources": ["unknown: expected only source"]}
 
 
+def stored_by_an_earlier_release(store, lead):
+    """Make `lead` as a release that kept no counts by source stored it: no mark, no count of its source."""
+    store.redis.hdel(keys.lead_key(lead.id), keys.SOURCE_COUNTED_FIELD)
+    status = store.leads.get(lead.id).status
+    store.redis.hincrby(keys.source_status_counts_key(lead.source), status.value, -1)
+
+
 def test_a_lead_taken_in_before_counts_by_source_is_left_out_of_them_through_its_transitions(
     client, store, cipher, clock
 ):
     [earlier] = leads_in(store, cipher, clock, LeadStatus.QUEUED, source="web")
-    # As a lead stored by a version that kept no counts by source: no mark, and no count of its source.
-    store.redis.hdel(keys.lead_key(earlier.id), keys.SOURCE_COUNTED_FIELD)
-    store.redis.delete(keys.source_status_counts_key("web"))
+    stored_by_an_earlier_release(store, earlier)
     batch = store.batches.claim(clock.now(), 10, 30)
     store.batches.settle(batch.id, [Outcome(earlier.id, LeadStatus.DELIVERED, "ok")], clock.now(), release=True)
     [later] = leads_in(store, cipher, clock, LeadStatus.QUEUED, source="web")
@@ -115,13 +120,6 @@ def test_a_lead_taken_in_before_counts_by_source_is_left_out_of_them_through_its
 
     assert {status: n for status, n in counts.items() if n} == {"queued": 1}  # the later lead; no queued -1
     assert client.get("/v1/stats", headers=OPS).json["counts"]["delivered"] == 1
-
-
-def stored_by_an_earlier_release(store, lead):
-    """Make `lead` as a release that kept no counts by source stored it: no mark, no count of its source."""
-    store.redis.hdel(keys.lead_key(lead.id), keys.SOURCE_COUNTED_FIELD)
-    status = store.leads.get(lead.id).status
-    store.redis.hincrby(keys.source_status_counts_key(lead.source), status.value, -1)
 
 
 def test_stats_of_a_source_say_since_when_its_leads_are_counted_while_an_earlier_lead_is_held(
