@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import threading
+from datetime import timedelta
 
 import pytest
 from rq import Queue
@@ -144,8 +145,6 @@ def test_a_stopped_worker_stops_its_scheduler_process_and_starts_none_again(redi
 
 
 def test_a_burst_queues_the_scheduled_jobs_due_and_gives_the_locks_up(redis, clock, started):
-    from datetime import timedelta
-
     queue = Queue("leadrelay-fetch", connection=redis)
     job = queue.enqueue_in(timedelta(seconds=-1), "workers.jobs.backfill_meta_leads")
 
