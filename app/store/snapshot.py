@@ -171,8 +171,8 @@ def read_snapshot(redis: Redis, now: float, source: str | None = None) -> StatsS
         pipe.get(keys.source_counts_since_key())
         pipe.zrange(keys.leads_index_key(), 0, 0, withscores=True)  # the oldest lead held
     replies = pipe.execute()
-    in_flight, delivered, failed, requests, last, latencies, last_due, limit, next_slot, listed = replies[
-        gauge_reads : gauge_reads + 10
+    in_flight, delivered, failed, requests, last, latencies, last_due, limit, next_slot, listed, *by_source = replies[
+        gauge_reads:
     ]
     return StatsSnapshot(
         gauges=_gauges(replies[:gauge_reads]),
@@ -186,7 +186,7 @@ def read_snapshot(redis: Redis, now: float, source: str | None = None) -> StatsS
         next_slot_at=float(next_slot) if next_slot else None,
         workers_rate_limit_per_min=_positive_int(limit),
         backfill_catching_up={text(form) or "": float(to) for form, to in listed.items()},
-        uncounted_before=_uncounted_before(*replies[gauge_reads + 10 :]) if source else None,
+        uncounted_before=_uncounted_before(*by_source) if source else None,
     )
 
 
