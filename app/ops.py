@@ -57,7 +57,8 @@ class UnknownStatsSourceError(LookupError):
 
 
 def collect_stats(query: StatsQuery) -> dict[str, Any]:
-    """The numbers of `/v1/stats`: one pipelined round trip to Redis, whatever the number of leads.
+    """The numbers of `/v1/stats`: one pipelined round trip to Redis, whatever the number of leads (and, for a source
+    not configured, a read first of whether a lead ever came from it).
 
     Counts are of the leads the relay currently holds: a lead purged after the retention period
     leaves its status's count. With `query.source`, the counts by status are that source's (`countsSource` says
