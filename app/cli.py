@@ -19,6 +19,7 @@ from app.config import ConfigError, Settings, shown_url
 from app.crypto import FingerprintSecretError
 
 if TYPE_CHECKING:
+    from marshmallow import ValidationError
     from redis import Redis
 
     from app.ops import Operator
@@ -250,8 +251,7 @@ def _stats(args: argparse.Namespace) -> int:
     try:
         source = StatsArgsSchema().load({} if args.source is None else {"source": args.source}).get("source")
     except ValidationError as exc:
-        problems = exc.normalized_messages()  # type: ignore[no-untyped-call]
-        return _usage_error("; ".join(f"--{name}: {' '.join(map(str, msgs))}" for name, msgs in problems.items()))
+        return _flags_refused(exc)
     settings = Settings.from_env()
     store = Store.from_settings(settings, _connect(settings))
     # The sources file's slugs even when it holds problems: stats need no more of it than the names.
@@ -288,8 +288,7 @@ def _retry(args: argparse.Namespace) -> int:
     try:
         selection = RetryFilterSchema().load({name: value for name, value in given.items() if value is not None})
     except ValidationError as exc:
-        problems = exc.normalized_messages()  # type: ignore[no-untyped-call]
-        return _usage_error("; ".join(f"--{name}: {' '.join(map(str, msgs))}" for name, msgs in problems.items()))
+        return _flags_refused(exc)
     result = _operator().retry_matching(selection, actor)
     print(json.dumps(requeued_body(result.requeued, result.skipped_reasons)))
     return 0
@@ -341,6 +340,12 @@ def _os_user() -> str:
 def _usage_error(message: str, code: int = 2) -> int:
     print(f"leadrelay: {message}", file=sys.stderr)
     return code
+
+
+def _flags_refused(exc: ValidationError) -> int:
+    """A usage error naming each flag a schema refused, with what it expected."""
+    problems = exc.normalized_messages()  # type: ignore[no-untyped-call]
+    return _usage_error("; ".join(f"--{name}: {' '.join(map(str, msgs))}" for name, msgs in problems.items()))
 
 
 def _check_config(args: argparse.Namespace) -> int:
