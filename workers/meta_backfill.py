@@ -47,8 +47,8 @@ BACKFILL_OVERLAP_SECONDS = 600.0
 # A form's owed span longer than this (and the overlap) is listed a window of this long at a time, oldest first: a few
 # pages of leads each for a busy form, however long the span, and one call each for a quiet one.
 BACKFILL_WINDOW_SECONDS = 6 * 3600.0
-# A backfill starts another window of a form's long owed span only this long into its run, after the form's first: the
-# run ends well within its job's timeout, and the next backfill lists on from where it got.
+# Past this long into its run, a backfill starts no further window of a form's long owed span (each form's first listing
+# aside): the run ends well within its job's timeout, and the next backfill lists on from where it got.
 BACKFILL_RUN_BUDGET_SECONDS = BACKFILL_JOB_TIMEOUT_SECONDS / 2
 # Failures that stand for every call, not one lead: retrieval pauses and one probe per interval finds their end.
 PAUSING_ERRORS = (GraphConfigurationError, GraphUnavailableError, GraphRateLimitedError)

@@ -228,7 +228,7 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
         ticker.tick()
         ticker.tick_retrieval()
         scheduler.enqueue_due_jobs_once()
-    ticker.start()  # its first tick starts the scheduler process
+    ticker.start()  # its first tick starts the scheduler process (a burst's ticker has none)
     try:
         work_until_stopped(worker, lambda: rq_worker(context, name), context, burst)
     finally:
