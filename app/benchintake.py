@@ -2,7 +2,8 @@
 
 The web tier runs as in production (gunicorn with deploy/gunicorn.conf.py) on an app that is the relay
 plus one "hello world" route; `wrk` (Debian's package) drives each endpoint in turn with the same number
-of connections, so the ratio compares intake with the cheapest request that server can answer.
+of connections, so the ratio compares intake with the cheapest request that server can answer. After the runs it
+reads the resident memory of that server's web processes from /proc, so that a memory regression of the web tier shows.
 """
 
 from __future__ import annotations
