@@ -1,4 +1,4 @@
-"""Ops requests and responses: lead list and audit query args, the retry filter, their response bodies."""
+"""Ops requests and responses: lead list, stats and audit query args, the retry filter, their response bodies."""
 
 from __future__ import annotations
 
