@@ -1,4 +1,5 @@
-"""`leadrelay worker` against a real Redis: a name a live worker holds, and when the worker loop starts again."""
+"""`leadrelay worker` against a real Redis: a name a live worker holds, when the worker loop starts again, and what a
+worker notes or forgets as it starts (from when leads are counted by source, unconfigured Meta forms)."""
 
 from __future__ import annotations
 
