@@ -786,6 +786,25 @@ def test_dashboard_names_each_meta_form_whose_backfill_listing_is_refused_and_wh
     assert "webhooks" in note and after == []
 
 
+def test_dashboard_says_how_far_each_meta_forms_backfill_caught_up_until_it_is_listed_completely(seeded):
+    app, store, _leads = seeded
+    store.pause.resume()
+    store.budget.announce_limit(60)  # a worker runs
+    listed_to = app.extensions["leadrelay"].clock.now() - 3 * 86400
+    store.fetches.note_backfill_listed("200000000000002", listed_to)  # a refused form listed again, window by window
+    with serve(app) as url, chromium() as browser:
+        _sign_in(browser, url, OPS_TOKEN)
+        notes = _banner_notes(browser)
+        shown_time = browser.execute_script("return whenEpoch(arguments[0]);", listed_to)
+        store.fetches.mark_backfilled("200000000000002", listed_to + 3 * 86400)  # listed completely
+        wait_until(lambda: _banner_notes(browser) != notes, timeout=12)
+        after = _banner_notes(browser)
+
+    [note] = notes
+    assert note.startswith("Meta backfill catching up on form 200000000000002: caught up to " + shown_time)
+    assert after == []
+
+
 def test_dashboard_asks_nothing_while_its_tab_is_hidden_and_refreshes_once_shown_again(seeded, monkeypatch):
     import app.ops
 
