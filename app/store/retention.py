@@ -79,6 +79,7 @@ class RetentionStore:
                 keys.status_counts_key(),
                 keys.leads_index_key(),
                 keys.sources_seen_key(),
+                keys.source_counts_since_key(),
             ],
             args=[
                 repr(now - retention.record_seconds),

@@ -168,6 +168,36 @@ def test_a_relay_counting_by_source_from_its_first_lead_says_no_time(client, sto
     assert narrowed["countsSourceSince"] is None and narrowed["counts"]["dead"] == 1
 
 
+def test_purging_a_lead_whose_hash_was_deleted_by_hand_takes_it_out_of_its_sources_counts(client, store, cipher, clock):
+    store.leads.start_counting_by_source(clock.now())  # over an empty relay: every lead is counted by source
+    [lead] = leads_in(store, cipher, clock, LeadStatus.REJECTED, source="web")
+    store.redis.delete(keys.lead_key(lead.id))  # by hand
+    clock.advance(31 * 86400)
+    store.retention.purge(clock.now())
+
+    counts = client.get("/v1/stats", query_string={"source": "web"}, headers=OPS).json["counts"]
+
+    assert counts["rejected"] == 0 == client.get("/v1/stats", headers=OPS).json["counts"]["rejected"]
+
+
+def test_purging_a_lead_of_an_earlier_release_whose_hash_was_deleted_by_hand_leaves_its_sources_counts(
+    client, store, cipher, clock
+):
+    [earlier] = leads_in(store, cipher, clock, LeadStatus.REJECTED, source="web")
+    stored_by_an_earlier_release(store, earlier)
+    clock.advance(60)
+    store.leads.start_counting_by_source(clock.now())
+    clock.advance(2 * 86400)
+    leads_in(store, cipher, clock, LeadStatus.REJECTED, source="web")  # counted; not due when the earlier one is
+    store.redis.delete(keys.lead_key(earlier.id))  # by hand
+    clock.advance(29 * 86400)
+    assert store.retention.purge(clock.now()).leads == 1
+
+    counts = client.get("/v1/stats", query_string={"source": "web"}, headers=OPS).json["counts"]
+
+    assert counts["rejected"] == 1 == client.get("/v1/stats", headers=OPS).json["counts"]["rejected"]
+
+
 @pytest.fixture
 def shell(monkeypatch, redis):
     monkeypatch.setattr(cli, "_connect", lambda settings: redis)

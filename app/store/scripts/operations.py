@@ -106,7 +106,7 @@ PURGE_RETAINED = (
 -- lead would vanish while still counted.
 -- At most ARGV[3] leads per stage and call.
 -- KEYS[1] retained-records zset, KEYS[2] retained-leads zset, KEYS[3] status counts, KEYS[4] leads index zset,
--- KEYS[5] sources set
+-- KEYS[5] sources set, KEYS[6] since when leads are counted by source
 -- ARGV[1] records cutoff, ARGV[2] leads cutoff, ARGV[3] max leads per stage, ARGV[4] lead key prefix,
 -- ARGV[5] events key suffix
 -- Returns {records deleted, leads deleted, 1 when a stage read a full chunk (more may be due) else 0}: a chunk
@@ -144,11 +144,27 @@ for _, id in ipairs(due_leads) do
   elseif not cur[1] then
     -- The hash is gone already (deleted by hand, or expired under an earlier version): its status and source
     -- are unknown, so try every final status index (fixing the count of the one that held it) and every
-    -- source index. Whether its source counted it is unknown too: the source's counts are left as they are.
+    -- source index. Its mark is gone with it: it was counted by its source when taken in (the status index's score)
+    -- since counting by source began. A web process of an earlier release may have taken it in after then without
+    -- the mark: a source's count is never driven below zero.
+    local held_in, received_at = nil, nil
     for status in pairs(FINAL) do
-      if redis.call('ZREM', STATUS_INDEX .. status, id) == 1 then redis.call('HINCRBY', KEYS[3], status, -1) end
+      local score = redis.call('ZSCORE', STATUS_INDEX .. status, id)
+      if score then
+        redis.call('ZREM', STATUS_INDEX .. status, id)
+        redis.call('HINCRBY', KEYS[3], status, -1)
+        held_in, received_at = status, tonumber(score)
+      end
     end
-    for _, source in ipairs(redis.call('SMEMBERS', KEYS[5])) do redis.call('ZREM', SOURCE_INDEX .. source, id) end
+    local began = tonumber(redis.call('GET', KEYS[6]) or '')
+    local counted = held_in and began and received_at >= began
+    for _, source in ipairs(redis.call('SMEMBERS', KEYS[5])) do
+      local by_source = SOURCE_COUNTS .. source
+      if redis.call('ZREM', SOURCE_INDEX .. source, id) == 1 and counted
+          and tonumber(redis.call('HGET', by_source, held_in) or '0') > 0 then
+        redis.call('HINCRBY', by_source, held_in, -1)
+      end
+    end
     redis.call('ZREM', KEYS[4], id)
     redis.call('DEL', lead_key .. ARGV[5])
     leads = leads + 1
