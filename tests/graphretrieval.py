@@ -48,25 +48,30 @@ def retrieval_over_http(
 ) -> Iterator[MetaRetrieval]:
     """Retrieval of `sources`' leads through a Graph client talking to `stub`, served for as long as it is used;
     `around` wraps the client (to run another call while one is in flight, say)."""
-    intake = Intake(store, cipher, clock, lambda: None, person_memory_seconds=sources.person_memory_seconds)
     admission = MetaIntake(store, sources, clock, lambda jobs: None)
     with serve_graph(stub) as url:
         graph = GraphClient(url, "v21.0", stub.token, connect_timeout=1, read_timeout=2)
         try:
-            yield MetaRetrieval(
-                store,
-                around(graph) if around else graph,
-                intake,
-                admission,
-                sources,
-                cipher,
-                RETRIEVAL_SETTINGS,
-                clock,
-                lambda: None,
-                random.Random(7),
-            )
+            yield meta_retrieval(store, around(graph) if around else graph, admission, sources, cipher, clock)
         finally:
             graph.close()
+
+
+def meta_retrieval(
+    store: Store,
+    graph: GraphReader,
+    admission: MetaIntake,
+    sources: SourceRegistry,
+    cipher: RecordCipher,
+    clock: Clock,
+    wake: Callable[[], None] = lambda: None,
+) -> MetaRetrieval:
+    """Retrieval of `sources`' leads through `graph`, with the test settings (`RETRIEVAL_SETTINGS`), waking delivery
+    through `wake`."""
+    intake = Intake(store, cipher, clock, lambda: None, person_memory_seconds=sources.person_memory_seconds)
+    return MetaRetrieval(
+        store, graph, intake, admission, sources, cipher, RETRIEVAL_SETTINGS, clock, wake, random.Random(7)
+    )
 
 
 def add_leads(stub: GraphStub, clock: Clock, leadgen_ids: Sequence[str], form_id: str = FORM_ID) -> None:

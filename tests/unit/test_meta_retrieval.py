@@ -7,7 +7,6 @@ import hashlib
 import hmac
 import json
 import logging
-import random
 
 import pytest
 from redis.exceptions import RedisError
@@ -25,7 +24,7 @@ from app.schemas.meta import LeadgenChange
 from app.sources import LeadSource, SourceKind, SourceRegistry, load_sources
 from app.store import keys
 from app.store.fetches import FETCH_LEASE_SECONDS
-from tests.graphretrieval import BACKFILL_SECONDS, PROBE_SECONDS, RETRIEVAL_SETTINGS
+from tests.graphretrieval import BACKFILL_SECONDS, PROBE_SECONDS, meta_retrieval
 from tests.metricscheck import scrape
 from workers.context import build_context
 from workers.graph import (
@@ -121,20 +120,7 @@ def admission(store, source, clock, queued_fetches):
 
 @pytest.fixture
 def retrieval(store, graph, admission, source, cipher, clock, woken):
-    sources = SourceRegistry([source])
-    intake = Intake(store, cipher, clock, lambda: None, person_memory_seconds=sources.person_memory_seconds)
-    return MetaRetrieval(
-        store,
-        graph,
-        intake,
-        admission,
-        sources,
-        cipher,
-        RETRIEVAL_SETTINGS,
-        clock,
-        lambda: woken.append(1),
-        random.Random(7),
-    )
+    return meta_retrieval(store, graph, admission, SourceRegistry([source]), cipher, clock, lambda: woken.append(1))
 
 
 def announce(admission, *leadgen_ids):
