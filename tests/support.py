@@ -1,16 +1,20 @@
 """Test doubles and helpers shared by the suites: a clock you move, waiting on a condition, whether a process runs, a
-chunked post."""
+`leadrelay worker` process, a chunked post."""
 
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 class FakeClock:
@@ -50,6 +54,20 @@ def is_running(pid: int) -> bool:
     except OSError:
         return False
     return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")  # its state, after the command in parentheses
+
+
+def start_worker_process(name: str, env: Mapping[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    """Start `leadrelay worker --name NAME` with `env`, its output appended to `log_path`, leading a process group of
+    its own: the worker and the scheduler process it forks are signalled (and reaped) together."""
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "worker", "--name", name],
+            cwd=REPO_ROOT,
+            env=dict(env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            process_group=0,
+        )
 
 
 def post_chunked(

@@ -6,7 +6,6 @@ import dataclasses
 import os
 import signal
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,9 +24,7 @@ from app.store import Store
 from tests.conftest import CARECYCLE_KEY, OPS_TOKEN, SOURCE_KEY
 from tests.factories import make_submission
 from tests.realredis import owned_test_database, redis_url_for_tests
-from tests.support import wait_until
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tests.support import start_worker_process, wait_until
 
 
 @pytest.fixture
@@ -114,16 +111,7 @@ class Relay:
 
     def start_worker(self, name: str, **overrides: Any) -> subprocess.Popen[bytes]:
         env = {**os.environ, **settings_env(self.settings.replace(**overrides) if overrides else self.settings)}
-        log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
-        process = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "worker", "--name", name],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            process_group=0,  # the worker and the scheduler process RQ forks from it die together
-        )
-        log.close()
+        process = start_worker_process(name, env, self.log_dir / f"{name}.log")
         self.workers.append(process)
         wait_until(lambda: any(w.name == name for w in Worker.all(connection=self.redis)), timeout=30)
         return process

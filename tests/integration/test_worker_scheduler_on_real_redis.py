@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,10 +16,9 @@ from redis import Redis
 from app.crypto import generate_key
 from app.processes import reap_group
 from tests.realredis import redis_url_for_tests
-from tests.support import is_running, wait_until
+from tests.support import is_running, start_worker_process, wait_until
 from workers.scheduler import SCHEDULER_CHECK_SECONDS
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 # A scheduler that ended is started again at the worker's next check, and its process takes a moment to fork.
 RESTART_BOUND_SECONDS = SCHEDULER_CHECK_SECONDS + 5
 
@@ -37,15 +35,7 @@ def start_worker(redis: Redis, tmp_path: Path) -> Iterator[object]:
     processes: list[subprocess.Popen[bytes]] = []
 
     def start(name: str) -> subprocess.Popen[bytes]:
-        with (tmp_path / f"{name}.log").open("ab") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "app.cli", "worker", "--name", name],
-                cwd=REPO_ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                process_group=0,
-            )
+        process = start_worker_process(name, env, tmp_path / f"{name}.log")
         processes.append(process)
         return process
 
