@@ -27,7 +27,7 @@ from typing import Any
 from redis import Redis
 
 from app import create_app
-from app.benchintake import BENCH_SOURCE_KEY, run_intake_phase
+from app.benchintake import BENCH_SOURCE_KEY, DEFAULT_ROUNDS, run_intake_phase
 from app.config import Settings
 from app.crypto import generate_key
 from app.models import MAX_BATCH_RECORDS, LeadStatus
@@ -52,6 +52,7 @@ class BenchOptions:
     capacity_leads: int = 6000
     intake_seconds: int = 10
     intake_connections: int = 32
+    intake_rounds: int = DEFAULT_ROUNDS
 
 
 @dataclass
@@ -96,7 +97,9 @@ def run_bench(options: BenchOptions, json_path: str | None = None) -> int:
         result["capacity"] = capacity
         result["lowLoad"] = _low_load_phase(redis_url, options)
         Redis.from_url(redis_url).flushall()
-        result["intake"] = run_intake_phase(redis_url, options.intake_seconds, options.intake_connections)
+        result["intake"] = run_intake_phase(
+            redis_url, options.intake_seconds, options.intake_connections, options.intake_rounds
+        )
     _print_table(result)
     text = json.dumps(result, indent=2)
     print(text)
@@ -263,8 +266,13 @@ def _print_table(result: dict[str, Any]) -> None:
         part = intake[name]
         ratio = f", {part['ratioToTrivial']} x trivial" if "ratioToTrivial" in part else ""
         rows.append((f"intake {name}: requests/s", f"{part['requestsPerSecond']}{ratio}"))
+        if "ratioToTrivialByRound" in part:
+            by_round = ", ".join(str(share) for share in part["ratioToTrivialByRound"])
+            rows.append((f"intake {name}: x trivial by round", by_round))
         rows.append((f"intake {name}: p50 / p99 ms", f"{part['latencyP50Ms']} / {part['latencyP99Ms']}"))
-    rows.append(("intake concurrency", f"{connections} connections"))
+    rows.append(
+        ("intake load", f"{connections} connections, {intake['seconds']} s per endpoint in {intake['rounds']} rounds")
+    )
     rss = intake["webProcessRssMiB"]
     rows.append(("web process RSS after intake MiB", "n/a (no /proc)" if rss is None else f"{rss}"))
     width = max(len(name) for name, _ in rows)

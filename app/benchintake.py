@@ -1,13 +1,18 @@
 """The intake part of `leadrelay bench`: API and form posts against a trivial endpoint, same server, same run.
 
 The web tier runs as in production (gunicorn with deploy/gunicorn.conf.py) on an app that is the relay
-plus one "hello world" route; `wrk` (Debian's package) drives each endpoint in turn with the same number
-of connections, so the ratio compares intake with the cheapest request that server can answer. After the runs it
-reads the resident memory of that server's web processes from /proc, so that a memory regression of the web tier shows.
+plus one "hello world" route; `wrk` (Debian's package) drives each endpoint with the same number of connections,
+so the ratio compares intake with the cheapest request that server can answer. The endpoints take turns in short
+rounds, in a rotating order, rather than one long run each: a machine whose speed drifts during the run (a shared
+host, another process waking up) then slows all three alike, and the ratio measures the relay, not the drift.
+Each round's wrk reports its latency percentiles on a fine grid, and the rounds of an endpoint are pooled into one
+distribution. After the runs it reads the resident memory of that server's web processes from /proc, so that a
+memory regression of the web tier shows.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 import os
 import re
@@ -33,6 +38,8 @@ BENCH_SOURCE_KEY = "bench-source-key"
 BENCH_FORM_SLUG = "bench-form"
 BENCH_ORIGIN = "https://landing.bench.example"
 WARM_UP_SECONDS = 2
+DEFAULT_ROUNDS = 5
+LATENCY_GRID_POINTS = 1000
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 _SOURCES_TOML = f"""
@@ -57,6 +64,15 @@ function request()
   if exchange %% 100 == 11 then n = (498 + math.floor(exchange / 100)) * 10000 + n %% 10000 end
   local phone = string.format("+1212%%07d", n)
   %s
+end
+"""
+# Every wrk run ends by printing its latency at each 0.1 % step (microseconds), so that the rounds of one endpoint
+# can be pooled: a round's percentiles weigh as many requests as it made.
+_LATENCY_GRID_SCRIPT = f"""
+function done(summary, latency, requests)
+  local points = {{}}
+  for i = 1, {LATENCY_GRID_POINTS} do points[i] = latency:percentile(i * 100 / {LATENCY_GRID_POINTS}) end
+  io.write("latency-grid-us: " .. table.concat(points, " ") .. "\\n")
 end
 """
 _API_REQUEST = """
@@ -84,52 +100,112 @@ def create_bench_app() -> Flask:
 
 
 @dataclass(frozen=True)
-class WrkResult:
-    """One wrk run: throughput and latency percentiles."""
+class WrkRun:
+    """One wrk run: what it counted, and its latency at each 0.1 % step of its requests (microseconds)."""
 
-    requests_per_second: float
-    p50_ms: float
-    p99_ms: float
+    requests: int
+    seconds: float
     non_2xx: int
+    latency_grid_us: tuple[float, ...]
+
+    @property
+    def requests_per_second(self) -> float:
+        return self.requests / self.seconds
+
+
+@dataclass(frozen=True)
+class EndpointMeasure:
+    """One endpoint's rounds taken together: the rate over all of them, and the percentiles of all their requests
+    (each round's grid of percentiles weighs as many requests as the round made)."""
+
+    runs: tuple[WrkRun, ...]
+
+    @property
+    def requests_per_second(self) -> float:
+        return sum(run.requests for run in self.runs) / sum(run.seconds for run in self.runs)
+
+    def percentile_ms(self, percent: float) -> float:
+        """The latency under which `percent` % of all the rounds' requests were answered."""
+        points = sorted(
+            (latency, run.requests / len(run.latency_grid_us)) for run in self.runs for latency in run.latency_grid_us
+        )
+        running, reached = 0.0, []
+        for _, weight in points:
+            running += weight
+            reached.append(running)
+        if not points or running == 0:
+            raise RuntimeError("wrk made no requests")
+        index = bisect.bisect_left(reached, percent / 100 * running * (1 - 1e-9))
+        return points[min(index, len(points) - 1)][0] / 1000
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "requestsPerSecond": round(self.requests_per_second, 1),
-            "latencyP50Ms": round(self.p50_ms, 2),
-            "latencyP99Ms": round(self.p99_ms, 2),
-            "non2xxResponses": self.non_2xx,
+            "latencyP50Ms": round(self.percentile_ms(50), 2),
+            "latencyP99Ms": round(self.percentile_ms(99), 2),
+            "non2xxResponses": sum(run.non_2xx for run in self.runs),
+        }
+
+    def compared_to(self, trivial: EndpointMeasure) -> dict[str, Any]:
+        """as_dict, with the rate as a share of the trivial endpoint's: over the whole run, and round by round."""
+        return {
+            **self.as_dict(),
+            "ratioToTrivial": round(self.requests_per_second / trivial.requests_per_second, 3),
+            "ratioToTrivialByRound": [
+                round(run.requests_per_second / hello.requests_per_second, 3)
+                for run, hello in zip(self.runs, trivial.runs, strict=True)
+            ],
         }
 
 
-def run_intake_phase(redis_url: str, seconds: int, connections: int) -> dict[str, Any]:
-    """Measure the trivial endpoint, API intake and form intake on one gunicorn server."""
+def run_intake_phase(redis_url: str, seconds: int, connections: int, rounds: int = DEFAULT_ROUNDS) -> dict[str, Any]:
+    """Measure the trivial endpoint, API intake and form intake on one gunicorn server, `seconds` each, taking
+    turns in `rounds` rounds (fewer where a round would be shorter than a second)."""
     wrk = shutil.which("wrk")
     if wrk is None:
         raise RuntimeError("the intake benchmark needs wrk: apt-get install wrk")
+    rounds = max(1, min(rounds, seconds))
     with (
         _web_server(redis_url, connections) as (url, server_group),
         tempfile.TemporaryDirectory(prefix="leadrelay-wrk-") as scripts,
     ):
-        lua = wrk_scripts()
         targets = {
-            "trivial": (url + "/bench/hello", None),
-            "api": (url, _script(scripts, "api", lua["api"])),
-            "form": (url, _script(scripts, "form", lua["form"])),
+            name: (url + "/bench/hello" if name == "trivial" else url, _script(scripts, name, text))
+            for name, text in {"trivial": "", **wrk_scripts()}.items()
         }
         # A short unmeasured run first: every gunicorn process is up and warm before anything counts.
         for target, script in targets.values():
             _wrk(wrk, target, script, WARM_UP_SECONDS, connections)
-        hello, api, form = (_wrk(wrk, target, script, seconds, connections) for target, script in targets.values())
+        runs: dict[str, list[WrkRun]] = {name: [] for name in targets}
+        for turn in round_orders(list(targets), rounds):
+            for name in turn:
+                target, script = targets[name]
+                runs[name].append(
+                    _wrk(wrk, target, script, _round_seconds(seconds, rounds, len(runs[name])), connections)
+                )
         rss_kib = worker_rss_kib(server_group)
+    hello, api, form = (EndpointMeasure(tuple(runs[name])) for name in ("trivial", "api", "form"))
     return {
         "seconds": seconds,
+        "rounds": rounds,
         "connections": connections,
         # The largest web process after the run (gunicorn's workers, not its master); None without /proc.
         "webProcessRssMiB": round(max(rss_kib) / 1024, 1) if rss_kib else None,
         "trivial": hello.as_dict(),
-        "api": {**api.as_dict(), "ratioToTrivial": round(api.requests_per_second / hello.requests_per_second, 3)},
-        "form": {**form.as_dict(), "ratioToTrivial": round(form.requests_per_second / hello.requests_per_second, 3)},
+        "api": api.compared_to(hello),
+        "form": form.compared_to(hello),
     }
+
+
+def round_orders(names: list[str], rounds: int) -> list[list[str]]:
+    """The order the endpoints take in each round: rotated by one each round, so that none always goes first
+    (right after another endpoint's load) or last."""
+    return [names[turn % len(names) :] + names[: turn % len(names)] for turn in range(rounds)]
+
+
+def _round_seconds(seconds: int, rounds: int, index: int) -> int:
+    """Round `index`'s share of `seconds`: whole seconds (wrk's unit), the remainder to the first rounds."""
+    return seconds // rounds + (1 if index < seconds % rounds else 0)
 
 
 def wrk_scripts() -> dict[str, str]:
@@ -141,33 +217,37 @@ def wrk_scripts() -> dict[str, str]:
 
 
 def _script(folder: str, name: str, text: str) -> str:
+    """A wrk script file: `text` (wrk's own request where empty), ending with the latency grid's report."""
     path = Path(folder) / f"{name}.lua"
-    path.write_text(text)
+    path.write_text(text + _LATENCY_GRID_SCRIPT)
     return str(path)
 
 
-def _wrk(wrk: str, url: str, script: str | None, seconds: int, connections: int) -> WrkResult:
+def _wrk(wrk: str, url: str, script: str, seconds: int, connections: int) -> WrkRun:
     threads = min(2, connections)
-    argv = [wrk, f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", url]
-    if script:
-        argv[1:1] = ["-s", script]
+    argv = [wrk, "-s", script, f"-t{threads}", f"-c{connections}", f"-d{seconds}s", url]
     output = subprocess.run(argv, check=True, capture_output=True, text=True, timeout=seconds + 30).stdout
     return parse_wrk_output(output)
 
 
-def parse_wrk_output(output: str) -> WrkResult:
-    """Requests/s, p50 and p99 (ms) and the non-2xx/3xx count from wrk's `--latency` report."""
-    rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
-    p50 = re.search(r"^\s+50%\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)
-    p99 = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)
-    if not (rate and p50 and p99):
+def parse_wrk_output(output: str) -> WrkRun:
+    """The requests, duration and non-2xx/3xx count of wrk's report, and the latency grid our `done()` printed."""
+    counted = re.search(r"^\s*(\d+) requests in ([\d.]+)(us|ms|s|m),", output, re.MULTILINE)
+    grid = re.search(r"^latency-grid-us: ([\d. ]+)$", output, re.MULTILINE)
+    if not (counted and grid):
         raise RuntimeError("unexpected wrk output")
+    points = tuple(float(point) for point in grid.group(1).split())
+    if len(points) != LATENCY_GRID_POINTS:
+        raise RuntimeError(f"wrk printed {len(points)} latency points, not {LATENCY_GRID_POINTS}")
     errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
-    return WrkResult(float(rate.group(1)), _ms(p50), _ms(p99), int(errors.group(1)) if errors else 0)
+    seconds = _ms(counted.group(2), counted.group(3)) / 1000
+    if seconds <= 0:
+        raise RuntimeError("wrk ran for no time")
+    return WrkRun(int(counted.group(1)), seconds, int(errors.group(1)) if errors else 0, points)
 
 
-def _ms(match: re.Match[str]) -> float:
-    return float(match.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[match.group(2)]
+def _ms(value: str, unit: str) -> float:
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}[unit]
 
 
 def worker_rss_kib(group: int, proc: Path = Path("/proc")) -> list[int]:

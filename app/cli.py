@@ -177,6 +177,12 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--connections", type=_at_least_one, default=32, help="concurrent connections for the intake load"
     )
+    bench.add_argument(
+        "--intake-rounds",
+        type=_at_least_one,
+        default=5,
+        help="rounds the intake endpoints take turns in (their seconds split between them)",
+    )
     bench.add_argument("--json", dest="json_path", help="also write the JSON result to this file")
     bench.set_defaults(run=_bench)
     return parser
@@ -379,6 +385,7 @@ def _bench(args: argparse.Namespace) -> int:
         low_load_leads=args.low_load_leads,
         intake_seconds=args.intake_seconds,
         intake_connections=args.connections,
+        intake_rounds=args.intake_rounds,
     )
     return run_bench(options, json_path=args.json_path)
 

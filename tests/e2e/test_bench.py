@@ -32,5 +32,8 @@ def test_bench_reports_delivery_throughput_batch_fill_latency_and_redis_cost(tmp
         assert measured["requestsPerSecond"] > 0 and measured["non2xxResponses"] == 0
         assert 0 < measured["latencyP50Ms"] <= measured["latencyP99Ms"]
     assert result["intake"]["api"]["ratioToTrivial"] > 0
+    # Two seconds per endpoint: the five rounds asked for become two of a second each, every one compared.
+    assert result["intake"]["rounds"] == 2
+    assert len(result["intake"]["form"]["ratioToTrivialByRound"]) == 2
     table = capsys.readouterr().out
     assert "backlog: ratio to ceiling" in table and "low load: intake->careCycle p95 s" in table

@@ -9,46 +9,108 @@ from pathlib import Path
 
 import pytest
 
-from app.benchintake import parse_wrk_output, process_group_of, vm_rss_kib, worker_rss_kib
+from app.benchintake import (
+    EndpointMeasure,
+    WrkRun,
+    parse_wrk_output,
+    process_group_of,
+    round_orders,
+    vm_rss_kib,
+    worker_rss_kib,
+)
 from app.ports import poll_until
 from app.processes import signal_group
 
-WRK_REPORT = """Running 10s test @ http://127.0.0.1:8000/v1/leads
+GRID = " ".join(str(9000 + step) for step in range(1, 1001))  # 9,001 .. 10,000 us: p50 9,500, p99 9,990
+WRK_REPORT = f"""Running 10s test @ http://127.0.0.1:8000/v1/leads
   2 threads and 32 connections
   Thread Stats   Avg      Stdev     Max   +/- Stdev
     Latency     9.80ms    3.10ms  48.21ms   80.12%
     Req/Sec     1.64k   120.33     1.90k    70.00%
-  Latency Distribution
-     50%    9.41ms
-     75%   11.02ms
-     90%   13.30ms
-     99%   23.10ms
   32650 requests in 10.01s, 7.12MB read
   Non-2xx or 3xx responses: 3
 Requests/sec:   3262.50
 Transfer/sec:    728.59KB
+latency-grid-us: {GRID}
 """
 
 
-def test_wrk_report_gives_rate_percentiles_and_errors():
+def run(requests, seconds, grid_us):
+    return WrkRun(requests, seconds, 0, tuple(grid_us))
+
+
+def test_wrk_report_gives_requests_duration_errors_and_the_latency_grid():
     result = parse_wrk_output(WRK_REPORT)
 
-    assert (result.requests_per_second, result.p50_ms, result.p99_ms, result.non_2xx) == (3262.5, 9.41, 23.1, 3)
+    assert (result.requests, result.seconds, result.non_2xx) == (32650, 10.01, 3)
+    assert result.requests_per_second == pytest.approx(3261.7, abs=0.1)
+    assert (result.latency_grid_us[0], result.latency_grid_us[499], result.latency_grid_us[-1]) == (9001, 9500, 10000)
 
 
 @pytest.mark.parametrize(
-    ("cell", "milliseconds"),
-    [pytest.param("850.00us", 0.85, id="microseconds"), pytest.param("1.20s", 1200.0, id="seconds")],
+    ("cell", "seconds"),
+    [pytest.param("850.00ms", 0.85, id="milliseconds"), pytest.param("1.50m", 90.0, id="minutes")],
 )
-def test_wrk_latency_units_are_read_as_milliseconds(cell, milliseconds):
-    report = WRK_REPORT.replace("9.41ms", cell)
+def test_wrk_durations_are_read_as_seconds(cell, seconds):
+    report = WRK_REPORT.replace("10.01s", cell)
 
-    assert parse_wrk_output(report).p50_ms == pytest.approx(milliseconds)
+    assert parse_wrk_output(report).seconds == pytest.approx(seconds)
 
 
 def test_a_report_without_figures_is_an_error():
     with pytest.raises(RuntimeError):
         parse_wrk_output("unable to connect to 127.0.0.1:8000 Connection refused")
+
+
+def test_a_report_without_the_latency_grid_is_an_error():
+    with pytest.raises(RuntimeError, match="unexpected wrk output"):
+        parse_wrk_output(WRK_REPORT.split("latency-grid-us")[0])
+
+
+def test_a_cut_short_latency_grid_is_an_error():
+    with pytest.raises(RuntimeError, match="999 latency points"):
+        parse_wrk_output(WRK_REPORT.replace(" 10000\n", "\n"))
+
+
+def test_one_rounds_percentiles_are_its_own():
+    measure = EndpointMeasure((parse_wrk_output(WRK_REPORT),))
+
+    assert (measure.percentile_ms(50), measure.percentile_ms(99)) == (9.5, 9.99)
+
+
+def test_rounds_are_pooled_by_their_requests_not_averaged():
+    # 9,000 requests at 10 ms and 1,000 at 100 ms: 10 % of all requests took 100 ms, so the p99 is 100 ms,
+    # where an average of the two rounds' p99s would say 55 ms.
+    fast, slow = run(9000, 1.0, [10_000] * 1000), run(1000, 1.0, [100_000] * 1000)
+    measure = EndpointMeasure((fast, slow))
+
+    assert (measure.percentile_ms(50), measure.percentile_ms(89), measure.percentile_ms(99)) == (10.0, 10.0, 100.0)
+    assert measure.percentile_ms(91) == 100.0
+
+
+def test_the_rate_is_all_requests_over_all_seconds():
+    measure = EndpointMeasure((run(3000, 1.0, [1] * 1000), run(1000, 3.0, [1] * 1000)))
+
+    assert measure.requests_per_second == 1000.0
+
+
+def test_each_round_is_compared_with_the_trivial_endpoints_round_beside_it():
+    trivial = EndpointMeasure((run(4000, 2.0, [1] * 1000), run(2000, 2.0, [1] * 1000)))
+    intake = EndpointMeasure((run(1000, 2.0, [1] * 1000), run(1000, 2.0, [1] * 1000)))
+
+    compared = intake.compared_to(trivial)
+
+    assert compared["ratioToTrivial"] == 0.333
+    assert compared["ratioToTrivialByRound"] == [0.25, 0.5]
+
+
+def test_endpoints_take_turns_in_a_rotating_order():
+    assert round_orders(["trivial", "api", "form"], 4) == [
+        ["trivial", "api", "form"],
+        ["api", "form", "trivial"],
+        ["form", "trivial", "api"],
+        ["trivial", "api", "form"],
+    ]
 
 
 STATUS = "Name:\tpython3\nState:\tS (sleeping)\nVmPeak:\t  300000 kB\nVmRSS:\t  111872 kB\nRssAnon:\t   90000 kB\n"

@@ -549,6 +549,7 @@ def test_a_command_whose_redis_fails_says_so_in_one_line_without_the_password(en
         pytest.param(["sandbox", "--port", "-1"], id="sandbox-port-negative"),
         pytest.param(["sandbox", "--rate-limit-per-min", "0"], id="sandbox-no-rate"),
         pytest.param(["bench", "--connections", "0"], id="bench-no-connections"),
+        pytest.param(["bench", "--intake-rounds", "0"], id="bench-no-rounds"),
     ],
 )
 def test_a_number_argument_out_of_its_range_is_refused_naming_the_argument(capsys, argv):
@@ -557,6 +558,30 @@ def test_a_number_argument_out_of_its_range_is_refused_naming_the_argument(capsy
 
     assert exited.value.code == 2
     assert f"argument {argv[1]}: expected a whole number from" in capsys.readouterr().err
+
+
+def test_bench_runs_with_the_sizes_its_flags_give(monkeypatch):
+    import app.bench
+
+    asked = []
+    monkeypatch.setattr(app.bench, "run_bench", lambda options, json_path: asked.append((options, json_path)) or 0)
+
+    argv = ["bench", "--intake-seconds", "12", "--intake-rounds", "3", "--connections", "16", "--json", "out.json"]
+    assert main(argv) == 0
+
+    [(options, json_path)] = asked
+    assert (options.intake_seconds, options.intake_rounds, options.intake_connections) == (12, 3, 16)
+    assert json_path == "out.json"
+
+
+def test_bench_takes_turns_in_five_intake_rounds_unless_told(monkeypatch):
+    import app.bench
+
+    asked = []
+    monkeypatch.setattr(app.bench, "run_bench", lambda options, json_path: asked.append(options) or 0)
+
+    assert main(["bench"]) == 0
+    assert asked[0].intake_rounds == app.bench.BenchOptions().intake_rounds == 5
 
 
 @pytest.mark.parametrize("name", ["", "night shift", "café-1", "n" * 101])
