@@ -133,8 +133,8 @@ class EndpointMeasure:
         for _, weight in points:
             running += weight
             reached.append(running)
-        if not points or running == 0:
-            raise RuntimeError("wrk made no requests")
+        if not points:
+            raise RuntimeError("no wrk run to take percentiles of")
         index = bisect.bisect_left(reached, percent / 100 * running * (1 - 1e-9))
         return points[min(index, len(points) - 1)][0] / 1000
 
@@ -241,8 +241,8 @@ def parse_wrk_output(output: str) -> WrkRun:
         raise RuntimeError(f"wrk printed {len(points)} latency points, not {LATENCY_GRID_POINTS}")
     errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
     seconds = _ms(counted.group(2), counted.group(3)) / 1000
-    if seconds <= 0:
-        raise RuntimeError("wrk ran for no time")
+    if int(counted.group(1)) == 0 or seconds <= 0:
+        raise RuntimeError("wrk got no answer in its run")
     return WrkRun(int(counted.group(1)), seconds, int(errors.group(1)) if errors else 0, points)
 
 

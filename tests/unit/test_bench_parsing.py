@@ -62,6 +62,11 @@ def test_a_report_without_figures_is_an_error():
         parse_wrk_output("unable to connect to 127.0.0.1:8000 Connection refused")
 
 
+def test_a_run_that_got_no_answer_is_an_error():
+    with pytest.raises(RuntimeError, match="no answer"):
+        parse_wrk_output(WRK_REPORT.replace("32650 requests", "0 requests"))
+
+
 def test_a_report_without_the_latency_grid_is_an_error():
     with pytest.raises(RuntimeError, match="unexpected wrk output"):
         parse_wrk_output(WRK_REPORT.split("latency-grid-us")[0])
