@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 from flask import Blueprint, Response, make_response, render_template
 
 bp = Blueprint("dashboard", __name__)
@@ -22,10 +24,13 @@ def dashboard() -> Response:
             text/html:
               schema: {type: string}
     """
-    response = make_response(render_template("dashboard.html"))
-    # The token lives in the tab's sessionStorage; the page loads nothing from elsewhere.
+    # The token lives in the tab's sessionStorage, within reach of any script the page runs: only its own script,
+    # named by a nonce new on every answer, may run (markup slipped into the page runs nothing); it loads nothing
+    # from elsewhere.
+    nonce = secrets.token_urlsafe(18)
+    response = make_response(render_template("dashboard.html", script_nonce=nonce))
     response.headers["Content-Security-Policy"] = (
-        "default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'unsafe-inline'; "
+        f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'unsafe-inline'; "
         "connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
     )
     response.headers["Cache-Control"] = "no-store"
