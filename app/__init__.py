@@ -49,7 +49,7 @@ def create_app(
     sources: SourceRegistry | None = None,
 ) -> Flask:
     """Build the relay's web app from settings (default: the environment) and sources (default: the file)."""
-    from app.api import register_blueprints
+    from app.api import register_blueprints, register_response_headers
     from app.errors import register_error_handlers
     from app.requestid import register_request_id
 
@@ -87,4 +87,5 @@ def create_app(
     register_request_id(app)
     register_error_handlers(app, clock.now)
     register_blueprints(app)
+    register_response_headers(app)
     return app

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, Response
 
 
 def register_blueprints(app: Flask) -> None:
@@ -17,3 +17,15 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(google.bp)
     app.register_blueprint(docs.bp)
     app.register_blueprint(dashboard.bp)
+
+
+def register_response_headers(app: Flask) -> None:
+    """Headers every answer carries, whatever its route or status."""
+    app.after_request(_read_as_declared)
+
+
+def _read_as_declared(response: Response) -> Response:
+    # Answers quote what clients chose (the field names of a refused lead or form post): a browser is to read each
+    # only as the type it declares, never guess it a page or a script.
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    return response
