@@ -6,7 +6,7 @@ What a form post becomes (SPEC "Normalization", reference web-forms-and-normaliz
 - per client and per source, posts per minute are limited (`RateLimitedError` from the store's throttle);
 - a filled honeypot keeps the lead as `spam`, out of delivery but visible to ops, and the poster gets the
   very answer a person would get (the status shows `queued`), so a bot learns nothing;
-- consent text and time, page URL, client IP, TrustedForm certificate and Jornaya LeadiD travel as
+- consent text (or its id) and time, page URL, client IP, TrustedForm certificate and Jornaya LeadiD travel as
   customFields under the source's `consent_keys`; a submission cannot set those keys itself;
 - the same phone to the same source within `double_submit_seconds` returns the first lead.
 """
@@ -35,6 +35,8 @@ logger = logging.getLogger(__name__)
 
 REDIRECT_FIELD = "_redirect"
 CONSENT_TEXT_FIELDS = ("tcpa_consent_text", "consent_text")
+# The id of the consent text a page shows, for a page that posts it in place of the text itself.
+CONSENT_TEXT_ID_FIELDS = ("tcpa_consent_id", "consent_text_id")
 CONSENT_FIELD = "consent"
 PAGE_URL_FIELD = "page_url"
 TRUSTEDFORM_FIELD = "xxTrustedFormCertUrl"
@@ -43,7 +45,7 @@ LEADID_FIELD = "universal_leadid"
 TRUSTEDFORM_MACHINERY_FIELDS = ("xxTrustedFormToken", "xxTrustedFormPingUrl")
 # The inputs consent and provenance are read from: never lead fields of their own.
 _CONSENT_INPUTS = frozenset(
-    (*CONSENT_TEXT_FIELDS, CONSENT_FIELD, PAGE_URL_FIELD, TRUSTEDFORM_FIELD, LEADID_FIELD)
+    (*CONSENT_TEXT_FIELDS, *CONSENT_TEXT_ID_FIELDS, CONSENT_FIELD, PAGE_URL_FIELD, TRUSTEDFORM_FIELD, LEADID_FIELD)
 ).union(TRUSTEDFORM_MACHINERY_FIELDS)
 PREFLIGHT_MAX_AGE_SECONDS = 600
 ALLOWED_METHODS = "POST, OPTIONS"
@@ -190,19 +192,20 @@ def consent_and_provenance(
     """customFields (under the source's consent keys) recording consent and where the lead came from.
 
     Consent is given by a ticked `consent` box, or, on a source without `consent_checkbox`, by posting a
-    form that shows the consent text (the "by submitting you agree" pattern). An unticked box records no
-    consent; on a source with `consent_checkbox`, neither does a post without the box, which is what a
-    browser sends for an unticked one.
+    form that shows the consent text (the "by submitting you agree" pattern) with the text or its id. An
+    unticked box records no consent; on a source with `consent_checkbox`, neither does a post without the box,
+    which is what a browser sends for an unticked one. The text travels under the consent text key, else its id.
     """
     loaded, warnings = load_provenance(_provenance_inputs(fields, post))
     names = source.consent_keys
     out: dict[str, Any] = {}
-    consented = loaded.get("consent", "consent_text" in loaded and not source.consent_checkbox)
+    wording = loaded.get("consent_text", loaded.get("consent_text_id"))
+    consented = loaded.get("consent", wording is not None and not source.consent_checkbox)
     if consented:
-        if "consent_text" in loaded:
-            out[names.consent_text] = loaded["consent_text"]
+        if wording is not None:
+            out[names.consent_text] = wording
         out[names.consent_at] = iso_utc(now)
-    elif "consent_text" in loaded or source.consent_checkbox:
+    elif wording is not None or source.consent_checkbox:
         warnings.append(f"{CONSENT_FIELD}: not given; no consent is recorded with the lead")
     if "page_url" in loaded:
         out[names.page_url] = loaded["page_url"]
@@ -225,10 +228,12 @@ def _provenance_inputs(fields: Mapping[str, Any], post: FormPost) -> dict[str, A
     hidden default; an unticked box sends only its defaults, whatever the layout.
     """
     texts = [collapse_repeated(fields.get(name)) for name in CONSENT_TEXT_FIELDS]
+    text_ids = [collapse_repeated(fields.get(name)) for name in CONSENT_TEXT_ID_FIELDS]
     page_url = collapse_repeated(fields.get(PAGE_URL_FIELD))
     consent = fields.get(CONSENT_FIELD)
     return {
         "consent_text": next((text for text in texts if not _is_blank(text)), None),
+        "consent_text_id": next((text_id for text_id in text_ids if not _is_blank(text_id)), None),
         "consent": _ticked_copy(consent) if isinstance(consent, list | tuple) and consent else consent,
         "page_url": page_url if not _is_blank(page_url) else post.referer,
         TRUSTEDFORM_FIELD: collapse_repeated(fields.get(TRUSTEDFORM_FIELD)),

@@ -18,8 +18,10 @@ from app.schemas.fields import LooseBool, NormalizingField, TrimmedString, field
 TRUSTEDFORM_DOMAIN = "trustedform.com"
 MAX_URL_CHARS = 2048
 # Long enough for any TCPA disclosure; careCycle custom values are cut to 255 later (with a warning),
-# which is why sources should prefer a consent text id where they have one.
+# which is why pages should post a consent text id (`consent_text_id` below) where they have one.
 MAX_CONSENT_TEXT_CHARS = 5000
+# An id naming the consent text the page shows travels in its place, within careCycle's 255 characters.
+MAX_CONSENT_TEXT_ID_CHARS = 255
 _LEADID_TOKEN = re.compile(r"^[A-Za-z0-9-]{8,100}$")
 # A host name as DNS spells it. urlsplit takes everything before the first "/" as the host, where browsers and
 # requests end it at a backslash too: "https://evil.example\x.trustedform.com" ends in trustedform.com for
@@ -82,6 +84,7 @@ class FormProvenanceSchema(Schema):
         unknown = EXCLUDE
 
     consent_text = TrimmedString(MAX_CONSENT_TEXT_CHARS)
+    consent_text_id = TrimmedString(MAX_CONSENT_TEXT_ID_CHARS)
     consent = LooseBool()
     page_url = WebUrl()
     trustedform_cert_url = TrustedFormCertUrl(data_key="xxTrustedFormCertUrl")
