@@ -177,7 +177,8 @@ def split_full_name(full: str) -> tuple[str | None, str | None]:
     so are middle initials ("Sam Q. Example" -> "Sam", "Example"): no surname is one letter standing before
     another word. The first word is what a caller needs ("Hi Mary"); multi-word surnames ("García López",
     "van Beethoven") stay whole, at the cost of a middle name landing in the last name ("Mary Ann Smith" ->
-    "Mary", "Ann Smith"). A single word is a first name only.
+    "Mary", "Ann Smith"). A single word is a first name only, but after a title it is a surname ("Mrs. Smith",
+    "Dr. Smith Jr."); a title alone is no name.
     """
     text = " ".join(full.split())
     without_nicknames = " ".join(_NICKNAME.sub(" ", text).split())
@@ -193,9 +194,12 @@ def split_full_name(full: str) -> tuple[str | None, str | None]:
         if given_words and not _is_suffix(given):
             first = [given_words[0], *(word for word in given_words[1:] if not _is_initial(word))]
             return " ".join(first), family.strip() or None
-    words = _without_titles(text.replace(",", " ").split())
-    if not words:
-        return None, None
+    all_words = text.replace(",", " ").split()
+    words = _without_titles(all_words)
+    if not words or (len(words) == 1 and _is_title(words[0])):
+        return None, None  # a title alone names nobody
+    if len(words) < len(all_words) and not _is_suffix(words[0]) and all(map(_is_suffix, words[1:])):
+        return None, " ".join(words)  # "Mrs. Smith": a title stands before a surname
     return words[0], " ".join(_without_middle_initials(words[1:])) or None
 
 

@@ -542,6 +542,11 @@ TEXT_ROWS = [
     ),
     row({**BASE, "full_name": "Cher"}, {"firstName": "Cher", "lastName": None}, id="full-name-one-word"),
     row(
+        {**BASE, "first_name": "Jane", "full_name": "Mrs. Smith"},
+        {"firstName": "Jane", "lastName": "Smith"},
+        id="full-name-title-and-surname-fills-the-last-name",
+    ),
+    row(
         {**BASE, "full_name": "\U0001f600" * 130 + " Smith"},
         {"firstName": None, "lastName": "Smith"},
         ["firstName: expected at most 255 characters (careCycle counts an emoji as 2)"],
