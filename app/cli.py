@@ -295,7 +295,11 @@ def _retry(args: argparse.Namespace) -> int:
         selection = RetryFilterSchema().load({name: value for name, value in given.items() if value is not None})
     except ValidationError as exc:
         return _flags_refused(exc)
-    result = _operator().retry_matching(selection, actor)
+    try:
+        result = _operator().retry_matching(selection, actor)
+    except BaseException as exc:  # stopped part way (Ctrl-C, a setting a kept lead needs): what it re-queued by then
+        print("".join(f"leadrelay: {note}\n" for note in getattr(exc, "__notes__", ())), end="", file=sys.stderr)
+        raise
     print(json.dumps(requeued_body(result.requeued, result.skipped_reasons)))
     return 0
 

@@ -185,6 +185,14 @@ class BulkRetry:
         return sum(self.skipped_reasons.values())
 
 
+@dataclass
+class _BulkTally:
+    """What a bulk retry has done so far: the leads it re-queued, and those it left by why."""
+
+    requeued: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+
+
 @dataclass(frozen=True)
 class LeadPage:
     """One page of the lead list, newest first, and where the next one starts (None: the last page)."""
@@ -258,28 +266,32 @@ class Operator:
         if selection.status not in RETRYABLE_STATUSES:
             raise ValueError("only rejected or dead leads can be retried")
         now = self._clock.now()
-        requeued, skipped, after = 0, Counter[str](), None
+        tally, after = _BulkTally(), None
         entry = functools.partial(AuditEntry, now, RETRY_LEADS_ACTION, actor, filter=_filter_of(selection))
         try:
             while True:
                 page = self._store.index.page(selection, after, MAX_REQUEUE_BATCH)
-                requeued += self._retry_page(page.ids, now, actor, skipped)
+                self._retry_page(page.ids, now, actor, tally)
                 if page.next is None:
                     break
                 after = page.next
-        except BaseException:
-            if requeued:
-                self._audit(entry(requeued))
+        except BaseException as exc:
+            if tally.requeued:
+                # Those leads stay queued (the ticker wakes delivery): the trail and whoever reads the error say so.
+                exc.add_note(f"matching leads re-queued before it stopped: {tally.requeued} (audited)")
+                self._audit(entry(tally.requeued))
             raise
-        self._audit(entry(requeued))
-        if requeued:
+        self._audit(entry(tally.requeued))
+        if tally.requeued:
             self._wake()
-        return BulkRetry(requeued, dict(skipped))
+        return BulkRetry(tally.requeued, dict(tally.skipped))
 
-    def _retry_page(self, lead_ids: list[str], now: float, actor: str, skipped: Counter[str]) -> int:
+    def _retry_page(self, lead_ids: list[str], now: float, actor: str, tally: _BulkTally) -> None:
         """Re-queue one page of a bulk retry, normalizing again the refused submissions of leads found without a
-        record; returns how many were re-queued, and counts the others in `skipped` by why."""
+        record; counts in `tally` the leads re-queued as each step ends (a second normalization may stop the retry:
+        a shell without the key), and the others by why."""
         results = self._store.retries.requeue(lead_ids, now, _retry_detail(actor))
+        tally.requeued += sum(1 for result in results if result.outcome in _TAKEN_BACK)
         ready: list[str] = []
         for result in results:
             if result.outcome is RequeueOutcome.NO_RECORD and self._resubmit is not None:
@@ -287,12 +299,12 @@ class Operator:
                 if refusal is None:
                     ready.append(result.lead_id)
                 else:
-                    skipped[refusal.group] += 1
+                    tally.skipped[refusal.group] += 1
             elif result.outcome not in _TAKEN_BACK:
-                skipped[_left_because(result)] += 1
+                tally.skipped[_left_because(result)] += 1
         again = self._store.retries.requeue(ready, now, _retry_detail(actor)) if ready else []
-        skipped.update(_left_because(result) for result in again if result.outcome not in _TAKEN_BACK)
-        return sum(1 for result in (*results, *again) if result.outcome in _TAKEN_BACK)
+        tally.requeued += sum(1 for result in again if result.outcome in _TAKEN_BACK)
+        tally.skipped.update(_left_because(result) for result in again if result.outcome not in _TAKEN_BACK)
 
     def _audit(self, entry: AuditEntry) -> None:
         """Append to the audit trail; when the store refuses, the action is logged as an error instead."""

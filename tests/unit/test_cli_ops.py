@@ -9,6 +9,7 @@ import pytest
 from app import cli
 from app.crypto import FingerprintSecretError
 from app.models import LeadStatus
+from app.store.retries import MAX_REQUEUE_BATCH, RetryStore
 from tests.storecheck import assert_indexes_consistent, leads_in
 from workers.context import build_context
 from workers.runner import DeliveryTicker
@@ -42,6 +43,28 @@ def test_cli_retry_requeues_failed_leads_by_filter_and_audits_the_os_user(store,
     assert (entry.action, entry.actor, entry.count) == ("retry_leads", "cli:dana", 2)
     assert store.leads.get(dead[0].id).events[0].detail == "retried by cli:dana"
     assert_indexes_consistent(store)
+
+
+def test_cli_retry_interrupted_part_way_says_and_audits_the_leads_it_requeued(
+    store, cipher, clock, capsys, monkeypatch
+):
+    leads_in(store, cipher, clock, LeadStatus.DEAD, count=MAX_REQUEUE_BATCH + 1)
+    requeue, calls = RetryStore.requeue, []
+
+    def interrupted_second_time(self, lead_ids, now, detail):
+        calls.append(len(lead_ids))
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return requeue(self, lead_ids, now, detail)
+
+    monkeypatch.setattr(RetryStore, "requeue", interrupted_second_time)
+
+    code, out, err = run(capsys, "retry", "--status", "dead")
+
+    assert (code, out) == (130, None)
+    assert f"matching leads re-queued before it stopped: {MAX_REQUEUE_BATCH} (audited)" in err
+    [entry] = store.audit.recent(10)
+    assert (entry.action, entry.actor, entry.count) == ("retry_leads", "cli:dana", MAX_REQUEUE_BATCH)
 
 
 def test_cli_retry_takes_since_as_iso_or_epoch(store, cipher, clock, capsys):

@@ -327,6 +327,27 @@ def test_a_cli_bulk_retry_without_the_encryption_key_fails_naming_it_instead_of_
     assert store.leads.get(rejected_lead_id).status is LeadStatus.REJECTED
 
 
+def test_a_cli_bulk_retry_stopped_for_the_key_audits_and_says_the_leads_it_requeued_before_it_stopped(
+    client_with, store, cipher, clock, redis, tmp_path, monkeypatch, capsys
+):
+    # An earlier lead careCycle refused (its record kept) shares the page with the kept lead, and is re-queued first.
+    [refused_by_carecycle] = leads_in(store, cipher, clock, LeadStatus.REJECTED)
+    clock.advance(1)
+    kept_id = client_with(google_source()).post(URL, json=BODY).json["id"]
+    run_cli_on_fixed_sources(redis, tmp_path, monkeypatch)
+    monkeypatch.delenv("LEADRELAY_ENCRYPTION_KEY", raising=False)
+
+    code = cli.main(["retry", "--status", "rejected"])
+
+    out, err = capsys.readouterr()
+    assert (code, out) == (2, "")
+    assert "LEADRELAY_ENCRYPTION_KEY" in err and "matching leads re-queued before it stopped: 1 (audited)" in err
+    assert store.leads.get(refused_by_carecycle.id).status is LeadStatus.QUEUED
+    assert store.leads.get(kept_id).status is LeadStatus.REJECTED
+    [entry] = store.audit.recent(10)
+    assert (entry.action, entry.actor, entry.count) == ("retry_leads", "cli:" + cli._os_user(), 1)
+
+
 def test_a_cli_bulk_retry_without_the_sources_file_fails_naming_it_instead_of_skipping_kept_leads(
     client_with, rejected_lead_id, store, redis, settings, monkeypatch, capsys
 ):
