@@ -93,8 +93,9 @@ def _read_sources(
         if not SLUG_PATTERN.match(slug)  # as the file's tables: a metrics label, a status filter, a path segment
     ]
     if path:
-        from_file, problems = _read_sources_file(path, environ)
+        from_file, file_problems = _read_sources_file(path, environ)
         sources += from_file
+        problems += file_problems
     slugs = [s.slug for s in sources]
     repeated = sorted({slug for slug in slugs if slugs.count(slug) > 1})
     problems += [f"sources.{slug}: defined twice (file and LEADRELAY_SOURCE_KEYS)" for slug in repeated]

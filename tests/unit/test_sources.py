@@ -453,6 +453,21 @@ def test_a_source_named_in_the_environment_must_be_a_slug_and_its_error_never_sh
     assert "sEcReT" not in "".join(raised.value.problems)
 
 
+def test_a_source_named_in_the_environment_that_is_no_slug_is_refused_beside_a_sources_file(tmp_path):
+    # The file's own problems are listed as well: neither list takes the other's place.
+    api_keys = {"first-key-0123456789": "Partner One"}
+
+    with pytest.raises(SourcesError) as raised:
+        load_sources(write(tmp_path, API_TOML), {"WEB_KEY": "short"}, api_keys)
+
+    assert raised.value.problems == [
+        "LEADRELAY_SOURCE_KEYS: the name of source 1 of 1 is not a slug: expected lowercase letters, digits, - "
+        "and _ (at most 63), as a sources file's",
+        "sources.web.secret_env: WEB_KEY holds a key of fewer than 16 characters; expected a long random key,"
+        " at least 16 characters",
+    ]
+
+
 @pytest.mark.parametrize(
     ("toml", "environ", "api_keys"),
     [
