@@ -669,3 +669,30 @@ def test_refusals_for_an_unset_setting_are_recalled_at_most_once_a_minute_with_t
     assert first.startswith(f"Meta webhook refused: {setting} is not set")
     assert reminder.startswith(f"Meta webhook refused: {setting} is still not set")
     assert "7 more requests refused since the last line" in reminder
+
+
+@pytest.mark.parametrize(
+    "leadgen_id",
+    [
+        pytest.param("\u0661\u0662\u0663", id="arabic-indic-digits"),
+        pytest.param("\uff11\uff12\uff13", id="fullwidth-digits"),
+        pytest.param("\u0967\u0968", id="devanagari-digits"),
+    ],
+)
+def test_a_leadgen_id_in_digits_of_another_script_is_skipped_as_unreadable_not_taken(client, store, redis, leadgen_id):
+    payload = notification([leadgen(leadgen_id), leadgen("900000000000018")])
+
+    response = post_signed(client, payload)
+
+    assert_fetching(response, store, redis, ["900000000000018"])
+    assert response.json["skipped"] == 1
+
+
+def test_a_form_id_in_digits_of_another_script_is_dropped_and_the_lead_routed_by_its_page(client, store, redis):
+    payload = notification([leadgen("900000000000019", form_id="\u0662\u0660\u0660")])
+
+    response = post_signed(client, payload)
+
+    [lead] = assert_fetching(response, store, redis, ["900000000000019"])
+    assert redis.hget(keys.lead_key(lead["id"]), "meta_form_id") is None
+    assert store.leads.get(lead["id"]).source == "fb-acme"
