@@ -25,6 +25,7 @@ from app.schemas.status import lead_status_field
 MAX_LEAD_ID_CHARS = 255
 INT64_MAX = 2**63 - 1
 REQUIRED_KEYS = ("lead_id", "user_column_data")
+_NO_QUESTION = "expected a column_id or column_name"
 
 # Contact columns -> inbound names `normalize_submission` resolves (careCycle spelling, or its aliases).
 CONTACT_COLUMNS: Mapping[str, str] = {
@@ -245,12 +246,17 @@ def load_answers(items: Sequence[Any], warnings: list[str]) -> list[dict[str, st
     answers = []
     for index, item in enumerate(items):
         try:
-            answers.append(schema.load(item))
+            answer = schema.load(item)
         except ValidationError as exc:
             messages = exc.normalized_messages()  # type: ignore[no-untyped-call]
             for name, found in messages.items():
                 where = f"user_column_data.{index}" + ("" if name == "_schema" else f".{name}")
                 warnings += [f"{where}: {message}; the answer was dropped" for message in message_list(found)]
+            continue
+        if not answer["column_id"].strip() and not answer["column_name"].strip():  # no question to file it under
+            warnings.append(f"user_column_data.{index}: {_NO_QUESTION}; the answer was dropped")
+            continue
+        answers.append(answer)
     return answers
 
 
@@ -271,10 +277,8 @@ def google_submission(data: Mapping[str, Any], field_map: Mapping[str, str], war
             warnings.append(f"{column_id}: national id numbers are not forwarded")
         elif column_id in CUSTOM_CONTACT_COLUMNS or column_id in QUALIFYING_COLUMNS:
             custom.append((CUSTOM_CONTACT_COLUMNS.get(column_id, column_id.lower()), value))
-        elif name or column_id:
+        else:  # `load_answers` kept only answers with a column_id or a column_name
             custom.append((_question_key(name, column_id, custom), value))
-        else:
-            warnings.append("user_column_data: expected a column_id or column_name; an answer was dropped")
     if custom:
         # careCycle's item form, so no question label can be mistaken for the item keys themselves.
         submission["customFields"] = [{"fieldKey": key, "value": value} for key, value in custom]

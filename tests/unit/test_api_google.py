@@ -642,6 +642,12 @@ def test_google_answer_with_a_null_column_id_is_kept_under_its_label(client, red
         pytest.param(
             {"column_id": "Q", "string_value": {"a": 1}}, "user_column_data.2.string_value: expected text", id="obj"
         ),
+        pytest.param({}, "user_column_data.2: expected a column_id or column_name", id="empty"),
+        pytest.param(
+            {"column_id": " ", "column_name": None, "string_value": "x"},
+            "user_column_data.2: expected a column_id or column_name",
+            id="no-question",
+        ),
     ],
 )
 def test_google_answer_that_cannot_be_read_is_dropped_with_a_warning_and_the_lead_kept(client, store, item, warning):
