@@ -62,6 +62,9 @@ class NormalizingField(fields.Field[_T]):
         "null": "expected {expected}",
         "invalid": "expected {expected}",
         "too_long": "expected at most {max_input_chars} characters",
+        # A form posting one name twice with different values (a page's desktop and mobile copies of an input),
+        # or a list in JSON: none of them is refused for what it is not, but for being more than one.
+        "several": "expected one value, not several: {expected}",
     }
     # The longest text this field's patterns and parsers are run on: a longer one is refused first, so that
     # no crafted value (a megabyte of "(" for a time zone) keeps a pattern working for seconds. None: no
@@ -97,6 +100,8 @@ class NormalizingField(fields.Field[_T]):
         return self._normalize_bounded(value)
 
     def _normalize_bounded(self, value: Any) -> _T:
+        if isinstance(value, list | tuple) and len(value) > 1:
+            raise self.make_error("several")
         if self.max_input_chars is not None and isinstance(value, str) and len(value) > self.max_input_chars:
             raise self.make_error("too_long", max_input_chars=self.max_input_chars)
         return self._normalize(value)

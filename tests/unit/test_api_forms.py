@@ -258,6 +258,39 @@ def test_a_name_posted_twice_with_one_value_is_that_value(client, redis, setting
     assert (record["phoneNumber"], record["postalCode"]) == ("+12125550142", "10001")
 
 
+@pytest.mark.parametrize("content_type", [URLENCODED, "multipart/form-data", "application/json"])
+def test_a_phone_posted_twice_with_different_values_is_refused_for_being_two_not_for_being_no_phone(
+    client, redis, content_type
+):
+    data = {"phone": ["(212) 555-0142", "(212) 555-0143"], "zip": "10001"}
+    if content_type == URLENCODED:
+        data = "phone=%28212%29+555-0142&phone=%28212%29+555-0143&zip=10001"
+    elif content_type == "application/json":
+        data = json.dumps(data)
+
+    response = client.post(FORM_URL, data=data, content_type=content_type, headers=JSON_ACCEPT)
+
+    assert response.status_code == 422
+    [message] = response.json["error"]["fields"]["phoneNumber"]
+    assert message.startswith("expected one value, not several: ")
+    assert "555-0143" not in response.get_data(as_text=True)
+    assert stored_ids(redis) == []
+
+
+def test_an_optional_field_posted_twice_with_different_values_is_dropped_with_a_warning_saying_so(
+    client, redis, settings
+):
+    data = "phone=2125550142&zip=10001&zip=60601"
+
+    response = client.post(FORM_URL, data=data, content_type=URLENCODED, headers=JSON_ACCEPT)
+
+    assert response.status_code == 202
+    assert response.json["warnings"] == [
+        "postalCode: expected one value, not several: a US ZIP code: 5 digits or ZIP+4"
+    ]
+    assert "postalCode" not in stored_record(redis, settings, response.json["id"])
+
+
 @pytest.mark.parametrize(
     ("body", "ticked"),
     [

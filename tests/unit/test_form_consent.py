@@ -308,7 +308,7 @@ def test_two_different_consent_texts_record_no_consent_and_say_why(post_urlencod
     provenance, warnings = post_urlencoded(f"tcpa_consent_text={quote(TEXT)}&tcpa_consent_text=Other+words")
 
     assert provenance == {"client_ip": "203.0.113.7"}
-    assert warnings == ["consent_text: expected text"]
+    assert warnings == ["consent_text: expected one value, not several: text"]
 
 
 @pytest.mark.parametrize(
