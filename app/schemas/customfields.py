@@ -56,12 +56,16 @@ def listed_custom_fields(listed: Any, warnings: list[str]) -> list[tuple[str, An
         return []
     if isinstance(listed, Mapping) and "fieldKey" not in listed:
         return [(str(key), value) for key, value in listed.items()]
+    if not isinstance(listed, list | Mapping):
+        warnings.append("customFields: expected a list of {fieldKey, value} items, or an object of values by key")
+        return []
     pairs: list[tuple[str, Any]] = []
-    for item in listed if isinstance(listed, list) else [listed]:
+    for index, item in enumerate(listed if isinstance(listed, list) else [listed]):
         if isinstance(item, Mapping) and isinstance(item.get("fieldKey"), str):
             pairs.append((item["fieldKey"], item.get("value")))
-        else:
-            warnings.append("customFields: expected a list of {fieldKey, value} items")
+        else:  # named by its place: an item without a text fieldKey has no name to give
+            where = f"customFields[{index}]" if isinstance(listed, list) else "customFields"
+            warnings.append(f"{where}: expected an item {{fieldKey: text, value}}; dropped")
     return pairs
 
 

@@ -708,6 +708,21 @@ CUSTOM_FIELD_ROWS = [
         id="custom-carecycle-format-merged",
     ),
     row(
+        {**BASE, "customFields": [{"fieldKey": "plan", "value": "gold"}, {"fieldKey": 7, "value": "x"}, "tier"]},
+        {"customFields": [{"fieldKey": "plan", "value": "gold"}]},
+        [
+            "customFields[1]: expected an item {fieldKey: text, value}; dropped",
+            "customFields[2]: expected an item {fieldKey: text, value}; dropped",
+        ],
+        id="custom-carecycle-format-bad-items-named-by-place",
+    ),
+    row(
+        {**BASE, "customFields": "plan=gold"},
+        {"customFields": None},
+        ["customFields: expected a list of {fieldKey, value} items, or an object of values by key"],
+        id="custom-neither-list-nor-object",
+    ),
+    row(
         {**BASE, "customFields": {"lead_source": "partner", "plan": "gold"}, "utm_source": "x"},
         {"customFields": utm(utm_source="x", lead_source="partner", plan="gold")},
         id="custom-plain-object-merged",
