@@ -270,9 +270,9 @@ def google_submission(data: Mapping[str, Any], field_map: Mapping[str, str], war
         column_id, value = column["column_id"].strip(), column.get("string_value")
         name = (column.get("column_name") or "").strip()
         if column_id in field_map:
-            submission.setdefault(column_id, value)  # the source's field_map decides
+            _answer_once(submission, column_id, column_id, value, warnings)  # the source's field_map decides
         elif column_id in CONTACT_COLUMNS:
-            submission.setdefault(CONTACT_COLUMNS[column_id], value)
+            _answer_once(submission, CONTACT_COLUMNS[column_id], column_id, value, warnings)
         elif column_id in SENSITIVE_COLUMNS:
             warnings.append(f"{column_id}: national id numbers are not forwarded")
         elif column_id in CUSTOM_CONTACT_COLUMNS or column_id in QUALIFYING_COLUMNS:
@@ -283,6 +283,16 @@ def google_submission(data: Mapping[str, Any], field_map: Mapping[str, str], war
         # careCycle's item form, so no question label can be mistaken for the item keys themselves.
         submission["customFields"] = [{"fieldKey": key, "value": value} for key, value in custom]
     return submission
+
+
+def _answer_once(submission: dict[str, Any], name: str, column_id: str, value: Any, warnings: list[str]) -> None:
+    """Put a column's answer under `name`: Google sends each column once, so a second answer of the same column
+    takes the place of a blank first one, and another filled one is dropped with a warning naming the column."""
+    earlier = submission.get(name)
+    if earlier is None or not str(earlier).strip():
+        submission[name] = value
+    elif str(value).strip() and value != earlier:
+        warnings.append(f"{column_id}: expected once: an earlier answer has this column_id; dropped")
 
 
 def _question_key(name: str, column_id: str, earlier: Sequence[tuple[str, Any]]) -> str:

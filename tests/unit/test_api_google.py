@@ -206,6 +206,25 @@ def test_google_answers_repeated_under_one_column_id_are_reported_not_dropped_si
     assert custom_fields(stored_record(redis, settings, response.json["id"]))["service"] == "Consultation"
 
 
+def test_google_contact_column_answered_twice_keeps_the_first_and_warns_of_the_other(client, redis, settings):
+    given = columns(("PHONE_NUMBER", "+13125550187"), ("POSTAL_CODE", "60601"), ("PHONE_NUMBER", "+13125550188"))
+
+    response = client.post(URL, json=lead_with(given))
+
+    assert response.json["status"] == "queued"
+    assert response.json["warnings"] == ["PHONE_NUMBER: expected once: an earlier answer has this column_id; dropped"]
+    assert stored_record(redis, settings, response.json["id"])["phoneNumber"] == "+13125550187"
+
+
+def test_google_contact_column_answered_blank_then_filled_takes_the_filled_answer(client, redis, settings):
+    given = columns(("PHONE_NUMBER", ""), ("POSTAL_CODE", "60601"), ("PHONE_NUMBER", "+13125550187"))
+
+    response = client.post(URL, json=lead_with(given))
+
+    assert (response.json["status"], response.json["warnings"]) == ("queued", [])
+    assert stored_record(redis, settings, response.json["id"])["phoneNumber"] == "+13125550187"
+
+
 @pytest.mark.parametrize(
     "column_id",
     [
