@@ -150,14 +150,34 @@ def _multipart_pairs(request: Request) -> RawPairs:
         max_form_memory_size=request.max_form_memory_size,
         max_form_parts=request.max_form_parts,
     )
+    name_codec = "utf-8"  # werkzeug reads part headers, where the names are, as UTF-8
     try:
-        fields, _files = parser.parse(io.BytesIO(data), boundary.encode("ascii"), request.content_length)
+        try:
+            fields, _files = parser.parse(io.BytesIO(data), boundary.encode("ascii"), request.content_length)
+        except UnicodeDecodeError:  # a legacy page's name ("prénom" in windows-1252): its bytes kept as text
+            legible = _part_headers_as_utf8(data, boundary.encode("ascii"))
+            fields, _files = parser.parse(io.BytesIO(legible), boundary.encode("ascii"), request.content_length)
+            name_codec = _BYTES_AS_TEXT
     except ValueError:  # broken framing (a body cut off, or no multipart), a boundary that is not ASCII
         shown = boundary[:MAX_BOUNDARY_CHARS]
         expected = f"expected multipart/form-data parts, each opened by --{shown}, the last closed by --{shown}--"
         raise BadRequestError("the multipart body cannot be read", {"body": [expected]}) from None
     named = ((name, values) for name, values in fields.lists() if name)
-    return [(name.encode("utf-8"), value.encode(_BYTES_AS_TEXT)) for name, values in named for value in values]
+    return [(name.encode(name_codec), value.encode(_BYTES_AS_TEXT)) for name, values in named for value in values]
+
+
+def _part_headers_as_utf8(data: bytes, boundary: bytes) -> bytes:
+    """A multipart body whose part headers are re-spelled in UTF-8, each of their bytes as one character (Latin-1),
+    so that werkzeug reads a name in any encoding, to be decoded with the values once the body's is known."""
+    delimiter = b"--" + boundary
+    head, *parts = data.split(delimiter)
+    spelled = [head]
+    for part in parts:
+        headers, gap, rest = part.partition(b"\r\n\r\n")
+        if not gap:
+            headers, gap, rest = part.partition(b"\n\n")
+        spelled.append(headers.decode(_BYTES_AS_TEXT).encode("utf-8") + gap + rest)
+    return delimiter.join(spelled)
 
 
 def _body_charset(raw: RawPairs, declared: str | None) -> tuple[str, tuple[str, ...]]:

@@ -422,6 +422,34 @@ def test_a_form_post_is_read_in_the_encoding_its_page_posted_it_in(
 
 
 @pytest.mark.parametrize(
+    ("extra", "warnings"),
+    [
+        pytest.param(b"", [NOT_UTF8], id="windows-1252-page"),
+        pytest.param(
+            b'--b\r\nContent-Disposition: form-data; name="_charset_"\r\n\r\nISO-8859-1\r\n', [], id="charset-field"
+        ),
+    ],
+)
+def test_a_multipart_post_from_a_legacy_page_is_read_with_its_non_ascii_input_names(
+    client, redis, settings, extra, warnings
+):
+    # The page's encoding spells its input names too: werkzeug reads part headers as UTF-8 only, and refused the
+    # post as a multipart body that cannot be read.
+    body = extra + (
+        b'--b\r\nContent-Disposition: form-data; name="phone"\r\n\r\n2125550144\r\n'
+        b'--b\r\nContent-Disposition: form-data; name="zip"\r\n\r\n10001\r\n'
+        b'--b\r\nContent-Disposition: form-data; name="pr\xe9nom"\r\n\r\nJ\xe9r\xf4me\r\n'
+        b"--b--\r\n"
+    )
+
+    response = client.post(FORM_URL, data=body, content_type="multipart/form-data; boundary=b", headers=JSON_ACCEPT)
+
+    assert response.status_code == 202, response.json
+    assert response.json["warnings"] == warnings
+    assert custom_fields(stored_record(redis, settings, response.json["id"]))["prénom"] == "Jérôme"
+
+
+@pytest.mark.parametrize(
     ("charset", "encoded", "name"),
     [
         pytest.param("windows-874", b"%A1", "\u0e01", id="windows-874"),
