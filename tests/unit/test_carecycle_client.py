@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email.utils
 import gzip
 import json
 import socket
@@ -31,6 +32,7 @@ from workers.carecycle import (
     UploadResult,
     outcome_label,
 )
+from workers.carecycle.answers import header_wait
 from workers.carecycle.client import MAX_ANSWER_BYTES
 
 RECORDS = [{"phoneNumber": "+12125550142", "postalCode": "10001", "externalId": "lead-1"}]
@@ -187,6 +189,42 @@ def test_a_429_waits_the_retry_after_header_when_the_body_names_no_wait(carecycl
         upload(carecycle, answer)
 
     assert raised.value.retry_after == waited
+
+
+@pytest.mark.parametrize(("seconds_on", "waited"), [(20, 20.0), (600, 600.0), (-60, 1.0)])
+def test_a_429_waits_until_the_http_date_a_retry_after_header_names(carecycle, seconds_on, waited):
+    body = {"code": "RATE_LIMIT_EXCEEDED", "message": "slow down"}
+    until = email.utils.formatdate(time.time() + seconds_on, usegmt=True)  # the stand-in's Date is its clock's
+
+    with pytest.raises(CareCycleRateLimitedError) as raised:
+        upload(carecycle, Answer(429, json.dumps(body).encode(), headers={"Retry-After": until}))
+
+    assert raised.value.retry_after == pytest.approx(waited, abs=2)
+
+
+def test_a_retry_after_http_date_is_counted_from_the_answer_date_not_the_relay_clock():
+    answered = email.utils.formatdate(1_700_000_000, usegmt=True)
+    until = email.utils.formatdate(1_700_000_020, usegmt=True)
+
+    assert header_wait(until, answered, now=1_700_000_015) == 20.0
+
+
+def test_a_retry_after_http_date_is_counted_from_now_when_the_answer_has_no_readable_date():
+    in_ninety_seconds = email.utils.formatdate(1_700_000_090, usegmt=True)
+
+    assert header_wait(in_ninety_seconds, None, now=1_700_000_000) == 90.0
+    assert header_wait(in_ninety_seconds, "yesterday", now=1_700_000_000) == 90.0
+    assert header_wait("soon", None, now=1_700_000_000) is None
+
+
+@pytest.mark.parametrize("given", ["soon", None, "NaN", True])
+def test_a_429_whose_body_names_no_usable_wait_waits_the_retry_after_header(carecycle, given):
+    body = {"code": "RATE_LIMIT_EXCEEDED", "message": "slow down", "retryAfter": given}
+
+    with pytest.raises(CareCycleRateLimitedError) as raised:
+        upload(carecycle, Answer(429, json.dumps(body).encode(), headers={"Retry-After": "7"}))
+
+    assert raised.value.retry_after == 7.0
 
 
 def test_an_answer_nested_too_deep_to_parse_is_read_as_an_empty_body(carecycle):

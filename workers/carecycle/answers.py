@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import email.utils
 import math
 import re
 from collections.abc import Mapping
@@ -36,13 +38,13 @@ class UploadResult:
 
 
 def classify_response(
-    status: int, body: Mapping[str, Any], redact: Redactor | None = None, retry_after_header: str | None = None
+    status: int, body: Mapping[str, Any], redact: Redactor | None = None, retry_after_header: float | None = None
 ) -> UploadResult:
     """Turn one careCycle answer into an `UploadResult` or raise the matching `CareCycleError`.
 
     The body's `code` decides where it is more specific than the status. careCycle's words are kept through
     `redact` (the upload's values and key taken out), as they reach logs and what operators see. A 429 waits
-    the body's `retryAfter`, else the `Retry-After` header's seconds.
+    the body's `retryAfter`, else the seconds of the `Retry-After` header (`header_wait`), else a minute.
     """
     redact = redact or Redactor()
     given = body.get("code")
@@ -54,14 +56,13 @@ def classify_response(
 
 
 def _error(
-    status: int, code: str, message: str, body: Mapping[str, Any], redact: Redactor, retry_after_header: str | None
+    status: int, code: str, message: str, body: Mapping[str, Any], redact: Redactor, retry_after_header: float | None
 ) -> CareCycleError:
     """The error a failed answer is, by its code where it has one, else by its status."""
     if 300 <= status < 400:
         return CareCycleRedirectError(f"{message} (a redirect: check CARECYCLE_BASE_URL)", status)
     if code == "RATE_LIMIT_EXCEEDED" or status == 429:
-        given_wait = body.get("retryAfter") if body.get("retryAfter") is not None else retry_after_header
-        return CareCycleRateLimitedError(message, retry_after=_retry_after(given_wait))
+        return CareCycleRateLimitedError(message, retry_after=_retry_after(body.get("retryAfter"), retry_after_header))
     if code == "VALIDATION_ERROR" or status == 422:
         record_messages = _record_messages(body.get("errors"), redact)
         if record_messages:
@@ -149,11 +150,51 @@ def _record_messages(errors: Any, redact: Redactor) -> dict[int, str]:
     return found
 
 
-def _retry_after(value: Any) -> float:
+def header_wait(retry_after: str | None, date: str | None, now: float) -> float | None:
+    """The seconds a `Retry-After` header asks to wait, in either of its forms: a number of seconds, or an HTTP-date
+    (counted from the answer's `Date` when it has a readable one, so that a clock apart from careCycle's changes
+    nothing; else from `now`, a Unix time). None when there is no header or it is neither."""
+    if retry_after is None:
+        return None
+    seconds = _seconds(retry_after)
+    if seconds is not None:
+        return seconds
+    until = _http_date(retry_after)
+    if until is None:
+        return None
+    answered = _http_date(date) if date is not None else None
+    return until - (now if answered is None else answered)
+
+
+def _http_date(text: str) -> float | None:
+    """An HTTP-date ("Wed, 21 Oct 2015 07:28:00 GMT") as a Unix time; None when it is none."""
+    try:
+        moment = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if moment.tzinfo is None:  # "-0000": UTC, as every HTTP-date is
+        moment = moment.replace(tzinfo=dt.UTC)
+    try:
+        return moment.timestamp()
+    except (OverflowError, ValueError):
+        return None
+
+
+def _retry_after(given: Any, header: float | None) -> float:
+    """The wait of a 429: the body's `retryAfter` when it is a usable number, else the header's, else a minute; at
+    least a second and at most an hour."""
+    seconds = _seconds(given)
+    if seconds is None:
+        seconds = header if header is not None and math.isfinite(header) else 60.0
+    return min(max(seconds, 1.0), 3600.0)
+
+
+def _seconds(value: Any) -> float | None:
+    """A finite number of seconds, or None."""
+    if isinstance(value, bool):
+        return None
     try:
         seconds = float(value)
-    except (TypeError, ValueError):
-        return 60.0
-    if not math.isfinite(seconds):
-        return 60.0
-    return min(max(seconds, 1.0), 3600.0)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return seconds if math.isfinite(seconds) else None

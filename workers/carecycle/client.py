@@ -12,7 +12,7 @@ from typing import Any
 import requests
 import urllib3
 
-from workers.carecycle.answers import UploadResult, classify_response
+from workers.carecycle.answers import UploadResult, classify_response, header_wait
 from workers.carecycle.errors import (
     CareCycleAmbiguousError,
     CareCycleConnectionError,
@@ -98,7 +98,8 @@ class CareCycleClient:
         try:
             redact = Redactor.of_records(records, [self._key])  # what careCycle's words may quote of the upload
             answer = _json_object(response.status_code, body)
-            return classify_response(response.status_code, answer, redact, response.headers.get("Retry-After"))
+            wait = header_wait(response.headers.get("Retry-After"), response.headers.get("Date"), time.time())
+            return classify_response(response.status_code, answer, redact, wait)
         except CareCycleError:
             raise
         except Exception as exc:  # an answer no rule covers must still settle the batch, as an ambiguous one
