@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import gzip
 import json
@@ -445,6 +446,74 @@ def test_a_carecycle_that_cannot_be_reached_is_retried_and_counted_apart_from_it
 
     assert not isinstance(raised.value, CareCycleAmbiguousError)  # nothing was sent: no doubt about a delivery
     assert outcome_label(raised.value) == "connection_error"
+
+
+@pytest.fixture
+def bare_server() -> Iterator[tuple[int, list[bytes]]]:
+    """A port whose server answers each connection with the bytes listed (none: it closes once the request came)."""
+    replies: list[bytes] = []
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+
+        def serve() -> None:
+            with contextlib.suppress(OSError):
+                conn, _ = listener.accept()
+                with conn:
+                    conn.recv(65536)
+                    conn.sendall(replies[0] if replies else b"")
+
+        threading.Thread(target=serve, daemon=True).start()
+        yield listener.getsockname()[1], replies
+
+
+def unreached(url: str) -> CareCycleError:
+    client = CareCycleClient(url, API_KEY, connect_timeout=1.0, read_timeout=1.0)
+    try:
+        client.upload(RECORDS)
+    except CareCycleError as exc:
+        return exc
+    finally:
+        client.close()
+    raise AssertionError("the upload succeeded")
+
+
+def test_a_connection_careCycle_closes_before_answering_says_so_not_that_it_could_not_be_reached(bare_server):
+    port, _ = bare_server
+
+    error = unreached(f"http://127.0.0.1:{port}")
+
+    assert error.message == "careCycle closed the connection before answering"
+    assert outcome_label(error) == "connection_error"
+
+
+def test_a_failed_tls_handshake_is_named_as_one(bare_server):
+    port, replies = bare_server
+    replies.append(b"HTTP/1.1 200 OK\r\n\r\n")  # plain HTTP where TLS was expected
+
+    error = unreached(f"https://127.0.0.1:{port}")
+
+    assert error.message.startswith(
+        "careCycle could not be reached: the TLS handshake failed (check CARECYCLE_BASE_URL"
+    )
+
+
+def test_a_refused_connection_and_a_host_name_that_does_not_resolve_are_named_apart(monkeypatch):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed_port = sock.getsockname()[1]
+
+    assert unreached(f"http://127.0.0.1:{closed_port}").message == (
+        "careCycle could not be reached: the connection was refused"
+    )
+
+    def no_such_host(*args: Any, **kwargs: Any) -> Any:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_such_host)
+    assert unreached("http://carecycle.example").message == (
+        "careCycle could not be reached: its host name does not resolve (check CARECYCLE_BASE_URL)"
+    )
 
 
 REFUSED_PHONE = [{"path": ["records", 0, "phoneNumber"], "message": "Invalid phone"}]
