@@ -162,14 +162,16 @@ def test_dockerfile_installs_runtime_dependencies_only():
     assert "[test]" not in (DEPLOY / "Dockerfile").read_text()
 
 
-def test_dockerfile_health_check_hits_healthz_with_python_urllib():
+def test_dockerfile_health_check_runs_the_role_aware_check_the_image_copies():
+    # deploy/healthcheck.py asks a web container's /healthz and counts a worker healthy while it runs
+    # (tests/unit/test_image_healthcheck.py).
     (healthcheck,) = arguments_of("HEALTHCHECK")
 
     exec_form = json.loads(healthcheck[healthcheck.index("CMD ") + 4 :])
 
-    assert exec_form[:2] == ["python", "-c"]
-    compile(exec_form[2], "HEALTHCHECK", "exec")
-    assert "/healthz" in exec_form[2] and "urllib.request" in exec_form[2]
+    assert exec_form == ["python", "/app/deploy/healthcheck.py"]
+    assert arguments_of("WORKDIR")[-1] == "/app" and "deploy/ deploy/" in arguments_of("COPY")
+    assert (DEPLOY / "healthcheck.py").is_file()
     assert "curl" not in healthcheck
 
 
