@@ -317,6 +317,13 @@ def test_env_example_leaves_every_secret_empty():
         assert listed[variable] == "", variable
 
 
+def test_env_example_builds_status_urls_from_the_request_until_told_the_public_url():
+    # A loopback URL here handed every partner a statusUrl on 127.0.0.1 once the example was copied as it is.
+    listed = env_file_values(DEPLOY / ".env.example")
+
+    assert listed["LEADRELAY_PUBLIC_URL"] == ""
+
+
 def test_env_example_is_a_valid_configuration():
     settings = Settings.from_env(env_file_values(DEPLOY / ".env.example"))
 
