@@ -225,6 +225,16 @@ def test_compose_redis_runs_the_shipped_aof_configuration_on_a_named_volume():
     assert re.search(r"^appendonly yes$", config, re.M)
 
 
+def test_compose_redis_refuses_writes_past_the_memory_limit_the_env_file_must_set():
+    # noeviction refuses writes only past a maxmemory: without one Redis grows until the kernel kills it.
+    command = command_of(services()["redis"])
+    example = env_file_values(DEPLOY / ".env.example")
+
+    assert command[command.index("--maxmemory") + 1].startswith("${REDIS_MAXMEMORY:?")
+    assert re.fullmatch(r"[1-9][0-9]*(mb|gb)", example["REDIS_MAXMEMORY"])
+    assert re.search(r"^maxmemory-policy noeviction$", (DEPLOY / "redis.conf").read_text(), re.M)
+
+
 def test_compose_web_serves_port_8000_after_redis_is_healthy():
     web = services()["web"]
 
@@ -291,13 +301,16 @@ def test_compose_file_is_valid_for_docker_compose(tmp_path):
     shutil.copy(DEPLOY / ".env.example", tmp_path / "deploy" / ".env")
 
     result = subprocess.run(
-        [binary, "-f", str(tmp_path / "deploy" / "docker-compose.yml"), "config", "--quiet"],
+        [binary, "-f", str(tmp_path / "deploy" / "docker-compose.yml"), "config"],
         capture_output=True,
         text=True,
         timeout=60,
     )
 
     assert result.returncode == 0, result.stderr
+    redis_command = yaml.safe_load(result.stdout)["services"]["redis"]["command"]
+    maxmemory = redis_command[redis_command.index("--maxmemory") + 1]
+    assert maxmemory == env_file_values(DEPLOY / ".env.example")["REDIS_MAXMEMORY"]  # read from deploy/.env
 
 
 # --- environment: .env.example and README ----------------------------------------------------------
