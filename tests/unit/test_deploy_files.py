@@ -207,6 +207,18 @@ def test_dockerignore_keeps_the_virtualenv_git_caches_local_data_and_env_files_o
     assert {".venv", ".git", ".leadrelay", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".env"} <= ignored
 
 
+def test_env_files_of_secrets_stay_out_of_the_build_context_and_of_version_control(tmp_path):
+    # README.md makes the Kubernetes Secret from `leadrelay.env`; deploy/.env.example is no secret and stays in git.
+    assert {"*.env", "**/*.env"} <= {line.strip() for line in (REPO_ROOT / ".dockerignore").read_text().splitlines()}
+    shutil.copy(REPO_ROOT / ".gitignore", tmp_path / ".gitignore")
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    names = ["leadrelay.env", "deploy/leadrelay.env", "deploy/.env", "deploy/.env.example"]
+
+    ignored = subprocess.run(["git", "check-ignore", *names], cwd=tmp_path, capture_output=True, text=True).stdout
+
+    assert ignored.split() == ["leadrelay.env", "deploy/leadrelay.env", "deploy/.env"]
+
+
 # --- docker-compose.yml ----------------------------------------------------------------------------
 
 
