@@ -291,6 +291,11 @@ def test_compose_starts_the_sandbox_only_in_its_profile():
     assert "CARECYCLE_BASE_URL=http://sandbox:8001" in (DEPLOY / "docker-compose.yml").read_text()
 
 
+def test_compose_publishes_the_sandbox_on_the_hosts_loopback_only():
+    # Its /_sandbox/records answers anyone, without a key, with the records (personal data) the relay sent it.
+    assert services()["sandbox"]["ports"] == ["127.0.0.1:8001:8001"]
+
+
 def test_compose_writes_no_secret_inline():
     for name, service in services().items():
         for variable, value in environment_of(service).items():
