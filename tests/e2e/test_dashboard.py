@@ -351,6 +351,74 @@ def test_dashboard_lists_leads_waiting_to_retry_with_their_reason_and_next_attem
     assert not row["retry"]  # it is retried by itself; an operator's retry is for dead and rejected leads
 
 
+def _next_attempt_shown(browser, lead_id: str) -> str:
+    return browser.execute_script(
+        "const row = document.querySelector(`#failures tr[data-lead-id='${arguments[0]}']`);"
+        "return row ? row.lastElementChild.textContent : '';",
+        lead_id,
+    )
+
+
+@pytest.mark.parametrize(
+    ("worker", "paused", "said"),
+    [
+        pytest.param(True, True, "next attempt once delivery resumes", id="paused"),
+        pytest.param(False, False, "next attempt once a worker runs", id="no-worker"),
+        pytest.param(False, True, "next attempt once a worker runs and delivery resumes", id="both"),
+    ],
+)
+def test_dashboard_says_a_retrying_lead_waits_while_retries_are_held_not_that_a_passed_time_is_its_next_attempt(
+    settings, real_redis, worker, paused, said
+):
+    app = create_app(settings, redis=real_redis)
+    store = app.extensions["leadrelay"].store
+    cipher = RecordCipher(settings.leadrelay_encryption_key)
+    due, later = make_lead(), make_lead()
+    now = app.extensions["leadrelay"].clock.now()
+    store.leads.admit([due, later], [cipher.seal(lead.record) for lead in (due, later)], now)
+    batch = store.batches.claim(now, 200, 60)
+    reason = "careCycle 503 SERVICE_UNAVAILABLE"
+    store.batches.settle(
+        batch.id,
+        [
+            Outcome(due.id, LeadStatus.RETRYING, "503", error=reason, ready_at=now - 60, next_attempt_at=now - 60),
+            Outcome(later.id, LeadStatus.RETRYING, "503", error=reason, ready_at=now + 600, next_attempt_at=now + 600),
+        ],
+        now,
+        release=True,
+    )
+    if worker:
+        store.budget.announce_limit(60)
+    if paused:
+        store.pause.pause("careCycle 401 UNAUTHORIZED: Invalid or missing API key", now, now + 30)
+    with serve(app) as url, chromium() as browser:
+        _sign_in(browser, url, OPS_TOKEN)
+        shown = (_next_attempt_shown(browser, due.id), _next_attempt_shown(browser, later.id))
+
+    assert shown[0] == said  # its time has passed: no attempt comes at it
+    assert shown[1].startswith(said + ", not before ")
+
+
+def test_dashboard_gives_a_retrying_leads_next_attempt_time_while_delivery_goes_on(settings, real_redis):
+    app = create_app(settings, redis=real_redis)
+    store = app.extensions["leadrelay"].store
+    cipher = RecordCipher(settings.leadrelay_encryption_key)
+    retrying = make_lead()
+    now = app.extensions["leadrelay"].clock.now()
+    store.leads.admit([retrying], [cipher.seal(retrying.record)], now)
+    batch = store.batches.claim(now, 200, 60)
+    outcome = Outcome(
+        retrying.id, LeadStatus.RETRYING, "503", error="503", ready_at=now + 600, next_attempt_at=now + 600
+    )
+    store.batches.settle(batch.id, [outcome], now, release=True)
+    store.budget.announce_limit(60)
+    with serve(app) as url, chromium() as browser:
+        _sign_in(browser, url, OPS_TOKEN)
+        shown = _next_attempt_shown(browser, retrying.id)
+
+    assert re.fullmatch(r"next attempt \d+/\d+/\d{4}, .+ [A-Z]+", shown)
+
+
 def test_dashboard_counts_meta_leads_waiting_for_retrieval(settings, real_redis):
     app = create_app(settings, redis=real_redis)
     store = app.extensions["leadrelay"].store
