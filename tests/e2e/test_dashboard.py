@@ -482,6 +482,31 @@ def test_dashboard_shows_ages_and_estimates_in_the_unit_read_at_a_glance(setting
     assert re.fullmatch(r"\d+ (s|min|h|d)", oldest)
 
 
+def test_dashboard_names_the_leads_that_ended_rejected_or_dead_in_the_last_hour_not_failed_uploads(settings, seeded):
+    app, store, _leads = seeded  # one dead and one rejected lead, settled now
+    store.pause.resume()
+    retrying = make_lead()
+    now = app.extensions["leadrelay"].clock.now()
+    store.leads.admit([retrying], [RecordCipher(settings.leadrelay_encryption_key).seal(retrying.record)], now)
+    batch = store.batches.claim(now, 200, 60)
+    reason = "careCycle 503 SERVICE_UNAVAILABLE: Service unavailable"
+    outcome = Outcome(
+        retrying.id, LeadStatus.RETRYING, "503", error=reason, ready_at=now + 60, next_attempt_at=now + 60
+    )
+    store.batches.settle(batch.id, [outcome], now, release=True)
+    store.outage.failing(reason, now)  # its upload failed: it retries, and ended nothing
+    with serve(app) as url, chromium() as browser:
+        _sign_in(browser, url, OPS_TOKEN)
+        shown = browser.execute_script(
+            "const card = document.querySelector('#card-failed-1h');"
+            "return [card.querySelector('.label').textContent, card.querySelector('.value').textContent];"
+        )
+    stats = app.test_client().get("/v1/stats", headers={"Authorization": f"Bearer {OPS_TOKEN}"}).json
+
+    assert shown == ["Rejected or dead (1 h)", str(stats["failed"]["last1h"])]
+    assert stats["failed"]["last1h"] == 2
+
+
 def test_dashboard_gives_no_age_of_an_oldest_waiting_lead_when_none_waits(seeded):
     app, _store, _leads = seeded  # every lead settled: none queued, sending or retrying
     with serve(app) as url, chromium() as browser:
