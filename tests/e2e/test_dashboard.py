@@ -220,6 +220,19 @@ def test_dashboard_refuses_a_token_no_browser_can_send_without_leaving_the_login
         assert browser.execute_script("return sessionStorage.getItem('leadrelay.opsToken');") is None
 
 
+@pytest.mark.parametrize("typed", [pytest.param("", id="nothing"), pytest.param("  \u200b", id="blanks")])
+def test_dashboard_asks_for_a_token_when_the_field_is_sent_empty_not_for_a_character_none_was_typed(seeded, typed):
+    app, _store, _leads = seeded
+    with serve(app) as url, chromium() as browser:
+        from selenium.webdriver.common.by import By
+
+        _open_dashboard(browser, url, typed)
+        wait_until(lambda: browser.find_element(By.ID, "login-error").text)
+
+        assert browser.find_element(By.ID, "login-error").text == "Paste an ops token first."
+        assert not browser.find_element(By.ID, "board").is_displayed()
+
+
 def test_dashboard_counts_a_lead_waiting_to_retry_as_retrying_not_also_as_queued(settings, real_redis):
     app = create_app(settings, redis=real_redis)
     store = app.extensions["leadrelay"].store
