@@ -112,6 +112,23 @@ def test_dashboard_refuses_a_wrong_token(seeded):
         assert browser.find_element(By.ID, "login").is_displayed()
 
 
+def test_dashboard_announces_a_token_refused_while_the_board_was_open_and_puts_the_keyboard_in_the_token_field(
+    seeded,
+):
+    app, _store, _leads = seeded
+    with serve(app) as url, chromium() as browser:
+        from selenium.webdriver.common.by import By
+
+        _sign_in(browser, url, OPS_TOKEN)
+        browser.find_element(By.ID, "source").click()  # a keyboard or pointer on the board's controls
+        browser.execute_script("sessionStorage.setItem('leadrelay.opsToken', 'revoked-token');")  # as after a restart
+        wait_until(lambda: browser.find_element(By.ID, "login").is_displayed(), timeout=12)
+        error = browser.find_element(By.ID, "login-error")
+        shown = (error.text, error.get_attribute("role"), browser.execute_script("return document.activeElement.id;"))
+
+    assert shown == ("That token was refused.", "alert", "token")
+
+
 @pytest.fixture
 def many_rejected(settings, real_redis):
     """A relay app on the real Redis holding 55 rejected leads and one dead one."""
