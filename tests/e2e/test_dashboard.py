@@ -537,6 +537,20 @@ def test_dashboard_names_the_leads_that_ended_rejected_or_dead_in_the_last_hour_
     assert stats["failed"]["last1h"] == 2
 
 
+def test_dashboard_names_its_rate_budget_card_as_the_last_minutes_carecycle_requests_of_the_limit(seeded):
+    app, store, _leads = seeded
+    store.budget.announce_limit(60)  # a worker runs
+    with serve(app) as url, chromium() as browser:
+        _sign_in(browser, url, OPS_TOKEN)
+        shown = browser.execute_script(
+            "const card = document.querySelector('#card-budget');"
+            "return [card.querySelector('.label').textContent, card.querySelector('.value').textContent];"
+        )
+    budget = app.test_client().get("/v1/stats", headers={"Authorization": f"Bearer {OPS_TOKEN}"}).json["rateBudget"]
+
+    assert shown == ["careCycle requests (1 min)", f"{budget['usedLastMinute']} of {budget['limitPerMinute']}"]
+
+
 def test_dashboard_gives_no_age_of_an_oldest_waiting_lead_when_none_waits(seeded):
     app, _store, _leads = seeded  # every lead settled: none queued, sending or retrying
     with serve(app) as url, chromium() as browser:
