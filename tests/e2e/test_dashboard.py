@@ -356,6 +356,29 @@ def test_dashboard_fits_a_narrow_screen_with_reasons_readable_and_retry_buttons_
     assert layout["reason"] >= 200  # some 25 characters a line
 
 
+@pytest.mark.parametrize("width", [pytest.param(390, id="phone"), pytest.param(1280, id="wide")])
+def test_dashboard_keeps_a_card_labels_span_on_one_line(seeded, width):
+    app, store, _leads = seeded
+    store.budget.announce_limit(60)  # a worker runs
+    with serve(app) as url, chromium() as browser:
+        browser.execute_cdp_cmd(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": False},
+        )
+        _sign_in(browser, url, OPS_TOKEN)
+        split = browser.execute_script(
+            "return Array.from(document.querySelectorAll('#cards .label')).filter((label) => {"
+            "  const text = label.firstChild, at = text.data.indexOf('(');"
+            "  if (at < 0) return false;"
+            "  const span = document.createRange(); span.setStart(text, at); span.setEnd(text, text.data.length);"
+            "  return new Set(Array.from(span.getClientRects(), (r) => Math.round(r.top))).size > 1;"
+            "}).map((label) => label.textContent);"
+        )
+        browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+    assert split == []
+
+
 def test_dashboard_lists_leads_waiting_to_retry_with_their_reason_and_next_attempt(settings, real_redis):
     app = create_app(settings, redis=real_redis)
     store = app.extensions["leadrelay"].store
