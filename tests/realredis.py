@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from redis import Redis
@@ -35,6 +35,16 @@ class ForeignDatabaseError(RuntimeError):
 
 def redis_url_for_tests() -> str:
     return os.environ.get("REDIS_URL") or DEFAULT_TEST_REDIS_URL
+
+
+def beside_database_url(url: str) -> str:
+    """The database beside `url`'s on the same server, its number with the last bit flipped (15 and 14, 0 and 1):
+    where `scripts/test` runs one share of the end-to-end tests while the others use `url`'s."""
+    parts = urlsplit(url)
+    number = parts.path.lstrip("/")
+    if not number.isdigit():
+        number = "0"  # redis-py's default database
+    return urlunsplit(parts._replace(path=f"/{int(number) ^ 1}"))
 
 
 def connect_or_fail(url: str) -> Redis:
@@ -170,3 +180,9 @@ class RedisServer:
             self.process.terminate()
             self.process.wait(timeout=10)
         self.process = None
+
+
+if __name__ == "__main__":  # scripts/test: the URL of the database beside REDIS_URL's (default: the tests')
+    import sys
+
+    sys.stdout.write(beside_database_url(sys.argv[1] if len(sys.argv) > 1 else redis_url_for_tests()) + "\n")

@@ -5,7 +5,7 @@ untouched, saying how to go on."""
 import fakeredis
 import pytest
 
-from tests.realredis import TEST_DATABASE_MARK, ForeignDatabaseError, empty_test_database
+from tests.realredis import TEST_DATABASE_MARK, ForeignDatabaseError, beside_database_url, empty_test_database
 
 URL = "redis://127.0.0.1:6379/0"
 
@@ -61,3 +61,17 @@ def test_the_refusal_never_shows_a_password_given_as_an_option_of_redis_url(data
 
     assert "s3cret-pass" not in str(refused.value)
     assert "REDIS_URL=redis://127.0.0.1:6379/2?..." in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "beside"),
+    [
+        pytest.param("redis://127.0.0.1:6379/15", "redis://127.0.0.1:6379/14", id="the-default-15-beside-14"),
+        pytest.param("redis://127.0.0.1:6379/14", "redis://127.0.0.1:6379/15", id="and-back"),
+        pytest.param("redis://:secret@redis.internal:6380/0", "redis://:secret@redis.internal:6380/1", id="password"),
+        pytest.param("redis://127.0.0.1:6379", "redis://127.0.0.1:6379/1", id="no-number-is-database-0"),
+        pytest.param("rediss://h:6379/3?ssl_cert_reqs=none", "rediss://h:6379/2?ssl_cert_reqs=none", id="options-kept"),
+    ],
+)
+def test_the_database_beside_the_tests_is_on_the_same_server_its_number_with_the_last_bit_flipped(url, beside):
+    assert beside_database_url(url) == beside
