@@ -43,6 +43,7 @@ import requests
 from marshmallow import ValidationError
 
 from app.schemas.meta import GraphId
+from workers.connection_failures import connection_failure
 from workers.graph_usage import read_usage
 from workers.redaction import Redactor
 
@@ -201,7 +202,7 @@ class GraphClient:
         except requests.ConnectTimeout as exc:
             raise GraphTimeoutError("Graph API did not accept the connection in time") from exc
         except requests.ConnectionError as exc:
-            raise GraphUnavailableError("Graph API could not be reached") from exc
+            raise GraphUnavailableError(connection_failure(exc, "Graph API", "FACEBOOK_GRAPH_URL")) from exc
         except requests.Timeout as exc:
             raise GraphTimeoutError("Graph API did not answer in time") from exc
         except requests.RequestException as exc:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import threading
 import traceback
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import requests
@@ -197,10 +202,72 @@ def test_graph_client_treats_a_refused_connection_as_unavailable_and_never_shows
     token = "EAAG-secret-token-value"
     client = GraphClient(f"http://127.0.0.1:{free_port()}", "v21.0", token, connect_timeout=1, read_timeout=1)
 
-    with pytest.raises(GraphUnavailableError, match="could not be reached") as caught:
+    with pytest.raises(GraphUnavailableError) as caught:
         client.get_lead(LEAD_ID)
 
+    assert caught.value.message == "Graph API could not be reached: the connection was refused"
     assert token not in "".join(traceback.format_exception(caught.value))
+
+
+@pytest.fixture
+def bare_server() -> Iterator[tuple[int, list[bytes]]]:
+    """A port whose server answers one connection with the bytes listed (none: it closes once the request came)."""
+    replies: list[bytes] = []
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+
+        def serve() -> None:
+            with contextlib.suppress(OSError):
+                conn, _ = listener.accept()
+                with conn:
+                    conn.recv(65536)
+                    conn.sendall(replies[0] if replies else b"")
+
+        threading.Thread(target=serve, daemon=True).start()
+        yield listener.getsockname()[1], replies
+
+
+def unreached(url: str) -> GraphUnavailableError:
+    client = GraphClient(url, "v21.0", "EAAG-secret-token-value", connect_timeout=1, read_timeout=1)
+    try:
+        client.get_lead(LEAD_ID)
+    except GraphUnavailableError as exc:
+        return exc
+    finally:
+        client.close()
+    raise AssertionError("the Graph API call did not fail as unavailable")
+
+
+def test_graph_client_says_the_graph_api_host_name_does_not_resolve_without_naming_it(monkeypatch):
+    def no_such_host(*args: Any, **kwargs: Any) -> Any:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_such_host)
+
+    error = unreached("https://graph.example")
+
+    assert error.message == "Graph API could not be reached: its host name does not resolve (check FACEBOOK_GRAPH_URL)"
+
+
+def test_graph_client_names_a_failed_tls_handshake_as_one(bare_server):
+    port, replies = bare_server
+    replies.append(b"HTTP/1.1 200 OK\r\n\r\n")  # plain HTTP where TLS was expected
+
+    error = unreached(f"https://127.0.0.1:{port}")
+
+    assert error.message == (
+        "Graph API could not be reached: the TLS handshake failed "
+        "(check FACEBOOK_GRAPH_URL and the CA certificates the workers trust)"
+    )
+
+
+def test_graph_client_says_the_graph_api_closed_the_connection_before_answering(bare_server):
+    port, _ = bare_server
+
+    error = unreached(f"http://127.0.0.1:{port}")
+
+    assert error.message == "Graph API closed the connection before answering"
 
 
 def test_graph_client_refused_without_a_valid_appsecret_proof_is_a_token_error(stub, graph_url):

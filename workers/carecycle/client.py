@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import queue
-import socket
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -21,6 +20,7 @@ from workers.carecycle.errors import (
     CareCycleTransientError,
     CareCycleUnreadableError,
 )
+from workers.connection_failures import connection_failure
 from workers.redaction import Redactor
 
 UPLOAD_PATH = "/v2/leads/upload"
@@ -89,7 +89,7 @@ class CareCycleClient:
         except requests.ConnectTimeout as exc:
             raise CareCycleConnectionError("careCycle did not accept the connection in time") from exc
         except requests.ConnectionError as exc:
-            raise CareCycleConnectionError(_connection_failure(exc)) from exc
+            raise CareCycleConnectionError(connection_failure(exc, "careCycle", "CARECYCLE_BASE_URL")) from exc
         except requests.Timeout as exc:
             raise CareCycleAmbiguousError("careCycle did not answer in time") from exc
         except requests.RequestException as exc:
@@ -117,38 +117,6 @@ class CareCycleClient:
     def close(self) -> None:
         """Close pooled connections."""
         self._session.close()
-
-
-# What broke a connection, as its cause is found in the chain `requests` raises: the first kind met names it.
-_UNREACHED = "careCycle could not be reached"
-_CONNECTION_FAILURES: tuple[tuple[type[BaseException], str], ...] = (
-    (
-        requests.exceptions.SSLError,
-        f"{_UNREACHED}: the TLS handshake failed (check CARECYCLE_BASE_URL and the CA certificates the workers trust)",
-    ),
-    (requests.exceptions.ProxyError, f"{_UNREACHED}: the proxy failed"),
-    (socket.gaierror, f"{_UNREACHED}: its host name does not resolve (check CARECYCLE_BASE_URL)"),
-    (ConnectionRefusedError, f"{_UNREACHED}: the connection was refused"),
-    (urllib3.exceptions.ProtocolError, "careCycle closed the connection before answering"),
-)
-
-
-def _connection_failure(exc: requests.ConnectionError) -> str:
-    """What an operator is told of a connection that failed: its kind (never the library's text, which names
-    addresses), or only that careCycle could not be reached."""
-    seen: set[int] = set()
-    pending: list[BaseException] = [exc]
-    while pending:
-        cause = pending.pop(0)
-        if id(cause) in seen:
-            continue
-        seen.add(id(cause))
-        for kind, said in _CONNECTION_FAILURES:
-            if isinstance(cause, kind):
-                return said
-        linked = [*cause.args, getattr(cause, "reason", None), cause.__cause__, cause.__context__]
-        pending.extend(item for item in linked if isinstance(item, BaseException))
-    return _UNREACHED
 
 
 def _read_answer(response: requests.Response, deadline: float) -> bytes:
