@@ -21,6 +21,9 @@ REDIS_LOG_FILE = "server.log"
 REDIS_LOCK_FILE = "leadrelay-dev.lock"
 REDIS_BINARY_FILE = "leadrelay-dev.server"  # the server that made the data
 REDIS_PING_TIMEOUT_SECONDS = 1.0
+# A limit, so that the embedded server refuses writes when full (noeviction, its default) as a deployed one
+# does: far above what a trial or the bench holds (3 KB or so a lead), far below a laptop's memory.
+REDIS_MAXMEMORY = "1gb"
 
 
 def choose_redis_binary(
@@ -88,8 +91,9 @@ def lock_redis_dir(redis_dir: Path) -> int:
 
 
 def redis_server_argv(binary: str, port: int, redis_dir: Path) -> list[str]:
-    """A private server on loopback: AOF on (durable across restarts), RDB snapshots off."""
+    """A private server on loopback: AOF on (durable across restarts), RDB snapshots off, a memory limit."""
     flags = {"bind": LOOPBACK, "port": str(port), "appendonly": "yes", "dir": str(redis_dir), "save": ""}
+    flags["maxmemory"] = REDIS_MAXMEMORY
     flags["logfile"] = str(redis_dir / REDIS_LOG_FILE)
     return [binary, *(arg for name, value in flags.items() for arg in (f"--{name}", value))]
 

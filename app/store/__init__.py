@@ -89,8 +89,8 @@ class Store:
         self.redis.set(keys.readiness_probe_key(), repr(now), ex=READINESS_PROBE_TTL_SECONDS)
 
     def persistence_problems(self) -> list[str]:
-        """What in Redis's own settings breaks the promise that a lead answered 2xx is kept: eviction, or no
-        append-only file. Empty when nothing does, or when Redis does not tell (INFO refused)."""
+        """What in Redis's own settings breaks the promise that a lead answered 2xx is kept: eviction, no memory
+        limit, or no append-only file. Empty when nothing does, or when Redis does not tell (INFO refused)."""
         try:
             memory, persistence = self.redis.info("memory"), self.redis.info("persistence")
         except ResponseError:
@@ -101,6 +101,13 @@ class Store:
             problems.append(
                 f"Redis evicts keys when full (maxmemory-policy {policy}): queued leads can be lost;"
                 " set maxmemory-policy noeviction, as deploy/redis.conf does"
+            )
+        # noeviction refuses writes only past a maxmemory; any nonzero one (a managed Redis sets its own) is kept.
+        if memory.get("maxmemory") == 0:
+            problems.append(
+                "Redis has no memory limit (maxmemory 0): instead of refusing writes when full, it grows until the"
+                " kernel kills it, losing its last second of accepted leads; set maxmemory to half to three quarters"
+                " of the memory its machine can give Redis (deploy/redis.conf and the README explain the sizing)"
             )
         if persistence.get("aof_enabled") == 0:
             problems.append(

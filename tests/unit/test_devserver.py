@@ -298,6 +298,16 @@ def test_redis_server_argv_keeps_aof_on_loopback_in_the_data_dir(tmp_path):
     assert flags["--bind"] == "127.0.0.1" and flags["--port"] == "7001"
 
 
+def test_redis_server_argv_gives_the_embedded_server_a_memory_limit_so_a_worker_finds_no_persistence_problem(
+    tmp_path,
+):
+    argv = redis_server_argv("/usr/bin/redis-server", 7001, tmp_path)
+
+    flags = dict(zip(argv[1::2], argv[2::2], strict=True))
+    assert flags["--maxmemory"] == "1gb"
+    assert "--maxmemory-policy" not in flags  # noeviction, Redis's default, as deploy/redis.conf sets it
+
+
 def test_banner_shows_urls_credentials_and_a_ready_curl(tmp_path):
     source = DevCredential("dev", "sk_abc", "dev=sk_abc", "file")
     ops = DevCredential("dev", "ot_xyz", "dev=ot_xyz", "file")
