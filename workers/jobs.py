@@ -44,6 +44,8 @@ def fetch_meta_lead(lead_id: str, lease_deadline: float | None = None) -> str:
 
 
 def backfill_meta_leads() -> str:
-    """Take in the leads of every configured Meta form that no webhook announced; raises on a Graph failure."""
-    taken = current_context().meta.backfill()
+    """Take in the leads of every configured Meta form that no webhook announced; raises on a Graph failure. A worker
+    asked to stop ends the job once the listing under way is taken in and noted (the next backfill lists on)."""
+    context = current_context()
+    taken = context.meta.backfill(stop_requested=context.stopping.is_set)
     return f"{taken} new leads"

@@ -190,9 +190,10 @@ class MetaRetrieval:
         """Forget what the backfill noted of forms no source names any longer (`MetaBackfill`)."""
         self._backfill.forget_forms_unconfigured()
 
-    def backfill(self) -> int:
-        """Run the backfill (`workers.meta_backfill`); returns how many leads it took in."""
-        return self._backfill.run()
+    def backfill(self, stop_requested: Callable[[], bool] = lambda: False) -> int:
+        """Run the backfill (`workers.meta_backfill`), ended early once `stop_requested`; returns how many leads it
+        took in."""
+        return self._backfill.run(stop_requested)
 
     def complete_listed(self, ticket: FetchTicket, lead: GraphLead) -> LeadStatus | None:
         """Complete a lead the backfill listed (delivery is woken once per form, by the backfill)."""

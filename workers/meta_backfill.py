@@ -5,10 +5,10 @@ It also takes in the leads Meta announced before a source listed their Page or f
 before its last complete listing (`BACKFILL_OVERLAP_SECONDS`); a form listed completely is marked so, and a form not
 listed completely (refused, failed, skipped) is listed from the same time at the next backfill. A span owed for long
 (up to Meta's 90 days) is listed in windows of time, oldest first, each remembered once its leads are taken in, so that
-a backfill cut short (its job's timeout, a worker gone, a rate limit, Redis away) is resumed where it stopped, and a
-span longer than one job completes over several backfills. Its listed leads are completed as retrieval completes a
-fetched one (`workers.meta.MetaRetrieval`), and a listing that works or fails for every call tells retrieval's pauses
-so, as a fetch does.
+a backfill cut short (its job's timeout, its worker asked to stop or gone, a rate limit, Redis away) is resumed where it
+stopped, and a span longer than one job completes over several backfills. Its listed leads are completed as retrieval
+completes a fetched one (`workers.meta.MetaRetrieval`), and a listing that works or fails for every call tells
+retrieval's pauses so, as a fetch does.
 """
 
 from __future__ import annotations
@@ -144,7 +144,7 @@ class MetaBackfill:
         """True for exactly one caller per backfill interval, across every worker."""
         return self._store.fetches.take_backfill_turn(self._interval)
 
-    def run(self) -> int:
+    def run(self, stop_requested: Callable[[], bool] = lambda: False) -> int:
         """Take in the leads Meta announced before a source listed their Page or form (their retrieval queued), and
         list every configured form's leads since its last backfill to take in the unseen ones. Returns how many.
 
@@ -162,7 +162,9 @@ class MetaBackfill:
         listing comes before any form's further windows, so that none waits on another's span; a form never
         listed completely is listed from one interval before its first listing was tried, so that a refusal (or a
         pause) from its very first listing on misses none of the leads its webhooks did not bring. No listing goes
-        back further than Meta keeps leads (about 90 days).
+        back further than Meta keeps leads (about 90 days). A worker asked to stop (`stop_requested`: a SIGTERM's
+        warm shutdown) ends the run once the listing under way is taken in and noted, starting no other: the next run
+        lists on from there.
         """
         rerouted = self._admission.admit_unrouted()  # counted as the webhook would have, had a source listed them
         hand_over_admitted(self._store, [(a.source, a.status) for a in rerouted if a.status is not None])
@@ -183,6 +185,8 @@ class MetaBackfill:
         forms = []
         for source in self.facebook_sources():
             for form_id in source.form_ids:
+                if stop_requested():  # its span stays owed (`owe_backfill`), listed at the next run
+                    break
                 page_id = paused_pages.get(form_id)
                 if page_id is not None and not self._pauses.take_page_probe(page_id):
                     self._logger.info(
@@ -192,22 +196,24 @@ class MetaBackfill:
                     continue
                 started = self._clock.now()
                 form = FormListing(form_id, page_id, started, self._owed_from(form_id, started))
-                taken += self._list_on(form, None, failed)
+                taken += self._list_on(form, None, failed, stop_requested)
                 forms.append(form)
         # Every form listed once first, those owed for long list on: none takes another's turn, and the run's budget
         # holds whatever the number of forms.
         for form in forms:
-            taken += self._list_on(form, deadline, failed)
+            taken += self._list_on(form, deadline, failed, stop_requested)
         if failed:  # the job fails, loudly, once every other form is listed
             raise failed[0]
         return taken
 
-    def _list_on(self, form: FormListing, deadline: float | None, failed: list[GraphError]) -> int:
+    def _list_on(
+        self, form: FormListing, deadline: float | None, failed: list[GraphError], stop_requested: Callable[[], bool]
+    ) -> int:
         """List on a form (`_backfill_form`); returns how many leads were new. A failure that pauses retrieval is
         raised; any other ends the form's listing, noted in `failed`."""
         taken = form.taken
         try:
-            self._backfill_form(form, deadline)
+            self._backfill_form(form, deadline, stop_requested)
         except GraphError as exc:
             form.ended = True
             if pauses_every_page(exc):
@@ -216,15 +222,18 @@ class MetaBackfill:
             failed.append(exc)
         return form.taken - taken
 
-    def _backfill_form(self, form: FormListing, deadline: float | None) -> None:
+    def _backfill_form(self, form: FormListing, deadline: float | None, stop_requested: Callable[[], bool]) -> None:
         """List and take in a form's leads, window by window: only its next listing without a `deadline`, or else
-        until the rest of it is listed or `deadline` passes (then it is said catching up, and the next backfill lists
-        on from there)."""
+        until the rest of it is listed, `deadline` passes or a stop is asked for (then it is said catching up, and the
+        next backfill lists on from there)."""
         while not form.ended:
             until = window_end(form.listed_to, form.started)
             if form.listings and deadline is None:
                 return
-            if until is not None and deadline is not None and self._clock.now() >= deadline:
+            stopping = stop_requested()
+            if stopping and (deadline is None or until is None):
+                return
+            if until is not None and deadline is not None and (stopping or self._clock.now() >= deadline):
                 self._logger.info(
                     "meta backfill of a form is catching up: listed %d leads, %d new, up to %s; listed on from there "
                     "at the next backfill",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import signal
 import threading
 import time
 from collections import Counter
@@ -12,6 +13,7 @@ from collections import Counter
 import pytest
 
 from app.models import LeadStatus
+from app.store import keys
 from tests.e2e.conftest import Relay
 from tests.graphstub import GraphStub, serve_graph
 from tests.support import wait_until
@@ -53,7 +55,7 @@ def meta_relay(relay_settings, real_redis, graph_stub, tmp_path):
         relay.stop_workers()
 
 
-def add_graph_lead(graph_stub, leadgen_id=LEADGEN_ID, phone="+12125550142"):
+def add_graph_lead(graph_stub, leadgen_id=LEADGEN_ID, phone="+12125550142", created=None):
     answers = [
         {"name": "full_name", "values": ["José Example"]},
         {"name": "email", "values": ["jose.example@example.com"]},
@@ -65,7 +67,7 @@ def add_graph_lead(graph_stub, leadgen_id=LEADGEN_ID, phone="+12125550142"):
         leadgen_id,
         FORM_ID,
         answers,
-        created=time.time() - 5,
+        created=time.time() - 5 if created is None else created,
         ad_id="300000000000001",
         campaign_id="320000000000001",
         platform="fb",
@@ -188,6 +190,36 @@ def test_the_backfill_takes_in_a_lead_whose_webhook_never_came(meta_relay, graph
     listing = graph_stub.requests_to(f"/{FORM_ID}/leads")[0]
     assert json.loads(listing.query["filtering"])[0]["operator"] == "GREATER_THAN"
     assert graph_stub.requests_to("/900000000000077") == []  # completed from the listing, not fetched again
+
+
+def test_a_worker_sigterm_ends_a_long_backfill_within_seconds_and_the_next_worker_lists_on_taking_each_lead_once(
+    meta_relay, graph_stub, sandbox
+):
+    days = 80  # a form refused for weeks: 320 windows of six hours, each listing answered in a quarter of a second
+    owed_since = time.time() - days * 86400
+    meta_relay.store.fetches.mark_backfilled(FORM_ID, owed_since)
+    for n in range(days // 2):  # a lead every two days
+        created = owed_since + n * 2 * 86400 + 3600
+        add_graph_lead(graph_stub, leadgen_id=f"9{n:014d}", phone=f"+1212555{100 + n:04d}", created=created)
+    graph_stub.stall_every_answer(0.25)
+    worker = meta_relay.start_worker("backfill-stopping", facebook_read_timeout_seconds=5.0)
+    wait_until(lambda: len(graph_stub.requests_to(f"/{FORM_ID}/leads")) >= 5, timeout=30)
+
+    asked = time.monotonic()
+    worker.send_signal(signal.SIGTERM)
+
+    assert worker.wait(timeout=30) == 0  # well within the grace period of 75 s, not once the span is listed
+    assert time.monotonic() - asked < 15
+    listed_to = meta_relay.store.fetches.backfill_listed_to(FORM_ID)
+    assert listed_to is not None and listed_to > owed_since
+    graph_stub.answer_promptly()
+    meta_relay.redis.delete(keys.backfill_turn_key())  # the next backfill's turn, without waiting an interval
+    meta_relay.start_worker("backfill-next")
+    wait_until(lambda: meta_relay.store.fetches.backfill_since(FORM_ID) > time.time() - 3600, timeout=60)
+
+    assert sum(meta_relay.store.leads.status_counts().values()) == days // 2  # each lead taken in once
+    since = [json.loads(r.query["filtering"])[0]["value"] for r in graph_stub.requests_to(f"/{FORM_ID}/leads")]
+    assert len(since) == len(set(since))  # no window listed twice: the second worker listed on from the first
 
 
 def test_meta_leads_are_retrieved_at_once_while_delivery_is_busy_with_other_sources(meta_relay, graph_stub, sandbox):

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import logging
+import threading
 
 import pytest
 from redis.exceptions import RedisError
@@ -40,7 +41,7 @@ from workers.graph import (
     GraphUnavailableError,
 )
 from workers.meta import MetaRetrieval, RetrievalSettings
-from workers.meta_backfill import BACKFILL_OVERLAP_SECONDS
+from workers.meta_backfill import BACKFILL_OVERLAP_SECONDS, BACKFILL_WINDOW_SECONDS
 from workers.retrieval_pauses import PAGE_PAUSE_LAPSE_SECONDS
 from workers.runner import DeliveryTicker
 
@@ -879,6 +880,31 @@ def test_backfill_takes_in_only_leads_never_seen_and_lists_since_the_last_run(
     clock.advance(BACKFILL_SECONDS)
     assert retrieval.backfill() == 0
     assert graph.listings[-1] == (FORM_ID, started - BACKFILL_OVERLAP_SECONDS)
+
+
+def test_a_backfill_whose_worker_is_asked_to_stop_notes_the_window_in_hand_lists_no_other_and_the_next_lists_on(
+    retrieval, graph, store, clock
+):
+    store.fetches.mark_backfilled(FORM_ID, clock.now() - 2 * 86400)  # two days owed: eight windows, then up to now
+    start = clock.now() - 2 * 86400 - BACKFILL_OVERLAP_SECONDS
+    graph.add("900000000000001")
+    stop = threading.Event()
+    list_form_leads = graph.list_form_leads
+
+    def sigterm_during_the_third_listing(form_id, since, until=None):
+        if len(graph.listings) == 2:
+            stop.set()
+        return list_form_leads(form_id, since, until)
+
+    graph.list_form_leads = sigterm_during_the_third_listing
+
+    assert retrieval.backfill(stop_requested=stop.is_set) == 1
+
+    assert [since for _, since in graph.listings] == [start + n * BACKFILL_WINDOW_SECONDS for n in range(3)]
+    assert store.fetches.backfill_listed_to(FORM_ID) == start + 3 * BACKFILL_WINDOW_SECONDS
+    assert retrieval.backfill() == 0  # the lead is taken in once
+    assert [since for _, since in graph.listings[3:]] == [start + n * BACKFILL_WINDOW_SECONDS for n in range(3, 9)]
+    assert store.fetches.backfill_listed_to(FORM_ID) is None  # listed completely
 
 
 def test_backfill_wakes_delivery_once_for_all_the_leads_it_queues(retrieval, graph, woken):

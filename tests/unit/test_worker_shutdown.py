@@ -60,3 +60,22 @@ def test_a_delivery_job_of_a_stopping_worker_ends_after_the_batch_under_way(sett
     assert outcome == "stopped"
     assert uploads == ["batch-0"]
     assert 0 in context.store.lanes.free_lanes()  # a running worker's ticker starts the lane again within a second
+
+
+def test_a_backfill_job_of_a_stopping_worker_is_told_of_the_stop(settings, redis, clock, monkeypatch):
+    context = build_context(settings, redis=redis, clock=clock)
+    told: list[bool] = []
+
+    def backfill_then_get_a_sigterm(stop_requested=lambda: False) -> int:
+        told.append(stop_requested())
+        context.stopping.set()  # the signal comes while a window is listed
+        told.append(stop_requested())
+        return 0
+
+    monkeypatch.setattr(context.meta, "backfill", backfill_then_get_a_sigterm)
+    monkeypatch.setattr(worker_context, "_current", None)  # restored after the test
+    use_context(context)
+
+    jobs.backfill_meta_leads()
+
+    assert told == [False, True]
