@@ -16,10 +16,11 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import pytest
 from redis import Redis
+from redis.connection import parse_url
 from redis.exceptions import RedisError
 
 DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/15"
@@ -39,12 +40,14 @@ def redis_url_for_tests() -> str:
 
 def beside_database_url(url: str) -> str:
     """The database beside `url`'s on the same server, its number with the last bit flipped (15 and 14, 0 and 1):
-    where `scripts/test` runs one share of the end-to-end tests while the others use `url`'s."""
+    where `scripts/test` runs one share of the end-to-end tests while the others use `url`'s. The number is read as
+    redis-py reads it (a `db` option before the path's; a socket's path is no number) and written where it reads it."""
     parts = urlsplit(url)
-    number = parts.path.lstrip("/")
-    if not number.isdigit():
-        number = "0"  # redis-py's default database
-    return urlunsplit(parts._replace(path=f"/{int(number) ^ 1}"))
+    beside = parse_url(url).get("db", 0) ^ 1
+    options = [(name, value) for name, value in parse_qsl(parts.query, keep_blank_values=True) if name != "db"]
+    if parts.scheme == "unix":  # built by hand: urlunsplit drops the "//" before an empty host
+        return f"unix://{parts.netloc}{parts.path}?{urlencode([*options, ('db', beside)])}"
+    return urlunsplit(parts._replace(path=f"/{beside}", query=urlencode(options)))
 
 
 def connect_or_fail(url: str) -> Redis:

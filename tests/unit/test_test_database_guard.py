@@ -4,6 +4,7 @@ untouched, saying how to go on."""
 
 import fakeredis
 import pytest
+from redis.connection import parse_url
 
 from tests.realredis import TEST_DATABASE_MARK, ForeignDatabaseError, beside_database_url, empty_test_database
 
@@ -71,7 +72,23 @@ def test_the_refusal_never_shows_a_password_given_as_an_option_of_redis_url(data
         pytest.param("redis://:secret@redis.internal:6380/0", "redis://:secret@redis.internal:6380/1", id="password"),
         pytest.param("redis://127.0.0.1:6379", "redis://127.0.0.1:6379/1", id="no-number-is-database-0"),
         pytest.param("rediss://h:6379/3?ssl_cert_reqs=none", "rediss://h:6379/2?ssl_cert_reqs=none", id="options-kept"),
+        # redis-py takes a `db` option before the path's number: the beside URL must not keep pointing at it.
+        pytest.param("redis://127.0.0.1:6379/?db=15", "redis://127.0.0.1:6379/14", id="db-option"),
+        pytest.param("redis://127.0.0.1:6379/3?db=15&x=1", "redis://127.0.0.1:6379/14?x=1", id="db-option-over-path"),
+        pytest.param("unix:///run/redis.sock?db=15", "unix:///run/redis.sock?db=14", id="unix-socket-keeps-its-path"),
     ],
 )
 def test_the_database_beside_the_tests_is_on_the_same_server_its_number_with_the_last_bit_flipped(url, beside):
     assert beside_database_url(url) == beside
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["redis://127.0.0.1:6379/15", "redis://127.0.0.1:6379/?db=15", "redis://h:6379/2?db=7", "unix:///run/r.sock?db=4"],
+)
+def test_the_database_beside_the_tests_is_never_their_own_as_redis_py_reads_both(url):
+    own, beside = parse_url(url), parse_url(beside_database_url(url))
+
+    assert beside.get("db", 0) == own.get("db", 0) ^ 1
+    server = ("host", "port", "path")
+    assert [beside.get(name) for name in server] == [own.get(name) for name in server]
