@@ -120,7 +120,7 @@ limit_request_field_size = 8190
 # What gunicorn answers itself, to a request too malformed for the relay to see (a request line over its limit, a
 # header name with a space, a bad chunk size): its own page is HTML, has no X-Request-ID and quotes the request's text
 # (a version, a header's name, a chunk size). It answers in the relay's JSON error shape instead, with a request id of
-# its own, saying what was expected and nothing of what was sent.
+# its own and the relay's X-Content-Type-Options, saying what was expected and nothing of what was sent.
 _REFUSAL_EXPECTED = {
     414: ("url", f"expected a request line (method, path and query) of at most {limit_request_line} bytes"),
     431: (
@@ -145,7 +145,7 @@ def write_json_error(sock: Any, status_int: int, reason: str, mesg: str) -> None
     request_id = uuid.uuid4().hex
     head = (
         f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\nX-Request-ID: {request_id}\r\n\r\n"
+        f"Content-Length: {len(body)}\r\nX-Request-ID: {request_id}\r\nX-Content-Type-Options: nosniff\r\n\r\n"
     )
     gunicorn_util.write_nonblock(sock, (head + body).encode("latin-1"))
     # The id the client was given, in the log as every request's is (the warning before it says what was wrong).

@@ -86,6 +86,7 @@ def test_a_request_too_malformed_for_the_relay_is_still_answered_with_a_json_err
 
     assert status_line.startswith(f"HTTP/1.1 {status} ")
     assert headers["content-type"] == "application/json" and headers["x-request-id"]
+    assert headers["x-content-type-options"] == "nosniff"  # as every answer the relay makes
     error = json.loads(body)["error"]
     assert list(error["fields"]) == [field] and error["fields"][field][0].startswith("expected ")
     assert not any(word in body.decode() for word in ("zebedee", "Zebedee", "Quixotte", "junk", "zzz"))
