@@ -291,7 +291,7 @@ def _answer_once(submission: dict[str, Any], name: str, column_id: str, value: A
     earlier = submission.get(name)
     if earlier is None or not str(earlier).strip():
         submission[name] = value
-    elif str(value).strip() and value != earlier:
+    elif str(value).strip() and str(value).strip() != str(earlier).strip():  # the same answer but for blanks is none
         warnings.append(f"{column_id}: expected once: an earlier answer has this column_id; dropped")
 
 

@@ -216,6 +216,16 @@ def test_google_contact_column_answered_twice_keeps_the_first_and_warns_of_the_o
     assert stored_record(redis, settings, response.json["id"])["phoneNumber"] == "+13125550187"
 
 
+def test_google_contact_column_answered_twice_alike_but_for_blanks_warns_of_nothing(client, redis, settings):
+    # The same answer, a space apart: nothing is dropped, so nothing is said to be.
+    given = columns(("PHONE_NUMBER", "+13125550187"), ("POSTAL_CODE", "60601"), ("PHONE_NUMBER", " +13125550187 "))
+
+    response = client.post(URL, json=lead_with(given))
+
+    assert (response.json["status"], response.json["warnings"]) == ("queued", [])
+    assert stored_record(redis, settings, response.json["id"])["phoneNumber"] == "+13125550187"
+
+
 def test_google_contact_column_answered_blank_then_filled_takes_the_filled_answer(client, redis, settings):
     given = columns(("PHONE_NUMBER", ""), ("POSTAL_CODE", "60601"), ("PHONE_NUMBER", "+13125550187"))
 
