@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import socket
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -124,3 +127,23 @@ def app(settings: Settings, redis: fakeredis.FakeRedis, clock: FakeClock) -> Fla
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
+
+
+@pytest.fixture
+def bare_server() -> Iterator[tuple[int, list[bytes]]]:
+    """A port whose server answers one connection with the bytes listed (none: it closes once the request came): an
+    outside service failing below HTTP, for its client's tests."""
+    replies: list[bytes] = []
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+
+        def serve() -> None:
+            with contextlib.suppress(OSError):
+                conn, _ = listener.accept()
+                with conn:
+                    conn.recv(65536)
+                    conn.sendall(replies[0] if replies else b"")
+
+        threading.Thread(target=serve, daemon=True).start()
+        yield listener.getsockname()[1], replies

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import email.utils
 import gzip
 import json
@@ -446,25 +445,6 @@ def test_a_carecycle_that_cannot_be_reached_is_retried_and_counted_apart_from_it
 
     assert not isinstance(raised.value, CareCycleAmbiguousError)  # nothing was sent: no doubt about a delivery
     assert outcome_label(raised.value) == "connection_error"
-
-
-@pytest.fixture
-def bare_server() -> Iterator[tuple[int, list[bytes]]]:
-    """A port whose server answers each connection with the bytes listed (none: it closes once the request came)."""
-    replies: list[bytes] = []
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen()
-
-        def serve() -> None:
-            with contextlib.suppress(OSError):
-                conn, _ = listener.accept()
-                with conn:
-                    conn.recv(65536)
-                    conn.sendall(replies[0] if replies else b"")
-
-        threading.Thread(target=serve, daemon=True).start()
-        yield listener.getsockname()[1], replies
 
 
 def unreached(url: str) -> CareCycleError:

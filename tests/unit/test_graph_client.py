@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import socket
-import threading
 import traceback
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -207,25 +204,6 @@ def test_graph_client_treats_a_refused_connection_as_unavailable_and_never_shows
 
     assert caught.value.message == "Graph API could not be reached: the connection was refused"
     assert token not in "".join(traceback.format_exception(caught.value))
-
-
-@pytest.fixture
-def bare_server() -> Iterator[tuple[int, list[bytes]]]:
-    """A port whose server answers one connection with the bytes listed (none: it closes once the request came)."""
-    replies: list[bytes] = []
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen()
-
-        def serve() -> None:
-            with contextlib.suppress(OSError):
-                conn, _ = listener.accept()
-                with conn:
-                    conn.recv(65536)
-                    conn.sendall(replies[0] if replies else b"")
-
-        threading.Thread(target=serve, daemon=True).start()
-        yield listener.getsockname()[1], replies
 
 
 def unreached(url: str) -> GraphUnavailableError:
