@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import pytest
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
@@ -81,3 +82,18 @@ def post_chunked(
         environ_overrides={"wsgi.input_terminated": True},
         **kwargs,
     )
+
+
+def fail_second_requeue(monkeypatch: pytest.MonkeyPatch, error: BaseException) -> None:
+    """Make a bulk retry's second `RetryStore.requeue` call raise `error`: its first page is re-queued by then."""
+    from app.store.retries import RetryStore
+
+    requeue, calls = RetryStore.requeue, []
+
+    def fails_second_time(self: RetryStore, lead_ids: Any, now: float, detail: str) -> Any:
+        calls.append(len(lead_ids))
+        if len(calls) == 2:
+            raise error
+        return requeue(self, lead_ids, now, detail)
+
+    monkeypatch.setattr(RetryStore, "requeue", fails_second_time)

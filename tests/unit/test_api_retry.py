@@ -13,10 +13,11 @@ from app.sources import SourceRegistry
 from app.store import audit, keys
 from app.store.audit import AuditEntry
 from app.store.batches import Outcome
-from app.store.retries import MAX_REQUEUE_BATCH, RetryStore
+from app.store.retries import MAX_REQUEUE_BATCH
 from tests.conftest import OPS_TOKEN, SOURCE_KEY
 from tests.factories import make_source, make_submission
 from tests.storecheck import assert_indexes_consistent, leads_in
+from tests.support import fail_second_requeue
 
 SOURCE_EXPECTED = "expected a source slug: 1 to 63 lowercase letters, digits, - and _, starting with a letter or digit"
 SINCE_EXPECTED = "expected an ISO 8601 time (2026-01-31T09:30:00Z) or epoch seconds"
@@ -249,15 +250,7 @@ def test_a_bulk_retry_cut_short_by_the_store_still_audits_the_leads_it_requeued(
     client, store, cipher, clock, monkeypatch
 ):
     leads_in(store, cipher, clock, LeadStatus.DEAD, count=MAX_REQUEUE_BATCH + 100)
-    requeue, calls = RetryStore.requeue, []
-
-    def fails_second_time(self, lead_ids, now, detail):
-        calls.append(len(lead_ids))
-        if len(calls) == 2:
-            raise RedisConnectionError("lost")
-        return requeue(self, lead_ids, now, detail)
-
-    monkeypatch.setattr(RetryStore, "requeue", fails_second_time)
+    fail_second_requeue(monkeypatch, RedisConnectionError("lost"))
     response = client.post("/v1/leads/retry", json={"status": "dead"}, headers=OPS)
     monkeypatch.undo()
 

@@ -9,8 +9,9 @@ import pytest
 from app import cli
 from app.crypto import FingerprintSecretError
 from app.models import LeadStatus
-from app.store.retries import MAX_REQUEUE_BATCH, RetryStore
+from app.store.retries import MAX_REQUEUE_BATCH
 from tests.storecheck import assert_indexes_consistent, leads_in
+from tests.support import fail_second_requeue
 from workers.context import build_context
 from workers.runner import DeliveryTicker
 
@@ -49,15 +50,7 @@ def test_cli_retry_interrupted_part_way_says_and_audits_the_leads_it_requeued(
     store, cipher, clock, capsys, monkeypatch
 ):
     leads_in(store, cipher, clock, LeadStatus.DEAD, count=MAX_REQUEUE_BATCH + 1)
-    requeue, calls = RetryStore.requeue, []
-
-    def interrupted_second_time(self, lead_ids, now, detail):
-        calls.append(len(lead_ids))
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return requeue(self, lead_ids, now, detail)
-
-    monkeypatch.setattr(RetryStore, "requeue", interrupted_second_time)
+    fail_second_requeue(monkeypatch, KeyboardInterrupt())
 
     code, out, err = run(capsys, "retry", "--status", "dead")
 
