@@ -379,18 +379,31 @@ def test_dashboard_keeps_a_card_labels_span_on_one_line(seeded, width):
     assert split == []
 
 
-def test_dashboard_lists_leads_waiting_to_retry_with_their_reason_and_next_attempt(settings, real_redis):
+RETRY_REASON = "careCycle 503 SERVICE_UNAVAILABLE"
+
+
+def _relay_with_retrying_leads(settings, real_redis, *waits: float):
+    """A relay app on the real Redis holding a lead retrying for each of `waits` (seconds from now to its next
+    attempt; one passed is negative), with its store and its leads."""
     app = create_app(settings, redis=real_redis)
     store = app.extensions["leadrelay"].store
     cipher = RecordCipher(settings.leadrelay_encryption_key)
-    retrying = make_lead()
+    leads = [make_lead() for _ in waits]
     now = app.extensions["leadrelay"].clock.now()
-    store.leads.admit([retrying], [cipher.seal(retrying.record)], now)
+    store.leads.admit(leads, [cipher.seal(lead.record) for lead in leads], now)
     batch = store.batches.claim(now, 200, 60)
-    later = now + 300
-    reason = "careCycle 503 SERVICE_UNAVAILABLE"
-    outcome = Outcome(retrying.id, LeadStatus.RETRYING, "503", error=reason, ready_at=later, next_attempt_at=later)
-    store.batches.settle(batch.id, [outcome], now, release=True)
+    outcomes = [
+        Outcome(
+            lead.id, LeadStatus.RETRYING, "503", error=RETRY_REASON, ready_at=now + wait, next_attempt_at=now + wait
+        )
+        for lead, wait in zip(leads, waits, strict=True)
+    ]
+    store.batches.settle(batch.id, outcomes, now, release=True)
+    return app, store, leads
+
+
+def test_dashboard_lists_leads_waiting_to_retry_with_their_reason_and_next_attempt(settings, real_redis):
+    app, _, (retrying,) = _relay_with_retrying_leads(settings, real_redis, 300)
     with serve(app) as url, chromium() as browser:
         _sign_in(browser, url, OPS_TOKEN)
         row = browser.execute_script(
@@ -400,7 +413,7 @@ def test_dashboard_lists_leads_waiting_to_retry_with_their_reason_and_next_attem
         )
 
     assert row is not None
-    assert "retrying" in row["text"] and reason in row["text"] and "next attempt" in row["text"]
+    assert "retrying" in row["text"] and RETRY_REASON in row["text"] and "next attempt" in row["text"]
     assert not row["retry"]  # it is retried by itself; an operator's retry is for dead and rejected leads
 
 
@@ -423,23 +436,8 @@ def _next_attempt_shown(browser, lead_id: str) -> str:
 def test_dashboard_says_a_retrying_lead_waits_while_retries_are_held_not_that_a_passed_time_is_its_next_attempt(
     settings, real_redis, worker, paused, said
 ):
-    app = create_app(settings, redis=real_redis)
-    store = app.extensions["leadrelay"].store
-    cipher = RecordCipher(settings.leadrelay_encryption_key)
-    due, later = make_lead(), make_lead()
+    app, store, (due, later) = _relay_with_retrying_leads(settings, real_redis, -60, 600)
     now = app.extensions["leadrelay"].clock.now()
-    store.leads.admit([due, later], [cipher.seal(lead.record) for lead in (due, later)], now)
-    batch = store.batches.claim(now, 200, 60)
-    reason = "careCycle 503 SERVICE_UNAVAILABLE"
-    store.batches.settle(
-        batch.id,
-        [
-            Outcome(due.id, LeadStatus.RETRYING, "503", error=reason, ready_at=now - 60, next_attempt_at=now - 60),
-            Outcome(later.id, LeadStatus.RETRYING, "503", error=reason, ready_at=now + 600, next_attempt_at=now + 600),
-        ],
-        now,
-        release=True,
-    )
     if worker:
         store.budget.announce_limit(60)
     if paused:
@@ -453,17 +451,7 @@ def test_dashboard_says_a_retrying_lead_waits_while_retries_are_held_not_that_a_
 
 
 def test_dashboard_gives_a_retrying_leads_next_attempt_time_while_delivery_goes_on(settings, real_redis):
-    app = create_app(settings, redis=real_redis)
-    store = app.extensions["leadrelay"].store
-    cipher = RecordCipher(settings.leadrelay_encryption_key)
-    retrying = make_lead()
-    now = app.extensions["leadrelay"].clock.now()
-    store.leads.admit([retrying], [cipher.seal(retrying.record)], now)
-    batch = store.batches.claim(now, 200, 60)
-    outcome = Outcome(
-        retrying.id, LeadStatus.RETRYING, "503", error="503", ready_at=now + 600, next_attempt_at=now + 600
-    )
-    store.batches.settle(batch.id, [outcome], now, release=True)
+    app, store, (retrying,) = _relay_with_retrying_leads(settings, real_redis, 600)
     store.budget.announce_limit(60)
     with serve(app) as url, chromium() as browser:
         _sign_in(browser, url, OPS_TOKEN)
