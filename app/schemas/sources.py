@@ -30,6 +30,8 @@ _HTTP_URL: dict[str, Any] = {"schemes": {"http", "https"}, "require_tld": False}
 
 _YEAR_SECONDS = 365 * 86400  # Redis refuses expiry times past its range: a window this long is a typo anyway
 _MAX_RATE = 10**9
+_META_ID = re.compile(r"[0-9]{1,30}")
+_ANY_SCRIPT_DIGITS = re.compile(r"\d{1,30}")
 _KEYS_OF_KINDS = {
     "page_ids": ("facebook",),
     "form_ids": ("facebook",),
@@ -167,11 +169,28 @@ def _url() -> fields.String:
 
 def _meta_ids(kind: str, example: str) -> fields.List[str]:
     expected = f'expected a numeric {kind} id in quotes, such as "{example}"'
-    each = fields.String(validate=validate.Regexp(r"^\d{1,30}$", error=expected))
+    each = fields.String(validate=_MetaIdDigits(expected, f'expected ASCII digits in a {kind} id, such as "{example}"'))
     return _expecting(
         fields.List(_expecting(each, expected)),
         f'expected a list of Meta {kind} ids, each in quotes, such as ["{example}"]',
     )
+
+
+class _MetaIdDigits(validate.Validator):
+    """A Meta id as the Graph API writes it: 1 to 30 ASCII digits, nothing after them (not even a newline)."""
+
+    def __init__(self, expected: str, expected_ascii: str) -> None:
+        self.expected = expected
+        self.expected_ascii = expected_ascii
+
+    def __call__(self, value: str) -> str:
+        if _META_ID.fullmatch(value):
+            return value
+        # Other scripts' digits ("١٢٣", "１２３"), which str.isdigit() and int() take, name no Graph object: no
+        # lead would ever be routed by such an id, so it is refused as the webhooks refuse it.
+        if _ANY_SCRIPT_DIGITS.fullmatch(value):
+            raise ValidationError(self.expected_ascii)
+        raise ValidationError(self.expected)
 
 
 def _boolean() -> fields.Boolean:

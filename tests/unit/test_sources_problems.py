@@ -209,6 +209,21 @@ def problems_of(tmp_path: Path, toml: str) -> list[str]:
             id="form-id-number",
         ),
         pytest.param(
+            "[sources.x]\nkind = 'facebook'\npage_ids = ['\u0661\u0662\u0663']",
+            'sources.x.page_ids.0: expected ASCII digits in a page id, such as "102938475610293"',
+            id="page-id-arabic-indic-digits",
+        ),
+        pytest.param(
+            "[sources.x]\nkind = 'facebook'\nform_ids = ['\uff11\uff12\uff13']",
+            'sources.x.form_ids.0: expected ASCII digits in a form id, such as "556677889900112"',
+            id="form-id-fullwidth-digits",
+        ),
+        pytest.param(
+            "[sources.x]\nkind = 'facebook'\npage_ids = [\"102938475610293\\n\"]",
+            'sources.x.page_ids.0: expected a numeric page id in quotes, such as "102938475610293"',
+            id="page-id-with-a-newline-after-it",
+        ),
+        pytest.param(
             f"[sources.x]\n{GOOGLE}deliver_test_leads = 'maybe'",
             "sources.x.deliver_test_leads: expected true or false",
             id="boolean-text",
