@@ -207,8 +207,9 @@ def consent_and_provenance(
         out[names.consent_at] = iso_utc(now)
     elif wording is not None or source.consent_checkbox:
         warnings.append(f"{CONSENT_FIELD}: not given; no consent is recorded with the lead")
-    if "page_url" in loaded:
-        out[names.page_url] = loaded["page_url"]
+    page_url = loaded.get("page_url", loaded.get("referer"))
+    if page_url is not None:
+        out[names.page_url] = page_url
     if post.client_ip:
         out[names.client_ip] = post.client_ip
     if "trustedform_cert_url" in loaded:
@@ -235,7 +236,8 @@ def _provenance_inputs(fields: Mapping[str, Any], post: FormPost) -> dict[str, A
         "consent_text": next((text for text in texts if not _is_blank(text)), None),
         "consent_text_id": next((text_id for text_id in text_ids if not _is_blank(text_id)), None),
         "consent": _ticked_copy(consent) if isinstance(consent, list | tuple) and consent else consent,
-        "page_url": page_url if not _is_blank(page_url) else post.referer,
+        "page_url": None if _is_blank(page_url) else page_url,
+        "Referer": post.referer if _is_blank(page_url) else None,
         TRUSTEDFORM_FIELD: collapse_repeated(fields.get(TRUSTEDFORM_FIELD)),
         LEADID_FIELD: collapse_repeated(fields.get(LEADID_FIELD)),
     }

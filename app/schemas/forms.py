@@ -87,6 +87,9 @@ class FormProvenanceSchema(Schema):
     consent_text_id = TrimmedString(MAX_CONSENT_TEXT_ID_CHARS)
     consent = LooseBool()
     page_url = WebUrl()
+    # The page's URL as the browser's Referer header gives it, read when the post has no page_url field: a
+    # warning about it names the header, which the page author did not write, not a field the page lacks.
+    referer = WebUrl(data_key="Referer")
     trustedform_cert_url = TrustedFormCertUrl(data_key="xxTrustedFormCertUrl")
     jornaya_leadid = LeadIdToken(data_key="universal_leadid")
 

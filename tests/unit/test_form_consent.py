@@ -133,6 +133,27 @@ def post_urlencoded(settings, redis, clock):
             id="page-url-not-a-web-url",
         ),
         pytest.param(
+            {},
+            {"Referer": "landing page"},
+            {"client_ip": "203.0.113.7"},
+            ["Referer: expected an http or https URL"],
+            id="referer-not-a-web-url-named-as-the-header",
+        ),
+        pytest.param(
+            {"page_url": "javascript:alert(1)"},
+            {"Referer": "https://landing.example.com/offer"},
+            {"client_ip": "203.0.113.7"},
+            ["page_url: expected an http or https URL"],
+            id="page-url-field-posted-bad-is-not-replaced-by-referer",
+        ),
+        pytest.param(
+            {"page_url": " "},
+            {"Referer": "https://landing.example.com/offer"},
+            {"page_url": "https://landing.example.com/offer", "client_ip": "203.0.113.7"},
+            [],
+            id="blank-page-url-field-falls-back-to-referer",
+        ),
+        pytest.param(
             {"xxTrustedFormCertUrl": CERT, "xxTrustedFormToken": CERT, "xxTrustedFormPingUrl": "https://ping.x"},
             {},
             {"client_ip": "203.0.113.7", "trustedform_cert_url": CERT},
