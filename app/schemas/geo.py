@@ -23,6 +23,8 @@ _NAME_SUFFIXES = frozenset({"jr", "jnr", "sr", "snr", "ii", "iii", "iv", "v", "2
                             "md", "phd", "esq", "dds", "rn", "lpn", "cpa", "mba"})  # fmt: skip
 # A nickname written into a full name: in parentheses, straight or curly double quotes.
 _NICKNAME = re.compile(r"\([^()]*\)|\"[^\"]*\"|\u201c[^\u201c\u201d]*\u201d")
+# The words joining a couple's titles or given names ("Mr. and Mrs. Smith", "Sr. y Sra. López", "John & Jane Smith").
+_NAME_CONJUNCTIONS = frozenset({"and", "&", "y"})
 _INITIAL = re.compile(r"[^\W\d_]\.?")
 _NOT_WORD = re.compile(r"[^a-z0-9]+")
 _PARENTHESIZED = re.compile(r"\([^)]*\)")
@@ -178,9 +180,11 @@ def split_full_name(full: str) -> tuple[str | None, str | None]:
     another word. The first word is what a caller needs ("Hi Mary"); multi-word surnames ("García López",
     "van Beethoven") stay whole, at the cost of a middle name landing in the last name ("Mary Ann Smith" ->
     "Mary", "Ann Smith"). A single word is a first name only, but after a title it is a surname ("Mrs. Smith",
-    "Dr. Smith Jr."); a title alone is no name.
+    "Dr. Smith Jr."); a title alone is no name. A couple is named by its first person: the titles of a couple's
+    salutation go ("Mr. and Mrs. Smith" -> no first name, "Smith"; "Mr & Mrs John Smith" -> "John", "Smith"), and
+    so does the partner's given name ("John and Jane Smith" -> "John", "Smith"): a conjunction is never a name.
     """
-    text = " ".join(full.split())
+    text = " ".join(full.replace("&", " & ").split())  # "Mr.&Mrs. Smith": the ampersand is a word of its own
     without_nicknames = " ".join(_NICKNAME.sub(" ", text).split())
     text = without_nicknames or text  # 'Robert "Bob" Smith': the nickname is neither name
     if "," in text:
@@ -188,26 +192,55 @@ def split_full_name(full: str) -> tuple[str | None, str | None]:
         rest, comma, suffix = given.rpartition(",")
         if comma and rest.strip() and _is_suffix(suffix):  # "Last, First, Suffix": the suffix follows the last name
             given, family = rest, f"{family.strip()} {suffix.strip()}"
-        given_words = _without_titles(given.replace(",", " ").split())
-        if given_words == [given.strip()] and _is_title(given) and not _is_suffix(given):  # "Smith, Dr."
+        given_words = _without_partner(_without_titles(_name_words(given)))
+        if len(given_words) == 1 and _is_title(given_words[0]) and not _is_suffix(given):  # "Smith, Dr."
             return None, family.strip() or None
         if given_words and not _is_suffix(given):
             first = [given_words[0], *(word for word in given_words[1:] if not _is_initial(word))]
             return " ".join(first), family.strip() or None
-    all_words = text.replace(",", " ").split()
-    words = _without_titles(all_words)
-    if not words or (len(words) == 1 and _is_title(words[0])):
+    all_words = _name_words(text)
+    titled = _without_titles(all_words)
+    if not titled or (len(titled) == 1 and _is_title(titled[0])):
         return None, None  # a title alone names nobody
-    if len(words) < len(all_words) and not _is_suffix(words[0]) and all(map(_is_suffix, words[1:])):
-        return None, " ".join(words)  # "Mrs. Smith": a title stands before a surname
+    if len(titled) < len(all_words) and not _is_suffix(titled[0]) and all(map(_is_suffix, titled[1:])):
+        return None, " ".join(titled)  # "Mrs. Smith", "Mr. and Mrs. Smith": a title stands before a surname
+    words = _without_partner(titled)
     return words[0], " ".join(_without_middle_initials(words[1:])) or None
 
 
-def _without_titles(words: list[str]) -> list[str]:
-    """The words without the courtesy titles that lead them, keeping at least one word."""
-    while len(words) > 1 and _is_title(words[0]):
+def _name_words(text: str) -> list[str]:
+    """The words of a name, commas aside, without a conjunction at either end ("Sandy and", a field cut short),
+    which joins nothing; a "Y" that may be an initial ("Smith, Y") stays."""
+    words = text.replace(",", " ").split()
+    while words and _is_conjunction(words[-1]) and not _is_initial(words[-1]):
+        words = words[:-1]
+    while words and _is_conjunction(words[0]) and not _is_initial(words[0]):
         words = words[1:]
     return words
+
+
+def _without_titles(words: list[str]) -> list[str]:
+    """The words without the courtesy titles that lead them, a couple's too ("Mr. and Mrs.", "Dr. & Mrs."),
+    keeping at least one word."""
+    while len(words) > 1 and _is_title(words[0]):
+        words = words[1:]
+        if len(words) > 1 and _is_conjunction(words[0]) and _is_title(words[1]):
+            words = words[1:]  # "and Mrs. Smith": the conjunction joins two titles
+    return words
+
+
+def _without_partner(words: list[str]) -> list[str]:
+    """A couple's names as the first person's: the conjunction and the partner's given name (and title) dropped,
+    the surname they share kept ("John and Jane Smith" -> "John Smith", "Juan y María López" -> "Juan López")."""
+    if len(words) < 3 or not _is_conjunction(words[1]) or _is_initial(words[1]):  # "JOHN Y SMITH": an initial
+        return words
+    partner = _without_titles(words[2:])
+    return [words[0], *partner[1:]]
+
+
+def _is_conjunction(word: str) -> bool:
+    """Return whether a word joins a couple's titles or names ("and", "&", Spanish "y")."""
+    return word.lower() in _NAME_CONJUNCTIONS
 
 
 def _is_title(word: str) -> bool:
@@ -226,8 +259,8 @@ def _without_middle_initials(words: list[str]) -> list[str]:
 
 def _is_initial(word: str) -> bool:
     """Return whether a word is a single-letter initial ("Q.", "A"); Irish "O" (O Brien, apostrophe lost) is
-    part of a surname."""
-    return _INITIAL.fullmatch(word) is not None and word.rstrip(".").lower() != "o"
+    part of a surname, and a lowercase "y" joins Spanish surnames ("Ortega y Gasset")."""
+    return _INITIAL.fullmatch(word) is not None and word.rstrip(".").lower() != "o" and word != "y"
 
 
 def _is_suffix(text: str) -> bool:

@@ -547,6 +547,16 @@ TEXT_ROWS = [
         id="full-name-title-and-surname-fills-the-last-name",
     ),
     row(
+        {**BASE, "full_name": "Mr. and Mrs. Smith"},
+        {"firstName": None, "lastName": "Smith"},
+        id="full-name-couples-salutation-fills-the-last-name-only",
+    ),
+    row(
+        {**BASE, "full_name": "Mr & Mrs John Smith"},
+        {"firstName": "John", "lastName": "Smith"},
+        id="full-name-couples-salutation-before-a-first-name",
+    ),
+    row(
         {**BASE, "full_name": "\U0001f600" * 130 + " Smith"},
         {"firstName": None, "lastName": "Smith"},
         ["firstName: expected at most 255 characters (careCycle counts an emoji as 2)"],
