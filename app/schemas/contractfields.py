@@ -64,6 +64,17 @@ def contract_length(text: str) -> int:
     return len(text.encode("utf-16-le", "surrogatepass")) // 2  # surrogatepass: JSON can carry a lone "\ud800"
 
 
+def cut_to_contract_length(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` characters as careCycle counts them, never inside a character (an emoji's
+    two code units stay together or go together)."""
+    if contract_length(text) <= limit:
+        return text
+    units = text.encode("utf-16-le", "surrogatepass")[: 2 * limit]
+    if 0xD800 <= int.from_bytes(units[-2:], "little") <= 0xDBFF:
+        units = units[:-2]  # the first half of a character whose second half was cut off
+    return units.decode("utf-16-le", "surrogatepass")
+
+
 def _invalid_type(expected: str, value: Any) -> ValidationError:
     return ValidationError(Issue(f"Expected {expected}, received {type_name(value)}", "invalid_type", expected))
 

@@ -13,13 +13,16 @@ from urllib.parse import SplitResult, urlsplit
 
 from marshmallow import EXCLUDE, Schema, ValidationError
 
-from app.schemas.fields import LooseBool, NormalizingField, TrimmedString, field_messages
+from app.schemas.contractfields import contract_length, cut_to_contract_length
+from app.schemas.fields import LooseBool, NormalizingField, TrimmedString, clean_text, field_messages
 
 TRUSTEDFORM_DOMAIN = "trustedform.com"
 MAX_URL_CHARS = 2048
 # Long enough for any TCPA disclosure; careCycle custom values are cut to 255 later (with a warning),
-# which is why pages should post a consent text id (`consent_text_id` below) where they have one.
+# which is why pages should post a consent text id (`consent_text_id` below) where they have one. A longer text
+# is cut to it, with a warning, never dropped: the lead consented, and dropping the text would drop the consent.
 MAX_CONSENT_TEXT_CHARS = 5000
+_CONSENT_TEXT_CUT = f"consent_text: expected at most {MAX_CONSENT_TEXT_CHARS} characters; cut"
 # An id naming the consent text the page shows travels in its place, within careCycle's 255 characters.
 MAX_CONSENT_TEXT_ID_CHARS = 255
 _LEADID_TOKEN = re.compile(r"^[A-Za-z0-9-]{8,100}$")
@@ -103,11 +106,23 @@ def load_provenance(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     given = {name: value for name, value in raw.items() if value is not None}
     if not given:
         return {}, warnings  # most posts: no consent box, no TrustedForm or LeadiD, no page URL
+    if isinstance(given.get("consent_text"), str):
+        given["consent_text"] = _within_consent_text_limit(given["consent_text"], warnings)
     try:
         # `partial`: no field is required; the ones not given need no visit.
         loaded: dict[str, Any] = _SCHEMA.load(given, partial=True)
     except ValidationError as exc:
         loaded = exc.valid_data if isinstance(exc.valid_data, dict) else {}
         messages = exc.normalized_messages()  # type: ignore[no-untyped-call]
-        warnings = field_messages(messages)
+        warnings += field_messages(messages)
     return {name: value for name, value in loaded.items() if value is not None}, warnings
+
+
+def _within_consent_text_limit(text: str, warnings: list[str]) -> str:
+    """A consent text cut to MAX_CONSENT_TEXT_CHARS (as cleaned and counted by careCycle), with a warning when it
+    was longer; the text as given otherwise."""
+    cleaned = clean_text(text)
+    if contract_length(cleaned) <= MAX_CONSENT_TEXT_CHARS:
+        return text
+    warnings.append(_CONSENT_TEXT_CUT)
+    return cut_to_contract_length(cleaned, MAX_CONSENT_TEXT_CHARS)

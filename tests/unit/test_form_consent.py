@@ -7,6 +7,7 @@ from urllib.parse import quote
 import pytest
 
 from app import create_app
+from app.schemas.forms import load_provenance
 from app.sources import ConsentKeys, SourceRegistry
 from tests.factories import make_phone
 from tests.intake_support import FORM_URL, URLENCODED, custom_fields, form, form_source, stored_record
@@ -433,3 +434,35 @@ def test_form_consent_and_provenance_are_kept_ahead_of_static_and_submitted_cust
     ]
     assert provenance["tcpa_consent_text"] == TEXT and provenance["client_ip"] == "203.0.113.7"
     assert warnings == ["customFields: expected at most 50 items; 7 dropped"]
+
+
+@pytest.mark.parametrize(
+    "fields", [pytest.param({}, id="text-shown-on-submit"), pytest.param({"consent": "on"}, id="box")]
+)
+def test_a_consent_text_over_the_limit_is_cut_and_the_consent_still_recorded(post, fields):
+    long_text = (TEXT + " ") * 60  # a whole disclosure pasted in: over 5,000 characters
+
+    provenance, warnings = post({"tcpa_consent_text": long_text, **fields})
+
+    assert provenance["tcpa_consent_at"] == NOW_ISO
+    assert provenance["tcpa_consent_text"] == long_text[:255].strip()
+    assert warnings == [
+        "consent_text: expected at most 5000 characters; cut",
+        "customFields.tcpa_consent_text: expected at most 255 characters; cut",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param("a" * 5000, "a" * 5000, id="at-the-limit"),
+        pytest.param("a " * 3000, ("a " * 2500).strip(), id="over-the-limit"),
+        pytest.param("\U0001f600" * 2501, "\U0001f600" * 2500, id="emoji-count-two-and-are-never-split"),
+        pytest.param("a" + "\U0001f600" * 2500, "a" + "\U0001f600" * 2499, id="emoji-across-the-limit-goes-whole"),
+    ],
+)
+def test_load_provenance_cuts_a_consent_text_to_the_limit_as_carecycle_counts(text, expected):
+    loaded, warnings = load_provenance({"consent_text": text})
+
+    assert loaded == {"consent_text": expected}
+    assert warnings == ([] if text == expected else ["consent_text: expected at most 5000 characters; cut"])
