@@ -55,9 +55,11 @@ _ZIP = re.compile(rf"(\d{{5}})(?:\s*[{_DASHES}]\s*(?:\d{{4}})?|\s?\d{{4}})?", re
 # A date's separator: also the dashes that word processors and phones type for a hyphen.
 _DATE_SEPARATOR = "[-/.\u2010-\u2015\u2212]"
 # A time after a date, as exports and spreadsheets add one: "T00:00:00Z", " 12:00:00 AM", " 00:00:00.000",
-# " 00:00:00 UTC", " 08:30 -05:00". The date is taken as written, without shifting it to another zone.
+# " 00:00:00 UTC", " 08:30 -05:00", PostgreSQL's " 00:00:00+00" (an offset of whole hours written in hours alone).
+# The date is taken as written, without shifting it to another zone.
 _TIME_OF_DAY = (
-    r"(?:(?:T|\s+)\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:\s*[AP]\.?M\.?)?(?:\s*(?:Z|UTC|GMT|[+-]\d{2}:?\d{2}))?)?"
+    r"(?:(?:T|\s+)\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:\s*[AP]\.?M\.?)?"
+    r"(?:\s*(?:Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?))?)?"
 )
 _ISO_DATE = re.compile(
     rf"(?P<y>\d{{4}})(?P<sep>{_DATE_SEPARATOR})(?P<m>\d{{1,2}})(?P=sep)(?P<d>\d{{1,2}}){_TIME_OF_DAY}",
