@@ -74,6 +74,11 @@ MARITAL_STATUS_ALIASES = {
     "soltero": "Single", "soltera": "Single", "casado": "Married", "casada": "Married", "divorciado": "Divorced",
     "divorciada": "Divorced", "viudo": "Widowed", "viuda": "Widowed", "separado": "Separated",
     "separada": "Separated",
+    # and their inclusive spellings, one option for both genders: "Casado(a)", "Soltero/a"
+    **{f"{word}{ending}": status
+       for word, status in (("soltero", "Single"), ("casado", "Married"), ("divorciado", "Divorced"),
+                            ("viudo", "Widowed"), ("separado", "Separated"))
+       for ending in ("(a)", "/a")},
 }  # fmt: skip
 
 

@@ -346,6 +346,8 @@ ENUM_ROWS = [
     row({**BASE, "marital_status": "Remarried"}, {"maritalStatus": "Married"}, id="marital-remarried"),
     row({**BASE, "marital_status": "Casada"}, {"maritalStatus": "Married"}, id="marital-spanish-casada"),
     row({**BASE, "marital_status": "Soltero"}, {"maritalStatus": "Single"}, id="marital-spanish-soltero"),
+    row({**BASE, "marital_status": "Casado(a)"}, {"maritalStatus": "Married"}, id="marital-spanish-casado-a"),
+    row({**BASE, "marital_status": "Viudo/a"}, {"maritalStatus": "Widowed"}, id="marital-spanish-viudo-slash-a"),
     row(
         {**BASE, "marital_status": "Divorced/Separated"},
         {"maritalStatus": None},
