@@ -45,7 +45,7 @@ def submit(slug: str) -> ResponseReturnValue:
         the source's thank-you page is taken instead, with a warning kept on the lead). Consent and provenance inputs:
         `tcpa_consent_text`/`consent_text` (or the text's id, `tcpa_consent_id`/`consent_text_id`), `consent`,
         `page_url` (else the Referer header), `xxTrustedFormCertUrl`, `universal_leadid`; a consent text over 5,000
-        characters is cut to them with a warning, and the consent is still recorded;
+        characters (an id over 255) is cut to them with a warning, and the consent is still recorded;
         a repeated `consent` (or yes/no field, such as `doNotSMS`) is ticked when any of its values is, and on a
         source with `consent_checkbox` a post without `consent` records no consent.
         A native form post is answered 303 to the thank-you page; script posts get 202 JSON. Invalid posts

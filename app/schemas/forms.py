@@ -19,12 +19,13 @@ from app.schemas.fields import LooseBool, NormalizingField, TrimmedString, clean
 TRUSTEDFORM_DOMAIN = "trustedform.com"
 MAX_URL_CHARS = 2048
 # Long enough for any TCPA disclosure; careCycle custom values are cut to 255 later (with a warning),
-# which is why pages should post a consent text id (`consent_text_id` below) where they have one. A longer text
-# is cut to it, with a warning, never dropped: the lead consented, and dropping the text would drop the consent.
+# which is why pages should post a consent text id (`consent_text_id` below) where they have one.
 MAX_CONSENT_TEXT_CHARS = 5000
-_CONSENT_TEXT_CUT = f"consent_text: expected at most {MAX_CONSENT_TEXT_CHARS} characters; cut"
 # An id naming the consent text the page shows travels in its place, within careCycle's 255 characters.
 MAX_CONSENT_TEXT_ID_CHARS = 255
+# A longer text (or id) is cut to its limit, with a warning, never dropped: the lead consented, and dropping the
+# wording would drop the consent of a page that shows it on submit.
+_CONSENT_WORDING_LIMITS = {"consent_text": MAX_CONSENT_TEXT_CHARS, "consent_text_id": MAX_CONSENT_TEXT_ID_CHARS}
 _LEADID_TOKEN = re.compile(r"^[A-Za-z0-9-]{8,100}$")
 # A host name as DNS spells it. urlsplit takes everything before the first "/" as the host, where browsers and
 # requests end it at a backslash too: "https://evil.example\x.trustedform.com" ends in trustedform.com for
@@ -106,8 +107,9 @@ def load_provenance(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     given = {name: value for name, value in raw.items() if value is not None}
     if not given:
         return {}, warnings  # most posts: no consent box, no TrustedForm or LeadiD, no page URL
-    if isinstance(given.get("consent_text"), str):
-        given["consent_text"] = _within_consent_text_limit(given["consent_text"], warnings)
+    for name, limit in _CONSENT_WORDING_LIMITS.items():
+        if isinstance(given.get(name), str):
+            given[name] = _within_limit(name, given[name], limit, warnings)
     try:
         # `partial`: no field is required; the ones not given need no visit.
         loaded: dict[str, Any] = _SCHEMA.load(given, partial=True)
@@ -118,11 +120,11 @@ def load_provenance(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     return {name: value for name, value in loaded.items() if value is not None}, warnings
 
 
-def _within_consent_text_limit(text: str, warnings: list[str]) -> str:
-    """A consent text cut to MAX_CONSENT_TEXT_CHARS (as cleaned and counted by careCycle), with a warning when it
-    was longer; the text as given otherwise."""
+def _within_limit(name: str, text: str, limit: int, warnings: list[str]) -> str:
+    """`text` cut to `limit` characters (as cleaned and counted by careCycle), with a warning naming the field
+    `name` when it was longer; the text as given otherwise."""
     cleaned = clean_text(text)
-    if contract_length(cleaned) <= MAX_CONSENT_TEXT_CHARS:
+    if contract_length(cleaned) <= limit:
         return text
-    warnings.append(_CONSENT_TEXT_CUT)
-    return cut_to_contract_length(cleaned, MAX_CONSENT_TEXT_CHARS)
+    warnings.append(f"{name}: expected at most {limit} characters; cut")
+    return cut_to_contract_length(cleaned, limit)

@@ -452,6 +452,14 @@ def test_a_consent_text_over_the_limit_is_cut_and_the_consent_still_recorded(pos
     ]
 
 
+def test_a_consent_text_id_over_the_limit_is_cut_and_the_consent_still_recorded(post):
+    provenance, warnings = post({"tcpa_consent_id": "disclosure-" + "v" * 300})
+
+    assert provenance["tcpa_consent_at"] == NOW_ISO
+    assert provenance["tcpa_consent_text"] == ("disclosure-" + "v" * 300)[:255]
+    assert warnings == ["consent_text_id: expected at most 255 characters; cut"]
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
