@@ -169,7 +169,8 @@ class LooseInt(NormalizingField[int]):
     "USD 45,000", "$45,000/yr", "45,000 per year".
 
     A non-zero fraction ("2.5", "$45,000.50") is refused rather than rounded, and so is a range
-    ("30,000-50,000"): either would make up a number the person did not give.
+    ("30,000-50,000") and a number that may group its thousands with a dot ("45.000"): each would make up a
+    number the person did not give.
     """
 
     expected = "a whole number such as 45000 or $45,000"
@@ -202,11 +203,18 @@ class LooseInt(NormalizingField[int]):
 
     def _parse(self, text: str) -> Decimal:
         match = _MONEY.fullmatch(text)
-        if match is None:
+        if match is None or _may_group_thousands_with_a_dot(match):
             raise self.make_error("invalid")
         digits = match["whole"].replace(",", "") + "." + (match["fraction"] or "0")
         number = Decimal(digits) * _MULTIPLIERS[(match["suffix"] or "").lower()]
         return -number if match["sign"] else number
+
+
+def _may_group_thousands_with_a_dot(match: re.Match[str]) -> bool:
+    """Whether a money match reads as thousands grouped with a dot, as much of Europe and Latin America writes
+    them ("45.000", "$1.500/yr"): 1 to 3 digits, a dot, 3 digits, no k or M after them. Read as a decimal it
+    would make up an amount 1,000 times too small, so it is refused, as "12,34" is."""
+    return not match["suffix"] and len(match["whole"]) <= 3 and len(match["fraction"] or "") == 3
 
 
 def _enum_key(text: str) -> str:

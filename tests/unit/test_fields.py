@@ -306,6 +306,8 @@ def test_loose_bool_refuses(raw):
         pytest.param("1,234,567", 1234567, id="millions-commas"),
         pytest.param("45.5K", 45500, id="fractional-k"),
         pytest.param("1.2M", 1200000, id="m-suffix"),
+        pytest.param("45000.000", 45000, id="three-zero-decimals-after-ungrouped-thousands"),
+        pytest.param("1.500k", 1500, id="three-decimals-before-a-suffix"),
         pytest.param("-$5", -5, id="negative-dollars"),
         pytest.param(3.0, 3, id="whole-float"),
         pytest.param("2147483647", 2147483647, id="int32-max"),
@@ -319,6 +321,8 @@ def test_loose_int(raw, expected):
     ("raw", "message"),
     [
         pytest.param("12,34", "expected a whole number such as 45000 or $45,000", id="bad-grouping"),
+        pytest.param("45.000", "expected a whole number such as 45000 or $45,000", id="thousands-grouped-with-a-dot"),
+        pytest.param("$1.500/yr", "expected a whole number such as 45000 or $45,000", id="dollars-grouped-with-a-dot"),
         pytest.param("forty", "expected a whole number such as 45000 or $45,000", id="words"),
         pytest.param(True, "expected a whole number such as 45000 or $45,000", id="boolean"),
         pytest.param(float("inf"), "expected a whole number such as 45000 or $45,000", id="infinity"),
