@@ -17,7 +17,7 @@ from urllib.parse import urlparse
 from redis.connection import ConnectionPool
 from redis.exceptions import RedisError
 
-from app.credentials import parse_api_key, parse_named_secrets
+from app.credentials import NamedSecretsError, parse_api_key, parse_named_secrets, parse_ops_tokens
 from app.crypto import RecordCipher
 from app.models import IDEMPOTENCY_TTL_SECONDS
 
@@ -91,6 +91,8 @@ class Settings:
                 continue
             try:
                 values[f.name] = _parser(f)(raw.strip())
+            except NamedSecretsError as exc:
+                problems += [f"{f.name.upper()}: {problem}" for problem in exc.problems]
             except ValueError as exc:
                 problems.append(f"{f.name.upper()}: {exc}")
         values.update(overrides)
@@ -321,6 +323,6 @@ def _parser(setting: dataclasses.Field[Any]) -> Callable[[str], Any]:
 
 _PARSERS: dict[str, Callable[[str], Any]] = {
     "leadrelay_source_keys": parse_named_secrets,
-    "leadrelay_ops_tokens": parse_named_secrets,
+    "leadrelay_ops_tokens": parse_ops_tokens,
     "carecycle_api_key": parse_api_key,
 }

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+from app.schemas.sources import MAX_SLUG_CHARS, SLUG_PATTERN
+
 # careCycle's keys (`cc_...`) are visible ASCII. Anything else is a paste gone wrong (typographic quotes, a comment),
 # and a character outside Latin-1 cannot even be written into the x-api-key header: every upload would fail.
 # The relay's own secrets (source keys, ops tokens) are presented in headers too.
@@ -15,48 +17,107 @@ _VISIBLE_ASCII = re.compile(r"[\x21-\x7e]+")
 MIN_SECRET_CHARS = 16
 
 
+class NamedSecretsError(ValueError):
+    """A list of named secrets the relay cannot use; `problems` lists every reason, each naming pairs by place."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+def parse_ops_tokens(raw: str) -> dict[str, str]:
+    """`name=token,...` -> {token: name}, as `parse_named_secrets`, each name a slug.
+
+    The name is the actor the audit trail shows: a slug holds no space, control character or ":", so that
+    no name passes for the CLI's own actors (`cli:<user>`).
+    """
+    pairs, problems = _read_named_secrets(raw)
+    names = [name for name, _ in pairs]
+    problems += [
+        # By place, not by name: a pair written the wrong way round (secret=name) would show its secret.
+        f"the name of pair {place} of {len(names)} is {_SLUG_EXPECTED}"
+        for place, name in enumerate(names, start=1)
+        if name and not SLUG_PATTERN.match(name)
+    ]
+    return _secrets_by_name(pairs, problems)
+
+
 def parse_named_secrets(raw: str) -> dict[str, str]:
     """`name=secret,name2=secret2` -> {secret: name}; the name is what logs and audits may show.
 
     A name may hold several secrets (a new one beside the old while clients move over); a secret under
-    two names is refused, as it would make one name's requests pass for the other's.
+    two names is refused, as it would make one name's requests pass for the other's. Raises
+    `NamedSecretsError` listing every problem.
     """
-    pairs_by_secret: dict[str, list[tuple[int, str]]] = {}  # each secret's (place, name) pairs
-    short: list[int] = []  # places of secrets too short to withstand guessing
+    return _secrets_by_name(*_read_named_secrets(raw))
+
+
+_SLUG_EXPECTED = (
+    "not a slug: expected lowercase letters, digits, - and _ "
+    f"(at most {MAX_SLUG_CHARS}, starting with a letter or digit)"
+)
+
+
+def _read_named_secrets(raw: str) -> tuple[list[tuple[str, str]], list[str]]:
+    """The (name, secret) pairs of `raw` in their places (both empty for a pair that is none), and every problem
+    of the pairs themselves: not a name=secret pair, a secret no header carries, one secret under two names, a
+    secret too short."""
     items = [item.strip() for item in raw.split(",") if item.strip()]
+    pairs: list[tuple[str, str]] = []
+    malformed: list[int] = []
+    unsendable: list[int] = []  # places of secrets a request header cannot carry
     for place, item in enumerate(items, start=1):
         name, sep, secret = (part.strip() for part in item.partition("="))
         if not sep or not name or not secret:
-            raise ValueError("expected comma-separated name=secret pairs")
-        if not _VISIBLE_ASCII.fullmatch(secret):
+            malformed.append(place)
+            name = secret = ""
+        elif not _VISIBLE_ASCII.fullmatch(secret):
             # A request header reaches the app as Latin-1 text of its bytes: such a secret would never match.
-            # Named by place: a pair written the wrong way round would show its secret as the name.
-            raise ValueError(
-                "expected each secret in visible ASCII characters (a request header carries no other), got "
-                f"another character in the secret of pair {place}"
-            )
-        pairs_by_secret.setdefault(secret, []).append((place, name))
-        if len(secret) < MIN_SECRET_CHARS:
-            short.append(place)
-    # Named by place too: in pairs written the wrong way round (secret=name) the names are the secrets.
-    shared = [
-        _pairs([place for place, _ in pairs])
-        for pairs in pairs_by_secret.values()
-        if len({name for _, name in pairs}) > 1
-    ]
-    if shared:
-        raise ValueError(f"expected each secret under one name, got one secret in {'; '.join(shared)}")
-    if short:  # after the names: pairs written the wrong way round (secret=name) are better told as such
-        where = _pairs(short) if len(short) > 1 else f"pair {short[0]}"
-        raise ValueError(
-            f"expected each secret to be a long random one, at least {MIN_SECRET_CHARS} characters, got a shorter"
-            f" one in {where}"
+            unsendable.append(place)
+        pairs.append((name, secret))
+    problems: list[str] = []
+    if malformed:
+        problems.append(f"expected comma-separated name=secret pairs, got something else as {_places(malformed)}")
+    if unsendable:
+        # Named by place: a pair written the wrong way round would show its secret as the name.
+        problems.append(
+            "expected each secret in visible ASCII characters (a request header carries no other), got another "
+            f"character in the {'secret' if len(unsendable) == 1 else 'secrets'} of {_places(unsendable)}"
         )
-    return {secret: pairs[0][1] for secret, pairs in pairs_by_secret.items()}
+    return pairs, problems + _shared_or_short_problems(pairs)
 
 
-def _pairs(places: list[int]) -> str:
-    """`[1, 3, 4]` -> "pairs 1, 3 and 4"."""
+def _shared_or_short_problems(pairs: list[tuple[str, str]]) -> list[str]:
+    """A secret under two names, and secrets too short; named by place too: in pairs written the wrong way round
+    (secret=name) the names are the secrets."""
+    places_by_secret: dict[str, list[tuple[int, str]]] = {}
+    for place, (name, secret) in enumerate(pairs, start=1):
+        if secret:
+            places_by_secret.setdefault(secret, []).append((place, name))
+    shared = [
+        _places([place for place, _ in named]) for named in places_by_secret.values() if len({n for _, n in named}) > 1
+    ]
+    problems = [f"expected each secret under one name, got one secret in {'; '.join(shared)}"] if shared else []
+    short = [place for place, (_, secret) in enumerate(pairs, start=1) if secret and len(secret) < MIN_SECRET_CHARS]
+    if short:
+        problems.append(
+            f"expected each secret to be a long random one, at least {MIN_SECRET_CHARS} characters, got a shorter"
+            f" one in {_places(short)}"
+        )
+    return problems
+
+
+def _secrets_by_name(pairs: list[tuple[str, str]], problems: list[str]) -> dict[str, str]:
+    """{secret: name} of `pairs`; raises `NamedSecretsError` when there are `problems`."""
+    if problems:
+        raise NamedSecretsError(problems)
+    return {secret: name for name, secret in pairs}
+
+
+def _places(places: list[int]) -> str:
+    """`[2]` -> "pair 2"; `[1, 3, 4]` -> "pairs 1, 3 and 4"."""
+    if len(places) == 1:
+        return f"pair {places[0]}"
     shown = [str(place) for place in places]
     return f"pairs {', '.join(shown[:-1])} and {shown[-1]}"
 

@@ -20,7 +20,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from app.config import ConfigError, shown_url
-from app.credentials import parse_named_secrets
+from app.credentials import NamedSecretsError, parse_named_secrets, parse_ops_tokens
 from app.crypto import FingerprintSecretError, RecordCipher, generate_key
 from app.devredis import (
     REDIS_LOG_FILE,
@@ -171,10 +171,13 @@ def dev_credentials(data_dir: Path, environ: Mapping[str, str]) -> tuple[DevCred
     """The source API key and ops token: from LEADRELAY_SOURCE_KEYS / _OPS_TOKENS, else the dev file."""
     path = data_dir / CREDENTIALS_FILE
     found: list[DevCredential] = []
-    for variable, field in (("LEADRELAY_SOURCE_KEYS", "sourceKey"), ("LEADRELAY_OPS_TOKENS", "opsToken")):
+    for variable, field, parse in (
+        ("LEADRELAY_SOURCE_KEYS", "sourceKey", parse_named_secrets),
+        ("LEADRELAY_OPS_TOKENS", "opsToken", parse_ops_tokens),
+    ):
         raw = environ.get(variable, "").strip()
         if raw:
-            found.append(_credential_from_env(raw, variable))
+            found.append(_credential_from_env(raw, variable, parse))
         else:  # the file is made only when some credential is not in the environment
             secret = load_or_create_credentials(path)[field]
             found.append(DevCredential(DEV_NAME, secret, f"{DEV_NAME}={secret}", str(path)))
@@ -215,11 +218,11 @@ def read_dev_file(path: Path) -> str:
         raise DevError(f"{path} cannot be read ({why}); restore it, or delete it to make a new one") from exc
 
 
-def _credential_from_env(raw: str, variable: str) -> DevCredential:
+def _credential_from_env(raw: str, variable: str, parse: Callable[[str], dict[str, str]]) -> DevCredential:
     try:
-        pairs = parse_named_secrets(raw)
-    except ValueError as exc:  # says what is wrong, as at any other start, never showing a secret
-        raise ConfigError([f"{variable}: {exc}"]) from None
+        pairs = parse(raw)
+    except NamedSecretsError as exc:  # says what is wrong, as at any other start, never showing a secret
+        raise ConfigError([f"{variable}: {problem}" for problem in exc.problems]) from None
     if not pairs:
         raise ConfigError([f"{variable}: expected comma-separated name=secret pairs"])
     secret, name = next(iter(pairs.items()))

@@ -15,6 +15,7 @@ from app.cli import main
 from app.config import ConfigError, Settings, shown_url
 from app.credentials import parse_named_secrets
 from app.crypto import generate_key
+from app.ports import free_port
 from app.queues import FETCH_JOB_TIMEOUT_SECONDS
 from app.store.fetches import FETCH_LEASE_SECONDS
 
@@ -421,7 +422,7 @@ def test_check_config_and_web_refuse_a_web_tier_count_gunicorn_cannot_use(enviro
 @pytest.mark.parametrize("variable", ["LEADRELAY_OPS_TOKENS", "LEADRELAY_SOURCE_KEYS"])
 def test_a_secret_listed_under_two_names_is_refused_naming_the_pairs_by_place_not_the_secret(variable):
     with pytest.raises(ConfigError) as raised:
-        Settings.from_env({variable: "alice=sh4red, carol=own, bob=sh4red"})
+        Settings.from_env({variable: "alice=sh4red-0123456789, carol=own-0123456789ab, bob=sh4red-0123456789"})
 
     [problem] = raised.value.problems
     assert problem == f"{variable}: expected each secret under one name, got one secret in pairs 1 and 3"
@@ -434,8 +435,11 @@ def test_pairs_written_the_wrong_way_round_are_refused_without_showing_their_sec
     with pytest.raises(ConfigError) as raised:
         Settings.from_env({variable: "sk_live_0ld5ecret=partner,sk_live_n3w5ecret=partner"})
 
-    [problem] = raised.value.problems
-    assert problem == f"{variable}: expected each secret under one name, got one secret in pairs 1 and 2"
+    assert raised.value.problems == [
+        f"{variable}: expected each secret under one name, got one secret in pairs 1 and 2",
+        f"{variable}: expected each secret to be a long random one, at least 16 characters, got a shorter one in "
+        "pairs 1 and 2",
+    ]
     assert "5ecret" not in str(raised.value)
 
 
@@ -443,15 +447,15 @@ def test_pairs_written_the_wrong_way_round_are_refused_without_showing_their_sec
 @pytest.mark.parametrize(
     "secret",
     [
-        pytest.param("k\u00e9y-1", id="a-letter-outside-ascii"),
-        pytest.param("\u201ckey-1\u201d", id="pasted-with-typographic-quotes"),
-        pytest.param("key 1", id="a-space-inside"),
+        pytest.param("k\u00e9y-0123456789abcdef", id="a-letter-outside-ascii"),
+        pytest.param("\u201ckey-0123456789abcdef\u201d", id="pasted-with-typographic-quotes"),
+        pytest.param("key 0123456789abcdef", id="a-space-inside"),
     ],
 )
 def test_a_secret_no_request_header_can_carry_is_refused_by_its_place_never_shown(variable, secret):
     # A client's header is read as Latin-1 text of its bytes: such a secret would never match, every request 401.
     with pytest.raises(ConfigError) as raised:
-        Settings.from_env({variable: f"alice=fine-secret, bob={secret}"})
+        Settings.from_env({variable: f"alice=fine-secret-0123456789, bob={secret}"})
 
     [problem] = raised.value.problems
     assert problem.startswith(f"{variable}: expected each secret in visible ASCII characters")
@@ -481,6 +485,76 @@ def test_a_secret_of_16_characters_is_taken(variable):
     settings = Settings.from_env({variable: f"alice={'x' * 16}"})
 
     assert getattr(settings, variable.lower()) == {"x" * 16: "alice"}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param("Alice", id="a-capital"),
+        pytest.param("ops team", id="a-space-inside"),
+        pytest.param("ops\x1b[2Jteam", id="a-control-character"),
+        pytest.param("cli:root", id="read-as-the-cli-actor"),
+        pytest.param("-alice", id="not-starting-with-a-letter-or-digit"),
+        pytest.param("a" * 64, id="longer-than-63"),
+    ],
+)
+def test_an_ops_token_name_that_is_not_a_slug_is_refused_by_its_place_never_shown(name):
+    # The name is the actor of the audit trail: it must read as one name, never as the CLI's `cli:<user>`.
+    with pytest.raises(ConfigError) as raised:
+        Settings.from_env({"LEADRELAY_OPS_TOKENS": f"alice=alice-token-0123456789, {name}=other-token-0123456789"})
+
+    assert raised.value.problems == [
+        "LEADRELAY_OPS_TOKENS: the name of pair 2 of 2 is not a slug: expected lowercase letters, digits, - and _ "
+        "(at most 63, starting with a letter or digit)"
+    ]
+    assert "other-token" not in str(raised.value)
+
+
+@pytest.mark.parametrize("name", ["alice", "ops-team", "on_call2", "a" * 63])
+def test_an_ops_token_named_by_a_slug_is_taken(name):
+    settings = Settings.from_env({"LEADRELAY_OPS_TOKENS": f"{name}=ops-token-0123456789"})
+
+    assert settings.leadrelay_ops_tokens == {"ops-token-0123456789": name}
+
+
+@pytest.mark.parametrize("variable", ["LEADRELAY_OPS_TOKENS", "LEADRELAY_SOURCE_KEYS"])
+def test_every_problem_of_a_list_of_secrets_is_named_each_by_its_pairs(variable):
+    raw = "alice, bob=b\u00e9b-s3cr-0123456789, carol=s3cr, dan, erin=erin-s3cr-0123456789, fay=\u201cfay-s3cr\u201d"
+
+    with pytest.raises(ConfigError) as raised:
+        Settings.from_env({variable: raw})
+
+    assert raised.value.problems == [
+        f"{variable}: expected comma-separated name=secret pairs, got something else as pairs 1 and 4",
+        f"{variable}: expected each secret in visible ASCII characters (a request header carries no other), got "
+        "another character in the secrets of pairs 2 and 6",
+        f"{variable}: expected each secret to be a long random one, at least 16 characters, got a shorter one in "
+        "pairs 3 and 6",
+    ]
+    assert "s3cr" not in str(raised.value)
+
+
+def test_check_config_and_every_process_refuse_ops_tokens_naming_each_problem(environment, capsys, tmp_path):
+    environment.setenv("CARECYCLE_API_KEY", "cc_x")
+    environment.setenv("LEADRELAY_ENCRYPTION_KEY", generate_key())
+    environment.setenv("LEADRELAY_OPS_TOKENS", "Ops Team=ops-token-0123456789, cli:root=root-token-0123456789, x")
+    environment.setattr("os.execv", lambda path, argv: pytest.fail(f"gunicorn started with {argv}"))
+
+    assert main(["check-config"]) == 2
+    assert main(["web"]) == 2  # before gunicorn is started
+    assert main(["worker", "--burst"]) == 2  # before it connects to Redis
+    assert main(["dev", "--port", str(free_port()), "--data-dir", str(tmp_path)]) == 2  # before anything starts
+
+    err = capsys.readouterr().err
+    said = [line for line in err.splitlines() if line.startswith("  - ")]
+    assert said == 4 * [
+        "  - LEADRELAY_OPS_TOKENS: expected comma-separated name=secret pairs, got something else as pair 3",
+        "  - LEADRELAY_OPS_TOKENS: the name of pair 1 of 3 is not a slug: expected lowercase letters, digits, - and _ "
+        "(at most 63, starting with a letter or digit)",
+        "  - LEADRELAY_OPS_TOKENS: the name of pair 2 of 3 is not a slug: expected lowercase letters, digits, - and _ "
+        "(at most 63, starting with a letter or digit)",
+    ]
+    assert "token-0123456789" not in err
 
 
 def test_every_secret_shared_between_names_is_named_by_its_pairs():

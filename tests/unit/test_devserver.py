@@ -159,8 +159,14 @@ def test_credentials_malformed_environment_names_the_variable(tmp_path):
 @pytest.mark.parametrize(
     ("raw", "said"),
     [
-        pytest.param("dev=fine-one, dev=k\u00e9y-2", "expected each secret in visible ASCII characters", id="accent"),
-        pytest.param("dev=sh4red-1, other=sh4red-1", "got one secret in pairs 1 and 2", id="shared"),
+        pytest.param(
+            "dev=fine-one-0123456789, dev=k\u00e9y-2-0123456789",
+            "expected each secret in visible ASCII characters",
+            id="accent",
+        ),
+        pytest.param(
+            "dev=sh4red-1-0123456789, other=sh4red-1-0123456789", "got one secret in pairs 1 and 2", id="shared"
+        ),
     ],
 )
 def test_credentials_from_the_environment_are_refused_saying_what_is_wrong_without_the_secret(
