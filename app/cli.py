@@ -221,10 +221,13 @@ def _gunicorn_config() -> str:
 
 def _worker(args: argparse.Namespace) -> int:
     from app.logs import configure_logging
+    from app.startup import WORKER_REQUIRED_SETTINGS, checked_settings
     from workers.runner import run_worker
 
     configure_logging()
-    run_worker(Settings.from_env(), burst=args.burst, name=args.name)
+    # Every problem named at once, as check-config does: the worker would stop at the first kind it met.
+    settings = checked_settings(os.environ, WORKER_REQUIRED_SETTINGS)
+    run_worker(settings, burst=args.burst, name=args.name)
     return 0
 
 
@@ -359,16 +362,14 @@ def _flags_refused(exc: ValidationError) -> int:
 
 
 def _check_config(args: argparse.Namespace) -> int:
-    from app.sources import SourceKind, check_configured_sources
+    from app.sources import SourceKind
+    from app.startup import WEB_REQUIRED_SETTINGS, WORKER_REQUIRED_SETTINGS, configuration_problems
     from app.webtier import web_tier_problems
 
     # Malformed values, missing secrets and the sources file are all checked, so one run lists every problem.
-    settings, problems = Settings.read_env()
-    malformed = {problem.split(":", 1)[0] for problem in problems}  # held as unset: not "required" as well
-    required = settings.missing("carecycle_api_key", "leadrelay_encryption_key")
-    problems += [line for line in required if line.split(":", 1)[0] not in malformed] + web_tier_problems()
-    sources, found = check_configured_sources(settings)
-    problems += found
+    required = tuple(dict.fromkeys(WORKER_REQUIRED_SETTINGS + WEB_REQUIRED_SETTINGS))  # what either tier needs
+    settings, sources, problems = configuration_problems(os.environ, required)
+    problems += web_tier_problems()
     facebook = [source.slug for source in sources if source.kind is SourceKind.FACEBOOK]
     if facebook:
         # Without them Meta's handshake and every webhook are refused, and no lead can be retrieved.

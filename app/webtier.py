@@ -9,7 +9,7 @@ from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 
 from app.config import Bounds, ConfigError, Settings
-from app.sources import load_configured_sources
+from app.startup import WEB_REQUIRED_SETTINGS, configuration_problems
 
 # The web tier's counts that deploy/gunicorn.conf.py reads from the environment, with their defaults.
 WEB_TIER_COUNTS = {
@@ -111,14 +111,12 @@ def _metrics_folder_problem(folder: str) -> str | None:
 def checked_web_settings(environ: MutableMapping[str, str]) -> Settings:
     """The settings gunicorn's processes will read from `environ`, checked first.
 
-    A bad variable, web-tier count or sources file is named here (exit 2) instead of failing each
-    process's boot with a traceback. Blank web-tier counts are removed from `environ`: they count as
+    Every bad variable, web-tier count and sources file problem is named here at once (exit 2) instead of
+    failing each process's boot with a traceback. Blank web-tier counts are removed from `environ`: they count as
     unset, and gunicorn reads WEB_CONCURRENCY itself, where an empty one fails.
     """
-    settings = Settings.from_env(environ)
-    settings.require("leadrelay_encryption_key")
+    settings, _, problems = configuration_problems(environ, WEB_REQUIRED_SETTINGS)
     drop_blank_web_tier_counts(environ)
-    if problems := web_tier_problems(environ):
+    if problems := problems + web_tier_problems(environ):
         raise ConfigError(problems)
-    load_configured_sources(settings)
     return settings

@@ -162,6 +162,51 @@ def test_check_config_exits_non_zero_and_lists_each_problem(environment, tmp_pat
     ]
 
 
+@pytest.mark.parametrize(
+    ("command", "required"),
+    [
+        pytest.param(["web"], ["LEADRELAY_ENCRYPTION_KEY"], id="web"),
+        pytest.param(["worker", "--burst"], ["CARECYCLE_API_KEY", "LEADRELAY_ENCRYPTION_KEY"], id="worker"),
+    ],
+)
+def test_a_process_stopped_by_its_settings_names_every_problem_as_check_config_does(
+    environment, tmp_path, capsys, command, required
+):
+    # A malformed value, a missing secret and a sources file problem: each is named, not only the first kind.
+    sources = tmp_path / "sources.toml"
+    sources.write_text('[sources.x]\nkind = "api"')
+    environment.setenv("LEADRELAY_SOURCES", str(sources))
+    environment.setenv("CARECYCLE_RATE_LIMIT_PER_MIN", "many")
+    environment.setenv("LEADRELAY_OPS_TOKENS", "ops team=ops-s3cr-0123456789")
+    environment.setattr("os.execv", lambda path, argv: pytest.fail(f"gunicorn started with {argv}"))
+
+    assert main(command) == 2
+
+    err = capsys.readouterr().err
+    assert sorted(problem_variables(err)) == sorted(
+        ["CARECYCLE_RATE_LIMIT_PER_MIN", "LEADRELAY_OPS_TOKENS", *required, "sources.x.secret_env"]
+    )
+    assert "s3cr" not in err
+
+
+def test_web_names_the_web_tier_counts_beside_the_settings_and_the_sources_file(environment, tmp_path, capsys):
+    sources = tmp_path / "sources.toml"
+    sources.write_text('[sources.x]\nkind = "api"')
+    environment.setenv("LEADRELAY_SOURCES", str(sources))
+    environment.setenv("LEADRELAY_ENCRYPTION_KEY", generate_key())
+    environment.setenv("LEADRELAY_RETENTION_DAYS", "forever")
+    environment.setenv("WEB_CONCURRENCY", "0")
+    environment.setattr("os.execv", lambda path, argv: pytest.fail(f"gunicorn started with {argv}"))
+
+    assert main(["web"]) == 2
+
+    assert sorted(problem_variables(capsys.readouterr().err)) == [
+        "LEADRELAY_RETENTION_DAYS",
+        "WEB_CONCURRENCY",
+        "sources.x.secret_env",
+    ]
+
+
 def test_a_command_whose_reader_went_away_exits_1_without_a_traceback(environment):
     """`leadrelay stats | head`: the pipe is closed before the command writes."""
     environment.setenv("CARECYCLE_API_KEY", "ck-test-0123456789abcdef")
