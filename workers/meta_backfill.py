@@ -224,14 +224,15 @@ class MetaBackfill:
 
     def _backfill_form(self, form: FormListing, deadline: float | None, stop_requested: Callable[[], bool]) -> None:
         """List and take in a form's leads, window by window: only its next listing without a `deadline`, or else
-        until the rest of it is listed, `deadline` passes or a stop is asked for (then it is said catching up, and the
-        next backfill lists on from there)."""
+        until the rest of it is listed, `deadline` passes or a stop is asked for (then it is said catching up, unless
+        a stop kept its first listing from starting, and the next backfill lists on from there)."""
         while not form.ended:
             until = window_end(form.listed_to, form.started)
             if form.listings and deadline is None:
                 return
             stopping = stop_requested()
-            if stopping and (deadline is None or until is None):
+            # A form whose first listing a stop kept from starting listed nothing: it is not said catching up.
+            if stopping and (deadline is None or until is None or not form.listings):
                 return
             if until is not None and deadline is not None and (stopping or self._clock.now() >= deadline):
                 self._logger.info(

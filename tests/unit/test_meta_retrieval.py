@@ -907,6 +907,37 @@ def test_a_backfill_whose_worker_is_asked_to_stop_notes_the_window_in_hand_lists
     assert store.fetches.backfill_listed_to(FORM_ID) is None  # listed completely
 
 
+def test_a_backfill_stopped_before_a_form_is_listed_says_no_catching_up_of_that_form(
+    store, graph, cipher, clock, source, caplog
+):
+    other_form = "200000000000002"
+    sources = SourceRegistry([dataclasses.replace(source, form_ids=(FORM_ID, other_form))])
+    admission = MetaIntake(store, sources, clock, lambda lead_ids: None)
+    retrieval = meta_retrieval(store, graph, admission, sources, cipher, clock, lambda: None)
+    for form_id in (FORM_ID, other_form):
+        store.fetches.mark_backfilled(form_id, clock.now() - 2 * 86400)  # two days owed: listed in windows
+    graph.add("900000000000001")  # of the first form
+    stop = threading.Event()
+    listed_to = store.fetches.backfill_listed_to
+
+    def sigterm_as_the_second_form_is_read(form_id):
+        if form_id == other_form:  # after the run's last look at the stop, before the form's first listing
+            stop.set()
+        return listed_to(form_id)
+
+    store.fetches.backfill_listed_to = sigterm_as_the_second_form_is_read
+
+    with caplog.at_level(logging.INFO, logger="workers.meta"):
+        retrieval.backfill(stop_requested=stop.is_set)
+
+    assert [form_id for form_id, _ in graph.listings] == [FORM_ID]
+    said = [(r.form_id, r.getMessage()) for r in caplog.records if "catching up" in r.getMessage()]
+    assert [(form_id, message.split(",")[0]) for form_id, message in said] == [
+        (FORM_ID, "meta backfill of a form is catching up: listed 1 leads")
+    ]
+    assert listed_to(other_form) is None  # owed as before: listed from its start at the next backfill
+
+
 def test_backfill_wakes_delivery_once_for_all_the_leads_it_queues(retrieval, graph, woken):
     for n in range(3):
         graph.add(f"90000000000001{n}", phone=f"+1212555014{n}")
