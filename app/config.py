@@ -17,7 +17,7 @@ from urllib.parse import urlparse
 from redis.connection import ConnectionPool
 from redis.exceptions import RedisError
 
-from app.credentials import NamedSecretsError, parse_api_key, parse_named_secrets, parse_ops_tokens
+from app.credentials import NamedSecretsError, parse_api_key, parse_ops_tokens, parse_source_keys
 from app.crypto import RecordCipher
 from app.models import IDEMPOTENCY_TTL_SECONDS
 
@@ -322,7 +322,7 @@ def _parser(setting: dataclasses.Field[Any]) -> Callable[[str], Any]:
 
 
 _PARSERS: dict[str, Callable[[str], Any]] = {
-    "leadrelay_source_keys": parse_named_secrets,
+    "leadrelay_source_keys": parse_source_keys,
     "leadrelay_ops_tokens": parse_ops_tokens,
     "carecycle_api_key": parse_api_key,
 }

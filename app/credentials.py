@@ -42,6 +42,24 @@ def parse_ops_tokens(raw: str) -> dict[str, str]:
     return _secrets_by_name(pairs, problems)
 
 
+def parse_source_keys(raw: str) -> dict[str, str]:
+    """`name=key,...` -> {key: source slug}, as `parse_named_secrets`, each name a slug (`source_name_problems`)."""
+    pairs, problems = _read_named_secrets(raw)
+    slugs = list(dict.fromkeys(name for name, _ in pairs if name))  # each source once, as it is first named
+    return _secrets_by_name(pairs, problems + source_name_problems(slugs))
+
+
+def source_name_problems(slugs: list[str]) -> list[str]:
+    """A line for each source LEADRELAY_SOURCE_KEYS names (`slugs`, each once) whose name is no slug: as the sources
+    file's tables, it is a metrics label, a status filter, a path segment."""
+    return [
+        # By position, not by name: a pair written the wrong way round (secret=name) would show its secret.
+        f"the name of source {position} of {len(slugs)} is {_SOURCE_SLUG_EXPECTED}"
+        for position, slug in enumerate(slugs, start=1)
+        if not SLUG_PATTERN.match(slug)
+    ]
+
+
 def parse_named_secrets(raw: str) -> dict[str, str]:
     """`name=secret,name2=secret2` -> {secret: name}; the name is what logs and audits may show.
 
@@ -52,6 +70,9 @@ def parse_named_secrets(raw: str) -> dict[str, str]:
     return _secrets_by_name(*_read_named_secrets(raw))
 
 
+_SOURCE_SLUG_EXPECTED = (
+    f"not a slug: expected lowercase letters, digits, - and _ (at most {MAX_SLUG_CHARS}), as a sources file's"
+)
 _SLUG_EXPECTED = (
     "not a slug: expected lowercase letters, digits, - and _ "
     f"(at most {MAX_SLUG_CHARS}, starting with a letter or digit)"

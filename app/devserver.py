@@ -20,7 +20,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from app.config import ConfigError, shown_url
-from app.credentials import NamedSecretsError, parse_named_secrets, parse_ops_tokens
+from app.credentials import NamedSecretsError, parse_ops_tokens, parse_source_keys
 from app.crypto import FingerprintSecretError, RecordCipher, generate_key
 from app.devredis import (
     REDIS_LOG_FILE,
@@ -172,7 +172,7 @@ def dev_credentials(data_dir: Path, environ: Mapping[str, str]) -> tuple[DevCred
     path = data_dir / CREDENTIALS_FILE
     found: list[DevCredential] = []
     for variable, field, parse in (
-        ("LEADRELAY_SOURCE_KEYS", "sourceKey", parse_named_secrets),
+        ("LEADRELAY_SOURCE_KEYS", "sourceKey", parse_source_keys),
         ("LEADRELAY_OPS_TOKENS", "opsToken", parse_ops_tokens),
     ):
         raw = environ.get(variable, "").strip()

@@ -12,7 +12,8 @@ from typing import Any
 from marshmallow import ValidationError
 
 from app.config import ConfigError, Settings
-from app.schemas.sources import SLUG_PATTERN, SourceSchema, SourcesFileSchema, validate_slug
+from app.credentials import source_name_problems
+from app.schemas.sources import SourceSchema, SourcesFileSchema, validate_slug
 from app.sources.checks import custom_fields_without_room, routing_clashes, short_keys, windows_past_retention
 from app.sources.registry import SourceRegistry
 from app.sources.source import (
@@ -86,12 +87,8 @@ def _read_sources(
     for secret, slug in api_keys.items():
         keys_by_slug.setdefault(slug, []).append(secret)
     sources = [LeadSource(slug=slug, secret=",".join(secrets)) for slug, secrets in keys_by_slug.items()]
-    problems: list[str] = [
-        # By position, not by name: a pair written the wrong way round (secret=name) would show its secret.
-        f"LEADRELAY_SOURCE_KEYS: the name of source {position} of {len(keys_by_slug)} is {_SLUG_EXPECTED}"
-        for position, slug in enumerate(keys_by_slug, start=1)
-        if not SLUG_PATTERN.match(slug)  # as the file's tables: a metrics label, a status filter, a path segment
-    ]
+    # Settings read from the environment hold none that is no slug (`parse_source_keys`); others might.
+    problems = [f"LEADRELAY_SOURCE_KEYS: {problem}" for problem in source_name_problems(list(keys_by_slug))]
     if path:
         from_file, file_problems = _read_sources_file(path, environ)
         sources += from_file
@@ -103,9 +100,6 @@ def _read_sources(
     shared = [source.slug for source in sources if any(secret in ops_tokens for secret in source.secrets)]
     problems += [f"sources.{slug}: a secret of this source is also an ops token" for slug in shared]
     return sources, problems
-
-
-_SLUG_EXPECTED = "not a slug: expected lowercase letters, digits, - and _ (at most 63), as a sources file's"
 
 
 def _read_sources_file(path: str, environ: Mapping[str, str]) -> tuple[list[LeadSource], list[str]]:

@@ -579,6 +579,24 @@ def test_every_problem_of_a_list_of_secrets_is_named_each_by_its_pairs(variable)
     assert "s3cr" not in str(raised.value)
 
 
+def test_check_config_names_a_source_key_name_that_is_no_slug_beside_the_other_problems_of_the_value(
+    environment, capsys
+):
+    environment.setenv("CARECYCLE_API_KEY", "cc_x")
+    environment.setenv("LEADRELAY_ENCRYPTION_KEY", generate_key())
+    environment.setenv("LEADRELAY_SOURCE_KEYS", "Partner One=partner-s3cr-0123456789, partner-s3cr-9876543210")
+
+    assert main(["check-config"]) == 2
+
+    err = capsys.readouterr().err
+    assert [line for line in err.splitlines() if line.startswith("  - ")] == [
+        "  - LEADRELAY_SOURCE_KEYS: expected comma-separated name=secret pairs, got something else as pair 2",
+        "  - LEADRELAY_SOURCE_KEYS: the name of source 1 of 1 is not a slug: expected lowercase letters, digits, - "
+        "and _ (at most 63), as a sources file's",
+    ]
+    assert "s3cr" not in err
+
+
 def test_check_config_and_every_process_refuse_ops_tokens_naming_each_problem(environment, capsys, tmp_path):
     environment.setenv("CARECYCLE_API_KEY", "cc_x")
     environment.setenv("LEADRELAY_ENCRYPTION_KEY", generate_key())
