@@ -26,7 +26,7 @@ class NamedSecretsError(ValueError):
 
 
 def parse_ops_tokens(raw: str) -> dict[str, str]:
-    """`name=token,...` -> {token: name}, as `parse_named_secrets`, each name a slug.
+    """`name=token,...` -> {token: name}, as `_read_named_secrets` reads them, each name a slug.
 
     The name is the actor the audit trail shows: a slug holds no space, control character or ":", so that
     no name passes for the CLI's own actors (`cli:<user>`).
@@ -43,7 +43,8 @@ def parse_ops_tokens(raw: str) -> dict[str, str]:
 
 
 def parse_source_keys(raw: str) -> dict[str, str]:
-    """`name=key,...` -> {key: source slug}, as `parse_named_secrets`, each name a slug (`source_name_problems`)."""
+    """`name=key,...` -> {key: source slug}, as `_read_named_secrets` reads them, each name a slug
+    (`source_name_problems`)."""
     pairs, problems = _read_named_secrets(raw)
     slugs = list(dict.fromkeys(name for name, _ in pairs if name))  # each source once, as it is first named
     return _secrets_by_name(pairs, problems + source_name_problems(slugs))
@@ -60,16 +61,6 @@ def source_name_problems(slugs: list[str]) -> list[str]:
     ]
 
 
-def parse_named_secrets(raw: str) -> dict[str, str]:
-    """`name=secret,name2=secret2` -> {secret: name}; the name is what logs and audits may show.
-
-    A name may hold several secrets (a new one beside the old while clients move over); a secret under
-    two names is refused, as it would make one name's requests pass for the other's. Raises
-    `NamedSecretsError` listing every problem.
-    """
-    return _secrets_by_name(*_read_named_secrets(raw))
-
-
 _SOURCE_SLUG_EXPECTED = (
     f"not a slug: expected lowercase letters, digits, - and _ (at most {MAX_SLUG_CHARS}), as a sources file's"
 )
@@ -80,9 +71,13 @@ _SLUG_EXPECTED = (
 
 
 def _read_named_secrets(raw: str) -> tuple[list[tuple[str, str]], list[str]]:
-    """The (name, secret) pairs of `raw` in their places (both empty for a pair that is none), and every problem
-    of the pairs themselves: not a name=secret pair, a secret no header carries, one secret under two names, a
-    secret too short."""
+    """The (name, secret) pairs of `name=secret,name2=secret2` in their places (both empty for a pair that is
+    none), and every problem of the pairs themselves: not a name=secret pair, a secret no header carries, one
+    secret under two names, a secret too short.
+
+    A name may hold several secrets (a new one beside the old while clients move over); a secret under two
+    names is refused, as it would make one name's requests pass for the other's.
+    """
     items = [item.strip() for item in raw.split(",") if item.strip()]
     pairs: list[tuple[str, str]] = []
     malformed: list[int] = []

@@ -13,7 +13,7 @@ from redis import Redis
 
 from app.cli import main
 from app.config import ConfigError, Settings, shown_url
-from app.credentials import parse_named_secrets
+from app.credentials import parse_ops_tokens, parse_source_keys
 from app.crypto import generate_key
 from app.ports import free_port
 from app.queues import FETCH_JOB_TIMEOUT_SECONDS
@@ -622,7 +622,7 @@ def test_check_config_and_every_process_refuse_ops_tokens_naming_each_problem(en
 
 def test_every_secret_shared_between_names_is_named_by_its_pairs():
     with pytest.raises(ValueError, match="pairs 1 and 2; pairs 3, 4 and 5"):
-        parse_named_secrets("alice=t1,bob=t1,carol=t2,dan=t2,erin=t2")
+        parse_ops_tokens("alice=t1,bob=t1,carol=t2,dan=t2,erin=t2")
 
 
 @pytest.mark.parametrize(
@@ -638,8 +638,9 @@ def test_every_secret_shared_between_names_is_named_by_its_pairs():
         ),
     ],
 )
-def test_one_name_may_hold_several_secrets(raw, expected):
-    assert parse_named_secrets(raw) == expected
+@pytest.mark.parametrize("parse", [parse_ops_tokens, parse_source_keys])
+def test_one_name_may_hold_several_secrets(parse, raw, expected):
+    assert parse(raw) == expected
 
 
 def test_a_blank_web_tier_count_counts_as_unset_for_gunicorn_too(environment, monkeypatch):
