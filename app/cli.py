@@ -281,7 +281,7 @@ def _retry(args: argparse.Namespace) -> int:
     from app.schemas.ops import RetryFilterSchema, requeued_body
     from app.store import LeadNotFoundError
 
-    actor = f"cli:{_os_user()}"
+    actor = f"cli:{_os_user()}"  # never an ops token's name: those are slugs, which hold no ":"
     if args.lead_id is not None:
         if args.status or args.source or args.since:
             return _usage_error("--id re-queues one lead; it cannot be combined with --status, --source or --since")
