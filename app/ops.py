@@ -60,9 +60,10 @@ def collect_stats(query: StatsQuery) -> dict[str, Any]:
     """The numbers of `/v1/stats`: one pipelined round trip to Redis, whatever the number of leads (and, for a source
     not configured, a read first of whether a lead ever came from it).
 
-    Counts are of the leads the relay currently holds: a lead purged after the retention period
-    leaves its status's count. With `query.source`, the counts by status are that source's (`countsSource` says
-    so) and every other number stays of all sources; raises `UnknownStatsSourceError` for a source never known.
+    Counts are of the leads the relay currently holds: a lead purged after the retention period leaves its status's
+    count (`deliveredTotal` keeps counting it). With `query.source`, the counts by status are that source's
+    (`countsSource` says so) and every other number stays of all sources; raises `UnknownStatsSourceError` for a
+    source never known.
     """
     source = query.source
     if source is not None and source not in query.configured_sources and not query.store.leads.has_had_source(source):
@@ -81,6 +82,8 @@ def collect_stats(query: StatsQuery) -> dict[str, Any]:
         "inFlightBatches": snap.in_flight_batches,
         "oldestQueuedAgeSeconds": snap.gauges.oldest_waiting_age(now),
         "delivered": {"last5m": snap.delivered.last5m, "last1h": snap.delivered.last1h},
+        "deliveredTotal": snap.delivered_total.count,
+        "deliveredTotalSince": snap.delivered_total.since,
         "failed": {"last5m": snap.failed.last5m, "last1h": snap.failed.last1h},
         "rateBudget": {
             "limitPerMinute": limit,

@@ -174,6 +174,21 @@ class StatsSchema(Schema):
         required=True,
         metadata={"description": "leads careCycle took in the last 5 minutes and in the last hour"},
     )
+    deliveredTotal = fields.Integer(
+        required=True,
+        metadata={
+            "description": "leads careCycle took since `deliveredTotalSince`, relay-wide: it only grows, a delivered "
+            "lead purged after the retention counted still (unlike `counts.delivered`, the delivered leads held)"
+        },
+    )
+    deliveredTotalSince = fields.Float(
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "when the relay began counting `deliveredTotal`: its first delivery counted, in epoch"
+            " seconds (UTC); null while none is"
+        },
+    )
     failed = fields.Nested(
         WindowCountsSchema,
         required=True,

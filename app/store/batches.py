@@ -130,6 +130,7 @@ class BatchStore:
                 keys.last_delivery_key(),
                 keys.delivered_second_key(int(now)),
                 keys.failed_second_key(int(now)),
+                keys.delivered_total_key(),
             ],
             args=[
                 repr(now),

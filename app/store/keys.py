@@ -155,6 +155,18 @@ def latency_samples_key() -> str:
     return f"{PREFIX}stats:latency"
 
 
+# The fields of the delivered total (see delivered_total_key).
+DELIVERED_TOTAL_COUNT_FIELD = "count"
+DELIVERED_TOTAL_SINCE_FIELD = "since"
+
+
+def delivered_total_key() -> str:
+    """Hash of the leads careCycle took since the relay began counting them: how many (DELIVERED_TOTAL_COUNT_FIELD)
+    and since when (DELIVERED_TOTAL_SINCE_FIELD, the first counted delivery's epoch seconds). It only grows: a
+    delivered lead purged after the retention leaves it as it was, unlike the count of delivered leads held."""
+    return f"{PREFIX}stats:delivered_total"
+
+
 def last_delivery_key() -> str:
     """String: time of the last successful upload."""
     return f"{PREFIX}stats:last_delivery"

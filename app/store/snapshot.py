@@ -55,6 +55,15 @@ class WindowCounts:
 
 
 @dataclass(frozen=True)
+class DeliveredTotal:
+    """Every lead careCycle took since the relay began counting them (`since`, epoch seconds; None: none yet),
+    leads purged since included."""
+
+    count: int
+    since: float | None
+
+
+@dataclass(frozen=True)
 class _Window:
     """The counters a window reads: the whole minutes it spans, and the seconds of the minute at its far edge."""
 
@@ -97,6 +106,7 @@ class StatsSnapshot:
     gauges: Gauges
     in_flight_batches: int
     delivered: WindowCounts
+    delivered_total: DeliveredTotal
     failed: WindowCounts
     requests_last_minute: int
     last_delivery_at: float | None
@@ -160,6 +170,7 @@ def read_snapshot(redis: Redis, now: float, source: str | None = None) -> StatsS
     pipe.zcard(keys.inflight_key())
     pipe.mget(windows.keys(keys.delivered_bucket_key, keys.delivered_second_key))
     pipe.mget(windows.keys(keys.failed_bucket_key, keys.failed_second_key))
+    pipe.hmget(keys.delivered_total_key(), keys.DELIVERED_TOTAL_COUNT_FIELD, keys.DELIVERED_TOTAL_SINCE_FIELD)
     pipe.zcount(keys.request_log_key(), now - RATE_WINDOW_SECONDS, "+inf")
     pipe.get(keys.last_delivery_key())
     pipe.lrange(keys.latency_samples_key(), 0, -1)
@@ -171,13 +182,14 @@ def read_snapshot(redis: Redis, now: float, source: str | None = None) -> StatsS
         pipe.get(keys.source_counts_since_key())
         pipe.zrange(keys.leads_index_key(), 0, 0, withscores=True)  # the oldest lead held
     replies = pipe.execute()
-    in_flight, delivered, failed, requests, last, latencies, last_due, limit, next_slot, listed, *by_source = replies[
-        gauge_reads:
-    ]
+    in_flight, delivered, failed, total, requests, last, latencies, last_due, limit, next_slot, listed, *by_source = (
+        replies[gauge_reads:]
+    )
     return StatsSnapshot(
         gauges=_gauges(replies[:gauge_reads]),
         in_flight_batches=int(in_flight),
         delivered=windows.counts(delivered),
+        delivered_total=DeliveredTotal(int(total[0] or 0), float(total[1]) if total[1] else None),
         failed=windows.counts(failed),
         requests_last_minute=int(requests),
         last_delivery_at=float(last) if last else None,

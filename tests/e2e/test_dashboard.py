@@ -78,7 +78,7 @@ def test_dashboard_shows_numbers_and_failures_and_retries_a_dead_lead(seeded, tm
                 return False  # re-rendered between finding and clicking: find it again
             return True
 
-        assert (card("dead"), card("rejected"), card("delivered")) == ("1", "1", "1")
+        assert (card("dead"), card("rejected"), card("delivered-total")) == ("1", "1", "1")
         banner = browser.find_element(By.ID, "pause")
         assert banner.is_displayed() and "401 UNAUTHORIZED" in banner.text
         rows = failure_rows()
@@ -503,6 +503,27 @@ def test_dashboard_says_how_long_ago_the_last_delivery_was(seeded):
         )
 
     assert last is not None and last.endswith(" s ago")
+
+
+def test_dashboard_counts_the_delivered_leads_purged_after_the_retention_in_its_delivered_total(settings, real_redis):
+    app = create_app(settings, redis=real_redis)
+    store = app.extensions["leadrelay"].store
+    cipher = RecordCipher(settings.leadrelay_encryption_key)
+    leads = [make_lead(), make_lead()]
+    now = app.extensions["leadrelay"].clock.now()
+    store.leads.admit(leads, [cipher.seal(lead.record) for lead in leads], now)
+    batch = store.batches.claim(now, 200, 60)
+    store.batches.settle(batch.id, [Outcome(lead.id, LeadStatus.DELIVERED, "ok") for lead in leads], now, True)
+    assert store.retention.purge(now + store.retention.retention.lead_seconds + 1).leads == 2
+    with serve(app) as url, chromium() as browser:
+        _sign_in(browser, url, OPS_TOKEN)
+        label, value = browser.execute_script(
+            "const c = document.getElementById('card-delivered-total');"
+            "return c && [c.querySelector('.label').textContent, c.querySelector('.value').textContent];"
+        )
+        since = browser.execute_script("return new Date(arguments[0] * 1000).toLocaleDateString();", now)
+
+    assert (label, value) == (f"Delivered since {since}", "2")
 
 
 def _oldest_waiting(browser) -> str:
@@ -1137,7 +1158,7 @@ def test_dashboard_shows_the_picked_sources_counts_named_so_and_every_other_numb
 
     assert every["dead"] == ["Dead", "3"] and every["rejected"] == ["Rejected", "1"]
     assert alpha["dead"] == ["Dead · alpha", "1"] and alpha["rejected"] == ["Rejected · alpha", "1"]
-    counted = {"fetching", "queued", "sending", "retrying", "delivered", "dead", "rejected"}
+    counted = {"fetching", "queued", "sending", "retrying", "dead", "rejected"}
     assert {name for name, (label, _) in alpha.items() if label.endswith(" · alpha")} == counted
     others = {name: label for name, (label, _) in alpha.items() if name not in counted}
     assert others and all(label.endswith(" · all sources") for label in others.values()), others

@@ -63,6 +63,26 @@ def test_settle_answers_the_ids_of_the_leads_it_changed(store, cipher, clock):
     assert again == set()
 
 
+def test_settle_adds_the_leads_it_delivered_to_the_delivered_total_once_since_the_first(store, cipher, clock):
+    from app.store.batches import Outcome
+
+    leads = [make_lead(), make_lead(), make_lead()]
+    store.leads.admit(leads, [cipher.seal(lead.record) for lead in leads], clock.now())
+    batch = store.batches.claim(clock.now(), 200, 30)
+    first = clock.now()
+    store.batches.settle(batch.id, [Outcome(leads[0].id, LeadStatus.DELIVERED, "ok")], first, False)
+    clock.advance(5)
+    outcomes = [Outcome(lead.id, LeadStatus.DELIVERED, "ok") for lead in leads[1:]]
+    store.batches.settle(batch.id, [*outcomes, Outcome(leads[0].id, LeadStatus.DELIVERED, "again")], clock.now(), True)
+
+    total = store.redis.hgetall(keys.delivered_total_key())
+
+    assert total == {
+        keys.DELIVERED_TOTAL_COUNT_FIELD.encode(): b"3",
+        keys.DELIVERED_TOTAL_SINCE_FIELD.encode(): repr(first).encode(),
+    }
+
+
 def test_settle_leaves_alone_a_lead_reclaimed_into_another_batch(store, cipher, clock):
     from app.store.batches import Outcome
 

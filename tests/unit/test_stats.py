@@ -26,6 +26,8 @@ def test_stats_show_every_number_spec_lists(client):
         "queueDepth",
         "oldestQueuedAgeSeconds",
         "delivered",
+        "deliveredTotal",
+        "deliveredTotalSince",
         "failed",
         "rateBudget",
         "estimatedDrainSeconds",
@@ -51,7 +53,7 @@ def test_stats_take_one_round_trip_to_redis_whatever_the_number_of_leads(
     response = client.get("/v1/stats", headers=OPS)
 
     assert response.status_code == 200
-    assert round_trips == ["PIPELINE(21)"]
+    assert round_trips == ["PIPELINE(22)"]
 
 
 def test_stats_count_deliveries_and_failures_by_window_with_latency_and_last_delivery(store, cipher, clock):
@@ -78,6 +80,26 @@ def test_stats_count_deliveries_and_failures_by_window_with_latency_and_last_del
     assert stats["lastDeliveryAt"] == clock.now() - 630
     assert stats["oldestQueuedAgeSeconds"] == 30.0 and stats["queueDepth"] == 1
     assert stats["counts"]["delivered"] == 2 and stats["counts"]["rejected"] == 1 and queued
+
+
+def test_stats_delivered_total_keeps_counting_the_delivered_leads_purged_after_the_retention(store, cipher, clock):
+    started = clock.now()
+    leads_in(store, cipher, clock, LeadStatus.DELIVERED, count=2)
+    clock.advance(store.retention.retention.lead_seconds + 1)
+    assert store.retention.purge(clock.now()).leads == 2
+    leads_in(store, cipher, clock, LeadStatus.DELIVERED)
+    leads_in(store, cipher, clock, LeadStatus.REJECTED)
+
+    stats = collect_stats(StatsQuery(store, 60, clock.now()))
+
+    assert stats["counts"]["delivered"] == 1  # the delivered leads held
+    assert (stats["deliveredTotal"], stats["deliveredTotalSince"]) == (3, started)
+
+
+def test_stats_delivered_total_is_zero_since_no_time_before_a_first_delivery(client):
+    stats = client.get("/v1/stats", headers=OPS).json
+
+    assert (stats["deliveredTotal"], stats["deliveredTotalSince"]) == (0, None)
 
 
 def test_stats_show_a_meta_retrieval_pause_and_its_reason(client, store, clock):

@@ -11,6 +11,11 @@ FAULT_FIELDS = (
 )
 # The lead hash field of an operator's last retry (see app.store.keys).
 RETRIED_FIELD = f"local RETRIED_AT = {lua_string(keys.RETRIED_AT_FIELD)}\n"
+# The fields of the delivered total (see app.store.keys).
+DELIVERED_TOTAL_FIELDS = (
+    f"local TOTAL_COUNT, TOTAL_SINCE = {lua_string(keys.DELIVERED_TOTAL_COUNT_FIELD)},"
+    f" {lua_string(keys.DELIVERED_TOTAL_SINCE_FIELD)}\n"
+)
 
 CLAIM_BATCH = (
     LEAD_HELPERS
@@ -83,12 +88,14 @@ return out
 SETTLE_LEADS = (
     LEAD_HELPERS
     + FAULT_FIELDS
+    + DELIVERED_TOTAL_FIELDS
     + """
 -- Apply upload outcomes to leads still in this batch; optionally release the batch.
 -- KEYS[1] in-flight zset, KEYS[2] status counts, KEYS[3] ready zset, KEYS[4] batch list,
 -- KEYS[5] delivered-this-minute counter, KEYS[6] failed-this-minute counter,
 -- KEYS[7] latency samples list ("<delivered at> <latency>"), KEYS[8] last delivery string,
--- KEYS[9] delivered-this-second counter, KEYS[10] failed-this-second counter
+-- KEYS[9] delivered-this-second counter, KEYS[10] failed-this-second counter,
+-- KEYS[11] delivered total hash (only grows: how many, since when)
 -- ARGV[1] now, ARGV[2] batch id, ARGV[3] lead key prefix, ARGV[4] events key suffix,
 -- ARGV[5] "1" to release the batch, ARGV[6] JSON list of outcomes:
 --   {id, status, detail, error?, ready_at?, next_attempt_at?, failed_at?, fault_group?, count_attempt}
@@ -126,6 +133,8 @@ if delivered > 0 then
   count_settled(KEYS[5], KEYS[9], delivered)
   redis.call('LTRIM', KEYS[7], 0, 999)
   redis.call('SET', KEYS[8], ARGV[1])
+  redis.call('HINCRBY', KEYS[11], TOTAL_COUNT, delivered)
+  redis.call('HSETNX', KEYS[11], TOTAL_SINCE, ARGV[1])
 end
 if failed > 0 then count_settled(KEYS[6], KEYS[10], failed) end
 if ARGV[5] == '1' then
