@@ -61,9 +61,10 @@ def collect_stats(query: StatsQuery) -> dict[str, Any]:
     not configured, a read first of whether a lead ever came from it).
 
     Counts are of the leads the relay currently holds: a lead purged after the retention period leaves its status's
-    count (`deliveredTotal` keeps counting it). With `query.source`, the counts by status are that source's
-    (`countsSource` says so) and every other number stays of all sources; raises `UnknownStatsSourceError` for a
-    source never known.
+    count (`deliveredTotal` keeps counting it). `readAt` is the relay's time they were read at, for a client to
+    measure ages by the relay's clock rather than its own. With `query.source`, the counts by status are that
+    source's (`countsSource` says so) and every other number stays of all sources; raises `UnknownStatsSourceError`
+    for a source never known.
     """
     source = query.source
     if source is not None and source not in query.configured_sources and not query.store.leads.has_had_source(source):
@@ -104,6 +105,7 @@ def collect_stats(query: StatsQuery) -> dict[str, Any]:
         "backfillCatchingUp": dict(sorted(snap.backfill_catching_up.items())),
         "lastDeliveryAt": snap.last_delivery_at,
         "latencySeconds": _latency_percentiles(sorted(snap.latency_samples)),
+        "readAt": now,
     }
 
 

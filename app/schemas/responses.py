@@ -279,6 +279,14 @@ class StatsSchema(Schema):
             " 1,000); each null when there was none"
         },
     )
+    readAt = fields.Float(
+        required=True,
+        metadata={
+            "description": "the relay's time these numbers were read at, in epoch seconds (UTC): what"
+            " `oldestQueuedAgeSeconds` is measured to, and what a client measures `lastDeliveryAt`, a pause's times and"
+            " the leads' times against (its own clock may be off)"
+        },
+    )
 
 
 class SourceSummarySchema(Schema):

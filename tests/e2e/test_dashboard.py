@@ -505,6 +505,74 @@ def test_dashboard_says_how_long_ago_the_last_delivery_was(seeded):
     assert last is not None and last.endswith(" s ago")
 
 
+def _set_browser_clock_off(browser, seconds: float) -> None:
+    """Shift the tab's clock (`Date.now()`, `new Date()`) `seconds` from the true time, before the page loads: a
+    laptop whose clock is off."""
+    script = f"""
+    (() => {{
+      const RealDate = Date, offMs = {seconds * 1000};
+      class ShiftedDate extends RealDate {{
+        constructor(...args) {{ if (args.length) super(...args); else super(RealDate.now() + offMs); }}
+        static now() {{ return RealDate.now() + offMs; }}
+      }}
+      globalThis.Date = ShiftedDate;
+    }})();
+    """
+    browser.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": script})
+
+
+def _clock_note(browser) -> str | None:
+    return browser.execute_script("const e = document.getElementById('clock-note'); return e && e.innerText;")
+
+
+def _card_value(browser, name: str) -> str | None:
+    return browser.execute_script(
+        "const e = document.querySelector(arguments[0]); return e && e.textContent;", f"#card-{name} .value"
+    )
+
+
+@pytest.mark.parametrize("off_seconds", [600, -600])
+def test_dashboard_says_how_long_ago_the_last_delivery_was_by_the_relays_clock_not_a_browser_clock_off(
+    seeded, off_seconds
+):
+    app, _store, _leads = seeded  # a lead delivered a moment ago
+    with serve(app) as url, chromium() as browser:
+        _set_browser_clock_off(browser, off_seconds)
+        _sign_in(browser, url, OPS_TOKEN)
+        last = _card_value(browser, "last-delivery")
+        note = _clock_note(browser)
+
+    assert last is not None and re.fullmatch(r"\d+ s ago", last) and int(last.split()[0]) < 60
+    assert note == (
+        f"This computer's clock is 10 min {'ahead of' if off_seconds > 0 else 'behind'} the relay's: the times and"
+        " ages shown are by the relay's clock."
+    )
+
+
+def test_dashboard_says_nothing_of_the_clock_when_the_browsers_agrees_with_the_relays(seeded):
+    app, _store, _leads = seeded
+    with serve(app) as url, chromium() as browser:
+        _sign_in(browser, url, OPS_TOKEN)
+        note = _clock_note(browser)
+
+    assert note == ""
+
+
+def test_dashboard_gives_a_held_retrying_leads_time_not_passed_by_the_relays_clock_when_the_browsers_is_ahead(
+    settings, real_redis
+):
+    app, store, (later,) = _relay_with_retrying_leads(settings, real_redis, 300)
+    store.budget.announce_limit(60)
+    now = app.extensions["leadrelay"].clock.now()
+    store.pause.pause("careCycle 401 UNAUTHORIZED: Invalid or missing API key", now, now + 30)
+    with serve(app) as url, chromium() as browser:
+        _set_browser_clock_off(browser, 600)  # by it, the next attempt's time passed five minutes ago
+        _sign_in(browser, url, OPS_TOKEN)
+        shown = _next_attempt_shown(browser, later.id)
+
+    assert shown.startswith("next attempt once delivery resumes, not before ")
+
+
 def test_dashboard_counts_the_delivered_leads_purged_after_the_retention_in_its_delivered_total(settings, real_redis):
     app = create_app(settings, redis=real_redis)
     store = app.extensions["leadrelay"].store

@@ -82,6 +82,15 @@ def test_stats_count_deliveries_and_failures_by_window_with_latency_and_last_del
     assert stats["counts"]["delivered"] == 2 and stats["counts"]["rejected"] == 1 and queued
 
 
+def test_stats_say_the_relays_time_they_were_read_at_which_their_ages_are_measured_to(store, cipher, clock):
+    leads_in(store, cipher, clock, LeadStatus.QUEUED)
+    clock.advance(90)
+
+    stats = collect_stats(StatsQuery(store, 60, clock.now()))
+
+    assert stats["readAt"] == clock.now() and stats["oldestQueuedAgeSeconds"] == 90.0
+
+
 def test_stats_delivered_total_keeps_counting_the_delivered_leads_purged_after_the_retention(store, cipher, clock):
     started = clock.now()
     leads_in(store, cipher, clock, LeadStatus.DELIVERED, count=2)
