@@ -985,6 +985,18 @@ def test_dashboard_gives_each_banner_note_a_paragraph_of_its_own(seeded):
     ]
 
 
+def test_dashboard_says_a_delivery_pause_sends_nothing_until_its_cause_is_fixed_and_when_the_next_probe_is(seeded):
+    app, store, _leads = seeded  # paused for a 401, its next probe in 30 s
+    store.budget.announce_limit(60)  # a worker runs
+    with serve(app) as url, chromium() as browser:
+        _sign_in(browser, url, OPS_TOKEN)
+        (paused,) = _banner_notes(browser)
+
+    assert "nothing is sent until what careCycle refuses is fixed" in paused and "CARECYCLE_API_KEY" in paused
+    assert "leads keep coming in and wait, none is lost" in paused
+    assert re.search(r"A probe request \(next at \d+/\d+/\d{4}, .+ [A-Z]+\) resumes delivery by itself", paused)
+
+
 def test_dashboard_says_a_delivery_pause_alone_not_also_carecycle_failing_until_the_pause_ends(seeded):
     app, store, _leads = seeded  # delivery paused: careCycle answered 401
     store.budget.announce_limit(60)  # a worker runs
