@@ -651,6 +651,16 @@ def test_dashboard_names_its_rate_budget_card_as_the_last_minutes_carecycle_requ
     assert shown == ["careCycle requests (1 min)", f"{budget['usedLastMinute']} of {budget['limitPerMinute']}"]
 
 
+def test_dashboard_names_its_oldest_card_for_every_waiting_lead_not_queued_ones_alone(settings, real_redis):
+    app, _store, _leads = _relay_with_retrying_leads(settings, real_redis, 600)  # no lead queued: one retrying
+    with serve(app) as url, chromium() as browser:
+        _sign_in(browser, url, OPS_TOKEN)
+        cards = browser.execute_script(_CARDS)
+
+    assert cards["queued"] == ["Queued", "0"]
+    assert cards["oldest"][0] == "Oldest waiting" and re.fullmatch(r"\d+ s", cards["oldest"][1])
+
+
 def test_dashboard_gives_no_age_of_an_oldest_waiting_lead_when_none_waits(seeded):
     app, _store, _leads = seeded  # every lead settled: none queued, sending or retrying
     with serve(app) as url, chromium() as browser:
