@@ -221,12 +221,12 @@ def _gunicorn_config() -> str:
 
 def _worker(args: argparse.Namespace) -> int:
     from app.logs import configure_logging
-    from app.startup import WORKER_REQUIRED_SETTINGS, checked_settings
+    from app.startup import WORKER_REQUIREMENTS, checked_settings
     from workers.runner import run_worker
 
     configure_logging()
     # Every problem named at once, as check-config does: the worker would stop at the first kind it met.
-    settings = checked_settings(os.environ, WORKER_REQUIRED_SETTINGS)
+    settings = checked_settings(os.environ, WORKER_REQUIREMENTS)
     run_worker(settings, burst=args.burst, name=args.name)
     return 0
 
@@ -362,19 +362,13 @@ def _flags_refused(exc: ValidationError) -> int:
 
 
 def _check_config(args: argparse.Namespace) -> int:
-    from app.sources import SourceKind
-    from app.startup import WEB_REQUIRED_SETTINGS, WORKER_REQUIRED_SETTINGS, configuration_problems
+    from app.startup import WEB_REQUIREMENTS, WORKER_REQUIREMENTS, configuration_problems
     from app.webtier import web_tier_problems
 
-    # Malformed values, missing secrets and the sources file are all checked, so one run lists every problem.
-    required = tuple(dict.fromkeys(WORKER_REQUIRED_SETTINGS + WEB_REQUIRED_SETTINGS))  # what either tier needs
-    settings, sources, problems = configuration_problems(os.environ, required)
+    # Malformed values, missing secrets and the sources file are all checked, so one run lists every problem; the
+    # secrets are those either tier needs.
+    _, sources, problems = configuration_problems(os.environ, WORKER_REQUIREMENTS | WEB_REQUIREMENTS)
     problems += web_tier_problems()
-    facebook = [source.slug for source in sources if source.kind is SourceKind.FACEBOOK]
-    if facebook:
-        # Without them Meta's handshake and every webhook are refused, and no lead can be retrieved.
-        needed = settings.missing("facebook_app_secret", "facebook_verify_token", "facebook_access_token")
-        problems += [f"{line} by the facebook sources ({', '.join(facebook)})" for line in needed]
     if problems:
         raise ConfigError(problems)
     print(f"configuration OK: {len(sources)} sources")

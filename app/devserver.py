@@ -32,6 +32,7 @@ from app.devredis import (
 )
 from app.devstack import DevError, DevStack, DevStopped, stop_on_signals
 from app.ports import LOOPBACK, free_port, is_http_ok, is_port_free, is_port_open
+from app.startup import WEB_REQUIREMENTS, WORKER_REQUIREMENTS
 from app.store.fingerprints import FingerprintSecrets
 from app.webtier import checked_web_settings
 
@@ -113,7 +114,8 @@ def _start(stack: DevStack, env: dict[str, str], port: int, data_dir: Path, say:
     child_env = child_environ(env, redis_url, key, sandbox_url)
     child_env.update(LEADRELAY_SOURCE_KEYS=source.env_value, LEADRELAY_OPS_TOKENS=ops.env_value)
     child_env.setdefault("LEADRELAY_PUBLIC_URL", web_url)
-    settings = checked_web_settings(child_env)  # a bad variable stops dev here, named, before anything starts
+    # A bad variable stops dev here, named, before its worker and web tier start: what either of them requires.
+    settings = checked_web_settings(child_env, WEB_REQUIREMENTS | WORKER_REQUIREMENTS)
     stack.spawn("worker", [sys.executable, "-m", "app.cli", "worker"], child_env)
     _start_web(stack, child_env, port)
     return DevSetup(web_url, settings.carecycle_base_url, sandbox_url, source, ops, data_dir, key_origin, redis_label)

@@ -9,7 +9,7 @@ from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 
 from app.config import Bounds, ConfigError, Settings
-from app.startup import WEB_REQUIRED_SETTINGS, configuration_problems
+from app.startup import WEB_REQUIREMENTS, Requirements, configuration_problems
 
 # The web tier's counts that deploy/gunicorn.conf.py reads from the environment, with their defaults.
 WEB_TIER_COUNTS = {
@@ -108,14 +108,15 @@ def _metrics_folder_problem(folder: str) -> str | None:
     return None
 
 
-def checked_web_settings(environ: MutableMapping[str, str]) -> Settings:
-    """The settings gunicorn's processes will read from `environ`, checked first.
+def checked_web_settings(environ: MutableMapping[str, str], required: Requirements = WEB_REQUIREMENTS) -> Settings:
+    """The settings gunicorn's processes will read from `environ`, checked first (`leadrelay dev`, which starts a
+    worker beside them, checks what the worker requires too).
 
-    Every bad variable, web-tier count and sources file problem is named here at once (exit 2) instead of
-    failing each process's boot with a traceback. Blank web-tier counts are removed from `environ`: they count as
-    unset, and gunicorn reads WEB_CONCURRENCY itself, where an empty one fails.
+    Every bad variable, missing secret, web-tier count and sources file problem is named here at once (exit 2)
+    instead of failing each process's boot with a traceback. Blank web-tier counts are removed from `environ`: they
+    count as unset, and gunicorn reads WEB_CONCURRENCY itself, where an empty one fails.
     """
-    settings, _, problems = configuration_problems(environ, WEB_REQUIRED_SETTINGS)
+    settings, _, problems = configuration_problems(environ, required)
     drop_blank_web_tier_counts(environ)
     if problems := problems + web_tier_problems(environ):
         raise ConfigError(problems)

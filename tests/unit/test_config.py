@@ -418,6 +418,83 @@ def test_check_config_names_the_facebook_settings_beside_the_other_problems_of_t
     ]
 
 
+class Started(Exception):
+    """Raised in place of starting gunicorn or a worker: the process got past its checks."""
+
+
+def _start_nothing(environment):
+    """Make `leadrelay web` and `leadrelay worker` raise `Started` where they would start serving."""
+
+    def started(*args, **kwargs):
+        raise Started
+
+    environment.setattr("os.execv", started)
+    environment.setattr("workers.runner.run_worker", started)
+
+
+@pytest.mark.parametrize(
+    ("command", "required"),
+    [
+        pytest.param(["web"], ["FACEBOOK_APP_SECRET", "FACEBOOK_VERIFY_TOKEN"], id="web"),
+        pytest.param(["worker", "--burst"], ["FACEBOOK_APP_SECRET", "FACEBOOK_ACCESS_TOKEN"], id="worker"),
+    ],
+)
+def test_a_process_with_a_facebook_source_stops_at_start_naming_the_meta_settings_it_needs_left_unset(
+    environment, tmp_path, capsys, command, required
+):
+    # Started anyway, the web tier refused every notification (and the handshake), and workers retrieved no lead:
+    # Meta retries for 36 hours, then drops them.
+    sources = tmp_path / "sources.toml"
+    sources.write_text('[sources.fb-acme]\nkind = "facebook"\npage_ids = ["123"]')
+    environment.setenv("LEADRELAY_SOURCES", str(sources))
+    environment.setenv("CARECYCLE_API_KEY", "cc_x")
+    environment.setenv("LEADRELAY_ENCRYPTION_KEY", generate_key())
+    _start_nothing(environment)
+
+    assert main(command) == 2
+
+    said = [line for line in capsys.readouterr().err.splitlines() if line.startswith("  - ")]
+    assert said == [f"  - {variable}: required by the facebook sources (fb-acme)" for variable in required]
+
+
+@pytest.mark.parametrize(
+    ("command", "given"),
+    [
+        pytest.param(["web"], {"FACEBOOK_APP_SECRET": "app-secret", "FACEBOOK_VERIFY_TOKEN": "verify"}, id="web"),
+        pytest.param(
+            ["worker", "--burst"], {"FACEBOOK_APP_SECRET": "app-secret", "FACEBOOK_ACCESS_TOKEN": "token"}, id="worker"
+        ),
+    ],
+)
+def test_a_process_with_a_facebook_source_starts_with_the_meta_settings_it_uses(environment, tmp_path, command, given):
+    # The web tier never calls the Graph API, and a worker never answers Meta's webhooks.
+    sources = tmp_path / "sources.toml"
+    sources.write_text('[sources.fb-acme]\nkind = "facebook"\npage_ids = ["123"]')
+    environment.setenv("LEADRELAY_SOURCES", str(sources))
+    environment.setenv("CARECYCLE_API_KEY", "cc_x")
+    environment.setenv("LEADRELAY_ENCRYPTION_KEY", generate_key())
+    for variable, value in given.items():
+        environment.setenv(variable, value)
+    _start_nothing(environment)
+
+    with pytest.raises(Started):
+        main(command)
+
+
+def test_web_and_worker_need_no_meta_setting_without_a_facebook_source(environment, tmp_path):
+    sources = tmp_path / "sources.toml"
+    sources.write_text('[sources.google-aca]\nkind = "google"\nsecret_env = "GOOGLE_KEY"')
+    environment.setenv("LEADRELAY_SOURCES", str(sources))
+    environment.setenv("GOOGLE_KEY", "google-key-0123456789")
+    environment.setenv("CARECYCLE_API_KEY", "cc_x")
+    environment.setenv("LEADRELAY_ENCRYPTION_KEY", generate_key())
+    _start_nothing(environment)
+
+    for command in (["web"], ["worker", "--burst"]):
+        with pytest.raises(Started):
+            main(command)
+
+
 def test_check_config_refuses_meta_ids_on_a_source_that_is_not_facebook(environment, tmp_path, capsys):
     sources = tmp_path / "sources.toml"
     sources.write_text('[sources.acme]\nkind = "api"\nsecret_env = "ACME_KEY"\nform_ids = ["123456"]')
