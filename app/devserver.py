@@ -19,7 +19,7 @@ from typing import TextIO
 from redis import Redis
 from redis.exceptions import RedisError
 
-from app.config import ConfigError, shown_url
+from app.config import shown_url
 from app.credentials import NamedSecretsError, parse_ops_tokens, parse_source_keys
 from app.crypto import FingerprintSecretError, RecordCipher, generate_key
 from app.devredis import (
@@ -45,6 +45,9 @@ SANDBOX_RATE_LIMIT_PER_MIN = 60
 REDIS_START_TIMEOUT_SECONDS = 10.0
 SANDBOX_START_TIMEOUT_SECONDS = 10.0
 WEB_START_TIMEOUT_SECONDS = 30.0  # gunicorn imports the app in each worker, and readiness needs the worker up
+# What the children's settings are checked with before dev starts its Redis and sandbox (their URLs take this form).
+STAND_IN_REDIS_URL = f"redis://{LOOPBACK}:6379/0"
+STAND_IN_SANDBOX_URL = f"http://{LOOPBACK}:8001"
 SAMPLE_LEAD_JSON = '{"phoneNumber":"+12125550142","firstName":"Jane","postalCode":"10001"}'
 
 Say = Callable[[str], None]
@@ -106,19 +109,23 @@ def _start(stack: DevStack, env: dict[str, str], port: int, data_dir: Path, say:
         raise DevError(f"--data-dir: cannot make the folder {str(data_dir)[:200]!r} ({exc.strerror})") from exc
     key, key_origin = load_or_create_key(data_dir, env, say)
     source, ops = dev_credentials(data_dir, env)
+    sandboxed = not env.get("CARECYCLE_API_KEY", "").strip()
+    web_url = f"http://{LOOPBACK}:{port}"
+    # The Redis and sandbox about to be started stand in as loopback URLs, so that what the worker and the web tier
+    # would each stop at is named at once, before anything starts.
+    child_env = child_environ(env, STAND_IN_REDIS_URL, key, STAND_IN_SANDBOX_URL if sandboxed else None)
+    child_env.update(LEADRELAY_SOURCE_KEYS=source.env_value, LEADRELAY_OPS_TOKENS=ops.env_value)
+    child_env.setdefault("LEADRELAY_PUBLIC_URL", web_url)
+    settings = checked_web_settings(child_env, WEB_REQUIREMENTS | WORKER_REQUIREMENTS)
     redis_url, redis_label = _start_redis(stack, env, data_dir, say)
     own_redis_dir = None if redis_label.endswith("(REDIS_URL)") else data_dir / REDIS_DIR
     check_key_opens_the_store(redis_url, key, key_origin, own_redis_dir)
-    sandbox_url = _start_sandbox(stack, env) if not env.get("CARECYCLE_API_KEY", "").strip() else None
-    web_url = f"http://{LOOPBACK}:{port}"
-    child_env = child_environ(env, redis_url, key, sandbox_url)
-    child_env.update(LEADRELAY_SOURCE_KEYS=source.env_value, LEADRELAY_OPS_TOKENS=ops.env_value)
-    child_env.setdefault("LEADRELAY_PUBLIC_URL", web_url)
-    # A bad variable stops dev here, named, before its worker and web tier start: what either of them requires.
-    settings = checked_web_settings(child_env, WEB_REQUIREMENTS | WORKER_REQUIREMENTS)
+    sandbox_url = _start_sandbox(stack, env) if sandboxed else None
+    child_env.update(started_services(redis_url, sandbox_url))
     stack.spawn("worker", [sys.executable, "-m", "app.cli", "worker"], child_env)
     _start_web(stack, child_env, port)
-    return DevSetup(web_url, settings.carecycle_base_url, sandbox_url, source, ops, data_dir, key_origin, redis_label)
+    carecycle_url = sandbox_url or settings.carecycle_base_url
+    return DevSetup(web_url, carecycle_url, sandbox_url, source, ops, data_dir, key_origin, redis_label)
 
 
 def load_or_create_key(data_dir: Path, environ: Mapping[str, str], say: Say) -> tuple[str, str]:
@@ -170,7 +177,12 @@ def check_key_opens_the_store(redis_url: str, key: str, key_origin: str, own_red
 
 
 def dev_credentials(data_dir: Path, environ: Mapping[str, str]) -> tuple[DevCredential, DevCredential]:
-    """The source API key and ops token: from LEADRELAY_SOURCE_KEYS / _OPS_TOKENS, else the dev file."""
+    """The source API key and ops token: from LEADRELAY_SOURCE_KEYS / _OPS_TOKENS, else the dev file.
+
+    A variable that holds no pair at all (blank, or commas alone) counts as unset, as every process reads it. One that
+    cannot be read is handed to the children as it is, with no secret to show: the check of their settings names its
+    problems beside every other before anything starts.
+    """
     path = data_dir / CREDENTIALS_FILE
     found: list[DevCredential] = []
     for variable, field, parse in (
@@ -178,7 +190,7 @@ def dev_credentials(data_dir: Path, environ: Mapping[str, str]) -> tuple[DevCred
         ("LEADRELAY_OPS_TOKENS", "opsToken", parse_ops_tokens),
     ):
         raw = environ.get(variable, "").strip()
-        if raw:
+        if raw.replace(",", "").strip():
             found.append(_credential_from_env(raw, variable, parse))
         else:  # the file is made only when some credential is not in the environment
             secret = load_or_create_credentials(path)[field]
@@ -221,19 +233,28 @@ def read_dev_file(path: Path) -> str:
 
 
 def _credential_from_env(raw: str, variable: str, parse: Callable[[str], dict[str, str]]) -> DevCredential:
+    """The first pair of `raw`; none when `raw` cannot be read (its problems are named with the children's)."""
     try:
         pairs = parse(raw)
-    except NamedSecretsError as exc:  # says what is wrong, as at any other start, never showing a secret
-        raise ConfigError([f"{variable}: {problem}" for problem in exc.problems]) from None
-    if not pairs:
-        raise ConfigError([f"{variable}: expected comma-separated name=secret pairs"])
-    secret, name = next(iter(pairs.items()))
+    except NamedSecretsError:
+        pairs = {}
+    secret, name = next(iter(pairs.items()), ("", ""))
     return DevCredential(name, secret, raw, variable)
 
 
 def child_environ(environ: Mapping[str, str], redis_url: str, key: str, sandbox_url: str | None) -> dict[str, str]:
     """The environment of the worker and web children (credentials are added by the caller)."""
-    env = {**environ, "REDIS_URL": redis_url, "LEADRELAY_ENCRYPTION_KEY": key, "PYTHONUNBUFFERED": "1"}
+    return {
+        **environ,
+        "LEADRELAY_ENCRYPTION_KEY": key,
+        "PYTHONUNBUFFERED": "1",
+        **started_services(redis_url, sandbox_url),
+    }
+
+
+def started_services(redis_url: str, sandbox_url: str | None) -> dict[str, str]:
+    """The variables that point the children at the Redis in use and at the careCycle sandbox, when dev runs one."""
+    env = {"REDIS_URL": redis_url}
     if sandbox_url is not None:
         env.update(CARECYCLE_BASE_URL=sandbox_url, CARECYCLE_API_KEY=SANDBOX_API_KEY)
     return env

@@ -150,9 +150,18 @@ def test_credentials_mix_environment_and_file_when_only_one_variable_is_set(tmp_
     assert ops.secret == "ops-token-0123456789"
 
 
+def _dev_stopped_by_settings(data_dir: Path, environ: dict[str, str]) -> list[str]:
+    """The problems `leadrelay dev` stops at, run in `data_dir` with `environ`; it must start nothing first."""
+    with pytest.raises(ConfigError) as raised:
+        run_dev(free_port(), str(data_dir), environ=environ, out=io.StringIO())
+    assert not (data_dir / REDIS_DIR).exists()  # no Redis started, nor anything after it
+    return raised.value.problems
+
+
 def test_credentials_malformed_environment_names_the_variable(tmp_path):
-    with pytest.raises(ConfigError, match="LEADRELAY_SOURCE_KEYS"):
-        dev_credentials(tmp_path, {"LEADRELAY_SOURCE_KEYS": "no-equals-sign"})
+    problems = _dev_stopped_by_settings(tmp_path, {"LEADRELAY_SOURCE_KEYS": "no-equals-sign"})
+
+    assert [problem.split(":")[0] for problem in problems] == ["LEADRELAY_SOURCE_KEYS"]
 
 
 @pytest.mark.parametrize("variable", ["LEADRELAY_OPS_TOKENS", "LEADRELAY_SOURCE_KEYS"])
@@ -173,12 +182,42 @@ def test_credentials_from_the_environment_are_refused_saying_what_is_wrong_witho
     tmp_path, variable, raw, said
 ):
     # As every other command says it: the pairs are well formed, so "expected name=secret pairs" would mislead.
-    with pytest.raises(ConfigError) as raised:
-        dev_credentials(tmp_path, {variable: raw})
+    [problem] = _dev_stopped_by_settings(tmp_path, {variable: raw})
 
-    [problem] = raised.value.problems
     assert problem.startswith(f"{variable}: ") and said in problem
     assert "y-2" not in problem and "sh4red" not in problem
+
+
+def test_dev_names_every_problem_of_its_settings_at_once_before_anything_starts(tmp_path):
+    # Credentials were checked apart, first: fixing them met the other problems only at the next run.
+    (tmp_path / "sources.toml").write_text('[sources.fb-acme]\nkind = "facebook"\npage_ids = ["123"]')
+    environ = {
+        "LEADRELAY_SOURCE_KEYS": "partner=short",
+        "LEADRELAY_OPS_TOKENS": "Ops Team=ops-token-0123456789",
+        "LEADRELAY_MAX_AGE_HOURS": "-1",
+        "WEB_CONCURRENCY": "0",
+        "LEADRELAY_SOURCES": str(tmp_path / "sources.toml"),
+        "FACEBOOK_APP_SECRET": "app-secret",
+    }
+
+    problems = _dev_stopped_by_settings(tmp_path, environ)
+
+    assert [problem.split(":")[0] for problem in problems] == [
+        "LEADRELAY_SOURCE_KEYS",
+        "LEADRELAY_OPS_TOKENS",
+        "LEADRELAY_MAX_AGE_HOURS",
+        "FACEBOOK_VERIFY_TOKEN",  # what the web tier requires of a facebook source
+        "FACEBOOK_ACCESS_TOKEN",  # and what its worker does
+        "WEB_CONCURRENCY",
+    ]
+    assert "ops-token" not in " ".join(problems)
+
+
+def test_credentials_holding_no_pair_count_as_unset_as_every_process_reads_them(tmp_path):
+    source, ops = dev_credentials(tmp_path, {"LEADRELAY_SOURCE_KEYS": " , ", "LEADRELAY_OPS_TOKENS": ","})
+
+    assert source.name == ops.name == "dev"
+    assert source.origin == ops.origin == str(tmp_path / CREDENTIALS_FILE)
 
 
 def test_credentials_corrupt_file_is_an_error(tmp_path):
