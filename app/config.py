@@ -205,7 +205,7 @@ def _redis_url_problems(value: str) -> list[str]:
     """What redis-py would refuse in a Redis URL only when it first connects: the database and the options."""
     parsed = urlparse(value)
     database = parsed.path.strip("/") if parsed.scheme != "unix" else ""
-    if database and not database.isdigit():
+    if database and not (database.isascii() and database.isdigit()):  # int() and redis-py take "١" and "１" too
         # Not echoed: with a "/" in an unescaped password, what follows the host may be part of it.
         return ["expected a database number after the host (redis://host:6379/0)"]
     try:

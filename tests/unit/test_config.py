@@ -80,6 +80,8 @@ def test_settings_left_unset_take_the_defaults_the_product_promises():
         pytest.param("REDIS_URL", "redis://127.0.0.1:99999/13", id="redis-port-out-of-range"),
         pytest.param("REDIS_URL", "redis://127.0.0.1:6379/abc", id="redis-database-not-a-number"),
         pytest.param("REDIS_URL", "redis://127.0.0.1:6379/-1", id="redis-database-negative"),
+        pytest.param("REDIS_URL", "redis://127.0.0.1:6379/\u0661\u0663", id="redis-database-in-arabic-indic-digits"),
+        pytest.param("REDIS_URL", "redis://127.0.0.1:6379/\uff11\uff13", id="redis-database-in-fullwidth-digits"),
         pytest.param("REDIS_URL", "redis://127.0.0.1:6379/13?foo=bar", id="redis-unknown-option"),
         pytest.param("REDIS_URL", "redis://127.0.0.1:6379/1?socket_timeout=abc", id="redis-bad-option-value"),
         pytest.param(
