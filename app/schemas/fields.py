@@ -143,6 +143,14 @@ def visible(text: str) -> str:
     return text if text.isascii() else _INVISIBLE.sub("", text)
 
 
+def ascii_digits(text: str) -> str:
+    """`text` with every decimal digit of another script (fullwidth "１", Arabic-Indic "١") as its ASCII digit,
+    as phone numbers are read too: a phone's or a tablet's keyboard in another script types them."""
+    if text.isascii():
+        return text
+    return "".join(str(unicodedata.decimal(char)) if char.isdecimal() else char for char in text)
+
+
 def whole_number(value: Any) -> Any:
     """A JSON number with a zero fraction (10001.0: what a data frame with blanks in a column exports) as
     the integer it holds, when a double holds it exactly; any other value is itself."""
@@ -166,7 +174,7 @@ def reads_as_true(value: Any) -> bool:
 
 class LooseInt(NormalizingField[int]):
     """A whole number from money-like text: "$45,000", "45000.00", "45k", "1.2M" (k = 1,000, M = 1,000,000),
-    "USD 45,000", "$45,000/yr", "45,000 per year".
+    "USD 45,000", "$45,000/yr", "45,000 per year", in any script's digits ("４５０００") as a phone or ZIP is.
 
     A non-zero fraction ("2.5", "$45,000.50") is refused rather than rounded, and so is a range
     ("30,000-50,000") and a number that may group its thousands with a dot ("45.000"): each would make up a
@@ -194,7 +202,7 @@ class LooseInt(NormalizingField[int]):
         if isinstance(value, int | float):
             number = Decimal(repr(value))  # repr: 45000.0 -> "45000.0", exact, unlike Decimal(45000.1)
         else:
-            number = self._parse(self._text(value))
+            number = self._parse(ascii_digits(self._text(value)))
         if number != int(number):
             raise self.make_error("fraction")
         if not self.minimum <= number <= self.maximum:

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import unicodedata
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import phonenumbers
 
-from app.schemas.fields import NormalizingField, visible, whole_number
+from app.schemas.fields import NormalizingField, ascii_digits, visible, whole_number
 from app.schemas.geo import SERVED_REGIONS, is_known_zip, state_code, timezone_name
 
 MAX_AGE_YEARS = 130
@@ -98,14 +97,6 @@ def _whole_number_text(value: Any) -> Any:
         if match is not None:
             return int(match.group(1))
     return value
-
-
-def _ascii_digits(text: str) -> str:
-    """`text` with every decimal digit of another script (fullwidth "１", Arabic-Indic "١") as its ASCII digit,
-    as phone numbers are read too."""
-    if text.isascii():
-        return text
-    return "".join(str(unicodedata.decimal(char)) if char.isdecimal() else char for char in text)
 
 
 class Phone(NormalizingField[str]):
@@ -201,7 +192,7 @@ class PostalCode(NormalizingField[str]):
         value = _whole_number_text(whole_number(value))
         if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 99999:
             value = f"{value:05d}"
-        match = _ZIP.fullmatch(_ascii_digits(self._text(value)))
+        match = _ZIP.fullmatch(ascii_digits(self._text(value)))
         if match is None:
             raise self.make_error("invalid")
         if not is_known_zip(match.group(1)):
@@ -269,7 +260,7 @@ class DateOfBirth(NormalizingField[str]):
         elif isinstance(value, dt.date):
             born = value
         elif isinstance(value, str):
-            born = self._parse(_ascii_digits(visible(value).strip()), today)
+            born = self._parse(ascii_digits(visible(value).strip()), today)
         else:
             raise self.make_error("invalid")
         if born > today:

@@ -311,6 +311,8 @@ def test_loose_bool_refuses(raw):
         pytest.param("-$5", -5, id="negative-dollars"),
         pytest.param(3.0, 3, id="whole-float"),
         pytest.param("2147483647", 2147483647, id="int32-max"),
+        pytest.param("\uff14\uff15\uff10\uff10\uff10", 45000, id="fullwidth-digits"),
+        pytest.param("$\u0664\u0665,\u0660\u0660\u0660/yr", 45000, id="arabic-indic-digits"),
     ],
 )
 def test_loose_int(raw, expected):
@@ -324,6 +326,7 @@ def test_loose_int(raw, expected):
         pytest.param("45.000", "expected a whole number such as 45000 or $45,000", id="thousands-grouped-with-a-dot"),
         pytest.param("$1.500/yr", "expected a whole number such as 45000 or $45,000", id="dollars-grouped-with-a-dot"),
         pytest.param("forty", "expected a whole number such as 45000 or $45,000", id="words"),
+        pytest.param("\u00b2", "expected a whole number such as 45000 or $45,000", id="superscript-is-no-digit"),
         pytest.param(True, "expected a whole number such as 45000 or $45,000", id="boolean"),
         pytest.param(float("inf"), "expected a whole number such as 45000 or $45,000", id="infinity"),
         pytest.param("2.5", "expected a whole number, without a fraction", id="fraction"),

@@ -389,6 +389,12 @@ BOOL_AND_INT_ROWS = [
         id="int-monthly-income-refused",
     ),
     row({**BASE, "dependents": "2"}, {"dependentCount": 2}, id="int-dependents"),
+    row({**BASE, "dependents": "\uff12"}, {"dependentCount": 2}, id="int-dependents-fullwidth-digit"),
+    row(
+        {**BASE, "income": "$\u0664\u0665,\u0660\u0660\u0660"},
+        {"householdIncome": 45000},
+        id="int-income-arabic-indic-digits",
+    ),
     row(
         {**BASE, "dependents": "a few"},
         {"dependentCount": None},
