@@ -85,6 +85,11 @@ _MONTHS = {
                                    "september", "october", "november", "december"), start=1)
     for name in (full, full[:3], full[:4])
 }  # fmt: skip
+_TEXT_DATES = (_ISO_DATE, _US_DATE, _ISO_COMPACT_DATE, _US_COMPACT_DATE, _MONTH_FIRST, _DAY_FIRST)
+# A JSON number's digits are read as YYYYMMDD alone. Not as MMDDYYYY: a number loses a leading zero, so that
+# January to September would come as 7 digits and only October to December be read. Not as seconds or
+# milliseconds since 1970 either: nothing tells those from other numbers, nor seconds from milliseconds.
+_NUMBER_DATES = (_ISO_COMPACT_DATE,)
 _NOT_PERSONAL_TYPES = frozenset({phonenumbers.PhoneNumberType.TOLL_FREE, phonenumbers.PhoneNumberType.PREMIUM_RATE})
 
 
@@ -234,7 +239,7 @@ class DateOfBirth(NormalizingField[str]):
 
     Accepts YYYY-MM-DD, YYYY/MM/DD, ISO datetimes (the date as written, no time-zone shift),
     MM/DD/YYYY, M/D/YYYY, MM-DD-YYYY, M.D.YYYY, MM DD YYYY, M/D/YY (each also with a time: "1/5/1950 12:00:00 AM"),
-    YYYYMMDD and MMDDYYYY,
+    YYYYMMDD and MMDDYYYY, YYYYMMDD as a JSON number (19500131),
     "Jan 5 1950", "January 5th, 1950", "5 January 1950", "05-JAN-1950" (and Oracle's "05-JAN-50"), and
     date objects. Numeric dates are month-first (US forms): "13/01/1950" is refused, not swapped. A 2-digit
     year means the most recent year that puts the date not after today (today 2026-06-01: "/50" -> 1950,
@@ -261,6 +266,8 @@ class DateOfBirth(NormalizingField[str]):
             born = value
         elif isinstance(value, str):
             born = self._parse(ascii_digits(visible(value).strip()), today)
+        elif isinstance(number := whole_number(value), int) and not isinstance(number, bool):
+            born = self._parse(str(number), today, _NUMBER_DATES)
         else:
             raise self.make_error("invalid")
         if born > today:
@@ -270,8 +277,8 @@ class DateOfBirth(NormalizingField[str]):
             raise self.make_error("too_old")
         return f"{born.month:02d}-{born.day:02d}-{born.year:04d}"
 
-    def _parse(self, text: str, today: dt.date) -> dt.date:
-        for pattern in (_ISO_DATE, _US_DATE, _ISO_COMPACT_DATE, _US_COMPACT_DATE, _MONTH_FIRST, _DAY_FIRST):
+    def _parse(self, text: str, today: dt.date, patterns: tuple[re.Pattern[str], ...] = _TEXT_DATES) -> dt.date:
+        for pattern in patterns:
             match = pattern.fullmatch(text)
             if match is None:
                 continue

@@ -208,6 +208,8 @@ def test_timezone_refuses(raw):
         pytest.param("05-JAN-1950", "01-05-1950", id="oracle-style"),
         pytest.param("1950-01-05 08:30:00", "01-05-1950", id="sql-datetime"),
         pytest.param("2/29/00", "02-29-2000", id="two-digit-leap-2000"),
+        pytest.param(19500105, "01-05-1950", id="yyyymmdd-as-a-json-integer"),
+        pytest.param(19500105.0, "01-05-1950", id="yyyymmdd-as-a-json-number-with-a-zero-fraction"),
         pytest.param(dt.date(1950, 1, 5), "01-05-1950", id="date-object"),
         pytest.param(dt.datetime(1950, 1, 5, 23, 59), "01-05-1950", id="datetime-object"),
         pytest.param("1896-06-01", "06-01-1896", id="exactly-130"),
@@ -231,7 +233,19 @@ def test_date_of_birth_normalizes_to_mm_dd_yyyy(raw, expected):
         pytest.param("010550", "expected a date of birth such as 1950-01-31 or 01/31/1950", id="six-digits-ambiguous"),
         pytest.param("19501305", "expected a real calendar date", id="no-separators-month-13"),
         pytest.param("Smarch 5 1950", "expected a date of birth such as 1950-01-31 or 01/31/1950", id="bad-month"),
-        pytest.param(19500105, "expected a date of birth such as 1950-01-31 or 01/31/1950", id="number"),
+        pytest.param(19501305, "expected a real calendar date", id="yyyymmdd-json-integer-month-13"),
+        pytest.param(20300101, "expected a date of birth that is not in the future", id="yyyymmdd-json-integer-future"),
+        pytest.param(12201999, "expected a date of birth such as 1950-01-31 or 01/31/1950", id="mmddyyyy-json-integer"),
+        pytest.param(1051950, "expected a date of birth such as 1950-01-31 or 01/31/1950", id="mmddyyyy-lost-its-zero"),
+        pytest.param(-631152000, "expected a date of birth such as 1950-01-31 or 01/31/1950", id="epoch-seconds"),
+        pytest.param(
+            -631152000000, "expected a date of birth such as 1950-01-31 or 01/31/1950", id="epoch-milliseconds"
+        ),
+        pytest.param(
+            1700000000, "expected a date of birth such as 1950-01-31 or 01/31/1950", id="epoch-seconds-positive"
+        ),
+        pytest.param(195001.05, "expected a date of birth such as 1950-01-31 or 01/31/1950", id="fraction"),
+        pytest.param(True, "expected a date of birth such as 1950-01-31 or 01/31/1950", id="boolean"),
     ],
 )
 def test_date_of_birth_refuses(raw, message):

@@ -256,6 +256,7 @@ DATE_OF_BIRTH_ROWS = [
     row({**BASE, "dob": "1/5/1950"}, {"dateOfBirth": "01-05-1950"}, id="dob-m/d/yyyy"),
     row({**BASE, "dob": "19500105"}, {"dateOfBirth": "01-05-1950"}, id="dob-yyyymmdd"),
     row({**BASE, "dob": "01051950"}, {"dateOfBirth": "01-05-1950"}, id="dob-mmddyyyy-input-mask"),
+    row({**BASE, "dob": 19500105}, {"dateOfBirth": "01-05-1950"}, id="dob-yyyymmdd-as-a-json-integer"),
     row({**BASE, "date_of_birth": "01-05-1950"}, {"dateOfBirth": "01-05-1950"}, id="dob-mm-dd-yyyy"),
     row({**BASE, "birthdate": "1950/01/05"}, {"dateOfBirth": "01-05-1950"}, id="dob-yyyy/mm/dd"),
     row({**BASE, "dob": "1950-01-05T00:00:00Z"}, {"dateOfBirth": "01-05-1950"}, id="dob-iso-datetime"),
