@@ -297,7 +297,9 @@ class EmailAddress(TrimmedString):
     """An e-mail address (marshmallow's Email rules) of at most `max_length` characters.
 
     The address is also taken out of the forms a CRM or mail client copies it in: with a display name
-    ("Jane Example <jane@example.com>"), in angle brackets, or as a mailto: link.
+    ("Jane Example <jane@example.com>"), in angle brackets, or as a mailto: link. A dot closing its domain
+    ("jane@example.com.", the domain written fully qualified, as DNS does) is dropped: it names the same domain,
+    and careCycle keeps the address as text, for mailers that may not take that spelling.
     """
 
     expected = "an email address"
@@ -312,6 +314,8 @@ class EmailAddress(TrimmedString):
         address = (named.group(1) if named else text).strip()
         if address[:7].lower() == "mailto:":
             address = address[7:].strip()
+        if address.endswith(".") and not address.endswith("..") and "@" in address:
+            address = address[:-1]  # "example.com." is example.com, fully qualified
         return self.email_rule(address)
 
 

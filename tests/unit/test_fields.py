@@ -406,6 +406,30 @@ def test_email_address_checks_shape_and_length():
 
 
 @pytest.mark.parametrize(
+    "raw",
+    [
+        pytest.param("sam@example.com.", id="bare"),
+        pytest.param("Sam Example <sam@example.com.>", id="with-a-display-name"),
+        pytest.param("mailto:sam@example.com.", id="mailto-link"),
+    ],
+)
+def test_email_address_drops_the_dot_ending_a_fully_qualified_domain(raw):
+    assert load(EmailAddress(255), raw) == "sam@example.com"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        pytest.param("sam@example.com..", id="two-dots"),
+        pytest.param("sam@.", id="a-dot-alone"),
+        pytest.param("sam.example.com.", id="no-at-sign"),
+    ],
+)
+def test_email_address_refuses_more_than_a_domain_s_closing_dot(raw):
+    assert error_of(EmailAddress(255), raw) == "expected an email address"
+
+
+@pytest.mark.parametrize(
     ("zip5", "expected"),
     [
         pytest.param("10001", ZipDetails("NY", "New York", "America/New_York"), id="nyc"),
