@@ -28,6 +28,10 @@ _NAME_CONJUNCTIONS = frozenset({"and", "&", "y"})
 _INITIAL = re.compile(r"[^\W\d_]\.?")
 _NOT_WORD = re.compile(r"[^a-z0-9]+")
 _PARENTHESIZED = re.compile(r"\([^)]*\)")
+# A dropdown's label naming a state twice, by its name and its code: "Florida (FL)", "(FL) Florida", "NY - New York"
+# (no state's name holds a dash or a parenthesis).
+_LABEL_PARENTHESIZED = re.compile(r"\s*(?P<before>[^()]*?)\s*\((?P<inside>[^()]*)\)\s*(?P<after>[^()]*?)\s*")
+_LABEL_DASH = re.compile("[-\u2010-\u2015\u2212]")
 
 # USPS codes of the states, DC, the territories, the freely associated states and the military "states"
 # (the last two appear in ZIP data, so a ZIP-derived state always round-trips through this table).
@@ -285,6 +289,23 @@ def state_code(text: str) -> str | None:
     if key.replace(" ", "").upper() in _STATE_CODES and len(key) <= 4:
         return key.replace(" ", "").upper()  # "N.Y." -> "n y" -> "NY"
     return _STATE_NAMES.get(key) or _STATE_ALIASES.get(key)
+
+
+def state_label_codes(text: str) -> tuple[str, str] | None:
+    """The codes that the two halves of a dropdown's state label name ("Florida (FL)", "NY - New York"): one
+    code each, equal when the label names one state; None when `text` is no such label or a half names no state."""
+    parenthesized = _LABEL_PARENTHESIZED.fullmatch(text)
+    if parenthesized is not None:
+        before, inside, after = parenthesized.group("before", "inside", "after")
+        halves = [] if before and after else [before or after, inside]  # "New (NY) York" is no label
+    else:
+        halves = _LABEL_DASH.split(text)
+    if len(halves) != 2:
+        return None
+    first, second = (state_code(half) for half in halves)
+    if first is None or second is None:
+        return None
+    return first, second
 
 
 def timezone_name(text: str) -> str | None:

@@ -15,7 +15,7 @@ from typing import Any
 import phonenumbers
 
 from app.schemas.fields import NormalizingField, ascii_digits, visible, whole_number
-from app.schemas.geo import SERVED_REGIONS, is_known_zip, state_code, timezone_name
+from app.schemas.geo import SERVED_REGIONS, is_known_zip, state_code, state_label_codes, timezone_name
 
 MAX_AGE_YEARS = 130
 # Where a +1 number may be: careCycle serves the US; Canada and the US territories share its plan.
@@ -221,17 +221,26 @@ class Timezone(NormalizingField[str]):
 
 class UsState(NormalizingField[str]):
     """A US state, DC or territory as its USPS code, or a Canadian province or territory as Canada Post's, from
-    the code in any case or the full name."""
+    the code in any case or the full name, or a dropdown's label holding both when they agree ("Florida (FL)",
+    "NY - New York")."""
 
     expected = "a US state or Canadian province: a postal code such as NY or ON, or its name"
+    default_error_messages = {
+        "disagree": "expected a US state or Canadian province whose name and postal code name the same one",
+    }
 
     def _normalize(self, value: Any) -> str:
         if not isinstance(value, str):
             raise self.make_error("invalid")
         code = state_code(value)
-        if code is None:
+        if code is not None:
+            return code
+        labelled = state_label_codes(value)  # a dropdown's "Florida (FL)", "NY - New York"
+        if labelled is None:
             raise self.make_error("invalid")
-        return code
+        if labelled[0] != labelled[1]:
+            raise self.make_error("disagree")  # "Florida (NY)": either may be the slip
+        return labelled[0]
 
 
 class DateOfBirth(NormalizingField[str]):

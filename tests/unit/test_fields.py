@@ -273,16 +273,54 @@ def test_date_of_birth_refuses(raw, message):
         pytest.param("Mass", "MA", id="traditional-abbreviation-without-dot"),
         pytest.param("W. Va.", "WV", id="traditional-abbreviation-two-words"),
         pytest.param("Hawaiʻi", "HI", id="hawaii-with-its-okina"),
+        pytest.param("Florida (FL)", "FL", id="dropdown-name-then-code-in-parentheses"),
+        pytest.param("New York (NY)", "NY", id="dropdown-two-word-name-then-code"),
+        pytest.param("(NY) New York", "NY", id="dropdown-code-in-parentheses-then-name"),
+        pytest.param("NY - New York", "NY", id="dropdown-code-dash-name"),
+        pytest.param("FL - Florida", "FL", id="dropdown-code-dash-one-word-name"),
+        pytest.param("New York \u2013 NY", "NY", id="dropdown-name-en-dash-code"),
+        pytest.param("NY-New York", "NY", id="dropdown-code-hyphen-name-unspaced"),
+        pytest.param("District of Columbia (D.C.)", "DC", id="dropdown-dotted-code"),
+        pytest.param("Québec (QC)", "QC", id="dropdown-canadian-province"),
+        pytest.param("Washington (DC)", "DC", id="washington-dc-with-its-code-in-parentheses"),
     ],
 )
 def test_us_state_normalizes_to_usps_code(raw, expected):
     assert load(UsState(), raw) == expected
 
 
-@pytest.mark.parametrize("raw", ["Atlantis", "Bavaria", "XX", 36])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "Atlantis",
+        "Bavaria",
+        "XX",
+        36,
+        pytest.param("Florida (XX)", id="dropdown-code-of-no-state"),
+        pytest.param("Atlantis (FL)", id="dropdown-name-of-no-state"),
+        pytest.param("NY - New York - NY", id="three-parts"),
+        pytest.param("Florida (FL) (FL)", id="two-parentheses"),
+        pytest.param("New (NY) York", id="parentheses-inside-a-name"),
+    ],
+)
 def test_us_state_refuses(raw):
     assert error_of(UsState(), raw) == (
         "expected a US state or Canadian province: a postal code such as NY or ON, or its name"
+    )
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        pytest.param("Florida (NY)", id="name-then-another-state-s-code"),
+        pytest.param("NY - Florida", id="code-dash-another-state-s-name"),
+        pytest.param("Texas \u2014 CA", id="name-em-dash-another-state-s-code"),
+        pytest.param("Ontario (NY)", id="province-then-a-state-s-code"),
+    ],
+)
+def test_us_state_refuses_a_label_whose_name_and_code_disagree(raw):
+    assert error_of(UsState(), raw) == (
+        "expected a US state or Canadian province whose name and postal code name the same one"
     )
 
 

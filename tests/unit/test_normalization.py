@@ -122,6 +122,13 @@ ZIP_AND_TIMEZONE_ROWS = [
         id="state-and-city-given-both-kept",
     ),
     row({**BASE, "state": "new york"}, NYC, id="state-the-zips"),
+    row({**BASE, "state": "New York (NY)"}, NYC, id="state-as-a-dropdown-label"),
+    row(
+        {**BASE, "state": "Florida (NY)"},
+        NYC,
+        ["state: expected a US state or Canadian province whose name and postal code name the same one"],
+        id="state-dropdown-label-disagreeing-dropped-for-the-zips",
+    ),
     row({**BASE, "zip": "10001-1234"}, NYC, id="zip-plus-4"),
     row({**BASE, "zip": "10001 1234"}, NYC, id="zip-plus-4-space"),
     row({**BASE, "zip": "10001\u20131234"}, NYC, id="zip-plus-4-en-dash"),
