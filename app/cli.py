@@ -104,9 +104,10 @@ def _worker_name(text: str) -> str:
 
 
 def _whole_number(text: str, low: int, high: int) -> int:
-    if not text.strip().isdigit() or not low <= int(text) <= high:
+    digits = text.strip()
+    if not (digits.isascii() and digits.isdigit()) or not low <= int(digits) <= high:  # not "٨٠٠٠", "８０００", "²"
         raise argparse.ArgumentTypeError(f"expected a whole number from {low} to {high}, got {text[:20]!r}")
-    return int(text)
+    return int(digits)
 
 
 def _parser() -> argparse.ArgumentParser:

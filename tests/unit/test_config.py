@@ -767,6 +767,9 @@ def test_a_command_whose_redis_fails_says_so_in_one_line_without_the_password(en
         pytest.param(["sandbox", "--rate-limit-per-min", "0"], id="sandbox-no-rate"),
         pytest.param(["bench", "--connections", "0"], id="bench-no-connections"),
         pytest.param(["bench", "--intake-rounds", "0"], id="bench-no-rounds"),
+        pytest.param(["dev", "--port", "\u0668\u0660\u0660\u0660"], id="dev-port-in-arabic-indic-digits"),
+        pytest.param(["sandbox", "--port", "\uff18\uff10\uff10\uff11"], id="sandbox-port-in-fullwidth-digits"),
+        pytest.param(["sandbox", "--rate-limit-per-min", "\u00b2"], id="sandbox-rate-a-superscript"),
     ],
 )
 def test_a_number_argument_out_of_its_range_is_refused_naming_the_argument(capsys, argv):
