@@ -1,0 +1,52 @@
+"""README's commands: every flag a `leadrelay` command takes is told, and every flag told is one it takes."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from app import cli
+
+README = (Path(__file__).parents[2] / "README.md").read_text()
+FLAG = r"(?<![\w-])--[a-z][a-z-]*"
+COMMANDS = ("dev", "web", "worker", "sandbox", "stats", "retry", "check-config", "bench")
+
+
+def flags_of(command: str, capsys) -> set[str]:
+    with pytest.raises(SystemExit) as stopped:
+        cli.main([command, "--help"])
+    assert stopped.value.code == 0
+    return set(re.findall(FLAG, capsys.readouterr().out)) - {"--help"}
+
+
+def commands_row(command: str) -> str:
+    return re.search(rf"^\| `leadrelay {re.escape(command)}` \|(.*)$", README, re.M).group(1)
+
+
+def flags_told_of(command: str) -> set[str]:
+    """Flags README names beside the command: in its row of the Commands table, or as `leadrelay <command> --flag`."""
+    told = set(re.findall(FLAG, commands_row(command)))
+    told |= set(re.findall(rf"leadrelay {re.escape(command)} [^`\n]*?(--[a-z][a-z-]*)", README))
+    if command == "bench":
+        told |= set(re.findall(r"`(--[a-z][a-z-]*)", README.split("## Benchmark", 1)[1].split("\n## ", 1)[0]))
+    return told
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_readme_tells_every_flag_of_each_command(command, capsys):
+    taken = flags_of(command, capsys)
+
+    told = {flag for span in re.findall(r"`([^`\n]+)`", README) for flag in re.findall(FLAG, span)}
+
+    untold = sorted(taken - told)
+
+    assert not untold, f"say in README.md what `leadrelay {command}` does with {untold}"
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_readme_tells_only_flags_each_command_takes(command, capsys):
+    taken = flags_of(command, capsys)
+
+    assert flags_told_of(command) <= taken
