@@ -21,8 +21,9 @@ from app.schemas.fields import load_tolerant
 
 LEADGEN_FIELD = "leadgen"
 NO_ENTRY_LIST = "expected a list of entries, each with its changes"
-# re.ASCII: `\d` alone also takes other scripts' digits ("١٢"), which name no Graph object.
-_GRAPH_ID = re.compile(r"\d{1,30}", re.ASCII)
+# A Graph object's id, as the webhooks and the sources file take it. re.ASCII: `\d` alone also takes other scripts'
+# digits ("١٢"), which name no Graph object.
+GRAPH_ID = re.compile(r"\d{1,30}", re.ASCII)
 # Meta Lead Ads Testing Tool answers look like "<test lead: dummy data for full_name>".
 _TEST_LEAD_MARK = "<test lead:"
 # Question keys that normalization's aliases do not resolve by themselves; every other standard key
@@ -59,7 +60,7 @@ class GraphId(fields.Field[str | None]):
         if isinstance(value, bool) or not isinstance(value, str | int):
             raise self.make_error("invalid")
         text = str(value).strip()
-        if not _GRAPH_ID.fullmatch(text):
+        if not GRAPH_ID.fullmatch(text):
             raise self.make_error("invalid")
         return text
 

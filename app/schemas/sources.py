@@ -12,6 +12,7 @@ from app.schemas.carecycle import MAX_CUSTOM_FIELD_KEY_CHARS
 from app.schemas.contractfields import contract_length
 from app.schemas.customfields import configured_value_problem, custom_field_key
 from app.schemas.fields import clean_text
+from app.schemas.meta import GRAPH_ID
 from app.schemas.origins import WebOrigin
 
 SOURCE_KINDS = ("api", "form", "facebook", "google")
@@ -30,7 +31,6 @@ _HTTP_URL: dict[str, Any] = {"schemes": {"http", "https"}, "require_tld": False}
 
 _YEAR_SECONDS = 365 * 86400  # Redis refuses expiry times past its range: a window this long is a typo anyway
 _MAX_RATE = 10**9
-_META_ID = re.compile(r"[0-9]{1,30}")
 _ANY_SCRIPT_DIGITS = re.compile(r"\d{1,30}")
 _KEYS_OF_KINDS = {
     "page_ids": ("facebook",),
@@ -177,14 +177,15 @@ def _meta_ids(kind: str, example: str) -> fields.List[str]:
 
 
 class _MetaIdDigits(validate.Validator):
-    """A Meta id as the Graph API writes it: 1 to 30 ASCII digits, nothing after them (not even a newline)."""
+    """A Meta id as the Graph API writes it and the webhooks take it (`GRAPH_ID`): 1 to 30 ASCII digits, nothing
+    after them (not even a newline)."""
 
     def __init__(self, expected: str, expected_ascii: str) -> None:
         self.expected = expected
         self.expected_ascii = expected_ascii
 
     def __call__(self, value: str) -> str:
-        if _META_ID.fullmatch(value):
+        if GRAPH_ID.fullmatch(value):
             return value
         # Other scripts' digits ("١٢٣", "１２３"), which str.isdigit() and int() take, name no Graph object: no
         # lead would ever be routed by such an id, so it is refused as the webhooks refuse it.
