@@ -8,7 +8,7 @@ from typing import Any
 
 from app.models import CustomFieldWarning
 from app.schemas.carecycle import MAX_CUSTOM_FIELD_KEY_CHARS, MAX_CUSTOM_FIELDS
-from app.schemas.contractfields import contract_length
+from app.schemas.contractfields import contract_length, cut_to_contract_length
 from app.schemas.fields import clean_free_text, clean_text
 
 # careCycle documents no limit for a custom value; 255 keeps free-text answers useful and bounded,
@@ -74,15 +74,7 @@ def custom_field_key(raw_key: Any) -> str:
     text = str(raw_key)
     if text.isascii() and text.isprintable() and " " not in text:  # most names: cleaning would change nothing
         return text[:MAX_CUSTOM_FIELD_KEY_CHARS]
-    return _cut_key(clean_text(text))
-
-
-def _cut_key(key: str) -> str:
-    """`key` cut to careCycle's limit as careCycle counts length (an emoji is 2), never inside a character."""
-    key = key[:MAX_CUSTOM_FIELD_KEY_CHARS]
-    while contract_length(key) > MAX_CUSTOM_FIELD_KEY_CHARS:
-        key = key[:-1]
-    return key
+    return cut_to_contract_length(clean_text(text), MAX_CUSTOM_FIELD_KEY_CHARS)  # an emoji counts 2, never split
 
 
 def _add_custom(
