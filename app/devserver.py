@@ -110,14 +110,16 @@ def _start(stack: DevStack, env: dict[str, str], port: int, data_dir: Path, say:
     key, key_origin = load_or_create_key(data_dir, env, say)
     source, ops = dev_credentials(data_dir, env)
     sandboxed = not env.get("CARECYCLE_API_KEY", "").strip()
+    given_redis = _answering_redis_url(env)
     web_url = f"http://{LOOPBACK}:{port}"
-    # The Redis and sandbox about to be started stand in as loopback URLs, so that what the worker and the web tier
-    # would each stop at is named at once, before anything starts.
-    child_env = child_environ(env, STAND_IN_REDIS_URL, key, STAND_IN_SANDBOX_URL if sandboxed else None)
+    # The Redis and sandbox about to be started stand in as loopback URLs (a REDIS_URL that answers is itself), so
+    # that what the worker and the web tier would each stop at is named at once, before anything starts.
+    redis_checked = given_redis or STAND_IN_REDIS_URL
+    child_env = child_environ(env, redis_checked, key, STAND_IN_SANDBOX_URL if sandboxed else None)
     child_env.update(LEADRELAY_SOURCE_KEYS=source.env_value, LEADRELAY_OPS_TOKENS=ops.env_value)
     child_env.setdefault("LEADRELAY_PUBLIC_URL", web_url)
     settings = checked_web_settings(child_env, WEB_REQUIREMENTS | WORKER_REQUIREMENTS)
-    redis_url, redis_label = _start_redis(stack, env, data_dir, say)
+    redis_url, redis_label = _start_redis(stack, env, given_redis, data_dir, say)
     own_redis_dir = None if redis_label.endswith("(REDIS_URL)") else data_dir / REDIS_DIR
     check_key_opens_the_store(redis_url, key, key_origin, own_redis_dir)
     sandbox_url = _start_sandbox(stack, env) if sandboxed else None
@@ -260,12 +262,21 @@ def started_services(redis_url: str, sandbox_url: str | None) -> dict[str, str]:
     return env
 
 
-def _start_redis(stack: DevStack, env: Mapping[str, str], data_dir: Path, say: Say) -> tuple[str, str]:
+def _answering_redis_url(env: Mapping[str, str]) -> str | None:
+    """REDIS_URL when it is set and its Redis answers: the Redis dev uses instead of starting its own."""
+    url = env.get("REDIS_URL", "").strip()
+    return url if url and redis_answers(url) else None
+
+
+def _start_redis(
+    stack: DevStack, env: Mapping[str, str], given: str | None, data_dir: Path, say: Say
+) -> tuple[str, str]:
+    """The Redis in use and how the banner names it: `given` (REDIS_URL, answering), else one dev starts."""
     url = env.get("REDIS_URL", "").strip()
     shown = shown_url(url)  # never print a password
+    if given is not None:
+        return given, f"{shown} (REDIS_URL)"
     if url:
-        if redis_answers(url):
-            return url, f"{shown} (REDIS_URL)"
         say(f"REDIS_URL {shown} does not answer; starting a local Redis")
     redis_dir = data_dir / REDIS_DIR
     try:

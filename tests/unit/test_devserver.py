@@ -213,6 +213,17 @@ def test_dev_names_every_problem_of_its_settings_at_once_before_anything_starts(
     assert "ops-token" not in " ".join(problems)
 
 
+def test_dev_names_a_problem_of_the_redis_url_it_would_use_before_anything_starts(tmp_path, monkeypatch):
+    # A REDIS_URL that answers is the one the children get: one they would refuse (its database in other digits,
+    # which redis-py reads as 13) is named with the rest, not met by each child as it starts.
+    monkeypatch.setattr("app.devserver.redis_answers", lambda url: True)
+    environ = {"REDIS_URL": f"redis://127.0.0.1:{free_port()}/\u0661\u0663"}
+
+    problems = _dev_stopped_by_settings(tmp_path, environ)
+
+    assert problems == ["REDIS_URL: expected a database number after the host (redis://host:6379/0)"]
+
+
 def test_credentials_holding_no_pair_count_as_unset_as_every_process_reads_them(tmp_path):
     source, ops = dev_credentials(tmp_path, {"LEADRELAY_SOURCE_KEYS": " , ", "LEADRELAY_OPS_TOKENS": ","})
 
