@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import uuid
@@ -547,6 +548,28 @@ def test_dashboard_says_how_long_ago_the_last_delivery_was_by_the_relays_clock_n
         f"This computer's clock is 10 min {'ahead of' if off_seconds > 0 else 'behind'} the relay's: the times and"
         " ages shown are by the relay's clock."
     )
+
+
+def test_dashboard_reads_the_stats_of_a_relay_that_gives_no_read_time_by_its_own_clock(seeded):
+    # A relay of an earlier release (a rolling upgrade) gives no readAt: no offset is measured, none made up.
+    app, _store, _leads = seeded  # a lead delivered a moment ago
+
+    @app.after_request
+    def without_read_at(response):
+        body = response.get_json(silent=True) if response.is_json else None
+        if isinstance(body, dict) and body.pop("readAt", None) is not None:
+            response.set_data(json.dumps(body))
+        return response
+
+    with serve(app) as url, chromium() as browser:
+        _sign_in(browser, url, OPS_TOKEN)
+        last = _card_value(browser, "last-delivery")
+        note = _clock_note(browser)
+        updated = browser.execute_script("return document.getElementById('updated').textContent;")
+
+    assert last is not None and re.fullmatch(r"\d+ s ago", last)
+    assert note == ""
+    assert re.fullmatch(r"updated \d+:\d+:\d+ .+", updated) and "Invalid" not in updated
 
 
 def test_dashboard_says_nothing_of_the_clock_when_the_browsers_agrees_with_the_relays(seeded):
