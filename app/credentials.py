@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from app.schemas.sources import MAX_SLUG_CHARS, SLUG_PATTERN
+from app.schemas.sources import SLUG_EXPECTED, SLUG_PATTERN
 
 # careCycle's keys (`cc_...`) are visible ASCII. Anything else is a paste gone wrong (typographic quotes, a comment),
 # and a character outside Latin-1 cannot even be written into the x-api-key header: every upload would fail.
@@ -35,7 +35,7 @@ def parse_ops_tokens(raw: str) -> dict[str, str]:
     names = [name for name, _ in pairs]
     problems += [
         # By place, not by name: a pair written the wrong way round (secret=name) would show its secret.
-        f"the name of pair {place} of {len(names)} is {_SLUG_EXPECTED}"
+        f"the name of pair {place} of {len(names)} is {_NOT_A_SLUG}"
         for place, name in enumerate(names, start=1)
         if name and not SLUG_PATTERN.match(name)
     ]
@@ -55,19 +55,13 @@ def source_name_problems(slugs: list[str]) -> list[str]:
     file's tables, it is a metrics label, a status filter, a path segment."""
     return [
         # By position, not by name: a pair written the wrong way round (secret=name) would show its secret.
-        f"the name of source {position} of {len(slugs)} is {_SOURCE_SLUG_EXPECTED}"
+        f"the name of source {position} of {len(slugs)} is {_NOT_A_SLUG}"
         for position, slug in enumerate(slugs, start=1)
         if not SLUG_PATTERN.match(slug)
     ]
 
 
-_SOURCE_SLUG_EXPECTED = (
-    f"not a slug: expected lowercase letters, digits, - and _ (at most {MAX_SLUG_CHARS}), as a sources file's"
-)
-_SLUG_EXPECTED = (
-    "not a slug: expected lowercase letters, digits, - and _ "
-    f"(at most {MAX_SLUG_CHARS}, starting with a letter or digit)"
-)
+_NOT_A_SLUG = f"not a slug: expected {SLUG_EXPECTED}"
 
 
 def _read_named_secrets(raw: str) -> tuple[list[tuple[str, str]], list[str]]:

@@ -22,10 +22,11 @@ SLUG_CHARS = rf"[a-z0-9][a-z0-9_-]{{0,{MAX_SLUG_CHARS - 1}}}"
 SLUG_PATTERN = re.compile(rf"^{SLUG_CHARS}\Z")
 ENV_NAME_PATTERN = re.compile(r"^[A-Z][A-Z0-9_]{0,127}$")
 
-validate_slug = validate.Regexp(
-    SLUG_PATTERN,
-    error="expected a slug: lowercase letters, digits, - and _ (at most 63, starting with a letter or digit)",
-)
+# What a slug is, as every message refusing one says it (the sources file's tables, LEADRELAY_SOURCE_KEYS' and
+# LEADRELAY_OPS_TOKENS' names).
+SLUG_EXPECTED = f"lowercase letters, digits, - and _ (at most {MAX_SLUG_CHARS}, starting with a letter or digit)"
+
+validate_slug = validate.Regexp(SLUG_PATTERN, error=f"expected a slug: {SLUG_EXPECTED}")
 _HTTP_URL: dict[str, Any] = {"schemes": {"http", "https"}, "require_tld": False}
 
 

@@ -641,6 +641,17 @@ def test_an_ops_token_named_by_a_slug_is_taken(name):
     assert settings.leadrelay_ops_tokens == {"ops-token-0123456789": name}
 
 
+@pytest.mark.parametrize("name", ["-partner", "Partner", "partner one"])
+def test_a_source_key_name_that_is_not_a_slug_is_refused_saying_what_a_slug_is_as_the_sources_file_does(name):
+    with pytest.raises(ConfigError) as raised:
+        Settings.from_env({"LEADRELAY_SOURCE_KEYS": f"{name}=partner-key-0123456789"})
+
+    assert raised.value.problems == [
+        "LEADRELAY_SOURCE_KEYS: the name of source 1 of 1 is not a slug: expected lowercase letters, digits, - and _ "
+        "(at most 63, starting with a letter or digit)"
+    ]
+
+
 @pytest.mark.parametrize("variable", ["LEADRELAY_OPS_TOKENS", "LEADRELAY_SOURCE_KEYS"])
 def test_every_problem_of_a_list_of_secrets_is_named_each_by_its_pairs(variable):
     raw = "alice, bob=b\u00e9b-s3cr-0123456789, carol=s3cr, dan, erin=erin-s3cr-0123456789, fay=\u201cfay-s3cr\u201d"
@@ -671,7 +682,7 @@ def test_check_config_names_a_source_key_name_that_is_no_slug_beside_the_other_p
     assert [line for line in err.splitlines() if line.startswith("  - ")] == [
         "  - LEADRELAY_SOURCE_KEYS: expected comma-separated name=secret pairs, got something else as pair 2",
         "  - LEADRELAY_SOURCE_KEYS: the name of source 1 of 1 is not a slug: expected lowercase letters, digits, - "
-        "and _ (at most 63), as a sources file's",
+        "and _ (at most 63, starting with a letter or digit)",
     ]
     assert "s3cr" not in err
 

@@ -447,7 +447,7 @@ def test_a_source_named_in_the_environment_must_be_a_slug_and_its_error_never_sh
 
     assert raised.value.problems == [
         f"LEADRELAY_SOURCE_KEYS: the name of source {n} of 3 is not a slug: expected lowercase letters, digits, - "
-        "and _ (at most 63), as a sources file's"
+        "and _ (at most 63, starting with a letter or digit)"
         for n in (2, 3)
     ]
     assert "sEcReT" not in "".join(raised.value.problems)
@@ -462,7 +462,7 @@ def test_a_source_named_in_the_environment_that_is_no_slug_is_refused_beside_a_s
 
     assert raised.value.problems == [
         "LEADRELAY_SOURCE_KEYS: the name of source 1 of 1 is not a slug: expected lowercase letters, digits, - "
-        "and _ (at most 63), as a sources file's",
+        "and _ (at most 63, starting with a letter or digit)",
         "sources.web.secret_env: WEB_KEY holds a key of fewer than 16 characters; expected a long random key,"
         " at least 16 characters",
     ]
