@@ -33,6 +33,28 @@ def problem_variables(err: str) -> list[str]:
     return [line.removeprefix("  - ").split(":", 1)[0] for line in err.splitlines() if line.startswith("  - ")]
 
 
+def use_sources_file(environment, tmp_path, toml: str) -> None:
+    """Point LEADRELAY_SOURCES at a sources file holding `toml`."""
+    sources = tmp_path / "sources.toml"
+    sources.write_text(toml)
+    environment.setenv("LEADRELAY_SOURCES", str(sources))
+
+
+class Started(Exception):
+    """Raised in place of starting gunicorn or a worker: the process got past its checks."""
+
+
+def _start_nothing(environment):
+    """Make `leadrelay web` and `leadrelay worker` raise `Started` where they would start serving: a test of a
+    refusal fails on it, one of a start expects it."""
+
+    def started(*args, **kwargs):
+        raise Started
+
+    environment.setattr("os.execv", started)
+    environment.setattr("workers.runner.run_worker", started)
+
+
 def test_settings_read_every_variable_by_its_name():
     key = generate_key()
     settings = Settings.from_env(
@@ -147,11 +169,9 @@ def test_every_problem_is_listed_at_once():
 
 
 def test_check_config_exits_non_zero_and_lists_each_problem(environment, tmp_path, capsys):
-    sources = tmp_path / "sources.toml"
-    sources.write_text('[sources.x]\nkind = "api"')
+    use_sources_file(environment, tmp_path, '[sources.x]\nkind = "api"')
     environment.setenv("REDIS_URL", "bogus://x")
     environment.setenv("CARECYCLE_RATE_LIMIT_PER_MIN", "many")
-    environment.setenv("LEADRELAY_SOURCES", str(sources))
 
     assert main(["check-config"]) == 2
 
@@ -175,12 +195,10 @@ def test_a_process_stopped_by_its_settings_names_every_problem_as_check_config_d
     environment, tmp_path, capsys, command, required
 ):
     # A malformed value, a missing secret and a sources file problem: each is named, not only the first kind.
-    sources = tmp_path / "sources.toml"
-    sources.write_text('[sources.x]\nkind = "api"')
-    environment.setenv("LEADRELAY_SOURCES", str(sources))
+    use_sources_file(environment, tmp_path, '[sources.x]\nkind = "api"')
     environment.setenv("CARECYCLE_RATE_LIMIT_PER_MIN", "many")
     environment.setenv("LEADRELAY_OPS_TOKENS", "ops team=ops-s3cr-0123456789")
-    environment.setattr("os.execv", lambda path, argv: pytest.fail(f"gunicorn started with {argv}"))
+    _start_nothing(environment)
 
     assert main(command) == 2
 
@@ -192,13 +210,11 @@ def test_a_process_stopped_by_its_settings_names_every_problem_as_check_config_d
 
 
 def test_web_names_the_web_tier_counts_beside_the_settings_and_the_sources_file(environment, tmp_path, capsys):
-    sources = tmp_path / "sources.toml"
-    sources.write_text('[sources.x]\nkind = "api"')
-    environment.setenv("LEADRELAY_SOURCES", str(sources))
+    use_sources_file(environment, tmp_path, '[sources.x]\nkind = "api"')
     environment.setenv("LEADRELAY_ENCRYPTION_KEY", generate_key())
     environment.setenv("LEADRELAY_RETENTION_DAYS", "forever")
     environment.setenv("WEB_CONCURRENCY", "0")
-    environment.setattr("os.execv", lambda path, argv: pytest.fail(f"gunicorn started with {argv}"))
+    _start_nothing(environment)
 
     assert main(["web"]) == 2
 
@@ -226,9 +242,7 @@ def test_a_command_whose_reader_went_away_exits_1_without_a_traceback(environmen
 def test_check_config_reads_the_sources_file_with_the_valid_source_keys_beside_a_bad_value(
     environment, tmp_path, capsys
 ):
-    sources = tmp_path / "sources.toml"
-    sources.write_text('[sources.partner]\nkind = "api"\nsecret_env = "PARTNER_KEY"')
-    environment.setenv("LEADRELAY_SOURCES", str(sources))
+    use_sources_file(environment, tmp_path, '[sources.partner]\nkind = "api"\nsecret_env = "PARTNER_KEY"')
     environment.setenv("PARTNER_KEY", "partner-key-2-0123456789")
     environment.setenv("LEADRELAY_SOURCE_KEYS", "partner=partner-key-1-0123456789")
     environment.setenv("LEADRELAY_RETENTION_DAYS", "inf")
@@ -244,13 +258,13 @@ def test_check_config_reads_the_sources_file_with_the_valid_source_keys_beside_a
 
 
 def test_check_config_lists_every_sources_file_problem_in_one_run(environment, tmp_path, capsys):
-    sources = tmp_path / "sources.toml"
-    sources.write_text(
+    use_sources_file(
+        environment,
+        tmp_path,
         '[sources.acme]\nkind = "api"\nsecret_env = "ACME_KEY"\nsourceid = "typo"\n'
         '[sources.beta]\nkind = "api"\nsecret_env = "BETA_KEY_NOT_SET"\nduplicate_window_days = 60\n'
-        '[sources.gamma]\nkind = "api"\nsecret_env = "ACME_KEY"\n'
+        '[sources.gamma]\nkind = "api"\nsecret_env = "ACME_KEY"\n',
     )
-    environment.setenv("LEADRELAY_SOURCES", str(sources))
     environment.setenv("ACME_KEY", "acme-secret-0123456789")
     environment.setenv("CARECYCLE_API_KEY", "cc_x")
     environment.setenv("LEADRELAY_ENCRYPTION_KEY", generate_key())
@@ -277,9 +291,7 @@ def test_check_config_refuses_a_source_key_that_is_also_an_ops_token(environment
 
 
 def test_check_config_refuses_a_google_source_with_a_placeholder_key(environment, tmp_path, capsys):
-    sources = tmp_path / "sources.toml"
-    sources.write_text('[sources.gads]\nkind = "google"\nsecret_env = "GADS_KEY"')
-    environment.setenv("LEADRELAY_SOURCES", str(sources))
+    use_sources_file(environment, tmp_path, '[sources.gads]\nkind = "google"\nsecret_env = "GADS_KEY"')
     environment.setenv("GADS_KEY", "123")
     environment.setenv("CARECYCLE_API_KEY", "cc_x")
     environment.setenv("LEADRELAY_ENCRYPTION_KEY", generate_key())
@@ -383,9 +395,7 @@ def test_a_malformed_redis_url_is_shown_without_its_password(url):
 
 
 def test_check_config_names_the_facebook_settings_its_facebook_sources_need(environment, tmp_path, capsys):
-    sources = tmp_path / "sources.toml"
-    sources.write_text('[sources.fb-acme]\nkind = "facebook"\npage_ids = ["123"]')
-    environment.setenv("LEADRELAY_SOURCES", str(sources))
+    use_sources_file(environment, tmp_path, '[sources.fb-acme]\nkind = "facebook"\npage_ids = ["123"]')
     environment.setenv("CARECYCLE_API_KEY", "cc_x")
     environment.setenv("LEADRELAY_ENCRYPTION_KEY", generate_key())
     environment.setenv("FACEBOOK_VERIFY_TOKEN", "verify")
@@ -401,12 +411,12 @@ def test_check_config_names_the_facebook_settings_its_facebook_sources_need(envi
 def test_check_config_names_the_facebook_settings_beside_the_other_problems_of_the_sources_file(
     environment, tmp_path, capsys
 ):
-    sources = tmp_path / "sources.toml"
-    sources.write_text(
+    use_sources_file(
+        environment,
+        tmp_path,
         '[sources.fb-acme]\nkind = "facebook"\npage_ids = ["123"]\n'
-        '[sources.partner]\nkind = "api"\nsecret_env = "PARTNER_KEY_NOT_SET"\n'
+        '[sources.partner]\nkind = "api"\nsecret_env = "PARTNER_KEY_NOT_SET"\n',
     )
-    environment.setenv("LEADRELAY_SOURCES", str(sources))
     environment.setenv("CARECYCLE_API_KEY", "cc_x")
     environment.setenv("LEADRELAY_ENCRYPTION_KEY", generate_key())
 
@@ -418,20 +428,6 @@ def test_check_config_names_the_facebook_settings_beside_the_other_problems_of_t
         "FACEBOOK_VERIFY_TOKEN",
         "FACEBOOK_ACCESS_TOKEN",
     ]
-
-
-class Started(Exception):
-    """Raised in place of starting gunicorn or a worker: the process got past its checks."""
-
-
-def _start_nothing(environment):
-    """Make `leadrelay web` and `leadrelay worker` raise `Started` where they would start serving."""
-
-    def started(*args, **kwargs):
-        raise Started
-
-    environment.setattr("os.execv", started)
-    environment.setattr("workers.runner.run_worker", started)
 
 
 @pytest.mark.parametrize(
@@ -446,9 +442,7 @@ def test_a_process_with_a_facebook_source_stops_at_start_naming_the_meta_setting
 ):
     # Started anyway, the web tier refused every notification (and the handshake), and workers retrieved no lead:
     # Meta retries for 36 hours, then drops them.
-    sources = tmp_path / "sources.toml"
-    sources.write_text('[sources.fb-acme]\nkind = "facebook"\npage_ids = ["123"]')
-    environment.setenv("LEADRELAY_SOURCES", str(sources))
+    use_sources_file(environment, tmp_path, '[sources.fb-acme]\nkind = "facebook"\npage_ids = ["123"]')
     environment.setenv("CARECYCLE_API_KEY", "cc_x")
     environment.setenv("LEADRELAY_ENCRYPTION_KEY", generate_key())
     _start_nothing(environment)
@@ -470,9 +464,7 @@ def test_a_process_with_a_facebook_source_stops_at_start_naming_the_meta_setting
 )
 def test_a_process_with_a_facebook_source_starts_with_the_meta_settings_it_uses(environment, tmp_path, command, given):
     # The web tier never calls the Graph API, and a worker never answers Meta's webhooks.
-    sources = tmp_path / "sources.toml"
-    sources.write_text('[sources.fb-acme]\nkind = "facebook"\npage_ids = ["123"]')
-    environment.setenv("LEADRELAY_SOURCES", str(sources))
+    use_sources_file(environment, tmp_path, '[sources.fb-acme]\nkind = "facebook"\npage_ids = ["123"]')
     environment.setenv("CARECYCLE_API_KEY", "cc_x")
     environment.setenv("LEADRELAY_ENCRYPTION_KEY", generate_key())
     for variable, value in given.items():
@@ -484,9 +476,7 @@ def test_a_process_with_a_facebook_source_starts_with_the_meta_settings_it_uses(
 
 
 def test_web_and_worker_need_no_meta_setting_without_a_facebook_source(environment, tmp_path):
-    sources = tmp_path / "sources.toml"
-    sources.write_text('[sources.google-aca]\nkind = "google"\nsecret_env = "GOOGLE_KEY"')
-    environment.setenv("LEADRELAY_SOURCES", str(sources))
+    use_sources_file(environment, tmp_path, '[sources.google-aca]\nkind = "google"\nsecret_env = "GOOGLE_KEY"')
     environment.setenv("GOOGLE_KEY", "google-key-0123456789")
     environment.setenv("CARECYCLE_API_KEY", "cc_x")
     environment.setenv("LEADRELAY_ENCRYPTION_KEY", generate_key())
@@ -498,9 +488,9 @@ def test_web_and_worker_need_no_meta_setting_without_a_facebook_source(environme
 
 
 def test_check_config_refuses_meta_ids_on_a_source_that_is_not_facebook(environment, tmp_path, capsys):
-    sources = tmp_path / "sources.toml"
-    sources.write_text('[sources.acme]\nkind = "api"\nsecret_env = "ACME_KEY"\nform_ids = ["123456"]')
-    environment.setenv("LEADRELAY_SOURCES", str(sources))
+    use_sources_file(
+        environment, tmp_path, '[sources.acme]\nkind = "api"\nsecret_env = "ACME_KEY"\nform_ids = ["123456"]'
+    )
     environment.setenv("ACME_KEY", "acme-secret-0123456789")
     environment.setenv("CARECYCLE_API_KEY", "cc_x")
     environment.setenv("LEADRELAY_ENCRYPTION_KEY", generate_key())
@@ -691,7 +681,7 @@ def test_check_config_and_every_process_refuse_ops_tokens_naming_each_problem(en
     environment.setenv("CARECYCLE_API_KEY", "cc_x")
     environment.setenv("LEADRELAY_ENCRYPTION_KEY", generate_key())
     environment.setenv("LEADRELAY_OPS_TOKENS", "Ops Team=ops-token-0123456789, cli:root=root-token-0123456789, x")
-    environment.setattr("os.execv", lambda path, argv: pytest.fail(f"gunicorn started with {argv}"))
+    _start_nothing(environment)
 
     assert main(["check-config"]) == 2
     assert main(["web"]) == 2  # before gunicorn is started
@@ -753,7 +743,7 @@ def test_a_blank_web_tier_count_counts_as_unset_for_gunicorn_too(environment, mo
 def test_web_refuses_a_gunicorn_config_named_by_the_environment_that_is_not_there(environment, tmp_path, capsys):
     environment.setenv("LEADRELAY_ENCRYPTION_KEY", generate_key())
     environment.setenv("LEADRELAY_GUNICORN_CONFIG", str(tmp_path / "gunicorn.conf.py"))
-    environment.setattr("os.execv", lambda path, argv: pytest.fail(f"gunicorn started with {argv}"))
+    _start_nothing(environment)
 
     assert main(["web"]) == 2
 
