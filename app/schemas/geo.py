@@ -32,6 +32,9 @@ _PARENTHESIZED = re.compile(r"\([^)]*\)")
 # (no state's name holds a dash or a parenthesis).
 _LABEL_PARENTHESIZED = re.compile(r"\s*(?P<before>[^()]*?)\s*\((?P<inside>[^()]*)\)\s*(?P<after>[^()]*?)\s*")
 _LABEL_DASH = re.compile("[-\u2010-\u2015\u2212]")
+# The military "states", which a label may name by their shared name beside the code.
+_ARMED_FORCES = "armed forces"
+_ARMED_FORCES_CODES = frozenset({"AA", "AE", "AP"})
 
 # USPS codes of the states, DC, the territories, the freely associated states and the military "states"
 # (the last two appear in ZIP data, so a ZIP-derived state always round-trips through this table).
@@ -303,6 +306,11 @@ def state_label_codes(text: str) -> tuple[str, str] | None:
     if len(halves) != 2:
         return None
     first, second = (state_code(half) for half in halves)
+    # "Armed Forces (AP)", as Google's address data and Chrome's forms label them: the name is any of the three.
+    if first is None and second in _ARMED_FORCES_CODES and _lookup_key(halves[0]) == _ARMED_FORCES:
+        first = second
+    if second is None and first in _ARMED_FORCES_CODES and _lookup_key(halves[1]) == _ARMED_FORCES:
+        second = first
     if first is None or second is None:
         return None
     return first, second

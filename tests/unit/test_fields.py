@@ -283,6 +283,8 @@ def test_date_of_birth_refuses(raw, message):
         pytest.param("District of Columbia (D.C.)", "DC", id="dropdown-dotted-code"),
         pytest.param("Québec (QC)", "QC", id="dropdown-canadian-province"),
         pytest.param("Washington (DC)", "DC", id="washington-dc-with-its-code-in-parentheses"),
+        pytest.param("Armed Forces (AP)", "AP", id="dropdown-military-state-named-by-its-code-alone"),
+        pytest.param("AE - Armed Forces", "AE", id="dropdown-military-code-dash-armed-forces"),
     ],
 )
 def test_us_state_normalizes_to_usps_code(raw, expected):
@@ -301,6 +303,7 @@ def test_us_state_normalizes_to_usps_code(raw, expected):
         pytest.param("NY - New York - NY", id="three-parts"),
         pytest.param("Florida (FL) (FL)", id="two-parentheses"),
         pytest.param("New (NY) York", id="parentheses-inside-a-name"),
+        pytest.param("Armed Forces (NY)", id="armed-forces-beside-a-state-that-is-none-of-theirs"),
     ],
 )
 def test_us_state_refuses(raw):
