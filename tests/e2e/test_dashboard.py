@@ -1030,6 +1030,21 @@ def test_dashboard_says_a_delivery_pause_sends_nothing_until_its_cause_is_fixed_
     assert re.search(r"A probe request \(next at \d+/\d+/\d{4}, .+ [A-Z]+\) resumes delivery by itself", paused)
 
 
+def test_dashboard_says_a_delivery_pauses_probe_is_due_now_once_its_time_passed_by_the_relays_clock(
+    settings, real_redis
+):
+    app = create_app(settings, redis=real_redis)
+    store = app.extensions["leadrelay"].store
+    now = app.extensions["leadrelay"].clock.now()
+    store.pause.pause("careCycle 401 UNAUTHORIZED: Invalid or missing API key", now - 120, now - 5)  # probe overdue
+    store.budget.announce_limit(60)  # a worker runs
+    with serve(app) as url, chromium() as browser:
+        _sign_in(browser, url, OPS_TOKEN)
+        (paused,) = _banner_notes(browser)
+
+    assert "A probe request (due now) resumes delivery by itself once careCycle takes it." in paused
+
+
 def test_dashboard_says_a_delivery_pause_alone_not_also_carecycle_failing_until_the_pause_ends(seeded):
     app, store, _leads = seeded  # delivery paused: careCycle answered 401
     store.budget.announce_limit(60)  # a worker runs
