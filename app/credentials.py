@@ -32,14 +32,7 @@ def parse_ops_tokens(raw: str) -> dict[str, str]:
     no name passes for the CLI's own actors (`cli:<user>`).
     """
     pairs, problems = _read_named_secrets(raw)
-    names = [name for name, _ in pairs]
-    problems += [
-        # By place, not by name: a pair written the wrong way round (secret=name) would show its secret.
-        f"the name of pair {place} of {len(names)} is {_NOT_A_SLUG}"
-        for place, name in enumerate(names, start=1)
-        if name and not SLUG_PATTERN.match(name)
-    ]
-    return _secrets_by_name(pairs, problems)
+    return _secrets_by_name(pairs, problems + _names_not_slugs([name for name, _ in pairs], "pair"))
 
 
 def parse_source_keys(raw: str) -> dict[str, str]:
@@ -53,15 +46,18 @@ def parse_source_keys(raw: str) -> dict[str, str]:
 def source_name_problems(slugs: list[str]) -> list[str]:
     """A line for each source LEADRELAY_SOURCE_KEYS names (`slugs`, each once) whose name is no slug: as the sources
     file's tables, it is a metrics label, a status filter, a path segment."""
+    return _names_not_slugs(slugs, "source")
+
+
+def _names_not_slugs(names: list[str], what: str) -> list[str]:
+    """A `the name of <what> <place> of <count> is not a slug` line for each of `names` that is none (a blank one, of
+    a pair that is none, aside). By place, not by name: a pair written the wrong way round (secret=name) would show
+    its secret."""
     return [
-        # By position, not by name: a pair written the wrong way round (secret=name) would show its secret.
-        f"the name of source {position} of {len(slugs)} is {_NOT_A_SLUG}"
-        for position, slug in enumerate(slugs, start=1)
-        if not SLUG_PATTERN.match(slug)
+        f"the name of {what} {place} of {len(names)} is not a slug: expected {SLUG_EXPECTED}"
+        for place, name in enumerate(names, start=1)
+        if name and not SLUG_PATTERN.match(name)
     ]
-
-
-_NOT_A_SLUG = f"not a slug: expected {SLUG_EXPECTED}"
 
 
 def _read_named_secrets(raw: str) -> tuple[list[tuple[str, str]], list[str]]:
