@@ -254,11 +254,11 @@ def test_carecycle_answering_again_makes_retrying_leads_due_in_receipt_order_in_
     store.outage.failing("careCycle 503", clock.now())
 
     assert store.outage.recovered(clock.now(), chunk=2) == 5
+    assert all(store.leads.get(lead.id).next_attempt_at is None for lead in leads)  # due now, not at their backoff
     due = store.batches.claim(clock.now(), 200, 30)
 
     assert due is not None and [lead.id for lead in due.leads] == [lead.id for lead in leads]
     assert store.leads.status_counts()[LeadStatus.RETRYING] == 0
-    assert store.leads.get(leads[0].id).next_attempt_at is None
     assert store.outage.get() is None and store.outage.recovered(clock.now(), chunk=2) is None  # the spell is over
 
 
@@ -279,3 +279,84 @@ def test_a_take_of_handed_over_intake_counts_asked_again_answers_what_it_took_an
     assert newer == {("fb-x", "accepted"): 2}
     assert 0 < store.redis.ttl(keys.intake_handover_receipt_key("take-1")) <= HANDOVER_RECEIPT_SECONDS
     assert handover.take() == {}  # nothing left: no receipt is made for an empty take
+
+
+def _retrying(store, cipher, clock, count: int, **outcome) -> list[str]:
+    """`count` leads admitted, claimed and settled `retrying`, due now, with the `outcome`'s other fields."""
+    from app.store.batches import Outcome
+
+    leads = [make_lead() for _ in range(count)]
+    store.leads.admit(leads, [cipher.seal(lead.record) for lead in leads], clock.now())
+    batch = store.batches.claim(clock.now(), 200, 30)
+    at = clock.now()
+    outcomes = [Outcome(lead.id, LeadStatus.RETRYING, "500", error="500", ready_at=at, **outcome) for lead in leads]
+    store.batches.settle(batch.id, outcomes, clock.now(), release=True)
+    return [lead.id for lead in leads]
+
+
+def test_claim_looks_past_due_leads_of_another_kind_to_fill_a_batch_of_the_first_ones_kind(store, cipher, clock):
+    from app.store.batches import Outcome
+
+    leads = [make_lead() for _ in range(4)]
+    store.leads.admit(leads, [cipher.seal(lead.record) for lead in leads], clock.now())
+    batch = store.batches.claim(clock.now(), 200, 30)
+    failed = {leads[0].id, leads[3].id}  # a 5xx failed them: the first due and the last, two others between
+    outcomes = [
+        Outcome(lead.id, LeadStatus.RETRYING, "500", ready_at=clock.now() + i, failed_at=clock.now())
+        if lead.id in failed
+        else Outcome(lead.id, LeadStatus.RETRYING, "timed out", ready_at=clock.now() + i)
+        for i, lead in enumerate(leads)
+    ]
+    store.batches.settle(batch.id, outcomes, clock.now(), release=True)
+    clock.advance(3)
+
+    again = store.batches.claim(clock.now(), 2, 30)
+
+    assert again is not None and [lead.id for lead in again.leads] == [leads[0].id, leads[3].id]
+    assert store.batches.depth() == 2
+
+
+def test_a_claimed_lead_shows_no_next_attempt_time_once_its_retry_is_under_way(store, cipher, clock):
+    [lead_id] = _retrying(store, cipher, clock, 1, next_attempt_at=clock.now())
+    assert store.leads.get(lead_id).next_attempt_at == clock.now()
+
+    store.batches.claim(clock.now(), 200, 30)
+
+    claimed = store.leads.get(lead_id)
+    assert (claimed.status, claimed.next_attempt_at) == (LeadStatus.SENDING, None)
+
+
+def test_a_lead_carecycle_took_or_refused_leaves_its_fault_group_so_an_operator_retry_starts_afresh(
+    store, cipher, clock
+):
+    from app.store.batches import Outcome
+
+    grouped = _retrying(store, cipher, clock, 2, failed_at=clock.now(), fault_group="group-1")
+    batch = store.batches.claim(clock.now(), 200, 30)
+    assert batch is not None and {lead.fault_group for lead in batch.leads} == {"group-1"}
+    taken, refused = grouped
+    outcomes = [Outcome(taken, LeadStatus.DELIVERED, "ok"), Outcome(refused, LeadStatus.REJECTED, "bad", error="bad")]
+
+    store.batches.settle(batch.id, outcomes, clock.now(), release=True)
+
+    for lead_id in grouped:
+        fields = store.redis.hmget(keys.lead_key(lead_id), [keys.FAILED_AT_FIELD, keys.FAULT_GROUP_FIELD])
+        assert fields == [None, None]
+    store.retries.requeue([refused], clock.now(), "retried by alice")
+    again = store.batches.claim(clock.now(), 200, 30)
+    assert again is not None and [(lead.id, lead.fault_group, lead.failed_at) for lead in again.leads] == [
+        (refused, None, None)
+    ]
+
+
+def test_a_batch_taken_back_is_not_put_in_flight_again_by_its_worker_keeping_its_lease(store, cipher, clock):
+    lead = make_lead()
+    store.leads.admit([lead], [cipher.seal(lead.record)], clock.now())
+    batch = store.batches.claim(clock.now(), 200, 1)
+    assert store.batches.extend(batch.id, clock.now() + 1)  # its worker still at it
+    clock.advance(2)
+    store.batches.reclaim_stale(clock.now(), 3600)
+
+    assert store.batches.extend(batch.id, clock.now() + 30) is False
+
+    assert store.batches.in_flight() == 0
