@@ -202,6 +202,18 @@ def test_delivery_rejects_only_named_records_when_carecycle_returns_422(store, c
     assert status_of(store, ids[3]) is LeadStatus.DELIVERED
 
 
+def test_delivery_rejects_the_first_record_of_a_batch_without_halving_when_a_422_names_it_alone(
+    store, cipher, clock, deliverer, carecycle
+):
+    ids = admit(store, cipher, clock, count=2)
+    carecycle.script.append(CareCycleValidationError("careCycle 422", {0: "phoneNumber: bad"}))
+
+    deliverer.step()
+
+    assert [len(batch) for batch in carecycle.batches] == [2]  # one request: the 422 said which record
+    assert [status_of(store, i) for i in ids] == [LeadStatus.REJECTED, LeadStatus.QUEUED]
+
+
 def test_delivery_isolates_the_offending_record_when_carecycle_answers_another_4xx(
     store, cipher, clock, deliverer, carecycle
 ):
@@ -222,6 +234,24 @@ def test_delivery_isolates_the_offending_record_when_carecycle_answers_another_4
     assert all(status_of(store, i) is LeadStatus.DELIVERED for i in ids if i != bad)
     assert [len(b) for b in carecycle.batches] == [8, 4, 4, 2, 1, 1, 2]
     assert store.batches.in_flight() == 0
+
+
+def test_leads_failing_together_each_wait_their_own_backoff_outside_a_fault_group(
+    store, cipher, clock, deliverer, carecycle
+):
+    [tried] = admit(store, cipher, clock)
+    carecycle.script.append(CareCycleAmbiguousError("timeout"))
+    deliverer.step()
+    clock.advance(max(store.leads.get(tried).next_attempt_at - clock.now(), store.budget.interval_seconds))
+    [fresh] = admit(store, cipher, clock)
+    carecycle.script.append(CareCycleAmbiguousError("timeout"))
+
+    deliverer.step()
+
+    assert carecycle.external_ids()[1] == [tried, fresh]
+    waits = {i: store.leads.get(i).next_attempt_at - clock.now() for i in (tried, fresh)}
+    assert (store.leads.get(tried).attempts, store.leads.get(fresh).attempts) == (2, 1)
+    assert waits[fresh] < waits[tried]  # its first retry's backoff, not its batch-mate's second
 
 
 def test_delivery_retries_transient_failures_with_backoff_under_the_same_external_ids(

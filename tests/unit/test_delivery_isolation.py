@@ -11,7 +11,7 @@ import pytest
 
 from app.models import LeadStatus
 from tests.unit.test_delivery import ScriptedCareCycle, admit, status_of
-from workers.carecycle import CareCycleTransientError, UploadResult
+from workers.carecycle import CareCycleAmbiguousError, CareCycleTransientError, UploadResult
 from workers.delivery import Deliverer
 
 SERVER_ERROR = "careCycle 500 INTERNAL_ERROR: Internal server error"
@@ -192,3 +192,35 @@ def test_records_carecycle_fails_on_in_several_batches_each_end_alone_and_all_th
     assert {status_of(store, i) for i in ids if i not in poison} == {LeadStatus.DELIVERED}
     assert {status_of(store, i) for i in poison} == {LeadStatus.RETRYING}
     assert all([i] in carecycle.external_ids() for i in poison)
+
+
+def test_a_batch_a_5xx_failed_that_then_times_out_while_carecycle_reads_others_is_not_split(
+    store, cipher, clock, deliverer, carecycle
+):
+    ids = admit(store, cipher, clock, count=4)
+    carecycle.script.append(CareCycleTransientError(SERVER_ERROR, 500))
+    deliverer.step()
+    clock.advance(store.budget.interval_seconds)
+    store.outage.recovered(clock.now())  # careCycle read another upload since: the batch is due again
+    carecycle.script.append(CareCycleAmbiguousError("careCycle timed out"))  # no answer: nothing of its own
+
+    run_with_traffic(store, cipher, clock, deliverer, seconds=120, every=None)
+
+    assert carecycle.external_ids() == [ids] * 3  # failed, timed out, taken: whole each time
+    assert {status_of(store, i) for i in ids} == {LeadStatus.DELIVERED}
+
+
+def test_a_batch_that_timed_out_is_not_split_by_its_first_5xx_after_carecycle_read_others(
+    store, cipher, clock, deliverer, carecycle
+):
+    ids = admit(store, cipher, clock, count=4)
+    carecycle.script.append(CareCycleAmbiguousError("careCycle timed out"))
+    deliverer.step()
+    clock.advance(store.budget.interval_seconds)
+    store.outage.recovered(clock.now())  # careCycle read another upload since: the batch is due again
+    carecycle.script.append(CareCycleTransientError(SERVER_ERROR, 500))  # its first 5xx: careCycle may be down
+
+    run_with_traffic(store, cipher, clock, deliverer, seconds=120, every=None)
+
+    assert carecycle.external_ids() == [ids] * 3  # timed out, failed, taken: whole each time
+    assert {status_of(store, i) for i in ids} == {LeadStatus.DELIVERED}
