@@ -35,11 +35,16 @@ def remembered(store):
     return [json.loads(member) for member in store.redis.zrange(keys.unrouted_changes_key(), 0, -1)]
 
 
+def remembered_entries(store):
+    return store.redis.zrange(keys.unrouted_changes_key(), 0, -1)
+
+
 def test_a_lead_skipped_for_want_of_a_source_is_retrieved_once_a_source_lists_its_page(store, cipher, clock):
     stub = GraphStub()
     add_leads(stub, clock, ["900000000000009"], form_id=NEW_FORM)
     announce_without_a_source(store, clock, LeadgenChange("900000000000009", NEW_PAGE, NEW_FORM, "300000000000009"))
     assert remembered(store) == [["900000000000009", NEW_PAGE, NEW_FORM, "300000000000009"]]
+    clock.advance(META_LEAD_RETENTION_SECONDS - 60)  # the source comes a while later, while Meta still keeps the lead
 
     with retrieval_over_http(store, stub, with_the_new_pages_source(), cipher, clock) as retrieval:
         assert retrieval.is_backfill_configured()
@@ -95,3 +100,28 @@ def test_the_leads_of_a_configured_page_are_not_remembered(store, clock):
     [admitted] = admission.admit([LeadgenChange("900000000000001", PAGE_ID, FORM_ID)])
 
     assert admitted.status is LeadStatus.FETCHING and remembered(store) == []
+
+
+def test_a_lead_the_webhook_took_in_once_its_source_came_is_forgotten_by_the_backfill_without_counting_it_again(
+    store, cipher, clock
+):
+    change = LeadgenChange("900000000000009", NEW_PAGE, NEW_FORM)
+    announce_without_a_source(store, clock, change)
+    clock.advance(60)
+    [taken] = MetaIntake(store, with_the_new_pages_source(), clock, lambda jobs: None).admit([change])  # sent again
+
+    with retrieval_over_http(store, GraphStub(), with_the_new_pages_source(), cipher, clock) as retrieval:
+        assert retrieval.backfill() == 0
+        assert store.intake_handover.take() == {}
+
+    assert store.leads.status_counts()[LeadStatus.FETCHING] == 1 and not taken.repeated
+    assert remembered(store) == []
+
+
+def test_a_remembered_change_that_cannot_be_read_is_forgotten_by_the_backfill(store, cipher, clock):
+    store.unrouted.remember(["not a change", json.dumps(["900000000000009", 7, None, None])], clock.now(), 3600)
+
+    with retrieval_over_http(store, GraphStub(), with_the_new_pages_source(), cipher, clock) as retrieval:
+        assert retrieval.backfill() == 0
+
+    assert remembered_entries(store) == []
