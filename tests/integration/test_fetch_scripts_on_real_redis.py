@@ -160,3 +160,27 @@ def test_the_retrieval_pause_is_separate_from_the_delivery_pause(store, clock):
     assert store.pause.get() is None
     assert store.fetch_pause.take_probe(clock.now(), 10) and not store.fetch_pause.take_probe(clock.now(), 10)
     assert store.fetch_pause.resume() and store.fetch_pause.get() is None
+
+
+def test_a_lead_retrieved_after_a_deferral_shows_no_next_attempt_time(store, cipher, clock):
+    lead, _ = admit_fetching(store, clock)
+    store.fetches.defer(lead.id, clock.now(), clock.now() + 30, "Graph API 503", count_attempt=True)
+    clock.advance(30)
+
+    store.fetches.complete(lead.id, queued(cipher), clock.now())
+
+    stored = store.leads.get(lead.id)
+    assert (stored.status, stored.next_attempt_at, stored.error) == (LeadStatus.QUEUED, None, None)
+
+
+def test_defer_notes_each_failed_try_but_a_wait_for_the_same_reason_once(store, clock):
+    lead, _ = admit_fetching(store, clock)
+
+    for _ in range(2):
+        store.fetches.defer(lead.id, clock.now(), clock.now() + 30, "Graph API 503", count_attempt=True)
+    for _ in range(2):
+        store.fetches.defer(lead.id, clock.now(), clock.now() + 60, "retrieval paused: x", count_attempt=False)
+
+    details = [event.detail for event in store.leads.get(lead.id).events]
+    assert details[:3] == ["retrieval paused: x", "Graph API 503", "Graph API 503"]
+    assert len(details) == 4  # and the admission's
