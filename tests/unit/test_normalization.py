@@ -19,7 +19,7 @@ from app.schemas.carecycle import (
 from app.schemas.contractfields import contract_length
 from app.schemas.customfields import custom_field_key
 from app.schemas.fields import clean_text
-from app.schemas.leads import NormalizedLead, normalize_submission, record_fields
+from app.schemas.leads import NormalizedLead, collapse_repeated, normalize_submission, record_fields
 
 TODAY = dt.date(2026, 6, 1)
 BASE = {"phone": "(212) 555-0142", "zip": "10001"}
@@ -1056,3 +1056,22 @@ def test_a_custom_field_warning_keeps_its_operator_text_through_copies_and_pickl
     for copied in (copy.copy(warning), copy.deepcopy(warning), pickle.loads(pickle.dumps(warning))):
         assert copied == "customFields.call jane.doe@example.com: expected at most 255 characters; cut"
         assert copied.kept == "customFields: expected at most 255 characters; cut"
+
+
+@pytest.mark.parametrize(
+    ("value", "collapsed"),
+    [
+        pytest.param(["a"], "a", id="one-item"),
+        pytest.param(["a", "a"], "a", id="two-copies-of-an-input"),
+        pytest.param(("a", "a", "a"), "a", id="three-copies-as-a-tuple"),
+        pytest.param(["a", "b"], ["a", "b"], id="two-answers"),
+        pytest.param([True, 1], [True, 1], id="true-and-one-are-two-answers"),
+        pytest.param([1, 1.0], [1, 1.0], id="int-and-float-are-two-answers"),
+        pytest.param([], [], id="empty"),
+        pytest.param("a", "a", id="no-list"),
+    ],
+)
+def test_collapse_repeated_reads_copies_of_one_answer_as_that_answer_and_nothing_else(value, collapsed):
+    result = collapse_repeated(value)
+
+    assert result == collapsed and type(result) is type(collapsed)
