@@ -894,6 +894,31 @@ def test_records_a_200_answer_refuses_take_one_line_naming_every_lead(
     assert _lead_lines(caplog) == dict.fromkeys(ids[1:], "careCycle refused 119 records of a batch")
 
 
+def test_a_200_answer_counting_more_failures_than_it_names_is_logged_with_how_many_leads_are_retried(
+    store, cipher, clock, deliverer, carecycle, caplog
+):
+    admit(store, cipher, clock, count=3)
+    carecycle.script.append(UploadResult(succeeded=0, failures={"ext-unknown": "bad"}, failed=3))
+
+    with caplog.at_level(logging.INFO, logger="workers.delivery"):
+        deliverer.step()
+
+    [line] = [r for r in caplog.records if r.getMessage() == "careCycle reported 3 failed records but named 1"]
+    assert (line.levelname, line.records, line.retried) == ("WARNING", 3, 3)
+
+
+def test_a_200_answer_naming_every_failure_it_counts_logs_no_mismatch(
+    store, cipher, clock, deliverer, carecycle, caplog
+):
+    ids = admit(store, cipher, clock, count=2)
+    carecycle.script.append(UploadResult(succeeded=1, failures={ids[1]: "bad"}, failed=1))
+
+    with caplog.at_level(logging.INFO, logger="workers.delivery"):
+        deliverer.step()
+
+    assert not [w for w in _delivery_warnings(caplog) if "but named" in w]
+
+
 def test_leads_returned_from_a_batch_left_in_flight_are_logged(store, cipher, clock, deliverer, settings, caplog):
     admit(store, cipher, clock, count=2)
     store.batches.claim(clock.now(), 200, settings.leadrelay_visibility_timeout_seconds)  # a worker that died
