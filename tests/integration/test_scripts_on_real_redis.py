@@ -360,3 +360,19 @@ def test_a_batch_taken_back_is_not_put_in_flight_again_by_its_worker_keeping_its
     assert store.batches.extend(batch.id, clock.now() + 30) is False
 
     assert store.batches.in_flight() == 0
+
+
+def test_settle_keeps_the_latency_of_the_newest_thousand_deliveries(store, cipher, clock):
+    from app.store.batches import Outcome
+
+    first, *others = leads = [make_lead() for _ in range(1001)]
+    store.leads.admit(leads, [cipher.seal(lead.record) for lead in leads], clock.now())
+    batch = store.batches.claim(clock.now(), 1001, 30)
+    clock.advance(2)
+    store.batches.settle(batch.id, [Outcome(first.id, LeadStatus.DELIVERED, "ok")], clock.now(), False)
+    clock.advance(5)
+
+    store.batches.settle(batch.id, [Outcome(lead.id, LeadStatus.DELIVERED, "ok") for lead in others], clock.now(), True)
+
+    samples = store.redis.lrange(keys.latency_samples_key(), 0, -1)
+    assert len(samples) == 1000 and {sample.split()[1] for sample in samples} == {b"7"}  # the first's 2 s dropped
