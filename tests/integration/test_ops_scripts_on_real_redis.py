@@ -285,14 +285,16 @@ def test_a_kept_submission_is_replaced_by_its_record_only_while_the_lead_is_retr
 
 def test_adopting_a_record_makes_a_repeat_person_within_the_window_a_duplicate(store, cipher, clock):
     [earlier] = leads_in(store, cipher, clock, LeadStatus.QUEUED, person="fp-1", person_memory_seconds=3600)
-    refused = make_lead(status=LeadStatus.REJECTED, unnormalized=True)
+    refused = make_lead(status=LeadStatus.REJECTED, unnormalized=True, extra_fields={"error": "phoneNumber: bad"})
     store.leads.admit([refused], [cipher.seal({"phone": "x"})], clock.now())
+    assert store.leads.get(refused.id).error == "phoneNumber: bad"
     person = dataclasses.replace(refused, person="fp-1", person_memory_seconds=3600, duplicate_window_seconds=600)
 
     adoption = store.retries.adopt_record(person, cipher.seal(refused.record), clock.now())
 
     assert adoption.status is LeadStatus.DUPLICATE and earlier.id in adoption.detail
-    assert store.leads.get(refused.id).status is LeadStatus.DUPLICATE
+    duplicate = store.leads.get(refused.id)
+    assert (duplicate.status, duplicate.error) == (LeadStatus.DUPLICATE, None)  # no failure left to follow up
     assert store.leads.status_counts()[LeadStatus.REJECTED] == 0
     assert_indexes_consistent(store)
 
@@ -314,4 +316,22 @@ def test_a_key_naming_a_purged_lead_is_taken_over_unless_it_outlives_its_lead(st
         assert not again.repeated and again.status is LeadStatus.QUEUED
         assert store.redis.get(stored_key).decode() == again.id
         assert 7 * DAY - 60 < store.redis.ttl(stored_key) <= 7 * DAY
+    assert_indexes_consistent(store)
+
+
+def test_retry_of_a_meta_lead_that_never_got_its_record_retrieves_it_again_with_a_fresh_count_of_tries(store, clock):
+    lead = make_lead(record={}, status=LeadStatus.FETCHING, extra_fields={keys.LEADGEN_ID_FIELD: "900000000000001"})
+    store.leads.admit([lead], [""], clock.now())
+    for _ in range(3):
+        store.fetches.defer(lead.id, clock.now(), clock.now() + 30, "Graph API 503", count_attempt=True)
+    reason = "gave up: the Graph API kept failing"
+    store.fetches.complete(lead.id, Completion(LeadStatus.DEAD, reason, error=reason), clock.now())
+    assert store.redis.hget(keys.lead_key(lead.id), "fetch_attempts") == b"3"
+
+    [result] = store.retries.requeue([lead.id], clock.now(), "retried by alice")
+
+    assert (result.outcome, result.previous) == (RequeueOutcome.REFETCHING, LeadStatus.DEAD)
+    again = store.leads.get(lead.id)
+    assert (again.status, again.error) == (LeadStatus.FETCHING, None)
+    assert store.redis.hget(keys.lead_key(lead.id), "fetch_attempts") == b"0"
     assert_indexes_consistent(store)
