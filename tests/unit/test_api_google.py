@@ -773,6 +773,14 @@ def test_google_int64_ids_keep_every_digit(client, redis, settings):
     assert (fields["google_campaign_id"], fields["google_form_id"]) == ("9223372036854775807", "9007199254740993")
 
 
+@pytest.mark.parametrize("past_int64", [9223372036854775808, "9223372036854775808"], ids=["number", "digits"])
+def test_google_an_id_past_int64_is_dropped_with_a_warning(client, redis, settings, past_int64):
+    response = client.post(URL, json={**PRODUCTION_LEAD, "campaign_id": past_int64})
+
+    assert response.json["warnings"] == ["campaign_id: expected a whole number id"]
+    assert "google_campaign_id" not in custom_fields(stored_record(redis, settings, response.json["id"]))
+
+
 def test_google_key_is_never_stored(client, redis, cipher):
     client.post(URL, json=PRODUCTION_LEAD)
 
