@@ -285,6 +285,20 @@ def test_date_of_birth_refuses(raw, message):
         pytest.param("Washington (DC)", "DC", id="washington-dc-with-its-code-in-parentheses"),
         pytest.param("Armed Forces (AP)", "AP", id="dropdown-military-state-named-by-its-code-alone"),
         pytest.param("AE - Armed Forces", "AE", id="dropdown-military-code-dash-armed-forces"),
+        # USPS's names of the military "states" (Publication 28), as Google's address data writes them too.
+        pytest.param("Armed Forces Americas (except Canada)", "AA", id="usps-armed-forces-americas-except-canada"),
+        pytest.param("Armed Forces Americas", "AA", id="usps-armed-forces-americas"),
+        pytest.param("Armed Forces Europe", "AE", id="usps-armed-forces-europe"),
+        pytest.param("Armed Forces Africa", "AE", id="usps-armed-forces-africa"),
+        pytest.param("Armed Forces Middle East", "AE", id="usps-armed-forces-middle-east"),
+        pytest.param("Armed Forces Canada", "AE", id="usps-armed-forces-canada"),
+        pytest.param("Armed Forces Pacific", "AP", id="usps-armed-forces-pacific"),
+        pytest.param("Armed Forces Africa (AE)", "AE", id="dropdown-usps-military-name-then-code"),
+        pytest.param("Virgin Islands, U.S.", "VI", id="usvi-as-an-iso-country-list-writes-it"),
+        pytest.param("Virgin Islands (U.S.)", "VI", id="usvi-with-us-in-parentheses"),
+        pytest.param("Puerto Rico", "PR", id="puerto-rico"),
+        pytest.param("Northern Mariana Islands", "MP", id="northern-mariana-islands"),
+        pytest.param("District of Columbia", "DC", id="district-of-columbia"),
     ],
 )
 def test_us_state_normalizes_to_usps_code(raw, expected):
@@ -319,6 +333,7 @@ def test_us_state_refuses(raw):
         pytest.param("NY - Florida", id="code-dash-another-state-s-name"),
         pytest.param("Texas \u2014 CA", id="name-em-dash-another-state-s-code"),
         pytest.param("Ontario (NY)", id="province-then-a-state-s-code"),
+        pytest.param("Armed Forces Africa (AP)", id="military-state-then-another-military-code"),
     ],
 )
 def test_us_state_refuses_a_label_whose_name_and_code_disagree(raw):
