@@ -221,8 +221,10 @@ class LooseInt(NormalizingField[int]):
 def _may_group_thousands_with_a_dot(match: re.Match[str]) -> bool:
     """Whether a money match reads as thousands grouped with a dot, as much of Europe and Latin America writes
     them ("45.000", "$1.500/yr"): 1 to 3 digits, a dot, 3 digits, no k or M after them. Read as a decimal it
-    would make up an amount 1,000 times too small, so it is refused, as "12,34" is."""
-    return not match["suffix"] and len(match["whole"]) <= 3 and len(match["fraction"] or "") == 3
+    would make up an amount 1,000 times too small, so it is refused, as "12,34" is. A whole part of zero groups
+    nothing ("0.000" is 0; "0.500" a fraction)."""
+    whole = match["whole"]
+    return not match["suffix"] and len(whole) <= 3 and len(match["fraction"] or "") == 3 and whole.strip("0") != ""
 
 
 def _enum_key(text: str) -> str:

@@ -378,6 +378,8 @@ def test_loose_bool_refuses(raw):
         pytest.param("1.2M", 1200000, id="m-suffix"),
         pytest.param("45000.000", 45000, id="three-zero-decimals-after-ungrouped-thousands"),
         pytest.param("1.500k", 1500, id="three-decimals-before-a-suffix"),
+        pytest.param("0.000", 0, id="zero-with-three-zero-decimals"),
+        pytest.param("$0.000", 0, id="zero-dollars-with-three-zero-decimals"),
         pytest.param("-$5", -5, id="negative-dollars"),
         pytest.param(3.0, 3, id="whole-float"),
         pytest.param("2147483647", 2147483647, id="int32-max"),
@@ -400,6 +402,7 @@ def test_loose_int(raw, expected):
         pytest.param(True, "expected a whole number such as 45000 or $45,000", id="boolean"),
         pytest.param(float("inf"), "expected a whole number such as 45000 or $45,000", id="infinity"),
         pytest.param("2.5", "expected a whole number, without a fraction", id="fraction"),
+        pytest.param("0.500", "expected a whole number, without a fraction", id="three-decimal-fraction-of-zero"),
         pytest.param("2147483648", "expected a whole number from -2147483648 to 2147483647", id="int32-overflow"),
     ],
 )
