@@ -187,7 +187,8 @@ class PostalCode(NormalizingField[str]):
 
     It must exist in the `zipcodes` dataset (retired ZIPs included: they still place a person). A JSON
     integer is zero-padded, since a number has lost its leading zeros (2134 -> "02134"), and so is a number's
-    text ("2134.0"); a 4-digit string is not, since it is as likely a typo as a lost zero.
+    text ("2134.0"); a 4-digit string is not, since it is as likely a typo as a lost zero. Zero is not padded: it
+    is a blank column's placeholder, no ZIP that lost its zeros.
     """
 
     expected = "a US ZIP code: 5 digits or ZIP+4"
@@ -195,7 +196,7 @@ class PostalCode(NormalizingField[str]):
 
     def _normalize(self, value: Any) -> str:
         value = _whole_number_text(whole_number(value))
-        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 99999:
+        if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= 99999:
             value = f"{value:05d}"
         match = _ZIP.fullmatch(ascii_digits(self._text(value)))
         if match is None:

@@ -133,6 +133,10 @@ def test_postal_code_normalizes_to_five_digits(raw, expected):
         pytest.param("ABCDE", "expected a US ZIP code: 5 digits or ZIP+4", id="letters"),
         pytest.param(123456, "expected a US ZIP code: 5 digits or ZIP+4", id="number-too-big"),
         pytest.param(True, "expected a US ZIP code: 5 digits or ZIP+4", id="boolean"),
+        # Zero is a blank column's placeholder, not a ZIP that lost its leading zeros.
+        pytest.param(0, "expected a US ZIP code: 5 digits or ZIP+4", id="number-zero"),
+        pytest.param(0.0, "expected a US ZIP code: 5 digits or ZIP+4", id="number-zero-with-a-zero-fraction"),
+        pytest.param("0.0", "expected a US ZIP code: 5 digits or ZIP+4", id="text-of-zero-with-a-zero-fraction"),
     ],
 )
 def test_postal_code_refuses(raw, message):
