@@ -297,7 +297,8 @@ def _answer_once(submission: dict[str, Any], name: str, column_id: str, value: A
 
 def _question_key(name: str, column_id: str, earlier: Sequence[tuple[str, Any]]) -> str:
     """The customFields key of an advertiser's own question: its label; its column_id when an earlier answer
-    holds that label already (two questions may share one, such as "Please specify", or use an attribution key)."""
+    holds that label already (two questions may share one, such as "Please specify", or use an attribution key);
+    its label again when both are taken, for normalization to drop a differing answer with a warning naming it."""
     if not name or not column_id:
         return name or column_id
     taken = {custom_field_key(key) for key, _ in earlier}

@@ -197,6 +197,39 @@ def test_google_custom_questions_sharing_a_label_each_keep_their_answer(client, 
     assert (fields["gclid"], fields["typed_click_id"]) == ("ExAmPlEgClId", "typed")
 
 
+def test_google_custom_question_whose_label_and_column_id_are_both_taken_is_reported_under_its_label(
+    client, redis, settings
+):
+    # "Please specify" is taken by the first question, and "plan_other", this one's column_id, by the second's label:
+    # no key of its own is left, so the earlier answers keep theirs and this one is dropped with a word.
+    given = [
+        {"column_id": "household_other", "column_name": "Please specify", "string_value": "4 people"},
+        {"column_id": "notes_q", "column_name": "plan_other", "string_value": "see notes"},
+        {"column_id": "plan_other", "column_name": "Please specify", "string_value": "Kaiser"},
+    ]
+
+    response = client.post(URL, json=lead_with([*columns(*BASE_COLUMNS), *given]))
+
+    assert response.json["status"] == "queued"
+    assert response.json["warnings"] == [
+        "customFields.Please specify: expected once: an earlier field has this key; dropped"
+    ]
+    fields = custom_fields(stored_record(redis, settings, response.json["id"]))
+    assert (fields["Please specify"], fields["plan_other"]) == ("4 people", "see notes")
+    assert "Kaiser" not in fields.values()
+
+
+def test_google_custom_question_labelled_and_identified_as_an_attribution_key_leaves_attribution_alone(
+    client, redis, settings
+):
+    given = [{"column_id": "gclid", "column_name": "gclid", "string_value": "typed"}]
+
+    response = client.post(URL, json=lead_with([*columns(*BASE_COLUMNS), *given], gcl_id="ExAmPlEgClId"))
+
+    assert response.json["warnings"] == ["customFields.gclid: expected once: an earlier field has this key; dropped"]
+    assert custom_fields(stored_record(redis, settings, response.json["id"]))["gclid"] == "ExAmPlEgClId"
+
+
 def test_google_answers_repeated_under_one_column_id_are_reported_not_dropped_silently(client, redis, settings):
     given = columns(*BASE_COLUMNS, ("SERVICE", "Consultation"), ("SERVICE", "Cleaning"))
 
