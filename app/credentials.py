@@ -35,6 +35,13 @@ def parse_ops_tokens(raw: str) -> dict[str, str]:
     return _secrets_by_name(pairs, problems + _names_not_slugs([name for name, _ in pairs], "pair"))
 
 
+def written_secrets(raw: str) -> frozenset[str]:
+    """The secrets of the name=secret pairs of `raw`, problems or not: what a check of other settings compares them
+    with while `raw`'s own problems are listed beside it (a source key reused as an ops token, say)."""
+    pairs, _ = _read_named_secrets(raw)
+    return frozenset(secret for _, secret in pairs if secret)
+
+
 def parse_source_keys(raw: str) -> dict[str, str]:
     """`name=key,...` -> {key: source slug}, as `_read_named_secrets` reads them, each name a slug
     (`source_name_problems`)."""

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from app.config import ConfigError, Settings
+from app.credentials import written_secrets
 from app.sources import LeadSource, SourceKind, check_configured_sources
 
 # The settings each kind of process cannot run without (the others have defaults, or are needed by some sources).
@@ -61,7 +62,12 @@ def configuration_problems(
     settings, problems = Settings.read_env(environ)
     malformed = {_variable(problem) for problem in problems}  # held as unset: not "required" as well
     problems += [line for line in settings.missing(*required.always) if _variable(line) not in malformed]
-    sources, found = check_configured_sources(settings)
+    # Malformed ops tokens are held as unset too, yet one of them may still be a source's secret: say so now, not
+    # once their other problems are fixed.
+    ops_tokens = None
+    if "LEADRELAY_OPS_TOKENS" in malformed:
+        ops_tokens = written_secrets(environ.get("LEADRELAY_OPS_TOKENS", ""))
+    sources, found = check_configured_sources(settings, ops_tokens=ops_tokens)
     return settings, sources, problems + found + required.missing_by_sources(settings, sources)
 
 

@@ -42,14 +42,20 @@ def load_configured_sources(settings: Settings) -> SourceRegistry:
     return SourceRegistry(sources)
 
 
-def check_configured_sources(settings: Settings) -> tuple[list[LeadSource], list[str]]:
+def check_configured_sources(
+    settings: Settings, *, ops_tokens: Collection[str] | None = None
+) -> tuple[list[LeadSource], list[str]]:
     """The sources the settings name and every problem `load_configured_sources` refuses them for. With problems,
-    the sources (those of a readable kind) are only for more checks, such as the settings their kinds need."""
+    the sources (those of a readable kind) are only for more checks, such as the settings their kinds need.
+
+    `ops_tokens` stand in for the settings' (the tokens as written in a LEADRELAY_OPS_TOKENS with problems of its
+    own, of which the settings hold none), so that a source secret reused as one is refused beside those problems.
+    """
     sources, problems = _read_sources(
         settings.leadrelay_sources,
         settings.environ,
         settings.leadrelay_source_keys,
-        ops_tokens=settings.leadrelay_ops_tokens,
+        ops_tokens=settings.leadrelay_ops_tokens if ops_tokens is None else ops_tokens,
     )
     return sources, problems + windows_past_retention(sources, settings)
 

@@ -290,6 +290,35 @@ def test_check_config_refuses_a_source_key_that_is_also_an_ops_token(environment
     assert "one-secret-0123456789" not in err
 
 
+@pytest.mark.parametrize(
+    ("ops_tokens", "ops_problem"),
+    [
+        pytest.param("bob=short", "at least 16 characters", id="another-token-too-short"),
+        pytest.param("bob", "expected comma-separated name=secret pairs", id="another-pair-malformed"),
+        pytest.param("Bob Smith=bob-token-0123456789", "is not a slug", id="another-name-no-slug"),
+        pytest.param("bob=bob-t\u00f6ken-0123456789", "visible ASCII", id="another-token-unsendable"),
+        pytest.param("bob=one-secret-0123456789", "under one name", id="the-token-under-two-names"),
+    ],
+)
+def test_check_config_refuses_a_source_key_that_is_also_an_ops_token_beside_other_ops_token_problems(
+    environment, tmp_path, capsys, ops_tokens, ops_problem
+):
+    use_sources_file(environment, tmp_path, '[sources.filed]\nkind = "api"\nsecret_env = "FILED_KEY"')
+    environment.setenv("FILED_KEY", "filed-secret-0123456789")
+    environment.setenv("LEADRELAY_SOURCE_KEYS", "partner=one-secret-0123456789")
+    environment.setenv(
+        "LEADRELAY_OPS_TOKENS", f"alice=one-secret-0123456789,{ops_tokens},carol=filed-secret-0123456789"
+    )
+
+    assert main(["check-config"]) == 2
+
+    err = capsys.readouterr().err
+    assert ops_problem in err
+    assert "sources.partner: a secret of this source is also an ops token" in err
+    assert "sources.filed: a secret of this source is also an ops token" in err
+    assert "one-secret-0123456789" not in err and "filed-secret-0123456789" not in err
+
+
 def test_check_config_refuses_a_google_source_with_a_placeholder_key(environment, tmp_path, capsys):
     use_sources_file(environment, tmp_path, '[sources.gads]\nkind = "google"\nsecret_env = "GADS_KEY"')
     environment.setenv("GADS_KEY", "123")
