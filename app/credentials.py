@@ -4,6 +4,7 @@ withstand guessing), and careCycle's API key; `ValueError`s that name a pair by 
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 
 from app.schemas.sources import SLUG_EXPECTED, SLUG_PATTERN
 
@@ -40,6 +41,14 @@ def written_secrets(raw: str) -> frozenset[str]:
     with while `raw`'s own problems are listed beside it (a source key reused as an ops token, say)."""
     pairs, _ = _read_named_secrets(raw)
     return frozenset(secret for _, secret in pairs if secret)
+
+
+def ops_token_reuse_problems(raw_source_keys: str, ops_tokens: Collection[str]) -> list[str]:
+    """The line for the pairs of `raw_source_keys` whose key is also one of `ops_tokens`, by place, as the sources'
+    own check cannot tell while the keys have problems of their own (the settings then hold none of them)."""
+    pairs, _ = _read_named_secrets(raw_source_keys)
+    reused = [place for place, (_, secret) in enumerate(pairs, start=1) if secret and secret in ops_tokens]
+    return [f"expected no source key that is also an ops token, got one in {_places(reused)}"] if reused else []
 
 
 def parse_source_keys(raw: str) -> dict[str, str]:

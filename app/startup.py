@@ -5,11 +5,11 @@ facebook source is configured) and the sources file's problems, every one listed
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from app.config import ConfigError, Settings
-from app.credentials import written_secrets
+from app.credentials import ops_token_reuse_problems, written_secrets
 from app.sources import LeadSource, SourceKind, check_configured_sources
 
 # The settings each kind of process cannot run without (the others have defaults, or are needed by some sources).
@@ -62,12 +62,15 @@ def configuration_problems(
     settings, problems = Settings.read_env(environ)
     malformed = {_variable(problem) for problem in problems}  # held as unset: not "required" as well
     problems += [line for line in settings.missing(*required.always) if _variable(line) not in malformed]
-    # Malformed ops tokens are held as unset too, yet one of them may still be a source's secret: say so now, not
-    # once their other problems are fixed.
-    ops_tokens = None
+    # Malformed ops tokens or source keys are held as unset too, yet a source key may still be an ops token: say so
+    # now, not once their other problems are fixed.
+    ops_tokens: Collection[str] = settings.leadrelay_ops_tokens
     if "LEADRELAY_OPS_TOKENS" in malformed:
         ops_tokens = written_secrets(environ.get("LEADRELAY_OPS_TOKENS", ""))
     sources, found = check_configured_sources(settings, ops_tokens=ops_tokens)
+    if "LEADRELAY_SOURCE_KEYS" in malformed:
+        reused = ops_token_reuse_problems(environ.get("LEADRELAY_SOURCE_KEYS", ""), ops_tokens)
+        problems += [f"LEADRELAY_SOURCE_KEYS: {problem}" for problem in reused]
     return settings, sources, problems + found + required.missing_by_sources(settings, sources)
 
 

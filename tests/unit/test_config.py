@@ -319,6 +319,36 @@ def test_check_config_refuses_a_source_key_that_is_also_an_ops_token_beside_othe
     assert "one-secret-0123456789" not in err and "filed-secret-0123456789" not in err
 
 
+@pytest.mark.parametrize(
+    "ops_tokens",
+    [
+        pytest.param("alice=one-secret-0123456789", id="ops-tokens-sound"),
+        pytest.param("alice=one-secret-0123456789,bob=tiny", id="ops-tokens-with-a-problem-too"),
+    ],
+)
+def test_check_config_refuses_a_source_key_that_is_also_an_ops_token_beside_other_source_key_problems(
+    environment, capsys, ops_tokens
+):
+    environment.setenv("LEADRELAY_SOURCE_KEYS", "other=short,partner=one-secret-0123456789")
+    environment.setenv("LEADRELAY_OPS_TOKENS", ops_tokens)
+
+    assert main(["check-config"]) == 2
+
+    err = capsys.readouterr().err
+    assert "LEADRELAY_SOURCE_KEYS: expected each secret to be a long random one" in err
+    assert "LEADRELAY_SOURCE_KEYS: expected no source key that is also an ops token, got one in pair 2" in err
+    assert "one-secret-0123456789" not in err
+
+
+def test_check_config_says_nothing_of_ops_tokens_beside_source_key_problems_when_no_key_is_one(environment, capsys):
+    environment.setenv("LEADRELAY_SOURCE_KEYS", "other=short,partner=one-secret-0123456789")
+    environment.setenv("LEADRELAY_OPS_TOKENS", "alice=ops-secret-0123456789")
+
+    assert main(["check-config"]) == 2
+
+    assert "ops token" not in capsys.readouterr().err
+
+
 def test_check_config_refuses_a_google_source_with_a_placeholder_key(environment, tmp_path, capsys):
     use_sources_file(environment, tmp_path, '[sources.gads]\nkind = "google"\nsecret_env = "GADS_KEY"')
     environment.setenv("GADS_KEY", "123")
