@@ -65,8 +65,9 @@ _STATE_ALIASES = {
     "washington dc": "DC", "washington d c": "DC", "d c": "DC", "virgin islands": "VI", "us virgin islands": "VI",
     "usvi": "VI", "virgin islands u s": "VI", "cnmi": "MP", "micronesia": "FM", "newfoundland": "NL", "pei": "PE",
     "p e i": "PE", "nwt": "NT", "yukon territory": "YT", "hawai i": "HI",
-    # USPS's names of the military "states" (Publication 28), which Google's address data writes too: AE serves
-    # Europe, Africa, the Middle East and Canada; AA the Americas but Canada.
+    # USPS's names of the military "states" (Publication 28), as state lists copied from it write them (Google's
+    # address data writes "Armed Forces (AE)", read as a label): AE serves Europe, Africa, the Middle East and
+    # Canada; AA the Americas but Canada.
     "armed forces americas except canada": "AA", "armed forces africa": "AE", "armed forces middle east": "AE",
     "armed forces canada": "AE",
     # The traditional (GPO, AP) abbreviations; those equal to a USPS code (Ga., Pa., N.Y.) need no entry.

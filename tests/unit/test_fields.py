@@ -289,7 +289,7 @@ def test_date_of_birth_refuses(raw, message):
         pytest.param("Washington (DC)", "DC", id="washington-dc-with-its-code-in-parentheses"),
         pytest.param("Armed Forces (AP)", "AP", id="dropdown-military-state-named-by-its-code-alone"),
         pytest.param("AE - Armed Forces", "AE", id="dropdown-military-code-dash-armed-forces"),
-        # USPS's names of the military "states" (Publication 28), as Google's address data writes them too.
+        # USPS's names of the military "states" (Publication 28); Google's address data labels them "Armed Forces (AE)".
         pytest.param("Armed Forces Americas (except Canada)", "AA", id="usps-armed-forces-americas-except-canada"),
         pytest.param("Armed Forces Americas", "AA", id="usps-armed-forces-americas"),
         pytest.param("Armed Forces Europe", "AE", id="usps-armed-forces-europe"),
