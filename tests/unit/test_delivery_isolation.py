@@ -194,33 +194,32 @@ def test_records_carecycle_fails_on_in_several_batches_each_end_alone_and_all_th
     assert all([i] in carecycle.external_ids() for i in poison)
 
 
-def test_a_batch_a_5xx_failed_that_then_times_out_while_carecycle_reads_others_is_not_split(
-    store, cipher, clock, deliverer, carecycle
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        pytest.param(
+            CareCycleTransientError(SERVER_ERROR, 500),
+            CareCycleAmbiguousError("careCycle timed out"),  # no answer: nothing of its own
+            id="a-5xx-then-a-timeout",
+        ),
+        pytest.param(
+            CareCycleAmbiguousError("careCycle timed out"),
+            CareCycleTransientError(SERVER_ERROR, 500),  # its first 5xx: careCycle may be down
+            id="a-timeout-then-its-first-5xx",
+        ),
+    ],
+)
+def test_a_batch_is_not_split_when_a_timeout_is_one_of_two_failures_while_carecycle_reads_others(
+    store, cipher, clock, deliverer, carecycle, first, second
 ):
     ids = admit(store, cipher, clock, count=4)
-    carecycle.script.append(CareCycleTransientError(SERVER_ERROR, 500))
+    carecycle.script.append(first)
     deliverer.step()
     clock.advance(store.budget.interval_seconds)
     store.outage.recovered(clock.now())  # careCycle read another upload since: the batch is due again
-    carecycle.script.append(CareCycleAmbiguousError("careCycle timed out"))  # no answer: nothing of its own
+    carecycle.script.append(second)
 
     run_with_traffic(store, cipher, clock, deliverer, seconds=120, every=None)
 
-    assert carecycle.external_ids() == [ids] * 3  # failed, timed out, taken: whole each time
-    assert {status_of(store, i) for i in ids} == {LeadStatus.DELIVERED}
-
-
-def test_a_batch_that_timed_out_is_not_split_by_its_first_5xx_after_carecycle_read_others(
-    store, cipher, clock, deliverer, carecycle
-):
-    ids = admit(store, cipher, clock, count=4)
-    carecycle.script.append(CareCycleAmbiguousError("careCycle timed out"))
-    deliverer.step()
-    clock.advance(store.budget.interval_seconds)
-    store.outage.recovered(clock.now())  # careCycle read another upload since: the batch is due again
-    carecycle.script.append(CareCycleTransientError(SERVER_ERROR, 500))  # its first 5xx: careCycle may be down
-
-    run_with_traffic(store, cipher, clock, deliverer, seconds=120, every=None)
-
-    assert carecycle.external_ids() == [ids] * 3  # timed out, failed, taken: whole each time
+    assert carecycle.external_ids() == [ids] * 3  # failed, failed again, taken: whole each time
     assert {status_of(store, i) for i in ids} == {LeadStatus.DELIVERED}
