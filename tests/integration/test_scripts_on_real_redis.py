@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from app.models import LeadStatus
 from app.store import keys
+from app.store.batches import Outcome
 from app.store.scripts import Scripts
 from tests.factories import make_lead
 
@@ -49,8 +50,6 @@ def test_claim_skips_ready_ids_whose_lead_has_expired(store, cipher, clock):
 
 
 def test_settle_answers_the_ids_of_the_leads_it_changed(store, cipher, clock):
-    from app.store.batches import Outcome
-
     leads = [make_lead(), make_lead()]
     store.leads.admit(leads, [cipher.seal(lead.record) for lead in leads], clock.now())
     batch = store.batches.claim(clock.now(), 200, 30)
@@ -64,8 +63,6 @@ def test_settle_answers_the_ids_of_the_leads_it_changed(store, cipher, clock):
 
 
 def test_settle_adds_the_leads_it_delivered_to_the_delivered_total_once_since_the_first(store, cipher, clock):
-    from app.store.batches import Outcome
-
     leads = [make_lead(), make_lead(), make_lead()]
     store.leads.admit(leads, [cipher.seal(lead.record) for lead in leads], clock.now())
     batch = store.batches.claim(clock.now(), 200, 30)
@@ -84,8 +81,6 @@ def test_settle_adds_the_leads_it_delivered_to_the_delivered_total_once_since_th
 
 
 def test_settle_leaves_alone_a_lead_reclaimed_into_another_batch(store, cipher, clock):
-    from app.store.batches import Outcome
-
     lead = make_lead()
     store.leads.admit([lead], [cipher.seal(lead.record)], clock.now())
     stale = store.batches.claim(clock.now(), 200, 1)
@@ -153,8 +148,6 @@ def test_a_bulk_admission_loads_its_script_again_after_redis_lost_its_scripts(st
 
 
 def test_a_phone_whose_earlier_lead_was_rejected_is_not_a_duplicate(store, cipher, clock):
-    from app.store.batches import Outcome
-
     window = {"person": "fp-1", "person_memory_seconds": 86400, "duplicate_window_seconds": 3600}
     first = make_lead(**window)
     store.leads.admit([first], [cipher.seal(first.record)], clock.now())
@@ -234,8 +227,6 @@ def test_an_admission_run_twice_as_redis_py_retries_it_on_a_lost_reply_stores_th
 
 
 def test_carecycle_answering_again_makes_retrying_leads_due_in_receipt_order_in_chunks(store, cipher, clock):
-    from app.store.batches import Outcome
-
     leads = [make_lead() for _ in range(5)]
     for lead in leads:
         store.leads.admit([lead], [cipher.seal(lead.record)], clock.now())
@@ -283,8 +274,6 @@ def test_a_take_of_handed_over_intake_counts_asked_again_answers_what_it_took_an
 
 def _retrying(store, cipher, clock, count: int, **outcome) -> list[str]:
     """`count` leads admitted, claimed and settled `retrying`, due now, with the `outcome`'s other fields."""
-    from app.store.batches import Outcome
-
     leads = [make_lead() for _ in range(count)]
     store.leads.admit(leads, [cipher.seal(lead.record) for lead in leads], clock.now())
     batch = store.batches.claim(clock.now(), 200, 30)
@@ -295,8 +284,6 @@ def _retrying(store, cipher, clock, count: int, **outcome) -> list[str]:
 
 
 def test_claim_looks_past_due_leads_of_another_kind_to_fill_a_batch_of_the_first_ones_kind(store, cipher, clock):
-    from app.store.batches import Outcome
-
     leads = [make_lead() for _ in range(4)]
     store.leads.admit(leads, [cipher.seal(lead.record) for lead in leads], clock.now())
     batch = store.batches.claim(clock.now(), 200, 30)
@@ -329,8 +316,6 @@ def test_a_claimed_lead_shows_no_next_attempt_time_once_its_retry_is_under_way(s
 def test_a_lead_carecycle_took_or_refused_leaves_its_fault_group_so_an_operator_retry_starts_afresh(
     store, cipher, clock
 ):
-    from app.store.batches import Outcome
-
     grouped = _retrying(store, cipher, clock, 2, failed_at=clock.now(), fault_group="group-1")
     batch = store.batches.claim(clock.now(), 200, 30)
     assert batch is not None and {lead.fault_group for lead in batch.leads} == {"group-1"}
@@ -363,8 +348,6 @@ def test_a_batch_taken_back_is_not_put_in_flight_again_by_its_worker_keeping_its
 
 
 def test_settle_keeps_the_latency_of_the_newest_thousand_deliveries(store, cipher, clock):
-    from app.store.batches import Outcome
-
     first, *others = leads = [make_lead() for _ in range(1001)]
     store.leads.admit(leads, [cipher.seal(lead.record) for lead in leads], clock.now())
     batch = store.batches.claim(clock.now(), 1001, 30)
