@@ -319,19 +319,22 @@ def test_a_key_naming_a_purged_lead_is_taken_over_unless_it_outlives_its_lead(st
     assert_indexes_consistent(store)
 
 
-def test_retry_of_a_meta_lead_that_never_got_its_record_retrieves_it_again_with_a_fresh_count_of_tries(store, clock):
-    lead = make_lead(record={}, status=LeadStatus.FETCHING, extra_fields={keys.LEADGEN_ID_FIELD: "900000000000001"})
-    store.leads.admit([lead], [""], clock.now())
+def test_retry_of_a_meta_lead_that_never_got_its_record_retrieves_it_again_with_a_fresh_count_of_tries(
+    store, cipher, clock
+):
+    [lead] = leads_in(
+        store, cipher, clock, LeadStatus.FETCHING, record={}, extra_fields={keys.LEADGEN_ID_FIELD: "900000000000001"}
+    )
     for _ in range(3):
         store.fetches.defer(lead.id, clock.now(), clock.now() + 30, "Graph API 503", count_attempt=True)
+    assert store.fetches.begin(lead.id, clock.now()).fetch_attempts == 3
     reason = "gave up: the Graph API kept failing"
     store.fetches.complete(lead.id, Completion(LeadStatus.DEAD, reason, error=reason), clock.now())
-    assert store.redis.hget(keys.lead_key(lead.id), "fetch_attempts") == b"3"
 
     [result] = store.retries.requeue([lead.id], clock.now(), "retried by alice")
 
     assert (result.outcome, result.previous) == (RequeueOutcome.REFETCHING, LeadStatus.DEAD)
     again = store.leads.get(lead.id)
     assert (again.status, again.error) == (LeadStatus.FETCHING, None)
-    assert store.redis.hget(keys.lead_key(lead.id), "fetch_attempts") == b"0"
+    assert store.fetches.begin(lead.id, clock.now()).fetch_attempts == 0  # what its retrieval job counts from
     assert_indexes_consistent(store)
