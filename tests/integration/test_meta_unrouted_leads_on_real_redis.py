@@ -31,12 +31,14 @@ def with_the_new_pages_source():
     return SourceRegistry([facebook_source(), new_client])
 
 
-def remembered(store):
-    return [json.loads(member) for member in store.redis.zrange(keys.unrouted_changes_key(), 0, -1)]
-
-
 def remembered_entries(store):
+    """The unrouted changes remembered, as stored."""
     return store.redis.zrange(keys.unrouted_changes_key(), 0, -1)
+
+
+def remembered(store):
+    """The unrouted changes remembered, each read as the list it was stored as."""
+    return [json.loads(member) for member in remembered_entries(store)]
 
 
 def test_a_lead_skipped_for_want_of_a_source_is_retrieved_once_a_source_lists_its_page(store, cipher, clock):
