@@ -301,13 +301,20 @@ def state_code(text: str) -> str | None:
 
 def state_label_codes(text: str) -> tuple[str, str] | None:
     """The codes that the two halves of a dropdown's state label name ("Florida (FL)", "NY - New York"): one
-    code each, equal when the label names one state; None when `text` is no such label or a half names no state."""
+    code each, equal when the label names one state; None when `text` is no such label or a half names no state.
+    A label whose parentheses hold no half is read at its dash instead, as a name may hold them ("AA - Armed Forces
+    Americas (except Canada)")."""
     parenthesized = _LABEL_PARENTHESIZED.fullmatch(text)
     if parenthesized is not None:
         before, inside, after = parenthesized.group("before", "inside", "after")
-        halves = [] if before and after else [before or after, inside]  # "New (NY) York" is no label
-    else:
-        halves = _LABEL_DASH.split(text)
+        codes = _halves_codes([] if before and after else [before or after, inside])  # "New (NY) York" is no label
+        if codes is not None:
+            return codes
+    return _halves_codes(_LABEL_DASH.split(text))
+
+
+def _halves_codes(halves: list[str]) -> tuple[str, str] | None:
+    """The codes the two halves of a label name, as `state_label_codes` answers; None unless there are two."""
     if len(halves) != 2:
         return None
     first, second = (state_code(half) for half in halves)

@@ -298,6 +298,8 @@ def test_date_of_birth_refuses(raw, message):
         pytest.param("Armed Forces Canada", "AE", id="usps-armed-forces-canada"),
         pytest.param("Armed Forces Pacific", "AP", id="usps-armed-forces-pacific"),
         pytest.param("Armed Forces Africa (AE)", "AE", id="dropdown-usps-military-name-then-code"),
+        pytest.param("AA - Armed Forces Americas (except Canada)", "AA", id="dropdown-code-dash-name-in-parentheses"),
+        pytest.param("Armed Forces Americas (except Canada) - AA", "AA", id="dropdown-name-in-parentheses-dash-code"),
         pytest.param("Virgin Islands, U.S.", "VI", id="usvi-as-an-iso-country-list-writes-it"),
         pytest.param("Virgin Islands (U.S.)", "VI", id="usvi-with-us-in-parentheses"),
         pytest.param("Puerto Rico", "PR", id="puerto-rico"),
@@ -338,6 +340,7 @@ def test_us_state_refuses(raw):
         pytest.param("Texas \u2014 CA", id="name-em-dash-another-state-s-code"),
         pytest.param("Ontario (NY)", id="province-then-a-state-s-code"),
         pytest.param("Armed Forces Africa (AP)", id="military-state-then-another-military-code"),
+        pytest.param("AE - Armed Forces Americas (except Canada)", id="code-dash-another-name-in-parentheses"),
     ],
 )
 def test_us_state_refuses_a_label_whose_name_and_code_disagree(raw):
