@@ -40,6 +40,15 @@ def flags_told_of(command: str) -> set[str]:
     return told
 
 
+def test_the_commands_checked_here_are_every_command_leadrelay_takes(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+
+    listed = re.findall(r"^ {4}([a-z][a-z-]*)", capsys.readouterr().out, re.M)  # wrapped help is indented further
+
+    assert sorted(listed) == sorted(COMMANDS)
+
+
 @pytest.mark.parametrize("command", COMMANDS)
 def test_readme_tells_every_flag_of_each_command(command, capsys):
     taken = flags_of(command, capsys)
