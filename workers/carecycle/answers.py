@@ -38,7 +38,7 @@ class UploadResult:
 
 
 def classify_response(
-    status: int, body: Mapping[str, Any], redact: Redactor | None = None, retry_after_header: float | None = None
+    status: int, body: Mapping[str, Any], redact: Redactor | None = None, header_wait_seconds: float | None = None
 ) -> UploadResult:
     """Turn one careCycle answer into an `UploadResult` or raise the matching `CareCycleError`.
 
@@ -52,17 +52,17 @@ def classify_response(
     message = _describe(status, code, body.get("message"), redact)
     if 200 <= status < 300 and code not in _ERROR_CODES:
         return _success(status, message, body, redact)
-    raise _error(status, code, message, body, redact, retry_after_header)
+    raise _error(status, code, message, body, redact, header_wait_seconds)
 
 
 def _error(
-    status: int, code: str, message: str, body: Mapping[str, Any], redact: Redactor, retry_after_header: float | None
+    status: int, code: str, message: str, body: Mapping[str, Any], redact: Redactor, header_wait_seconds: float | None
 ) -> CareCycleError:
     """The error a failed answer is, by its code where it has one, else by its status."""
     if 300 <= status < 400:
         return CareCycleRedirectError(f"{message} (a redirect: check CARECYCLE_BASE_URL)", status)
     if code == "RATE_LIMIT_EXCEEDED" or status == 429:
-        return CareCycleRateLimitedError(message, retry_after=_retry_after(body.get("retryAfter"), retry_after_header))
+        return CareCycleRateLimitedError(message, retry_after=_retry_after(body.get("retryAfter"), header_wait_seconds))
     if code == "VALIDATION_ERROR" or status == 422:
         record_messages = _record_messages(body.get("errors"), redact)
         if record_messages:
