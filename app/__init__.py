@@ -18,7 +18,7 @@ from app.queues import enqueue_fetches, wake_delivery
 from app.schemas import geo
 from app.services import EXTENSION_NAME, Services
 from app.sources import SourceRegistry, load_configured_sources
-from app.startup import WEB_REQUIRED_SETTINGS
+from app.startup import WEB_REQUIREMENTS
 from app.store import Store
 
 MAX_CONTENT_LENGTH_BYTES = 1024 * 1024
@@ -55,7 +55,7 @@ def create_app(
     from app.requestid import register_request_id
 
     settings = settings or Settings.from_env()
-    settings.require(*WEB_REQUIRED_SETTINGS)
+    settings.require(*WEB_REQUIREMENTS.always)
     redis = redis if redis is not None else web_redis(settings.redis_url)
     clock = clock or SystemClock()
     store = Store.from_settings(settings, redis)

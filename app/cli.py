@@ -363,12 +363,12 @@ def _flags_refused(exc: ValidationError) -> int:
 
 
 def _check_config(args: argparse.Namespace) -> int:
-    from app.startup import WEB_REQUIREMENTS, WORKER_REQUIREMENTS, configuration_problems
+    from app.startup import EVERY_TIER_REQUIREMENTS, configuration_problems
     from app.webtier import web_tier_problems
 
     # Malformed values, missing secrets and the sources file are all checked, so one run lists every problem; the
     # secrets are those either tier needs.
-    _, sources, problems = configuration_problems(os.environ, WORKER_REQUIREMENTS | WEB_REQUIREMENTS)
+    _, sources, problems = configuration_problems(os.environ, EVERY_TIER_REQUIREMENTS)
     problems += web_tier_problems()
     if problems:
         raise ConfigError(problems)

@@ -32,7 +32,7 @@ from app.devredis import (
 )
 from app.devstack import DevError, DevStack, DevStopped, stop_on_signals
 from app.ports import LOOPBACK, free_port, is_http_ok, is_port_free, is_port_open
-from app.startup import WEB_REQUIREMENTS, WORKER_REQUIREMENTS
+from app.startup import EVERY_TIER_REQUIREMENTS
 from app.store.fingerprints import FingerprintSecrets
 from app.webtier import checked_web_settings
 
@@ -118,7 +118,7 @@ def _start(stack: DevStack, env: dict[str, str], port: int, data_dir: Path, say:
     child_env = child_environ(env, redis_checked, key, STAND_IN_SANDBOX_URL if sandboxed else None)
     child_env.update(LEADRELAY_SOURCE_KEYS=source.env_value, LEADRELAY_OPS_TOKENS=ops.env_value)
     child_env.setdefault("LEADRELAY_PUBLIC_URL", web_url)
-    settings = checked_web_settings(child_env, WEB_REQUIREMENTS | WORKER_REQUIREMENTS)
+    settings = checked_web_settings(child_env, EVERY_TIER_REQUIREMENTS)
     redis_url, redis_label = _start_redis(stack, env, given_redis, data_dir, say)
     own_redis_dir = None if redis_label.endswith("(REDIS_URL)") else data_dir / REDIS_DIR
     check_key_opens_the_store(redis_url, key, key_origin, own_redis_dir)

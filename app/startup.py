@@ -12,15 +12,18 @@ from app.config import ConfigError, Settings
 from app.credentials import ops_token_reuse_problems, written_secrets
 from app.sources import LeadSource, SourceKind, check_configured_sources
 
-# The settings each kind of process cannot run without (the others have defaults, or are needed by some sources).
-WEB_REQUIRED_SETTINGS = ("leadrelay_encryption_key",)
-WORKER_REQUIRED_SETTINGS = ("carecycle_api_key", "leadrelay_encryption_key")
 # Meta's settings a facebook source needs: the web tier checks each webhook's signature with the app secret and
 # answers Meta's subscription handshake with the verify token; workers retrieve the leads from the Graph API with the
 # access token, each call signed with the app secret. Without them Meta's notifications are refused, or the leads
 # they announce never retrieved, until Meta gives up on them.
 WEB_FACEBOOK_SETTINGS = ("facebook_app_secret", "facebook_verify_token")
 WORKER_FACEBOOK_SETTINGS = ("facebook_app_secret", "facebook_access_token")
+
+
+def _in_settings_order(names: tuple[str, ...]) -> tuple[str, ...]:
+    """`names` once each, in the order `Settings` declares them: the order problems are listed in."""
+    order = [field.name for field in dataclasses.fields(Settings)]
+    return tuple(sorted(set(names), key=order.index))
 
 
 @dataclass(frozen=True)
@@ -32,7 +35,7 @@ class Requirements:
     by_facebook_sources: tuple[str, ...] = ()
 
     def __or__(self, other: Requirements) -> Requirements:
-        """What two kinds of process need together (`check-config`; `leadrelay dev`, which runs both)."""
+        """What two kinds of process need together (`EVERY_TIER_REQUIREMENTS`)."""
         return Requirements(
             _in_settings_order(self.always + other.always),
             _in_settings_order(self.by_facebook_sources + other.by_facebook_sources),
@@ -49,8 +52,11 @@ class Requirements:
         ]
 
 
-WEB_REQUIREMENTS = Requirements(WEB_REQUIRED_SETTINGS, WEB_FACEBOOK_SETTINGS)
-WORKER_REQUIREMENTS = Requirements(WORKER_REQUIRED_SETTINGS, WORKER_FACEBOOK_SETTINGS)
+# The settings each kind of process cannot run without (the others have defaults, or are needed by some sources).
+WEB_REQUIREMENTS = Requirements(("leadrelay_encryption_key",), WEB_FACEBOOK_SETTINGS)
+WORKER_REQUIREMENTS = Requirements(("carecycle_api_key", "leadrelay_encryption_key"), WORKER_FACEBOOK_SETTINGS)
+# What either tier needs: what `check-config` checks, and `leadrelay dev`, which runs both, requires.
+EVERY_TIER_REQUIREMENTS = WEB_REQUIREMENTS | WORKER_REQUIREMENTS
 
 
 def configuration_problems(
@@ -80,12 +86,6 @@ def checked_settings(environ: Mapping[str, str], required: Requirements) -> Sett
     if problems:
         raise ConfigError(problems)
     return settings
-
-
-def _in_settings_order(names: tuple[str, ...]) -> tuple[str, ...]:
-    """`names` once each, in the order `Settings` declares them: the order problems are listed in."""
-    order = [field.name for field in dataclasses.fields(Settings)]
-    return tuple(sorted(set(names), key=order.index))
 
 
 def _variable(problem: str) -> str:

@@ -15,7 +15,7 @@ from app.intake import Intake
 from app.meta import MetaIntake
 from app.queues import enqueue_fetches, wake_delivery
 from app.sources import load_configured_sources
-from app.startup import WORKER_REQUIRED_SETTINGS
+from app.startup import WORKER_REQUIREMENTS
 from app.store import Store
 from workers.carecycle import CareCycleClient
 from workers.delivery import Deliverer
@@ -55,7 +55,7 @@ class WorkerContext:
 
 def build_context(settings: Settings, *, redis: Redis | None = None, clock: Clock | None = None) -> WorkerContext:
     """Wire a worker from settings; `redis` and `clock` may be given (tests)."""
-    settings.require(*WORKER_REQUIRED_SETTINGS)
+    settings.require(*WORKER_REQUIREMENTS.always)
     redis = redis if redis is not None else worker_redis(settings.redis_url)
     clock = clock or SystemClock()
     store = Store.from_settings(settings, redis)

@@ -16,7 +16,7 @@ from app import create_app
 from app.config import Settings
 from app.crypto import generate_key
 from app.sources import check_configured_sources
-from app.startup import WEB_REQUIREMENTS, WORKER_REQUIREMENTS, configuration_problems
+from app.startup import EVERY_TIER_REQUIREMENTS, configuration_problems
 from tests.support import FakeClock
 
 REPO_ROOT = Path(__file__).parents[2]
@@ -70,7 +70,7 @@ def test_readme_dev_sources_example_gives_what_the_web_tier_and_the_workers_requ
     # `leadrelay dev` stops, naming what is missing, before it starts a worker that would stop at start.
     environ = {**example_environment(), "LEADRELAY_ENCRYPTION_KEY": generate_key(), "CARECYCLE_API_KEY": "cc_x"}
 
-    _, _, problems = configuration_problems(environ, WEB_REQUIREMENTS | WORKER_REQUIREMENTS)
+    _, _, problems = configuration_problems(environ, EVERY_TIER_REQUIREMENTS)
 
     assert problems == []
 
