@@ -13,6 +13,7 @@ memory regression of the web tier shows.
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
 import os
 import re
@@ -129,13 +130,10 @@ class EndpointMeasure:
         points = sorted(
             (latency, run.requests / len(run.latency_grid_us)) for run in self.runs for latency in run.latency_grid_us
         )
-        running, reached = 0.0, []
-        for _, weight in points:
-            running += weight
-            reached.append(running)
         if not points:
             raise RuntimeError("no wrk run to take percentiles of")
-        index = bisect.bisect_left(reached, percent / 100 * running * (1 - 1e-9))
+        reached = list(itertools.accumulate(weight for _, weight in points))
+        index = bisect.bisect_left(reached, percent / 100 * reached[-1] * (1 - 1e-9))
         return points[min(index, len(points) - 1)][0] / 1000
 
     def as_dict(self) -> dict[str, Any]:
