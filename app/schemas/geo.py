@@ -317,15 +317,19 @@ def _halves_codes(halves: list[str]) -> tuple[str, str] | None:
     """The codes the two halves of a label name, as `state_label_codes` answers; None unless there are two."""
     if len(halves) != 2:
         return None
-    first, second = (state_code(half) for half in halves)
-    # "Armed Forces (AP)", as Google's address data and Chrome's forms label them: the name is any of the three.
-    if first is None and second in _ARMED_FORCES_CODES and _lookup_key(halves[0]) == _ARMED_FORCES:
-        first = second
-    if second is None and first in _ARMED_FORCES_CODES and _lookup_key(halves[1]) == _ARMED_FORCES:
-        second = first
+    codes = [state_code(half) for half in halves]
+    first = codes[0] or _armed_forces_code(halves[0], codes[1])
+    second = codes[1] or _armed_forces_code(halves[1], codes[0])
     if first is None or second is None:
         return None
     return first, second
+
+
+def _armed_forces_code(half: str, other: str | None) -> str | None:
+    """The code a label's half that names no state stands for when it is "Armed Forces" beside a military code
+    (`other`, the other half's): as Google's address data and Chrome's forms write "Armed Forces (AP)", the name
+    is any of the three."""
+    return other if other in _ARMED_FORCES_CODES and _lookup_key(half) == _ARMED_FORCES else None
 
 
 def timezone_name(text: str) -> str | None:
