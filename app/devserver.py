@@ -120,7 +120,7 @@ def _start(stack: DevStack, env: dict[str, str], port: int, data_dir: Path, say:
     child_env.setdefault("LEADRELAY_PUBLIC_URL", web_url)
     settings = checked_web_settings(child_env, EVERY_TIER_REQUIREMENTS)
     redis_url, redis_label = _start_redis(stack, env, given_redis, data_dir, say)
-    own_redis_dir = None if redis_label.endswith("(REDIS_URL)") else data_dir / REDIS_DIR
+    own_redis_dir = None if given_redis is not None else data_dir / REDIS_DIR
     check_key_opens_the_store(redis_url, key, key_origin, own_redis_dir)
     sandbox_url = _start_sandbox(stack, env) if sandboxed else None
     child_env.update(started_services(redis_url, sandbox_url))
