@@ -228,19 +228,23 @@ def _provenance_inputs(fields: Mapping[str, Any], post: FormPost) -> dict[str, A
     "true", then "false" always), and a page may carry a desktop and a mobile copy of the box, each with its
     hidden default; an unticked box sends only its defaults, whatever the layout.
     """
-    texts = [collapse_repeated(fields.get(name)) for name in CONSENT_TEXT_FIELDS]
-    text_ids = [collapse_repeated(fields.get(name)) for name in CONSENT_TEXT_ID_FIELDS]
     page_url = collapse_repeated(fields.get(PAGE_URL_FIELD))
     consent = fields.get(CONSENT_FIELD)
     return {
-        "consent_text": next((text for text in texts if not _is_blank(text)), None),
-        "consent_text_id": next((text_id for text_id in text_ids if not _is_blank(text_id)), None),
+        "consent_text": _first_filled(fields, CONSENT_TEXT_FIELDS),
+        "consent_text_id": _first_filled(fields, CONSENT_TEXT_ID_FIELDS),
         "consent": _ticked_copy(consent) if isinstance(consent, list | tuple) and consent else consent,
         "page_url": None if _is_blank(page_url) else page_url,
         "Referer": post.referer if _is_blank(page_url) else None,
         TRUSTEDFORM_FIELD: collapse_repeated(fields.get(TRUSTEDFORM_FIELD)),
         LEADID_FIELD: collapse_repeated(fields.get(LEADID_FIELD)),
     }
+
+
+def _first_filled(fields: Mapping[str, Any], names: Sequence[str]) -> Any:
+    """The value of the first of `names` posted not blank (an input posted twice with one value as that value)."""
+    values = (collapse_repeated(fields.get(name)) for name in names)
+    return next((value for value in values if not _is_blank(value)), None)
 
 
 def _ticked_copy(values: Sequence[Any]) -> Any:
