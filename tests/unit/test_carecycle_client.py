@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from werkzeug.serving import WSGIRequestHandler, make_server
 
+from app.ports import free_port
 from workers.carecycle import (
     CareCycleAmbiguousError,
     CareCycleAuthError,
@@ -435,10 +436,7 @@ def test_a_404_says_whether_careCycle_itself_gave_it(carecycle, answer, coded):
 def test_a_carecycle_that_cannot_be_reached_is_retried_and_counted_apart_from_its_server_errors():
     # A connection refused (a wrong host or port, the way out blocked) is not careCycle answering 5xx: the
     # metric's outcome tells on-call which of the two to chase.
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        closed_port = sock.getsockname()[1]
-    client = CareCycleClient(f"http://127.0.0.1:{closed_port}", API_KEY, connect_timeout=1.0, read_timeout=1.0)
+    client = CareCycleClient(f"http://127.0.0.1:{free_port()}", API_KEY, connect_timeout=1.0, read_timeout=1.0)
 
     with pytest.raises(CareCycleTransientError) as raised:
         client.upload(RECORDS)
@@ -479,11 +477,7 @@ def test_a_failed_tls_handshake_is_named_as_one(bare_server):
 
 
 def test_a_refused_connection_and_a_host_name_that_does_not_resolve_are_named_apart(monkeypatch):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        closed_port = sock.getsockname()[1]
-
-    assert unreached(f"http://127.0.0.1:{closed_port}").message == (
+    assert unreached(f"http://127.0.0.1:{free_port()}").message == (
         "careCycle could not be reached: the connection was refused"
     )
 

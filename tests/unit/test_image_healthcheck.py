@@ -4,7 +4,6 @@ while it runs."""
 from __future__ import annotations
 
 import runpy
-import socket
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -12,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from app.ports import free_port
 
 HEALTHCHECK = Path(__file__).resolve().parents[2] / "deploy" / "healthcheck.py"
 
@@ -41,12 +42,6 @@ def container_processes(folder: Path, *commands: list[bytes]) -> Path:
         (folder / str(pid) / "cmdline").write_bytes(b"\0".join(argv) + b"\0")
     (folder / "self").mkdir()
     return folder
-
-
-def closed_port() -> str:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return str(probe.getsockname()[1])
 
 
 @pytest.fixture
@@ -80,7 +75,7 @@ def test_a_container_of_another_role_than_web_is_healthy_while_it_runs(tmp_path,
     # Nothing listens on PORT there: probing /healthz marked every worker unhealthy (Swarm replaces such a task).
     proc = container_processes(tmp_path, command)
 
-    assert healthy()({"PORT": closed_port()}, proc) is True
+    assert healthy()({"PORT": str(free_port())}, proc) is True
 
 
 @pytest.mark.parametrize("command", [GUNICORN, LEADRELAY_WEB])
@@ -89,7 +84,7 @@ def test_a_web_container_is_healthy_while_healthz_answers_200_on_its_port(tmp_pa
 
     assert healthy()({"PORT": web_tier(200)}, proc) is True
     assert healthy()({"PORT": web_tier(503)}, proc) is False
-    assert healthy()({"PORT": closed_port()}, proc) is False
+    assert healthy()({"PORT": str(free_port())}, proc) is False
 
 
 def test_a_web_container_with_a_blank_port_is_asked_on_8000_as_gunicorn_binds(tmp_path, monkeypatch):
