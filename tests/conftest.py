@@ -147,3 +147,13 @@ def bare_server() -> Iterator[tuple[int, list[bytes]]]:
 
         threading.Thread(target=serve, daemon=True).start()
         yield listener.getsockname()[1], replies
+
+
+@pytest.fixture
+def unresolvable_hosts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No host name resolves, as where DNS knows none of them: for an outside service's client's tests."""
+
+    def no_such_host(*args: Any, **kwargs: Any) -> Any:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_such_host)

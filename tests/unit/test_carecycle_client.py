@@ -9,6 +9,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -446,14 +447,10 @@ def test_a_carecycle_that_cannot_be_reached_is_retried_and_counted_apart_from_it
 
 
 def unreached(url: str) -> CareCycleError:
-    client = CareCycleClient(url, API_KEY, connect_timeout=1.0, read_timeout=1.0)
-    try:
-        client.upload(RECORDS)
-    except CareCycleError as exc:
-        return exc
-    finally:
-        client.close()
-    raise AssertionError("the upload succeeded")
+    with closing(CareCycleClient(url, API_KEY, connect_timeout=1.0, read_timeout=1.0)) as client:
+        with pytest.raises(CareCycleError) as raised:
+            client.upload(RECORDS)
+    return raised.value
 
 
 def test_a_connection_careCycle_closes_before_answering_says_so_not_that_it_could_not_be_reached(bare_server):
@@ -476,15 +473,12 @@ def test_a_failed_tls_handshake_is_named_as_one(bare_server):
     )
 
 
-def test_a_refused_connection_and_a_host_name_that_does_not_resolve_are_named_apart(monkeypatch):
+def test_a_refused_connection_and_a_host_name_that_does_not_resolve_are_named_apart(request):
     assert unreached(f"http://127.0.0.1:{free_port()}").message == (
         "careCycle could not be reached: the connection was refused"
     )
 
-    def no_such_host(*args: Any, **kwargs: Any) -> Any:
-        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-
-    monkeypatch.setattr(socket, "getaddrinfo", no_such_host)
+    request.getfixturevalue("unresolvable_hosts")  # from here on no host name resolves
     assert unreached("http://carecycle.example").message == (
         "careCycle could not be reached: its host name does not resolve (check CARECYCLE_BASE_URL)"
     )

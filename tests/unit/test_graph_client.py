@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import socket
 import traceback
-from typing import Any
+from contextlib import closing
 
 import pytest
 import requests
@@ -210,22 +209,13 @@ def test_graph_client_treats_a_refused_connection_as_unavailable_and_never_shows
 
 
 def unreached(url: str) -> GraphUnavailableError:
-    client = GraphClient(url, "v21.0", "EAAG-secret-token-value", connect_timeout=1, read_timeout=1)
-    try:
-        client.get_lead(LEAD_ID)
-    except GraphUnavailableError as exc:
-        return exc
-    finally:
-        client.close()
-    raise AssertionError("the Graph API call did not fail as unavailable")
+    with closing(GraphClient(url, "v21.0", "EAAG-secret-token-value", connect_timeout=1, read_timeout=1)) as client:
+        with pytest.raises(GraphUnavailableError) as raised:
+            client.get_lead(LEAD_ID)
+    return raised.value
 
 
-def test_graph_client_says_the_graph_api_host_name_does_not_resolve_without_naming_it(monkeypatch):
-    def no_such_host(*args: Any, **kwargs: Any) -> Any:
-        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-
-    monkeypatch.setattr(socket, "getaddrinfo", no_such_host)
-
+def test_graph_client_says_the_graph_api_host_name_does_not_resolve_without_naming_it(unresolvable_hosts):
     error = unreached("https://graph.example")
 
     assert error.message == "Graph API could not be reached: its host name does not resolve (check FACEBOOK_GRAPH_URL)"
