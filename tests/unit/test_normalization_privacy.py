@@ -54,8 +54,9 @@ _PARTS = re.compile(r"\d+|[^\W\d_]+")
 
 def _wording() -> str:
     """Everything a message may say whatever was submitted: field names, what each field expects, fixed phrases."""
-    fields = [*record_fields(lambda: TODAY).values(), *FormProvenanceSchema().fields.values()]
-    texts = [*PERSONAL_NAMES, *fieldnames_module._ALIASES, *record_fields(lambda: TODAY)]
+    record = record_fields(lambda: TODAY)
+    fields = [*record.values(), *FormProvenanceSchema().fields.values()]
+    texts = [*PERSONAL_NAMES, *fieldnames_module._ALIASES, *record]
     for field in fields:
         texts.append(getattr(field, "expected", ""))
         texts += [str(template) for template in field.error_messages.values()]
