@@ -182,9 +182,8 @@ def test_graph_client_treats_a_read_timeout_as_a_timeout(stub, graph_url):
     stub.answer_next(Answer(200, {"id": LEAD_ID, "field_data": []}, stall_seconds=5))
     graph = GraphClient(graph_url, "v21.0", stub.token, app_secret=APP_SECRET, connect_timeout=1, read_timeout=0.3)
 
-    with pytest.raises(GraphTimeoutError, match="did not answer in time"):
+    with closing(graph), pytest.raises(GraphTimeoutError, match="did not answer in time"):
         graph.get_lead(LEAD_ID)
-    graph.close()
 
 
 def test_graph_client_treats_a_connection_not_accepted_in_time_as_a_timeout(graph, monkeypatch):
