@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from redis import Redis
 
+from app import bench
 from app.cli import main
 from app.config import ConfigError, Settings, shown_url
 from app.credentials import parse_ops_tokens, parse_source_keys
@@ -841,10 +842,8 @@ def test_a_number_argument_out_of_its_range_is_refused_naming_the_argument(capsy
 
 
 def test_bench_runs_with_the_sizes_its_flags_give(monkeypatch):
-    import app.bench
-
     asked = []
-    monkeypatch.setattr(app.bench, "run_bench", lambda options, json_path: asked.append((options, json_path)) or 0)
+    monkeypatch.setattr(bench, "run_bench", lambda options, json_path: asked.append((options, json_path)) or 0)
 
     argv = ["bench", "--intake-seconds", "12", "--intake-rounds", "3", "--connections", "16", "--json", "out.json"]
     assert main(argv) == 0
@@ -855,13 +854,11 @@ def test_bench_runs_with_the_sizes_its_flags_give(monkeypatch):
 
 
 def test_bench_takes_turns_in_five_intake_rounds_unless_told(monkeypatch):
-    import app.bench
-
     asked = []
-    monkeypatch.setattr(app.bench, "run_bench", lambda options, json_path: asked.append(options) or 0)
+    monkeypatch.setattr(bench, "run_bench", lambda options, json_path: asked.append(options) or 0)
 
     assert main(["bench"]) == 0
-    assert asked[0].intake_rounds == app.bench.BenchOptions().intake_rounds == 5
+    assert asked[0].intake_rounds == bench.BenchOptions().intake_rounds == 5
 
 
 @pytest.mark.parametrize("name", ["", "night shift", "café-1", "n" * 101])
