@@ -29,9 +29,14 @@ def environment(monkeypatch):
     return monkeypatch
 
 
+def problem_lines(err: str) -> list[str]:
+    """The `  - VARIABLE: ...` lines of a configuration error, one a problem."""
+    return [line for line in err.splitlines() if line.startswith("  - ")]
+
+
 def problem_variables(err: str) -> list[str]:
     """The variable (or sources-file place) each `  - VARIABLE: ...` line of a configuration error names."""
-    return [line.removeprefix("  - ").split(":", 1)[0] for line in err.splitlines() if line.startswith("  - ")]
+    return [line.removeprefix("  - ").split(":", 1)[0] for line in problem_lines(err)]
 
 
 def use_sources_file(environment, tmp_path, toml: str) -> None:
@@ -509,7 +514,7 @@ def test_a_process_with_a_facebook_source_stops_at_start_naming_the_meta_setting
 
     assert main(command) == 2
 
-    said = [line for line in capsys.readouterr().err.splitlines() if line.startswith("  - ")]
+    said = problem_lines(capsys.readouterr().err)
     assert said == [f"  - {variable}: required by the facebook sources (fb-acme)" for variable in required]
 
 
@@ -729,7 +734,7 @@ def test_check_config_names_a_source_key_name_that_is_no_slug_beside_the_other_p
     assert main(["check-config"]) == 2
 
     err = capsys.readouterr().err
-    assert [line for line in err.splitlines() if line.startswith("  - ")] == [
+    assert problem_lines(err) == [
         "  - LEADRELAY_SOURCE_KEYS: expected comma-separated name=secret pairs, got something else as pair 2",
         "  - LEADRELAY_SOURCE_KEYS: the name of source 1 of 1 is not a slug: expected lowercase letters, digits, - "
         "and _ (at most 63, starting with a letter or digit)",
@@ -749,7 +754,7 @@ def test_check_config_and_every_process_refuse_ops_tokens_naming_each_problem(en
     assert main(["dev", "--port", str(free_port()), "--data-dir", str(tmp_path)]) == 2  # before anything starts
 
     err = capsys.readouterr().err
-    said = [line for line in err.splitlines() if line.startswith("  - ")]
+    said = problem_lines(err)
     assert said == 4 * [
         "  - LEADRELAY_OPS_TOKENS: expected comma-separated name=secret pairs, got something else as pair 3",
         "  - LEADRELAY_OPS_TOKENS: the name of pair 1 of 3 is not a slug: expected lowercase letters, digits, - and _ "
