@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 
 from app.ports import free_port
+from tests.support import REPO_ROOT
 
-HEALTHCHECK = Path(__file__).resolve().parents[2] / "deploy" / "healthcheck.py"
+HEALTHCHECK = REPO_ROOT / "deploy" / "healthcheck.py"
 
 # As `leadrelay web` execs it (app/cli.py).
 GUNICORN = [

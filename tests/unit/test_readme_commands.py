@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
 from app import cli
+from tests.support import REPO_ROOT
 
-README = (Path(__file__).parents[2] / "README.md").read_text()
+README = (REPO_ROOT / "README.md").read_text()
 FLAG = r"(?<![\w-])--[a-z][a-z-]*"
 COMMANDS = ("dev", "web", "worker", "sandbox", "stats", "retry", "check-config", "bench")
 
