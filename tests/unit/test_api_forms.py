@@ -258,16 +258,21 @@ def test_a_name_posted_twice_with_one_value_is_that_value(client, redis, setting
     assert (record["phoneNumber"], record["postalCode"]) == ("+12125550142", "10001")
 
 
-@pytest.mark.parametrize("content_type", [URLENCODED, "multipart/form-data", "application/json"])
-def test_a_phone_posted_twice_with_different_values_is_refused_for_being_two_not_for_being_no_phone(
-    client, redis, content_type
-):
-    data = {"phone": ["(212) 555-0142", "(212) 555-0143"], "zip": "10001"}
-    if content_type == URLENCODED:
-        data = "phone=%28212%29+555-0142&phone=%28212%29+555-0143&zip=10001"
-    elif content_type == "application/json":
-        data = json.dumps(data)
+TWO_PHONES = {"phone": ["(212) 555-0142", "(212) 555-0143"], "zip": "10001"}
 
+
+@pytest.mark.parametrize(
+    ("content_type", "data"),
+    [
+        (URLENCODED, "phone=%28212%29+555-0142&phone=%28212%29+555-0143&zip=10001"),
+        ("multipart/form-data", TWO_PHONES),
+        ("application/json", json.dumps(TWO_PHONES)),
+    ],
+    ids=[URLENCODED, "multipart/form-data", "application/json"],
+)
+def test_a_phone_posted_twice_with_different_values_is_refused_for_being_two_not_for_being_no_phone(
+    client, redis, content_type, data
+):
     response = client.post(FORM_URL, data=data, content_type=content_type, headers=JSON_ACCEPT)
 
     assert response.status_code == 422
