@@ -49,8 +49,9 @@ SECRET_VARIABLES = {
     "FACEBOOK_ACCESS_TOKEN",
 }
 SECRET_LOOKING_NAME = re.compile(r"KEY|SECRET|TOKEN|PASSWORD")
-# Resident memory of the relay's processes (MiB), measured with /proc on a web tier that took leads and a worker that
-# normalized a Meta lead (app/schemas/ziptable.py keeps the ZIP table small: each held about 200 before it).
+# Resident memory of the relay's processes (MiB), measured with /proc (RSS, as `leadrelay bench` reads it) on a web tier
+# that took leads and a worker that normalized a Meta lead, the ZIP and phone tables among it
+# (app/schemas/ziptable.py keeps the ZIP table small: each held about 200 before it).
 WEB_PROCESS_MIB = 105
 GUNICORN_MASTER_MIB = 25
 WORKER_PROCESS_MIB = 110
@@ -461,27 +462,27 @@ def mebibytes(quantity: str) -> float:
     return float(quantity[:-2]) * {"Mi": 1, "Gi": 1024}[quantity[-2:]]
 
 
-def test_k8s_web_pod_asks_for_the_memory_its_gunicorn_processes_hold_and_not_much_more():
-    # Measured (RSS, as `leadrelay bench` reads it): about 105 MiB for each web process after taking leads (the ZIP
-    # and phone tables among it), 25 MiB for the gunicorn master. A request far above that reserves node memory
-    # nothing uses: fewer pods fit a node than could run on it.
-    resources = only_container("leadrelay-web")["resources"]
+def assert_asks_for_the_memory_held_and_not_much_more(container: str, held: float) -> None:
+    """The container's memory request covers what its processes hold (MiB) with room to spare, but not much more: a
+    request far above it reserves node memory nothing uses, so fewer pods fit a node than could run on it."""
+    resources = only_container(container)["resources"]
     request, limit = (mebibytes(resources[kind]["memory"]) for kind in ("requests", "limits"))
-    held = runpy.run_path(str(DEPLOY / "gunicorn.conf.py"))["workers"] * WEB_PROCESS_MIB + GUNICORN_MASTER_MIB
 
     assert held * 1.2 <= request <= held * 1.5
     assert limit >= request * 1.25
+
+
+def test_k8s_web_pod_asks_for_the_memory_its_gunicorn_processes_hold_and_not_much_more():
+    processes = runpy.run_path(str(DEPLOY / "gunicorn.conf.py"))["workers"]
+
+    assert_asks_for_the_memory_held_and_not_much_more(
+        "leadrelay-web", processes * WEB_PROCESS_MIB + GUNICORN_MASTER_MIB
+    )
 
 
 def test_k8s_worker_pod_asks_for_the_memory_a_worker_holds_once_it_normalized_a_meta_lead_and_not_much_more():
-    # Measured (RSS): about 110 MiB for the worker once it has normalized a Meta lead (the ZIP and phone tables
-    # among it, as in a web process) and 50 MiB for the RQ scheduler process it forks.
-    resources = only_container("leadrelay-worker")["resources"]
-    request, limit = (mebibytes(resources[kind]["memory"]) for kind in ("requests", "limits"))
-    held = WORKER_PROCESS_MIB + WORKER_SCHEDULER_MIB
-
-    assert held * 1.2 <= request <= held * 1.5
-    assert limit >= request * 1.25
+    # The worker, and the RQ scheduler process it forks.
+    assert_asks_for_the_memory_held_and_not_much_more("leadrelay-worker", WORKER_PROCESS_MIB + WORKER_SCHEDULER_MIB)
 
 
 def test_k8s_workers_run_two_replicas_with_no_http_probe():
