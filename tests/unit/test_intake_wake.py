@@ -14,9 +14,9 @@ from tests.factories import make_source, make_submission
 class Lanes:
     """The wake-up intake is given: counts its calls; `idle` says whether a lane took the wake-up."""
 
-    def __init__(self, idle: bool = True, error: Exception | None = None) -> None:
-        self.idle = idle
-        self.error = error
+    def __init__(self) -> None:
+        self.idle = True
+        self.error: Exception | None = None
         self.calls = 0
 
     def wake(self) -> bool:
