@@ -13,20 +13,19 @@ SHIPPED_MEMORY = {"maxmemory": 2 * 1024**3, "maxmemory_policy": "noeviction"}  #
 SHIPPED_PERSISTENCE = {"aof_enabled": 1}
 
 
-def problems_with(
-    redis: fakeredis.FakeRedis, monkeypatch: pytest.MonkeyPatch, memory: dict[str, Any], persistence: dict[str, Any]
-) -> list[str]:
-    sections = {"memory": memory, "persistence": persistence}
+def problems_with(redis: fakeredis.FakeRedis, monkeypatch: pytest.MonkeyPatch, memory: dict[str, Any]) -> list[str]:
+    """The problems a worker names of a Redis whose INFO tells `memory`, its persistence set up as shipped."""
+    sections = {"memory": memory, "persistence": SHIPPED_PERSISTENCE}
     monkeypatch.setattr(redis, "info", lambda section: sections[section])
     return Store(redis).persistence_problems()
 
 
 def test_a_redis_set_up_as_shipped_has_no_persistence_problem(redis, monkeypatch):
-    assert problems_with(redis, monkeypatch, SHIPPED_MEMORY, SHIPPED_PERSISTENCE) == []
+    assert problems_with(redis, monkeypatch, SHIPPED_MEMORY) == []
 
 
 def test_a_redis_without_a_memory_limit_is_named_with_what_to_set(redis, monkeypatch):
-    problems = problems_with(redis, monkeypatch, {**SHIPPED_MEMORY, "maxmemory": 0}, SHIPPED_PERSISTENCE)
+    problems = problems_with(redis, monkeypatch, {**SHIPPED_MEMORY, "maxmemory": 0})
 
     assert len(problems) == 1
     assert "no memory limit (maxmemory 0)" in problems[0]
@@ -35,8 +34,8 @@ def test_a_redis_without_a_memory_limit_is_named_with_what_to_set(redis, monkeyp
 
 @pytest.mark.parametrize("limit", [1, 25 * 1024**2, 64 * 1024**3], ids=["tiny", "25mb", "64gb"])
 def test_any_memory_limit_a_managed_redis_sets_is_no_problem(redis, monkeypatch, limit):
-    assert problems_with(redis, monkeypatch, {**SHIPPED_MEMORY, "maxmemory": limit}, SHIPPED_PERSISTENCE) == []
+    assert problems_with(redis, monkeypatch, {**SHIPPED_MEMORY, "maxmemory": limit}) == []
 
 
 def test_a_redis_whose_info_tells_no_memory_limit_is_not_named(redis, monkeypatch):
-    assert problems_with(redis, monkeypatch, {"maxmemory_policy": "noeviction"}, SHIPPED_PERSISTENCE) == []
+    assert problems_with(redis, monkeypatch, {"maxmemory_policy": "noeviction"}) == []
