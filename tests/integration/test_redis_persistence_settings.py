@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import logging
-import subprocess
 from pathlib import Path
 
 from redis import Redis
 
-from app.devredis import redis_answers
-from app.ports import free_port, poll_until
 from app.store import Store
 from tests.realredis import redis_server_process
 
@@ -48,20 +45,11 @@ def test_a_redis_without_a_memory_limit_is_named_as_growing_until_the_kernel_kil
     assert "set maxmemory to half to three quarters" in problems[0]
 
 
-def test_the_embedded_redis_of_leadrelay_dev_and_the_bench_has_no_persistence_problem(tmp_path: Path):
-    from app.devredis import redis_server_argv
+def test_the_embedded_redis_of_leadrelay_dev_and_the_bench_has_no_persistence_problem():
+    from app.bench import private_redis  # started with the options `leadrelay dev` gives its own Redis
 
-    data = tmp_path / "redis"
-    data.mkdir()
-    port = free_port()
-    process = subprocess.Popen(redis_server_argv("redis-server", port, data), stdout=subprocess.DEVNULL)
-    url = f"redis://127.0.0.1:{port}/0"
-    try:
-        poll_until(lambda: redis_answers(url), 10, "the embedded Redis")
+    with private_redis() as url:
         assert Store(Redis.from_url(url)).persistence_problems() == []
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
 
 
 def test_a_worker_started_on_a_redis_that_evicts_keys_says_so_in_its_log(settings, tmp_path: Path, caplog):
