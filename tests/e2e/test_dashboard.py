@@ -54,16 +54,7 @@ def test_dashboard_shows_numbers_and_failures_and_retries_a_dead_lead(seeded, tm
         from selenium.common.exceptions import StaleElementReferenceException
         from selenium.webdriver.common.by import By
 
-        browser.get(f"{url}/dashboard")
-        browser.find_element(By.ID, "token").send_keys(OPS_TOKEN)
-        browser.find_element(By.CSS_SELECTOR, "#login button").click()
-        wait_until(lambda: browser.find_element(By.TAG_NAME, "body").get_attribute("data-loaded") == "true")
-
-        # The page re-renders every few seconds: reads happen in one script call, so they see one render.
-        def card(name: str) -> str | None:
-            return browser.execute_script(
-                "const e = document.querySelector(arguments[0]); return e && e.textContent;", f"#card-{name} .value"
-            )
+        _sign_in(browser, url, OPS_TOKEN)
 
         def failure_rows() -> dict[str, str]:
             rows = browser.execute_script(
@@ -79,7 +70,7 @@ def test_dashboard_shows_numbers_and_failures_and_retries_a_dead_lead(seeded, tm
                 return False  # re-rendered between finding and clicking: find it again
             return True
 
-        assert (card("dead"), card("rejected"), card("delivered-total")) == ("1", "1", "1")
+        assert tuple(_card_value(browser, name) for name in ("dead", "rejected", "delivered-total")) == ("1", "1", "1")
         banner = browser.find_element(By.ID, "pause")
         assert banner.is_displayed() and "401 UNAUTHORIZED" in banner.text
         rows = failure_rows()
@@ -90,7 +81,7 @@ def test_dashboard_shows_numbers_and_failures_and_retries_a_dead_lead(seeded, tm
 
         wait_until(lambda: click_retry(dead.id))
         wait_until(lambda: store.leads.get(dead.id).status is LeadStatus.QUEUED)
-        wait_until(lambda: card("dead") == "0")
+        wait_until(lambda: _card_value(browser, "dead") == "0")
         remaining = list(failure_rows())
 
     assert remaining == [rejected.id]
@@ -159,6 +150,21 @@ def _sign_in(browser, url: str, typed_token: str) -> None:
 
     _open_dashboard(browser, url, typed_token)
     wait_until(lambda: browser.find_element(By.TAG_NAME, "body").get_attribute("data-loaded") == "true")
+
+
+def _card_value(browser, name: str) -> str | None:
+    # The page re-renders every few seconds: reads happen in one script call, so they see one render.
+    return browser.execute_script(
+        "const e = document.querySelector(arguments[0]); return e && e.textContent;", f"#card-{name} .value"
+    )
+
+
+# Every card as {name: [label, value]}, read in one script call so that they are of one render.
+_CARDS = (
+    "return Object.fromEntries(Array.from(document.querySelectorAll('#cards .card'),"
+    " (c) => [c.id.replace('card-', ''),"
+    " [c.querySelector('.label').textContent, c.querySelector('.value').textContent]]));"
+)
 
 
 def _failing_rows(browser) -> int:
@@ -252,17 +258,10 @@ def test_dashboard_asks_for_a_token_when_the_field_is_sent_empty_not_for_a_chara
 
 
 def test_dashboard_counts_a_lead_waiting_to_retry_as_retrying_not_also_as_queued(settings, real_redis):
-    app = create_app(settings, redis=real_redis)
-    store = app.extensions["leadrelay"].store
-    cipher = RecordCipher(settings.leadrelay_encryption_key)
-    waiting, retrying = make_lead(), make_lead()
+    app, store, _retrying = _relay_with_retrying_leads(settings, real_redis, 300)
+    waiting = make_lead()
     now = app.extensions["leadrelay"].clock.now()
-    store.leads.admit([retrying], [cipher.seal(retrying.record)], now)
-    batch = store.batches.claim(now, 200, 60)
-    later = now + 300
-    outcome = Outcome(retrying.id, LeadStatus.RETRYING, "500", error="500", ready_at=later, next_attempt_at=later)
-    store.batches.settle(batch.id, [outcome], now, release=True)
-    store.leads.admit([waiting], [cipher.seal(waiting.record)], now)
+    store.leads.admit([waiting], [RecordCipher(settings.leadrelay_encryption_key).seal(waiting.record)], now)
     with serve(app) as url, chromium() as browser:
         _sign_in(browser, url, OPS_TOKEN)
         cards = browser.execute_script(
@@ -387,6 +386,11 @@ def _relay_with_retrying_leads(settings, real_redis, *waits: float):
     """A relay app on the real Redis holding a lead retrying for each of `waits` (seconds from now to its next
     attempt; one passed is negative), with its store and its leads."""
     app = create_app(settings, redis=real_redis)
+    return app, app.extensions["leadrelay"].store, _add_retrying_leads(app, settings, *waits)
+
+
+def _add_retrying_leads(app, settings, *waits: float):
+    """A lead retrying in `app` for each of `waits` (as `_relay_with_retrying_leads` has them), the leads returned."""
     store = app.extensions["leadrelay"].store
     cipher = RecordCipher(settings.leadrelay_encryption_key)
     leads = [make_lead() for _ in waits]
@@ -400,7 +404,7 @@ def _relay_with_retrying_leads(settings, real_redis, *waits: float):
         for lead, wait in zip(leads, waits, strict=True)
     ]
     store.batches.settle(batch.id, outcomes, now, release=True)
-    return app, store, leads
+    return leads
 
 
 def test_dashboard_lists_leads_waiting_to_retry_with_their_reason_and_next_attempt(settings, real_redis):
@@ -471,9 +475,7 @@ def test_dashboard_counts_meta_leads_waiting_for_retrieval(settings, real_redis)
         from selenium.webdriver.common.by import By
 
         _sign_in(browser, url, OPS_TOKEN)
-        fetching = browser.execute_script(
-            "const e = document.querySelector('#card-fetching .value'); return e && e.textContent;"
-        )
+        fetching = _card_value(browser, "fetching")
         banner = browser.find_element(By.ID, "pause").text
 
     assert "retrieval paused" in banner
@@ -499,9 +501,7 @@ def test_dashboard_says_how_long_ago_the_last_delivery_was(seeded):
     app, _store, _leads = seeded
     with serve(app) as url, chromium() as browser:
         _sign_in(browser, url, OPS_TOKEN)
-        last = browser.execute_script(
-            "const e = document.querySelector('#card-last-delivery .value'); return e && e.textContent;"
-        )
+        last = _card_value(browser, "last-delivery")
 
     assert last is not None and last.endswith(" s ago")
 
@@ -524,12 +524,6 @@ def _set_browser_clock_off(browser, seconds: float) -> None:
 
 def _clock_note(browser) -> str | None:
     return browser.execute_script("const e = document.getElementById('clock-note'); return e && e.innerText;")
-
-
-def _card_value(browser, name: str) -> str | None:
-    return browser.execute_script(
-        "const e = document.querySelector(arguments[0]); return e && e.textContent;", f"#card-{name} .value"
-    )
 
 
 @pytest.mark.parametrize("off_seconds", [600, -600])
@@ -608,17 +602,10 @@ def test_dashboard_counts_the_delivered_leads_purged_after_the_retention_in_its_
     assert store.retention.purge(now + store.retention.retention.lead_seconds + 1).leads == 2
     with serve(app) as url, chromium() as browser:
         _sign_in(browser, url, OPS_TOKEN)
-        label, value = browser.execute_script(
-            "const c = document.getElementById('card-delivered-total');"
-            "return c && [c.querySelector('.label').textContent, c.querySelector('.value').textContent];"
-        )
+        label, value = browser.execute_script(_CARDS)["delivered-total"]
         since = browser.execute_script("return new Date(arguments[0] * 1000).toLocaleDateString();", now)
 
     assert (label, value) == (f"Delivered since {since}", "2")
-
-
-def _oldest_waiting(browser) -> str:
-    return browser.execute_script("return document.querySelector('#card-oldest .value').textContent;")
 
 
 def test_dashboard_shows_ages_and_estimates_in_the_unit_read_at_a_glance(settings, seeded):
@@ -629,7 +616,7 @@ def test_dashboard_shows_ages_and_estimates_in_the_unit_read_at_a_glance(setting
     with serve(app) as url, chromium() as browser:
         _sign_in(browser, url, OPS_TOKEN)
         shown = browser.execute_script("return [45, 600, 5 * 3600, 3 * 86400].map(duration);")
-        oldest = _oldest_waiting(browser)
+        oldest = _card_value(browser, "oldest")
 
     assert shown == ["45 s", "10 min", "5 h", "3 d"]  # an operator reads "3 d", not 259200
     assert re.fullmatch(r"\d+ (s|min|h|d)", oldest)
@@ -638,22 +625,12 @@ def test_dashboard_shows_ages_and_estimates_in_the_unit_read_at_a_glance(setting
 def test_dashboard_names_the_leads_that_ended_rejected_or_dead_in_the_last_hour_not_failed_uploads(settings, seeded):
     app, store, _leads = seeded  # one dead and one rejected lead, settled now
     store.pause.resume()
-    retrying = make_lead()
+    _add_retrying_leads(app, settings, 60)
     now = app.extensions["leadrelay"].clock.now()
-    store.leads.admit([retrying], [RecordCipher(settings.leadrelay_encryption_key).seal(retrying.record)], now)
-    batch = store.batches.claim(now, 200, 60)
-    reason = "careCycle 503 SERVICE_UNAVAILABLE: Service unavailable"
-    outcome = Outcome(
-        retrying.id, LeadStatus.RETRYING, "503", error=reason, ready_at=now + 60, next_attempt_at=now + 60
-    )
-    store.batches.settle(batch.id, [outcome], now, release=True)
-    store.outage.failing(reason, now)  # its upload failed: it retries, and ended nothing
+    store.outage.failing(RETRY_REASON, now)  # its upload failed: it retries, and ended nothing
     with serve(app) as url, chromium() as browser:
         _sign_in(browser, url, OPS_TOKEN)
-        shown = browser.execute_script(
-            "const card = document.querySelector('#card-failed-1h');"
-            "return [card.querySelector('.label').textContent, card.querySelector('.value').textContent];"
-        )
+        shown = browser.execute_script(_CARDS)["failed-1h"]
     stats = app.test_client().get("/v1/stats", headers={"Authorization": f"Bearer {OPS_TOKEN}"}).json
 
     assert shown == ["Rejected or dead (1 h)", str(stats["failed"]["last1h"])]
@@ -665,10 +642,7 @@ def test_dashboard_names_its_rate_budget_card_as_the_last_minutes_carecycle_requ
     store.budget.announce_limit(60)  # a worker runs
     with serve(app) as url, chromium() as browser:
         _sign_in(browser, url, OPS_TOKEN)
-        shown = browser.execute_script(
-            "const card = document.querySelector('#card-budget');"
-            "return [card.querySelector('.label').textContent, card.querySelector('.value').textContent];"
-        )
+        shown = browser.execute_script(_CARDS)["budget"]
     budget = app.test_client().get("/v1/stats", headers={"Authorization": f"Bearer {OPS_TOKEN}"}).json["rateBudget"]
 
     assert shown == ["careCycle requests (1 min)", f"{budget['usedLastMinute']} of {budget['limitPerMinute']}"]
@@ -688,7 +662,7 @@ def test_dashboard_gives_no_age_of_an_oldest_waiting_lead_when_none_waits(seeded
     app, _store, _leads = seeded  # every lead settled: none queued, sending or retrying
     with serve(app) as url, chromium() as browser:
         _sign_in(browser, url, OPS_TOKEN)
-        oldest = _oldest_waiting(browser)
+        oldest = _card_value(browser, "oldest")
 
     assert oldest == "–"  # not "0 s", which reads as a lead that came in just now
 
@@ -928,9 +902,7 @@ def test_dashboard_says_carecycle_is_failing_and_gives_no_drain_estimate_meanwhi
         from selenium.webdriver.common.by import By
 
         _sign_in(browser, url, OPS_TOKEN)
-        drain = browser.execute_script(
-            "const e = document.querySelector('#card-drain .value'); return e && e.textContent;"
-        )
+        drain = _card_value(browser, "drain")
         banner = browser.find_element(By.ID, "pause").text
 
     assert "careCycle failing since" in banner and "503 SERVICE_UNAVAILABLE" in banner
@@ -977,9 +949,7 @@ def test_dashboard_says_no_worker_runs_and_gives_no_drain_estimate_until_one_doe
     store.leads.admit([waiting], [RecordCipher(settings.leadrelay_encryption_key).seal(waiting.record)], now)
 
     def drain() -> str | None:
-        return browser.execute_script(
-            "const e = document.querySelector('#card-drain .value'); return e && e.textContent;"
-        )
+        return _card_value(browser, "drain")
 
     with serve(app) as url, chromium() as browser:
         _sign_in(browser, url, OPS_TOKEN)
@@ -1261,13 +1231,6 @@ def test_dashboard_narrows_the_failing_leads_to_one_source_and_retries_only_its_
 
 
 _LISTED_LEADS = "return Array.from(document.querySelectorAll('#failures tr[data-lead-id]'), (r) => r.dataset.leadId);"
-
-
-_CARDS = (
-    "return Object.fromEntries(Array.from(document.querySelectorAll('#cards .card'),"
-    " (c) => [c.id.replace('card-', ''),"
-    " [c.querySelector('.label').textContent, c.querySelector('.value').textContent]]));"
-)
 
 
 def test_dashboard_shows_the_picked_sources_counts_named_so_and_every_other_number_as_of_all_sources(
