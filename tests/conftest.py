@@ -134,9 +134,7 @@ def bare_server() -> Iterator[tuple[int, list[bytes]]]:
     """A port whose server answers one connection with the bytes listed (none: it closes once the request came): an
     outside service failing below HTTP, for its client's tests."""
     replies: list[bytes] = []
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen()
+    with socket.create_server(("127.0.0.1", 0)) as listener:
 
         def serve() -> None:
             with contextlib.suppress(OSError):
