@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -22,6 +21,8 @@ import pytest
 from redis import Redis
 from redis.connection import parse_url
 from redis.exceptions import RedisError
+
+from app.ports import free_port
 
 DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/15"
 
@@ -125,12 +126,6 @@ def shown_url(url: str) -> str:
     if parts.password is not None:
         netloc = f"{parts.username or ''}:***@{netloc.rpartition('@')[2]}"
     return parts._replace(netloc=netloc, query="..." if parts.query else "", fragment="").geturl()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextmanager

@@ -14,10 +14,11 @@ import pytest
 import requests
 
 from app.crypto import generate_key
+from app.ports import free_port
 from app.processes import signal_group
 from tests.conftest import CARECYCLE_KEY, OPS_TOKEN, SOURCE_KEY
 from tests.factories import make_submission
-from tests.realredis import free_port, redis_url_for_tests
+from tests.realredis import redis_url_for_tests
 from tests.support import wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -95,8 +95,9 @@ def test_a_worker_outlives_redis_turning_read_only_and_delivers_once_it_takes_wr
     # A failover that leaves the relay's endpoint on a replica: every write is refused READONLY for a while.
     from redis import Redis
 
+    from app.ports import free_port
     from tests.e2e.conftest import Relay
-    from tests.realredis import free_port, redis_server_process
+    from tests.realredis import redis_server_process
 
     with redis_server_process(tmp_path / "redis") as server:
         redis = Redis.from_url(server.url)

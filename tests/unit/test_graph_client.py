@@ -8,8 +8,8 @@ from contextlib import closing
 import pytest
 import requests
 
+from app.ports import free_port
 from tests.graphstub import Answer, GraphStub, serve_graph
-from tests.realredis import free_port
 from workers.graph import (
     GraphClient,
     GraphConfigurationError,
